@@ -1,0 +1,460 @@
+// Package feed fans committed events out to Server-Sent Events subscribers.
+//
+// The hub keeps a window of recent events in ID order, each with its SSE frame
+// encoded once. A subscriber is a cursor into that window plus a topic
+// filter: it owns no queue, so an idle or stuck subscriber costs a few
+// hundred bytes whatever the publish rate. Publishing appends to the window
+// and wakes only the subscribers whose filter matches; a small pool of writer
+// goroutines then copies each woken subscriber's frames into one buffer and
+// writes it to its socket without blocking.
+//
+// A subscriber resuming from a position inside the window is attached to it
+// atomically, under the hub's lock, so no event published meanwhile can fall
+// between replay and live delivery. One resuming from further back is first
+// fed pages from History (SQLite) until its position reaches the window.
+package feed
+
+import (
+	"errors"
+	"log/slog"
+	"runtime"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Filter selects the topics a subscriber receives. store.Filter implements
+// it; Keys must describe exactly the topics Match accepts.
+type Filter interface {
+	Match(topic string) bool
+	Keys() (topics, prefixes []string, all bool)
+}
+
+// Options configure a Hub. Zero values take the defaults.
+type Options struct {
+	// Window is how many recent events are kept in memory for replay
+	// (default 50,000); WindowBytes bounds their frames (default 64 MiB).
+	// A subscriber that falls further behind than the window is
+	// disconnected and catches up from History when it reconnects.
+	Window      int
+	WindowBytes int
+	// Heartbeat is the interval of keep-alive comments (default 15 s).
+	Heartbeat time.Duration
+	// WriteTimeout is how long a subscriber may accept no data before it
+	// is disconnected (default 30 s).
+	WriteTimeout time.Duration
+	// Writers is the number of writer goroutines (default GOMAXPROCS).
+	Writers int
+	Logger  *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.Window <= 0 {
+		o.Window = 50_000
+	}
+	if o.WindowBytes <= 0 {
+		o.WindowBytes = 64 << 20
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = 15 * time.Second
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 30 * time.Second
+	}
+	if o.Writers <= 0 {
+		o.Writers = runtime.GOMAXPROCS(0)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// ErrClosed is returned by Serve once the hub is closed.
+var ErrClosed = errors.New("feed: hub closed")
+
+// Hub fans committed events out to subscribers.
+type Hub struct {
+	opts Options
+	log  *slog.Logger
+
+	mu sync.RWMutex
+	// The window: the message with sequence number q is ring[q%len(ring)],
+	// for base <= q < head. Sequence numbers count messages published to
+	// this hub; IDs come from the store.
+	ring    []*Message
+	base    uint64
+	head    atomic.Uint64 // written under mu; read without it to check for news
+	bytes   int           // frame bytes in the window
+	covered int64         // every event with a greater ID is in the window
+	lastID  int64         // the newest published ID
+	latest  map[string]*Message
+	// The index of attached subscribers by what they asked for.
+	exact  map[string]*subSet
+	prefix map[string]*subSet
+	all    subSet
+	subs   map[*Subscriber]struct{} // every open subscriber, attached or not
+	closed bool
+
+	queue   runQueue // subscribers waiting for a pool writer
+	stop    chan struct{}
+	writers sync.WaitGroup
+
+	deliveries atomic.Uint64 // frames written to subscribers
+	dropped    atomic.Uint64 // subscribers disconnected for falling behind
+}
+
+// NewHub returns a hub and starts its writers and heartbeat.
+func NewHub(opts Options) *Hub {
+	opts.setDefaults()
+	h := &Hub{
+		opts:   opts,
+		log:    opts.Logger,
+		ring:   make([]*Message, opts.Window),
+		latest: make(map[string]*Message),
+		exact:  make(map[string]*subSet),
+		prefix: make(map[string]*subSet),
+		subs:   make(map[*Subscriber]struct{}),
+		stop:   make(chan struct{}),
+	}
+	h.queue.init()
+	for range opts.Writers {
+		h.writers.Add(1)
+		go h.runWriter()
+	}
+	go h.beat()
+	return h
+}
+
+// Preload fills the hub from storage before it serves: latest holds the
+// latest event of each topic, recent the newest stored events in ID order
+// (at most the window), lastID the newest stored ID.
+func (h *Hub) Preload(latest, recent []*Message, lastID int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range latest {
+		h.latest[m.Topic] = m
+	}
+	h.lastID = max(h.lastID, lastID)
+	h.covered = h.lastID
+	if len(recent) > 0 {
+		// Every event from recent[0] on is in recent, so the window
+		// covers everything after the ID before it.
+		h.covered = recent[0].ID - 1
+	}
+	for _, m := range recent {
+		h.push(m, nil)
+	}
+}
+
+// Publish hands committed events, in ID order, to the subscribers whose
+// filter matches. It never blocks on a subscriber.
+func (h *Hub) Publish(msgs []*Message) {
+	var woken []*Subscriber
+	wake := func(s *Subscriber) {
+		if s.queued.CompareAndSwap(false, true) {
+			woken = append(woken, s)
+		}
+	}
+	h.mu.Lock()
+	for _, m := range msgs {
+		if m.ID <= h.lastID {
+			continue // already published
+		}
+		h.lastID = m.ID
+		h.latest[m.Topic] = m
+		h.push(m, func(old *Message, seq uint64) {
+			// A subscriber that had not yet passed an evicted event it
+			// should receive has lost continuity: wake it so its owner
+			// closes it (it resumes from History on reconnect).
+			h.eachMatching(old.Topic, func(s *Subscriber) {
+				if s.seq <= seq && s.lastID < old.ID {
+					s.lagged.Store(true)
+					wake(s)
+				}
+			})
+		})
+		h.eachMatching(m.Topic, wake)
+	}
+	h.mu.Unlock()
+	h.dispatch(woken)
+}
+
+// push appends m to the window, first evicting the oldest messages while
+// the window is full, calling evicted (if not nil) for each with its
+// sequence number. h.mu must be held.
+func (h *Hub) push(m *Message, evicted func(old *Message, seq uint64)) {
+	head := h.head.Load()
+	n := uint64(len(h.ring))
+	for head > h.base && (head-h.base == n || h.bytes+len(m.Frame) > h.opts.WindowBytes) {
+		old := h.ring[h.base%n]
+		h.ring[h.base%n] = nil
+		h.bytes -= len(old.Frame)
+		h.covered = old.ID
+		if evicted != nil {
+			evicted(old, h.base)
+		}
+		h.base++
+	}
+	h.ring[head%n] = m
+	h.bytes += len(m.Frame)
+	h.head.Store(head + 1)
+}
+
+// eachMatching calls fn for every attached subscriber whose filter matches
+// topic. h.mu must be held.
+func (h *Hub) eachMatching(topic string, fn func(*Subscriber)) {
+	if set := h.exact[topic]; set != nil {
+		set.each(fn)
+	}
+	for i := 0; i < len(topic); i++ {
+		if topic[i] == '/' {
+			if set := h.prefix[topic[:i+1]]; set != nil {
+				set.each(fn)
+			}
+		}
+	}
+	h.all.each(fn)
+}
+
+// LastID returns the newest published ID.
+func (h *Hub) LastID() int64 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.lastID
+}
+
+// Stats describe the hub for monitoring.
+type Stats struct {
+	Subscribers int    // open connections
+	Window      int    // events in memory
+	WindowBytes int    // their frame bytes
+	Deliveries  uint64 // frames written to subscribers since start
+	Dropped     uint64 // subscribers disconnected for falling behind
+	LastID      int64
+}
+
+// Stats returns current figures.
+func (h *Hub) Stats() Stats {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return Stats{
+		Subscribers: len(h.subs),
+		Window:      int(h.head.Load() - h.base),
+		WindowBytes: h.bytes,
+		Deliveries:  h.deliveries.Load(),
+		Dropped:     h.dropped.Load(),
+		LastID:      h.lastID,
+	}
+}
+
+// Close disconnects every subscriber (they reconnect and resume elsewhere
+// or after a restart) and stops the writers.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	h.closed = true
+	subs := make([]*Subscriber, 0, len(h.subs))
+	for s := range h.subs {
+		subs = append(subs, s)
+	}
+	h.mu.Unlock()
+	close(h.stop)
+	for _, s := range subs {
+		s.close(ErrClosed)
+	}
+	h.queue.close()
+	h.writers.Wait()
+}
+
+// beat marks a heartbeat due on every subscriber at each interval; a
+// subscriber that sent data meanwhile skips it.
+func (h *Hub) beat() {
+	t := time.NewTicker(h.opts.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		var woken []*Subscriber
+		h.mu.RLock()
+		for s := range h.subs {
+			s.beat.Store(true)
+			if s.queued.CompareAndSwap(false, true) {
+				woken = append(woken, s)
+			}
+		}
+		h.mu.RUnlock()
+		h.dispatch(woken)
+	}
+}
+
+// attachAt attaches s to the window right after ID after, if the window
+// holds every event after it. It reports false when s must first read more
+// history. Under the lock no event can be published between choosing the
+// position and joining the index, which is what makes the hand-over from
+// replay to live delivery exact.
+func (h *Hub) attachAt(s *Subscriber, after int64) (bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false, ErrClosed
+	}
+	if after < h.covered {
+		return false, nil
+	}
+	base, head := h.base, h.head.Load()
+	n := uint64(len(h.ring))
+	i := sort.Search(int(head-base), func(i int) bool { return h.ring[(base+uint64(i))%n].ID > after })
+	s.seq = base + uint64(i)
+	s.lastID = after
+	h.index(s)
+	return true, nil
+}
+
+// attachSnapshot attaches s at the head of the window after queueing, in
+// order: a reset event if reason is set, the latest event of each matching
+// topic, and a position frame so the client resumes from now.
+func (h *Hub) attachSnapshot(s *Subscriber, reason string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return ErrClosed
+	}
+	var snap []*Message
+	topics, prefixes, all := s.filter.Keys()
+	if !all && len(prefixes) == 0 {
+		for _, t := range topics {
+			if m := h.latest[t]; m != nil {
+				snap = append(snap, m)
+			}
+		}
+	} else {
+		for t, m := range h.latest {
+			if s.filter.Match(t) {
+				snap = append(snap, m)
+			}
+		}
+	}
+	slices.SortFunc(snap, func(a, b *Message) int { return cmpID(a.ID, b.ID) })
+	if reason != "" {
+		s.backlog = append(s.backlog, resetFrame(reason))
+	}
+	for _, m := range snap {
+		s.backlog = append(s.backlog, m.Frame)
+	}
+	s.backlog = append(s.backlog, positionFrame(h.lastID))
+	s.seq = h.head.Load()
+	s.lastID = h.lastID
+	h.index(s)
+	return nil
+}
+
+func cmpID(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// coveredID returns the ID above which the window holds every event.
+func (h *Hub) coveredID() int64 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.covered
+}
+
+// index adds s to the topic index. h.mu must be held.
+func (h *Hub) index(s *Subscriber) {
+	topics, prefixes, all := s.filter.Keys()
+	if all {
+		h.all.add(s)
+	}
+	for _, t := range topics {
+		setFor(h.exact, t).add(s)
+	}
+	for _, p := range prefixes {
+		setFor(h.prefix, p).add(s)
+	}
+	s.attached = true
+}
+
+// forget removes s from the hub.
+func (h *Hub) forget(s *Subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.subs, s)
+	if !s.attached {
+		return
+	}
+	topics, prefixes, all := s.filter.Keys()
+	if all {
+		h.all.remove(s)
+	}
+	for _, t := range topics {
+		if set := h.exact[t]; set != nil && set.remove(s) {
+			delete(h.exact, t)
+		}
+	}
+	for _, p := range prefixes {
+		if set := h.prefix[p]; set != nil && set.remove(s) {
+			delete(h.prefix, p)
+		}
+	}
+}
+
+func setFor(m map[string]*subSet, key string) *subSet {
+	set := m[key]
+	if set == nil {
+		set = &subSet{}
+		m[key] = set
+	}
+	return set
+}
+
+// subSet is a set of subscribers that is cheap to iterate: publishing walks
+// it for every event.
+type subSet struct {
+	list []*Subscriber
+	pos  map[*Subscriber]int
+}
+
+func (s *subSet) add(sub *Subscriber) {
+	if s.pos == nil {
+		s.pos = make(map[*Subscriber]int)
+	}
+	if _, ok := s.pos[sub]; ok {
+		return
+	}
+	s.pos[sub] = len(s.list)
+	s.list = append(s.list, sub)
+}
+
+// remove deletes sub and reports whether the set is now empty.
+func (s *subSet) remove(sub *Subscriber) bool {
+	i, ok := s.pos[sub]
+	if ok {
+		last := len(s.list) - 1
+		s.list[i] = s.list[last]
+		s.pos[s.list[i]] = i
+		s.list[last] = nil
+		s.list = s.list[:last]
+		delete(s.pos, sub)
+	}
+	return len(s.list) == 0
+}
+
+func (s *subSet) each(fn func(*Subscriber)) {
+	for _, sub := range s.list {
+		fn(sub)
+	}
+}

@@ -1,0 +1,114 @@
+package feed
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"strings"
+)
+
+// Message is one event ready for delivery. Its SSE frame is encoded once and
+// the same bytes are written to every subscriber.
+type Message struct {
+	ID    int64
+	Topic string
+	Frame []byte
+}
+
+// NewMessage encodes the SSE frame of an event:
+//
+//	id: 42
+//	event: score
+//	data: {"id":42,...}
+//
+// The frame can only ever be read as this one event by a parser following
+// the WHATWG "event stream interpretation" (HTML §9.2.6): a line break inside
+// the event name is dropped and one inside data starts a new "data:" line,
+// which the parser joins back with "\n" (CWE-93: no field or event can be
+// injected). The store's data is compact JSON, so in practice data is one
+// line.
+func NewMessage(id int64, topic, event string, data []byte) *Message {
+	return &Message{ID: id, Topic: topic, Frame: AppendFrame(nil, id, event, data)}
+}
+
+// AppendFrame appends the frame described at NewMessage to b.
+func AppendFrame(b []byte, id int64, event string, data []byte) []byte {
+	b = append(b, "id: "...)
+	b = strconv.AppendInt(b, id, 10)
+	b = append(b, '\n')
+	return appendEvent(b, event, data)
+}
+
+// appendEvent appends the event and data lines of a frame and the blank line
+// that dispatches it.
+func appendEvent(b []byte, event string, data []byte) []byte {
+	if event = stripLineBreaks(event); event != "" {
+		b = append(b, "event: "...)
+		b = append(b, event...)
+		b = append(b, '\n')
+	}
+	for {
+		line := data
+		i := bytes.IndexAny(data, "\r\n")
+		if i >= 0 {
+			line = data[:i]
+		}
+		b = append(b, "data: "...)
+		b = append(b, line...)
+		b = append(b, '\n')
+		if i < 0 {
+			break
+		}
+		// CRLF is one line break; CR and LF alone are one each.
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
+		data = data[i+1:]
+	}
+	return append(b, '\n')
+}
+
+func stripLineBreaks(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// positionFrame sets a client's last event ID to id without dispatching an
+// event: per WHATWG, dispatch first copies the ID buffer, then returns early
+// because the data buffer is empty. A client sent a snapshot thus resumes
+// from the moment it subscribed, not from the oldest snapshot event.
+func positionFrame(id int64) []byte {
+	b := append([]byte("id: "), strconv.FormatInt(id, 10)...)
+	return append(b, "\n\n"...)
+}
+
+// Reasons carried by a reset event.
+const (
+	ResetInvalid = "invalid" // the position is not a non-negative integer
+	ResetPruned  = "pruned"  // the position is older than the retained history
+	ResetAhead   = "ahead"   // the position is beyond the newest event (the database was replaced)
+)
+
+var resetMessages = map[string]string{
+	ResetInvalid: "the last event ID is not a non-negative integer",
+	ResetPruned:  "the events after the last event ID are no longer retained",
+	ResetAhead:   "the last event ID is newer than any stored event",
+}
+
+// resetFrame is the "reset" event sent when a client's position cannot be
+// resumed exactly; the snapshot that follows replaces its state.
+func resetFrame(reason string) []byte {
+	data, _ := json.Marshal(map[string]string{"reason": reason, "message": resetMessages[reason]})
+	return appendEvent(nil, "reset", data)
+}
+
+// heartbeat is a comment line: it keeps proxies from closing an idle stream
+// and lets the server notice a dead connection, and clients ignore it.
+var heartbeat = []byte(":\n\n")

@@ -1,0 +1,258 @@
+// Package config reads livefeed's config.toml: defaults, the file, then
+// secrets from the environment, and validates the result before the server
+// starts, naming the key of any bad value.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole configuration. The TOML keys are the snake_case field
+// tags; config.toml at the top of the repository documents each one.
+type Config struct {
+	Server Server `toml:"server"`
+	Store  Store  `toml:"store"`
+	Feed   Feed   `toml:"feed"`
+	Auth   Auth   `toml:"auth"`
+	CORS   CORS   `toml:"cors"`
+}
+
+// Server configures the HTTP listener.
+type Server struct {
+	Address           string        `toml:"address"`
+	ReadHeaderTimeout time.Duration `toml:"read_header_timeout"`
+	ReadTimeout       time.Duration `toml:"read_timeout"`
+	WriteTimeout      time.Duration `toml:"write_timeout"`
+	IdleTimeout       time.Duration `toml:"idle_timeout"`
+	ShutdownTimeout   time.Duration `toml:"shutdown_timeout"`
+	MaxBodyBytes      int64         `toml:"max_body_bytes"`
+	TLSCert           string        `toml:"tls_cert"`
+	TLSKey            string        `toml:"tls_key"`
+}
+
+// Store configures the SQLite database.
+type Store struct {
+	Path        string `toml:"path"`
+	Synchronous string `toml:"synchronous"`
+}
+
+// Feed configures event streams.
+type Feed struct {
+	Heartbeat    time.Duration `toml:"heartbeat"`
+	Retry        time.Duration `toml:"retry"`
+	Window       int           `toml:"window"`
+	WindowBytes  int           `toml:"window_bytes"`
+	WriteTimeout time.Duration `toml:"write_timeout"`
+}
+
+// Auth holds credentials.
+type Auth struct {
+	PublishTokens []string `toml:"publish_tokens"`
+}
+
+// CORS lists the web origins allowed to read the feed from a browser.
+type CORS struct {
+	AllowedOrigins []string `toml:"allowed_origins"`
+}
+
+// Environment variables that override secrets in the file.
+const (
+	EnvPublishTokens = "LIVEFEED_PUBLISH_TOKENS" // comma-separated
+)
+
+// SampleToken is the publish token of the sample config.toml: fine on
+// one's own machine, refused on a network address.
+const SampleToken = "dev-publish-token-change-me"
+
+// MinTokenLen is the shortest publish token accepted: shorter ones can be
+// guessed.
+const MinTokenLen = 16
+
+// Default returns the built-in configuration, used for every key the file
+// does not set.
+func Default() Config {
+	return Config{
+		Server: Server{
+			Address:           "127.0.0.1:8080",
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ShutdownTimeout:   10 * time.Second,
+			MaxBodyBytes:      1 << 20,
+		},
+		Store: Store{
+			Path:        "data/livefeed.db",
+			Synchronous: "normal",
+		},
+		Feed: Feed{
+			Heartbeat:    15 * time.Second,
+			Retry:        2 * time.Second,
+			Window:       50_000,
+			WindowBytes:  64 << 20,
+			WriteTimeout: 30 * time.Second,
+		},
+	}
+}
+
+// Load reads the file at path over the defaults, applies the environment
+// and validates. A missing file is an error only if required is set (the
+// user named it with -config); otherwise the defaults stand.
+func Load(path string, required bool, getenv func(string) string) (Config, error) {
+	cfg := Default()
+	text, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if cfg, err = Parse(string(text)); err != nil {
+			return Config{}, fmt.Errorf("%s: %w", path, err)
+		}
+	case errors.Is(err, os.ErrNotExist) && !required:
+	default:
+		return Config{}, err
+	}
+	cfg.applyEnv(getenv)
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse reads TOML text over the defaults. Unknown keys are an error: a
+// misspelt key would otherwise be silently ignored.
+func Parse(text string) (Config, error) {
+	cfg := Default()
+	md, err := toml.Decode(text, &cfg)
+	if err != nil {
+		return Config{}, err
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		keys := make([]string, len(undecoded))
+		for i, k := range undecoded {
+			keys[i] = k.String()
+		}
+		return Config{}, fmt.Errorf("unknown key %q (see config.toml for the keys livefeed reads)", keys[0])
+	}
+	return cfg, nil
+}
+
+func (c *Config) applyEnv(getenv func(string) string) {
+	if v := getenv(EnvPublishTokens); v != "" {
+		c.Auth.PublishTokens = nil
+		for _, t := range strings.Split(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				c.Auth.PublishTokens = append(c.Auth.PublishTokens, t)
+			}
+		}
+	}
+}
+
+// Validate checks every value, naming the key of the first bad one.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if _, _, err := net.SplitHostPort(c.Server.Address); err != nil {
+		bad("server.address", "%q is not host:port", c.Server.Address)
+	}
+	for _, d := range []struct {
+		key   string
+		value time.Duration
+	}{
+		{"server.read_header_timeout", c.Server.ReadHeaderTimeout},
+		{"server.read_timeout", c.Server.ReadTimeout},
+		{"server.write_timeout", c.Server.WriteTimeout},
+		{"server.idle_timeout", c.Server.IdleTimeout},
+		{"server.shutdown_timeout", c.Server.ShutdownTimeout},
+		{"feed.heartbeat", c.Feed.Heartbeat},
+		{"feed.retry", c.Feed.Retry},
+		{"feed.write_timeout", c.Feed.WriteTimeout},
+	} {
+		if d.value <= 0 {
+			bad(d.key, "must be a positive duration such as \"15s\"")
+		}
+	}
+	if c.Server.MaxBodyBytes < 1024 {
+		bad("server.max_body_bytes", "must be at least 1024")
+	}
+	if (c.Server.TLSCert == "") != (c.Server.TLSKey == "") {
+		bad("server.tls_cert", "tls_cert and tls_key must be set together")
+	}
+	if c.Store.Path == "" {
+		bad("store.path", "must not be empty")
+	}
+	if s := strings.ToLower(c.Store.Synchronous); s != "normal" && s != "full" {
+		bad("store.synchronous", "%q: must be \"normal\" or \"full\"", c.Store.Synchronous)
+	}
+	if c.Feed.Window < 100 {
+		bad("feed.window", "must be at least 100 events")
+	}
+	if c.Feed.WindowBytes < 1<<20 {
+		bad("feed.window_bytes", "must be at least 1048576")
+	}
+	if c.Feed.Heartbeat > 0 && c.Feed.WriteTimeout > 0 && c.Feed.WriteTimeout <= c.Feed.Heartbeat {
+		bad("feed.write_timeout", "must be longer than feed.heartbeat")
+	}
+	for i, t := range c.Auth.PublishTokens {
+		if len(t) < MinTokenLen {
+			bad(fmt.Sprintf("auth.publish_tokens[%d]", i), "is shorter than %d characters", MinTokenLen)
+		}
+	}
+	for i, o := range c.CORS.AllowedOrigins {
+		if err := checkOrigin(o); err != nil {
+			bad(fmt.Sprintf("cors.allowed_origins[%d]", i), "%v", err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkOrigin accepts a web origin as browsers send it: scheme://host[:port],
+// nothing after.
+func checkOrigin(o string) error {
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q is not an origin such as \"https://example.com\"", o)
+	}
+	if o != strings.ToLower(o) {
+		return fmt.Errorf("%q must be lower case, as browsers send it", o)
+	}
+	return nil
+}
+
+// CheckDeployment refuses settings that are only safe on one's own machine
+// once the server listens on a network address: the sample publish token.
+func (c Config) CheckDeployment() error {
+	if c.Server.Loopback() {
+		return nil
+	}
+	for _, t := range c.Auth.PublishTokens {
+		if t == SampleToken {
+			return fmt.Errorf("auth.publish_tokens holds the sample token of config.toml, and server.address %q is reachable from the network: set your own token (or %s)", c.Server.Address, EnvPublishTokens)
+		}
+	}
+	return nil
+}
+
+// Loopback reports whether the server address only accepts local
+// connections.
+func (s Server) Loopback() bool {
+	host, _, err := net.SplitHostPort(s.Address)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+

@@ -1,0 +1,118 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"livefeed/feed"
+	"livefeed/store"
+)
+
+// events handles GET /events?topic=...: an event stream of the matching
+// topics. The position comes from the Last-Event-ID header (sent by
+// EventSource on reconnect), else from the lastEventId query parameter.
+// Once the headers are out, nothing is answered with an error status: a
+// client that cannot be resumed gets a reset event instead.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	f, err := store.ParseFilter(r.URL.Query()["topic"])
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	pos := r.Header.Get("Last-Event-ID")
+	if pos == "" {
+		pos = r.URL.Query().Get("lastEventId")
+	}
+	conn, err := s.openStream(w, r)
+	if err != nil {
+		s.log.Debug("event stream not opened", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	err = s.hub.Serve(r.Context(), conn, f, feed.ParseLastEventID(pos), &history{store: s.store, filter: f})
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, feed.ErrClosed) {
+		s.log.Debug("event stream ended", "remote", r.RemoteAddr, "err", err)
+	}
+}
+
+// openStream sends the response headers and the stream's preamble (the
+// retry delay and a comment), and returns the connection events go to.
+//
+// An HTTP/1.x connection is taken over from the HTTP server: the hub then
+// writes to the socket directly from its writer pool, with no goroutine or
+// buffers of the server's left per subscriber. The response has no length
+// and no chunking, so it ends when the connection closes, which is how an
+// event stream ends anyway. HTTP/2 streams cannot be taken over; they are
+// written through the ResponseWriter.
+func (s *Server) openStream(w http.ResponseWriter, r *http.Request) (feed.Conn, error) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache, no-transform")
+	h.Set("X-Accel-Buffering", "no")
+	h.Set("X-Content-Type-Options", "nosniff")
+	preamble := fmt.Appendf(nil, "retry: %d\n: livefeed event stream\n\n", s.opts.Retry.Milliseconds())
+	deadline := time.Now().Add(s.opts.WriteTimeout)
+
+	if hj, ok := w.(http.Hijacker); ok && r.ProtoMajor == 1 {
+		c, _, err := hj.Hijack()
+		if err != nil {
+			return nil, err
+		}
+		h.Set("Connection", "close")
+		h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+		var head bytes.Buffer
+		head.WriteString("HTTP/1.1 200 OK\r\n")
+		h.Write(&head) // Header.Write turns any line break in a value into a space
+		head.WriteString("\r\n")
+		head.Write(preamble)
+		conn := feed.NetConn(c)
+		if err := conn.Write(head.Bytes(), deadline); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return conn, nil
+	}
+
+	conn := feed.StreamConn(w)
+	w.WriteHeader(http.StatusOK)
+	if err := conn.Write(preamble, deadline); err != nil {
+		return nil, err
+	}
+	return conn, nil
+}
+
+// history reads a subscription's stored events for the hub.
+type history struct {
+	store  *store.Store
+	filter store.Filter
+}
+
+var _ feed.History = (*history)(nil)
+
+func (h *history) Floor() int64 { return h.store.Floor() }
+
+func (h *history) After(ctx context.Context, after int64, limit int) ([]*feed.Message, error) {
+	events, err := h.store.After(ctx, after, h.filter, limit)
+	if errors.Is(err, store.ErrPruned) {
+		return nil, fmt.Errorf("%w: %w", feed.ErrPruned, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return Messages(events), nil
+}
+
+// Messages encodes stored events for delivery: the frame carries the event's
+// JSON envelope as its data.
+func Messages(events []store.Event) []*feed.Message {
+	msgs := make([]*feed.Message, len(events))
+	var buf []byte
+	for i, e := range events {
+		buf = e.AppendJSON(buf[:0])
+		msgs[i] = feed.NewMessage(e.ID, e.Topic, e.Type, buf)
+	}
+	return msgs
+}

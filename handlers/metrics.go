@@ -1,0 +1,33 @@
+package handlers
+
+import (
+	"fmt"
+	"net/http"
+	"runtime"
+)
+
+// serveMetrics writes the server's figures in the Prometheus text format
+// (version 0.0.4). The handful of figures does not warrant a client library.
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	st := s.hub.Stats()
+	var mem runtime.MemStats
+	runtime.ReadMemStats(&mem)
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	for _, m := range []struct {
+		name, kind, help string
+		value            any
+	}{
+		{"livefeed_subscribers", "gauge", "Open event streams.", st.Subscribers},
+		{"livefeed_deliveries_total", "counter", "Event frames written to subscribers.", st.Deliveries},
+		{"livefeed_subscribers_dropped_total", "counter", "Subscribers disconnected for falling behind the window.", st.Dropped},
+		{"livefeed_window_events", "gauge", "Recent events kept in memory for replay.", st.Window},
+		{"livefeed_window_bytes", "gauge", "Bytes of the encoded events in the window.", st.WindowBytes},
+		{"livefeed_last_event_id", "gauge", "The newest event ID.", st.LastID},
+		{"livefeed_published_events_total", "counter", "Events accepted through the publish API.", s.metrics.published.Load()},
+		{"go_goroutines", "gauge", "Goroutines.", runtime.NumGoroutine()},
+		{"go_memstats_heap_inuse_bytes", "gauge", "Heap bytes in use.", mem.HeapInuse},
+		{"go_memstats_sys_bytes", "gauge", "Bytes obtained from the system.", mem.Sys},
+	} {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %v\n", m.name, m.help, m.name, m.kind, m.name, m.value)
+	}
+}

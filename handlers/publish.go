@@ -1,0 +1,115 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"livefeed/store"
+)
+
+// publish handles POST /api/publish: authenticate, parse, append (the store
+// validates, commits and hands the events to the hub), then acknowledge
+// with the IDs. Any error leaves the database unchanged.
+func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
+	if err := s.authorizePublisher(r); err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	updates, batch, err := ParsePublish(body)
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	events, err := s.store.Append(r.Context(), updates)
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	s.metrics.published.Add(uint64(len(events)))
+	if !batch {
+		writeJSON(w, http.StatusCreated, map[string]int64{"id": events[0].ID})
+		return
+	}
+	ids := make([]int64, len(events))
+	for i, e := range events {
+		ids[i] = e.ID
+	}
+	writeJSON(w, http.StatusCreated, map[string][]int64{"ids": ids})
+}
+
+// ParsePublish reads a publish request body: one {"topic", "type", "data"}
+// object, or a non-empty array of them (batch reports which). It checks the
+// shape only; the store validates the contents.
+func ParsePublish(body []byte) (updates []store.Update, batch bool, err error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil, false, publishError("the request body is empty: send a JSON object or a JSON array of objects")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	switch body[0] {
+	case '{':
+		var u store.Update
+		err = dec.Decode(&u)
+		updates = []store.Update{u}
+	case '[':
+		batch = true
+		err = dec.Decode(&updates)
+	default:
+		return nil, false, publishError("the request body must be a JSON object or a JSON array of objects")
+	}
+	if err != nil {
+		return nil, false, publishError(describeJSONError(err))
+	}
+	if dec.More() || dec.InputOffset() != int64(len(body)) {
+		return nil, false, publishError("the request body has data after the JSON value")
+	}
+	if batch && len(updates) == 0 {
+		return nil, false, publishError("the array of events is empty")
+	}
+	return updates, batch, nil
+}
+
+// publishError is a malformed body: to the client the same 400 as content
+// the store rejects.
+func publishError(msg string) error { return newError(store.ErrInvalid, "%s", msg) }
+
+// describeJSONError turns encoding/json's errors into messages for a client.
+func describeJSONError(err error) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("the request body is not valid JSON (at byte %d): %s", syntax.Offset, syntax.Error())
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return fmt.Sprintf("expected an event object, got a JSON %s", typ.Value)
+		}
+		return fmt.Sprintf("field %q must be %s, got a JSON %s", typ.Field, jsonTypeName(typ.Type.Kind().String()), typ.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the request body is not valid JSON: it ends too early"
+	}
+	return "the request body is not valid: " + strings.TrimPrefix(err.Error(), "json: ")
+}
+
+func jsonTypeName(kind string) string {
+	switch kind {
+	case "string":
+		return "a string"
+	case "slice":
+		return "a JSON value"
+	case "struct":
+		return "an object"
+	}
+	return kind
+}

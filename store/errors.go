@@ -1,0 +1,42 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kinds of error the store reports. Callers classify an error with
+// errors.Is; the message of an ErrInvalid error is written for the client
+// that sent the input and never contains internal details.
+var (
+	// ErrInvalid means the input was rejected and nothing was written.
+	ErrInvalid = errors.New("invalid input")
+	// ErrUnavailable means the database could not complete the operation
+	// (disk full, read-only or locked file, I/O error). Nothing was written;
+	// the same request may succeed once the fault clears.
+	ErrUnavailable = errors.New("storage unavailable")
+	// ErrPruned means the requested position is older than the retained
+	// history, so the events after it can no longer all be returned.
+	ErrPruned = errors.New("position older than retained history")
+	// ErrClosed means the store has been closed.
+	ErrClosed = errors.New("store closed")
+)
+
+// inputError is an ErrInvalid with a message meant for the client.
+type inputError struct{ msg string }
+
+func (e *inputError) Error() string        { return e.msg }
+func (e *inputError) Is(target error) bool { return target == ErrInvalid }
+
+func invalidf(format string, args ...any) error {
+	return &inputError{msg: fmt.Sprintf(format, args...)}
+}
+
+// unavailable wraps a database error as ErrUnavailable, keeping the cause for
+// the logs.
+func unavailable(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
+}

@@ -1,0 +1,402 @@
+// Package store keeps livefeed's events in SQLite: it validates and appends
+// updates (assigning their IDs), keeps the latest event of every topic, and
+// reads history back by ID.
+//
+// One goroutine writes. Concurrent Append calls are grouped into a single
+// transaction (group commit), and every call returns only after its
+// transaction committed. The writer is also the one place where IDs are
+// assigned, so committed events leave the store in ID order through the
+// Committed hook.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Options configure a Store. The zero value is usable.
+type Options struct {
+	// Synchronous is SQLite's synchronous setting: "normal" (the default:
+	// a commit survives a crash of the process, the last ones may be lost
+	// on power loss) or "full" (every commit is synced to disk).
+	Synchronous string
+	// Committed, if set, is called by the writer after each commit with the
+	// committed events in ID order, before the Append calls that submitted
+	// them return. Calls never overlap. It must not block.
+	Committed func([]Event)
+	// Logger receives problems the store handles by itself.
+	Logger *slog.Logger
+	// Readers is the number of read connections (default 4).
+	Readers int
+}
+
+// maxCommit bounds the events of one transaction, so one commit cannot hold
+// the write lock for long however many publishers are waiting.
+const maxCommit = 4096
+
+// Store is an open livefeed database.
+type Store struct {
+	path string
+	db   *sql.DB // the single writer connection
+	rdb  *sql.DB // read connections (query_only)
+	opts Options
+	log  *slog.Logger
+
+	mu     sync.RWMutex // guards closed and sending on reqs
+	closed bool
+	reqs   chan *appendRequest
+	done   chan struct{} // closed when the writer has stopped
+
+	lastID atomic.Int64 // highest committed ID
+	floor  atomic.Int64 // highest ID removed by retention
+
+	// Owned by the writer goroutine.
+	lastTime   int64 // Unix ms of the last commit; event times never go back
+	needResync bool  // a commit failed in a way that may have reached the disk
+}
+
+type appendRequest struct {
+	ctx     context.Context
+	updates []Update
+	events  []Event
+	err     error
+	done    chan struct{}
+}
+
+// Open opens (creating if needed) the database at path, applies pending
+// migrations and starts the writer.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Readers <= 0 {
+		opts.Readers = 4
+	}
+	syncMode, err := synchronousPragma(opts.Synchronous)
+	if err != nil {
+		return nil, err
+	}
+	if strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("database path %q: the characters ? and # are not supported", path)
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("create database directory: %w", err)
+		}
+	}
+	s := &Store{
+		path: path,
+		opts: opts,
+		log:  opts.Logger,
+		reqs: make(chan *appendRequest, 1024),
+		done: make(chan struct{}),
+	}
+	if err := s.open(syncMode); err != nil {
+		if s.db != nil {
+			s.db.Close()
+		}
+		if s.rdb != nil {
+			s.rdb.Close()
+		}
+		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	go s.write()
+	return s, nil
+}
+
+func synchronousPragma(v string) (string, error) {
+	switch strings.ToLower(v) {
+	case "", "normal":
+		return "NORMAL", nil
+	case "full":
+		return "FULL", nil
+	}
+	return "", fmt.Errorf("synchronous %q: must be \"normal\" or \"full\"", v)
+}
+
+func (s *Store) open(syncMode string) error {
+	ctx := context.Background()
+	var err error
+	s.db, err = sql.Open("sqlite", s.path+"?_txlock=immediate"+
+		"&_pragma=busy_timeout(5000)&_pragma=journal_mode(wal)&_pragma=foreign_keys(1)"+
+		"&_pragma=synchronous("+syncMode+")")
+	if err != nil {
+		return err
+	}
+	s.db.SetMaxOpenConns(1)
+	s.db.SetMaxIdleConns(1)
+	s.db.SetConnMaxLifetime(0)
+	s.db.SetConnMaxIdleTime(0)
+
+	// WAL lets readers (replays, exports) run while the writer commits;
+	// without it every replay would stall publishing. It silently stays in
+	// another mode on some file systems, so check that it took.
+	var mode string
+	if err := s.db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return err
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("journal_mode is %q, not WAL (is the file on a network file system?)", mode)
+	}
+	if err := migrate(ctx, s.db); err != nil {
+		return err
+	}
+	var last, floor int64
+	if err := s.db.QueryRowContext(ctx, `SELECT
+		(SELECT value FROM counters WHERE name = 'last_id'),
+		(SELECT value FROM counters WHERE name = 'floor')`).Scan(&last, &floor); err != nil {
+		return err
+	}
+	s.lastID.Store(last)
+	s.floor.Store(floor)
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(time), 0) FROM events WHERE id = ?`, last).Scan(&s.lastTime); err != nil {
+		return err
+	}
+
+	s.rdb, err = sql.Open("sqlite", s.path+"?_pragma=busy_timeout(5000)&_pragma=query_only(1)")
+	if err != nil {
+		return err
+	}
+	s.rdb.SetMaxOpenConns(s.opts.Readers)
+	s.rdb.SetMaxIdleConns(s.opts.Readers)
+	return s.rdb.PingContext(ctx)
+}
+
+// Path returns the database file name.
+func (s *Store) Path() string { return s.path }
+
+// LastID returns the highest committed ID (0 for an empty database).
+func (s *Store) LastID() int64 { return s.lastID.Load() }
+
+// Floor returns the highest ID removed by retention (0 if none was). A
+// client positioned below it has missed events that no longer exist.
+func (s *Store) Floor() int64 { return s.floor.Load() }
+
+// Close waits for pending appends to finish, stops the writer and closes the
+// database.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.reqs)
+	s.mu.Unlock()
+	<-s.done
+	return errors.Join(s.rdb.Close(), s.db.Close())
+}
+
+// Append validates updates and stores them in one transaction, all or
+// nothing. It returns the stored events, with their IDs and times, after the
+// transaction committed. Invalid input returns an ErrInvalid error; a
+// database fault returns ErrUnavailable. In both cases nothing was written.
+func (s *Store) Append(ctx context.Context, updates []Update) ([]Event, error) {
+	valid, err := ValidateBatch(updates)
+	if err != nil {
+		return nil, err
+	}
+	req := &appendRequest{ctx: ctx, updates: valid, done: make(chan struct{})}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	select {
+	case s.reqs <- req:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return nil, ctx.Err()
+	}
+	s.mu.RUnlock()
+	// Once submitted the request is answered whatever happens to ctx: it
+	// may already be part of a commit.
+	<-req.done
+	return req.events, req.err
+}
+
+// write is the writer goroutine: it takes whatever requests are waiting,
+// commits them in one transaction and answers them.
+func (s *Store) write() {
+	defer close(s.done)
+	var batch []*appendRequest
+	for req := range s.reqs {
+		batch = append(batch[:0], req)
+		n := len(req.updates)
+	gather:
+		for n < maxCommit {
+			select {
+			case r, ok := <-s.reqs:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, r)
+				n += len(r.updates)
+			default:
+				break gather
+			}
+		}
+		s.commit(batch)
+		clear(batch)
+	}
+}
+
+func (s *Store) commit(batch []*appendRequest) {
+	// Requests whose publisher gave up before the commit are not written.
+	live := batch[:0:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			close(r.done)
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	fail := func(err error) {
+		for _, r := range live {
+			r.err = err
+			close(r.done)
+		}
+	}
+	if s.needResync {
+		if err := s.resync(); err != nil {
+			fail(unavailable("recover after failed commit", err))
+			return
+		}
+	}
+
+	now := max(time.Now().UnixMilli(), s.lastTime)
+	t := time.UnixMilli(now).UTC()
+	id := s.lastID.Load()
+	var events []Event
+	for _, r := range live {
+		for _, u := range r.updates {
+			id++
+			events = append(events, Event{ID: id, Topic: u.Topic, Type: u.Type, Time: t, Data: u.Data})
+		}
+	}
+	if err := s.insert(events); err != nil {
+		// The commit may have failed after reaching the disk (an I/O error
+		// at the end of a commit): re-read the high-water mark before the
+		// next commit so no ID is ever given out twice.
+		s.needResync = true
+		s.log.Error("commit failed", "events", len(events), "err", err)
+		fail(unavailable("commit", err))
+		return
+	}
+	s.lastID.Store(id)
+	s.lastTime = now
+	if s.opts.Committed != nil {
+		s.opts.Committed(events)
+	}
+	for _, r := range live {
+		r.events, events = events[:len(r.updates):len(r.updates)], events[len(r.updates):]
+		close(r.done)
+	}
+}
+
+func (s *Store) insert(events []Event) error {
+	ctx := context.Background()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO events (id, topic, type, time, data) VALUES (?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer ins.Close()
+	latest := make(map[string]int, 8) // topic → index of its last event in this commit
+	for i, e := range events {
+		if _, err := ins.ExecContext(ctx, e.ID, e.Topic, e.Type, e.Time.UnixMilli(), []byte(e.Data)); err != nil {
+			return err
+		}
+		latest[e.Topic] = i
+	}
+	up, err := tx.PrepareContext(ctx, `INSERT INTO latest (topic, id, type, time, data) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (topic) DO UPDATE SET id = excluded.id, type = excluded.type, time = excluded.time, data = excluded.data`)
+	if err != nil {
+		return err
+	}
+	defer up.Close()
+	for _, i := range latest {
+		e := events[i]
+		if _, err := up.ExecContext(ctx, e.Topic, e.ID, e.Type, e.Time.UnixMilli(), []byte(e.Data)); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE counters SET value = ? WHERE name = 'last_id'`, events[len(events)-1].ID); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// resync re-reads the high-water mark after a failed commit. Events that
+// reached the disk although their commit reported an error are handed to
+// Committed, so subscribers see every stored event.
+func (s *Store) resync() error {
+	ctx := context.Background()
+	var last int64
+	if err := s.db.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'last_id'`).Scan(&last); err != nil {
+		return err
+	}
+	known := s.lastID.Load()
+	if last > known {
+		events, err := s.queryEvents(ctx, s.db, `SELECT id, topic, type, time, data FROM events WHERE id > ? ORDER BY id`, known)
+		if err != nil {
+			return err
+		}
+		s.log.Warn("a commit reported as failed had reached the disk", "from", known+1, "to", last)
+		s.lastID.Store(last)
+		if n := len(events); n > 0 {
+			s.lastTime = max(s.lastTime, events[n-1].Time.UnixMilli())
+			if s.opts.Committed != nil {
+				s.opts.Committed(events)
+			}
+		}
+	}
+	s.needResync = false
+	return nil
+}
+
+// queryer is what both *sql.DB and *sql.Tx offer for reads.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// queryEvents runs a query selecting (id, topic, type, time, data).
+func (s *Store) queryEvents(ctx context.Context, q queryer, query string, args ...any) ([]Event, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var events []Event
+	for rows.Next() {
+		var e Event
+		var ms int64
+		var data []byte
+		if err := rows.Scan(&e.ID, &e.Topic, &e.Type, &ms, &data); err != nil {
+			return nil, err
+		}
+		e.Time = time.UnixMilli(ms).UTC()
+		e.Data = data
+		events = append(events, e)
+	}
+	return events, rows.Err()
+}

@@ -1,0 +1,355 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Limits on what a publisher may submit. They bound the memory one event
+// costs in the window of recent events and in every subscriber's socket.
+const (
+	MaxTopicLen  = 128      // bytes, from the product contract
+	MaxTypeLen   = 32       // bytes, from the product contract
+	MaxDataBytes = 64 << 10 // bytes of JSON per event
+	MaxBatch     = 1000     // events per Append
+	maxTextLen   = 100      // bytes of a team name or other free text
+	maxShortText = 32       // bytes of a symbol, clock, period or status
+	maxSafeInt   = 1<<53 - 1
+)
+
+// reservedTypes collide with the names EventSource gives its own events
+// ("open", "error", "message") or with the server's "reset" control event;
+// a publisher using them would confuse every client's listeners.
+var reservedTypes = map[string]bool{"reset": true, "open": true, "error": true, "message": true}
+
+// ValidateTopic reports whether topic is '/'-separated non-empty segments of
+// [A-Za-z0-9._-], 1 to 128 bytes long.
+func ValidateTopic(topic string) error {
+	if topic == "" {
+		return invalidf("topic is empty")
+	}
+	if len(topic) > MaxTopicLen {
+		return invalidf("topic is %d bytes long; the limit is %d", len(topic), MaxTopicLen)
+	}
+	segStart := 0
+	for i := 0; i <= len(topic); i++ {
+		if i == len(topic) || topic[i] == '/' {
+			if i == segStart {
+				return invalidf("topic %q has an empty segment", topic)
+			}
+			segStart = i + 1
+			continue
+		}
+		if !topicChar(topic[i]) {
+			return invalidf("topic %q: character %q is not allowed (use A-Z a-z 0-9 . _ - and /)", topic, rune(topic[i]))
+		}
+	}
+	return nil
+}
+
+func topicChar(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-'
+}
+
+// ValidateType reports whether typ matches [a-z][a-z0-9_-]{0,31} and is not
+// reserved.
+func ValidateType(typ string) error {
+	if !isToken(typ) {
+		return invalidf("type %q must match [a-z][a-z0-9_-]{0,31}", typ)
+	}
+	if reservedTypes[typ] {
+		return invalidf("type %q is reserved", typ)
+	}
+	return nil
+}
+
+// isToken reports whether s matches [a-z][a-z0-9_-]{0,31}.
+func isToken(s string) bool {
+	if len(s) == 0 || len(s) > MaxTypeLen || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Validate checks one update and returns it with its data in compact form
+// (no whitespace, so the SSE envelope is one line).
+func (u Update) Validate() (Update, error) {
+	if err := ValidateTopic(u.Topic); err != nil {
+		return Update{}, err
+	}
+	if err := ValidateType(u.Type); err != nil {
+		return Update{}, err
+	}
+	data, err := validateData(u.Type, u.Data)
+	if err != nil {
+		return Update{}, err
+	}
+	u.Data = data
+	return u, nil
+}
+
+// ValidateBatch validates every update of a batch; the first error names the
+// position of the update that caused it.
+func ValidateBatch(updates []Update) ([]Update, error) {
+	if len(updates) == 0 {
+		return nil, invalidf("no events to publish")
+	}
+	if len(updates) > MaxBatch {
+		return nil, invalidf("%d events in one request; the limit is %d", len(updates), MaxBatch)
+	}
+	out := make([]Update, len(updates))
+	for i, u := range updates {
+		v, err := u.Validate()
+		if err != nil {
+			if len(updates) > 1 {
+				return nil, invalidf("event %d: %v", i, err)
+			}
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// fields is a decoded top-level JSON object: key → raw value.
+type fields map[string]json.RawMessage
+
+func validateData(typ string, data json.RawMessage) (json.RawMessage, error) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || bytes.Equal(data, []byte("null")) {
+		return nil, invalidf("data is required (a JSON object)")
+	}
+	if len(data) > MaxDataBytes {
+		return nil, invalidf("data is %d bytes; the limit is %d", len(data), MaxDataBytes)
+	}
+	if !utf8.Valid(data) {
+		return nil, invalidf("data is not valid UTF-8")
+	}
+	obj, err := decodeObject(data)
+	if err != nil {
+		return nil, err
+	}
+	switch typ {
+	case "score":
+		err = checkScore(obj)
+	case "tick":
+		err = checkTick(obj)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(data))
+	if err := json.Compact(&buf, data); err != nil {
+		return nil, invalidf("data is not valid JSON: %v", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// decodeObject decodes a JSON object's top level, rejecting anything else,
+// trailing data and duplicate keys (which parsers resolve differently).
+func decodeObject(data []byte) (fields, error) {
+	if data[0] != '{' {
+		return nil, invalidf("data must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if _, err := dec.Token(); err != nil {
+		return nil, invalidf("data is not valid JSON: %v", err)
+	}
+	obj := make(fields)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, invalidf("data is not valid JSON: %v", err)
+		}
+		key := tok.(string) // inside an object the decoder only yields string keys
+		if _, dup := obj[key]; dup {
+			return nil, invalidf("data has the key %q twice", key)
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, invalidf("data is not valid JSON: %v", err)
+		}
+		obj[key] = raw
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, invalidf("data is not valid JSON: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, invalidf("data has trailing content after the JSON object")
+	}
+	return obj, nil
+}
+
+func checkScore(f fields) error {
+	for _, check := range []error{
+		f.text("home", true, maxTextLen),
+		f.text("away", true, maxTextLen),
+		f.count("home_score", true),
+		f.count("away_score", true),
+		f.period("period"),
+		f.text("clock", false, maxShortText),
+		f.token("status"),
+	} {
+		if check != nil {
+			return check
+		}
+	}
+	return nil
+}
+
+func checkTick(f fields) error {
+	for _, check := range []error{
+		f.text("symbol", true, maxShortText),
+		f.number("price", true),
+		f.number("change", false),
+		f.number("change_pct", false),
+		f.count("volume", false),
+		f.currency("currency"),
+	} {
+		if check != nil {
+			return check
+		}
+	}
+	return nil
+}
+
+// lookup returns the raw value of key; present is false when the key is
+// missing or null (an optional field may be sent as null).
+func (f fields) lookup(key string, required bool) (raw json.RawMessage, present bool, err error) {
+	raw, ok := f[key]
+	if !ok || string(raw) == "null" {
+		if required {
+			return nil, false, invalidf("data.%s is required", key)
+		}
+		return nil, false, nil
+	}
+	return raw, true, nil
+}
+
+// text checks a string of 1..max bytes without control characters.
+func (f fields) text(key string, required bool, max int) error {
+	raw, ok, err := f.lookup(key, required)
+	if !ok {
+		return err
+	}
+	s, isString := stringValue(raw)
+	if !isString {
+		return invalidf("data.%s must be a string", key)
+	}
+	if s == "" || len(s) > max {
+		return invalidf("data.%s must be 1 to %d bytes long", key, max)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return invalidf("data.%s contains a control character", key)
+		}
+	}
+	return nil
+}
+
+// count checks a non-negative integer no larger than 2^53-1, so every
+// JavaScript client reads it exactly.
+func (f fields) count(key string, required bool) error {
+	raw, ok, err := f.lookup(key, required)
+	if !ok {
+		return err
+	}
+	if !isCount(raw) {
+		return invalidf("data.%s must be a non-negative integer", key)
+	}
+	return nil
+}
+
+func isCount(raw json.RawMessage) bool {
+	if len(raw) == 0 || len(raw) > 16 {
+		return false
+	}
+	for _, c := range raw {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	return err == nil && n <= maxSafeInt
+}
+
+// number checks a finite JSON number.
+func (f fields) number(key string, required bool) error {
+	raw, ok, err := f.lookup(key, required)
+	if !ok {
+		return err
+	}
+	if len(raw) == 0 || !(raw[0] == '-' || '0' <= raw[0] && raw[0] <= '9') {
+		return invalidf("data.%s must be a number", key)
+	}
+	v, perr := strconv.ParseFloat(string(raw), 64)
+	if perr != nil || math.IsInf(v, 0) {
+		return invalidf("data.%s must be a finite number", key)
+	}
+	return nil
+}
+
+// period accepts a non-negative integer (quarter 4) or a short string ("OT").
+func (f fields) period(key string) error {
+	raw, ok, _ := f.lookup(key, false)
+	if !ok || isCount(raw) {
+		return nil
+	}
+	if _, isString := stringValue(raw); !isString {
+		return invalidf("data.%s must be a non-negative integer or a string", key)
+	}
+	return f.text(key, false, maxShortText)
+}
+
+// token checks a lowercase word such as "scheduled", "live" or "final".
+func (f fields) token(key string) error {
+	raw, ok, _ := f.lookup(key, false)
+	if !ok {
+		return nil
+	}
+	if s, isString := stringValue(raw); !isString || !isToken(s) {
+		return invalidf("data.%s must be a lowercase word matching [a-z][a-z0-9_-]{0,31}", key)
+	}
+	return nil
+}
+
+// currency checks an ISO 4217 code: three upper-case letters.
+func (f fields) currency(key string) error {
+	raw, ok, _ := f.lookup(key, false)
+	if !ok {
+		return nil
+	}
+	s, isString := stringValue(raw)
+	valid := isString && len(s) == 3
+	for i := 0; valid && i < 3; i++ {
+		valid = 'A' <= s[i] && s[i] <= 'Z'
+	}
+	if !valid {
+		return invalidf("data.%s must be a three-letter ISO 4217 code such as \"USD\"", key)
+	}
+	return nil
+}
+
+func stringValue(raw json.RawMessage) (string, bool) {
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", false
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}

@@ -1,0 +1,20 @@
+// Package web holds livefeed's pages and scripts, embedded in the binary so
+// that one file is all a deployment needs.
+package web
+
+import (
+	"embed"
+	"io/fs"
+)
+
+//go:embed static
+var static embed.FS
+
+// Files returns the files served from "/".
+func Files() fs.FS {
+	sub, err := fs.Sub(static, "static")
+	if err != nil {
+		panic(err) // the directory is embedded at build time
+	}
+	return sub
+}
