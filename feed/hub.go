@@ -169,9 +169,14 @@ func (h *Hub) Publish(msgs []*Message) {
 			// should receive has lost continuity: wake it so its owner
 			// closes it (it resumes from History on reconnect).
 			h.eachMatching(old.Topic, func(s *Subscriber) {
-				if s.seq <= seq && s.lastID < old.ID {
-					s.lagged.Store(true)
+				if s.seq <= seq && s.lastID < old.ID && !s.lagged.Swap(true) {
 					wake(s)
+					if s.mode.Load() == modeBlocking {
+						// Its goroutine is stuck in a write: closing the
+						// socket ends the write now rather than at
+						// WriteTimeout, and frees its buffers.
+						s.conn.Close()
+					}
 				}
 			})
 		})

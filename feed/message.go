@@ -68,16 +68,18 @@ func appendEvent(b []byte, event string, data []byte) []byte {
 	return append(b, '\n')
 }
 
+// stripLineBreaks removes CR and LF bytes, leaving every other byte as is.
 func stripLineBreaks(s string) string {
 	if !strings.ContainsAny(s, "\r\n") {
 		return s
 	}
-	return strings.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' {
-			return -1
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\r' && s[i] != '\n' {
+			b = append(b, s[i])
 		}
-		return r
-	}, s)
+	}
+	return string(b)
 }
 
 // positionFrame sets a client's last event ID to id without dispatching an

@@ -1,0 +1,484 @@
+package feed_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"livefeed/feed"
+	"livefeed/feed/eventsource"
+)
+
+// topicFilter is a minimal feed.Filter: exact topics, prefixes or all.
+type topicFilter struct {
+	topics, prefixes []string
+	all              bool
+}
+
+func filterOf(patterns ...string) topicFilter {
+	var f topicFilter
+	for _, p := range patterns {
+		switch {
+		case p == "*":
+			f.all = true
+		case strings.HasSuffix(p, "/*"):
+			f.prefixes = append(f.prefixes, strings.TrimSuffix(p, "*"))
+		default:
+			f.topics = append(f.topics, p)
+		}
+	}
+	return f
+}
+
+func (f topicFilter) Match(topic string) bool {
+	if f.all {
+		return true
+	}
+	for _, t := range f.topics {
+		if t == topic {
+			return true
+		}
+	}
+	for _, p := range f.prefixes {
+		if strings.HasPrefix(topic, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (f topicFilter) Keys() ([]string, []string, bool) { return f.topics, f.prefixes, f.all }
+
+// memLog stands in for the store: it assigns IDs, keeps every event, and
+// hands each batch to the hub in ID order, as the store's writer does.
+type memLog struct {
+	hub   *feed.Hub
+	mu    sync.Mutex
+	msgs  []*feed.Message
+	floor int64
+}
+
+func (l *memLog) publish(topic string, n int) []int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	batch := make([]*feed.Message, n)
+	ids := make([]int64, n)
+	for i := range batch {
+		id := int64(len(l.msgs) + 1)
+		data, _ := json.Marshal(map[string]any{"id": id, "topic": topic})
+		batch[i] = feed.NewMessage(id, topic, "note", data)
+		l.msgs = append(l.msgs, batch[i])
+		ids[i] = id
+	}
+	l.hub.Publish(batch)
+	return ids
+}
+
+func (l *memLog) history(f feed.Filter) feed.History { return &memHistory{log: l, filter: f} }
+
+type memHistory struct {
+	log    *memLog
+	filter feed.Filter
+}
+
+func (h *memHistory) Floor() int64 {
+	h.log.mu.Lock()
+	defer h.log.mu.Unlock()
+	return h.log.floor
+}
+
+func (h *memHistory) After(_ context.Context, after int64, limit int) ([]*feed.Message, error) {
+	h.log.mu.Lock()
+	defer h.log.mu.Unlock()
+	if after < h.log.floor {
+		return nil, feed.ErrPruned
+	}
+	var out []*feed.Message
+	for _, m := range h.log.msgs {
+		if m.ID > after && m.ID > h.log.floor && h.filter.Match(m.Topic) {
+			out = append(out, m)
+			if len(out) == limit {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+func newHub(t *testing.T, opts feed.Options) (*feed.Hub, *memLog) {
+	t.Helper()
+	h := feed.NewHub(opts)
+	t.Cleanup(h.Close)
+	return h, &memLog{hub: h}
+}
+
+// client is the reading end of a subscriber's TCP connection.
+type client struct {
+	conn net.Conn
+	rd   *eventsource.Reader
+}
+
+// subscribe connects a subscriber over a loopback TCP connection, the way
+// the HTTP layer does after taking the connection over.
+func subscribe(t *testing.T, h *feed.Hub, l *memLog, f feed.Filter, start feed.Start) *client {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	server := <-accepted
+	go h.Serve(context.Background(), feed.NetConn(server), f, start, l.history(f))
+	return &client{conn: c, rd: eventsource.NewReader(c)}
+}
+
+// next reads the next event, failing the test after a generous deadline.
+func (c *client) next(t *testing.T) eventsource.Event {
+	t.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	ev, err := c.rd.Next()
+	if err != nil {
+		t.Fatalf("reading the stream: %v", err)
+	}
+	return ev
+}
+
+// expectIDs reads events and checks their IDs.
+func (c *client) expectIDs(t *testing.T, ids ...int64) {
+	t.Helper()
+	for _, want := range ids {
+		ev := c.next(t)
+		if ev.ID != strconv.FormatInt(want, 10) {
+			t.Fatalf("got event %s (%s), want %d", ev.ID, ev.Type, want)
+		}
+	}
+}
+
+// expectClosed reads until the server closes the connection.
+func (c *client) expectClosed(t *testing.T) {
+	t.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, err := c.rd.Next()
+		if err == nil {
+			continue
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatal("the server did not close the connection")
+		}
+		return
+	}
+}
+
+func seq(from, to int64) []int64 {
+	var ids []int64
+	for i := from; i <= to; i++ {
+		ids = append(ids, i)
+	}
+	return ids
+}
+
+func TestSnapshot(t *testing.T) {
+	h, l := newHub(t, feed.Options{})
+	l.publish("nba/a", 2)    // 1, 2
+	l.publish("stocks/X", 1) // 3
+	l.publish("nba/b", 1)    // 4
+	l.publish("other", 1)    // 5
+	c := subscribe(t, h, l, filterOf("nba/*"), feed.Start{})
+	c.expectIDs(t, 2, 4) // the latest of each matching topic, in ID order
+	l.publish("nba/a", 1)
+	c.expectIDs(t, 6)
+	// The position frame moved the client to the moment it subscribed.
+	if c.rd.LastEventID() != "6" {
+		t.Fatalf("LastEventID = %s", c.rd.LastEventID())
+	}
+}
+
+func TestSnapshotPositionFrame(t *testing.T) {
+	h, l := newHub(t, feed.Options{})
+	l.publish("a", 3)
+	c := subscribe(t, h, l, filterOf("a"), feed.Start{})
+	c.expectIDs(t, 3)
+	l.publish("b", 2) // 4, 5: not matching
+	l.publish("a", 1) // 6
+	c.expectIDs(t, 6)
+}
+
+func TestResumeFromWindow(t *testing.T) {
+	h, l := newHub(t, feed.Options{Window: 1000})
+	l.publish("a", 5)
+	l.publish("b", 5)
+	l.publish("a", 5) // a: 1-5, 11-15
+	c := subscribe(t, h, l, filterOf("a"), feed.Start{Resume: true, After: 3})
+	c.expectIDs(t, 4, 5, 11, 12, 13, 14, 15)
+	l.publish("a", 1)
+	c.expectIDs(t, 16)
+}
+
+func TestResumeFromHistory(t *testing.T) {
+	// A window of 100 holds the last 100 events; resuming from 10 must
+	// read 11..(last-100) from history first.
+	h, l := newHub(t, feed.Options{Window: 100})
+	l.publish("a", 2500)
+	c := subscribe(t, h, l, filterOf("*"), feed.Start{Resume: true, After: 10})
+	c.expectIDs(t, seq(11, 2500)...)
+	l.publish("a", 3)
+	c.expectIDs(t, 2501, 2502, 2503)
+}
+
+func TestResumeFromHistorySparseTopic(t *testing.T) {
+	// The subscriber's topic is rare: history has nothing for it after the
+	// position, and the window moves on with other topics.
+	h, l := newHub(t, feed.Options{Window: 100})
+	l.publish("rare", 1) // 1
+	l.publish("busy", 1000)
+	c := subscribe(t, h, l, filterOf("rare"), feed.Start{Resume: true, After: 1})
+	l.publish("busy", 500)
+	l.publish("rare", 1) // 1502
+	c.expectIDs(t, 1502)
+}
+
+func TestReset(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		start  feed.Start
+		floor  int64
+		reason string
+	}{
+		{"Invalid", feed.Start{Invalid: feed.ResetInvalid}, 0, feed.ResetInvalid},
+		{"Ahead", feed.Start{Resume: true, After: 99}, 0, feed.ResetAhead},
+		{"Pruned", feed.Start{Resume: true, After: 2}, 5, feed.ResetPruned},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, l := newHub(t, feed.Options{})
+			l.publish("a", 10)
+			l.floor = tc.floor
+			c := subscribe(t, h, l, filterOf("a"), tc.start)
+			ev := c.next(t)
+			var body struct{ Reason, Message string }
+			if ev.Type != "reset" || json.Unmarshal([]byte(ev.Data), &body) != nil || body.Reason != tc.reason || body.Message == "" {
+				t.Fatalf("first event = %+v, want a reset for %q", ev, tc.reason)
+			}
+			c.expectIDs(t, 10) // the snapshot, then live
+			l.publish("a", 1)
+			c.expectIDs(t, 11)
+		})
+	}
+}
+
+// TestLaggingSubscriberDisconnected: a subscriber that stops reading is
+// disconnected once an event it needs leaves the window, costs no more than
+// its socket meanwhile, and never delays a reading subscriber.
+func TestLaggingSubscriberDisconnected(t *testing.T) {
+	h, l := newHub(t, feed.Options{Window: 200, WriteTimeout: 30 * time.Second})
+	stuck := subscribe(t, h, l, filterOf("a"), feed.Start{Resume: true, After: 0})
+	reader := subscribe(t, h, l, filterOf("a"), feed.Start{Resume: true, After: 0})
+	got := make(chan int64, 1)
+	var read atomic.Int64
+	go func() {
+		var last int64
+		for {
+			ev, err := reader.rd.Next()
+			if err != nil {
+				got <- last
+				return
+			}
+			last, _ = strconv.ParseInt(ev.ID, 10, 64)
+			read.Store(last)
+			if last == 3000 {
+				got <- last
+				return
+			}
+		}
+	}()
+	// 3000 events of 8 KiB: far more than the socket buffers hold, and far
+	// more than the window. The publisher waits for the reading subscriber
+	// every 100 events (no faster than it reads, as in a real feed).
+	payload := strings.Repeat("x", 8<<10)
+	for i := range 3000 {
+		l.mu.Lock()
+		id := int64(len(l.msgs) + 1)
+		m := feed.NewMessage(id, "a", "note", []byte(`{"p":"`+payload+`"}`))
+		l.msgs = append(l.msgs, m)
+		h.Publish([]*feed.Message{m})
+		l.mu.Unlock()
+		if i%100 == 99 {
+			waitFor(t, func() bool { return read.Load() >= id })
+		}
+	}
+	if last := <-got; last != 3000 {
+		t.Fatalf("the reading subscriber stopped at %d", last)
+	}
+	stuck.expectClosed(t)
+	if st := h.Stats(); st.Dropped != 1 {
+		t.Fatalf("Dropped = %d, want 1", st.Dropped)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after a generous
+// deadline.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestHeartbeat(t *testing.T) {
+	h, l := newHub(t, feed.Options{Heartbeat: 20 * time.Millisecond, WriteTimeout: time.Second})
+	c := subscribe(t, h, l, filterOf("a"), feed.Start{})
+	// Heartbeats are comments: they dispatch nothing, so reading blocks
+	// until a real event; meanwhile the comment count grows.
+	deadline := time.Now().Add(10 * time.Second)
+	for c.rd.Comments() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("no heartbeats")
+		}
+		c.conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		c.rd.Next()
+	}
+}
+
+func TestCloseDisconnects(t *testing.T) {
+	h := feed.NewHub(feed.Options{})
+	l := &memLog{hub: h}
+	c1 := subscribe(t, h, l, filterOf("*"), feed.Start{})
+	c2 := subscribe(t, h, l, filterOf("a"), feed.Start{Resume: true, After: 0})
+	l.publish("a", 1)
+	c1.expectIDs(t, 1)
+	c2.expectIDs(t, 1)
+	h.Close()
+	c1.expectClosed(t)
+	c2.expectClosed(t)
+	if err := h.Serve(context.Background(), nopConn{}, filterOf("a"), feed.Start{}, l.history(filterOf("a"))); !errors.Is(err, feed.ErrClosed) {
+		t.Fatalf("Serve after Close = %v", err)
+	}
+}
+
+type nopConn struct{}
+
+func (nopConn) Write([]byte, time.Time) error { return nil }
+func (nopConn) Close() error                  { return nil }
+
+// TestReplayRace publishes from several goroutines while subscribers keep
+// connecting and reconnecting from random positions, some inside the
+// window and some behind it. Every subscriber must see every matching ID
+// after its position exactly once, in increasing order.
+func TestReplayRace(t *testing.T) {
+	h, l := newHub(t, feed.Options{Window: 300})
+	topics := []string{"nba/a", "nba/b", "stocks/X", "stocks/Y"}
+	filters := [][]string{{"*"}, {"nba/*"}, {"stocks/X"}, {"nba/a", "stocks/Y"}}
+	const publishers, perPublisher = 4, 1500
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	var pubs sync.WaitGroup
+	for p := range publishers {
+		pubs.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(p), 1))
+			for range perPublisher / 3 {
+				l.publish(topics[rng.IntN(len(topics))], 1+rng.IntN(5))
+			}
+		})
+	}
+	var subs sync.WaitGroup
+	errs := make(chan error, 64)
+	for s := range 12 {
+		subs.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(s), 2))
+			patterns := filters[s%len(filters)]
+			f := filterOf(patterns...)
+			for round := 0; ctx.Err() == nil && round < 6; round++ {
+				l.mu.Lock()
+				last := int64(len(l.msgs))
+				l.mu.Unlock()
+				after := rng.Int64N(last + 1)
+				if err := checkStream(t, h, l, f, after, 50+rng.IntN(400)); err != nil {
+					errs <- fmt.Errorf("subscriber %d %v after %d: %w", s, patterns, after, err)
+					return
+				}
+			}
+		})
+	}
+	pubs.Wait()
+	subs.Wait()
+	close(errs)
+	t.Logf("%d events, %d subscribers dropped for lag and resumed", h.Stats().LastID, h.Stats().Dropped)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// checkStream resumes after the given ID and reads n events (or until the
+// publishers stop), checking them against the log. A subscriber the hub
+// drops for falling behind reconnects from its last event ID, as a browser
+// does, and must lose nothing across the reconnect either.
+func checkStream(t *testing.T, h *feed.Hub, l *memLog, f feed.Filter, after int64, n int) error {
+	c := subscribe(t, h, l, f, feed.Start{Resume: true, After: after})
+	defer func() { c.conn.Close() }()
+	prev := after
+	for range n {
+		c.conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		ev, err := c.rd.Next()
+		if errors.Is(err, io.EOF) {
+			c.conn.Close()
+			c = subscribe(t, h, l, f, feed.Start{Resume: true, After: prev})
+			continue
+		}
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				break // publishing has finished
+			}
+			return err
+		}
+		id, _ := strconv.ParseInt(ev.ID, 10, 64)
+		if id <= prev {
+			return fmt.Errorf("event %d after %d: duplicate or out of order", id, prev)
+		}
+		// No matching event may lie between prev and id.
+		l.mu.Lock()
+		for _, m := range l.msgs[prev:id] {
+			if m.ID != id && f.Match(m.Topic) {
+				l.mu.Unlock()
+				return fmt.Errorf("gap: event %d (%s) missing before %d", m.ID, m.Topic, id)
+			}
+		}
+		if !f.Match(l.msgs[id-1].Topic) {
+			l.mu.Unlock()
+			return fmt.Errorf("event %d does not match the filter", id)
+		}
+		l.mu.Unlock()
+		prev = id
+	}
+	return nil
+}

@@ -1,0 +1,405 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"livefeed/store"
+)
+
+// MustOpenStore opens a store on a new database file in a temporary
+// directory and closes it when the test ends.
+func MustOpenStore(tb testing.TB, opts store.Options) *store.Store {
+	tb.Helper()
+	return MustOpenStoreAt(tb, filepath.Join(tb.TempDir(), "feed.db"), opts)
+}
+
+// MustOpenStoreAt opens the store at path and closes it when the test ends.
+func MustOpenStoreAt(tb testing.TB, path string, opts store.Options) *store.Store {
+	tb.Helper()
+	s, err := store.Open(path, opts)
+	if err != nil {
+		tb.Fatalf("open store: %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// MustAppend appends updates and fails the test on error.
+func MustAppend(tb testing.TB, s *store.Store, updates ...store.Update) []store.Event {
+	tb.Helper()
+	events, err := s.Append(context.Background(), updates)
+	if err != nil {
+		tb.Fatalf("append: %v", err)
+	}
+	return events
+}
+
+func note(topic string, n int) store.Update {
+	return store.Update{Topic: topic, Type: "note", Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, n))}
+}
+
+func TestAppend(t *testing.T) {
+	t.Run("OK", func(t *testing.T) {
+		var committed [][]store.Event
+		s := MustOpenStore(t, store.Options{Committed: func(e []store.Event) { committed = append(committed, e) }})
+		before := time.Now().Truncate(time.Millisecond)
+		events := MustAppend(t, s, store.Update{Topic: "nba/lal-bos", Type: "score",
+			Data: json.RawMessage(`{ "home": "Lakers", "away": "Celtics", "home_score": 3, "away_score": 0 }`)})
+		if len(events) != 1 || events[0].ID != 1 {
+			t.Fatalf("events = %+v, want one with ID 1", events)
+		}
+		e := events[0]
+		if string(e.Data) != `{"home":"Lakers","away":"Celtics","home_score":3,"away_score":0}` {
+			t.Errorf("data not compacted: %s", e.Data)
+		}
+		if e.Time.Location() != time.UTC || e.Time.Before(before) || e.Time.Nanosecond()%int(time.Millisecond) != 0 {
+			t.Errorf("time %v is not UTC milliseconds after %v", e.Time, before)
+		}
+		if len(committed) != 1 || committed[0][0].ID != 1 {
+			t.Errorf("Committed saw %v", committed)
+		}
+		if s.LastID() != 1 {
+			t.Errorf("LastID = %d", s.LastID())
+		}
+	})
+	t.Run("OKBatch", func(t *testing.T) {
+		s := MustOpenStore(t, store.Options{})
+		events := MustAppend(t, s, note("a", 1), note("b", 2), note("a", 3))
+		for i, e := range events {
+			if e.ID != int64(i+1) {
+				t.Fatalf("event %d has ID %d", i, e.ID)
+			}
+		}
+	})
+	t.Run("ErrInvalidWritesNothing", func(t *testing.T) {
+		var committed int
+		s := MustOpenStore(t, store.Options{Committed: func([]store.Event) { committed++ }})
+		MustAppend(t, s, note("a", 1))
+		_, err := s.Append(context.Background(), []store.Update{note("a", 2), {Topic: "a", Type: "note", Data: json.RawMessage(`[1]`)}})
+		if !errors.Is(err, store.ErrInvalid) {
+			t.Fatalf("Append = %v, want ErrInvalid", err)
+		}
+		got, err := s.After(context.Background(), 0, all(t), 10)
+		if err != nil || len(got) != 1 || s.LastID() != 1 || committed != 1 {
+			t.Fatalf("after a rejected batch: %d events (%v), LastID %d, %d commits", len(got), err, s.LastID(), committed)
+		}
+	})
+	t.Run("ErrCanceledWritesNothing", func(t *testing.T) {
+		s := MustOpenStore(t, store.Options{})
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := s.Append(ctx, []store.Update{note("a", 1)}); err == nil {
+			t.Fatal("Append with a canceled context succeeded")
+		}
+		if s.LastID() != 0 {
+			t.Fatalf("LastID = %d after a canceled append", s.LastID())
+		}
+	})
+	t.Run("ErrClosed", func(t *testing.T) {
+		s, err := store.Open(filepath.Join(t.TempDir(), "x.db"), store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if _, err := s.Append(context.Background(), []store.Update{note("a", 1)}); !errors.Is(err, store.ErrClosed) {
+			t.Fatalf("Append after Close = %v", err)
+		}
+	})
+}
+
+// TestAppendConcurrent checks group commit: concurrent publishers all get
+// distinct IDs, and the Committed hook sees every ID once, in order.
+func TestAppendConcurrent(t *testing.T) {
+	var mu sync.Mutex
+	var seen []int64
+	s := MustOpenStore(t, store.Options{Committed: func(events []store.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range events {
+			seen = append(seen, e.ID)
+		}
+	}})
+	const publishers, each = 16, 100
+	var wg sync.WaitGroup
+	ids := make(chan int64, publishers*each*2)
+	for p := range publishers {
+		wg.Go(func() {
+			for i := range each {
+				for _, e := range MustAppend(t, s, note(fmt.Sprintf("t/%d", p), i), note("shared", i)) {
+					ids <- e.ID
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(ids)
+	got := make(map[int64]bool)
+	for id := range ids {
+		if got[id] {
+			t.Fatalf("ID %d given out twice", id)
+		}
+		got[id] = true
+	}
+	if len(seen) != publishers*each*2 {
+		t.Fatalf("Committed saw %d events, want %d", len(seen), publishers*each*2)
+	}
+	for i, id := range seen {
+		if id != int64(i+1) {
+			t.Fatalf("Committed saw ID %d at position %d: not in order", id, i)
+		}
+	}
+}
+
+// TestIDsNeverReused deletes every row and restarts: new IDs continue above
+// the old ones, because the high-water mark is kept apart from the rows.
+func TestIDsNeverReused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "feed.db")
+	s, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	MustAppend(t, s, note("a", 1), note("a", 2), note("a", 3))
+	s.Close()
+
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DELETE FROM events`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s = MustOpenStoreAt(t, path, store.Options{})
+	if s.LastID() != 3 {
+		t.Fatalf("LastID after reopen = %d, want 3", s.LastID())
+	}
+	if e := MustAppend(t, s, note("a", 4)); e[0].ID != 4 {
+		t.Fatalf("new ID = %d, want 4", e[0].ID)
+	}
+}
+
+func TestTimesNeverDecrease(t *testing.T) {
+	s := MustOpenStore(t, store.Options{})
+	var last time.Time
+	for i := range 50 {
+		e := MustAppend(t, s, note("a", i))[0]
+		if e.Time.Before(last) {
+			t.Fatalf("event %d time %v is before %v", e.ID, e.Time, last)
+		}
+		last = e.Time
+	}
+}
+
+func all(tb testing.TB) store.Filter {
+	return mustFilter(tb, "*")
+}
+
+func mustFilter(tb testing.TB, patterns ...string) store.Filter {
+	tb.Helper()
+	f, err := store.ParseFilter(patterns)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return f
+}
+
+func ids(events []store.Event) string {
+	var b strings.Builder
+	for i, e := range events {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprint(&b, e.ID)
+	}
+	return b.String()
+}
+
+func TestAfter(t *testing.T) {
+	s := MustOpenStore(t, store.Options{})
+	MustAppend(t, s,
+		note("nba/a", 1),     // 1
+		note("stocks/X", 2),  // 2
+		note("nba/b", 3),     // 3
+		note("nbax", 4),      // 4
+		note("nba/a/q", 5),   // 5
+		note("stocks/Y", 6),  // 6
+		note("nba/a", 7),     // 7
+		note("stocks/XY", 8), // 8
+	)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		patterns []string
+		after    int64
+		limit    int
+		want     string
+	}{
+		{"All", []string{"*"}, 0, 100, "1,2,3,4,5,6,7,8"},
+		{"AllAfter", []string{"*"}, 5, 100, "6,7,8"},
+		{"AllLimit", []string{"*"}, 2, 3, "3,4,5"},
+		{"Topic", []string{"nba/a"}, 0, 100, "1,7"},
+		{"TopicAfter", []string{"nba/a"}, 1, 100, "7"},
+		{"Topics", []string{"stocks/X", "nba/b"}, 0, 100, "2,3"},
+		{"Prefix", []string{"nba/*"}, 0, 100, "1,3,5,7"},
+		{"PrefixNotSibling", []string{"stocks/*"}, 0, 100, "2,6,8"},
+		{"PrefixAndTopic", []string{"nba/*", "nbax"}, 2, 100, "3,4,5,7"},
+		{"None", []string{"nope"}, 0, 100, ""},
+		{"AfterEnd", []string{"*"}, 8, 100, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.After(ctx, tc.after, mustFilter(t, tc.patterns...), tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ids(got) != tc.want {
+				t.Fatalf("After(%d, %v) = [%s], want [%s]", tc.after, tc.patterns, ids(got), tc.want)
+			}
+		})
+	}
+}
+
+func TestAfterPruned(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "feed.db")
+	s, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		MustAppend(t, s, note("a", i))
+	}
+	s.Close()
+	// Retention removed events 1-5 (issue-level retention does this in one
+	// transaction; here it is done by hand).
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DELETE FROM events WHERE id <= 5; UPDATE counters SET value = 5 WHERE name = 'floor'`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s = MustOpenStoreAt(t, path, store.Options{})
+	if s.Floor() != 5 {
+		t.Fatalf("Floor = %d, want 5", s.Floor())
+	}
+	if _, err := s.After(context.Background(), 4, all(t), 10); !errors.Is(err, store.ErrPruned) {
+		t.Fatalf("After(4) = %v, want ErrPruned", err)
+	}
+	got, err := s.After(context.Background(), 5, all(t), 10)
+	if err != nil || ids(got) != "6,7,8,9,10" {
+		t.Fatalf("After(5) = [%s], %v", ids(got), err)
+	}
+}
+
+func TestLatestAndRecent(t *testing.T) {
+	s := MustOpenStore(t, store.Options{})
+	MustAppend(t, s, note("a", 1), note("b", 2))
+	MustAppend(t, s, note("a", 3))
+	MustAppend(t, s, note("c", 4), note("b", 5), note("b", 6))
+	ctx := context.Background()
+	latest, err := s.Latest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids(latest) != "3,4,6" {
+		t.Fatalf("Latest = [%s], want [3,4,6]", ids(latest))
+	}
+	if string(latest[2].Data) != `{"n":6}` || latest[2].Topic != "b" {
+		t.Fatalf("latest of b = %+v", latest[2])
+	}
+	recent, err := s.Recent(ctx, 4)
+	if err != nil || ids(recent) != "3,4,5,6" {
+		t.Fatalf("Recent(4) = [%s], %v", ids(recent), err)
+	}
+}
+
+func TestEventJSON(t *testing.T) {
+	e := store.Event{ID: 42, Topic: "nba/lal-bos", Type: "score",
+		Time: time.Date(2026, 11, 21, 19, 4, 5, 123_000_000, time.UTC), Data: json.RawMessage(`{"home":"A"}`)}
+	b, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"id":42,"topic":"nba/lal-bos","type":"score","time":"2026-11-21T19:04:05.123Z","data":{"home":"A"}}`
+	if string(b) != want {
+		t.Fatalf("got  %s\nwant %s", b, want)
+	}
+	var back store.Event
+	if err := json.Unmarshal(b, &back); err != nil || back.ID != 42 || !back.Time.Equal(e.Time) || string(back.Data) != `{"home":"A"}` {
+		t.Fatalf("round trip: %+v, %v", back, err)
+	}
+}
+
+func TestOpen(t *testing.T) {
+	t.Run("OKWAL", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "nested", "dir", "feed.db")
+		MustOpenStoreAt(t, path, store.Options{Synchronous: "full"})
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var mode string
+		if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+			t.Fatalf("journal_mode = %q, %v", mode, err)
+		}
+	})
+	t.Run("ErrSynchronous", func(t *testing.T) {
+		if _, err := store.Open(filepath.Join(t.TempDir(), "x.db"), store.Options{Synchronous: "sometimes"}); err == nil {
+			t.Fatal("Open accepted synchronous=sometimes")
+		}
+	})
+	t.Run("ErrCorruptFile", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "garbage.db")
+		if err := os.WriteFile(path, []byte(strings.Repeat("this is not a database\n", 400)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := store.Open(path, store.Options{})
+		if err == nil || !strings.Contains(err.Error(), path) {
+			t.Fatalf("Open(corrupt) = %v, want an error naming %s", err, path)
+		}
+	})
+	t.Run("ErrNewerSchema", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "feed.db")
+		s, err := store.Open(path, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		db, _ := sql.Open("sqlite", path)
+		if _, err := db.Exec(`INSERT INTO schema_migrations VALUES (999, 'future.sql', 0)`); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		if _, err := store.Open(path, store.Options{}); err == nil || !strings.Contains(err.Error(), "newer livefeed") {
+			t.Fatalf("Open(newer schema) = %v", err)
+		}
+	})
+	t.Run("OKMigrationsOnce", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "feed.db")
+		for range 3 {
+			s, err := store.Open(path, store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+		}
+		db, _ := sql.Open("sqlite", path)
+		defer db.Close()
+		var n int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%d migrations recorded (%v), want 1", n, err)
+		}
+	})
+}

@@ -1,0 +1,233 @@
+package store_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"livefeed/store"
+)
+
+func TestValidateTopic(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		topic string
+		ok    bool
+	}{
+		{"OK", "nba/2026-11-21/lal-bos", true},
+		{"OKStock", "stocks/AAPL", true},
+		{"OKDots", "fx/EUR.USD", true},
+		{"OKOneSegment", "x", true},
+		{"OKMaxLength", strings.Repeat("a", 128), true},
+		{"ErrEmpty", "", false},
+		{"ErrTooLong", strings.Repeat("a", 129), false},
+		{"ErrLeadingSlash", "/nba", false},
+		{"ErrTrailingSlash", "nba/", false},
+		{"ErrDoubleSlash", "nba//x", false},
+		{"ErrSpace", "nba lal", false},
+		{"ErrStar", "nba/*", false},
+		{"ErrNewline", "nba\nid: 9", false},
+		{"ErrNUL", "nba\x00", false},
+		{"ErrUnicode", "nba/été", false},
+		{"ErrQuery", "nba?x=1", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := store.ValidateTopic(tc.topic)
+			if (err == nil) != tc.ok {
+				t.Fatalf("ValidateTopic(%q) = %v, want ok=%v", tc.topic, err, tc.ok)
+			}
+			if err != nil && !errors.Is(err, store.ErrInvalid) {
+				t.Fatalf("error %v is not ErrInvalid", err)
+			}
+		})
+	}
+}
+
+func TestValidateType(t *testing.T) {
+	for _, tc := range []struct {
+		typ string
+		ok  bool
+	}{
+		{"score", true},
+		{"tick", true},
+		{"goal_2", true},
+		{"a", true},
+		{"x" + strings.Repeat("y", 31), true},
+		{"", false},
+		{"x" + strings.Repeat("y", 32), false},
+		{"Score", false},
+		{"1score", false},
+		{"_x", false},
+		{"sc ore", false},
+		{"score\ndata: x", false},
+		{"reset", false},
+		{"error", false},
+		{"open", false},
+		{"message", false},
+	} {
+		t.Run(tc.typ, func(t *testing.T) {
+			if err := store.ValidateType(tc.typ); (err == nil) != tc.ok {
+				t.Fatalf("ValidateType(%q) = %v, want ok=%v", tc.typ, err, tc.ok)
+			}
+		})
+	}
+}
+
+func TestUpdateValidate(t *testing.T) {
+	score := func(data string) store.Update {
+		return store.Update{Topic: "nba/lal-bos", Type: "score", Data: json.RawMessage(data)}
+	}
+	tick := func(data string) store.Update {
+		return store.Update{Topic: "stocks/AAPL", Type: "tick", Data: json.RawMessage(data)}
+	}
+	other := func(data string) store.Update {
+		return store.Update{Topic: "news/x", Type: "headline", Data: json.RawMessage(data)}
+	}
+	for _, tc := range []struct {
+		name    string
+		update  store.Update
+		wantErr string // substring of the error; "" for valid
+		compact string // expected data after validation, if valid
+	}{
+		{"OKScore", score(`{"home":"Lakers","away":"Celtics","home_score":3,"away_score":0}`), "", `{"home":"Lakers","away":"Celtics","home_score":3,"away_score":0}`},
+		{"OKScoreFull", score(`{"home":"A","away":"B","home_score":0,"away_score":12,"period":4,"clock":"1:02","status":"live"}`), "", ""},
+		{"OKScorePeriodString", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"period":"OT"}`), "", ""},
+		{"OKScoreNullOptional", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"clock":null}`), "", ""},
+		{"OKScoreExtraField", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"venue":"Garden"}`), "", ""},
+		{"OKWhitespaceCompacted", score("{\n  \"home\": \"A\",\n  \"away\": \"B\",\n  \"home_score\": 1,\n  \"away_score\": 2\n}"), "", `{"home":"A","away":"B","home_score":1,"away_score":2}`},
+		{"OKHTMLTeamName", score(`{"home":"<img src=x onerror=alert(1)>","away":"B","home_score":0,"away_score":0}`), "", ""},
+		{"ErrScoreMissingHome", score(`{"away":"B","home_score":0,"away_score":0}`), "data.home is required", ""},
+		{"ErrScoreNegative", score(`{"home":"A","away":"B","home_score":-1,"away_score":0}`), "data.home_score must be a non-negative integer", ""},
+		{"ErrScoreFraction", score(`{"home":"A","away":"B","home_score":1.5,"away_score":0}`), "data.home_score must be a non-negative integer", ""},
+		{"ErrScoreExponent", score(`{"home":"A","away":"B","home_score":1e3,"away_score":0}`), "data.home_score", ""},
+		{"ErrScoreString", score(`{"home":"A","away":"B","home_score":"3","away_score":0}`), "data.home_score", ""},
+		{"ErrScoreHuge", score(`{"home":"A","away":"B","home_score":9007199254740992,"away_score":0}`), "data.home_score", ""},
+		{"ErrScoreTeamNotString", score(`{"home":5,"away":"B","home_score":0,"away_score":0}`), "data.home must be a string", ""},
+		{"ErrScoreTeamEmpty", score(`{"home":"","away":"B","home_score":0,"away_score":0}`), "data.home must be 1 to 100 bytes", ""},
+		{"ErrScoreTeamControl", score(`{"home":"A\u0000","away":"B","home_score":0,"away_score":0}`), "control character", ""},
+		{"ErrScoreTeamTooLong", score(`{"home":"` + strings.Repeat("x", 101) + `","away":"B","home_score":0,"away_score":0}`), "data.home must be 1 to 100 bytes", ""},
+		{"ErrScoreStatus", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"status":"LIVE!"}`), "data.status", ""},
+		{"ErrScorePeriod", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"period":true}`), "data.period", ""},
+		{"ErrDuplicateKey", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_score":5}`), `the key "home_score" twice`, ""},
+		{"OKTick", tick(`{"symbol":"AAPL","price":231.4,"change":-1.25,"change_pct":-0.54,"volume":1200,"currency":"USD"}`), "", ""},
+		{"OKTickNegativePrice", tick(`{"symbol":"CL","price":-37.63}`), "", ""},
+		{"ErrTickPriceString", tick(`{"symbol":"AAPL","price":"231"}`), "data.price must be a number", ""},
+		{"ErrTickPriceInfinite", tick(`{"symbol":"AAPL","price":1e999}`), "data.price must be a finite number", ""},
+		{"ErrTickMissingPrice", tick(`{"symbol":"AAPL"}`), "data.price is required", ""},
+		{"ErrTickCurrency", tick(`{"symbol":"AAPL","price":1,"currency":"usd"}`), "data.currency", ""},
+		{"ErrTickVolume", tick(`{"symbol":"AAPL","price":1,"volume":-5}`), "data.volume", ""},
+		{"OKOtherType", other(`{"text":"anything","n":[1,2,{"x":null}]}`), "", ""},
+		{"OKEmptyObject", other(`{}`), "", ""},
+		{"ErrArray", other(`[1,2]`), "data must be a JSON object", ""},
+		{"ErrString", other(`"x"`), "data must be a JSON object", ""},
+		{"ErrMissing", other(``), "data is required", ""},
+		{"ErrNull", other(`null`), "data is required", ""},
+		{"ErrTruncated", other(`{"a":`), "not valid JSON", ""},
+		{"ErrTrailing", other(`{"a":1}{"b":2}`), "trailing content", ""},
+		{"ErrInvalidUTF8", other("{\"a\":\"\xff\"}"), "UTF-8", ""},
+		{"ErrTooBig", other(`{"a":"` + strings.Repeat("x", store.MaxDataBytes) + `"}`), "the limit is 65536", ""},
+		{"ErrTopic", store.Update{Topic: "", Type: "score", Data: json.RawMessage(`{}`)}, "topic is empty", ""},
+		{"ErrType", store.Update{Topic: "a", Type: "Bad", Data: json.RawMessage(`{}`)}, "type", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.update.Validate()
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want ok", err)
+				}
+				if tc.compact != "" && string(got.Data) != tc.compact {
+					t.Fatalf("data = %s, want %s", got.Data, tc.compact)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate() = ok, want error containing %q", tc.wantErr)
+			}
+			if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Validate() = %v, want ErrInvalid containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestValidateBatch(t *testing.T) {
+	ok := store.Update{Topic: "a", Type: "x", Data: json.RawMessage(`{}`)}
+	bad := store.Update{Topic: "a", Type: "x", Data: json.RawMessage(`[]`)}
+	t.Run("ErrEmpty", func(t *testing.T) {
+		if _, err := store.ValidateBatch(nil); !errors.Is(err, store.ErrInvalid) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("ErrNamesPosition", func(t *testing.T) {
+		_, err := store.ValidateBatch([]store.Update{ok, ok, bad})
+		if err == nil || !strings.HasPrefix(err.Error(), "event 2:") {
+			t.Fatalf("got %v, want an error naming event 2", err)
+		}
+	})
+	t.Run("ErrTooMany", func(t *testing.T) {
+		many := make([]store.Update, store.MaxBatch+1)
+		for i := range many {
+			many[i] = ok
+		}
+		if _, err := store.ValidateBatch(many); err == nil || !strings.Contains(err.Error(), "limit") {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+// FuzzUpdateValidate checks that validation never panics, and that whatever
+// it accepts is a compact, valid JSON object on one line with a valid topic
+// and type, so it can be framed and stored as is.
+func FuzzUpdateValidate(f *testing.F) {
+	f.Add("nba/lal-bos", "score", `{"home":"A","away":"B","home_score":1,"away_score":2,"period":"OT"}`)
+	f.Add("stocks/AAPL", "tick", `{"symbol":"AAPL","price":-1.5e2,"volume":0,"currency":"USD"}`)
+	f.Add("x", "note", "{\"a\":\"line\\nbreak\",\n\"b\":[1,\r\n2]}")
+	f.Add("a/b", "score", `{"home":"A","home":"B"}`)
+	f.Add("a", "tick", `{"price":1e400}`)
+	f.Add("a", "x", "{\"k\":\"\xff\"}")
+	f.Fuzz(func(t *testing.T, topic, typ, data string) {
+		u, err := store.Update{Topic: topic, Type: typ, Data: json.RawMessage(data)}.Validate()
+		if err != nil {
+			if !errors.Is(err, store.ErrInvalid) {
+				t.Fatalf("error %v is not ErrInvalid", err)
+			}
+			return
+		}
+		if store.ValidateTopic(u.Topic) != nil || store.ValidateType(u.Type) != nil {
+			t.Fatalf("accepted bad topic %q or type %q", u.Topic, u.Type)
+		}
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(u.Data, &obj); err != nil {
+			t.Fatalf("accepted data %q is not a JSON object: %v", u.Data, err)
+		}
+		if strings.ContainsAny(string(u.Data), "\r\n") || !utf8.Valid(u.Data) {
+			t.Fatalf("accepted data %q is not one line of UTF-8", u.Data)
+		}
+	})
+}
+
+func FuzzValidateTopic(f *testing.F) {
+	for _, s := range []string{"nba/lal-bos", "a", "/a", "a//b", "a/", "x y", "a\nb", strings.Repeat("z", 129)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, topic string) {
+		if store.ValidateTopic(topic) != nil {
+			return
+		}
+		if len(topic) == 0 || len(topic) > store.MaxTopicLen {
+			t.Fatalf("accepted %d-byte topic", len(topic))
+		}
+		for _, seg := range strings.Split(topic, "/") {
+			if seg == "" {
+				t.Fatalf("accepted empty segment in %q", topic)
+			}
+			for _, c := range []byte(seg) {
+				if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+					t.Fatalf("accepted byte %q in %q", c, topic)
+				}
+			}
+		}
+	})
+}
