@@ -247,7 +247,7 @@ func (s *Subscriber) close(reason error) {
 	if !s.closed.CompareAndSwap(false, true) {
 		return
 	}
-	if errors.Is(reason, errLagged) {
+	if errors.Is(reason, errLagged) || s.lagged.Load() {
 		s.hub.dropped.Add(1)
 	}
 	s.hub.forget(s)
