@@ -255,4 +255,3 @@ func (s Server) Loopback() bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
-

@@ -1,0 +1,358 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"livefeed/feed"
+	"livefeed/feed/eventsource"
+	"livefeed/handlers"
+	"livefeed/store"
+)
+
+const token = "test-publish-token-0123456789"
+
+// app is a server wired like main does, on a real listener.
+type app struct {
+	*httptest.Server
+	store *store.Store
+	hub   *feed.Hub
+}
+
+func newApp(t *testing.T, opts handlers.Options, tlsHTTP2 bool) *app {
+	t.Helper()
+	hub := feed.NewHub(feed.Options{Heartbeat: time.Second, WriteTimeout: 5 * time.Second})
+	st, err := store.Open(filepath.Join(t.TempDir(), "feed.db"), store.Options{
+		Committed: func(events []store.Event) { hub.Publish(handlers.Messages(events)) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.PublishTokens == nil {
+		opts.PublishTokens = []string{token}
+	}
+	if opts.Retry == 0 {
+		opts.Retry = 1500 * time.Millisecond
+	}
+	if opts.MaxBodyBytes == 0 {
+		opts.MaxBodyBytes = 64 << 10
+	}
+	if opts.WriteTimeout == 0 {
+		opts.WriteTimeout = 5 * time.Second
+	}
+	srv := httptest.NewUnstartedServer(handlers.New(st, hub, opts).Handler())
+	if tlsHTTP2 {
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(func() {
+		hub.Close()
+		srv.Close()
+		st.Close()
+	})
+	return &app{Server: srv, store: st, hub: hub}
+}
+
+func (a *app) publish(t *testing.T, auth, body string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, a.URL+"/api/publish", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := a.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+const scoreBody = `{"topic":"nba/lal-bos","type":"score","data":{"home":"Lakers","away":"Celtics","home_score":3,"away_score":0}}`
+
+func TestPublish(t *testing.T) {
+	a := newApp(t, handlers.Options{}, false)
+	t.Run("OK", func(t *testing.T) {
+		resp, body := a.publish(t, "Bearer "+token, scoreBody)
+		if resp.StatusCode != http.StatusCreated || body != "{\"id\":1}\n" {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+	})
+	t.Run("OKBatch", func(t *testing.T) {
+		resp, body := a.publish(t, "bearer "+token, `[`+scoreBody+`,{"topic":"stocks/AAPL","type":"tick","data":{"symbol":"AAPL","price":1.5}}]`)
+		if resp.StatusCode != http.StatusCreated || body != "{\"ids\":[2,3]}\n" {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+	})
+}
+
+// TestPublishRejected sends bad requests: each gets its status and a JSON
+// error message, and the database is unchanged.
+func TestPublishRejected(t *testing.T) {
+	a := newApp(t, handlers.Options{}, false)
+	a.publish(t, "Bearer "+token, scoreBody) // ID 1
+	big := `{"topic":"a","type":"note","data":{"x":"` + strings.Repeat("y", 70<<10) + `"}}`
+	for _, tc := range []struct {
+		name   string
+		auth   string
+		body   string
+		status int
+		msg    string
+	}{
+		{"ErrNoToken", "", scoreBody, 401, "publish token is required"},
+		{"ErrWrongToken", "Bearer wrong-token-0123456789", scoreBody, 401, "not valid"},
+		{"ErrBasicAuth", "Basic dXNlcjpwYXNz", scoreBody, 401, "publish token is required"},
+		{"ErrEmptyBody", "Bearer " + token, "", 400, "empty"},
+		{"ErrMalformed", "Bearer " + token, `{"topic":`, 400, "not valid JSON"},
+		{"ErrNotObject", "Bearer " + token, `"hello"`, 400, "JSON object or a JSON array"},
+		{"ErrWrongType", "Bearer " + token, `{"topic":5,"type":"score","data":{}}`, 400, `field "topic" must be a string`},
+		{"ErrUnknownField", "Bearer " + token, `{"topic":"a","type":"note","data":{},"colour":"red"}`, 400, `unknown field "colour"`},
+		{"ErrTrailing", "Bearer " + token, scoreBody + `{}`, 400, "after the JSON value"},
+		{"ErrEmptyArray", "Bearer " + token, `[]`, 400, "empty"},
+		{"ErrTopic", "Bearer " + token, `{"topic":"nba lal","type":"score","data":{}}`, 400, "not allowed"},
+		{"ErrSchema", "Bearer " + token, `{"topic":"nba/x","type":"score","data":{"home":"A","away":"B","home_score":-1,"away_score":0}}`, 400, "home_score"},
+		{"ErrReservedType", "Bearer " + token, `{"topic":"a","type":"reset","data":{}}`, 400, "reserved"},
+		{"ErrBatchAllOrNothing", "Bearer " + token, `[` + scoreBody + `,{"topic":"a","type":"note","data":[]}]`, 400, "event 1"},
+		{"ErrTooLarge", "Bearer " + token, big, 413, "larger than"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := a.publish(t, tc.auth, tc.body)
+			var e struct{ Error string }
+			if resp.StatusCode != tc.status || json.Unmarshal([]byte(body), &e) != nil || !strings.Contains(e.Error, tc.msg) {
+				t.Fatalf("got %d %s, want %d with %q", resp.StatusCode, body, tc.status, tc.msg)
+			}
+			if tc.status == 401 && resp.Header.Get("WWW-Authenticate") == "" {
+				t.Error("401 without WWW-Authenticate")
+			}
+			if got := a.store.LastID(); got != 1 {
+				t.Fatalf("the database changed: LastID = %d", got)
+			}
+		})
+	}
+	t.Run("ErrMethod", func(t *testing.T) {
+		resp, err := a.Client().Get(a.URL + "/api/publish")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Fatalf("GET /api/publish = %d", resp.StatusCode)
+		}
+	})
+}
+
+func TestParsePublish(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		body  string
+		n     int
+		batch bool
+	}{
+		{"Object", scoreBody, 1, false},
+		{"ObjectWhitespace", "\n  " + scoreBody + "\n", 1, false},
+		{"Array", `[` + scoreBody + `,` + scoreBody + `]`, 2, true},
+		{"ArrayOfNull", `[null]`, 1, true},
+		{"ErrEmpty", ``, 0, false},
+		{"ErrEmptyArray", `[ ]`, 0, false},
+		{"ErrNumber", `12`, 0, false},
+		{"ErrNestedArray", `[[]]`, 0, false},
+		{"ErrTwoObjects", scoreBody + scoreBody, 0, false},
+		{"ErrUnknownField", `{"topic":"a","typ":"x"}`, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			updates, batch, err := handlers.ParsePublish([]byte(tc.body))
+			if tc.n == 0 {
+				if !errors.Is(err, store.ErrInvalid) {
+					t.Fatalf("got %v, %v; want ErrInvalid", updates, err)
+				}
+				return
+			}
+			if err != nil || len(updates) != tc.n || batch != tc.batch {
+				t.Fatalf("got %d updates, batch %v, %v", len(updates), batch, err)
+			}
+		})
+	}
+}
+
+func FuzzParsePublish(f *testing.F) {
+	f.Add([]byte(scoreBody))
+	f.Add([]byte(`[` + scoreBody + `]`))
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"topic":"a","type":"b","data":{"x":[1,2,{"y":null}]}} `))
+	f.Add([]byte(`{"topic":"a"}{`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		updates, _, err := handlers.ParsePublish(body)
+		if err != nil {
+			if !errors.Is(err, store.ErrInvalid) {
+				t.Fatalf("error %v is not ErrInvalid", err)
+			}
+			return
+		}
+		if len(updates) == 0 {
+			t.Fatal("accepted a body with no events")
+		}
+	})
+}
+
+// stream opens GET /events and returns the response and a reader on it.
+func (a *app) stream(t *testing.T, query string, header http.Header) (*http.Response, *eventsource.Reader) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.URL+"/events?"+query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := a.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp, eventsource.NewReader(resp.Body)
+}
+
+func TestEventsHeaders(t *testing.T) {
+	a := newApp(t, handlers.Options{}, false)
+	resp, rd := a.stream(t, "topic=nba/*", http.Header{"Accept-Encoding": {"gzip"}})
+	for k, want := range map[string]string{
+		"Content-Type":      "text/event-stream; charset=utf-8",
+		"Cache-Control":     "no-cache, no-transform",
+		"X-Accel-Buffering": "no",
+		"Content-Encoding":  "",
+	} {
+		if got := resp.Header.Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	a.publish(t, "Bearer "+token, scoreBody)
+	ev, err := rd.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.ID != "0" && ev.ID != "1" {
+		t.Fatalf("first event %+v", ev)
+	}
+	if rd.Retry() != 1500*time.Millisecond || rd.Comments() < 1 {
+		t.Fatalf("preamble: retry %v, %d comments", rd.Retry(), rd.Comments())
+	}
+}
+
+func TestEventsBadTopic(t *testing.T) {
+	a := newApp(t, handlers.Options{}, false)
+	for _, q := range []string{"", "topic=", "topic=nba/*/x", "topic=a%20b"} {
+		resp, err := a.Client().Get(a.URL + "/events?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || !strings.Contains(string(body), `"error"`) {
+			t.Errorf("?%s: %d %s", q, resp.StatusCode, body)
+		}
+	}
+}
+
+// TestEventsHTTP2 checks streams over HTTP/2, which cannot be taken over:
+// many subscriptions share one TLS connection.
+func TestEventsHTTP2(t *testing.T) {
+	a := newApp(t, handlers.Options{}, true)
+	var readers []*eventsource.Reader
+	for i := range 3 {
+		resp, rd := a.stream(t, fmt.Sprintf("topic=t/%d&topic=all", i), nil)
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("protocol %s, want HTTP/2", resp.Proto)
+		}
+		readers = append(readers, rd)
+	}
+	a.publish(t, "Bearer "+token, `[{"topic":"t/0","type":"x","data":{}},{"topic":"all","type":"x","data":{}},{"topic":"t/2","type":"x","data":{}}]`)
+	want := [][]string{{"1", "2"}, {"2"}, {"2", "3"}}
+	for i, rd := range readers {
+		for _, id := range want[i] {
+			ev, err := rd.Next()
+			if err != nil || ev.ID != id {
+				t.Fatalf("stream %d: got %+v, %v; want event %s", i, ev, err, id)
+			}
+		}
+	}
+}
+
+func TestCORS(t *testing.T) {
+	a := newApp(t, handlers.Options{AllowedOrigins: []string{"https://scores.example"}}, false)
+	t.Run("Allowed", func(t *testing.T) {
+		resp, _ := a.stream(t, "topic=*", http.Header{"Origin": {"https://scores.example"}})
+		if resp.Header.Get("Access-Control-Allow-Origin") != "https://scores.example" ||
+			resp.Header.Get("Access-Control-Allow-Credentials") != "true" {
+			t.Fatalf("headers %v", resp.Header)
+		}
+	})
+	t.Run("NotListed", func(t *testing.T) {
+		resp, _ := a.stream(t, "topic=*", http.Header{"Origin": {"https://evil.example"}})
+		for k := range resp.Header {
+			if strings.HasPrefix(k, "Access-Control-") {
+				t.Fatalf("non-listed origin got %s", k)
+			}
+		}
+	})
+	t.Run("Preflight", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodOptions, a.URL+"/events?topic=*", nil)
+		req.Header.Set("Origin", "https://scores.example")
+		req.Header.Set("Access-Control-Request-Method", "GET")
+		req.Header.Set("Access-Control-Request-Headers", "last-event-id")
+		resp, err := a.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent ||
+			!strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Last-Event-ID") ||
+			resp.Header.Get("Access-Control-Allow-Origin") != "https://scores.example" {
+			t.Fatalf("preflight: %d %v", resp.StatusCode, resp.Header)
+		}
+	})
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	a := newApp(t, handlers.Options{}, false)
+	a.publish(t, "Bearer "+token, scoreBody)
+	resp, err := a.Client().Get(a.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"last_id":1`) {
+		t.Fatalf("healthz: %d %s", resp.StatusCode, body)
+	}
+	resp, err = a.Client().Get(a.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"livefeed_last_event_id 1\n", "livefeed_published_events_total 1\n", "# TYPE livefeed_subscribers gauge"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}

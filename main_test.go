@@ -1,0 +1,584 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"livefeed/feed/eventsource"
+	"livefeed/handlers/config"
+	"livefeed/store"
+)
+
+const testToken = "e2e-publish-token-0123456789"
+
+func testEnv(key string) string {
+	if key == config.EnvPublishTokens {
+		return testToken
+	}
+	return ""
+}
+
+// server is a livefeed started by run, as a user would start it, on a free
+// port and a database in a temporary directory.
+type server struct {
+	url     string
+	dir     string
+	stop    context.CancelFunc
+	done    chan error
+	stopped sync.Once
+}
+
+// startServer writes configTOML to a temporary config file and runs the
+// server until the test ends.
+func startServer(t *testing.T, configTOML string, args ...string) *server {
+	t.Helper()
+	dir := t.TempDir()
+	return startServerIn(t, dir, configTOML, args...)
+}
+
+func startServerIn(t *testing.T, dir, configTOML string, args ...string) *server {
+	t.Helper()
+	cfgPath := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(cfgPath, []byte(configTOML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args = append([]string{"-config", cfgPath, "-addr", "127.0.0.1:0", "-db", filepath.Join(dir, "feed.db")}, args...)
+	out, outW := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &server{dir: dir, stop: cancel, done: make(chan error, 1)}
+	go func() {
+		err := run(ctx, args, testEnv, outW, io.Discard)
+		outW.CloseWithError(err)
+		s.done <- err
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("server did not start: %v", err)
+	}
+	go io.Copy(io.Discard, out)
+	s.url = strings.TrimSpace(strings.TrimPrefix(line, "livefeed is serving on "))
+	t.Cleanup(func() { s.shutdown(t) })
+	return s
+}
+
+// shutdown stops the server as SIGINT would and waits for run to return.
+func (s *server) shutdown(t *testing.T) {
+	t.Helper()
+	s.stopped.Do(func() {
+		s.stop()
+		select {
+		case err := <-s.done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("the server did not shut down")
+		}
+	})
+}
+
+// publish posts a body to /api/publish and returns the acknowledged IDs.
+func publish(base, body string) ([]int64, error) {
+	req, err := http.NewRequest(http.MethodPost, base+"/api/publish", strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated {
+		return nil, fmt.Errorf("publish: %d %s", resp.StatusCode, b)
+	}
+	var ack struct {
+		ID  int64
+		IDs []int64
+	}
+	if err := json.Unmarshal(b, &ack); err != nil {
+		return nil, err
+	}
+	if ack.IDs == nil {
+		ack.IDs = []int64{ack.ID}
+	}
+	return ack.IDs, nil
+}
+
+func mustPublish(t *testing.T, base, body string) []int64 {
+	t.Helper()
+	ids, err := publish(base, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+func noteBody(topic string, n int) string {
+	return fmt.Sprintf(`{"topic":%q,"type":"note","data":{"n":%d}}`, topic, n)
+}
+
+// rawStream opens GET path on a plain TCP connection, writing the request by
+// hand, and returns the connection and a reader positioned at the body.
+func rawStream(t testing.TB, base, path string, header ...string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	req := "GET " + path + " HTTP/1.1\r\nHost: " + u.Host + "\r\nAccept: text/event-stream\r\n"
+	for _, h := range header {
+		req += h + "\r\n"
+	}
+	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s", path, resp.Status)
+	}
+	return c, br
+}
+
+// TestPublishReceiveExactFrame publishes through the API and reads the event
+// stream's bytes from a raw socket.
+func TestPublishReceiveExactFrame(t *testing.T) {
+	s := startServer(t, "")
+	c, br := rawStream(t, s.url, "/events?topic=nba/*")
+	want := "retry: 2000\n: livefeed event stream\n\nid: 0\n\n"
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != want {
+		t.Fatalf("stream start %q, %v; want %q", got, err, want)
+	}
+	ids := mustPublish(t, s.url, `{"topic":"nba/lal-bos","type":"score","data":{"home":"Lakers","away":"Celtics","home_score":3,"away_score":0,"period":1,"clock":"11:32","status":"live"}}`)
+	if !slices.Equal(ids, []int64{1}) {
+		t.Fatalf("ids %v", ids)
+	}
+	frame := regexp.MustCompile(`^id: 1\nevent: score\ndata: \{"id":1,"topic":"nba/lal-bos","type":"score","time":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)","data":\{"home":"Lakers","away":"Celtics","home_score":3,"away_score":0,"period":1,"clock":"11:32","status":"live"\}\}\n\n$`)
+	var buf bytes.Buffer
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for !strings.HasSuffix(buf.String(), "\n\n") {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("after %q: %v", buf.String(), err)
+		}
+		buf.WriteString(line)
+	}
+	m := frame.FindStringSubmatch(buf.String())
+	if m == nil {
+		t.Fatalf("frame %q does not match the contract", buf.String())
+	}
+	if ts, err := time.Parse(store.TimeLayout, m[1]); err != nil || time.Since(ts) > time.Minute || time.Since(ts) < 0 {
+		t.Fatalf("event time %s is not the server's current time", m[1])
+	}
+}
+
+// TestReplayRaceEndToEnd publishes from many clients while subscribers keep
+// connecting and reconnecting with random Last-Event-IDs, with a window so
+// small that most replays read SQLite. Every subscriber must see every
+// matching ID after its position exactly once, in increasing order.
+func TestReplayRaceEndToEnd(t *testing.T) {
+	s := startServer(t, "[feed]\nwindow = 100\n")
+	topics := []string{"nba/a", "nba/b", "stocks/X", "stocks/Y"}
+	filters := [][]string{{"*"}, {"nba/*"}, {"stocks/X"}, {"nba/a", "stocks/Y"}}
+
+	var mu sync.Mutex
+	topicOf := map[int64]string{} // every acknowledged ID
+	maxAcked := int64(0)
+
+	const publishers, requests = 6, 120
+	var pubs sync.WaitGroup
+	for p := range publishers {
+		pubs.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(p), 3))
+			for i := range requests {
+				n := 1 + rng.IntN(3)
+				var parts []string
+				var sent []string
+				for range n {
+					topic := topics[rng.IntN(len(topics))]
+					parts = append(parts, noteBody(topic, i))
+					sent = append(sent, topic)
+				}
+				ids, err := publish(s.url, "["+strings.Join(parts, ",")+"]")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				for j, id := range ids {
+					topicOf[id] = sent[j]
+					maxAcked = max(maxAcked, id)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+
+	type session struct {
+		filter   []string
+		after    int64
+		received []int64
+	}
+	var sessions []session
+	var subs sync.WaitGroup
+	publishing := make(chan struct{})
+	for sub := range 8 {
+		subs.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(sub), 4))
+			patterns := filters[sub%len(filters)]
+			query := "/events?topic=" + strings.Join(patterns, "&topic=")
+			var after int64
+			for round := 0; ; round++ {
+				if round%2 == 0 { // every other session starts somewhere random
+					mu.Lock()
+					after = rng.Int64N(maxAcked + 1)
+					mu.Unlock()
+				}
+				c, br := rawStream(t, s.url, query, "Last-Event-ID: "+strconv.FormatInt(after, 10))
+				rd := eventsource.NewReader(br)
+				sess := session{filter: patterns, after: after}
+				for range 20 + rng.IntN(200) {
+					c.SetReadDeadline(time.Now().Add(time.Second))
+					ev, err := rd.Next()
+					if err != nil {
+						break
+					}
+					id, _ := strconv.ParseInt(ev.ID, 10, 64)
+					sess.received = append(sess.received, id)
+					after = id
+				}
+				c.Close()
+				mu.Lock()
+				sessions = append(sessions, sess)
+				mu.Unlock()
+				select {
+				case <-publishing:
+					return
+				default:
+				}
+			}
+		})
+	}
+	pubs.Wait()
+	close(publishing)
+	subs.Wait()
+
+	match := func(patterns []string, topic string) bool {
+		for _, p := range patterns {
+			if p == "*" || p == topic || strings.HasSuffix(p, "/*") && strings.HasPrefix(topic, strings.TrimSuffix(p, "*")) {
+				return true
+			}
+		}
+		return false
+	}
+	checked := 0
+	for _, sess := range sessions {
+		if len(sess.received) == 0 {
+			continue
+		}
+		last := sess.received[len(sess.received)-1]
+		var want []int64
+		for id := sess.after + 1; id <= last; id++ {
+			if topic, ok := topicOf[id]; ok && match(sess.filter, topic) {
+				want = append(want, id)
+			}
+		}
+		if !slices.Equal(sess.received, want) {
+			t.Fatalf("session %v after %d received\n%v\nwant\n%v", sess.filter, sess.after, sess.received, want)
+		}
+		checked += len(sess.received)
+	}
+	t.Logf("%d events published, %d sessions, %d deliveries checked", len(topicOf), len(sessions), checked)
+	if checked < 1000 {
+		t.Fatalf("only %d deliveries checked", checked)
+	}
+}
+
+func TestResetOnBadPosition(t *testing.T) {
+	s := startServer(t, "")
+	mustPublish(t, s.url, noteBody("a", 1))
+	for _, tc := range []struct{ header, query, reason string }{
+		{"Last-Event-ID: abc", "", "invalid"},
+		{"Last-Event-ID: -5", "", "invalid"},
+		{"", "&lastEventId=1e3", "invalid"},
+		{"Last-Event-ID: 99999999999999999999", "", "invalid"},
+		{"Last-Event-ID: 500", "", "ahead"},
+	} {
+		t.Run(tc.reason+tc.header+tc.query, func(t *testing.T) {
+			var headers []string
+			if tc.header != "" {
+				headers = append(headers, tc.header)
+			}
+			_, br := rawStream(t, s.url, "/events?topic=a"+tc.query, headers...)
+			rd := eventsource.NewReader(br)
+			ev, err := rd.Next()
+			if err != nil || ev.Type != "reset" || !strings.Contains(ev.Data, `"reason":"`+tc.reason+`"`) {
+				t.Fatalf("first event %+v, %v; want a reset (%s)", ev, err, tc.reason)
+			}
+			if ev, err := rd.Next(); err != nil || ev.ID != "1" {
+				t.Fatalf("snapshot event %+v, %v", ev, err)
+			}
+		})
+	}
+}
+
+// TestLastEventIDQuery resumes with the lastEventId query parameter, for
+// clients that cannot set headers; the header wins when both are present.
+func TestLastEventIDQuery(t *testing.T) {
+	s := startServer(t, "")
+	for i := range 5 {
+		mustPublish(t, s.url, noteBody("a", i))
+	}
+	_, br := rawStream(t, s.url, "/events?topic=a&lastEventId=3")
+	if ev, err := eventsource.NewReader(br).Next(); err != nil || ev.ID != "4" {
+		t.Fatalf("query position: %+v, %v", ev, err)
+	}
+	_, br = rawStream(t, s.url, "/events?topic=a&lastEventId=1", "Last-Event-ID: 4")
+	if ev, err := eventsource.NewReader(br).Next(); err != nil || ev.ID != "5" {
+		t.Fatalf("header position: %+v, %v", ev, err)
+	}
+}
+
+// TestShutdown: on SIGINT/SIGTERM (ctx ends) open streams end, run returns,
+// and the database is closed with every acknowledged event in it.
+func TestShutdown(t *testing.T) {
+	s := startServer(t, "")
+	c, br := rawStream(t, s.url, "/events?topic=*")
+	rd := eventsource.NewReader(br)
+	mustPublish(t, s.url, noteBody("a", 1))
+	if ev, err := rd.Next(); err != nil || ev.ID != "1" {
+		t.Fatalf("%+v %v", ev, err)
+	}
+	s.shutdown(t)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := rd.Next(); !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("stream after shutdown: %v, want end of stream", err)
+	}
+	st, err := store.Open(filepath.Join(s.dir, "feed.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if st.LastID() != 1 {
+		t.Fatalf("LastID after shutdown = %d", st.LastID())
+	}
+}
+
+func TestDemo(t *testing.T) {
+	s := startServer(t, "", "-demo")
+	c, br := rawStream(t, s.url, "/events?topic=*")
+	rd := eventsource.NewReader(br)
+	seen := map[string]bool{}
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for !seen["score"] || !seen["tick"] {
+		ev, err := rd.Next()
+		if err != nil {
+			t.Fatalf("demo events so far %v: %v", seen, err)
+		}
+		seen[ev.Type] = true
+	}
+}
+
+func TestRunRejectsBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	os.WriteFile(path, []byte("[feed]\nhartbeat = \"1s\"\n"), 0o600)
+	err := run(context.Background(), []string{"-config", path}, testEnv, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "feed.hartbeat") {
+		t.Fatalf("run = %v, want an error naming feed.hartbeat", err)
+	}
+}
+
+// TestCrashRecovery builds the real binary, kills it with SIGKILL while
+// publishers are busy, and restarts it on the same database: every
+// acknowledged ID is there, new IDs continue above them, and a client
+// resuming from its last ID misses nothing.
+func TestCrashRecovery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "livefeed")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cfg := filepath.Join(dir, "config.toml")
+	os.WriteFile(cfg, []byte("[feed]\nwindow = 200\n"), 0o600)
+	db := filepath.Join(dir, "feed.db")
+
+	acked := map[int64]bool{}
+	var lastSeen int64
+	for round := range 3 {
+		proc, base := startBinary(t, bin, cfg, db)
+
+		// A subscriber resumes from what it saw before the crash (the
+		// first round starts fresh) and must get exactly the events after.
+		c, br := rawStream(t, base, "/events?topic=*", "Last-Event-ID: "+strconv.FormatInt(lastSeen, 10))
+		rd := eventsource.NewReader(br)
+		var mu sync.Mutex
+		received := []int64{}
+		readDone := make(chan struct{})
+		go func() {
+			defer close(readDone)
+			for {
+				ev, err := rd.Next()
+				if err != nil {
+					return
+				}
+				id, _ := strconv.ParseInt(ev.ID, 10, 64)
+				mu.Lock()
+				received = append(received, id)
+				mu.Unlock()
+			}
+		}()
+
+		// Publishers run until the process is killed under them.
+		var pubs sync.WaitGroup
+		var ackMu sync.Mutex
+		roundAcked := 0
+		for p := range 8 {
+			pubs.Go(func() {
+				for i := 0; ; i++ {
+					ids, err := publish(base, noteBody(fmt.Sprintf("t/%d", p), i))
+					if err != nil {
+						return
+					}
+					ackMu.Lock()
+					for _, id := range ids {
+						if acked[id] {
+							t.Errorf("ID %d acknowledged twice", id)
+						}
+						acked[id] = true
+					}
+					roundAcked++
+					ackMu.Unlock()
+				}
+			})
+		}
+		waitUntil(t, func() bool { ackMu.Lock(); defer ackMu.Unlock(); return roundAcked >= 1500 })
+		if err := proc.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		proc.Wait()
+		pubs.Wait()
+		c.Close()
+		<-readDone
+
+		mu.Lock()
+		for i, id := range received {
+			want := lastSeen + 1
+			if i > 0 {
+				want = received[i-1] + 1
+			}
+			// Every ID in this run is one of ours, so the stream is
+			// exactly consecutive.
+			if id != want {
+				t.Fatalf("round %d: received %d where %d was due", round, id, want)
+			}
+		}
+		if n := len(received); n > 0 {
+			lastSeen = received[n-1]
+		}
+		mu.Unlock()
+		t.Logf("round %d: %d acknowledged in all, subscriber at %d", round, len(acked), lastSeen)
+	}
+
+	// After the last crash: every acknowledged ID is stored, and new IDs
+	// continue above all of them.
+	proc, base := startBinary(t, bin, cfg, db)
+	defer func() { proc.Process.Signal(syscall.SIGTERM); proc.Wait() }()
+	c, br := rawStream(t, base, "/events?topic=*", "Last-Event-ID: 0")
+	rd := eventsource.NewReader(br)
+	var maxAcked int64
+	for id := range acked {
+		maxAcked = max(maxAcked, id)
+	}
+	stored := map[int64]bool{}
+	for prev := int64(0); prev < maxAcked; {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		ev, err := rd.Next()
+		if err != nil {
+			t.Fatalf("replay from 0 stopped after %d: %v", prev, err)
+		}
+		id, _ := strconv.ParseInt(ev.ID, 10, 64)
+		if id <= prev {
+			t.Fatalf("replay: %d after %d", id, prev)
+		}
+		stored[id] = true
+		prev = id
+	}
+	for id := range acked {
+		if !stored[id] {
+			t.Fatalf("acknowledged ID %d is missing after the crash", id)
+		}
+	}
+	if ids := mustPublish(t, base, noteBody("after", 0)); ids[0] <= maxAcked {
+		t.Fatalf("new ID %d is not above the acknowledged %d", ids[0], maxAcked)
+	}
+}
+
+// startBinary starts the built server and returns it with its base URL.
+func startBinary(t *testing.T, bin, cfg, db string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(bin, "-config", cfg, "-db", db, "-addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), config.EnvPublishTokens+"="+testToken)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("the binary did not start: %v", err)
+	}
+	go io.Copy(io.Discard, out)
+	return cmd, strings.TrimSpace(strings.TrimPrefix(line, "livefeed is serving on "))
+}
+
+// waitUntil polls cond until it holds, failing after a generous deadline.
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in time")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
