@@ -15,10 +15,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"livefeed/feed"
 	"livefeed/feed/demo"
@@ -47,6 +49,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	withDemo := flags.Bool("demo", false, "also publish a simulated game and stock ticker")
 	addr := flags.String("addr", "", "listen `address`, overriding server.address")
 	dbPath := flags.String("db", "", "database `file`, overriding store.path")
+	pprofAddr := flags.String("pprof", "", "serve Go's profiler (net/http/pprof) on this loopback `address`")
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -125,6 +128,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		log.Warn("no publish tokens are configured: POST /api/publish will refuse every request")
 	}
 
+	if *pprofAddr != "" {
+		stopProfiler, err := serveProfiler(*pprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopProfiler()
+	}
+
 	served := make(chan error, 1)
 	go func() {
 		if tls {
@@ -191,6 +202,29 @@ func demoPublisher(st *store.Store) demo.Publisher {
 		_, err = st.Append(ctx, []store.Update{{Topic: topic, Type: typ, Data: raw}})
 		return err
 	})
+}
+
+// serveProfiler serves net/http/pprof on its own listener, never on the
+// public one: profiles reveal internals. Only loopback addresses are
+// accepted.
+func serveProfiler(addr string, log *slog.Logger) (stop func(), err error) {
+	host, _, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+		return nil, fmt.Errorf("-pprof %q: must be a loopback host:port such as 127.0.0.1:6060", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	log.Info("profiler", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
+	return func() { srv.Close() }, nil
 }
 
 // baseURL is how a user on this machine reaches the listener.

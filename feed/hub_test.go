@@ -115,10 +115,10 @@ func (h *memHistory) After(_ context.Context, after int64, limit int) ([]*feed.M
 	return out, nil
 }
 
-func newHub(t *testing.T, opts feed.Options) (*feed.Hub, *memLog) {
-	t.Helper()
+func newHub(tb testing.TB, opts feed.Options) (*feed.Hub, *memLog) {
+	tb.Helper()
 	h := feed.NewHub(opts)
-	t.Cleanup(h.Close)
+	tb.Cleanup(h.Close)
 	return h, &memLog{hub: h}
 }
 

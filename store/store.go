@@ -50,6 +50,7 @@ type Store struct {
 	path string
 	db   *sql.DB // the single writer connection
 	rdb  *sql.DB // read connections (query_only)
+	stmt statements
 	opts Options
 	log  *slog.Logger
 
@@ -58,12 +59,18 @@ type Store struct {
 	reqs   chan *appendRequest
 	done   chan struct{} // closed when the writer has stopped
 
+	cdb            *sql.DB       // the checkpointer's connection
+	stopCheckpoint chan struct{} // closed by Close
+	checkpointDone chan struct{} // closed when the checkpointer has stopped
+
 	lastID atomic.Int64 // highest committed ID
 	floor  atomic.Int64 // highest ID removed by retention
 
 	// Owned by the writer goroutine.
-	lastTime   int64 // Unix ms of the last commit; event times never go back
-	needResync bool  // a commit failed in a way that may have reached the disk
+	lastTime       int64     // Unix ms of the last commit; event times never go back
+	needResync     bool      // a commit failed in a way that may have reached the disk
+	indexedThrough int64     // topic_index holds every event up to this ID
+	lastIndexed    time.Time // when indexTopics last ran
 }
 
 type appendRequest struct {
@@ -101,6 +108,9 @@ func Open(path string, opts Options) (*Store, error) {
 		log:  opts.Logger,
 		reqs: make(chan *appendRequest, 1024),
 		done: make(chan struct{}),
+
+		stopCheckpoint: make(chan struct{}),
+		checkpointDone: make(chan struct{}),
 	}
 	if err := s.open(syncMode); err != nil {
 		if s.db != nil {
@@ -109,9 +119,13 @@ func Open(path string, opts Options) (*Store, error) {
 		if s.rdb != nil {
 			s.rdb.Close()
 		}
+		if s.cdb != nil {
+			s.cdb.Close()
+		}
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
 	go s.write()
+	go s.checkpoint()
 	return s, nil
 }
 
@@ -130,7 +144,13 @@ func (s *Store) open(syncMode string) error {
 	var err error
 	s.db, err = sql.Open("sqlite", s.path+"?_txlock=immediate"+
 		"&_pragma=busy_timeout(5000)&_pragma=journal_mode(wal)&_pragma=foreign_keys(1)"+
-		"&_pragma=synchronous("+syncMode+")")
+		"&_pragma=synchronous("+syncMode+")"+
+		// Multi-row inserts keep a statement journal; in memory, not
+		// in a temporary file written on every commit.
+		"&_pragma=temp_store(memory)"+
+		// Checkpoints run beside the writer (see checkpoint), not
+		// inside a commit.
+		"&_pragma=wal_autocheckpoint(0)")
 	if err != nil {
 		return err
 	}
@@ -155,11 +175,13 @@ func (s *Store) open(syncMode string) error {
 	var last, floor int64
 	if err := s.db.QueryRowContext(ctx, `SELECT
 		(SELECT value FROM counters WHERE name = 'last_id'),
-		(SELECT value FROM counters WHERE name = 'floor')`).Scan(&last, &floor); err != nil {
+		(SELECT value FROM counters WHERE name = 'floor'),
+		(SELECT value FROM counters WHERE name = 'indexed_through')`).Scan(&last, &floor, &s.indexedThrough); err != nil {
 		return err
 	}
 	s.lastID.Store(last)
 	s.floor.Store(floor)
+	s.stmt = newStatements(s.db)
 	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(time), 0) FROM events WHERE id = ?`, last).Scan(&s.lastTime); err != nil {
 		return err
 	}
@@ -170,7 +192,15 @@ func (s *Store) open(syncMode string) error {
 	}
 	s.rdb.SetMaxOpenConns(s.opts.Readers)
 	s.rdb.SetMaxIdleConns(s.opts.Readers)
-	return s.rdb.PingContext(ctx)
+	if err := s.rdb.PingContext(ctx); err != nil {
+		return err
+	}
+	s.cdb, err = sql.Open("sqlite", s.path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		return err
+	}
+	s.cdb.SetMaxOpenConns(1)
+	return s.cdb.PingContext(ctx)
 }
 
 // Path returns the database file name.
@@ -195,7 +225,10 @@ func (s *Store) Close() error {
 	close(s.reqs)
 	s.mu.Unlock()
 	<-s.done
-	return errors.Join(s.rdb.Close(), s.db.Close())
+	close(s.stopCheckpoint)
+	<-s.checkpointDone
+	s.stmt.close()
+	return errors.Join(s.cdb.Close(), s.rdb.Close(), s.db.Close())
 }
 
 // Append validates updates and stores them in one transaction, all or
@@ -227,11 +260,32 @@ func (s *Store) Append(ctx context.Context, updates []Update) ([]Event, error) {
 }
 
 // write is the writer goroutine: it takes whatever requests are waiting,
-// commits them in one transaction and answers them.
+// commits them in one transaction and answers them. Between commits it
+// brings topic_index up to date (see indexTopics).
 func (s *Store) write() {
 	defer close(s.done)
+	idle := time.NewTimer(indexEvery)
+	defer idle.Stop()
 	var batch []*appendRequest
-	for req := range s.reqs {
+	for {
+		var req *appendRequest
+		ok := true
+		if s.indexedThrough < s.lastID.Load() {
+			// Nothing waiting for long: a good moment to index.
+			idle.Reset(indexEvery / 4)
+			select {
+			case req, ok = <-s.reqs:
+			case <-idle.C:
+				s.indexTopics()
+				continue
+			}
+		} else {
+			req, ok = <-s.reqs
+		}
+		if !ok {
+			s.indexTopics()
+			return
+		}
 		batch = append(batch[:0], req)
 		n := len(req.updates)
 	gather:
@@ -249,6 +303,9 @@ func (s *Store) write() {
 		}
 		s.commit(batch)
 		clear(batch)
+		if s.indexDue() {
+			s.indexTopics()
+		}
 	}
 }
 
@@ -289,7 +346,7 @@ func (s *Store) commit(batch []*appendRequest) {
 			events = append(events, Event{ID: id, Topic: u.Topic, Type: u.Type, Time: t, Data: u.Data})
 		}
 	}
-	if err := s.insert(events); err != nil {
+	if err := s.stmt.insert(events); err != nil {
 		// The commit may have failed after reaching the disk (an I/O error
 		// at the end of a commit): re-read the high-water mark before the
 		// next commit so no ID is ever given out twice.
@@ -307,43 +364,6 @@ func (s *Store) commit(batch []*appendRequest) {
 		r.events, events = events[:len(r.updates):len(r.updates)], events[len(r.updates):]
 		close(r.done)
 	}
-}
-
-func (s *Store) insert(events []Event) error {
-	ctx := context.Background()
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO events (id, topic, type, time, data) VALUES (?, ?, ?, ?, ?)`)
-	if err != nil {
-		return err
-	}
-	defer ins.Close()
-	latest := make(map[string]int, 8) // topic → index of its last event in this commit
-	for i, e := range events {
-		if _, err := ins.ExecContext(ctx, e.ID, e.Topic, e.Type, e.Time.UnixMilli(), []byte(e.Data)); err != nil {
-			return err
-		}
-		latest[e.Topic] = i
-	}
-	up, err := tx.PrepareContext(ctx, `INSERT INTO latest (topic, id, type, time, data) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (topic) DO UPDATE SET id = excluded.id, type = excluded.type, time = excluded.time, data = excluded.data`)
-	if err != nil {
-		return err
-	}
-	defer up.Close()
-	for _, i := range latest {
-		e := events[i]
-		if _, err := up.ExecContext(ctx, e.Topic, e.ID, e.Type, e.Time.UnixMilli(), []byte(e.Data)); err != nil {
-			return err
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE counters SET value = ? WHERE name = 'last_id'`, events[len(events)-1].ID); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 // resync re-reads the high-water mark after a failed commit. Events that

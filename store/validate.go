@@ -3,8 +3,6 @@ package store
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"math"
 	"strconv"
 	"unicode/utf8"
@@ -122,8 +120,8 @@ func ValidateBatch(updates []Update) ([]Update, error) {
 	return out, nil
 }
 
-// fields is a decoded top-level JSON object: key → raw value.
-type fields map[string]json.RawMessage
+// fields are the top-level members of an event's data.
+type fields []field
 
 func validateData(typ string, data json.RawMessage) (json.RawMessage, error) {
 	data = bytes.TrimSpace(data)
@@ -136,61 +134,53 @@ func validateData(typ string, data json.RawMessage) (json.RawMessage, error) {
 	if !utf8.Valid(data) {
 		return nil, invalidf("data is not valid UTF-8")
 	}
-	obj, err := decodeObject(data)
-	if err != nil {
-		return nil, err
-	}
-	switch typ {
-	case "score":
-		err = checkScore(obj)
-	case "tick":
-		err = checkTick(obj)
-	}
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	buf.Grow(len(data))
-	if err := json.Compact(&buf, data); err != nil {
+	if !json.Valid(data) {
+		var v json.RawMessage
+		err := json.Unmarshal(data, &v) // only for its description of the error
 		return nil, invalidf("data is not valid JSON: %v", err)
 	}
-	return buf.Bytes(), nil
-}
-
-// decodeObject decodes a JSON object's top level, rejecting anything else,
-// trailing data and duplicate keys (which parsers resolve differently).
-func decodeObject(data []byte) (fields, error) {
 	if data[0] != '{' {
 		return nil, invalidf("data must be a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if _, err := dec.Token(); err != nil {
-		return nil, invalidf("data is not valid JSON: %v", err)
+	obj := compact(data)
+	f := fields(members(obj))
+	if key, dup := f.duplicate(); dup {
+		return nil, invalidf("data has the key %q twice", key)
 	}
-	obj := make(fields)
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, invalidf("data is not valid JSON: %v", err)
-		}
-		key := tok.(string) // inside an object the decoder only yields string keys
-		if _, dup := obj[key]; dup {
-			return nil, invalidf("data has the key %q twice", key)
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, invalidf("data is not valid JSON: %v", err)
-		}
-		obj[key] = raw
+	var err error
+	switch typ {
+	case "score":
+		err = checkScore(f)
+	case "tick":
+		err = checkTick(f)
 	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return nil, invalidf("data is not valid JSON: %v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, invalidf("data has trailing content after the JSON object")
+	if err != nil {
+		return nil, err
 	}
 	return obj, nil
+}
+
+// duplicate reports a key that appears twice: parsers disagree on which
+// value wins, so such data is refused.
+func (f fields) duplicate() (string, bool) {
+	if len(f) > 32 {
+		seen := make(map[string]bool, len(f))
+		for _, m := range f {
+			if seen[m.key] {
+				return m.key, true
+			}
+			seen[m.key] = true
+		}
+		return "", false
+	}
+	for i := range f {
+		for j := i + 1; j < len(f); j++ {
+			if f[i].key == f[j].key {
+				return f[i].key, true
+			}
+		}
+	}
+	return "", false
 }
 
 func checkScore(f fields) error {
@@ -229,7 +219,13 @@ func checkTick(f fields) error {
 // lookup returns the raw value of key; present is false when the key is
 // missing or null (an optional field may be sent as null).
 func (f fields) lookup(key string, required bool) (raw json.RawMessage, present bool, err error) {
-	raw, ok := f[key]
+	ok := false
+	for _, m := range f {
+		if m.key == key {
+			raw, ok = m.value, true
+			break
+		}
+	}
 	if !ok || string(raw) == "null" {
 		if required {
 			return nil, false, invalidf("data.%s is required", key)
@@ -347,9 +343,5 @@ func stringValue(raw json.RawMessage) (string, bool) {
 	if len(raw) == 0 || raw[0] != '"' {
 		return "", false
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", false
-	}
-	return s, true
+	return unquote(raw), true
 }

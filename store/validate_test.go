@@ -125,7 +125,7 @@ func TestUpdateValidate(t *testing.T) {
 		{"ErrMissing", other(``), "data is required", ""},
 		{"ErrNull", other(`null`), "data is required", ""},
 		{"ErrTruncated", other(`{"a":`), "not valid JSON", ""},
-		{"ErrTrailing", other(`{"a":1}{"b":2}`), "trailing content", ""},
+		{"ErrTrailing", other(`{"a":1}{"b":2}`), "not valid JSON", ""},
 		{"ErrInvalidUTF8", other("{\"a\":\"\xff\"}"), "UTF-8", ""},
 		{"ErrTooBig", other(`{"a":"` + strings.Repeat("x", store.MaxDataBytes) + `"}`), "the limit is 65536", ""},
 		{"ErrTopic", store.Update{Topic: "", Type: "score", Data: json.RawMessage(`{}`)}, "topic is empty", ""},

@@ -1,0 +1,108 @@
+package feed_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"livefeed/feed"
+)
+
+func BenchmarkAppendFrame(b *testing.B) {
+	data := []byte(`{"id":123456,"topic":"nba/2026-11-21/lal-bos","type":"score","time":"2026-11-21T19:04:05.123Z","data":{"home":"Lakers","away":"Celtics","home_score":101,"away_score":99}}`)
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = feed.AppendFrame(buf[:0], 123456, "score", data)
+	}
+}
+
+// sinkConn is an in-process subscriber connection: it accepts every write
+// at once and counts the frames, like a socket whose reader keeps up.
+type sinkConn struct {
+	frames *atomic.Int64
+	bytes  atomic.Int64
+}
+
+func (c *sinkConn) TryWrite(p []byte) (int, error) {
+	c.count(p)
+	return len(p), nil
+}
+
+func (c *sinkConn) Write(p []byte, _ time.Time) error {
+	c.count(p)
+	return nil
+}
+
+func (c *sinkConn) count(p []byte) {
+	c.bytes.Add(int64(len(p)))
+	c.frames.Add(int64(bytes.Count(p, []byte("\n\n")))) // every frame ends in one blank line
+}
+
+func (c *sinkConn) Close() error { return nil }
+
+// attach connects n in-process subscribers to the hub, each resuming after
+// ID after, and returns the shared frame counter.
+func attach(b *testing.B, h *feed.Hub, l *memLog, n int, f feed.Filter, after int64) *atomic.Int64 {
+	b.Helper()
+	frames := new(atomic.Int64)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			c := &sinkConn{frames: frames}
+			if err := h.Serve(context.Background(), c, f, feed.Start{Resume: true, After: after}, l.history(f)); err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	return frames
+}
+
+func waitFrames(b *testing.B, frames *atomic.Int64, want int64) {
+	b.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for frames.Load() < want {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d frames delivered", frames.Load(), want)
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+}
+
+// BenchmarkFanout publishes one event to 10,000 in-process subscribers of
+// its topic and waits until all have it: the hub's cost per event, without
+// the kernel's.
+func BenchmarkFanout(b *testing.B) {
+	for _, subs := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("subscribers=%d", subs), func(b *testing.B) {
+			h, l := newHub(b, feed.Options{})
+			f := filterOf("bench/w1")
+			frames := attach(b, h, l, subs, f, 0)
+			b.ResetTimer()
+			for i := range b.N {
+				l.publish("bench/w1", 1)
+				waitFrames(b, frames, int64(i+1)*int64(subs))
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*subs), "ns/delivery")
+		})
+	}
+}
+
+// BenchmarkReplayWindow replays 5,000 events from the window to one
+// subscriber.
+func BenchmarkReplayWindow(b *testing.B) {
+	h, l := newHub(b, feed.Options{Window: 10000})
+	l.publish("bench/w5", 5000)
+	f := filterOf("bench/w5")
+	b.ResetTimer()
+	for b.Loop() {
+		frames := attach(b, h, l, 1, f, 0)
+		waitFrames(b, frames, 5000)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*5000), "ns/event")
+}

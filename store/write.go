@@ -1,0 +1,138 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+)
+
+// rowsPerStatement is how many rows one INSERT carries. Binding a batch to
+// one multi-row statement instead of executing a statement per row saves
+// most of the per-row cost of database/sql and the driver; 64 rows of 5
+// values stay far below SQLite's limit of 32,766 variables.
+const rowsPerStatement = 64
+
+// statements are the writer's prepared statements. They are prepared once
+// on the writer's single connection: parsing SQL on every commit cost more
+// than the inserts themselves.
+type statements struct {
+	db      *sql.DB
+	events  map[int]*sql.Stmt // row count → INSERT INTO events
+	latest  map[int]*sql.Stmt // row count → upsert into latest
+	counter *sql.Stmt
+
+	indexInsert, indexMark *sql.Stmt // see index
+}
+
+func newStatements(db *sql.DB) statements {
+	return statements{db: db, events: make(map[int]*sql.Stmt), latest: make(map[int]*sql.Stmt)}
+}
+
+func (st *statements) close() {
+	for _, m := range []map[int]*sql.Stmt{st.events, st.latest} {
+		for _, s := range m {
+			s.Close()
+		}
+	}
+	for _, s := range []*sql.Stmt{st.counter, st.indexInsert, st.indexMark} {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
+const (
+	insertEvents = `INSERT INTO events (id, topic, type, time, data) VALUES `
+	upsertLatest = `INSERT INTO latest (topic, id, type, time, data) VALUES `
+	onConflict   = ` ON CONFLICT (topic) DO UPDATE SET id = excluded.id, type = excluded.type, time = excluded.time, data = excluded.data`
+)
+
+// prepare returns the prepared statement for n rows, preparing it on first
+// use. It must not be called inside a transaction: the writer has only one
+// connection, and the transaction holds it.
+func (st *statements) prepare(ctx context.Context, cache map[int]*sql.Stmt, n int, prefix, suffix string) (*sql.Stmt, error) {
+	if stmt := cache[n]; stmt != nil {
+		return stmt, nil
+	}
+	values := "(?, ?, ?, ?, ?)" + strings.Repeat(", (?, ?, ?, ?, ?)", n-1)
+	stmt, err := st.db.PrepareContext(ctx, prefix+values+suffix)
+	if err != nil {
+		return nil, err
+	}
+	cache[n] = stmt
+	return stmt, nil
+}
+
+// write is one statement execution of a commit.
+type write struct {
+	stmt *sql.Stmt
+	args []any
+}
+
+// insert writes events, the latest event of each of their topics and the new
+// high-water mark in one transaction.
+func (st *statements) insert(events []Event) error {
+	ctx := context.Background()
+	var writes []write
+	for rest := events; len(rest) > 0; {
+		chunk := rest[:min(len(rest), rowsPerStatement)]
+		rest = rest[len(chunk):]
+		stmt, err := st.prepare(ctx, st.events, len(chunk), insertEvents, "")
+		if err != nil {
+			return err
+		}
+		args := make([]any, 0, 5*len(chunk))
+		for _, e := range chunk {
+			args = append(args, e.ID, e.Topic, e.Type, e.Time.UnixMilli(), []byte(e.Data))
+		}
+		writes = append(writes, write{stmt, args})
+	}
+	for rest := latestPerTopic(events); len(rest) > 0; {
+		chunk := rest[:min(len(rest), rowsPerStatement)]
+		rest = rest[len(chunk):]
+		stmt, err := st.prepare(ctx, st.latest, len(chunk), upsertLatest, onConflict)
+		if err != nil {
+			return err
+		}
+		args := make([]any, 0, 5*len(chunk))
+		for _, e := range chunk {
+			args = append(args, e.Topic, e.ID, e.Type, e.Time.UnixMilli(), []byte(e.Data))
+		}
+		writes = append(writes, write{stmt, args})
+	}
+	if st.counter == nil {
+		var err error
+		if st.counter, err = st.db.PrepareContext(ctx, `UPDATE counters SET value = ? WHERE name = 'last_id'`); err != nil {
+			return err
+		}
+	}
+	writes = append(writes, write{st.counter, []any{events[len(events)-1].ID}})
+
+	tx, err := st.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, w := range writes {
+		if _, err := tx.StmtContext(ctx, w.stmt).ExecContext(ctx, w.args...); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// latestPerTopic returns the last event of each topic among events, in ID
+// order.
+func latestPerTopic(events []Event) []Event {
+	last := make(map[string]int, 8)
+	for i, e := range events {
+		last[e.Topic] = i
+	}
+	latest := make([]Event, 0, len(last))
+	for i, e := range events {
+		if last[e.Topic] == i {
+			latest = append(latest, e)
+		}
+	}
+	return latest
+}
