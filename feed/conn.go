@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 )
 
@@ -20,6 +21,12 @@ type Conn interface {
 type nonBlocking interface {
 	// TryWrite writes as much of p as the socket accepts right now.
 	TryWrite(p []byte) (int, error)
+}
+
+// watchable is a connection whose socket the hub can watch for the client
+// hanging up.
+type watchable interface {
+	syscallConn() syscall.RawConn
 }
 
 // NetConn wraps a connection taken over from the HTTP server with

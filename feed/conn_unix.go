@@ -58,3 +58,6 @@ func (c *rawConn) TryWrite(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// syscallConn gives the hub the socket, to watch it for hang-ups.
+func (c *rawConn) syscallConn() syscall.RawConn { return c.rc }

@@ -98,6 +98,7 @@ type Hub struct {
 	closed bool
 
 	queue   runQueue // subscribers waiting for a pool writer
+	hangups *hangups // nil where clients hanging up are not watched
 	stop    chan struct{}
 	writers sync.WaitGroup
 
@@ -119,6 +120,7 @@ func NewHub(opts Options) *Hub {
 		stop:   make(chan struct{}),
 	}
 	h.queue.init()
+	h.hangups = newHangups()
 	for range opts.Writers {
 		h.writers.Add(1)
 		go h.runWriter()
@@ -273,6 +275,7 @@ func (h *Hub) Close() {
 		s.close(ErrClosed)
 	}
 	h.queue.close()
+	h.hangups.stop()
 	h.writers.Wait()
 }
 

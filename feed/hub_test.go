@@ -368,6 +368,16 @@ func TestHeartbeat(t *testing.T) {
 	}
 }
 
+// TestHangupNoticed: a client that closes an idle stream is dropped at
+// once, without waiting for a write to fail.
+func TestHangupNoticed(t *testing.T) {
+	h, l := newHub(t, feed.Options{Heartbeat: time.Hour})
+	c := subscribe(t, h, l, filterOf("a"), feed.Start{Resume: true, After: 0})
+	waitFor(t, func() bool { return h.Stats().Subscribers == 1 })
+	c.conn.Close()
+	waitFor(t, func() bool { return h.Stats().Subscribers == 0 })
+}
+
 func TestCloseDisconnects(t *testing.T) {
 	h := feed.NewHub(feed.Options{})
 	l := &memLog{hub: h}

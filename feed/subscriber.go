@@ -56,6 +56,8 @@ type Subscriber struct {
 	beat   atomic.Bool // a heartbeat is due
 	closed atomic.Bool
 	notify chan struct{} // wakes the goroutine of a stream subscriber
+
+	watchKey atomic.Uint64 // registration with hub.hangups, 0 if none
 }
 
 // Serve streams events to a new subscriber on c, from start: the missed
@@ -82,6 +84,9 @@ func (h *Hub) Serve(ctx context.Context, c Conn, f Filter, start Start, hist His
 	}
 	h.subs[s] = struct{}{}
 	h.mu.Unlock()
+	if w, ok := c.(watchable); ok {
+		s.watchKey.Store(h.hangups.watch(s, w.syscallConn()))
+	}
 
 	stop := context.AfterFunc(ctx, func() { s.close(ctx.Err()) })
 	defer stop()
@@ -251,6 +256,7 @@ func (s *Subscriber) close(reason error) {
 		s.hub.dropped.Add(1)
 	}
 	s.hub.forget(s)
+	s.hub.hangups.forget(s.watchKey.Load())
 	s.conn.Close()
 	if s.notify != nil {
 		select {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"livefeed/store"
@@ -36,15 +37,26 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.published.Add(uint64(len(events)))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	w.Write(ack(events, batch))
+}
+
+// ack is the reply to a publish: {"id":N} for one event, {"ids":[N,...]}
+// for a batch. Written by hand: it is on the path of every publish.
+func ack(events []store.Event, batch bool) []byte {
 	if !batch {
-		writeJSON(w, http.StatusCreated, map[string]int64{"id": events[0].ID})
-		return
+		b := strconv.AppendInt([]byte(`{"id":`), events[0].ID, 10)
+		return append(b, "}\n"...)
 	}
-	ids := make([]int64, len(events))
+	b := append(make([]byte, 0, 16+12*len(events)), `{"ids":[`...)
 	for i, e := range events {
-		ids[i] = e.ID
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, e.ID, 10)
 	}
-	writeJSON(w, http.StatusCreated, map[string][]int64{"ids": ids})
+	return append(b, "]}\n"...)
 }
 
 // ParsePublish reads a publish request body: one {"topic", "type", "data"}

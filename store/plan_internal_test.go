@@ -30,6 +30,8 @@ func TestReadsSeekByIndex(t *testing.T) {
 		{"Tail", `SELECT id, topic, type, time, data FROM events WHERE id > ? AND topic IN (?, ?) ORDER BY id LIMIT ?`,
 			[]any{0, "a", "b", 10}, "INTEGER PRIMARY KEY"},
 		{"Expand", `SELECT topic FROM latest WHERE topic >= ? AND topic < ? LIMIT ?`, []any{"nba/", "nba0", 33}, "PRIMARY KEY (topic>? AND topic<?)"},
+		{"PruneIndex", `DELETE FROM topic_index WHERE (topic, id) IN (SELECT topic, id FROM events WHERE id > ? AND id <= ?)`, []any{0, 10}, "PRIMARY KEY (topic=? AND id=?)"},
+		{"FirstAt", `SELECT time FROM events WHERE id >= ? ORDER BY id LIMIT 1`, []any{5}, "INTEGER PRIMARY KEY (rowid>?)"},
 	} {
 		rows, err := s.rdb.Query(`EXPLAIN QUERY PLAN `+q.sql, q.args...)
 		if err != nil {

@@ -73,9 +73,12 @@ type Store struct {
 	lastIndexed    time.Time // when indexTopics last ran
 }
 
+// appendRequest is a publish waiting for the writer, or a maintenance task
+// that must run on the writer's connection (pruning).
 type appendRequest struct {
 	ctx     context.Context
 	updates []Update
+	task    func() error // instead of updates
 	events  []Event
 	err     error
 	done    chan struct{}
@@ -241,22 +244,41 @@ func (s *Store) Append(ctx context.Context, updates []Update) ([]Event, error) {
 		return nil, err
 	}
 	req := &appendRequest{ctx: ctx, updates: valid, done: make(chan struct{})}
+	if err := s.submit(req); err != nil {
+		return nil, err
+	}
+	return req.events, req.err
+}
+
+// runTask runs task on the writer goroutine, between commits, and returns
+// its error.
+func (s *Store) runTask(ctx context.Context, task func() error) error {
+	req := &appendRequest{ctx: ctx, task: task, done: make(chan struct{})}
+	if err := s.submit(req); err != nil {
+		return err
+	}
+	return req.err
+}
+
+// submit hands req to the writer and waits for its answer.
+func (s *Store) submit(req *appendRequest) error {
+	ctx := req.ctx
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
-		return nil, ErrClosed
+		return ErrClosed
 	}
 	select {
 	case s.reqs <- req:
 	case <-ctx.Done():
 		s.mu.RUnlock()
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 	s.mu.RUnlock()
 	// Once submitted the request is answered whatever happens to ctx: it
 	// may already be part of a commit.
 	<-req.done
-	return req.events, req.err
+	return nil
 }
 
 // write is the writer goroutine: it takes whatever requests are waiting,
@@ -286,13 +308,22 @@ func (s *Store) write() {
 			s.indexTopics()
 			return
 		}
+		if req.task != nil {
+			s.doTask(req)
+			continue
+		}
 		batch = append(batch[:0], req)
 		n := len(req.updates)
+		var task *appendRequest // a task that arrived while gathering
 	gather:
 		for n < maxCommit {
 			select {
 			case r, ok := <-s.reqs:
 				if !ok {
+					break gather
+				}
+				if r.task != nil {
+					task = r
 					break gather
 				}
 				batch = append(batch, r)
@@ -303,10 +334,20 @@ func (s *Store) write() {
 		}
 		s.commit(batch)
 		clear(batch)
+		if task != nil {
+			s.doTask(task)
+		}
 		if s.indexDue() {
 			s.indexTopics()
 		}
 	}
+}
+
+func (s *Store) doTask(req *appendRequest) {
+	if req.err = req.ctx.Err(); req.err == nil {
+		req.err = req.task()
+	}
+	close(req.done)
 }
 
 func (s *Store) commit(batch []*appendRequest) {

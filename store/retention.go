@@ -1,0 +1,172 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Retention says which events Prune removes. A zero field sets no limit.
+type Retention struct {
+	MaxAge  time.Duration // remove events stored longer ago than this
+	MaxRows int64         // keep the events with the newest MaxRows IDs
+}
+
+// pruneChunk bounds the events one prune transaction removes, so the write
+// lock is held for milliseconds at a time and publishing goes on between
+// the chunks.
+const pruneChunk = 10_000
+
+// Prune removes the events the retention policy no longer keeps, oldest
+// first, and raises the floor to the highest removed ID, so a client whose
+// position is below it gets a reset instead of a history with holes. Each
+// topic's latest event stays in the snapshot even when its history is gone,
+// and IDs are never reused: the high-water mark does not move. It returns
+// the number of events removed.
+func (s *Store) Prune(ctx context.Context, r Retention) (int64, error) {
+	cutoff, err := s.pruneCutoff(ctx, r)
+	if err != nil {
+		return 0, err
+	}
+	var removed int64
+	for s.floor.Load() < cutoff {
+		from := s.floor.Load()
+		to := min(cutoff, from+pruneChunk)
+		err := s.runTask(ctx, func() error {
+			n, err := s.stmt.prune(from, to)
+			if err == nil {
+				removed += n
+				s.floor.Store(to)
+			}
+			return err
+		})
+		if err != nil {
+			return removed, unavailable("prune", err)
+		}
+	}
+	return removed, nil
+}
+
+// pruneCutoff returns the highest ID the policy removes.
+func (s *Store) pruneCutoff(ctx context.Context, r Retention) (int64, error) {
+	last := s.LastID()
+	var cutoff int64
+	if r.MaxRows > 0 && last > r.MaxRows {
+		cutoff = last - r.MaxRows
+	}
+	if r.MaxAge > 0 {
+		first, err := s.FirstAt(ctx, time.Now().Add(-r.MaxAge))
+		if err != nil {
+			return 0, err
+		}
+		cutoff = max(cutoff, first-1)
+	}
+	return min(cutoff, last), nil
+}
+
+// FirstAt returns the smallest ID of a stored event with a time at or after
+// t, or LastID()+1 if there is none. Event times never decrease with IDs,
+// so a binary search over the primary key finds it in about log2(events)
+// seeks, without an index on time.
+func (s *Store) FirstAt(ctx context.Context, t time.Time) (int64, error) {
+	ms := t.UnixMilli()
+	tx, err := s.rdb.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, readError(err)
+	}
+	defer tx.Rollback()
+	probe, err := tx.PrepareContext(ctx, `SELECT time FROM events WHERE id >= ? ORDER BY id LIMIT 1`)
+	if err != nil {
+		return 0, readError(err)
+	}
+	defer probe.Close()
+	// Smallest x in [lo, hi) whose first event at or after x is at or
+	// after t; hi stands for "none".
+	lo, hi := s.Floor()+1, s.LastID()+1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		var tm int64
+		err := probe.QueryRowContext(ctx, mid).Scan(&tm)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			hi = mid
+		case err != nil:
+			return 0, readError(err)
+		case tm >= ms:
+			hi = mid
+		default:
+			lo = mid + 1
+		}
+	}
+	return lo, nil
+}
+
+// prune deletes the events with IDs in (from, to] and their topic index
+// entries, and records to as the floor, in one transaction on the writer's
+// connection.
+func (st *statements) prune(from, to int64) (int64, error) {
+	ctx := context.Background()
+	tx, err := st.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	// The topic index is keyed by topic, so its entries are found through
+	// the events being removed, one index seek each.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM topic_index WHERE (topic, id) IN
+		(SELECT topic, id FROM events WHERE id > ? AND id <= ?)`, from, to); err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE id > ? AND id <= ?`, from, to)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE counters SET value = ? WHERE name = 'floor'`, to); err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return n, tx.Commit()
+}
+
+// Backup writes a consistent copy of the database to path while the store
+// is in use: SQLite's VACUUM INTO reads one snapshot, so publishing goes on
+// meanwhile. The copy is written under a temporary name and renamed, so a
+// failed backup never leaves a file that looks complete. path must not
+// exist yet.
+func (s *Store) Backup(ctx context.Context, path string) error {
+	return backup(ctx, s.cdb, path)
+}
+
+// BackupFile backs up the database at src to dst without opening it for
+// writing, for a backup taken by another process while livefeed serves.
+func BackupFile(ctx context.Context, src, dst string) error {
+	if _, err := os.Stat(src); err != nil {
+		return fmt.Errorf("database %s: %w", src, err)
+	}
+	db, err := sql.Open("sqlite", "file:"+src+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return backup(ctx, db, dst)
+}
+
+func backup(ctx context.Context, db *sql.DB, path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("backup %s: the file exists already", path)
+	}
+	partial := path + ".partial"
+	os.Remove(partial)
+	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, partial); err != nil {
+		os.Remove(partial)
+		return fmt.Errorf("backup to %s: %w", path, err)
+	}
+	if err := os.Rename(partial, path); err != nil {
+		os.Remove(partial)
+		return fmt.Errorf("backup to %s: %w", path, err)
+	}
+	return nil
+}
