@@ -88,6 +88,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Synchronous: cfg.Store.Synchronous,
 		Committed:   func(events []store.Event) { hub.Publish(handlers.Messages(events)) },
 		Logger:      log,
+		Retention:   store.Retention{MaxAge: cfg.Store.RetentionAge, MaxRows: cfg.Store.RetentionRows},
 	})
 	if err != nil {
 		return err
@@ -98,13 +99,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	srv := handlers.New(st, hub, handlers.Options{
-		PublishTokens:  cfg.Auth.PublishTokens,
-		AllowedOrigins: cfg.CORS.AllowedOrigins,
-		Retry:          cfg.Feed.Retry,
-		MaxBodyBytes:   cfg.Server.MaxBodyBytes,
-		WriteTimeout:   cfg.Feed.WriteTimeout,
-		Web:            web.Files(),
-		Logger:         log,
+		PublishTokens:   cfg.Auth.PublishTokens,
+		AllowedOrigins:  cfg.CORS.AllowedOrigins,
+		Retry:           cfg.Feed.Retry,
+		MaxBodyBytes:    cfg.Server.MaxBodyBytes,
+		WriteTimeout:    cfg.Feed.WriteTimeout,
+		MaxStreams:      maxStreams(cfg.Feed.MaxSubscribers),
+		MaxStreamsPerIP: cfg.Feed.MaxSubscribersPerIP,
+		BusyRetry:       cfg.Feed.BusyRetry,
+		ClientIPHeader:  cfg.Server.ClientIPHeader,
+		PublishRate:     cfg.Auth.PublishRate,
+		PublishBurst:    cfg.Auth.PublishBurst,
+		Web:             web.Files(),
+		Logger:          log,
 	})
 	httpServer := &http.Server{
 		Handler:           srv.Handler(),
@@ -174,6 +181,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	err = <-shutdown
 	background.Wait()
 	return errors.Join(err, st.Close())
+}
+
+// maxStreams is the configured limit on event streams, or, when 0, the
+// process's open-file limit less a reserve of 1,024 for the database, the
+// listener and publishers' connections (no limit if that is unknown).
+func maxStreams(configured int) int {
+	if configured > 0 {
+		return configured
+	}
+	if n := feed.OpenFileLimit(); n > 2048 {
+		return n - 1024
+	}
+	return 0 // unknown: no limit
 }
 
 // preload fills the hub's window and snapshot from the database, so clients

@@ -54,7 +54,7 @@ func attach(b *testing.B, h *feed.Hub, l *memLog, n int, f feed.Filter, after in
 	for range n {
 		wg.Go(func() {
 			c := &sinkConn{frames: frames}
-			if err := h.Serve(context.Background(), c, f, feed.Start{Resume: true, After: after}, l.history(f)); err != nil {
+			if err := h.Serve(context.Background(), c, feed.Subscription{Filter: f, Start: feed.Start{Resume: true, After: after}, History: l.history(f)}); err != nil {
 				b.Error(err)
 			}
 		})

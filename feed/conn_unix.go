@@ -61,3 +61,13 @@ func (c *rawConn) TryWrite(p []byte) (int, error) {
 
 // syscallConn gives the hub the socket, to watch it for hang-ups.
 func (c *rawConn) syscallConn() syscall.RawConn { return c.rc }
+
+// OpenFileLimit returns the process's limit on open files (RLIMIT_NOFILE),
+// or 0 if it is unknown. Every subscriber holds one.
+func OpenFileLimit() int {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil || l.Cur > 1<<30 {
+		return 0
+	}
+	return int(l.Cur)
+}

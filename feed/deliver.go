@@ -24,7 +24,7 @@ func (h *Hub) runWriter() {
 // full or it has had its turn. It returns buf for reuse.
 func (h *Hub) writePooled(s *Subscriber, buf []byte) []byte {
 	nb := s.conn.(nonBlocking)
-	for !s.closed.Load() {
+	for !s.done.Load() {
 		out, frames, ok := h.fill(s, buf[:0], writeChunk)
 		if cap(out) <= 4*writeChunk {
 			buf = out[:0]
@@ -67,7 +67,7 @@ func (h *Hub) writePooled(s *Subscriber, buf []byte) []byte {
 // It returns false if s was closed.
 func (h *Hub) drainBlocking(s *Subscriber) bool {
 	var buf []byte
-	for !s.closed.Load() {
+	for !s.done.Load() {
 		out, frames, ok := h.fill(s, buf[:0], writeChunk)
 		buf = out
 		if !ok {

@@ -152,7 +152,7 @@ func subscribe(t *testing.T, h *feed.Hub, l *memLog, f feed.Filter, start feed.S
 	}
 	t.Cleanup(func() { c.Close() })
 	server := <-accepted
-	go h.Serve(context.Background(), feed.NetConn(server), f, start, l.history(f))
+	go h.Serve(context.Background(), feed.NetConn(server), feed.Subscription{Filter: f, Start: start, History: l.history(f)})
 	return &client{conn: c, rd: eventsource.NewReader(c)}
 }
 
@@ -389,7 +389,7 @@ func TestCloseDisconnects(t *testing.T) {
 	h.Close()
 	c1.expectClosed(t)
 	c2.expectClosed(t)
-	if err := h.Serve(context.Background(), nopConn{}, filterOf("a"), feed.Start{}, l.history(filterOf("a"))); !errors.Is(err, feed.ErrClosed) {
+	if err := h.Serve(context.Background(), nopConn{}, feed.Subscription{Filter: filterOf("a"), History: l.history(filterOf("a"))}); !errors.Is(err, feed.ErrClosed) {
 		t.Fatalf("Serve after Close = %v", err)
 	}
 }

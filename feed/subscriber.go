@@ -54,13 +54,24 @@ type Subscriber struct {
 	mode   atomic.Int32
 	lagged atomic.Bool // an event it should receive left the window unsent
 	beat   atomic.Bool // a heartbeat is due
-	closed atomic.Bool
+	done   atomic.Bool   // closed: it will be written no more
+	closed func()        // Subscription.Closed
 	notify chan struct{} // wakes the goroutine of a stream subscriber
 
 	watchKey atomic.Uint64 // registration with hub.hangups, 0 if none
 }
 
-// Serve streams events to a new subscriber on c, from start: the missed
+// Subscription is what a new subscriber asked for.
+type Subscription struct {
+	Filter  Filter
+	Start   Start
+	History History // the stored events of Filter, for positions behind the window
+	// Closed, if set, is called once when the subscriber is gone, which for
+	// a connection served by the writer pool is after Serve has returned.
+	Closed func()
+}
+
+// Serve streams events to a new subscriber on c, from sub.Start: the missed
 // events (from the window or from History), or a snapshot, then live events.
 // The response headers must already have been sent.
 //
@@ -68,8 +79,9 @@ type Subscriber struct {
 // the subscriber has caught up with the window and the writer pool has
 // taken it over; the caller must not touch c afterwards. Otherwise Serve
 // returns when the subscriber disconnects, ctx ends or the hub closes.
-func (h *Hub) Serve(ctx context.Context, c Conn, f Filter, start Start, hist History) error {
-	s := &Subscriber{hub: h, filter: f, conn: c}
+func (h *Hub) Serve(ctx context.Context, c Conn, sub Subscription) error {
+	f, start, hist := sub.Filter, sub.Start, sub.History
+	s := &Subscriber{hub: h, filter: f, conn: c, closed: sub.Closed}
 	if _, ok := c.(nonBlocking); !ok {
 		s.mode.Store(modeStream)
 		s.notify = make(chan struct{}, 1)
@@ -80,6 +92,9 @@ func (h *Hub) Serve(ctx context.Context, c Conn, f Filter, start Start, hist His
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
+		if s.closed != nil {
+			s.closed()
+		}
 		return ErrClosed
 	}
 	h.subs[s] = struct{}{}
@@ -98,7 +113,7 @@ func (h *Hub) Serve(ctx context.Context, c Conn, f Filter, start Start, hist His
 		h.queue.push(s) // still owned: the pool writer takes over
 		return nil
 	}
-	for !s.closed.Load() {
+	for !s.done.Load() {
 		if !h.drainBlocking(s) {
 			break
 		}
@@ -220,7 +235,7 @@ func (h *Hub) release(s *Subscriber) bool {
 	s.queued.Store(false)
 	// A publisher advances head before trying to take ownership, so either
 	// it saw queued false and dispatched s, or this check sees its event.
-	if h.head.Load() > seq || s.beat.Load() || s.lagged.Load() || s.closed.Load() {
+	if h.head.Load() > seq || s.beat.Load() || s.lagged.Load() || s.done.Load() {
 		return !s.queued.CompareAndSwap(false, true)
 	}
 	return true
@@ -249,7 +264,7 @@ func (h *Hub) dispatch(subs []*Subscriber) {
 // close disconnects s; it is safe to call more than once and from any
 // goroutine.
 func (s *Subscriber) close(reason error) {
-	if !s.closed.CompareAndSwap(false, true) {
+	if !s.done.CompareAndSwap(false, true) {
 		return
 	}
 	if errors.Is(reason, errLagged) || s.lagged.Load() {
@@ -258,6 +273,9 @@ func (s *Subscriber) close(reason error) {
 	s.hub.forget(s)
 	s.hub.hangups.forget(s.watchKey.Load())
 	s.conn.Close()
+	if s.closed != nil {
+		s.closed()
+	}
 	if s.notify != nil {
 		select {
 		case s.notify <- struct{}{}:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"livefeed/feed"
@@ -27,12 +28,24 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if pos == "" {
 		pos = r.URL.Query().Get("lastEventId")
 	}
+	ip := s.clientIP(r)
+	if !s.streams.acquire(ip) {
+		s.shed(w)
+		return
+	}
+	release := sync.OnceFunc(func() { s.streams.release(ip) })
 	conn, err := s.openStream(w, r)
 	if err != nil {
+		release()
 		s.log.Debug("event stream not opened", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	err = s.hub.Serve(r.Context(), conn, f, feed.ParseLastEventID(pos), &history{store: s.store, filter: f})
+	err = s.hub.Serve(r.Context(), conn, feed.Subscription{
+		Filter:  f,
+		Start:   feed.ParseLastEventID(pos),
+		History: &history{store: s.store, filter: f},
+		Closed:  release,
+	})
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, feed.ErrClosed) {
 		s.log.Debug("event stream ended", "remote", r.RemoteAddr, "err", err)
 	}

@@ -356,3 +356,55 @@ func TestHealthAndMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamsShed: over the per-IP limit a client gets a 200 stream that
+// asks it to come back later and ends, not an error status (which would
+// make an EventSource give up for good); once a place frees up, it gets in.
+func TestStreamsShed(t *testing.T) {
+	a := newApp(t, handlers.Options{MaxStreamsPerIP: 2, BusyRetry: 20 * time.Second}, false)
+	var open []*http.Response
+	for range 2 {
+		resp, _ := a.stream(t, "topic=a", nil)
+		open = append(open, resp)
+	}
+	resp, rd := a.stream(t, "topic=a", nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream; charset=utf-8" {
+		t.Fatalf("shed stream: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if _, err := rd.Next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("shed stream did not end: %v", err)
+	}
+	if rd.Retry() < 10*time.Second || rd.Retry() > 30*time.Second {
+		t.Fatalf("retry %v, want 10s-30s around busy_retry", rd.Retry())
+	}
+	open[0].Body.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, rd := a.stream(t, "topic=a", nil)
+		a.publish(t, "Bearer "+token, `{"topic":"a","type":"x","data":{}}`)
+		ev, err := rd.Next()
+		resp.Body.Close()
+		if err == nil && ev.Type == "x" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the place of a closed stream was never freed")
+		}
+	}
+}
+
+func TestPublishRateLimited(t *testing.T) {
+	a := newApp(t, handlers.Options{PublishRate: 0.5, PublishBurst: 2}, false)
+	for range 2 {
+		if resp, body := a.publish(t, "Bearer "+token, scoreBody); resp.StatusCode != 201 {
+			t.Fatalf("within the burst: %d %s", resp.StatusCode, body)
+		}
+	}
+	resp, body := a.publish(t, "Bearer "+token, scoreBody)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "faster") {
+		t.Fatalf("over the rate: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	if a.store.LastID() != 2 {
+		t.Fatalf("a refused publish was stored: LastID %d", a.store.LastID())
+	}
+}

@@ -24,6 +24,8 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		{"livefeed_window_bytes", "gauge", "Bytes of the encoded events in the window.", st.WindowBytes},
 		{"livefeed_last_event_id", "gauge", "The newest event ID.", st.LastID},
 		{"livefeed_published_events_total", "counter", "Events accepted through the publish API.", s.metrics.published.Load()},
+		{"livefeed_streams_shed_total", "counter", "Event streams refused for the connection limits (told to retry later).", s.metrics.shed.Load()},
+		{"livefeed_publishes_rate_limited_total", "counter", "Publish requests refused for the per-token rate limit.", s.metrics.rateLimited.Load()},
 		{"go_goroutines", "gauge", "Goroutines.", runtime.NumGoroutine()},
 		{"go_memstats_heap_inuse_bytes", "gauge", "Heap bytes in use.", mem.HeapInuse},
 		{"go_memstats_sys_bytes", "gauge", "Bytes obtained from the system.", mem.Sys},

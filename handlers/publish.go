@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,7 +18,8 @@ import (
 // validates, commits and hands the events to the hub), then acknowledge
 // with the IDs. Any error leaves the database unchanged.
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
-	if err := s.authorizePublisher(r); err != nil {
+	publisher, err := s.authorizePublisher(r)
+	if err != nil {
 		Error(w, r, s.log, err)
 		return
 	}
@@ -29,6 +31,16 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	updates, batch, err := ParsePublish(body)
 	if err != nil {
 		Error(w, r, s.log, err)
+		return
+	}
+	if ok, wait := s.rates.allow(publisher, len(updates)); !ok {
+		s.metrics.rateLimited.Add(1)
+		if wait < 0 {
+			Error(w, r, s.log, newError(errRateLimited, "%d events in one request are more than this token may publish at once (%d)", len(updates), int(s.rates.burst)))
+			return
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+		Error(w, r, s.log, newError(errRateLimited, "this token is publishing faster than it may (%g events/s); try again after Retry-After seconds", s.rates.rate))
 		return
 	}
 	events, err := s.store.Append(r.Context(), updates)

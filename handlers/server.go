@@ -32,6 +32,18 @@ type Options struct {
 	MaxBodyBytes int64
 	// WriteTimeout bounds writing the start of an event stream.
 	WriteTimeout time.Duration
+	// MaxStreams and MaxStreamsPerIP bound the open event streams (0: no
+	// limit); BusyRetry is about when a client refused for them comes
+	// back.
+	MaxStreams, MaxStreamsPerIP int
+	BusyRetry                   time.Duration
+	// ClientIPHeader names the header a trusted reverse proxy puts the
+	// client's address in ("X-Forwarded-For"); empty to use the peer.
+	ClientIPHeader string
+	// PublishRate is the events per second each publish token may send on
+	// average (0: no limit), PublishBurst how many at once.
+	PublishRate  float64
+	PublishBurst int
 	// Web holds the static pages and scripts, served from "/".
 	Web    fs.FS
 	Logger *slog.Logger
@@ -45,6 +57,8 @@ type Server struct {
 	log     *slog.Logger
 	tokens  [][sha256.Size]byte
 	origins map[string]bool
+	streams *streamLimits
+	rates   *rateLimits
 	metrics metrics
 }
 
@@ -53,7 +67,12 @@ func New(st *store.Store, hub *feed.Hub, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: opts, store: st, hub: hub, log: opts.Logger, origins: make(map[string]bool)}
+	if opts.BusyRetry <= 0 {
+		opts.BusyRetry = 10 * time.Second
+	}
+	s := &Server{opts: opts, store: st, hub: hub, log: opts.Logger, origins: make(map[string]bool),
+		streams: newStreamLimits(opts.MaxStreams, opts.MaxStreamsPerIP),
+		rates:   newRateLimits(opts.PublishRate, opts.PublishBurst)}
 	for _, t := range opts.PublishTokens {
 		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
 	}
@@ -97,10 +116,11 @@ func (s *Server) Handler() http.Handler {
 // authorizePublisher checks the bearer token in constant time: the token is
 // compared against every configured one, as SHA-256 digests so that
 // neither the position of a difference nor the length leaks through timing.
-func (s *Server) authorizePublisher(r *http.Request) error {
+// It returns the digest, which identifies the publisher for rate limiting.
+func (s *Server) authorizePublisher(r *http.Request) ([sha256.Size]byte, error) {
 	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return newError(errUnauthorized, "a publish token is required: send the header \"Authorization: Bearer <token>\"")
+		return [sha256.Size]byte{}, newError(errUnauthorized, "a publish token is required: send the header \"Authorization: Bearer <token>\"")
 	}
 	sum := sha256.Sum256([]byte(token))
 	match := 0
@@ -108,9 +128,9 @@ func (s *Server) authorizePublisher(r *http.Request) error {
 		match |= subtle.ConstantTimeCompare(sum[:], t[:])
 	}
 	if match != 1 {
-		return newError(errUnauthorized, "the publish token is not valid")
+		return [sha256.Size]byte{}, newError(errUnauthorized, "the publish token is not valid")
 	}
-	return nil
+	return sum, nil
 }
 
 // cors lets the allowed origins read the feed from a browser, credentials
@@ -162,5 +182,7 @@ func (s *Server) static(files http.Handler) http.Handler {
 }
 
 type metrics struct {
-	published atomic.Uint64
+	published   atomic.Uint64
+	shed        atomic.Uint64 // streams refused for the connection limits
+	rateLimited atomic.Uint64 // publishes refused for the rate limit
 }

@@ -50,6 +50,32 @@ func (s *Store) Prune(ctx context.Context, r Retention) (int64, error) {
 	return removed, nil
 }
 
+// retain applies the retention policy periodically until the store closes.
+func (s *Store) retain() {
+	every := s.opts.PruneEvery
+	if every <= 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopCheckpoint:
+			return
+		case <-t.C:
+		}
+		n, err := s.Prune(context.Background(), s.opts.Retention)
+		switch {
+		case errors.Is(err, ErrClosed):
+			return
+		case err != nil:
+			s.log.Warn("pruning failed; it is tried again at the next interval", "err", err)
+		case n > 0:
+			s.log.Info("pruned old events", "removed", n, "floor", s.Floor())
+		}
+	}
+}
+
 // pruneCutoff returns the highest ID the policy removes.
 func (s *Store) pruneCutoff(ctx context.Context, r Retention) (int64, error) {
 	last := s.LastID()

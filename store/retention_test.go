@@ -149,3 +149,17 @@ func TestBackup(t *testing.T) {
 		}
 	})
 }
+
+func TestRetentionApplied(t *testing.T) {
+	s := MustOpenStore(t, store.Options{Retention: store.Retention{MaxRows: 10}, PruneEvery: 10 * time.Millisecond})
+	for i := range 50 {
+		MustAppend(t, s, note("a", i))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Floor() != 40 {
+		if time.Now().After(deadline) {
+			t.Fatalf("floor %d, want 40", s.Floor())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

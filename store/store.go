@@ -39,6 +39,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Readers is the number of read connections (default 4).
 	Readers int
+	// Retention, if it sets a limit, is applied every PruneEvery (default
+	// one minute) by Prune.
+	Retention  Retention
+	PruneEvery time.Duration
 }
 
 // maxCommit bounds the events of one transaction, so one commit cannot hold
@@ -129,6 +133,9 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	go s.write()
 	go s.checkpoint()
+	if opts.Retention != (Retention{}) {
+		go s.retain()
+	}
 	return s, nil
 }
 

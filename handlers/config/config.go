@@ -36,12 +36,15 @@ type Server struct {
 	MaxBodyBytes      int64         `toml:"max_body_bytes"`
 	TLSCert           string        `toml:"tls_cert"`
 	TLSKey            string        `toml:"tls_key"`
+	ClientIPHeader    string        `toml:"client_ip_header"`
 }
 
 // Store configures the SQLite database.
 type Store struct {
-	Path        string `toml:"path"`
-	Synchronous string `toml:"synchronous"`
+	Path          string        `toml:"path"`
+	Synchronous   string        `toml:"synchronous"`
+	RetentionAge  time.Duration `toml:"retention_age"`
+	RetentionRows int64         `toml:"retention_rows"`
 }
 
 // Feed configures event streams.
@@ -51,11 +54,18 @@ type Feed struct {
 	Window       int           `toml:"window"`
 	WindowBytes  int           `toml:"window_bytes"`
 	WriteTimeout time.Duration `toml:"write_timeout"`
+	// MaxSubscribers 0 means as many as the process's open-file limit
+	// allows, less a reserve.
+	MaxSubscribers      int           `toml:"max_subscribers"`
+	MaxSubscribersPerIP int           `toml:"max_subscribers_per_ip"`
+	BusyRetry           time.Duration `toml:"busy_retry"`
 }
 
 // Auth holds credentials.
 type Auth struct {
 	PublishTokens []string `toml:"publish_tokens"`
+	PublishRate   float64  `toml:"publish_rate"`
+	PublishBurst  int      `toml:"publish_burst"`
 }
 
 // CORS lists the web origins allowed to read the feed from a browser.
@@ -94,11 +104,13 @@ func Default() Config {
 			Synchronous: "normal",
 		},
 		Feed: Feed{
-			Heartbeat:    15 * time.Second,
-			Retry:        2 * time.Second,
-			Window:       50_000,
-			WindowBytes:  64 << 20,
-			WriteTimeout: 30 * time.Second,
+			Heartbeat:           15 * time.Second,
+			Retry:               2 * time.Second,
+			Window:              50_000,
+			WindowBytes:         64 << 20,
+			WriteTimeout:        30 * time.Second,
+			MaxSubscribersPerIP: 500,
+			BusyRetry:           10 * time.Second,
 		},
 	}
 }
@@ -175,6 +187,7 @@ func (c Config) Validate() error {
 		{"feed.heartbeat", c.Feed.Heartbeat},
 		{"feed.retry", c.Feed.Retry},
 		{"feed.write_timeout", c.Feed.WriteTimeout},
+		{"feed.busy_retry", c.Feed.BusyRetry},
 	} {
 		if d.value <= 0 {
 			bad(d.key, "must be a positive duration such as \"15s\"")
@@ -191,6 +204,24 @@ func (c Config) Validate() error {
 	}
 	if s := strings.ToLower(c.Store.Synchronous); s != "normal" && s != "full" {
 		bad("store.synchronous", "%q: must be \"normal\" or \"full\"", c.Store.Synchronous)
+	}
+	if c.Store.RetentionAge < 0 {
+		bad("store.retention_age", "must not be negative (0 keeps events forever)")
+	}
+	if c.Store.RetentionRows < 0 {
+		bad("store.retention_rows", "must not be negative (0 keeps any number)")
+	}
+	if c.Feed.MaxSubscribers < 0 {
+		bad("feed.max_subscribers", "must not be negative (0 follows the open-file limit)")
+	}
+	if c.Feed.MaxSubscribersPerIP < 0 {
+		bad("feed.max_subscribers_per_ip", "must not be negative (0 sets no limit)")
+	}
+	if c.Auth.PublishRate < 0 || c.Auth.PublishBurst < 0 {
+		bad("auth.publish_rate", "publish_rate and publish_burst must not be negative (0 sets no limit)")
+	}
+	if c.Server.ClientIPHeader != "" && !isToken(c.Server.ClientIPHeader) {
+		bad("server.client_ip_header", "%q is not a header name", c.Server.ClientIPHeader)
 	}
 	if c.Feed.Window < 100 {
 		bad("feed.window", "must be at least 100 events")
@@ -212,6 +243,18 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110 §5.6.2), the
+// grammar of header names.
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // checkOrigin accepts a web origin as browsers send it: scheme://host[:port],

@@ -1,0 +1,77 @@
+package handlers
+
+import (
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+func TestRateLimits(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	l := newRateLimits(10, 5) // 10 events/s, 5 at once
+	l.now = func() time.Time { return now }
+	a, b := [32]byte{1}, [32]byte{2}
+	for i := range 5 {
+		if ok, _ := l.allow(a, 1); !ok {
+			t.Fatalf("publish %d within the burst refused", i)
+		}
+	}
+	ok, wait := l.allow(a, 1)
+	if ok || wait != 100*time.Millisecond {
+		t.Fatalf("over the burst: ok=%v wait=%v, want refused for 100ms", ok, wait)
+	}
+	if ok, _ := l.allow(b, 5); !ok {
+		t.Fatal("another token shares the bucket")
+	}
+	now = now.Add(300 * time.Millisecond) // 3 tokens back
+	if ok, _ := l.allow(a, 3); !ok {
+		t.Fatal("tokens did not come back with time")
+	}
+	if ok, wait := l.allow(a, 6); ok || wait >= 0 {
+		t.Fatalf("a batch over the burst: ok=%v wait=%v, want refused for good", ok, wait)
+	}
+	if ok, _ := newRateLimits(0, 0).allow(a, 1000); !ok {
+		t.Fatal("rate 0 must not limit")
+	}
+}
+
+func TestStreamLimits(t *testing.T) {
+	l := newStreamLimits(3, 2)
+	if !l.acquire("a") || !l.acquire("a") || l.acquire("a") {
+		t.Fatal("per-IP limit of 2 not enforced")
+	}
+	if !l.acquire("b") || l.acquire("c") {
+		t.Fatal("total limit of 3 not enforced")
+	}
+	l.release("a")
+	if !l.acquire("c") {
+		t.Fatal("a released place was not reusable")
+	}
+	if len(l.perIP) != 3 || l.perIP["a"] != 1 || l.total != 3 {
+		t.Fatalf("per-IP counts %v", l.perIP)
+	}
+}
+
+func TestClientIP(t *testing.T) {
+	for _, tc := range []struct {
+		header, value, remote, want string
+	}{
+		{"", "", "192.0.2.1:5000", "192.0.2.1"},
+		{"", "203.0.113.9", "192.0.2.1:5000", "192.0.2.1"}, // no header configured: ignored
+		{"X-Forwarded-For", "203.0.113.9", "192.0.2.1:5000", "203.0.113.9"},
+		{"X-Forwarded-For", "198.51.100.1, 203.0.113.9", "192.0.2.1:5000", "203.0.113.9"},
+		{"X-Forwarded-For", "not-an-ip", "192.0.2.1:5000", "192.0.2.1"},
+		{"X-Real-IP", "2001:db8::1", "[::1]:5000", "2001:db8::1"},
+	} {
+		s := &Server{opts: Options{ClientIPHeader: tc.header}}
+		r := httptest.NewRequest("GET", "/events", nil)
+		r.RemoteAddr = tc.remote
+		if tc.value != "" {
+			r.Header.Set("X-Forwarded-For", tc.value)
+			r.Header.Set("X-Real-IP", tc.value)
+		}
+		if got := s.clientIP(r); got != tc.want {
+			t.Errorf("header %q value %q remote %q: %q, want %q", tc.header, tc.value, tc.remote, got, tc.want)
+		}
+	}
+}
