@@ -52,8 +52,8 @@ type Subscriber struct {
 
 	queued atomic.Bool
 	mode   atomic.Int32
-	lagged atomic.Bool // an event it should receive left the window unsent
-	beat   atomic.Bool // a heartbeat is due
+	lagged atomic.Bool   // an event it should receive left the window unsent
+	beat   atomic.Bool   // a heartbeat is due
 	done   atomic.Bool   // closed: it will be written no more
 	closed func()        // Subscription.Closed
 	notify chan struct{} // wakes the goroutine of a stream subscriber
