@@ -582,3 +582,21 @@ func waitUntil(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestRunRejectsCorruptDatabase: start-up on a file that is not a livefeed
+// database refuses, naming the file, and leaves it as it was.
+func TestRunRejectsCorruptDatabase(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "feed.db")
+	garbage := bytes.Repeat([]byte("not a database\n"), 1000)
+	os.WriteFile(db, garbage, 0o600)
+	cfg := filepath.Join(dir, "config.toml")
+	os.WriteFile(cfg, nil, 0o600)
+	err := run(context.Background(), []string{"-config", cfg, "-db", db, "-addr", "127.0.0.1:0"}, testEnv, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), db) {
+		t.Fatalf("run = %v, want an error naming %s", err, db)
+	}
+	if after, _ := os.ReadFile(db); !bytes.Equal(after, garbage) {
+		t.Fatal("the corrupt file was modified")
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Readers is the number of read connections (default 4).
 	Readers int
+	// BusyTimeout is how long a write waits for a lock another process
+	// holds on the database before failing with ErrUnavailable (default
+	// 5 s).
+	BusyTimeout time.Duration
 	// Retention, if it sets a limit, is applied every PruneEvery (default
 	// one minute) by Prune.
 	Retention  Retention
@@ -97,6 +102,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.Readers <= 0 {
 		opts.Readers = 4
 	}
+	if opts.BusyTimeout <= 0 {
+		opts.BusyTimeout = 5 * time.Second
+	}
 	syncMode, err := synchronousPragma(opts.Synchronous)
 	if err != nil {
 		return nil, err
@@ -152,8 +160,9 @@ func synchronousPragma(v string) (string, error) {
 func (s *Store) open(syncMode string) error {
 	ctx := context.Background()
 	var err error
-	s.db, err = sql.Open("sqlite", s.path+"?_txlock=immediate"+
-		"&_pragma=busy_timeout(5000)&_pragma=journal_mode(wal)&_pragma=foreign_keys(1)"+
+	busy := "_pragma=busy_timeout(" + strconv.FormatInt(s.opts.BusyTimeout.Milliseconds(), 10) + ")"
+	s.db, err = sql.Open("sqlite", s.path+"?_txlock=immediate&"+busy+
+		"&_pragma=journal_mode(wal)&_pragma=foreign_keys(1)"+
 		"&_pragma=synchronous("+syncMode+")"+
 		// Multi-row inserts keep a statement journal; in memory, not
 		// in a temporary file written on every commit.
@@ -196,7 +205,7 @@ func (s *Store) open(syncMode string) error {
 		return err
 	}
 
-	s.rdb, err = sql.Open("sqlite", s.path+"?_pragma=busy_timeout(5000)&_pragma=query_only(1)")
+	s.rdb, err = sql.Open("sqlite", s.path+"?"+busy+"&_pragma=query_only(1)")
 	if err != nil {
 		return err
 	}
@@ -205,7 +214,7 @@ func (s *Store) open(syncMode string) error {
 	if err := s.rdb.PingContext(ctx); err != nil {
 		return err
 	}
-	s.cdb, err = sql.Open("sqlite", s.path+"?_pragma=busy_timeout(5000)")
+	s.cdb, err = sql.Open("sqlite", s.path+"?"+busy)
 	if err != nil {
 		return err
 	}
