@@ -240,4 +240,3 @@ func TestFaultLocked(t *testing.T) {
 		holder.Close()
 	})
 }
-
