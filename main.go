@@ -2,7 +2,9 @@
 // stored in SQLite with increasing IDs and streamed to browsers and services
 // over Server-Sent Events, with exact resume after a reconnect.
 //
-//	livefeed [-config config.toml] [-demo] [-addr host:port] [-db path]
+//	livefeed [-config config.toml] [-demo] [-addr host:port] [-db path] [-pprof addr]
+//	livefeed backup [-config config.toml] [-db path] FILE
+//	livefeed restore [-config config.toml] [-db path] [-next-id N] BACKUP
 package main
 
 import (
@@ -43,6 +45,14 @@ func main() {
 // can start a real server: it returns when ctx ends and the server has shut
 // down, or when it cannot start.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "backup":
+			return backupCommand(ctx, args[1:], getenv, stdout, stderr)
+		case "restore":
+			return restoreCommand(ctx, args[1:], getenv, stdout, stderr)
+		}
+	}
 	flags := flag.NewFlagSet("livefeed", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	configPath := flags.String("config", "config.toml", "configuration `file`")
@@ -181,6 +191,82 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	err = <-shutdown
 	background.Wait()
 	return errors.Join(err, st.Close())
+}
+
+// backupCommand is `livefeed backup [-config f] [-db f] FILE`: a consistent
+// copy of the database, taken while livefeed serves.
+func backupCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	flags, dbPath, err := storeFlags("backup", "FILE", args, getenv, stderr)
+	if err != nil || flags == nil {
+		return err
+	}
+	out := flags.Arg(0)
+	if err := store.BackupFile(ctx, dbPath, out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "backed up %s to %s\n", dbPath, out)
+	return nil
+}
+
+// restoreCommand is `livefeed restore [-config f] [-db f] [-next-id N]
+// BACKUP`, run while livefeed is stopped.
+func restoreCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var nextID int64
+	flags, dbPath, err := storeFlags("restore", "BACKUP", args, getenv, stderr, func(f *flag.FlagSet) {
+		f.Int64Var(&nextID, "next-id", 0, "the ID the next event must at least get, if the database being replaced cannot be read")
+	})
+	if err != nil || flags == nil {
+		return err
+	}
+	r, err := store.Restore(ctx, flags.Arg(0), dbPath, nextID)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "restored %s from %s: events up to %d; the next event gets ID %d\n", dbPath, flags.Arg(0), r.BackupLastID, r.NextID)
+	if r.NextID > r.BackupLastID+1 {
+		fmt.Fprintf(stdout, "IDs %d to %d are skipped: clients that saw them get a reset and the current state\n", r.BackupLastID+1, r.NextID-1)
+	}
+	if r.Replaced != "" {
+		fmt.Fprintf(stdout, "the previous database is kept as %s\n", r.Replaced)
+	}
+	return nil
+}
+
+// storeFlags parses the flags of a command working on the database file:
+// -config and -db, one argument named arg. A nil FlagSet with a nil error
+// means help was asked for.
+func storeFlags(name, arg string, args []string, getenv func(string) string, stderr io.Writer, more ...func(*flag.FlagSet)) (*flag.FlagSet, string, error) {
+	flags := flag.NewFlagSet("livefeed "+name, flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	configPath := flags.String("config", "config.toml", "configuration `file`, for store.path")
+	dbPath := flags.String("db", "", "database `file`, overriding store.path")
+	for _, m := range more {
+		m(flags)
+	}
+	flags.Usage = func() {
+		fmt.Fprintf(stderr, "usage: livefeed %s [flags] %s\n", name, arg)
+		flags.PrintDefaults()
+	}
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, "", nil
+		}
+		return nil, "", err
+	}
+	if flags.NArg() != 1 {
+		flags.Usage()
+		return nil, "", fmt.Errorf("livefeed %s needs one argument, %s", name, arg)
+	}
+	if *dbPath != "" {
+		return flags, *dbPath, nil
+	}
+	configNamed := false
+	flags.Visit(func(f *flag.Flag) { configNamed = configNamed || f.Name == "config" })
+	cfg, err := config.Load(*configPath, configNamed, getenv)
+	if err != nil {
+		return nil, "", err
+	}
+	return flags, cfg.Store.Path, nil
 }
 
 // maxStreams is the configured limit on event streams, or, when 0, the

@@ -41,9 +41,11 @@ func NetConn(c net.Conn) Conn {
 // History is where a subscriber reads stored events older than the hub's
 // window: the events of one subscription's filter.
 type History interface {
-	// Floor is the highest ID removed by retention: a position below it
-	// cannot be resumed exactly.
-	Floor() int64
+	// Check reports whether a client that has seen every event up to ID
+	// after can be given exactly what it missed: an error wrapping
+	// ErrPruned if retention removed some of it, ErrAhead if the position
+	// is an ID that was never stored (the database was replaced).
+	Check(after int64) error
 	// After returns up to limit matching events with an ID greater than
 	// after, in ID order, or an error wrapping ErrPruned if retention
 	// removed events after that position.
@@ -53,6 +55,9 @@ type History interface {
 // ErrPruned is wrapped by History.After when the position is older than the
 // retained history.
 var ErrPruned = errors.New("feed: position older than retained history")
+
+// ErrAhead is wrapped by History.Check for a position no stored event has.
+var ErrAhead = errors.New("feed: position beyond the stored events")
 
 type netConn struct{ c net.Conn }
 

@@ -91,10 +91,13 @@ type memHistory struct {
 	filter feed.Filter
 }
 
-func (h *memHistory) Floor() int64 {
+func (h *memHistory) Check(after int64) error {
 	h.log.mu.Lock()
 	defer h.log.mu.Unlock()
-	return h.log.floor
+	if after < h.log.floor {
+		return feed.ErrPruned
+	}
+	return nil
 }
 
 func (h *memHistory) After(_ context.Context, after int64, limit int) ([]*feed.Message, error) {

@@ -131,11 +131,14 @@ func (h *Hub) Serve(ctx context.Context, c Conn, sub Subscription) error {
 func (h *Hub) catchUp(ctx context.Context, s *Subscriber, start Start, hist History) error {
 	reason := start.Invalid
 	if reason == "" && start.Resume {
+		err := hist.Check(start.After)
 		switch {
-		case start.After > h.LastID():
+		case start.After > h.LastID(), errors.Is(err, ErrAhead):
 			reason = ResetAhead
-		case start.After < hist.Floor():
+		case errors.Is(err, ErrPruned):
 			reason = ResetPruned
+		case err != nil:
+			return err
 		}
 	}
 	if reason != "" || !start.Resume {

@@ -105,7 +105,16 @@ type history struct {
 
 var _ feed.History = (*history)(nil)
 
-func (h *history) Floor() int64 { return h.store.Floor() }
+func (h *history) Check(after int64) error {
+	switch err := h.store.Resumable(after); {
+	case errors.Is(err, store.ErrPruned):
+		return fmt.Errorf("%w: %w", feed.ErrPruned, err)
+	case errors.Is(err, store.ErrGap):
+		return fmt.Errorf("%w: %w", feed.ErrAhead, err)
+	default:
+		return err
+	}
+}
 
 func (h *history) After(ctx context.Context, after int64, limit int) ([]*feed.Message, error) {
 	events, err := h.store.After(ctx, after, h.filter, limit)

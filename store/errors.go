@@ -18,6 +18,9 @@ var (
 	// ErrPruned means the requested position is older than the retained
 	// history, so the events after it can no longer all be returned.
 	ErrPruned = errors.New("position older than retained history")
+	// ErrGap means the position is an ID this database never stored: it
+	// was restored from a backup older than the position.
+	ErrGap = errors.New("position in a gap left by a restore")
 	// ErrClosed means the store has been closed.
 	ErrClosed = errors.New("store closed")
 )

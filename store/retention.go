@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
-	"os"
 	"time"
 )
 
@@ -155,44 +153,4 @@ func (st *statements) prune(from, to int64) (int64, error) {
 	}
 	n, _ := res.RowsAffected()
 	return n, tx.Commit()
-}
-
-// Backup writes a consistent copy of the database to path while the store
-// is in use: SQLite's VACUUM INTO reads one snapshot, so publishing goes on
-// meanwhile. The copy is written under a temporary name and renamed, so a
-// failed backup never leaves a file that looks complete. path must not
-// exist yet.
-func (s *Store) Backup(ctx context.Context, path string) error {
-	return backup(ctx, s.cdb, path)
-}
-
-// BackupFile backs up the database at src to dst without opening it for
-// writing, for a backup taken by another process while livefeed serves.
-func BackupFile(ctx context.Context, src, dst string) error {
-	if _, err := os.Stat(src); err != nil {
-		return fmt.Errorf("database %s: %w", src, err)
-	}
-	db, err := sql.Open("sqlite", "file:"+src+"?mode=ro&_pragma=busy_timeout(5000)")
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return backup(ctx, db, dst)
-}
-
-func backup(ctx context.Context, db *sql.DB, path string) error {
-	if _, err := os.Stat(path); err == nil {
-		return fmt.Errorf("backup %s: the file exists already", path)
-	}
-	partial := path + ".partial"
-	os.Remove(partial)
-	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, partial); err != nil {
-		os.Remove(partial)
-		return fmt.Errorf("backup to %s: %w", path, err)
-	}
-	if err := os.Rename(partial, path); err != nil {
-		os.Remove(partial)
-		return fmt.Errorf("backup to %s: %w", path, err)
-	}
-	return nil
 }

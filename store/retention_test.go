@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -161,5 +162,35 @@ func TestRetentionApplied(t *testing.T) {
 			t.Fatalf("floor %d, want 40", s.Floor())
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestRestoreOverUnreadableDatabase(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := MustOpenStoreAt(t, filepath.Join(dir, "live.db"), store.Options{})
+	MustAppend(t, s, note("a", 1), note("a", 2))
+	backupPath := filepath.Join(dir, "backup.db")
+	if err := s.Backup(ctx, backupPath); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(dir, "broken.db")
+	os.WriteFile(target, []byte("garbage garbage garbage"), 0o600)
+	if _, err := store.Restore(ctx, backupPath, target, 0); err == nil {
+		t.Fatal("restored over an unreadable database without being told the next ID")
+	}
+	r, err := store.Restore(ctx, backupPath, target, 500)
+	if err != nil || r.BackupLastID != 2 || r.NextID != 500 || r.Replaced == "" {
+		t.Fatalf("Restore = %+v, %v", r, err)
+	}
+	restored := MustOpenStoreAt(t, target, store.Options{})
+	if err := restored.Resumable(300); !errors.Is(err, store.ErrGap) {
+		t.Fatalf("Resumable(300) = %v, want ErrGap", err)
+	}
+	if err := restored.Resumable(2); err != nil {
+		t.Fatalf("Resumable(2) = %v", err)
+	}
+	if e := MustAppend(t, restored, note("a", 3)); e[0].ID != 500 {
+		t.Fatalf("first ID after the restore %d, want 500", e[0].ID)
 	}
 }

@@ -74,6 +74,7 @@ type Store struct {
 
 	lastID atomic.Int64 // highest committed ID
 	floor  atomic.Int64 // highest ID removed by retention
+	gaps   []gap        // ranges of IDs never stored (restores); fixed once open
 
 	// Owned by the writer goroutine.
 	lastTime       int64     // Unix ms of the last commit; event times never go back
@@ -200,6 +201,9 @@ func (s *Store) open(syncMode string) error {
 	}
 	s.lastID.Store(last)
 	s.floor.Store(floor)
+	if s.gaps, err = loadGaps(ctx, s.db); err != nil {
+		return err
+	}
 	s.stmt = newStatements(s.db)
 	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(time), 0) FROM events WHERE id = ?`, last).Scan(&s.lastTime); err != nil {
 		return err
@@ -231,6 +235,22 @@ func (s *Store) LastID() int64 { return s.lastID.Load() }
 // Floor returns the highest ID removed by retention (0 if none was). A
 // client positioned below it has missed events that no longer exist.
 func (s *Store) Floor() int64 { return s.floor.Load() }
+
+// Resumable reports whether a client that has seen every event up to ID
+// after can be given exactly the events it missed: ErrPruned if retention
+// removed some, ErrGap if the position is an ID this database never stored
+// (it was restored from an older backup).
+func (s *Store) Resumable(after int64) error {
+	if after < s.Floor() {
+		return ErrPruned
+	}
+	for _, g := range s.gaps {
+		if after > g.after && after <= g.through {
+			return ErrGap
+		}
+	}
+	return nil
+}
 
 // Close waits for pending appends to finish, stops the writer and closes the
 // database.

@@ -30,6 +30,13 @@ CREATE TABLE latest (
 	data  TEXT    NOT NULL
 ) WITHOUT ROWID;
 
+-- IDs in (after, through] that this database never stored: the IDs a
+-- restore from a backup skipped so that no ID clients have seen is reused.
+CREATE TABLE gaps (
+	after   INTEGER NOT NULL,
+	through INTEGER NOT NULL
+);
+
 -- last_id:         the highest ID ever assigned.
 -- floor:           the highest ID removed by retention; positions below it
 --                  cannot be resumed exactly.
