@@ -46,6 +46,7 @@ type Server struct {
 	tokens  [][sha256.Size]byte
 	origins map[string]bool
 	metrics metrics
+	exports chan struct{} // a slot per running CSV export
 }
 
 // New returns a Server publishing into st and streaming from hub.
@@ -53,7 +54,8 @@ func New(st *store.Store, hub *feed.Hub, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: opts, store: st, hub: hub, log: opts.Logger, origins: make(map[string]bool)}
+	s := &Server{opts: opts, store: st, hub: hub, log: opts.Logger, origins: make(map[string]bool),
+		exports: make(chan struct{}, maxExports)}
 	for _, t := range opts.PublishTokens {
 		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
 	}
@@ -70,11 +72,15 @@ func (s *Server) Handler() http.Handler {
 	// Publishing: systems and operators push updates.
 	r.HandleFunc("/api/publish", s.publish).Methods(http.MethodPost)
 
-	// Reading the feed, also cross-origin from the allowed origins.
+	// Reading the feed and its history, also cross-origin from the allowed
+	// origins.
 	feedRoutes := r.NewRoute().Subrouter()
 	feedRoutes.Use(s.cors)
 	feedRoutes.HandleFunc("/events", s.events).Methods(http.MethodGet)
 	feedRoutes.HandleFunc("/events", s.preflight).Methods(http.MethodOptions)
+	feedRoutes.HandleFunc("/api/topics", s.topics).Methods(http.MethodGet)
+	feedRoutes.HandleFunc("/api/history", s.history).Methods(http.MethodGet)
+	feedRoutes.HandleFunc("/api/export.csv", s.exportCSV).Methods(http.MethodGet)
 
 	// Operations.
 	r.HandleFunc("/healthz", s.health).Methods(http.MethodGet)

@@ -297,7 +297,7 @@ func TestExport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, err := s.History(ctx, tc.r, store.MaxPage, false)
+			want, _, err := s.History(ctx, tc.r, store.MaxPage, false)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -24,22 +24,29 @@ const MaxPage = 1000
 
 // History returns a page of up to limit events of r (at most MaxPage): the
 // oldest ones in ID order, or with newestFirst the newest ones, newest
-// first. The next page is r with After (or Before) set to the last ID
-// returned.
-func (s *Store) History(ctx context.Context, r Range, limit int, newestFirst bool) ([]Event, error) {
+// first. more reports whether r holds further events: the next page is r
+// with After (or Before) set to the last ID returned.
+func (s *Store) History(ctx context.Context, r Range, limit int, newestFirst bool) (events []Event, more bool, err error) {
 	limit = min(max(limit, 1), MaxPage)
 	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, readError(err)
+		return nil, false, readError(err)
 	}
 	defer tx.Rollback()
 	after, before, err := bounds(ctx, tx, r)
 	if err != nil || after+1 >= before {
-		return nil, readError(err)
+		return nil, false, readError(err)
 	}
-	query, args := pageQuery(r.filter(), after, before, limit, newestFirst)
-	events, err := s.queryEvents(ctx, tx, query, args...)
-	return events, readError(err)
+	// One event more than asked tells whether there are more.
+	query, args := pageQuery(r.filter(), after, before, limit+1, newestFirst)
+	events, err = s.queryEvents(ctx, tx, query, args...)
+	if err != nil {
+		return nil, false, readError(err)
+	}
+	if len(events) > limit {
+		return events[:limit], true, nil
+	}
+	return events, false, nil
 }
 
 // LatestOf returns the latest event of topic; found is false when the topic

@@ -30,33 +30,34 @@ func TestHistory(t *testing.T) {
 		limit  int
 		newest bool
 		want   string
+		more   bool
 	}{
-		{"OKAll", store.Range{}, 100, false, "1,2,3,4,5,6,7,8,9,10"},
-		{"OKAllNewestFirst", store.Range{}, 3, true, "10,9,8"},
-		{"OKLimit", store.Range{Filter: all(t)}, 4, false, "1,2,3,4"},
-		{"OKAfter", store.Range{After: 4}, 3, false, "5,6,7"},
-		{"OKBefore", store.Range{Before: 4}, 10, false, "1,2,3"},
-		{"OKBeforeNewestFirst", store.Range{Before: 8}, 2, true, "7,6"},
-		{"OKBetween", store.Range{After: 2, Before: 6}, 10, true, "5,4,3"},
-		{"OKTopic", store.Range{Filter: mustFilter(t, "nba/a")}, 10, false, "1,4,8"},
-		{"OKTopicNewestFirst", store.Range{Filter: mustFilter(t, "nba/a")}, 2, true, "8,4"},
-		{"OKTwoTopics", store.Range{Filter: mustFilter(t, "nba/a", "misc")}, 10, false, "1,4,5,8,10"},
-		{"OKTwoTopicsLimit", store.Range{Filter: mustFilter(t, "nba/a", "misc"), After: 1}, 3, false, "4,5,8"},
-		{"OKTwoTopicsNewestFirst", store.Range{Filter: mustFilter(t, "nba/a", "misc"), Before: 10}, 2, true, "8,5"},
-		{"OKPrefix", store.Range{Filter: mustFilter(t, "nba/*")}, 10, false, "1,2,4,6,8,9"},
-		{"OKPrefixAndTopic", store.Range{Filter: mustFilter(t, "nba/*", "misc")}, 10, true, "10,9,8,6,5,4,2,1"},
-		{"OKLimitClamped", store.Range{}, 0, false, "1"},
-		{"OKEmptyRange", store.Range{After: 5, Before: 6}, 10, false, ""},
-		{"OKAfterTheEnd", store.Range{After: 10}, 10, false, ""},
-		{"OKNoSuchTopic", store.Range{Filter: mustFilter(t, "nba/c")}, 10, false, ""},
+		{"OKAll", store.Range{}, 100, false, "1,2,3,4,5,6,7,8,9,10", false},
+		{"OKAllNewestFirst", store.Range{}, 3, true, "10,9,8", true},
+		{"OKLimit", store.Range{Filter: all(t)}, 4, false, "1,2,3,4", true},
+		{"OKAfter", store.Range{After: 4}, 3, false, "5,6,7", true},
+		{"OKBefore", store.Range{Before: 4}, 10, false, "1,2,3", false},
+		{"OKBeforeNewestFirst", store.Range{Before: 8}, 2, true, "7,6", true},
+		{"OKBetween", store.Range{After: 2, Before: 6}, 10, true, "5,4,3", false},
+		{"OKTopic", store.Range{Filter: mustFilter(t, "nba/a")}, 10, false, "1,4,8", false},
+		{"OKTopicNewestFirst", store.Range{Filter: mustFilter(t, "nba/a")}, 2, true, "8,4", true},
+		{"OKTwoTopics", store.Range{Filter: mustFilter(t, "nba/a", "misc")}, 10, false, "1,4,5,8,10", false},
+		{"OKTwoTopicsLimit", store.Range{Filter: mustFilter(t, "nba/a", "misc"), After: 1}, 3, false, "4,5,8", true},
+		{"OKTwoTopicsNewestFirst", store.Range{Filter: mustFilter(t, "nba/a", "misc"), Before: 10}, 2, true, "8,5", true},
+		{"OKPrefix", store.Range{Filter: mustFilter(t, "nba/*")}, 10, false, "1,2,4,6,8,9", false},
+		{"OKPrefixAndTopic", store.Range{Filter: mustFilter(t, "nba/*", "misc")}, 10, true, "10,9,8,6,5,4,2,1", false},
+		{"OKLimitClamped", store.Range{}, 0, false, "1", true},
+		{"OKEmptyRange", store.Range{After: 5, Before: 6}, 10, false, "", false},
+		{"OKAfterTheEnd", store.Range{After: 10}, 10, false, "", false},
+		{"OKNoSuchTopic", store.Range{Filter: mustFilter(t, "nba/c")}, 10, false, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			events, err := s.History(context.Background(), tc.r, tc.limit, tc.newest)
+			events, more, err := s.History(context.Background(), tc.r, tc.limit, tc.newest)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := ids(events); got != tc.want {
-				t.Fatalf("got %s, want %s", got, tc.want)
+			if got := ids(events); got != tc.want || more != tc.more {
+				t.Fatalf("got %s, more %v; want %s, more %v", got, more, tc.want, tc.more)
 			}
 		})
 	}
@@ -67,7 +68,7 @@ func TestHistoryFullEvents(t *testing.T) {
 	s := MustOpenStore(t, store.Options{})
 	want := MustAppend(t, s, store.Update{Topic: "nba/a", Type: "score",
 		Data: json.RawMessage(`{"home":"A","away":"B","home_score":1,"away_score":0}`)})
-	got, err := s.History(context.Background(), store.Range{}, 10, false)
+	got, _, err := s.History(context.Background(), store.Range{}, 10, false)
 	if err != nil || len(got) != 1 {
 		t.Fatalf("%v, %v", got, err)
 	}
@@ -164,7 +165,7 @@ func TestHistoryTimeRange(t *testing.T) {
 				}
 			}
 			r := store.Range{From: tc.from, To: tc.to}
-			got, err := s.History(ctx, r, store.MaxPage, false)
+			got, _, err := s.History(ctx, r, store.MaxPage, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -172,7 +173,7 @@ func TestHistoryTimeRange(t *testing.T) {
 				t.Fatalf("got %s, want %s", ids(got), ids(want))
 			}
 			r.Filter = mustFilter(t, "b")
-			got, err = s.History(ctx, r, store.MaxPage, true)
+			got, _, err = s.History(ctx, r, store.MaxPage, true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -198,14 +199,14 @@ func TestHistoryPaging(t *testing.T) {
 			var all []store.Event
 			r := store.Range{Filter: mustFilter(t, "nba/a", "nba/b", "misc")}
 			for range 20 {
-				page, err := s.History(ctx, r, 2, newest)
+				page, more, err := s.History(ctx, r, 2, newest)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(page) == 0 {
+				all = append(all, page...)
+				if !more {
 					break
 				}
-				all = append(all, page...)
 				if newest {
 					r.Before = page[len(page)-1].ID
 				} else {
