@@ -3,9 +3,11 @@
 // over Server-Sent Events, with exact resume after a reconnect.
 //
 //	livefeed [-config config.toml] [-demo] [-addr host:port] [-db path]
+//	livefeed hash-password < password    (prints the password_hash of an operator)
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,8 +19,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"livefeed/feed"
 	"livefeed/feed/demo"
@@ -41,6 +47,9 @@ func main() {
 // can start a real server: it returns when ctx ends and the server has shut
 // down, or when it cannot start.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "hash-password" {
+		return hashPassword(os.Stdin, stdout, stderr)
+	}
 	flags := flag.NewFlagSet("livefeed", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	configPath := flags.String("config", "config.toml", "configuration `file`")
@@ -94,14 +103,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
+	var operators []handlers.Operator
+	for _, op := range cfg.Auth.Operators {
+		operators = append(operators, handlers.Operator{Name: op.Name, PasswordHash: op.PasswordHash})
+	}
 	srv := handlers.New(st, hub, handlers.Options{
-		PublishTokens:  cfg.Auth.PublishTokens,
-		AllowedOrigins: cfg.CORS.AllowedOrigins,
-		Retry:          cfg.Feed.Retry,
-		MaxBodyBytes:   cfg.Server.MaxBodyBytes,
-		WriteTimeout:   cfg.Feed.WriteTimeout,
-		Web:            web.Files(),
-		Logger:         log,
+		PublishTokens:   cfg.Auth.PublishTokens,
+		AllowedOrigins:  cfg.CORS.AllowedOrigins,
+		Retry:           cfg.Feed.Retry,
+		MaxBodyBytes:    cfg.Server.MaxBodyBytes,
+		WriteTimeout:    cfg.Feed.WriteTimeout,
+		Web:             web.Files(),
+		Operators:       operators,
+		SessionLifetime: cfg.Auth.SessionLifetime,
+		Logger:          log,
 	})
 	httpServer := &http.Server{
 		Handler:           srv.Handler(),
@@ -123,6 +138,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("started", "address", ln.Addr().String(), "database", st.Path(), "last_id", st.LastID(), "tls", tls)
 	if len(cfg.Auth.PublishTokens) == 0 {
 		log.Warn("no publish tokens are configured: POST /api/publish will refuse every request")
+	}
+	if len(operators) == 0 {
+		log.Warn("no operator accounts are configured: nobody can sign in to /admin")
 	}
 
 	served := make(chan error, 1)
@@ -191,6 +209,29 @@ func demoPublisher(st *store.Store) demo.Publisher {
 		_, err = st.Append(ctx, []store.Update{{Topic: topic, Type: typ, Data: raw}})
 		return err
 	})
+}
+
+// hashPassword reads a new operator's password from the first line of in
+// and prints its bcrypt hash, the value of password_hash in config.toml
+// (or of LIVEFEED_OPERATORS). The password is read from standard input, not
+// taken as an argument, so it stays out of the shell history and the
+// process list.
+func hashPassword(in io.Reader, out, prompt io.Writer) error {
+	fmt.Fprintln(prompt, "Type the new operator's password and press Enter:")
+	line, err := bufio.NewReader(io.LimitReader(in, 1024)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	password := strings.TrimRight(line, "\r\n")
+	if n := utf8.RuneCountInString(password); n < config.MinPasswordLen {
+		return fmt.Errorf("the password has %d characters; use at least %d", n, config.MinPasswordLen)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), config.PasswordCost)
+	if err != nil {
+		return fmt.Errorf("hash the password: %w", err) // longer than bcrypt's 72 bytes
+	}
+	fmt.Fprintf(out, "%s\n", hash)
+	return nil
 }
 
 // baseURL is how a user on this machine reaches the listener.

@@ -18,6 +18,7 @@ var (
 	errUnauthorized = errors.New("unauthorized")
 	errForbidden    = errors.New("forbidden")
 	errNotFound     = errors.New("not found")
+	errConflict     = errors.New("conflict")
 	errTooLarge     = errors.New("too large")
 	errRateLimited  = errors.New("rate limited")
 )
@@ -64,6 +65,8 @@ func classify(err error) (int, string) {
 		return http.StatusForbidden, err.Error()
 	case errors.Is(err, errNotFound):
 		return http.StatusNotFound, err.Error()
+	case errors.Is(err, errConflict):
+		return http.StatusConflict, err.Error()
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit)
 	case errors.Is(err, errTooLarge):
