@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -97,8 +98,13 @@ func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
 	w.Write(body)
 }
 
-// appendJSONString appends s as a JSON string.
+// appendJSONString appends s as a JSON string. Bodies are served as
+// application/json with nosniff, so & < > need no HTML escaping: URLs in
+// them stay readable.
 func appendJSONString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s) // a string always encodes
-	return append(b, q...)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.Encode(s) // a string always encodes
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }

@@ -173,6 +173,9 @@ func TestHistoryAPI(t *testing.T) {
 			if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
 				t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
 			}
+			if strings.Contains(string(body), `\u0026`) {
+				t.Errorf("the next URL is escaped for HTML: %s", body)
+			}
 			var p page
 			if err := json.Unmarshal(body, &p); err != nil {
 				t.Fatalf("GET %s: %v in %s", path, err, body)
