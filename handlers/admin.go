@@ -30,7 +30,11 @@ const maxFormBytes = 16 << 10
 // adminPage serves the console's page. It signs in and works through the
 // JSON form endpoints below; the page itself holds no data.
 func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
-	page, err := fs.ReadFile(s.opts.Web, "admin.html")
+	var page []byte
+	err := errNotFound
+	if s.opts.Web != nil {
+		page, err = fs.ReadFile(s.opts.Web, "admin.html")
+	}
 	if err != nil {
 		Error(w, r, s.log, newError(errNotFound, "the admin console is not part of this build"))
 		return

@@ -3,6 +3,8 @@ package handlers_test
 import (
 	"strings"
 	"testing"
+
+	"livefeed/handlers"
 )
 
 // TestPageHeaders checks the security headers of the pages and scripts,
@@ -26,5 +28,14 @@ func TestPageHeaders(t *testing.T) {
 	resp, _ := a.get(t, "/admin")
 	if resp.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("admin page Cache-Control %q", resp.Header.Get("Cache-Control"))
+	}
+}
+
+// TestAdminPageMissing: a server built without the web files answers
+// /admin with a 404, not a crash.
+func TestAdminPageMissing(t *testing.T) {
+	a := newApp(t, handlers.Options{}, false)
+	if resp, body := a.get(t, "/admin"); resp.StatusCode != 404 || !strings.Contains(string(body), `"error"`) {
+		t.Fatalf("GET /admin: %d %s", resp.StatusCode, body)
 	}
 }

@@ -73,6 +73,8 @@
     if (s.signed_in) {
       watchFeed();
       loadTopics();
+      history.pages = [];
+      loadHistory(historyURL($("#history-topic").value));
     } else {
       if (feed) { feed.close(); feed = null; }
       $("#login-form input[name=name]").focus();
