@@ -286,19 +286,23 @@ func (l *liveServer) restart(whileDown func()) {
 	l.t.Helper()
 	l.stop()
 	whileDown()
-	var ln net.Listener
+	l.serve(listenAgain(l.t, l.addr))
+}
+
+// listenAgain listens on an address that was just in use.
+func listenAgain(t *testing.T, addr string) net.Listener {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		var err error
-		if ln, err = net.Listen("tcp", l.addr); err == nil {
-			break
+		ln, err := net.Listen("tcp", addr)
+		if err == nil {
+			return ln
 		}
 		if time.Now().After(deadline) {
-			l.t.Fatalf("listen again on %s: %v", l.addr, err)
+			t.Fatalf("listen again on %s: %v", addr, err)
 		}
-		time.Sleep(50 * time.Millisecond) // the port is being released
+		time.Sleep(50 * time.Millisecond) // polling until the port is released
 	}
-	l.serve(ln)
 }
 
 // publish publishes through the API and returns the event's ID.
@@ -568,8 +572,73 @@ func TestBrowserWidgetSurvivesRestart(t *testing.T) {
 	if got := received(t, ctx); !slices.Equal(got, want) {
 		t.Fatalf("the widget received %v, want %v", got, want)
 	}
+	// The browser's own reconnection did it, with Last-Event-ID: the widget
+	// still has its first EventSource, opened without a position.
+	if sources := eval[string](t, ctx, `JSON.stringify(Object.values(window.__livefeed).flat().map(g => g.source.url))`); strings.Contains(sources, "lastEventId") {
+		t.Errorf("the widget had to open a new EventSource: %s", sources)
+	}
 	if resets := eval[int](t, ctx, `window.resets`); resets != 0 {
 		t.Errorf("%d resets", resets)
+	}
+}
+
+// TestBrowserWidgetResumesAfterErrorStatus: while the server restarts, a
+// proxy in front of it answers 503. A browser gives up on an EventSource
+// that gets an error status, so the widget opens a new one itself, from
+// the last event it saw, and still misses nothing.
+func TestBrowserWidgetResumesAfterErrorStatus(t *testing.T) {
+	ctx := browser(t)
+	site := newEmbedder(t)
+	live := startLiveServer(t, handlers.Options{AllowedOrigins: []string{site.origin}})
+	site.embed(live.URL(), "ticker", "stocks/*", "")
+	tick := func(price int) string {
+		return fmt.Sprintf(`{"symbol":"ACME","price":%d}`, price)
+	}
+	want := []int64{live.publish(t, `{"topic":"stocks/ACME","type":"tick","data":`+tick(100)+`}`)}
+	do(t, ctx, chromedp.Navigate(site.origin+"/"))
+	waitFor(t, ctx, "the snapshot", widgetText("ticker")+`.includes("ACME")`, patience)
+
+	live.restart(func() {
+		refused := make(chan struct{}, 100)
+		unavailable := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Access-Control-Allow-Origin", site.origin) // the proxy knows the widget's sites
+			http.Error(w, "restarting", http.StatusServiceUnavailable)
+			if strings.HasPrefix(r.URL.Path, "/events") {
+				select {
+				case refused <- struct{}{}:
+				default:
+				}
+			}
+		})}
+		go unavailable.Serve(listenAgain(t, live.addr))
+		// The browser gets 503 and gives up; the widget tries again.
+		for attempt := 1; attempt <= 2; attempt++ {
+			select {
+			case <-refused:
+			case <-time.After(patience):
+				t.Fatalf("the widget made %d attempts at the unavailable server", attempt-1)
+			}
+		}
+		st, err := store.Open(live.dbPath, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i <= 3; i++ {
+			events, err := st.Append(context.Background(), []store.Update{{Topic: "stocks/ACME", Type: "tick", Data: json.RawMessage(tick(100 + i))}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, events[0].ID)
+		}
+		st.Close()
+		unavailable.Close()
+	})
+	waitFor(t, ctx, "the updates published meanwhile", widgetText("ticker")+`.includes("103")`, patience)
+	if got := received(t, ctx); !slices.Equal(got, want) {
+		t.Fatalf("the widget received %v, want %v", got, want)
+	}
+	if sources := eval[string](t, ctx, `JSON.stringify(Object.values(window.__livefeed).flat().map(g => g.source.url))`); !strings.Contains(sources, "lastEventId=1") {
+		t.Errorf("the widget's new EventSource does not resume from event 1: %s", sources)
 	}
 }
 
