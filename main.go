@@ -5,9 +5,11 @@
 //	livefeed [-config config.toml] [-demo] [-addr host:port] [-db path] [-pprof addr]
 //	livefeed backup [-config config.toml] [-db path] FILE
 //	livefeed restore [-config config.toml] [-db path] [-next-id N] BACKUP
+//	livefeed hash-password < password    (prints the password_hash of an operator)
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,9 +22,13 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"livefeed/feed"
 	"livefeed/feed/demo"
@@ -51,6 +57,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return backupCommand(ctx, args[1:], getenv, stdout, stderr)
 		case "restore":
 			return restoreCommand(ctx, args[1:], getenv, stdout, stderr)
+		case "hash-password":
+			return hashPassword(os.Stdin, stdout, stderr)
 		}
 	}
 	flags := flag.NewFlagSet("livefeed", flag.ContinueOnError)
@@ -108,6 +116,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
+	var operators []handlers.Operator
+	for _, op := range cfg.Auth.Operators {
+		operators = append(operators, handlers.Operator{Name: op.Name, PasswordHash: op.PasswordHash})
+	}
 	srv := handlers.New(st, hub, handlers.Options{
 		PublishTokens:   cfg.Auth.PublishTokens,
 		AllowedOrigins:  cfg.CORS.AllowedOrigins,
@@ -121,6 +133,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		PublishRate:     cfg.Auth.PublishRate,
 		PublishBurst:    cfg.Auth.PublishBurst,
 		Web:             web.Files(),
+		Operators:       operators,
+		SessionLifetime: cfg.Auth.SessionLifetime,
 		Logger:          log,
 	})
 	httpServer := &http.Server{
@@ -143,6 +157,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("started", "address", ln.Addr().String(), "database", st.Path(), "last_id", st.LastID(), "tls", tls)
 	if len(cfg.Auth.PublishTokens) == 0 {
 		log.Warn("no publish tokens are configured: POST /api/publish will refuse every request")
+	}
+	if len(operators) == 0 {
+		log.Warn("no operator accounts are configured: nobody can sign in to /admin")
 	}
 
 	if *pprofAddr != "" {
@@ -331,6 +348,29 @@ func serveProfiler(addr string, log *slog.Logger) (stop func(), err error) {
 	go srv.Serve(ln)
 	log.Info("profiler", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
 	return func() { srv.Close() }, nil
+}
+
+// hashPassword reads a new operator's password from the first line of in
+// and prints its bcrypt hash, the value of password_hash in config.toml
+// (or of LIVEFEED_OPERATORS). The password is read from standard input, not
+// taken as an argument, so it stays out of the shell history and the
+// process list.
+func hashPassword(in io.Reader, out, prompt io.Writer) error {
+	fmt.Fprintln(prompt, "Type the new operator's password and press Enter:")
+	line, err := bufio.NewReader(io.LimitReader(in, 1024)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	password := strings.TrimRight(line, "\r\n")
+	if n := utf8.RuneCountInString(password); n < config.MinPasswordLen {
+		return fmt.Errorf("the password has %d characters; use at least %d", n, config.MinPasswordLen)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), config.PasswordCost)
+	if err != nil {
+		return fmt.Errorf("hash the password: %w", err) // longer than bcrypt's 72 bytes
+	}
+	fmt.Fprintf(out, "%s\n", hash)
+	return nil
 }
 
 // baseURL is how a user on this machine reaches the listener.

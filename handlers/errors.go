@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ var (
 	errUnauthorized = errors.New("unauthorized")
 	errForbidden    = errors.New("forbidden")
 	errNotFound     = errors.New("not found")
+	errConflict     = errors.New("conflict")
 	errTooLarge     = errors.New("too large")
 	errRateLimited  = errors.New("rate limited")
 )
@@ -64,6 +66,8 @@ func classify(err error) (int, string) {
 		return http.StatusForbidden, err.Error()
 	case errors.Is(err, errNotFound):
 		return http.StatusNotFound, err.Error()
+	case errors.Is(err, errConflict):
+		return http.StatusConflict, err.Error()
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit)
 	case errors.Is(err, errTooLarge):
@@ -83,8 +87,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if err != nil {
 		status, body = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
 	}
+	writeJSONBody(w, status, append(body, '\n'))
+}
+
+// writeJSONBody writes an encoded JSON body.
+func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	w.Write(append(body, '\n'))
+	w.Write(body)
+}
+
+// appendJSONString appends s as a JSON string. Bodies are served as
+// application/json with nosniff, so & < > need no HTML escaping: URLs in
+// them stay readable.
+func appendJSONString(b []byte, s string) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.Encode(s) // a string always encodes
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -45,8 +46,13 @@ type Options struct {
 	PublishRate  float64
 	PublishBurst int
 	// Web holds the static pages and scripts, served from "/".
-	Web    fs.FS
-	Logger *slog.Logger
+	Web fs.FS
+	// Operators may sign in to the admin console.
+	Operators []Operator
+	// SessionLifetime is how long an operator stays signed in (default
+	// 12 hours).
+	SessionLifetime time.Duration
+	Logger          *slog.Logger
 }
 
 // Server serves livefeed's HTTP interface.
@@ -60,6 +66,16 @@ type Server struct {
 	streams *streamLimits
 	rates   *rateLimits
 	metrics metrics
+	exports chan struct{} // a slot per running CSV export
+
+	// The admin console.
+	operators   map[string]string // name → bcrypt hash
+	sessions    *sessions
+	throttle    *loginThrottle
+	crossOrigin *http.CrossOriginProtection
+	adminMu     sync.Mutex // serialises operators' read-modify-publish changes
+	dummyOnce   sync.Once
+	dummy       string
 }
 
 // New returns a Server publishing into st and streaming from hub.
@@ -70,9 +86,24 @@ func New(st *store.Store, hub *feed.Hub, opts Options) *Server {
 	if opts.BusyRetry <= 0 {
 		opts.BusyRetry = 10 * time.Second
 	}
+	if opts.SessionLifetime <= 0 {
+		opts.SessionLifetime = 12 * time.Hour
+	}
 	s := &Server{opts: opts, store: st, hub: hub, log: opts.Logger, origins: make(map[string]bool),
-		streams: newStreamLimits(opts.MaxStreams, opts.MaxStreamsPerIP),
-		rates:   newRateLimits(opts.PublishRate, opts.PublishBurst)}
+		streams:     newStreamLimits(opts.MaxStreams, opts.MaxStreamsPerIP),
+		rates:       newRateLimits(opts.PublishRate, opts.PublishBurst),
+		exports:     make(chan struct{}, maxExports),
+		operators:   make(map[string]string),
+		sessions:    newSessions(opts.SessionLifetime),
+		throttle:    newLoginThrottle(),
+		crossOrigin: http.NewCrossOriginProtection(),
+	}
+	for _, op := range opts.Operators {
+		s.operators[op.Name] = op.PasswordHash
+	}
+	s.crossOrigin.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Error(w, r, s.log, newError(errForbidden, "cross-origin requests to the admin console are refused"))
+	}))
 	for _, t := range opts.PublishTokens {
 		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
 	}
@@ -89,11 +120,30 @@ func (s *Server) Handler() http.Handler {
 	// Publishing: systems and operators push updates.
 	r.HandleFunc("/api/publish", s.publish).Methods(http.MethodPost)
 
-	// Reading the feed, also cross-origin from the allowed origins.
+	// Reading the feed and its history, also cross-origin from the allowed
+	// origins.
 	feedRoutes := r.NewRoute().Subrouter()
 	feedRoutes.Use(s.cors)
 	feedRoutes.HandleFunc("/events", s.events).Methods(http.MethodGet)
 	feedRoutes.HandleFunc("/events", s.preflight).Methods(http.MethodOptions)
+	feedRoutes.HandleFunc("/api/topics", s.topics).Methods(http.MethodGet)
+	feedRoutes.HandleFunc("/api/history", s.history).Methods(http.MethodGet)
+	feedRoutes.HandleFunc("/api/export.csv", s.exportCSV).Methods(http.MethodGet)
+
+	// The operator console: a page, and forms that need a signed-in
+	// operator's session and its CSRF token. Browsers' cross-origin
+	// requests are refused before any of it runs.
+	r.HandleFunc(adminPath, s.adminPage).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/admin/", http.RedirectHandler("/admin", http.StatusMovedPermanently))
+	admin := r.PathPrefix(adminPath).Subrouter()
+	admin.Use(s.crossOrigin.Handler)
+	admin.HandleFunc("/session", s.adminSession).Methods(http.MethodGet)
+	admin.HandleFunc("/login", s.login).Methods(http.MethodPost)
+	admin.HandleFunc("/logout", s.operatorForm(s.logout)).Methods(http.MethodPost)
+	admin.HandleFunc("/games", s.operatorForm(s.createGame)).Methods(http.MethodPost)
+	admin.HandleFunc("/symbols", s.operatorForm(s.createSymbol)).Methods(http.MethodPost)
+	admin.HandleFunc("/score", s.operatorForm(s.pushScore)).Methods(http.MethodPost)
+	admin.HandleFunc("/price", s.operatorForm(s.pushPrice)).Methods(http.MethodPost)
 
 	// Operations.
 	r.HandleFunc("/healthz", s.health).Methods(http.MethodGet)
@@ -174,8 +224,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 func (s *Server) static(files http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "same-origin")
+		setPageHeaders(h)
 		h.Set("Cache-Control", "no-cache")
 		files.ServeHTTP(w, r)
 	})

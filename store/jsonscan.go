@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 )
 
-// The functions here read JSON that json.Valid has already accepted, so
-// they need no error handling. Decoding each publish with encoding/json's
-// token API cost several times more than storing the event.
+// The functions here walk JSON without decoding it: decoding each publish
+// with encoding/json's token API cost several times more than storing the
+// event, and decoding each exported row would cost more than reading it.
 
 // field is one top-level member of a JSON object: its key and its value as
-// compact raw JSON.
+// raw JSON.
 type field struct {
 	key   string
 	value []byte
@@ -35,63 +35,14 @@ func compact(data []byte) []byte {
 	return out
 }
 
-// members returns the top-level members of a compact JSON object.
+// members returns the top-level members of a valid JSON object, keys
+// unescaped.
 func members(obj []byte) []field {
 	var fs []field
-	for i := 1; i < len(obj) && obj[i] != '}'; {
-		keyEnd := stringEnd(obj, i)
-		key := unquote(obj[i:keyEnd])
-		start := keyEnd + 1 // past the ':'
-		i = valueEnd(obj, start)
-		fs = append(fs, field{key, obj[start:i]})
-		if i < len(obj) && obj[i] == ',' {
-			i++
-		}
-	}
+	eachMember(obj, func(key, value []byte) {
+		fs = append(fs, field{unquote(key), value})
+	})
 	return fs
-}
-
-// valueEnd returns the index just past the value that starts at obj[i].
-func valueEnd(obj []byte, i int) int {
-	depth := 0
-	for ; i < len(obj); i++ {
-		switch obj[i] {
-		case '"':
-			i = stringEnd(obj, i) - 1
-			if depth == 0 {
-				return i + 1
-			}
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth == 0 {
-				return i // the end of the enclosing object
-			}
-			depth--
-			if depth == 0 {
-				return i + 1
-			}
-		case ',':
-			if depth == 0 {
-				return i
-			}
-		}
-	}
-	return i
-}
-
-// stringEnd returns the index just past the closing quote of the string
-// literal that starts at data[i].
-func stringEnd(data []byte, i int) int {
-	for j := i + 1; j < len(data); j++ {
-		switch data[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
-		}
-	}
-	return len(data)
 }
 
 // unquote returns the text of a JSON string literal.
@@ -103,4 +54,114 @@ func unquote(lit []byte) string {
 	var s string
 	json.Unmarshal(lit, &s) // cannot fail: the literal is valid JSON
 	return s
+}
+
+// eachMember calls fn with the key (a JSON string, quotes included) and the
+// raw value of each member of the JSON object obj, in order. It reports
+// whether obj is an object it could walk; on false fn may have been called
+// for a prefix of the members. It does not validate scalar values: the
+// store has validated every event's data before it was written.
+func eachMember(obj []byte, fn func(key, value []byte)) bool {
+	i := skipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return false
+	}
+	i = skipSpace(obj, i+1)
+	if i < len(obj) && obj[i] == '}' {
+		return skipSpace(obj, i+1) == len(obj)
+	}
+	for {
+		if i >= len(obj) || obj[i] != '"' {
+			return false
+		}
+		keyEnd := stringEnd(obj, i)
+		if keyEnd < 0 {
+			return false
+		}
+		j := skipSpace(obj, keyEnd)
+		if j >= len(obj) || obj[j] != ':' {
+			return false
+		}
+		j = skipSpace(obj, j+1)
+		valueEnd := valueEnd(obj, j)
+		if valueEnd < 0 {
+			return false
+		}
+		fn(obj[i:keyEnd], obj[j:valueEnd])
+		i = skipSpace(obj, valueEnd)
+		if i >= len(obj) {
+			return false
+		}
+		switch obj[i] {
+		case ',':
+			i = skipSpace(obj, i+1)
+		case '}':
+			return skipSpace(obj, i+1) == len(obj)
+		default:
+			return false
+		}
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index after the JSON string starting at b[i] ('"'),
+// or -1 if it does not end.
+func stringEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// valueEnd returns the index after the JSON value starting at b[i], or -1
+// if it does not end. Objects and arrays are skipped by counting brackets
+// outside strings.
+func valueEnd(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				end := stringEnd(b, j)
+				if end < 0 {
+					return -1
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	case ',', '}', ']', ':':
+		return -1
+	}
+	for j := i; j < len(b); j++ {
+		switch b[j] {
+		case ',', '}', ']', ' ', '\t', '\r', '\n':
+			return j
+		}
+	}
+	return len(b)
 }

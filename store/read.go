@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 )
@@ -25,48 +26,71 @@ func (s *Store) After(ctx context.Context, after int64, f Filter, limit int) ([]
 		return nil, readError(err)
 	}
 	defer tx.Rollback()
-	var floor, indexed int64
-	if err := tx.QueryRowContext(ctx, `SELECT
-		(SELECT value FROM counters WHERE name = 'floor'),
-		(SELECT value FROM counters WHERE name = 'indexed_through')`).Scan(&floor, &indexed); err != nil {
+	var floor int64
+	if err := tx.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'floor'`).Scan(&floor); err != nil {
 		return nil, readError(err)
 	}
 	if after < floor {
 		return nil, ErrPruned
 	}
+	events, err := s.readRange(ctx, tx, f, after, math.MaxInt64, limit, false, new(eventBuf), nil)
+	return events, readError(err)
+}
+
+// readRange reads, within tx, up to limit events of f with after < ID <
+// before, in ID order or, with newestFirst, newest first, appending them to
+// dst with their data in buf. Exact topics, and prefixes covering a few
+// topics, are read through topic_index up to indexed_through and by primary
+// key above it; "*" and wide prefixes walk the primary key, where most rows
+// then match anyway.
+func (s *Store) readRange(ctx context.Context, tx *sql.Tx, f Filter, after, before int64, limit int, newestFirst bool, buf *eventBuf, dst []Event) ([]Event, error) {
+	order := " ORDER BY id"
+	if newestFirst {
+		order += " DESC"
+	}
 	topics, ok, err := s.topicsOf(ctx, tx, f)
 	if err != nil {
-		return nil, readError(err)
+		return dst, err
 	}
-	var events []Event
 	if !ok {
-		// Walk the events from the position by primary key: the cost is
-		// the events since then.
 		where, args := f.where()
-		events, err = s.queryEvents(ctx, tx, `SELECT id, topic, type, time, data FROM events
-			WHERE id > ?`+where+` ORDER BY id LIMIT ?`, append(append([]any{after}, args...), limit)...)
-		return events, readError(err)
+		return scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data FROM events
+			WHERE id > ? AND id < ?`+where+order+` LIMIT ?`, append(append([]any{after, before}, args...), limit)...)
 	}
 	if len(topics) == 0 {
-		return nil, nil
+		return dst, nil
 	}
-	if after < indexed {
-		if events, err = s.indexedAfter(ctx, tx, topics, after, indexed, limit); err != nil {
-			return nil, readError(err)
+	var indexed int64
+	if err := tx.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'indexed_through'`).Scan(&indexed); err != nil {
+		return dst, err
+	}
+	// The range splits at indexed_through: IDs up to it are in the index,
+	// the few above it are read from the events table.
+	headBefore, tailAfter := min(before, indexed+1), max(after, indexed)
+	head := func(dst []Event, limit int) ([]Event, error) {
+		if after+1 >= headBefore {
+			return dst, nil
 		}
+		return s.indexedRange(ctx, tx, topics, after, headBefore, limit, newestFirst, buf, dst)
 	}
-	if len(events) < limit {
-		// The events the indexer has not reached yet: at most a few
-		// thousand, read by primary key.
-		tail, err := s.queryEvents(ctx, tx, `SELECT id, topic, type, time, data FROM events
-			WHERE id > ? AND topic IN (?`+strings.Repeat(", ?", len(topics)-1)+`) ORDER BY id LIMIT ?`,
-			append(append([]any{max(after, indexed)}, anySlice(topics)...), limit-len(events))...)
-		if err != nil {
-			return nil, readError(err)
+	tail := func(dst []Event, limit int) ([]Event, error) {
+		if tailAfter+1 >= before {
+			return dst, nil
 		}
-		events = append(events, tail...)
+		return scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data FROM events
+			WHERE id > ? AND id < ? AND topic IN (?`+strings.Repeat(", ?", len(topics)-1)+`)`+order+` LIMIT ?`,
+			append(append([]any{tailAfter, before}, anySlice(topics)...), limit)...)
 	}
-	return events, nil
+	first, second := head, tail
+	if newestFirst {
+		first, second = tail, head
+	}
+	n := len(dst)
+	dst, err = first(dst, limit)
+	if err != nil || len(dst)-n == limit {
+		return dst, err
+	}
+	return second(dst, limit-(len(dst)-n))
 }
 
 // topicsOf returns the exact topics f selects, with prefixes expanded to
@@ -102,31 +126,41 @@ func (s *Store) topicsOf(ctx context.Context, tx *sql.Tx, f Filter) (topics []st
 	return topics, true, nil
 }
 
-// indexedAfter reads, through topic_index, the events of topics with IDs in
-// (after, through], in ID order, at most limit. Each topic is one index
-// seek returning rows in ID order; the lists are merged here rather than
-// sorted by SQLite, which would sort every remaining row of the topics to
-// return the first page.
-func (s *Store) indexedAfter(ctx context.Context, tx *sql.Tx, topics []string, after, through int64, limit int) ([]Event, error) {
-	var merged []Event
-	for _, t := range topics {
-		events, err := s.queryEvents(ctx, tx, `SELECT e.id, e.topic, e.type, e.time, e.data
-			FROM topic_index x JOIN events e ON e.id = x.id
-			WHERE x.topic = ? AND x.id > ? AND x.id <= ? ORDER BY x.id LIMIT ?`, t, after, through, limit)
-		if err != nil {
-			return nil, err
-		}
-		merged = append(merged, events...)
+// indexedRange reads, through topic_index, up to limit events of topics
+// with after < ID < before, in ID order or newest first. Each topic is one
+// index seek returning its rows in order; the lists are merged here rather
+// than by SQLite, which would sort every row of the range to return the
+// first page.
+func (s *Store) indexedRange(ctx context.Context, tx *sql.Tx, topics []string, after, before int64, limit int, newestFirst bool, buf *eventBuf, dst []Event) ([]Event, error) {
+	order := " ORDER BY x.id"
+	if newestFirst {
+		order += " DESC"
 	}
+	n := len(dst)
+	for _, t := range topics {
+		var err error
+		dst, err = scanEvents(ctx, tx, buf, dst, `SELECT e.id, e.topic, e.type, e.time, e.data
+			FROM topic_index x JOIN events e ON e.id = x.id
+			WHERE x.topic = ? AND x.id > ? AND x.id < ?`+order+` LIMIT ?`, t, after, before, limit)
+		if err != nil {
+			return dst, err
+		}
+	}
+	merged := dst[n:]
 	if len(topics) > 1 {
-		slices.SortFunc(merged, func(a, b Event) int { return compareIDs(a.ID, b.ID) })
+		slices.SortFunc(merged, func(a, b Event) int {
+			if newestFirst {
+				return compareIDs(b.ID, a.ID)
+			}
+			return compareIDs(a.ID, b.ID)
+		})
 	}
 	if len(merged) > limit {
 		// A topic's rows beyond the limit may be missing from the lists,
 		// but only after the limit-th row: the first limit rows are exact.
 		merged = merged[:limit]
 	}
-	return merged, nil
+	return dst[:n+len(merged)], nil
 }
 
 func compareIDs(a, b int64) int {

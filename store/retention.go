@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"time"
 )
@@ -89,43 +88,6 @@ func (s *Store) pruneCutoff(ctx context.Context, r Retention) (int64, error) {
 		cutoff = max(cutoff, first-1)
 	}
 	return min(cutoff, last), nil
-}
-
-// FirstAt returns the smallest ID of a stored event with a time at or after
-// t, or LastID()+1 if there is none. Event times never decrease with IDs,
-// so a binary search over the primary key finds it in about log2(events)
-// seeks, without an index on time.
-func (s *Store) FirstAt(ctx context.Context, t time.Time) (int64, error) {
-	ms := t.UnixMilli()
-	tx, err := s.rdb.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, readError(err)
-	}
-	defer tx.Rollback()
-	probe, err := tx.PrepareContext(ctx, `SELECT time FROM events WHERE id >= ? ORDER BY id LIMIT 1`)
-	if err != nil {
-		return 0, readError(err)
-	}
-	defer probe.Close()
-	// Smallest x in [lo, hi) whose first event at or after x is at or
-	// after t; hi stands for "none".
-	lo, hi := s.Floor()+1, s.LastID()+1
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		var tm int64
-		err := probe.QueryRowContext(ctx, mid).Scan(&tm)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			hi = mid
-		case err != nil:
-			return 0, readError(err)
-		case tm >= ms:
-			hi = mid
-		default:
-			lo = mid + 1
-		}
-	}
-	return lo, nil
 }
 
 // prune deletes the events with IDs in (from, to] and their topic index

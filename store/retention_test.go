@@ -12,33 +12,6 @@ import (
 	"livefeed/store"
 )
 
-func TestFirstAt(t *testing.T) {
-	s := MustOpenStore(t, store.Options{})
-	var events []store.Event
-	for i := range 40 {
-		events = append(events, MustAppend(t, s, note("a", i))...)
-	}
-	ctx := context.Background()
-	for _, e := range events {
-		want := e.ID
-		for _, f := range events { // the first event with the same time
-			if f.Time.Equal(e.Time) {
-				want = f.ID
-				break
-			}
-		}
-		if got, err := s.FirstAt(ctx, e.Time); err != nil || got != want {
-			t.Fatalf("FirstAt(time of %d) = %d, %v; want %d", e.ID, got, err, want)
-		}
-	}
-	if got, _ := s.FirstAt(ctx, time.Time{}); got != 1 {
-		t.Fatalf("FirstAt(zero) = %d, want 1", got)
-	}
-	if got, _ := s.FirstAt(ctx, time.Now().Add(time.Hour)); got != 41 {
-		t.Fatalf("FirstAt(future) = %d, want 41", got)
-	}
-}
-
 func TestPrune(t *testing.T) {
 	ctx := context.Background()
 	t.Run("ByRows", func(t *testing.T) {

@@ -478,22 +478,77 @@ type queryer interface {
 
 // queryEvents runs a query selecting (id, topic, type, time, data).
 func (s *Store) queryEvents(ctx context.Context, q queryer, query string, args ...any) ([]Event, error) {
+	return scanEvents(ctx, q, new(eventBuf), nil, query, args...)
+}
+
+// scanEvents runs a query selecting (id, topic, type, time, data) and
+// appends its events to dst, keeping their data and names in buf.
+func scanEvents(ctx context.Context, q queryer, buf *eventBuf, dst []Event, query string, args ...any) ([]Event, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	defer rows.Close()
-	var events []Event
+	var e Event
+	var ms int64
+	var topic, typ, data sql.RawBytes // valid until the next row
 	for rows.Next() {
-		var e Event
-		var ms int64
-		var data []byte
-		if err := rows.Scan(&e.ID, &e.Topic, &e.Type, &ms, &data); err != nil {
-			return nil, err
+		if err := rows.Scan(&e.ID, &topic, &typ, &ms, &data); err != nil {
+			return dst, err
 		}
+		e.Topic, e.Type = buf.name(topic), buf.name(typ)
 		e.Time = time.UnixMilli(ms).UTC()
-		e.Data = data
-		events = append(events, e)
+		e.Data = buf.bytes(data)
+		dst = append(dst, e)
 	}
-	return events, rows.Err()
+	return dst, rows.Err()
+}
+
+// eventBuf holds what reads return: event data in a few large slabs, and
+// topics and types shared between rows, so that reading a thousand events
+// allocates a few times instead of three times per row. An export reuses
+// one from page to page.
+type eventBuf struct {
+	slabs [][]byte
+	slab  int               // the slab being filled
+	names map[string]string // topics and types seen
+}
+
+const slabSize = 64 << 10
+
+// bytes returns a copy of b in the buffer.
+func (buf *eventBuf) bytes(b []byte) []byte {
+	for buf.slab < len(buf.slabs) && cap(buf.slabs[buf.slab])-len(buf.slabs[buf.slab]) < len(b) {
+		buf.slab++
+	}
+	if buf.slab == len(buf.slabs) {
+		buf.slabs = append(buf.slabs, make([]byte, 0, max(slabSize, len(b))))
+	}
+	s := buf.slabs[buf.slab]
+	start := len(s)
+	s = append(s, b...)
+	buf.slabs[buf.slab] = s
+	return s[start:len(s):len(s)]
+}
+
+// name returns b as a string, the same string for the same bytes.
+func (buf *eventBuf) name(b []byte) string {
+	if s, ok := buf.names[string(b)]; ok {
+		return s
+	}
+	if buf.names == nil || len(buf.names) > 4096 {
+		buf.names = make(map[string]string)
+	}
+	s := string(b)
+	buf.names[s] = s
+	return s
+}
+
+// reset empties the buffer for reuse; events read before must no longer
+// be used.
+func (buf *eventBuf) reset() {
+	for i := range buf.slabs {
+		buf.slabs[i] = buf.slabs[i][:0]
+	}
+	buf.slab = 0
 }

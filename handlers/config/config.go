@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Config is the whole configuration. The TOML keys are the snake_case field
@@ -63,9 +64,18 @@ type Feed struct {
 
 // Auth holds credentials.
 type Auth struct {
-	PublishTokens []string `toml:"publish_tokens"`
-	PublishRate   float64  `toml:"publish_rate"`
-	PublishBurst  int      `toml:"publish_burst"`
+	PublishTokens   []string      `toml:"publish_tokens"`
+	PublishRate     float64       `toml:"publish_rate"`
+	PublishBurst    int           `toml:"publish_burst"`
+	SessionLifetime time.Duration `toml:"session_lifetime"`
+	Operators       []Operator    `toml:"operators"`
+}
+
+// Operator is an account of the admin console. The password is kept only
+// as a bcrypt hash (print one with "livefeed hash-password").
+type Operator struct {
+	Name         string `toml:"name"`
+	PasswordHash string `toml:"password_hash"`
 }
 
 // CORS lists the web origins allowed to read the feed from a browser.
@@ -76,6 +86,7 @@ type CORS struct {
 // Environment variables that override secrets in the file.
 const (
 	EnvPublishTokens = "LIVEFEED_PUBLISH_TOKENS" // comma-separated
+	EnvOperators     = "LIVEFEED_OPERATORS"      // comma-separated name:password_hash
 )
 
 // SampleToken is the publish token of the sample config.toml: fine on
@@ -85,6 +96,22 @@ const SampleToken = "dev-publish-token-change-me"
 // MinTokenLen is the shortest publish token accepted: shorter ones can be
 // guessed.
 const MinTokenLen = 16
+
+// The sample operator of config.toml, password "admin-change-me": fine on
+// one's own machine, refused on a network address.
+const (
+	SampleOperatorName = "admin"
+	SamplePasswordHash = "$2a$12$dyCzBjyc3cVN4DHHrJhMm..qRBozTIeSFDeRuD7ultv362jo3rv7K"
+)
+
+// Operator passwords: the shortest accepted by "livefeed hash-password",
+// the bcrypt cost it uses, and the lowest cost accepted in the
+// configuration (OWASP's minimum for bcrypt).
+const (
+	MinPasswordLen  = 12
+	PasswordCost    = 12
+	MinPasswordCost = 10
+)
 
 // Default returns the built-in configuration, used for every key the file
 // does not set.
@@ -112,6 +139,9 @@ func Default() Config {
 			MaxSubscribersPerIP: 500,
 			BusyRetry:           10 * time.Second,
 		},
+		Auth: Auth{
+			SessionLifetime: 12 * time.Hour,
+		},
 	}
 }
 
@@ -130,7 +160,9 @@ func Load(path string, required bool, getenv func(string) string) (Config, error
 	default:
 		return Config{}, err
 	}
-	cfg.applyEnv(getenv)
+	if err := cfg.applyEnv(getenv); err != nil {
+		return Config{}, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
@@ -155,7 +187,7 @@ func Parse(text string) (Config, error) {
 	return cfg, nil
 }
 
-func (c *Config) applyEnv(getenv func(string) string) {
+func (c *Config) applyEnv(getenv func(string) string) error {
 	if v := getenv(EnvPublishTokens); v != "" {
 		c.Auth.PublishTokens = nil
 		for _, t := range strings.Split(v, ",") {
@@ -164,6 +196,18 @@ func (c *Config) applyEnv(getenv func(string) string) {
 			}
 		}
 	}
+	if v := getenv(EnvOperators); v != "" {
+		// bcrypt hashes hold letters, digits and "$./", never ":" or ",".
+		c.Auth.Operators = nil
+		for i, entry := range strings.Split(v, ",") {
+			name, hash, ok := strings.Cut(strings.TrimSpace(entry), ":")
+			if !ok {
+				return fmt.Errorf("%s: entry %d is not name:password_hash", EnvOperators, i+1)
+			}
+			c.Auth.Operators = append(c.Auth.Operators, Operator{Name: name, PasswordHash: hash})
+		}
+	}
+	return nil
 }
 
 // Validate checks every value, naming the key of the first bad one.
@@ -237,6 +281,25 @@ func (c Config) Validate() error {
 			bad(fmt.Sprintf("auth.publish_tokens[%d]", i), "is shorter than %d characters", MinTokenLen)
 		}
 	}
+	if c.Auth.SessionLifetime < time.Minute {
+		bad("auth.session_lifetime", "must be at least a minute")
+	}
+	names := make(map[string]bool)
+	for i, op := range c.Auth.Operators {
+		key := fmt.Sprintf("auth.operators[%d]", i)
+		if !validOperatorName(op.Name) {
+			bad(key+".name", "%q must be 1 to 64 characters of A-Z a-z 0-9 . _ @ -", op.Name)
+		} else if names[op.Name] {
+			bad(key+".name", "%q is listed twice", op.Name)
+		}
+		names[op.Name] = true
+		// The hash is a secret of sorts: errors never repeat it.
+		if cost, err := bcrypt.Cost([]byte(op.PasswordHash)); err != nil {
+			bad(key+".password_hash", "is not a bcrypt hash (print one with \"livefeed hash-password\")")
+		} else if cost < MinPasswordCost {
+			bad(key+".password_hash", "has bcrypt cost %d; use at least %d", cost, MinPasswordCost)
+		}
+	}
 	for i, o := range c.CORS.AllowedOrigins {
 		if err := checkOrigin(o); err != nil {
 			bad(fmt.Sprintf("cors.allowed_origins[%d]", i), "%v", err)
@@ -257,6 +320,21 @@ func isToken(s string) bool {
 	return s != ""
 }
 
+// validOperatorName reports whether name is 1 to 64 characters of
+// A-Z a-z 0-9 . _ @ -: safe to show and to log.
+func validOperatorName(name string) bool {
+	if name == "" || len(name) > 64 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("._@-", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
 // checkOrigin accepts a web origin as browsers send it: scheme://host[:port],
 // nothing after.
 func checkOrigin(o string) error {
@@ -272,7 +350,8 @@ func checkOrigin(o string) error {
 }
 
 // CheckDeployment refuses settings that are only safe on one's own machine
-// once the server listens on a network address: the sample publish token.
+// once the server listens on a network address: the sample publish token
+// and the sample operator's password.
 func (c Config) CheckDeployment() error {
 	if c.Server.Loopback() {
 		return nil
@@ -280,6 +359,11 @@ func (c Config) CheckDeployment() error {
 	for _, t := range c.Auth.PublishTokens {
 		if t == SampleToken {
 			return fmt.Errorf("auth.publish_tokens holds the sample token of config.toml, and server.address %q is reachable from the network: set your own token (or %s)", c.Server.Address, EnvPublishTokens)
+		}
+	}
+	for _, op := range c.Auth.Operators {
+		if op.PasswordHash == SamplePasswordHash {
+			return fmt.Errorf("auth.operators: %q has the sample password of config.toml, and server.address %q is reachable from the network: set your own operators (or %s)", op.Name, c.Server.Address, EnvOperators)
 		}
 	}
 	return nil

@@ -23,6 +23,7 @@ func TestShippedFileMatchesDefaults(t *testing.T) {
 	}
 	want := config.Default()
 	want.Auth.PublishTokens = []string{config.SampleToken}
+	want.Auth.Operators = []config.Operator{{Name: config.SampleOperatorName, PasswordHash: config.SamplePasswordHash}}
 	want.CORS.AllowedOrigins = []string{}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("config.toml differs from the defaults:\n got %+v\nwant %+v", cfg, want)
@@ -81,6 +82,19 @@ func TestValidate(t *testing.T) {
 		{"ErrOriginScheme", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"ftp://a.example"} }, "cors.allowed_origins[0]"},
 		{"ErrOriginCase", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"https://A.example"} }, "cors.allowed_origins[0]"},
 		{"OKOriginPort", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"http://localhost:3000"} }, ""},
+		{"OKOperators", func(c *config.Config) {
+			c.Auth.Operators = []config.Operator{operator("ann"), operator("bob.smith@pitch-2")}
+		}, ""},
+		{"ErrOperatorName", func(c *config.Config) { c.Auth.Operators = []config.Operator{operator("ann smith")} }, "auth.operators[0].name"},
+		{"ErrOperatorNameEmpty", func(c *config.Config) { c.Auth.Operators = []config.Operator{operator("ann"), operator("")} }, "auth.operators[1].name"},
+		{"ErrOperatorTwice", func(c *config.Config) { c.Auth.Operators = []config.Operator{operator("ann"), operator("ann")} }, "auth.operators[1].name"},
+		{"ErrOperatorHash", func(c *config.Config) {
+			c.Auth.Operators = []config.Operator{{Name: "ann", PasswordHash: "admin-change-me"}}
+		}, "auth.operators[0].password_hash"},
+		{"ErrOperatorCost", func(c *config.Config) {
+			c.Auth.Operators = []config.Operator{{Name: "ann", PasswordHash: cheapHash}}
+		}, "auth.operators[0].password_hash"},
+		{"ErrSessionLifetime", func(c *config.Config) { c.Auth.SessionLifetime = time.Second }, "auth.session_lifetime"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := config.Default()
@@ -97,6 +111,14 @@ func TestValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cheapHash is a bcrypt hash of cost 4, below what the configuration
+// accepts.
+const cheapHash = "$2a$04$/2P1IkEvNRNyWicSA.bGNuey6SKWoXs8BUTDJA8OecDKMySDHXeRe"
+
+func operator(name string) config.Operator {
+	return config.Operator{Name: name, PasswordHash: config.SamplePasswordHash}
 }
 
 func TestLoad(t *testing.T) {
@@ -132,6 +154,25 @@ func TestLoad(t *testing.T) {
 			t.Fatalf("tokens = %q", cfg.Auth.PublishTokens)
 		}
 	})
+	t.Run("OKEnvOperators", func(t *testing.T) {
+		env := map[string]string{config.EnvOperators: "ann:" + config.SamplePasswordHash + ", bob:" + config.SamplePasswordHash}
+		cfg, err := config.Load(filepath.Join("..", "..", "config.toml"), true, func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(cfg.Auth.Operators, []config.Operator{operator("ann"), operator("bob")}) {
+			t.Fatalf("operators = %q", cfg.Auth.Operators)
+		}
+	})
+	t.Run("ErrEnvOperators", func(t *testing.T) {
+		for _, v := range []string{"ann", "ann:" + config.SamplePasswordHash + ",bob", "ann:not-a-hash"} {
+			env := map[string]string{config.EnvOperators: v}
+			_, err := config.Load(filepath.Join(dir, "absent.toml"), false, func(k string) string { return env[k] })
+			if err == nil || strings.Contains(err.Error(), config.SamplePasswordHash) {
+				t.Errorf("%s = %q: Load = %v", config.EnvOperators, v, err)
+			}
+		}
+	})
 }
 
 func TestCheckDeployment(t *testing.T) {
@@ -148,6 +189,14 @@ func TestCheckDeployment(t *testing.T) {
 	if err := cfg.CheckDeployment(); err != nil {
 		t.Fatal(err)
 	}
+	cfg.Auth.Operators = []config.Operator{operator("admin")}
+	if err := cfg.CheckDeployment(); err == nil {
+		t.Fatal("the sample operator was accepted on a network address")
+	}
+	cfg.Server.Address = "[::1]:8080"
+	if err := cfg.CheckDeployment(); err != nil {
+		t.Fatalf("loopback with the sample operator: %v", err)
+	}
 }
 
 // FuzzParse checks that any text either parses into a configuration whose
@@ -157,6 +206,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("[feed]\nheartbeat = \"1h\"\nwindow = 100\n")
 	f.Add("[auth]\npublish_tokens = [\"a\", \"b\"]\n[cors]\nallowed_origins = [\"http://x\"]\n")
 	f.Add("[[server]]\n")
+	f.Add("[auth]\nsession_lifetime = \"1h\"\n[[auth.operators]]\nname = \"a\"\npassword_hash = \"$2a$10$x\"\n")
 	f.Add("a = 1\n")
 	f.Fuzz(func(t *testing.T, text string) {
 		cfg, err := config.Parse(text)

@@ -1,0 +1,302 @@
+package handlers
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"io/fs"
+	"math"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"livefeed/store"
+)
+
+// Operator is an account of the admin console.
+type Operator struct {
+	Name         string
+	PasswordHash string // bcrypt
+}
+
+// maxFormBytes bounds the body of an admin form: a few short fields.
+const maxFormBytes = 16 << 10
+
+// adminPage serves the console's page. It signs in and works through the
+// JSON form endpoints below; the page itself holds no data.
+func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
+	var page []byte
+	err := errNotFound
+	if s.opts.Web != nil {
+		page, err = fs.ReadFile(s.opts.Web, "admin.html")
+	}
+	if err != nil {
+		Error(w, r, s.log, newError(errNotFound, "the admin console is not part of this build"))
+		return
+	}
+	setPageHeaders(w.Header())
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write(page)
+}
+
+// adminSession handles GET /admin/session: who is signed in, and the CSRF
+// token the page's forms must carry. Signed out, the token is that of the
+// sign-in form, kept in a cookie so a forged sign-in (login CSRF) fails.
+func (s *Server) adminSession(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if _, sess, ok := s.sessions.fromRequest(r); ok {
+		writeJSON(w, http.StatusOK, map[string]any{"signed_in": true, "operator": sess.operator, "csrf": sess.csrf})
+		return
+	}
+	token := ""
+	if c, err := r.Cookie(loginCookie); err == nil && len(c.Value) >= 26 && len(c.Value) <= 64 {
+		token = c.Value // keep it: a second tab must not void the first one's form
+	} else {
+		token = randomToken()
+		http.SetCookie(w, adminCookie(r, loginCookie, token, 3600))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"signed_in": false, "csrf": token})
+}
+
+// login handles POST /admin/login.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	form, err := readForm(w, r)
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	c, cerr := r.Cookie(loginCookie)
+	if cerr != nil || !sameToken(c.Value, form.Get(csrfField)) {
+		Error(w, r, s.log, newError(errForbidden, "the sign-in form is stale: reload the page and sign in again"))
+		return
+	}
+	lf, err := ParseLoginForm(form)
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	keys := []string{clientKey(r)}
+	hash, known := s.operators[lf.Name]
+	if known {
+		keys = append(keys, "name "+lf.Name)
+	}
+	if wait := s.throttle.wait(keys...); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		Error(w, r, s.log, newError(errRateLimited, "too many failed sign-ins: try again in %s", wait.Round(time.Second)))
+		return
+	}
+	if !known {
+		// Spend the time a real check takes, so that the answer's delay
+		// does not tell which operator names exist.
+		hash = s.dummyHash()
+	}
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(lf.Password)) != nil || !known {
+		s.throttle.fail(keys...)
+		s.log.Warn("failed sign-in", "operator", lf.Name, "known", known, "remote", r.RemoteAddr)
+		Error(w, r, s.log, newError(errUnauthorized, "wrong operator name or password"))
+		return
+	}
+	s.throttle.forget("name " + lf.Name)
+	id, sess := s.sessions.create(lf.Name)
+	http.SetCookie(w, adminCookie(r, sessionCookie, id, int(s.opts.SessionLifetime.Seconds())))
+	http.SetCookie(w, adminCookie(r, loginCookie, "", -1))
+	s.log.Info("operator signed in", "operator", lf.Name, "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, map[string]any{"signed_in": true, "operator": sess.operator, "csrf": sess.csrf})
+}
+
+// logout handles POST /admin/logout: the session ends on the server, so its
+// cookie is worthless from now on.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, id string, sess *session, _ url.Values) error {
+	s.sessions.end(id)
+	http.SetCookie(w, adminCookie(r, sessionCookie, "", -1))
+	s.log.Info("operator signed out", "operator", sess.operator)
+	writeJSON(w, http.StatusOK, map[string]any{"signed_in": false})
+	return nil
+}
+
+// operatorForm wraps the handler of a form that changes something: the
+// body is bounded and parsed, the request must carry the cookie of a live
+// session and that session's CSRF token (a synchronizer token: a page of
+// another site can make the browser send the cookie, but cannot read the
+// token). When any check fails nothing runs.
+func (s *Server) operatorForm(handle func(w http.ResponseWriter, r *http.Request, id string, sess *session, form url.Values) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		form, err := readForm(w, r)
+		if err != nil {
+			Error(w, r, s.log, err)
+			return
+		}
+		id, sess, ok := s.sessions.fromRequest(r)
+		if !ok {
+			Error(w, r, s.log, newError(errUnauthorized, "you are not signed in (or your session has ended): sign in again"))
+			return
+		}
+		if !sameToken(sess.csrf, form.Get(csrfField)) {
+			s.log.Warn("form without a valid CSRF token", "operator", sess.operator, "path", r.URL.Path, "remote", r.RemoteAddr)
+			Error(w, r, s.log, newError(errForbidden, "the form's security token is missing or stale: reload the page"))
+			return
+		}
+		if err := handle(w, r, id, sess, form); err != nil {
+			Error(w, r, s.log, err)
+		}
+	}
+}
+
+// createGame handles POST /admin/games: a game's first score event.
+func (s *Server) createGame(w http.ResponseWriter, r *http.Request, _ string, sess *session, form url.Values) error {
+	f, err := ParseGameForm(form)
+	if err != nil {
+		return err
+	}
+	return s.create(w, r, sess, f.Topic, f.Update())
+}
+
+// createSymbol handles POST /admin/symbols: a symbol's first tick.
+func (s *Server) createSymbol(w http.ResponseWriter, r *http.Request, _ string, sess *session, form url.Values) error {
+	f, err := ParseSymbolForm(form)
+	if err != nil {
+		return err
+	}
+	return s.create(w, r, sess, f.Topic, f.Update())
+}
+
+// create publishes the first event of a topic, refusing a topic in use: a
+// new game on a running game's topic would wipe its score.
+func (s *Server) create(w http.ResponseWriter, r *http.Request, sess *session, topic string, u store.Update) error {
+	s.adminMu.Lock()
+	defer s.adminMu.Unlock()
+	if _, found, err := s.store.LatestOf(r.Context(), topic); err != nil {
+		return err
+	} else if found {
+		return newError(errConflict, "%s already has events: choose another topic", topic)
+	}
+	return s.adminPublish(w, r, sess, u)
+}
+
+// pushScore handles POST /admin/score.
+func (s *Server) pushScore(w http.ResponseWriter, r *http.Request, _ string, sess *session, form url.Values) error {
+	f, err := ParseScoreForm(form)
+	if err != nil {
+		return err
+	}
+	return s.change(w, r, sess, f.Topic, f.Apply)
+}
+
+// pushPrice handles POST /admin/price.
+func (s *Server) pushPrice(w http.ResponseWriter, r *http.Request, _ string, sess *session, form url.Values) error {
+	f, err := ParsePriceForm(form)
+	if err != nil {
+		return err
+	}
+	return s.change(w, r, sess, f.Topic, f.Apply)
+}
+
+// change publishes the update apply makes of topic's latest event. Reading
+// the latest event and publishing its successor happen under one lock, so
+// concurrent changes from several operators all count.
+func (s *Server) change(w http.ResponseWriter, r *http.Request, sess *session, topic string, apply func(store.Event) (store.Update, error)) error {
+	s.adminMu.Lock()
+	defer s.adminMu.Unlock()
+	latest, found, err := s.store.LatestOf(r.Context(), topic)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return newError(errNotFound, "%s has no events: create it first", topic)
+	}
+	u, err := apply(latest)
+	if err != nil {
+		return err
+	}
+	return s.adminPublish(w, r, sess, u)
+}
+
+// adminPublish publishes an operator's update through the same path as
+// POST /api/publish (the store validates, commits and hands it to the hub)
+// and answers with its ID.
+func (s *Server) adminPublish(w http.ResponseWriter, r *http.Request, sess *session, u store.Update) error {
+	// Once taken, the change is committed even if the operator's phone
+	// drops the connection: it must not depend on the request's life.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+	defer cancel()
+	events, err := s.store.Append(ctx, []store.Update{u})
+	if err != nil {
+		return err
+	}
+	e := events[0]
+	s.log.Info("operator published", "operator", sess.operator, "id", e.ID, "topic", e.Topic, "type", e.Type)
+	body := append([]byte(`{"id":`), strconv.FormatInt(e.ID, 10)...)
+	body = append(body, `,"event":`...)
+	body = e.AppendJSON(body)
+	writeJSONBody(w, http.StatusCreated, append(body, "}\n"...))
+	return nil
+}
+
+// readForm reads a URL-encoded form body of at most maxFormBytes. Values in
+// the URL's query are not part of the form.
+func readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/x-www-form-urlencoded" {
+		return nil, formError("send the form as application/x-www-form-urlencoded")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, tooBig
+		}
+		return nil, formError("the form is not valid URL-encoded data")
+	}
+	return r.PostForm, nil
+}
+
+// sameToken compares a token with the one sent, in constant time.
+func sameToken(want, got string) bool {
+	return want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
+}
+
+// dummyHash returns a bcrypt hash of a random password, with the cost of
+// the operators' hashes, made once on first use.
+func (s *Server) dummyHash() string {
+	s.dummyOnce.Do(func() {
+		cost := bcrypt.DefaultCost
+		for _, h := range s.operators {
+			if c, err := bcrypt.Cost([]byte(h)); err == nil {
+				cost = c
+				break
+			}
+		}
+		h, err := bcrypt.GenerateFromPassword([]byte(randomToken()), cost)
+		if err == nil {
+			s.dummy = string(h)
+		}
+	})
+	return s.dummy
+}
+
+// setPageHeaders sets the security headers of an HTML page: scripts and
+// styles only from files of this server (no inline script can run, so an
+// injected tag is inert), and no framing by other pages (no clickjacking;
+// sites embed the widget script, not pages).
+func setPageHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", strings.Join([]string{
+		"default-src 'self'",
+		"script-src 'self'",
+		"style-src 'self'",
+		"img-src 'self' data:",
+		"connect-src 'self'",
+		"object-src 'none'",
+		"base-uri 'none'",
+		"form-action 'self'",
+		"frame-ancestors 'none'",
+	}, "; "))
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+}

@@ -1,0 +1,367 @@
+package handlers_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"livefeed/handlers"
+	"livefeed/web"
+)
+
+// The operator of the tests, with a cheap hash so sign-ins are fast.
+const (
+	operatorName     = "ann"
+	operatorPassword = "pitch-side-password"
+)
+
+var operatorHash = sync.OnceValue(func() string {
+	h, err := bcrypt.GenerateFromPassword([]byte(operatorPassword), bcrypt.MinCost)
+	if err != nil {
+		panic(err)
+	}
+	return string(h)
+})
+
+// newAdminApp is a test server with the web files and one operator.
+func newAdminApp(t *testing.T, tlsHTTP2 bool) *app {
+	t.Helper()
+	return newApp(t, handlers.Options{
+		Web:       web.Files(),
+		Operators: []handlers.Operator{{Name: operatorName, PasswordHash: operatorHash()}},
+	}, tlsHTTP2)
+}
+
+// console is a browser-like client of the admin console: it keeps cookies
+// and the CSRF token the console's page would put in its forms.
+type console struct {
+	t      *testing.T
+	a      *app
+	client *http.Client
+	csrf   string
+}
+
+func newConsole(t *testing.T, a *app) *console {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	client := *a.Client()
+	client.Jar = jar
+	c := &console{t: t, a: a, client: &client}
+	var s struct {
+		SignedIn bool `json:"signed_in"`
+		CSRF     string
+	}
+	if status, body := c.do(http.MethodGet, "/admin/session", nil); status != 200 || json.Unmarshal(body, &s) != nil || s.SignedIn || s.CSRF == "" {
+		t.Fatalf("GET /admin/session: %d %s", status, body)
+	}
+	c.csrf = s.CSRF
+	return c
+}
+
+// do sends a request, a form if v is not nil, and returns the status and
+// body.
+func (c *console) do(method, path string, v url.Values, header ...string) (int, []byte) {
+	c.t.Helper()
+	var body io.Reader
+	if v != nil {
+		body = strings.NewReader(v.Encode())
+	}
+	req, err := http.NewRequest(method, c.a.URL+path, body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if v != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// post sends a form with the console's CSRF token.
+func (c *console) post(path string, kv ...string) (int, []byte) {
+	c.t.Helper()
+	v := form(kv...)
+	v.Set("csrf", c.csrf)
+	return c.do(http.MethodPost, path, v)
+}
+
+// login signs in and keeps the session's CSRF token.
+func (c *console) login(name, password string) (int, []byte) {
+	c.t.Helper()
+	status, body := c.post("/admin/login", "name", name, "password", password)
+	if status == 200 {
+		var s struct{ CSRF string }
+		json.Unmarshal(body, &s)
+		c.csrf = s.CSRF
+	}
+	return status, body
+}
+
+// wantStatus fails unless the answer has the status and a JSON error
+// containing msg (for an error status).
+func wantStatus(t *testing.T, status int, body []byte, want int, msg string) {
+	t.Helper()
+	var e struct{ Error string }
+	if status != want || (want >= 400 && (json.Unmarshal(body, &e) != nil || !strings.Contains(e.Error, msg))) {
+		t.Fatalf("got %d %s, want %d with %q", status, body, want, msg)
+	}
+}
+
+func TestAdminLogin(t *testing.T) {
+	a := newAdminApp(t, false)
+	t.Run("OK", func(t *testing.T) {
+		c := newConsole(t, a)
+		status, body := c.login(operatorName, operatorPassword)
+		wantStatus(t, status, body, 200, "")
+		var s struct {
+			SignedIn bool `json:"signed_in"`
+			Operator string
+			CSRF     string
+		}
+		if status, body := c.do(http.MethodGet, "/admin/session", nil); status != 200 || json.Unmarshal(body, &s) != nil ||
+			!s.SignedIn || s.Operator != operatorName || s.CSRF != c.csrf {
+			t.Fatalf("session after sign-in: %d %s", status, body)
+		}
+	})
+	t.Run("ErrWrongPassword", func(t *testing.T) {
+		status, body := newConsole(t, a).login(operatorName, "not-the-password")
+		wantStatus(t, status, body, 401, "wrong operator name or password")
+	})
+	t.Run("ErrUnknownOperator", func(t *testing.T) {
+		status, body := newConsole(t, a).login("mallory", operatorPassword)
+		wantStatus(t, status, body, 401, "wrong operator name or password")
+	})
+	t.Run("ErrNoLoginToken", func(t *testing.T) {
+		c := newConsole(t, a)
+		c.csrf = ""
+		status, body := c.login(operatorName, operatorPassword)
+		wantStatus(t, status, body, 403, "sign-in form is stale")
+	})
+	t.Run("ErrForeignLoginToken", func(t *testing.T) {
+		// A token from another browser (an attacker's) does not match
+		// this browser's cookie: login CSRF fails.
+		c := newConsole(t, a)
+		c.csrf = newConsole(t, a).csrf
+		status, body := c.login(operatorName, operatorPassword)
+		wantStatus(t, status, body, 403, "sign-in form is stale")
+	})
+	t.Run("ErrCrossOrigin", func(t *testing.T) {
+		c := newConsole(t, a)
+		v := form("name", operatorName, "password", operatorPassword, "csrf", c.csrf)
+		status, body := c.do(http.MethodPost, "/admin/login", v, "Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example")
+		wantStatus(t, status, body, 403, "cross-origin")
+	})
+}
+
+// TestAdminLoginThrottled fails five sign-ins: the sixth is refused with
+// 429 and Retry-After, even with the right password.
+func TestAdminLoginThrottled(t *testing.T) {
+	a := newAdminApp(t, false)
+	c := newConsole(t, a)
+	for range 5 {
+		status, body := c.login(operatorName, "guess")
+		wantStatus(t, status, body, 401, "wrong")
+	}
+	v := form("name", operatorName, "password", operatorPassword, "csrf", c.csrf)
+	req, _ := http.NewRequest(http.MethodPost, a.URL+"/admin/login", strings.NewReader(v.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := c.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	wantStatus(t, resp.StatusCode, body, 429, "too many failed sign-ins")
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || s < 1 || s > 15*60 {
+		t.Fatalf("Retry-After %q", resp.Header.Get("Retry-After"))
+	}
+	for _, cookie := range resp.Cookies() {
+		if cookie.Name == "livefeed_session" {
+			t.Fatal("a throttled sign-in got a session")
+		}
+	}
+}
+
+func TestAdminCookies(t *testing.T) {
+	for _, tls := range []bool{false, true} {
+		t.Run("TLS="+strconv.FormatBool(tls), func(t *testing.T) {
+			a := newAdminApp(t, tls)
+			c := newConsole(t, a)
+			v := form("name", operatorName, "password", operatorPassword, "csrf", c.csrf)
+			req, _ := http.NewRequest(http.MethodPost, a.URL+"/admin/login", strings.NewReader(v.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, err := c.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			var session *http.Cookie
+			for _, cookie := range resp.Cookies() {
+				if cookie.Name == "livefeed_session" {
+					session = cookie
+				}
+			}
+			if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteStrictMode ||
+				session.Path != "/admin" || session.Secure != tls || session.MaxAge <= 0 || len(session.Value) < 26 {
+				t.Fatalf("session cookie %+v", session)
+			}
+		})
+	}
+}
+
+// TestAdminForms pushes updates through the console's forms: each goes
+// through the store, like a publish, and answers with its ID.
+func TestAdminForms(t *testing.T) {
+	a := newAdminApp(t, false)
+	_, stream := a.stream(t, "topic=*", nil)
+	c := newConsole(t, a)
+	if status, body := c.login(operatorName, operatorPassword); status != 200 {
+		t.Fatalf("sign-in: %d %s", status, body)
+	}
+	type answer struct {
+		ID    int64
+		Event struct {
+			ID    int64
+			Topic string
+			Type  string
+			Data  map[string]any
+		}
+	}
+	push := func(t *testing.T, want int, path string, kv ...string) answer {
+		t.Helper()
+		status, body := c.post(path, kv...)
+		var ans answer
+		if status != want || (want == 201 && (json.Unmarshal(body, &ans) != nil || ans.ID != ans.Event.ID || ans.ID != a.store.LastID())) {
+			t.Fatalf("POST %s: %d %s, want %d", path, status, body, want)
+		}
+		return ans
+	}
+	g := push(t, 201, "/admin/games", "topic", "nba/lal-bos", "home", "Lakers", "away", "Celtics")
+	if g.ID != 1 || g.Event.Data["home"] != "Lakers" || g.Event.Data["home_score"] != 0.0 || g.Event.Data["status"] != "scheduled" {
+		t.Fatalf("game %+v", g)
+	}
+	push(t, 409, "/admin/games", "topic", "nba/lal-bos", "home", "X", "away", "Y")
+	if s := push(t, 201, "/admin/score", "topic", "nba/lal-bos", "home_points", "3"); s.Event.Data["home_score"] != 3.0 {
+		t.Fatalf("after +3: %+v", s)
+	}
+	if s := push(t, 201, "/admin/score", "topic", "nba/lal-bos", "away_points", "2", "period", "2", "clock", "7:45", "status", "live"); s.Event.Data["away_score"] != 2.0 ||
+		s.Event.Data["home_score"] != 3.0 || s.Event.Data["period"] != 2.0 || s.Event.Data["status"] != "live" {
+		t.Fatalf("after +2: %+v", s)
+	}
+	push(t, 400, "/admin/score", "topic", "nba/lal-bos", "away_points", "-3")
+	push(t, 404, "/admin/score", "topic", "nba/nope", "home_points", "1")
+	sym := push(t, 201, "/admin/symbols", "symbol", "msft", "price", "400.5", "currency", "USD")
+	if sym.Event.Topic != "stocks/MSFT" || sym.Event.Type != "tick" {
+		t.Fatalf("symbol %+v", sym)
+	}
+	if p := push(t, 201, "/admin/price", "topic", "stocks/MSFT", "price", "398.25"); p.Event.Data["change"] != -2.25 {
+		t.Fatalf("price %+v", p)
+	}
+	push(t, 400, "/admin/price", "topic", "nba/lal-bos", "price", "1")
+	// Every update went out on the feed, in order.
+	for want := 1; want <= 5; want++ {
+		ev, err := stream.Next()
+		if err != nil || ev.ID != strconv.Itoa(want) {
+			t.Fatalf("stream: %+v, %v; want event %d", ev, err, want)
+		}
+	}
+}
+
+// TestAdminRefusesForgedForms: a form without the session's CSRF token,
+// from another origin, without a session, or with the session of an
+// operator who signed out, is refused and publishes nothing.
+func TestAdminRefusesForgedForms(t *testing.T) {
+	a := newAdminApp(t, false)
+	c := newConsole(t, a)
+	if status, body := c.login(operatorName, operatorPassword); status != 200 {
+		t.Fatalf("sign-in: %d %s", status, body)
+	}
+	push := form("topic", "nba/x", "home", "A", "away", "B")
+	with := func(kv ...string) url.Values {
+		v := url.Values{}
+		for k, vs := range push {
+			v[k] = vs
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v
+	}
+	t.Run("ErrNoToken", func(t *testing.T) {
+		status, body := c.do(http.MethodPost, "/admin/games", with())
+		wantStatus(t, status, body, 403, "security token")
+	})
+	t.Run("ErrWrongToken", func(t *testing.T) {
+		status, body := c.do(http.MethodPost, "/admin/games", with("csrf", c.csrf+"x"))
+		wantStatus(t, status, body, 403, "security token")
+	})
+	t.Run("ErrTokenInURL", func(t *testing.T) {
+		status, body := c.do(http.MethodPost, "/admin/games?csrf="+url.QueryEscape(c.csrf), with())
+		wantStatus(t, status, body, 403, "security token")
+	})
+	t.Run("ErrCrossSite", func(t *testing.T) {
+		status, body := c.do(http.MethodPost, "/admin/games", with("csrf", c.csrf), "Sec-Fetch-Site", "cross-site")
+		wantStatus(t, status, body, 403, "cross-origin")
+	})
+	t.Run("ErrNoSession", func(t *testing.T) {
+		other := newConsole(t, a)
+		status, body := other.do(http.MethodPost, "/admin/games", with("csrf", c.csrf))
+		wantStatus(t, status, body, 401, "not signed in")
+	})
+	t.Run("ErrTooLarge", func(t *testing.T) {
+		status, body := c.do(http.MethodPost, "/admin/games", with("csrf", c.csrf, "home", strings.Repeat("x", 20<<10)))
+		wantStatus(t, status, body, 413, "larger than")
+	})
+	t.Run("ErrNotAForm", func(t *testing.T) {
+		status, body := c.do(http.MethodPost, "/admin/games", nil, "Content-Type", "application/json")
+		wantStatus(t, status, body, 400, "x-www-form-urlencoded")
+	})
+	t.Run("ErrSignedOut", func(t *testing.T) {
+		oldToken := c.csrf
+		cookies := c.client.Jar.Cookies(mustURL(t, a.URL+"/admin"))
+		if status, body := c.post("/admin/logout"); status != 200 {
+			t.Fatalf("sign-out: %d %s", status, body)
+		}
+		// Replay the signed-out session's cookie and token by hand.
+		req, _ := http.NewRequest(http.MethodPost, a.URL+"/admin/games", strings.NewReader(with("csrf", oldToken).Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for _, cookie := range cookies {
+			req.AddCookie(cookie)
+		}
+		resp, err := a.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		wantStatus(t, resp.StatusCode, body, 401, "not signed in")
+	})
+	if id := a.store.LastID(); id != 0 {
+		t.Fatalf("a refused form published: last ID %d", id)
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}

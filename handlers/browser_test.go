@@ -1,0 +1,761 @@
+package handlers_test
+
+// Browser tests: the admin console and the widgets, driven in Chromium the
+// way operators and visitors use them. They skip when Chromium is missing,
+// unless LIVEFEED_REQUIRE_BROWSER=1 (as in CI) makes that a failure.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"livefeed/feed"
+	"livefeed/handlers"
+	"livefeed/store"
+	"livefeed/web"
+)
+
+// chromium returns the browser's path, or skips the test without one.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if path, err := exec.LookPath(name); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("LIVEFEED_REQUIRE_BROWSER") == "1" {
+		t.Fatal("LIVEFEED_REQUIRE_BROWSER=1 but no Chromium was found (apt-get install -y chromium)")
+	}
+	t.Skip("skipping browser test: Chromium is not installed (apt-get install -y chromium); LIVEFEED_REQUIRE_BROWSER=1 makes this a failure")
+	return ""
+}
+
+// browser starts a headless Chromium for the test and returns the context
+// of its first tab. Page errors (exceptions, and console errors such as
+// Content-Security-Policy violations) fail the test.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path := chromium(t)
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	t.Cleanup(cancel)
+	ctx, cancelTab := chromedp.NewContext(alloc)
+	t.Cleanup(cancelTab)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	watchPage(t, ctx)
+	return ctx
+}
+
+// tab opens another tab of the browser.
+func tab(t *testing.T, browserCtx context.Context) context.Context {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browserCtx)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatal(err)
+	}
+	watchPage(t, ctx)
+	return ctx
+}
+
+// pageErrorsAllowed lists console messages a test provokes on purpose.
+var pageErrorsAllowed = []string{
+	"ERR_CONNECTION_REFUSED",        // the server is down during a restart
+	"Failed to load resource",       // refused form posts answer 4xx
+	"net::ERR_INCOMPLETE_CHUNKED",   // streams cut by a restart
+	"status of 40",                  // same
+	"/favicon.ico",                  // no icon
+	"EventSource's response has a ", // while the server restarts
+}
+
+// watchPage fails the test on a page's uncaught exceptions and console
+// errors.
+func watchPage(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if _, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var problems []string
+	report := func(msg string) {
+		for _, ok := range pageErrorsAllowed {
+			if strings.Contains(msg, ok) {
+				return
+			}
+		}
+		mu.Lock()
+		problems = append(problems, msg)
+		mu.Unlock()
+	}
+	chromedp.Listen(ctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			d := ev.ExceptionDetails
+			msg := d.Text
+			if d.Exception != nil {
+				msg += " " + d.Exception.Description
+			}
+			report(fmt.Sprintf("exception: %s at %s:%d", msg, d.URL, d.LineNumber+1))
+		case *cdplog.EventEntryAdded:
+			if ev.Entry.Level == cdplog.EntryLevelError {
+				report(fmt.Sprintf("console %s: %s %s", ev.Entry.Source, ev.Entry.Text, ev.Entry.URL))
+			}
+		}
+	})
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range problems {
+			t.Errorf("page error: %s", p)
+		}
+	})
+}
+
+// patience is how long a test waits for something the browser should do
+// at once: generous, so that a loaded machine does not fail the test; the
+// delays that matter are measured and logged.
+const patience = 20 * time.Second
+
+// do runs browser steps with a deadline.
+func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 2*patience)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eval evaluates a JavaScript expression (awaiting a promise).
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}
+
+// waitFor polls a JavaScript predicate until it is true, failing the test
+// after timeout. It returns how long it took.
+func waitFor(t *testing.T, ctx context.Context, what, predicate string, timeout time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, timeout+patience)
+	defer cancel()
+	for {
+		left := timeout - time.Since(start)
+		_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](predicate,
+			chromedp.WithPollingInterval(10*time.Millisecond), chromedp.WithPollingTimeout(max(left, time.Millisecond))))
+		if err == nil {
+			return time.Since(start)
+		}
+		// A navigation (a form post) ends the poll's page: poll the new one.
+		if !strings.Contains(err.Error(), "navigated or closed") || left <= 0 {
+			t.Fatalf("waiting %v for %s: %v", timeout, what, err)
+		}
+	}
+}
+
+// widgetText is the text a widget shows (inside its shadow root).
+func widgetText(kind string) string {
+	return fmt.Sprintf(`(() => { const h = document.querySelector(".livefeed-%s"); return h && h.shadowRoot ? h.shadowRoot.textContent : ""; })()`, kind)
+}
+
+// widgetScore is the score a scoreboard widget shows for a topic's side.
+func widgetScore(topic, side string) string {
+	return fmt.Sprintf(`(() => { const h = document.querySelector(".livefeed-scoreboard");
+		const s = h && h.shadowRoot && h.shadowRoot.querySelector('.game[data-topic=%q] .score.%s');
+		return s ? s.textContent : ""; })()`, topic, side)
+}
+
+// liveServer is a livefeed server wired like main does, on a fixed port it
+// keeps across restarts (EventSource reconnects to the same URL), with its
+// database in a directory that outlives a restart.
+type liveServer struct {
+	t      *testing.T
+	addr   string
+	dbPath string
+	opts   handlers.Options
+
+	store *store.Store
+	hub   *feed.Hub
+	http  *http.Server
+	done  chan error
+}
+
+func startLiveServer(t *testing.T, opts handlers.Options) *liveServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.PublishTokens == nil {
+		opts.PublishTokens = []string{token}
+	}
+	opts.Web = web.Files()
+	opts.Operators = []handlers.Operator{{Name: operatorName, PasswordHash: operatorHash()}}
+	opts.MaxBodyBytes = 64 << 10
+	opts.WriteTimeout = 5 * time.Second
+	if opts.Retry == 0 {
+		opts.Retry = 300 * time.Millisecond
+	}
+	l := &liveServer{t: t, addr: ln.Addr().String(), dbPath: filepath.Join(t.TempDir(), "feed.db"), opts: opts}
+	l.serve(ln)
+	t.Cleanup(l.stop)
+	return l
+}
+
+func (l *liveServer) URL() string { return "http://" + l.addr }
+
+// serve opens the database, fills the hub from it and serves on ln.
+func (l *liveServer) serve(ln net.Listener) {
+	l.t.Helper()
+	hub := feed.NewHub(feed.Options{Window: 1000, Heartbeat: time.Second, WriteTimeout: 5 * time.Second})
+	st, err := store.Open(l.dbPath, store.Options{
+		Committed: func(events []store.Event) { hub.Publish(handlers.Messages(events)) },
+	})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	ctx := context.Background()
+	latest, err := st.Latest(ctx)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	recent, err := st.Recent(ctx, 1000)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	hub.Preload(handlers.Messages(latest), handlers.Messages(recent), st.LastID())
+	l.store, l.hub = st, hub
+	l.http = &http.Server{Handler: handlers.New(st, hub, l.opts).Handler(), ReadHeaderTimeout: 5 * time.Second}
+	l.done = make(chan error, 1)
+	go func() { l.done <- l.http.Serve(ln) }()
+}
+
+// stop stops the server as a shutdown would: no new connections, the
+// streams end, the database closes.
+func (l *liveServer) stop() {
+	if l.http == nil {
+		return
+	}
+	l.http.Close()
+	l.hub.Close()
+	<-l.done
+	l.store.Close()
+	l.http = nil
+}
+
+// restart stops the server, runs whileDown, and serves again on the same
+// address.
+func (l *liveServer) restart(whileDown func()) {
+	l.t.Helper()
+	l.stop()
+	whileDown()
+	l.serve(listenAgain(l.t, l.addr))
+}
+
+// listenAgain listens on an address that was just in use.
+func listenAgain(t *testing.T, addr string) net.Listener {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ln, err := net.Listen("tcp", addr)
+		if err == nil {
+			return ln
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("listen again on %s: %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling until the port is released
+	}
+}
+
+// publish publishes through the API and returns the event's ID.
+func (l *liveServer) publish(t *testing.T, body string) int64 {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, l.URL()+"/api/publish", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var ack struct{ ID int64 }
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal(b, &ack) != nil {
+		t.Fatalf("publish: %d %s", resp.StatusCode, b)
+	}
+	return ack.ID
+}
+
+// embedder is a web site on another origin that embeds livefeed widgets.
+type embedder struct {
+	*httptest.Server
+	origin string // as the browser sees it: http://localhost:PORT
+
+	mu   sync.Mutex
+	page string // the HTML of "/"
+	csp  string // its Content-Security-Policy, if any
+}
+
+// newEmbedder starts a site serving a page at "/" and a script recording
+// the widgets' updates in window.received. Its origin differs from
+// livefeed's in host (localhost, not 127.0.0.1) and port.
+func newEmbedder(t *testing.T) *embedder {
+	t.Helper()
+	e := &embedder{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/record.js", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript")
+		io.WriteString(w, `window.received = []; window.resets = 0;
+document.addEventListener("livefeed:update", (e) => window.received.push(e.detail));
+document.addEventListener("livefeed:reset", () => window.resets++);`)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		e.mu.Lock()
+		page, csp := e.page, e.csp
+		e.mu.Unlock()
+		if csp != "" {
+			w.Header().Set("Content-Security-Policy", csp)
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, page)
+	})
+	e.Server = httptest.NewServer(mux)
+	t.Cleanup(e.Close)
+	_, port, _ := net.SplitHostPort(e.Listener.Addr().String())
+	e.origin = "http://localhost:" + port
+	return e
+}
+
+// show sets the site's page and its Content-Security-Policy ("" for none).
+func (e *embedder) show(page, csp string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.page, e.csp = page, csp
+}
+
+// embed shows a page with the widget of kind for topic from the livefeed
+// server at base.
+func (e *embedder) embed(base, kind, topic, csp string) {
+	e.show(`<!doctype html><html><head><meta charset="utf-8"><title>A sports site</title>
+<script src="/record.js"></script></head><body><h1>Tonight's games</h1>
+<script src="`+base+`/widget.js" data-kind="`+kind+`" data-topic="`+topic+`"></script>
+</body></html>`, csp)
+}
+
+// screenshot saves a PNG of the whole page (or of what the window shows)
+// and logs its path.
+func screenshot(t *testing.T, ctx context.Context, dir, name string, wholePage bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	shot := chromedp.CaptureScreenshot()
+	if wholePage {
+		shot = chromedp.FullScreenshot(100)
+	}
+	png, err := chromedp.Run(ctx, shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+}
+
+// signIn signs in on the admin console in the tab.
+func signIn(t *testing.T, ctx context.Context, base string) {
+	t.Helper()
+	do(t, ctx,
+		chromedp.Navigate(base+"/admin"),
+		chromedp.WaitVisible(chromedp.CSS(`#login-form input[name=name]`)),
+		chromedp.SendKeys(chromedp.CSS(`#login-form input[name=name]`), operatorName),
+		chromedp.SendKeys(chromedp.CSS(`#login-form input[name=password]`), operatorPassword),
+		chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#console`)),
+	)
+}
+
+// createGame creates a game through the console's form.
+func createGame(t *testing.T, ctx context.Context, topic, home, away string) {
+	t.Helper()
+	do(t, ctx,
+		chromedp.Click(chromedp.CSS(`#new-game summary`)),
+		chromedp.WaitVisible(chromedp.CSS(`#game-form input[name=topic]`)),
+		chromedp.SendKeys(chromedp.CSS(`#game-form input[name=topic]`), topic),
+		chromedp.SendKeys(chromedp.CSS(`#game-form input[name=home]`), home),
+		chromedp.SendKeys(chromedp.CSS(`#game-form input[name=away]`), away),
+		chromedp.Click(chromedp.CSS(`#game-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#games .card[data-topic=%q]`, topic))),
+	)
+}
+
+// TestBrowserOperatorScores: an operator signs in, creates a game and
+// clicks +3 for the home team; a page of another origin embedding the
+// scoreboard widget shows the new score at once. Screenshots of the
+// console (desk and phone) and the demo page go to a temporary folder.
+func TestBrowserOperatorScores(t *testing.T) {
+	ctx := browser(t)
+	site := newEmbedder(t)
+	live := startLiveServer(t, handlers.Options{AllowedOrigins: []string{site.origin}})
+	// The embedding page forbids inline scripts and styles: the widget
+	// must work under such a policy.
+	site.embed(live.URL(), "scoreboard", "nba/*",
+		"default-src 'self'; script-src 'self' "+live.URL()+"; connect-src "+live.URL()+"; style-src 'self'")
+
+	const topic = "nba/2026-11-21/lal-bos"
+	visitor := tab(t, ctx)
+	do(t, visitor, chromedp.Navigate(site.origin+"/"))
+	waitFor(t, visitor, "the widget to connect", `document.querySelector(".livefeed-scoreboard")?.getAttribute("data-state") === "live"`, patience)
+	if text := eval[string](t, visitor, widgetText("scoreboard")); !strings.Contains(text, "No games yet") {
+		t.Fatalf("empty widget shows %q", text)
+	}
+
+	signIn(t, ctx, live.URL())
+	createGame(t, ctx, topic, "Lakers", "Celtics")
+	waitFor(t, visitor, "the new game in the widget", widgetScore(topic, "home")+` === "0"`, patience)
+
+	card := fmt.Sprintf(`#games .card[data-topic=%q]`, topic)
+	do(t, ctx, chromedp.Click(chromedp.CSS(card+` button[data-side=home][data-points="3"]`)))
+	// Expected within a second; the test allows five so that a loaded
+	// machine does not fail it, and logs the delay.
+	delay := waitFor(t, visitor, "the widget to show 3", widgetScore(topic, "home")+` === "3"`, 5*time.Second)
+	t.Logf("the embedded widget showed the new score %v after the click", delay.Round(time.Millisecond))
+	if delay > time.Second {
+		t.Logf("that is slower than the one second expected (a loaded machine?)")
+	}
+	waitFor(t, ctx, "the console to show the pushed ID", `document.querySelector(`+jsString(card+" .pushed")+`).textContent.startsWith("Published #")`, patience)
+	if got := eval[string](t, ctx, `document.querySelector(`+jsString(card+" .pushed")+`).textContent`); got != fmt.Sprintf("Published #%d", live.store.LastID()) {
+		t.Errorf("the console shows %q, the last ID is %d", got, live.store.LastID())
+	}
+	if got := eval[string](t, visitor, widgetScore(topic, "away")); got != "0" {
+		t.Errorf("away score %q", got)
+	}
+
+	// Fill the console a little for the screenshots.
+	live.publish(t, `{"topic":"stocks/AAPL","type":"tick","data":{"symbol":"AAPL","price":231.4,"change":-1.25,"change_pct":-0.54,"currency":"USD"}}`)
+	live.publish(t, `{"topic":"stocks/MSFT","type":"tick","data":{"symbol":"MSFT","price":468.1,"change":2.3,"change_pct":0.49,"currency":"USD"}}`)
+	live.publish(t, `{"topic":"nba/2026-11-21/gsw-den","type":"score","data":{"home":"Warriors","away":"Nuggets","home_score":54,"away_score":61,"period":3,"clock":"4:12","status":"live"}}`)
+	waitFor(t, ctx, "the console to list the symbols", `document.querySelectorAll("#symbols .card").length === 2`, patience)
+	do(t, ctx, chromedp.Click(chromedp.CSS(`#history-form button[type=submit]`)))
+	waitFor(t, ctx, "the history table", `document.querySelectorAll("#history tbody tr").length === 5`, patience)
+
+	dir, err := os.MkdirTemp("", "livefeed-screenshots-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, ctx, dir, "admin-desk", true)
+	do(t, ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	screenshot(t, ctx, dir, "admin-phone", false)
+	do(t, ctx, chromedp.ScrollIntoView(chromedp.CSS(`#history-title`)))
+	screenshot(t, ctx, dir, "admin-phone-history", false)
+	demo := tab(t, ctx)
+	do(t, demo, chromedp.Navigate(live.URL()+"/"))
+	waitFor(t, demo, "the demo page's widgets", widgetText("ticker")+`.includes("MSFT") && `+widgetText("scoreboard")+`.includes("Warriors")`, patience)
+	screenshot(t, demo, dir, "demo", true)
+	screenshot(t, visitor, dir, "embedded-widget", false)
+}
+
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// received returns the IDs of the updates the embedded widget applied, and
+// fails the test if any arrived twice or out of order.
+func received(t *testing.T, ctx context.Context) []int64 {
+	t.Helper()
+	var updates []struct {
+		ID    int64
+		Stale bool
+	}
+	raw := eval[string](t, ctx, `JSON.stringify(window.received)`)
+	if err := json.Unmarshal([]byte(raw), &updates); err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for _, u := range updates {
+		if u.Stale {
+			t.Errorf("the widget received event %d after a newer one", u.ID)
+		}
+		ids = append(ids, u.ID)
+	}
+	return ids
+}
+
+// TestBrowserWidgetSurvivesRestart: the server goes down while updates are
+// published; once it is back the embedded widget shows every one of them,
+// in order, none missing and none twice.
+func TestBrowserWidgetSurvivesRestart(t *testing.T) {
+	ctx := browser(t)
+	site := newEmbedder(t)
+	live := startLiveServer(t, handlers.Options{AllowedOrigins: []string{site.origin}})
+	site.embed(live.URL(), "scoreboard", "nba/*", "")
+	const topic = "nba/final"
+	scoreData := func(home, away int) string {
+		return fmt.Sprintf(`{"home":"Heat","away":"Knicks","home_score":%d,"away_score":%d,"status":"live"}`, home, away)
+	}
+	score := func(home, away int) string {
+		return fmt.Sprintf(`{"topic":%q,"type":"score","data":%s}`, topic, scoreData(home, away))
+	}
+	want := []int64{live.publish(t, score(0, 0))}
+
+	do(t, ctx, chromedp.Navigate(site.origin+"/"))
+	waitFor(t, ctx, "the snapshot", widgetScore(topic, "home")+` === "0"`, patience)
+	for i := 1; i <= 3; i++ {
+		want = append(want, live.publish(t, score(i, 0)))
+	}
+	waitFor(t, ctx, "the live updates", widgetScore(topic, "home")+` === "3"`, patience)
+
+	live.restart(func() {
+		waitFor(t, ctx, "the widget to show it is reconnecting", `document.querySelector(".livefeed-scoreboard").getAttribute("data-state") === "reconnecting" &&`+
+			widgetText("scoreboard")+`.includes("reconnecting…")`, patience)
+		// Published while the server is down: by another instance on the
+		// same database, as during a rolling restart.
+		st, err := store.Open(live.dbPath, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i <= 4; i++ {
+			events, err := st.Append(context.Background(), []store.Update{{Topic: topic, Type: "score", Data: json.RawMessage(scoreData(3, i))}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, events[0].ID)
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for i := 1; i <= 3; i++ {
+		want = append(want, live.publish(t, score(3+i, 4)))
+	}
+	waitFor(t, ctx, "the widget to be live again", `document.querySelector(".livefeed-scoreboard").getAttribute("data-state") === "live"`, patience)
+	waitFor(t, ctx, "the last update", widgetScore(topic, "home")+` === "6" && `+widgetScore(topic, "away")+` === "4"`, patience)
+	if got := received(t, ctx); !slices.Equal(got, want) {
+		t.Fatalf("the widget received %v, want %v", got, want)
+	}
+	// The browser's own reconnection did it, with Last-Event-ID: the widget
+	// still has its first EventSource, opened without a position.
+	if sources := eval[string](t, ctx, `JSON.stringify(Object.values(window.__livefeed).flat().map(g => g.source.url))`); strings.Contains(sources, "lastEventId") {
+		t.Errorf("the widget had to open a new EventSource: %s", sources)
+	}
+	if resets := eval[int](t, ctx, `window.resets`); resets != 0 {
+		t.Errorf("%d resets", resets)
+	}
+}
+
+// TestBrowserWidgetResumesAfterErrorStatus: while the server restarts, a
+// proxy in front of it answers 503. A browser gives up on an EventSource
+// that gets an error status, so the widget opens a new one itself, from
+// the last event it saw, and still misses nothing.
+func TestBrowserWidgetResumesAfterErrorStatus(t *testing.T) {
+	ctx := browser(t)
+	site := newEmbedder(t)
+	live := startLiveServer(t, handlers.Options{AllowedOrigins: []string{site.origin}})
+	site.embed(live.URL(), "ticker", "stocks/*", "")
+	tick := func(price int) string {
+		return fmt.Sprintf(`{"symbol":"ACME","price":%d}`, price)
+	}
+	want := []int64{live.publish(t, `{"topic":"stocks/ACME","type":"tick","data":`+tick(100)+`}`)}
+	do(t, ctx, chromedp.Navigate(site.origin+"/"))
+	waitFor(t, ctx, "the snapshot", widgetText("ticker")+`.includes("ACME")`, patience)
+
+	live.restart(func() {
+		refused := make(chan struct{}, 100)
+		unavailable := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Access-Control-Allow-Origin", site.origin) // the proxy knows the widget's sites
+			http.Error(w, "restarting", http.StatusServiceUnavailable)
+			if strings.HasPrefix(r.URL.Path, "/events") {
+				select {
+				case refused <- struct{}{}:
+				default:
+				}
+			}
+		})}
+		go unavailable.Serve(listenAgain(t, live.addr))
+		// The browser gets 503 and gives up; the widget tries again.
+		for attempt := 1; attempt <= 2; attempt++ {
+			select {
+			case <-refused:
+			case <-time.After(patience):
+				t.Fatalf("the widget made %d attempts at the unavailable server", attempt-1)
+			}
+		}
+		st, err := store.Open(live.dbPath, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i <= 3; i++ {
+			events, err := st.Append(context.Background(), []store.Update{{Topic: "stocks/ACME", Type: "tick", Data: json.RawMessage(tick(100 + i))}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, events[0].ID)
+		}
+		st.Close()
+		unavailable.Close()
+	})
+	waitFor(t, ctx, "the updates published meanwhile", widgetText("ticker")+`.includes("103")`, patience)
+	if got := received(t, ctx); !slices.Equal(got, want) {
+		t.Fatalf("the widget received %v, want %v", got, want)
+	}
+	if sources := eval[string](t, ctx, `JSON.stringify(Object.values(window.__livefeed).flat().map(g => g.source.url))`); !strings.Contains(sources, "lastEventId=1") {
+		t.Errorf("the widget's new EventSource does not resume from event 1: %s", sources)
+	}
+}
+
+// TestBrowserTextOnly: team names and symbols holding markup show as text
+// in the widgets, the demo page and the console, and run nothing.
+func TestBrowserTextOnly(t *testing.T) {
+	ctx := browser(t)
+	// No Content-Security-Policy on the embedding page: the widget itself
+	// must not turn feed text into markup.
+	site := newEmbedder(t)
+	live := startLiveServer(t, handlers.Options{AllowedOrigins: []string{site.origin}})
+	site.embed(live.URL(), "scoreboard", "*", "")
+	const home = `<img src=x onerror="window.pwned=1">`
+	const away = `<script>window.pwned=2</script>`
+	live.publish(t, `{"topic":"nba/xss","type":"score","data":{"home":`+jsString(home)+`,"away":`+jsString(away)+`,"home_score":1,"away_score":2,"clock":"<b>9:99</b>"}}`)
+	live.publish(t, `{"topic":"stocks/XSS","type":"tick","data":{"symbol":"<img src=y onerror=pwned=3>","price":1}}`)
+
+	do(t, ctx, chromedp.Navigate(site.origin+"/"))
+	waitFor(t, ctx, "the markup to show as text", widgetText("scoreboard")+`.includes(`+jsString(home)+`) && `+widgetText("scoreboard")+`.includes(`+jsString(away)+`)`, patience)
+	// Had the widget created the image, its error handler would have run
+	// by the time one the test adds itself has run.
+	eval[bool](t, ctx, `(() => { const i = document.createElement("img"); i.onerror = () => { window.probe = 1 }; i.src = "x"; document.body.append(i); return true })()`)
+	waitFor(t, ctx, "the probe image's error handler", `window.probe === 1`, patience)
+	checkInert(t, ctx, `document.querySelector(".livefeed-scoreboard").shadowRoot`)
+
+	demo := tab(t, ctx)
+	do(t, demo, chromedp.Navigate(live.URL()+"/"))
+	waitFor(t, demo, "the demo page's widgets", widgetText("scoreboard")+`.includes(`+jsString(home)+`) && `+widgetText("ticker")+`.includes("<img src=y")`, patience)
+	checkInert(t, demo, `document.querySelector(".livefeed-scoreboard").shadowRoot`)
+	checkInert(t, demo, `document.querySelector(".livefeed-ticker").shadowRoot`)
+
+	admin := tab(t, ctx)
+	signIn(t, admin, live.URL())
+	waitFor(t, admin, "the game card", `document.querySelector("#games").textContent.includes(`+jsString(home)+`)`, patience)
+	do(t, admin, chromedp.Click(chromedp.CSS(`#history-form button[type=submit]`)))
+	waitFor(t, admin, "the history table", `document.querySelector("#history tbody").textContent.includes(`+jsString(away)+`)`, patience)
+	checkInert(t, admin, `document`)
+}
+
+// checkInert fails if the markup of the feed became elements under root,
+// or ran.
+func checkInert(t *testing.T, ctx context.Context, root string) {
+	t.Helper()
+	got := eval[string](t, ctx, `(() => { const r = `+root+`;
+		return [r.querySelectorAll("img").length, r.querySelectorAll("script:not([src])").length, r.querySelectorAll("b").length, String(window.pwned)].join(","); })()`)
+	if got != "0,0,0,undefined" {
+		t.Fatalf("feed text became markup: images, inline scripts, bold, pwned = %s", got)
+	}
+}
+
+// TestBrowserRefusesForgedForms: in a signed-in operator's browser, a form
+// post without the CSRF token is refused; after signing out, the old
+// session's cookie and token are refused too; a form on another site
+// posting to the console is refused. None publishes anything.
+func TestBrowserRefusesForgedForms(t *testing.T) {
+	ctx := browser(t)
+	site := newEmbedder(t)
+	live := startLiveServer(t, handlers.Options{})
+	signIn(t, ctx, live.URL())
+
+	post := func(token string) string {
+		return `fetch("/admin/games", {method: "POST", headers: {"Content-Type": "application/x-www-form-urlencoded"},
+			body: new URLSearchParams({topic: "nba/forged", home: "A", away: "B"` + token + `})}).then(r => r.status)`
+	}
+	if status := eval[int](t, ctx, post("")); status != http.StatusForbidden {
+		t.Errorf("a form without the CSRF token: %d, want 403", status)
+	}
+	if status := eval[int](t, ctx, post(`, csrf: "guessed"`)); status != http.StatusForbidden {
+		t.Errorf("a form with a wrong CSRF token: %d, want 403", status)
+	}
+
+	// Keep the session's cookie and token, then sign out.
+	var session struct{ CSRF string }
+	if err := json.Unmarshal([]byte(eval[string](t, ctx, `fetch("/admin/session").then(r => r.text())`)), &session); err != nil || session.CSRF == "" {
+		t.Fatalf("session: %+v, %v", session, err)
+	}
+	cookies, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{live.URL() + "/admin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx,
+		chromedp.Click(chromedp.CSS(`#logout-form button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#login-form`)),
+	)
+	if status := eval[int](t, ctx, post(`, csrf: `+jsString(session.CSRF))); status != http.StatusUnauthorized {
+		t.Errorf("the signed-out session's token from the browser: %d, want 401", status)
+	}
+	req, _ := http.NewRequest(http.MethodPost, live.URL()+"/admin/games",
+		strings.NewReader(url2form("topic", "nba/forged", "home", "A", "away", "B", "csrf", session.CSRF)))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, c := range cookies.Cookies {
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the signed-out session's cookie and token replayed: %d, want 401", resp.StatusCode)
+	}
+
+	// Signed in again, a page of another site posts a form to the console.
+	signIn(t, ctx, live.URL())
+	site.show(`<!doctype html><title>Win a prize</title><form method="post" action="`+live.URL()+`/admin/games">
+<input name="topic" value="nba/forged"><input name="home" value="A"><input name="away" value="B"><input name="csrf" value="`+session.CSRF+`">
+<button id="go">Claim</button></form>`, "")
+	do(t, ctx,
+		chromedp.Navigate(site.origin+"/"),
+		chromedp.Click(chromedp.CSS(`#go`)),
+	)
+	waitFor(t, ctx, "the console's refusal", `location.href.startsWith(`+jsString(live.URL())+`) && /cross-origin|not signed in/.test(document.body.textContent)`, patience)
+	if id := live.store.LastID(); id != 0 {
+		t.Fatalf("a refused form published: the last ID is %d", id)
+	}
+}
+
+func url2form(kv ...string) string {
+	return form(kv...).Encode()
+}

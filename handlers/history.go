@@ -1,0 +1,289 @@
+package handlers
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"livefeed/store"
+)
+
+// Pages of GET /api/history.
+const (
+	defaultPage = 100
+	maxPage     = store.MaxPage
+)
+
+// maxExports bounds the CSV exports running at once. One export keeps about
+// two cores busy for a second per million rows; more at once would only
+// slow the feed down for everyone.
+const maxExports = 2
+
+// HistoryQuery is what GET /api/history asks for.
+type HistoryQuery struct {
+	Range       store.Range
+	Limit       int  // events per page, 1 to 1000
+	NewestFirst bool // order=desc
+}
+
+// ParseHistoryQuery reads the query string of GET /api/history:
+//
+//	topic   a topic, a prefix such as "nba/*", or "*"; repeatable; default every topic
+//	after   only events with a greater ID (paging forward)
+//	before  only events with a smaller ID (paging back)
+//	from    only events stored at or after this RFC 3339 time
+//	to      only events stored before this RFC 3339 time
+//	limit   events per page, 1 to 1000 (default 100)
+//	order   "asc" (oldest first, the default) or "desc" (newest first)
+//
+// Unknown or repeated parameters are an error, so that a typo is not
+// silently ignored.
+func ParseHistoryQuery(q url.Values) (HistoryQuery, error) {
+	hq := HistoryQuery{Limit: defaultPage}
+	var err error
+	if hq.Range, err = parseRange(q, "limit", "order"); err != nil {
+		return HistoryQuery{}, err
+	}
+	if v, ok := q["limit"]; ok {
+		n, err := parseID("limit", v[0])
+		if err != nil || n < 1 || n > maxPage {
+			return HistoryQuery{}, queryError("limit must be an integer from 1 to %d", maxPage)
+		}
+		hq.Limit = int(n)
+	}
+	if v, ok := q["order"]; ok {
+		switch v[0] {
+		case "asc":
+		case "desc":
+			hq.NewestFirst = true
+		default:
+			return HistoryQuery{}, queryError("order must be \"asc\" (oldest first) or \"desc\" (newest first)")
+		}
+	}
+	return hq, nil
+}
+
+// ParseExportQuery reads the query string of GET /api/export.csv: topic,
+// after, before, from and to, as for ParseHistoryQuery.
+func ParseExportQuery(q url.Values) (store.Range, error) {
+	return parseRange(q)
+}
+
+// parseRange reads the parameters selecting events. The names in also are
+// allowed too; their caller reads them.
+func parseRange(q url.Values, also ...string) (store.Range, error) {
+	known := append([]string{"topic", "after", "before", "from", "to"}, also...)
+	names := make([]string, 0, len(q))
+	for name := range q {
+		names = append(names, name)
+	}
+	slices.Sort(names) // report the same error for the same query
+	for _, name := range names {
+		if !slices.Contains(known, name) {
+			return store.Range{}, queryError("unknown parameter %q: the parameters are %s", name, strings.Join(known, ", "))
+		}
+		if name != "topic" && len(q[name]) > 1 {
+			return store.Range{}, queryError("parameter %q is given %d times", name, len(q[name]))
+		}
+	}
+	var r store.Range
+	var err error
+	if topics := q["topic"]; len(topics) > 0 {
+		if r.Filter, err = store.ParseFilter(topics); err != nil {
+			return store.Range{}, err
+		}
+	} else {
+		r.Filter = store.Filter{All: true}
+	}
+	if v, ok := q["after"]; ok {
+		if r.After, err = parseID("after", v[0]); err != nil {
+			return store.Range{}, err
+		}
+	}
+	if v, ok := q["before"]; ok {
+		if r.Before, err = parseID("before", v[0]); err != nil {
+			return store.Range{}, err
+		}
+	}
+	if v, ok := q["from"]; ok {
+		if r.From, err = parseTime("from", v[0]); err != nil {
+			return store.Range{}, err
+		}
+	}
+	if v, ok := q["to"]; ok {
+		if r.To, err = parseTime("to", v[0]); err != nil {
+			return store.Range{}, err
+		}
+	}
+	if !r.From.IsZero() && !r.To.IsZero() && r.From.After(r.To) {
+		return store.Range{}, queryError("from (%s) is after to (%s)", q.Get("from"), q.Get("to"))
+	}
+	return r, nil
+}
+
+// parseID reads a non-negative decimal integer: digits only, no sign.
+func parseID(name, v string) (int64, error) {
+	if v == "" || len(v) > 19 || strings.TrimLeft(v, "0123456789") != "" {
+		return 0, queryError("%s must be a non-negative integer, got %q", name, v)
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, queryError("%s is out of range: %q", name, v)
+	}
+	return n, nil
+}
+
+// parseTime reads an RFC 3339 time such as 2026-11-21T19:00:00Z.
+func parseTime(name, v string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		hint := ""
+		if strings.Contains(v, " ") {
+			hint = " (in a URL, write the + of a time zone offset as %2B)"
+		}
+		return time.Time{}, queryError("%s must be an RFC 3339 time such as 2026-11-21T19:00:00Z, got %q%s", name, v, hint)
+	}
+	return t, nil
+}
+
+// queryError is a bad query string: 400 with a message for the client.
+func queryError(format string, args ...any) error {
+	return newError(store.ErrInvalid, format, args...)
+}
+
+// topics handles GET /api/topics: every topic (or those matching the topic
+// parameters) with its latest event, in topic order.
+func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := store.Filter{All: true}
+	for name := range q {
+		if name != "topic" {
+			Error(w, r, s.log, queryError("unknown parameter %q: the only parameter is topic", name))
+			return
+		}
+	}
+	if topics := q["topic"]; len(topics) > 0 {
+		var err error
+		if f, err = store.ParseFilter(topics); err != nil {
+			Error(w, r, s.log, err)
+			return
+		}
+	}
+	latest, err := s.store.Latest(r.Context())
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	latest = slices.DeleteFunc(latest, func(e store.Event) bool { return !f.Match(e.Topic) })
+	slices.SortFunc(latest, func(a, b store.Event) int { return strings.Compare(a.Topic, b.Topic) })
+	body := []byte(`{"topics":[`)
+	for i, e := range latest {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, `{"topic":`...)
+		body = appendJSONString(body, e.Topic)
+		body = append(body, `,"latest":`...)
+		body = e.AppendJSON(body)
+		body = append(body, '}')
+	}
+	writeJSONBody(w, http.StatusOK, append(body, "]}\n"...))
+}
+
+// history handles GET /api/history: a page of stored events, and the URL of
+// the next page when there are more.
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	hq, err := ParseHistoryQuery(q)
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	events, more, err := s.store.History(r.Context(), hq.Range, hq.Limit, hq.NewestFirst)
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	body := []byte(`{"events":[`)
+	for i, e := range events {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = e.AppendJSON(body)
+	}
+	body = append(body, ']')
+	if more {
+		next := url.Values{}
+		for k, v := range q {
+			next[k] = v
+		}
+		last := strconv.FormatInt(events[len(events)-1].ID, 10)
+		if hq.NewestFirst {
+			next.Set("before", last)
+		} else {
+			next.Set("after", last)
+		}
+		body = append(body, `,"next":`...)
+		body = appendJSONString(body, r.URL.Path+"?"+next.Encode())
+	}
+	writeJSONBody(w, http.StatusOK, append(body, "}\n"...))
+}
+
+// exportCSV handles GET /api/export.csv: the selected events as a CSV file,
+// streamed as it is read, in constant memory however many rows it has.
+func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) {
+	rng, err := ParseExportQuery(r.URL.Query())
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	select {
+	case s.exports <- struct{}{}:
+		defer func() { <-s.exports }()
+	default:
+		w.Header().Set("Retry-After", "5")
+		Error(w, r, s.log, newError(errRateLimited, "%d exports are running; try again in a few seconds", maxExports))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/csv; charset=utf-8; header=present")
+	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="livefeed-%s.csv"`, time.Now().UTC().Format("20060102-150405")))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	out := &exportWriter{w: w, rc: http.NewResponseController(w), timeout: s.opts.WriteTimeout}
+	n, err := s.store.Export(r.Context(), out, rng)
+	if err == nil {
+		return
+	}
+	if !out.started {
+		Error(w, r, s.log, err)
+		return
+	}
+	// The status line is out: the only way left to tell the client the
+	// file is incomplete is to break the response off, so it does not take
+	// a truncated file for a whole one.
+	s.log.Warn("export broken off", "rows", n, "err", err)
+	panic(http.ErrAbortHandler)
+}
+
+// exportWriter writes an export to the client, renewing the write deadline
+// before each write: a long export to a client that keeps reading is not
+// cut off by the server's write timeout, one that stops reading is.
+type exportWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	started bool
+}
+
+func (e *exportWriter) Write(p []byte) (int, error) {
+	e.started = true
+	if e.timeout > 0 {
+		e.rc.SetWriteDeadline(time.Now().Add(e.timeout)) // unsupported by a recorder: then none is needed
+	}
+	return e.w.Write(p)
+}

@@ -1,0 +1,343 @@
+package handlers_test
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"livefeed/handlers"
+	"livefeed/store"
+)
+
+func TestParseHistoryQuery(t *testing.T) {
+	at := time.Date(2026, 11, 21, 19, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name  string
+		query string
+		check func(handlers.HistoryQuery) bool
+		err   string // substring of the error, "" for valid
+	}{
+		{"OKEmpty", "", func(q handlers.HistoryQuery) bool {
+			return q.Range.Filter.All && q.Limit == 100 && !q.NewestFirst && q.Range.After == 0 && q.Range.From.IsZero()
+		}, ""},
+		{"OKAll", "topic=nba/*&topic=stocks/AAPL&after=5&before=900&from=2026-11-21T19:00:00Z&to=2026-11-21T20:00:00.5%2B01:00&limit=1000&order=desc",
+			func(q handlers.HistoryQuery) bool {
+				return q.Range.Filter.String() == "stocks/AAPL,nba/*" && q.Range.After == 5 && q.Range.Before == 900 &&
+					q.Range.From.Equal(at) && q.Range.To.Equal(at.Add(500*time.Millisecond)) && q.Limit == 1000 && q.NewestFirst
+			}, ""},
+		{"OKOrderAsc", "order=asc&limit=1", func(q handlers.HistoryQuery) bool { return !q.NewestFirst && q.Limit == 1 }, ""},
+		{"OKFromEqualsTo", "from=2026-11-21T19:00:00Z&to=2026-11-21T19:00:00Z", nil, ""},
+		{"OKMaxID", "after=9223372036854775807", nil, ""},
+		{"ErrUnknown", "topics=nba/*", nil, `unknown parameter "topics"`},
+		{"ErrRepeated", "after=1&after=2", nil, `"after" is given 2 times`},
+		{"ErrTopic", "topic=nba/*/x", nil, "is not allowed"},
+		{"ErrEmptyTopic", "topic=", nil, "topic is empty"},
+		{"ErrAfterNegative", "after=-1", nil, "after must be a non-negative integer"},
+		{"ErrAfterSign", "after=%2B1", nil, "after must be a non-negative integer"},
+		{"ErrAfterText", "after=abc", nil, "after must be a non-negative integer"},
+		{"ErrAfterEmpty", "after=", nil, "after must be a non-negative integer"},
+		{"ErrAfterHuge", "after=9223372036854775808", nil, "out of range"},
+		{"ErrBefore", "before=1e3", nil, "before must be a non-negative integer"},
+		{"ErrFrom", "from=yesterday", nil, "from must be an RFC 3339 time"},
+		{"ErrFromDateOnly", "from=2026-11-21", nil, "from must be an RFC 3339 time"},
+		{"ErrToPlusAsSpace", "to=2026-11-21T19:00:00+01:00", nil, "%2B"},
+		{"ErrFromAfterTo", "from=2026-11-21T20:00:00Z&to=2026-11-21T19:00:00Z", nil, "is after to"},
+		{"ErrLimitZero", "limit=0", nil, "limit must be an integer from 1 to 1000"},
+		{"ErrLimitBig", "limit=1001", nil, "limit must be an integer from 1 to 1000"},
+		{"ErrOrder", "order=newest", nil, "order must be"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			values, err := url.ParseQuery(tc.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, err := handlers.ParseHistoryQuery(values)
+			if tc.err != "" {
+				if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got %v, want an invalid-input error with %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.check != nil && !tc.check(q) {
+				t.Fatalf("parsed %+v", q)
+			}
+		})
+	}
+}
+
+func TestParseExportQuery(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		query string
+		err   string
+	}{
+		{"OK", "topic=nba/lal-bos&from=2026-11-21T19:00:00Z&to=2026-11-22T00:00:00Z", ""},
+		{"OKAfterBefore", "after=10&before=20", ""},
+		{"ErrLimit", "limit=10", `unknown parameter "limit"`},
+		{"ErrOrder", "order=desc", `unknown parameter "order"`},
+		{"ErrTo", "to=now", "to must be an RFC 3339 time"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			values, _ := url.ParseQuery(tc.query)
+			_, err := handlers.ParseExportQuery(values)
+			if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+				t.Fatalf("got %v, want %q", err, tc.err)
+			}
+		})
+	}
+}
+
+func FuzzParseHistoryQuery(f *testing.F) {
+	for _, seed := range []string{
+		"", "topic=nba/*&after=5&limit=10&order=desc", "from=2026-11-21T19:00:00Z&to=2026-11-21T19:00:00.999999999-23:59",
+		"after=9223372036854775807&before=0", "topic=*&topic=a", "limit=%00", "from=2026-02-30T00:00:00Z", "a=b&a=c",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		values, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		for _, parse := range []func(url.Values) (handlers.HistoryQuery, error){
+			handlers.ParseHistoryQuery,
+			func(v url.Values) (handlers.HistoryQuery, error) {
+				r, err := handlers.ParseExportQuery(v)
+				return handlers.HistoryQuery{Range: r, Limit: 1}, err
+			},
+		} {
+			q, err := parse(values)
+			if err != nil {
+				if !errors.Is(err, store.ErrInvalid) {
+					t.Fatalf("error %v is not ErrInvalid", err)
+				}
+				continue
+			}
+			if q.Limit < 1 || q.Limit > store.MaxPage || q.Range.After < 0 || q.Range.Before < 0 {
+				t.Fatalf("accepted %q as %+v", raw, q)
+			}
+			if !q.Range.From.IsZero() && !q.Range.To.IsZero() && q.Range.From.After(q.Range.To) {
+				t.Fatalf("accepted from after to: %q", raw)
+			}
+		}
+	})
+}
+
+// get fetches a path and returns the response and its body.
+func (a *app) get(t *testing.T, path string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, a.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := a.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, body
+}
+
+func TestHistoryAPI(t *testing.T) {
+	a := newApp(t, handlers.Options{AllowedOrigins: []string{"https://scores.example"}}, false)
+	for i := range 7 {
+		topic := []string{"nba/a", "nba/b", "stocks/X"}[i%3]
+		a.publish(t, "Bearer "+token, `{"topic":"`+topic+`","type":"note","data":{"n":`+string(rune('0'+i))+`}}`)
+	}
+	type page struct {
+		Events []store.Event
+		Next   string
+	}
+	walk := func(t *testing.T, path string) (ids []int64, pages int) {
+		t.Helper()
+		for path != "" {
+			resp, body := a.get(t, path)
+			if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
+				t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
+			}
+			if strings.Contains(string(body), `\u0026`) {
+				t.Errorf("the next URL is escaped for HTML: %s", body)
+			}
+			var p page
+			if err := json.Unmarshal(body, &p); err != nil {
+				t.Fatalf("GET %s: %v in %s", path, err, body)
+			}
+			for _, e := range p.Events {
+				ids = append(ids, e.ID)
+			}
+			pages++
+			path = p.Next
+		}
+		return ids, pages
+	}
+	for _, tc := range []struct {
+		name  string
+		path  string
+		want  string
+		pages int
+	}{
+		{"OKAll", "/api/history", "[1 2 3 4 5 6 7]", 1},
+		{"OKPaged", "/api/history?limit=3", "[1 2 3 4 5 6 7]", 3},
+		{"OKExactPages", "/api/history?limit=7", "[1 2 3 4 5 6 7]", 1},
+		{"OKNewestFirst", "/api/history?order=desc&limit=2", "[7 6 5 4 3 2 1]", 4},
+		{"OKTopic", "/api/history?topic=nba/a&limit=2", "[1 4 7]", 2},
+		{"OKPrefix", "/api/history?topic=nba/*&order=desc&limit=2", "[7 5 4 2 1]", 3},
+		{"OKAfter", "/api/history?after=5", "[6 7]", 1},
+		{"OKFuture", "/api/history?from=2999-01-01T00:00:00Z", "[]", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ids, pages := walk(t, tc.path)
+			if got := fmt.Sprint(ids); got != tc.want || pages != tc.pages {
+				t.Fatalf("got %v in %d pages, want %s in %d", ids, pages, tc.want, tc.pages)
+			}
+		})
+	}
+	t.Run("OKCORS", func(t *testing.T) {
+		resp, _ := a.get(t, "/api/history", "Origin", "https://scores.example")
+		if resp.Header.Get("Access-Control-Allow-Origin") != "https://scores.example" {
+			t.Fatalf("headers %v", resp.Header)
+		}
+	})
+	t.Run("ErrQuery", func(t *testing.T) {
+		resp, body := a.get(t, "/api/history?limit=0")
+		var e struct{ Error string }
+		if resp.StatusCode != 400 || json.Unmarshal(body, &e) != nil || !strings.Contains(e.Error, "limit") {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+	})
+}
+
+func jsonText(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func TestTopicsAPI(t *testing.T) {
+	a := newApp(t, handlers.Options{}, false)
+	a.publish(t, "Bearer "+token, `[{"topic":"stocks/X","type":"tick","data":{"symbol":"X","price":1}},`+scoreBody+`,
+		{"topic":"stocks/X","type":"tick","data":{"symbol":"X","price":2}}]`)
+	var got struct {
+		Topics []struct {
+			Topic  string
+			Latest store.Event
+		}
+	}
+	resp, body := a.get(t, "/api/topics")
+	if resp.StatusCode != 200 || json.Unmarshal(body, &got) != nil {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if len(got.Topics) != 2 || got.Topics[0].Topic != "nba/lal-bos" || got.Topics[0].Latest.ID != 2 ||
+		got.Topics[1].Topic != "stocks/X" || got.Topics[1].Latest.ID != 3 || string(got.Topics[1].Latest.Data) != `{"symbol":"X","price":2}` {
+		t.Fatalf("topics %s", body)
+	}
+	resp, body = a.get(t, "/api/topics?topic=stocks/*")
+	if resp.StatusCode != 200 || json.Unmarshal(body, &got) != nil || len(got.Topics) != 1 || got.Topics[0].Topic != "stocks/X" {
+		t.Fatalf("filtered: %d %s", resp.StatusCode, body)
+	}
+	for _, q := range []string{"?topic=a%20b", "?limit=1"} {
+		if resp, body := a.get(t, "/api/topics"+q); resp.StatusCode != 400 {
+			t.Errorf("%s: %d %s", q, resp.StatusCode, body)
+		}
+	}
+}
+
+// TestExportAPI downloads an export and reads it back with encoding/csv into
+// exactly the stored events, formula text neutralised and numbers numeric.
+func TestExportAPI(t *testing.T) {
+	a := newApp(t, handlers.Options{}, false)
+	a.publish(t, "Bearer "+token, `[
+		{"topic":"nba/x","type":"score","data":{"home":"=HYPERLINK(\"http://evil\",\"x\")","away":"+1+1","home_score":0,"away_score":0}},
+		{"topic":"nba/x","type":"score","data":{"home":"-2+3","away":"@SUM(A1:A9)","home_score":3,"away_score":0,"period":1}},
+		{"topic":"stocks/X","type":"tick","data":{"symbol":"X","price":12.5,"change":-0.75,"change_pct":-5.66}},
+		{"topic":"misc","type":"note","data":{"text":"a, \"b\""}}]`)
+	resp, body := a.get(t, "/api/export.csv")
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/csv") {
+		t.Errorf("Content-Type %q", ct)
+	}
+	if cd := resp.Header.Get("Content-Disposition"); !strings.HasPrefix(cd, "attachment; filename=") || !strings.HasSuffix(cd, `.csv"`) {
+		t.Errorf("Content-Disposition %q", cd)
+	}
+	records, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+	if err != nil {
+		t.Fatalf("not CSV: %v\n%s", err, body)
+	}
+	if len(records) != 5 || strings.Join(records[0], ",") != strings.Join(store.CSVColumns, ",") {
+		t.Fatalf("records %q", records)
+	}
+	col := func(name string) int {
+		for i, c := range store.CSVColumns {
+			if c == name {
+				return i
+			}
+		}
+		t.Fatalf("no column %s", name)
+		return 0
+	}
+	for _, tc := range []struct {
+		row       int
+		column    string
+		want      string
+		formulaOK bool
+	}{
+		{1, "home", `'=HYPERLINK("http://evil","x")`, false},
+		{1, "away", "'+1+1", false},
+		{2, "home", "'-2+3", false},
+		{2, "away", "'@SUM(A1:A9)", false},
+		{2, "home_score", "3", true},
+		{3, "price", "12.5", true},
+		{3, "change", "-0.75", true},
+		{3, "change_pct", "-5.66", true},
+		{4, "data", `{"text":"a, \"b\""}`, false},
+	} {
+		if got := records[tc.row][col(tc.column)]; got != tc.want {
+			t.Errorf("row %d %s = %q, want %q", tc.row, tc.column, got, tc.want)
+		}
+	}
+	stored, _, err := a.store.History(t.Context(), store.Range{}, 100, false)
+	if err != nil || len(stored) != 4 {
+		t.Fatal(stored, err)
+	}
+	for i, e := range stored {
+		if records[i+1][0] != jsonText(e.ID) || records[i+1][1] != e.Time.Format(store.TimeLayout) || records[i+1][2] != e.Topic {
+			t.Errorf("row %d %q does not start with event %d", i+1, records[i+1], e.ID)
+		}
+	}
+
+	t.Run("OKFiltered", func(t *testing.T) {
+		resp, body := a.get(t, "/api/export.csv?topic=stocks/*&after=1")
+		records, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+		if resp.StatusCode != 200 || err != nil || len(records) != 2 || records[1][0] != "3" {
+			t.Fatalf("%d %q %v", resp.StatusCode, records, err)
+		}
+	})
+	t.Run("ErrQuery", func(t *testing.T) {
+		for _, q := range []string{"from=yesterday", "limit=5", "topic=a%20b", "after=-1"} {
+			resp, body := a.get(t, "/api/export.csv?"+q)
+			var e struct{ Error string }
+			if resp.StatusCode != 400 || json.Unmarshal(body, &e) != nil || e.Error == "" {
+				t.Errorf("%s: %d %s", q, resp.StatusCode, body)
+			}
+		}
+	})
+}

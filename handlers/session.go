@@ -1,0 +1,222 @@
+package handlers
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Cookies of the admin console, sent only to /admin paths.
+const (
+	sessionCookie = "livefeed_session" // an operator's session ID
+	loginCookie   = "livefeed_login"   // the CSRF token of the sign-in form
+	adminPath     = "/admin"
+)
+
+// maxSessions bounds the sessions kept in memory. Sessions are created only
+// by successful, throttled sign-ins, so the bound is never reached in use;
+// it is there so that memory cannot grow without one.
+const maxSessions = 10_000
+
+// sessions is the server-side store of operator sessions. The cookie holds
+// only a random session ID: signing out deletes the session here, so the
+// cookie is worthless from then on, even if it was copied. Sessions are
+// keyed by the SHA-256 of their ID, so looking one up takes no time that
+// depends on how much of a guessed ID is right.
+type sessions struct {
+	lifetime time.Duration
+	mu       sync.Mutex
+	byID     map[[sha256.Size]byte]*session
+}
+
+// session is one signed-in operator.
+type session struct {
+	operator string
+	csrf     string // the synchronizer token every form of this session carries
+	expires  time.Time
+}
+
+func newSessions(lifetime time.Duration) *sessions {
+	return &sessions{lifetime: lifetime, byID: make(map[[sha256.Size]byte]*session)}
+}
+
+// create starts a session for operator and returns its ID.
+func (ss *sessions) create(operator string) (string, *session) {
+	id := randomToken()
+	sess := &session{operator: operator, csrf: randomToken(), expires: time.Now().Add(ss.lifetime)}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if len(ss.byID) >= maxSessions {
+		ss.dropExpired()
+	}
+	for key := range ss.byID { // still full: drop any (map order is random)
+		if len(ss.byID) < maxSessions {
+			break
+		}
+		delete(ss.byID, key)
+	}
+	ss.byID[sha256.Sum256([]byte(id))] = sess
+	return id, sess
+}
+
+// lookup returns the live session with that ID.
+func (ss *sessions) lookup(id string) (*session, bool) {
+	key := sha256.Sum256([]byte(id))
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	sess, ok := ss.byID[key]
+	if ok && time.Now().After(sess.expires) {
+		delete(ss.byID, key)
+		return nil, false
+	}
+	return sess, ok
+}
+
+// end deletes the session with that ID.
+func (ss *sessions) end(id string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	delete(ss.byID, sha256.Sum256([]byte(id)))
+}
+
+func (ss *sessions) dropExpired() {
+	now := time.Now()
+	for key, sess := range ss.byID {
+		if now.After(sess.expires) {
+			delete(ss.byID, key)
+		}
+	}
+}
+
+// randomToken returns 128 random bits as text: a session ID, a CSRF token.
+func randomToken() string { return rand.Text() }
+
+// fromRequest returns the session of the request's cookie, if it is live.
+func (ss *sessions) fromRequest(r *http.Request) (id string, sess *session, ok bool) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return "", nil, false
+	}
+	sess, ok = ss.lookup(c.Value)
+	return c.Value, sess, ok
+}
+
+// adminCookie returns a cookie of the admin console: never readable by
+// scripts, sent only with requests from the console's own site, and only
+// over TLS when the console is served over TLS. maxAge < 0 deletes it.
+func adminCookie(r *http.Request, name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     adminPath,
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		Secure:   r.TLS != nil,
+		SameSite: http.SameSiteStrictMode,
+	}
+}
+
+// Sign-in throttling: after maxFailures failed sign-ins within
+// failureWindow from one client address, or for one operator name, further
+// attempts are refused until the window has passed. Five tries per quarter
+// hour leave an operator room for typos and make guessing a password
+// hopeless.
+const (
+	maxFailures    = 5
+	failureWindow  = 15 * time.Minute
+	maxThrottleKey = 10_000 // addresses and names tracked at once
+)
+
+// loginThrottle counts failed sign-ins per key (a client address or an
+// operator name).
+type loginThrottle struct {
+	mu       sync.Mutex
+	failures map[string]*failures
+}
+
+type failures struct {
+	count int
+	since time.Time // the first failure of the window
+}
+
+func newLoginThrottle() *loginThrottle {
+	return &loginThrottle{failures: make(map[string]*failures)}
+}
+
+// wait returns how long sign-ins for keys are refused (0: they are not).
+func (t *loginThrottle) wait(keys ...string) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := time.Now()
+	var longest time.Duration
+	for _, k := range keys {
+		switch f := t.failures[k]; {
+		case f != nil && f.count >= maxFailures:
+			longest = max(longest, f.since.Add(failureWindow).Sub(now))
+		case f == nil && len(t.failures) >= maxThrottleKey:
+			// So many clients are failing that a new one could not be
+			// counted: refuse rather than let its guesses go uncounted.
+			t.dropExpired(now)
+			if len(t.failures) >= maxThrottleKey {
+				longest = max(longest, failureWindow)
+			}
+		}
+	}
+	return longest
+}
+
+// fail counts a failed sign-in for keys.
+func (t *loginThrottle) fail(keys ...string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := time.Now()
+	for _, k := range keys {
+		f := t.failures[k]
+		if f == nil || now.Sub(f.since) >= failureWindow {
+			if f == nil && len(t.failures) >= maxThrottleKey {
+				t.dropExpired(now)
+				if len(t.failures) >= maxThrottleKey {
+					continue // wait refuses untracked keys meanwhile
+				}
+			}
+			f = &failures{since: now}
+			t.failures[k] = f
+		}
+		f.count++
+	}
+}
+
+// forget clears the failures of key, after a successful sign-in.
+func (t *loginThrottle) forget(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.failures, key)
+}
+
+func (t *loginThrottle) dropExpired(now time.Time) {
+	for k, f := range t.failures {
+		if now.Sub(f.since) >= failureWindow {
+			delete(t.failures, k)
+		}
+	}
+}
+
+// clientKey is the throttling key of the request's client: its IP address,
+// or for IPv6 its /64 network, which one client usually has whole.
+func clientKey(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return "addr " + host
+	}
+	if ip.To4() == nil {
+		ip = ip.Mask(net.CIDRMask(64, 128))
+	}
+	return "addr " + ip.String()
+}

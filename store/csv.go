@@ -1,0 +1,302 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"time"
+)
+
+// CSVColumns are the columns of the CSV export, in order. The fields of
+// score and tick events have columns of their own; data holds the rest of
+// an event's data as a JSON object: all of it for other types, the fields
+// without a column (or with a value of another kind) for score and tick,
+// empty when nothing is left.
+var CSVColumns = []string{
+	"id", "time", "topic", "type",
+	"home", "away", "home_score", "away_score", "period", "clock", "status",
+	"symbol", "price", "change", "change_pct", "volume", "currency",
+	"data",
+}
+
+// Positions of the columns in CSVColumns.
+const (
+	colHome = 4 + iota
+	colAway
+	colHomeScore
+	colAwayScore
+	colPeriod
+	colClock
+	colStatus
+	colSymbol
+	colPrice
+	colChange
+	colChangePct
+	colVolume
+	colCurrency
+	colData
+	numColumns
+)
+
+// cellKind is a kind of JSON value a field column takes.
+type cellKind uint8
+
+const (
+	textCell   cellKind = 1 << iota // a JSON string, written as text
+	numberCell                      // a JSON number, written as it is
+)
+
+// fieldColumn returns the column of a score or tick field and the kinds of
+// value it takes; ok is false for a field without a column.
+func fieldColumn(typ string, key []byte) (col int, kinds cellKind, ok bool) {
+	if typ == "score" {
+		switch string(key) {
+		case `"home"`:
+			return colHome, textCell, true
+		case `"away"`:
+			return colAway, textCell, true
+		case `"home_score"`:
+			return colHomeScore, numberCell, true
+		case `"away_score"`:
+			return colAwayScore, numberCell, true
+		case `"period"`:
+			return colPeriod, textCell | numberCell, true // 4 or "OT"
+		case `"clock"`:
+			return colClock, textCell, true
+		case `"status"`:
+			return colStatus, textCell, true
+		}
+		return 0, 0, false
+	}
+	switch string(key) {
+	case `"symbol"`:
+		return colSymbol, textCell, true
+	case `"price"`:
+		return colPrice, numberCell, true
+	case `"change"`:
+		return colChange, numberCell, true
+	case `"change_pct"`:
+		return colChangePct, numberCell, true
+	case `"volume"`:
+		return colVolume, numberCell, true
+	case `"currency"`:
+		return colCurrency, textCell, true
+	}
+	return 0, 0, false
+}
+
+// AppendCSVHeader appends the header record of the CSV export to b.
+func AppendCSVHeader(b []byte) []byte {
+	for i, c := range CSVColumns {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, c...)
+	}
+	return append(b, '\r', '\n')
+}
+
+// AppendCSV appends e as one record of the CSV export to b (RFC 4180:
+// comma-separated, CRLF-terminated, a field quoted when it holds a comma, a
+// quote or a line break). Numbers are written as numbers. A text field that
+// a spreadsheet would run as a formula is neutralised (see appendText), so
+// every record is safe to open in a spreadsheet whatever the event holds.
+func AppendCSV(b []byte, e Event) []byte {
+	var enc csvEncoder
+	return enc.append(b, e)
+}
+
+// csvEncoder writes records like AppendCSV. It remembers the last second
+// it formatted: event times never decrease with the ID, so in an export
+// most records share their second with the one before.
+type csvEncoder struct {
+	second int64  // Unix seconds of stamp
+	stamp  []byte // "2006-01-02T15:04:05." of that second
+}
+
+func (c *csvEncoder) append(b []byte, e Event) []byte {
+	b = strconv.AppendInt(b, e.ID, 10)
+	b = append(b, ',')
+	b = c.appendTime(b, e.Time.UnixMilli())
+	b = append(b, ',')
+	b = appendText(b, e.Topic)
+	b = append(b, ',')
+	b = appendText(b, e.Type)
+
+	var cells [numColumns][]byte // the raw JSON value of each field column
+	var rest []byte              // fields left for the data column, as a JSON object
+	if e.Type == "score" || e.Type == "tick" {
+		ok := eachMember(e.Data, func(key, value []byte) {
+			if col, kinds, ok := fieldColumn(e.Type, key); ok && cells[col] == nil && fits(value, kinds) {
+				cells[col] = value
+				return
+			}
+			if rest == nil {
+				rest = append(make([]byte, 0, 64), '{')
+			} else {
+				rest = append(rest, ',')
+			}
+			rest = append(append(append(rest, key...), ':'), value...)
+		})
+		if !ok { // not a JSON object: the data column holds it as it is
+			cells, rest = [numColumns][]byte{}, e.Data
+		} else if rest != nil {
+			rest = append(rest, '}')
+		}
+	} else {
+		rest = e.Data
+	}
+	for col := colHome; col < colData; col++ {
+		b = append(b, ',')
+		if v := cells[col]; v != nil {
+			b = appendValue(b, v)
+		}
+	}
+	b = append(b, ',')
+	b = appendText(b, rest)
+	return append(b, '\r', '\n')
+}
+
+// appendTime appends the time ms (Unix milliseconds) in TimeLayout.
+func (c *csvEncoder) appendTime(b []byte, ms int64) []byte {
+	sec, frac := ms/1000, ms%1000
+	if frac < 0 {
+		sec, frac = sec-1, frac+1000
+	}
+	if c.stamp == nil || sec != c.second {
+		c.second = sec
+		c.stamp = time.Unix(sec, 0).UTC().AppendFormat(c.stamp[:0], "2006-01-02T15:04:05.")
+	}
+	b = append(b, c.stamp...)
+	return append(b, byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10), 'Z')
+}
+
+// fits reports whether a raw JSON value goes in a column taking kinds of
+// value, such that the column reads back as exactly that value: a string
+// or a number of the right kind, but not an empty string (an empty cell
+// means "absent"), nor in a column taking both kinds a string that reads as
+// a number (period "4" would come back as 4). Anything else stays in the
+// data column.
+func fits(v []byte, kinds cellKind) bool {
+	switch {
+	case len(v) > 2 && v[0] == '"':
+		return kinds&textCell != 0 && (kinds&numberCell == 0 || !isJSONNumber(v[1:len(v)-1]))
+	case isJSONNumber(v):
+		return kinds&numberCell != 0
+	}
+	return false
+}
+
+// appendValue appends a JSON string as text and a JSON number as it is:
+// JSON's number syntax is one every spreadsheet reads as a number, negative
+// numbers included, so it needs neither quoting nor neutralising.
+func appendValue(b, v []byte) []byte {
+	if v[0] != '"' {
+		return append(b, v...)
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		return appendText(b, v[1:len(v)-1])
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		return appendText(b, v) // not a JSON string after all: keep it as text
+	}
+	return appendText(b, s)
+}
+
+// appendText appends s as a CSV text field.
+//
+// Spreadsheets run a cell that starts with =, +, - or @ as a formula, and
+// some also after a leading tab or carriage return (CWE-1236, "CSV
+// injection"). Such a field gets a leading apostrophe, which spreadsheets
+// take as "this cell is text" and do not show. A field that already starts
+// with an apostrophe gets one too, so that a reader can always undo the
+// neutralising by removing one leading apostrophe from a text field.
+func appendText[T string | []byte](b []byte, s T) []byte {
+	neutralise := len(s) > 0 && isFormulaStart(s)
+	quote := false
+	for i := 0; i < len(s) && !quote; i++ {
+		switch s[i] {
+		case ',', '"', '\r', '\n':
+			quote = true
+		}
+	}
+	if len(s) > 0 && (s[0] == ' ' || s[len(s)-1] == ' ') {
+		quote = true // some readers trim unquoted spaces
+	}
+	if !quote {
+		if neutralise {
+			b = append(b, '\'')
+		}
+		return append(b, s...)
+	}
+	b = append(b, '"')
+	if neutralise {
+		b = append(b, '\'')
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' {
+			b = append(b, '"')
+		}
+		b = append(b, s[i])
+	}
+	return append(b, '"')
+}
+
+// isFormulaStart reports whether a spreadsheet could take text starting
+// like s for a formula: its first character other than spaces is one of
+// = + - @, a tab or a carriage return, or it starts with an apostrophe (see
+// appendText).
+func isFormulaStart[T string | []byte](s T) bool {
+	if s[0] == '\'' {
+		return true
+	}
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ' ':
+			continue
+		case '=', '+', '-', '@', '\t', '\r', '\n':
+			return true
+		}
+		return false
+	}
+	return false
+}
+
+// isJSONNumber reports whether v is exactly one number in JSON's syntax
+// (RFC 8259, section 6): -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func isJSONNumber(v []byte) bool {
+	i := 0
+	digits := func() bool {
+		start := i
+		for i < len(v) && '0' <= v[i] && v[i] <= '9' {
+			i++
+		}
+		return i > start
+	}
+	if i < len(v) && v[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(v) && v[i] == '0':
+		i++
+	case !digits():
+		return false
+	}
+	if i < len(v) && v[i] == '.' {
+		i++
+		if !digits() {
+			return false
+		}
+	}
+	if i < len(v) && (v[i] == 'e' || v[i] == 'E') {
+		i++
+		if i < len(v) && (v[i] == '+' || v[i] == '-') {
+			i++
+		}
+		if !digits() {
+			return false
+		}
+	}
+	return i == len(v)
+}

@@ -1,0 +1,420 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"livefeed/store"
+)
+
+// Column kinds of the CSV export, as an analyst reading it back sees them.
+var (
+	textColumns   = map[string]bool{"home": true, "away": true, "clock": true, "status": true, "symbol": true, "currency": true}
+	numberColumns = map[string]bool{"home_score": true, "away_score": true, "price": true, "change": true, "change_pct": true, "volume": true}
+)
+
+// unneutralise undoes the export's formula neutralising of a text cell: a
+// leading apostrophe is always one the export added.
+func unneutralise(cell string) string { return strings.TrimPrefix(cell, "'") }
+
+// formulaStart reports whether a spreadsheet could run a text cell as a
+// formula (CWE-1236).
+func formulaStart(cell string) bool {
+	trimmed := strings.TrimLeft(cell, " ")
+	return trimmed != "" && strings.ContainsRune("=+-@\t\r\n", rune(trimmed[0]))
+}
+
+// recordEvent reads one CSV record back into the event it was written from.
+func recordEvent(header, rec []string) (store.Event, error) {
+	if len(rec) != len(header) {
+		return store.Event{}, fmt.Errorf("%d fields, want %d", len(rec), len(header))
+	}
+	cell := map[string]string{}
+	for i, name := range header {
+		cell[name] = rec[i]
+	}
+	var e store.Event
+	var err error
+	if e.ID, err = strconv.ParseInt(cell["id"], 10, 64); err != nil {
+		return e, err
+	}
+	if e.Time, err = time.Parse(store.TimeLayout, cell["time"]); err != nil {
+		return e, err
+	}
+	e.Topic, e.Type = unneutralise(cell["topic"]), unneutralise(cell["type"])
+	data := unneutralise(cell["data"])
+	if e.Type != "score" && e.Type != "tick" {
+		e.Data = json.RawMessage(data)
+		return e, nil
+	}
+	fields := map[string]any{}
+	if data != "" {
+		dec := json.NewDecoder(strings.NewReader(data))
+		dec.UseNumber()
+		if err := dec.Decode(&fields); err != nil {
+			return e, fmt.Errorf("data %q: %w", data, err)
+		}
+	}
+	for name, v := range cell {
+		switch {
+		case v == "":
+		case textColumns[name]:
+			fields[name] = unneutralise(v)
+		case numberColumns[name]:
+			fields[name] = json.Number(v)
+		case name == "period":
+			if _, err := strconv.ParseFloat(v, 64); err == nil && !strings.HasPrefix(v, "'") {
+				fields[name] = json.Number(v)
+			} else {
+				fields[name] = unneutralise(v)
+			}
+		}
+	}
+	e.Data, err = json.Marshal(fields)
+	return e, err
+}
+
+// sameData reports whether two JSON texts hold the same value.
+func sameData(a, b []byte) bool {
+	decode := func(text []byte) (any, error) {
+		var v any
+		dec := json.NewDecoder(bytes.NewReader(text))
+		dec.UseNumber()
+		err := dec.Decode(&v)
+		return v, err
+	}
+	va, errA := decode(a)
+	vb, errB := decode(b)
+	if errA != nil || errB != nil {
+		return errA == nil && errB == nil && bytes.Equal(a, b)
+	}
+	return reflect.DeepEqual(va, vb)
+}
+
+// checkCells fails unless every cell of rec is safe in a spreadsheet: a
+// number column holds a number, any other cell cannot start a formula.
+func checkCells(t *testing.T, header, rec []string) {
+	t.Helper()
+	for i, v := range rec {
+		switch name := header[i]; {
+		case name == "id" || numberColumns[name]:
+			if v != "" && !json.Valid([]byte(v)) {
+				t.Errorf("%s: %q is not a number", name, v)
+			}
+		case name == "period" && v != "" && json.Valid([]byte(v)):
+		default:
+			if formulaStart(v) {
+				t.Errorf("%s: %q could run as a formula", name, v)
+			}
+		}
+	}
+}
+
+// readCSV parses an export and returns its header and records.
+func readCSV(t *testing.T, text []byte) ([]string, [][]string) {
+	t.Helper()
+	r := csv.NewReader(bytes.NewReader(text))
+	records, err := r.ReadAll()
+	if err != nil {
+		t.Fatalf("the export is not valid CSV: %v\n%s", err, text)
+	}
+	if len(records) == 0 {
+		t.Fatal("the export has no header")
+	}
+	return records[0], records[1:]
+}
+
+func TestAppendCSVHeader(t *testing.T) {
+	got := string(store.AppendCSVHeader(nil))
+	want := "id,time,topic,type,home,away,home_score,away_score,period,clock,status,symbol,price,change,change_pct,volume,currency,data\r\n"
+	if got != want {
+		t.Fatalf("header %q, want %q", got, want)
+	}
+}
+
+func TestAppendCSV(t *testing.T) {
+	at := time.Date(2026, 11, 21, 19, 4, 5, 123_000_000, time.UTC)
+	event := func(typ, data string) store.Event {
+		return store.Event{ID: 42, Topic: "nba/lal-bos", Type: typ, Time: at, Data: json.RawMessage(data)}
+	}
+	const prefix = "42,2026-11-21T19:04:05.123Z,nba/lal-bos,"
+	for _, tc := range []struct {
+		name  string
+		event store.Event
+		want  string // the record after the id, time and topic fields
+	}{
+		{"OKScore", event("score", `{"home":"Lakers","away":"Celtics","home_score":3,"away_score":0,"period":4,"clock":"1:02","status":"live"}`),
+			"score,Lakers,Celtics,3,0,4,1:02,live,,,,,,,\r\n"},
+		{"OKScorePeriodText", event("score", `{"home":"A","away":"B","home_score":0,"away_score":0,"period":"OT"}`),
+			"score,A,B,0,0,OT,,,,,,,,,\r\n"},
+		{"OKScorePeriodTextNumber", event("score", `{"home":"A","away":"B","home_score":0,"away_score":0,"period":"4"}`),
+			`score,A,B,0,0,,,,,,,,,,"{""period"":""4""}"` + "\r\n"},
+		{"OKScoreExtraFields", event("score", `{"home":"A","venue":"Arena, Boston","away":"B","home_score":1,"away_score":2,"clock":null}`),
+			`score,A,B,1,2,,,,,,,,,,"{""venue"":""Arena, Boston"",""clock"":null}"` + "\r\n"},
+		{"OKTick", event("tick", `{"symbol":"AAPL","price":231.4,"change":-1.25,"change_pct":-0.54,"volume":1200,"currency":"USD"}`),
+			"tick,,,,,,,,AAPL,231.4,-1.25,-0.54,1200,USD,\r\n"},
+		{"OKTickExponent", event("tick", `{"symbol":"X","price":-1.5e-3}`),
+			"tick,,,,,,,,X,-1.5e-3,,,,,\r\n"},
+		{"OKOtherType", event("note", `{"text":"=1+1","n":[1,2]}`),
+			`note,,,,,,,,,,,,,,"{""text"":""=1+1"",""n"":[1,2]}"` + "\r\n"},
+		{"OKEscapedText", event("score", `{"home":"Caf\u00e9 \"Les Bleus\"","away":"a\nb","home_score":0,"away_score":0}`),
+			"score,\"Café \"\"Les Bleus\"\"\",\"a\nb\",0,0,,,,,,,,,,\r\n"},
+		{"OKFormulaEquals", event("score", `{"home":"=HYPERLINK(\"http://x\",\"y\")","away":"B","home_score":0,"away_score":0}`),
+			"score,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",B,0,0,,,,,,,,,,\r\n"},
+		{"OKFormulaPlus", event("score", `{"home":"+1+cmd","away":"-2-cmd","home_score":0,"away_score":0}`),
+			"score,'+1+cmd,'-2-cmd,0,0,,,,,,,,,,\r\n"},
+		{"OKFormulaAt", event("score", `{"home":"@SUM(A1)","away":" =1","home_score":0,"away_score":0}`),
+			"score,'@SUM(A1),\"' =1\",0,0,,,,,,,,,,\r\n"},
+		{"OKFormulaTab", event("score", `{"home":"\t=1","away":"\r=1","home_score":0,"away_score":0}`),
+			"score,'\t=1,\"'\r=1\",0,0,,,,,,,,,,\r\n"},
+		{"OKApostrophe", event("score", `{"home":"'quoted","away":"it's","home_score":0,"away_score":0}`),
+			"score,''quoted,it's,0,0,,,,,,,,,,\r\n"},
+		{"OKNotAnObject", event("score", `[1,2]`),
+			"score,,,,,,,,,,,,,,\"[1,2]\"\r\n"},
+		{"OKWrongKinds", event("tick", `{"symbol":7,"price":"1","volume":"=1"}`),
+			`tick,,,,,,,,,,,,,,"{""symbol"":7,""price"":""1"",""volume"":""=1""}"` + "\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := string(store.AppendCSV(nil, tc.event))
+			if got != prefix+tc.want {
+				t.Fatalf("got  %q\nwant %q", got, prefix+tc.want)
+			}
+			header, records := readCSV(t, append(store.AppendCSVHeader(nil), got...))
+			if len(records) != 1 {
+				t.Fatalf("%d records", len(records))
+			}
+			checkCells(t, header, records[0])
+		})
+	}
+}
+
+// TestAppendCSVRoundTrip reads records back into the events they came from.
+func TestAppendCSVRoundTrip(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
+	for i, data := range []string{
+		`{"home":"=A","away":"@B","home_score":10,"away_score":7,"period":"OT","clock":"-0:01","status":"final"}`,
+		`{"home":"'x","away":"y,z","home_score":0,"away_score":0,"period":2,"extra":{"a":[1,"-2"]}}`,
+		`{"symbol":"-X","price":0.5,"change":-0.25,"change_pct":-50,"volume":0,"currency":"EUR"}`,
+		`{"anything":"+goes","deep":{"x":null}}`,
+	} {
+		typ := []string{"score", "score", "tick", "note"}[i]
+		e := store.Event{ID: int64(i + 1), Topic: "t/-" + typ, Type: typ, Time: at, Data: json.RawMessage(data)}
+		header, records := readCSV(t, store.AppendCSV(store.AppendCSVHeader(nil), e))
+		got, err := recordEvent(header, records[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ID != e.ID || !got.Time.Equal(e.Time) || got.Topic != e.Topic || got.Type != e.Type || !sameData(got.Data, e.Data) {
+			t.Errorf("read back %+v (%s), want %+v (%s)", got, got.Data, e, e.Data)
+		}
+	}
+}
+
+func FuzzAppendCSV(f *testing.F) {
+	f.Add("score", []byte(`{"home":"=cmd|' /C calc'!A0","away":"B","home_score":1,"away_score":2,"period":"4"}`))
+	f.Add("tick", []byte(`{"symbol":"@X","price":-0.0e+0,"change":-1,"currency":"USD","x":"\u0000"}`))
+	f.Add("note", []byte(`{"a":"b"}`))
+	f.Add("score", []byte(`{"home":"\"a\",\r\n","away":" +1","home_score":0,"away_score":0,"clock":"'"}`))
+	f.Add("score", []byte(`{ "home" : "a" , "away":"b","home_score":0 ,"away_score":0}`))
+	f.Add("tick", []byte(`{"symbol":"S","price":1,"price2":[1,{"]":"}"}]}`))
+	f.Fuzz(func(t *testing.T, typ string, data []byte) {
+		e := store.Event{ID: 7, Topic: "fuzz", Type: typ, Time: time.UnixMilli(1_700_000_000_123).UTC(), Data: data}
+		text := store.AppendCSV(store.AppendCSVHeader(nil), e)
+		r := csv.NewReader(bytes.NewReader(text))
+		records, err := r.ReadAll()
+		if err != nil || len(records) != 2 {
+			t.Fatalf("%q: %d records, %v", text, len(records), err)
+		}
+		checkCells(t, records[0], records[1])
+		// An event the store accepts reads back exactly.
+		u, err := store.Update{Topic: "fuzz", Type: typ, Data: data}.Validate()
+		if err != nil {
+			return
+		}
+		e.Data = u.Data
+		header, records := readCSV(t, store.AppendCSV(store.AppendCSVHeader(nil), e))
+		got, err := recordEvent(header, records[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Type != e.Type || !sameData(got.Data, e.Data) {
+			t.Fatalf("read back %s %s, want %s %s", got.Type, got.Data, e.Type, e.Data)
+		}
+	})
+}
+
+// exportFixture stores events of every kind, including text a spreadsheet
+// would run as a formula.
+func exportFixture(t *testing.T) *store.Store {
+	t.Helper()
+	s := MustOpenStore(t, store.Options{})
+	for _, body := range []string{
+		`{"topic":"nba/a","type":"score","data":{"home":"=1+1","away":"+SUM(A1)","home_score":0,"away_score":0,"status":"scheduled"}}`,
+		`{"topic":"nba/a","type":"score","data":{"home":"-cmd","away":"@import","home_score":3,"away_score":0,"period":1,"clock":"11:02","status":"live"}}`,
+		`{"topic":"stocks/X","type":"tick","data":{"symbol":"X","price":99.5,"change":-0.5,"change_pct":-0.5,"volume":100,"currency":"USD"}}`,
+		`{"topic":"stocks/X","type":"tick","data":{"symbol":"X","price":98.25,"change":-1.25}}`,
+		`{"topic":"misc","type":"note","data":{"text":"=HYPERLINK(\"http://evil\")","tags":["a,b"]}}`,
+		`{"topic":"nba/b","type":"score","data":{"home":"Home \"H\"","away":"Away, Team","home_score":1,"away_score":1,"period":"OT"}}`,
+	} {
+		var u store.Update
+		if err := json.Unmarshal([]byte(body), &u); err != nil {
+			t.Fatal(err)
+		}
+		MustAppend(t, s, u)
+	}
+	return s
+}
+
+// TestExport parses an export with encoding/csv and reads it back into
+// exactly the stored events.
+func TestExport(t *testing.T) {
+	s := exportFixture(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		r    store.Range
+	}{
+		{"OKAll", store.Range{}},
+		{"OKTopic", store.Range{Filter: mustFilter(t, "nba/a")}},
+		{"OKTopics", store.Range{Filter: mustFilter(t, "nba/a", "misc")}},
+		{"OKPrefix", store.Range{Filter: mustFilter(t, "nba/*")}},
+		{"OKAfterBefore", store.Range{After: 1, Before: 5}},
+		{"OKNothing", store.Range{Filter: mustFilter(t, "nhl/*")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			n, err := s.Export(ctx, &buf, tc.r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _, err := s.History(ctx, tc.r, store.MaxPage, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			header, records := readCSV(t, buf.Bytes())
+			if !slicesEqual(header, store.CSVColumns) {
+				t.Fatalf("header %v", header)
+			}
+			if n != int64(len(want)) || len(records) != len(want) {
+				t.Fatalf("exported %d events in %d records, want %d", n, len(records), len(want))
+			}
+			for i, rec := range records {
+				checkCells(t, header, rec)
+				got, err := recordEvent(header, rec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				w := want[i]
+				if got.ID != w.ID || !got.Time.Equal(w.Time) || got.Topic != w.Topic || got.Type != w.Type || !sameData(got.Data, w.Data) {
+					t.Errorf("record %d reads back as %d %s %s %s %s, want %d %s %s %s %s", i,
+						got.ID, got.Time, got.Topic, got.Type, got.Data, w.ID, w.Time, w.Topic, w.Type, w.Data)
+				}
+			}
+		})
+	}
+	t.Run("OKNegativeChangeIsNumber", func(t *testing.T) {
+		var buf bytes.Buffer
+		if _, err := s.Export(ctx, &buf, store.Range{Filter: mustFilter(t, "stocks/X")}); err != nil {
+			t.Fatal(err)
+		}
+		_, records := readCSV(t, buf.Bytes())
+		if got := records[1][13]; got != "-1.25" {
+			t.Fatalf("change = %q, want the number -1.25", got)
+		}
+	})
+}
+
+func slicesEqual(a, b []string) bool { return strings.Join(a, "\x00") == strings.Join(b, "\x00") }
+
+// TestExportWindows exports more events than one read covers, through a
+// filter that matches some of them.
+func TestExportWindows(t *testing.T) {
+	s := MustOpenStore(t, store.Options{})
+	ctx := context.Background()
+	const total = 10_000
+	for start := 0; start < total; start += store.MaxBatch {
+		batch := make([]store.Update, store.MaxBatch)
+		for i := range batch {
+			batch[i] = note(fmt.Sprintf("t/%d", (start+i)%7), start+i)
+		}
+		MustAppend(t, s, batch...)
+	}
+	for _, tc := range []struct {
+		name     string
+		patterns []string
+		match    func(n int) bool // on note n, with ID n+1
+	}{
+		{"OKAll", []string{"*"}, func(int) bool { return true }},
+		{"OKTopic", []string{"t/3"}, func(n int) bool { return n%7 == 3 }},
+		{"OKTopics", []string{"t/3", "t/5"}, func(n int) bool { return n%7 == 3 || n%7 == 5 }},
+		{"OKPrefix", []string{"t/*"}, func(int) bool { return true }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := 0
+			for n := 5; n < total; n++ { // IDs after 5
+				if tc.match(n) {
+					want++
+				}
+			}
+			var buf bytes.Buffer
+			n, err := s.Export(ctx, &buf, store.Range{Filter: mustFilter(t, tc.patterns...), After: 5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, records := readCSV(t, buf.Bytes())
+			if n != int64(want) || len(records) != want {
+				t.Fatalf("%d events in %d records, want %d", n, len(records), want)
+			}
+			var last int64 = 5
+			for _, rec := range records {
+				id, _ := strconv.ParseInt(rec[0], 10, 64)
+				if id <= last {
+					t.Fatalf("ID %d after %d", id, last)
+				}
+				last = id
+			}
+		})
+	}
+}
+
+type failingWriter struct{ after int }
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if w.after--; w.after < 0 {
+		return 0, errors.New("client went away")
+	}
+	return len(p), nil
+}
+
+func TestExportStops(t *testing.T) {
+	s := MustOpenStore(t, store.Options{})
+	for start := 0; start < 20_000; start += store.MaxBatch {
+		batch := make([]store.Update, store.MaxBatch)
+		for i := range batch {
+			batch[i] = note("t", start+i)
+		}
+		MustAppend(t, s, batch...)
+	}
+	t.Run("ErrWrite", func(t *testing.T) {
+		if _, err := s.Export(context.Background(), &failingWriter{after: 1}, store.Range{}); err == nil || !strings.Contains(err.Error(), "went away") {
+			t.Fatalf("Export = %v, want the writer's error", err)
+		}
+	})
+	t.Run("ErrCanceled", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := s.Export(ctx, io.Discard, store.Range{}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Export = %v, want context.Canceled", err)
+		}
+	})
+}

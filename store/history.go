@@ -1,0 +1,175 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+)
+
+// Range selects stored events for browsing and export: those matching
+// Filter, with After < ID < Before and From <= time < To. A zero bound is
+// open, and the zero Filter selects every topic.
+type Range struct {
+	Filter Filter
+	After  int64     // exclusive; 0 starts at the oldest retained event
+	Before int64     // exclusive; 0 for no bound
+	From   time.Time // inclusive; zero for no bound
+	To     time.Time // exclusive; zero for no bound
+}
+
+// MaxPage bounds the events of one History call.
+const MaxPage = 1000
+
+// History returns a page of up to limit events of r (at most MaxPage): the
+// oldest ones in ID order, or with newestFirst the newest ones, newest
+// first. more reports whether r holds further events: the next page is r
+// with After (or Before) set to the last ID returned.
+func (s *Store) History(ctx context.Context, r Range, limit int, newestFirst bool) (events []Event, more bool, err error) {
+	limit = min(max(limit, 1), MaxPage)
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, false, readError(err)
+	}
+	defer tx.Rollback()
+	after, before, err := bounds(ctx, tx, r)
+	if err != nil || after+1 >= before {
+		return nil, false, readError(err)
+	}
+	// One event more than asked tells whether there are more.
+	events, err = s.readRange(ctx, tx, r.filter(), after, before, limit+1, newestFirst, new(eventBuf), nil)
+	if err != nil {
+		return nil, false, readError(err)
+	}
+	if len(events) > limit {
+		return events[:limit], true, nil
+	}
+	return events, false, nil
+}
+
+// LatestOf returns the latest event of topic; found is false when the topic
+// has none.
+func (s *Store) LatestOf(ctx context.Context, topic string) (e Event, found bool, err error) {
+	var ms int64
+	var data []byte
+	err = s.rdb.QueryRowContext(ctx, `SELECT id, topic, type, time, data FROM latest WHERE topic = ?`, topic).
+		Scan(&e.ID, &e.Topic, &e.Type, &ms, &data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Event{}, false, nil
+	}
+	if err != nil {
+		return Event{}, false, readError(err)
+	}
+	e.Time = time.UnixMilli(ms).UTC()
+	e.Data = data
+	return e, true, nil
+}
+
+// FirstAt returns the ID of the first event stored at or after t, or
+// LastID()+1 when there is none yet.
+func (s *Store) FirstAt(ctx context.Context, t time.Time) (int64, error) {
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return 0, readError(err)
+	}
+	defer tx.Rollback()
+	last, err := lastID(ctx, tx)
+	if err != nil {
+		return 0, readError(err)
+	}
+	id, err := firstAt(ctx, tx, t, last)
+	return id, readError(err)
+}
+
+// filter returns the range's filter, the zero Filter meaning every topic.
+func (r Range) filter() Filter {
+	if !r.Filter.All && len(r.Filter.Topics) == 0 && len(r.Filter.Prefixes) == 0 {
+		return Filter{All: true}
+	}
+	return r.Filter
+}
+
+// rowQueryer is what *sql.Tx offers for single-row reads.
+type rowQueryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func lastID(ctx context.Context, q rowQueryer) (int64, error) {
+	var last int64
+	err := q.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'last_id'`).Scan(&last)
+	return last, err
+}
+
+// bounds turns r into exclusive ID bounds after < id < before, before being
+// finite: an open range ends at the newest event when the read starts, so
+// that an export is a snapshot and does not chase the live feed.
+func bounds(ctx context.Context, q rowQueryer, r Range) (after, before int64, err error) {
+	var last, floor int64
+	if err := q.QueryRowContext(ctx, `SELECT
+		(SELECT value FROM counters WHERE name = 'last_id'),
+		(SELECT value FROM counters WHERE name = 'floor')`).Scan(&last, &floor); err != nil {
+		return 0, 0, err
+	}
+	// Nothing at or below the floor is retained.
+	after, before = max(r.After, floor), last+1
+	if r.Before > 0 {
+		before = min(before, r.Before)
+	}
+	if !r.From.IsZero() {
+		first, err := firstAt(ctx, q, r.From, last)
+		if err != nil {
+			return 0, 0, err
+		}
+		after = max(after, first-1)
+	}
+	if !r.To.IsZero() {
+		first, err := firstAt(ctx, q, r.To, last)
+		if err != nil {
+			return 0, 0, err
+		}
+		before = min(before, first)
+	}
+	return after, before, nil
+}
+
+// firstAt finds the first event stored at or after t by binary search over
+// the primary key, about log2(last) seeks. This relies on event times never
+// decreasing with the ID (the writer stamps each commit with
+// max(now, previous time)), and saves an index on time that every publish
+// would have to update.
+func firstAt(ctx context.Context, q rowQueryer, t time.Time, last int64) (int64, error) {
+	// Event times are whole milliseconds: an instant inside a millisecond
+	// is first reached by the next one.
+	ms := t.UnixMilli()
+	if t.After(time.UnixMilli(ms)) {
+		ms++
+	}
+	// probe reports the first event with an ID of at least x, if any.
+	probe := func(x int64) (id, at int64, ok bool, err error) {
+		err = q.QueryRowContext(ctx, `SELECT id, time FROM events WHERE id >= ? ORDER BY id LIMIT 1`, x).Scan(&id, &at)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, 0, false, nil
+		}
+		return id, at, err == nil, err
+	}
+	// Find the smallest x whose first event at or after it is stored at or
+	// after ms (or does not exist): the predicate is false, then true.
+	lo, hi := int64(0), last+1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		id, at, ok, err := probe(mid)
+		if err != nil {
+			return 0, err
+		}
+		if !ok || at >= ms {
+			hi = mid
+		} else {
+			lo = id + 1 // every event up to id is earlier than ms
+		}
+	}
+	id, _, ok, err := probe(lo)
+	if err != nil || !ok {
+		return last + 1, err
+	}
+	return id, nil
+}

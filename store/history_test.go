@@ -1,0 +1,237 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"livefeed/store"
+)
+
+// historyFixture stores ten events on four topics:
+//
+//	1 nba/a  2 nba/b  3 stocks/X  4 nba/a  5 misc  6 nba/b  7 stocks/X  8 nba/a  9 nba/ab  10 misc
+func historyFixture(t *testing.T) *store.Store {
+	t.Helper()
+	s := MustOpenStore(t, store.Options{})
+	for i, topic := range []string{"nba/a", "nba/b", "stocks/X", "nba/a", "misc", "nba/b", "stocks/X", "nba/a", "nba/ab", "misc"} {
+		MustAppend(t, s, note(topic, i+1))
+	}
+	return s
+}
+
+func TestHistory(t *testing.T) {
+	s := historyFixture(t)
+	for _, tc := range []struct {
+		name   string
+		r      store.Range
+		limit  int
+		newest bool
+		want   string
+		more   bool
+	}{
+		{"OKAll", store.Range{}, 100, false, "1,2,3,4,5,6,7,8,9,10", false},
+		{"OKAllNewestFirst", store.Range{}, 3, true, "10,9,8", true},
+		{"OKLimit", store.Range{Filter: all(t)}, 4, false, "1,2,3,4", true},
+		{"OKAfter", store.Range{After: 4}, 3, false, "5,6,7", true},
+		{"OKBefore", store.Range{Before: 4}, 10, false, "1,2,3", false},
+		{"OKBeforeNewestFirst", store.Range{Before: 8}, 2, true, "7,6", true},
+		{"OKBetween", store.Range{After: 2, Before: 6}, 10, true, "5,4,3", false},
+		{"OKTopic", store.Range{Filter: mustFilter(t, "nba/a")}, 10, false, "1,4,8", false},
+		{"OKTopicNewestFirst", store.Range{Filter: mustFilter(t, "nba/a")}, 2, true, "8,4", true},
+		{"OKTwoTopics", store.Range{Filter: mustFilter(t, "nba/a", "misc")}, 10, false, "1,4,5,8,10", false},
+		{"OKTwoTopicsLimit", store.Range{Filter: mustFilter(t, "nba/a", "misc"), After: 1}, 3, false, "4,5,8", true},
+		{"OKTwoTopicsNewestFirst", store.Range{Filter: mustFilter(t, "nba/a", "misc"), Before: 10}, 2, true, "8,5", true},
+		{"OKPrefix", store.Range{Filter: mustFilter(t, "nba/*")}, 10, false, "1,2,4,6,8,9", false},
+		{"OKPrefixAndTopic", store.Range{Filter: mustFilter(t, "nba/*", "misc")}, 10, true, "10,9,8,6,5,4,2,1", false},
+		{"OKLimitClamped", store.Range{}, 0, false, "1", true},
+		{"OKEmptyRange", store.Range{After: 5, Before: 6}, 10, false, "", false},
+		{"OKAfterTheEnd", store.Range{After: 10}, 10, false, "", false},
+		{"OKNoSuchTopic", store.Range{Filter: mustFilter(t, "nba/c")}, 10, false, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			events, more, err := s.History(context.Background(), tc.r, tc.limit, tc.newest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ids(events); got != tc.want || more != tc.more {
+				t.Fatalf("got %s, more %v; want %s, more %v", got, more, tc.want, tc.more)
+			}
+		})
+	}
+}
+
+// TestHistoryFullEvents checks that a page carries whole events.
+func TestHistoryFullEvents(t *testing.T) {
+	s := MustOpenStore(t, store.Options{})
+	want := MustAppend(t, s, store.Update{Topic: "nba/a", Type: "score",
+		Data: json.RawMessage(`{"home":"A","away":"B","home_score":1,"away_score":0}`)})
+	got, _, err := s.History(context.Background(), store.Range{}, 10, false)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("%v, %v", got, err)
+	}
+	a, _ := json.Marshal(got[0])
+	b, _ := json.Marshal(want[0])
+	if string(a) != string(b) {
+		t.Fatalf("got %s, want %s", a, b)
+	}
+}
+
+// nextMillisecond waits until the clock has moved to a later millisecond,
+// so the next commit gets a later time than the last one.
+func nextMillisecond(t *testing.T, after time.Time) {
+	t.Helper()
+	deadline := time.Now().Add(time.Second)
+	for !time.Now().Truncate(time.Millisecond).After(after) {
+		if time.Now().After(deadline) {
+			t.Fatal("the clock does not move")
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// timedFixture stores events in commits a millisecond or more apart, some
+// commits holding several events with the same time.
+func timedFixture(t *testing.T) (*store.Store, []store.Event) {
+	t.Helper()
+	s := MustOpenStore(t, store.Options{})
+	var events []store.Event
+	for i := range 12 {
+		batch := []store.Update{note("a", i)}
+		if i%3 == 0 {
+			batch = append(batch, note("b", i), note("a", i))
+		}
+		events = append(events, MustAppend(t, s, batch...)...)
+		nextMillisecond(t, events[len(events)-1].Time)
+	}
+	return s, events
+}
+
+func TestFirstAt(t *testing.T) {
+	s, events := timedFixture(t)
+	ctx := context.Background()
+	// want is the ID of the first event at or after at, by a linear search.
+	want := func(at time.Time) int64 {
+		for _, e := range events {
+			if !e.Time.Before(at) {
+				return e.ID
+			}
+		}
+		return s.LastID() + 1
+	}
+	instants := []time.Time{{}, time.Unix(0, 0), events[0].Time.Add(-time.Hour), time.Now().Add(time.Hour)}
+	for _, e := range events {
+		instants = append(instants, e.Time, e.Time.Add(-time.Millisecond), e.Time.Add(time.Microsecond), e.Time.Add(-time.Microsecond))
+	}
+	for _, at := range instants {
+		got, err := s.FirstAt(ctx, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want(at) {
+			t.Errorf("FirstAt(%s) = %d, want %d", at.Format(time.RFC3339Nano), got, want(at))
+		}
+	}
+	t.Run("OKEmpty", func(t *testing.T) {
+		empty := MustOpenStore(t, store.Options{})
+		if got, err := empty.FirstAt(ctx, time.Now()); got != 1 || err != nil {
+			t.Fatalf("FirstAt on an empty store = %d, %v; want 1", got, err)
+		}
+	})
+}
+
+func TestHistoryTimeRange(t *testing.T) {
+	s, events := timedFixture(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		from, to time.Time
+	}{
+		{"OKFrom", events[4].Time, time.Time{}},
+		{"OKTo", time.Time{}, events[7].Time},
+		{"OKBoth", events[2].Time, events[10].Time},
+		{"OKInsideAMillisecond", events[3].Time.Add(time.Microsecond), events[9].Time.Add(time.Microsecond)},
+		{"OKEmpty", events[5].Time, events[5].Time},
+		{"OKReversed", events[8].Time, events[2].Time},
+		{"OKFuture", time.Now().Add(time.Hour), time.Time{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var want []store.Event
+			for _, e := range events {
+				if (tc.from.IsZero() || !e.Time.Before(tc.from)) && (tc.to.IsZero() || e.Time.Before(tc.to)) {
+					want = append(want, e)
+				}
+			}
+			r := store.Range{From: tc.from, To: tc.to}
+			got, _, err := s.History(ctx, r, store.MaxPage, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ids(got) != ids(want) {
+				t.Fatalf("got %s, want %s", ids(got), ids(want))
+			}
+			r.Filter = mustFilter(t, "b")
+			got, _, err = s.History(ctx, r, store.MaxPage, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wantB []store.Event
+			for i := len(want) - 1; i >= 0; i-- {
+				if want[i].Topic == "b" {
+					wantB = append(wantB, want[i])
+				}
+			}
+			if ids(got) != ids(wantB) {
+				t.Fatalf("topic b: got %s, want %s", ids(got), ids(wantB))
+			}
+		})
+	}
+}
+
+// TestHistoryPaging walks all events page by page in both directions.
+func TestHistoryPaging(t *testing.T) {
+	s := historyFixture(t)
+	ctx := context.Background()
+	for _, newest := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NewestFirst=%v", newest), func(t *testing.T) {
+			var all []store.Event
+			r := store.Range{Filter: mustFilter(t, "nba/a", "nba/b", "misc")}
+			for range 20 {
+				page, more, err := s.History(ctx, r, 2, newest)
+				if err != nil {
+					t.Fatal(err)
+				}
+				all = append(all, page...)
+				if !more {
+					break
+				}
+				if newest {
+					r.Before = page[len(page)-1].ID
+				} else {
+					r.After = page[len(page)-1].ID
+				}
+			}
+			want := "1,2,4,5,6,8,10"
+			if newest {
+				want = "10,8,6,5,4,2,1"
+			}
+			if got := ids(all); got != want {
+				t.Fatalf("pages gave %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+func TestLatestOf(t *testing.T) {
+	s := historyFixture(t)
+	ctx := context.Background()
+	e, found, err := s.LatestOf(ctx, "nba/a")
+	if err != nil || !found || e.ID != 8 || e.Topic != "nba/a" || string(e.Data) != `{"n":8}` || e.Time.IsZero() {
+		t.Fatalf("LatestOf(nba/a) = %+v, %v, %v", e, found, err)
+	}
+	if _, found, err := s.LatestOf(ctx, "nba/zz"); found || err != nil {
+		t.Fatalf("LatestOf(nba/zz) found %v, %v", found, err)
+	}
+}

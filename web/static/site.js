@@ -1,0 +1,10 @@
+// The demo page: show the embed snippet with this server's address.
+(function () {
+  "use strict";
+  var snippet = document.getElementById("snippet");
+  if (!snippet) return;
+  var src = location.origin + "/widget.js";
+  snippet.textContent =
+    '<script src="' + src + '" data-kind="scoreboard" data-topic="nba/*"></script>\n' +
+    '<script src="' + src + '" data-kind="ticker" data-topic="stocks/*"></script>';
+})();

@@ -1,0 +1,274 @@
+/*
+ * livefeed widget: a live scoreboard or stock ticker for any web page.
+ *
+ *   <script src="https://HOST/widget.js" data-kind="scoreboard" data-topic="nba/*"></script>
+ *   <script src="https://HOST/widget.js" data-kind="ticker" data-topic="stocks/*"></script>
+ *
+ * data-topic: a topic, a prefix such as "nba/*", or "*" (several separated
+ * by spaces). data-target (optional): a CSS selector of the element to
+ * render into; by default the widget appears where the script tag is.
+ *
+ * The widget renders the current state at once (the feed sends the latest
+ * event of every topic first), then updates live. The widgets of one page
+ * share one EventSource per server. When the connection drops it shows
+ * "reconnecting…"; the browser reconnects with Last-Event-ID and the server
+ * replays exactly the missed events. Feed text is only ever written with
+ * textContent, never parsed as HTML.
+ *
+ * Each event a widget receives is also dispatched on its element as a
+ * "livefeed:update" DOM event (detail: id, topic, type, data, stale), and
+ * a "reset" from the server as "livefeed:reset".
+ */
+(function () {
+  "use strict";
+
+  var script = document.currentScript;
+  if (!script || !script.src) return;
+  var origin = new URL(script.src, location.href).origin;
+  var kind = script.getAttribute("data-kind") === "ticker" ? "ticker" : "scoreboard";
+  var patterns = (script.getAttribute("data-topic") || "*").split(/\s+/).filter(Boolean);
+
+  // ---- the shared connection ------------------------------------------
+
+  // One group of widgets shares one EventSource. Widgets added after it
+  // opened (a script inserted later) start a group of their own.
+  var registry = (window.__livefeed = window.__livefeed || {});
+  var groups = (registry[origin] = registry[origin] || []);
+  var group = groups[groups.length - 1];
+  if (!group || group.source) {
+    group = { widgets: [], source: null, lastId: "", retryMs: 1000 };
+    groups.push(group);
+    // Open once the page's other widget scripts have registered.
+    if (document.readyState === "loading") {
+      document.addEventListener("DOMContentLoaded", function () { connect(group); });
+    } else {
+      setTimeout(function () { connect(group); }, 0);
+    }
+  }
+
+  function connect(g) {
+    var topics = [];
+    g.widgets.forEach(function (w) {
+      w.patterns.forEach(function (p) { if (topics.indexOf(p) < 0) topics.push(p); });
+    });
+    if (topics.indexOf("*") >= 0) topics = ["*"];
+    var url = origin + "/events?" + topics.map(function (t) { return "topic=" + encodeURIComponent(t); }).join("&");
+    if (g.lastId) {
+      // Only after the browser gave up (see onerror): a new EventSource
+      // cannot send Last-Event-ID, so the position goes in the query.
+      url += "&lastEventId=" + encodeURIComponent(g.lastId);
+    }
+    var es = new EventSource(url);
+    g.source = es;
+    es.onopen = function () {
+      g.retryMs = 1000;
+      each(g, function (w) { w.setState("live"); });
+    };
+    es.onerror = function () {
+      each(g, function (w) { w.setState("reconnecting"); });
+      if (es.readyState === EventSource.CLOSED) {
+        // The browser reconnects by itself after a network error (sending
+        // Last-Event-ID). It gives up only on an error status, e.g. from a
+        // proxy while the server restarts: then start again from the last
+        // event seen, backing off up to half a minute.
+        setTimeout(function () { connect(g); }, g.retryMs);
+        g.retryMs = Math.min(g.retryMs * 2, 30000);
+      }
+    };
+    var onEvent = function (e) {
+      var env;
+      try { env = JSON.parse(e.data); } catch (err) { return; }
+      if (!env || typeof env.topic !== "string" || !env.data) return;
+      if (e.lastEventId) g.lastId = e.lastEventId;
+      each(g, function (w) { if (matches(w.patterns, env.topic)) w.update(env); });
+    };
+    es.addEventListener("score", onEvent);
+    es.addEventListener("tick", onEvent);
+    es.addEventListener("reset", function (e) {
+      var info = {};
+      try { info = JSON.parse(e.data); } catch (err) { /* keep {} */ }
+      each(g, function (w) { w.reset(info); });
+    });
+  }
+
+  function each(g, fn) { g.widgets.forEach(fn); }
+
+  function matches(pats, topic) {
+    for (var i = 0; i < pats.length; i++) {
+      var p = pats[i];
+      if (p === "*" || p === topic) return true;
+      if (p.slice(-2) === "/*" && topic.indexOf(p.slice(0, -1)) === 0) return true;
+    }
+    return false;
+  }
+
+  // ---- the widget ---------------------------------------------------
+
+  var host = document.createElement("div");
+  host.className = "livefeed-widget livefeed-" + kind;
+  host.setAttribute("data-state", "connecting");
+  var target = script.getAttribute("data-target");
+  var parent = target && document.querySelector(target);
+  if (parent) parent.appendChild(host); else script.insertAdjacentElement("afterend", host);
+
+  var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
+  styleInto(root);
+  var frame = el("div", "frame");
+  var head = el("div", "head");
+  var title = el("span", "title", kind === "ticker" ? "Markets" : "Scores");
+  var state = el("span", "state", "connecting…");
+  state.setAttribute("role", "status");
+  head.append(title, state);
+  var list = el("div", "list");
+  var empty = el("div", "empty", kind === "ticker" ? "No prices yet" : "No games yet");
+  list.appendChild(empty);
+  frame.append(head, list);
+  root.appendChild(frame);
+
+  var items = new Map(); // topic → { id, node }
+  var wanted = kind === "ticker" ? "tick" : "score";
+
+  group.widgets.push({
+    patterns: patterns,
+    setState: function (s) {
+      host.setAttribute("data-state", s);
+      state.textContent = s === "live" ? "live" : s === "reconnecting" ? "reconnecting…" : "connecting…";
+      state.className = "state " + s;
+    },
+    update: function (env) {
+      if (env.type !== wanted) return;
+      var item = items.get(env.topic);
+      var stale = !!item && item.id > env.id;
+      if (!stale) render(env, item);
+      host.dispatchEvent(new CustomEvent("livefeed:update", {
+        bubbles: true,
+        detail: { id: env.id, topic: env.topic, type: env.type, data: env.data, stale: stale }
+      }));
+    },
+    reset: function (info) {
+      // The server lost our position: the snapshot that follows is the
+      // whole truth, so start from nothing.
+      items.forEach(function (item) { item.node.remove(); });
+      items.clear();
+      list.appendChild(empty);
+      host.dispatchEvent(new CustomEvent("livefeed:reset", { bubbles: true, detail: info }));
+    }
+  });
+
+  function render(env, item) {
+    var d = env.data;
+    var changed = !!item; // a first render (the snapshot) does not flash
+    if (!item) {
+      item = { id: 0, node: kind === "ticker" ? tickNode() : gameNode() };
+      item.node.setAttribute("data-topic", env.topic);
+      items.set(env.topic, item);
+      empty.remove();
+      // Keep the list in topic order.
+      var after = null;
+      items.forEach(function (other, t) { if (t > env.topic && (!after || t < after.t)) after = { t: t, node: other.node }; });
+      list.insertBefore(item.node, after ? after.node : null);
+    }
+    item.id = env.id;
+    var f = item.node.fields;
+    if (kind === "ticker") {
+      f.symbol.textContent = text(d.symbol);
+      f.price.textContent = number(d.price);
+      var ch = typeof d.change === "number" ? d.change : 0;
+      f.change.textContent = (ch > 0 ? "▲ +" : ch < 0 ? "▼ " : "") + number(ch) +
+        (typeof d.change_pct === "number" ? " (" + (d.change_pct > 0 ? "+" : "") + d.change_pct.toFixed(2) + "%)" : "");
+      f.change.className = "change " + (ch > 0 ? "up" : ch < 0 ? "down" : "flat");
+    } else {
+      f.home.textContent = text(d.home);
+      f.away.textContent = text(d.away);
+      f.homeScore.textContent = text(d.home_score);
+      f.awayScore.textContent = text(d.away_score);
+      var info = [];
+      if (d.status) info.push(text(d.status));
+      if (d.period !== undefined && d.period !== null) info.push(typeof d.period === "number" ? "P" + d.period : text(d.period));
+      if (d.clock) info.push(text(d.clock));
+      f.info.textContent = info.join(" · ");
+      item.node.classList.toggle("is-live", d.status === "live");
+    }
+    if (changed) {
+      // Flash the row that changed: restart the animation.
+      item.node.classList.remove("flash");
+      void item.node.offsetWidth;
+      item.node.classList.add("flash");
+    }
+  }
+
+  function gameNode() {
+    var node = el("div", "game");
+    var home = el("span", "team home"), homeScore = el("span", "score home");
+    var away = el("span", "team away"), awayScore = el("span", "score away");
+    var info = el("div", "info");
+    var row1 = el("div", "row"), row2 = el("div", "row");
+    row1.append(home, homeScore);
+    row2.append(away, awayScore);
+    node.append(info, row1, row2);
+    node.fields = { home: home, away: away, homeScore: homeScore, awayScore: awayScore, info: info };
+    return node;
+  }
+
+  function tickNode() {
+    var node = el("div", "tick");
+    var symbol = el("span", "symbol"), price = el("span", "price"), change = el("span", "change");
+    node.append(symbol, price, change);
+    node.fields = { symbol: symbol, price: price, change: change };
+    return node;
+  }
+
+  // el makes an element; its text, if any, is set as text.
+  function el(tag, cls, content) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (content !== undefined) e.textContent = content;
+    return e;
+  }
+
+  function text(v) { return v === undefined || v === null ? "" : String(v); }
+
+  function number(v) {
+    if (typeof v !== "number") return text(v);
+    return v.toLocaleString(undefined, { minimumFractionDigits: Math.abs(v) < 1000 ? 2 : 0, maximumFractionDigits: 4 });
+  }
+
+  // styleInto gives the shadow root its styles through a constructed style
+  // sheet: host pages' Content-Security-Policy does not block those, as it
+  // would a <style> element. Custom properties let a page restyle it.
+  function styleInto(r) {
+    var css = [
+      ":host{display:block;font:14px/1.35 var(--livefeed-font,system-ui,-apple-system,'Segoe UI',sans-serif);color:var(--livefeed-fg,#17202a)}",
+      ".frame{max-width:var(--livefeed-max-width,40rem);background:var(--livefeed-bg,#fff);border:1px solid var(--livefeed-border,#d6dde5);border-radius:10px;overflow:hidden}",
+      ".head{display:flex;justify-content:space-between;align-items:center;padding:8px 12px;background:var(--livefeed-head,#17202a);color:#fff}",
+      ".title{font-weight:700;letter-spacing:.02em}",
+      ".state{font-size:12px;padding:2px 8px;border-radius:999px;background:#5b6673}",
+      ".state.live{background:#1f8a4c}.state.live::before{content:'● '}",
+      ".state.reconnecting{background:#b7791f}",
+      ".list{padding:4px 0}",
+      ".empty{padding:14px 12px;color:#6b7785}",
+      ".game{padding:8px 12px;border-top:1px solid #edf1f5}.game:first-child{border-top:0}",
+      ".info{font-size:12px;color:#6b7785;text-transform:uppercase;letter-spacing:.04em;min-height:1em}",
+      ".game.is-live .info{color:#c0392b}",
+      ".row{display:flex;justify-content:space-between;gap:12px;font-size:16px}",
+      ".team{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}",
+      ".score{font-weight:700;font-variant-numeric:tabular-nums;min-width:2ch;text-align:right}",
+      ".list:has(.tick){display:flex;flex-wrap:wrap;gap:6px;padding:8px}",
+      ".tick{display:flex;gap:8px;align-items:baseline;padding:6px 10px;border:1px solid #edf1f5;border-radius:8px;font-variant-numeric:tabular-nums}",
+      ".symbol{font-weight:700}",
+      ".change{font-size:12px}.change.up{color:var(--livefeed-up,#1f8a4c)}.change.down{color:var(--livefeed-down,#c0392b)}.change.flat{color:#6b7785}",
+      "@keyframes flash{from{background:var(--livefeed-flash,#fff3c4)}to{background:transparent}}",
+      ".flash{animation:flash 1.2s ease-out}",
+      "@media (prefers-reduced-motion:reduce){.flash{animation:none}}"
+    ].join("\n");
+    if (r.adoptedStyleSheets !== undefined && window.CSSStyleSheet) {
+      try {
+        var sheet = new CSSStyleSheet();
+        sheet.replaceSync(css);
+        r.adoptedStyleSheets = [sheet];
+        return;
+      } catch (err) { /* fall through */ }
+    }
+    r.appendChild(el("style", "", css));
+  }
+})();
