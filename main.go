@@ -3,6 +3,7 @@
 // over Server-Sent Events, with exact resume after a reconnect.
 //
 //	livefeed [-config config.toml] [-demo] [-addr host:port] [-db path]
+//	livefeed bench -workload W1..W8|all [-url URL] [-pid N] ...   (load tool; -help)
 package main
 
 import (
@@ -21,6 +22,7 @@ import (
 	"syscall"
 
 	"livefeed/feed"
+	"livefeed/feed/bench"
 	"livefeed/feed/demo"
 	"livefeed/handlers"
 	"livefeed/handlers/config"
@@ -41,6 +43,9 @@ func main() {
 // can start a real server: it returns when ctx ends and the server has shut
 // down, or when it cannot start.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "bench" {
+		return bench.Main(ctx, args[1:], getenv, stdout, stderr)
+	}
 	flags := flag.NewFlagSet("livefeed", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	configPath := flags.String("config", "config.toml", "configuration `file`")

@@ -1,0 +1,363 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Publisher publishes the load tool's events through POST /api/publish on
+// one keep-alive HTTP/1.1 connection, waiting for each acknowledgement
+// before the next request. It writes requests by hand into a reused buffer
+// and reads only the status, the length and the IDs of the reply, so that a
+// publish costs the tool a few microseconds: W4 needs tens of thousands a
+// second from the same two cores the server runs on.
+type Publisher struct {
+	target  *Target
+	index   int      // the "pub" field of its events
+	topics  []string // event seq goes to topics[seq % len(topics)]
+	payload int
+
+	conn  net.Conn
+	req   []byte
+	body  []byte
+	resp  []byte
+	start int // unread response bytes are resp[start:end]
+	end   int
+
+	// Seq is the sequence number of its last acknowledged event: events
+	// are numbered 1, 2, ... per publisher.
+	Seq int64
+	// Errors counts failed publishes; Err is the last failure.
+	Errors int
+	Err    error
+	// Acks holds the time from sending a request to its acknowledgement.
+	Acks Histogram
+}
+
+// NewPublisher returns a publisher of events whose data object is payload
+// bytes long (at least the size of its fields, about 60 bytes), on the
+// given topics in turn.
+func NewPublisher(t *Target, index int, payload int, topics ...string) *Publisher {
+	return &Publisher{target: t, index: index, topics: topics, payload: payload, resp: make([]byte, 64<<10)}
+}
+
+// Close closes the connection.
+func (p *Publisher) Close() {
+	if p.conn != nil {
+		p.conn.Close()
+		p.conn = nil
+	}
+}
+
+// AppendData appends the data object of event seq of publisher pub, sent
+// at sent, padded to payload bytes.
+func AppendData(b []byte, sent time.Time, pub int, seq int64, payload int) []byte {
+	start := len(b)
+	b = append(b, `{"ts":`...)
+	b = strconv.AppendInt(b, sent.UnixNano(), 10)
+	b = append(b, `,"pub":`...)
+	b = strconv.AppendInt(b, int64(pub), 10)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, seq, 10)
+	b = append(b, `,"pad":"`...)
+	pad := payload - (len(b) - start) - len(`"}`)
+	for range pad {
+		b = append(b, 'x')
+	}
+	return append(b, `"}`...)
+}
+
+// Publish sends n events (one object, or an array of n for n > 1) and
+// waits for the acknowledgement. It returns the IDs of the first and the
+// last event. On success Seq advances by n; a request the server refused
+// is not retried, and its sequence numbers are used again.
+func (p *Publisher) Publish(ctx context.Context, n int) (first, last int64, err error) {
+	sent := time.Now()
+	p.body = p.body[:0]
+	if n > 1 {
+		p.body = append(p.body, '[')
+	}
+	for i := range n {
+		if i > 0 {
+			p.body = append(p.body, ',')
+		}
+		seq := p.Seq + int64(i) + 1
+		p.body = append(p.body, `{"topic":"`...)
+		p.body = append(p.body, p.topics[seq%int64(len(p.topics))]...)
+		p.body = append(p.body, `","type":"bench","data":`...)
+		p.body = AppendData(p.body, sent, p.index, seq, p.payload)
+		p.body = append(p.body, '}')
+	}
+	if n > 1 {
+		p.body = append(p.body, ']')
+	}
+	first, last, err = p.roundTrip(ctx)
+	if err != nil {
+		p.Errors++
+		p.Err = err
+		return 0, 0, err
+	}
+	p.Acks.Record(time.Since(sent))
+	p.Seq += int64(n)
+	return first, last, nil
+}
+
+// roundTrip sends p.body and reads the reply, reconnecting first if there
+// is no connection.
+func (p *Publisher) roundTrip(ctx context.Context) (first, last int64, err error) {
+	if p.conn == nil {
+		if p.conn, err = p.target.Dial(ctx, p.index, 0); err != nil {
+			return 0, 0, err
+		}
+		p.start, p.end = 0, 0
+	}
+	p.req = append(p.req[:0], "POST /api/publish HTTP/1.1\r\nHost: "...)
+	p.req = append(p.req, p.target.Host...)
+	p.req = append(p.req, "\r\nAuthorization: Bearer "...)
+	p.req = append(p.req, p.target.Token...)
+	p.req = append(p.req, "\r\nContent-Type: application/json\r\nContent-Length: "...)
+	p.req = strconv.AppendInt(p.req, int64(len(p.body)), 10)
+	p.req = append(p.req, "\r\n\r\n"...)
+	p.req = append(p.req, p.body...)
+	if _, err := p.conn.Write(p.req); err != nil {
+		p.Close()
+		return 0, 0, err
+	}
+	status, body, closeConn, err := p.readResponse()
+	if err != nil {
+		p.Close()
+		return 0, 0, err
+	}
+	if closeConn {
+		defer p.Close()
+	}
+	if status != 201 {
+		return 0, 0, fmt.Errorf("publish: status %d: %s", status, truncate(string(body), 200))
+	}
+	return ParseAck(body)
+}
+
+// readResponse reads one response with a Content-Length.
+func (p *Publisher) readResponse() (status int, body []byte, closeConn bool, err error) {
+	for {
+		buf := p.resp[p.start:p.end]
+		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
+			head, err := ParseResponseHead(buf[:i])
+			if err != nil {
+				return 0, nil, false, err
+			}
+			if head.ContentLength < 0 || head.Chunked {
+				return 0, nil, false, errors.New("publish: the reply has no Content-Length")
+			}
+			total := i + 4 + int(head.ContentLength)
+			if total > len(p.resp) {
+				return 0, nil, false, fmt.Errorf("publish: reply of %d bytes is too long", total)
+			}
+			for p.end-p.start < total {
+				if err := p.fill(); err != nil {
+					return 0, nil, false, err
+				}
+			}
+			body := p.resp[p.start+i+4 : p.start+total]
+			p.start += total
+			return head.Status, body, head.Close, nil
+		}
+		if err := p.fill(); err != nil {
+			return 0, nil, false, err
+		}
+	}
+}
+
+// fill reads more of the reply, moving unread bytes to the front first.
+func (p *Publisher) fill() error {
+	if p.start > 0 {
+		p.end = copy(p.resp, p.resp[p.start:p.end])
+		p.start = 0
+	}
+	if p.end == len(p.resp) {
+		return errors.New("publish: reply too long")
+	}
+	n, err := p.conn.Read(p.resp[p.end:])
+	p.end += n
+	if n > 0 {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// ParseAck reads the IDs from a publish reply, {"id":N} or
+// {"ids":[N,...]}, returning the first and the last.
+func ParseAck(body []byte) (first, last int64, err error) {
+	s := string(body)
+	if rest, ok := strings.CutPrefix(s, `{"id":`); ok {
+		n, _, ok := leadingInt([]byte(rest))
+		if !ok {
+			return 0, 0, fmt.Errorf("publish: reply %q has no ID", truncate(s, 100))
+		}
+		return n, n, nil
+	}
+	rest, ok := strings.CutPrefix(s, `{"ids":[`)
+	if !ok {
+		return 0, 0, fmt.Errorf("publish: unexpected reply %q", truncate(s, 100))
+	}
+	list, _, _ := strings.Cut(rest, "]")
+	firstText, _, _ := strings.Cut(list, ",")
+	lastText := list[strings.LastIndexByte(list, ',')+1:]
+	first, err1 := strconv.ParseInt(firstText, 10, 64)
+	last, err2 := strconv.ParseInt(lastText, 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("publish: reply %q has no IDs", truncate(s, 100))
+	}
+	return first, last, nil
+}
+
+// PublishPlan is how a group of publishers publishes during a workload.
+type PublishPlan struct {
+	Topic      string
+	Publishers int
+	// FirstIndex is the "pub" index of the first publisher.
+	FirstIndex int
+	// Rate is events per second from all publishers together; each
+	// publishes its share at evenly spaced times, the publishers offset
+	// from each other. 0 publishes as fast as acknowledgements come back.
+	Rate     float64
+	Duration time.Duration
+	Payload  int
+	// TopicPerPublisher appends "/p<index>" to the topic of each.
+	TopicPerPublisher bool
+}
+
+// PublishResult is what a group of publishers did.
+type PublishResult struct {
+	Published []int64 // per publisher: the number of acknowledged events
+	Errors    int
+	Err       error
+	FirstSend time.Time
+	LastAck   time.Time
+	Acks      Histogram
+}
+
+// Total returns the acknowledged events of all publishers.
+func (r *PublishResult) Total() int64 {
+	var n int64
+	for _, v := range r.Published {
+		n += v
+	}
+	return n
+}
+
+// Failed returns an error if no publish at all succeeded: a wrong token or
+// URL, not a figure to report.
+func (r *PublishResult) Failed() error {
+	if r.Total() == 0 && r.Err != nil {
+		return fmt.Errorf("no publish succeeded (%d failed): %w", r.Errors, r.Err)
+	}
+	return nil
+}
+
+// RunPublishers publishes as planned and returns once every publisher is
+// done. The time of the first send is FirstSend, taken before any request.
+func RunPublishers(ctx context.Context, t *Target, plan PublishPlan) *PublishResult {
+	res := &PublishResult{Published: make([]int64, plan.Publishers)}
+	pubs := make([]*Publisher, plan.Publishers)
+	for i := range pubs {
+		topic := plan.Topic
+		if plan.TopicPerPublisher {
+			topic += "/p" + strconv.Itoa(plan.FirstIndex+i)
+		}
+		pubs[i] = NewPublisher(t, plan.FirstIndex+i, plan.Payload, topic)
+	}
+	// Connect first, so that the timed part starts with open connections.
+	for _, p := range pubs {
+		if c, err := t.Dial(ctx, p.index, 0); err == nil {
+			p.conn = c
+		}
+	}
+	start := time.Now().Add(time.Millisecond)
+	res.FirstSend = start
+	done := make(chan time.Time, len(pubs))
+	for i, p := range pubs {
+		go func() {
+			defer p.Close()
+			var lastAck time.Time
+			if plan.Rate > 0 {
+				each := plan.Rate / float64(len(pubs))
+				count := int(each*plan.Duration.Seconds() + 0.5)
+				interval := time.Duration(float64(time.Second) / each)
+				offset := time.Duration(float64(time.Second) / plan.Rate * float64(i))
+				for k := 0; k < count && ctx.Err() == nil; k++ {
+					time.Sleep(time.Until(start.Add(offset + time.Duration(k)*interval)))
+					if _, _, err := p.Publish(ctx, 1); err == nil {
+						lastAck = time.Now()
+					}
+				}
+			} else {
+				time.Sleep(time.Until(start))
+				until := start.Add(plan.Duration)
+				for ctx.Err() == nil && time.Now().Before(until) {
+					if _, _, err := p.Publish(ctx, 1); err == nil {
+						lastAck = time.Now()
+					}
+				}
+			}
+			done <- lastAck
+		}()
+	}
+	for range pubs {
+		if at := <-done; at.After(res.LastAck) {
+			res.LastAck = at
+		}
+	}
+	for i, p := range pubs {
+		res.Published[i] = p.Seq
+		res.Errors += p.Errors
+		if p.Err != nil {
+			res.Err = p.Err
+		}
+		res.Acks.Merge(&p.Acks)
+	}
+	return res
+}
+
+// Fill publishes total events in batches of up to 1,000 (the server's
+// limit per request) from several publishers at once, as fast as the server
+// acknowledges them, spreading them over topics. Publisher i has index
+// firstIndex+i. It returns the acknowledged count.
+func Fill(ctx context.Context, t *Target, total int64, publishers, firstIndex, payload int, topics ...string) (int64, error) {
+	var next atomic.Int64
+	var acked atomic.Int64
+	errs := make(chan error, publishers)
+	var wg sync.WaitGroup
+	for i := range publishers {
+		wg.Go(func() {
+			p := NewPublisher(t, firstIndex+i, payload, topics...)
+			defer p.Close()
+			for ctx.Err() == nil {
+				n := min(1000, total-next.Add(1000)+1000)
+				if n <= 0 {
+					return
+				}
+				if _, _, err := p.Publish(ctx, int(n)); err != nil {
+					errs <- err
+					return
+				}
+				acked.Add(n)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return acked.Load(), <-errs
+}
