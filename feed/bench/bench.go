@@ -208,6 +208,16 @@ func RunReports(ctx context.Context, cfg Config, stdout, stderr io.Writer) ([]Re
 		}
 	}
 	nonce := strconv.FormatInt(time.Now().Unix(), 36)
+	// The server notices a closed stream only when it next writes to it
+	// (an event or a heartbeat), so the subscribers of one run linger for
+	// up to a heartbeat after it. Each run waits until they are gone, so
+	// that it measures a server serving only its own subscribers.
+	baseline := int64(-1)
+	if h, err := target.Health(ctx); err == nil {
+		baseline = h.Subscribers
+	} else {
+		fmt.Fprintf(stderr, "# GET /healthz: %v (runs will not wait for the server to drop old streams)\n", err)
+	}
 	var reports []Report
 	var errs []error
 	for _, w := range cfg.Workloads {
@@ -216,6 +226,9 @@ func RunReports(ctx context.Context, cfg Config, stdout, stderr io.Writer) ([]Re
 		rep := Report{Workload: w, Params: p}
 		for run := 1; run <= cfg.Runs; run++ {
 			r := &runner{cfg: cfg, target: target, server: server, log: stderr, name: w.Name, run: run, nonce: nonce}
+			if baseline >= 0 {
+				r.settle(ctx, baseline)
+			}
 			f, err := w.run(ctx, r, p)
 			if err != nil {
 				fmt.Fprintf(stdout, "%s run=%d error=%q\n", w.Name, run, err.Error())

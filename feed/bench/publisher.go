@@ -26,12 +26,13 @@ type Publisher struct {
 	topics  []string // event seq goes to topics[seq % len(topics)]
 	payload int
 
-	conn  net.Conn
-	req   []byte
-	body  []byte
-	resp  []byte
-	start int // unread response bytes are resp[start:end]
-	end   int
+	conn    net.Conn
+	req     []byte
+	body    []byte
+	resp    []byte
+	chunked []byte // the decoded body of a chunked reply
+	start   int    // unread response bytes are resp[start:end]
+	end     int
 
 	// Seq is the sequence number of its last acknowledged event: events
 	// are numbered 1, 2, ... per publisher.
@@ -146,34 +147,90 @@ func (p *Publisher) roundTrip(ctx context.Context) (first, last int64, err error
 	return ParseAck(body)
 }
 
-// readResponse reads one response with a Content-Length.
+// readResponse reads one response, framed by Content-Length or chunked
+// (net/http chunks a reply bigger than its 4 KiB buffer, such as the IDs
+// of a batch).
 func (p *Publisher) readResponse() (status int, body []byte, closeConn bool, err error) {
 	for {
 		buf := p.resp[p.start:p.end]
-		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
-			head, err := ParseResponseHead(buf[:i])
-			if err != nil {
+		i := bytes.Index(buf, []byte("\r\n\r\n"))
+		if i < 0 {
+			if err := p.fill(); err != nil {
 				return 0, nil, false, err
 			}
-			if head.ContentLength < 0 || head.Chunked {
-				return 0, nil, false, errors.New("publish: the reply has no Content-Length")
-			}
-			total := i + 4 + int(head.ContentLength)
-			if total > len(p.resp) {
-				return 0, nil, false, fmt.Errorf("publish: reply of %d bytes is too long", total)
-			}
-			for p.end-p.start < total {
+			continue
+		}
+		head, err := ParseResponseHead(buf[:i])
+		if err != nil {
+			return 0, nil, false, err
+		}
+		bodyStart := p.start + i + 4
+		if head.Chunked {
+			for {
+				body, n, ok, err := DecodeChunked(p.resp[bodyStart:p.end], p.chunked[:0])
+				if err != nil {
+					return 0, nil, false, err
+				}
+				if ok {
+					p.chunked = body
+					p.start = bodyStart + n
+					return head.Status, body, head.Close, nil
+				}
 				if err := p.fill(); err != nil {
 					return 0, nil, false, err
 				}
+				bodyStart = i + 4 // fill moved the unread bytes to the front
 			}
-			body := p.resp[p.start+i+4 : p.start+total]
-			p.start += total
-			return head.Status, body, head.Close, nil
 		}
-		if err := p.fill(); err != nil {
-			return 0, nil, false, err
+		if head.ContentLength < 0 {
+			return 0, nil, false, errors.New("publish: the reply has neither a Content-Length nor chunks")
 		}
+		total := i + 4 + int(head.ContentLength)
+		if total > len(p.resp) {
+			return 0, nil, false, fmt.Errorf("publish: reply of %d bytes is too long", total)
+		}
+		for p.end-p.start < total {
+			if err := p.fill(); err != nil {
+				return 0, nil, false, err
+			}
+		}
+		body = p.resp[p.start+i+4 : p.start+total]
+		p.start += total
+		return head.Status, body, head.Close, nil
+	}
+}
+
+// DecodeChunked decodes an HTTP/1.1 chunked body at the start of b,
+// appending the data to body. It returns the bytes of b it used and
+// whether the body was complete (the last chunk and the blank line after
+// it were in b); trailers are not supported.
+func DecodeChunked(b, body []byte) ([]byte, int, bool, error) {
+	pos := 0
+	for {
+		eol := bytes.Index(b[pos:], []byte("\r\n"))
+		if eol < 0 {
+			return body, 0, false, nil
+		}
+		sizeText, _, _ := bytes.Cut(b[pos:pos+eol], []byte(";")) // chunk extensions
+		size, err := strconv.ParseInt(string(bytes.TrimSpace(sizeText)), 16, 32)
+		if err != nil || size < 0 {
+			return body, 0, false, fmt.Errorf("publish: bad chunk size %q", sizeText)
+		}
+		data := pos + eol + 2
+		if size == 0 {
+			if len(b) < data+2 {
+				return body, 0, false, nil
+			}
+			if b[data] != '\r' || b[data+1] != '\n' {
+				return body, 0, false, errors.New("publish: trailers after the last chunk are not supported")
+			}
+			return body, data + 2, true, nil
+		}
+		if len(b) < data+int(size)+2 {
+			return body, 0, false, nil
+		}
+		body = append(body, b[data:data+int(size)]...)
+		pos = data + int(size) + 2
 	}
 }
 

@@ -2,8 +2,10 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"syscall"
@@ -152,4 +154,32 @@ func ParseResponseHead(head []byte) (ResponseHead, error) {
 		}
 	}
 	return h, nil
+}
+
+// Health is what GET /healthz reports.
+type Health struct {
+	LastID      int64 `json:"last_id"`
+	Subscribers int64 `json:"subscribers"`
+}
+
+// Health asks the server for its health figures.
+func (t *Target) Health(ctx context.Context) (Health, error) {
+	client := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return t.Dial(ctx, 0, 0) },
+	}}
+	defer client.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+t.Host+"/healthz", nil)
+	if err != nil {
+		return Health{}, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return Health{}, err
+	}
+	defer resp.Body.Close()
+	var h Health
+	if resp.StatusCode != http.StatusOK {
+		return h, fmt.Errorf("GET /healthz: %s", resp.Status)
+	}
+	return h, json.NewDecoder(resp.Body).Decode(&h)
 }

@@ -239,6 +239,27 @@ func (r *runner) progress(format string, args ...any) {
 	fmt.Fprintf(r.log, "# %s run %d: %s\n", r.name, r.run, fmt.Sprintf(format, args...))
 }
 
+// settle waits (at most 45 s: three default heartbeats) until the server
+// has no more subscribers than baseline.
+func (r *runner) settle(ctx context.Context, baseline int64) {
+	deadline := time.Now().Add(45 * time.Second)
+	for reported := false; ; {
+		h, err := r.target.Health(ctx)
+		if err != nil || h.Subscribers <= baseline || ctx.Err() != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.progress("the server still has %d subscribers (%d before the first run); going on", h.Subscribers, baseline)
+			return
+		}
+		if !reported {
+			r.progress("waiting for the server to drop %d streams of earlier runs", h.Subscribers-baseline)
+			reported = true
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // readBuffer sizes the subscribers' read buffers: larger when there are
 // fewer of them (at most 64 KiB, the most the server writes at once).
 func readBuffer(subscribers int) int {
