@@ -26,13 +26,12 @@ type Publisher struct {
 	topics  []string // event seq goes to topics[seq % len(topics)]
 	payload int
 
-	conn    net.Conn
-	req     []byte
-	body    []byte
-	resp    []byte
-	chunked []byte // the decoded body of a chunked reply
-	start   int    // unread response bytes are resp[start:end]
-	end     int
+	conn  net.Conn
+	req   []byte
+	body  []byte
+	resp  []byte
+	start int // unread response bytes are resp[start:end]
+	end   int
 
 	// Seq is the sequence number of its last acknowledged event: events
 	// are numbered 1, 2, ... per publisher.
@@ -82,6 +81,44 @@ func AppendData(b []byte, sent time.Time, pub int, seq int64, payload int) []byt
 // last event. On success Seq advances by n; a request the server refused
 // is not retried, and its sequence numbers are used again.
 func (p *Publisher) Publish(ctx context.Context, n int) (first, last int64, err error) {
+	sent := p.prepare(n)
+	if p.conn == nil {
+		if p.conn, err = p.target.Dial(ctx, p.index, 0); err != nil {
+			return 0, 0, p.failed(err)
+		}
+		p.start, p.end = 0, 0
+	}
+	if _, err := p.conn.Write(p.req); err != nil {
+		p.Close()
+		return 0, 0, p.failed(err)
+	}
+	var resp Response
+	for {
+		var used int
+		var ok bool
+		resp, used, ok, err = ParseResponse(p.resp[p.start:p.end])
+		if err != nil {
+			p.Close()
+			return 0, 0, p.failed(err)
+		}
+		if ok {
+			p.start += used
+			break
+		}
+		if err := p.fill(); err != nil {
+			p.Close()
+			return 0, 0, p.failed(err)
+		}
+	}
+	if resp.Close {
+		p.Close()
+	}
+	return p.acknowledged(resp, sent, n)
+}
+
+// prepare writes the request publishing events Seq+1 to Seq+n into p.req
+// and returns the time stamped into them.
+func (p *Publisher) prepare(n int) time.Time {
 	sent := time.Now()
 	p.body = p.body[:0]
 	if n > 1 {
@@ -101,26 +138,6 @@ func (p *Publisher) Publish(ctx context.Context, n int) (first, last int64, err 
 	if n > 1 {
 		p.body = append(p.body, ']')
 	}
-	first, last, err = p.roundTrip(ctx)
-	if err != nil {
-		p.Errors++
-		p.Err = err
-		return 0, 0, err
-	}
-	p.Acks.Record(time.Since(sent))
-	p.Seq += int64(n)
-	return first, last, nil
-}
-
-// roundTrip sends p.body and reads the reply, reconnecting first if there
-// is no connection.
-func (p *Publisher) roundTrip(ctx context.Context) (first, last int64, err error) {
-	if p.conn == nil {
-		if p.conn, err = p.target.Dial(ctx, p.index, 0); err != nil {
-			return 0, 0, err
-		}
-		p.start, p.end = 0, 0
-	}
 	p.req = append(p.req[:0], "POST /api/publish HTTP/1.1\r\nHost: "...)
 	p.req = append(p.req, p.target.Host...)
 	p.req = append(p.req, "\r\nAuthorization: Bearer "...)
@@ -129,75 +146,69 @@ func (p *Publisher) roundTrip(ctx context.Context) (first, last int64, err error
 	p.req = strconv.AppendInt(p.req, int64(len(p.body)), 10)
 	p.req = append(p.req, "\r\n\r\n"...)
 	p.req = append(p.req, p.body...)
-	if _, err := p.conn.Write(p.req); err != nil {
-		p.Close()
-		return 0, 0, err
-	}
-	status, body, closeConn, err := p.readResponse()
-	if err != nil {
-		p.Close()
-		return 0, 0, err
-	}
-	if closeConn {
-		defer p.Close()
-	}
-	if status != 201 {
-		return 0, 0, fmt.Errorf("publish: status %d: %s", status, truncate(string(body), 200))
-	}
-	return ParseAck(body)
+	return sent
 }
 
-// readResponse reads one response, framed by Content-Length or chunked
-// (net/http chunks a reply bigger than its 4 KiB buffer, such as the IDs
-// of a batch).
-func (p *Publisher) readResponse() (status int, body []byte, closeConn bool, err error) {
-	for {
-		buf := p.resp[p.start:p.end]
-		i := bytes.Index(buf, []byte("\r\n\r\n"))
-		if i < 0 {
-			if err := p.fill(); err != nil {
-				return 0, nil, false, err
-			}
-			continue
-		}
-		head, err := ParseResponseHead(buf[:i])
-		if err != nil {
-			return 0, nil, false, err
-		}
-		bodyStart := p.start + i + 4
-		if head.Chunked {
-			for {
-				body, n, ok, err := DecodeChunked(p.resp[bodyStart:p.end], p.chunked[:0])
-				if err != nil {
-					return 0, nil, false, err
-				}
-				if ok {
-					p.chunked = body
-					p.start = bodyStart + n
-					return head.Status, body, head.Close, nil
-				}
-				if err := p.fill(); err != nil {
-					return 0, nil, false, err
-				}
-				bodyStart = i + 4 // fill moved the unread bytes to the front
-			}
-		}
-		if head.ContentLength < 0 {
-			return 0, nil, false, errors.New("publish: the reply has neither a Content-Length nor chunks")
-		}
-		total := i + 4 + int(head.ContentLength)
-		if total > len(p.resp) {
-			return 0, nil, false, fmt.Errorf("publish: reply of %d bytes is too long", total)
-		}
-		for p.end-p.start < total {
-			if err := p.fill(); err != nil {
-				return 0, nil, false, err
-			}
-		}
-		body = p.resp[p.start+i+4 : p.start+total]
-		p.start += total
-		return head.Status, body, head.Close, nil
+// acknowledged checks the reply to the request publishing n events sent at
+// sent, and counts it.
+func (p *Publisher) acknowledged(resp Response, sent time.Time, n int) (first, last int64, err error) {
+	if resp.Status != 201 {
+		return 0, 0, p.failed(fmt.Errorf("publish: status %d: %s", resp.Status, truncate(string(resp.Body), 200)))
 	}
+	if first, last, err = ParseAck(resp.Body); err != nil {
+		return 0, 0, p.failed(err)
+	}
+	p.Acks.Record(time.Since(sent))
+	p.Seq += int64(n)
+	return first, last, nil
+}
+
+// failed counts a failed publish.
+func (p *Publisher) failed(err error) error {
+	p.Errors++
+	p.Err = err
+	return err
+}
+
+// Response is an HTTP/1.1 response the publisher reads.
+type Response struct {
+	Status int
+	Body   []byte
+	Close  bool // the server will close the connection
+}
+
+// ParseResponse looks for one complete response at the start of b, framed
+// by Content-Length or chunked (net/http chunks a reply bigger than its
+// 4 KiB buffer, such as the IDs of a batch). It returns the response, the
+// bytes of b it took, and false if b does not hold all of it yet. The body
+// of a Content-Length response points into b.
+func ParseResponse(b []byte) (Response, int, bool, error) {
+	i := bytes.Index(b, []byte("\r\n\r\n"))
+	if i < 0 {
+		if len(b) > 16<<10 {
+			return Response{}, 0, false, errors.New("publish: reply headers too long")
+		}
+		return Response{}, 0, false, nil
+	}
+	head, err := ParseResponseHead(b[:i])
+	if err != nil {
+		return Response{}, 0, false, err
+	}
+	resp := Response{Status: head.Status, Close: head.Close}
+	rest := b[i+4:]
+	if head.Chunked {
+		body, n, ok, err := DecodeChunked(rest, nil)
+		resp.Body = body
+		return resp, i + 4 + n, ok, err
+	}
+	if head.ContentLength < 0 {
+		return Response{}, 0, false, errors.New("publish: the reply has neither a Content-Length nor chunks")
+	}
+	if int64(len(rest)) < head.ContentLength {
+		return Response{}, 0, false, nil
+	}
+	resp.Body = rest[:head.ContentLength]
+	return resp, i + 4 + int(head.ContentLength), true, nil
 }
 
 // DecodeChunked decodes an HTTP/1.1 chunked body at the start of b,
@@ -234,14 +245,10 @@ func DecodeChunked(b, body []byte) ([]byte, int, bool, error) {
 	}
 }
 
-// fill reads more of the reply, moving unread bytes to the front first.
+// fill reads more of the reply.
 func (p *Publisher) fill() error {
-	if p.start > 0 {
-		p.end = copy(p.resp, p.resp[p.start:p.end])
-		p.start = 0
-	}
-	if p.end == len(p.resp) {
-		return errors.New("publish: reply too long")
+	if err := p.compact(); err != nil {
+		return err
 	}
 	n, err := p.conn.Read(p.resp[p.end:])
 	p.end += n
@@ -252,6 +259,19 @@ func (p *Publisher) fill() error {
 		err = io.ErrUnexpectedEOF
 	}
 	return err
+}
+
+// compact moves the unread bytes of the reply buffer to its front, and
+// fails if the buffer is full of them.
+func (p *Publisher) compact() error {
+	if p.start > 0 {
+		p.end = copy(p.resp, p.resp[p.start:p.end])
+		p.start = 0
+	}
+	if p.end == len(p.resp) {
+		return errors.New("publish: reply too long")
+	}
+	return nil
 }
 
 // ParseAck reads the IDs from a publish reply, {"id":N} or
@@ -344,38 +364,17 @@ func RunPublishers(ctx context.Context, t *Target, plan PublishPlan) *PublishRes
 	}
 	start := time.Now().Add(time.Millisecond)
 	res.FirstSend = start
-	done := make(chan time.Time, len(pubs))
-	for i, p := range pubs {
-		go func() {
-			defer p.Close()
-			var lastAck time.Time
-			if plan.Rate > 0 {
-				each := plan.Rate / float64(len(pubs))
-				count := int(each*plan.Duration.Seconds() + 0.5)
-				interval := time.Duration(float64(time.Second) / each)
-				offset := time.Duration(float64(time.Second) / plan.Rate * float64(i))
-				for k := 0; k < count && ctx.Err() == nil; k++ {
-					time.Sleep(time.Until(start.Add(offset + time.Duration(k)*interval)))
-					if _, _, err := p.Publish(ctx, 1); err == nil {
-						lastAck = time.Now()
-					}
-				}
-			} else {
-				time.Sleep(time.Until(start))
-				until := start.Add(plan.Duration)
-				for ctx.Err() == nil && time.Now().Before(until) {
-					if _, _, err := p.Publish(ctx, 1); err == nil {
-						lastAck = time.Now()
-					}
-				}
-			}
-			done <- lastAck
-		}()
-	}
-	for range pubs {
-		if at := <-done; at.After(res.LastAck) {
-			res.LastAck = at
+	if plan.Rate <= 0 {
+		time.Sleep(time.Until(start))
+		var err error
+		if res.LastAck, err = publishUnpaced(ctx, pubs, start.Add(plan.Duration)); err != nil {
+			res.Err = err
 		}
+		for _, p := range pubs {
+			p.Close()
+		}
+	} else {
+		res.LastAck = publishPaced(ctx, pubs, plan, start)
 	}
 	for i, p := range pubs {
 		res.Published[i] = p.Seq
@@ -386,6 +385,37 @@ func RunPublishers(ctx context.Context, t *Target, plan PublishPlan) *PublishRes
 		res.Acks.Merge(&p.Acks)
 	}
 	return res
+}
+
+// publishPaced runs each publisher in its own goroutine, publishing its
+// share of the rate at evenly spaced times from start, the publishers
+// offset from each other. It returns the time of the last acknowledgement.
+func publishPaced(ctx context.Context, pubs []*Publisher, plan PublishPlan, start time.Time) time.Time {
+	done := make(chan time.Time, len(pubs))
+	for i, p := range pubs {
+		go func() {
+			defer p.Close()
+			var lastAck time.Time
+			each := plan.Rate / float64(len(pubs))
+			count := int(each*plan.Duration.Seconds() + 0.5)
+			interval := time.Duration(float64(time.Second) / each)
+			offset := time.Duration(float64(time.Second) / plan.Rate * float64(i))
+			for k := 0; k < count && ctx.Err() == nil; k++ {
+				time.Sleep(time.Until(start.Add(offset + time.Duration(k)*interval)))
+				if _, _, err := p.Publish(ctx, 1); err == nil {
+					lastAck = time.Now()
+				}
+			}
+			done <- lastAck
+		}()
+	}
+	var last time.Time
+	for range pubs {
+		if at := <-done; at.After(last) {
+			last = at
+		}
+	}
+	return last
 }
 
 // Fill publishes total events in batches of up to 1,000 (the server's

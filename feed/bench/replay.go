@@ -68,6 +68,7 @@ func runReplayStorm(ctx context.Context, r *runner, p Params) (Figures, error) {
 	var f Figures
 	f.Add("clients", float64(p.Subscribers))
 	f.Add("backlog", float64(p.Backlog))
+	f.Add("publish_errors", float64(pub.Errors))
 	addTally(&f, "", stormTally, expected)
 	if stormTally.Deliveries > 0 {
 		replay := stormTally.LastReceipt.Sub(before.at)
