@@ -6,6 +6,7 @@
 //	livefeed backup [-config config.toml] [-db path] FILE
 //	livefeed restore [-config config.toml] [-db path] [-next-id N] BACKUP
 //	livefeed hash-password < password    (prints the password_hash of an operator)
+//	livefeed bench -workload W1..W8|all [-url URL] [-pid N] ...   (load tool; -help)
 package main
 
 import (
@@ -31,6 +32,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"livefeed/feed"
+	"livefeed/feed/bench"
 	"livefeed/feed/demo"
 	"livefeed/handlers"
 	"livefeed/handlers/config"
@@ -59,6 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return restoreCommand(ctx, args[1:], getenv, stdout, stderr)
 		case "hash-password":
 			return hashPassword(os.Stdin, stdout, stderr)
+		case "bench":
+			return bench.Main(ctx, args[1:], getenv, stdout, stderr)
 		}
 	}
 	flags := flag.NewFlagSet("livefeed", flag.ContinueOnError)

@@ -1,0 +1,268 @@
+// Package bench is livefeed's load tool, run as `livefeed bench`: it drives
+// a running livefeed server over real sockets from its own process and
+// prints the figures of the performance bars in BENCH.md (workloads W1 to
+// W8), one line per run, then the median of the runs and each bar with
+// MET or NOT MET.
+//
+// Subscribers are plain TCP connections, each read by its own goroutine
+// with a parser specialised for livefeed's framing (Scanner); publishers
+// write HTTP/1.1 requests by hand on keep-alive connections (Publisher).
+// Every event carries its publisher's clock, index and sequence number, so
+// each subscriber checks order, duplicates and gaps as events arrive and
+// latencies go into histograms rather than lists of samples. The tool
+// reports its own CPU time per delivery, so a reader can see it was not
+// the bottleneck.
+package bench
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	"livefeed/handlers/config"
+)
+
+// Config is what the command line asks for.
+type Config struct {
+	Workloads []*Workload
+	URL       string
+	Token     string
+	// PID is the server's process, for its CPU time and memory (0: none).
+	PID int
+	// Runs is how many times each workload runs; the medians are checked.
+	Runs int
+	// SourceIPs spreads subscriber connections over 127.0.0.1 to
+	// 127.0.0.N when the server is on loopback.
+	SourceIPs int
+	// Drain is how long to wait for outstanding deliveries once nothing
+	// arrives any more, before counting them missing.
+	Drain time.Duration
+	// Durability is the server's store.synchronous, which picks W4's bar.
+	Durability string
+	// ServerBin, DB and ServerConfig start servers for W7.
+	ServerBin, DB, ServerConfig string
+	// Generate is how W7's history is written: "store" or "http".
+	Generate string
+	// CPUProfile, if set, is where the tool writes a CPU profile of
+	// itself (to see what the tool, not the server, spends time on).
+	CPUProfile string
+	// Override holds the workload parameters set by flags (unset: the
+	// workload's default).
+	Override Params
+}
+
+// ParseArgs reads the command line of `livefeed bench`. getenv supplies the
+// default token (the first of LIVEFEED_PUBLISH_TOKENS).
+func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	cfg := Config{Override: unsetParams()}
+	fs := flag.NewFlagSet("livefeed bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	workloads := fs.String("workload", "", "workload(s) to run: W1..W8, a comma-separated list, or all")
+	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "base `URL` of the server under test")
+	defaultToken, _, _ := strings.Cut(getenv(config.EnvPublishTokens), ",")
+	if defaultToken == "" {
+		defaultToken = config.SampleToken
+	}
+	fs.StringVar(&cfg.Token, "token", strings.TrimSpace(defaultToken), "publish `token` (default: the first of $"+config.EnvPublishTokens+", else the sample token)")
+	fs.IntVar(&cfg.PID, "pid", 0, "the server's process `id`: enables server CPU per delivery and RSS figures (required by W3)")
+	fs.IntVar(&cfg.Runs, "runs", 3, "runs of each workload; the median of each figure is checked against the bars")
+	fs.IntVar(&cfg.SourceIPs, "source-ips", 4, "spread subscriber connections over 127.0.0.1..127.0.0.`N` when the server is on loopback")
+	fs.DurationVar(&cfg.Drain, "drain", 30*time.Second, "after publishing, how long to wait without any new delivery before counting the rest missing")
+	fs.StringVar(&cfg.Durability, "durability", "normal", "the server's store.synchronous (normal or full): picks W4's bar")
+	fs.StringVar(&cfg.ServerBin, "server-bin", "", "livefeed `binary` that W7 starts")
+	fs.StringVar(&cfg.DB, "db", "", "database `file` for W7 (filled to -rows events if smaller)")
+	fs.StringVar(&cfg.ServerConfig, "server-config", "", "config `file` passed to the servers W7 starts")
+	fs.StringVar(&cfg.Generate, "generate", "store", "how W7 fills its database: store (directly, no server running) or http (through a server)")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the load tool itself to `file`")
+	o := &cfg.Override
+	fs.IntVar(&o.Subscribers, "subscribers", unset, "override the workload's subscribers (W5: reconnecting clients)")
+	fs.IntVar(&o.Publishers, "publishers", unset, "override the workload's publishers")
+	fs.Float64Var(&o.Rate, "rate", unset, "override the events per second of all publishers together")
+	fs.DurationVar(&o.Duration, "duration", unset, "override how long the publishers publish (W8: each phase)")
+	fs.IntVar(&o.Payload, "payload", unset, "override the size in bytes of each event's data object")
+	fs.IntVar(&o.Backlog, "backlog", unset, "override W5's events each client is behind")
+	fs.IntVar(&o.Live, "live", unset, "override W5's live subscribers")
+	fs.Int64Var(&o.Rows, "rows", unset, "override W6's export rows or W7's history rows")
+	fs.IntVar(&o.Batch, "batch", unset, "override W3's subscribers per connect batch")
+	fs.Usage = func() { usage(fs) }
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	switch {
+	case *workloads == "":
+		return Config{}, errors.New("-workload is required (W1..W8 or all); see -help")
+	case strings.EqualFold(*workloads, "all"):
+		cfg.Workloads = Workloads
+	default:
+		for _, name := range strings.Split(*workloads, ",") {
+			w, err := FindWorkload(strings.TrimSpace(name))
+			if err != nil {
+				return Config{}, err
+			}
+			cfg.Workloads = append(cfg.Workloads, w)
+		}
+	}
+	if cfg.Runs < 1 {
+		return Config{}, fmt.Errorf("-runs %d: at least 1", cfg.Runs)
+	}
+	if cfg.Durability != "normal" && cfg.Durability != "full" {
+		return Config{}, fmt.Errorf("-durability %q: normal or full", cfg.Durability)
+	}
+	if cfg.Generate != "store" && cfg.Generate != "http" {
+		return Config{}, fmt.Errorf("-generate %q: store or http", cfg.Generate)
+	}
+	return cfg, nil
+}
+
+func usage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprint(w, `Usage: livefeed bench -workload W1..W8|all [-url http://host:port] [-token T] [-pid N] [flags]
+
+Drives a running livefeed server over real sockets and prints one line per
+run with every figure, then for each workload the median of the runs, each
+bar of BENCH.md with MET or NOT MET, and a result line:
+
+  W1 run=1 subscribers=10000 ... latency_p99_ms=41.2 ... client_cpu_us_per_delivery=2.1
+  W1 median runs=3 ... latency_p99_ms=41.2 ...
+  W1 bar latency_p99_ms=41.2 bar<=60 MET (median of 3 runs)
+  W1 result MET (all 6 bars)
+
+Progress goes to stderr as "# ..." lines. Figures end in their unit
+(_ms, _s, _kb, _mb, _us_per_delivery, _per_s). client_cpu_* is the tool's
+own CPU: compare client_cpu_cores with the machine's cores to see whether
+the tool, not the server, was the limit.
+
+Flags:
+`)
+	fs.PrintDefaults()
+	fmt.Fprintln(w, "\nWorkloads (BENCH.md, then how the tool reads it):")
+	for _, wl := range Workloads {
+		fmt.Fprintf(w, "\n%s  %s\n    %s\n", wl.Name, wl.Bench, wl.Reading)
+	}
+}
+
+// Main runs `livefeed bench` with the arguments after "bench".
+func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := ParseArgs(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if n, err := RaiseOpenFiles(); err != nil {
+		fmt.Fprintf(stderr, "# cannot raise the open files limit: %v\n", err)
+	} else {
+		fmt.Fprintf(stderr, "# open files limit: %d\n", n)
+	}
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	return Run(ctx, cfg, stdout, stderr)
+}
+
+// Run runs the configured workloads, printing as Main describes. It
+// returns an error if a run failed; bars not met are reported, not errors.
+func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
+	_, err := RunReports(ctx, cfg, stdout, stderr)
+	return err
+}
+
+// Report is the figures of every run of one workload.
+type Report struct {
+	Workload *Workload
+	Params   Params
+	Runs     []Figures
+	Met      bool
+}
+
+// RunReports is Run returning the figures too.
+func RunReports(ctx context.Context, cfg Config, stdout, stderr io.Writer) ([]Report, error) {
+	target, err := NewTarget(cfg.URL, cfg.Token, cfg.SourceIPs)
+	if err != nil {
+		return nil, err
+	}
+	var server *Process
+	if cfg.PID > 0 {
+		server = &Process{PID: cfg.PID}
+		if _, err := server.CPU(); err != nil {
+			return nil, fmt.Errorf("-pid %d: %w", cfg.PID, err)
+		}
+	}
+	nonce := strconv.FormatInt(time.Now().Unix(), 36)
+	// The server notices a closed stream only when it next writes to it
+	// (an event or a heartbeat), so the subscribers of one run linger for
+	// up to a heartbeat after it. Each run waits until they are gone, so
+	// that it measures a server serving only its own subscribers.
+	baseline := int64(-1)
+	if h, err := target.Health(ctx); err == nil {
+		baseline = h.Subscribers
+	} else {
+		fmt.Fprintf(stderr, "# GET /healthz: %v (runs will not wait for the server to drop old streams)\n", err)
+	}
+	var reports []Report
+	var errs []error
+	for _, w := range cfg.Workloads {
+		p := w.Defaults.Override(cfg.Override)
+		fmt.Fprintf(stdout, "# %s %s\n# %s reading: %s\n# %s params: %s\n", w.Name, w.Bench, w.Name, w.Reading, w.Name, describeParams(p))
+		rep := Report{Workload: w, Params: p}
+		for run := 1; run <= cfg.Runs; run++ {
+			r := &runner{cfg: cfg, target: target, server: server, log: stderr, name: w.Name, run: run, nonce: nonce}
+			if baseline >= 0 {
+				r.settle(ctx, baseline)
+			}
+			f, err := w.run(ctx, r, p)
+			if err != nil {
+				fmt.Fprintf(stdout, "%s run=%d error=%q\n", w.Name, run, err.Error())
+				errs = append(errs, fmt.Errorf("%s run %d: %w", w.Name, run, err))
+				if ctx.Err() != nil {
+					return reports, errors.Join(errs...)
+				}
+				continue
+			}
+			WriteRun(stdout, w.Name, run, f)
+			rep.Runs = append(rep.Runs, f)
+		}
+		rep.Met = WriteSummary(stdout, w.Name, rep.Runs, w.Bars(cfg))
+		reports = append(reports, rep)
+	}
+	return reports, errors.Join(errs...)
+}
+
+// describeParams prints the parameters that matter, for the output.
+func describeParams(p Params) string {
+	var parts []string
+	add := func(name string, v any, set bool) {
+		if set {
+			parts = append(parts, fmt.Sprintf("%s=%v", name, v))
+		}
+	}
+	add("subscribers", p.Subscribers, p.Subscribers > 0)
+	add("publishers", p.Publishers, p.Publishers > 0)
+	add("rate", p.Rate, p.Publishers > 0 || p.Rate > 0)
+	add("duration", p.Duration, p.Duration > 0)
+	add("payload", p.Payload, p.Payload > 0)
+	add("backlog", p.Backlog, p.Backlog > 0)
+	add("live", p.Live, p.Live > 0)
+	add("rows", p.Rows, p.Rows > 0)
+	add("batch", p.Batch, p.Batch > 0)
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,259 @@
+package bench_test
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"livefeed/feed/bench"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestParseArgs(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		env       map[string]string
+		workloads []string
+		check     func(t *testing.T, cfg bench.Config)
+		err       string
+	}{
+		{name: "OneWorkload", args: []string{"-workload", "W1"}, workloads: []string{"W1"},
+			check: func(t *testing.T, cfg bench.Config) {
+				p := cfg.Workloads[0].Defaults.Override(cfg.Override)
+				if p.Subscribers != 10_000 || p.Rate != 10 || p.Duration != 10*time.Second || p.Payload != 100 {
+					t.Fatalf("W1 params %+v", p)
+				}
+				if cfg.Runs != 3 || cfg.URL != "http://127.0.0.1:8080" || cfg.Token != "dev-publish-token-change-me" {
+					t.Fatalf("defaults %+v", cfg)
+				}
+			}},
+		{name: "All", args: []string{"-workload", "all"}, workloads: []string{"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8"}},
+		{name: "ListAnyCase", args: []string{"-workload", "w2, W8"}, workloads: []string{"W2", "W8"}},
+		{name: "Overrides", args: []string{"-workload", "W1", "-subscribers", "50", "-duration", "1s", "-rate", "0", "-runs", "1"}, workloads: []string{"W1"},
+			check: func(t *testing.T, cfg bench.Config) {
+				p := cfg.Workloads[0].Defaults.Override(cfg.Override)
+				if p.Subscribers != 50 || p.Duration != time.Second || p.Rate != 0 || p.Publishers != 1 || p.Payload != 100 {
+					t.Fatalf("overridden params %+v", p)
+				}
+			}},
+		{name: "TokenFromEnv", args: []string{"-workload", "W4"}, env: map[string]string{"LIVEFEED_PUBLISH_TOKENS": "first-token-0123456789, second-token-0123456789"}, workloads: []string{"W4"},
+			check: func(t *testing.T, cfg bench.Config) {
+				if cfg.Token != "first-token-0123456789" {
+					t.Fatalf("token %q", cfg.Token)
+				}
+			}},
+		{name: "ErrNoWorkload", args: nil, err: "-workload is required"},
+		{name: "ErrUnknownWorkload", args: []string{"-workload", "W9"}, err: `unknown workload "W9"`},
+		{name: "ErrRuns", args: []string{"-workload", "W1", "-runs", "0"}, err: "-runs 0"},
+		{name: "ErrDurability", args: []string{"-workload", "W4", "-durability", "off"}, err: "-durability"},
+		{name: "ErrExtraArgument", args: []string{"-workload", "W1", "extra"}, err: "unexpected argument"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := bench.ParseArgs(tc.args, env(tc.env), io.Discard)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, w := range cfg.Workloads {
+				names = append(names, w.Name)
+			}
+			if strings.Join(names, ",") != strings.Join(tc.workloads, ",") {
+				t.Fatalf("workloads %v, want %v", names, tc.workloads)
+			}
+			if tc.check != nil {
+				tc.check(t, cfg)
+			}
+		})
+	}
+}
+
+func TestHelpDescribesEveryWorkload(t *testing.T) {
+	var out bytes.Buffer
+	if err := bench.Main(t.Context(), []string{"-help"}, env(nil), io.Discard, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range bench.Workloads {
+		if !strings.Contains(out.String(), w.Name+"  ") || !strings.Contains(out.String(), w.Reading) {
+			t.Fatalf("-help does not describe %s:\n%s", w.Name, out.String())
+		}
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+	}{
+		{[]float64{3}, 3},
+		{[]float64{5, 1, 3}, 3},
+		{[]float64{4, 1, 3, 2}, 2.5},
+		{nil, 0},
+	} {
+		if got := bench.Median(tc.in); got != tc.want {
+			t.Errorf("Median(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestFormatValue(t *testing.T) {
+	for _, tc := range []struct {
+		in   float64
+		want string
+	}{
+		{1000000, "1000000"}, {0, "0"}, {41.234, "41.2"}, {2.345, "2.35"}, {123.6, "124"}, {0.01234, "0.0123"}, {-3.5, "-3.50"},
+	} {
+		if got := bench.FormatValue(tc.in); got != tc.want {
+			t.Errorf("FormatValue(%v) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestWriteSummary(t *testing.T) {
+	runs := []bench.Figures{
+		{{Name: "missing", Value: 0}, {Name: "latency_p99_ms", Value: 50}, {Name: "change_pct", Value: 5}},
+		{{Name: "missing", Value: 2}, {Name: "latency_p99_ms", Value: 70}, {Name: "change_pct", Value: -30}},
+		{{Name: "missing", Value: 0}, {Name: "latency_p99_ms", Value: 55}, {Name: "change_pct", Value: 10}},
+	}
+	bars := []bench.Bar{
+		{Figure: "latency_p99_ms", Op: "<=", Limit: 60},
+		{Figure: "missing", Op: "<=", Limit: 0, Worst: true},
+		{Figure: "change_pct", Op: "within", Limit: 20},
+		{Figure: "absent", Op: ">=", Limit: 1},
+	}
+	var out bytes.Buffer
+	if bench.WriteSummary(&out, "W9", runs, bars) {
+		t.Fatal("bars reported met")
+	}
+	want := `W9 median runs=3 missing=0 latency_p99_ms=55 change_pct=5
+W9 bar latency_p99_ms=55 bar<=60 MET (median of 3 runs)
+W9 bar missing=2 bar<=0 NOT MET (worst of 3 runs)
+W9 bar change_pct=5 bar=±20 MET (median of 3 runs)
+W9 bar absent=0 bar>=1 NOT MEASURED (no such figure)
+W9 result NOT MET (2 of 4 bars not met)
+`
+	if out.String() != want {
+		t.Fatalf("summary:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
+// TestRowCounter compares the row counter with encoding/csv on random
+// CSV with quoted fields holding commas, quotes and line breaks.
+func TestRowCounter(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	pieces := []string{"a", ",", "\n", "\r\n", `"`, "x y", "é"}
+	for round := range 200 {
+		var buf bytes.Buffer
+		w := csv.NewWriter(&buf)
+		w.UseCRLF = round%2 == 0
+		rows := rng.IntN(50)
+		for range rows {
+			rec := make([]string, 1+rng.IntN(4))
+			for i := range rec {
+				var field strings.Builder
+				field.WriteString("f") // no empty line: encoding/csv skips those
+				for range rng.IntN(6) {
+					field.WriteString(pieces[rng.IntN(len(pieces))])
+				}
+				rec[i] = field.String()
+			}
+			w.Write(rec)
+		}
+		w.Flush()
+		text := buf.Bytes()
+		if round%3 == 0 {
+			text = bytes.TrimSuffix(text, []byte("\n")) // a last row without a line break
+		}
+		var c bench.RowCounter
+		for rest := text; len(rest) > 0; { // in pieces of every size
+			n := min(1+rng.IntN(7), len(rest))
+			c.Write(rest[:n])
+			rest = rest[n:]
+		}
+		rd := csv.NewReader(bytes.NewReader(text))
+		rd.FieldsPerRecord = -1
+		records, err := rd.ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Records() != int64(len(records)) {
+			t.Fatalf("round %d: counted %d records, encoding/csv read %d in %q", round, c.Records(), len(records), text)
+		}
+	}
+}
+
+func TestParseAck(t *testing.T) {
+	for _, tc := range []struct {
+		body        string
+		first, last int64
+		ok          bool
+	}{
+		{`{"id":42}`, 42, 42, true},
+		{`{"ids":[7,8,9]}`, 7, 9, true},
+		{`{"ids":[5]}`, 5, 5, true},
+		{`{"error":"bad"}`, 0, 0, false},
+		{`{"ids":[]}`, 0, 0, false},
+	} {
+		first, last, err := bench.ParseAck([]byte(tc.body))
+		if (err == nil) != tc.ok || first != tc.first || last != tc.last {
+			t.Errorf("ParseAck(%s) = %d, %d, %v", tc.body, first, last, err)
+		}
+	}
+}
+
+func TestParseResponseHead(t *testing.T) {
+	for _, tc := range []struct {
+		name, head string
+		want       bench.ResponseHead
+		ok         bool
+	}{
+		{"Created", "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 9", bench.ResponseHead{Status: 201, ContentLength: 9}, true},
+		{"Stream", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/event-stream", bench.ResponseHead{Status: 200, ContentLength: -1, Close: true}, true},
+		{"Chunked", "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked", bench.ResponseHead{Status: 200, ContentLength: -1, Chunked: true}, true},
+		{"NotHTTP", "SSH-2.0-OpenSSH", bench.ResponseHead{ContentLength: -1}, false},
+		{"BadLength", "HTTP/1.1 200 OK\r\nContent-Length: 1x", bench.ResponseHead{Status: 200, ContentLength: -1}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := bench.ParseResponseHead([]byte(tc.head))
+			if (err == nil) != tc.ok || got != tc.want {
+				t.Fatalf("ParseResponseHead = %+v, %v; want %+v (ok %v)", got, err, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+func TestAppendData(t *testing.T) {
+	sent := time.Unix(1763751845, 123456789)
+	for _, size := range []int{100, 1000, 64 << 10} {
+		data := bench.AppendData(nil, sent, 3, 12345, size)
+		if len(data) != size {
+			t.Fatalf("data of %d bytes, want %d", len(data), size)
+		}
+		var v struct {
+			TS  int64 `json:"ts"`
+			Pub int   `json:"pub"`
+			Seq int64 `json:"seq"`
+		}
+		if err := json.Unmarshal(data, &v); err != nil || v.TS != sent.UnixNano() || v.Pub != 3 || v.Seq != 12345 {
+			t.Fatalf("data %s: %+v, %v", data[:60], v, err)
+		}
+		p, ok := bench.ParsePayload(data)
+		if !ok || p.Sent != sent.UnixNano() || p.Publisher != 3 || p.Seq != 12345 {
+			t.Fatalf("ParsePayload = %+v, %v", p, ok)
+		}
+	}
+}

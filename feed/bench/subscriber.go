@@ -1,0 +1,317 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http/httputil"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Subscriber is one event stream the load tool reads, over its own socket
+// and goroutine, checking every event it receives: IDs must increase, and
+// each publisher's sequence numbers must arrive in order, each once. It
+// resumes with its last event ID, as an EventSource does, when the server
+// closes the stream (a server may close one that falls behind), and the
+// checks go on across the reconnect.
+type Subscriber struct {
+	target *Target
+	n      int // picks the source address
+	topic  string
+	bufLen int
+	rcvBuf int
+	// latency[p] is where receipt latencies of publisher p's events go
+	// (shared with other subscribers, so recorded with atomics).
+	latency []*Histogram
+
+	// Read by others while running.
+	deliveries atomic.Int64
+	ready      chan struct{} // closed when the server attached the stream
+	readyOnce  sync.Once
+
+	mu      sync.Mutex
+	conn    net.Conn
+	stopped bool
+
+	// Owned by the subscriber's goroutine until Run returns.
+	position int64 // the stream's last event ID: what a reconnect sends
+	resume   bool  // reconnect with Last-Event-ID
+	lastID   int64
+	lastSeq  []int64 // per publisher
+	tally    Tally
+	err      error
+}
+
+// Tally is what subscribers counted; tallies of many add up.
+type Tally struct {
+	Subscribers     int
+	Deliveries      int64 // events of the load tool's publishers, each counted once
+	Duplicates      int64 // events received again (a publisher's sequence number seen before)
+	OrderViolations int64 // new events whose ID was not above the last one received
+	Gaps            int64 // events skipped: a publisher's sequence number jumped
+	Foreign         int64 // events not from the load tool (a snapshot of an older run, ...)
+	Resets          int64 // "reset" events: the position could not be resumed
+	Reconnects      int64 // times a stream was reopened after the server ended it
+	Failed          int64 // subscribers that could not connect
+	MaxLatency      time.Duration
+	FirstReceipt    time.Time // of the first delivery
+	LastReceipt     time.Time // of the last delivery
+	Reads           int64     // reads that returned data: deliveries/reads is how many frames a read carried
+}
+
+// Add adds the counts of o to t.
+func (t *Tally) Add(o Tally) {
+	t.Subscribers += o.Subscribers
+	t.Deliveries += o.Deliveries
+	t.Duplicates += o.Duplicates
+	t.OrderViolations += o.OrderViolations
+	t.Gaps += o.Gaps
+	t.Foreign += o.Foreign
+	t.Resets += o.Resets
+	t.Reconnects += o.Reconnects
+	t.Failed += o.Failed
+	t.Reads += o.Reads
+	t.MaxLatency = max(t.MaxLatency, o.MaxLatency)
+	if !o.FirstReceipt.IsZero() && (t.FirstReceipt.IsZero() || o.FirstReceipt.Before(t.FirstReceipt)) {
+		t.FirstReceipt = o.FirstReceipt
+	}
+	if o.LastReceipt.After(t.LastReceipt) {
+		t.LastReceipt = o.LastReceipt
+	}
+}
+
+// SubscriberOptions configure a Subscriber.
+type SubscriberOptions struct {
+	Topic string
+	// N picks the connection's source address.
+	N int
+	// After, if Resume is set, is the Last-Event-ID of the first connect.
+	Resume bool
+	After  int64
+	// Publishers is how many publishers (indexes 0..Publishers-1) the
+	// subscriber tracks sequence numbers for.
+	Publishers int
+	// Latency[p] receives the latencies of publisher p's events; nil
+	// entries are not recorded.
+	Latency []*Histogram
+	// ReadBuffer is the read buffer size (default 16 KiB).
+	ReadBuffer int
+	// ReceiveBuffer, if positive, is the socket's SO_RCVBUF.
+	ReceiveBuffer int
+}
+
+// NewSubscriber returns a subscriber; Run connects it.
+func NewSubscriber(t *Target, o SubscriberOptions) *Subscriber {
+	if o.ReadBuffer <= 0 {
+		o.ReadBuffer = 16 << 10
+	}
+	return &Subscriber{
+		target:   t,
+		n:        o.N,
+		topic:    o.Topic,
+		bufLen:   o.ReadBuffer,
+		rcvBuf:   o.ReceiveBuffer,
+		latency:  o.Latency,
+		ready:    make(chan struct{}),
+		resume:   o.Resume,
+		position: o.After,
+		lastID:   o.After,
+		lastSeq:  make([]int64, o.Publishers),
+	}
+}
+
+// Ready is closed once the server has attached the stream: a fresh one
+// got its position frame, a resuming one its response headers. Events
+// published after that reach it.
+func (s *Subscriber) Ready() <-chan struct{} { return s.ready }
+
+// Deliveries returns how many events it received so far.
+func (s *Subscriber) Deliveries() int64 { return s.deliveries.Load() }
+
+// Position returns the last event ID the stream set. Only valid once Run
+// has returned, or from the goroutine that runs it.
+func (s *Subscriber) Position() int64 { return s.position }
+
+// Run connects and reads until Stop is called or ctx ends, reconnecting
+// when the server ends the stream. It returns the subscriber's tally; a
+// subscriber that could not connect at all is counted as Failed and Err
+// says why.
+func (s *Subscriber) Run(ctx context.Context) Tally {
+	defer s.markReady()
+	for attempt := 0; ; {
+		sc, err := s.open(ctx)
+		if err != nil {
+			if s.isStopped() || ctx.Err() != nil {
+				break
+			}
+			attempt++
+			if attempt >= 8 {
+				s.err = err
+				if s.tally.Deliveries == 0 {
+					s.tally.Failed++
+				}
+				break
+			}
+			// Back off: 20 ms, 40 ms, ... 2.56 s.
+			select {
+			case <-time.After(time.Duration(10<<attempt) * time.Millisecond):
+			case <-ctx.Done():
+			}
+			continue
+		}
+		attempt = 0
+		s.read(sc)
+		if s.isStopped() || ctx.Err() != nil {
+			break
+		}
+		s.tally.Reconnects++
+		s.resume = true
+	}
+	s.tally.Subscribers = 1
+	return s.tally
+}
+
+// Err returns why the subscriber could not connect, once Run returned.
+func (s *Subscriber) Err() error { return s.err }
+
+// Stop closes the stream and ends Run.
+func (s *Subscriber) Stop() {
+	s.mu.Lock()
+	s.stopped = true
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	s.mu.Unlock()
+}
+
+func (s *Subscriber) isStopped() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopped
+}
+
+func (s *Subscriber) markReady() { s.readyOnce.Do(func() { close(s.ready) }) }
+
+// open connects, sends the request and reads the response headers.
+func (s *Subscriber) open(ctx context.Context) (*Scanner, error) {
+	conn, err := s.target.Dial(ctx, s.n, s.rcvBuf)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		conn.Close()
+		return nil, errors.New("stopped")
+	}
+	s.conn = conn
+	s.mu.Unlock()
+	sc, err := OpenStream(conn, s.target.eventsRequest(s.topic, s.resume, s.position), s.bufLen)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if s.resume {
+		s.markReady()
+	}
+	return sc, nil
+}
+
+// OpenStream sends an event stream request on conn and reads the response
+// headers, returning a Scanner positioned at the body.
+func OpenStream(conn net.Conn, request []byte, bufLen int) (*Scanner, error) {
+	if _, err := conn.Write(request); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 4096)
+	n := 0
+	for {
+		m, err := conn.Read(buf[n:])
+		n += m
+		if i := bytes.Index(buf[:n], []byte("\r\n\r\n")); i >= 0 {
+			head, err := ParseResponseHead(buf[:i])
+			if err != nil {
+				return nil, err
+			}
+			if head.Status != 200 {
+				return nil, fmt.Errorf("GET /events: status %d: %s", head.Status, truncate(string(buf[i+4:n]), 200))
+			}
+			body := buf[i+4 : n]
+			if head.Chunked {
+				// Not livefeed's own framing over HTTP/1.1, but a proxy
+				// in front of it may re-frame the stream.
+				rd := httputil.NewChunkedReader(bufio.NewReader(io.MultiReader(bytes.NewReader(body), conn)))
+				return NewScanner(rd, bufLen, nil), nil
+			}
+			return NewScanner(conn, bufLen, body), nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("GET /events: reading the response: %w", err)
+		}
+		if n == len(buf) {
+			return nil, errors.New("GET /events: response headers too long")
+		}
+	}
+}
+
+// read consumes the stream until it ends.
+func (s *Subscriber) read(sc *Scanner) {
+	defer func() { s.tally.Reads += int64(sc.Reads()) }()
+	for {
+		f, err := sc.Next()
+		if err != nil {
+			return
+		}
+		if f.HasID && f.ID >= 0 {
+			s.position = f.ID
+		}
+		if !f.HasData {
+			if f.HasID {
+				s.markReady() // the position frame of a fresh connect
+			}
+			continue
+		}
+		if string(f.Event) == "reset" {
+			s.tally.Resets++
+			continue
+		}
+		p, ok := ParsePayload(f.Data)
+		if !ok || p.Publisher >= len(s.lastSeq) || !f.HasID {
+			s.tally.Foreign++
+			continue
+		}
+		s.event(f.ID, p, sc.ReadAt())
+	}
+}
+
+// event checks and counts one of the load tool's events.
+func (s *Subscriber) event(id int64, p Payload, at time.Time) {
+	last := &s.lastSeq[p.Publisher]
+	if p.Seq <= *last {
+		s.tally.Duplicates++
+		return
+	}
+	if id <= s.lastID {
+		s.tally.OrderViolations++
+	}
+	s.tally.Gaps += p.Seq - *last - 1
+	*last = p.Seq
+	s.lastID = max(s.lastID, id)
+	lat := at.Sub(time.Unix(0, p.Sent))
+	if p.Publisher < len(s.latency) && s.latency[p.Publisher] != nil {
+		s.latency[p.Publisher].Record(lat)
+	}
+	s.tally.MaxLatency = max(s.tally.MaxLatency, lat)
+	if s.tally.FirstReceipt.IsZero() {
+		s.tally.FirstReceipt = at
+	}
+	s.tally.LastReceipt = at
+	s.tally.Deliveries++
+	s.deliveries.Add(1)
+}

@@ -1,0 +1,459 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Params are a workload's knobs. Each workload has defaults (BENCH.md's
+// numbers); flags override them.
+type Params struct {
+	Subscribers int
+	Publishers  int
+	// Rate is events per second from all publishers together; 0 is as
+	// fast as acknowledgements allow.
+	Rate     float64
+	Duration time.Duration
+	// Payload is the size in bytes of each event's data object.
+	Payload int
+	// Backlog is how many events each reconnecting client is behind (W5).
+	Backlog int
+	// Live is the number of live subscribers kept busy meanwhile (W5).
+	Live int
+	// Rows is the size of the export (W6) or of the history (W7).
+	Rows int64
+	// Batch is how many subscribers connect before waiting for them (W3).
+	Batch int
+}
+
+// unset marks a Params field a flag did not set.
+const unset = -1
+
+func unsetParams() Params {
+	return Params{Subscribers: unset, Publishers: unset, Rate: unset, Duration: unset,
+		Payload: unset, Backlog: unset, Live: unset, Rows: unset, Batch: unset}
+}
+
+// Override returns p with every field that o sets (not unset) replaced.
+func (p Params) Override(o Params) Params {
+	if o.Subscribers != unset {
+		p.Subscribers = o.Subscribers
+	}
+	if o.Publishers != unset {
+		p.Publishers = o.Publishers
+	}
+	if o.Rate != unset {
+		p.Rate = o.Rate
+	}
+	if o.Duration != unset {
+		p.Duration = o.Duration
+	}
+	if o.Payload != unset {
+		p.Payload = o.Payload
+	}
+	if o.Backlog != unset {
+		p.Backlog = o.Backlog
+	}
+	if o.Live != unset {
+		p.Live = o.Live
+	}
+	if o.Rows != unset {
+		p.Rows = o.Rows
+	}
+	if o.Batch != unset {
+		p.Batch = o.Batch
+	}
+	return p
+}
+
+// Workload is one row of BENCH.md's table and how the tool measures it.
+type Workload struct {
+	Name string
+	// Bench is the workload and its bar as BENCH.md states them.
+	Bench string
+	// Reading is how the tool interprets the workload where BENCH.md
+	// leaves room, printed with -help and with every result.
+	Reading  string
+	Defaults Params
+	// Bars returns the bars checked for a configuration.
+	Bars func(cfg Config) []Bar
+	run  func(ctx context.Context, r *runner, p Params) (Figures, error)
+}
+
+// correctness are the bars of "every delivery arrives, in order" (and
+// every publish was acknowledged, without which nothing else counts).
+func correctness(prefix string) []Bar {
+	return []Bar{
+		{Figure: prefix + "publish_errors", Op: "<=", Limit: 0, Worst: true},
+		{Figure: prefix + "missing", Op: "<=", Limit: 0, Worst: true},
+		{Figure: prefix + "duplicates", Op: "<=", Limit: 0, Worst: true},
+		{Figure: prefix + "order_violations", Op: "<=", Limit: 0, Worst: true},
+		{Figure: prefix + "gaps", Op: "<=", Limit: 0, Worst: true},
+	}
+}
+
+// Workloads are W1 to W8 of BENCH.md.
+var Workloads = []*Workload{
+	{
+		Name:  "W1",
+		Bench: "10,000 subscribers on one topic; 1 publisher, 10 events/s for 10 s, 100-byte payload. Bar: every delivery arrives (1,000,000), in ID order; p99 publish→receive latency ≤ 60 ms; server CPU ≤ 5 µs per delivery.",
+		Reading: "All subscribers connect first (fresh, on a new topic) and are attached before the first publish. " +
+			"Server CPU is its utime+stime from just before the first publish until the last delivery arrived, divided by deliveries. " +
+			"Latency is from the publisher's clock just before it sends the request to the moment the subscriber's read returned the frame.",
+		Defaults: Params{Subscribers: 10_000, Publishers: 1, Rate: 10, Duration: 10 * time.Second, Payload: 100},
+		Bars: func(Config) []Bar {
+			return append(correctness(""),
+				Bar{Figure: "latency_p99_ms", Op: "<=", Limit: 60},
+				Bar{Figure: "server_cpu_us_per_delivery", Op: "<=", Limit: 5})
+		},
+		run: runBroadcast,
+	},
+	{
+		Name:  "W2",
+		Bench: "10,000 subscribers; 4 publishers, 100 events/s for 3 s. Bar: every delivery arrives; ≥ 600,000 deliveries/s; p99 ≤ 400 ms.",
+		Reading: "100 events/s in total, 25/s from each of 4 publishers on the one topic, so 3,000,000 deliveries. " +
+			"deliveries_per_s = deliveries / (last receipt - first publish). Payload 100 bytes as in W1.",
+		Defaults: Params{Subscribers: 10_000, Publishers: 4, Rate: 100, Duration: 3 * time.Second, Payload: 100},
+		Bars: func(Config) []Bar {
+			return append(correctness(""),
+				Bar{Figure: "deliveries_per_s", Op: ">=", Limit: 600_000},
+				Bar{Figure: "latency_p99_ms", Op: "<=", Limit: 400})
+		},
+		run: runBroadcast,
+	},
+	{
+		Name:  "W3",
+		Bench: "10,000 idle subscribers. Bar: server RSS growth ≤ 4 KB per subscriber.",
+		Reading: "Server RSS (VmRSS) before connecting vs. after all 10,000 are attached and the RSS is settled (two reads 2 s apart within 1%), divided by 10,000. " +
+			"Subscribers connect in batches of 500, each batch attached before the next, so the figure is the steady cost of an idle stream, not transient handshake memory. " +
+			"Needs -pid. The Go runtime keeps freed memory, so run W3 against a freshly started server for a figure that is not flattered by earlier workloads.",
+		Defaults: Params{Subscribers: 10_000, Batch: 500},
+		Bars: func(Config) []Bar {
+			return []Bar{{Figure: "server_rss_per_subscriber_kb", Op: "<=", Limit: 4}}
+		},
+		run: runIdle,
+	},
+	{
+		Name:  "W4",
+		Bench: "16 concurrent publishers, no subscribers, each publish acknowledged only after commit. Bar: ≥ 45,000 publishes/s with the default durability; ≥ 20,000/s with synchronous = \"full\".",
+		Reading: "Each publisher sends one event per request on its own keep-alive connection and its own topic, and waits for the acknowledgement before the next, for 10 s. " +
+			"The durability is the server's store.synchronous; tell the tool which it is with -durability to pick the bar.",
+		Defaults: Params{Publishers: 16, Rate: 0, Duration: 10 * time.Second, Payload: 100},
+		Bars: func(cfg Config) []Bar {
+			if cfg.Durability == "full" {
+				return []Bar{{Figure: "publishes_per_s", Op: ">=", Limit: 20_000}, {Figure: "publish_errors", Op: "<=", Limit: 0, Worst: true}}
+			}
+			return []Bar{{Figure: "publishes_per_s", Op: ">=", Limit: 45_000}, {Figure: "publish_errors", Op: "<=", Limit: 0, Worst: true}}
+		},
+		run: runPublishOnly,
+	},
+	{
+		Name:  "W5",
+		Bench: "1,000 clients reconnect at once, each 5,000 events behind (Last-Event-ID). Bar: all 5,000,000 replayed events delivered, in order, in ≤ 5 s; live delivery to other subscribers continues meanwhile.",
+		Reading: "5,000 events are published to a new topic (in batches of 1,000), then 1,000 clients connect at once with Last-Event-ID = the ID before them. " +
+			"replay_s is from the first connect to the moment the last client had all 5,000. " +
+			"Meanwhile 100 other subscribers of another topic receive a live publisher at 10 events/s (running from the start of the storm to its end); their p99 and completeness are reported as live_*.",
+		Defaults: Params{Subscribers: 1_000, Backlog: 5_000, Live: 100, Rate: 10, Payload: 100},
+		Bars: func(Config) []Bar {
+			return append(correctness(""),
+				Bar{Figure: "replay_s", Op: "<=", Limit: 5},
+				Bar{Figure: "live_missing", Op: "<=", Limit: 0, Worst: true},
+				Bar{Figure: "live_gaps", Op: "<=", Limit: 0, Worst: true})
+		},
+		run: runReplayStorm,
+	},
+	{
+		Name:  "W6",
+		Bench: "CSV export of 1,000,000 rows. Bar: ≥ 500,000 rows/s, server RSS flat (± 20 MB).",
+		Reading: "The topic bench/w6 is filled to 1,000,000 events if it has fewer (batches of 1,000, 100-byte payloads), then GET /api/export.csv?topic=bench/w6 is downloaded and its rows counted (lines outside quotes, less the header). " +
+			"rows_per_s = rows / time from request to last byte. RSS growth = max RSS sampled every 20 ms during the export - RSS before it (needs -pid).",
+		Defaults: Params{Rows: 1_000_000, Payload: 100, Publishers: 4},
+		Bars: func(Config) []Bar {
+			return []Bar{{Figure: "rows_per_s", Op: ">=", Limit: 500_000}, {Figure: "server_rss_growth_mb", Op: "within", Limit: 20}}
+		},
+		run: runExport,
+	},
+	{
+		Name:  "W7",
+		Bench: "start-up with 10,000,000 rows of history. Bar: serving in ≤ 1 s.",
+		Reading: "Needs -server-bin and -db. If the database has fewer than 10,000,000 events, they are generated first (-generate store: the store package directly, in batches of 1,000 from 4 goroutines; -generate http: a server and 4 publishing connections), on 1,000 topics with 100-byte payloads. " +
+			"Each run execs the server on the database on a free port and times exec → first 200 from GET /healthz, then stops it with SIGTERM.",
+		Defaults: Params{Rows: 10_000_000, Payload: 100, Publishers: 4},
+		Bars: func(Config) []Bar {
+			return []Bar{{Figure: "startup_ms", Op: "<=", Limit: 1000}}
+		},
+		run: runStartup,
+	},
+	{
+		Name:  "W8",
+		Bench: "one subscriber that stops reading, among 1,000 others at 100 events/s. Bar: others' p99 unchanged (± 20%); server memory for the stuck one bounded by config; it resumes without loss after reconnecting.",
+		Reading: "Phase A: 1,000 subscribers, one publisher at 100 events/s for 10 s (the baseline). Phase B: the same subscribers and rate for 10 s more, with one extra subscriber (SO_RCVBUF 4 KiB) that reads its position and then never reads again. " +
+			"others_p99_change_pct = (p99 B / p99 A - 1) × 100. stuck_rss_growth_mb = max server RSS during B - RSS at its start (bar: 64, the default feed.window_bytes). " +
+			"stuck_disconnected says whether the server closed the stuck stream (from /proc/net/tcp, loopback only). Then the stuck one reconnects with the last ID it read and must receive every event of phase B once, in order.",
+		Defaults: Params{Subscribers: 1_000, Publishers: 1, Rate: 100, Duration: 10 * time.Second, Payload: 100},
+		Bars: func(Config) []Bar {
+			return append(correctness(""),
+				Bar{Figure: "others_p99_change_pct", Op: "within", Limit: 20},
+				Bar{Figure: "stuck_rss_growth_mb", Op: "<=", Limit: 64},
+				Bar{Figure: "stuck_resume_missing", Op: "<=", Limit: 0, Worst: true},
+				Bar{Figure: "stuck_resume_duplicates", Op: "<=", Limit: 0, Worst: true},
+				Bar{Figure: "stuck_resume_order_violations", Op: "<=", Limit: 0, Worst: true})
+		},
+		run: runStuck,
+	},
+}
+
+// FindWorkload returns the workload named name (W1..W8, any case).
+func FindWorkload(name string) (*Workload, error) {
+	for _, w := range Workloads {
+		if strings.EqualFold(w.Name, name) {
+			return w, nil
+		}
+	}
+	return nil, fmt.Errorf("unknown workload %q (want W1 to W8 or all)", name)
+}
+
+// runner is the context of one run of a workload.
+type runner struct {
+	cfg    Config
+	target *Target
+	server *Process // nil without -pid
+	log    io.Writer
+	name   string // the workload
+	run    int
+	nonce  string
+}
+
+// topic returns a topic no earlier run used, so a fresh subscriber gets no
+// snapshot of older events.
+func (r *runner) topic(part string) string {
+	return fmt.Sprintf("bench/%s/%s-r%d%s", strings.ToLower(r.name), r.nonce, r.run, part)
+}
+
+// progress reports what the run is doing, on stderr.
+func (r *runner) progress(format string, args ...any) {
+	fmt.Fprintf(r.log, "# %s run %d: %s\n", r.name, r.run, fmt.Sprintf(format, args...))
+}
+
+// settle waits (at most 45 s: three default heartbeats) until the server
+// has no more subscribers than baseline.
+func (r *runner) settle(ctx context.Context, baseline int64) {
+	deadline := time.Now().Add(45 * time.Second)
+	for reported := false; ; {
+		h, err := r.target.Health(ctx)
+		if err != nil || h.Subscribers <= baseline || ctx.Err() != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.progress("the server still has %d subscribers (%d before the first run); going on", h.Subscribers, baseline)
+			return
+		}
+		if !reported {
+			r.progress("waiting for the server to drop %d streams of earlier runs", h.Subscribers-baseline)
+			reported = true
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// readBuffer sizes the subscribers' read buffers: larger when there are
+// fewer of them (at most 64 KiB, the most the server writes at once).
+func readBuffer(subscribers int) int {
+	return min(max((256<<20)/max(subscribers, 1), 16<<10), 64<<10)
+}
+
+// sample is the server's and the tool's CPU time and the server's memory
+// at one moment.
+type sample struct {
+	at        time.Time
+	serverCPU time.Duration
+	serverRSS int64 // KiB
+	selfCPU   time.Duration
+	ok        bool // the server's figures were read
+}
+
+func (r *runner) sample() sample {
+	s := sample{at: time.Now(), selfCPU: SelfCPU()}
+	if r.server != nil {
+		cpu, err1 := r.server.CPU()
+		rss, err2 := r.server.RSS()
+		s.serverCPU, s.serverRSS, s.ok = cpu, rss, err1 == nil && err2 == nil
+	}
+	return s
+}
+
+// addCosts adds the server's and the tool's CPU per unit of work between
+// two samples, and the server's RSS growth.
+func addCosts(f *Figures, before, after sample, unit string, n int64) {
+	if n <= 0 {
+		return
+	}
+	if before.ok && after.ok {
+		f.Add("server_cpu_us_per_"+unit, float64(after.serverCPU-before.serverCPU)/float64(time.Microsecond)/float64(n))
+		f.Add("server_rss_growth_kb", float64(after.serverRSS-before.serverRSS))
+	}
+	self := after.selfCPU - before.selfCPU
+	f.Add("client_cpu_us_per_"+unit, float64(self)/float64(time.Microsecond)/float64(n))
+	if wall := after.at.Sub(before.at); wall > 0 {
+		f.Add("client_cpu_cores", float64(self)/float64(wall))
+	}
+}
+
+// addTally adds the correctness figures of a tally.
+func addTally(f *Figures, prefix string, t Tally, expected int64) {
+	f.Add(prefix+"deliveries", float64(t.Deliveries))
+	f.Add(prefix+"expected", float64(expected))
+	f.Add(prefix+"missing", float64(max(expected-t.Deliveries, 0)))
+	f.Add(prefix+"duplicates", float64(t.Duplicates))
+	f.Add(prefix+"order_violations", float64(t.OrderViolations))
+	f.Add(prefix+"gaps", float64(t.Gaps))
+	f.Add(prefix+"reconnects", float64(t.Reconnects))
+	f.Add(prefix+"resets", float64(t.Resets))
+	if t.Foreign > 0 {
+		f.Add(prefix+"foreign_events", float64(t.Foreign))
+	}
+}
+
+// addLatency adds the percentiles of a latency histogram and the maximum.
+func addLatency(f *Figures, prefix string, h *Histogram, maxLatency time.Duration) {
+	f.AddMS(prefix+"latency_p50_ms", h.Quantile(0.50))
+	f.AddMS(prefix+"latency_p90_ms", h.Quantile(0.90))
+	f.AddMS(prefix+"latency_p99_ms", h.Quantile(0.99))
+	f.AddMS(prefix+"latency_p999_ms", h.Quantile(0.999))
+	f.AddMS(prefix+"latency_max_ms", maxLatency)
+}
+
+// runBroadcast measures W1 and W2: many subscribers of one topic, paced
+// publishers, every delivery checked.
+func runBroadcast(ctx context.Context, r *runner, p Params) (Figures, error) {
+	var f Figures
+	topic := r.topic("")
+	r.progress("connecting %d subscribers to %s", p.Subscribers, topic)
+	connectStart := time.Now()
+	aud, err := StartAudience(ctx, r.target, AudienceOptions{
+		Topic: topic, Subscribers: p.Subscribers, Publishers: p.Publishers, ReadBuffer: readBuffer(p.Subscribers),
+	})
+	if err != nil {
+		return nil, err
+	}
+	connectTime := time.Since(connectStart)
+	r.progress("connected in %.1f s; publishing %g events/s from %d publishers for %s", connectTime.Seconds(), p.Rate, p.Publishers, p.Duration)
+	before := r.sample()
+	res := RunPublishers(ctx, r.target, PublishPlan{Topic: topic, Publishers: p.Publishers, Rate: p.Rate, Duration: p.Duration, Payload: p.Payload})
+	if err := res.Failed(); err != nil {
+		aud.Stop()
+		return nil, err
+	}
+	expected := res.Total() * int64(p.Subscribers)
+	complete := aud.WaitDeliveries(ctx, expected, r.cfg.Drain)
+	after := r.sample()
+	tally := aud.Stop()
+	if !complete {
+		r.progress("stopped waiting: %d of %d deliveries arrived, none for %s", tally.Deliveries, expected, r.cfg.Drain)
+	}
+
+	f.Add("subscribers", float64(p.Subscribers))
+	f.Add("published", float64(res.Total()))
+	f.Add("publish_errors", float64(res.Errors))
+	addTally(&f, "", tally, expected)
+	addLatency(&f, "", aud.Latency(0), tally.MaxLatency)
+	if span := tally.LastReceipt.Sub(res.FirstSend); span > 0 {
+		f.Add("deliveries_per_s", float64(tally.Deliveries)/span.Seconds())
+		f.Add("delivery_span_s", span.Seconds())
+	}
+	if tally.Reads > 0 {
+		f.Add("frames_per_read", float64(tally.Deliveries)/float64(tally.Reads))
+	}
+	addCosts(&f, before, after, "delivery", tally.Deliveries)
+	f.Add("connect_s", connectTime.Seconds())
+	if res.Err != nil {
+		r.progress("publish error: %v", res.Err)
+	}
+	return f, nil
+}
+
+// runIdle measures W3: the server's memory per idle subscriber.
+func runIdle(ctx context.Context, r *runner, p Params) (Figures, error) {
+	if r.server == nil {
+		return nil, errors.New("W3 measures the server's memory: give its PID with -pid")
+	}
+	before := r.sample()
+	if !before.ok {
+		return nil, fmt.Errorf("cannot read /proc/%d", r.server.PID)
+	}
+	topic := r.topic("")
+	r.progress("server RSS %d KiB; connecting %d idle subscribers to %s in batches of %d", before.serverRSS, p.Subscribers, topic, p.Batch)
+	aud, err := StartAudience(ctx, r.target, AudienceOptions{
+		Topic: topic, Subscribers: p.Subscribers, Publishers: 1, Batch: p.Batch, ReadBuffer: 4 << 10,
+	})
+	if err != nil {
+		return nil, err
+	}
+	connected := r.sample()
+	rss, settled := r.settledRSS(ctx)
+	aud.Stop()
+	var f Figures
+	f.Add("subscribers", float64(p.Subscribers))
+	f.Add("server_rss_before_kb", float64(before.serverRSS))
+	f.Add("server_rss_after_kb", float64(rss))
+	f.Add("server_rss_per_subscriber_kb", float64(rss-before.serverRSS)/float64(p.Subscribers))
+	f.Add("server_cpu_us_per_connect", float64(connected.serverCPU-before.serverCPU)/float64(time.Microsecond)/float64(p.Subscribers))
+	f.Add("connect_s", connected.at.Sub(before.at).Seconds())
+	if !settled {
+		f.Add("rss_not_settled", 1)
+	}
+	return f, nil
+}
+
+// settledRSS waits until the server's RSS is stable: two reads 2 s apart
+// within 1% (at most 30 s).
+func (r *runner) settledRSS(ctx context.Context) (int64, bool) {
+	prev, _ := r.server.RSS()
+	for range 15 {
+		select {
+		case <-ctx.Done():
+			return prev, false
+		case <-time.After(2 * time.Second):
+		}
+		cur, err := r.server.RSS()
+		if err != nil {
+			return prev, false
+		}
+		if d := cur - prev; d*100 <= prev && -d*100 <= prev {
+			return cur, true
+		}
+		prev = cur
+	}
+	return prev, false
+}
+
+// runPublishOnly measures W4: acknowledged publishes per second.
+func runPublishOnly(ctx context.Context, r *runner, p Params) (Figures, error) {
+	topic := r.topic("")
+	r.progress("%d publishers, one event per request, each on its own topic under %s, for %s", p.Publishers, topic, p.Duration)
+	before := r.sample()
+	res := RunPublishers(ctx, r.target, PublishPlan{Topic: topic, Publishers: p.Publishers, Rate: p.Rate, Duration: p.Duration, Payload: p.Payload, TopicPerPublisher: true})
+	after := r.sample()
+	if err := res.Failed(); err != nil {
+		return nil, err
+	}
+	var f Figures
+	f.Add("publishers", float64(p.Publishers))
+	f.Add("publishes", float64(res.Total()))
+	f.Add("publish_errors", float64(res.Errors))
+	if span := res.LastAck.Sub(res.FirstSend); span > 0 {
+		f.Add("publishes_per_s", float64(res.Total())/span.Seconds())
+	}
+	f.AddMS("ack_p50_ms", res.Acks.Quantile(0.5))
+	f.AddMS("ack_p99_ms", res.Acks.Quantile(0.99))
+	f.AddMS("ack_max_ms", res.Acks.Quantile(1))
+	addCosts(&f, before, after, "publish", res.Total())
+	if res.Err != nil {
+		r.progress("publish error: %v", res.Err)
+	}
+	return f, nil
+}
