@@ -10,6 +10,7 @@ import (
 // (version 0.0.4). The handful of figures does not warrant a client library.
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	st := s.hub.Stats()
+	ss := s.store.Stats()
 	var mem runtime.MemStats
 	runtime.ReadMemStats(&mem)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
@@ -24,6 +25,9 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		{"livefeed_window_bytes", "gauge", "Bytes of the encoded events in the window.", st.WindowBytes},
 		{"livefeed_last_event_id", "gauge", "The newest event ID.", st.LastID},
 		{"livefeed_published_events_total", "counter", "Events accepted through the publish API.", s.metrics.published.Load()},
+		{"livefeed_store_commits_total", "counter", "Transactions committed by the store's writer (events_total / commits_total is the group-commit size).", ss.Commits},
+		{"livefeed_store_events_total", "counter", "Events committed by the store's writer.", ss.Events},
+		{"livefeed_store_commit_seconds_total", "counter", "Time the store's single writer spent committing (a rate near 1 means it is the limit).", ss.Busy.Seconds()},
 		{"livefeed_streams_shed_total", "counter", "Event streams refused for the connection limits (told to retry later).", s.metrics.shed.Load()},
 		{"livefeed_publishes_rate_limited_total", "counter", "Publish requests refused for the per-token rate limit.", s.metrics.rateLimited.Load()},
 		{"go_goroutines", "gauge", "Goroutines.", runtime.NumGoroutine()},

@@ -110,7 +110,7 @@ func Restore(ctx context.Context, backupPath, path string, minNext int64) (Resto
 		if err := migrate(ctx, db); err != nil {
 			return fmt.Errorf("backup %s: %w", backupPath, err)
 		}
-		if err := db.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'last_id'`).Scan(&r.BackupLastID); err != nil {
+		if err := db.QueryRowContext(ctx, `SELECT `+lastIDSQL).Scan(&r.BackupLastID); err != nil {
 			return fmt.Errorf("backup %s is not a livefeed database: %w", backupPath, err)
 		}
 		last := max(r.BackupLastID, oldLast, minNext-1)
@@ -157,7 +157,7 @@ func lastIDOf(ctx context.Context, path string) (int64, error) {
 	}
 	defer db.Close()
 	var last int64
-	err = db.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'last_id'`).Scan(&last)
+	err = db.QueryRowContext(ctx, `SELECT `+lastIDSQL).Scan(&last)
 	return last, err
 }
 

@@ -96,7 +96,7 @@ type rowQueryer interface {
 
 func lastID(ctx context.Context, q rowQueryer) (int64, error) {
 	var last int64
-	err := q.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'last_id'`).Scan(&last)
+	err := q.QueryRowContext(ctx, `SELECT `+lastIDSQL).Scan(&last)
 	return last, err
 }
 
@@ -105,8 +105,7 @@ func lastID(ctx context.Context, q rowQueryer) (int64, error) {
 // that an export is a snapshot and does not chase the live feed.
 func bounds(ctx context.Context, q rowQueryer, r Range) (after, before int64, err error) {
 	var last, floor int64
-	if err := q.QueryRowContext(ctx, `SELECT
-		(SELECT value FROM counters WHERE name = 'last_id'),
+	if err := q.QueryRowContext(ctx, `SELECT `+lastIDSQL+`,
 		(SELECT value FROM counters WHERE name = 'floor')`).Scan(&last, &floor); err != nil {
 		return 0, 0, err
 	}

@@ -16,7 +16,8 @@ const (
 )
 
 // indexTopics adds the events committed since the last call to
-// topic_index, and moves indexed_through, in one transaction. One call
+// topic_index, and moves indexed_through and the last_id counter, in one
+// transaction. One call
 // touches each topic's index pages once, however many commits it covers.
 // It runs on the writer goroutine.
 func (s *Store) indexTopics() {
@@ -49,7 +50,7 @@ func (st *statements) index(from, to int64) error {
 			return err
 		}
 		if st.indexMark, err = st.db.PrepareContext(ctx,
-			`UPDATE counters SET value = ? WHERE name = 'indexed_through'`); err != nil {
+			`UPDATE counters SET value = ? WHERE name IN ('indexed_through', 'last_id')`); err != nil {
 			return err
 		}
 	}

@@ -33,7 +33,7 @@ func (s *Store) Prune(ctx context.Context, r Retention) (int64, error) {
 		from := s.floor.Load()
 		to := min(cutoff, from+pruneChunk)
 		err := s.runTask(ctx, func() error {
-			n, err := s.stmt.prune(from, to)
+			n, err := s.stmt.prune(from, to, s.lastID.Load())
 			if err == nil {
 				removed += n
 				s.floor.Store(to)
@@ -91,9 +91,10 @@ func (s *Store) pruneCutoff(ctx context.Context, r Retention) (int64, error) {
 }
 
 // prune deletes the events with IDs in (from, to] and their topic index
-// entries, and records to as the floor, in one transaction on the writer's
-// connection.
-func (st *statements) prune(from, to int64) (int64, error) {
+// entries, and records to as the floor and last as the newest ID (which
+// must survive even if every event goes), in one transaction on the
+// writer's connection.
+func (st *statements) prune(from, to, last int64) (int64, error) {
 	ctx := context.Background()
 	tx, err := st.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -111,6 +112,9 @@ func (st *statements) prune(from, to int64) (int64, error) {
 		return 0, err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE counters SET value = ? WHERE name = 'floor'`, to); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE counters SET value = MAX(value, ?) WHERE name = 'last_id'`, last); err != nil {
 		return 0, err
 	}
 	n, _ := res.RowsAffected()

@@ -65,6 +65,7 @@ func TestAppend(t *testing.T) {
 		if e.Time.Location() != time.UTC || e.Time.Before(before) || e.Time.Nanosecond()%int(time.Millisecond) != 0 {
 			t.Errorf("time %v is not UTC milliseconds after %v", e.Time, before)
 		}
+		s.Close() // the hook has run once Close returns
 		if len(committed) != 1 || committed[0][0].ID != 1 {
 			t.Errorf("Committed saw %v", committed)
 		}
@@ -90,6 +91,7 @@ func TestAppend(t *testing.T) {
 			t.Fatalf("Append = %v, want ErrInvalid", err)
 		}
 		got, err := s.After(context.Background(), 0, all(t), 10)
+		s.Close()
 		if err != nil || len(got) != 1 || s.LastID() != 1 || committed != 1 {
 			t.Fatalf("after a rejected batch: %d events (%v), LastID %d, %d commits", len(got), err, s.LastID(), committed)
 		}
@@ -142,6 +144,7 @@ func TestAppendConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	s.Close() // the last Committed call has returned
 	close(ids)
 	got := make(map[int64]bool)
 	for id := range ids {
@@ -451,4 +454,35 @@ func TestAfterMatchesModel(t *testing.T) {
 		model = append(model, MustAppend(t, s, note(topics[i%len(topics)], i))...)
 	}
 	check(s)
+}
+
+// TestGroupCommit: concurrent publishers share commits, while a lone
+// publisher is never held back waiting for company.
+func TestGroupCommit(t *testing.T) {
+	t.Run("Lone", func(t *testing.T) {
+		s := MustOpenStore(t, store.Options{})
+		for i := range 50 {
+			MustAppend(t, s, note("a", i))
+		}
+		if st := s.Stats(); st.Commits != 50 || st.Events != 50 {
+			t.Fatalf("a lone publisher: %+v, want one commit per publish", st)
+		}
+	})
+	t.Run("Concurrent", func(t *testing.T) {
+		s := MustOpenStore(t, store.Options{})
+		var wg sync.WaitGroup
+		for p := range 16 {
+			wg.Go(func() {
+				for i := range 200 {
+					MustAppend(t, s, note(fmt.Sprintf("t/%d", p), i))
+				}
+			})
+		}
+		wg.Wait()
+		st := s.Stats()
+		t.Logf("16 concurrent publishers: %d events in %d commits (%.1f per commit)", st.Events, st.Commits, float64(st.Events)/float64(st.Commits))
+		if st.Events != 3200 || st.Commits >= st.Events {
+			t.Fatalf("%+v: concurrent publishes were not grouped", st)
+		}
+	})
 }

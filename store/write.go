@@ -16,12 +16,10 @@ const rowsPerStatement = 64
 // on the writer's single connection: parsing SQL on every commit cost more
 // than the inserts themselves.
 type statements struct {
-	db      *sql.DB
-	events  map[int]*sql.Stmt // row count → INSERT INTO events
-	latest  map[int]*sql.Stmt // row count → upsert into latest
-	counter *sql.Stmt
-
-	indexInsert, indexMark *sql.Stmt // see index
+	db                     *sql.DB
+	events                 map[int]*sql.Stmt // row count → INSERT INTO events
+	latest                 map[int]*sql.Stmt // row count → upsert into latest
+	indexInsert, indexMark *sql.Stmt         // see index
 }
 
 func newStatements(db *sql.DB) statements {
@@ -34,7 +32,7 @@ func (st *statements) close() {
 			s.Close()
 		}
 	}
-	for _, s := range []*sql.Stmt{st.counter, st.indexInsert, st.indexMark} {
+	for _, s := range []*sql.Stmt{st.indexInsert, st.indexMark} {
 		if s != nil {
 			s.Close()
 		}
@@ -69,8 +67,8 @@ type write struct {
 	args []any
 }
 
-// insert writes events, the latest event of each of their topics and the new
-// high-water mark in one transaction.
+// insert writes events and the latest event of each of their topics in one
+// transaction.
 func (st *statements) insert(events []Event) error {
 	ctx := context.Background()
 	var writes []write
@@ -100,13 +98,6 @@ func (st *statements) insert(events []Event) error {
 		}
 		writes = append(writes, write{stmt, args})
 	}
-	if st.counter == nil {
-		var err error
-		if st.counter, err = st.db.PrepareContext(ctx, `UPDATE counters SET value = ? WHERE name = 'last_id'`); err != nil {
-			return err
-		}
-	}
-	writes = append(writes, write{st.counter, []any{events[len(events)-1].ID}})
 
 	tx, err := st.db.BeginTx(ctx, nil)
 	if err != nil {
