@@ -5,61 +5,103 @@ import (
 	"time"
 )
 
+// A writer takes up to writeBatch subscribers from the run queue at a time
+// and gathers what they are to be sent, at most batchBytes, under one read
+// lock of the hub: with 10,000 subscribers woken by one event, a lock and a
+// queue operation per subscriber were a fifth of the cost of the writes
+// themselves.
+const (
+	writeBatch = 64
+	batchBytes = 256 << 10
+)
+
 // runWriter is one of the pool's writers: it serves subscribers from the run
 // queue with non-blocking writes, so a subscriber that stops reading never
 // holds up the others.
 func (h *Hub) runWriter() {
 	defer h.writers.Done()
-	buf := make([]byte, 0, 2*writeChunk)
+	w := &writer{buf: make([]byte, 0, batchBytes+2*writeChunk)}
 	for {
-		s := h.queue.pop()
-		if s == nil {
+		w.subs = h.queue.popBatch(w.subs[:0], writeBatch)
+		if len(w.subs) == 0 {
 			return
 		}
-		buf = h.writePooled(s, buf)
+		h.writeBatch(w)
 	}
 }
 
-// writePooled writes what s has pending until it is idle, its socket is
-// full or it has had its turn. It returns buf for reuse.
-func (h *Hub) writePooled(s *Subscriber, buf []byte) []byte {
-	nb := s.conn.(nonBlocking)
-	for !s.done.Load() {
-		out, frames, ok := h.fill(s, buf[:0], writeChunk)
-		if cap(out) <= 4*writeChunk {
-			buf = out[:0]
+// writer is the reusable state of a pool writer.
+type writer struct {
+	subs  []*Subscriber
+	buf   []byte // what the batch's subscribers are sent, back to back
+	parts []part // each subscriber's piece of buf
+	again []*Subscriber
+}
+
+type part struct {
+	start, end, frames int
+	ok                 bool // false: the subscriber lost events
+}
+
+// writeBatch fills the subscribers of w.subs (owned by this writer), then
+// writes each its piece without blocking and without holding the lock.
+func (h *Hub) writeBatch(w *writer) {
+	w.buf, w.parts, w.again = w.buf[:0], w.parts[:0], w.again[:0]
+	h.mu.RLock()
+	for _, s := range w.subs {
+		if len(w.buf) >= batchBytes {
+			break // the rest waits for the next batch
 		}
-		if !ok {
-			s.close(errLagged)
-			break
+		start := len(w.buf)
+		p := part{start: start, ok: true}
+		if !s.done.Load() {
+			w.buf, p.frames, p.ok = h.fillLocked(s, w.buf, writeChunk)
 		}
-		if len(out) == 0 {
-			if h.release(s) {
-				break
-			}
+		p.end = len(w.buf)
+		w.parts = append(w.parts, p)
+	}
+	h.mu.RUnlock()
+	for i, s := range w.subs {
+		if i >= len(w.parts) {
+			w.again = append(w.again, s) // not filled this time; still owned
 			continue
 		}
-		n, err := nb.TryWrite(out)
-		if err != nil {
-			s.close(err)
-			break
+		if s.done.Load() {
+			continue // ownership is moot once closed
 		}
-		h.deliveries.Add(uint64(frames))
-		if n < len(out) {
-			// The socket is full. A goroutine of its own waits for it
-			// to drain (bounded by WriteTimeout), then hands the
-			// subscriber back to the pool.
-			s.pending = append(s.pending[:0], out[n:]...)
-			s.mode.Store(modeBlocking)
-			go h.drainBlocking(s)
-			break
+		p := w.parts[i]
+		if !p.ok {
+			s.close(errLagged)
+			continue
 		}
-		if len(out) >= writeChunk {
-			h.queue.push(s) // more to send: others get a turn first
-			break
+		out := w.buf[p.start:p.end]
+		if len(out) > 0 {
+			n, err := s.conn.(nonBlocking).TryWrite(out)
+			if err != nil {
+				s.close(err)
+				continue
+			}
+			h.deliveries.Add(uint64(p.frames))
+			if n < len(out) {
+				// The socket is full. A goroutine of its own waits for
+				// it to drain (bounded by WriteTimeout), then hands the
+				// subscriber back to the pool.
+				s.pending = append(s.pending[:0], out[n:]...)
+				s.mode.Store(modeBlocking)
+				go h.drainBlocking(s)
+				continue
+			}
+			if len(out) >= writeChunk {
+				w.again = append(w.again, s) // more to send: others get a turn first
+				continue
+			}
+		}
+		if !h.release(s) {
+			w.again = append(w.again, s) // news arrived meanwhile
 		}
 	}
-	return buf
+	h.queue.push(w.again...)
+	clear(w.subs)
 }
 
 // drainBlocking writes what s has pending with blocking writes until it is
@@ -124,23 +166,25 @@ func (q *runQueue) push(subs ...*Subscriber) {
 	}
 }
 
-// pop returns the next subscriber, waiting for one; nil once closed.
-func (q *runQueue) pop() *Subscriber {
+// popBatch appends up to n subscribers to dst, waiting for one; it returns
+// dst unchanged once the queue is closed.
+func (q *runQueue) popBatch(dst []*Subscriber, n int) []*Subscriber {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for q.head == len(q.items) && !q.closed {
 		q.cond.Wait()
 	}
 	if q.closed {
-		return nil
+		return dst
 	}
-	s := q.items[q.head]
-	q.items[q.head] = nil
-	q.head++
+	k := min(n, len(q.items)-q.head)
+	dst = append(dst, q.items[q.head:q.head+k]...)
+	clear(q.items[q.head : q.head+k])
+	q.head += k
 	if q.head == len(q.items) {
 		q.items, q.head = q.items[:0], 0
 	}
-	return s
+	return dst
 }
 
 func (q *runQueue) close() {

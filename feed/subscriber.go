@@ -180,11 +180,22 @@ func (h *Hub) catchUp(ctx context.Context, s *Subscriber, start Start, hist Hist
 	}
 }
 
-// fill appends to buf what s should be sent next, up to about max bytes, and
-// advances its cursor past it: left-over bytes of a partial write, then the
-// backlog, then matching window events. It returns false if s has lost
-// events and must be disconnected.
+// fill appends to buf what s should be sent next, up to about max more
+// bytes, and advances its cursor past it: left-over bytes of a partial
+// write, then the backlog, then matching window events. It returns the
+// number of frames added, and false if s has lost events and must be
+// disconnected.
 func (h *Hub) fill(s *Subscriber, buf []byte, max int) ([]byte, int, bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.fillLocked(s, buf, max)
+}
+
+// fillLocked is fill for a caller holding h.mu for reading, so a writer can
+// fill many subscribers under one lock.
+func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int) ([]byte, int, bool) {
+	max += len(buf)
+	start := len(buf)
 	buf = append(buf, s.pending...)
 	s.pending = s.pending[:0]
 	frames := 0
@@ -197,9 +208,7 @@ func (h *Hub) fill(s *Subscriber, buf []byte, max int) ([]byte, int, bool) {
 	if len(s.backlog) == 0 {
 		s.backlog = nil
 	}
-	h.mu.RLock()
 	if s.lagged.Load() {
-		h.mu.RUnlock()
 		return buf, frames, false
 	}
 	// A cursor behind the window skipped only events it does not match:
@@ -215,8 +224,7 @@ func (h *Hub) fill(s *Subscriber, buf []byte, max int) ([]byte, int, bool) {
 			frames++
 		}
 	}
-	h.mu.RUnlock()
-	if len(buf) > 0 {
+	if len(buf) > start {
 		s.beat.Store(false) // data keeps the connection alive as well
 	} else if s.beat.Swap(false) {
 		buf = append(buf, heartbeat...)
