@@ -28,6 +28,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		{"livefeed_store_commits_total", "counter", "Transactions committed by the store's writer (events_total / commits_total is the group-commit size).", ss.Commits},
 		{"livefeed_store_events_total", "counter", "Events committed by the store's writer.", ss.Events},
 		{"livefeed_store_commit_seconds_total", "counter", "Time the store's single writer spent committing (a rate near 1 means it is the limit).", ss.Busy.Seconds()},
+		{"livefeed_store_wal_frames", "gauge", "Pages in SQLite's write-ahead log since it last started over, at the last checkpoint.", ss.WALFrames},
 		{"livefeed_streams_shed_total", "counter", "Event streams refused for the connection limits (told to retry later).", s.metrics.shed.Load()},
 		{"livefeed_publishes_rate_limited_total", "counter", "Publish requests refused for the per-token rate limit.", s.metrics.rateLimited.Load()},
 		{"go_goroutines", "gauge", "Goroutines.", runtime.NumGoroutine()},

@@ -45,6 +45,9 @@ type Options struct {
 	// holds on the database before failing with ErrUnavailable (default
 	// 5 s).
 	BusyTimeout time.Duration
+	// WALRestartPages is the size of the write-ahead log, in pages, past
+	// which the checkpointer starts it over (default 4096: 16 MiB).
+	WALRestartPages int
 	// Retention, if it sets a limit, is applied every PruneEvery (default
 	// one minute) by Prune.
 	Retention  Retention
@@ -76,11 +79,12 @@ type Store struct {
 	lastID atomic.Int64 // highest committed ID
 	floor  atomic.Int64 // highest ID removed by retention
 
-	commits  atomic.Uint64 // transactions committed by Append
-	events   atomic.Uint64 // events they held
-	busy     atomic.Int64  // nanoseconds the writer spent committing them
-	inflight atomic.Int64  // Append calls under way
-	gaps     []gap         // ranges of IDs never stored (restores); fixed once open
+	commits   atomic.Uint64 // transactions committed by Append
+	events    atomic.Uint64 // events they held
+	busy      atomic.Int64  // nanoseconds the writer spent committing them
+	inflight  atomic.Int64  // Append calls under way
+	walFrames atomic.Int64  // pages in the write-ahead log at the last checkpoint
+	gaps      []gap         // ranges of IDs never stored (restores); fixed once open
 
 	// Owned by the writer goroutine.
 	lastTime       int64     // Unix ms of the last commit; event times never go back
@@ -113,6 +117,9 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	if opts.BusyTimeout <= 0 {
 		opts.BusyTimeout = 5 * time.Second
+	}
+	if opts.WALRestartPages <= 0 {
+		opts.WALRestartPages = walRestartPages
 	}
 	syncMode, err := synchronousPragma(opts.Synchronous)
 	if err != nil {
@@ -178,7 +185,8 @@ func (s *Store) open(syncMode string) error {
 		"&_pragma=temp_store(memory)"+
 		// Checkpoints run beside the writer (see checkpoint), not
 		// inside a commit.
-		"&_pragma=wal_autocheckpoint(0)")
+		"&_pragma=wal_autocheckpoint(0)"+
+		"&_pragma=journal_size_limit("+strconv.Itoa(walSizeLimit)+")")
 	if err != nil {
 		return err
 	}
@@ -225,7 +233,7 @@ func (s *Store) open(syncMode string) error {
 	if err := s.rdb.PingContext(ctx); err != nil {
 		return err
 	}
-	s.cdb, err = sql.Open("sqlite", s.path+"?"+busy)
+	s.cdb, err = sql.Open("sqlite", s.path+"?_pragma=busy_timeout("+strconv.FormatInt(restartWait.Milliseconds(), 10)+")")
 	if err != nil {
 		return err
 	}
@@ -248,11 +256,14 @@ type Stats struct {
 	Commits uint64        // transactions committed by Append
 	Events  uint64        // events they held: Events/Commits is the group-commit size
 	Busy    time.Duration // time the writer spent committing: near the elapsed time, it is the limit
+	// WALFrames is the pages in the write-ahead log since it last started
+	// over, at the last checkpoint: a second or two of writes when healthy.
+	WALFrames int64
 }
 
 // Stats returns the writer's figures since Open.
 func (s *Store) Stats() Stats {
-	return Stats{Commits: s.commits.Load(), Events: s.events.Load(), Busy: time.Duration(s.busy.Load())}
+	return Stats{Commits: s.commits.Load(), Events: s.events.Load(), Busy: time.Duration(s.busy.Load()), WALFrames: s.walFrames.Load()}
 }
 
 // Resumable reports whether a client that has seen every event up to ID

@@ -486,3 +486,36 @@ func TestGroupCommit(t *testing.T) {
 		}
 	})
 }
+
+// TestWALStaysBounded: under a steady stream of commits the write-ahead
+// log is still started over, so it does not grow with the history (it
+// reached gigabytes before checkpoints could restart it).
+func TestWALStaysBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes for a few seconds")
+	}
+	path := filepath.Join(t.TempDir(), "feed.db")
+	s := MustOpenStoreAt(t, path, store.Options{WALRestartPages: 256})
+	batch := make([]store.Update, 500)
+	for i := range batch {
+		batch[i] = store.Update{Topic: fmt.Sprintf("t/%d", i%50), Type: "note",
+			Data: json.RawMessage(`{"pad":"` + strings.Repeat("x", 400) + `"}`)}
+	}
+	deadline := time.Now().Add(4 * time.Second) // several checkpoint intervals
+	for time.Now().Before(deadline) {
+		MustAppend(t, s, batch...)
+	}
+	// The frames in the log since it last started over: without restarts,
+	// every page ever written, more than the database holds; with them, a
+	// second or two of writes.
+	frames := s.Stats().WALFrames
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages := fi.Size() / 4096
+	t.Logf("%d events: %d pages in the database, %d in the write-ahead log at the last checkpoint", s.LastID(), pages, frames)
+	if frames <= 0 || frames >= pages {
+		t.Fatalf("the write-ahead log holds %d pages for a %d-page database: it is never started over", frames, pages)
+	}
+}
