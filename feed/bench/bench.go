@@ -90,6 +90,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 	fs.IntVar(&o.Backlog, "backlog", unset, "override W5's events each client is behind")
 	fs.IntVar(&o.Live, "live", unset, "override W5's live subscribers")
 	fs.Int64Var(&o.Rows, "rows", unset, "override W6's export rows or W7's history rows")
+	fs.IntVar(&o.PerRequest, "per-request", unset, "W4: events per publish request (one all-or-nothing batch; publishes_per_s counts events)")
 	fs.IntVar(&o.Batch, "batch", unset, "override W3's subscribers per connect batch")
 	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {

@@ -17,7 +17,7 @@ import (
 // on the same two cores. Here a publish costs a write(2), a read(2) and a
 // share of an epoll_wait(2). It returns the time of the last
 // acknowledgement.
-func publishUnpaced(ctx context.Context, pubs []*Publisher, until time.Time) (time.Time, error) {
+func publishUnpaced(ctx context.Context, pubs []*Publisher, until time.Time, perRequest int) (time.Time, error) {
 	var lastAck time.Time
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
@@ -42,7 +42,7 @@ func publishUnpaced(ctx context.Context, pubs []*Publisher, until time.Time) (ti
 	}
 	active := 0
 	send := func(i int) bool {
-		sent[i] = pubs[i].prepare(1)
+		sent[i] = pubs[i].prepare(perRequest)
 		if err := writeAll(fds[i], pubs[i].req); err != nil {
 			pubs[i].failed(err)
 			return false
@@ -66,7 +66,7 @@ func publishUnpaced(ctx context.Context, pubs []*Publisher, until time.Time) (ti
 		for _, ev := range events[:n] {
 			i := int(ev.Fd)
 			p := pubs[i]
-			done, err := p.readReady(fds[i], sent[i])
+			done, err := p.readReady(fds[i], sent[i], perRequest)
 			if err != nil {
 				p.failed(err)
 			}
@@ -86,8 +86,8 @@ func publishUnpaced(ctx context.Context, pubs []*Publisher, until time.Time) (ti
 }
 
 // readReady reads what arrived on fd and reports whether the reply to the
-// request sent at sent is complete (and counted).
-func (p *Publisher) readReady(fd int, sent time.Time) (bool, error) {
+// request of n events sent at sent is complete (and counted).
+func (p *Publisher) readReady(fd int, sent time.Time, n int) (bool, error) {
 	if err := p.compact(); err != nil {
 		return false, err
 	}
@@ -109,7 +109,7 @@ func (p *Publisher) readReady(fd int, sent time.Time) (bool, error) {
 	if resp.Close {
 		return true, fmt.Errorf("publish: the server closes the connection after status %d", resp.Status)
 	}
-	_, _, err = p.acknowledged(resp, sent, 1)
+	_, _, err = p.acknowledged(resp, sent, n)
 	return true, err
 }
 

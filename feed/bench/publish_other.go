@@ -9,13 +9,13 @@ import (
 
 // publishUnpaced runs each publisher in its own goroutine where epoll is
 // not available.
-func publishUnpaced(ctx context.Context, pubs []*Publisher, until time.Time) (time.Time, error) {
+func publishUnpaced(ctx context.Context, pubs []*Publisher, until time.Time, perRequest int) (time.Time, error) {
 	done := make(chan time.Time, len(pubs))
 	for _, p := range pubs {
 		go func() {
 			var last time.Time
 			for ctx.Err() == nil && time.Now().Before(until) {
-				if _, _, err := p.Publish(ctx, 1); err == nil {
+				if _, _, err := p.Publish(ctx, perRequest); err == nil {
 					last = time.Now()
 				}
 			}

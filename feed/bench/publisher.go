@@ -314,6 +314,8 @@ type PublishPlan struct {
 	Payload  int
 	// TopicPerPublisher appends "/p<index>" to the topic of each.
 	TopicPerPublisher bool
+	// PerRequest is the events of each request when unpaced (default 1).
+	PerRequest int
 }
 
 // PublishResult is what a group of publishers did.
@@ -367,7 +369,7 @@ func RunPublishers(ctx context.Context, t *Target, plan PublishPlan) *PublishRes
 	if plan.Rate <= 0 {
 		time.Sleep(time.Until(start))
 		var err error
-		if res.LastAck, err = publishUnpaced(ctx, pubs, start.Add(plan.Duration)); err != nil {
+		if res.LastAck, err = publishUnpaced(ctx, pubs, start.Add(plan.Duration), max(plan.PerRequest, 1)); err != nil {
 			res.Err = err
 		}
 		for _, p := range pubs {

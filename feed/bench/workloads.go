@@ -28,6 +28,9 @@ type Params struct {
 	Rows int64
 	// Batch is how many subscribers connect before waiting for them (W3).
 	Batch int
+	// PerRequest is how many events one publish request carries (W4): an
+	// all-or-nothing batch, committed together.
+	PerRequest int
 }
 
 // unset marks a Params field a flag did not set.
@@ -35,7 +38,7 @@ const unset = -1
 
 func unsetParams() Params {
 	return Params{Subscribers: unset, Publishers: unset, Rate: unset, Duration: unset,
-		Payload: unset, Backlog: unset, Live: unset, Rows: unset, Batch: unset}
+		Payload: unset, Backlog: unset, Live: unset, Rows: unset, Batch: unset, PerRequest: unset}
 }
 
 // Override returns p with every field that o sets (not unset) replaced.
@@ -66,6 +69,9 @@ func (p Params) Override(o Params) Params {
 	}
 	if o.Batch != unset {
 		p.Batch = o.Batch
+	}
+	if o.PerRequest != unset {
+		p.PerRequest = o.PerRequest
 	}
 	return p
 }
@@ -141,8 +147,9 @@ var Workloads = []*Workload{
 		Name:  "W4",
 		Bench: "16 concurrent publishers, no subscribers, each publish acknowledged only after commit. Bar: ≥ 45,000 publishes/s with the default durability; ≥ 20,000/s with synchronous = \"full\".",
 		Reading: "Each publisher sends one event per request on its own keep-alive connection and its own topic, and waits for the acknowledgement before the next, for 10 s. " +
-			"The durability is the server's store.synchronous; tell the tool which it is with -durability to pick the bar.",
-		Defaults: Params{Publishers: 16, Rate: 0, Duration: 10 * time.Second, Payload: 100},
+			"The durability is the server's store.synchronous; tell the tool which it is with -durability to pick the bar. " +
+			"-per-request N sends N events per request instead (one all-or-nothing batch), and publishes_per_s counts events.",
+		Defaults: Params{Publishers: 16, Rate: 0, Duration: 10 * time.Second, Payload: 100, PerRequest: 1},
 		Bars: func(cfg Config) []Bar {
 			if cfg.Durability == "full" {
 				return []Bar{{Figure: "publishes_per_s", Op: ">=", Limit: 20_000}, {Figure: "publish_errors", Op: "<=", Limit: 0, Worst: true}}
@@ -434,15 +441,17 @@ func (r *runner) settledRSS(ctx context.Context) (int64, bool) {
 // runPublishOnly measures W4: acknowledged publishes per second.
 func runPublishOnly(ctx context.Context, r *runner, p Params) (Figures, error) {
 	topic := r.topic("")
-	r.progress("%d publishers, one event per request, each on its own topic under %s, for %s", p.Publishers, topic, p.Duration)
+	perRequest := max(p.PerRequest, 1)
+	r.progress("%d publishers, %d event(s) per request, each on its own topic under %s, for %s", p.Publishers, perRequest, topic, p.Duration)
 	before := r.sample()
-	res := RunPublishers(ctx, r.target, PublishPlan{Topic: topic, Publishers: p.Publishers, Rate: p.Rate, Duration: p.Duration, Payload: p.Payload, TopicPerPublisher: true})
+	res := RunPublishers(ctx, r.target, PublishPlan{Topic: topic, Publishers: p.Publishers, Rate: p.Rate, Duration: p.Duration, Payload: p.Payload, TopicPerPublisher: true, PerRequest: perRequest})
 	after := r.sample()
 	if err := res.Failed(); err != nil {
 		return nil, err
 	}
 	var f Figures
 	f.Add("publishers", float64(p.Publishers))
+	f.Add("events_per_request", float64(perRequest))
 	f.Add("publishes", float64(res.Total()))
 	f.Add("publish_errors", float64(res.Errors))
 	if span := res.LastAck.Sub(res.FirstSend); span > 0 {
