@@ -736,3 +736,68 @@ func TestHashPassword(t *testing.T) {
 		})
 	}
 }
+
+// TestSlowAndOversizedRequests: a client that trickles its headers
+// (slowloris) is cut off after read_header_timeout, and oversized headers
+// are refused, so neither can hold a connection or memory.
+func TestSlowAndOversizedRequests(t *testing.T) {
+	s := startServer(t, "[server]\nread_header_timeout = \"300ms\"\n")
+	u, _ := url.Parse(s.url)
+	t.Run("SlowHeaders", func(t *testing.T) {
+		c, err := net.Dial("tcp", u.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, "GET /events?topic=a HTTP/1.1\r\nHost: x\r\n") // and nothing more
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		start := time.Now()
+		_, err = io.ReadAll(c)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatal("the server kept a connection with unfinished headers open")
+		}
+		t.Logf("closed after %v", time.Since(start).Round(time.Millisecond))
+	})
+	t.Run("HugeHeaders", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodGet, s.url+"/healthz", nil)
+		req.Header.Set("X-Padding", strings.Repeat("x", 200<<10))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return // the server closed the connection: refused as well
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+			t.Fatalf("200 KiB of headers: %d", resp.StatusCode)
+		}
+	})
+}
+
+// TestPublishCannotInjectFrames: whatever text a publisher puts in an
+// event's data, subscribers read exactly one event with the server's ID and
+// the publisher's type and data (CWE-93).
+func TestPublishCannotInjectFrames(t *testing.T) {
+	s := startServer(t, "")
+	c, br := rawStream(t, s.url, "/events?topic=a", "Last-Event-ID: 0")
+	evil := "x\n\nid: 999\nevent: reset\ndata: {\"reason\":\"pwned\"}\n\r\r\n: comment\u2028\u2029\u0000"
+	body, _ := json.Marshal(map[string]any{"topic": "a", "type": "note", "data": map[string]string{"text": evil, "event: x": "\n"}})
+	ids := mustPublish(t, s.url, string(body))
+	mustPublish(t, s.url, noteBody("a", 1))
+	rd := eventsource.NewReader(br)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for i, want := range ids {
+		ev, err := rd.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env struct {
+			Data map[string]string
+		}
+		if ev.ID != strconv.FormatInt(want, 10) || ev.Type != "note" || json.Unmarshal([]byte(ev.Data), &env) != nil || env.Data["text"] != evil {
+			t.Fatalf("event %d read as %+v", i, ev)
+		}
+	}
+	if ev, err := rd.Next(); err != nil || ev.ID != strconv.FormatInt(ids[0]+1, 10) {
+		t.Fatalf("the next event read as %+v, %v", ev, err)
+	}
+}

@@ -5,6 +5,7 @@ package handlers_test
 // unless LIVEFEED_REQUIRE_BROWSER=1 (as in CI) makes that a failure.
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -758,4 +760,91 @@ func TestBrowserRefusesForgedForms(t *testing.T) {
 
 func url2form(kv ...string) string {
 	return form(kv...).Encode()
+}
+
+// TestBrowserSurvivesShedding: a server at its connection limit answers a
+// reconnecting browser with an empty stream that says "retry later", not an
+// error status, which would make an EventSource give up for good. The
+// browser keeps retrying by itself and, once a place frees up, resumes with
+// its Last-Event-ID: every update published meanwhile arrives, once, in
+// order.
+func TestBrowserSurvivesShedding(t *testing.T) {
+	ctx := browser(t)
+	site := newEmbedder(t)
+	live := startLiveServer(t, handlers.Options{
+		AllowedOrigins: []string{site.origin},
+		MaxStreams:     1,
+		BusyRetry:      500 * time.Millisecond,
+		Retry:          2 * time.Second, // the browser waits this long after the restart
+	})
+	site.embed(live.URL(), "scoreboard", "nba/*", "")
+	const topic = "nba/shed"
+	score := func(home int) string {
+		return fmt.Sprintf(`{"topic":%q,"type":"score","data":{"home":"Suns","away":"Jazz","home_score":%d,"away_score":0,"status":"live"}}`, topic, home)
+	}
+	want := []int64{live.publish(t, score(0))}
+	do(t, ctx, chromedp.Navigate(site.origin+"/"))
+	waitFor(t, ctx, "the snapshot", widgetScore(topic, "home")+` === "0"`, patience)
+
+	live.restart(func() {})
+	// Take the only place before the browser comes back (it waits 2 s).
+	occupant := occupy(t, live.URL()+"/events?topic=other")
+	waitFor(t, ctx, "the widget to show it is reconnecting", `document.querySelector(".livefeed-scoreboard").getAttribute("data-state") === "reconnecting"`, patience)
+	for i := 1; i <= 3; i++ {
+		want = append(want, live.publish(t, score(i)))
+	}
+	deadline := time.Now().Add(patience)
+	for shedCount(t, live.URL()) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the browser was never refused for the limit")
+		}
+		time.Sleep(50 * time.Millisecond) // polling the server's counter
+	}
+	occupant.Close()
+	waitFor(t, ctx, "the widget to get in and catch up", widgetScore(topic, "home")+` === "3"`, patience)
+	if got := received(t, ctx); !slices.Equal(got, want) {
+		t.Fatalf("the widget received %v, want %v", got, want)
+	}
+	if sources := eval[string](t, ctx, `JSON.stringify(Object.values(window.__livefeed).flat().map(g => g.source.url))`); strings.Contains(sources, "lastEventId") {
+		t.Errorf("the browser gave up its EventSource and the widget opened another: %s", sources)
+	}
+}
+
+// occupy opens an event stream and returns it once the server has attached
+// it (it has sent the position frame of a fresh connect).
+func occupy(t *testing.T, url string) io.Closer {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := bufio.NewReader(resp.Body)
+	for {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			resp.Body.Close()
+			t.Fatalf("the occupying stream was refused: %v", err)
+		}
+		if strings.HasPrefix(line, "id: ") {
+			return resp.Body
+		}
+	}
+}
+
+// shedCount reads livefeed_streams_shed_total from /metrics.
+func shedCount(t *testing.T, base string) int {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "livefeed_streams_shed_total "); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
 }

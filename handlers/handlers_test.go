@@ -1,15 +1,19 @@
 package handlers_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -407,4 +411,43 @@ func TestPublishRateLimited(t *testing.T) {
 	if a.store.LastID() != 2 {
 		t.Fatalf("a refused publish was stored: LastID %d", a.store.LastID())
 	}
+}
+
+// TestNoSecretsInLogs: publish tokens and passwords never reach the log,
+// whatever the request.
+func TestNoSecretsInLogs(t *testing.T) {
+	var log syncBuffer
+	logger := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a := newApp(t, handlers.Options{Logger: logger}, false)
+	const wrongToken = "wrong-token-but-secret-0123456789"
+	a.publish(t, "Bearer "+wrongToken, scoreBody)
+	a.publish(t, "Bearer "+token, scoreBody)
+	a.publish(t, "Bearer "+token, `{"topic":"a","type":"note","data":{"password":"hunter2-in-data"}}`)
+	resp, err := a.Client().PostForm(a.URL+"/admin/login", url.Values{"name": {"admin"}, "password": {"hunter2-password"}})
+	if err == nil {
+		resp.Body.Close()
+	}
+	for _, secret := range []string{token, wrongToken, "hunter2-password"} {
+		if strings.Contains(log.String(), secret) {
+			t.Fatalf("the log holds a secret:\n%s", log.String())
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
