@@ -33,9 +33,10 @@ func (h *Hub) runWriter() {
 // writer is the reusable state of a pool writer.
 type writer struct {
 	subs  []*Subscriber
-	buf   []byte // what the batch's subscribers are sent, back to back
-	parts []part // each subscriber's piece of buf
-	again []*Subscriber
+	buf   []byte        // what the batch's subscribers are sent, back to back
+	parts []part        // each subscriber's piece of buf
+	again []*Subscriber // to queue again for live delivery
+	bulk  []*Subscriber // to queue again as catching up
 }
 
 type part struct {
@@ -46,7 +47,7 @@ type part struct {
 // writeBatch fills the subscribers of w.subs (owned by this writer), then
 // writes each its piece without blocking and without holding the lock.
 func (h *Hub) writeBatch(w *writer) {
-	w.buf, w.parts, w.again = w.buf[:0], w.parts[:0], w.again[:0]
+	w.buf, w.parts, w.again, w.bulk = w.buf[:0], w.parts[:0], w.again[:0], w.bulk[:0]
 	h.mu.RLock()
 	for _, s := range w.subs {
 		if len(w.buf) >= batchBytes {
@@ -92,7 +93,7 @@ func (h *Hub) writeBatch(w *writer) {
 				continue
 			}
 			if len(out) >= writeChunk {
-				w.again = append(w.again, s) // more to send: others get a turn first
+				w.bulk = append(w.bulk, s) // more to send: others get a turn first
 				continue
 			}
 		}
@@ -101,6 +102,7 @@ func (h *Hub) writeBatch(w *writer) {
 		}
 	}
 	h.queue.push(w.again...)
+	h.queue.pushBulk(w.bulk...)
 	clear(w.subs)
 }
 
@@ -134,30 +136,37 @@ func (h *Hub) drainBlocking(s *Subscriber) bool {
 	return false
 }
 
-// runQueue is the FIFO of subscribers waiting for a pool writer. Every
-// subscriber in it is owned by the queue (see Subscriber), so it appears at
-// most once.
+// runQueue holds the subscribers waiting for a pool writer, in two lanes:
+// live, for subscribers with a few fresh events, and bulk, for subscribers
+// catching up, which had a full turn and want more. When both lanes have
+// subscribers the writers alternate between them, so a replay storm (a
+// thousand clients each thousands of events behind) delays live delivery
+// by one bulk batch at a time instead of by every replaying subscriber's
+// turn, and a stream of live events cannot starve catching up either.
+// Every subscriber in the queue is owned by it (see Subscriber), so it is
+// in at most one lane, once.
 type runQueue struct {
-	mu     sync.Mutex
-	cond   sync.Cond
-	items  []*Subscriber
-	head   int
-	closed bool
+	mu         sync.Mutex
+	cond       sync.Cond
+	live, bulk fifo
+	bulkTurn   bool // when both lanes wait, the next batch comes from bulk
+	closed     bool
 }
 
 func (q *runQueue) init() { q.cond.L = &q.mu }
 
-func (q *runQueue) push(subs ...*Subscriber) {
+// push queues subscribers for live delivery.
+func (q *runQueue) push(subs ...*Subscriber) { q.add(&q.live, subs) }
+
+// pushBulk queues subscribers that are catching up.
+func (q *runQueue) pushBulk(subs ...*Subscriber) { q.add(&q.bulk, subs) }
+
+func (q *runQueue) add(lane *fifo, subs []*Subscriber) {
 	if len(subs) == 0 {
 		return
 	}
 	q.mu.Lock()
-	if q.head > 4096 && q.head > len(q.items)/2 {
-		n := copy(q.items, q.items[q.head:])
-		clear(q.items[n:])
-		q.items, q.head = q.items[:n], 0
-	}
-	q.items = append(q.items, subs...)
+	lane.push(subs)
 	q.mu.Unlock()
 	if len(subs) == 1 {
 		q.cond.Signal()
@@ -166,23 +175,49 @@ func (q *runQueue) push(subs ...*Subscriber) {
 	}
 }
 
-// popBatch appends up to n subscribers to dst, waiting for one; it returns
-// dst unchanged once the queue is closed.
+// popBatch appends up to n subscribers of one lane to dst, waiting for
+// one; it returns dst unchanged once the queue is closed.
 func (q *runQueue) popBatch(dst []*Subscriber, n int) []*Subscriber {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for q.head == len(q.items) && !q.closed {
+	for q.live.len() == 0 && q.bulk.len() == 0 && !q.closed {
 		q.cond.Wait()
 	}
 	if q.closed {
 		return dst
 	}
-	k := min(n, len(q.items)-q.head)
-	dst = append(dst, q.items[q.head:q.head+k]...)
-	clear(q.items[q.head : q.head+k])
-	q.head += k
-	if q.head == len(q.items) {
-		q.items, q.head = q.items[:0], 0
+	lane := &q.live
+	if q.bulk.len() > 0 && (q.live.len() == 0 || q.bulkTurn) {
+		lane = &q.bulk
+	}
+	q.bulkTurn = lane == &q.live
+	return lane.pop(dst, n)
+}
+
+// fifo is a first-in first-out list of subscribers.
+type fifo struct {
+	items []*Subscriber
+	head  int
+}
+
+func (f *fifo) len() int { return len(f.items) - f.head }
+
+func (f *fifo) push(subs []*Subscriber) {
+	if f.head > 4096 && f.head > len(f.items)/2 {
+		n := copy(f.items, f.items[f.head:])
+		clear(f.items[n:])
+		f.items, f.head = f.items[:n], 0
+	}
+	f.items = append(f.items, subs...)
+}
+
+func (f *fifo) pop(dst []*Subscriber, n int) []*Subscriber {
+	k := min(n, f.len())
+	dst = append(dst, f.items[f.head:f.head+k]...)
+	clear(f.items[f.head : f.head+k])
+	f.head += k
+	if f.head == len(f.items) {
+		f.items, f.head = f.items[:0], 0
 	}
 	return dst
 }
