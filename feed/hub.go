@@ -15,6 +15,7 @@
 package feed
 
 import (
+	"cmp"
 	"errors"
 	"log/slog"
 	"runtime"
@@ -350,7 +351,7 @@ func (h *Hub) attachSnapshot(s *Subscriber, reason string) error {
 			}
 		}
 	}
-	slices.SortFunc(snap, func(a, b *Message) int { return cmpID(a.ID, b.ID) })
+	slices.SortFunc(snap, func(a, b *Message) int { return cmp.Compare(a.ID, b.ID) })
 	if reason != "" {
 		s.backlog = append(s.backlog, resetFrame(reason))
 	}
@@ -362,16 +363,6 @@ func (h *Hub) attachSnapshot(s *Subscriber, reason string) error {
 	s.lastID = h.lastID
 	h.index(s)
 	return nil
-}
-
-func cmpID(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // coveredID returns the ID above which the window holds every event.

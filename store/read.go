@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -150,9 +151,9 @@ func (s *Store) indexedRange(ctx context.Context, tx *sql.Tx, topics []string, a
 	if len(topics) > 1 {
 		slices.SortFunc(merged, func(a, b Event) int {
 			if newestFirst {
-				return compareIDs(b.ID, a.ID)
+				return cmp.Compare(b.ID, a.ID)
 			}
-			return compareIDs(a.ID, b.ID)
+			return cmp.Compare(a.ID, b.ID)
 		})
 	}
 	if len(merged) > limit {
@@ -161,16 +162,6 @@ func (s *Store) indexedRange(ctx context.Context, tx *sql.Tx, topics []string, a
 		merged = merged[:limit]
 	}
 	return dst[:n+len(merged)], nil
-}
-
-func compareIDs(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func anySlice(ss []string) []any {

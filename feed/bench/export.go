@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 )
 
@@ -99,25 +98,7 @@ func (r *runner) measureExport(ctx context.Context, topic string) (Figures, int6
 	defer client.CloseIdleConnections()
 
 	before := r.sample()
-	var peak int64
-	stop := make(chan struct{})
-	var sampler sync.WaitGroup
-	if r.server != nil {
-		sampler.Go(func() {
-			tick := time.NewTicker(20 * time.Millisecond)
-			defer tick.Stop()
-			for {
-				if rss, err := r.server.RSS(); err == nil {
-					peak = max(peak, rss)
-				}
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-				}
-			}
-		})
-	}
+	peakRSS := r.samplePeakRSS(20 * time.Millisecond)
 	r.progress("GET %s", u)
 	start := time.Now()
 	var rc RowCounter
@@ -139,8 +120,7 @@ func (r *runner) measureExport(ctx context.Context, topic string) (Figures, int6
 		return err
 	}()
 	elapsed := time.Since(start)
-	close(stop)
-	sampler.Wait()
+	peak := peakRSS()
 	after := r.sample()
 	if err != nil {
 		return nil, 0, err

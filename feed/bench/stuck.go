@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sync"
 	"time"
 )
 
@@ -61,31 +60,12 @@ func runStuck(ctx context.Context, r *runner, p Params) (Figures, error) {
 
 	r.progress("phase B: the same for %s with one subscriber (position %d) not reading", p.Duration, position)
 	startB := r.sample()
-	var peak int64
-	stop := make(chan struct{})
-	var sampler sync.WaitGroup
-	if r.server != nil {
-		sampler.Go(func() {
-			tick := time.NewTicker(50 * time.Millisecond)
-			defer tick.Stop()
-			for {
-				if rss, err := r.server.RSS(); err == nil {
-					peak = max(peak, rss)
-				}
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-				}
-			}
-		})
-	}
+	peakRSS := r.samplePeakRSS(50 * time.Millisecond)
 	plan.FirstIndex = 1
 	resB := RunPublishers(ctx, r.target, plan)
 	expected := (resA.Total() + resB.Total()) * int64(p.Subscribers)
 	aud.WaitDeliveries(ctx, expected, r.cfg.Drain)
-	close(stop)
-	sampler.Wait()
+	peak := peakRSS()
 	endB := r.sample()
 	serverSide, seen := r.serverSocket(conn.LocalAddr().String(), conn.RemoteAddr().String())
 	conn.Close()

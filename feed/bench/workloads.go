@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -281,6 +282,37 @@ type sample struct {
 	serverRSS int64 // KiB
 	selfCPU   time.Duration
 	ok        bool // the server's figures were read
+}
+
+// samplePeakRSS reads the server's resident memory every interval until
+// the returned function is called, which returns the highest reading (0
+// without -pid).
+func (r *runner) samplePeakRSS(every time.Duration) func() int64 {
+	if r.server == nil {
+		return func() int64 { return 0 }
+	}
+	var peak int64
+	stop := make(chan struct{})
+	var sampler sync.WaitGroup
+	sampler.Go(func() {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			if rss, err := r.server.RSS(); err == nil {
+				peak = max(peak, rss)
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	return func() int64 {
+		close(stop)
+		sampler.Wait()
+		return peak
+	}
 }
 
 func (r *runner) sample() sample {
