@@ -39,7 +39,6 @@ const restartWait = 200 * time.Millisecond
 // copies the few frames left, briefly holding the writer back, and makes
 // the next commit start the log from the beginning.
 func (s *Store) checkpoint() {
-	defer close(s.checkpointDone)
 	t := time.NewTicker(checkpointInterval)
 	defer t.Stop()
 	ctx := context.Background()

@@ -72,9 +72,9 @@ type Store struct {
 	reqs   chan *appendRequest
 	done   chan struct{} // closed when the writer has stopped
 
-	cdb            *sql.DB       // the checkpointer's connection
-	stopCheckpoint chan struct{} // closed by Close
-	checkpointDone chan struct{} // closed when the checkpointer has stopped
+	cdb            *sql.DB        // the checkpointer's connection
+	stopCheckpoint chan struct{}  // closed by Close
+	background     sync.WaitGroup // the checkpointer and the retention schedule
 
 	lastID atomic.Int64 // highest committed ID
 	floor  atomic.Int64 // highest ID removed by retention
@@ -141,7 +141,6 @@ func Open(path string, opts Options) (*Store, error) {
 		done: make(chan struct{}),
 
 		stopCheckpoint: make(chan struct{}),
-		checkpointDone: make(chan struct{}),
 	}
 	if err := s.open(syncMode); err != nil {
 		if s.db != nil {
@@ -156,9 +155,9 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
 	go s.write()
-	go s.checkpoint()
+	s.background.Go(s.checkpoint)
 	if opts.Retention != (Retention{}) {
-		go s.retain()
+		s.background.Go(s.retain)
 	}
 	return s, nil
 }
@@ -295,7 +294,7 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	<-s.done
 	close(s.stopCheckpoint)
-	<-s.checkpointDone
+	s.background.Wait()
 	s.stmt.close()
 	return errors.Join(s.cdb.Close(), s.rdb.Close(), s.db.Close())
 }
