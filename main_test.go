@@ -20,12 +20,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"livefeed/feed/bench"
 	"livefeed/feed/eventsource"
 	"livefeed/handlers/config"
 	"livefeed/store"
@@ -491,10 +491,7 @@ func TestCrashRecovery(t *testing.T) {
 			})
 		}
 		waitUntil(t, func() bool { ackMu.Lock(); defer ackMu.Unlock(); return roundAcked >= 1500 })
-		if err := proc.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		proc.Wait()
+		proc.Kill()
 		pubs.Wait()
 		c.Close()
 		<-readDone
@@ -521,7 +518,7 @@ func TestCrashRecovery(t *testing.T) {
 	// After the last crash: every acknowledged ID is stored, and new IDs
 	// continue above all of them.
 	proc, base := startBinary(t, bin, cfg, db)
-	defer func() { proc.Process.Signal(syscall.SIGTERM); proc.Wait() }()
+	defer proc.Stop()
 	c, br := rawStream(t, base, "/events?topic=*", "Last-Event-ID: 0")
 	rd := eventsource.NewReader(br)
 	var maxAcked int64
@@ -552,25 +549,16 @@ func TestCrashRecovery(t *testing.T) {
 	}
 }
 
-// startBinary starts the built server and returns it with its base URL.
-func startBinary(t *testing.T, bin, cfg, db string) (*exec.Cmd, string) {
+// startBinary starts the built server on db and returns it with its base
+// URL; it is killed at the end of the test if still running.
+func startBinary(t *testing.T, bin, cfg, db string) (*bench.Server, string) {
 	t.Helper()
-	cmd := exec.Command(bin, "-config", cfg, "-db", db, "-addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), config.EnvPublishTokens+"="+testToken)
-	out, err := cmd.StdoutPipe()
+	srv, err := bench.StartServer(t.Context(), bin, db, cfg, testToken)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("the binary did not start: %v", err)
-	}
-	go io.Copy(io.Discard, out)
-	return cmd, strings.TrimSpace(strings.TrimPrefix(line, "livefeed is serving on "))
+	t.Cleanup(srv.Kill)
+	return srv, "http://" + srv.Addr
 }
 
 // waitUntil polls cond until it holds, failing after a generous deadline.

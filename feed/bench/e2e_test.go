@@ -1,7 +1,6 @@
 package bench_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"livefeed/feed/bench"
-	"livefeed/handlers/config"
 )
 
 const testToken = "bench-e2e-token-0123456789"
@@ -59,22 +57,12 @@ func startLivefeed(t *testing.T) (string, int) {
 	if err := os.WriteFile(cfg, []byte("[feed]\nheartbeat = \"500ms\"\nwrite_timeout = \"5s\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(livefeedBinary(t), "-config", cfg, "-addr", "127.0.0.1:0", "-db", filepath.Join(dir, "feed.db"))
-	cmd.Env = append(os.Environ(), config.EnvPublishTokens+"="+testToken)
-	out, err := cmd.StdoutPipe()
+	srv, err := bench.StartServer(t.Context(), livefeedBinary(t), filepath.Join(dir, "feed.db"), cfg, testToken)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("the server did not start: %v", err)
-	}
-	go io.Copy(io.Discard, out)
-	return strings.TrimSpace(strings.TrimPrefix(line, "livefeed is serving on ")), cmd.Process.Pid
+	t.Cleanup(srv.Kill)
+	return "http://" + srv.Addr, srv.Cmd.Process.Pid
 }
 
 // runWorkload runs one workload once with flags and returns its figures.

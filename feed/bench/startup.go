@@ -172,7 +172,9 @@ type Server struct {
 	Addr string // host:port it listens on
 	// Serving is the time from exec to the first 200 from /healthz.
 	Serving time.Duration
-	exited  chan error
+
+	exited chan error // receives the exit, once
+	reaped sync.Once  // done once the exit has been received
 }
 
 // StartServer execs a livefeed binary on db, listening on a free loopback
@@ -235,13 +237,20 @@ func (s *Server) Stop() error {
 		return err
 	}
 	select {
-	case err := <-s.exited:
-		return err
 	case <-time.After(60 * time.Second):
-		s.Cmd.Process.Kill()
-		<-s.exited
+		s.Kill()
 		return errors.New("the server did not stop within 60 s of SIGTERM; killed")
+	case err := <-s.exited:
+		s.reaped.Do(func() {})
+		return err
 	}
+}
+
+// Kill ends the server with SIGKILL, as a crash would, and waits for it to
+// exit. It may be called after the server has exited.
+func (s *Server) Kill() {
+	s.Cmd.Process.Kill()
+	s.reaped.Do(func() { <-s.exited })
 }
 
 // healthy reports whether GET /healthz at addr answers 200. It speaks raw
