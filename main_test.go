@@ -4,13 +4,22 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"os/exec"
@@ -788,4 +797,110 @@ func TestPublishCannotInjectFrames(t *testing.T) {
 	if ev, err := rd.Next(); err != nil || ev.ID != strconv.FormatInt(ids[0]+1, 10) {
 		t.Fatalf("the next event read as %+v, %v", ev, err)
 	}
+}
+
+// TestTLSServesHTTP2: with a certificate configured, run serves HTTPS and
+// HTTP/2, so a browser's many event streams share one connection instead
+// of being held to six; events published over it reach every stream.
+func TestTLSServesHTTP2(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSignedCert(t, dir)
+	s := startServerIn(t, dir, fmt.Sprintf("[server]\ntls_cert = %q\ntls_key = %q\n", certFile, keyFile))
+	if !strings.HasPrefix(s.url, "https://") {
+		t.Fatalf("serving on %s, want https", s.url)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	defer client.CloseIdleConnections()
+
+	const streams = 8 // more than a browser's six HTTP/1.1 connections
+	var (
+		mu    sync.Mutex
+		conns = map[net.Conn]bool{}
+	)
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		mu.Lock()
+		conns[info.Conn] = true
+		mu.Unlock()
+	}}
+	ctx, cancel := context.WithTimeout(httptrace.WithClientTrace(t.Context(), trace), 10*time.Second)
+	defer cancel()
+	var readers []*eventsource.Reader
+	for range streams {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/events?topic=tls/*", nil)
+		req.Header.Set("Last-Event-ID", "0")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+			t.Fatalf("stream: %s %s, Content-Type %q", resp.Proto, resp.Status, resp.Header.Get("Content-Type"))
+		}
+		readers = append(readers, eventsource.NewReader(resp.Body))
+	}
+	if len(conns) != 1 {
+		t.Fatalf("%d streams used %d connections, want 1", streams, len(conns))
+	}
+
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/api/publish", strings.NewReader(noteBody("tls/game", 1)))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || strings.TrimSpace(string(body)) != `{"id":1}` {
+		t.Fatalf("publish over TLS: %s %s", resp.Status, body)
+	}
+	for i, rd := range readers {
+		ev, err := rd.Next()
+		if err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+		if ev.ID != "1" || ev.Type != "note" {
+			t.Fatalf("stream %d received %+v, want event 1", i, ev)
+		}
+	}
+}
+
+// selfSignedCert writes a certificate for 127.0.0.1 and its key to dir and
+// returns their paths and a pool that trusts the certificate.
+func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "livefeed test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
 }
