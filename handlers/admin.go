@@ -81,12 +81,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, err)
 		return
 	}
-	keys := []string{clientKey(r)}
+	client, name := s.clientKey(r), "name "+lf.Name
+	keys := []string{client}
 	hash, known := s.operators[lf.Name]
 	if known {
-		keys = append(keys, "name "+lf.Name)
+		keys = append(keys, name)
 	}
-	if wait := s.throttle.wait(keys...); wait > 0 {
+	if wait := s.throttle.attempt(keys...); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		Error(w, r, s.log, newError(errRateLimited, "too many failed sign-ins: try again in %s", wait.Round(time.Second)))
 		return
@@ -97,12 +98,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		hash = s.dummyHash()
 	}
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(lf.Password)) != nil || !known {
-		s.throttle.fail(keys...)
 		s.log.Warn("failed sign-in", "operator", lf.Name, "known", known, "remote", r.RemoteAddr)
 		Error(w, r, s.log, newError(errUnauthorized, "wrong operator name or password"))
 		return
 	}
-	s.throttle.forget("name " + lf.Name)
+	s.throttle.succeeded(client, name)
 	id, sess := s.sessions.create(lf.Name)
 	http.SetCookie(w, adminCookie(r, sessionCookie, id, int(s.opts.SessionLifetime.Seconds())))
 	http.SetCookie(w, adminCookie(r, loginCookie, "", -1))

@@ -198,6 +198,87 @@ func TestAdminLoginThrottled(t *testing.T) {
 	}
 }
 
+// TestAdminLoginThrottledAtOnce: guesses sent all at once are counted
+// before their passwords are checked, so no more of them get a check than
+// one after another would.
+func TestAdminLoginThrottledAtOnce(t *testing.T) {
+	a := newAdminApp(t, false)
+	c := newConsole(t, a)
+	const guesses = 20
+	statuses := make(chan int, guesses)
+	var wg sync.WaitGroup
+	for range guesses {
+		wg.Go(func() {
+			status, err := c.signIn(operatorName, "guess")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			statuses <- status
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for status := range statuses {
+		count[status]++
+	}
+	if count[401] != 5 || count[429] != guesses-5 {
+		t.Fatalf("statuses %v, want 5 × 401 and %d × 429", count, guesses-5)
+	}
+}
+
+// TestAdminLoginThrottlePerClientBehindProxy: behind a reverse proxy the
+// failures are counted per client address from the configured header, not
+// per proxy, so one client's guesses do not lock the others out.
+func TestAdminLoginThrottlePerClientBehindProxy(t *testing.T) {
+	a := newApp(t, handlers.Options{
+		Web:            web.Files(),
+		Operators:      []handlers.Operator{{Name: operatorName, PasswordHash: operatorHash()}},
+		ClientIPHeader: "X-Forwarded-For",
+	}, false)
+	c := newConsole(t, a)
+	guess := func(client string) int {
+		t.Helper()
+		status, err := c.signIn("nobody", "guess", "X-Forwarded-For", client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return status
+	}
+	for range 5 {
+		if status := guess("203.0.113.1"); status != 401 {
+			t.Fatalf("guess: %d, want 401", status)
+		}
+	}
+	if status := guess("203.0.113.1"); status != 429 {
+		t.Fatalf("sixth guess from the same client: %d, want 429", status)
+	}
+	if status := guess("203.0.113.2"); status != 401 {
+		t.Fatalf("first guess from another client: %d, want 401", status)
+	}
+}
+
+// signIn posts the sign-in form with extra header pairs and returns the
+// status; it is safe to call from several goroutines.
+func (c *console) signIn(name, password string, header ...string) (int, error) {
+	v := form("name", name, "password", password, "csrf", c.csrf)
+	req, err := http.NewRequest(http.MethodPost, c.a.URL+"/admin/login", strings.NewReader(v.Encode()))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
 func TestAdminCookies(t *testing.T) {
 	for _, tls := range []bool{false, true} {
 		t.Run("TLS="+strconv.FormatBool(tls), func(t *testing.T) {

@@ -146,15 +146,19 @@ func newLoginThrottle() *loginThrottle {
 	return &loginThrottle{failures: make(map[string]*failures)}
 }
 
-// wait returns how long sign-ins for keys are refused (0: they are not).
-func (t *loginThrottle) wait(keys ...string) time.Duration {
+// attempt counts a sign-in attempt against each of keys before its
+// password is checked, and returns how long sign-ins for keys are refused
+// (0: this one may go ahead). Counting first means guesses sent all at
+// once cannot pass the check together before the first failure is
+// recorded. A refused attempt is not counted.
+func (t *loginThrottle) attempt(keys ...string) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := time.Now()
 	var longest time.Duration
 	for _, k := range keys {
 		switch f := t.failures[k]; {
-		case f != nil && f.count >= maxFailures:
+		case f != nil && f.count >= maxFailures && now.Sub(f.since) < failureWindow:
 			longest = max(longest, f.since.Add(failureWindow).Sub(now))
 		case f == nil && len(t.failures) >= maxThrottleKey:
 			// So many clients are failing that a new one could not be
@@ -165,35 +169,32 @@ func (t *loginThrottle) wait(keys ...string) time.Duration {
 			}
 		}
 	}
-	return longest
-}
-
-// fail counts a failed sign-in for keys.
-func (t *loginThrottle) fail(keys ...string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := time.Now()
+	if longest > 0 {
+		return longest
+	}
 	for _, k := range keys {
 		f := t.failures[k]
 		if f == nil || now.Sub(f.since) >= failureWindow {
-			if f == nil && len(t.failures) >= maxThrottleKey {
-				t.dropExpired(now)
-				if len(t.failures) >= maxThrottleKey {
-					continue // wait refuses untracked keys meanwhile
-				}
-			}
 			f = &failures{since: now}
 			t.failures[k] = f
 		}
 		f.count++
 	}
+	return 0
 }
 
-// forget clears the failures of key, after a successful sign-in.
-func (t *loginThrottle) forget(key string) {
+// succeeded takes back the counted attempt of a sign-in whose password was
+// right: client's count goes down by one, and the failures of the
+// operator's name are forgotten.
+func (t *loginThrottle) succeeded(client, name string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.failures, key)
+	if f := t.failures[client]; f != nil {
+		if f.count--; f.count <= 0 {
+			delete(t.failures, client)
+		}
+	}
+	delete(t.failures, name)
 }
 
 func (t *loginThrottle) dropExpired(now time.Time) {
@@ -204,13 +205,11 @@ func (t *loginThrottle) dropExpired(now time.Time) {
 	}
 }
 
-// clientKey is the throttling key of the request's client: its IP address,
-// or for IPv6 its /64 network, which one client usually has whole.
-func clientKey(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
+// clientKey is the throttling key of the request's client: its IP address
+// (from the configured client IP header behind a proxy, as for the stream
+// limits), or for IPv6 its /64 network, which one client usually has whole.
+func (s *Server) clientKey(r *http.Request) string {
+	host := s.clientIP(r)
 	ip := net.ParseIP(host)
 	if ip == nil {
 		return "addr " + host
