@@ -260,6 +260,8 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !out.started {
+		// Nothing is sent yet: answer with the JSON error, not a download.
+		h.Del("Content-Disposition")
 		Error(w, r, s.log, err)
 		return
 	}

@@ -341,3 +341,23 @@ func TestExportAPI(t *testing.T) {
 		}
 	})
 }
+
+// TestExportFailsAsJSON: an export that fails before its first row answers
+// with the JSON error and no attachment header, so a browser shows the
+// error instead of saving it as a .csv file.
+func TestExportFailsAsJSON(t *testing.T) {
+	a := newApp(t, handlers.Options{}, false)
+	a.store.Close()
+	resp, err := a.Client().Get(a.URL + "/api/export.csv?topic=*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		t.Fatalf("export of a closed store: %s %q %s", resp.Status, resp.Header.Get("Content-Type"), body)
+	}
+	if cd := resp.Header.Get("Content-Disposition"); cd != "" {
+		t.Fatalf("failed export has Content-Disposition %q", cd)
+	}
+}
