@@ -466,16 +466,25 @@ func TestReplayRace(t *testing.T) {
 	}
 }
 
-// checkStream resumes after the given ID and reads n events (or until the
-// publishers stop), checking them against the log. A subscriber the hub
-// drops for falling behind reconnects from its last event ID, as a browser
-// does, and must lose nothing across the reconnect either.
+// checkStream resumes after the given ID and reads n events (or until it
+// has every matching event in the log), checking them against the log. A
+// subscriber the hub drops for falling behind reconnects from its last
+// event ID, as a browser does, and must lose nothing across the reconnect
+// either.
 func checkStream(t *testing.T, h *feed.Hub, l *memLog, f feed.Filter, after int64, n int) error {
 	c := subscribe(t, h, l, f, feed.Start{Resume: true, After: after})
 	defer func() { c.conn.Close() }()
 	prev := after
 	for range n {
-		c.conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		// While the log holds a matching event after prev, it must arrive
+		// (the deadline is only a guard against hanging); once it holds
+		// none, a quiet stream means publishing is over for this filter.
+		due := l.nextMatch(f, prev)
+		wait := 500 * time.Millisecond
+		if due != 0 {
+			wait = 20 * time.Second
+		}
+		c.conn.SetReadDeadline(time.Now().Add(wait))
 		ev, err := c.rd.Next()
 		if errors.Is(err, io.EOF) {
 			c.conn.Close()
@@ -484,10 +493,16 @@ func checkStream(t *testing.T, h *feed.Hub, l *memLog, f feed.Filter, after int6
 		}
 		if err != nil {
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				break // publishing has finished
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				return err
 			}
-			return err
+			if due != 0 {
+				return fmt.Errorf("event %d is in the log but never arrived (last received %d)", due, prev)
+			}
+			if l.nextMatch(f, prev) == 0 {
+				break // every matching event has arrived
+			}
+			continue // one was published meanwhile: read on
 		}
 		id, _ := strconv.ParseInt(ev.ID, 10, 64)
 		if id <= prev {
@@ -509,4 +524,17 @@ func checkStream(t *testing.T, h *feed.Hub, l *memLog, f feed.Filter, after int6
 		prev = id
 	}
 	return nil
+}
+
+// nextMatch returns the ID of the first event in the log after prev that f
+// matches, or 0 if there is none.
+func (l *memLog) nextMatch(f feed.Filter, prev int64) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, m := range l.msgs[prev:] {
+		if f.Match(m.Topic) {
+			return m.ID
+		}
+	}
+	return 0
 }

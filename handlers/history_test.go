@@ -295,20 +295,19 @@ func TestExportAPI(t *testing.T) {
 		return 0
 	}
 	for _, tc := range []struct {
-		row       int
-		column    string
-		want      string
-		formulaOK bool
+		row    int
+		column string
+		want   string
 	}{
-		{1, "home", `'=HYPERLINK("http://evil","x")`, false},
-		{1, "away", "'+1+1", false},
-		{2, "home", "'-2+3", false},
-		{2, "away", "'@SUM(A1:A9)", false},
-		{2, "home_score", "3", true},
-		{3, "price", "12.5", true},
-		{3, "change", "-0.75", true},
-		{3, "change_pct", "-5.66", true},
-		{4, "data", `{"text":"a, \"b\""}`, false},
+		{1, "home", `'=HYPERLINK("http://evil","x")`},
+		{1, "away", "'+1+1"},
+		{2, "home", "'-2+3"},
+		{2, "away", "'@SUM(A1:A9)"},
+		{2, "home_score", "3"},
+		{3, "price", "12.5"},
+		{3, "change", "-0.75"},
+		{3, "change_pct", "-5.66"},
+		{4, "data", `{"text":"a, \"b\""}`},
 	} {
 		if got := records[tc.row][col(tc.column)]; got != tc.want {
 			t.Errorf("row %d %s = %q, want %q", tc.row, tc.column, got, tc.want)
