@@ -44,37 +44,24 @@ func unsetParams() Params {
 
 // Override returns p with every field that o sets (not unset) replaced.
 func (p Params) Override(o Params) Params {
-	if o.Subscribers != unset {
-		p.Subscribers = o.Subscribers
-	}
-	if o.Publishers != unset {
-		p.Publishers = o.Publishers
-	}
-	if o.Rate != unset {
-		p.Rate = o.Rate
-	}
-	if o.Duration != unset {
-		p.Duration = o.Duration
-	}
-	if o.Payload != unset {
-		p.Payload = o.Payload
-	}
-	if o.Backlog != unset {
-		p.Backlog = o.Backlog
-	}
-	if o.Live != unset {
-		p.Live = o.Live
-	}
-	if o.Rows != unset {
-		p.Rows = o.Rows
-	}
-	if o.Batch != unset {
-		p.Batch = o.Batch
-	}
-	if o.PerRequest != unset {
-		p.PerRequest = o.PerRequest
-	}
+	override(&p.Subscribers, o.Subscribers)
+	override(&p.Publishers, o.Publishers)
+	override(&p.Rate, o.Rate)
+	override(&p.Duration, o.Duration)
+	override(&p.Payload, o.Payload)
+	override(&p.Backlog, o.Backlog)
+	override(&p.Live, o.Live)
+	override(&p.Rows, o.Rows)
+	override(&p.Batch, o.Batch)
+	override(&p.PerRequest, o.PerRequest)
 	return p
+}
+
+// override sets *field to v unless v is unset.
+func override[T int | int64 | float64 | time.Duration](field *T, v T) {
+	if v != unset {
+		*field = v
+	}
 }
 
 // Workload is one row of BENCH.md's table and how the tool measures it.
