@@ -838,8 +838,11 @@ func TestTLSServesHTTP2(t *testing.T) {
 		}
 		readers = append(readers, eventsource.NewReader(resp.Body))
 	}
-	if len(conns) != 1 {
-		t.Fatalf("%d streams used %d connections, want 1", streams, len(conns))
+	mu.Lock()
+	used := len(conns)
+	mu.Unlock()
+	if used != 1 {
+		t.Fatalf("%d streams used %d connections, want 1", streams, used)
 	}
 
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/api/publish", strings.NewReader(noteBody("tls/game", 1)))

@@ -178,15 +178,10 @@ func TestAdminLoginThrottled(t *testing.T) {
 		status, body := c.login(operatorName, "guess")
 		wantStatus(t, status, body, 401, "wrong")
 	}
-	v := form("name", operatorName, "password", operatorPassword, "csrf", c.csrf)
-	req, _ := http.NewRequest(http.MethodPost, a.URL+"/admin/login", strings.NewReader(v.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := c.client.Do(req)
+	resp, body, err := c.signIn(operatorName, operatorPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	wantStatus(t, resp.StatusCode, body, 429, "too many failed sign-ins")
 	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || s < 1 || s > 15*60 {
 		t.Fatalf("Retry-After %q", resp.Header.Get("Retry-After"))
@@ -209,12 +204,12 @@ func TestAdminLoginThrottledAtOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for range guesses {
 		wg.Go(func() {
-			status, err := c.signIn(operatorName, "guess")
+			resp, _, err := c.signIn(operatorName, "guess")
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			statuses <- status
+			statuses <- resp.StatusCode
 		})
 	}
 	wg.Wait()
@@ -240,11 +235,11 @@ func TestAdminLoginThrottlePerClientBehindProxy(t *testing.T) {
 	c := newConsole(t, a)
 	guess := func(client string) int {
 		t.Helper()
-		status, err := c.signIn("nobody", "guess", "X-Forwarded-For", client)
+		resp, _, err := c.signIn("nobody", "guess", "X-Forwarded-For", client)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return status
+		return resp.StatusCode
 	}
 	for range 5 {
 		if status := guess("203.0.113.1"); status != 401 {
@@ -260,12 +255,13 @@ func TestAdminLoginThrottlePerClientBehindProxy(t *testing.T) {
 }
 
 // signIn posts the sign-in form with extra header pairs and returns the
-// status; it is safe to call from several goroutines.
-func (c *console) signIn(name, password string, header ...string) (int, error) {
+// response with its body read. Unlike login it keeps no state, so it is
+// safe to call from several goroutines.
+func (c *console) signIn(name, password string, header ...string) (*http.Response, []byte, error) {
 	v := form("name", name, "password", password, "csrf", c.csrf)
 	req, err := http.NewRequest(http.MethodPost, c.a.URL+"/admin/login", strings.NewReader(v.Encode()))
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	for i := 0; i+1 < len(header); i += 2 {
@@ -273,10 +269,11 @@ func (c *console) signIn(name, password string, header ...string) (int, error) {
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
-	resp.Body.Close()
-	return resp.StatusCode, nil
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp, body, err
 }
 
 func TestAdminCookies(t *testing.T) {
@@ -284,14 +281,10 @@ func TestAdminCookies(t *testing.T) {
 		t.Run("TLS="+strconv.FormatBool(tls), func(t *testing.T) {
 			a := newAdminApp(t, tls)
 			c := newConsole(t, a)
-			v := form("name", operatorName, "password", operatorPassword, "csrf", c.csrf)
-			req, _ := http.NewRequest(http.MethodPost, a.URL+"/admin/login", strings.NewReader(v.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			resp, err := c.client.Do(req)
+			resp, _, err := c.signIn(operatorName, operatorPassword)
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp.Body.Close()
 			var session *http.Cookie
 			for _, cookie := range resp.Cookies() {
 				if cookie.Name == "livefeed_session" {

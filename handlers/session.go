@@ -130,8 +130,8 @@ const (
 	maxThrottleKey = 10_000 // addresses and names tracked at once
 )
 
-// loginThrottle counts failed sign-ins per key (a client address or an
-// operator name).
+// loginThrottle counts sign-in attempts that did not succeed per key (a
+// client address or an operator name); see attempt.
 type loginThrottle struct {
 	mu       sync.Mutex
 	failures map[string]*failures
