@@ -33,7 +33,7 @@ func (c *sinkConn) TryWrite(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (c *sinkConn) Write(p []byte, _ time.Time) error {
+func (c *sinkConn) Write(p []byte, _ time.Duration) error {
 	c.count(p)
 	return nil
 }

@@ -5,14 +5,17 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"syscall"
 	"time"
 )
 
 // Conn is a subscriber's connection once the response headers are sent.
 type Conn interface {
-	// Write writes all of p, or fails once deadline has passed.
-	Write(p []byte, deadline time.Time) error
+	// Write writes all of p, blocking. It fails only once the client has
+	// accepted nothing for timeout: a client that reads slowly but steadily
+	// is never cut off. No deadline is left set when it returns.
+	Write(p []byte, timeout time.Duration) error
 	Close() error
 }
 
@@ -63,19 +66,31 @@ type netConn struct{ c net.Conn }
 
 var _ Conn = (*netConn)(nil)
 
-func (c *netConn) Write(p []byte, deadline time.Time) error {
-	if err := c.c.SetWriteDeadline(deadline); err != nil {
-		return err
+func (c *netConn) Write(p []byte, timeout time.Duration) error {
+	// A deadline left on the socket would also fail the writer pool's
+	// non-blocking writes once it passed (Go checks it before every write,
+	// raw ones included): hours later, on a stream that is fine.
+	defer c.c.SetWriteDeadline(time.Time{})
+	for {
+		if err := c.c.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+			return err
+		}
+		n, err := c.c.Write(p)
+		p = p[n:]
+		if err == nil || n == 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		// The client took some of it: it is reading, only slowly.
 	}
-	_, err := c.c.Write(p)
-	return err
 }
 
 func (c *netConn) Close() error { return c.c.Close() }
 
 // StreamConn wraps a response that cannot be taken over, such as an HTTP/2
 // stream: each write is flushed, and Close is a no-op because the stream
-// ends when the handler returns (after Serve does).
+// ends when the handler returns (after Serve does). The server's own write
+// timeout must be cleared or renewed by the first Write: on HTTP/2 it
+// resets the stream when it fires, even between writes.
 func StreamConn(w http.ResponseWriter) Conn {
 	return &streamConn{w: w, rc: http.NewResponseController(w)}
 }
@@ -87,14 +102,29 @@ type streamConn struct {
 
 var _ Conn = (*streamConn)(nil)
 
-func (c *streamConn) Write(p []byte, deadline time.Time) error {
-	if err := c.rc.SetWriteDeadline(deadline); err != nil && err != http.ErrNotSupported {
-		return err
+// streamPiece is how much of a write goes to an HTTP/2 stream per deadline:
+// the progress a client must make within the write timeout. It is the
+// default HTTP/2 frame size, so a client that reads at all keeps up.
+const streamPiece = 16 << 10
+
+func (c *streamConn) Write(p []byte, timeout time.Duration) error {
+	// With no deadline left behind, an idle stream lives for as long as
+	// the client keeps it (http2 resets a stream whose deadline passes).
+	defer c.rc.SetWriteDeadline(time.Time{})
+	for len(p) > 0 {
+		piece := p[:min(len(p), streamPiece)]
+		p = p[len(piece):]
+		if err := c.rc.SetWriteDeadline(time.Now().Add(timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+		if _, err := c.w.Write(piece); err != nil {
+			return err
+		}
+		if err := c.rc.Flush(); err != nil {
+			return err
+		}
 	}
-	if _, err := c.w.Write(p); err != nil {
-		return err
-	}
-	return c.rc.Flush()
+	return nil
 }
 
 func (c *streamConn) Close() error { return nil }

@@ -35,30 +35,32 @@ type writer struct {
 	subs  []*Subscriber
 	buf   []byte        // what the batch's subscribers are sent, back to back
 	parts []part        // each subscriber's piece of buf
+	marks []mark        // the frames in buf, for rewinding after a partial write
 	again []*Subscriber // to queue again for live delivery
 	bulk  []*Subscriber // to queue again as catching up
 }
 
 type part struct {
 	start, end, frames int
-	ok                 bool // false: the subscriber lost events
+	marks, marksEnd    int    // the part's marks in writer.marks
+	from               cursor // the subscriber's cursor before the fill
+	ok                 bool   // false: the subscriber lost events
 }
 
 // writeBatch fills the subscribers of w.subs (owned by this writer), then
 // writes each its piece without blocking and without holding the lock.
 func (h *Hub) writeBatch(w *writer) {
-	w.buf, w.parts, w.again, w.bulk = w.buf[:0], w.parts[:0], w.again[:0], w.bulk[:0]
+	w.buf, w.parts, w.marks, w.again, w.bulk = w.buf[:0], w.parts[:0], w.marks[:0], w.again[:0], w.bulk[:0]
 	h.mu.RLock()
 	for _, s := range w.subs {
 		if len(w.buf) >= batchBytes {
 			break // the rest waits for the next batch
 		}
-		start := len(w.buf)
-		p := part{start: start, ok: true}
+		p := part{start: len(w.buf), marks: len(w.marks), from: s.cursor, ok: true}
 		if !s.done.Load() {
-			w.buf, p.frames, p.ok = h.fillLocked(s, w.buf, writeChunk)
+			w.buf, p.frames, p.ok = h.fillLocked(s, w.buf, writeChunk, &w.marks)
 		}
-		p.end = len(w.buf)
+		p.end, p.marksEnd = len(w.buf), len(w.marks)
 		w.parts = append(w.parts, p)
 	}
 	h.mu.RUnlock()
@@ -82,16 +84,14 @@ func (h *Hub) writeBatch(w *writer) {
 				s.close(err)
 				continue
 			}
-			h.deliveries.Add(uint64(p.frames))
 			if n < len(out) {
-				// The socket is full. A goroutine of its own waits for
-				// it to drain (bounded by WriteTimeout), then hands the
-				// subscriber back to the pool.
-				s.pending = append(s.pending[:0], out[n:]...)
-				s.mode.Store(modeBlocking)
-				go h.drainBlocking(s)
+				// The socket is full: keep the cursor at the first byte
+				// it did not take, and wait for it to drain.
+				h.deliveries.Add(uint64(s.rewind(p.from, w.marks[p.marks:p.marksEnd], p.start, n)))
+				h.park(s)
 				continue
 			}
+			h.deliveries.Add(uint64(p.frames))
 			if len(out) >= writeChunk {
 				w.bulk = append(w.bulk, s) // more to send: others get a turn first
 				continue
@@ -104,6 +104,38 @@ func (h *Hub) writeBatch(w *writer) {
 	h.queue.push(w.again...)
 	h.queue.pushBulk(w.bulk...)
 	clear(w.subs)
+	clear(w.marks) // they reference frames the window may drop
+}
+
+// park sets aside s, whose socket is full, until the client reads: the
+// watcher hands it back to the pool once the socket is writable, and the
+// write-timeout sweep closes it if the client reads nothing at all for
+// WriteTimeout. A
+// parked subscriber has no goroutine and no buffer of its own. Where the
+// socket cannot be watched, a goroutine drains it with blocking writes
+// instead.
+func (h *Hub) park(s *Subscriber) {
+	h.stalls.Add(1)
+	key := s.watchKey.Load()
+	s.mode.Store(modeParked)
+	s.unsent.Store(h.watch.unsent(key))
+	s.parked.Store(time.Now().UnixNano())
+	if key != 0 && h.watch.writable(key) {
+		return // the watcher owns s now
+	}
+	s.parked.Store(0)
+	s.mode.Store(modeBlocking)
+	go h.drainBlocking(s)
+}
+
+// unpark hands a parked subscriber whose socket is writable back to the
+// pool.
+func (h *Hub) unpark(s *Subscriber) {
+	s.parked.Store(0)
+	s.mode.Store(modePooled)
+	if !s.done.Load() {
+		h.queue.push(s)
+	}
 }
 
 // drainBlocking writes what s has pending with blocking writes until it is
@@ -127,7 +159,7 @@ func (h *Hub) drainBlocking(s *Subscriber) bool {
 			}
 			continue
 		}
-		if err := s.conn.Write(out, time.Now().Add(h.opts.WriteTimeout)); err != nil {
+		if err := s.conn.Write(out, h.opts.WriteTimeout); err != nil {
 			s.close(err)
 			return false
 		}

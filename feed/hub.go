@@ -99,12 +99,14 @@ type Hub struct {
 	closed bool
 
 	queue   runQueue // subscribers waiting for a pool writer
-	hangups *hangups // nil where clients hanging up are not watched
+	watch   *watcher // nil where sockets are not watched
 	stop    chan struct{}
 	writers sync.WaitGroup
 
 	deliveries atomic.Uint64 // frames written to subscribers
 	dropped    atomic.Uint64 // subscribers disconnected for falling behind
+	stalls     atomic.Uint64 // writes that found a subscriber's socket full
+	closes     [numCloseReasons]atomic.Uint64
 }
 
 // NewHub returns a hub and starts its writers and heartbeat.
@@ -121,12 +123,13 @@ func NewHub(opts Options) *Hub {
 		stop:   make(chan struct{}),
 	}
 	h.queue.init()
-	h.hangups = newHangups()
+	h.watch = newWatcher()
 	for range opts.Writers {
 		h.writers.Add(1)
 		go h.runWriter()
 	}
 	go h.beat()
+	go h.sweep()
 	return h
 }
 
@@ -154,7 +157,7 @@ func (h *Hub) Preload(latest, recent []*Message, lastID int64) {
 // Publish hands committed events, in ID order, to the subscribers whose
 // filter matches. It never blocks on a subscriber.
 func (h *Hub) Publish(msgs []*Message) {
-	var woken []*Subscriber
+	var woken, lost []*Subscriber
 	wake := func(s *Subscriber) {
 		if s.queued.CompareAndSwap(false, true) {
 			woken = append(woken, s)
@@ -174,11 +177,14 @@ func (h *Hub) Publish(msgs []*Message) {
 			h.eachMatching(old.Topic, func(s *Subscriber) {
 				if s.seq <= seq && s.lastID < old.ID && !s.lagged.Swap(true) {
 					wake(s)
-					if s.mode.Load() == modeBlocking {
+					switch s.mode.Load() {
+					case modeBlocking:
 						// Its goroutine is stuck in a write: closing the
 						// socket ends the write now rather than at
 						// WriteTimeout, and frees its buffers.
 						s.conn.Close()
+					case modeParked:
+						lost = append(lost, s) // nobody else would close it before WriteTimeout
 					}
 				}
 			})
@@ -187,6 +193,9 @@ func (h *Hub) Publish(msgs []*Message) {
 	}
 	h.mu.Unlock()
 	h.dispatch(woken)
+	for _, s := range lost {
+		s.close(errLagged)
+	}
 }
 
 // push appends m to the window, first evicting the oldest messages while
@@ -240,21 +249,32 @@ type Stats struct {
 	WindowBytes int    // their frame bytes
 	Deliveries  uint64 // frames written to subscribers since start
 	Dropped     uint64 // subscribers disconnected for falling behind
-	LastID      int64
+	// Stalls counts the writes that found a subscriber's socket full, so
+	// that it waited for its client to read.
+	Stalls uint64
+	LastID int64
+	// Closed counts the streams that ended since start, by reason
+	// (CloseLagged, CloseWriteTimeout, ...).
+	Closed [numCloseReasons]uint64
 }
 
 // Stats returns current figures.
 func (h *Hub) Stats() Stats {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return Stats{
+	st := Stats{
 		Subscribers: len(h.subs),
 		Window:      int(h.head.Load() - h.base),
 		WindowBytes: h.bytes,
 		Deliveries:  h.deliveries.Load(),
 		Dropped:     h.dropped.Load(),
+		Stalls:      h.stalls.Load(),
 		LastID:      h.lastID,
 	}
+	for i := range st.Closed {
+		st.Closed[i] = h.closes[i].Load()
+	}
+	return st
 }
 
 // Close disconnects every subscriber (they reconnect and resume elsewhere
@@ -275,9 +295,56 @@ func (h *Hub) Close() {
 	for _, s := range subs {
 		s.close(ErrClosed)
 	}
+	if len(subs) > 0 {
+		h.log.Info("event streams closed", "reason", closeNames[CloseShutdown], "streams", len(subs))
+	}
 	h.queue.close()
-	h.hangups.stop()
+	h.watch.stop()
 	h.writers.Wait()
+}
+
+// sweep closes parked subscribers whose client has read nothing for
+// WriteTimeout. It looks a few times per timeout, so a stream is closed
+// within a quarter of WriteTimeout after it is due. A client that reads,
+// however slowly, is not cut off: the kernel reports the socket writable
+// only once half of what it holds has gone, which a slow reader can take
+// longer than WriteTimeout to take, so the bytes its socket holds are
+// compared with those it held when parked.
+func (h *Hub) sweep() {
+	t := time.NewTicker(min(max(h.opts.WriteTimeout/4, 10*time.Millisecond), time.Second))
+	defer t.Stop()
+	var due []*Subscriber
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		limit := now.Add(-h.opts.WriteTimeout).UnixNano()
+		h.mu.RLock()
+		for s := range h.subs {
+			if at := s.parked.Load(); at != 0 && at < limit {
+				due = append(due, s)
+			}
+		}
+		h.mu.RUnlock()
+		for _, s := range due {
+			at, was := s.parked.Load(), s.unsent.Load()
+			if at == 0 || at >= limit {
+				continue // unparked (and maybe parked again) meanwhile
+			}
+			if n := h.watch.unsent(s.watchKey.Load()); n >= 0 && n < was {
+				// Progress: the client is reading.
+				s.unsent.Store(n)
+				s.parked.CompareAndSwap(at, now.UnixNano())
+				continue
+			}
+			s.close(errWriteTimeout)
+		}
+		clear(due)
+		due = due[:0]
+	}
 }
 
 // beat marks a heartbeat due on every subscriber at each interval; a

@@ -414,8 +414,8 @@ func TestCloseDisconnects(t *testing.T) {
 
 type nopConn struct{}
 
-func (nopConn) Write([]byte, time.Time) error { return nil }
-func (nopConn) Close() error                  { return nil }
+func (nopConn) Write([]byte, time.Duration) error { return nil }
+func (nopConn) Close() error                      { return nil }
 
 // TestReplayRace publishes from several goroutines while subscribers keep
 // connecting and reconnecting from random positions, some inside the

@@ -3,8 +3,9 @@ package feed
 import (
 	"context"
 	"errors"
+	"os"
+	"strings"
 	"sync/atomic"
-	"time"
 )
 
 // How a subscriber's frames get written.
@@ -12,8 +13,14 @@ const (
 	// modePooled: the writer pool writes without blocking. Only for
 	// connections that offer TryWrite.
 	modePooled int32 = iota
-	// modeBlocking: the socket was full, so one goroutine drains the
-	// subscriber with blocking writes, then hands it back to the pool.
+	// modeParked: the socket was full. The subscriber waits, with no
+	// goroutine, for the hub's watcher to see the socket writable again,
+	// then goes back to the pool; its unsent bytes are a slice of a shared
+	// frame, not a copy.
+	modeParked
+	// modeBlocking: the socket was full and cannot be watched, so one
+	// goroutine drains the subscriber with blocking writes, then hands it
+	// back to the pool.
 	modeBlocking
 	// modeStream: the connection can only be written blocking (an HTTP/2
 	// stream); the request's goroutine serves it for its whole life.
@@ -28,37 +35,62 @@ const writeChunk = 64 << 10
 // catchUpPage is how many events one History read returns.
 const catchUpPage = 1000
 
-// errLagged closes a subscriber that fell out of the window.
-var errLagged = errors.New("subscriber fell behind the window")
+// Why the server ends streams. errLagged, errWriteTimeout and ErrClosed are
+// the server's decisions; errHangup and other write errors are the
+// client's doing.
+var (
+	errLagged       = errors.New("subscriber fell behind the window")
+	errWriteTimeout = errors.New("the client accepted nothing for the write timeout")
+)
 
 // Subscriber is one open event stream.
 //
 // Delivery to a subscriber is owned by exactly one goroutine at a time: the
 // one that set queued from false to true (by waking it) hands it to a pool
 // writer or its stream goroutine, and ownership ends when that goroutine
-// finds nothing more to send and sets queued back to false. Only the owner
-// touches the cursor, backlog and pending bytes, and it changes the cursor
-// under the hub's read lock, so Publish may read it under the write lock.
+// finds nothing more to send and sets queued back to false. A parked
+// subscriber is owned by the watcher until its socket is writable. Only the
+// owner touches the cursor, backlog and pending bytes, and it changes the
+// cursor under the hub's read lock, so Publish may read it under the write
+// lock.
 type Subscriber struct {
 	hub    *Hub
 	filter Filter
 	conn   Conn
 
-	seq      uint64   // next window sequence number to consider
-	lastID   int64    // the newest ID sent (or skipped as already seen)
-	backlog  [][]byte // frames to send before the window: reset, snapshot, position
-	pending  []byte   // accepted bytes a partial write left over
-	attached bool     // in the hub's index; guarded by hub.mu
+	cursor
+	attached bool // in the hub's index; guarded by hub.mu
 
 	queued atomic.Bool
 	mode   atomic.Int32
+	parked atomic.Int64  // when it was parked (Unix ns), 0 if it is not
+	unsent atomic.Int64  // bytes its socket held unacknowledged then, or -1
 	lagged atomic.Bool   // an event it should receive left the window unsent
 	beat   atomic.Bool   // a heartbeat is due
 	done   atomic.Bool   // closed: it will be written no more
 	closed func()        // Subscription.Closed
 	notify chan struct{} // wakes the goroutine of a stream subscriber
 
-	watchKey atomic.Uint64 // registration with hub.hangups, 0 if none
+	watchKey atomic.Uint64 // registration with hub.watch, 0 if none
+}
+
+// cursor is where a subscriber is in its stream: what it is to be sent
+// next. It is a value so that a writer can keep the cursor from before a
+// fill and rewind to the byte a partial write stopped at.
+type cursor struct {
+	seq     uint64   // next window sequence number to consider
+	lastID  int64    // the newest ID sent (or skipped as already seen)
+	backlog [][]byte // frames to send before the window: reset, snapshot, position
+	// pending is the unsent rest of one frame a partial write stopped in:
+	// a slice of that frame, which is shared and never modified, so a
+	// stuck subscriber holds no copy. If the frame is a window event,
+	// pendingNext is its sequence number + 1 and pendingID its ID: the
+	// cursor (seq, lastID) stays before the event until pending is out,
+	// so that the event leaving the window still counts as lost.
+	pending     []byte
+	pendingNext uint64
+	pendingID   int64
+	pendingEnds bool // pending completes a frame counted as a delivery
 }
 
 // Subscription is what a new subscriber asked for.
@@ -100,7 +132,7 @@ func (h *Hub) Serve(ctx context.Context, c Conn, sub Subscription) error {
 	h.subs[s] = struct{}{}
 	h.mu.Unlock()
 	if w, ok := c.(watchable); ok {
-		s.watchKey.Store(h.hangups.watch(s, w.syscallConn()))
+		s.watchKey.Store(h.watch.add(s, w.syscallConn()))
 	}
 
 	stop := context.AfterFunc(ctx, func() { s.close(ctx.Err()) })
@@ -166,7 +198,7 @@ func (h *Hub) catchUp(ctx context.Context, s *Subscriber, start Start, hist Hist
 			for ; i < len(page) && len(buf) < writeChunk; i++ {
 				buf = append(buf, page[i].Frame...)
 			}
-			if err := s.conn.Write(buf, time.Now().Add(h.opts.WriteTimeout)); err != nil {
+			if err := s.conn.Write(buf, h.opts.WriteTimeout); err != nil {
 				return err
 			}
 			h.deliveries.Add(uint64(i))
@@ -183,30 +215,68 @@ func (h *Hub) catchUp(ctx context.Context, s *Subscriber, start Start, hist Hist
 // fill appends to buf what s should be sent next, up to about max more
 // bytes, and advances its cursor past it: left-over bytes of a partial
 // write, then the backlog, then matching window events. It returns the
-// number of frames added, and false if s has lost events and must be
+// number of frames completed, and false if s has lost events and must be
 // disconnected.
 func (h *Hub) fill(s *Subscriber, buf []byte, max int) ([]byte, int, bool) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return h.fillLocked(s, buf, max)
+	return h.fillLocked(s, buf, max, nil)
 }
 
+// A mark is where one frame ends in a writer's buffer, and what it was, so
+// that a write stopping inside it can leave the subscriber's cursor at that
+// byte (see Hub.rewind).
+type mark struct {
+	end   int    // offset in the buffer just past the frame
+	frame []byte // the frame's bytes, shared
+	kind  int8
+	// A window event's sequence number and ID, and the subscriber's
+	// lastID before it; a backlog frame's index in the backlog.
+	seq         uint64
+	id, prevID  int64
+	backlogItem int
+}
+
+// Kinds of mark.
+const (
+	markPending int8 = iota // the rest of a frame a partial write stopped in
+	markBacklog
+	markWindow
+	markBeat
+)
+
 // fillLocked is fill for a caller holding h.mu for reading, so a writer can
-// fill many subscribers under one lock.
-func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int) ([]byte, int, bool) {
+// fill many subscribers under one lock. If marks is not nil, a mark is
+// appended to it for each frame added.
+func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]byte, int, bool) {
 	max += len(buf)
 	start := len(buf)
-	buf = append(buf, s.pending...)
-	s.pending = s.pending[:0]
 	frames := 0
-	for len(s.backlog) > 0 && len(buf) < max {
-		buf = append(buf, s.backlog[0]...)
-		s.backlog[0] = nil
-		s.backlog = s.backlog[1:]
-		frames++
+	if len(s.pending) > 0 {
+		buf = append(buf, s.pending...)
+		if marks != nil {
+			*marks = append(*marks, mark{end: len(buf), frame: s.pending, kind: markPending})
+		}
+		if s.pendingEnds {
+			frames++
+		}
+		if s.pendingNext != 0 {
+			s.seq, s.lastID = s.pendingNext, s.pendingID
+		}
+		s.pending, s.pendingNext, s.pendingID, s.pendingEnds = nil, 0, 0, false
 	}
-	if len(s.backlog) == 0 {
-		s.backlog = nil
+	for i := 0; i < len(s.backlog) && len(buf) < max; i++ {
+		buf = append(buf, s.backlog[i]...)
+		if marks != nil {
+			*marks = append(*marks, mark{end: len(buf), frame: s.backlog[i], kind: markBacklog, backlogItem: i})
+		}
+		frames++
+		if i == len(s.backlog)-1 || len(buf) >= max {
+			if s.backlog = s.backlog[i+1:]; len(s.backlog) == 0 {
+				s.backlog = nil
+			}
+			break
+		}
 	}
 	if s.lagged.Load() {
 		return buf, frames, false
@@ -215,11 +285,14 @@ func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int) ([]byte, int, bool)
 	// had one matched, eviction would have marked it lagged.
 	s.seq = maxSeq(s.seq, h.base)
 	head, n := h.head.Load(), uint64(len(h.ring))
-	for s.seq < head && len(buf) < max {
+	for len(s.backlog) == 0 && s.seq < head && len(buf) < max {
 		m := h.ring[s.seq%n]
 		s.seq++
 		if m.ID > s.lastID && s.filter.Match(m.Topic) {
 			buf = append(buf, m.Frame...)
+			if marks != nil {
+				*marks = append(*marks, mark{end: len(buf), frame: m.Frame, kind: markWindow, seq: s.seq - 1, id: m.ID, prevID: s.lastID})
+			}
 			s.lastID = m.ID
 			frames++
 		}
@@ -228,8 +301,56 @@ func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int) ([]byte, int, bool)
 		s.beat.Store(false) // data keeps the connection alive as well
 	} else if s.beat.Swap(false) {
 		buf = append(buf, heartbeat...)
+		if marks != nil {
+			*marks = append(*marks, mark{end: len(buf), frame: heartbeat, kind: markBeat})
+		}
 	}
 	return buf, frames, true
+}
+
+// rewind leaves s's cursor at the first byte of its fill that a write did
+// not take: written bytes of the fill went out, from from (the cursor
+// before the fill), described by marks, starting at offset start of the
+// buffer. It returns the number of frames completed. The frame the write
+// stopped in stays referenced, not copied; the frames after it are filled
+// again on the next turn.
+func (s *Subscriber) rewind(from cursor, marks []mark, start, written int) int {
+	pos := start + written
+	frames := 0
+	prevEnd := start
+	for _, m := range marks {
+		if m.end <= pos {
+			if m.kind != markBeat && (m.kind != markPending || from.pendingEnds) {
+				frames++
+			}
+			prevEnd = m.end
+			continue
+		}
+		rest := m.frame[pos-prevEnd:]
+		switch m.kind {
+		case markPending:
+			s.cursor = from
+			s.pending = rest
+		case markBacklog:
+			s.backlog = from.backlog[m.backlogItem+1:]
+			if len(s.backlog) == 0 {
+				s.backlog = nil
+			}
+			s.seq, s.lastID = from.seq, from.lastID
+			if from.pendingNext != 0 {
+				s.seq, s.lastID = from.pendingNext, from.pendingID
+			}
+			s.pending, s.pendingNext, s.pendingID, s.pendingEnds = rest, 0, 0, true
+		case markWindow:
+			s.backlog = nil
+			s.seq, s.lastID = m.seq, m.prevID
+			s.pending, s.pendingNext, s.pendingID, s.pendingEnds = rest, m.seq+1, m.id, true
+		case markBeat:
+			s.pending, s.pendingNext, s.pendingID, s.pendingEnds = rest, 0, 0, false
+		}
+		return frames
+	}
+	return frames
 }
 
 func maxSeq(a, b uint64) uint64 {
@@ -273,16 +394,27 @@ func (h *Hub) dispatch(subs []*Subscriber) {
 }
 
 // close disconnects s; it is safe to call more than once and from any
-// goroutine.
+// goroutine. The reason is counted (see Stats.Closed) and, when it is the
+// server's decision, logged.
 func (s *Subscriber) close(reason error) {
 	if !s.done.CompareAndSwap(false, true) {
 		return
 	}
-	if errors.Is(reason, errLagged) || s.lagged.Load() {
-		s.hub.dropped.Add(1)
+	if s.lagged.Load() && !errors.Is(reason, ErrClosed) {
+		reason = errLagged // whatever ended it, it had lost events
 	}
-	s.hub.forget(s)
-	s.hub.hangups.forget(s.watchKey.Load())
+	h := s.hub
+	why := closeReason(reason)
+	h.closes[why].Add(1)
+	switch why {
+	case CloseLagged:
+		h.dropped.Add(1)
+		h.log.Info("event stream closed", "reason", closeNames[why], "filter", describeFilter(s.filter))
+	case CloseWriteTimeout:
+		h.log.Info("event stream closed", "reason", closeNames[why], "filter", describeFilter(s.filter), "write_timeout", h.opts.WriteTimeout)
+	}
+	h.forget(s)
+	h.watch.forget(s.watchKey.Load())
 	s.conn.Close()
 	if s.closed != nil {
 		s.closed()
@@ -293,4 +425,49 @@ func (s *Subscriber) close(reason error) {
 		default:
 		}
 	}
+}
+
+// Why streams end, as counted in Stats.Closed. The first three are the
+// server's decisions; the others the client's doing.
+const (
+	CloseLagged       = iota // fell out of the window: resumes from history on reconnect
+	CloseWriteTimeout        // accepted nothing for the write timeout
+	CloseShutdown            // the server is shutting down
+	CloseClientGone          // the client closed the connection, or it failed
+	numCloseReasons
+)
+
+// closeNames are the reasons' names in metrics and logs.
+var closeNames = [numCloseReasons]string{"lag", "write_timeout", "shutdown", "client"}
+
+// CloseReasonName returns the name of a close reason (CloseLagged, …).
+func CloseReasonName(reason int) string { return closeNames[reason] }
+
+func closeReason(err error) int {
+	switch {
+	case errors.Is(err, errLagged):
+		return CloseLagged
+	case errors.Is(err, errWriteTimeout), errors.Is(err, os.ErrDeadlineExceeded):
+		return CloseWriteTimeout
+	case errors.Is(err, ErrClosed):
+		return CloseShutdown
+	}
+	return CloseClientGone
+}
+
+// describeFilter names what a subscriber asked for, for logs.
+func describeFilter(f Filter) string {
+	topics, prefixes, all := f.Keys()
+	if all {
+		return "*"
+	}
+	parts := make([]string, 0, len(topics)+len(prefixes))
+	for _, p := range prefixes {
+		parts = append(parts, p+"*")
+	}
+	parts = append(parts, topics...)
+	if len(parts) > 4 {
+		parts = append(parts[:4], "…")
+	}
+	return strings.Join(parts, " ")
 }

@@ -67,11 +67,18 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request) (feed.Conn, 
 	h.Set("X-Accel-Buffering", "no")
 	h.Set("X-Content-Type-Options", "nosniff")
 	preamble := fmt.Appendf(nil, "retry: %d\n: livefeed event stream\n\n", s.opts.Retry.Milliseconds())
-	deadline := time.Now().Add(s.opts.WriteTimeout)
 
 	if hj, ok := w.(http.Hijacker); ok && r.ProtoMajor == 1 {
 		c, _, err := hj.Hijack()
 		if err != nil {
+			return nil, err
+		}
+		// The server's read and write timeouts are still set on the
+		// socket (net/http leaves them to whoever takes it over). Left
+		// there, they would end the stream after server.write_timeout
+		// however well the client reads.
+		if err := c.SetDeadline(time.Time{}); err != nil {
+			c.Close()
 			return nil, err
 		}
 		h.Set("Connection", "close")
@@ -82,7 +89,7 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request) (feed.Conn, 
 		head.WriteString("\r\n")
 		head.Write(preamble)
 		conn := feed.NetConn(c)
-		if err := conn.Write(head.Bytes(), deadline); err != nil {
+		if err := conn.Write(head.Bytes(), s.opts.WriteTimeout); err != nil {
 			conn.Close()
 			return nil, err
 		}
@@ -91,7 +98,7 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request) (feed.Conn, 
 
 	conn := feed.StreamConn(w)
 	w.WriteHeader(http.StatusOK)
-	if err := conn.Write(preamble, deadline); err != nil {
+	if err := conn.Write(preamble, s.opts.WriteTimeout); err != nil {
 		return nil, err
 	}
 	return conn, nil

@@ -1,0 +1,266 @@
+//go:build linux
+
+package feed_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"livefeed/feed"
+	"livefeed/feed/eventsource"
+)
+
+// subscribeTCP is subscribe with the sockets' buffers made small by tune,
+// so a few events fill them. Its segments are 4 KiB, not loopback's 64 KiB,
+// so that a client reading a few KiB at a time opens the window for more
+// (on a real network segments are smaller still).
+func subscribeTCP(t *testing.T, h *feed.Hub, l *memLog, f feed.Filter, start feed.Start, tune func(server, client *net.TCPConn)) *client {
+	t.Helper()
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 4096) })
+	}}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	server := <-accepted
+	if tune != nil {
+		tune(server.(*net.TCPConn), c.(*net.TCPConn))
+	}
+	go h.Serve(context.Background(), feed.NetConn(server), feed.Subscription{Filter: f, Start: start, History: l.history(f)})
+	return &client{conn: c, rd: eventsource.NewReader(c)}
+}
+
+// smallBuffers makes a socket hold little: 8 KiB to send (the kernel
+// doubles it) and 64 KiB to receive. Smaller receive buffers make the
+// kernel's own persist timer, not the server, set the pace.
+func smallBuffers(server, client *net.TCPConn) {
+	server.SetWriteBuffer(8 << 10)
+	client.SetReadBuffer(64 << 10)
+}
+
+// publishSized publishes n events of about size bytes on topic.
+func (l *memLog) publishSized(topic string, n, size int) {
+	payload := strings.Repeat("x", size)
+	for range n {
+		l.mu.Lock()
+		id := int64(len(l.msgs) + 1)
+		m := feed.NewMessage(id, topic, "note", []byte(`{"id":`+strconv.FormatInt(id, 10)+`,"p":"`+payload+`"}`))
+		l.msgs = append(l.msgs, m)
+		l.mu.Unlock()
+		l.hub.Publish([]*feed.Message{m})
+	}
+}
+
+// TestStreamOutlivesWriteTimeout: a stream the client reads stays open
+// through many write timeouts and heartbeats, idle or busy, also after a
+// replay written with blocking writes (which used to leave a deadline on
+// the socket that failed every write after it passed).
+func TestStreamOutlivesWriteTimeout(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	h, l := newHub(t, feed.Options{Window: 10, Heartbeat: 30 * time.Millisecond, WriteTimeout: timeout})
+	l.publish("a", 50) // beyond the window: resuming from 0 replays from history
+	replayed := subscribe(t, h, l, filterOf("a"), feed.Start{Resume: true, After: 0})
+	replayed.expectIDs(t, seq(1, 50)...)
+	fresh := subscribe(t, h, l, filterOf("a"), feed.Start{})
+	fresh.expectIDs(t, 50)
+	busy := subscribe(t, h, l, filterOf("a"), feed.Start{Resume: true, After: 50})
+
+	// Ten write timeouts: the idle streams get heartbeats, the busy one an
+	// event every 20 ms.
+	next := int64(51)
+	done := time.After(10 * timeout)
+	for ticking := true; ticking; {
+		select {
+		case <-done:
+			ticking = false
+		case <-time.After(20 * time.Millisecond):
+			l.publish("a", 1)
+			busy.expectIDs(t, next)
+			next++
+		}
+	}
+	replayed.expectIDs(t, seq(51, next-1)...)
+	fresh.expectIDs(t, seq(51, next-1)...)
+	for name, c := range map[string]*client{"replayed": replayed, "fresh": fresh} {
+		// Idle for the same time again: only heartbeats.
+		before := c.rd.Comments()
+		deadline := time.Now().Add(10 * timeout)
+		for time.Now().Before(deadline) {
+			c.conn.SetReadDeadline(time.Now().Add(timeout))
+			if _, err := c.rd.Next(); err != nil && !isTimeout(err) {
+				t.Fatalf("%s stream: %v", name, err)
+			}
+		}
+		if c.rd.Comments()-before < 5 {
+			t.Fatalf("%s stream: %d heartbeats in 10 write timeouts", name, c.rd.Comments()-before)
+		}
+	}
+	l.publish("a", 1)
+	for _, c := range []*client{replayed, fresh, busy} {
+		c.expectIDs(t, next)
+	}
+	if st := h.Stats(); st.Subscribers != 3 || st.Closed != [4]uint64{} {
+		t.Fatalf("subscribers %d, closed %v: want 3 open, none closed", st.Subscribers, st.Closed)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// TestSlowReaderGetsEverything: a client that reads slower than events are
+// published, with sockets that fill at once, gets every event once and in
+// order: each write that stops inside a frame resumes at its next byte.
+func TestSlowReaderGetsEverything(t *testing.T) {
+	h, l := newHub(t, feed.Options{Window: 10_000, WindowBytes: 256 << 20, WriteTimeout: 5 * time.Second})
+	c := subscribeTCP(t, h, l, filterOf("a", "b/*"), feed.Start{Resume: true, After: 0}, smallBuffers)
+	const events = 300
+	go func() {
+		for i := range events {
+			topic := "a"
+			if i%3 == 0 {
+				topic = "b/x"
+			}
+			l.publishSized(topic, 1, 100+(i*7919)%20000) // frames of many sizes
+			if i%2 == 0 {
+				l.publishSized("c", 1, 3000) // not matching
+			}
+		}
+	}()
+	slow := &slowReader{r: c.conn, chunk: 3000, pause: 200 * time.Microsecond}
+	rd := eventsource.NewReader(slow)
+	var want int64
+	for got := 0; got < events; got++ {
+		c.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		ev, err := rd.Next()
+		if err != nil {
+			t.Fatalf("after %d events: %v", got, err)
+		}
+		id, _ := strconv.ParseInt(ev.ID, 10, 64)
+		if id <= want {
+			t.Fatalf("event %d after %d", id, want)
+		}
+		l.mu.Lock()
+		for _, m := range l.msgs[want:id] {
+			if m.ID != id && m.Topic != "c" {
+				l.mu.Unlock()
+				t.Fatalf("event %d (%s) missing before %d", m.ID, m.Topic, id)
+			}
+		}
+		wantData := string(l.msgs[id-1].Frame)
+		l.mu.Unlock()
+		if !strings.Contains(wantData, ev.Data) || len(ev.Data) < 10 {
+			t.Fatalf("event %d arrived damaged (%d bytes)", id, len(ev.Data))
+		}
+		want = id
+	}
+	st := h.Stats()
+	if st.Closed != [4]uint64{} {
+		t.Fatalf("closed %v: the slow reader was cut off", st.Closed)
+	}
+	if st.Stalls < 10 {
+		t.Fatalf("the socket was full only %d times: the test did not test partial writes", st.Stalls)
+	}
+	t.Logf("%d stalls", st.Stalls)
+}
+
+// slowReader reads at most chunk bytes at a time, pausing before each read.
+type slowReader struct {
+	r     io.Reader
+	chunk int
+	pause time.Duration
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	time.Sleep(s.pause) // the point of the test: a client that reads slowly
+	return s.r.Read(p[:min(len(p), s.chunk)])
+}
+
+// TestStuckSubscribersHoldNoGoroutine: subscribers that stop reading wait
+// for their sockets with no goroutine each, and those that read are not
+// held up by them.
+func TestStuckSubscribersHoldNoGoroutine(t *testing.T) {
+	h, l := newHub(t, feed.Options{Window: 1000, WindowBytes: 64 << 20, WriteTimeout: time.Minute})
+	reader := subscribe(t, h, l, filterOf("a"), feed.Start{Resume: true, After: 0})
+	const stuck = 50
+	for range stuck {
+		subscribeTCP(t, h, l, filterOf("a"), feed.Start{Resume: true, After: 0}, smallBuffers)
+	}
+	waitFor(t, func() bool { return h.Stats().Subscribers == stuck+1 })
+	before := runtime.NumGoroutine()
+	l.publishSized("a", 20, 64<<10) // far more than their sockets hold
+	reader.expectIDs(t, seq(1, 20)...)
+	if after := runtime.NumGoroutine(); after > before+5 {
+		t.Fatalf("goroutines %d → %d with %d stuck subscribers", before, after, stuck)
+	}
+	if st := h.Stats(); st.Subscribers != stuck+1 {
+		t.Fatalf("subscribers = %d, want %d", st.Subscribers, stuck+1)
+	}
+}
+
+// TestWriteTimeout: a subscriber that reads nothing at all is closed after
+// the write timeout, counted by reason; one that reads slowly but steadily
+// is not, however long its writes take.
+func TestWriteTimeout(t *testing.T) {
+	const timeout = 250 * time.Millisecond
+	h, l := newHub(t, feed.Options{Window: 1000, WindowBytes: 64 << 20, Heartbeat: time.Hour, WriteTimeout: timeout})
+	stuck := subscribeTCP(t, h, l, filterOf("a"), feed.Start{Resume: true, After: 0}, smallBuffers)
+	// The steady reader's sockets hold 160 KiB, which take it far longer
+	// than the timeout to read. A receiving kernel opens its window again
+	// only once half of its buffer is free, so its buffer is small enough
+	// (32 KiB) that the server sees progress several times per timeout.
+	steady := subscribeTCP(t, h, l, filterOf("a"), feed.Start{Resume: true, After: 0}, func(server, client *net.TCPConn) {
+		server.SetWriteBuffer(64 << 10)
+		client.SetReadBuffer(16 << 10)
+	})
+	waitFor(t, func() bool { return h.Stats().Subscribers == 2 })
+	start := time.Now()
+	const events = 25
+	l.publishSized("a", events, 16<<10) // 400 KB: seconds for the steady reader
+
+	// 4 KB every 20 ms: about 200 KB/s.
+	rd := eventsource.NewReader(&slowReader{r: steady.conn, chunk: 4 << 10, pause: 20 * time.Millisecond})
+	for want := int64(1); want <= events; want++ {
+		steady.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		ev, err := rd.Next()
+		if err != nil {
+			t.Fatalf("steady reader, event %d after %v: %v", want, time.Since(start), err)
+		}
+		if ev.ID != strconv.FormatInt(want, 10) {
+			t.Fatalf("steady reader got %s, want %d", ev.ID, want)
+		}
+	}
+	if took := time.Since(start); took < 4*timeout {
+		t.Fatalf("the steady reader took %v: too fast to test the timeout", took)
+	}
+	waitFor(t, func() bool { return h.Stats().Closed[feed.CloseWriteTimeout] == 1 })
+	if st := h.Stats(); st.Subscribers != 1 || st.Closed[feed.CloseLagged] != 0 {
+		t.Fatalf("subscribers %d, closed %v: want the steady reader open", st.Subscribers, st.Closed)
+	}
+	stuck.expectClosed(t)
+}
