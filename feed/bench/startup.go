@@ -291,7 +291,7 @@ func startProcess(cmd *exec.Cmd) (*Server, error) {
 }
 
 // readAnnouncement sends on announced the address of the first line of
-// out that starts with announcement, then closes announced, and reads out to
+// out that starts with announcement, closes announced, and reads out to
 // its end, so that the server never blocks writing to a full pipe.
 func readAnnouncement(out io.ReadCloser, announced chan<- string) {
 	defer out.Close()
