@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -345,7 +346,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), `"last_id":1`) {
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"last_id":1`) || !strings.Contains(string(body), fmt.Sprintf(`"pid":%d`, os.Getpid())) {
 		t.Fatalf("healthz: %d %s", resp.StatusCode, body)
 	}
 	resp, err = a.Client().Get(a.URL + "/metrics")

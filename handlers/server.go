@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -217,7 +218,9 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := s.hub.Stats()
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "last_id": st.LastID, "subscribers": st.Subscribers})
+	// The PID lets whoever started the process tell that the answer comes
+	// from that process and not from another one on the same port.
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "last_id": st.LastID, "subscribers": st.Subscribers, "pid": os.Getpid()})
 }
 
 // static serves the embedded web files with the headers pages need.

@@ -46,8 +46,9 @@ func livefeedBinary(t *testing.T) string {
 	return binary
 }
 
-// startLivefeed runs the built server on a free port with a temporary
-// database, as a user would, and returns its URL and process ID.
+// startLivefeed runs the built server on a loopback port of its choosing
+// with a temporary database, as a user would, and returns its URL and
+// process ID.
 func startLivefeed(t *testing.T) (string, int) {
 	t.Helper()
 	dir := t.TempDir()

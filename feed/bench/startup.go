@@ -4,12 +4,16 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -46,6 +50,7 @@ func runStartup(ctx context.Context, r *runner, p Params) (Figures, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer srv.Kill() // should anything end this early; after Stop it does nothing
 	serving := srv.Serving
 	rss, _ := (&Process{PID: srv.Cmd.Process.Pid}).RSS()
 	if err := srv.Stop(); err != nil {
@@ -158,6 +163,7 @@ func generateOverHTTP(ctx context.Context, r *runner, p Params, total int64, top
 	if err != nil {
 		return err
 	}
+	defer srv.Kill() // on an early return; after Stop it does nothing
 	t, err := NewTarget("http://"+srv.Addr, r.target.Token, 1)
 	if err != nil {
 		return err
@@ -166,27 +172,34 @@ func generateOverHTTP(ctx context.Context, r *runner, p Params, total int64, top
 	return errors.Join(err, srv.Stop())
 }
 
-// Server is a livefeed server the load tool started.
+// Server is a livefeed server the load tool started. It runs in a process
+// group of its own, which Stop and Kill end as a whole; on Linux the
+// kernel also kills it when the process that started it dies (a crash, a
+// test binary's timeout), so it never outlives the tool or the test.
 type Server struct {
 	Cmd  *exec.Cmd
-	Addr string // host:port it listens on
+	Addr string // host:port it listens on, as the server announced it
 	// Serving is the time from exec to the first 200 from /healthz.
 	Serving time.Duration
 
-	exited chan error // receives the exit, once
-	reaped sync.Once  // done once the exit has been received
+	done chan struct{} // closed once the process has exited and been reaped
+	err  error         // how it exited, set before done is closed
 }
 
-// StartServer execs a livefeed binary on db, listening on a free loopback
-// port, and returns once GET /healthz answers 200. token, if not empty, is
-// its publish token.
-func StartServer(ctx context.Context, bin, db, configFile, token string) (*Server, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	args := []string{"-addr", addr, "-db", db}
+// announcement starts the line on which livefeed announces its address
+// (main.go).
+const announcement = "livefeed is serving on "
+
+// StartServer execs a livefeed binary on db, listening on a loopback port
+// the server picks itself, and returns once GET /healthz answers 200 from
+// that very process. token, if not empty, is its publish token. If it
+// returns an error, the process has already been ended; otherwise the
+// caller ends it with Stop or Kill.
+func StartServer(ctx context.Context, bin, db, configFile, token string) (_ *Server, err error) {
+	// Port 0 and the announced address rather than a port picked here: in
+	// between picking and binding, another process could take the port and
+	// answer /healthz in the server's place.
+	args := []string{"-addr", "127.0.0.1:0", "-db", db}
 	if configFile != "" {
 		args = append(args, "-config", configFile)
 	}
@@ -195,91 +208,161 @@ func StartServer(ctx context.Context, bin, db, configFile, token string) (*Serve
 	if token != "" {
 		cmd.Env = append(cmd.Env, config.EnvPublishTokens+"="+token)
 	}
+	cmd.SysProcAttr = sysProcAttr()
 	var stderr strings.Builder
 	cmd.Stderr = &limitedWriter{w: &stderr, n: 4096}
-	cmd.Stdout = io.Discard
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	out, outWriter, err := os.Pipe()
+	if err != nil {
 		return nil, err
 	}
-	srv := &Server{Cmd: cmd, Addr: addr}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	deadline := time.Now().Add(5 * time.Minute)
+	cmd.Stdout = outWriter
+	start := time.Now()
+	srv, err := startProcess(cmd)
+	outWriter.Close() // the server has its own copy
+	if err != nil {
+		out.Close()
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			srv.Kill()
+		}
+	}()
+	announced := make(chan string, 1)
+	go readAnnouncement(out, announced)
+
+	deadline := time.NewTimer(5 * time.Minute)
+	defer deadline.Stop()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	var poll <-chan time.Time // tick.C once the address is known
 	for {
-		if ok, _ := healthy(addr); ok {
-			srv.Serving = time.Since(start)
-			break
-		}
 		select {
-		case err := <-exited:
-			return nil, fmt.Errorf("%s exited before serving: %v: %s", bin, err, stderr.String())
+		case addr, ok := <-announced:
+			announced = nil // an output that ends unannounced ends with the exit
+			if ok {
+				srv.Addr, poll = addr, tick.C
+			}
+			continue
+		case <-poll:
+		case <-srv.done:
+			return nil, fmt.Errorf("%s exited before serving: %v: %s", bin, srv.err, stderr.String())
 		case <-ctx.Done():
-			cmd.Process.Kill()
-			<-exited
 			return nil, ctx.Err()
-		default:
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			<-exited
+		case <-deadline.C:
 			return nil, fmt.Errorf("%s did not serve /healthz within 5 minutes", bin)
 		}
-		time.Sleep(time.Millisecond)
+		pid, ok := healthPID(srv.Addr)
+		if !ok {
+			continue // not serving yet
+		}
+		if pid != cmd.Process.Pid {
+			return nil, fmt.Errorf("GET /healthz on %s was answered by process %d, not by %s (process %d)", srv.Addr, pid, bin, cmd.Process.Pid)
+		}
+		srv.Serving = time.Since(start)
+		return srv, nil
 	}
-	srv.exited = exited
+}
+
+// startProcess starts cmd and reaps it when it exits.
+func startProcess(cmd *exec.Cmd) (*Server, error) {
+	srv := &Server{Cmd: cmd, done: make(chan struct{})}
+	started := make(chan error, 1)
+	go func() {
+		// Linux sends the death signal of sysProcAttr when the thread
+		// that started the server ends, not the process, and the runtime
+		// ends a thread whose goroutine returns while locked to it. So the
+		// start happens on a thread locked to this goroutine, which never
+		// unlocks it and returns only once the server has been reaped: no
+		// other goroutine can end that thread while the server runs.
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		srv.err = cmd.Wait()
+		close(srv.done)
+	}()
+	if err := <-started; err != nil {
+		return nil, err
+	}
 	return srv, nil
 }
 
-// Stop ends the server with SIGTERM and waits for it to exit.
-func (s *Server) Stop() error {
-	if err := s.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return err
+// readAnnouncement sends on announced the address of the first line of
+// out that starts with announcement, closes announced, and reads out to
+// its end, so that the server never blocks writing to a full pipe.
+func readAnnouncement(out io.ReadCloser, announced chan<- string) {
+	defer out.Close()
+	lines := bufio.NewScanner(out)
+	for lines.Scan() {
+		rest, ok := strings.CutPrefix(lines.Text(), announcement)
+		if u, err := url.Parse(strings.TrimSpace(rest)); ok && err == nil && u.Host != "" {
+			announced <- u.Host
+			break
+		}
 	}
+	close(announced)
+	io.Copy(io.Discard, out)
+}
+
+// Stop ends the server with SIGTERM, as an operator would, and waits for
+// it to exit; if it has not within 60 s, it kills it.
+func (s *Server) Stop() error {
+	s.signal(syscall.SIGTERM)
 	select {
+	case <-s.done:
+		return s.err
 	case <-time.After(60 * time.Second):
 		s.Kill()
 		return errors.New("the server did not stop within 60 s of SIGTERM; killed")
-	case err := <-s.exited:
-		s.reaped.Do(func() {})
-		return err
 	}
 }
 
-// Kill ends the server with SIGKILL, as a crash would, and waits for it to
-// exit. It may be called after the server has exited.
+// Kill ends the server's process group with SIGKILL, as a crash would, and
+// waits for the server to exit. It may be called at any time, also after
+// Stop or Kill.
 func (s *Server) Kill() {
-	s.Cmd.Process.Kill()
-	s.reaped.Do(func() { <-s.exited })
+	s.signal(syscall.SIGKILL)
+	<-s.done
 }
 
-// healthy reports whether GET /healthz at addr answers 200. It speaks raw
-// HTTP/1.1 so a poll costs one connection and no client state.
-func healthy(addr string) (bool, error) {
+// signal sends sig to the server's process group (whose ID is the
+// server's PID), unless the server has been reaped: its PID may then name
+// another process.
+func (s *Server) signal(sig syscall.Signal) {
+	select {
+	case <-s.done:
+	default:
+		syscall.Kill(-s.Cmd.Process.Pid, sig)
+	}
+}
+
+// healthPID asks GET /healthz at addr and returns the process ID the
+// answer names (0 if none); ok is false until something answers 200. It
+// speaks raw HTTP/1.1 so a poll costs one connection and no client state.
+func healthPID(addr string) (pid int, ok bool) {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
-		return false, err
+		return 0, false
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: "+addr+"\r\nConnection: close\r\n\r\n"); err != nil {
-		return false, err
+		return 0, false
 	}
-	line, err := bufio.NewReader(c).ReadString('\n')
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
-		return false, err
+		return 0, false
 	}
-	return strings.HasPrefix(line, "HTTP/1.1 200 "), nil
-}
-
-// freePort returns a loopback port nothing listens on right now.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, false
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	var h Health
+	json.NewDecoder(resp.Body).Decode(&h)
+	return h.PID, true
 }
 
 // limitedWriter keeps the first n bytes written to it.

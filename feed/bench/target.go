@@ -160,6 +160,8 @@ func ParseResponseHead(head []byte) (ResponseHead, error) {
 type Health struct {
 	LastID      int64 `json:"last_id"`
 	Subscribers int64 `json:"subscribers"`
+	// PID is the server's process ID.
+	PID int `json:"pid"`
 }
 
 // Health asks the server for its health figures.
