@@ -907,3 +907,133 @@ func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string, pool *x
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
 }
+
+// TestStreamsOutliveTimeouts holds an idle and a busy stream open through
+// several heartbeats and several server and feed write timeouts, over
+// HTTP/1.1 and over HTTP/2: a stream ends only when its client stops
+// reading (streams used to be cut after the first write timeout).
+func TestStreamsOutliveTimeouts(t *testing.T) {
+	const hold = 6 * time.Second
+	timeouts := `
+[server]
+read_timeout = "1s"
+write_timeout = "1s"
+idle_timeout = "1s"
+[feed]
+heartbeat = "1s"
+write_timeout = "1500ms"
+`
+	for _, proto := range []string{"HTTP/1.1", "HTTP/2.0"} {
+		t.Run(proto, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			client := http.DefaultClient
+			cfg := timeouts
+			if proto == "HTTP/2.0" {
+				certFile, keyFile, pool := selfSignedCert(t, dir)
+				cfg = strings.Replace(cfg, "[server]\n", fmt.Sprintf("[server]\ntls_cert = %q\ntls_key = %q\n", certFile, keyFile), 1)
+				client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+				defer client.CloseIdleConnections()
+			}
+			s := startServerIn(t, dir, cfg)
+			open := func(topic string) (*eventsource.Reader, func()) {
+				req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, s.url+"/events?topic="+topic, nil)
+				req.Header.Set("Last-Event-ID", "0")
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.Proto != proto || resp.StatusCode != http.StatusOK {
+					t.Fatalf("stream: %s %s, want %s 200", resp.Proto, resp.Status, proto)
+				}
+				return eventsource.NewReader(resp.Body), func() { resp.Body.Close() }
+			}
+			idle, closeIdle := open("quiet/*")
+			defer closeIdle()
+			busy, closeBusy := open("busy/*")
+			defer closeBusy()
+
+			// The idle stream is read in the background: it sees only
+			// heartbeats until the end.
+			idleEvents := make(chan error, 1)
+			go func() {
+				ev, err := idle.Next()
+				if err == nil && ev.ID != "" {
+					err = fmt.Errorf("event %s", ev.ID)
+				}
+				idleEvents <- err
+			}()
+			var last int64
+			deadline := time.Now().Add(hold)
+			for time.Now().Before(deadline) {
+				ids, err := publishWith(client, s.url, noteBody("busy/game", int(last)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				ev, err := busy.Next()
+				if err != nil {
+					t.Fatalf("busy stream after %d events: %v", last, err)
+				}
+				if ev.ID != strconv.FormatInt(ids[0], 10) {
+					t.Fatalf("busy stream: event %s, want %d", ev.ID, ids[0])
+				}
+				last = ids[0]
+				time.Sleep(200 * time.Millisecond) // an event every 200 ms, as a busy game does
+			}
+			ids, err := publishWith(client, s.url, noteBody("quiet/game", 1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-idleEvents:
+				if err != nil && !strings.Contains(err.Error(), fmt.Sprintf("event %d", ids[0])) {
+					t.Fatalf("idle stream after %v: %v", hold, err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the idle stream did not get the event")
+			}
+			if got := idle.Comments(); got < int(hold/time.Second)-1 {
+				t.Fatalf("idle stream: %d heartbeats in %v", got, hold)
+			}
+			metrics := get(t, client, s.url+"/metrics")
+			for _, reason := range []string{"lag", "write_timeout"} {
+				want := fmt.Sprintf(`livefeed_streams_closed_total{reason=%q} 0`, reason)
+				if !strings.Contains(metrics, want) {
+					t.Errorf("metrics lack %s", want)
+				}
+			}
+		})
+	}
+}
+
+// publishWith is publish through the given client.
+func publishWith(client *http.Client, base, body string) ([]int64, error) {
+	req, err := http.NewRequest(http.MethodPost, base+"/api/publish", strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated {
+		return nil, fmt.Errorf("publish: %d %s", resp.StatusCode, b)
+	}
+	var ack struct{ ID int64 }
+	err = json.Unmarshal(b, &ack)
+	return []int64{ack.ID}, err
+}
+
+func get(t *testing.T, client *http.Client, url string) string {
+	t.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}

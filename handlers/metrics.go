@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+
+	"livefeed/feed"
 )
 
 // serveMetrics writes the server's figures in the Prometheus text format
@@ -21,6 +23,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		{"livefeed_subscribers", "gauge", "Open event streams.", st.Subscribers},
 		{"livefeed_deliveries_total", "counter", "Event frames written to subscribers.", st.Deliveries},
 		{"livefeed_subscribers_dropped_total", "counter", "Subscribers disconnected for falling behind the window.", st.Dropped},
+		{"livefeed_subscriber_stalls_total", "counter", "Writes that found a subscriber's socket full (it then waits, with no goroutine, for its client to read).", st.Stalls},
 		{"livefeed_window_events", "gauge", "Recent events kept in memory for replay.", st.Window},
 		{"livefeed_window_bytes", "gauge", "Bytes of the encoded events in the window.", st.WindowBytes},
 		{"livefeed_last_event_id", "gauge", "The newest event ID.", st.LastID},
@@ -36,5 +39,10 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		{"go_memstats_sys_bytes", "gauge", "Bytes obtained from the system.", mem.Sys},
 	} {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %v\n", m.name, m.help, m.name, m.kind, m.name, m.value)
+	}
+	const closed = "livefeed_streams_closed_total"
+	fmt.Fprintf(w, "# HELP %s Event streams that ended, by reason: lag, write_timeout and shutdown are the server's decisions, client the client's.\n# TYPE %s counter\n", closed, closed)
+	for reason, n := range st.Closed {
+		fmt.Fprintf(w, "%s{reason=%q} %d\n", closed, feed.CloseReasonName(reason), n)
 	}
 }
