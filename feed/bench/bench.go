@@ -1,7 +1,7 @@
 // Package bench is livefeed's load tool, run as `livefeed bench`: it drives
 // a running livefeed server over real sockets from its own process and
 // prints the figures of the performance bars in BENCH.md (workloads W1 to
-// W8), one line per run, then the median of the runs and each bar with
+// W8, W10 and W11), one line per run, then the median of the runs and each bar with
 // MET or NOT MET.
 //
 // Subscribers are plain TCP connections, each read by its own goroutine
@@ -64,7 +64,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 	cfg := Config{Override: unsetParams()}
 	fs := flag.NewFlagSet("livefeed bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	workloads := fs.String("workload", "", "workload(s) to run: W1..W8, a comma-separated list, or all")
+	workloads := fs.String("workload", "", "workload(s) to run: W1..W8, W10, W11, a comma-separated list, or all (all but the W11 soak)")
 	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "base `URL` of the server under test")
 	defaultToken, _, _ := strings.Cut(getenv(config.EnvPublishTokens), ",")
 	if defaultToken == "" {
@@ -101,9 +101,14 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 	}
 	switch {
 	case *workloads == "":
-		return Config{}, errors.New("-workload is required (W1..W8 or all); see -help")
+		return Config{}, errors.New("-workload is required (W1..W8, W10, W11 or all); see -help")
 	case strings.EqualFold(*workloads, "all"):
-		cfg.Workloads = Workloads
+		// The soak takes ten minutes a run: only when asked for by name.
+		for _, w := range Workloads {
+			if w.Name != "W11" {
+				cfg.Workloads = append(cfg.Workloads, w)
+			}
+		}
 	default:
 		for _, name := range strings.Split(*workloads, ",") {
 			w, err := FindWorkload(strings.TrimSpace(name))
@@ -127,7 +132,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 
 func usage(fs *flag.FlagSet) {
 	w := fs.Output()
-	fmt.Fprint(w, `Usage: livefeed bench -workload W1..W8|all [-url http://host:port] [-token T] [-pid N] [flags]
+	fmt.Fprint(w, `Usage: livefeed bench -workload W1..W8|W10|W11|all [-url http://host:port] [-token T] [-pid N] [flags]
 
 Drives a running livefeed server over real sockets and prints one line per
 run with every figure, then for each workload the median of the runs, each

@@ -36,7 +36,7 @@ func TestParseArgs(t *testing.T) {
 					t.Fatalf("defaults %+v", cfg)
 				}
 			}},
-		{name: "All", args: []string{"-workload", "all"}, workloads: []string{"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8"}},
+		{name: "All", args: []string{"-workload", "all"}, workloads: []string{"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W10"}},
 		{name: "ListAnyCase", args: []string{"-workload", "w2, W8"}, workloads: []string{"W2", "W8"}},
 		{name: "Overrides", args: []string{"-workload", "W1", "-subscribers", "50", "-duration", "1s", "-rate", "0", "-runs", "1"}, workloads: []string{"W1"},
 			check: func(t *testing.T, cfg bench.Config) {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -184,4 +186,51 @@ func (t *Target) Health(ctx context.Context) (Health, error) {
 		return h, fmt.Errorf("GET /healthz: %s", resp.Status)
 	}
 	return h, json.NewDecoder(resp.Body).Decode(&h)
+}
+
+// Metrics reads the server's /metrics: each sample line's value by its
+// name with labels as written (`livefeed_streams_closed_total{reason="lag"}`).
+func (t *Target) Metrics(ctx context.Context) (map[string]float64, error) {
+	client := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return t.Dial(ctx, 0, 0) },
+	}}
+	defer client.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+t.Host+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return nil, err
+	}
+	return ParseMetrics(string(body)), nil
+}
+
+// ParseMetrics reads the samples of a Prometheus text exposition; comment
+// lines and lines it cannot read are skipped.
+func ParseMetrics(text string) map[string]float64 {
+	m := make(map[string]float64)
+	for _, line := range strings.Split(text, "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i <= 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		m[line[:i]] = v
+	}
+	return m
 }

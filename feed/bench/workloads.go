@@ -90,7 +90,7 @@ func correctness(prefix string) []Bar {
 	}
 }
 
-// Workloads are W1 to W8 of BENCH.md.
+// Workloads are the workloads of BENCH.md: W1 to W8, W10 and W11.
 var Workloads = []*Workload{
 	{
 		Name:  "W1",
@@ -200,16 +200,52 @@ var Workloads = []*Workload{
 		},
 		run: runStuck,
 	},
+	{
+		Name:  "W10",
+		Bench: "500 subscribers that never read, events of 250 B and of 1 MB. Bar: ≤ 16 KB server memory each beyond the shared window; no goroutine each.",
+		Reading: "For each size in turn: 500 subscribers (SO_RCVBUF 4 KiB) connect fresh to a new topic, read their position frame and never read again; then 24,000 events of 250 B (6 MB, more than a socket's send buffer grows to) or 30 of 1 MB are published to the topic. " +
+			"After 2 s and a settled RSS: kb_per_subscriber_beyond_window = (RSS growth since before they connected - growth of livefeed_window_bytes) / 500; goroutines_per_subscriber from go_goroutines. " +
+			"Needs -pid, and a server whose server.max_body_bytes takes a 1 MB event (2097152) and whose window holds 30 MB.",
+		Defaults: Params{Subscribers: 500},
+		Bars: func(Config) []Bar {
+			return []Bar{
+				{Figure: "250b_kb_per_subscriber_beyond_window", Op: "<=", Limit: 16},
+				{Figure: "1mb_kb_per_subscriber_beyond_window", Op: "<=", Limit: 16},
+				{Figure: "250b_goroutines_per_subscriber", Op: "<=", Limit: 0.01},
+				{Figure: "1mb_goroutines_per_subscriber", Op: "<=", Limit: 0.01},
+			}
+		},
+		run: runUnread,
+	},
+	{
+		Name:  "W11",
+		Bench: "soak: 300 subscribers held 10 minutes (CI) / 2 hours (by hand), 1 event/s. Bar: zero server-initiated disconnects; every event once, in order; RSS flat.",
+		Reading: "300 subscribers of a new topic, one publisher at 1 event/s for -duration (default 10 minutes). " +
+			"server_disconnects is the growth of livefeed_streams_closed_total for lag, write_timeout and shutdown; reconnects counts the subscribers' own. " +
+			"server_rss_growth_mb is RSS at the end - RSS once they were connected (needs -pid); bar ±20 MB.",
+		Defaults: Params{Subscribers: 300, Publishers: 1, Rate: 1, Duration: 10 * time.Minute, Payload: 100},
+		Bars: func(Config) []Bar {
+			return append(correctness(""),
+				Bar{Figure: "server_disconnects", Op: "<=", Limit: 0, Worst: true},
+				Bar{Figure: "reconnects", Op: "<=", Limit: 0, Worst: true},
+				Bar{Figure: "server_rss_growth_mb", Op: "within", Limit: 20})
+		},
+		run: runSoak,
+	},
 }
 
-// FindWorkload returns the workload named name (W1..W8, any case).
+// FindWorkload returns the workload named name (W1, ..., any case).
 func FindWorkload(name string) (*Workload, error) {
 	for _, w := range Workloads {
 		if strings.EqualFold(w.Name, name) {
 			return w, nil
 		}
 	}
-	return nil, fmt.Errorf("unknown workload %q (want W1 to W8 or all)", name)
+	names := make([]string, len(Workloads))
+	for i, w := range Workloads {
+		names[i] = w.Name
+	}
+	return nil, fmt.Errorf("unknown workload %q (want one of %s, or all)", name, strings.Join(names, ", "))
 }
 
 // runner is the context of one run of a workload.
