@@ -442,10 +442,7 @@ func TestCrashRecovery(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "livefeed")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := builtBinary(t)
 	cfg := filepath.Join(dir, "config.toml")
 	os.WriteFile(cfg, []byte("[feed]\nwindow = 200\n"), 0o600)
 	db := filepath.Join(dir, "feed.db")
@@ -556,6 +553,42 @@ func TestCrashRecovery(t *testing.T) {
 	if ids := mustPublish(t, base, noteBody("after", 0)); ids[0] <= maxAcked {
 		t.Fatalf("new ID %d is not above the acknowledged %d", ids[0], maxAcked)
 	}
+}
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+// builtBinary builds livefeed once for the tests that run it as its own
+// process, as users do.
+func builtBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "livefeed-main-test"); buildErr != nil {
+			return
+		}
+		if out, err := exec.Command("go", "build", "-o", filepath.Join(buildDir, "livefeed"), ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(buildDir, "livefeed")
+}
+
+// TestMain removes the binary builtBinary made.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
 }
 
 // startBinary starts the built server on db and returns it with its base
@@ -1036,4 +1069,122 @@ func get(t *testing.T, client *http.Client, url string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// TestRestoreRefusedWhileServing: `livefeed restore` while a server has
+// the database open fails, names the server's process, and leaves both
+// files and the server as they were; once the server is stopped it
+// works. (It used to succeed: the server went on acknowledging events in
+// the file moved aside, and after a restart gave their IDs out again.)
+func TestRestoreRefusedWhileServing(t *testing.T) {
+	bin := builtBinary(t)
+	dir := t.TempDir()
+	db, backupFile, cfg := filepath.Join(dir, "feed.db"), filepath.Join(dir, "backup.db"), filepath.Join(dir, "config.toml")
+	os.WriteFile(cfg, nil, 0o600)
+	srv, base := startBinary(t, bin, cfg, db)
+	mustPublish(t, base, noteBody("a", 1))
+	if err := run(context.Background(), []string{"backup", "-db", db, backupFile}, testEnv, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	mustPublish(t, base, noteBody("a", 2))
+	backupBefore, _ := os.ReadFile(backupFile)
+
+	err := run(context.Background(), []string{"restore", "-db", db, backupFile}, testEnv, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("process %d", srv.Cmd.Process.Pid)) {
+		t.Fatalf("restore while serving = %v, want a refusal naming process %d", err, srv.Cmd.Process.Pid)
+	}
+	if after, _ := os.ReadFile(backupFile); !bytes.Equal(after, backupBefore) {
+		t.Fatal("the refused restore changed the backup")
+	}
+	if leftovers, _ := filepath.Glob(db + ".re*"); len(leftovers) > 0 {
+		t.Fatalf("the refused restore left %v", leftovers)
+	}
+	if ids := mustPublish(t, base, noteBody("a", 3)); ids[0] != 3 {
+		t.Fatalf("the server goes on at ID %d, want 3", ids[0])
+	}
+
+	srv.Stop()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"restore", "-db", db, backupFile}, testEnv, &out, io.Discard); err != nil {
+		t.Fatalf("restore after the server stopped: %v", err)
+	}
+	if !strings.Contains(out.String(), "the next event gets ID 4") {
+		t.Fatalf("restore said %q", out.String())
+	}
+	_, base = startBinary(t, bin, cfg, db)
+	if ids := mustPublish(t, base, noteBody("a", 4)); ids[0] != 4 {
+		t.Fatalf("first ID after the restore %d, want 4: IDs 2 and 3 were acknowledged before it", ids[0])
+	}
+}
+
+// TestKilledBackupLeavesNothing kills `livefeed backup` while it writes:
+// its temporary file is removed by the next backup, to another file, and
+// by the next start of the server.
+func TestKilledBackupLeavesNothing(t *testing.T) {
+	bin := builtBinary(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "feed.db")
+	st, err := store.Open(db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Enough history that a backup takes a moment to write.
+	pad := strings.Repeat("x", 400)
+	for i := range 100 {
+		batch := make([]store.Update, 1000)
+		for j := range batch {
+			batch[j] = store.Update{Topic: fmt.Sprintf("t/%d", j%50), Type: "note", Data: []byte(fmt.Sprintf(`{"n":%d,"pad":%q}`, i*1000+j, pad))}
+		}
+		if _, err := st.Append(context.Background(), batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+
+	killBackup := func(out string) {
+		t.Helper()
+		cmd := exec.Command(bin, "backup", "-db", db, out)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if fi, err := os.Stat(out + ".partial"); err == nil && fi.Size() > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				t.Fatal("the backup never started writing")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		if _, err := os.Stat(out); err == nil {
+			t.Fatal("the backup finished before it could be killed")
+		}
+		if _, err := os.Stat(out + ".partial"); err != nil {
+			t.Fatalf("the killed backup left no temporary file to clean up: %v", err)
+		}
+	}
+
+	first := filepath.Join(t.TempDir(), "first.db")
+	killBackup(first)
+	second := filepath.Join(t.TempDir(), "second.db")
+	if err := run(context.Background(), []string{"backup", "-db", db, second}, testEnv, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(first + ".partial"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("after the next backup the killed one's file is still there (%v)", err)
+	}
+
+	third := filepath.Join(t.TempDir(), "third.db")
+	killBackup(third)
+	cfg := filepath.Join(dir, "config.toml")
+	os.WriteFile(cfg, nil, 0o600)
+	srv, _ := startBinary(t, bin, cfg, db)
+	srv.Stop()
+	if _, err := os.Stat(third + ".partial"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("after the next start the killed backup's file is still there (%v)", err)
+	}
 }

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -16,7 +19,7 @@ import (
 // failed backup never leaves a file that looks complete. path must not
 // exist yet.
 func (s *Store) Backup(ctx context.Context, path string) error {
-	return backup(ctx, s.cdb, path)
+	return backup(ctx, s.cdb, s.path, path)
 }
 
 // BackupFile backs up the database at src to dst without opening it for
@@ -27,7 +30,7 @@ func BackupFile(ctx context.Context, src, dst string) error {
 		return err
 	}
 	defer db.Close()
-	return backup(ctx, db, dst)
+	return backup(ctx, db, src, dst)
 }
 
 func openReadOnly(path string) (*sql.DB, error) {
@@ -37,12 +40,32 @@ func openReadOnly(path string) (*sql.DB, error) {
 	return sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
 }
 
-func backup(ctx context.Context, db *sql.DB, path string) error {
+func backup(ctx context.Context, db *sql.DB, dbPath, path string) error {
 	if _, err := os.Stat(path); err == nil {
 		return fmt.Errorf("backup %s: the file exists already", path)
 	}
+	sweepPartials(dbPath)
+	// The copy is written to a file this backup holds a lock on, listed
+	// beside the database until it is renamed: if the backup is killed,
+	// the next backup or server start finds it unlocked and removes it.
 	partial := path + ".partial"
-	os.Remove(partial)
+	mode := os.FileMode(0o644)
+	if fi, err := os.Stat(dbPath); err == nil {
+		mode = fi.Mode().Perm() // the copy is readable by whom the database is
+	}
+	f, err := os.OpenFile(partial, os.O_RDWR|os.O_CREATE, mode)
+	if err != nil {
+		return fmt.Errorf("backup to %s: %w", path, err)
+	}
+	defer f.Close()
+	if ok, err := flock(f); err != nil || !ok {
+		return fmt.Errorf("backup to %s: another backup is writing %s", path, partial)
+	}
+	if err := f.Truncate(0); err != nil { // a killed backup's leftovers: VACUUM INTO needs an empty file
+		return fmt.Errorf("backup to %s: %w", path, err)
+	}
+	listed := listPartial(dbPath, partial)
+	defer unlistPartial(dbPath, listed)
 	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, partial); err != nil {
 		os.Remove(partial)
 		return fmt.Errorf("backup to %s: %w", path, err)
@@ -52,6 +75,79 @@ func backup(ctx context.Context, db *sql.DB, path string) error {
 		return fmt.Errorf("backup to %s: %w", path, err)
 	}
 	return nil
+}
+
+// The backups under way are listed, one temporary file's absolute path a
+// line, in a file beside the database.
+func partialsList(dbPath string) string { return dbPath + ".backups" }
+
+// editPartials rewrites the list of backups under way with edit, under a
+// lock. Problems are ignored: the list only serves to clean up after
+// backups that were killed.
+func editPartials(dbPath string, edit func(paths []string) []string) {
+	f, err := os.OpenFile(partialsList(dbPath), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if flockWait(f) != nil {
+		return
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return
+	}
+	paths := strings.Fields(string(b))
+	kept := edit(paths)
+	if len(kept) == len(paths) && slices.Equal(kept, paths) {
+		return
+	}
+	var out []byte
+	for _, p := range kept {
+		out = append(out, p+"\n"...)
+	}
+	if f.Truncate(0) == nil {
+		f.WriteAt(out, 0)
+	}
+}
+
+// listPartial adds a backup's temporary file to the list and returns the
+// path it was listed under.
+func listPartial(dbPath, partial string) string {
+	abs, err := filepath.Abs(partial)
+	if err != nil {
+		return ""
+	}
+	editPartials(dbPath, func(paths []string) []string { return append(paths, abs) })
+	return abs
+}
+
+func unlistPartial(dbPath, abs string) {
+	if abs == "" {
+		return
+	}
+	editPartials(dbPath, func(paths []string) []string {
+		return slices.DeleteFunc(paths, func(p string) bool { return p == abs })
+	})
+}
+
+// sweepPartials removes the temporary files of listed backups that are no
+// longer running: a killed backup leaves its file unlocked.
+func sweepPartials(dbPath string) {
+	editPartials(dbPath, func(paths []string) []string {
+		return slices.DeleteFunc(paths, func(p string) bool {
+			f, err := os.OpenFile(p, os.O_RDWR, 0)
+			if err != nil {
+				return true // gone already (renamed, or removed)
+			}
+			defer f.Close()
+			if ok, err := flock(f); err != nil || !ok {
+				return false // its backup is running
+			}
+			os.Remove(p)
+			return true
+		})
+	})
 }
 
 // gap is a range of IDs (after, through] a database never stored.
@@ -90,6 +186,26 @@ type Restored struct {
 // database is kept beside, renamed.
 func Restore(ctx context.Context, backupPath, path string, minNext int64) (Restored, error) {
 	var r Restored
+	// A server with the database open would go on writing to the file
+	// moved aside, acknowledging events that the restored database then
+	// never has, and giving their IDs out again after its next start.
+	// Holding the lock also keeps a server from starting mid-restore.
+	lock, err := lockDatabase(path)
+	if err != nil {
+		var locked *LockedError
+		if errors.As(err, &locked) {
+			return r, fmt.Errorf("%w; nothing was changed", err)
+		}
+		return r, err
+	}
+	defer lock.Close()
+	if _, err := os.Stat(backupPath); err != nil {
+		return r, fmt.Errorf("backup %s: %w", backupPath, err)
+	}
+	mode := os.FileMode(0o644)
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode().Perm()
+	}
 	oldLast, err := lastIDOf(ctx, path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -98,7 +214,7 @@ func Restore(ctx context.Context, backupPath, path string, minNext int64) (Resto
 	}
 	restoring := path + ".restoring"
 	os.Remove(restoring)
-	if err := copyFile(backupPath, restoring); err != nil {
+	if err := copyFile(backupPath, restoring, mode); err != nil {
 		return r, err
 	}
 	db, err := sql.Open("sqlite", restoring+"?_txlock=immediate")
@@ -161,14 +277,20 @@ func lastIDOf(ctx context.Context, path string) (int64, error) {
 	return last, err
 }
 
-func copyFile(src, dst string) error {
+// copyFile copies src to a new file dst with the given permissions (the
+// process's umask aside: they are set explicitly).
+func copyFile(src, dst string, mode os.FileMode) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
+		return err
+	}
+	if err := out.Chmod(mode); err != nil {
+		out.Close()
 		return err
 	}
 	if _, err := io.Copy(out, in); err != nil {

@@ -43,3 +43,14 @@ func unavailable(op string, err error) error {
 	}
 	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
 }
+
+// LockedError is returned when another livefeed process has the database
+// open: a server, or a restore under way.
+type LockedError struct {
+	Path   string
+	Holder string // "livefeed (process 1234)"
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("database %s is open in %s: stop it first", e.Path, e.Holder)
+}

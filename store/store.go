@@ -61,8 +61,9 @@ const maxCommit = 4096
 // Store is an open livefeed database.
 type Store struct {
 	path string
-	db   *sql.DB // the single writer connection
-	rdb  *sql.DB // read connections (query_only)
+	lock *os.File // held while open: see lockDatabase
+	db   *sql.DB  // the single writer connection
+	rdb  *sql.DB  // read connections (query_only)
 	stmt statements
 	opts Options
 	log  *slog.Logger
@@ -133,8 +134,15 @@ func Open(path string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("create database directory: %w", err)
 		}
 	}
+	// One livefeed at a time: a second server, or a restore, on the same
+	// file would each assign IDs the other does not know about.
+	lock, err := lockDatabase(path)
+	if err != nil {
+		return nil, err
+	}
 	s := &Store{
 		path: path,
+		lock: lock,
 		opts: opts,
 		log:  opts.Logger,
 		reqs: make(chan *appendRequest, 1024),
@@ -142,7 +150,9 @@ func Open(path string, opts Options) (*Store, error) {
 
 		stopCheckpoint: make(chan struct{}),
 	}
+	sweepPartials(path)
 	if err := s.open(syncMode); err != nil {
+		lock.Close()
 		if s.db != nil {
 			s.db.Close()
 		}
@@ -296,7 +306,11 @@ func (s *Store) Close() error {
 	close(s.stopCheckpoint)
 	s.background.Wait()
 	s.stmt.close()
-	return errors.Join(s.cdb.Close(), s.rdb.Close(), s.db.Close())
+	err := errors.Join(s.cdb.Close(), s.rdb.Close(), s.db.Close())
+	if s.lock != nil {
+		s.lock.Close() // after the database: no moment without the lock while it is open
+	}
+	return err
 }
 
 // Append validates updates and stores them in one transaction, all or
