@@ -68,6 +68,8 @@ func classify(err error) (int, string) {
 		return http.StatusNotFound, err.Error()
 	case errors.Is(err, errConflict):
 		return http.StatusConflict, err.Error()
+	case errors.Is(err, store.ErrKeyReused):
+		return http.StatusUnprocessableEntity, err.Error()
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit)
 	case errors.Is(err, errTooLarge):

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +34,11 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, err)
 		return
 	}
+	key, err := ParseIdempotencyKey(r.Header)
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
 	if ok, wait := s.rates.allow(publisher, len(updates)); !ok {
 		s.metrics.rateLimited.Add(1)
 		if wait < 0 {
@@ -43,12 +49,25 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, newError(errRateLimited, "this token is publishing faster than it may (%g events/s); try again after Retry-After seconds", s.rates.rate))
 		return
 	}
-	events, err := s.store.Append(r.Context(), updates)
+	var events []store.Event
+	replayed := false
+	if key == "" {
+		events, err = s.store.Append(r.Context(), updates)
+	} else {
+		// A retry gets the reply of the publish it repeats. The key is
+		// the publisher's own: its token's digest is part of it.
+		once := store.NewIdempotency("token:"+hex.EncodeToString(publisher[:]), key, body)
+		events, replayed, err = s.store.AppendOnce(r.Context(), once, updates)
+	}
 	if err != nil {
 		Error(w, r, s.log, err)
 		return
 	}
-	s.metrics.published.Add(uint64(len(events)))
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	} else {
+		s.metrics.published.Add(uint64(len(events)))
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
 	w.Write(ack(events, batch))

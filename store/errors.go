@@ -23,7 +23,20 @@ var (
 	ErrGap = errors.New("position in a gap left by a restore")
 	// ErrClosed means the store has been closed.
 	ErrClosed = errors.New("store closed")
+	// ErrKeyReused means an Idempotency-Key came with another request than
+	// the one it was first used for. Nothing was written.
+	ErrKeyReused = errors.New("idempotency key reused")
 )
+
+// kindError is an error of one of the kinds above with a message meant for
+// the client.
+type kindError struct {
+	kind error
+	msg  string
+}
+
+func (e *kindError) Error() string        { return e.msg }
+func (e *kindError) Is(target error) bool { return target == e.kind }
 
 // inputError is an ErrInvalid with a message meant for the client.
 type inputError struct{ msg string }

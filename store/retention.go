@@ -47,7 +47,8 @@ func (s *Store) Prune(ctx context.Context, r Retention) (int64, error) {
 	return removed, nil
 }
 
-// retain applies the retention policy periodically until the store closes.
+// retain applies the retention policy, and forgets idempotency keys older
+// than the window, periodically until the store closes.
 func (s *Store) retain() {
 	every := s.opts.PruneEvery
 	if every <= 0 {
@@ -60,6 +61,15 @@ func (s *Store) retain() {
 		case <-s.stopCheckpoint:
 			return
 		case <-t.C:
+		}
+		err := s.runTask(context.Background(), func() error { return s.stmt.purgeOnce(s.onceSince()) })
+		if errors.Is(err, ErrClosed) {
+			return
+		} else if err != nil {
+			s.log.Warn("removing old idempotency keys failed; it is tried again at the next interval", "err", err)
+		}
+		if s.opts.Retention == (Retention{}) {
+			continue
 		}
 		n, err := s.Prune(context.Background(), s.opts.Retention)
 		switch {

@@ -52,6 +52,10 @@ type Options struct {
 	// one minute) by Prune.
 	Retention  Retention
 	PruneEvery time.Duration
+	// IdempotencyWindow is how long an Idempotency-Key is remembered
+	// (default DefaultIdempotencyWindow); older keys are removed at the
+	// same interval.
+	IdempotencyWindow time.Duration
 }
 
 // maxCommit bounds the events of one transaction, so one commit cannot hold
@@ -101,10 +105,18 @@ type Store struct {
 type appendRequest struct {
 	ctx     context.Context
 	updates []Update
+	once    *Idempotency // set for a publish that may be a retry
 	task    func() error // instead of updates
 	events  []Event
 	err     error
 	done    chan struct{}
+
+	// A retry is answered with the events of the publish it repeats: one
+	// earlier in the same commit, or one stored before.
+	replayed    bool
+	replayOf    *appendRequest
+	replayFirst int64
+	replayCount int
 }
 
 // Open opens (creating if needed) the database at path, applies pending
@@ -121,6 +133,9 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	if opts.WALRestartPages <= 0 {
 		opts.WALRestartPages = walRestartPages
+	}
+	if opts.IdempotencyWindow <= 0 {
+		opts.IdempotencyWindow = DefaultIdempotencyWindow
 	}
 	syncMode, err := synchronousPragma(opts.Synchronous)
 	if err != nil {
@@ -166,9 +181,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	go s.write()
 	s.background.Go(s.checkpoint)
-	if opts.Retention != (Retention{}) {
-		s.background.Go(s.retain)
-	}
+	s.background.Go(s.retain)
 	return s, nil
 }
 
@@ -480,6 +493,8 @@ func (s *Store) commit(batch []*appendRequest) {
 		}
 		live = append(live, r)
 	}
+	live, replays := s.dedupe(live)
+	defer s.answerReplays(replays) // after the requests they repeat are answered
 	if len(live) == 0 {
 		return
 	}
@@ -506,7 +521,7 @@ func (s *Store) commit(batch []*appendRequest) {
 			events = append(events, Event{ID: id, Topic: u.Topic, Type: u.Type, Time: t, Data: u.Data})
 		}
 	}
-	if err := s.stmt.insert(events); err != nil {
+	if err := s.stmt.insert(events, keysOf(live, events, now)); err != nil {
 		// The commit may have failed after reaching the disk (an I/O error
 		// at the end of a commit): re-read the high-water mark before the
 		// next commit so no ID is ever given out twice.

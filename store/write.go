@@ -20,6 +20,7 @@ type statements struct {
 	events                 map[int]*sql.Stmt // row count → INSERT INTO events
 	latest                 map[int]*sql.Stmt // row count → upsert into latest
 	indexInsert, indexMark *sql.Stmt         // see index
+	once                   *sql.Stmt         // records an idempotency key
 }
 
 func newStatements(db *sql.DB) statements {
@@ -32,7 +33,7 @@ func (st *statements) close() {
 			s.Close()
 		}
 	}
-	for _, s := range []*sql.Stmt{st.indexInsert, st.indexMark} {
+	for _, s := range []*sql.Stmt{st.indexInsert, st.indexMark, st.once} {
 		if s != nil {
 			s.Close()
 		}
@@ -67,9 +68,31 @@ type write struct {
 	args []any
 }
 
-// insert writes events and the latest event of each of their topics in one
-// transaction.
-func (st *statements) insert(events []Event) error {
+// onceRow is an idempotency key to record with the events it made.
+type onceRow struct {
+	once    *Idempotency
+	first   int64
+	count   int
+	created int64
+}
+
+// keysOf returns the idempotency keys of the requests of a commit, with the
+// IDs their events got (events holds the requests' events in order).
+func keysOf(reqs []*appendRequest, events []Event, now int64) []onceRow {
+	var rows []onceRow
+	i := 0
+	for _, r := range reqs {
+		if r.once != nil {
+			rows = append(rows, onceRow{once: r.once, first: events[i].ID, count: len(r.updates), created: now})
+		}
+		i += len(r.updates)
+	}
+	return rows
+}
+
+// insert writes events, the latest event of each of their topics and the
+// idempotency keys of their requests in one transaction.
+func (st *statements) insert(events []Event, keys []onceRow) error {
 	ctx := context.Background()
 	var writes []write
 	for rest := events; len(rest) > 0; {
@@ -97,6 +120,18 @@ func (st *statements) insert(events []Event) error {
 			args = append(args, e.Topic, e.ID, e.Type, e.Time.UnixMilli(), []byte(e.Data))
 		}
 		writes = append(writes, write{stmt, args})
+	}
+
+	for _, k := range keys {
+		if st.once == nil {
+			var err error
+			// REPLACE: a row left over from an earlier use of the key,
+			// older than the window, is not in the way.
+			if st.once, err = st.db.PrepareContext(ctx, `INSERT OR REPLACE INTO idempotency (key, fingerprint, first_id, count, created) VALUES (?, ?, ?, ?, ?)`); err != nil {
+				return err
+			}
+		}
+		writes = append(writes, write{st.once, []any{k.once.Key[:], k.once.Fingerprint[:], k.first, k.count, k.created}})
 	}
 
 	tx, err := st.db.BeginTx(ctx, nil)
