@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptrace"
 	"net/url"
 	"os"
@@ -1187,4 +1188,105 @@ func TestKilledBackupLeavesNothing(t *testing.T) {
 	if _, err := os.Stat(third + ".partial"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("after the next start the killed backup's file is still there (%v)", err)
 	}
+}
+
+// TestSessionsSurviveRestart: an operator signed in before a restart (a
+// deploy) is still signed in after it, with the same cookie and form
+// token; signing out still ends the session at once, and the database
+// holds no session ID a copy of it could sign in with.
+func TestSessionsSurviveRestart(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("pitch-side-password"), config.MinPasswordCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf("[[auth.operators]]\nname = \"ann\"\npassword_hash = %q\n", hash)
+	dir := t.TempDir()
+	s := startServerIn(t, dir, cfg)
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar}
+	post := func(path string, kv ...string) (int, map[string]any) {
+		t.Helper()
+		v := url.Values{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		resp, err := client.PostForm(s.url+path, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode, body
+	}
+	session := func() map[string]any {
+		t.Helper()
+		resp, err := client.Get(s.url + "/admin/session")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		json.NewDecoder(resp.Body).Decode(&body)
+		return body
+	}
+	loginCSRF, _ := session()["csrf"].(string)
+	status, body := post("/admin/login", "name", "ann", "password", "pitch-side-password", "csrf", loginCSRF)
+	if status != http.StatusOK {
+		t.Fatalf("sign-in: %d %v", status, body)
+	}
+	csrf, _ := body["csrf"].(string)
+	if status, body := post("/admin/games", "csrf", csrf, "topic", "nba/g1", "home", "Lakers", "away", "Celtics"); status != http.StatusCreated {
+		t.Fatalf("new game: %d %v", status, body)
+	}
+
+	s.shutdown(t)
+	s = startServerIn(t, dir, cfg)
+	if got := session(); got["signed_in"] != true || got["operator"] != "ann" || got["csrf"] != csrf {
+		t.Fatalf("after the restart the session is %v", got)
+	}
+	if status, body := post("/admin/score", "csrf", csrf, "topic", "nba/g1", "home_points", "3"); status != http.StatusCreated {
+		t.Fatalf("a tap after the restart: %d %v", status, body)
+	}
+
+	// The database holds the session ID's hash, not the ID.
+	var cookie string
+	for _, c := range jar.Cookies(mustParseURL(t, s.url+"/admin")) {
+		if c.Name == "livefeed_session" {
+			cookie = c.Value
+		}
+	}
+	db, _ := os.ReadFile(filepath.Join(dir, "feed.db"))
+	wal, _ := os.ReadFile(filepath.Join(dir, "feed.db-wal"))
+	if cookie == "" || bytes.Contains(db, []byte(cookie)) || bytes.Contains(wal, []byte(cookie)) {
+		t.Fatalf("the session ID (%q) is stored in the database", cookie)
+	}
+
+	if status, _ := post("/admin/logout", "csrf", csrf); status != http.StatusOK {
+		t.Fatalf("sign-out: %d", status)
+	}
+	// A copy of the cookie is worthless now, also after another restart.
+	stolen := &http.Client{}
+	s.shutdown(t)
+	s = startServerIn(t, dir, cfg)
+	req, _ := http.NewRequest(http.MethodPost, s.url+"/admin/score", strings.NewReader(url.Values{"csrf": {csrf}, "topic": {"nba/g1"}, "home_points": {"3"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(&http.Cookie{Name: "livefeed_session", Value: cookie})
+	resp, err := stolen.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the signed-out session's cookie: %s, want 401", resp.Status)
+	}
+}
+
+func mustParseURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

@@ -50,7 +50,12 @@ func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
 // sign-in form, kept in a cookie so a forged sign-in (login CSRF) fails.
 func (s *Server) adminSession(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	if _, sess, ok := s.sessions.fromRequest(r); ok {
+	_, sess, ok, err := s.session(r)
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	if ok {
 		writeJSON(w, http.StatusOK, map[string]any{"signed_in": true, "operator": sess.operator, "csrf": sess.csrf})
 		return
 	}
@@ -62,6 +67,18 @@ func (s *Server) adminSession(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, adminCookie(r, loginCookie, token, 3600))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"signed_in": false, "csrf": token})
+}
+
+// session returns the live session of the request's cookie, if its
+// operator is still one of the configured operators.
+func (s *Server) session(r *http.Request) (id string, sess *session, ok bool, err error) {
+	id, sess, ok, err = s.sessions.fromRequest(r)
+	if ok {
+		if _, known := s.operators[sess.operator]; !known {
+			return "", nil, false, nil
+		}
+	}
+	return id, sess, ok, err
 }
 
 // login handles POST /admin/login.
@@ -103,7 +120,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.throttle.succeeded(client, name)
-	id, sess := s.sessions.create(lf.Name)
+	id, sess, err := s.sessions.create(r.Context(), lf.Name)
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
 	http.SetCookie(w, adminCookie(r, sessionCookie, id, int(s.opts.SessionLifetime.Seconds())))
 	http.SetCookie(w, adminCookie(r, loginCookie, "", -1))
 	s.log.Info("operator signed in", "operator", lf.Name, "remote", r.RemoteAddr)
@@ -113,7 +134,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 // logout handles POST /admin/logout: the session ends on the server, so its
 // cookie is worthless from now on.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, id string, sess *session, _ url.Values) error {
-	s.sessions.end(id)
+	if err := s.sessions.end(r.Context(), id); err != nil {
+		return err
+	}
 	http.SetCookie(w, adminCookie(r, sessionCookie, "", -1))
 	s.log.Info("operator signed out", "operator", sess.operator)
 	writeJSON(w, http.StatusOK, map[string]any{"signed_in": false})
@@ -132,7 +155,11 @@ func (s *Server) operatorForm(handle func(w http.ResponseWriter, r *http.Request
 			Error(w, r, s.log, err)
 			return
 		}
-		id, sess, ok := s.sessions.fromRequest(r)
+		id, sess, ok, err := s.session(r)
+		if err != nil {
+			Error(w, r, s.log, err)
+			return
+		}
 		if !ok {
 			Error(w, r, s.log, newError(errUnauthorized, "you are not signed in (or your session has ended): sign in again"))
 			return

@@ -95,7 +95,7 @@ func New(st *store.Store, hub *feed.Hub, opts Options) *Server {
 		rates:       newRateLimits(opts.PublishRate, opts.PublishBurst),
 		exports:     make(chan struct{}, maxExports),
 		operators:   make(map[string]string),
-		sessions:    newSessions(opts.SessionLifetime),
+		sessions:    &sessions{store: st, lifetime: opts.SessionLifetime},
 		throttle:    newLoginThrottle(),
 		crossOrigin: http.NewCrossOriginProtection(),
 	}

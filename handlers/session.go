@@ -1,12 +1,15 @@
 package handlers
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"net"
 	"net/http"
 	"sync"
 	"time"
+
+	"livefeed/store"
 )
 
 // Cookies of the admin console, sent only to /admin paths.
@@ -16,92 +19,70 @@ const (
 	adminPath     = "/admin"
 )
 
-// maxSessions bounds the sessions kept in memory. Sessions are created only
-// by successful, throttled sign-ins, so the bound is never reached in use;
-// it is there so that memory cannot grow without one.
-const maxSessions = 10_000
-
-// sessions is the server-side store of operator sessions. The cookie holds
-// only a random session ID: signing out deletes the session here, so the
-// cookie is worthless from then on, even if it was copied. Sessions are
-// keyed by the SHA-256 of their ID, so looking one up takes no time that
-// depends on how much of a guessed ID is right.
+// sessions are the operators' sessions, kept in the database so that a
+// restart or a deploy signs nobody out. The cookie holds only a random
+// session ID, and only its SHA-256 is stored: signing out deletes the
+// session, so the cookie is worthless from then on, even if it was copied,
+// and a copy of the database signs nobody in. Looking a session up by the
+// hash also takes no time that depends on how much of a guessed ID is
+// right.
 type sessions struct {
+	store    SessionStore
 	lifetime time.Duration
-	mu       sync.Mutex
-	byID     map[[sha256.Size]byte]*session
 }
+
+// SessionStore keeps operator sessions by the SHA-256 of their ID.
+// *store.Store implements it.
+type SessionStore interface {
+	CreateSession(ctx context.Context, key [sha256.Size]byte, s store.Session) error
+	Session(ctx context.Context, key [sha256.Size]byte) (store.Session, bool, error)
+	EndSession(ctx context.Context, key [sha256.Size]byte) error
+}
+
+var _ SessionStore = (*store.Store)(nil)
 
 // session is one signed-in operator.
 type session struct {
 	operator string
 	csrf     string // the synchronizer token every form of this session carries
-	expires  time.Time
-}
-
-func newSessions(lifetime time.Duration) *sessions {
-	return &sessions{lifetime: lifetime, byID: make(map[[sha256.Size]byte]*session)}
 }
 
 // create starts a session for operator and returns its ID.
-func (ss *sessions) create(operator string) (string, *session) {
+func (ss *sessions) create(ctx context.Context, operator string) (string, *session, error) {
 	id := randomToken()
-	sess := &session{operator: operator, csrf: randomToken(), expires: time.Now().Add(ss.lifetime)}
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if len(ss.byID) >= maxSessions {
-		ss.dropExpired()
-	}
-	for key := range ss.byID { // still full: drop any (map order is random)
-		if len(ss.byID) < maxSessions {
-			break
-		}
-		delete(ss.byID, key)
-	}
-	ss.byID[sha256.Sum256([]byte(id))] = sess
-	return id, sess
+	sess := &session{operator: operator, csrf: randomToken()}
+	err := ss.store.CreateSession(ctx, sha256.Sum256([]byte(id)), store.Session{
+		Operator: operator, CSRF: sess.csrf, Expires: time.Now().Add(ss.lifetime),
+	})
+	return id, sess, err
 }
 
 // lookup returns the live session with that ID.
-func (ss *sessions) lookup(id string) (*session, bool) {
-	key := sha256.Sum256([]byte(id))
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	sess, ok := ss.byID[key]
-	if ok && time.Now().After(sess.expires) {
-		delete(ss.byID, key)
-		return nil, false
+func (ss *sessions) lookup(ctx context.Context, id string) (*session, bool, error) {
+	st, ok, err := ss.store.Session(ctx, sha256.Sum256([]byte(id)))
+	if err != nil || !ok {
+		return nil, false, err
 	}
-	return sess, ok
+	return &session{operator: st.Operator, csrf: st.CSRF}, true, nil
 }
 
 // end deletes the session with that ID.
-func (ss *sessions) end(id string) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	delete(ss.byID, sha256.Sum256([]byte(id)))
-}
-
-func (ss *sessions) dropExpired() {
-	now := time.Now()
-	for key, sess := range ss.byID {
-		if now.After(sess.expires) {
-			delete(ss.byID, key)
-		}
-	}
+func (ss *sessions) end(ctx context.Context, id string) error {
+	return ss.store.EndSession(ctx, sha256.Sum256([]byte(id)))
 }
 
 // randomToken returns 128 random bits as text: a session ID, a CSRF token.
 func randomToken() string { return rand.Text() }
 
 // fromRequest returns the session of the request's cookie, if it is live.
-func (ss *sessions) fromRequest(r *http.Request) (id string, sess *session, ok bool) {
-	c, err := r.Cookie(sessionCookie)
-	if err != nil || c.Value == "" {
-		return "", nil, false
+// An error is the database's: the operator is not signed out for it.
+func (ss *sessions) fromRequest(r *http.Request) (id string, sess *session, ok bool, err error) {
+	c, cerr := r.Cookie(sessionCookie)
+	if cerr != nil || c.Value == "" || len(c.Value) > 64 {
+		return "", nil, false, nil
 	}
-	sess, ok = ss.lookup(c.Value)
-	return c.Value, sess, ok
+	sess, ok, err = ss.lookup(r.Context(), c.Value)
+	return c.Value, sess, ok, err
 }
 
 // adminCookie returns a cookie of the admin console: never readable by
