@@ -181,7 +181,7 @@ func (s *Server) createGame(w http.ResponseWriter, r *http.Request, _ string, se
 	if err != nil {
 		return err
 	}
-	return s.create(w, r, sess, f.Topic, f.Update())
+	return s.create(w, r, sess, form, f.Topic, f.Update())
 }
 
 // createSymbol handles POST /admin/symbols: a symbol's first tick.
@@ -190,20 +190,20 @@ func (s *Server) createSymbol(w http.ResponseWriter, r *http.Request, _ string, 
 	if err != nil {
 		return err
 	}
-	return s.create(w, r, sess, f.Topic, f.Update())
+	return s.create(w, r, sess, form, f.Topic, f.Update())
 }
 
 // create publishes the first event of a topic, refusing a topic in use: a
 // new game on a running game's topic would wipe its score.
-func (s *Server) create(w http.ResponseWriter, r *http.Request, sess *session, topic string, u store.Update) error {
-	s.adminMu.Lock()
-	defer s.adminMu.Unlock()
-	if _, found, err := s.store.LatestOf(r.Context(), topic); err != nil {
-		return err
-	} else if found {
-		return newError(errConflict, "%s already has events: choose another topic", topic)
-	}
-	return s.adminPublish(w, r, sess, u)
+func (s *Server) create(w http.ResponseWriter, r *http.Request, sess *session, form url.Values, topic string, u store.Update) error {
+	return s.publishTap(w, r, sess, form, func() (store.Update, error) {
+		if _, found, err := s.store.LatestOf(r.Context(), topic); err != nil {
+			return store.Update{}, err
+		} else if found {
+			return store.Update{}, newError(errConflict, "%s already has events: choose another topic", topic)
+		}
+		return u, nil
+	})
 }
 
 // pushScore handles POST /admin/score.
@@ -212,7 +212,7 @@ func (s *Server) pushScore(w http.ResponseWriter, r *http.Request, _ string, ses
 	if err != nil {
 		return err
 	}
-	return s.change(w, r, sess, f.Topic, f.Apply)
+	return s.change(w, r, sess, form, f.Topic, f.Apply)
 }
 
 // pushPrice handles POST /admin/price.
@@ -221,43 +221,86 @@ func (s *Server) pushPrice(w http.ResponseWriter, r *http.Request, _ string, ses
 	if err != nil {
 		return err
 	}
-	return s.change(w, r, sess, f.Topic, f.Apply)
+	return s.change(w, r, sess, form, f.Topic, f.Apply)
 }
 
-// change publishes the update apply makes of topic's latest event. Reading
-// the latest event and publishing its successor happen under one lock, so
-// concurrent changes from several operators all count.
-func (s *Server) change(w http.ResponseWriter, r *http.Request, sess *session, topic string, apply func(store.Event) (store.Update, error)) error {
+// change publishes the update apply makes of topic's latest event.
+func (s *Server) change(w http.ResponseWriter, r *http.Request, sess *session, form url.Values, topic string, apply func(store.Event) (store.Update, error)) error {
+	return s.publishTap(w, r, sess, form, func() (store.Update, error) {
+		latest, found, err := s.store.LatestOf(r.Context(), topic)
+		if err != nil {
+			return store.Update{}, err
+		}
+		if !found {
+			return store.Update{}, newError(errNotFound, "%s has no events: create it first", topic)
+		}
+		return apply(latest)
+	})
+}
+
+// publishTap publishes the update an operator's tap makes (worked out by
+// update from the stored state) through the same path as POST
+// /api/publish, and answers with its ID. Working out the update and
+// publishing it happen under one lock, so concurrent taps of several
+// operators all count. A tap sent again with its Idempotency-Key (the
+// console retries when the network failed) gets the answer of the first
+// and publishes nothing: it must not add the points again.
+func (s *Server) publishTap(w http.ResponseWriter, r *http.Request, sess *session, form url.Values, update func() (store.Update, error)) error {
+	key, err := ParseIdempotencyKey(r.Header)
+	if err != nil {
+		return err
+	}
+	once := store.NewIdempotency("operator:"+sess.operator, key, tapFingerprint(r.URL.Path, form))
 	s.adminMu.Lock()
 	defer s.adminMu.Unlock()
-	latest, found, err := s.store.LatestOf(r.Context(), topic)
+	if key != "" {
+		events, found, err := s.store.Replay(r.Context(), once)
+		if err != nil {
+			return err
+		}
+		if found {
+			w.Header().Set("Idempotent-Replayed", "true")
+			return s.answerTap(w, sess, events[0], true)
+		}
+	}
+	u, err := update()
 	if err != nil {
 		return err
 	}
-	if !found {
-		return newError(errNotFound, "%s has no events: create it first", topic)
-	}
-	u, err := apply(latest)
-	if err != nil {
-		return err
-	}
-	return s.adminPublish(w, r, sess, u)
-}
-
-// adminPublish publishes an operator's update through the same path as
-// POST /api/publish (the store validates, commits and hands it to the hub)
-// and answers with its ID.
-func (s *Server) adminPublish(w http.ResponseWriter, r *http.Request, sess *session, u store.Update) error {
 	// Once taken, the change is committed even if the operator's phone
 	// drops the connection: it must not depend on the request's life.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 	defer cancel()
-	events, err := s.store.Append(ctx, []store.Update{u})
+	var events []store.Event
+	replayed := false
+	if key == "" {
+		events, err = s.store.Append(ctx, []store.Update{u})
+	} else {
+		events, replayed, err = s.store.AppendOnce(ctx, once, []store.Update{u})
+	}
 	if err != nil {
 		return err
 	}
-	e := events[0]
-	s.log.Info("operator published", "operator", sess.operator, "id", e.ID, "topic", e.Topic, "type", e.Type)
+	return s.answerTap(w, sess, events[0], replayed)
+}
+
+// tapFingerprint is what makes a tap that tap: the form it posted to path,
+// less its CSRF token.
+func tapFingerprint(path string, form url.Values) []byte {
+	v := make(url.Values, len(form))
+	for k, vs := range form {
+		if k != csrfField {
+			v[k] = vs
+		}
+	}
+	return []byte(path + "?" + v.Encode()) // Encode sorts by name
+}
+
+// answerTap answers a tap with the event it published.
+func (s *Server) answerTap(w http.ResponseWriter, sess *session, e store.Event, replayed bool) error {
+	if !replayed {
+		s.log.Info("operator published", "operator", sess.operator, "id", e.ID, "topic", e.Topic, "type", e.Type)
+	}
 	body := append([]byte(`{"id":`), strconv.FormatInt(e.ID, 10)...)
 	body = append(body, `,"event":`...)
 	body = e.AppendJSON(body)

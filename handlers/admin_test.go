@@ -439,3 +439,54 @@ func mustURL(t *testing.T, s string) *url.URL {
 	}
 	return u
 }
+
+// TestAdminTapRetried: a tap the console sends again with its
+// Idempotency-Key (the network failed before the answer came) is
+// answered with the first one's event and adds no points; a new tap with
+// a new key does.
+func TestAdminTapRetried(t *testing.T) {
+	a := newAdminApp(t, false)
+	c := newConsole(t, a)
+	if status, body := c.login(operatorName, operatorPassword); status != 200 {
+		t.Fatalf("sign-in: %d %s", status, body)
+	}
+	post := func(key, path string, kv ...string) (int, map[string]any) {
+		t.Helper()
+		v := form(kv...)
+		v.Set("csrf", c.csrf)
+		status, body := c.do(http.MethodPost, path, v, "Idempotency-Key", key)
+		var ans map[string]any
+		json.Unmarshal(body, &ans)
+		return status, ans
+	}
+	score := func(ans map[string]any) any {
+		event, _ := ans["event"].(map[string]any)
+		data, _ := event["data"].(map[string]any)
+		return data["home_score"]
+	}
+	if status, ans := post("new-game", "/admin/games", "topic", "nba/g", "home", "A", "away", "B"); status != 201 {
+		t.Fatalf("new game: %d %v", status, ans)
+	}
+	if status, ans := post("new-game", "/admin/games", "topic", "nba/g", "home", "A", "away", "B"); status != 201 || ans["id"] != 1.0 {
+		t.Fatalf("the new game sent again: %d %v, want its first answer (not 409)", status, ans)
+	}
+	status, first := post("tap-1", "/admin/score", "topic", "nba/g", "home_points", "3")
+	if status != 201 || score(first) != 3.0 {
+		t.Fatalf("tap: %d %v", status, first)
+	}
+	for range 3 {
+		status, again := post("tap-1", "/admin/score", "topic", "nba/g", "home_points", "3")
+		if status != 201 || again["id"] != first["id"] || score(again) != 3.0 {
+			t.Fatalf("the tap sent again: %d %v, want %v", status, again, first)
+		}
+	}
+	if status, ans := post("tap-1", "/admin/score", "topic", "nba/g", "home_points", "2"); status != http.StatusUnprocessableEntity {
+		t.Fatalf("another tap with the same key: %d %v", status, ans)
+	}
+	if status, ans := post("tap-2", "/admin/score", "topic", "nba/g", "home_points", "3"); status != 201 || score(ans) != 6.0 {
+		t.Fatalf("the next tap: %d %v", status, ans)
+	}
+	if last := a.store.LastID(); last != 3 {
+		t.Fatalf("LastID = %d, want 3", last)
+	}
+}

@@ -848,3 +848,35 @@ func shedCount(t *testing.T, base string) int {
 	}
 	return 0
 }
+
+// TestBrowserTapWhileServerDown: an operator taps +3 while the server is
+// down. The console says in words that the server cannot be reached and
+// that the tap is kept, sends it again until the server is back, and the
+// tap counts once.
+func TestBrowserTapWhileServerDown(t *testing.T) {
+	ctx := browser(t)
+	live := startLiveServer(t, handlers.Options{})
+	const topic = "nba/down/g1"
+	signIn(t, ctx, live.URL())
+	createGame(t, ctx, topic, "Lakers", "Celtics")
+	card := fmt.Sprintf(`#games .card[data-topic=%q]`, topic)
+	live.stop()
+	do(t, ctx, chromedp.Click(chromedp.CSS(card+` button[data-side=home][data-points="3"]`)))
+	waitFor(t, ctx, "the console to say the server is unreachable",
+		`document.querySelector("#notice").textContent.includes("cannot be reached") && document.querySelector("#notice").textContent.includes("kept")`, patience)
+	if text := eval[string](t, ctx, `document.querySelector("#notice").textContent`); strings.Contains(text, "Failed to fetch") {
+		t.Fatalf("the console shows %q", text)
+	}
+	if !eval[bool](t, ctx, `document.querySelector(`+jsString(card+` button[data-side=home][data-points="3"]`)+`).disabled`) {
+		t.Fatal("the buttons are enabled while the tap is pending: a second tap would count too")
+	}
+	live.serve(listenAgain(t, live.addr))
+	waitFor(t, ctx, "the kept tap to be published", `document.querySelector(`+jsString(card+" .pushed")+`).textContent.startsWith("Published #")`, 30*time.Second)
+	if last := live.store.LastID(); last != 2 {
+		t.Fatalf("LastID = %d after one game and one tap, want 2", last)
+	}
+	latest, _, err := live.store.LatestOf(context.Background(), topic)
+	if err != nil || !strings.Contains(string(latest.Data), `"home_score":3`) {
+		t.Fatalf("the game's score: %s, %v", latest.Data, err)
+	}
+}

@@ -22,16 +22,56 @@
   // ---- talking to the server -----------------------------------------
 
   // post sends a form (an object of fields) with the CSRF token and returns
-  // the JSON answer; a failure rejects with the server's message.
-  function post(path, fields) {
+  // the JSON answer; a failure rejects with the server's message. With a
+  // key, the request carries it as its Idempotency-Key: sent again with
+  // the same key, the server answers as it did the first time.
+  function post(path, fields, key) {
     var body = new URLSearchParams(fields);
     body.set("csrf", csrf);
+    var headers = { "Content-Type": "application/x-www-form-urlencoded" };
+    if (key) headers["Idempotency-Key"] = '"' + key + '"';
     return fetch(path, {
       method: "POST",
       credentials: "same-origin",
-      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      headers: headers,
       body: body
-    }).then(answer);
+    }).then(answer, function () {
+      // fetch rejects only when no answer came: the network, or the
+      // server down. Whether the request reached it is unknown.
+      var err = new Error("The server cannot be reached.");
+      err.unreachable = true;
+      throw err;
+    });
+  }
+
+  // newKey returns a fresh random key for one tap. crypto.randomUUID is
+  // only there on https and localhost; getRandomValues is everywhere.
+  function newKey() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    var b = new Uint8Array(16);
+    crypto.getRandomValues(b);
+    return Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
+  }
+
+  // sendTap posts one tap until the server answers it: each tap has its
+  // own key, and while the server cannot be reached (or says its storage
+  // is unavailable, which means nothing was written) the tap is kept and
+  // sent again with that key, so it counts exactly once however many
+  // attempts reached the server. waiting is told of each failed attempt.
+  function sendTap(path, values, waiting) {
+    var key = newKey();
+    var delay = 1000;
+    function attempt() {
+      return post(path, values, key).catch(function (err) {
+        if (!err.unreachable && err.status !== 503) throw err;
+        waiting(err, delay);
+        return new Promise(function (resolve) { setTimeout(resolve, delay); }).then(function () {
+          delay = Math.min(delay * 2, 10000);
+          return attempt();
+        });
+      });
+    }
+    return attempt();
   }
 
   function answer(resp) {
@@ -59,8 +99,10 @@
   // ---- signing in and out ---------------------------------------------
 
   function loadSession() {
-    return fetch("/admin/session", { credentials: "same-origin" }).then(answer).then(showSession, function (err) {
-      notice("Cannot reach the server: " + err.message, true);
+    return fetch("/admin/session", { credentials: "same-origin" }).then(answer, function () {
+      throw new Error("the server cannot be reached; reload the page to try again.");
+    }).then(showSession, function (err) {
+      notice("Cannot sign in: " + err.message, true);
     });
   }
 
@@ -122,12 +164,21 @@
     });
   });
 
-  // submit posts a form, keeping its buttons disabled meanwhile so that a
-  // double tap does not push twice, and reports the published ID.
+  // submit posts a form as one tap (see sendTap), keeping its buttons
+  // disabled until the server answered so that a double tap does not push
+  // twice, and reports the published ID. While the server cannot be
+  // reached it says so, and that the tap is kept.
   function submit(container, path, values, describe, pushedLine) {
     var buttons = container.querySelectorAll("button");
     buttons.forEach(function (b) { b.disabled = true; });
-    return post(path, values).then(function (ans) {
+    container.classList.add("pending");
+    return sendTap(path, values, function (err, delay) {
+      var text = err.unreachable
+        ? "The server cannot be reached. Your change is kept and sent again in " + Math.round(delay / 1000) + " s; it will count once."
+        : "The server cannot store updates right now. Your change is kept and sent again in " + Math.round(delay / 1000) + " s.";
+      notice(text, true);
+      if (pushedLine) pushedLine.textContent = "Waiting for the server…";
+    }).then(function (ans) {
       var text = describe(ans) + " — published #" + ans.id;
       notice(text);
       if (pushedLine) pushedLine.textContent = "Published #" + ans.id;
@@ -135,6 +186,7 @@
       notice(err.message, true);
       if (pushedLine) pushedLine.textContent = err.message;
     }).then(function () {
+      container.classList.remove("pending");
       buttons.forEach(function (b) { b.disabled = false; });
     });
   }
