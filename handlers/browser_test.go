@@ -880,3 +880,58 @@ func TestBrowserTapWhileServerDown(t *testing.T) {
 		t.Fatalf("the game's score: %s, %v", latest.Data, err)
 	}
 }
+
+// TestBrowserWidgetBadTopicAlone: a widget with a bad data-topic shows
+// what is wrong in its own box and leaves the page's other widgets alone
+// (they used to share its refused stream and wait forever); widgets that
+// need more topic patterns between them than one stream takes get a
+// second stream, and all of them show the feed.
+func TestBrowserWidgetBadTopicAlone(t *testing.T) {
+	ctx := browser(t)
+	site := newEmbedder(t)
+	live := startLiveServer(t, handlers.Options{AllowedOrigins: []string{site.origin}})
+	widget := func(kind, topic, id string) string {
+		return `<div id="` + id + `"></div><script src="` + live.URL() + `/widget.js" data-kind="` + kind + `" data-topic="` + topic + `" data-target="#` + id + `"></script>`
+	}
+	// 70 games, each watched by its own widget: more patterns than one
+	// stream may ask for.
+	var many strings.Builder
+	for i := range 70 {
+		many.WriteString(widget("scoreboard", fmt.Sprintf("nba/g%d", i), fmt.Sprintf("g%d", i)))
+	}
+	site.show(`<!doctype html><html><head><meta charset="utf-8"><script src="/record.js"></script></head><body>`+
+		widget("scoreboard", "nba/* bad topic!", "bad")+
+		widget("ticker", "stocks/*", "ticker")+
+		widget("scoreboard", "nba/../x", "dots")+
+		many.String()+`</body></html>`, "")
+	for i := range 70 {
+		live.publish(t, fmt.Sprintf(`{"topic":"nba/g%d","type":"score","data":{"home":"H%d","away":"A","home_score":%d,"away_score":0}}`, i, i, i))
+	}
+	do(t, ctx, chromedp.Navigate(site.origin+"/"))
+	state := func(id string) string {
+		return `document.querySelector("#` + id + ` .livefeed-widget")?.getAttribute("data-state")`
+	}
+	shadowText := func(id string) string {
+		return `(document.querySelector("#` + id + ` .livefeed-widget")?.shadowRoot?.textContent || "")`
+	}
+	waitFor(t, ctx, "the good widgets to be live", state("ticker")+` === "live" && `+state("g0")+` === "live" && `+state("g69")+` === "live"`, patience)
+	for _, id := range []string{"bad", "dots"} {
+		if got := eval[string](t, ctx, state(id)); got != "error" {
+			t.Errorf("widget %s: state %q, want error", id, got)
+		}
+		if text := eval[string](t, ctx, shadowText(id)); !strings.Contains(text, "data-topic is not valid") {
+			t.Errorf("widget %s shows %q", id, text)
+		}
+	}
+	if text := eval[string](t, ctx, shadowText("bad")); !strings.Contains(text, "“topic!”") {
+		t.Errorf("the bad widget does not name its bad pattern: %q", text)
+	}
+	waitFor(t, ctx, "every game's widget to show its score", shadowText("g0")+`.includes("H0") && `+shadowText("g69")+`.includes("H69")`, patience)
+	streams := eval[int](t, ctx, `Object.values(window.__livefeed).flat().filter(g => g.source).length`)
+	if streams != 2 {
+		t.Errorf("%d streams for 71 patterns, want 2", streams)
+	}
+	live.publish(t, `{"topic":"stocks/AAPL","type":"tick","data":{"symbol":"AAPL","price":231.4}}`)
+	live.publish(t, `{"topic":"nba/g69","type":"score","data":{"home":"H69","away":"A","home_score":100,"away_score":0}}`)
+	waitFor(t, ctx, "live updates on both streams", shadowText("ticker")+`.includes("AAPL") && `+shadowText("g69")+`.includes("100")`, patience)
+}

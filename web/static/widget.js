@@ -15,6 +15,11 @@
  * replays exactly the missed events. Feed text is only ever written with
  * textContent, never parsed as HTML.
  *
+ * A widget whose data-topic is not a valid list of patterns shows what is
+ * wrong in its own box and does not connect, so it cannot break the
+ * others. A stream takes at most 64 patterns (the server's limit); widgets
+ * needing more between them share two or more streams.
+ *
  * Each event a widget receives is also dispatched on its element as a
  * "livefeed:update" DOM event (detail: id, topic, type, data, stale), and
  * a "reset" from the server as "livefeed:reset".
@@ -27,31 +32,67 @@
   var origin = new URL(script.src, location.href).origin;
   var kind = script.getAttribute("data-kind") === "ticker" ? "ticker" : "scoreboard";
   var patterns = (script.getAttribute("data-topic") || "*").split(/\s+/).filter(Boolean);
+  // MAX_PATTERNS is the most topic patterns one stream may ask for
+  // (store.MaxPatterns on the server).
+  var MAX_PATTERNS = 64;
+  var problem = checkPatterns(patterns);
 
   // ---- the shared connection ------------------------------------------
 
   // One group of widgets shares one EventSource. Widgets added after it
-  // opened (a script inserted later) start a group of their own.
+  // opened (a script inserted later), or whose patterns would take it over
+  // MAX_PATTERNS, start a group of their own.
   var registry = (window.__livefeed = window.__livefeed || {});
   var groups = (registry[origin] = registry[origin] || []);
-  var group = groups[groups.length - 1];
-  if (!group || group.source) {
-    group = { widgets: [], source: null, lastId: "", retryMs: 1000 };
-    groups.push(group);
-    // Open once the page's other widget scripts have registered.
-    if (document.readyState === "loading") {
-      document.addEventListener("DOMContentLoaded", function () { connect(group); });
-    } else {
-      setTimeout(function () { connect(group); }, 0);
+  var group = null;
+  if (!problem) {
+    group = groups[groups.length - 1];
+    if (!group || group.source || topicsOf(group.widgets.concat([{ patterns: patterns }])).length > MAX_PATTERNS) {
+      group = { widgets: [], source: null, lastId: "", retryMs: 1000 };
+      groups.push(group);
+      // Open once the page's other widget scripts have registered.
+      var g = group;
+      if (document.readyState === "loading") {
+        document.addEventListener("DOMContentLoaded", function () { connect(g); });
+      } else {
+        setTimeout(function () { connect(g); }, 0);
+      }
     }
   }
 
-  function connect(g) {
+  // topicsOf returns the patterns a stream for widgets asks for.
+  function topicsOf(widgets) {
     var topics = [];
-    g.widgets.forEach(function (w) {
+    widgets.forEach(function (w) {
       w.patterns.forEach(function (p) { if (topics.indexOf(p) < 0) topics.push(p); });
     });
-    if (topics.indexOf("*") >= 0) topics = ["*"];
+    return topics.indexOf("*") >= 0 ? ["*"] : topics;
+  }
+
+  // checkPatterns returns what is wrong with a widget's patterns, by the
+  // server's rules for /events?topic=, or "" if nothing is: "*", a topic,
+  // or a prefix ending in "/*"; a topic is 1 to 128 bytes of "/"-separated
+  // segments of A-Z a-z 0-9 . _ -, none of them "." or "..".
+  function checkPatterns(pats) {
+    if (pats.length > MAX_PATTERNS) return pats.length + " topic patterns; one widget may have at most " + MAX_PATTERNS;
+    for (var i = 0; i < pats.length; i++) {
+      var p = pats[i];
+      if (p === "*") continue;
+      var topic = p.slice(-2) === "/*" ? p.slice(0, -2) : p;
+      if (topic.length < 1 || topic.length > 128) return "\u201c" + p + "\u201d: a topic is 1 to 128 characters long";
+      var segs = topic.split("/");
+      for (var j = 0; j < segs.length; j++) {
+        var seg = segs[j];
+        if (!/^[A-Za-z0-9._-]+$/.test(seg) || seg === "." || seg === "..") {
+          return "\u201c" + p + "\u201d is not a topic pattern: use segments of A-Z a-z 0-9 . _ - separated by /, optionally ending in /*";
+        }
+      }
+    }
+    return "";
+  }
+
+  function connect(g) {
+    var topics = topicsOf(g.widgets);
     var url = origin + "/events?" + topics.map(function (t) { return "topic=" + encodeURIComponent(t); }).join("&");
     if (g.lastId) {
       // Only after the browser gave up (see onerror): a new EventSource
@@ -127,6 +168,16 @@
 
   var items = new Map(); // topic → { id, node }
   var wanted = kind === "ticker" ? "tick" : "score";
+
+  if (problem) {
+    // Only this widget is wrong: it says so and stays out of the stream.
+    host.setAttribute("data-state", "error");
+    state.textContent = "error";
+    state.className = "state error";
+    empty.textContent = "This widget's data-topic is not valid: " + problem + ".";
+    empty.className = "empty problem";
+    return;
+  }
 
   group.widgets.push({
     patterns: patterns,
@@ -245,6 +296,8 @@
       ".state{font-size:12px;padding:2px 8px;border-radius:999px;background:#5b6673}",
       ".state.live{background:#1f8a4c}.state.live::before{content:'● '}",
       ".state.reconnecting{background:#b7791f}",
+      ".state.error{background:#c0392b}",
+      ".empty.problem{color:#c0392b}",
       ".list{padding:4px 0}",
       ".empty{padding:14px 12px;color:#6b7785}",
       ".game{padding:8px 12px;border-top:1px solid #edf1f5}.game:first-child{border-top:0}",
