@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -33,7 +34,9 @@ type app struct {
 	hub   *feed.Hub
 }
 
-func newApp(t *testing.T, opts handlers.Options, tlsHTTP2 bool) *app {
+// newApp starts the server; tune, if given, is applied to each connection
+// it accepts.
+func newApp(t *testing.T, opts handlers.Options, tlsHTTP2 bool, tune ...func(*net.TCPConn)) *app {
 	t.Helper()
 	hub := feed.NewHub(feed.Options{Heartbeat: time.Second, WriteTimeout: 5 * time.Second})
 	st, err := store.Open(filepath.Join(t.TempDir(), "feed.db"), store.Options{
@@ -55,6 +58,9 @@ func newApp(t *testing.T, opts handlers.Options, tlsHTTP2 bool) *app {
 		opts.WriteTimeout = 5 * time.Second
 	}
 	srv := httptest.NewUnstartedServer(handlers.New(st, hub, opts).Handler())
+	if len(tune) > 0 {
+		srv.Listener = tunedListener{srv.Listener, tune}
+	}
 	if tlsHTTP2 {
 		srv.EnableHTTP2 = true
 		srv.StartTLS()
@@ -67,6 +73,22 @@ func newApp(t *testing.T, opts handlers.Options, tlsHTTP2 bool) *app {
 		st.Close()
 	})
 	return &app{Server: srv, store: st, hub: hub}
+}
+
+// tunedListener applies tune to each connection it accepts.
+type tunedListener struct {
+	net.Listener
+	tune []func(*net.TCPConn)
+}
+
+func (l tunedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		for _, f := range l.tune {
+			f(tc)
+		}
+	}
+	return c, err
 }
 
 func (a *app) publish(t *testing.T, auth, body string) (*http.Response, string) {

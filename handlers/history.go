@@ -20,7 +20,7 @@ const (
 
 // maxExports bounds the CSV exports running at once. One export keeps about
 // two cores busy for a second per million rows; more at once would only
-// slow the feed down for everyone.
+// slow the feed down for everyone. Others wait their turn (exportTurns).
 const maxExports = 2
 
 // HistoryQuery is what GET /api/history asks for.
@@ -241,14 +241,13 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, err)
 		return
 	}
-	select {
-	case s.exports <- struct{}{}:
-		defer func() { <-s.exports }()
-	default:
-		w.Header().Set("Retry-After", "5")
-		Error(w, r, s.log, newError(errRateLimited, "%d exports are running; try again in a few seconds", maxExports))
+	done, err := s.exports.wait(r.Context(), s.clientIP(r))
+	if err != nil {
+		w.Header().Set("Retry-After", "10")
+		Error(w, r, s.log, err)
 		return
 	}
+	defer done()
 	h := w.Header()
 	h.Set("Content-Type", "text/csv; charset=utf-8; header=present")
 	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="livefeed-%s.csv"`, time.Now().UTC().Format("20060102-150405")))
@@ -270,22 +269,4 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) {
 	// a truncated file for a whole one.
 	s.log.Warn("export broken off", "rows", n, "err", err)
 	panic(http.ErrAbortHandler)
-}
-
-// exportWriter writes an export to the client, renewing the write deadline
-// before each write: a long export to a client that keeps reading is not
-// cut off by the server's write timeout, one that stops reading is.
-type exportWriter struct {
-	w       http.ResponseWriter
-	rc      *http.ResponseController
-	timeout time.Duration
-	started bool
-}
-
-func (e *exportWriter) Write(p []byte) (int, error) {
-	e.started = true
-	if e.timeout > 0 {
-		e.rc.SetWriteDeadline(time.Now().Add(e.timeout)) // unsupported by a recorder: then none is needed
-	}
-	return e.w.Write(p)
 }

@@ -67,7 +67,7 @@ type Server struct {
 	streams *streamLimits
 	rates   *rateLimits
 	metrics metrics
-	exports chan struct{} // a slot per running CSV export
+	exports *exportTurns // the CSV exports' slots
 
 	// The admin console.
 	operators   map[string]string // name → bcrypt hash
@@ -93,7 +93,7 @@ func New(st *store.Store, hub *feed.Hub, opts Options) *Server {
 	s := &Server{opts: opts, store: st, hub: hub, log: opts.Logger, origins: make(map[string]bool),
 		streams:     newStreamLimits(opts.MaxStreams, opts.MaxStreamsPerIP),
 		rates:       newRateLimits(opts.PublishRate, opts.PublishBurst),
-		exports:     make(chan struct{}, maxExports),
+		exports:     newExportTurns(maxExports),
 		operators:   make(map[string]string),
 		sessions:    &sessions{store: st, lifetime: opts.SessionLifetime},
 		throttle:    newLoginThrottle(),
