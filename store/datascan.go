@@ -88,7 +88,7 @@ type scanner struct {
 
 // step is one step of a path: a member's key, or an array index.
 type step struct {
-	key   int // 1 + the key's index in scanner.keys; 0 for an array element
+	key   int // 1 + the key's index in scanner.keys; 0 for an array element; -1 before the first
 	index int
 }
 
@@ -284,6 +284,7 @@ func (s *scanner) open() error {
 		return s.fail(s.depth, "is nested too deeply: at most %d levels of objects and arrays are allowed", MaxDepth)
 	}
 	s.depth++
+	s.path[s.depth-1] = step{key: -1} // no member or element read yet
 	return nil
 }
 
@@ -498,6 +499,9 @@ const maxPathLen = 160
 func (s *scanner) pathString(n int) string {
 	b := []byte("data")
 	for _, st := range s.path[:n] {
+		if st.key < 0 {
+			break
+		}
 		if st.key == 0 {
 			b = append(b, '[')
 			b = strconv.AppendInt(b, int64(st.index), 10)

@@ -224,6 +224,10 @@ func TestScanDataErrors(t *testing.T) {
 		{"ErrLeadingZero", `{"a":01}`, "not valid JSON"},
 		{"ErrControl", "{\"a\":\"\t\"}", "a control character (U+0009) in a string must be escaped"},
 		{"ErrTrailing", `{"a":1}x`, "there is more after the object"},
+		// An error right after opening a container names the path to
+		// it, not a step left over from an earlier sibling.
+		{"ErrFirstMember", `{"a":[{"b":1},{1}]}`, "data is not valid JSON at byte 15 (in data.a[1]): expected a member name"},
+		{"ErrFirstElement", `{"a":{"b":[1],"c":[,]}}`, "data is not valid JSON at byte 19 (in data.a.c[0]): expected a value"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := scanData([]byte(tc.data), false)
