@@ -976,9 +976,12 @@ func TestCommandLine(t *testing.T) {
 // TestVersion: version and -version print the version, the Go version and
 // the revision from the build information.
 func TestVersion(t *testing.T) {
+	t.Chdir(t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // a server that starts returns at once
 	for _, args := range [][]string{{"version"}, {"-version"}} {
 		var stdout bytes.Buffer
-		if err := run(context.Background(), args, testEnv, nil, &stdout, io.Discard); err != nil {
+		if err := run(ctx, args, testEnv, nil, &stdout, io.Discard); err != nil {
 			t.Fatal(err)
 		}
 		out := stdout.String()
@@ -1039,17 +1042,19 @@ func TestRunWithoutConfig(t *testing.T) {
 		outW.CloseWithError(err)
 		done <- err
 	}()
+	// Once it serves, stop it and read all it said.
 	var said strings.Builder
 	rd := bufio.NewReader(out)
-	for !strings.Contains(said.String(), "settings:") {
+	for !strings.Contains(said.String(), "events:") {
 		line, err := rd.ReadString('\n')
 		if err != nil {
 			t.Fatalf("stdout %q: %v", said.String(), err)
 		}
 		said.WriteString(line)
 	}
-	go io.Copy(io.Discard, out)
 	cancel()
+	rest, _ := io.ReadAll(rd)
+	said.Write(rest)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
