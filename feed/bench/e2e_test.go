@@ -52,9 +52,10 @@ func startLivefeed(t *testing.T) (string, int) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config.toml")
-	// Short heartbeats: the server notices closed streams sooner, so runs
-	// do not wait long for the last run's streams to go.
-	if err := os.WriteFile(cfg, []byte("[feed]\nheartbeat = \"500ms\"\nwrite_timeout = \"5s\"\n"), 0o600); err != nil {
+	// Short heartbeats (the shortest the configuration accepts): the
+	// server notices closed streams sooner, so runs do not wait long for
+	// the last run's streams to go.
+	if err := os.WriteFile(cfg, []byte("[feed]\nheartbeat = \"1s\"\nwrite_timeout = \"5s\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := bench.StartServer(t.Context(), livefeedBinary(t), filepath.Join(dir, "feed.db"), cfg, testToken)
