@@ -5,13 +5,17 @@
 //	livefeed [-config config.toml] [-demo] [-addr host:port] [-db path] [-pprof addr]
 //	livefeed backup [-config config.toml] [-db path] FILE
 //	livefeed restore [-config config.toml] [-db path] [-next-id N] BACKUP
-//	livefeed hash-password < password    (prints the password_hash of an operator)
-//	livefeed bench -workload W1..W8|all [-url URL] [-pid N] ...   (load tool; -help)
+//	livefeed hash-password    (prints the password_hash of an operator)
+//	livefeed bench -workload W1..W8|all [-url URL] [-pid N] ...   (load tool)
+//	livefeed version
+//	livefeed help [command]
+//
+// Every command takes -help.
 package main
 
 import (
-	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -23,6 +27,8 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -43,28 +49,65 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	switch {
+	case errors.Is(err, errUsage):
+		os.Exit(2) // the usage and what was wrong are printed
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "livefeed:", err)
 		os.Exit(1)
 	}
 }
 
+// errUsage is a command line that makes no sense: run has printed what is
+// wrong and the usage, and the exit status is 2.
+var errUsage = errors.New("usage")
+
+// usageError prints what is wrong with the command line, then the usage
+// of the command, and returns errUsage.
+func usageError(stderr io.Writer, usage func(), format string, args ...any) error {
+	fmt.Fprintf(stderr, "livefeed: "+format+"\n\n", args...)
+	usage()
+	return errUsage
+}
+
+// flagError turns an error of flag.Parse into run's: help asked for is no
+// error, anything else a usage error (flag has printed both).
+func flagError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", errUsage, err)
+}
+
+// commands are livefeed's subcommands, one line each for the usage.
+var commands = []struct{ name, summary string }{
+	{"backup", "copy the database to a file, while livefeed serves"},
+	{"restore", "replace the database with a backup, while livefeed is stopped"},
+	{"hash-password", "read a new operator's password and print its password_hash"},
+	{"bench", "drive a running server with the workloads of BENCH.md"},
+	{"version", "print livefeed's version, its Go version and VCS revision"},
+	{"help", "print this help, or a command's: livefeed help restore"},
+}
+
+// printUsage writes livefeed's usage: serving, then every subcommand.
+func printUsage(w io.Writer, serve *flag.FlagSet) {
+	fmt.Fprintf(w, "usage: livefeed [flags]                 serve the feed\n       livefeed COMMAND [arguments]\n\ncommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nEach command takes -help (\"livefeed restore -help\").\n\nflags for serving:\n")
+	out := serve.Output()
+	serve.SetOutput(w)
+	serve.PrintDefaults()
+	serve.SetOutput(out)
+}
+
 // run is the whole program, with its inputs and outputs passed in so tests
 // can start a real server: it returns when ctx ends and the server has shut
-// down, or when it cannot start.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "backup":
-			return backupCommand(ctx, args[1:], getenv, stdout, stderr)
-		case "restore":
-			return restoreCommand(ctx, args[1:], getenv, stdout, stderr)
-		case "hash-password":
-			return hashPassword(os.Stdin, stdout, stderr)
-		case "bench":
-			return bench.Main(ctx, args[1:], getenv, stdout, stderr)
-		}
-	}
+// down, or when it cannot start. An unknown command or a stray argument is
+// errUsage, and starts nothing.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	flags := flag.NewFlagSet("livefeed", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	configPath := flags.String("config", "config.toml", "configuration `file`")
@@ -72,14 +115,57 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	addr := flags.String("addr", "", "listen `address`, overriding server.address")
 	dbPath := flags.String("db", "", "database `file`, overriding store.path")
 	pprofAddr := flags.String("pprof", "", "serve Go's profiler (net/http/pprof) on this loopback `address`")
-	if err := flags.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+	showVersion := flags.Bool("version", false, "print the version and exit")
+	usage := func() { printUsage(stderr, flags) }
+	flags.Usage = usage
+
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		switch args[0] {
+		case "backup":
+			return backupCommand(ctx, args[1:], getenv, stdout, stderr)
+		case "restore":
+			return restoreCommand(ctx, args[1:], getenv, stdout, stderr)
+		case "hash-password":
+			return hashPasswordCommand(args[1:], stdin, stdout, stderr)
+		case "bench":
+			return bench.Main(ctx, args[1:], getenv, stdout, stderr)
+		case "version":
+			return versionCommand(args[1:], stdout, stderr)
+		case "help":
+			if len(args) > 2 {
+				return usageError(stderr, usage, "help takes one command, not %d", len(args)-1)
+			}
+			if len(args) == 2 {
+				if args[1] == "help" {
+					printUsage(stdout, flags)
+					return nil
+				}
+				for _, c := range commands {
+					if c.name == args[1] {
+						return run(ctx, []string{args[1], "-help"}, getenv, stdin, stdout, stdout)
+					}
+				}
+				return usageError(stderr, usage, "unknown command %q", args[1])
+			}
+			printUsage(stdout, flags)
 			return nil
 		}
-		return err
+		return usageError(stderr, usage, "unknown command %q", args[0])
+	}
+	if err := flags.Parse(args); err != nil {
+		return flagError(err)
+	}
+	if flags.NArg() > 0 {
+		return usageError(stderr, usage, "unexpected argument %q: livefeed takes flags only, or a command first", flags.Arg(0))
+	}
+	if *showVersion {
+		printVersion(stdout)
+		return nil
 	}
 	configNamed := false
 	flags.Visit(func(f *flag.Flag) { configNamed = configNamed || f.Name == "config" })
+	_, statErr := os.Stat(*configPath)
+	builtIn := !configNamed && errors.Is(statErr, os.ErrNotExist)
 	cfg, err := config.Load(*configPath, configNamed, getenv)
 	if err != nil {
 		return err
@@ -150,15 +236,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	// The certificate is loaded before anything says "https": a missing
+	// or mismatched file stops the start here, with the key named.
+	useTLS := cfg.Server.TLSCert != ""
+	if useTLS {
+		cert, err := tls.LoadX509KeyPair(cfg.Server.TLSCert, cfg.Server.TLSKey)
+		if err != nil {
+			return fmt.Errorf("server.tls_cert, server.tls_key: %w", err)
+		}
+		httpServer.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
 	ln, err := net.Listen("tcp", cfg.Server.Address)
 	if err != nil {
 		return err
 	}
-	tls := cfg.Server.TLSCert != ""
-	base := baseURL(ln.Addr(), tls)
+	base := baseURL(ln.Addr(), useTLS)
 	fmt.Fprintf(stdout, "livefeed is serving on %s\n  demo page: %s/\n  admin:     %s/admin\n  events:    %s/events?topic=*\n",
 		base, base, base, base)
-	log.Info("started", "address", ln.Addr().String(), "database", st.Path(), "last_id", st.LastID(), "tls", tls)
+	if builtIn {
+		fmt.Fprintf(stdout, "  settings:  no %s here, so the built-in defaults (README, \"Configuration\"): database %s, %s, %s, no CORS origins\n",
+			*configPath, cfg.Store.Path,
+			count(len(cfg.Auth.PublishTokens), "publish token", "no publish tokens (set "+config.EnvPublishTokens+")"),
+			count(len(cfg.Auth.Operators), "operator", "no operators (set "+config.EnvOperators+")"))
+	}
+	log.Info("started", "address", ln.Addr().String(), "database", st.Path(), "last_id", st.LastID(), "tls", useTLS)
 	if len(cfg.Auth.PublishTokens) == 0 {
 		log.Warn("no publish tokens are configured: POST /api/publish will refuse every request")
 	}
@@ -176,8 +277,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	served := make(chan error, 1)
 	go func() {
-		if tls {
-			served <- httpServer.ServeTLS(ln, cfg.Server.TLSCert, cfg.Server.TLSKey)
+		if useTLS {
+			served <- httpServer.ServeTLS(ln, "", "") // the certificate is in TLSConfig
 		} else {
 			served <- httpServer.Serve(ln)
 		}
@@ -254,8 +355,9 @@ func restoreCommand(ctx context.Context, args []string, getenv func(string) stri
 }
 
 // storeFlags parses the flags of a command working on the database file:
-// -config and -db, one argument named arg. A nil FlagSet with a nil error
-// means help was asked for.
+// -config and -db, one argument named arg. Flags may come before or after
+// the argument ("restore BACKUP -db feed.db"). A nil FlagSet with a nil
+// error means help was asked for; on return flags.Arg(0) is the argument.
 func storeFlags(name, arg string, args []string, getenv func(string) string, stderr io.Writer, more ...func(*flag.FlagSet)) (*flag.FlagSet, string, error) {
 	flags := flag.NewFlagSet("livefeed "+name, flag.ContinueOnError)
 	flags.SetOutput(stderr)
@@ -268,16 +370,37 @@ func storeFlags(name, arg string, args []string, getenv func(string) string, std
 		fmt.Fprintf(stderr, "usage: livefeed %s [flags] %s\n", name, arg)
 		flags.PrintDefaults()
 	}
-	if err := flags.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, "", nil
+	// flag stops at the first argument: parse what follows it too.
+	var positional []string
+	for rest := args; ; {
+		if err := flags.Parse(rest); err != nil {
+			return nil, "", flagError(err)
 		}
-		return nil, "", err
+		left := flags.Args()
+		if n := len(rest) - len(left); n > 0 && rest[n-1] == "--" {
+			positional = append(positional, left...) // after "--", only arguments
+			break
+		}
+		if len(left) == 0 {
+			break
+		}
+		positional, rest = append(positional, left[0]), left[1:]
 	}
-	if flags.NArg() != 1 {
-		flags.Usage()
-		return nil, "", fmt.Errorf("livefeed %s needs one argument, %s", name, arg)
+	if len(positional) != 1 {
+		got := "none"
+		if len(positional) > 1 {
+			got = fmt.Sprintf("%d (%s)", len(positional), strings.Trim(fmt.Sprintf("%q", positional), "[]"))
+			got = strings.ReplaceAll(got, `" "`, `", "`)
+		}
+		var synopsis []string
+		flags.VisitAll(func(f *flag.Flag) {
+			what, _ := flag.UnquoteUsage(f)
+			synopsis = append(synopsis, strings.TrimSpace("[-"+f.Name+" "+what)+"]")
+		})
+		return nil, "", usageError(stderr, flags.Usage, "livefeed %s takes one argument, %s; got %s. Write: livefeed %s %s %s (the flags before or after %s)",
+			name, arg, got, name, arg, strings.Join(synopsis, " "), arg)
 	}
+	flags.Parse(append([]string{"--"}, positional...)) // so that flags.Arg(0) is the argument
 	if *dbPath != "" {
 		return flags, *dbPath, nil
 	}
@@ -354,18 +477,34 @@ func serveProfiler(addr string, log *slog.Logger) (stop func(), err error) {
 	return func() { srv.Close() }, nil
 }
 
-// hashPassword reads a new operator's password from the first line of in
-// and prints its bcrypt hash, the value of password_hash in config.toml
-// (or of LIVEFEED_OPERATORS). The password is read from standard input, not
-// taken as an argument, so it stays out of the shell history and the
-// process list.
+// hashPasswordCommand is `livefeed hash-password`.
+func hashPasswordCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("livefeed hash-password", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	flags.Usage = func() {
+		fmt.Fprintf(stderr, "usage: livefeed hash-password\n\n"+
+			"Reads a new operator's password, at a terminal twice and without showing it,\n"+
+			"from a pipe its first line, and prints its bcrypt hash: the password_hash\n"+
+			"of [[auth.operators]] in config.toml, or of %s.\n", config.EnvOperators)
+	}
+	if err := flags.Parse(args); err != nil {
+		return flagError(err)
+	}
+	if flags.NArg() > 0 {
+		return usageError(stderr, flags.Usage, "hash-password takes no arguments (the password is read, never passed: it would stay in the shell's history)")
+	}
+	return hashPassword(stdin, stdout, stderr)
+}
+
+// hashPassword reads a new operator's password from in and prints its
+// bcrypt hash, the value of password_hash in config.toml (or of
+// LIVEFEED_OPERATORS). The password is read, not taken as an argument, so
+// it stays out of the shell history and the process list.
 func hashPassword(in io.Reader, out, prompt io.Writer) error {
-	fmt.Fprintln(prompt, "Type the new operator's password and press Enter:")
-	line, err := bufio.NewReader(io.LimitReader(in, 1024)).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
+	password, err := config.ReadNewPassword(in, prompt)
+	if err != nil {
 		return err
 	}
-	password := strings.TrimRight(line, "\r\n")
 	if n := utf8.RuneCountInString(password); n < config.MinPasswordLen {
 		return fmt.Errorf("the password has %d characters; use at least %d", n, config.MinPasswordLen)
 	}
@@ -375,6 +514,64 @@ func hashPassword(in io.Reader, out, prompt io.Writer) error {
 	}
 	fmt.Fprintf(out, "%s\n", hash)
 	return nil
+}
+
+// versionCommand is `livefeed version`.
+func versionCommand(args []string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("livefeed version", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	flags.Usage = func() {
+		fmt.Fprintf(stderr, "usage: livefeed version\n\nPrints livefeed's version, the Go version it was built with and the VCS revision it was built from.\n")
+	}
+	if err := flags.Parse(args); err != nil {
+		return flagError(err)
+	}
+	if flags.NArg() > 0 {
+		return usageError(stderr, flags.Usage, "version takes no arguments")
+	}
+	printVersion(stdout)
+	return nil
+}
+
+// printVersion writes what the binary's build information says: the
+// module version ("(devel)" for a build from a checkout), the Go version
+// and the revision of the checkout, when the build recorded it.
+func printVersion(w io.Writer) {
+	version, goVersion, revision := "unknown", runtime.Version(), "unknown (not recorded by the build)"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		version, goVersion = bi.Main.Version, bi.GoVersion
+		var rev, at, modified string
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.time":
+				at = " of " + s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					modified = ", with uncommitted changes"
+				}
+			}
+		}
+		if rev != "" {
+			revision = rev + at + modified
+		}
+	}
+	if version == "" {
+		version = "unknown"
+	}
+	fmt.Fprintf(w, "livefeed %s\n  go:       %s\n  revision: %s\n", version, goVersion, revision)
+}
+
+// count says "2 operators", or none when n is 0.
+func count(n int, one, none string) string {
+	switch n {
+	case 0:
+		return none
+	case 1:
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %ss", n, one)
 }
 
 // baseURL is how a user on this machine reaches the listener.

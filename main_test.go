@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -79,7 +80,7 @@ func startServerIn(t *testing.T, dir, configTOML string, args ...string) *server
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &server{dir: dir, stop: cancel, done: make(chan error, 1)}
 	go func() {
-		err := run(ctx, args, testEnv, outW, io.Discard)
+		err := run(ctx, args, testEnv, nil, outW, io.Discard)
 		outW.CloseWithError(err)
 		s.done <- err
 	}()
@@ -428,7 +429,7 @@ func TestRunRejectsBadConfig(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "config.toml")
 	os.WriteFile(path, []byte("[feed]\nhartbeat = \"1s\"\n"), 0o600)
-	err := run(context.Background(), []string{"-config", path}, testEnv, io.Discard, io.Discard)
+	err := run(context.Background(), []string{"-config", path}, testEnv, nil, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "feed.hartbeat") {
 		t.Fatalf("run = %v, want an error naming feed.hartbeat", err)
 	}
@@ -625,7 +626,7 @@ func TestRunRejectsCorruptDatabase(t *testing.T) {
 	os.WriteFile(db, garbage, 0o600)
 	cfg := filepath.Join(dir, "config.toml")
 	os.WriteFile(cfg, nil, 0o600)
-	err := run(context.Background(), []string{"-config", cfg, "-db", db, "-addr", "127.0.0.1:0"}, testEnv, io.Discard, io.Discard)
+	err := run(context.Background(), []string{"-config", cfg, "-db", db, "-addr", "127.0.0.1:0"}, testEnv, nil, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), db) {
 		t.Fatalf("run = %v, want an error naming %s", err, db)
 	}
@@ -660,7 +661,7 @@ func TestBackupWhileServing(t *testing.T) {
 	waitUntil(t, func() bool { ids, _ := publish(s.url, noteBody("mark", 0)); return len(ids) > 0 && ids[0] > 200 })
 	out := filepath.Join(t.TempDir(), "backup.db")
 	var stdout bytes.Buffer
-	err := run(context.Background(), []string{"backup", "-db", db, out}, testEnv, &stdout, io.Discard)
+	err := run(context.Background(), []string{"backup", "-db", db, out}, testEnv, nil, &stdout, io.Discard)
 	close(stop)
 	pubs.Wait()
 	if err != nil {
@@ -697,7 +698,7 @@ func TestRestore(t *testing.T) {
 	for i := range 10 {
 		mustPublish(t, s.url, noteBody("a", i))
 	}
-	if err := run(context.Background(), []string{"backup", "-db", db, backupFile}, testEnv, io.Discard, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"backup", "-db", db, backupFile}, testEnv, nil, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 10 {
@@ -706,7 +707,7 @@ func TestRestore(t *testing.T) {
 	s.shutdown(t)
 
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"restore", "-db", db, backupFile}, testEnv, &out, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"restore", "-db", db, backupFile}, testEnv, nil, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "the next event gets ID 21") {
@@ -1084,13 +1085,13 @@ func TestRestoreRefusedWhileServing(t *testing.T) {
 	os.WriteFile(cfg, nil, 0o600)
 	srv, base := startBinary(t, bin, cfg, db)
 	mustPublish(t, base, noteBody("a", 1))
-	if err := run(context.Background(), []string{"backup", "-db", db, backupFile}, testEnv, io.Discard, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"backup", "-db", db, backupFile}, testEnv, nil, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	mustPublish(t, base, noteBody("a", 2))
 	backupBefore, _ := os.ReadFile(backupFile)
 
-	err := run(context.Background(), []string{"restore", "-db", db, backupFile}, testEnv, io.Discard, io.Discard)
+	err := run(context.Background(), []string{"restore", "-db", db, backupFile}, testEnv, nil, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("process %d", srv.Cmd.Process.Pid)) {
 		t.Fatalf("restore while serving = %v, want a refusal naming process %d", err, srv.Cmd.Process.Pid)
 	}
@@ -1106,7 +1107,7 @@ func TestRestoreRefusedWhileServing(t *testing.T) {
 
 	srv.Stop()
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"restore", "-db", db, backupFile}, testEnv, &out, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"restore", "-db", db, backupFile}, testEnv, nil, &out, io.Discard); err != nil {
 		t.Fatalf("restore after the server stopped: %v", err)
 	}
 	if !strings.Contains(out.String(), "the next event gets ID 4") {
@@ -1172,7 +1173,7 @@ func TestKilledBackupLeavesNothing(t *testing.T) {
 	first := filepath.Join(t.TempDir(), "first.db")
 	killBackup(first)
 	second := filepath.Join(t.TempDir(), "second.db")
-	if err := run(context.Background(), []string{"backup", "-db", db, second}, testEnv, io.Discard, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"backup", "-db", db, second}, testEnv, nil, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(first + ".partial"); !errors.Is(err, os.ErrNotExist) {
@@ -1289,4 +1290,282 @@ func mustParseURL(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// TestCommandLine: an unknown command or a stray argument prints the usage
+// and is errUsage (exit status 2), never a server start; every command
+// has -help; help and -help list every command.
+func TestCommandLine(t *testing.T) {
+	t.Chdir(t.TempDir()) // should a server start after all, not here
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // a server that starts returns at once
+	for _, tc := range []struct {
+		args         []string
+		usage        bool   // errUsage, not nil
+		stdout, errs string // substrings of stdout and stderr
+	}{
+		{[]string{"frobnicate"}, true, "", `unknown command "frobnicate"`},
+		{[]string{"serve"}, true, "", `unknown command "serve"`},
+		{[]string{"-demo", "extra"}, true, "", `unexpected argument "extra"`},
+		{[]string{"-addr", "127.0.0.1:0", "stray", "-demo"}, true, "", `unexpected argument "stray"`},
+		{[]string{"-nope"}, true, "", "flag provided but not defined: -nope"},
+		{[]string{"help"}, false, "hash-password  read a new operator's password", ""},
+		{[]string{"help", "restore"}, false, "usage: livefeed restore [flags] BACKUP", ""},
+		{[]string{"help", "frobnicate"}, true, "", `unknown command "frobnicate"`},
+		{[]string{"help", "a", "b"}, true, "", "help takes one command"},
+		{[]string{"-help"}, false, "", "version        print livefeed's version"},
+		{[]string{"-h"}, false, "", "commands:"},
+		{[]string{"backup", "-help"}, false, "", "usage: livefeed backup [flags] FILE"},
+		{[]string{"restore", "-help"}, false, "", "-next-id"},
+		{[]string{"hash-password", "-help"}, false, "", "usage: livefeed hash-password"},
+		{[]string{"version", "-help"}, false, "", "usage: livefeed version"},
+		{[]string{"bench", "-help"}, false, "", "-workload"},
+		{[]string{"backup"}, true, "", "livefeed backup takes one argument, FILE; got none"},
+		{[]string{"restore", "a.db", "b.db"}, true, "", `livefeed restore takes one argument, BACKUP; got 2 ("a.db", "b.db")`},
+		{[]string{"restore", "a.db", "-db"}, true, "", "flag needs an argument: -db"},
+		{[]string{"hash-password", "my-password"}, true, "", "hash-password takes no arguments"},
+		{[]string{"version", "x"}, true, "", "version takes no arguments"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(ctx, tc.args, testEnv, strings.NewReader(""), &stdout, &stderr)
+			if tc.usage != errors.Is(err, errUsage) || !tc.usage && err != nil {
+				t.Fatalf("run = %v, want usage error %v\nstderr: %s", err, tc.usage, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tc.stdout) || !strings.Contains(stderr.String(), tc.errs) {
+				t.Fatalf("stdout %q\nstderr %q\nwant %q and %q", stdout.String(), stderr.String(), tc.stdout, tc.errs)
+			}
+			if tc.usage && !strings.Contains(stderr.String(), "usage: livefeed") {
+				t.Fatalf("no usage printed: %q", stderr.String())
+			}
+			if _, err := os.Stat("data"); err == nil {
+				t.Fatal("a server started: it created data/")
+			}
+		})
+	}
+	t.Run("HelpListsEveryCommand", func(t *testing.T) {
+		var stdout bytes.Buffer
+		if err := run(ctx, []string{"help"}, testEnv, nil, &stdout, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"backup", "restore", "hash-password", "bench", "version", "help"} {
+			if !regexp.MustCompile(`(?m)^  ` + name + ` +\S`).MatchString(stdout.String()) {
+				t.Errorf("help has no line for %s:\n%s", name, stdout.String())
+			}
+		}
+	})
+}
+
+// TestVersion: version and -version print the version, the Go version and
+// the revision from the build information.
+func TestVersion(t *testing.T) {
+	t.Chdir(t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // a server that starts returns at once
+	for _, args := range [][]string{{"version"}, {"-version"}} {
+		var stdout bytes.Buffer
+		if err := run(ctx, args, testEnv, nil, &stdout, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		out := stdout.String()
+		if !strings.HasPrefix(out, "livefeed ") || !strings.Contains(out, "go:       go1.") || !strings.Contains(out, "revision: ") {
+			t.Fatalf("%v printed %q", args, out)
+		}
+	}
+}
+
+// TestHashPasswordCommand reads the password from standard input as passed
+// to run, a pipe here: its first line.
+func TestHashPasswordCommand(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"hash-password"}, testEnv, strings.NewReader("correct horse battery\n"), &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	hash := strings.TrimSpace(stdout.String())
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte("correct horse battery")) != nil {
+		t.Fatalf("printed %q", hash)
+	}
+}
+
+// TestStoreCommandsTakeFlagsAfterTheArgument: backup FILE -db X and
+// restore BACKUP -db X work like the flags-first forms.
+func TestStoreCommandsTakeFlagsAfterTheArgument(t *testing.T) {
+	dir := t.TempDir()
+	db, backupFile, restored := filepath.Join(dir, "feed.db"), filepath.Join(dir, "backup.db"), filepath.Join(dir, "restored.db")
+	st, err := store.Open(db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Append(context.Background(), []store.Update{{Topic: "a", Type: "note", Data: json.RawMessage(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if err := run(context.Background(), []string{"backup", backupFile, "-db", db}, testEnv, nil, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"restore", backupFile, "-db", restored}, testEnv, nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "restored "+restored+" from "+backupFile) {
+		t.Fatalf("restore said %q", out.String())
+	}
+}
+
+// TestRunWithoutConfig: started where there is no config.toml, and without
+// -config, livefeed says on stdout that it uses the built-in defaults, and
+// which.
+func TestRunWithoutConfig(t *testing.T) {
+	t.Chdir(t.TempDir())
+	out, outW := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		err := run(ctx, []string{"-addr", "127.0.0.1:0"}, func(string) string { return "" }, nil, outW, io.Discard)
+		outW.CloseWithError(err)
+		done <- err
+	}()
+	// Once it serves, stop it and read all it said.
+	var said strings.Builder
+	rd := bufio.NewReader(out)
+	for !strings.Contains(said.String(), "events:") {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("stdout %q: %v", said.String(), err)
+		}
+		said.WriteString(line)
+	}
+	cancel()
+	rest, _ := io.ReadAll(rd)
+	said.Write(rest)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"no config.toml here, so the built-in defaults", "database data/livefeed.db", "no publish tokens (set LIVEFEED_PUBLISH_TOKENS)", "no operators (set LIVEFEED_OPERATORS)"} {
+		if !strings.Contains(said.String(), want) {
+			t.Errorf("stdout %q lacks %q", said.String(), want)
+		}
+	}
+}
+
+// TestREADMEDefaults keeps the README's table of configuration keys
+// honest: each default it gives is the built-in one (config.Default),
+// used when there is no config.toml.
+func TestREADMEDefaults(t *testing.T) {
+	text, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(text), "\n## Configuration\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	defaults := reflect.ValueOf(config.Default())
+	field := func(v reflect.Value, tag string) reflect.Value {
+		for i := range v.NumField() {
+			if v.Type().Field(i).Tag.Get("toml") == tag {
+				return v.Field(i)
+			}
+		}
+		t.Fatalf("README names %q, which config.Config has not", tag)
+		return reflect.Value{}
+	}
+	ticked := regexp.MustCompile("`([^`]*)`")
+	rows := 0
+	for _, line := range strings.Split(section, "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+			continue
+		}
+		rows++
+		var keys []string
+		sectionName := ""
+		for _, m := range ticked.FindAllStringSubmatch(cells[1], -1) {
+			key := m[1]
+			if s, _, ok := strings.Cut(key, "."); ok {
+				sectionName = s
+			} else {
+				key = sectionName + "." + key
+			}
+			keys = append(keys, key)
+		}
+		var values []string
+		for _, m := range ticked.FindAllStringSubmatch(cells[2], -1) {
+			values = append(values, m[1])
+		}
+		for i, key := range keys {
+			s, k, _ := strings.Cut(key, ".")
+			got := field(field(defaults, s), k)
+			want := ""
+			switch {
+			case len(values) == 0:
+				// "none", "unset": the zero value
+			case len(values) == 1:
+				want = values[0]
+			case len(values) == len(keys):
+				want = values[i]
+			default:
+				t.Fatalf("README row %q: %d values for %d keys", line, len(values), len(keys))
+			}
+			if !sameDefault(got, want) {
+				t.Errorf("README says %s defaults to %q; it is %v", key, want, got)
+			}
+		}
+	}
+	if rows < 20 {
+		t.Fatalf("found %d rows of defaults in the README's configuration table", rows)
+	}
+}
+
+// sameDefault reports whether v is what the README writes as want ("" for
+// the zero value or an empty list).
+func sameDefault(v reflect.Value, want string) bool {
+	if want == "" {
+		return v.IsZero() || v.Kind() == reflect.Slice && v.Len() == 0
+	}
+	switch got := v.Interface().(type) {
+	case time.Duration:
+		d, err := time.ParseDuration(want)
+		return err == nil && d == got
+	case string:
+		return got == want
+	case float64:
+		f, err := strconv.ParseFloat(want, 64)
+		return err == nil && f == got
+	}
+	n, unit, _ := strings.Cut(want, " ")
+	i, err := strconv.ParseInt(n, 10, 64)
+	if unit == "MiB" {
+		i <<= 20
+	}
+	return err == nil && v.CanInt() && v.Int() == i
+}
+
+// TestTLSCertificateLoadedFirst: a certificate or key that cannot be used
+// stops the start with an error naming the keys, before anything says the
+// server is serving on https.
+func TestTLSCertificateLoadedFirst(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, _ := selfSignedCert(t, dir)
+	otherDir := t.TempDir()
+	_, otherKey, _ := selfSignedCert(t, otherDir)
+	garbage := filepath.Join(dir, "garbage.pem")
+	os.WriteFile(garbage, []byte("not a certificate\n"), 0o600)
+	for name, files := range map[string][2]string{
+		"ErrMissingCert": {filepath.Join(dir, "absent.pem"), keyFile},
+		"ErrMissingKey":  {certFile, filepath.Join(dir, "absent-key.pem")},
+		"ErrKeyMismatch": {certFile, otherKey},
+		"ErrNotPEM":      {garbage, keyFile},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfgPath := filepath.Join(t.TempDir(), "config.toml")
+			os.WriteFile(cfgPath, []byte(fmt.Sprintf("[server]\ntls_cert = %q\ntls_key = %q\n", files[0], files[1])), 0o600)
+			var stdout bytes.Buffer
+			err := run(context.Background(), []string{"-config", cfgPath, "-addr", "127.0.0.1:0", "-db", filepath.Join(t.TempDir(), "feed.db")}, testEnv, nil, &stdout, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), "server.tls_cert, server.tls_key") {
+				t.Fatalf("run = %v, want an error naming the TLS keys", err)
+			}
+			if strings.Contains(stdout.String(), "serving") {
+				t.Fatalf("said %q before failing", stdout.String())
+			}
+		})
+	}
 }

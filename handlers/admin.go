@@ -98,13 +98,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, err)
 		return
 	}
+	// Names are counted whether an operator has them or not: were only
+	// real names throttled, the first 429 would tell a guesser which
+	// names exist (CWE-204).
 	client, name := s.clientKey(r), "name "+lf.Name
-	keys := []string{client}
 	hash, known := s.operators[lf.Name]
-	if known {
-		keys = append(keys, name)
-	}
-	if wait := s.throttle.attempt(keys...); wait > 0 {
+	if wait := s.throttle.attempt(client, name); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		Error(w, r, s.log, newError(errRateLimited, "too many failed sign-ins: try again in %s", wait.Round(time.Second)))
 		return
@@ -318,8 +317,12 @@ func readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		var unread *clientError // the body could not be read (see requestBody)
+		switch {
+		case errors.As(err, &tooBig):
 			return nil, tooBig
+		case errors.As(err, &unread):
+			return nil, unread
 		}
 		return nil, formError("the form is not valid URL-encoded data")
 	}

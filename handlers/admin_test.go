@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -233,24 +234,63 @@ func TestAdminLoginThrottlePerClientBehindProxy(t *testing.T) {
 		ClientIPHeader: "X-Forwarded-For",
 	}, false)
 	c := newConsole(t, a)
-	guess := func(client string) int {
+	guess := func(client, name string) int {
 		t.Helper()
-		resp, _, err := c.signIn("nobody", "guess", "X-Forwarded-For", client)
+		resp, _, err := c.signIn(name, "guess", "X-Forwarded-For", client)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return resp.StatusCode
 	}
-	for range 5 {
-		if status := guess("203.0.113.1"); status != 401 {
+	for i := range 5 {
+		if status := guess("203.0.113.1", "nobody-"+strconv.Itoa(i)); status != 401 {
 			t.Fatalf("guess: %d, want 401", status)
 		}
 	}
-	if status := guess("203.0.113.1"); status != 429 {
+	if status := guess("203.0.113.1", "nobody-5"); status != 429 {
 		t.Fatalf("sixth guess from the same client: %d, want 429", status)
 	}
-	if status := guess("203.0.113.2"); status != 401 {
+	if status := guess("203.0.113.2", "nobody-6"); status != 401 {
 		t.Fatalf("first guess from another client: %d, want 401", status)
+	}
+}
+
+// TestAdminLoginThrottlesUnknownNames: a name no operator has is throttled
+// exactly like a real one, so the answers do not tell which names exist.
+// Each guess comes from another client, so only the per-name count can
+// refuse the sixth.
+func TestAdminLoginThrottlesUnknownNames(t *testing.T) {
+	a := newApp(t, handlers.Options{
+		Web:            web.Files(),
+		Operators:      []handlers.Operator{{Name: operatorName, PasswordHash: operatorHash()}},
+		ClientIPHeader: "X-Forwarded-For",
+	}, false)
+	c := newConsole(t, a)
+	type answer struct {
+		statuses   []int
+		retryAfter bool
+		last       string
+	}
+	answers := map[string]answer{}
+	for n, name := range []string{operatorName, "nobody"} {
+		var ans answer
+		for i := range 6 {
+			resp, body, err := c.signIn(name, "guess", "X-Forwarded-For", "198.51.100."+strconv.Itoa(10*n+i+1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ans.statuses = append(ans.statuses, resp.StatusCode)
+			ans.retryAfter, ans.last = resp.Header.Get("Retry-After") != "", string(body)
+		}
+		answers[name] = ans
+	}
+	real, unknown := answers[operatorName], answers["nobody"]
+	if real.statuses[5] != 429 || !real.retryAfter {
+		t.Fatalf("real name: statuses %v, Retry-After %v", real.statuses, real.retryAfter)
+	}
+	if fmt.Sprint(unknown.statuses) != fmt.Sprint(real.statuses) || unknown.retryAfter != real.retryAfter ||
+		strings.SplitN(unknown.last, " in ", 2)[0] != strings.SplitN(real.last, " in ", 2)[0] {
+		t.Fatalf("unknown name answered %v %q, a real one %v %q", unknown.statuses, unknown.last, real.statuses, real.last)
 	}
 }
 

@@ -16,12 +16,14 @@ import (
 // store.ErrUnavailable, ...). Every error reaching a client is classified
 // by Error, the one place that chooses status codes.
 var (
-	errUnauthorized = errors.New("unauthorized")
-	errForbidden    = errors.New("forbidden")
-	errNotFound     = errors.New("not found")
-	errConflict     = errors.New("conflict")
-	errTooLarge     = errors.New("too large")
-	errRateLimited  = errors.New("rate limited")
+	errUnauthorized     = errors.New("unauthorized")
+	errForbidden        = errors.New("forbidden")
+	errNotFound         = errors.New("not found")
+	errMethodNotAllowed = errors.New("method not allowed")
+	errTimeout          = errors.New("request timeout")
+	errConflict         = errors.New("conflict")
+	errTooLarge         = errors.New("too large")
+	errRateLimited      = errors.New("rate limited")
 )
 
 // clientError is an error of a kind with a message written for the client.
@@ -66,6 +68,10 @@ func classify(err error) (int, string) {
 		return http.StatusForbidden, err.Error()
 	case errors.Is(err, errNotFound):
 		return http.StatusNotFound, err.Error()
+	case errors.Is(err, errMethodNotAllowed):
+		return http.StatusMethodNotAllowed, err.Error()
+	case errors.Is(err, errTimeout):
+		return http.StatusRequestTimeout, err.Error()
 	case errors.Is(err, errConflict):
 		return http.StatusConflict, err.Error()
 	case errors.Is(err, store.ErrKeyReused):

@@ -24,6 +24,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, err)
 		return
 	}
+	if r.Method == http.MethodHead { // the headers a stream starts with, and no stream
+		w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-cache, no-transform")
+		return
+	}
 	pos := r.Header.Get("Last-Event-ID")
 	if pos == "" {
 		pos = r.URL.Query().Get("lastEventId")

@@ -156,6 +156,15 @@ func TestPublishRejected(t *testing.T) {
 		{"ErrReservedType", "Bearer " + token, `{"topic":"a","type":"reset","data":{}}`, 400, "reserved"},
 		{"ErrBatchAllOrNothing", "Bearer " + token, `[` + scoreBody + `,{"topic":"a","type":"note","data":[]}]`, 400, "event 1"},
 		{"ErrTooLarge", "Bearer " + token, big, 413, "larger than"},
+		{"ErrFieldCase", "Bearer " + token, `{"topic":"ok/a","type":"note","data":{},"Topic":"evil/b"}`, 400, `unknown field "Topic"`},
+		{"ErrFieldTwice", "Bearer " + token, `{"topic":"ok/a","type":"note","data":{},"topic":"evil/b"}`, 400, `field "topic" is given twice`},
+		{"ErrDataKeyTwice", "Bearer " + token, `{"topic":"a","type":"note","data":{"a":{"b":[{"c":1,"c":2}]}}}`, 400, `data.a.b[0] has the key "c" twice`},
+		{"ErrHugeNumber", "Bearer " + token, `{"topic":"a","type":"note","data":{"a":1e999}}`, 400, "data.a is 1e999, beyond the range of an IEEE 754 double"},
+		{"ErrTooDeep", "Bearer " + token, `{"topic":"a","type":"note","data":` + strings.Repeat(`{"a":`, 40) + `1` + strings.Repeat(`}`, 40) + `}`, 400, "nested too deeply"},
+		{"ErrLoneSurrogate", "Bearer " + token, `{"topic":"nba/x","type":"score","data":{"home":"\ud800","away":"B","home_score":1,"away_score":0}}`, 400, "data.home holds a lone surrogate"},
+		{"ErrBidiTeamName", "Bearer " + token, `{"topic":"nba/x","type":"score","data":{"home":"\u202eslekaL","away":"B","home_score":1,"away_score":0}}`, 400, "data.home contains a bidirectional control character"},
+		{"ErrDotSegment", "Bearer " + token, `{"topic":"nba/../admin","type":"note","data":{}}`, 400, `segment ".."`},
+		{"ErrBatchNamesPath", "Bearer " + token, `[` + scoreBody + `,{"topic":"a","type":"note","data":{"x":[0,1e400]}}]`, 400, "event 1: data.x[1] is 1e400"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, body := a.publish(t, tc.auth, tc.body)
@@ -189,23 +198,44 @@ func TestParsePublish(t *testing.T) {
 		body  string
 		n     int
 		batch bool
+		err   string // substring of the error, when n is 0
 	}{
-		{"Object", scoreBody, 1, false},
-		{"ObjectWhitespace", "\n  " + scoreBody + "\n", 1, false},
-		{"Array", `[` + scoreBody + `,` + scoreBody + `]`, 2, true},
-		{"ArrayOfNull", `[null]`, 1, true},
-		{"ErrEmpty", ``, 0, false},
-		{"ErrEmptyArray", `[ ]`, 0, false},
-		{"ErrNumber", `12`, 0, false},
-		{"ErrNestedArray", `[[]]`, 0, false},
-		{"ErrTwoObjects", scoreBody + scoreBody, 0, false},
-		{"ErrUnknownField", `{"topic":"a","typ":"x"}`, 0, false},
+		{"Object", scoreBody, 1, false, ""},
+		{"ObjectWhitespace", "\n  " + scoreBody + "\n", 1, false, ""},
+		{"Array", `[` + scoreBody + `,` + scoreBody + `]`, 2, true, ""},
+		{"ArrayWhitespace", "[ " + scoreBody + " ,\r\n\t" + scoreBody + " ]", 2, true, ""},
+		{"EscapedName", `{"t\u006fpic":"a","type":"b","data":{}}`, 1, false, ""},
+		{"DataScalar", `{"topic":"a","type":"b","data":12}`, 1, false, ""}, // the store refuses it
+		{"ErrEmpty", ``, 0, false, "empty"},
+		{"ErrEmptyArray", `[ ]`, 0, false, "empty"},
+		{"ErrNumber", `12`, 0, false, "JSON object or a JSON array"},
+		{"ErrArrayOfNull", `[null]`, 0, false, "event 0 must be an event object, got null"},
+		{"ErrNestedArray", `[[]]`, 0, false, "event 0 must be an event object, got an array"},
+		{"ErrTwoObjects", scoreBody + scoreBody, 0, false, "after the JSON value"},
+		{"ErrUnknownField", `{"topic":"a","typ":"x"}`, 0, false, `unknown field "typ"`},
+		// Field names are exact-case (RFC 8259 §4: names are compared
+		// as strings): "Topic" is not topic, so it cannot override it.
+		{"ErrCaseTopic", `{"topic":"ok/a","type":"note","data":{},"Topic":"evil/b"}`, 0, false, `unknown field "Topic"`},
+		{"ErrCaseAll", `{"Topic":"a","TYPE":"note","Data":{}}`, 0, false, `unknown field "Topic"`},
+		{"ErrDuplicateTopic", `{"topic":"ok/a","type":"note","data":{},"topic":"evil/b"}`, 0, false, `field "topic" is given twice`},
+		{"ErrDuplicateData", `{"topic":"a","type":"note","data":{"x":1},"data":{"x":2}}`, 0, false, `field "data" is given twice`},
+		{"ErrDuplicateEscaped", `{"topic":"a","type":"note","data":{},"\u0074ype":"x"}`, 0, false, `field "type" is given twice`},
+		{"ErrDuplicateInBatch", `[` + scoreBody + `,{"type":"a","type":"b"}]`, 0, false, `event 1: field "type" is given twice`},
+		{"ErrTopicNotString", `{"topic":5}`, 0, false, `field "topic" must be a string, got a number`},
+		{"ErrTopicNull", `{"topic":null}`, 0, false, `field "topic" must be a string, got null`},
+		{"ErrTruncated", `{"topic":`, 0, false, "ends too early"},
+		{"ErrTruncatedData", `{"topic":"a","data":{"x":[1}`, 0, false, `not valid JSON`},
+		{"ErrNoData", `{"topic":"a","data":}`, 0, false, `expected the value of "data"`},
+		{"ErrMissingComma", `{"topic":"a" "type":"b"}`, 0, false, `(at byte 13): expected ',' or '}'`},
+		{"ErrControlInString", "{\"topic\":\"a\nb\"}", 0, false, "control character (U+000A)"},
+		{"ErrBadEscape", `{"topic":"a\qb"}`, 0, false, "invalid escape"},
+		{"ErrBareName", `{topic:"a"}`, 0, false, "expected a field name in double quotes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			updates, batch, err := handlers.ParsePublish([]byte(tc.body))
 			if tc.n == 0 {
-				if !errors.Is(err, store.ErrInvalid) {
-					t.Fatalf("got %v, %v; want ErrInvalid", updates, err)
+				if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got %v, %v; want ErrInvalid with %q", updates, err, tc.err)
 				}
 				return
 			}
@@ -214,6 +244,12 @@ func TestParsePublish(t *testing.T) {
 			}
 		})
 	}
+	t.Run("Fields", func(t *testing.T) {
+		updates, _, err := handlers.ParsePublish([]byte(`{"data": {"a" : [1, "]}"]} , "type":"note","topic":"x\/y"}`))
+		if err != nil || updates[0].Topic != "x/y" || updates[0].Type != "note" || string(updates[0].Data) != `{"a" : [1, "]}"]}` {
+			t.Fatalf("got %+v, %v", updates, err)
+		}
+	})
 }
 
 func FuzzParsePublish(f *testing.F) {
@@ -222,6 +258,11 @@ func FuzzParsePublish(f *testing.F) {
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`{"topic":"a","type":"b","data":{"x":[1,2,{"y":null}]}} `))
 	f.Add([]byte(`{"topic":"a"}{`))
+	f.Add([]byte(`{"topic":"ok/a","type":"note","data":{},"Topic":"evil/b"}`))
+	f.Add([]byte(`{"topic":"a","topic":"b"}`))
+	f.Add([]byte(`[{"data":{"x":"}\"]"}},{"t\u006fpic":"\ud800"}]`))
+	f.Add([]byte(`{"topic":"a","type":"b","data":tru`))
+	f.Add([]byte(`{"data":{"a":{"b":1,"b":2}}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		updates, _, err := handlers.ParsePublish(body)
 		if err != nil {
@@ -232,6 +273,29 @@ func FuzzParsePublish(f *testing.F) {
 		}
 		if len(updates) == 0 {
 			t.Fatal("accepted a body with no events")
+		}
+		// What encoding/json reads with exact names must be what was
+		// parsed: no field was taken from another spelling.
+		var objs []map[string]json.RawMessage
+		trimmed := bytes.TrimSpace(body)
+		if len(trimmed) > 0 && trimmed[0] == '{' {
+			trimmed = append(append([]byte("["), trimmed...), ']')
+		}
+		if json.Unmarshal(trimmed, &objs) != nil {
+			return // the data is not JSON: the store refuses it
+		}
+		for i, obj := range objs {
+			for k := range obj {
+				if k != "topic" && k != "type" && k != "data" {
+					t.Fatalf("accepted field %q in %q", k, body)
+				}
+			}
+			var topic, typ string
+			json.Unmarshal(obj["topic"], &topic)
+			json.Unmarshal(obj["type"], &typ)
+			if topic != updates[i].Topic || typ != updates[i].Type {
+				t.Fatalf("event %d of %q parsed as %+v", i, body, updates[i])
+			}
 		}
 	})
 }

@@ -108,6 +108,9 @@ func parseRange(q url.Values, also ...string) (store.Range, error) {
 		if r.Before, err = parseID("before", v[0]); err != nil {
 			return store.Range{}, err
 		}
+		// A zero Before is no bound; IDs start at 1, so "before 1"
+		// selects exactly what "before 0" asks for: nothing.
+		r.Before = max(r.Before, 1)
 	}
 	if v, ok := q["from"]; ok {
 		if r.From, err = parseTime("from", v[0]); err != nil {
@@ -253,6 +256,9 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="livefeed-%s.csv"`, time.Now().UTC().Format("20060102-150405")))
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	if r.Method == http.MethodHead {
+		return // the headers of the download, without reading it
+	}
 	out := &exportWriter{w: w, rc: http.NewResponseController(w), timeout: s.opts.WriteTimeout}
 	n, err := s.store.Export(r.Context(), out, rng)
 	if err == nil {

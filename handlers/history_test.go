@@ -102,13 +102,23 @@ func FuzzParseHistoryQuery(f *testing.F) {
 	for _, seed := range []string{
 		"", "topic=nba/*&after=5&limit=10&order=desc", "from=2026-11-21T19:00:00Z&to=2026-11-21T19:00:00.999999999-23:59",
 		"after=9223372036854775807&before=0", "topic=*&topic=a", "limit=%00", "from=2026-02-30T00:00:00Z", "a=b&a=c",
+		"topic=ok/a;", "topic=ok/a;limit=5", "x=%zz", "topic=%", "before=0&order=desc", "topic=a/../b",
 	} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		values, err := url.ParseQuery(raw)
+		values, err := handlers.ParseQuery(raw)
 		if err != nil {
+			if !errors.Is(err, store.ErrInvalid) {
+				t.Fatalf("error %v is not ErrInvalid", err)
+			}
+			if _, uerr := url.ParseQuery(raw); uerr == nil {
+				t.Fatalf("refused %q, which url.ParseQuery reads", raw)
+			}
 			return
+		}
+		if strings.Contains(raw, ";") {
+			t.Fatalf("accepted the ';' in %q", raw)
 		}
 		for _, parse := range []func(url.Values) (handlers.HistoryQuery, error){
 			handlers.ParseHistoryQuery,
@@ -124,7 +134,7 @@ func FuzzParseHistoryQuery(f *testing.F) {
 				}
 				continue
 			}
-			if q.Limit < 1 || q.Limit > store.MaxPage || q.Range.After < 0 || q.Range.Before < 0 {
+			if q.Limit < 1 || q.Limit > store.MaxPage || q.Range.After < 0 || q.Range.Before < 0 || values.Has("before") && q.Range.Before == 0 {
 				t.Fatalf("accepted %q as %+v", raw, q)
 			}
 			if !q.Range.From.IsZero() && !q.Range.To.IsZero() && q.Range.From.After(q.Range.To) {

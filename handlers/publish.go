@@ -1,16 +1,14 @@
 package handlers
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
-	"strings"
 
 	"livefeed/store"
 )
@@ -91,34 +89,58 @@ func ack(events []store.Event, batch bool) []byte {
 }
 
 // ParsePublish reads a publish request body: one {"topic", "type", "data"}
-// object, or a non-empty array of them (batch reports which). It checks the
-// shape only; the store validates the contents.
+// object, or a non-empty array of them (batch reports which). It reads the
+// envelope only, and strictly: field names in exact case (RFC 8259 names
+// are case-sensitive; matching "Topic" to topic would let two fields claim
+// one), each at most once, no others. The data is left to the store, which
+// validates it.
 func ParsePublish(body []byte) (updates []store.Update, batch bool, err error) {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
+	p := envelopeReader{b: body}
+	p.space()
+	if p.i == len(p.b) {
 		return nil, false, publishError("the request body is empty: send a JSON object or a JSON array of objects")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	switch body[0] {
+	switch p.b[p.i] {
 	case '{':
-		var u store.Update
-		err = dec.Decode(&u)
+		u, err := p.event()
+		if err != nil {
+			return nil, false, err
+		}
 		updates = []store.Update{u}
 	case '[':
 		batch = true
-		err = dec.Decode(&updates)
+		p.i++
+		p.space()
+		if p.at(']') {
+			return nil, false, publishError("the array of events is empty")
+		}
+		for n := 0; ; n++ {
+			if !p.at('{') {
+				return nil, false, publishError(fmt.Sprintf("event %d must be an event object, got %s", n, p.kind()))
+			}
+			u, err := p.event()
+			if err != nil {
+				return nil, false, fmt.Errorf("event %d: %w", n, err)
+			}
+			updates = append(updates, u)
+			p.space()
+			if p.at(',') {
+				p.i++
+				p.space()
+				continue
+			}
+			if !p.at(']') {
+				return nil, false, p.syntax("expected ',' or ']' after an event")
+			}
+			p.i++
+			break
+		}
 	default:
 		return nil, false, publishError("the request body must be a JSON object or a JSON array of objects")
 	}
-	if err != nil {
-		return nil, false, publishError(describeJSONError(err))
-	}
-	if dec.More() || dec.InputOffset() != int64(len(body)) {
+	p.space()
+	if p.i != len(p.b) {
 		return nil, false, publishError("the request body has data after the JSON value")
-	}
-	if batch && len(updates) == 0 {
-		return nil, false, publishError("the array of events is empty")
 	}
 	return updates, batch, nil
 }
@@ -127,32 +149,187 @@ func ParsePublish(body []byte) (updates []store.Update, batch bool, err error) {
 // the store rejects.
 func publishError(msg string) error { return newError(store.ErrInvalid, "%s", msg) }
 
-// describeJSONError turns encoding/json's errors into messages for a client.
-func describeJSONError(err error) string {
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syntax):
-		return fmt.Sprintf("the request body is not valid JSON (at byte %d): %s", syntax.Offset, syntax.Error())
-	case errors.As(err, &typ):
-		if typ.Field == "" {
-			return fmt.Sprintf("expected an event object, got a JSON %s", typ.Value)
-		}
-		return fmt.Sprintf("field %q must be %s, got a JSON %s", typ.Field, jsonTypeName(typ.Type.Kind().String()), typ.Value)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "the request body is not valid JSON: it ends too early"
-	}
-	return "the request body is not valid: " + strings.TrimPrefix(err.Error(), "json: ")
+// envelopeReader reads the envelope of published events. It skips over
+// each event's data, which the store then reads in full.
+type envelopeReader struct {
+	b []byte
+	i int
 }
 
-func jsonTypeName(kind string) string {
-	switch kind {
-	case "string":
-		return "a string"
-	case "slice":
-		return "a JSON value"
-	case "struct":
-		return "an object"
+// event reads the object at p.i.
+func (p *envelopeReader) event() (store.Update, error) {
+	var u store.Update
+	var seen [3]bool // topic, type, data
+	p.i++            // {
+	p.space()
+	if p.at('}') {
+		p.i++
+		return u, nil
 	}
-	return kind
+	for {
+		if !p.at('"') {
+			return u, p.syntax("expected a field name in double quotes")
+		}
+		name, err := p.string()
+		if err != nil {
+			return u, err
+		}
+		field := slices.Index([]string{"topic", "type", "data"}, name)
+		if field < 0 {
+			return u, publishError(fmt.Sprintf("unknown field %s: an event has the fields \"topic\", \"type\" and \"data\", in lower case", strconv.Quote(name)))
+		}
+		if seen[field] {
+			return u, publishError(fmt.Sprintf("field %q is given twice", name))
+		}
+		seen[field] = true
+		p.space()
+		if !p.at(':') {
+			return u, p.syntax("expected ':' after the field name")
+		}
+		p.i++
+		p.space()
+		if p.i == len(p.b) {
+			return u, p.syntax("expected a value")
+		}
+		if field == 2 {
+			start := p.i
+			if u.Data = p.skipValue(); len(u.Data) == 0 {
+				p.i = start
+				return u, p.syntax("expected the value of \"data\"")
+			}
+		} else {
+			if !p.at('"') {
+				return u, publishError(fmt.Sprintf("field %q must be a string, got %s", name, p.kind()))
+			}
+			v, err := p.string()
+			if err != nil {
+				return u, err
+			}
+			if field == 0 {
+				u.Topic = v
+			} else {
+				u.Type = v
+			}
+		}
+		p.space()
+		if p.at(',') {
+			p.i++
+			p.space()
+			continue
+		}
+		if !p.at('}') {
+			return u, p.syntax("expected ',' or '}' after a field")
+		}
+		p.i++
+		return u, nil
+	}
+}
+
+// string reads the JSON string at p.i.
+func (p *envelopeReader) string() (string, error) {
+	start, escaped := p.i, false
+	for p.i++; p.i < len(p.b); p.i++ {
+		switch c := p.b[p.i]; {
+		case c == '"':
+			p.i++
+			lit := p.b[start:p.i]
+			if !escaped {
+				return string(lit[1 : len(lit)-1]), nil
+			}
+			var s string
+			if err := json.Unmarshal(lit, &s); err != nil {
+				p.i = start
+				return "", p.syntax("a string has an invalid escape")
+			}
+			return s, nil
+		case c == '\\':
+			escaped = true
+			p.i++
+		case c < 0x20:
+			return "", p.syntax(fmt.Sprintf("a control character (U+%04X) in a string must be escaped", c))
+		}
+	}
+	return "", p.syntax("a string does not end")
+}
+
+// kind names the JSON value at p.i, for messages.
+func (p *envelopeReader) kind() string {
+	if p.i >= len(p.b) {
+		return "nothing"
+	}
+	switch c := p.b[p.i]; {
+	case c == '{':
+		return "an object"
+	case c == '[':
+		return "an array"
+	case c == '"':
+		return "a string"
+	case c == 't' || c == 'f':
+		return "a boolean"
+	case c == 'n':
+		return "null"
+	case c == '-' || '0' <= c && c <= '9':
+		return "a number"
+	}
+	return "something that is not JSON"
+}
+
+func (p *envelopeReader) at(c byte) bool { return p.i < len(p.b) && p.b[p.i] == c }
+
+func (p *envelopeReader) space() {
+	for p.i < len(p.b) && (p.b[p.i] == ' ' || p.b[p.i] == '\t' || p.b[p.i] == '\n' || p.b[p.i] == '\r') {
+		p.i++
+	}
+}
+
+func (p *envelopeReader) syntax(what string) error {
+	if p.i >= len(p.b) {
+		return publishError("the request body is not valid JSON: it ends too early")
+	}
+	return publishError(fmt.Sprintf("the request body is not valid JSON (at byte %d): %s", p.i, what))
+}
+
+// skipValue moves past the JSON value at p.i and returns it, or nil if it
+// does not end. Objects and arrays are skipped by counting brackets
+// outside strings: whether the value is valid JSON is for the store to
+// check, in the one pass that validates it.
+func (p *envelopeReader) skipValue() []byte {
+	start, depth := p.i, 0
+	for p.i < len(p.b) {
+		switch c := p.b[p.i]; {
+		case c == '"':
+			for p.i++; p.i < len(p.b) && p.b[p.i] != '"'; p.i++ {
+				if p.b[p.i] == '\\' {
+					p.i++
+				}
+			}
+			if p.i >= len(p.b) {
+				return nil
+			}
+			p.i++
+			if depth == 0 {
+				return p.b[start:p.i]
+			}
+		case c == '{' || c == '[':
+			depth++
+			p.i++
+		case c == '}' || c == ']':
+			if depth == 0 {
+				return p.b[start:p.i] // the envelope's end, after a scalar
+			}
+			depth--
+			p.i++
+			if depth == 0 {
+				return p.b[start:p.i]
+			}
+		case depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\r' || c == '\n'):
+			return p.b[start:p.i]
+		default:
+			p.i++
+		}
+	}
+	if depth > 0 {
+		return nil
+	}
+	return p.b[start:p.i]
 }

@@ -7,10 +7,14 @@ package handlers
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
+	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -114,31 +118,38 @@ func New(st *store.Store, hub *feed.Hub, opts Options) *Server {
 	return s
 }
 
-// Handler returns the routes: the whole HTTP API at a glance.
+// Handler returns the routes: the whole HTTP API at a glance. Every
+// request's query string must parse (see strictRequest); HEAD is answered
+// wherever GET is; a wrong method gets 405 with Allow, an unknown /api/
+// path a JSON 404.
 func (s *Server) Handler() http.Handler {
 	r := mux.NewRouter()
+	r.Use(s.strictRequest)
+	get := []string{http.MethodGet, http.MethodHead}
 
 	// Publishing: systems and operators push updates.
 	r.HandleFunc("/api/publish", s.publish).Methods(http.MethodPost)
 
 	// Reading the feed and its history, also cross-origin from the allowed
-	// origins.
+	// origins, with a preflight for each.
 	feedRoutes := r.NewRoute().Subrouter()
 	feedRoutes.Use(s.cors)
-	feedRoutes.HandleFunc("/events", s.events).Methods(http.MethodGet)
-	feedRoutes.HandleFunc("/events", s.preflight).Methods(http.MethodOptions)
-	feedRoutes.HandleFunc("/api/topics", s.topics).Methods(http.MethodGet)
-	feedRoutes.HandleFunc("/api/history", s.history).Methods(http.MethodGet)
-	feedRoutes.HandleFunc("/api/export.csv", s.exportCSV).Methods(http.MethodGet)
+	feedRoutes.HandleFunc("/events", s.events).Methods(get...)
+	feedRoutes.HandleFunc("/api/topics", s.topics).Methods(get...)
+	feedRoutes.HandleFunc("/api/history", s.history).Methods(get...)
+	feedRoutes.HandleFunc("/api/export.csv", s.exportCSV).Methods(get...)
+	for _, path := range []string{"/events", "/api/topics", "/api/history", "/api/export.csv"} {
+		feedRoutes.HandleFunc(path, s.preflight).Methods(http.MethodOptions)
+	}
 
 	// The operator console: a page, and forms that need a signed-in
 	// operator's session and its CSRF token. Browsers' cross-origin
 	// requests are refused before any of it runs.
-	r.HandleFunc(adminPath, s.adminPage).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc(adminPath, s.adminPage).Methods(get...)
 	r.Handle("/admin/", http.RedirectHandler("/admin", http.StatusMovedPermanently))
 	admin := r.PathPrefix(adminPath).Subrouter()
 	admin.Use(s.crossOrigin.Handler)
-	admin.HandleFunc("/session", s.adminSession).Methods(http.MethodGet)
+	admin.HandleFunc("/session", s.adminSession).Methods(get...)
 	admin.HandleFunc("/login", s.login).Methods(http.MethodPost)
 	admin.HandleFunc("/logout", s.operatorForm(s.logout)).Methods(http.MethodPost)
 	admin.HandleFunc("/games", s.operatorForm(s.createGame)).Methods(http.MethodPost)
@@ -147,21 +158,111 @@ func (s *Server) Handler() http.Handler {
 	admin.HandleFunc("/price", s.operatorForm(s.pushPrice)).Methods(http.MethodPost)
 
 	// Operations.
-	r.HandleFunc("/healthz", s.health).Methods(http.MethodGet)
-	r.HandleFunc("/metrics", s.serveMetrics).Methods(http.MethodGet)
+	r.HandleFunc("/healthz", s.health).Methods(get...)
+	r.HandleFunc("/metrics", s.serveMetrics).Methods(get...)
 
-	// Pages and scripts.
+	// Pages and scripts: the files there are.
 	if s.opts.Web != nil {
-		r.PathPrefix("/").Handler(s.static(http.FileServerFS(s.opts.Web))).Methods(http.MethodGet, http.MethodHead)
+		r.PathPrefix("/").MatcherFunc(s.webFile).Handler(s.static(http.FileServerFS(s.opts.Web))).Methods(get...)
 	}
 
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		Error(w, r, s.log, newError(errNotFound, "no such endpoint: %s", r.URL.Path))
+	// Anything else: a JSON 405 with Allow when the path takes other
+	// methods, else a JSON 404. Both are decided here, from the routes
+	// themselves: mux's own choice between the two depends on the order
+	// of the routes.
+	unrouted := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		allow := allowedMethods(r, req)
+		if len(allow) == 0 {
+			Error(w, req, s.log, newError(errNotFound, "no such endpoint: %s", req.URL.Path))
+			return
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		Error(w, req, s.log, newError(errMethodNotAllowed, "%s is not allowed on %s; use %s", req.Method, req.URL.Path, strings.Join(allow, " or ")))
 	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": r.Method + " is not allowed here"})
-	})
+	r.NotFoundHandler, r.MethodNotAllowedHandler = unrouted, unrouted
 	return r
+}
+
+// webFile reports whether the request's path names one of the web files,
+// or a directory with an index.html.
+func (s *Server) webFile(r *http.Request, _ *mux.RouteMatch) bool {
+	name := strings.TrimPrefix(path.Clean(r.URL.Path), "/")
+	if name == "" {
+		name = "."
+	}
+	info, err := fs.Stat(s.opts.Web, name)
+	if err == nil && info.IsDir() {
+		_, err = fs.Stat(s.opts.Web, path.Join(name, "index.html"))
+	}
+	return err == nil
+}
+
+// allowedMethods lists the methods router has a route for at req's path,
+// for the Allow header of a 405 (RFC 9110 §15.5.6).
+func allowedMethods(router *mux.Router, req *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodOptions} {
+		probe := *req
+		probe.Method = m
+		var match mux.RouteMatch
+		if router.Match(&probe, &match) && match.MatchErr == nil {
+			allow = append(allow, m)
+		}
+	}
+	return allow
+}
+
+// strictRequest refuses a request whose query string does not parse, on
+// every endpoint. Go's URL.Query drops what it cannot parse without a word:
+// "topic=ok/a;" would select every topic and "topic=ok/a;limit=5" ignore
+// the limit, and a proxy allowing only some topic patterns could be
+// bypassed that way. It also makes a request body that cannot be read (a
+// broken chunked encoding, a body cut off or slower than the read timeout)
+// the client's error, not the server's.
+func (s *Server) strictRequest(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := ParseQuery(r.URL.RawQuery); err != nil {
+			Error(w, r, s.log, err)
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = requestBody{r.Body}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ParseQuery parses a URL's query string, refusing what url.ParseQuery
+// refuses: a ';' separator, a '%' not followed by two hexadecimal digits.
+func ParseQuery(raw string) (url.Values, error) {
+	q, err := url.ParseQuery(raw)
+	var escape url.EscapeError
+	switch {
+	case err == nil:
+		return q, nil
+	case errors.As(err, &escape):
+		return nil, queryError("the query string is malformed: %s is not a percent-encoded byte (write a %% in a value as %%25)", strings.TrimPrefix(escape.Error(), "invalid URL escape "))
+	case strings.Contains(err.Error(), "semicolon"):
+		return nil, queryError("the query string is malformed: it has a ';'; separate parameters with & (write a ; in a value as %%3B)")
+	}
+	return nil, queryError("the query string is malformed: %v", err)
+}
+
+// requestBody is a request's body whose read errors are classified: the
+// client sent something that is not a body (400), or too slowly (408).
+type requestBody struct{ io.ReadCloser }
+
+func (b requestBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var tooBig *http.MaxBytesError
+	switch {
+	case err == nil, err == io.EOF, errors.As(err, &tooBig):
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		err = newError(errTimeout, "the request body did not arrive within the server's read timeout")
+	default:
+		err = newError(store.ErrInvalid, "the request body could not be read: it is malformed (such as a broken chunked encoding) or was cut off")
+	}
+	return n, err
 }
 
 // authorizePublisher checks the bearer token in constant time: the token is
@@ -204,7 +305,7 @@ func (s *Server) cors(next http.Handler) http.Handler {
 func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	if h.Get("Access-Control-Allow-Origin") != "" {
-		h.Set("Access-Control-Allow-Methods", "GET")
+		h.Set("Access-Control-Allow-Methods", "GET, HEAD")
 		h.Set("Access-Control-Allow-Headers", "Last-Event-ID, Cache-Control, Accept")
 		h.Set("Access-Control-Max-Age", "600")
 	}

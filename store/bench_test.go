@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -77,4 +79,63 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkSparsePrefix reads a prefix whose 40 topics have one event each,
+// spread over 1,000,000 stored events: a page of history and an export
+// must cost what they return and the number of topics, not the table. For
+// comparison, a page of 1,000 events of a dense prefix (50 topics sharing
+// the rest of the events):
+//
+//	go test -run '^$' -bench SparsePrefix ./store
+func BenchmarkSparsePrefix(b *testing.B) {
+	const rows, sparse = 1_000_000, 40
+	path := filepath.Join(b.TempDir(), "feed.db")
+	s := MustOpenStoreAt(b, path, store.Options{})
+	batch := make([]store.Update, 0, 1000)
+	for i := range rows {
+		u := store.Update{Topic: fmt.Sprintf("dense/t%02d", i%50), Type: "note", Data: json.RawMessage(`{"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}`)}
+		if i%(rows/sparse) == rows/sparse/2 {
+			u.Topic = fmt.Sprintf("sparse/s%02d", i/(rows/sparse))
+		}
+		if batch = append(batch, u); len(batch) == cap(batch) {
+			MustAppend(b, s, batch...)
+			batch = batch[:0]
+		}
+	}
+	s.Close() // indexes everything: the reads below use topic_index alone
+	s = MustOpenStoreAt(b, path, store.Options{})
+	ctx := context.Background()
+	sparsePrefix, densePrefix := mustFilter(b, "sparse/*"), mustFilter(b, "dense/*")
+	for _, bc := range []struct {
+		name string
+		want int
+		read func() (int, error)
+	}{
+		{"history", sparse, func() (int, error) {
+			events, _, err := s.History(ctx, store.Range{Filter: sparsePrefix}, 100, false)
+			return len(events), err
+		}},
+		{"history-newest-first", sparse, func() (int, error) {
+			events, _, err := s.History(ctx, store.Range{Filter: sparsePrefix}, 100, true)
+			return len(events), err
+		}},
+		{"export", sparse, func() (int, error) {
+			n, err := s.Export(ctx, io.Discard, store.Range{Filter: sparsePrefix})
+			return int(n), err
+		}},
+		{"dense-history-1000", 1000, func() (int, error) {
+			events, _, err := s.History(ctx, store.Range{Filter: densePrefix, After: rows / 2}, 1000, false)
+			return len(events), err
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				n, err := bc.read()
+				if err != nil || n != bc.want {
+					b.Fatalf("read %d events, %v; want %d", n, err, bc.want)
+				}
+			}
+		})
+	}
 }

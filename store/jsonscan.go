@@ -9,42 +9,6 @@ import (
 // with encoding/json's token API cost several times more than storing the
 // event, and decoding each exported row would cost more than reading it.
 
-// field is one top-level member of a JSON object: its key and its value as
-// raw JSON.
-type field struct {
-	key   string
-	value []byte
-}
-
-// compact returns valid JSON without the whitespace between tokens.
-func compact(data []byte) []byte {
-	out := make([]byte, 0, len(data))
-	for i := 0; i < len(data); {
-		switch c := data[i]; c {
-		case ' ', '\t', '\r', '\n':
-			i++
-		case '"':
-			end := stringEnd(data, i)
-			out = append(out, data[i:end]...)
-			i = end
-		default:
-			out = append(out, c)
-			i++
-		}
-	}
-	return out
-}
-
-// members returns the top-level members of a valid JSON object, keys
-// unescaped.
-func members(obj []byte) []field {
-	var fs []field
-	eachMember(obj, func(key, value []byte) {
-		fs = append(fs, field{unquote(key), value})
-	})
-	return fs
-}
-
 // unquote returns the text of a JSON string literal.
 func unquote(lit []byte) string {
 	body := lit[1 : len(lit)-1]

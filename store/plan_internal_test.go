@@ -6,34 +6,40 @@ import (
 	"testing"
 )
 
-// TestReadsSeekByIndex checks the query plans of every statement After
-// runs: each must seek through an index to its position, never scan a
-// table from the start (a feed with years of history would stall every
-// resume).
+// TestReadsSeekByIndex checks the query plans of every statement History,
+// Export and After run: each must seek through an index to its position,
+// never scan a table from the start (a feed with years of history would
+// stall every resume), and a selection of topics must seek by topic, never
+// walk everybody else's events.
 func TestReadsSeekByIndex(t *testing.T) {
 	s, err := Open(filepath.Join(t.TempDir(), "feed.db"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	all, _ := ParseFilter([]string{"nba/*", "x"})
-	where, whereArgs := all.where()
+	some, _ := ParseFilter([]string{"nba/*", "x"})
+	where, whereArgs := some.where()
 	for _, q := range []struct {
 		name, sql string
 		args      []any
 		want      string // a piece the plan must contain
 	}{
-		{"Walk", `SELECT id, topic, type, time, data FROM events WHERE id > ? AND id < ?` + where + ` ORDER BY id LIMIT ?`,
-			append(append([]any{0, 100}, whereArgs...), 10), "INTEGER PRIMARY KEY"},
-		{"WalkNewest", `SELECT id, topic, type, time, data FROM events WHERE id > ? AND id < ?` + where + ` ORDER BY id DESC LIMIT ?`,
-			append(append([]any{0, 100}, whereArgs...), 10), "INTEGER PRIMARY KEY"},
+		{"WalkAll", `SELECT id, topic, type, time, data FROM events WHERE id > ? AND id < ? ORDER BY id LIMIT ?`,
+			[]any{0, 100, 10}, "INTEGER PRIMARY KEY"},
+		{"WalkAllNewest", `SELECT id, topic, type, time, data FROM events WHERE id > ? AND id < ? ORDER BY id DESC LIMIT ?`,
+			[]any{0, 100, 10}, "INTEGER PRIMARY KEY"},
 		{"Indexed", `SELECT e.id, e.topic, e.type, e.time, e.data FROM topic_index x JOIN events e ON e.id = x.id
 			WHERE x.topic = ? AND x.id > ? AND x.id < ? ORDER BY x.id LIMIT ?`, []any{"a", 0, 10, 10}, "PRIMARY KEY (topic=? AND id>? AND id<?)"},
 		{"IndexedNewest", `SELECT e.id, e.topic, e.type, e.time, e.data FROM topic_index x JOIN events e ON e.id = x.id
 			WHERE x.topic = ? AND x.id > ? AND x.id < ? ORDER BY x.id DESC LIMIT ?`, []any{"a", 0, 10, 10}, "PRIMARY KEY (topic=? AND id>? AND id<?)"},
-		{"Tail", `SELECT id, topic, type, time, data FROM events WHERE id > ? AND id < ? AND topic IN (?, ?) ORDER BY id LIMIT ?`,
-			[]any{0, 100, "a", "b", 10}, "INTEGER PRIMARY KEY"},
-		{"Expand", `SELECT topic FROM latest WHERE topic >= ? AND topic < ? LIMIT ?`, []any{"nba/", "nba0", 33}, "PRIMARY KEY (topic>? AND topic<?)"},
+		{"Seek", `SELECT id FROM topic_index WHERE topic = ? AND id > ? AND id < ? ORDER BY id LIMIT ?`, []any{"a", 0, 10, 10}, "PRIMARY KEY (topic=? AND id>? AND id<?)"},
+		{"SeekNewest", `SELECT id FROM topic_index WHERE topic = ? AND id > ? AND id < ? ORDER BY id DESC LIMIT ?`, []any{"a", 0, 10, 10}, "(topic=? AND id>? AND id<?)"},
+		{"ByID", `SELECT id, topic, type, time, data FROM events WHERE id IN (?, ?, ?) ORDER BY id`, []any{3, 5, 9}, "INTEGER PRIMARY KEY (rowid=?)"},
+		{"ByIDNewest", `SELECT id, topic, type, time, data FROM events WHERE id IN (?, ?, ?) ORDER BY id DESC`, []any{3, 5, 9}, "INTEGER PRIMARY KEY (rowid=?)"},
+		{"Tail", `SELECT id, topic, type, time, data FROM events WHERE id > ? AND id < ?` + where + ` ORDER BY id LIMIT ?`,
+			append(append([]any{90, 100}, whereArgs...), 10), "INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
+		{"ExpandTopics", `SELECT topic FROM latest WHERE topic IN (?, ?) AND id > ?`, []any{"a", "b", 5}, "PRIMARY KEY (topic=?)"},
+		{"ExpandPrefix", `SELECT topic FROM latest WHERE topic >= ? AND topic < ? AND id > ?`, []any{"nba/", "nba0", 5}, "PRIMARY KEY (topic>? AND topic<?)"},
 		{"PruneIndex", `DELETE FROM topic_index WHERE (topic, id) IN (SELECT topic, id FROM events WHERE id > ? AND id <= ?)`, []any{0, 10}, "PRIMARY KEY (topic=? AND id=?)"},
 		{"FirstAt", `SELECT time FROM events WHERE id >= ? ORDER BY id LIMIT 1`, []any{5}, "INTEGER PRIMARY KEY (rowid>?)"},
 	} {

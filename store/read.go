@@ -1,19 +1,13 @@
 package store
 
 import (
-	"cmp"
+	"container/heap"
 	"context"
 	"database/sql"
 	"errors"
 	"math"
-	"slices"
 	"strings"
 )
-
-// maxMergedTopics is how many topics a read follows through topic_index,
-// one index seek each; a filter covering more topics walks the events table
-// from the position instead, where most rows then match anyway.
-const maxMergedTopics = 32
 
 // After returns up to limit stored events with an ID greater than after that
 // match f, in ID order. It returns ErrPruned when retention has removed
@@ -40,26 +34,25 @@ func (s *Store) After(ctx context.Context, after int64, f Filter, limit int) ([]
 
 // readRange reads, within tx, up to limit events of f with after < ID <
 // before, in ID order or, with newestFirst, newest first, appending them to
-// dst with their data in buf. Exact topics, and prefixes covering a few
-// topics, are read through topic_index up to indexed_through and by primary
-// key above it; "*" and wide prefixes walk the primary key, where most rows
-// then match anyway.
+// dst with their data in buf. "*" walks the primary key, where every row
+// matches. Any other selection is read through topic_index, up to
+// indexed_through, for the topics it covers that have events after after,
+// and by primary key above indexed_through, where the few unindexed events
+// are: the cost follows the events returned and the topics selected, never
+// the size of the table (a prefix of a few sparse topics among a million
+// events would otherwise walk them all).
 func (s *Store) readRange(ctx context.Context, tx *sql.Tx, f Filter, after, before int64, limit int, newestFirst bool, buf *eventBuf, dst []Event) ([]Event, error) {
 	order := " ORDER BY id"
 	if newestFirst {
 		order += " DESC"
 	}
-	topics, ok, err := s.topicsOf(ctx, tx, f)
-	if err != nil {
-		return dst, err
-	}
-	if !ok {
-		where, args := f.where()
+	if f.All {
 		return scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data FROM events
-			WHERE id > ? AND id < ?`+where+order+` LIMIT ?`, append(append([]any{after, before}, args...), limit)...)
+			WHERE id > ? AND id < ?`+order+` LIMIT ?`, after, before, limit)
 	}
-	if len(topics) == 0 {
-		return dst, nil
+	topics, err := topicsAfter(ctx, tx, f, after)
+	if err != nil || len(topics) == 0 {
+		return dst, err
 	}
 	var indexed int64
 	if err := tx.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'indexed_through'`).Scan(&indexed); err != nil {
@@ -72,15 +65,15 @@ func (s *Store) readRange(ctx context.Context, tx *sql.Tx, f Filter, after, befo
 		if after+1 >= headBefore {
 			return dst, nil
 		}
-		return s.indexedRange(ctx, tx, topics, after, headBefore, limit, newestFirst, buf, dst)
+		return indexedRange(ctx, tx, f, topics, after, headBefore, limit, newestFirst, buf, dst)
 	}
 	tail := func(dst []Event, limit int) ([]Event, error) {
 		if tailAfter+1 >= before {
 			return dst, nil
 		}
+		where, args := f.where()
 		return scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data FROM events
-			WHERE id > ? AND id < ? AND topic IN (?`+strings.Repeat(", ?", len(topics)-1)+`)`+order+` LIMIT ?`,
-			append(append([]any{tailAfter, before}, anySlice(topics)...), limit)...)
+			WHERE id > ? AND id < ?`+where+order+` LIMIT ?`, append(append([]any{tailAfter, before}, args...), limit)...)
 	}
 	first, second := head, tail
 	if newestFirst {
@@ -94,74 +87,170 @@ func (s *Store) readRange(ctx context.Context, tx *sql.Tx, f Filter, after, befo
 	return second(dst, limit-(len(dst)-n))
 }
 
-// topicsOf returns the exact topics f selects, with prefixes expanded to
-// the topics that exist (every topic ever published has a row in latest).
-// ok is false for "*" and for filters covering more than maxMergedTopics.
-func (s *Store) topicsOf(ctx context.Context, tx *sql.Tx, f Filter) (topics []string, ok bool, err error) {
-	if f.All {
-		return nil, false, nil
-	}
-	topics = slices.Clone(f.Topics)
-	for _, p := range f.Prefixes {
-		rows, err := tx.QueryContext(ctx, `SELECT topic FROM latest WHERE topic >= ? AND topic < ? LIMIT ?`,
-			p, prefixEnd(p), maxMergedTopics+1)
+// topicsAfter returns the topics f selects that have events after the ID
+// after, prefixes expanded to the topics that exist: every topic ever
+// published has a row in latest, with its newest ID.
+func topicsAfter(ctx context.Context, tx *sql.Tx, f Filter, after int64) ([]string, error) {
+	var topics []string
+	read := func(query string, args ...any) error {
+		rows, err := tx.QueryContext(ctx, query, args...)
 		if err != nil {
-			return nil, false, err
+			return err
 		}
+		defer rows.Close()
 		for rows.Next() {
 			var t string
 			if err := rows.Scan(&t); err != nil {
-				rows.Close()
-				return nil, false, err
+				return err
 			}
 			topics = append(topics, t)
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, false, err
-		}
-		if len(topics) > maxMergedTopics {
-			return nil, false, nil
+		return rows.Err()
+	}
+	if len(f.Topics) > 0 {
+		if err := read(`SELECT topic FROM latest WHERE topic IN (?`+strings.Repeat(", ?", len(f.Topics)-1)+`) AND id > ?`,
+			append(anySlice(f.Topics), after)...); err != nil {
+			return nil, err
 		}
 	}
-	return topics, true, nil
+	for _, p := range f.Prefixes {
+		if err := read(`SELECT topic FROM latest WHERE topic >= ? AND topic < ? AND id > ?`, p, prefixEnd(p), after); err != nil {
+			return nil, err
+		}
+	}
+	return topics, nil
 }
 
 // indexedRange reads, through topic_index, up to limit events of topics
-// with after < ID < before, in ID order or newest first. Each topic is one
-// index seek returning its rows in order; the lists are merged here rather
-// than by SQLite, which would sort every row of the range to return the
-// first page.
-func (s *Store) indexedRange(ctx context.Context, tx *sql.Tx, topics []string, after, before int64, limit int, newestFirst bool, buf *eventBuf, dst []Event) ([]Event, error) {
-	order := " ORDER BY x.id"
+// (those of f with events after after) with after < ID < before, in ID
+// order or newest first. One topic is one index seek returning its rows in
+// order. Several are merged by ID here, from a page of each topic's IDs at
+// a time (SQLite would read every row of the range to sort them): the
+// pages start small, a share of limit, and double for a topic whose IDs
+// keep coming first, so the IDs read are at most about twice those
+// returned, plus a page per topic. Then only the events returned are read:
+// by ID, or, when they are most of the events between the first and the
+// last (a dense selection), by walking that stretch of the table.
+func indexedRange(ctx context.Context, tx *sql.Tx, f Filter, topics []string, after, before int64, limit int, newestFirst bool, buf *eventBuf, dst []Event) ([]Event, error) {
+	dir := ""
 	if newestFirst {
-		order += " DESC"
+		dir = " DESC"
 	}
-	n := len(dst)
-	for _, t := range topics {
-		var err error
-		dst, err = scanEvents(ctx, tx, buf, dst, `SELECT e.id, e.topic, e.type, e.time, e.data
+	if len(topics) == 1 {
+		return scanEvents(ctx, tx, buf, dst, `SELECT e.id, e.topic, e.type, e.time, e.data
 			FROM topic_index x JOIN events e ON e.id = x.id
-			WHERE x.topic = ? AND x.id > ? AND x.id < ?`+order+` LIMIT ?`, t, after, before, limit)
-		if err != nil {
+			WHERE x.topic = ? AND x.id > ? AND x.id < ? ORDER BY x.id`+dir+` LIMIT ?`, topics[0], after, before, limit)
+	}
+	seek, err := tx.PrepareContext(ctx, `SELECT id FROM topic_index WHERE topic = ? AND id > ? AND id < ? ORDER BY id`+dir+` LIMIT ?`)
+	if err != nil {
+		return dst, err
+	}
+	defer seek.Close()
+	m := merge{newestFirst: newestFirst}
+	page := min(max(2, limit/len(topics)+1), limit)
+	for _, t := range topics {
+		c := &cursor{topic: t, next: after, page: page}
+		if newestFirst {
+			c.next = before
+		}
+		if err := c.fill(ctx, seek, after, before, newestFirst); err != nil {
 			return dst, err
 		}
+		if len(c.ids) > 0 {
+			m.cursors = append(m.cursors, c)
+		}
 	}
-	merged := dst[n:]
-	if len(topics) > 1 {
-		slices.SortFunc(merged, func(a, b Event) int {
-			if newestFirst {
-				return cmp.Compare(b.ID, a.ID)
+	heap.Init(&m)
+	ids := make([]any, 0, min(limit, 64))
+	for len(ids) < limit && m.Len() > 0 {
+		c := m.cursors[0]
+		ids = append(ids, c.ids[0])
+		if c.ids = c.ids[1:]; len(c.ids) == 0 && !c.exhausted {
+			c.page = min(2*c.page, max(limit-len(ids), 1))
+			if err := c.fill(ctx, seek, after, before, newestFirst); err != nil {
+				return dst, err
 			}
-			return cmp.Compare(a.ID, b.ID)
-		})
+		}
+		if len(c.ids) == 0 {
+			heap.Pop(&m)
+		} else {
+			heap.Fix(&m, 0)
+		}
 	}
-	if len(merged) > limit {
-		// A topic's rows beyond the limit may be missing from the lists,
-		// but only after the limit-th row: the first limit rows are exact.
-		merged = merged[:limit]
+	if len(ids) == 0 {
+		return dst, nil
 	}
-	return dst[:n+len(merged)], nil
+	lo, hi := ids[0].(int64), ids[len(ids)-1].(int64)
+	if newestFirst {
+		lo, hi = hi, lo
+	}
+	if hi-lo < 2*int64(len(ids)) {
+		where, args := f.where()
+		return scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data FROM events
+			WHERE id >= ? AND id <= ?`+where+` ORDER BY id`+dir, append([]any{lo, hi}, args...)...)
+	}
+	return scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data FROM events
+		WHERE id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY id`+dir, ids...)
+}
+
+// cursor is a topic's place in a merge: the IDs of its page not yet taken.
+type cursor struct {
+	topic     string
+	ids       []int64
+	next      int64 // the bound of the next page: the last ID read
+	page      int   // the size of the next page
+	exhausted bool  // the topic has no IDs beyond ids
+}
+
+// fill reads the topic's next page of IDs.
+func (c *cursor) fill(ctx context.Context, seek *sql.Stmt, after, before int64, newestFirst bool) error {
+	lo, hi := c.next, before
+	if newestFirst {
+		lo, hi = after, c.next
+	}
+	rows, err := seek.QueryContext(ctx, c.topic, lo, hi, c.page)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	c.ids = c.ids[:0]
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		c.ids = append(c.ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	c.exhausted = len(c.ids) < c.page
+	if len(c.ids) > 0 {
+		c.next = c.ids[len(c.ids)-1]
+	}
+	return nil
+}
+
+// merge is a heap of cursors by their first ID: the smallest on top, or
+// with newestFirst the largest.
+type merge struct {
+	cursors     []*cursor
+	newestFirst bool
+}
+
+func (m *merge) Len() int { return len(m.cursors) }
+func (m *merge) Less(i, j int) bool {
+	if m.newestFirst {
+		return m.cursors[i].ids[0] > m.cursors[j].ids[0]
+	}
+	return m.cursors[i].ids[0] < m.cursors[j].ids[0]
+}
+func (m *merge) Swap(i, j int) { m.cursors[i], m.cursors[j] = m.cursors[j], m.cursors[i] }
+func (m *merge) Push(x any)    { m.cursors = append(m.cursors, x.(*cursor)) }
+func (m *merge) Pop() any {
+	c := m.cursors[len(m.cursors)-1]
+	m.cursors = m.cursors[:len(m.cursors)-1]
+	return c
 }
 
 func anySlice(ss []string) []any {

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"strconv"
 	"unicode/utf8"
@@ -26,7 +27,9 @@ const (
 var reservedTypes = map[string]bool{"reset": true, "open": true, "error": true, "message": true}
 
 // ValidateTopic reports whether topic is '/'-separated non-empty segments of
-// [A-Za-z0-9._-], 1 to 128 bytes long.
+// [A-Za-z0-9._-], 1 to 128 bytes long. The segments "." and ".." are
+// refused: a topic that reads as a relative path would mean something else
+// to every proxy, log and URL that treats it as one (CWE-22).
 func ValidateTopic(topic string) error {
 	if topic == "" {
 		return invalidf("topic is empty")
@@ -37,14 +40,24 @@ func ValidateTopic(topic string) error {
 	segStart := 0
 	for i := 0; i <= len(topic); i++ {
 		if i == len(topic) || topic[i] == '/' {
-			if i == segStart {
+			switch seg := topic[segStart:i]; seg {
+			case "":
 				return invalidf("topic %q has an empty segment", topic)
+			case ".", "..":
+				return invalidf("topic %q has the segment %q, which reads as a relative path", topic, seg)
 			}
 			segStart = i + 1
 			continue
 		}
 		if !topicChar(topic[i]) {
-			return invalidf("topic %q: character %q is not allowed (use A-Z a-z 0-9 . _ - and /)", topic, rune(topic[i]))
+			// Show the character, not the first byte of its UTF-8
+			// encoding taken for a character of its own.
+			r, size := utf8.DecodeRuneInString(topic[i:])
+			what := fmt.Sprintf("character %q", r)
+			if r == utf8.RuneError && size == 1 {
+				what = fmt.Sprintf("byte 0x%02x (not UTF-8)", topic[i])
+			}
+			return invalidf("topic %q: %s is not allowed (use A-Z a-z 0-9 . _ - and /)", topic, what)
 		}
 	}
 	return nil
@@ -123,31 +136,29 @@ func ValidateBatch(updates []Update) ([]Update, error) {
 // fields are the top-level members of an event's data.
 type fields []field
 
+// field is one top-level member of an event's data.
+type field struct {
+	key        objectKey
+	start, end int    // the value's place in the compact data
+	value      []byte // the value as raw JSON
+}
+
 func validateData(typ string, data json.RawMessage) (json.RawMessage, error) {
-	data = bytes.TrimSpace(data)
+	data = trimSpace(data)
 	if len(data) == 0 || bytes.Equal(data, []byte("null")) {
 		return nil, invalidf("data is required (a JSON object)")
 	}
 	if len(data) > MaxDataBytes {
 		return nil, invalidf("data is %d bytes; the limit is %d", len(data), MaxDataBytes)
 	}
-	if !utf8.Valid(data) {
-		return nil, invalidf("data is not valid UTF-8")
-	}
-	if !json.Valid(data) {
-		var v json.RawMessage
-		err := json.Unmarshal(data, &v) // only for its description of the error
-		return nil, invalidf("data is not valid JSON: %v", err)
-	}
 	if data[0] != '{' {
 		return nil, invalidf("data must be a JSON object")
 	}
-	obj := compact(data)
-	f := fields(members(obj))
-	if key, dup := f.duplicate(); dup {
-		return nil, invalidf("data has the key %q twice", key)
+	typed := typ == "score" || typ == "tick"
+	obj, f, err := scanData(data, typed)
+	if err != nil {
+		return nil, err
 	}
-	var err error
 	switch typ {
 	case "score":
 		err = checkScore(f)
@@ -160,27 +171,18 @@ func validateData(typ string, data json.RawMessage) (json.RawMessage, error) {
 	return obj, nil
 }
 
-// duplicate reports a key that appears twice: parsers disagree on which
-// value wins, so such data is refused.
-func (f fields) duplicate() (string, bool) {
-	if len(f) > 32 {
-		seen := make(map[string]bool, len(f))
-		for _, m := range f {
-			if seen[m.key] {
-				return m.key, true
-			}
-			seen[m.key] = true
-		}
-		return "", false
+// trimSpace removes JSON's whitespace (RFC 8259 §2) around b, and nothing
+// else: bytes.TrimSpace would also take U+0085 and U+00A0, which JSON
+// does not allow there.
+func trimSpace(b []byte) []byte {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
 	}
-	for i := range f {
-		for j := i + 1; j < len(f); j++ {
-			if f[i].key == f[j].key {
-				return f[i].key, true
-			}
-		}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
 	}
-	return "", false
+	return b
 }
 
 func checkScore(f fields) error {
@@ -221,7 +223,7 @@ func checkTick(f fields) error {
 func (f fields) lookup(key string, required bool) (raw json.RawMessage, present bool, err error) {
 	ok := false
 	for _, m := range f {
-		if m.key == key {
+		if m.key.equals(key) {
 			raw, ok = m.value, true
 			break
 		}
@@ -235,7 +237,12 @@ func (f fields) lookup(key string, required bool) (raw json.RawMessage, present 
 	return raw, true, nil
 }
 
-// text checks a string of 1..max bytes without control characters.
+// text checks a string of 1..max bytes that shows as what it says: no
+// control characters (C0, DEL, C1), no bidirectional controls, which make
+// text display in another order than it is stored ("Trojan Source",
+// CVE-2021-42574; CWE-451), and no invisible characters that make two
+// different names look the same (CWE-1007). These fields are shown to
+// people: team names, symbols, clocks.
 func (f fields) text(key string, required bool, max int) error {
 	raw, ok, err := f.lookup(key, required)
 	if !ok {
@@ -249,11 +256,27 @@ func (f fields) text(key string, required bool, max int) error {
 		return invalidf("data.%s must be 1 to %d bytes long", key, max)
 	}
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return invalidf("data.%s contains a control character", key)
+		if r >= 0x20 && r < 0x7f {
+			continue
+		}
+		if what := misleading(r); what != "" {
+			return invalidf("data.%s contains %s (U+%04X)", key, what, r)
 		}
 	}
 	return nil
+}
+
+// misleading says what r is if it has no place in text shown to people.
+func misleading(r rune) string {
+	switch {
+	case r < 0x20 || 0x7f <= r && r <= 0x9f:
+		return "a control character"
+	case 0x202a <= r && r <= 0x202e, 0x2066 <= r && r <= 0x2069, r == 0x200e, r == 0x200f, r == 0x061c:
+		return "a bidirectional control character, which can make text display in another order"
+	case 0x200b <= r && r <= 0x200d, r == 0x2060, r == 0xfeff:
+		return "an invisible zero-width character"
+	}
+	return ""
 }
 
 // count checks a non-negative integer no larger than 2^53-1, so every

@@ -32,6 +32,12 @@ func TestValidateTopic(t *testing.T) {
 		{"ErrNUL", "nba\x00", false},
 		{"ErrUnicode", "nba/été", false},
 		{"ErrQuery", "nba?x=1", false},
+		{"ErrDot", "nba/./x", false},
+		{"ErrDotDot", "nba/../admin", false},
+		{"ErrDotDotFirst", "..", false},
+		{"ErrDotLast", "nba/.", false},
+		{"OKDotsInSegment", "a/.../b", true},
+		{"OKDotPrefix", "a/.hidden/..x", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := store.ValidateTopic(tc.topic)
@@ -42,6 +48,23 @@ func TestValidateTopic(t *testing.T) {
 				t.Fatalf("error %v is not ErrInvalid", err)
 			}
 		})
+	}
+}
+
+// TestValidateTopicMessage: the error shows the character a user typed,
+// not the first byte of its UTF-8 encoding read as Latin-1 ('Ã' for 'é').
+func TestValidateTopicMessage(t *testing.T) {
+	for _, tc := range []struct{ topic, want string }{
+		{"nba/été", `character 'é' is not allowed`},
+		{"stocks/\u20ac", `character '€' is not allowed`},
+		{"a/\U0001F3C0", `character '🏀' is not allowed`},
+		{"a/\xff", `byte 0xff (not UTF-8) is not allowed`},
+		{"nba/../x", `has the segment ".."`},
+	} {
+		err := store.ValidateTopic(tc.topic)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ValidateTopic(%q) = %v, want %q", tc.topic, err, tc.want)
+		}
 	}
 }
 
@@ -114,10 +137,34 @@ func TestUpdateValidate(t *testing.T) {
 		{"OKTick", tick(`{"symbol":"AAPL","price":231.4,"change":-1.25,"change_pct":-0.54,"volume":1200,"currency":"USD"}`), "", ""},
 		{"OKTickNegativePrice", tick(`{"symbol":"CL","price":-37.63}`), "", ""},
 		{"ErrTickPriceString", tick(`{"symbol":"AAPL","price":"231"}`), "data.price must be a number", ""},
-		{"ErrTickPriceInfinite", tick(`{"symbol":"AAPL","price":1e999}`), "data.price must be a finite number", ""},
+		{"ErrTickPriceInfinite", tick(`{"symbol":"AAPL","price":1e999}`), "data.price is 1e999, beyond the range of an IEEE 754 double", ""},
 		{"ErrTickMissingPrice", tick(`{"symbol":"AAPL"}`), "data.price is required", ""},
 		{"ErrTickCurrency", tick(`{"symbol":"AAPL","price":1,"currency":"usd"}`), "data.currency", ""},
 		{"ErrTickVolume", tick(`{"symbol":"AAPL","price":1,"volume":-5}`), "data.volume", ""},
+		// I-JSON (RFC 7493) at any depth of any type's data.
+		{"ErrHugeNumberNested", other(`{"a":{"b":[1,2,1e999]}}`), "data.a.b[2] is 1e999, beyond the range of an IEEE 754 double", ""},
+		{"ErrLoneSurrogate", score(`{"home":"A\ud800","away":"B","home_score":0,"away_score":0}`), `data.home holds a lone surrogate (\ud800)`, ""},
+		{"ErrLoneSurrogateNested", other(`{"a":[{"b":"\udfff"}]}`), `data.a[0].b holds a lone surrogate`, ""},
+		{"ErrRawSurrogate", other("{\"a\":\"\xed\xb0\x80\"}"), "data.a is not valid UTF-8", ""},
+		{"ErrDuplicateNested", other(`{"a":{"b":1,"b":2}}`), `data.a has the key "b" twice`, ""},
+		{"ErrDuplicateEscaped", other(`{"data":1,"d\u0061ta":2}`), `data has the key "data" twice`, ""},
+		{"ErrTooDeep", other(strings.Repeat(`{"a":`, 33) + `0` + strings.Repeat(`}`, 33)), "nested too deeply: at most 32 levels", ""},
+		{"OKDepth32", other(strings.Repeat(`{"a":`, 32) + `0` + strings.Repeat(`}`, 32)), "", ""},
+		{"OKSurrogatePair", other(`{"emoji":"\ud83c\udfc0"}`), "", `{"emoji":"\ud83c\udfc0"}`},
+		{"OKTinyNumber", other(`{"a":1e-999}`), "", ""},
+		{"ErrNBSPAround", other("{}\u00a0"), "not valid JSON", ""},
+		// Text that displays as something else (CWE-451, CVE-2021-42574).
+		{"ErrBidiOverride", score(`{"home":"Lakers\u202e","away":"B","home_score":0,"away_score":0}`), "data.home contains a bidirectional control character", ""},
+		{"ErrBidiIsolateRaw", score("{\"home\":\"A\",\"away\":\"\u2066B\",\"home_score\":0,\"away_score\":0}"), "data.away contains a bidirectional control character, which can make text display in another order (U+2066)", ""},
+		{"ErrBidiMark", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"clock":"1:0\u200f2"}`), "data.clock contains a bidirectional", ""},
+		{"ErrArabicMark", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"period":"\u061cOT"}`), "data.period contains a bidirectional", ""},
+		{"ErrZeroWidth", tick(`{"symbol":"AA\u200bPL","price":1}`), "data.symbol contains an invisible zero-width character (U+200B)", ""},
+		{"ErrWordJoiner", tick(`{"symbol":"AAPL\u2060","price":1}`), "data.symbol contains an invisible", ""},
+		{"ErrBOM", score(`{"home":"\ufeffA","away":"B","home_score":0,"away_score":0}`), "data.home contains an invisible", ""},
+		{"ErrC1Control", score(`{"home":"A\u0085","away":"B","home_score":0,"away_score":0}`), "data.home contains a control character (U+0085)", ""},
+		{"ErrDEL", score(`{"home":"A\u007f","away":"B","home_score":0,"away_score":0}`), "data.home contains a control character (U+007F)", ""},
+		{"OKUnicodeTeam", score(`{"home":"Bayern M\u00fcnchen","away":"\u5317\u4eac","home_score":0,"away_score":0}`), "", ""},
+		{"OKBidiInOtherType", other(`{"text":"\u202e"}`), "", ""},
 		{"OKOtherType", other(`{"text":"anything","n":[1,2,{"x":null}]}`), "", ""},
 		{"OKEmptyObject", other(`{}`), "", ""},
 		{"ErrArray", other(`[1,2]`), "data must be a JSON object", ""},
@@ -209,7 +256,7 @@ func FuzzUpdateValidate(f *testing.F) {
 }
 
 func FuzzValidateTopic(f *testing.F) {
-	for _, s := range []string{"nba/lal-bos", "a", "/a", "a//b", "a/", "x y", "a\nb", strings.Repeat("z", 129)} {
+	for _, s := range []string{"nba/lal-bos", "a", "/a", "a//b", "a/", "x y", "a\nb", strings.Repeat("z", 129), "a/../b", ".", "a/.", "nba/été", "a/\xff"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, topic string) {
@@ -220,8 +267,8 @@ func FuzzValidateTopic(f *testing.F) {
 			t.Fatalf("accepted %d-byte topic", len(topic))
 		}
 		for _, seg := range strings.Split(topic, "/") {
-			if seg == "" {
-				t.Fatalf("accepted empty segment in %q", topic)
+			if seg == "" || seg == "." || seg == ".." {
+				t.Fatalf("accepted segment %q in %q", seg, topic)
 			}
 			for _, c := range []byte(seg) {
 				if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {

@@ -51,10 +51,10 @@ func livefeedBinary(t *testing.T) string {
 // process ID.
 func startLivefeed(t *testing.T) (string, int) {
 	t.Helper()
-	// Short heartbeats: the server notices closed streams sooner, so runs
-	// do not wait long for the last run's streams to go. W10 publishes
-	// events of 1 MB.
-	return startLivefeedWith(t, "[server]\nmax_body_bytes = 2097152\n[feed]\nheartbeat = \"500ms\"\nwrite_timeout = \"5s\"\n")
+	// Short heartbeats (the shortest the configuration accepts): the
+	// server notices closed streams sooner, so runs do not wait long for
+	// the last run's streams to go. W10 publishes events of 1 MB.
+	return startLivefeedWith(t, "[server]\nmax_body_bytes = 2097152\n[feed]\nheartbeat = \"1s\"\nwrite_timeout = \"5s\"\n")
 }
 
 // startLivefeedWith is startLivefeed with the given config.toml.

@@ -6,9 +6,12 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
+	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +27,10 @@ type Config struct {
 	Feed   Feed   `toml:"feed"`
 	Auth   Auth   `toml:"auth"`
 	CORS   CORS   `toml:"cors"`
+
+	// env names the environment variable that set a key (such as
+	// "auth.publish_tokens"), so that errors point at it, not the file.
+	env map[string]string
 }
 
 // Server configures the HTTP listener.
@@ -94,23 +101,30 @@ const (
 const SampleToken = "dev-publish-token-change-me"
 
 // MinTokenLen is the shortest publish token accepted: shorter ones can be
-// guessed.
-const MinTokenLen = 16
+// guessed. On a network address a token must have MinNetworkTokenLen
+// characters.
+const (
+	MinTokenLen        = 16
+	MinNetworkTokenLen = 32
+)
 
-// The sample operator of config.toml, password "admin-change-me": fine on
-// one's own machine, refused on a network address.
+// The sample operator of config.toml: fine on one's own machine, refused
+// on a network address, as is any other hash of SamplePassword.
 const (
 	SampleOperatorName = "admin"
+	SamplePassword     = "admin-change-me"
 	SamplePasswordHash = "$2a$12$dyCzBjyc3cVN4DHHrJhMm..qRBozTIeSFDeRuD7ultv362jo3rv7K"
 )
 
 // Operator passwords: the shortest accepted by "livefeed hash-password",
-// the bcrypt cost it uses, and the lowest cost accepted in the
-// configuration (OWASP's minimum for bcrypt).
+// the bcrypt cost it uses, and the costs accepted in the configuration:
+// at least OWASP's minimum for bcrypt, at most what checks a sign-in in
+// about a second (each step doubles the time).
 const (
 	MinPasswordLen  = 12
 	PasswordCost    = 12
 	MinPasswordCost = 10
+	MaxPasswordCost = 14
 )
 
 // Default returns the built-in configuration, used for every key the file
@@ -147,9 +161,11 @@ func Default() Config {
 
 // Load reads the file at path over the defaults, applies the environment
 // and validates. A missing file is an error only if required is set (the
-// user named it with -config); otherwise the defaults stand.
+// user named it with -config); otherwise the defaults stand. Errors name
+// the file and the key, or the environment variable that set the key.
 func Load(path string, required bool, getenv func(string) string) (Config, error) {
 	cfg := Default()
+	inFile := path
 	text, err := os.ReadFile(path)
 	switch {
 	case err == nil:
@@ -157,6 +173,7 @@ func Load(path string, required bool, getenv func(string) string) (Config, error
 			return Config{}, fmt.Errorf("%s: %w", path, err)
 		}
 	case errors.Is(err, os.ErrNotExist) && !required:
+		inFile = "" // the built-in defaults
 	default:
 		return Config{}, err
 	}
@@ -164,13 +181,49 @@ func Load(path string, required bool, getenv func(string) string) (Config, error
 		return Config{}, err
 	}
 	if err := cfg.Validate(); err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
+		return Config{}, sourced(inFile, err)
 	}
 	return cfg, nil
 }
 
+// sourced prefixes each problem of err with the file it is in, unless it
+// came from the environment (its message then starts with the variable).
+func sourced(file string, err error) error {
+	var errs []error
+	for _, e := range unjoin(err) {
+		var p *problem
+		if file == "" || errors.As(e, &p) && p.env != "" {
+			errs = append(errs, e)
+		} else {
+			errs = append(errs, fmt.Errorf("%s: %w", file, e))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// problem is a bad value: its key, and the environment variable that set
+// it, if one did.
+type problem struct {
+	env, key, msg string
+}
+
+func (p *problem) Error() string {
+	if p.env != "" {
+		return p.env + ": " + p.key + ": " + p.msg
+	}
+	return p.key + ": " + p.msg
+}
+
 // Parse reads TOML text over the defaults. Unknown keys are an error: a
-// misspelt key would otherwise be silently ignored.
+// misspelt key would otherwise be silently ignored. So is a duration
+// written as a bare number: TOML would take 30 for 30 nanoseconds.
 func Parse(text string) (Config, error) {
 	cfg := Default()
 	md, err := toml.Decode(text, &cfg)
@@ -184,11 +237,42 @@ func Parse(text string) (Config, error) {
 		}
 		return Config{}, fmt.Errorf("unknown key %q (see config.toml for the keys livefeed reads)", keys[0])
 	}
+	for _, key := range durationKeys() {
+		if md.IsDefined(key...) && md.Type(key...) != "String" {
+			return Config{}, fmt.Errorf("%s: a duration needs a unit, as a string such as \"15s\" or \"500ms\" (a bare number would be nanoseconds)", strings.Join(key, "."))
+		}
+	}
 	return cfg, nil
 }
 
+// durationKeys lists the keys of every duration of Config, as
+// [section, key].
+func durationKeys() [][]string {
+	var keys [][]string
+	sections := reflect.TypeFor[Config]()
+	for i := range sections.NumField() {
+		section := sections.Field(i)
+		if !section.IsExported() {
+			continue
+		}
+		for j := range section.Type.NumField() {
+			if f := section.Type.Field(j); f.Type == reflect.TypeFor[time.Duration]() {
+				keys = append(keys, []string{section.Tag.Get("toml"), f.Tag.Get("toml")})
+			}
+		}
+	}
+	return keys
+}
+
 func (c *Config) applyEnv(getenv func(string) string) error {
+	set := func(key, env string) {
+		if c.env == nil {
+			c.env = make(map[string]string)
+		}
+		c.env[key] = env
+	}
 	if v := getenv(EnvPublishTokens); v != "" {
+		set("auth.publish_tokens", EnvPublishTokens)
 		c.Auth.PublishTokens = nil
 		for _, t := range strings.Split(v, ",") {
 			if t = strings.TrimSpace(t); t != "" {
@@ -198,6 +282,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	}
 	if v := getenv(EnvOperators); v != "" {
 		// bcrypt hashes hold letters, digits and "$./", never ":" or ",".
+		set("auth.operators", EnvOperators)
 		c.Auth.Operators = nil
 		for i, entry := range strings.Split(v, ",") {
 			name, hash, ok := strings.Cut(strings.TrimSpace(entry), ":")
@@ -210,35 +295,68 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	return nil
 }
 
-// Validate checks every value, naming the key of the first bad one.
+// Bounds of the durations. Below them a server spins (a heartbeat of 1ns
+// sent one subscriber 2.9 MB of comments in 3 s) or cuts off every
+// client; above them a mistyped unit ("15h" for "15s") would go unnoticed.
+const (
+	minTimeout = 100 * time.Millisecond
+	maxTimeout = time.Hour
+	minPeriod  = time.Second // heartbeat, retry, busy_retry
+)
+
+// Validate checks every value, naming the key of each bad one (and the
+// environment variable that set it, if one did).
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+		errs = append(errs, &problem{env: c.envFor(key), key: key, msg: fmt.Sprintf(format, args...)})
 	}
-	if _, _, err := net.SplitHostPort(c.Server.Address); err != nil {
-		bad("server.address", "%q is not host:port", c.Server.Address)
+	if err := checkAddress(c.Server.Address); err != nil {
+		bad("server.address", "%v", err)
 	}
 	for _, d := range []struct {
-		key   string
-		value time.Duration
+		key      string
+		value    time.Duration
+		min, max time.Duration
 	}{
-		{"server.read_header_timeout", c.Server.ReadHeaderTimeout},
-		{"server.read_timeout", c.Server.ReadTimeout},
-		{"server.write_timeout", c.Server.WriteTimeout},
-		{"server.idle_timeout", c.Server.IdleTimeout},
-		{"server.shutdown_timeout", c.Server.ShutdownTimeout},
-		{"feed.heartbeat", c.Feed.Heartbeat},
-		{"feed.retry", c.Feed.Retry},
-		{"feed.write_timeout", c.Feed.WriteTimeout},
-		{"feed.busy_retry", c.Feed.BusyRetry},
+		{"server.read_header_timeout", c.Server.ReadHeaderTimeout, minTimeout, maxTimeout},
+		{"server.read_timeout", c.Server.ReadTimeout, minTimeout, maxTimeout},
+		{"server.write_timeout", c.Server.WriteTimeout, minTimeout, maxTimeout},
+		{"server.idle_timeout", c.Server.IdleTimeout, minTimeout, maxTimeout},
+		{"server.shutdown_timeout", c.Server.ShutdownTimeout, minTimeout, maxTimeout},
+		{"feed.heartbeat", c.Feed.Heartbeat, minPeriod, maxTimeout},
+		{"feed.retry", c.Feed.Retry, minPeriod, maxTimeout},
+		{"feed.write_timeout", c.Feed.WriteTimeout, minTimeout, maxTimeout},
+		{"feed.busy_retry", c.Feed.BusyRetry, minPeriod, maxTimeout},
+		{"auth.session_lifetime", c.Auth.SessionLifetime, time.Minute, 30 * 24 * time.Hour},
 	} {
-		if d.value <= 0 {
-			bad(d.key, "must be a positive duration such as \"15s\"")
+		if d.value < d.min || d.value > d.max {
+			bad(d.key, "%s is out of range: use a duration from %q to %q", formatDuration(d.value), formatDuration(d.min), formatDuration(d.max))
 		}
 	}
-	if c.Server.MaxBodyBytes < 1024 {
-		bad("server.max_body_bytes", "must be at least 1024")
+	if c.Store.RetentionAge != 0 && c.Store.RetentionAge < time.Minute {
+		bad("store.retention_age", "%s is too short: use \"0s\" to keep events forever, or at least \"1m\" (retention is applied every minute)", formatDuration(c.Store.RetentionAge))
+	}
+	for _, n := range []struct {
+		key           string
+		value         int64
+		min, max      int64
+		unit, comment string
+	}{
+		{"server.max_body_bytes", c.Server.MaxBodyBytes, 1024, 64 << 20, "bytes", ""},
+		{"store.retention_rows", c.Store.RetentionRows, 0, math.MaxInt64, "events", " (0 keeps any number)"},
+		{"feed.window", int64(c.Feed.Window), 100, 10_000_000, "events", ""},
+		{"feed.window_bytes", int64(c.Feed.WindowBytes), 1 << 20, 16 << 30, "bytes", ""},
+		{"feed.max_subscribers", int64(c.Feed.MaxSubscribers), 0, 10_000_000, "streams", " (0 follows the open-file limit)"},
+		{"feed.max_subscribers_per_ip", int64(c.Feed.MaxSubscribersPerIP), 0, 10_000_000, "streams", " (0 sets no limit)"},
+		{"auth.publish_burst", int64(c.Auth.PublishBurst), 0, 1_000_000, "events", " (0: as many as publish_rate)"},
+	} {
+		if n.value < n.min || n.value > n.max {
+			bad(n.key, "%d is out of range: use %d to %d %s%s", n.value, n.min, n.max, n.unit, n.comment)
+		}
+	}
+	if c.Auth.PublishRate < 0 || math.IsNaN(c.Auth.PublishRate) || math.IsInf(c.Auth.PublishRate, 0) {
+		bad("auth.publish_rate", "must be a number of events per second, 0 for no limit")
 	}
 	if (c.Server.TLSCert == "") != (c.Server.TLSKey == "") {
 		bad("server.tls_cert", "tls_cert and tls_key must be set together")
@@ -249,40 +367,16 @@ func (c Config) Validate() error {
 	if s := strings.ToLower(c.Store.Synchronous); s != "normal" && s != "full" {
 		bad("store.synchronous", "%q: must be \"normal\" or \"full\"", c.Store.Synchronous)
 	}
-	if c.Store.RetentionAge < 0 {
-		bad("store.retention_age", "must not be negative (0 keeps events forever)")
-	}
-	if c.Store.RetentionRows < 0 {
-		bad("store.retention_rows", "must not be negative (0 keeps any number)")
-	}
-	if c.Feed.MaxSubscribers < 0 {
-		bad("feed.max_subscribers", "must not be negative (0 follows the open-file limit)")
-	}
-	if c.Feed.MaxSubscribersPerIP < 0 {
-		bad("feed.max_subscribers_per_ip", "must not be negative (0 sets no limit)")
-	}
-	if c.Auth.PublishRate < 0 || c.Auth.PublishBurst < 0 {
-		bad("auth.publish_rate", "publish_rate and publish_burst must not be negative (0 sets no limit)")
-	}
 	if c.Server.ClientIPHeader != "" && !isToken(c.Server.ClientIPHeader) {
 		bad("server.client_ip_header", "%q is not a header name", c.Server.ClientIPHeader)
 	}
-	if c.Feed.Window < 100 {
-		bad("feed.window", "must be at least 100 events")
-	}
-	if c.Feed.WindowBytes < 1<<20 {
-		bad("feed.window_bytes", "must be at least 1048576")
-	}
-	if c.Feed.Heartbeat > 0 && c.Feed.WriteTimeout > 0 && c.Feed.WriteTimeout <= c.Feed.Heartbeat {
+	if c.Feed.WriteTimeout <= c.Feed.Heartbeat {
 		bad("feed.write_timeout", "must be longer than feed.heartbeat")
 	}
 	for i, t := range c.Auth.PublishTokens {
 		if len(t) < MinTokenLen {
 			bad(fmt.Sprintf("auth.publish_tokens[%d]", i), "is shorter than %d characters", MinTokenLen)
 		}
-	}
-	if c.Auth.SessionLifetime < time.Minute {
-		bad("auth.session_lifetime", "must be at least a minute")
 	}
 	names := make(map[string]bool)
 	for i, op := range c.Auth.Operators {
@@ -296,8 +390,8 @@ func (c Config) Validate() error {
 		// The hash is a secret of sorts: errors never repeat it.
 		if cost, err := bcrypt.Cost([]byte(op.PasswordHash)); err != nil {
 			bad(key+".password_hash", "is not a bcrypt hash (print one with \"livefeed hash-password\")")
-		} else if cost < MinPasswordCost {
-			bad(key+".password_hash", "has bcrypt cost %d; use at least %d", cost, MinPasswordCost)
+		} else if cost < MinPasswordCost || cost > MaxPasswordCost {
+			bad(key+".password_hash", "has bcrypt cost %d; use %d to %d", cost, MinPasswordCost, MaxPasswordCost)
 		}
 	}
 	for i, o := range c.CORS.AllowedOrigins {
@@ -306,6 +400,37 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// envFor returns the environment variable that set key, or "".
+func (c Config) envFor(key string) string {
+	section, _, _ := strings.Cut(key, "[")
+	return c.env[section]
+}
+
+// formatDuration writes d as it would be written in the file: "1h", not
+// "1h0m0s".
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// checkAddress accepts host:port with a port from 0 to 65535.
+func checkAddress(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (such as \"127.0.0.1:8080\" or \":8080\")", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: the port must be a number from 0 to 65535", addr)
+	}
+	return nil
 }
 
 // isToken reports whether s is an HTTP token (RFC 9110 §5.6.2), the
@@ -335,13 +460,35 @@ func validOperatorName(name string) bool {
 	return true
 }
 
-// checkOrigin accepts a web origin as browsers send it: scheme://host[:port],
-// nothing after.
+// checkOrigin accepts a web origin as browsers send it (RFC 6454 §6.2):
+// http or https, a host, an optional port from 1 to 65535, nothing after.
 func checkOrigin(o string) error {
+	example := fmt.Errorf("%q is not an origin such as \"https://example.com\" or \"http://localhost:3000\"", o)
 	u, err := url.Parse(o)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return fmt.Errorf("%q is not an origin such as \"https://example.com\"", o)
+	if err != nil || u.Opaque != "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(o, "?") || strings.HasSuffix(o, "#") {
+		return example
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%q: the scheme must be http or https", o)
+	}
+	if u.Path != "" {
+		return fmt.Errorf("%q has a path; an origin ends after the host and port (%s://%s)", o, u.Scheme, u.Host)
+	}
+	host, port := u.Hostname(), u.Port()
+	if host == "" || strings.HasSuffix(u.Host, ":") {
+		return example
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '0' {
+			return fmt.Errorf("%q: the port must be a number from 1 to 65535", o)
+		}
+	}
+	if strings.HasPrefix(u.Host, "[") {
+		if ip := net.ParseIP(host); ip == nil || ip.To4() != nil {
+			return fmt.Errorf("%q: %q is not an IPv6 address", o, host)
+		}
+	} else if !validHost(host) {
+		return fmt.Errorf("%q: %q is not a host name (browsers send international names in their xn-- form)", o, host)
 	}
 	if o != strings.ToLower(o) {
 		return fmt.Errorf("%q must be lower case, as browsers send it", o)
@@ -349,24 +496,58 @@ func checkOrigin(o string) error {
 	return nil
 }
 
-// CheckDeployment refuses settings that are only safe on one's own machine
-// once the server listens on a network address: the sample publish token
-// and the sample operator's password.
+// validHost reports whether h is a DNS name or IPv4 address as browsers
+// send it: dot-separated labels of letters, digits and hyphens.
+func validHost(h string) bool {
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return len(h) <= 253
+}
+
+// CheckDeployment refuses secrets that are only safe on one's own machine
+// once the server listens on a network address: publish tokens that can be
+// guessed (shorter than MinNetworkTokenLen, or one character repeated, as
+// a placeholder is), and operators whose password is the sample one.
+// Each operator's hash is checked against the sample password, so a hash
+// of it made anew is refused as well as the sample hash.
 func (c Config) CheckDeployment() error {
 	if c.Server.Loopback() {
 		return nil
 	}
-	for _, t := range c.Auth.PublishTokens {
-		if t == SampleToken {
-			return fmt.Errorf("auth.publish_tokens holds the sample token of config.toml, and server.address %q is reachable from the network: set your own token (or %s)", c.Server.Address, EnvPublishTokens)
+	reachable := fmt.Sprintf("server.address %q is reachable from the network", c.Server.Address)
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &problem{env: c.envFor(key), key: key, msg: fmt.Sprintf(format, args...)})
+	}
+	for i, t := range c.Auth.PublishTokens {
+		key := fmt.Sprintf("auth.publish_tokens[%d]", i)
+		switch {
+		case t == SampleToken:
+			bad(key, "is the sample token of config.toml, and %s: set your own token (or %s)", reachable, EnvPublishTokens)
+		case len(t) < MinNetworkTokenLen:
+			bad(key, "is shorter than %d characters, and %s: use a long random token (such as the output of `openssl rand -hex 24`)", MinNetworkTokenLen, reachable)
+		case strings.Count(t, t[:1]) == len(t):
+			bad(key, "is one character repeated, and %s: use a random token", reachable)
 		}
 	}
-	for _, op := range c.Auth.Operators {
-		if op.PasswordHash == SamplePasswordHash {
-			return fmt.Errorf("auth.operators: %q has the sample password of config.toml, and server.address %q is reachable from the network: set your own operators (or %s)", op.Name, c.Server.Address, EnvOperators)
+	for i, op := range c.Auth.Operators {
+		if cost, err := bcrypt.Cost([]byte(op.PasswordHash)); err != nil || cost > MaxPasswordCost {
+			continue // refused by Validate; checking it could take minutes
+		}
+		if op.PasswordHash == SamplePasswordHash || bcrypt.CompareHashAndPassword([]byte(op.PasswordHash), []byte(SamplePassword)) == nil {
+			bad(fmt.Sprintf("auth.operators[%d].password_hash", i), "%q has the sample password of config.toml, and %s: set your own password (livefeed hash-password), in the file or %s", op.Name, reachable, EnvOperators)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Loopback reports whether the server address only accepts local

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"livefeed/handlers/config"
 )
 
@@ -44,6 +46,15 @@ func TestParse(t *testing.T) {
 		{"ErrWrongType", "[feed]\nwindow = \"big\"", "feed.window"},
 		{"ErrDuplicate", "[feed]\nwindow = 1\nwindow = 2", "already been defined"},
 		{"ErrSyntax", "[feed\n", "toml"},
+		// A bare number would be nanoseconds: heartbeat = 1 sent a
+		// subscriber megabytes of heartbeats a second.
+		{"ErrBareHeartbeat", "[feed]\nheartbeat = 1", `feed.heartbeat: a duration needs a unit, as a string such as "15s"`},
+		{"ErrBareReadTimeout", "[server]\nread_timeout = 30", "server.read_timeout: a duration needs a unit"},
+		{"ErrBareSession", "[auth]\nsession_lifetime = 3600", "auth.session_lifetime: a duration needs a unit"},
+		{"ErrBareRetention", "[store]\nretention_age = 0", "store.retention_age: a duration needs a unit"},
+		{"ErrBareDotted", "feed.busy_retry = 10", "feed.busy_retry: a duration needs a unit"},
+		{"ErrFloatDuration", "[feed]\nretry = 1.5", "feed.retry"},
+		{"OKZeroRetention", "[store]\nretention_age = \"0s\"", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := config.Parse(tc.toml)
@@ -94,7 +105,45 @@ func TestValidate(t *testing.T) {
 		{"ErrOperatorCost", func(c *config.Config) {
 			c.Auth.Operators = []config.Operator{{Name: "ann", PasswordHash: cheapHash}}
 		}, "auth.operators[0].password_hash"},
+		{"ErrOperatorCostHigh", func(c *config.Config) {
+			c.Auth.Operators = []config.Operator{{Name: "ann", PasswordHash: "$2a$31$/2P1IkEvNRNyWicSA.bGNuey6SKWoXs8BUTDJA8OecDKMySDHXeRe"}}
+		}, "auth.operators[0].password_hash"},
 		{"ErrSessionLifetime", func(c *config.Config) { c.Auth.SessionLifetime = time.Second }, "auth.session_lifetime"},
+		{"ErrSessionLifetimeLong", func(c *config.Config) { c.Auth.SessionLifetime = 1000 * time.Hour }, "auth.session_lifetime"},
+		{"ErrHeartbeatShort", func(c *config.Config) { c.Feed.Heartbeat = 999 * time.Millisecond }, "feed.heartbeat"},
+		{"ErrHeartbeatNanos", func(c *config.Config) { c.Feed.Heartbeat = 1 }, "feed.heartbeat"},
+		{"ErrHeartbeatLong", func(c *config.Config) { c.Feed.Heartbeat, c.Feed.WriteTimeout = 2*time.Hour, 3*time.Hour }, "feed.heartbeat"},
+		{"ErrRetryShort", func(c *config.Config) { c.Feed.Retry = 500 * time.Millisecond }, "feed.retry"},
+		{"ErrRetryLong", func(c *config.Config) { c.Feed.Retry = 2 * time.Hour }, "feed.retry"},
+		{"ErrBusyRetryShort", func(c *config.Config) { c.Feed.BusyRetry = time.Millisecond }, "feed.busy_retry"},
+		{"ErrReadTimeoutShort", func(c *config.Config) { c.Server.ReadTimeout = 30 }, "server.read_timeout"},
+		{"OKReadTimeoutMin", func(c *config.Config) { c.Server.ReadTimeout = 100 * time.Millisecond }, ""},
+		{"ErrIdleTimeoutLong", func(c *config.Config) { c.Server.IdleTimeout = 48 * time.Hour }, "server.idle_timeout"},
+		{"ErrShutdownTimeout", func(c *config.Config) { c.Server.ShutdownTimeout = 50 * time.Millisecond }, "server.shutdown_timeout"},
+		{"ErrFeedWriteTimeout", func(c *config.Config) { c.Feed.WriteTimeout = 2 * time.Hour }, "feed.write_timeout"},
+		{"ErrRetentionAge", func(c *config.Config) { c.Store.RetentionAge = time.Second }, "store.retention_age"},
+		{"OKRetentionAge", func(c *config.Config) { c.Store.RetentionAge = 24 * time.Hour }, ""},
+		{"ErrRetentionRows", func(c *config.Config) { c.Store.RetentionRows = -1 }, "store.retention_rows"},
+		{"ErrWindowHuge", func(c *config.Config) { c.Feed.Window = 1 << 30 }, "feed.window"},
+		{"ErrWindowBytesHuge", func(c *config.Config) { c.Feed.WindowBytes = 1 << 40 }, "feed.window_bytes"},
+		{"ErrBodyHuge", func(c *config.Config) { c.Server.MaxBodyBytes = 1 << 30 }, "server.max_body_bytes"},
+		{"ErrPublishRate", func(c *config.Config) { c.Auth.PublishRate = -1 }, "auth.publish_rate"},
+		{"ErrPort", func(c *config.Config) { c.Server.Address = "127.0.0.1:99999" }, "server.address"},
+		{"ErrOriginPortRange", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"https://a.example:70000"} }, "cors.allowed_origins[0]"},
+		{"ErrOriginPortZero", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"https://a.example:0"} }, "cors.allowed_origins[0]"},
+		{"ErrOriginEmptyPort", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"https://a.example:"} }, "cors.allowed_origins[0]"},
+		{"ErrOriginTrailingSlash", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"https://a.example/"} }, "cors.allowed_origins[0]"},
+		{"ErrOriginNoHost", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"https://"} }, "cors.allowed_origins[0]"},
+		{"ErrOriginBadHost", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"https://a_b.example"} }, "cors.allowed_origins[0]"},
+		{"ErrOriginUnicodeHost", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"https://bücher.example"} }, "cors.allowed_origins[0]"},
+		{"ErrOriginOpaque", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"https:a.example"} }, "cors.allowed_origins[0]"},
+		{"ErrOriginQuery", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"https://a.example?"} }, "cors.allowed_origins[0]"},
+		{"ErrOriginStar", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"*"} }, "cors.allowed_origins[0]"},
+		{"ErrOriginUser", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"https://u@a.example"} }, "cors.allowed_origins[0]"},
+		{"OKOriginIPv6", func(c *config.Config) {
+			c.CORS.AllowedOrigins = []string{"http://[::1]:8080", "https://xn--bcher-kva.example"}
+		}, ""},
+		{"ErrOriginSecond", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"https://ok.example", "http://a.example/x"} }, "cors.allowed_origins[1]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := config.Default()
@@ -164,6 +213,35 @@ func TestLoad(t *testing.T) {
 			t.Fatalf("operators = %q", cfg.Auth.Operators)
 		}
 	})
+	t.Run("ErrNamesEnvironment", func(t *testing.T) {
+		path := filepath.Join(dir, "good.toml")
+		os.WriteFile(path, []byte("[feed]\nheartbeat = \"5s\"\n"), 0o600)
+		env := map[string]string{config.EnvPublishTokens: "long-enough-token-0123456789,short", config.EnvOperators: "ann:not-a-hash"}
+		_, err := config.Load(path, true, func(k string) string { return env[k] })
+		if err == nil {
+			t.Fatal("bad values from the environment were accepted")
+		}
+		for _, want := range []string{
+			config.EnvPublishTokens + ": auth.publish_tokens[1]: is shorter than 16 characters",
+			config.EnvOperators + ": auth.operators[0].password_hash: is not a bcrypt hash",
+		} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("Load = %v, want %q", err, want)
+			}
+		}
+		if strings.Contains(err.Error(), path) {
+			t.Errorf("Load = %v: blames %s for the environment's values", err, path)
+		}
+	})
+	t.Run("ErrNamesFileAndEnvironment", func(t *testing.T) {
+		path := filepath.Join(dir, "bad-window.toml")
+		os.WriteFile(path, []byte("[feed]\nwindow = 5\n"), 0o600)
+		env := map[string]string{config.EnvPublishTokens: "short"}
+		_, err := config.Load(path, true, func(k string) string { return env[k] })
+		if err == nil || !strings.Contains(err.Error(), path+": feed.window") || !strings.Contains(err.Error(), config.EnvPublishTokens+": auth.publish_tokens[0]") {
+			t.Fatalf("Load = %v", err)
+		}
+	})
 	t.Run("ErrEnvOperators", func(t *testing.T) {
 		for _, v := range []string{"ann", "ann:" + config.SamplePasswordHash + ",bob", "ann:not-a-hash"} {
 			env := map[string]string{config.EnvOperators: v}
@@ -176,28 +254,63 @@ func TestLoad(t *testing.T) {
 }
 
 func TestCheckDeployment(t *testing.T) {
-	cfg := config.Default()
-	cfg.Auth.PublishTokens = []string{config.SampleToken}
-	if err := cfg.CheckDeployment(); err != nil {
-		t.Fatalf("loopback with the sample token: %v", err)
-	}
-	cfg.Server.Address = ":8080"
-	if err := cfg.CheckDeployment(); err == nil {
-		t.Fatal("the sample token was accepted on a network address")
-	}
-	cfg.Auth.PublishTokens = []string{"a-real-secret-0123456789"}
-	if err := cfg.CheckDeployment(); err != nil {
+	// A new hash of the sample password: not the sample hash, but the
+	// same password.
+	otherSampleHash, err := bcrypt.GenerateFromPassword([]byte(config.SamplePassword), config.MinPasswordCost)
+	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Auth.Operators = []config.Operator{operator("admin")}
-	if err := cfg.CheckDeployment(); err == nil {
-		t.Fatal("the sample operator was accepted on a network address")
+	const good = "c0ffee4b1d2a9e8f7c6b5a4d3e2f1a0b9c8d7e6f"
+	for _, tc := range []struct {
+		name    string
+		address string
+		tokens  []string
+		ops     []config.Operator
+		err     string // substring, "" for accepted
+	}{
+		{"OKLoopbackSample", "127.0.0.1:8080", []string{config.SampleToken}, []config.Operator{operator("admin")}, ""},
+		{"OKLoopbackIPv6", "[::1]:8080", []string{"short-but-loopback-1"}, []config.Operator{operator("admin")}, ""},
+		{"OKLocalhost", "localhost:8080", []string{config.SampleToken}, nil, ""},
+		{"OKNetwork", ":8080", []string{good}, []config.Operator{{Name: "ann", PasswordHash: cheapNonSampleHash}}, ""},
+		{"ErrSampleToken", ":8080", []string{config.SampleToken}, nil, "auth.publish_tokens[0]: is the sample token"},
+		{"ErrShortToken", "0.0.0.0:8080", []string{good, "a-real-secret-0123456789"}, nil, "auth.publish_tokens[1]: is shorter than 32 characters"},
+		{"ErrRepeatedToken", "192.0.2.1:8080", []string{strings.Repeat("x", 40)}, nil, "auth.publish_tokens[0]: is one character repeated"},
+		{"ErrSampleHash", ":8080", []string{good}, []config.Operator{operator("admin")}, `auth.operators[0].password_hash: "admin" has the sample password`},
+		{"ErrSamplePasswordNewHash", ":8080", []string{good}, []config.Operator{{Name: "ann", PasswordHash: cheapNonSampleHash}, {Name: "bob", PasswordHash: string(otherSampleHash)}}, `auth.operators[1].password_hash: "bob" has the sample password`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.Server.Address, cfg.Auth.PublishTokens, cfg.Auth.Operators = tc.address, tc.tokens, tc.ops
+			err := cfg.CheckDeployment()
+			if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+				t.Fatalf("CheckDeployment = %v, want %q", err, tc.err)
+			}
+		})
 	}
-	cfg.Server.Address = "[::1]:8080"
-	if err := cfg.CheckDeployment(); err != nil {
-		t.Fatalf("loopback with the sample operator: %v", err)
-	}
+	t.Run("ErrNamesEnvironment", func(t *testing.T) {
+		env := map[string]string{config.EnvPublishTokens: "too-short-for-a-network-1234", config.EnvOperators: "admin:" + string(otherSampleHash)}
+		cfg, err := config.Load(filepath.Join(t.TempDir(), "absent.toml"), false, func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Server.Address = ":8080"
+		err = cfg.CheckDeployment()
+		if err == nil || !strings.Contains(err.Error(), config.EnvPublishTokens+": auth.publish_tokens[0]: is shorter") ||
+			!strings.Contains(err.Error(), config.EnvOperators+": auth.operators[0].password_hash") {
+			t.Fatalf("CheckDeployment = %v, want errors naming %s and %s", err, config.EnvPublishTokens, config.EnvOperators)
+		}
+	})
 }
+
+// cheapNonSampleHash is a bcrypt hash (cost 10) of a password that is not
+// the sample one.
+var cheapNonSampleHash = func() string {
+	h, err := bcrypt.GenerateFromPassword([]byte("not-the-sample-password"), config.MinPasswordCost)
+	if err != nil {
+		panic(err)
+	}
+	return string(h)
+}()
 
 // FuzzParse checks that any text either parses into a configuration whose
 // validation can run, or fails with an error; it never panics.
@@ -208,6 +321,10 @@ func FuzzParse(f *testing.F) {
 	f.Add("[[server]]\n")
 	f.Add("[auth]\nsession_lifetime = \"1h\"\n[[auth.operators]]\nname = \"a\"\npassword_hash = \"$2a$10$x\"\n")
 	f.Add("a = 1\n")
+	f.Add("[feed]\nheartbeat = 1\n")
+	f.Add("feed.retry = \"1ns\"\n[server]\nread_timeout = 30\n")
+	f.Add("[cors]\nallowed_origins = [\"https://a.example:99999\", \"https://\", \"http://[::1]\"]\n")
+	f.Add("[server]\naddress = \":8080\"\n[auth]\npublish_tokens = [\"\", \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]\n")
 	f.Fuzz(func(t *testing.T, text string) {
 		cfg, err := config.Parse(text)
 		if err != nil {
