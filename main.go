@@ -197,6 +197,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		Committed:   func(events []store.Event) { hub.Publish(handlers.Messages(events)) },
 		Logger:      log,
 		Retention:   store.Retention{MaxAge: cfg.Store.RetentionAge, MaxRows: cfg.Store.RetentionRows},
+
+		MaxDataBytes:      cfg.Feed.MaxEventBytes,
+		IdempotencyWindow: cfg.Store.IdempotencyWindow,
 	})
 	if err != nil {
 		return err

@@ -82,10 +82,14 @@ func backup(ctx context.Context, db *sql.DB, dbPath, path string) error {
 func partialsList(dbPath string) string { return dbPath + ".backups" }
 
 // editPartials rewrites the list of backups under way with edit, under a
-// lock. Problems are ignored: the list only serves to clean up after
-// backups that were killed.
-func editPartials(dbPath string, edit func(paths []string) []string) {
-	f, err := os.OpenFile(partialsList(dbPath), os.O_RDWR|os.O_CREATE, 0o644)
+// lock; create makes the list if there is none. Problems are ignored: the
+// list only serves to clean up after backups that were killed.
+func editPartials(dbPath string, create bool, edit func(paths []string) []string) {
+	flags := os.O_RDWR
+	if create {
+		flags |= os.O_CREATE
+	}
+	f, err := os.OpenFile(partialsList(dbPath), flags, 0o644)
 	if err != nil {
 		return
 	}
@@ -118,7 +122,7 @@ func listPartial(dbPath, partial string) string {
 	if err != nil {
 		return ""
 	}
-	editPartials(dbPath, func(paths []string) []string { return append(paths, abs) })
+	editPartials(dbPath, true, func(paths []string) []string { return append(paths, abs) })
 	return abs
 }
 
@@ -126,7 +130,7 @@ func unlistPartial(dbPath, abs string) {
 	if abs == "" {
 		return
 	}
-	editPartials(dbPath, func(paths []string) []string {
+	editPartials(dbPath, false, func(paths []string) []string {
 		return slices.DeleteFunc(paths, func(p string) bool { return p == abs })
 	})
 }
@@ -134,7 +138,7 @@ func unlistPartial(dbPath, abs string) {
 // sweepPartials removes the temporary files of listed backups that are no
 // longer running: a killed backup leaves its file unlocked.
 func sweepPartials(dbPath string) {
-	editPartials(dbPath, func(paths []string) []string {
+	editPartials(dbPath, false, func(paths []string) []string {
 		return slices.DeleteFunc(paths, func(p string) bool {
 			f, err := os.OpenFile(p, os.O_RDWR, 0)
 			if err != nil {

@@ -45,7 +45,7 @@ const DefaultIdempotencyWindow = 24 * time.Hour
 // made (replayed true) and stores nothing; one with the same key and
 // another fingerprint fails with ErrKeyReused.
 func (s *Store) AppendOnce(ctx context.Context, once Idempotency, updates []Update) (events []Event, replayed bool, err error) {
-	valid, err := ValidateBatch(updates)
+	valid, err := validateBatch(updates, s.opts.MaxDataBytes)
 	if err != nil {
 		return nil, false, err
 	}

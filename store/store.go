@@ -52,6 +52,10 @@ type Options struct {
 	// one minute) by Prune.
 	Retention  Retention
 	PruneEvery time.Duration
+	// MaxDataBytes bounds the data of one event (default MaxDataBytes, at
+	// most MaxDataBytesLimit): it is what one event can cost in the hub's
+	// window and in every subscriber's socket.
+	MaxDataBytes int
 	// IdempotencyWindow is how long an Idempotency-Key is remembered
 	// (default DefaultIdempotencyWindow); older keys are removed at the
 	// same interval.
@@ -133,6 +137,12 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	if opts.WALRestartPages <= 0 {
 		opts.WALRestartPages = walRestartPages
+	}
+	if opts.MaxDataBytes <= 0 {
+		opts.MaxDataBytes = MaxDataBytes
+	}
+	if opts.MaxDataBytes > MaxDataBytesLimit {
+		return nil, fmt.Errorf("MaxDataBytes %d: the limit is %d", opts.MaxDataBytes, MaxDataBytesLimit)
 	}
 	if opts.IdempotencyWindow <= 0 {
 		opts.IdempotencyWindow = DefaultIdempotencyWindow
@@ -331,7 +341,7 @@ func (s *Store) Close() error {
 // transaction committed. Invalid input returns an ErrInvalid error; a
 // database fault returns ErrUnavailable. In both cases nothing was written.
 func (s *Store) Append(ctx context.Context, updates []Update) ([]Event, error) {
-	valid, err := ValidateBatch(updates)
+	valid, err := validateBatch(updates, s.opts.MaxDataBytes)
 	if err != nil {
 		return nil, err
 	}

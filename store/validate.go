@@ -14,7 +14,7 @@ import (
 const (
 	MaxTopicLen  = 128      // bytes, from the product contract
 	MaxTypeLen   = 32       // bytes, from the product contract
-	MaxDataBytes = 64 << 10 // bytes of JSON per event
+	MaxDataBytes = 64 << 10 // bytes of JSON per event, unless Options.MaxDataBytes says otherwise
 	MaxBatch     = 1000     // events per Append
 	maxTextLen   = 100      // bytes of a team name or other free text
 	maxShortText = 32       // bytes of a symbol, clock, period or status
@@ -93,16 +93,23 @@ func isToken(s string) bool {
 	return true
 }
 
+// MaxDataBytesLimit is the most Options.MaxDataBytes may be: an event's
+// frame is one line, and clients bound the lines they read (16 MiB in
+// feed/eventsource).
+const MaxDataBytesLimit = 8 << 20
+
 // Validate checks one update and returns it with its data in compact form
 // (no whitespace, so the SSE envelope is one line).
-func (u Update) Validate() (Update, error) {
+func (u Update) Validate() (Update, error) { return u.validate(MaxDataBytes) }
+
+func (u Update) validate(maxData int) (Update, error) {
 	if err := ValidateTopic(u.Topic); err != nil {
 		return Update{}, err
 	}
 	if err := ValidateType(u.Type); err != nil {
 		return Update{}, err
 	}
-	data, err := validateData(u.Type, u.Data)
+	data, err := validateData(u.Type, u.Data, maxData)
 	if err != nil {
 		return Update{}, err
 	}
@@ -112,7 +119,11 @@ func (u Update) Validate() (Update, error) {
 
 // ValidateBatch validates every update of a batch; the first error names the
 // position of the update that caused it.
-func ValidateBatch(updates []Update) ([]Update, error) {
+func ValidateBatch(updates []Update) ([]Update, error) { return validateBatch(updates, MaxDataBytes) }
+
+// validateBatch is ValidateBatch with maxData bytes of data allowed per
+// event.
+func validateBatch(updates []Update, maxData int) ([]Update, error) {
 	if len(updates) == 0 {
 		return nil, invalidf("no events to publish")
 	}
@@ -121,7 +132,7 @@ func ValidateBatch(updates []Update) ([]Update, error) {
 	}
 	out := make([]Update, len(updates))
 	for i, u := range updates {
-		v, err := u.Validate()
+		v, err := u.validate(maxData)
 		if err != nil {
 			if len(updates) > 1 {
 				return nil, invalidf("event %d: %v", i, err)
@@ -143,13 +154,13 @@ type field struct {
 	value      []byte // the value as raw JSON
 }
 
-func validateData(typ string, data json.RawMessage) (json.RawMessage, error) {
+func validateData(typ string, data json.RawMessage, maxData int) (json.RawMessage, error) {
 	data = trimSpace(data)
 	if len(data) == 0 || bytes.Equal(data, []byte("null")) {
 		return nil, invalidf("data is required (a JSON object)")
 	}
-	if len(data) > MaxDataBytes {
-		return nil, invalidf("data is %d bytes; the limit is %d", len(data), MaxDataBytes)
+	if len(data) > maxData {
+		return nil, invalidf("data is %d bytes; the limit is %d", len(data), maxData)
 	}
 	if data[0] != '{' {
 		return nil, invalidf("data must be a JSON object")

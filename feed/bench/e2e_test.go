@@ -54,7 +54,7 @@ func startLivefeed(t *testing.T) (string, int) {
 	// Short heartbeats (the shortest the configuration accepts): the
 	// server notices closed streams sooner, so runs do not wait long for
 	// the last run's streams to go. W10 publishes events of 1 MB.
-	return startLivefeedWith(t, "[server]\nmax_body_bytes = 2097152\n[feed]\nheartbeat = \"1s\"\nwrite_timeout = \"5s\"\n")
+	return startLivefeedWith(t, "[server]\nmax_body_bytes = 4194304\n[feed]\nheartbeat = \"1s\"\nwrite_timeout = \"5s\"\nmax_event_bytes = 2097152\n")
 }
 
 // startLivefeedWith is startLivefeed with the given config.toml.

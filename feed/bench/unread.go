@@ -37,6 +37,17 @@ func runUnread(ctx context.Context, r *runner, p Params) (Figures, error) {
 
 func (r *runner) unread(ctx context.Context, f *Figures, subscribers int, name string, payload, events int) error {
 	topic := r.topic("-" + name)
+	// Publishing grows the server's memory by itself: the window fills,
+	// and the Go heap grows to about twice what is live. So the window is
+	// filled first, with the same events on another topic, until it holds
+	// no more, and as many again are published: from then on publishing
+	// replaces events in the window instead of adding them, and the
+	// figure is what the subscribers cost.
+	r.progress("filling the window with events of %d bytes", payload)
+	if err := r.fillWindow(ctx, topic+"-warmup", payload, events); err != nil {
+		return err
+	}
+	r.settledRSS(ctx)
 	before, err := r.serverState(ctx)
 	if err != nil {
 		return err
@@ -69,15 +80,8 @@ func (r *runner) unread(ctx context.Context, f *Figures, subscribers int, name s
 		}
 	}
 	r.progress("publishing %d events of %d bytes", events, payload)
-	perRequest := max(1, min(1000, (512<<10)/payload))
-	pub := NewPublisher(r.target, 0, payload, topic)
-	defer pub.Close()
-	for sent := 0; sent < events; {
-		n := min(perRequest, events-sent)
-		if _, _, err := pub.Publish(ctx, n); err != nil {
-			return err
-		}
-		sent += n
+	if err := r.publishSized(ctx, topic, payload, events); err != nil {
+		return err
 	}
 	// Let the writers fill every socket they can, then read the settled
 	// figures.
@@ -97,6 +101,45 @@ func (r *runner) unread(ctx context.Context, f *Figures, subscribers int, name s
 	f.Add(name+"_kb_per_subscriber_beyond_window", (float64(after.rss-before.rss)*1024-window)/1024/float64(subscribers))
 	f.Add(name+"_goroutines_per_subscriber", (after.goroutines-before.goroutines)/float64(subscribers))
 	f.Add(name+"_stalls", after.stalls-before.stalls)
+	return nil
+}
+
+// fillWindow publishes events of payload bytes to topic until the server's
+// window holds no more (neither livefeed_window_events nor
+// livefeed_window_bytes grows), then extra more.
+func (r *runner) fillWindow(ctx context.Context, topic string, payload, extra int) error {
+	chunk := max(1, extra/4)
+	var events, bytes float64
+	for {
+		if err := r.publishSized(ctx, topic, payload, chunk); err != nil {
+			return err
+		}
+		m, err := r.target.Metrics(ctx)
+		if err != nil {
+			return err
+		}
+		e, b := m["livefeed_window_events"], m["livefeed_window_bytes"]
+		if e <= events && b <= bytes {
+			break
+		}
+		events, bytes = e, b
+	}
+	return r.publishSized(ctx, topic, payload, extra)
+}
+
+// publishSized publishes events of payload bytes to topic, in requests of
+// at most 512 KiB.
+func (r *runner) publishSized(ctx context.Context, topic string, payload, events int) error {
+	perRequest := max(1, min(1000, (512<<10)/payload))
+	pub := NewPublisher(r.target, 0, payload, topic)
+	defer pub.Close()
+	for sent := 0; sent < events; {
+		n := min(perRequest, events-sent)
+		if _, _, err := pub.Publish(ctx, n); err != nil {
+			return err
+		}
+		sent += n
+	}
 	return nil
 }
 

@@ -203,9 +203,9 @@ var Workloads = []*Workload{
 	{
 		Name:  "W10",
 		Bench: "500 subscribers that never read, events of 250 B and of 1 MB. Bar: ≤ 16 KB server memory each beyond the shared window; no goroutine each.",
-		Reading: "For each size in turn: 500 subscribers (SO_RCVBUF 4 KiB) connect fresh to a new topic, read their position frame and never read again; then 24,000 events of 250 B (6 MB, more than a socket's send buffer grows to) or 30 of 1 MB are published to the topic. " +
+		Reading: "For each size in turn: the server's window is filled to its limit with such events on another topic, and as many again are published (so that from then on the window replaces events instead of growing and the Go heap is at its steady size); then 500 subscribers (SO_RCVBUF 4 KiB) connect fresh to a new topic, read their position frame and never read again, and 24,000 events of 250 B (6 MB, more than a socket's send buffer grows to) or 30 of 1 MB are published to it. " +
 			"After 2 s and a settled RSS: kb_per_subscriber_beyond_window = (RSS growth since before they connected - growth of livefeed_window_bytes) / 500; goroutines_per_subscriber from go_goroutines. " +
-			"Needs -pid, and a server whose server.max_body_bytes takes a 1 MB event (2097152) and whose window holds 30 MB.",
+			"Needs -pid, and a server that takes events of 1 MB (feed.max_event_bytes = 2097152, server.max_body_bytes = 4194304) and whose window holds 30 MB (the default 64 MiB does).",
 		Defaults: Params{Subscribers: 500},
 		Bars: func(Config) []Bar {
 			return []Bar{

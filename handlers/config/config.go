@@ -17,6 +17,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"golang.org/x/crypto/bcrypt"
+
+	"livefeed/store"
 )
 
 // Config is the whole configuration. The TOML keys are the snake_case field
@@ -53,6 +55,9 @@ type Store struct {
 	Synchronous   string        `toml:"synchronous"`
 	RetentionAge  time.Duration `toml:"retention_age"`
 	RetentionRows int64         `toml:"retention_rows"`
+	// IdempotencyWindow is how long a publish's Idempotency-Key is
+	// remembered.
+	IdempotencyWindow time.Duration `toml:"idempotency_window"`
 }
 
 // Feed configures event streams.
@@ -62,6 +67,8 @@ type Feed struct {
 	Window       int           `toml:"window"`
 	WindowBytes  int           `toml:"window_bytes"`
 	WriteTimeout time.Duration `toml:"write_timeout"`
+	// MaxEventBytes bounds the data of one event.
+	MaxEventBytes int `toml:"max_event_bytes"`
 	// MaxSubscribers 0 means as many as the process's open-file limit
 	// allows, less a reserve.
 	MaxSubscribers      int           `toml:"max_subscribers"`
@@ -141,8 +148,9 @@ func Default() Config {
 			MaxBodyBytes:      1 << 20,
 		},
 		Store: Store{
-			Path:        "data/livefeed.db",
-			Synchronous: "normal",
+			Path:              "data/livefeed.db",
+			Synchronous:       "normal",
+			IdempotencyWindow: store.DefaultIdempotencyWindow,
 		},
 		Feed: Feed{
 			Heartbeat:           15 * time.Second,
@@ -150,6 +158,7 @@ func Default() Config {
 			Window:              50_000,
 			WindowBytes:         64 << 20,
 			WriteTimeout:        30 * time.Second,
+			MaxEventBytes:       store.MaxDataBytes,
 			MaxSubscribersPerIP: 500,
 			BusyRetry:           10 * time.Second,
 		},
@@ -329,6 +338,7 @@ func (c Config) Validate() error {
 		{"feed.write_timeout", c.Feed.WriteTimeout, minTimeout, maxTimeout},
 		{"feed.busy_retry", c.Feed.BusyRetry, minPeriod, maxTimeout},
 		{"auth.session_lifetime", c.Auth.SessionLifetime, time.Minute, 30 * 24 * time.Hour},
+		{"store.idempotency_window", c.Store.IdempotencyWindow, time.Minute, 30 * 24 * time.Hour},
 	} {
 		if d.value < d.min || d.value > d.max {
 			bad(d.key, "%s is out of range: use a duration from %q to %q", formatDuration(d.value), formatDuration(d.min), formatDuration(d.max))
@@ -347,6 +357,7 @@ func (c Config) Validate() error {
 		{"store.retention_rows", c.Store.RetentionRows, 0, math.MaxInt64, "events", " (0 keeps any number)"},
 		{"feed.window", int64(c.Feed.Window), 100, 10_000_000, "events", ""},
 		{"feed.window_bytes", int64(c.Feed.WindowBytes), 1 << 20, 16 << 30, "bytes", ""},
+		{"feed.max_event_bytes", int64(c.Feed.MaxEventBytes), 1024, store.MaxDataBytesLimit, "bytes", ""},
 		{"feed.max_subscribers", int64(c.Feed.MaxSubscribers), 0, 10_000_000, "streams", " (0 follows the open-file limit)"},
 		{"feed.max_subscribers_per_ip", int64(c.Feed.MaxSubscribersPerIP), 0, 10_000_000, "streams", " (0 sets no limit)"},
 		{"auth.publish_burst", int64(c.Auth.PublishBurst), 0, 1_000_000, "events", " (0: as many as publish_rate)"},
@@ -372,6 +383,12 @@ func (c Config) Validate() error {
 	}
 	if c.Feed.WriteTimeout <= c.Feed.Heartbeat {
 		bad("feed.write_timeout", "must be longer than feed.heartbeat")
+	}
+	if int64(c.Feed.MaxEventBytes) > c.Server.MaxBodyBytes {
+		bad("feed.max_event_bytes", "%d is more than server.max_body_bytes (%d): an event that large could never be published", c.Feed.MaxEventBytes, c.Server.MaxBodyBytes)
+	}
+	if c.Feed.WindowBytes < 4*c.Feed.MaxEventBytes {
+		bad("feed.window_bytes", "%d holds fewer than four events of feed.max_event_bytes (%d): a subscriber would lose events of that size", c.Feed.WindowBytes, c.Feed.MaxEventBytes)
 	}
 	for i, t := range c.Auth.PublishTokens {
 		if len(t) < MinTokenLen {
