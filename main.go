@@ -37,7 +37,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"livefeed/feed"
+	"livefeed/feed/fanout"
 	"livefeed/feed/bench"
 	"livefeed/feed/demo"
 	"livefeed/handlers"
@@ -184,7 +184,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	// The path of an event: the store validates and commits it, giving it
 	// its ID, and its single writer hands committed events to the hub in
 	// ID order.
-	hub := feed.NewHub(feed.Options{
+	hub := fanout.NewHub(fanout.Options{
 		Window:       cfg.Feed.Window,
 		WindowBytes:  cfg.Feed.WindowBytes,
 		Heartbeat:    cfg.Feed.Heartbeat,
@@ -423,7 +423,7 @@ func maxStreams(configured int) int {
 	if configured > 0 {
 		return configured
 	}
-	if n := feed.OpenFileLimit(); n > 2048 {
+	if n := fanout.OpenFileLimit(); n > 2048 {
 		return n - 1024
 	}
 	return 0 // unknown: no limit
@@ -431,7 +431,7 @@ func maxStreams(configured int) int {
 
 // preload fills the hub's window and snapshot from the database, so clients
 // reconnecting after a restart resume from memory.
-func preload(ctx context.Context, st *store.Store, hub *feed.Hub, window int) error {
+func preload(ctx context.Context, st *store.Store, hub *fanout.Hub, window int) error {
 	latest, err := st.Latest(ctx)
 	if err != nil {
 		return fmt.Errorf("load latest events: %w", err)

@@ -29,7 +29,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"livefeed/feed"
+	"livefeed/feed/fanout"
 	"livefeed/handlers"
 	"livefeed/store"
 	"livefeed/web"
@@ -214,7 +214,7 @@ type liveServer struct {
 	opts   handlers.Options
 
 	store *store.Store
-	hub   *feed.Hub
+	hub   *fanout.Hub
 	http  *http.Server
 	done  chan error
 }
@@ -246,7 +246,7 @@ func (l *liveServer) URL() string { return "http://" + l.addr }
 // serve opens the database, fills the hub from it and serves on ln.
 func (l *liveServer) serve(ln net.Listener) {
 	l.t.Helper()
-	hub := feed.NewHub(feed.Options{Window: 1000, Heartbeat: time.Second, WriteTimeout: 5 * time.Second})
+	hub := fanout.NewHub(fanout.Options{Window: 1000, Heartbeat: time.Second, WriteTimeout: 5 * time.Second})
 	st, err := store.Open(l.dbPath, store.Options{
 		Committed: func(events []store.Event) { hub.Publish(handlers.Messages(events)) },
 	})

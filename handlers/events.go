@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"livefeed/feed"
+	"livefeed/feed/fanout"
 	"livefeed/store"
 )
 
@@ -45,13 +45,13 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("event stream not opened", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	err = s.hub.Serve(r.Context(), conn, feed.Subscription{
+	err = s.hub.Serve(r.Context(), conn, fanout.Subscription{
 		Filter:  f,
-		Start:   feed.ParseLastEventID(pos),
+		Start:   fanout.ParseLastEventID(pos),
 		History: &history{store: s.store, filter: f},
 		Closed:  release,
 	})
-	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, feed.ErrClosed) {
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, fanout.ErrClosed) {
 		s.log.Debug("event stream ended", "remote", r.RemoteAddr, "err", err)
 	}
 }
@@ -65,7 +65,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 // and no chunking, so it ends when the connection closes, which is how an
 // event stream ends anyway. HTTP/2 streams cannot be taken over; they are
 // written through the ResponseWriter.
-func (s *Server) openStream(w http.ResponseWriter, r *http.Request) (feed.Conn, error) {
+func (s *Server) openStream(w http.ResponseWriter, r *http.Request) (fanout.Conn, error) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache, no-transform")
@@ -93,7 +93,7 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request) (feed.Conn, 
 		h.Write(&head) // Header.Write turns any line break in a value into a space
 		head.WriteString("\r\n")
 		head.Write(preamble)
-		conn := feed.NetConn(c)
+		conn := fanout.NetConn(c)
 		if err := conn.Write(head.Bytes(), s.opts.WriteTimeout); err != nil {
 			conn.Close()
 			return nil, err
@@ -101,7 +101,7 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request) (feed.Conn, 
 		return conn, nil
 	}
 
-	conn := feed.StreamConn(w)
+	conn := fanout.StreamConn(w)
 	w.WriteHeader(http.StatusOK)
 	if err := conn.Write(preamble, s.opts.WriteTimeout); err != nil {
 		return nil, err
@@ -115,23 +115,23 @@ type history struct {
 	filter store.Filter
 }
 
-var _ feed.History = (*history)(nil)
+var _ fanout.History = (*history)(nil)
 
 func (h *history) Check(after int64) error {
 	switch err := h.store.Resumable(after); {
 	case errors.Is(err, store.ErrPruned):
-		return fmt.Errorf("%w: %w", feed.ErrPruned, err)
+		return fmt.Errorf("%w: %w", fanout.ErrPruned, err)
 	case errors.Is(err, store.ErrGap):
-		return fmt.Errorf("%w: %w", feed.ErrAhead, err)
+		return fmt.Errorf("%w: %w", fanout.ErrAhead, err)
 	default:
 		return err
 	}
 }
 
-func (h *history) After(ctx context.Context, after int64, limit int) ([]*feed.Message, error) {
+func (h *history) After(ctx context.Context, after int64, limit int) ([]*fanout.Message, error) {
 	events, err := h.store.After(ctx, after, h.filter, limit)
 	if errors.Is(err, store.ErrPruned) {
-		return nil, fmt.Errorf("%w: %w", feed.ErrPruned, err)
+		return nil, fmt.Errorf("%w: %w", fanout.ErrPruned, err)
 	}
 	if err != nil {
 		return nil, err
@@ -141,12 +141,12 @@ func (h *history) After(ctx context.Context, after int64, limit int) ([]*feed.Me
 
 // Messages encodes stored events for delivery: the frame carries the event's
 // JSON envelope as its data.
-func Messages(events []store.Event) []*feed.Message {
-	msgs := make([]*feed.Message, len(events))
+func Messages(events []store.Event) []*fanout.Message {
+	msgs := make([]*fanout.Message, len(events))
 	var buf []byte
 	for i, e := range events {
 		buf = e.AppendJSON(buf[:0])
-		msgs[i] = feed.NewMessage(e.ID, e.Topic, e.Type, buf)
+		msgs[i] = fanout.NewMessage(e.ID, e.Topic, e.Type, buf)
 	}
 	return msgs
 }

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"livefeed/feed"
+	"livefeed/feed/fanout"
 	"livefeed/handlers"
 	"livefeed/store"
 )
@@ -32,7 +32,7 @@ import (
 // runs: the server's memory must stay flat.
 func BenchmarkExportCSV(b *testing.B) {
 	const rows = 1_000_000
-	hub := feed.NewHub(feed.Options{})
+	hub := fanout.NewHub(fanout.Options{})
 	defer hub.Close()
 	st, err := store.Open(filepath.Join(b.TempDir(), "feed.db"), store.Options{
 		Committed: func(events []store.Event) { hub.Publish(handlers.Messages(events)) },

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"livefeed/feed"
+	"livefeed/feed/fanout"
 	"livefeed/handlers"
 	"livefeed/store"
 )
@@ -36,7 +36,7 @@ func faultUnavailable(t *testing.T, why string) {
 // appAt is a server on the database at path, wired like main does.
 func appAt(t *testing.T, path string, opts store.Options) *app {
 	t.Helper()
-	hub := feed.NewHub(feed.Options{Heartbeat: time.Second, WriteTimeout: 5 * time.Second})
+	hub := fanout.NewHub(fanout.Options{Heartbeat: time.Second, WriteTimeout: 5 * time.Second})
 	opts.Committed = func(events []store.Event) { hub.Publish(handlers.Messages(events)) }
 	st, err := store.Open(path, opts)
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"livefeed/feed"
+	"livefeed/feed/fanout"
 	"livefeed/feed/eventsource"
 	"livefeed/handlers"
 	"livefeed/store"
@@ -31,14 +31,14 @@ const token = "test-publish-token-0123456789"
 type app struct {
 	*httptest.Server
 	store *store.Store
-	hub   *feed.Hub
+	hub   *fanout.Hub
 }
 
 // newApp starts the server; tune, if given, is applied to each connection
 // it accepts.
 func newApp(t *testing.T, opts handlers.Options, tlsHTTP2 bool, tune ...func(*net.TCPConn)) *app {
 	t.Helper()
-	hub := feed.NewHub(feed.Options{Heartbeat: time.Second, WriteTimeout: 5 * time.Second})
+	hub := fanout.NewHub(fanout.Options{Heartbeat: time.Second, WriteTimeout: 5 * time.Second})
 	st, err := store.Open(filepath.Join(t.TempDir(), "feed.db"), store.Options{
 		Committed: func(events []store.Event) { hub.Publish(handlers.Messages(events)) },
 	})

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"runtime"
 
-	"livefeed/feed"
+	"livefeed/feed/fanout"
 )
 
 // serveMetrics writes the server's figures in the Prometheus text format
@@ -43,6 +43,6 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	const closed = "livefeed_streams_closed_total"
 	fmt.Fprintf(w, "# HELP %s Event streams that ended, by reason: lag, write_timeout and shutdown are the server's decisions, client the client's.\n# TYPE %s counter\n", closed, closed)
 	for reason, n := range st.Closed {
-		fmt.Fprintf(w, "%s{reason=%q} %d\n", closed, feed.CloseReasonName(reason), n)
+		fmt.Fprintf(w, "%s{reason=%q} %d\n", closed, fanout.CloseReasonName(reason), n)
 	}
 }

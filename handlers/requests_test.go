@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"livefeed/feed"
+	"livefeed/feed/fanout"
 	"livefeed/handlers"
 	"livefeed/store"
 	"livefeed/web"
@@ -241,7 +241,7 @@ func TestBeforeZero(t *testing.T) {
 func TestBrokenRequestBodies(t *testing.T) {
 	var log syncBuffer
 	logger := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	hub := feed.NewHub(feed.Options{})
+	hub := fanout.NewHub(fanout.Options{})
 	st, err := store.Open(filepath.Join(t.TempDir(), "feed.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -22,7 +22,7 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"livefeed/feed"
+	"livefeed/feed/fanout"
 	"livefeed/store"
 )
 
@@ -64,7 +64,7 @@ type Options struct {
 type Server struct {
 	opts    Options
 	store   *store.Store
-	hub     *feed.Hub
+	hub     *fanout.Hub
 	log     *slog.Logger
 	tokens  [][sha256.Size]byte
 	origins map[string]bool
@@ -84,7 +84,7 @@ type Server struct {
 }
 
 // New returns a Server publishing into st and streaming from hub.
-func New(st *store.Store, hub *feed.Hub, opts Options) *Server {
+func New(st *store.Store, hub *fanout.Hub, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}

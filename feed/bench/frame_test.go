@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"livefeed/feed"
+	"livefeed/feed/fanout"
 	"livefeed/feed/bench"
 	"livefeed/feed/eventsource"
 )
@@ -134,7 +134,7 @@ func TestParsePayload(t *testing.T) {
 }
 
 // FuzzScanner checks the scanner against the WHATWG reader on streams
-// written the way the server writes them (feed.AppendFrame), with
+// written the way the server writes them (fanout.AppendFrame), with
 // heartbeats and position frames between events, read in chunks of every
 // size: both must dispatch the same events with the same last event ID.
 func FuzzScanner(f *testing.F) {
@@ -149,7 +149,7 @@ func FuzzScanner(f *testing.F) {
 		for i := range int64(frames%8) + 1 {
 			switch i % 4 {
 			case 0, 1:
-				stream = feed.AppendFrame(stream, first+i, event, data)
+				stream = fanout.AppendFrame(stream, first+i, event, data)
 			case 2:
 				stream = append(stream, ":\n\n"...)
 			case 3:
@@ -209,7 +209,7 @@ func BenchmarkScanner(b *testing.B) {
 	var stream []byte
 	data := []byte(`{"id":1000000,"topic":"bench/w1/abc-r1","type":"bench","time":"2026-11-21T19:04:05.123Z","data":{"ts":1763751845123456789,"pub":0,"seq":1,"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}}`)
 	for i := range 1000 {
-		stream = feed.AppendFrame(stream, int64(1000000+i), "bench", data)
+		stream = fanout.AppendFrame(stream, int64(1000000+i), "bench", data)
 	}
 	b.SetBytes(int64(len(stream)) / 1000)
 	b.ReportAllocs()

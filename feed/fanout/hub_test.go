@@ -1,4 +1,4 @@
-package feed_test
+package fanout_test
 
 import (
 	"context"
@@ -15,11 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"livefeed/feed"
+	"livefeed/feed/fanout"
 	"livefeed/feed/eventsource"
 )
 
-// topicFilter is a minimal feed.Filter: exact topics, prefixes or all.
+// topicFilter is a minimal fanout.Filter: exact topics, prefixes or all.
 type topicFilter struct {
 	topics, prefixes []string
 	all              bool
@@ -62,21 +62,21 @@ func (f topicFilter) Keys() ([]string, []string, bool) { return f.topics, f.pref
 // memLog stands in for the store: it assigns IDs, keeps every event, and
 // hands each batch to the hub in ID order, as the store's writer does.
 type memLog struct {
-	hub   *feed.Hub
+	hub   *fanout.Hub
 	mu    sync.Mutex
-	msgs  []*feed.Message
+	msgs  []*fanout.Message
 	floor int64
 }
 
 func (l *memLog) publish(topic string, n int) []int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	batch := make([]*feed.Message, n)
+	batch := make([]*fanout.Message, n)
 	ids := make([]int64, n)
 	for i := range batch {
 		id := int64(len(l.msgs) + 1)
 		data, _ := json.Marshal(map[string]any{"id": id, "topic": topic})
-		batch[i] = feed.NewMessage(id, topic, "note", data)
+		batch[i] = fanout.NewMessage(id, topic, "note", data)
 		l.msgs = append(l.msgs, batch[i])
 		ids[i] = id
 	}
@@ -84,29 +84,29 @@ func (l *memLog) publish(topic string, n int) []int64 {
 	return ids
 }
 
-func (l *memLog) history(f feed.Filter) feed.History { return &memHistory{log: l, filter: f} }
+func (l *memLog) history(f fanout.Filter) fanout.History { return &memHistory{log: l, filter: f} }
 
 type memHistory struct {
 	log    *memLog
-	filter feed.Filter
+	filter fanout.Filter
 }
 
 func (h *memHistory) Check(after int64) error {
 	h.log.mu.Lock()
 	defer h.log.mu.Unlock()
 	if after < h.log.floor {
-		return feed.ErrPruned
+		return fanout.ErrPruned
 	}
 	return nil
 }
 
-func (h *memHistory) After(_ context.Context, after int64, limit int) ([]*feed.Message, error) {
+func (h *memHistory) After(_ context.Context, after int64, limit int) ([]*fanout.Message, error) {
 	h.log.mu.Lock()
 	defer h.log.mu.Unlock()
 	if after < h.log.floor {
-		return nil, feed.ErrPruned
+		return nil, fanout.ErrPruned
 	}
-	var out []*feed.Message
+	var out []*fanout.Message
 	for _, m := range h.log.msgs {
 		if m.ID > after && m.ID > h.log.floor && h.filter.Match(m.Topic) {
 			out = append(out, m)
@@ -118,9 +118,9 @@ func (h *memHistory) After(_ context.Context, after int64, limit int) ([]*feed.M
 	return out, nil
 }
 
-func newHub(tb testing.TB, opts feed.Options) (*feed.Hub, *memLog) {
+func newHub(tb testing.TB, opts fanout.Options) (*fanout.Hub, *memLog) {
 	tb.Helper()
-	h := feed.NewHub(opts)
+	h := fanout.NewHub(opts)
 	tb.Cleanup(h.Close)
 	return h, &memLog{hub: h}
 }
@@ -133,7 +133,7 @@ type client struct {
 
 // subscribe connects a subscriber over a loopback TCP connection, the way
 // the HTTP layer does after taking the connection over.
-func subscribe(t *testing.T, h *feed.Hub, l *memLog, f feed.Filter, start feed.Start) *client {
+func subscribe(t *testing.T, h *fanout.Hub, l *memLog, f fanout.Filter, start fanout.Start) *client {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -155,7 +155,7 @@ func subscribe(t *testing.T, h *feed.Hub, l *memLog, f feed.Filter, start feed.S
 	}
 	t.Cleanup(func() { c.Close() })
 	server := <-accepted
-	go h.Serve(context.Background(), feed.NetConn(server), feed.Subscription{Filter: f, Start: start, History: l.history(f)})
+	go h.Serve(context.Background(), fanout.NetConn(server), fanout.Subscription{Filter: f, Start: start, History: l.history(f)})
 	return &client{conn: c, rd: eventsource.NewReader(c)}
 }
 
@@ -207,12 +207,12 @@ func seq(from, to int64) []int64 {
 }
 
 func TestSnapshot(t *testing.T) {
-	h, l := newHub(t, feed.Options{})
+	h, l := newHub(t, fanout.Options{})
 	l.publish("nba/a", 2)    // 1, 2
 	l.publish("stocks/X", 1) // 3
 	l.publish("nba/b", 1)    // 4
 	l.publish("other", 1)    // 5
-	c := subscribe(t, h, l, filterOf("nba/*"), feed.Start{})
+	c := subscribe(t, h, l, filterOf("nba/*"), fanout.Start{})
 	c.expectIDs(t, 2, 4) // the latest of each matching topic, in ID order
 	l.publish("nba/a", 1)
 	c.expectIDs(t, 6)
@@ -223,9 +223,9 @@ func TestSnapshot(t *testing.T) {
 }
 
 func TestSnapshotPositionFrame(t *testing.T) {
-	h, l := newHub(t, feed.Options{})
+	h, l := newHub(t, fanout.Options{})
 	l.publish("a", 3)
-	c := subscribe(t, h, l, filterOf("a"), feed.Start{})
+	c := subscribe(t, h, l, filterOf("a"), fanout.Start{})
 	c.expectIDs(t, 3)
 	l.publish("b", 2) // 4, 5: not matching
 	l.publish("a", 1) // 6
@@ -233,11 +233,11 @@ func TestSnapshotPositionFrame(t *testing.T) {
 }
 
 func TestResumeFromWindow(t *testing.T) {
-	h, l := newHub(t, feed.Options{Window: 1000})
+	h, l := newHub(t, fanout.Options{Window: 1000})
 	l.publish("a", 5)
 	l.publish("b", 5)
 	l.publish("a", 5) // a: 1-5, 11-15
-	c := subscribe(t, h, l, filterOf("a"), feed.Start{Resume: true, After: 3})
+	c := subscribe(t, h, l, filterOf("a"), fanout.Start{Resume: true, After: 3})
 	c.expectIDs(t, 4, 5, 11, 12, 13, 14, 15)
 	l.publish("a", 1)
 	c.expectIDs(t, 16)
@@ -246,9 +246,9 @@ func TestResumeFromWindow(t *testing.T) {
 func TestResumeFromHistory(t *testing.T) {
 	// A window of 100 holds the last 100 events; resuming from 10 must
 	// read 11..(last-100) from history first.
-	h, l := newHub(t, feed.Options{Window: 100})
+	h, l := newHub(t, fanout.Options{Window: 100})
 	l.publish("a", 2500)
-	c := subscribe(t, h, l, filterOf("*"), feed.Start{Resume: true, After: 10})
+	c := subscribe(t, h, l, filterOf("*"), fanout.Start{Resume: true, After: 10})
 	c.expectIDs(t, seq(11, 2500)...)
 	l.publish("a", 3)
 	c.expectIDs(t, 2501, 2502, 2503)
@@ -257,10 +257,10 @@ func TestResumeFromHistory(t *testing.T) {
 func TestResumeFromHistorySparseTopic(t *testing.T) {
 	// The subscriber's topic is rare: history has nothing for it after the
 	// position, and the window moves on with other topics.
-	h, l := newHub(t, feed.Options{Window: 100})
+	h, l := newHub(t, fanout.Options{Window: 100})
 	l.publish("rare", 1) // 1
 	l.publish("busy", 1000)
-	c := subscribe(t, h, l, filterOf("rare"), feed.Start{Resume: true, After: 1})
+	c := subscribe(t, h, l, filterOf("rare"), fanout.Start{Resume: true, After: 1})
 	l.publish("busy", 500)
 	l.publish("rare", 1) // 1502
 	c.expectIDs(t, 1502)
@@ -269,16 +269,16 @@ func TestResumeFromHistorySparseTopic(t *testing.T) {
 func TestReset(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		start  feed.Start
+		start  fanout.Start
 		floor  int64
 		reason string
 	}{
-		{"Invalid", feed.Start{Invalid: feed.ResetInvalid}, 0, feed.ResetInvalid},
-		{"Ahead", feed.Start{Resume: true, After: 99}, 0, feed.ResetAhead},
-		{"Pruned", feed.Start{Resume: true, After: 2}, 5, feed.ResetPruned},
+		{"Invalid", fanout.Start{Invalid: fanout.ResetInvalid}, 0, fanout.ResetInvalid},
+		{"Ahead", fanout.Start{Resume: true, After: 99}, 0, fanout.ResetAhead},
+		{"Pruned", fanout.Start{Resume: true, After: 2}, 5, fanout.ResetPruned},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h, l := newHub(t, feed.Options{})
+			h, l := newHub(t, fanout.Options{})
 			l.publish("a", 10)
 			l.floor = tc.floor
 			c := subscribe(t, h, l, filterOf("a"), tc.start)
@@ -298,9 +298,9 @@ func TestReset(t *testing.T) {
 // disconnected once an event it needs leaves the window, costs no more than
 // its socket meanwhile, and never delays a reading subscriber.
 func TestLaggingSubscriberDisconnected(t *testing.T) {
-	h, l := newHub(t, feed.Options{Window: 200, WriteTimeout: 30 * time.Second})
-	stuck := subscribe(t, h, l, filterOf("a"), feed.Start{Resume: true, After: 0})
-	reader := subscribe(t, h, l, filterOf("a"), feed.Start{Resume: true, After: 0})
+	h, l := newHub(t, fanout.Options{Window: 200, WriteTimeout: 30 * time.Second})
+	stuck := subscribe(t, h, l, filterOf("a"), fanout.Start{Resume: true, After: 0})
+	reader := subscribe(t, h, l, filterOf("a"), fanout.Start{Resume: true, After: 0})
 	got := make(chan int64, 1)
 	var read atomic.Int64
 	go func() {
@@ -326,9 +326,9 @@ func TestLaggingSubscriberDisconnected(t *testing.T) {
 	for i := range 3000 {
 		l.mu.Lock()
 		id := int64(len(l.msgs) + 1)
-		m := feed.NewMessage(id, "a", "note", []byte(`{"p":"`+payload+`"}`))
+		m := fanout.NewMessage(id, "a", "note", []byte(`{"p":"`+payload+`"}`))
 		l.msgs = append(l.msgs, m)
-		h.Publish([]*feed.Message{m})
+		h.Publish([]*fanout.Message{m})
 		l.mu.Unlock()
 		if i%100 == 99 {
 			waitFor(t, func() bool { return read.Load() >= id })
@@ -354,7 +354,7 @@ func TestLaggingSubscriberDisconnected(t *testing.T) {
 	if last >= 3000 {
 		t.Fatalf("the stuck subscriber received everything (%d) before being dropped", last)
 	}
-	again := subscribe(t, h, l, filterOf("a"), feed.Start{Resume: true, After: last})
+	again := subscribe(t, h, l, filterOf("a"), fanout.Start{Resume: true, After: last})
 	again.expectIDs(t, seq(last+1, 3000)...)
 }
 
@@ -372,8 +372,8 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 func TestHeartbeat(t *testing.T) {
-	h, l := newHub(t, feed.Options{Heartbeat: 20 * time.Millisecond, WriteTimeout: time.Second})
-	c := subscribe(t, h, l, filterOf("a"), feed.Start{})
+	h, l := newHub(t, fanout.Options{Heartbeat: 20 * time.Millisecond, WriteTimeout: time.Second})
+	c := subscribe(t, h, l, filterOf("a"), fanout.Start{})
 	// Heartbeats are comments: they dispatch nothing, so reading blocks
 	// until a real event; meanwhile the comment count grows.
 	deadline := time.Now().Add(10 * time.Second)
@@ -389,25 +389,25 @@ func TestHeartbeat(t *testing.T) {
 // TestHangupNoticed: a client that closes an idle stream is dropped at
 // once, without waiting for a write to fail.
 func TestHangupNoticed(t *testing.T) {
-	h, l := newHub(t, feed.Options{Heartbeat: time.Hour})
-	c := subscribe(t, h, l, filterOf("a"), feed.Start{Resume: true, After: 0})
+	h, l := newHub(t, fanout.Options{Heartbeat: time.Hour})
+	c := subscribe(t, h, l, filterOf("a"), fanout.Start{Resume: true, After: 0})
 	waitFor(t, func() bool { return h.Stats().Subscribers == 1 })
 	c.conn.Close()
 	waitFor(t, func() bool { return h.Stats().Subscribers == 0 })
 }
 
 func TestCloseDisconnects(t *testing.T) {
-	h := feed.NewHub(feed.Options{})
+	h := fanout.NewHub(fanout.Options{})
 	l := &memLog{hub: h}
-	c1 := subscribe(t, h, l, filterOf("*"), feed.Start{})
-	c2 := subscribe(t, h, l, filterOf("a"), feed.Start{Resume: true, After: 0})
+	c1 := subscribe(t, h, l, filterOf("*"), fanout.Start{})
+	c2 := subscribe(t, h, l, filterOf("a"), fanout.Start{Resume: true, After: 0})
 	l.publish("a", 1)
 	c1.expectIDs(t, 1)
 	c2.expectIDs(t, 1)
 	h.Close()
 	c1.expectClosed(t)
 	c2.expectClosed(t)
-	if err := h.Serve(context.Background(), nopConn{}, feed.Subscription{Filter: filterOf("a"), History: l.history(filterOf("a"))}); !errors.Is(err, feed.ErrClosed) {
+	if err := h.Serve(context.Background(), nopConn{}, fanout.Subscription{Filter: filterOf("a"), History: l.history(filterOf("a"))}); !errors.Is(err, fanout.ErrClosed) {
 		t.Fatalf("Serve after Close = %v", err)
 	}
 }
@@ -422,7 +422,7 @@ func (nopConn) Close() error                      { return nil }
 // window and some behind it. Every subscriber must see every matching ID
 // after its position exactly once, in increasing order.
 func TestReplayRace(t *testing.T) {
-	h, l := newHub(t, feed.Options{Window: 300})
+	h, l := newHub(t, fanout.Options{Window: 300})
 	topics := []string{"nba/a", "nba/b", "stocks/X", "stocks/Y"}
 	filters := [][]string{{"*"}, {"nba/*"}, {"stocks/X"}, {"nba/a", "stocks/Y"}}
 	const publishers, perPublisher = 4, 1500
@@ -471,8 +471,8 @@ func TestReplayRace(t *testing.T) {
 // subscriber the hub drops for falling behind reconnects from its last
 // event ID, as a browser does, and must lose nothing across the reconnect
 // either.
-func checkStream(t *testing.T, h *feed.Hub, l *memLog, f feed.Filter, after int64, n int) error {
-	c := subscribe(t, h, l, f, feed.Start{Resume: true, After: after})
+func checkStream(t *testing.T, h *fanout.Hub, l *memLog, f fanout.Filter, after int64, n int) error {
+	c := subscribe(t, h, l, f, fanout.Start{Resume: true, After: after})
 	defer func() { c.conn.Close() }()
 	prev := after
 	for range n {
@@ -488,7 +488,7 @@ func checkStream(t *testing.T, h *feed.Hub, l *memLog, f feed.Filter, after int6
 		ev, err := c.rd.Next()
 		if errors.Is(err, io.EOF) {
 			c.conn.Close()
-			c = subscribe(t, h, l, f, feed.Start{Resume: true, After: prev})
+			c = subscribe(t, h, l, f, fanout.Start{Resume: true, After: prev})
 			continue
 		}
 		if err != nil {
@@ -528,7 +528,7 @@ func checkStream(t *testing.T, h *feed.Hub, l *memLog, f feed.Filter, after int6
 
 // nextMatch returns the ID of the first event in the log after prev that f
 // matches, or 0 if there is none.
-func (l *memLog) nextMatch(f feed.Filter, prev int64) int64 {
+func (l *memLog) nextMatch(f fanout.Filter, prev int64) int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, m := range l.msgs[prev:] {

@@ -1,6 +1,6 @@
 //go:build linux
 
-package feed_test
+package fanout_test
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"livefeed/feed"
+	"livefeed/feed/fanout"
 	"livefeed/feed/eventsource"
 )
 
@@ -22,7 +22,7 @@ import (
 // so a few events fill them. Its segments are 4 KiB, not loopback's 64 KiB,
 // so that a client reading a few KiB at a time opens the window for more
 // (on a real network segments are smaller still).
-func subscribeTCP(t *testing.T, h *feed.Hub, l *memLog, f feed.Filter, start feed.Start, tune func(server, client *net.TCPConn)) *client {
+func subscribeTCP(t *testing.T, h *fanout.Hub, l *memLog, f fanout.Filter, start fanout.Start, tune func(server, client *net.TCPConn)) *client {
 	t.Helper()
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 4096) })
@@ -50,7 +50,7 @@ func subscribeTCP(t *testing.T, h *feed.Hub, l *memLog, f feed.Filter, start fee
 	if tune != nil {
 		tune(server.(*net.TCPConn), c.(*net.TCPConn))
 	}
-	go h.Serve(context.Background(), feed.NetConn(server), feed.Subscription{Filter: f, Start: start, History: l.history(f)})
+	go h.Serve(context.Background(), fanout.NetConn(server), fanout.Subscription{Filter: f, Start: start, History: l.history(f)})
 	return &client{conn: c, rd: eventsource.NewReader(c)}
 }
 
@@ -68,10 +68,10 @@ func (l *memLog) publishSized(topic string, n, size int) {
 	for range n {
 		l.mu.Lock()
 		id := int64(len(l.msgs) + 1)
-		m := feed.NewMessage(id, topic, "note", []byte(`{"id":`+strconv.FormatInt(id, 10)+`,"p":"`+payload+`"}`))
+		m := fanout.NewMessage(id, topic, "note", []byte(`{"id":`+strconv.FormatInt(id, 10)+`,"p":"`+payload+`"}`))
 		l.msgs = append(l.msgs, m)
 		l.mu.Unlock()
-		l.hub.Publish([]*feed.Message{m})
+		l.hub.Publish([]*fanout.Message{m})
 	}
 }
 
@@ -81,13 +81,13 @@ func (l *memLog) publishSized(topic string, n, size int) {
 // the socket that failed every write after it passed).
 func TestStreamOutlivesWriteTimeout(t *testing.T) {
 	const timeout = 100 * time.Millisecond
-	h, l := newHub(t, feed.Options{Window: 10, Heartbeat: 30 * time.Millisecond, WriteTimeout: timeout})
+	h, l := newHub(t, fanout.Options{Window: 10, Heartbeat: 30 * time.Millisecond, WriteTimeout: timeout})
 	l.publish("a", 50) // beyond the window: resuming from 0 replays from history
-	replayed := subscribe(t, h, l, filterOf("a"), feed.Start{Resume: true, After: 0})
+	replayed := subscribe(t, h, l, filterOf("a"), fanout.Start{Resume: true, After: 0})
 	replayed.expectIDs(t, seq(1, 50)...)
-	fresh := subscribe(t, h, l, filterOf("a"), feed.Start{})
+	fresh := subscribe(t, h, l, filterOf("a"), fanout.Start{})
 	fresh.expectIDs(t, 50)
-	busy := subscribe(t, h, l, filterOf("a"), feed.Start{Resume: true, After: 50})
+	busy := subscribe(t, h, l, filterOf("a"), fanout.Start{Resume: true, After: 50})
 
 	// Ten write timeouts: the idle streams get heartbeats, the busy one an
 	// event every 20 ms.
@@ -137,8 +137,8 @@ func isTimeout(err error) bool {
 // published, with sockets that fill at once, gets every event once and in
 // order: each write that stops inside a frame resumes at its next byte.
 func TestSlowReaderGetsEverything(t *testing.T) {
-	h, l := newHub(t, feed.Options{Window: 10_000, WindowBytes: 256 << 20, WriteTimeout: 5 * time.Second})
-	c := subscribeTCP(t, h, l, filterOf("a", "b/*"), feed.Start{Resume: true, After: 0}, smallBuffers)
+	h, l := newHub(t, fanout.Options{Window: 10_000, WindowBytes: 256 << 20, WriteTimeout: 5 * time.Second})
+	c := subscribeTCP(t, h, l, filterOf("a", "b/*"), fanout.Start{Resume: true, After: 0}, smallBuffers)
 	const events = 300
 	go func() {
 		for i := range events {
@@ -205,11 +205,11 @@ func (s *slowReader) Read(p []byte) (int, error) {
 // for their sockets with no goroutine each, and those that read are not
 // held up by them.
 func TestStuckSubscribersHoldNoGoroutine(t *testing.T) {
-	h, l := newHub(t, feed.Options{Window: 1000, WindowBytes: 64 << 20, WriteTimeout: time.Minute})
-	reader := subscribe(t, h, l, filterOf("a"), feed.Start{Resume: true, After: 0})
+	h, l := newHub(t, fanout.Options{Window: 1000, WindowBytes: 64 << 20, WriteTimeout: time.Minute})
+	reader := subscribe(t, h, l, filterOf("a"), fanout.Start{Resume: true, After: 0})
 	const stuck = 50
 	for range stuck {
-		subscribeTCP(t, h, l, filterOf("a"), feed.Start{Resume: true, After: 0}, smallBuffers)
+		subscribeTCP(t, h, l, filterOf("a"), fanout.Start{Resume: true, After: 0}, smallBuffers)
 	}
 	waitFor(t, func() bool { return h.Stats().Subscribers == stuck+1 })
 	before := runtime.NumGoroutine()
@@ -228,13 +228,13 @@ func TestStuckSubscribersHoldNoGoroutine(t *testing.T) {
 // is not, however long its writes take.
 func TestWriteTimeout(t *testing.T) {
 	const timeout = 250 * time.Millisecond
-	h, l := newHub(t, feed.Options{Window: 1000, WindowBytes: 64 << 20, Heartbeat: time.Hour, WriteTimeout: timeout})
-	stuck := subscribeTCP(t, h, l, filterOf("a"), feed.Start{Resume: true, After: 0}, smallBuffers)
+	h, l := newHub(t, fanout.Options{Window: 1000, WindowBytes: 64 << 20, Heartbeat: time.Hour, WriteTimeout: timeout})
+	stuck := subscribeTCP(t, h, l, filterOf("a"), fanout.Start{Resume: true, After: 0}, smallBuffers)
 	// The steady reader's sockets hold 160 KiB, which take it far longer
 	// than the timeout to read. A receiving kernel opens its window again
 	// only once half of its buffer is free, so its buffer is small enough
 	// (32 KiB) that the server sees progress several times per timeout.
-	steady := subscribeTCP(t, h, l, filterOf("a"), feed.Start{Resume: true, After: 0}, func(server, client *net.TCPConn) {
+	steady := subscribeTCP(t, h, l, filterOf("a"), fanout.Start{Resume: true, After: 0}, func(server, client *net.TCPConn) {
 		server.SetWriteBuffer(64 << 10)
 		client.SetReadBuffer(16 << 10)
 	})
@@ -258,8 +258,8 @@ func TestWriteTimeout(t *testing.T) {
 	if took := time.Since(start); took < 4*timeout {
 		t.Fatalf("the steady reader took %v: too fast to test the timeout", took)
 	}
-	waitFor(t, func() bool { return h.Stats().Closed[feed.CloseWriteTimeout] == 1 })
-	if st := h.Stats(); st.Subscribers != 1 || st.Closed[feed.CloseLagged] != 0 {
+	waitFor(t, func() bool { return h.Stats().Closed[fanout.CloseWriteTimeout] == 1 })
+	if st := h.Stats(); st.Subscribers != 1 || st.Closed[fanout.CloseLagged] != 0 {
 		t.Fatalf("subscribers %d, closed %v: want the steady reader open", st.Subscribers, st.Closed)
 	}
 	stuck.expectClosed(t)

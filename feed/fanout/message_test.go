@@ -1,4 +1,4 @@
-package feed_test
+package fanout_test
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"livefeed/feed"
+	"livefeed/feed/fanout"
 	"livefeed/feed/eventsource"
 )
 
@@ -29,7 +29,7 @@ func TestAppendFrame(t *testing.T) {
 		{"EmptyData", "x", "", "id: 7\nevent: x\ndata: \n\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := string(feed.AppendFrame(nil, 7, tc.event, []byte(tc.data))); got != tc.want {
+			if got := string(fanout.AppendFrame(nil, 7, tc.event, []byte(tc.data))); got != tc.want {
 				t.Fatalf("got  %q\nwant %q", got, tc.want)
 			}
 		})
@@ -51,7 +51,7 @@ func FuzzAppendFrame(f *testing.F) {
 		if id < 0 {
 			id = -(id + 1)
 		}
-		frame := feed.AppendFrame(nil, id, event, []byte(data))
+		frame := fanout.AppendFrame(nil, id, event, []byte(data))
 		// A stream holds other frames before and after; the frame must
 		// not bleed into them.
 		stream := "data: before\n\n" + string(frame) + "data: after\n\n"

@@ -1,4 +1,4 @@
-package feed_test
+package fanout_test
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"livefeed/feed"
+	"livefeed/feed/fanout"
 )
 
 func BenchmarkAppendFrame(b *testing.B) {
@@ -17,7 +17,7 @@ func BenchmarkAppendFrame(b *testing.B) {
 	buf := make([]byte, 0, 512)
 	b.ReportAllocs()
 	for b.Loop() {
-		buf = feed.AppendFrame(buf[:0], 123456, "score", data)
+		buf = fanout.AppendFrame(buf[:0], 123456, "score", data)
 	}
 }
 
@@ -47,14 +47,14 @@ func (c *sinkConn) Close() error { return nil }
 
 // attach connects n in-process subscribers to the hub, each resuming after
 // ID after, and returns the shared frame counter.
-func attach(b *testing.B, h *feed.Hub, l *memLog, n int, f feed.Filter, after int64) *atomic.Int64 {
+func attach(b *testing.B, h *fanout.Hub, l *memLog, n int, f fanout.Filter, after int64) *atomic.Int64 {
 	b.Helper()
 	frames := new(atomic.Int64)
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
 			c := &sinkConn{frames: frames}
-			if err := h.Serve(context.Background(), c, feed.Subscription{Filter: f, Start: feed.Start{Resume: true, After: after}, History: l.history(f)}); err != nil {
+			if err := h.Serve(context.Background(), c, fanout.Subscription{Filter: f, Start: fanout.Start{Resume: true, After: after}, History: l.history(f)}); err != nil {
 				b.Error(err)
 			}
 		})
@@ -80,7 +80,7 @@ func waitFrames(b *testing.B, frames *atomic.Int64, want int64) {
 func BenchmarkFanout(b *testing.B) {
 	for _, subs := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("subscribers=%d", subs), func(b *testing.B) {
-			h, l := newHub(b, feed.Options{})
+			h, l := newHub(b, fanout.Options{})
 			f := filterOf("bench/w1")
 			frames := attach(b, h, l, subs, f, 0)
 			b.ResetTimer()
@@ -96,7 +96,7 @@ func BenchmarkFanout(b *testing.B) {
 // BenchmarkReplayWindow replays 5,000 events from the window to one
 // subscriber.
 func BenchmarkReplayWindow(b *testing.B) {
-	h, l := newHub(b, feed.Options{Window: 10000})
+	h, l := newHub(b, fanout.Options{Window: 10000})
 	l.publish("bench/w5", 5000)
 	f := filterOf("bench/w5")
 	b.ResetTimer()

@@ -1,4 +1,4 @@
-// Package feed fans committed events out to Server-Sent Events subscribers.
+// Package fanout fans committed events out to Server-Sent Events subscribers.
 //
 // The hub keeps a window of recent events in ID order, each with its SSE frame
 // encoded once. A subscriber is a cursor into that window plus a topic
@@ -12,7 +12,7 @@
 // atomically, under the hub's lock, so no event published meanwhile can fall
 // between replay and live delivery. One resuming from further back is first
 // fed pages from History (SQLite) until its position reaches the window.
-package feed
+package fanout
 
 import (
 	"cmp"
