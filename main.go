@@ -37,9 +37,10 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"livefeed/feed/fanout"
+	"livefeed/feed"
 	"livefeed/feed/bench"
 	"livefeed/feed/demo"
+	"livefeed/feed/fanout"
 	"livefeed/handlers"
 	"livefeed/handlers/config"
 	"livefeed/store"
@@ -194,7 +195,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	defer hub.Close()
 	st, err := store.Open(cfg.Store.Path, store.Options{
 		Synchronous: cfg.Store.Synchronous,
-		Committed:   func(events []store.Event) { hub.Publish(handlers.Messages(events)) },
+		Committed:   func(events []feed.Event) { hub.Publish(fanout.Encode(events)) },
 		Logger:      log,
 		Retention:   store.Retention{MaxAge: cfg.Store.RetentionAge, MaxRows: cfg.Store.RetentionRows},
 
@@ -440,7 +441,7 @@ func preload(ctx context.Context, st *store.Store, hub *fanout.Hub, window int) 
 	if err != nil {
 		return fmt.Errorf("load recent events: %w", err)
 	}
-	hub.Preload(handlers.Messages(latest), handlers.Messages(recent), st.LastID())
+	hub.Preload(fanout.Encode(latest), fanout.Encode(recent), st.LastID())
 	return nil
 }
 
@@ -452,7 +453,7 @@ func demoPublisher(st *store.Store) demo.Publisher {
 		if err != nil {
 			return err
 		}
-		_, err = st.Append(ctx, []store.Update{{Topic: topic, Type: typ, Data: raw}})
+		_, err = st.Append(ctx, []feed.Update{{Topic: topic, Type: typ, Data: raw}})
 		return err
 	})
 }

@@ -36,6 +36,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"livefeed/feed"
 	"livefeed/feed/bench"
 	"livefeed/feed/eventsource"
 	"livefeed/handlers/config"
@@ -213,7 +214,7 @@ func TestPublishReceiveExactFrame(t *testing.T) {
 	if m == nil {
 		t.Fatalf("frame %q does not match the contract", buf.String())
 	}
-	if ts, err := time.Parse(store.TimeLayout, m[1]); err != nil || time.Since(ts) > time.Minute || time.Since(ts) < 0 {
+	if ts, err := time.Parse(feed.TimeLayout, m[1]); err != nil || time.Since(ts) > time.Minute || time.Since(ts) < 0 {
 		t.Fatalf("event time %s is not the server's current time", m[1])
 	}
 }
@@ -730,9 +731,9 @@ func TestRestore(t *testing.T) {
 	}
 }
 
-func mustFilter(t *testing.T, patterns ...string) store.Filter {
+func mustFilter(t *testing.T, patterns ...string) feed.Filter {
 	t.Helper()
-	f, err := store.ParseFilter(patterns)
+	f, err := feed.ParseFilter(patterns)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1133,9 +1134,9 @@ func TestKilledBackupLeavesNothing(t *testing.T) {
 	// Enough history that a backup takes a moment to write.
 	pad := strings.Repeat("x", 400)
 	for i := range 100 {
-		batch := make([]store.Update, 1000)
+		batch := make([]feed.Update, 1000)
 		for j := range batch {
-			batch[j] = store.Update{Topic: fmt.Sprintf("t/%d", j%50), Type: "note", Data: []byte(fmt.Sprintf(`{"n":%d,"pad":%q}`, i*1000+j, pad))}
+			batch[j] = feed.Update{Topic: fmt.Sprintf("t/%d", j%50), Type: "note", Data: []byte(fmt.Sprintf(`{"n":%d,"pad":%q}`, i*1000+j, pad))}
 		}
 		if _, err := st.Append(context.Background(), batch); err != nil {
 			t.Fatal(err)
@@ -1396,7 +1397,7 @@ func TestStoreCommandsTakeFlagsAfterTheArgument(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Append(context.Background(), []store.Update{{Topic: "a", Type: "note", Data: json.RawMessage(`{}`)}}); err != nil {
+	if _, err := st.Append(context.Background(), []feed.Update{{Topic: "a", Type: "note", Data: json.RawMessage(`{}`)}}); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()

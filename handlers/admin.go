@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
+	"livefeed/feed"
 
-	"livefeed/store"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Operator is an account of the admin console.
@@ -31,12 +31,12 @@ const maxFormBytes = 16 << 10
 // JSON form endpoints below; the page itself holds no data.
 func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
 	var page []byte
-	err := errNotFound
+	err := feed.ErrNotFound
 	if s.opts.Web != nil {
 		page, err = fs.ReadFile(s.opts.Web, "admin.html")
 	}
 	if err != nil {
-		Error(w, r, s.log, newError(errNotFound, "the admin console is not part of this build"))
+		Error(w, r, s.log, feed.Errorf(feed.ErrNotFound, "the admin console is not part of this build"))
 		return
 	}
 	setPageHeaders(w.Header())
@@ -90,7 +90,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	c, cerr := r.Cookie(loginCookie)
 	if cerr != nil || !sameToken(c.Value, form.Get(csrfField)) {
-		Error(w, r, s.log, newError(errForbidden, "the sign-in form is stale: reload the page and sign in again"))
+		Error(w, r, s.log, feed.Errorf(feed.ErrForbidden, "the sign-in form is stale: reload the page and sign in again"))
 		return
 	}
 	lf, err := ParseLoginForm(form)
@@ -105,7 +105,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	hash, known := s.operators[lf.Name]
 	if wait := s.throttle.attempt(client, name); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		Error(w, r, s.log, newError(errRateLimited, "too many failed sign-ins: try again in %s", wait.Round(time.Second)))
+		Error(w, r, s.log, feed.Errorf(feed.ErrRateLimited, "too many failed sign-ins: try again in %s", wait.Round(time.Second)))
 		return
 	}
 	if !known {
@@ -115,7 +115,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(lf.Password)) != nil || !known {
 		s.log.Warn("failed sign-in", "operator", lf.Name, "known", known, "remote", r.RemoteAddr)
-		Error(w, r, s.log, newError(errUnauthorized, "wrong operator name or password"))
+		Error(w, r, s.log, feed.Errorf(feed.ErrUnauthorized, "wrong operator name or password"))
 		return
 	}
 	s.throttle.succeeded(client, name)
@@ -160,12 +160,12 @@ func (s *Server) operatorForm(handle func(w http.ResponseWriter, r *http.Request
 			return
 		}
 		if !ok {
-			Error(w, r, s.log, newError(errUnauthorized, "you are not signed in (or your session has ended): sign in again"))
+			Error(w, r, s.log, feed.Errorf(feed.ErrUnauthorized, "you are not signed in (or your session has ended): sign in again"))
 			return
 		}
 		if !sameToken(sess.csrf, form.Get(csrfField)) {
 			s.log.Warn("form without a valid CSRF token", "operator", sess.operator, "path", r.URL.Path, "remote", r.RemoteAddr)
-			Error(w, r, s.log, newError(errForbidden, "the form's security token is missing or stale: reload the page"))
+			Error(w, r, s.log, feed.Errorf(feed.ErrForbidden, "the form's security token is missing or stale: reload the page"))
 			return
 		}
 		if err := handle(w, r, id, sess, form); err != nil {
@@ -194,12 +194,12 @@ func (s *Server) createSymbol(w http.ResponseWriter, r *http.Request, _ string, 
 
 // create publishes the first event of a topic, refusing a topic in use: a
 // new game on a running game's topic would wipe its score.
-func (s *Server) create(w http.ResponseWriter, r *http.Request, sess *session, form url.Values, topic string, u store.Update) error {
-	return s.publishTap(w, r, sess, form, func() (store.Update, error) {
+func (s *Server) create(w http.ResponseWriter, r *http.Request, sess *session, form url.Values, topic string, u feed.Update) error {
+	return s.publishTap(w, r, sess, form, func() (feed.Update, error) {
 		if _, found, err := s.store.LatestOf(r.Context(), topic); err != nil {
-			return store.Update{}, err
+			return feed.Update{}, err
 		} else if found {
-			return store.Update{}, newError(errConflict, "%s already has events: choose another topic", topic)
+			return feed.Update{}, feed.Errorf(feed.ErrConflict, "%s already has events: choose another topic", topic)
 		}
 		return u, nil
 	})
@@ -224,14 +224,14 @@ func (s *Server) pushPrice(w http.ResponseWriter, r *http.Request, _ string, ses
 }
 
 // change publishes the update apply makes of topic's latest event.
-func (s *Server) change(w http.ResponseWriter, r *http.Request, sess *session, form url.Values, topic string, apply func(store.Event) (store.Update, error)) error {
-	return s.publishTap(w, r, sess, form, func() (store.Update, error) {
+func (s *Server) change(w http.ResponseWriter, r *http.Request, sess *session, form url.Values, topic string, apply func(feed.Event) (feed.Update, error)) error {
+	return s.publishTap(w, r, sess, form, func() (feed.Update, error) {
 		latest, found, err := s.store.LatestOf(r.Context(), topic)
 		if err != nil {
-			return store.Update{}, err
+			return feed.Update{}, err
 		}
 		if !found {
-			return store.Update{}, newError(errNotFound, "%s has no events: create it first", topic)
+			return feed.Update{}, feed.Errorf(feed.ErrNotFound, "%s has no events: create it first", topic)
 		}
 		return apply(latest)
 	})
@@ -244,12 +244,12 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request, sess *session, f
 // operators all count. A tap sent again with its Idempotency-Key (the
 // console retries when the network failed) gets the answer of the first
 // and publishes nothing: it must not add the points again.
-func (s *Server) publishTap(w http.ResponseWriter, r *http.Request, sess *session, form url.Values, update func() (store.Update, error)) error {
+func (s *Server) publishTap(w http.ResponseWriter, r *http.Request, sess *session, form url.Values, update func() (feed.Update, error)) error {
 	key, err := ParseIdempotencyKey(r.Header)
 	if err != nil {
 		return err
 	}
-	once := store.NewIdempotency("operator:"+sess.operator, key, tapFingerprint(r.URL.Path, form))
+	once := feed.NewIdempotency("operator:"+sess.operator, key, tapFingerprint(r.URL.Path, form))
 	s.adminMu.Lock()
 	defer s.adminMu.Unlock()
 	if key != "" {
@@ -270,12 +270,12 @@ func (s *Server) publishTap(w http.ResponseWriter, r *http.Request, sess *sessio
 	// drops the connection: it must not depend on the request's life.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 	defer cancel()
-	var events []store.Event
+	var events []feed.Event
 	replayed := false
 	if key == "" {
-		events, err = s.store.Append(ctx, []store.Update{u})
+		events, err = s.store.Append(ctx, []feed.Update{u})
 	} else {
-		events, replayed, err = s.store.AppendOnce(ctx, once, []store.Update{u})
+		events, replayed, err = s.store.AppendOnce(ctx, once, []feed.Update{u})
 	}
 	if err != nil {
 		return err
@@ -296,7 +296,7 @@ func tapFingerprint(path string, form url.Values) []byte {
 }
 
 // answerTap answers a tap with the event it published.
-func (s *Server) answerTap(w http.ResponseWriter, sess *session, e store.Event, replayed bool) error {
+func (s *Server) answerTap(w http.ResponseWriter, sess *session, e feed.Event, replayed bool) error {
 	if !replayed {
 		s.log.Info("operator published", "operator", sess.operator, "id", e.ID, "topic", e.Topic, "type", e.Type)
 	}
@@ -317,7 +317,7 @@ func readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		var tooBig *http.MaxBytesError
-		var unread *clientError // the body could not be read (see requestBody)
+		var unread *feed.Error // the body could not be read (see requestBody)
 		switch {
 		case errors.As(err, &tooBig):
 			return nil, tooBig

@@ -29,6 +29,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"livefeed/feed"
 	"livefeed/feed/fanout"
 	"livefeed/handlers"
 	"livefeed/store"
@@ -248,7 +249,7 @@ func (l *liveServer) serve(ln net.Listener) {
 	l.t.Helper()
 	hub := fanout.NewHub(fanout.Options{Window: 1000, Heartbeat: time.Second, WriteTimeout: 5 * time.Second})
 	st, err := store.Open(l.dbPath, store.Options{
-		Committed: func(events []store.Event) { hub.Publish(handlers.Messages(events)) },
+		Committed: func(events []feed.Event) { hub.Publish(fanout.Encode(events)) },
 	})
 	if err != nil {
 		l.t.Fatal(err)
@@ -262,7 +263,7 @@ func (l *liveServer) serve(ln net.Listener) {
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	hub.Preload(handlers.Messages(latest), handlers.Messages(recent), st.LastID())
+	hub.Preload(fanout.Encode(latest), fanout.Encode(recent), st.LastID())
 	l.store, l.hub = st, hub
 	l.http = &http.Server{Handler: handlers.New(st, hub, l.opts).Handler(), ReadHeaderTimeout: 5 * time.Second}
 	l.done = make(chan error, 1)
@@ -556,7 +557,7 @@ func TestBrowserWidgetSurvivesRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := 1; i <= 4; i++ {
-			events, err := st.Append(context.Background(), []store.Update{{Topic: topic, Type: "score", Data: json.RawMessage(scoreData(3, i))}})
+			events, err := st.Append(context.Background(), []feed.Update{{Topic: topic, Type: "score", Data: json.RawMessage(scoreData(3, i))}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -626,7 +627,7 @@ func TestBrowserWidgetResumesAfterErrorStatus(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := 1; i <= 3; i++ {
-			events, err := st.Append(context.Background(), []store.Update{{Topic: "stocks/ACME", Type: "tick", Data: json.RawMessage(tick(100 + i))}})
+			events, err := st.Append(context.Background(), []feed.Update{{Topic: "stocks/ACME", Type: "tick", Data: json.RawMessage(tick(100 + i))}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,37 +9,11 @@ import (
 	"log/slog"
 	"net/http"
 
-	"livefeed/store"
+	"livefeed/feed"
 )
 
-// Kinds of error the HTTP layer adds to the store's (store.ErrInvalid,
-// store.ErrUnavailable, ...). Every error reaching a client is classified
-// by Error, the one place that chooses status codes.
-var (
-	errUnauthorized     = errors.New("unauthorized")
-	errForbidden        = errors.New("forbidden")
-	errNotFound         = errors.New("not found")
-	errMethodNotAllowed = errors.New("method not allowed")
-	errTimeout          = errors.New("request timeout")
-	errConflict         = errors.New("conflict")
-	errTooLarge         = errors.New("too large")
-	errRateLimited      = errors.New("rate limited")
-)
-
-// clientError is an error of a kind with a message written for the client.
-type clientError struct {
-	kind error
-	msg  string
-}
-
-func (e *clientError) Error() string        { return e.msg }
-func (e *clientError) Is(target error) bool { return target == e.kind }
-
-func newError(kind error, format string, args ...any) error {
-	return &clientError{kind: kind, msg: fmt.Sprintf(format, args...)}
-}
-
-// Error writes err as {"error": "..."} with the status of its kind. Messages
+// Error writes err as {"error": "..."} with the status of its kind (see
+// classify, the one map from the kinds of feed.Errorf to statuses). Messages
 // of client-caused errors are written for the client; anything else is
 // logged in full and answered with a generic message, so no internal detail
 // (paths, SQL) ever reaches a client.
@@ -60,29 +34,29 @@ func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 func classify(err error) (int, string) {
 	var tooBig *http.MaxBytesError
 	switch {
-	case errors.Is(err, store.ErrInvalid):
+	case errors.Is(err, feed.ErrInvalid):
 		return http.StatusBadRequest, err.Error()
-	case errors.Is(err, errUnauthorized):
+	case errors.Is(err, feed.ErrUnauthorized):
 		return http.StatusUnauthorized, err.Error()
-	case errors.Is(err, errForbidden):
+	case errors.Is(err, feed.ErrForbidden):
 		return http.StatusForbidden, err.Error()
-	case errors.Is(err, errNotFound):
+	case errors.Is(err, feed.ErrNotFound):
 		return http.StatusNotFound, err.Error()
-	case errors.Is(err, errMethodNotAllowed):
+	case errors.Is(err, feed.ErrNotAllowed):
 		return http.StatusMethodNotAllowed, err.Error()
-	case errors.Is(err, errTimeout):
+	case errors.Is(err, feed.ErrTimeout):
 		return http.StatusRequestTimeout, err.Error()
-	case errors.Is(err, errConflict):
+	case errors.Is(err, feed.ErrConflict):
 		return http.StatusConflict, err.Error()
-	case errors.Is(err, store.ErrKeyReused):
+	case errors.Is(err, feed.ErrKeyReused):
 		return http.StatusUnprocessableEntity, err.Error()
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit)
-	case errors.Is(err, errTooLarge):
+	case errors.Is(err, feed.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, err.Error()
-	case errors.Is(err, errRateLimited):
+	case errors.Is(err, feed.ErrRateLimited):
 		return http.StatusTooManyRequests, err.Error()
-	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrClosed):
+	case errors.Is(err, feed.ErrUnavailable), errors.Is(err, feed.ErrClosed):
 		return http.StatusServiceUnavailable, "storage is unavailable; nothing was written, try again shortly"
 	case errors.Is(err, context.Canceled):
 		return 499, "request canceled"

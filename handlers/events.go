@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"livefeed/feed"
 	"livefeed/feed/fanout"
 	"livefeed/store"
 )
@@ -19,7 +20,7 @@ import (
 // Once the headers are out, nothing is answered with an error status: a
 // client that cannot be resumed gets a reset event instead.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	f, err := store.ParseFilter(r.URL.Query()["topic"])
+	f, err := feed.ParseFilter(r.URL.Query()["topic"])
 	if err != nil {
 		Error(w, r, s.log, err)
 		return
@@ -48,10 +49,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	err = s.hub.Serve(r.Context(), conn, fanout.Subscription{
 		Filter:  f,
 		Start:   fanout.ParseLastEventID(pos),
-		History: &history{store: s.store, filter: f},
+		History: &replay{store: s.store, filter: f},
 		Closed:  release,
 	})
-	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, fanout.ErrClosed) {
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, feed.ErrClosed) {
 		s.log.Debug("event stream ended", "remote", r.RemoteAddr, "err", err)
 	}
 }
@@ -109,44 +110,21 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request) (fanout.Conn
 	return conn, nil
 }
 
-// history reads a subscription's stored events for the hub.
-type history struct {
+// replay reads a subscription's stored events for the hub: what the
+// hub's window no longer holds.
+type replay struct {
 	store  *store.Store
-	filter store.Filter
+	filter feed.Filter
 }
 
-var _ fanout.History = (*history)(nil)
+var _ fanout.History = (*replay)(nil)
 
-func (h *history) Check(after int64) error {
-	switch err := h.store.Resumable(after); {
-	case errors.Is(err, store.ErrPruned):
-		return fmt.Errorf("%w: %w", fanout.ErrPruned, err)
-	case errors.Is(err, store.ErrGap):
-		return fmt.Errorf("%w: %w", fanout.ErrAhead, err)
-	default:
-		return err
-	}
-}
+func (r *replay) Check(after int64) error { return r.store.Resumable(after) }
 
-func (h *history) After(ctx context.Context, after int64, limit int) ([]*fanout.Message, error) {
-	events, err := h.store.After(ctx, after, h.filter, limit)
-	if errors.Is(err, store.ErrPruned) {
-		return nil, fmt.Errorf("%w: %w", fanout.ErrPruned, err)
-	}
+func (r *replay) After(ctx context.Context, after int64, limit int) ([]*fanout.Message, error) {
+	events, err := r.store.After(ctx, after, r.filter, limit)
 	if err != nil {
 		return nil, err
 	}
-	return Messages(events), nil
-}
-
-// Messages encodes stored events for delivery: the frame carries the event's
-// JSON envelope as its data.
-func Messages(events []store.Event) []*fanout.Message {
-	msgs := make([]*fanout.Message, len(events))
-	var buf []byte
-	for i, e := range events {
-		buf = e.AppendJSON(buf[:0])
-		msgs[i] = fanout.NewMessage(e.ID, e.Topic, e.Type, buf)
-	}
-	return msgs
+	return fanout.Encode(events), nil
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"livefeed/feed"
 	"livefeed/feed/fanout"
 	"livefeed/handlers"
 	"livefeed/store"
@@ -35,7 +36,7 @@ func BenchmarkExportCSV(b *testing.B) {
 	hub := fanout.NewHub(fanout.Options{})
 	defer hub.Close()
 	st, err := store.Open(filepath.Join(b.TempDir(), "feed.db"), store.Options{
-		Committed: func(events []store.Event) { hub.Publish(handlers.Messages(events)) },
+		Committed: func(events []feed.Event) { hub.Publish(fanout.Encode(events)) },
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -105,9 +106,9 @@ func fill(b *testing.B, st *store.Store, n int) {
 	var failed atomic.Value
 	for p := range publishers {
 		wg.Go(func() {
-			for first := p * store.MaxBatch; first < n; first += publishers * store.MaxBatch {
-				batch := make([]store.Update, 0, store.MaxBatch)
-				for i := first; i < min(first+store.MaxBatch, n); i++ {
+			for first := p * feed.MaxBatch; first < n; first += publishers * feed.MaxBatch {
+				batch := make([]feed.Update, 0, feed.MaxBatch)
+				for i := first; i < min(first+feed.MaxBatch, n); i++ {
 					batch = append(batch, benchUpdate(i))
 				}
 				if _, err := st.Append(context.Background(), batch); err != nil {
@@ -124,12 +125,12 @@ func fill(b *testing.B, st *store.Store, n int) {
 	b.Logf("stored %d events in %v", n, time.Since(start).Round(time.Millisecond))
 }
 
-func benchUpdate(i int) store.Update {
+func benchUpdate(i int) feed.Update {
 	if i%2 == 0 {
-		return store.Update{Topic: fmt.Sprintf("nba/game-%d", i%50), Type: "score", Data: fmt.Appendf(nil,
+		return feed.Update{Topic: fmt.Sprintf("nba/game-%d", i%50), Type: "score", Data: fmt.Appendf(nil,
 			`{"home":"Lakers","away":"Celtics","home_score":%d,"away_score":%d,"period":%d,"clock":"10:22","status":"live"}`, i%150, i%130, 1+i%4)}
 	}
-	return store.Update{Topic: fmt.Sprintf("stocks/S%d", i%50), Type: "tick", Data: fmt.Appendf(nil,
+	return feed.Update{Topic: fmt.Sprintf("stocks/S%d", i%50), Type: "tick", Data: fmt.Appendf(nil,
 		`{"symbol":"S%d","price":%d.25,"change":-1.5,"change_pct":-0.65,"volume":%d,"currency":"USD"}`, i%50, 100+i%500, i)}
 }
 

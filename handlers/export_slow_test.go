@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"livefeed/feed"
 	"livefeed/handlers"
-	"livefeed/store"
 )
 
 // TestExportToSlowReader: an export to a client that reads slowly but
@@ -27,9 +27,9 @@ func TestExportToSlowReader(t *testing.T) {
 	a := newApp(t, handlers.Options{WriteTimeout: timeout}, false, func(c *net.TCPConn) { c.SetWriteBuffer(32 << 10) })
 	pad := strings.Repeat("x", 200)
 	for i := range 10 {
-		batch := make([]store.Update, 250)
+		batch := make([]feed.Update, 250)
 		for j := range batch {
-			batch[j] = store.Update{Topic: "slow/a", Type: "note", Data: []byte(fmt.Sprintf(`{"n":%d,"pad":%q}`, i*250+j, pad))}
+			batch[j] = feed.Update{Topic: "slow/a", Type: "note", Data: []byte(fmt.Sprintf(`{"n":%d,"pad":%q}`, i*250+j, pad))}
 		}
 		if _, err := a.store.Append(context.Background(), batch); err != nil {
 			t.Fatal(err)

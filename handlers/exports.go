@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"livefeed/feed"
 )
 
 // Exports waiting for a turn: at most maxExportQueue of them, each for at
@@ -39,12 +41,12 @@ func newExportTurns(slots int) *exportTurns {
 }
 
 // wait returns once client's export may run, and the function to call
-// when it is done, or an errRateLimited error.
+// when it is done, or an feed.ErrRateLimited error.
 func (q *exportTurns) wait(ctx context.Context, client string) (done func(), err error) {
 	q.mu.Lock()
 	if q.clients[client] {
 		q.mu.Unlock()
-		return nil, newError(errRateLimited, "an export from your address is already running: one at a time")
+		return nil, feed.Errorf(feed.ErrRateLimited, "an export from your address is already running: one at a time")
 	}
 	if q.running < q.slots && len(q.line) == 0 {
 		q.running++
@@ -54,7 +56,7 @@ func (q *exportTurns) wait(ctx context.Context, client string) (done func(), err
 	}
 	if len(q.line) >= maxExportQueue {
 		q.mu.Unlock()
-		return nil, newError(errRateLimited, "%d exports are running and %d waiting; try again in a minute", q.slots, len(q.line))
+		return nil, feed.Errorf(feed.ErrRateLimited, "%d exports are running and %d waiting; try again in a minute", q.slots, len(q.line))
 	}
 	turn := &exportTurn{client: client, ready: make(chan struct{})}
 	q.line = append(q.line, turn)
@@ -69,7 +71,7 @@ func (q *exportTurns) wait(ctx context.Context, client string) (done func(), err
 	case <-ctx.Done():
 		err = ctx.Err()
 	case <-timer.C:
-		err = newError(errRateLimited, "every export slot stayed busy for %s; try again in a minute", exportWait)
+		err = feed.Errorf(feed.ErrRateLimited, "every export slot stayed busy for %s; try again in a minute", exportWait)
 	}
 	q.mu.Lock()
 	i := slices.Index(q.line, turn)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"livefeed/feed"
 )
 
 // TestExportTurns: one export per client address at a time; when every
@@ -17,7 +19,7 @@ func TestExportTurns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.wait(ctx, "a"); !errors.Is(err, errRateLimited) {
+	if _, err := q.wait(ctx, "a"); !errors.Is(err, feed.ErrRateLimited) {
 		t.Fatalf("a second export from a: %v, want rate limited", err)
 	}
 	doneB, err := q.wait(ctx, "b")

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"livefeed/feed"
 	"livefeed/feed/fanout"
 	"livefeed/handlers"
 	"livefeed/store"
@@ -37,7 +38,7 @@ func faultUnavailable(t *testing.T, why string) {
 func appAt(t *testing.T, path string, opts store.Options) *app {
 	t.Helper()
 	hub := fanout.NewHub(fanout.Options{Heartbeat: time.Second, WriteTimeout: 5 * time.Second})
-	opts.Committed = func(events []store.Event) { hub.Publish(handlers.Messages(events)) }
+	opts.Committed = func(events []feed.Event) { hub.Publish(fanout.Encode(events)) }
 	st, err := store.Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -143,8 +144,8 @@ func faultRun(t *testing.T, a *app, inject func(), clear func()) {
 	}
 }
 
-func mustParse(t *testing.T, patterns ...string) store.Filter {
-	f, err := store.ParseFilter(patterns)
+func mustParse(t *testing.T, patterns ...string) feed.Filter {
+	f, err := feed.ParseFilter(patterns)
 	if err != nil {
 		t.Fatal(err)
 	}

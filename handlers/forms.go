@@ -11,7 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"livefeed/store"
+	"livefeed/feed"
 )
 
 // The forms of the admin console. Each Parse function checks a posted
@@ -58,7 +58,7 @@ func ParseGameForm(v url.Values) (GameForm, error) {
 		return GameForm{}, err
 	}
 	f := GameForm{Topic: v.Get("topic"), Home: strings.TrimSpace(v.Get("home")), Away: strings.TrimSpace(v.Get("away"))}
-	if err := store.ValidateTopic(f.Topic); err != nil {
+	if err := feed.ValidateTopic(f.Topic); err != nil {
 		return GameForm{}, err
 	}
 	if err := checkText("home team", f.Home); err != nil {
@@ -71,7 +71,7 @@ func ParseGameForm(v url.Values) (GameForm, error) {
 }
 
 // Update is the game's first score event: 0–0, scheduled.
-func (f GameForm) Update() store.Update {
+func (f GameForm) Update() feed.Update {
 	return scoreUpdate(f.Topic, map[string]any{
 		"home": f.Home, "away": f.Away, "home_score": 0, "away_score": 0, "status": "scheduled",
 	})
@@ -98,7 +98,7 @@ func ParseScoreForm(v url.Values) (ScoreForm, error) {
 		Clock:  strings.TrimSpace(v.Get("clock")),
 		Status: strings.TrimSpace(v.Get("status")),
 	}
-	if err := store.ValidateTopic(f.Topic); err != nil {
+	if err := feed.ValidateTopic(f.Topic); err != nil {
 		return ScoreForm{}, err
 	}
 	var err error
@@ -149,13 +149,13 @@ func parsePoints(name, v string) (int, error) {
 // Apply returns the update that makes the change to latest, the game's
 // latest event. Fields the form does not change, including any an API
 // publisher added, are kept.
-func (f ScoreForm) Apply(latest store.Event) (store.Update, error) {
+func (f ScoreForm) Apply(latest feed.Event) (feed.Update, error) {
 	if latest.Type != "score" {
-		return store.Update{}, formError("%s is not a game (its latest event is a %q event)", f.Topic, latest.Type)
+		return feed.Update{}, formError("%s is not a game (its latest event is a %q event)", f.Topic, latest.Type)
 	}
 	data, err := decodeData(latest)
 	if err != nil {
-		return store.Update{}, err
+		return feed.Update{}, err
 	}
 	for _, side := range []struct {
 		key    string
@@ -163,10 +163,10 @@ func (f ScoreForm) Apply(latest store.Event) (store.Update, error) {
 	}{{"home_score", f.HomePoints}, {"away_score", f.AwayPoints}} {
 		var score int64
 		if err := json.Unmarshal(data[side.key], &score); err != nil {
-			return store.Update{}, formError("the stored %s of %s is not a number", side.key, f.Topic)
+			return feed.Update{}, formError("the stored %s of %s is not a number", side.key, f.Topic)
 		}
 		if score+int64(side.points) < 0 {
-			return store.Update{}, formError("%s cannot go below 0", side.key)
+			return feed.Update{}, formError("%s cannot go below 0", side.key)
 		}
 		data[side.key] = json.RawMessage(strconv.FormatInt(score+int64(side.points), 10))
 	}
@@ -209,7 +209,7 @@ func ParseSymbolForm(v url.Values) (SymbolForm, error) {
 	if f.Topic == "" {
 		f.Topic = "stocks/" + f.Symbol
 	}
-	if err := store.ValidateTopic(f.Topic); err != nil {
+	if err := feed.ValidateTopic(f.Topic); err != nil {
 		return SymbolForm{}, err
 	}
 	var err error
@@ -223,7 +223,7 @@ func ParseSymbolForm(v url.Values) (SymbolForm, error) {
 }
 
 // Update is the symbol's first tick.
-func (f SymbolForm) Update() store.Update {
+func (f SymbolForm) Update() feed.Update {
 	data := map[string]any{"symbol": f.Symbol, "price": f.Price}
 	if f.Currency != "" {
 		data["currency"] = f.Currency
@@ -243,7 +243,7 @@ func ParsePriceForm(v url.Values) (PriceForm, error) {
 		return PriceForm{}, err
 	}
 	f := PriceForm{Topic: v.Get("topic")}
-	if err := store.ValidateTopic(f.Topic); err != nil {
+	if err := feed.ValidateTopic(f.Topic); err != nil {
 		return PriceForm{}, err
 	}
 	var err error
@@ -254,17 +254,17 @@ func ParsePriceForm(v url.Values) (PriceForm, error) {
 // Apply returns the tick that moves latest, the symbol's latest tick, to
 // the new price, with the change from the last price. The symbol and its
 // currency are kept; figures of the last tick such as its volume are not.
-func (f PriceForm) Apply(latest store.Event) (store.Update, error) {
+func (f PriceForm) Apply(latest feed.Event) (feed.Update, error) {
 	if latest.Type != "tick" {
-		return store.Update{}, formError("%s is not a stock symbol (its latest event is a %q event)", f.Topic, latest.Type)
+		return feed.Update{}, formError("%s is not a stock symbol (its latest event is a %q event)", f.Topic, latest.Type)
 	}
 	last, err := decodeData(latest)
 	if err != nil {
-		return store.Update{}, err
+		return feed.Update{}, err
 	}
 	var prev float64
 	if err := json.Unmarshal(last["price"], &prev); err != nil {
-		return store.Update{}, formError("the stored price of %s is not a number", f.Topic)
+		return feed.Update{}, formError("the stored price of %s is not a number", f.Topic)
 	}
 	data := map[string]any{"symbol": last["symbol"], "price": f.Price, "change": round(f.Price-prev, 6)}
 	if pct := (f.Price - prev) / math.Abs(prev) * 100; prev != 0 && !math.IsInf(pct, 0) {
@@ -336,7 +336,7 @@ func checkText(what, s string) error {
 }
 
 // decodeData decodes the data of a stored event.
-func decodeData(e store.Event) (map[string]json.RawMessage, error) {
+func decodeData(e feed.Event) (map[string]json.RawMessage, error) {
 	var data map[string]json.RawMessage
 	if err := json.Unmarshal(e.Data, &data); err != nil {
 		return nil, fmt.Errorf("event %d: %w", e.ID, err) // stored data is always an object
@@ -344,14 +344,14 @@ func decodeData(e store.Event) (map[string]json.RawMessage, error) {
 	return data, nil
 }
 
-func scoreUpdate(topic string, data any) store.Update {
+func scoreUpdate(topic string, data any) feed.Update {
 	raw, _ := json.Marshal(data) // maps of strings, numbers and raw JSON always encode
-	return store.Update{Topic: topic, Type: "score", Data: raw}
+	return feed.Update{Topic: topic, Type: "score", Data: raw}
 }
 
-func tickUpdate(topic string, data any) store.Update {
+func tickUpdate(topic string, data any) feed.Update {
 	raw, _ := json.Marshal(data)
-	return store.Update{Topic: topic, Type: "tick", Data: raw}
+	return feed.Update{Topic: topic, Type: "tick", Data: raw}
 }
 
 func jsonString(s string) json.RawMessage {
@@ -362,5 +362,5 @@ func jsonString(s string) json.RawMessage {
 // formError is a form an operator filled in wrongly: 400 with a message
 // for them.
 func formError(format string, args ...any) error {
-	return newError(store.ErrInvalid, format, args...)
+	return feed.Errorf(feed.ErrInvalid, format, args...)
 }

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"livefeed/feed"
 	"livefeed/handlers"
-	"livefeed/store"
 )
 
 func form(kv ...string) url.Values {
@@ -23,7 +23,7 @@ func form(kv ...string) url.Values {
 // wantFormError fails unless err is an invalid-input error containing msg.
 func wantFormError(t *testing.T, err error, msg string) {
 	t.Helper()
-	if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), msg) {
+	if !errors.Is(err, feed.ErrInvalid) || !strings.Contains(err.Error(), msg) {
 		t.Fatalf("got %v, want an invalid-input error with %q", err, msg)
 	}
 }
@@ -91,8 +91,8 @@ func TestParseGameForm(t *testing.T) {
 }
 
 // game is a stored score event for Apply.
-func game(data string) store.Event {
-	return store.Event{ID: 5, Topic: "nba/x", Type: "score", Time: time.Now(), Data: json.RawMessage(data)}
+func game(data string) feed.Event {
+	return feed.Event{ID: 5, Topic: "nba/x", Type: "score", Time: time.Now(), Data: json.RawMessage(data)}
 }
 
 func TestScoreForm(t *testing.T) {
@@ -100,7 +100,7 @@ func TestScoreForm(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		form   url.Values
-		latest store.Event
+		latest feed.Event
 		want   string // the update's data, or the error
 	}{
 		{"OKHomeThree", form("topic", "nba/x", "home_points", "3"), game(start),
@@ -113,7 +113,7 @@ func TestScoreForm(t *testing.T) {
 			`{"away":"B","away_score":2,"home":"A","home_score":10,"period":"OT","venue":"Arena"}`},
 		{"ErrBelowZero", form("topic", "nba/x", "away_points", "-3"), game(start), "away_score cannot go below 0"},
 		{"ErrNotAGame", form("topic", "nba/x", "home_points", "1"),
-			store.Event{Topic: "nba/x", Type: "tick", Data: json.RawMessage(`{"symbol":"X","price":1}`)}, "not a game"},
+			feed.Event{Topic: "nba/x", Type: "tick", Data: json.RawMessage(`{"symbol":"X","price":1}`)}, "not a game"},
 		{"ErrPoints", form("topic", "nba/x", "home_points", "4"), game(start), "home_points must be a whole number from -3 to 3"},
 		{"ErrPointsText", form("topic", "nba/x", "away_points", "three"), game(start), "away_points must be"},
 		{"ErrNothing", form("topic", "nba/x", "home_points", "0"), game(start), "nothing to change"},
@@ -124,7 +124,7 @@ func TestScoreForm(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, err := handlers.ParseScoreForm(tc.form)
-			var u store.Update
+			var u feed.Update
 			if err == nil {
 				u, err = f.Apply(tc.latest)
 			}
@@ -177,7 +177,7 @@ func TestSymbolAndPriceForms(t *testing.T) {
 			}
 		})
 	}
-	last := store.Event{ID: 3, Topic: "stocks/X", Type: "tick", Data: json.RawMessage(`{"symbol":"X","price":0.3,"volume":100,"currency":"EUR"}`)}
+	last := feed.Event{ID: 3, Topic: "stocks/X", Type: "tick", Data: json.RawMessage(`{"symbol":"X","price":0.3,"volume":100,"currency":"EUR"}`)}
 	for _, tc := range []struct {
 		name  string
 		price string
@@ -227,19 +227,19 @@ func FuzzAdminForms(f *testing.F) {
 		f.Add(seed)
 	}
 	latestGame := game(`{"home":"A","away":"B","home_score":3,"away_score":3}`)
-	latestTick := store.Event{ID: 9, Topic: "stocks/X", Type: "tick", Data: json.RawMessage(`{"symbol":"X","price":2.5}`)}
+	latestTick := feed.Event{ID: 9, Topic: "stocks/X", Type: "tick", Data: json.RawMessage(`{"symbol":"X","price":2.5}`)}
 	f.Fuzz(func(t *testing.T, raw string) {
 		v, err := url.ParseQuery(raw)
 		if err != nil {
 			return
 		}
 		check := func(err error) bool {
-			if err != nil && !errors.Is(err, store.ErrInvalid) {
+			if err != nil && !errors.Is(err, feed.ErrInvalid) {
 				t.Fatalf("%q: error %v is not ErrInvalid", raw, err)
 			}
 			return err == nil
 		}
-		valid := func(u store.Update) {
+		valid := func(u feed.Update) {
 			if _, err := u.Validate(); err != nil {
 				t.Fatalf("%q gives an update the store refuses: %v", raw, err)
 			}

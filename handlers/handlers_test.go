@@ -19,8 +19,9 @@ import (
 	"testing"
 	"time"
 
-	"livefeed/feed/fanout"
+	"livefeed/feed"
 	"livefeed/feed/eventsource"
+	"livefeed/feed/fanout"
 	"livefeed/handlers"
 	"livefeed/store"
 )
@@ -40,7 +41,7 @@ func newApp(t *testing.T, opts handlers.Options, tlsHTTP2 bool, tune ...func(*ne
 	t.Helper()
 	hub := fanout.NewHub(fanout.Options{Heartbeat: time.Second, WriteTimeout: 5 * time.Second})
 	st, err := store.Open(filepath.Join(t.TempDir(), "feed.db"), store.Options{
-		Committed: func(events []store.Event) { hub.Publish(handlers.Messages(events)) },
+		Committed: func(events []feed.Event) { hub.Publish(fanout.Encode(events)) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +235,7 @@ func TestParsePublish(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			updates, batch, err := handlers.ParsePublish([]byte(tc.body))
 			if tc.n == 0 {
-				if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), tc.err) {
+				if !errors.Is(err, feed.ErrInvalid) || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("got %v, %v; want ErrInvalid with %q", updates, err, tc.err)
 				}
 				return
@@ -266,7 +267,7 @@ func FuzzParsePublish(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		updates, _, err := handlers.ParsePublish(body)
 		if err != nil {
-			if !errors.Is(err, store.ErrInvalid) {
+			if !errors.Is(err, feed.ErrInvalid) {
 				t.Fatalf("error %v is not ErrInvalid", err)
 			}
 			return

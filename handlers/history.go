@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"livefeed/feed"
 	"livefeed/store"
 )
 
@@ -25,7 +26,7 @@ const maxExports = 2
 
 // HistoryQuery is what GET /api/history asks for.
 type HistoryQuery struct {
-	Range       store.Range
+	Range       feed.Range
 	Limit       int  // events per page, 1 to 1000
 	NewestFirst bool // order=desc
 }
@@ -69,13 +70,13 @@ func ParseHistoryQuery(q url.Values) (HistoryQuery, error) {
 
 // ParseExportQuery reads the query string of GET /api/export.csv: topic,
 // after, before, from and to, as for ParseHistoryQuery.
-func ParseExportQuery(q url.Values) (store.Range, error) {
+func ParseExportQuery(q url.Values) (feed.Range, error) {
 	return parseRange(q)
 }
 
 // parseRange reads the parameters selecting events. The names in also are
 // allowed too; their caller reads them.
-func parseRange(q url.Values, also ...string) (store.Range, error) {
+func parseRange(q url.Values, also ...string) (feed.Range, error) {
 	known := append([]string{"topic", "after", "before", "from", "to"}, also...)
 	names := make([]string, 0, len(q))
 	for name := range q {
@@ -84,29 +85,29 @@ func parseRange(q url.Values, also ...string) (store.Range, error) {
 	slices.Sort(names) // report the same error for the same query
 	for _, name := range names {
 		if !slices.Contains(known, name) {
-			return store.Range{}, queryError("unknown parameter %q: the parameters are %s", name, strings.Join(known, ", "))
+			return feed.Range{}, queryError("unknown parameter %q: the parameters are %s", name, strings.Join(known, ", "))
 		}
 		if name != "topic" && len(q[name]) > 1 {
-			return store.Range{}, queryError("parameter %q is given %d times", name, len(q[name]))
+			return feed.Range{}, queryError("parameter %q is given %d times", name, len(q[name]))
 		}
 	}
-	var r store.Range
+	var r feed.Range
 	var err error
 	if topics := q["topic"]; len(topics) > 0 {
-		if r.Filter, err = store.ParseFilter(topics); err != nil {
-			return store.Range{}, err
+		if r.Filter, err = feed.ParseFilter(topics); err != nil {
+			return feed.Range{}, err
 		}
 	} else {
-		r.Filter = store.Filter{All: true}
+		r.Filter = feed.Filter{All: true}
 	}
 	if v, ok := q["after"]; ok {
 		if r.After, err = parseID("after", v[0]); err != nil {
-			return store.Range{}, err
+			return feed.Range{}, err
 		}
 	}
 	if v, ok := q["before"]; ok {
 		if r.Before, err = parseID("before", v[0]); err != nil {
-			return store.Range{}, err
+			return feed.Range{}, err
 		}
 		// A zero Before is no bound; IDs start at 1, so "before 1"
 		// selects exactly what "before 0" asks for: nothing.
@@ -114,16 +115,16 @@ func parseRange(q url.Values, also ...string) (store.Range, error) {
 	}
 	if v, ok := q["from"]; ok {
 		if r.From, err = parseTime("from", v[0]); err != nil {
-			return store.Range{}, err
+			return feed.Range{}, err
 		}
 	}
 	if v, ok := q["to"]; ok {
 		if r.To, err = parseTime("to", v[0]); err != nil {
-			return store.Range{}, err
+			return feed.Range{}, err
 		}
 	}
 	if !r.From.IsZero() && !r.To.IsZero() && r.From.After(r.To) {
-		return store.Range{}, queryError("from (%s) is after to (%s)", q.Get("from"), q.Get("to"))
+		return feed.Range{}, queryError("from (%s) is after to (%s)", q.Get("from"), q.Get("to"))
 	}
 	return r, nil
 }
@@ -155,14 +156,14 @@ func parseTime(name, v string) (time.Time, error) {
 
 // queryError is a bad query string: 400 with a message for the client.
 func queryError(format string, args ...any) error {
-	return newError(store.ErrInvalid, format, args...)
+	return feed.Errorf(feed.ErrInvalid, format, args...)
 }
 
 // topics handles GET /api/topics: every topic (or those matching the topic
 // parameters) with its latest event, in topic order.
 func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := store.Filter{All: true}
+	f := feed.Filter{All: true}
 	for name := range q {
 		if name != "topic" {
 			Error(w, r, s.log, queryError("unknown parameter %q: the only parameter is topic", name))
@@ -171,7 +172,7 @@ func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
 	}
 	if topics := q["topic"]; len(topics) > 0 {
 		var err error
-		if f, err = store.ParseFilter(topics); err != nil {
+		if f, err = feed.ParseFilter(topics); err != nil {
 			Error(w, r, s.log, err)
 			return
 		}
@@ -181,8 +182,8 @@ func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, err)
 		return
 	}
-	latest = slices.DeleteFunc(latest, func(e store.Event) bool { return !f.Match(e.Topic) })
-	slices.SortFunc(latest, func(a, b store.Event) int { return strings.Compare(a.Topic, b.Topic) })
+	latest = slices.DeleteFunc(latest, func(e feed.Event) bool { return !f.Match(e.Topic) })
+	slices.SortFunc(latest, func(a, b feed.Event) int { return strings.Compare(a.Topic, b.Topic) })
 	body := []byte(`{"topics":[`)
 	for i, e := range latest {
 		if i > 0 {

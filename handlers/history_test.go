@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"livefeed/feed"
 	"livefeed/handlers"
 	"livefeed/store"
 )
@@ -61,7 +62,7 @@ func TestParseHistoryQuery(t *testing.T) {
 			}
 			q, err := handlers.ParseHistoryQuery(values)
 			if tc.err != "" {
-				if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), tc.err) {
+				if !errors.Is(err, feed.ErrInvalid) || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("got %v, want an invalid-input error with %q", err, tc.err)
 				}
 				return
@@ -109,7 +110,7 @@ func FuzzParseHistoryQuery(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		values, err := handlers.ParseQuery(raw)
 		if err != nil {
-			if !errors.Is(err, store.ErrInvalid) {
+			if !errors.Is(err, feed.ErrInvalid) {
 				t.Fatalf("error %v is not ErrInvalid", err)
 			}
 			if _, uerr := url.ParseQuery(raw); uerr == nil {
@@ -129,7 +130,7 @@ func FuzzParseHistoryQuery(f *testing.F) {
 		} {
 			q, err := parse(values)
 			if err != nil {
-				if !errors.Is(err, store.ErrInvalid) {
+				if !errors.Is(err, feed.ErrInvalid) {
 					t.Fatalf("error %v is not ErrInvalid", err)
 				}
 				continue
@@ -173,7 +174,7 @@ func TestHistoryAPI(t *testing.T) {
 		a.publish(t, "Bearer "+token, `{"topic":"`+topic+`","type":"note","data":{"n":`+string(rune('0'+i))+`}}`)
 	}
 	type page struct {
-		Events []store.Event
+		Events []feed.Event
 		Next   string
 	}
 	walk := func(t *testing.T, path string) (ids []int64, pages int) {
@@ -247,7 +248,7 @@ func TestTopicsAPI(t *testing.T) {
 	var got struct {
 		Topics []struct {
 			Topic  string
-			Latest store.Event
+			Latest feed.Event
 		}
 	}
 	resp, body := a.get(t, "/api/topics")
@@ -292,11 +293,11 @@ func TestExportAPI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("not CSV: %v\n%s", err, body)
 	}
-	if len(records) != 5 || strings.Join(records[0], ",") != strings.Join(store.CSVColumns, ",") {
+	if len(records) != 5 || strings.Join(records[0], ",") != strings.Join(feed.CSVColumns, ",") {
 		t.Fatalf("records %q", records)
 	}
 	col := func(name string) int {
-		for i, c := range store.CSVColumns {
+		for i, c := range feed.CSVColumns {
 			if c == name {
 				return i
 			}
@@ -323,12 +324,12 @@ func TestExportAPI(t *testing.T) {
 			t.Errorf("row %d %s = %q, want %q", tc.row, tc.column, got, tc.want)
 		}
 	}
-	stored, _, err := a.store.History(t.Context(), store.Range{}, 100, false)
+	stored, _, err := a.store.History(t.Context(), feed.Range{}, 100, false)
 	if err != nil || len(stored) != 4 {
 		t.Fatal(stored, err)
 	}
 	for i, e := range stored {
-		if records[i+1][0] != jsonText(e.ID) || records[i+1][1] != e.Time.Format(store.TimeLayout) || records[i+1][2] != e.Topic {
+		if records[i+1][0] != jsonText(e.ID) || records[i+1][1] != e.Time.Format(feed.TimeLayout) || records[i+1][2] != e.Topic {
 			t.Errorf("row %d %q does not start with event %d", i+1, records[i+1], e.ID)
 		}
 	}

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"livefeed/feed"
 	"livefeed/handlers"
-	"livefeed/store"
 )
 
 func TestParseIdempotencyKey(t *testing.T) {
@@ -49,7 +49,7 @@ func TestParseIdempotencyKey(t *testing.T) {
 			}
 			got, err := handlers.ParseIdempotencyKey(h)
 			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, store.ErrInvalid) {
+				if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, feed.ErrInvalid) {
 					t.Fatalf("ParseIdempotencyKey(%q) = %q, %v; want an invalid-input error with %q", tc.values, got, err, tc.err)
 				}
 				return
@@ -69,7 +69,7 @@ func FuzzParseIdempotencyKey(f *testing.F) {
 		h := http.Header{"Idempotency-Key": {v}}
 		key, err := handlers.ParseIdempotencyKey(h)
 		if err != nil {
-			if !errors.Is(err, store.ErrInvalid) {
+			if !errors.Is(err, feed.ErrInvalid) {
 				t.Fatalf("%q: error of another kind: %v", v, err)
 			}
 			return
@@ -164,7 +164,7 @@ func TestPublishRetryAfterBrokenConnection(t *testing.T) {
 			t.Fatalf("retry %d: %s", attempt, resp.Status)
 		}
 	}
-	events, err := a.store.After(context.Background(), 0, store.Filter{All: true}, 100)
+	events, err := a.store.After(context.Background(), 0, feed.Filter{All: true}, 100)
 	if err != nil {
 		t.Fatal(err)
 	}

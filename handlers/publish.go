@@ -10,7 +10,7 @@ import (
 	"slices"
 	"strconv"
 
-	"livefeed/store"
+	"livefeed/feed"
 )
 
 // publish handles POST /api/publish: authenticate, parse, append (the store
@@ -40,21 +40,21 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	if ok, wait := s.rates.allow(publisher, len(updates)); !ok {
 		s.metrics.rateLimited.Add(1)
 		if wait < 0 {
-			Error(w, r, s.log, newError(errRateLimited, "%d events in one request are more than this token may publish at once (%d)", len(updates), int(s.rates.burst)))
+			Error(w, r, s.log, feed.Errorf(feed.ErrRateLimited, "%d events in one request are more than this token may publish at once (%d)", len(updates), int(s.rates.burst)))
 			return
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
-		Error(w, r, s.log, newError(errRateLimited, "this token is publishing faster than it may (%g events/s); try again after Retry-After seconds", s.rates.rate))
+		Error(w, r, s.log, feed.Errorf(feed.ErrRateLimited, "this token is publishing faster than it may (%g events/s); try again after Retry-After seconds", s.rates.rate))
 		return
 	}
-	var events []store.Event
+	var events []feed.Event
 	replayed := false
 	if key == "" {
 		events, err = s.store.Append(r.Context(), updates)
 	} else {
 		// A retry gets the reply of the publish it repeats. The key is
 		// the publisher's own: its token's digest is part of it.
-		once := store.NewIdempotency("token:"+hex.EncodeToString(publisher[:]), key, body)
+		once := feed.NewIdempotency("token:"+hex.EncodeToString(publisher[:]), key, body)
 		events, replayed, err = s.store.AppendOnce(r.Context(), once, updates)
 	}
 	if err != nil {
@@ -73,7 +73,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 
 // ack is the reply to a publish: {"id":N} for one event, {"ids":[N,...]}
 // for a batch. Written by hand: it is on the path of every publish.
-func ack(events []store.Event, batch bool) []byte {
+func ack(events []feed.Event, batch bool) []byte {
 	if !batch {
 		b := strconv.AppendInt([]byte(`{"id":`), events[0].ID, 10)
 		return append(b, "}\n"...)
@@ -94,7 +94,7 @@ func ack(events []store.Event, batch bool) []byte {
 // are case-sensitive; matching "Topic" to topic would let two fields claim
 // one), each at most once, no others. The data is left to the store, which
 // validates it.
-func ParsePublish(body []byte) (updates []store.Update, batch bool, err error) {
+func ParsePublish(body []byte) (updates []feed.Update, batch bool, err error) {
 	p := envelopeReader{b: body}
 	p.space()
 	if p.i == len(p.b) {
@@ -106,7 +106,7 @@ func ParsePublish(body []byte) (updates []store.Update, batch bool, err error) {
 		if err != nil {
 			return nil, false, err
 		}
-		updates = []store.Update{u}
+		updates = []feed.Update{u}
 	case '[':
 		batch = true
 		p.i++
@@ -147,7 +147,7 @@ func ParsePublish(body []byte) (updates []store.Update, batch bool, err error) {
 
 // publishError is a malformed body: to the client the same 400 as content
 // the store rejects.
-func publishError(msg string) error { return newError(store.ErrInvalid, "%s", msg) }
+func publishError(msg string) error { return feed.Errorf(feed.ErrInvalid, "%s", msg) }
 
 // envelopeReader reads the envelope of published events. It skips over
 // each event's data, which the store then reads in full.
@@ -157,8 +157,8 @@ type envelopeReader struct {
 }
 
 // event reads the object at p.i.
-func (p *envelopeReader) event() (store.Update, error) {
-	var u store.Update
+func (p *envelopeReader) event() (feed.Update, error) {
+	var u feed.Update
 	var seen [3]bool // topic, type, data
 	p.i++            // {
 	p.space()

@@ -5,13 +5,13 @@ import (
 	"strings"
 	"testing"
 
+	"livefeed/feed"
 	"livefeed/handlers"
-	"livefeed/store"
 )
 
 // BenchmarkParsePublish measures what every publish costs before the
 // store's writer sees it: reading the body's envelope (ParsePublish) and
-// validating each event (store.ValidateBatch, as Append does):
+// validating each event (feed.ValidateBatch, as Append does):
 //
 //	go test -run '^$' -bench ParsePublish ./handlers
 func BenchmarkParsePublish(b *testing.B) {
@@ -41,7 +41,7 @@ func BenchmarkParsePublish(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := store.ValidateBatch(updates); err != nil {
+				if _, err := feed.ValidateBatch(updates); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"livefeed/feed"
 	"livefeed/feed/fanout"
 	"livefeed/store"
 )
@@ -107,7 +108,7 @@ func New(st *store.Store, hub *fanout.Hub, opts Options) *Server {
 		s.operators[op.Name] = op.PasswordHash
 	}
 	s.crossOrigin.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		Error(w, r, s.log, newError(errForbidden, "cross-origin requests to the admin console are refused"))
+		Error(w, r, s.log, feed.Errorf(feed.ErrForbidden, "cross-origin requests to the admin console are refused"))
 	}))
 	for _, t := range opts.PublishTokens {
 		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
@@ -173,11 +174,11 @@ func (s *Server) Handler() http.Handler {
 	unrouted := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		allow := allowedMethods(r, req)
 		if len(allow) == 0 {
-			Error(w, req, s.log, newError(errNotFound, "no such endpoint: %s", req.URL.Path))
+			Error(w, req, s.log, feed.Errorf(feed.ErrNotFound, "no such endpoint: %s", req.URL.Path))
 			return
 		}
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		Error(w, req, s.log, newError(errMethodNotAllowed, "%s is not allowed on %s; use %s", req.Method, req.URL.Path, strings.Join(allow, " or ")))
+		Error(w, req, s.log, feed.Errorf(feed.ErrNotAllowed, "%s is not allowed on %s; use %s", req.Method, req.URL.Path, strings.Join(allow, " or ")))
 	})
 	r.NotFoundHandler, r.MethodNotAllowedHandler = unrouted, unrouted
 	return r
@@ -258,9 +259,9 @@ func (b requestBody) Read(p []byte) (int, error) {
 	switch {
 	case err == nil, err == io.EOF, errors.As(err, &tooBig):
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		err = newError(errTimeout, "the request body did not arrive within the server's read timeout")
+		err = feed.Errorf(feed.ErrTimeout, "the request body did not arrive within the server's read timeout")
 	default:
-		err = newError(store.ErrInvalid, "the request body could not be read: it is malformed (such as a broken chunked encoding) or was cut off")
+		err = feed.Errorf(feed.ErrInvalid, "the request body could not be read: it is malformed (such as a broken chunked encoding) or was cut off")
 	}
 	return n, err
 }
@@ -272,7 +273,7 @@ func (b requestBody) Read(p []byte) (int, error) {
 func (s *Server) authorizePublisher(r *http.Request) ([sha256.Size]byte, error) {
 	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return [sha256.Size]byte{}, newError(errUnauthorized, "a publish token is required: send the header \"Authorization: Bearer <token>\"")
+		return [sha256.Size]byte{}, feed.Errorf(feed.ErrUnauthorized, "a publish token is required: send the header \"Authorization: Bearer <token>\"")
 	}
 	sum := sha256.Sum256([]byte(token))
 	match := 0
@@ -280,7 +281,7 @@ func (s *Server) authorizePublisher(r *http.Request) ([sha256.Size]byte, error) 
 		match |= subtle.ConstantTimeCompare(sum[:], t[:])
 	}
 	if match != 1 {
-		return [sha256.Size]byte{}, newError(errUnauthorized, "the publish token is not valid")
+		return [sha256.Size]byte{}, feed.Errorf(feed.ErrUnauthorized, "the publish token is not valid")
 	}
 	return sum, nil
 }

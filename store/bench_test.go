@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"livefeed/feed"
 	"livefeed/store"
 )
 
@@ -20,9 +21,9 @@ func BenchmarkAppend(b *testing.B) {
 		for _, sync := range []string{"normal", "full"} {
 			b.Run(fmt.Sprintf("batch=%d/synchronous=%s", size, sync), func(b *testing.B) {
 				s := MustOpenStore(b, store.Options{Synchronous: sync})
-				batch := make([]store.Update, size)
+				batch := make([]feed.Update, size)
 				for i := range batch {
-					batch[i] = store.Update{Topic: fmt.Sprintf("stocks/S%d", i%50), Type: "tick",
+					batch[i] = feed.Update{Topic: fmt.Sprintf("stocks/S%d", i%50), Type: "tick",
 						Data: json.RawMessage(`{"symbol":"AAPL","price":231.42,"change":-1.25,"change_pct":-0.54,"volume":120000,"currency":"USD"}`)}
 				}
 				ctx := context.Background()
@@ -44,9 +45,9 @@ func BenchmarkAppend(b *testing.B) {
 // a resuming subscriber reads.
 func BenchmarkAfter(b *testing.B) {
 	s := MustOpenStore(b, store.Options{})
-	batch := make([]store.Update, 1000)
+	batch := make([]feed.Update, 1000)
 	for i := range batch {
-		batch[i] = store.Update{Topic: "bench/w5", Type: "bench", Data: json.RawMessage(`{"ts":1763751845123456789,"seq":1,"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}`)}
+		batch[i] = feed.Update{Topic: "bench/w5", Type: "bench", Data: json.RawMessage(`{"ts":1763751845123456789,"seq":1,"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}`)}
 	}
 	for range 5 {
 		MustAppend(b, s, batch...)
@@ -92,9 +93,9 @@ func BenchmarkSparsePrefix(b *testing.B) {
 	const rows, sparse = 1_000_000, 40
 	path := filepath.Join(b.TempDir(), "feed.db")
 	s := MustOpenStoreAt(b, path, store.Options{})
-	batch := make([]store.Update, 0, 1000)
+	batch := make([]feed.Update, 0, 1000)
 	for i := range rows {
-		u := store.Update{Topic: fmt.Sprintf("dense/t%02d", i%50), Type: "note", Data: json.RawMessage(`{"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}`)}
+		u := feed.Update{Topic: fmt.Sprintf("dense/t%02d", i%50), Type: "note", Data: json.RawMessage(`{"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}`)}
 		if i%(rows/sparse) == rows/sparse/2 {
 			u.Topic = fmt.Sprintf("sparse/s%02d", i/(rows/sparse))
 		}
@@ -113,19 +114,19 @@ func BenchmarkSparsePrefix(b *testing.B) {
 		read func() (int, error)
 	}{
 		{"history", sparse, func() (int, error) {
-			events, _, err := s.History(ctx, store.Range{Filter: sparsePrefix}, 100, false)
+			events, _, err := s.History(ctx, feed.Range{Filter: sparsePrefix}, 100, false)
 			return len(events), err
 		}},
 		{"history-newest-first", sparse, func() (int, error) {
-			events, _, err := s.History(ctx, store.Range{Filter: sparsePrefix}, 100, true)
+			events, _, err := s.History(ctx, feed.Range{Filter: sparsePrefix}, 100, true)
 			return len(events), err
 		}},
 		{"export", sparse, func() (int, error) {
-			n, err := s.Export(ctx, io.Discard, store.Range{Filter: sparsePrefix})
+			n, err := s.Export(ctx, io.Discard, feed.Range{Filter: sparsePrefix})
 			return int(n), err
 		}},
 		{"dense-history-1000", 1000, func() (int, error) {
-			events, _, err := s.History(ctx, store.Range{Filter: densePrefix, After: rows / 2}, 1000, false)
+			events, _, err := s.History(ctx, feed.Range{Filter: densePrefix, After: rows / 2}, 1000, false)
 			return len(events), err
 		}},
 	} {

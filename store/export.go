@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"io"
 	"sync"
+
+	"livefeed/feed"
 )
 
 // exportWindow is how many events one read of an export returns. It bounds
@@ -25,7 +27,7 @@ const flushBytes = 128 << 10
 // log). Reading the next window overlaps encoding the last one, so an
 // export runs on two cores. The export is a snapshot: it ends at the newest
 // event when it started.
-func (s *Store) Export(ctx context.Context, w io.Writer, r Range) (int64, error) {
+func (s *Store) Export(ctx context.Context, w io.Writer, r feed.Range) (int64, error) {
 	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return 0, readError(err)
@@ -46,17 +48,17 @@ func (s *Store) Export(ctx context.Context, w io.Writer, r Range) (int64, error)
 	for range cap(free) {
 		free <- new(window)
 	}
-	reader.Go(func() { s.readWindows(ctx, r.filter(), after, before, free, full) })
+	reader.Go(func() { s.readWindows(ctx, r.Selected(), after, before, free, full) })
 
-	buf := AppendCSVHeader(make([]byte, 0, flushBytes+64<<10))
-	var enc csvEncoder
+	buf := feed.AppendCSVHeader(make([]byte, 0, flushBytes+64<<10))
+	var enc feed.CSVEncoder
 	var n int64
 	for win := range full {
 		if win.err != nil {
 			return n, win.err
 		}
 		for _, e := range win.events {
-			buf = enc.append(buf, e)
+			buf = enc.Append(buf, e)
 			if len(buf) >= flushBytes {
 				if _, err := w.Write(buf); err != nil {
 					return n, err
@@ -78,7 +80,7 @@ func (s *Store) Export(ctx context.Context, w io.Writer, r Range) (int64, error)
 
 // window holds the events of one read of an export.
 type window struct {
-	events []Event
+	events []feed.Event
 	buf    eventBuf
 	err    error
 }
@@ -87,7 +89,7 @@ type window struct {
 // exportWindow events at a time, each page in a short read transaction of
 // its own, taking empty windows from free and passing them filled to full,
 // which it closes at the end or when ctx ends.
-func (s *Store) readWindows(ctx context.Context, f Filter, after, before int64, free <-chan *window, full chan<- *window) {
+func (s *Store) readWindows(ctx context.Context, f feed.Filter, after, before int64, free <-chan *window, full chan<- *window) {
 	defer close(full)
 	for after+1 < before {
 		var win *window
@@ -111,7 +113,7 @@ func (s *Store) readWindows(ctx context.Context, f Filter, after, before int64, 
 }
 
 // readPage reads the next page of an export into win.
-func (s *Store) readPage(ctx context.Context, f Filter, after, before int64, win *window) ([]Event, error) {
+func (s *Store) readPage(ctx context.Context, f feed.Filter, after, before int64, win *window) ([]feed.Event, error) {
 	tx, err := s.rdb.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, readError(err)

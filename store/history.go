@@ -5,18 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"time"
-)
 
-// Range selects stored events for browsing and export: those matching
-// Filter, with After < ID < Before and From <= time < To. A zero bound is
-// open, and the zero Filter selects every topic.
-type Range struct {
-	Filter Filter
-	After  int64     // exclusive; 0 starts at the oldest retained event
-	Before int64     // exclusive; 0 for no bound
-	From   time.Time // inclusive; zero for no bound
-	To     time.Time // exclusive; zero for no bound
-}
+	"livefeed/feed"
+)
 
 // MaxPage bounds the events of one History call.
 const MaxPage = 1000
@@ -25,7 +16,7 @@ const MaxPage = 1000
 // oldest ones in ID order, or with newestFirst the newest ones, newest
 // first. more reports whether r holds further events: the next page is r
 // with After (or Before) set to the last ID returned.
-func (s *Store) History(ctx context.Context, r Range, limit int, newestFirst bool) (events []Event, more bool, err error) {
+func (s *Store) History(ctx context.Context, r feed.Range, limit int, newestFirst bool) (events []feed.Event, more bool, err error) {
 	limit = min(max(limit, 1), MaxPage)
 	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -37,7 +28,7 @@ func (s *Store) History(ctx context.Context, r Range, limit int, newestFirst boo
 		return nil, false, readError(err)
 	}
 	// One event more than asked tells whether there are more.
-	events, err = s.readRange(ctx, tx, r.filter(), after, before, limit+1, newestFirst, new(eventBuf), nil)
+	events, err = s.readRange(ctx, tx, r.Selected(), after, before, limit+1, newestFirst, new(eventBuf), nil)
 	if err != nil {
 		return nil, false, readError(err)
 	}
@@ -49,16 +40,16 @@ func (s *Store) History(ctx context.Context, r Range, limit int, newestFirst boo
 
 // LatestOf returns the latest event of topic; found is false when the topic
 // has none.
-func (s *Store) LatestOf(ctx context.Context, topic string) (e Event, found bool, err error) {
+func (s *Store) LatestOf(ctx context.Context, topic string) (e feed.Event, found bool, err error) {
 	var ms int64
 	var data []byte
 	err = s.rdb.QueryRowContext(ctx, `SELECT id, topic, type, time, data FROM latest WHERE topic = ?`, topic).
 		Scan(&e.ID, &e.Topic, &e.Type, &ms, &data)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Event{}, false, nil
+		return feed.Event{}, false, nil
 	}
 	if err != nil {
-		return Event{}, false, readError(err)
+		return feed.Event{}, false, readError(err)
 	}
 	e.Time = time.UnixMilli(ms).UTC()
 	e.Data = data
@@ -81,14 +72,6 @@ func (s *Store) FirstAt(ctx context.Context, t time.Time) (int64, error) {
 	return id, readError(err)
 }
 
-// filter returns the range's filter, the zero Filter meaning every topic.
-func (r Range) filter() Filter {
-	if !r.Filter.All && len(r.Filter.Topics) == 0 && len(r.Filter.Prefixes) == 0 {
-		return Filter{All: true}
-	}
-	return r.Filter
-}
-
 // rowQueryer is what *sql.Tx offers for single-row reads.
 type rowQueryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
@@ -103,7 +86,7 @@ func lastID(ctx context.Context, q rowQueryer) (int64, error) {
 // bounds turns r into exclusive ID bounds after < id < before, before being
 // finite: an open range ends at the newest event when the read starts, so
 // that an export is a snapshot and does not chase the live feed.
-func bounds(ctx context.Context, q rowQueryer, r Range) (after, before int64, err error) {
+func bounds(ctx context.Context, q rowQueryer, r feed.Range) (after, before int64, err error) {
 	var last, floor int64
 	if err := q.QueryRowContext(ctx, `SELECT `+lastIDSQL+`,
 		(SELECT value FROM counters WHERE name = 'floor')`).Scan(&last, &floor); err != nil {

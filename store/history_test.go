@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"livefeed/feed"
 	"livefeed/store"
 )
 
@@ -29,30 +30,30 @@ func TestHistory(t *testing.T) {
 	s := historyFixture(t)
 	for _, tc := range []struct {
 		name   string
-		r      store.Range
+		r      feed.Range
 		limit  int
 		newest bool
 		want   string
 		more   bool
 	}{
-		{"OKAll", store.Range{}, 100, false, "1,2,3,4,5,6,7,8,9,10", false},
-		{"OKAllNewestFirst", store.Range{}, 3, true, "10,9,8", true},
-		{"OKLimit", store.Range{Filter: all(t)}, 4, false, "1,2,3,4", true},
-		{"OKAfter", store.Range{After: 4}, 3, false, "5,6,7", true},
-		{"OKBefore", store.Range{Before: 4}, 10, false, "1,2,3", false},
-		{"OKBeforeNewestFirst", store.Range{Before: 8}, 2, true, "7,6", true},
-		{"OKBetween", store.Range{After: 2, Before: 6}, 10, true, "5,4,3", false},
-		{"OKTopic", store.Range{Filter: mustFilter(t, "nba/a")}, 10, false, "1,4,8", false},
-		{"OKTopicNewestFirst", store.Range{Filter: mustFilter(t, "nba/a")}, 2, true, "8,4", true},
-		{"OKTwoTopics", store.Range{Filter: mustFilter(t, "nba/a", "misc")}, 10, false, "1,4,5,8,10", false},
-		{"OKTwoTopicsLimit", store.Range{Filter: mustFilter(t, "nba/a", "misc"), After: 1}, 3, false, "4,5,8", true},
-		{"OKTwoTopicsNewestFirst", store.Range{Filter: mustFilter(t, "nba/a", "misc"), Before: 10}, 2, true, "8,5", true},
-		{"OKPrefix", store.Range{Filter: mustFilter(t, "nba/*")}, 10, false, "1,2,4,6,8,9", false},
-		{"OKPrefixAndTopic", store.Range{Filter: mustFilter(t, "nba/*", "misc")}, 10, true, "10,9,8,6,5,4,2,1", false},
-		{"OKLimitClamped", store.Range{}, 0, false, "1", true},
-		{"OKEmptyRange", store.Range{After: 5, Before: 6}, 10, false, "", false},
-		{"OKAfterTheEnd", store.Range{After: 10}, 10, false, "", false},
-		{"OKNoSuchTopic", store.Range{Filter: mustFilter(t, "nba/c")}, 10, false, "", false},
+		{"OKAll", feed.Range{}, 100, false, "1,2,3,4,5,6,7,8,9,10", false},
+		{"OKAllNewestFirst", feed.Range{}, 3, true, "10,9,8", true},
+		{"OKLimit", feed.Range{Filter: all(t)}, 4, false, "1,2,3,4", true},
+		{"OKAfter", feed.Range{After: 4}, 3, false, "5,6,7", true},
+		{"OKBefore", feed.Range{Before: 4}, 10, false, "1,2,3", false},
+		{"OKBeforeNewestFirst", feed.Range{Before: 8}, 2, true, "7,6", true},
+		{"OKBetween", feed.Range{After: 2, Before: 6}, 10, true, "5,4,3", false},
+		{"OKTopic", feed.Range{Filter: mustFilter(t, "nba/a")}, 10, false, "1,4,8", false},
+		{"OKTopicNewestFirst", feed.Range{Filter: mustFilter(t, "nba/a")}, 2, true, "8,4", true},
+		{"OKTwoTopics", feed.Range{Filter: mustFilter(t, "nba/a", "misc")}, 10, false, "1,4,5,8,10", false},
+		{"OKTwoTopicsLimit", feed.Range{Filter: mustFilter(t, "nba/a", "misc"), After: 1}, 3, false, "4,5,8", true},
+		{"OKTwoTopicsNewestFirst", feed.Range{Filter: mustFilter(t, "nba/a", "misc"), Before: 10}, 2, true, "8,5", true},
+		{"OKPrefix", feed.Range{Filter: mustFilter(t, "nba/*")}, 10, false, "1,2,4,6,8,9", false},
+		{"OKPrefixAndTopic", feed.Range{Filter: mustFilter(t, "nba/*", "misc")}, 10, true, "10,9,8,6,5,4,2,1", false},
+		{"OKLimitClamped", feed.Range{}, 0, false, "1", true},
+		{"OKEmptyRange", feed.Range{After: 5, Before: 6}, 10, false, "", false},
+		{"OKAfterTheEnd", feed.Range{After: 10}, 10, false, "", false},
+		{"OKNoSuchTopic", feed.Range{Filter: mustFilter(t, "nba/c")}, 10, false, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			events, more, err := s.History(context.Background(), tc.r, tc.limit, tc.newest)
@@ -69,9 +70,9 @@ func TestHistory(t *testing.T) {
 // TestHistoryFullEvents checks that a page carries whole events.
 func TestHistoryFullEvents(t *testing.T) {
 	s := MustOpenStore(t, store.Options{})
-	want := MustAppend(t, s, store.Update{Topic: "nba/a", Type: "score",
+	want := MustAppend(t, s, feed.Update{Topic: "nba/a", Type: "score",
 		Data: json.RawMessage(`{"home":"A","away":"B","home_score":1,"away_score":0}`)})
-	got, _, err := s.History(context.Background(), store.Range{}, 10, false)
+	got, _, err := s.History(context.Background(), feed.Range{}, 10, false)
 	if err != nil || len(got) != 1 {
 		t.Fatalf("%v, %v", got, err)
 	}
@@ -97,12 +98,12 @@ func nextMillisecond(t *testing.T, after time.Time) {
 
 // timedFixture stores events in commits a millisecond or more apart, some
 // commits holding several events with the same time.
-func timedFixture(t *testing.T) (*store.Store, []store.Event) {
+func timedFixture(t *testing.T) (*store.Store, []feed.Event) {
 	t.Helper()
 	s := MustOpenStore(t, store.Options{})
-	var events []store.Event
+	var events []feed.Event
 	for i := range 12 {
-		batch := []store.Update{note("a", i)}
+		batch := []feed.Update{note("a", i)}
 		if i%3 == 0 {
 			batch = append(batch, note("b", i), note("a", i))
 		}
@@ -161,13 +162,13 @@ func TestHistoryTimeRange(t *testing.T) {
 		{"OKFuture", time.Now().Add(time.Hour), time.Time{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var want []store.Event
+			var want []feed.Event
 			for _, e := range events {
 				if (tc.from.IsZero() || !e.Time.Before(tc.from)) && (tc.to.IsZero() || e.Time.Before(tc.to)) {
 					want = append(want, e)
 				}
 			}
-			r := store.Range{From: tc.from, To: tc.to}
+			r := feed.Range{From: tc.from, To: tc.to}
 			got, _, err := s.History(ctx, r, store.MaxPage, false)
 			if err != nil {
 				t.Fatal(err)
@@ -180,7 +181,7 @@ func TestHistoryTimeRange(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var wantB []store.Event
+			var wantB []feed.Event
 			for i := len(want) - 1; i >= 0; i-- {
 				if want[i].Topic == "b" {
 					wantB = append(wantB, want[i])
@@ -199,8 +200,8 @@ func TestHistoryPaging(t *testing.T) {
 	ctx := context.Background()
 	for _, newest := range []bool{false, true} {
 		t.Run(fmt.Sprintf("NewestFirst=%v", newest), func(t *testing.T) {
-			var all []store.Event
-			r := store.Range{Filter: mustFilter(t, "nba/a", "nba/b", "misc")}
+			var all []feed.Event
+			r := feed.Range{Filter: mustFilter(t, "nba/a", "nba/b", "misc")}
 			for range 20 {
 				page, more, err := s.History(ctx, r, 2, newest)
 				if err != nil {
@@ -247,7 +248,7 @@ func TestLatestOf(t *testing.T) {
 // (which indexes everything).
 func TestHistoryManyTopicsMatchesModel(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "feed.db")
-	var model []store.Event
+	var model []feed.Event
 	filters := [][]string{{"many/*"}, {"many/t00", "many/t07", "many/sparse/*"}, {"many/sparse/*"}, {"many/*", "other"}, {"many/t03"}, {"none/*"}}
 	check := func(s *store.Store) {
 		t.Helper()
@@ -255,9 +256,9 @@ func TestHistoryManyTopicsMatchesModel(t *testing.T) {
 		last := int64(len(model))
 		for _, patterns := range filters {
 			f := mustFilter(t, patterns...)
-			for _, r := range []store.Range{{}, {After: 17}, {Before: last / 2}, {After: last / 3, Before: last - 5}, {After: last - 2}, {Before: 1}} {
+			for _, r := range []feed.Range{{}, {After: 17}, {Before: last / 2}, {After: last / 3, Before: last - 5}, {After: last - 2}, {Before: 1}} {
 				r.Filter = f
-				var want []store.Event
+				var want []feed.Event
 				for _, e := range model {
 					if e.ID > r.After && (r.Before == 0 || e.ID < r.Before) && f.Match(e.Topic) {
 						want = append(want, e)

@@ -6,34 +6,9 @@ import (
 	"database/sql"
 	"errors"
 	"time"
+
+	"livefeed/feed"
 )
-
-// Idempotency makes a publish safe to retry (the Idempotency-Key header,
-// IETF draft "The Idempotency-Key HTTP Header Field"): a publisher whose
-// connection broke before the reply cannot know whether its events were
-// committed, and sends the request again with the same key.
-type Idempotency struct {
-	// Key identifies the publish: the publisher and the key it chose, so
-	// that two publishers choosing the same key never meet.
-	Key [sha256.Size]byte
-	// Fingerprint identifies the request: a retry must be the same
-	// request, or the key was reused by mistake.
-	Fingerprint [sha256.Size]byte
-}
-
-// NewIdempotency returns the Idempotency of a request sent by publisher
-// (a name only the server gives it: a token's digest, an operator) with
-// key; request is what makes it that request (its body).
-func NewIdempotency(publisher, key string, request []byte) Idempotency {
-	h := sha256.New()
-	h.Write([]byte(publisher))
-	h.Write([]byte{0})
-	h.Write([]byte(key))
-	var id Idempotency
-	h.Sum(id.Key[:0])
-	id.Fingerprint = sha256.Sum256(request)
-	return id
-}
 
 // DefaultIdempotencyWindow is how long a key is remembered unless
 // Options.IdempotencyWindow says otherwise: long enough for any retry.
@@ -44,8 +19,8 @@ const DefaultIdempotencyWindow = 24 * time.Hour
 // same key and fingerprint within the window returns the events the first
 // made (replayed true) and stores nothing; one with the same key and
 // another fingerprint fails with ErrKeyReused.
-func (s *Store) AppendOnce(ctx context.Context, once Idempotency, updates []Update) (events []Event, replayed bool, err error) {
-	valid, err := validateBatch(updates, s.opts.MaxDataBytes)
+func (s *Store) AppendOnce(ctx context.Context, once feed.Idempotency, updates []feed.Update) (events []feed.Event, replayed bool, err error) {
+	valid, err := feed.ValidateBatchUpTo(updates, s.opts.MaxDataBytes)
 	if err != nil {
 		return nil, false, err
 	}
@@ -62,7 +37,7 @@ func (s *Store) AppendOnce(ctx context.Context, once Idempotency, updates []Upda
 // made within the window, and fails with ErrKeyReused if the key was used
 // for another request. The console checks a tap this way before it works
 // out the update from the current score.
-func (s *Store) Replay(ctx context.Context, once Idempotency) ([]Event, bool, error) {
+func (s *Store) Replay(ctx context.Context, once feed.Idempotency) ([]feed.Event, bool, error) {
 	first, count, found, err := lookupOnce(ctx, s.rdb, once, s.onceSince())
 	if err != nil || !found {
 		return nil, false, readError(err)
@@ -77,7 +52,7 @@ func (s *Store) onceSince() int64 {
 }
 
 // lookupOnce finds the publish of once's key made since since.
-func lookupOnce(ctx context.Context, db rowQueryer, once Idempotency, since int64) (first int64, count int, found bool, err error) {
+func lookupOnce(ctx context.Context, db rowQueryer, once feed.Idempotency, since int64) (first int64, count int, found bool, err error) {
 	var fingerprint []byte
 	err = db.QueryRowContext(ctx, `SELECT fingerprint, first_id, count FROM idempotency WHERE key = ? AND created >= ?`,
 		once.Key[:], since).Scan(&fingerprint, &first, &count)
@@ -93,16 +68,16 @@ func lookupOnce(ctx context.Context, db rowQueryer, once Idempotency, since int6
 	return first, count, true, nil
 }
 
-var errKeyReused = &kindError{kind: ErrKeyReused, msg: "this Idempotency-Key was used for another request: use a new key for each publish"}
+var errKeyReused = feed.Errorf(feed.ErrKeyReused, "this feed.Idempotency-Key was used for another request: use a new key for each publish")
 
 // eventsFrom reads the count events from ID first. Events retention has
 // removed since are returned with their ID only.
-func (s *Store) eventsFrom(ctx context.Context, q queryer, first int64, count int) ([]Event, error) {
+func (s *Store) eventsFrom(ctx context.Context, q queryer, first int64, count int) ([]feed.Event, error) {
 	stored, err := s.queryEvents(ctx, q, `SELECT id, topic, type, time, data FROM events WHERE id >= ? AND id < ? ORDER BY id`, first, first+int64(count))
 	if err != nil {
 		return nil, err
 	}
-	events := make([]Event, count)
+	events := make([]feed.Event, count)
 	for i := range events {
 		events[i].ID = first + int64(i)
 	}
@@ -138,7 +113,7 @@ func (s *Store) dedupe(live []*appendRequest) (fresh, replays []*appendRequest) 
 		}
 		first, count, found, err := lookupOnce(context.Background(), s.db, *r.once, since)
 		switch {
-		case err != nil && !errors.Is(err, ErrKeyReused):
+		case err != nil && !errors.Is(err, feed.ErrKeyReused):
 			r.err = unavailable("look up the idempotency key", err)
 			close(r.done)
 		case err != nil:

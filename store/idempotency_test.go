@@ -8,21 +8,22 @@ import (
 	"testing"
 	"time"
 
+	"livefeed/feed"
 	"livefeed/store"
 )
 
 func TestAppendOnce(t *testing.T) {
 	ctx := context.Background()
 	body := []byte(`{"topic":"a","type":"note","data":{"n":1}}`)
-	once := store.NewIdempotency("publisher-1", "key-1", body)
+	once := feed.NewIdempotency("publisher-1", "key-1", body)
 
 	t.Run("RetryReplays", func(t *testing.T) {
 		s := MustOpenStore(t, store.Options{})
-		first, replayed, err := s.AppendOnce(ctx, once, []store.Update{note("a", 1), note("b", 2)})
+		first, replayed, err := s.AppendOnce(ctx, once, []feed.Update{note("a", 1), note("b", 2)})
 		if err != nil || replayed || len(first) != 2 {
 			t.Fatalf("first publish: %v, replayed %v, %d events", err, replayed, len(first))
 		}
-		again, replayed, err := s.AppendOnce(ctx, once, []store.Update{note("a", 1), note("b", 2)})
+		again, replayed, err := s.AppendOnce(ctx, once, []feed.Update{note("a", 1), note("b", 2)})
 		if err != nil || !replayed {
 			t.Fatalf("retry: %v, replayed %v", err, replayed)
 		}
@@ -37,17 +38,17 @@ func TestAppendOnce(t *testing.T) {
 			t.Fatalf("Replay = %+v, %v, %v", events, found, err)
 		}
 	})
-	t.Run("ErrKeyReused", func(t *testing.T) {
+	t.Run("feed.ErrKeyReused", func(t *testing.T) {
 		s := MustOpenStore(t, store.Options{})
-		if _, _, err := s.AppendOnce(ctx, once, []store.Update{note("a", 1)}); err != nil {
+		if _, _, err := s.AppendOnce(ctx, once, []feed.Update{note("a", 1)}); err != nil {
 			t.Fatal(err)
 		}
-		other := store.NewIdempotency("publisher-1", "key-1", []byte(`{"another":"body"}`))
-		if _, _, err := s.AppendOnce(ctx, other, []store.Update{note("a", 9)}); !errors.Is(err, store.ErrKeyReused) {
-			t.Fatalf("same key, another request: %v, want ErrKeyReused", err)
+		other := feed.NewIdempotency("publisher-1", "key-1", []byte(`{"another":"body"}`))
+		if _, _, err := s.AppendOnce(ctx, other, []feed.Update{note("a", 9)}); !errors.Is(err, feed.ErrKeyReused) {
+			t.Fatalf("same key, another request: %v, want feed.ErrKeyReused", err)
 		}
-		if _, _, err := s.Replay(ctx, other); !errors.Is(err, store.ErrKeyReused) {
-			t.Fatalf("Replay of another request: %v, want ErrKeyReused", err)
+		if _, _, err := s.Replay(ctx, other); !errors.Is(err, feed.ErrKeyReused) {
+			t.Fatalf("Replay of another request: %v, want feed.ErrKeyReused", err)
 		}
 		if s.LastID() != 1 {
 			t.Fatalf("LastID = %d: the refused publish wrote", s.LastID())
@@ -56,7 +57,7 @@ func TestAppendOnce(t *testing.T) {
 	t.Run("PublishersApart", func(t *testing.T) {
 		s := MustOpenStore(t, store.Options{})
 		for _, pub := range []string{"publisher-1", "publisher-2"} {
-			_, replayed, err := s.AppendOnce(ctx, store.NewIdempotency(pub, "key-1", body), []store.Update{note("a", 1)})
+			_, replayed, err := s.AppendOnce(ctx, feed.NewIdempotency(pub, "key-1", body), []feed.Update{note("a", 1)})
 			if err != nil || replayed {
 				t.Fatalf("%s: %v, replayed %v", pub, err, replayed)
 			}
@@ -73,7 +74,7 @@ func TestAppendOnce(t *testing.T) {
 		ids := make([]int64, 32)
 		for i := range ids {
 			wg.Go(func() {
-				events, _, err := s.AppendOnce(ctx, once, []store.Update{note("a", 1)})
+				events, _, err := s.AppendOnce(ctx, once, []feed.Update{note("a", 1)})
 				if err != nil {
 					t.Error(err)
 					return
@@ -97,23 +98,23 @@ func TestAppendOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := s.AppendOnce(ctx, once, []store.Update{note("a", 1)}); err != nil {
+		if _, _, err := s.AppendOnce(ctx, once, []feed.Update{note("a", 1)}); err != nil {
 			t.Fatal(err)
 		}
 		s.Close()
 		s = MustOpenStoreAt(t, path, store.Options{})
-		events, replayed, err := s.AppendOnce(ctx, once, []store.Update{note("a", 1)})
+		events, replayed, err := s.AppendOnce(ctx, once, []feed.Update{note("a", 1)})
 		if err != nil || !replayed || events[0].ID != 1 || s.LastID() != 1 {
 			t.Fatalf("retry after a restart: %v, replayed %v, %+v, last %d", err, replayed, events, s.LastID())
 		}
 	})
 	t.Run("WindowEnds", func(t *testing.T) {
 		s := MustOpenStore(t, store.Options{IdempotencyWindow: 50 * time.Millisecond, PruneEvery: 10 * time.Millisecond})
-		if _, _, err := s.AppendOnce(ctx, once, []store.Update{note("a", 1)}); err != nil {
+		if _, _, err := s.AppendOnce(ctx, once, []feed.Update{note("a", 1)}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(100 * time.Millisecond) // the point: the window passes
-		events, replayed, err := s.AppendOnce(ctx, once, []store.Update{note("a", 1)})
+		events, replayed, err := s.AppendOnce(ctx, once, []feed.Update{note("a", 1)})
 		if err != nil || replayed || events[0].ID != 2 {
 			t.Fatalf("after the window: %v, replayed %v, %+v", err, replayed, events)
 		}

@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"livefeed/feed"
 )
 
 // TestReadsSeekByIndex checks the query plans of every statement History,
@@ -17,8 +19,8 @@ func TestReadsSeekByIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	some, _ := ParseFilter([]string{"nba/*", "x"})
-	where, whereArgs := some.where()
+	some, _ := feed.ParseFilter([]string{"nba/*", "x"})
+	where, whereArgs := whereTopics(some)
 	for _, q := range []struct {
 		name, sql string
 		args      []any

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"math"
 	"strings"
+
+	"livefeed/feed"
 )
 
 // After returns up to limit stored events with an ID greater than after that
 // match f, in ID order. It returns ErrPruned when retention has removed
 // events after that position, so the result could not be complete.
-func (s *Store) After(ctx context.Context, after int64, f Filter, limit int) ([]Event, error) {
+func (s *Store) After(ctx context.Context, after int64, f feed.Filter, limit int) ([]feed.Event, error) {
 	// Everything is read in one transaction: WAL gives it one snapshot, so
 	// neither a prune nor the indexer running meanwhile can change what
 	// the floor, indexed_through and the rows say.
@@ -26,7 +28,7 @@ func (s *Store) After(ctx context.Context, after int64, f Filter, limit int) ([]
 		return nil, readError(err)
 	}
 	if after < floor {
-		return nil, ErrPruned
+		return nil, feed.ErrPruned
 	}
 	events, err := s.readRange(ctx, tx, f, after, math.MaxInt64, limit, false, new(eventBuf), nil)
 	return events, readError(err)
@@ -41,7 +43,7 @@ func (s *Store) After(ctx context.Context, after int64, f Filter, limit int) ([]
 // are: the cost follows the events returned and the topics selected, never
 // the size of the table (a prefix of a few sparse topics among a million
 // events would otherwise walk them all).
-func (s *Store) readRange(ctx context.Context, tx *sql.Tx, f Filter, after, before int64, limit int, newestFirst bool, buf *eventBuf, dst []Event) ([]Event, error) {
+func (s *Store) readRange(ctx context.Context, tx *sql.Tx, f feed.Filter, after, before int64, limit int, newestFirst bool, buf *eventBuf, dst []feed.Event) ([]feed.Event, error) {
 	order := " ORDER BY id"
 	if newestFirst {
 		order += " DESC"
@@ -61,17 +63,17 @@ func (s *Store) readRange(ctx context.Context, tx *sql.Tx, f Filter, after, befo
 	// The range splits at indexed_through: IDs up to it are in the index,
 	// the few above it are read from the events table.
 	headBefore, tailAfter := min(before, indexed+1), max(after, indexed)
-	head := func(dst []Event, limit int) ([]Event, error) {
+	head := func(dst []feed.Event, limit int) ([]feed.Event, error) {
 		if after+1 >= headBefore {
 			return dst, nil
 		}
 		return indexedRange(ctx, tx, f, topics, after, headBefore, limit, newestFirst, buf, dst)
 	}
-	tail := func(dst []Event, limit int) ([]Event, error) {
+	tail := func(dst []feed.Event, limit int) ([]feed.Event, error) {
 		if tailAfter+1 >= before {
 			return dst, nil
 		}
-		where, args := f.where()
+		where, args := whereTopics(f)
 		return scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data FROM events
 			WHERE id > ? AND id < ?`+where+order+` LIMIT ?`, append(append([]any{tailAfter, before}, args...), limit)...)
 	}
@@ -90,7 +92,7 @@ func (s *Store) readRange(ctx context.Context, tx *sql.Tx, f Filter, after, befo
 // topicsAfter returns the topics f selects that have events after the ID
 // after, prefixes expanded to the topics that exist: every topic ever
 // published has a row in latest, with its newest ID.
-func topicsAfter(ctx context.Context, tx *sql.Tx, f Filter, after int64) ([]string, error) {
+func topicsAfter(ctx context.Context, tx *sql.Tx, f feed.Filter, after int64) ([]string, error) {
 	var topics []string
 	read := func(query string, args ...any) error {
 		rows, err := tx.QueryContext(ctx, query, args...)
@@ -131,7 +133,7 @@ func topicsAfter(ctx context.Context, tx *sql.Tx, f Filter, after int64) ([]stri
 // returned, plus a page per topic. Then only the events returned are read:
 // by ID, or, when they are most of the events between the first and the
 // last (a dense selection), by walking that stretch of the table.
-func indexedRange(ctx context.Context, tx *sql.Tx, f Filter, topics []string, after, before int64, limit int, newestFirst bool, buf *eventBuf, dst []Event) ([]Event, error) {
+func indexedRange(ctx context.Context, tx *sql.Tx, f feed.Filter, topics []string, after, before int64, limit int, newestFirst bool, buf *eventBuf, dst []feed.Event) ([]feed.Event, error) {
 	dir := ""
 	if newestFirst {
 		dir = " DESC"
@@ -185,7 +187,7 @@ func indexedRange(ctx context.Context, tx *sql.Tx, f Filter, topics []string, af
 		lo, hi = hi, lo
 	}
 	if hi-lo < 2*int64(len(ids)) {
-		where, args := f.where()
+		where, args := whereTopics(f)
 		return scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data FROM events
 			WHERE id >= ? AND id <= ?`+where+` ORDER BY id`+dir, append([]any{lo, hi}, args...)...)
 	}
@@ -268,13 +270,13 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Latest returns the latest event of every topic, in ID order.
-func (s *Store) Latest(ctx context.Context) ([]Event, error) {
+func (s *Store) Latest(ctx context.Context) ([]feed.Event, error) {
 	events, err := s.queryEvents(ctx, s.rdb, `SELECT id, topic, type, time, data FROM latest ORDER BY id`)
 	return events, readError(err)
 }
 
 // Recent returns the last n stored events, in ID order.
-func (s *Store) Recent(ctx context.Context, n int) ([]Event, error) {
+func (s *Store) Recent(ctx context.Context, n int) ([]feed.Event, error) {
 	events, err := s.queryEvents(ctx, s.rdb, `SELECT id, topic, type, time, data FROM (
 		SELECT id, topic, type, time, data FROM events ORDER BY id DESC LIMIT ?) ORDER BY id`, n)
 	return events, readError(err)
@@ -293,7 +295,7 @@ func readError(err error) error {
 // filter's topics, and its arguments. A prefix "nba/" becomes the range
 // ["nba/", "nba0"): '0' is the byte after '/', so the range is exactly the
 // topics that start with the prefix.
-func (f Filter) where() (string, []any) {
+func whereTopics(f feed.Filter) (string, []any) {
 	if f.All {
 		return "", nil
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"livefeed/feed"
 )
 
 // Retention says which events Prune removes. A zero field sets no limit.
@@ -63,7 +65,7 @@ func (s *Store) retain() {
 		case <-t.C:
 		}
 		err := s.runTask(context.Background(), func() error { return s.stmt.purgeOnce(s.onceSince()) })
-		if errors.Is(err, ErrClosed) {
+		if errors.Is(err, feed.ErrClosed) {
 			return
 		} else if err != nil {
 			s.log.Warn("removing old idempotency keys failed; it is tried again at the next interval", "err", err)
@@ -73,7 +75,7 @@ func (s *Store) retain() {
 		}
 		n, err := s.Prune(context.Background(), s.opts.Retention)
 		switch {
-		case errors.Is(err, ErrClosed):
+		case errors.Is(err, feed.ErrClosed):
 			return
 		case err != nil:
 			s.log.Warn("pruning failed; it is tried again at the next interval", "err", err)

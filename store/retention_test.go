@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"livefeed/feed"
 	"livefeed/store"
 )
 
@@ -31,8 +32,8 @@ func TestPrune(t *testing.T) {
 		if err != nil || removed != 100 || s.Floor() != 100 {
 			t.Fatalf("Prune = %d, %v; floor %d", removed, err, s.Floor())
 		}
-		if _, err := s.After(ctx, 99, all(t), 10); !errors.Is(err, store.ErrPruned) {
-			t.Fatalf("After(99) = %v, want ErrPruned", err)
+		if _, err := s.After(ctx, 99, all(t), 10); !errors.Is(err, feed.ErrPruned) {
+			t.Fatalf("After(99) = %v, want feed.ErrPruned", err)
 		}
 		if got, err := s.After(ctx, 100, mustFilter(t, "a", "old-topic"), 3); err != nil || ids(got) != "101,102,103" {
 			t.Fatalf("After(100) = [%s], %v", ids(got), err)
@@ -157,8 +158,8 @@ func TestRestoreOverUnreadableDatabase(t *testing.T) {
 		t.Fatalf("Restore = %+v, %v", r, err)
 	}
 	restored := MustOpenStoreAt(t, target, store.Options{})
-	if err := restored.Resumable(300); !errors.Is(err, store.ErrGap) {
-		t.Fatalf("Resumable(300) = %v, want ErrGap", err)
+	if err := restored.Resumable(300); !errors.Is(err, feed.ErrAhead) {
+		t.Fatalf("Resumable(300) = %v, want feed.ErrAhead", err)
 	}
 	if err := restored.Resumable(2); err != nil {
 		t.Fatalf("Resumable(2) = %v", err)

@@ -6,6 +6,8 @@ import (
 	"database/sql"
 	"errors"
 	"time"
+
+	"livefeed/feed"
 )
 
 // Session is an operator signed in to the console.
@@ -74,7 +76,7 @@ func (s *Store) EndSession(ctx context.Context, key [sha256.Size]byte) error {
 // taskError classifies the error of a task run on the writer: a database
 // fault is ErrUnavailable.
 func taskError(op string, err error) error {
-	if err == nil || errors.Is(err, ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || errors.Is(err, feed.ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	return unavailable(op, err)

@@ -23,6 +23,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"livefeed/feed"
+
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -36,7 +38,7 @@ type Options struct {
 	// committed events in ID order, right after the Append calls that
 	// submitted them have been answered. Calls never overlap, and the last
 	// has returned when Close returns. It must not block.
-	Committed func([]Event)
+	Committed func([]feed.Event)
 	// Logger receives problems the store handles by itself.
 	Logger *slog.Logger
 	// Readers is the number of read connections (default 4).
@@ -108,10 +110,10 @@ type Store struct {
 // that must run on the writer's connection (pruning).
 type appendRequest struct {
 	ctx     context.Context
-	updates []Update
-	once    *Idempotency // set for a publish that may be a retry
-	task    func() error // instead of updates
-	events  []Event
+	updates []feed.Update
+	once    *feed.Idempotency // set for a publish that may be a retry
+	task    func() error      // instead of updates
+	events  []feed.Event
 	err     error
 	done    chan struct{}
 
@@ -139,10 +141,10 @@ func Open(path string, opts Options) (*Store, error) {
 		opts.WALRestartPages = walRestartPages
 	}
 	if opts.MaxDataBytes <= 0 {
-		opts.MaxDataBytes = MaxDataBytes
+		opts.MaxDataBytes = feed.MaxDataBytes
 	}
-	if opts.MaxDataBytes > MaxDataBytesLimit {
-		return nil, fmt.Errorf("MaxDataBytes %d: the limit is %d", opts.MaxDataBytes, MaxDataBytesLimit)
+	if opts.MaxDataBytes > feed.MaxDataBytesLimit {
+		return nil, fmt.Errorf("feed.MaxDataBytes %d: the limit is %d", opts.MaxDataBytes, feed.MaxDataBytesLimit)
 	}
 	if opts.IdempotencyWindow <= 0 {
 		opts.IdempotencyWindow = DefaultIdempotencyWindow
@@ -299,16 +301,16 @@ func (s *Store) Stats() Stats {
 }
 
 // Resumable reports whether a client that has seen every event up to ID
-// after can be given exactly the events it missed: ErrPruned if retention
-// removed some, ErrGap if the position is an ID this database never stored
+// after can be given exactly the events it missed: feed.ErrPruned if retention
+// removed some, ErrAhead if the position is an ID this database never stored
 // (it was restored from an older backup).
 func (s *Store) Resumable(after int64) error {
 	if after < s.Floor() {
-		return ErrPruned
+		return feed.ErrPruned
 	}
 	for _, g := range s.gaps {
 		if after > g.after && after <= g.through {
-			return ErrGap
+			return feed.ErrAhead
 		}
 	}
 	return nil
@@ -340,8 +342,8 @@ func (s *Store) Close() error {
 // nothing. It returns the stored events, with their IDs and times, after the
 // transaction committed. Invalid input returns an ErrInvalid error; a
 // database fault returns ErrUnavailable. In both cases nothing was written.
-func (s *Store) Append(ctx context.Context, updates []Update) ([]Event, error) {
-	valid, err := validateBatch(updates, s.opts.MaxDataBytes)
+func (s *Store) Append(ctx context.Context, updates []feed.Update) ([]feed.Event, error) {
+	valid, err := feed.ValidateBatchUpTo(updates, s.opts.MaxDataBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -370,7 +372,7 @@ func (s *Store) submit(req *appendRequest) error {
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
-		return ErrClosed
+		return feed.ErrClosed
 	}
 	select {
 	case s.reqs <- req:
@@ -524,11 +526,11 @@ func (s *Store) commit(batch []*appendRequest) {
 	now := max(time.Now().UnixMilli(), s.lastTime)
 	t := time.UnixMilli(now).UTC()
 	id := s.lastID.Load()
-	var events []Event
+	var events []feed.Event
 	for _, r := range live {
 		for _, u := range r.updates {
 			id++
-			events = append(events, Event{ID: id, Topic: u.Topic, Type: u.Type, Time: t, Data: u.Data})
+			events = append(events, feed.Event{ID: id, Topic: u.Topic, Type: u.Type, Time: t, Data: u.Data})
 		}
 	}
 	if err := s.stmt.insert(events, keysOf(live, events, now)); err != nil {
@@ -597,19 +599,19 @@ type queryer interface {
 }
 
 // queryEvents runs a query selecting (id, topic, type, time, data).
-func (s *Store) queryEvents(ctx context.Context, q queryer, query string, args ...any) ([]Event, error) {
+func (s *Store) queryEvents(ctx context.Context, q queryer, query string, args ...any) ([]feed.Event, error) {
 	return scanEvents(ctx, q, new(eventBuf), nil, query, args...)
 }
 
 // scanEvents runs a query selecting (id, topic, type, time, data) and
 // appends its events to dst, keeping their data and names in buf.
-func scanEvents(ctx context.Context, q queryer, buf *eventBuf, dst []Event, query string, args ...any) ([]Event, error) {
+func scanEvents(ctx context.Context, q queryer, buf *eventBuf, dst []feed.Event, query string, args ...any) ([]feed.Event, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return dst, err
 	}
 	defer rows.Close()
-	var e Event
+	var e feed.Event
 	var ms int64
 	var topic, typ, data sql.RawBytes // valid until the next row
 	for rows.Next() {

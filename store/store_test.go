@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"livefeed/feed"
 	"livefeed/store"
 )
 
@@ -35,7 +36,7 @@ func MustOpenStoreAt(tb testing.TB, path string, opts store.Options) *store.Stor
 }
 
 // MustAppend appends updates and fails the test on error.
-func MustAppend(tb testing.TB, s *store.Store, updates ...store.Update) []store.Event {
+func MustAppend(tb testing.TB, s *store.Store, updates ...feed.Update) []feed.Event {
 	tb.Helper()
 	events, err := s.Append(context.Background(), updates)
 	if err != nil {
@@ -44,16 +45,16 @@ func MustAppend(tb testing.TB, s *store.Store, updates ...store.Update) []store.
 	return events
 }
 
-func note(topic string, n int) store.Update {
-	return store.Update{Topic: topic, Type: "note", Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, n))}
+func note(topic string, n int) feed.Update {
+	return feed.Update{Topic: topic, Type: "note", Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, n))}
 }
 
 func TestAppend(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
-		var committed [][]store.Event
-		s := MustOpenStore(t, store.Options{Committed: func(e []store.Event) { committed = append(committed, e) }})
+		var committed [][]feed.Event
+		s := MustOpenStore(t, store.Options{Committed: func(e []feed.Event) { committed = append(committed, e) }})
 		before := time.Now().Truncate(time.Millisecond)
-		events := MustAppend(t, s, store.Update{Topic: "nba/lal-bos", Type: "score",
+		events := MustAppend(t, s, feed.Update{Topic: "nba/lal-bos", Type: "score",
 			Data: json.RawMessage(`{ "home": "Lakers", "away": "Celtics", "home_score": 3, "away_score": 0 }`)})
 		if len(events) != 1 || events[0].ID != 1 {
 			t.Fatalf("events = %+v, want one with ID 1", events)
@@ -84,11 +85,11 @@ func TestAppend(t *testing.T) {
 	})
 	t.Run("ErrInvalidWritesNothing", func(t *testing.T) {
 		var committed int
-		s := MustOpenStore(t, store.Options{Committed: func([]store.Event) { committed++ }})
+		s := MustOpenStore(t, store.Options{Committed: func([]feed.Event) { committed++ }})
 		MustAppend(t, s, note("a", 1))
-		_, err := s.Append(context.Background(), []store.Update{note("a", 2), {Topic: "a", Type: "note", Data: json.RawMessage(`[1]`)}})
-		if !errors.Is(err, store.ErrInvalid) {
-			t.Fatalf("Append = %v, want ErrInvalid", err)
+		_, err := s.Append(context.Background(), []feed.Update{note("a", 2), {Topic: "a", Type: "note", Data: json.RawMessage(`[1]`)}})
+		if !errors.Is(err, feed.ErrInvalid) {
+			t.Fatalf("Append = %v, want feed.ErrInvalid", err)
 		}
 		got, err := s.After(context.Background(), 0, all(t), 10)
 		s.Close()
@@ -100,20 +101,20 @@ func TestAppend(t *testing.T) {
 		s := MustOpenStore(t, store.Options{})
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if _, err := s.Append(ctx, []store.Update{note("a", 1)}); err == nil {
+		if _, err := s.Append(ctx, []feed.Update{note("a", 1)}); err == nil {
 			t.Fatal("Append with a canceled context succeeded")
 		}
 		if s.LastID() != 0 {
 			t.Fatalf("LastID = %d after a canceled append", s.LastID())
 		}
 	})
-	t.Run("ErrClosed", func(t *testing.T) {
+	t.Run("feed.ErrClosed", func(t *testing.T) {
 		s, err := store.Open(filepath.Join(t.TempDir(), "x.db"), store.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		s.Close()
-		if _, err := s.Append(context.Background(), []store.Update{note("a", 1)}); !errors.Is(err, store.ErrClosed) {
+		if _, err := s.Append(context.Background(), []feed.Update{note("a", 1)}); !errors.Is(err, feed.ErrClosed) {
 			t.Fatalf("Append after Close = %v", err)
 		}
 	})
@@ -124,7 +125,7 @@ func TestAppend(t *testing.T) {
 func TestAppendConcurrent(t *testing.T) {
 	var mu sync.Mutex
 	var seen []int64
-	s := MustOpenStore(t, store.Options{Committed: func(events []store.Event) {
+	s := MustOpenStore(t, store.Options{Committed: func(events []feed.Event) {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, e := range events {
@@ -204,20 +205,20 @@ func TestTimesNeverDecrease(t *testing.T) {
 	}
 }
 
-func all(tb testing.TB) store.Filter {
+func all(tb testing.TB) feed.Filter {
 	return mustFilter(tb, "*")
 }
 
-func mustFilter(tb testing.TB, patterns ...string) store.Filter {
+func mustFilter(tb testing.TB, patterns ...string) feed.Filter {
 	tb.Helper()
-	f, err := store.ParseFilter(patterns)
+	f, err := feed.ParseFilter(patterns)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return f
 }
 
-func ids(events []store.Event) string {
+func ids(events []feed.Event) string {
 	var b strings.Builder
 	for i, e := range events {
 		if i > 0 {
@@ -296,8 +297,8 @@ func TestAfterPruned(t *testing.T) {
 	if s.Floor() != 5 {
 		t.Fatalf("Floor = %d, want 5", s.Floor())
 	}
-	if _, err := s.After(context.Background(), 4, all(t), 10); !errors.Is(err, store.ErrPruned) {
-		t.Fatalf("After(4) = %v, want ErrPruned", err)
+	if _, err := s.After(context.Background(), 4, all(t), 10); !errors.Is(err, feed.ErrPruned) {
+		t.Fatalf("After(4) = %v, want feed.ErrPruned", err)
 	}
 	got, err := s.After(context.Background(), 5, all(t), 10)
 	if err != nil || ids(got) != "6,7,8,9,10" {
@@ -328,7 +329,7 @@ func TestLatestAndRecent(t *testing.T) {
 }
 
 func TestEventJSON(t *testing.T) {
-	e := store.Event{ID: 42, Topic: "nba/lal-bos", Type: "score",
+	e := feed.Event{ID: 42, Topic: "nba/lal-bos", Type: "score",
 		Time: time.Date(2026, 11, 21, 19, 4, 5, 123_000_000, time.UTC), Data: json.RawMessage(`{"home":"A"}`)}
 	b, err := json.Marshal(e)
 	if err != nil {
@@ -338,7 +339,7 @@ func TestEventJSON(t *testing.T) {
 	if string(b) != want {
 		t.Fatalf("got  %s\nwant %s", b, want)
 	}
-	var back store.Event
+	var back feed.Event
 	if err := json.Unmarshal(b, &back); err != nil || back.ID != 42 || !back.Time.Equal(e.Time) || string(back.Data) != `{"home":"A"}` {
 		t.Fatalf("round trip: %+v, %v", back, err)
 	}
@@ -415,7 +416,7 @@ func TestAfterMatchesModel(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "feed.db")
 	topics := []string{"nba/a", "nba/b", "nba/c/x", "nbax", "stocks/A", "stocks/B", "z"}
 	filters := [][]string{{"*"}, {"nba/a"}, {"nba/*"}, {"nba/a", "stocks/B"}, {"stocks/*", "z"}, {"nba/c/*"}, {"absent"}, {"absent/*"}}
-	var model []store.Event
+	var model []feed.Event
 	check := func(s *store.Store) {
 		t.Helper()
 		ctx := context.Background()
@@ -427,7 +428,7 @@ func TestAfterMatchesModel(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					var want []store.Event
+					var want []feed.Event
 					for _, e := range model {
 						if e.ID > after && f.Match(e.Topic) && len(want) < limit {
 							want = append(want, e)
@@ -497,9 +498,9 @@ func TestWALStaysBounded(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "feed.db")
 	s := MustOpenStoreAt(t, path, store.Options{WALRestartPages: 256})
-	batch := make([]store.Update, 500)
+	batch := make([]feed.Update, 500)
 	for i := range batch {
-		batch[i] = store.Update{Topic: fmt.Sprintf("t/%d", i%50), Type: "note",
+		batch[i] = feed.Update{Topic: fmt.Sprintf("t/%d", i%50), Type: "note",
 			Data: json.RawMessage(`{"pad":"` + strings.Repeat("x", 400) + `"}`)}
 	}
 	deadline := time.Now().Add(4 * time.Second) // several checkpoint intervals

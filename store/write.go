@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"strings"
+
+	"livefeed/feed"
 )
 
 // rowsPerStatement is how many rows one INSERT carries. Binding a batch to
@@ -70,7 +72,7 @@ type write struct {
 
 // onceRow is an idempotency key to record with the events it made.
 type onceRow struct {
-	once    *Idempotency
+	once    *feed.Idempotency
 	first   int64
 	count   int
 	created int64
@@ -78,7 +80,7 @@ type onceRow struct {
 
 // keysOf returns the idempotency keys of the requests of a commit, with the
 // IDs their events got (events holds the requests' events in order).
-func keysOf(reqs []*appendRequest, events []Event, now int64) []onceRow {
+func keysOf(reqs []*appendRequest, events []feed.Event, now int64) []onceRow {
 	var rows []onceRow
 	i := 0
 	for _, r := range reqs {
@@ -92,7 +94,7 @@ func keysOf(reqs []*appendRequest, events []Event, now int64) []onceRow {
 
 // insert writes events, the latest event of each of their topics and the
 // idempotency keys of their requests in one transaction.
-func (st *statements) insert(events []Event, keys []onceRow) error {
+func (st *statements) insert(events []feed.Event, keys []onceRow) error {
 	ctx := context.Background()
 	var writes []write
 	for rest := events; len(rest) > 0; {
@@ -149,12 +151,12 @@ func (st *statements) insert(events []Event, keys []onceRow) error {
 
 // latestPerTopic returns the last event of each topic among events, in ID
 // order.
-func latestPerTopic(events []Event) []Event {
+func latestPerTopic(events []feed.Event) []feed.Event {
 	last := make(map[string]int, 8)
 	for i, e := range events {
 		last[e.Topic] = i
 	}
-	latest := make([]Event, 0, len(last))
+	latest := make([]feed.Event, 0, len(last))
 	for i, e := range events {
 		if last[e.Topic] == i {
 			latest = append(latest, e)

@@ -27,7 +27,7 @@ type Frame struct {
 var ErrFrameTooLong = errors.New("bench: event stream frame too long")
 
 // MaxFrame bounds one frame: an event's data is at most 64 KiB of JSON
-// (store.MaxDataBytes), and its envelope adds a few hundred bytes.
+// (feed.MaxDataBytes), and its envelope adds a few hundred bytes.
 const MaxFrame = 1 << 20
 
 // Scanner splits a livefeed event stream into frames without decoding JSON

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"livefeed/feed/fanout"
 	"livefeed/feed/bench"
 	"livefeed/feed/eventsource"
+	"livefeed/feed/fanout"
 )
 
 // chunkReader returns its data in reads of at most n bytes, so a scanner

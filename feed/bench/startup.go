@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"livefeed/feed"
 	"livefeed/handlers/config"
 	"livefeed/store"
 )
@@ -120,7 +121,7 @@ func GenerateHistory(ctx context.Context, path string, total int64, writers, pay
 	take := func() int {
 		next.Lock()
 		defer next.Unlock()
-		n := min(remaining, store.MaxBatch)
+		n := min(remaining, feed.MaxBatch)
 		remaining -= n
 		return int(n)
 	}
@@ -134,11 +135,11 @@ func GenerateHistory(ctx context.Context, path string, total int64, writers, pay
 				if n == 0 {
 					return
 				}
-				batch := make([]store.Update, n)
+				batch := make([]feed.Update, n)
 				now := time.Now()
 				for i := range batch {
 					seq++
-					batch[i] = store.Update{
+					batch[i] = feed.Update{
 						Topic: topics[int(seq)%len(topics)],
 						Type:  "bench",
 						Data:  AppendData(nil, now, w, seq, payload),

@@ -55,13 +55,6 @@ type History interface {
 	After(ctx context.Context, after int64, limit int) ([]*Message, error)
 }
 
-// ErrPruned is wrapped by History.After when the position is older than the
-// retained history.
-var ErrPruned = errors.New("feed: position older than retained history")
-
-// ErrAhead is wrapped by History.Check for a position no stored event has.
-var ErrAhead = errors.New("feed: position beyond the stored events")
-
 type netConn struct{ c net.Conn }
 
 var _ Conn = (*netConn)(nil)

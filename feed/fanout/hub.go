@@ -16,7 +16,6 @@ package fanout
 
 import (
 	"cmp"
-	"errors"
 	"log/slog"
 	"runtime"
 	"slices"
@@ -24,9 +23,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"livefeed/feed"
 )
 
-// Filter selects the topics a subscriber receives. store.Filter implements
+// Filter selects the topics a subscriber receives. feed.Filter implements
 // it; Keys must describe exactly the topics Match accepts.
 type Filter interface {
 	Match(topic string) bool
@@ -71,9 +72,6 @@ func (o *Options) setDefaults() {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 }
-
-// ErrClosed is returned by Serve once the hub is closed.
-var ErrClosed = errors.New("feed: hub closed")
 
 // Hub fans committed events out to subscribers.
 type Hub struct {
@@ -293,7 +291,7 @@ func (h *Hub) Close() {
 	h.mu.Unlock()
 	close(h.stop)
 	for _, s := range subs {
-		s.close(ErrClosed)
+		s.close(feed.ErrClosed)
 	}
 	if len(subs) > 0 {
 		h.log.Info("event streams closed", "reason", closeNames[CloseShutdown], "streams", len(subs))
@@ -380,7 +378,7 @@ func (h *Hub) attachAt(s *Subscriber, after int64) (bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return false, ErrClosed
+		return false, feed.ErrClosed
 	}
 	if after < h.covered {
 		return false, nil
@@ -401,7 +399,7 @@ func (h *Hub) attachSnapshot(s *Subscriber, reason string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return ErrClosed
+		return feed.ErrClosed
 	}
 	var snap []*Message
 	topics, prefixes, all := s.filter.Keys()

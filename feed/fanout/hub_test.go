@@ -15,8 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"livefeed/feed/fanout"
+	"livefeed/feed"
 	"livefeed/feed/eventsource"
+	"livefeed/feed/fanout"
 )
 
 // topicFilter is a minimal fanout.Filter: exact topics, prefixes or all.
@@ -95,7 +96,7 @@ func (h *memHistory) Check(after int64) error {
 	h.log.mu.Lock()
 	defer h.log.mu.Unlock()
 	if after < h.log.floor {
-		return fanout.ErrPruned
+		return feed.ErrPruned
 	}
 	return nil
 }
@@ -104,7 +105,7 @@ func (h *memHistory) After(_ context.Context, after int64, limit int) ([]*fanout
 	h.log.mu.Lock()
 	defer h.log.mu.Unlock()
 	if after < h.log.floor {
-		return nil, fanout.ErrPruned
+		return nil, feed.ErrPruned
 	}
 	var out []*fanout.Message
 	for _, m := range h.log.msgs {
@@ -407,7 +408,7 @@ func TestCloseDisconnects(t *testing.T) {
 	h.Close()
 	c1.expectClosed(t)
 	c2.expectClosed(t)
-	if err := h.Serve(context.Background(), nopConn{}, fanout.Subscription{Filter: filterOf("a"), History: l.history(filterOf("a"))}); !errors.Is(err, fanout.ErrClosed) {
+	if err := h.Serve(context.Background(), nopConn{}, fanout.Subscription{Filter: filterOf("a"), History: l.history(filterOf("a"))}); !errors.Is(err, feed.ErrClosed) {
 		t.Fatalf("Serve after Close = %v", err)
 	}
 }

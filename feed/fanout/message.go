@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+
+	"livefeed/feed"
 )
 
 // Message is one event ready for delivery. Its SSE frame is encoded once and
@@ -13,6 +15,18 @@ type Message struct {
 	ID    int64
 	Topic string
 	Frame []byte
+}
+
+// Encode encodes committed events for delivery: each frame carries the
+// event's JSON envelope as its data.
+func Encode(events []feed.Event) []*Message {
+	msgs := make([]*Message, len(events))
+	var buf []byte
+	for i, e := range events {
+		buf = e.AppendJSON(buf[:0])
+		msgs[i] = NewMessage(e.ID, e.Topic, e.Type, buf)
+	}
+	return msgs
 }
 
 // NewMessage encodes the SSE frame of an event:

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"livefeed/feed/fanout"
 	"livefeed/feed/eventsource"
+	"livefeed/feed/fanout"
 )
 
 func TestAppendFrame(t *testing.T) {

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"livefeed/feed/fanout"
 	"livefeed/feed/eventsource"
+	"livefeed/feed/fanout"
 )
 
 // subscribeTCP is subscribe with the sockets' buffers made small by tune,

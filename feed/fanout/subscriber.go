@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+
+	"livefeed/feed"
 )
 
 // How a subscriber's frames get written.
@@ -127,7 +129,7 @@ func (h *Hub) Serve(ctx context.Context, c Conn, sub Subscription) error {
 		if s.closed != nil {
 			s.closed()
 		}
-		return ErrClosed
+		return feed.ErrClosed
 	}
 	h.subs[s] = struct{}{}
 	h.mu.Unlock()
@@ -165,9 +167,9 @@ func (h *Hub) catchUp(ctx context.Context, s *Subscriber, start Start, hist Hist
 	if reason == "" && start.Resume {
 		err := hist.Check(start.After)
 		switch {
-		case start.After > h.LastID(), errors.Is(err, ErrAhead):
+		case start.After > h.LastID(), errors.Is(err, feed.ErrAhead):
 			reason = ResetAhead
-		case errors.Is(err, ErrPruned):
+		case errors.Is(err, feed.ErrPruned):
 			reason = ResetPruned
 		case err != nil:
 			return err
@@ -187,7 +189,7 @@ func (h *Hub) catchUp(ctx context.Context, s *Subscriber, start Start, hist Hist
 			return err
 		}
 		page, err := hist.After(ctx, after, catchUpPage)
-		if errors.Is(err, ErrPruned) {
+		if errors.Is(err, feed.ErrPruned) {
 			return h.attachSnapshot(s, ResetPruned)
 		}
 		if err != nil {
@@ -400,7 +402,7 @@ func (s *Subscriber) close(reason error) {
 	if !s.done.CompareAndSwap(false, true) {
 		return
 	}
-	if s.lagged.Load() && !errors.Is(reason, ErrClosed) {
+	if s.lagged.Load() && !errors.Is(reason, feed.ErrClosed) {
 		reason = errLagged // whatever ended it, it had lost events
 	}
 	h := s.hub
@@ -449,7 +451,7 @@ func closeReason(err error) int {
 		return CloseLagged
 	case errors.Is(err, errWriteTimeout), errors.Is(err, os.ErrDeadlineExceeded):
 		return CloseWriteTimeout
-	case errors.Is(err, ErrClosed):
+	case errors.Is(err, feed.ErrClosed):
 		return CloseShutdown
 	}
 	return CloseClientGone

@@ -18,6 +18,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"golang.org/x/crypto/bcrypt"
 
+	"livefeed/feed"
 	"livefeed/store"
 )
 
@@ -158,7 +159,7 @@ func Default() Config {
 			Window:              50_000,
 			WindowBytes:         64 << 20,
 			WriteTimeout:        30 * time.Second,
-			MaxEventBytes:       store.MaxDataBytes,
+			MaxEventBytes:       feed.MaxDataBytes,
 			MaxSubscribersPerIP: 500,
 			BusyRetry:           10 * time.Second,
 		},
@@ -357,7 +358,7 @@ func (c Config) Validate() error {
 		{"store.retention_rows", c.Store.RetentionRows, 0, math.MaxInt64, "events", " (0 keeps any number)"},
 		{"feed.window", int64(c.Feed.Window), 100, 10_000_000, "events", ""},
 		{"feed.window_bytes", int64(c.Feed.WindowBytes), 1 << 20, 16 << 30, "bytes", ""},
-		{"feed.max_event_bytes", int64(c.Feed.MaxEventBytes), 1024, store.MaxDataBytesLimit, "bytes", ""},
+		{"feed.max_event_bytes", int64(c.Feed.MaxEventBytes), 1024, feed.MaxDataBytesLimit, "bytes", ""},
 		{"feed.max_subscribers", int64(c.Feed.MaxSubscribers), 0, 10_000_000, "streams", " (0 follows the open-file limit)"},
 		{"feed.max_subscribers_per_ip", int64(c.Feed.MaxSubscribersPerIP), 0, 10_000_000, "streams", " (0 sets no limit)"},
 		{"auth.publish_burst", int64(c.Auth.PublishBurst), 0, 1_000_000, "events", " (0: as many as publish_rate)"},

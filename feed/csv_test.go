@@ -1,20 +1,17 @@
-package store_test
+package feed_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"livefeed/store"
+	"livefeed/feed"
 )
 
 // Column kinds of the CSV export, as an analyst reading it back sees them.
@@ -35,20 +32,20 @@ func formulaStart(cell string) bool {
 }
 
 // recordEvent reads one CSV record back into the event it was written from.
-func recordEvent(header, rec []string) (store.Event, error) {
+func recordEvent(header, rec []string) (feed.Event, error) {
 	if len(rec) != len(header) {
-		return store.Event{}, fmt.Errorf("%d fields, want %d", len(rec), len(header))
+		return feed.Event{}, fmt.Errorf("%d fields, want %d", len(rec), len(header))
 	}
 	cell := map[string]string{}
 	for i, name := range header {
 		cell[name] = rec[i]
 	}
-	var e store.Event
+	var e feed.Event
 	var err error
 	if e.ID, err = strconv.ParseInt(cell["id"], 10, 64); err != nil {
 		return e, err
 	}
-	if e.Time, err = time.Parse(store.TimeLayout, cell["time"]); err != nil {
+	if e.Time, err = time.Parse(feed.TimeLayout, cell["time"]); err != nil {
 		return e, err
 	}
 	e.Topic, e.Type = unneutralise(cell["topic"]), unneutralise(cell["type"])
@@ -135,7 +132,7 @@ func readCSV(t *testing.T, text []byte) ([]string, [][]string) {
 }
 
 func TestAppendCSVHeader(t *testing.T) {
-	got := string(store.AppendCSVHeader(nil))
+	got := string(feed.AppendCSVHeader(nil))
 	want := "id,time,topic,type,home,away,home_score,away_score,period,clock,status,symbol,price,change,change_pct,volume,currency,data\r\n"
 	if got != want {
 		t.Fatalf("header %q, want %q", got, want)
@@ -144,13 +141,13 @@ func TestAppendCSVHeader(t *testing.T) {
 
 func TestAppendCSV(t *testing.T) {
 	at := time.Date(2026, 11, 21, 19, 4, 5, 123_000_000, time.UTC)
-	event := func(typ, data string) store.Event {
-		return store.Event{ID: 42, Topic: "nba/lal-bos", Type: typ, Time: at, Data: json.RawMessage(data)}
+	event := func(typ, data string) feed.Event {
+		return feed.Event{ID: 42, Topic: "nba/lal-bos", Type: typ, Time: at, Data: json.RawMessage(data)}
 	}
 	const prefix = "42,2026-11-21T19:04:05.123Z,nba/lal-bos,"
 	for _, tc := range []struct {
 		name  string
-		event store.Event
+		event feed.Event
 		want  string // the record after the id, time and topic fields
 	}{
 		{"OKScore", event("score", `{"home":"Lakers","away":"Celtics","home_score":3,"away_score":0,"period":4,"clock":"1:02","status":"live"}`),
@@ -185,11 +182,11 @@ func TestAppendCSV(t *testing.T) {
 			`tick,,,,,,,,,,,,,,"{""symbol"":7,""price"":""1"",""volume"":""=1""}"` + "\r\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := string(store.AppendCSV(nil, tc.event))
+			got := string(feed.AppendCSV(nil, tc.event))
 			if got != prefix+tc.want {
 				t.Fatalf("got  %q\nwant %q", got, prefix+tc.want)
 			}
-			header, records := readCSV(t, append(store.AppendCSVHeader(nil), got...))
+			header, records := readCSV(t, append(feed.AppendCSVHeader(nil), got...))
 			if len(records) != 1 {
 				t.Fatalf("%d records", len(records))
 			}
@@ -208,8 +205,8 @@ func TestAppendCSVRoundTrip(t *testing.T) {
 		`{"anything":"+goes","deep":{"x":null}}`,
 	} {
 		typ := []string{"score", "score", "tick", "note"}[i]
-		e := store.Event{ID: int64(i + 1), Topic: "t/-" + typ, Type: typ, Time: at, Data: json.RawMessage(data)}
-		header, records := readCSV(t, store.AppendCSV(store.AppendCSVHeader(nil), e))
+		e := feed.Event{ID: int64(i + 1), Topic: "t/-" + typ, Type: typ, Time: at, Data: json.RawMessage(data)}
+		header, records := readCSV(t, feed.AppendCSV(feed.AppendCSVHeader(nil), e))
 		got, err := recordEvent(header, records[0])
 		if err != nil {
 			t.Fatal(err)
@@ -228,8 +225,8 @@ func FuzzAppendCSV(f *testing.F) {
 	f.Add("score", []byte(`{ "home" : "a" , "away":"b","home_score":0 ,"away_score":0}`))
 	f.Add("tick", []byte(`{"symbol":"S","price":1,"price2":[1,{"]":"}"}]}`))
 	f.Fuzz(func(t *testing.T, typ string, data []byte) {
-		e := store.Event{ID: 7, Topic: "fuzz", Type: typ, Time: time.UnixMilli(1_700_000_000_123).UTC(), Data: data}
-		text := store.AppendCSV(store.AppendCSVHeader(nil), e)
+		e := feed.Event{ID: 7, Topic: "fuzz", Type: typ, Time: time.UnixMilli(1_700_000_000_123).UTC(), Data: data}
+		text := feed.AppendCSV(feed.AppendCSVHeader(nil), e)
 		r := csv.NewReader(bytes.NewReader(text))
 		records, err := r.ReadAll()
 		if err != nil || len(records) != 2 {
@@ -237,184 +234,18 @@ func FuzzAppendCSV(f *testing.F) {
 		}
 		checkCells(t, records[0], records[1])
 		// An event the store accepts reads back exactly.
-		u, err := store.Update{Topic: "fuzz", Type: typ, Data: data}.Validate()
+		u, err := feed.Update{Topic: "fuzz", Type: typ, Data: data}.Validate()
 		if err != nil {
 			return
 		}
 		e.Data = u.Data
-		header, records := readCSV(t, store.AppendCSV(store.AppendCSVHeader(nil), e))
+		header, records := readCSV(t, feed.AppendCSV(feed.AppendCSVHeader(nil), e))
 		got, err := recordEvent(header, records[0])
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got.Type != e.Type || !sameData(got.Data, e.Data) {
 			t.Fatalf("read back %s %s, want %s %s", got.Type, got.Data, e.Type, e.Data)
-		}
-	})
-}
-
-// exportFixture stores events of every kind, including text a spreadsheet
-// would run as a formula.
-func exportFixture(t *testing.T) *store.Store {
-	t.Helper()
-	s := MustOpenStore(t, store.Options{})
-	for _, body := range []string{
-		`{"topic":"nba/a","type":"score","data":{"home":"=1+1","away":"+SUM(A1)","home_score":0,"away_score":0,"status":"scheduled"}}`,
-		`{"topic":"nba/a","type":"score","data":{"home":"-cmd","away":"@import","home_score":3,"away_score":0,"period":1,"clock":"11:02","status":"live"}}`,
-		`{"topic":"stocks/X","type":"tick","data":{"symbol":"X","price":99.5,"change":-0.5,"change_pct":-0.5,"volume":100,"currency":"USD"}}`,
-		`{"topic":"stocks/X","type":"tick","data":{"symbol":"X","price":98.25,"change":-1.25}}`,
-		`{"topic":"misc","type":"note","data":{"text":"=HYPERLINK(\"http://evil\")","tags":["a,b"]}}`,
-		`{"topic":"nba/b","type":"score","data":{"home":"Home \"H\"","away":"Away, Team","home_score":1,"away_score":1,"period":"OT"}}`,
-	} {
-		var u store.Update
-		if err := json.Unmarshal([]byte(body), &u); err != nil {
-			t.Fatal(err)
-		}
-		MustAppend(t, s, u)
-	}
-	return s
-}
-
-// TestExport parses an export with encoding/csv and reads it back into
-// exactly the stored events.
-func TestExport(t *testing.T) {
-	s := exportFixture(t)
-	ctx := context.Background()
-	for _, tc := range []struct {
-		name string
-		r    store.Range
-	}{
-		{"OKAll", store.Range{}},
-		{"OKTopic", store.Range{Filter: mustFilter(t, "nba/a")}},
-		{"OKTopics", store.Range{Filter: mustFilter(t, "nba/a", "misc")}},
-		{"OKPrefix", store.Range{Filter: mustFilter(t, "nba/*")}},
-		{"OKAfterBefore", store.Range{After: 1, Before: 5}},
-		{"OKNothing", store.Range{Filter: mustFilter(t, "nhl/*")}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var buf bytes.Buffer
-			n, err := s.Export(ctx, &buf, tc.r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, _, err := s.History(ctx, tc.r, store.MaxPage, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			header, records := readCSV(t, buf.Bytes())
-			if !slicesEqual(header, store.CSVColumns) {
-				t.Fatalf("header %v", header)
-			}
-			if n != int64(len(want)) || len(records) != len(want) {
-				t.Fatalf("exported %d events in %d records, want %d", n, len(records), len(want))
-			}
-			for i, rec := range records {
-				checkCells(t, header, rec)
-				got, err := recordEvent(header, rec)
-				if err != nil {
-					t.Fatal(err)
-				}
-				w := want[i]
-				if got.ID != w.ID || !got.Time.Equal(w.Time) || got.Topic != w.Topic || got.Type != w.Type || !sameData(got.Data, w.Data) {
-					t.Errorf("record %d reads back as %d %s %s %s %s, want %d %s %s %s %s", i,
-						got.ID, got.Time, got.Topic, got.Type, got.Data, w.ID, w.Time, w.Topic, w.Type, w.Data)
-				}
-			}
-		})
-	}
-	t.Run("OKNegativeChangeIsNumber", func(t *testing.T) {
-		var buf bytes.Buffer
-		if _, err := s.Export(ctx, &buf, store.Range{Filter: mustFilter(t, "stocks/X")}); err != nil {
-			t.Fatal(err)
-		}
-		_, records := readCSV(t, buf.Bytes())
-		if got := records[1][13]; got != "-1.25" {
-			t.Fatalf("change = %q, want the number -1.25", got)
-		}
-	})
-}
-
-func slicesEqual(a, b []string) bool { return strings.Join(a, "\x00") == strings.Join(b, "\x00") }
-
-// TestExportWindows exports more events than one read covers, through a
-// filter that matches some of them.
-func TestExportWindows(t *testing.T) {
-	s := MustOpenStore(t, store.Options{})
-	ctx := context.Background()
-	const total = 10_000
-	for start := 0; start < total; start += store.MaxBatch {
-		batch := make([]store.Update, store.MaxBatch)
-		for i := range batch {
-			batch[i] = note(fmt.Sprintf("t/%d", (start+i)%7), start+i)
-		}
-		MustAppend(t, s, batch...)
-	}
-	for _, tc := range []struct {
-		name     string
-		patterns []string
-		match    func(n int) bool // on note n, with ID n+1
-	}{
-		{"OKAll", []string{"*"}, func(int) bool { return true }},
-		{"OKTopic", []string{"t/3"}, func(n int) bool { return n%7 == 3 }},
-		{"OKTopics", []string{"t/3", "t/5"}, func(n int) bool { return n%7 == 3 || n%7 == 5 }},
-		{"OKPrefix", []string{"t/*"}, func(int) bool { return true }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			want := 0
-			for n := 5; n < total; n++ { // IDs after 5
-				if tc.match(n) {
-					want++
-				}
-			}
-			var buf bytes.Buffer
-			n, err := s.Export(ctx, &buf, store.Range{Filter: mustFilter(t, tc.patterns...), After: 5})
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, records := readCSV(t, buf.Bytes())
-			if n != int64(want) || len(records) != want {
-				t.Fatalf("%d events in %d records, want %d", n, len(records), want)
-			}
-			var last int64 = 5
-			for _, rec := range records {
-				id, _ := strconv.ParseInt(rec[0], 10, 64)
-				if id <= last {
-					t.Fatalf("ID %d after %d", id, last)
-				}
-				last = id
-			}
-		})
-	}
-}
-
-type failingWriter struct{ after int }
-
-func (w *failingWriter) Write(p []byte) (int, error) {
-	if w.after--; w.after < 0 {
-		return 0, errors.New("client went away")
-	}
-	return len(p), nil
-}
-
-func TestExportStops(t *testing.T) {
-	s := MustOpenStore(t, store.Options{})
-	for start := 0; start < 20_000; start += store.MaxBatch {
-		batch := make([]store.Update, store.MaxBatch)
-		for i := range batch {
-			batch[i] = note("t", start+i)
-		}
-		MustAppend(t, s, batch...)
-	}
-	t.Run("ErrWrite", func(t *testing.T) {
-		if _, err := s.Export(context.Background(), &failingWriter{after: 1}, store.Range{}); err == nil || !strings.Contains(err.Error(), "went away") {
-			t.Fatalf("Export = %v, want the writer's error", err)
-		}
-	})
-	t.Run("ErrCanceled", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		if _, err := s.Export(ctx, io.Discard, store.Range{}); !errors.Is(err, context.Canceled) {
-			t.Fatalf("Export = %v, want context.Canceled", err)
 		}
 	})
 }

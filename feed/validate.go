@@ -1,4 +1,4 @@
-package store
+package feed
 
 import (
 	"bytes"
@@ -119,11 +119,13 @@ func (u Update) validate(maxData int) (Update, error) {
 
 // ValidateBatch validates every update of a batch; the first error names the
 // position of the update that caused it.
-func ValidateBatch(updates []Update) ([]Update, error) { return validateBatch(updates, MaxDataBytes) }
+func ValidateBatch(updates []Update) ([]Update, error) {
+	return ValidateBatchUpTo(updates, MaxDataBytes)
+}
 
-// validateBatch is ValidateBatch with maxData bytes of data allowed per
-// event.
-func validateBatch(updates []Update, maxData int) ([]Update, error) {
+// ValidateBatchUpTo is ValidateBatch with up to maxData bytes of data per
+// event (a server's feed.max_event_bytes).
+func ValidateBatchUpTo(updates []Update, maxData int) ([]Update, error) {
 	if len(updates) == 0 {
 		return nil, invalidf("no events to publish")
 	}

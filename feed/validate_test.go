@@ -1,4 +1,4 @@
-package store_test
+package feed_test
 
 import (
 	"encoding/json"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"livefeed/store"
+	"livefeed/feed"
 )
 
 func TestValidateTopic(t *testing.T) {
@@ -40,11 +40,11 @@ func TestValidateTopic(t *testing.T) {
 		{"OKDotPrefix", "a/.hidden/..x", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := store.ValidateTopic(tc.topic)
+			err := feed.ValidateTopic(tc.topic)
 			if (err == nil) != tc.ok {
 				t.Fatalf("ValidateTopic(%q) = %v, want ok=%v", tc.topic, err, tc.ok)
 			}
-			if err != nil && !errors.Is(err, store.ErrInvalid) {
+			if err != nil && !errors.Is(err, feed.ErrInvalid) {
 				t.Fatalf("error %v is not ErrInvalid", err)
 			}
 		})
@@ -61,7 +61,7 @@ func TestValidateTopicMessage(t *testing.T) {
 		{"a/\xff", `byte 0xff (not UTF-8) is not allowed`},
 		{"nba/../x", `has the segment ".."`},
 	} {
-		err := store.ValidateTopic(tc.topic)
+		err := feed.ValidateTopic(tc.topic)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("ValidateTopic(%q) = %v, want %q", tc.topic, err, tc.want)
 		}
@@ -91,7 +91,7 @@ func TestValidateType(t *testing.T) {
 		{"message", false},
 	} {
 		t.Run(tc.typ, func(t *testing.T) {
-			if err := store.ValidateType(tc.typ); (err == nil) != tc.ok {
+			if err := feed.ValidateType(tc.typ); (err == nil) != tc.ok {
 				t.Fatalf("ValidateType(%q) = %v, want ok=%v", tc.typ, err, tc.ok)
 			}
 		})
@@ -99,18 +99,18 @@ func TestValidateType(t *testing.T) {
 }
 
 func TestUpdateValidate(t *testing.T) {
-	score := func(data string) store.Update {
-		return store.Update{Topic: "nba/lal-bos", Type: "score", Data: json.RawMessage(data)}
+	score := func(data string) feed.Update {
+		return feed.Update{Topic: "nba/lal-bos", Type: "score", Data: json.RawMessage(data)}
 	}
-	tick := func(data string) store.Update {
-		return store.Update{Topic: "stocks/AAPL", Type: "tick", Data: json.RawMessage(data)}
+	tick := func(data string) feed.Update {
+		return feed.Update{Topic: "stocks/AAPL", Type: "tick", Data: json.RawMessage(data)}
 	}
-	other := func(data string) store.Update {
-		return store.Update{Topic: "news/x", Type: "headline", Data: json.RawMessage(data)}
+	other := func(data string) feed.Update {
+		return feed.Update{Topic: "news/x", Type: "headline", Data: json.RawMessage(data)}
 	}
 	for _, tc := range []struct {
 		name    string
-		update  store.Update
+		update  feed.Update
 		wantErr string // substring of the error; "" for valid
 		compact string // expected data after validation, if valid
 	}{
@@ -174,9 +174,9 @@ func TestUpdateValidate(t *testing.T) {
 		{"ErrTruncated", other(`{"a":`), "not valid JSON", ""},
 		{"ErrTrailing", other(`{"a":1}{"b":2}`), "not valid JSON", ""},
 		{"ErrInvalidUTF8", other("{\"a\":\"\xff\"}"), "UTF-8", ""},
-		{"ErrTooBig", other(`{"a":"` + strings.Repeat("x", store.MaxDataBytes) + `"}`), "the limit is 65536", ""},
-		{"ErrTopic", store.Update{Topic: "", Type: "score", Data: json.RawMessage(`{}`)}, "topic is empty", ""},
-		{"ErrType", store.Update{Topic: "a", Type: "Bad", Data: json.RawMessage(`{}`)}, "type", ""},
+		{"ErrTooBig", other(`{"a":"` + strings.Repeat("x", feed.MaxDataBytes) + `"}`), "the limit is 65536", ""},
+		{"ErrTopic", feed.Update{Topic: "", Type: "score", Data: json.RawMessage(`{}`)}, "topic is empty", ""},
+		{"ErrType", feed.Update{Topic: "a", Type: "Bad", Data: json.RawMessage(`{}`)}, "type", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := tc.update.Validate()
@@ -192,7 +192,7 @@ func TestUpdateValidate(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Validate() = ok, want error containing %q", tc.wantErr)
 			}
-			if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), tc.wantErr) {
+			if !errors.Is(err, feed.ErrInvalid) || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("Validate() = %v, want ErrInvalid containing %q", err, tc.wantErr)
 			}
 		})
@@ -200,25 +200,25 @@ func TestUpdateValidate(t *testing.T) {
 }
 
 func TestValidateBatch(t *testing.T) {
-	ok := store.Update{Topic: "a", Type: "x", Data: json.RawMessage(`{}`)}
-	bad := store.Update{Topic: "a", Type: "x", Data: json.RawMessage(`[]`)}
+	ok := feed.Update{Topic: "a", Type: "x", Data: json.RawMessage(`{}`)}
+	bad := feed.Update{Topic: "a", Type: "x", Data: json.RawMessage(`[]`)}
 	t.Run("ErrEmpty", func(t *testing.T) {
-		if _, err := store.ValidateBatch(nil); !errors.Is(err, store.ErrInvalid) {
+		if _, err := feed.ValidateBatch(nil); !errors.Is(err, feed.ErrInvalid) {
 			t.Fatalf("got %v", err)
 		}
 	})
 	t.Run("ErrNamesPosition", func(t *testing.T) {
-		_, err := store.ValidateBatch([]store.Update{ok, ok, bad})
+		_, err := feed.ValidateBatch([]feed.Update{ok, ok, bad})
 		if err == nil || !strings.HasPrefix(err.Error(), "event 2:") {
 			t.Fatalf("got %v, want an error naming event 2", err)
 		}
 	})
 	t.Run("ErrTooMany", func(t *testing.T) {
-		many := make([]store.Update, store.MaxBatch+1)
+		many := make([]feed.Update, feed.MaxBatch+1)
 		for i := range many {
 			many[i] = ok
 		}
-		if _, err := store.ValidateBatch(many); err == nil || !strings.Contains(err.Error(), "limit") {
+		if _, err := feed.ValidateBatch(many); err == nil || !strings.Contains(err.Error(), "limit") {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -235,14 +235,14 @@ func FuzzUpdateValidate(f *testing.F) {
 	f.Add("a", "tick", `{"price":1e400}`)
 	f.Add("a", "x", "{\"k\":\"\xff\"}")
 	f.Fuzz(func(t *testing.T, topic, typ, data string) {
-		u, err := store.Update{Topic: topic, Type: typ, Data: json.RawMessage(data)}.Validate()
+		u, err := feed.Update{Topic: topic, Type: typ, Data: json.RawMessage(data)}.Validate()
 		if err != nil {
-			if !errors.Is(err, store.ErrInvalid) {
+			if !errors.Is(err, feed.ErrInvalid) {
 				t.Fatalf("error %v is not ErrInvalid", err)
 			}
 			return
 		}
-		if store.ValidateTopic(u.Topic) != nil || store.ValidateType(u.Type) != nil {
+		if feed.ValidateTopic(u.Topic) != nil || feed.ValidateType(u.Type) != nil {
 			t.Fatalf("accepted bad topic %q or type %q", u.Topic, u.Type)
 		}
 		var obj map[string]json.RawMessage
@@ -260,10 +260,10 @@ func FuzzValidateTopic(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, topic string) {
-		if store.ValidateTopic(topic) != nil {
+		if feed.ValidateTopic(topic) != nil {
 			return
 		}
-		if len(topic) == 0 || len(topic) > store.MaxTopicLen {
+		if len(topic) == 0 || len(topic) > feed.MaxTopicLen {
 			t.Fatalf("accepted %d-byte topic", len(topic))
 		}
 		for _, seg := range strings.Split(topic, "/") {

@@ -1,4 +1,4 @@
-package store_test
+package feed_test
 
 import (
 	"errors"
@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"livefeed/store"
+	"livefeed/feed"
 )
 
 func TestParseFilter(t *testing.T) {
@@ -30,12 +30,12 @@ func TestParseFilter(t *testing.T) {
 		{"ErrStarInside", []string{"nba/*/x"}, ""},
 		{"ErrStarSuffix", []string{"nba*"}, ""},
 		{"ErrBadTopic", []string{"nba lal"}, ""},
-		{"ErrTooMany", slices.Repeat([]string{"a"}, store.MaxPatterns+1), ""},
+		{"ErrTooMany", slices.Repeat([]string{"a"}, feed.MaxPatterns+1), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, err := store.ParseFilter(tc.patterns)
+			f, err := feed.ParseFilter(tc.patterns)
 			if tc.want == "" {
-				if !errors.Is(err, store.ErrInvalid) {
+				if !errors.Is(err, feed.ErrInvalid) {
 					t.Fatalf("ParseFilter(%q) = %v, %v; want ErrInvalid", tc.patterns, f, err)
 				}
 				return
@@ -51,7 +51,7 @@ func TestParseFilter(t *testing.T) {
 }
 
 func TestFilterMatch(t *testing.T) {
-	f, err := store.ParseFilter([]string{"nba/*", "stocks/AAPL"})
+	f, err := feed.ParseFilter([]string{"nba/*", "stocks/AAPL"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,11 +79,11 @@ func FuzzParseFilter(f *testing.F) {
 	f.Add("a/b/*", "a/*", "a/b/c")
 	f.Add("x", "x/*", "x")
 	f.Fuzz(func(t *testing.T, p1, p2, topic string) {
-		filter, err := store.ParseFilter([]string{p1, p2})
+		filter, err := feed.ParseFilter([]string{p1, p2})
 		if err != nil {
 			return
 		}
-		if store.ValidateTopic(topic) != nil {
+		if feed.ValidateTopic(topic) != nil {
 			return
 		}
 		want := false

@@ -1,4 +1,4 @@
-package store
+package feed
 
 import (
 	"bytes"
@@ -102,19 +102,20 @@ func AppendCSVHeader(b []byte) []byte {
 // a spreadsheet would run as a formula is neutralised (see appendText), so
 // every record is safe to open in a spreadsheet whatever the event holds.
 func AppendCSV(b []byte, e Event) []byte {
-	var enc csvEncoder
-	return enc.append(b, e)
+	var enc CSVEncoder
+	return enc.Append(b, e)
 }
 
-// csvEncoder writes records like AppendCSV. It remembers the last second
+// CSVEncoder writes records like AppendCSV. It remembers the last second
 // it formatted: event times never decrease with the ID, so in an export
 // most records share their second with the one before.
-type csvEncoder struct {
+type CSVEncoder struct {
 	second int64  // Unix seconds of stamp
 	stamp  []byte // "2006-01-02T15:04:05." of that second
 }
 
-func (c *csvEncoder) append(b []byte, e Event) []byte {
+// Append appends the record of e to b.
+func (c *CSVEncoder) Append(b []byte, e Event) []byte {
 	b = strconv.AppendInt(b, e.ID, 10)
 	b = append(b, ',')
 	b = c.appendTime(b, e.Time.UnixMilli())
@@ -158,7 +159,7 @@ func (c *csvEncoder) append(b []byte, e Event) []byte {
 }
 
 // appendTime appends the time ms (Unix milliseconds) in TimeLayout.
-func (c *csvEncoder) appendTime(b []byte, ms int64) []byte {
+func (c *CSVEncoder) appendTime(b []byte, ms int64) []byte {
 	sec, frac := ms/1000, ms%1000
 	if frac < 0 {
 		sec, frac = sec-1, frac+1000

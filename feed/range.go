@@ -1,0 +1,23 @@
+package feed
+
+import "time"
+
+// Range selects stored events for browsing and export: those matching
+// Filter, with After < ID < Before and From <= time < To. A zero bound is
+// open, and the zero Filter selects every topic.
+type Range struct {
+	Filter Filter
+	After  int64     // exclusive; 0 starts at the oldest retained event
+	Before int64     // exclusive; 0 for no bound
+	From   time.Time // inclusive; zero for no bound
+	To     time.Time // exclusive; zero for no bound
+}
+
+// Selected returns the range's filter, the zero Filter meaning every
+// topic.
+func (r Range) Selected() Filter {
+	if !r.Filter.All && len(r.Filter.Topics) == 0 && len(r.Filter.Prefixes) == 0 {
+		return Filter{All: true}
+	}
+	return r.Filter
+}
