@@ -7,36 +7,33 @@ import (
 	"time"
 )
 
-// CSVColumns are the columns of the CSV export, in order. The fields of
-// score and tick events have columns of their own; data holds the rest of
-// an event's data as a JSON object: all of it for other types, the fields
-// without a column (or with a value of another kind) for score and tick,
-// empty when nothing is left.
-var CSVColumns = []string{
-	"id", "time", "topic", "type",
-	"home", "away", "home_score", "away_score", "period", "clock", "status",
-	"symbol", "price", "change", "change_pct", "volume", "currency",
-	"data",
-}
+// CSVColumns are the columns of the CSV export, in order: the envelope,
+// a column for each field of the score and tick schemas (ScoreFields, then
+// TickFields), and data, which holds the rest of an event's data as a JSON
+// object: all of it for other types, the fields without a column (or with
+// a value of another kind) for score and tick, empty when nothing is left.
+var CSVColumns = func() []string {
+	cols := []string{"id", "time", "topic", "type"}
+	for _, fd := range append(append([]Field(nil), ScoreFields...), TickFields...) {
+		cols = append(cols, fd.Name)
+	}
+	return append(cols, "data")
+}()
 
-// Positions of the columns in CSVColumns.
-const (
-	colHome = 4 + iota
-	colAway
-	colHomeScore
-	colAwayScore
-	colPeriod
-	colClock
-	colStatus
-	colSymbol
-	colPrice
-	colChange
-	colChangePct
-	colVolume
-	colCurrency
-	colData
-	numColumns
-)
+// envelopeColumns are the columns before the field columns.
+const envelopeColumns = 4
+
+// fieldCount is the number of field columns, at most maxFields (the size
+// of an encoder's array of cells, which keeps a record off the heap).
+var fieldCount = len(CSVColumns) - envelopeColumns - 1
+
+const maxFields = 16
+
+func init() {
+	if fieldCount > maxFields {
+		panic("feed: more schema fields than CSV columns for them: raise maxFields")
+	}
+}
 
 // cellKind is a kind of JSON value a field column takes.
 type cellKind uint8
@@ -46,43 +43,30 @@ const (
 	numberCell                      // a JSON number, written as it is
 )
 
-// fieldColumn returns the column of a score or tick field and the kinds of
-// value it takes; ok is false for a field without a column.
-func fieldColumn(typ string, key []byte) (col int, kinds cellKind, ok bool) {
-	if typ == "score" {
-		switch string(key) {
-		case `"home"`:
-			return colHome, textCell, true
-		case `"away"`:
-			return colAway, textCell, true
-		case `"home_score"`:
-			return colHomeScore, numberCell, true
-		case `"away_score"`:
-			return colAwayScore, numberCell, true
-		case `"period"`:
-			return colPeriod, textCell | numberCell, true // 4 or "OT"
-		case `"clock"`:
-			return colClock, textCell, true
-		case `"status"`:
-			return colStatus, textCell, true
+// fieldColumns maps a built-in type's field, as its quoted JSON name, to
+// its column and the kinds of value the column takes.
+var fieldColumns = func() map[string]map[string]fieldColumn {
+	m := map[string]map[string]fieldColumn{TypeScore: {}, TypeTick: {}}
+	col := 0 // a field column's position among the field columns
+	for _, typ := range []string{TypeScore, TypeTick} {
+		for _, fd := range FieldsOf(typ) {
+			kinds := textCell
+			switch fd.Kind {
+			case Count, Number:
+				kinds = numberCell
+			case Period:
+				kinds = textCell | numberCell // 4 or "OT"
+			}
+			m[typ][`"`+fd.Name+`"`] = fieldColumn{col, kinds}
+			col++
 		}
-		return 0, 0, false
 	}
-	switch string(key) {
-	case `"symbol"`:
-		return colSymbol, textCell, true
-	case `"price"`:
-		return colPrice, numberCell, true
-	case `"change"`:
-		return colChange, numberCell, true
-	case `"change_pct"`:
-		return colChangePct, numberCell, true
-	case `"volume"`:
-		return colVolume, numberCell, true
-	case `"currency"`:
-		return colCurrency, textCell, true
-	}
-	return 0, 0, false
+	return m
+}()
+
+type fieldColumn struct {
+	col   int // among the field columns
+	kinds cellKind
 }
 
 // AppendCSVHeader appends the header record of the CSV export to b.
@@ -124,12 +108,13 @@ func (c *CSVEncoder) Append(b []byte, e Event) []byte {
 	b = append(b, ',')
 	b = appendText(b, e.Type)
 
-	var cells [numColumns][]byte // the raw JSON value of each field column
-	var rest []byte              // fields left for the data column, as a JSON object
-	if e.Type == "score" || e.Type == "tick" {
+	var cells [maxFields][]byte // the raw JSON value of each field column
+	var rest []byte             // fields left for the data column, as a JSON object
+	if e.Type == TypeScore || e.Type == TypeTick {
+		columns := fieldColumns[e.Type]
 		ok := eachMember(e.Data, func(key, value []byte) {
-			if col, kinds, ok := fieldColumn(e.Type, key); ok && cells[col] == nil && fits(value, kinds) {
-				cells[col] = value
+			if fc, ok := columns[string(key)]; ok && cells[fc.col] == nil && fits(value, fc.kinds) {
+				cells[fc.col] = value
 				return
 			}
 			if rest == nil {
@@ -140,16 +125,16 @@ func (c *CSVEncoder) Append(b []byte, e Event) []byte {
 			rest = append(append(append(rest, key...), ':'), value...)
 		})
 		if !ok { // not a JSON object: the data column holds it as it is
-			cells, rest = [numColumns][]byte{}, e.Data
+			cells, rest = [maxFields][]byte{}, e.Data
 		} else if rest != nil {
 			rest = append(rest, '}')
 		}
 	} else {
 		rest = e.Data
 	}
-	for col := colHome; col < colData; col++ {
+	for _, v := range cells[:fieldCount] {
 		b = append(b, ',')
-		if v := cells[col]; v != nil {
+		if v != nil {
 			b = appendValue(b, v)
 		}
 	}

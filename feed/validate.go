@@ -16,8 +16,6 @@ const (
 	MaxTypeLen   = 32       // bytes, from the product contract
 	MaxDataBytes = 64 << 10 // bytes of JSON per event, unless Options.MaxDataBytes says otherwise
 	MaxBatch     = 1000     // events per Append
-	maxTextLen   = 100      // bytes of a team name or other free text
-	maxShortText = 32       // bytes of a symbol, clock, period or status
 	maxSafeInt   = 1<<53 - 1
 )
 
@@ -167,19 +165,15 @@ func validateData(typ string, data json.RawMessage, maxData int) (json.RawMessag
 	if data[0] != '{' {
 		return nil, invalidf("data must be a JSON object")
 	}
-	typed := typ == "score" || typ == "tick"
-	obj, f, err := scanData(data, typed)
+	schema := FieldsOf(typ)
+	obj, f, err := scanData(data, schema != nil)
 	if err != nil {
 		return nil, err
 	}
-	switch typ {
-	case "score":
-		err = checkScore(f)
-	case "tick":
-		err = checkTick(f)
-	}
-	if err != nil {
-		return nil, err
+	if schema != nil {
+		if err := checkSchema(typ, f); err != nil {
+			return nil, err
+		}
 	}
 	return obj, nil
 }
@@ -196,39 +190,6 @@ func trimSpace(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
-}
-
-func checkScore(f fields) error {
-	for _, check := range []error{
-		f.text("home", true, maxTextLen),
-		f.text("away", true, maxTextLen),
-		f.count("home_score", true),
-		f.count("away_score", true),
-		f.period("period"),
-		f.text("clock", false, maxShortText),
-		f.token("status"),
-	} {
-		if check != nil {
-			return check
-		}
-	}
-	return nil
-}
-
-func checkTick(f fields) error {
-	for _, check := range []error{
-		f.text("symbol", true, maxShortText),
-		f.number("price", true),
-		f.number("change", false),
-		f.number("change_pct", false),
-		f.count("volume", false),
-		f.currency("currency"),
-	} {
-		if check != nil {
-			return check
-		}
-	}
-	return nil
 }
 
 // lookup returns the raw value of key; present is false when the key is
@@ -334,8 +295,9 @@ func (f fields) number(key string, required bool) error {
 	return nil
 }
 
-// period accepts a non-negative integer (quarter 4) or a short string ("OT").
-func (f fields) period(key string) error {
+// period accepts a non-negative integer (quarter 4) or a string of up to
+// max bytes ("OT").
+func (f fields) period(key string, max int) error {
 	raw, ok, _ := f.lookup(key, false)
 	if !ok || isCount(raw) {
 		return nil
@@ -343,7 +305,7 @@ func (f fields) period(key string) error {
 	if _, isString := stringValue(raw); !isString {
 		return invalidf("data.%s must be a non-negative integer or a string", key)
 	}
-	return f.text(key, false, maxShortText)
+	return f.text(key, false, max)
 }
 
 // token checks a lowercase word such as "scheduled", "live" or "final".

@@ -134,14 +134,22 @@ func benchUpdate(i int) feed.Update {
 		`{"symbol":"S%d","price":%d.25,"change":-1.5,"change_pct":-0.65,"volume":%d,"currency":"USD"}`, i%50, 100+i%500, i)}
 }
 
-// countLines reads r to the end and counts its CRLF-terminated lines.
+// countLines reads r to the end and counts its CRLF-terminated lines,
+// also those whose CR and LF arrive in two reads.
 func countLines(r io.Reader) (int, error) {
 	br := bufio.NewReaderSize(r, 256<<10)
 	buf := make([]byte, 256<<10)
 	n := 0
+	lastCR := false
 	for {
 		k, err := br.Read(buf)
-		n += bytes.Count(buf[:k], []byte("\r\n"))
+		if k > 0 {
+			n += bytes.Count(buf[:k], []byte("\r\n"))
+			if lastCR && buf[0] == '\n' {
+				n++
+			}
+			lastCR = buf[k-1] == '\r'
+		}
 		if err == io.EOF {
 			return n, nil
 		}
