@@ -150,7 +150,7 @@ func parsePoints(name, v string) (int, error) {
 // latest event. Fields the form does not change, including any an API
 // publisher added, are kept.
 func (f ScoreForm) Apply(latest feed.Event) (feed.Update, error) {
-	if latest.Type != "score" {
+	if latest.Type != feed.TypeScore {
 		return feed.Update{}, formError("%s is not a game (its latest event is a %q event)", f.Topic, latest.Type)
 	}
 	data, err := decodeData(latest)
@@ -255,7 +255,7 @@ func ParsePriceForm(v url.Values) (PriceForm, error) {
 // the new price, with the change from the last price. The symbol and its
 // currency are kept; figures of the last tick such as its volume are not.
 func (f PriceForm) Apply(latest feed.Event) (feed.Update, error) {
-	if latest.Type != "tick" {
+	if latest.Type != feed.TypeTick {
 		return feed.Update{}, formError("%s is not a stock symbol (its latest event is a %q event)", f.Topic, latest.Type)
 	}
 	last, err := decodeData(latest)
@@ -346,12 +346,12 @@ func decodeData(e feed.Event) (map[string]json.RawMessage, error) {
 
 func scoreUpdate(topic string, data any) feed.Update {
 	raw, _ := json.Marshal(data) // maps of strings, numbers and raw JSON always encode
-	return feed.Update{Topic: topic, Type: "score", Data: raw}
+	return feed.Update{Topic: topic, Type: feed.TypeScore, Data: raw}
 }
 
 func tickUpdate(topic string, data any) feed.Update {
 	raw, _ := json.Marshal(data)
-	return feed.Update{Topic: topic, Type: "tick", Data: raw}
+	return feed.Update{Topic: topic, Type: feed.TypeTick, Data: raw}
 }
 
 func jsonString(s string) json.RawMessage {

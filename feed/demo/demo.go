@@ -9,6 +9,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"time"
+
+	"livefeed/feed"
 )
 
 // Publisher publishes one event; the server passes its own publish path.
@@ -30,27 +32,6 @@ const (
 	StockPrefix = "stocks/"
 )
 
-// Score is the data of a score event.
-type Score struct {
-	Home      string `json:"home"`
-	Away      string `json:"away"`
-	HomeScore int    `json:"home_score"`
-	AwayScore int    `json:"away_score"`
-	Period    int    `json:"period"`
-	Clock     string `json:"clock"`
-	Status    string `json:"status"`
-}
-
-// Tick is the data of a tick event.
-type Tick struct {
-	Symbol    string  `json:"symbol"`
-	Price     float64 `json:"price"`
-	Change    float64 `json:"change"`
-	ChangePct float64 `json:"change_pct"`
-	Volume    int64   `json:"volume"`
-	Currency  string  `json:"currency"`
-}
-
 // Run publishes until ctx ends: a scoring play every couple of seconds and a
 // price tick per symbol every half second. Publish errors are reported to
 // onError and the simulation carries on.
@@ -62,29 +43,29 @@ func Run(ctx context.Context, pub Publisher, onError func(error)) {
 
 func runGame(ctx context.Context, pub Publisher, rng *rand.Rand, onError func(error)) {
 	for ctx.Err() == nil {
-		g := Score{Home: "Lakers", Away: "Celtics", Period: 1, Clock: "12:00", Status: "scheduled"}
-		publish(ctx, pub, GameTopic, "score", g, onError)
+		g := feed.Score{Home: "Lakers", Away: "Celtics", Period: 1, Clock: "12:00", Status: "scheduled"}
+		publish(ctx, pub, GameTopic, feed.TypeScore, g, onError)
 		g.Status = "live"
 		// A quarter of 12 minutes passes in 48 plays of 15 seconds.
-		for g.Period <= 4 && ctx.Err() == nil {
+		for period := 1; period <= 4 && ctx.Err() == nil; period++ {
+			g.Period = period
 			for left := 12 * 60; left > 0 && ctx.Err() == nil; {
 				if !sleep(ctx, time.Duration(1500+rng.IntN(1500))*time.Millisecond) {
 					return
 				}
 				left -= 15
 				g.Clock = fmt.Sprintf("%d:%02d", left/60, left%60)
-				points := []int{0, 1, 2, 2, 2, 3}[rng.IntN(6)]
+				points := []int64{0, 1, 2, 2, 2, 3}[rng.IntN(6)]
 				if rng.IntN(2) == 0 {
 					g.HomeScore += points
 				} else {
 					g.AwayScore += points
 				}
-				publish(ctx, pub, GameTopic, "score", g, onError)
+				publish(ctx, pub, GameTopic, feed.TypeScore, g, onError)
 			}
-			g.Period++
 		}
 		g.Period, g.Clock, g.Status = 4, "0:00", "final"
-		publish(ctx, pub, GameTopic, "score", g, onError)
+		publish(ctx, pub, GameTopic, feed.TypeScore, g, onError)
 		if !sleep(ctx, 10*time.Second) {
 			return
 		}
@@ -93,23 +74,25 @@ func runGame(ctx context.Context, pub Publisher, rng *rand.Rand, onError func(er
 
 func runTicker(ctx context.Context, pub Publisher, seed uint64, onError func(error)) {
 	rng := rand.New(rand.NewPCG(seed, 7))
-	symbols := []Tick{
-		{Symbol: "AAPL", Price: 231.40}, {Symbol: "MSFT", Price: 468.10},
-		{Symbol: "NVDA", Price: 142.75}, {Symbol: "TSLA", Price: 318.20},
+	type symbol struct {
+		name        string
+		open, price float64
+		volume      int64
 	}
-	opens := make([]float64, len(symbols))
+	symbols := []symbol{{name: "AAPL", open: 231.40}, {name: "MSFT", open: 468.10}, {name: "NVDA", open: 142.75}, {name: "TSLA", open: 318.20}}
 	for i := range symbols {
-		opens[i] = symbols[i].Price
-		symbols[i].Currency = "USD"
+		symbols[i].price = symbols[i].open
 	}
 	for sleep(ctx, 500*time.Millisecond) {
 		for i := range symbols {
-			t := &symbols[i]
-			t.Price = round2(math.Max(1, t.Price*(1+rng.NormFloat64()*0.0015)))
-			t.Change = round2(t.Price - opens[i])
-			t.ChangePct = round2(100 * t.Change / opens[i])
-			t.Volume += int64(100 * (1 + rng.IntN(50)))
-			publish(ctx, pub, StockPrefix+t.Symbol, "tick", *t, onError)
+			s := &symbols[i]
+			s.price = round2(math.Max(1, s.price*(1+rng.NormFloat64()*0.0015)))
+			s.volume += int64(100 * (1 + rng.IntN(50)))
+			change := round2(s.price - s.open)
+			pct := round2(100 * change / s.open)
+			volume := s.volume
+			t := feed.Tick{Symbol: s.name, Price: s.price, Change: &change, ChangePct: &pct, Volume: &volume, Currency: "USD"}
+			publish(ctx, pub, StockPrefix+s.name, feed.TypeTick, t, onError)
 		}
 	}
 }
