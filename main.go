@@ -214,7 +214,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	for _, op := range cfg.Auth.Operators {
 		operators = append(operators, handlers.Operator{Name: op.Name, PasswordHash: op.PasswordHash})
 	}
-	srv := handlers.New(st, hub, handlers.Options{
+	backends := handlers.Backends{Log: st, History: st, Sessions: st, Hub: hub, StoreStats: func() handlers.StoreStats {
+		ss := st.Stats()
+		return handlers.StoreStats{Commits: ss.Commits, Events: ss.Events, Busy: ss.Busy, WALFrames: ss.WALFrames}
+	}}
+	srv := handlers.New(backends, handlers.Options{
 		PublishTokens:   cfg.Auth.PublishTokens,
 		AllowedOrigins:  cfg.CORS.AllowedOrigins,
 		Retry:           cfg.Feed.Retry,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"math"
+	"math/rand/v2"
 	"mime"
 	"net/http"
 	"net/url"
@@ -195,10 +196,8 @@ func (s *Server) createSymbol(w http.ResponseWriter, r *http.Request, _ string, 
 // create publishes the first event of a topic, refusing a topic in use: a
 // new game on a running game's topic would wipe its score.
 func (s *Server) create(w http.ResponseWriter, r *http.Request, sess *session, form url.Values, topic string, u feed.Update) error {
-	return s.publishTap(w, r, sess, form, func() (feed.Update, error) {
-		if _, found, err := s.store.LatestOf(r.Context(), topic); err != nil {
-			return feed.Update{}, err
-		} else if found {
+	return s.publishTap(w, r, sess, form, topic, func(_ feed.Event, found bool) (feed.Update, error) {
+		if found {
 			return feed.Update{}, feed.Errorf(feed.ErrConflict, "%s already has events: choose another topic", topic)
 		}
 		return u, nil
@@ -225,11 +224,7 @@ func (s *Server) pushPrice(w http.ResponseWriter, r *http.Request, _ string, ses
 
 // change publishes the update apply makes of topic's latest event.
 func (s *Server) change(w http.ResponseWriter, r *http.Request, sess *session, form url.Values, topic string, apply func(feed.Event) (feed.Update, error)) error {
-	return s.publishTap(w, r, sess, form, func() (feed.Update, error) {
-		latest, found, err := s.store.LatestOf(r.Context(), topic)
-		if err != nil {
-			return feed.Update{}, err
-		}
+	return s.publishTap(w, r, sess, form, topic, func(latest feed.Event, found bool) (feed.Update, error) {
 		if !found {
 			return feed.Update{}, feed.Errorf(feed.ErrNotFound, "%s has no events: create it first", topic)
 		}
@@ -237,23 +232,28 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request, sess *session, f
 	})
 }
 
-// publishTap publishes the update an operator's tap makes (worked out by
-// update from the stored state) through the same path as POST
-// /api/publish, and answers with its ID. Working out the update and
-// publishing it happen under one lock, so concurrent taps of several
-// operators all count. A tap sent again with its Idempotency-Key (the
-// console retries when the network failed) gets the answer of the first
-// and publishes nothing: it must not add the points again.
-func (s *Server) publishTap(w http.ResponseWriter, r *http.Request, sess *session, form url.Values, update func() (feed.Update, error)) error {
+// publishTap publishes the update an operator's tap makes of topic's
+// latest event (update works it out; found is false for a topic without
+// events) through the same path as POST /api/publish, and answers with its
+// ID. The update is appended only if the topic's latest event is still the
+// one it was worked out from (Log.AppendIf): when another operator's change
+// came first, the tap is worked out again from theirs, so two operators
+// pressing +3 at once make +6, on one node or on several. A tap sent again
+// with its Idempotency-Key (the console retries when the network failed)
+// gets the answer of the first and publishes nothing: it must not add the
+// points again.
+func (s *Server) publishTap(w http.ResponseWriter, r *http.Request, sess *session, form url.Values, topic string, update func(latest feed.Event, found bool) (feed.Update, error)) error {
 	key, err := ParseIdempotencyKey(r.Header)
 	if err != nil {
 		return err
 	}
-	once := feed.NewIdempotency("operator:"+sess.operator, key, tapFingerprint(r.URL.Path, form))
-	s.adminMu.Lock()
-	defer s.adminMu.Unlock()
+	var once *feed.Idempotency
 	if key != "" {
-		events, found, err := s.store.Replay(r.Context(), once)
+		o := feed.NewIdempotency("operator:"+sess.operator, key, tapFingerprint(r.URL.Path, form))
+		once = &o
+		// Before anything is worked out from the current state, which the
+		// first tap may have changed.
+		events, found, err := s.eventLog.Replay(r.Context(), o)
 		if err != nil {
 			return err
 		}
@@ -262,25 +262,53 @@ func (s *Server) publishTap(w http.ResponseWriter, r *http.Request, sess *sessio
 			return s.answerTap(w, sess, events[0], true)
 		}
 	}
-	u, err := update()
-	if err != nil {
-		return err
-	}
 	// Once taken, the change is committed even if the operator's phone
 	// drops the connection: it must not depend on the request's life.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 	defer cancel()
-	var events []feed.Event
-	replayed := false
-	if key == "" {
-		events, err = s.store.Append(ctx, []feed.Update{u})
-	} else {
-		events, replayed, err = s.store.AppendOnce(ctx, once, []feed.Update{u})
+	for attempt := 0; ; attempt++ {
+		if attempt > 1 {
+			// Several operators keep changing this topic at once: taps
+			// that lost spread out a little, so that one of them wins
+			// each round. The tap's deadline still bounds it all.
+			if err := sleepCtx(ctx, time.Duration(rand.IntN(attempt*500))*time.Microsecond); err != nil {
+				return feed.Errorf(feed.ErrConflict, "%s is changing too fast to apply this change; try again", topic)
+			}
+		}
+		latest, found, err := s.stored.LatestOf(ctx, topic)
+		if err != nil {
+			return err
+		}
+		u, err := update(latest, found)
+		if err != nil {
+			return err
+		}
+		events, replayed, err := s.eventLog.AppendIf(ctx, once, latest.ID, u)
+		switch {
+		case errors.Is(err, feed.ErrConflict) && !found:
+			return feed.Errorf(feed.ErrConflict, "%s already has events: choose another topic", topic)
+		case errors.Is(err, feed.ErrConflict):
+			continue // another operator's change came first: work it out again
+		case err != nil:
+			return err
+		}
+		if replayed {
+			w.Header().Set("Idempotent-Replayed", "true")
+		}
+		return s.answerTap(w, sess, events[0], replayed)
 	}
-	if err != nil {
-		return err
+}
+
+// sleepCtx waits d, or until ctx ends and returns its error.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
-	return s.answerTap(w, sess, events[0], replayed)
 }
 
 // tapFingerprint is what makes a tap that tap: the form it posted to path,

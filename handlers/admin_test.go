@@ -530,3 +530,53 @@ func TestAdminTapRetried(t *testing.T) {
 		t.Fatalf("LastID = %d, want 3", last)
 	}
 }
+
+// TestAdminTapsAtOnce: operators tapping +3 on one game at the same time
+// all count: each tap is appended only on the score it was worked out
+// from, and worked out again when another came first.
+func TestAdminTapsAtOnce(t *testing.T) {
+	a := newAdminApp(t, false)
+	consoles := make([]*console, 4)
+	for i := range consoles {
+		consoles[i] = newConsole(t, a)
+		if status, body := consoles[i].login(operatorName, operatorPassword); status != 200 {
+			t.Fatalf("sign-in: %d %s", status, body)
+		}
+	}
+	if status, body := consoles[0].post("/admin/games", "topic", "nba/busy", "home", "A", "away", "B"); status != 201 {
+		t.Fatalf("new game: %d %s", status, body)
+	}
+	const taps = 15
+	var wg sync.WaitGroup
+	for _, c := range consoles {
+		wg.Go(func() {
+			for range taps {
+				v := form("topic", "nba/busy", "home_points", "3", "csrf", c.csrf)
+				req, _ := http.NewRequest(http.MethodPost, a.URL+"/admin/score", strings.NewReader(v.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				resp, err := c.client.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 201 {
+					t.Errorf("tap: %d %s", resp.StatusCode, body)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	latest, _, err := a.store.LatestOf(t.Context(), "nba/busy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"home_score":` + strconv.Itoa(3*taps*len(consoles)); !strings.Contains(string(latest.Data), want) {
+		t.Fatalf("after %d taps of +3: %s", taps*len(consoles), latest.Data)
+	}
+	if last := a.store.LastID(); last != int64(1+taps*len(consoles)) {
+		t.Fatalf("LastID = %d, want %d", last, 1+taps*len(consoles))
+	}
+}

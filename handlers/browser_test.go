@@ -265,7 +265,7 @@ func (l *liveServer) serve(ln net.Listener) {
 	}
 	hub.Preload(fanout.Encode(latest), fanout.Encode(recent), st.LastID())
 	l.store, l.hub = st, hub
-	l.http = &http.Server{Handler: handlers.New(st, hub, l.opts).Handler(), ReadHeaderTimeout: 5 * time.Second}
+	l.http = &http.Server{Handler: handlers.New(handlers.Backends{Log: st, History: st, Sessions: st, Hub: hub}, l.opts).Handler(), ReadHeaderTimeout: 5 * time.Second}
 	l.done = make(chan error, 1)
 	go func() { l.done <- l.http.Serve(ln) }()
 }

@@ -11,7 +11,6 @@ import (
 
 	"livefeed/feed"
 	"livefeed/feed/fanout"
-	"livefeed/store"
 )
 
 // events handles GET /events?topic=...: an event stream of the matching
@@ -49,7 +48,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	err = s.hub.Serve(r.Context(), conn, fanout.Subscription{
 		Filter:  f,
 		Start:   fanout.ParseLastEventID(pos),
-		History: &replay{store: s.store, filter: f},
+		History: &replay{stored: s.stored, filter: f},
 		Closed:  release,
 	})
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, feed.ErrClosed) {
@@ -113,16 +112,16 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request) (fanout.Conn
 // replay reads a subscription's stored events for the hub: what the
 // hub's window no longer holds.
 type replay struct {
-	store  *store.Store
+	stored History
 	filter feed.Filter
 }
 
 var _ fanout.History = (*replay)(nil)
 
-func (r *replay) Check(after int64) error { return r.store.Resumable(after) }
+func (r *replay) Check(after int64) error { return r.stored.Resumable(after) }
 
 func (r *replay) After(ctx context.Context, after int64, limit int) ([]*fanout.Message, error) {
-	events, err := r.store.After(ctx, after, r.filter, limit)
+	events, err := r.stored.After(ctx, after, r.filter, limit)
 	if err != nil {
 		return nil, err
 	}

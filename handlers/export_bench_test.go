@@ -42,7 +42,7 @@ func BenchmarkExportCSV(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	srv := httptest.NewServer(handlers.New(st, hub, handlers.Options{WriteTimeout: 30 * time.Second}).Handler())
+	srv := httptest.NewServer(handlers.New(handlers.Backends{Log: st, History: st, Sessions: st, Hub: hub}, handlers.Options{WriteTimeout: 30 * time.Second}).Handler())
 	defer srv.Close()
 	// No GC is forced before measuring: like a server that has been
 	// running, this one has just stored a million events, and its heap is

@@ -43,7 +43,7 @@ func appAt(t *testing.T, path string, opts store.Options) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(handlers.New(st, hub, handlers.Options{
+	srv := httptest.NewServer(handlers.New(handlers.Backends{Log: st, History: st, Sessions: st, Hub: hub}, handlers.Options{
 		PublishTokens: []string{token}, Retry: time.Second, MaxBodyBytes: 1 << 20, WriteTimeout: 5 * time.Second,
 	}).Handler())
 	t.Cleanup(func() {

@@ -58,7 +58,7 @@ func newApp(t *testing.T, opts handlers.Options, tlsHTTP2 bool, tune ...func(*ne
 	if opts.WriteTimeout == 0 {
 		opts.WriteTimeout = 5 * time.Second
 	}
-	srv := httptest.NewUnstartedServer(handlers.New(st, hub, opts).Handler())
+	srv := httptest.NewUnstartedServer(handlers.New(handlers.Backends{Log: st, History: st, Sessions: st, Hub: hub}, opts).Handler())
 	if len(tune) > 0 {
 		srv.Listener = tunedListener{srv.Listener, tune}
 	}

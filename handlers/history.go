@@ -177,7 +177,7 @@ func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	latest, err := s.store.Latest(r.Context())
+	latest, err := s.stored.Latest(r.Context())
 	if err != nil {
 		Error(w, r, s.log, err)
 		return
@@ -207,7 +207,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, err)
 		return
 	}
-	events, more, err := s.store.History(r.Context(), hq.Range, hq.Limit, hq.NewestFirst)
+	events, more, err := s.stored.History(r.Context(), hq.Range, hq.Limit, hq.NewestFirst)
 	if err != nil {
 		Error(w, r, s.log, err)
 		return
@@ -261,7 +261,7 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) {
 		return // the headers of the download, without reading it
 	}
 	out := &exportWriter{w: w, rc: http.NewResponseController(w), timeout: s.opts.WriteTimeout}
-	n, err := s.store.Export(r.Context(), out, rng)
+	n, err := s.stored.Export(r.Context(), out, rng)
 	if err == nil {
 		return
 	}

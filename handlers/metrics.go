@@ -12,7 +12,10 @@ import (
 // (version 0.0.4). The handful of figures does not warrant a client library.
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	st := s.hub.Stats()
-	ss := s.store.Stats()
+	var ss StoreStats
+	if s.stats != nil {
+		ss = s.stats()
+	}
 	var mem runtime.MemStats
 	runtime.ReadMemStats(&mem)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")

@@ -50,12 +50,12 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	var events []feed.Event
 	replayed := false
 	if key == "" {
-		events, err = s.store.Append(r.Context(), updates)
+		events, err = s.eventLog.Append(r.Context(), updates)
 	} else {
 		// A retry gets the reply of the publish it repeats. The key is
 		// the publisher's own: its token's digest is part of it.
 		once := feed.NewIdempotency("token:"+hex.EncodeToString(publisher[:]), key, body)
-		events, replayed, err = s.store.AppendOnce(r.Context(), once, updates)
+		events, replayed, err = s.eventLog.AppendOnce(r.Context(), once, updates)
 	}
 	if err != nil {
 		Error(w, r, s.log, err)

@@ -246,7 +246,7 @@ func TestBrokenRequestBodies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(handlers.New(st, hub, handlers.Options{
+	srv := httptest.NewUnstartedServer(handlers.New(handlers.Backends{Log: st, History: st, Sessions: st, Hub: hub}, handlers.Options{
 		PublishTokens: []string{token}, MaxBodyBytes: 64 << 10, Logger: logger,
 		Web: web.Files(), Operators: []handlers.Operator{{Name: operatorName, PasswordHash: operatorHash()}},
 	}).Handler())

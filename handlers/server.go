@@ -5,6 +5,7 @@
 package handlers
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -26,6 +27,68 @@ import (
 	"livefeed/feed/fanout"
 	"livefeed/store"
 )
+
+// Log is where events get their IDs, in order, and are kept: the store
+// (SQLite) on a single node. Its committed events reach the hub through the
+// log itself (main wires it), never through the handlers, so they arrive
+// in ID order. *store.Store implements it.
+type Log interface {
+	// Append commits updates as events, all or none, and returns them
+	// once they are durable.
+	Append(ctx context.Context, updates []feed.Update) ([]feed.Event, error)
+	// AppendOnce is Append for a publish that may be a retry: the same
+	// key and request again are answered with the first one's events
+	// (replayed), another request with the key is feed.ErrKeyReused.
+	AppendOnce(ctx context.Context, once feed.Idempotency, updates []feed.Update) (events []feed.Event, replayed bool, err error)
+	// AppendIf commits u only while its topic's latest event has ID
+	// latest (0: none), feed.ErrConflict otherwise; once, if not nil, as
+	// for AppendOnce.
+	AppendIf(ctx context.Context, once *feed.Idempotency, latest int64, u feed.Update) (events []feed.Event, replayed bool, err error)
+	// Replay returns the events of the publish once stands for, if one
+	// was made, and feed.ErrKeyReused if the key came with another
+	// request.
+	Replay(ctx context.Context, once feed.Idempotency) (events []feed.Event, found bool, err error)
+}
+
+// History is the stored events the handlers read: the latest of each
+// topic, pages, exports, and what a resuming stream missed. *store.Store
+// implements it.
+type History interface {
+	Latest(ctx context.Context) ([]feed.Event, error)
+	LatestOf(ctx context.Context, topic string) (e feed.Event, found bool, err error)
+	History(ctx context.Context, r feed.Range, limit int, newestFirst bool) (events []feed.Event, more bool, err error)
+	Export(ctx context.Context, w io.Writer, r feed.Range) (int64, error)
+	// After and Resumable serve a stream that resumes from a position
+	// the hub's window no longer holds (see fanout.History).
+	After(ctx context.Context, after int64, f feed.Filter, limit int) ([]feed.Event, error)
+	Resumable(after int64) error
+	// Ping reports whether the storage answers (GET /healthz).
+	Ping(ctx context.Context) error
+}
+
+var (
+	_ Log          = (*store.Store)(nil)
+	_ History      = (*store.Store)(nil)
+	_ SessionStore = (*store.Store)(nil)
+)
+
+// Backends are what a Server works with.
+type Backends struct {
+	Log      Log
+	History  History
+	Sessions SessionStore
+	Hub      *fanout.Hub
+	// StoreStats, if set, returns the figures of the store's writer for
+	// /metrics.
+	StoreStats func() StoreStats
+}
+
+// StoreStats are the store's figures on /metrics.
+type StoreStats struct {
+	Commits, Events uint64
+	Busy            time.Duration
+	WALFrames       int64
+}
 
 // Options configure a Server.
 type Options struct {
@@ -63,29 +126,31 @@ type Options struct {
 
 // Server serves livefeed's HTTP interface.
 type Server struct {
-	opts    Options
-	store   *store.Store
-	hub     *fanout.Hub
-	log     *slog.Logger
-	tokens  [][sha256.Size]byte
-	origins map[string]bool
-	streams *streamLimits
-	rates   *rateLimits
-	metrics metrics
-	exports *exportTurns // the CSV exports' slots
+	opts     Options
+	eventLog Log
+	stored   History
+	hub      *fanout.Hub
+	stats    func() StoreStats
+	log      *slog.Logger
+	tokens   [][sha256.Size]byte
+	origins  map[string]bool
+	streams  *streamLimits
+	rates    *rateLimits
+	metrics  metrics
+	exports  *exportTurns // the CSV exports' slots
 
 	// The admin console.
 	operators   map[string]string // name → bcrypt hash
 	sessions    *sessions
 	throttle    *loginThrottle
 	crossOrigin *http.CrossOriginProtection
-	adminMu     sync.Mutex // serialises operators' read-modify-publish changes
 	dummyOnce   sync.Once
 	dummy       string
 }
 
-// New returns a Server publishing into st and streaming from hub.
-func New(st *store.Store, hub *fanout.Hub, opts Options) *Server {
+// New returns a Server publishing into b.Log, reading b.History and
+// streaming from b.Hub.
+func New(b Backends, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -95,12 +160,12 @@ func New(st *store.Store, hub *fanout.Hub, opts Options) *Server {
 	if opts.SessionLifetime <= 0 {
 		opts.SessionLifetime = 12 * time.Hour
 	}
-	s := &Server{opts: opts, store: st, hub: hub, log: opts.Logger, origins: make(map[string]bool),
+	s := &Server{opts: opts, eventLog: b.Log, stored: b.History, hub: b.Hub, stats: b.StoreStats, log: opts.Logger, origins: make(map[string]bool),
 		streams:     newStreamLimits(opts.MaxStreams, opts.MaxStreamsPerIP),
 		rates:       newRateLimits(opts.PublishRate, opts.PublishBurst),
 		exports:     newExportTurns(maxExports),
 		operators:   make(map[string]string),
-		sessions:    &sessions{store: st, lifetime: opts.SessionLifetime},
+		sessions:    &sessions{store: b.Sessions, lifetime: opts.SessionLifetime},
 		throttle:    newLoginThrottle(),
 		crossOrigin: http.NewCrossOriginProtection(),
 	}
@@ -315,7 +380,7 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
 
 // health reports whether the server can serve: the database answers.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	if err := s.store.Ping(r.Context()); err != nil {
+	if err := s.stored.Ping(r.Context()); err != nil {
 		Error(w, r, s.log, err)
 		return
 	}

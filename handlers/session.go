@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"livefeed/store"
 )
 
 // Cookies of the admin console, sent only to /admin paths.
@@ -31,15 +29,14 @@ type sessions struct {
 	lifetime time.Duration
 }
 
-// SessionStore keeps operator sessions by the SHA-256 of their ID.
-// *store.Store implements it.
+// SessionStore keeps operator sessions by the SHA-256 of their ID, until
+// they expire or end. *store.Store implements it.
 type SessionStore interface {
-	CreateSession(ctx context.Context, key [sha256.Size]byte, s store.Session) error
-	Session(ctx context.Context, key [sha256.Size]byte) (store.Session, bool, error)
+	CreateSession(ctx context.Context, key [sha256.Size]byte, operator, csrf string, expires time.Time) error
+	// Session returns the operator and CSRF token of a live session.
+	Session(ctx context.Context, key [sha256.Size]byte) (operator, csrf string, found bool, err error)
 	EndSession(ctx context.Context, key [sha256.Size]byte) error
 }
-
-var _ SessionStore = (*store.Store)(nil)
 
 // session is one signed-in operator.
 type session struct {
@@ -51,19 +48,17 @@ type session struct {
 func (ss *sessions) create(ctx context.Context, operator string) (string, *session, error) {
 	id := randomToken()
 	sess := &session{operator: operator, csrf: randomToken()}
-	err := ss.store.CreateSession(ctx, sha256.Sum256([]byte(id)), store.Session{
-		Operator: operator, CSRF: sess.csrf, Expires: time.Now().Add(ss.lifetime),
-	})
+	err := ss.store.CreateSession(ctx, sha256.Sum256([]byte(id)), operator, sess.csrf, time.Now().Add(ss.lifetime))
 	return id, sess, err
 }
 
 // lookup returns the live session with that ID.
 func (ss *sessions) lookup(ctx context.Context, id string) (*session, bool, error) {
-	st, ok, err := ss.store.Session(ctx, sha256.Sum256([]byte(id)))
+	operator, csrf, ok, err := ss.store.Session(ctx, sha256.Sum256([]byte(id)))
 	if err != nil || !ok {
 		return nil, false, err
 	}
-	return &session{operator: st.Operator, csrf: st.CSRF}, true, nil
+	return &session{operator: operator, csrf: csrf}, true, nil
 }
 
 // end deletes the session with that ID.

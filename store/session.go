@@ -10,19 +10,14 @@ import (
 	"livefeed/feed"
 )
 
-// Session is an operator signed in to the console.
-type Session struct {
-	Operator string
-	CSRF     string // the token every form of the session carries
-	Expires  time.Time
-}
-
 // maxSessionsPerOperator bounds the sessions one operator keeps: signing in
 // again and again (a script, many devices) ends the oldest.
 const maxSessionsPerOperator = 100
 
-// CreateSession stores a session under the SHA-256 of its ID.
-func (s *Store) CreateSession(ctx context.Context, key [sha256.Size]byte, sess Session) error {
+// CreateSession stores the session of an operator signed in to the console
+// under the SHA-256 of its ID, with the CSRF token its forms carry, until
+// expires.
+func (s *Store) CreateSession(ctx context.Context, key [sha256.Size]byte, operator, csrf string, expires time.Time) error {
 	err := s.runTask(ctx, func() error {
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
@@ -34,12 +29,12 @@ func (s *Store) CreateSession(ctx context.Context, key [sha256.Size]byte, sess S
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO sessions (id_hash, operator, csrf, expires) VALUES (?, ?, ?, ?)`,
-			key[:], sess.Operator, sess.CSRF, sess.Expires.UnixMilli()); err != nil {
+			key[:], operator, csrf, expires.UnixMilli()); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE operator = ? AND id_hash NOT IN
 			(SELECT id_hash FROM sessions WHERE operator = ? ORDER BY expires DESC LIMIT ?)`,
-			sess.Operator, sess.Operator, maxSessionsPerOperator); err != nil {
+			operator, operator, maxSessionsPerOperator); err != nil {
 			return err
 		}
 		return tx.Commit()
@@ -47,20 +42,18 @@ func (s *Store) CreateSession(ctx context.Context, key [sha256.Size]byte, sess S
 	return taskError("store the session", err)
 }
 
-// Session returns the live session stored under key.
-func (s *Store) Session(ctx context.Context, key [sha256.Size]byte) (Session, bool, error) {
-	var sess Session
-	var expires int64
-	err := s.rdb.QueryRowContext(ctx, `SELECT operator, csrf, expires FROM sessions WHERE id_hash = ? AND expires > ?`,
-		key[:], time.Now().UnixMilli()).Scan(&sess.Operator, &sess.CSRF, &expires)
+// Session returns the operator and CSRF token of the live session stored
+// under key.
+func (s *Store) Session(ctx context.Context, key [sha256.Size]byte) (operator, csrf string, found bool, err error) {
+	err = s.rdb.QueryRowContext(ctx, `SELECT operator, csrf FROM sessions WHERE id_hash = ? AND expires > ?`,
+		key[:], time.Now().UnixMilli()).Scan(&operator, &csrf)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Session{}, false, nil
+		return "", "", false, nil
 	}
 	if err != nil {
-		return Session{}, false, readError(err)
+		return "", "", false, readError(err)
 	}
-	sess.Expires = time.UnixMilli(expires)
-	return sess, true, nil
+	return operator, csrf, true, nil
 }
 
 // EndSession deletes the session stored under key: its cookie is

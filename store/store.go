@@ -81,6 +81,7 @@ type Store struct {
 	mu     sync.RWMutex // guards closed and sending on reqs
 	closed bool
 	reqs   chan *appendRequest
+	tasks  chan *task
 	done   chan struct{} // closed when the writer has stopped
 
 	cdb            *sql.DB        // the checkpointer's connection
@@ -106,16 +107,15 @@ type Store struct {
 	peersSince     time.Time
 }
 
-// appendRequest is a publish waiting for the writer, or a maintenance task
-// that must run on the writer's connection (pruning).
+// appendRequest is a publish waiting for the writer.
 type appendRequest struct {
-	ctx     context.Context
-	updates []feed.Update
-	once    *feed.Idempotency // set for a publish that may be a retry
-	task    func() error      // instead of updates
-	events  []feed.Event
-	err     error
-	done    chan struct{}
+	ctx      context.Context
+	updates  []feed.Update
+	once     *feed.Idempotency // set for a publish that may be a retry
+	ifLatest *int64            // set: only if the topic's latest ID is this (AppendIf)
+	events   []feed.Event
+	err      error
+	done     chan struct{}
 
 	// A retry is answered with the events of the publish it repeats: one
 	// earlier in the same commit, or one stored before.
@@ -168,12 +168,13 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		path: path,
-		lock: lock,
-		opts: opts,
-		log:  opts.Logger,
-		reqs: make(chan *appendRequest, 1024),
-		done: make(chan struct{}),
+		path:  path,
+		lock:  lock,
+		opts:  opts,
+		log:   opts.Logger,
+		reqs:  make(chan *appendRequest, 1024),
+		tasks: make(chan *task),
+		done:  make(chan struct{}),
 
 		stopCheckpoint: make(chan struct{}),
 	}
@@ -356,34 +357,47 @@ func (s *Store) Append(ctx context.Context, updates []feed.Update) ([]feed.Event
 	return req.events, req.err
 }
 
-// runTask runs task on the writer goroutine, between commits, and returns
+// task is work that must run on the writer's connection, between commits:
+// pruning, sessions, applying events that already have IDs.
+type task struct {
+	ctx  context.Context
+	run  func() error
+	err  error
+	done chan struct{}
+}
+
+// runTask runs fn on the writer goroutine, between commits, and returns
 // its error.
-func (s *Store) runTask(ctx context.Context, task func() error) error {
-	req := &appendRequest{ctx: ctx, task: task, done: make(chan struct{})}
-	if err := s.submit(req); err != nil {
+func (s *Store) runTask(ctx context.Context, fn func() error) error {
+	t := &task{ctx: ctx, run: fn, done: make(chan struct{})}
+	if err := handOver(s, ctx, s.tasks, t, t.done); err != nil {
 		return err
 	}
-	return req.err
+	return t.err
 }
 
 // submit hands req to the writer and waits for its answer.
 func (s *Store) submit(req *appendRequest) error {
-	ctx := req.ctx
+	return handOver(s, req.ctx, s.reqs, req, req.done)
+}
+
+// handOver sends v to the writer on ch and waits until done is closed.
+func handOver[T any](s *Store, ctx context.Context, ch chan<- T, v T, done <-chan struct{}) error {
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
 		return feed.ErrClosed
 	}
 	select {
-	case s.reqs <- req:
+	case ch <- v:
 	case <-ctx.Done():
 		s.mu.RUnlock()
 		return ctx.Err()
 	}
 	s.mu.RUnlock()
-	// Once submitted the request is answered whatever happens to ctx: it
-	// may already be part of a commit.
-	<-req.done
+	// Once handed over it is answered whatever happens to ctx: it may
+	// already be part of a commit.
+	<-done
 	return nil
 }
 
@@ -397,36 +411,45 @@ func (s *Store) write() {
 	var batch []*appendRequest
 	for {
 		var req *appendRequest
+		var t *task
 		ok := true
 		if s.indexedThrough < s.lastID.Load() {
 			// Nothing waiting for long: a good moment to index.
 			idle.Reset(indexEvery / 4)
 			select {
 			case req, ok = <-s.reqs:
+			case t = <-s.tasks:
 			case <-idle.C:
 				s.indexTopics()
 				continue
 			}
 		} else {
-			req, ok = <-s.reqs
+			select {
+			case req, ok = <-s.reqs:
+			case t = <-s.tasks:
+			}
 		}
 		if !ok {
-			s.indexTopics()
-			return
+			// Closed: every task handed over before is in the channel.
+			for {
+				select {
+				case t := <-s.tasks:
+					s.doTask(t)
+				default:
+					s.indexTopics()
+					return
+				}
+			}
 		}
-		if req.task != nil {
-			s.doTask(req)
+		if t != nil {
+			s.doTask(t)
 			continue
 		}
-		var task *appendRequest // a task that arrived while gathering
-		batch, task = s.gather(append(batch[:0], req), idle)
+		batch = s.gather(append(batch[:0], req), idle)
 		start := time.Now()
 		s.commit(batch)
 		s.busy.Add(int64(time.Since(start)))
 		clear(batch)
-		if task != nil {
-			s.doTask(task)
-		}
 		if s.indexDue() {
 			s.indexTopics()
 		}
@@ -445,9 +468,8 @@ const groupWait = 500 * time.Microsecond
 // gather adds to batch the requests to commit with it: all that are waiting
 // and, when more publishers have recently been publishing at once than the
 // batch holds, those that arrive within groupWait. A lone publisher never
-// waits. It returns a maintenance task that arrived meanwhile, to run after
-// the commit.
-func (s *Store) gather(batch []*appendRequest, timer *time.Timer) ([]*appendRequest, *appendRequest) {
+// waits. Tasks wait for the commit.
+func (s *Store) gather(batch []*appendRequest, timer *time.Timer) []*appendRequest {
 	// peers is the most publishers seen in Append at once since it was
 	// last renewed; renewing it each second lets it fall when they leave.
 	now := time.Now()
@@ -463,7 +485,7 @@ func (s *Store) gather(batch []*appendRequest, timer *time.Timer) ([]*appendRequ
 		case r, ok = <-s.reqs:
 		default:
 			if len(batch) >= s.peers {
-				return batch, nil
+				return batch
 			}
 			if !waiting {
 				waiting = true
@@ -472,26 +494,23 @@ func (s *Store) gather(batch []*appendRequest, timer *time.Timer) ([]*appendRequ
 			select {
 			case r, ok = <-s.reqs:
 			case <-timer.C:
-				return batch, nil
+				return batch
 			}
 		}
 		if !ok {
 			break
 		}
-		if r.task != nil {
-			return batch, r
-		}
 		batch = append(batch, r)
 		n += len(r.updates)
 	}
-	return batch, nil
+	return batch
 }
 
-func (s *Store) doTask(req *appendRequest) {
-	if req.err = req.ctx.Err(); req.err == nil {
-		req.err = req.task()
+func (s *Store) doTask(t *task) {
+	if t.err = t.ctx.Err(); t.err == nil {
+		t.err = t.run()
 	}
-	close(req.done)
+	close(t.done)
 }
 
 func (s *Store) commit(batch []*appendRequest) {
@@ -527,11 +546,31 @@ func (s *Store) commit(batch []*appendRequest) {
 	t := time.UnixMilli(now).UTC()
 	id := s.lastID.Load()
 	var events []feed.Event
+	var newest map[string]int64 // the topics' IDs in this commit, for AppendIf
+	kept := live[:0:0]
 	for _, r := range live {
+		if r.ifLatest != nil {
+			if newest == nil {
+				newest = latestIDs(events)
+			}
+			if err := s.checkLatest(r, newest); err != nil {
+				r.err = err
+				close(r.done)
+				continue
+			}
+		}
+		kept = append(kept, r)
 		for _, u := range r.updates {
 			id++
 			events = append(events, feed.Event{ID: id, Topic: u.Topic, Type: u.Type, Time: t, Data: u.Data})
+			if newest != nil {
+				newest[u.Topic] = id
+			}
 		}
+	}
+	live = kept
+	if len(live) == 0 {
+		return
 	}
 	if err := s.stmt.insert(events, keysOf(live, events, now)); err != nil {
 		// The commit may have failed after reaching the disk (an I/O error

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -519,5 +520,101 @@ func TestWALStaysBounded(t *testing.T) {
 	t.Logf("%d events: %d pages in the database, %d in the write-ahead log at the last checkpoint", s.LastID(), pages, frames)
 	if frames <= 0 || frames >= pages {
 		t.Fatalf("the write-ahead log holds %d pages for a %d-page database: it is never started over", frames, pages)
+	}
+}
+
+// TestApply stores events that already have IDs, as a node mirroring a
+// replicated log does: they are handed on in order, applying again skips
+// what is stored, a gap is refused, and the IDs hold across a reopen.
+func TestApply(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "feed.db")
+	var got []int64
+	s, err := store.Open(path, store.Options{Committed: func(events []feed.Event) {
+		for _, e := range events {
+			got = append(got, e.ID)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 1, 20, 0, 0, 0, time.UTC)
+	ev := func(id int64, topic string) feed.Event {
+		return feed.Event{ID: id, Topic: topic, Type: "note", Time: at.Add(time.Duration(id) * time.Millisecond), Data: []byte(`{"n":1}`)}
+	}
+	ctx := context.Background()
+	if err := s.Apply(ctx, []feed.Event{ev(1, "a"), ev(2, "b"), ev(3, "a")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(ctx, []feed.Event{ev(2, "b"), ev(3, "a"), ev(4, "a")}); err != nil {
+		t.Fatalf("applying again with one new event: %v", err)
+	}
+	if err := s.Apply(ctx, []feed.Event{ev(6, "a")}); !errors.Is(err, feed.ErrInvalid) {
+		t.Fatalf("a gap: %v, want ErrInvalid", err)
+	}
+	if !slices.Equal(got, []int64{1, 2, 3, 4}) || s.LastID() != 4 {
+		t.Fatalf("handed on %v, last ID %d", got, s.LastID())
+	}
+	latest, found, err := s.LatestOf(ctx, "a")
+	if err != nil || !found || latest.ID != 4 || !latest.Time.Equal(at.Add(4*time.Millisecond)) {
+		t.Fatalf("latest of a: %+v, %v, %v", latest, found, err)
+	}
+	s.Close()
+	s = MustOpenStoreAt(t, path, store.Options{})
+	if events := MustAppend(t, s, note("a", 9)); events[0].ID != 5 {
+		t.Fatalf("after a reopen the next ID is %d, want 5", events[0].ID)
+	}
+}
+
+// TestAppendIf: a conditional append goes through only while its topic's
+// latest event is the one it names, also against publishes in the same
+// commit; a retry with its key is answered whatever the latest is by then.
+func TestAppendIf(t *testing.T) {
+	s := MustOpenStore(t, store.Options{})
+	ctx := context.Background()
+	if _, _, err := s.AppendIf(ctx, nil, 0, note("g", 1)); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if _, _, err := s.AppendIf(ctx, nil, 0, note("g", 2)); !errors.Is(err, feed.ErrConflict) {
+		t.Fatalf("create again: %v, want ErrConflict", err)
+	}
+	once := feed.NewIdempotency("operator:ann", "tap-1", []byte("+3"))
+	events, replayed, err := s.AppendIf(ctx, &once, 1, note("g", 3))
+	if err != nil || replayed || events[0].ID != 2 {
+		t.Fatalf("after 1: %+v, %v, %v", events, replayed, err)
+	}
+	if _, _, err := s.AppendIf(ctx, nil, 1, note("g", 4)); !errors.Is(err, feed.ErrConflict) {
+		t.Fatalf("after a stale ID: %v, want ErrConflict", err)
+	}
+	events, replayed, err = s.AppendIf(ctx, &once, 1, note("g", 3))
+	if err != nil || !replayed || events[0].ID != 2 {
+		t.Fatalf("the retry: %+v, %v, %v", events, replayed, err)
+	}
+	// Many operators at once, each reading the latest and retrying on a
+	// conflict: every one of their changes is stored, one after another.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 10 {
+				for {
+					latest, _, err := s.LatestOf(ctx, "g")
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					_, _, err = s.AppendIf(ctx, nil, latest.ID, note("g", 0))
+					if err == nil {
+						break
+					}
+					if !errors.Is(err, feed.ErrConflict) {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if s.LastID() != 82 {
+		t.Fatalf("LastID = %d, want 82", s.LastID())
 	}
 }

@@ -1,0 +1,108 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"livefeed/feed"
+)
+
+// AppendIf appends u only if its topic's latest event is still the one
+// with ID latest (0: the topic has no event yet), and fails with a
+// feed.ErrConflict error, writing nothing, if it is not. The console works
+// out "+3 on the score stored now" from the latest event it read and
+// appends it with AppendIf: a conflict means another operator changed the
+// game meanwhile, and it reads and works it out again. The check is made
+// by the writer, so it holds against every other publish. once, if not
+// nil, makes it safe to retry as for AppendOnce: a retry is answered with
+// the first one's event (replayed), whatever the latest event is by then.
+func (s *Store) AppendIf(ctx context.Context, once *feed.Idempotency, latest int64, u feed.Update) (events []feed.Event, replayed bool, err error) {
+	valid, err := feed.ValidateBatchUpTo([]feed.Update{u}, s.opts.MaxDataBytes)
+	if err != nil {
+		return nil, false, err
+	}
+	s.inflight.Add(1)
+	defer s.inflight.Add(-1)
+	req := &appendRequest{ctx: ctx, updates: valid, once: once, ifLatest: &latest, done: make(chan struct{})}
+	if err := s.submit(req); err != nil {
+		return nil, false, err
+	}
+	return req.events, req.replayed, req.err
+}
+
+// latestIDs returns the newest ID of each topic among events.
+func latestIDs(events []feed.Event) map[string]int64 {
+	m := make(map[string]int64)
+	for _, e := range events {
+		m[e.Topic] = e.ID
+	}
+	return m
+}
+
+// checkLatest checks the condition of an AppendIf request on the writer:
+// its topic's latest event, in this commit (newest) or stored, must be the
+// one it names.
+func (s *Store) checkLatest(r *appendRequest, newest map[string]int64) error {
+	topic := r.updates[0].Topic
+	cur, ok := newest[topic]
+	if !ok {
+		err := s.db.QueryRowContext(context.Background(), `SELECT id FROM latest WHERE topic = ?`, topic).Scan(&cur)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			cur = 0
+		case err != nil:
+			return unavailable("read the latest event of "+topic, err)
+		}
+	}
+	if cur != *r.ifLatest {
+		if *r.ifLatest == 0 {
+			return feed.Errorf(feed.ErrConflict, "%s already has events", topic)
+		}
+		return feed.Errorf(feed.ErrConflict, "%s changed meanwhile: its latest event is %d, not %d", topic, cur, *r.ifLatest)
+	}
+	return nil
+}
+
+// Apply stores events that already have their IDs and times, given by a
+// replicated log this store mirrors (in a cluster every node keeps its
+// own history of one log), in one transaction with the latest event of
+// their topics, and hands them to Committed like appended events. The IDs
+// must follow the newest stored one without a gap; events at or below it
+// were applied before and are skipped, so applying again after a crash or
+// a reconnect is harmless. The events are not validated again: the node
+// that published them did.
+func (s *Store) Apply(ctx context.Context, events []feed.Event) error {
+	return s.runTask(ctx, func() error {
+		if s.needResync {
+			if err := s.resync(); err != nil {
+				return unavailable("recover after failed commit", err)
+			}
+		}
+		last := s.lastID.Load()
+		for len(events) > 0 && events[0].ID <= last {
+			events = events[1:]
+		}
+		if len(events) == 0 {
+			return nil
+		}
+		for i, e := range events {
+			if e.ID != last+1+int64(i) {
+				return feed.Errorf(feed.ErrInvalid, "event %d does not follow %d: the log has a gap", e.ID, last+int64(i))
+			}
+		}
+		if err := s.stmt.insert(events, nil); err != nil {
+			s.needResync = true
+			return unavailable("apply", err)
+		}
+		n := len(events)
+		s.lastID.Store(events[n-1].ID)
+		s.lastTime = max(s.lastTime, events[n-1].Time.UnixMilli())
+		s.commits.Add(1)
+		s.events.Add(uint64(n))
+		if s.opts.Committed != nil {
+			s.opts.Committed(events)
+		}
+		return nil
+	})
+}
