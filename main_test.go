@@ -38,7 +38,7 @@ import (
 
 	"livefeed/feed"
 	"livefeed/feed/bench"
-	"livefeed/feed/eventsource"
+	"livefeed/feed/client"
 	"livefeed/handlers/config"
 	"livefeed/store"
 )
@@ -282,7 +282,7 @@ func TestReplayRaceEndToEnd(t *testing.T) {
 					mu.Unlock()
 				}
 				c, br := rawStream(t, s.url, query, "Last-Event-ID: "+strconv.FormatInt(after, 10))
-				rd := eventsource.NewReader(br)
+				rd := client.NewReader(br)
 				sess := session{filter: patterns, after: after}
 				for range 20 + rng.IntN(200) {
 					c.SetReadDeadline(time.Now().Add(time.Second))
@@ -357,7 +357,7 @@ func TestResetOnBadPosition(t *testing.T) {
 				headers = append(headers, tc.header)
 			}
 			_, br := rawStream(t, s.url, "/events?topic=a"+tc.query, headers...)
-			rd := eventsource.NewReader(br)
+			rd := client.NewReader(br)
 			ev, err := rd.Next()
 			if err != nil || ev.Type != "reset" || !strings.Contains(ev.Data, `"reason":"`+tc.reason+`"`) {
 				t.Fatalf("first event %+v, %v; want a reset (%s)", ev, err, tc.reason)
@@ -377,11 +377,11 @@ func TestLastEventIDQuery(t *testing.T) {
 		mustPublish(t, s.url, noteBody("a", i))
 	}
 	_, br := rawStream(t, s.url, "/events?topic=a&lastEventId=3")
-	if ev, err := eventsource.NewReader(br).Next(); err != nil || ev.ID != "4" {
+	if ev, err := client.NewReader(br).Next(); err != nil || ev.ID != "4" {
 		t.Fatalf("query position: %+v, %v", ev, err)
 	}
 	_, br = rawStream(t, s.url, "/events?topic=a&lastEventId=1", "Last-Event-ID: 4")
-	if ev, err := eventsource.NewReader(br).Next(); err != nil || ev.ID != "5" {
+	if ev, err := client.NewReader(br).Next(); err != nil || ev.ID != "5" {
 		t.Fatalf("header position: %+v, %v", ev, err)
 	}
 }
@@ -391,7 +391,7 @@ func TestLastEventIDQuery(t *testing.T) {
 func TestShutdown(t *testing.T) {
 	s := startServer(t, "")
 	c, br := rawStream(t, s.url, "/events?topic=*")
-	rd := eventsource.NewReader(br)
+	rd := client.NewReader(br)
 	mustPublish(t, s.url, noteBody("a", 1))
 	if ev, err := rd.Next(); err != nil || ev.ID != "1" {
 		t.Fatalf("%+v %v", ev, err)
@@ -414,7 +414,7 @@ func TestShutdown(t *testing.T) {
 func TestDemo(t *testing.T) {
 	s := startServer(t, "", "-demo")
 	c, br := rawStream(t, s.url, "/events?topic=*")
-	rd := eventsource.NewReader(br)
+	rd := client.NewReader(br)
 	seen := map[string]bool{}
 	c.SetReadDeadline(time.Now().Add(20 * time.Second))
 	for !seen["score"] || !seen["tick"] {
@@ -458,7 +458,7 @@ func TestCrashRecovery(t *testing.T) {
 		// A subscriber resumes from what it saw before the crash (the
 		// first round starts fresh) and must get exactly the events after.
 		c, br := rawStream(t, base, "/events?topic=*", "Last-Event-ID: "+strconv.FormatInt(lastSeen, 10))
-		rd := eventsource.NewReader(br)
+		rd := client.NewReader(br)
 		var mu sync.Mutex
 		received := []int64{}
 		readDone := make(chan struct{})
@@ -529,7 +529,7 @@ func TestCrashRecovery(t *testing.T) {
 	proc, base := startBinary(t, bin, cfg, db)
 	defer proc.Stop()
 	c, br := rawStream(t, base, "/events?topic=*", "Last-Event-ID: 0")
-	rd := eventsource.NewReader(br)
+	rd := client.NewReader(br)
 	var maxAcked int64
 	for id := range acked {
 		maxAcked = max(maxAcked, id)
@@ -717,7 +717,7 @@ func TestRestore(t *testing.T) {
 	s = startServerIn(t, t.TempDir(), "", "-db", db)
 	for _, pos := range []string{"15", "20", "25"} {
 		_, br := rawStream(t, s.url, "/events?topic=a", "Last-Event-ID: "+pos)
-		if ev, err := eventsource.NewReader(br).Next(); err != nil || ev.Type != "reset" || !strings.Contains(ev.Data, `"ahead"`) {
+		if ev, err := client.NewReader(br).Next(); err != nil || ev.Type != "reset" || !strings.Contains(ev.Data, `"ahead"`) {
 			t.Fatalf("position %s after the restore: %+v, %v; want a reset", pos, ev, err)
 		}
 	}
@@ -726,7 +726,7 @@ func TestRestore(t *testing.T) {
 		t.Fatalf("first ID after the restore %d, want 21", ids[0])
 	}
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if ev, err := eventsource.NewReader(br).Next(); err != nil || ev.ID != "21" {
+	if ev, err := client.NewReader(br).Next(); err != nil || ev.ID != "21" {
 		t.Fatalf("a client at the backup's newest event: %+v, %v", ev, err)
 	}
 }
@@ -816,7 +816,7 @@ func TestPublishCannotInjectFrames(t *testing.T) {
 	body, _ := json.Marshal(map[string]any{"topic": "a", "type": "note", "data": map[string]string{"text": evil, "event: x": "\n"}})
 	ids := mustPublish(t, s.url, string(body))
 	mustPublish(t, s.url, noteBody("a", 1))
-	rd := eventsource.NewReader(br)
+	rd := client.NewReader(br)
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for i, want := range ids {
 		ev, err := rd.Next()
@@ -845,8 +845,8 @@ func TestTLSServesHTTP2(t *testing.T) {
 	if !strings.HasPrefix(s.url, "https://") {
 		t.Fatalf("serving on %s, want https", s.url)
 	}
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
-	defer client.CloseIdleConnections()
+	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	defer httpClient.CloseIdleConnections()
 
 	const streams = 8 // more than a browser's six HTTP/1.1 connections
 	var (
@@ -860,11 +860,11 @@ func TestTLSServesHTTP2(t *testing.T) {
 	}}
 	ctx, cancel := context.WithTimeout(httptrace.WithClientTrace(t.Context(), trace), 10*time.Second)
 	defer cancel()
-	var readers []*eventsource.Reader
+	var readers []*client.Reader
 	for range streams {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/events?topic=tls/*", nil)
 		req.Header.Set("Last-Event-ID", "0")
-		resp, err := client.Do(req)
+		resp, err := httpClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -872,7 +872,7 @@ func TestTLSServesHTTP2(t *testing.T) {
 		if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 			t.Fatalf("stream: %s %s, Content-Type %q", resp.Proto, resp.Status, resp.Header.Get("Content-Type"))
 		}
-		readers = append(readers, eventsource.NewReader(resp.Body))
+		readers = append(readers, client.NewReader(resp.Body))
 	}
 	mu.Lock()
 	used := len(conns)
@@ -883,7 +883,7 @@ func TestTLSServesHTTP2(t *testing.T) {
 
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/api/publish", strings.NewReader(noteBody("tls/game", 1)))
 	req.Header.Set("Authorization", "Bearer "+testToken)
-	resp, err := client.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -963,26 +963,26 @@ write_timeout = "1500ms"
 		t.Run(proto, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			client := http.DefaultClient
+			httpClient := http.DefaultClient
 			cfg := timeouts
 			if proto == "HTTP/2.0" {
 				certFile, keyFile, pool := selfSignedCert(t, dir)
 				cfg = strings.Replace(cfg, "[server]\n", fmt.Sprintf("[server]\ntls_cert = %q\ntls_key = %q\n", certFile, keyFile), 1)
-				client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
-				defer client.CloseIdleConnections()
+				httpClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+				defer httpClient.CloseIdleConnections()
 			}
 			s := startServerIn(t, dir, cfg)
-			open := func(topic string) (*eventsource.Reader, func()) {
+			open := func(topic string) (*client.Reader, func()) {
 				req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, s.url+"/events?topic="+topic, nil)
 				req.Header.Set("Last-Event-ID", "0")
-				resp, err := client.Do(req)
+				resp, err := httpClient.Do(req)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if resp.Proto != proto || resp.StatusCode != http.StatusOK {
 					t.Fatalf("stream: %s %s, want %s 200", resp.Proto, resp.Status, proto)
 				}
-				return eventsource.NewReader(resp.Body), func() { resp.Body.Close() }
+				return client.NewReader(resp.Body), func() { resp.Body.Close() }
 			}
 			idle, closeIdle := open("quiet/*")
 			defer closeIdle()
@@ -1002,7 +1002,7 @@ write_timeout = "1500ms"
 			var last int64
 			deadline := time.Now().Add(hold)
 			for time.Now().Before(deadline) {
-				ids, err := publishWith(client, s.url, noteBody("busy/game", int(last)))
+				ids, err := publishWith(httpClient, s.url, noteBody("busy/game", int(last)))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -1016,7 +1016,7 @@ write_timeout = "1500ms"
 				last = ids[0]
 				time.Sleep(200 * time.Millisecond) // an event every 200 ms, as a busy game does
 			}
-			ids, err := publishWith(client, s.url, noteBody("quiet/game", 1))
+			ids, err := publishWith(httpClient, s.url, noteBody("quiet/game", 1))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1031,7 +1031,7 @@ write_timeout = "1500ms"
 			if got := idle.Comments(); got < int(hold/time.Second)-1 {
 				t.Fatalf("idle stream: %d heartbeats in %v", got, hold)
 			}
-			metrics := get(t, client, s.url+"/metrics")
+			metrics := get(t, httpClient, s.url+"/metrics")
 			for _, reason := range []string{"lag", "write_timeout"} {
 				want := fmt.Sprintf(`livefeed_streams_closed_total{reason=%q} 0`, reason)
 				if !strings.Contains(metrics, want) {
@@ -1043,13 +1043,13 @@ write_timeout = "1500ms"
 }
 
 // publishWith is publish through the given client.
-func publishWith(client *http.Client, base, body string) ([]int64, error) {
+func publishWith(httpClient *http.Client, base, body string) ([]int64, error) {
 	req, err := http.NewRequest(http.MethodPost, base+"/api/publish", strings.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+testToken)
-	resp, err := client.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -1063,9 +1063,9 @@ func publishWith(client *http.Client, base, body string) ([]int64, error) {
 	return []int64{ack.ID}, err
 }
 
-func get(t *testing.T, client *http.Client, url string) string {
+func get(t *testing.T, httpClient *http.Client, url string) string {
 	t.Helper()
-	resp, err := client.Get(url)
+	resp, err := httpClient.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1205,14 +1205,14 @@ func TestSessionsSurviveRestart(t *testing.T) {
 	dir := t.TempDir()
 	s := startServerIn(t, dir, cfg)
 	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar}
+	httpClient := &http.Client{Jar: jar}
 	post := func(path string, kv ...string) (int, map[string]any) {
 		t.Helper()
 		v := url.Values{}
 		for i := 0; i+1 < len(kv); i += 2 {
 			v.Set(kv[i], kv[i+1])
 		}
-		resp, err := client.PostForm(s.url+path, v)
+		resp, err := httpClient.PostForm(s.url+path, v)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1223,7 +1223,7 @@ func TestSessionsSurviveRestart(t *testing.T) {
 	}
 	session := func() map[string]any {
 		t.Helper()
-		resp, err := client.Get(s.url + "/admin/session")
+		resp, err := httpClient.Get(s.url + "/admin/session")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -93,7 +93,7 @@ func isToken(s string) bool {
 
 // MaxDataBytesLimit is the most Options.MaxDataBytes may be: an event's
 // frame is one line, and clients bound the lines they read (16 MiB in
-// feed/eventsource).
+// feed/client).
 const MaxDataBytesLimit = 8 << 20
 
 // Validate checks one update and returns it with its data in compact form

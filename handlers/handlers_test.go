@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"livefeed/feed"
-	"livefeed/feed/eventsource"
+	"livefeed/feed/client"
 	"livefeed/feed/fanout"
 	"livefeed/handlers"
 	"livefeed/store"
@@ -302,7 +302,7 @@ func FuzzParsePublish(f *testing.F) {
 }
 
 // stream opens GET /events and returns the response and a reader on it.
-func (a *app) stream(t *testing.T, query string, header http.Header) (*http.Response, *eventsource.Reader) {
+func (a *app) stream(t *testing.T, query string, header http.Header) (*http.Response, *client.Reader) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -318,7 +318,7 @@ func (a *app) stream(t *testing.T, query string, header http.Header) (*http.Resp
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { resp.Body.Close() })
-	return resp, eventsource.NewReader(resp.Body)
+	return resp, client.NewReader(resp.Body)
 }
 
 func TestEventsHeaders(t *testing.T) {
@@ -369,7 +369,7 @@ func TestEventsBadTopic(t *testing.T) {
 // many subscriptions share one TLS connection.
 func TestEventsHTTP2(t *testing.T) {
 	a := newApp(t, handlers.Options{}, true)
-	var readers []*eventsource.Reader
+	var readers []*client.Reader
 	for i := range 3 {
 		resp, rd := a.stream(t, fmt.Sprintf("topic=t/%d&topic=all", i), nil)
 		if resp.ProtoMajor != 2 {

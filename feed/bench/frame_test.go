@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"livefeed/feed/bench"
-	"livefeed/feed/eventsource"
+	"livefeed/feed/client"
 	"livefeed/feed/fanout"
 )
 
@@ -159,7 +159,7 @@ func FuzzScanner(f *testing.F) {
 
 		type dispatched struct{ id, typ, data string }
 		var want []dispatched
-		rd := eventsource.NewReader(bytes.NewReader(stream))
+		rd := client.NewReader(bytes.NewReader(stream))
 		for {
 			ev, err := rd.Next()
 			if err != nil {
@@ -189,15 +189,15 @@ func FuzzScanner(f *testing.F) {
 			got = append(got, dispatched{lastID, typ, strings.ToValidUTF8(string(fr.Data), "\uFFFD")})
 		}
 		if len(got) != len(want) {
-			t.Fatalf("scanner dispatched %d events %q, eventsource %d %q", len(got), got, len(want), want)
+			t.Fatalf("scanner dispatched %d events %q, client.Reader %d %q", len(got), got, len(want), want)
 		}
 		for i := range got {
 			if got[i] != want[i] {
-				t.Fatalf("event %d: scanner %q, eventsource %q", i, got[i], want[i])
+				t.Fatalf("event %d: scanner %q, client.Reader %q", i, got[i], want[i])
 			}
 		}
 		if lastID != rd.LastEventID() {
-			t.Fatalf("last event ID: scanner %q, eventsource %q", lastID, rd.LastEventID())
+			t.Fatalf("last event ID: scanner %q, client.Reader %q", lastID, rd.LastEventID())
 		}
 	})
 }

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"livefeed/feed"
-	"livefeed/feed/eventsource"
+	"livefeed/feed/client"
 	"livefeed/feed/fanout"
 )
 
@@ -126,15 +126,15 @@ func newHub(tb testing.TB, opts fanout.Options) (*fanout.Hub, *memLog) {
 	return h, &memLog{hub: h}
 }
 
-// client is the reading end of a subscriber's TCP connection.
-type client struct {
+// peer is the reading end of a subscriber's TCP connection.
+type peer struct {
 	conn net.Conn
-	rd   *eventsource.Reader
+	rd   *client.Reader
 }
 
 // subscribe connects a subscriber over a loopback TCP connection, the way
 // the HTTP layer does after taking the connection over.
-func subscribe(t *testing.T, h *fanout.Hub, l *memLog, f fanout.Filter, start fanout.Start) *client {
+func subscribe(t *testing.T, h *fanout.Hub, l *memLog, f fanout.Filter, start fanout.Start) *peer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -157,11 +157,11 @@ func subscribe(t *testing.T, h *fanout.Hub, l *memLog, f fanout.Filter, start fa
 	t.Cleanup(func() { c.Close() })
 	server := <-accepted
 	go h.Serve(context.Background(), fanout.NetConn(server), fanout.Subscription{Filter: f, Start: start, History: l.history(f)})
-	return &client{conn: c, rd: eventsource.NewReader(c)}
+	return &peer{conn: c, rd: client.NewReader(c)}
 }
 
 // next reads the next event, failing the test after a generous deadline.
-func (c *client) next(t *testing.T) eventsource.Event {
+func (c *peer) next(t *testing.T) client.Message {
 	t.Helper()
 	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	ev, err := c.rd.Next()
@@ -172,7 +172,7 @@ func (c *client) next(t *testing.T) eventsource.Event {
 }
 
 // expectIDs reads events and checks their IDs.
-func (c *client) expectIDs(t *testing.T, ids ...int64) {
+func (c *peer) expectIDs(t *testing.T, ids ...int64) {
 	t.Helper()
 	for _, want := range ids {
 		ev := c.next(t)
@@ -183,7 +183,7 @@ func (c *client) expectIDs(t *testing.T, ids ...int64) {
 }
 
 // expectClosed reads until the server closes the connection.
-func (c *client) expectClosed(t *testing.T) {
+func (c *peer) expectClosed(t *testing.T) {
 	t.Helper()
 	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for {

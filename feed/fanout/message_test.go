@@ -8,7 +8,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"livefeed/feed/eventsource"
+	"livefeed/feed/client"
 	"livefeed/feed/fanout"
 )
 
@@ -55,8 +55,8 @@ func FuzzAppendFrame(f *testing.F) {
 		// A stream holds other frames before and after; the frame must
 		// not bleed into them.
 		stream := "data: before\n\n" + string(frame) + "data: after\n\n"
-		rd := eventsource.NewReader(strings.NewReader(stream))
-		var got []eventsource.Event
+		rd := client.NewReader(strings.NewReader(stream))
+		var got []client.Message
 		for {
 			ev, err := rd.Next()
 			if errors.Is(err, io.EOF) {

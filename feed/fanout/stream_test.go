@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"livefeed/feed/eventsource"
+	"livefeed/feed/client"
 	"livefeed/feed/fanout"
 )
 
@@ -22,7 +22,7 @@ import (
 // so a few events fill them. Its segments are 4 KiB, not loopback's 64 KiB,
 // so that a client reading a few KiB at a time opens the window for more
 // (on a real network segments are smaller still).
-func subscribeTCP(t *testing.T, h *fanout.Hub, l *memLog, f fanout.Filter, start fanout.Start, tune func(server, client *net.TCPConn)) *client {
+func subscribeTCP(t *testing.T, h *fanout.Hub, l *memLog, f fanout.Filter, start fanout.Start, tune func(server, conn *net.TCPConn)) *peer {
 	t.Helper()
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 4096) })
@@ -51,15 +51,15 @@ func subscribeTCP(t *testing.T, h *fanout.Hub, l *memLog, f fanout.Filter, start
 		tune(server.(*net.TCPConn), c.(*net.TCPConn))
 	}
 	go h.Serve(context.Background(), fanout.NetConn(server), fanout.Subscription{Filter: f, Start: start, History: l.history(f)})
-	return &client{conn: c, rd: eventsource.NewReader(c)}
+	return &peer{conn: c, rd: client.NewReader(c)}
 }
 
 // smallBuffers makes a socket hold little: 8 KiB to send (the kernel
 // doubles it) and 64 KiB to receive. Smaller receive buffers make the
 // kernel's own persist timer, not the server, set the pace.
-func smallBuffers(server, client *net.TCPConn) {
+func smallBuffers(server, conn *net.TCPConn) {
 	server.SetWriteBuffer(8 << 10)
-	client.SetReadBuffer(64 << 10)
+	conn.SetReadBuffer(64 << 10)
 }
 
 // publishSized publishes n events of about size bytes on topic.
@@ -105,7 +105,7 @@ func TestStreamOutlivesWriteTimeout(t *testing.T) {
 	}
 	replayed.expectIDs(t, seq(51, next-1)...)
 	fresh.expectIDs(t, seq(51, next-1)...)
-	for name, c := range map[string]*client{"replayed": replayed, "fresh": fresh} {
+	for name, c := range map[string]*peer{"replayed": replayed, "fresh": fresh} {
 		// Idle for the same time again: only heartbeats.
 		before := c.rd.Comments()
 		deadline := time.Now().Add(10 * timeout)
@@ -120,7 +120,7 @@ func TestStreamOutlivesWriteTimeout(t *testing.T) {
 		}
 	}
 	l.publish("a", 1)
-	for _, c := range []*client{replayed, fresh, busy} {
+	for _, c := range []*peer{replayed, fresh, busy} {
 		c.expectIDs(t, next)
 	}
 	if st := h.Stats(); st.Subscribers != 3 || st.Closed != [4]uint64{} {
@@ -153,7 +153,7 @@ func TestSlowReaderGetsEverything(t *testing.T) {
 		}
 	}()
 	slow := &slowReader{r: c.conn, chunk: 3000, pause: 200 * time.Microsecond}
-	rd := eventsource.NewReader(slow)
+	rd := client.NewReader(slow)
 	var want int64
 	for got := 0; got < events; got++ {
 		c.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
@@ -234,9 +234,9 @@ func TestWriteTimeout(t *testing.T) {
 	// than the timeout to read. A receiving kernel opens its window again
 	// only once half of its buffer is free, so its buffer is small enough
 	// (32 KiB) that the server sees progress several times per timeout.
-	steady := subscribeTCP(t, h, l, filterOf("a"), fanout.Start{Resume: true, After: 0}, func(server, client *net.TCPConn) {
+	steady := subscribeTCP(t, h, l, filterOf("a"), fanout.Start{Resume: true, After: 0}, func(server, conn *net.TCPConn) {
 		server.SetWriteBuffer(64 << 10)
-		client.SetReadBuffer(16 << 10)
+		conn.SetReadBuffer(16 << 10)
 	})
 	waitFor(t, func() bool { return h.Stats().Subscribers == 2 })
 	start := time.Now()
@@ -244,7 +244,7 @@ func TestWriteTimeout(t *testing.T) {
 	l.publishSized("a", events, 16<<10) // 400 KB: seconds for the steady reader
 
 	// 4 KB every 20 ms: about 200 KB/s.
-	rd := eventsource.NewReader(&slowReader{r: steady.conn, chunk: 4 << 10, pause: 20 * time.Millisecond})
+	rd := client.NewReader(&slowReader{r: steady.conn, chunk: 4 << 10, pause: 20 * time.Millisecond})
 	for want := int64(1); want <= events; want++ {
 		steady.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
 		ev, err := rd.Next()

@@ -1,8 +1,4 @@
-// Package eventsource reads a text/event-stream the way a browser's
-// EventSource interprets it (WHATWG HTML, §9.2.6 "Interpreting an event
-// stream"). livefeed's tests and load tool read streams with it, and Go
-// programs consuming a feed can too.
-package eventsource
+package client
 
 import (
 	"bytes"
@@ -14,8 +10,9 @@ import (
 	"unicode/utf8"
 )
 
-// Event is one dispatched event.
-type Event struct {
+// Message is one dispatched event of a stream, as a browser's EventSource
+// hands it over: its type, its data, and the last event ID then.
+type Message struct {
 	// ID is the stream's last event ID when the event was dispatched: what
 	// a browser reports as lastEventId and sends back as Last-Event-ID.
 	ID string
@@ -29,9 +26,12 @@ type Event struct {
 const MaxLine = 16 << 20
 
 // ErrLineTooLong is returned for a line longer than MaxLine.
-var ErrLineTooLong = errors.New("eventsource: line too long")
+var ErrLineTooLong = errors.New("client: event stream line too long")
 
-// Reader reads events from a stream.
+// Reader reads a text/event-stream the way a browser's EventSource
+// interprets it (WHATWG HTML, §9.2.6 "Interpreting an event stream"):
+// Stream reads livefeed's streams with it, and the tests and the load tool
+// read raw streams with it.
 type Reader struct {
 	rd         io.Reader
 	buf        []byte
@@ -57,11 +57,11 @@ func NewReader(rd io.Reader) *Reader {
 // line before the stream ends is discarded, as a browser does. At the end
 // of the stream Next returns the reader's error (io.EOF for a clean end);
 // after a timeout, calling Next again reads on.
-func (r *Reader) Next() (Event, error) {
+func (r *Reader) Next() (Message, error) {
 	for {
 		line, err := r.line()
 		if err != nil {
-			return Event{}, err
+			return Message{}, err
 		}
 		if len(line) > 0 {
 			r.field(line)
@@ -75,7 +75,7 @@ func (r *Reader) Next() (Event, error) {
 			continue
 		}
 		data := r.data.Bytes()
-		ev := Event{ID: r.lastID, Type: r.typ, Data: string(data[:len(data)-1])}
+		ev := Message{ID: r.lastID, Type: r.typ, Data: string(data[:len(data)-1])}
 		if ev.Type == "" {
 			ev.Type = "message"
 		}

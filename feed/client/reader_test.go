@@ -1,4 +1,4 @@
-package eventsource_test
+package client_test
 
 import (
 	"errors"
@@ -8,13 +8,13 @@ import (
 	"testing/iotest"
 	"time"
 
-	"livefeed/feed/eventsource"
+	"livefeed/feed/client"
 )
 
-func readAll(t *testing.T, r io.Reader) ([]eventsource.Event, *eventsource.Reader) {
+func readAll(t *testing.T, r io.Reader) ([]client.Message, *client.Reader) {
 	t.Helper()
-	rd := eventsource.NewReader(r)
-	var events []eventsource.Event
+	rd := client.NewReader(r)
+	var events []client.Message
 	for {
 		ev, err := rd.Next()
 		if errors.Is(err, io.EOF) {
@@ -29,7 +29,7 @@ func readAll(t *testing.T, r io.Reader) ([]eventsource.Event, *eventsource.Reade
 
 // TestReader covers the cases of the WHATWG event stream interpretation.
 func TestReader(t *testing.T) {
-	type ev = eventsource.Event
+	type ev = client.Message
 	for _, tc := range []struct {
 		name   string
 		stream string
