@@ -7,6 +7,7 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+	"unicode/utf8"
 
 	"livefeed/feed/client"
 )
@@ -79,4 +80,55 @@ func TestReaderRetryAndComments(t *testing.T) {
 	if rd.Retry() != 2500*time.Millisecond || rd.Comments() != 2 {
 		t.Fatalf("Retry = %v, Comments = %d", rd.Retry(), rd.Comments())
 	}
+}
+
+// FuzzReader: any bytes a server (or something posing as one) sends are
+// read without a panic, the events are the same however the stream is cut
+// into reads, and what is handed over is valid UTF-8 with no NUL in an ID
+// (WHATWG HTML §9.2.6).
+func FuzzReader(f *testing.F) {
+	for _, s := range []string{
+		"id: 1\nevent: score\ndata: {\"id\":1}\n\n",
+		"\uFEFFdata: a\r\ndata: b\r\n\r\n",
+		"retry: 2000\n: comment\n\nid: 7\n\n",
+		"data: x\rid: \x00bad\r\r",
+		"event: reset\ndata: {}\n\n\xff\xfe data:\n\n",
+		"data",
+	} {
+		f.Add([]byte(s), uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, stream []byte, chunk uint8) {
+		whole, _ := readAll(t, strings.NewReader(string(stream)))
+		cut, rd := readAll(t, iotest.OneByteReader(&chunkReader{data: stream, n: int(chunk%16) + 1}))
+		if len(whole) != len(cut) {
+			t.Fatalf("%d events whole, %d when cut into reads", len(whole), len(cut))
+		}
+		for i := range whole {
+			if whole[i] != cut[i] {
+				t.Fatalf("event %d: %+v whole, %+v cut", i, whole[i], cut[i])
+			}
+			m := whole[i]
+			if !utf8.ValidString(m.Data) || !utf8.ValidString(m.Type) || !utf8.ValidString(m.ID) || strings.ContainsRune(m.ID, 0) {
+				t.Fatalf("event %d: %+v", i, m)
+			}
+		}
+		if rd.Retry() < 0 {
+			t.Fatalf("retry %v", rd.Retry())
+		}
+	})
+}
+
+// chunkReader returns data n bytes at a time.
+type chunkReader struct {
+	data []byte
+	n    int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	k := copy(p, c.data[:min(c.n, len(c.data))])
+	c.data = c.data[k:]
+	return k, nil
 }

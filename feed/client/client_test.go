@@ -1,0 +1,279 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"livefeed/feed"
+	"livefeed/feed/client"
+	"livefeed/feed/fanout"
+	"livefeed/handlers"
+	"livefeed/store"
+)
+
+const token = "client-test-token-0123456789abcdef"
+
+// server is a livefeed server wired as main does, on a port it keeps
+// across restarts, for the client to talk to.
+type server struct {
+	addr, db string
+	st       *store.Store
+	hub      *fanout.Hub
+	http     *http.Server
+	done     chan error
+}
+
+func startServer(tb testing.TB) *server {
+	tb.Helper()
+	s, err := openServer(filepath.Join(tb.TempDir(), "feed.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.stop)
+	return s
+}
+
+// openServer starts a server on a free loopback port with its database at
+// db.
+func openServer(db string) (*server, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &server{addr: ln.Addr().String(), db: db}
+	return s, s.serve(ln)
+}
+
+func (s *server) url() string { return "http://" + s.addr }
+
+func (s *server) serve(ln net.Listener) error {
+	s.hub = fanout.NewHub(fanout.Options{Window: 100, Heartbeat: time.Second, WriteTimeout: 5 * time.Second})
+	st, err := store.Open(s.db, store.Options{Committed: func(events []feed.Event) { s.hub.Publish(fanout.Encode(events)) }})
+	if err != nil {
+		ln.Close()
+		s.hub.Close()
+		return err
+	}
+	s.st = st
+	latest, _ := st.Latest(context.Background())
+	recent, _ := st.Recent(context.Background(), 100)
+	s.hub.Preload(fanout.Encode(latest), fanout.Encode(recent), st.LastID())
+	srv := handlers.New(handlers.Backends{Log: st, History: st, Sessions: st, Hub: s.hub}, handlers.Options{
+		PublishTokens: []string{token}, Retry: 100 * time.Millisecond, MaxBodyBytes: 1 << 20, WriteTimeout: 5 * time.Second,
+	})
+	s.http = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	s.done = make(chan error, 1)
+	go func() { s.done <- s.http.Serve(ln) }()
+	return nil
+}
+
+func (s *server) stop() {
+	if s.http == nil {
+		return
+	}
+	s.http.Close()
+	s.hub.Close()
+	<-s.done
+	s.st.Close()
+	s.http = nil
+}
+
+// restart stops the server and serves again on the same address and
+// database.
+func (s *server) restart(tb testing.TB) {
+	tb.Helper()
+	s.stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ln, err := net.Listen("tcp", s.addr)
+		if err == nil {
+			if err := s.serve(ln); err != nil {
+				tb.Fatal(err)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling until the port is free again
+	}
+}
+
+func note(topic string, n int) feed.Update {
+	return feed.Update{Topic: topic, Type: "note", Data: []byte(fmt.Sprintf(`{"n":%d}`, n))}
+}
+
+func TestPublish(t *testing.T) {
+	s := startServer(t)
+	c := client.New(s.url(), token)
+	ctx := context.Background()
+	t.Run("OK", func(t *testing.T) {
+		id, err := c.Publish(ctx, note("a", 1), "")
+		if err != nil || id != 1 {
+			t.Fatalf("Publish = %d, %v", id, err)
+		}
+		ids, err := c.PublishBatch(ctx, []feed.Update{note("a", 2), note("b", 3)}, "")
+		if err != nil || len(ids) != 2 || ids[0] != 2 || ids[1] != 3 {
+			t.Fatalf("PublishBatch = %v, %v", ids, err)
+		}
+	})
+	t.Run("OKRetry", func(t *testing.T) {
+		first, err := c.Publish(ctx, note("a", 4), "retry-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := c.Publish(ctx, note("a", 4), "retry-1")
+		if err != nil || again != first || s.st.LastID() != first {
+			t.Fatalf("retry = %d, %v; first %d, last %d", again, err, first, s.st.LastID())
+		}
+	})
+	for _, tc := range []struct {
+		name   string
+		client *client.Client
+		update feed.Update
+		key    string
+		kind   error
+	}{
+		{"ErrInvalid", c, feed.Update{Topic: "a", Type: "score", Data: []byte(`{}`)}, "", feed.ErrInvalid},
+		{"ErrUnauthorized", client.New(s.url(), "wrong-token-0123456789abcdef"), note("a", 1), "", feed.ErrUnauthorized},
+		{"ErrKeyReused", c, note("a", 99), "retry-1", feed.ErrKeyReused},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.client.Publish(ctx, tc.update, tc.key)
+			var fe *feed.Error
+			if !errors.Is(err, tc.kind) || !errors.As(err, &fe) || fe.Message == "" {
+				t.Fatalf("Publish = %v, want a %v error with the server's message", err, tc.kind)
+			}
+		})
+	}
+}
+
+func TestHistoryAndTopics(t *testing.T) {
+	s := startServer(t)
+	c := client.New(s.url(), token)
+	ctx := context.Background()
+	for i := range 25 {
+		if _, err := c.Publish(ctx, note(fmt.Sprintf("t/%d", i%3), i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []int64
+	q := &client.HistoryQuery{Topics: []string{"t/1", "t/2"}, Limit: 4}
+	for q != nil {
+		page, err := c.History(ctx, *q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page.Events {
+			got = append(got, e.ID)
+		}
+		q = page.Next
+	}
+	var want []int64
+	for i := range 25 {
+		if i%3 != 0 {
+			want = append(want, int64(i+1))
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("pages gave %v, want %v", got, want)
+	}
+	latest, err := c.Topics(ctx, "t/*")
+	if err != nil || len(latest) != 3 || latest[0].Topic != "t/0" || latest[0].ID != 25 {
+		t.Fatalf("Topics = %+v, %v", latest, err)
+	}
+	if _, err := c.History(ctx, client.HistoryQuery{Topics: []string{"bad topic"}}); !errors.Is(err, feed.ErrInvalid) {
+		t.Fatalf("a bad topic: %v", err)
+	}
+}
+
+// TestStream: a fresh stream gets the snapshot, then live events; one
+// resuming from an ID gets exactly what followed; across a server restart
+// the stream reconnects by itself with its position and misses nothing;
+// a position the server cannot resume is a reset, then the snapshot.
+func TestStream(t *testing.T) {
+	s := startServer(t)
+	c := client.New(s.url(), token)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range 3 {
+		c.Publish(ctx, note("g/a", i), "") // 1, 2, 3
+	}
+	c.Publish(ctx, note("g/b", 9), "") // 4
+
+	next := func(st *client.Stream) client.Item {
+		t.Helper()
+		item, err := st.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return item
+	}
+	ids := func(st *client.Stream, n int) []int64 {
+		t.Helper()
+		var got []int64
+		for range n {
+			item := next(st)
+			if item.Reset != "" {
+				t.Fatalf("unexpected reset %q", item.Reset)
+			}
+			got = append(got, item.Event.ID)
+		}
+		return got
+	}
+
+	fresh := c.Subscribe(ctx, []string{"g/*"}, "")
+	defer fresh.Close()
+	if got := ids(fresh, 2); fmt.Sprint(got) != "[3 4]" {
+		t.Fatalf("snapshot %v, want the latest of each topic [3 4]", got)
+	}
+	resumed := c.Subscribe(ctx, []string{"g/a"}, "1")
+	defer resumed.Close()
+	if got := ids(resumed, 2); fmt.Sprint(got) != "[2 3]" {
+		t.Fatalf("resumed after 1: %v", got)
+	}
+
+	c.Publish(ctx, note("g/a", 5), "") // 5
+	if got := ids(fresh, 1); got[0] != 5 {
+		t.Fatalf("live: %v", got)
+	}
+	s.restart(t)
+	for i := range 3 {
+		if _, err := c.Publish(ctx, note("g/a", 6+i), ""); err != nil { // 6, 7, 8
+			t.Fatal(err)
+		}
+	}
+	if got := ids(fresh, 3); fmt.Sprint(got) != "[6 7 8]" {
+		t.Fatalf("after the restart: %v", got)
+	}
+	if got := ids(resumed, 4); fmt.Sprint(got) != "[5 6 7 8]" {
+		t.Fatalf("after the restart, resumed: %v", got)
+	}
+	if fresh.LastEventID() != "8" {
+		t.Fatalf("LastEventID = %q", fresh.LastEventID())
+	}
+
+	bad := c.Subscribe(ctx, []string{"g/b"}, "abc")
+	defer bad.Close()
+	if item := next(bad); item.Reset != "invalid" {
+		t.Fatalf("first item %+v, want a reset", item)
+	}
+	if got := ids(bad, 1); got[0] != 4 {
+		t.Fatalf("after the reset: %v, want the snapshot [4]", got)
+	}
+
+	refused := c.Subscribe(ctx, []string{"no spaces"}, "")
+	if _, err := refused.Next(); !errors.Is(err, feed.ErrInvalid) {
+		t.Fatalf("a stream of a bad topic: %v, want ErrInvalid", err)
+	}
+	fresh.Close()
+	if _, err := fresh.Next(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Next after Close: %v", err)
+	}
+}

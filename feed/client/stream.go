@@ -1,0 +1,186 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"livefeed/feed"
+)
+
+// Item is what a Stream hands over: an event, or a reset.
+type Item struct {
+	// Event is the event, when Reset is empty.
+	Event feed.Event
+	// Reset, if not empty, is why the server could not resume from the
+	// stream's position ("invalid", "pruned", "ahead"): the latest event
+	// of each topic follows, then live events, so a client keeping state
+	// should start again from what follows.
+	Reset string
+}
+
+// Stream is a subscription to topics that survives disconnects: after a
+// network error or the server closing the stream (a restart, a client too
+// slow), it reconnects by itself with its last event ID, as a browser's
+// EventSource does, waiting the delay the server asked for with "retry:"
+// (with some random spread, and longer after repeated failures), so that
+// no event is missed or handed over twice.
+type Stream struct {
+	c      *Client
+	ctx    context.Context
+	cancel context.CancelFunc
+	topics []string
+
+	mu     sync.Mutex
+	resp   *http.Response
+	rd     *Reader
+	lastID string
+	retry  time.Duration
+	fails  int
+}
+
+// Subscribe opens a stream of the topics (topics, prefixes such as
+// "nba/*", or "*"). With lastEventID "" it starts with the latest event of
+// each topic, then live events; with the ID of the last event a client
+// saw, with every event after it. The stream connects on the first Next.
+func (c *Client) Subscribe(ctx context.Context, topics []string, lastEventID string) *Stream {
+	ctx, cancel := context.WithCancel(ctx)
+	return &Stream{c: c, ctx: ctx, cancel: cancel, topics: topics, lastID: lastEventID, retry: 2 * time.Second}
+}
+
+// maxBackoff bounds the wait between reconnections after repeated failures.
+const maxBackoff = 30 * time.Second
+
+// Next returns the next event or reset. It reconnects as needed, and
+// returns an error only when the stream is closed or its context ends, or
+// when the server refuses it for good (an unknown topic pattern is a
+// *feed.Error of kind feed.ErrInvalid).
+func (s *Stream) Next() (Item, error) {
+	for {
+		if err := s.ctx.Err(); err != nil {
+			return Item{}, err
+		}
+		if s.rd == nil {
+			if err := s.connect(); err != nil {
+				var fe *feed.Error
+				if errors.As(err, &fe) && !errors.Is(fe, feed.ErrUnavailable) && !errors.Is(fe, feed.ErrRateLimited) {
+					return Item{}, err // another request would be refused the same way
+				}
+				s.wait()
+				continue
+			}
+		}
+		m, err := s.rd.Next()
+		s.keepPosition()
+		if err != nil {
+			s.drop()
+			s.wait()
+			continue
+		}
+		s.fails = 0
+		if d := s.rd.Retry(); d > 0 {
+			s.retry = d
+		}
+		if m.Type == "reset" {
+			var r struct{ Reason string }
+			json.Unmarshal([]byte(m.Data), &r)
+			if r.Reason == "" {
+				r.Reason = "unknown"
+			}
+			return Item{Reset: r.Reason}, nil
+		}
+		var e feed.Event
+		if err := json.Unmarshal([]byte(m.Data), &e); err != nil || e.ID == 0 {
+			continue // not an event of livefeed's (nothing else is sent as data)
+		}
+		return Item{Event: e}, nil
+	}
+}
+
+// LastEventID returns the stream's position: the ID of the last event
+// handed over, or the position the server moved it to since.
+func (s *Stream) LastEventID() string {
+	s.keepPosition()
+	return s.lastID
+}
+
+// keepPosition takes the reader's last event ID, which also moves on
+// frames that dispatch nothing (the position after a snapshot).
+func (s *Stream) keepPosition() {
+	if s.rd != nil {
+		if id := s.rd.LastEventID(); id != "" {
+			s.lastID = id
+		}
+	}
+}
+
+// Close ends the stream; Next then returns context.Canceled.
+func (s *Stream) Close() error {
+	s.cancel()
+	s.drop()
+	return nil
+}
+
+func (s *Stream) connect() error {
+	v := url.Values{"topic": s.topics}
+	req, err := http.NewRequestWithContext(s.ctx, http.MethodGet, s.c.BaseURL+"/events?"+v.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if s.lastID != "" {
+		req.Header.Set("Last-Event-ID", s.lastID)
+	}
+	resp, err := s.c.http().Do(req)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		body := make([]byte, 4096)
+		n, _ := resp.Body.Read(body)
+		return replyError(resp, body[:n])
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		resp.Body.Close()
+		return fmt.Errorf("client: GET /events answered %q, not an event stream", ct)
+	}
+	s.mu.Lock()
+	s.resp = resp
+	s.mu.Unlock()
+	s.rd = NewReader(resp.Body)
+	return nil
+}
+
+func (s *Stream) drop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.resp != nil {
+		s.resp.Body.Close()
+		s.resp = nil
+	}
+	s.rd = nil
+}
+
+// wait sleeps before a reconnection: the server's retry delay, doubled
+// for each failure in a row up to maxBackoff, between half and the whole
+// of it so that clients cut off together do not all come back at once.
+func (s *Stream) wait() {
+	d := s.retry << min(s.fails, 5)
+	d = min(d, maxBackoff)
+	d = d/2 + rand.N(d/2+1)
+	s.fails++
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-s.ctx.Done():
+	case <-t.C:
+	}
+}
