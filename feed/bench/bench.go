@@ -25,8 +25,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"livefeed/handlers/config"
 )
 
 // Config is what the command line asks for.
@@ -48,8 +46,6 @@ type Config struct {
 	Durability string
 	// ServerBin, DB and ServerConfig start servers for W7.
 	ServerBin, DB, ServerConfig string
-	// Generate is how W7's history is written: "store" or "http".
-	Generate string
 	// CPUProfile, if set, is where the tool writes a CPU profile of
 	// itself (to see what the tool, not the server, spends time on).
 	CPUProfile string
@@ -66,11 +62,13 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 	fs.SetOutput(stderr)
 	workloads := fs.String("workload", "", "workload(s) to run: W1..W8, W10, W11, a comma-separated list, or all (all but the W11 soak)")
 	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "base `URL` of the server under test")
-	defaultToken, _, _ := strings.Cut(getenv(config.EnvPublishTokens), ",")
+	// The token a server was given in its environment, else the one of
+	// the sample config.toml.
+	defaultToken, _, _ := strings.Cut(getenv("LIVEFEED_PUBLISH_TOKENS"), ",")
 	if defaultToken == "" {
-		defaultToken = config.SampleToken
+		defaultToken = "dev-publish-token-change-me"
 	}
-	fs.StringVar(&cfg.Token, "token", strings.TrimSpace(defaultToken), "publish `token` (default: the first of $"+config.EnvPublishTokens+", else the sample token)")
+	fs.StringVar(&cfg.Token, "token", strings.TrimSpace(defaultToken), "publish `token` (default: the first of $LIVEFEED_PUBLISH_TOKENS, else the sample config.toml's)")
 	fs.IntVar(&cfg.PID, "pid", 0, "the server's process `id`: enables server CPU per delivery and RSS figures (required by W3)")
 	fs.IntVar(&cfg.Runs, "runs", 3, "runs of each workload; the median of each figure is checked against the bars")
 	fs.IntVar(&cfg.SourceIPs, "source-ips", 4, "spread subscriber connections over 127.0.0.1..127.0.0.`N` when the server is on loopback")
@@ -79,7 +77,6 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 	fs.StringVar(&cfg.ServerBin, "server-bin", "", "livefeed `binary` that W7 starts")
 	fs.StringVar(&cfg.DB, "db", "", "database `file` for W7 (filled to -rows events if smaller)")
 	fs.StringVar(&cfg.ServerConfig, "server-config", "", "config `file` passed to the servers W7 starts")
-	fs.StringVar(&cfg.Generate, "generate", "store", "how W7 fills its database: store (directly, no server running) or http (through a server)")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the load tool itself to `file`")
 	o := &cfg.Override
 	fs.IntVar(&o.Subscribers, "subscribers", unset, "override the workload's subscribers (W5: reconnecting clients)")
@@ -123,9 +120,6 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 	}
 	if cfg.Durability != "normal" && cfg.Durability != "full" {
 		return Config{}, fmt.Errorf("-durability %q: normal or full", cfg.Durability)
-	}
-	if cfg.Generate != "store" && cfg.Generate != "http" {
-		return Config{}, fmt.Errorf("-generate %q: store or http", cfg.Generate)
 	}
 	return cfg, nil
 }

@@ -163,9 +163,10 @@ func TestWorkloadsEndToEnd(t *testing.T) {
 	})
 	t.Run("W7", func(t *testing.T) {
 		db := filepath.Join(t.TempDir(), "history.db")
-		for _, gen := range []string{"store", "http"} {
-			f := run(t, "-workload", "W7", "-server-bin", livefeedBinary(t), "-db", db, "-rows", map[string]string{"store": "3000", "http": "5000"}[gen], "-generate", gen)
-			want(t, f, map[string]float64{"history_rows": map[string]float64{"store": 3000, "http": 5000}[gen]})
+		// The first run fills an empty database, the second tops it up.
+		for _, rows := range []string{"3000", "5000"} {
+			f := run(t, "-workload", "W7", "-server-bin", livefeedBinary(t), "-db", db, "-rows", rows)
+			want(t, f, map[string]float64{"history_rows": map[string]float64{"3000": 3000, "5000": 5000}[rows]})
 			positive(t, f, "startup_ms")
 		}
 	})

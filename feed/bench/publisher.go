@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"livefeed/feed"
+	"livefeed/feed/client"
 )
 
 // Publisher publishes the load tool's events through POST /api/publish on
@@ -422,23 +426,37 @@ func publishPaced(ctx context.Context, pubs []*Publisher, plan PublishPlan, star
 
 // Fill publishes total events in batches of up to 1,000 (the server's
 // limit per request) from several publishers at once, as fast as the server
-// acknowledges them, spreading them over topics. Publisher i has index
+// acknowledges them, spreading them over topics. It sets up what a workload
+// then measures, so it goes through the Go client (package client) rather
+// than the hand-written Publisher; its events are the load tool's own
+// (AppendData), publisher i numbering its events 1, 2, ... under index
 // firstIndex+i. It returns the acknowledged count.
 func Fill(ctx context.Context, t *Target, total int64, publishers, firstIndex, payload int, topics ...string) (int64, error) {
+	c := client.New("http://"+t.Host, t.Token)
+	c.HTTP = &http.Client{Transport: &http.Transport{
+		MaxIdleConnsPerHost: publishers,
+		DialContext:         func(ctx context.Context, _, _ string) (net.Conn, error) { return t.Dial(ctx, firstIndex, 0) },
+	}}
+	defer c.HTTP.CloseIdleConnections()
 	var next atomic.Int64
 	var acked atomic.Int64
 	errs := make(chan error, publishers)
 	var wg sync.WaitGroup
 	for i := range publishers {
 		wg.Go(func() {
-			p := NewPublisher(t, firstIndex+i, payload, topics...)
-			defer p.Close()
+			var seq int64
 			for ctx.Err() == nil {
-				n := min(1000, total-next.Add(1000)+1000)
+				n := min(feed.MaxBatch, total-next.Add(feed.MaxBatch)+feed.MaxBatch)
 				if n <= 0 {
 					return
 				}
-				if _, _, err := p.Publish(ctx, int(n)); err != nil {
+				batch := make([]feed.Update, n)
+				now := time.Now()
+				for j := range batch {
+					seq++
+					batch[j] = feed.Update{Topic: topics[seq%int64(len(topics))], Type: "bench", Data: AppendData(nil, now, firstIndex+i, seq, payload)}
+				}
+				if _, err := c.PublishBatch(ctx, batch, ""); err != nil {
 					errs <- err
 					return
 				}

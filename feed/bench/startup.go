@@ -3,7 +3,6 @@ package bench
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,10 +17,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"livefeed/feed"
-	"livefeed/handlers/config"
-	"livefeed/store"
 )
 
 // w7Topics is how many topics W7's history is spread over: the server
@@ -34,17 +29,9 @@ func runStartup(ctx context.Context, r *runner, p Params) (Figures, error) {
 	if r.cfg.ServerBin == "" || r.cfg.DB == "" {
 		return nil, errors.New("W7 starts servers itself: give -server-bin and -db")
 	}
-	rows, err := CountEvents(ctx, r.cfg.DB)
+	rows, err := r.fillHistory(ctx, p)
 	if err != nil {
 		return nil, err
-	}
-	if rows < p.Rows {
-		if err := r.generateHistory(ctx, p, rows); err != nil {
-			return nil, err
-		}
-		if rows, err = CountEvents(ctx, r.cfg.DB); err != nil {
-			return nil, err
-		}
 	}
 	r.progress("starting %s on %s (%d events)", r.cfg.ServerBin, r.cfg.DB, rows)
 	srv, err := StartServer(ctx, r.cfg.ServerBin, r.cfg.DB, r.cfg.ServerConfig, r.target.Token)
@@ -64,113 +51,43 @@ func runStartup(ctx context.Context, r *runner, p Params) (Figures, error) {
 	return f, nil
 }
 
-// CountEvents returns the number of events stored in a livefeed database
-// (0 if the file does not exist yet).
-func CountEvents(ctx context.Context, path string) (int64, error) {
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return 0, nil
-	}
-	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)&_pragma=query_only(1)")
-	if err != nil {
-		return 0, err
-	}
-	defer db.Close()
-	var n int64
-	err = db.QueryRowContext(ctx, `SELECT count(*) FROM events`).Scan(&n)
-	if err != nil && strings.Contains(err.Error(), "no such table") {
-		return 0, nil
-	}
-	return n, err
-}
-
-// generateHistory adds events to W7's database until it has p.Rows.
-func (r *runner) generateHistory(ctx context.Context, p Params, have int64) error {
-	topics := make([]string, w7Topics)
-	for i := range topics {
-		topics[i] = fmt.Sprintf("bench/w7/t%04d", i)
-	}
-	missing := p.Rows - have
-	r.progress("%s has %d events; generating %d more (-generate %s)", r.cfg.DB, have, missing, r.cfg.Generate)
-	start := time.Now()
-	var err error
-	switch r.cfg.Generate {
-	case "http":
-		err = generateOverHTTP(ctx, r, p, missing, topics)
-	default:
-		err = GenerateHistory(ctx, r.cfg.DB, missing, p.Publishers, p.Payload, topics)
-	}
-	if err != nil {
-		return fmt.Errorf("generating history: %w", err)
-	}
-	took := time.Since(start)
-	r.progress("generated %d events in %.1f s: %.0f events/s (-generate %s)", missing, took.Seconds(), float64(missing)/took.Seconds(), r.cfg.Generate)
-	return nil
-}
-
-// GenerateHistory appends total events to the database at path through the
-// store package, from several goroutines in batches of 1,000, so that the
-// store's group commit writes several batches per transaction. No server
-// may be using the database meanwhile: it would not know the new IDs.
-func GenerateHistory(ctx context.Context, path string, total int64, writers, payload int, topics []string) error {
-	st, err := store.Open(path, store.Options{})
-	if err != nil {
-		return err
-	}
-	var next sync.Mutex
-	remaining := total
-	take := func() int {
-		next.Lock()
-		defer next.Unlock()
-		n := min(remaining, feed.MaxBatch)
-		remaining -= n
-		return int(n)
-	}
-	errs := make(chan error, writers)
-	var wg sync.WaitGroup
-	for w := range writers {
-		wg.Go(func() {
-			var seq int64
-			for ctx.Err() == nil {
-				n := take()
-				if n == 0 {
-					return
-				}
-				batch := make([]feed.Update, n)
-				now := time.Now()
-				for i := range batch {
-					seq++
-					batch[i] = feed.Update{
-						Topic: topics[int(seq)%len(topics)],
-						Type:  "bench",
-						Data:  AppendData(nil, now, w, seq, payload),
-					}
-				}
-				if _, err := st.Append(ctx, batch); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	return errors.Join(<-errs, ctx.Err(), st.Close())
-}
-
-// generateOverHTTP starts a server on the database and publishes through
-// it.
-func generateOverHTTP(ctx context.Context, r *runner, p Params, total int64, topics []string) error {
+// fillHistory starts a server on W7's database and, if it holds fewer than
+// p.Rows events, publishes the rest through it (through the API, as any
+// publisher would), on w7Topics topics. It returns the number of events.
+func (r *runner) fillHistory(ctx context.Context, p Params) (int64, error) {
 	srv, err := StartServer(ctx, r.cfg.ServerBin, r.cfg.DB, r.cfg.ServerConfig, r.target.Token)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer srv.Kill() // on an early return; after Stop it does nothing
 	t, err := NewTarget("http://"+srv.Addr, r.target.Token, 1)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	_, err = Fill(ctx, t, total, p.Publishers, 0, p.Payload, topics...)
-	return errors.Join(err, srv.Stop())
+	h, err := t.Health(ctx)
+	if err != nil {
+		return 0, err
+	}
+	// IDs start at 1 and W7's database is only ever published to, so the
+	// newest ID is the number of events.
+	have := h.LastID
+	if have < p.Rows {
+		topics := make([]string, w7Topics)
+		for i := range topics {
+			topics[i] = fmt.Sprintf("bench/w7/t%04d", i)
+		}
+		missing := p.Rows - have
+		r.progress("%s has %d events; publishing %d more", r.cfg.DB, have, missing)
+		start := time.Now()
+		n, err := Fill(ctx, t, missing, p.Publishers, 0, p.Payload, topics...)
+		if err != nil {
+			return 0, fmt.Errorf("filling the history: %w", err)
+		}
+		took := time.Since(start)
+		r.progress("published %d events in %.1f s: %.0f events/s", n, took.Seconds(), float64(n)/took.Seconds())
+		have += n
+	}
+	return have, srv.Stop()
 }
 
 // Server is a livefeed server the load tool started. It runs in a process
@@ -207,7 +124,7 @@ func StartServer(ctx context.Context, bin, db, configFile, token string) (_ *Ser
 	cmd := exec.Command(bin, args...)
 	cmd.Env = os.Environ()
 	if token != "" {
-		cmd.Env = append(cmd.Env, config.EnvPublishTokens+"="+token)
+		cmd.Env = append(cmd.Env, "LIVEFEED_PUBLISH_TOKENS="+token) // the server's environment variable for them
 	}
 	cmd.SysProcAttr = sysProcAttr()
 	var stderr strings.Builder

@@ -175,7 +175,7 @@ var Workloads = []*Workload{
 	{
 		Name:  "W7",
 		Bench: "start-up with 10,000,000 rows of history. Bar: serving in ≤ 1 s.",
-		Reading: "Needs -server-bin and -db. If the database has fewer than 10,000,000 events, they are generated first (-generate store: the store package directly, in batches of 1,000 from 4 goroutines; -generate http: a server and 4 publishing connections), on 1,000 topics with 100-byte payloads. " +
+		Reading: "Needs -server-bin and -db. If the database has fewer than 10,000,000 events, a server is started on it and the rest are published through the API first (batches of 1,000 from 4 connections, on 1,000 topics, 100-byte payloads). " +
 			"Each run execs the server on the database on a loopback port it picks itself (-addr 127.0.0.1:0) and times exec → first 200 from GET /healthz answered by that process, then stops it with SIGTERM.",
 		Defaults: Params{Rows: 10_000_000, Payload: 100, Publishers: 4},
 		Bars: func(Config) []Bar {
