@@ -15,7 +15,9 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -29,6 +31,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,6 +42,7 @@ import (
 
 	"livefeed/feed"
 	"livefeed/feed/bench"
+	"livefeed/feed/client"
 	"livefeed/feed/demo"
 	"livefeed/feed/fanout"
 	"livefeed/handlers"
@@ -81,27 +85,46 @@ func flagError(err error) error {
 	return fmt.Errorf("%w: %w", errUsage, err)
 }
 
-// commands are livefeed's subcommands, one line each for the usage.
-var commands = []struct{ name, summary string }{
-	{"backup", "copy the database to a file, while livefeed serves"},
-	{"restore", "replace the database with a backup, while livefeed is stopped"},
-	{"hash-password", "read a new operator's password and print its password_hash"},
-	{"bench", "drive a running server with the workloads of BENCH.md"},
-	{"version", "print livefeed's version, its Go version and VCS revision"},
-	{"help", "print this help, or a command's: livefeed help restore"},
+// env is what a command gets from run: its arguments and the process's
+// environment, input and outputs.
+type env struct {
+	args           []string
+	getenv         func(string) string
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+// command is one of livefeed's subcommands.
+type command struct {
+	name, summary string // the summary is its line in the usage
+	run           func(ctx context.Context, e env) error
+}
+
+// commands are livefeed's subcommands, each in a function of its own (set
+// in init: help lists them).
+var commands []command
+
+func init() {
+	commands = []command{
+		{"backup", "copy the database to a file, while livefeed serves", backupCommand},
+		{"restore", "replace the database with a backup, while livefeed is stopped", restoreCommand},
+		{"hash-password", "read a new operator's password and print its password_hash", hashPasswordCommand},
+		{"bench", "drive a running server with the workloads of BENCH.md", func(ctx context.Context, e env) error {
+			return bench.Main(ctx, e.args, e.getenv, e.stdout, e.stderr)
+		}},
+		{"version", "print livefeed's version, its Go version and VCS revision", versionCommand},
+		{"help", "print this help, or a command's: livefeed help restore", helpCommand},
+	}
 }
 
 // printUsage writes livefeed's usage: serving, then every subcommand.
-func printUsage(w io.Writer, serve *flag.FlagSet) {
+func printUsage(w io.Writer) {
 	fmt.Fprintf(w, "usage: livefeed [flags]                 serve the feed\n       livefeed COMMAND [arguments]\n\ncommands:\n")
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nEach command takes -help (\"livefeed restore -help\").\n\nflags for serving:\n")
-	out := serve.Output()
-	serve.SetOutput(w)
-	serve.PrintDefaults()
-	serve.SetOutput(out)
+	serveFlags(w).PrintDefaults()
 }
 
 // run is the whole program, with its inputs and outputs passed in so tests
@@ -109,117 +132,182 @@ func printUsage(w io.Writer, serve *flag.FlagSet) {
 // down, or when it cannot start. An unknown command or a stray argument is
 // errUsage, and starts nothing.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	flags := flag.NewFlagSet("livefeed", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	configPath := flags.String("config", "config.toml", "configuration `file`")
-	withDemo := flags.Bool("demo", false, "also publish a simulated game and stock ticker")
-	addr := flags.String("addr", "", "listen `address`, overriding server.address")
-	dbPath := flags.String("db", "", "database `file`, overriding store.path")
-	pprofAddr := flags.String("pprof", "", "serve Go's profiler (net/http/pprof) on this loopback `address`")
-	showVersion := flags.Bool("version", false, "print the version and exit")
-	usage := func() { printUsage(stderr, flags) }
-	flags.Usage = usage
-
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		switch args[0] {
-		case "backup":
-			return backupCommand(ctx, args[1:], getenv, stdout, stderr)
-		case "restore":
-			return restoreCommand(ctx, args[1:], getenv, stdout, stderr)
-		case "hash-password":
-			return hashPasswordCommand(args[1:], stdin, stdout, stderr)
-		case "bench":
-			return bench.Main(ctx, args[1:], getenv, stdout, stderr)
-		case "version":
-			return versionCommand(args[1:], stdout, stderr)
-		case "help":
-			if len(args) > 2 {
-				return usageError(stderr, usage, "help takes one command, not %d", len(args)-1)
-			}
-			if len(args) == 2 {
-				if args[1] == "help" {
-					printUsage(stdout, flags)
-					return nil
-				}
-				for _, c := range commands {
-					if c.name == args[1] {
-						return run(ctx, []string{args[1], "-help"}, getenv, stdin, stdout, stdout)
-					}
-				}
-				return usageError(stderr, usage, "unknown command %q", args[1])
-			}
-			printUsage(stdout, flags)
-			return nil
+	e := env{args: args, getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return serveCommand(ctx, e)
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			e.args = args[1:]
+			return c.run(ctx, e)
 		}
-		return usageError(stderr, usage, "unknown command %q", args[0])
 	}
-	if err := flags.Parse(args); err != nil {
-		return flagError(err)
-	}
-	if flags.NArg() > 0 {
-		return usageError(stderr, usage, "unexpected argument %q: livefeed takes flags only, or a command first", flags.Arg(0))
-	}
-	if *showVersion {
-		printVersion(stdout)
+	return usageError(stderr, func() { printUsage(stderr) }, "unknown command %q", args[0])
+}
+
+// helpCommand is `livefeed help [command]`.
+func helpCommand(ctx context.Context, e env) error {
+	usage := func() { printUsage(e.stderr) }
+	switch {
+	case len(e.args) > 1:
+		return usageError(e.stderr, usage, "help takes one command, not %d", len(e.args))
+	case len(e.args) == 0 || e.args[0] == "help":
+		printUsage(e.stdout)
 		return nil
 	}
-	configNamed := false
-	flags.Visit(func(f *flag.Flag) { configNamed = configNamed || f.Name == "config" })
-	_, statErr := os.Stat(*configPath)
-	builtIn := !configNamed && errors.Is(statErr, os.ErrNotExist)
-	cfg, err := config.Load(*configPath, configNamed, getenv)
+	for _, c := range commands {
+		if c.name == e.args[0] {
+			return c.run(ctx, env{args: []string{"-help"}, getenv: e.getenv, stdin: e.stdin, stdout: e.stdout, stderr: e.stdout})
+		}
+	}
+	return usageError(e.stderr, usage, "unknown command %q", e.args[0])
+}
+
+// serving holds the flags of serving.
+type serving struct {
+	flags                             *flag.FlagSet
+	configPath, addr, dbPath, pprofAt *string
+	demo, version                     *bool
+}
+
+// serveFlags returns the flags of serving, printing to w.
+func serveFlags(w io.Writer) serving {
+	f := flag.NewFlagSet("livefeed", flag.ContinueOnError)
+	f.SetOutput(w)
+	return serving{
+		flags:      f,
+		configPath: f.String("config", "config.toml", "configuration `file`"),
+		demo:       f.Bool("demo", false, "also publish a simulated game and stock ticker"),
+		addr:       f.String("addr", "", "listen `address`, overriding server.address"),
+		dbPath:     f.String("db", "", "database `file`, overriding store.path"),
+		pprofAt:    f.String("pprof", "", "serve Go's profiler (net/http/pprof) on this loopback `address`"),
+		version:    f.Bool("version", false, "print the version and exit"),
+	}
+}
+
+// PrintDefaults prints the flags' usage.
+func (s serving) PrintDefaults() { s.flags.PrintDefaults() }
+
+// serveCommand is `livefeed [flags]`: the server, until ctx ends.
+func serveCommand(ctx context.Context, e env) (err error) {
+	sv := serveFlags(e.stderr)
+	sv.flags.Usage = func() { printUsage(e.stderr) }
+	if err := sv.flags.Parse(e.args); err != nil {
+		return flagError(err)
+	}
+	if sv.flags.NArg() > 0 {
+		return usageError(e.stderr, sv.flags.Usage, "unexpected argument %q: livefeed takes flags only, or a command first", sv.flags.Arg(0))
+	}
+	if *sv.version {
+		printVersion(e.stdout)
+		return nil
+	}
+	cfg, builtIn, err := sv.config(e.getenv)
 	if err != nil {
 		return err
 	}
-	if *addr != "" {
-		cfg.Server.Address = *addr
-	}
-	if *dbPath != "" {
-		cfg.Store.Path = *dbPath
-	}
-	if err := cfg.CheckDeployment(); err != nil {
+	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	n, err := openNode(ctx, cfg, log)
+	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	defer func() { err = errors.Join(err, n.close()) }() // last: once nothing writes any more
+	ln, err := n.listen(cfg)
+	if err != nil {
+		return err
+	}
+	announce(e.stdout, log, ln, n, cfg, builtIn, *sv.configPath)
+	if *sv.pprofAt != "" {
+		stopProfiler, err := serveProfiler(*sv.pprofAt, log)
+		if err != nil {
+			return err
+		}
+		defer stopProfiler()
+	}
+	var background sync.WaitGroup
+	bgCtx, stopBackground := context.WithCancel(ctx)
+	defer background.Wait()
+	defer stopBackground()
+	if *sv.demo {
+		publisher := n.demoPublisher(ln)
+		background.Go(func() { demo.Run(bgCtx, publisher, func(err error) { log.Warn("demo", "err", err) }) })
+		fmt.Fprintln(e.stdout, "  demo game and ticker are publishing to nba/demo/lal-bos and stocks/*")
+	}
+	return n.serve(ctx, ln, stopBackground)
+}
 
-	// The path of an event: the store validates and commits it, giving it
-	// its ID, and its single writer hands committed events to the hub in
-	// ID order.
-	hub := fanout.NewHub(fanout.Options{
+// config loads the configuration the flags name, with the flags' own
+// settings over it; builtIn reports that no config.toml was there, so the
+// built-in defaults are in use.
+func (sv serving) config(getenv func(string) string) (cfg config.Config, builtIn bool, err error) {
+	named := false
+	sv.flags.Visit(func(f *flag.Flag) { named = named || f.Name == "config" })
+	_, statErr := os.Stat(*sv.configPath)
+	builtIn = !named && errors.Is(statErr, os.ErrNotExist)
+	if cfg, err = config.Load(*sv.configPath, named, getenv); err != nil {
+		return cfg, false, err
+	}
+	if *sv.addr != "" {
+		cfg.Server.Address = *sv.addr
+	}
+	if *sv.dbPath != "" {
+		cfg.Store.Path = *sv.dbPath
+	}
+	return cfg, builtIn, cfg.CheckDeployment()
+}
+
+// node is one running livefeed: the store that gives events their IDs,
+// the hub that streams them, and the HTTP server in front.
+type node struct {
+	log             *slog.Logger
+	store           *store.Store
+	hub             *fanout.Hub
+	srv             *handlers.Server
+	http            *http.Server
+	shutdownTimeout time.Duration
+	// demoToken is the publish token of the built-in simulation (-demo).
+	demoToken string
+}
+
+// openNode opens the store and the hub and wires them. The path of an
+// event: handlers validate it, the store commits it and gives it its ID,
+// and the store's single writer hands committed events to the hub in ID
+// order (the Committed hook below is that one piece of code).
+func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, error) {
+	n := &node{log: log, demoToken: rand.Text() + rand.Text(), shutdownTimeout: cfg.Server.ShutdownTimeout}
+	n.hub = fanout.NewHub(fanout.Options{
 		Window:       cfg.Feed.Window,
 		WindowBytes:  cfg.Feed.WindowBytes,
 		Heartbeat:    cfg.Feed.Heartbeat,
 		WriteTimeout: cfg.Feed.WriteTimeout,
 		Logger:       log,
 	})
-	defer hub.Close()
 	st, err := store.Open(cfg.Store.Path, store.Options{
-		Synchronous: cfg.Store.Synchronous,
-		Committed:   func(events []feed.Event) { hub.Publish(fanout.Encode(events)) },
-		Logger:      log,
-		Retention:   store.Retention{MaxAge: cfg.Store.RetentionAge, MaxRows: cfg.Store.RetentionRows},
-
+		Synchronous:       cfg.Store.Synchronous,
+		Committed:         func(events []feed.Event) { n.hub.Publish(fanout.Encode(events)) },
+		Logger:            log,
+		Retention:         store.Retention{MaxAge: cfg.Store.RetentionAge, MaxRows: cfg.Store.RetentionRows},
 		MaxDataBytes:      cfg.Feed.MaxEventBytes,
 		IdempotencyWindow: cfg.Store.IdempotencyWindow,
 	})
 	if err != nil {
-		return err
+		n.hub.Close()
+		return nil, err
 	}
-	defer st.Close()
-	if err := preload(ctx, st, hub, cfg.Feed.Window); err != nil {
-		return err
+	n.store = st
+	if err := preload(ctx, st, n.hub, cfg.Feed.Window); err != nil {
+		n.close()
+		return nil, err
 	}
-
 	var operators []handlers.Operator
 	for _, op := range cfg.Auth.Operators {
 		operators = append(operators, handlers.Operator{Name: op.Name, PasswordHash: op.PasswordHash})
 	}
-	backends := handlers.Backends{Log: st, History: st, Sessions: st, Hub: hub, StoreStats: func() handlers.StoreStats {
+	n.srv = handlers.New(handlers.Backends{Log: st, History: st, Sessions: st, Hub: n.hub, StoreStats: func() handlers.StoreStats {
 		ss := st.Stats()
 		return handlers.StoreStats{Commits: ss.Commits, Events: ss.Events, Busy: ss.Busy, WALFrames: ss.WALFrames}
-	}}
-	srv := handlers.New(backends, handlers.Options{
-		PublishTokens:   cfg.Auth.PublishTokens,
+	}}, handlers.Options{
+		PublishTokens:   append(slices.Clone(cfg.Auth.PublishTokens), n.demoToken),
 		AllowedOrigins:  cfg.CORS.AllowedOrigins,
 		Retry:           cfg.Feed.Retry,
 		MaxBodyBytes:    cfg.Server.MaxBodyBytes,
@@ -235,8 +323,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		SessionLifetime: cfg.Auth.SessionLifetime,
 		Logger:          log,
 	})
-	httpServer := &http.Server{
-		Handler:           srv.Handler(),
+	n.http = &http.Server{
+		Handler:           n.srv.Handler(),
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 		ReadTimeout:       cfg.Server.ReadTimeout,
 		WriteTimeout:      cfg.Server.WriteTimeout,
@@ -244,89 +332,85 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	// The certificate is loaded before anything says "https": a missing
-	// or mismatched file stops the start here, with the key named.
-	useTLS := cfg.Server.TLSCert != ""
-	if useTLS {
+	return n, nil
+}
+
+// listen loads the TLS certificate, if there is one, before anything says
+// "https" (a missing or mismatched file stops the start here, with the key
+// named), and opens the listener.
+func (n *node) listen(cfg config.Config) (net.Listener, error) {
+	if cfg.Server.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.Server.TLSCert, cfg.Server.TLSKey)
 		if err != nil {
-			return fmt.Errorf("server.tls_cert, server.tls_key: %w", err)
+			return nil, fmt.Errorf("server.tls_cert, server.tls_key: %w", err)
 		}
-		httpServer.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+		n.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	}
-	ln, err := net.Listen("tcp", cfg.Server.Address)
-	if err != nil {
-		return err
-	}
+	return net.Listen("tcp", cfg.Server.Address)
+}
+
+// announce says where the server serves, and what it is missing.
+func announce(stdout io.Writer, log *slog.Logger, ln net.Listener, n *node, cfg config.Config, builtIn bool, configPath string) {
+	useTLS := n.http.TLSConfig != nil
 	base := baseURL(ln.Addr(), useTLS)
 	fmt.Fprintf(stdout, "livefeed is serving on %s\n  demo page: %s/\n  admin:     %s/admin\n  events:    %s/events?topic=*\n",
 		base, base, base, base)
 	if builtIn {
 		fmt.Fprintf(stdout, "  settings:  no %s here, so the built-in defaults (README, \"Configuration\"): database %s, %s, %s, no CORS origins\n",
-			*configPath, cfg.Store.Path,
+			configPath, cfg.Store.Path,
 			count(len(cfg.Auth.PublishTokens), "publish token", "no publish tokens (set "+config.EnvPublishTokens+")"),
 			count(len(cfg.Auth.Operators), "operator", "no operators (set "+config.EnvOperators+")"))
 	}
-	log.Info("started", "address", ln.Addr().String(), "database", st.Path(), "last_id", st.LastID(), "tls", useTLS)
+	log.Info("started", "address", ln.Addr().String(), "database", n.store.Path(), "last_id", n.store.LastID(), "tls", useTLS)
 	if len(cfg.Auth.PublishTokens) == 0 {
 		log.Warn("no publish tokens are configured: POST /api/publish will refuse every request")
 	}
-	if len(operators) == 0 {
+	if len(cfg.Auth.Operators) == 0 {
 		log.Warn("no operator accounts are configured: nobody can sign in to /admin")
 	}
+}
 
-	if *pprofAddr != "" {
-		stopProfiler, err := serveProfiler(*pprofAddr, log)
-		if err != nil {
-			return err
-		}
-		defer stopProfiler()
-	}
-
+// serve serves on ln until ctx ends, then shuts down: it stops accepting,
+// lets running requests (publishes) finish, calls stopBackground (the
+// demo), and ends the event streams (clients reconnect and resume). The
+// database is closed by close, once nothing can write to it.
+func (n *node) serve(ctx context.Context, ln net.Listener, stopBackground func()) error {
 	served := make(chan error, 1)
 	go func() {
-		if useTLS {
-			served <- httpServer.ServeTLS(ln, "", "") // the certificate is in TLSConfig
+		if n.http.TLSConfig != nil {
+			served <- n.http.ServeTLS(ln, "", "") // the certificate is in TLSConfig
 		} else {
-			served <- httpServer.Serve(ln)
+			served <- n.http.Serve(ln)
 		}
 	}()
-	var background sync.WaitGroup
-	bgCtx, stopBackground := context.WithCancel(ctx)
-	defer stopBackground()
-	if *withDemo {
-		background.Go(func() {
-			demo.Run(bgCtx, demoPublisher(st), func(err error) { log.Warn("demo", "err", err) })
-		})
-		fmt.Fprintln(stdout, "  demo game and ticker are publishing to nba/demo/lal-bos and stocks/*")
-	}
-
 	select {
 	case <-ctx.Done():
 	case err := <-served:
-		stopBackground()
-		background.Wait()
 		return err
 	}
-	// Shut down: stop accepting and let running requests (publishes)
-	// finish, end the event streams (clients reconnect and resume), then
-	// close the database once nothing can write to it.
-	log.Info("shutting down")
+	n.log.Info("shutting down")
 	stopBackground()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), n.shutdownTimeout)
 	defer cancel()
 	shutdown := make(chan error, 1)
-	go func() { shutdown <- httpServer.Shutdown(shutdownCtx) }()
-	hub.Close()
-	err = <-shutdown
-	background.Wait()
-	return errors.Join(err, st.Close())
+	go func() { shutdown <- n.http.Shutdown(shutdownCtx) }()
+	n.hub.Close()
+	return <-shutdown
+}
+
+// close closes the hub and the store.
+func (n *node) close() error {
+	n.hub.Close()
+	if n.store == nil {
+		return nil
+	}
+	return n.store.Close()
 }
 
 // backupCommand is `livefeed backup [-config f] [-db f] FILE`: a consistent
 // copy of the database, taken while livefeed serves.
-func backupCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	flags, dbPath, err := storeFlags("backup", "FILE", args, getenv, stderr)
+func backupCommand(ctx context.Context, e env) error {
+	flags, dbPath, err := storeFlags("backup", "FILE", e)
 	if err != nil || flags == nil {
 		return err
 	}
@@ -334,15 +418,15 @@ func backupCommand(ctx context.Context, args []string, getenv func(string) strin
 	if err := store.BackupFile(ctx, dbPath, out); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "backed up %s to %s\n", dbPath, out)
+	fmt.Fprintf(e.stdout, "backed up %s to %s\n", dbPath, out)
 	return nil
 }
 
 // restoreCommand is `livefeed restore [-config f] [-db f] [-next-id N]
 // BACKUP`, run while livefeed is stopped.
-func restoreCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func restoreCommand(ctx context.Context, e env) error {
 	var nextID int64
-	flags, dbPath, err := storeFlags("restore", "BACKUP", args, getenv, stderr, func(f *flag.FlagSet) {
+	flags, dbPath, err := storeFlags("restore", "BACKUP", e, func(f *flag.FlagSet) {
 		f.Int64Var(&nextID, "next-id", 0, "the ID the next event must at least get, if the database being replaced cannot be read")
 	})
 	if err != nil || flags == nil {
@@ -352,12 +436,12 @@ func restoreCommand(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "restored %s from %s: events up to %d; the next event gets ID %d\n", dbPath, flags.Arg(0), r.BackupLastID, r.NextID)
+	fmt.Fprintf(e.stdout, "restored %s from %s: events up to %d; the next event gets ID %d\n", dbPath, flags.Arg(0), r.BackupLastID, r.NextID)
 	if r.NextID > r.BackupLastID+1 {
-		fmt.Fprintf(stdout, "IDs %d to %d are skipped: clients that saw them get a reset and the current state\n", r.BackupLastID+1, r.NextID-1)
+		fmt.Fprintf(e.stdout, "IDs %d to %d are skipped: clients that saw them get a reset and the current state\n", r.BackupLastID+1, r.NextID-1)
 	}
 	if r.Replaced != "" {
-		fmt.Fprintf(stdout, "the previous database is kept as %s\n", r.Replaced)
+		fmt.Fprintf(e.stdout, "the previous database is kept as %s\n", r.Replaced)
 	}
 	return nil
 }
@@ -366,7 +450,8 @@ func restoreCommand(ctx context.Context, args []string, getenv func(string) stri
 // -config and -db, one argument named arg. Flags may come before or after
 // the argument ("restore BACKUP -db feed.db"). A nil FlagSet with a nil
 // error means help was asked for; on return flags.Arg(0) is the argument.
-func storeFlags(name, arg string, args []string, getenv func(string) string, stderr io.Writer, more ...func(*flag.FlagSet)) (*flag.FlagSet, string, error) {
+func storeFlags(name, arg string, e env, more ...func(*flag.FlagSet)) (*flag.FlagSet, string, error) {
+	args, getenv, stderr := e.args, e.getenv, e.stderr
 	flags := flag.NewFlagSet("livefeed "+name, flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	configPath := flags.String("config", "config.toml", "configuration `file`, for store.path")
@@ -449,15 +534,38 @@ func preload(ctx context.Context, st *store.Store, hub *fanout.Hub, window int) 
 	return nil
 }
 
-// demoPublisher publishes the simulation's events through the store, like
-// the API does.
-func demoPublisher(st *store.Store) demo.Publisher {
+// demoPublisher publishes the simulation's events through the API, with
+// the Go client and a token of its own, as any publisher does.
+func (n *node) demoPublisher(ln net.Listener) demo.Publisher {
+	c := client.New(baseURL(ln.Addr(), n.http.TLSConfig != nil), n.demoToken)
+	transport := &http.Transport{
+		// Straight to the listener, whatever name the certificate has.
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, ln.Addr().String())
+		},
+	}
+	if cfg := n.http.TLSConfig; cfg != nil {
+		// The server's own certificate is the one to trust.
+		leaf := cfg.Certificates[0].Leaf
+		pool := x509.NewCertPool()
+		pool.AddCert(leaf)
+		name := ""
+		switch {
+		case len(leaf.DNSNames) > 0:
+			name = leaf.DNSNames[0]
+		case len(leaf.IPAddresses) > 0:
+			name = leaf.IPAddresses[0].String()
+		}
+		transport.TLSClientConfig = &tls.Config{RootCAs: pool, ServerName: name}
+	}
+	c.HTTP = &http.Client{Transport: transport}
 	return demo.PublisherFunc(func(ctx context.Context, topic, typ string, data any) error {
 		raw, err := json.Marshal(data)
 		if err != nil {
 			return err
 		}
-		_, err = st.Append(ctx, []feed.Update{{Topic: topic, Type: typ, Data: raw}})
+		_, err = c.Publish(ctx, feed.Update{Topic: topic, Type: typ, Data: raw}, "")
 		return err
 	})
 }
@@ -486,7 +594,8 @@ func serveProfiler(addr string, log *slog.Logger) (stop func(), err error) {
 }
 
 // hashPasswordCommand is `livefeed hash-password`.
-func hashPasswordCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func hashPasswordCommand(_ context.Context, e env) error {
+	args, stdin, stdout, stderr := e.args, e.stdin, e.stdout, e.stderr
 	flags := flag.NewFlagSet("livefeed hash-password", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	flags.Usage = func() {
@@ -525,7 +634,8 @@ func hashPassword(in io.Reader, out, prompt io.Writer) error {
 }
 
 // versionCommand is `livefeed version`.
-func versionCommand(args []string, stdout, stderr io.Writer) error {
+func versionCommand(_ context.Context, e env) error {
+	args, stdout, stderr := e.args, e.stdout, e.stderr
 	flags := flag.NewFlagSet("livefeed version", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	flags.Usage = func() {

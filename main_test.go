@@ -111,34 +111,27 @@ func (s *server) shutdown(t *testing.T) {
 	})
 }
 
-// publish posts a body to /api/publish and returns the acknowledged IDs.
-func publish(base, body string) ([]int64, error) {
-	req, err := http.NewRequest(http.MethodPost, base+"/api/publish", strings.NewReader(body))
-	if err != nil {
+// publish publishes a body of /api/publish (an event, or an array of
+// them) with the Go client and returns the acknowledged IDs.
+func publish(base, body string) ([]int64, error) { return publishWith(http.DefaultClient, base, body) }
+
+// publishWith is publish through the given HTTP client.
+func publishWith(hc *http.Client, base, body string) ([]int64, error) {
+	c := client.New(base, testToken)
+	c.HTTP = hc
+	if strings.HasPrefix(strings.TrimSpace(body), "[") {
+		var updates []feed.Update
+		if err := json.Unmarshal([]byte(body), &updates); err != nil {
+			return nil, err
+		}
+		return c.PublishBatch(context.Background(), updates, "")
+	}
+	var u feed.Update
+	if err := json.Unmarshal([]byte(body), &u); err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated {
-		return nil, fmt.Errorf("publish: %d %s", resp.StatusCode, b)
-	}
-	var ack struct {
-		ID  int64
-		IDs []int64
-	}
-	if err := json.Unmarshal(b, &ack); err != nil {
-		return nil, err
-	}
-	if ack.IDs == nil {
-		ack.IDs = []int64{ack.ID}
-	}
-	return ack.IDs, nil
+	id, err := c.Publish(context.Background(), u, "")
+	return []int64{id}, err
 }
 
 func mustPublish(t *testing.T, base, body string) []int64 {
@@ -423,6 +416,29 @@ func TestDemo(t *testing.T) {
 			t.Fatalf("demo events so far %v: %v", seen, err)
 		}
 		seen[ev.Type] = true
+	}
+}
+
+// TestDemoOverTLS: the simulation publishes through the API like any
+// publisher, also when the server speaks only HTTPS.
+func TestDemoOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSignedCert(t, dir)
+	s := startServerIn(t, dir, fmt.Sprintf("[server]\ntls_cert = %q\ntls_key = %q\n", certFile, keyFile), "-demo")
+	c := client.New(s.url, "")
+	c.HTTP = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	stream := c.Subscribe(ctx, []string{"stocks/*"}, "")
+	defer stream.Close()
+	for range 6 { // more than the snapshot of the four symbols: live ones too
+		item, err := stream.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if item.Event.Type != "tick" {
+			t.Fatalf("got %+v", item)
+		}
 	}
 }
 
@@ -1040,27 +1056,6 @@ write_timeout = "1500ms"
 			}
 		})
 	}
-}
-
-// publishWith is publish through the given client.
-func publishWith(httpClient *http.Client, base, body string) ([]int64, error) {
-	req, err := http.NewRequest(http.MethodPost, base+"/api/publish", strings.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated {
-		return nil, fmt.Errorf("publish: %d %s", resp.StatusCode, b)
-	}
-	var ack struct{ ID int64 }
-	err = json.Unmarshal(b, &ack)
-	return []int64{ack.ID}, err
 }
 
 func get(t *testing.T, httpClient *http.Client, url string) string {

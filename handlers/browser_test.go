@@ -30,6 +30,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"livefeed/feed"
+	"livefeed/feed/client"
 	"livefeed/feed/fanout"
 	"livefeed/handlers"
 	"livefeed/store"
@@ -308,22 +309,19 @@ func listenAgain(t *testing.T, addr string) net.Listener {
 	}
 }
 
-// publish publishes through the API and returns the event's ID.
+// publish publishes through the API, with the Go client, and returns the
+// event's ID.
 func (l *liveServer) publish(t *testing.T, body string) int64 {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, l.URL()+"/api/publish", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	var u feed.Update
+	if err := json.Unmarshal([]byte(body), &u); err != nil {
+		t.Fatal(err)
+	}
+	id, err := client.New(l.URL(), token).Publish(context.Background(), u, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var ack struct{ ID int64 }
-	if resp.StatusCode != http.StatusCreated || json.Unmarshal(b, &ack) != nil {
-		t.Fatalf("publish: %d %s", resp.StatusCode, b)
-	}
-	return ack.ID
+	return id
 }
 
 // embedder is a web site on another origin that embeds livefeed widgets.
