@@ -90,6 +90,13 @@ type StoreStats struct {
 	WALFrames       int64
 }
 
+// The defaults of Options: the server's unless its configuration says
+// otherwise (config.Default uses these).
+const (
+	DefaultBusyRetry       = 10 * time.Second
+	DefaultSessionLifetime = 12 * time.Hour
+)
+
 // Options configure a Server.
 type Options struct {
 	// PublishTokens are the bearer tokens accepted by POST /api/publish.
@@ -119,7 +126,7 @@ type Options struct {
 	// Operators may sign in to the admin console.
 	Operators []Operator
 	// SessionLifetime is how long an operator stays signed in (default
-	// 12 hours).
+	// DefaultSessionLifetime).
 	SessionLifetime time.Duration
 	Logger          *slog.Logger
 }
@@ -155,10 +162,10 @@ func New(b Backends, opts Options) *Server {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.BusyRetry <= 0 {
-		opts.BusyRetry = 10 * time.Second
+		opts.BusyRetry = DefaultBusyRetry
 	}
 	if opts.SessionLifetime <= 0 {
-		opts.SessionLifetime = 12 * time.Hour
+		opts.SessionLifetime = DefaultSessionLifetime
 	}
 	s := &Server{opts: opts, eventLog: b.Log, stored: b.History, hub: b.Hub, stats: b.StoreStats, log: opts.Logger, origins: make(map[string]bool),
 		streams:     newStreamLimits(opts.MaxStreams, opts.MaxStreamsPerIP),

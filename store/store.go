@@ -198,6 +198,12 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// CheckSynchronous reports whether v is a value of Options.Synchronous.
+func CheckSynchronous(v string) error {
+	_, err := synchronousPragma(v)
+	return err
+}
+
 func synchronousPragma(v string) (string, error) {
 	switch strings.ToLower(v) {
 	case "", "normal":

@@ -37,33 +37,44 @@ type Filter interface {
 // Options configure a Hub. Zero values take the defaults.
 type Options struct {
 	// Window is how many recent events are kept in memory for replay
-	// (default 50,000); WindowBytes bounds their frames (default 64 MiB).
+	// (default DefaultWindow); WindowBytes bounds their frames (default
+	// DefaultWindowBytes).
 	// A subscriber that falls further behind than the window is
 	// disconnected and catches up from History when it reconnects.
 	Window      int
 	WindowBytes int
-	// Heartbeat is the interval of keep-alive comments (default 15 s).
+	// Heartbeat is the interval of keep-alive comments (default
+	// DefaultHeartbeat).
 	Heartbeat time.Duration
 	// WriteTimeout is how long a subscriber may accept no data before it
-	// is disconnected (default 30 s).
+	// is disconnected (default DefaultWriteTimeout).
 	WriteTimeout time.Duration
 	// Writers is the number of writer goroutines (default GOMAXPROCS).
 	Writers int
 	Logger  *slog.Logger
 }
 
+// The defaults of Options: the server's unless its configuration says
+// otherwise (config.Default uses these).
+const (
+	DefaultWindow       = 50_000
+	DefaultWindowBytes  = 64 << 20
+	DefaultHeartbeat    = 15 * time.Second
+	DefaultWriteTimeout = 30 * time.Second
+)
+
 func (o *Options) setDefaults() {
 	if o.Window <= 0 {
-		o.Window = 50_000
+		o.Window = DefaultWindow
 	}
 	if o.WindowBytes <= 0 {
-		o.WindowBytes = 64 << 20
+		o.WindowBytes = DefaultWindowBytes
 	}
 	if o.Heartbeat <= 0 {
-		o.Heartbeat = 15 * time.Second
+		o.Heartbeat = DefaultHeartbeat
 	}
 	if o.WriteTimeout <= 0 {
-		o.WriteTimeout = 30 * time.Second
+		o.WriteTimeout = DefaultWriteTimeout
 	}
 	if o.Writers <= 0 {
 		o.Writers = runtime.GOMAXPROCS(0)

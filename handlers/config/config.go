@@ -19,6 +19,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"livefeed/feed"
+	"livefeed/feed/fanout"
+	"livefeed/handlers"
 	"livefeed/store"
 )
 
@@ -154,17 +156,17 @@ func Default() Config {
 			IdempotencyWindow: store.DefaultIdempotencyWindow,
 		},
 		Feed: Feed{
-			Heartbeat:           15 * time.Second,
+			Heartbeat:           fanout.DefaultHeartbeat,
 			Retry:               2 * time.Second,
-			Window:              50_000,
-			WindowBytes:         64 << 20,
-			WriteTimeout:        30 * time.Second,
+			Window:              fanout.DefaultWindow,
+			WindowBytes:         fanout.DefaultWindowBytes,
+			WriteTimeout:        fanout.DefaultWriteTimeout,
 			MaxEventBytes:       feed.MaxDataBytes,
 			MaxSubscribersPerIP: 500,
-			BusyRetry:           10 * time.Second,
+			BusyRetry:           handlers.DefaultBusyRetry,
 		},
 		Auth: Auth{
-			SessionLifetime: 12 * time.Hour,
+			SessionLifetime: handlers.DefaultSessionLifetime,
 		},
 	}
 }
@@ -376,8 +378,8 @@ func (c Config) Validate() error {
 	if c.Store.Path == "" {
 		bad("store.path", "must not be empty")
 	}
-	if s := strings.ToLower(c.Store.Synchronous); s != "normal" && s != "full" {
-		bad("store.synchronous", "%q: must be \"normal\" or \"full\"", c.Store.Synchronous)
+	if err := store.CheckSynchronous(c.Store.Synchronous); err != nil {
+		bad("store.synchronous", "%v", err)
 	}
 	if c.Server.ClientIPHeader != "" && !isToken(c.Server.ClientIPHeader) {
 		bad("server.client_ip_header", "%q is not a header name", c.Server.ClientIPHeader)
