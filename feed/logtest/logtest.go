@@ -1,0 +1,172 @@
+// Package logtest is the conformance test of livefeed's logs: what every
+// implementation of the place where events get their IDs must do, whatever
+// keeps them (SQLite on one node, a replicated log in a cluster). A log's
+// own tests call Run with a function that opens a fresh, empty one.
+package logtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"livefeed/feed"
+)
+
+// Log is what the conformance test exercises: the publishing side of a log
+// (handlers.Log).
+type Log interface {
+	Append(ctx context.Context, updates []feed.Update) ([]feed.Event, error)
+	AppendOnce(ctx context.Context, once feed.Idempotency, updates []feed.Update) ([]feed.Event, bool, error)
+	AppendIf(ctx context.Context, once *feed.Idempotency, latest int64, u feed.Update) ([]feed.Event, bool, error)
+	Replay(ctx context.Context, once feed.Idempotency) ([]feed.Event, bool, error)
+}
+
+// Open returns a new, empty log that hands every event it commits to
+// committed, as the log's Committed hook does, and closes it when the test
+// ends.
+type Open func(t *testing.T, committed func([]feed.Event)) Log
+
+// sink records what a log hands on.
+type sink struct {
+	mu     sync.Mutex
+	events []feed.Event
+}
+
+func (s *sink) add(events []feed.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, events...)
+}
+
+func (s *sink) ids() []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]int64, len(s.events))
+	for i, e := range s.events {
+		ids[i] = e.ID
+	}
+	return ids
+}
+
+func note(topic string, n int) feed.Update {
+	return feed.Update{Topic: topic, Type: "note", Data: fmt.Appendf(nil, `{"n":%d}`, n)}
+}
+
+// Run runs the conformance test on logs from open.
+func Run(t *testing.T, open Open) {
+	ctx := context.Background()
+	fresh := func(t *testing.T) (Log, *sink) {
+		var s sink
+		return open(t, s.add), &s
+	}
+
+	t.Run("IDsIncreaseAndAreHandedOnInOrder", func(t *testing.T) {
+		l, s := fresh(t)
+		var wg sync.WaitGroup
+		got := make([][]feed.Event, 16)
+		for p := range got {
+			wg.Go(func() {
+				for i := range 20 {
+					events, err := l.Append(ctx, []feed.Update{note(fmt.Sprintf("p/%d", p), i), note("shared", i)})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if events[1].ID != events[0].ID+1 || events[0].Topic != fmt.Sprintf("p/%d", p) {
+						t.Errorf("a batch's events: %+v", events)
+					}
+					got[p] = append(got[p], events...)
+				}
+			})
+		}
+		wg.Wait()
+		ids := s.ids()
+		if len(ids) != 16*20*2 {
+			t.Fatalf("%d events handed on, want %d", len(ids), 16*20*2)
+		}
+		for i, id := range ids {
+			if id != int64(i+1) {
+				t.Fatalf("handed on %d at position %d: IDs must be 1, 2, ... in order", id, i)
+			}
+		}
+		for p, events := range got {
+			for i := 1; i < len(events); i++ {
+				if events[i].ID <= events[i-1].ID {
+					t.Fatalf("publisher %d got ID %d after %d", p, events[i].ID, events[i-1].ID)
+				}
+			}
+		}
+	})
+
+	t.Run("BatchAllOrNothing", func(t *testing.T) {
+		l, s := fresh(t)
+		bad := feed.Update{Topic: "a", Type: "score", Data: []byte(`{"home":"A"}`)}
+		if _, err := l.Append(ctx, []feed.Update{note("a", 1), bad}); !errors.Is(err, feed.ErrInvalid) {
+			t.Fatalf("a batch with an invalid update: %v, want ErrInvalid", err)
+		}
+		events, err := l.Append(ctx, []feed.Update{note("a", 2)})
+		if err != nil || events[0].ID != 1 || len(s.ids()) != 1 {
+			t.Fatalf("after a refused batch: %+v, %v; handed on %v", events, err, s.ids())
+		}
+	})
+
+	t.Run("AppendOnce", func(t *testing.T) {
+		l, s := fresh(t)
+		once := feed.NewIdempotency("publisher", "key", []byte("request"))
+		first, replayed, err := l.AppendOnce(ctx, once, []feed.Update{note("a", 1), note("b", 2)})
+		if err != nil || replayed {
+			t.Fatalf("first: %v, replayed %v", err, replayed)
+		}
+		for range 3 {
+			again, replayed, err := l.AppendOnce(ctx, once, []feed.Update{note("a", 1), note("b", 2)})
+			if err != nil || !replayed || len(again) != 2 || again[0].ID != first[0].ID || again[1].ID != first[1].ID {
+				t.Fatalf("retry: %+v, replayed %v, %v; want %+v", again, replayed, err, first)
+			}
+		}
+		events, found, err := l.Replay(ctx, once)
+		if err != nil || !found || len(events) != 2 || events[0].ID != first[0].ID {
+			t.Fatalf("Replay: %+v, %v, %v", events, found, err)
+		}
+		other := feed.NewIdempotency("publisher", "key", []byte("another request"))
+		if _, _, err := l.AppendOnce(ctx, other, []feed.Update{note("a", 9)}); !errors.Is(err, feed.ErrKeyReused) {
+			t.Fatalf("the key with another request: %v, want ErrKeyReused", err)
+		}
+		if _, found, err := l.Replay(ctx, feed.NewIdempotency("publisher", "unused", nil)); err != nil || found {
+			t.Fatalf("Replay of an unused key: %v, %v", found, err)
+		}
+		if ids := s.ids(); !slices.Equal(ids, []int64{1, 2}) {
+			t.Fatalf("handed on %v: retries must make no events", ids)
+		}
+	})
+
+	t.Run("AppendIf", func(t *testing.T) {
+		l, _ := fresh(t)
+		created, _, err := l.AppendIf(ctx, nil, 0, note("g", 0))
+		if err != nil {
+			t.Fatalf("create: %v", err)
+		}
+		if _, _, err := l.AppendIf(ctx, nil, 0, note("g", 0)); !errors.Is(err, feed.ErrConflict) {
+			t.Fatalf("create again: %v, want ErrConflict", err)
+		}
+		l.Append(ctx, []feed.Update{note("other", 0)})
+		next, _, err := l.AppendIf(ctx, nil, created[0].ID, note("g", 1))
+		if err != nil {
+			t.Fatalf("after the latest of g, with another topic between: %v", err)
+		}
+		if _, _, err := l.AppendIf(ctx, nil, created[0].ID, note("g", 2)); !errors.Is(err, feed.ErrConflict) {
+			t.Fatalf("after a stale ID: %v, want ErrConflict", err)
+		}
+		once := feed.NewIdempotency("operator", "tap", []byte("+3"))
+		tap, _, err := l.AppendIf(ctx, &once, next[0].ID, note("g", 3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, replayed, err := l.AppendIf(ctx, &once, next[0].ID, note("g", 3))
+		if err != nil || !replayed || again[0].ID != tap[0].ID {
+			t.Fatalf("a retried tap: %+v, replayed %v, %v", again, replayed, err)
+		}
+	})
+}
