@@ -48,7 +48,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	err = s.hub.Serve(r.Context(), conn, fanout.Subscription{
 		Filter:  f,
 		Start:   fanout.ParseLastEventID(pos),
-		History: &replay{stored: s.stored, filter: f},
+		Replay: &replay{stored: s.stored, filter: f},
 		Closed:  release,
 	})
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, feed.ErrClosed) {
@@ -116,7 +116,7 @@ type replay struct {
 	filter feed.Filter
 }
 
-var _ fanout.History = (*replay)(nil)
+var _ fanout.Replay = (*replay)(nil)
 
 func (r *replay) Check(after int64) error { return r.stored.Resumable(after) }
 

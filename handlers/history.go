@@ -207,7 +207,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, err)
 		return
 	}
-	events, more, err := s.stored.History(r.Context(), hq.Range, hq.Limit, hq.NewestFirst)
+	events, more, err := s.stored.Page(r.Context(), hq.Range, hq.Limit, hq.NewestFirst)
 	if err != nil {
 		Error(w, r, s.log, err)
 		return

@@ -324,7 +324,7 @@ func TestExportAPI(t *testing.T) {
 			t.Errorf("row %d %s = %q, want %q", tc.row, tc.column, got, tc.want)
 		}
 	}
-	stored, _, err := a.store.History(t.Context(), feed.Range{}, 100, false)
+	stored, _, err := a.store.Page(t.Context(), feed.Range{}, 100, false)
 	if err != nil || len(stored) != 4 {
 		t.Fatal(stored, err)
 	}

@@ -56,10 +56,11 @@ type Log interface {
 type History interface {
 	Latest(ctx context.Context) ([]feed.Event, error)
 	LatestOf(ctx context.Context, topic string) (e feed.Event, found bool, err error)
-	History(ctx context.Context, r feed.Range, limit int, newestFirst bool) (events []feed.Event, more bool, err error)
+	// Page returns a page of the events of r (see store.Page).
+	Page(ctx context.Context, r feed.Range, limit int, newestFirst bool) (events []feed.Event, more bool, err error)
 	Export(ctx context.Context, w io.Writer, r feed.Range) (int64, error)
 	// After and Resumable serve a stream that resumes from a position
-	// the hub's window no longer holds (see fanout.History).
+	// the hub's window no longer holds (see fanout.Replay).
 	After(ctx context.Context, after int64, f feed.Filter, limit int) ([]feed.Event, error)
 	Resumable(after int64) error
 	// Ping reports whether the storage answers (GET /healthz).

@@ -114,11 +114,11 @@ func BenchmarkSparsePrefix(b *testing.B) {
 		read func() (int, error)
 	}{
 		{"history", sparse, func() (int, error) {
-			events, _, err := s.History(ctx, feed.Range{Filter: sparsePrefix}, 100, false)
+			events, _, err := s.Page(ctx, feed.Range{Filter: sparsePrefix}, 100, false)
 			return len(events), err
 		}},
 		{"history-newest-first", sparse, func() (int, error) {
-			events, _, err := s.History(ctx, feed.Range{Filter: sparsePrefix}, 100, true)
+			events, _, err := s.Page(ctx, feed.Range{Filter: sparsePrefix}, 100, true)
 			return len(events), err
 		}},
 		{"export", sparse, func() (int, error) {
@@ -126,7 +126,7 @@ func BenchmarkSparsePrefix(b *testing.B) {
 			return int(n), err
 		}},
 		{"dense-history-1000", 1000, func() (int, error) {
-			events, _, err := s.History(ctx, feed.Range{Filter: densePrefix, After: rows / 2}, 1000, false)
+			events, _, err := s.Page(ctx, feed.Range{Filter: densePrefix, After: rows / 2}, 1000, false)
 			return len(events), err
 		}},
 	} {

@@ -56,7 +56,7 @@ func TestHistory(t *testing.T) {
 		{"OKNoSuchTopic", feed.Range{Filter: mustFilter(t, "nba/c")}, 10, false, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			events, more, err := s.History(context.Background(), tc.r, tc.limit, tc.newest)
+			events, more, err := s.Page(context.Background(), tc.r, tc.limit, tc.newest)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,7 +72,7 @@ func TestHistoryFullEvents(t *testing.T) {
 	s := MustOpenStore(t, store.Options{})
 	want := MustAppend(t, s, feed.Update{Topic: "nba/a", Type: "score",
 		Data: json.RawMessage(`{"home":"A","away":"B","home_score":1,"away_score":0}`)})
-	got, _, err := s.History(context.Background(), feed.Range{}, 10, false)
+	got, _, err := s.Page(context.Background(), feed.Range{}, 10, false)
 	if err != nil || len(got) != 1 {
 		t.Fatalf("%v, %v", got, err)
 	}
@@ -169,7 +169,7 @@ func TestHistoryTimeRange(t *testing.T) {
 				}
 			}
 			r := feed.Range{From: tc.from, To: tc.to}
-			got, _, err := s.History(ctx, r, store.MaxPage, false)
+			got, _, err := s.Page(ctx, r, store.MaxPage, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -177,7 +177,7 @@ func TestHistoryTimeRange(t *testing.T) {
 				t.Fatalf("got %s, want %s", ids(got), ids(want))
 			}
 			r.Filter = mustFilter(t, "b")
-			got, _, err = s.History(ctx, r, store.MaxPage, true)
+			got, _, err = s.Page(ctx, r, store.MaxPage, true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -203,7 +203,7 @@ func TestHistoryPaging(t *testing.T) {
 			var all []feed.Event
 			r := feed.Range{Filter: mustFilter(t, "nba/a", "nba/b", "misc")}
 			for range 20 {
-				page, more, err := s.History(ctx, r, 2, newest)
+				page, more, err := s.Page(ctx, r, 2, newest)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -266,7 +266,7 @@ func TestHistoryManyTopicsMatchesModel(t *testing.T) {
 				}
 				for _, newest := range []bool{false, true} {
 					for _, limit := range []int{1, 3, 40, 1000} {
-						got, more, err := s.History(ctx, r, limit, newest)
+						got, more, err := s.Page(ctx, r, limit, newest)
 						if err != nil {
 							t.Fatal(err)
 						}

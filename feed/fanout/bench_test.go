@@ -54,7 +54,7 @@ func attach(b *testing.B, h *fanout.Hub, l *memLog, n int, f fanout.Filter, afte
 	for range n {
 		wg.Go(func() {
 			c := &sinkConn{frames: frames}
-			if err := h.Serve(context.Background(), c, fanout.Subscription{Filter: f, Start: fanout.Start{Resume: true, After: after}, History: l.history(f)}); err != nil {
+			if err := h.Serve(context.Background(), c, fanout.Subscription{Filter: f, Start: fanout.Start{Resume: true, After: after}, Replay: l.history(f)}); err != nil {
 				b.Error(err)
 			}
 		})

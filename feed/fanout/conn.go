@@ -41,9 +41,9 @@ func NetConn(c net.Conn) Conn {
 	return &netConn{c: c}
 }
 
-// History is where a subscriber reads stored events older than the hub's
+// Replay is where a subscriber reads stored events older than the hub's
 // window: the events of one subscription's filter.
-type History interface {
+type Replay interface {
 	// Check reports whether a client that has seen every event up to ID
 	// after can be given exactly what it missed: an error wrapping
 	// ErrPruned if retention removed some of it, ErrAhead if the position

@@ -11,7 +11,7 @@
 // A subscriber resuming from a position inside the window is attached to it
 // atomically, under the hub's lock, so no event published meanwhile can fall
 // between replay and live delivery. One resuming from further back is first
-// fed pages from History (SQLite) until its position reaches the window.
+// fed pages from its Replay (SQLite) until its position reaches the window.
 package fanout
 
 import (
@@ -40,7 +40,7 @@ type Options struct {
 	// (default DefaultWindow); WindowBytes bounds their frames (default
 	// DefaultWindowBytes).
 	// A subscriber that falls further behind than the window is
-	// disconnected and catches up from History when it reconnects.
+	// disconnected and catches up from SQLite when it reconnects.
 	Window      int
 	WindowBytes int
 	// Heartbeat is the interval of keep-alive comments (default
@@ -182,7 +182,7 @@ func (h *Hub) Publish(msgs []*Message) {
 		h.push(m, func(old *Message, seq uint64) {
 			// A subscriber that had not yet passed an evicted event it
 			// should receive has lost continuity: wake it so its owner
-			// closes it (it resumes from History on reconnect).
+			// closes it (it resumes from SQLite on reconnect).
 			h.eachMatching(old.Topic, func(s *Subscriber) {
 				if s.seq <= seq && s.lastID < old.ID && !s.lagged.Swap(true) {
 					wake(s)

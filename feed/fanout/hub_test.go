@@ -85,7 +85,7 @@ func (l *memLog) publish(topic string, n int) []int64 {
 	return ids
 }
 
-func (l *memLog) history(f fanout.Filter) fanout.History { return &memHistory{log: l, filter: f} }
+func (l *memLog) history(f fanout.Filter) fanout.Replay { return &memHistory{log: l, filter: f} }
 
 type memHistory struct {
 	log    *memLog
@@ -156,7 +156,7 @@ func subscribe(t *testing.T, h *fanout.Hub, l *memLog, f fanout.Filter, start fa
 	}
 	t.Cleanup(func() { c.Close() })
 	server := <-accepted
-	go h.Serve(context.Background(), fanout.NetConn(server), fanout.Subscription{Filter: f, Start: start, History: l.history(f)})
+	go h.Serve(context.Background(), fanout.NetConn(server), fanout.Subscription{Filter: f, Start: start, Replay: l.history(f)})
 	return &peer{conn: c, rd: client.NewReader(c)}
 }
 
@@ -408,7 +408,7 @@ func TestCloseDisconnects(t *testing.T) {
 	h.Close()
 	c1.expectClosed(t)
 	c2.expectClosed(t)
-	if err := h.Serve(context.Background(), nopConn{}, fanout.Subscription{Filter: filterOf("a"), History: l.history(filterOf("a"))}); !errors.Is(err, feed.ErrClosed) {
+	if err := h.Serve(context.Background(), nopConn{}, fanout.Subscription{Filter: filterOf("a"), Replay: l.history(filterOf("a"))}); !errors.Is(err, feed.ErrClosed) {
 		t.Fatalf("Serve after Close = %v", err)
 	}
 }

@@ -50,7 +50,7 @@ func subscribeTCP(t *testing.T, h *fanout.Hub, l *memLog, f fanout.Filter, start
 	if tune != nil {
 		tune(server.(*net.TCPConn), c.(*net.TCPConn))
 	}
-	go h.Serve(context.Background(), fanout.NetConn(server), fanout.Subscription{Filter: f, Start: start, History: l.history(f)})
+	go h.Serve(context.Background(), fanout.NetConn(server), fanout.Subscription{Filter: f, Start: start, Replay: l.history(f)})
 	return &peer{conn: c, rd: client.NewReader(c)}
 }
 

@@ -34,7 +34,7 @@ const (
 // subscriber's replay does not hold up the others for long.
 const writeChunk = 64 << 10
 
-// catchUpPage is how many events one History read returns.
+// catchUpPage is how many events one Replay read returns.
 const catchUpPage = 1000
 
 // Why the server ends streams. errLagged, errWriteTimeout and ErrClosed are
@@ -99,14 +99,14 @@ type cursor struct {
 type Subscription struct {
 	Filter  Filter
 	Start   Start
-	History History // the stored events of Filter, for positions behind the window
+	Replay Replay // the stored events of Filter, for positions behind the window
 	// Closed, if set, is called once when the subscriber is gone, which for
 	// a connection served by the writer pool is after Serve has returned.
 	Closed func()
 }
 
 // Serve streams events to a new subscriber on c, from sub.Start: the missed
-// events (from the window or from History), or a snapshot, then live events.
+// events (from the window or from Replay), or a snapshot, then live events.
 // The response headers must already have been sent.
 //
 // If c supports non-blocking writes (see NetConn), Serve returns as soon as
@@ -114,7 +114,7 @@ type Subscription struct {
 // taken it over; the caller must not touch c afterwards. Otherwise Serve
 // returns when the subscriber disconnects, ctx ends or the hub closes.
 func (h *Hub) Serve(ctx context.Context, c Conn, sub Subscription) error {
-	f, start, hist := sub.Filter, sub.Start, sub.History
+	f, start, hist := sub.Filter, sub.Start, sub.Replay
 	s := &Subscriber{hub: h, filter: f, conn: c, closed: sub.Closed}
 	if _, ok := c.(nonBlocking); !ok {
 		s.mode.Store(modeStream)
@@ -160,9 +160,9 @@ func (h *Hub) Serve(ctx context.Context, c Conn, sub Subscription) error {
 }
 
 // catchUp brings s to the window: straight away if its position is in the
-// window, else by writing pages of History until it is. A position that
+// window, else by writing pages of Replay until it is. A position that
 // cannot be resumed gets a reset and the snapshot instead.
-func (h *Hub) catchUp(ctx context.Context, s *Subscriber, start Start, hist History) error {
+func (h *Hub) catchUp(ctx context.Context, s *Subscriber, start Start, hist Replay) error {
 	reason := start.Invalid
 	if reason == "" && start.Resume {
 		err := hist.Check(start.After)
@@ -181,8 +181,8 @@ func (h *Hub) catchUp(ctx context.Context, s *Subscriber, start Start, hist Hist
 	after := start.After
 	var buf []byte
 	for {
-		// Read what the window covers before reading History: every event
-		// up to it was committed before this point, so a History read
+		// Read what the window covers before reading Replay: every event
+		// up to it was committed before this point, so a Replay read
 		// that comes back short has seen all of them.
 		covered := h.coveredID()
 		if ok, err := h.attachAt(s, after); ok || err != nil {
