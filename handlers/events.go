@@ -46,10 +46,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err = s.hub.Serve(r.Context(), conn, fanout.Subscription{
-		Filter:  f,
-		Start:   fanout.ParseLastEventID(pos),
+		Filter: f,
+		Start:  fanout.ParseLastEventID(pos),
 		Replay: &replay{stored: s.stored, filter: f},
-		Closed:  release,
+		Closed: release,
 	})
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, feed.ErrClosed) {
 		s.log.Debug("event stream ended", "remote", r.RemoteAddr, "err", err)

@@ -97,8 +97,8 @@ type cursor struct {
 
 // Subscription is what a new subscriber asked for.
 type Subscription struct {
-	Filter  Filter
-	Start   Start
+	Filter Filter
+	Start  Start
 	Replay Replay // the stored events of Filter, for positions behind the window
 	// Closed, if set, is called once when the subscriber is gone, which for
 	// a connection served by the writer pool is after Serve has returned.
