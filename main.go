@@ -48,6 +48,7 @@ import (
 	"livefeed/handlers"
 	"livefeed/handlers/config"
 	"livefeed/store"
+	"livefeed/store/cluster"
 	"livefeed/web"
 )
 
@@ -261,6 +262,7 @@ func (sv serving) config(getenv func(string) string) (cfg config.Config, builtIn
 type node struct {
 	log             *slog.Logger
 	store           *store.Store
+	cluster         *cluster.Node // nil on a single node
 	hub             *fanout.Hub
 	srv             *handlers.Server
 	http            *http.Server
@@ -299,11 +301,27 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 		n.close()
 		return nil, err
 	}
+	// Single node: the store gives events their IDs. In a cluster, the
+	// stream does, and the store mirrors it.
+	var eventLog handlers.Log = st
+	var history handlers.History = st
+	var status func() handlers.ClusterStatus
+	if len(cfg.Cluster.NATSURLs) > 0 {
+		if n.cluster, err = openCluster(ctx, st, cfg, log); err != nil {
+			n.close()
+			return nil, err
+		}
+		eventLog, history = n.cluster, n.cluster
+		status = func() handlers.ClusterStatus {
+			c := n.cluster.Status()
+			return handlers.ClusterStatus{Node: c.Node, Applied: c.Applied, StreamLast: c.StreamLast, Connected: c.Connected, Ready: c.Ready, Problem: c.Problem}
+		}
+	}
 	var operators []handlers.Operator
 	for _, op := range cfg.Auth.Operators {
 		operators = append(operators, handlers.Operator{Name: op.Name, PasswordHash: op.PasswordHash})
 	}
-	n.srv = handlers.New(handlers.Backends{Log: st, History: st, Sessions: st, Hub: n.hub, StoreStats: func() handlers.StoreStats {
+	n.srv = handlers.New(handlers.Backends{Log: eventLog, History: history, Sessions: st, Hub: n.hub, Cluster: status, StoreStats: func() handlers.StoreStats {
 		ss := st.Stats()
 		return handlers.StoreStats{Commits: ss.Commits, Events: ss.Events, Busy: ss.Busy, WALFrames: ss.WALFrames}
 	}}, handlers.Options{
@@ -398,8 +416,27 @@ func (n *node) serve(ctx context.Context, ln net.Listener, stopBackground func()
 	return <-shutdown
 }
 
-// close closes the hub and the store.
+// openCluster joins the cluster of cfg: this node mirrors the stream into
+// st and publishes through it.
+func openCluster(ctx context.Context, st *store.Store, cfg config.Config, log *slog.Logger) (*cluster.Node, error) {
+	c := cfg.Cluster
+	name := c.Node
+	if name == "" {
+		name, _ = os.Hostname()
+	}
+	log.Info("joining the cluster", "node", name, "nats", strings.Join(c.NATSURLs, ","), "stream", c.Stream)
+	return cluster.Open(ctx, st, cluster.Options{
+		URLs: c.NATSURLs, Stream: c.Stream, Subjects: c.Subjects, Replicas: c.Replicas, Node: name,
+		Credentials: c.Credentials, Token: c.Token, CAFile: c.CAFile, MaxAge: c.MaxAge, MaxBytes: c.MaxBytes,
+		CatchUpWait: c.CatchUpWait, MaxDataBytes: cfg.Feed.MaxEventBytes, Logger: log,
+	})
+}
+
+// close closes the cluster connection, the hub and the store.
 func (n *node) close() error {
+	if n.cluster != nil {
+		n.cluster.Close()
+	}
 	n.hub.Close()
 	if n.store == nil {
 		return nil

@@ -57,6 +57,10 @@ func classify(err error) (int, string) {
 	case errors.Is(err, feed.ErrRateLimited):
 		return http.StatusTooManyRequests, err.Error()
 	case errors.Is(err, feed.ErrUnavailable), errors.Is(err, feed.ErrClosed):
+		var fe *feed.Error
+		if errors.As(err, &fe) {
+			return http.StatusServiceUnavailable, fe.Message // written for the client
+		}
 		return http.StatusServiceUnavailable, "storage is unavailable; nothing was written, try again shortly"
 	case errors.Is(err, context.Canceled):
 		return 499, "request canceled"

@@ -43,6 +43,24 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	} {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %v\n", m.name, m.help, m.name, m.kind, m.name, m.value)
 	}
+	if s.cluster != nil {
+		c := s.cluster()
+		connected := 0
+		if c.Connected {
+			connected = 1
+		}
+		for _, m := range []struct {
+			name, help string
+			value      any
+		}{
+			{"livefeed_cluster_applied_id", "The newest event of the cluster's log applied to this node's history.", c.Applied},
+			{"livefeed_cluster_log_last_id", "The newest event of the cluster's log, as this node last saw it.", c.StreamLast},
+			{"livefeed_cluster_lag_events", "Events of the cluster's log this node has not applied yet.", max(c.StreamLast-c.Applied, 0)},
+			{"livefeed_cluster_nats_connected", "1 while this node is connected to NATS.", connected},
+		} {
+			fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s{node=%q} %v\n", m.name, m.help, m.name, m.name, c.Node, m.value)
+		}
+	}
 	const closed = "livefeed_streams_closed_total"
 	fmt.Fprintf(w, "# HELP %s Event streams that ended, by reason: lag, write_timeout and shutdown are the server's decisions, client the client's.\n# TYPE %s counter\n", closed, closed)
 	for reason, n := range st.Closed {

@@ -82,6 +82,19 @@ type Backends struct {
 	// StoreStats, if set, returns the figures of the store's writer for
 	// /metrics.
 	StoreStats func() StoreStats
+	// Cluster, if set, returns this node's state in a cluster, for
+	// /healthz and /metrics.
+	Cluster func() ClusterStatus
+}
+
+// ClusterStatus is a cluster node's state.
+type ClusterStatus struct {
+	Node       string
+	Applied    int64 // the newest event applied to this node's history
+	StreamLast int64 // the newest event of the cluster's log, as last seen
+	Connected  bool  // to NATS
+	Ready      bool  // caught up with the log since it started
+	Problem    string
 }
 
 // StoreStats are the store's figures on /metrics.
@@ -139,6 +152,7 @@ type Server struct {
 	stored   History
 	hub      *fanout.Hub
 	stats    func() StoreStats
+	cluster  func() ClusterStatus
 	log      *slog.Logger
 	tokens   [][sha256.Size]byte
 	origins  map[string]bool
@@ -168,7 +182,7 @@ func New(b Backends, opts Options) *Server {
 	if opts.SessionLifetime <= 0 {
 		opts.SessionLifetime = DefaultSessionLifetime
 	}
-	s := &Server{opts: opts, eventLog: b.Log, stored: b.History, hub: b.Hub, stats: b.StoreStats, log: opts.Logger, origins: make(map[string]bool),
+	s := &Server{opts: opts, eventLog: b.Log, stored: b.History, hub: b.Hub, stats: b.StoreStats, cluster: b.Cluster, log: opts.Logger, origins: make(map[string]bool),
 		streams:     newStreamLimits(opts.MaxStreams, opts.MaxStreamsPerIP),
 		rates:       newRateLimits(opts.PublishRate, opts.PublishBurst),
 		exports:     newExportTurns(maxExports),
@@ -386,7 +400,8 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// health reports whether the server can serve: the database answers.
+// health reports whether the server can serve: the database answers (and
+// in a cluster, the node has caught up with the log and follows it).
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	if err := s.stored.Ping(r.Context()); err != nil {
 		Error(w, r, s.log, err)
@@ -395,7 +410,13 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	st := s.hub.Stats()
 	// The PID lets whoever started the process tell that the answer comes
 	// from that process and not from another one on the same port.
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "last_id": st.LastID, "subscribers": st.Subscribers, "pid": os.Getpid()})
+	reply := map[string]any{"status": "ok", "last_id": st.LastID, "subscribers": st.Subscribers, "pid": os.Getpid()}
+	if s.cluster != nil {
+		c := s.cluster()
+		reply["cluster"] = map[string]any{"node": c.Node, "applied": c.Applied, "log_last": c.StreamLast,
+			"lag": max(c.StreamLast-c.Applied, 0), "nats_connected": c.Connected, "ready": c.Ready}
+	}
+	writeJSON(w, http.StatusOK, reply)
 }
 
 // static serves the embedded web files with the headers pages need.

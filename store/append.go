@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
+	"time"
 
 	"livefeed/feed"
 )
@@ -64,15 +66,29 @@ func (s *Store) checkLatest(r *appendRequest, newest map[string]int64) error {
 	return nil
 }
 
+// AppliedKey is the idempotency key of a publish whose events Apply
+// stores: its events have IDs First to First+Count-1.
+type AppliedKey struct {
+	Once  feed.Idempotency
+	First int64
+	Count int
+}
+
 // Apply stores events that already have their IDs and times, given by a
 // replicated log this store mirrors (in a cluster every node keeps its
 // own history of one log), in one transaction with the latest event of
 // their topics, and hands them to Committed like appended events. The IDs
-// must follow the newest stored one without a gap; events at or below it
-// were applied before and are skipped, so applying again after a crash or
-// a reconnect is harmless. The events are not validated again: the node
-// that published them did.
-func (s *Store) Apply(ctx context.Context, events []feed.Event) error {
+// must increase (a log may skip some: a message deleted from it); events
+// at or below the newest stored one were applied before and are skipped,
+// so applying again after a crash or a reconnect is harmless. A time
+// earlier than the one before is raised to it: event times never decrease
+// with the ID (the clocks of a log's servers may). The events are not
+// validated again: the node that published them did.
+//
+// keys are the idempotency keys of the publishes the events came from,
+// each with the IDs of its events, recorded in the same transaction, so
+// that a retry on this node is answered from here (see Replay).
+func (s *Store) Apply(ctx context.Context, events []feed.Event, keys ...AppliedKey) error {
 	return s.runTask(ctx, func() error {
 		if s.needResync {
 			if err := s.resync(); err != nil {
@@ -86,18 +102,32 @@ func (s *Store) Apply(ctx context.Context, events []feed.Event) error {
 		if len(events) == 0 {
 			return nil
 		}
+		events = slices.Clone(events)
+		prev, at := last, s.lastTime
 		for i, e := range events {
-			if e.ID != last+1+int64(i) {
-				return feed.Errorf(feed.ErrInvalid, "event %d does not follow %d: the log has a gap", e.ID, last+int64(i))
+			if e.ID <= prev {
+				return feed.Errorf(feed.ErrInvalid, "event %d does not follow %d: IDs must increase", e.ID, prev)
+			}
+			if ms := e.Time.UnixMilli(); ms < at {
+				events[i].Time = time.UnixMilli(at).UTC()
+			} else {
+				at = ms
+			}
+			prev = e.ID
+		}
+		var rows []onceRow
+		for _, k := range keys {
+			if k.First > last {
+				rows = append(rows, onceRow{once: &k.Once, first: k.First, count: k.Count, created: events[0].Time.UnixMilli()})
 			}
 		}
-		if err := s.stmt.insert(events, nil); err != nil {
+		if err := s.stmt.insert(events, rows); err != nil {
 			s.needResync = true
 			return unavailable("apply", err)
 		}
 		n := len(events)
 		s.lastID.Store(events[n-1].ID)
-		s.lastTime = max(s.lastTime, events[n-1].Time.UnixMilli())
+		s.lastTime = at
 		s.commits.Add(1)
 		s.events.Add(uint64(n))
 		if s.opts.Committed != nil {
@@ -105,4 +135,23 @@ func (s *Store) Apply(ctx context.Context, events []feed.Event) error {
 		}
 		return nil
 	})
+}
+
+// Meta returns the value stored under name in the database's facts (see
+// SetMeta); found is false if there is none.
+func (s *Store) Meta(ctx context.Context, name string) (value string, found bool, err error) {
+	err = s.rdb.QueryRowContext(ctx, `SELECT value FROM meta WHERE name = ?`, name).Scan(&value)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return value, err == nil, readError(err)
+}
+
+// SetMeta stores value under name, replacing what was there.
+func (s *Store) SetMeta(ctx context.Context, name, value string) error {
+	err := s.runTask(ctx, func() error {
+		_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)`, name, value)
+		return err
+	})
+	return taskError("store "+name, err)
 }

@@ -129,6 +129,13 @@ func StartServer(ctx context.Context, bin, db, configFile, token string) (_ *Ser
 	cmd.SysProcAttr = sysProcAttr()
 	var stderr strings.Builder
 	cmd.Stderr = &limitedWriter{w: &stderr, n: 4096}
+	// LIVEFEED_SERVER_LOGS names a directory to keep the whole log of
+	// every server started in, to see why a test failed.
+	if dir := os.Getenv("LIVEFEED_SERVER_LOGS"); dir != "" {
+		if f, err := os.CreateTemp(dir, "livefeed-*.log"); err == nil {
+			cmd.Stderr = io.MultiWriter(cmd.Stderr, f) // open until the test process ends
+		}
+	}
 	out, outWriter, err := os.Pipe()
 	if err != nil {
 		return nil, err

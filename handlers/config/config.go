@@ -22,16 +22,18 @@ import (
 	"livefeed/feed/fanout"
 	"livefeed/handlers"
 	"livefeed/store"
+	"livefeed/store/cluster"
 )
 
 // Config is the whole configuration. The TOML keys are the snake_case field
 // tags; config.toml at the top of the repository documents each one.
 type Config struct {
-	Server Server `toml:"server"`
-	Store  Store  `toml:"store"`
-	Feed   Feed   `toml:"feed"`
-	Auth   Auth   `toml:"auth"`
-	CORS   CORS   `toml:"cors"`
+	Server  Server  `toml:"server"`
+	Store   Store   `toml:"store"`
+	Feed    Feed    `toml:"feed"`
+	Cluster Cluster `toml:"cluster"`
+	Auth    Auth    `toml:"auth"`
+	CORS    CORS    `toml:"cors"`
 
 	// env names the environment variable that set a key (such as
 	// "auth.publish_tokens"), so that errors point at it, not the file.
@@ -95,6 +97,22 @@ type Operator struct {
 	PasswordHash string `toml:"password_hash"`
 }
 
+// Cluster configures cluster mode on NATS JetStream; no NATSURLs is a
+// single node.
+type Cluster struct {
+	NATSURLs    []string      `toml:"nats_urls"`
+	Stream      string        `toml:"stream"`
+	Subjects    string        `toml:"subjects"`
+	Replicas    int           `toml:"replicas"`
+	Node        string        `toml:"node"`
+	Credentials string        `toml:"credentials"`
+	Token       string        `toml:"token"`
+	CAFile      string        `toml:"ca_file"`
+	MaxAge      time.Duration `toml:"max_age"`
+	MaxBytes    int64         `toml:"max_bytes"`
+	CatchUpWait time.Duration `toml:"catch_up_wait"`
+}
+
 // CORS lists the web origins allowed to read the feed from a browser.
 type CORS struct {
 	AllowedOrigins []string `toml:"allowed_origins"`
@@ -102,8 +120,10 @@ type CORS struct {
 
 // Environment variables that override secrets in the file.
 const (
-	EnvPublishTokens = "LIVEFEED_PUBLISH_TOKENS" // comma-separated
-	EnvOperators     = "LIVEFEED_OPERATORS"      // comma-separated name:password_hash
+	EnvPublishTokens = "LIVEFEED_PUBLISH_TOKENS"    // comma-separated
+	EnvOperators     = "LIVEFEED_OPERATORS"         // comma-separated name:password_hash
+	EnvNATSURLs      = "LIVEFEED_CLUSTER_NATS_URLS" // comma-separated
+	EnvNATSToken     = "LIVEFEED_CLUSTER_TOKEN"
 )
 
 // SampleToken is the publish token of the sample config.toml: fine on
@@ -167,6 +187,12 @@ func Default() Config {
 		},
 		Auth: Auth{
 			SessionLifetime: handlers.DefaultSessionLifetime,
+		},
+		Cluster: Cluster{
+			Stream:      cluster.DefaultStream,
+			Subjects:    cluster.DefaultSubjects,
+			Replicas:    1,
+			CatchUpWait: cluster.DefaultCatchUpWait,
 		},
 	}
 }
@@ -292,6 +318,19 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			}
 		}
 	}
+	if v := getenv(EnvNATSURLs); v != "" {
+		set("cluster.nats_urls", EnvNATSURLs)
+		c.Cluster.NATSURLs = nil
+		for _, u := range strings.Split(v, ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				c.Cluster.NATSURLs = append(c.Cluster.NATSURLs, u)
+			}
+		}
+	}
+	if v := getenv(EnvNATSToken); v != "" {
+		set("cluster.token", EnvNATSToken)
+		c.Cluster.Token = v
+	}
 	if v := getenv(EnvOperators); v != "" {
 		// bcrypt hashes hold letters, digits and "$./", never ":" or ",".
 		set("auth.operators", EnvOperators)
@@ -305,6 +344,44 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		}
 	}
 	return nil
+}
+
+// checkNATSURL checks a NATS server's URL: nats://, tls://, ws:// or
+// wss://, a host, an optional port.
+func checkNATSURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %v", s, err)
+	}
+	switch u.Scheme {
+	case "nats", "tls", "ws", "wss":
+	default:
+		return fmt.Errorf("%q: use nats://host:4222 (or tls://, ws://, wss://)", s)
+	}
+	if u.Hostname() == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return fmt.Errorf("%q: a NATS URL is scheme://host[:port] and nothing more (credentials go in cluster.credentials or cluster.token)", s)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q: port %s is out of range", s, p)
+		}
+	}
+	return nil
+}
+
+// isStreamName reports whether s is a JetStream stream name livefeed
+// accepts: 1 to 64 of A-Z a-z 0-9 - _.
+func isStreamName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // Bounds of the durations. Below them a server spins (a heartbeat of 1ns
@@ -342,6 +419,7 @@ func (c Config) Validate() error {
 		{"feed.busy_retry", c.Feed.BusyRetry, minPeriod, maxTimeout},
 		{"auth.session_lifetime", c.Auth.SessionLifetime, time.Minute, 30 * 24 * time.Hour},
 		{"store.idempotency_window", c.Store.IdempotencyWindow, time.Minute, 30 * 24 * time.Hour},
+		{"cluster.catch_up_wait", c.Cluster.CatchUpWait, minTimeout, time.Minute},
 	} {
 		if d.value < d.min || d.value > d.max {
 			bad(d.key, "%s is out of range: use a duration from %q to %q", formatDuration(d.value), formatDuration(d.min), formatDuration(d.max))
@@ -383,6 +461,26 @@ func (c Config) Validate() error {
 	}
 	if c.Server.ClientIPHeader != "" && !isToken(c.Server.ClientIPHeader) {
 		bad("server.client_ip_header", "%q is not a header name", c.Server.ClientIPHeader)
+	}
+	for i, u := range c.Cluster.NATSURLs {
+		if err := checkNATSURL(u); err != nil {
+			bad(fmt.Sprintf("cluster.nats_urls[%d]", i), "%v", err)
+		}
+	}
+	if c.Cluster.Replicas < 1 || c.Cluster.Replicas > 5 {
+		bad("cluster.replicas", "%d: the stream's replicas are 1 to 5 (3 keeps it through the loss of one server)", c.Cluster.Replicas)
+	}
+	if !isStreamName(c.Cluster.Stream) {
+		bad("cluster.stream", "%q: a stream name is 1 to 64 letters, digits, - and _", c.Cluster.Stream)
+	}
+	if p, ok := strings.CutSuffix(c.Cluster.Subjects, ".>"); !ok || p == "" || strings.ContainsAny(p, " \t*>") || strings.Contains("."+p+".", "..") {
+		bad("cluster.subjects", "%q: a subject prefix followed by \".>\", such as \"livefeed.>\"", c.Cluster.Subjects)
+	}
+	if c.Cluster.MaxAge < 0 || c.Cluster.MaxAge > 0 && c.Cluster.MaxAge < time.Minute {
+		bad("cluster.max_age", "%s: \"0s\" keeps events as long as max_bytes allows, else at least \"1m\"", formatDuration(c.Cluster.MaxAge))
+	}
+	if c.Cluster.MaxBytes < 0 {
+		bad("cluster.max_bytes", "%d: 0 for no limit, or a number of bytes", c.Cluster.MaxBytes)
 	}
 	if c.Feed.WriteTimeout <= c.Feed.Heartbeat {
 		bad("feed.write_timeout", "must be longer than feed.heartbeat")

@@ -27,6 +27,7 @@ func TestShippedFileMatchesDefaults(t *testing.T) {
 	want.Auth.PublishTokens = []string{config.SampleToken}
 	want.Auth.Operators = []config.Operator{{Name: config.SampleOperatorName, PasswordHash: config.SamplePasswordHash}}
 	want.CORS.AllowedOrigins = []string{}
+	want.Cluster.NATSURLs = []string{}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("config.toml differs from the defaults:\n got %+v\nwant %+v", cfg, want)
 	}

@@ -1,0 +1,462 @@
+// Package cluster runs livefeed as one node of several on NATS JetStream.
+//
+// One JetStream stream is the ordered, replicated log of every event: its
+// sequence is the event's ID, on every node. A node publishes what its
+// clients publish into the stream, and mirrors the whole stream into its
+// own SQLite history (store.Apply), from which it serves streams, history
+// and exports like a single node does; a client can reconnect to any node
+// with its Last-Event-ID. A publish is answered once the stream stored it
+// and this node applied it, so a client reads its own writes.
+//
+// Node implements handlers' Log (publishing) and History (reading, from
+// the node's store), and passes feed/logtest's conformance test.
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"livefeed/feed"
+	"livefeed/store"
+)
+
+// Options configure a Node.
+type Options struct {
+	// URLs are the NATS servers (nats://host:4222, tls://...).
+	URLs []string
+	// Stream is the JetStream stream, created if missing (default
+	// DefaultStream); Subjects its subjects, a prefix and ".>" (default
+	// DefaultSubjects); Replicas its replication (default 1).
+	Stream, Subjects string
+	Replicas         int
+	// MaxAge and MaxBytes bound what the stream keeps (0: no limit). They
+	// are apart from each node's own retention: a node started after the
+	// stream dropped events it never applied refuses to serve a history
+	// with a hole.
+	MaxAge   time.Duration
+	MaxBytes int64
+	// Node names this node in logs and metrics.
+	Node string
+	// Credentials is a NATS credentials file, Token a NATS token, CAFile
+	// the CA of NATS servers that speak TLS; any may be empty.
+	Credentials, Token, CAFile string
+	// CatchUpWait bounds how long a request waits for this node to apply
+	// what the stream already holds: a publish for its own event, a
+	// client resuming from an ID the node has not applied yet (default
+	// DefaultCatchUpWait).
+	CatchUpWait time.Duration
+	// MaxDataBytes bounds the data of one event (default feed.MaxDataBytes).
+	MaxDataBytes int
+	Logger       *slog.Logger
+}
+
+// The defaults of Options (config.Default uses these).
+const (
+	DefaultStream      = "LIVEFEED"
+	DefaultSubjects    = "livefeed.>"
+	DefaultCatchUpWait = 5 * time.Second
+)
+
+func (o *Options) setDefaults() {
+	if o.Stream == "" {
+		o.Stream = DefaultStream
+	}
+	if o.Subjects == "" {
+		o.Subjects = DefaultSubjects
+	}
+	if o.Replicas <= 0 {
+		o.Replicas = 1
+	}
+	if o.CatchUpWait <= 0 {
+		o.CatchUpWait = DefaultCatchUpWait
+	}
+	if o.MaxDataBytes <= 0 {
+		o.MaxDataBytes = feed.MaxDataBytes
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// What identifies the stream this node's history mirrors, in the store's
+// meta table: a stream deleted and created again restarts its sequence at
+// 1, and its events must never be mixed with the old stream's.
+const (
+	metaStream  = "cluster.stream"
+	metaCreated = "cluster.stream_created"
+	metaID      = "cluster.stream_id"
+	// streamIDKey is the key of the stream's metadata that livefeed writes
+	// when it creates the stream.
+	streamIDKey = "livefeed_stream_id"
+)
+
+// Node is one livefeed node of a cluster: it publishes into the stream and
+// mirrors the stream into its store. Its reads are the store's.
+type Node struct {
+	*store.Store
+	opts   Options
+	log    *slog.Logger
+	prefix string
+
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	id     streamID // of the stream this node mirrors
+
+	// applied is the newest sequence applied to the store; streamLast the
+	// stream's newest, as last seen. Waiters of applied wait on progress,
+	// a channel closed and replaced at every advance.
+	mu         sync.Mutex
+	applied    int64
+	progress   chan struct{}
+	streamLast atomic.Int64
+	ready      atomic.Bool   // caught up with the stream once since start
+	problem    atomic.Value  // string: why the node stopped mirroring, if it did
+	applyErrs  atomic.Uint64 // failed applies, retried
+	stop       chan struct{} // closed by Close
+
+	connMu sync.Mutex
+	down   chan struct{}  // closed when the connection to NATS drops
+	done   sync.WaitGroup // the mirroring goroutine
+}
+
+// streamID identifies one instance of a stream.
+type streamID struct {
+	name, created, uuid string
+}
+
+// Open connects to NATS, creates the stream if it does not exist, checks
+// that st mirrors this stream (or is empty and starts to), and starts
+// mirroring it from st's newest ID. It returns before the node has caught
+// up: Ready reports when it has.
+func Open(ctx context.Context, st *store.Store, opts Options) (*Node, error) {
+	opts.setDefaults()
+	prefix, err := prefixOf(opts.Subjects)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{Store: st, opts: opts, log: opts.Logger.With("node", opts.Node), prefix: prefix,
+		progress: make(chan struct{}), stop: make(chan struct{}), down: make(chan struct{})}
+	n.problem.Store("")
+	n.applied = st.LastID()
+	if err := n.connect(); err != nil {
+		return nil, err
+	}
+	if err := n.openStream(ctx); err != nil {
+		n.nc.Close()
+		return nil, err
+	}
+	n.done.Go(n.mirror)
+	return n, nil
+}
+
+func (n *Node) connect() error {
+	opts := []nats.Option{
+		nats.Name("livefeed " + n.opts.Node),
+		// Reconnect forever: the node keeps serving its streams while
+		// NATS is away, and goes on by itself when it is back.
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		// No buffering while disconnected: a publish then fails at once
+		// (503) instead of being stored later, after its client was told
+		// it failed.
+		nats.ReconnectBufSize(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			n.log.Warn("NATS unreachable: publishing is refused until it is back", "err", err)
+			n.connMu.Lock()
+			select {
+			case <-n.down:
+			default:
+				close(n.down) // publishes waiting for an answer give up now
+			}
+			n.connMu.Unlock()
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			n.log.Info("NATS reachable again", "server", c.ConnectedUrlRedacted())
+			n.connMu.Lock()
+			n.down = make(chan struct{})
+			n.connMu.Unlock()
+		}),
+	}
+	if n.opts.Credentials != "" {
+		opts = append(opts, nats.UserCredentials(n.opts.Credentials))
+	}
+	if n.opts.Token != "" {
+		opts = append(opts, nats.Token(n.opts.Token))
+	}
+	if n.opts.CAFile != "" {
+		opts = append(opts, nats.RootCAs(n.opts.CAFile))
+	}
+	urls := ""
+	for i, u := range n.opts.URLs {
+		if i > 0 {
+			urls += ","
+		}
+		urls += u
+	}
+	nc, err := nats.Connect(urls, opts...)
+	if err != nil {
+		return fmt.Errorf("cluster: connect to NATS (%s): %w", urls, err)
+	}
+	n.nc = nc
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return err
+	}
+	n.js = js
+	return nil
+}
+
+// openStream creates the stream if it is missing (with the settings of
+// opts; an existing one keeps its own) and checks it against the store.
+func (n *Node) openStream(ctx context.Context) error {
+	stream, err := n.js.Stream(ctx, n.opts.Stream)
+	created := false
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		created = true
+		stream, err = n.js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:               n.opts.Stream,
+			Subjects:           []string{n.opts.Subjects},
+			Storage:            jetstream.FileStorage,
+			Replicas:           n.opts.Replicas,
+			Retention:          jetstream.LimitsPolicy,
+			Discard:            jetstream.DiscardOld,
+			MaxAge:             n.opts.MaxAge,
+			MaxBytes:           max(n.opts.MaxBytes, -1),
+			MaxMsgSize:         int32(n.opts.MaxDataBytes + 64<<10),
+			Duplicates:         2 * time.Minute,
+			AllowAtomicPublish: true, // a batch is stored all or nothing, with consecutive sequences
+			// A first sequence above the newest ID of the store, should
+			// a stream be created anew for an existing history (see the
+			// README): no ID is ever given out twice.
+			FirstSeq: uint64(n.applied) + 1,
+			Metadata: map[string]string{streamIDKey: rand.Text()},
+		})
+		if err == nil {
+			n.log.Info("created the stream", "stream", n.opts.Stream, "subjects", n.opts.Subjects, "replicas", n.opts.Replicas)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("cluster: stream %s: %w", n.opts.Stream, err)
+	}
+	n.stream = stream
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("cluster: stream %s: %w", n.opts.Stream, err)
+	}
+	if !info.Config.AllowAtomicPublish {
+		return fmt.Errorf("cluster: stream %s does not allow atomic batches (allow_atomic): livefeed needs them for all-or-nothing publishes", n.opts.Stream)
+	}
+	n.id = streamID{name: n.opts.Stream, created: info.Created.UTC().Format(time.RFC3339Nano), uuid: info.Config.Metadata[streamIDKey]}
+	n.streamLast.Store(int64(info.State.LastSeq))
+	return n.adopt(ctx, info, created)
+}
+
+// adopt checks that the store mirrors the stream of info, or records that
+// it does from now on: if it is empty, or if this node has just created
+// the stream anew, the old one being gone, to start after the store's
+// newest ID (so that no ID is given out twice).
+func (n *Node) adopt(ctx context.Context, info *jetstream.StreamInfo, created bool) error {
+	name, known, err := n.Store.Meta(ctx, metaStream)
+	if err != nil {
+		return err
+	}
+	if known && created {
+		n.log.Warn("the stream this node mirrored is gone: created it anew, to go on after this node's newest event", "stream", n.opts.Stream, "first", n.appliedID()+1)
+		known = false
+	}
+	if !known && created && n.applied > 0 {
+		return n.record(ctx, info)
+	}
+	if !known {
+		if n.applied > 0 && info.State.FirstSeq > 1 && uint64(n.applied)+1 < info.State.FirstSeq {
+			return fmt.Errorf("cluster: this database holds events up to %d and mirrors no stream, and stream %s starts at %d: start the node on an empty database or a backup of another node", n.applied, n.opts.Stream, info.State.FirstSeq)
+		}
+		if n.applied > 0 {
+			return fmt.Errorf("cluster: this database holds %d events of a single node: a cluster node starts on an empty database, or on a backup of another node of the cluster", n.applied)
+		}
+		return n.record(ctx, info)
+	}
+	was, _, _ := n.Store.Meta(ctx, metaCreated)
+	uuid, _, _ := n.Store.Meta(ctx, metaID)
+	if name != n.id.name || was != n.id.created || uuid != n.id.uuid {
+		return fmt.Errorf("cluster: this database mirrors stream %s created %s, but stream %s was created %s: it was deleted and created anew, and its IDs start again; this node refuses to mix the two histories (start it on a backup of a node of the new stream, or on an empty database)",
+			name, was, n.id.name, n.id.created)
+	}
+	return n.checkState(info)
+}
+
+// record writes down that the store mirrors this stream from now on.
+func (n *Node) record(ctx context.Context, info *jetstream.StreamInfo) error {
+	for _, kv := range [][2]string{{metaStream, n.id.name}, {metaCreated, n.id.created}, {metaID, n.id.uuid}} {
+		if err := n.Store.SetMeta(ctx, kv[0], kv[1]); err != nil {
+			return err
+		}
+	}
+	return n.checkState(info)
+}
+
+// checkState refuses a stream that lost events this node applied, or one
+// whose oldest event is newer than what this node still needs.
+func (n *Node) checkState(info *jetstream.StreamInfo) error {
+	last, first := int64(info.State.LastSeq), int64(info.State.FirstSeq)
+	switch {
+	case last < n.appliedID():
+		return fmt.Errorf("cluster: stream %s ends at %d, but this node applied events up to %d: the stream lost events (an R1 stream after a crash within its sync interval?); restore it, or start this node on a backup of a node of the stream", n.opts.Stream, last, n.appliedID())
+	case last > n.appliedID() && first > n.appliedID()+1:
+		return fmt.Errorf("cluster: this node applied events up to %d, and stream %s keeps events from %d on only (its retention dropped the ones between): this node's history would have a hole; start it on a backup of another node", n.appliedID(), n.opts.Stream, first)
+	}
+	return nil
+}
+
+// Close stops mirroring and closes the connection; the store stays open.
+func (n *Node) Close() error {
+	select {
+	case <-n.stop:
+	default:
+		close(n.stop)
+	}
+	n.done.Wait()
+	n.nc.Close()
+	return nil
+}
+
+// whileConnected returns a context that ends with ctx or when the
+// connection to NATS drops: a publish then is answered at once, not when
+// its wait runs out.
+func (n *Node) whileConnected(ctx context.Context) (context.Context, context.CancelFunc) {
+	n.connMu.Lock()
+	select {
+	case <-n.down:
+		if n.nc.IsConnected() {
+			// Reconnected, and the reconnect handler (called on its
+			// own goroutine) has not run yet.
+			n.down = make(chan struct{})
+		}
+	default:
+	}
+	down := n.down
+	n.connMu.Unlock()
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := make(chan struct{})
+	go func() {
+		select {
+		case <-down:
+			cancel(errDisconnected)
+		case <-stop:
+		}
+	}()
+	return ctx, func() { close(stop); cancel(nil) }
+}
+
+var errDisconnected = errors.New("cluster: the connection to NATS dropped")
+
+func (n *Node) appliedID() int64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.applied
+}
+
+// advance records that the store applied up to id and wakes the waiters.
+func (n *Node) advance(id int64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if id > n.applied {
+		n.applied = id
+		close(n.progress)
+		n.progress = make(chan struct{})
+	}
+}
+
+// waitApplied waits until the store has applied id, ctx ends or the wait
+// bound passes.
+func (n *Node) waitApplied(ctx context.Context, id int64, bound time.Duration) error {
+	timer := time.NewTimer(bound)
+	defer timer.Stop()
+	for {
+		n.mu.Lock()
+		applied, progress := n.applied, n.progress
+		n.mu.Unlock()
+		if applied >= id {
+			return nil
+		}
+		if p := n.Problem(); p != "" {
+			return feed.Errorf(feed.ErrUnavailable, "this node stopped following the cluster's log: %s", p)
+		}
+		select {
+		case <-progress:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			return feed.Errorf(feed.ErrUnavailable, "this node has not applied event %d yet (it is at %d): try again shortly", id, applied)
+		}
+	}
+}
+
+// Status is what a node reports of itself (/healthz, /metrics).
+type Status struct {
+	Node       string
+	Applied    int64  // the newest event applied to this node's history
+	StreamLast int64  // the stream's newest event, as last seen
+	Connected  bool   // to NATS
+	Ready      bool   // caught up with the stream since the start
+	Problem    string // why the node stopped following the stream, if it did
+	ApplyErrs  uint64 // applies that failed and were tried again
+}
+
+// Status returns the node's figures.
+func (n *Node) Status() Status {
+	return Status{
+		Node: n.opts.Node, Applied: n.appliedID(), StreamLast: n.streamLast.Load(),
+		Connected: n.nc.IsConnected(), Ready: n.ready.Load(), Problem: n.Problem(), ApplyErrs: n.applyErrs.Load(),
+	}
+}
+
+// Problem says why the node stopped following the stream, "" if it did
+// not.
+func (n *Node) Problem() string { return n.problem.Load().(string) }
+
+// Ping reports whether the node can serve: its store answers, it has
+// caught up with the stream since it started, and it still follows it.
+func (n *Node) Ping(ctx context.Context) error {
+	if err := n.Store.Ping(ctx); err != nil {
+		return err
+	}
+	if p := n.Problem(); p != "" {
+		return feed.Errorf(feed.ErrUnavailable, "this node stopped following the cluster's log: %s", p)
+	}
+	if !n.ready.Load() {
+		return feed.Errorf(feed.ErrUnavailable, "this node is catching up with the cluster's log (at %d of %d)", n.appliedID(), n.streamLast.Load())
+	}
+	return nil
+}
+
+// Resumable is the store's, after waiting (at most CatchUpWait) for this
+// node to apply a position the stream holds but this node has not applied
+// yet: a client moving from a node further ahead is then not taken for one
+// from a replaced database.
+func (n *Node) Resumable(after int64) error {
+	if after > n.appliedID() {
+		if info, err := n.stream.Info(context.Background()); err == nil {
+			n.streamLast.Store(int64(info.State.LastSeq))
+		}
+		if after <= n.streamLast.Load() {
+			n.waitApplied(context.Background(), after, n.opts.CatchUpWait)
+		}
+	}
+	return n.Store.Resumable(after)
+}
+
+// seqHeader formats a sequence for a header.
+func seqHeader(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,337 @@
+package cluster_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"livefeed/feed"
+	"livefeed/feed/logtest"
+	"livefeed/store"
+	"livefeed/store/cluster"
+)
+
+// natsServer is a JetStream server in the test's process, which can be
+// stopped and started again on the same port and data.
+type natsServer struct {
+	srv  *server.Server
+	port int
+	dir  string
+}
+
+func startNATS(tb testing.TB) *natsServer {
+	tb.Helper()
+	ns := &natsServer{port: -1, dir: tb.TempDir()}
+	ns.start(tb)
+	tb.Cleanup(ns.stop)
+	return ns
+}
+
+func (ns *natsServer) start(tb testing.TB) {
+	tb.Helper()
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: ns.port, JetStream: true, StoreDir: ns.dir, NoLog: true, NoSigs: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		tb.Fatal("NATS did not start")
+	}
+	ns.srv, ns.port = srv, srv.Addr().(*net.TCPAddr).Port
+}
+
+func (ns *natsServer) stop() {
+	if ns.srv != nil {
+		ns.srv.Shutdown()
+		ns.srv.WaitForShutdown()
+		ns.srv = nil
+	}
+}
+
+func (ns *natsServer) url() string { return "nats://127.0.0.1:" + strconv.Itoa(ns.port) }
+
+// node is a livefeed node on a database of its own.
+type node struct {
+	*cluster.Node
+	st   *store.Store
+	path string
+}
+
+func openNode(tb testing.TB, ns *natsServer, path, name string, committed func([]feed.Event)) (*node, error) {
+	tb.Helper()
+	st, err := store.Open(path, store.Options{Committed: committed})
+	if err != nil {
+		return nil, err
+	}
+	n, err := cluster.Open(context.Background(), st, cluster.Options{URLs: []string{ns.url()}, Node: name, CatchUpWait: 2 * time.Second})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &node{Node: n, st: st, path: path}, nil
+}
+
+func mustNode(tb testing.TB, ns *natsServer, path, name string, committed func([]feed.Event)) *node {
+	tb.Helper()
+	n, err := openNode(tb, ns, path, name, committed)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { n.close() })
+	waitReady(tb, n)
+	return n
+}
+
+func (n *node) close() {
+	n.Node.Close()
+	n.st.Close()
+}
+
+func waitReady(tb testing.TB, n *node) {
+	tb.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for n.Ping(context.Background()) != nil {
+		if time.Now().After(deadline) {
+			tb.Fatalf("the node did not catch up: %+v", n.Status())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func note(topic string, n int) feed.Update {
+	return feed.Update{Topic: topic, Type: "note", Data: fmt.Appendf(nil, `{"n":%d}`, n)}
+}
+
+// TestLogConformance: a node passes the conformance test every log of
+// livefeed's passes.
+func TestLogConformance(t *testing.T) {
+	logtest.Run(t, func(t *testing.T, committed func([]feed.Event)) logtest.Log {
+		ns := startNATS(t)
+		return mustNode(t, ns, filepath.Join(t.TempDir(), "feed.db"), "a", committed)
+	})
+}
+
+// TestNodes: events published on any node form one sequence that every
+// node's history holds; a retry on another node is answered with the first
+// publish's events; operators' "+3" on two nodes at once all count.
+func TestNodes(t *testing.T) {
+	ns := startNATS(t)
+	dir := t.TempDir()
+	a := mustNode(t, ns, filepath.Join(dir, "a.db"), "a", nil)
+	b := mustNode(t, ns, filepath.Join(dir, "b.db"), "b", nil)
+	ctx := context.Background()
+	var ids []int64
+	for i := range 10 {
+		on := []*node{a, b}[i%2]
+		events, err := on.Append(ctx, []feed.Update{note("t/a", i), note("t/b", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if events[1].ID != events[0].ID+1 {
+			t.Fatalf("a batch's IDs: %d, %d", events[0].ID, events[1].ID)
+		}
+		ids = append(ids, events[0].ID, events[1].ID)
+	}
+	for i, id := range ids {
+		if id != int64(i+1) {
+			t.Fatalf("IDs %v: want 1 to 20 in order", ids)
+		}
+	}
+	for _, n := range []*node{a, b} {
+		waitApplied(t, n, 20)
+		events, err := n.After(ctx, 0, feed.Filter{All: true}, 100)
+		if err != nil || len(events) != 20 || events[19].ID != 20 {
+			t.Fatalf("node %s's history: %d events, %v", n.Status().Node, len(events), err)
+		}
+	}
+
+	once := feed.NewIdempotency("publisher", "k", []byte("body"))
+	first, _, err := a.AppendOnce(ctx, once, []feed.Update{note("t/a", 99)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, replayed, err := b.AppendOnce(ctx, once, []feed.Update{note("t/a", 99)})
+	if err != nil || !replayed || again[0].ID != first[0].ID {
+		t.Fatalf("the retry on the other node: %+v, %v, %v; want event %d", again, replayed, err, first[0].ID)
+	}
+
+	if _, _, err := a.AppendIf(ctx, nil, 0, feed.Update{Topic: "nba/g", Type: "score", Data: []byte(`{"home":"A","away":"B","home_score":0,"away_score":0}`)}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, n := range []*node{a, b, a, b} {
+		wg.Go(func() {
+			for range 5 {
+				for {
+					latest, _, err := n.LatestOf(ctx, "nba/g")
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					var score struct {
+						HomeScore int64 `json:"home_score"`
+					}
+					jsonUnmarshal(latest.Data, &score)
+					u := feed.Update{Topic: "nba/g", Type: "score", Data: fmt.Appendf(nil, `{"home":"A","away":"B","home_score":%d,"away_score":0}`, score.HomeScore+3)}
+					_, _, err = n.AppendIf(ctx, nil, latest.ID, u)
+					if err == nil {
+						break
+					}
+					if !errors.Is(err, feed.ErrConflict) {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	waitApplied(t, a, b.Status().Applied)
+	latest, _, _ := a.LatestOf(ctx, "nba/g")
+	if want := `"home_score":60`; !contains(latest.Data, want) {
+		t.Fatalf("after 20 taps of +3 on two nodes: %s", latest.Data)
+	}
+}
+
+// TestCatchUp: a node that was down, or starts fresh, catches up with the
+// stream before it reports ready, and a client resuming on a node behind
+// its position waits for it rather than getting a reset.
+func TestCatchUp(t *testing.T) {
+	ns := startNATS(t)
+	dir := t.TempDir()
+	a := mustNode(t, ns, filepath.Join(dir, "a.db"), "a", nil)
+	b := mustNode(t, ns, filepath.Join(dir, "b.db"), "b", nil)
+	ctx := context.Background()
+	a.Append(ctx, []feed.Update{note("x", 0)})
+	waitApplied(t, b, 1)
+	b.close()
+	for i := range 300 {
+		if _, err := a.Append(ctx, []feed.Update{note("x", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b = mustNode(t, ns, filepath.Join(dir, "b.db"), "b", nil)
+	if st := b.Status(); st.Applied != 301 || !st.Ready {
+		t.Fatalf("after catching up: %+v", st)
+	}
+	c := mustNode(t, ns, filepath.Join(dir, "c.db"), "c", nil)
+	if c.Status().Applied != 301 {
+		t.Fatalf("a fresh node: %+v", c.Status())
+	}
+	if err := c.Resumable(301); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNATSUnreachable: while NATS is away, publishes fail at once with
+// ErrUnavailable and store nothing later; once it is back, publishing and
+// mirroring go on by themselves.
+func TestNATSUnreachable(t *testing.T) {
+	ns := startNATS(t)
+	dir := t.TempDir()
+	a := mustNode(t, ns, filepath.Join(dir, "a.db"), "a", nil)
+	ctx := context.Background()
+	a.Append(ctx, []feed.Update{note("x", 1)})
+	ns.stop()
+	start := time.Now()
+	if _, err := a.Append(ctx, []feed.Update{note("x", 2)}); !errors.Is(err, feed.ErrUnavailable) {
+		t.Fatalf("a publish with NATS away: %v, want ErrUnavailable", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the refusal took %v", took)
+	}
+	if a.Status().Connected {
+		t.Error("status says connected")
+	}
+	ns.start(t)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		events, err := a.Append(ctx, []feed.Update{note("x", 3)})
+		if err == nil {
+			if events[0].ID != 2 {
+				t.Fatalf("after NATS came back: ID %d, want 2 (the refused publish was not stored)", events[0].ID)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("publishing did not come back: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestStreamRecreated: a stream deleted and created anew restarts its
+// sequence; a node mirroring the old one stops and refuses publishes, and
+// one started on the old history refuses to start, so that no ID is ever
+// given out twice.
+func TestStreamRecreated(t *testing.T) {
+	ns := startNATS(t)
+	dir := t.TempDir()
+	a := mustNode(t, ns, filepath.Join(dir, "a.db"), "a", nil)
+	ctx := context.Background()
+	for i := range 5 {
+		a.Append(ctx, []feed.Update{note("x", i)})
+	}
+	nc, err := nats.Connect(ns.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if err := js.DeleteStream(ctx, "LIVEFEED"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "LIVEFEED", Subjects: []string{"livefeed.>"}, AllowAtomicPublish: true}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 8 { // new sequences 1 to 8, some "ahead" of node a's 5
+		m := nats.NewMsg("livefeed.y")
+		m.Header.Set("Livefeed-Type", "note")
+		m.Data = []byte(`{"n":0}`)
+		if _, err := js.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		_ = i
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for a.Problem() == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the node did not notice: %+v", a.Status())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := a.Status().Applied; got != 5 {
+		t.Fatalf("the node applied up to %d: events of the new stream were mixed in", got)
+	}
+	if _, err := a.Append(ctx, []feed.Update{note("x", 9)}); !errors.Is(err, feed.ErrUnavailable) {
+		t.Fatalf("a publish on the stopped node: %v", err)
+	}
+	if err := a.Ping(ctx); err == nil {
+		t.Fatal("the stopped node reports healthy")
+	}
+	a.close()
+	if _, err := openNode(t, ns, filepath.Join(dir, "a.db"), "a", nil); err == nil {
+		t.Fatal("a node on the old stream's history started on the new stream")
+	}
+}
+
+func waitApplied(tb testing.TB, n *node, id int64) {
+	tb.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for n.Status().Applied < id {
+		if time.Now().After(deadline) {
+			tb.Fatalf("node %s at %d, want %d", n.Status().Node, n.Status().Applied, id)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,236 @@
+package cluster
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"livefeed/feed"
+	"livefeed/store"
+)
+
+// Headers of the messages livefeed publishes into the stream. A message is
+// one event: its subject holds the topic, its data the event's data.
+const (
+	hdrType        = "Livefeed-Type"
+	hdrKey         = "Livefeed-Key"         // hex of the publish's idempotency key, on its first event
+	hdrFingerprint = "Livefeed-Fingerprint" // hex of its request's fingerprint
+	hdrCount       = "Livefeed-Count"       // the events of the publish, on its first event
+	hdrBatchID     = "Nats-Batch-Id"        // JetStream's atomic batches
+	hdrBatchCommit = "Nats-Batch-Commit"
+)
+
+// applyBatch bounds the events applied in one store transaction while
+// catching up.
+const applyBatch = 2000
+
+// checkEvery is how often the stream is compared with the one this node
+// mirrors while nothing arrives.
+const checkEvery = 2 * time.Second
+
+// mirror applies the stream to the store, from the store's newest event
+// on, until Close: through an ordered consumer, which JetStream restarts
+// by itself after a reconnect, started again here after a failure to apply
+// (from what the store holds, so nothing is skipped) and after the stream
+// was found changed.
+func (n *Node) mirror() {
+	target := n.streamLast.Load() // caught up once this is applied
+	if n.appliedID() >= target {
+		n.ready.Store(true)
+	}
+	backoff := time.Second
+	for {
+		err := n.follow(&target)
+		select {
+		case <-n.stop:
+			return
+		default:
+		}
+		if n.Problem() != "" {
+			n.log.Error("stopped following the cluster's log", "problem", n.Problem())
+			return
+		}
+		n.log.Warn("following the cluster's log failed; starting again", "err", err, "from", n.appliedID()+1)
+		select {
+		case <-n.stop:
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// follow consumes the stream from the store's newest event on and applies
+// it, until an error or Close.
+func (n *Node) follow(target *int64) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-n.stop:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	from := n.appliedID() + 1
+	cons, err := n.js.OrderedConsumer(ctx, n.opts.Stream, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   uint64(from),
+	})
+	if err != nil {
+		return err
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return err
+	}
+	defer it.Stop()
+	go func() { <-ctx.Done(); it.Stop() }()
+	// The stream is also checked while nothing arrives: a stream created
+	// anew may deliver nothing this node would apply for a long time.
+	go func() {
+		t := time.NewTicker(checkEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if n.check(ctx); n.Problem() != "" {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+
+	var (
+		events []feed.Event
+		keys   []store.AppliedKey
+		open   []feed.Event // the events of an atomic batch not yet committed
+		openK  *store.AppliedKey
+		last   = n.appliedID()
+	)
+	flush := func() error {
+		if len(events) == 0 {
+			return nil
+		}
+		// The ordered consumer follows a stream created anew under the
+		// same name without a word, at the sequence it had reached: its
+		// events must not pass for the old stream's.
+		if err := n.check(ctx); err != nil {
+			return err
+		}
+		if err := n.Store.Apply(ctx, events, keys...); err != nil {
+			n.applyErrs.Add(1)
+			return err
+		}
+		n.advance(events[len(events)-1].ID)
+		events, keys = events[:0], keys[:0]
+		if n.appliedID() >= *target {
+			n.ready.Store(true)
+		}
+		return nil
+	}
+	for {
+		m, err := it.Next()
+		if err != nil {
+			return err
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			return err
+		}
+		seq := int64(md.Sequence.Stream)
+		n.streamLast.Store(max(n.streamLast.Load(), seq+int64(md.NumPending)))
+		if seq <= last {
+			continue // delivered again after a restart of the consumer
+		}
+		if seq != last+1 {
+			// A hole: messages deleted from the stream (never by
+			// livefeed), or retention that dropped what this node had not
+			// applied. The second must not pass unsaid.
+			if info, err := n.stream.Info(ctx); err == nil && int64(info.State.FirstSeq) > last+1 {
+				n.problem.Store("the stream's retention dropped events " + strconv.FormatInt(last+1, 10) + " to " + strconv.FormatInt(int64(info.State.FirstSeq)-1, 10) + " before this node applied them")
+				return errors.New(n.Problem())
+			}
+		}
+		last = seq
+		e, key, err := n.eventOf(m, seq, md.Timestamp)
+		if err != nil {
+			n.log.Warn("skipped a message of the stream that is not a livefeed event", "seq", seq, "subject", m.Subject(), "err", err)
+			continue
+		}
+		if m.Headers().Get(hdrBatchID) != "" && m.Headers().Get(hdrBatchCommit) == "" {
+			open = append(open, e) // the rest of the batch follows, all of it
+			if key != nil {
+				openK = key
+			}
+			continue
+		}
+		events = append(events, open...)
+		events = append(events, e)
+		if openK != nil {
+			keys = append(keys, *openK)
+		} else if key != nil {
+			keys = append(keys, *key)
+		}
+		open, openK = open[:0], nil
+		if md.NumPending == 0 || len(events) >= applyBatch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// eventOf reads an event from a message of the stream.
+func (n *Node) eventOf(m jetstream.Msg, seq int64, at time.Time) (feed.Event, *store.AppliedKey, error) {
+	topic, err := topicOf(n.prefix, m.Subject())
+	if err != nil {
+		return feed.Event{}, nil, err
+	}
+	h := m.Headers()
+	typ := h.Get(hdrType)
+	if feed.ValidateType(typ) != nil {
+		return feed.Event{}, nil, errors.New("no valid " + hdrType + " header")
+	}
+	e := feed.Event{ID: seq, Topic: topic, Type: typ, Time: at.UTC().Truncate(time.Millisecond), Data: m.Data()}
+	if hk := h.Get(hdrKey); hk != "" {
+		var k store.AppliedKey
+		count, cerr := strconv.Atoi(h.Get(hdrCount))
+		key, kerr := hex.DecodeString(hk)
+		fp, ferr := hex.DecodeString(h.Get(hdrFingerprint))
+		if cerr == nil && kerr == nil && ferr == nil && len(key) == len(k.Once.Key) && len(fp) == len(k.Once.Fingerprint) && count > 0 {
+			copy(k.Once.Key[:], key)
+			copy(k.Once.Fingerprint[:], fp)
+			k.First, k.Count = seq, count
+			return e, &k, nil
+		}
+	}
+	return e, nil, nil
+}
+
+// check compares the stream with the one this node mirrors: one created
+// anew, or one that lost events this node applied, stops the node (it
+// would otherwise give IDs out twice).
+func (n *Node) check(ctx context.Context) error {
+	info, err := n.stream.Info(ctx)
+	if err != nil {
+		return err // tried again when following starts again
+	}
+	n.streamLast.Store(int64(info.State.LastSeq))
+	if created := info.Created.UTC().Format(time.RFC3339Nano); created != n.id.created || info.Config.Metadata[streamIDKey] != n.id.uuid {
+		n.problem.Store("stream " + n.opts.Stream + " was deleted and created anew (now created " + created + "): its IDs start again, so this node stopped; restart it on a backup of a node of the new stream")
+		return errors.New(n.Problem())
+	}
+	if err := n.checkState(info); err != nil {
+		n.problem.Store(err.Error())
+		return err
+	}
+	return nil
+}
