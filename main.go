@@ -305,13 +305,16 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 	// stream does, and the store mirrors it.
 	var eventLog handlers.Log = st
 	var history handlers.History = st
+	var sessions handlers.SessionStore = st
 	var status func() handlers.ClusterStatus
 	if len(cfg.Cluster.NATSURLs) > 0 {
 		if n.cluster, err = openCluster(ctx, st, cfg, log); err != nil {
 			n.close()
 			return nil, err
 		}
-		eventLog, history = n.cluster, n.cluster
+		// Sessions too: an operator signed in on one node is signed in
+		// on all of them.
+		eventLog, history, sessions = n.cluster, n.cluster, n.cluster
 		status = func() handlers.ClusterStatus {
 			c := n.cluster.Status()
 			return handlers.ClusterStatus{Node: c.Node, Applied: c.Applied, StreamLast: c.StreamLast, Connected: c.Connected, Ready: c.Ready, Problem: c.Problem}
@@ -321,7 +324,7 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 	for _, op := range cfg.Auth.Operators {
 		operators = append(operators, handlers.Operator{Name: op.Name, PasswordHash: op.PasswordHash})
 	}
-	n.srv = handlers.New(handlers.Backends{Log: eventLog, History: history, Sessions: st, Hub: n.hub, Cluster: status, StoreStats: func() handlers.StoreStats {
+	n.srv = handlers.New(handlers.Backends{Log: eventLog, History: history, Sessions: sessions, Hub: n.hub, Cluster: status, StoreStats: func() handlers.StoreStats {
 		ss := st.Stats()
 		return handlers.StoreStats{Commits: ss.Commits, Events: ss.Events, Busy: ss.Busy, WALFrames: ss.WALFrames}
 	}}, handlers.Options{

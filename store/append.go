@@ -88,8 +88,11 @@ type AppliedKey struct {
 // keys are the idempotency keys of the publishes the events came from,
 // each with the IDs of its events, recorded in the same transaction, so
 // that a retry on this node is answered from here (see Replay).
-func (s *Store) Apply(ctx context.Context, events []feed.Event, keys ...AppliedKey) error {
-	return s.runTask(ctx, func() error {
+//
+// It returns the events it stored, with their times as stored.
+func (s *Store) Apply(ctx context.Context, events []feed.Event, keys ...AppliedKey) ([]feed.Event, error) {
+	var stored []feed.Event
+	err := s.runTask(ctx, func() error {
 		if s.needResync {
 			if err := s.resync(); err != nil {
 				return unavailable("recover after failed commit", err)
@@ -133,8 +136,10 @@ func (s *Store) Apply(ctx context.Context, events []feed.Event, keys ...AppliedK
 		if s.opts.Committed != nil {
 			s.opts.Committed(events)
 		}
+		stored = events
 		return nil
 	})
+	return stored, err
 }
 
 // Meta returns the value stored under name in the database's facts (see

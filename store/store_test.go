@@ -543,16 +543,16 @@ func TestApply(t *testing.T) {
 		return feed.Event{ID: id, Topic: topic, Type: "note", Time: at.Add(time.Duration(id) * time.Millisecond), Data: []byte(`{"n":1}`)}
 	}
 	ctx := context.Background()
-	if err := s.Apply(ctx, []feed.Event{ev(1, "a"), ev(2, "b"), ev(3, "a")}); err != nil {
+	if _, err := s.Apply(ctx, []feed.Event{ev(1, "a"), ev(2, "b"), ev(3, "a")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Apply(ctx, []feed.Event{ev(2, "b"), ev(3, "a"), ev(4, "a")}); err != nil {
-		t.Fatalf("applying again with one new event: %v", err)
+	if stored, err := s.Apply(ctx, []feed.Event{ev(2, "b"), ev(3, "a"), ev(4, "a")}); err != nil || len(stored) != 1 || stored[0].ID != 4 {
+		t.Fatalf("applying again with one new event: stored %+v, %v", stored, err)
 	}
-	if err := s.Apply(ctx, []feed.Event{ev(6, "a"), ev(5, "a")}); !errors.Is(err, feed.ErrInvalid) {
+	if _, err := s.Apply(ctx, []feed.Event{ev(6, "a"), ev(5, "a")}); !errors.Is(err, feed.ErrInvalid) {
 		t.Fatalf("IDs going back: %v, want ErrInvalid", err)
 	}
-	if err := s.Apply(ctx, []feed.Event{ev(6, "a")}); err != nil {
+	if _, err := s.Apply(ctx, []feed.Event{ev(6, "a")}); err != nil {
 		t.Fatalf("a skipped ID (a message deleted from the log): %v", err)
 	}
 	if !slices.Equal(got, []int64{1, 2, 3, 4, 6}) || s.LastID() != 6 {

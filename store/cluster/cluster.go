@@ -8,8 +8,9 @@
 // with its Last-Event-ID. A publish is answered once the stream stored it
 // and this node applied it, so a client reads its own writes.
 //
-// Node implements handlers' Log (publishing) and History (reading, from
-// the node's store), and passes feed/logtest's conformance test.
+// Node implements handlers' Log (publishing), History (reading, from the
+// node's store) and SessionStore (the console's sessions, in a key-value
+// bucket every node shares), and passes feed/logtest's conformance test.
 package cluster
 
 import (
@@ -112,6 +113,8 @@ type Node struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	id     streamID // of the stream this node mirrors
+	// sessions holds the console's sessions, for every node.
+	sessions jetstream.KeyValue
 
 	// applied is the newest sequence applied to the store; streamLast the
 	// stream's newest, as last seen. Waiters of applied wait on progress,
@@ -120,6 +123,7 @@ type Node struct {
 	applied    int64
 	progress   chan struct{}
 	streamLast atomic.Int64
+	recent     recent        // the newest events applied, for publishes to answer with
 	ready      atomic.Bool   // caught up with the stream once since start
 	problem    atomic.Value  // string: why the node stopped mirroring, if it did
 	applyErrs  atomic.Uint64 // failed applies, retried
@@ -153,6 +157,10 @@ func Open(ctx context.Context, st *store.Store, opts Options) (*Node, error) {
 		return nil, err
 	}
 	if err := n.openStream(ctx); err != nil {
+		n.nc.Close()
+		return nil, err
+	}
+	if err := n.openSessions(ctx); err != nil {
 		n.nc.Close()
 		return nil, err
 	}
@@ -308,14 +316,24 @@ func (n *Node) record(ctx context.Context, info *jetstream.StreamInfo) error {
 }
 
 // checkState refuses a stream that lost events this node applied, or one
-// whose oldest event is newer than what this node still needs.
+// whose oldest event is newer than what this node still needs; the node
+// is not mirroring yet.
 func (n *Node) checkState(info *jetstream.StreamInfo) error {
-	last, first := int64(info.State.LastSeq), int64(info.State.FirstSeq)
-	switch {
-	case last < n.appliedID():
-		return fmt.Errorf("cluster: stream %s ends at %d, but this node applied events up to %d: the stream lost events (an R1 stream after a crash within its sync interval?); restore it, or start this node on a backup of a node of the stream", n.opts.Stream, last, n.appliedID())
-	case last > n.appliedID() && first > n.appliedID()+1:
+	if err := n.checkKept(info, n.appliedID()); err != nil {
+		return err
+	}
+	if last, first := int64(info.State.LastSeq), int64(info.State.FirstSeq); last > n.appliedID() && first > n.appliedID()+1 {
 		return fmt.Errorf("cluster: this node applied events up to %d, and stream %s keeps events from %d on only (its retention dropped the ones between): this node's history would have a hole; start it on a backup of another node", n.appliedID(), n.opts.Stream, first)
+	}
+	return nil
+}
+
+// checkKept refuses a stream that lost events this node applied: applied
+// is what the node had applied before info was asked for (while the node
+// mirrors, it applies events the stream took after it answered).
+func (n *Node) checkKept(info *jetstream.StreamInfo, applied int64) error {
+	if last := int64(info.State.LastSeq); last < applied {
+		return fmt.Errorf("cluster: stream %s ends at %d, but this node applied events up to %d: the stream lost events (an R1 stream after a crash within its sync interval?); restore it, or start this node on a backup of a node of the stream", n.opts.Stream, last, applied)
 	}
 	return nil
 }

@@ -335,3 +335,98 @@ func waitApplied(tb testing.TB, n *node, id int64) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestChecksUnderLoad: the stream is checked while events pour in (here
+// every millisecond): a node that applied events the stream took after it
+// answered a check must not take them for events the stream lost.
+func TestChecksUnderLoad(t *testing.T) {
+	defer cluster.SetCheckEvery(time.Millisecond)()
+	ns := startNATS(t)
+	dir := t.TempDir()
+	nodes := []*node{
+		mustNode(t, ns, filepath.Join(dir, "a.db"), "a", nil),
+		mustNode(t, ns, filepath.Join(dir, "b.db"), "b", nil),
+	}
+	var wg sync.WaitGroup
+	var last sync.Map
+	until := time.Now().Add(2 * time.Second)
+	for p := range 8 {
+		wg.Go(func() {
+			n := nodes[p%len(nodes)]
+			for i := 0; time.Now().Before(until); i++ {
+				events, err := n.Append(t.Context(), []feed.Update{note(fmt.Sprintf("load/%d", p), i)})
+				if err != nil {
+					t.Errorf("publisher %d on node %s: %v (node: %+v)", p, n.Status().Node, err, n.Status())
+					return
+				}
+				last.Store(p, events[0].ID)
+			}
+		})
+	}
+	wg.Wait()
+	var top int64
+	last.Range(func(_, v any) bool { top = max(top, v.(int64)); return true })
+	for _, n := range nodes {
+		waitApplied(t, n, top)
+		if s := n.Status(); s.Problem != "" {
+			t.Errorf("node %s stopped: %s", s.Node, s.Problem)
+		}
+	}
+	t.Logf("%d events", top)
+}
+
+// TestSessions: an operator signed in through one node is signed in on
+// every node, until the session ends (on any node) or expires; with NATS
+// away, a lookup fails as unavailable rather than signing the operator out.
+func TestSessions(t *testing.T) {
+	ns := startNATS(t)
+	dir := t.TempDir()
+	a := mustNode(t, ns, filepath.Join(dir, "a.db"), "a", nil)
+	b := mustNode(t, ns, filepath.Join(dir, "b.db"), "b", nil)
+	ctx := t.Context()
+	live, expired := [32]byte{1}, [32]byte{2}
+	if err := a.CreateSession(ctx, live, "ann", "csrf-1", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CreateSession(ctx, expired, "ann", "csrf-2", time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if op, csrf, ok, err := b.Session(ctx, live); err != nil || !ok || op != "ann" || csrf != "csrf-1" {
+		t.Fatalf("node b: session of node a = %q %q %v %v", op, csrf, ok, err)
+	}
+	if _, _, ok, err := b.Session(ctx, expired); err != nil || ok {
+		t.Fatalf("node b: an expired session = %v %v", ok, err)
+	}
+	if _, _, ok, err := a.Session(ctx, [32]byte{3}); err != nil || ok {
+		t.Fatalf("an unknown session = %v %v", ok, err)
+	}
+	// Neither node's SQLite holds it: the bucket does.
+	if _, _, ok, _ := b.Store.Session(ctx, live); ok {
+		t.Fatal("the session went into a node's own database")
+	}
+	if err := b.EndSession(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok, err := a.Session(ctx, live); err != nil || ok {
+		t.Fatalf("node a: a session ended on node b = %v %v", ok, err)
+	}
+	if err := a.CreateSession(ctx, live, "ann", "csrf-3", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	ns.stop()
+	if _, _, _, err := a.Session(ctx, live); !errors.Is(err, feed.ErrUnavailable) {
+		t.Fatalf("a lookup with NATS away: %v, want ErrUnavailable", err)
+	}
+	ns.start(t)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		op, _, ok, err := a.Session(ctx, live)
+		if err == nil && ok && op == "ann" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after NATS came back: %q %v %v", op, ok, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -16,9 +16,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -80,17 +80,11 @@ type natsProcess struct {
 	t        *testing.T
 	bin, dir string
 	port     int
-	cmd      *exec.Cmd
+	srv      *bench.Server
 }
 
 func startNATSProcess(t *testing.T) *natsProcess {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	p := &natsProcess{t: t, bin: natsBinary(t), dir: t.TempDir(), port: port}
+	p := &natsProcess{t: t, bin: natsBinary(t), dir: t.TempDir()}
 	p.start()
 	t.Cleanup(p.kill)
 	return p
@@ -100,31 +94,20 @@ func (p *natsProcess) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", p
 
 func (p *natsProcess) start() {
 	p.t.Helper()
-	p.cmd = exec.Command(p.bin, "-js", "-sd", p.dir, "-a", "127.0.0.1", "-p", fmt.Sprint(p.port))
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
+	srv, _, err := bench.StartNATS(p.t.Context(), p.bin, p.dir, p.port)
+	if err != nil {
 		p.t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p.port))
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("nats-server did not start: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	p.srv = srv
+	_, port, _ := net.SplitHostPort(srv.Addr)
+	p.port, _ = strconv.Atoi(port)
 }
 
 // kill ends nats-server with SIGKILL, as a crash would.
 func (p *natsProcess) kill() {
-	if p.cmd != nil && p.cmd.Process != nil {
-		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		p.cmd.Wait()
-		p.cmd = nil
+	if p.srv != nil {
+		p.srv.Kill()
+		p.srv = nil
 	}
 }
 
@@ -353,6 +336,33 @@ func TestClusterEndToEnd(t *testing.T) {
 				t.Fatalf("after 20 taps of +3 on two nodes, node c has %+v (%v)", latest, err)
 			}
 			time.Sleep(50 * time.Millisecond)
+		}
+	})
+
+	t.Run("SignedInOnEveryNode", func(t *testing.T) {
+		// Behind a load balancer without stickiness, an operator's
+		// requests go to any node.
+		op := signIn(t, a.url)
+		for _, n := range []*clusterNode{b, c} {
+			on := &operator{base: n.url, hc: op.hc, csrf: op.csrf}
+			if status := on.post(t, "/admin/score", "topic", "nba/g", "home_points", "1"); status != 201 {
+				t.Fatalf("signed in on a, a tap on %s: %d", n.name, status)
+			}
+		}
+		// The same cookie, kept aside: signed out through b, no node
+		// takes it any more.
+		u, _ := url.Parse(a.url)
+		jar, _ := cookiejar.New(nil)
+		jar.SetCookies(u, op.hc.Jar.Cookies(u))
+		kept := &operator{base: a.url, hc: &http.Client{Jar: jar}, csrf: op.csrf}
+		if status := (&operator{base: b.url, hc: op.hc, csrf: op.csrf}).post(t, "/admin/logout"); status >= 400 {
+			t.Fatalf("sign-out on b: %d", status)
+		}
+		for _, n := range nodes {
+			kept.base = n.url
+			if status := kept.post(t, "/admin/score", "topic", "nba/g", "home_points", "1"); status == 201 {
+				t.Fatalf("signed out on b, the session still taps on %s", n.name)
+			}
 		}
 	})
 }

@@ -30,7 +30,7 @@ const applyBatch = 2000
 
 // checkEvery is how often the stream is compared with the one this node
 // mirrors while nothing arrives.
-const checkEvery = 2 * time.Second
+var checkEvery = 2 * time.Second
 
 // mirror applies the stream to the store, from the store's newest event
 // on, until Close: through an ordered consumer, which JetStream restarts
@@ -114,6 +114,9 @@ func (n *Node) follow(target *int64) error {
 		open   []feed.Event // the events of an atomic batch not yet committed
 		openK  *store.AppliedKey
 		last   = n.appliedID()
+		// The consumer the stream was last checked under, and the one
+		// whose events are about to be applied.
+		checked, consumer string
 	)
 	flush := func() error {
 		if len(events) == 0 {
@@ -121,14 +124,23 @@ func (n *Node) follow(target *int64) error {
 		}
 		// The ordered consumer follows a stream created anew under the
 		// same name without a word, at the sequence it had reached: its
-		// events must not pass for the old stream's.
-		if err := n.check(ctx); err != nil {
-			return err
+		// events must not pass for the old stream's. It does so by
+		// creating a consumer of another name (a deleted stream takes its
+		// consumers with it), so the stream is checked once for each
+		// consumer, before the first of its events is applied; a check
+		// for every flush would cost NATS a request per event.
+		if consumer != checked {
+			if err := n.check(ctx); err != nil {
+				return err
+			}
+			checked = consumer
 		}
-		if err := n.Store.Apply(ctx, events, keys...); err != nil {
+		stored, err := n.Store.Apply(ctx, events, keys...)
+		if err != nil {
 			n.applyErrs.Add(1)
 			return err
 		}
+		n.recent.add(stored)
 		n.advance(events[len(events)-1].ID)
 		events, keys = events[:0], keys[:0]
 		if n.appliedID() >= *target {
@@ -147,6 +159,13 @@ func (n *Node) follow(target *int64) error {
 		}
 		seq := int64(md.Sequence.Stream)
 		n.streamLast.Store(max(n.streamLast.Load(), seq+int64(md.NumPending)))
+		if md.Consumer != consumer {
+			// A new consumer: what is buffered came from the old one.
+			if err := flush(); err != nil {
+				return err
+			}
+			consumer = md.Consumer
+		}
 		if seq <= last {
 			continue // delivered again after a restart of the consumer
 		}
@@ -218,17 +237,21 @@ func (n *Node) eventOf(m jetstream.Msg, seq int64, at time.Time) (feed.Event, *s
 // check compares the stream with the one this node mirrors: one created
 // anew, or one that lost events this node applied, stops the node (it
 // would otherwise give IDs out twice).
+//
+// A stream that dropped events this node has not applied yet is told by
+// the hole it leaves in the sequence, as the events arrive.
 func (n *Node) check(ctx context.Context) error {
+	applied := n.appliedID()
 	info, err := n.stream.Info(ctx)
 	if err != nil {
 		return err // tried again when following starts again
 	}
-	n.streamLast.Store(int64(info.State.LastSeq))
+	n.streamLast.Store(max(n.streamLast.Load(), int64(info.State.LastSeq)))
 	if created := info.Created.UTC().Format(time.RFC3339Nano); created != n.id.created || info.Config.Metadata[streamIDKey] != n.id.uuid {
 		n.problem.Store("stream " + n.opts.Stream + " was deleted and created anew (now created " + created + "): its IDs start again, so this node stopped; restart it on a backup of a node of the new stream")
 		return errors.New(n.Problem())
 	}
-	if err := n.checkState(info); err != nil {
+	if err := n.checkKept(info, applied); err != nil {
 		n.problem.Store(err.Error())
 		return err
 	}

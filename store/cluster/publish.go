@@ -102,12 +102,16 @@ func (n *Node) publish(ctx context.Context, once *feed.Idempotency, expect *int6
 	if err := n.waitApplied(ctx, last, publishWait); err != nil {
 		return nil, false, err
 	}
-	events, err := n.Store.After(ctx, last-int64(len(msgs)), feed.Filter{All: true}, len(msgs))
+	first := last - int64(len(msgs)) + 1
+	if events, ok := n.recent.get(first, last); ok {
+		return events, false, nil
+	}
+	events, err := n.Store.After(ctx, first-1, feed.Filter{All: true}, len(msgs))
 	if err != nil {
 		return nil, false, err
 	}
 	if len(events) != len(msgs) || events[len(events)-1].ID != last {
-		return nil, false, fmt.Errorf("cluster: events %d to %d are not in this node's history after it applied them", last-int64(len(msgs))+1, last)
+		return nil, false, fmt.Errorf("cluster: events %d to %d are not in this node's history after it applied them", first, last)
 	}
 	return events, false, nil
 }

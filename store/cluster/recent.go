@@ -1,0 +1,54 @@
+package cluster
+
+import (
+	"sort"
+	"sync"
+
+	"livefeed/feed"
+)
+
+// recent holds the newest events this node applied, as stored, so that a
+// publish is answered with its events without reading them back from
+// SQLite (a query cost more than the rest of a publish). A publish whose
+// events are no longer here reads them from the store.
+type recent struct {
+	mu     sync.Mutex
+	events []feed.Event // ascending IDs
+	bytes  int
+}
+
+// What recent keeps at most: events, and bytes of their data.
+const (
+	recentEvents = 4096
+	recentBytes  = 8 << 20
+)
+
+// add records events just applied, newer than any recorded.
+func (r *recent) add(events []feed.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, events...)
+	for _, e := range events {
+		r.bytes += len(e.Data)
+	}
+	drop := 0
+	for len(r.events)-drop > recentEvents || r.bytes > recentBytes && drop < len(r.events) {
+		r.bytes -= len(r.events[drop].Data)
+		r.events[drop] = feed.Event{}
+		drop++
+	}
+	r.events = r.events[drop:]
+}
+
+// get returns the events with IDs first to last, if it holds every one
+// of them (IDs are consecutive within a publish).
+func (r *recent) get(first, last int64) ([]feed.Event, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i := sort.Search(len(r.events), func(i int) bool { return r.events[i].ID >= first })
+	n := int(last - first + 1)
+	if i+n > len(r.events) || r.events[i].ID != first || r.events[i+n-1].ID != last {
+		return nil, false
+	}
+	return append([]feed.Event(nil), r.events[i:i+n]...), true
+}
