@@ -1,8 +1,8 @@
 // Package bench is livefeed's load tool, run as `livefeed bench`: it drives
 // a running livefeed server over real sockets from its own process and
 // prints the figures of the performance bars in BENCH.md (workloads W1 to
-// W8, W10 and W11), one line per run, then the median of the runs and each bar with
-// MET or NOT MET.
+// W8, W10, W11 and W13), one line per run, then the median of the runs and
+// each bar with MET or NOT MET.
 //
 // Subscribers are plain TCP connections, each read by its own goroutine
 // with a parser specialised for livefeed's framing (Scanner); publishers
@@ -44,8 +44,10 @@ type Config struct {
 	Drain time.Duration
 	// Durability is the server's store.synchronous, which picks W4's bar.
 	Durability string
-	// ServerBin, DB and ServerConfig start servers for W7.
+	// ServerBin, DB and ServerConfig start servers for W7; W13 starts
+	// ServerBin too, its nodes on the NATS server at NATS.
 	ServerBin, DB, ServerConfig string
+	NATS                        string
 	// CPUProfile, if set, is where the tool writes a CPU profile of
 	// itself (to see what the tool, not the server, spends time on).
 	CPUProfile string
@@ -60,7 +62,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 	cfg := Config{Override: unsetParams()}
 	fs := flag.NewFlagSet("livefeed bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	workloads := fs.String("workload", "", "workload(s) to run: W1..W8, W10, W11, a comma-separated list, or all (all but the W11 soak)")
+	workloads := fs.String("workload", "", "workload(s) to run: W1..W8, W10, W11, W13, a comma-separated list, or all (all but the W11 soak and the W13 cluster)")
 	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "base `URL` of the server under test")
 	// The token a server was given in its environment, else the one of
 	// the sample config.toml.
@@ -74,9 +76,10 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 	fs.IntVar(&cfg.SourceIPs, "source-ips", 4, "spread subscriber connections over 127.0.0.1..127.0.0.`N` when the server is on loopback")
 	fs.DurationVar(&cfg.Drain, "drain", 30*time.Second, "after publishing, how long to wait without any new delivery before counting the rest missing")
 	fs.StringVar(&cfg.Durability, "durability", "normal", "the server's store.synchronous (normal or full): picks W4's bar")
-	fs.StringVar(&cfg.ServerBin, "server-bin", "", "livefeed `binary` that W7 starts")
+	fs.StringVar(&cfg.ServerBin, "server-bin", "", "livefeed `binary` that W7 and W13 start")
 	fs.StringVar(&cfg.DB, "db", "", "database `file` for W7 (filled to -rows events if smaller)")
 	fs.StringVar(&cfg.ServerConfig, "server-config", "", "config `file` passed to the servers W7 starts")
+	fs.StringVar(&cfg.NATS, "nats", "", "`URL` of a NATS server with JetStream for W13's cluster (each run makes a stream of its own and deletes it)")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the load tool itself to `file`")
 	o := &cfg.Override
 	fs.IntVar(&o.Subscribers, "subscribers", unset, "override the workload's subscribers (W5: reconnecting clients)")
@@ -98,11 +101,12 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 	}
 	switch {
 	case *workloads == "":
-		return Config{}, errors.New("-workload is required (W1..W8, W10, W11 or all); see -help")
+		return Config{}, errors.New("-workload is required (W1..W8, W10, W11, W13 or all); see -help")
 	case strings.EqualFold(*workloads, "all"):
-		// The soak takes ten minutes a run: only when asked for by name.
+		// The soak takes ten minutes a run and the cluster needs NATS:
+		// only when asked for by name.
 		for _, w := range Workloads {
-			if w.Name != "W11" {
+			if w.Name != "W11" && w.Name != "W13" {
 				cfg.Workloads = append(cfg.Workloads, w)
 			}
 		}
@@ -126,7 +130,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 
 func usage(fs *flag.FlagSet) {
 	w := fs.Output()
-	fmt.Fprint(w, `Usage: livefeed bench -workload W1..W8|W10|W11|all [-url http://host:port] [-token T] [-pid N] [flags]
+	fmt.Fprint(w, `Usage: livefeed bench -workload W1..W8|W10|W11|W13|all [-url http://host:port] [-token T] [-pid N] [flags]
 
 Drives a running livefeed server over real sockets and prints one line per
 run with every figure, then for each workload the median of the runs, each

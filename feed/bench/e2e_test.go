@@ -241,3 +241,32 @@ func TestExport(t *testing.T) {
 	want(t, f, map[string]float64{"rows": rows})
 	positive(t, f, "rows_per_s", "export_mb")
 }
+
+// TestClusterWorkload runs W13, scaled down, with a real nats-server
+// ($LIVEFEED_NATS_SERVER, which .ci/run builds; mandatory with
+// LIVEFEED_REQUIRE_NATS=1): a single node, then three nodes of a cluster,
+// each event to every subscriber on every node once and in order, 16
+// publishers through JetStream, and every node holding every event.
+func TestClusterWorkload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs processes")
+	}
+	bin := os.Getenv("LIVEFEED_NATS_SERVER")
+	if bin == "" {
+		if os.Getenv("LIVEFEED_REQUIRE_NATS") == "1" {
+			t.Fatal("LIVEFEED_REQUIRE_NATS=1 but LIVEFEED_NATS_SERVER names no nats-server binary")
+		}
+		t.Skip("set LIVEFEED_NATS_SERVER to a nats-server binary (go build -o nats-server github.com/nats-io/nats-server/v2) to run W13")
+	}
+	ns, natsURL, err := bench.StartNATS(t.Context(), bin, t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Kill)
+	f := runWorkload(t, "-token", testToken, "-workload", "W13", "-server-bin", livefeedBinary(t), "-nats", natsURL,
+		"-subscribers", "60", "-rate", "15", "-duration", "2s")
+	want(t, f, map[string]float64{"missing": 0, "duplicates": 0, "order_violations": 0, "gaps": 0, "publish_errors": 0,
+		"single_missing": 0, "published": 30, "deliveries": 1800, "n1_deliveries": 600, "n2_deliveries": 600, "n3_deliveries": 600,
+		"cluster_publish_errors": 0, "nodes_behind": 0, "reconnects": 0, "resets": 0})
+	positive(t, f, "single_server_cpu_us_per_delivery", "n1_cpu_us_per_delivery", "node_cpu_ratio_max", "cluster_publishes_per_s")
+}

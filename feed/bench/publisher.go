@@ -320,6 +320,9 @@ type PublishPlan struct {
 	TopicPerPublisher bool
 	// PerRequest is the events of each request when unpaced (default 1).
 	PerRequest int
+	// Targets, if set, spreads the publishers over several servers (the
+	// nodes of a cluster): publisher i publishes to Targets[i % len].
+	Targets []*Target
 }
 
 // PublishResult is what a group of publishers did.
@@ -360,11 +363,15 @@ func RunPublishers(ctx context.Context, t *Target, plan PublishPlan) *PublishRes
 		if plan.TopicPerPublisher {
 			topic += "/p" + strconv.Itoa(plan.FirstIndex+i)
 		}
-		pubs[i] = NewPublisher(t, plan.FirstIndex+i, plan.Payload, topic)
+		target := t
+		if len(plan.Targets) > 0 {
+			target = plan.Targets[i%len(plan.Targets)]
+		}
+		pubs[i] = NewPublisher(target, plan.FirstIndex+i, plan.Payload, topic)
 	}
 	// Connect first, so that the timed part starts with open connections.
 	for _, p := range pubs {
-		if c, err := t.Dial(ctx, p.index, 0); err == nil {
+		if c, err := p.target.Dial(ctx, p.index, 0); err == nil {
 			p.conn = c
 		}
 	}

@@ -1,0 +1,263 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// W13 runs this many cluster nodes, and this many publishers for its
+// JetStream throughput.
+const (
+	clusterNodes      = 3
+	clusterPublishers = 16
+)
+
+// nodeConfig is the config.toml of every server W13 starts: the load
+// tool's subscribers come from a few loopback addresses.
+const nodeConfig = "[feed]\nmax_subscribers_per_ip = 0\n"
+
+// node is a livefeed server W13 started, and how to reach and measure it.
+type node struct {
+	name   string
+	srv    *Server
+	target *Target
+	proc   *Process
+}
+
+// startNode starts a livefeed server on a fresh database in dir with the
+// given config.toml.
+func (r *runner) startNode(ctx context.Context, dir, name, config string) (*node, error) {
+	cfgFile := filepath.Join(dir, name+".toml")
+	if err := os.WriteFile(cfgFile, []byte(config), 0o600); err != nil {
+		return nil, err
+	}
+	srv, err := StartServer(ctx, r.cfg.ServerBin, filepath.Join(dir, name+".db"), cfgFile, r.target.Token)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", name, err)
+	}
+	t, err := NewTarget("http://"+srv.Addr, r.target.Token, r.cfg.SourceIPs)
+	if err != nil {
+		srv.Kill()
+		return nil, err
+	}
+	return &node{name: name, srv: srv, target: t, proc: &Process{PID: srv.Cmd.Process.Pid}}, nil
+}
+
+// runCluster measures W13: the single-node W1 broadcast as the baseline,
+// then the same audience spread over three nodes of a cluster with a
+// publisher on each, then 16 publishers spread over the nodes as fast as
+// JetStream acknowledges, and last that every node holds every event.
+func runCluster(ctx context.Context, r *runner, p Params) (_ Figures, err error) {
+	if r.cfg.ServerBin == "" || r.cfg.NATS == "" {
+		return nil, errors.New("W13 starts its own servers: give the livefeed binary with -server-bin and a NATS server with JetStream with -nats")
+	}
+	dir, err := os.MkdirTemp("", "livefeed-w13-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	var f Figures
+
+	// The baseline: W1 against one node on its own, in this run.
+	r.progress("baseline: W1 with %d subscribers on a single node", p.Subscribers)
+	single, err := r.startNode(ctx, dir, "single", nodeConfig)
+	if err != nil {
+		return nil, err
+	}
+	sr := *r
+	sr.target, sr.server = single.target, single.proc
+	base, err := runBroadcast(ctx, &sr, Params{Subscribers: p.Subscribers, Publishers: 1, Rate: p.Rate, Duration: p.Duration, Payload: p.Payload})
+	single.srv.Stop()
+	if err != nil {
+		return nil, fmt.Errorf("single node: %w", err)
+	}
+	for _, name := range []string{"missing", "duplicates", "order_violations", "gaps", "latency_p99_ms", "server_cpu_us_per_delivery"} {
+		if v, ok := base.Get(name); ok {
+			f.Add("single_"+name, v)
+		}
+	}
+	baseCPU, _ := base.Get("server_cpu_us_per_delivery")
+
+	// The cluster, on a stream of its own that is deleted afterwards.
+	stream := fmt.Sprintf("LIVEFEED_BENCH_%s_R%d", strings.ToUpper(r.nonce), r.run)
+	subjects := fmt.Sprintf("livefeed.bench.%s.r%d.>", r.nonce, r.run)
+	defer func() {
+		if derr := deleteStream(r.cfg.NATS, stream); derr != nil {
+			r.progress("could not delete the stream %s: %v", stream, derr)
+		}
+	}()
+	nodes := make([]*node, 0, clusterNodes)
+	defer func() {
+		for _, n := range nodes {
+			n.srv.Stop()
+		}
+	}()
+	for i := range clusterNodes {
+		name := fmt.Sprintf("n%d", i+1)
+		config := nodeConfig + fmt.Sprintf("[cluster]\nnats_urls = [%q]\nstream = %q\nsubjects = %q\nnode = %q\n", r.cfg.NATS, stream, subjects, name)
+		n, err := r.startNode(ctx, dir, name, config)
+		if err != nil {
+			return nil, err
+		}
+		nodes = append(nodes, n)
+	}
+	targets := make([]*Target, len(nodes))
+	for i, n := range nodes {
+		targets[i] = n.target
+	}
+
+	// The broadcast: the audience spread over the nodes, a publisher on
+	// each, every event to every subscriber on every node.
+	topic := r.topic("")
+	r.progress("cluster: %d subscribers over %d nodes on %s, a publisher on each node", p.Subscribers, len(nodes), topic)
+	auds := make([]*Audience, len(nodes))
+	defer func() {
+		for _, a := range auds {
+			if a != nil {
+				a.Stop()
+			}
+		}
+	}()
+	for i, n := range nodes {
+		subs := p.Subscribers / len(nodes)
+		if i < p.Subscribers%len(nodes) {
+			subs++
+		}
+		auds[i], err = StartAudience(ctx, n.target, AudienceOptions{
+			Topic: topic, Subscribers: subs, FirstN: i * (p.Subscribers/len(nodes) + 1),
+			Publishers: len(nodes), ReadBuffer: readBuffer(p.Subscribers),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", n.name, err)
+		}
+	}
+	cpuBefore := make([]time.Duration, len(nodes))
+	for i, n := range nodes {
+		if cpuBefore[i], err = n.proc.CPU(); err != nil {
+			return nil, err
+		}
+	}
+	res := RunPublishers(ctx, nil, PublishPlan{Topic: topic, Publishers: len(nodes), Rate: p.Rate, Duration: p.Duration, Payload: p.Payload, Targets: targets})
+	if err := res.Failed(); err != nil {
+		return nil, err
+	}
+	f.Add("published", float64(res.Total()))
+	f.Add("publish_errors", float64(res.Errors))
+	var all Tally
+	var latency Histogram
+	var missing int64
+	worst := 0.0
+	for i, n := range nodes {
+		expected := res.Total() * int64(auds[i].Len())
+		if !auds[i].WaitDeliveries(ctx, expected, r.cfg.Drain) {
+			r.progress("node %s: stopped waiting, %d of %d deliveries arrived", n.name, auds[i].Deliveries(), expected)
+		}
+		cpu, err := n.proc.CPU()
+		if err != nil {
+			return nil, err
+		}
+		latency.Merge(auds[i].Latency(0))
+		t := auds[i].Stop()
+		auds[i] = nil
+		all.Add(t)
+		missing += max(expected-t.Deliveries, 0)
+		f.Add(n.name+"_deliveries", float64(t.Deliveries))
+		f.Add(n.name+"_missing", float64(max(expected-t.Deliveries, 0)))
+		if t.Deliveries > 0 {
+			perDelivery := float64(cpu-cpuBefore[i]) / float64(time.Microsecond) / float64(t.Deliveries)
+			f.Add(n.name+"_cpu_us_per_delivery", perDelivery)
+			worst = max(worst, perDelivery)
+		}
+	}
+	f.Add("deliveries", float64(all.Deliveries))
+	f.Add("missing", float64(missing))
+	f.Add("duplicates", float64(all.Duplicates))
+	f.Add("order_violations", float64(all.OrderViolations))
+	f.Add("gaps", float64(all.Gaps))
+	f.Add("reconnects", float64(all.Reconnects))
+	f.Add("resets", float64(all.Resets))
+	addLatency(&f, "", &latency, all.MaxLatency)
+	if baseCPU > 0 && worst > 0 {
+		f.Add("node_cpu_us_per_delivery_max", worst)
+		f.Add("node_cpu_ratio_max", worst/baseCPU)
+	}
+
+	// JetStream's throughput: publishers spread over the nodes, each on a
+	// topic of its own, each publish acknowledged once the stream stored
+	// it and the node applied it.
+	r.progress("cluster: %d publishers over %d nodes for %s", clusterPublishers, len(nodes), p.Duration)
+	tput := RunPublishers(ctx, nil, PublishPlan{Topic: r.topic("/tput"), Publishers: clusterPublishers, FirstIndex: len(nodes),
+		Duration: p.Duration, Payload: p.Payload, TopicPerPublisher: true, PerRequest: 1, Targets: targets})
+	if err := tput.Failed(); err != nil {
+		return nil, err
+	}
+	if tput.Err != nil {
+		r.progress("publish error: %v", tput.Err)
+	}
+	f.Add("cluster_publishers", clusterPublishers)
+	f.Add("cluster_publish_errors", float64(tput.Errors))
+	if span := tput.LastAck.Sub(tput.FirstSend); span > 0 {
+		f.Add("cluster_publishes_per_s", float64(tput.Total())/span.Seconds())
+	}
+	f.AddMS("cluster_ack_p50_ms", tput.Acks.Quantile(0.5))
+	f.AddMS("cluster_ack_p99_ms", tput.Acks.Quantile(0.99))
+
+	// Every node ends up holding every acknowledged event.
+	acked := res.Total() + tput.Total()
+	behind, took := converge(ctx, nodes, acked, 30*time.Second)
+	if behind > 0 {
+		for _, n := range nodes {
+			h, err := n.target.Health(ctx)
+			r.progress("node %s: last ID %d of %d acknowledged events (%v)", n.name, h.LastID, acked, err)
+		}
+	}
+	f.Add("nodes_behind", float64(behind))
+	f.AddMS("nodes_converged_ms", took)
+	return f, nil
+}
+
+// converge waits (at most limit) until every node's last ID is at least
+// want, and returns how many are not and how long it waited.
+func converge(ctx context.Context, nodes []*node, want int64, limit time.Duration) (int, time.Duration) {
+	start := time.Now()
+	for {
+		behind := 0
+		for _, n := range nodes {
+			if h, err := n.target.Health(ctx); err != nil || h.LastID < want {
+				behind++
+			}
+		}
+		if behind == 0 || time.Since(start) > limit || ctx.Err() != nil {
+			return behind, time.Since(start)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// deleteStream deletes a stream W13 created.
+func deleteStream(url, stream string) error {
+	nc, err := nats.Connect(url, nats.Timeout(5*time.Second))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = js.DeleteStream(ctx, stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	return err
+}
