@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -52,9 +53,11 @@ func (r *runner) startNode(ctx context.Context, dir, name, config string) (*node
 }
 
 // runCluster measures W13: the single-node W1 broadcast as the baseline,
-// then the same audience spread over three nodes of a cluster with a
-// publisher on each, then 16 publishers spread over the nodes as fast as
-// JetStream acknowledges, and last that every node holds every event.
+// the same audience split over three unconnected single nodes (what three
+// processes on the machine cost), then spread over three nodes of a
+// cluster with a publisher on each, then 16 publishers spread over the
+// nodes as fast as JetStream acknowledges, and last that every node holds
+// every event.
 func runCluster(ctx context.Context, r *runner, p Params) (_ Figures, err error) {
 	if r.cfg.ServerBin == "" || r.cfg.NATS == "" {
 		return nil, errors.New("W13 starts its own servers: give the livefeed binary with -server-bin and a NATS server with JetStream with -nats")
@@ -86,6 +89,31 @@ func runCluster(ctx context.Context, r *runner, p Params) (_ Figures, err error)
 	}
 	baseCPU, _ := base.Get("server_cpu_us_per_delivery")
 
+	// The same audience split over three single nodes that know nothing
+	// of each other, each with a publisher of its own: what three
+	// processes sharing the machine cost without any cluster, to tell
+	// that apart from what cluster mode costs.
+	r.progress("split: %d subscribers over %d single nodes, each with its own publisher", p.Subscribers, clusterNodes)
+	var singles []*node
+	for i := range clusterNodes {
+		n, err := r.startNode(ctx, dir, fmt.Sprintf("s%d", i+1), nodeConfig)
+		if err != nil {
+			return nil, err
+		}
+		singles = append(singles, n)
+	}
+	split, err := r.spread(ctx, singles, p, false)
+	for _, n := range singles {
+		n.srv.Stop()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("split over single nodes: %w", err)
+	}
+	splitCPU := split.worstCPU
+	m, _ := split.figures.Get("missing")
+	f.Add("split_missing", m)
+	f.Add("split_cpu_us_per_delivery_max", splitCPU)
+
 	// The cluster, on a stream of its own that is deleted afterwards.
 	stream := fmt.Sprintf("LIVEFEED_BENCH_%s_R%d", strings.ToUpper(r.nonce), r.run)
 	subjects := fmt.Sprintf("livefeed.bench.%s.r%d.>", r.nonce, r.run)
@@ -116,78 +144,18 @@ func runCluster(ctx context.Context, r *runner, p Params) (_ Figures, err error)
 
 	// The broadcast: the audience spread over the nodes, a publisher on
 	// each, every event to every subscriber on every node.
-	topic := r.topic("")
-	r.progress("cluster: %d subscribers over %d nodes on %s, a publisher on each node", p.Subscribers, len(nodes), topic)
-	auds := make([]*Audience, len(nodes))
-	defer func() {
-		for _, a := range auds {
-			if a != nil {
-				a.Stop()
-			}
-		}
-	}()
-	for i, n := range nodes {
-		subs := p.Subscribers / len(nodes)
-		if i < p.Subscribers%len(nodes) {
-			subs++
-		}
-		auds[i], err = StartAudience(ctx, n.target, AudienceOptions{
-			Topic: topic, Subscribers: subs, FirstN: i * (p.Subscribers/len(nodes) + 1),
-			Publishers: len(nodes), ReadBuffer: readBuffer(p.Subscribers),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("node %s: %w", n.name, err)
-		}
-	}
-	cpuBefore := make([]time.Duration, len(nodes))
-	for i, n := range nodes {
-		if cpuBefore[i], err = n.proc.CPU(); err != nil {
-			return nil, err
-		}
-	}
-	res := RunPublishers(ctx, nil, PublishPlan{Topic: topic, Publishers: len(nodes), Rate: p.Rate, Duration: p.Duration, Payload: p.Payload, Targets: targets})
-	if err := res.Failed(); err != nil {
+	r.progress("cluster: %d subscribers over %d nodes, a publisher on each node", p.Subscribers, len(nodes))
+	spread, err := r.spread(ctx, nodes, p, true)
+	if err != nil {
 		return nil, err
 	}
-	f.Add("published", float64(res.Total()))
-	f.Add("publish_errors", float64(res.Errors))
-	var all Tally
-	var latency Histogram
-	var missing int64
-	worst := 0.0
-	for i, n := range nodes {
-		expected := res.Total() * int64(auds[i].Len())
-		if !auds[i].WaitDeliveries(ctx, expected, r.cfg.Drain) {
-			r.progress("node %s: stopped waiting, %d of %d deliveries arrived", n.name, auds[i].Deliveries(), expected)
-		}
-		cpu, err := n.proc.CPU()
-		if err != nil {
-			return nil, err
-		}
-		latency.Merge(auds[i].Latency(0))
-		t := auds[i].Stop()
-		auds[i] = nil
-		all.Add(t)
-		missing += max(expected-t.Deliveries, 0)
-		f.Add(n.name+"_deliveries", float64(t.Deliveries))
-		f.Add(n.name+"_missing", float64(max(expected-t.Deliveries, 0)))
-		if t.Deliveries > 0 {
-			perDelivery := float64(cpu-cpuBefore[i]) / float64(time.Microsecond) / float64(t.Deliveries)
-			f.Add(n.name+"_cpu_us_per_delivery", perDelivery)
-			worst = max(worst, perDelivery)
-		}
+	f = append(f, spread.figures...)
+	if baseCPU > 0 && spread.worstCPU > 0 {
+		f.Add("node_cpu_us_per_delivery_max", spread.worstCPU)
+		f.Add("node_cpu_ratio_max", spread.worstCPU/baseCPU)
 	}
-	f.Add("deliveries", float64(all.Deliveries))
-	f.Add("missing", float64(missing))
-	f.Add("duplicates", float64(all.Duplicates))
-	f.Add("order_violations", float64(all.OrderViolations))
-	f.Add("gaps", float64(all.Gaps))
-	f.Add("reconnects", float64(all.Reconnects))
-	f.Add("resets", float64(all.Resets))
-	addLatency(&f, "", &latency, all.MaxLatency)
-	if baseCPU > 0 && worst > 0 {
-		f.Add("node_cpu_us_per_delivery_max", worst)
-		f.Add("node_cpu_ratio_max", worst/baseCPU)
+	if splitCPU > 0 && spread.worstCPU > 0 {
+		f.Add("node_cpu_ratio_to_split", spread.worstCPU/splitCPU)
 	}
 
 	// JetStream's throughput: publishers spread over the nodes, each on a
@@ -211,7 +179,8 @@ func runCluster(ctx context.Context, r *runner, p Params) (_ Figures, err error)
 	f.AddMS("cluster_ack_p99_ms", tput.Acks.Quantile(0.99))
 
 	// Every node ends up holding every acknowledged event.
-	acked := res.Total() + tput.Total()
+	published, _ := spread.figures.Get("published")
+	acked := int64(published) + tput.Total()
 	behind, took := converge(ctx, nodes, acked, 30*time.Second)
 	if behind > 0 {
 		for _, n := range nodes {
@@ -260,4 +229,122 @@ func deleteStream(url, stream string) error {
 		return nil
 	}
 	return err
+}
+
+// spreadResult is what a broadcast over several nodes measured.
+type spreadResult struct {
+	figures  Figures
+	worstCPU float64 // the highest CPU per delivery of a node (µs)
+}
+
+// spread connects the subscribers, split evenly, to the nodes, publishes
+// from one publisher on each node and checks every delivery. In a cluster
+// (shared) the publishers share one topic and W1's rate, and every
+// subscriber gets all their events in one ID order; otherwise each node's
+// publisher publishes W1's rate to that node alone.
+func (r *runner) spread(ctx context.Context, nodes []*node, p Params, shared bool) (spreadResult, error) {
+	var out spreadResult
+	f := &out.figures
+	topic := r.topic("")
+	if !shared {
+		topic = r.topic("/split")
+	}
+	auds := make([]*Audience, len(nodes))
+	defer func() {
+		for _, a := range auds {
+			if a != nil {
+				a.Stop()
+			}
+		}
+	}()
+	for i, n := range nodes {
+		subs := p.Subscribers / len(nodes)
+		if i < p.Subscribers%len(nodes) {
+			subs++
+		}
+		var err error
+		auds[i], err = StartAudience(ctx, n.target, AudienceOptions{
+			Topic: topic, Subscribers: subs, FirstN: i * (p.Subscribers/len(nodes) + 1),
+			Publishers: len(nodes), ReadBuffer: readBuffer(p.Subscribers),
+		})
+		if err != nil {
+			return out, fmt.Errorf("node %s: %w", n.name, err)
+		}
+	}
+	cpuBefore := make([]time.Duration, len(nodes))
+	for i, n := range nodes {
+		var err error
+		if cpuBefore[i], err = n.proc.CPU(); err != nil {
+			return out, err
+		}
+	}
+	// published[i] is what the subscribers of node i are to receive.
+	published := make([]int64, len(nodes))
+	var errs int
+	if shared {
+		targets := make([]*Target, len(nodes))
+		for i, n := range nodes {
+			targets[i] = n.target
+		}
+		res := RunPublishers(ctx, nil, PublishPlan{Topic: topic, Publishers: len(nodes), Rate: p.Rate, Duration: p.Duration, Payload: p.Payload, Targets: targets})
+		if err := res.Failed(); err != nil {
+			return out, err
+		}
+		for i := range published {
+			published[i] = res.Total()
+		}
+		errs = res.Errors
+	} else {
+		results := make([]*PublishResult, len(nodes))
+		var wg sync.WaitGroup
+		for i, n := range nodes {
+			wg.Go(func() {
+				results[i] = RunPublishers(ctx, n.target, PublishPlan{Topic: topic, Publishers: 1, FirstIndex: i, Rate: p.Rate, Duration: p.Duration, Payload: p.Payload})
+			})
+		}
+		wg.Wait()
+		for i, res := range results {
+			if err := res.Failed(); err != nil {
+				return out, fmt.Errorf("node %s: %w", nodes[i].name, err)
+			}
+			published[i] = res.Total()
+			errs += res.Errors
+		}
+	}
+	f.Add("published", float64(published[0]))
+	f.Add("publish_errors", float64(errs))
+	var all Tally
+	var latency Histogram
+	var missing int64
+	for i, n := range nodes {
+		expected := published[i] * int64(auds[i].Len())
+		if !auds[i].WaitDeliveries(ctx, expected, r.cfg.Drain) {
+			r.progress("node %s: stopped waiting, %d of %d deliveries arrived", n.name, auds[i].Deliveries(), expected)
+		}
+		cpu, err := n.proc.CPU()
+		if err != nil {
+			return out, err
+		}
+		latency.Merge(auds[i].Latency(0))
+		t := auds[i].Stop()
+		auds[i] = nil
+		all.Add(t)
+		missing += max(expected-t.Deliveries, 0)
+		f.Add(n.name+"_deliveries", float64(t.Deliveries))
+		f.Add(n.name+"_missing", float64(max(expected-t.Deliveries, 0)))
+		if t.Deliveries > 0 {
+			perDelivery := float64(cpu-cpuBefore[i]) / float64(time.Microsecond) / float64(t.Deliveries)
+			f.Add(n.name+"_cpu_us_per_delivery", perDelivery)
+			out.worstCPU = max(out.worstCPU, perDelivery)
+		}
+	}
+	f.Add("deliveries", float64(all.Deliveries))
+	f.Add("missing", float64(missing))
+	f.Add("duplicates", float64(all.Duplicates))
+	f.Add("order_violations", float64(all.OrderViolations))
+	f.Add("gaps", float64(all.Gaps))
+	f.Add("reconnects", float64(all.Reconnects))
+	f.Add("resets", float64(all.Resets))
+	addLatency(f, "", &latency, all.MaxLatency)
+	return out, nil
 }
