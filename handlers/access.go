@@ -50,9 +50,9 @@ func (s *Server) access(r *http.Request) (a feed.Access, until time.Time, err er
 		return a, time.Time{}, err
 	}
 	a.Granted = g.Topics
-	// The token is accepted until Leeway after its exp: end the stream
-	// then, or a reconnect with it would be accepted again at once.
-	return a, g.Expires.Add(token.Leeway), nil
+	// The token is accepted until the leeway after its exp: end the
+	// stream then, or a reconnect with it would be accepted again at once.
+	return a, g.Expires.Add(s.opts.SubscriberKeys.Leeway()), nil
 }
 
 // readerAccess is access for the JSON endpoints: a refused token is the

@@ -62,6 +62,7 @@ type Keys struct {
 	keys     []key
 	audience string
 	now      func() time.Time
+	leeway   time.Duration
 }
 
 // Grant is what a valid subscriber token grants: its topics, until it
@@ -110,7 +111,7 @@ func invalid(reason, format string, args ...any) error {
 // reads the files. Errors name the entry by its index and never repeat a
 // secret.
 func ParseKeys(entries []string, audience string, readFile func(string) ([]byte, error)) (*Keys, error) {
-	k := &Keys{audience: audience, now: time.Now}
+	k := &Keys{audience: audience, now: time.Now, leeway: Leeway}
 	var errs []error
 	for i, e := range entries {
 		keys, err := parseEntry(e, readFile)
@@ -345,7 +346,7 @@ func (k *Keys) Verify(raw string) (Grant, error) {
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(algs), // never "none", never an algorithm no key is for
 		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(Leeway),
+		jwt.WithLeeway(k.leeway),
 		jwt.WithTimeFunc(k.now),
 		jwt.WithStrictDecoding(),
 	}
@@ -434,6 +435,22 @@ func (k *Keys) Mint(patterns []string, ttl time.Duration, audience string) (stri
 		c.Audience = jwt.ClaimStrings{audience}
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
+}
+
+// Leeway returns the clock skew k allows (Leeway unless set otherwise).
+func (k *Keys) Leeway() time.Duration {
+	if k == nil {
+		return 0
+	}
+	return k.leeway
+}
+
+// WithLeeway returns a copy of k allowing d of clock skew: for tests that
+// see tokens expire in seconds.
+func (k *Keys) WithLeeway(d time.Duration) *Keys {
+	c := *k
+	c.leeway = d
+	return &c
 }
 
 // WithClock returns a copy of k that takes the time from now, for tests.
