@@ -135,9 +135,21 @@ func (h *Hub) Serve(ctx context.Context, c Conn, sub Subscription) error {
 	// The caller owns delivery until the subscriber is attached: wakes
 	// meanwhile only leave a note (beat) for later.
 	s.queued.Store(true)
+	if !sub.Expires.IsZero() {
+		// Armed before anyone else can see s: close reads s.expiry. An
+		// expiry meanwhile only leaves its mark (queued is held).
+		if left := time.Until(sub.Expires); left > 0 {
+			s.expiry = time.AfterFunc(left, s.expire)
+		} else {
+			s.expired.Store(true) // nothing is to be sent but the notice
+		}
+	}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
+		if s.expiry != nil {
+			s.expiry.Stop()
+		}
 		if s.closed != nil {
 			s.closed()
 		}
@@ -147,13 +159,6 @@ func (h *Hub) Serve(ctx context.Context, c Conn, sub Subscription) error {
 	h.mu.Unlock()
 	if w, ok := c.(watchable); ok {
 		s.watchKey.Store(h.watch.add(s, w.syscallConn()))
-	}
-	if !sub.Expires.IsZero() {
-		if left := time.Until(sub.Expires); left > 0 {
-			s.expiry = time.AfterFunc(left, s.expire)
-		} else {
-			s.expired.Store(true) // nothing is to be sent but the notice
-		}
 	}
 
 	stop := context.AfterFunc(ctx, func() { s.close(ctx.Err()) })
