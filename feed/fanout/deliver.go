@@ -42,9 +42,9 @@ type writer struct {
 
 type part struct {
 	start, stop, frames int
-	marks, marksEnd     int    // the part's marks in writer.marks
-	from                cursor // the subscriber's cursor before the fill
-	end                 error  // why the subscriber is to be closed (see Hub.fill)
+	marks, marksEnd     int     // the part's marks in writer.marks
+	from                cursor  // the subscriber's cursor before the fill
+	end                 fillEnd // whether the subscriber is to be closed (see Hub.fill)
 }
 
 // writeBatch fills the subscribers of w.subs (owned by this writer), then
@@ -73,7 +73,7 @@ func (h *Hub) writeBatch(w *writer) {
 			continue // ownership is moot once closed
 		}
 		p := w.parts[i]
-		if p.end == errLagged {
+		if p.end == fillLagged {
 			s.close(errLagged)
 			continue
 		}
@@ -84,8 +84,8 @@ func (h *Hub) writeBatch(w *writer) {
 				s.close(err)
 				continue
 			}
-			if p.end != nil {
-				s.close(p.end) // its notice is written, as far as the socket took it
+			if p.end == fillExpired {
+				s.close(errExpired) // its notice is written, as far as the socket took it
 				continue
 			}
 			if n < len(out) {
@@ -150,7 +150,7 @@ func (h *Hub) drainBlocking(s *Subscriber) bool {
 	for !s.done.Load() {
 		out, frames, end := h.fill(s, buf[:0], writeChunk)
 		buf = out
-		if end == errLagged {
+		if end == fillLagged {
 			s.close(errLagged)
 			return false
 		}
@@ -167,8 +167,8 @@ func (h *Hub) drainBlocking(s *Subscriber) bool {
 			s.close(err)
 			return false
 		}
-		if end != nil {
-			s.close(end) // its notice is written
+		if end == fillExpired {
+			s.close(errExpired) // its notice is written
 			return false
 		}
 		h.deliveries.Add(uint64(frames))

@@ -58,29 +58,30 @@ var (
 // cursor under the hub's read lock, so Publish may read it under the write
 // lock.
 type Subscriber struct {
-	hub      *Hub
-	filter   Filter
-	narrowed bool // filter's keys cover topics it refuses (see Narrowed)
-	conn     Conn
+	hub    *Hub
+	filter Filter
+	conn   Conn
 
 	cursor
 	attached bool // in the hub's index; guarded by hub.mu
+	narrowed bool // filter's keys cover topics it refuses (see Narrowed)
 
 	queued atomic.Bool
 	mode   atomic.Int32
-	parked atomic.Int64 // when it was parked (Unix ns), 0 if it is not
-	unsent atomic.Int64 // bytes its socket held unacknowledged then, or -1
-	lagged atomic.Bool  // an event it should receive left the window unsent
+	parked atomic.Int64  // when it was parked (Unix ns), 0 if it is not
+	unsent atomic.Int64  // bytes its socket held unacknowledged then, or -1
+	lagged atomic.Bool   // an event it should receive left the window unsent
+	beat   atomic.Bool   // a heartbeat is due
+	done   atomic.Bool   // closed: it will be written no more
+	closed func()        // Subscription.Closed
+	notify chan struct{} // wakes the goroutine of a stream subscriber
+
+	watchKey atomic.Uint64 // registration with hub.watch, 0 if none
+
 	// expired: the token it subscribed with ran out. Its next fill is the
 	// expiry notice, after which it is closed.
 	expired atomic.Bool
-	expiry  *time.Timer   // sets expired; nil without an expiry
-	beat    atomic.Bool   // a heartbeat is due
-	done    atomic.Bool   // closed: it will be written no more
-	closed  func()        // Subscription.Closed
-	notify  chan struct{} // wakes the goroutine of a stream subscriber
-
-	watchKey atomic.Uint64 // registration with hub.watch, 0 if none
+	expiry  *time.Timer // sets expired; nil without an expiry
 }
 
 // cursor is where a subscriber is in its stream: what it is to be sent
@@ -246,10 +247,10 @@ func (h *Hub) catchUp(ctx context.Context, s *Subscriber, start Start, hist Repl
 // fill appends to buf what s should be sent next, up to about max more
 // bytes, and advances its cursor past it: left-over bytes of a partial
 // write, then the backlog, then matching window events. It returns the
-// number of frames completed, and why s must be closed, if it must:
-// errLagged if it has lost events (buf is not to be written), errExpired
-// if its token ran out (buf ends with the notice: write it, then close).
-func (h *Hub) fill(s *Subscriber, buf []byte, max int) ([]byte, int, error) {
+// number of frames completed, and whether s must be closed: fillLagged if
+// it has lost events (buf is not to be written), fillExpired if its token
+// ran out (buf ends with the notice: write it, then close).
+func (h *Hub) fill(s *Subscriber, buf []byte, max int) ([]byte, int, fillEnd) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return h.fillLocked(s, buf, max, nil)
@@ -280,7 +281,7 @@ const (
 // fillLocked is fill for a caller holding h.mu for reading, so a writer can
 // fill many subscribers under one lock. If marks is not nil, a mark is
 // appended to it for each frame added.
-func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]byte, int, error) {
+func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]byte, int, fillEnd) {
 	max += len(buf)
 	start := len(buf)
 	frames := 0
@@ -299,7 +300,7 @@ func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]b
 	}
 	if s.expired.Load() {
 		// After the frame a write stopped in, nothing but the notice.
-		return append(buf, expiredFrame...), frames, errExpired
+		return append(buf, expiredFrame...), frames, fillExpired
 	}
 	for i := 0; i < len(s.backlog) && len(buf) < max; i++ {
 		buf = append(buf, s.backlog[i]...)
@@ -315,7 +316,7 @@ func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]b
 		}
 	}
 	if s.lagged.Load() {
-		return buf, frames, errLagged
+		return buf, frames, fillLagged
 	}
 	// A cursor behind the window skipped only events it does not match:
 	// had one matched, eviction would have marked it lagged.
@@ -341,8 +342,17 @@ func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]b
 			*marks = append(*marks, mark{end: len(buf), frame: heartbeat, kind: markBeat})
 		}
 	}
-	return buf, frames, nil
+	return buf, frames, fillMore
 }
+
+// fillEnd is what a fill says of the subscriber's stream.
+type fillEnd int8
+
+const (
+	fillMore    fillEnd = iota // it goes on
+	fillLagged                 // it lost events: close it, writing nothing
+	fillExpired                // its token ran out: write the notice, then close it
+)
 
 // rewind leaves s's cursor at the first byte of its fill that a write did
 // not take: written bytes of the fill went out, from from (the cursor
