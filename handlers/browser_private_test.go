@@ -108,3 +108,17 @@ func receivedOf(t *testing.T, ctx context.Context, topic string) []int64 {
 	}
 	return ids
 }
+
+// TestBrowserConsoleSeesPrivateTopics: with private topics, the operator
+// console shows their events going out and lists them in the history, with
+// the token its session hands it.
+func TestBrowserConsoleSeesPrivateTopics(t *testing.T) {
+	ctx := browser(t)
+	live := startLiveServer(t, handlers.Options{PrivateTopics: mustFilter(t, "premium/*"), SubscriberKeys: subscriberKeys(t)})
+	live.publish(t, `{"topic":"premium/early","type":"note","data":{}}`)
+	signIn(t, ctx, live.URL())
+	waitFor(t, ctx, "the console feed", `document.querySelector("#feed-state").textContent === "live"`, patience)
+	live.publish(t, `{"topic":"premium/live","type":"note","data":{}}`)
+	waitFor(t, ctx, "the private event in the console's feed", `document.querySelector("#feed").textContent.includes("premium/live")`, patience)
+	waitFor(t, ctx, "the private event in the history", `document.querySelector("#history").textContent.includes("premium/early")`, patience)
+}

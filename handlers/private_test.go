@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"livefeed/feed/client"
 	"livefeed/handlers"
 	subtoken "livefeed/handlers/token"
+	"livefeed/web"
 )
 
 const subscriberSecret = "subscriber-secret-0123456789abcdef"
@@ -376,5 +378,35 @@ func TestNoTokensInLogs(t *testing.T) {
 		if bytes.Contains([]byte(log.String()), []byte(secret)) {
 			t.Fatalf("the log holds a token:\n%s", log.String())
 		}
+	}
+}
+
+// TestConsoleReadsPrivateTopics: with private topics, a signed-in
+// operator's session hands the console a short-lived token granting them
+// all, which the feed accepts; without private topics there is none.
+func TestConsoleReadsPrivateTopics(t *testing.T) {
+	a := newPrivateApp(t, handlers.Options{Web: web.Files(), Operators: []handlers.Operator{{Name: operatorName, PasswordHash: operatorHash()}}})
+	c := newConsole(t, a)
+	if status, body := c.login(operatorName, operatorPassword); status != 200 {
+		t.Fatalf("login: %d %s", status, body)
+	}
+	var s struct {
+		FeedToken string `json:"feed_token"`
+	}
+	if status, body := c.do(http.MethodGet, "/admin/session", nil); status != 200 || json.Unmarshal(body, &s) != nil || s.FeedToken == "" {
+		t.Fatalf("session: %d %s", status, body)
+	}
+	resp, body := a.get(t, "/api/history", "Authorization", "Bearer "+s.FeedToken)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "premium/a") || !strings.Contains(string(body), "premium/b") {
+		t.Fatalf("history with the console's token: %d %s", resp.StatusCode, body)
+	}
+	_, rd := a.stream(t, "topic=*&token="+s.FeedToken, nil)
+	wantIDs(t, "console feed", readIDs(t, rd, 3), "1 note", "2 note", "3 note")
+
+	public := newAdminApp(t, false)
+	pc := newConsole(t, public)
+	pc.login(operatorName, operatorPassword)
+	if _, body := pc.do(http.MethodGet, "/admin/session", nil); strings.Contains(string(body), "feed_token") {
+		t.Fatalf("a session without private topics: %s", body)
 	}
 }

@@ -6,6 +6,7 @@ package handlers
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -154,9 +155,13 @@ type Server struct {
 	tokens   []publishToken
 	origins  map[string]bool
 	streams  *streamLimits
-	rates    *rateLimits
-	metrics  metrics
-	exports  *exportTurns // the CSV exports' slots
+	// consoleKeys sign the subscriber tokens the operator console reads
+	// private topics with: a secret of this process's own, so that they
+	// need no key of the configuration. Nil without private topics.
+	consoleKeys *token.Keys
+	rates       *rateLimits
+	metrics     metrics
+	exports     *exportTurns // the CSV exports' slots
 
 	// The admin console.
 	operators   map[string]string // name → bcrypt hash
@@ -190,6 +195,9 @@ func New(b Backends, opts Options) *Server {
 	}
 	for _, op := range opts.Operators {
 		s.operators[op.Name] = op.PasswordHash
+	}
+	if !opts.PrivateTopics.IsZero() {
+		s.consoleKeys, _ = token.ParseKeys([]string{rand.Text() + rand.Text()}, "", nil) // 52 bytes of base32: a valid secret
 	}
 	s.crossOrigin.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, feed.Errorf(feed.ErrForbidden, "cross-origin requests to the admin console are refused"))
