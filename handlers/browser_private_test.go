@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"livefeed/feed/fanout"
@@ -121,4 +122,40 @@ func TestBrowserConsoleSeesPrivateTopics(t *testing.T) {
 	live.publish(t, `{"topic":"premium/live","type":"note","data":{}}`)
 	waitFor(t, ctx, "the private event in the console's feed", `document.querySelector("#feed").textContent.includes("premium/live")`, patience)
 	waitFor(t, ctx, "the private event in the history", `document.querySelector("#history").textContent.includes("premium/early")`, patience)
+}
+
+// TestBrowserWidgetCookie: a site on the same site as livefeed (here the
+// same host, another port: another origin) set a livefeed_token cookie;
+// its widget with data-credentials sends it cross-origin and shows the
+// private topics it grants, and a widget without data-credentials does
+// not.
+func TestBrowserWidgetCookie(t *testing.T) {
+	ctx := browser(t)
+	site := newEmbedder(t)
+	siteOrigin := "http://" + site.Listener.Addr().String() // 127.0.0.1:PORT, as livefeed's host
+	live := startLiveServer(t, handlers.Options{
+		AllowedOrigins: []string{siteOrigin},
+		PrivateTopics:  mustFilter(t, "premium/*"),
+		SubscriberKeys: subscriberKeys(t),
+	})
+	if _, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{
+		Name: handlers.TokenCookie, Value: mint(t, time.Now().Add(time.Hour), nil, "premium/*"), URL: live.URL() + "/",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	live.publish(t, `{"topic":"premium/X","type":"tick","data":{"symbol":"GATED","price":3}}`)
+	live.publish(t, `{"topic":"nba/open","type":"score","data":{"home":"Open","away":"Game","home_score":1,"away_score":0}}`)
+	site.show(`<!doctype html><html><head><meta charset="utf-8"><title>Members</title></head><body>
+<script src="`+live.URL()+`/widget.js" data-kind="ticker" data-topic="*" data-credentials></script>
+<script src="`+live.URL()+`/widget.js" data-kind="scoreboard" data-topic="* premium/*"></script>
+</body></html>`, "")
+	do(t, ctx, chromedp.Navigate(siteOrigin+"/"))
+	waitFor(t, ctx, "the private price", widgetText("ticker")+`.includes("GATED")`, patience)
+	waitFor(t, ctx, "the public game", widgetScore("nba/open", "home")+` === "1"`, patience)
+	live.publish(t, `{"topic":"premium/game","type":"score","data":{"home":"Gated","away":"Game","home_score":9,"away_score":0}}`)
+	live.publish(t, `{"topic":"premium/Y","type":"tick","data":{"symbol":"LATER","price":4}}`)
+	waitFor(t, ctx, "the next private price", widgetText("ticker")+`.includes("LATER")`, patience)
+	if text := eval[string](t, ctx, widgetText("scoreboard")); strings.Contains(text, "Gated") {
+		t.Fatalf("the widget without credentials shows a private game: %q", text)
+	}
 }
