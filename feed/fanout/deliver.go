@@ -90,8 +90,14 @@ func (h *Hub) writeBatch(w *writer) {
 			}
 			if n < len(out) {
 				// The socket is full: keep the cursor at the first byte
-				// it did not take, and wait for it to drain.
-				h.deliveries.Add(uint64(s.rewind(p.from, w.marks[p.marks:p.marksEnd], p.start, n)))
+				// it did not take, and wait for it to drain. The cursor
+				// changes under the read lock, as in fill: Publish reads
+				// it under the write lock to tell whether an evicted
+				// event was lost.
+				h.mu.RLock()
+				frames := s.rewind(p.from, w.marks[p.marks:p.marksEnd], p.start, n)
+				h.mu.RUnlock()
+				h.deliveries.Add(uint64(frames))
 				h.park(s)
 				continue
 			}
