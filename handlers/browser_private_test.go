@@ -73,11 +73,7 @@ func TestBrowserWidgetTokenURL(t *testing.T) {
 			}
 		}
 	}
-	var got []int64
-	for _, u := range receivedOf(t, ctx, "premium/final") {
-		got = append(got, u)
-	}
-	if !slices.Equal(got, want) {
+	if got := receivedOf(t, ctx, "premium/final"); !slices.Equal(got, want) {
 		t.Fatalf("the scoreboard received %v, want %v", got, want)
 	}
 	if text := eval[string](t, ctx, widgetText("ticker")); !strings.Contains(text, "OPEN") || strings.Contains(text, "SECRET") {
