@@ -75,9 +75,10 @@ func (s *Server) readerAccess(w http.ResponseWriter, r *http.Request) (feed.Acce
 
 // withoutToken returns the query without its token parameter, which the
 // endpoints' own parameters do not include (and which must not be echoed
-// in a next page's URL).
-func withoutToken(q url.Values) url.Values {
-	if _, ok := q["token"]; ok {
+// in a next page's URL). Without private topics there is no such
+// parameter: it is unknown, as any other.
+func (s *Server) withoutToken(q url.Values) url.Values {
+	if !s.opts.PrivateTopics.IsZero() {
 		delete(q, "token")
 	}
 	return q

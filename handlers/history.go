@@ -167,7 +167,7 @@ func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, err)
 		return
 	}
-	q := withoutToken(r.URL.Query())
+	q := s.withoutToken(r.URL.Query())
 	f := feed.Filter{All: true}
 	for name := range q {
 		if name != "topic" {
@@ -211,7 +211,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, err)
 		return
 	}
-	q := withoutToken(r.URL.Query())
+	q := s.withoutToken(r.URL.Query())
 	hq, err := ParseHistoryQuery(q)
 	if err != nil {
 		Error(w, r, s.log, err)
@@ -256,7 +256,7 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, err)
 		return
 	}
-	rng, err := ParseExportQuery(withoutToken(r.URL.Query()))
+	rng, err := ParseExportQuery(s.withoutToken(r.URL.Query()))
 	if err != nil {
 		Error(w, r, s.log, err)
 		return
