@@ -6,6 +6,7 @@
 //	livefeed backup [-config config.toml] [-db path] FILE
 //	livefeed restore [-config config.toml] [-db path] [-next-id N] BACKUP
 //	livefeed hash-password    (prints the password_hash of an operator)
+//	livefeed token -subscribe 'premium/*' [-ttl 1h]   (mints a subscriber token)
 //	livefeed bench -workload W1..W8|all [-url URL] [-pid N] ...   (load tool)
 //	livefeed version
 //	livefeed help [command]
@@ -31,7 +32,6 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -110,6 +110,7 @@ func init() {
 		{"backup", "copy the database to a file, while livefeed serves", backupCommand},
 		{"restore", "replace the database with a backup, while livefeed is stopped", restoreCommand},
 		{"hash-password", "read a new operator's password and print its password_hash", hashPasswordCommand},
+		{"token", "mint a subscriber token for private topics from the configured HMAC key", tokenCommand},
 		{"bench", "drive a running server with the workloads of BENCH.md", func(ctx context.Context, e env) error {
 			return bench.Main(ctx, e.args, e.getenv, e.stdout, e.stderr)
 		}},
@@ -301,6 +302,11 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 		n.close()
 		return nil, err
 	}
+	keys, err := cfg.SubscriberKeys()
+	if err != nil {
+		n.close()
+		return nil, fmt.Errorf("auth.subscriber_keys%w", err)
+	}
 	// Single node: the store gives events their IDs. In a cluster, the
 	// stream does, and the store mirrors it.
 	var eventLog handlers.Log = st
@@ -324,25 +330,38 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 	for _, op := range cfg.Auth.Operators {
 		operators = append(operators, handlers.Operator{Name: op.Name, PasswordHash: op.PasswordHash})
 	}
+	var anyTopic []string
+	var scoped []handlers.ScopedPublishToken
+	for _, t := range cfg.Auth.PublishTokens {
+		if len(t.Topics) == 0 {
+			anyTopic = append(anyTopic, t.Token)
+			continue
+		}
+		topics, _ := feed.ParseFilter(t.Topics) // checked by Validate
+		scoped = append(scoped, handlers.ScopedPublishToken{Token: t.Token, Topics: topics})
+	}
 	n.srv = handlers.New(handlers.Backends{Log: eventLog, History: history, Sessions: sessions, Hub: n.hub, Cluster: status, StoreStats: func() handlers.StoreStats {
 		ss := st.Stats()
 		return handlers.StoreStats{Commits: ss.Commits, Events: ss.Events, Busy: ss.Busy, WALFrames: ss.WALFrames}
 	}}, handlers.Options{
-		PublishTokens:   append(slices.Clone(cfg.Auth.PublishTokens), n.demoToken),
-		AllowedOrigins:  cfg.CORS.AllowedOrigins,
-		Retry:           cfg.Feed.Retry,
-		MaxBodyBytes:    cfg.Server.MaxBodyBytes,
-		WriteTimeout:    cfg.Feed.WriteTimeout,
-		MaxStreams:      maxStreams(cfg.Feed.MaxSubscribers),
-		MaxStreamsPerIP: cfg.Feed.MaxSubscribersPerIP,
-		BusyRetry:       cfg.Feed.BusyRetry,
-		ClientIPHeader:  cfg.Server.ClientIPHeader,
-		PublishRate:     cfg.Auth.PublishRate,
-		PublishBurst:    cfg.Auth.PublishBurst,
-		Web:             web.Files(),
-		Operators:       operators,
-		SessionLifetime: cfg.Auth.SessionLifetime,
-		Logger:          log,
+		PublishTokens:       append(anyTopic, n.demoToken),
+		ScopedPublishTokens: scoped,
+		PrivateTopics:       cfg.PrivateTopics(),
+		SubscriberKeys:      keys,
+		AllowedOrigins:      cfg.CORS.AllowedOrigins,
+		Retry:               cfg.Feed.Retry,
+		MaxBodyBytes:        cfg.Server.MaxBodyBytes,
+		WriteTimeout:        cfg.Feed.WriteTimeout,
+		MaxStreams:          maxStreams(cfg.Feed.MaxSubscribers),
+		MaxStreamsPerIP:     cfg.Feed.MaxSubscribersPerIP,
+		BusyRetry:           cfg.Feed.BusyRetry,
+		ClientIPHeader:      cfg.Server.ClientIPHeader,
+		PublishRate:         cfg.Auth.PublishRate,
+		PublishBurst:        cfg.Auth.PublishBurst,
+		Web:                 web.Files(),
+		Operators:           operators,
+		SessionLifetime:     cfg.Auth.SessionLifetime,
+		Logger:              log,
 	})
 	n.http = &http.Server{
 		Handler:           n.srv.Handler(),
@@ -388,6 +407,9 @@ func announce(stdout io.Writer, log *slog.Logger, ln net.Listener, n *node, cfg 
 	}
 	if len(cfg.Auth.Operators) == 0 {
 		log.Warn("no operator accounts are configured: nobody can sign in to /admin")
+	}
+	if len(cfg.Auth.PrivateTopics) > 0 && len(cfg.Auth.SubscriberKeys) == 0 {
+		log.Warn("auth.private_topics are set but no auth.subscriber_keys: no subscriber can be granted them")
 	}
 }
 
@@ -670,6 +692,65 @@ func hashPassword(in io.Reader, out, prompt io.Writer) error {
 		return fmt.Errorf("hash the password: %w", err) // longer than bcrypt's 72 bytes
 	}
 	fmt.Fprintf(out, "%s\n", hash)
+	return nil
+}
+
+// maxTokenTTL bounds the lifetime of a minted token: subscriber tokens
+// are meant to be short-lived, renewed by the site that hands them out.
+const maxTokenTTL = 30 * 24 * time.Hour
+
+// tokenCommand is `livefeed token -subscribe PATTERN [-ttl 1h] [-aud A]
+// [-config f]`: a subscriber token granting the patterns, signed with the
+// first HMAC secret of auth.subscriber_keys, for testing and for simple
+// setups (a site with many viewers mints its own, with its own key).
+func tokenCommand(_ context.Context, e env) error {
+	flags := flag.NewFlagSet("livefeed token", flag.ContinueOnError)
+	flags.SetOutput(e.stderr)
+	configPath := flags.String("config", "config.toml", "configuration `file`, for auth.subscriber_keys")
+	var patterns []string
+	flags.Func("subscribe", "a topic `pattern` the token grants, such as 'premium/*' (repeat it, or separate patterns with spaces)", func(v string) error {
+		patterns = append(patterns, strings.Fields(v)...)
+		return nil
+	})
+	ttl := flags.Duration("ttl", time.Hour, "how long the token is valid (at most 720h)")
+	audience := flags.String("aud", "", "the audience to name in the token (default: auth.subscriber_audience)")
+	flags.Usage = func() {
+		fmt.Fprintf(e.stderr, "usage: livefeed token -subscribe PATTERN [-ttl 1h] [-aud AUDIENCE] [-config config.toml]\n\n"+
+			"Prints a subscriber token (a JWT, HS256) granting the topic patterns until it\n"+
+			"expires, signed with the first HMAC secret of auth.subscriber_keys (or %s).\n"+
+			"Subscribe with it: curl -N -H \"Authorization: Bearer $TOKEN\" 'http://HOST/events?topic=premium/*'\n\n", config.EnvSubscriberKeys)
+		flags.PrintDefaults()
+	}
+	if err := flags.Parse(e.args); err != nil {
+		return flagError(err)
+	}
+	switch {
+	case flags.NArg() > 0:
+		return usageError(e.stderr, flags.Usage, "token takes flags only, not %q", flags.Arg(0))
+	case len(patterns) == 0:
+		return usageError(e.stderr, flags.Usage, "token needs at least one -subscribe pattern")
+	case *ttl <= 0 || *ttl > maxTokenTTL:
+		return usageError(e.stderr, flags.Usage, "-ttl %s is out of range: use a duration from 1s to 720h", *ttl)
+	}
+	named := false
+	flags.Visit(func(f *flag.Flag) { named = named || f.Name == "config" })
+	cfg, err := config.Load(*configPath, named, e.getenv)
+	if err != nil {
+		return err
+	}
+	keys, err := cfg.SubscriberKeys()
+	if err != nil {
+		return fmt.Errorf("auth.subscriber_keys%w", err)
+	}
+	aud := cfg.Auth.SubscriberAudience
+	if *audience != "" {
+		aud = *audience
+	}
+	tok, err := keys.Mint(patterns, *ttl, aud)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, tok)
 	return nil
 }
 

@@ -46,10 +46,18 @@ func ParseFilter(patterns []string) (Filter, error) {
 			f.Topics = append(f.Topics, p)
 		}
 	}
+	return f.normalized(), nil
+}
+
+// normalized returns f with exact topics covered by a prefix, prefixes
+// covered by a shorter one and duplicates dropped, both lists sorted.
+func (f Filter) normalized() Filter {
 	if f.All {
-		return Filter{All: true}, nil
+		return Filter{All: true}
 	}
 	// After sorting, a prefix that covers another sorts before it.
+	f.Prefixes = slices.Clone(f.Prefixes)
+	f.Topics = slices.Clone(f.Topics)
 	slices.Sort(f.Prefixes)
 	prefixes := f.Prefixes[:0:0]
 	for _, p := range f.Prefixes {
@@ -61,7 +69,43 @@ func ParseFilter(patterns []string) (Filter, error) {
 	slices.Sort(f.Topics)
 	f.Topics = slices.Compact(f.Topics)
 	f.Topics = slices.DeleteFunc(f.Topics, func(t string) bool { return f.underPrefix(t, len(t)+1) })
-	return f, nil
+	return f
+}
+
+// IsZero reports whether f is the zero Filter, which matches no topic.
+// (ParseFilter never returns it; a feed.Range takes it for every topic.)
+func (f Filter) IsZero() bool { return !f.All && len(f.Topics) == 0 && len(f.Prefixes) == 0 }
+
+// overlaps reports whether f matches some topic under prefix p (which ends
+// in "/").
+func (f Filter) overlaps(p string) bool {
+	if f.All {
+		return true
+	}
+	for _, t := range f.Topics {
+		if strings.HasPrefix(t, p) {
+			return true
+		}
+	}
+	for _, q := range f.Prefixes {
+		if strings.HasPrefix(q, p) || strings.HasPrefix(p, q) {
+			return true
+		}
+	}
+	return false
+}
+
+// covers reports whether f matches every topic under prefix p.
+func (f Filter) covers(p string) bool {
+	if f.All {
+		return true
+	}
+	for _, q := range f.Prefixes {
+		if strings.HasPrefix(p, q) {
+			return true
+		}
+	}
+	return false
 }
 
 // underPrefix reports whether s starts with one of the filter's prefixes that

@@ -3,10 +3,12 @@ package feed
 import "time"
 
 // Range selects stored events for browsing and export: those matching
-// Filter, with After < ID < Before and From <= time < To. A zero bound is
-// open, and the zero Filter selects every topic.
+// Filter that Access allows, with After < ID < Before and From <= time <
+// To. A zero bound is open, the zero Filter selects every topic and the
+// zero Access allows every topic.
 type Range struct {
 	Filter Filter
+	Access Access    // what the reader may see of the private topics
 	After  int64     // exclusive; 0 starts at the oldest retained event
 	Before int64     // exclusive; 0 for no bound
 	From   time.Time // inclusive; zero for no bound
@@ -21,3 +23,7 @@ func (r Range) Selected() Filter {
 	}
 	return r.Filter
 }
+
+// Visible returns the topics the range selects: Selected, narrowed by
+// Access.
+func (r Range) Visible() Visible { return r.Access.Narrow(r.Selected()) }

@@ -22,7 +22,7 @@ const (
 // reservedTypes collide with the names EventSource gives its own events
 // ("open", "error", "message") or with the server's "reset" control event;
 // a publisher using them would confuse every client's listeners.
-var reservedTypes = map[string]bool{"reset": true, "open": true, "error": true, "message": true}
+var reservedTypes = map[string]bool{"reset": true, "open": true, "error": true, "message": true, "expired": true, "unauthorized": true}
 
 // ValidateTopic reports whether topic is '/'-separated non-empty segments of
 // [A-Za-z0-9._-], 1 to 128 bytes long. The segments "." and ".." are

@@ -28,6 +28,11 @@ type Operator struct {
 // maxFormBytes bounds the body of an admin form: a few short fields.
 const maxFormBytes = 16 << 10
 
+// consoleTokenTTL is how long the operator console's subscriber token
+// lasts: short, since it grants every private topic; the console takes a
+// new one from its session when its stream ends for the expiry.
+const consoleTokenTTL = 15 * time.Minute
+
 // adminPage serves the console's page. It signs in and works through the
 // JSON form endpoints below; the page itself holds no data.
 func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
@@ -57,7 +62,7 @@ func (s *Server) adminSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ok {
-		writeJSON(w, http.StatusOK, map[string]any{"signed_in": true, "operator": sess.operator, "csrf": sess.csrf})
+		s.signedIn(w, r, sess)
 		return
 	}
 	token := ""
@@ -68,6 +73,22 @@ func (s *Server) adminSession(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, adminCookie(r, loginCookie, token, 3600))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"signed_in": false, "csrf": token})
+}
+
+// signedIn answers with what the console of a signed-in operator needs:
+// the operator, the CSRF token and, with private topics, a subscriber
+// token granting them all (operators see every topic).
+func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, sess *session) {
+	reply := map[string]any{"signed_in": true, "operator": sess.operator, "csrf": sess.csrf}
+	if s.consoleKeys != nil {
+		tok, err := s.consoleKeys.Mint([]string{"*"}, consoleTokenTTL, "")
+		if err != nil {
+			Error(w, r, s.log, err)
+			return
+		}
+		reply["feed_token"] = tok
+	}
+	writeJSON(w, http.StatusOK, reply)
 }
 
 // session returns the live session of the request's cookie, if its
@@ -128,7 +149,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, adminCookie(r, sessionCookie, id, int(s.opts.SessionLifetime.Seconds())))
 	http.SetCookie(w, adminCookie(r, loginCookie, "", -1))
 	s.log.Info("operator signed in", "operator", lf.Name, "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, map[string]any{"signed_in": true, "operator": sess.operator, "csrf": sess.csrf})
+	s.signedIn(w, r, sess)
 }
 
 // logout handles POST /admin/logout: the session ends on the server, so its

@@ -328,6 +328,7 @@ func (l *liveServer) publish(t *testing.T, body string) int64 {
 type embedder struct {
 	*httptest.Server
 	origin string // as the browser sees it: http://localhost:PORT
+	mux    *http.ServeMux
 
 	mu   sync.Mutex
 	page string // the HTML of "/"
@@ -357,6 +358,7 @@ document.addEventListener("livefeed:reset", () => window.resets++);`)
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		io.WriteString(w, page)
 	})
+	e.mux = mux
 	e.Server = httptest.NewServer(mux)
 	t.Cleanup(e.Close)
 	_, port, _ := net.SplitHostPort(e.Listener.Addr().String())

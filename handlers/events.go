@@ -18,6 +18,12 @@ import (
 // EventSource on reconnect), else from the lastEventId query parameter.
 // Once the headers are out, nothing is answered with an error status: a
 // client that cannot be resumed gets a reset event instead.
+//
+// With private topics, a subscriber sees the public topics of its
+// patterns and the private ones its token grants, until the token expires;
+// one whose token is refused is not refused itself (a browser would stop
+// reconnecting for good): its stream opens with an "unauthorized" event
+// and carries the public topics.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	f, err := feed.ParseFilter(r.URL.Query()["topic"])
 	if err != nil {
@@ -29,6 +35,12 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache, no-transform")
 		return
 	}
+	access, expires, tokenErr := s.access(r)
+	filter, visible := streamFilter(f, access)
+	var notice []byte
+	if tokenErr != nil {
+		notice = tokenNotice(tokenErr)
+	}
 	pos := r.Header.Get("Last-Event-ID")
 	if pos == "" {
 		pos = r.URL.Query().Get("lastEventId")
@@ -39,17 +51,18 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	release := sync.OnceFunc(func() { s.streams.release(ip) })
-	conn, err := s.openStream(w, r)
+	conn, err := s.openStream(w, r, notice)
 	if err != nil {
 		release()
 		s.log.Debug("event stream not opened", "remote", r.RemoteAddr, "err", err)
 		return
 	}
 	err = s.hub.Serve(r.Context(), conn, fanout.Subscription{
-		Filter: f,
-		Start:  fanout.ParseLastEventID(pos),
-		Replay: &replay{stored: s.stored, filter: f},
-		Closed: release,
+		Filter:  filter,
+		Start:   fanout.ParseLastEventID(pos),
+		Replay:  &replay{stored: s.stored, visible: visible},
+		Closed:  release,
+		Expires: expires,
 	})
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, feed.ErrClosed) {
 		s.log.Debug("event stream ended", "remote", r.RemoteAddr, "err", err)
@@ -57,7 +70,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 }
 
 // openStream sends the response headers and the stream's preamble (the
-// retry delay and a comment), and returns the connection events go to.
+// retry delay and a comment, then notice if not nil), and returns the
+// connection events go to.
 //
 // An HTTP/1.x connection is taken over from the HTTP server: the hub then
 // writes to the socket directly from its writer pool, with no goroutine or
@@ -65,13 +79,14 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 // and no chunking, so it ends when the connection closes, which is how an
 // event stream ends anyway. HTTP/2 streams cannot be taken over; they are
 // written through the ResponseWriter.
-func (s *Server) openStream(w http.ResponseWriter, r *http.Request) (fanout.Conn, error) {
+func (s *Server) openStream(w http.ResponseWriter, r *http.Request, notice []byte) (fanout.Conn, error) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache, no-transform")
 	h.Set("X-Accel-Buffering", "no")
 	h.Set("X-Content-Type-Options", "nosniff")
 	preamble := fmt.Appendf(nil, "retry: %d\n: livefeed event stream\n\n", s.opts.Retry.Milliseconds())
+	preamble = append(preamble, notice...)
 
 	if hj, ok := w.(http.Hijacker); ok && r.ProtoMajor == 1 {
 		c, _, err := hj.Hijack()
@@ -112,8 +127,8 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request) (fanout.Conn
 // replay reads a subscription's stored events for the hub: what the
 // hub's window no longer holds.
 type replay struct {
-	stored History
-	filter feed.Filter
+	stored  History
+	visible feed.Visible
 }
 
 var _ fanout.Replay = (*replay)(nil)
@@ -121,7 +136,7 @@ var _ fanout.Replay = (*replay)(nil)
 func (r *replay) Check(after int64) error { return r.stored.Resumable(after) }
 
 func (r *replay) After(ctx context.Context, after int64, limit int) ([]*fanout.Message, error) {
-	events, err := r.stored.After(ctx, after, r.filter, limit)
+	events, err := r.stored.Missed(ctx, after, r.visible, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -162,7 +162,12 @@ func queryError(format string, args ...any) error {
 // topics handles GET /api/topics: every topic (or those matching the topic
 // parameters) with its latest event, in topic order.
 func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	access, err := s.readerAccess(w, r)
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	q := s.withoutToken(r.URL.Query())
 	f := feed.Filter{All: true}
 	for name := range q {
 		if name != "topic" {
@@ -182,7 +187,7 @@ func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, err)
 		return
 	}
-	latest = slices.DeleteFunc(latest, func(e feed.Event) bool { return !f.Match(e.Topic) })
+	latest = slices.DeleteFunc(latest, func(e feed.Event) bool { return !f.Match(e.Topic) || !access.Allows(e.Topic) })
 	slices.SortFunc(latest, func(a, b feed.Event) int { return strings.Compare(a.Topic, b.Topic) })
 	body := []byte(`{"topics":[`)
 	for i, e := range latest {
@@ -201,12 +206,18 @@ func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
 // history handles GET /api/history: a page of stored events, and the URL of
 // the next page when there are more.
 func (s *Server) history(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	access, err := s.readerAccess(w, r)
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	q := s.withoutToken(r.URL.Query())
 	hq, err := ParseHistoryQuery(q)
 	if err != nil {
 		Error(w, r, s.log, err)
 		return
 	}
+	hq.Range.Access = access
 	events, more, err := s.stored.Page(r.Context(), hq.Range, hq.Limit, hq.NewestFirst)
 	if err != nil {
 		Error(w, r, s.log, err)
@@ -240,11 +251,17 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 // exportCSV handles GET /api/export.csv: the selected events as a CSV file,
 // streamed as it is read, in constant memory however many rows it has.
 func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) {
-	rng, err := ParseExportQuery(r.URL.Query())
+	access, err := s.readerAccess(w, r)
 	if err != nil {
 		Error(w, r, s.log, err)
 		return
 	}
+	rng, err := ParseExportQuery(s.withoutToken(r.URL.Query()))
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	rng.Access = access
 	done, err := s.exports.wait(r.Context(), s.clientIP(r))
 	if err != nil {
 		w.Header().Set("Retry-After", "10")

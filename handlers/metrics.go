@@ -62,7 +62,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	const closed = "livefeed_streams_closed_total"
-	fmt.Fprintf(w, "# HELP %s Event streams that ended, by reason: lag, write_timeout and shutdown are the server's decisions, client the client's.\n# TYPE %s counter\n", closed, closed)
+	fmt.Fprintf(w, "# HELP %s Event streams that ended, by reason: lag, write_timeout, shutdown and token_expired are the server's decisions, client the client's.\n# TYPE %s counter\n", closed, closed)
 	for reason, n := range st.Closed {
 		fmt.Fprintf(w, "%s{reason=%q} %d\n", closed, fanout.CloseReasonName(reason), n)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	"livefeed/feed"
 )
@@ -17,7 +18,7 @@ import (
 // validates, commits and hands the events to the hub), then acknowledge
 // with the IDs. Any error leaves the database unchanged.
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
-	publisher, err := s.authorizePublisher(r)
+	publisher, scope, err := s.authorizePublisher(r)
 	if err != nil {
 		Error(w, r, s.log, err)
 		return
@@ -31,6 +32,14 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		Error(w, r, s.log, err)
 		return
+	}
+	if !scope.IsZero() {
+		for _, u := range updates {
+			if !scope.Match(u.Topic) {
+				Error(w, r, s.log, feed.Errorf(feed.ErrForbidden, "this publish token may publish to %s only, not to %q; nothing was published", strings.ReplaceAll(scope.String(), ",", ", "), u.Topic))
+				return
+			}
+		}
 	}
 	key, err := ParseIdempotencyKey(r.Header)
 	if err != nil {

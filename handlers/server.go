@@ -6,6 +6,7 @@ package handlers
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -25,6 +26,7 @@ import (
 
 	"livefeed/feed"
 	"livefeed/feed/fanout"
+	"livefeed/handlers/token"
 	"livefeed/store"
 )
 
@@ -59,9 +61,10 @@ type History interface {
 	// Page returns a page of the events of r (see store.Page).
 	Page(ctx context.Context, r feed.Range, limit int, newestFirst bool) (events []feed.Event, more bool, err error)
 	Export(ctx context.Context, w io.Writer, r feed.Range) (int64, error)
-	// After and Resumable serve a stream that resumes from a position
-	// the hub's window no longer holds (see fanout.Replay).
-	After(ctx context.Context, after int64, f feed.Filter, limit int) ([]feed.Event, error)
+	// Missed and Resumable serve a stream that resumes from a position
+	// the hub's window no longer holds (see fanout.Replay): Missed
+	// returns the events after a position that a subscriber sees.
+	Missed(ctx context.Context, after int64, v feed.Visible, limit int) ([]feed.Event, error)
 	Resumable(after int64) error
 	// Ping reports whether the storage answers (GET /healthz).
 	Ping(ctx context.Context) error
@@ -113,8 +116,17 @@ const (
 
 // Options configure a Server.
 type Options struct {
-	// PublishTokens are the bearer tokens accepted by POST /api/publish.
+	// PublishTokens are the bearer tokens accepted by POST /api/publish,
+	// for any topic.
 	PublishTokens []string
+	// ScopedPublishTokens are accepted too, each for its topics only: a
+	// publish to another topic is refused (403).
+	ScopedPublishTokens []ScopedPublishToken
+	// PrivateTopics need a subscriber token granting them (the zero
+	// Filter: none do, and tokens are not looked at).
+	PrivateTopics feed.Filter
+	// SubscriberKeys verify subscriber tokens.
+	SubscriberKeys *token.Keys
 	// AllowedOrigins may read the feed from a browser (CORS).
 	AllowedOrigins []string
 	// Retry is the reconnection delay sent to EventSource clients.
@@ -154,12 +166,16 @@ type Server struct {
 	stats    func() StoreStats
 	cluster  func() ClusterStatus
 	log      *slog.Logger
-	tokens   [][sha256.Size]byte
+	tokens   []publishToken
 	origins  map[string]bool
 	streams  *streamLimits
-	rates    *rateLimits
-	metrics  metrics
-	exports  *exportTurns // the CSV exports' slots
+	// consoleKeys sign the subscriber tokens the operator console reads
+	// private topics with: a secret of this process's own, so that they
+	// need no key of the configuration. Nil without private topics.
+	consoleKeys *token.Keys
+	rates       *rateLimits
+	metrics     metrics
+	exports     *exportTurns // the CSV exports' slots
 
 	// The admin console.
 	operators   map[string]string // name → bcrypt hash
@@ -194,11 +210,17 @@ func New(b Backends, opts Options) *Server {
 	for _, op := range opts.Operators {
 		s.operators[op.Name] = op.PasswordHash
 	}
+	if !opts.PrivateTopics.IsZero() {
+		s.consoleKeys, _ = token.ParseKeys([]string{rand.Text() + rand.Text()}, "", nil) // 52 bytes of base32: a valid secret
+	}
 	s.crossOrigin.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, feed.Errorf(feed.ErrForbidden, "cross-origin requests to the admin console are refused"))
 	}))
 	for _, t := range opts.PublishTokens {
-		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
+		s.tokens = append(s.tokens, publishToken{digest: sha256.Sum256([]byte(t))})
+	}
+	for _, t := range opts.ScopedPublishTokens {
+		s.tokens = append(s.tokens, publishToken{digest: sha256.Sum256([]byte(t.Token)), topics: t.Topics})
 	}
 	for _, o := range opts.AllowedOrigins {
 		s.origins[o] = true
@@ -353,24 +375,44 @@ func (b requestBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// ScopedPublishToken is a publish token that may publish to its topics
+// only.
+type ScopedPublishToken struct {
+	Token  string
+	Topics feed.Filter
+}
+
+// publishToken is an accepted publish token: its digest, and the topics it
+// may publish to (the zero Filter: any).
+type publishToken struct {
+	digest [sha256.Size]byte
+	topics feed.Filter
+}
+
 // authorizePublisher checks the bearer token in constant time: the token is
 // compared against every configured one, as SHA-256 digests so that
 // neither the position of a difference nor the length leaks through timing.
-// It returns the digest, which identifies the publisher for rate limiting.
-func (s *Server) authorizePublisher(r *http.Request) ([sha256.Size]byte, error) {
-	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return [sha256.Size]byte{}, feed.Errorf(feed.ErrUnauthorized, "a publish token is required: send the header \"Authorization: Bearer <token>\"")
+// It returns the digest, which identifies the publisher for rate limiting,
+// and the topics the token may publish to (the zero Filter: any).
+func (s *Server) authorizePublisher(r *http.Request) ([sha256.Size]byte, feed.Filter, error) {
+	scheme, bearer, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") || bearer == "" {
+		return [sha256.Size]byte{}, feed.Filter{}, feed.Errorf(feed.ErrUnauthorized, "a publish token is required: send the header \"Authorization: Bearer <token>\"")
 	}
-	sum := sha256.Sum256([]byte(token))
+	sum := sha256.Sum256([]byte(bearer))
 	match := 0
+	var scope feed.Filter
 	for _, t := range s.tokens {
-		match |= subtle.ConstantTimeCompare(sum[:], t[:])
+		eq := subtle.ConstantTimeCompare(sum[:], t.digest[:])
+		match |= eq
+		if eq == 1 {
+			scope = t.topics
+		}
 	}
 	if match != 1 {
-		return [sha256.Size]byte{}, feed.Errorf(feed.ErrUnauthorized, "the publish token is not valid")
+		return [sha256.Size]byte{}, feed.Filter{}, feed.Errorf(feed.ErrUnauthorized, "the publish token is not valid")
 	}
-	return sum, nil
+	return sum, scope, nil
 }
 
 // cors lets the allowed origins read the feed from a browser, credentials
@@ -394,7 +436,7 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	if h.Get("Access-Control-Allow-Origin") != "" {
 		h.Set("Access-Control-Allow-Methods", "GET, HEAD")
-		h.Set("Access-Control-Allow-Headers", "Last-Event-ID, Cache-Control, Accept")
+		h.Set("Access-Control-Allow-Headers", "Last-Event-ID, Cache-Control, Accept, Authorization")
 		h.Set("Access-Control-Max-Age", "600")
 	}
 	w.WriteHeader(http.StatusNoContent)

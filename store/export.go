@@ -48,7 +48,7 @@ func (s *Store) Export(ctx context.Context, w io.Writer, r feed.Range) (int64, e
 	for range cap(free) {
 		free <- new(window)
 	}
-	reader.Go(func() { s.readWindows(ctx, r.Selected(), after, before, free, full) })
+	reader.Go(func() { s.readWindows(ctx, r.Visible(), after, before, free, full) })
 
 	buf := feed.AppendCSVHeader(make([]byte, 0, flushBytes+64<<10))
 	var enc feed.CSVEncoder
@@ -89,7 +89,7 @@ type window struct {
 // exportWindow events at a time, each page in a short read transaction of
 // its own, taking empty windows from free and passing them filled to full,
 // which it closes at the end or when ctx ends.
-func (s *Store) readWindows(ctx context.Context, f feed.Filter, after, before int64, free <-chan *window, full chan<- *window) {
+func (s *Store) readWindows(ctx context.Context, f feed.Visible, after, before int64, free <-chan *window, full chan<- *window) {
 	defer close(full)
 	for after+1 < before {
 		var win *window
@@ -113,7 +113,7 @@ func (s *Store) readWindows(ctx context.Context, f feed.Filter, after, before in
 }
 
 // readPage reads the next page of an export into win.
-func (s *Store) readPage(ctx context.Context, f feed.Filter, after, before int64, win *window) ([]feed.Event, error) {
+func (s *Store) readPage(ctx context.Context, f feed.Visible, after, before int64, win *window) ([]feed.Event, error) {
 	tx, err := s.rdb.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, readError(err)

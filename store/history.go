@@ -28,7 +28,7 @@ func (s *Store) Page(ctx context.Context, r feed.Range, limit int, newestFirst b
 		return nil, false, readError(err)
 	}
 	// One event more than asked tells whether there are more.
-	events, err = s.readRange(ctx, tx, r.Selected(), after, before, limit+1, newestFirst, new(eventBuf), nil)
+	events, err = s.readRange(ctx, tx, r.Visible(), after, before, limit+1, newestFirst, new(eventBuf), nil)
 	if err != nil {
 		return nil, false, readError(err)
 	}

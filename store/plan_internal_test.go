@@ -21,6 +21,9 @@ func TestReadsSeekByIndex(t *testing.T) {
 	defer s.Close()
 	some, _ := feed.ParseFilter([]string{"nba/*", "x"})
 	where, whereArgs := whereTopics(some)
+	private, _ := feed.ParseFilter([]string{"premium/*"})
+	granted, _ := feed.ParseFilter([]string{"premium/a"})
+	restricted, restrictedArgs := whereVisible(feed.Access{Private: private, Granted: granted}.Narrow(feed.Filter{All: true}))
 	for _, q := range []struct {
 		name, sql string
 		args      []any
@@ -28,6 +31,8 @@ func TestReadsSeekByIndex(t *testing.T) {
 	}{
 		{"WalkAll", `SELECT id, topic, type, time, data FROM events WHERE id > ? AND id < ? ORDER BY id LIMIT ?`,
 			[]any{0, 100, 10}, "INTEGER PRIMARY KEY"},
+		{"WalkAllPublic", `SELECT id, topic, type, time, data FROM events WHERE id > ? AND id < ?` + restricted + ` ORDER BY id LIMIT ?`,
+			append(append([]any{0, 100}, restrictedArgs...), 10), "INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
 		{"WalkAllNewest", `SELECT id, topic, type, time, data FROM events WHERE id > ? AND id < ? ORDER BY id DESC LIMIT ?`,
 			[]any{0, 100, 10}, "INTEGER PRIMARY KEY"},
 		{"Indexed", `SELECT e.id, e.topic, e.type, e.time, e.data FROM topic_index x JOIN events e ON e.id = x.id

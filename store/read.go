@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 
 	"livefeed/feed"
@@ -15,6 +16,14 @@ import (
 // match f, in ID order. It returns ErrPruned when retention has removed
 // events after that position, so the result could not be complete.
 func (s *Store) After(ctx context.Context, after int64, f feed.Filter, limit int) ([]feed.Event, error) {
+	return s.Missed(ctx, after, feed.Access{}.Narrow(f), limit)
+}
+
+// Missed is After for a subscriber that sees the topics of v: what it
+// missed since after. Events it may not see are skipped, never counted
+// towards limit, so a page shorter than limit still means there are no
+// more.
+func (s *Store) Missed(ctx context.Context, after int64, v feed.Visible, limit int) ([]feed.Event, error) {
 	// Everything is read in one transaction: WAL gives it one snapshot, so
 	// neither a prune nor the indexer running meanwhile can change what
 	// the floor, indexed_through and the rows say.
@@ -30,7 +39,7 @@ func (s *Store) After(ctx context.Context, after int64, f feed.Filter, limit int
 	if after < floor {
 		return nil, feed.ErrPruned
 	}
-	events, err := s.readRange(ctx, tx, f, after, math.MaxInt64, limit, false, new(eventBuf), nil)
+	events, err := s.readRange(ctx, tx, v, after, math.MaxInt64, limit, false, new(eventBuf), nil)
 	return events, readError(err)
 }
 
@@ -43,16 +52,30 @@ func (s *Store) After(ctx context.Context, after int64, f feed.Filter, limit int
 // are: the cost follows the events returned and the topics selected, never
 // the size of the table (a prefix of a few sparse topics among a million
 // events would otherwise walk them all).
-func (s *Store) readRange(ctx context.Context, tx *sql.Tx, f feed.Filter, after, before int64, limit int, newestFirst bool, buf *eventBuf, dst []feed.Event) ([]feed.Event, error) {
+//
+// Only the topics of v are read: its bounds select them, and unless they
+// are exact, the private topics the reader may not see are left out too,
+// from the topics a prefix expands to and by a condition in SQL where the
+// table is walked. A reader without a grant walking "*" thus skips the
+// private events in SQLite, without returning them.
+func (s *Store) readRange(ctx context.Context, tx *sql.Tx, v feed.Visible, after, before int64, limit int, newestFirst bool, buf *eventBuf, dst []feed.Event) ([]feed.Event, error) {
 	order := " ORDER BY id"
 	if newestFirst {
 		order += " DESC"
 	}
+	f := v.Bounds()
+	if f.IsZero() {
+		return dst, nil // nothing is visible
+	}
 	if f.All {
+		where, args := whereVisible(v)
 		return scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data FROM events
-			WHERE id > ? AND id < ?`+order+` LIMIT ?`, after, before, limit)
+			WHERE id > ? AND id < ?`+where+order+` LIMIT ?`, append(append([]any{after, before}, args...), limit)...)
 	}
 	topics, err := topicsAfter(ctx, tx, f, after)
+	if !v.Exact() {
+		topics = slices.DeleteFunc(topics, func(t string) bool { return !v.Match(t) })
+	}
 	if err != nil || len(topics) == 0 {
 		return dst, err
 	}
@@ -67,13 +90,13 @@ func (s *Store) readRange(ctx context.Context, tx *sql.Tx, f feed.Filter, after,
 		if after+1 >= headBefore {
 			return dst, nil
 		}
-		return indexedRange(ctx, tx, f, topics, after, headBefore, limit, newestFirst, buf, dst)
+		return indexedRange(ctx, tx, v, topics, after, headBefore, limit, newestFirst, buf, dst)
 	}
 	tail := func(dst []feed.Event, limit int) ([]feed.Event, error) {
 		if tailAfter+1 >= before {
 			return dst, nil
 		}
-		where, args := whereTopics(f)
+		where, args := whereVisible(v)
 		return scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data FROM events
 			WHERE id > ? AND id < ?`+where+order+` LIMIT ?`, append(append([]any{tailAfter, before}, args...), limit)...)
 	}
@@ -133,7 +156,7 @@ func topicsAfter(ctx context.Context, tx *sql.Tx, f feed.Filter, after int64) ([
 // returned, plus a page per topic. Then only the events returned are read:
 // by ID, or, when they are most of the events between the first and the
 // last (a dense selection), by walking that stretch of the table.
-func indexedRange(ctx context.Context, tx *sql.Tx, f feed.Filter, topics []string, after, before int64, limit int, newestFirst bool, buf *eventBuf, dst []feed.Event) ([]feed.Event, error) {
+func indexedRange(ctx context.Context, tx *sql.Tx, v feed.Visible, topics []string, after, before int64, limit int, newestFirst bool, buf *eventBuf, dst []feed.Event) ([]feed.Event, error) {
 	dir := ""
 	if newestFirst {
 		dir = " DESC"
@@ -187,7 +210,7 @@ func indexedRange(ctx context.Context, tx *sql.Tx, f feed.Filter, topics []strin
 		lo, hi = hi, lo
 	}
 	if hi-lo < 2*int64(len(ids)) {
-		where, args := whereTopics(f)
+		where, args := whereVisible(v)
 		return scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data FROM events
 			WHERE id >= ? AND id <= ?`+where+` ORDER BY id`+dir, append([]any{lo, hi}, args...)...)
 	}
@@ -299,6 +322,33 @@ func whereTopics(f feed.Filter) (string, []any) {
 	if f.All {
 		return "", nil
 	}
+	cond, args := topicCondition(f)
+	return " AND " + cond, args
+}
+
+// whereVisible is whereTopics for the topics of v: its bounds, less the
+// private topics its reader may not see unless the bounds are exact.
+func whereVisible(v feed.Visible) (string, []any) {
+	where, args := whereTopics(v.Bounds())
+	if v.Exact() {
+		return where, args
+	}
+	a := v.Access()
+	private, pargs := topicCondition(a.Private)
+	where, args = where+" AND (NOT "+private, append(args, pargs...)
+	if !a.Granted.IsZero() {
+		granted, gargs := topicCondition(a.Granted)
+		where, args = where+" OR "+granted, append(args, gargs...)
+	}
+	return where + ")", args
+}
+
+// topicCondition returns the SQL condition, in parentheses, that selects
+// the topics of f (not the zero Filter), and its arguments.
+func topicCondition(f feed.Filter) (string, []any) {
+	if f.All {
+		return "(1)", nil
+	}
 	var parts []string
 	var args []any
 	if len(f.Topics) > 0 {
@@ -309,7 +359,7 @@ func whereTopics(f feed.Filter) (string, []any) {
 		parts = append(parts, "(topic >= ? AND topic < ?)")
 		args = append(args, p, prefixEnd(p))
 	}
-	return " AND (" + strings.Join(parts, " OR ") + ")", args
+	return "(" + strings.Join(parts, " OR ") + ")", args
 }
 
 // prefixEnd is the smallest string after every topic starting with prefix

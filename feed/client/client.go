@@ -25,6 +25,12 @@ type Client struct {
 	BaseURL string
 	// Token is the publish token, sent as "Authorization: Bearer".
 	Token string
+	// SubscriberToken, if set, returns the subscriber token that grants
+	// private topics, sent as "Authorization: Bearer" with streams,
+	// history and topics. It is called before each request, so it can hand
+	// out a fresh token: a stream the server ends because its token
+	// expired reconnects with the next one.
+	SubscriberToken func(ctx context.Context) (string, error)
 	// HTTP sends the requests (default http.DefaultClient). A stream holds
 	// its request open for as long as it lasts, so it must not have a
 	// Timeout; use contexts instead.
@@ -132,7 +138,7 @@ func (q HistoryQuery) values() url.Values {
 
 // History returns a page of stored events.
 func (c *Client) History(ctx context.Context, q HistoryQuery) (Page, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.BaseURL+"/api/history?"+q.values().Encode(), nil)
+	req, err := c.get(ctx, "/api/history?"+q.values().Encode())
 	if err != nil {
 		return Page{}, err
 	}
@@ -161,7 +167,7 @@ func (c *Client) History(ctx context.Context, q HistoryQuery) (Page, error) {
 // topic with none), in topic order.
 func (c *Client) Topics(ctx context.Context, patterns ...string) ([]feed.Event, error) {
 	v := url.Values{"topic": patterns}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.BaseURL+"/api/topics?"+v.Encode(), nil)
+	req, err := c.get(ctx, "/api/topics?"+v.Encode())
 	if err != nil {
 		return nil, err
 	}
@@ -176,6 +182,25 @@ func (c *Client) Topics(ctx context.Context, patterns ...string) ([]feed.Event, 
 		events[i] = t.Latest
 	}
 	return events, nil
+}
+
+// get returns a GET request of path, with the subscriber token if there
+// is one.
+func (c *Client) get(ctx context.Context, path string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.BaseURL+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.SubscriberToken != nil {
+		t, err := c.SubscriberToken(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("client: subscriber token: %w", err)
+		}
+		if t != "" {
+			req.Header.Set("Authorization", "Bearer "+t)
+		}
+	}
+	return req, nil
 }
 
 // do sends req and decodes the JSON reply into v if its status is want, or

@@ -24,6 +24,10 @@ type Item struct {
 	// of each topic follows, then live events, so a client keeping state
 	// should start again from what follows.
 	Reset string
+	// Unauthorized, if not empty, is why the server refused the
+	// subscriber token ("expired", "signature", ...): the stream goes on
+	// with the public topics only.
+	Unauthorized string
 }
 
 // Stream is a subscription to topics that survives disconnects: after a
@@ -88,13 +92,19 @@ func (s *Stream) Next() (Item, error) {
 		if d := s.rd.Retry(); d > 0 {
 			s.retry = d
 		}
-		if m.Type == "reset" {
+		if m.Type == "reset" || m.Type == "unauthorized" {
 			var r struct{ Reason string }
 			json.Unmarshal([]byte(m.Data), &r)
 			if r.Reason == "" {
 				r.Reason = "unknown"
 			}
+			if m.Type == "unauthorized" {
+				return Item{Unauthorized: r.Reason}, nil
+			}
 			return Item{Reset: r.Reason}, nil
+		}
+		if m.Type == "expired" {
+			continue // the server ends the stream: it reconnects with a fresh token
 		}
 		var e feed.Event
 		if err := json.Unmarshal([]byte(m.Data), &e); err != nil || e.ID == 0 {
@@ -130,7 +140,7 @@ func (s *Stream) Close() error {
 
 func (s *Stream) connect() error {
 	v := url.Values{"topic": s.topics}
-	req, err := http.NewRequestWithContext(s.ctx, http.MethodGet, s.c.BaseURL+"/events?"+v.Encode(), nil)
+	req, err := s.c.get(s.ctx, "/events?"+v.Encode())
 	if err != nil {
 		return err
 	}

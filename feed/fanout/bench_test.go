@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"livefeed/feed"
 	"livefeed/feed/fanout"
 )
 
@@ -105,4 +106,25 @@ func BenchmarkReplayWindow(b *testing.B) {
 		waitFrames(b, frames, 5000)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*5000), "ns/event")
+}
+
+// BenchmarkFanoutPrivate is BenchmarkFanout with private topics: the
+// subscribers ask for "*" without a token, so the hub checks each event's
+// topic for them. Each iteration publishes an event on a private topic,
+// which none of them may see, then a public one.
+func BenchmarkFanoutPrivate(b *testing.B) {
+	for _, subs := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("subscribers=%d", subs), func(b *testing.B) {
+			h, l := newHub(b, fanout.Options{})
+			f := feed.Access{Private: parse(b, "premium/*")}.Narrow(parse(b, "*"))
+			frames := attach(b, h, l, subs, f, 0)
+			b.ResetTimer()
+			for i := range b.N {
+				l.publish("premium/w1", 1)
+				l.publish("bench/w1", 1)
+				waitFrames(b, frames, int64(i+1)*int64(subs))
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*subs), "ns/delivery")
+		})
+	}
 }

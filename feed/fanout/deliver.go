@@ -41,10 +41,10 @@ type writer struct {
 }
 
 type part struct {
-	start, end, frames int
-	marks, marksEnd    int    // the part's marks in writer.marks
-	from               cursor // the subscriber's cursor before the fill
-	ok                 bool   // false: the subscriber lost events
+	start, stop, frames int
+	marks, marksEnd     int     // the part's marks in writer.marks
+	from                cursor  // the subscriber's cursor before the fill
+	end                 fillEnd // whether the subscriber is to be closed (see Hub.fill)
 }
 
 // writeBatch fills the subscribers of w.subs (owned by this writer), then
@@ -56,11 +56,11 @@ func (h *Hub) writeBatch(w *writer) {
 		if len(w.buf) >= batchBytes {
 			break // the rest waits for the next batch
 		}
-		p := part{start: len(w.buf), marks: len(w.marks), from: s.cursor, ok: true}
+		p := part{start: len(w.buf), marks: len(w.marks), from: s.cursor}
 		if !s.done.Load() {
-			w.buf, p.frames, p.ok = h.fillLocked(s, w.buf, writeChunk, &w.marks)
+			w.buf, p.frames, p.end = h.fillLocked(s, w.buf, writeChunk, &w.marks)
 		}
-		p.end, p.marksEnd = len(w.buf), len(w.marks)
+		p.stop, p.marksEnd = len(w.buf), len(w.marks)
 		w.parts = append(w.parts, p)
 	}
 	h.mu.RUnlock()
@@ -73,21 +73,31 @@ func (h *Hub) writeBatch(w *writer) {
 			continue // ownership is moot once closed
 		}
 		p := w.parts[i]
-		if !p.ok {
+		if p.end == fillLagged {
 			s.close(errLagged)
 			continue
 		}
-		out := w.buf[p.start:p.end]
+		out := w.buf[p.start:p.stop]
 		if len(out) > 0 {
 			n, err := s.conn.(nonBlocking).TryWrite(out)
 			if err != nil {
 				s.close(err)
 				continue
 			}
+			if p.end == fillExpired {
+				s.close(errExpired) // its notice is written, as far as the socket took it
+				continue
+			}
 			if n < len(out) {
 				// The socket is full: keep the cursor at the first byte
-				// it did not take, and wait for it to drain.
-				h.deliveries.Add(uint64(s.rewind(p.from, w.marks[p.marks:p.marksEnd], p.start, n)))
+				// it did not take, and wait for it to drain. The cursor
+				// changes under the read lock, as in fill: Publish reads
+				// it under the write lock to tell whether an evicted
+				// event was lost.
+				h.mu.RLock()
+				frames := s.rewind(p.from, w.marks[p.marks:p.marksEnd], p.start, n)
+				h.mu.RUnlock()
+				h.deliveries.Add(uint64(frames))
 				h.park(s)
 				continue
 			}
@@ -144,9 +154,9 @@ func (h *Hub) unpark(s *Subscriber) {
 func (h *Hub) drainBlocking(s *Subscriber) bool {
 	var buf []byte
 	for !s.done.Load() {
-		out, frames, ok := h.fill(s, buf[:0], writeChunk)
+		out, frames, end := h.fill(s, buf[:0], writeChunk)
 		buf = out
-		if !ok {
+		if end == fillLagged {
 			s.close(errLagged)
 			return false
 		}
@@ -161,6 +171,10 @@ func (h *Hub) drainBlocking(s *Subscriber) bool {
 		}
 		if err := s.conn.Write(out, h.opts.WriteTimeout); err != nil {
 			s.close(err)
+			return false
+		}
+		if end == fillExpired {
+			s.close(errExpired) // its notice is written
 			return false
 		}
 		h.deliveries.Add(uint64(frames))

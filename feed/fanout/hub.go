@@ -28,10 +28,28 @@ import (
 )
 
 // Filter selects the topics a subscriber receives. feed.Filter implements
-// it; Keys must describe exactly the topics Match accepts.
+// it. Keys are what the hub indexes the subscriber under: every topic Match
+// accepts is one of the topics or under one of the prefixes (or all is
+// set), and unless the filter is Narrowed, Match accepts every such topic.
 type Filter interface {
 	Match(topic string) bool
 	Keys() (topics, prefixes []string, all bool)
+}
+
+// Narrowed is a Filter whose Keys may cover topics its Match refuses
+// (feed.Visible: "*" for a subscriber that may see only the public topics);
+// Exact reports that they do not, after all. The hub asks Match about
+// every event that reaches such a subscriber through its keys, and only
+// for such subscribers, so that the others pay nothing for it.
+type Narrowed interface {
+	Filter
+	Exact() bool
+}
+
+// narrowed reports whether f's keys cover topics it refuses.
+func narrowed(f Filter) bool {
+	n, ok := f.(Narrowed)
+	return ok && !n.Exact()
 }
 
 // Options configure a Hub. Zero values take the defaults.
@@ -232,16 +250,16 @@ func (h *Hub) push(m *Message, evicted func(old *Message, seq uint64)) {
 // topic. h.mu must be held.
 func (h *Hub) eachMatching(topic string, fn func(*Subscriber)) {
 	if set := h.exact[topic]; set != nil {
-		set.each(fn)
+		set.each(topic, fn)
 	}
 	for i := 0; i < len(topic); i++ {
 		if topic[i] == '/' {
 			if set := h.prefix[topic[:i+1]]; set != nil {
-				set.each(fn)
+				set.each(topic, fn)
 			}
 		}
 	}
-	h.all.each(fn)
+	h.all.each(topic, fn)
 }
 
 // LastID returns the newest published ID.
@@ -416,7 +434,7 @@ func (h *Hub) attachSnapshot(s *Subscriber, reason string) error {
 	topics, prefixes, all := s.filter.Keys()
 	if !all && len(prefixes) == 0 {
 		for _, t := range topics {
-			if m := h.latest[t]; m != nil {
+			if m := h.latest[t]; m != nil && (!s.narrowed || s.filter.Match(t)) {
 				snap = append(snap, m)
 			}
 		}
@@ -497,13 +515,51 @@ func setFor(m map[string]*subSet, key string) *subSet {
 }
 
 // subSet is a set of subscribers that is cheap to iterate: publishing walks
-// it for every event.
+// it for every event. Narrowed subscribers (see Narrowed) are kept apart,
+// so that only they are asked whether they match.
 type subSet struct {
+	plain, narrowed subList
+}
+
+func (s *subSet) add(sub *Subscriber) {
+	if sub.narrowed {
+		s.narrowed.add(sub)
+	} else {
+		s.plain.add(sub)
+	}
+}
+
+// remove deletes sub and reports whether the set is now empty.
+func (s *subSet) remove(sub *Subscriber) bool {
+	if sub.narrowed {
+		s.narrowed.remove(sub)
+	} else {
+		s.plain.remove(sub)
+	}
+	return len(s.plain.list) == 0 && len(s.narrowed.list) == 0
+}
+
+// each calls fn for the set's subscribers that match topic: all plain ones,
+// and the narrowed ones whose filter accepts it.
+func (s *subSet) each(topic string, fn func(*Subscriber)) {
+	for _, sub := range s.plain.list {
+		fn(sub)
+	}
+	for _, sub := range s.narrowed.list {
+		if sub.filter.Match(topic) {
+			fn(sub)
+		}
+	}
+}
+
+// subList is a list of subscribers with their positions, for removal in
+// constant time.
+type subList struct {
 	list []*Subscriber
 	pos  map[*Subscriber]int
 }
 
-func (s *subSet) add(sub *Subscriber) {
+func (s *subList) add(sub *Subscriber) {
 	if s.pos == nil {
 		s.pos = make(map[*Subscriber]int)
 	}
@@ -514,8 +570,7 @@ func (s *subSet) add(sub *Subscriber) {
 	s.list = append(s.list, sub)
 }
 
-// remove deletes sub and reports whether the set is now empty.
-func (s *subSet) remove(sub *Subscriber) bool {
+func (s *subList) remove(sub *Subscriber) {
 	i, ok := s.pos[sub]
 	if ok {
 		last := len(s.list) - 1
@@ -524,12 +579,5 @@ func (s *subSet) remove(sub *Subscriber) bool {
 		s.list[last] = nil
 		s.list = s.list[:last]
 		delete(s.pos, sub)
-	}
-	return len(s.list) == 0
-}
-
-func (s *subSet) each(fn func(*Subscriber)) {
-	for _, sub := range s.list {
-		fn(sub)
 	}
 }

@@ -136,6 +136,12 @@ type peer struct {
 // the HTTP layer does after taking the connection over.
 func subscribe(t *testing.T, h *fanout.Hub, l *memLog, f fanout.Filter, start fanout.Start) *peer {
 	t.Helper()
+	return subscribeWith(t, h, fanout.Subscription{Filter: f, Start: start, Replay: l.history(f)})
+}
+
+// subscribeWith is subscribe for a subscription of any kind.
+func subscribeWith(t *testing.T, h *fanout.Hub, sub fanout.Subscription) *peer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +162,7 @@ func subscribe(t *testing.T, h *fanout.Hub, l *memLog, f fanout.Filter, start fa
 	}
 	t.Cleanup(func() { c.Close() })
 	server := <-accepted
-	go h.Serve(context.Background(), fanout.NetConn(server), fanout.Subscription{Filter: f, Start: start, Replay: l.history(f)})
+	go h.Serve(context.Background(), fanout.NetConn(server), sub)
 	return &peer{conn: c, rd: client.NewReader(c)}
 }
 

@@ -128,3 +128,24 @@ func resetFrame(reason string) []byte {
 // heartbeat is a comment line: it keeps proxies from closing an idle stream
 // and lets the server notice a dead connection, and clients ignore it.
 var heartbeat = []byte(":\n\n")
+
+// Events the server sends about a subscriber's token. Their names are
+// reserved event types (feed.ValidateType), so no publisher can send one.
+const (
+	// EventExpired: the token the stream was opened with ran out, and the
+	// stream ends. A client fetches a new token before it reconnects.
+	EventExpired = "expired"
+	// EventUnauthorized: the token was not accepted (forged, expired, not
+	// yet valid, for another audience): only public events follow.
+	EventUnauthorized = "unauthorized"
+)
+
+// Notice returns a control event of the server's, such as
+// EventUnauthorized, whose data is {"reason": ..., "message": ...}.
+func Notice(event, reason, message string) []byte {
+	data, _ := json.Marshal(map[string]string{"reason": reason, "message": message})
+	return appendEvent(nil, event, data)
+}
+
+// expiredFrame is sent to a subscriber whose token expired, last.
+var expiredFrame = Notice(EventExpired, "expired", "the subscriber token has expired: fetch a new one and reconnect with it")

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"livefeed/feed"
 )
@@ -43,6 +44,7 @@ const catchUpPage = 1000
 var (
 	errLagged       = errors.New("subscriber fell behind the window")
 	errWriteTimeout = errors.New("the client accepted nothing for the write timeout")
+	errExpired      = errors.New("the subscriber's token expired")
 )
 
 // Subscriber is one open event stream.
@@ -62,6 +64,7 @@ type Subscriber struct {
 
 	cursor
 	attached bool // in the hub's index; guarded by hub.mu
+	narrowed bool // filter's keys cover topics it refuses (see Narrowed)
 
 	queued atomic.Bool
 	mode   atomic.Int32
@@ -74,6 +77,11 @@ type Subscriber struct {
 	notify chan struct{} // wakes the goroutine of a stream subscriber
 
 	watchKey atomic.Uint64 // registration with hub.watch, 0 if none
+
+	// expired: the token it subscribed with ran out. Its next fill is the
+	// expiry notice, after which it is closed.
+	expired atomic.Bool
+	expiry  *time.Timer // sets expired; nil without an expiry
 }
 
 // cursor is where a subscriber is in its stream: what it is to be sent
@@ -103,6 +111,11 @@ type Subscription struct {
 	// Closed, if set, is called once when the subscriber is gone, which for
 	// a connection served by the writer pool is after Serve has returned.
 	Closed func()
+	// Expires, if set, is when the stream ends: the subscriber's token
+	// expires then. It is sent an "expired" event first, so that it fetches
+	// a new token before it reconnects, and the close is counted as
+	// CloseExpired.
+	Expires time.Time
 }
 
 // Serve streams events to a new subscriber on c, from sub.Start: the missed
@@ -115,7 +128,7 @@ type Subscription struct {
 // returns when the subscriber disconnects, ctx ends or the hub closes.
 func (h *Hub) Serve(ctx context.Context, c Conn, sub Subscription) error {
 	f, start, hist := sub.Filter, sub.Start, sub.Replay
-	s := &Subscriber{hub: h, filter: f, conn: c, closed: sub.Closed}
+	s := &Subscriber{hub: h, filter: f, narrowed: narrowed(f), conn: c, closed: sub.Closed}
 	if _, ok := c.(nonBlocking); !ok {
 		s.mode.Store(modeStream)
 		s.notify = make(chan struct{}, 1)
@@ -123,9 +136,21 @@ func (h *Hub) Serve(ctx context.Context, c Conn, sub Subscription) error {
 	// The caller owns delivery until the subscriber is attached: wakes
 	// meanwhile only leave a note (beat) for later.
 	s.queued.Store(true)
+	if !sub.Expires.IsZero() {
+		// Armed before anyone else can see s: close reads s.expiry. An
+		// expiry meanwhile only leaves its mark (queued is held).
+		if left := time.Until(sub.Expires); left > 0 {
+			s.expiry = time.AfterFunc(left, s.expire)
+		} else {
+			s.expired.Store(true) // nothing is to be sent but the notice
+		}
+	}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
+		if s.expiry != nil {
+			s.expiry.Stop()
+		}
 		if s.closed != nil {
 			s.closed()
 		}
@@ -195,6 +220,11 @@ func (h *Hub) catchUp(ctx context.Context, s *Subscriber, start Start, hist Repl
 		if err != nil {
 			return err
 		}
+		if s.expired.Load() {
+			// The token ran out during the replay: nothing more.
+			s.conn.Write(expiredFrame, h.opts.WriteTimeout)
+			return errExpired
+		}
 		for i := 0; i < len(page); {
 			buf = buf[:0]
 			for ; i < len(page) && len(buf) < writeChunk; i++ {
@@ -217,9 +247,10 @@ func (h *Hub) catchUp(ctx context.Context, s *Subscriber, start Start, hist Repl
 // fill appends to buf what s should be sent next, up to about max more
 // bytes, and advances its cursor past it: left-over bytes of a partial
 // write, then the backlog, then matching window events. It returns the
-// number of frames completed, and false if s has lost events and must be
-// disconnected.
-func (h *Hub) fill(s *Subscriber, buf []byte, max int) ([]byte, int, bool) {
+// number of frames completed, and whether s must be closed: fillLagged if
+// it has lost events (buf is not to be written), fillExpired if its token
+// ran out (buf ends with the notice: write it, then close).
+func (h *Hub) fill(s *Subscriber, buf []byte, max int) ([]byte, int, fillEnd) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return h.fillLocked(s, buf, max, nil)
@@ -250,7 +281,7 @@ const (
 // fillLocked is fill for a caller holding h.mu for reading, so a writer can
 // fill many subscribers under one lock. If marks is not nil, a mark is
 // appended to it for each frame added.
-func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]byte, int, bool) {
+func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]byte, int, fillEnd) {
 	max += len(buf)
 	start := len(buf)
 	frames := 0
@@ -267,6 +298,10 @@ func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]b
 		}
 		s.pending, s.pendingNext, s.pendingID, s.pendingEnds = nil, 0, 0, false
 	}
+	if s.expired.Load() {
+		// After the frame a write stopped in, nothing but the notice.
+		return append(buf, expiredFrame...), frames, fillExpired
+	}
 	for i := 0; i < len(s.backlog) && len(buf) < max; i++ {
 		buf = append(buf, s.backlog[i]...)
 		if marks != nil {
@@ -281,7 +316,7 @@ func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]b
 		}
 	}
 	if s.lagged.Load() {
-		return buf, frames, false
+		return buf, frames, fillLagged
 	}
 	// A cursor behind the window skipped only events it does not match:
 	// had one matched, eviction would have marked it lagged.
@@ -307,8 +342,17 @@ func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]b
 			*marks = append(*marks, mark{end: len(buf), frame: heartbeat, kind: markBeat})
 		}
 	}
-	return buf, frames, true
+	return buf, frames, fillMore
 }
+
+// fillEnd is what a fill says of the subscriber's stream.
+type fillEnd int8
+
+const (
+	fillMore    fillEnd = iota // it goes on
+	fillLagged                 // it lost events: close it, writing nothing
+	fillExpired                // its token ran out: write the notice, then close it
+)
 
 // rewind leaves s's cursor at the first byte of its fill that a write did
 // not take: written bytes of the fill went out, from from (the cursor
@@ -369,7 +413,7 @@ func (h *Hub) release(s *Subscriber) bool {
 	s.queued.Store(false)
 	// A publisher advances head before trying to take ownership, so either
 	// it saw queued false and dispatched s, or this check sees its event.
-	if h.head.Load() > seq || s.beat.Load() || s.lagged.Load() || s.done.Load() {
+	if h.head.Load() > seq || s.beat.Load() || s.lagged.Load() || s.done.Load() || s.expired.Load() {
 		return !s.queued.CompareAndSwap(false, true)
 	}
 	return true
@@ -405,6 +449,9 @@ func (s *Subscriber) close(reason error) {
 	if s.lagged.Load() && !errors.Is(reason, feed.ErrClosed) {
 		reason = errLagged // whatever ended it, it had lost events
 	}
+	if s.expiry != nil {
+		s.expiry.Stop()
+	}
 	h := s.hub
 	why := closeReason(reason)
 	h.closes[why].Add(1)
@@ -414,6 +461,8 @@ func (s *Subscriber) close(reason error) {
 		h.log.Info("event stream closed", "reason", closeNames[why], "filter", describeFilter(s.filter))
 	case CloseWriteTimeout:
 		h.log.Info("event stream closed", "reason", closeNames[why], "filter", describeFilter(s.filter), "write_timeout", h.opts.WriteTimeout)
+	case CloseExpired:
+		h.log.Debug("event stream closed", "reason", closeNames[why], "filter", describeFilter(s.filter))
 	}
 	h.forget(s)
 	h.watch.forget(s.watchKey.Load())
@@ -429,18 +478,19 @@ func (s *Subscriber) close(reason error) {
 	}
 }
 
-// Why streams end, as counted in Stats.Closed. The first three are the
-// server's decisions; the others the client's doing.
+// Why streams end, as counted in Stats.Closed. All but CloseClientGone are
+// the server's decisions.
 const (
 	CloseLagged       = iota // fell out of the window: resumes from history on reconnect
 	CloseWriteTimeout        // accepted nothing for the write timeout
 	CloseShutdown            // the server is shutting down
 	CloseClientGone          // the client closed the connection, or it failed
+	CloseExpired             // the subscriber's token expired (Subscription.Expires)
 	numCloseReasons
 )
 
 // closeNames are the reasons' names in metrics and logs.
-var closeNames = [numCloseReasons]string{"lag", "write_timeout", "shutdown", "client"}
+var closeNames = [numCloseReasons]string{"lag", "write_timeout", "shutdown", "client", "token_expired"}
 
 // CloseReasonName returns the name of a close reason (CloseLagged, …).
 func CloseReasonName(reason int) string { return closeNames[reason] }
@@ -453,8 +503,24 @@ func closeReason(err error) int {
 		return CloseWriteTimeout
 	case errors.Is(err, feed.ErrClosed):
 		return CloseShutdown
+	case errors.Is(err, errExpired):
+		return CloseExpired
 	}
 	return CloseClientGone
+}
+
+// expire ends a subscriber whose token ran out: its owner sends it the
+// expiry notice and closes it. A parked one, whose socket is full, is
+// closed at once (a notice would not get through).
+func (s *Subscriber) expire() {
+	s.expired.Store(true)
+	if s.queued.CompareAndSwap(false, true) {
+		s.hub.dispatch([]*Subscriber{s})
+		return
+	}
+	if s.mode.Load() == modeParked {
+		s.close(errExpired)
+	}
 }
 
 // describeFilter names what a subscriber asked for, for logs.

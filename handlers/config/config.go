@@ -21,6 +21,7 @@ import (
 	"livefeed/feed"
 	"livefeed/feed/fanout"
 	"livefeed/handlers"
+	"livefeed/handlers/token"
 	"livefeed/store"
 	"livefeed/store/cluster"
 )
@@ -83,11 +84,77 @@ type Feed struct {
 
 // Auth holds credentials.
 type Auth struct {
-	PublishTokens   []string      `toml:"publish_tokens"`
-	PublishRate     float64       `toml:"publish_rate"`
-	PublishBurst    int           `toml:"publish_burst"`
-	SessionLifetime time.Duration `toml:"session_lifetime"`
-	Operators       []Operator    `toml:"operators"`
+	PublishTokens   []PublishToken `toml:"publish_tokens"`
+	PublishRate     float64        `toml:"publish_rate"`
+	PublishBurst    int            `toml:"publish_burst"`
+	SessionLifetime time.Duration  `toml:"session_lifetime"`
+	Operators       []Operator     `toml:"operators"`
+	// PrivateTopics are topic patterns whose events only subscribers with
+	// a token granting them see.
+	PrivateTopics []string `toml:"private_topics"`
+	// SubscriberKeys verify subscriber tokens (see token.ParseKeys).
+	SubscriberKeys []string `toml:"subscriber_keys"`
+	// SubscriberAudience, if set, is what subscriber tokens must name in
+	// "aud".
+	SubscriberAudience string `toml:"subscriber_audience"`
+}
+
+// PublishToken is an entry of auth.publish_tokens: a bearer token, and the
+// topic patterns it may publish to (none: any topic). In the file, a
+// string is a token for any topic and a table {token = "...", topics =
+// [...]} a token for those topics only.
+type PublishToken struct {
+	Token  string   `toml:"token"`
+	Topics []string `toml:"topics"`
+}
+
+// UnmarshalTOML reads a string or a {token, topics} table.
+func (p *PublishToken) UnmarshalTOML(v any) error {
+	switch v := v.(type) {
+	case string:
+		*p = PublishToken{Token: v}
+		return nil
+	case map[string]any:
+		*p = PublishToken{}
+		for k, x := range v {
+			switch k {
+			case "token":
+				s, ok := x.(string)
+				if !ok {
+					return errors.New("a publish token's token must be a string")
+				}
+				p.Token = s
+			case "topics":
+				list, ok := x.([]any)
+				if !ok {
+					return errors.New("a publish token's topics must be an array of topic patterns")
+				}
+				for _, t := range list {
+					s, ok := t.(string)
+					if !ok {
+						return errors.New("a publish token's topics must be an array of topic patterns")
+					}
+					p.Topics = append(p.Topics, s)
+				}
+				if len(p.Topics) == 0 {
+					return errors.New("a publish token's topics must not be empty: leave the key out for a token that may publish anywhere")
+				}
+			default:
+				return fmt.Errorf("unknown key %q in a publish token: the keys are token and topics", k)
+			}
+		}
+		return nil
+	}
+	return errors.New("an entry of publish_tokens must be a string or a table {token = \"...\", topics = [\"partner/*\"]}")
+}
+
+// Tokens returns the tokens of entries, for code that needs no scope.
+func Tokens(entries []PublishToken) []string {
+	out := make([]string, len(entries))
+	for i, e := range entries {
+		out[i] = e.Token
+	}
+	return out
 }
 
 // Operator is an account of the admin console. The password is kept only
@@ -120,10 +187,13 @@ type CORS struct {
 
 // Environment variables that override secrets in the file.
 const (
-	EnvPublishTokens = "LIVEFEED_PUBLISH_TOKENS"    // comma-separated
-	EnvOperators     = "LIVEFEED_OPERATORS"         // comma-separated name:password_hash
-	EnvNATSURLs      = "LIVEFEED_CLUSTER_NATS_URLS" // comma-separated
-	EnvNATSToken     = "LIVEFEED_CLUSTER_TOKEN"
+	// EnvPublishTokens: comma-separated entries, each a token, or a token
+	// then spaces and the topic patterns it may publish to.
+	EnvPublishTokens  = "LIVEFEED_PUBLISH_TOKENS"
+	EnvOperators      = "LIVEFEED_OPERATORS"         // comma-separated name:password_hash
+	EnvSubscriberKeys = "LIVEFEED_SUBSCRIBER_KEYS"   // comma-separated entries of auth.subscriber_keys
+	EnvNATSURLs       = "LIVEFEED_CLUSTER_NATS_URLS" // comma-separated
+	EnvNATSToken      = "LIVEFEED_CLUSTER_TOKEN"
 )
 
 // SampleToken is the publish token of the sample config.toml: fine on
@@ -313,8 +383,21 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		set("auth.publish_tokens", EnvPublishTokens)
 		c.Auth.PublishTokens = nil
 		for _, t := range strings.Split(v, ",") {
-			if t = strings.TrimSpace(t); t != "" {
-				c.Auth.PublishTokens = append(c.Auth.PublishTokens, t)
+			if fields := strings.Fields(t); len(fields) > 0 {
+				entry := PublishToken{Token: fields[0]}
+				if len(fields) > 1 {
+					entry.Topics = fields[1:]
+				}
+				c.Auth.PublishTokens = append(c.Auth.PublishTokens, entry)
+			}
+		}
+	}
+	if v := getenv(EnvSubscriberKeys); v != "" {
+		set("auth.subscriber_keys", EnvSubscriberKeys)
+		c.Auth.SubscriberKeys = nil
+		for _, k := range strings.Split(v, ",") {
+			if k = strings.TrimSpace(k); k != "" {
+				c.Auth.SubscriberKeys = append(c.Auth.SubscriberKeys, k)
 			}
 		}
 	}
@@ -492,8 +575,24 @@ func (c Config) Validate() error {
 		bad("feed.window_bytes", "%d holds fewer than four events of feed.max_event_bytes (%d): a subscriber would lose events of that size", c.Feed.WindowBytes, c.Feed.MaxEventBytes)
 	}
 	for i, t := range c.Auth.PublishTokens {
-		if len(t) < MinTokenLen {
+		if len(t.Token) < MinTokenLen {
 			bad(fmt.Sprintf("auth.publish_tokens[%d]", i), "is shorter than %d characters", MinTokenLen)
+		}
+		if len(t.Topics) > 0 {
+			if _, err := feed.ParseFilter(t.Topics); err != nil {
+				bad(fmt.Sprintf("auth.publish_tokens[%d].topics", i), "%v", err)
+			}
+		}
+	}
+	if len(c.Auth.PrivateTopics) > 0 {
+		if _, err := feed.ParseFilter(c.Auth.PrivateTopics); err != nil {
+			bad("auth.private_topics", "%v", err)
+		}
+	}
+	if _, err := c.SubscriberKeys(); err != nil {
+		for _, e := range unjoin(err) {
+			index, msg, _ := strings.Cut(e.Error(), ": ") // "[2]: ..."
+			bad("auth.subscriber_keys"+index, "%s", msg)
 		}
 	}
 	names := make(map[string]bool)
@@ -518,6 +617,22 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// PrivateTopics returns auth.private_topics as a filter: the zero Filter
+// when there are none.
+func (c Config) PrivateTopics() feed.Filter {
+	if len(c.Auth.PrivateTopics) == 0 {
+		return feed.Filter{}
+	}
+	f, _ := feed.ParseFilter(c.Auth.PrivateTopics) // checked by Validate
+	return f
+}
+
+// SubscriberKeys reads auth.subscriber_keys (files included). Each error
+// starts with the entry's index, "[2]: ...".
+func (c Config) SubscriberKeys() (*token.Keys, error) {
+	return token.ParseKeys(c.Auth.SubscriberKeys, c.Auth.SubscriberAudience, os.ReadFile)
 }
 
 // envFor returns the environment variable that set key, or "".
@@ -646,7 +761,8 @@ func (c Config) CheckDeployment() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, &problem{env: c.envFor(key), key: key, msg: fmt.Sprintf(format, args...)})
 	}
-	for i, t := range c.Auth.PublishTokens {
+	for i, entry := range c.Auth.PublishTokens {
+		t := entry.Token
 		key := fmt.Sprintf("auth.publish_tokens[%d]", i)
 		switch {
 		case t == SampleToken:

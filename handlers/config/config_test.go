@@ -24,10 +24,11 @@ func TestShippedFileMatchesDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config.Default()
-	want.Auth.PublishTokens = []string{config.SampleToken}
+	want.Auth.PublishTokens = []config.PublishToken{{Token: config.SampleToken}}
 	want.Auth.Operators = []config.Operator{{Name: config.SampleOperatorName, PasswordHash: config.SamplePasswordHash}}
 	want.CORS.AllowedOrigins = []string{}
 	want.Cluster.NATSURLs = []string{}
+	want.Auth.PrivateTopics, want.Auth.SubscriberKeys = []string{}, []string{}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("config.toml differs from the defaults:\n got %+v\nwant %+v", cfg, want)
 	}
@@ -89,7 +90,7 @@ func TestValidate(t *testing.T) {
 		{"ErrWindowBytes", func(c *config.Config) { c.Feed.WindowBytes = 10 }, "feed.window_bytes"},
 		{"ErrRetry", func(c *config.Config) { c.Feed.Retry = -time.Second }, "feed.retry"},
 		{"ErrWriteTimeout", func(c *config.Config) { c.Feed.WriteTimeout = c.Feed.Heartbeat }, "feed.write_timeout"},
-		{"ErrShortToken", func(c *config.Config) { c.Auth.PublishTokens = []string{"short"} }, "auth.publish_tokens[0]"},
+		{"ErrShortToken", func(c *config.Config) { c.Auth.PublishTokens = []config.PublishToken{{Token: "short"}} }, "auth.publish_tokens[0]"},
 		{"ErrOriginPath", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"https://a.example/page"} }, "cors.allowed_origins[0]"},
 		{"ErrOriginScheme", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"ftp://a.example"} }, "cors.allowed_origins[0]"},
 		{"ErrOriginCase", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"https://A.example"} }, "cors.allowed_origins[0]"},
@@ -200,7 +201,7 @@ func TestLoad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !reflect.DeepEqual(cfg.Auth.PublishTokens, []string{"env-token-one-0123456789", "env-token-two-0123456789"}) {
+		if !reflect.DeepEqual(config.Tokens(cfg.Auth.PublishTokens), []string{"env-token-one-0123456789", "env-token-two-0123456789"}) {
 			t.Fatalf("tokens = %q", cfg.Auth.PublishTokens)
 		}
 	})
@@ -281,7 +282,10 @@ func TestCheckDeployment(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := config.Default()
-			cfg.Server.Address, cfg.Auth.PublishTokens, cfg.Auth.Operators = tc.address, tc.tokens, tc.ops
+			cfg.Server.Address, cfg.Auth.Operators = tc.address, tc.ops
+			for _, tok := range tc.tokens {
+				cfg.Auth.PublishTokens = append(cfg.Auth.PublishTokens, config.PublishToken{Token: tok})
+			}
 			err := cfg.CheckDeployment()
 			if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
 				t.Fatalf("CheckDeployment = %v, want %q", err, tc.err)

@@ -12,6 +12,8 @@
 
   var csrf = "";          // the token every form carries
   var feed = null;        // the console's EventSource
+  var feedToken = "";     // a subscriber token for private topics, from the session
+  var feedLast = "";      // the feed's last event ID, to resume a new EventSource
   var games = new Map();  // topic → { node, data }
   var symbols = new Map();
   var topics = new Set();
@@ -108,6 +110,7 @@
 
   function showSession(s) {
     csrf = s.csrf;
+    feedToken = s.feed_token || "";
     $("#signin").hidden = s.signed_in;
     $("#console").hidden = !s.signed_in;
     $("#who").hidden = !s.signed_in;
@@ -291,18 +294,31 @@
   function watchFeed() {
     if (feed) return;
     var state = $("#feed-state");
-    feed = new EventSource("/events?topic=*");
+    // With private topics the session hands out a short-lived token that
+    // grants them all; when it expires the server ends the stream, and the
+    // console takes a new one from the session and resumes.
+    var url = "/events?topic=*";
+    if (feedToken) url += "&token=" + encodeURIComponent(feedToken);
+    if (feedLast) url += "&lastEventId=" + encodeURIComponent(feedLast);
+    feed = new EventSource(url);
     feed.onopen = function () { state.textContent = "live"; state.className = "pill live"; };
     feed.onerror = function () { state.textContent = "reconnecting…"; state.className = "pill warn"; };
     var onEvent = function (e) {
       var env;
       try { env = JSON.parse(e.data); } catch (err) { return; }
+      if (e.lastEventId) feedLast = e.lastEventId;
       if (env.type === "score") showGame(env);
       if (env.type === "tick") showSymbol(env);
       if (!topics.has(env.topic)) { topics.add(env.topic); addTopicOption(env.topic); }
       logEvent(env);
     };
     ["score", "tick", "note", "message"].forEach(function (t) { feed.addEventListener(t, onEvent); });
+    feed.addEventListener("expired", function (e) {
+      if (e.lastEventId) feedLast = e.lastEventId;
+      feed.close();
+      feed = null;
+      loadSession();
+    });
     feed.addEventListener("reset", function (e) {
       var info = {};
       try { info = JSON.parse(e.data); } catch (err) { /* keep {} */ }
@@ -341,11 +357,16 @@
   // ---- history -------------------------------------------------------
 
   function loadTopics() {
-    fetch("/api/topics").then(answer).then(function (ans) {
+    fetch("/api/topics", { headers: feedHeaders() }).then(answer).then(function (ans) {
       ans.topics.forEach(function (t) {
         if (!topics.has(t.topic)) { topics.add(t.topic); addTopicOption(t.topic); }
       });
     }, function () { /* the feed fills the list too */ });
+  }
+
+  // feedHeaders are the headers of the console's reads of the feed.
+  function feedHeaders() {
+    return feedToken ? { Authorization: "Bearer " + feedToken } : {};
   }
 
   function addTopicOption(topic) {
@@ -364,7 +385,7 @@
 
   function loadHistory(url) {
     history.current = url;
-    return fetch(url).then(answer).then(function (ans) {
+    return fetch(url, { headers: feedHeaders() }).then(answer).then(function (ans) {
       var body = $("#history tbody");
       body.replaceChildren();
       ans.events.forEach(function (env) {
@@ -398,7 +419,10 @@
 
   $("#history-topic").addEventListener("change", function () {
     var topic = $("#history-topic").value;
-    $("#download").href = "/api/export.csv" + (topic === "*" ? "" : "?topic=" + encodeURIComponent(topic));
+    var q = new URLSearchParams();
+    if (topic !== "*") q.set("topic", topic);
+    if (feedToken) q.set("token", feedToken); // a link cannot send a header
+    $("#download").href = "/api/export.csv" + (q.toString() ? "?" + q.toString() : "");
   });
 
   $("#older").addEventListener("click", function () {

@@ -23,6 +23,20 @@
  * Each event a widget receives is also dispatched on its element as a
  * "livefeed:update" DOM event (detail: id, topic, type, data, stale), and
  * a "reset" from the server as "livefeed:reset".
+ *
+ * Private topics need a subscriber token:
+ *   data-token="eyJ..."          a fixed token;
+ *   data-token-url="/feed-token" the site's own endpoint answering with a
+ *                                short-lived token (the text of it, or JSON
+ *                                {"token": "..."}), fetched with the page's
+ *                                cookies before connecting and again before
+ *                                the token expires, so the site keeps its
+ *                                key on its server;
+ *   data-credentials             send livefeed's cookies (a livefeed_token
+ *                                cookie the site set for the feed's domain).
+ * When the server ends a stream because its token expired, the widget
+ * reconnects with the fresh token from where it was, missing nothing.
+ * Widgets share a stream only with widgets of the same token settings.
  */
 (function () {
   "use strict";
@@ -36,6 +50,13 @@
   // (store.MaxPatterns on the server).
   var MAX_PATTERNS = 64;
   var problem = checkPatterns(patterns);
+  var auth = {
+    token: script.getAttribute("data-token") || "",
+    url: script.getAttribute("data-token-url") || "",
+    credentials: script.hasAttribute("data-credentials")
+  };
+  if (auth.url) auth.url = new URL(auth.url, location.href).href;
+  var authKey = auth.token + "\n" + auth.url + "\n" + auth.credentials;
 
   // ---- the shared connection ------------------------------------------
 
@@ -43,12 +64,12 @@
   // opened (a script inserted later), or whose patterns would take it over
   // MAX_PATTERNS, start a group of their own.
   var registry = (window.__livefeed = window.__livefeed || {});
-  var groups = (registry[origin] = registry[origin] || []);
+  var groups = (registry[origin + "\n" + authKey] = registry[origin + "\n" + authKey] || []);
   var group = null;
   if (!problem) {
     group = groups[groups.length - 1];
     if (!group || group.source || topicsOf(group.widgets.concat([{ patterns: patterns }])).length > MAX_PATTERNS) {
-      group = { widgets: [], source: null, lastId: "", retryMs: 1000 };
+      group = { widgets: [], source: null, lastId: "", retryMs: 1000, auth: auth, token: auth.token, renewal: null };
       groups.push(group);
       // Open once the page's other widget scripts have registered.
       var g = group;
@@ -91,15 +112,73 @@
     return "";
   }
 
+  // tokenExpiry returns when a JWT expires (ms since the epoch), read from
+  // its claims without checking them (the server does), or 0.
+  function tokenExpiry(tok) {
+    try {
+      var part = tok.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      var claims = JSON.parse(atob(part + "===".slice((part.length + 3) % 4)));
+      return typeof claims.exp === "number" ? claims.exp * 1000 : 0;
+    } catch (err) { return 0; }
+  }
+
+  // fetchToken asks the site's data-token-url for a fresh token, then
+  // plans the next fetch before it expires.
+  function fetchToken(g) {
+    return fetch(g.auth.url, { credentials: "same-origin", cache: "no-store" }).then(function (resp) {
+      if (!resp.ok) throw new Error("data-token-url answered " + resp.status);
+      return resp.text();
+    }).then(function (body) {
+      var tok = body.trim();
+      if (tok.charAt(0) === "{") tok = String(JSON.parse(tok).token || "");
+      g.token = tok;
+      clearTimeout(g.renewal);
+      var exp = tokenExpiry(tok);
+      if (exp) {
+        // Well before it expires: a fifth of its life or 30 s ahead,
+        // whichever is less, and never more often than every 2 s.
+        var life = exp - Date.now();
+        g.renewal = setTimeout(function () { fetchToken(g).catch(function () {}); }, Math.max(life - Math.min(life / 5, 30000), 2000));
+      }
+      return tok;
+    });
+  }
+
   function connect(g) {
+    if (g.auth.url && !g.token) {
+      // No token yet (or it was used up): fetch one first; on failure
+      // connect without, to the public topics, and try again later.
+      fetchToken(g).then(function () { open(g); }, function () {
+        open(g);
+      });
+      return;
+    }
+    open(g);
+  }
+
+  // reconnect replaces g's stream with a new one from where it was, after
+  // fetching a fresh token if its own is used up.
+  function reconnect(g, freshToken) {
+    if (g.source) g.source.close();
+    g.source = null;
+    if (freshToken && g.auth.url) {
+      var exp = tokenExpiry(g.token);
+      if (!exp || exp <= Date.now()) g.token = "";
+    }
+    connect(g);
+  }
+
+  function open(g) {
     var topics = topicsOf(g.widgets);
     var url = origin + "/events?" + topics.map(function (t) { return "topic=" + encodeURIComponent(t); }).join("&");
+    if (g.token) url += "&token=" + encodeURIComponent(g.token);
     if (g.lastId) {
-      // Only after the browser gave up (see onerror): a new EventSource
-      // cannot send Last-Event-ID, so the position goes in the query.
+      // Only after the browser gave up (see onerror), or for a stream
+      // with a new token: a new EventSource cannot send Last-Event-ID, so
+      // the position goes in the query.
       url += "&lastEventId=" + encodeURIComponent(g.lastId);
     }
-    var es = new EventSource(url);
+    var es = new EventSource(url, { withCredentials: g.auth.credentials });
     g.source = es;
     es.onopen = function () {
       g.retryMs = 1000;
@@ -112,11 +191,12 @@
         // Last-Event-ID). It gives up only on an error status, e.g. from a
         // proxy while the server restarts: then start again from the last
         // event seen, backing off up to half a minute.
-        setTimeout(function () { connect(g); }, g.retryMs);
+        setTimeout(function () { if (g.source === es) reconnect(g, true); }, g.retryMs);
         g.retryMs = Math.min(g.retryMs * 2, 30000);
       }
     };
     var onEvent = function (e) {
+      if (g.source !== es) return; // a stream being replaced
       var env;
       try { env = JSON.parse(e.data); } catch (err) { return; }
       if (!env || typeof env.topic !== "string" || !env.data) return;
@@ -125,6 +205,21 @@
     };
     es.addEventListener("score", onEvent);
     es.addEventListener("tick", onEvent);
+    // The token ran out: the server ends the stream. Reconnect at once
+    // with the fresh token fetched meanwhile (or a new one).
+    es.addEventListener("expired", function (e) {
+      if (e.lastEventId) g.lastId = e.lastEventId;
+      if (g.auth.url) reconnect(g, true);
+    });
+    // The token was refused: public events follow. With a token URL, ask
+    // it for another one after a while.
+    es.addEventListener("unauthorized", function (e) {
+      if (e.lastEventId) g.lastId = e.lastEventId;
+      if (!g.auth.url) return;
+      var wait = g.retryMs;
+      g.retryMs = Math.min(g.retryMs * 2, 30000);
+      setTimeout(function () { if (g.source === es) { g.token = ""; reconnect(g, false); } }, wait);
+    });
     es.addEventListener("reset", function (e) {
       var info = {};
       try { info = JSON.parse(e.data); } catch (err) { /* keep {} */ }

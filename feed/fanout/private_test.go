@@ -1,0 +1,192 @@
+package fanout_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"livefeed/feed"
+	"livefeed/feed/fanout"
+)
+
+func parse(t testing.TB, patterns ...string) feed.Filter {
+	t.Helper()
+	if len(patterns) == 0 {
+		return feed.Filter{}
+	}
+	f, err := feed.ParseFilter(patterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// visible is what a subscriber to requested sees when private needs a
+// grant and its token grants granted (nil: no token).
+func visible(t testing.TB, requested, private, granted []string) feed.Visible {
+	t.Helper()
+	return feed.Access{Private: parse(t, private...), Granted: parse(t, granted...)}.Narrow(parse(t, requested...))
+}
+
+var (
+	all     = []string{"*"}
+	premium = []string{"premium/*"}
+)
+
+// TestPrivateTopics: a private event reaches only the subscribers whose
+// token grants it: in the snapshot, replayed from the window or from
+// history, and live.
+func TestPrivateTopics(t *testing.T) {
+	h, l := newHub(t, fanout.Options{Window: 100})
+	l.publish("premium/a", 1) // 1
+	l.publish("nba/a", 1)     // 2
+	l.publish("premium/b", 1) // 3
+	anonymous := visible(t, all, premium, nil)
+	granted := visible(t, all, premium, []string{"premium/a"})
+	fresh := subscribe(t, h, l, anonymous, fanout.Start{})
+	freshGranted := subscribe(t, h, l, granted, fanout.Start{})
+	resumed := subscribe(t, h, l, anonymous, fanout.Start{Resume: true, After: 0})
+	resumedGranted := subscribe(t, h, l, granted, fanout.Start{Resume: true, After: 0})
+	fresh.expectIDs(t, 2)
+	freshGranted.expectIDs(t, 1, 2)
+	resumed.expectIDs(t, 2)
+	resumedGranted.expectIDs(t, 1, 2)
+
+	l.publish("premium/a", 1) // 4
+	l.publish("premium/b", 1) // 5
+	l.publish("nba/b", 1)     // 6
+	fresh.expectIDs(t, 6)
+	freshGranted.expectIDs(t, 4, 6)
+	resumed.expectIDs(t, 6)
+	resumedGranted.expectIDs(t, 4, 6)
+
+	// From history, beyond the window.
+	l.publish("premium/b", 150) // 7-156, in one batch: the window cannot hold them all
+	l.publish("nba/a", 1)       // 157
+	fromHistory := subscribe(t, h, l, anonymous, fanout.Start{Resume: true, After: 3})
+	fromHistory.expectIDs(t, 6, 157)
+	if st := h.Stats(); st.Dropped != 0 {
+		t.Fatalf("%d subscribers dropped for lag: private events they may not see counted as missed", st.Dropped)
+	}
+}
+
+// TestPrivateEventsNeverMissed: a burst of private events, more than the
+// window holds, does not cut off a subscriber that may not see them, as
+// it would if they counted as events it missed; and one that may see
+// them and could not take them is cut off.
+func TestPrivateEventsNeverMissed(t *testing.T) {
+	h, l := newHub(t, fanout.Options{Window: 100})
+	l.publish("nba/a", 1) // 1
+	anonymous := subscribe(t, h, l, visible(t, all, premium, nil), fanout.Start{})
+	public := subscribe(t, h, l, visible(t, []string{"nba/*", "premium/*"}, premium, nil), fanout.Start{})
+	granted := subscribe(t, h, l, visible(t, all, premium, premium), fanout.Start{})
+	for _, c := range []*peer{anonymous, public, granted} {
+		c.expectIDs(t, 1)
+	}
+	l.publish("premium/a", 250) // 2-251, in one batch: 150 of them leave the window at once
+	l.publish("nba/a", 1)       // 252
+	anonymous.expectIDs(t, 252)
+	public.expectIDs(t, 252)
+	granted.expectClosed(t)
+	if st := h.Stats(); st.Dropped != 1 {
+		t.Fatalf("%d subscribers dropped for lag, want 1 (the one granted the burst)", st.Dropped)
+	}
+}
+
+// TestExpires: a stream ends when its token expires, with an "expired"
+// event first, and the close is counted as the token's.
+func TestExpires(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		start fanout.Start
+		after time.Duration
+	}{
+		{"Live", fanout.Start{}, 300 * time.Millisecond},
+		{"AlreadyExpired", fanout.Start{Resume: true, After: 0}, -time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, l := newHub(t, fanout.Options{})
+			l.publish("a", 1)
+			f := parse(t, "a")
+			c := subscribeWith(t, h, fanout.Subscription{Filter: f, Start: tc.start, Replay: l.history(f), Expires: time.Now().Add(tc.after)})
+			var got []string
+			for {
+				ev := c.next(t)
+				got = append(got, ev.Type)
+				if ev.Type == fanout.EventExpired {
+					break
+				}
+			}
+			c.expectClosed(t)
+			want := "[note expired]"
+			if tc.after < 0 {
+				want = "[expired]"
+			}
+			if fmt.Sprint(got) != want {
+				t.Fatalf("events %q, want %s", got, want)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for h.Stats().Closed[fanout.CloseExpired] != 1 {
+				if time.Now().After(deadline) {
+					t.Fatalf("closes %v: none counted as %s", h.Stats().Closed, fanout.CloseReasonName(fanout.CloseExpired))
+				}
+				time.Sleep(time.Millisecond) // polling the counter
+			}
+		})
+	}
+}
+
+// TestReplayRacePrivate is TestReplayRace with private topics: while
+// publishers write public and private events, subscribers with and
+// without grants resume from random positions. Each gets every event it
+// may see after its position, once and in order, and never one it may not
+// see: not from history, not in the hand-over to the window, not live.
+func TestReplayRacePrivate(t *testing.T) {
+	h, l := newHub(t, fanout.Options{Window: 300})
+	topics := []string{"nba/a", "premium/a", "premium/b", "stocks/X"}
+	filters := []feed.Visible{
+		visible(t, all, premium, nil),
+		visible(t, all, premium, []string{"premium/a"}),
+		visible(t, []string{"premium/*", "nba/a"}, premium, []string{"premium/b"}),
+		visible(t, []string{"premium/*"}, premium, nil),
+	}
+	const publishers, perPublisher = 4, 1500
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var pubs sync.WaitGroup
+	for p := range publishers {
+		pubs.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(p), 5))
+			for range perPublisher / 3 {
+				l.publish(topics[rng.IntN(len(topics))], 1+rng.IntN(5))
+			}
+		})
+	}
+	var subs sync.WaitGroup
+	errs := make(chan error, 64)
+	for s := range 12 {
+		subs.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(s), 6))
+			f := filters[s%len(filters)]
+			for round := 0; ctx.Err() == nil && round < 6; round++ {
+				l.mu.Lock()
+				last := int64(len(l.msgs))
+				l.mu.Unlock()
+				after := rng.Int64N(last + 1)
+				if err := checkStream(t, h, l, f, after, 50+rng.IntN(400)); err != nil {
+					errs <- fmt.Errorf("subscriber %d %v after %d: %w", s, f, after, err)
+					return
+				}
+			}
+		})
+	}
+	pubs.Wait()
+	subs.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
