@@ -212,6 +212,8 @@ func TestClusterEndToEnd(t *testing.T) {
 	})
 
 	t.Run("ResumeOnAnotherNode", func(t *testing.T) {
+		ctx, stop := context.WithTimeout(ctx, time.Minute)
+		defer stop()
 		sctx, cancel := context.WithCancel(ctx)
 		st := a.client().Subscribe(sctx, []string{"t/1"}, "10")
 		item, err := st.Next()
@@ -275,7 +277,7 @@ func TestClusterEndToEnd(t *testing.T) {
 	})
 
 	t.Run("NATSKilled", func(t *testing.T) {
-		sctx, cancel := context.WithCancel(ctx)
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
 		resp, br := openStream(t, sctx, a.url+"/events?topic=t/*")
 		defer resp.Body.Close()

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -32,11 +33,15 @@ const applyBatch = 2000
 // mirrors while nothing arrives.
 var checkEvery = 2 * time.Second
 
+// stallAfter is how long a consumer may deliver nothing while the stream
+// holds events this node has not applied, before it is started again.
+const stallAfter = 10 * time.Second
+
 // mirror applies the stream to the store, from the store's newest event
 // on, until Close: through an ordered consumer, which JetStream restarts
 // by itself after a reconnect, started again here after a failure to apply
-// (from what the store holds, so nothing is skipped) and after the stream
-// was found changed.
+// (from what the store holds, so nothing is skipped), after the stream
+// was found changed and when it stopped delivering.
 func (n *Node) mirror() {
 	target := n.streamLast.Load() // caught up once this is applied
 	if n.appliedID() >= target {
@@ -44,7 +49,11 @@ func (n *Node) mirror() {
 	}
 	backoff := time.Second
 	for {
+		from := n.appliedID()
 		err := n.follow(&target)
+		if n.appliedID() > from {
+			backoff = time.Second // it went on for a while: a new failure
+		}
 		select {
 		case <-n.stop:
 			return
@@ -90,8 +99,15 @@ func (n *Node) follow(target *int64) error {
 	}
 	defer it.Stop()
 	go func() { <-ctx.Done(); it.Stop() }()
+	// lastDelivery is when the consumer last delivered a message (Unix
+	// nanoseconds), or the mirror last applied some.
+	var lastDelivery atomic.Int64
+	lastDelivery.Store(time.Now().UnixNano())
 	// The stream is also checked while nothing arrives: a stream created
-	// anew may deliver nothing this node would apply for a long time.
+	// anew may deliver nothing this node would apply for a long time. And
+	// a consumer that delivers nothing while the stream holds events this
+	// node has not applied (one that did not come back after NATS did) is
+	// started again, rather than trusted to recover.
 	go func() {
 		t := time.NewTicker(checkEvery)
 		defer t.Stop()
@@ -101,6 +117,13 @@ func (n *Node) follow(target *int64) error {
 				return
 			case <-t.C:
 				if n.check(ctx); n.Problem() != "" {
+					cancel()
+					return
+				}
+				idle := time.Since(time.Unix(0, lastDelivery.Load()))
+				if n.nc.IsConnected() && n.streamLast.Load() > n.appliedID() && idle > stallAfter {
+					n.log.Warn("the cluster's log holds events this node has not applied, and its consumer delivered nothing for a while: starting it again",
+						"applied", n.appliedID(), "log_last", n.streamLast.Load(), "idle", idle.Round(time.Millisecond))
 					cancel()
 					return
 				}
@@ -137,11 +160,14 @@ func (n *Node) follow(target *int64) error {
 		}
 		stored, err := n.Store.Apply(ctx, events, keys...)
 		if err != nil {
-			n.applyErrs.Add(1)
+			if ctx.Err() == nil {
+				n.applyErrs.Add(1)
+			}
 			return err
 		}
 		n.recent.add(stored)
 		n.advance(events[len(events)-1].ID)
+		lastDelivery.Store(time.Now().UnixNano())
 		events, keys = events[:0], keys[:0]
 		if n.appliedID() >= *target {
 			n.ready.Store(true)
@@ -153,6 +179,7 @@ func (n *Node) follow(target *int64) error {
 		if err != nil {
 			return err
 		}
+		lastDelivery.Store(time.Now().UnixNano())
 		md, err := m.Metadata()
 		if err != nil {
 			return err
