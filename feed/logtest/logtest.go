@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"livefeed/feed"
 )
@@ -25,8 +26,8 @@ type Log interface {
 }
 
 // Open returns a new, empty log that hands every event it commits to
-// committed, as the log's Committed hook does, and closes it when the test
-// ends.
+// committed, as the log's Committed hook does (in ID order, each once; it
+// may answer the publisher first), and closes it when the test ends.
 type Open func(t *testing.T, committed func([]feed.Event)) Log
 
 // sink records what a log hands on.
@@ -39,6 +40,20 @@ func (s *sink) add(events []feed.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.events = append(s.events, events...)
+}
+
+// await waits until s holds at least n events (a log may answer its
+// publisher before it hands the events on) and returns their IDs.
+func (s *sink) await(t *testing.T, n int) []int64 {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ids := s.ids()
+		if len(ids) >= n || time.Now().After(deadline) {
+			return ids
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func (s *sink) ids() []int64 {
@@ -83,7 +98,7 @@ func Run(t *testing.T, open Open) {
 			})
 		}
 		wg.Wait()
-		ids := s.ids()
+		ids := s.await(t, 16*20*2)
 		if len(ids) != 16*20*2 {
 			t.Fatalf("%d events handed on, want %d", len(ids), 16*20*2)
 		}
@@ -108,8 +123,8 @@ func Run(t *testing.T, open Open) {
 			t.Fatalf("a batch with an invalid update: %v, want ErrInvalid", err)
 		}
 		events, err := l.Append(ctx, []feed.Update{note("a", 2)})
-		if err != nil || events[0].ID != 1 || len(s.ids()) != 1 {
-			t.Fatalf("after a refused batch: %+v, %v; handed on %v", events, err, s.ids())
+		if ids := s.await(t, 1); err != nil || events[0].ID != 1 || len(ids) != 1 {
+			t.Fatalf("after a refused batch: %+v, %v; handed on %v", events, err, ids)
 		}
 	})
 
@@ -137,7 +152,11 @@ func Run(t *testing.T, open Open) {
 		if _, found, err := l.Replay(ctx, feed.NewIdempotency("publisher", "unused", nil)); err != nil || found {
 			t.Fatalf("Replay of an unused key: %v, %v", found, err)
 		}
-		if ids := s.ids(); !slices.Equal(ids, []int64{1, 2}) {
+		// The next event is 3: the retries made none.
+		if events, err := l.Append(ctx, []feed.Update{note("c", 3)}); err != nil || events[0].ID != 3 {
+			t.Fatalf("after the retries: %+v, %v", events, err)
+		}
+		if ids := s.await(t, 3); !slices.Equal(ids, []int64{1, 2, 3}) {
 			t.Fatalf("handed on %v: retries must make no events", ids)
 		}
 	})
