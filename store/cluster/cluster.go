@@ -128,6 +128,7 @@ type Node struct {
 	problem    atomic.Value  // string: why the node stopped mirroring, if it did
 	applyErrs  atomic.Uint64 // failed applies, retried
 	stop       chan struct{} // closed by Close
+	checkEvery time.Duration // how often the stream is checked while following it
 
 	connMu sync.Mutex
 	down   chan struct{}  // closed when the connection to NATS drops
@@ -150,7 +151,8 @@ func Open(ctx context.Context, st *store.Store, opts Options) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{Store: st, opts: opts, log: opts.Logger.With("node", opts.Node), prefix: prefix,
-		progress: make(chan struct{}), stop: make(chan struct{}), down: make(chan struct{})}
+		progress: make(chan struct{}), stop: make(chan struct{}), down: make(chan struct{}),
+		checkEvery: checkEvery}
 	n.problem.Store("")
 	n.applied = st.LastID()
 	if err := n.connect(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,7 +31,7 @@ const (
 const applyBatch = 2000
 
 // checkEvery is how often the stream is compared with the one this node
-// mirrors while nothing arrives.
+// mirrors while nothing arrives; a node takes it when it opens.
 var checkEvery = 2 * time.Second
 
 // stallAfter is how long a consumer may deliver nothing while the stream
@@ -108,8 +109,10 @@ func (n *Node) follow(target *int64) error {
 	// a consumer that delivers nothing while the stream holds events this
 	// node has not applied (one that did not come back after NATS did) is
 	// started again, rather than trusted to recover.
-	go func() {
-		t := time.NewTicker(checkEvery)
+	var checker sync.WaitGroup
+	defer func() { cancel(); checker.Wait() }()
+	checker.Go(func() {
+		t := time.NewTicker(n.checkEvery)
 		defer t.Stop()
 		for {
 			select {
@@ -129,7 +132,7 @@ func (n *Node) follow(target *int64) error {
 				}
 			}
 		}
-	}()
+	})
 
 	var (
 		events []feed.Event
