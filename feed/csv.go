@@ -52,7 +52,7 @@ var fieldColumns = func() map[string]map[string]fieldColumn {
 		for _, fd := range FieldsOf(typ) {
 			kinds := textCell
 			switch fd.Kind {
-			case Count, Number:
+			case Count, Number, Positive:
 				kinds = numberCell
 			case Period:
 				kinds = textCell | numberCell // 4 or "OT"

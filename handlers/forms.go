@@ -280,14 +280,24 @@ func (f PriceForm) Apply(latest feed.Event) (feed.Update, error) {
 // that changes and percentages computed from them stay finite.
 const maxPrice = 1e15
 
-// parsePrice reads a decimal price such as 231.45.
+// parsePrice reads a decimal price such as 231.45, or 231,45 as typed on
+// phones whose decimal key is a comma. A price must be greater than 0.
+// Thousands separators are refused rather than guessed: 1,234 is 1.234 in
+// half of Europe.
 func parsePrice(v string) (float64, error) {
-	p, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	v = strings.TrimSpace(v)
+	if strings.Count(v, ",") == 1 && !strings.Contains(v, ".") {
+		v = strings.Replace(v, ",", ".", 1)
+	}
+	p, err := strconv.ParseFloat(v, 64)
 	if err != nil && !errors.Is(err, strconv.ErrRange) || math.IsNaN(p) || strings.ContainsAny(v, "xXpP_") {
-		return 0, formError("price must be a number such as 231.45")
+		return 0, formError("price must be a number such as 231.45 or 231,45")
 	}
 	if math.Abs(p) > maxPrice {
 		return 0, formError("price is out of range")
+	}
+	if !(p > 0) {
+		return 0, formError("price must be greater than 0")
 	}
 	return p, nil
 }

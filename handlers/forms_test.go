@@ -156,6 +156,15 @@ func TestSymbolAndPriceForms(t *testing.T) {
 		{"ErrPrice", form("symbol", "X", "price", "cheap"), "price must be a number"},
 		{"ErrPriceInf", form("symbol", "X", "price", "1e999"), "price is out of range"},
 		{"ErrPriceHuge", form("symbol", "X", "price", "-2e15"), "price is out of range"},
+		{"OKDecimalComma", form("symbol", "X", "price", "99,75"), `stocks/X {"price":99.75,"symbol":"X"}`},
+		{"OKDecimalCommaSpaces", form("symbol", "X", "price", " 0,5 "), `stocks/X {"price":0.5,"symbol":"X"}`},
+		{"ErrThousands", form("symbol", "X", "price", "1,234.5"), "price must be a number"},
+		{"ErrTwoCommas", form("symbol", "X", "price", "1,234,5"), "price must be a number"},
+		{"ErrCommaOnly", form("symbol", "X", "price", ","), "price must be a number"},
+		{"ErrPriceNegative", form("symbol", "X", "price", "-5"), "price must be greater than 0"},
+		{"ErrPriceNegativeComma", form("symbol", "X", "price", "-5,5"), "price must be greater than 0"},
+		{"ErrPriceZero", form("symbol", "X", "price", "0"), "price must be greater than 0"},
+		{"ErrPriceUnderflow", form("symbol", "X", "price", "1e-400"), "price must be greater than 0"},
 		{"ErrPriceNaN", form("symbol", "X", "price", "NaN"), "price must be a number"},
 		{"ErrPriceHex", form("symbol", "X", "price", "0x1p3"), "price must be a number"},
 		{"ErrCurrency", form("symbol", "X", "price", "1", "currency", "EURO"), "three-letter code"},
@@ -222,6 +231,7 @@ func FuzzAdminForms(f *testing.F) {
 		"topic=nba/x&home_points=3&away_points=-1&period=OT&clock=1:00&status=live",
 		"symbol=aapl&price=231.40&currency=usd",
 		"topic=stocks/X&price=-0.5e2",
+		"topic=stocks/X&price=99%2C75", "symbol=X&price=0%2C0", "topic=stocks/X&price=1%2C2%2C3",
 		"topic=a&topic=b", "price=1e309", "home_points=%2B3&topic=x",
 	} {
 		f.Add(seed)
