@@ -154,7 +154,11 @@ type Options struct {
 	// SessionLifetime is how long an operator stays signed in (default
 	// DefaultSessionLifetime).
 	SessionLifetime time.Duration
-	Logger          *slog.Logger
+	// ExposeOperator shows who published each event from the console to
+	// every reader of history and exports; without it only signed-in
+	// operators see it.
+	ExposeOperator bool
+	Logger         *slog.Logger
 }
 
 // Server serves livefeed's HTTP interface.
@@ -266,6 +270,12 @@ func (s *Server) Handler() http.Handler {
 	admin.HandleFunc("/symbols", s.operatorForm(s.createSymbol)).Methods(http.MethodPost)
 	admin.HandleFunc("/score", s.operatorForm(s.pushScore)).Methods(http.MethodPost)
 	admin.HandleFunc("/price", s.operatorForm(s.pushPrice)).Methods(http.MethodPost)
+	admin.HandleFunc("/archive", s.operatorForm(s.archiveTopic)).Methods(http.MethodPost)
+	admin.HandleFunc("/undo", s.operatorForm(s.undo)).Methods(http.MethodPost)
+	// The history and exports as the console shows them: with who
+	// published each event.
+	admin.HandleFunc("/history", s.operatorRead(s.history)).Methods(get...)
+	admin.HandleFunc("/export.csv", s.operatorRead(s.exportCSV)).Methods(get...)
 
 	// Operations.
 	r.HandleFunc("/healthz", s.health).Methods(get...)

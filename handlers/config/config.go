@@ -80,6 +80,13 @@ type Feed struct {
 	MaxSubscribers      int           `toml:"max_subscribers"`
 	MaxSubscribersPerIP int           `toml:"max_subscribers_per_ip"`
 	BusyRetry           time.Duration `toml:"busy_retry"`
+	// FinalLinger is how long a game whose latest score is final stays in
+	// the live views before it is archived by itself (0: never).
+	FinalLinger time.Duration `toml:"final_linger"`
+	// ExposeOperator sends the name of the operator who published an
+	// event from the console to every reader of the feed, not only to
+	// operators.
+	ExposeOperator bool `toml:"expose_operator"`
 }
 
 // Auth holds credentials.
@@ -227,6 +234,10 @@ const (
 	MaxPasswordCost = 14
 )
 
+// DefaultFinalLinger is how long a final game stays in the live views by
+// default: the evening of the game, for viewers who come late.
+const DefaultFinalLinger = 3 * time.Hour
+
 // Default returns the built-in configuration, used for every key the file
 // does not set.
 func Default() Config {
@@ -254,6 +265,7 @@ func Default() Config {
 			MaxEventBytes:       feed.MaxDataBytes,
 			MaxSubscribersPerIP: 500,
 			BusyRetry:           handlers.DefaultBusyRetry,
+			FinalLinger:         DefaultFinalLinger,
 		},
 		Auth: Auth{
 			SessionLifetime: handlers.DefaultSessionLifetime,
@@ -507,6 +519,9 @@ func (c Config) Validate() error {
 		if d.value < d.min || d.value > d.max {
 			bad(d.key, "%s is out of range: use a duration from %q to %q", formatDuration(d.value), formatDuration(d.min), formatDuration(d.max))
 		}
+	}
+	if c.Feed.FinalLinger != 0 && (c.Feed.FinalLinger < time.Minute || c.Feed.FinalLinger > 30*24*time.Hour) {
+		bad("feed.final_linger", "%s is out of range: use \"0s\" to keep final games in the live views until they are archived by hand, or a duration from \"1m\" to \"720h\"", formatDuration(c.Feed.FinalLinger))
 	}
 	if c.Store.RetentionAge != 0 && c.Store.RetentionAge < time.Minute {
 		bad("store.retention_age", "%s is too short: use \"0s\" to keep events forever, or at least \"1m\" (retention is applied every minute)", formatDuration(c.Store.RetentionAge))
