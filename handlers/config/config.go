@@ -711,7 +711,18 @@ func validOperatorName(name string) bool {
 // checkOrigin accepts a web origin as browsers send it (RFC 6454 §6.2):
 // http or https, a host, an optional port from 1 to 65535, nothing after.
 func checkOrigin(o string) error {
-	example := fmt.Errorf("%q is not an origin such as \"https://example.com\" or \"http://localhost:3000\"", o)
+	example := fmt.Errorf("%q is not an origin such as \"https://example.com\", \"http://localhost:3000\" or \"https://*.example.com\"", o)
+	wildcard := false
+	if scheme, rest, ok := strings.Cut(o, "://*."); ok {
+		// The subdomains of a site: the rest must be a host name of at
+		// least two labels, so that "https://*.com" is refused.
+		if !strings.Contains(strings.Split(rest, ":")[0], ".") {
+			return fmt.Errorf("%q: a wildcard must stand for subdomains of a site, such as \"https://*.example.com\"", o)
+		}
+		o, wildcard = scheme+"://"+rest, true
+	} else if strings.Contains(o, "*") {
+		return fmt.Errorf("%q: a wildcard may only stand for the subdomains of a site, as in \"https://*.example.com\"", o)
+	}
 	u, err := url.Parse(o)
 	if err != nil || u.Opaque != "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(o, "?") || strings.HasSuffix(o, "#") {
 		return example
@@ -730,6 +741,9 @@ func checkOrigin(o string) error {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '0' {
 			return fmt.Errorf("%q: the port must be a number from 1 to 65535", o)
 		}
+	}
+	if wildcard && (strings.HasPrefix(u.Host, "[") || net.ParseIP(host) != nil) {
+		return fmt.Errorf("%q: a wildcard stands for subdomains, not addresses", o)
 	}
 	if strings.HasPrefix(u.Host, "[") {
 		if ip := net.ParseIP(host); ip == nil || ip.To4() != nil {
