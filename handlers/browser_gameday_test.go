@@ -294,8 +294,25 @@ func TestBrowserCorrections(t *testing.T) {
 	if page, _, err := live.store.Page(context.Background(), feed.Range{Filter: feed.Filter{Topics: []string{topic}}}, 100, false); err != nil || len(page) < 6 {
 		t.Fatalf("history of the archived game: %d events, %v", len(page), err)
 	}
+
+	// A price typed with a decimal comma; a negative one is refused.
+	sym := `#symbols .card[data-topic="stocks/S001"]`
+	do(t, ctx,
+		chromedp.SendKeys(chromedp.CSS(sym+` input[name=price]`), "99,75"),
+		chromedp.Click(chromedp.CSS(sym+` button[type=submit]`)))
+	waitFor(t, ctx, "the price with a decimal comma", `document.querySelector(`+jsString(sym+" .price")+`).textContent === "99.75 USD"`, patience)
+	last = live.store.LastID()
+	do(t, ctx,
+		chromedp.SetValue(chromedp.CSS(sym+` input[name=price]`), "-1"),
+		chromedp.Click(chromedp.CSS(sym+` button[type=submit]`)))
+	waitFor(t, ctx, "the refusal", `document.querySelector(`+jsString(sym+" .pushed")+`).textContent === "price must be greater than 0"`, patience)
+	if live.store.LastID() != last {
+		t.Fatal("a negative price was published")
+	}
 	dir := screenshotDir(t)
 	screenshot(t, ctx, dir, "corrections-console-desk", false)
+	do(t, ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	screenshot(t, ctx, dir, "corrections-console-phone", false)
 }
 
 // TestBrowserWidgetAttributes: data-max-height makes the list scroll,

@@ -3,6 +3,7 @@ package archive_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -108,5 +109,39 @@ func TestDue(t *testing.T) {
 				t.Fatalf("Due = %v, want %v", got, tc.due)
 			}
 		})
+	}
+}
+
+// TestRun: the sweeper archives a final game past its linger on its own,
+// and stops with its context.
+func TestRun(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	st := mustOpenStore(t)
+	if _, err := st.Append(ctx, []feed.Update{score("nba/over", "final"), score("nba/on", "live")}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		archive.Run(ctx, st, st, time.Millisecond, 5*time.Millisecond, slog.New(slog.DiscardHandler))
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		e, _, err := st.LatestOf(ctx, "nba/over")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Type == feed.TypeArchive {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the final game was not archived")
+		}
+		time.Sleep(5 * time.Millisecond) // polling the store
+	}
+	cancel()
+	<-done
+	if e, _, _ := st.LatestOf(context.Background(), "nba/on"); e.Type != feed.TypeScore {
+		t.Fatalf("the live game's latest event is %s", e.Type)
 	}
 }
