@@ -340,7 +340,7 @@
     var r = rank(d.status);
     if (r !== g.rank) {
       g.rank = r;
-      reorder();
+      reorder("games");
     }
   }
 
@@ -379,15 +379,18 @@
 
   function removeTopic(topic) {
     var g = games.get(topic);
-    if (g) { g.node.remove(); games.delete(topic); reorder(); }
+    if (g) { g.node.remove(); games.delete(topic); reorder("games"); }
     var s = symbols.get(topic);
-    if (s) { s.node.remove(); symbols.delete(topic); reorder(); }
+    if (s) { s.node.remove(); symbols.delete(topic); reorder("symbols"); }
   }
 
   // reorder puts the cards in order once the current burst of events
   // (the snapshot of a hundred games) has been shown.
-  var ordering = 0;
-  function reorder() {
+  // Games and symbols are ordered apart: a game going live does not move
+  // five hundred symbol cards.
+  var ordering = 0, dirty = { games: false, symbols: false };
+  function reorder(what) {
+    if (what) dirty[what] = true; else dirty.games = dirty.symbols = true;
     if (!ordering) ordering = setTimeout(order, 0);
   }
 
@@ -395,6 +398,12 @@
 
   function order() {
     ordering = 0;
+    if (dirty.games) orderGames();
+    if (dirty.symbols) orderSymbols();
+    dirty.games = dirty.symbols = false;
+  }
+
+  function orderGames() {
     var byLeague = new Map();
     games.forEach(function (g, topic) {
       var name = leagueOf(topic);
@@ -438,7 +447,9 @@
     var empty = $(".empty", box);
     if (empty) empty.hidden = games.size > 0;
     $("#games-count").textContent = games.size ? String(games.size) : "";
+  }
 
+  function orderSymbols() {
     var sbox = $("#symbols");
     var keys = Array.from(symbols.keys()).sort(byTopic);
     keys.forEach(function (topic) {
@@ -483,7 +494,7 @@
     if (!s) {
       s = { node: symbolCard(env.topic), data: {} };
       symbols.set(env.topic, s);
-      reorder();
+      reorder("symbols");
     }
     var d = env.data, n = s.node;
     s.data = d;
