@@ -52,7 +52,7 @@ func TestCorrections(t *testing.T) {
 	}
 	push(t, 409, "/admin/undo", "topic", topic, "id", strconv.FormatInt(u2.ID, 10)) // back where it started
 	set := push(t, 201, "/admin/score", "topic", topic, "home_score", "6", "away_score", "0", "status", "final")
-	if score(set) != "6-0" || set.Event.Data[handlersUndoField] != nil {
+	if score(set) != "6-0" || set.Event.Data[undoMark] != nil {
 		t.Fatalf("set score: %+v", set)
 	}
 	last := a.store.LastID()
@@ -74,8 +74,8 @@ func TestCorrections(t *testing.T) {
 	push(t, 400, "/admin/undo", "topic", topic, "id", "x")
 }
 
-// handlersUndoField is the mark an undo leaves in the data.
-const handlersUndoField = "undo_of"
+// undoMark is the field an undo leaves in the data (handlers.undoField).
+const undoMark = "undo_of"
 
 func TestParseUndoForm(t *testing.T) {
 	for _, tc := range []struct {
