@@ -325,7 +325,6 @@
     g.time = Date.parse(env.time);
     var n = g.node;
     var home = text(d.home), away = text(d.away);
-    setText($(".matchup", n), home + " vs " + away, true);
     setText($(".team.home", n), home, true);
     setText($(".team.away", n), away, true);
     setText($(".label.home", n), home, true);
