@@ -41,6 +41,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"livefeed/feed"
+	"livefeed/feed/archive"
 	"livefeed/feed/bench"
 	"livefeed/feed/client"
 	"livefeed/feed/demo"
@@ -230,6 +231,12 @@ func serveCommand(ctx context.Context, e env) (err error) {
 	bgCtx, stopBackground := context.WithCancel(ctx)
 	defer background.Wait()
 	defer stopBackground()
+	if linger := cfg.Feed.FinalLinger; linger > 0 {
+		// On every node of a cluster: the archive is appended only while
+		// the final score is the game's latest event, so one node's wins
+		// and the others' are no-ops.
+		background.Go(func() { archive.Run(bgCtx, n.history, n.eventLog, linger, archiveEvery, log) })
+	}
 	if *sv.demo {
 		publisher := n.demoPublisher(ln)
 		background.Go(func() { demo.Run(bgCtx, publisher, func(err error) { log.Warn("demo", "err", err) }) })
@@ -258,6 +265,10 @@ func (sv serving) config(getenv func(string) string) (cfg config.Config, builtIn
 	return cfg, builtIn, cfg.CheckDeployment()
 }
 
+// archiveEvery is how often final games past feed.final_linger are looked
+// for: a game leaves the live views at most this much after its time.
+const archiveEvery = time.Minute
+
 // node is one running livefeed: the store that gives events their IDs,
 // the hub that streams them, and the HTTP server in front.
 type node struct {
@@ -267,6 +278,8 @@ type node struct {
 	hub             *fanout.Hub
 	srv             *handlers.Server
 	http            *http.Server
+	eventLog        handlers.Log     // the store, or the cluster's log
+	history         handlers.History // the store, or the cluster node's view of it
 	shutdownTimeout time.Duration
 	// demoToken is the publish token of the built-in simulation (-demo).
 	demoToken string
@@ -278,6 +291,10 @@ type node struct {
 // order (the Committed hook below is that one piece of code).
 func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, error) {
 	n := &node{log: log, demoToken: rand.Text() + rand.Text(), shutdownTimeout: cfg.Server.ShutdownTimeout}
+	encode := fanout.Encode
+	if cfg.Feed.ExposeOperator {
+		encode = fanout.EncodeAudit // every subscriber sees who published
+	}
 	n.hub = fanout.NewHub(fanout.Options{
 		Window:       cfg.Feed.Window,
 		WindowBytes:  cfg.Feed.WindowBytes,
@@ -287,7 +304,7 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 	})
 	st, err := store.Open(cfg.Store.Path, store.Options{
 		Synchronous:       cfg.Store.Synchronous,
-		Committed:         func(events []feed.Event) { n.hub.Publish(fanout.Encode(events)) },
+		Committed:         func(events []feed.Event) { n.hub.Publish(encode(events)) },
 		Logger:            log,
 		Retention:         store.Retention{MaxAge: cfg.Store.RetentionAge, MaxRows: cfg.Store.RetentionRows},
 		MaxDataBytes:      cfg.Feed.MaxEventBytes,
@@ -298,7 +315,7 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 		return nil, err
 	}
 	n.store = st
-	if err := preload(ctx, st, n.hub, cfg.Feed.Window); err != nil {
+	if err := preload(ctx, st, n.hub, cfg.Feed.Window, encode); err != nil {
 		n.close()
 		return nil, err
 	}
@@ -340,6 +357,7 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 		topics, _ := feed.ParseFilter(t.Topics) // checked by Validate
 		scoped = append(scoped, handlers.ScopedPublishToken{Token: t.Token, Topics: topics})
 	}
+	n.eventLog, n.history = eventLog, history
 	n.srv = handlers.New(handlers.Backends{Log: eventLog, History: history, Sessions: sessions, Hub: n.hub, Cluster: status, StoreStats: func() handlers.StoreStats {
 		ss := st.Stats()
 		return handlers.StoreStats{Commits: ss.Commits, Events: ss.Events, Busy: ss.Busy, WALFrames: ss.WALFrames}
@@ -361,6 +379,7 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 		Web:                 web.Files(),
 		Operators:           operators,
 		SessionLifetime:     cfg.Auth.SessionLifetime,
+		ExposeOperator:      cfg.Feed.ExposeOperator,
 		Logger:              log,
 	})
 	n.http = &http.Server{
@@ -583,7 +602,7 @@ func maxStreams(configured int) int {
 
 // preload fills the hub's window and snapshot from the database, so clients
 // reconnecting after a restart resume from memory.
-func preload(ctx context.Context, st *store.Store, hub *fanout.Hub, window int) error {
+func preload(ctx context.Context, st *store.Store, hub *fanout.Hub, window int, encode func([]feed.Event) []*fanout.Message) error {
 	latest, err := st.Latest(ctx)
 	if err != nil {
 		return fmt.Errorf("load latest events: %w", err)
@@ -592,7 +611,7 @@ func preload(ctx context.Context, st *store.Store, hub *fanout.Hub, window int) 
 	if err != nil {
 		return fmt.Errorf("load recent events: %w", err)
 	}
-	hub.Preload(fanout.Encode(latest), fanout.Encode(recent), st.LastID())
+	hub.Preload(encode(latest), encode(recent), st.LastID())
 	return nil
 }
 

@@ -1527,6 +1527,8 @@ func sameDefault(v reflect.Value, want string) bool {
 	case float64:
 		f, err := strconv.ParseFloat(want, 64)
 		return err == nil && f == got
+	case bool:
+		return strconv.FormatBool(got) == want
 	}
 	n, unit, _ := strings.Cut(want, " ")
 	i, err := strconv.ParseInt(n, 10, 64)

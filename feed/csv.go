@@ -9,15 +9,17 @@ import (
 
 // CSVColumns are the columns of the CSV export, in order: the envelope,
 // a column for each field of the score and tick schemas (ScoreFields, then
-// TickFields), and data, which holds the rest of an event's data as a JSON
+// TickFields), data, which holds the rest of an event's data as a JSON
 // object: all of it for other types, the fields without a column (or with
-// a value of another kind) for score and tick, empty when nothing is left.
+// a value of another kind) for score and tick, empty when nothing is left,
+// and operator: who published the event from the console (empty for
+// publish tokens, and for readers who may not see it).
 var CSVColumns = func() []string {
 	cols := []string{"id", "time", "topic", "type"}
 	for _, fd := range append(append([]Field(nil), ScoreFields...), TickFields...) {
 		cols = append(cols, fd.Name)
 	}
-	return append(cols, "data")
+	return append(cols, "data", "operator")
 }()
 
 // envelopeColumns are the columns before the field columns.
@@ -25,7 +27,7 @@ const envelopeColumns = 4
 
 // fieldCount is the number of field columns, at most maxFields (the size
 // of an encoder's array of cells, which keeps a record off the heap).
-var fieldCount = len(CSVColumns) - envelopeColumns - 1
+var fieldCount = len(CSVColumns) - envelopeColumns - 2
 
 const maxFields = 16
 
@@ -52,7 +54,7 @@ var fieldColumns = func() map[string]map[string]fieldColumn {
 		for _, fd := range FieldsOf(typ) {
 			kinds := textCell
 			switch fd.Kind {
-			case Count, Number:
+			case Count, Number, Positive:
 				kinds = numberCell
 			case Period:
 				kinds = textCell | numberCell // 4 or "OT"
@@ -140,6 +142,8 @@ func (c *CSVEncoder) Append(b []byte, e Event) []byte {
 	}
 	b = append(b, ',')
 	b = appendText(b, rest)
+	b = append(b, ',')
+	b = appendText(b, []byte(e.Operator))
 	return append(b, '\r', '\n')
 }
 

@@ -133,7 +133,7 @@ func readCSV(t *testing.T, text []byte) ([]string, [][]string) {
 
 func TestAppendCSVHeader(t *testing.T) {
 	got := string(feed.AppendCSVHeader(nil))
-	want := "id,time,topic,type,home,away,home_score,away_score,period,clock,status,symbol,price,change,change_pct,volume,currency,data\r\n"
+	want := "id,time,topic,type,home,away,home_score,away_score,period,clock,status,symbol,price,change,change_pct,volume,currency,data,operator\r\n"
 	if got != want {
 		t.Fatalf("header %q, want %q", got, want)
 	}
@@ -151,35 +151,37 @@ func TestAppendCSV(t *testing.T) {
 		want  string // the record after the id, time and topic fields
 	}{
 		{"OKScore", event("score", `{"home":"Lakers","away":"Celtics","home_score":3,"away_score":0,"period":4,"clock":"1:02","status":"live"}`),
-			"score,Lakers,Celtics,3,0,4,1:02,live,,,,,,,\r\n"},
+			"score,Lakers,Celtics,3,0,4,1:02,live,,,,,,,,\r\n"},
 		{"OKScorePeriodText", event("score", `{"home":"A","away":"B","home_score":0,"away_score":0,"period":"OT"}`),
-			"score,A,B,0,0,OT,,,,,,,,,\r\n"},
+			"score,A,B,0,0,OT,,,,,,,,,,\r\n"},
 		{"OKScorePeriodTextNumber", event("score", `{"home":"A","away":"B","home_score":0,"away_score":0,"period":"4"}`),
-			`score,A,B,0,0,,,,,,,,,,"{""period"":""4""}"` + "\r\n"},
+			`score,A,B,0,0,,,,,,,,,,"{""period"":""4""}"` + ",\r\n"},
 		{"OKScoreExtraFields", event("score", `{"home":"A","venue":"Arena, Boston","away":"B","home_score":1,"away_score":2,"clock":null}`),
-			`score,A,B,1,2,,,,,,,,,,"{""venue"":""Arena, Boston"",""clock"":null}"` + "\r\n"},
+			`score,A,B,1,2,,,,,,,,,,"{""venue"":""Arena, Boston"",""clock"":null}"` + ",\r\n"},
 		{"OKTick", event("tick", `{"symbol":"AAPL","price":231.4,"change":-1.25,"change_pct":-0.54,"volume":1200,"currency":"USD"}`),
-			"tick,,,,,,,,AAPL,231.4,-1.25,-0.54,1200,USD,\r\n"},
+			"tick,,,,,,,,AAPL,231.4,-1.25,-0.54,1200,USD,,\r\n"},
 		{"OKTickExponent", event("tick", `{"symbol":"X","price":-1.5e-3}`),
-			"tick,,,,,,,,X,-1.5e-3,,,,,\r\n"},
+			"tick,,,,,,,,X,-1.5e-3,,,,,,\r\n"},
 		{"OKOtherType", event("note", `{"text":"=1+1","n":[1,2]}`),
-			`note,,,,,,,,,,,,,,"{""text"":""=1+1"",""n"":[1,2]}"` + "\r\n"},
+			`note,,,,,,,,,,,,,,"{""text"":""=1+1"",""n"":[1,2]}"` + ",\r\n"},
 		{"OKEscapedText", event("score", `{"home":"Caf\u00e9 \"Les Bleus\"","away":"a\nb","home_score":0,"away_score":0}`),
-			"score,\"Café \"\"Les Bleus\"\"\",\"a\nb\",0,0,,,,,,,,,,\r\n"},
+			"score,\"Café \"\"Les Bleus\"\"\",\"a\nb\",0,0,,,,,,,,,,,\r\n"},
 		{"OKFormulaEquals", event("score", `{"home":"=HYPERLINK(\"http://x\",\"y\")","away":"B","home_score":0,"away_score":0}`),
-			"score,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",B,0,0,,,,,,,,,,\r\n"},
+			"score,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",B,0,0,,,,,,,,,,,\r\n"},
 		{"OKFormulaPlus", event("score", `{"home":"+1+cmd","away":"-2-cmd","home_score":0,"away_score":0}`),
-			"score,'+1+cmd,'-2-cmd,0,0,,,,,,,,,,\r\n"},
+			"score,'+1+cmd,'-2-cmd,0,0,,,,,,,,,,,\r\n"},
 		{"OKFormulaAt", event("score", `{"home":"@SUM(A1)","away":" =1","home_score":0,"away_score":0}`),
-			"score,'@SUM(A1),\"' =1\",0,0,,,,,,,,,,\r\n"},
+			"score,'@SUM(A1),\"' =1\",0,0,,,,,,,,,,,\r\n"},
 		{"OKFormulaTab", event("score", `{"home":"\t=1","away":"\r=1","home_score":0,"away_score":0}`),
-			"score,'\t=1,\"'\r=1\",0,0,,,,,,,,,,\r\n"},
+			"score,'\t=1,\"'\r=1\",0,0,,,,,,,,,,,\r\n"},
 		{"OKApostrophe", event("score", `{"home":"'quoted","away":"it's","home_score":0,"away_score":0}`),
-			"score,''quoted,it's,0,0,,,,,,,,,,\r\n"},
+			"score,''quoted,it's,0,0,,,,,,,,,,,\r\n"},
 		{"OKNotAnObject", event("score", `[1,2]`),
-			"score,,,,,,,,,,,,,,\"[1,2]\"\r\n"},
+			"score,,,,,,,,,,,,,,\"[1,2]\",\r\n"},
+		{"OKOperator", feed.Event{ID: 42, Topic: "nba/lal-bos", Type: "score", Time: at, Operator: "=ann", Data: json.RawMessage(`{"home":"A","away":"B","home_score":1,"away_score":0}`)},
+			"score,A,B,1,0,,,,,,,,,,,'=ann\r\n"},
 		{"OKWrongKinds", event("tick", `{"symbol":7,"price":"1","volume":"=1"}`),
-			`tick,,,,,,,,,,,,,,"{""symbol"":7,""price"":""1"",""volume"":""=1""}"` + "\r\n"},
+			`tick,,,,,,,,,,,,,,"{""symbol"":7,""price"":""1"",""volume"":""=1""}"` + ",\r\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := string(feed.AppendCSV(nil, tc.event))

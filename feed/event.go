@@ -11,6 +11,9 @@ type Update struct {
 	Topic string          `json:"topic"`
 	Type  string          `json:"type"`
 	Data  json.RawMessage `json:"data"`
+	// Operator is the console operator who published the update, for
+	// the audit trail; never read from a publisher's JSON.
+	Operator string `json:"-"`
 }
 
 // Event is a stored update. IDs are assigned by the store, strictly
@@ -22,6 +25,10 @@ type Event struct {
 	Type  string
 	Time  time.Time
 	Data  json.RawMessage // compact JSON object
+	// Operator is who published the event from the console ("" for
+	// events of publish tokens). It is kept with the event but is not
+	// part of the envelope subscribers receive (see AppendAuditJSON).
+	Operator string
 }
 
 // TimeLayout is how event times are written on the wire: RFC 3339 in UTC
@@ -50,6 +57,19 @@ func (e Event) AppendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
+// AppendAuditJSON appends the envelope of AppendJSON with, for an event an
+// operator published, its "operator" member, for readers who may see who
+// did what: the operators, or everybody where feed.expose_operator says so.
+func (e Event) AppendAuditJSON(b []byte) []byte {
+	b = e.AppendJSON(b)
+	if e.Operator == "" {
+		return b
+	}
+	b = append(b[:len(b)-1], `,"operator":`...)
+	b = appendString(b, e.Operator)
+	return append(b, '}')
+}
+
 // UnmarshalJSON reads the envelope written by MarshalJSON.
 func (e *Event) UnmarshalJSON(b []byte) error {
 	var v struct {
@@ -58,6 +78,8 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 		Type  string          `json:"type"`
 		Time  string          `json:"time"`
 		Data  json.RawMessage `json:"data"`
+		// Operator is in the envelopes of AppendAuditJSON.
+		Operator string `json:"operator"`
 	}
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
@@ -66,7 +88,7 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return err
 	}
-	*e = Event{ID: v.ID, Topic: v.Topic, Type: v.Type, Time: t, Data: v.Data}
+	*e = Event{ID: v.ID, Topic: v.Topic, Type: v.Type, Time: t, Data: v.Data, Operator: v.Operator}
 	return nil
 }
 

@@ -13,6 +13,10 @@ type Range struct {
 	Before int64     // exclusive; 0 for no bound
 	From   time.Time // inclusive; zero for no bound
 	To     time.Time // exclusive; zero for no bound
+	// Audit is set for a reader who may see who published each event
+	// (Event.Operator): an operator, or anyone where the server exposes
+	// it. Without it an export's operator column stays empty.
+	Audit bool
 }
 
 // Selected returns the range's filter, the zero Filter meaning every

@@ -9,6 +9,16 @@ const (
 	TypeTick  = "tick"  // a symbol's price
 )
 
+// TypeArchive is the event that takes its topic out of the live views:
+// the snapshot new subscribers get, the topic list, the console and the
+// widgets. Its data is the empty object. The topic's history and exports
+// keep it, and a later event brings the topic back.
+const TypeArchive = "archive"
+
+// StatusFinal is the status of a game that is over: such a game leaves
+// the live views by itself after a while (feed.final_linger).
+const StatusFinal = "final"
+
 // FieldKind is what a field of a built-in type holds.
 type FieldKind uint8
 
@@ -16,6 +26,7 @@ const (
 	Text     FieldKind = iota + 1 // a string shown to people: no control, bidi or zero-width characters
 	Count                         // a non-negative integer up to 2^53-1
 	Number                        // a finite number
+	Positive                      // a finite number greater than 0: a price
 	Period                        // a Count (quarter 4) or a short Text ("OT")
 	Word                          // a lowercase word matching [a-z][a-z0-9_-]{0,31}: a status
 	Currency                      // an ISO 4217 code: three upper-case letters
@@ -51,7 +62,7 @@ var ScoreFields = []Field{
 // export's columns.
 var TickFields = []Field{
 	{Name: "symbol", Kind: Text, Required: true, MaxLen: maxShortText},
-	{Name: "price", Kind: Number, Required: true},
+	{Name: "price", Kind: Positive, Required: true},
 	{Name: "change", Kind: Number},
 	{Name: "change_pct", Kind: Number},
 	{Name: "volume", Kind: Count},
@@ -104,6 +115,8 @@ func checkSchema(typ string, f fields) error {
 			err = f.count(fd.Name, fd.Required)
 		case Number:
 			err = f.number(fd.Name, fd.Required)
+		case Positive:
+			err = f.positive(fd.Name, fd.Required)
 		case Period:
 			err = f.period(fd.Name, fd.MaxLen)
 		case Word:

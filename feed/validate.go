@@ -165,6 +165,12 @@ func validateData(typ string, data json.RawMessage, maxData int) (json.RawMessag
 	if data[0] != '{' {
 		return nil, invalidf("data must be a JSON object")
 	}
+	if typ == TypeArchive {
+		if !isEmptyObject(data) {
+			return nil, invalidf("an archive event takes no data: send {}")
+		}
+		return json.RawMessage("{}"), nil
+	}
 	schema := FieldsOf(typ)
 	obj, f, err := scanData(data, schema != nil)
 	if err != nil {
@@ -293,6 +299,29 @@ func (f fields) number(key string, required bool) error {
 		return invalidf("data.%s must be a finite number", key)
 	}
 	return nil
+}
+
+// positive checks a finite JSON number greater than 0: a price. (Some
+// futures have traded below zero for a day; livefeed's ticks are share
+// prices, and a price of 0 or less is a typing error.)
+func (f fields) positive(key string, required bool) error {
+	if err := f.number(key, required); err != nil {
+		return err
+	}
+	raw, ok, _ := f.lookup(key, required)
+	if !ok {
+		return nil
+	}
+	if v, _ := strconv.ParseFloat(string(raw), 64); !(v > 0) {
+		return invalidf("data.%s must be greater than 0", key)
+	}
+	return nil
+}
+
+// isEmptyObject reports whether data is {} with nothing but JSON's
+// whitespace inside.
+func isEmptyObject(data []byte) bool {
+	return len(data) >= 2 && data[0] == '{' && data[len(data)-1] == '}' && len(trimSpace(data[1:len(data)-1])) == 0
 }
 
 // period accepts a non-negative integer (quarter 4) or a string of up to

@@ -135,7 +135,14 @@ func TestUpdateValidate(t *testing.T) {
 		{"ErrScorePeriod", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"period":true}`), "data.period", ""},
 		{"ErrDuplicateKey", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_score":5}`), `the key "home_score" twice`, ""},
 		{"OKTick", tick(`{"symbol":"AAPL","price":231.4,"change":-1.25,"change_pct":-0.54,"volume":1200,"currency":"USD"}`), "", ""},
-		{"OKTickNegativePrice", tick(`{"symbol":"CL","price":-37.63}`), "", ""},
+		{"ErrTickNegativePrice", tick(`{"symbol":"CL","price":-37.63}`), "data.price must be greater than 0", ""},
+		{"ErrTickZeroPrice", tick(`{"symbol":"AAPL","price":0}`), "data.price must be greater than 0", ""},
+		{"ErrTickNegativeZeroPrice", tick(`{"symbol":"AAPL","price":-0.0}`), "data.price must be greater than 0", ""},
+		{"ErrTickTinyPrice", tick(`{"symbol":"AAPL","price":1e-999}`), "data.price must be greater than 0", ""},
+		{"OKTickSmallPrice", tick(`{"symbol":"PENNY","price":0.0001}`), "", ""},
+		{"OKArchive", feed.Update{Topic: "nba/lal-bos", Type: "archive", Data: json.RawMessage(`{ }`)}, "", `{}`},
+		{"ErrArchiveData", feed.Update{Topic: "nba/lal-bos", Type: "archive", Data: json.RawMessage(`{"why":"over"}`)}, "an archive event takes no data", ""},
+		{"ErrArchiveNotObject", feed.Update{Topic: "nba/lal-bos", Type: "archive", Data: json.RawMessage(`[]`)}, "data must be a JSON object", ""},
 		{"ErrTickPriceString", tick(`{"symbol":"AAPL","price":"231"}`), "data.price must be a number", ""},
 		{"ErrTickPriceInfinite", tick(`{"symbol":"AAPL","price":1e999}`), "data.price is 1e999, beyond the range of an IEEE 754 double", ""},
 		{"ErrTickMissingPrice", tick(`{"symbol":"AAPL"}`), "data.price is required", ""},
@@ -233,6 +240,11 @@ func FuzzUpdateValidate(f *testing.F) {
 	f.Add("x", "note", "{\"a\":\"line\\nbreak\",\n\"b\":[1,\r\n2]}")
 	f.Add("a/b", "score", `{"home":"A","home":"B"}`)
 	f.Add("a", "tick", `{"price":1e400}`)
+	f.Add("stocks/CL", "tick", `{"symbol":"CL","price":-0}`)
+	f.Add("stocks/X", "tick", `{"symbol":"X","price":5e-324}`)
+	f.Add("nba/g1", "archive", `{}`)
+	f.Add("nba/g1", "archive", "{ \n}")
+	f.Add("nba/g1", "archive", `{"a":1}`)
 	f.Add("a", "x", "{\"k\":\"\xff\"}")
 	f.Fuzz(func(t *testing.T, topic, typ, data string) {
 		u, err := feed.Update{Topic: topic, Type: typ, Data: json.RawMessage(data)}.Validate()
@@ -251,6 +263,17 @@ func FuzzUpdateValidate(f *testing.F) {
 		}
 		if strings.ContainsAny(string(u.Data), "\r\n") || !utf8.Valid(u.Data) {
 			t.Fatalf("accepted data %q is not one line of UTF-8", u.Data)
+		}
+		switch u.Type {
+		case feed.TypeTick:
+			var tick struct{ Price float64 }
+			if err := json.Unmarshal(u.Data, &tick); err != nil || !(tick.Price > 0) {
+				t.Fatalf("accepted tick %q without a positive price", u.Data)
+			}
+		case feed.TypeArchive:
+			if string(u.Data) != "{}" {
+				t.Fatalf("accepted archive data %q", u.Data)
+			}
 		}
 	})
 }

@@ -231,7 +231,7 @@ func (s *Server) pushScore(w http.ResponseWriter, r *http.Request, _ string, ses
 	if err != nil {
 		return err
 	}
-	return s.change(w, r, sess, form, f.Topic, f.Apply)
+	return s.change(w, r, sess, form, f.Topic, func(latest feed.Event) (feed.Update, error) { return f.Apply(latest, time.Now()) })
 }
 
 // pushPrice handles POST /admin/price.
@@ -304,6 +304,7 @@ func (s *Server) publishTap(w http.ResponseWriter, r *http.Request, sess *sessio
 		if err != nil {
 			return err
 		}
+		u.Operator = sess.operator // the audit trail: who pushed it
 		events, replayed, err := s.eventLog.AppendIf(ctx, once, latest.ID, u)
 		switch {
 		case errors.Is(err, feed.ErrConflict) && !found:
@@ -351,9 +352,40 @@ func (s *Server) answerTap(w http.ResponseWriter, sess *session, e feed.Event, r
 	}
 	body := append([]byte(`{"id":`), strconv.FormatInt(e.ID, 10)...)
 	body = append(body, `,"event":`...)
-	body = e.AppendJSON(body)
+	body = e.AppendAuditJSON(body)
 	writeJSONBody(w, http.StatusCreated, append(body, "}\n"...))
 	return nil
+}
+
+// auditKey marks the context of a request the console makes for its
+// history and exports (see operatorRead).
+type auditKey struct{}
+
+// operatorRead serves a read of the feed's history for the console, under
+// /admin: only to a signed-in operator (the session cookie is scoped to
+// /admin, and cross-origin requests are refused there), who sees who
+// published each event.
+func (s *Server) operatorRead(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		_, _, ok, err := s.session(r)
+		if err != nil {
+			Error(w, r, s.log, err)
+			return
+		}
+		if !ok {
+			Error(w, r, s.log, feed.Errorf(feed.ErrUnauthorized, "you are not signed in (or your session has ended): sign in again"))
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		next(w, r.WithContext(context.WithValue(r.Context(), auditKey{}, true)))
+	}
+}
+
+// audits reports whether the reader of r may see who published each event
+// (the audit trail): everybody where Options.ExposeOperator says so, else
+// only an operator, through the console's reads (operatorRead).
+func (s *Server) audits(r *http.Request) bool {
+	return s.opts.ExposeOperator || r.Context().Value(auditKey{}) == true
 }
 
 // readForm reads a URL-encoded form body of at most maxFormBytes. Values in

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"livefeed/feed"
@@ -79,24 +80,41 @@ func (f GameForm) Update() feed.Update {
 
 // ScoreForm changes a game's score, period, clock or status. Points are
 // added to the score stored when the change is applied, so two operators
-// pressing +3 at once make +6, not +3.
+// pressing +3 at once make +6, not +3; a score given as such (a
+// correction) replaces it.
 type ScoreForm struct {
 	Topic                  string
 	HomePoints, AwayPoints int    // -3 to 3
+	HomeScore, AwayScore   int64  // the score itself, -1 to keep it
 	Period, Clock, Status  string // "" leaves the value as it is
+	// Clear lists the optional fields to remove: period, clock.
+	Clear []string
+	// ClockRun starts the game clock ("down" or "up": viewers' widgets
+	// count from the event's time) or stops it ("stop"); "" keeps it.
+	ClockRun string
+	// FinalOK confirms a change of the score of a game that is final.
+	FinalOK bool
 }
 
+// clearable are the fields a score form may clear.
+var clearable = []string{"period", "clock"}
+
 // ParseScoreForm reads the score form: topic, and any of home_points,
-// away_points, period, clock, status.
+// away_points, home_score, away_score, period, clock, status, clear (a
+// comma-separated list of period and clock), clock_run (down, up or stop)
+// and final_ok (1).
 func ParseScoreForm(v url.Values) (ScoreForm, error) {
-	if err := checkFields(v, "topic", "home_points", "away_points", "period", "clock", "status"); err != nil {
+	if err := checkFields(v, "topic", "home_points", "away_points", "home_score", "away_score", "period", "clock", "status", "clear", "clock_run", "final_ok"); err != nil {
 		return ScoreForm{}, err
 	}
 	f := ScoreForm{
-		Topic:  v.Get("topic"),
-		Period: strings.TrimSpace(v.Get("period")),
-		Clock:  strings.TrimSpace(v.Get("clock")),
-		Status: strings.TrimSpace(v.Get("status")),
+		Topic:     v.Get("topic"),
+		HomeScore: -1,
+		AwayScore: -1,
+		Period:    strings.TrimSpace(v.Get("period")),
+		Clock:     strings.TrimSpace(v.Get("clock")),
+		Status:    strings.TrimSpace(v.Get("status")),
+		ClockRun:  strings.TrimSpace(v.Get("clock_run")),
 	}
 	if err := feed.ValidateTopic(f.Topic); err != nil {
 		return ScoreForm{}, err
@@ -107,6 +125,15 @@ func ParseScoreForm(v url.Values) (ScoreForm, error) {
 	}
 	if f.AwayPoints, err = parsePoints("away_points", v.Get("away_points")); err != nil {
 		return ScoreForm{}, err
+	}
+	if f.HomeScore, err = parseScore("home_score", v.Get("home_score")); err != nil {
+		return ScoreForm{}, err
+	}
+	if f.AwayScore, err = parseScore("away_score", v.Get("away_score")); err != nil {
+		return ScoreForm{}, err
+	}
+	if f.HomeScore >= 0 && f.HomePoints != 0 || f.AwayScore >= 0 && f.AwayPoints != 0 {
+		return ScoreForm{}, formError("give a side either points or its score, not both")
 	}
 	for _, field := range []struct{ name, value string }{{"period", f.Period}, {"clock", f.Clock}} {
 		if field.value != "" {
@@ -121,10 +148,82 @@ func ParseScoreForm(v url.Values) (ScoreForm, error) {
 	if f.Status != "" && !isStatus(f.Status) {
 		return ScoreForm{}, formError("status must be a lowercase word such as scheduled, live or final")
 	}
-	if f == (ScoreForm{Topic: f.Topic}) {
-		return ScoreForm{}, formError("nothing to change: give points, a period, a clock or a status")
+	if c := strings.TrimSpace(v.Get("clear")); c != "" {
+		for _, name := range strings.Split(c, ",") {
+			name = strings.TrimSpace(name)
+			if !slices.Contains(clearable, name) {
+				return ScoreForm{}, formError("clear takes period and clock, not %q", name)
+			}
+			if name == "period" && f.Period != "" || name == "clock" && f.Clock != "" {
+				return ScoreForm{}, formError("the %s cannot be set and cleared at once", name)
+			}
+			if !slices.Contains(f.Clear, name) {
+				f.Clear = append(f.Clear, name)
+			}
+		}
+	}
+	switch f.ClockRun {
+	case "", "stop":
+	case "down", "up":
+		if slices.Contains(f.Clear, "clock") {
+			return ScoreForm{}, formError("a cleared clock cannot run")
+		}
+		if f.Clock != "" {
+			if _, ok := parseClock(f.Clock); !ok {
+				return ScoreForm{}, formError("a running clock needs minutes and seconds such as 7:45")
+			}
+		}
+	default:
+		return ScoreForm{}, formError("clock_run must be down, up or stop")
+	}
+	switch v.Get("final_ok") {
+	case "":
+	case "1":
+		f.FinalOK = true
+	default:
+		return ScoreForm{}, formError("final_ok must be 1")
+	}
+	if f.HomePoints == 0 && f.AwayPoints == 0 && f.HomeScore < 0 && f.AwayScore < 0 && f.Period == "" && f.Clock == "" &&
+		f.Status == "" && len(f.Clear) == 0 && f.ClockRun == "" {
+		return ScoreForm{}, formError("nothing to change: give points, a score, a period, a clock or a status")
 	}
 	return f, nil
+}
+
+// maxScore bounds a score typed in the console: far beyond any game's,
+// and within what every JavaScript client reads exactly.
+const maxScore = 1_000_000
+
+func parseScore(name, v string) (int64, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return -1, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > maxScore || strings.HasPrefix(v, "+") {
+		return 0, formError("%s must be a whole number from 0 to %d", name, maxScore)
+	}
+	return n, nil
+}
+
+// parseClock reads a game clock of minutes and seconds, "7:45" or
+// "12:00", into seconds.
+func parseClock(s string) (int, bool) {
+	m, sec, ok := strings.Cut(s, ":")
+	if !ok || len(m) == 0 || len(m) > 3 || len(sec) != 2 {
+		return 0, false
+	}
+	mins, err1 := strconv.Atoi(m)
+	secs, err2 := strconv.Atoi(sec)
+	if err1 != nil || err2 != nil || mins < 0 || secs < 0 || secs > 59 || strings.ContainsAny(m+sec, "+-") {
+		return 0, false
+	}
+	return mins*60 + secs, true
+}
+
+// formatClock writes seconds as a game clock, "7:05".
+func formatClock(secs int) string {
+	return strconv.Itoa(secs/60) + ":" + fmt.Sprintf("%02d", secs%60)
 }
 
 // isStatus reports whether s is a status word: [a-z][a-z0-9_-]{0,31}.
@@ -147,9 +246,11 @@ func parsePoints(name, v string) (int, error) {
 }
 
 // Apply returns the update that makes the change to latest, the game's
-// latest event. Fields the form does not change, including any an API
-// publisher added, are kept.
-func (f ScoreForm) Apply(latest feed.Event) (feed.Update, error) {
+// latest event, at now. Fields the form does not change, including any an
+// API publisher added, are kept. A running clock (clock_running "down" or
+// "up") is read at now: stopping it, or changing anything else, stores
+// the time it shows then, so that it runs on from there.
+func (f ScoreForm) Apply(latest feed.Event, now time.Time) (feed.Update, error) {
 	if latest.Type != feed.TypeScore {
 		return feed.Update{}, formError("%s is not a game (its latest event is a %q event)", f.Topic, latest.Type)
 	}
@@ -157,10 +258,21 @@ func (f ScoreForm) Apply(latest feed.Event) (feed.Update, error) {
 	if err != nil {
 		return feed.Update{}, err
 	}
+	var status string
+	json.Unmarshal(data["status"], &status)
+	scoring := f.HomePoints != 0 || f.AwayPoints != 0 || f.HomeScore >= 0 || f.AwayScore >= 0
+	if scoring && status == feed.StatusFinal && !f.FinalOK {
+		return feed.Update{}, feed.Errorf(feed.ErrConflict, "%s is final: confirm to change its score", f.Topic)
+	}
 	for _, side := range []struct {
 		key    string
 		points int
-	}{{"home_score", f.HomePoints}, {"away_score", f.AwayPoints}} {
+		set    int64
+	}{{"home_score", f.HomePoints, f.HomeScore}, {"away_score", f.AwayPoints, f.AwayScore}} {
+		if side.set >= 0 {
+			data[side.key] = json.RawMessage(strconv.FormatInt(side.set, 10))
+			continue
+		}
 		var score int64
 		if err := json.Unmarshal(data[side.key], &score); err != nil {
 			return feed.Update{}, formError("the stored %s of %s is not a number", side.key, f.Topic)
@@ -177,12 +289,49 @@ func (f ScoreForm) Apply(latest feed.Event) (feed.Update, error) {
 			data["period"] = jsonString(f.Period)
 		}
 	}
+	// The clock as it shows now, if it runs.
+	var running string
+	json.Unmarshal(data["clock_running"], &running)
+	if running == "down" || running == "up" {
+		var clock string
+		json.Unmarshal(data["clock"], &clock)
+		if secs, ok := parseClock(clock); ok {
+			elapsed := int(now.Sub(latest.Time) / time.Second)
+			if running == "down" {
+				secs = max(secs-elapsed, 0)
+			} else {
+				secs += max(elapsed, 0)
+			}
+			data["clock"] = jsonString(formatClock(secs))
+		}
+	}
 	if f.Clock != "" {
 		data["clock"] = jsonString(f.Clock)
 	}
+	for _, name := range f.Clear {
+		delete(data, name)
+		if name == "clock" {
+			delete(data, "clock_running")
+		}
+	}
+	switch f.ClockRun {
+	case "stop":
+		delete(data, "clock_running")
+	case "down", "up":
+		var clock string
+		json.Unmarshal(data["clock"], &clock)
+		if _, ok := parseClock(clock); !ok {
+			return feed.Update{}, formError("set the clock (minutes and seconds such as 7:45) before starting it")
+		}
+		data["clock_running"] = jsonString(f.ClockRun)
+	}
 	if f.Status != "" {
 		data["status"] = jsonString(f.Status)
+		if f.Status == feed.StatusFinal {
+			delete(data, "clock_running") // the game is over: its clock stops
+		}
 	}
+	delete(data, undoField) // an undo's mark is for the event it came in
 	return scoreUpdate(f.Topic, data), nil
 }
 
@@ -280,14 +429,24 @@ func (f PriceForm) Apply(latest feed.Event) (feed.Update, error) {
 // that changes and percentages computed from them stay finite.
 const maxPrice = 1e15
 
-// parsePrice reads a decimal price such as 231.45.
+// parsePrice reads a decimal price such as 231.45, or 231,45 as typed on
+// phones whose decimal key is a comma. A price must be greater than 0.
+// Thousands separators are refused rather than guessed: 1,234 is 1.234 in
+// half of Europe.
 func parsePrice(v string) (float64, error) {
-	p, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	v = strings.TrimSpace(v)
+	if strings.Count(v, ",") == 1 && !strings.Contains(v, ".") {
+		v = strings.Replace(v, ",", ".", 1)
+	}
+	p, err := strconv.ParseFloat(v, 64)
 	if err != nil && !errors.Is(err, strconv.ErrRange) || math.IsNaN(p) || strings.ContainsAny(v, "xXpP_") {
-		return 0, formError("price must be a number such as 231.45")
+		return 0, formError("price must be a number such as 231.45 or 231,45")
 	}
 	if math.Abs(p) > maxPrice {
 		return 0, formError("price is out of range")
+	}
+	if !(p > 0) {
+		return 0, formError("price must be greater than 0")
 	}
 	return p, nil
 }

@@ -95,6 +95,14 @@ func game(data string) feed.Event {
 	return feed.Event{ID: 5, Topic: "nba/x", Type: "score", Time: time.Now(), Data: json.RawMessage(data)}
 }
 
+// ranFor is a game whose latest event is d old (the form applies at
+// once).
+func ranFor(d time.Duration, data string) feed.Event {
+	e := game(data)
+	e.Time = e.Time.Add(-d)
+	return e
+}
+
 func TestScoreForm(t *testing.T) {
 	const start = `{"home":"A","away":"B","home_score":10,"away_score":2,"period":1,"venue":"Arena"}`
 	for _, tc := range []struct {
@@ -121,12 +129,43 @@ func TestScoreForm(t *testing.T) {
 		{"ErrStatus", form("topic", "nba/x", "status", "Half Time"), game(start), "status must be a lowercase word"},
 		{"ErrClock", form("topic", "nba/x", "clock", strings.Repeat("9", 33)), game(start), "clock is longer than 32 bytes"},
 		{"ErrUnknownField", form("topic", "nba/x", "home", "Z"), game(start), `unknown form field "home"`},
+		// Corrections.
+		{"OKSetScore", form("topic", "nba/x", "home_score", "7", "away_score", "0"), game(start),
+			`{"away":"B","away_score":0,"home":"A","home_score":7,"period":1,"venue":"Arena"}`},
+		{"OKSetOneSide", form("topic", "nba/x", "away_score", "12", "home_points", "1"), game(start),
+			`{"away":"B","away_score":12,"home":"A","home_score":11,"period":1,"venue":"Arena"}`},
+		{"ErrSetAndPoints", form("topic", "nba/x", "home_score", "7", "home_points", "1"), game(start), "either points or its score"},
+		{"ErrSetNegative", form("topic", "nba/x", "home_score", "-1"), game(start), "home_score must be a whole number from 0"},
+		{"ErrSetPlus", form("topic", "nba/x", "home_score", "+1"), game(start), "home_score must be a whole number"},
+		{"ErrSetHuge", form("topic", "nba/x", "home_score", "1000001"), game(start), "home_score must be a whole number"},
+		{"OKClear", form("topic", "nba/x", "clear", "period, clock"), game(`{"home":"A","away":"B","home_score":1,"away_score":2,"period":1,"clock":"1:00","clock_running":"down"}`),
+			`{"away":"B","away_score":2,"home":"A","home_score":1}`},
+		{"ErrClearUnknown", form("topic", "nba/x", "clear", "home"), game(start), `clear takes period and clock, not "home"`},
+		{"ErrClearAndSet", form("topic", "nba/x", "clear", "clock", "clock", "1:00"), game(start), "cannot be set and cleared"},
+		{"OKClockStart", form("topic", "nba/x", "clock", "12:00", "clock_run", "down"), game(start),
+			`{"away":"B","away_score":2,"clock":"12:00","clock_running":"down","home":"A","home_score":10,"period":1,"venue":"Arena"}`},
+		{"OKClockStartUp", form("topic", "nba/x", "clock_run", "up"), game(`{"home":"A","away":"B","home_score":0,"away_score":0,"clock":"45:00"}`),
+			`{"away":"B","away_score":0,"clock":"45:00","clock_running":"up","home":"A","home_score":0}`},
+		{"OKClockStop", form("topic", "nba/x", "clock_run", "stop"), ranFor(65*time.Second, `{"home":"A","away":"B","home_score":0,"away_score":0,"clock":"12:00","clock_running":"down"}`),
+			`{"away":"B","away_score":0,"clock":"10:55","home":"A","home_score":0}`},
+		{"OKClockRunsOn", form("topic", "nba/x", "home_points", "2"), ranFor(65*time.Second, `{"home":"A","away":"B","home_score":0,"away_score":0,"clock":"0:30","clock_running":"down"}`),
+			`{"away":"B","away_score":0,"clock":"0:00","clock_running":"down","home":"A","home_score":2}`},
+		{"OKClockUpRunsOn", form("topic", "nba/x", "status", "halftime", "clock_run", "stop"), ranFor(65*time.Second, `{"home":"A","away":"B","home_score":0,"away_score":0,"clock":"44:30","clock_running":"up"}`),
+			`{"away":"B","away_score":0,"clock":"45:35","home":"A","home_score":0,"status":"halftime"}`},
+		{"OKFinalStopsClock", form("topic", "nba/x", "status", "final"), ranFor(5*time.Second, `{"home":"A","away":"B","home_score":0,"away_score":0,"clock":"0:05","clock_running":"down"}`),
+			`{"away":"B","away_score":0,"clock":"0:00","home":"A","home_score":0,"status":"final"}`},
+		{"ErrClockStartUnset", form("topic", "nba/x", "clock_run", "down"), game(start), "set the clock"},
+		{"ErrClockStartBad", form("topic", "nba/x", "clock", "7:4", "clock_run", "down"), game(start), "minutes and seconds"},
+		{"ErrClockRun", form("topic", "nba/x", "clock_run", "sideways"), game(start), "clock_run must be down, up or stop"},
+		{"ErrFinalOK", form("topic", "nba/x", "status", "live", "final_ok", "yes"), game(start), "final_ok must be 1"},
+		{"OKUndoMarkDropped", form("topic", "nba/x", "home_points", "1"), game(`{"home":"A","away":"B","home_score":0,"away_score":0,"undo_of":4}`),
+			`{"away":"B","away_score":0,"home":"A","home_score":1}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, err := handlers.ParseScoreForm(tc.form)
 			var u feed.Update
 			if err == nil {
-				u, err = f.Apply(tc.latest)
+				u, err = f.Apply(tc.latest, time.Now())
 			}
 			if strings.HasPrefix(tc.name, "Err") {
 				wantFormError(t, err, tc.want)
@@ -156,6 +195,15 @@ func TestSymbolAndPriceForms(t *testing.T) {
 		{"ErrPrice", form("symbol", "X", "price", "cheap"), "price must be a number"},
 		{"ErrPriceInf", form("symbol", "X", "price", "1e999"), "price is out of range"},
 		{"ErrPriceHuge", form("symbol", "X", "price", "-2e15"), "price is out of range"},
+		{"OKDecimalComma", form("symbol", "X", "price", "99,75"), `stocks/X {"price":99.75,"symbol":"X"}`},
+		{"OKDecimalCommaSpaces", form("symbol", "X", "price", " 0,5 "), `stocks/X {"price":0.5,"symbol":"X"}`},
+		{"ErrThousands", form("symbol", "X", "price", "1,234.5"), "price must be a number"},
+		{"ErrTwoCommas", form("symbol", "X", "price", "1,234,5"), "price must be a number"},
+		{"ErrCommaOnly", form("symbol", "X", "price", ","), "price must be a number"},
+		{"ErrPriceNegative", form("symbol", "X", "price", "-5"), "price must be greater than 0"},
+		{"ErrPriceNegativeComma", form("symbol", "X", "price", "-5,5"), "price must be greater than 0"},
+		{"ErrPriceZero", form("symbol", "X", "price", "0"), "price must be greater than 0"},
+		{"ErrPriceUnderflow", form("symbol", "X", "price", "1e-400"), "price must be greater than 0"},
 		{"ErrPriceNaN", form("symbol", "X", "price", "NaN"), "price must be a number"},
 		{"ErrPriceHex", form("symbol", "X", "price", "0x1p3"), "price must be a number"},
 		{"ErrCurrency", form("symbol", "X", "price", "1", "currency", "EURO"), "three-letter code"},
@@ -222,11 +270,14 @@ func FuzzAdminForms(f *testing.F) {
 		"topic=nba/x&home_points=3&away_points=-1&period=OT&clock=1:00&status=live",
 		"symbol=aapl&price=231.40&currency=usd",
 		"topic=stocks/X&price=-0.5e2",
+		"topic=stocks/X&price=99%2C75", "symbol=X&price=0%2C0", "topic=stocks/X&price=1%2C2%2C3",
 		"topic=a&topic=b", "price=1e309", "home_points=%2B3&topic=x",
+		"topic=nba/x&home_score=7&away_score=0&final_ok=1", "topic=nba/x&clear=period%2Cclock",
+		"topic=nba/x&clock=12:00&clock_run=down", "topic=nba/x&clock_run=up", "topic=nba/x&id=42",
 	} {
 		f.Add(seed)
 	}
-	latestGame := game(`{"home":"A","away":"B","home_score":3,"away_score":3}`)
+	latestGame := game(`{"home":"A","away":"B","home_score":3,"away_score":3,"clock":"9:59","clock_running":"down","status":"final"}`)
 	latestTick := feed.Event{ID: 9, Topic: "stocks/X", Type: "tick", Data: json.RawMessage(`{"symbol":"X","price":2.5}`)}
 	f.Fuzz(func(t *testing.T, raw string) {
 		v, err := url.ParseQuery(raw)
@@ -251,9 +302,16 @@ func FuzzAdminForms(f *testing.F) {
 			valid(g.Update())
 		}
 		if s, err := handlers.ParseScoreForm(v); check(err) {
-			if u, err := s.Apply(latestGame); check(err) {
+			// A final game's score changes only when confirmed (a conflict).
+			if u, err := s.Apply(latestGame, latestGame.Time.Add(time.Minute)); !errors.Is(err, feed.ErrConflict) && check(err) {
 				valid(u)
 			}
+		}
+		if f, err := handlers.ParseUndoForm(v); check(err) && (f.ID <= 0 || feed.ValidateTopic(f.Topic) != nil) {
+			t.Fatalf("%q: accepted an undo of %+v", raw, f)
+		}
+		if f, err := handlers.ParseArchiveForm(v); check(err) && feed.ValidateTopic(f.Topic) != nil {
+			t.Fatalf("%q: accepted an archive of %q", raw, f.Topic)
 		}
 		if s, err := handlers.ParseSymbolForm(v); check(err) {
 			valid(s.Update())

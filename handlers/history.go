@@ -170,10 +170,15 @@ func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
 	q := s.withoutToken(r.URL.Query())
 	f := feed.Filter{All: true}
 	for name := range q {
-		if name != "topic" {
-			Error(w, r, s.log, queryError("unknown parameter %q: the only parameter is topic", name))
+		if name != "topic" && name != "archived" {
+			Error(w, r, s.log, queryError("unknown parameter %q: the parameters are topic and archived", name))
 			return
 		}
+	}
+	archived, err := parseFlag(q, "archived")
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
 	}
 	if topics := q["topic"]; len(topics) > 0 {
 		var err error
@@ -187,7 +192,9 @@ func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, err)
 		return
 	}
-	latest = slices.DeleteFunc(latest, func(e feed.Event) bool { return !f.Match(e.Topic) || !access.Allows(e.Topic) })
+	latest = slices.DeleteFunc(latest, func(e feed.Event) bool {
+		return !f.Match(e.Topic) || !access.Allows(e.Topic) || e.Type == feed.TypeArchive && !archived
+	})
 	slices.SortFunc(latest, func(a, b feed.Event) int { return strings.Compare(a.Topic, b.Topic) })
 	body := []byte(`{"topics":[`)
 	for i, e := range latest {
@@ -196,6 +203,10 @@ func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
 		}
 		body = append(body, `{"topic":`...)
 		body = appendJSONString(body, e.Topic)
+		if archived {
+			body = append(body, `,"archived":`...)
+			body = strconv.AppendBool(body, e.Type == feed.TypeArchive)
+		}
 		body = append(body, `,"latest":`...)
 		body = e.AppendJSON(body)
 		body = append(body, '}')
@@ -223,12 +234,17 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, err)
 		return
 	}
+	audit := s.audits(r)
 	body := []byte(`{"events":[`)
 	for i, e := range events {
 		if i > 0 {
 			body = append(body, ',')
 		}
-		body = e.AppendJSON(body)
+		if audit {
+			body = e.AppendAuditJSON(body)
+		} else {
+			body = e.AppendJSON(body)
+		}
 	}
 	body = append(body, ']')
 	if more {
@@ -262,6 +278,7 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rng.Access = access
+	rng.Audit = s.audits(r)
 	done, err := s.exports.wait(r.Context(), s.clientIP(r))
 	if err != nil {
 		w.Header().Set("Retry-After", "10")
@@ -293,4 +310,22 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) {
 	// a truncated file for a whole one.
 	s.log.Warn("export broken off", "rows", n, "err", err)
 	panic(http.ErrAbortHandler)
+}
+
+// parseFlag reads an optional yes-or-no parameter: 1 or true, 0 or false.
+func parseFlag(q url.Values, name string) (bool, error) {
+	vs := q[name]
+	if len(vs) == 0 {
+		return false, nil
+	}
+	if len(vs) > 1 {
+		return false, queryError("%s is given %d times", name, len(vs))
+	}
+	switch vs[0] {
+	case "1", "true":
+		return true, nil
+	case "0", "false":
+		return false, nil
+	}
+	return false, queryError("%s must be 1 or 0", name)
 }

@@ -371,3 +371,45 @@ func TestExportFailsAsJSON(t *testing.T) {
 		t.Fatalf("failed export has Content-Disposition %q", cd)
 	}
 }
+
+// TestTopicsArchive: an archive event takes its topic out of /api/topics
+// unless archived=1 asks for the archived ones too; its history stays; an
+// archive with data is refused and changes nothing.
+func TestTopicsArchive(t *testing.T) {
+	a := newApp(t, handlers.Options{}, false)
+	a.publish(t, "Bearer "+token, `[`+scoreBody+`,{"topic":"stocks/X","type":"tick","data":{"symbol":"X","price":1}}]`)
+	if resp, body := a.publish(t, "Bearer "+token, `{"topic":"nba/lal-bos","type":"archive","data":{"reason":"over"}}`); resp.StatusCode != 400 || !strings.Contains(body, "archive event takes no data") {
+		t.Fatalf("archive with data: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := a.publish(t, "Bearer "+token, `{"topic":"nba/lal-bos","type":"archive","data":{}}`); resp.StatusCode != 201 || body != "{\"id\":3}\n" {
+		t.Fatalf("archive: %d %s", resp.StatusCode, body)
+	}
+	type listing struct {
+		Topics []struct {
+			Topic    string
+			Archived *bool
+			Latest   feed.Event
+		}
+	}
+	var live, all listing
+	if resp, body := a.get(t, "/api/topics"); resp.StatusCode != 200 || json.Unmarshal(body, &live) != nil ||
+		len(live.Topics) != 1 || live.Topics[0].Topic != "stocks/X" || live.Topics[0].Archived != nil {
+		t.Fatalf("live topics: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := a.get(t, "/api/topics?archived=1"); resp.StatusCode != 200 || json.Unmarshal(body, &all) != nil ||
+		len(all.Topics) != 2 || all.Topics[0].Topic != "nba/lal-bos" || !*all.Topics[0].Archived || *all.Topics[1].Archived ||
+		all.Topics[0].Latest.Type != "archive" {
+		t.Fatalf("all topics: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := a.get(t, "/api/history?topic=nba/lal-bos"); resp.StatusCode != 200 || !strings.Contains(string(body), `"Lakers"`) || !strings.Contains(string(body), `"type":"archive"`) {
+		t.Fatalf("history: %d %s", resp.StatusCode, body)
+	}
+	for _, q := range []string{"?archived=yes", "?archived=1&archived=0", "?archived="} {
+		if resp, body := a.get(t, "/api/topics"+q); resp.StatusCode != 400 {
+			t.Errorf("%s: %d %s", q, resp.StatusCode, body)
+		}
+	}
+	if got := a.store.LastID(); got != 3 {
+		t.Fatalf("last ID %d after the refused requests", got)
+	}
+}

@@ -37,6 +37,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		{"livefeed_store_wal_frames", "gauge", "Pages in SQLite's write-ahead log since it last started over, at the last checkpoint.", ss.WALFrames},
 		{"livefeed_streams_shed_total", "counter", "Event streams refused for the connection limits (told to retry later).", s.metrics.shed.Load()},
 		{"livefeed_publishes_rate_limited_total", "counter", "Publish requests refused for the per-token rate limit.", s.metrics.rateLimited.Load()},
+		{"livefeed_cors_refused_total", "counter", "Reads of the feed from browsers on origins not in cors.allowed_origins (they get no CORS headers).", s.metrics.corsRefused.Load()},
 		{"go_goroutines", "gauge", "Goroutines.", runtime.NumGoroutine()},
 		{"go_memstats_heap_inuse_bytes", "gauge", "Heap bytes in use.", mem.HeapInuse},
 		{"go_memstats_sys_bytes", "gauge", "Bytes obtained from the system.", mem.Sys},

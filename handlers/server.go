@@ -154,7 +154,11 @@ type Options struct {
 	// SessionLifetime is how long an operator stays signed in (default
 	// DefaultSessionLifetime).
 	SessionLifetime time.Duration
-	Logger          *slog.Logger
+	// ExposeOperator shows who published each event from the console to
+	// every reader of history and exports; without it only signed-in
+	// operators see it.
+	ExposeOperator bool
+	Logger         *slog.Logger
 }
 
 // Server serves livefeed's HTTP interface.
@@ -167,7 +171,8 @@ type Server struct {
 	cluster  func() ClusterStatus
 	log      *slog.Logger
 	tokens   []publishToken
-	origins  map[string]bool
+	origins  *Origins
+	refused  refusedOrigins // cross-origin reads refused, for the log
 	streams  *streamLimits
 	// consoleKeys sign the subscriber tokens the operator console reads
 	// private topics with: a secret of this process's own, so that they
@@ -198,7 +203,7 @@ func New(b Backends, opts Options) *Server {
 	if opts.SessionLifetime <= 0 {
 		opts.SessionLifetime = DefaultSessionLifetime
 	}
-	s := &Server{opts: opts, eventLog: b.Log, stored: b.History, hub: b.Hub, stats: b.StoreStats, cluster: b.Cluster, log: opts.Logger, origins: make(map[string]bool),
+	s := &Server{opts: opts, eventLog: b.Log, stored: b.History, hub: b.Hub, stats: b.StoreStats, cluster: b.Cluster, log: opts.Logger, origins: NewOrigins(opts.AllowedOrigins),
 		streams:     newStreamLimits(opts.MaxStreams, opts.MaxStreamsPerIP),
 		rates:       newRateLimits(opts.PublishRate, opts.PublishBurst),
 		exports:     newExportTurns(maxExports),
@@ -221,9 +226,6 @@ func New(b Backends, opts Options) *Server {
 	}
 	for _, t := range opts.ScopedPublishTokens {
 		s.tokens = append(s.tokens, publishToken{digest: sha256.Sum256([]byte(t.Token)), topics: t.Topics})
-	}
-	for _, o := range opts.AllowedOrigins {
-		s.origins[o] = true
 	}
 	return s
 }
@@ -266,6 +268,12 @@ func (s *Server) Handler() http.Handler {
 	admin.HandleFunc("/symbols", s.operatorForm(s.createSymbol)).Methods(http.MethodPost)
 	admin.HandleFunc("/score", s.operatorForm(s.pushScore)).Methods(http.MethodPost)
 	admin.HandleFunc("/price", s.operatorForm(s.pushPrice)).Methods(http.MethodPost)
+	admin.HandleFunc("/archive", s.operatorForm(s.archiveTopic)).Methods(http.MethodPost)
+	admin.HandleFunc("/undo", s.operatorForm(s.undo)).Methods(http.MethodPost)
+	// The history and exports as the console shows them: with who
+	// published each event.
+	admin.HandleFunc("/history", s.operatorRead(s.history)).Methods(get...)
+	admin.HandleFunc("/export.csv", s.operatorRead(s.exportCSV)).Methods(get...)
 
 	// Operations.
 	r.HandleFunc("/healthz", s.health).Methods(get...)
@@ -417,14 +425,20 @@ func (s *Server) authorizePublisher(r *http.Request) ([sha256.Size]byte, feed.Fi
 
 // cors lets the allowed origins read the feed from a browser, credentials
 // (cookies) included. Other origins get no CORS headers at all, so the
-// browser keeps the response from them.
+// browser keeps the response from them; each is counted, and logged now
+// and then, since the page showing the widget tells its owner nothing.
 func (s *Server) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Add("Vary", "Origin")
-		if origin := r.Header.Get("Origin"); origin != "" && s.origins[origin] {
+		switch origin := r.Header.Get("Origin"); {
+		case origin == "":
+		case s.origins.Allows(origin):
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Credentials", "true")
+		case !sameOrigin(r):
+			s.metrics.corsRefused.Add(1)
+			s.refused.log(s.log, origin, r.URL.Path)
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -475,4 +489,5 @@ type metrics struct {
 	published   atomic.Uint64
 	shed        atomic.Uint64 // streams refused for the connection limits
 	rateLimited atomic.Uint64 // publishes refused for the rate limit
+	corsRefused atomic.Uint64 // reads from browsers of origins not allowed
 }

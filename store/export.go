@@ -17,8 +17,8 @@ const exportWindow = 4096
 const flushBytes = 128 << 10
 
 // Export writes the events of r to w as CSV: the header record, then one
-// record per event in ID order (see AppendCSV). It returns the number of
-// events written.
+// record per event in ID order (see AppendCSV), its operator column empty
+// unless r.Audit is set. It returns the number of events written.
 //
 // The events are read in pages, each read short and on its own,
 // and written to w only once its read has ended: memory stays the same
@@ -58,6 +58,9 @@ func (s *Store) Export(ctx context.Context, w io.Writer, r feed.Range) (int64, e
 			return n, win.err
 		}
 		for _, e := range win.events {
+			if !r.Audit {
+				e.Operator = ""
+			}
 			buf = enc.Append(buf, e)
 			if len(buf) >= flushBytes {
 				if _, err := w.Write(buf); err != nil {

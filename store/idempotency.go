@@ -73,7 +73,7 @@ var errKeyReused = feed.Errorf(feed.ErrKeyReused, "this feed.Idempotency-Key was
 // eventsFrom reads the count events from ID first. Events retention has
 // removed since are returned with their ID only.
 func (s *Store) eventsFrom(ctx context.Context, q queryer, first int64, count int) ([]feed.Event, error) {
-	stored, err := s.queryEvents(ctx, q, `SELECT id, topic, type, time, data FROM events WHERE id >= ? AND id < ? ORDER BY id`, first, first+int64(count))
+	stored, err := s.queryEvents(ctx, q, `SELECT id, topic, type, time, data, operator FROM events WHERE id >= ? AND id < ? ORDER BY id`, first, first+int64(count))
 	if err != nil {
 		return nil, err
 	}

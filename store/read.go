@@ -69,7 +69,7 @@ func (s *Store) readRange(ctx context.Context, tx *sql.Tx, v feed.Visible, after
 	}
 	if f.All {
 		where, args := whereVisible(v)
-		return scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data FROM events
+		return scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data, operator FROM events
 			WHERE id > ? AND id < ?`+where+order+` LIMIT ?`, append(append([]any{after, before}, args...), limit)...)
 	}
 	topics, err := topicsAfter(ctx, tx, f, after)
@@ -97,7 +97,7 @@ func (s *Store) readRange(ctx context.Context, tx *sql.Tx, v feed.Visible, after
 			return dst, nil
 		}
 		where, args := whereVisible(v)
-		return scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data FROM events
+		return scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data, operator FROM events
 			WHERE id > ? AND id < ?`+where+order+` LIMIT ?`, append(append([]any{tailAfter, before}, args...), limit)...)
 	}
 	first, second := head, tail
@@ -162,7 +162,7 @@ func indexedRange(ctx context.Context, tx *sql.Tx, v feed.Visible, topics []stri
 		dir = " DESC"
 	}
 	if len(topics) == 1 {
-		return scanEvents(ctx, tx, buf, dst, `SELECT e.id, e.topic, e.type, e.time, e.data
+		return scanEvents(ctx, tx, buf, dst, `SELECT e.id, e.topic, e.type, e.time, e.data, e.operator
 			FROM topic_index x JOIN events e ON e.id = x.id
 			WHERE x.topic = ? AND x.id > ? AND x.id < ? ORDER BY x.id`+dir+` LIMIT ?`, topics[0], after, before, limit)
 	}
@@ -211,10 +211,10 @@ func indexedRange(ctx context.Context, tx *sql.Tx, v feed.Visible, topics []stri
 	}
 	if hi-lo < 2*int64(len(ids)) {
 		where, args := whereVisible(v)
-		return scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data FROM events
+		return scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data, operator FROM events
 			WHERE id >= ? AND id <= ?`+where+` ORDER BY id`+dir, append([]any{lo, hi}, args...)...)
 	}
-	return scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data FROM events
+	return scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data, operator FROM events
 		WHERE id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY id`+dir, ids...)
 }
 
@@ -294,14 +294,15 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Latest returns the latest event of every topic, in ID order.
 func (s *Store) Latest(ctx context.Context) ([]feed.Event, error) {
-	events, err := s.queryEvents(ctx, s.rdb, `SELECT id, topic, type, time, data FROM latest ORDER BY id`)
+	events, err := s.queryEvents(ctx, s.rdb, `SELECT l.id, l.topic, l.type, l.time, l.data, e.operator
+		FROM latest l LEFT JOIN events e ON e.id = l.id ORDER BY l.id`)
 	return events, readError(err)
 }
 
 // Recent returns the last n stored events, in ID order.
 func (s *Store) Recent(ctx context.Context, n int) ([]feed.Event, error) {
-	events, err := s.queryEvents(ctx, s.rdb, `SELECT id, topic, type, time, data FROM (
-		SELECT id, topic, type, time, data FROM events ORDER BY id DESC LIMIT ?) ORDER BY id`, n)
+	events, err := s.queryEvents(ctx, s.rdb, `SELECT id, topic, type, time, data, operator FROM (
+		SELECT id, topic, type, time, data, operator FROM events ORDER BY id DESC LIMIT ?) ORDER BY id`, n)
 	return events, readError(err)
 }
 

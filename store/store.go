@@ -568,7 +568,7 @@ func (s *Store) commit(batch []*appendRequest) {
 		kept = append(kept, r)
 		for _, u := range r.updates {
 			id++
-			events = append(events, feed.Event{ID: id, Topic: u.Topic, Type: u.Type, Time: t, Data: u.Data})
+			events = append(events, feed.Event{ID: id, Topic: u.Topic, Type: u.Type, Time: t, Data: u.Data, Operator: u.Operator})
 			if newest != nil {
 				newest[u.Topic] = id
 			}
@@ -621,7 +621,7 @@ func (s *Store) resync() error {
 	}
 	known := s.lastID.Load()
 	if last > known {
-		events, err := s.queryEvents(ctx, s.db, `SELECT id, topic, type, time, data FROM events WHERE id > ? ORDER BY id`, known)
+		events, err := s.queryEvents(ctx, s.db, `SELECT id, topic, type, time, data, operator FROM events WHERE id > ? ORDER BY id`, known)
 		if err != nil {
 			return err
 		}
@@ -643,12 +643,14 @@ type queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// queryEvents runs a query selecting (id, topic, type, time, data).
+// queryEvents runs a query selecting (id, topic, type, time, data,
+// operator).
 func (s *Store) queryEvents(ctx context.Context, q queryer, query string, args ...any) ([]feed.Event, error) {
 	return scanEvents(ctx, q, new(eventBuf), nil, query, args...)
 }
 
-// scanEvents runs a query selecting (id, topic, type, time, data) and
+// scanEvents runs a query selecting (id, topic, type, time, data,
+// operator) and
 // appends its events to dst, keeping their data and names in buf.
 func scanEvents(ctx context.Context, q queryer, buf *eventBuf, dst []feed.Event, query string, args ...any) ([]feed.Event, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
@@ -658,12 +660,16 @@ func scanEvents(ctx context.Context, q queryer, buf *eventBuf, dst []feed.Event,
 	defer rows.Close()
 	var e feed.Event
 	var ms int64
-	var topic, typ, data sql.RawBytes // valid until the next row
+	var topic, typ, data, operator sql.RawBytes // valid until the next row
 	for rows.Next() {
-		if err := rows.Scan(&e.ID, &topic, &typ, &ms, &data); err != nil {
+		if err := rows.Scan(&e.ID, &topic, &typ, &ms, &data, &operator); err != nil {
 			return dst, err
 		}
 		e.Topic, e.Type = buf.name(topic), buf.name(typ)
+		e.Operator = ""
+		if len(operator) > 0 {
+			e.Operator = buf.name(operator)
+		}
 		e.Time = time.UnixMilli(ms).UTC()
 		e.Data = buf.bytes(data)
 		dst = append(dst, e)

@@ -10,7 +10,7 @@ import (
 
 // rowsPerStatement is how many rows one INSERT carries. Binding a batch to
 // one multi-row statement instead of executing a statement per row saves
-// most of the per-row cost of database/sql and the driver; 64 rows of 5
+// most of the per-row cost of database/sql and the driver; 64 rows of 6
 // values stay far below SQLite's limit of 32,766 variables.
 const rowsPerStatement = 64
 
@@ -43,7 +43,7 @@ func (st *statements) close() {
 }
 
 const (
-	insertEvents = `INSERT INTO events (id, topic, type, time, data) VALUES `
+	insertEvents = `INSERT INTO events (id, topic, type, time, data, operator) VALUES `
 	upsertLatest = `INSERT INTO latest (topic, id, type, time, data) VALUES `
 	onConflict   = ` ON CONFLICT (topic) DO UPDATE SET id = excluded.id, type = excluded.type, time = excluded.time, data = excluded.data`
 )
@@ -51,11 +51,12 @@ const (
 // prepare returns the prepared statement for n rows, preparing it on first
 // use. It must not be called inside a transaction: the writer has only one
 // connection, and the transaction holds it.
-func (st *statements) prepare(ctx context.Context, cache map[int]*sql.Stmt, n int, prefix, suffix string) (*sql.Stmt, error) {
+func (st *statements) prepare(ctx context.Context, cache map[int]*sql.Stmt, n, columns int, prefix, suffix string) (*sql.Stmt, error) {
 	if stmt := cache[n]; stmt != nil {
 		return stmt, nil
 	}
-	values := "(?, ?, ?, ?, ?)" + strings.Repeat(", (?, ?, ?, ?, ?)", n-1)
+	row := "(?" + strings.Repeat(", ?", columns-1) + ")"
+	values := row + strings.Repeat(", "+row, n-1)
 	stmt, err := st.db.PrepareContext(ctx, prefix+values+suffix)
 	if err != nil {
 		return nil, err
@@ -100,20 +101,24 @@ func (st *statements) insert(events []feed.Event, keys []onceRow) error {
 	for rest := events; len(rest) > 0; {
 		chunk := rest[:min(len(rest), rowsPerStatement)]
 		rest = rest[len(chunk):]
-		stmt, err := st.prepare(ctx, st.events, len(chunk), insertEvents, "")
+		stmt, err := st.prepare(ctx, st.events, len(chunk), 6, insertEvents, "")
 		if err != nil {
 			return err
 		}
-		args := make([]any, 0, 5*len(chunk))
+		args := make([]any, 0, 6*len(chunk))
 		for _, e := range chunk {
-			args = append(args, e.ID, e.Topic, e.Type, e.Time.UnixMilli(), []byte(e.Data))
+			var operator any // NULL: published with a token
+			if e.Operator != "" {
+				operator = e.Operator
+			}
+			args = append(args, e.ID, e.Topic, e.Type, e.Time.UnixMilli(), []byte(e.Data), operator)
 		}
 		writes = append(writes, write{stmt, args})
 	}
 	for rest := latestPerTopic(events); len(rest) > 0; {
 		chunk := rest[:min(len(rest), rowsPerStatement)]
 		rest = rest[len(chunk):]
-		stmt, err := st.prepare(ctx, st.latest, len(chunk), upsertLatest, onConflict)
+		stmt, err := st.prepare(ctx, st.latest, len(chunk), 5, upsertLatest, onConflict)
 		if err != nil {
 			return err
 		}

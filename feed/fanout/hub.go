@@ -161,13 +161,16 @@ func NewHub(opts Options) *Hub {
 }
 
 // Preload fills the hub from storage before it serves: latest holds the
-// latest event of each topic, recent the newest stored events in ID order
+// latest event of each topic (those of archived topics are left out of
+// the snapshot), recent the newest stored events in ID order
 // (at most the window), lastID the newest stored ID.
 func (h *Hub) Preload(latest, recent []*Message, lastID int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, m := range latest {
-		h.latest[m.Topic] = m
+		if !m.Archive {
+			h.latest[m.Topic] = m
+		}
 	}
 	h.lastID = max(h.lastID, lastID)
 	h.covered = h.lastID
@@ -196,7 +199,11 @@ func (h *Hub) Publish(msgs []*Message) {
 			continue // already published
 		}
 		h.lastID = m.ID
-		h.latest[m.Topic] = m
+		if m.Archive {
+			delete(h.latest, m.Topic)
+		} else {
+			h.latest[m.Topic] = m
+		}
 		h.push(m, func(old *Message, seq uint64) {
 			// A subscriber that had not yet passed an evicted event it
 			// should receive has lost continuity: wake it so its owner

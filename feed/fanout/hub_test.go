@@ -85,6 +85,17 @@ func (l *memLog) publish(topic string, n int) []int64 {
 	return ids
 }
 
+// archive publishes an archive event for topic and returns its ID.
+func (l *memLog) archive(topic string) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	id := int64(len(l.msgs) + 1)
+	m := fanout.Encode([]feed.Event{{ID: id, Topic: topic, Type: feed.TypeArchive, Time: time.Now(), Data: json.RawMessage(`{}`)}})[0]
+	l.msgs = append(l.msgs, m)
+	l.hub.Publish([]*fanout.Message{m})
+	return id
+}
+
 func (l *memLog) history(f fanout.Filter) fanout.Replay { return &memHistory{log: l, filter: f} }
 
 type memHistory struct {
@@ -227,6 +238,34 @@ func TestSnapshot(t *testing.T) {
 	if c.rd.LastEventID() != "6" {
 		t.Fatalf("LastEventID = %s", c.rd.LastEventID())
 	}
+}
+
+// TestSnapshotLeavesArchived: an archived topic is not in the snapshot of
+// new subscribers, exact or by pattern, nor after a restart (Preload);
+// one streaming already gets the archive event, and so does one resuming
+// from before it; a new event brings the topic back.
+func TestSnapshotLeavesArchived(t *testing.T) {
+	h, l := newHub(t, fanout.Options{})
+	l.publish("nba/a", 1) // 1
+	l.publish("nba/b", 1) // 2
+	watching := subscribe(t, h, l, filterOf("nba/*"), fanout.Start{})
+	watching.expectIDs(t, 1, 2)
+	gone := l.archive("nba/a") // 3
+	watching.expectIDs(t, gone)
+	subscribe(t, h, l, filterOf("nba/*"), fanout.Start{}).expectIDs(t, 2)
+	exact := subscribe(t, h, l, filterOf("nba/a", "nba/b"), fanout.Start{})
+	exact.expectIDs(t, 2)
+	subscribe(t, h, l, filterOf("*"), fanout.Start{Resume: true, After: 1}).expectIDs(t, 2, 3)
+
+	// After a restart: the store's latest event of nba/a is the archive.
+	restarted, _ := newHub(t, fanout.Options{})
+	restarted.Preload([]*fanout.Message{l.msgs[1], l.msgs[2]}, l.msgs, 3)
+	l2 := &memLog{hub: restarted, msgs: l.msgs}
+	subscribe(t, restarted, l2, filterOf("*"), fanout.Start{}).expectIDs(t, 2)
+
+	l.publish("nba/a", 1) // 4: the game is back
+	exact.expectIDs(t, 4)
+	subscribe(t, h, l, filterOf("nba/*"), fanout.Start{}).expectIDs(t, 2, 4)
 }
 
 func TestSnapshotPositionFrame(t *testing.T) {

@@ -15,16 +15,30 @@ type Message struct {
 	ID    int64
 	Topic string
 	Frame []byte
+	// Archive is set for an archive event (feed.TypeArchive): it takes
+	// its topic out of the snapshot new subscribers get. Subscribers
+	// already streaming receive it like any event, and drop the topic.
+	Archive bool
 }
 
 // Encode encodes committed events for delivery: each frame carries the
 // event's JSON envelope as its data.
-func Encode(events []feed.Event) []*Message {
+func Encode(events []feed.Event) []*Message { return encode(events, feed.Event.AppendJSON) }
+
+// EncodeAudit is Encode with, in each envelope, the operator who published
+// the event from the console (feed.Event.AppendAuditJSON), for a server
+// that shows it to everybody (feed.expose_operator).
+func EncodeAudit(events []feed.Event) []*Message {
+	return encode(events, feed.Event.AppendAuditJSON)
+}
+
+func encode(events []feed.Event, envelope func(feed.Event, []byte) []byte) []*Message {
 	msgs := make([]*Message, len(events))
 	var buf []byte
 	for i, e := range events {
-		buf = e.AppendJSON(buf[:0])
+		buf = envelope(e, buf[:0])
 		msgs[i] = NewMessage(e.ID, e.Topic, e.Type, buf)
+		msgs[i].Archive = e.Type == feed.TypeArchive
 	}
 	return msgs
 }

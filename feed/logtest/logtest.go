@@ -188,4 +188,30 @@ func Run(t *testing.T, open Open) {
 			t.Fatalf("a retried tap: %+v, replayed %v, %v", again, replayed, err)
 		}
 	})
+
+	// The operator who published an update from the console is the
+	// audit trail: it stays with the event, however it was appended.
+	t.Run("Operator", func(t *testing.T) {
+		l, s := fresh(t)
+		tap := note("g", 0)
+		tap.Operator = "ann"
+		created, _, err := l.AppendIf(ctx, nil, 0, tap)
+		if err != nil || created[0].Operator != "ann" {
+			t.Fatalf("AppendIf: %+v, %v", created, err)
+		}
+		second := note("g", 1)
+		second.Operator = "bob"
+		batch, err := l.Append(ctx, []feed.Update{note("other", 0), second})
+		if err != nil || batch[0].Operator != "" || batch[1].Operator != "bob" {
+			t.Fatalf("Append: %+v, %v", batch, err)
+		}
+		s.await(t, 3)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for i, want := range []string{"ann", "", "bob"} {
+			if got := s.events[i].Operator; got != want {
+				t.Errorf("handed on event %d with operator %q, want %q", s.events[i].ID, got, want)
+			}
+		}
+	})
 }

@@ -80,6 +80,13 @@ type Feed struct {
 	MaxSubscribers      int           `toml:"max_subscribers"`
 	MaxSubscribersPerIP int           `toml:"max_subscribers_per_ip"`
 	BusyRetry           time.Duration `toml:"busy_retry"`
+	// FinalLinger is how long a game whose latest score is final stays in
+	// the live views before it is archived by itself (0: never).
+	FinalLinger time.Duration `toml:"final_linger"`
+	// ExposeOperator sends the name of the operator who published an
+	// event from the console to every reader of the feed, not only to
+	// operators.
+	ExposeOperator bool `toml:"expose_operator"`
 }
 
 // Auth holds credentials.
@@ -227,6 +234,10 @@ const (
 	MaxPasswordCost = 14
 )
 
+// DefaultFinalLinger is how long a final game stays in the live views by
+// default: the evening of the game, for viewers who come late.
+const DefaultFinalLinger = 3 * time.Hour
+
 // Default returns the built-in configuration, used for every key the file
 // does not set.
 func Default() Config {
@@ -254,6 +265,7 @@ func Default() Config {
 			MaxEventBytes:       feed.MaxDataBytes,
 			MaxSubscribersPerIP: 500,
 			BusyRetry:           handlers.DefaultBusyRetry,
+			FinalLinger:         DefaultFinalLinger,
 		},
 		Auth: Auth{
 			SessionLifetime: handlers.DefaultSessionLifetime,
@@ -508,6 +520,9 @@ func (c Config) Validate() error {
 			bad(d.key, "%s is out of range: use a duration from %q to %q", formatDuration(d.value), formatDuration(d.min), formatDuration(d.max))
 		}
 	}
+	if c.Feed.FinalLinger != 0 && (c.Feed.FinalLinger < time.Minute || c.Feed.FinalLinger > 30*24*time.Hour) {
+		bad("feed.final_linger", "%s is out of range: use \"0s\" to keep final games in the live views until they are archived by hand, or a duration from \"1m\" to \"720h\"", formatDuration(c.Feed.FinalLinger))
+	}
 	if c.Store.RetentionAge != 0 && c.Store.RetentionAge < time.Minute {
 		bad("store.retention_age", "%s is too short: use \"0s\" to keep events forever, or at least \"1m\" (retention is applied every minute)", formatDuration(c.Store.RetentionAge))
 	}
@@ -696,7 +711,18 @@ func validOperatorName(name string) bool {
 // checkOrigin accepts a web origin as browsers send it (RFC 6454 §6.2):
 // http or https, a host, an optional port from 1 to 65535, nothing after.
 func checkOrigin(o string) error {
-	example := fmt.Errorf("%q is not an origin such as \"https://example.com\" or \"http://localhost:3000\"", o)
+	example := fmt.Errorf("%q is not an origin such as \"https://example.com\", \"http://localhost:3000\" or \"https://*.example.com\"", o)
+	wildcard := false
+	if scheme, rest, ok := strings.Cut(o, "://*."); ok {
+		// The subdomains of a site: the rest must be a host name of at
+		// least two labels, so that "https://*.com" is refused.
+		if !strings.Contains(strings.Split(rest, ":")[0], ".") {
+			return fmt.Errorf("%q: a wildcard must stand for subdomains of a site, such as \"https://*.example.com\"", o)
+		}
+		o, wildcard = scheme+"://"+rest, true
+	} else if strings.Contains(o, "*") {
+		return fmt.Errorf("%q: a wildcard may only stand for the subdomains of a site, as in \"https://*.example.com\"", o)
+	}
 	u, err := url.Parse(o)
 	if err != nil || u.Opaque != "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(o, "?") || strings.HasSuffix(o, "#") {
 		return example
@@ -715,6 +741,9 @@ func checkOrigin(o string) error {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '0' {
 			return fmt.Errorf("%q: the port must be a number from 1 to 65535", o)
 		}
+	}
+	if wildcard && (strings.HasPrefix(u.Host, "[") || net.ParseIP(host) != nil) {
+		return fmt.Errorf("%q: a wildcard stands for subdomains, not addresses", o)
 	}
 	if strings.HasPrefix(u.Host, "[") {
 		if ip := net.ParseIP(host); ip == nil || ip.To4() != nil {

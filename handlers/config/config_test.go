@@ -95,6 +95,17 @@ func TestValidate(t *testing.T) {
 		{"ErrOriginScheme", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"ftp://a.example"} }, "cors.allowed_origins[0]"},
 		{"ErrOriginCase", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"https://A.example"} }, "cors.allowed_origins[0]"},
 		{"OKOriginPort", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"http://localhost:3000"} }, ""},
+		{"OKOriginWildcard", func(c *config.Config) {
+			c.CORS.AllowedOrigins = []string{"https://*.example.com", "http://*.example.com:8080"}
+		}, ""},
+		{"ErrOriginWildcardTLD", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"https://*.com"} }, "cors.allowed_origins[0]"},
+		{"ErrOriginWildcardAll", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"*"} }, "cors.allowed_origins[0]"},
+		{"ErrOriginWildcardMiddle", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"https://a.*.example.com"} }, "cors.allowed_origins[0]"},
+		{"ErrOriginWildcardPartial", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"https://*example.com"} }, "cors.allowed_origins[0]"},
+		{"ErrOriginWildcardTwice", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"https://*.*.example.com"} }, "cors.allowed_origins[0]"},
+		{"ErrOriginWildcardIP", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"https://*.10.0.0.1"} }, "cors.allowed_origins[0]"},
+		{"ErrOriginWildcardPath", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"https://*.example.com/x"} }, "cors.allowed_origins[0]"},
+		{"ErrOriginWildcardCase", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"https://*.Example.com"} }, "cors.allowed_origins[0]"},
 		{"OKOperators", func(c *config.Config) {
 			c.Auth.Operators = []config.Operator{operator("ann"), operator("bob.smith@pitch-2")}
 		}, ""},
@@ -118,6 +129,10 @@ func TestValidate(t *testing.T) {
 		{"ErrRetryShort", func(c *config.Config) { c.Feed.Retry = 500 * time.Millisecond }, "feed.retry"},
 		{"ErrRetryLong", func(c *config.Config) { c.Feed.Retry = 2 * time.Hour }, "feed.retry"},
 		{"ErrBusyRetryShort", func(c *config.Config) { c.Feed.BusyRetry = time.Millisecond }, "feed.busy_retry"},
+		{"OKFinalLingerNever", func(c *config.Config) { c.Feed.FinalLinger = 0 }, ""},
+		{"OKFinalLinger", func(c *config.Config) { c.Feed.FinalLinger = 90 * time.Minute }, ""},
+		{"ErrFinalLingerShort", func(c *config.Config) { c.Feed.FinalLinger = time.Second }, "feed.final_linger"},
+		{"ErrFinalLingerLong", func(c *config.Config) { c.Feed.FinalLinger = 1000 * time.Hour }, "feed.final_linger"},
 		{"ErrReadTimeoutShort", func(c *config.Config) { c.Server.ReadTimeout = 30 }, "server.read_timeout"},
 		{"OKReadTimeoutMin", func(c *config.Config) { c.Server.ReadTimeout = 100 * time.Millisecond }, ""},
 		{"ErrIdleTimeoutLong", func(c *config.Config) { c.Server.IdleTimeout = 48 * time.Hour }, "server.idle_timeout"},

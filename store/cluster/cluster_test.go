@@ -430,3 +430,37 @@ func TestSessions(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestOperatorTravels: the operator who published an event from the
+// console travels with it through the stream into every node's history,
+// single events and batches alike; events without one have none.
+func TestOperatorTravels(t *testing.T) {
+	ns := startNATS(t)
+	dir := t.TempDir()
+	a := mustNode(t, ns, filepath.Join(dir, "a.db"), "a", nil)
+	b := mustNode(t, ns, filepath.Join(dir, "b.db"), "b", nil)
+	ctx := context.Background()
+	tap := feed.Update{Topic: "nba/g", Type: "score", Data: []byte(`{"home":"A","away":"B","home_score":0,"away_score":0}`), Operator: "ann"}
+	created, _, err := a.AppendIf(ctx, nil, 0, tap)
+	if err != nil || created[0].Operator != "ann" {
+		t.Fatalf("AppendIf = %+v, %v", created, err)
+	}
+	second := note("t/x", 1)
+	second.Operator = "bob@desk"
+	if _, err := b.Append(ctx, []feed.Update{note("t/x", 0), second}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"ann", "", "bob@desk"}
+	for _, n := range []*node{a, b} {
+		waitApplied(t, n, 3)
+		events, err := n.After(ctx, 0, feed.Filter{All: true}, 10)
+		if err != nil || len(events) != 3 {
+			t.Fatalf("node %s: %d events, %v", n.Status().Node, len(events), err)
+		}
+		for i, e := range events {
+			if e.Operator != want[i] {
+				t.Errorf("node %s, event %d: operator %q, want %q", n.Status().Node, e.ID, e.Operator, want[i])
+			}
+		}
+	}
+}

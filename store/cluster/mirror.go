@@ -22,6 +22,7 @@ const (
 	hdrKey         = "Livefeed-Key"         // hex of the publish's idempotency key, on its first event
 	hdrFingerprint = "Livefeed-Fingerprint" // hex of its request's fingerprint
 	hdrCount       = "Livefeed-Count"       // the events of the publish, on its first event
+	hdrOperator    = "Livefeed-Operator"    // the console operator who published the event, if one did
 	hdrBatchID     = "Nats-Batch-Id"        // JetStream's atomic batches
 	hdrBatchCommit = "Nats-Batch-Commit"
 )
@@ -249,6 +250,9 @@ func (n *Node) eventOf(m jetstream.Msg, seq int64, at time.Time) (feed.Event, *s
 		return feed.Event{}, nil, errors.New("no valid " + hdrType + " header")
 	}
 	e := feed.Event{ID: seq, Topic: topic, Type: typ, Time: at.UTC().Truncate(time.Millisecond), Data: m.Data()}
+	if op := h.Get(hdrOperator); validOperator(op) {
+		e.Operator = op
+	}
 	if hk := h.Get(hdrKey); hk != "" {
 		var k store.AppliedKey
 		count, cerr := strconv.Atoi(h.Get(hdrCount))
@@ -262,6 +266,23 @@ func (n *Node) eventOf(m jetstream.Msg, seq int64, at time.Time) (feed.Event, *s
 		}
 	}
 	return e, nil, nil
+}
+
+// validOperator reports whether op is an operator name as the
+// configuration allows them (auth.operators): 1 to 64 characters of
+// A-Z a-z 0-9 . _ @ -. A header holding anything else was not written by
+// livefeed and is ignored.
+func validOperator(op string) bool {
+	if op == "" || len(op) > 64 {
+		return false
+	}
+	for i := 0; i < len(op); i++ {
+		c := op[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '@' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // check compares the stream with the one this node mirrors: one created

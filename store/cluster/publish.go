@@ -144,6 +144,9 @@ func (n *Node) messages(once *feed.Idempotency, expect *int64, updates []feed.Up
 		m := nats.NewMsg(subjectOf(n.prefix, u.Topic))
 		m.Data = u.Data
 		m.Header.Set(hdrType, u.Type)
+		if u.Operator != "" {
+			m.Header.Set(hdrOperator, u.Operator)
+		}
 		m.Header.Set(jetstream.MsgIDHeader, base+"#"+strconv.Itoa(i))
 		if i == 0 && once != nil {
 			m.Header.Set(hdrKey, hex.EncodeToString(once.Key[:]))

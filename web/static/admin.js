@@ -14,10 +14,12 @@
   var feed = null;        // the console's EventSource
   var feedToken = "";     // a subscriber token for private topics, from the session
   var feedLast = "";      // the feed's last event ID, to resume a new EventSource
-  var games = new Map();  // topic → { node, data }
-  var symbols = new Map();
+  var games = new Map();   // topic → { node, data, id, time, rank }
+  var leagues = new Map(); // league (a topic's first segment) → { node, cards, rank }
+  var symbols = new Map(); // topic → { node, data, id }
   var topics = new Set();
   var history = { pages: [], current: "" };
+  var query = "";          // what the search box holds, lower case
 
   var $ = function (sel, from) { return (from || document).querySelector(sel); };
 
@@ -119,7 +121,7 @@
       watchFeed();
       loadTopics();
       history.pages = [];
-      loadHistory(historyURL($("#history-topic").value));
+      loadHistory(historyURL($("#history-topic").value), $("#history-topic").value);
     } else {
       if (feed) { feed.close(); feed = null; }
       $("#login-form input[name=name]").focus();
@@ -153,7 +155,6 @@
     e.preventDefault();
     submit(e.target, "/admin/games", fields(e.target), function (ans) {
       e.target.reset();
-      $("#new-game").open = false;
       return "Created " + ans.event.topic;
     });
   });
@@ -185,79 +186,304 @@
       var text = describe(ans) + " — published #" + ans.id;
       notice(text);
       if (pushedLine) pushedLine.textContent = "Published #" + ans.id;
+      return ans;
     }, function (err) {
       notice(err.message, true);
       if (pushedLine) pushedLine.textContent = err.message;
-    }).then(function () {
+      return null;
+    }).then(function (ans) {
       container.classList.remove("pending");
       buttons.forEach(function (b) { b.disabled = false; });
+      return ans;
     });
   }
 
-  // ---- the cards ------------------------------------------------------
+  // ---- the games ------------------------------------------------------
+
+  // rank orders a game by its status: live first, then scheduled, then
+  // final.
+  function rank(status) {
+    if (status === "final") return 2;
+    if (!status || status === "scheduled") return 1;
+    return 0;
+  }
+
+  function leagueOf(topic) { return topic.split("/")[0]; }
+
+  // byTopic compares topics as people read them: g2 before g10.
+  var collator = new Intl.Collator(undefined, { numeric: true });
+  function byTopic(a, b) { return collator.compare(a, b); }
+
+  // A game's final score moved: ask before scoring it again.
+  function finalOK(g, values) {
+    if (!g || g.data.status !== "final") return true;
+    if (!confirm(matchup(g.data) + " is final. Change its score anyway?")) return false;
+    values.final_ok = "1";
+    return true;
+  }
+
+  function matchup(d) { return text(d.home) + " vs " + text(d.away); }
 
   function gameCard(topic) {
     var node = $("#game-card").content.firstElementChild.cloneNode(true);
     node.setAttribute("data-topic", topic);
     $(".topic", node).textContent = topic;
+    var pushed = $(".pushed", node);
+    var score = function (values, what) {
+      values.topic = topic;
+      var g = games.get(topic);
+      if (!finalOK(g, values)) return null;
+      return submit(node, "/admin/score", values, what || function (ans) {
+        var d = ans.event.data;
+        return text(d.home) + " " + d.home_score + " – " + d.away_score + " " + text(d.away);
+      }, pushed);
+    };
     node.querySelectorAll("button[data-side]").forEach(function (b) {
       b.addEventListener("click", function () {
-        var values = { topic: topic };
+        var values = {};
         values[b.getAttribute("data-side") + "_points"] = b.getAttribute("data-points");
-        var g = games.get(topic);
-        submit(node, "/admin/score", values, function (ans) {
-          var d = ans.event.data;
-          return (g ? g.data.home + " " + d.home_score + " – " + d.away_score + " " + g.data.away : topic);
-        }, $(".pushed", node));
+        score(values);
       });
     });
-    $(".state-form", node).addEventListener("submit", function (e) {
+    var state = $(".state-form", node);
+    state.addEventListener("submit", function (e) {
       e.preventDefault();
-      var values = fields(e.target);
-      values.topic = topic;
+      var values = fields(state);
       Object.keys(values).forEach(function (k) { if (values[k] === "") delete values[k]; });
-      submit(node, "/admin/score", values, function () { return "Updated " + topic; }, $(".pushed", node)).then(function () {
-        e.target.reset();
+      values.topic = topic;
+      // The form keeps what was typed: the next change starts from it.
+      submit(node, "/admin/score", values, function () { return "Updated " + topic; }, pushed).then(function (ans) {
+        if (ans) state.elements.status.value = "";
       });
+    });
+    node.querySelectorAll("button[data-clock]").forEach(function (b) {
+      b.addEventListener("click", function () {
+        var values = { topic: topic, clock_run: b.getAttribute("data-clock") };
+        var typed = state.elements.clock.value.trim();
+        if (typed && values.clock_run !== "stop") values.clock = typed;
+        submit(node, "/admin/score", values, function () {
+          return (values.clock_run === "stop" ? "Stopped the clock of " : "Started the clock of ") + topic;
+        }, pushed).then(function (ans) { if (ans) state.elements.clock.value = ""; });
+      });
+    });
+    node.querySelectorAll("button[data-clear]").forEach(function (b) {
+      b.addEventListener("click", function () {
+        var name = b.getAttribute("data-clear");
+        submit(node, "/admin/score", { topic: topic, clear: name }, function () { return "Cleared the " + name + " of " + topic; }, pushed).then(function (ans) {
+          if (ans) state.elements[name].value = "";
+        });
+      });
+    });
+    var set = $(".set-form", node);
+    set.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var p = score(fields(set), function (ans) {
+        var d = ans.event.data;
+        return "Set " + text(d.home) + " " + d.home_score + " – " + d.away_score + " " + text(d.away);
+      });
+      if (p) p.then(function (ans) { if (ans) set.reset(); });
+    });
+    $(".undo", node).addEventListener("click", function () {
+      var g = games.get(topic);
+      if (!g || !confirm("Undo the last push of " + matchup(g.data) + " (#" + g.id + ")? Viewers see the game as it was before it.")) return;
+      submit(node, "/admin/undo", { topic: topic, id: String(g.id) }, function (ans) {
+        var d = ans.event.data;
+        return "Undone: " + text(d.home) + " " + d.home_score + " – " + d.away_score + " " + text(d.away);
+      }, pushed);
+    });
+    $(".archive", node).addEventListener("click", function () {
+      var g = games.get(topic);
+      if (!confirm("End and archive " + (g ? matchup(g.data) : topic) + "? It leaves the console and the widgets; its history stays.")) return;
+      submit(node, "/admin/archive", { topic: topic }, function () { return "Archived " + topic; }, pushed);
     });
     return node;
+  }
+
+  function leagueSection(name) {
+    var l = leagues.get(name);
+    if (l) return l;
+    var node = $("#league").content.firstElementChild.cloneNode(true);
+    node.setAttribute("data-league", name);
+    $(".name", node).textContent = name;
+    // Final games sit folded away at the end of their league.
+    l = { node: node, cards: $(".cards", node), finals: $(".finals", node), rank: 3 };
+    l.finalCards = $(".cards", l.finals);
+    leagues.set(name, l);
+    return l;
   }
 
   function showGame(env) {
     var g = games.get(env.topic);
     if (!g) {
-      g = { node: gameCard(env.topic), data: {} };
+      g = { node: gameCard(env.topic), data: {}, rank: -1 };
       games.set(env.topic, g);
-      insertSorted($("#games"), g.node, env.topic);
+      leagueSection(leagueOf(env.topic)).cards.appendChild(g.node);
     }
     var d = env.data;
     g.data = d;
+    g.id = env.id;
+    g.time = Date.parse(env.time);
     var n = g.node;
-    $(".matchup", n).textContent = text(d.home) + " vs " + text(d.away);
-    $(".team.home", n).textContent = text(d.home);
-    $(".team.away", n).textContent = text(d.away);
-    $(".label.home", n).textContent = text(d.home);
-    $(".label.away", n).textContent = text(d.away);
+    var home = text(d.home), away = text(d.away);
+    setText($(".team.home", n), home, true);
+    setText($(".team.away", n), away, true);
+    setText($(".label.home", n), home, true);
+    setText($(".label.away", n), away, true);
     $(".score.home", n).textContent = text(d.home_score);
     $(".score.away", n).textContent = text(d.away_score);
-    var info = [];
-    if (d.status) info.push(text(d.status));
-    if (d.period !== undefined && d.period !== null) info.push("period " + text(d.period));
-    if (d.clock) info.push(text(d.clock));
-    $(".info", n).textContent = info.join(" · ") || " ";
+    var status = $(".pill.status", n);
+    status.textContent = text(d.status);
+    status.className = "pill status " + text(d.status);
+    n.classList.toggle("is-final", d.status === "final");
+    showInfo(g);
+    var r = rank(d.status);
+    if (r !== g.rank) {
+      g.rank = r;
+      reorder("games");
+    }
   }
+
+  // setText sets an element's text and, where it may be cut off with an
+  // ellipsis, its title, so the whole of it shows on hover or a long tap.
+  function setText(el, s, titled) {
+    el.textContent = s;
+    if (titled) el.title = s;
+  }
+
+  // showInfo writes a game's period and clock; a running clock is worked
+  // out from the time of the game's latest event.
+  function showInfo(g) {
+    var d = g.data, info = [];
+    if (d.period !== undefined && d.period !== null) info.push("period " + text(d.period));
+    var clock = clockNow(d, g.time);
+    if (clock) info.push(clock + (d.clock_running === "down" ? " ▼" : d.clock_running === "up" ? " ▲" : ""));
+    $(".info", g.node).textContent = info.join(" · ") || " ";
+  }
+
+  // clockNow returns the clock a game shows now: its clock, run down or
+  // up by the time since its event while it runs.
+  function clockNow(d, time) {
+    var clock = text(d.clock);
+    var m = /^(\d{1,3}):(\d\d)$/.exec(clock);
+    if (!m || (d.clock_running !== "down" && d.clock_running !== "up") || !time) return clock;
+    var secs = Number(m[1]) * 60 + Number(m[2]);
+    var elapsed = Math.max(0, Math.floor((Date.now() - time) / 1000));
+    secs = d.clock_running === "down" ? Math.max(0, secs - elapsed) : secs + elapsed;
+    return Math.floor(secs / 60) + ":" + String(secs % 60).padStart(2, "0");
+  }
+
+  setInterval(function () {
+    games.forEach(function (g) { if (g.data.clock_running) showInfo(g); });
+  }, 1000);
+
+  function removeTopic(topic) {
+    var g = games.get(topic);
+    if (g) { g.node.remove(); games.delete(topic); reorder("games"); }
+    var s = symbols.get(topic);
+    if (s) { s.node.remove(); symbols.delete(topic); reorder("symbols"); }
+  }
+
+  // reorder puts the cards in order once the current burst of events
+  // (the snapshot of a hundred games) has been shown.
+  // Games and symbols are ordered apart: a game going live does not move
+  // five hundred symbol cards.
+  var ordering = 0, dirty = { games: false, symbols: false };
+  function reorder(what) {
+    if (what) dirty[what] = true; else dirty.games = dirty.symbols = true;
+    if (!ordering) ordering = setTimeout(order, 0);
+  }
+
+  function matches(s) { return !query || s.toLowerCase().indexOf(query) >= 0; }
+
+  function order() {
+    ordering = 0;
+    if (dirty.games) orderGames();
+    if (dirty.symbols) orderSymbols();
+    dirty.games = dirty.symbols = false;
+  }
+
+  function orderGames() {
+    var byLeague = new Map();
+    games.forEach(function (g, topic) {
+      var name = leagueOf(topic);
+      if (!byLeague.has(name)) byLeague.set(name, []);
+      byLeague.get(name).push({ topic: topic, g: g });
+    });
+    var list = [];
+    leagues.forEach(function (l, name) {
+      var items = byLeague.get(name);
+      if (!items) { l.node.remove(); leagues.delete(name); return; }
+      items.sort(function (a, b) { return a.g.rank - b.g.rank || byTopic(a.topic, b.topic); });
+      var shown = 0, finals = 0;
+      items.forEach(function (it) {
+        var d = it.g.data;
+        it.g.node.hidden = !matches(it.topic + " " + text(d.home) + " " + text(d.away));
+        if (!it.g.node.hidden) shown++;
+        if (it.g.rank === 2) {
+          finals++;
+          l.finalCards.appendChild(it.g.node);
+        } else {
+          l.cards.appendChild(it.g.node);
+        }
+      });
+      l.finals.hidden = finals === 0;
+      $(".count", l.finals).textContent = "(" + finals + ")";
+      // A search shows the final games it finds; clearing it folds them
+      // again, unless the operator had opened them.
+      if (query && !l.finals.open) {
+        l.finals.open = l.openedBySearch = true;
+      } else if (!query && l.openedBySearch) {
+        l.finals.open = l.openedBySearch = false;
+      }
+      l.rank = items[0].g.rank;
+      l.node.hidden = shown === 0;
+      $("h3 .count", l.node).textContent = "(" + (shown === items.length ? items.length : shown + " of " + items.length) + ")";
+      list.push({ name: name, l: l });
+    });
+    list.sort(function (a, b) { return a.l.rank - b.l.rank || byTopic(a.name, b.name); });
+    var box = $("#games");
+    list.forEach(function (it) { box.appendChild(it.l.node); });
+    var empty = $(".empty", box);
+    if (empty) empty.hidden = games.size > 0;
+    $("#games-count").textContent = games.size ? String(games.size) : "";
+  }
+
+  function orderSymbols() {
+    var sbox = $("#symbols");
+    var keys = Array.from(symbols.keys()).sort(byTopic);
+    keys.forEach(function (topic) {
+      var s = symbols.get(topic);
+      s.node.hidden = !matches(topic + " " + text(s.data.symbol));
+      sbox.appendChild(s.node);
+    });
+    var sempty = $(".empty", sbox);
+    if (sempty) sempty.hidden = symbols.size > 0;
+    $("#symbols-count").textContent = symbols.size ? String(symbols.size) : "";
+  }
+
+  $("#search").addEventListener("input", function (e) {
+    query = e.target.value.trim().toLowerCase();
+    reorder();
+  });
+
+  // ---- the symbols ----------------------------------------------------
 
   function symbolCard(topic) {
     var node = $("#symbol-card").content.firstElementChild.cloneNode(true);
     node.setAttribute("data-topic", topic);
     $(".topic", node).textContent = topic;
-    $(".price-form", node).addEventListener("submit", function (e) {
+    var form = $(".price-form", node);
+    form.addEventListener("submit", function (e) {
       e.preventDefault();
-      var values = fields(e.target);
+      var values = fields(form);
       values.topic = topic;
       submit(node, "/admin/price", values, function (ans) {
         return text(ans.event.data.symbol) + " at " + text(ans.event.data.price);
-      }, $(".pushed", node)).then(function () { e.target.reset(); });
+      }, $(".pushed", node));
+    });
+    $(".archive", node).addEventListener("click", function () {
+      if (!confirm("Archive " + topic + "? It leaves the console and the widgets; its history stays.")) return;
+      submit(node, "/admin/archive", { topic: topic }, function () { return "Archived " + topic; }, $(".pushed", node));
     });
     return node;
   }
@@ -265,28 +491,19 @@
   function showSymbol(env) {
     var s = symbols.get(env.topic);
     if (!s) {
-      s = { node: symbolCard(env.topic) };
+      s = { node: symbolCard(env.topic), data: {} };
       symbols.set(env.topic, s);
-      insertSorted($("#symbols"), s.node, env.topic);
+      reorder("symbols");
     }
     var d = env.data, n = s.node;
-    $(".name", n).textContent = text(d.symbol);
+    s.data = d;
+    s.id = env.id;
+    setText($(".name", n), text(d.symbol), true);
     $(".price", n).textContent = text(d.price) + (d.currency ? " " + text(d.currency) : "");
     var ch = typeof d.change === "number" ? d.change : null;
     var c = $(".change", n);
     c.textContent = ch === null ? "" : (ch > 0 ? "+" : "") + ch + (typeof d.change_pct === "number" ? " (" + d.change_pct + "%)" : "");
     c.className = "change " + (ch > 0 ? "up" : ch < 0 ? "down" : "");
-  }
-
-  function insertSorted(list, node, topic) {
-    var empty = $(".empty", list);
-    if (empty) empty.remove();
-    var before = null;
-    list.querySelectorAll(".card").forEach(function (other) {
-      var t = other.getAttribute("data-topic");
-      if (t > topic && (!before || t < before.getAttribute("data-topic"))) before = other;
-    });
-    list.insertBefore(node, before);
   }
 
   // ---- the live feed -------------------------------------------------
@@ -309,10 +526,11 @@
       if (e.lastEventId) feedLast = e.lastEventId;
       if (env.type === "score") showGame(env);
       if (env.type === "tick") showSymbol(env);
+      if (env.type === "archive") removeTopic(env.topic);
       if (!topics.has(env.topic)) { topics.add(env.topic); addTopicOption(env.topic); }
-      logEvent(env);
+      if (env.type !== "tick" || $("#feed-ticks").checked) logEvent(env);
     };
-    ["score", "tick", "note", "message"].forEach(function (t) { feed.addEventListener(t, onEvent); });
+    ["score", "tick", "archive", "note", "message"].forEach(function (t) { feed.addEventListener(t, onEvent); });
     feed.addEventListener("expired", function (e) {
       if (e.lastEventId) feedLast = e.lastEventId;
       feed.close();
@@ -330,6 +548,7 @@
     logLine("#" + env.id + " " + env.topic + " " + env.type, summary(env));
   }
 
+  // The panel keeps the last 50 lines: what just went out.
   function logLine(head, body) {
     var list = $("#feed");
     var li = document.createElement("li");
@@ -341,23 +560,24 @@
     b.textContent = body;
     li.append(time, h, b);
     list.prepend(li);
-    while (list.children.length > 100) list.lastElementChild.remove();
+    while (list.children.length > 50) list.lastElementChild.remove();
   }
 
   function summary(env) {
     var d = env.data || {};
     if (env.type === "score") {
       var s = text(d.home) + " " + text(d.home_score) + " – " + text(d.away_score) + " " + text(d.away);
-      return s + (d.status ? " (" + text(d.status) + ")" : "");
+      return s + (d.status ? " (" + text(d.status) + ")" : "") + (d.undo_of ? " — undo of #" + text(d.undo_of) : "");
     }
     if (env.type === "tick") return text(d.symbol) + " " + text(d.price) + (typeof d.change === "number" ? " (" + (d.change > 0 ? "+" : "") + d.change + ")" : "");
+    if (env.type === "archive") return "archived: out of the live views";
     return JSON.stringify(d);
   }
 
   // ---- history -------------------------------------------------------
 
   function loadTopics() {
-    fetch("/api/topics", { headers: feedHeaders() }).then(answer).then(function (ans) {
+    fetch("/api/topics?archived=1", { headers: feedHeaders() }).then(answer).then(function (ans) {
       ans.topics.forEach(function (t) {
         if (!topics.has(t.topic)) { topics.add(t.topic); addTopicOption(t.topic); }
       });
@@ -380,19 +600,24 @@
   function historyURL(topic) {
     var q = new URLSearchParams({ order: "desc", limit: "20" });
     if (topic !== "*") q.set("topic", topic);
-    return "/api/history?" + q.toString();
+    return "/admin/history?" + q.toString();
   }
 
-  function loadHistory(url) {
+  // loadHistory shows a page of history: times in the viewer's time
+  // zone, UTC on hover, and who published each event from the console.
+  // The CSV button then downloads exactly the events the table shows.
+  function loadHistory(url, topic) {
     history.current = url;
-    return fetch(url, { headers: feedHeaders() }).then(answer).then(function (ans) {
+    return fetch(url, { credentials: "same-origin", headers: feedHeaders() }).then(answer).then(function (ans) {
       var body = $("#history tbody");
       body.replaceChildren();
       ans.events.forEach(function (env) {
         var tr = document.createElement("tr");
-        [String(env.id), env.time.replace("T", " ").replace("Z", ""), env.topic, env.type, summary(env)].forEach(function (v) {
+        var when = new Date(env.time);
+        [String(env.id), when.toLocaleString(), env.topic, env.type, text(env.operator), summary(env)].forEach(function (v, i) {
           var td = document.createElement("td");
           td.textContent = v;
+          if (i === 1) td.title = env.time.replace("T", " ").replace("Z", " UTC");
           tr.appendChild(td);
         });
         body.appendChild(tr);
@@ -400,39 +625,50 @@
       if (!ans.events.length) {
         var tr = document.createElement("tr");
         var td = document.createElement("td");
-        td.colSpan = 5;
+        td.colSpan = 6;
         td.textContent = "No events.";
         tr.appendChild(td);
         body.appendChild(tr);
       }
       history.next = ans.next || "";
+      history.topic = topic;
       $("#older").disabled = !history.next;
       $("#newer").disabled = history.pages.length === 0;
+      setDownload(topic, ans.events);
     }, function (err) { notice(err.message, true); });
+  }
+
+  // setDownload points the CSV button at the events of the table: its
+  // topic, from its oldest to its newest event.
+  function setDownload(topic, events) {
+    var q = new URLSearchParams();
+    if (topic && topic !== "*") q.set("topic", topic);
+    var ids = events.map(function (e) { return e.id; });
+    if (ids.length) {
+      q.set("after", String(Math.min.apply(null, ids) - 1));
+      q.set("before", String(Math.max.apply(null, ids) + 1));
+    }
+    if (feedToken) q.set("token", feedToken); // a link cannot send a header
+    $("#download").href = "/admin/export.csv" + (q.toString() ? "?" + q.toString() : "");
+    $("#download-note").textContent = ids.length
+      ? "The CSV holds the " + ids.length + " events shown (#" + Math.min.apply(null, ids) + " to #" + Math.max.apply(null, ids) + ")."
+      : "The CSV holds every event of " + (topic && topic !== "*" ? topic : "every topic") + ".";
   }
 
   $("#history-form").addEventListener("submit", function (e) {
     e.preventDefault();
     history.pages = [];
-    loadHistory(historyURL($("#history-topic").value));
-  });
-
-  $("#history-topic").addEventListener("change", function () {
-    var topic = $("#history-topic").value;
-    var q = new URLSearchParams();
-    if (topic !== "*") q.set("topic", topic);
-    if (feedToken) q.set("token", feedToken); // a link cannot send a header
-    $("#download").href = "/api/export.csv" + (q.toString() ? "?" + q.toString() : "");
+    loadHistory(historyURL($("#history-topic").value), $("#history-topic").value);
   });
 
   $("#older").addEventListener("click", function () {
     if (!history.next) return;
     history.pages.push(history.current);
-    loadHistory(history.next);
+    loadHistory(history.next, history.topic);
   });
 
   $("#newer").addEventListener("click", function () {
-    if (history.pages.length) loadHistory(history.pages.pop());
+    if (history.pages.length) loadHistory(history.pages.pop(), history.topic);
   });
 
   function text(v) { return v === undefined || v === null ? "" : String(v); }

@@ -20,6 +20,18 @@
  * others. A stream takes at most 64 patterns (the server's limit); widgets
  * needing more between them share two or more streams.
  *
+ * Layout:
+ *   data-max-height="20rem"      at most this tall (a CSS length, or a
+ *                                number of pixels); the list scrolls;
+ *   data-compact                 one line per game, smaller type;
+ *   data-label="Tonight"         the widget's title (default "Scores" or
+ *                                "Markets").
+ * Each game shows its league and date when its topic has them
+ * ("nba/2026-11-21/lal-bos": NBA · 21 Nov), and games with the same teams
+ * show their topic too, so they can be told apart. A running game clock
+ * (clock_running "down" or "up") counts from the time of the game's
+ * latest event. An "archive" event takes its topic out of the widget.
+ *
  * Each event a widget receives is also dispatched on its element as a
  * "livefeed:update" DOM event (detail: id, topic, type, data, stale), and
  * a "reset" from the server as "livefeed:reset".
@@ -205,6 +217,7 @@
     };
     es.addEventListener("score", onEvent);
     es.addEventListener("tick", onEvent);
+    es.addEventListener("archive", onEvent);
     // The token ran out: the server ends the stream. Reconnect at once
     // with the fresh token fetched meanwhile (or a new one).
     es.addEventListener("expired", function (e) {
@@ -250,18 +263,27 @@
   var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
   styleInto(root);
   var frame = el("div", "frame");
+  if (script.hasAttribute("data-compact")) frame.classList.add("compact");
   var head = el("div", "head");
-  var title = el("span", "title", kind === "ticker" ? "Markets" : "Scores");
+  var label = script.getAttribute("data-label");
+  var title = el("span", "title", label ? label.slice(0, 100) : kind === "ticker" ? "Markets" : "Scores");
+  title.title = title.textContent;
   var state = el("span", "state", "connecting…");
   state.setAttribute("role", "status");
   head.append(title, state);
   var list = el("div", "list");
+  var maxHeight = cssLength(script.getAttribute("data-max-height"));
+  if (maxHeight) {
+    list.style.maxHeight = maxHeight;
+    list.classList.add("scrolls");
+  }
   var empty = el("div", "empty", kind === "ticker" ? "No prices yet" : "No games yet");
   list.appendChild(empty);
   frame.append(head, list);
   root.appendChild(frame);
 
-  var items = new Map(); // topic → { id, node }
+  var items = new Map(); // topic → { id, node, data, time, matchup }
+  var collator = new Intl.Collator(undefined, { numeric: true });
   var wanted = kind === "ticker" ? "tick" : "score";
 
   if (problem) {
@@ -282,6 +304,16 @@
       state.className = "state " + s;
     },
     update: function (env) {
+      if (env.type === "archive") {
+        var gone = items.get(env.topic);
+        if (gone && gone.id < env.id) {
+          gone.node.remove();
+          items.delete(env.topic);
+          if (!items.size) list.appendChild(empty);
+          markTwins();
+        }
+        return;
+      }
       if (env.type !== wanted) return;
       var item = items.get(env.topic);
       var stale = !!item && item.id > env.id;
@@ -297,6 +329,7 @@
       items.forEach(function (item) { item.node.remove(); });
       items.clear();
       list.appendChild(empty);
+      markTwins();
       host.dispatchEvent(new CustomEvent("livefeed:reset", { bubbles: true, detail: info }));
     }
   });
@@ -309,31 +342,34 @@
       item.node.setAttribute("data-topic", env.topic);
       items.set(env.topic, item);
       empty.remove();
-      // Keep the list in topic order.
+      // Keep the list in topic order, as people read it: g2 before g10.
       var after = null;
-      items.forEach(function (other, t) { if (t > env.topic && (!after || t < after.t)) after = { t: t, node: other.node }; });
+      items.forEach(function (other, t) {
+        if (collator.compare(t, env.topic) > 0 && (!after || collator.compare(t, after.t) < 0)) after = { t: t, node: other.node };
+      });
       list.insertBefore(item.node, after ? after.node : null);
+      if (kind !== "ticker") item.node.fields.where.textContent = placeOf(env.topic);
     }
     item.id = env.id;
     var f = item.node.fields;
     if (kind === "ticker") {
-      f.symbol.textContent = text(d.symbol);
+      f.symbol.textContent = f.symbol.title = text(d.symbol);
       f.price.textContent = number(d.price);
       var ch = typeof d.change === "number" ? d.change : 0;
       f.change.textContent = (ch > 0 ? "▲ +" : ch < 0 ? "▼ " : "") + number(ch) +
         (typeof d.change_pct === "number" ? " (" + (d.change_pct > 0 ? "+" : "") + d.change_pct.toFixed(2) + "%)" : "");
       f.change.className = "change " + (ch > 0 ? "up" : ch < 0 ? "down" : "flat");
     } else {
-      f.home.textContent = text(d.home);
-      f.away.textContent = text(d.away);
+      f.home.textContent = f.home.title = text(d.home);
+      f.away.textContent = f.away.title = text(d.away);
       f.homeScore.textContent = text(d.home_score);
       f.awayScore.textContent = text(d.away_score);
-      var info = [];
-      if (d.status) info.push(text(d.status));
-      if (d.period !== undefined && d.period !== null) info.push(typeof d.period === "number" ? "P" + d.period : text(d.period));
-      if (d.clock) info.push(text(d.clock));
-      f.info.textContent = info.join(" · ");
+      item.data = d;
+      item.time = Date.parse(env.time);
+      item.matchup = text(d.home) + "\n" + text(d.away);
+      showInfo(item);
       item.node.classList.toggle("is-live", d.status === "live");
+      markTwins();
     }
     if (changed) {
       // Flash the row that changed: restart the animation.
@@ -343,16 +379,74 @@
     }
   }
 
+  // showInfo writes a game's status, period and clock; a running clock
+  // is worked out from the time of its latest event.
+  function showInfo(item) {
+    var d = item.data, info = [];
+    if (d.status) info.push(text(d.status));
+    if (d.period !== undefined && d.period !== null) info.push(typeof d.period === "number" ? "P" + d.period : text(d.period));
+    var clock = clockNow(d, item.time);
+    if (clock) info.push(clock);
+    item.node.fields.info.textContent = info.join(" · ");
+  }
+
+  function clockNow(d, time) {
+    var clock = text(d.clock);
+    var m = /^(\d{1,3}):(\d\d)$/.exec(clock);
+    if (!m || (d.clock_running !== "down" && d.clock_running !== "up") || !time) return clock;
+    var secs = Number(m[1]) * 60 + Number(m[2]);
+    var elapsed = Math.max(0, Math.floor((Date.now() - time) / 1000));
+    secs = d.clock_running === "down" ? Math.max(0, secs - elapsed) : secs + elapsed;
+    return Math.floor(secs / 60) + ":" + String(secs % 60).padStart(2, "0");
+  }
+
+  if (kind !== "ticker") {
+    setInterval(function () {
+      items.forEach(function (item) { if (item.data && item.data.clock_running) showInfo(item); });
+    }, 1000);
+  }
+
+  // placeOf reads a game's league and date from its topic:
+  // "nba/2026-11-21/lal-bos" is "NBA · 21 Nov 2026".
+  function placeOf(topic) {
+    var segs = topic.split("/"), out = [];
+    if (segs.length > 1) out.push(segs[0].toUpperCase());
+    for (var i = 1; i < segs.length; i++) {
+      var m = /^(\d{4})-(\d\d)-(\d\d)$/.exec(segs[i]);
+      if (m) {
+        var day = new Date(Date.UTC(+m[1], +m[2] - 1, +m[3]));
+        if (!isNaN(day)) out.push(day.toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" }));
+        break;
+      }
+    }
+    return out.join(" \u00b7 ");
+  }
+
+  // markTwins shows the topic of games whose teams are the same as
+  // another's, so that two "Lakers vs Celtics" rows can be told apart.
+  function markTwins() {
+    if (kind === "ticker") return;
+    var seen = {};
+    items.forEach(function (item) { if (item.matchup) seen[item.matchup] = (seen[item.matchup] || 0) + 1; });
+    items.forEach(function (item, topic) {
+      var twin = seen[item.matchup] > 1;
+      item.node.classList.toggle("twin", twin);
+      item.node.fields.topic.textContent = twin ? topic : "";
+    });
+  }
+
   function gameNode() {
     var node = el("div", "game");
     var home = el("span", "team home"), homeScore = el("span", "score home");
     var away = el("span", "team away"), awayScore = el("span", "score away");
-    var info = el("div", "info");
+    var meta = el("div", "meta"), info = el("span", "info"), where = el("span", "where");
+    var topic = el("div", "topic");
     var row1 = el("div", "row"), row2 = el("div", "row");
+    meta.append(info, where);
     row1.append(home, homeScore);
     row2.append(away, awayScore);
-    node.append(info, row1, row2);
-    node.fields = { home: home, away: away, homeScore: homeScore, awayScore: awayScore, info: info };
+    node.append(meta, row1, row2, topic);
+    node.fields = { home: home, away: away, homeScore: homeScore, awayScore: awayScore, info: info, where: where, topic: topic };
     return node;
   }
 
@@ -373,6 +467,14 @@
   }
 
   function text(v) { return v === undefined || v === null ? "" : String(v); }
+
+  // cssLength reads data-max-height: a number of pixels or a CSS length
+  // in px, rem, em or vh; anything else is ignored.
+  function cssLength(v) {
+    v = (v || "").trim();
+    if (/^\d{1,5}$/.test(v)) return v + "px";
+    return /^\d{1,5}(\.\d{1,3})?(px|rem|em|vh)$/.test(v) ? v : "";
+  }
 
   function number(v) {
     if (typeof v !== "number") return text(v);
@@ -398,12 +500,20 @@
       ".game{padding:8px 12px;border-top:1px solid #edf1f5}.game:first-child{border-top:0}",
       ".info{font-size:12px;color:#6b7785;text-transform:uppercase;letter-spacing:.04em;min-height:1em}",
       ".game.is-live .info{color:#c0392b}",
-      ".row{display:flex;justify-content:space-between;gap:12px;font-size:16px}",
-      ".team{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}",
+      ".frame{min-width:0}.list.scrolls{overflow-y:auto;overscroll-behavior:contain;box-sizing:border-box}",
+      ".head{gap:8px;min-width:0}.title{overflow:hidden;text-overflow:ellipsis;white-space:nowrap;min-width:0}.state{flex:none}",
+      ".meta{display:flex;justify-content:space-between;gap:8px;min-width:0}",
+      ".meta .info{overflow:hidden;text-overflow:ellipsis;white-space:nowrap;min-width:0}",
+      ".where{font-size:11px;color:#8a96a3;white-space:nowrap;flex:none;letter-spacing:.02em}",
+      ".game .topic{font:11px/1.4 ui-monospace,Menlo,monospace;color:#8a96a3;overflow-wrap:anywhere}.game .topic:empty{display:none}",
+      ".row{display:flex;justify-content:space-between;gap:12px;font-size:16px;min-width:0}",
+      ".team{overflow:hidden;text-overflow:ellipsis;white-space:nowrap;min-width:0}",
+      ".compact .head{padding:4px 10px}.compact .game{padding:3px 10px}.compact .row{font-size:14px;line-height:1.25}.compact .meta{font-size:11px}",
       ".score{font-weight:700;font-variant-numeric:tabular-nums;min-width:2ch;text-align:right}",
       ".list:has(.tick){display:flex;flex-wrap:wrap;gap:6px;padding:8px}",
-      ".tick{display:flex;gap:8px;align-items:baseline;padding:6px 10px;border:1px solid #edf1f5;border-radius:8px;font-variant-numeric:tabular-nums}",
-      ".symbol{font-weight:700}",
+      ".tick{display:flex;flex-wrap:wrap;gap:0 8px;align-items:baseline;padding:6px 10px;border:1px solid #edf1f5;border-radius:8px;font-variant-numeric:tabular-nums;min-width:0;max-width:100%}",
+      ".symbol{font-weight:700;overflow-wrap:anywhere;min-width:0}",
+      ".compact .tick{padding:3px 8px;font-size:13px}",
       ".change{font-size:12px}.change.up{color:var(--livefeed-up,#1f8a4c)}.change.down{color:var(--livefeed-down,#c0392b)}.change.flat{color:#6b7785}",
       "@keyframes flash{from{background:var(--livefeed-flash,#fff3c4)}to{background:transparent}}",
       ".flash{animation:flash 1.2s ease-out}",
