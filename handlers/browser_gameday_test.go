@@ -358,3 +358,42 @@ func TestBrowserWidgetAttributes(t *testing.T) {
 	do(t, ctx, chromedp.EmulateViewport(1280, 900))
 	screenshot(t, ctx, dir, "widget-attributes-desk", false)
 }
+
+// TestBrowserConsoleToday: among games of the same status the console
+// lists today's first (by the day in their topics, in the console's local
+// time), then the days to come, then earlier days.
+func TestBrowserConsoleToday(t *testing.T) {
+	ctx := browser(t)
+	live := startLiveServer(t, handlers.Options{})
+	do(t, ctx, chromedp.Navigate(live.URL()+"/"))
+	// The browser's own date, which is what the console compares with.
+	day := func(offset int) string {
+		return eval[string](t, ctx, fmt.Sprintf(`(() => { const d = new Date(); d.setDate(d.getDate() + %d);
+			return d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-" + String(d.getDate()).padStart(2, "0"); })()`, offset))
+	}
+	yesterday, today, tomorrow := day(-1), day(0), day(1)
+	games := []struct{ topic, status string }{
+		{"nba/" + yesterday + "/late", "scheduled"},
+		{"nba/" + tomorrow + "/next", "scheduled"},
+		{"nba/" + today + "/tonight", "scheduled"},
+		{"nba/undated", "scheduled"},
+		{"nba/" + yesterday + "/overtime", "live"},
+		{"nba/" + today + "/now", "live"},
+	}
+	var updates []feed.Update
+	for _, g := range games {
+		data, _ := json.Marshal(map[string]any{"home": "Home", "away": "Away", "home_score": 0, "away_score": 0, "status": g.status})
+		updates = append(updates, feed.Update{Topic: g.topic, Type: "score", Data: data})
+	}
+	if _, err := client.New(live.URL(), token).PublishBatch(context.Background(), updates, ""); err != nil {
+		t.Fatal(err)
+	}
+	signIn(t, ctx, live.URL())
+	waitFor(t, ctx, "the console to list the games", `document.querySelectorAll("#games .card").length === 6`, patience)
+	got := eval[[]string](t, ctx, `Array.from(document.querySelectorAll("#games .card")).map(c => c.getAttribute("data-topic"))`)
+	want := []string{"nba/" + today + "/now", "nba/" + yesterday + "/overtime",
+		"nba/" + today + "/tonight", "nba/" + tomorrow + "/next", "nba/undated", "nba/" + yesterday + "/late"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("the console lists\n%v\nwant\n%v", got, want)
+	}
+}

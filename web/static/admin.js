@@ -210,6 +210,20 @@
 
   function leagueOf(topic) { return topic.split("/")[0]; }
 
+  // dayRank orders games of the same status by the day their topic names
+  // (a segment YYYY-MM-DD): today's first, then the days to come and games
+  // with no day, then earlier days. today is the console's local date.
+  function dayRank(topic, today) {
+    var m = /(?:^|\/)(\d{4}-\d{2}-\d{2})(?:\/|$)/.exec(topic);
+    if (m && m[1] === today) return 0;
+    return !m || m[1] > today ? 1 : 2;
+  }
+
+  function localDay() {
+    var d = new Date();
+    return d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-" + String(d.getDate()).padStart(2, "0");
+  }
+
   // byTopic compares topics as people read them: g2 before g10.
   var collator = new Intl.Collator(undefined, { numeric: true });
   function byTopic(a, b) { return collator.compare(a, b); }
@@ -403,6 +417,7 @@
   }
 
   function orderGames() {
+    var today = localDay();
     var byLeague = new Map();
     games.forEach(function (g, topic) {
       var name = leagueOf(topic);
@@ -413,7 +428,9 @@
     leagues.forEach(function (l, name) {
       var items = byLeague.get(name);
       if (!items) { l.node.remove(); leagues.delete(name); return; }
-      items.sort(function (a, b) { return a.g.rank - b.g.rank || byTopic(a.topic, b.topic); });
+      items.sort(function (a, b) {
+        return a.g.rank - b.g.rank || dayRank(a.topic, today) - dayRank(b.topic, today) || byTopic(a.topic, b.topic);
+      });
       var shown = 0, finals = 0;
       items.forEach(function (it) {
         var d = it.g.data;
