@@ -290,7 +290,20 @@ func (s *Server) Handler() http.Handler {
 		Error(w, req, s.log, feed.Errorf(feed.ErrNotAllowed, "%s is not allowed on %s; use %s", req.Method, req.URL.Path, strings.Join(allow, " or ")))
 	})
 	r.NotFoundHandler, r.MethodNotAllowedHandler = unrouted, unrouted
-	return r
+
+	// A publish goes straight to its handler: finding the route among
+	// the others, and the copy of the request that the router makes to
+	// hold it, cost a publish about 1.5 µs of CPU, a tenth of what
+	// net/http itself costs it. Any other path, "/api/publish/" or
+	// "/api//publish" included, is the router's.
+	publish := s.strictRequest(http.HandlerFunc(s.publish))
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodPost && req.URL.Path == "/api/publish" {
+			publish.ServeHTTP(w, req)
+			return
+		}
+		r.ServeHTTP(w, req)
+	})
 }
 
 // webFile reports whether the request's path names one of the web files,
