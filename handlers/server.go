@@ -133,8 +133,12 @@ type Options struct {
 	Retry time.Duration
 	// MaxBodyBytes bounds request bodies.
 	MaxBodyBytes int64
-	// WriteTimeout bounds writing the start of an event stream.
+	// WriteTimeout bounds writing the start of an event stream, and each
+	// write of the answers of a streaming publish.
 	WriteTimeout time.Duration
+	// ReadTimeout bounds the wait for more of a streaming publish's body
+	// (the server's read timeout bounds the whole of other requests).
+	ReadTimeout time.Duration
 	// MaxStreams and MaxStreamsPerIP bound the open event streams (0: no
 	// limit); BusyRetry is about when a client refused for them comes
 	// back.
