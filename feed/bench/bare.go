@@ -61,6 +61,7 @@ func bareStream(w http.ResponseWriter, r *http.Request, last *atomic.Int64) {
 	rc.EnableFullDuplex()
 	w.Header().Set("Content-Type", ndjson)
 	w.WriteHeader(http.StatusOK)
+	rc.Flush() // the publisher waits for the response to start before it sends
 	buf := make([]byte, 64<<10)
 	out := make([]byte, 0, 64<<10)
 	for {

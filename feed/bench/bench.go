@@ -1,7 +1,7 @@
 // Package bench is livefeed's load tool, run as `livefeed bench`: it drives
 // a running livefeed server over real sockets from its own process and
 // prints the figures of the performance bars in BENCH.md (workloads W1 to
-// W8, W10, W11 and W13), one line per run, then the median of the runs and
+// W11 and W13), one line per run, then the median of the runs and
 // each bar with MET or NOT MET.
 //
 // Subscribers are plain TCP connections, each read by its own goroutine
@@ -70,7 +70,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 	cfg := Config{Override: unsetParams()}
 	fs := flag.NewFlagSet("livefeed bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	workloads := fs.String("workload", "", "workload(s) to run: W1..W8, W10, W11, W13, a comma-separated list, or all (all but the W11 soak and the W13 cluster)")
+	workloads := fs.String("workload", "", "workload(s) to run: W1..W11, W13, a comma-separated list, or all (all but the W11 soak and the W13 cluster)")
 	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "base `URL` of the server under test")
 	// The token a server was given in its environment, else the one of
 	// the sample config.toml.
@@ -112,7 +112,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 	}
 	switch {
 	case *workloads == "":
-		return Config{}, errors.New("-workload is required (W1..W8, W10, W11, W13 or all); see -help")
+		return Config{}, errors.New("-workload is required (W1..W11, W13 or all); see -help")
 	case strings.EqualFold(*workloads, "all"):
 		// The soak takes ten minutes a run and the cluster needs NATS:
 		// only when asked for by name.
@@ -141,7 +141,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 
 func usage(fs *flag.FlagSet) {
 	w := fs.Output()
-	fmt.Fprint(w, `Usage: livefeed bench -workload W1..W8|W10|W11|W13|all [-url http://host:port] [-token T] [-pid N] [flags]
+	fmt.Fprint(w, `Usage: livefeed bench -workload W1..W11|W13|all [-url http://host:port] [-token T] [-pid N] [flags]
 
 Drives a running livefeed server over real sockets and prints one line per
 run with every figure, then for each workload the median of the runs, each

@@ -211,6 +211,25 @@ var Workloads = []*Workload{
 		run: runStuck,
 	},
 	{
+		Name:  "W9",
+		Bench: "streaming ingest: NDJSON publishes on 1 and on 4 connections, each event acknowledged on the stream after commit. Bar: ≥ 200,000 durable events/s.",
+		Reading: "Each connection is one POST /api/publish with Content-Type application/x-ndjson (feed/client's Ingest), sending lines in batches of 500 as long as fewer than 20,000 are unacknowledged, for -duration, on 100 topics of its own in turn, 100-byte payloads; then it ends its body and reads the last acknowledgements. " +
+			"cN_events_per_s = events acknowledged with an ID on N connections / (last acknowledgement - first send). cN_ack_p99_ms is from the flush of a line to its acknowledgement (every 1,000th line). " +
+			"With -bare-url the same runs against the bare endpoint too (which answers each line with an ID at once) and the ratios are reported; the bars are the absolute 200,000/s.",
+		Defaults: Params{Duration: 10 * time.Second, Payload: 100},
+		Bars: func(Config) []Bar {
+			return []Bar{
+				{Figure: "c1_events_per_s", Op: ">=", Limit: 200_000},
+				{Figure: "c4_events_per_s", Op: ">=", Limit: 200_000},
+				{Figure: "c1_refused", Op: "<=", Limit: 0, Worst: true},
+				{Figure: "c4_refused", Op: "<=", Limit: 0, Worst: true},
+				{Figure: "c1_order_violations", Op: "<=", Limit: 0, Worst: true},
+				{Figure: "c4_order_violations", Op: "<=", Limit: 0, Worst: true},
+			}
+		},
+		run: runIngest,
+	},
+	{
 		Name:  "W10",
 		Bench: "500 subscribers that never read, events of 250 B and of 1 MB. Bar: ≤ 16 KB server memory each beyond the shared window; no goroutine each.",
 		Reading: "For each size in turn: the server's window is filled to its limit with such events on another topic, and as many again are published (so that from then on the window replaces events instead of growing and the Go heap is at its steady size); then 500 subscribers (SO_RCVBUF 4 KiB) connect fresh to a new topic, read their position frame and never read again, and 24,000 events of 250 B (6 MB, more than a socket's send buffer grows to) or 30 of 1 MB are published to it. " +
