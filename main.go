@@ -373,6 +373,7 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	n.http.RegisterOnShutdown(n.srv.StopIngest)
 	return n, nil
 }
 

@@ -107,9 +107,35 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 		defer close(committed)
 		st.commitLoop()
 	}()
+	read := make(chan struct{})
+	go func() {
+		// At shutdown the stream ends where it is: the read waiting for
+		// more of it returns, and the lines read are answered.
+		select {
+		case <-s.stopping:
+			rc.SetReadDeadline(time.Now())
+		case <-read:
+		}
+	}()
 	readErr := st.readLines(r.Body, publisher, scope)
+	close(read)
+	select {
+	case <-s.stopping:
+		if readErr == nil {
+			break // the body had ended
+		}
+		readErr = feed.Errorf(feed.ErrUnavailable, "the server is shutting down: the lines answered above are committed; send the others again")
+	default:
+	}
 	st.finish(readErr)
 	<-committed
+}
+
+// StopIngest ends the streaming publishes, now and from now on, after
+// answering the lines they have read: a server shutting down waits for
+// its requests, and a stream would last as long as its publisher.
+func (s *Server) StopIngest() {
+	s.stoppingOnce.Do(func() { close(s.stopping) })
 }
 
 // stream is one streaming publish: the handler's goroutine reads lines

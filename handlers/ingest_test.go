@@ -267,6 +267,27 @@ func TestIngestRefused(t *testing.T) {
 	})
 }
 
+// TestIngestShutdown: a server shutting down ends its streams where they
+// are, after answering the lines read, and says so.
+func TestIngestShutdown(t *testing.T) {
+	a := newApp(t, handlers.Options{}, false)
+	c, status := openIngest(t, a, "Bearer "+token)
+	if status != http.StatusOK {
+		t.Fatalf("status %d", status)
+	}
+	c.send(t, noteLine("s", 1))
+	if got := c.recv(t); got != `{"id":1}` {
+		t.Fatalf("answer %q", got)
+	}
+	a.srv.StopIngest()
+	if got := c.recv(t); !strings.HasPrefix(got, `{"status":503,"error":"the server is shutting down`) {
+		t.Fatalf("at shutdown: %q", got)
+	}
+	if _, err := c.br.ReadString('\n'); err != io.EOF {
+		t.Fatalf("after the last answer: %v, want the end of the response", err)
+	}
+}
+
 // TestIngestHTTP2: over HTTP/2 too, each line is answered while the
 // request body is still open.
 func TestIngestHTTP2(t *testing.T) {

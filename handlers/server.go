@@ -180,6 +180,9 @@ type Server struct {
 	rates       *rateLimits
 	metrics     metrics
 	exports     *exportTurns // the CSV exports' slots
+	// stopping is closed by StopIngest: streaming publishes end.
+	stopping     chan struct{}
+	stoppingOnce sync.Once
 
 	// The admin console.
 	operators   map[string]string // name → bcrypt hash
@@ -206,6 +209,7 @@ func New(b Backends, opts Options) *Server {
 		streams:     newStreamLimits(opts.MaxStreams, opts.MaxStreamsPerIP),
 		rates:       newRateLimits(opts.PublishRate, opts.PublishBurst),
 		exports:     newExportTurns(maxExports),
+		stopping:    make(chan struct{}),
 		operators:   make(map[string]string),
 		sessions:    &sessions{store: b.Sessions, lifetime: opts.SessionLifetime},
 		throttle:    newLoginThrottle(),
