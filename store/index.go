@@ -46,7 +46,7 @@ func (st *statements) index(from, to int64) error {
 	if st.indexInsert == nil {
 		var err error
 		if st.indexInsert, err = st.db.PrepareContext(ctx,
-			`INSERT INTO topic_index (topic, id) SELECT topic, id FROM events WHERE id > ? AND id <= ? ORDER BY topic, id`); err != nil {
+			`INSERT INTO topic_index (topic, id) SELECT topic, id FROM events WHERE id > ? AND id <= ?`); err != nil {
 			return err
 		}
 		if st.indexMark, err = st.db.PrepareContext(ctx,
