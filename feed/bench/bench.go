@@ -88,7 +88,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 	fs.StringVar(&cfg.DB, "db", "", "database `file` for W7 (filled to -rows events if smaller)")
 	fs.StringVar(&cfg.ServerConfig, "server-config", "", "config `file` passed to the servers W7 starts")
 	fs.StringVar(&cfg.NATS, "nats", "", "`URL` of a NATS server with JetStream for W13's cluster (each run makes a stream of its own and deletes it)")
-	fs.StringVar(&cfg.BareURL, "bare-url", "", "W4, W9: base `URL` of the bare publish endpoint (go run ./feed/bench/bare), measured in the same runs; its ratios become the bars")
+	fs.StringVar(&cfg.BareURL, "bare-url", "", "W4, W9: base `URL` of the bare publish endpoint (go run ./feed/bench/bare), measured in the same runs; livefeed's ratios to it are reported, and are W4's bars")
 	fs.IntVar(&cfg.BarePID, "bare-pid", 0, "W4, W9: the bare endpoint's process `id`, for its CPU per publish")
 	fs.StringVar(&cfg.FsyncDir, "fsync-dir", "", "W4: `directory` on the database's disk to time fsync in (default: that of -db, else the temporary directory)")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the load tool itself to `file`")
