@@ -370,6 +370,7 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 		Retry:               cfg.Feed.Retry,
 		MaxBodyBytes:        cfg.Server.MaxBodyBytes,
 		WriteTimeout:        cfg.Feed.WriteTimeout,
+		ReadTimeout:         cfg.Server.ReadTimeout,
 		MaxStreams:          maxStreams(cfg.Feed.MaxSubscribers),
 		MaxStreamsPerIP:     cfg.Feed.MaxSubscribersPerIP,
 		BusyRetry:           cfg.Feed.BusyRetry,
@@ -391,6 +392,7 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	n.http.RegisterOnShutdown(n.srv.StopIngest)
 	return n, nil
 }
 

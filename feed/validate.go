@@ -100,6 +100,10 @@ const MaxDataBytesLimit = 8 << 20
 // (no whitespace, so the SSE envelope is one line).
 func (u Update) Validate() (Update, error) { return u.validate(MaxDataBytes) }
 
+// ValidateUpTo is Validate with up to maxData bytes of data (a server's
+// feed.max_event_bytes).
+func (u Update) ValidateUpTo(maxData int) (Update, error) { return u.validate(maxData) }
+
 func (u Update) validate(maxData int) (Update, error) {
 	if err := ValidateTopic(u.Topic); err != nil {
 		return Update{}, err

@@ -33,6 +33,7 @@ type app struct {
 	*httptest.Server
 	store *store.Store
 	hub   *fanout.Hub
+	srv   *handlers.Server
 }
 
 // newApp starts the server; tune, if given, is applied to each connection
@@ -58,7 +59,8 @@ func newApp(t *testing.T, opts handlers.Options, tlsHTTP2 bool, tune ...func(*ne
 	if opts.WriteTimeout == 0 {
 		opts.WriteTimeout = 5 * time.Second
 	}
-	srv := httptest.NewUnstartedServer(handlers.New(handlers.Backends{Log: st, History: st, Sessions: st, Hub: hub}, opts).Handler())
+	server := handlers.New(handlers.Backends{Log: st, History: st, Sessions: st, Hub: hub}, opts)
+	srv := httptest.NewUnstartedServer(server.Handler())
 	if len(tune) > 0 {
 		srv.Listener = tunedListener{srv.Listener, tune}
 	}
@@ -73,7 +75,7 @@ func newApp(t *testing.T, opts handlers.Options, tlsHTTP2 bool, tune ...func(*ne
 		srv.Close()
 		st.Close()
 	})
-	return &app{Server: srv, store: st, hub: hub}
+	return &app{Server: srv, store: st, hub: hub, srv: server}
 }
 
 // tunedListener applies tune to each connection it accepts.

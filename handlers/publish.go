@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -18,6 +19,10 @@ import (
 // validates, commits and hands the events to the hub), then acknowledge
 // with the IDs. Any error leaves the database unchanged.
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
+	if isStream(r) {
+		s.ingest(w, r)
+		return
+	}
 	publisher, scope, err := s.authorizePublisher(r)
 	if err != nil {
 		Error(w, r, s.log, err)
@@ -104,14 +109,14 @@ func ack(events []feed.Event, batch bool) []byte {
 // one), each at most once, no others. The data is left to the store, which
 // validates it.
 func ParsePublish(body []byte) (updates []feed.Update, batch bool, err error) {
-	p := envelopeReader{b: body}
+	p := envelopeReader{b: body, what: "the request body"}
 	p.space()
 	if p.i == len(p.b) {
 		return nil, false, publishError("the request body is empty: send a JSON object or a JSON array of objects")
 	}
 	switch p.b[p.i] {
 	case '{':
-		u, err := p.event()
+		u, _, err := p.event()
 		if err != nil {
 			return nil, false, err
 		}
@@ -127,7 +132,7 @@ func ParsePublish(body []byte) (updates []feed.Update, batch bool, err error) {
 			if !p.at('{') {
 				return nil, false, publishError(fmt.Sprintf("event %d must be an event object, got %s", n, p.kind()))
 			}
-			u, err := p.event()
+			u, _, err := p.event()
 			if err != nil {
 				return nil, false, fmt.Errorf("event %d: %w", n, err)
 			}
@@ -161,63 +166,81 @@ func publishError(msg string) error { return feed.Errorf(feed.ErrInvalid, "%s", 
 // envelopeReader reads the envelope of published events. It skips over
 // each event's data, which the store then reads in full.
 type envelopeReader struct {
-	b []byte
-	i int
+	b    []byte
+	i    int
+	what string // what b is, for messages: "the request body", "the line"
+	// keyed allows the field "idempotency_key" (a line of a stream).
+	keyed bool
 }
 
-// event reads the object at p.i.
-func (p *envelopeReader) event() (feed.Update, error) {
-	var u feed.Update
-	var seen [3]bool // topic, type, data
+// envelopeFields are the fields of an event, then the one a line of a
+// stream may add.
+var envelopeFields = []string{"topic", "type", "data", "idempotency_key"}
+
+// event reads the object at p.i, and its idempotency key if p.keyed.
+func (p *envelopeReader) event() (u feed.Update, key string, err error) {
+	var seen [4]bool // topic, type, data, idempotency_key
 	p.i++            // {
 	p.space()
 	if p.at('}') {
 		p.i++
-		return u, nil
+		return u, "", nil
 	}
 	for {
 		if !p.at('"') {
-			return u, p.syntax("expected a field name in double quotes")
+			return u, "", p.syntax("expected a field name in double quotes")
 		}
 		name, err := p.string()
 		if err != nil {
-			return u, err
+			return u, "", err
 		}
-		field := slices.Index([]string{"topic", "type", "data"}, name)
+		field := slices.Index(envelopeFields, name)
+		if field == 3 && !p.keyed {
+			return u, "", publishError("unknown field \"idempotency_key\": a line of a stream (Content-Type: application/x-ndjson) may carry its key; a single publish sends the Idempotency-Key header")
+		}
 		if field < 0 {
-			return u, publishError(fmt.Sprintf("unknown field %s: an event has the fields \"topic\", \"type\" and \"data\", in lower case", strconv.Quote(name)))
+			fields := `"topic", "type" and "data"`
+			if p.keyed {
+				fields = `"topic", "type", "data" and "idempotency_key"`
+			}
+			return u, "", publishError(fmt.Sprintf("unknown field %s: an event has the fields %s, in lower case", strconv.Quote(name), fields))
 		}
 		if seen[field] {
-			return u, publishError(fmt.Sprintf("field %q is given twice", name))
+			return u, "", publishError(fmt.Sprintf("field %q is given twice", name))
 		}
 		seen[field] = true
 		p.space()
 		if !p.at(':') {
-			return u, p.syntax("expected ':' after the field name")
+			return u, "", p.syntax("expected ':' after the field name")
 		}
 		p.i++
 		p.space()
 		if p.i == len(p.b) {
-			return u, p.syntax("expected a value")
+			return u, "", p.syntax("expected a value")
 		}
 		if field == 2 {
 			start := p.i
 			if u.Data = p.skipValue(); len(u.Data) == 0 {
 				p.i = start
-				return u, p.syntax("expected the value of \"data\"")
+				return u, "", p.syntax("expected the value of \"data\"")
 			}
 		} else {
 			if !p.at('"') {
-				return u, publishError(fmt.Sprintf("field %q must be a string, got %s", name, p.kind()))
+				return u, "", publishError(fmt.Sprintf("field %q must be a string, got %s", name, p.kind()))
 			}
 			v, err := p.string()
 			if err != nil {
-				return u, err
+				return u, "", err
 			}
-			if field == 0 {
+			switch field {
+			case 0:
 				u.Topic = v
-			} else {
+			case 1:
 				u.Type = v
+			default:
+				if key, err = checkLineKey(v); err != nil {
+					return u, "", err
+				}
 			}
 		}
 		p.space()
@@ -227,10 +250,10 @@ func (p *envelopeReader) event() (feed.Update, error) {
 			continue
 		}
 		if !p.at('}') {
-			return u, p.syntax("expected ',' or '}' after a field")
+			return u, "", p.syntax("expected ',' or '}' after a field")
 		}
 		p.i++
-		return u, nil
+		return u, key, nil
 	}
 }
 
@@ -273,9 +296,9 @@ func (p *envelopeReader) kind() string {
 		return "an array"
 	case c == '"':
 		return "a string"
-	case c == 't' || c == 'f':
+	case bytes.HasPrefix(p.b[p.i:], []byte("true")) || bytes.HasPrefix(p.b[p.i:], []byte("false")):
 		return "a boolean"
-	case c == 'n':
+	case bytes.HasPrefix(p.b[p.i:], []byte("null")):
 		return "null"
 	case c == '-' || '0' <= c && c <= '9':
 		return "a number"
@@ -293,9 +316,9 @@ func (p *envelopeReader) space() {
 
 func (p *envelopeReader) syntax(what string) error {
 	if p.i >= len(p.b) {
-		return publishError("the request body is not valid JSON: it ends too early")
+		return publishError(p.what + " is not valid JSON: it ends too early")
 	}
-	return publishError(fmt.Sprintf("the request body is not valid JSON (at byte %d): %s", p.i, what))
+	return publishError(fmt.Sprintf("%s is not valid JSON (at byte %d): %s", p.what, p.i, what))
 }
 
 // skipValue moves past the JSON value at p.i and returns it, or nil if it

@@ -48,3 +48,20 @@ func BenchmarkParsePublish(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkParseLine measures what each line of a streaming publish costs
+// before the store: reading its envelope (ParseLine) and validating it.
+func BenchmarkParseLine(b *testing.B) {
+	line := []byte(`{"topic":"stocks/AAPL","type":"tick","data":{"symbol":"AAPL","price":231.42,"change":-1.25,"change_pct":-0.54,"volume":120000,"currency":"USD"},"idempotency_key":"aapl-1763751845"}`)
+	b.SetBytes(int64(len(line)))
+	b.ReportAllocs()
+	for b.Loop() {
+		u, _, err := handlers.ParseLine(line)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := u.Validate(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -160,3 +160,83 @@ func (s *Store) SetMeta(ctx context.Context, name, value string) error {
 	})
 	return taskError("store "+name, err)
 }
+
+// AppendEach stores updates that stand each on its own, the lines of a
+// streaming publish: each is validated alone, and the valid ones are
+// committed in their order, with consecutive IDs unless another publish
+// commits between them. keys, if not nil, holds an idempotency key or nil
+// for each update: a keyed update is appended as AppendOnce would, and its
+// retry is answered with the event it made. The outcomes are in the order
+// of updates; an update refused for itself (invalid, its key reused) does
+// not hold back the others. All are handed to the writer before waiting
+// for any, so that they share a commit.
+func (s *Store) AppendEach(ctx context.Context, updates []feed.Update, keys []*feed.Idempotency) []feed.Outcome {
+	out := make([]feed.Outcome, len(updates))
+	var reqs []*appendRequest
+	var owners [][]int // the indices of updates each request holds
+	var run *appendRequest
+	for i, u := range updates {
+		v, err := u.ValidateUpTo(s.opts.MaxDataBytes)
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		var once *feed.Idempotency
+		if keys != nil {
+			once = keys[i]
+		}
+		if once != nil || run == nil || len(run.updates) == maxCommit {
+			run = &appendRequest{ctx: ctx, once: once, done: make(chan struct{})}
+			reqs = append(reqs, run)
+			owners = append(owners, nil)
+		}
+		run.updates = append(run.updates, v)
+		owners[len(owners)-1] = append(owners[len(owners)-1], i)
+		if once != nil {
+			run = nil // a keyed update is a publish of its own
+		}
+	}
+	if len(reqs) == 0 {
+		return out
+	}
+	s.inflight.Add(1)
+	defer s.inflight.Add(-1)
+	sent, err := s.handOverAll(ctx, reqs)
+	for k, req := range reqs {
+		if k < sent {
+			<-req.done
+		} else {
+			req.err = err
+		}
+		for j, i := range owners[k] {
+			switch {
+			case req.err != nil:
+				out[i].Err = req.err
+			case j >= len(req.events):
+				out[i].Err = errKeyReused // the key made another publish, of more events
+			default:
+				out[i] = feed.Outcome{Event: req.events[j], Replayed: req.replayed}
+			}
+		}
+	}
+	return out
+}
+
+// handOverAll hands reqs to the writer in order, without waiting for any,
+// and returns how many it handed over; the rest failed with err (the store
+// closed, ctx ended).
+func (s *Store) handOverAll(ctx context.Context, reqs []*appendRequest) (int, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, feed.ErrClosed
+	}
+	for k, req := range reqs {
+		select {
+		case s.reqs <- req:
+		case <-ctx.Done():
+			return k, ctx.Err()
+		}
+	}
+	return len(reqs), nil
+}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -38,6 +40,43 @@ func BenchmarkAppend(b *testing.B) {
 				b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N*size), "cpu-ns/event")
 			})
 		}
+	}
+}
+
+// BenchmarkGroupCommit is W4 without HTTP: 16 publishers, each on its own
+// topic, appending one event at a time and waiting for it, as concurrent
+// publish requests do. It measures the hand-off to the writer and back,
+// the insert and the commit per event, and how many events a commit
+// carries.
+func BenchmarkGroupCommit(b *testing.B) {
+	for _, mode := range []string{"normal", "full"} {
+		b.Run("synchronous="+mode, func(b *testing.B) {
+			s := MustOpenStore(b, store.Options{Synchronous: mode})
+			ctx := context.Background()
+			const publishers = 16
+			var next atomic.Int64
+			cpu := cpuTime()
+			before := s.Stats()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for p := range publishers {
+				wg.Go(func() {
+					u := []feed.Update{{Topic: fmt.Sprintf("stocks/S%d", p), Type: "tick",
+						Data: json.RawMessage(`{"symbol":"AAPL","price":231.42,"change":-1.25,"change_pct":-0.54,"volume":120000,"currency":"USD"}`)}}
+					for next.Add(1) <= int64(b.N) {
+						if _, err := s.Append(ctx, u); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			st := s.Stats()
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/event")
+			b.ReportMetric(float64(st.Events-before.Events)/float64(max(st.Commits-before.Commits, 1)), "events/commit")
+		})
 	}
 }
 

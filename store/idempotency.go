@@ -68,7 +68,7 @@ func lookupOnce(ctx context.Context, db rowQueryer, once feed.Idempotency, since
 	return first, count, true, nil
 }
 
-var errKeyReused = feed.Errorf(feed.ErrKeyReused, "this feed.Idempotency-Key was used for another request: use a new key for each publish")
+var errKeyReused = feed.Errorf(feed.ErrKeyReused, "this Idempotency-Key (or a line's idempotency_key) was used for another request: use a new key for each publish")
 
 // eventsFrom reads the count events from ID first. Events retention has
 // removed since are returned with their ID only.

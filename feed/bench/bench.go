@@ -1,7 +1,7 @@
 // Package bench is livefeed's load tool, run as `livefeed bench`: it drives
 // a running livefeed server over real sockets from its own process and
 // prints the figures of the performance bars in BENCH.md (workloads W1 to
-// W8, W10, W11 and W13), one line per run, then the median of the runs and
+// W11 and W13), one line per run, then the median of the runs and
 // each bar with MET or NOT MET.
 //
 // Subscribers are plain TCP connections, each read by its own goroutine
@@ -48,6 +48,14 @@ type Config struct {
 	// ServerBin too, its nodes on the NATS server at NATS.
 	ServerBin, DB, ServerConfig string
 	NATS                        string
+	// BareURL and BarePID are the bare publish endpoint (BareEndpoint)
+	// that W4 and W9 measure in the same run as livefeed, each run
+	// alternating which goes first, and report livefeed's ratio to.
+	BareURL string
+	BarePID int
+	// FsyncDir is where W4 times an fsync before and after each run
+	// (default: the directory of -db, else the system's temporary one).
+	FsyncDir string
 	// CPUProfile, if set, is where the tool writes a CPU profile of
 	// itself (to see what the tool, not the server, spends time on).
 	CPUProfile string
@@ -62,7 +70,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 	cfg := Config{Override: unsetParams()}
 	fs := flag.NewFlagSet("livefeed bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	workloads := fs.String("workload", "", "workload(s) to run: W1..W8, W10, W11, W13, a comma-separated list, or all (all but the W11 soak and the W13 cluster)")
+	workloads := fs.String("workload", "", "workload(s) to run: W1..W11, W13, a comma-separated list, or all (all but the W11 soak and the W13 cluster)")
 	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "base `URL` of the server under test")
 	// The token a server was given in its environment, else the one of
 	// the sample config.toml.
@@ -80,6 +88,9 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 	fs.StringVar(&cfg.DB, "db", "", "database `file` for W7 (filled to -rows events if smaller)")
 	fs.StringVar(&cfg.ServerConfig, "server-config", "", "config `file` passed to the servers W7 starts")
 	fs.StringVar(&cfg.NATS, "nats", "", "`URL` of a NATS server with JetStream for W13's cluster (each run makes a stream of its own and deletes it)")
+	fs.StringVar(&cfg.BareURL, "bare-url", "", "W4, W9: base `URL` of the bare publish endpoint (go run ./feed/bench/bare), measured in the same runs; livefeed's ratios to it are reported, and are W4's bars")
+	fs.IntVar(&cfg.BarePID, "bare-pid", 0, "W4, W9: the bare endpoint's process `id`, for its CPU per publish")
+	fs.StringVar(&cfg.FsyncDir, "fsync-dir", "", "W4: `directory` on the database's disk to time fsync in (default: that of -db, else the temporary directory)")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the load tool itself to `file`")
 	o := &cfg.Override
 	fs.IntVar(&o.Subscribers, "subscribers", unset, "override the workload's subscribers (W5: reconnecting clients)")
@@ -101,7 +112,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 	}
 	switch {
 	case *workloads == "":
-		return Config{}, errors.New("-workload is required (W1..W8, W10, W11, W13 or all); see -help")
+		return Config{}, errors.New("-workload is required (W1..W11, W13 or all); see -help")
 	case strings.EqualFold(*workloads, "all"):
 		// The soak takes ten minutes a run and the cluster needs NATS:
 		// only when asked for by name.
@@ -130,7 +141,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 
 func usage(fs *flag.FlagSet) {
 	w := fs.Output()
-	fmt.Fprint(w, `Usage: livefeed bench -workload W1..W8|W10|W11|W13|all [-url http://host:port] [-token T] [-pid N] [flags]
+	fmt.Fprint(w, `Usage: livefeed bench -workload W1..W11|W13|all [-url http://host:port] [-token T] [-pid N] [flags]
 
 Drives a running livefeed server over real sockets and prints one line per
 run with every figure, then for each workload the median of the runs, each

@@ -36,7 +36,7 @@ func TestParseArgs(t *testing.T) {
 					t.Fatalf("defaults %+v", cfg)
 				}
 			}},
-		{name: "All", args: []string{"-workload", "all"}, workloads: []string{"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W10"}},
+		{name: "All", args: []string{"-workload", "all"}, workloads: []string{"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10"}},
 		{name: "ListAnyCase", args: []string{"-workload", "w2, W8"}, workloads: []string{"W2", "W8"}},
 		{name: "Overrides", args: []string{"-workload", "W1", "-subscribers", "50", "-duration", "1s", "-rate", "0", "-runs", "1"}, workloads: []string{"W1"},
 			check: func(t *testing.T, cfg bench.Config) {
@@ -52,7 +52,7 @@ func TestParseArgs(t *testing.T) {
 				}
 			}},
 		{name: "ErrNoWorkload", args: nil, err: "-workload is required"},
-		{name: "ErrUnknownWorkload", args: []string{"-workload", "W9"}, err: `unknown workload "W9"`},
+		{name: "ErrUnknownWorkload", args: []string{"-workload", "W12"}, err: `unknown workload "W12"`},
 		{name: "ErrRuns", args: []string{"-workload", "W1", "-runs", "0"}, err: "-runs 0"},
 		{name: "ErrDurability", args: []string{"-workload", "W4", "-durability", "off"}, err: "-durability"},
 		{name: "ErrExtraArgument", args: []string{"-workload", "W1", "extra"}, err: "unexpected argument"},

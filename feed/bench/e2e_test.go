@@ -151,9 +151,19 @@ func TestWorkloadsEndToEnd(t *testing.T) {
 		positive(t, f, "server_rss_before_kb", "server_rss_after_kb")
 	})
 	t.Run("W4", func(t *testing.T) {
-		f := run(t, "-workload", "W4", "-publishers", "4", "-duration", "1s")
-		want(t, f, map[string]float64{"publish_errors": 0})
-		positive(t, f, "publishes", "publishes_per_s", "ack_p99_ms")
+		bare := httptest.NewServer(bench.BareEndpoint())
+		defer bare.Close()
+		f := run(t, "-workload", "W4", "-publishers", "4", "-duration", "1s", "-bare-url", bare.URL, "-bare-pid", fmt.Sprint(os.Getpid()))
+		want(t, f, map[string]float64{"publish_errors": 0, "bare_publish_errors": 0})
+		positive(t, f, "publishes", "publishes_per_s", "ack_p99_ms", "bare_publishes_per_s", "bare_server_cpu_us_per_publish",
+			"publishes_per_s_ratio_to_bare", "server_cpu_us_per_publish_ratio_to_bare", "fsync_p50_ms")
+	})
+	t.Run("W9", func(t *testing.T) {
+		bare := httptest.NewServer(bench.BareEndpoint())
+		defer bare.Close()
+		f := run(t, "-workload", "W9", "-duration", "1s", "-bare-url", bare.URL)
+		want(t, f, map[string]float64{"c1_refused": 0, "c4_refused": 0, "c1_order_violations": 0, "c4_order_violations": 0})
+		positive(t, f, "c1_events", "c4_events", "c1_events_per_s", "c4_events_per_s", "bare_c1_events_per_s", "c1_events_per_s_ratio_to_bare")
 	})
 	t.Run("W5", func(t *testing.T) {
 		f := run(t, "-workload", "W5", "-subscribers", "20", "-backlog", "1500", "-live", "5")

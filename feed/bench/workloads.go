@@ -133,16 +133,26 @@ var Workloads = []*Workload{
 	},
 	{
 		Name:  "W4",
-		Bench: "16 concurrent publishers, no subscribers, each publish acknowledged only after commit. Bar: ≥ 45,000 publishes/s with the default durability; ≥ 20,000/s with synchronous = \"full\".",
+		Bench: "16 concurrent publishers, no subscribers, each publish acknowledged only after commit. Bar: ≥ 0.9× the publishes/s of a bare in-memory publish endpoint on net/http (no validation, no storage) measured in the same run, with the default durability; with synchronous = \"full\" ≥ 0.5× that whenever an fsync takes ≤ 0.5 ms (report the fsync latency).",
 		Reading: "Each publisher sends one event per request on its own keep-alive connection and its own topic, and waits for the acknowledgement before the next, for 10 s. " +
+			"With -bare-url (and -bare-pid) each run does the same against the bare endpoint of feed/bench/bare too, the order alternating from run to run, and reports livefeed's ratios to it: publishes_per_s_ratio_to_bare and server_cpu_us_per_publish_ratio_to_bare (the bars: ≥ 0.9 and ≤ 1.15; with -durability full ≥ 0.5). " +
+			"Without -bare-url the bars are the absolute figures BENCH.md once gave (45,000/s; 20,000/s with full). " +
+			"fsync_p50_ms is the median time of a 4 KiB write and fsync in -fsync-dir (default the directory of -db, else the temporary one), 20 before and 20 after the run. " +
 			"The durability is the server's store.synchronous; tell the tool which it is with -durability to pick the bar. " +
 			"-per-request N sends N events per request instead (one all-or-nothing batch), and publishes_per_s counts events.",
 		Defaults: Params{Publishers: 16, Rate: 0, Duration: 10 * time.Second, Payload: 100, PerRequest: 1},
 		Bars: func(cfg Config) []Bar {
-			if cfg.Durability == "full" {
-				return []Bar{{Figure: "publishes_per_s", Op: ">=", Limit: 20_000}, {Figure: "publish_errors", Op: "<=", Limit: 0, Worst: true}}
+			errs := []Bar{{Figure: "publish_errors", Op: "<=", Limit: 0, Worst: true}}
+			switch {
+			case cfg.BareURL != "" && cfg.Durability == "full":
+				return append(errs, Bar{Figure: "publishes_per_s_ratio_to_bare", Op: ">=", Limit: 0.5})
+			case cfg.BareURL != "":
+				return append(errs, Bar{Figure: "publishes_per_s_ratio_to_bare", Op: ">=", Limit: 0.9},
+					Bar{Figure: "server_cpu_us_per_publish_ratio_to_bare", Op: "<=", Limit: 1.15})
+			case cfg.Durability == "full":
+				return append(errs, Bar{Figure: "publishes_per_s", Op: ">=", Limit: 20_000})
 			}
-			return []Bar{{Figure: "publishes_per_s", Op: ">=", Limit: 45_000}, {Figure: "publish_errors", Op: "<=", Limit: 0, Worst: true}}
+			return append(errs, Bar{Figure: "publishes_per_s", Op: ">=", Limit: 45_000})
 		},
 		run: runPublishOnly,
 	},
@@ -199,6 +209,25 @@ var Workloads = []*Workload{
 				Bar{Figure: "stuck_resume_order_violations", Op: "<=", Limit: 0, Worst: true})
 		},
 		run: runStuck,
+	},
+	{
+		Name:  "W9",
+		Bench: "streaming ingest: NDJSON publishes on 1 and on 4 connections, each event acknowledged on the stream after commit. Bar: ≥ 200,000 durable events/s.",
+		Reading: "Each connection is one POST /api/publish with Content-Type application/x-ndjson (feed/client's Ingest), sending lines in batches of 500 as long as fewer than 20,000 are unacknowledged, for -duration, on 100 topics of its own in turn, 100-byte payloads; then it ends its body and reads the last acknowledgements. " +
+			"cN_events_per_s = events acknowledged with an ID on N connections / (last acknowledgement - first send). cN_ack_p99_ms is from the flush of a line to its acknowledgement (every 1,000th line). " +
+			"With -bare-url the same runs against the bare endpoint too (which answers each line with an ID at once) and the ratios are reported; the bars are the absolute 200,000/s.",
+		Defaults: Params{Duration: 10 * time.Second, Payload: 100},
+		Bars: func(Config) []Bar {
+			return []Bar{
+				{Figure: "c1_events_per_s", Op: ">=", Limit: 200_000},
+				{Figure: "c4_events_per_s", Op: ">=", Limit: 200_000},
+				{Figure: "c1_refused", Op: "<=", Limit: 0, Worst: true},
+				{Figure: "c4_refused", Op: "<=", Limit: 0, Worst: true},
+				{Figure: "c1_order_violations", Op: "<=", Limit: 0, Worst: true},
+				{Figure: "c4_order_violations", Op: "<=", Limit: 0, Worst: true},
+			}
+		},
+		run: runIngest,
 	},
 	{
 		Name:  "W10",
@@ -360,11 +389,14 @@ func (r *runner) samplePeakRSS(every time.Duration) func() int64 {
 	}
 }
 
-func (r *runner) sample() sample {
+func (r *runner) sample() sample { return sampleOf(r.server) }
+
+// sampleOf samples server (nil: the tool's figures only).
+func sampleOf(server *Process) sample {
 	s := sample{at: time.Now(), selfCPU: SelfCPU()}
-	if r.server != nil {
-		cpu, err1 := r.server.CPU()
-		rss, err2 := r.server.RSS()
+	if server != nil {
+		cpu, err1 := server.CPU()
+		rss, err2 := server.RSS()
 		s.serverCPU, s.serverRSS, s.ok = cpu, rss, err1 == nil && err2 == nil
 	}
 	return s
@@ -373,17 +405,25 @@ func (r *runner) sample() sample {
 // addCosts adds the server's and the tool's CPU per unit of work between
 // two samples, and the server's RSS growth.
 func addCosts(f *Figures, before, after sample, unit string, n int64) {
+	addCostsPrefixed(f, "", before, after, unit, n)
+}
+
+// addCostsPrefixed is addCosts with a prefix to every name.
+func addCostsPrefixed(f *Figures, prefix string, before, after sample, unit string, n int64) {
 	if n <= 0 {
 		return
 	}
 	if before.ok && after.ok {
-		f.Add("server_cpu_us_per_"+unit, float64(after.serverCPU-before.serverCPU)/float64(time.Microsecond)/float64(n))
-		f.Add("server_rss_growth_kb", float64(after.serverRSS-before.serverRSS))
+		f.Add(prefix+"server_cpu_us_per_"+unit, float64(after.serverCPU-before.serverCPU)/float64(time.Microsecond)/float64(n))
+		f.Add(prefix+"server_rss_growth_kb", float64(after.serverRSS-before.serverRSS))
+		if wall := after.at.Sub(before.at); wall > 0 {
+			f.Add(prefix+"server_cpu_cores", float64(after.serverCPU-before.serverCPU)/float64(wall))
+		}
 	}
 	self := after.selfCPU - before.selfCPU
-	f.Add("client_cpu_us_per_"+unit, float64(self)/float64(time.Microsecond)/float64(n))
+	f.Add(prefix+"client_cpu_us_per_"+unit, float64(self)/float64(time.Microsecond)/float64(n))
 	if wall := after.at.Sub(before.at); wall > 0 {
-		f.Add("client_cpu_cores", float64(self)/float64(wall))
+		f.Add(prefix+"client_cpu_cores", float64(self)/float64(wall))
 	}
 }
 
@@ -515,31 +555,97 @@ func (r *runner) settledRSS(ctx context.Context) (int64, bool) {
 	return prev, false
 }
 
-// runPublishOnly measures W4: acknowledged publishes per second.
+// runPublishOnly measures W4: acknowledged publishes per second, and with
+// -bare-url the same against the bare endpoint in the same run (which goes
+// first alternates from run to run), with livefeed's ratios to it.
 func runPublishOnly(ctx context.Context, r *runner, p Params) (Figures, error) {
-	topic := r.topic("")
-	perRequest := max(p.PerRequest, 1)
-	r.progress("%d publishers, %d event(s) per request, each on its own topic under %s, for %s", p.Publishers, perRequest, topic, p.Duration)
-	before := r.sample()
-	res := RunPublishers(ctx, r.target, PublishPlan{Topic: topic, Publishers: p.Publishers, Rate: p.Rate, Duration: p.Duration, Payload: p.Payload, TopicPerPublisher: true, PerRequest: perRequest})
-	after := r.sample()
-	if err := res.Failed(); err != nil {
+	var f Figures
+	fsync := r.fsyncLatency()
+	err := r.beside(ctx, &f, func(prefix string, t *Target, server *Process) error {
+		return r.publishOnly(ctx, &f, prefix, t, server, p)
+	})
+	if err != nil {
 		return nil, err
 	}
-	var f Figures
-	f.Add("publishers", float64(p.Publishers))
-	f.Add("events_per_request", float64(perRequest))
-	f.Add("publishes", float64(res.Total()))
-	f.Add("publish_errors", float64(res.Errors))
-	if span := res.LastAck.Sub(res.FirstSend); span > 0 {
-		f.Add("publishes_per_s", float64(res.Total())/span.Seconds())
+	addRatios(&f, "publishes_per_s", "server_cpu_us_per_publish")
+	if d, err := fsync(); err == nil {
+		f.AddMS("fsync_p50_ms", d)
+	} else {
+		r.progress("cannot time fsync: %v", err)
 	}
-	f.AddMS("ack_p50_ms", res.Acks.Quantile(0.5))
-	f.AddMS("ack_p99_ms", res.Acks.Quantile(0.99))
-	f.AddMS("ack_max_ms", res.Acks.Quantile(1))
-	addCosts(&f, before, after, "publish", res.Total())
+	return f, nil
+}
+
+// beside runs measure against livefeed (prefix "") and, with -bare-url,
+// against the bare endpoint (prefix "bare_"), in an order that alternates
+// from run to run so that neither always gets the machine's quieter
+// moments.
+func (r *runner) beside(ctx context.Context, f *Figures, measure func(prefix string, t *Target, server *Process) error) error {
+	type side struct {
+		prefix string
+		target *Target
+		server *Process
+	}
+	sides := []side{{"", r.target, r.server}}
+	if r.cfg.BareURL != "" {
+		t, err := NewTarget(r.cfg.BareURL, r.cfg.Token, r.cfg.SourceIPs)
+		if err != nil {
+			return fmt.Errorf("-bare-url: %w", err)
+		}
+		var server *Process
+		if r.cfg.BarePID > 0 {
+			server = &Process{PID: r.cfg.BarePID}
+		}
+		sides = append(sides, side{"bare_", t, server})
+		if r.run%2 == 0 {
+			sides[0], sides[1] = sides[1], sides[0]
+		}
+	}
+	for _, s := range sides {
+		if err := measure(s.prefix, s.target, s.server); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addRatios adds livefeed's figure over the bare endpoint's for each name
+// both were measured with, as name_ratio_to_bare.
+func addRatios(f *Figures, names ...string) {
+	for _, name := range names {
+		lf, ok1 := f.Get(name)
+		bare, ok2 := f.Get("bare_" + name)
+		if ok1 && ok2 && bare > 0 {
+			f.Add(name+"_ratio_to_bare", lf/bare)
+		}
+	}
+}
+
+// publishOnly runs W4's publishers against t and adds their figures with
+// prefix.
+func (r *runner) publishOnly(ctx context.Context, f *Figures, prefix string, t *Target, server *Process, p Params) error {
+	topic := r.topic("")
+	perRequest := max(p.PerRequest, 1)
+	r.progress("%s%d publishers, %d event(s) per request, each on its own topic under %s, for %s", map[bool]string{true: "bare endpoint: "}[prefix != ""], p.Publishers, perRequest, topic, p.Duration)
+	before := sampleOf(server)
+	res := RunPublishers(ctx, t, PublishPlan{Topic: topic, Publishers: p.Publishers, Rate: p.Rate, Duration: p.Duration, Payload: p.Payload, TopicPerPublisher: true, PerRequest: perRequest})
+	after := sampleOf(server)
+	if err := res.Failed(); err != nil {
+		return err
+	}
+	f.Add(prefix+"publishers", float64(p.Publishers))
+	f.Add(prefix+"events_per_request", float64(perRequest))
+	f.Add(prefix+"publishes", float64(res.Total()))
+	f.Add(prefix+"publish_errors", float64(res.Errors))
+	if span := res.LastAck.Sub(res.FirstSend); span > 0 {
+		f.Add(prefix+"publishes_per_s", float64(res.Total())/span.Seconds())
+	}
+	f.AddMS(prefix+"ack_p50_ms", res.Acks.Quantile(0.5))
+	f.AddMS(prefix+"ack_p99_ms", res.Acks.Quantile(0.99))
+	f.AddMS(prefix+"ack_max_ms", res.Acks.Quantile(1))
+	addCostsPrefixed(f, prefix, before, after, "publish", res.Total())
 	if res.Err != nil {
 		r.progress("publish error: %v", res.Err)
 	}
-	return f, nil
+	return nil
 }

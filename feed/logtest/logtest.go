@@ -23,6 +23,7 @@ type Log interface {
 	AppendOnce(ctx context.Context, once feed.Idempotency, updates []feed.Update) ([]feed.Event, bool, error)
 	AppendIf(ctx context.Context, once *feed.Idempotency, latest int64, u feed.Update) ([]feed.Event, bool, error)
 	Replay(ctx context.Context, once feed.Idempotency) ([]feed.Event, bool, error)
+	AppendEach(ctx context.Context, updates []feed.Update, keys []*feed.Idempotency) []feed.Outcome
 }
 
 // Open returns a new, empty log that hands every event it commits to
@@ -212,6 +213,42 @@ func Run(t *testing.T, open Open) {
 			if got := s.events[i].Operator; got != want {
 				t.Errorf("handed on event %d with operator %q, want %q", s.events[i].ID, got, want)
 			}
+		}
+	})
+
+	t.Run("AppendEach", func(t *testing.T) {
+		l, s := fresh(t)
+		bad := feed.Update{Topic: "a", Type: "score", Data: []byte(`{"home":"A"}`)}
+		once := feed.NewIdempotency("publisher", "line-4", []byte(`line 4`))
+		reused := feed.NewIdempotency("publisher", "line-4", []byte(`another line`))
+		updates := []feed.Update{note("a", 1), bad, note("b", 2), note("a", 3), note("a", 4), note("c", 5)}
+		keys := []*feed.Idempotency{nil, nil, nil, &once, &reused, nil}
+		out := l.AppendEach(ctx, updates, keys)
+		if len(out) != len(updates) {
+			t.Fatalf("%d outcomes for %d updates", len(out), len(updates))
+		}
+		if !errors.Is(out[1].Err, feed.ErrInvalid) || !errors.Is(out[4].Err, feed.ErrKeyReused) {
+			t.Fatalf("refused: %v and %v, want ErrInvalid and ErrKeyReused", out[1].Err, out[4].Err)
+		}
+		var ids []int64
+		for _, i := range []int{0, 2, 3, 5} {
+			if out[i].Err != nil || out[i].Replayed || out[i].Event.Topic != updates[i].Topic {
+				t.Fatalf("update %d: %+v", i, out[i])
+			}
+			ids = append(ids, out[i].Event.ID)
+		}
+		if !slices.Equal(ids, []int64{1, 2, 3, 4}) {
+			t.Fatalf("IDs %v: the valid updates get IDs in their order", ids)
+		}
+		if got := s.await(t, 4); !slices.Equal(got, ids) {
+			t.Fatalf("handed on %v, want %v", got, ids)
+		}
+		again := l.AppendEach(ctx, []feed.Update{note("a", 3), note("d", 6)}, []*feed.Idempotency{&once, nil})
+		if again[0].Err != nil || !again[0].Replayed || again[0].Event.ID != 3 || again[1].Err != nil || again[1].Event.ID != 5 {
+			t.Fatalf("a retried line and a new one: %+v", again)
+		}
+		if none := l.AppendEach(ctx, []feed.Update{bad}, nil); !errors.Is(none[0].Err, feed.ErrInvalid) {
+			t.Fatalf("only a bad update: %+v", none)
 		}
 	})
 }

@@ -464,3 +464,37 @@ func TestOperatorTravels(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendEachThroughStream: a streaming publish on one node goes
+// through the cluster's log, so every node holds its events (the store's
+// own AppendEach would write to that node's history alone).
+func TestAppendEachThroughStream(t *testing.T) {
+	ns := startNATS(t)
+	dir := t.TempDir()
+	a := mustNode(t, ns, filepath.Join(dir, "a.db"), "a", nil)
+	b := mustNode(t, ns, filepath.Join(dir, "b.db"), "b", nil)
+	ctx := context.Background()
+	if _, err := b.Append(ctx, []feed.Update{note("t/b", 0)}); err != nil {
+		t.Fatal(err)
+	}
+	once := feed.NewIdempotency("publisher", "line", []byte("line"))
+	out := a.AppendEach(ctx, []feed.Update{note("t/a", 1), {Topic: "t/a", Type: "bad type"}, note("t/a", 2), note("t/a", 3)},
+		[]*feed.Idempotency{nil, nil, &once, nil})
+	if out[1].Err == nil {
+		t.Fatalf("an invalid line: %+v", out[1])
+	}
+	for i, want := range map[int]int64{0: 2, 2: 3, 3: 4} {
+		if out[i].Err != nil || out[i].Event.ID != want {
+			t.Fatalf("line %d: %+v, want ID %d", i, out[i], want)
+		}
+	}
+	waitApplied(t, b, 4)
+	events, err := b.After(ctx, 0, feed.Filter{All: true}, 100)
+	if err != nil || len(events) != 4 || events[3].Topic != "t/a" {
+		t.Fatalf("the other node's history: %+v, %v", events, err)
+	}
+	again := b.AppendEach(ctx, []feed.Update{note("t/a", 2)}, []*feed.Idempotency{&once})
+	if again[0].Err != nil || !again[0].Replayed || again[0].Event.ID != 3 {
+		t.Fatalf("the line retried on the other node: %+v", again[0])
+	}
+}

@@ -235,3 +235,56 @@ func classify(err error) error {
 	}
 	return err
 }
+
+// AppendEach stores updates that stand each on its own, the lines of a
+// streaming publish (see store.Store.AppendEach), through the stream: each
+// run of valid updates without a key as one atomic batch, each keyed one
+// as AppendOnce, one after the other so that their IDs follow their
+// order. It must be the node's own: the store's would write to this
+// node's history only, past the cluster's log.
+func (n *Node) AppendEach(ctx context.Context, updates []feed.Update, keys []*feed.Idempotency) []feed.Outcome {
+	out := make([]feed.Outcome, len(updates))
+	var run []int // indices of valid updates without a key, not yet published
+	flush := func() {
+		if len(run) == 0 {
+			return
+		}
+		batch := make([]feed.Update, len(run))
+		for j, i := range run {
+			batch[j] = updates[i]
+		}
+		events, err := n.Append(ctx, batch)
+		for j, i := range run {
+			if err != nil {
+				out[i].Err = err
+			} else {
+				out[i].Event = events[j]
+			}
+		}
+		run = run[:0]
+	}
+	for i, u := range updates {
+		if _, err := u.ValidateUpTo(n.opts.MaxDataBytes); err != nil {
+			out[i].Err = err
+			continue
+		}
+		if keys == nil || keys[i] == nil {
+			if run = append(run, i); len(run) == feed.MaxBatch {
+				flush()
+			}
+			continue
+		}
+		flush()
+		events, replayed, err := n.AppendOnce(ctx, *keys[i], updates[i:i+1])
+		switch {
+		case err != nil:
+			out[i].Err = err
+		case len(events) != 1:
+			out[i].Err = feed.Errorf(feed.ErrKeyReused, "the idempotency key was used for a publish of %d events", len(events))
+		default:
+			out[i] = feed.Outcome{Event: events[0], Replayed: replayed}
+		}
+	}
+	flush()
+	return out
+}

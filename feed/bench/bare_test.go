@@ -1,0 +1,55 @@
+package bench_test
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"livefeed/feed/bench"
+)
+
+// TestBareEndpoint checks that the yardstick answers as livefeed does: a
+// publish gets 201 and the next ID, a stream one ID line per line.
+func TestBareEndpoint(t *testing.T) {
+	srv := httptest.NewServer(bench.BareEndpoint())
+	defer srv.Close()
+	post := func(contentType, body string) (int, string) {
+		t.Helper()
+		resp, err := http.Post(srv.URL+"/api/publish", contentType, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	t.Run("OK", func(t *testing.T) {
+		for _, want := range []string{"{\"id\":1}\n", "{\"id\":2}\n"} {
+			if code, body := post("application/json", `{"topic":"a","type":"b","data":{}}`); code != 201 || body != want {
+				t.Fatalf("%d %q, want 201 %q", code, body, want)
+			}
+		}
+	})
+	t.Run("Stream", func(t *testing.T) {
+		code, body := post("application/x-ndjson", "{}\n{}\n{}\n")
+		if code != 200 {
+			t.Fatalf("status %d", code)
+		}
+		var lines []string
+		for sc := bufio.NewScanner(strings.NewReader(body)); sc.Scan(); {
+			lines = append(lines, sc.Text())
+		}
+		if strings.Join(lines, ",") != `{"id":3},{"id":4},{"id":5}` {
+			t.Fatalf("lines %q", lines)
+		}
+	})
+	t.Run("Health", func(t *testing.T) {
+		h, err := (&bench.Target{Addr: strings.TrimPrefix(srv.URL, "http://"), Host: strings.TrimPrefix(srv.URL, "http://")}).Health(t.Context())
+		if err != nil || h.LastID != 5 {
+			t.Fatalf("health %+v, %v", h, err)
+		}
+	})
+}

@@ -1,0 +1,164 @@
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"livefeed/feed"
+)
+
+// Ingest is a streaming publish: events sent one a line on one request
+// (Content-Type application/x-ndjson), each acknowledged on the response
+// once committed, in the order sent, while more are on their way. A feed
+// gateway keeps thousands of events in flight this way, where Publish
+// waits for each.
+//
+// Send and Flush are for one goroutine, Recv for another (or the same, in
+// turns): the server reads ahead only as far as its commits allow, so a
+// sender that never receives stops once the acknowledgements fill the
+// connection.
+type Ingest struct {
+	pw   *io.PipeWriter
+	bw   *bufio.Writer
+	resp *http.Response
+	br   *bufio.Reader
+	line []byte
+}
+
+// Ack is the server's answer to one line of an Ingest, in the order of
+// the lines: the ID of its event, or why it was refused (Err, a
+// *feed.Error; Line is its line number, counting from 1). A refused line
+// does not end the stream; an Err with Line 0 is the stream's own end
+// (its body could not be read).
+type Ack struct {
+	ID   int64
+	Line int
+	Err  error
+}
+
+// Ingest opens a streaming publish. It returns once the server has
+// accepted the stream (its token, above all); end it with CloseSend, then
+// read the rest of the acknowledgements, or with Close.
+func (c *Client) Ingest(ctx context.Context) (*Ingest, error) {
+	pr, pw := io.Pipe()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+"/api/publish", pr)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	resp, err := c.http().Do(req)
+	if err != nil {
+		pw.CloseWithError(err)
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		pw.CloseWithError(errors.New("client: the stream was refused"))
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return nil, replyError(resp, body)
+	}
+	return &Ingest{pw: pw, bw: bufio.NewWriterSize(pw, 64<<10), resp: resp, br: bufio.NewReaderSize(resp.Body, 64<<10)}, nil
+}
+
+// Send queues one update, with an idempotency key of its own ("" for
+// none) that makes it safe to send again on another stream after this one
+// broke. It is sent when the buffer fills or at Flush.
+func (in *Ingest) Send(u feed.Update, key string) error {
+	b := append(in.line[:0], `{"topic":`...)
+	b = appendJSONString(b, u.Topic)
+	b = append(b, `,"type":`...)
+	b = appendJSONString(b, u.Type)
+	b = append(b, `,"data":`...)
+	if bytes.ContainsAny(u.Data, "\r\n") {
+		// A line break in the data would end the line: compact it.
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, u.Data); err != nil {
+			return fmt.Errorf("client: the data is not JSON: %w", err)
+		}
+		b = append(b, buf.Bytes()...)
+	} else {
+		b = append(b, u.Data...)
+	}
+	if key != "" {
+		b = append(b, `,"idempotency_key":`...)
+		b = appendJSONString(b, key)
+	}
+	b = append(b, "}\n"...)
+	in.line = b
+	_, err := in.bw.Write(b)
+	return err
+}
+
+// Flush sends the queued updates.
+func (in *Ingest) Flush() error { return in.bw.Flush() }
+
+// CloseSend sends the queued updates and ends the stream's body: the
+// server answers the lines it has, then ends the response (Recv returns
+// io.EOF).
+func (in *Ingest) CloseSend() error {
+	err := in.bw.Flush()
+	return errors.Join(err, in.pw.Close())
+}
+
+// Recv returns the acknowledgement of the next line, waiting for it, and
+// io.EOF once the server has answered every line of a stream ended with
+// CloseSend.
+func (in *Ingest) Recv() (Ack, error) {
+	line, err := in.br.ReadSlice('\n')
+	if err != nil {
+		if errors.Is(err, io.EOF) && len(line) == 0 {
+			return Ack{}, io.EOF
+		}
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return Ack{}, err
+	}
+	if rest, ok := bytes.CutPrefix(line, []byte(`{"id":`)); ok {
+		if digits, ok := bytes.CutSuffix(rest, []byte("}\n")); ok {
+			if id, err := strconv.ParseInt(string(digits), 10, 64); err == nil {
+				return Ack{ID: id}, nil
+			}
+		}
+	}
+	var a struct {
+		ID     int64  `json:"id"`
+		Line   int    `json:"line"`
+		Status int    `json:"status"`
+		Error  string `json:"error"`
+	}
+	if err := json.Unmarshal(line, &a); err != nil {
+		return Ack{}, fmt.Errorf("client: an acknowledgement is not what the API gives: %q", line)
+	}
+	if a.Error != "" {
+		return Ack{Line: a.Line, Err: &feed.Error{Kind: KindOf(a.Status), Message: a.Error}}, nil
+	}
+	return Ack{ID: a.ID}, nil
+}
+
+// Close ends the stream at once, sent or not.
+func (in *Ingest) Close() error {
+	in.pw.CloseWithError(errors.New("client: the stream was closed"))
+	return in.resp.Body.Close()
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}

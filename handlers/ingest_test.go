@@ -1,0 +1,371 @@
+package handlers_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"livefeed/feed"
+	"livefeed/handlers"
+)
+
+func TestParseLine(t *testing.T) {
+	for _, tc := range []struct {
+		name, line  string
+		topic, data string
+		key         string
+		err         string
+	}{
+		{name: "OK", line: `{"topic":"a/b","type":"note","data":{"x":1}}`, topic: "a/b", data: `{"x":1}`},
+		{name: "OKSpaceAround", line: " \t{\"topic\":\"a\",\"type\":\"note\",\"data\":{}}\r", topic: "a", data: `{}`},
+		{name: "OKKey", line: `{"idempotency_key":"tick-17","topic":"a","type":"note","data":{}}`, topic: "a", data: `{}`, key: "tick-17"},
+		{name: "OKKeyEscaped", line: `{"topic":"a","type":"note","data":{},"idempotency_key":"a\"b"}`, topic: "a", data: `{}`, key: `a"b`},
+		{name: "ErrEmpty", line: "  ", err: "the line is empty"},
+		{name: "ErrArray", line: `[{"topic":"a","type":"note","data":{}}]`, err: "one event object, got an array"},
+		{name: "ErrNotJSON", line: `not json`, err: "got something that is not JSON"},
+		{name: "ErrTwoObjects", line: `{"topic":"a","type":"note","data":{}}{"topic":"b"}`, err: "data after the event object"},
+		{name: "ErrTrailingComma", line: `{"topic":"a","type":"note","data":{}},`, err: "data after the event object"},
+		{name: "ErrUnknownField", line: `{"topic":"a","kind":"note"}`, err: `unknown field "kind"`},
+		{name: "ErrFieldCase", line: `{"topic":"a","Topic":"b"}`, err: `unknown field "Topic"`},
+		{name: "ErrKeyTwice", line: `{"idempotency_key":"a","idempotency_key":"b"}`, err: `"idempotency_key" is given twice`},
+		{name: "ErrKeyEmpty", line: `{"idempotency_key":""}`, err: `"idempotency_key" is empty`},
+		{name: "ErrKeyNumber", line: `{"idempotency_key":17}`, err: `"idempotency_key" must be a string, got a number`},
+		{name: "ErrKeyLong", line: `{"idempotency_key":"` + strings.Repeat("k", 256) + `"}`, err: "256 characters long; the limit is 255"},
+		{name: "ErrKeyNonASCII", line: `{"idempotency_key":"clé"}`, err: "printable ASCII only"},
+		{name: "ErrKeyControl", line: `{"idempotency_key":"a\u0001"}`, err: "printable ASCII only"},
+		{name: "ErrCutOff", line: `{"topic":"a","type":"note","data":{"x":`, err: "the line is not valid JSON"},
+		{name: "ErrRawControl", line: "{\"topic\":\"a\tb\"}", err: "control character (U+0009)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, key, err := handlers.ParseLine([]byte(tc.line))
+			if tc.err != "" {
+				if !errors.Is(err, feed.ErrInvalid) || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want ErrInvalid with %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || u.Topic != tc.topic || string(u.Data) != tc.data || key != tc.key {
+				t.Fatalf("ParseLine = %+v %q, %v", u, key, err)
+			}
+		})
+	}
+	// A single publish has no key field: the header carries it.
+	if _, _, err := handlers.ParsePublish([]byte(`{"topic":"a","type":"note","data":{},"idempotency_key":"k"}`)); err == nil || !strings.Contains(err.Error(), "Idempotency-Key header") {
+		t.Fatalf("ParsePublish with a key field: %v", err)
+	}
+}
+
+func FuzzParseLine(f *testing.F) {
+	f.Add([]byte(`{"topic":"a/b","type":"note","data":{"x":1}}`))
+	f.Add([]byte(`{"topic":"a","type":"note","data":{},"idempotency_key":"k-1"}`))
+	f.Add([]byte(`{"idempotency_key":"a","idempotency_key":"b"}`))
+	f.Add([]byte(`{"topic":"a","type":"note","data":{}}{"topic":"b"}`))
+	f.Add([]byte(`{"topic":"a","Topic":"b","data":{"s":"}\"{"}}`))
+	f.Add([]byte(`{"idempotency_key":"\u00e9"}`))
+	f.Add([]byte(" \r\n"))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		u, key, err := handlers.ParseLine(line)
+		if err != nil {
+			if !errors.Is(err, feed.ErrInvalid) {
+				t.Fatalf("error %v is not ErrInvalid", err)
+			}
+			return
+		}
+		if len(key) > 255 {
+			t.Fatalf("a key of %d characters", len(key))
+		}
+		for i := 0; i < len(key); i++ {
+			if key[i] < 0x20 || key[i] > 0x7e {
+				t.Fatalf("key %q holds %q", key, key[i])
+			}
+		}
+		// What encoding/json reads with exact names must be what was
+		// parsed.
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(line, &obj) != nil {
+			return // the data is not JSON: the store refuses it
+		}
+		var topic, k string
+		json.Unmarshal(obj["topic"], &topic)
+		json.Unmarshal(obj["idempotency_key"], &k)
+		if topic != u.Topic || k != key {
+			t.Fatalf("parsed topic %q key %q, encoding/json reads %q %q", u.Topic, key, topic, k)
+		}
+		if obj["data"] != nil && !bytes.Equal(bytes.TrimSpace(obj["data"]), bytes.TrimSpace(u.Data)) {
+			t.Fatalf("parsed data %q, encoding/json reads %q", u.Data, obj["data"])
+		}
+	})
+}
+
+// ingest opens a streaming publish on a raw HTTP/1.1 connection, so that
+// the test controls when each line is sent and reads each answer as it
+// comes.
+type ingestConn struct {
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func openIngest(t *testing.T, a *app, auth string) (*ingestConn, int) {
+	t.Helper()
+	conn, err := net.Dial("tcp", a.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n", auth)
+	c := &ingestConn{conn: conn, br: bufio.NewReader(conn)}
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	resp, err := http.ReadResponse(c.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		c.br = bufio.NewReader(resp.Body)
+	}
+	return c, resp.StatusCode
+}
+
+func (c *ingestConn) send(t *testing.T, lines string) {
+	t.Helper()
+	if _, err := fmt.Fprintf(c.conn, "%x\r\n%s\r\n", len(lines), lines); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c *ingestConn) end(t *testing.T) {
+	t.Helper()
+	if _, err := io.WriteString(c.conn, "0\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c *ingestConn) recv(t *testing.T) string {
+	t.Helper()
+	line, err := c.br.ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading an answer: %v (got %q)", err, line)
+	}
+	return strings.TrimSuffix(line, "\n")
+}
+
+func noteLine(topic string, n int) string {
+	return fmt.Sprintf(`{"topic":%q,"type":"note","data":{"n":%d}}`+"\n", topic, n)
+}
+
+// TestIngest: each line of a stream is answered as soon as it is
+// committed, while the stream stays open (full duplex over HTTP/1.1); a
+// bad line is answered alone and the stream goes on; the events reach
+// subscribers as other publishes do.
+func TestIngest(t *testing.T) {
+	a := newApp(t, handlers.Options{MaxBodyBytes: 4096}, false)
+	c, status := openIngest(t, a, "Bearer "+token)
+	if status != http.StatusOK {
+		t.Fatalf("status %d", status)
+	}
+	for i := range 3 {
+		c.send(t, noteLine("a", i))
+		if got, want := c.recv(t), fmt.Sprintf(`{"id":%d}`, i+1); got != want {
+			t.Fatalf("answer %q, want %q: each line is answered before the next is sent", got, want)
+		}
+	}
+	c.send(t, "\n"+`{"topic":"a","type":"score","data":{}}`+"\n"+noteLine("a", 4)+"{\"topic\":\n"+noteLine("a", 5))
+	for _, want := range []string{
+		`{"line":5,"status":400,"error":"data.home is required"}`,
+		`{"id":4}`,
+		`{"line":7,"status":400,"error":"the line is not valid JSON: it ends too early"}`,
+		`{"id":5}`,
+	} {
+		if got := c.recv(t); got != want {
+			t.Fatalf("answer %q, want %q", got, want)
+		}
+	}
+	// A line longer than server.max_body_bytes is refused alone, also
+	// when it spans many reads.
+	c.send(t, `{"topic":"a","type":"note","data":{"pad":"`+strings.Repeat("x", 70_000)+`"}}`+"\n"+noteLine("a", 6))
+	if got := c.recv(t); !strings.HasPrefix(got, `{"line":9,"status":413,`) {
+		t.Fatalf("a long line: %q", got)
+	}
+	if got := c.recv(t); got != `{"id":6}` {
+		t.Fatalf("after a long line: %q", got)
+	}
+	// Keyed lines: a retry is answered with the first ID.
+	keyed := `{"topic":"a","type":"note","data":{"n":7},"idempotency_key":"k7"}` + "\n"
+	c.send(t, keyed+keyed+`{"topic":"a","type":"note","data":{"n":8},"idempotency_key":"k7"}`+"\n")
+	for _, want := range []string{`{"id":7}`, `{"id":7}`, `{"line":13,"status":422,`} {
+		if got := c.recv(t); !strings.HasPrefix(got, want) {
+			t.Fatalf("answer %q, want %q", got, want)
+		}
+	}
+	// The last line may end without a line break.
+	c.send(t, strings.TrimSuffix(noteLine("a", 9), "\n"))
+	c.end(t)
+	if got := c.recv(t); got != `{"id":8}` {
+		t.Fatalf("the last line: %q", got)
+	}
+	if _, err := c.br.ReadString('\n'); err != io.EOF {
+		t.Fatalf("after the last answer: %v, want the end of the response", err)
+	}
+	if last := a.store.LastID(); last != 8 {
+		t.Fatalf("last ID %d, want 8", last)
+	}
+}
+
+// TestIngestRefused: a stream is refused as a whole for what refuses a
+// publish (the token, the key header), and line by line for a scope or a
+// rate it exceeds; nothing is stored for a refused line.
+func TestIngestRefused(t *testing.T) {
+	scope, err := feed.ParseFilter([]string{"partner/*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newApp(t, handlers.Options{
+		ScopedPublishTokens: []handlers.ScopedPublishToken{{Token: "scoped-token-0123456789abcdef", Topics: scope}},
+		PublishRate:         1, PublishBurst: 2,
+	}, false)
+	t.Run("ErrUnauthorized", func(t *testing.T) {
+		if _, status := openIngest(t, a, "Bearer wrong-token-0123456789"); status != http.StatusUnauthorized {
+			t.Fatalf("status %d", status)
+		}
+	})
+	t.Run("ErrKeyHeader", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, a.URL+"/api/publish", strings.NewReader(noteLine("a", 1)))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/x-ndjson; charset=utf-8")
+		req.Header.Set("Idempotency-Key", `"k"`)
+		resp, err := a.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	})
+	t.Run("ErrForbiddenAndRateLimited", func(t *testing.T) {
+		c, status := openIngest(t, a, "Bearer scoped-token-0123456789abcdef")
+		if status != http.StatusOK {
+			t.Fatalf("status %d", status)
+		}
+		c.send(t, noteLine("other/x", 1)+noteLine("partner/x", 2)+noteLine("partner/x", 3)+noteLine("partner/x", 4))
+		for _, want := range []string{`{"line":1,"status":403,`, `{"id":1}`, `{"id":2}`, `{"line":4,"status":429,`} {
+			if got := c.recv(t); !strings.HasPrefix(got, want) {
+				t.Fatalf("answer %q, want %q", got, want)
+			}
+		}
+		c.end(t)
+		if last := a.store.LastID(); last != 2 {
+			t.Fatalf("last ID %d, want 2", last)
+		}
+	})
+}
+
+// TestIngestShutdown: a server shutting down ends its streams where they
+// are, after answering the lines read, and says so.
+func TestIngestShutdown(t *testing.T) {
+	a := newApp(t, handlers.Options{}, false)
+	c, status := openIngest(t, a, "Bearer "+token)
+	if status != http.StatusOK {
+		t.Fatalf("status %d", status)
+	}
+	c.send(t, noteLine("s", 1))
+	if got := c.recv(t); got != `{"id":1}` {
+		t.Fatalf("answer %q", got)
+	}
+	a.srv.StopIngest()
+	if got := c.recv(t); !strings.HasPrefix(got, `{"status":503,"error":"the server is shutting down`) {
+		t.Fatalf("at shutdown: %q", got)
+	}
+	if _, err := c.br.ReadString('\n'); err != io.EOF {
+		t.Fatalf("after the last answer: %v, want the end of the response", err)
+	}
+}
+
+// TestIngestHTTP2: over HTTP/2 too, each line is answered while the
+// request body is still open.
+func TestIngestHTTP2(t *testing.T) {
+	a := newApp(t, handlers.Options{}, true)
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest(http.MethodPost, a.URL+"/api/publish", pr)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := a.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s %d", resp.Proto, resp.StatusCode)
+	}
+	br := bufio.NewReader(resp.Body)
+	for i := range 3 {
+		io.WriteString(pw, noteLine("h2", i))
+		line, err := br.ReadString('\n')
+		if want := fmt.Sprintf("{\"id\":%d}\n", i+1); err != nil || line != want {
+			t.Fatalf("answer %q, %v; want %q", line, err, want)
+		}
+	}
+	pw.Close()
+	if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+		t.Fatalf("after the body ended: %q, %v", rest, err)
+	}
+}
+
+// TestIngestBackpressure: a publisher that sends and never reads the
+// answers is not read without bound: once the answers fill the connection,
+// the server stops reading the stream, and the events it holds are
+// bounded, while it keeps publishing what it took in.
+func TestIngestBackpressure(t *testing.T) {
+	a := newApp(t, handlers.Options{}, false, func(c *net.TCPConn) { c.SetWriteBuffer(4096) })
+	conn, err := net.Dial("tcp", a.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(4096)
+	fmt.Fprintf(conn, "POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n", token)
+	chunk := strings.Repeat(noteLine("bp", 1), 1000)
+	chunk = fmt.Sprintf("%x\r\n%s\r\n", len(chunk), chunk)
+	sent := 0
+	for {
+		conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		if _, err := io.WriteString(conn, chunk); err != nil {
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				t.Fatal(err)
+			}
+			break
+		}
+		if sent += 1000; sent > 5_000_000 {
+			t.Fatalf("the server read %d lines while their answers were not read", sent)
+		}
+	}
+	// Stalled: the server holds at most a few groups and socket buffers'
+	// worth of lines beyond those it published.
+	stored := a.store.LastID()
+	if stored == 0 {
+		t.Fatal("nothing was published")
+	}
+	t.Logf("sent about %d lines before the server stopped reading; %d published", sent, stored)
+	// Reading the answers lets it go on.
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("%v, %v", resp, err)
+	}
+	body := bufio.NewReader(resp.Body)
+	for i := int64(1); i <= stored; i++ {
+		line, err := body.ReadString('\n')
+		if want := fmt.Sprintf("{\"id\":%d}\n", i); err != nil || line != want {
+			t.Fatalf("answer %d: %q, %v", i, line, err)
+		}
+	}
+}
