@@ -278,12 +278,14 @@ type node struct {
 // order (the Committed hook below is that one piece of code).
 func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, error) {
 	n := &node{log: log, demoToken: rand.Text() + rand.Text(), shutdownTimeout: cfg.Server.ShutdownTimeout}
+	metrics := handlers.NewMetrics()
 	n.hub = fanout.NewHub(fanout.Options{
 		Window:       cfg.Feed.Window,
 		WindowBytes:  cfg.Feed.WindowBytes,
 		Heartbeat:    cfg.Feed.Heartbeat,
 		WriteTimeout: cfg.Feed.WriteTimeout,
 		Logger:       log,
+		DeliveryLag:  metrics.DeliveryLag(),
 	})
 	st, err := store.Open(cfg.Store.Path, store.Options{
 		Synchronous:       cfg.Store.Synchronous,
@@ -340,7 +342,7 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 		topics, _ := feed.ParseFilter(t.Topics) // checked by Validate
 		scoped = append(scoped, handlers.ScopedPublishToken{Token: t.Token, Topics: topics})
 	}
-	n.srv = handlers.New(handlers.Backends{Log: eventLog, History: history, Sessions: sessions, Hub: n.hub, Cluster: status, StoreStats: func() handlers.StoreStats {
+	n.srv = handlers.New(handlers.Backends{Log: eventLog, History: history, Sessions: sessions, Hub: n.hub, Cluster: status, Metrics: metrics, StoreStats: func() handlers.StoreStats {
 		ss := st.Stats()
 		return handlers.StoreStats{Commits: ss.Commits, Events: ss.Events, Busy: ss.Busy, WALFrames: ss.WALFrames}
 	}}, handlers.Options{

@@ -19,7 +19,6 @@ import (
 	"path"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -88,6 +87,10 @@ type Backends struct {
 	// Cluster, if set, returns this node's state in a cluster, for
 	// /healthz and /metrics.
 	Cluster func() ClusterStatus
+	// Metrics, if set, are the figures the server counts in and serves
+	// on /metrics (the hub observes its delivery lag with the same);
+	// else the server makes its own.
+	Metrics *Metrics
 }
 
 // ClusterStatus is a cluster node's state.
@@ -155,6 +158,8 @@ type Options struct {
 	// DefaultSessionLifetime).
 	SessionLifetime time.Duration
 	Logger          *slog.Logger
+	// AccessLog logs a line at info for every request (see recorded).
+	AccessLog bool
 }
 
 // Server serves livefeed's HTTP interface.
@@ -174,8 +179,11 @@ type Server struct {
 	// need no key of the configuration. Nil without private topics.
 	consoleKeys *token.Keys
 	rates       *rateLimits
-	metrics     metrics
-	exports     *exportTurns // the CSV exports' slots
+	metrics     *Metrics
+	// metricsHandler serves /metrics.
+	metricsHandler http.Handler
+	accessLog      bool
+	exports        *exportTurns // the CSV exports' slots
 
 	// The admin console.
 	operators   map[string]string // name → bcrypt hash
@@ -198,7 +206,10 @@ func New(b Backends, opts Options) *Server {
 	if opts.SessionLifetime <= 0 {
 		opts.SessionLifetime = DefaultSessionLifetime
 	}
-	s := &Server{opts: opts, eventLog: b.Log, stored: b.History, hub: b.Hub, stats: b.StoreStats, cluster: b.Cluster, log: opts.Logger, origins: make(map[string]bool),
+	if b.Metrics == nil {
+		b.Metrics = NewMetrics()
+	}
+	s := &Server{opts: opts, eventLog: timedLog{Log: b.Log, commit: b.Metrics.commit}, metrics: b.Metrics, accessLog: opts.AccessLog, stored: b.History, hub: b.Hub, stats: b.StoreStats, cluster: b.Cluster, log: opts.Logger, origins: make(map[string]bool),
 		streams:     newStreamLimits(opts.MaxStreams, opts.MaxStreamsPerIP),
 		rates:       newRateLimits(opts.PublishRate, opts.PublishBurst),
 		exports:     newExportTurns(maxExports),
@@ -207,6 +218,8 @@ func New(b Backends, opts Options) *Server {
 		throttle:    newLoginThrottle(),
 		crossOrigin: http.NewCrossOriginProtection(),
 	}
+	s.metrics.registry.MustRegister(statsCollector{s})
+	s.metricsHandler = metricsHandler(s.metrics, s)
 	for _, op := range opts.Operators {
 		s.operators[op.Name] = op.PasswordHash
 	}
@@ -234,7 +247,7 @@ func New(b Backends, opts Options) *Server {
 // path a JSON 404.
 func (s *Server) Handler() http.Handler {
 	r := mux.NewRouter()
-	r.Use(s.strictRequest)
+	r.Use(routeLabel, s.strictRequest)
 	get := []string{http.MethodGet, http.MethodHead}
 
 	// Publishing: systems and operators push updates.
@@ -273,7 +286,7 @@ func (s *Server) Handler() http.Handler {
 
 	// Pages and scripts: the files there are.
 	if s.opts.Web != nil {
-		r.PathPrefix("/").MatcherFunc(s.webFile).Handler(s.static(http.FileServerFS(s.opts.Web))).Methods(get...)
+		r.PathPrefix("/").MatcherFunc(s.webFile).Handler(s.static(http.FileServerFS(s.opts.Web))).Methods(get...).Name(routeStatic)
 	}
 
 	// Anything else: a JSON 405 with Allow when the path takes other
@@ -290,7 +303,7 @@ func (s *Server) Handler() http.Handler {
 		Error(w, req, s.log, feed.Errorf(feed.ErrNotAllowed, "%s is not allowed on %s; use %s", req.Method, req.URL.Path, strings.Join(allow, " or ")))
 	})
 	r.NotFoundHandler, r.MethodNotAllowedHandler = unrouted, unrouted
-	return r
+	return s.recorded(r)
 }
 
 // webFile reports whether the request's path names one of the web files,
@@ -469,10 +482,4 @@ func (s *Server) static(files http.Handler) http.Handler {
 		h.Set("Cache-Control", "no-cache")
 		files.ServeHTTP(w, r)
 	})
-}
-
-type metrics struct {
-	published   atomic.Uint64
-	shed        atomic.Uint64 // streams refused for the connection limits
-	rateLimited atomic.Uint64 // publishes refused for the rate limit
 }

@@ -15,6 +15,9 @@ type Message struct {
 	ID    int64
 	Topic string
 	Frame []byte
+	// published is when the hub's Publish got it (Unix nanoseconds; 0
+	// for an event loaded from storage), for DeliveryLag.
+	published int64
 }
 
 // Encode encodes committed events for delivery: each frame carries the
