@@ -208,12 +208,23 @@ func serveCommand(ctx context.Context, e env) (err error) {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	level := new(slog.LevelVar) // SIGHUP sets it anew
+	level.Set(cfg.Log.SlogLevel())
+	log := newLogger(e.stderr, cfg.Log.Format, level)
 	n, err := openNode(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, n.close()) }() // last: once nothing writes any more
+	defer func() { // last: once nothing writes any more
+		err = errors.Join(err, n.close())
+		switch {
+		case ctx.Err() == nil: // it did not start
+		case err != nil:
+			log.Warn("shut down", "err", err)
+		default:
+			log.Info("shut down")
+		}
+	}()
 	ln, err := n.listen(cfg)
 	if err != nil {
 		return err
@@ -364,6 +375,7 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 		Operators:           operators,
 		SessionLifetime:     cfg.Auth.SessionLifetime,
 		Logger:              log,
+		AccessLog:           cfg.Log.Access,
 	})
 	n.http = &http.Server{
 		Handler:           n.srv.Handler(),
@@ -375,6 +387,16 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	return n, nil
+}
+
+// newLogger returns the server's log: text or JSON lines on w, of level
+// and above.
+func newLogger(w io.Writer, format string, level slog.Leveler) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // listen loads the TLS certificate, if there is one, before anything says

@@ -2,10 +2,12 @@ package handlers
 
 import (
 	"bufio"
+	"context"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -45,6 +47,12 @@ func (s *Server) recorded(next http.Handler) http.Handler {
 		s.metrics.durations.WithLabelValues(rec.route).Observe(d.Seconds())
 		if rec.route == "/api/publish" && status >= 400 {
 			s.metrics.publishFailures.WithLabelValues(failureReason(status)).Inc()
+		}
+		switch status {
+		case http.StatusUnauthorized:
+			s.notices.log(s.log, "unauthorized", "request refused: missing or bad credentials", rec.route, s.clientIP(r))
+		case http.StatusTooManyRequests:
+			s.notices.log(s.log, "rate_limited", "request refused: rate limited", rec.route, s.clientIP(r))
 		}
 		if s.accessLog {
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
@@ -111,4 +119,41 @@ func (rec *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		rec.status, rec.opened = http.StatusOK, time.Now()
 	}
 	return c, rw, err
+}
+
+// noticeInterval is how often at most a kind of refusal is logged: enough
+// to see that it happens and from where, not a line per request of a
+// client that retries in a loop.
+const noticeInterval = time.Second
+
+// notices logs refusals (401, 429, refused origins) at info, at most one
+// line per noticeInterval of each kind; the next line says how many were
+// left out.
+type notices struct {
+	mu      sync.Mutex
+	last    map[string]time.Time
+	skipped map[string]int
+}
+
+// log logs a refusal of kind on route from client, unless one of the kind
+// was logged within noticeInterval.
+func (n *notices) log(log *slog.Logger, kind, msg, route, client string, attrs ...slog.Attr) {
+	n.mu.Lock()
+	if n.last == nil {
+		n.last, n.skipped = make(map[string]time.Time), make(map[string]int)
+	}
+	now := time.Now()
+	if now.Sub(n.last[kind]) < noticeInterval {
+		n.skipped[kind]++
+		n.mu.Unlock()
+		return
+	}
+	skipped := n.skipped[kind]
+	n.last[kind], n.skipped[kind] = now, 0
+	n.mu.Unlock()
+	attrs = append(attrs, slog.String("route", route), slog.String("client", client))
+	if skipped > 0 {
+		attrs = append(attrs, slog.Int("not_logged_since_last", skipped))
+	}
+	log.LogAttrs(context.Background(), slog.LevelInfo, msg, attrs...)
 }

@@ -183,6 +183,7 @@ type Server struct {
 	// metricsHandler serves /metrics.
 	metricsHandler http.Handler
 	accessLog      bool
+	notices        notices      // refusals logged at info
 	exports        *exportTurns // the CSV exports' slots
 
 	// The admin console.
@@ -438,9 +439,18 @@ func (s *Server) cors(next http.Handler) http.Handler {
 		if origin := r.Header.Get("Origin"); origin != "" && s.origins[origin] {
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Credentials", "true")
+		} else if origin != "" && !sameOrigin(origin, r) {
+			s.notices.log(s.log, "cors", "cross-origin request refused: the origin is not in cors.allowed_origins", r.URL.Path, s.clientIP(r), slog.String("origin", origin))
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// sameOrigin reports whether origin is the request's own host (a page of
+// livefeed's, which needs no CORS).
+func sameOrigin(origin string, r *http.Request) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Host == r.Host
 }
 
 // preflight answers a CORS preflight. EventSource polyfills and fetch-based
