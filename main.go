@@ -229,6 +229,10 @@ func serveCommand(ctx context.Context, e env) (err error) {
 	if err != nil {
 		return err
 	}
+	// SIGHUP is caught before the server says it serves: from then on a
+	// hangup reloads, never ends the process.
+	stopReloads := reloadOnHangup(&reloader{sv: sv, getenv: e.getenv, log: log, level: level, n: n, running: cfg})
+	defer stopReloads()
 	announce(e.stdout, log, ln, n, cfg, builtIn, *sv.configPath)
 	if *sv.pprofAt != "" {
 		stopProfiler, err := serveProfiler(*sv.pprofAt, log)
@@ -339,29 +343,16 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 			return handlers.ClusterStatus{Node: c.Node, Applied: c.Applied, StreamLast: c.StreamLast, Connected: c.Connected, Ready: c.Ready, Problem: c.Problem}
 		}
 	}
-	var operators []handlers.Operator
-	for _, op := range cfg.Auth.Operators {
-		operators = append(operators, handlers.Operator{Name: op.Name, PasswordHash: op.PasswordHash})
-	}
-	var anyTopic []string
-	var scoped []handlers.ScopedPublishToken
-	for _, t := range cfg.Auth.PublishTokens {
-		if len(t.Topics) == 0 {
-			anyTopic = append(anyTopic, t.Token)
-			continue
-		}
-		topics, _ := feed.ParseFilter(t.Topics) // checked by Validate
-		scoped = append(scoped, handlers.ScopedPublishToken{Token: t.Token, Topics: topics})
-	}
+	creds := credentialsOf(cfg, keys, n.demoToken)
 	n.srv = handlers.New(handlers.Backends{Log: eventLog, History: history, Sessions: sessions, Hub: n.hub, Cluster: status, Metrics: metrics, StoreStats: func() handlers.StoreStats {
 		ss := st.Stats()
 		return handlers.StoreStats{Commits: ss.Commits, Events: ss.Events, Busy: ss.Busy, WALFrames: ss.WALFrames}
 	}}, handlers.Options{
-		PublishTokens:       append(anyTopic, n.demoToken),
-		ScopedPublishTokens: scoped,
+		PublishTokens:       creds.PublishTokens,
+		ScopedPublishTokens: creds.ScopedPublishTokens,
 		PrivateTopics:       cfg.PrivateTopics(),
-		SubscriberKeys:      keys,
-		AllowedOrigins:      cfg.CORS.AllowedOrigins,
+		SubscriberKeys:      creds.SubscriberKeys,
+		AllowedOrigins:      creds.AllowedOrigins,
 		Retry:               cfg.Feed.Retry,
 		MaxBodyBytes:        cfg.Server.MaxBodyBytes,
 		WriteTimeout:        cfg.Feed.WriteTimeout,
@@ -372,7 +363,7 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 		PublishRate:         cfg.Auth.PublishRate,
 		PublishBurst:        cfg.Auth.PublishBurst,
 		Web:                 web.Files(),
-		Operators:           operators,
+		Operators:           creds.Operators,
 		SessionLifetime:     cfg.Auth.SessionLifetime,
 		Logger:              log,
 		AccessLog:           cfg.Log.Access,

@@ -92,6 +92,12 @@ func startServer(t *testing.T, configTOML string, args ...string) *server {
 
 func startServerIn(t *testing.T, dir, configTOML string, args ...string) *server {
 	t.Helper()
+	return startServerEnv(t, dir, configTOML, testEnv, args...)
+}
+
+// startServerEnv is startServerIn with the environment getenv.
+func startServerEnv(t *testing.T, dir, configTOML string, getenv func(string) string, args ...string) *server {
+	t.Helper()
 	cfgPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(cfgPath, []byte(configTOML), 0o600); err != nil {
 		t.Fatal(err)
@@ -101,7 +107,7 @@ func startServerIn(t *testing.T, dir, configTOML string, args ...string) *server
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &server{dir: dir, stop: cancel, done: make(chan error, 1), log: new(lockedBuffer)}
 	go func() {
-		err := run(ctx, args, testEnv, nil, outW, s.log)
+		err := run(ctx, args, getenv, nil, outW, s.log)
 		outW.CloseWithError(err)
 		s.done <- err
 	}()

@@ -19,6 +19,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -171,8 +172,7 @@ type Server struct {
 	stats    func() StoreStats
 	cluster  func() ClusterStatus
 	log      *slog.Logger
-	tokens   []publishToken
-	origins  map[string]bool
+	creds    atomic.Pointer[credentials] // see SetCredentials
 	streams  *streamLimits
 	// consoleKeys sign the subscriber tokens the operator console reads
 	// private topics with: a secret of this process's own, so that they
@@ -187,7 +187,6 @@ type Server struct {
 	exports        *exportTurns // the CSV exports' slots
 
 	// The admin console.
-	operators   map[string]string // name → bcrypt hash
 	sessions    *sessions
 	throttle    *loginThrottle
 	crossOrigin *http.CrossOriginProtection
@@ -210,35 +209,24 @@ func New(b Backends, opts Options) *Server {
 	if b.Metrics == nil {
 		b.Metrics = NewMetrics()
 	}
-	s := &Server{opts: opts, eventLog: timedLog{Log: b.Log, commit: b.Metrics.commit}, metrics: b.Metrics, accessLog: opts.AccessLog, stored: b.History, hub: b.Hub, stats: b.StoreStats, cluster: b.Cluster, log: opts.Logger, origins: make(map[string]bool),
+	s := &Server{opts: opts, eventLog: timedLog{Log: b.Log, commit: b.Metrics.commit}, metrics: b.Metrics, accessLog: opts.AccessLog, stored: b.History, hub: b.Hub, stats: b.StoreStats, cluster: b.Cluster, log: opts.Logger,
 		streams:     newStreamLimits(opts.MaxStreams, opts.MaxStreamsPerIP),
 		rates:       newRateLimits(opts.PublishRate, opts.PublishBurst),
 		exports:     newExportTurns(maxExports),
-		operators:   make(map[string]string),
 		sessions:    &sessions{store: b.Sessions, lifetime: opts.SessionLifetime},
 		throttle:    newLoginThrottle(),
 		crossOrigin: http.NewCrossOriginProtection(),
 	}
 	s.metrics.registry.MustRegister(statsCollector{s})
 	s.metricsHandler = metricsHandler(s.metrics, s)
-	for _, op := range opts.Operators {
-		s.operators[op.Name] = op.PasswordHash
-	}
+	s.SetCredentials(Credentials{PublishTokens: opts.PublishTokens, ScopedPublishTokens: opts.ScopedPublishTokens,
+		SubscriberKeys: opts.SubscriberKeys, AllowedOrigins: opts.AllowedOrigins, Operators: opts.Operators})
 	if !opts.PrivateTopics.IsZero() {
 		s.consoleKeys, _ = token.ParseKeys([]string{rand.Text() + rand.Text()}, "", nil) // 52 bytes of base32: a valid secret
 	}
 	s.crossOrigin.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, feed.Errorf(feed.ErrForbidden, "cross-origin requests to the admin console are refused"))
 	}))
-	for _, t := range opts.PublishTokens {
-		s.tokens = append(s.tokens, publishToken{digest: sha256.Sum256([]byte(t))})
-	}
-	for _, t := range opts.ScopedPublishTokens {
-		s.tokens = append(s.tokens, publishToken{digest: sha256.Sum256([]byte(t.Token)), topics: t.Topics})
-	}
-	for _, o := range opts.AllowedOrigins {
-		s.origins[o] = true
-	}
 	return s
 }
 
@@ -416,7 +404,7 @@ func (s *Server) authorizePublisher(r *http.Request) ([sha256.Size]byte, feed.Fi
 	sum := sha256.Sum256([]byte(bearer))
 	match := 0
 	var scope feed.Filter
-	for _, t := range s.tokens {
+	for _, t := range s.creds.Load().tokens {
 		eq := subtle.ConstantTimeCompare(sum[:], t.digest[:])
 		match |= eq
 		if eq == 1 {
@@ -436,7 +424,7 @@ func (s *Server) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Add("Vary", "Origin")
-		if origin := r.Header.Get("Origin"); origin != "" && s.origins[origin] {
+		if origin := r.Header.Get("Origin"); origin != "" && s.creds.Load().origins[origin] {
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Credentials", "true")
 		} else if origin != "" && !sameOrigin(origin, r) {

@@ -829,3 +829,39 @@ func (s Server) Loopback() bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// Reloadable are the keys a running server applies on SIGHUP; a change
+// of any other key needs a restart.
+var Reloadable = []string{
+	"cors.allowed_origins",
+	"auth.publish_tokens",
+	"auth.subscriber_keys",
+	"auth.subscriber_audience",
+	"auth.operators",
+	"log.level",
+}
+
+// Changed lists the keys ("section.key", in the order of Config) whose
+// values differ between a and b.
+func Changed(a, b Config) []string {
+	var keys []string
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	for i := range va.NumField() {
+		section := va.Type().Field(i)
+		name := section.Tag.Get("toml")
+		if name == "" {
+			continue // not a key of the file
+		}
+		sa, sb := va.Field(i), vb.Field(i)
+		for j := range sa.NumField() {
+			fa, fb := sa.Field(j), sb.Field(j)
+			if fa.Kind() == reflect.Slice && fa.Len() == 0 && fb.Len() == 0 {
+				continue // none, written as [] or left out
+			}
+			if !reflect.DeepEqual(fa.Interface(), fb.Interface()) {
+				keys = append(keys, name+"."+sa.Type().Field(j).Tag.Get("toml"))
+			}
+		}
+	}
+	return keys
+}

@@ -382,3 +382,27 @@ func FuzzParse(f *testing.F) {
 		_ = cfg.CheckDeployment()
 	})
 }
+
+// TestChanged: the keys whose values differ, named as in the file.
+func TestChanged(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(*config.Config)
+		want   []string
+	}{
+		{"None", func(*config.Config) {}, nil},
+		{"EmptyIsNone", func(c *config.Config) { c.CORS.AllowedOrigins = []string{} }, nil},
+		{"Origins", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"https://a.example"} }, []string{"cors.allowed_origins"}},
+		{"LevelAndAddress", func(c *config.Config) { c.Log.Level = "debug"; c.Server.Address = "127.0.0.1:9" }, []string{"server.address", "log.level"}},
+		{"Tokens", func(c *config.Config) { c.Auth.PublishTokens = []config.PublishToken{{Token: "x"}} }, []string{"auth.publish_tokens"}},
+		{"Window", func(c *config.Config) { c.Feed.Window = 7 }, []string{"feed.window"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := config.Default(), config.Default()
+			tc.change(&b)
+			if got := config.Changed(a, b); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("Changed = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
