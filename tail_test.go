@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"livefeed/feed"
+)
+
+// lines is a writer safe for concurrent use that counts its lines.
+type lines struct{ lockedBuffer }
+
+func (l *lines) events(t *testing.T) []feed.Event {
+	t.Helper()
+	var events []feed.Event
+	for line := range strings.SplitSeq(strings.TrimSpace(l.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var e feed.Event
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("not a JSON event line: %q", line)
+		}
+		events = append(events, e)
+	}
+	return events
+}
+
+// tailEnv is the environment of a command: no token but the one given.
+func tailEnv(token string) func(string) string {
+	return func(key string) string {
+		if key == EnvToken {
+			return token
+		}
+		return ""
+	}
+}
+
+// TestTailCommand: -from 0 prints every stored event as a JSON line, -n
+// stops after N; without -from, the latest of each topic; a position
+// ahead of the server is a reset on stderr, then the latest events.
+func TestTailCommand(t *testing.T) {
+	s := startServer(t, "")
+	for i := 1; i <= 3; i++ {
+		mustPublish(t, s.url, noteBody("tail/a", i))
+	}
+	mustPublish(t, s.url, noteBody("tail/b", 4))
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		ids    []int64
+		stderr string
+	}{
+		{"FromZero", []string{"-from", "0", "-n", "4", "tail/*"}, []int64{1, 2, 3, 4}, ""},
+		{"FromTwo", []string{"-from", "2", "-n", "2", "*"}, []int64{3, 4}, ""},
+		{"OneTopic", []string{"-from", "0", "-n", "3", "tail/a"}, []int64{1, 2, 3}, ""},
+		{"Latest", []string{"-n", "2", "tail/*"}, []int64{3, 4}, ""},
+		{"Ahead", []string{"-from", "999", "-n", "2", "tail/*"}, []int64{3, 4}, "livefeed tail: reset (ahead)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout lines
+			var stderr bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := run(ctx, append([]string{"tail", "-url", s.url}, tc.args...), tailEnv(""), nil, &stdout, &stderr); err != nil {
+				t.Fatalf("tail: %v\n%s", err, stderr.String())
+			}
+			var ids []int64
+			for _, e := range stdout.events(t) {
+				ids = append(ids, e.ID)
+			}
+			if !slices.Equal(ids, tc.ids) {
+				t.Errorf("tail printed %v, want %v", ids, tc.ids)
+			}
+			if !strings.Contains(stderr.String(), tc.stderr) {
+				t.Errorf("stderr %q, want %q", stderr.String(), tc.stderr)
+			}
+		})
+	}
+}
+
+// TestTailAcrossRestart: a tail running while the server restarts
+// reconnects by itself with its last event ID and prints every event
+// once, in order: none missed, none twice.
+func TestTailAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // the servers take it; nothing else here asks for a port
+	config := "[feed]\nretry = \"1s\"\n"
+	s := startServerIn(t, dir, config, "-addr", addr)
+	var stdout lines
+	var stderr lockedBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"tail", "-url", s.url, "-from", "0", "-n", "8", "tail/*"}, tailEnv(""), nil, &stdout, &stderr)
+	}()
+	for i := 1; i <= 4; i++ {
+		mustPublish(t, s.url, noteBody("tail/x", i))
+	}
+	waitUntil(t, func() bool { return strings.Count(stdout.String(), "\n") == 4 })
+	s.shutdown(t)
+	s = startServerIn(t, dir, config, "-addr", addr)
+	for i := 5; i <= 8; i++ {
+		mustPublish(t, s.url, noteBody("tail/x", i))
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("tail: %v\n%s", err, stderr.String())
+		}
+	case <-ctx.Done():
+		t.Fatalf("tail printed %q before the deadline", stdout.String())
+	}
+	var ids []int64
+	for _, e := range stdout.events(t) {
+		ids = append(ids, e.ID)
+	}
+	if !slices.Equal(ids, []int64{1, 2, 3, 4, 5, 6, 7, 8}) {
+		t.Fatalf("across the restart tail printed %v", ids)
+	}
+	if stderr.String() != "" {
+		t.Errorf("stderr: %s", stderr.String())
+	}
+}
+
+// TestFeedCommandFlags: bad flags of tail and publish are refused before
+// anything is sent, with what is wrong.
+func TestFeedCommandFlags(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, tc := range []struct {
+		name string
+		args []string
+		err  string
+	}{
+		{"TailNoTopic", []string{"tail", "-url", "http://127.0.0.1:1"}, "tail needs at least one topic pattern"},
+		{"TailBadTopic", []string{"tail", "-url", "http://127.0.0.1:1", "a b"}, "topic"},
+		{"TailFromWord", []string{"tail", "-url", "http://127.0.0.1:1", "-from", "abc", "*"}, `-from "abc" is not an event ID`},
+		{"TailFromNegative", []string{"tail", "-url", "http://127.0.0.1:1", "-from", "-5", "*"}, `-from "-5" is not an event ID`},
+		{"TailFromExponent", []string{"tail", "-url", "http://127.0.0.1:1", "-from", "1e3", "*"}, `-from "1e3"`},
+		{"TailFromPlus", []string{"tail", "-url", "http://127.0.0.1:1", "-from", "+3", "*"}, `-from "+3"`},
+		{"TailFromHuge", []string{"tail", "-url", "http://127.0.0.1:1", "-from", "99999999999999999999", "*"}, "is not an event ID"},
+		{"TailNegativeN", []string{"tail", "-url", "http://127.0.0.1:1", "-n", "-1", "*"}, "-n -1"},
+		{"TailNWord", []string{"tail", "-n", "x", "*"}, "invalid value"},
+		{"PublishBatchZero", []string{"publish", "-url", "http://127.0.0.1:1", "-batch", "0"}, "-batch 0 is out of range"},
+		{"PublishBatchHuge", []string{"publish", "-url", "http://127.0.0.1:1", "-batch", "5000"}, "-batch 5000 is out of range"},
+		{"PublishTwoFiles", []string{"publish", "-url", "http://127.0.0.1:1", "a", "b"}, "one file at most"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), tc.args, tailEnv(""), strings.NewReader(""), &stdout, &stderr)
+			if !errors.Is(err, errUsage) || !strings.Contains(stderr.String(), tc.err) {
+				t.Fatalf("run = %v, stderr %q; want a usage error with %q", err, stderr.String(), tc.err)
+			}
+		})
+	}
+	for _, tc := range []struct{ name, url, err string }{
+		{"Scheme", "ftp://example.com", "use an http:// or https:// URL"},
+		{"NoHost", "http://", "names no host"},
+		{"Query", "http://127.0.0.1:1/?token=x", "no query"},
+		{"NotURL", "http://[::1", "is not a URL"},
+	} {
+		t.Run("URL"+tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), []string{"tail", "-url", tc.url, "*"}, tailEnv(""), nil, &stdout, &stderr)
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("run = %v, want an error with %q", err, tc.err)
+			}
+		})
+	}
+}
+
+// TestPublishCommand: NDJSON lines are published in batches and their IDs
+// printed; a rerun on the same input publishes nothing again; a bad line
+// stops it, named, with the batches before it published and nothing
+// after; a refused token names the batch's lines.
+func TestPublishCommand(t *testing.T) {
+	s := startServer(t, "")
+	input := filepath.Join(t.TempDir(), "events.ndjson")
+	var body strings.Builder
+	for i := 1; i <= 5; i++ {
+		body.WriteString(noteBody("cli/a", i) + "\n")
+		if i == 2 {
+			body.WriteString("\n") // blank lines are skipped
+		}
+	}
+	if err := os.WriteFile(input, []byte(body.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	publishFile := func(env func(string) string, args ...string) (string, string, error) {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), append([]string{"publish", "-url", s.url}, args...), env, strings.NewReader(body.String()), &stdout, &stderr)
+		return stdout.String(), stderr.String(), err
+	}
+	out, errs, err := publishFile(tailEnv(testToken), "-batch", "2", input)
+	if err != nil || out != "1\n2\n3\n4\n5\n" {
+		t.Fatalf("publish: %q %v\n%s", out, err, errs)
+	}
+	// Again, from stdin: the same batches, the same keys, the same IDs.
+	if out, errs, err = publishFile(tailEnv(testToken), "-batch", "2"); err != nil || out != "1\n2\n3\n4\n5\n" {
+		t.Fatalf("publish again: %q %v\n%s", out, err, errs)
+	}
+	if got := lastID(t, s.url); got != 5 {
+		t.Fatalf("after a rerun the last ID is %d, want 5", got)
+	}
+
+	_, _, err = publishFile(func(string) string { return "" }, "-token", "not-the-token-0123456789", "-batch", "2", input)
+	if err == nil || !strings.Contains(err.Error(), "lines 1 to 2") || !strings.Contains(err.Error(), "not valid") {
+		t.Errorf("a refused token: %v", err)
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.ndjson")
+	os.WriteFile(bad, []byte(noteBody("cli/b", 1)+"\n"+noteBody("cli/b", 2)+"\n"+`{"topic":"no spaces allowed","type":"note","data":{}}`+"\n"+noteBody("cli/b", 4)+"\n"), 0o600)
+	out, _, err = publishFile(tailEnv(testToken), "-batch", "2", bad)
+	if err == nil || !strings.Contains(err.Error(), "line 3") {
+		t.Fatalf("a bad line 3: %v", err)
+	}
+	if out != "6\n7\n" || lastID(t, s.url) != 7 {
+		t.Fatalf("before the bad line: printed %q, last ID %d; want the first batch only", out, lastID(t, s.url))
+	}
+}
+
+// lastID is the server's newest event ID.
+func lastID(t *testing.T, base string) int64 {
+	t.Helper()
+	var h struct {
+		LastID int64 `json:"last_id"`
+	}
+	if err := json.Unmarshal([]byte(get(t, http.DefaultClient, base+"/healthz")), &h); err != nil {
+		t.Fatal(err)
+	}
+	return h.LastID
+}
