@@ -5,6 +5,7 @@
 //	livefeed [-config config.toml] [-demo] [-addr host:port] [-db path] [-pprof addr]
 //	livefeed tail [-url URL] [-token T] [-from ID] [-n N] TOPIC...
 //	livefeed publish [-url URL] [-token T] [-batch N] [FILE]
+//	livefeed import [-url URL] [-token T] [-batch N] FILE.csv
 //	livefeed backup [-config config.toml] [-db path] FILE
 //	livefeed restore [-config config.toml] [-db path] [-next-id N] BACKUP
 //	livefeed hash-password    (prints the password_hash of an operator)
@@ -111,6 +112,7 @@ func init() {
 	commands = []command{
 		{"tail", "print the events of topics as JSON lines, resuming after a disconnect", tailCommand},
 		{"publish", "publish NDJSON events from a file or stdin, in batches", publishCommand},
+		{"import", "publish the rows of a CSV export or a fixtures sheet, in batches", importCommand},
 		{"backup", "copy the database to a file, while livefeed serves", backupCommand},
 		{"restore", "replace the database with a backup, while livefeed is stopped", restoreCommand},
 		{"hash-password", "read a new operator's password and print its password_hash", hashPasswordCommand},

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -80,6 +81,7 @@ func publishCommand(ctx context.Context, e env) error {
 type batcher struct {
 	size   int
 	name   string // of the input, for errors
+	unit   string // what the input's numbers count: "line" (default) or "row"
 	stdout io.Writer
 	send   func(updates []feed.Update, key string) ([]int64, error)
 
@@ -94,7 +96,6 @@ type batcher struct {
 func (b *batcher) run(in io.Reader) error {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
-	b.key = sha256.New()
 	line := 0
 	for sc.Scan() {
 		line++
@@ -112,25 +113,36 @@ func (b *batcher) run(in io.Reader) error {
 		if err != nil {
 			return fmt.Errorf("%s, line %d: %w; nothing from this line on was published", b.name, line, err)
 		}
-		if len(b.updates) == 0 {
-			b.first = line
-			b.key.Reset()
-			fmt.Fprintf(b.key, "livefeed publish from line %d\n", line)
-		}
-		b.key.Write(text)
-		b.key.Write([]byte{'\n'})
-		b.updates = append(b.updates, updates[0])
-		b.lines = append(b.lines, line)
-		if len(b.updates) == b.size {
-			if err := b.flush(); err != nil {
-				return err
-			}
+		if err := b.add(line, text, updates[0]); err != nil {
+			return err
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("%s, line %d: %w", b.name, line+1, err)
 	}
 	return b.flush()
+}
+
+// add adds u, read from line as text, to the batch, and sends the batch
+// once it is full. The batch's key is made from the text of its updates
+// and the line it starts at.
+func (b *batcher) add(line int, text []byte, u feed.Update) error {
+	if len(b.updates) == 0 {
+		if b.key == nil {
+			b.key = sha256.New()
+		}
+		b.first = line
+		b.key.Reset()
+		fmt.Fprintf(b.key, "livefeed publish from %s %d\n", cmp.Or(b.unit, "line"), line)
+	}
+	b.key.Write(text)
+	b.key.Write([]byte{'\n'})
+	b.updates = append(b.updates, u)
+	b.lines = append(b.lines, line)
+	if len(b.updates) == b.size {
+		return b.flush()
+	}
+	return nil
 }
 
 // flush sends the batch and prints its IDs.
@@ -141,9 +153,10 @@ func (b *batcher) flush() error {
 	key := "livefeed-publish-" + hex.EncodeToString(b.key.Sum(nil)[:16])
 	ids, err := b.send(b.updates, key)
 	if err != nil {
-		where := fmt.Sprintf("line %d", b.first)
+		unit := cmp.Or(b.unit, "line")
+		where := fmt.Sprintf("%s %d", unit, b.first)
 		if n := len(b.lines); n > 1 {
-			where = fmt.Sprintf("lines %d to %d", b.first, b.lines[n-1])
+			where = fmt.Sprintf("%ss %d to %d", unit, b.first, b.lines[n-1])
 		}
 		return fmt.Errorf("%s, %s (one batch, refused whole): %w; the batches before it were published", b.name, where, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -245,4 +246,83 @@ func lastID(t *testing.T, base string) int64 {
 		t.Fatal(err)
 	}
 	return h.LastID
+}
+
+// TestImportCommand: an export imported into another server gives the
+// same events (topics, types, data; new IDs and times), text that the
+// export guarded against formulas included; a rerun imports nothing
+// twice; a fixtures sheet becomes score events; a bad row is named.
+func TestImportCommand(t *testing.T) {
+	from, to := startServer(t, ""), startServer(t, "")
+	for _, body := range []string{
+		`{"topic":"nba/lal-bos","type":"score","data":{"home":"=Lakers","away":"'Celtics","home_score":3,"away_score":0,"period":"OT","clock":"1:02","status":"live","venue":"Crypto.com"}}`,
+		`{"topic":"nba/lal-bos","type":"score","data":{"home":"Lakers","away":"Celtics","home_score":5,"away_score":2,"period":4}}`,
+		`{"topic":"stocks/AAPL","type":"tick","data":{"symbol":"AAPL","price":187.25,"change":-1.5,"currency":"USD"}}`,
+		`{"topic":"misc/note","type":"note","data":{"text":"Zürich, 東京","n":[1,2]}}`,
+	} {
+		mustPublish(t, from.url, body)
+	}
+	export := filepath.Join(t.TempDir(), "export.csv")
+	if err := os.WriteFile(export, []byte(get(t, http.DefaultClient, from.url+"/api/export.csv")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	importFile := func(base, file string) (string, error) {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), []string{"import", "-url", base, "-batch", "3", file}, tailEnv(testToken), nil, &stdout, &stderr)
+		return stdout.String(), err
+	}
+	for range 2 { // the second time, nothing new
+		if out, err := importFile(to.url, export); err != nil || !strings.Contains(out, "imported 4 rows") {
+			t.Fatalf("import: %q %v", out, err)
+		}
+	}
+	events := func(base string) []feed.Event {
+		var page struct{ Events []feed.Event }
+		if err := json.Unmarshal([]byte(get(t, http.DefaultClient, base+"/api/history?limit=100")), &page); err != nil {
+			t.Fatal(err)
+		}
+		return page.Events
+	}
+	want, got := events(from.url), events(to.url)
+	if len(got) != len(want) {
+		t.Fatalf("imported %d events, want %d", len(got), len(want))
+	}
+	for i := range want {
+		var a, b any
+		json.Unmarshal(want[i].Data, &a)
+		json.Unmarshal(got[i].Data, &b)
+		if got[i].Topic != want[i].Topic || got[i].Type != want[i].Type || !reflect.DeepEqual(a, b) {
+			t.Errorf("event %d: imported %s %s %s, want %s %s %s", i, got[i].Topic, got[i].Type, got[i].Data, want[i].Topic, want[i].Type, want[i].Data)
+		}
+	}
+
+	dir := t.TempDir()
+	fixtures := filepath.Join(dir, "fixtures.csv")
+	os.WriteFile(fixtures, []byte("topic,home,away,start\r\nnba/2026-12-03/nyk-chi,Knicks,Bulls,2026-12-03T00:30:00Z\r\n"), 0o600)
+	if out, err := importFile(to.url, fixtures); err != nil || !strings.Contains(out, "imported 1 rows") {
+		t.Fatalf("fixtures: %q %v", out, err)
+	}
+	last := events(to.url)
+	if e := last[len(last)-1]; e.Topic != "nba/2026-12-03/nyk-chi" || e.Type != "score" || !strings.Contains(string(e.Data), `"status":"scheduled"`) {
+		t.Errorf("a fixture became %s %s %s", e.Topic, e.Type, e.Data)
+	}
+
+	for _, tc := range []struct{ name, csv, err string }{
+		{"Header", "a,b\r\n1,2\r\n", "the header is"},
+		{"Start", "topic,home,away,start\r\nnba/x,A,B,tomorrow\r\n", "row 1 (line 2)"},
+		{"Topic", "topic,home,away,start\r\nnba/ok,A,B,2026-12-03T00:30:00Z\r\nbad topic,A,B,2026-12-03T00:30:00Z\r\n", "row 2 (line 3)"},
+		{"Columns", "topic,home,away,start\r\nnba/x,A\r\n", "wrong number of fields"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(dir, tc.name+".csv")
+			os.WriteFile(file, []byte(tc.csv), 0o600)
+			before := lastID(t, to.url)
+			if _, err := importFile(to.url, file); err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("import = %v, want an error with %q", err, tc.err)
+			}
+			if lastID(t, to.url) != before {
+				t.Errorf("a refused import published")
+			}
+		})
+	}
 }
