@@ -1597,6 +1597,9 @@ func sameDefault(v reflect.Value, want string) bool {
 	case float64:
 		f, err := strconv.ParseFloat(want, 64)
 		return err == nil && f == got
+	case bool:
+		b, err := strconv.ParseBool(want)
+		return err == nil && b == got
 	}
 	n, unit, _ := strings.Cut(want, " ")
 	i, err := strconv.ParseInt(n, 10, 64)
