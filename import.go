@@ -12,6 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
 	"livefeed/feed"
 )
 
@@ -55,6 +58,11 @@ func importCommand(ctx context.Context, e env) error {
 		return err
 	}
 	defer f.Close()
+	var in io.Reader = f
+	if bar := progressOn(e.stderr, f, "importing "+name); bar != nil {
+		in = io.TeeReader(f, bar)
+		defer bar.Finish()
+	}
 	published := 0
 	b := &batcher{size: *batch, name: name, unit: "row", stdout: io.Discard, send: func(updates []feed.Update, key string) ([]int64, error) {
 		ids, err := c.PublishBatch(ctx, updates, key)
@@ -63,7 +71,7 @@ func importCommand(ctx context.Context, e env) error {
 		}
 		return ids, err
 	}}
-	rows, err := importRows(f, b)
+	rows, err := importRows(in, b)
 	if err != nil {
 		return err
 	}
@@ -170,4 +178,24 @@ func isNumber(s string) bool {
 	}
 	_, ok := v.(float64)
 	return ok
+}
+
+// progressOn returns a progress bar of reading f, drawn on w if w is a
+// terminal; nil otherwise (a log or a pipe gets the summary line only).
+func progressOn(w io.Writer, f *os.File, what string) *progressbar.ProgressBar {
+	out, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(out.Fd())) {
+		return nil
+	}
+	info, err := f.Stat()
+	if err != nil {
+		return nil
+	}
+	return progressbar.NewOptions64(info.Size(),
+		progressbar.OptionSetWriter(out),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+	)
 }

@@ -269,6 +269,9 @@ func TestImportCommand(t *testing.T) {
 	importFile := func(base, file string) (string, error) {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), []string{"import", "-url", base, "-batch", "3", file}, tailEnv(testToken), nil, &stdout, &stderr)
+		if err == nil && stderr.Len() > 0 {
+			t.Errorf("import wrote to stderr, which is no terminal: %q", stderr.String()) // the summary is the report
+		}
 		return stdout.String(), err
 	}
 	for range 2 { // the second time, nothing new
