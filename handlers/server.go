@@ -472,12 +472,17 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, reply)
 }
 
-// static serves the embedded web files with the headers pages need.
+// static serves the embedded web files with the headers pages need:
+// revalidated on each use (no-cache, with an ETag), compressed for
+// clients that accept it.
 func (s *Server) static(files http.Handler) http.Handler {
+	index := webFiles(s.opts.Web)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		setPageHeaders(h)
 		h.Set("Cache-Control", "no-cache")
-		files.ServeHTTP(w, r)
+		if !serveWebFile(index, w, r) {
+			files.ServeHTTP(w, r)
+		}
 	})
 }
