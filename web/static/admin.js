@@ -419,10 +419,10 @@
 
   $("#history-topic").addEventListener("change", function () {
     var topic = $("#history-topic").value;
-    var q = new URLSearchParams();
+    var q = new URLSearchParams({ bom: "1" }); // a byte-order mark, so that Excel reads the file as UTF-8
     if (topic !== "*") q.set("topic", topic);
     if (feedToken) q.set("token", feedToken); // a link cannot send a header
-    $("#download").href = "/api/export.csv" + (q.toString() ? "?" + q.toString() : "");
+    $("#download").href = "/api/export.csv?" + q.toString();
   });
 
   $("#older").addEventListener("click", function () {
