@@ -3,6 +3,9 @@
 // over Server-Sent Events, with exact resume after a reconnect.
 //
 //	livefeed [-config config.toml] [-demo] [-addr host:port] [-db path] [-pprof addr]
+//	livefeed tail [-url URL] [-token T] [-from ID] [-n N] TOPIC...
+//	livefeed publish [-url URL] [-token T] [-batch N] [FILE]
+//	livefeed import [-url URL] [-token T] [-batch N] FILE.csv
 //	livefeed backup [-config config.toml] [-db path] FILE
 //	livefeed restore [-config config.toml] [-db path] [-next-id N] BACKUP
 //	livefeed hash-password    (prints the password_hash of an operator)
@@ -108,6 +111,9 @@ var commands []command
 
 func init() {
 	commands = []command{
+		{"tail", "print the events of topics as JSON lines, resuming after a disconnect", tailCommand},
+		{"publish", "publish NDJSON events from a file or stdin, in batches", publishCommand},
+		{"import", "publish the rows of a CSV export or a fixtures sheet, in batches", importCommand},
 		{"backup", "copy the database to a file, while livefeed serves", backupCommand},
 		{"restore", "replace the database with a backup, while livefeed is stopped", restoreCommand},
 		{"hash-password", "read a new operator's password and print its password_hash", hashPasswordCommand},
@@ -209,16 +215,31 @@ func serveCommand(ctx context.Context, e env) (err error) {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	level := new(slog.LevelVar) // SIGHUP sets it anew
+	level.Set(cfg.Log.SlogLevel())
+	log := newLogger(e.stderr, cfg.Log.Format, level)
 	n, err := openNode(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, n.close()) }() // last: once nothing writes any more
+	defer func() { // last: once nothing writes any more
+		err = errors.Join(err, n.close())
+		switch {
+		case ctx.Err() == nil: // it did not start
+		case err != nil:
+			log.Warn("shut down", "err", err)
+		default:
+			log.Info("shut down")
+		}
+	}()
 	ln, err := n.listen(cfg)
 	if err != nil {
 		return err
 	}
+	// SIGHUP is caught before the server says it serves: from then on a
+	// hangup reloads, never ends the process.
+	stopReloads := reloadOnHangup(&reloader{sv: sv, getenv: e.getenv, log: log, level: level, n: n, running: cfg})
+	defer stopReloads()
 	announce(e.stdout, log, ln, n, cfg, builtIn, *sv.configPath)
 	if *sv.pprofAt != "" {
 		stopProfiler, err := serveProfiler(*sv.pprofAt, log)
@@ -295,12 +316,14 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 	if cfg.Feed.ExposeOperator {
 		encode = fanout.EncodeAudit // every subscriber sees who published
 	}
+	metrics := handlers.NewMetrics()
 	n.hub = fanout.NewHub(fanout.Options{
 		Window:       cfg.Feed.Window,
 		WindowBytes:  cfg.Feed.WindowBytes,
 		Heartbeat:    cfg.Feed.Heartbeat,
 		WriteTimeout: cfg.Feed.WriteTimeout,
 		Logger:       log,
+		DeliveryLag:  metrics.DeliveryLag(),
 	})
 	st, err := store.Open(cfg.Store.Path, store.Options{
 		Synchronous:       cfg.Store.Synchronous,
@@ -343,30 +366,17 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 			return handlers.ClusterStatus{Node: c.Node, Applied: c.Applied, StreamLast: c.StreamLast, Connected: c.Connected, Ready: c.Ready, Problem: c.Problem}
 		}
 	}
-	var operators []handlers.Operator
-	for _, op := range cfg.Auth.Operators {
-		operators = append(operators, handlers.Operator{Name: op.Name, PasswordHash: op.PasswordHash})
-	}
-	var anyTopic []string
-	var scoped []handlers.ScopedPublishToken
-	for _, t := range cfg.Auth.PublishTokens {
-		if len(t.Topics) == 0 {
-			anyTopic = append(anyTopic, t.Token)
-			continue
-		}
-		topics, _ := feed.ParseFilter(t.Topics) // checked by Validate
-		scoped = append(scoped, handlers.ScopedPublishToken{Token: t.Token, Topics: topics})
-	}
+	creds := credentialsOf(cfg, keys, n.demoToken)
 	n.eventLog, n.history = eventLog, history
-	n.srv = handlers.New(handlers.Backends{Log: eventLog, History: history, Sessions: sessions, Hub: n.hub, Cluster: status, StoreStats: func() handlers.StoreStats {
+	n.srv = handlers.New(handlers.Backends{Log: eventLog, History: history, Sessions: sessions, Hub: n.hub, Cluster: status, Metrics: metrics, StoreStats: func() handlers.StoreStats {
 		ss := st.Stats()
 		return handlers.StoreStats{Commits: ss.Commits, Events: ss.Events, Busy: ss.Busy, WALFrames: ss.WALFrames}
 	}}, handlers.Options{
-		PublishTokens:       append(anyTopic, n.demoToken),
-		ScopedPublishTokens: scoped,
+		PublishTokens:       creds.PublishTokens,
+		ScopedPublishTokens: creds.ScopedPublishTokens,
 		PrivateTopics:       cfg.PrivateTopics(),
-		SubscriberKeys:      keys,
-		AllowedOrigins:      cfg.CORS.AllowedOrigins,
+		SubscriberKeys:      creds.SubscriberKeys,
+		AllowedOrigins:      creds.AllowedOrigins,
 		Retry:               cfg.Feed.Retry,
 		MaxBodyBytes:        cfg.Server.MaxBodyBytes,
 		WriteTimeout:        cfg.Feed.WriteTimeout,
@@ -378,10 +388,11 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 		PublishRate:         cfg.Auth.PublishRate,
 		PublishBurst:        cfg.Auth.PublishBurst,
 		Web:                 web.Files(),
-		Operators:           operators,
+		Operators:           creds.Operators,
 		SessionLifetime:     cfg.Auth.SessionLifetime,
 		ExposeOperator:      cfg.Feed.ExposeOperator,
 		Logger:              log,
+		AccessLog:           cfg.Log.Access,
 	})
 	n.http = &http.Server{
 		Handler:           n.srv.Handler(),
@@ -394,6 +405,16 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 	}
 	n.http.RegisterOnShutdown(n.srv.StopIngest)
 	return n, nil
+}
+
+// newLogger returns the server's log: text or JSON lines on w, of level
+// and above.
+func newLogger(w io.Writer, format string, level slog.Leveler) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // listen loads the TLS certificate, if there is one, before anything says

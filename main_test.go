@@ -61,6 +61,25 @@ type server struct {
 	stop    context.CancelFunc
 	done    chan error
 	stopped sync.Once
+	log     *lockedBuffer // what it wrote to stderr
+}
+
+// lockedBuffer is a buffer safe for concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // startServer writes configTOML to a temporary config file and runs the
@@ -73,6 +92,12 @@ func startServer(t *testing.T, configTOML string, args ...string) *server {
 
 func startServerIn(t *testing.T, dir, configTOML string, args ...string) *server {
 	t.Helper()
+	return startServerEnv(t, dir, configTOML, testEnv, args...)
+}
+
+// startServerEnv is startServerIn with the environment getenv.
+func startServerEnv(t *testing.T, dir, configTOML string, getenv func(string) string, args ...string) *server {
+	t.Helper()
 	cfgPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(cfgPath, []byte(configTOML), 0o600); err != nil {
 		t.Fatal(err)
@@ -80,9 +105,9 @@ func startServerIn(t *testing.T, dir, configTOML string, args ...string) *server
 	args = append([]string{"-config", cfgPath, "-addr", "127.0.0.1:0", "-db", filepath.Join(dir, "feed.db")}, args...)
 	out, outW := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{dir: dir, stop: cancel, done: make(chan error, 1)}
+	s := &server{dir: dir, stop: cancel, done: make(chan error, 1), log: new(lockedBuffer)}
 	go func() {
-		err := run(ctx, args, testEnv, nil, outW, io.Discard)
+		err := run(ctx, args, getenv, nil, outW, s.log)
 		outW.CloseWithError(err)
 		s.done <- err
 	}()
@@ -377,6 +402,51 @@ func TestLastEventIDQuery(t *testing.T) {
 	_, br = rawStream(t, s.url, "/events?topic=a&lastEventId=1", "Last-Event-ID: 4")
 	if ev, err := client.NewReader(br).Next(); err != nil || ev.ID != "5" {
 		t.Fatalf("header position: %+v, %v", ev, err)
+	}
+}
+
+// TestLogJSON: with log.format "json" every line of the log is a JSON
+// object; the access log names routes, never a token in the query; a
+// shutdown logs "shutting down" and, once it is done, "shut down"; and
+// log.level "warn" leaves out the lines at info.
+func TestLogJSON(t *testing.T) {
+	const secret = "query-token-never-logged-0123456789"
+	s := startServer(t, "[log]\nformat = \"json\"\naccess = true\n")
+	mustPublish(t, s.url, noteBody("a", 1))
+	get(t, http.DefaultClient, s.url+"/api/history?topic=a&token="+secret)
+	s.shutdown(t)
+	var msgs []string
+	access := 0
+	for line := range strings.SplitSeq(strings.TrimSpace(s.log.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("not a JSON line: %q", line)
+		}
+		msg, _ := m["msg"].(string)
+		msgs = append(msgs, msg)
+		if msg == "request" {
+			access++
+			if m["route"] != "/api/history" && m["route"] != "/api/publish" {
+				t.Errorf("access line for another route: %v", m)
+			}
+		}
+	}
+	if access != 2 {
+		t.Errorf("%d access lines, want 2 (the publish, the history)", access)
+	}
+	if strings.Contains(s.log.String(), secret) {
+		t.Errorf("the log holds the query's token:\n%s", s.log.String())
+	}
+	down := slices.Index(msgs, "shutting down")
+	if down < 0 || slices.Index(msgs[down:], "shut down") < 0 || msgs[len(msgs)-1] != "shut down" {
+		t.Errorf("the log does not end with shutting down, then shut down: %q", msgs)
+	}
+
+	quiet := startServer(t, "[log]\nlevel = \"warn\"\naccess = true\n")
+	mustPublish(t, quiet.url, noteBody("a", 1))
+	quiet.shutdown(t)
+	if l := quiet.log.String(); strings.Contains(l, "level=INFO") || !strings.Contains(l, "level=WARN") {
+		t.Errorf("log.level warn logged:\n%s", l)
 	}
 }
 
@@ -1528,7 +1598,8 @@ func sameDefault(v reflect.Value, want string) bool {
 		f, err := strconv.ParseFloat(want, 64)
 		return err == nil && f == got
 	case bool:
-		return strconv.FormatBool(got) == want
+		b, err := strconv.ParseBool(want)
+		return err == nil && b == got
 	}
 	n, unit, _ := strings.Cut(want, " ")
 	i, err := strconv.ParseInt(n, 10, 64)

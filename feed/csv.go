@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // CSVColumns are the columns of the CSV export, in order: the envelope,
@@ -98,6 +101,7 @@ func AppendCSV(b []byte, e Event) []byte {
 type CSVEncoder struct {
 	second int64  // Unix seconds of stamp
 	stamp  []byte // "2006-01-02T15:04:05." of that second
+	text   []byte // scratch for the data column (see appendUnescaped)
 }
 
 // Append appends the record of e to b.
@@ -141,10 +145,71 @@ func (c *CSVEncoder) Append(b []byte, e Event) []byte {
 		}
 	}
 	b = append(b, ',')
+	if bytes.Contains(rest, []byte(`\u`)) {
+		c.text = appendUnescaped(c.text[:0], rest)
+		rest = c.text
+	}
 	b = appendText(b, rest)
 	b = append(b, ',')
 	b = appendText(b, []byte(e.Operator))
 	return append(b, '\r', '\n')
+}
+
+// appendUnescaped appends the JSON text j to b with each \uXXXX escape of
+// a visible non-ASCII character (a surrogate pair for one beyond the
+// BMP) written as the character in UTF-8, so that a spreadsheet shows
+// "Zürich", not "Z\u00fcrich". Escapes of ASCII and of invisible
+// characters (controls, bidi and zero-width formatting) stay escapes: the
+// column must not hide what it holds. The JSON means the same.
+func appendUnescaped(b, j []byte) []byte {
+	for i := 0; i < len(j); i++ {
+		if j[i] != '\\' || i+1 == len(j) {
+			b = append(b, j[i])
+			continue
+		}
+		if j[i+1] != 'u' {
+			b = append(b, j[i], j[i+1]) // another escape, \\ included: never the start of one
+			i++
+			continue
+		}
+		r, n := unicodeEscape(j[i:])
+		if n == 0 || r < 0x80 || !unicode.IsGraphic(r) {
+			b = append(b, j[i], j[i+1])
+			i++
+			continue
+		}
+		b = utf8.AppendRune(b, r)
+		i += n - 1
+	}
+	return b
+}
+
+// unicodeEscape reads the \uXXXX escape at the start of j, or a pair of
+// them that is a surrogate pair, and returns the rune and the bytes read
+// (0 if j starts with no such escape, or with a lone surrogate).
+func unicodeEscape(j []byte) (rune, int) {
+	hex4 := func(j []byte) (rune, bool) {
+		if len(j) < 6 || j[0] != '\\' || j[1] != 'u' {
+			return 0, false
+		}
+		v, err := strconv.ParseUint(string(j[2:6]), 16, 32)
+		return rune(v), err == nil
+	}
+	r, ok := hex4(j)
+	switch {
+	case !ok:
+		return 0, 0
+	case utf16.IsSurrogate(r):
+		low, ok := hex4(j[6:])
+		if !ok {
+			return 0, 0
+		}
+		if pair := utf16.DecodeRune(r, low); pair != utf8.RuneError {
+			return pair, 12
+		}
+		return 0, 0
+	}
+	return r, 6
 }
 
 // appendTime appends the time ms (Unix milliseconds) in TimeLayout.

@@ -226,6 +226,7 @@ func FuzzAppendCSV(f *testing.F) {
 	f.Add("score", []byte(`{"home":"\"a\",\r\n","away":" +1","home_score":0,"away_score":0,"clock":"'"}`))
 	f.Add("score", []byte(`{ "home" : "a" , "away":"b","home_score":0 ,"away_score":0}`))
 	f.Add("tick", []byte(`{"symbol":"S","price":1,"price2":[1,{"]":"}"}]}`))
+	f.Add("note", []byte(`{"a":"Z\u00fcrich","b":"\\u00fc","c":"\ud83d\ude00","d":"\u202e\ud800"}`))
 	f.Fuzz(func(t *testing.T, typ string, data []byte) {
 		e := feed.Event{ID: 7, Topic: "fuzz", Type: typ, Time: time.UnixMilli(1_700_000_000_123).UTC(), Data: data}
 		text := feed.AppendCSV(feed.AppendCSVHeader(nil), e)
@@ -250,4 +251,32 @@ func FuzzAppendCSV(f *testing.F) {
 			t.Fatalf("read back %s %s, want %s %s", got.Type, got.Data, e.Type, e.Data)
 		}
 	})
+}
+
+// TestCSVDataUTF8: the data column shows escaped visible non-ASCII text
+// as UTF-8 and keeps every other escape.
+func TestCSVDataUTF8(t *testing.T) {
+	for _, tc := range []struct{ name, data, want string }{
+		{"Latin", `{"city":"Z\u00fcrich"}`, `{"city":"Zürich"}`},
+		{"UpperHex", `{"city":"Z\u00FCrich"}`, `{"city":"Zürich"}`},
+		{"Pair", `{"e":"\ud83d\ude00"}`, `{"e":"😀"}`},
+		{"ASCII", `{"a":"\u0041\u0022"}`, `{"a":"\u0041\u0022"}`},
+		{"Control", `{"a":"\u0085\u0007"}`, `{"a":"\u0085\u0007"}`},
+		{"Bidi", `{"a":"\u202e\u200b"}`, `{"a":"\u202e\u200b"}`},
+		{"EscapedBackslash", `{"a":"\\u00fc"}`, `{"a":"\\u00fc"}`},
+		{"LoneSurrogate", `{"a":"\ud83dx"}`, `{"a":"\ud83dx"}`},
+		{"ShortEscape", `{"a":"\u00f"}`, `{"a":"\u00f"}`},
+		{"Plain", `{"a":"Zürich"}`, `{"a":"Zürich"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := feed.Event{ID: 1, Topic: "t", Type: "note", Time: time.UnixMilli(0).UTC(), Data: []byte(tc.data)}
+			records, err := csv.NewReader(bytes.NewReader(feed.AppendCSV(nil, e))).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := records[0][len(feed.CSVColumns)-1]; got != tc.want {
+				t.Fatalf("data column %s, want %s", got, tc.want)
+			}
+		})
+	}
 }

@@ -45,7 +45,7 @@ func (s *Server) access(r *http.Request) (a feed.Access, until time.Time, err er
 	if raw == "" {
 		return a, time.Time{}, nil
 	}
-	keys := s.opts.SubscriberKeys
+	keys := s.creds.Load().keys
 	g, err := keys.Verify(raw)
 	if err != nil && s.consoleKeys != nil {
 		if cg, cerr := s.consoleKeys.Verify(raw); cerr == nil {

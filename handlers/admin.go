@@ -96,7 +96,7 @@ func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, sess *session)
 func (s *Server) session(r *http.Request) (id string, sess *session, ok bool, err error) {
 	id, sess, ok, err = s.sessions.fromRequest(r)
 	if ok {
-		if _, known := s.operators[sess.operator]; !known {
+		if _, known := s.creds.Load().operators[sess.operator]; !known {
 			return "", nil, false, nil
 		}
 	}
@@ -124,7 +124,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	// real names throttled, the first 429 would tell a guesser which
 	// names exist (CWE-204).
 	client, name := s.clientKey(r), "name "+lf.Name
-	hash, known := s.operators[lf.Name]
+	hash, known := s.creds.Load().operators[lf.Name]
 	if wait := s.throttle.attempt(client, name); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		Error(w, r, s.log, feed.Errorf(feed.ErrRateLimited, "too many failed sign-ins: try again in %s", wait.Round(time.Second)))
@@ -420,7 +420,7 @@ func sameToken(want, got string) bool {
 func (s *Server) dummyHash() string {
 	s.dummyOnce.Do(func() {
 		cost := bcrypt.DefaultCost
-		for _, h := range s.operators {
+		for _, h := range s.creds.Load().operators {
 			if c, err := bcrypt.Cost([]byte(h)); err == nil {
 				cost = c
 				break

@@ -114,10 +114,20 @@ type exportWriter struct {
 	rc      *http.ResponseController
 	timeout time.Duration
 	started bool
+	bom     []byte // written before the first bytes, if set
 }
 
 func (e *exportWriter) Write(p []byte) (int, error) {
 	e.started = true
+	if e.bom != nil {
+		p, e.bom = append(e.bom, p...), nil
+		n, err := e.write(p)
+		return max(n-len(utf8BOM), 0), err
+	}
+	return e.write(p)
+}
+
+func (e *exportWriter) write(p []byte) (int, error) {
 	n := 0
 	for n < len(p) {
 		piece := p[n:min(len(p), n+exportPiece)]

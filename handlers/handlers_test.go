@@ -31,16 +31,17 @@ const token = "test-publish-token-0123456789"
 // app is a server wired like main does, on a real listener.
 type app struct {
 	*httptest.Server
-	store *store.Store
-	hub   *fanout.Hub
-	srv   *handlers.Server
+	store  *store.Store
+	hub    *fanout.Hub
+	server *handlers.Server
 }
 
 // newApp starts the server; tune, if given, is applied to each connection
 // it accepts.
 func newApp(t *testing.T, opts handlers.Options, tlsHTTP2 bool, tune ...func(*net.TCPConn)) *app {
 	t.Helper()
-	hub := fanout.NewHub(fanout.Options{Heartbeat: time.Second, WriteTimeout: 5 * time.Second})
+	metrics := handlers.NewMetrics()
+	hub := fanout.NewHub(fanout.Options{Heartbeat: time.Second, WriteTimeout: 5 * time.Second, DeliveryLag: metrics.DeliveryLag()})
 	st, err := store.Open(filepath.Join(t.TempDir(), "feed.db"), store.Options{
 		Committed: func(events []feed.Event) { hub.Publish(fanout.Encode(events)) },
 	})
@@ -59,7 +60,7 @@ func newApp(t *testing.T, opts handlers.Options, tlsHTTP2 bool, tune ...func(*ne
 	if opts.WriteTimeout == 0 {
 		opts.WriteTimeout = 5 * time.Second
 	}
-	server := handlers.New(handlers.Backends{Log: st, History: st, Sessions: st, Hub: hub}, opts)
+	server := handlers.New(handlers.Backends{Log: st, History: st, Sessions: st, Hub: hub, Metrics: metrics}, opts)
 	srv := httptest.NewUnstartedServer(server.Handler())
 	if len(tune) > 0 {
 		srv.Listener = tunedListener{srv.Listener, tune}
@@ -75,7 +76,7 @@ func newApp(t *testing.T, opts handlers.Options, tlsHTTP2 bool, tune ...func(*ne
 		srv.Close()
 		st.Close()
 	})
-	return &app{Server: srv, store: st, hub: hub, srv: server}
+	return &app{Server: srv, store: st, hub: hub, server: server}
 }
 
 // tunedListener applies tune to each connection it accepts.

@@ -69,10 +69,22 @@ func ParseHistoryQuery(q url.Values) (HistoryQuery, error) {
 }
 
 // ParseExportQuery reads the query string of GET /api/export.csv: topic,
-// after, before, from and to, as for ParseHistoryQuery.
+// after, before, from and to, as for ParseHistoryQuery, and bom (see
+// ExportBOM).
 func ParseExportQuery(q url.Values) (feed.Range, error) {
-	return parseRange(q)
+	if v, ok := q["bom"]; ok && len(v) == 1 && v[0] != "0" && v[0] != "1" {
+		return feed.Range{}, queryError("bom must be 1 (start the file with a UTF-8 byte-order mark) or 0")
+	}
+	return parseRange(q, "bom")
 }
+
+// ExportBOM reports whether an export's query asks for a UTF-8
+// byte-order mark first (bom=1): Excel takes a CSV file without one for
+// the system's legacy code page and garbles any non-ASCII text.
+func ExportBOM(q url.Values) bool { return q.Get("bom") == "1" }
+
+// utf8BOM is the byte-order mark, U+FEFF in UTF-8.
+const utf8BOM = "\ufeff"
 
 // parseRange reads the parameters selecting events. The names in also are
 // allowed too; their caller reads them.
@@ -272,7 +284,8 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, err)
 		return
 	}
-	rng, err := ParseExportQuery(s.withoutToken(r.URL.Query()))
+	query := s.withoutToken(r.URL.Query())
+	rng, err := ParseExportQuery(query)
 	if err != nil {
 		Error(w, r, s.log, err)
 		return
@@ -295,6 +308,9 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) {
 		return // the headers of the download, without reading it
 	}
 	out := &exportWriter{w: w, rc: http.NewResponseController(w), timeout: s.opts.WriteTimeout}
+	if ExportBOM(query) {
+		out.bom = []byte(utf8BOM) // written with the first rows, so an export that fails at once is still a JSON error
+	}
 	n, err := s.stored.Export(r.Context(), out, rng)
 	if err == nil {
 		return

@@ -88,6 +88,11 @@ func TestParseExportQuery(t *testing.T) {
 		{"ErrLimit", "limit=10", `unknown parameter "limit"`},
 		{"ErrOrder", "order=desc", `unknown parameter "order"`},
 		{"ErrTo", "to=now", "to must be an RFC 3339 time"},
+		{"OKBOM", "bom=1&topic=a", ""},
+		{"OKNoBOM", "bom=0", ""},
+		{"ErrBOMWord", "bom=yes", "bom must be 1"},
+		{"ErrBOMEmpty", "bom=", "bom must be 1"},
+		{"ErrBOMTwice", "bom=1&bom=1", `parameter "bom" is given 2 times`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			values, _ := url.ParseQuery(tc.query)
@@ -104,6 +109,7 @@ func FuzzParseHistoryQuery(f *testing.F) {
 		"", "topic=nba/*&after=5&limit=10&order=desc", "from=2026-11-21T19:00:00Z&to=2026-11-21T19:00:00.999999999-23:59",
 		"after=9223372036854775807&before=0", "topic=*&topic=a", "limit=%00", "from=2026-02-30T00:00:00Z", "a=b&a=c",
 		"topic=ok/a;", "topic=ok/a;limit=5", "x=%zz", "topic=%", "before=0&order=desc", "topic=a/../b",
+		"bom=1&topic=a", "bom=2", "bom=1&bom=0",
 	} {
 		f.Add(seed)
 	}
@@ -369,6 +375,32 @@ func TestExportFailsAsJSON(t *testing.T) {
 	}
 	if cd := resp.Header.Get("Content-Disposition"); cd != "" {
 		t.Fatalf("failed export has Content-Disposition %q", cd)
+	}
+}
+
+// TestExportBOM: bom=1 starts the file with a UTF-8 byte-order mark (and
+// nothing else changes); without it there is none; the data column keeps
+// non-ASCII text as UTF-8, also when the publisher escaped it.
+func TestExportBOM(t *testing.T) {
+	a := newApp(t, handlers.Options{}, false)
+	a.publish(t, "Bearer "+token, `[{"topic":"misc","type":"note","data":{"city":"Zürich","jp":"東京"}},{"topic":"misc","type":"note","data":{"city":"Z\u00fcrich"}}]`)
+	_, plain := a.get(t, "/api/export.csv")
+	_, marked := a.get(t, "/api/export.csv?bom=1")
+	if bytes.HasPrefix(plain, []byte("\ufeff")) {
+		t.Errorf("a BOM without bom=1")
+	}
+	rest, ok := bytes.CutPrefix(marked, []byte("\ufeff"))
+	if !ok || !bytes.Equal(rest[bytes.Index(rest, []byte("\r\n")):], plain[bytes.Index(plain, []byte("\r\n")):]) {
+		t.Fatalf("bom=1 gave %q, the export without it %q", marked, plain)
+	}
+	if !bytes.Contains(plain, []byte("Zürich")) || !bytes.Contains(plain, []byte("東京")) {
+		t.Errorf("non-ASCII text is not kept as UTF-8:\n%s", plain)
+	}
+	if bytes.Contains(plain, []byte(`\u00fc`)) {
+		t.Errorf("an escaped non-ASCII letter stays escaped:\n%s", plain)
+	}
+	if resp, body := a.get(t, "/api/export.csv?bom=yes"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("bom=yes: %d %s", resp.StatusCode, body)
 	}
 }
 

@@ -80,6 +80,9 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	appender, ok := s.eventLog.(EachAppender)
+	if timed, isTimed := s.eventLog.(timedLog); isTimed {
+		appender, ok = timed.appendEach()
+	}
 	if !ok {
 		refuse(feed.Errorf(feed.ErrInvalid, "this server does not take streaming publishes; send one event or an array as application/json"))
 		return
@@ -357,7 +360,7 @@ func (st *stream) commitLoop() {
 			}
 			out = appendStreamError(out, l.line, status, msg)
 		}
-		st.s.metrics.published.Add(uint64(published))
+		st.s.metrics.published.Add(float64(published))
 		if !st.write(out) {
 			return
 		}

@@ -279,7 +279,7 @@ func TestIngestShutdown(t *testing.T) {
 	if got := c.recv(t); got != `{"id":1}` {
 		t.Fatalf("answer %q", got)
 	}
-	a.srv.StopIngest()
+	a.server.StopIngest()
 	if got := c.recv(t); !strings.HasPrefix(got, `{"status":503,"error":"the server is shutting down`) {
 		t.Fatalf("at shutdown: %q", got)
 	}

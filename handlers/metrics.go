@@ -1,70 +1,297 @@
 package handlers
 
 import (
-	"fmt"
+	"context"
 	"net/http"
 	"runtime"
+	"runtime/debug"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"livefeed/feed"
 	"livefeed/feed/fanout"
 )
 
-// serveMetrics writes the server's figures in the Prometheus text format
-// (version 0.0.4). The handful of figures does not warrant a client library.
-func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
-	st := s.hub.Stats()
-	var ss StoreStats
-	if s.stats != nil {
-		ss = s.stats()
+// Metrics are the server's Prometheus figures, in a registry of their own
+// (no global state): the Go runtime's and the process's, the build, HTTP
+// requests by route, publishing, and, read at each scrape, the hub's, the
+// store's and the cluster's.
+//
+// Nothing here is on the fan-out's path per delivery: the hub's counters
+// are its own atomics, read when /metrics is scraped, and the delivery lag
+// is sampled once per writer batch (see fanout.Options.DeliveryLag).
+type Metrics struct {
+	registry *prometheus.Registry
+
+	published   prometheus.Counter
+	shed        prometheus.Counter
+	rateLimited prometheus.Counter
+	corsRefused prometheus.Counter
+	// publishFailures counts refused publishes by reason (see
+	// failureReason).
+	publishFailures *prometheus.CounterVec
+	commit          prometheus.Histogram
+	deliveryLag     prometheus.Histogram
+	requests        *prometheus.CounterVec
+	durations       *prometheus.HistogramVec
+}
+
+// latencyBuckets suit the publish and delivery latencies: from half a
+// millisecond (a commit with synchronous = "normal") to 5 s (a stalled
+// disk, a subscriber catching up).
+var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
+
+// NewMetrics returns the figures of one server. Its DeliveryLag goes into
+// the hub's options; the rest is counted by the Server it is given to
+// (Backends.Metrics).
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livefeed_published_events_total",
+			Help: "Events accepted through the publish API.",
+		}),
+		shed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livefeed_streams_shed_total",
+			Help: "Event streams refused for the connection limits (told to retry later).",
+		}),
+		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livefeed_publishes_rate_limited_total",
+			Help: "Publish requests refused for the per-token rate limit.",
+		}),
+		corsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "livefeed_cors_refused_total",
+			Help: "Reads of the feed from browsers on origins not in cors.allowed_origins (they get no CORS headers).",
+		}),
+		publishFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livefeed_publish_failures_total",
+			Help: "Publish requests refused, by reason: unauthorized (401), forbidden (403), too_large (413), rate_limited (429), unavailable (503), invalid (400, 422), timeout (408), conflict (409), internal (500).",
+		}, []string{"reason"}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "livefeed_publish_commit_seconds",
+			Help:    "Time from a publish reaching the event log to its commit, after which the publisher is answered.",
+			Buckets: latencyBuckets,
+		}),
+		deliveryLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "livefeed_delivery_lag_seconds",
+			Help:    "Time from an event's commit to its write to a subscriber's socket; sampled, once per batch of up to 64 subscribers a writer serves (the batch's newest event).",
+			Buckets: latencyBuckets,
+		}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "livefeed_http_requests_total",
+			Help: "HTTP requests answered, by route pattern and status code.",
+		}, []string{"route", "code"}),
+		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "livefeed_http_request_duration_seconds",
+			Help:    "Time to answer HTTP requests, by route pattern; for the event stream (/events), the time until the stream opened.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route"}),
 	}
-	var mem runtime.MemStats
-	runtime.ReadMemStats(&mem)
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	for _, m := range []struct {
-		name, kind, help string
-		value            any
-	}{
-		{"livefeed_subscribers", "gauge", "Open event streams.", st.Subscribers},
-		{"livefeed_deliveries_total", "counter", "Event frames written to subscribers.", st.Deliveries},
-		{"livefeed_subscribers_dropped_total", "counter", "Subscribers disconnected for falling behind the window.", st.Dropped},
-		{"livefeed_subscriber_stalls_total", "counter", "Writes that found a subscriber's socket full (it then waits, with no goroutine, for its client to read).", st.Stalls},
-		{"livefeed_window_events", "gauge", "Recent events kept in memory for replay.", st.Window},
-		{"livefeed_window_bytes", "gauge", "Bytes of the encoded events in the window.", st.WindowBytes},
-		{"livefeed_last_event_id", "gauge", "The newest event ID.", st.LastID},
-		{"livefeed_published_events_total", "counter", "Events accepted through the publish API.", s.metrics.published.Load()},
-		{"livefeed_store_commits_total", "counter", "Transactions committed by the store's writer (events_total / commits_total is the group-commit size).", ss.Commits},
-		{"livefeed_store_events_total", "counter", "Events committed by the store's writer.", ss.Events},
-		{"livefeed_store_commit_seconds_total", "counter", "Time the store's single writer spent committing (a rate near 1 means it is the limit).", ss.Busy.Seconds()},
-		{"livefeed_store_wal_frames", "gauge", "Pages in SQLite's write-ahead log since it last started over, at the last checkpoint.", ss.WALFrames},
-		{"livefeed_streams_shed_total", "counter", "Event streams refused for the connection limits (told to retry later).", s.metrics.shed.Load()},
-		{"livefeed_publishes_rate_limited_total", "counter", "Publish requests refused for the per-token rate limit.", s.metrics.rateLimited.Load()},
-		{"livefeed_cors_refused_total", "counter", "Reads of the feed from browsers on origins not in cors.allowed_origins (they get no CORS headers).", s.metrics.corsRefused.Load()},
-		{"go_goroutines", "gauge", "Goroutines.", runtime.NumGoroutine()},
-		{"go_memstats_heap_inuse_bytes", "gauge", "Heap bytes in use.", mem.HeapInuse},
-		{"go_memstats_sys_bytes", "gauge", "Bytes obtained from the system.", mem.Sys},
-	} {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %v\n", m.name, m.help, m.name, m.kind, m.name, m.value)
+	version, revision := build()
+	info := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "livefeed_build_info",
+		Help:        "Always 1; the labels say which build of livefeed is running.",
+		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "goversion": runtime.Version()},
+	})
+	info.Set(1)
+	m.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		info, m.published, m.shed, m.rateLimited, m.corsRefused, m.publishFailures, m.commit, m.deliveryLag, m.requests, m.durations,
+	)
+	return m
+}
+
+// DeliveryLag is what the hub observes its delivery lag with.
+func (m *Metrics) DeliveryLag() fanout.Observer { return m.deliveryLag }
+
+// build returns the module version and VCS revision the binary's build
+// information records ("unknown" where it records none).
+func build() (version, revision string) {
+	version, revision = "unknown", "unknown"
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return version, revision
+	}
+	if bi.Main.Version != "" {
+		version = bi.Main.Version
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" {
+			revision = s.Value
+		}
+	}
+	return version, revision
+}
+
+// serveMetrics writes the figures in the Prometheus text format (or what
+// the scraper asks for, compressed if it accepts it).
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	s.metricsHandler.ServeHTTP(w, r)
+}
+
+// metricsHandler serves m's registry, whose errors are logged.
+func metricsHandler(m *Metrics, s *Server) http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{ErrorLog: promLogger{s}, ErrorHandling: promhttp.ContinueOnError})
+}
+
+// promLogger logs the registry's errors at warn.
+type promLogger struct{ s *Server }
+
+func (l promLogger) Println(v ...any) { l.s.log.Warn("metrics", "err", v) }
+
+// statsCollector reads the hub's, the store's and the cluster's figures
+// at each scrape: they are counted where they happen, in atomics of their
+// own, and cost nothing between scrapes.
+type statsCollector struct{ s *Server }
+
+var (
+	_ prometheus.Collector = statsCollector{}
+
+	descSubscribers = prometheus.NewDesc("livefeed_subscribers", "Open event streams.", nil, nil)
+	descDeliveries  = prometheus.NewDesc("livefeed_deliveries_total", "Event frames written to subscribers.", nil, nil)
+	descDropped     = prometheus.NewDesc("livefeed_subscribers_dropped_total", "Subscribers disconnected for falling behind the window.", nil, nil)
+	descStalls      = prometheus.NewDesc("livefeed_subscriber_stalls_total", "Writes that found a subscriber's socket full (it then waits, with no goroutine, for its client to read).", nil, nil)
+	descWindow      = prometheus.NewDesc("livefeed_window_events", "Recent events kept in memory for replay.", nil, nil)
+	descWindowBytes = prometheus.NewDesc("livefeed_window_bytes", "Bytes of the encoded events in the window.", nil, nil)
+	descLastID      = prometheus.NewDesc("livefeed_last_event_id", "The newest event ID.", nil, nil)
+	descClosed      = prometheus.NewDesc("livefeed_streams_closed_total", "Event streams that ended, by reason: lag, write_timeout, shutdown and token_expired are the server's decisions, client the client's.", []string{"reason"}, nil)
+	descCommits     = prometheus.NewDesc("livefeed_store_commits_total", "Transactions committed by the store's writer (events_total / commits_total is the group-commit size).", nil, nil)
+	descEvents      = prometheus.NewDesc("livefeed_store_events_total", "Events committed by the store's writer.", nil, nil)
+	descBusy        = prometheus.NewDesc("livefeed_store_commit_seconds_total", "Time the store's single writer spent committing (a rate near 1 means it is the limit).", nil, nil)
+	descWALFrames   = prometheus.NewDesc("livefeed_store_wal_frames", "Pages in SQLite's write-ahead log since it last started over, at the last checkpoint.", nil, nil)
+	descApplied     = prometheus.NewDesc("livefeed_cluster_applied_id", "The newest event of the cluster's log applied to this node's history.", []string{"node"}, nil)
+	descLogLast     = prometheus.NewDesc("livefeed_cluster_log_last_id", "The newest event of the cluster's log, as this node last saw it.", []string{"node"}, nil)
+	descLag         = prometheus.NewDesc("livefeed_cluster_lag_events", "Events of the cluster's log this node has not applied yet.", []string{"node"}, nil)
+	descConnected   = prometheus.NewDesc("livefeed_cluster_nats_connected", "1 while this node is connected to NATS.", []string{"node"}, nil)
+)
+
+// Describe sends nothing: which figures there are depends on the server
+// (the cluster's only in a cluster), so the collector is unchecked.
+func (statsCollector) Describe(chan<- *prometheus.Desc) {}
+
+// Collect sends the current figures.
+func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.s
+	st := s.hub.Stats()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	gauge(descSubscribers, float64(st.Subscribers))
+	counter(descDeliveries, float64(st.Deliveries))
+	counter(descDropped, float64(st.Dropped))
+	counter(descStalls, float64(st.Stalls))
+	gauge(descWindow, float64(st.Window))
+	gauge(descWindowBytes, float64(st.WindowBytes))
+	gauge(descLastID, float64(st.LastID))
+	for reason, n := range st.Closed {
+		counter(descClosed, float64(n), fanout.CloseReasonName(reason))
+	}
+	if s.stats != nil {
+		ss := s.stats()
+		counter(descCommits, float64(ss.Commits))
+		counter(descEvents, float64(ss.Events))
+		counter(descBusy, ss.Busy.Seconds())
+		gauge(descWALFrames, float64(ss.WALFrames))
 	}
 	if s.cluster != nil {
-		c := s.cluster()
-		connected := 0
-		if c.Connected {
+		cs := s.cluster()
+		connected := 0.0
+		if cs.Connected {
 			connected = 1
 		}
-		for _, m := range []struct {
-			name, help string
-			value      any
-		}{
-			{"livefeed_cluster_applied_id", "The newest event of the cluster's log applied to this node's history.", c.Applied},
-			{"livefeed_cluster_log_last_id", "The newest event of the cluster's log, as this node last saw it.", c.StreamLast},
-			{"livefeed_cluster_lag_events", "Events of the cluster's log this node has not applied yet.", max(c.StreamLast-c.Applied, 0)},
-			{"livefeed_cluster_nats_connected", "1 while this node is connected to NATS.", connected},
-		} {
-			fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s{node=%q} %v\n", m.name, m.help, m.name, m.name, c.Node, m.value)
-		}
+		gauge(descApplied, float64(cs.Applied), cs.Node)
+		gauge(descLogLast, float64(cs.StreamLast), cs.Node)
+		gauge(descLag, float64(max(cs.StreamLast-cs.Applied, 0)), cs.Node)
+		gauge(descConnected, connected, cs.Node)
 	}
-	const closed = "livefeed_streams_closed_total"
-	fmt.Fprintf(w, "# HELP %s Event streams that ended, by reason: lag, write_timeout, shutdown and token_expired are the server's decisions, client the client's.\n# TYPE %s counter\n", closed, closed)
-	for reason, n := range st.Closed {
-		fmt.Fprintf(w, "%s{reason=%q} %d\n", closed, fanout.CloseReasonName(reason), n)
+}
+
+// failureReason names the reason a publish answered with status failed.
+func failureReason(status int) string {
+	switch status {
+	case http.StatusBadRequest, http.StatusUnprocessableEntity:
+		return "invalid"
+	case http.StatusUnauthorized:
+		return "unauthorized"
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusRequestTimeout:
+		return "timeout"
+	case http.StatusConflict:
+		return "conflict"
+	case http.StatusRequestEntityTooLarge:
+		return "too_large"
+	case http.StatusTooManyRequests:
+		return "rate_limited"
+	case http.StatusServiceUnavailable:
+		return "unavailable"
 	}
+	return "internal"
+}
+
+// timedLog is an event log whose commits are timed for
+// livefeed_publish_commit_seconds: from the call to the commit, for every
+// publish that made events (a retry answered from its first reply made
+// none).
+type timedLog struct {
+	Log
+	commit prometheus.Observer
+}
+
+var _ Log = timedLog{}
+
+func (l timedLog) Append(ctx context.Context, updates []feed.Update) ([]feed.Event, error) {
+	start := time.Now()
+	events, err := l.Log.Append(ctx, updates)
+	if err == nil {
+		l.commit.Observe(time.Since(start).Seconds())
+	}
+	return events, err
+}
+
+func (l timedLog) AppendOnce(ctx context.Context, once feed.Idempotency, updates []feed.Update) ([]feed.Event, bool, error) {
+	start := time.Now()
+	events, replayed, err := l.Log.AppendOnce(ctx, once, updates)
+	if err == nil && !replayed {
+		l.commit.Observe(time.Since(start).Seconds())
+	}
+	return events, replayed, err
+}
+
+func (l timedLog) AppendIf(ctx context.Context, once *feed.Idempotency, latest int64, u feed.Update) ([]feed.Event, bool, error) {
+	start := time.Now()
+	events, replayed, err := l.Log.AppendIf(ctx, once, latest, u)
+	if err == nil && !replayed {
+		l.commit.Observe(time.Since(start).Seconds())
+	}
+	return events, replayed, err
+}
+
+// appendEach is the log's streaming publish (see EachAppender), timed as
+// the others are, if the log takes streaming publishes.
+func (l timedLog) appendEach() (EachAppender, bool) {
+	a, ok := l.Log.(EachAppender)
+	if !ok {
+		return nil, false
+	}
+	return timedEach{a, l.commit}, true
+}
+
+type timedEach struct {
+	EachAppender
+	commit prometheus.Observer
+}
+
+func (l timedEach) AppendEach(ctx context.Context, updates []feed.Update, keys []*feed.Idempotency) []feed.Outcome {
+	start := time.Now()
+	out := l.EachAppender.AppendEach(ctx, updates, keys)
+	l.commit.Observe(time.Since(start).Seconds())
+	return out
 }

@@ -1,11 +1,8 @@
 package handlers
 
 import (
-	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
-	"time"
 )
 
 // Origins are the web origins allowed to read the feed from a browser
@@ -99,38 +96,6 @@ func hostName(s string) bool {
 // digits reports whether s is a non-empty string of ASCII digits.
 func digits(s string) bool {
 	return s != "" && strings.Trim(s, "0123456789") == ""
-}
-
-// refusedOrigins logs reads refused for their origin, each origin at most
-// once per refusedLogEvery, so that a misconfigured site embedding the
-// widget is seen in the log without a line per viewer.
-type refusedOrigins struct {
-	mu   sync.Mutex
-	last map[string]time.Time
-}
-
-// refusedLogEvery is how often one refused origin is logged at most.
-const refusedLogEvery = time.Minute
-
-// maxRefusedOrigins bounds the origins remembered: past it the memory
-// starts again (a flood of made-up origins logs more, but costs nothing).
-const maxRefusedOrigins = 1024
-
-func (ro *refusedOrigins) log(log *slog.Logger, origin, path string) {
-	now := time.Now()
-	ro.mu.Lock()
-	if ro.last == nil || len(ro.last) >= maxRefusedOrigins {
-		ro.last = make(map[string]time.Time)
-	}
-	due := now.Sub(ro.last[origin]) >= refusedLogEvery
-	if due {
-		ro.last[origin] = now
-	}
-	ro.mu.Unlock()
-	if due {
-		log.Warn("refused a cross-origin read: the origin is not in cors.allowed_origins (a site embedding the widgets must be listed there)",
-			"origin", origin, "path", path)
-	}
 }
 
 // sameOrigin reports whether r's Origin header names the host r was sent

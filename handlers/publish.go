@@ -78,7 +78,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	if replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 	} else {
-		s.metrics.published.Add(uint64(len(events)))
+		s.metrics.published.Add(float64(len(events)))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)

@@ -88,6 +88,10 @@ type Backends struct {
 	// Cluster, if set, returns this node's state in a cluster, for
 	// /healthz and /metrics.
 	Cluster func() ClusterStatus
+	// Metrics, if set, are the figures the server counts in and serves
+	// on /metrics (the hub observes its delivery lag with the same);
+	// else the server makes its own.
+	Metrics *Metrics
 }
 
 // ClusterStatus is a cluster node's state.
@@ -163,6 +167,8 @@ type Options struct {
 	// operators see it.
 	ExposeOperator bool
 	Logger         *slog.Logger
+	// AccessLog logs a line at info for every request (see recorded).
+	AccessLog bool
 }
 
 // Server serves livefeed's HTTP interface.
@@ -174,23 +180,24 @@ type Server struct {
 	stats    func() StoreStats
 	cluster  func() ClusterStatus
 	log      *slog.Logger
-	tokens   []publishToken
-	origins  *Origins
-	refused  refusedOrigins // cross-origin reads refused, for the log
+	creds    atomic.Pointer[credentials] // see SetCredentials
 	streams  *streamLimits
 	// consoleKeys sign the subscriber tokens the operator console reads
 	// private topics with: a secret of this process's own, so that they
 	// need no key of the configuration. Nil without private topics.
 	consoleKeys *token.Keys
 	rates       *rateLimits
-	metrics     metrics
-	exports     *exportTurns // the CSV exports' slots
+	metrics     *Metrics
+	// metricsHandler serves /metrics.
+	metricsHandler http.Handler
+	accessLog      bool
+	notices        notices      // refusals logged at info
+	exports        *exportTurns // the CSV exports' slots
 	// stopping is closed by StopIngest: streaming publishes end.
 	stopping     chan struct{}
 	stoppingOnce sync.Once
 
 	// The admin console.
-	operators   map[string]string // name → bcrypt hash
 	sessions    *sessions
 	throttle    *loginThrottle
 	crossOrigin *http.CrossOriginProtection
@@ -210,31 +217,28 @@ func New(b Backends, opts Options) *Server {
 	if opts.SessionLifetime <= 0 {
 		opts.SessionLifetime = DefaultSessionLifetime
 	}
-	s := &Server{opts: opts, eventLog: b.Log, stored: b.History, hub: b.Hub, stats: b.StoreStats, cluster: b.Cluster, log: opts.Logger, origins: NewOrigins(opts.AllowedOrigins),
+	if b.Metrics == nil {
+		b.Metrics = NewMetrics()
+	}
+	s := &Server{opts: opts, eventLog: timedLog{Log: b.Log, commit: b.Metrics.commit}, metrics: b.Metrics, accessLog: opts.AccessLog, stored: b.History, hub: b.Hub, stats: b.StoreStats, cluster: b.Cluster, log: opts.Logger,
 		streams:     newStreamLimits(opts.MaxStreams, opts.MaxStreamsPerIP),
 		rates:       newRateLimits(opts.PublishRate, opts.PublishBurst),
 		exports:     newExportTurns(maxExports),
 		stopping:    make(chan struct{}),
-		operators:   make(map[string]string),
 		sessions:    &sessions{store: b.Sessions, lifetime: opts.SessionLifetime},
 		throttle:    newLoginThrottle(),
 		crossOrigin: http.NewCrossOriginProtection(),
 	}
-	for _, op := range opts.Operators {
-		s.operators[op.Name] = op.PasswordHash
-	}
+	s.metrics.registry.MustRegister(statsCollector{s})
+	s.metricsHandler = metricsHandler(s.metrics, s)
+	s.SetCredentials(Credentials{PublishTokens: opts.PublishTokens, ScopedPublishTokens: opts.ScopedPublishTokens,
+		SubscriberKeys: opts.SubscriberKeys, AllowedOrigins: opts.AllowedOrigins, Operators: opts.Operators})
 	if !opts.PrivateTopics.IsZero() {
 		s.consoleKeys, _ = token.ParseKeys([]string{rand.Text() + rand.Text()}, "", nil) // 52 bytes of base32: a valid secret
 	}
 	s.crossOrigin.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, feed.Errorf(feed.ErrForbidden, "cross-origin requests to the admin console are refused"))
 	}))
-	for _, t := range opts.PublishTokens {
-		s.tokens = append(s.tokens, publishToken{digest: sha256.Sum256([]byte(t))})
-	}
-	for _, t := range opts.ScopedPublishTokens {
-		s.tokens = append(s.tokens, publishToken{digest: sha256.Sum256([]byte(t.Token)), topics: t.Topics})
-	}
 	return s
 }
 
@@ -244,7 +248,7 @@ func New(b Backends, opts Options) *Server {
 // path a JSON 404.
 func (s *Server) Handler() http.Handler {
 	r := mux.NewRouter()
-	r.Use(s.strictRequest)
+	r.Use(routeLabel, s.strictRequest)
 	get := []string{http.MethodGet, http.MethodHead}
 
 	// Publishing: systems and operators push updates.
@@ -289,7 +293,7 @@ func (s *Server) Handler() http.Handler {
 
 	// Pages and scripts: the files there are.
 	if s.opts.Web != nil {
-		r.PathPrefix("/").MatcherFunc(s.webFile).Handler(s.static(http.FileServerFS(s.opts.Web))).Methods(get...)
+		r.PathPrefix("/").MatcherFunc(s.webFile).Handler(s.static(http.FileServerFS(s.opts.Web))).Methods(get...).Name(routeStatic)
 	}
 
 	// Anything else: a JSON 405 with Allow when the path takes other
@@ -313,13 +317,16 @@ func (s *Server) Handler() http.Handler {
 	// net/http itself costs it. Any other path, "/api/publish/" or
 	// "/api//publish" included, is the router's.
 	publish := s.strictRequest(http.HandlerFunc(s.publish))
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	return s.recorded(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method == http.MethodPost && req.URL.Path == "/api/publish" {
+			if rec, ok := w.(*recorder); ok {
+				rec.route = "/api/publish"
+			}
 			publish.ServeHTTP(w, req)
 			return
 		}
 		r.ServeHTTP(w, req)
-	})
+	}))
 }
 
 // webFile reports whether the request's path names one of the web files,
@@ -431,7 +438,7 @@ func (s *Server) authorizePublisher(r *http.Request) ([sha256.Size]byte, feed.Fi
 	sum := sha256.Sum256([]byte(bearer))
 	match := 0
 	var scope feed.Filter
-	for _, t := range s.tokens {
+	for _, t := range s.creds.Load().tokens {
 		eq := subtle.ConstantTimeCompare(sum[:], t.digest[:])
 		match |= eq
 		if eq == 1 {
@@ -454,12 +461,12 @@ func (s *Server) cors(next http.Handler) http.Handler {
 		h.Add("Vary", "Origin")
 		switch origin := r.Header.Get("Origin"); {
 		case origin == "":
-		case s.origins.Allows(origin):
+		case s.creds.Load().origins.Allows(origin):
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Credentials", "true")
 		case !sameOrigin(r):
-			s.metrics.corsRefused.Add(1)
-			s.refused.log(s.log, origin, r.URL.Path)
+			s.metrics.corsRefused.Inc()
+			s.notices.log(s.log, "cors", "cross-origin request refused: the origin is not in cors.allowed_origins", r.URL.Path, s.clientIP(r), slog.String("origin", origin))
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -496,19 +503,17 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, reply)
 }
 
-// static serves the embedded web files with the headers pages need.
+// static serves the embedded web files with the headers pages need:
+// revalidated on each use (no-cache, with an ETag), compressed for
+// clients that accept it.
 func (s *Server) static(files http.Handler) http.Handler {
+	index := webFiles(s.opts.Web)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		setPageHeaders(h)
 		h.Set("Cache-Control", "no-cache")
-		files.ServeHTTP(w, r)
+		if !serveWebFile(index, w, r) {
+			files.ServeHTTP(w, r)
+		}
 	})
-}
-
-type metrics struct {
-	published   atomic.Uint64
-	shed        atomic.Uint64 // streams refused for the connection limits
-	rateLimited atomic.Uint64 // publishes refused for the rate limit
-	corsRefused atomic.Uint64 // reads from browsers of origins not allowed
 }

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"livefeed/feed"
 	"livefeed/feed/fanout"
@@ -77,11 +80,23 @@ func waitFrames(b *testing.B, frames *atomic.Int64, want int64) {
 
 // BenchmarkFanout publishes one event to 10,000 in-process subscribers of
 // its topic and waits until all have it: the hub's cost per event, without
-// the kernel's.
+// the kernel's; with lag=observed, with the delivery lag observed in a
+// Prometheus histogram, as the server does.
 func BenchmarkFanout(b *testing.B) {
-	for _, subs := range []int{1000, 10000} {
-		b.Run(fmt.Sprintf("subscribers=%d", subs), func(b *testing.B) {
-			h, l := newHub(b, fanout.Options{})
+	for _, c := range []struct {
+		subs int
+		lag  fanout.Observer
+	}{
+		{1000, nil}, {10000, nil},
+		{1000, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lag"})},
+		{10000, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lag"})},
+	} {
+		subs, lag := c.subs, "off"
+		if c.lag != nil {
+			lag = "observed"
+		}
+		b.Run(fmt.Sprintf("subscribers=%d/lag=%s", subs, lag), func(b *testing.B) {
+			h, l := newHub(b, fanout.Options{DeliveryLag: c.lag})
 			f := filterOf("bench/w1")
 			frames := attach(b, h, l, subs, f, 0)
 			b.ResetTimer()
@@ -126,5 +141,59 @@ func BenchmarkFanoutPrivate(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*subs), "ns/delivery")
 		})
+	}
+}
+
+// lagCount counts the delivery lags observed, and keeps the largest.
+type lagCount struct {
+	n       atomic.Int64
+	largest atomic.Uint64 // math.Float64bits of seconds, which order as uint64 for positives
+}
+
+func (c *lagCount) Observe(seconds float64) {
+	c.n.Add(1)
+	for {
+		old := c.largest.Load()
+		if math.Float64frombits(old) >= seconds || c.largest.CompareAndSwap(old, math.Float64bits(seconds)) {
+			return
+		}
+	}
+}
+
+// TestDeliveryLag: the lag of live deliveries is observed once per writer
+// batch, not once per delivery, and measures from the publication.
+func TestDeliveryLag(t *testing.T) {
+	lag := new(lagCount)
+	h, l := newHub(t, fanout.Options{DeliveryLag: lag, Writers: 1})
+	const subs = 300
+	frames := new(atomic.Int64)
+	for range subs {
+		go h.Serve(context.Background(), &sinkConn{frames: frames}, fanout.Subscription{Filter: filterOf("lag/a"), Start: fanout.Start{Resume: true}, Replay: l.history(filterOf("lag/a"))})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for h.Stats().Subscribers < subs {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d subscribers attached", h.Stats().Subscribers, subs)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	l.publish("lag/a", 1)
+	for frames.Load() < subs {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d delivered", frames.Load(), subs)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for lag.n.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // observed just after the batch's writes
+	}
+	elapsed := time.Since(start).Seconds()
+	n, largest := lag.n.Load(), math.Float64frombits(lag.largest.Load())
+	if n == 0 || n > subs/10 {
+		t.Errorf("%d lags observed for %d deliveries; want one per batch of up to 64", n, subs)
+	}
+	if largest <= 0 || largest > elapsed {
+		t.Errorf("largest lag %gs; the whole publication took %gs", largest, elapsed)
 	}
 }

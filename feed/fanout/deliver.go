@@ -51,6 +51,7 @@ type part struct {
 // writes each its piece without blocking and without holding the lock.
 func (h *Hub) writeBatch(w *writer) {
 	w.buf, w.parts, w.marks, w.again, w.bulk = w.buf[:0], w.parts[:0], w.marks[:0], w.again[:0], w.bulk[:0]
+	var newestSeq uint64 // of the window events filled, plus one; 0: none
 	h.mu.RLock()
 	for _, s := range w.subs {
 		if len(w.buf) >= batchBytes {
@@ -61,7 +62,18 @@ func (h *Hub) writeBatch(w *writer) {
 			w.buf, p.frames, p.end = h.fillLocked(s, w.buf, writeChunk, &w.marks)
 		}
 		p.stop, p.marksEnd = len(w.buf), len(w.marks)
+		// A part's window events come last, in order: its last mark is
+		// its newest.
+		if p.marksEnd > p.marks {
+			if m := w.marks[p.marksEnd-1]; m.kind == markWindow && m.seq >= newestSeq {
+				newestSeq = m.seq + 1
+			}
+		}
 		w.parts = append(w.parts, p)
+	}
+	var published int64 // of the batch's newest event, for DeliveryLag
+	if newestSeq > 0 && h.opts.DeliveryLag != nil {
+		published = h.ring[(newestSeq-1)%uint64(len(h.ring))].published // in the window while the lock is held
 	}
 	h.mu.RUnlock()
 	for i, s := range w.subs {
@@ -115,6 +127,9 @@ func (h *Hub) writeBatch(w *writer) {
 	h.queue.pushBulk(w.bulk...)
 	clear(w.subs)
 	clear(w.marks) // they reference frames the window may drop
+	if published != 0 {
+		h.opts.DeliveryLag.Observe(float64(time.Now().UnixNano()-published) / 1e9)
+	}
 }
 
 // park sets aside s, whose socket is full, until the client reads: the

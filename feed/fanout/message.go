@@ -19,6 +19,9 @@ type Message struct {
 	// its topic out of the snapshot new subscribers get. Subscribers
 	// already streaming receive it like any event, and drop the topic.
 	Archive bool
+	// published is when the hub's Publish got it (Unix nanoseconds; 0
+	// for an event loaded from storage), for DeliveryLag.
+	published int64
 }
 
 // Encode encodes committed events for delivery: each frame carries the

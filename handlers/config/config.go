@@ -6,11 +6,13 @@ package config
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net"
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +37,7 @@ type Config struct {
 	Cluster Cluster `toml:"cluster"`
 	Auth    Auth    `toml:"auth"`
 	CORS    CORS    `toml:"cors"`
+	Log     Log     `toml:"log"`
 
 	// env names the environment variable that set a key (such as
 	// "auth.publish_tokens"), so that errors point at it, not the file.
@@ -54,6 +57,28 @@ type Server struct {
 	TLSKey            string        `toml:"tls_key"`
 	ClientIPHeader    string        `toml:"client_ip_header"`
 }
+
+// Log configures the server's log.
+type Log struct {
+	// Format is "text" (key=value lines) or "json" (one object a line).
+	Format string `toml:"format"`
+	// Level is the least severe level logged: "debug", "info", "warn" or
+	// "error".
+	Level string `toml:"level"`
+	// Access logs a line for every request (method, route, status,
+	// bytes, duration, client address).
+	Access bool `toml:"access"`
+}
+
+// LogFormats and LogLevels are the values of log.format and log.level.
+var (
+	LogFormats = []string{"text", "json"}
+	LogLevels  = map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
+)
+
+// SlogLevel is log.level as a slog.Level (info if it is not one of
+// LogLevels; Validate refuses that).
+func (l Log) SlogLevel() slog.Level { return LogLevels[l.Level] }
 
 // Store configures the SQLite database.
 type Store struct {
@@ -270,6 +295,7 @@ func Default() Config {
 		Auth: Auth{
 			SessionLifetime: handlers.DefaultSessionLifetime,
 		},
+		Log: Log{Format: "text", Level: "info"},
 		Cluster: Cluster{
 			Stream:      cluster.DefaultStream,
 			Subjects:    cluster.DefaultSubjects,
@@ -497,6 +523,12 @@ func (c Config) Validate() error {
 	}
 	if err := checkAddress(c.Server.Address); err != nil {
 		bad("server.address", "%v", err)
+	}
+	if !slices.Contains(LogFormats, c.Log.Format) {
+		bad("log.format", "%q is not a log format: use \"text\" or \"json\"", c.Log.Format)
+	}
+	if _, ok := LogLevels[c.Log.Level]; !ok {
+		bad("log.level", "%q is not a log level: use \"debug\", \"info\", \"warn\" or \"error\"", c.Log.Level)
 	}
 	for _, d := range []struct {
 		key      string
@@ -825,4 +857,40 @@ func (s Server) Loopback() bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// Reloadable are the keys a running server applies on SIGHUP; a change
+// of any other key needs a restart.
+var Reloadable = []string{
+	"cors.allowed_origins",
+	"auth.publish_tokens",
+	"auth.subscriber_keys",
+	"auth.subscriber_audience",
+	"auth.operators",
+	"log.level",
+}
+
+// Changed lists the keys ("section.key", in the order of Config) whose
+// values differ between a and b.
+func Changed(a, b Config) []string {
+	var keys []string
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	for i := range va.NumField() {
+		section := va.Type().Field(i)
+		name := section.Tag.Get("toml")
+		if name == "" {
+			continue // not a key of the file
+		}
+		sa, sb := va.Field(i), vb.Field(i)
+		for j := range sa.NumField() {
+			fa, fb := sa.Field(j), sb.Field(j)
+			if fa.Kind() == reflect.Slice && fa.Len() == 0 && fb.Len() == 0 {
+				continue // none, written as [] or left out
+			}
+			if !reflect.DeepEqual(fa.Interface(), fb.Interface()) {
+				keys = append(keys, name+"."+sa.Type().Field(j).Tag.Get("toml"))
+			}
+		}
+	}
+	return keys
 }

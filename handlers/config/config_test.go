@@ -57,6 +57,10 @@ func TestParse(t *testing.T) {
 		{"ErrBareDotted", "feed.busy_retry = 10", "feed.busy_retry: a duration needs a unit"},
 		{"ErrFloatDuration", "[feed]\nretry = 1.5", "feed.retry"},
 		{"OKZeroRetention", "[store]\nretention_age = \"0s\"", ""},
+		{"OKLog", "[log]\nformat = \"json\"\nlevel = \"debug\"\naccess = true", ""},
+		{"ErrLogLevelNumber", "[log]\nlevel = 4", "log.level"},
+		{"ErrLogAccessString", "[log]\naccess = \"yes\"", "log.access"},
+		{"ErrLogUnknownKey", "[log]\nfile = \"/var/log/livefeed\"", `unknown key "log.file"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := config.Parse(tc.toml)
@@ -73,6 +77,40 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// TestLogConfig: the values of [log], read from a file and validated.
+func TestLogConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name, toml, err string // err: substring, "" for valid
+	}{
+		{"OKDefaults", "", ""},
+		{"OKJSONDebug", "[log]\nformat = \"json\"\nlevel = \"debug\"", ""},
+		{"OKError", "[log]\nlevel = \"error\"", ""},
+		{"ErrFormat", "[log]\nformat = \"xml\"", `log.format: "xml" is not a log format: use "text" or "json"`},
+		{"ErrFormatCase", "[log]\nformat = \"JSON\"", "log.format"},
+		{"ErrFormatEmpty", "[log]\nformat = \"\"", "log.format"},
+		{"ErrLevel", "[log]\nlevel = \"verbose\"", `log.level: "verbose" is not a log level: use "debug", "info", "warn" or "error"`},
+		{"ErrLevelEmpty", "[log]\nlevel = \"\"", "log.level"},
+		{"ErrLevelCase", "[log]\nlevel = \"INFO\"", "log.level"},
+		{"ErrLevelWarning", "[log]\nlevel = \"warning\"", "log.level"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := config.Parse(tc.toml)
+			if err == nil {
+				err = cfg.Validate()
+			}
+			if tc.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.err)
+			}
+		})
+	}
+}
+
 func TestValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -81,6 +119,9 @@ func TestValidate(t *testing.T) {
 	}{
 		{"OK", func(*config.Config) {}, ""},
 		{"ErrAddress", func(c *config.Config) { c.Server.Address = "8080" }, "server.address"},
+		{"ErrLogFormat", func(c *config.Config) { c.Log.Format = "" }, "log.format"},
+		{"ErrLogLevel", func(c *config.Config) { c.Log.Level = "trace" }, "log.level"},
+		{"OKLogWarn", func(c *config.Config) { c.Log.Level = "warn" }, ""},
 		{"ErrTimeout", func(c *config.Config) { c.Server.ReadHeaderTimeout = 0 }, "server.read_header_timeout"},
 		{"ErrBody", func(c *config.Config) { c.Server.MaxBodyBytes = 10 }, "server.max_body_bytes"},
 		{"ErrTLSHalf", func(c *config.Config) { c.Server.TLSCert = "cert.pem" }, "server.tls_cert"},
@@ -344,6 +385,8 @@ func FuzzParse(f *testing.F) {
 	f.Add("[feed]\nheartbeat = 1\n")
 	f.Add("feed.retry = \"1ns\"\n[server]\nread_timeout = 30\n")
 	f.Add("[cors]\nallowed_origins = [\"https://a.example:99999\", \"https://\", \"http://[::1]\"]\n")
+	f.Add("[log]\nformat = \"json\"\nlevel = \"warn\"\naccess = true\n")
+	f.Add("[log]\nformat = \"\"\nlevel = 3\n")
 	f.Add("[server]\naddress = \":8080\"\n[auth]\npublish_tokens = [\"\", \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]\n")
 	f.Fuzz(func(t *testing.T, text string) {
 		cfg, err := config.Parse(text)
@@ -353,4 +396,28 @@ func FuzzParse(f *testing.F) {
 		_ = cfg.Validate()
 		_ = cfg.CheckDeployment()
 	})
+}
+
+// TestChanged: the keys whose values differ, named as in the file.
+func TestChanged(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(*config.Config)
+		want   []string
+	}{
+		{"None", func(*config.Config) {}, nil},
+		{"EmptyIsNone", func(c *config.Config) { c.CORS.AllowedOrigins = []string{} }, nil},
+		{"Origins", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"https://a.example"} }, []string{"cors.allowed_origins"}},
+		{"LevelAndAddress", func(c *config.Config) { c.Log.Level = "debug"; c.Server.Address = "127.0.0.1:9" }, []string{"server.address", "log.level"}},
+		{"Tokens", func(c *config.Config) { c.Auth.PublishTokens = []config.PublishToken{{Token: "x"}} }, []string{"auth.publish_tokens"}},
+		{"Window", func(c *config.Config) { c.Feed.Window = 7 }, []string{"feed.window"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := config.Default(), config.Default()
+			tc.change(&b)
+			if got := config.Changed(a, b); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("Changed = %q, want %q", got, tc.want)
+			}
+		})
+	}
 }

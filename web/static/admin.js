@@ -666,7 +666,8 @@
       q.set("before", String(Math.max.apply(null, ids) + 1));
     }
     if (feedToken) q.set("token", feedToken); // a link cannot send a header
-    $("#download").href = "/admin/export.csv" + (q.toString() ? "?" + q.toString() : "");
+    q.set("bom", "1"); // a byte-order mark, so that Excel reads the file as UTF-8
+    $("#download").href = "/admin/export.csv?" + q.toString();
     $("#download-note").textContent = ids.length
       ? "The CSV holds the " + ids.length + " events shown (#" + Math.min.apply(null, ids) + " to #" + Math.max.apply(null, ids) + ")."
       : "The CSV holds every event of " + (topic && topic !== "*" ? topic : "every topic") + ".";

@@ -1,0 +1,51 @@
+package handlers
+
+import (
+	"crypto/sha256"
+
+	"livefeed/handlers/token"
+)
+
+// Credentials are the settings a server takes anew while it serves
+// (SIGHUP): who may publish, subscribe to private topics, read the feed
+// from a browser, and sign in to the console. Streams and sessions stay
+// open across a change; a session of an operator no longer configured
+// ends at its next request.
+type Credentials struct {
+	// PublishTokens are accepted for any topic, ScopedPublishTokens for
+	// their topics only.
+	PublishTokens       []string
+	ScopedPublishTokens []ScopedPublishToken
+	// SubscriberKeys verify subscriber tokens (nil: none are accepted).
+	SubscriberKeys *token.Keys
+	// AllowedOrigins may read the feed from a browser (CORS).
+	AllowedOrigins []string
+	// Operators may sign in to the admin console.
+	Operators []Operator
+}
+
+// credentials are Credentials made ready for checking requests. A Server
+// holds them behind an atomic pointer, swapped whole: a request sees the
+// old set or the new one, never a mix.
+type credentials struct {
+	tokens    []publishToken
+	keys      *token.Keys
+	origins   *Origins
+	operators map[string]string // name → bcrypt hash
+}
+
+// SetCredentials replaces the server's credentials; requests under way
+// finish with the ones they started with.
+func (s *Server) SetCredentials(c Credentials) {
+	next := &credentials{keys: c.SubscriberKeys, origins: NewOrigins(c.AllowedOrigins), operators: make(map[string]string)}
+	for _, t := range c.PublishTokens {
+		next.tokens = append(next.tokens, publishToken{digest: sha256.Sum256([]byte(t))})
+	}
+	for _, t := range c.ScopedPublishTokens {
+		next.tokens = append(next.tokens, publishToken{digest: sha256.Sum256([]byte(t.Token)), topics: t.Topics})
+	}
+	for _, op := range c.Operators {
+		next.operators[op.Name] = op.PasswordHash
+	}
+	s.creds.Store(next)
+}

@@ -1,0 +1,159 @@
+package handlers
+
+import (
+	"bufio"
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+)
+
+// Route labels for requests no route took, and for the web files: the
+// label is always a route pattern, never a raw path, so that the number
+// of series stays bounded whatever paths clients send.
+const (
+	routeNone   = "unrouted"
+	routeStatic = "static"
+	routeEvents = "/events"
+)
+
+// recorded wraps the whole router: it counts and times every request by
+// its route pattern (livefeed_http_requests_total and
+// livefeed_http_request_duration_seconds), counts refused publishes by
+// reason, and writes the access log line when it is on. The line has the
+// method, the route, the status, the bytes, the duration and the client's
+// address: never a path or query (a subscriber token may be in the
+// query), a header or a body.
+func (s *Server) recorded(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &recorder{ResponseWriter: w, start: time.Now(), route: routeNone}
+		next.ServeHTTP(rec, r)
+		end := time.Now()
+		status := rec.status
+		if status == 0 {
+			status = http.StatusOK // nothing written: net/http answers 200
+		}
+		d := end.Sub(rec.start)
+		if rec.route == routeEvents && !rec.opened.IsZero() {
+			d = rec.opened.Sub(rec.start) // a stream's duration is its client's
+		}
+		code := strconv.Itoa(status)
+		s.metrics.requests.WithLabelValues(rec.route, code).Inc()
+		s.metrics.durations.WithLabelValues(rec.route).Observe(d.Seconds())
+		if rec.route == "/api/publish" && status >= 400 {
+			s.metrics.publishFailures.WithLabelValues(failureReason(status)).Inc()
+		}
+		switch status {
+		case http.StatusUnauthorized:
+			s.notices.log(s.log, "unauthorized", "request refused: missing or bad credentials", rec.route, s.clientIP(r))
+		case http.StatusTooManyRequests:
+			s.notices.log(s.log, "rate_limited", "request refused: rate limited", rec.route, s.clientIP(r))
+		}
+		if s.accessLog {
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("method", r.Method), slog.String("route", rec.route), slog.Int("status", status),
+				slog.Int64("bytes", rec.bytes), slog.Duration("duration", end.Sub(rec.start)),
+				slog.String("client", s.clientIP(r)))
+		}
+	})
+}
+
+// routeLabel, a middleware of the router, tells the recorder which route
+// took the request.
+func routeLabel(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rec, ok := w.(*recorder); ok {
+			if route := mux.CurrentRoute(r); route != nil {
+				if name := route.GetName(); name != "" {
+					rec.route = name
+				} else if tpl, err := route.GetPathTemplate(); err == nil {
+					rec.route = tpl
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recorder is a ResponseWriter that notes the status, the bytes of the
+// body and when the response started. It unwraps for
+// http.ResponseController and can be taken over (event streams).
+type recorder struct {
+	http.ResponseWriter
+	start, opened time.Time
+	route         string
+	status        int
+	bytes         int64
+}
+
+func (rec *recorder) WriteHeader(code int) {
+	if rec.status == 0 && code >= 200 {
+		rec.status, rec.opened = code, time.Now()
+	}
+	rec.ResponseWriter.WriteHeader(code)
+}
+
+func (rec *recorder) Write(p []byte) (int, error) {
+	if rec.status == 0 {
+		rec.status, rec.opened = http.StatusOK, time.Now()
+	}
+	n, err := rec.ResponseWriter.Write(p)
+	rec.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the server's writer (Flush,
+// deadlines).
+func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
+
+// Hijack hands the connection over (an HTTP/1.x event stream, which
+// writes its own "200 OK").
+func (rec *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(rec.ResponseWriter).Hijack()
+	if err == nil && rec.status == 0 {
+		rec.status, rec.opened = http.StatusOK, time.Now()
+	}
+	return c, rw, err
+}
+
+// noticeInterval is how often at most a kind of refusal is logged: enough
+// to see that it happens and from where, not a line per request of a
+// client that retries in a loop.
+const noticeInterval = time.Second
+
+// notices logs refusals (401, 429, refused origins) at info, at most one
+// line per noticeInterval of each kind; the next line says how many were
+// left out.
+type notices struct {
+	mu      sync.Mutex
+	last    map[string]time.Time
+	skipped map[string]int
+}
+
+// log logs a refusal of kind on route from client, unless one of the kind
+// was logged within noticeInterval.
+func (n *notices) log(log *slog.Logger, kind, msg, route, client string, attrs ...slog.Attr) {
+	n.mu.Lock()
+	if n.last == nil {
+		n.last, n.skipped = make(map[string]time.Time), make(map[string]int)
+	}
+	now := time.Now()
+	if now.Sub(n.last[kind]) < noticeInterval {
+		n.skipped[kind]++
+		n.mu.Unlock()
+		return
+	}
+	skipped := n.skipped[kind]
+	n.last[kind], n.skipped[kind] = now, 0
+	n.mu.Unlock()
+	attrs = append(attrs, slog.String("route", route), slog.String("client", client))
+	if skipped > 0 {
+		attrs = append(attrs, slog.Int("not_logged_since_last", skipped))
+	}
+	log.LogAttrs(context.Background(), slog.LevelInfo, msg, attrs...)
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"livefeed/feed"
+	"livefeed/feed/client"
+	"livefeed/handlers/config"
+)
+
+// EnvToken is the token the feed's commands use when -token is not given:
+// a subscriber token for tail, a publish token for publish and import.
+const EnvToken = "LIVEFEED_TOKEN"
+
+// feedFlags are the flags of the commands that talk to a running server
+// over its API.
+type feedFlags struct {
+	flags      *flag.FlagSet
+	url, token *string
+	configPath *string
+}
+
+// newFeedFlags returns the flag set of `livefeed name` with -url, -token
+// and -config; tokenUse says what the token is for.
+func newFeedFlags(name, tokenUse string, e env) feedFlags {
+	f := flag.NewFlagSet("livefeed "+name, flag.ContinueOnError)
+	f.SetOutput(e.stderr)
+	return feedFlags{
+		flags:      f,
+		url:        f.String("url", "", "the server's `URL` (default: http://server.address of the config file)"),
+		token:      f.String("token", "", "the "+tokenUse+" (default: $"+EnvToken+")"),
+		configPath: f.String("config", "config.toml", "configuration `file`, for the default -url"),
+	}
+}
+
+// client returns a client of the server the flags name.
+func (ff feedFlags) client(e env) (*client.Client, error) {
+	base := *ff.url
+	if base == "" {
+		named := false
+		ff.flags.Visit(func(f *flag.Flag) { named = named || f.Name == "config" })
+		cfg, err := config.Load(*ff.configPath, named, e.getenv)
+		if err != nil {
+			return nil, fmt.Errorf("-url not given, and the config file names no address: %w", err)
+		}
+		scheme := "http"
+		if cfg.Server.TLSCert != "" {
+			scheme = "https"
+		}
+		base = scheme + "://" + cfg.Server.Address
+	}
+	if err := checkBaseURL(base); err != nil {
+		return nil, err
+	}
+	tok := *ff.token
+	if tok == "" {
+		tok = e.getenv(EnvToken)
+	}
+	return client.New(base, tok), nil
+}
+
+// checkBaseURL accepts an http or https URL of a server: a host, and
+// nothing after the path.
+func checkBaseURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return fmt.Errorf("-url %q is not a URL: %v", s, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("-url %q: use an http:// or https:// URL, such as http://127.0.0.1:8080", s)
+	case u.Host == "":
+		return fmt.Errorf("-url %q names no host", s)
+	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return fmt.Errorf("-url %q: give the server's address only, with no query, fragment or user", s)
+	}
+	return nil
+}
+
+// tailCommand is `livefeed tail [-url URL] [-token T] [-from ID] [-n N]
+// TOPIC...`: the events of the topics, one JSON line each on stdout, for
+// as long as it runs. After a disconnect it reconnects by itself and
+// resumes after the last event it printed, missing none; a position the
+// server cannot resume from is reported on stderr ("reset"), and the
+// latest event of each topic follows.
+func tailCommand(ctx context.Context, e env) error {
+	ff := newFeedFlags("tail", "subscriber token, for private topics", e)
+	from := ff.flags.String("from", "", "print the events after this `ID` first (0: all the history), then live ones; default: the latest event of each topic, then live ones")
+	count := ff.flags.Int("n", 0, "stop after `N` events (0: never)")
+	ff.flags.Usage = func() {
+		fmt.Fprintf(e.stderr, "usage: livefeed tail [-url URL] [-token T] [-from ID] [-n N] TOPIC...\n\n"+
+			"Prints the events of the topics (a topic, a prefix such as 'nba/*', or '*'),\n"+
+			"one JSON object a line, resuming by itself after a disconnect.\n\n")
+		ff.flags.PrintDefaults()
+	}
+	if err := ff.flags.Parse(e.args); err != nil {
+		return flagError(err)
+	}
+	topics := ff.flags.Args()
+	if len(topics) == 0 {
+		return usageError(e.stderr, ff.flags.Usage, "tail needs at least one topic pattern, such as 'nba/*' or '*'")
+	}
+	if _, err := feed.ParseFilter(topics); err != nil {
+		return usageError(e.stderr, ff.flags.Usage, "%v", err)
+	}
+	if *from != "" {
+		if n, err := strconv.ParseInt(*from, 10, 64); err != nil || n < 0 || strings.TrimLeft(*from, "0123456789") != "" {
+			return usageError(e.stderr, ff.flags.Usage, "-from %q is not an event ID: use a whole number, 0 or more", *from)
+		}
+	}
+	if *count < 0 {
+		return usageError(e.stderr, ff.flags.Usage, "-n %d: use a number of events, 0 or more (0: never stop)", *count)
+	}
+	c, err := ff.client(e)
+	if err != nil {
+		return err
+	}
+	if c.Token != "" {
+		subscriber := c.Token
+		c.SubscriberToken = func(context.Context) (string, error) { return subscriber, nil }
+	}
+	return tail(ctx, c, topics, *from, *count, e.stdout, e.stderr)
+}
+
+// tail prints the stream's events until ctx ends (no error) or count are
+// printed.
+func tail(ctx context.Context, c *client.Client, topics []string, from string, count int, stdout, stderr io.Writer) error {
+	s := c.Subscribe(ctx, topics, from)
+	defer s.Close()
+	out := bufio.NewWriter(stdout)
+	var line []byte
+	for printed := 0; count == 0 || printed < count; {
+		item, err := s.Next()
+		switch {
+		case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+			return nil // interrupted: the usual way to stop
+		case err != nil:
+			return err
+		case item.Reset != "":
+			out.Flush()
+			fmt.Fprintf(stderr, "livefeed tail: reset (%s): the server cannot resume from the position; the latest event of each topic follows\n", item.Reset)
+			continue
+		case item.Unauthorized != "":
+			out.Flush()
+			fmt.Fprintf(stderr, "livefeed tail: the subscriber token was refused (%s): only public topics follow\n", item.Unauthorized)
+			continue
+		}
+		line = append(item.Event.AppendJSON(line[:0]), '\n')
+		if _, err := out.Write(line); err != nil {
+			return err
+		}
+		printed++
+		if err := out.Flush(); err != nil { // each line as soon as it arrives, as with tail -f
+			return err
+		}
+	}
+	return nil
+}
