@@ -48,9 +48,10 @@ type Config struct {
 	// ServerBin too, its nodes on the NATS server at NATS.
 	ServerBin, DB, ServerConfig string
 	NATS                        string
-	// BareURL and BarePID are the bare publish endpoint (BareEndpoint)
-	// that W4 and W9 measure in the same run as livefeed, each run
-	// alternating which goes first, and report livefeed's ratio to.
+	// BareURL and BarePID are the bare publish endpoint and fan-out
+	// sketch (BareEndpoint) that W1, W2, W4 and W9 measure in the same run
+	// as livefeed, each run alternating which goes first, and report
+	// livefeed's ratio to.
 	BareURL string
 	BarePID int
 	// FsyncDir is where W4 times an fsync before and after each run
@@ -88,8 +89,8 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 	fs.StringVar(&cfg.DB, "db", "", "database `file` for W7 (filled to -rows events if smaller)")
 	fs.StringVar(&cfg.ServerConfig, "server-config", "", "config `file` passed to the servers W7 starts")
 	fs.StringVar(&cfg.NATS, "nats", "", "`URL` of a NATS server with JetStream for W13's cluster (each run makes a stream of its own and deletes it)")
-	fs.StringVar(&cfg.BareURL, "bare-url", "", "W4, W9: base `URL` of the bare publish endpoint (go run ./feed/bench/bare), measured in the same runs; livefeed's ratios to it are reported, and are W4's bars")
-	fs.IntVar(&cfg.BarePID, "bare-pid", 0, "W4, W9: the bare endpoint's process `id`, for its CPU per publish")
+	fs.StringVar(&cfg.BareURL, "bare-url", "", "W1, W2, W4, W9: base `URL` of the bare endpoint and fan-out sketch (go run ./feed/bench/bare), measured in the same runs; livefeed's ratios to it are reported, and are W1's and W4's bars")
+	fs.IntVar(&cfg.BarePID, "bare-pid", 0, "W1, W2, W4, W9: the bare endpoint's process `id`, for its CPU per delivery and per publish")
 	fs.StringVar(&cfg.FsyncDir, "fsync-dir", "", "W4: `directory` on the database's disk to time fsync in (default: that of -db, else the temporary directory)")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the load tool itself to `file`")
 	o := &cfg.Override

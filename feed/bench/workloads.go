@@ -97,9 +97,16 @@ var Workloads = []*Workload{
 		Bench: "10,000 subscribers on one topic; 1 publisher, 10 events/s for 10 s, 100-byte payload. Bar: every delivery arrives (1,000,000), in ID order; p99 publish→receive latency ≤ 60 ms; server CPU ≤ 5 µs per delivery.",
 		Reading: "All subscribers connect first (fresh, on a new topic) and are attached before the first publish. " +
 			"Server CPU is its utime+stime from just before the first publish until the last delivery arrived, divided by deliveries. " +
-			"Latency is from the publisher's clock just before it sends the request to the moment the subscriber's read returned the frame.",
+			"Latency is from the publisher's clock just before it sends the request to the moment the subscriber's read returned the frame. " +
+			"With -bare-url (and -bare-pid) each run does the same against the bare fan-out sketch of feed/bench/bare too (every stream gets every publish as one pre-encoded frame from one of two writing goroutines), the order alternating from run to run, and reports livefeed's ratios to it: server_cpu_us_per_delivery_ratio_to_bare and latency_p99_ms_ratio_to_bare, the bars (≤ 1.1 each, BENCH.md). " +
+			"Without -bare-url the bars are the absolute figures BENCH.md once gave (60 ms, 5 µs), which lie below this machine's floor.",
 		Defaults: Params{Subscribers: 10_000, Publishers: 1, Rate: 10, Duration: 10 * time.Second, Payload: 100},
-		Bars: func(Config) []Bar {
+		Bars: func(cfg Config) []Bar {
+			if cfg.BareURL != "" {
+				return append(correctness(""),
+					Bar{Figure: "server_cpu_us_per_delivery_ratio_to_bare", Op: "<=", Limit: 1.1},
+					Bar{Figure: "latency_p99_ms_ratio_to_bare", Op: "<=", Limit: 1.1})
+			}
 			return append(correctness(""),
 				Bar{Figure: "latency_p99_ms", Op: "<=", Limit: 60},
 				Bar{Figure: "server_cpu_us_per_delivery", Op: "<=", Limit: 5})
@@ -455,49 +462,62 @@ func addLatency(f *Figures, prefix string, h *Histogram, maxLatency time.Duratio
 // publishers, every delivery checked.
 func runBroadcast(ctx context.Context, r *runner, p Params) (Figures, error) {
 	var f Figures
-	topic := r.topic("")
-	r.progress("connecting %d subscribers to %s", p.Subscribers, topic)
-	connectStart := time.Now()
-	aud, err := StartAudience(ctx, r.target, AudienceOptions{
-		Topic: topic, Subscribers: p.Subscribers, Publishers: p.Publishers, ReadBuffer: readBuffer(p.Subscribers),
+	err := r.beside(ctx, &f, func(prefix string, t *Target, server *Process) error {
+		return r.broadcast(ctx, &f, prefix, t, server, p)
 	})
 	if err != nil {
 		return nil, err
 	}
+	addRatios(&f, "server_cpu_us_per_delivery", "latency_p99_ms")
+	return f, nil
+}
+
+// broadcast runs one broadcast against t and adds its figures with prefix.
+func (r *runner) broadcast(ctx context.Context, f *Figures, prefix string, t *Target, server *Process, p Params) error {
+	topic := r.topic("")
+	side := map[bool]string{true: "bare fan-out: "}[prefix != ""]
+	r.progress("%sconnecting %d subscribers to %s", side, p.Subscribers, topic)
+	connectStart := time.Now()
+	aud, err := StartAudience(ctx, t, AudienceOptions{
+		Topic: topic, Subscribers: p.Subscribers, Publishers: p.Publishers, ReadBuffer: readBuffer(p.Subscribers),
+	})
+	if err != nil {
+		return err
+	}
 	connectTime := time.Since(connectStart)
-	r.progress("connected in %.1f s; publishing %g events/s from %d publishers for %s", connectTime.Seconds(), p.Rate, p.Publishers, p.Duration)
-	before := r.sample()
-	res := RunPublishers(ctx, r.target, PublishPlan{Topic: topic, Publishers: p.Publishers, Rate: p.Rate, Duration: p.Duration, Payload: p.Payload})
+	r.progress("%sconnected in %.1f s; publishing %g events/s from %d publishers for %s", side, connectTime.Seconds(), p.Rate, p.Publishers, p.Duration)
+	before := sampleOf(server)
+	res := RunPublishers(ctx, t, PublishPlan{Topic: topic, Publishers: p.Publishers, Rate: p.Rate, Duration: p.Duration, Payload: p.Payload})
 	if err := res.Failed(); err != nil {
 		aud.Stop()
-		return nil, err
+		return err
 	}
 	expected := res.Total() * int64(p.Subscribers)
 	complete := aud.WaitDeliveries(ctx, expected, r.cfg.Drain)
-	after := r.sample()
+	after := sampleOf(server)
 	tally := aud.Stop()
 	if !complete {
-		r.progress("stopped waiting: %d of %d deliveries arrived, none for %s", tally.Deliveries, expected, r.cfg.Drain)
+		r.progress("%sstopped waiting: %d of %d deliveries arrived, none for %s", side, tally.Deliveries, expected, r.cfg.Drain)
 	}
 
-	f.Add("subscribers", float64(p.Subscribers))
-	f.Add("published", float64(res.Total()))
-	f.Add("publish_errors", float64(res.Errors))
-	addTally(&f, "", tally, expected)
-	addLatency(&f, "", aud.Latency(0), tally.MaxLatency)
+	f.Add(prefix+"subscribers", float64(p.Subscribers))
+	f.Add(prefix+"published", float64(res.Total()))
+	f.Add(prefix+"publish_errors", float64(res.Errors))
+	addTally(f, prefix, tally, expected)
+	addLatency(f, prefix, aud.Latency(0), tally.MaxLatency)
 	if span := tally.LastReceipt.Sub(res.FirstSend); span > 0 {
-		f.Add("deliveries_per_s", float64(tally.Deliveries)/span.Seconds())
-		f.Add("delivery_span_s", span.Seconds())
+		f.Add(prefix+"deliveries_per_s", float64(tally.Deliveries)/span.Seconds())
+		f.Add(prefix+"delivery_span_s", span.Seconds())
 	}
 	if tally.Reads > 0 {
-		f.Add("frames_per_read", float64(tally.Deliveries)/float64(tally.Reads))
+		f.Add(prefix+"frames_per_read", float64(tally.Deliveries)/float64(tally.Reads))
 	}
-	addCosts(&f, before, after, "delivery", tally.Deliveries)
-	f.Add("connect_s", connectTime.Seconds())
+	addCostsPrefixed(f, prefix, before, after, "delivery", tally.Deliveries)
+	f.Add(prefix+"connect_s", connectTime.Seconds())
 	if res.Err != nil {
-		r.progress("publish error: %v", res.Err)
+		r.progress("%spublish error: %v", side, res.Err)
 	}
-	return f, nil
+	return nil
 }
 
 // runIdle measures W3: the server's memory per idle subscriber.
