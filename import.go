@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -198,4 +199,60 @@ func progressOn(w io.Writer, f *os.File, what string) *progressbar.ProgressBar {
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionClearOnFinish(),
 	)
+}
+
+// watchGrowth draws, on w if w is a terminal, a progress bar of the file at
+// path growing towards total bytes (a backup or a restore being written),
+// until the returned function is called, with whether it completed.
+func watchGrowth(w io.Writer, what, path string, total int64) (done func(ok bool)) {
+	out, isFile := w.(*os.File)
+	if !isFile || !term.IsTerminal(int(out.Fd())) || total <= 0 {
+		return func(bool) {}
+	}
+	return followGrowth(progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(out),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+	), path, 100*time.Millisecond)
+}
+
+// followGrowth sets bar to the size of the file at path every interval
+// until done is called; done fills the bar if the work completed.
+func followGrowth(bar *progressbar.ProgressBar, path string, every time.Duration) (done func(ok bool)) {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if n := fileSize(path); n > 0 {
+					bar.Set64(min(n, bar.GetMax64()))
+				}
+			}
+		}
+	})
+	return func(ok bool) {
+		close(stop)
+		wg.Wait()
+		if ok {
+			bar.Finish()
+		} else {
+			bar.Exit()
+		}
+	}
+}
+
+// fileSize is the size of the file at path, 0 if it cannot be read.
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }

@@ -519,7 +519,12 @@ func backupCommand(ctx context.Context, e env) error {
 		return err
 	}
 	out := flags.Arg(0)
-	if err := store.BackupFile(ctx, dbPath, out); err != nil {
+	// The copy is at most the database's size (VACUUM INTO leaves out
+	// free pages).
+	done := watchGrowth(e.stderr, "backing up", store.BackupTemp(out), fileSize(dbPath))
+	err = store.BackupFile(ctx, dbPath, out)
+	done(err == nil)
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "backed up %s to %s\n", dbPath, out)
@@ -536,7 +541,9 @@ func restoreCommand(ctx context.Context, e env) error {
 	if err != nil || flags == nil {
 		return err
 	}
+	done := watchGrowth(e.stderr, "restoring", store.RestoreTemp(dbPath), fileSize(flags.Arg(0)))
 	r, err := store.Restore(ctx, flags.Arg(0), dbPath, nextID)
+	done(err == nil)
 	if err != nil {
 		return err
 	}

@@ -33,6 +33,12 @@ func BackupFile(ctx context.Context, src, dst string) error {
 	return backup(ctx, db, src, dst)
 }
 
+// BackupTemp is the file a backup to path is written to until it is
+// complete, and RestoreTemp the one a restore of the database at path
+// copies the backup to: what a progress display watches grow.
+func BackupTemp(path string) string  { return path + ".partial" }
+func RestoreTemp(path string) string { return path + ".restoring" }
+
 func openReadOnly(path string) (*sql.DB, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("database %s: %w", path, err)
@@ -48,7 +54,7 @@ func backup(ctx context.Context, db *sql.DB, dbPath, path string) error {
 	// The copy is written to a file this backup holds a lock on, listed
 	// beside the database until it is renamed: if the backup is killed,
 	// the next backup or server start finds it unlocked and removes it.
-	partial := path + ".partial"
+	partial := BackupTemp(path)
 	mode := os.FileMode(0o644)
 	if fi, err := os.Stat(dbPath); err == nil {
 		mode = fi.Mode().Perm() // the copy is readable by whom the database is
@@ -216,7 +222,7 @@ func Restore(ctx context.Context, backupPath, path string, minNext int64) (Resto
 	case err != nil && minNext == 0:
 		return r, fmt.Errorf("cannot read the newest ID of %s (%v): pass the ID the next event must exceed, as seen in livefeed_last_event_id", path, err)
 	}
-	restoring := path + ".restoring"
+	restoring := RestoreTemp(path)
 	os.Remove(restoring)
 	if err := copyFile(backupPath, restoring, mode); err != nil {
 		return r, err
