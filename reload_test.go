@@ -105,3 +105,91 @@ func TestReloadOnHangup(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadSubscriberKeysAndLevel: SIGHUP applies new subscriber keys (a
+// token of the old key no longer opens private topics, one of the new key
+// does) and a new log level (info lines stop at warn, and come back).
+func TestReloadSubscriberKeysAndLevel(t *testing.T) {
+	const secretA, secretB = "reload-secret-a-0123456789abcdef0123", "reload-secret-b-0123456789abcdef0123"
+	configOf := func(secret, level string) string {
+		return fmt.Sprintf("[auth]\npublish_tokens = [%q]\nprivate_topics = [\"premium/*\"]\nsubscriber_keys = [%q]\n[log]\nlevel = %q\n",
+			"reload-token-a-0123456789", secret, level)
+	}
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "config.toml")
+	s := startServerEnv(t, dir, configOf(secretA, "info"), func(string) string { return "" })
+	mint := func(secret string) string {
+		t.Helper()
+		path := filepath.Join(t.TempDir(), "config.toml")
+		if err := os.WriteFile(path, []byte(configOf(secret, "info")), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out, errOut strings.Builder
+		if err := run(t.Context(), []string{"token", "-subscribe", "premium/*", "-ttl", "10m", "-config", path}, testEnv, nil, &out, &errOut); err != nil {
+			t.Fatalf("livefeed token: %v %s", err, errOut.String())
+		}
+		return strings.TrimSpace(out.String())
+	}
+	tokenA, tokenB := mint(secretA), mint(secretB)
+	granted := func(tok string) bool {
+		req, _ := http.NewRequest(http.MethodGet, s.url+"/api/topics?topic=premium/*", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+	// hangup reloads config and waits until applied reports it is in
+	// effect (at level warn, "configuration reloaded" is not logged).
+	hangup := func(config string, applied func() bool) {
+		t.Helper()
+		if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, applied)
+	}
+	// A refused publish is logged at info, a line a second at most: each
+	// check waits past that second.
+	const refusal = "request refused: missing or bad credentials"
+	refusalLogged := func() bool {
+		time.Sleep(1100 * time.Millisecond)
+		before := strings.Count(s.log.String(), refusal)
+		req, _ := http.NewRequest(http.MethodPost, s.url+"/api/publish", strings.NewReader(noteBody("misc", 1)))
+		req.Header.Set("Authorization", "Bearer not-a-token-of-this-server")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return strings.Count(s.log.String(), refusal) > before
+	}
+
+	if !granted(tokenA) || granted(tokenB) {
+		t.Fatal("before the reload: the first key's token should be granted, the other refused")
+	}
+	if !refusalLogged() {
+		t.Fatalf("a refusal not logged at info:\n%s", s.log.String())
+	}
+
+	hangup(configOf(secretB, "warn"), func() bool { return granted(tokenB) })
+	if granted(tokenA) || !granted(tokenB) {
+		t.Errorf("after the reload: the old key's token should be refused, the new one's granted")
+	}
+	if refusalLogged() {
+		t.Errorf("a refusal logged at info with the level at warn:\n%s", s.log.String())
+	}
+
+	before := strings.Count(s.log.String(), "configuration reloaded")
+	hangup(configOf(secretB, "info"), func() bool { return strings.Count(s.log.String(), "configuration reloaded") > before })
+	if !refusalLogged() {
+		t.Errorf("no refusal logged after the level went back to info:\n%s", s.log.String())
+	}
+	if !granted(tokenB) {
+		t.Errorf("the key in effect stopped working")
+	}
+}
