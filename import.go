@@ -106,10 +106,10 @@ func importRows(in io.Reader, b *batcher) (int, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := r.FieldPos(0)
-		if err != nil {
+		if err != nil { // a ParseError names its line
 			return n, fmt.Errorf("%s: %w; the rows before it were published", b.name, err)
 		}
+		line, _ := r.FieldPos(0)
 		u, err := row(record)
 		if err == nil {
 			_, err = feed.ValidateBatch([]feed.Update{u})
