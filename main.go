@@ -35,6 +35,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -46,11 +47,13 @@ import (
 	"livefeed/feed"
 	"livefeed/feed/archive"
 	"livefeed/feed/bench"
+	"livefeed/feed/cli"
 	"livefeed/feed/client"
 	"livefeed/feed/demo"
 	"livefeed/feed/fanout"
 	"livefeed/handlers"
 	"livefeed/handlers/config"
+	"livefeed/handlers/token"
 	"livefeed/store"
 	"livefeed/store/cluster"
 	"livefeed/web"
@@ -71,24 +74,7 @@ func main() {
 
 // errUsage is a command line that makes no sense: run has printed what is
 // wrong and the usage, and the exit status is 2.
-var errUsage = errors.New("usage")
-
-// usageError prints what is wrong with the command line, then the usage
-// of the command, and returns errUsage.
-func usageError(stderr io.Writer, usage func(), format string, args ...any) error {
-	fmt.Fprintf(stderr, "livefeed: "+format+"\n\n", args...)
-	usage()
-	return errUsage
-}
-
-// flagError turns an error of flag.Parse into run's: help asked for is no
-// error, anything else a usage error (flag has printed both).
-func flagError(err error) error {
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
-	return fmt.Errorf("%w: %w", errUsage, err)
-}
+var errUsage = cli.ErrUsage
 
 // env is what a command gets from run: its arguments and the process's
 // environment, input and outputs.
@@ -97,6 +83,14 @@ type env struct {
 	getenv         func(string) string
 	stdin          io.Reader
 	stdout, stderr io.Writer
+}
+
+// onAPI is a command of package cli, which works on a running server
+// through its API.
+func onAPI(cmd func(context.Context, cli.Env) error) func(context.Context, env) error {
+	return func(ctx context.Context, e env) error {
+		return cmd(ctx, cli.Env{Args: e.args, Getenv: e.getenv, Stdin: e.stdin, Stdout: e.stdout, Stderr: e.stderr})
+	}
 }
 
 // command is one of livefeed's subcommands.
@@ -111,9 +105,9 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"tail", "print the events of topics as JSON lines, resuming after a disconnect", tailCommand},
-		{"publish", "publish NDJSON events from a file or stdin, in batches", publishCommand},
-		{"import", "publish the rows of a CSV export or a fixtures sheet, in batches", importCommand},
+		{"tail", "print the events of topics as JSON lines, resuming after a disconnect", onAPI(cli.Tail)},
+		{"publish", "publish NDJSON events from a file or stdin, in batches", onAPI(cli.Publish)},
+		{"import", "publish the rows of a CSV export or a fixtures sheet, in batches", onAPI(cli.Import)},
 		{"backup", "copy the database to a file, while livefeed serves", backupCommand},
 		{"restore", "replace the database with a backup, while livefeed is stopped", restoreCommand},
 		{"hash-password", "read a new operator's password and print its password_hash", hashPasswordCommand},
@@ -151,7 +145,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return c.run(ctx, e)
 		}
 	}
-	return usageError(stderr, func() { printUsage(stderr) }, "unknown command %q", args[0])
+	return cli.UsageError(stderr, func() { printUsage(stderr) }, "unknown command %q", args[0])
 }
 
 // helpCommand is `livefeed help [command]`.
@@ -159,7 +153,7 @@ func helpCommand(ctx context.Context, e env) error {
 	usage := func() { printUsage(e.stderr) }
 	switch {
 	case len(e.args) > 1:
-		return usageError(e.stderr, usage, "help takes one command, not %d", len(e.args))
+		return cli.UsageError(e.stderr, usage, "help takes one command, not %d", len(e.args))
 	case len(e.args) == 0 || e.args[0] == "help":
 		printUsage(e.stdout)
 		return nil
@@ -169,7 +163,7 @@ func helpCommand(ctx context.Context, e env) error {
 			return c.run(ctx, env{args: []string{"-help"}, getenv: e.getenv, stdin: e.stdin, stdout: e.stdout, stderr: e.stdout})
 		}
 	}
-	return usageError(e.stderr, usage, "unknown command %q", e.args[0])
+	return cli.UsageError(e.stderr, usage, "unknown command %q", e.args[0])
 }
 
 // serving holds the flags of serving.
@@ -202,10 +196,10 @@ func serveCommand(ctx context.Context, e env) (err error) {
 	sv := serveFlags(e.stderr)
 	sv.flags.Usage = func() { printUsage(e.stderr) }
 	if err := sv.flags.Parse(e.args); err != nil {
-		return flagError(err)
+		return cli.FlagError(err)
 	}
 	if sv.flags.NArg() > 0 {
-		return usageError(e.stderr, sv.flags.Usage, "unexpected argument %q: livefeed takes flags only, or a command first", sv.flags.Arg(0))
+		return cli.UsageError(e.stderr, sv.flags.Usage, "unexpected argument %q: livefeed takes flags only, or a command first", sv.flags.Arg(0))
 	}
 	if *sv.version {
 		printVersion(e.stdout)
@@ -521,7 +515,7 @@ func backupCommand(ctx context.Context, e env) error {
 	out := flags.Arg(0)
 	// The copy is at most the database's size (VACUUM INTO leaves out
 	// free pages).
-	done := watchGrowth(e.stderr, "backing up", store.BackupTemp(out), fileSize(dbPath))
+	done := cli.WatchGrowth(e.stderr, "backing up", store.BackupTemp(out), dbPath)
 	err = store.BackupFile(ctx, dbPath, out)
 	done(err == nil)
 	if err != nil {
@@ -541,7 +535,7 @@ func restoreCommand(ctx context.Context, e env) error {
 	if err != nil || flags == nil {
 		return err
 	}
-	done := watchGrowth(e.stderr, "restoring", store.RestoreTemp(dbPath), fileSize(flags.Arg(0)))
+	done := cli.WatchGrowth(e.stderr, "restoring", store.RestoreTemp(dbPath), flags.Arg(0))
 	r, err := store.Restore(ctx, flags.Arg(0), dbPath, nextID)
 	done(err == nil)
 	if err != nil {
@@ -578,7 +572,7 @@ func storeFlags(name, arg string, e env, more ...func(*flag.FlagSet)) (*flag.Fla
 	var positional []string
 	for rest := args; ; {
 		if err := flags.Parse(rest); err != nil {
-			return nil, "", flagError(err)
+			return nil, "", cli.FlagError(err)
 		}
 		left := flags.Args()
 		if n := len(rest) - len(left); n > 0 && rest[n-1] == "--" {
@@ -601,7 +595,7 @@ func storeFlags(name, arg string, e env, more ...func(*flag.FlagSet)) (*flag.Fla
 			what, _ := flag.UnquoteUsage(f)
 			synopsis = append(synopsis, strings.TrimSpace("[-"+f.Name+" "+what)+"]")
 		})
-		return nil, "", usageError(stderr, flags.Usage, "livefeed %s takes one argument, %s; got %s. Write: livefeed %s %s %s (the flags before or after %s)",
+		return nil, "", cli.UsageError(stderr, flags.Usage, "livefeed %s takes one argument, %s; got %s. Write: livefeed %s %s %s (the flags before or after %s)",
 			name, arg, got, name, arg, strings.Join(synopsis, " "), arg)
 	}
 	flags.Parse(append([]string{"--"}, positional...)) // so that flags.Arg(0) is the argument
@@ -716,10 +710,10 @@ func hashPasswordCommand(_ context.Context, e env) error {
 			"of [[auth.operators]] in config.toml, or of %s.\n", config.EnvOperators)
 	}
 	if err := flags.Parse(args); err != nil {
-		return flagError(err)
+		return cli.FlagError(err)
 	}
 	if flags.NArg() > 0 {
-		return usageError(stderr, flags.Usage, "hash-password takes no arguments (the password is read, never passed: it would stay in the shell's history)")
+		return cli.UsageError(stderr, flags.Usage, "hash-password takes no arguments (the password is read, never passed: it would stay in the shell's history)")
 	}
 	return hashPassword(stdin, stdout, stderr)
 }
@@ -771,15 +765,15 @@ func tokenCommand(_ context.Context, e env) error {
 		flags.PrintDefaults()
 	}
 	if err := flags.Parse(e.args); err != nil {
-		return flagError(err)
+		return cli.FlagError(err)
 	}
 	switch {
 	case flags.NArg() > 0:
-		return usageError(e.stderr, flags.Usage, "token takes flags only, not %q", flags.Arg(0))
+		return cli.UsageError(e.stderr, flags.Usage, "token takes flags only, not %q", flags.Arg(0))
 	case len(patterns) == 0:
-		return usageError(e.stderr, flags.Usage, "token needs at least one -subscribe pattern")
+		return cli.UsageError(e.stderr, flags.Usage, "token needs at least one -subscribe pattern")
 	case *ttl <= 0 || *ttl > maxTokenTTL:
-		return usageError(e.stderr, flags.Usage, "-ttl %s is out of range: use a duration from 1s to 720h", *ttl)
+		return cli.UsageError(e.stderr, flags.Usage, "-ttl %s is out of range: use a duration from 1s to 720h", *ttl)
 	}
 	named := false
 	flags.Visit(func(f *flag.Flag) { named = named || f.Name == "config" })
@@ -812,10 +806,10 @@ func versionCommand(_ context.Context, e env) error {
 		fmt.Fprintf(stderr, "usage: livefeed version\n\nPrints livefeed's version, the Go version it was built with and the VCS revision it was built from.\n")
 	}
 	if err := flags.Parse(args); err != nil {
-		return flagError(err)
+		return cli.FlagError(err)
 	}
 	if flags.NArg() > 0 {
-		return usageError(stderr, flags.Usage, "version takes no arguments")
+		return cli.UsageError(stderr, flags.Usage, "version takes no arguments")
 	}
 	printVersion(stdout)
 	return nil
@@ -873,4 +867,95 @@ func baseURL(addr net.Addr, tls bool) string {
 		host = "localhost"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// reloader applies a new configuration to a running server: the keys of
+// config.Reloadable at once, without closing a stream or a session; a
+// change of any other key is logged as needing a restart.
+type reloader struct {
+	sv     serving
+	getenv func(string) string
+	log    *slog.Logger
+	level  *slog.LevelVar
+	n      *node
+	// running is the configuration in effect: the one the server started
+	// with, with the reloadable keys of the last good reload.
+	running config.Config
+}
+
+// reloadOnHangup reloads on every SIGHUP until stop is called.
+func reloadOnHangup(rl *reloader) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-hup:
+				rl.reload()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+		<-finished
+	}
+}
+
+// reload reads the configuration file again, with the environment and
+// the command line's flags over it as at the start, and validates all of
+// it before it applies anything: a bad file changes nothing.
+func (rl *reloader) reload() {
+	cfg, _, err := rl.sv.config(rl.getenv)
+	var keys *token.Keys
+	if err == nil {
+		keys, err = cfg.SubscriberKeys()
+	}
+	if err != nil {
+		rl.log.Error("reload refused: the configuration is not valid, so the settings in effect stay", "err", err)
+		return
+	}
+	rl.n.srv.SetCredentials(credentialsOf(cfg, keys, rl.n.demoToken))
+	rl.level.Set(cfg.Log.SlogLevel())
+	var applied, restart []string
+	for _, key := range config.Changed(rl.running, cfg) {
+		if slices.Contains(config.Reloadable, key) {
+			applied = append(applied, key)
+		} else {
+			restart = append(restart, key)
+		}
+	}
+	next := rl.running
+	next.CORS.AllowedOrigins = cfg.CORS.AllowedOrigins
+	next.Auth.PublishTokens, next.Auth.Operators = cfg.Auth.PublishTokens, cfg.Auth.Operators
+	next.Auth.SubscriberKeys, next.Auth.SubscriberAudience = cfg.Auth.SubscriberKeys, cfg.Auth.SubscriberAudience
+	next.Log.Level = cfg.Log.Level
+	rl.running = next
+	rl.log.Info("configuration reloaded", "applied", applied)
+	if len(restart) > 0 {
+		rl.log.Warn("changed settings need a restart to take effect", "keys", restart)
+	}
+}
+
+// credentialsOf are the credentials of cfg for the server, with the
+// token of the built-in simulation (-demo).
+func credentialsOf(cfg config.Config, keys *token.Keys, demoToken string) handlers.Credentials {
+	c := handlers.Credentials{PublishTokens: []string{demoToken}, SubscriberKeys: keys, AllowedOrigins: cfg.CORS.AllowedOrigins}
+	for _, op := range cfg.Auth.Operators {
+		c.Operators = append(c.Operators, handlers.Operator{Name: op.Name, PasswordHash: op.PasswordHash})
+	}
+	for _, t := range cfg.Auth.PublishTokens {
+		if len(t.Topics) == 0 {
+			c.PublishTokens = append(c.PublishTokens, t.Token)
+			continue
+		}
+		topics, _ := feed.ParseFilter(t.Topics) // checked by Validate
+		c.ScopedPublishTokens = append(c.ScopedPublishTokens, handlers.ScopedPublishToken{Token: t.Token, Topics: topics})
+	}
+	return c
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -26,7 +26,7 @@ const maxBatch = 1000
 // feed.MaxDataBytesLimit, and the envelope adds little.
 const maxLine = feed.MaxDataBytesLimit + 64<<10
 
-// publishCommand is `livefeed publish [-url URL] [-token T] [-batch N]
+// Publish is `livefeed publish [-url URL] [-token T] [-batch N]
 // [FILE]`: NDJSON events ({"topic", "type", "data"} a line) from FILE or
 // stdin, published in batches, all or nothing each. Every batch carries an
 // Idempotency-Key made from its lines and where they are in the input, so
@@ -34,23 +34,23 @@ const maxLine = feed.MaxDataBytesLimit + 64<<10
 // publishes nothing twice (within the server's store.idempotency_window).
 // It prints each event's ID, and stops at the first line that is refused,
 // here or by the server, naming it.
-func publishCommand(ctx context.Context, e env) error {
+func Publish(ctx context.Context, e Env) error {
 	ff := newFeedFlags("publish", "publish token", e)
 	batch := ff.flags.Int("batch", 100, "events per request, 1 to 1000; each batch is published all or nothing")
 	ff.flags.Usage = func() {
-		fmt.Fprintf(e.stderr, "usage: livefeed publish [-url URL] [-token T] [-batch N] [FILE]\n\n"+
+		fmt.Fprintf(e.Stderr, "usage: livefeed publish [-url URL] [-token T] [-batch N] [FILE]\n\n"+
 			"Publishes NDJSON events, one {\"topic\": ..., \"type\": ..., \"data\": {...}} a line,\n"+
 			"from FILE or standard input, and prints the ID of each. A rerun on the same\n"+
 			"input publishes nothing twice.\n\n")
 		ff.flags.PrintDefaults()
 	}
-	if err := ff.flags.Parse(e.args); err != nil {
-		return flagError(err)
+	if err := ff.flags.Parse(e.Args); err != nil {
+		return FlagError(err)
 	}
 	if *batch < 1 || *batch > maxBatch {
-		return usageError(e.stderr, ff.flags.Usage, "-batch %d is out of range: use 1 to %d events", *batch, maxBatch)
+		return UsageError(e.Stderr, ff.flags.Usage, "-batch %d is out of range: use 1 to %d events", *batch, maxBatch)
 	}
-	in, name := e.stdin, "standard input"
+	in, name := e.Stdin, "standard input"
 	switch ff.flags.NArg() {
 	case 0:
 	case 1:
@@ -61,7 +61,7 @@ func publishCommand(ctx context.Context, e env) error {
 		defer f.Close()
 		in, name = f, ff.flags.Arg(0)
 	default:
-		return usageError(e.stderr, ff.flags.Usage, "publish takes one file at most, not %d", ff.flags.NArg())
+		return UsageError(e.Stderr, ff.flags.Usage, "publish takes one file at most, not %d", ff.flags.NArg())
 	}
 	c, err := ff.client(e)
 	if err != nil {
@@ -70,7 +70,7 @@ func publishCommand(ctx context.Context, e env) error {
 	if in == nil {
 		return fmt.Errorf("no input: name a file, or pipe NDJSON into livefeed publish")
 	}
-	p := &batcher{size: *batch, name: name, stdout: e.stdout, send: func(updates []feed.Update, key string) ([]int64, error) {
+	p := &batcher{size: *batch, name: name, stdout: e.Stdout, send: func(updates []feed.Update, key string) ([]int64, error) {
 		return c.PublishBatch(ctx, updates, key)
 	}}
 	return p.run(in)

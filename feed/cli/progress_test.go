@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -44,14 +44,18 @@ func TestFollowGrowth(t *testing.T) {
 // backup draws nothing.
 func TestWatchGrowthNeedsTerminal(t *testing.T) {
 	var stderr bytes.Buffer
-	done := watchGrowth(&stderr, "backing up", filepath.Join(t.TempDir(), "x"), 1000)
+	reference := filepath.Join(t.TempDir(), "feed.db")
+	if err := os.WriteFile(reference, make([]byte, 1000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := WatchGrowth(&stderr, "backing up", filepath.Join(t.TempDir(), "x"), reference)
 	done(true)
 	f, err := os.CreateTemp(t.TempDir(), "log")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	watchGrowth(f, "backing up", filepath.Join(t.TempDir(), "x"), 1000)(true)
+	WatchGrowth(f, "backing up", filepath.Join(t.TempDir(), "x"), reference)(true)
 	if fi, _ := f.Stat(); stderr.Len() != 0 || fi.Size() != 0 {
 		t.Errorf("drawn without a terminal: %q, %d bytes in a file", stderr.String(), fi.Size())
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -30,9 +30,9 @@ type feedFlags struct {
 
 // newFeedFlags returns the flag set of `livefeed name` with -url, -token
 // and -config; tokenUse says what the token is for.
-func newFeedFlags(name, tokenUse string, e env) feedFlags {
+func newFeedFlags(name, tokenUse string, e Env) feedFlags {
 	f := flag.NewFlagSet("livefeed "+name, flag.ContinueOnError)
-	f.SetOutput(e.stderr)
+	f.SetOutput(e.Stderr)
 	return feedFlags{
 		flags:      f,
 		url:        f.String("url", "", "the server's `URL` (default: http://server.address of the config file)"),
@@ -42,12 +42,12 @@ func newFeedFlags(name, tokenUse string, e env) feedFlags {
 }
 
 // client returns a client of the server the flags name.
-func (ff feedFlags) client(e env) (*client.Client, error) {
+func (ff feedFlags) client(e Env) (*client.Client, error) {
 	base := *ff.url
 	if base == "" {
 		named := false
 		ff.flags.Visit(func(f *flag.Flag) { named = named || f.Name == "config" })
-		cfg, err := config.Load(*ff.configPath, named, e.getenv)
+		cfg, err := config.Load(*ff.configPath, named, e.Getenv)
 		if err != nil {
 			return nil, fmt.Errorf("-url not given, and the config file names no address: %w", err)
 		}
@@ -62,7 +62,7 @@ func (ff feedFlags) client(e env) (*client.Client, error) {
 	}
 	tok := *ff.token
 	if tok == "" {
-		tok = e.getenv(EnvToken)
+		tok = e.Getenv(EnvToken)
 	}
 	return client.New(base, tok), nil
 }
@@ -84,39 +84,39 @@ func checkBaseURL(s string) error {
 	return nil
 }
 
-// tailCommand is `livefeed tail [-url URL] [-token T] [-from ID] [-n N]
+// Tail is `livefeed tail [-url URL] [-token T] [-from ID] [-n N]
 // TOPIC...`: the events of the topics, one JSON line each on stdout, for
 // as long as it runs. After a disconnect it reconnects by itself and
 // resumes after the last event it printed, missing none; a position the
 // server cannot resume from is reported on stderr ("reset"), and the
 // latest event of each topic follows.
-func tailCommand(ctx context.Context, e env) error {
+func Tail(ctx context.Context, e Env) error {
 	ff := newFeedFlags("tail", "subscriber token, for private topics", e)
 	from := ff.flags.String("from", "", "print the events after this `ID` first (0: all the history), then live ones; default: the latest event of each topic, then live ones")
 	count := ff.flags.Int("n", 0, "stop after `N` events (0: never)")
 	ff.flags.Usage = func() {
-		fmt.Fprintf(e.stderr, "usage: livefeed tail [-url URL] [-token T] [-from ID] [-n N] TOPIC...\n\n"+
+		fmt.Fprintf(e.Stderr, "usage: livefeed tail [-url URL] [-token T] [-from ID] [-n N] TOPIC...\n\n"+
 			"Prints the events of the topics (a topic, a prefix such as 'nba/*', or '*'),\n"+
 			"one JSON object a line, resuming by itself after a disconnect.\n\n")
 		ff.flags.PrintDefaults()
 	}
-	if err := ff.flags.Parse(e.args); err != nil {
-		return flagError(err)
+	if err := ff.flags.Parse(e.Args); err != nil {
+		return FlagError(err)
 	}
 	topics := ff.flags.Args()
 	if len(topics) == 0 {
-		return usageError(e.stderr, ff.flags.Usage, "tail needs at least one topic pattern, such as 'nba/*' or '*'")
+		return UsageError(e.Stderr, ff.flags.Usage, "tail needs at least one topic pattern, such as 'nba/*' or '*'")
 	}
 	if _, err := feed.ParseFilter(topics); err != nil {
-		return usageError(e.stderr, ff.flags.Usage, "%v", err)
+		return UsageError(e.Stderr, ff.flags.Usage, "%v", err)
 	}
 	if *from != "" {
 		if n, err := strconv.ParseInt(*from, 10, 64); err != nil || n < 0 || strings.TrimLeft(*from, "0123456789") != "" {
-			return usageError(e.stderr, ff.flags.Usage, "-from %q is not an event ID: use a whole number, 0 or more", *from)
+			return UsageError(e.Stderr, ff.flags.Usage, "-from %q is not an event ID: use a whole number, 0 or more", *from)
 		}
 	}
 	if *count < 0 {
-		return usageError(e.stderr, ff.flags.Usage, "-n %d: use a number of events, 0 or more (0: never stop)", *count)
+		return UsageError(e.Stderr, ff.flags.Usage, "-n %d: use a number of events, 0 or more (0: never stop)", *count)
 	}
 	c, err := ff.client(e)
 	if err != nil {
@@ -126,7 +126,7 @@ func tailCommand(ctx context.Context, e env) error {
 		subscriber := c.Token
 		c.SubscriberToken = func(context.Context) (string, error) { return subscriber, nil }
 	}
-	return tail(ctx, c, topics, *from, *count, e.stdout, e.stderr)
+	return tail(ctx, c, topics, *from, *count, e.Stdout, e.Stderr)
 }
 
 // tail prints the stream's events until ctx ends (no error) or count are

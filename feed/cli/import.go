@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -23,31 +23,31 @@ import (
 // score event of 0–0, "scheduled".
 var fixturesColumns = []string{"topic", "home", "away", "start"}
 
-// importCommand is `livefeed import [-url URL] [-token T] [-batch N]
+// Import is `livefeed import [-url URL] [-token T] [-batch N]
 // FILE.csv`: publishes the rows of a CSV in livefeed's export format
 // (GET /api/export.csv; the events get new IDs and times) or of a
 // fixtures sheet (topic, home, away, start) through the API, in batches
 // with Idempotency-Keys made from the rows and their place, so that a
 // rerun after an interruption publishes nothing twice.
-func importCommand(ctx context.Context, e env) error {
+func Import(ctx context.Context, e Env) error {
 	ff := newFeedFlags("import", "publish token", e)
 	batch := ff.flags.Int("batch", 500, "events per request, 1 to 1000; each batch is published all or nothing")
 	ff.flags.Usage = func() {
-		fmt.Fprintf(e.stderr, "usage: livefeed import [-url URL] [-token T] [-batch N] FILE.csv\n\n"+
+		fmt.Fprintf(e.Stderr, "usage: livefeed import [-url URL] [-token T] [-batch N] FILE.csv\n\n"+
 			"Publishes the rows of a CSV: an export of livefeed's (the header of\n"+
 			"/api/export.csv; the events get new IDs and times), or a fixtures sheet with\n"+
 			"the header topic,home,away,start (a score event of 0-0, status scheduled, a\n"+
 			"row). A rerun on the same file publishes nothing twice.\n\n")
 		ff.flags.PrintDefaults()
 	}
-	if err := ff.flags.Parse(e.args); err != nil {
-		return flagError(err)
+	if err := ff.flags.Parse(e.Args); err != nil {
+		return FlagError(err)
 	}
 	if *batch < 1 || *batch > maxBatch {
-		return usageError(e.stderr, ff.flags.Usage, "-batch %d is out of range: use 1 to %d events", *batch, maxBatch)
+		return UsageError(e.Stderr, ff.flags.Usage, "-batch %d is out of range: use 1 to %d events", *batch, maxBatch)
 	}
 	if ff.flags.NArg() != 1 {
-		return usageError(e.stderr, ff.flags.Usage, "import takes one CSV file, not %d arguments", ff.flags.NArg())
+		return UsageError(e.Stderr, ff.flags.Usage, "import takes one CSV file, not %d arguments", ff.flags.NArg())
 	}
 	c, err := ff.client(e)
 	if err != nil {
@@ -60,7 +60,7 @@ func importCommand(ctx context.Context, e env) error {
 	}
 	defer f.Close()
 	var in io.Reader = f
-	if bar := progressOn(e.stderr, f, "importing "+name); bar != nil {
+	if bar := progressOn(e.Stderr, f, "importing "+name); bar != nil {
 		in = io.TeeReader(f, bar)
 		defer bar.Finish()
 	}
@@ -76,7 +76,7 @@ func importCommand(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "imported %d rows of %s: %d events published\n", rows, name, published)
+	fmt.Fprintf(e.Stdout, "imported %d rows of %s: %d events published\n", rows, name, published)
 	return nil
 }
 
@@ -201,10 +201,12 @@ func progressOn(w io.Writer, f *os.File, what string) *progressbar.ProgressBar {
 	)
 }
 
-// watchGrowth draws, on w if w is a terminal, a progress bar of the file at
-// path growing towards total bytes (a backup or a restore being written),
-// until the returned function is called, with whether it completed.
-func watchGrowth(w io.Writer, what, path string, total int64) (done func(ok bool)) {
+// WatchGrowth draws, on w if w is a terminal, a progress bar of the file at
+// path growing towards the size of the file at reference (a backup or a
+// restore being written from it), until the returned function is called,
+// with whether it completed.
+func WatchGrowth(w io.Writer, what, path, reference string) (done func(ok bool)) {
+	total := fileSize(reference)
 	out, isFile := w.(*os.File)
 	if !isFile || !term.IsTerminal(int(out.Fd())) || total <= 0 {
 		return func(bool) {}

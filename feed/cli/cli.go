@@ -1,0 +1,41 @@
+// Package cli holds the commands of livefeed's command line that work on
+// a running server through its API — tail, publish, import — on the Go
+// client, and the progress bars the commands working on files draw.
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+)
+
+// Env is what a command gets from the command line: its arguments and the
+// process's environment, input and outputs.
+type Env struct {
+	Args           []string
+	Getenv         func(string) string
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+}
+
+// ErrUsage is a command line that makes no sense: the command has printed
+// what is wrong and how it is used (exit status 2).
+var ErrUsage = errors.New("usage")
+
+// UsageError prints what is wrong with the command line, then the usage
+// of the command, and returns ErrUsage.
+func UsageError(stderr io.Writer, usage func(), format string, args ...any) error {
+	fmt.Fprintf(stderr, "livefeed: "+format+"\n\n", args...)
+	usage()
+	return ErrUsage
+}
+
+// FlagError turns an error of flag.Parse into a command's: help asked for
+// is no error, anything else a usage error (flag has printed both).
+func FlagError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrUsage, err)
+}
