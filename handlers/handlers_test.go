@@ -233,6 +233,8 @@ func TestParsePublish(t *testing.T) {
 		{"ErrMissingComma", `{"topic":"a" "type":"b"}`, 0, false, `(at byte 13): expected ',' or '}'`},
 		{"ErrControlInString", "{\"topic\":\"a\nb\"}", 0, false, "control character (U+000A)"},
 		{"ErrBadEscape", `{"topic":"a\qb"}`, 0, false, "invalid escape"},
+		{"ErrTopicNotUTF8", "{\"topic\":\"\xe0\"}", 0, false, "not valid UTF-8"}, // found by fuzzing
+		{"ErrNameNotUTF8", "{\"t\xffpic\":\"a\"}", 0, false, "not valid UTF-8"},
 		{"ErrBareName", `{topic:"a"}`, 0, false, "expected a field name in double quotes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"livefeed/feed"
 )
@@ -265,6 +266,10 @@ func (p *envelopeReader) string() (string, error) {
 		case c == '"':
 			p.i++
 			lit := p.b[start:p.i]
+			if !utf8.Valid(lit) {
+				p.i = start
+				return "", p.syntax("a string is not valid UTF-8")
+			}
 			if !escaped {
 				return string(lit[1 : len(lit)-1]), nil
 			}
