@@ -46,7 +46,7 @@ func FuzzScanObject(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		data = trimSpace(data)
+		data = TrimJSONSpace(data)
 		if len(data) == 0 || data[0] != '{' {
 			return // validateData answers these before scanning
 		}

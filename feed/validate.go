@@ -159,7 +159,7 @@ type field struct {
 }
 
 func validateData(typ string, data json.RawMessage, maxData int) (json.RawMessage, error) {
-	data = trimSpace(data)
+	data = TrimJSONSpace(data)
 	if len(data) == 0 || bytes.Equal(data, []byte("null")) {
 		return nil, invalidf("data is required (a JSON object)")
 	}
@@ -188,10 +188,10 @@ func validateData(typ string, data json.RawMessage, maxData int) (json.RawMessag
 	return obj, nil
 }
 
-// trimSpace removes JSON's whitespace (RFC 8259 §2) around b, and nothing
-// else: bytes.TrimSpace would also take U+0085 and U+00A0, which JSON
-// does not allow there.
-func trimSpace(b []byte) []byte {
+// TrimJSONSpace removes JSON's whitespace (RFC 8259 §2) around b, and
+// nothing else: bytes.TrimSpace would also take U+0085 and U+00A0, which
+// JSON does not allow there.
+func TrimJSONSpace(b []byte) []byte {
 	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 	for len(b) > 0 && isSpace(b[0]) {
 		b = b[1:]
@@ -325,7 +325,7 @@ func (f fields) positive(key string, required bool) error {
 // isEmptyObject reports whether data is {} with nothing but JSON's
 // whitespace inside.
 func isEmptyObject(data []byte) bool {
-	return len(data) >= 2 && data[0] == '{' && data[len(data)-1] == '}' && len(trimSpace(data[1:len(data)-1])) == 0
+	return len(data) >= 2 && data[0] == '{' && data[len(data)-1] == '}' && len(TrimJSONSpace(data[1:len(data)-1])) == 0
 }
 
 // period accepts a non-negative integer (quarter 4) or a string of up to

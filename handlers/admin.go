@@ -164,6 +164,16 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, id string, sess 
 	return nil
 }
 
+// liveSession returns the session r carries, or ErrUnauthorized when it
+// carries none that is live.
+func (s *Server) liveSession(r *http.Request) (string, *session, error) {
+	id, sess, ok, err := s.session(r)
+	if err == nil && !ok {
+		err = feed.Errorf(feed.ErrUnauthorized, "you are not signed in (or your session has ended): sign in again")
+	}
+	return id, sess, err
+}
+
 // operatorForm wraps the handler of a form that changes something: the
 // body is bounded and parsed, the request must carry the cookie of a live
 // session and that session's CSRF token (a synchronizer token: a page of
@@ -176,13 +186,9 @@ func (s *Server) operatorForm(handle func(w http.ResponseWriter, r *http.Request
 			Error(w, r, s.log, err)
 			return
 		}
-		id, sess, ok, err := s.session(r)
+		id, sess, err := s.liveSession(r)
 		if err != nil {
 			Error(w, r, s.log, err)
-			return
-		}
-		if !ok {
-			Error(w, r, s.log, feed.Errorf(feed.ErrUnauthorized, "you are not signed in (or your session has ended): sign in again"))
 			return
 		}
 		if !sameToken(sess.csrf, form.Get(csrfField)) {
@@ -367,13 +373,8 @@ type auditKey struct{}
 // published each event.
 func (s *Server) operatorRead(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		_, _, ok, err := s.session(r)
-		if err != nil {
+		if _, _, err := s.liveSession(r); err != nil {
 			Error(w, r, s.log, err)
-			return
-		}
-		if !ok {
-			Error(w, r, s.log, feed.Errorf(feed.ErrUnauthorized, "you are not signed in (or your session has ended): sign in again"))
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")

@@ -234,7 +234,7 @@ func (st *stream) readLines(body io.Reader, publisher [32]byte, scope feed.Filte
 // add parses a line into the pending group, waiting while it is full. It
 // returns false when the stream cannot go on.
 func (st *stream) add(n int, line []byte, refused error, publisher [32]byte, scope feed.Filter) bool {
-	trimmed := trimJSONSpace(line)
+	trimmed := feed.TrimJSONSpace(line)
 	if len(trimmed) == 0 && refused == nil {
 		return true // a blank line: nothing to answer
 	}
@@ -475,16 +475,4 @@ func checkLineKey(key string) (string, error) {
 		}
 	}
 	return key, nil
-}
-
-// trimJSONSpace trims JSON whitespace (RFC 8259 §2) from both ends.
-func trimJSONSpace(b []byte) []byte {
-	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-	for len(b) > 0 && isSpace(b[0]) {
-		b = b[1:]
-	}
-	for len(b) > 0 && isSpace(b[len(b)-1]) {
-		b = b[:len(b)-1]
-	}
-	return b
 }
