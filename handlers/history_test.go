@@ -154,23 +154,7 @@ func FuzzParseHistoryQuery(f *testing.F) {
 // get fetches a path and returns the response and its body.
 func (a *app) get(t *testing.T, path string, header ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, a.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := a.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, body
+	return a.do(t, http.MethodGet, path, "", header...)
 }
 
 func TestHistoryAPI(t *testing.T) {
