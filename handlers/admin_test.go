@@ -50,6 +50,30 @@ type console struct {
 	csrf   string
 }
 
+// formAnswer is what a console form that publishes answers: the new
+// event's ID and the event.
+type formAnswer struct {
+	ID    int64
+	Event struct {
+		ID    int64
+		Topic string
+		Type  string
+		Data  map[string]any
+	}
+}
+
+// push posts a form and fails unless it answers want; a 201 must carry
+// the event it made, the store's newest.
+func (c *console) push(t *testing.T, want int, path string, kv ...string) formAnswer {
+	t.Helper()
+	status, body := c.post(path, kv...)
+	var ans formAnswer
+	if status != want || (want == 201 && (json.Unmarshal(body, &ans) != nil || ans.ID != ans.Event.ID || ans.ID != c.a.store.LastID())) {
+		t.Fatalf("POST %s %v: %d %s, want %d", path, kv, status, body, want)
+	}
+	return ans
+}
+
 func newConsole(t *testing.T, a *app) *console {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
@@ -348,24 +372,7 @@ func TestAdminForms(t *testing.T) {
 	if status, body := c.login(operatorName, operatorPassword); status != 200 {
 		t.Fatalf("sign-in: %d %s", status, body)
 	}
-	type answer struct {
-		ID    int64
-		Event struct {
-			ID    int64
-			Topic string
-			Type  string
-			Data  map[string]any
-		}
-	}
-	push := func(t *testing.T, want int, path string, kv ...string) answer {
-		t.Helper()
-		status, body := c.post(path, kv...)
-		var ans answer
-		if status != want || (want == 201 && (json.Unmarshal(body, &ans) != nil || ans.ID != ans.Event.ID || ans.ID != a.store.LastID())) {
-			t.Fatalf("POST %s: %d %s, want %d", path, status, body, want)
-		}
-		return ans
-	}
+	push := c.push
 	g := push(t, 201, "/admin/games", "topic", "nba/lal-bos", "home", "Lakers", "away", "Celtics")
 	if g.ID != 1 || g.Event.Data["home"] != "Lakers" || g.Event.Data["home_score"] != 0.0 || g.Event.Data["status"] != "scheduled" {
 		t.Fatalf("game %+v", g)

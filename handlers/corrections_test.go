@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"encoding/json"
 	"net/url"
 	"strconv"
 	"testing"
@@ -18,23 +17,8 @@ func TestCorrections(t *testing.T) {
 	a := newAdminApp(t, false)
 	c := newConsole(t, a)
 	c.login(operatorName, operatorPassword)
-	type answer struct {
-		ID    int64
-		Event struct {
-			Type string
-			Data map[string]any
-		}
-	}
-	push := func(t *testing.T, want int, path string, kv ...string) answer {
-		t.Helper()
-		status, body := c.post(path, kv...)
-		var ans answer
-		if status != want || want == 201 && json.Unmarshal(body, &ans) != nil {
-			t.Fatalf("POST %s %v: %d %s, want %d", path, kv, status, body, want)
-		}
-		return ans
-	}
-	score := func(ans answer) string {
+	push := c.push
+	score := func(ans formAnswer) string {
 		return strconv.Itoa(int(ans.Event.Data["home_score"].(float64))) + "-" + strconv.Itoa(int(ans.Event.Data["away_score"].(float64)))
 	}
 	const topic = "nba/g"
