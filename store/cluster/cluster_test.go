@@ -121,14 +121,19 @@ func TestLogConformance(t *testing.T) {
 	})
 }
 
+// twoNodes starts NATS and two nodes on it, on databases of their own.
+func twoNodes(t *testing.T) (a, b *node) {
+	t.Helper()
+	ns := startNATS(t)
+	dir := t.TempDir()
+	return mustNode(t, ns, filepath.Join(dir, "a.db"), "a", nil), mustNode(t, ns, filepath.Join(dir, "b.db"), "b", nil)
+}
+
 // TestNodes: events published on any node form one sequence that every
 // node's history holds; a retry on another node is answered with the first
 // publish's events; operators' "+3" on two nodes at once all count.
 func TestNodes(t *testing.T) {
-	ns := startNATS(t)
-	dir := t.TempDir()
-	a := mustNode(t, ns, filepath.Join(dir, "a.db"), "a", nil)
-	b := mustNode(t, ns, filepath.Join(dir, "b.db"), "b", nil)
+	a, b := twoNodes(t)
 	ctx := context.Background()
 	var ids []int64
 	for i := range 10 {
@@ -435,10 +440,7 @@ func TestSessions(t *testing.T) {
 // console travels with it through the stream into every node's history,
 // single events and batches alike; events without one have none.
 func TestOperatorTravels(t *testing.T) {
-	ns := startNATS(t)
-	dir := t.TempDir()
-	a := mustNode(t, ns, filepath.Join(dir, "a.db"), "a", nil)
-	b := mustNode(t, ns, filepath.Join(dir, "b.db"), "b", nil)
+	a, b := twoNodes(t)
 	ctx := context.Background()
 	tap := feed.Update{Topic: "nba/g", Type: "score", Data: []byte(`{"home":"A","away":"B","home_score":0,"away_score":0}`), Operator: "ann"}
 	created, _, err := a.AppendIf(ctx, nil, 0, tap)
@@ -469,10 +471,7 @@ func TestOperatorTravels(t *testing.T) {
 // through the cluster's log, so every node holds its events (the store's
 // own AppendEach would write to that node's history alone).
 func TestAppendEachThroughStream(t *testing.T) {
-	ns := startNATS(t)
-	dir := t.TempDir()
-	a := mustNode(t, ns, filepath.Join(dir, "a.db"), "a", nil)
-	b := mustNode(t, ns, filepath.Join(dir, "b.db"), "b", nil)
+	a, b := twoNodes(t)
 	ctx := context.Background()
 	if _, err := b.Append(ctx, []feed.Update{note("t/b", 0)}); err != nil {
 		t.Fatal(err)
