@@ -79,11 +79,8 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 		refuse(err)
 		return
 	}
-	appender, ok := s.eventLog.(EachAppender)
-	if timed, isTimed := s.eventLog.(timedLog); isTimed {
-		appender, ok = timed.appendEach()
-	}
-	if !ok {
+	appender := s.eachLog
+	if appender == nil {
 		refuse(feed.Errorf(feed.ErrInvalid, "this server does not take streaming publishes; send one event or an array as application/json"))
 		return
 	}

@@ -274,16 +274,8 @@ func (l timedLog) AppendIf(ctx context.Context, once *feed.Idempotency, latest i
 	return events, replayed, err
 }
 
-// appendEach is the log's streaming publish (see EachAppender), timed as
-// the others are, if the log takes streaming publishes.
-func (l timedLog) appendEach() (EachAppender, bool) {
-	a, ok := l.Log.(EachAppender)
-	if !ok {
-		return nil, false
-	}
-	return timedEach{a, l.commit}, true
-}
-
+// timedEach times a streaming publish's commits as timedLog times the
+// others.
 type timedEach struct {
 	EachAppender
 	commit prometheus.Observer

@@ -175,6 +175,7 @@ type Options struct {
 type Server struct {
 	opts     Options
 	eventLog Log
+	eachLog  EachAppender // the log's streaming publish; nil if it has none
 	stored   History
 	hub      *fanout.Hub
 	stats    func() StoreStats
@@ -228,6 +229,9 @@ func New(b Backends, opts Options) *Server {
 		sessions:    &sessions{store: b.Sessions, lifetime: opts.SessionLifetime},
 		throttle:    newLoginThrottle(),
 		crossOrigin: http.NewCrossOriginProtection(),
+	}
+	if each, ok := b.Log.(EachAppender); ok {
+		s.eachLog = timedEach{each, b.Metrics.commit}
 	}
 	s.metrics.registry.MustRegister(statsCollector{s})
 	s.metricsHandler = metricsHandler(s.metrics, s)
