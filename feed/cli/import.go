@@ -184,21 +184,11 @@ func isNumber(s string) bool {
 // progressOn returns a progress bar of reading f, drawn on w if w is a
 // terminal; nil otherwise (a log or a pipe gets the summary line only).
 func progressOn(w io.Writer, f *os.File, what string) *progressbar.ProgressBar {
-	out, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(out.Fd())) {
-		return nil
-	}
 	info, err := f.Stat()
 	if err != nil {
 		return nil
 	}
-	return progressbar.NewOptions64(info.Size(),
-		progressbar.OptionSetWriter(out),
-		progressbar.OptionSetDescription(what),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionClearOnFinish(),
-	)
+	return terminalBar(w, what, info.Size())
 }
 
 // WatchGrowth draws, on w if w is a terminal, a progress bar of the file at
@@ -206,18 +196,27 @@ func progressOn(w io.Writer, f *os.File, what string) *progressbar.ProgressBar {
 // restore being written from it), until the returned function is called,
 // with whether it completed.
 func WatchGrowth(w io.Writer, what, path, reference string) (done func(ok bool)) {
-	total := fileSize(reference)
-	out, isFile := w.(*os.File)
-	if !isFile || !term.IsTerminal(int(out.Fd())) || total <= 0 {
+	bar := terminalBar(w, what, fileSize(reference))
+	if bar == nil {
 		return func(bool) {}
 	}
-	return followGrowth(progressbar.NewOptions64(total,
+	return followGrowth(bar, path, 100*time.Millisecond)
+}
+
+// terminalBar is a progress bar of total bytes drawn on w, or nil if w is
+// not a terminal or there is nothing to count.
+func terminalBar(w io.Writer, what string, total int64) *progressbar.ProgressBar {
+	out, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(out.Fd())) || total <= 0 {
+		return nil
+	}
+	return progressbar.NewOptions64(total,
 		progressbar.OptionSetWriter(out),
 		progressbar.OptionSetDescription(what),
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionClearOnFinish(),
-	), path, 100*time.Millisecond)
+	)
 }
 
 // followGrowth sets bar to the size of the file at path every interval
