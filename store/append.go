@@ -133,9 +133,7 @@ func (s *Store) Apply(ctx context.Context, events []feed.Event, keys ...AppliedK
 		s.lastTime = at
 		s.commits.Add(1)
 		s.events.Add(uint64(n))
-		if s.opts.Committed != nil {
-			s.opts.Committed(events)
-		}
+		s.hand(events)
 		stored = events
 		return nil
 	})
