@@ -14,6 +14,15 @@ import (
 type rawConn struct {
 	netConn
 	rc syscall.RawConn
+
+	// The write under way, for writeOut. They live here rather than in a
+	// closure made for each write: that closure and what it captured
+	// were three allocations per delivery. A subscriber has one writer
+	// at a time, so writes never overlap.
+	out      []byte
+	n        int
+	err      error
+	writeOut func(fd uintptr) bool // c.writeSome, made once
 }
 
 var (
@@ -30,33 +39,39 @@ func newRawConn(c net.Conn) Conn {
 	if err != nil {
 		return nil
 	}
-	return &rawConn{netConn: netConn{c: c}, rc: rc}
+	raw := &rawConn{netConn: netConn{c: c}, rc: rc}
+	raw.writeOut = raw.writeSome
+	return raw
 }
 
 func (c *rawConn) TryWrite(p []byte) (int, error) {
-	var n int
-	var werr error
-	err := c.rc.Write(func(fd uintptr) bool {
-		for n < len(p) {
-			m, err := syscall.Write(int(fd), p[n:])
-			if errors.Is(err, syscall.EINTR) {
-				continue
-			}
-			if errors.Is(err, syscall.EAGAIN) {
-				break
-			}
-			if err != nil {
-				werr = err
-				break
-			}
-			n += m
-		}
-		return true // never wait for the poller: the caller decides
-	})
+	c.out, c.n, c.err = p, 0, nil
+	err := c.rc.Write(c.writeOut)
+	n, werr := c.n, c.err
+	c.out, c.err = nil, nil // p is the writer's buffer: not kept
 	if err == nil {
 		err = werr
 	}
 	return n, err
+}
+
+// writeSome writes c.out from c.n on, as far as the socket takes it now.
+func (c *rawConn) writeSome(fd uintptr) bool {
+	for c.n < len(c.out) {
+		m, err := syscall.Write(int(fd), c.out[c.n:])
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if errors.Is(err, syscall.EAGAIN) {
+			break
+		}
+		if err != nil {
+			c.err = err
+			break
+		}
+		c.n += m
+	}
+	return true // never wait for the poller: the caller decides
 }
 
 // syscallConn gives the hub the socket, to watch it for hang-ups.
