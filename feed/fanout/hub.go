@@ -212,6 +212,9 @@ func (h *Hub) Publish(msgs []*Message) {
 		}
 		h.lastID = m.ID
 		m.published = now // read by the writers under the read lock
+		if set := h.exact[m.Topic]; set != nil {
+			m.Topic = set.key // see subSet.key
+		}
 		if m.Archive {
 			delete(h.latest, m.Topic)
 		} else {
@@ -493,7 +496,11 @@ func (h *Hub) index(s *Subscriber) {
 		h.all.add(s)
 	}
 	for _, t := range topics {
-		setFor(h.exact, t).add(s)
+		set := setFor(h.exact, t)
+		set.add(s)
+		if !all && len(topics) == 1 && len(prefixes) == 0 && !s.narrowed {
+			s.only = set.key
+		}
 	}
 	for _, p := range prefixes {
 		setFor(h.prefix, p).add(s)
@@ -528,7 +535,7 @@ func (h *Hub) forget(s *Subscriber) {
 func setFor(m map[string]*subSet, key string) *subSet {
 	set := m[key]
 	if set == nil {
-		set = &subSet{}
+		set = &subSet{key: key}
 		m[key] = set
 	}
 	return set
@@ -538,6 +545,11 @@ func setFor(m map[string]*subSet, key string) *subSet {
 // it for every event. Narrowed subscribers (see Narrowed) are kept apart,
 // so that only they are asked whether they match.
 type subSet struct {
+	// key is the set's topic or prefix. Events on an exact topic carry
+	// this string as their topic, and its subscribers of that one topic
+	// as theirs (Subscriber.only): comparing the two is then comparing
+	// two pointers, without reading either's bytes.
+	key             string
 	plain, narrowed subList
 }
 

@@ -64,6 +64,10 @@ type Subscriber struct {
 
 	cursor
 	attached bool // in the hub's index; guarded by hub.mu
+	// only is the one topic of a filter of one exact topic, as the hub's
+	// index holds it (see subSet.key); empty for any other filter. Set
+	// when attached.
+	only     string
 	narrowed bool // filter's keys cover topics it refuses (see Narrowed)
 
 	queued atomic.Bool
@@ -325,7 +329,7 @@ func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]b
 	for len(s.backlog) == 0 && s.seq < head && len(buf) < max {
 		m := h.ring[s.seq%n]
 		s.seq++
-		if m.ID > s.lastID && s.filter.Match(m.Topic) {
+		if m.ID > s.lastID && s.matches(m.Topic) {
 			buf = append(buf, m.Frame...)
 			if marks != nil {
 				*marks = append(*marks, mark{end: len(buf), frame: m.Frame, kind: markWindow, seq: s.seq - 1, id: m.ID, prevID: s.lastID})
@@ -538,4 +542,12 @@ func describeFilter(f Filter) string {
 		parts = append(parts[:4], "…")
 	}
 	return strings.Join(parts, " ")
+}
+
+// matches reports whether an event on topic is for s.
+func (s *Subscriber) matches(topic string) bool {
+	if s.only != "" {
+		return topic == s.only
+	}
+	return s.filter.Match(topic)
 }
