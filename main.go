@@ -302,8 +302,9 @@ type node struct {
 
 // openNode opens the store and the hub and wires them. The path of an
 // event: handlers validate it, the store commits it and gives it its ID,
-// and the store's single writer hands committed events to the hub in ID
-// order (the Committed hook below is that one piece of code).
+// and the store's single writer hands committed events on, in ID order,
+// to a goroutine that gives them to the hub (the Committed hook below is
+// that one piece of code).
 func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, error) {
 	n := &node{log: log, demoToken: rand.Text() + rand.Text(), shutdownTimeout: cfg.Server.ShutdownTimeout}
 	encode := fanout.Encode

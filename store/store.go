@@ -602,8 +602,8 @@ func (s *Store) commit(batch []*appendRequest) {
 	s.lastTime = now
 	s.commits.Add(1)
 	s.events.Add(uint64(len(events)))
-	// Publishers hear first: the events are durable now, and the hub gets
-	// them right after, still from this goroutine and so in ID order.
+	// Publishers hear first: the events are durable now. The hub gets
+	// them right after, handed on from this goroutine and so in ID order.
 	rest := events
 	for _, r := range live {
 		r.events, rest = rest[:len(r.updates):len(r.updates)], rest[len(r.updates):]
