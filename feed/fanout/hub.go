@@ -212,8 +212,9 @@ func (h *Hub) Publish(msgs []*Message) {
 		}
 		h.lastID = m.ID
 		m.published = now // read by the writers under the read lock
-		if set := h.exact[m.Topic]; set != nil {
-			m.Topic = set.key // see subSet.key
+		exact := h.exact[m.Topic]
+		if exact != nil {
+			m.Topic = exact.key // see subSet.key
 		}
 		if m.Archive {
 			delete(h.latest, m.Topic)
@@ -239,7 +240,7 @@ func (h *Hub) Publish(msgs []*Message) {
 				}
 			})
 		})
-		h.eachMatching(m.Topic, wake)
+		h.matching(exact, m.Topic, wake)
 	}
 	h.mu.Unlock()
 	h.dispatch(woken)
@@ -272,8 +273,14 @@ func (h *Hub) push(m *Message, evicted func(old *Message, seq uint64)) {
 // eachMatching calls fn for every attached subscriber whose filter matches
 // topic. h.mu must be held.
 func (h *Hub) eachMatching(topic string, fn func(*Subscriber)) {
-	if set := h.exact[topic]; set != nil {
-		set.each(topic, fn)
+	h.matching(h.exact[topic], topic, fn)
+}
+
+// matching is eachMatching with the topic's exact set already looked up
+// (nil: none).
+func (h *Hub) matching(exact *subSet, topic string, fn func(*Subscriber)) {
+	if exact != nil {
+		exact.each(topic, fn)
 	}
 	for i := 0; i < len(topic); i++ {
 		if topic[i] == '/' {
