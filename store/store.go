@@ -87,11 +87,10 @@ type Store struct {
 	done   chan struct{} // closed when the writer has stopped
 
 	committed chan []feed.Event // commits on their way to Committed, in ID order
-	notified  chan struct{}     // closed when the last has been handed to Committed
 
 	cdb            *sql.DB        // the checkpointer's connection
 	stopCheckpoint chan struct{}  // closed by Close
-	background     sync.WaitGroup // the checkpointer and the retention schedule
+	background     sync.WaitGroup // the checkpointer, the retention schedule and notify
 
 	lastID atomic.Int64 // highest committed ID
 	floor  atomic.Int64 // highest ID removed by retention
@@ -182,7 +181,6 @@ func Open(path string, opts Options) (*Store, error) {
 		done:  make(chan struct{}),
 
 		committed: make(chan []feed.Event, committedQueue),
-		notified:  make(chan struct{}),
 
 		stopCheckpoint: make(chan struct{}),
 	}
@@ -201,7 +199,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
 	go s.write()
-	go s.notify()
+	s.background.Go(s.notify)
 	s.background.Go(s.checkpoint)
 	s.background.Go(s.retain)
 	return s, nil
@@ -344,7 +342,6 @@ func (s *Store) Close() error {
 	close(s.reqs)
 	s.mu.Unlock()
 	<-s.done
-	<-s.notified
 	close(s.stopCheckpoint)
 	s.background.Wait()
 	s.stmt.close()
@@ -626,9 +623,9 @@ func (s *Store) hand(events []feed.Event) {
 	}
 }
 
-// notify calls Committed for each commit the writer hands over, in order.
+// notify calls Committed for each commit the writer hands over, in order,
+// until the writer has stopped.
 func (s *Store) notify() {
-	defer close(s.notified)
 	for events := range s.committed {
 		s.opts.Committed(events)
 	}
