@@ -19,12 +19,12 @@ import (
 // (paths, SQL) ever reaches a client.
 func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	status, msg := classify(err)
-	switch {
-	case status >= 500:
+	if status >= 500 {
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
-	case errors.Is(err, context.Canceled):
-		return // the client has gone; nobody reads an answer
 	}
+	// A request given up on because its context ended is answered too
+	// (499): a client that half-closed its connection still reads, and a
+	// handler that wrote nothing would leave it net/http's default 200.
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="livefeed"`)
 	}
@@ -63,7 +63,7 @@ func classify(err error) (int, string) {
 		}
 		return http.StatusServiceUnavailable, "storage is unavailable; nothing was written, try again shortly"
 	case errors.Is(err, context.Canceled):
-		return 499, "request canceled"
+		return 499, "the request was given up on: its connection closed before the answer; nothing was written"
 	}
 	return http.StatusInternalServerError, "internal error"
 }

@@ -305,7 +305,8 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	if r.Method == http.MethodHead {
-		return // the headers of the download, without reading it
+		w.WriteHeader(http.StatusOK) // the headers of the download, without reading it
+		return
 	}
 	out := &exportWriter{w: w, rc: http.NewResponseController(w), timeout: s.opts.WriteTimeout}
 	if ExportBOM(query) {

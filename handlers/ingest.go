@@ -98,7 +98,11 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	st := &stream{
-		s: s, w: w, rc: rc, ctx: r.Context(), appender: appender,
+		s: s, w: w, rc: rc, appender: appender,
+		// Every line read is committed and answered, also when the
+		// publisher half-closed the connection after its last line
+		// (which cancels the request's context).
+		ctx:       context.WithoutCancel(r.Context()),
 		publisher: "token:" + hex.EncodeToString(publisher[:]),
 		ready:     make(chan struct{}, 1), room: make(chan struct{}, 1),
 	}

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -62,15 +63,22 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, feed.Errorf(feed.ErrRateLimited, "this token is publishing faster than it may (%g events/s); try again after Retry-After seconds", s.rates.rate))
 		return
 	}
+	// The body has been read whole: the publish is committed and
+	// answered whatever becomes of the connection. net/http cancels the
+	// request's context when its client half-closes the connection after
+	// sending (shutdown(SHUT_WR)), and that client still reads the reply:
+	// giving up then would answer nothing, which net/http turns into an
+	// empty "200 OK" for events never stored.
+	ctx := context.WithoutCancel(r.Context())
 	var events []feed.Event
 	replayed := false
 	if key == "" {
-		events, err = s.eventLog.Append(r.Context(), updates)
+		events, err = s.eventLog.Append(ctx, updates)
 	} else {
 		// A retry gets the reply of the publish it repeats. The key is
 		// the publisher's own: its token's digest is part of it.
 		once := feed.NewIdempotency("token:"+hex.EncodeToString(publisher[:]), key, body)
-		events, replayed, err = s.eventLog.AppendOnce(r.Context(), once, updates)
+		events, replayed, err = s.eventLog.AppendOnce(ctx, once, updates)
 	}
 	if err != nil {
 		Error(w, r, s.log, err)

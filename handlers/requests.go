@@ -33,11 +33,16 @@ func (s *Server) recorded(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &recorder{ResponseWriter: w, start: time.Now(), route: routeNone}
 		next.ServeHTTP(rec, r)
+		if rec.status == 0 {
+			// A handler that returned without answering would get
+			// net/http's default "200 OK": a 2xx for nothing done.
+			// Every handler answers; should one not, its client is
+			// told that it failed.
+			s.log.Error("request failed: the handler wrote no answer", "method", r.Method, "path", r.URL.Path)
+			writeJSON(rec, http.StatusInternalServerError, map[string]string{"error": "internal error: the request was not answered; nothing is known to have been done"})
+		}
 		end := time.Now()
 		status := rec.status
-		if status == 0 {
-			status = http.StatusOK // nothing written: net/http answers 200
-		}
 		d := end.Sub(rec.start)
 		if rec.route == routeEvents && !rec.opened.IsZero() {
 			d = rec.opened.Sub(rec.start) // a stream's duration is its client's
