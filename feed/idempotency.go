@@ -1,6 +1,10 @@
 package feed
 
-import "crypto/sha256"
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+)
 
 // Idempotency makes a publish safe to retry (the Idempotency-Key header,
 // IETF draft "The Idempotency-Key HTTP Header Field"): a publisher whose
@@ -27,4 +31,28 @@ func NewIdempotency(publisher, key string, request []byte) Idempotency {
 	h.Sum(id.Key[:0])
 	id.Fingerprint = sha256.Sum256(request)
 	return id
+}
+
+// Request is what makes a publish the request it is, for its Fingerprint:
+// whether it was an array, and the topic, type and data of each of its
+// events, the data without the whitespace between its JSON tokens. The
+// same events written with other spacing, or with their envelope's fields
+// in another order, are the same request, and a retry of it; anything else
+// that differs (a value, the order of the data's members) makes another.
+func Request(batch bool, updates []Update) []byte {
+	var b bytes.Buffer
+	if batch {
+		b.WriteString("batch")
+	}
+	for _, u := range updates {
+		b.WriteByte(0)
+		b.WriteString(u.Topic)
+		b.WriteByte(0)
+		b.WriteString(u.Type)
+		b.WriteByte(0)
+		if json.Compact(&b, u.Data) != nil {
+			b.Write(u.Data) // refused later, as it is not JSON
+		}
+	}
+	return b.Bytes()
 }

@@ -109,8 +109,9 @@ func TestPublishIdempotent(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated || first != "{\"ids\":[1,2]}\n" || resp.Header.Get("Idempotent-Replayed") != "" {
 		t.Fatalf("first publish: %d %s", resp.StatusCode, first)
 	}
-	for range 3 {
-		resp, again := post(`"tap-1"`, batch)
+	respaced := "[ " + scoreBody + ",\n\t" + strings.ReplaceAll(scoreBody, ":", ": ") + " ]"
+	for _, retry := range []string{batch, batch, respaced} {
+		resp, again := post(`"tap-1"`, retry)
 		if resp.StatusCode != http.StatusCreated || again != first || resp.Header.Get("Idempotent-Replayed") != "true" {
 			t.Fatalf("retry: %d %s (replayed %q), want %s", resp.StatusCode, again, resp.Header.Get("Idempotent-Replayed"), first)
 		}

@@ -79,6 +79,16 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 		refuse(err)
 		return
 	}
+	// Each stream holds up to two groups of lines and a line being read
+	// (a few MiB at most): their number is bounded per token and in all,
+	// before a line is read.
+	holder := hex.EncodeToString(publisher[:])
+	if !s.publishStreams.acquire(holder) {
+		w.Header().Set("Retry-After", "10")
+		refuse(feed.Errorf(feed.ErrRateLimited, "too many streaming publishes are open (at most %d in all and %d per token, feed.max_publish_streams and feed.max_publish_streams_per_token); close one or try again later", s.opts.MaxPublishStreams, s.opts.MaxPublishStreamsPerToken))
+		return
+	}
+	defer s.publishStreams.release(holder)
 	appender := s.eachLog
 	if appender == nil {
 		refuse(feed.Errorf(feed.ErrInvalid, "this server does not take streaming publishes; send one event or an array as application/json"))
@@ -98,12 +108,12 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	st := &stream{
-		s: s, w: w, rc: rc, appender: appender,
+		s: s, w: w, rc: rc, appender: appender, creds: s.creds.Load(),
 		// Every line read is committed and answered, also when the
 		// publisher half-closed the connection after its last line
 		// (which cancels the request's context).
 		ctx:       context.WithoutCancel(r.Context()),
-		publisher: "token:" + hex.EncodeToString(publisher[:]),
+		publisher: "token:" + holder,
 		ready:     make(chan struct{}, 1), room: make(chan struct{}, 1),
 	}
 	if err := st.flush(); err != nil {
@@ -114,8 +124,9 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 		defer close(committed)
 		st.commitLoop()
 	}()
-	read := make(chan struct{})
+	read, watched := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(watched)
 		// At shutdown the stream ends where it is: the read waiting for
 		// more of it returns, and the lines read are answered.
 		select {
@@ -126,17 +137,51 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	}()
 	readErr := st.readLines(r.Body, publisher, scope)
 	close(read)
-	select {
-	case <-s.stopping:
-		if readErr == nil {
-			break // the body had ended
-		}
-		readErr = feed.Errorf(feed.ErrUnavailable, "the server is shutting down: the lines answered above are committed; send the others again")
-	default:
+	<-watched // it sets no deadline from now on
+	if readErr != nil && st.stopping() {
+		readErr = errShuttingDown // whatever the read that was cut off returned
 	}
 	st.finish(readErr)
 	<-committed
+	if readErr != nil && !st.isBroken() {
+		endEarly(w, r)
+	}
 }
+
+// endEarly ends an HTTP/1.x streaming publish whose body was not read to
+// its end (the server shut down, the token was revoked, a line took too
+// long), once its answers are written. Closed with unread data, its
+// connection would be reset, and the answers not yet taken by the
+// publisher lost with it (RFC 9112 §9.6); net/http cannot avoid it here,
+// as the body's reader has failed. So the connection is taken over: the
+// response is ended, the sending side closed, and what the publisher
+// still sends is read and dropped until it closes too, or for at most
+// bodyLinger. HTTP/2 ends the request's stream alone.
+func endEarly(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor != 1 {
+		return
+	}
+	conn, buf, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	if r.ProtoAtLeast(1, 1) {
+		buf.WriteString("0\r\n\r\n") // the end of the chunked response
+	}
+	conn.SetDeadline(time.Now().Add(bodyLinger))
+	if buf.Flush() != nil {
+		return
+	}
+	if c, ok := conn.(interface{ CloseWrite() error }); ok {
+		c.CloseWrite()
+	}
+	io.Copy(io.Discard, conn)
+}
+
+// bodyLinger bounds how long the end of a streaming publish that ended
+// early waits for its publisher to take the last answers.
+const bodyLinger = 2 * time.Second
 
 // StopIngest ends the streaming publishes, now and from now on, after
 // answering the lines they have read: a server shutting down waits for
@@ -155,6 +200,15 @@ type stream struct {
 	ctx       context.Context
 	appender  EachAppender
 	publisher string // the idempotency keys' publisher
+	// creds are the credentials the token was last checked against: when
+	// the server's change (SIGHUP), the token is checked again before
+	// the next line, and a revoked one ends the stream.
+	creds *credentials
+	// br reads the body; gathering is set while a line longer than its
+	// buffer is gathered. Both tell deadlineReader whether a read
+	// continues a line or starts one.
+	br        *bufio.Reader
+	gathering bool
 
 	mu      sync.Mutex
 	pending *group
@@ -181,12 +235,17 @@ type groupLine struct {
 	err    error
 }
 
-func (g *group) full() bool { return len(g.updates) >= maxGroupLines || g.bytes >= maxGroupBytes }
+// full reports whether the group holds as many lines or bytes as it may.
+// Refused lines count as much as stored ones: a publisher sending lines
+// that are all refused, and never reading their answers, is held to the
+// same memory.
+func (g *group) full() bool { return len(g.lines) >= maxGroupLines || g.bytes >= maxGroupBytes }
 
 // readLines reads the body's lines into groups until it ends, returning
 // why it ended early (nil at its end).
 func (st *stream) readLines(body io.Reader, publisher [32]byte, scope feed.Filter) error {
 	br := bufio.NewReaderSize(deadlineReader{body, st}, ingestBuffer)
+	st.br = br
 	maxLine := int(st.s.opts.MaxBodyBytes)
 	if maxLine <= 0 {
 		maxLine = 1 << 20
@@ -196,6 +255,7 @@ func (st *stream) readLines(body io.Reader, publisher [32]byte, scope feed.Filte
 		line, err := br.ReadSlice('\n')
 		tooLong := false
 		if errors.Is(err, bufio.ErrBufferFull) {
+			st.gathering = true
 			long = append(long[:0], line...)
 			for errors.Is(err, bufio.ErrBufferFull) {
 				line, err = br.ReadSlice('\n')
@@ -205,10 +265,14 @@ func (st *stream) readLines(body io.Reader, publisher [32]byte, scope feed.Filte
 					long = append(long, line...)
 				}
 			}
+			st.gathering = false
 			line = long
 		}
 		if len(line) > maxLine {
 			tooLong = true
+		}
+		if errors.Is(err, feed.ErrTimeout) {
+			return feed.Errorf(feed.ErrTimeout, "line %d did not arrive whole within %s (server.read_timeout): the lines before it are answered above, it and what follows were not published", n, st.s.opts.ReadTimeout)
 		}
 		if err != nil && err != io.EOF {
 			return err
@@ -241,6 +305,17 @@ func (st *stream) add(n int, line []byte, refused error, publisher [32]byte, sco
 	}
 	var u feed.Update
 	var key string
+	revoked := false
+	if c := st.s.creds.Load(); c != st.creds {
+		// The server's credentials changed: the token is checked again,
+		// its scope taken anew, and a revoked one ends the stream here.
+		st.creds = c
+		var ok bool
+		if scope, ok = c.publishScope(publisher); !ok {
+			revoked = true
+			refused = feed.Errorf(feed.ErrUnauthorized, "the publish token is no longer accepted (the server's configuration removed it): the stream ends at this line, which was not published, and no later line is read")
+		}
+	}
 	if refused == nil {
 		u, key, refused = ParseLine(trimmed)
 	}
@@ -269,6 +344,7 @@ func (st *stream) add(n int, line []byte, refused error, publisher [32]byte, sco
 	g := st.pending
 	if refused != nil {
 		g.lines = append(g.lines, groupLine{line: n, update: -1, err: refused})
+		g.bytes += len(trimmed) + refusedLineCost
 	} else {
 		// The line's bytes are the reader's buffer, reused by the next
 		// read: the group keeps a copy of the data. Appending to the
@@ -282,7 +358,7 @@ func (st *stream) add(n int, line []byte, refused error, publisher [32]byte, sco
 			if g.keys == nil {
 				g.keys = make([]*feed.Idempotency, len(g.updates)-1, maxGroupLines)
 			}
-			once := feed.NewIdempotency(st.publisher, key, trimmed)
+			once := feed.NewIdempotency(st.publisher, key, feed.Request(false, []feed.Update{u}))
 			g.keys = append(g.keys, &once)
 		} else if g.keys != nil {
 			g.keys = append(g.keys, nil)
@@ -291,8 +367,12 @@ func (st *stream) add(n int, line []byte, refused error, publisher [32]byte, sco
 	}
 	st.mu.Unlock()
 	st.signal(st.ready)
-	return true
+	return !revoked
 }
+
+// refusedLineCost is what a refused line holds until it is answered (its
+// error and message), counted toward its group's bytes.
+const refusedLineCost = 256
 
 // finish marks the end of the lines, with why they ended early.
 func (st *stream) finish(err error) {
@@ -423,19 +503,47 @@ func appendStreamError(b []byte, line, status int, msg string) []byte {
 	return append(b, "}\n"...)
 }
 
-// deadlineReader reads a stream's body, moving the read deadline on
-// before each read: server.read_timeout bounds the wait for more of the
-// stream, not the whole of it.
+// deadlineReader reads a stream's body. server.read_timeout bounds each
+// line, not the whole stream: the deadline is set when a read starts a
+// line and stays while the line is read, so a line trickled a byte at a
+// time ends when its time is up, however often a byte comes. (Moved on
+// at every read, it let a publisher hold an unfinished line, and the
+// memory it takes, for as long as it liked.) Once the server stops
+// taking streams (StopIngest), no read waits.
 type deadlineReader struct {
 	r  io.Reader
 	st *stream
 }
 
+// errShuttingDown ends the reading of a stream when the server shuts
+// down.
+var errShuttingDown = feed.Errorf(feed.ErrUnavailable, "the server is shutting down: the lines answered above are committed; send the others again")
+
 func (d deadlineReader) Read(p []byte) (int, error) {
-	if t := d.st.s.opts.ReadTimeout; t > 0 {
-		d.st.rc.SetReadDeadline(time.Now().Add(t))
+	st := d.st
+	if st.stopping() {
+		return 0, errShuttingDown
+	}
+	// bufio reads only when it holds no whole line: what it holds then
+	// is the start of the next one.
+	if t := st.s.opts.ReadTimeout; t > 0 && !st.gathering && st.br.Buffered() == 0 {
+		st.rc.SetReadDeadline(time.Now().Add(t))
+		// StopIngest may have set its deadline (now) before this one:
+		// set it again.
+		if st.stopping() {
+			st.rc.SetReadDeadline(time.Now())
+		}
 	}
 	return d.r.Read(p)
+}
+
+func (st *stream) stopping() bool {
+	select {
+	case <-st.s.stopping:
+		return true
+	default:
+		return false
+	}
 }
 
 // ParseLine reads one line of a streaming publish: an event object

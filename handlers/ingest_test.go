@@ -197,8 +197,11 @@ func TestIngest(t *testing.T) {
 		t.Fatalf("after a long line: %q", got)
 	}
 	// Keyed lines: a retry is answered with the first ID.
+	// The same line written with other spacing or its fields in another
+	// order is the same line: a retry too.
 	keyed := `{"topic":"a","type":"note","data":{"n":7},"idempotency_key":"k7"}` + "\n"
-	c.send(t, keyed+keyed+`{"topic":"a","type":"note","data":{"n":8},"idempotency_key":"k7"}`+"\n")
+	respaced := `{ "idempotency_key": "k7", "data": { "n": 7 }, "type": "note", "topic": "a" }` + "\n"
+	c.send(t, keyed+respaced+`{"topic":"a","type":"note","data":{"n":8},"idempotency_key":"k7"}`+"\n")
 	for _, want := range []string{`{"id":7}`, `{"id":7}`, `{"line":13,"status":422,`} {
 		if got := c.recv(t); !strings.HasPrefix(got, want) {
 			t.Fatalf("answer %q, want %q", got, want)

@@ -77,7 +77,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	} else {
 		// A retry gets the reply of the publish it repeats. The key is
 		// the publisher's own: its token's digest is part of it.
-		once := feed.NewIdempotency("token:"+hex.EncodeToString(publisher[:]), key, body)
+		once := feed.NewIdempotency("token:"+hex.EncodeToString(publisher[:]), key, feed.Request(batch, updates))
 		events, replayed, err = s.eventLog.AppendOnce(ctx, once, updates)
 	}
 	if err != nil {

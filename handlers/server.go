@@ -116,6 +116,11 @@ type StoreStats struct {
 const (
 	DefaultBusyRetry       = 10 * time.Second
 	DefaultSessionLifetime = 12 * time.Hour
+	// A streaming publish holds at most a few MiB (see maxGroupBytes):
+	// 32 of them about 150 MiB at worst. A feed gateway needs a few
+	// connections (4 reach the store's commit rate).
+	DefaultMaxPublishStreams         = 32
+	DefaultMaxPublishStreamsPerToken = 8
 )
 
 // Options configure a Server.
@@ -151,6 +156,11 @@ type Options struct {
 	// ClientIPHeader names the header a trusted reverse proxy puts the
 	// client's address in ("X-Forwarded-For"); empty to use the peer.
 	ClientIPHeader string
+	// MaxPublishStreams and MaxPublishStreamsPerToken bound the open
+	// streaming publishes, in all and per publish token (0: no limit).
+	// Each holds a few MiB at most (two groups of lines and a line being
+	// read): these bound that memory.
+	MaxPublishStreams, MaxPublishStreamsPerToken int
 	// PublishRate is the events per second each publish token may send on
 	// average (0: no limit), PublishBurst how many at once.
 	PublishRate  float64
@@ -183,6 +193,9 @@ type Server struct {
 	log      *slog.Logger
 	creds    atomic.Pointer[credentials] // see SetCredentials
 	streams  *streamLimits
+	// publishStreams bounds the streaming publishes, in all and per
+	// publish token.
+	publishStreams *streamLimits
 	// consoleKeys sign the subscriber tokens the operator console reads
 	// private topics with: a secret of this process's own, so that they
 	// need no key of the configuration. Nil without private topics.
@@ -222,13 +235,14 @@ func New(b Backends, opts Options) *Server {
 		b.Metrics = NewMetrics()
 	}
 	s := &Server{opts: opts, eventLog: timedLog{Log: b.Log, commit: b.Metrics.commit}, metrics: b.Metrics, accessLog: opts.AccessLog, stored: b.History, hub: b.Hub, stats: b.StoreStats, cluster: b.Cluster, log: opts.Logger,
-		streams:     newStreamLimits(opts.MaxStreams, opts.MaxStreamsPerIP),
-		rates:       newRateLimits(opts.PublishRate, opts.PublishBurst),
-		exports:     newExportTurns(maxExports),
-		stopping:    make(chan struct{}),
-		sessions:    &sessions{store: b.Sessions, lifetime: opts.SessionLifetime},
-		throttle:    newLoginThrottle(),
-		crossOrigin: http.NewCrossOriginProtection(),
+		streams:        newStreamLimits(opts.MaxStreams, opts.MaxStreamsPerIP),
+		publishStreams: newStreamLimits(opts.MaxPublishStreams, opts.MaxPublishStreamsPerToken),
+		rates:          newRateLimits(opts.PublishRate, opts.PublishBurst),
+		exports:        newExportTurns(maxExports),
+		stopping:       make(chan struct{}),
+		sessions:       &sessions{store: b.Sessions, lifetime: opts.SessionLifetime},
+		throttle:       newLoginThrottle(),
+		crossOrigin:    http.NewCrossOriginProtection(),
 	}
 	if each, ok := b.Log.(EachAppender); ok {
 		s.eachLog = timedEach{each, b.Metrics.commit}
@@ -440,19 +454,26 @@ func (s *Server) authorizePublisher(r *http.Request) ([sha256.Size]byte, feed.Fi
 		return [sha256.Size]byte{}, feed.Filter{}, feed.Errorf(feed.ErrUnauthorized, "a publish token is required: send the header \"Authorization: Bearer <token>\"")
 	}
 	sum := sha256.Sum256([]byte(bearer))
+	scope, ok := s.creds.Load().publishScope(sum)
+	if !ok {
+		return [sha256.Size]byte{}, feed.Filter{}, feed.Errorf(feed.ErrUnauthorized, "the publish token is not valid")
+	}
+	return sum, scope, nil
+}
+
+// publishScope finds the publish token whose digest is sum, comparing it
+// with every one in constant time, and returns the topics it may publish
+// to (the zero Filter: any); ok is false if there is none.
+func (c *credentials) publishScope(sum [sha256.Size]byte) (scope feed.Filter, ok bool) {
 	match := 0
-	var scope feed.Filter
-	for _, t := range s.creds.Load().tokens {
+	for _, t := range c.tokens {
 		eq := subtle.ConstantTimeCompare(sum[:], t.digest[:])
 		match |= eq
 		if eq == 1 {
 			scope = t.topics
 		}
 	}
-	if match != 1 {
-		return [sha256.Size]byte{}, feed.Filter{}, feed.Errorf(feed.ErrUnauthorized, "the publish token is not valid")
-	}
-	return sum, scope, nil
+	return scope, match == 1
 }
 
 // cors lets the allowed origins read the feed from a browser, credentials

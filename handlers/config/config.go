@@ -105,6 +105,10 @@ type Feed struct {
 	MaxSubscribers      int           `toml:"max_subscribers"`
 	MaxSubscribersPerIP int           `toml:"max_subscribers_per_ip"`
 	BusyRetry           time.Duration `toml:"busy_retry"`
+	// MaxPublishStreams and MaxPublishStreamsPerToken bound the open
+	// streaming publishes (0: no limit).
+	MaxPublishStreams         int `toml:"max_publish_streams"`
+	MaxPublishStreamsPerToken int `toml:"max_publish_streams_per_token"`
 	// FinalLinger is how long a game whose latest score is final stays in
 	// the live views before it is archived by itself (0: never).
 	FinalLinger time.Duration `toml:"final_linger"`
@@ -282,15 +286,17 @@ func Default() Config {
 			IdempotencyWindow: store.DefaultIdempotencyWindow,
 		},
 		Feed: Feed{
-			Heartbeat:           fanout.DefaultHeartbeat,
-			Retry:               2 * time.Second,
-			Window:              fanout.DefaultWindow,
-			WindowBytes:         fanout.DefaultWindowBytes,
-			WriteTimeout:        fanout.DefaultWriteTimeout,
-			MaxEventBytes:       feed.MaxDataBytes,
-			MaxSubscribersPerIP: 500,
-			BusyRetry:           handlers.DefaultBusyRetry,
-			FinalLinger:         DefaultFinalLinger,
+			Heartbeat:                 fanout.DefaultHeartbeat,
+			Retry:                     2 * time.Second,
+			Window:                    fanout.DefaultWindow,
+			WindowBytes:               fanout.DefaultWindowBytes,
+			WriteTimeout:              fanout.DefaultWriteTimeout,
+			MaxEventBytes:             feed.MaxDataBytes,
+			MaxSubscribersPerIP:       500,
+			BusyRetry:                 handlers.DefaultBusyRetry,
+			MaxPublishStreams:         handlers.DefaultMaxPublishStreams,
+			MaxPublishStreamsPerToken: handlers.DefaultMaxPublishStreamsPerToken,
+			FinalLinger:               DefaultFinalLinger,
 		},
 		Auth: Auth{
 			SessionLifetime: handlers.DefaultSessionLifetime,
@@ -571,6 +577,8 @@ func (c Config) Validate() error {
 		{"feed.max_event_bytes", int64(c.Feed.MaxEventBytes), 1024, feed.MaxDataBytesLimit, "bytes", ""},
 		{"feed.max_subscribers", int64(c.Feed.MaxSubscribers), 0, 10_000_000, "streams", " (0 follows the open-file limit)"},
 		{"feed.max_subscribers_per_ip", int64(c.Feed.MaxSubscribersPerIP), 0, 10_000_000, "streams", " (0 sets no limit)"},
+		{"feed.max_publish_streams", int64(c.Feed.MaxPublishStreams), 0, 100_000, "streams", " (0 sets no limit)"},
+		{"feed.max_publish_streams_per_token", int64(c.Feed.MaxPublishStreamsPerToken), 0, 100_000, "streams", " (0 sets no limit)"},
 		{"auth.publish_burst", int64(c.Auth.PublishBurst), 0, 1_000_000, "events", " (0: as many as publish_rate)"},
 	} {
 		if n.value < n.min || n.value > n.max {
