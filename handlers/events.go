@@ -52,6 +52,13 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	release := sync.OnceFunc(func() { s.streams.release(ip) })
+	// Read-your-writes: a publisher is answered once its events are
+	// stored, and the hub hears of them a moment later. A subscriber
+	// coming after that answer waits for the hub to catch up with what
+	// is stored, so that its snapshot or replay has the event.
+	if last := s.stored.LastID(); !s.hub.Await(r.Context(), last, awaitHub) && r.Context().Err() == nil {
+		s.log.Warn("event stream opened before the hub heard of every stored event", "stored", last, "hub", s.hub.LastID())
+	}
 	conn, err := s.openStream(w, r, notice)
 	if err != nil {
 		release()
@@ -69,6 +76,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("event stream ended", "remote", r.RemoteAddr, "err", err)
 	}
 }
+
+// awaitHub bounds the wait of a new stream for the hub to hear of what is
+// stored: the hand-off is a goroutine hop and a queue of at most 64
+// commits, milliseconds at most.
+const awaitHub = 2 * time.Second
 
 // openStream sends the response headers and the stream's preamble (the
 // retry delay and a comment, then notice if not nil), and returns the

@@ -66,6 +66,9 @@ type History interface {
 	// returns the events after a position that a subscriber sees.
 	Missed(ctx context.Context, after int64, v feed.Visible, limit int) ([]feed.Event, error)
 	Resumable(after int64) error
+	// LastID returns the newest event stored: the hub hears of it a
+	// moment later (see events).
+	LastID() int64
 	// Ping reports whether the storage answers (GET /healthz).
 	Ping(ctx context.Context) error
 }

@@ -16,6 +16,7 @@ package fanout
 
 import (
 	"cmp"
+	"context"
 	"log/slog"
 	"runtime"
 	"slices"
@@ -128,7 +129,10 @@ type Hub struct {
 	bytes   int           // frame bytes in the window
 	covered int64         // every event with a greater ID is in the window
 	lastID  int64         // the newest published ID
-	latest  map[string]*Message
+	// heard, when someone waits for news (Await), is closed and set to
+	// nil at the next Publish.
+	heard  chan struct{}
+	latest map[string]*Message
 	// The index of attached subscribers by what they asked for.
 	exact  map[string]*subSet
 	prefix map[string]*subSet
@@ -242,6 +246,10 @@ func (h *Hub) Publish(msgs []*Message) {
 		})
 		h.matching(exact, m.Topic, wake)
 	}
+	if h.heard != nil {
+		close(h.heard)
+		h.heard = nil
+	}
 	h.mu.Unlock()
 	h.dispatch(woken)
 	for _, s := range lost {
@@ -299,6 +307,39 @@ func (h *Hub) LastID() int64 {
 	return h.lastID
 }
 
+// Await waits until the hub has heard of every event up to id, or for at
+// most bound, and reports whether it has. A log hands committed events to
+// the hub a moment after their publishers are answered: a subscriber that
+// comes after such an answer waits here for what the log has committed,
+// so that its snapshot or replay includes that event (read-your-writes).
+func (h *Hub) Await(ctx context.Context, id int64, bound time.Duration) bool {
+	var timeout <-chan time.Time
+	for {
+		h.mu.Lock()
+		if heard := h.lastID >= id; heard || h.closed {
+			h.mu.Unlock()
+			return heard
+		}
+		if h.heard == nil {
+			h.heard = make(chan struct{})
+		}
+		heard := h.heard
+		h.mu.Unlock()
+		if timeout == nil {
+			t := time.NewTimer(bound)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-heard:
+		case <-ctx.Done():
+			return false
+		case <-timeout:
+			return false
+		}
+	}
+}
+
 // Stats describe the hub for monitoring.
 type Stats struct {
 	Subscribers int    // open connections
@@ -343,6 +384,10 @@ func (h *Hub) Close() {
 		return
 	}
 	h.closed = true
+	if h.heard != nil {
+		close(h.heard) // Await returns
+		h.heard = nil
+	}
 	subs := make([]*Subscriber, 0, len(h.subs))
 	for s := range h.subs {
 		subs = append(subs, s)
