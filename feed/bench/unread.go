@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -93,7 +95,24 @@ func (r *runner) unread(ctx context.Context, f *Figures, subscribers int, name s
 	}
 	after.rss = rss
 	if open := after.subscribers - before.subscribers; open != float64(subscribers) {
-		return fmt.Errorf("%g of the %d stuck subscribers are still open: the window is too small for the events (raise feed.window_bytes)", open, subscribers)
+		// Say why, from the server's own count of the closes: the
+		// window, the write timeout, or something else.
+		var why []string
+		for reason, hint := range map[string]string{
+			"lag":           "fell out of the window: it is too small for the events (raise feed.window_bytes)",
+			"write_timeout": "accepted nothing for feed.write_timeout: the run took longer than it (a loaded machine?)",
+			"shutdown":      "the server shut down",
+			"client":        "closed by the client's side",
+		} {
+			if n := after.closed[reason] - before.closed[reason]; n > 0 {
+				why = append(why, fmt.Sprintf("%g %s", n, hint))
+			}
+		}
+		if len(why) == 0 {
+			why = append(why, "no close counted by the server")
+		}
+		slices.Sort(why)
+		return fmt.Errorf("%g of the %d stuck subscribers are still open: %s", open, subscribers, strings.Join(why, "; "))
 	}
 	window := after.windowBytes - before.windowBytes
 	f.Add(name+"_window_growth_mb", window/(1<<20))
