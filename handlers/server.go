@@ -393,7 +393,14 @@ func (s *Server) strictRequest(next http.Handler) http.Handler {
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = requestBody{r.Body}
+			// On a copy of the request: net/http looks at the type of
+			// its own request's body once the handler is done (to send
+			// no "100 Continue" after a refusal, and to close a
+			// connection whose body was not read), and would wait for
+			// a body a client expecting "100 Continue" never sends.
+			copied := *r
+			copied.Body = requestBody{r.Body}
+			r = &copied
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -1,0 +1,134 @@
+package handlers_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"livefeed/handlers"
+)
+
+// TestPublishConnectionAttacks: what a connection can do to a publish —
+// ask to continue, pipeline, reset mid-body, close before the reply —
+// ends in a clear answer or nothing stored, never a 2xx for nothing and
+// never a stored event answered with an error it did not have.
+func TestPublishConnectionAttacks(t *testing.T) {
+	a := newApp(t, handlers.Options{}, false)
+	addr := strings.TrimPrefix(a.URL, "http://")
+	head := "POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token + "\r\nContent-Type: application/json\r\n"
+	dial := func() (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		return c, bufio.NewReader(c)
+	}
+	read := func(br *bufio.Reader) (int, string) {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	t.Run("ExpectContinue", func(t *testing.T) {
+		c, br := dial()
+		fmt.Fprintf(c, "%sExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", head, len(scoreBody))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != http.StatusContinue {
+			t.Fatalf("interim answer: %v %v, want 100 Continue", resp, err)
+		}
+		io.WriteString(c, scoreBody)
+		if status, body := read(br); status != http.StatusCreated || !strings.HasPrefix(body, `{"id":`) {
+			t.Fatalf("%d %q", status, body)
+		}
+	})
+	t.Run("ExpectContinueRefused", func(t *testing.T) {
+		// A publish refused for its token is refused before its body
+		// is asked for.
+		c, br := dial()
+		fmt.Fprintf(c, "POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong-token-0123456789\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", len(scoreBody))
+		if status, _ := read(br); status != http.StatusUnauthorized {
+			t.Fatalf("status %d, want 401 without a 100 Continue first", status)
+		}
+	})
+	t.Run("Pipelined", func(t *testing.T) {
+		c, br := dial()
+		before := a.store.LastID()
+		var both strings.Builder
+		for range 2 {
+			fmt.Fprintf(&both, "%sContent-Length: %d\r\n\r\n%s", head, len(scoreBody), scoreBody)
+		}
+		io.WriteString(c, both.String())
+		for i := range 2 {
+			status, body := read(br)
+			if want := fmt.Sprintf("{\"id\":%d}\n", before+int64(i)+1); status != http.StatusCreated || body != want {
+				t.Fatalf("pipelined publish %d: %d %q, want %q", i, status, body, want)
+			}
+		}
+	})
+	t.Run("ResetMidBody", func(t *testing.T) {
+		before := a.store.LastID()
+		c, _ := dial()
+		fmt.Fprintf(c, "%sContent-Length: %d\r\n\r\n%s", head, len(scoreBody), scoreBody[:20])
+		c.(*net.TCPConn).SetLinger(0) // close with a reset
+		c.Close()
+		time.Sleep(100 * time.Millisecond) // the server sees the reset
+		if got := a.store.LastID(); got != before {
+			t.Fatalf("a body cut off by a reset was stored (%d events, was %d)", got, before)
+		}
+	})
+	t.Run("ClosedBeforeReply", func(t *testing.T) {
+		// The body arrived whole: the event is stored even though
+		// nobody reads the reply (a retry with a key finds it).
+		before := a.store.LastID()
+		c, _ := dial()
+		fmt.Fprintf(c, "%sIdempotency-Key: \"gone-1\"\r\nContent-Length: %d\r\n\r\n%s", head, len(scoreBody), scoreBody)
+		c.Close()
+		waitForCond(t, "the event stored", func() bool { return a.store.LastID() == before+1 })
+		c2, br := dial()
+		fmt.Fprintf(c2, "%sIdempotency-Key: \"gone-1\"\r\nContent-Length: %d\r\n\r\n%s", head, len(scoreBody), scoreBody)
+		if status, body := read(br); status != http.StatusCreated || body != fmt.Sprintf("{\"id\":%d}\n", before+1) {
+			t.Fatalf("the retry: %d %q", status, body)
+		}
+	})
+}
+
+// TestPublishHTTP2StreamReset: an HTTP/2 publish whose client resets its
+// stream before the body is whole stores nothing; the connection serves
+// the next publish.
+func TestPublishHTTP2StreamReset(t *testing.T) {
+	a := newApp(t, handlers.Options{}, true)
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, a.URL+"/api/publish", pr)
+	req.Header.Set("Authorization", "Bearer "+token)
+	done := make(chan error, 1)
+	go func() {
+		resp, err := a.Client().Do(req)
+		if err == nil {
+			resp.Body.Close()
+			err = fmt.Errorf("answered %s", resp.Status)
+		}
+		done <- err
+	}()
+	pw.Write([]byte(scoreBody[:20]))
+	time.Sleep(50 * time.Millisecond)
+	cancel() // RST_STREAM
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "context canceled") {
+		t.Fatalf("the reset publish: %v", err)
+	}
+	resp, body := a.publish(t, "Bearer "+token, scoreBody)
+	if resp.StatusCode != http.StatusCreated || resp.ProtoMajor != 2 || body != "{\"id\":1}\n" {
+		t.Fatalf("the next publish: %s %s %q, want 201 over HTTP/2 with ID 1 (the reset one stored nothing)", resp.Status, resp.Proto, body)
+	}
+}
