@@ -70,10 +70,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, err)
 		return
 	}
-	refuse := func(err error) {
-		w.Header().Set("Connection", "close") // the body is not read
-		Error(w, r, s.log, err)
-	}
+	refuse := func(err error) { refuseUnread(w, r, s.log, err) }
 	publisher, scope, err := s.authorizePublisher(r)
 	if err != nil {
 		refuse(err)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"slices"
@@ -27,9 +28,22 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	}
 	publisher, scope, err := s.authorizePublisher(r)
 	if err != nil {
-		Error(w, r, s.log, err)
+		refuseUnread(w, r, s.log, err)
 		return
 	}
+	// The memory the body takes is reserved before it is read: its
+	// declared length, or the most a body may be.
+	size := s.opts.MaxBodyBytes
+	if r.ContentLength >= 0 && r.ContentLength < size {
+		size = r.ContentLength
+	}
+	if !s.bodies.acquire(publisher, size) {
+		s.metrics.rateLimited.Add(1)
+		w.Header().Set("Retry-After", bodyBudgetRetry)
+		refuseUnread(w, r, s.log, feed.Errorf(feed.ErrRateLimited, "too many publishes of this token (or in all) are being received at once; try again after Retry-After seconds"))
+		return
+	}
+	defer s.bodies.release(publisher, size)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
 	if err != nil {
 		Error(w, r, s.log, err)
@@ -92,6 +106,17 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
 	w.Write(ack(events, batch))
+}
+
+// refuseUnread answers a request refused before its body was read, and
+// closes its connection after the answer: net/http would otherwise read
+// what is left of the body first, and hold the answer back for as long as
+// a client takes to send it.
+func refuseUnread(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	if r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
+	Error(w, r, log, err)
 }
 
 // ack is the reply to a publish: {"id":N} for one event, {"ids":[N,...]}

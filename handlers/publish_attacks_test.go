@@ -132,3 +132,49 @@ func TestPublishHTTP2StreamReset(t *testing.T) {
 		t.Fatalf("the next publish: %s %s %q, want 201 over HTTP/2 with ID 1 (the reset one stored nothing)", resp.Status, resp.Proto, body)
 	}
 }
+
+// TestPublishBodiesBounded: publishes whose bodies arrive slowly hold
+// memory while they are read; a token may have 16 of the largest at once
+// (64 in all), and one more is refused with 429 before its body is read.
+// Small bodies take only their length. Before, any number could be open.
+func TestPublishBodiesBounded(t *testing.T) {
+	other := "other-publish-token-0123456789"
+	a := newApp(t, handlers.Options{PublishTokens: []string{token, other}, MaxBodyBytes: 1 << 20}, false)
+	addr := strings.TrimPrefix(a.URL, "http://")
+	slow := func(bearer string) (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		// No length: the most a body may be is reserved for it.
+		fmt.Fprintf(c, "POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n[{\"to\r\n", bearer)
+		return c, bufio.NewReader(c)
+	}
+	held := make([]net.Conn, 0, 16)
+	for range 16 {
+		c, _ := slow(token)
+		held = append(held, c)
+	}
+	// Let the server take all 16 before the one over the limit.
+	waitForCond(t, "16 publishes being read", func() bool {
+		resp, body := a.publish(t, "Bearer "+token, scoreBody)
+		return resp.StatusCode == http.StatusTooManyRequests && strings.Contains(body, "being received at once")
+	})
+	c, br := slow(token)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("a 17th slow publish of the token: %v %v, want 429 with Retry-After at once", resp, err)
+	}
+	if resp, body := a.publish(t, "Bearer "+other, scoreBody); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("another token's publish: %d %s", resp.StatusCode, body)
+	}
+	for _, c := range held {
+		c.Close()
+	}
+	waitForCond(t, "the token's publishes taken again", func() bool {
+		resp, _ := a.publish(t, "Bearer "+token, scoreBody)
+		return resp.StatusCode == http.StatusCreated
+	})
+}

@@ -197,8 +197,9 @@ type Server struct {
 	creds    atomic.Pointer[credentials] // see SetCredentials
 	streams  *streamLimits
 	// publishStreams bounds the streaming publishes, in all and per
-	// publish token.
+	// publish token; bodies the memory of the other publishes' bodies.
 	publishStreams *streamLimits
+	bodies         *bodyBudget
 	// consoleKeys sign the subscriber tokens the operator console reads
 	// private topics with: a secret of this process's own, so that they
 	// need no key of the configuration. Nil without private topics.
@@ -240,6 +241,7 @@ func New(b Backends, opts Options) *Server {
 	s := &Server{opts: opts, eventLog: timedLog{Log: b.Log, commit: b.Metrics.commit}, metrics: b.Metrics, accessLog: opts.AccessLog, stored: b.History, hub: b.Hub, stats: b.StoreStats, cluster: b.Cluster, log: opts.Logger,
 		streams:        newStreamLimits(opts.MaxStreams, opts.MaxStreamsPerIP),
 		publishStreams: newStreamLimits(opts.MaxPublishStreams, opts.MaxPublishStreamsPerToken),
+		bodies:         newBodyBudget(opts.MaxBodyBytes),
 		rates:          newRateLimits(opts.PublishRate, opts.PublishBurst),
 		exports:        newExportTurns(maxExports),
 		stopping:       make(chan struct{}),
