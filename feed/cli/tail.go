@@ -60,11 +60,33 @@ func (ff feedFlags) client(e Env) (*client.Client, error) {
 	if err := checkBaseURL(base); err != nil {
 		return nil, err
 	}
-	tok := *ff.token
-	if tok == "" {
-		tok = e.Getenv(EnvToken)
-	}
+	tok, _ := ff.tokenFrom(e)
 	return client.New(base, tok), nil
+}
+
+// tokenFrom returns the token and where it came from, for messages: the
+// -token flag, or the environment variable EnvToken ("" if neither
+// gives one).
+func (ff feedFlags) tokenFrom(e Env) (tok, from string) {
+	if *ff.token != "" {
+		return *ff.token, "-token"
+	}
+	if tok := e.Getenv(EnvToken); tok != "" {
+		return tok, "$" + EnvToken
+	}
+	return "", ""
+}
+
+// publisher returns a client of the server the flags name that publishes
+// with the token they give, and where that token came from; with no token
+// it says how to give one, before anything is read or sent.
+func (ff feedFlags) publisher(e Env) (c *client.Client, tokenFrom string, err error) {
+	tok, from := ff.tokenFrom(e)
+	if tok == "" {
+		return nil, "", fmt.Errorf("no publish token: give it with -token, or in the environment variable %s", EnvToken)
+	}
+	c, err = ff.client(e)
+	return c, from, err
 }
 
 // checkBaseURL accepts an http or https URL of a server: a host, and
