@@ -40,6 +40,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
 
 	"livefeed/feed"
@@ -1949,6 +1950,55 @@ func TestTailAcrossRestart(t *testing.T) {
 	}
 	if stderr.String() != "" {
 		t.Errorf("stderr: %s", stderr.String())
+	}
+}
+
+// TestTailRefusedToken: a tail of private topics whose subscriber token
+// the server refuses — expired before the start, or expiring while it
+// runs — stops with exit status 1 and says where the token came from, why
+// it was refused and the -from that continues after what it printed,
+// instead of waiting for ever for events it may no longer receive.
+func TestTailRefusedToken(t *testing.T) {
+	const secret = "e2e-subscriber-secret-0123456789abcdef"
+	s := startServer(t, "[feed]\nretry = \"1s\"\n[auth]\nprivate_topics = [\"premium/*\"]\nsubscriber_keys = [\""+secret+"\"]\n")
+	mustPublish(t, s.url, noteBody("premium/a", 1))
+	mustPublish(t, s.url, noteBody("premium/a", 2))
+	mint := func(exp time.Time) string {
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"exp": exp.Unix(), "subscribe": []string{"premium/*"}}).SignedString([]byte(secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	for _, tc := range []struct {
+		name string
+		env  func(string) string
+		args []string
+		out  int // events printed before the refusal
+		want string
+	}{
+		{"Expired", tailEnv(mint(time.Now().Add(-time.Hour))), nil, 0,
+			"the server refused the subscriber token given with $LIVEFEED_TOKEN (expired)"},
+		// Accepted for 3 or 4 more seconds, the server's leeway
+		// included; then the stream ends and the reconnection is refused.
+		{"ExpiresWhileTailing", tailEnv(""), []string{"-token", mint(time.Now().Add(4*time.Second - token.Leeway))}, 2,
+			"the server refused the subscriber token given with -token (expired)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			out, errs, err := cliRun(ctx, tc.env, nil, append(append([]string{"tail", "-url", s.url, "-from", "0"}, tc.args...), "premium/*")...)
+			if ctx.Err() != nil {
+				t.Fatalf("tail was still waiting after 30 s: printed %q, stderr %q", out, errs)
+			}
+			resume := fmt.Sprintf("-from %d", tc.out)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), resume) {
+				t.Fatalf("tail = %v; want an error with %q and %q", err, tc.want, resume)
+			}
+			if n := strings.Count(out, "\n"); n != tc.out {
+				t.Errorf("printed %d events, want %d: %q", n, tc.out, out)
+			}
+		})
 	}
 }
 
