@@ -2026,6 +2026,8 @@ func TestFeedCommandFlags(t *testing.T) {
 		{"PublishKeysUnknown", []string{"publish", "-url", "http://127.0.0.1:1", "-keys", "line", "a"}, `-keys "line": use none or file`},
 		{"PublishKeysFileStdin", []string{"publish", "-url", "http://127.0.0.1:1", "-keys", "file"}, "-keys=file takes its keys from FILE's path: name the file"},
 		{"PublishKeysFileNotRegular", []string{"publish", "-url", "http://127.0.0.1:1", "-keys", "file", os.DevNull}, "-keys=file needs a regular file"},
+		{"PublishFlagAfterFile", []string{"publish", "-url", "http://127.0.0.1:1", "events.ndjson", "-keys", "line"}, `-keys "line"`},
+		{"ImportFlagAfterFile", []string{"import", "-url", "http://127.0.0.1:1", "a.csv", "-batch", "0"}, "-batch 0 is out of range"},
 		{"ImportKeysUnknown", []string{"import", "-url", "http://127.0.0.1:1", "-keys", "content", "a.csv"}, `-keys "content"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -45,19 +45,20 @@ func Import(ctx context.Context, e Env) error {
 			"were not, and which may or may not be.\n\n")
 		ff.flags.PrintDefaults()
 	}
-	if err := ff.flags.Parse(e.Args); err != nil {
+	args, err := parseFlags(ff.flags, e.Args)
+	if err != nil {
 		return FlagError(err)
 	}
 	if *batch < 1 || *batch > maxBatch {
 		return UsageError(e.Stderr, ff.flags.Usage, "-batch %d is out of range: use 1 to %d events", *batch, maxBatch)
 	}
-	if ff.flags.NArg() != 1 {
-		return UsageError(e.Stderr, ff.flags.Usage, "import takes one CSV file, not %d arguments", ff.flags.NArg())
+	if len(args) != 1 {
+		return UsageError(e.Stderr, ff.flags.Usage, "import takes one CSV file, not %d arguments", len(args))
 	}
-	if err := checkKeys(*keys, ff.flags.Arg(0), "import", ff.flags.Usage, e.Stderr); err != nil {
+	if err := checkKeys(*keys, args[0], "import", ff.flags.Usage, e.Stderr); err != nil {
 		return err
 	}
-	in, err := openInput(ff.flags.Arg(0), nil)
+	in, err := openInput(args[0], nil)
 	if err != nil {
 		return err
 	}

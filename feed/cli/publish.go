@@ -75,16 +75,20 @@ func Publish(ctx context.Context, e Env) error {
 			"were stored, which were not, and which may or may not be.\n\n")
 		ff.flags.PrintDefaults()
 	}
-	if err := ff.flags.Parse(e.Args); err != nil {
+	args, err := parseFlags(ff.flags, e.Args)
+	if err != nil {
 		return FlagError(err)
 	}
 	if *batch < 1 || *batch > maxBatch {
 		return UsageError(e.Stderr, ff.flags.Usage, "-batch %d is out of range: use 1 to %d events", *batch, maxBatch)
 	}
-	if ff.flags.NArg() > 1 {
-		return UsageError(e.Stderr, ff.flags.Usage, "publish takes one file at most, not %d", ff.flags.NArg())
+	if len(args) > 1 {
+		return UsageError(e.Stderr, ff.flags.Usage, "publish takes one file at most, not %d", len(args))
 	}
-	path := ff.flags.Arg(0)
+	path := ""
+	if len(args) == 1 {
+		path = args[0]
+	}
 	if err := checkKeys(*keys, path, "publish", ff.flags.Usage, e.Stderr); err != nil {
 		return err
 	}
