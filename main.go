@@ -4,8 +4,8 @@
 //
 //	livefeed [-config config.toml] [-demo] [-addr host:port] [-db path] [-pprof addr]
 //	livefeed tail [-url URL] [-token T] [-from ID] [-n N] TOPIC...
-//	livefeed publish [-url URL] [-token T] [-batch N] [FILE]
-//	livefeed import [-url URL] [-token T] [-batch N] FILE.csv
+//	livefeed publish [-url URL] [-token T] [-batch N] [-keys none|file] [FILE]
+//	livefeed import [-url URL] [-token T] [-batch N] [-keys none|file] FILE.csv
 //	livefeed backup [-config config.toml] [-db path] FILE
 //	livefeed restore [-config config.toml] [-db path] [-next-id N] BACKUP
 //	livefeed hash-password    (prints the password_hash of an operator)

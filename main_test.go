@@ -15,11 +15,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"net/url"
 	"os"
@@ -27,14 +29,18 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
+	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
 
 	"livefeed/feed"
@@ -1947,6 +1953,55 @@ func TestTailAcrossRestart(t *testing.T) {
 	}
 }
 
+// TestTailRefusedToken: a tail of private topics whose subscriber token
+// the server refuses — expired before the start, or expiring while it
+// runs — stops with exit status 1 and says where the token came from, why
+// it was refused and the -from that continues after what it printed,
+// instead of waiting for ever for events it may no longer receive.
+func TestTailRefusedToken(t *testing.T) {
+	const secret = "e2e-subscriber-secret-0123456789abcdef"
+	s := startServer(t, "[feed]\nretry = \"1s\"\n[auth]\nprivate_topics = [\"premium/*\"]\nsubscriber_keys = [\""+secret+"\"]\n")
+	mustPublish(t, s.url, noteBody("premium/a", 1))
+	mustPublish(t, s.url, noteBody("premium/a", 2))
+	mint := func(exp time.Time) string {
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"exp": exp.Unix(), "subscribe": []string{"premium/*"}}).SignedString([]byte(secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	for _, tc := range []struct {
+		name string
+		env  func(string) string
+		args []string
+		out  int // events printed before the refusal
+		want string
+	}{
+		{"Expired", tailEnv(mint(time.Now().Add(-time.Hour))), nil, 0,
+			"the server refused the subscriber token given with $LIVEFEED_TOKEN (expired)"},
+		// Accepted for 3 or 4 more seconds, the server's leeway
+		// included; then the stream ends and the reconnection is refused.
+		{"ExpiresWhileTailing", tailEnv(""), []string{"-token", mint(time.Now().Add(4*time.Second - token.Leeway))}, 2,
+			"the server refused the subscriber token given with -token (expired)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			out, errs, err := cliRun(ctx, tc.env, nil, append(append([]string{"tail", "-url", s.url, "-from", "0"}, tc.args...), "premium/*")...)
+			if ctx.Err() != nil {
+				t.Fatalf("tail was still waiting after 30 s: printed %q, stderr %q", out, errs)
+			}
+			resume := fmt.Sprintf("-from %d", tc.out)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), resume) {
+				t.Fatalf("tail = %v; want an error with %q and %q", err, tc.want, resume)
+			}
+			if n := strings.Count(out, "\n"); n != tc.out {
+				t.Errorf("printed %d events, want %d: %q", n, tc.out, out)
+			}
+		})
+	}
+}
+
 // TestFeedCommandFlags: bad flags of tail and publish are refused before
 // anything is sent, with what is wrong.
 func TestFeedCommandFlags(t *testing.T) {
@@ -1968,6 +2023,12 @@ func TestFeedCommandFlags(t *testing.T) {
 		{"PublishBatchZero", []string{"publish", "-url", "http://127.0.0.1:1", "-batch", "0"}, "-batch 0 is out of range"},
 		{"PublishBatchHuge", []string{"publish", "-url", "http://127.0.0.1:1", "-batch", "5000"}, "-batch 5000 is out of range"},
 		{"PublishTwoFiles", []string{"publish", "-url", "http://127.0.0.1:1", "a", "b"}, "one file at most"},
+		{"PublishKeysUnknown", []string{"publish", "-url", "http://127.0.0.1:1", "-keys", "line", "a"}, `-keys "line": use none or file`},
+		{"PublishKeysFileStdin", []string{"publish", "-url", "http://127.0.0.1:1", "-keys", "file"}, "-keys=file takes its keys from FILE's path: name the file"},
+		{"PublishKeysFileNotRegular", []string{"publish", "-url", "http://127.0.0.1:1", "-keys", "file", os.DevNull}, "-keys=file needs a regular file"},
+		{"PublishFlagAfterFile", []string{"publish", "-url", "http://127.0.0.1:1", "events.ndjson", "-keys", "line"}, `-keys "line"`},
+		{"ImportFlagAfterFile", []string{"import", "-url", "http://127.0.0.1:1", "a.csv", "-batch", "0"}, "-batch 0 is out of range"},
+		{"ImportKeysUnknown", []string{"import", "-url", "http://127.0.0.1:1", "-keys", "content", "a.csv"}, `-keys "content"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -1993,13 +2054,65 @@ func TestFeedCommandFlags(t *testing.T) {
 	}
 }
 
-// TestPublishCommand: NDJSON lines are published in batches and their IDs
-// printed; a rerun on the same input publishes nothing again; a bad line
-// stops it, named, with the batches before it published and nothing
-// after; a refused token names the batch's lines.
+// cliRun runs a command of livefeed's as a user would, reading stdin, and
+// returns what it wrote.
+func cliRun(ctx context.Context, env func(string) string, stdin io.Reader, args ...string) (stdout, stderr string, err error) {
+	var out, errOut lockedBuffer
+	err = run(ctx, args, env, stdin, &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+// writeFile writes text to a new file named name and returns its path.
+func writeFile(t *testing.T, name, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// storedEvents is every event the server at base has stored, in ID order.
+func storedEvents(t *testing.T, base string) []feed.Event {
+	t.Helper()
+	c := client.New(base, "")
+	var events []feed.Event
+	for q := (&client.HistoryQuery{Limit: 1000}); q != nil; {
+		page, err := c.History(context.Background(), *q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, page.Events...)
+		q = page.Next
+	}
+	return events
+}
+
+// dataOf is the data of events, as strings.
+func dataOf(events []feed.Event) []string {
+	data := make([]string, len(events))
+	for i, e := range events {
+		data[i] = string(e.Data)
+	}
+	return data
+}
+
+// noteLines is n NDJSON lines of note events on topic, {"n":1} to
+// {"n":n}.
+func noteLines(topic string, n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		b.WriteString(noteBody(topic, i) + "\n")
+	}
+	return b.String()
+}
+
+// TestPublishCommand: NDJSON lines are published in batches, each event's
+// ID printed on stdout in the order of the lines and what was published
+// said on stderr, from a file and from standard input; the same lines
+// given again are published again.
 func TestPublishCommand(t *testing.T) {
 	s := startServer(t, "")
-	input := filepath.Join(t.TempDir(), "events.ndjson")
 	var body strings.Builder
 	for i := 1; i <= 5; i++ {
 		body.WriteString(noteBody("cli/a", i) + "\n")
@@ -2007,78 +2120,387 @@ func TestPublishCommand(t *testing.T) {
 			body.WriteString("\n") // blank lines are skipped
 		}
 	}
-	if err := os.WriteFile(input, []byte(body.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	publishFile := func(env func(string) string, args ...string) (string, string, error) {
-		var stdout, stderr bytes.Buffer
-		err := run(context.Background(), append([]string{"publish", "-url", s.url}, args...), env, strings.NewReader(body.String()), &stdout, &stderr)
-		return stdout.String(), stderr.String(), err
-	}
-	out, errs, err := publishFile(tailEnv(testToken), "-batch", "2", input)
-	if err != nil || out != "1\n2\n3\n4\n5\n" {
+	input := writeFile(t, "events.ndjson", body.String())
+	out, errs, err := cliRun(context.Background(), tailEnv(testToken), nil, "publish", "-url", s.url, "-batch", "2", input)
+	if err != nil || out != "1\n2\n3\n4\n5\n" || !strings.Contains(errs, "events.ndjson: lines 1 to 6 published (IDs 1 to 5)\n") {
 		t.Fatalf("publish: %q %v\n%s", out, err, errs)
 	}
-	// Again, from stdin: the same batches, the same keys, the same IDs.
-	if out, errs, err = publishFile(tailEnv(testToken), "-batch", "2"); err != nil || out != "1\n2\n3\n4\n5\n" {
-		t.Fatalf("publish again: %q %v\n%s", out, err, errs)
+	out, errs, err = cliRun(context.Background(), tailEnv(testToken), strings.NewReader(body.String()), "publish", "-url", s.url, "-batch", "2")
+	if err != nil || out != "6\n7\n8\n9\n10\n" || !strings.Contains(errs, "standard input: lines 1 to 6 published (IDs 6 to 10)\n") {
+		t.Fatalf("publish from stdin: %q %v\n%s", out, err, errs)
 	}
-	if got := settledLastID(t, s.url); got != 5 {
-		t.Fatalf("after a rerun the last ID is %d, want 5", got)
-	}
-
-	_, _, err = publishFile(func(string) string { return "" }, "-token", "not-the-token-0123456789", "-batch", "2", input)
-	if err == nil || !strings.Contains(err.Error(), "lines 1 to 2") || !strings.Contains(err.Error(), "not valid") {
-		t.Errorf("a refused token: %v", err)
-	}
-
-	bad := filepath.Join(t.TempDir(), "bad.ndjson")
-	os.WriteFile(bad, []byte(noteBody("cli/b", 1)+"\n"+noteBody("cli/b", 2)+"\n"+`{"topic":"no spaces allowed","type":"note","data":{}}`+"\n"+noteBody("cli/b", 4)+"\n"), 0o600)
-	out, _, err = publishFile(tailEnv(testToken), "-batch", "2", bad)
-	if err == nil || !strings.Contains(err.Error(), "line 3") {
-		t.Fatalf("a bad line 3: %v", err)
-	}
-	if last := settledLastID(t, s.url); out != "6\n7\n" || last != 7 {
-		t.Fatalf("before the bad line: printed %q, last ID %d; want the first batch only", out, last)
+	want := strings.Split(strings.Repeat(`{"n":1} {"n":2} {"n":3} {"n":4} {"n":5} `, 2), " ")
+	if got := dataOf(storedEvents(t, s.url)); !slices.Equal(got, want[:10]) {
+		t.Fatalf("stored %v, want %v", got, want[:10])
 	}
 }
 
-// settledLastID is the server's newest event ID once /healthz reports the
-// same one three times 20 ms apart: a publisher is answered as soon as its
-// events are committed, and the hub, whose ID /healthz reports, hears of
-// them a moment later.
-func settledLastID(t *testing.T, base string) int64 {
-	t.Helper()
-	id, same := lastID(t, base), 0
-	for deadline := time.Now().Add(10 * time.Second); same < 2 && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
-		if next := lastID(t, base); next == id {
-			same++
-		} else {
-			id, same = next, 0
+// TestPublishRepeatedUpdates: a score that goes A, then B, then back to A,
+// published by three runs of livefeed publish, is three events, the
+// third as new as the first, from a file rewritten each time as from a
+// pipe. (Keys made from the lines made the third a retry of the first: it
+// was dropped and the first's ID printed, for 24 hours.)
+func TestPublishRepeatedUpdates(t *testing.T) {
+	s := startServer(t, "")
+	score := func(home, away int) string {
+		return fmt.Sprintf(`{"topic":"nba/x","type":"score","data":{"home":"A","away":"B","home_score":%d,"away_score":%d}}`, home, away)
+	}
+	updates := []string{score(1, 0), score(1, 1), score(1, 0)}
+	file := filepath.Join(t.TempDir(), "update.ndjson")
+	id := 0
+	for _, update := range updates {
+		if err := os.WriteFile(file, []byte(update+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		id++
+		out, errs, err := cliRun(context.Background(), tailEnv(testToken), nil, "publish", "-url", s.url, file)
+		if err != nil || out != fmt.Sprintf("%d\n", id) {
+			t.Fatalf("update %d from a file: %q %v\n%s", id, out, err, errs)
+		}
+		if !strings.Contains(errs, fmt.Sprintf("line 1 published (ID %d)", id)) {
+			t.Errorf("update %d from a file: stderr %q", id, errs)
 		}
 	}
-	return id
+	for _, update := range updates {
+		id++
+		out, errs, err := cliRun(context.Background(), tailEnv(testToken), strings.NewReader(update+"\n"), "publish", "-url", s.url)
+		if err != nil || out != fmt.Sprintf("%d\n", id) {
+			t.Fatalf("update %d from a pipe: %q %v\n%s", id, out, err, errs)
+		}
+	}
+	events := storedEvents(t, s.url)
+	if len(events) != 6 {
+		t.Fatalf("%d events stored, want 6: %v", len(events), dataOf(events))
+	}
+	for i, e := range events {
+		var want, got any
+		json.Unmarshal([]byte(updates[i%3]), &want)
+		json.Unmarshal(e.Data, &got)
+		if !reflect.DeepEqual(want.(map[string]any)["data"], got) {
+			t.Errorf("event %d is %s, want the data of %s", e.ID, e.Data, updates[i%3])
+		}
+	}
 }
 
-// lastID is the server's newest event ID.
-func lastID(t *testing.T, base string) int64 {
+// breakingProxy is a proxy to base that passes on the first ok requests
+// and their answers, and every later request too but not its answer: it
+// closes the connection instead, as a network failing at that moment
+// would. The server stores what it gets; the publisher never hears.
+func breakingProxy(t *testing.T, base string, ok int) string {
 	t.Helper()
-	var h struct {
-		LastID int64 `json:"last_id"`
+	var n atomic.Int32
+	p := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
+		req, err := http.NewRequestWithContext(r.Context(), r.Method, base+r.URL.RequestURI(), bytes.NewReader(body))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer resp.Body.Close()
+		reply, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if int(n.Add(1)) > ok {
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				conn.Close()
+			}
+			return
+		}
+		maps.Copy(w.Header(), resp.Header)
+		w.WriteHeader(resp.StatusCode)
+		w.Write(reply)
+	}))
+	t.Cleanup(p.Close)
+	return p.URL
+}
+
+// TestPublishRerunAfterBrokenConnection: the connection breaks after the
+// server stored the second batch, before its answer: publish says that
+// lines 1 to 2 were published, that lines 3 to 4 may or may not be stored
+// and that lines 5 to 6 were not sent, and exits non-zero. Run again with
+// -keys=file, it skips what the first run stored and publishes the rest,
+// saying which is which: six events, each once; a third run publishes
+// nothing new and says so. Without -keys, the same failure is reported
+// the same way, with no promise about a rerun.
+func TestPublishRerunAfterBrokenConnection(t *testing.T) {
+	s := startServer(t, "")
+	file := writeFile(t, "events.ndjson", noteLines("cli/r", 6))
+	args := func(url string) []string { return []string{"publish", "-url", url, "-batch", "2", "-keys=file", file} }
+	out, errs, err := cliRun(context.Background(), tailEnv(testToken), nil, args(breakingProxy(t, s.url, 1))...)
+	if err == nil || out != "1\n2\n" ||
+		!strings.Contains(err.Error(), "events.ndjson: lines 1 to 2 published (IDs 1 to 2); lines 3 to 4 may or may not be stored: the connection failed before the server's answer") ||
+		!strings.Contains(err.Error(), "; lines 5 to 6 not sent. Run the same command again to publish the rest: what was stored is skipped") {
+		t.Fatalf("through a connection that breaks: %q %v\n%s", out, err, errs)
 	}
-	if err := json.Unmarshal([]byte(get(t, http.DefaultClient, base+"/healthz")), &h); err != nil {
+	if n := len(storedEvents(t, s.url)); n != 4 {
+		t.Fatalf("%d events stored, want the 4 of the batches the server got", n)
+	}
+	out, errs, err = cliRun(context.Background(), tailEnv(testToken), nil, args(s.url)...)
+	if err != nil || out != "1\n2\n3\n4\n5\n6\n" ||
+		!strings.Contains(errs, "events.ndjson: lines 1 to 4 already stored by an earlier run (IDs 1 to 4), lines 5 to 6 published (IDs 5 to 6)\n") {
+		t.Fatalf("the rerun: %q %v\n%s", out, err, errs)
+	}
+	if got, want := dataOf(storedEvents(t, s.url)), strings.Fields(`{"n":1} {"n":2} {"n":3} {"n":4} {"n":5} {"n":6}`); !slices.Equal(got, want) {
+		t.Fatalf("stored %v, want %v", got, want)
+	}
+	_, errs, err = cliRun(context.Background(), tailEnv(testToken), nil, args(s.url)...)
+	if err != nil || !strings.Contains(errs, "lines 1 to 6 already stored by an earlier run (IDs 1 to 6); nothing new was published\n") {
+		t.Fatalf("a third run: %v\n%s", err, errs)
+	}
+
+	_, _, err = cliRun(context.Background(), tailEnv(testToken), nil, "publish", "-batch", "2", "-url", breakingProxy(t, s.url, 0), file)
+	if err == nil || !strings.HasPrefix(err.Error(), file+": lines 1 to 2 may or may not be stored: the connection failed before the server's answer") ||
+		!strings.HasSuffix(err.Error(), "; lines 3 to 6 not sent; nothing was published") {
+		t.Fatalf("without keys: %v", err)
+	}
+}
+
+// TestPublishStopsHalfway: whatever stops a publish, its message names
+// the lines that were stored, with their IDs, the ones that were not, and
+// why, and the exit status is not 0; what the server holds is exactly
+// what the message says. A bad line in a file publishes nothing (the file
+// is checked whole first); from a pipe, what came before it is
+// published. A missing token is named with the flag and the variable.
+func TestPublishStopsHalfway(t *testing.T) {
+	const scoped = "e2e-scoped-publish-token-0123456789"
+	tokens := func(key string) string {
+		if key == config.EnvPublishTokens {
+			return testToken + "," + scoped + " cli/*"
+		}
+		return ""
+	}
+	good := noteBody("cli/x", 1) + "\n" + noteBody("cli/x", 2) + "\n"
+	badLine := good + `{"topic":"no spaces allowed","type":"note","data":{}}` + "\n" + noteBody("cli/x", 4) + "\n"
+	outOfScope := good + noteBody("other/x", 3) + "\n" + noteBody("cli/x", 4) + "\n" + noteBody("cli/x", 5) + "\n"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
 	}
-	return h.LastID
+	down := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there
+	for _, tc := range []struct {
+		name   string
+		input  string
+		pipe   bool // from standard input, not a file
+		env    func(string) string
+		args   []string
+		err    []string
+		out    string
+		stored int
+	}{
+		{"BadLineInFile", badLine, false, tailEnv(testToken), nil,
+			[]string{"events.ndjson, line 3: topic \"no spaces allowed\"", "; nothing was published (the whole file is checked before anything is sent)"}, "", 0},
+		{"BadLineFromPipe", badLine, true, tailEnv(testToken), nil,
+			[]string{"standard input: lines 1 to 2 published (IDs 1 to 2); line 3: topic \"no spaces allowed\"", "; nothing after line 3 was sent"}, "1\n2\n", 2},
+		{"RefusedBatch", outOfScope, false, tailEnv(scoped), nil,
+			[]string{"events.ndjson: lines 1 to 2 published (IDs 1 to 2); lines 3 to 4 not stored: refused by the server, one batch all or nothing (", `"other/x"`, "); line 5 not sent"}, "1\n2\n", 2},
+		{"RefusedToken", good, false, tailEnv(""), []string{"-token", "not-the-token-0123456789"},
+			[]string{"events.ndjson: lines 1 to 2 not stored: the publish token given with -token was refused (the publish token is not valid); nothing was published"}, "", 0},
+		{"RefusedTokenFromEnv", good, false, tailEnv("not-the-token-0123456789"), nil,
+			[]string{"the publish token given with $LIVEFEED_TOKEN was refused"}, "", 0},
+		{"NoToken", good, false, tailEnv(""), nil,
+			[]string{"no publish token: give it with -token, or in the environment variable LIVEFEED_TOKEN"}, "", 0},
+		{"ServerDown", good, false, tailEnv(testToken), []string{"-url", down},
+			[]string{"events.ndjson: lines 1 to 2 not stored: the server could not be reached (", "connection refused); nothing was published"}, "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServerEnv(t, t.TempDir(), "", tokens)
+			args := append([]string{"publish", "-url", s.url, "-batch", "2"}, tc.args...)
+			var stdin io.Reader
+			if tc.pipe {
+				stdin = strings.NewReader(tc.input)
+			} else {
+				args = append(args, writeFile(t, "events.ndjson", tc.input))
+			}
+			out, errs, err := cliRun(context.Background(), tc.env, stdin, args...)
+			if err == nil {
+				t.Fatalf("publish succeeded: %q\n%s", out, errs)
+			}
+			for _, want := range tc.err {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("the error %q does not say %q", err, want)
+				}
+			}
+			if out != tc.out {
+				t.Errorf("printed %q, want %q", out, tc.out)
+			}
+			if n := len(storedEvents(t, s.url)); n != tc.stored {
+				t.Errorf("%d events stored, want %d", n, tc.stored)
+			}
+		})
+	}
+}
+
+// TestPublishLargeFile: a file larger than the reader's 64 KB buffer is
+// published as it is, from a file and from a pipe: every event has its
+// own line's data. (The data of the lines of a batch pointed into that
+// buffer, which the lines after them overwrote: events went out with
+// other lines' data.)
+func TestPublishLargeFile(t *testing.T) {
+	s := startServer(t, "")
+	var body strings.Builder
+	var want []string
+	for i := range 3000 {
+		data := fmt.Sprintf(`{"s":"%05d"}`, i)
+		fmt.Fprintf(&body, `{"topic":"cli/big","type":"note","data":%s}`+"\n", data)
+		want = append(want, data)
+	}
+	file := writeFile(t, "big.ndjson", body.String())
+	if _, errs, err := cliRun(context.Background(), tailEnv(testToken), nil, "publish", "-url", s.url, file); err != nil {
+		t.Fatalf("publish: %v\n%s", err, errs)
+	}
+	if _, errs, err := cliRun(context.Background(), tailEnv(testToken), strings.NewReader(body.String()), "publish", "-url", s.url); err != nil {
+		t.Fatalf("publish from a pipe: %v\n%s", err, errs)
+	}
+	got := dataOf(storedEvents(t, s.url))
+	if want = append(want, want...); !slices.Equal(got, want) {
+		for i := range min(len(got), len(want)) {
+			if got[i] != want[i] {
+				t.Fatalf("%d events stored, want %d; event %d has %s, want %s", len(got), len(want), i+1, got[i], want[i])
+			}
+		}
+		t.Fatalf("%d events stored, want %d", len(got), len(want))
+	}
+}
+
+// TestPublishFromPipe: events piped in are published as they come, each
+// ID printed once it is stored, while the pipe stays open: a feed piped
+// from a script goes out live, not once a batch is full or the pipe
+// closed. Interrupted (Ctrl-C), it says which lines were published and
+// exits non-zero.
+func TestPublishFromPipe(t *testing.T) {
+	s := startServer(t, "")
+	for _, interrupt := range []bool{false, true} {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		var stdout, stderr lockedBuffer
+		done := make(chan error, 1)
+		go func() {
+			done <- run(ctx, []string{"publish", "-url", s.url}, tailEnv(testToken), pr, &stdout, &stderr)
+		}()
+		first := len(storedEvents(t, s.url)) + 1
+		var ids strings.Builder
+		for i := range 3 {
+			if _, err := io.WriteString(pw, noteBody("cli/pipe", i)+"\n"); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&ids, "%d\n", first+i)
+			waitUntil(t, func() bool { return stdout.String() == ids.String() })
+		}
+		if interrupt {
+			cancel()
+		} else {
+			pw.Close()
+		}
+		select {
+		case err = <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("publish did not end")
+		}
+		summary := fmt.Sprintf("standard input: lines 1 to 3 published (IDs %d to %d)", first, first+2)
+		switch {
+		case interrupt && (err == nil || err.Error() != summary+"; interrupted; nothing after line 3 was sent"):
+			t.Errorf("interrupted: %v", err)
+		case !interrupt && (err != nil || stderr.String() != "livefeed publish: "+summary+"\n"):
+			t.Errorf("the pipe closed: %v\n%s", err, stderr.String())
+		}
+		cancel()
+		pw.Close()
+		pr.Close()
+	}
+}
+
+// openTerminal opens a pseudo-terminal: what is written to typist is
+// what a user types at tty.
+func openTerminal(t *testing.T) (typist, tty *os.File) {
+	t.Helper()
+	if runtime.GOOS != "linux" || !slices.Contains([]string{"amd64", "arm64", "386", "arm", "riscv64"}, runtime.GOARCH) {
+		t.Skip("this test opens a pseudo-terminal with Linux's ioctls, whose numbers here are those of " + runtime.GOOS + "/" + runtime.GOARCH + "'s kernel")
+	}
+	const tiocsptlck, tiocgptn = 0x40045431, 0x80045430 // <asm-generic/ioctls.h>
+	typist, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals: %v", err)
+	}
+	t.Cleanup(func() { typist.Close() })
+	var unlock int32
+	var n uint32
+	if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, typist.Fd(), tiocsptlck, uintptr(unsafe.Pointer(&unlock))); errno != 0 {
+		t.Fatal(errno)
+	}
+	if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, typist.Fd(), tiocgptn, uintptr(unsafe.Pointer(&n))); errno != 0 {
+		t.Fatal(errno)
+	}
+	tty, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tty.Close() })
+	go io.Copy(io.Discard, typist) // the terminal's echo
+	return typist, tty
+}
+
+// TestPublishFromTerminal: livefeed publish reading a terminal says how
+// to type events and end, publishes each line as it is entered, and ends
+// at Ctrl-D with what it published.
+func TestPublishFromTerminal(t *testing.T) {
+	s := startServer(t, "")
+	typist, tty := openTerminal(t)
+	var stdout, stderr lockedBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(context.Background(), []string{"publish", "-url", s.url}, tailEnv(testToken), tty, &stdout, &stderr)
+	}()
+	waitUntil(t, func() bool { return strings.Contains(stderr.String(), "reading events from the terminal") })
+	for i := 1; i <= 2; i++ {
+		if _, err := io.WriteString(typist, noteBody("cli/tty", i)+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, func() bool { return stdout.String() == map[int]string{1: "1\n", 2: "1\n2\n"}[i] })
+	}
+	if _, err := typist.Write([]byte{4}); err != nil { // Ctrl-D
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil || !strings.Contains(stderr.String(), "livefeed publish: standard input: lines 1 to 2 published (IDs 1 to 2)\n") {
+			t.Fatalf("publish: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Ctrl-D did not end publish")
+	}
 }
 
 // TestImportCommand: an export imported into another server gives the
 // same events (topics, types, data; new IDs and times), text that the
-// export guarded against formulas included; a rerun imports nothing
-// twice; a fixtures sheet becomes score events; a bad row is named.
+// export guarded against formulas included; with -keys=file a rerun
+// publishes nothing new and says so, without it every row is published
+// again; a fixtures sheet becomes score events; a bad row is named and
+// publishes nothing, wherever it is; a batch the server refuses is named
+// with the rows stored before it.
 func TestImportCommand(t *testing.T) {
-	from, to := startServer(t, ""), startServer(t, "")
+	const scoped = "e2e-scoped-publish-token-0123456789"
+	tokens := func(key string) string {
+		if key == config.EnvPublishTokens {
+			return testToken + "," + scoped + " nba/*"
+		}
+		return ""
+	}
+	from, to := startServer(t, ""), startServerEnv(t, t.TempDir(), "", tokens)
 	for _, body := range []string{
 		`{"topic":"nba/lal-bos","type":"score","data":{"home":"=Lakers","away":"'Celtics","home_score":3,"away_score":0,"period":"OT","clock":"1:02","status":"live","venue":"Crypto.com"}}`,
 		`{"topic":"nba/lal-bos","type":"score","data":{"home":"Lakers","away":"Celtics","home_score":5,"away_score":2,"period":4}}`,
@@ -2091,27 +2513,23 @@ func TestImportCommand(t *testing.T) {
 	if err := os.WriteFile(export, []byte(get(t, http.DefaultClient, from.url+"/api/export.csv")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	importFile := func(base, file string) (string, error) {
-		var stdout, stderr bytes.Buffer
-		err := run(context.Background(), []string{"import", "-url", base, "-batch", "3", file}, tailEnv(testToken), nil, &stdout, &stderr)
-		if err == nil && stderr.Len() > 0 {
-			t.Errorf("import wrote to stderr, which is no terminal: %q", stderr.String()) // the summary is the report
+	importFile := func(env func(string) string, file string, args ...string) (string, error) {
+		t.Helper()
+		out, errs, err := cliRun(context.Background(), env, nil, append(append([]string{"import", "-url", to.url, "-batch", "3"}, args...), file)...)
+		if err == nil && errs != "" {
+			t.Errorf("import wrote to stderr, which is no terminal: %q", errs) // the summary is the report
 		}
-		return stdout.String(), err
+		return out, err
 	}
-	for range 2 { // the second time, nothing new
-		if out, err := importFile(to.url, export); err != nil || !strings.Contains(out, "imported 4 rows") {
-			t.Fatalf("import: %q %v", out, err)
+	for _, want := range []string{
+		"livefeed import: " + export + ": rows 1 to 4 published (IDs 1 to 4)\n",
+		"livefeed import: " + export + ": rows 1 to 4 already stored by an earlier run (IDs 1 to 4); nothing new was published\n",
+	} {
+		if out, err := importFile(tailEnv(testToken), export, "-keys", "file"); err != nil || out != want {
+			t.Fatalf("import: %q %v, want %q", out, err, want)
 		}
 	}
-	events := func(base string) []feed.Event {
-		var page struct{ Events []feed.Event }
-		if err := json.Unmarshal([]byte(get(t, http.DefaultClient, base+"/api/history?limit=100")), &page); err != nil {
-			t.Fatal(err)
-		}
-		return page.Events
-	}
-	want, got := events(from.url), events(to.url)
+	want, got := storedEvents(t, from.url), storedEvents(t, to.url)
 	if len(got) != len(want) {
 		t.Fatalf("imported %d events, want %d", len(got), len(want))
 	}
@@ -2123,33 +2541,55 @@ func TestImportCommand(t *testing.T) {
 			t.Errorf("event %d: imported %s %s %s, want %s %s %s", i, got[i].Topic, got[i].Type, got[i].Data, want[i].Topic, want[i].Type, want[i].Data)
 		}
 	}
+	if out, err := importFile(tailEnv(testToken), export); err != nil || !strings.HasSuffix(out, ": rows 1 to 4 published (IDs 5 to 8)\n") {
+		t.Fatalf("import without keys: %q %v, want every row published again", out, err)
+	}
 
 	dir := t.TempDir()
 	fixtures := filepath.Join(dir, "fixtures.csv")
 	os.WriteFile(fixtures, []byte("topic,home,away,start\r\nnba/2026-12-03/nyk-chi,Knicks,Bulls,2026-12-03T00:30:00Z\r\n"), 0o600)
-	if out, err := importFile(to.url, fixtures); err != nil || !strings.Contains(out, "imported 1 rows") {
+	if out, err := importFile(tailEnv(testToken), fixtures); err != nil || !strings.HasSuffix(out, ": row 1 published (ID 9)\n") {
 		t.Fatalf("fixtures: %q %v", out, err)
 	}
-	last := events(to.url)
+	last := storedEvents(t, to.url)
 	if e := last[len(last)-1]; e.Topic != "nba/2026-12-03/nyk-chi" || e.Type != "score" || !strings.Contains(string(e.Data), `"status":"scheduled"`) {
 		t.Errorf("a fixture became %s %s %s", e.Topic, e.Type, e.Data)
 	}
 
-	for _, tc := range []struct{ name, csv, err string }{
-		{"Header", "a,b\r\n1,2\r\n", "the header is"},
-		{"Start", "topic,home,away,start\r\nnba/x,A,B,tomorrow\r\n", "row 1 (line 2)"},
-		{"Topic", "topic,home,away,start\r\nnba/ok,A,B,2026-12-03T00:30:00Z\r\nbad topic,A,B,2026-12-03T00:30:00Z\r\n", "row 2 (line 3)"},
-		{"Columns", "topic,home,away,start\r\nnba/x,A\r\n", "wrong number of fields"},
+	const row = "nba/ok,A,B,2026-12-03T00:30:00Z\r\n"
+	const header = "topic,home,away,start\r\n"
+	for _, tc := range []struct {
+		name, csv string
+		env       func(string) string
+		err       []string
+		stored    int
+	}{
+		{"Header", "a,b\r\n1,2\r\n", tailEnv(testToken), []string{"Header.csv, line 1: the header is \"a,b\": use livefeed's export format"}, 0},
+		{"Start", header + "nba/x,A,B,tomorrow\r\n", tailEnv(testToken), []string{"Start.csv, row 1 (line 2): start \"tomorrow\" is not an RFC 3339 time"}, 0},
+		{"Topic", header + row + "bad topic,A,B,2026-12-03T00:30:00Z\r\n", tailEnv(testToken), []string{"Topic.csv, row 2 (line 3): topic \"bad topic\""}, 0},
+		{"ThirdRow", header + row + row + "nba/x,A\r\n" + row, tailEnv(testToken), []string{"ThirdRow.csv, row 3 (line 4): wrong number of fields; nothing was published (the whole file is checked before anything is sent)"}, 0},
+		{"NoToken", header + row, tailEnv(""), []string{"no publish token: give it with -token, or in the environment variable LIVEFEED_TOKEN"}, 0},
+		{"Refused", header + row + row + row + "stocks/x,A,B,2026-12-03T00:30:00Z\r\n" + row + row + row, tailEnv(scoped),
+			[]string{"Refused.csv: rows 1 to 3 published (IDs ", "); rows 4 to 6 not stored: refused by the server, one batch all or nothing (", `"stocks/x"`, "); row 7 not sent"}, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(dir, tc.name+".csv")
 			os.WriteFile(file, []byte(tc.csv), 0o600)
-			before := settledLastID(t, to.url)
-			if _, err := importFile(to.url, file); err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Fatalf("import = %v, want an error with %q", err, tc.err)
+			before := len(storedEvents(t, to.url))
+			_, err := importFile(tc.env, file)
+			if err == nil {
+				t.Fatal("import succeeded")
 			}
-			if settledLastID(t, to.url) != before {
-				t.Errorf("a refused import published")
+			for _, want := range tc.err {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("the error %q does not say %q", err, want)
+				}
+			}
+			if tc.stored == 0 && tc.name != "NoToken" && !strings.HasSuffix(err.Error(), "; nothing was published (the whole file is checked before anything is sent)") {
+				t.Errorf("the error %q does not say that nothing was published", err)
+			}
+			if n := len(storedEvents(t, to.url)) - before; n != tc.stored {
+				t.Errorf("%d events stored, want %d", n, tc.stored)
 			}
 		})
 	}

@@ -39,3 +39,24 @@ func FlagError(err error) error {
 	}
 	return fmt.Errorf("%w: %w", ErrUsage, err)
 }
+
+// parseFlags parses args with f, and returns its arguments: flag stops at
+// the first argument, and the flags that follow it are parsed too
+// (livefeed publish events.ndjson -keys=file); after "--" everything is
+// an argument.
+func parseFlags(f *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for rest := args; ; {
+		if err := f.Parse(rest); err != nil {
+			return nil, err
+		}
+		left := f.Args()
+		if n := len(rest) - len(left); n > 0 && rest[n-1] == "--" {
+			return append(positional, left...), nil
+		}
+		if len(left) == 0 {
+			return positional, nil
+		}
+		positional, rest = append(positional, left[0]), left[1:]
+	}
+}

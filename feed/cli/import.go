@@ -23,107 +23,134 @@ import (
 // score event of 0–0, "scheduled".
 var fixturesColumns = []string{"topic", "home", "away", "start"}
 
-// Import is `livefeed import [-url URL] [-token T] [-batch N]
-// FILE.csv`: publishes the rows of a CSV in livefeed's export format
-// (GET /api/export.csv; the events get new IDs and times) or of a
-// fixtures sheet (topic, home, away, start) through the API, in batches
-// with Idempotency-Keys made from the rows and their place, so that a
-// rerun after an interruption publishes nothing twice.
+// Import is `livefeed import [-url URL] [-token T] [-batch N] [-keys
+// none|file] FILE.csv`: publishes the rows of a CSV in livefeed's export
+// format (GET /api/export.csv; the events get new IDs and times) or of a
+// fixtures sheet (topic, home, away, start) through the API, in batches,
+// as publish does its lines: every row, also one the same as an earlier
+// run's, unless -keys=file makes a rerun skip what was stored.
 func Import(ctx context.Context, e Env) error {
 	ff := newFeedFlags("import", "publish token", e)
 	batch := ff.flags.Int("batch", 500, "events per request, 1 to 1000; each batch is published all or nothing")
+	keys := ff.flags.String("keys", keysNone, keysUsage("row"))
 	ff.flags.Usage = func() {
-		fmt.Fprintf(e.Stderr, "usage: livefeed import [-url URL] [-token T] [-batch N] FILE.csv\n\n"+
+		fmt.Fprintf(e.Stderr, "usage: livefeed import [-url URL] [-token T] [-batch N] [-keys none|file] FILE.csv\n\n"+
 			"Publishes the rows of a CSV: an export of livefeed's (the header of\n"+
 			"/api/export.csv; the events get new IDs and times), or a fixtures sheet with\n"+
 			"the header topic,home,away,start (a score event of 0-0, status scheduled, a\n"+
-			"row). A rerun on the same file publishes nothing twice.\n\n")
+			"row). Every row is published, also one an earlier run published. The file is\n"+
+			"checked whole before anything is sent: a bad row publishes nothing. At the\n"+
+			"end it says which rows were published, with their IDs; the exit status is not\n"+
+			"0 when any row was not stored, and the message says which were stored, which\n"+
+			"were not, and which may or may not be.\n\n")
 		ff.flags.PrintDefaults()
 	}
-	if err := ff.flags.Parse(e.Args); err != nil {
+	args, err := parseFlags(ff.flags, e.Args)
+	if err != nil {
 		return FlagError(err)
 	}
 	if *batch < 1 || *batch > maxBatch {
 		return UsageError(e.Stderr, ff.flags.Usage, "-batch %d is out of range: use 1 to %d events", *batch, maxBatch)
 	}
-	if ff.flags.NArg() != 1 {
-		return UsageError(e.Stderr, ff.flags.Usage, "import takes one CSV file, not %d arguments", ff.flags.NArg())
+	if len(args) != 1 {
+		return UsageError(e.Stderr, ff.flags.Usage, "import takes one CSV file, not %d arguments", len(args))
 	}
-	c, err := ff.client(e)
+	if err := checkKeys(*keys, args[0], "import", ff.flags.Usage, e.Stderr); err != nil {
+		return err
+	}
+	in, err := openInput(args[0], nil)
 	if err != nil {
 		return err
 	}
-	name := ff.flags.Arg(0)
-	f, err := os.Open(name)
+	defer in.close()
+	if *keys == keysFile && !in.regular {
+		return UsageError(e.Stderr, ff.flags.Usage, "-keys=file needs a regular file, which a rerun reads again the same; %s is not one", in.name)
+	}
+	c, tokenFrom, err := ff.publisher(e)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	var in io.Reader = f
-	if bar := progressOn(e.Stderr, f, "importing "+name); bar != nil {
-		in = io.TeeReader(f, bar)
-		defer bar.Finish()
+	j := &job{
+		name: in.name, unit: "row", size: *batch, paced: !in.regular,
+		tokenFrom: tokenFrom, send: c.PublishBatchAck,
 	}
-	published := 0
-	b := &batcher{size: *batch, name: name, unit: "row", stdout: io.Discard, send: func(updates []feed.Update, key string) ([]int64, error) {
-		ids, err := c.PublishBatch(ctx, updates, key)
-		if err == nil {
-			published += len(ids)
+	if *keys == keysFile {
+		j.key = fileKeys("import", in.path)
+	}
+	// A file is read twice: the progress bar follows the second reading,
+	// which sends.
+	reads := 0
+	var bar *progressbar.ProgressBar
+	open := func(r io.Reader) (reader, error) {
+		if reads++; in.regular && reads == 2 {
+			if bar = progressOn(e.Stderr, in.f, "importing "+in.name); bar != nil {
+				r = io.TeeReader(r, bar)
+			}
 		}
-		return ids, err
-	}}
-	rows, err := importRows(in, b)
+		return newCSVReader(r)
+	}
+	err = j.run(ctx, in, open)
+	if bar != nil {
+		bar.Finish()
+	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.Stdout, "imported %d rows of %s: %d events published\n", rows, name, published)
+	fmt.Fprintf(e.Stdout, "livefeed import: %s\n", j.summary())
 	return nil
 }
 
-// importRows reads the CSV in and hands each row to b as an update,
-// returning the number of rows.
-func importRows(in io.Reader, b *batcher) (int, error) {
+// csvReader reads the rows of a CSV export or fixtures sheet as events,
+// checking each as the server would.
+type csvReader struct {
+	r   *csv.Reader
+	row func([]string) (feed.Update, error)
+	n   int // rows read
+}
+
+// newCSVReader reads the header of in, which says what its rows are.
+func newCSVReader(in io.Reader) (*csvReader, error) {
 	r := csv.NewReader(in)
 	r.ReuseRecord = true
 	header, err := r.Read()
 	if err != nil {
-		return 0, fmt.Errorf("%s: no CSV header: %w", b.name, err)
+		return nil, &badInput{where: "line 1", err: fmt.Errorf("no CSV header: %w", err)}
 	}
 	header[0] = strings.TrimPrefix(header[0], "\ufeff") // a spreadsheet's byte-order mark
-	var row func([]string) (feed.Update, error)
+	c := &csvReader{r: r}
 	switch {
 	case slices.Equal(header, feed.CSVColumns):
-		row = exportRow
+		c.row = exportRow
 	case slices.Equal(header, fixturesColumns):
-		row = fixtureRow
+		c.row = fixtureRow
 	default:
-		return 0, fmt.Errorf("%s: the header is %q: use livefeed's export format (%s) or a fixtures sheet (%s)",
-			b.name, strings.Join(header, ","), strings.Join(feed.CSVColumns, ","), strings.Join(fixturesColumns, ","))
+		return nil, &badInput{where: "line 1", err: fmt.Errorf("the header is %q: use livefeed's export format (%s) or a fixtures sheet (%s)",
+			strings.Join(header, ","), strings.Join(feed.CSVColumns, ","), strings.Join(fixturesColumns, ","))}
 	}
-	n := 0
-	for {
-		record, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil { // a ParseError names its line
-			return n, fmt.Errorf("%s: %w; the rows before it were published", b.name, err)
-		}
-		line, _ := r.FieldPos(0)
-		u, err := row(record)
-		if err == nil {
-			_, err = feed.ValidateBatch([]feed.Update{u})
-		}
-		if err != nil {
-			return n, fmt.Errorf("%s, row %d (line %d): %w; nothing from this row on was published", b.name, n+1, line, err)
-		}
-		text, _ := json.Marshal(u)
-		n++
-		if err := b.add(n, text, u); err != nil {
-			return n, err
-		}
+	return c, nil
+}
+
+func (c *csvReader) next() (int, feed.Update, error) {
+	record, err := c.r.Read()
+	if errors.Is(err, io.EOF) {
+		return 0, feed.Update{}, io.EOF
 	}
-	return n, b.flush()
+	c.n++
+	if pe := (*csv.ParseError)(nil); errors.As(err, &pe) {
+		return c.n, feed.Update{}, &badInput{pos: c.n, where: fmt.Sprintf("row %d (line %d)", c.n, pe.Line), err: pe.Err}
+	}
+	if err != nil {
+		return c.n, feed.Update{}, err
+	}
+	line, _ := c.r.FieldPos(0)
+	u, err := c.row(record)
+	if err == nil {
+		_, err = feed.ValidateBatch([]feed.Update{u})
+	}
+	if err != nil {
+		return c.n, feed.Update{}, &badInput{pos: c.n, where: fmt.Sprintf("row %d (line %d)", c.n, line), err: err}
+	}
+	return c.n, u, nil
 }
 
 // exportRow reads a row of livefeed's CSV export back into the update it

@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"context"
 	"io"
 	"strings"
 	"testing"
 
 	"livefeed/feed"
+	"livefeed/feed/client"
 )
 
 // FuzzImportRows: any file given to livefeed import, and any NDJSON given
@@ -22,13 +24,13 @@ func FuzzImportRows(f *testing.F) {
 	f.Add("\ufefftopic,home,away,start\nnba/a,A,B,x\n")
 	f.Add(`{"topic":"a","type":"note","data":{}}` + "\n[1]\n")
 	f.Fuzz(func(t *testing.T, text string) {
-		for _, read := range []func(*batcher) error{
-			func(b *batcher) error { _, err := importRows(strings.NewReader(text), b); return err },
-			func(b *batcher) error { return b.run(strings.NewReader(text)) },
+		for _, open := range []func(io.Reader) (reader, error){
+			func(r io.Reader) (reader, error) { return newCSVReader(r) },
+			func(r io.Reader) (reader, error) { return newNDJSONReader(r), nil },
 		} {
 			sent := 0
-			b := &batcher{size: 2, name: "fuzz", stdout: io.Discard, send: func(updates []feed.Update, key string) ([]int64, error) {
-				if len(updates) == 0 || len(updates) > 2 || key == "" {
+			j := &job{name: "fuzz", unit: "line", size: 2, ids: io.Discard, send: func(_ context.Context, updates []feed.Update, key string) (client.BatchAck, error) {
+				if len(updates) == 0 || len(updates) > 2 || key != "" {
 					t.Fatalf("a batch of %d with key %q", len(updates), key)
 				}
 				if _, err := feed.ValidateBatch(updates); err != nil {
@@ -39,9 +41,15 @@ func FuzzImportRows(f *testing.F) {
 					sent++
 					ids[i] = int64(sent)
 				}
-				return ids, nil
+				return client.BatchAck{IDs: ids}, nil
 			}}
-			read(b)
+			err := j.run(context.Background(), &input{r: strings.NewReader(text), name: "fuzz"}, open)
+			if err == nil && sent > 0 && !strings.Contains(j.summary(), "published (ID") {
+				t.Fatalf("%d events sent, and the summary is %q", sent, j.summary())
+			}
+			if err != nil && sent == 0 && !strings.HasSuffix(err.Error(), "nothing was published") {
+				t.Fatalf("nothing sent, and the error is %q", err)
+			}
 		}
 	})
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -60,11 +61,33 @@ func (ff feedFlags) client(e Env) (*client.Client, error) {
 	if err := checkBaseURL(base); err != nil {
 		return nil, err
 	}
-	tok := *ff.token
-	if tok == "" {
-		tok = e.Getenv(EnvToken)
-	}
+	tok, _ := ff.tokenFrom(e)
 	return client.New(base, tok), nil
+}
+
+// tokenFrom returns the token and where it came from, for messages: the
+// -token flag, or the environment variable EnvToken ("" if neither
+// gives one).
+func (ff feedFlags) tokenFrom(e Env) (tok, from string) {
+	if *ff.token != "" {
+		return *ff.token, "-token"
+	}
+	if tok := e.Getenv(EnvToken); tok != "" {
+		return tok, "$" + EnvToken
+	}
+	return "", ""
+}
+
+// publisher returns a client of the server the flags name that publishes
+// with the token they give, and where that token came from; with no token
+// it says how to give one, before anything is read or sent.
+func (ff feedFlags) publisher(e Env) (c *client.Client, tokenFrom string, err error) {
+	tok, from := ff.tokenFrom(e)
+	if tok == "" {
+		return nil, "", fmt.Errorf("no publish token: give it with -token, or in the environment variable %s", EnvToken)
+	}
+	c, err = ff.client(e)
+	return c, from, err
 }
 
 // checkBaseURL accepts an http or https URL of a server: a host, and
@@ -89,7 +112,9 @@ func checkBaseURL(s string) error {
 // as long as it runs. After a disconnect it reconnects by itself and
 // resumes after the last event it printed, missing none; a position the
 // server cannot resume from is reported on stderr ("reset"), and the
-// latest event of each topic follows.
+// latest event of each topic follows. A subscriber token the server
+// refuses, at the start or once expired, ends it with an error that says
+// where to continue from.
 func Tail(ctx context.Context, e Env) error {
 	ff := newFeedFlags("tail", "subscriber token, for private topics", e)
 	from := ff.flags.String("from", "", "print the events after this `ID` first (0: all the history), then live ones; default: the latest event of each topic, then live ones")
@@ -97,7 +122,12 @@ func Tail(ctx context.Context, e Env) error {
 	ff.flags.Usage = func() {
 		fmt.Fprintf(e.Stderr, "usage: livefeed tail [-url URL] [-token T] [-from ID] [-n N] TOPIC...\n\n"+
 			"Prints the events of the topics (a topic, a prefix such as 'nba/*', or '*'),\n"+
-			"one JSON object a line, resuming by itself after a disconnect.\n\n")
+			"one JSON object a line, resuming by itself after a disconnect.\n\n"+
+			"Private topics need a subscriber token. When the server refuses the token,\n"+
+			"at the start or once it has expired, tail stops with exit status 1 and says\n"+
+			"why, with the -from ID that continues where it stopped: it never goes on\n"+
+			"quietly with the public topics only. Without a token it prints the public\n"+
+			"topics of the patterns.\n\n")
 		ff.flags.PrintDefaults()
 	}
 	if err := ff.flags.Parse(e.Args); err != nil {
@@ -122,16 +152,17 @@ func Tail(ctx context.Context, e Env) error {
 	if err != nil {
 		return err
 	}
+	_, tokenFrom := ff.tokenFrom(e)
 	if c.Token != "" {
 		subscriber := c.Token
 		c.SubscriberToken = func(context.Context) (string, error) { return subscriber, nil }
 	}
-	return tail(ctx, c, topics, *from, *count, e.Stdout, e.Stderr)
+	return tail(ctx, c, topics, *from, *count, tokenFrom, e.Stdout, e.Stderr)
 }
 
 // tail prints the stream's events until ctx ends (no error) or count are
-// printed.
-func tail(ctx context.Context, c *client.Client, topics []string, from string, count int, stdout, stderr io.Writer) error {
+// printed, or the server refuses the token given with tokenFrom.
+func tail(ctx context.Context, c *client.Client, topics []string, from string, count int, tokenFrom string, stdout, stderr io.Writer) error {
 	s := c.Subscribe(ctx, topics, from)
 	defer s.Close()
 	out := bufio.NewWriter(stdout)
@@ -148,9 +179,12 @@ func tail(ctx context.Context, c *client.Client, topics []string, from string, c
 			fmt.Fprintf(stderr, "livefeed tail: reset (%s): the server cannot resume from the position; the latest event of each topic follows\n", item.Reset)
 			continue
 		case item.Unauthorized != "":
-			out.Flush()
-			fmt.Fprintf(stderr, "livefeed tail: the subscriber token was refused (%s): only public topics follow\n", item.Unauthorized)
-			continue
+			// The stream would go on with the public topics only: a
+			// reader of the output could not tell what is missing.
+			if err := out.Flush(); err != nil {
+				return err
+			}
+			return refusedToken(item.Unauthorized, tokenFrom, cmp.Or(s.LastEventID(), from))
 		}
 		line = append(item.Event.AppendJSON(line[:0]), '\n')
 		if _, err := out.Write(line); err != nil {
@@ -162,4 +196,17 @@ func tail(ctx context.Context, c *client.Client, topics []string, from string, c
 		}
 	}
 	return nil
+}
+
+// refusedToken is the error of a tail whose subscriber token, given with
+// tokenFrom, the server refused for reason; position is where it stopped
+// ("" before any).
+func refusedToken(reason, tokenFrom, position string) error {
+	resume := "run it again with a new one"
+	if position != "" {
+		resume = "continue where it stopped with a new one and -from " + position
+	}
+	return fmt.Errorf("the server refused the subscriber token given with %s (%s), so the private topics it granted cannot be received: "+
+		"tail stops rather than go on with the public topics only; %s (livefeed token mints one), or run it without a token for the public topics",
+		cmp.Or(tokenFrom, "-token"), reason, resume)
 }

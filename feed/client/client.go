@@ -63,7 +63,7 @@ func (c *Client) Publish(ctx context.Context, u feed.Update, key string) (int64,
 		return 0, err
 	}
 	var ack struct{ ID int64 }
-	if err := c.post(ctx, body, key, &ack); err != nil {
+	if _, err := c.post(ctx, body, key, &ack); err != nil {
 		return 0, err
 	}
 	return ack.ID, nil
@@ -72,31 +72,55 @@ func (c *Client) Publish(ctx context.Context, u feed.Update, key string) (int64,
 // PublishBatch publishes updates all or nothing, in one commit, and returns
 // their events' IDs in order. key is as for Publish.
 func (c *Client) PublishBatch(ctx context.Context, updates []feed.Update, key string) ([]int64, error) {
-	body, err := json.Marshal(updates)
-	if err != nil {
-		return nil, err
-	}
-	var ack struct{ IDs []int64 }
-	if err := c.post(ctx, body, key, &ack); err != nil {
-		return nil, err
-	}
-	if len(ack.IDs) != len(updates) {
-		return nil, fmt.Errorf("client: %d IDs for %d updates", len(ack.IDs), len(updates))
-	}
-	return ack.IDs, nil
+	ack, err := c.PublishBatchAck(ctx, updates, key)
+	return ack.IDs, err
 }
 
-func (c *Client) post(ctx context.Context, body []byte, key string, ack any) error {
+// BatchAck is the server's answer to a batch publish.
+type BatchAck struct {
+	// IDs are the events' IDs, in the order of the updates.
+	IDs []int64
+	// Replayed is true when the publish was a retry of one the server had
+	// stored before, with the same key and updates (the reply's
+	// Idempotent-Replayed header): the IDs are that publish's, and
+	// nothing new was stored.
+	Replayed bool
+}
+
+// PublishBatchAck is PublishBatch, also telling whether the server had
+// stored the batch before: a publisher reporting what it did can tell
+// events it published from a retry of what an earlier run published.
+func (c *Client) PublishBatchAck(ctx context.Context, updates []feed.Update, key string) (BatchAck, error) {
+	body, err := json.Marshal(updates)
+	if err != nil {
+		return BatchAck{}, err
+	}
+	var ack BatchAck
+	replayed, err := c.post(ctx, body, key, &ack)
+	if err != nil {
+		return BatchAck{}, err
+	}
+	if len(ack.IDs) != len(updates) {
+		return BatchAck{}, fmt.Errorf("client: %d IDs for %d updates", len(ack.IDs), len(updates))
+	}
+	ack.Replayed = replayed
+	return ack, nil
+}
+
+// post publishes body and decodes the reply into ack; replayed says the
+// server answered a retry of an earlier publish.
+func (c *Client) post(ctx context.Context, body []byte, key string, ack any) (replayed bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+"/api/publish", bytes.NewReader(body))
 	if err != nil {
-		return err
+		return false, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+c.Token)
 	if key != "" {
 		req.Header.Set("Idempotency-Key", strconv.Quote(key))
 	}
-	return c.do(req, http.StatusCreated, ack)
+	h, err := c.doHeader(req, http.StatusCreated, ack)
+	return h.Get("Idempotent-Replayed") == "true", err
 }
 
 // Page is one page of history.
@@ -206,22 +230,29 @@ func (c *Client) get(ctx context.Context, path string) (*http.Request, error) {
 // do sends req and decodes the JSON reply into v if its status is want, or
 // returns the server's error as a *feed.Error of the kind its status says.
 func (c *Client) do(req *http.Request, want int, v any) error {
+	_, err := c.doHeader(req, want, v)
+	return err
+}
+
+// doHeader is do, also returning the reply's header (empty when there was
+// no reply).
+func (c *Client) doHeader(req *http.Request, want int, v any) (http.Header, error) {
 	resp, err := c.http().Do(req)
 	if err != nil {
-		return err
+		return http.Header{}, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxReply))
 	if err != nil {
-		return err
+		return resp.Header, err
 	}
 	if resp.StatusCode != want {
-		return replyError(resp, body)
+		return resp.Header, replyError(resp, body)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("client: %s %s: the reply is not what the API gives: %w", req.Method, req.URL.Path, err)
+		return resp.Header, fmt.Errorf("client: %s %s: the reply is not what the API gives: %w", req.Method, req.URL.Path, err)
 	}
-	return nil
+	return resp.Header, nil
 }
 
 // replyError turns an error reply into a *feed.Error: the server's message,

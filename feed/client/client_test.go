@@ -133,6 +133,17 @@ func TestPublish(t *testing.T) {
 			t.Fatalf("retry = %d, %v; first %d, last %d", again, err, first, s.st.LastID())
 		}
 	})
+	t.Run("OKReplayed", func(t *testing.T) {
+		batch := []feed.Update{note("a", 5), note("b", 6)}
+		first, err := c.PublishBatchAck(ctx, batch, "batch-1")
+		if err != nil || first.Replayed || len(first.IDs) != 2 {
+			t.Fatalf("PublishBatchAck = %+v, %v", first, err)
+		}
+		again, err := c.PublishBatchAck(ctx, batch, "batch-1")
+		if err != nil || !again.Replayed || again.IDs[0] != first.IDs[0] || again.IDs[1] != first.IDs[1] {
+			t.Fatalf("the retry = %+v, %v; want replayed with the first's IDs %v", again, err, first.IDs)
+		}
+	})
 	for _, tc := range []struct {
 		name   string
 		client *client.Client
