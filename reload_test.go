@@ -1,0 +1,164 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"livefeed/handlers/config"
+)
+
+// networkToken is a publish token good enough for a network address.
+const networkToken = "reload-network-token-0123456789abcdef"
+
+// hangup writes text to the server's config file, sends the process
+// SIGHUP and waits until the server's log says whether it reloaded or
+// refused. It returns what the server logged from the signal on.
+func hangup(t *testing.T, s *server, text string) string {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(s.dir, "config.toml"), []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := len(s.log.String())
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	said := ""
+	waitUntil(t, func() bool {
+		said = s.log.String()[before:]
+		return strings.Contains(said, "reload refused") || strings.Contains(said, "configuration reloaded")
+	})
+	return said
+}
+
+// publishStatus publishes one event with the bearer token tok and returns
+// the status of the answer.
+func publishStatus(t *testing.T, base, tok string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/publish", strings.NewReader(noteBody("reload", 1)))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// operatorTOML is an [[auth.operators]] table.
+func operatorTOML(name, hash string) string {
+	return fmt.Sprintf("[[auth.operators]]\nname = %q\npassword_hash = %q\n", name, hash)
+}
+
+// TestReloadChecksSecretsWhereTheServerListens: a server listening on a
+// network address refuses a reloaded file with the sample publish token
+// and operator, whatever address the file names (another one, or none),
+// and keeps its own credentials. Before, the check ran against the
+// file's address, and both sample secrets were applied.
+func TestReloadChecksSecretsWhereTheServerListens(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("not-the-sample-password"), config.MinPasswordCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := fmt.Sprintf("[auth]\npublish_tokens = [%q]\n", networkToken) + operatorTOML("ann", string(hash))
+	sample := fmt.Sprintf("[auth]\npublish_tokens = [%q]\n", config.SampleToken) + operatorTOML(config.SampleOperatorName, config.SamplePasswordHash)
+	noEnv := func(string) string { return "" }
+
+	for _, tc := range []struct {
+		name  string
+		start string   // the file the server starts with
+		flags []string // besides -config and -db
+		file  string   // the file reloaded
+	}{
+		// The file's address at the start is a network one; the new
+		// file names a loopback address, or none.
+		{"FileNamesLoopback", "[server]\naddress = \"0.0.0.0:0\"\n" + good, nil, "[server]\naddress = \"127.0.0.1:8080\"\n" + sample},
+		{"FileNamesNoAddress", "[server]\naddress = \"0.0.0.0:0\"\n" + good, nil, sample},
+		// -addr puts the server on the network: the files' loopback
+		// address is not where it listens.
+		{"FlagAddr", "[server]\naddress = \"127.0.0.1:0\"\n" + good, []string{"-addr", "0.0.0.0:0"}, "[server]\naddress = \"127.0.0.1:0\"\n" + sample},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServerFlags(t, t.TempDir(), tc.start, noEnv, tc.flags...)
+			if publishStatus(t, s.url, networkToken) != http.StatusCreated {
+				t.Fatal("the token in effect is refused before the reload")
+			}
+			said := hangup(t, s, tc.file)
+			for _, want := range []string{"auth.publish_tokens[0]: is the sample token", `auth.operators[0].password_hash: \"admin\" has the sample password`, "reachable from the network"} {
+				if !strings.Contains(said, want) {
+					t.Errorf("the refusal does not say %q:\n%s", want, said)
+				}
+			}
+			if strings.Contains(said, "configuration reloaded") {
+				t.Errorf("the sample secrets were applied:\n%s", said)
+			}
+			if got := publishStatus(t, s.url, config.SampleToken); got != http.StatusUnauthorized {
+				t.Errorf("the sample token after the reload: %d, want 401", got)
+			}
+			if got := publishStatus(t, s.url, networkToken); got != http.StatusCreated {
+				t.Errorf("the token in effect after the refused reload: %d, want 201", got)
+			}
+		})
+	}
+}
+
+// TestReloadRefusesToRemoveAllCredentials: a reloaded file that would
+// leave no publish token, operator or subscriber key where the server
+// has some, without saying so (an empty file, one cut short), is refused
+// with a warning naming what it would remove, and the credentials in
+// effect stay; a file that writes the key empty removes them. Before, an
+// empty file applied the built-in defaults, refusing every publisher,
+// operator and private subscriber, with only an info line.
+func TestReloadRefusesToRemoveAllCredentials(t *testing.T) {
+	const secret = "reload-remove-secret-0123456789abcdef"
+	full := fmt.Sprintf("[auth]\npublish_tokens = [%q]\nprivate_topics = [\"premium/*\"]\nsubscriber_keys = [%q]\n", networkToken, secret) +
+		operatorTOML(config.SampleOperatorName, config.SamplePasswordHash)
+	s := startServerEnv(t, t.TempDir(), full, func(string) string { return "" })
+
+	for _, tc := range []struct {
+		name, file string
+		gone       string // the keys the warning names
+	}{
+		{"Empty", "", "[auth.publish_tokens auth.operators auth.subscriber_keys]"},
+		{"Whitespace", "\n  \n", "[auth.publish_tokens auth.operators auth.subscriber_keys]"},
+		{"CutShort", fmt.Sprintf("[auth]\npublish_tokens = [%q]\nprivate_topics = [\"premium/*\"]\n", networkToken), "[auth.operators auth.subscriber_keys]"},
+		{"OnlyComments", "# livefeed configuration\n[auth]\n", "[auth.publish_tokens auth.operators auth.subscriber_keys]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			said := hangup(t, s, tc.file)
+			if !strings.Contains(said, "level=WARN") || !strings.Contains(said, `would_remove="`+tc.gone+`"`) {
+				t.Errorf("the refusal is not a warning naming %s:\n%s", tc.gone, said)
+			}
+			if strings.Contains(said, "configuration reloaded") {
+				t.Errorf("the file was applied:\n%s", said)
+			}
+			if got := publishStatus(t, s.url, networkToken); got != http.StatusCreated {
+				t.Errorf("the token in effect after the refused reload: %d, want 201", got)
+			}
+		})
+	}
+
+	t.Run("WrittenEmpty", func(t *testing.T) {
+		said := hangup(t, s, "[auth]\npublish_tokens = []\noperators = []\nsubscriber_keys = []\nprivate_topics = [\"premium/*\"]\n")
+		_, applied, _ := strings.Cut(said, "applied=")
+		applied, _, _ = strings.Cut(applied, "\n")
+		for _, key := range []string{"auth.publish_tokens", "auth.operators", "auth.subscriber_keys"} {
+			if strings.Contains(said, "reload refused") || !strings.Contains(applied, key) {
+				t.Errorf("a file removing the credentials on purpose does not apply %s:\n%s", key, said)
+			}
+		}
+		if got := publishStatus(t, s.url, networkToken); got != http.StatusUnauthorized {
+			t.Errorf("a removed token: %d, want 401", got)
+		}
+		// Nothing left to remove: the defaults apply.
+		if said := hangup(t, s, ""); !strings.Contains(said, "configuration reloaded") {
+			t.Errorf("an empty file where there are no credentials:\n%s", said)
+		}
+	})
+}
