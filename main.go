@@ -384,7 +384,7 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 		MaxStreams:          maxStreams(cfg.Feed.MaxSubscribers),
 		MaxStreamsPerIP:     cfg.Feed.MaxSubscribersPerIP,
 		BusyRetry:           cfg.Feed.BusyRetry,
-		ClientIPHeader:      cfg.Server.ClientIPHeader,
+		Proxies:             cfg.Proxies(),
 		PublishRate:         cfg.Auth.PublishRate,
 		PublishBurst:        cfg.Auth.PublishBurst,
 		Web:                 web.Files(),
@@ -940,11 +940,12 @@ func (rl *reloader) reload() {
 		return
 	}
 	if gone := removedAll(rl.running, cfg, given); len(gone) > 0 {
-		rl.log.Warn("reload refused: the file would remove every credential of these keys without naming them (write a key as [] to remove them all); the settings in effect stay",
+		rl.log.Warn("reload refused: the file would remove every entry of these keys without naming them (write a key as [] to remove them all); the settings in effect stay",
 			"would_remove", gone)
 		return
 	}
 	rl.n.srv.SetCredentials(credentialsOf(cfg, keys, rl.n.demoToken))
+	rl.n.srv.SetProxies(cfg.Proxies())
 	rl.level.Set(cfg.Log.SlogLevel())
 	var applied, restart []string
 	for _, key := range config.Changed(rl.running, cfg) {
@@ -961,11 +962,11 @@ func (rl *reloader) reload() {
 	}
 }
 
-// removedAll lists the keys of the credentials the running server has
-// and cfg would leave none of, though neither the file nor the
-// environment gives the key: a file emptied, cut short or replaced by
-// the defaults would otherwise refuse every publisher, operator or
-// private subscriber at once.
+// removedAll lists the keys of the credentials (and trusted proxies) the
+// running server has and cfg would leave none of, though neither the file
+// nor the environment gives the key: a file emptied, cut short or
+// replaced by the defaults would otherwise refuse every publisher,
+// operator or private subscriber at once.
 func removedAll(running, cfg config.Config, given config.Given) []string {
 	var keys []string
 	for _, c := range []struct {
@@ -975,6 +976,9 @@ func removedAll(running, cfg config.Config, given config.Given) []string {
 		{"auth.publish_tokens", len(running.Auth.PublishTokens), len(cfg.Auth.PublishTokens)},
 		{"auth.operators", len(running.Auth.Operators), len(cfg.Auth.Operators)},
 		{"auth.subscriber_keys", len(running.Auth.SubscriberKeys), len(cfg.Auth.SubscriberKeys)},
+		// Without its proxies, a server behind one would count every
+		// client as the proxy and send its cookies without Secure.
+		{"server.trusted_proxies", len(running.Server.TrustedProxies), len(cfg.Server.TrustedProxies)},
 	} {
 		if c.had > 0 && c.has == 0 && !given[c.key] {
 			keys = append(keys, c.key)

@@ -148,9 +148,9 @@ type Options struct {
 	// back.
 	MaxStreams, MaxStreamsPerIP int
 	BusyRetry                   time.Duration
-	// ClientIPHeader names the header a trusted reverse proxy puts the
-	// client's address in ("X-Forwarded-For"); empty to use the peer.
-	ClientIPHeader string
+	// Proxies are the reverse proxies trusted to pass on the client's
+	// address and scheme (none: every header saying so is ignored).
+	Proxies Proxies
 	// PublishRate is the events per second each publish token may send on
 	// average (0: no limit), PublishBurst how many at once.
 	PublishRate  float64
@@ -182,6 +182,7 @@ type Server struct {
 	cluster  func() ClusterStatus
 	log      *slog.Logger
 	creds    atomic.Pointer[credentials] // see SetCredentials
+	proxies  atomic.Pointer[proxies]     // see SetProxies
 	streams  *streamLimits
 	// consoleKeys sign the subscriber tokens the operator console reads
 	// private topics with: a secret of this process's own, so that they
@@ -235,6 +236,7 @@ func New(b Backends, opts Options) *Server {
 	}
 	s.metrics.registry.MustRegister(statsCollector{s})
 	s.metricsHandler = metricsHandler(s.metrics, s)
+	s.SetProxies(opts.Proxies)
 	s.SetCredentials(Credentials{PublishTokens: opts.PublishTokens, ScopedPublishTokens: opts.ScopedPublishTokens,
 		SubscriberKeys: opts.SubscriberKeys, AllowedOrigins: opts.AllowedOrigins, Operators: opts.Operators})
 	if !opts.PrivateTopics.IsZero() {

@@ -56,6 +56,10 @@ type Server struct {
 	TLSCert           string        `toml:"tls_cert"`
 	TLSKey            string        `toml:"tls_key"`
 	ClientIPHeader    string        `toml:"client_ip_header"`
+	// TrustedProxies are the reverse proxies (addresses, CIDR prefixes)
+	// whose X-Forwarded-For (or ClientIPHeader) and X-Forwarded-Proto
+	// are believed; see handlers.Proxies.
+	TrustedProxies []string `toml:"trusted_proxies"`
 }
 
 // Log configures the server's log.
@@ -617,8 +621,21 @@ func (c Config) Validate() error {
 	if err := store.CheckSynchronous(c.Store.Synchronous); err != nil {
 		bad("store.synchronous", "%v", err)
 	}
-	if c.Server.ClientIPHeader != "" && !isToken(c.Server.ClientIPHeader) {
-		bad("server.client_ip_header", "%q is not a header name", c.Server.ClientIPHeader)
+	if _, err := handlers.ParseTrusted(c.Server.TrustedProxies); err != nil {
+		for _, e := range unjoin(err) {
+			index, msg, _ := strings.Cut(e.Error(), ": ") // "[2]: ..."
+			bad("server.trusted_proxies"+index, "%s", msg)
+		}
+	}
+	switch h := c.Server.ClientIPHeader; {
+	case h == "":
+	case !isToken(h):
+		bad("server.client_ip_header", "%q is not a header name", h)
+	case len(c.Server.TrustedProxies) == 0:
+		// Before trusted_proxies, the header was believed from anyone,
+		// who could then pass for any address. Ignoring it now would
+		// count every client as the proxy, without a word.
+		bad("server.client_ip_header", "%q is read only from server.trusted_proxies, which lists none: add your proxy's address, such as trusted_proxies = [\"127.0.0.1\"] for one on this machine (any client could send the header itself)", h)
 	}
 	for i, u := range c.Cluster.NATSURLs {
 		if err := checkNATSURL(u); err != nil {
@@ -702,6 +719,13 @@ func (c Config) PrivateTopics() feed.Filter {
 	}
 	f, _ := feed.ParseFilter(c.Auth.PrivateTopics) // checked by Validate
 	return f
+}
+
+// Proxies returns the reverse proxies of server.trusted_proxies and
+// server.client_ip_header, for the handlers.
+func (c Config) Proxies() handlers.Proxies {
+	trusted, _ := handlers.ParseTrusted(c.Server.TrustedProxies) // checked by Validate
+	return handlers.Proxies{Trusted: trusted, ClientIPHeader: c.Server.ClientIPHeader}
 }
 
 // SubscriberKeys reads auth.subscriber_keys (files included). Each error
@@ -909,6 +933,8 @@ func loopbackAddress(addr string) bool {
 // Reloadable are the keys a running server applies on SIGHUP; a change
 // of any other key needs a restart.
 var Reloadable = []string{
+	"server.client_ip_header",
+	"server.trusted_proxies",
 	"cors.allowed_origins",
 	"auth.publish_tokens",
 	"auth.subscriber_keys",
