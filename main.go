@@ -385,6 +385,7 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 		MaxStreamsPerIP:     cfg.Feed.MaxSubscribersPerIP,
 		BusyRetry:           cfg.Feed.BusyRetry,
 		Proxies:             cfg.Proxies(),
+		OpsToken:            cfg.Server.OpsToken,
 		PublishRate:         cfg.Auth.PublishRate,
 		PublishBurst:        cfg.Auth.PublishBurst,
 		Web:                 web.Files(),
@@ -946,6 +947,7 @@ func (rl *reloader) reload() {
 	}
 	rl.n.srv.SetCredentials(credentialsOf(cfg, keys, rl.n.demoToken))
 	rl.n.srv.SetProxies(cfg.Proxies())
+	rl.n.srv.SetOpsToken(cfg.Server.OpsToken)
 	rl.level.Set(cfg.Log.SlogLevel())
 	var applied, restart []string
 	for _, key := range config.Changed(rl.running, cfg) {
@@ -979,6 +981,7 @@ func removedAll(running, cfg config.Config, given config.Given) []string {
 		// Without its proxies, a server behind one would count every
 		// client as the proxy and send its cookies without Secure.
 		{"server.trusted_proxies", len(running.Server.TrustedProxies), len(cfg.Server.TrustedProxies)},
+		{"server.ops_token", len(running.Server.OpsToken), len(cfg.Server.OpsToken)},
 	} {
 		if c.had > 0 && c.has == 0 && !given[c.key] {
 			keys = append(keys, c.key)

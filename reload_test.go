@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -161,4 +162,113 @@ func TestReloadRefusesToRemoveAllCredentials(t *testing.T) {
 			t.Errorf("an empty file where there are no credentials:\n%s", said)
 		}
 	})
+}
+
+// TestReloadProxiesAndOpsToken: SIGHUP applies server.trusted_proxies,
+// server.client_ip_header and server.ops_token at once, through the
+// server as a client elsewhere sees it (behind the proxy on this
+// machine): whose address the access log names, and whether /metrics
+// and /healthz's figures open. A file that drops the proxies and the
+// token without writing them is refused.
+func TestReloadProxiesAndOpsToken(t *testing.T) {
+	const opsA, opsB = "reload-ops-token-a-0123456789abcdef", "reload-ops-token-b-0123456789abcdef"
+	configOf := func(proxies, header, ops string) string {
+		return fmt.Sprintf("[server]\ntrusted_proxies = [%s]\nclient_ip_header = %q\nops_token = %q\n[auth]\npublish_tokens = [%q]\n[log]\naccess = true\n",
+			proxies, header, ops, networkToken)
+	}
+	s := startServerEnv(t, t.TempDir(), configOf(`"127.0.0.1", "::1"`, "", opsA), func(string) string { return "" })
+	// get asks path as a client elsewhere would through the proxy, with
+	// the header lines kv, and returns the status, the body and the
+	// client the access log names.
+	get := func(path string, kv ...string) (int, string, string) {
+		t.Helper()
+		before := len(s.log.String())
+		req, _ := http.NewRequest(http.MethodGet, s.url+path, nil)
+		req.Header.Set("X-Forwarded-For", "203.0.113.9")
+		for i := 0; i+1 < len(kv); i += 2 {
+			req.Header.Set(kv[i], kv[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		client := ""
+		waitUntil(t, func() bool {
+			_, line, ok := strings.Cut(s.log.String()[before:], "route="+path)
+			line, _, _ = strings.Cut(line, "\n")
+			_, client, _ = strings.Cut(line, "client=")
+			return ok
+		})
+		return resp.StatusCode, string(body), client
+	}
+	check := func(step, client string, ops map[string]int, detail bool) {
+		t.Helper()
+		if _, _, got := get("/api/topics", "X-Real-IP", "203.0.113.5"); got != client {
+			t.Errorf("%s: the client is %s, want %s", step, got, client)
+		}
+		for tok, want := range ops {
+			if status, _, _ := get("/metrics", "Authorization", "Bearer "+tok); status != want {
+				t.Errorf("%s: /metrics with %s: %d, want %d", step, tok, status, want)
+			}
+		}
+		if _, body, _ := get("/healthz"); strings.Contains(body, "last_id") != detail {
+			t.Errorf("%s: /healthz without the token: %s", step, body)
+		}
+	}
+
+	check("at the start", "203.0.113.9", map[string]int{opsA: 200, opsB: 401}, false)
+
+	said := hangup(t, s, configOf(`"127.0.0.1", "::1"`, "X-Real-IP", opsB))
+	if !strings.Contains(said, `applied="[server.client_ip_header server.ops_token]"`) {
+		t.Errorf("the reload does not say what it applied:\n%s", said)
+	}
+	check("another header and token", "203.0.113.5", map[string]int{opsA: 401, opsB: 200}, false)
+
+	// This machine is no longer a trusted proxy: its headers are
+	// ignored, and a request carrying them is not taken for a local one.
+	said = hangup(t, s, configOf(`"192.0.2.1"`, "X-Real-IP", opsB))
+	if !strings.Contains(said, `applied=[server.trusted_proxies]`) {
+		t.Errorf("the reload does not say what it applied:\n%s", said)
+	}
+	check("another proxy", "127.0.0.1", map[string]int{opsB: 200}, false)
+
+	said = hangup(t, s, fmt.Sprintf("[auth]\npublish_tokens = [%q]\n[log]\naccess = true\n", networkToken))
+	if !strings.Contains(said, `would_remove="[server.trusted_proxies server.ops_token]"`) {
+		t.Errorf("a file leaving out the proxies and the token:\n%s", said)
+	}
+	check("a refused reload", "127.0.0.1", map[string]int{opsB: 200}, false)
+
+	said = hangup(t, s, fmt.Sprintf("[server]\ntrusted_proxies = []\nops_token = \"\"\n[auth]\npublish_tokens = [%q]\n[log]\naccess = true\n", networkToken))
+	if !strings.Contains(said, "configuration reloaded") {
+		t.Errorf("a file removing the proxies and the token on purpose:\n%s", said)
+	}
+	check("none", "127.0.0.1", map[string]int{opsB: 403}, false)
+}
+
+// TestOpsTokenFromEnvironment: LIVEFEED_OPS_TOKEN replaces the file's
+// server.ops_token.
+func TestOpsTokenFromEnvironment(t *testing.T) {
+	const inFile, inEnv = "ops-token-in-the-file-0123456789", "ops-token-in-the-environment-0123"
+	s := startServerEnv(t, t.TempDir(), fmt.Sprintf("[server]\ntrusted_proxies = [\"127.0.0.1\", \"::1\"]\nops_token = %q\n", inFile),
+		func(k string) string {
+			if k == config.EnvOpsToken {
+				return inEnv
+			}
+			return ""
+		})
+	for tok, want := range map[string]int{inEnv: 200, inFile: 401} {
+		req, _ := http.NewRequest(http.MethodGet, s.url+"/metrics", nil)
+		req.Header.Set("X-Forwarded-For", "203.0.113.9")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("/metrics with %s: %d, want %d", tok, resp.StatusCode, want)
+		}
+	}
 }

@@ -205,20 +205,21 @@ func (s *Server) overTLS(r *http.Request) bool {
 var forwardingHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-Ip"}
 
 // local reports whether the request's client is on this machine: its
-// address is a loopback address, and the request is not one a proxy
-// forwarded without saying from whom. From a peer that is not a trusted
-// proxy, it carries no header a proxy adds (a proxy on this machine that
-// is not listed in trusted_proxies forwards requests from anywhere);
-// from a trusted proxy, the client's address is in the header (a proxy
-// that does not pass it on could be forwarding anyone).
+// address is a loopback address, as the trusted proxies pass it on or,
+// for a request no proxy forwarded, as the connection's peer. A request
+// with a header that proxies add, which did not get its client's address
+// from a trusted proxy, is not local: a proxy on this machine that is not
+// listed in trusted_proxies (or that does not pass the address on)
+// forwards requests from anywhere. One that adds no header at all cannot
+// be told from a local client.
 func (s *Server) local(r *http.Request) bool {
 	p := s.proxies.Load()
 	a, fromProxy := p.client(r)
 	if !a.IsLoopback() {
 		return false
 	}
-	if fromProxy {
-		return r.Header.Get(p.header) != ""
+	if fromProxy && r.Header.Get(p.header) != "" {
+		return true
 	}
 	if r.Header.Get(p.header) != "" {
 		return false

@@ -172,8 +172,12 @@ func TestLocal(t *testing.T) {
 		{"TrustedProxyForLoopback", []string{"127.0.0.1"}, "127.0.0.1:5000", []string{xff, "127.0.0.1"}, true},
 		{"TrustedProxySpoofedLoopback", []string{"127.0.0.1"}, "127.0.0.1:5000", []string{xff, "127.0.0.1, 203.0.113.9"}, false},
 		// A trusted proxy that passes no address could be forwarding
-		// anyone.
-		{"TrustedProxyNoHeader", []string{"127.0.0.1"}, "127.0.0.1:5000", nil, false},
+		// anyone; a request without any proxy's header is a local
+		// client's.
+		{"TrustedProxyProtoOnly", []string{"127.0.0.1"}, "127.0.0.1:5000", []string{"X-Forwarded-Proto", "https"}, false},
+		{"TrustedProxyOtherHeaderOnly", []string{"127.0.0.1"}, "127.0.0.1:5000", []string{"X-Real-IP", "203.0.113.9"}, false},
+		{"TrustedPeerNoHeader", []string{"127.0.0.1"}, "127.0.0.1:5000", nil, true},
+		{"TrustedRemotePeerNoHeader", []string{"10.0.0.0/8"}, "10.0.0.5:5000", nil, false},
 		{"NotAPeerAddress", nil, "pipe", nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

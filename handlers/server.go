@@ -151,6 +151,9 @@ type Options struct {
 	// Proxies are the reverse proxies trusted to pass on the client's
 	// address and scheme (none: every header saying so is ignored).
 	Proxies Proxies
+	// OpsToken, if set, opens the detail of /healthz and /metrics to
+	// clients that are not on this machine (see opsAllowed).
+	OpsToken string
 	// PublishRate is the events per second each publish token may send on
 	// average (0: no limit), PublishBurst how many at once.
 	PublishRate  float64
@@ -181,8 +184,9 @@ type Server struct {
 	stats    func() StoreStats
 	cluster  func() ClusterStatus
 	log      *slog.Logger
-	creds    atomic.Pointer[credentials] // see SetCredentials
-	proxies  atomic.Pointer[proxies]     // see SetProxies
+	creds    atomic.Pointer[credentials]       // see SetCredentials
+	proxies  atomic.Pointer[proxies]           // see SetProxies
+	opsToken atomic.Pointer[[sha256.Size]byte] // its digest; see SetOpsToken
 	streams  *streamLimits
 	// consoleKeys sign the subscriber tokens the operator console reads
 	// private topics with: a secret of this process's own, so that they
@@ -237,6 +241,7 @@ func New(b Backends, opts Options) *Server {
 	s.metrics.registry.MustRegister(statsCollector{s})
 	s.metricsHandler = metricsHandler(s.metrics, s)
 	s.SetProxies(opts.Proxies)
+	s.SetOpsToken(opts.OpsToken)
 	s.SetCredentials(Credentials{PublishTokens: opts.PublishTokens, ScopedPublishTokens: opts.ScopedPublishTokens,
 		SubscriberKeys: opts.SubscriberKeys, AllowedOrigins: opts.AllowedOrigins, Operators: opts.Operators})
 	if !opts.PrivateTopics.IsZero() {
@@ -491,10 +496,21 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
 }
 
 // health reports whether the server can serve: the database answers (and
-// in a cluster, the node has caught up with the log and follows it).
+// in a cluster, the node has caught up with the log and follows it). The
+// figures, and why it cannot serve, go only to a client allowed the
+// operations' detail (see opsAllowed); others get the status alone, 200
+// or 503, which is all a load balancer needs.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	allowed := s.opsAllowed(r)
 	if err := s.stored.Ping(r.Context()); err != nil {
+		if !allowed {
+			err = notReady(err)
+		}
 		Error(w, r, s.log, err)
+		return
+	}
+	if !allowed {
+		writeJSONBody(w, http.StatusOK, []byte("{\"status\":\"ok\"}\n"))
 		return
 	}
 	st := s.hub.Stats()

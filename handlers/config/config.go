@@ -60,6 +60,9 @@ type Server struct {
 	// whose X-Forwarded-For (or ClientIPHeader) and X-Forwarded-Proto
 	// are believed; see handlers.Proxies.
 	TrustedProxies []string `toml:"trusted_proxies"`
+	// OpsToken, if set, is the bearer token that opens the detail of
+	// /healthz and /metrics to clients not on this machine.
+	OpsToken string `toml:"ops_token"`
 }
 
 // Log configures the server's log.
@@ -230,6 +233,7 @@ const (
 	EnvSubscriberKeys = "LIVEFEED_SUBSCRIBER_KEYS"   // comma-separated entries of auth.subscriber_keys
 	EnvNATSURLs       = "LIVEFEED_CLUSTER_NATS_URLS" // comma-separated
 	EnvNATSToken      = "LIVEFEED_CLUSTER_TOKEN"
+	EnvOpsToken       = "LIVEFEED_OPS_TOKEN"
 )
 
 // SampleToken is the publish token of the sample config.toml: fine on
@@ -484,6 +488,10 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		set("cluster.token", EnvNATSToken)
 		c.Cluster.Token = v
 	}
+	if v := getenv(EnvOpsToken); v != "" {
+		set("server.ops_token", EnvOpsToken)
+		c.Server.OpsToken = v
+	}
 	if v := getenv(EnvOperators); v != "" {
 		// bcrypt hashes hold letters, digits and "$./", never ":" or ",".
 		set("auth.operators", EnvOperators)
@@ -626,6 +634,9 @@ func (c Config) Validate() error {
 			index, msg, _ := strings.Cut(e.Error(), ": ") // "[2]: ..."
 			bad("server.trusted_proxies"+index, "%s", msg)
 		}
+	}
+	if t := c.Server.OpsToken; t != "" && len(t) < MinTokenLen {
+		bad("server.ops_token", "is shorter than %d characters", MinTokenLen)
 	}
 	switch h := c.Server.ClientIPHeader; {
 	case h == "":
@@ -901,6 +912,16 @@ func (c Config) CheckDeploymentAt(listening ...string) error {
 			bad(key, "is one character repeated, and %s: use a random token", reachable)
 		}
 	}
+	// The ops token is not looked at in errors: it is a secret.
+	switch t := c.Server.OpsToken; {
+	case t == "":
+	case t == SampleToken:
+		bad("server.ops_token", "is the sample publish token of config.toml, and %s: set your own token (or %s)", reachable, EnvOpsToken)
+	case len(t) < MinNetworkTokenLen:
+		bad("server.ops_token", "is shorter than %d characters, and %s: use a long random token (such as the output of `openssl rand -hex 24`)", MinNetworkTokenLen, reachable)
+	case strings.Count(t, t[:1]) == len(t):
+		bad("server.ops_token", "is one character repeated, and %s: use a random token", reachable)
+	}
 	for i, op := range c.Auth.Operators {
 		if cost, err := bcrypt.Cost([]byte(op.PasswordHash)); err != nil || cost > MaxPasswordCost {
 			continue // refused by Validate; checking it could take minutes
@@ -935,6 +956,7 @@ func loopbackAddress(addr string) bool {
 var Reloadable = []string{
 	"server.client_ip_header",
 	"server.trusted_proxies",
+	"server.ops_token",
 	"cors.allowed_origins",
 	"auth.publish_tokens",
 	"auth.subscriber_keys",
