@@ -145,6 +145,16 @@ func TestReloadRefusesToRemoveAllCredentials(t *testing.T) {
 		})
 	}
 
+	t.Run("Broken", func(t *testing.T) {
+		said := hangup(t, s, fmt.Sprintf("[auth]\npublish_tokens = [%q", networkToken[:10]))
+		if !strings.Contains(said, "level=ERROR") || !strings.Contains(said, "reload refused: the configuration is not valid") || strings.Contains(said, networkToken[:10]) {
+			t.Errorf("a file cut short inside a value:\n%s", said)
+		}
+		if got := publishStatus(t, s.url, networkToken); got != http.StatusCreated {
+			t.Errorf("the token in effect after the refused reload: %d, want 201", got)
+		}
+	})
+
 	t.Run("WrittenEmpty", func(t *testing.T) {
 		said := hangup(t, s, "[auth]\npublish_tokens = []\noperators = []\nsubscriber_keys = []\nprivate_topics = [\"premium/*\"]\n")
 		_, applied, _ := strings.Cut(said, "applied=")
@@ -270,5 +280,33 @@ func TestOpsTokenFromEnvironment(t *testing.T) {
 		if resp.StatusCode != want {
 			t.Errorf("/metrics with %s: %d, want %d", tok, resp.StatusCode, want)
 		}
+	}
+}
+
+// TestStartRefusesWeakSecretsOnNetwork: on a network address the server
+// does not start with the sample publish token or operator, or a short
+// ops token, whichever way the address is given, and says which key.
+func TestStartRefusesWeakSecretsOnNetwork(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		args       []string
+		want       string
+	}{
+		{"SampleTokenFlag", fmt.Sprintf("[auth]\npublish_tokens = [%q]\n", config.SampleToken), []string{"-addr", "0.0.0.0:0"}, "auth.publish_tokens[0]: is the sample token"},
+		{"SampleOperatorFile", "[server]\naddress = \"0.0.0.0:0\"\n" + operatorTOML(config.SampleOperatorName, config.SamplePasswordHash), nil, "auth.operators[0].password_hash"},
+		{"ShortOpsToken", "[server]\nops_token = \"ops-token-0123456789\"\n", []string{"-addr", ":0"}, "server.ops_token: is shorter than 32 characters"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "config.toml")
+			if err := os.WriteFile(path, []byte(tc.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			args := append([]string{"-config", path, "-db", filepath.Join(dir, "feed.db")}, tc.args...)
+			err := run(t.Context(), args, func(string) string { return "" }, nil, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "reachable from the network") {
+				t.Fatalf("run = %v, want an error with %q", err, tc.want)
+			}
+		})
 	}
 }
