@@ -205,7 +205,10 @@ func serveCommand(ctx context.Context, e env) (err error) {
 		printVersion(e.stdout)
 		return nil
 	}
-	cfg, builtIn, err := sv.config(e.getenv)
+	cfg, _, builtIn, err := sv.config(e.getenv)
+	if err == nil {
+		err = cfg.CheckDeployment()
+	}
 	if err != nil {
 		return err
 	}
@@ -232,7 +235,7 @@ func serveCommand(ctx context.Context, e env) (err error) {
 	}
 	// SIGHUP is caught before the server says it serves: from then on a
 	// hangup reloads, never ends the process.
-	stopReloads := reloadOnHangup(&reloader{sv: sv, getenv: e.getenv, log: log, level: level, n: n, running: cfg})
+	stopReloads := reloadOnHangup(&reloader{sv: sv, getenv: e.getenv, log: log, level: level, n: n, running: cfg, listening: ln.Addr().String()})
 	defer stopReloads()
 	announce(e.stdout, log, ln, n, cfg, builtIn, *sv.configPath)
 	if *sv.pprofAt != "" {
@@ -261,15 +264,17 @@ func serveCommand(ctx context.Context, e env) (err error) {
 }
 
 // config loads the configuration the flags name, with the flags' own
-// settings over it; builtIn reports that no config.toml was there, so the
-// built-in defaults are in use.
-func (sv serving) config(getenv func(string) string) (cfg config.Config, builtIn bool, err error) {
+// settings over it, and validates it; given are the keys the file and the
+// environment set, and builtIn reports that no config.toml was there, so
+// the built-in defaults are in use. Its secrets are left for the caller
+// to check against where the server listens (CheckDeployment).
+func (sv serving) config(getenv func(string) string) (cfg config.Config, given config.Given, builtIn bool, err error) {
 	named := false
 	sv.flags.Visit(func(f *flag.Flag) { named = named || f.Name == "config" })
 	_, statErr := os.Stat(*sv.configPath)
 	builtIn = !named && errors.Is(statErr, os.ErrNotExist)
-	if cfg, err = config.Load(*sv.configPath, named, getenv); err != nil {
-		return cfg, false, err
+	if cfg, given, err = config.LoadGiven(*sv.configPath, named, getenv); err != nil {
+		return cfg, nil, false, err
 	}
 	if *sv.addr != "" {
 		cfg.Server.Address = *sv.addr
@@ -277,7 +282,7 @@ func (sv serving) config(getenv func(string) string) (cfg config.Config, builtIn
 	if *sv.dbPath != "" {
 		cfg.Store.Path = *sv.dbPath
 	}
-	return cfg, builtIn, cfg.CheckDeployment()
+	return cfg, given, builtIn, nil
 }
 
 // archiveEvery is how often final games past feed.final_linger are looked
@@ -378,10 +383,11 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 		ReadTimeout:               cfg.Server.ReadTimeout,
 		MaxStreams:                maxStreams(cfg.Feed.MaxSubscribers),
 		MaxStreamsPerIP:           cfg.Feed.MaxSubscribersPerIP,
+		BusyRetry:                 cfg.Feed.BusyRetry,
 		MaxPublishStreams:         cfg.Feed.MaxPublishStreams,
 		MaxPublishStreamsPerToken: cfg.Feed.MaxPublishStreamsPerToken,
-		BusyRetry:                 cfg.Feed.BusyRetry,
-		ClientIPHeader:            cfg.Server.ClientIPHeader,
+		Proxies:                   cfg.Proxies(),
+		OpsToken:                  cfg.Server.OpsToken,
 		PublishRate:               cfg.Auth.PublishRate,
 		PublishBurst:              cfg.Auth.PublishBurst,
 		Web:                       web.Files(),
@@ -884,6 +890,10 @@ type reloader struct {
 	// running is the configuration in effect: the one the server started
 	// with, with the reloadable keys of the last good reload.
 	running config.Config
+	// listening is the address the server listens on: a new file's
+	// secrets are checked against it, and against the address it
+	// started with, whatever address the file names.
+	listening string
 }
 
 // reloadOnHangup reloads on every SIGHUP until stop is called.
@@ -912,9 +922,18 @@ func reloadOnHangup(rl *reloader) (stop func()) {
 
 // reload reads the configuration file again, with the environment and
 // the command line's flags over it as at the start, and validates all of
-// it before it applies anything: a bad file changes nothing.
+// it before it applies anything: a bad file changes nothing. Its secrets
+// are checked as strictly as at the start, for where the server listens
+// (a file naming a loopback address does not make a server on the
+// network accept the sample token). A file that would leave the server
+// without a kind of credential it has, without saying so (an emptied or
+// cut-short file, the defaults), is refused too: the key must be written
+// empty to remove them all.
 func (rl *reloader) reload() {
-	cfg, _, err := rl.sv.config(rl.getenv)
+	cfg, given, _, err := rl.sv.config(rl.getenv)
+	if err == nil {
+		err = cfg.CheckDeploymentAt(rl.listening, rl.running.Server.Address)
+	}
 	var keys *token.Keys
 	if err == nil {
 		keys, err = cfg.SubscriberKeys()
@@ -923,7 +942,14 @@ func (rl *reloader) reload() {
 		rl.log.Error("reload refused: the configuration is not valid, so the settings in effect stay", "err", err)
 		return
 	}
+	if gone := removedAll(rl.running, cfg, given); len(gone) > 0 {
+		rl.log.Warn("reload refused: the file would remove every entry of these keys without naming them (write a key as [] to remove them all); the settings in effect stay",
+			"would_remove", gone)
+		return
+	}
 	rl.n.srv.SetCredentials(credentialsOf(cfg, keys, rl.n.demoToken))
+	rl.n.srv.SetProxies(cfg.Proxies())
+	rl.n.srv.SetOpsToken(cfg.Server.OpsToken)
 	rl.level.Set(cfg.Log.SlogLevel())
 	var applied, restart []string
 	for _, key := range config.Changed(rl.running, cfg) {
@@ -933,16 +959,37 @@ func (rl *reloader) reload() {
 			restart = append(restart, key)
 		}
 	}
-	next := rl.running
-	next.CORS.AllowedOrigins = cfg.CORS.AllowedOrigins
-	next.Auth.PublishTokens, next.Auth.Operators = cfg.Auth.PublishTokens, cfg.Auth.Operators
-	next.Auth.SubscriberKeys, next.Auth.SubscriberAudience = cfg.Auth.SubscriberKeys, cfg.Auth.SubscriberAudience
-	next.Log.Level = cfg.Log.Level
-	rl.running = next
+	rl.running = config.WithReloadable(rl.running, cfg)
 	rl.log.Info("configuration reloaded", "applied", applied)
 	if len(restart) > 0 {
 		rl.log.Warn("changed settings need a restart to take effect", "keys", restart)
 	}
+}
+
+// removedAll lists the keys of the credentials (and trusted proxies) the
+// running server has and cfg would leave none of, though neither the file
+// nor the environment gives the key: a file emptied, cut short or
+// replaced by the defaults would otherwise refuse every publisher,
+// operator or private subscriber at once.
+func removedAll(running, cfg config.Config, given config.Given) []string {
+	var keys []string
+	for _, c := range []struct {
+		key      string
+		had, has int
+	}{
+		{"auth.publish_tokens", len(running.Auth.PublishTokens), len(cfg.Auth.PublishTokens)},
+		{"auth.operators", len(running.Auth.Operators), len(cfg.Auth.Operators)},
+		{"auth.subscriber_keys", len(running.Auth.SubscriberKeys), len(cfg.Auth.SubscriberKeys)},
+		// Without its proxies, a server behind one would count every
+		// client as the proxy and send its cookies without Secure.
+		{"server.trusted_proxies", len(running.Server.TrustedProxies), len(cfg.Server.TrustedProxies)},
+		{"server.ops_token", len(running.Server.OpsToken), len(cfg.Server.OpsToken)},
+	} {
+		if c.had > 0 && c.has == 0 && !given[c.key] {
+			keys = append(keys, c.key)
+		}
+	}
+	return keys
 }
 
 // credentialsOf are the credentials of cfg for the server, with the

@@ -106,11 +106,18 @@ func startServerIn(t *testing.T, dir, configTOML string, args ...string) *server
 // startServerEnv is startServerIn with the environment getenv.
 func startServerEnv(t *testing.T, dir, configTOML string, getenv func(string) string, args ...string) *server {
 	t.Helper()
+	return startServerFlags(t, dir, configTOML, getenv, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+}
+
+// startServerFlags is startServerEnv with only the flags args besides
+// -config and -db: the listen address is the file's unless args name one.
+func startServerFlags(t *testing.T, dir, configTOML string, getenv func(string) string, args ...string) *server {
+	t.Helper()
 	cfgPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(cfgPath, []byte(configTOML), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	args = append([]string{"-config", cfgPath, "-addr", "127.0.0.1:0", "-db", filepath.Join(dir, "feed.db")}, args...)
+	args = append([]string{"-config", cfgPath, "-db", filepath.Join(dir, "feed.db")}, args...)
 	out, outW := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &server{dir: dir, stop: cancel, done: make(chan error, 1), log: new(lockedBuffer)}

@@ -70,7 +70,7 @@ func (s *Server) adminSession(w http.ResponseWriter, r *http.Request) {
 		token = c.Value // keep it: a second tab must not void the first one's form
 	} else {
 		token = randomToken()
-		http.SetCookie(w, adminCookie(r, loginCookie, token, 3600))
+		http.SetCookie(w, s.adminCookie(r, loginCookie, token, 3600))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"signed_in": false, "csrf": token})
 }
@@ -136,7 +136,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		hash = s.dummyHash()
 	}
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(lf.Password)) != nil || !known {
-		s.log.Warn("failed sign-in", "operator", lf.Name, "known", known, "remote", r.RemoteAddr)
+		s.log.Warn("failed sign-in", "operator", lf.Name, "known", known, "client", s.clientIP(r))
 		Error(w, r, s.log, feed.Errorf(feed.ErrUnauthorized, "wrong operator name or password"))
 		return
 	}
@@ -146,9 +146,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, err)
 		return
 	}
-	http.SetCookie(w, adminCookie(r, sessionCookie, id, int(s.opts.SessionLifetime.Seconds())))
-	http.SetCookie(w, adminCookie(r, loginCookie, "", -1))
-	s.log.Info("operator signed in", "operator", lf.Name, "remote", r.RemoteAddr)
+	http.SetCookie(w, s.adminCookie(r, sessionCookie, id, int(s.opts.SessionLifetime.Seconds())))
+	http.SetCookie(w, s.adminCookie(r, loginCookie, "", -1))
+	s.log.Info("operator signed in", "operator", lf.Name, "client", s.clientIP(r))
 	s.signedIn(w, r, sess)
 }
 
@@ -158,7 +158,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, id string, sess 
 	if err := s.sessions.end(r.Context(), id); err != nil {
 		return err
 	}
-	http.SetCookie(w, adminCookie(r, sessionCookie, "", -1))
+	http.SetCookie(w, s.adminCookie(r, sessionCookie, "", -1))
 	s.log.Info("operator signed out", "operator", sess.operator)
 	writeJSON(w, http.StatusOK, map[string]any{"signed_in": false})
 	return nil
@@ -192,7 +192,7 @@ func (s *Server) operatorForm(handle func(w http.ResponseWriter, r *http.Request
 			return
 		}
 		if !sameToken(sess.csrf, form.Get(csrfField)) {
-			s.log.Warn("form without a valid CSRF token", "operator", sess.operator, "path", r.URL.Path, "remote", r.RemoteAddr)
+			s.log.Warn("form without a valid CSRF token", "operator", sess.operator, "path", r.URL.Path, "client", s.clientIP(r))
 			Error(w, r, s.log, feed.Errorf(feed.ErrForbidden, "the form's security token is missing or stale: reload the page"))
 			return
 		}

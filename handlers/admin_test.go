@@ -253,9 +253,9 @@ func TestAdminLoginThrottledAtOnce(t *testing.T) {
 // per proxy, so one client's guesses do not lock the others out.
 func TestAdminLoginThrottlePerClientBehindProxy(t *testing.T) {
 	a := newApp(t, handlers.Options{
-		Web:            web.Files(),
-		Operators:      []handlers.Operator{{Name: operatorName, PasswordHash: operatorHash()}},
-		ClientIPHeader: "X-Forwarded-For",
+		Web:       web.Files(),
+		Operators: []handlers.Operator{{Name: operatorName, PasswordHash: operatorHash()}},
+		Proxies:   loopbackProxy, // the test client is the proxy
 	}, false)
 	c := newConsole(t, a)
 	guess := func(client, name string) int {
@@ -285,9 +285,9 @@ func TestAdminLoginThrottlePerClientBehindProxy(t *testing.T) {
 // refuse the sixth.
 func TestAdminLoginThrottlesUnknownNames(t *testing.T) {
 	a := newApp(t, handlers.Options{
-		Web:            web.Files(),
-		Operators:      []handlers.Operator{{Name: operatorName, PasswordHash: operatorHash()}},
-		ClientIPHeader: "X-Forwarded-For",
+		Web:       web.Files(),
+		Operators: []handlers.Operator{{Name: operatorName, PasswordHash: operatorHash()}},
+		Proxies:   loopbackProxy, // the test client is the proxy
 	}, false)
 	c := newConsole(t, a)
 	type answer struct {

@@ -62,7 +62,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	conn, err := s.openStream(w, r, notice)
 	if err != nil {
 		release()
-		s.log.Debug("event stream not opened", "remote", r.RemoteAddr, "err", err)
+		s.log.Debug("event stream not opened", "client", ip, "err", err)
 		return
 	}
 	err = s.hub.Serve(r.Context(), conn, fanout.Subscription{
@@ -73,7 +73,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		Expires: expires,
 	})
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, feed.ErrClosed) {
-		s.log.Debug("event stream ended", "remote", r.RemoteAddr, "err", err)
+		s.log.Debug("event stream ended", "client", ip, "err", err)
 	}
 }
 

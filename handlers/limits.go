@@ -3,10 +3,8 @@ package handlers
 import (
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -64,25 +62,6 @@ func (s *Server) shed(w http.ResponseWriter) {
 	h.Set("Connection", "close")
 	w.WriteHeader(http.StatusOK)
 	w.Write([]byte("retry: " + strconv.FormatInt(retry.Milliseconds(), 10) + "\n: the server is busy; reconnecting later\n\n"))
-}
-
-// clientIP is the address a request comes from: the connection's peer, or,
-// behind a reverse proxy named in the configuration, the last address of
-// the header the proxy sets (the one the proxy itself saw).
-func (s *Server) clientIP(r *http.Request) string {
-	if name := s.opts.ClientIPHeader; name != "" {
-		if v := r.Header.Values(name); len(v) > 0 {
-			parts := strings.Split(v[len(v)-1], ",")
-			if ip := net.ParseIP(strings.TrimSpace(parts[len(parts)-1])); ip != nil {
-				return ip.String()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // rateLimits is a token bucket per publish token: each allows rate events

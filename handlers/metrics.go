@@ -128,8 +128,13 @@ func build() (version, revision string) {
 }
 
 // serveMetrics writes the figures in the Prometheus text format (or what
-// the scraper asks for, compressed if it accepts it).
+// the scraper asks for, compressed if it accepts it), to a client allowed
+// the operations' detail (see opsAllowed).
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	if !s.opsAllowed(r) {
+		Error(w, r, s.log, s.opsRefusal())
+		return
+	}
 	s.metricsHandler.ServeHTTP(w, r)
 }
 

@@ -156,9 +156,12 @@ type Options struct {
 	// back.
 	MaxStreams, MaxStreamsPerIP int
 	BusyRetry                   time.Duration
-	// ClientIPHeader names the header a trusted reverse proxy puts the
-	// client's address in ("X-Forwarded-For"); empty to use the peer.
-	ClientIPHeader string
+	// Proxies are the reverse proxies trusted to pass on the client's
+	// address and scheme (none: every header saying so is ignored).
+	Proxies Proxies
+	// OpsToken, if set, opens the detail of /healthz and /metrics to
+	// clients that are not on this machine (see opsAllowed).
+	OpsToken string
 	// MaxPublishStreams and MaxPublishStreamsPerToken bound the open
 	// streaming publishes, in all and per publish token (0: no limit).
 	// Each holds a few MiB at most (two groups of lines and a line being
@@ -194,7 +197,9 @@ type Server struct {
 	stats    func() StoreStats
 	cluster  func() ClusterStatus
 	log      *slog.Logger
-	creds    atomic.Pointer[credentials] // see SetCredentials
+	creds    atomic.Pointer[credentials]       // see SetCredentials
+	proxies  atomic.Pointer[proxies]           // see SetProxies
+	opsToken atomic.Pointer[[sha256.Size]byte] // its digest; see SetOpsToken
 	streams  *streamLimits
 	// publishStreams bounds the streaming publishes, in all and per
 	// publish token; bodies the memory of the other publishes' bodies.
@@ -254,6 +259,8 @@ func New(b Backends, opts Options) *Server {
 	}
 	s.metrics.registry.MustRegister(statsCollector{s})
 	s.metricsHandler = metricsHandler(s.metrics, s)
+	s.SetProxies(opts.Proxies)
+	s.SetOpsToken(opts.OpsToken)
 	s.SetCredentials(Credentials{PublishTokens: opts.PublishTokens, ScopedPublishTokens: opts.ScopedPublishTokens,
 		SubscriberKeys: opts.SubscriberKeys, AllowedOrigins: opts.AllowedOrigins, Operators: opts.Operators})
 	if !opts.PrivateTopics.IsZero() {
@@ -522,10 +529,21 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
 }
 
 // health reports whether the server can serve: the database answers (and
-// in a cluster, the node has caught up with the log and follows it).
+// in a cluster, the node has caught up with the log and follows it). The
+// figures, and why it cannot serve, go only to a client allowed the
+// operations' detail (see opsAllowed); others get the status alone, 200
+// or 503, which is all a load balancer needs.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	allowed := s.opsAllowed(r)
 	if err := s.stored.Ping(r.Context()); err != nil {
+		if !allowed {
+			err = notReady(err)
+		}
 		Error(w, r, s.log, err)
+		return
+	}
+	if !allowed {
+		writeJSONBody(w, http.StatusOK, []byte("{\"status\":\"ok\"}\n"))
 		return
 	}
 	st := s.hub.Stats()

@@ -82,15 +82,16 @@ func (ss *sessions) fromRequest(r *http.Request) (id string, sess *session, ok b
 
 // adminCookie returns a cookie of the admin console: never readable by
 // scripts, sent only with requests from the console's own site, and only
-// over TLS when the console is served over TLS. maxAge < 0 deletes it.
-func adminCookie(r *http.Request, name, value string, maxAge int) *http.Cookie {
+// over TLS when the console is reached over TLS, by livefeed's own or
+// through a trusted proxy's (see overTLS). maxAge < 0 deletes it.
+func (s *Server) adminCookie(r *http.Request, name, value string, maxAge int) *http.Cookie {
 	return &http.Cookie{
 		Name:     name,
 		Value:    value,
 		Path:     adminPath,
 		MaxAge:   maxAge,
 		HttpOnly: true,
-		Secure:   r.TLS != nil,
+		Secure:   s.overTLS(r),
 		SameSite: http.SameSiteStrictMode,
 	}
 }
@@ -182,8 +183,9 @@ func (t *loginThrottle) dropExpired(now time.Time) {
 }
 
 // clientKey is the throttling key of the request's client: its IP address
-// (from the configured client IP header behind a proxy, as for the stream
-// limits), or for IPv6 its /64 network, which one client usually has whole.
+// (behind a trusted proxy, the one the proxy passes on, as for the stream
+// limits), or for IPv6 its /64 network, which one client usually has
+// whole.
 func (s *Server) clientKey(r *http.Request) string {
 	host := s.clientIP(r)
 	ip := net.ParseIP(host)

@@ -32,6 +32,9 @@ type Config struct {
 	Workloads []*Workload
 	URL       string
 	Token     string
+	// OpsToken is the server's server.ops_token, for /healthz's and
+	// /metrics' figures from another machine ($LIVEFEED_OPS_TOKEN).
+	OpsToken string
 	// PID is the server's process, for its CPU time and memory (0: none).
 	PID int
 	// Runs is how many times each workload runs; the medians are checked.
@@ -80,6 +83,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 		defaultToken = "dev-publish-token-change-me"
 	}
 	fs.StringVar(&cfg.Token, "token", strings.TrimSpace(defaultToken), "publish `token` (default: the first of $LIVEFEED_PUBLISH_TOKENS, else the sample config.toml's)")
+	cfg.OpsToken = getenv(EnvOpsToken)
 	fs.IntVar(&cfg.PID, "pid", 0, "the server's process `id`: enables server CPU per delivery and RSS figures (required by W3)")
 	fs.IntVar(&cfg.Runs, "runs", 3, "runs of each workload; the median of each figure is checked against the bars")
 	fs.IntVar(&cfg.SourceIPs, "source-ips", 4, "spread subscriber connections over 127.0.0.1..127.0.0.`N` when the server is on loopback")
@@ -216,6 +220,7 @@ func RunReports(ctx context.Context, cfg Config, stdout, stderr io.Writer) ([]Re
 	if err != nil {
 		return nil, err
 	}
+	target.OpsToken = cfg.OpsToken
 	var server *Process
 	if cfg.PID > 0 {
 		server = &Process{PID: cfg.PID}

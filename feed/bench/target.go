@@ -20,6 +20,10 @@ type Target struct {
 	Addr, Host string
 	// Token is the publish token.
 	Token string
+	// OpsToken, if set, is sent with /healthz and /metrics: a server
+	// gives their figures only to clients on its machine and to holders
+	// of its server.ops_token.
+	OpsToken string
 	// sources are local addresses subscriber connections are spread over,
 	// so 10,000 connections to one port do not exhaust the ephemeral
 	// ports of one source address (about 28,000 on Linux, and closed ones
@@ -172,7 +176,7 @@ func (t *Target) Health(ctx context.Context) (Health, error) {
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return t.Dial(ctx, 0, 0) },
 	}}
 	defer client.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+t.Host+"/healthz", nil)
+	req, err := t.opsRequest(ctx, "/healthz")
 	if err != nil {
 		return Health{}, err
 	}
@@ -185,7 +189,26 @@ func (t *Target) Health(ctx context.Context) (Health, error) {
 	if resp.StatusCode != http.StatusOK {
 		return h, fmt.Errorf("GET /healthz: %s", resp.Status)
 	}
-	return h, json.NewDecoder(resp.Body).Decode(&h)
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		return h, err
+	}
+	if h.PID == 0 {
+		return h, fmt.Errorf("GET /healthz answered without its figures: the server gives them only to clients on its machine and to holders of its server.ops_token (set %s)", EnvOpsToken)
+	}
+	return h, nil
+}
+
+// EnvOpsToken is the environment variable the load tool takes the
+// server's ops token from.
+const EnvOpsToken = "LIVEFEED_OPS_TOKEN"
+
+// opsRequest is a GET of an operations endpoint, with the ops token.
+func (t *Target) opsRequest(ctx context.Context, path string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+t.Host+path, nil)
+	if err == nil && t.OpsToken != "" {
+		req.Header.Set("Authorization", "Bearer "+t.OpsToken)
+	}
+	return req, err
 }
 
 // Metrics reads the server's /metrics: each sample line's value by its
@@ -195,7 +218,7 @@ func (t *Target) Metrics(ctx context.Context) (map[string]float64, error) {
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return t.Dial(ctx, 0, 0) },
 	}}
 	defer client.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+t.Host+"/metrics", nil)
+	req, err := t.opsRequest(ctx, "/metrics")
 	if err != nil {
 		return nil, err
 	}

@@ -56,6 +56,13 @@ type Server struct {
 	TLSCert           string        `toml:"tls_cert"`
 	TLSKey            string        `toml:"tls_key"`
 	ClientIPHeader    string        `toml:"client_ip_header"`
+	// TrustedProxies are the reverse proxies (addresses, CIDR prefixes)
+	// whose X-Forwarded-For (or ClientIPHeader) and X-Forwarded-Proto
+	// are believed; see handlers.Proxies.
+	TrustedProxies []string `toml:"trusted_proxies"`
+	// OpsToken, if set, is the bearer token that opens the detail of
+	// /healthz and /metrics to clients not on this machine.
+	OpsToken string `toml:"ops_token"`
 }
 
 // Log configures the server's log.
@@ -230,6 +237,7 @@ const (
 	EnvSubscriberKeys = "LIVEFEED_SUBSCRIBER_KEYS"   // comma-separated entries of auth.subscriber_keys
 	EnvNATSURLs       = "LIVEFEED_CLUSTER_NATS_URLS" // comma-separated
 	EnvNATSToken      = "LIVEFEED_CLUSTER_TOKEN"
+	EnvOpsToken       = "LIVEFEED_OPS_TOKEN"
 )
 
 // SampleToken is the publish token of the sample config.toml: fine on
@@ -316,26 +324,48 @@ func Default() Config {
 // user named it with -config); otherwise the defaults stand. Errors name
 // the file and the key, or the environment variable that set the key.
 func Load(path string, required bool, getenv func(string) string) (Config, error) {
+	cfg, _, err := LoadGiven(path, required, getenv)
+	return cfg, err
+}
+
+// Given are the keys ("auth.publish_tokens") that the file or the
+// environment gives a value, as opposed to those left at their defaults:
+// a list written empty ("publish_tokens = []") is given, one left out is
+// not. A reload tells a file that removes credentials on purpose from one
+// that was cut short.
+type Given map[string]bool
+
+// LoadGiven is Load that also returns the keys the file and the
+// environment give.
+func LoadGiven(path string, required bool, getenv func(string) string) (Config, Given, error) {
 	cfg := Default()
+	given := Given{}
 	inFile := path
 	text, err := os.ReadFile(path)
 	switch {
 	case err == nil:
-		if cfg, err = Parse(string(text)); err != nil {
-			return Config{}, fmt.Errorf("%s: %w", path, err)
+		var md toml.MetaData
+		if cfg, md, err = parse(string(text)); err != nil {
+			return Config{}, nil, fmt.Errorf("%s: %w", path, err)
+		}
+		for _, k := range md.Keys() {
+			given[k.String()] = true
 		}
 	case errors.Is(err, os.ErrNotExist) && !required:
 		inFile = "" // the built-in defaults
 	default:
-		return Config{}, err
+		return Config{}, nil, err
 	}
 	if err := cfg.applyEnv(getenv); err != nil {
-		return Config{}, err
+		return Config{}, nil, err
+	}
+	for key := range cfg.env {
+		given[key] = true
 	}
 	if err := cfg.Validate(); err != nil {
-		return Config{}, sourced(inFile, err)
+		return Config{}, nil, sourced(inFile, err)
 	}
-	return cfg, nil
+	return cfg, given, nil
 }
 
 // sourced prefixes each problem of err with the file it is in, unless it
@@ -377,24 +407,30 @@ func (p *problem) Error() string {
 // misspelt key would otherwise be silently ignored. So is a duration
 // written as a bare number: TOML would take 30 for 30 nanoseconds.
 func Parse(text string) (Config, error) {
+	cfg, _, err := parse(text)
+	return cfg, err
+}
+
+// parse is Parse, also returning what the file holds.
+func parse(text string) (Config, toml.MetaData, error) {
 	cfg := Default()
 	md, err := toml.Decode(text, &cfg)
 	if err != nil {
-		return Config{}, err
+		return Config{}, md, err
 	}
 	if undecoded := md.Undecoded(); len(undecoded) > 0 {
 		keys := make([]string, len(undecoded))
 		for i, k := range undecoded {
 			keys[i] = k.String()
 		}
-		return Config{}, fmt.Errorf("unknown key %q (see config.toml for the keys livefeed reads)", keys[0])
+		return Config{}, md, fmt.Errorf("unknown key %q (see config.toml for the keys livefeed reads)", keys[0])
 	}
 	for _, key := range durationKeys() {
 		if md.IsDefined(key...) && md.Type(key...) != "String" {
-			return Config{}, fmt.Errorf("%s: a duration needs a unit, as a string such as \"15s\" or \"500ms\" (a bare number would be nanoseconds)", strings.Join(key, "."))
+			return Config{}, md, fmt.Errorf("%s: a duration needs a unit, as a string such as \"15s\" or \"500ms\" (a bare number would be nanoseconds)", strings.Join(key, "."))
 		}
 	}
-	return cfg, nil
+	return cfg, md, nil
 }
 
 // durationKeys lists the keys of every duration of Config, as
@@ -457,6 +493,10 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	if v := getenv(EnvNATSToken); v != "" {
 		set("cluster.token", EnvNATSToken)
 		c.Cluster.Token = v
+	}
+	if v := getenv(EnvOpsToken); v != "" {
+		set("server.ops_token", EnvOpsToken)
+		c.Server.OpsToken = v
 	}
 	if v := getenv(EnvOperators); v != "" {
 		// bcrypt hashes hold letters, digits and "$./", never ":" or ",".
@@ -597,8 +637,24 @@ func (c Config) Validate() error {
 	if err := store.CheckSynchronous(c.Store.Synchronous); err != nil {
 		bad("store.synchronous", "%v", err)
 	}
-	if c.Server.ClientIPHeader != "" && !isToken(c.Server.ClientIPHeader) {
-		bad("server.client_ip_header", "%q is not a header name", c.Server.ClientIPHeader)
+	if _, err := handlers.ParseTrusted(c.Server.TrustedProxies); err != nil {
+		for _, e := range unjoin(err) {
+			index, msg, _ := strings.Cut(e.Error(), ": ") // "[2]: ..."
+			bad("server.trusted_proxies"+index, "%s", msg)
+		}
+	}
+	if t := c.Server.OpsToken; t != "" && len(t) < MinTokenLen {
+		bad("server.ops_token", "is shorter than %d characters", MinTokenLen)
+	}
+	switch h := c.Server.ClientIPHeader; {
+	case h == "":
+	case !isToken(h):
+		bad("server.client_ip_header", "%q is not a header name", h)
+	case len(c.Server.TrustedProxies) == 0:
+		// Before trusted_proxies, the header was believed from anyone,
+		// who could then pass for any address. Ignoring it now would
+		// count every client as the proxy, without a word.
+		bad("server.client_ip_header", "%q is read only from server.trusted_proxies, which lists none: add your proxy's address, such as trusted_proxies = [\"127.0.0.1\"] for one on this machine (any client could send the header itself)", h)
 	}
 	for i, u := range c.Cluster.NATSURLs {
 		if err := checkNATSURL(u); err != nil {
@@ -682,6 +738,13 @@ func (c Config) PrivateTopics() feed.Filter {
 	}
 	f, _ := feed.ParseFilter(c.Auth.PrivateTopics) // checked by Validate
 	return f
+}
+
+// Proxies returns the reverse proxies of server.trusted_proxies and
+// server.client_ip_header, for the handlers.
+func (c Config) Proxies() handlers.Proxies {
+	trusted, _ := handlers.ParseTrusted(c.Server.TrustedProxies) // checked by Validate
+	return handlers.Proxies{Trusted: trusted, ClientIPHeader: c.Server.ClientIPHeader}
 }
 
 // SubscriberKeys reads auth.subscriber_keys (files included). Each error
@@ -821,11 +884,26 @@ func validHost(h string) bool {
 // a placeholder is), and operators whose password is the sample one.
 // Each operator's hash is checked against the sample password, so a hash
 // of it made anew is refused as well as the sample hash.
-func (c Config) CheckDeployment() error {
-	if c.Server.Loopback() {
+func (c Config) CheckDeployment() error { return c.CheckDeploymentAt() }
+
+// CheckDeploymentAt is CheckDeployment for a server that is running: the
+// secrets are checked if server.address or any of listening (where the
+// server listens, the address it started with) is reachable from the
+// network, so that a file naming another address (a reload) never
+// weakens the checks.
+func (c Config) CheckDeploymentAt(listening ...string) error {
+	reachable := ""
+	if !c.Server.Loopback() {
+		reachable = fmt.Sprintf("server.address %q is reachable from the network", c.Server.Address)
+	}
+	for _, addr := range listening {
+		if reachable == "" && !loopbackAddress(addr) {
+			reachable = fmt.Sprintf("the server listens on %q, which is reachable from the network", addr)
+		}
+	}
+	if reachable == "" {
 		return nil
 	}
-	reachable := fmt.Sprintf("server.address %q is reachable from the network", c.Server.Address)
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, &problem{env: c.envFor(key), key: key, msg: fmt.Sprintf(format, args...)})
@@ -842,6 +920,16 @@ func (c Config) CheckDeployment() error {
 			bad(key, "is one character repeated, and %s: use a random token", reachable)
 		}
 	}
+	// The ops token is not looked at in errors: it is a secret.
+	switch t := c.Server.OpsToken; {
+	case t == "":
+	case t == SampleToken:
+		bad("server.ops_token", "is the sample publish token of config.toml, and %s: set your own token (or %s)", reachable, EnvOpsToken)
+	case len(t) < MinNetworkTokenLen:
+		bad("server.ops_token", "is shorter than %d characters, and %s: use a long random token (such as the output of `openssl rand -hex 24`)", MinNetworkTokenLen, reachable)
+	case strings.Count(t, t[:1]) == len(t):
+		bad("server.ops_token", "is one character repeated, and %s: use a random token", reachable)
+	}
 	for i, op := range c.Auth.Operators {
 		if cost, err := bcrypt.Cost([]byte(op.PasswordHash)); err != nil || cost > MaxPasswordCost {
 			continue // refused by Validate; checking it could take minutes
@@ -855,8 +943,12 @@ func (c Config) CheckDeployment() error {
 
 // Loopback reports whether the server address only accepts local
 // connections.
-func (s Server) Loopback() bool {
-	host, _, err := net.SplitHostPort(s.Address)
+func (s Server) Loopback() bool { return loopbackAddress(s.Address) }
+
+// loopbackAddress reports whether the host:port addr only accepts local
+// connections.
+func loopbackAddress(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false
 	}
@@ -870,12 +962,35 @@ func (s Server) Loopback() bool {
 // Reloadable are the keys a running server applies on SIGHUP; a change
 // of any other key needs a restart.
 var Reloadable = []string{
+	"server.client_ip_header",
+	"server.trusted_proxies",
+	"server.ops_token",
 	"cors.allowed_origins",
 	"auth.publish_tokens",
 	"auth.subscriber_keys",
 	"auth.subscriber_audience",
 	"auth.operators",
 	"log.level",
+}
+
+// WithReloadable returns running with the values of the keys of
+// Reloadable taken from next, and every other key as it was: the
+// configuration in effect after a reload of next.
+func WithReloadable(running, next Config) Config {
+	out := running
+	vo, vn := reflect.ValueOf(&out).Elem(), reflect.ValueOf(next)
+	for i := range vo.NumField() {
+		section := vo.Type().Field(i).Tag.Get("toml")
+		if section == "" {
+			continue // not a section of the file
+		}
+		for j := range vo.Field(i).NumField() {
+			if slices.Contains(Reloadable, section+"."+vo.Field(i).Type().Field(j).Tag.Get("toml")) {
+				vo.Field(i).Field(j).Set(vn.Field(i).Field(j))
+			}
+		}
+	}
+	return out
 }
 
 // Changed lists the keys ("section.key", in the order of Config) whose

@@ -29,6 +29,7 @@ func TestShippedFileMatchesDefaults(t *testing.T) {
 	want.CORS.AllowedOrigins = []string{}
 	want.Cluster.NATSURLs = []string{}
 	want.Auth.PrivateTopics, want.Auth.SubscriberKeys = []string{}, []string{}
+	want.Server.TrustedProxies = []string{}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("config.toml differs from the defaults:\n got %+v\nwant %+v", cfg, want)
 	}
