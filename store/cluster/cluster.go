@@ -132,6 +132,7 @@ type Node struct {
 
 	connMu sync.Mutex
 	down   chan struct{}  // closed when the connection to NATS drops
+	closed chan struct{}  // closed once the connection is closed and its callbacks have run
 	done   sync.WaitGroup // the mirroring goroutine
 }
 
@@ -151,7 +152,7 @@ func Open(ctx context.Context, st *store.Store, opts Options) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{Store: st, opts: opts, log: opts.Logger.With("node", opts.Node), prefix: prefix,
-		progress: make(chan struct{}), stop: make(chan struct{}), down: make(chan struct{}),
+		progress: make(chan struct{}), stop: make(chan struct{}), down: make(chan struct{}), closed: make(chan struct{}),
 		checkEvery: checkEvery}
 	n.problem.Store("")
 	n.applied = st.LastID()
@@ -159,11 +160,11 @@ func Open(ctx context.Context, st *store.Store, opts Options) (*Node, error) {
 		return nil, err
 	}
 	if err := n.openStream(ctx); err != nil {
-		n.nc.Close()
+		n.closeConn()
 		return nil, err
 	}
 	if err := n.openSessions(ctx); err != nil {
-		n.nc.Close()
+		n.closeConn()
 		return nil, err
 	}
 	n.done.Go(n.mirror)
@@ -181,8 +182,16 @@ func (n *Node) connect() error {
 		// (503) instead of being stored later, after its client was told
 		// it failed.
 		nats.ReconnectBufSize(-1),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			n.log.Warn("NATS unreachable: publishing is refused until it is back", "err", err)
+		nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
+			switch {
+			case err != nil:
+				n.log.Warn("NATS unreachable: publishing is refused until it is back", "err", err)
+			case c.IsClosed():
+				// Closed by this node (Close, or Open failing): nothing
+				// is unreachable, and there is no error to tell.
+			default:
+				n.log.Warn("NATS connection dropped: publishing is refused until it is back")
+			}
 			n.connMu.Lock()
 			select {
 			case <-n.down:
@@ -197,6 +206,9 @@ func (n *Node) connect() error {
 			n.down = make(chan struct{})
 			n.connMu.Unlock()
 		}),
+		// The last callback of a connection: closeConn waits for it, so
+		// that nothing is logged after Close returns.
+		nats.ClosedHandler(func(*nats.Conn) { close(n.closed) }),
 	}
 	if n.opts.Credentials != "" {
 		opts = append(opts, nats.UserCredentials(n.opts.Credentials))
@@ -221,7 +233,7 @@ func (n *Node) connect() error {
 	n.nc = nc
 	js, err := jetstream.New(nc)
 	if err != nil {
-		nc.Close()
+		n.closeConn()
 		return err
 	}
 	n.js = js
@@ -348,8 +360,18 @@ func (n *Node) Close() error {
 		close(n.stop)
 	}
 	n.done.Wait()
-	n.nc.Close()
+	n.closeConn()
 	return nil
+}
+
+// closeConn closes the connection to NATS and waits (a moment at most)
+// for its callbacks to have run.
+func (n *Node) closeConn() {
+	n.nc.Close()
+	select {
+	case <-n.closed:
+	case <-time.After(5 * time.Second):
+	}
 }
 
 // whileConnected returns a context that ends with ctx or when the
