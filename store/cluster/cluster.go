@@ -19,7 +19,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -240,33 +242,64 @@ func (n *Node) connect() error {
 	return nil
 }
 
+// streamConfig is the configuration this node creates the stream with.
+func (n *Node) streamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:               n.opts.Stream,
+		Subjects:           []string{n.opts.Subjects},
+		Storage:            jetstream.FileStorage,
+		Replicas:           n.opts.Replicas,
+		Retention:          jetstream.LimitsPolicy,
+		Discard:            jetstream.DiscardOld,
+		MaxAge:             n.opts.MaxAge,
+		MaxBytes:           max(n.opts.MaxBytes, -1),
+		MaxMsgSize:         int32(n.opts.MaxDataBytes + 64<<10),
+		Duplicates:         2 * time.Minute,
+		AllowAtomicPublish: true, // a batch is stored all or nothing, with consecutive sequences
+		// A first sequence above the newest ID of the store, should
+		// a stream be created anew for an existing history (see the
+		// README): no ID is ever given out twice.
+		FirstSeq: uint64(n.applied) + 1,
+		Metadata: map[string]string{streamIDKey: rand.Text()},
+	}
+}
+
+// createTries bounds the attempts to find or create the stream.
+const createTries = 10
+
 // openStream creates the stream if it is missing (with the settings of
-// opts; an existing one keeps its own) and checks it against the store.
+// opts; an existing one keeps its own, see compareConfig) and checks it
+// against the store. Nodes started together on a JetStream without the
+// stream all find it missing and create it: one does, and the others,
+// refused (each asks with an ID of its own, so their configurations
+// differ), find the one it created.
 func (n *Node) openStream(ctx context.Context) error {
-	stream, err := n.js.Stream(ctx, n.opts.Stream)
-	created := false
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		created = true
-		stream, err = n.js.CreateStream(ctx, jetstream.StreamConfig{
-			Name:               n.opts.Stream,
-			Subjects:           []string{n.opts.Subjects},
-			Storage:            jetstream.FileStorage,
-			Replicas:           n.opts.Replicas,
-			Retention:          jetstream.LimitsPolicy,
-			Discard:            jetstream.DiscardOld,
-			MaxAge:             n.opts.MaxAge,
-			MaxBytes:           max(n.opts.MaxBytes, -1),
-			MaxMsgSize:         int32(n.opts.MaxDataBytes + 64<<10),
-			Duplicates:         2 * time.Minute,
-			AllowAtomicPublish: true, // a batch is stored all or nothing, with consecutive sequences
-			// A first sequence above the newest ID of the store, should
-			// a stream be created anew for an existing history (see the
-			// README): no ID is ever given out twice.
-			FirstSeq: uint64(n.applied) + 1,
-			Metadata: map[string]string{streamIDKey: rand.Text()},
-		})
+	want := n.streamConfig()
+	var (
+		stream  jetstream.Stream
+		created bool
+		err     error
+	)
+	for try := 1; ; try++ {
+		stream, err = n.js.Stream(ctx, n.opts.Stream)
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			break
+		}
+		stream, err = n.js.CreateStream(ctx, want)
 		if err == nil {
+			created = true
 			n.log.Info("created the stream", "stream", n.opts.Stream, "subjects", n.opts.Subjects, "replicas", n.opts.Replicas)
+			break
+		}
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) || try == createTries {
+			break
+		}
+		// Created meanwhile, by another node: found at the next try,
+		// unless a clustered JetStream is still spreading the news.
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: stream %s: %w", n.opts.Stream, ctx.Err())
+		case <-time.After(time.Duration(try-1) * 50 * time.Millisecond):
 		}
 	}
 	if err != nil {
@@ -280,9 +313,62 @@ func (n *Node) openStream(ctx context.Context) error {
 	if !info.Config.AllowAtomicPublish {
 		return fmt.Errorf("cluster: stream %s does not allow atomic batches (allow_atomic): livefeed needs them for all-or-nothing publishes", n.opts.Stream)
 	}
+	if !created {
+		if err := n.compareConfig(info.Config, want); err != nil {
+			return err
+		}
+	}
 	n.id = streamID{name: n.opts.Stream, created: info.Created.UTC().Format(time.RFC3339Nano), uuid: info.Config.Metadata[streamIDKey]}
 	n.streamLast.Store(int64(info.State.LastSeq))
 	return n.adopt(ctx, info, created)
+}
+
+// compareConfig says what the configuration of the stream found, have,
+// holds other than this node's, want. A stream livefeed cannot work with is
+// refused: one that does not take this node's subjects (its publishes would
+// go nowhere) or whose retention deletes events once consumed. Other
+// settings the stream keeps as they are, with a warning naming each.
+func (n *Node) compareConfig(have, want jetstream.StreamConfig) error {
+	var wrong, other []string
+	differ := func(list *[]string, setting, have, want string) {
+		if have != want {
+			*list = append(*list, fmt.Sprintf("%s %s (this node's: %s)", setting, have, want))
+		}
+	}
+	subjects := strings.Join(have.Subjects, ", ")
+	if slices.Contains(have.Subjects, n.opts.Subjects) {
+		differ(&other, "subjects", subjects, n.opts.Subjects)
+	} else {
+		differ(&wrong, "subjects", subjects, n.opts.Subjects)
+	}
+	differ(&wrong, "retention", strings.ToLower(have.Retention.String()), strings.ToLower(want.Retention.String()))
+	differ(&other, "replicas", strconv.Itoa(max(have.Replicas, 1)), strconv.Itoa(want.Replicas))
+	differ(&other, "storage", strings.ToLower(have.Storage.String()), strings.ToLower(want.Storage.String()))
+	differ(&other, "discard", discardName(have.Discard), discardName(want.Discard))
+	differ(&other, "max_age", limit(int64(have.MaxAge), have.MaxAge.String()), limit(int64(want.MaxAge), want.MaxAge.String()))
+	differ(&other, "max_bytes", limit(have.MaxBytes, strconv.FormatInt(have.MaxBytes, 10)), limit(want.MaxBytes, strconv.FormatInt(want.MaxBytes, 10)))
+	differ(&other, "max_msg_size", limit(int64(have.MaxMsgSize), strconv.Itoa(int(have.MaxMsgSize))), limit(int64(want.MaxMsgSize), strconv.Itoa(int(want.MaxMsgSize))))
+	differ(&other, "duplicates", have.Duplicates.String(), want.Duplicates.String())
+	if len(wrong) > 0 {
+		return fmt.Errorf("cluster: stream %s exists with a configuration livefeed cannot use: %s; give another cluster.stream, or change the stream", n.opts.Stream, strings.Join(wrong, "; "))
+	}
+	if len(other) > 0 {
+		n.log.Warn("the stream exists with another configuration than this node's; it keeps its own", "stream", n.opts.Stream, "differences", strings.Join(other, "; "))
+	}
+	return nil
+}
+
+// limit is a limit of a stream's configuration as text: "none" for 0 or
+// less.
+func limit(v int64, text string) string {
+	if v <= 0 {
+		return "none"
+	}
+	return text
+}
+
+func discardName(d jetstream.DiscardPolicy) string {
+	return strings.ToLower(strings.TrimPrefix(d.String(), "Discard"))
 }
 
 // adopt checks that the store mirrors the stream of info, or records that
