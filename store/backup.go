@@ -26,6 +26,9 @@ func (s *Store) Backup(ctx context.Context, path string) error {
 // writing: a backup taken by another process while livefeed serves.
 func BackupFile(ctx context.Context, src, dst string) error {
 	real := realOr(src)
+	if err := checkFile(src, real); err != nil {
+		return err
+	}
 	if err := checkBackupName(src, real); err != nil {
 		return fmt.Errorf("backup to %s: %w", dst, err)
 	}
@@ -53,7 +56,9 @@ func openReadOnly(path string) (*sql.DB, error) {
 
 // backup copies db, the database whose real path is dbPath, to path.
 func backup(ctx context.Context, db *sql.DB, dbPath, path string) error {
-	if _, err := os.Stat(path); err == nil {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("backup %s is a directory: name the file to write, in it or elsewhere", path)
+	} else if err == nil {
 		return fmt.Errorf("backup %s: the file exists already", path)
 	}
 	sweepPartials(dbPath)
@@ -229,6 +234,9 @@ func Restore(ctx context.Context, backupPath, path string, minNext int64) (Resto
 	if _, err := os.Stat(backupPath); err != nil {
 		return r, fmt.Errorf("backup %s: %w", backupPath, err)
 	}
+	if err := notAFile("backup", backupPath, backupPath); err != nil {
+		return r, err
+	}
 	mode := os.FileMode(0o644)
 	if fi, err := os.Stat(real); err == nil {
 		mode = fi.Mode().Perm()
@@ -242,6 +250,7 @@ func Restore(ctx context.Context, backupPath, path string, minNext int64) (Resto
 	restoring := real + ".restoring" // RestoreTemp(path)
 	os.Remove(restoring)
 	if err := copyFile(backupPath, restoring, mode); err != nil {
+		os.Remove(restoring)
 		return r, err
 	}
 	db, err := sql.Open("sqlite", restoring+"?_txlock=immediate")

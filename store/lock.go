@@ -87,10 +87,14 @@ func realOr(path string) string {
 // checkFile refuses a database path (real being where it leads) that
 // names something other than a file: SQLite would fail on it with an
 // obscure message, after livefeed created its lock file beside it.
-func checkFile(path, real string) error {
+func checkFile(path, real string) error { return notAFile("database", path, real) }
+
+// notAFile says that the database or backup (what) at path, real being
+// where it leads, is not a file, if it exists and is not.
+func notAFile(what, path, real string) error {
 	fi, err := os.Stat(real)
 	if err != nil || fi.Mode().IsRegular() {
-		return nil // missing: it is created
+		return nil // missing: it is created, or its absence reported
 	}
 	kind := "not a regular file"
 	switch m := fi.Mode(); {
@@ -103,7 +107,7 @@ func checkFile(path, real string) error {
 	case m&fs.ModeSocket != 0:
 		kind = "a socket"
 	}
-	return fmt.Errorf("database %s is %s, not a database file", path, kind)
+	return fmt.Errorf("%s %s is %s, not a database file", what, path, kind)
 }
 
 // dbLock is what a livefeed holds while it has a database open: see

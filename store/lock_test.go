@@ -347,3 +347,68 @@ func TestBackupNeverOverwritesTheDatabase(t *testing.T) {
 		})
 	}
 }
+
+// TestBackupAndRestoreNotAFile: a directory given where a backup or a
+// restore takes or writes a file is refused by name, and no file is left
+// or changed. (A restore from a directory failed halfway with "write
+// ...restoring: copy_file_range: is a directory" and left that file; a
+// backup into one said "the file exists already"; a backup of one failed
+// with "disk I/O error" and left a list of backups beside it.)
+func TestBackupAndRestoreNotAFile(t *testing.T) {
+	dir := t.TempDir()
+	path, aDir := filepath.Join(dir, "feed.db"), filepath.Join(dir, "backups")
+	s := MustOpenStoreAt(t, path, store.Options{})
+	MustAppend(t, s, note("a", 1))
+	s.Close()
+	mustMkdir(t, aDir)
+	before := files(t, dir)
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"RestoreFromADirectory", func() error { _, err := store.Restore(ctx, aDir, path, 0); return err }(),
+			"backup " + aDir + " is a directory, not a database file"},
+		{"BackupIntoADirectory", store.BackupFile(ctx, path, aDir),
+			"backup " + aDir + " is a directory: name the file to write, in it or elsewhere"},
+		{"BackupOfADirectory", store.BackupFile(ctx, aDir, filepath.Join(dir, "copy.db")),
+			"database " + aDir + " is a directory, not a database file"},
+	} {
+		if c.err == nil || c.err.Error() != c.want {
+			t.Errorf("%s = %v; want %q", c.name, c.err, c.want)
+		}
+	}
+	sameFiles(t, "the refusals", before, files(t, dir))
+}
+
+// TestRestoreFailingToCopyLeavesNothing: a restore whose backup cannot be
+// read to the end fails, naming the cause, and leaves no temporary file.
+// (It left DATABASE.restoring behind.) The backup here is a file of the
+// kernel's that fails every read.
+func TestRestoreFailingToCopyLeavesNothing(t *testing.T) {
+	const unreadable = "/proc/self/mem" // offset 0 is never mapped
+	if f, err := os.Open(unreadable); err != nil {
+		t.Skipf("no %s here: %v", unreadable, err)
+	} else {
+		_, err := f.Read(make([]byte, 1))
+		f.Close()
+		if err == nil {
+			t.Skipf("%s can be read here", unreadable)
+		}
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "feed.db")
+	s := MustOpenStoreAt(t, path, store.Options{})
+	MustAppend(t, s, note("a", 1))
+	s.Close()
+	before := files(t, dir)
+	_, err := store.Restore(context.Background(), unreadable, path, 0)
+	if err == nil || !errors.Is(err, syscall.EIO) {
+		t.Errorf("Restore from %s = %v; want an I/O error", unreadable, err)
+	}
+	after := files(t, dir)
+	delete(after, "feed.db-wal") // the newest ID was read: SQLite's read-only files
+	delete(after, "feed.db-shm")
+	sameFiles(t, "the failed restore", before, after)
+}
