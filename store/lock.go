@@ -60,6 +60,12 @@ func realPath(path string) (string, error) {
 	return "", fmt.Errorf("%s: too many symlinks", path)
 }
 
+// LockFile is the lock file of the database at path: the same by every
+// symlinked, relative or ".." path to the database (not by a hard link,
+// whose name has a lock file of its own). While a livefeed has the
+// database open, the file holds its process ID, on a line of its own.
+func LockFile(path string) string { return realOr(path) + ".lock" }
+
 // splitLast splits path at its last separator, as text only (filepath.Dir
 // would also clean "..", before the kernel follows the symlink it comes
 // after).

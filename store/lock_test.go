@@ -412,3 +412,23 @@ func TestRestoreFailingToCopyLeavesNothing(t *testing.T) {
 	delete(after, "feed.db-shm")
 	sameFiles(t, "the failed restore", before, after)
 }
+
+// TestLockFileFromAnyPath: the lock file, which names the process that
+// has the database open, is found by every symlinked, relative or ".."
+// path to the database.
+func TestLockFileFromAnyPath(t *testing.T) {
+	for _, other := range otherPaths {
+		if strings.HasPrefix(other.name, "HardLink") {
+			continue
+		}
+		t.Run(other.name, func(t *testing.T) {
+			dir := lockDir(t)
+			MustOpenStoreAt(t, filepath.Join(dir, "data", "real.db"), store.Options{})
+			other.setup(t)
+			b, err := os.ReadFile(store.LockFile(other.path))
+			if want := fmt.Sprintf("%d\n", os.Getpid()); err != nil || string(b) != want {
+				t.Errorf("LockFile(%s) = %s, holding %q (%v); want %q", other.path, store.LockFile(other.path), b, err, want)
+			}
+		})
+	}
+}

@@ -49,7 +49,7 @@ func lockDatabase(path, real string, create bool) (*dbLock, error) {
 	if err := checkFile(path, real); err != nil {
 		return nil, err
 	}
-	lockPath := real + ".lock"
+	lockPath := real + ".lock" // LockFile(path)
 	_, err := os.Lstat(lockPath)
 	existed := err == nil
 	name, ok, err := lockFile(lockPath, os.O_RDWR|os.O_CREATE)
