@@ -1201,6 +1201,81 @@ func TestRestoreRefusedWhileServing(t *testing.T) {
 	}
 }
 
+// TestLockFollowsTheFile: a server started on a symlink to the database
+// keeps `livefeed restore` off the file by its own path and a second
+// server off it by another symlink; both refusals name the server's
+// process and change no file, and `livefeed backup` by the file's own path
+// works meanwhile. (Both used to succeed: the lock was named after the
+// path given. The restore's server went on acknowledging events that were
+// lost at its restart, whose IDs were then given out again; the two
+// servers failed each other's publishes with UNIQUE constraint errors.)
+func TestLockFollowsTheFile(t *testing.T) {
+	bin := builtBinary(t)
+	dir := t.TempDir()
+	real, link, link2 := filepath.Join(dir, "data", "real.db"), filepath.Join(dir, "link.db"), filepath.Join(dir, "link2.db")
+	backupFile, cfg := filepath.Join(dir, "backup.db"), filepath.Join(dir, "config.toml")
+	os.WriteFile(cfg, nil, 0o600)
+	os.Mkdir(filepath.Dir(real), 0o755)
+	for _, l := range []string{link, link2} {
+		if err := os.Symlink(real, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv, base := startBinary(t, bin, cfg, link)
+	mustPublish(t, base, noteBody("a", 1))
+	if err := run(context.Background(), []string{"backup", "-db", real, backupFile}, testEnv, nil, io.Discard, io.Discard); err != nil {
+		t.Fatalf("backup by the file's own path while serving: %v", err)
+	}
+	mustPublish(t, base, noteBody("a", 2))
+	files := func() map[string]string {
+		got := map[string]string{}
+		entries, _ := os.ReadDir(filepath.Dir(real))
+		for _, e := range entries {
+			if !strings.HasSuffix(e.Name(), "-wal") && !strings.HasSuffix(e.Name(), "-shm") {
+				b, _ := os.ReadFile(filepath.Join(filepath.Dir(real), e.Name()))
+				got[e.Name()] = string(b)
+			}
+		}
+		b, _ := os.ReadFile(backupFile)
+		got["backup"] = string(b)
+		return got
+	}
+	before := files()
+	holder := fmt.Sprintf("livefeed (process %d)", srv.Cmd.Process.Pid)
+
+	err := run(context.Background(), []string{"restore", "-db", real, backupFile}, testEnv, nil, io.Discard, io.Discard)
+	if want := "database " + real + " is open in " + holder + ": stop it first; nothing was changed"; err == nil || err.Error() != want {
+		t.Errorf("restore by the file's own path = %v; want %q", err, want)
+	}
+	// The second server is stopped as soon as it says it serves.
+	ctx, started := context.WithCancel(context.Background())
+	defer started()
+	err = run(ctx, []string{"-config", cfg, "-db", link2, "-addr", "127.0.0.1:0"}, testEnv, nil, startedWriter(started), io.Discard)
+	if want := "database " + link2 + " is open in " + holder + ": stop it first"; ctx.Err() != nil || err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("a second server by another symlink = %v (started: %v); want %q", err, ctx.Err() != nil, want)
+	}
+	after := files()
+	for name := range before {
+		if after[name] != before[name] {
+			t.Errorf("the refusals changed or removed %s", name)
+		}
+	}
+	for name := range after {
+		if _, ok := before[name]; !ok {
+			t.Errorf("the refusals left %s", name)
+		}
+	}
+	if ids := mustPublish(t, base, noteBody("a", 3)); ids[0] != 3 {
+		t.Fatalf("the server goes on at ID %d, want 3", ids[0])
+	}
+}
+
+// startedWriter is a server's stdout that calls started when the server
+// writes, which it does once it serves.
+type startedWriter func()
+
+func (w startedWriter) Write(p []byte) (int, error) { w(); return len(p), nil }
+
 // TestKilledBackupLeavesNothing kills `livefeed backup` while it writes:
 // its temporary file is removed by the next backup, to another file, and
 // by the next start of the server.

@@ -19,25 +19,33 @@ import (
 // failed backup never leaves a file that looks complete. path must not
 // exist yet.
 func (s *Store) Backup(ctx context.Context, path string) error {
-	return backup(ctx, s.cdb, s.path, path)
+	return backup(ctx, s.cdb, s.real, path)
 }
 
 // BackupFile backs up the database at src to dst without opening it for
 // writing: a backup taken by another process while livefeed serves.
 func BackupFile(ctx context.Context, src, dst string) error {
+	real := realOr(src)
+	if err := checkFile(src, real); err != nil {
+		return err
+	}
+	if err := checkBackupName(src, real); err != nil {
+		return fmt.Errorf("backup to %s: %w", dst, err)
+	}
 	db, err := openReadOnly(src)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	return backup(ctx, db, src, dst)
+	return backup(ctx, db, real, dst)
 }
 
 // BackupTemp is the file a backup to path is written to until it is
 // complete, and RestoreTemp the one a restore of the database at path
-// copies the backup to: what a progress display watches grow.
+// copies the backup to, beside the file path leads to: what a progress
+// display watches grow.
 func BackupTemp(path string) string  { return path + ".partial" }
-func RestoreTemp(path string) string { return path + ".restoring" }
+func RestoreTemp(path string) string { return realOr(path) + ".restoring" }
 
 func openReadOnly(path string) (*sql.DB, error) {
 	if _, err := os.Stat(path); err != nil {
@@ -46,8 +54,11 @@ func openReadOnly(path string) (*sql.DB, error) {
 	return sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
 }
 
+// backup copies db, the database whose real path is dbPath, to path.
 func backup(ctx context.Context, db *sql.DB, dbPath, path string) error {
-	if _, err := os.Stat(path); err == nil {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("backup %s is a directory: name the file to write, in it or elsewhere", path)
+	} else if err == nil {
 		return fmt.Errorf("backup %s: the file exists already", path)
 	}
 	sweepPartials(dbPath)
@@ -58,6 +69,11 @@ func backup(ctx context.Context, db *sql.DB, dbPath, path string) error {
 	mode := os.FileMode(0o644)
 	if fi, err := os.Stat(dbPath); err == nil {
 		mode = fi.Mode().Perm() // the copy is readable by whom the database is
+		// A leftover partial file is emptied to write the copy into:
+		// never the database, by its name or a hard link.
+		if pfi, err := os.Stat(partial); err == nil && os.SameFile(fi, pfi) {
+			return fmt.Errorf("backup to %s: its temporary file %s is the database itself: back up to another name", path, partial)
+		}
 	}
 	f, err := os.OpenFile(partial, os.O_RDWR|os.O_CREATE, mode)
 	if err != nil {
@@ -84,8 +100,9 @@ func backup(ctx context.Context, db *sql.DB, dbPath, path string) error {
 }
 
 // The backups under way are listed, one temporary file's absolute path a
-// line, in a file beside the database.
-func partialsList(dbPath string) string { return dbPath + ".backups" }
+// line, in a file beside the database's real name, which every path to the
+// database leads to.
+func partialsList(dbPath string) string { return realOr(dbPath) + ".backups" }
 
 // editPartials rewrites the list of backups under way with edit, under a
 // lock; create makes the list if there is none. Problems are ignored: the
@@ -193,14 +210,19 @@ type Restored struct {
 // above the newest ID of the database being replaced (read from it if it
 // can be) and above minNext, and the IDs in between are recorded as a gap.
 // A client positioned in the gap or beyond gets a reset. The replaced
-// database is kept beside, renamed.
+// database is kept beside, renamed. A path through symlinks restores the
+// file they lead to.
 func Restore(ctx context.Context, backupPath, path string, minNext int64) (Restored, error) {
 	var r Restored
+	real, err := realPath(path)
+	if err != nil {
+		return r, fmt.Errorf("database %s: %w", path, err)
+	}
 	// A server with the database open would go on writing to the file
 	// moved aside, acknowledging events that the restored database then
 	// never has, and giving their IDs out again after its next start.
 	// Holding the lock also keeps a server from starting mid-restore.
-	lock, err := lockDatabase(path)
+	lock, err := lockDatabase(path, real, false)
 	if err != nil {
 		var locked *LockedError
 		if errors.As(err, &locked) {
@@ -212,19 +234,23 @@ func Restore(ctx context.Context, backupPath, path string, minNext int64) (Resto
 	if _, err := os.Stat(backupPath); err != nil {
 		return r, fmt.Errorf("backup %s: %w", backupPath, err)
 	}
+	if err := notAFile("backup", backupPath, backupPath); err != nil {
+		return r, err
+	}
 	mode := os.FileMode(0o644)
-	if fi, err := os.Stat(path); err == nil {
+	if fi, err := os.Stat(real); err == nil {
 		mode = fi.Mode().Perm()
 	}
-	oldLast, err := lastIDOf(ctx, path)
+	oldLast, err := lastIDOf(ctx, real)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil && minNext == 0:
 		return r, fmt.Errorf("cannot read the newest ID of %s (%v): pass the ID the next event must exceed, as seen in livefeed_last_event_id", path, err)
 	}
-	restoring := RestoreTemp(path)
+	restoring := real + ".restoring" // RestoreTemp(path)
 	os.Remove(restoring)
 	if err := copyFile(backupPath, restoring, mode); err != nil {
+		os.Remove(restoring)
 		return r, err
 	}
 	db, err := sql.Open("sqlite", restoring+"?_txlock=immediate")
@@ -261,18 +287,18 @@ func Restore(ctx context.Context, backupPath, path string, minNext int64) (Resto
 		os.Remove(restoring)
 		return r, err
 	}
-	if _, err := os.Stat(path); err == nil {
-		r.Replaced = path + ".replaced-" + time.Now().UTC().Format("20060102T150405Z")
-		if err := os.Rename(path, r.Replaced); err != nil {
+	if _, err := os.Stat(real); err == nil {
+		r.Replaced = real + ".replaced-" + time.Now().UTC().Format("20060102T150405Z")
+		if err := os.Rename(real, r.Replaced); err != nil {
 			return r, err
 		}
 		for _, suffix := range []string{"-wal", "-shm"} {
-			if _, err := os.Stat(path + suffix); err == nil {
-				os.Rename(path+suffix, r.Replaced+suffix)
+			if _, err := os.Stat(real + suffix); err == nil {
+				os.Rename(real+suffix, r.Replaced+suffix)
 			}
 		}
 	}
-	return r, os.Rename(restoring, path)
+	return r, os.Rename(restoring, real)
 }
 
 // lastIDOf reads the newest ID of the database at path.

@@ -7,9 +7,14 @@ import "os"
 // flock is not available here: nothing is locked.
 func flock(f *os.File) (bool, error) { return true, nil }
 
-// lockDatabase does nothing here: a second livefeed on the same database
-// is not detected.
-func lockDatabase(path string) (*os.File, error) { return nil, nil }
+// lockDatabase only checks that path names a file here: a second livefeed
+// on the same database is not detected.
+func lockDatabase(path, real string, create bool) (*dbLock, error) {
+	return nil, checkFile(path, real)
+}
 
 // flockWait does nothing here.
 func flockWait(f *os.File) error { return nil }
+
+// checkBackupName has nothing to check here.
+func checkBackupName(path, real string) error { return nil }

@@ -73,9 +73,10 @@ const maxCommit = 4096
 // Store is an open livefeed database.
 type Store struct {
 	path string
-	lock *os.File // held while open: see lockDatabase
-	db   *sql.DB  // the single writer connection
-	rdb  *sql.DB  // read connections (query_only)
+	real string  // path with every symlink followed: what SQLite opens
+	lock *dbLock // held while open: see lockDatabase
+	db   *sql.DB // the single writer connection
+	rdb  *sql.DB // read connections (query_only)
 	stmt statements
 	opts Options
 	log  *slog.Logger
@@ -165,14 +166,22 @@ func Open(path string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("create database directory: %w", err)
 		}
 	}
+	real, err := realPath(path)
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	if strings.ContainsAny(real, "?#") {
+		return nil, fmt.Errorf("database path %q (%s): the characters ? and # are not supported", real, path)
+	}
 	// One livefeed at a time: a second server, or a restore, on the same
 	// file would each assign IDs the other does not know about.
-	lock, err := lockDatabase(path)
+	lock, err := lockDatabase(path, real, true)
 	if err != nil {
 		return nil, err
 	}
 	s := &Store{
 		path:  path,
+		real:  real,
 		lock:  lock,
 		opts:  opts,
 		log:   opts.Logger,
@@ -184,9 +193,8 @@ func Open(path string, opts Options) (*Store, error) {
 
 		stopCheckpoint: make(chan struct{}),
 	}
-	sweepPartials(path)
+	sweepPartials(real)
 	if err := s.open(syncMode); err != nil {
-		lock.Close()
 		if s.db != nil {
 			s.db.Close()
 		}
@@ -196,6 +204,7 @@ func Open(path string, opts Options) (*Store, error) {
 		if s.cdb != nil {
 			s.cdb.Close()
 		}
+		lock.Close() // after the database, as in Close
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
 	go s.write()
@@ -225,7 +234,7 @@ func (s *Store) open(syncMode string) error {
 	ctx := context.Background()
 	var err error
 	busy := "_pragma=busy_timeout(" + strconv.FormatInt(s.opts.BusyTimeout.Milliseconds(), 10) + ")"
-	s.db, err = sql.Open("sqlite", s.path+"?_txlock=immediate&"+busy+
+	s.db, err = sql.Open("sqlite", s.real+"?_txlock=immediate&"+busy+
 		"&_pragma=journal_mode(wal)&_pragma=foreign_keys(1)"+
 		"&_pragma=synchronous("+syncMode+")"+
 		// Multi-row inserts keep a statement journal; in memory, not
@@ -272,7 +281,7 @@ func (s *Store) open(syncMode string) error {
 		return err
 	}
 
-	s.rdb, err = sql.Open("sqlite", s.path+"?"+busy+"&_pragma=query_only(1)")
+	s.rdb, err = sql.Open("sqlite", s.real+"?"+busy+"&_pragma=query_only(1)")
 	if err != nil {
 		return err
 	}
@@ -281,7 +290,7 @@ func (s *Store) open(syncMode string) error {
 	if err := s.rdb.PingContext(ctx); err != nil {
 		return err
 	}
-	s.cdb, err = sql.Open("sqlite", s.path+"?_pragma=busy_timeout("+strconv.FormatInt(restartWait.Milliseconds(), 10)+")")
+	s.cdb, err = sql.Open("sqlite", s.real+"?_pragma=busy_timeout("+strconv.FormatInt(restartWait.Milliseconds(), 10)+")")
 	if err != nil {
 		return err
 	}
@@ -346,9 +355,7 @@ func (s *Store) Close() error {
 	s.background.Wait()
 	s.stmt.close()
 	err := errors.Join(s.cdb.Close(), s.rdb.Close(), s.db.Close())
-	if s.lock != nil {
-		s.lock.Close() // after the database: no moment without the lock while it is open
-	}
+	s.lock.Close() // after the database: no moment without the lock while it is open
 	return err
 }
 

@@ -19,7 +19,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -132,6 +134,7 @@ type Node struct {
 
 	connMu sync.Mutex
 	down   chan struct{}  // closed when the connection to NATS drops
+	closed chan struct{}  // closed once the connection is closed and its callbacks have run
 	done   sync.WaitGroup // the mirroring goroutine
 }
 
@@ -151,7 +154,7 @@ func Open(ctx context.Context, st *store.Store, opts Options) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{Store: st, opts: opts, log: opts.Logger.With("node", opts.Node), prefix: prefix,
-		progress: make(chan struct{}), stop: make(chan struct{}), down: make(chan struct{}),
+		progress: make(chan struct{}), stop: make(chan struct{}), down: make(chan struct{}), closed: make(chan struct{}),
 		checkEvery: checkEvery}
 	n.problem.Store("")
 	n.applied = st.LastID()
@@ -159,11 +162,11 @@ func Open(ctx context.Context, st *store.Store, opts Options) (*Node, error) {
 		return nil, err
 	}
 	if err := n.openStream(ctx); err != nil {
-		n.nc.Close()
+		n.closeConn()
 		return nil, err
 	}
 	if err := n.openSessions(ctx); err != nil {
-		n.nc.Close()
+		n.closeConn()
 		return nil, err
 	}
 	n.done.Go(n.mirror)
@@ -181,8 +184,16 @@ func (n *Node) connect() error {
 		// (503) instead of being stored later, after its client was told
 		// it failed.
 		nats.ReconnectBufSize(-1),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			n.log.Warn("NATS unreachable: publishing is refused until it is back", "err", err)
+		nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
+			switch {
+			case err != nil:
+				n.log.Warn("NATS unreachable: publishing is refused until it is back", "err", err)
+			case c.IsClosed():
+				// Closed by this node (Close, or Open failing): nothing
+				// is unreachable, and there is no error to tell.
+			default:
+				n.log.Warn("NATS connection dropped: publishing is refused until it is back")
+			}
 			n.connMu.Lock()
 			select {
 			case <-n.down:
@@ -197,6 +208,9 @@ func (n *Node) connect() error {
 			n.down = make(chan struct{})
 			n.connMu.Unlock()
 		}),
+		// The last callback of a connection: closeConn waits for it, so
+		// that nothing is logged after Close returns.
+		nats.ClosedHandler(func(*nats.Conn) { close(n.closed) }),
 	}
 	if n.opts.Credentials != "" {
 		opts = append(opts, nats.UserCredentials(n.opts.Credentials))
@@ -221,40 +235,71 @@ func (n *Node) connect() error {
 	n.nc = nc
 	js, err := jetstream.New(nc)
 	if err != nil {
-		nc.Close()
+		n.closeConn()
 		return err
 	}
 	n.js = js
 	return nil
 }
 
+// streamConfig is the configuration this node creates the stream with.
+func (n *Node) streamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:               n.opts.Stream,
+		Subjects:           []string{n.opts.Subjects},
+		Storage:            jetstream.FileStorage,
+		Replicas:           n.opts.Replicas,
+		Retention:          jetstream.LimitsPolicy,
+		Discard:            jetstream.DiscardOld,
+		MaxAge:             n.opts.MaxAge,
+		MaxBytes:           max(n.opts.MaxBytes, -1),
+		MaxMsgSize:         int32(n.opts.MaxDataBytes + 64<<10),
+		Duplicates:         2 * time.Minute,
+		AllowAtomicPublish: true, // a batch is stored all or nothing, with consecutive sequences
+		// A first sequence above the newest ID of the store, should
+		// a stream be created anew for an existing history (see the
+		// README): no ID is ever given out twice.
+		FirstSeq: uint64(n.applied) + 1,
+		Metadata: map[string]string{streamIDKey: rand.Text()},
+	}
+}
+
+// createTries bounds the attempts to find or create the stream.
+const createTries = 10
+
 // openStream creates the stream if it is missing (with the settings of
-// opts; an existing one keeps its own) and checks it against the store.
+// opts; an existing one keeps its own, see compareConfig) and checks it
+// against the store. Nodes started together on a JetStream without the
+// stream all find it missing and create it: one does, and the others,
+// refused (each asks with an ID of its own, so their configurations
+// differ), find the one it created.
 func (n *Node) openStream(ctx context.Context) error {
-	stream, err := n.js.Stream(ctx, n.opts.Stream)
-	created := false
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		created = true
-		stream, err = n.js.CreateStream(ctx, jetstream.StreamConfig{
-			Name:               n.opts.Stream,
-			Subjects:           []string{n.opts.Subjects},
-			Storage:            jetstream.FileStorage,
-			Replicas:           n.opts.Replicas,
-			Retention:          jetstream.LimitsPolicy,
-			Discard:            jetstream.DiscardOld,
-			MaxAge:             n.opts.MaxAge,
-			MaxBytes:           max(n.opts.MaxBytes, -1),
-			MaxMsgSize:         int32(n.opts.MaxDataBytes + 64<<10),
-			Duplicates:         2 * time.Minute,
-			AllowAtomicPublish: true, // a batch is stored all or nothing, with consecutive sequences
-			// A first sequence above the newest ID of the store, should
-			// a stream be created anew for an existing history (see the
-			// README): no ID is ever given out twice.
-			FirstSeq: uint64(n.applied) + 1,
-			Metadata: map[string]string{streamIDKey: rand.Text()},
-		})
+	want := n.streamConfig()
+	var (
+		stream  jetstream.Stream
+		created bool
+		err     error
+	)
+	for try := 1; ; try++ {
+		stream, err = n.js.Stream(ctx, n.opts.Stream)
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			break
+		}
+		stream, err = n.js.CreateStream(ctx, want)
 		if err == nil {
+			created = true
 			n.log.Info("created the stream", "stream", n.opts.Stream, "subjects", n.opts.Subjects, "replicas", n.opts.Replicas)
+			break
+		}
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) || try == createTries {
+			break
+		}
+		// Created meanwhile, by another node: found at the next try,
+		// unless a clustered JetStream is still spreading the news.
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: stream %s: %w", n.opts.Stream, ctx.Err())
+		case <-time.After(time.Duration(try-1) * 50 * time.Millisecond):
 		}
 	}
 	if err != nil {
@@ -268,9 +313,62 @@ func (n *Node) openStream(ctx context.Context) error {
 	if !info.Config.AllowAtomicPublish {
 		return fmt.Errorf("cluster: stream %s does not allow atomic batches (allow_atomic): livefeed needs them for all-or-nothing publishes", n.opts.Stream)
 	}
+	if !created {
+		if err := n.compareConfig(info.Config, want); err != nil {
+			return err
+		}
+	}
 	n.id = streamID{name: n.opts.Stream, created: info.Created.UTC().Format(time.RFC3339Nano), uuid: info.Config.Metadata[streamIDKey]}
 	n.streamLast.Store(int64(info.State.LastSeq))
 	return n.adopt(ctx, info, created)
+}
+
+// compareConfig says what the configuration of the stream found, have,
+// holds other than this node's, want. A stream livefeed cannot work with is
+// refused: one that does not take this node's subjects (its publishes would
+// go nowhere) or whose retention deletes events once consumed. Other
+// settings the stream keeps as they are, with a warning naming each.
+func (n *Node) compareConfig(have, want jetstream.StreamConfig) error {
+	var wrong, other []string
+	differ := func(list *[]string, setting, have, want string) {
+		if have != want {
+			*list = append(*list, fmt.Sprintf("%s %s (this node's: %s)", setting, have, want))
+		}
+	}
+	subjects := strings.Join(have.Subjects, ", ")
+	if slices.Contains(have.Subjects, n.opts.Subjects) {
+		differ(&other, "subjects", subjects, n.opts.Subjects)
+	} else {
+		differ(&wrong, "subjects", subjects, n.opts.Subjects)
+	}
+	differ(&wrong, "retention", strings.ToLower(have.Retention.String()), strings.ToLower(want.Retention.String()))
+	differ(&other, "replicas", strconv.Itoa(max(have.Replicas, 1)), strconv.Itoa(want.Replicas))
+	differ(&other, "storage", strings.ToLower(have.Storage.String()), strings.ToLower(want.Storage.String()))
+	differ(&other, "discard", discardName(have.Discard), discardName(want.Discard))
+	differ(&other, "max_age", limit(int64(have.MaxAge), have.MaxAge.String()), limit(int64(want.MaxAge), want.MaxAge.String()))
+	differ(&other, "max_bytes", limit(have.MaxBytes, strconv.FormatInt(have.MaxBytes, 10)), limit(want.MaxBytes, strconv.FormatInt(want.MaxBytes, 10)))
+	differ(&other, "max_msg_size", limit(int64(have.MaxMsgSize), strconv.Itoa(int(have.MaxMsgSize))), limit(int64(want.MaxMsgSize), strconv.Itoa(int(want.MaxMsgSize))))
+	differ(&other, "duplicates", have.Duplicates.String(), want.Duplicates.String())
+	if len(wrong) > 0 {
+		return fmt.Errorf("cluster: stream %s exists with a configuration livefeed cannot use: %s; give another cluster.stream, or change the stream", n.opts.Stream, strings.Join(wrong, "; "))
+	}
+	if len(other) > 0 {
+		n.log.Warn("the stream exists with another configuration than this node's; it keeps its own", "stream", n.opts.Stream, "differences", strings.Join(other, "; "))
+	}
+	return nil
+}
+
+// limit is a limit of a stream's configuration as text: "none" for 0 or
+// less.
+func limit(v int64, text string) string {
+	if v <= 0 {
+		return "none"
+	}
+	return text
+}
+
+func discardName(d jetstream.DiscardPolicy) string {
+	return strings.ToLower(strings.TrimPrefix(d.String(), "Discard"))
 }
 
 // adopt checks that the store mirrors the stream of info, or records that
@@ -348,8 +446,18 @@ func (n *Node) Close() error {
 		close(n.stop)
 	}
 	n.done.Wait()
-	n.nc.Close()
+	n.closeConn()
 	return nil
+}
+
+// closeConn closes the connection to NATS and waits (a moment at most)
+// for its callbacks to have run.
+func (n *Node) closeConn() {
+	n.nc.Close()
+	select {
+	case <-n.closed:
+	case <-time.After(5 * time.Second):
+	}
 }
 
 // whileConnected returns a context that ends with ctx or when the
