@@ -10,8 +10,9 @@
 //
 // Node implements handlers' Log (publishing), History (reading, from the
 // node's store) and SessionStore (the console's sessions, in a key-value
-// bucket every node shares), and passes feed/logtest's conformance test.
-// It has none of its store's writes.
+// bucket every node shares), as main_test.go asserts, and passes
+// feed/logtest's conformance test. It has none of its store's writes
+// (node_test.go).
 //
 // This package is the cluster's side of a node and nothing else: it
 // imports feed and store, never handlers; serving a node's history, and
