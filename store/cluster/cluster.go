@@ -10,7 +10,13 @@
 //
 // Node implements handlers' Log (publishing), History (reading, from the
 // node's store) and SessionStore (the console's sessions, in a key-value
-// bucket every node shares), and passes feed/logtest's conformance test.
+// bucket every node shares), as main_test.go asserts, and passes
+// feed/logtest's conformance test. It has none of its store's writes
+// (node_test.go).
+//
+// This package is the cluster's side of a node and nothing else: it
+// imports feed and store, never handlers; serving a node's history, and
+// wiring a node to a hub and a server, are the handlers' floor's.
 package cluster
 
 import (
@@ -104,9 +110,18 @@ const (
 )
 
 // Node is one livefeed node of a cluster: it publishes into the stream and
-// mirrors the stream into its store. Its reads are the store's.
+// mirrors the stream into its store. Its reads are the store's (read.go),
+// its publishes go through the stream (publish.go), its sessions live in
+// a bucket every node shares (session.go); it has none of the store's
+// writes.
 type Node struct {
-	*store.Store
+	// store is this node's history: written only by the mirror (Apply)
+	// and by Open (which stream it mirrors, SetMeta), read through the
+	// methods of read.go. It is a named field, not an
+	// embedded one, so that none of its write methods (Append, Apply,
+	// SetMeta, Prune, Backup...) is promoted onto the node, where it
+	// would pass for the node's log while bypassing the stream.
+	store  *store.Store
 	opts   Options
 	log    *slog.Logger
 	prefix string
@@ -153,7 +168,7 @@ func Open(ctx context.Context, st *store.Store, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{Store: st, opts: opts, log: opts.Logger.With("node", opts.Node), prefix: prefix,
+	n := &Node{store: st, opts: opts, log: opts.Logger.With("node", opts.Node), prefix: prefix,
 		progress: make(chan struct{}), stop: make(chan struct{}), down: make(chan struct{}), closed: make(chan struct{}),
 		checkEvery: checkEvery}
 	n.problem.Store("")
@@ -376,7 +391,7 @@ func discardName(d jetstream.DiscardPolicy) string {
 // the stream anew, the old one being gone, to start after the store's
 // newest ID (so that no ID is given out twice).
 func (n *Node) adopt(ctx context.Context, info *jetstream.StreamInfo, created bool) error {
-	name, known, err := n.Store.Meta(ctx, metaStream)
+	name, known, err := n.store.Meta(ctx, metaStream)
 	if err != nil {
 		return err
 	}
@@ -396,8 +411,8 @@ func (n *Node) adopt(ctx context.Context, info *jetstream.StreamInfo, created bo
 		}
 		return n.record(ctx, info)
 	}
-	was, _, _ := n.Store.Meta(ctx, metaCreated)
-	uuid, _, _ := n.Store.Meta(ctx, metaID)
+	was, _, _ := n.store.Meta(ctx, metaCreated)
+	uuid, _, _ := n.store.Meta(ctx, metaID)
 	if name != n.id.name || was != n.id.created || uuid != n.id.uuid {
 		return fmt.Errorf("cluster: this database mirrors stream %s created %s, but stream %s was created %s: it was deleted and created anew, and its IDs start again; this node refuses to mix the two histories (start it on a backup of a node of the new stream, or on an empty database)",
 			name, was, n.id.name, n.id.created)
@@ -408,7 +423,7 @@ func (n *Node) adopt(ctx context.Context, info *jetstream.StreamInfo, created bo
 // record writes down that the store mirrors this stream from now on.
 func (n *Node) record(ctx context.Context, info *jetstream.StreamInfo) error {
 	for _, kv := range [][2]string{{metaStream, n.id.name}, {metaCreated, n.id.created}, {metaID, n.id.uuid}} {
-		if err := n.Store.SetMeta(ctx, kv[0], kv[1]); err != nil {
+		if err := n.store.SetMeta(ctx, kv[0], kv[1]); err != nil {
 			return err
 		}
 	}
@@ -554,37 +569,6 @@ func (n *Node) Status() Status {
 // Problem says why the node stopped following the stream, "" if it did
 // not.
 func (n *Node) Problem() string { return n.problem.Load().(string) }
-
-// Ping reports whether the node can serve: its store answers, it has
-// caught up with the stream since it started, and it still follows it.
-func (n *Node) Ping(ctx context.Context) error {
-	if err := n.Store.Ping(ctx); err != nil {
-		return err
-	}
-	if p := n.Problem(); p != "" {
-		return feed.Errorf(feed.ErrUnavailable, "this node stopped following the cluster's log: %s", p)
-	}
-	if !n.ready.Load() {
-		return feed.Errorf(feed.ErrUnavailable, "this node is catching up with the cluster's log (at %d of %d)", n.appliedID(), n.streamLast.Load())
-	}
-	return nil
-}
-
-// Resumable is the store's, after waiting (at most CatchUpWait) for this
-// node to apply a position the stream holds but this node has not applied
-// yet: a client moving from a node further ahead is then not taken for one
-// from a replaced database.
-func (n *Node) Resumable(after int64) error {
-	if after > n.appliedID() {
-		if info, err := n.stream.Info(context.Background()); err == nil {
-			n.streamLast.Store(int64(info.State.LastSeq))
-		}
-		if after <= n.streamLast.Load() {
-			n.waitApplied(context.Background(), after, n.opts.CatchUpWait)
-		}
-	}
-	return n.Store.Resumable(after)
-}
 
 // seqHeader formats a sequence for a header.
 func seqHeader(n int64) string { return strconv.FormatInt(n, 10) }

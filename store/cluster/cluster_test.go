@@ -145,6 +145,11 @@ func TestNodes(t *testing.T) {
 		if events[1].ID != events[0].ID+1 {
 			t.Fatalf("a batch's IDs: %d, %d", events[0].ID, events[1].ID)
 		}
+		// Answered once applied here: a stream opened on this node now
+		// waits for its hub to hear of the batch (read-your-writes).
+		if last := on.LastID(); last < events[1].ID {
+			t.Fatalf("node %s answered a publish of %d with LastID %d", on.Status().Node, events[1].ID, last)
+		}
 		ids = append(ids, events[0].ID, events[1].ID)
 	}
 	for i, id := range ids {
@@ -154,7 +159,7 @@ func TestNodes(t *testing.T) {
 	}
 	for _, n := range []*node{a, b} {
 		waitApplied(t, n, 20)
-		events, err := n.After(ctx, 0, feed.Filter{All: true}, 100)
+		events, err := n.st.After(ctx, 0, feed.Filter{All: true}, 100)
 		if err != nil || len(events) != 20 || events[19].ID != 20 {
 			t.Fatalf("node %s's history: %d events, %v", n.Status().Node, len(events), err)
 		}
@@ -406,7 +411,7 @@ func TestSessions(t *testing.T) {
 		t.Fatalf("an unknown session = %v %v", ok, err)
 	}
 	// Neither node's SQLite holds it: the bucket does.
-	if _, _, ok, _ := b.Store.Session(ctx, live); ok {
+	if _, _, ok, _ := b.st.Session(ctx, live); ok {
 		t.Fatal("the session went into a node's own database")
 	}
 	if err := b.EndSession(ctx, live); err != nil {
@@ -455,7 +460,7 @@ func TestOperatorTravels(t *testing.T) {
 	want := []string{"ann", "", "bob@desk"}
 	for _, n := range []*node{a, b} {
 		waitApplied(t, n, 3)
-		events, err := n.After(ctx, 0, feed.Filter{All: true}, 10)
+		events, err := n.st.After(ctx, 0, feed.Filter{All: true}, 10)
 		if err != nil || len(events) != 3 {
 			t.Fatalf("node %s: %d events, %v", n.Status().Node, len(events), err)
 		}
@@ -488,7 +493,7 @@ func TestAppendEachThroughStream(t *testing.T) {
 		}
 	}
 	waitApplied(t, b, 4)
-	events, err := b.After(ctx, 0, feed.Filter{All: true}, 100)
+	events, err := b.st.After(ctx, 0, feed.Filter{All: true}, 100)
 	if err != nil || len(events) != 4 || events[3].Topic != "t/a" {
 		t.Fatalf("the other node's history: %+v, %v", events, err)
 	}

@@ -162,7 +162,7 @@ func (n *Node) follow(target *int64) error {
 			}
 			checked = consumer
 		}
-		stored, err := n.Store.Apply(ctx, events, keys...)
+		stored, err := n.store.Apply(ctx, events, keys...)
 		if err != nil {
 			if ctx.Err() == nil {
 				n.applyErrs.Add(1)

@@ -53,7 +53,7 @@ func (n *Node) AppendIf(ctx context.Context, once *feed.Idempotency, latest int6
 // Replay returns the events of the publish once stands for, from this
 // node's history.
 func (n *Node) Replay(ctx context.Context, once feed.Idempotency) ([]feed.Event, bool, error) {
-	return n.Store.Replay(ctx, once)
+	return n.store.Replay(ctx, once)
 }
 
 func (n *Node) publish(ctx context.Context, once *feed.Idempotency, expect *int64, updates []feed.Update) ([]feed.Event, bool, error) {
@@ -65,7 +65,7 @@ func (n *Node) publish(ctx context.Context, once *feed.Idempotency, expect *int6
 		return nil, false, feed.Errorf(feed.ErrUnavailable, "this node stopped following the cluster's log, so it takes no publishes: %s", p)
 	}
 	if once != nil {
-		if events, found, err := n.Store.Replay(ctx, *once); err != nil || found {
+		if events, found, err := n.store.Replay(ctx, *once); err != nil || found {
 			return events, found, err
 		}
 	}
@@ -106,7 +106,7 @@ func (n *Node) publish(ctx context.Context, once *feed.Idempotency, expect *int6
 	if events, ok := n.recent.get(first, last); ok {
 		return events, false, nil
 	}
-	events, err := n.Store.After(ctx, first-1, feed.Filter{All: true}, len(msgs))
+	events, err := n.store.After(ctx, first-1, feed.Filter{All: true}, len(msgs))
 	if err != nil {
 		return nil, false, err
 	}
@@ -127,7 +127,7 @@ func (n *Node) replayCaughtUp(ctx context.Context, once feed.Idempotency) ([]fee
 	if err := n.waitApplied(ctx, int64(info.State.LastSeq), n.opts.CatchUpWait); err != nil {
 		return nil, false, err
 	}
-	return n.Store.Replay(ctx, once)
+	return n.store.Replay(ctx, once)
 }
 
 // messages makes the stream's messages of a publish: one per event, its
