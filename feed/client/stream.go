@@ -106,6 +106,9 @@ func (s *Stream) Next() (Item, error) {
 		if m.Type == "expired" {
 			continue // the server ends the stream: it reconnects with a fresh token
 		}
+		if m.Type == feed.EventPosition {
+			continue // the end of a snapshot: keepPosition took its ID
+		}
 		var e feed.Event
 		if err := json.Unmarshal([]byte(m.Data), &e); err != nil || e.ID == 0 {
 			continue // not an event of livefeed's (nothing else is sent as data)
@@ -122,7 +125,8 @@ func (s *Stream) LastEventID() string {
 }
 
 // keepPosition takes the reader's last event ID, which also moves on
-// frames that dispatch nothing (the position after a snapshot).
+// events Next does not hand over (the position after a snapshot) and, from
+// a server of before feed.EventPosition, on frames that dispatch nothing.
 func (s *Stream) keepPosition() {
 	if s.rd != nil {
 		if id := s.rd.LastEventID(); id != "" {
