@@ -234,12 +234,23 @@ func rawStream(t testing.TB, base, path string, header ...string) (net.Conn, *bu
 	return c, br
 }
 
+// nextEvent reads the next event of a stream, passing over the position
+// event that ends a snapshot (feed.EventPosition).
+func nextEvent(rd *client.Reader) (client.Message, error) {
+	for {
+		ev, err := rd.Next()
+		if err != nil || ev.Type != feed.EventPosition {
+			return ev, err
+		}
+	}
+}
+
 // TestPublishReceiveExactFrame publishes through the API and reads the event
 // stream's bytes from a raw socket.
 func TestPublishReceiveExactFrame(t *testing.T) {
 	s := startServer(t, "")
 	c, br := rawStream(t, s.url, "/events?topic=nba/*")
-	want := "retry: 2000\n: livefeed event stream\n\nid: 0\n\n"
+	want := "retry: 2000\n: livefeed event stream\n\nid: 0\nevent: livefeed.position\ndata: {\"last_id\":0}\n\n"
 	got := make([]byte, len(want))
 	if _, err := io.ReadFull(br, got); err != nil || string(got) != want {
 		t.Fatalf("stream start %q, %v; want %q", got, err, want)
@@ -410,7 +421,7 @@ func TestResetOnBadPosition(t *testing.T) {
 			if err != nil || ev.Type != "reset" || !strings.Contains(ev.Data, `"reason":"`+tc.reason+`"`) {
 				t.Fatalf("first event %+v, %v; want a reset (%s)", ev, err, tc.reason)
 			}
-			if ev, err := rd.Next(); err != nil || ev.ID != "1" {
+			if ev, err := nextEvent(rd); err != nil || ev.ID != "1" {
 				t.Fatalf("snapshot event %+v, %v", ev, err)
 			}
 		})
@@ -486,7 +497,7 @@ func TestShutdown(t *testing.T) {
 	c, br := rawStream(t, s.url, "/events?topic=*")
 	rd := client.NewReader(br)
 	mustPublish(t, s.url, noteBody("a", 1))
-	if ev, err := rd.Next(); err != nil || ev.ID != "1" {
+	if ev, err := nextEvent(rd); err != nil || ev.ID != "1" {
 		t.Fatalf("%+v %v", ev, err)
 	}
 	s.shutdown(t)
@@ -2777,7 +2788,7 @@ func TestReloadOnHangup(t *testing.T) {
 	// The stream opened before both reloads has every accepted event.
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for _, want := range []string{"1", "2", "3"} {
-		ev, err := rd.Next()
+		ev, err := nextEvent(rd)
 		if err != nil || ev.ID != want {
 			t.Fatalf("the stream after the reloads: %+v %v, want event %s", ev, err, want)
 		}

@@ -24,6 +24,21 @@ const (
 // a publisher using them would confuse every client's listeners.
 var reservedTypes = map[string]bool{"reset": true, "open": true, "error": true, "message": true, "expired": true, "unauthorized": true}
 
+// EventPosition is the event of the server's that ends a snapshot: from
+// there on the stream is live. It sets the client's last event ID to the
+// newest event there was when it subscribed, so that a client sent a
+// snapshot resumes from that moment, not from the oldest snapshot event
+// nor, after an empty snapshot, from nowhere (as a new subscriber, which
+// gets only the latest event of each topic). Its data is {"last_id": N}.
+//
+// It carries data because clients drop a frame without: a browser's
+// EventSource keeps the id of such a frame (WHATWG HTML §9.2.6), but npm's
+// eventsource ignores the whole frame. Its name is no type a publisher can
+// use, reserved or not: it has a dot, which ValidateType refuses. An
+// EventSource hands a named event only to the listeners of that name,
+// never to onmessage, so clients that do not listen for it see nothing.
+const EventPosition = "livefeed.position"
+
 // ValidateTopic reports whether topic is '/'-separated non-empty segments of
 // [A-Za-z0-9._-], 1 to 128 bytes long. The segments "." and ".." are
 // refused: a topic that reads as a relative path would mean something else

@@ -397,7 +397,7 @@ func TestAdminForms(t *testing.T) {
 	push(t, 400, "/admin/price", "topic", "nba/lal-bos", "price", "1")
 	// Every update went out on the feed, in order.
 	for want := 1; want <= 5; want++ {
-		ev, err := stream.Next()
+		ev, err := nextEvent(stream)
 		if err != nil || ev.ID != strconv.Itoa(want) {
 			t.Fatalf("stream: %+v, %v; want event %d", ev, err, want)
 		}

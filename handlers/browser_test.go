@@ -588,60 +588,76 @@ func TestBrowserWidgetSurvivesRestart(t *testing.T) {
 // TestBrowserWidgetResumesAfterErrorStatus: while the server restarts, a
 // proxy in front of it answers 503. A browser gives up on an EventSource
 // that gets an error status, so the widget opens a new one itself, from
-// the last event it saw, and still misses nothing.
+// the last event it saw, and still misses nothing. With no event of its
+// topics yet, it resumes from the position the server gave it after the
+// (empty) snapshot.
 func TestBrowserWidgetResumesAfterErrorStatus(t *testing.T) {
-	ctx := browser(t)
-	site := newEmbedder(t)
-	live := startLiveServer(t, handlers.Options{AllowedOrigins: []string{site.origin}})
-	site.embed(live.URL(), "ticker", "stocks/*", "")
 	tick := func(price int) string {
 		return fmt.Sprintf(`{"symbol":"ACME","price":%d}`, price)
 	}
-	want := []int64{live.publish(t, `{"topic":"stocks/ACME","type":"tick","data":`+tick(100)+`}`)}
-	do(t, ctx, chromedp.Navigate(site.origin+"/"))
-	waitFor(t, ctx, "the snapshot", widgetText("ticker")+`.includes("ACME")`, patience)
+	for _, tc := range []struct {
+		name  string
+		first string // the event published before the widget subscribes
+		shown bool   // whether the widget shows it
+	}{
+		{"AfterEvent", `{"topic":"stocks/ACME","type":"tick","data":` + tick(100) + `}`, true},
+		{"AfterEmptySnapshot", `{"topic":"other/x","type":"note","data":{}}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := browser(t)
+			site := newEmbedder(t)
+			live := startLiveServer(t, handlers.Options{AllowedOrigins: []string{site.origin}})
+			site.embed(live.URL(), "ticker", "stocks/*", "")
+			var want []int64
+			if id := live.publish(t, tc.first); tc.shown {
+				want = append(want, id)
+			}
+			do(t, ctx, chromedp.Navigate(site.origin+"/"))
+			waitFor(t, ctx, "the snapshot and the position", `Object.values(window.__livefeed || {}).flat().some(g => g.lastId === "1")`, patience)
 
-	live.restart(func() {
-		refused := make(chan struct{}, 100)
-		unavailable := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Access-Control-Allow-Origin", site.origin) // the proxy knows the widget's sites
-			http.Error(w, "restarting", http.StatusServiceUnavailable)
-			if strings.HasPrefix(r.URL.Path, "/events") {
-				select {
-				case refused <- struct{}{}:
-				default:
+			live.restart(func() {
+				refused := make(chan struct{}, 100)
+				unavailable := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Access-Control-Allow-Origin", site.origin) // the proxy knows the widget's sites
+					http.Error(w, "restarting", http.StatusServiceUnavailable)
+					if strings.HasPrefix(r.URL.Path, "/events") {
+						select {
+						case refused <- struct{}{}:
+						default:
+						}
+					}
+				})}
+				go unavailable.Serve(listenAgain(t, live.addr))
+				// The browser gets 503 and gives up; the widget tries again.
+				for attempt := 1; attempt <= 2; attempt++ {
+					select {
+					case <-refused:
+					case <-time.After(patience):
+						t.Fatalf("the widget made %d attempts at the unavailable server", attempt-1)
+					}
 				}
+				st, err := store.Open(live.dbPath, store.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := 1; i <= 3; i++ {
+					events, err := st.Append(context.Background(), []feed.Update{{Topic: "stocks/ACME", Type: "tick", Data: json.RawMessage(tick(100 + i))}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					want = append(want, events[0].ID)
+				}
+				st.Close()
+				unavailable.Close()
+			})
+			waitFor(t, ctx, "the updates published meanwhile", widgetText("ticker")+`.includes("103")`, patience)
+			if got := received(t, ctx); !slices.Equal(got, want) {
+				t.Fatalf("the widget received %v, want %v", got, want)
 			}
-		})}
-		go unavailable.Serve(listenAgain(t, live.addr))
-		// The browser gets 503 and gives up; the widget tries again.
-		for attempt := 1; attempt <= 2; attempt++ {
-			select {
-			case <-refused:
-			case <-time.After(patience):
-				t.Fatalf("the widget made %d attempts at the unavailable server", attempt-1)
+			if sources := eval[string](t, ctx, `JSON.stringify(Object.values(window.__livefeed).flat().map(g => g.source.url))`); !strings.Contains(sources, "lastEventId=1") {
+				t.Errorf("the widget's new EventSource does not resume from event 1: %s", sources)
 			}
-		}
-		st, err := store.Open(live.dbPath, store.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 1; i <= 3; i++ {
-			events, err := st.Append(context.Background(), []feed.Update{{Topic: "stocks/ACME", Type: "tick", Data: json.RawMessage(tick(100 + i))}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			want = append(want, events[0].ID)
-		}
-		st.Close()
-		unavailable.Close()
-	})
-	waitFor(t, ctx, "the updates published meanwhile", widgetText("ticker")+`.includes("103")`, patience)
-	if got := received(t, ctx); !slices.Equal(got, want) {
-		t.Fatalf("the widget received %v, want %v", got, want)
-	}
-	if sources := eval[string](t, ctx, `JSON.stringify(Object.values(window.__livefeed).flat().map(g => g.source.url))`); !strings.Contains(sources, "lastEventId=1") {
-		t.Errorf("the widget's new EventSource does not resume from event 1: %s", sources)
+		})
 	}
 }
 

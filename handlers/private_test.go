@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -90,12 +92,13 @@ var tokenSources = []tokenSource{
 	{"Query", func(tok string) (string, http.Header) { return "&token=" + url.QueryEscape(tok), nil }},
 }
 
-// readIDs reads n events from rd and returns their "ID type" lines.
+// readIDs reads n events from rd, passing over position events, and
+// returns their "ID type" lines.
 func readIDs(t *testing.T, rd *client.Reader, n int) []string {
 	t.Helper()
 	var got []string
 	for range n {
-		ev, err := rd.Next()
+		ev, err := nextEvent(rd)
 		if err != nil {
 			t.Fatalf("after %q: %v", got, err)
 		}
@@ -173,6 +176,72 @@ func TestPrivateStreamRefusedToken(t *testing.T) {
 				t.Fatalf("first event %+v, %v; want unauthorized with reason %s", ev, err, tc.reason)
 			}
 			wantIDs(t, "after the notice", readIDs(t, rd, 1), "1 note")
+		})
+	}
+}
+
+// TestStreamFramesCarryData: every frame of a whole stream that a client
+// needs — the unauthorized notice, a reset, the snapshot, the position —
+// has data, because common clients (npm's eventsource) drop a frame
+// without, and every id line moves the position forward. The preamble's
+// retry field needs none (clients apply it as they read it) and comments
+// are for no one.
+func TestStreamFramesCarryData(t *testing.T) {
+	a := newPrivateApp(t, handlers.Options{}) // 1 nba/a, 2 premium/a, 3 premium/b
+	refused := http.Header{"Authorization": {"Bearer garbage"}}
+	for _, tc := range []struct {
+		name, query string
+		header      http.Header
+	}{
+		{"Snapshot", "topic=*", nil},
+		{"EmptySnapshot", "topic=mlb/*", nil},
+		{"Unauthorized", "topic=*", refused},
+		{"UnauthorizedReset", "topic=nba/*&lastEventId=abc", refused},
+		{"Resume", "topic=*&lastEventId=0", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, _ := a.stream(t, tc.query, tc.header)
+			stop := time.AfterFunc(10*time.Second, func() { resp.Body.Close() }) // ends a read that would wait for ever
+			defer stop.Stop()
+			frames := bufio.NewReader(resp.Body)
+			var id int64 = -1
+			for live := false; !live; {
+				var lines []string
+				for {
+					line, err := frames.ReadString('\n')
+					if err != nil {
+						t.Fatalf("after %q: %v", lines, err)
+					}
+					if line == "\n" {
+						break
+					}
+					lines = append(lines, strings.TrimSuffix(line, "\n"))
+				}
+				var data, needed bool
+				for _, line := range lines {
+					name, value, _ := strings.Cut(line, ": ")
+					switch name {
+					case "data":
+						data = true
+					case "event":
+						needed = true
+						live = live || value == feed.EventPosition
+					case "id":
+						needed = true
+						n, err := strconv.ParseInt(value, 10, 64)
+						if err != nil || n <= id {
+							t.Errorf("id %q after %d", value, id)
+						}
+						id = n
+					}
+				}
+				if needed && !data {
+					t.Errorf("a frame without data: %q", lines)
+				}
+				if tc.name == "Resume" && id == 1 {
+					live = true // a resumed stream has no snapshot
+				}
+			}
 		})
 	}
 }

@@ -113,11 +113,18 @@ const announcement = "livefeed is serving on "
 // that very process. token, if not empty, is its publish token. If it
 // returns an error, the process has already been ended; otherwise the
 // caller ends it with Stop or Kill.
-func StartServer(ctx context.Context, bin, db, configFile, token string) (_ *Server, err error) {
+func StartServer(ctx context.Context, bin, db, configFile, token string) (*Server, error) {
 	// Port 0 and the announced address rather than a port picked here: in
 	// between picking and binding, another process could take the port and
 	// answer /healthz in the server's place.
-	args := []string{"-addr", "127.0.0.1:0", "-db", db}
+	return StartServerAt(ctx, "127.0.0.1:0", bin, db, configFile, token)
+}
+
+// StartServerAt is StartServer listening on addr: a server started again
+// at the address of one that stopped, for clients that reconnect to the
+// same URL, as an EventSource does.
+func StartServerAt(ctx context.Context, addr, bin, db, configFile, token string) (_ *Server, err error) {
+	args := []string{"-addr", addr, "-db", db}
 	if configFile != "" {
 		args = append(args, "-config", configFile)
 	}

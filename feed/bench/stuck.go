@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"livefeed/feed"
 )
 
 // stuckReceiveBuffer is the stuck subscriber's SO_RCVBUF: small, so the
@@ -48,14 +50,15 @@ func runStuck(ctx context.Context, r *runner, p Params) (Figures, error) {
 		return nil, err
 	}
 	position := int64(-1)
-	for position < 0 {
+	for attached := false; !attached; {
 		fr, err := sc.Next()
 		if err != nil {
 			return nil, fmt.Errorf("stuck subscriber: %w", err)
 		}
-		if fr.HasID && !fr.HasData {
+		if fr.HasID {
 			position = fr.ID
 		}
+		attached = string(fr.Event) == feed.EventPosition // the end of the snapshot
 	}
 
 	r.progress("phase B: the same for %s with one subscriber (position %d) not reading", p.Duration, position)

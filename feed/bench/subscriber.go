@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"livefeed/feed"
 )
 
 // Subscriber is one event stream the load tool reads, over its own socket
@@ -127,7 +129,7 @@ func NewSubscriber(t *Target, o SubscriberOptions) *Subscriber {
 }
 
 // Ready is closed once the server has attached the stream: a fresh one
-// got its position frame, a resuming one its response headers. Events
+// got its position event, a resuming one its response headers. Events
 // published after that reach it.
 func (s *Subscriber) Ready() <-chan struct{} { return s.ready }
 
@@ -271,10 +273,11 @@ func (s *Subscriber) read(sc *Scanner) {
 		if f.HasID && f.ID >= 0 {
 			s.position = f.ID
 		}
+		if string(f.Event) == feed.EventPosition {
+			s.markReady() // the end of a fresh connect's snapshot
+			continue
+		}
 		if !f.HasData {
-			if f.HasID {
-				s.markReady() // the position frame of a fresh connect
-			}
 			continue
 		}
 		if string(f.Event) == "reset" {

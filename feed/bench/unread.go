@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"livefeed/feed"
 )
 
 // unreadSizes are W10's event sizes: BENCH.md's 250 B and 1 MB.
@@ -76,8 +78,8 @@ func (r *runner) unread(ctx context.Context, f *Figures, subscribers int, name s
 			if err != nil {
 				return fmt.Errorf("subscriber %d: %w", i, err)
 			}
-			if fr.HasID && !fr.HasData {
-				break // the position frame: attached
+			if string(fr.Event) == feed.EventPosition {
+				break // the end of the snapshot: attached
 			}
 		}
 	}

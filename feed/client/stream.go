@@ -42,12 +42,14 @@ type Stream struct {
 	cancel context.CancelFunc
 	topics []string
 
-	mu     sync.Mutex
-	resp   *http.Response
-	rd     *Reader
+	mu     sync.Mutex     // guards resp and lastID, which Close and LastEventID use
+	resp   *http.Response // the connection's response, nil between connections
 	lastID string
-	retry  time.Duration
-	fails  int
+
+	// Used by Next's goroutine only.
+	rd    *Reader
+	retry time.Duration
+	fails int
 }
 
 // Subscribe opens a stream of the topics (topics, prefixes such as
@@ -82,7 +84,7 @@ func (s *Stream) Next() (Item, error) {
 			}
 		}
 		m, err := s.rd.Next()
-		s.keepPosition()
+		s.keepPosition(s.rd)
 		if err != nil {
 			s.drop()
 			s.wait()
@@ -106,6 +108,9 @@ func (s *Stream) Next() (Item, error) {
 		if m.Type == "expired" {
 			continue // the server ends the stream: it reconnects with a fresh token
 		}
+		if m.Type == feed.EventPosition {
+			continue // the end of a snapshot: keepPosition took its ID
+		}
 		var e feed.Event
 		if err := json.Unmarshal([]byte(m.Data), &e); err != nil || e.ID == 0 {
 			continue // not an event of livefeed's (nothing else is sent as data)
@@ -115,26 +120,31 @@ func (s *Stream) Next() (Item, error) {
 }
 
 // LastEventID returns the stream's position: the ID of the last event
-// handed over, or the position the server moved it to since.
+// handed over, or the position the server moved it to since. It may be
+// called from any goroutine, also while another waits in Next, to save
+// the position as it moves.
 func (s *Stream) LastEventID() string {
-	s.keepPosition()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.lastID
 }
 
 // keepPosition takes the reader's last event ID, which also moves on
-// frames that dispatch nothing (the position after a snapshot).
-func (s *Stream) keepPosition() {
-	if s.rd != nil {
-		if id := s.rd.LastEventID(); id != "" {
-			s.lastID = id
-		}
+// events Next does not hand over (the position after a snapshot) and, from
+// a server of before feed.EventPosition, on frames that dispatch nothing.
+func (s *Stream) keepPosition(rd *Reader) {
+	if id := rd.LastEventID(); id != "" {
+		s.mu.Lock()
+		s.lastID = id
+		s.mu.Unlock()
 	}
 }
 
-// Close ends the stream; Next then returns context.Canceled.
+// Close ends the stream; Next then returns context.Canceled. It may be
+// called from any goroutine.
 func (s *Stream) Close() error {
 	s.cancel()
-	s.drop()
+	s.closeResponse()
 	return nil
 }
 
@@ -145,8 +155,8 @@ func (s *Stream) connect() error {
 		return err
 	}
 	req.Header.Set("Accept", "text/event-stream")
-	if s.lastID != "" {
-		req.Header.Set("Last-Event-ID", s.lastID)
+	if id := s.LastEventID(); id != "" {
+		req.Header.Set("Last-Event-ID", id)
 	}
 	resp, err := s.c.http().Do(req)
 	if err != nil {
@@ -169,14 +179,21 @@ func (s *Stream) connect() error {
 	return nil
 }
 
+// drop ends the connection, for Next to make another.
 func (s *Stream) drop() {
+	s.closeResponse()
+	s.rd = nil // only Next's goroutine uses rd
+}
+
+// closeResponse closes the connection's response, which ends a read of
+// Next's that waits in it.
+func (s *Stream) closeResponse() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.resp != nil {
 		s.resp.Body.Close()
 		s.resp = nil
 	}
-	s.rd = nil
 }
 
 // wait sleeps before a reconnection: the server's retry delay, doubled

@@ -133,6 +133,10 @@ type Hub struct {
 	// nil at the next Publish.
 	heard  chan struct{}
 	latest map[string]*Message
+	// position is the feed.EventPosition frame of positionID, the newest ID
+	// when a snapshot last needed it (see positionLocked).
+	position   []byte
+	positionID int64
 	// The index of attached subscribers by what they asked for.
 	exact  map[string]*subSet
 	prefix map[string]*subSet
@@ -498,7 +502,8 @@ func (h *Hub) attachAt(s *Subscriber, after int64) (bool, error) {
 
 // attachSnapshot attaches s at the head of the window after queueing, in
 // order: a reset event if reason is set, the latest event of each matching
-// topic, and a position frame so the client resumes from now.
+// topic, and the position event (feed.EventPosition) so the client
+// resumes from now.
 func (h *Hub) attachSnapshot(s *Subscriber, reason string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -521,17 +526,32 @@ func (h *Hub) attachSnapshot(s *Subscriber, reason string) error {
 		}
 	}
 	slices.SortFunc(snap, func(a, b *Message) int { return cmp.Compare(a.ID, b.ID) })
+	s.backlog = make([][]byte, 0, len(snap)+2)
 	if reason != "" {
-		s.backlog = append(s.backlog, resetFrame(reason))
+		s.backlog = append(s.backlog, resetFrames[reason])
 	}
 	for _, m := range snap {
 		s.backlog = append(s.backlog, m.Frame)
 	}
-	s.backlog = append(s.backlog, positionFrame(h.lastID))
+	pos := h.positionLocked()
+	if n := len(snap); n > 0 && snap[n-1].ID == h.lastID {
+		pos = withoutID(pos) // the client is there already
+	}
+	s.backlog = append(s.backlog, pos)
 	s.seq = h.head.Load()
 	s.lastID = h.lastID
 	h.index(s)
 	return nil
+}
+
+// positionLocked returns the feed.EventPosition frame of the newest ID, encoded
+// once for all the subscribers that attach until the next publish, like
+// every frame the hub sends to many. h.mu must be held for writing.
+func (h *Hub) positionLocked() []byte {
+	if h.position == nil || h.positionID != h.lastID {
+		h.position, h.positionID = positionFrame(h.lastID), h.lastID
+	}
+	return h.position
 }
 
 // coveredID returns the ID above which the window holds every event.

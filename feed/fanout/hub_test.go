@@ -188,11 +188,16 @@ func (c *peer) next(t *testing.T) client.Message {
 	return ev
 }
 
-// expectIDs reads events and checks their IDs.
+// expectIDs reads events and checks their IDs. It passes over position
+// events (feed.EventPosition, after a snapshot): the tests of snapshots
+// look at them.
 func (c *peer) expectIDs(t *testing.T, ids ...int64) {
 	t.Helper()
 	for _, want := range ids {
 		ev := c.next(t)
+		if ev.Type == feed.EventPosition {
+			ev = c.next(t)
+		}
 		if ev.ID != strconv.FormatInt(want, 10) {
 			t.Fatalf("got event %s (%s), want %d", ev.ID, ev.Type, want)
 		}
@@ -268,14 +273,119 @@ func TestSnapshotLeavesArchived(t *testing.T) {
 	subscribe(t, h, l, filterOf("nba/*"), fanout.Start{}).expectIDs(t, 2, 4)
 }
 
-func TestSnapshotPositionFrame(t *testing.T) {
+// TestSnapshotPosition: a snapshot ends with the position event, which
+// moves the client to the newest ID there was when it subscribed, with
+// data (npm's eventsource drops frames without), once: its id line is
+// left out when the snapshot's last event was the newest.
+func TestSnapshotPosition(t *testing.T) {
 	h, l := newHub(t, fanout.Options{})
-	l.publish("a", 3)
+	l.publish("a", 3) // 1-3
+	l.publish("b", 2) // 4, 5
+
+	// The position is newer than the snapshot: the event sets it.
 	c := subscribe(t, h, l, filterOf("a"), fanout.Start{})
-	c.expectIDs(t, 3)
-	l.publish("b", 2) // 4, 5: not matching
+	c.expectRaw(t, string(l.msgs[2].Frame)+"id: 5\nevent: livefeed.position\ndata: {\"last_id\":5}\n\n")
 	l.publish("a", 1) // 6
-	c.expectIDs(t, 6)
+	c.expectRaw(t, string(l.msgs[5].Frame))
+
+	// An empty snapshot: the event alone gives the client its position.
+	empty := subscribe(t, h, l, filterOf("none"), fanout.Start{})
+	empty.expectRaw(t, "id: 6\nevent: livefeed.position\ndata: {\"last_id\":6}\n\n")
+
+	// The snapshot's last event is the newest: no ID is sent twice.
+	newest := subscribe(t, h, l, filterOf("a", "b"), fanout.Start{})
+	newest.expectRaw(t, string(l.msgs[4].Frame)+string(l.msgs[5].Frame)+"event: livefeed.position\ndata: {\"last_id\":6}\n\n")
+
+	// An empty hub: position 0, from which a reconnect replays everything.
+	h0, l0 := newHub(t, fanout.Options{})
+	subscribe(t, h0, l0, filterOf("*"), fanout.Start{}).expectRaw(t, "id: 0\nevent: livefeed.position\ndata: {\"last_id\":0}\n\n")
+}
+
+// TestEveryFrameCarriesData: whatever a stream starts from, every frame
+// the hub writes that a client needs (an ID, a reset, a notice) has data,
+// since common clients (npm's eventsource) drop a frame without; and the
+// IDs on a stream only increase. Only heartbeats, comments that clients
+// need nothing from, have none.
+func TestEveryFrameCarriesData(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		filter  fanout.Filter
+		start   fanout.Start
+		expires time.Duration
+	}{
+		{"Fresh", filterOf("a"), fanout.Start{}, 0},
+		{"FreshEmptySnapshot", filterOf("none", "late"), fanout.Start{}, 0},
+		{"FreshSnapshotNewest", filterOf("b"), fanout.Start{}, 0},
+		{"ResumeWindow", filterOf("*"), fanout.Start{Resume: true, After: 3}, 0},
+		{"ResumeHistory", filterOf("a"), fanout.Start{Resume: true, After: 0}, 0},
+		{"ResetInvalid", filterOf("*"), fanout.Start{Invalid: fanout.ResetInvalid}, 0},
+		{"ResetAhead", filterOf("late"), fanout.Start{Resume: true, After: 99}, 0},
+		{"ResetPruned", filterOf("a"), fanout.Start{Resume: true, After: 1}, 0},
+		{"Expired", filterOf("a"), fanout.Start{}, 300 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, l := newHub(t, fanout.Options{Window: 4, Heartbeat: 50 * time.Millisecond})
+			l.publish("a", 5) // 1-5
+			l.publish("b", 1) // 6
+			l.floor = 2
+			sub := fanout.Subscription{Filter: tc.filter, Start: tc.start, Replay: l.history(tc.filter)}
+			if tc.expires > 0 {
+				sub.Expires = time.Now().Add(tc.expires)
+			}
+			c := subscribeWith(t, h, sub)
+			time.Sleep(120 * time.Millisecond) // a heartbeat or two
+			l.publish("late", 1)
+			l.publish("a", 1)
+			if tc.expires == 0 {
+				h.Close()
+			} // else the stream ends when its token expires
+			c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			raw, err := io.ReadAll(c.conn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lastID int64 = -1
+			frames := strings.Split(strings.TrimSuffix(string(raw), "\n\n"), "\n\n")
+			for _, frame := range frames {
+				var hasData, comment bool
+				for _, line := range strings.Split(frame, "\n") {
+					name, value, _ := strings.Cut(line, ": ")
+					switch {
+					case strings.HasPrefix(line, ":"):
+						comment = true
+					case name == "data":
+						hasData = true
+					case name == "id":
+						id, err := strconv.ParseInt(value, 10, 64)
+						if err != nil || id <= lastID {
+							t.Errorf("ID %q after %d in %q", value, lastID, raw)
+						}
+						lastID = id
+					}
+				}
+				if !hasData && !(comment && !strings.Contains(frame, "\n")) {
+					t.Errorf("a frame without data: %q in %q", frame, raw)
+				}
+			}
+			if lastID < 0 {
+				t.Errorf("no ID in %q", raw)
+			}
+		})
+	}
+}
+
+// expectRaw reads exactly the bytes want from the connection, bypassing
+// the reader.
+func (c *peer) expectRaw(t *testing.T, want string) {
+	t.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got := make([]byte, len(want))
+	if n, err := io.ReadFull(c.conn, got); err != nil {
+		t.Fatalf("read %q, then %v; want %q", got[:n], err, want)
+	}
+	if string(got) != want {
+		t.Fatalf("read %q, want %q", got, want)
+	}
 }
 
 func TestResumeFromWindow(t *testing.T) {

@@ -113,13 +113,26 @@ func stripLineBreaks(s string) string {
 	return string(b)
 }
 
-// positionFrame sets a client's last event ID to id without dispatching an
-// event: per WHATWG, dispatch first copies the ID buffer, then returns early
-// because the data buffer is empty. A client sent a snapshot thus resumes
-// from the moment it subscribed, not from the oldest snapshot event.
+// positionFrame is the feed.EventPosition frame for the newest ID id:
+//
+//	id: 42
+//	event: livefeed.position
+//	data: {"last_id":42}
+//
+// The frame without its first line is the same event for a client whose
+// last event ID is already id (the snapshot's last event was the newest
+// one): IDs on a stream only ever increase, none is sent twice.
 func positionFrame(id int64) []byte {
 	b := append([]byte("id: "), strconv.FormatInt(id, 10)...)
-	return append(b, "\n\n"...)
+	b = append(b, "\nevent: "+feed.EventPosition+"\ndata: {\"last_id\":"...)
+	b = strconv.AppendInt(b, id, 10)
+	return append(b, "}\n\n"...)
+}
+
+// withoutID returns a frame of positionFrame's without its id line,
+// sharing its bytes.
+func withoutID(frame []byte) []byte {
+	return frame[bytes.IndexByte(frame, '\n')+1:]
 }
 
 // Reasons carried by a reset event.
@@ -129,17 +142,13 @@ const (
 	ResetAhead   = "ahead"   // the position is beyond the newest event (the database was replaced)
 )
 
-var resetMessages = map[string]string{
-	ResetInvalid: "the last event ID is not a non-negative integer",
-	ResetPruned:  "the events after the last event ID are no longer retained",
-	ResetAhead:   "the last event ID is newer than any stored event",
-}
-
-// resetFrame is the "reset" event sent when a client's position cannot be
-// resumed exactly; the snapshot that follows replaces its state.
-func resetFrame(reason string) []byte {
-	data, _ := json.Marshal(map[string]string{"reason": reason, "message": resetMessages[reason]})
-	return appendEvent(nil, "reset", data)
+// resetFrames are the "reset" events sent when a client's position cannot
+// be resumed exactly, by reason; the snapshot that follows replaces its
+// state. Encoded once, like every frame the hub sends to many.
+var resetFrames = map[string][]byte{
+	ResetInvalid: Notice("reset", ResetInvalid, "the last event ID is not a non-negative integer"),
+	ResetPruned:  Notice("reset", ResetPruned, "the events after the last event ID are no longer retained"),
+	ResetAhead:   Notice("reset", ResetAhead, "the last event ID is newer than any stored event"),
 }
 
 // heartbeat is a comment line: it keeps proxies from closing an idle stream

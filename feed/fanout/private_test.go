@@ -121,7 +121,7 @@ func TestExpires(t *testing.T) {
 				}
 			}
 			c.expectClosed(t)
-			want := "[note expired]"
+			want := "[note livefeed.position expired]"
 			if tc.after < 0 {
 				want = "[expired]"
 			}

@@ -559,6 +559,10 @@
       try { info = JSON.parse(e.data); } catch (err) { /* keep {} */ }
       logLine("reset", "the feed restarted: " + text(info.message));
     });
+    // The end of the snapshot: the position to resume from.
+    feed.addEventListener("livefeed.position", function (e) {
+      if (e.lastEventId) feedLast = e.lastEventId;
+    });
   }
 
   function logEvent(env) {

@@ -238,6 +238,12 @@
       try { info = JSON.parse(e.data); } catch (err) { /* keep {} */ }
       each(g, function (w) { w.reset(info); });
     });
+    // The end of the snapshot: the stream's position is now the newest
+    // event there was when it opened, which a new EventSource resumes
+    // from (after an empty snapshot it is the only position there is).
+    es.addEventListener("livefeed.position", function (e) {
+      if (g.source === es && e.lastEventId) g.lastId = e.lastEventId;
+    });
   }
 
   function each(g, fn) { g.widgets.forEach(fn); }
