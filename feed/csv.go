@@ -11,16 +11,17 @@ import (
 )
 
 // CSVColumns are the columns of the CSV export, in order: the envelope,
-// a column for each field of the score and tick schemas (ScoreFields, then
-// TickFields), data, which holds the rest of an event's data as a JSON
-// object: all of it for other types, the fields without a column (or with
-// a value of another kind) for score and tick, empty when nothing is left,
-// and operator: who published the event from the console (empty for
-// publish tokens, and for readers who may not see it).
+// a column for each field of each validated type (in the order of the
+// registry, schemas: score's, then tick's), data, which holds the rest of
+// an event's data as a JSON object: all of it for other types, the fields
+// without a column (or with a value of another kind) for validated types,
+// empty when nothing is left, and operator: who published the event from
+// the console (empty for publish tokens, and for readers who may not see
+// it).
 var CSVColumns = func() []string {
 	cols := []string{"id", "time", "topic", "type"}
-	for _, fd := range append(append([]Field(nil), ScoreFields...), TickFields...) {
-		cols = append(cols, fd.Name)
+	for _, s := range schemas {
+		cols = append(cols, s.columns()...)
 	}
 	return append(cols, "data", "operator")
 }()
@@ -48,23 +49,25 @@ const (
 	numberCell                      // a JSON number, written as it is
 )
 
-// fieldColumns maps a built-in type's field, as its quoted JSON name, to
+// fieldColumns maps a validated type's field, as its quoted JSON name, to
 // its column and the kinds of value the column takes.
 var fieldColumns = func() map[string]map[string]fieldColumn {
-	m := map[string]map[string]fieldColumn{TypeScore: {}, TypeTick: {}}
+	m := make(map[string]map[string]fieldColumn, len(schemas))
 	col := 0 // a field column's position among the field columns
-	for _, typ := range []string{TypeScore, TypeTick} {
-		for _, fd := range FieldsOf(typ) {
-			kinds := textCell
-			switch fd.Kind {
-			case Count, Number, Positive:
-				kinds = numberCell
-			case Period:
-				kinds = textCell | numberCell // 4 or "OT"
+	for _, s := range schemas {
+		columns := make(map[string]fieldColumn, len(s.fields))
+		for _, fd := range s.fields {
+			var kinds cellKind
+			if fd.Kind.TakesText() {
+				kinds |= textCell
 			}
-			m[typ][`"`+fd.Name+`"`] = fieldColumn{col, kinds}
+			if fd.Kind.TakesNumber() {
+				kinds |= numberCell // Period takes both: 4 or "OT"
+			}
+			columns[`"`+fd.Name+`"`] = fieldColumn{col, kinds}
 			col++
 		}
+		m[s.name] = columns
 	}
 	return m
 }()
@@ -116,8 +119,7 @@ func (c *CSVEncoder) Append(b []byte, e Event) []byte {
 
 	var cells [maxFields][]byte // the raw JSON value of each field column
 	var rest []byte             // fields left for the data column, as a JSON object
-	if e.Type == TypeScore || e.Type == TypeTick {
-		columns := fieldColumns[e.Type]
+	if columns, ok := fieldColumns[e.Type]; ok {
 		ok := eachMember(e.Data, func(key, value []byte) {
 			if fc, ok := columns[string(key)]; ok && cells[fc.col] == nil && fits(value, fc.kinds) {
 				cells[fc.col] = value

@@ -140,6 +140,19 @@ func TestAppendCSVHeader(t *testing.T) {
 	}
 }
 
+// TestCSVColumnsUnique: no two validated types have a field of the same
+// name, nor one named like an envelope column: `livefeed import` finds a
+// field's column by its name.
+func TestCSVColumnsUnique(t *testing.T) {
+	seen := map[string]bool{}
+	for _, c := range feed.CSVColumns {
+		if seen[c] {
+			t.Errorf("two CSV columns are named %q", c)
+		}
+		seen[c] = true
+	}
+}
+
 func TestAppendCSV(t *testing.T) {
 	at := time.Date(2026, 11, 21, 19, 4, 5, 123_000_000, time.UTC)
 	event := func(typ, data string) feed.Event {

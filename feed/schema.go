@@ -1,13 +1,48 @@
 package feed
 
-// The two built-in event types, the only ones whose data livefeed checks,
-// shows (the console, the widgets) and exports in columns of their own.
-// This file is the whole of their schema: validation, the CSV export, the
-// console's forms and the Go types below all follow it.
-const (
-	TypeScore = "score" // a game's state after a change
-	TypeTick  = "tick"  // a symbol's price
-)
+// The validated types: the only ones whose data livefeed checks and
+// exports in columns of their own. This file is their registry, which
+// validation and the CSV export both iterate; each type's fields and Go
+// type are in a file of its own (score.go, tick.go), so adding a validated
+// type is such a file and its line in schemas. The console's forms
+// (handlers) and the widgets (web/) show score and tick, and know them by
+// name.
+
+// typeSchema is a validated type: its name, and the fields of its data,
+// each checked by validation and exported in a CSV column of its own.
+type typeSchema struct {
+	name   string
+	fields []Field
+}
+
+// schemas are the validated types, in the order of their columns in the
+// CSV export (see CSVColumns). Spreadsheets find a column by its place and
+// `livefeed import` recognises an export by its whole header: a new
+// type's columns go after the others', and change that header.
+var schemas = []typeSchema{
+	{name: TypeScore, fields: ScoreFields},
+	{name: TypeTick, fields: TickFields},
+}
+
+// columns are the CSV export's columns for the type's fields: their
+// names.
+func (s typeSchema) columns() []string {
+	cols := make([]string, len(s.fields))
+	for i, fd := range s.fields {
+		cols[i] = fd.Name
+	}
+	return cols
+}
+
+// FieldsOf returns the fields of a validated type, nil for any other type.
+func FieldsOf(typ string) []Field {
+	for _, s := range schemas {
+		if s.name == typ {
+			return s.fields
+		}
+	}
+	return nil
+}
 
 // TypeArchive is the event that takes its topic out of the live views:
 // the snapshot new subscribers get, the topic list, the console and the
@@ -15,11 +50,7 @@ const (
 // keep it, and a later event brings the topic back.
 const TypeArchive = "archive"
 
-// StatusFinal is the status of a game that is over: such a game leaves
-// the live views by itself after a while (feed.final_linger).
-const StatusFinal = "final"
-
-// FieldKind is what a field of a built-in type holds.
+// FieldKind is what a field of a validated type holds.
 type FieldKind uint8
 
 const (
@@ -32,7 +63,15 @@ const (
 	Currency                      // an ISO 4217 code: three upper-case letters
 )
 
-// Field is one field of a built-in type's data.
+// TakesNumber reports whether a field of kind k may hold a JSON number.
+func (k FieldKind) TakesNumber() bool {
+	return k == Count || k == Number || k == Positive || k == Period
+}
+
+// TakesText reports whether a field of kind k may hold a JSON string.
+func (k FieldKind) TakesText() bool { return !k.TakesNumber() || k == Period }
+
+// Field is one field of a validated type's data.
 type Field struct {
 	Name     string
 	Kind     FieldKind
@@ -46,67 +85,11 @@ const (
 	maxShortText = 32  // bytes of a symbol, clock or period
 )
 
-// ScoreFields are the fields of a score event's data, in the order of the
-// CSV export's columns.
-var ScoreFields = []Field{
-	{Name: "home", Kind: Text, Required: true, MaxLen: maxTextLen},
-	{Name: "away", Kind: Text, Required: true, MaxLen: maxTextLen},
-	{Name: "home_score", Kind: Count, Required: true},
-	{Name: "away_score", Kind: Count, Required: true},
-	{Name: "period", Kind: Period, MaxLen: maxShortText},
-	{Name: "clock", Kind: Text, MaxLen: maxShortText},
-	{Name: "status", Kind: Word},
-}
-
-// TickFields are the fields of a tick event's data, in the order of the CSV
-// export's columns.
-var TickFields = []Field{
-	{Name: "symbol", Kind: Text, Required: true, MaxLen: maxShortText},
-	{Name: "price", Kind: Positive, Required: true},
-	{Name: "change", Kind: Number},
-	{Name: "change_pct", Kind: Number},
-	{Name: "volume", Kind: Count},
-	{Name: "currency", Kind: Currency},
-}
-
-// FieldsOf returns the fields of a built-in type, nil for any other type.
-func FieldsOf(typ string) []Field {
-	switch typ {
-	case TypeScore:
-		return ScoreFields
-	case TypeTick:
-		return TickFields
-	}
-	return nil
-}
-
-// Score is the data of a score event, for Go programs that publish or read
-// one. Period is a number (4) or a text ("OT"); nil leaves it out.
-type Score struct {
-	Home      string `json:"home"`
-	Away      string `json:"away"`
-	HomeScore int64  `json:"home_score"`
-	AwayScore int64  `json:"away_score"`
-	Period    any    `json:"period,omitempty"`
-	Clock     string `json:"clock,omitempty"`
-	Status    string `json:"status,omitempty"`
-}
-
-// Tick is the data of a tick event, for Go programs that publish or read
-// one. Optional figures are pointers: nil leaves them out.
-type Tick struct {
-	Symbol    string   `json:"symbol"`
-	Price     float64  `json:"price"`
-	Change    *float64 `json:"change,omitempty"`
-	ChangePct *float64 `json:"change_pct,omitempty"`
-	Volume    *int64   `json:"volume,omitempty"`
-	Currency  string   `json:"currency,omitempty"`
-}
-
-// checkSchema checks the top-level fields f of a built-in type's data
-// against its schema. Fields the schema does not name may hold anything.
-func checkSchema(typ string, f fields) error {
-	for _, fd := range FieldsOf(typ) {
+// checkSchema checks the top-level fields f of a validated type's data
+// against the type's fields. Fields the schema does not name may hold
+// anything.
+func checkSchema(schema []Field, f fields) error {
+	for _, fd := range schema {
 		var err error
 		switch fd.Kind {
 		case Text:

@@ -196,7 +196,7 @@ func validateData(typ string, data json.RawMessage, maxData int) (json.RawMessag
 		return nil, err
 	}
 	if schema != nil {
-		if err := checkSchema(typ, f); err != nil {
+		if err := checkSchema(schema, f); err != nil {
 			return nil, err
 		}
 	}

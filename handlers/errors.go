@@ -12,11 +12,11 @@ import (
 	"livefeed/feed"
 )
 
-// Error writes err as {"error": "..."} with the status of its kind (see
-// classify, the one map from the kinds of feed.Errorf to statuses). Messages
-// of client-caused errors are written for the client; anything else is
-// logged in full and answered with a generic message, so no internal detail
-// (paths, SQL) ever reaches a client.
+// Error writes err as {"error": "..."} with the status of its kind (from
+// feed's table of kinds, see classify). Messages of client-caused errors
+// are written for the client; anything else is logged in full and
+// answered with a generic message, so no internal detail (paths, SQL) ever
+// reaches a client.
 func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	status, msg := classify(err)
 	if status >= 500 {
@@ -31,38 +31,31 @@ func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 	writeJSON(w, status, map[string]string{"error": msg})
 }
 
+// classify is the one map from errors to the status and message of their
+// answer: the status of the error's kind in feed's table (feed.StatusOf),
+// with what only HTTP knows beside it: a body over its limit
+// (http.MaxBytesError, which says the limit) and a request whose
+// connection closed (context.Canceled, 499). An error of no kind is an
+// internal error.
 func classify(err error) (int, string) {
 	var tooBig *http.MaxBytesError
-	switch {
-	case errors.Is(err, feed.ErrInvalid):
-		return http.StatusBadRequest, err.Error()
-	case errors.Is(err, feed.ErrUnauthorized):
-		return http.StatusUnauthorized, err.Error()
-	case errors.Is(err, feed.ErrForbidden):
-		return http.StatusForbidden, err.Error()
-	case errors.Is(err, feed.ErrNotFound):
-		return http.StatusNotFound, err.Error()
-	case errors.Is(err, feed.ErrNotAllowed):
-		return http.StatusMethodNotAllowed, err.Error()
-	case errors.Is(err, feed.ErrTimeout):
-		return http.StatusRequestTimeout, err.Error()
-	case errors.Is(err, feed.ErrConflict):
-		return http.StatusConflict, err.Error()
-	case errors.Is(err, feed.ErrKeyReused):
-		return http.StatusUnprocessableEntity, err.Error()
-	case errors.As(err, &tooBig):
+	if errors.As(err, &tooBig) {
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit)
-	case errors.Is(err, feed.ErrTooLarge):
-		return http.StatusRequestEntityTooLarge, err.Error()
-	case errors.Is(err, feed.ErrRateLimited):
-		return http.StatusTooManyRequests, err.Error()
-	case errors.Is(err, feed.ErrUnavailable), errors.Is(err, feed.ErrClosed):
+	}
+	if status, ok := feed.StatusOf(err); ok {
+		if status < 500 {
+			return status, err.Error()
+		}
+		// The server's own trouble: only an *feed.Error's message is
+		// written for the client; another error of the kind may carry
+		// a driver's.
 		var fe *feed.Error
 		if errors.As(err, &fe) {
-			return http.StatusServiceUnavailable, fe.Message // written for the client
+			return status, fe.Message
 		}
-		return http.StatusServiceUnavailable, "storage is unavailable; nothing was written, try again shortly"
-	case errors.Is(err, context.Canceled):
+		return status, "storage is unavailable; nothing was written, try again shortly"
+	}
+	if errors.Is(err, context.Canceled) {
 		return 499, "the request was given up on: its connection closed before the answer; nothing was written"
 	}
 	return http.StatusInternalServerError, "internal error"

@@ -218,28 +218,9 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// failureReason names the reason a publish answered with status failed.
-func failureReason(status int) string {
-	switch status {
-	case http.StatusBadRequest, http.StatusUnprocessableEntity:
-		return "invalid"
-	case http.StatusUnauthorized:
-		return "unauthorized"
-	case http.StatusForbidden:
-		return "forbidden"
-	case http.StatusRequestTimeout:
-		return "timeout"
-	case http.StatusConflict:
-		return "conflict"
-	case http.StatusRequestEntityTooLarge:
-		return "too_large"
-	case http.StatusTooManyRequests:
-		return "rate_limited"
-	case http.StatusServiceUnavailable:
-		return "unavailable"
-	}
-	return "internal"
-}
+// failureReason names the reason a publish answered with status failed:
+// that of the status's kind in feed's table of kinds.
+func failureReason(status int) string { return feed.ReasonOf(status) }
 
 // timedLog is an event log whose commits are timed for
 // livefeed_publish_commit_seconds: from the call to the commit, for every

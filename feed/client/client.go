@@ -268,31 +268,12 @@ func replyError(resp *http.Response, body []byte) error {
 }
 
 // KindOf returns the kind of error (feed.ErrInvalid, ...) an HTTP status of
-// livefeed's API stands for: the reverse of the server's classification.
+// livefeed's API stands for, read from feed's table of kinds (the server
+// reads it the other way); a status of no kind, such as a proxy's 502, is
+// an error that says the status.
 func KindOf(status int) error {
-	switch status {
-	case http.StatusBadRequest:
-		return feed.ErrInvalid
-	case http.StatusUnauthorized:
-		return feed.ErrUnauthorized
-	case http.StatusForbidden:
-		return feed.ErrForbidden
-	case http.StatusNotFound:
-		return feed.ErrNotFound
-	case http.StatusMethodNotAllowed:
-		return feed.ErrNotAllowed
-	case http.StatusRequestTimeout:
-		return feed.ErrTimeout
-	case http.StatusConflict:
-		return feed.ErrConflict
-	case http.StatusRequestEntityTooLarge:
-		return feed.ErrTooLarge
-	case http.StatusUnprocessableEntity:
-		return feed.ErrKeyReused
-	case http.StatusTooManyRequests:
-		return feed.ErrRateLimited
-	case http.StatusServiceUnavailable:
-		return feed.ErrUnavailable
+	if kind := feed.KindOf(status); kind != nil {
+		return kind
 	}
 	return fmt.Errorf("HTTP status %d", status)
 }

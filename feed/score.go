@@ -1,0 +1,33 @@
+package feed
+
+// TypeScore is a validated type (see schemas): a game's state after a
+// change.
+const TypeScore = "score"
+
+// StatusFinal is the status of a game that is over: such a game leaves
+// the live views by itself after a while (feed.final_linger).
+const StatusFinal = "final"
+
+// ScoreFields are the fields of a score event's data, in the order of the
+// CSV export's columns.
+var ScoreFields = []Field{
+	{Name: "home", Kind: Text, Required: true, MaxLen: maxTextLen},
+	{Name: "away", Kind: Text, Required: true, MaxLen: maxTextLen},
+	{Name: "home_score", Kind: Count, Required: true},
+	{Name: "away_score", Kind: Count, Required: true},
+	{Name: "period", Kind: Period, MaxLen: maxShortText},
+	{Name: "clock", Kind: Text, MaxLen: maxShortText},
+	{Name: "status", Kind: Word},
+}
+
+// Score is the data of a score event, for Go programs that publish or read
+// one. Period is a number (4) or a text ("OT"); nil leaves it out.
+type Score struct {
+	Home      string `json:"home"`
+	Away      string `json:"away"`
+	HomeScore int64  `json:"home_score"`
+	AwayScore int64  `json:"away_score"`
+	Period    any    `json:"period,omitempty"`
+	Clock     string `json:"clock,omitempty"`
+	Status    string `json:"status,omitempty"`
+}
