@@ -24,7 +24,7 @@ import (
 )
 
 // BenchmarkExportCSV downloads an export of 1,000,000 events (half score,
-// half tick, on 100 topics) over a real socket, as W6 of BENCH.md asks:
+// half tick, on 100 topics) over a real socket, as W6 of the performance bars (web/docs/performance.md) asks:
 //
 //	go test -run '^$' -bench ExportCSV -benchtime 3x ./handlers
 //

@@ -1,6 +1,6 @@
 // Package bench is livefeed's load tool, run as `livefeed bench`: it drives
 // a running livefeed server over real sockets from its own process and
-// prints the figures of the performance bars in BENCH.md (workloads W1 to
+// prints the figures of the performance bars in web/docs/performance.md (workloads W1 to
 // W11 and W13), one line per run, then the median of the runs and
 // each bar with MET or NOT MET.
 //
@@ -150,7 +150,7 @@ func usage(fs *flag.FlagSet) {
 
 Drives a running livefeed server over real sockets and prints one line per
 run with every figure, then for each workload the median of the runs, each
-bar of BENCH.md with MET or NOT MET, and a result line:
+bar of web/docs/performance.md with MET or NOT MET, and a result line:
 
   W1 run=1 subscribers=10000 ... latency_p99_ms=41.2 ... client_cpu_us_per_delivery=2.1
   W1 median runs=3 ... latency_p99_ms=41.2 ...
@@ -165,7 +165,7 @@ the tool, not the server, was the limit.
 Flags:
 `)
 	fs.PrintDefaults()
-	fmt.Fprintln(w, "\nWorkloads (BENCH.md, then how the tool reads it):")
+	fmt.Fprintln(w, "\nWorkloads (web/docs/performance.md, then how the tool reads it):")
 	for _, wl := range Workloads {
 		fmt.Fprintf(w, "\n%s  %s\n    %s\n", wl.Name, wl.Bench, wl.Reading)
 	}

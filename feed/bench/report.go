@@ -38,7 +38,7 @@ func (f Figures) Get(name string) (float64, bool) {
 	return 0, false
 }
 
-// Bar is a performance bar from BENCH.md, checked against a figure.
+// Bar is a performance bar from web/docs/performance.md, checked against a figure.
 type Bar struct {
 	Figure string
 	// Op is "<=", ">=", or "within" (|value| <= Limit).

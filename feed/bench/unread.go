@@ -12,7 +12,7 @@ import (
 	"livefeed/feed"
 )
 
-// unreadSizes are W10's event sizes: BENCH.md's 250 B and 1 MB.
+// unreadSizes are W10's event sizes: web/docs/performance.md's 250 B and 1 MB.
 var unreadSizes = []struct {
 	name    string
 	payload int

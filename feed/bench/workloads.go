@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Params are a workload's knobs. Each workload has defaults (BENCH.md's
+// Params are a workload's knobs. Each workload has defaults (web/docs/performance.md's
 // numbers); flags override them.
 type Params struct {
 	Subscribers int
@@ -64,12 +64,12 @@ func override[T int | int64 | float64 | time.Duration](field *T, v T) {
 	}
 }
 
-// Workload is one row of BENCH.md's table and how the tool measures it.
+// Workload is one row of web/docs/performance.md's table and how the tool measures it.
 type Workload struct {
 	Name string
-	// Bench is the workload and its bar as BENCH.md states them.
+	// Bench is the workload and its bar as web/docs/performance.md states them.
 	Bench string
-	// Reading is how the tool interprets the workload where BENCH.md
+	// Reading is how the tool interprets the workload where web/docs/performance.md
 	// leaves room, printed with -help and with every result.
 	Reading  string
 	Defaults Params
@@ -90,7 +90,7 @@ func correctness(prefix string) []Bar {
 	}
 }
 
-// Workloads are the workloads of BENCH.md: W1 to W8, W10, W11 and W13.
+// Workloads are the workloads of web/docs/performance.md: W1 to W8, W10, W11 and W13.
 var Workloads = []*Workload{
 	{
 		Name:  "W1",
@@ -98,8 +98,8 @@ var Workloads = []*Workload{
 		Reading: "All subscribers connect first (fresh, on a new topic) and are attached before the first publish. " +
 			"Server CPU is its utime+stime from just before the first publish until the last delivery arrived, divided by deliveries. " +
 			"Latency is from the publisher's clock just before it sends the request to the moment the subscriber's read returned the frame. " +
-			"With -bare-url (and -bare-pid) each run does the same against the bare fan-out sketch of feed/bench/bare too (every stream gets every publish as one pre-encoded frame from one of two writing goroutines), the order alternating from run to run, and reports livefeed's ratios to it: server_cpu_us_per_delivery_ratio_to_bare and latency_p99_ms_ratio_to_bare, the bars (≤ 1.1 each, BENCH.md). " +
-			"Without -bare-url the bars are the absolute figures BENCH.md once gave (60 ms, 5 µs), which lie below this machine's floor.",
+			"With -bare-url (and -bare-pid) each run does the same against the bare fan-out sketch of feed/bench/bare too (every stream gets every publish as one pre-encoded frame from one of two writing goroutines), the order alternating from run to run, and reports livefeed's ratios to it: server_cpu_us_per_delivery_ratio_to_bare and latency_p99_ms_ratio_to_bare, the bars (≤ 1.1 each, web/docs/performance.md). " +
+			"Without -bare-url the bars are the absolute figures web/docs/performance.md once gave (60 ms, 5 µs), which lie below this machine's floor.",
 		Defaults: Params{Subscribers: 10_000, Publishers: 1, Rate: 10, Duration: 10 * time.Second, Payload: 100},
 		Bars: func(cfg Config) []Bar {
 			if cfg.BareURL != "" {
@@ -143,7 +143,7 @@ var Workloads = []*Workload{
 		Bench: "16 concurrent publishers, no subscribers, each publish acknowledged only after commit. Bar: ≥ 0.9× the publishes/s of a bare in-memory publish endpoint on net/http (no validation, no storage) measured in the same run, with the default durability; with synchronous = \"full\" ≥ 0.5× that whenever an fsync takes ≤ 0.5 ms (report the fsync latency).",
 		Reading: "Each publisher sends one event per request on its own keep-alive connection and its own topic, and waits for the acknowledgement before the next, for 10 s. " +
 			"With -bare-url (and -bare-pid) each run does the same against the bare endpoint of feed/bench/bare too, the order alternating from run to run, and reports livefeed's ratios to it: publishes_per_s_ratio_to_bare and server_cpu_us_per_publish_ratio_to_bare (the bars: ≥ 0.9 and ≤ 1.15; with -durability full ≥ 0.5). " +
-			"Without -bare-url the bars are the absolute figures BENCH.md once gave (45,000/s; 20,000/s with full). " +
+			"Without -bare-url the bars are the absolute figures web/docs/performance.md once gave (45,000/s; 20,000/s with full). " +
 			"fsync_p50_ms is the median time of a 4 KiB write and fsync in -fsync-dir (default the directory of -db, else the temporary one), 20 before and 20 after the run. " +
 			"The durability is the server's store.synchronous; tell the tool which it is with -durability to pick the bar. " +
 			"-per-request N sends N events per request instead (one all-or-nothing batch), and publishes_per_s counts events.",
