@@ -6,6 +6,11 @@ import (
 	"encoding/json"
 )
 
+// MaxIdempotencyKey bounds the key a publisher gives a publish, in the
+// Idempotency-Key header or a line's "idempotency_key": a UUID is 36
+// characters; 255 leaves room for any scheme of a publisher's own.
+const MaxIdempotencyKey = 255
+
 // Idempotency makes a publish safe to retry (the Idempotency-Key header,
 // IETF draft "The Idempotency-Key HTTP Header Field"): a publisher whose
 // connection broke before the reply cannot know whether its events were

@@ -89,43 +89,49 @@ func stringEnd(b []byte, i int) int {
 }
 
 // valueEnd returns the index after the JSON value starting at b[i], or -1
-// if it does not end. Objects and arrays are skipped by counting brackets
-// outside strings.
+// if none starts there or it does not end. It does not validate the value
+// (scanData does, in the one pass that checks event data): a string ends
+// at its closing quote, an object or array at its matching bracket counted
+// outside strings, and anything else at a ',', whitespace, or a '}' or ']'
+// at its own level, taking in any string, object or array it runs into.
+// What is not JSON is so taken whole, up to the next separator, and
+// refused with a message about it rather than about what follows it.
 func valueEnd(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		return stringEnd(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				end := stringEnd(b, j)
-				if end < 0 {
-					return -1
-				}
-				j = end - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
+	start, depth := i, 0
+	for i < len(b) {
+		switch c := b[i]; {
+		case c == '"':
+			if i = stringEnd(b, i); i < 0 || depth == 0 {
+				return i
 			}
+		case c == '{' || c == '[':
+			depth++
+			i++
+		case c == '}' || c == ']':
+			if depth == 0 {
+				return nonEmpty(start, i) // the end of the value around it
+			}
+			depth--
+			i++
+			if depth == 0 {
+				return i
+			}
+		case depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\r' || c == '\n'):
+			return nonEmpty(start, i)
+		default:
+			i++
 		}
-		return -1
-	case ',', '}', ']', ':':
+	}
+	if depth > 0 {
 		return -1
 	}
-	for j := i; j < len(b); j++ {
-		switch b[j] {
-		case ',', '}', ']', ' ', '\t', '\r', '\n':
-			return j
-		}
+	return nonEmpty(start, i)
+}
+
+// nonEmpty returns end, or -1 if the value from start to end is empty.
+func nonEmpty(start, end int) int {
+	if end == start {
+		return -1
 	}
-	return len(b)
+	return end
 }

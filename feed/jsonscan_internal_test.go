@@ -248,3 +248,40 @@ func TestScanDataErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestValueEnd pins where valueEnd ends a value, valid or not: a publish's
+// data is delimited by it before anything validates it, and what it takes
+// decides which message a malformed body gets.
+func TestValueEnd(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		want     int
+	}{
+		{"String", `"a\"b",`, 6},
+		{"StringEscapedBackslash", `"a\\",1`, 5},
+		{"Object", `{"a":[1,"]}"]} x`, 14},
+		{"Array", `[1,[2]]]`, 7},
+		{"NumberThenComma", `12,`, 2},
+		{"NumberThenBrace", `12}`, 2},
+		{"NumberThenSpace", "true\n", 4},
+		{"NumberAtEnd", `-1.5e3`, 6},
+		// Bytes that are not a JSON value are taken up to a separator,
+		// with any string or bracketed value they run into.
+		{"ScalarRunsIntoString", `tru"e,}"}`, 8},
+		{"ScalarRunsIntoObject", `1{"a":2}]`, 8},
+		{"Colon", `::1}`, 3},
+		{"ErrEmpty", ``, -1},
+		{"ErrComma", `,1`, -1},
+		{"ErrClose", `}`, -1},
+		{"ErrObjectOpen", `{"a":1`, -1},
+		{"ErrStringOpen", `"abc`, -1},
+		{"ErrStringEscapedQuote", `"ab\"`, -1},
+		{"ErrBracketInString", `["]"`, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := valueEnd([]byte(tc.in), 0); got != tc.want {
+				t.Fatalf("valueEnd(%q) = %d, want %d", tc.in, got, tc.want)
+			}
+		})
+	}
+}

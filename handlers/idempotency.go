@@ -3,11 +3,9 @@ package handlers
 import (
 	"net/http"
 	"strings"
-)
 
-// maxIdempotencyKey bounds an Idempotency-Key: a UUID is 36 characters;
-// 255 leaves room for any scheme of a publisher's own.
-const maxIdempotencyKey = 255
+	"livefeed/feed"
+)
 
 // ParseIdempotencyKey reads the Idempotency-Key header of a publish (IETF
 // draft "The Idempotency-Key HTTP Header Field"): a Structured Field
@@ -43,8 +41,8 @@ func ParseIdempotencyKey(h http.Header) (string, error) {
 	if key == "" {
 		return "", queryError("the Idempotency-Key header is empty")
 	}
-	if len(key) > maxIdempotencyKey {
-		return "", queryError("the Idempotency-Key is %d characters long; the limit is %d", len(key), maxIdempotencyKey)
+	if len(key) > feed.MaxIdempotencyKey {
+		return "", queryError("the Idempotency-Key is %d characters long; the limit is %d", len(key), feed.MaxIdempotencyKey)
 	}
 	return key, nil
 }

@@ -314,7 +314,7 @@ func (st *stream) add(n int, line []byte, refused error, publisher [32]byte, sco
 		}
 	}
 	if refused == nil {
-		u, key, refused = ParseLine(trimmed)
+		u, key, refused = feed.ParseLine(trimmed)
 	}
 	if refused == nil && !scope.IsZero() && !scope.Match(u.Topic) {
 		refused = feed.Errorf(feed.ErrForbidden, "this publish token may not publish to %q; the line was not published", u.Topic)
@@ -541,44 +541,4 @@ func (st *stream) stopping() bool {
 	default:
 		return false
 	}
-}
-
-// ParseLine reads one line of a streaming publish: an event object
-// {"topic", "type", "data"}, strictly as ParsePublish reads one, which may
-// carry its own "idempotency_key" (1 to 255 printable ASCII characters).
-// Whitespace around the object is allowed; anything else after it is not.
-func ParseLine(line []byte) (u feed.Update, key string, err error) {
-	p := envelopeReader{b: line, what: "the line", keyed: true}
-	p.space()
-	if !p.at('{') {
-		if p.i == len(p.b) {
-			return u, "", publishError("the line is empty")
-		}
-		return u, "", publishError("a line must be one event object, got " + p.kind())
-	}
-	if u, key, err = p.event(); err != nil {
-		return feed.Update{}, "", err
-	}
-	p.space()
-	if p.i != len(p.b) {
-		return feed.Update{}, "", publishError("the line has data after the event object: send one event a line")
-	}
-	return u, key, nil
-}
-
-// checkLineKey checks a line's idempotency key: what the Idempotency-Key
-// header may hold.
-func checkLineKey(key string) (string, error) {
-	if key == "" {
-		return "", publishError("field \"idempotency_key\" is empty")
-	}
-	if len(key) > maxIdempotencyKey {
-		return "", publishError("field \"idempotency_key\" is " + strconv.Itoa(len(key)) + " characters long; the limit is " + strconv.Itoa(maxIdempotencyKey))
-	}
-	for i := 0; i < len(key); i++ {
-		if c := key[i]; c < 0x20 || c > 0x7e {
-			return "", publishError("field \"idempotency_key\" holds character " + strconv.QuoteRune(rune(c)) + ": printable ASCII only")
-		}
-	}
-	return key, nil
 }

@@ -2,8 +2,6 @@ package handlers_test
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,94 +14,6 @@ import (
 	"livefeed/feed"
 	"livefeed/handlers"
 )
-
-func TestParseLine(t *testing.T) {
-	for _, tc := range []struct {
-		name, line  string
-		topic, data string
-		key         string
-		err         string
-	}{
-		{name: "OK", line: `{"topic":"a/b","type":"note","data":{"x":1}}`, topic: "a/b", data: `{"x":1}`},
-		{name: "OKSpaceAround", line: " \t{\"topic\":\"a\",\"type\":\"note\",\"data\":{}}\r", topic: "a", data: `{}`},
-		{name: "OKKey", line: `{"idempotency_key":"tick-17","topic":"a","type":"note","data":{}}`, topic: "a", data: `{}`, key: "tick-17"},
-		{name: "OKKeyEscaped", line: `{"topic":"a","type":"note","data":{},"idempotency_key":"a\"b"}`, topic: "a", data: `{}`, key: `a"b`},
-		{name: "ErrEmpty", line: "  ", err: "the line is empty"},
-		{name: "ErrArray", line: `[{"topic":"a","type":"note","data":{}}]`, err: "one event object, got an array"},
-		{name: "ErrNotJSON", line: `not json`, err: "got something that is not JSON"},
-		{name: "ErrTwoObjects", line: `{"topic":"a","type":"note","data":{}}{"topic":"b"}`, err: "data after the event object"},
-		{name: "ErrTrailingComma", line: `{"topic":"a","type":"note","data":{}},`, err: "data after the event object"},
-		{name: "ErrUnknownField", line: `{"topic":"a","kind":"note"}`, err: `unknown field "kind"`},
-		{name: "ErrFieldCase", line: `{"topic":"a","Topic":"b"}`, err: `unknown field "Topic"`},
-		{name: "ErrKeyTwice", line: `{"idempotency_key":"a","idempotency_key":"b"}`, err: `"idempotency_key" is given twice`},
-		{name: "ErrKeyEmpty", line: `{"idempotency_key":""}`, err: `"idempotency_key" is empty`},
-		{name: "ErrKeyNumber", line: `{"idempotency_key":17}`, err: `"idempotency_key" must be a string, got a number`},
-		{name: "ErrKeyLong", line: `{"idempotency_key":"` + strings.Repeat("k", 256) + `"}`, err: "256 characters long; the limit is 255"},
-		{name: "ErrKeyNonASCII", line: `{"idempotency_key":"clé"}`, err: "printable ASCII only"},
-		{name: "ErrKeyControl", line: `{"idempotency_key":"a\u0001"}`, err: "printable ASCII only"},
-		{name: "ErrCutOff", line: `{"topic":"a","type":"note","data":{"x":`, err: "the line is not valid JSON"},
-		{name: "ErrRawControl", line: "{\"topic\":\"a\tb\"}", err: "control character (U+0009)"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			u, key, err := handlers.ParseLine([]byte(tc.line))
-			if tc.err != "" {
-				if !errors.Is(err, feed.ErrInvalid) || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("err = %v, want ErrInvalid with %q", err, tc.err)
-				}
-				return
-			}
-			if err != nil || u.Topic != tc.topic || string(u.Data) != tc.data || key != tc.key {
-				t.Fatalf("ParseLine = %+v %q, %v", u, key, err)
-			}
-		})
-	}
-	// A single publish has no key field: the header carries it.
-	if _, _, err := handlers.ParsePublish([]byte(`{"topic":"a","type":"note","data":{},"idempotency_key":"k"}`)); err == nil || !strings.Contains(err.Error(), "Idempotency-Key header") {
-		t.Fatalf("ParsePublish with a key field: %v", err)
-	}
-}
-
-func FuzzParseLine(f *testing.F) {
-	f.Add([]byte(`{"topic":"a/b","type":"note","data":{"x":1}}`))
-	f.Add([]byte(`{"topic":"a","type":"note","data":{},"idempotency_key":"k-1"}`))
-	f.Add([]byte(`{"idempotency_key":"a","idempotency_key":"b"}`))
-	f.Add([]byte(`{"topic":"a","type":"note","data":{}}{"topic":"b"}`))
-	f.Add([]byte(`{"topic":"a","Topic":"b","data":{"s":"}\"{"}}`))
-	f.Add([]byte(`{"idempotency_key":"\u00e9"}`))
-	f.Add([]byte(" \r\n"))
-	f.Fuzz(func(t *testing.T, line []byte) {
-		u, key, err := handlers.ParseLine(line)
-		if err != nil {
-			if !errors.Is(err, feed.ErrInvalid) {
-				t.Fatalf("error %v is not ErrInvalid", err)
-			}
-			return
-		}
-		if len(key) > 255 {
-			t.Fatalf("a key of %d characters", len(key))
-		}
-		for i := 0; i < len(key); i++ {
-			if key[i] < 0x20 || key[i] > 0x7e {
-				t.Fatalf("key %q holds %q", key, key[i])
-			}
-		}
-		// What encoding/json reads with exact names must be what was
-		// parsed.
-		var obj map[string]json.RawMessage
-		if json.Unmarshal(line, &obj) != nil {
-			return // the data is not JSON: the store refuses it
-		}
-		var topic, k string
-		json.Unmarshal(obj["topic"], &topic)
-		json.Unmarshal(obj["idempotency_key"], &k)
-		if topic != u.Topic || k != key {
-			t.Fatalf("parsed topic %q key %q, encoding/json reads %q %q", u.Topic, key, topic, k)
-		}
-		if obj["data"] != nil && !bytes.Equal(bytes.TrimSpace(obj["data"]), bytes.TrimSpace(u.Data)) {
-			t.Fatalf("parsed data %q, encoding/json reads %q", u.Data, obj["data"])
-		}
-	})
-}
 
 // ingest opens a streaming publish on a raw HTTP/1.1 connection, so that
 // the test controls when each line is sent and reads each answer as it

@@ -20,7 +20,6 @@ import (
 
 	"livefeed/feed"
 	"livefeed/feed/client"
-	"livefeed/handlers"
 )
 
 // maxBatch bounds -batch: a batch is one request body, within the
@@ -248,7 +247,7 @@ func (r *ndjsonReader) next() (int, feed.Update, error) {
 		if len(text) == 0 {
 			continue
 		}
-		updates, isBatch, err := handlers.ParsePublish(text)
+		updates, isBatch, err := feed.ParsePublish(text)
 		if err == nil && isBatch {
 			err = errors.New("a line holds one event object, not an array")
 		}

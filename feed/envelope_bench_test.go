@@ -1,4 +1,4 @@
-package handlers_test
+package feed_test
 
 import (
 	"fmt"
@@ -6,14 +6,13 @@ import (
 	"testing"
 
 	"livefeed/feed"
-	"livefeed/handlers"
 )
 
 // BenchmarkParsePublish measures what every publish costs before the
 // store's writer sees it: reading the body's envelope (ParsePublish) and
 // validating each event (feed.ValidateBatch, as Append does):
 //
-//	go test -run '^$' -bench ParsePublish ./handlers
+//	go test -run '^$' -bench ParsePublish ./feed
 func BenchmarkParsePublish(b *testing.B) {
 	tick := `{"topic":"stocks/AAPL","type":"tick","data":{"symbol":"AAPL","price":231.42,"change":-1.25,"change_pct":-0.54,"volume":120000,"currency":"USD"}}`
 	ticks := make([]string, 16)
@@ -37,7 +36,7 @@ func BenchmarkParsePublish(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
-				updates, _, err := handlers.ParsePublish(body)
+				updates, _, err := feed.ParsePublish(body)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -56,7 +55,7 @@ func BenchmarkParseLine(b *testing.B) {
 	b.SetBytes(int64(len(line)))
 	b.ReportAllocs()
 	for b.Loop() {
-		u, _, err := handlers.ParseLine(line)
+		u, _, err := feed.ParseLine(line)
 		if err != nil {
 			b.Fatal(err)
 		}
