@@ -298,7 +298,7 @@ type node struct {
 	hub             *fanout.Hub
 	srv             *handlers.Server
 	http            *http.Server
-	eventLog        handlers.Log     // the store, or the cluster's log
+	eventLog        feed.Log         // the store, or the cluster's log
 	history         handlers.History // the store, or the cluster node's view of it
 	shutdownTimeout time.Duration
 	// demoToken is the publish token of the built-in simulation (-demo).
@@ -349,7 +349,7 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 	}
 	// Single node: the store gives events their IDs. In a cluster, the
 	// stream does, and the store mirrors it.
-	var eventLog handlers.Log = st
+	var eventLog feed.Log = st
 	var history handlers.History = st
 	var sessions handlers.SessionStore = st
 	var status func() handlers.ClusterStatus

@@ -54,14 +54,11 @@ import (
 	"livefeed/store/cluster"
 )
 
-// What openNode wires a cluster node as: the handlers' log (a streaming
-// publish included, found at run time by a type check), their history and
-// their sessions. store/cluster cannot say so itself (it does not import a
-// floor above its own); its node_test.go checks that no write of the
-// store's is on a node.
+// What openNode wires a cluster node as, beside the log (feed.Log, which
+// store/cluster asserts): the handlers' history and sessions.
+// store/cluster cannot say so itself (it does not import a floor above its
+// own); its node_test.go checks that no write of the store's is on a node.
 var (
-	_ handlers.Log          = (*cluster.Node)(nil)
-	_ handlers.EachAppender = (*cluster.Node)(nil)
 	_ handlers.History      = (*cluster.Node)(nil)
 	_ handlers.SessionStore = (*cluster.Node)(nil)
 )

@@ -15,14 +15,6 @@ import (
 	"livefeed/feed"
 )
 
-// EachAppender is the log of a streaming publish, where each line stands
-// alone (see store.Store.AppendEach). Both logs implement it; a cluster
-// node must with a method of its own, as its store's would bypass the
-// cluster's log.
-type EachAppender interface {
-	AppendEach(ctx context.Context, updates []feed.Update, keys []*feed.Idempotency) []feed.Outcome
-}
-
 // ndjsonType is the media type of a streaming publish: one event a line.
 const ndjsonType = "application/x-ndjson"
 
@@ -86,11 +78,6 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.publishStreams.release(holder)
-	appender := s.eachLog
-	if appender == nil {
-		refuse(feed.Errorf(feed.ErrInvalid, "this server does not take streaming publishes; send one event or an array as application/json"))
-		return
-	}
 	if r.Header.Get("Idempotency-Key") != "" {
 		refuse(feed.Errorf(feed.ErrInvalid, "a stream of events takes no Idempotency-Key header: give a line that may be a retry its own \"idempotency_key\" field"))
 		return
@@ -105,7 +92,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	st := &stream{
-		s: s, w: w, rc: rc, appender: appender, creds: s.creds.Load(),
+		s: s, w: w, rc: rc, appender: s.eventLog, creds: s.creds.Load(),
 		// Every line read is committed and answered, also when the
 		// publisher half-closed the connection after its last line
 		// (which cancels the request's context).
@@ -195,7 +182,7 @@ type stream struct {
 	w         http.ResponseWriter
 	rc        *http.ResponseController
 	ctx       context.Context
-	appender  EachAppender
+	appender  feed.Log
 	publisher string // the idempotency keys' publisher
 	// creds are the credentials the token was last checked against: when
 	// the server's change (SIGHUP), the token is checked again before

@@ -227,11 +227,11 @@ func failureReason(status int) string { return feed.ReasonOf(status) }
 // publish that made events (a retry answered from its first reply made
 // none).
 type timedLog struct {
-	Log
+	feed.Log
 	commit prometheus.Observer
 }
 
-var _ Log = timedLog{}
+var _ feed.Log = timedLog{}
 
 func (l timedLog) Append(ctx context.Context, updates []feed.Update) ([]feed.Event, error) {
 	start := time.Now()
@@ -260,16 +260,10 @@ func (l timedLog) AppendIf(ctx context.Context, once *feed.Idempotency, latest i
 	return events, replayed, err
 }
 
-// timedEach times a streaming publish's commits as timedLog times the
-// others.
-type timedEach struct {
-	EachAppender
-	commit prometheus.Observer
-}
-
-func (l timedEach) AppendEach(ctx context.Context, updates []feed.Update, keys []*feed.Idempotency) []feed.Outcome {
+// AppendEach times a streaming publish's commits.
+func (l timedLog) AppendEach(ctx context.Context, updates []feed.Update, keys []*feed.Idempotency) []feed.Outcome {
 	start := time.Now()
-	out := l.EachAppender.AppendEach(ctx, updates, keys)
+	out := l.Log.AppendEach(ctx, updates, keys)
 	l.commit.Observe(time.Since(start).Seconds())
 	return out
 }

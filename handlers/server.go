@@ -30,28 +30,6 @@ import (
 	"livefeed/store"
 )
 
-// Log is where events get their IDs, in order, and are kept: the store
-// (SQLite) on a single node. Its committed events reach the hub through the
-// log itself (main wires it), never through the handlers, so they arrive
-// in ID order. *store.Store implements it.
-type Log interface {
-	// Append commits updates as events, all or none, and returns them
-	// once they are durable.
-	Append(ctx context.Context, updates []feed.Update) ([]feed.Event, error)
-	// AppendOnce is Append for a publish that may be a retry: the same
-	// key and request again are answered with the first one's events
-	// (replayed), another request with the key is feed.ErrKeyReused.
-	AppendOnce(ctx context.Context, once feed.Idempotency, updates []feed.Update) (events []feed.Event, replayed bool, err error)
-	// AppendIf commits u only while its topic's latest event has ID
-	// latest (0: none), feed.ErrConflict otherwise; once, if not nil, as
-	// for AppendOnce.
-	AppendIf(ctx context.Context, once *feed.Idempotency, latest int64, u feed.Update) (events []feed.Event, replayed bool, err error)
-	// Replay returns the events of the publish once stands for, if one
-	// was made, and feed.ErrKeyReused if the key came with another
-	// request.
-	Replay(ctx context.Context, once feed.Idempotency) (events []feed.Event, found bool, err error)
-}
-
 // History is the stored events the handlers read: the latest of each
 // topic, pages, exports, and what a resuming stream missed. *store.Store
 // implements it.
@@ -74,14 +52,13 @@ type History interface {
 }
 
 var (
-	_ Log          = (*store.Store)(nil)
 	_ History      = (*store.Store)(nil)
 	_ SessionStore = (*store.Store)(nil)
 )
 
 // Backends are what a Server works with.
 type Backends struct {
-	Log      Log
+	Log      feed.Log
 	History  History
 	Sessions SessionStore
 	Hub      *fanout.Hub
@@ -190,8 +167,7 @@ type Options struct {
 // Server serves livefeed's HTTP interface.
 type Server struct {
 	opts     Options
-	eventLog Log
-	eachLog  EachAppender // the log's streaming publish; nil if it has none
+	eventLog feed.Log
 	stored   History
 	hub      *fanout.Hub
 	stats    func() StoreStats
@@ -253,9 +229,6 @@ func New(b Backends, opts Options) *Server {
 		sessions:       &sessions{store: b.Sessions, lifetime: opts.SessionLifetime},
 		throttle:       newLoginThrottle(),
 		crossOrigin:    http.NewCrossOriginProtection(),
-	}
-	if each, ok := b.Log.(EachAppender); ok {
-		s.eachLog = timedEach{each, b.Metrics.commit}
 	}
 	s.metrics.registry.MustRegister(statsCollector{s})
 	s.metricsHandler = metricsHandler(s.metrics, s)

@@ -12,7 +12,7 @@ import (
 // TestLogConformance: the store passes the conformance test every log of
 // livefeed's passes.
 func TestLogConformance(t *testing.T) {
-	logtest.Run(t, func(t *testing.T, committed func([]feed.Event)) logtest.Log {
+	logtest.Run(t, func(t *testing.T, committed func([]feed.Event)) feed.Log {
 		return MustOpenStoreAt(t, filepath.Join(t.TempDir(), "feed.db"), store.Options{Committed: committed})
 	})
 }

@@ -758,3 +758,5 @@ func (buf *eventBuf) reset() {
 	}
 	buf.slab = 0
 }
+
+var _ feed.Log = (*Store)(nil)

@@ -21,13 +21,6 @@ type Latest interface {
 	Latest(ctx context.Context) ([]feed.Event, error)
 }
 
-// Log appends an event only while its topic's latest event is the one
-// named (handlers.Log's AppendIf): an operator who scores the game again,
-// or another node that archived it first, makes the archive a no-op.
-type Log interface {
-	AppendIf(ctx context.Context, once *feed.Idempotency, latest int64, u feed.Update) ([]feed.Event, bool, error)
-}
-
 // Due returns the events of latest that are final scores published at or
 // before now less linger: the games to archive.
 func Due(latest []feed.Event, now time.Time, linger time.Duration) []feed.Event {
@@ -47,8 +40,11 @@ func Due(latest []feed.Event, now time.Time, linger time.Duration) []feed.Event 
 }
 
 // Sweep archives the games Due at now and returns how many it archived.
-// A game that changed meanwhile is left alone (its new state counts).
-func Sweep(ctx context.Context, latest Latest, log Log, now time.Time, linger time.Duration) (int, error) {
+// A game that changed meanwhile is left alone (its new state counts): the
+// archive is appended with AppendIf, only while the final score is still
+// the game's latest event, so an operator who scores the game again, or
+// another node that archived it first, makes it a no-op.
+func Sweep(ctx context.Context, latest Latest, log feed.Log, now time.Time, linger time.Duration) (int, error) {
 	events, err := latest.Latest(ctx)
 	if err != nil {
 		return 0, err
@@ -69,7 +65,7 @@ func Sweep(ctx context.Context, latest Latest, log Log, now time.Time, linger ti
 
 // Run sweeps every interval until ctx ends. Failures are logged and tried
 // again at the next sweep.
-func Run(ctx context.Context, latest Latest, log Log, linger, every time.Duration, logger *slog.Logger) {
+func Run(ctx context.Context, latest Latest, log feed.Log, linger, every time.Duration, logger *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

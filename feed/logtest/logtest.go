@@ -16,20 +16,10 @@ import (
 	"livefeed/feed"
 )
 
-// Log is what the conformance test exercises: the publishing side of a log
-// (handlers.Log).
-type Log interface {
-	Append(ctx context.Context, updates []feed.Update) ([]feed.Event, error)
-	AppendOnce(ctx context.Context, once feed.Idempotency, updates []feed.Update) ([]feed.Event, bool, error)
-	AppendIf(ctx context.Context, once *feed.Idempotency, latest int64, u feed.Update) ([]feed.Event, bool, error)
-	Replay(ctx context.Context, once feed.Idempotency) ([]feed.Event, bool, error)
-	AppendEach(ctx context.Context, updates []feed.Update, keys []*feed.Idempotency) []feed.Outcome
-}
-
 // Open returns a new, empty log that hands every event it commits to
 // committed, as the log's Committed hook does (in ID order, each once; it
 // may answer the publisher first), and closes it when the test ends.
-type Open func(t *testing.T, committed func([]feed.Event)) Log
+type Open func(t *testing.T, committed func([]feed.Event)) feed.Log
 
 // sink records what a log hands on.
 type sink struct {
@@ -74,7 +64,7 @@ func note(topic string, n int) feed.Update {
 // Run runs the conformance test on logs from open.
 func Run(t *testing.T, open Open) {
 	ctx := context.Background()
-	fresh := func(t *testing.T) (Log, *sink) {
+	fresh := func(t *testing.T) (feed.Log, *sink) {
 		var s sink
 		return open(t, s.add), &s
 	}

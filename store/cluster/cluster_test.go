@@ -115,7 +115,7 @@ func note(topic string, n int) feed.Update {
 // TestLogConformance: a node passes the conformance test every log of
 // livefeed's passes.
 func TestLogConformance(t *testing.T) {
-	logtest.Run(t, func(t *testing.T, committed func([]feed.Event)) logtest.Log {
+	logtest.Run(t, func(t *testing.T, committed func([]feed.Event)) feed.Log {
 		ns := startNATS(t)
 		return mustNode(t, ns, filepath.Join(t.TempDir(), "feed.db"), "a", committed)
 	})

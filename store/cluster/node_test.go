@@ -4,20 +4,18 @@ import (
 	"reflect"
 	"testing"
 
+	"livefeed/feed"
 	"livefeed/feed/archive"
-	"livefeed/feed/logtest"
 	"livefeed/store"
 	"livefeed/store/cluster"
 )
 
-// What a node is to the libraries of the feed floor: a log (the
-// conformance test's, the archiver's) and the latest events the archiver
-// reads. What main wires it as (handlers' Log, History, SessionStore and
-// EachAppender) is asserted in main_test.go: this floor does not import
-// handlers.
+// What a node is to the libraries of the feed floor: a log (feed.Log, the
+// one publish seam) and the latest events the archiver reads. What else it
+// is wired as (handlers' History and SessionStore) is asserted where it is
+// wired: this floor does not import handlers.
 var (
-	_ logtest.Log    = (*cluster.Node)(nil)
-	_ archive.Log    = (*cluster.Node)(nil)
+	_ feed.Log       = (*cluster.Node)(nil)
 	_ archive.Latest = (*cluster.Node)(nil)
 )
 

@@ -288,3 +288,5 @@ func (n *Node) AppendEach(ctx context.Context, updates []feed.Update, keys []*fe
 	flush()
 	return out
 }
+
+var _ feed.Log = (*Node)(nil)
