@@ -360,6 +360,39 @@ func (h *Hub) Close() {
 	h.writers.Wait()
 }
 
+// Revoke ends the streams whose credential has been withdrawn (see
+// Credential): each is sent the notice its credential gives, then closed,
+// counted as CloseRevoked, within a writer's turn (a parked one, whose
+// socket is full, at once). Subscribers without a credential are not
+// looked at. It returns how many streams it ended (not counting those
+// that were ending already, their token expired).
+//
+// Revoke costs one pass over the open subscribers, and no goroutine or
+// timer of any subscriber's: it is for what is rare, a reload of the keys
+// or a sign-out.
+func (h *Hub) Revoke() int {
+	var ended []*Subscriber
+	var endings []*ending
+	h.mu.RLock()
+	for s := range h.subs {
+		if s.credential == nil || s.done.Load() {
+			continue
+		}
+		if notice, revoked := s.credential.Revoked(); revoked {
+			ended = append(ended, s)
+			endings = append(endings, &ending{frame: notice, reason: errRevoked})
+		}
+	}
+	h.mu.RUnlock()
+	n := 0
+	for i, s := range ended {
+		if s.end(endings[i]) {
+			n++
+		}
+	}
+	return n
+}
+
 // sweep closes parked subscribers whose client has read nothing for
 // WriteTimeout. It looks a few times per timeout, so a stream is closed
 // within a quarter of WriteTimeout after it is due. A client that reads,
