@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,8 +21,14 @@ const TokenCookie = "livefeed_token"
 // subscriberToken returns the request's subscriber token: from
 // "Authorization: Bearer", else the livefeed_token cookie, else the token
 // query parameter (EventSource cannot set headers). "" if there is none.
+// A token parameter given more than once is refused, whichever source the
+// token comes from: a proxy checking one of them and livefeed reading
+// another would disagree on who is asking.
 func subscriberToken(r *http.Request) (string, error) {
 	q, _ := url.ParseQuery(r.URL.RawQuery) // strictRequest has checked it
+	if n := len(q["token"]); n > 1 {
+		return "", &token.Invalid{Reason: token.ReasonMalformed, Message: fmt.Sprintf("the subscriber token is not valid: the token parameter is given %d times; give it once", n)}
+	}
 	if scheme, t, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") && strings.TrimSpace(t) != "" {
 		return strings.TrimSpace(t), nil
 	}

@@ -251,3 +251,30 @@ func signClaims(t testing.TB, claims string) string {
 	}
 	return signed + "." + enc(string(sig))
 }
+
+// TestTokenParameterTwice: ?token= given twice is refused, even when both
+// are the same good token and when a header carries one too: the stream
+// says so and carries the public topics, the JSON endpoints answer 401.
+func TestTokenParameterTwice(t *testing.T) {
+	a := newPrivateApp(t, handlers.Options{})
+	good := url.QueryEscape(mint(t, time.Now().Add(time.Hour), nil, "premium/*"))
+	for name, h := range map[string]http.Header{
+		"QueryOnly":  nil,
+		"WithHeader": {"Authorization": {"Bearer " + mint(t, time.Now().Add(time.Hour), nil, "premium/*")}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, rd := a.stream(t, "topic=*&token="+good+"&token="+good, h)
+			if ev, err := rd.Next(); err != nil || ev.Type != "unauthorized" || !strings.Contains(ev.Data, `"reason":"malformed"`) || !strings.Contains(ev.Data, "the token parameter is given 2 times") {
+				t.Fatalf("first event %+v, %v; want unauthorized for the repeated parameter", ev, err)
+			}
+			wantIDs(t, "after the notice", readIDs(t, rd, 1), "1 note")
+			var kv []string
+			for k, v := range h {
+				kv = append(kv, k, v[0])
+			}
+			if resp, body := a.get(t, "/api/history?token="+good+"&token="+good, kv...); resp.StatusCode != 401 || !strings.Contains(string(body), "given 2 times") {
+				t.Fatalf("history: %d %s", resp.StatusCode, body)
+			}
+		})
+	}
+}
