@@ -92,16 +92,29 @@ func closedRevoked(t *testing.T, a *app) string {
 // a token go on. A stream opened again with the token gets the public
 // topics only.
 func TestRevokedKeyEndsStreams(t *testing.T) {
-	both, err := subtoken.ParseKeys([]string{subscriberSecret, keptSecret}, "", os.ReadFile)
-	if err != nil {
-		t.Fatal(err)
+	for _, over := range []struct {
+		name     string
+		tlsHTTP2 bool
+	}{{"HTTP1", false}, {"HTTP2", true}} {
+		t.Run(over.name, func(t *testing.T) {
+			a := newPrivateAppOn(t, handlers.Options{SubscriberKeys: subscriberKeysOf(t, subscriberSecret, keptSecret)}, over.tlsHTTP2)
+			revokeKey(t, a)
+		})
 	}
-	a := newPrivateApp(t, handlers.Options{SubscriberKeys: both})
+}
+
+// revokeKey is TestRevokedKeyEndsStreams on a, which verifies tokens of
+// subscriberSecret and keptSecret.
+func revokeKey(t *testing.T, a *app) {
+	t.Helper()
 	removed := mint(t, time.Now().Add(time.Hour), nil, "premium/*")
 	revokedStreams := map[string]*client.Reader{}
 	for _, src := range tokenSources {
 		q, h := src.send(removed)
-		_, rd := a.stream(t, "topic=*"+q, h)
+		resp, rd := a.stream(t, "topic=*"+q, h)
+		if a.TLS != nil && resp.ProtoMajor != 2 {
+			t.Fatalf("a stream over %s, want HTTP/2", resp.Proto)
+		}
 		wantIDs(t, src.name+" snapshot", readIDs(t, rd, 3), "1 note", "2 note", "3 note")
 		revokedStreams[src.name] = rd
 	}
