@@ -756,7 +756,7 @@ func tokenCommand(_ context.Context, e env) error {
 		patterns = append(patterns, strings.Fields(v)...)
 		return nil
 	})
-	ttl := flags.Duration("ttl", time.Hour, "how long the token is valid (at most 720h)")
+	ttl := flags.Duration("ttl", time.Hour, "how long the token is valid (at most auth.max_token_lifetime, 24h unless configured; 720h at most)")
 	audience := flags.String("aud", "", "the audience to name in the token (default: auth.subscriber_audience)")
 	flags.Usage = func() {
 		fmt.Fprintf(e.stderr, "usage: livefeed token -subscribe PATTERN [-ttl 1h] [-aud AUDIENCE] [-config config.toml]\n\n"+
@@ -935,6 +935,7 @@ func (rl *reloader) reload() {
 	next.CORS.AllowedOrigins = cfg.CORS.AllowedOrigins
 	next.Auth.PublishTokens, next.Auth.Operators = cfg.Auth.PublishTokens, cfg.Auth.Operators
 	next.Auth.SubscriberKeys, next.Auth.SubscriberAudience = cfg.Auth.SubscriberKeys, cfg.Auth.SubscriberAudience
+	next.Auth.MaxTokenLifetime = cfg.Auth.MaxTokenLifetime
 	next.Log.Level = cfg.Log.Level
 	rl.running = next
 	rl.log.Info("configuration reloaded", "applied", applied)
