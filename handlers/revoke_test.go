@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -289,5 +291,38 @@ func TestTokenParameterTwice(t *testing.T) {
 				t.Fatalf("history: %d %s", resp.StatusCode, body)
 			}
 		})
+	}
+}
+
+// TestGoClientAfterRevocation: the Go client whose token's key is removed
+// hears why ("revoked"), reconnects by itself with a token of the key
+// kept, from its position, and misses nothing.
+func TestGoClientAfterRevocation(t *testing.T) {
+	a := newPrivateApp(t, handlers.Options{SubscriberKeys: subscriberKeysOf(t, subscriberSecret, keptSecret)})
+	var rotated atomic.Bool
+	c := client.New(a.URL, "")
+	c.SubscriberToken = func(context.Context) (string, error) {
+		if rotated.Load() {
+			return mintWith(t, keptSecret, time.Now().Add(time.Hour), "premium/*"), nil
+		}
+		return mint(t, time.Now().Add(time.Hour), nil, "premium/*"), nil
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second) // Next fails rather than waits for ever
+	defer cancel()
+	stream := c.Subscribe(ctx, []string{"*"}, "")
+	defer stream.Close()
+	for _, want := range []int64{1, 2, 3} {
+		if item, err := stream.Next(); err != nil || item.Event.ID != want {
+			t.Fatalf("Next = %+v, %v; want event %d", item, err, want)
+		}
+	}
+	rotated.Store(true) // the issuer moved to the kept key
+	a.server.SetCredentials(handlers.Credentials{PublishTokens: []string{token}, SubscriberKeys: subscriberKeysOf(t, keptSecret)})
+	if item, err := stream.Next(); err != nil || item.Unauthorized != "revoked" {
+		t.Fatalf("Next = %+v, %v; want the revocation", item, err)
+	}
+	a.publish(t, "Bearer "+token, `{"topic":"premium/b","type":"note","data":{}}`) // 4
+	if item, err := stream.Next(); err != nil || item.Event.ID != 4 {
+		t.Fatalf("Next = %+v, %v; want event 4, on the new token", item, err)
 	}
 }
