@@ -189,9 +189,14 @@ func (h *Hub) Serve(ctx context.Context, c Conn, sub Subscription) error {
 		return feed.ErrClosed
 	}
 	h.subs[s] = struct{}{}
+	if s.credential != nil {
+		h.credMu.Lock()
+		h.credentialed[s] = struct{}{}
+		h.credMu.Unlock()
+	}
 	h.mu.Unlock()
-	// Asked once s is in h.subs: a revocation either comes after this
-	// and finds s there, or came before and shows here.
+	// Asked once s is in h.credentialed: a revocation either comes after
+	// this and finds s there, or came before and shows here.
 	if s.credential != nil {
 		if notice, revoked := s.credential.Revoked(); revoked {
 			s.ending.CompareAndSwap(nil, &ending{frame: notice, reason: errRevoked}) // queued is held
