@@ -764,7 +764,7 @@ func tokenCommand(_ context.Context, e env) error {
 		patterns = append(patterns, strings.Fields(v)...)
 		return nil
 	})
-	ttl := flags.Duration("ttl", time.Hour, "how long the token is valid (at most 720h)")
+	ttl := flags.Duration("ttl", time.Hour, "how long the token is valid (at most auth.max_token_lifetime, 24h unless configured; 720h at most)")
 	audience := flags.String("aud", "", "the audience to name in the token (default: auth.subscriber_audience)")
 	flags.Usage = func() {
 		fmt.Fprintf(e.stderr, "usage: livefeed token -subscribe PATTERN [-ttl 1h] [-aud AUDIENCE] [-config config.toml]\n\n"+

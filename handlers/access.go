@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,45 +21,126 @@ const TokenCookie = "livefeed_token"
 // subscriberToken returns the request's subscriber token: from
 // "Authorization: Bearer", else the livefeed_token cookie, else the token
 // query parameter (EventSource cannot set headers). "" if there is none.
-func subscriberToken(r *http.Request) string {
+// A token parameter given more than once is refused, whichever source the
+// token comes from: a proxy checking one of them and livefeed reading
+// another would disagree on who is asking.
+func subscriberToken(r *http.Request) (string, error) {
+	q, _ := url.ParseQuery(r.URL.RawQuery) // strictRequest has checked it
+	if n := len(q["token"]); n > 1 {
+		return "", &token.Invalid{Reason: token.ReasonMalformed, Message: fmt.Sprintf("the subscriber token is not valid: the token parameter is given %d times; give it once", n)}
+	}
 	if scheme, t, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") && strings.TrimSpace(t) != "" {
-		return strings.TrimSpace(t)
+		return strings.TrimSpace(t), nil
 	}
 	if c, err := r.Cookie(TokenCookie); err == nil && c.Value != "" {
-		return c.Value
+		return c.Value, nil
 	}
-	q, _ := url.ParseQuery(r.URL.RawQuery) // strictRequest has checked it
-	return q.Get("token")
+	return q.Get("token"), nil
 }
 
-// access returns what the request may read of the private topics, and
-// when that ends (zero: never). Without private topics it is everything,
-// and no token is looked at. A request without a token reads the public
-// topics; one whose token is refused gets err (a *token.Invalid) with the
-// public topics' Access, which an event stream goes on with.
-func (s *Server) access(r *http.Request) (a feed.Access, until time.Time, err error) {
+// reader is what a request may read of the private topics (see access).
+type reader struct {
+	feed.Access
+	// until is when the token stops being accepted (zero: never), and
+	// credential what it was accepted on (nil: no token): a stream ends
+	// at the first of the two, its expiry or the credential's revocation.
+	until      time.Time
+	credential fanout.Credential
+}
+
+// access returns what the request may read of the private topics. Without
+// private topics it is everything, and no token is looked at. A request
+// without a token reads the public topics; one whose token is refused
+// gets err (a *token.Invalid) with the public topics' Access, which an
+// event stream goes on with.
+func (s *Server) access(r *http.Request) (reader, error) {
 	if s.opts.PrivateTopics.IsZero() {
-		return feed.Access{}, time.Time{}, nil
+		return reader{}, nil
 	}
-	a.Private = s.opts.PrivateTopics
-	raw := subscriberToken(r)
-	if raw == "" {
-		return a, time.Time{}, nil
+	rd := reader{Access: feed.Access{Private: s.opts.PrivateTopics}}
+	raw, err := subscriberToken(r)
+	if raw == "" || err != nil {
+		return rd, err
 	}
 	keys := s.creds.Load().keys
 	g, err := keys.Verify(raw)
-	if err != nil && s.consoleKeys != nil {
+	if err == nil {
+		rd.credential = keyCredential{s: s, key: g.Key}
+	} else if s.consoleKeys != nil {
 		if cg, cerr := s.consoleKeys.Verify(raw); cerr == nil {
-			g, err, keys = cg, nil, s.consoleKeys // the operator console's
+			// The operator console's: good while its session is.
+			console := consoleCredential{s: s, operator: cg.Subject, session: cg.Session}
+			if why := console.why(); why != "" {
+				return rd, &token.Invalid{Reason: token.ReasonRevoked, Message: "the subscriber token is not valid: " + why}
+			}
+			g, err, keys, rd.credential = cg, nil, s.consoleKeys, console
 		}
 	}
 	if err != nil {
-		return a, time.Time{}, err
+		return rd, err
 	}
-	a.Granted = g.Topics
+	rd.Granted = g.Topics
 	// The token is accepted until the leeway after its exp: end the
 	// stream then, or a reconnect with it would be accepted again at once.
-	return a, g.Expires.Add(keys.Leeway()), nil
+	rd.until = g.Expires.Add(keys.Leeway())
+	return rd, nil
+}
+
+// Why a credential is revoked (see fanout.Credential), as the end of a
+// sentence.
+const (
+	whyKeyRemoved      = "the key that verified it was removed from the server's keys (auth.subscriber_keys)"
+	whyOperatorRemoved = "the operator it was issued to is no longer configured (auth.operators)"
+	whySignedOut       = "the console session it was issued for was signed out"
+)
+
+// revokedNotices are the "unauthorized" events that end a stream whose
+// credential was revoked, by why.
+var revokedNotices = func() map[string][]byte {
+	m := make(map[string][]byte)
+	for _, why := range []string{whyKeyRemoved, whyOperatorRemoved, whySignedOut} {
+		m[why] = fanout.Notice(fanout.EventUnauthorized, token.ReasonRevoked, "the subscriber token was revoked: "+why+"; the stream ends, and one opened again with this token carries the public events only")
+	}
+	return m
+}()
+
+// keyCredential is a subscriber token accepted on one of the configured
+// keys (token.Grant.Key): revoked once a change of the credentials
+// (SIGHUP) removes that key.
+type keyCredential struct {
+	s   *Server
+	key string
+}
+
+func (c keyCredential) Revoked() ([]byte, bool) {
+	if c.s.creds.Load().keys.Holds(c.key) {
+		return nil, false
+	}
+	return revokedNotices[whyKeyRemoved], true
+}
+
+// consoleCredential is the token the operator console got from an
+// operator's session (see signedIn): revoked when the session is signed
+// out, or the operator is no longer configured.
+type consoleCredential struct {
+	s                 *Server
+	operator, session string
+}
+
+func (c consoleCredential) Revoked() ([]byte, bool) {
+	why := c.why()
+	return revokedNotices[why], why != ""
+}
+
+// why returns why the credential is revoked, "" if it is not.
+func (c consoleCredential) why() string {
+	switch _, known := c.s.creds.Load().operators[c.operator]; {
+	case !known:
+		return whyOperatorRemoved
+	case c.session == "" || c.s.signedOut.has(c.session):
+		return whySignedOut
+	}
+	return ""
 }
 
 // readerAccess is access for the JSON endpoints: a refused token is the
@@ -69,8 +151,8 @@ func (s *Server) readerAccess(w http.ResponseWriter, r *http.Request) (feed.Acce
 		return feed.Access{}, nil
 	}
 	w.Header().Add("Vary", "Authorization, Cookie")
-	a, _, err := s.access(r)
-	return a, err
+	rd, err := s.access(r)
+	return rd.Access, err
 }
 
 // withoutToken returns the query without its token parameter, which the

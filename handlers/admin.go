@@ -56,13 +56,13 @@ func (s *Server) adminPage(w http.ResponseWriter, r *http.Request) {
 // sign-in form, kept in a cookie so a forged sign-in (login CSRF) fails.
 func (s *Server) adminSession(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	_, sess, ok, err := s.session(r)
+	id, sess, ok, err := s.session(r)
 	if err != nil {
 		Error(w, r, s.log, err)
 		return
 	}
 	if ok {
-		s.signedIn(w, r, sess)
+		s.signedIn(w, r, id, sess)
 		return
 	}
 	token := ""
@@ -77,11 +77,13 @@ func (s *Server) adminSession(w http.ResponseWriter, r *http.Request) {
 
 // signedIn answers with what the console of a signed-in operator needs:
 // the operator, the CSRF token and, with private topics, a subscriber
-// token granting them all (operators see every topic).
-func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, sess *session) {
+// token granting them all (operators see every topic). The token names
+// the operator and the session (id): it is refused, and the streams it
+// opened end, once the session is signed out or the operator removed.
+func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, id string, sess *session) {
 	reply := map[string]any{"signed_in": true, "operator": sess.operator, "csrf": sess.csrf}
 	if s.consoleKeys != nil {
-		tok, err := s.consoleKeys.Mint([]string{"*"}, consoleTokenTTL, "")
+		tok, err := s.consoleKeys.MintSession([]string{"*"}, consoleTokenTTL, sess.operator, consoleSession(id))
 		if err != nil {
 			Error(w, r, s.log, err)
 			return
@@ -149,17 +151,23 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, s.adminCookie(r, sessionCookie, id, int(s.opts.SessionLifetime.Seconds())))
 	http.SetCookie(w, s.adminCookie(r, loginCookie, "", -1))
 	s.log.Info("operator signed in", "operator", lf.Name, "client", s.clientIP(r))
-	s.signedIn(w, r, sess)
+	s.signedIn(w, r, id, sess)
 }
 
 // logout handles POST /admin/logout: the session ends on the server, so its
-// cookie is worthless from now on.
+// cookie is worthless from now on, and so are the console's tokens minted
+// for it: the streams they opened end at once.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, id string, sess *session, _ url.Values) error {
 	if err := s.sessions.end(r.Context(), id); err != nil {
 		return err
 	}
+	streams := 0
+	if s.consoleKeys != nil {
+		s.signedOut.add(consoleSession(id), time.Now().Add(consoleTokenTTL+s.consoleKeys.Leeway()))
+		streams = s.hub.Revoke()
+	}
 	http.SetCookie(w, s.adminCookie(r, sessionCookie, "", -1))
-	s.log.Info("operator signed out", "operator", sess.operator)
+	s.log.Info("operator signed out", "operator", sess.operator, "streams_ended", streams)
 	writeJSON(w, http.StatusOK, map[string]any{"signed_in": false})
 	return nil
 }

@@ -9,8 +9,10 @@ import (
 // Credentials are the settings a server takes anew while it serves
 // (SIGHUP): who may publish, subscribe to private topics, read the feed
 // from a browser, and sign in to the console. Streams and sessions stay
-// open across a change; a session of an operator no longer configured
-// ends at its next request.
+// open across a change, but for what it removes: a session of an operator
+// no longer configured ends at its next request, and the event streams
+// opened with a subscriber key no longer configured, or with the console
+// token of an operator no longer configured, end at once.
 type Credentials struct {
 	// PublishTokens are accepted for any topic, ScopedPublishTokens for
 	// their topics only.
@@ -35,7 +37,8 @@ type credentials struct {
 }
 
 // SetCredentials replaces the server's credentials; requests under way
-// finish with the ones they started with.
+// finish with the ones they started with, and the event streams whose
+// credential it removes end (see fanout.Hub.Revoke).
 func (s *Server) SetCredentials(c Credentials) {
 	next := &credentials{keys: c.SubscriberKeys, origins: NewOrigins(c.AllowedOrigins), operators: make(map[string]string)}
 	for _, t := range c.PublishTokens {
@@ -48,4 +51,9 @@ func (s *Server) SetCredentials(c Credentials) {
 		next.operators[op.Name] = op.PasswordHash
 	}
 	s.creds.Store(next)
+	if s.hub != nil {
+		if n := s.hub.Revoke(); n > 0 {
+			s.log.Info("event streams ended: the credentials they were opened with were removed", "streams", n)
+		}
+	}
 }

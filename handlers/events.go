@@ -20,7 +20,9 @@ import (
 // client that cannot be resumed gets a reset event instead.
 //
 // With private topics, a subscriber sees the public topics of its
-// patterns and the private ones its token grants, until the token expires;
+// patterns and the private ones its token grants, until the token expires
+// or what it was accepted on is revoked (a key removed, a console session
+// signed out: the stream then ends with an "unauthorized" event);
 // one whose token is refused is not refused itself (a browser would stop
 // reconnecting for good): its stream opens with an "unauthorized" event
 // and carries the public topics.
@@ -36,8 +38,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	access, expires, tokenErr := s.access(r)
-	filter, visible := streamFilter(f, access)
+	rd, tokenErr := s.access(r)
+	filter, visible := streamFilter(f, rd.Access)
 	var notice []byte
 	if tokenErr != nil {
 		notice = tokenNotice(tokenErr)
@@ -66,11 +68,12 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err = s.hub.Serve(r.Context(), conn, fanout.Subscription{
-		Filter:  filter,
-		Start:   fanout.ParseLastEventID(pos),
-		Replay:  &replay{stored: s.stored, visible: visible},
-		Closed:  release,
-		Expires: expires,
+		Filter:     filter,
+		Start:      fanout.ParseLastEventID(pos),
+		Replay:     &replay{stored: s.stored, visible: visible},
+		Closed:     release,
+		Expires:    rd.until,
+		Credential: rd.credential,
 	})
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, feed.ErrClosed) {
 		s.log.Debug("event stream ended", "client", ip, "err", err)

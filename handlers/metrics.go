@@ -163,7 +163,7 @@ var (
 	descWindow      = prometheus.NewDesc("livefeed_window_events", "Recent events kept in memory for replay.", nil, nil)
 	descWindowBytes = prometheus.NewDesc("livefeed_window_bytes", "Bytes of the encoded events in the window.", nil, nil)
 	descLastID      = prometheus.NewDesc("livefeed_last_event_id", "The newest event ID.", nil, nil)
-	descClosed      = prometheus.NewDesc("livefeed_streams_closed_total", "Event streams that ended, by reason: lag, write_timeout, shutdown and token_expired are the server's decisions, client the client's.", []string{"reason"}, nil)
+	descClosed      = prometheus.NewDesc("livefeed_streams_closed_total", "Event streams that ended, by reason: lag, write_timeout, shutdown, token_expired and revoked (a removed key or operator, a signed-out session) are the server's decisions, client the client's.", []string{"reason"}, nil)
 	descCommits     = prometheus.NewDesc("livefeed_store_commits_total", "Transactions committed by the store's writer (events_total / commits_total is the group-commit size).", nil, nil)
 	descEvents      = prometheus.NewDesc("livefeed_store_events_total", "Events committed by the store's writer.", nil, nil)
 	descBusy        = prometheus.NewDesc("livefeed_store_commit_seconds_total", "Time the store's single writer spent committing (a rate near 1 means it is the limit).", nil, nil)

@@ -64,11 +64,18 @@ func mustFilter(t testing.TB, patterns ...string) feed.Filter {
 // events 1 nba/a, 2 premium/a, 3 premium/b.
 func newPrivateApp(t *testing.T, opts handlers.Options) *app {
 	t.Helper()
+	return newPrivateAppOn(t, opts, false)
+}
+
+// newPrivateAppOn is newPrivateApp, over TLS and HTTP/2 if tlsHTTP2 is
+// set.
+func newPrivateAppOn(t *testing.T, opts handlers.Options, tlsHTTP2 bool) *app {
+	t.Helper()
 	opts.PrivateTopics = mustFilter(t, "premium/*")
 	if opts.SubscriberKeys == nil {
 		opts.SubscriberKeys = subscriberKeys(t)
 	}
-	a := newApp(t, opts, false)
+	a := newApp(t, opts, tlsHTTP2)
 	for _, topic := range []string{"nba/a", "premium/a", "premium/b"} {
 		if resp, body := a.publish(t, "Bearer "+token, `{"topic":"`+topic+`","type":"note","data":{}}`); resp.StatusCode != 201 {
 			t.Fatalf("publish: %d %s", resp.StatusCode, body)

@@ -198,6 +198,7 @@ type Server struct {
 
 	// The admin console.
 	sessions    *sessions
+	signedOut   signedOutSessions // whose console tokens are refused
 	throttle    *loginThrottle
 	crossOrigin *http.CrossOriginProtection
 	dummyOnce   sync.Once

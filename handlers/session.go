@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"net"
 	"net/http"
 	"sync"
@@ -64,6 +65,50 @@ func (ss *sessions) lookup(ctx context.Context, id string) (*session, bool, erro
 // end deletes the session with that ID.
 func (ss *sessions) end(ctx context.Context, id string) error {
 	return ss.store.EndSession(ctx, sha256.Sum256([]byte(id)))
+}
+
+// consoleSession names a session in the console's subscriber tokens
+// ("sid"): derived from its ID, so that the token ties its streams to the
+// session without carrying what signs in, nor the key it is stored under.
+func consoleSession(id string) string {
+	sum := sha256.Sum256([]byte("livefeed console feed\x00" + id))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// signedOutSessions are the console sessions signed out for as long as a
+// console token minted for one may still be accepted (consoleTokenTTL and
+// the leeway): such a token is refused, and the streams it opened end
+// (see consoleCredential). The console's tokens are signed with a secret
+// of this process's own, so no token outlives the process, nor does any
+// need to be remembered longer.
+type signedOutSessions struct {
+	mu    sync.Mutex
+	until map[string]time.Time // consoleSession → when its last token expires
+}
+
+// add remembers that session was signed out, until its tokens are all
+// expired, and forgets the sessions whose tokens are.
+func (so *signedOutSessions) add(session string, until time.Time) {
+	so.mu.Lock()
+	defer so.mu.Unlock()
+	now := time.Now()
+	for id, t := range so.until {
+		if t.Before(now) {
+			delete(so.until, id)
+		}
+	}
+	if so.until == nil {
+		so.until = make(map[string]time.Time)
+	}
+	so.until[session] = until
+}
+
+// has reports whether session was signed out.
+func (so *signedOutSessions) has(session string) bool {
+	so.mu.Lock()
+	defer so.mu.Unlock()
+	_, ok := so.until[session]
+	return ok
 }
 
 // randomToken returns 128 random bits as text: a session ID, a CSRF token.

@@ -26,7 +26,10 @@ type Item struct {
 	Reset string
 	// Unauthorized, if not empty, is why the server refused the
 	// subscriber token ("expired", "signature", ...): the stream goes on
-	// with the public topics only.
+	// with the public topics only. "revoked": what the token was accepted
+	// on was taken back (its key removed, its session signed out) while
+	// the stream ran; the server ends the stream, and it reconnects by
+	// itself, with a token from SubscriberToken if set.
 	Unauthorized string
 }
 

@@ -96,8 +96,8 @@ func (h *Hub) writeBatch(w *writer) {
 				s.close(err)
 				continue
 			}
-			if p.end == fillExpired {
-				s.close(errExpired) // its notice is written, as far as the socket took it
+			if p.end == fillEnding {
+				s.close(s.ending.Load().reason) // its notice is written, as far as the socket took it
 				continue
 			}
 			if n < len(out) {
@@ -188,8 +188,8 @@ func (h *Hub) drainBlocking(s *Subscriber) bool {
 			s.close(err)
 			return false
 		}
-		if end == fillExpired {
-			s.close(errExpired) // its notice is written
+		if end == fillEnding {
+			s.close(s.ending.Load().reason) // its notice is written
 			return false
 		}
 		h.deliveries.Add(uint64(frames))

@@ -143,6 +143,12 @@ type Hub struct {
 	all    subSet
 	subs   map[*Subscriber]struct{} // every open subscriber, attached or not
 	closed bool
+	// credentialed are the open subscribers with a Credential, for
+	// Revoke. They are guarded by credMu, taken inside mu where both are
+	// needed: a revocation's pass holds only credMu, so it never holds up
+	// publishing.
+	credMu       sync.Mutex
+	credentialed map[*Subscriber]struct{}
 
 	queue   runQueue // subscribers waiting for a pool writer
 	watch   *watcher // nil where sockets are not watched
@@ -167,6 +173,8 @@ func NewHub(opts Options) *Hub {
 		prefix: make(map[string]*subSet),
 		subs:   make(map[*Subscriber]struct{}),
 		stop:   make(chan struct{}),
+
+		credentialed: make(map[*Subscriber]struct{}),
 	}
 	h.queue.init()
 	h.watch = newWatcher()
@@ -409,6 +417,40 @@ func (h *Hub) Close() {
 	h.writers.Wait()
 }
 
+// Revoke ends the streams whose credential has been withdrawn (see
+// Credential): each is sent the notice its credential gives, then closed,
+// counted as CloseRevoked, within a writer's turn (a parked one, whose
+// socket is full, at once). Subscribers without a credential are not
+// looked at. It returns how many streams it ended (not counting those
+// that were ending already, their token expired).
+//
+// Revoke costs one pass over the subscribers with a credential, under a
+// lock of their own (publishing goes on meanwhile), and no goroutine or
+// timer of any subscriber's: it is for what is rare, a reload of the keys
+// or a sign-out.
+func (h *Hub) Revoke() int {
+	var ended []*Subscriber
+	var endings []*ending
+	h.credMu.Lock()
+	for s := range h.credentialed {
+		if s.done.Load() {
+			continue
+		}
+		if notice, revoked := s.credential.Revoked(); revoked {
+			ended = append(ended, s)
+			endings = append(endings, &ending{frame: notice, reason: errRevoked})
+		}
+	}
+	h.credMu.Unlock()
+	n := 0
+	for i, s := range ended {
+		if s.end(endings[i]) {
+			n++
+		}
+	}
+	return n
+}
+
 // sweep closes parked subscribers whose client has read nothing for
 // WriteTimeout. It looks a few times per timeout, so a stream is closed
 // within a quarter of WriteTimeout after it is due. A client that reads,
@@ -585,6 +627,11 @@ func (h *Hub) forget(s *Subscriber) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.subs, s)
+	if s.credential != nil {
+		h.credMu.Lock()
+		delete(h.credentialed, s)
+		h.credMu.Unlock()
+	}
 	if !s.attached {
 		return
 	}

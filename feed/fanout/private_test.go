@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -136,6 +139,87 @@ func TestExpires(t *testing.T) {
 				time.Sleep(time.Millisecond) // polling the counter
 			}
 		})
+	}
+}
+
+// credential is a test's fanout.Credential: revoked once its flag is set.
+type credential struct {
+	name    string
+	revoked atomic.Bool
+}
+
+func (c *credential) Revoked() ([]byte, bool) {
+	return fanout.Notice(fanout.EventUnauthorized, "revoked", c.name+" was revoked"), c.revoked.Load()
+}
+
+// last returns the newest ID published.
+func (l *memLog) last() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return int64(len(l.msgs))
+}
+
+// TestRevoke: Revoke ends exactly the streams whose credential was
+// revoked, each with an "unauthorized" event that says why and without
+// waiting for an event or a heartbeat; one whose socket is full at once.
+// Streams of other credentials and without one go on. A stream that joins
+// with a credential already revoked gets the notice only.
+func TestRevoke(t *testing.T) {
+	h, l := newHub(t, fanout.Options{Heartbeat: time.Hour, WriteTimeout: time.Hour})
+	l.publish("a", 1) // 1
+	key1, key2 := &credential{name: "key 1"}, &credential{name: "key 2"}
+	f := parse(t, "a")
+	join := func(c fanout.Credential, start fanout.Start) *peer {
+		return subscribeWith(t, h, fanout.Subscription{Filter: f, Start: start, Replay: l.history(f), Credential: c})
+	}
+	live := join(key1, fanout.Start{})
+	resumed := join(key1, fanout.Start{Resume: true, After: 0})
+	other := join(key2, fanout.Start{})
+	anonymous := join(nil, fanout.Start{})
+	for _, c := range []*peer{live, resumed, other, anonymous} {
+		c.expectIDs(t, 1)
+	}
+	// A subscriber of key 1 that reads nothing: its socket fills and it
+	// is parked.
+	stuck := subscribeTCPWith(t, h, fanout.Subscription{Filter: f, Start: fanout.Start{Resume: true, After: 1}, Replay: l.history(f), Credential: key1}, smallBuffers)
+	waitFor(t, func() bool { return h.Stats().Subscribers == 5 })
+	for h.Stats().Stalls == 0 {
+		l.publishSized("a", 10, 4<<10)
+	}
+	for _, c := range []*peer{live, resumed, other, anonymous} {
+		for c.next(t).ID != strconv.FormatInt(l.last(), 10) {
+		}
+	}
+
+	key1.revoked.Store(true)
+	if n := h.Revoke(); n != 3 {
+		t.Fatalf("Revoke ended %d streams, want 3", n)
+	}
+	for name, c := range map[string]*peer{"live": live, "resumed": resumed} {
+		ev := c.next(t)
+		if ev.Type != fanout.EventUnauthorized || !strings.Contains(ev.Data, `"reason":"revoked"`) || !strings.Contains(ev.Data, "key 1 was revoked") {
+			t.Fatalf("%s: %+v, want the revocation notice", name, ev)
+		}
+		c.expectClosed(t)
+	}
+	stuck.expectClosed(t)
+	waitFor(t, func() bool { return h.Stats().Closed[fanout.CloseRevoked] == 3 && h.Stats().Subscribers == 2 })
+	if n := h.Revoke(); n != 0 {
+		t.Fatalf("a second Revoke ended %d streams", n)
+	}
+
+	// Revoked before it joins: the notice, and nothing else.
+	late := join(key1, fanout.Start{Resume: true, After: 0})
+	if ev := late.next(t); ev.Type != fanout.EventUnauthorized {
+		t.Fatalf("joining with a revoked credential: %+v", ev)
+	}
+	late.expectClosed(t)
+
+	l.publish("a", 1)
+	other.expectIDs(t, l.last())
+	anonymous.expectIDs(t, l.last())
+	if st := h.Stats(); st.Closed[fanout.CloseRevoked] != 4 || fanout.CloseReasonName(fanout.CloseRevoked) != "revoked" {
+		t.Fatalf("closes %v", st.Closed)
 	}
 }
 

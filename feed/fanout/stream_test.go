@@ -24,6 +24,12 @@ import (
 // (on a real network segments are smaller still).
 func subscribeTCP(t *testing.T, h *fanout.Hub, l *memLog, f fanout.Filter, start fanout.Start, tune func(server, conn *net.TCPConn)) *peer {
 	t.Helper()
+	return subscribeTCPWith(t, h, fanout.Subscription{Filter: f, Start: start, Replay: l.history(f)}, tune)
+}
+
+// subscribeTCPWith is subscribeTCP for any subscription.
+func subscribeTCPWith(t *testing.T, h *fanout.Hub, sub fanout.Subscription, tune func(server, conn *net.TCPConn)) *peer {
+	t.Helper()
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 4096) })
 	}}
@@ -50,7 +56,7 @@ func subscribeTCP(t *testing.T, h *fanout.Hub, l *memLog, f fanout.Filter, start
 	if tune != nil {
 		tune(server.(*net.TCPConn), c.(*net.TCPConn))
 	}
-	go h.Serve(context.Background(), fanout.NetConn(server), fanout.Subscription{Filter: f, Start: start, Replay: l.history(f)})
+	go h.Serve(context.Background(), fanout.NetConn(server), sub)
 	return &peer{conn: c, rd: client.NewReader(c)}
 }
 

@@ -45,7 +45,28 @@ var (
 	errLagged       = errors.New("subscriber fell behind the window")
 	errWriteTimeout = errors.New("the client accepted nothing for the write timeout")
 	errExpired      = errors.New("the subscriber's token expired")
+	errRevoked      = errors.New("the subscriber's credential was revoked")
 )
+
+// Credential is what let a subscriber see private topics: the key that
+// verified its token, the operator session its token was issued for.
+// Revoked reports whether it has been withdrawn since, and the frame that
+// tells the subscriber so (an "unauthorized" event, see Notice). The hub
+// asks when the subscriber joins and at each Revoke, so a stream never
+// outlives its credential, however the two race.
+type Credential interface {
+	Revoked() (notice []byte, revoked bool)
+}
+
+// ending is why a subscriber's stream is to end, and the frame that says
+// so, which it is sent last.
+type ending struct {
+	frame  []byte
+	reason error
+}
+
+// expiredEnding ends a stream whose token expired.
+var expiredEnding = &ending{frame: expiredFrame, reason: errExpired}
 
 // Subscriber is one open event stream.
 //
@@ -82,10 +103,12 @@ type Subscriber struct {
 
 	watchKey atomic.Uint64 // registration with hub.watch, 0 if none
 
-	// expired: the token it subscribed with ran out. Its next fill is the
-	// expiry notice, after which it is closed.
-	expired atomic.Bool
-	expiry  *time.Timer // sets expired; nil without an expiry
+	// ending, once set, is why the stream ends: the token it subscribed
+	// with ran out, or its credential was revoked. Its next fill is the
+	// ending's notice, after which it is closed.
+	ending     atomic.Pointer[ending]
+	expiry     *time.Timer // sets ending; nil without an expiry
+	credential Credential  // Subscription.Credential
 }
 
 // cursor is where a subscriber is in its stream: what it is to be sent
@@ -120,6 +143,11 @@ type Subscription struct {
 	// a new token before it reconnects, and the close is counted as
 	// CloseExpired.
 	Expires time.Time
+	// Credential, if set, is what let the subscriber see private topics:
+	// once it is revoked (see Revoke), the stream is sent its notice and
+	// ends, counted as CloseRevoked. Subscribers without one are never
+	// ended by a revocation.
+	Credential Credential
 }
 
 // Serve streams events to a new subscriber on c, from sub.Start: the missed
@@ -132,7 +160,7 @@ type Subscription struct {
 // returns when the subscriber disconnects, ctx ends or the hub closes.
 func (h *Hub) Serve(ctx context.Context, c Conn, sub Subscription) error {
 	f, start, hist := sub.Filter, sub.Start, sub.Replay
-	s := &Subscriber{hub: h, filter: f, narrowed: narrowed(f), conn: c, closed: sub.Closed}
+	s := &Subscriber{hub: h, filter: f, narrowed: narrowed(f), conn: c, closed: sub.Closed, credential: sub.Credential}
 	if _, ok := c.(nonBlocking); !ok {
 		s.mode.Store(modeStream)
 		s.notify = make(chan struct{}, 1)
@@ -146,7 +174,7 @@ func (h *Hub) Serve(ctx context.Context, c Conn, sub Subscription) error {
 		if left := time.Until(sub.Expires); left > 0 {
 			s.expiry = time.AfterFunc(left, s.expire)
 		} else {
-			s.expired.Store(true) // nothing is to be sent but the notice
+			s.ending.Store(expiredEnding) // nothing is to be sent but the notice
 		}
 	}
 	h.mu.Lock()
@@ -161,7 +189,19 @@ func (h *Hub) Serve(ctx context.Context, c Conn, sub Subscription) error {
 		return feed.ErrClosed
 	}
 	h.subs[s] = struct{}{}
+	if s.credential != nil {
+		h.credMu.Lock()
+		h.credentialed[s] = struct{}{}
+		h.credMu.Unlock()
+	}
 	h.mu.Unlock()
+	// Asked once s is in h.credentialed: a revocation either comes after
+	// this and finds s there, or came before and shows here.
+	if s.credential != nil {
+		if notice, revoked := s.credential.Revoked(); revoked {
+			s.ending.CompareAndSwap(nil, &ending{frame: notice, reason: errRevoked}) // queued is held
+		}
+	}
 	if w, ok := c.(watchable); ok {
 		s.watchKey.Store(h.watch.add(s, w.syscallConn()))
 	}
@@ -224,10 +264,11 @@ func (h *Hub) catchUp(ctx context.Context, s *Subscriber, start Start, hist Repl
 		if err != nil {
 			return err
 		}
-		if s.expired.Load() {
-			// The token ran out during the replay: nothing more.
-			s.conn.Write(expiredFrame, h.opts.WriteTimeout)
-			return errExpired
+		if e := s.ending.Load(); e != nil {
+			// The token ran out or was revoked during the replay:
+			// nothing more.
+			s.conn.Write(e.frame, h.opts.WriteTimeout)
+			return e.reason
 		}
 		for i := 0; i < len(page); {
 			buf = buf[:0]
@@ -252,8 +293,8 @@ func (h *Hub) catchUp(ctx context.Context, s *Subscriber, start Start, hist Repl
 // bytes, and advances its cursor past it: left-over bytes of a partial
 // write, then the backlog, then matching window events. It returns the
 // number of frames completed, and whether s must be closed: fillLagged if
-// it has lost events (buf is not to be written), fillExpired if its token
-// ran out (buf ends with the notice: write it, then close).
+// it has lost events (buf is not to be written), fillEnding if its stream
+// is to end (buf ends with the ending's notice: write it, then close).
 func (h *Hub) fill(s *Subscriber, buf []byte, max int) ([]byte, int, fillEnd) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
@@ -302,9 +343,9 @@ func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]b
 		}
 		s.pending, s.pendingNext, s.pendingID, s.pendingEnds = nil, 0, 0, false
 	}
-	if s.expired.Load() {
+	if e := s.ending.Load(); e != nil {
 		// After the frame a write stopped in, nothing but the notice.
-		return append(buf, expiredFrame...), frames, fillExpired
+		return append(buf, e.frame...), frames, fillEnding
 	}
 	for i := 0; i < len(s.backlog) && len(buf) < max; i++ {
 		buf = append(buf, s.backlog[i]...)
@@ -353,9 +394,9 @@ func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]b
 type fillEnd int8
 
 const (
-	fillMore    fillEnd = iota // it goes on
-	fillLagged                 // it lost events: close it, writing nothing
-	fillExpired                // its token ran out: write the notice, then close it
+	fillMore   fillEnd = iota // it goes on
+	fillLagged                // it lost events: close it, writing nothing
+	fillEnding                // its token ran out or was revoked: write the notice, then close it (see Subscriber.ending)
 )
 
 // rewind leaves s's cursor at the first byte of its fill that a write did
@@ -417,7 +458,7 @@ func (h *Hub) release(s *Subscriber) bool {
 	s.queued.Store(false)
 	// A publisher advances head before trying to take ownership, so either
 	// it saw queued false and dispatched s, or this check sees its event.
-	if h.head.Load() > seq || s.beat.Load() || s.lagged.Load() || s.done.Load() || s.expired.Load() {
+	if h.head.Load() > seq || s.beat.Load() || s.lagged.Load() || s.done.Load() || s.ending.Load() != nil {
 		return !s.queued.CompareAndSwap(false, true)
 	}
 	return true
@@ -465,7 +506,7 @@ func (s *Subscriber) close(reason error) {
 		h.log.Info("event stream closed", "reason", closeNames[why], "filter", describeFilter(s.filter))
 	case CloseWriteTimeout:
 		h.log.Info("event stream closed", "reason", closeNames[why], "filter", describeFilter(s.filter), "write_timeout", h.opts.WriteTimeout)
-	case CloseExpired:
+	case CloseExpired, CloseRevoked: // Revoke's caller logs how many it ended
 		h.log.Debug("event stream closed", "reason", closeNames[why], "filter", describeFilter(s.filter))
 	}
 	h.forget(s)
@@ -490,11 +531,12 @@ const (
 	CloseShutdown            // the server is shutting down
 	CloseClientGone          // the client closed the connection, or it failed
 	CloseExpired             // the subscriber's token expired (Subscription.Expires)
+	CloseRevoked             // the subscriber's credential was revoked (Subscription.Credential)
 	numCloseReasons
 )
 
 // closeNames are the reasons' names in metrics and logs.
-var closeNames = [numCloseReasons]string{"lag", "write_timeout", "shutdown", "client", "token_expired"}
+var closeNames = [numCloseReasons]string{"lag", "write_timeout", "shutdown", "client", "token_expired", "revoked"}
 
 // CloseReasonName returns the name of a close reason (CloseLagged, …).
 func CloseReasonName(reason int) string { return closeNames[reason] }
@@ -509,22 +551,32 @@ func closeReason(err error) int {
 		return CloseShutdown
 	case errors.Is(err, errExpired):
 		return CloseExpired
+	case errors.Is(err, errRevoked):
+		return CloseRevoked
 	}
 	return CloseClientGone
 }
 
-// expire ends a subscriber whose token ran out: its owner sends it the
-// expiry notice and closes it. A parked one, whose socket is full, is
-// closed at once (a notice would not get through).
-func (s *Subscriber) expire() {
-	s.expired.Store(true)
+// expire ends a subscriber whose token ran out.
+func (s *Subscriber) expire() { s.end(expiredEnding) }
+
+// end ends a subscriber's stream for e: its owner sends it e's notice and
+// closes it, or, if nobody owns it, a pool writer does at once. A parked
+// one, whose socket is full, is closed at once (a notice would not get
+// through). The first ending set is the one that counts: end reports
+// whether e is.
+func (s *Subscriber) end(e *ending) bool {
+	if !s.ending.CompareAndSwap(nil, e) {
+		return false
+	}
 	if s.queued.CompareAndSwap(false, true) {
 		s.hub.dispatch([]*Subscriber{s})
-		return
+		return true
 	}
 	if s.mode.Load() == modeParked {
-		s.close(errExpired)
+		s.close(e.reason)
 	}
+	return true
 }
 
 // describeFilter names what a subscriber asked for, for logs.

@@ -5,8 +5,10 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"livefeed/handlers/config"
+	"livefeed/handlers/token"
 )
 
 // TestPrivateTopicsConfig: scoped publish tokens in the file (strings and
@@ -66,6 +68,39 @@ subscriber_keys = ["file:/nonexistent/jwks.json"]`, nil, nil, "auth.subscriber_k
 				t.Fatalf("subscriber keys: %v", err)
 			}
 		})
+	}
+}
+
+// TestMaxTokenLifetime: the subscriber keys refuse tokens expiring beyond
+// auth.max_token_lifetime, 24 hours unless the file says otherwise.
+func TestMaxTokenLifetime(t *testing.T) {
+	const secret = "subscriber-secret-0123456789abcdef"
+	for _, tc := range []struct {
+		name string
+		toml string
+		want time.Duration
+	}{
+		{"Default", "[auth]\nsubscriber_keys = [\"" + secret + "\"]", token.DefaultMaxLifetime},
+		{"Configured", "[auth]\nsubscriber_keys = [\"" + secret + "\"]\nmax_token_lifetime = \"2h\"", 2 * time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := t.TempDir() + "/config.toml"
+			writeFile(t, path, tc.toml)
+			cfg, err := config.Load(path, true, noEnv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys, err := cfg.SubscriberKeys()
+			if err != nil || keys.MaxLifetime() != tc.want {
+				t.Fatalf("SubscriberKeys: %v, max lifetime %s, want %s", err, keys.MaxLifetime(), tc.want)
+			}
+			if _, err := keys.Mint([]string{"premium/*"}, tc.want+time.Minute, ""); err == nil || !strings.Contains(err.Error(), "auth.max_token_lifetime") {
+				t.Fatalf("Mint beyond the lifetime: %v", err)
+			}
+		})
+	}
+	if !strings.Contains(strings.Join(config.Reloadable, " "), "auth.max_token_lifetime") {
+		t.Fatal("auth.max_token_lifetime is applied on SIGHUP (it is part of the subscriber keys), and not listed as reloadable")
 	}
 }
 

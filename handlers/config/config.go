@@ -140,6 +140,10 @@ type Auth struct {
 	// SubscriberAudience, if set, is what subscriber tokens must name in
 	// "aud".
 	SubscriberAudience string `toml:"subscriber_audience"`
+	// MaxTokenLifetime is how far ahead a subscriber token's "exp" may
+	// be: a stream lives as long as its token, so one that never expires
+	// would never end.
+	MaxTokenLifetime time.Duration `toml:"max_token_lifetime"`
 }
 
 // PublishToken is an entry of auth.publish_tokens: a bearer token, and the
@@ -307,7 +311,8 @@ func Default() Config {
 			FinalLinger:               DefaultFinalLinger,
 		},
 		Auth: Auth{
-			SessionLifetime: handlers.DefaultSessionLifetime,
+			SessionLifetime:  handlers.DefaultSessionLifetime,
+			MaxTokenLifetime: token.DefaultMaxLifetime,
 		},
 		Log: Log{Format: "text", Level: "info"},
 		Cluster: Cluster{
@@ -591,6 +596,7 @@ func (c Config) Validate() error {
 		{"feed.write_timeout", c.Feed.WriteTimeout, minTimeout, maxTimeout},
 		{"feed.busy_retry", c.Feed.BusyRetry, minPeriod, maxTimeout},
 		{"auth.session_lifetime", c.Auth.SessionLifetime, time.Minute, 30 * 24 * time.Hour},
+		{"auth.max_token_lifetime", c.Auth.MaxTokenLifetime, time.Minute, 30 * 24 * time.Hour},
 		{"store.idempotency_window", c.Store.IdempotencyWindow, time.Minute, 30 * 24 * time.Hour},
 		{"cluster.catch_up_wait", c.Cluster.CatchUpWait, minTimeout, time.Minute},
 	} {
@@ -747,10 +753,16 @@ func (c Config) Proxies() handlers.Proxies {
 	return handlers.Proxies{Trusted: trusted, ClientIPHeader: c.Server.ClientIPHeader}
 }
 
-// SubscriberKeys reads auth.subscriber_keys (files included). Each error
-// starts with the entry's index, "[2]: ...".
+// SubscriberKeys reads auth.subscriber_keys (files included), which
+// accept tokens for auth.subscriber_audience expiring within
+// auth.max_token_lifetime. Each error starts with the entry's index,
+// "[2]: ...".
 func (c Config) SubscriberKeys() (*token.Keys, error) {
-	return token.ParseKeys(c.Auth.SubscriberKeys, c.Auth.SubscriberAudience, os.ReadFile)
+	keys, err := token.ParseKeys(c.Auth.SubscriberKeys, c.Auth.SubscriberAudience, os.ReadFile)
+	if err != nil {
+		return nil, err
+	}
+	return keys.WithMaxLifetime(c.Auth.MaxTokenLifetime), nil
 }
 
 // envFor returns the environment variable that set key, or "".
@@ -969,6 +981,7 @@ var Reloadable = []string{
 	"auth.publish_tokens",
 	"auth.subscriber_keys",
 	"auth.subscriber_audience",
+	"auth.max_token_lifetime",
 	"auth.operators",
 	"log.level",
 }

@@ -3,6 +3,16 @@
 // "subscribe" claim of topic patterns ("premium/*", "stocks/realtime/AAPL",
 // the syntax of /events?topic=), and optionally "nbf" and "aud".
 //
+// Tokens are read strictly, so that no two readers of one token can
+// disagree on what it grants: a header naming critical extensions ("crit")
+// is refused, as RFC 7515 §4.1.11 requires of a recipient that implements
+// none; a name given twice in the header or the claims is refused (RFC
+// 7519 §4); a claim this package reads ("exp", "subscribe", ...) written
+// in another letter case ("EXP", "Subscribe") is refused rather than taken
+// for it, as Go's JSON decoding would; "exp", "nbf" and "iat" must be
+// numbers, not strings holding one. A token must expire within the keys'
+// maximum lifetime, so that none outlives what the server allows.
+//
 // Each key verifies one algorithm, the one its kind calls for: an HMAC
 // secret HS256, an RSA public key RS256, a P-256 public key ES256. A token
 // is checked only against keys of the algorithm its header names, so that
@@ -11,16 +21,22 @@
 package token
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"math/big"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +55,11 @@ const Leeway = 30 * time.Second
 // enough that parsing a hostile one costs little.
 const MaxLen = 8 << 10
 
+// DefaultMaxLifetime is how far ahead a token's "exp" may be, unless set
+// otherwise (WithMaxLifetime): a stream lives as long as its token, and a
+// token that an issuer can no longer take back should not outlive a day.
+const DefaultMaxLifetime = 24 * time.Hour
+
 // MinSecretLen is the shortest HMAC secret accepted: HS256 needs a key of
 // at least the hash's size, 256 bits (RFC 7518 §3.2).
 const MinSecretLen = 32
@@ -55,14 +76,18 @@ type key struct {
 	id  string // "kid", from a JWKS file; "" when it has none
 	alg string
 	key any // []byte, *rsa.PublicKey or *ecdsa.PublicKey
+	// fingerprint identifies the key by its algorithm and material (see
+	// Grant.Key): the same key read again has the same one.
+	fingerprint string
 }
 
 // Keys verify subscriber tokens. The zero value verifies none.
 type Keys struct {
-	keys     []key
-	audience string
-	now      func() time.Time
-	leeway   time.Duration
+	keys        []key
+	audience    string
+	now         func() time.Time
+	leeway      time.Duration
+	maxLifetime time.Duration
 }
 
 // Grant is what a valid subscriber token grants: its topics, until it
@@ -70,6 +95,14 @@ type Keys struct {
 type Grant struct {
 	Topics  feed.Filter
 	Expires time.Time // "exp"
+	// Key identifies the key that verified the token: while Keys.Holds
+	// it, the token stays good; once a new set of keys no longer holds
+	// it, what the token opened is to end.
+	Key string
+	// Subject and Session are the token's "sub" and "sid" (OpenID
+	// Connect's session ID), if any: whom it was issued to, and for which
+	// sign-in (see MintSession).
+	Subject, Session string
 }
 
 // Reasons a token is refused, as an Invalid error's Reason.
@@ -80,6 +113,11 @@ const (
 	ReasonNotYetValid = "not_yet_valid" // "nbf" is still ahead
 	ReasonAudience    = "audience"      // "aud" does not name this server
 	ReasonClaims      = "claims"        // no "exp", or no valid "subscribe"
+	ReasonLifetime    = "lifetime"      // "exp" is further ahead than the maximum lifetime
+	// ReasonRevoked: the token was good, but what it was issued on has
+	// been taken back since (a key removed, a session signed out). This
+	// package does not decide it; the server that keeps those does.
+	ReasonRevoked = "revoked"
 )
 
 // Invalid is a refused token: why, in a word (Reason) and for a person
@@ -111,7 +149,7 @@ func invalid(reason, format string, args ...any) error {
 // reads the files. Errors name the entry by its index and never repeat a
 // secret.
 func ParseKeys(entries []string, audience string, readFile func(string) ([]byte, error)) (*Keys, error) {
-	k := &Keys{audience: audience, now: time.Now, leeway: Leeway}
+	k := &Keys{audience: audience, now: time.Now, leeway: Leeway, maxLifetime: DefaultMaxLifetime}
 	var errs []error
 	for i, e := range entries {
 		keys, err := parseEntry(e, readFile)
@@ -119,12 +157,31 @@ func ParseKeys(entries []string, audience string, readFile func(string) ([]byte,
 			errs = append(errs, fmt.Errorf("[%d]: %w", i, err))
 			continue
 		}
-		k.keys = append(k.keys, keys...)
+		for _, key := range keys {
+			key.fingerprint = fingerprint(key)
+			k.keys = append(k.keys, key)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return k, nil
+}
+
+// fingerprint names a key by a digest of its algorithm and material: it
+// never reveals an HMAC secret, and two readings of one key (a secret, or
+// a public key from a PEM or a JWKS file) give the same name.
+func fingerprint(k key) string {
+	h := sha256.New()
+	h.Write([]byte(k.alg + "\x00"))
+	switch v := k.key.(type) {
+	case []byte:
+		h.Write(v)
+	default:
+		der, _ := x509.MarshalPKIXPublicKey(v) // a key parsePEM or parseJWKS made: RSA or P-256
+		h.Write(der)
+	}
+	return k.alg + ":" + base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:16])
 }
 
 func parseEntry(e string, readFile func(string) ([]byte, error)) ([]key, error) {
@@ -326,7 +383,13 @@ func (k *Keys) secret() []byte {
 type claims struct {
 	jwt.RegisteredClaims
 	Subscribe []string `json:"subscribe"`
+	Session   string   `json:"sid,omitempty"`
 }
+
+// claimNames are the claims Verify reads. Go's JSON decoding would take
+// any of them written in another letter case for it, and the last of
+// several for all: checkShape refuses both.
+var claimNames = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "subscribe", "sid"}
 
 // Verify checks a token and returns what it grants. A refused token is an
 // *Invalid error.
@@ -337,9 +400,12 @@ func (k *Keys) Verify(raw string) (Grant, error) {
 	if len(raw) > MaxLen {
 		return Grant{}, invalid(ReasonMalformed, "it is longer than %d bytes", MaxLen)
 	}
+	if err := k.checkShape(raw); err != nil {
+		return Grant{}, err
+	}
 	var algs []string
 	for _, key := range k.keys {
-		if !strings.Contains(strings.Join(algs, " "), key.alg) {
+		if !slices.Contains(algs, key.alg) {
 			algs = append(algs, key.alg)
 		}
 	}
@@ -354,7 +420,15 @@ func (k *Keys) Verify(raw string) (Grant, error) {
 		opts = append(opts, jwt.WithAudience(k.audience))
 	}
 	var c claims
-	_, err := jwt.ParseWithClaims(raw, &c, k.candidates, opts...)
+	var used *key
+	_, err := jwt.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
+		var err error
+		used, err = k.verifier(t)
+		if err != nil {
+			return nil, err
+		}
+		return used.key, nil
+	}, opts...)
 	switch {
 	case err == nil:
 	case errors.Is(err, jwt.ErrTokenExpired):
@@ -384,35 +458,185 @@ func (k *Keys) Verify(raw string) (Grant, error) {
 	if err != nil {
 		return Grant{}, invalid(ReasonClaims, "its \"subscribe\" claim: %v", err)
 	}
-	return Grant{Topics: topics, Expires: c.ExpiresAt.Time}, nil
+	return Grant{Topics: topics, Expires: c.ExpiresAt.Time, Key: used.fingerprint, Subject: c.Subject, Session: c.Session}, nil
 }
 
-// candidates returns the keys of the algorithm the token's header names.
-// A "kid" naming configured keys narrows them to those; one naming none
-// (a key since retired from a JWKS, or an issuer's own naming) leaves all
-// of the algorithm to try.
-func (k *Keys) candidates(t *jwt.Token) (any, error) {
+// checkShape refuses a token the JWT library would read leniently, or
+// otherwise than other readers of it would (see the package comment), and
+// one that expires beyond the maximum lifetime. It reads the token's form
+// only, which tells nothing of the keys, so it goes before the signature:
+// a huge "exp" is then refused for its lifetime rather than, wrapped
+// around by a conversion, reported as expired.
+func (k *Keys) checkShape(raw string) error {
+	head, rest, _ := strings.Cut(raw, ".")
+	body, _, _ := strings.Cut(rest, ".")
+	header, err := members(head)
+	if err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(header))
+	for _, m := range header {
+		switch {
+		case seen[m.name]:
+			return invalid(ReasonMalformed, "its header has %q twice", m.name)
+		case m.name == "crit":
+			// RFC 7515 §4.1.11: extensions listed in "crit" must be
+			// understood, and this server implements none.
+			return invalid(ReasonMalformed, "its header names critical extensions (crit), which this server does not implement (RFC 7515 §4.1.11)")
+		}
+		seen[m.name] = true
+	}
+	claims, err := members(body)
+	if err != nil {
+		return err
+	}
+	clear(seen)
+	for _, m := range claims {
+		if seen[m.name] {
+			return invalid(ReasonMalformed, "it has the claim %q twice (RFC 7519 §4)", m.name)
+		}
+		seen[m.name] = true
+		for _, want := range claimNames {
+			if m.name != want && strings.EqualFold(m.name, want) {
+				return invalid(ReasonMalformed, "it has a claim %q, which is not %q: claim names are case-sensitive (RFC 7519 §4)", m.name, want)
+			}
+		}
+		switch m.name {
+		case "exp", "nbf", "iat":
+			// A NumericDate (RFC 7519 §2) is a JSON number; the library
+			// would also take a string holding one.
+			if c := m.value[0]; c != '-' && (c < '0' || c > '9') {
+				return invalid(ReasonMalformed, "its %q is not a number of seconds since 1970 (a NumericDate, RFC 7519 §2)", m.name)
+			}
+			secs, err := strconv.ParseFloat(string(m.value), 64)
+			if err != nil || math.IsInf(secs, 0) {
+				return invalid(ReasonMalformed, "its %q is out of range", m.name)
+			}
+			if m.name == "exp" && k.maxLifetime > 0 && secs > float64(k.now().Add(k.maxLifetime+k.leeway).Unix()) {
+				return invalid(ReasonLifetime, "it expires further ahead than this server accepts: at most %s from now (auth.max_token_lifetime)", formatLifetime(k.maxLifetime))
+			}
+		}
+	}
+	return nil
+}
+
+// member is a name and its value in a JSON object.
+type member struct {
+	name  string
+	value json.RawMessage
+}
+
+// members returns the members of the JSON object a token's segment holds,
+// in order, duplicates included.
+func members(segment string) ([]member, error) {
+	malformed := invalid(ReasonMalformed, "it is not a JWT of the expected form (header.claims.signature, base64url, with a \"subscribe\" array of topic patterns)")
+	b, err := base64.RawURLEncoding.Strict().DecodeString(segment)
+	if err != nil {
+		return nil, malformed
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, malformed
+	}
+	var ms []member
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, malformed
+		}
+		m := member{name: t.(string)} // a name: the decoder checks the grammar
+		if err := dec.Decode(&m.value); err != nil {
+			return nil, malformed
+		}
+		ms = append(ms, m)
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, malformed
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, malformed // more after the object
+	}
+	return ms, nil
+}
+
+// formatLifetime writes d as configuration files do ("24h", "90m").
+func formatLifetime(d time.Duration) string {
+	s := d.String()
+	s = strings.TrimSuffix(s, "0s")
+	return strings.TrimSuffix(s, "0m")
+}
+
+// verifier returns the key that verifies t's signature among those of the
+// algorithm its header names. A "kid" naming configured keys narrows them
+// to those; one naming none (a key since retired from a JWKS, or an
+// issuer's own naming) leaves all of the algorithm to try. With one
+// candidate the parser's own check of the signature decides; with several
+// (keys being rotated) each is tried here, so that the grant can name the
+// one that verifies.
+func (k *Keys) verifier(t *jwt.Token) (*key, error) {
 	alg := t.Method.Alg()
 	kid, _ := t.Header["kid"].(string)
 	known := false
 	for _, key := range k.keys {
 		known = known || kid != "" && key.id == kid
 	}
-	var set jwt.VerificationKeySet
-	for _, key := range k.keys {
-		if key.alg == alg && (!known || key.id == kid) {
-			set.Keys = append(set.Keys, key.key)
+	var candidates []*key
+	for i := range k.keys {
+		if c := &k.keys[i]; c.alg == alg && (!known || c.id == kid) {
+			candidates = append(candidates, c)
 		}
 	}
-	if len(set.Keys) == 0 {
+	switch len(candidates) {
+	case 0:
 		return nil, fmt.Errorf("no %s key", alg)
+	case 1:
+		return candidates[0], nil
 	}
-	return set, nil
+	signed := t.Raw[:strings.LastIndexByte(t.Raw, '.')]
+	for _, c := range candidates {
+		if t.Method.Verify(signed, t.Signature, c.key) == nil {
+			return c, nil
+		}
+	}
+	return candidates[0], nil // none verifies: the parser's check says so
+}
+
+// Holds reports whether k has the key that a Grant's Key names.
+func (k *Keys) Holds(id string) bool {
+	if k == nil {
+		return false
+	}
+	for _, key := range k.keys {
+		if key.fingerprint == id {
+			return true
+		}
+	}
+	return false
 }
 
 // Mint returns a token granting patterns for ttl, signed with the first
-// HMAC key (HS256); audience, if not empty, goes in "aud".
+// HMAC key (HS256); audience, if not empty, goes in "aud". A ttl beyond the
+// keys' maximum lifetime is refused: Verify would refuse the token.
 func (k *Keys) Mint(patterns []string, ttl time.Duration, audience string) (string, error) {
+	return k.mint(patterns, ttl, claims{RegisteredClaims: jwt.RegisteredClaims{Audience: audienceOf(audience)}})
+}
+
+// MintSession is Mint for a token tied to a sign-in: subject goes in
+// "sub" (who signed in) and session in "sid" (which sign-in), and Verify
+// hands both back in the Grant, so that whoever keeps the sessions can
+// refuse the token, and end what it opened, once the session ends.
+func (k *Keys) MintSession(patterns []string, ttl time.Duration, subject, session string) (string, error) {
+	return k.mint(patterns, ttl, claims{RegisteredClaims: jwt.RegisteredClaims{Subject: subject}, Session: session})
+}
+
+func audienceOf(a string) jwt.ClaimStrings {
+	if a == "" {
+		return nil
+	}
+	return jwt.ClaimStrings{a}
+}
+
+func (k *Keys) mint(patterns []string, ttl time.Duration, c claims) (string, error) {
 	secret := k.secret()
 	if secret == nil {
 		return "", errors.New("no HMAC secret among auth.subscriber_keys to sign with (public keys only verify)")
@@ -420,20 +644,16 @@ func (k *Keys) Mint(patterns []string, ttl time.Duration, audience string) (stri
 	if _, err := feed.ParseFilter(patterns); err != nil {
 		return "", err
 	}
-	if ttl <= 0 {
+	switch {
+	case ttl <= 0:
 		return "", errors.New("the lifetime must be positive")
+	case k.maxLifetime > 0 && ttl > k.maxLifetime:
+		return "", fmt.Errorf("a lifetime of %s is longer than the server accepts: at most %s (auth.max_token_lifetime)", formatLifetime(ttl), formatLifetime(k.maxLifetime))
 	}
 	now := k.now()
-	c := claims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-		},
-		Subscribe: patterns,
-	}
-	if audience != "" {
-		c.Audience = jwt.ClaimStrings{audience}
-	}
+	c.IssuedAt = jwt.NewNumericDate(now)
+	c.ExpiresAt = jwt.NewNumericDate(now.Add(ttl))
+	c.Subscribe = patterns
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
 }
 
@@ -457,5 +677,22 @@ func (k *Keys) WithLeeway(d time.Duration) *Keys {
 func (k *Keys) WithClock(now func() time.Time) *Keys {
 	c := *k
 	c.now = now
+	return &c
+}
+
+// MaxLifetime returns how far ahead a token's "exp" may be (0: no limit).
+func (k *Keys) MaxLifetime() time.Duration {
+	if k == nil {
+		return 0
+	}
+	return k.maxLifetime
+}
+
+// WithMaxLifetime returns a copy of k that refuses tokens expiring more
+// than d (plus the leeway) from now, and mints none for longer; 0 sets
+// no limit.
+func (k *Keys) WithMaxLifetime(d time.Duration) *Keys {
+	c := *k
+	c.maxLifetime = d
 	return &c
 }

@@ -10,9 +10,11 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -98,6 +100,18 @@ func keys(t testing.TB, audience string, entries ...string) *token.Keys {
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
+// signRaw signs a header and claims given as JSON text, as written: names
+// twice, or JSON no encoder would write.
+func signRaw(t testing.TB, header, claims string) string {
+	t.Helper()
+	signed := b64([]byte(header)) + "." + b64([]byte(claims))
+	sig, err := jwt.SigningMethodHS256.Sign(signed, []byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signed + "." + b64(sig)
+}
+
 func TestVerify(t *testing.T) {
 	rk, ek := keyPairs(t)
 	dir := t.TempDir()
@@ -159,6 +173,36 @@ func TestVerify(t *testing.T) {
 		{"ErrPadded", rotated, pad(hs(valid())), token.ReasonMalformed},
 		{"ErrTooLong", rotated, hs(valid("pad", strings.Repeat("x", token.MaxLen))), token.ReasonMalformed},
 		{"ErrNoKeys", &token.Keys{}, hs(valid()), token.ReasonSignature},
+		// Read strictly: what the library would take leniently, or in a
+		// way other readers would not, is refused.
+		{"ErrCrit", rotated, sign(t, jwt.SigningMethodHS256, []byte(secret), valid(), map[string]any{"crit": []string{"exp"}}), token.ReasonMalformed},
+		{"ErrCritEmpty", rotated, sign(t, jwt.SigningMethodHS256, []byte(secret), valid(), map[string]any{"crit": []string{}}), token.ReasonMalformed},
+		{"ErrExpString", rotated, hs(valid("exp", strconv.FormatInt(now.Add(time.Hour).Unix(), 10))), token.ReasonMalformed},
+		{"ErrNbfString", rotated, hs(valid("nbf", strconv.FormatInt(now.Unix(), 10))), token.ReasonMalformed},
+		{"ErrIatString", rotated, hs(valid("iat", strconv.FormatInt(now.Unix(), 10))), token.ReasonMalformed},
+		{"ErrExpNull", rotated, signRaw(t, `{"alg":"HS256","typ":"JWT"}`, `{"exp":null,"subscribe":["premium/*","stocks/rt/AAPL"]}`), token.ReasonMalformed},
+		{"ErrExpUpperCase", rotated, hs(valid("exp", nil, "EXP", now.Add(time.Hour).Unix())), token.ReasonMalformed},
+		{"ErrExpCaseOverrides", rotated, signRaw(t, `{"alg":"HS256"}`, fmt.Sprintf(`{"exp":%d,"subscribe":["premium/*","stocks/rt/AAPL"],"Exp":%d}`, now.Add(time.Hour).Unix(), now.Add(24*time.Hour).Unix())), token.ReasonMalformed},
+		{"ErrSubscribeCapitalized", rotated, hs(valid("subscribe", nil, "Subscribe", []string{"premium/*", "stocks/rt/AAPL"})), token.ReasonMalformed},
+		{"ErrSubscribeCaseOverrides", rotated, hs(valid("SUBSCRIBE", []string{"*"})), token.ReasonMalformed},
+		// U+017F LATIN SMALL LETTER LONG S folds to "s" (Go's JSON
+		// decoding takes "ſubscribe" for "subscribe").
+		{"ErrSubscribeUnicodeFold", rotated, hs(valid("subscribe", nil, "\u017fubscribe", []string{"premium/*", "stocks/rt/AAPL"})), token.ReasonMalformed},
+		{"ErrAudienceCase", withAudience, hs(valid("aud", "livefeed.example", "AUD", "other")), token.ReasonMalformed},
+		{"ErrClaimTwice", rotated, signRaw(t, `{"alg":"HS256"}`, fmt.Sprintf(`{"exp":%d,"subscribe":["nba/*"],"subscribe":["premium/*","stocks/rt/AAPL"]}`, now.Add(time.Hour).Unix())), token.ReasonMalformed},
+		{"ErrHeaderNameTwice", rotated, signRaw(t, `{"alg":"HS256","kid":"a","kid":"b"}`, fmt.Sprintf(`{"exp":%d,"subscribe":["premium/*","stocks/rt/AAPL"]}`, now.Add(time.Hour).Unix())), token.ReasonMalformed},
+		{"ErrTrailingClaims", rotated, signRaw(t, `{"alg":"HS256"}`, fmt.Sprintf(`{"exp":%d,"subscribe":["premium/*","stocks/rt/AAPL"]}{}`, now.Add(time.Hour).Unix())), token.ReasonMalformed},
+		{"OKUnknownClaims", rotated, hs(valid("iss", "issuer.example", "jti", "a1", "custom", map[string]any{"Exp": "x"}, "Custom", 1)), ""},
+		// The maximum lifetime: 24 hours unless set otherwise.
+		{"OKExpAtMaxLifetime", rotated, hs(valid("exp", now.Add(token.DefaultMaxLifetime).Unix())), ""},
+		{"OKExpAtMaxLifetimeWithinLeeway", rotated, hs(valid("exp", now.Add(token.DefaultMaxLifetime+token.Leeway).Unix())), ""},
+		{"OKNoMaxLifetime", rotated.WithMaxLifetime(0), hs(valid("exp", now.Add(10*365*24*time.Hour).Unix())), ""},
+		{"OKLongerMaxLifetime", rotated.WithMaxLifetime(72 * time.Hour), hs(valid("exp", now.Add(48*time.Hour).Unix())), ""},
+		{"ErrBeyondMaxLifetime", rotated, hs(valid("exp", now.Add(token.DefaultMaxLifetime+token.Leeway+time.Second).Unix())), token.ReasonLifetime},
+		{"ErrBeyondShorterMaxLifetime", rotated.WithMaxLifetime(time.Hour), hs(valid("exp", now.Add(2*time.Hour).Unix())), token.ReasonLifetime},
+		{"ErrExpHuge", rotated, hs(valid("exp", int64(9.2e18))), token.ReasonLifetime},
+		{"ErrExpHugeFloat", rotated, signRaw(t, `{"alg":"HS256"}`, `{"exp":1e30,"subscribe":["premium/*","stocks/rt/AAPL"]}`), token.ReasonLifetime},
+		{"ErrExpBeyondDouble", rotated, signRaw(t, `{"alg":"HS256"}`, `{"exp":1e400,"subscribe":["premium/*","stocks/rt/AAPL"]}`), token.ReasonMalformed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g, err := tc.keys.Verify(tc.token)
@@ -275,6 +319,68 @@ func TestMint(t *testing.T) {
 	if _, err := keys(t, "", publicPEM(t, &rk.PublicKey)).Mint([]string{"*"}, time.Hour, ""); err == nil {
 		t.Fatal("minted without an HMAC secret")
 	}
+	if _, err := k.Mint([]string{"*"}, token.DefaultMaxLifetime+time.Second, ""); err == nil || !strings.Contains(err.Error(), "at most 24h (auth.max_token_lifetime)") {
+		t.Fatalf("Mint beyond the maximum lifetime: %v", err)
+	}
+	if _, err := k.WithMaxLifetime(0).Mint([]string{"*"}, 30*24*time.Hour, ""); err != nil {
+		t.Fatalf("Mint without a maximum lifetime: %v", err)
+	}
+}
+
+// TestMintSession: a token minted for a session carries its subject and
+// session back in the grant; other tokens carry none.
+func TestMintSession(t *testing.T) {
+	k := keys(t, "", secret)
+	tok, err := k.MintSession([]string{"*"}, 15*time.Minute, "alice", "session-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := k.Verify(tok)
+	if err != nil || g.Subject != "alice" || g.Session != "session-1" || !g.Topics.Match("premium/a") {
+		t.Fatalf("Verify(MintSession) = %+v, %v", g, err)
+	}
+	tok, _ = k.Mint([]string{"*"}, time.Hour, "")
+	if g, err := k.Verify(tok); err != nil || g.Subject != "" || g.Session != "" {
+		t.Fatalf("Verify(Mint) = %+v, %v", g, err)
+	}
+}
+
+// TestGrantKey: a grant names the key that verified its token, also among
+// several of one algorithm (a rotation); a set of keys holds that name
+// while it has the key, read from whatever entry, and not once it is
+// removed.
+func TestGrantKey(t *testing.T) {
+	rk, _ := keyPairs(t)
+	rotated := keys(t, "", secret, oldSecret)
+	current, err := rotated.Verify(sign(t, jwt.SigningMethodHS256, []byte(secret), valid(), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	previous, err := rotated.Verify(sign(t, jwt.SigningMethodHS256, []byte(oldSecret), valid(), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if current.Key == "" || current.Key == previous.Key || strings.Contains(current.Key, secret) {
+		t.Fatalf("keys %q and %q", current.Key, previous.Key)
+	}
+	after := keys(t, "", secret) // the old secret removed
+	if !rotated.Holds(current.Key) || !rotated.Holds(previous.Key) || !after.Holds(current.Key) || after.Holds(previous.Key) {
+		t.Fatal("Holds does not follow the keys")
+	}
+	if (&token.Keys{}).Holds(current.Key) || (*token.Keys)(nil).Holds(current.Key) {
+		t.Fatal("no keys hold a key")
+	}
+	// One RSA key, from a PEM text and from a JWKS file: one name.
+	dir := t.TempDir()
+	jwks := filepath.Join(dir, "jwks.json")
+	set, _ := json.Marshal(map[string]any{"keys": []map[string]string{{"kty": "RSA", "n": b64(rk.N.Bytes()), "e": b64(big.NewInt(int64(rk.E)).Bytes())}}})
+	if err := os.WriteFile(jwks, set, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g, err := keys(t, "", publicPEM(t, &rk.PublicKey)).Verify(sign(t, jwt.SigningMethodRS256, rk, valid(), nil))
+	if err != nil || !keys(t, "", "file:"+jwks).Holds(g.Key) || rotated.Holds(g.Key) {
+		t.Fatalf("RSA key %q: %v", g.Key, err)
+	}
 }
 
 // FuzzVerify: no input makes Verify panic, and whatever it accepts is a
@@ -290,6 +396,19 @@ func FuzzVerify(f *testing.F) {
 	f.Add(tamper(good))
 	f.Add(strings.Repeat("a.", 3))
 	f.Add("eyJhbGciOiJub25lIn0.eyJleHAiOjE5MDAwMDAwMDAsInN1YnNjcmliZSI6WyIqIl19.")
+	exp := now.Add(time.Hour).Unix()
+	for _, seed := range [][2]string{
+		{`{"alg":"HS256","crit":["exp"]}`, fmt.Sprintf(`{"exp":%d,"subscribe":["*"]}`, exp)},
+		{`{"alg":"HS256"}`, fmt.Sprintf(`{"exp":"%d","subscribe":["*"]}`, exp)},
+		{`{"alg":"HS256"}`, fmt.Sprintf(`{"EXP":%d,"Subscribe":["*"]}`, exp)},
+		{`{"alg":"HS256"}`, fmt.Sprintf(`{"exp":%d,"subscribe":["nba/*"],"subscribe":["*"]}`, exp)},
+		{`{"alg":"HS256","alg":"none"}`, fmt.Sprintf(`{"exp":%d,"subscribe":["*"]}`, exp)},
+		{`{"alg":"HS256"}`, `{"exp":9.2e18,"subscribe":["*"]}`},
+		{`{"alg":"HS256"}`, `{"exp":1e30,"nbf":-1e30,"subscribe":["*"]}`},
+		{`{"alg":"HS256"}`, fmt.Sprintf(`{"exp":%d.5,"iat":0,"subscribe":["*"],"sid":"s","sub":"alice"}`, exp)},
+	} {
+		f.Add(signRaw(f, seed[0], seed[1]))
+	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		g, err := k.Verify(raw)
 		if err != nil {
@@ -299,11 +418,26 @@ func FuzzVerify(f *testing.F) {
 			}
 			return
 		}
-		if g.Topics.IsZero() || g.Expires.Before(now.Add(-token.Leeway)) {
+		if g.Topics.IsZero() || g.Expires.Before(now.Add(-token.Leeway)) || g.Expires.After(now.Add(token.DefaultMaxLifetime+token.Leeway)) || !k.Holds(g.Key) {
 			t.Fatalf("accepted %q granting %+v", raw, g)
 		}
-		if _, err := jwt.Parse(raw, func(*jwt.Token) (any, error) { return []byte(secret), nil }, jwt.WithValidMethods([]string{"HS256"}), jwt.WithoutClaimsValidation()); err != nil {
+		tok, err := jwt.Parse(raw, func(*jwt.Token) (any, error) { return []byte(secret), nil }, jwt.WithValidMethods([]string{"HS256"}), jwt.WithoutClaimsValidation())
+		if err != nil {
 			t.Fatalf("accepted %q, which does not verify with the key: %v", raw, err)
+		}
+		if _, crit := tok.Header["crit"]; crit {
+			t.Fatalf("accepted %q, which names critical extensions", raw)
+		}
+		// What it grants is what a reader taking the names as written
+		// finds: a number for exp, and "subscribe" itself.
+		claims := tok.Claims.(jwt.MapClaims)
+		if _, ok := claims["exp"].(float64); !ok {
+			t.Fatalf("accepted %q, whose exp is %#v", raw, claims["exp"])
+		}
+		subscribe, _ := json.Marshal(claims["subscribe"])
+		filter, err := feed.ParseFilter(func() (p []string) { json.Unmarshal(subscribe, &p); return p }())
+		if err != nil || filter.String() != g.Topics.String() {
+			t.Fatalf("accepted %q granting %v, whose subscribe claim reads %s", raw, g.Topics, subscribe)
 		}
 	})
 }

@@ -530,7 +530,8 @@
     var state = $("#feed-state");
     // With private topics the session hands out a short-lived token that
     // grants them all; when it expires the server ends the stream, and the
-    // console takes a new one from the session and resumes.
+    // console takes a new one from the session and resumes. Signing out
+    // ends the streams of the session's tokens at once.
     var url = "/events?topic=*";
     if (feedToken) url += "&token=" + encodeURIComponent(feedToken);
     if (feedLast) url += "&lastEventId=" + encodeURIComponent(feedLast);
@@ -549,6 +550,15 @@
     };
     ["score", "tick", "archive", "note", "message"].forEach(function (t) { feed.addEventListener(t, onEvent); });
     feed.addEventListener("expired", function (e) {
+      if (e.lastEventId) feedLast = e.lastEventId;
+      feed.close();
+      feed = null;
+      loadSession();
+    });
+    // The token was refused, or revoked while the stream ran: the session
+    // was signed out (in another tab, say) or the operator removed. Ask
+    // the session again: it signs the console out, or hands a new token.
+    feed.addEventListener("unauthorized", function (e) {
       if (e.lastEventId) feedLast = e.lastEventId;
       feed.close();
       feed = null;
