@@ -312,10 +312,6 @@ type node struct {
 // that one piece of code).
 func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, error) {
 	n := &node{log: log, demoToken: rand.Text() + rand.Text(), shutdownTimeout: cfg.Server.ShutdownTimeout}
-	encode := fanout.Encode
-	if cfg.Feed.ExposeOperator {
-		encode = fanout.EncodeAudit // every subscriber sees who published
-	}
 	metrics := handlers.NewMetrics()
 	n.hub = fanout.NewHub(fanout.Options{
 		Window:       cfg.Feed.Window,
@@ -324,10 +320,13 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 		WriteTimeout: cfg.Feed.WriteTimeout,
 		Logger:       log,
 		DeliveryLag:  metrics.DeliveryLag(),
+		// Every subscriber sees who published, in every frame the hub
+		// sends (live, from the window, replayed).
+		ExposeOperator: cfg.Feed.ExposeOperator,
 	})
 	st, err := store.Open(cfg.Store.Path, store.Options{
 		Synchronous:       cfg.Store.Synchronous,
-		Committed:         func(events []feed.Event) { n.hub.Publish(encode(events)) },
+		Committed:         n.hub.Publish,
 		Logger:            log,
 		Retention:         store.Retention{MaxAge: cfg.Store.RetentionAge, MaxRows: cfg.Store.RetentionRows},
 		MaxDataBytes:      cfg.Feed.MaxEventBytes,
@@ -338,7 +337,7 @@ func openNode(ctx context.Context, cfg config.Config, log *slog.Logger) (*node, 
 		return nil, err
 	}
 	n.store = st
-	if err := preload(ctx, st, n.hub, cfg.Feed.Window, encode); err != nil {
+	if err := preload(ctx, st, n.hub, cfg.Feed.Window); err != nil {
 		n.close()
 		return nil, err
 	}
@@ -635,7 +634,7 @@ func maxStreams(configured int) int {
 
 // preload fills the hub's window and snapshot from the database, so clients
 // reconnecting after a restart resume from memory.
-func preload(ctx context.Context, st *store.Store, hub *fanout.Hub, window int, encode func([]feed.Event) []*fanout.Message) error {
+func preload(ctx context.Context, st *store.Store, hub *fanout.Hub, window int) error {
 	latest, err := st.Latest(ctx)
 	if err != nil {
 		return fmt.Errorf("load latest events: %w", err)
@@ -644,7 +643,7 @@ func preload(ctx context.Context, st *store.Store, hub *fanout.Hub, window int, 
 	if err != nil {
 		return fmt.Errorf("load recent events: %w", err)
 	}
-	hub.Preload(encode(latest), encode(recent), st.LastID())
+	hub.Preload(latest, recent, st.LastID())
 	return nil
 }
 

@@ -250,7 +250,7 @@ func (l *liveServer) serve(ln net.Listener) {
 	l.t.Helper()
 	hub := fanout.NewHub(fanout.Options{Window: 1000, Heartbeat: time.Second, WriteTimeout: 5 * time.Second})
 	st, err := store.Open(l.dbPath, store.Options{
-		Committed: func(events []feed.Event) { hub.Publish(fanout.Encode(events)) },
+		Committed: hub.Publish,
 	})
 	if err != nil {
 		l.t.Fatal(err)
@@ -264,7 +264,7 @@ func (l *liveServer) serve(ln net.Listener) {
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	hub.Preload(fanout.Encode(latest), fanout.Encode(recent), st.LastID())
+	hub.Preload(latest, recent, st.LastID())
 	l.store, l.hub = st, hub
 	l.http = &http.Server{Handler: handlers.New(handlers.Backends{Log: st, History: st, Sessions: st, Hub: hub}, l.opts).Handler(), ReadHeaderTimeout: 5 * time.Second}
 	l.done = make(chan error, 1)

@@ -151,10 +151,6 @@ var _ fanout.Replay = (*replay)(nil)
 
 func (r *replay) Check(after int64) error { return r.stored.Resumable(after) }
 
-func (r *replay) After(ctx context.Context, after int64, limit int) ([]*fanout.Message, error) {
-	events, err := r.stored.Missed(ctx, after, r.visible, limit)
-	if err != nil {
-		return nil, err
-	}
-	return fanout.Encode(events), nil
+func (r *replay) After(ctx context.Context, after int64, limit int) ([]feed.Event, error) {
+	return r.stored.Missed(ctx, after, r.visible, limit)
 }

@@ -36,7 +36,7 @@ func BenchmarkExportCSV(b *testing.B) {
 	hub := fanout.NewHub(fanout.Options{})
 	defer hub.Close()
 	st, err := store.Open(filepath.Join(b.TempDir(), "feed.db"), store.Options{
-		Committed: func(events []feed.Event) { hub.Publish(fanout.Encode(events)) },
+		Committed: hub.Publish,
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -38,7 +38,7 @@ func faultUnavailable(t *testing.T, why string) {
 func appAt(t *testing.T, path string, opts store.Options) *app {
 	t.Helper()
 	hub := fanout.NewHub(fanout.Options{Heartbeat: time.Second, WriteTimeout: 5 * time.Second})
-	opts.Committed = func(events []feed.Event) { hub.Publish(fanout.Encode(events)) }
+	opts.Committed = hub.Publish
 	st, err := store.Open(path, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -43,7 +43,7 @@ func newApp(t *testing.T, opts handlers.Options, tlsHTTP2 bool, tune ...func(*ne
 	metrics := handlers.NewMetrics()
 	hub := fanout.NewHub(fanout.Options{Heartbeat: time.Second, WriteTimeout: 5 * time.Second, DeliveryLag: metrics.DeliveryLag()})
 	st, err := store.Open(filepath.Join(t.TempDir(), "feed.db"), store.Options{
-		Committed: func(events []feed.Event) { hub.Publish(fanout.Encode(events)) },
+		Committed: hub.Publish,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -54,7 +54,7 @@ func (s *server) url() string { return "http://" + s.addr }
 
 func (s *server) serve(ln net.Listener) error {
 	s.hub = fanout.NewHub(fanout.Options{Window: 100, Heartbeat: time.Second, WriteTimeout: 5 * time.Second})
-	st, err := store.Open(s.db, store.Options{Committed: func(events []feed.Event) { s.hub.Publish(fanout.Encode(events)) }})
+	st, err := store.Open(s.db, store.Options{Committed: s.hub.Publish})
 	if err != nil {
 		ln.Close()
 		s.hub.Close()
@@ -63,7 +63,7 @@ func (s *server) serve(ln net.Listener) error {
 	s.st = st
 	latest, _ := st.Latest(context.Background())
 	recent, _ := st.Recent(context.Background(), 100)
-	s.hub.Preload(fanout.Encode(latest), fanout.Encode(recent), st.LastID())
+	s.hub.Preload(latest, recent, st.LastID())
 	srv := handlers.New(handlers.Backends{Log: st, History: st, Sessions: st, Hub: s.hub}, handlers.Options{
 		PublishTokens: []string{token}, Retry: 100 * time.Millisecond, MaxBodyBytes: 1 << 20, WriteTimeout: 5 * time.Second,
 	})

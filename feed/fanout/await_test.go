@@ -16,8 +16,8 @@ func TestAwait(t *testing.T) {
 	h := fanout.NewHub(fanout.Options{})
 	defer h.Close()
 	ctx := context.Background()
-	note := func(id int64) []*fanout.Message {
-		return fanout.Encode([]feed.Event{{ID: id, Topic: "a", Type: "note", Time: time.Now(), Data: []byte(`{}`)}})
+	note := func(id int64) []feed.Event {
+		return []feed.Event{{ID: id, Topic: "a", Type: "note", Time: time.Now(), Data: []byte(`{}`)}}
 	}
 	h.Publish(note(1))
 	if !h.Await(ctx, 1, time.Millisecond) {

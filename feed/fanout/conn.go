@@ -8,6 +8,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"livefeed/feed"
 )
 
 // Conn is a subscriber's connection once the response headers are sent.
@@ -52,7 +54,7 @@ type Replay interface {
 	// After returns up to limit matching events with an ID greater than
 	// after, in ID order, or an error wrapping ErrPruned if retention
 	// removed events after that position.
-	After(ctx context.Context, after int64, limit int) ([]*Message, error)
+	After(ctx context.Context, after int64, limit int) ([]feed.Event, error)
 }
 
 type netConn struct{ c net.Conn }

@@ -77,6 +77,10 @@ type Options struct {
 	// that its cost is per batch of up to 64 subscribers, not per
 	// delivery.
 	DeliveryLag Observer
+	// ExposeOperator sends every subscriber the name of the operator who
+	// published each event from the console (feed.expose_operator): the
+	// envelope of every frame is chosen here, by the hub, in Encode.
+	ExposeOperator bool
 }
 
 // Observer takes a measurement (a Prometheus histogram is one).
@@ -191,7 +195,8 @@ func NewHub(opts Options) *Hub {
 // latest event of each topic (those of archived topics are left out of
 // the snapshot), recent the newest stored events in ID order
 // (at most the window), lastID the newest stored ID.
-func (h *Hub) Preload(latest, recent []*Message, lastID int64) {
+func (h *Hub) Preload(latestEvents, recentEvents []feed.Event, lastID int64) {
+	latest, recent := h.Encode(latestEvents), h.Encode(recentEvents)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, m := range latest {
@@ -212,8 +217,13 @@ func (h *Hub) Preload(latest, recent []*Message, lastID int64) {
 }
 
 // Publish hands committed events, in ID order, to the subscribers whose
-// filter matches. It never blocks on a subscriber.
-func (h *Hub) Publish(msgs []*Message) {
+// filter matches, each encoded once (see Encode) and the same frame
+// written to all of them. It never blocks on a subscriber.
+func (h *Hub) Publish(events []feed.Event) { h.PublishFrames(h.Encode(events)) }
+
+// PublishFrames is Publish for events already encoded as this hub
+// encodes them (Encode), in ID order.
+func (h *Hub) PublishFrames(msgs []*Message) {
 	now := time.Now().UnixNano()
 	var woken, lost []*Subscriber
 	wake := func(s *Subscriber) {

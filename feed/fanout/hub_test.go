@@ -63,36 +63,42 @@ func (f topicFilter) Keys() ([]string, []string, bool) { return f.topics, f.pref
 // memLog stands in for the store: it assigns IDs, keeps every event, and
 // hands each batch to the hub in ID order, as the store's writer does.
 type memLog struct {
-	hub   *fanout.Hub
-	mu    sync.Mutex
-	msgs  []*fanout.Message
-	floor int64
+	hub    *fanout.Hub
+	mu     sync.Mutex
+	events []feed.Event
+	msgs   []*fanout.Message // the frames of events, as the hub encodes them
+	floor  int64
 }
 
 func (l *memLog) publish(topic string, n int) []int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	batch := make([]*fanout.Message, n)
+	batch := make([]feed.Event, n)
 	ids := make([]int64, n)
 	for i := range batch {
-		id := int64(len(l.msgs) + 1)
+		id := int64(len(l.events) + i + 1)
 		data, _ := json.Marshal(map[string]any{"id": id, "topic": topic})
-		batch[i] = fanout.NewMessage(id, topic, "note", data)
-		l.msgs = append(l.msgs, batch[i])
+		batch[i] = feed.Event{ID: id, Topic: topic, Type: "note", Time: time.UnixMilli(id).UTC(), Data: data}
 		ids[i] = id
 	}
-	l.hub.Publish(batch)
+	l.append(batch)
 	return ids
+}
+
+// append keeps batch, and hands it to the hub as the store's writer does.
+// l.mu must be held.
+func (l *memLog) append(batch []feed.Event) {
+	l.events = append(l.events, batch...)
+	l.msgs = append(l.msgs, l.hub.Encode(batch)...)
+	l.hub.Publish(batch)
 }
 
 // archive publishes an archive event for topic and returns its ID.
 func (l *memLog) archive(topic string) int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	id := int64(len(l.msgs) + 1)
-	m := fanout.Encode([]feed.Event{{ID: id, Topic: topic, Type: feed.TypeArchive, Time: time.Now(), Data: json.RawMessage(`{}`)}})[0]
-	l.msgs = append(l.msgs, m)
-	l.hub.Publish([]*fanout.Message{m})
+	id := int64(len(l.events) + 1)
+	l.append([]feed.Event{{ID: id, Topic: topic, Type: feed.TypeArchive, Time: time.UnixMilli(id).UTC(), Data: json.RawMessage(`{}`)}})
 	return id
 }
 
@@ -112,14 +118,14 @@ func (h *memHistory) Check(after int64) error {
 	return nil
 }
 
-func (h *memHistory) After(_ context.Context, after int64, limit int) ([]*fanout.Message, error) {
+func (h *memHistory) After(_ context.Context, after int64, limit int) ([]feed.Event, error) {
 	h.log.mu.Lock()
 	defer h.log.mu.Unlock()
 	if after < h.log.floor {
 		return nil, feed.ErrPruned
 	}
-	var out []*fanout.Message
-	for _, m := range h.log.msgs {
+	var out []feed.Event
+	for _, m := range h.log.events {
 		if m.ID > after && m.ID > h.log.floor && h.filter.Match(m.Topic) {
 			out = append(out, m)
 			if len(out) == limit {
@@ -264,8 +270,8 @@ func TestSnapshotLeavesArchived(t *testing.T) {
 
 	// After a restart: the store's latest event of nba/a is the archive.
 	restarted, _ := newHub(t, fanout.Options{})
-	restarted.Preload([]*fanout.Message{l.msgs[1], l.msgs[2]}, l.msgs, 3)
-	l2 := &memLog{hub: restarted, msgs: l.msgs}
+	restarted.Preload([]feed.Event{l.events[1], l.events[2]}, l.events, 3)
+	l2 := &memLog{hub: restarted, events: l.events, msgs: l.msgs}
 	subscribe(t, restarted, l2, filterOf("*"), fanout.Start{}).expectIDs(t, 2)
 
 	l.publish("nba/a", 1) // 4: the game is back
@@ -481,10 +487,8 @@ func TestLaggingSubscriberDisconnected(t *testing.T) {
 	payload := strings.Repeat("x", 8<<10)
 	for i := range 3000 {
 		l.mu.Lock()
-		id := int64(len(l.msgs) + 1)
-		m := fanout.NewMessage(id, "a", "note", []byte(`{"p":"`+payload+`"}`))
-		l.msgs = append(l.msgs, m)
-		h.Publish([]*fanout.Message{m})
+		id := int64(len(l.events) + 1)
+		l.append([]feed.Event{{ID: id, Topic: "a", Type: "note", Time: time.UnixMilli(id).UTC(), Data: []byte(`{"p":"` + payload + `"}`)}})
 		l.mu.Unlock()
 		if i%100 == 99 {
 			waitFor(t, func() bool { return read.Load() >= id })

@@ -24,15 +24,20 @@ type Message struct {
 	published int64
 }
 
-// Encode encodes committed events for delivery: each frame carries the
-// event's JSON envelope as its data.
-func Encode(events []feed.Event) []*Message { return encode(events, feed.Event.AppendJSON) }
+// Encode returns the frames of events as this hub sends them: each
+// frame's data is the event's JSON envelope, with the operator who
+// published it from the console when Options.ExposeOperator is set. Every
+// event a subscriber gets, live, from the window or replayed from storage,
+// is encoded here, so all of them have the one envelope.
+func (h *Hub) Encode(events []feed.Event) []*Message { return encode(events, h.envelope()) }
 
-// EncodeAudit is Encode with, in each envelope, the operator who published
-// the event from the console (feed.Event.AppendAuditJSON), for a server
-// that shows it to everybody (feed.expose_operator).
-func EncodeAudit(events []feed.Event) []*Message {
-	return encode(events, feed.Event.AppendAuditJSON)
+// envelope is the function that appends an event's JSON envelope, as this
+// hub sends it.
+func (h *Hub) envelope() func(feed.Event, []byte) []byte {
+	if h.opts.ExposeOperator {
+		return feed.Event.AppendAuditJSON
+	}
+	return feed.Event.AppendJSON
 }
 
 func encode(events []feed.Event, envelope func(feed.Event, []byte) []byte) []*Message {

@@ -30,7 +30,7 @@ func (h *Hub) snapshotOf(t *testing.T, f Filter) [][]byte {
 func TestPositionFrameShared(t *testing.T) {
 	h := NewHub(Options{})
 	defer h.Close()
-	h.Publish([]*Message{NewMessage(1, "a", "note", []byte(`{}`)), NewMessage(2, "b", "note", []byte(`{}`))})
+	h.PublishFrames([]*Message{NewMessage(1, "a", "note", []byte(`{}`)), NewMessage(2, "b", "note", []byte(`{}`))})
 	last := func(backlog [][]byte) []byte { return backlog[len(backlog)-1] }
 
 	first := last(h.snapshotOf(t, allTopics{}))    // ends with event 2: no id line
@@ -43,7 +43,7 @@ func TestPositionFrameShared(t *testing.T) {
 		t.Fatal("the position frame was encoded for each subscriber")
 	}
 
-	h.Publish([]*Message{NewMessage(3, "b", "note", []byte(`{}`))})
+	h.PublishFrames([]*Message{NewMessage(3, "b", "note", []byte(`{}`))})
 	if got := string(last(h.snapshotOf(t, topicsOf{"a"}))); got != "id: 3\nevent: livefeed.position\ndata: {\"last_id\":3}\n\n" {
 		t.Fatalf("after a publish the position frame is %q", got)
 	}

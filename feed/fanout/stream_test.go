@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"livefeed/feed"
 	"livefeed/feed/client"
 	"livefeed/feed/fanout"
 )
@@ -73,11 +74,9 @@ func (l *memLog) publishSized(topic string, n, size int) {
 	payload := strings.Repeat("x", size)
 	for range n {
 		l.mu.Lock()
-		id := int64(len(l.msgs) + 1)
-		m := fanout.NewMessage(id, topic, "note", []byte(`{"id":`+strconv.FormatInt(id, 10)+`,"p":"`+payload+`"}`))
-		l.msgs = append(l.msgs, m)
+		id := int64(len(l.events) + 1)
+		l.append([]feed.Event{{ID: id, Topic: topic, Type: "note", Time: time.UnixMilli(id).UTC(), Data: []byte(`{"id":` + strconv.FormatInt(id, 10) + `,"p":"` + payload + `"}`)}})
 		l.mu.Unlock()
-		l.hub.Publish([]*fanout.Message{m})
 	}
 }
 

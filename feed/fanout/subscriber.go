@@ -248,7 +248,8 @@ func (h *Hub) catchUp(ctx context.Context, s *Subscriber, start Start, hist Repl
 		return h.attachSnapshot(s, reason)
 	}
 	after := start.After
-	var buf []byte
+	var buf, envelope []byte
+	appendEnvelope := h.envelope()
 	for {
 		// Read what the window covers before reading Replay: every event
 		// up to it was committed before this point, so a Replay read
@@ -273,7 +274,9 @@ func (h *Hub) catchUp(ctx context.Context, s *Subscriber, start Start, hist Repl
 		for i := 0; i < len(page); {
 			buf = buf[:0]
 			for ; i < len(page) && len(buf) < writeChunk; i++ {
-				buf = append(buf, page[i].Frame...)
+				e := page[i]
+				envelope = appendEnvelope(e, envelope[:0])
+				buf = AppendFrame(buf, e.ID, e.Type, envelope)
 			}
 			if err := s.conn.Write(buf, h.opts.WriteTimeout); err != nil {
 				return err
