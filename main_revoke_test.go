@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"livefeed/feed"
 	"livefeed/feed/client"
 )
 
@@ -81,11 +82,15 @@ func TestReloadEndsRevokedStreams(t *testing.T) {
 	}
 	next := func(name string, rd *client.Reader) client.Message {
 		t.Helper()
-		ev, err := rd.Next()
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
+		for {
+			ev, err := rd.Next()
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if ev.Type != feed.EventPosition {
+				return ev
+			}
 		}
-		return ev
 	}
 	revoked, kept, anonymous := open("&token="+tokenA), open("&token="+tokenB), open("")
 	for name, rd := range map[string]*client.Reader{"key A's stream": revoked, "key B's stream": kept} {
