@@ -45,22 +45,11 @@ import (
 
 	"livefeed/feed"
 	"livefeed/feed/bench"
-	"livefeed/feed/cli"
 	"livefeed/feed/client"
-	"livefeed/handlers"
+	"livefeed/handlers/cli"
 	"livefeed/handlers/config"
 	"livefeed/handlers/token"
 	"livefeed/store"
-	"livefeed/store/cluster"
-)
-
-// What openNode wires a cluster node as, beside the log (feed.Log, which
-// store/cluster asserts): the handlers' history and sessions.
-// store/cluster cannot say so itself (it does not import a floor above its
-// own); its node_test.go checks that no write of the store's is on a node.
-var (
-	_ handlers.History      = (*cluster.Node)(nil)
-	_ handlers.SessionStore = (*cluster.Node)(nil)
 )
 
 const testToken = "e2e-publish-token-0123456789"
@@ -864,36 +853,6 @@ func mustFilter(t *testing.T, patterns ...string) feed.Filter {
 	return f
 }
 
-func TestHashPassword(t *testing.T) {
-	t.Run("OK", func(t *testing.T) {
-		var out bytes.Buffer
-		if err := hashPassword(strings.NewReader("correct horse battery\r\nnext line\n"), &out, io.Discard); err != nil {
-			t.Fatal(err)
-		}
-		hash := strings.TrimSuffix(out.String(), "\n")
-		if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte("correct horse battery")); err != nil {
-			t.Fatalf("%q is not a hash of the password: %v", hash, err)
-		}
-		cfg := config.Default()
-		cfg.Auth.Operators = []config.Operator{{Name: "ann", PasswordHash: hash}}
-		if err := cfg.Validate(); err != nil {
-			t.Fatalf("the configuration refuses the printed hash: %v", err)
-		}
-	})
-	for name, input := range map[string]string{
-		"ErrShort":   "short\n",
-		"ErrEmpty":   "",
-		"ErrTooLong": strings.Repeat("x", 73) + "\n", // bcrypt reads 72 bytes at most
-	} {
-		t.Run(name, func(t *testing.T) {
-			var out bytes.Buffer
-			if err := hashPassword(strings.NewReader(input), &out, io.Discard); err == nil || out.Len() > 0 {
-				t.Fatalf("hashPassword = %v, printed %q", err, out.String())
-			}
-		})
-	}
-}
-
 // TestSlowAndOversizedRequests: a client that trickles its headers
 // (slowloris) is cut off after read_header_timeout, and oversized headers
 // are refused, so neither can hold a connection or memory.
@@ -1472,7 +1431,7 @@ func mustParseURL(t *testing.T, s string) *url.URL {
 }
 
 // TestCommandLine: an unknown command or a stray argument prints the usage
-// and is errUsage (exit status 2), never a server start; every command
+// and is cli.ErrUsage (exit status 2), never a server start; every command
 // has -help; help and -help list every command.
 func TestCommandLine(t *testing.T) {
 	t.Chdir(t.TempDir()) // should a server start after all, not here
@@ -1480,7 +1439,7 @@ func TestCommandLine(t *testing.T) {
 	cancel() // a server that starts returns at once
 	for _, tc := range []struct {
 		args         []string
-		usage        bool   // errUsage, not nil
+		usage        bool   // cli.ErrUsage, not nil
 		stdout, errs string // substrings of stdout and stderr
 	}{
 		{[]string{"frobnicate"}, true, "", `unknown command "frobnicate"`},
@@ -1508,7 +1467,7 @@ func TestCommandLine(t *testing.T) {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			err := run(ctx, tc.args, testEnv, strings.NewReader(""), &stdout, &stderr)
-			if tc.usage != errors.Is(err, errUsage) || !tc.usage && err != nil {
+			if tc.usage != errors.Is(err, cli.ErrUsage) || !tc.usage && err != nil {
 				t.Fatalf("run = %v, want usage error %v\nstderr: %s", err, tc.usage, stderr.String())
 			}
 			if !strings.Contains(stdout.String(), tc.stdout) || !strings.Contains(stderr.String(), tc.errs) {
@@ -2137,7 +2096,7 @@ func TestFeedCommandFlags(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			err := run(context.Background(), tc.args, tailEnv(""), strings.NewReader(""), &stdout, &stderr)
-			if !errors.Is(err, errUsage) || !strings.Contains(stderr.String(), tc.err) {
+			if !errors.Is(err, cli.ErrUsage) || !strings.Contains(stderr.String(), tc.err) {
 				t.Fatalf("run = %v, stderr %q; want a usage error with %q", err, stderr.String(), tc.err)
 			}
 		})

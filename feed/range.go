@@ -2,6 +2,10 @@ package feed
 
 import "time"
 
+// MaxPage bounds the events of one page of a Range, however many a reader
+// asks for (GET /api/history's limit).
+const MaxPage = 1000
+
 // Range selects stored events for browsing and export: those matching
 // Filter that Access allows, with After < ID < Before and From <= time <
 // To. A zero bound is open, the zero Filter selects every topic and the

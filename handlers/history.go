@@ -10,13 +10,12 @@ import (
 	"time"
 
 	"livefeed/feed"
-	"livefeed/store"
 )
 
 // Pages of GET /api/history.
 const (
 	defaultPage = 100
-	maxPage     = store.MaxPage
+	maxPage     = feed.MaxPage
 )
 
 // maxExports bounds the CSV exports running at once. One export keeps about

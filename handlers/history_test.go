@@ -15,7 +15,6 @@ import (
 
 	"livefeed/feed"
 	"livefeed/handlers"
-	"livefeed/store"
 )
 
 func TestParseHistoryQuery(t *testing.T) {
@@ -141,7 +140,7 @@ func FuzzParseHistoryQuery(f *testing.F) {
 				}
 				continue
 			}
-			if q.Limit < 1 || q.Limit > store.MaxPage || q.Range.After < 0 || q.Range.Before < 0 || values.Has("before") && q.Range.Before == 0 {
+			if q.Limit < 1 || q.Limit > feed.MaxPage || q.Range.After < 0 || q.Range.Before < 0 || values.Has("before") && q.Range.Before == 0 {
 				t.Fatalf("accepted %q as %+v", raw, q)
 			}
 			if !q.Range.From.IsZero() && !q.Range.To.IsZero() && q.Range.From.After(q.Range.To) {

@@ -27,11 +27,10 @@ import (
 	"livefeed/feed"
 	"livefeed/feed/fanout"
 	"livefeed/handlers/token"
-	"livefeed/store"
 )
 
 // History is the stored events the handlers read: the latest of each
-// topic, pages, exports, and what a resuming stream missed. *store.Store
+// topic, pages, exports, and what a resuming stream missed. The store
 // implements it.
 type History interface {
 	Latest(ctx context.Context) ([]feed.Event, error)
@@ -50,11 +49,6 @@ type History interface {
 	// Ping reports whether the storage answers (GET /healthz).
 	Ping(ctx context.Context) error
 }
-
-var (
-	_ History      = (*store.Store)(nil)
-	_ SessionStore = (*store.Store)(nil)
-)
 
 // Backends are what a Server works with.
 type Backends struct {

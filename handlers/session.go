@@ -31,7 +31,7 @@ type sessions struct {
 }
 
 // SessionStore keeps operator sessions by the SHA-256 of their ID, until
-// they expire or end. *store.Store implements it.
+// they expire or end. The store implements it.
 type SessionStore interface {
 	CreateSession(ctx context.Context, key [sha256.Size]byte, operator, csrf string, expires time.Time) error
 	// Session returns the operator and CSRF token of a live session.

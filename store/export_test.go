@@ -63,7 +63,7 @@ func TestExport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, _, err := s.Page(ctx, tc.r, store.MaxPage, false)
+			want, _, err := s.Page(ctx, tc.r, feed.MaxPage, false)
 			if err != nil {
 				t.Fatal(err)
 			}

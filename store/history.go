@@ -9,15 +9,12 @@ import (
 	"livefeed/feed"
 )
 
-// MaxPage bounds the events of one Page call.
-const MaxPage = 1000
-
-// Page returns a page of up to limit events of r (at most MaxPage): the
+// Page returns a page of up to limit events of r (at most feed.MaxPage): the
 // oldest ones in ID order, or with newestFirst the newest ones, newest
 // first. more reports whether r holds further events: the next page is r
 // with After (or Before) set to the last ID returned.
 func (s *Store) Page(ctx context.Context, r feed.Range, limit int, newestFirst bool) (events []feed.Event, more bool, err error) {
-	limit = min(max(limit, 1), MaxPage)
+	limit = min(max(limit, 1), feed.MaxPage)
 	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, false, readError(err)

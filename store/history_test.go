@@ -169,7 +169,7 @@ func TestHistoryTimeRange(t *testing.T) {
 				}
 			}
 			r := feed.Range{From: tc.from, To: tc.to}
-			got, _, err := s.Page(ctx, r, store.MaxPage, false)
+			got, _, err := s.Page(ctx, r, feed.MaxPage, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -177,7 +177,7 @@ func TestHistoryTimeRange(t *testing.T) {
 				t.Fatalf("got %s, want %s", ids(got), ids(want))
 			}
 			r.Filter = mustFilter(t, "b")
-			got, _, err = s.Page(ctx, r, store.MaxPage, true)
+			got, _, err = s.Page(ctx, r, feed.MaxPage, true)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -971,19 +971,65 @@ func loopbackAddress(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// Live is a running server, and what applying a configuration to it
+// needs beside the configuration.
+type Live struct {
+	Server *handlers.Server
+	Level  *slog.LevelVar
+	// Keys verify subscriber tokens: the configuration's SubscriberKeys.
+	Keys *token.Keys
+	// ExtraTokens are publish tokens of the process's own (the built-in
+	// demo's).
+	ExtraTokens []string
+}
+
+// live are the settings a running server takes anew on SIGHUP, each with
+// the keys it is made of: Reloadable lists their keys, and ApplyTo applies
+// them all, so a key cannot be listed without being applied.
+var live = []struct {
+	keys  []string
+	apply func(c Config, to Live)
+}{
+	{[]string{"cors.allowed_origins", "auth.publish_tokens", "auth.subscriber_keys", "auth.subscriber_audience", "auth.max_token_lifetime", "auth.operators"},
+		func(c Config, to Live) { to.Server.SetCredentials(c.Credentials(to.Keys, to.ExtraTokens...)) }},
+	{[]string{"server.client_ip_header", "server.trusted_proxies"}, func(c Config, to Live) { to.Server.SetProxies(c.Proxies()) }},
+	{[]string{"server.ops_token"}, func(c Config, to Live) { to.Server.SetOpsToken(c.Server.OpsToken) }},
+	{[]string{"log.level"}, func(c Config, to Live) { to.Level.Set(c.Log.SlogLevel()) }},
+}
+
 // Reloadable are the keys a running server applies on SIGHUP; a change
 // of any other key needs a restart.
-var Reloadable = []string{
-	"server.client_ip_header",
-	"server.trusted_proxies",
-	"server.ops_token",
-	"cors.allowed_origins",
-	"auth.publish_tokens",
-	"auth.subscriber_keys",
-	"auth.subscriber_audience",
-	"auth.max_token_lifetime",
-	"auth.operators",
-	"log.level",
+var Reloadable = func() []string {
+	var keys []string
+	for _, l := range live {
+		keys = append(keys, l.keys...)
+	}
+	return keys
+}()
+
+// ApplyTo applies the keys of Reloadable to a running server.
+func (c Config) ApplyTo(to Live) {
+	for _, l := range live {
+		l.apply(c, to)
+	}
+}
+
+// Credentials are the credentials of c for the server, with subscriber
+// keys keys and the publish tokens extraTokens of the process's own.
+func (c Config) Credentials(keys *token.Keys, extraTokens ...string) handlers.Credentials {
+	creds := handlers.Credentials{PublishTokens: slices.Clone(extraTokens), SubscriberKeys: keys, AllowedOrigins: c.CORS.AllowedOrigins}
+	for _, op := range c.Auth.Operators {
+		creds.Operators = append(creds.Operators, handlers.Operator{Name: op.Name, PasswordHash: op.PasswordHash})
+	}
+	for _, t := range c.Auth.PublishTokens {
+		if len(t.Topics) == 0 {
+			creds.PublishTokens = append(creds.PublishTokens, t.Token)
+			continue
+		}
+		topics, _ := feed.ParseFilter(t.Topics) // checked by Validate
+		creds.ScopedPublishTokens = append(creds.ScopedPublishTokens, handlers.ScopedPublishToken{Token: t.Token, Topics: topics})
+	}
+	return creds
 }
 
 // WithReloadable returns running with the values of the keys of

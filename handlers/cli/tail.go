@@ -14,7 +14,6 @@ import (
 
 	"livefeed/feed"
 	"livefeed/feed/client"
-	"livefeed/handlers/config"
 )
 
 // EnvToken is the token the feed's commands use when -token is not given:
@@ -46,9 +45,7 @@ func newFeedFlags(name, tokenUse string, e Env) feedFlags {
 func (ff feedFlags) client(e Env) (*client.Client, error) {
 	base := *ff.url
 	if base == "" {
-		named := false
-		ff.flags.Visit(func(f *flag.Flag) { named = named || f.Name == "config" })
-		cfg, err := config.Load(*ff.configPath, named, e.Getenv)
+		cfg, err := loadConfig(ff.flags, *ff.configPath, e.Getenv)
 		if err != nil {
 			return nil, fmt.Errorf("-url not given, and the config file names no address: %w", err)
 		}

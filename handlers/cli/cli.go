@@ -1,6 +1,9 @@
-// Package cli holds the commands of livefeed's command line that work on
-// a running server through its API — tail, publish, import — on the Go
-// client, and the progress bars the commands working on files draw.
+// Package cli holds livefeed's commands, one a file: serving a node
+// (serve.go), the commands on a running server's API on the Go client
+// (tail, publish, import), on its database file (backup, restore), and the
+// helpers (token, hash-password, version), with the progress bars of the
+// commands working on files. main holds the command table and the
+// process's signals; how a node is wired is handlers/node's.
 package cli
 
 import (
@@ -8,15 +11,31 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"livefeed/handlers/config"
+	"os"
 )
 
 // Env is what a command gets from the command line: its arguments and the
-// process's environment, input and outputs.
+// process's environment, input, outputs and signals.
 type Env struct {
 	Args           []string
 	Getenv         func(string) string
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
+	// Hangups, if set, starts delivering the process's hangups (SIGHUP)
+	// and returns them, with a function that stops it: a serving node
+	// reloads its configuration on each.
+	Hangups func() (<-chan os.Signal, func())
+	// Usage, if set, prints livefeed's whole usage (the commands and the
+	// flags of serving).
+	Usage func(io.Writer)
+}
+
+// usage prints livefeed's usage to w, if the command line gave one.
+func (e Env) usage(w io.Writer) {
+	if e.Usage != nil {
+		e.Usage(w)
+	}
 }
 
 // ErrUsage is a command line that makes no sense: the command has printed
@@ -59,4 +78,14 @@ func parseFlags(f *flag.FlagSet, args []string) ([]string, error) {
 		}
 		positional, rest = append(positional, left[0]), left[1:]
 	}
+}
+
+// loadConfig loads the configuration file at path, named by the -config
+// flag of flags or its default, with the environment over it. A file
+// named on the command line must be there; the default one may be
+// missing (the built-in defaults then).
+func loadConfig(flags *flag.FlagSet, path string, getenv func(string) string) (config.Config, error) {
+	named := false
+	flags.Visit(func(f *flag.Flag) { named = named || f.Name == "config" })
+	return config.Load(path, named, getenv)
 }

@@ -1,0 +1,68 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"livefeed/handlers/config"
+)
+
+// maxTokenTTL bounds the lifetime of a minted token: subscriber tokens
+// are meant to be short-lived, renewed by the site that hands them out.
+const maxTokenTTL = 30 * 24 * time.Hour
+
+// Token is `livefeed token -subscribe PATTERN [-ttl 1h] [-aud A]
+// [-config f]`: a subscriber token granting the patterns, signed with the
+// first HMAC secret of auth.subscriber_keys, for testing and for simple
+// setups (a site with many viewers mints its own, with its own key).
+func Token(_ context.Context, e Env) error {
+	flags := flag.NewFlagSet("livefeed token", flag.ContinueOnError)
+	flags.SetOutput(e.Stderr)
+	configPath := flags.String("config", "config.toml", "configuration `file`, for auth.subscriber_keys")
+	var patterns []string
+	flags.Func("subscribe", "a topic `pattern` the token grants, such as 'premium/*' (repeat it, or separate patterns with spaces)", func(v string) error {
+		patterns = append(patterns, strings.Fields(v)...)
+		return nil
+	})
+	ttl := flags.Duration("ttl", time.Hour, "how long the token is valid (at most auth.max_token_lifetime, 24h unless configured; 720h at most)")
+	audience := flags.String("aud", "", "the audience to name in the token (default: auth.subscriber_audience)")
+	flags.Usage = func() {
+		fmt.Fprintf(e.Stderr, "usage: livefeed token -subscribe PATTERN [-ttl 1h] [-aud AUDIENCE] [-config config.toml]\n\n"+
+			"Prints a subscriber token (a JWT, HS256) granting the topic patterns until it\n"+
+			"expires, signed with the first HMAC secret of auth.subscriber_keys (or %s).\n"+
+			"Subscribe with it: curl -N -H \"Authorization: Bearer $TOKEN\" 'http://HOST/events?topic=premium/*'\n\n", config.EnvSubscriberKeys)
+		flags.PrintDefaults()
+	}
+	if err := flags.Parse(e.Args); err != nil {
+		return FlagError(err)
+	}
+	switch {
+	case flags.NArg() > 0:
+		return UsageError(e.Stderr, flags.Usage, "token takes flags only, not %q", flags.Arg(0))
+	case len(patterns) == 0:
+		return UsageError(e.Stderr, flags.Usage, "token needs at least one -subscribe pattern")
+	case *ttl <= 0 || *ttl > maxTokenTTL:
+		return UsageError(e.Stderr, flags.Usage, "-ttl %s is out of range: use a duration from 1s to 720h", *ttl)
+	}
+	cfg, err := loadConfig(flags, *configPath, e.Getenv)
+	if err != nil {
+		return err
+	}
+	keys, err := cfg.SubscriberKeys()
+	if err != nil {
+		return fmt.Errorf("auth.subscriber_keys%w", err)
+	}
+	aud := cfg.Auth.SubscriberAudience
+	if *audience != "" {
+		aud = *audience
+	}
+	tok, err := keys.Mint(patterns, *ttl, aud)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.Stdout, tok)
+	return nil
+}
