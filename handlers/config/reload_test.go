@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"livefeed/handlers/config"
 )
@@ -82,6 +83,7 @@ func TestWithReloadable(t *testing.T) {
 	next.Auth.PublishTokens = []config.PublishToken{{Token: "with-reloadable-token-0123"}}
 	next.Auth.SubscriberKeys = []string{"with-reloadable-secret-0123456789abcdef"}
 	next.Auth.SubscriberAudience = "aud"
+	next.Auth.MaxTokenLifetime = time.Hour
 	next.Auth.Operators = []config.Operator{{Name: "ann", PasswordHash: cheapNonSampleHash}}
 	next.Log.Level = "debug"
 	next.Server.TrustedProxies = []string{"127.0.0.1"}
