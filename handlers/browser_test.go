@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -811,7 +810,7 @@ func TestBrowserSurvivesShedding(t *testing.T) {
 		want = append(want, live.publish(t, score(i)))
 	}
 	deadline := time.Now().Add(patience)
-	for shedCount(t, live.URL()) < 2 {
+	for int(metricValue(t, http.DefaultClient, live.URL(), "livefeed_streams_shed_total")) < 2 {
 		if time.Now().After(deadline) {
 			t.Fatal("the browser was never refused for the limit")
 		}
@@ -846,24 +845,6 @@ func occupy(t *testing.T, url string) io.Closer {
 			return resp.Body
 		}
 	}
-}
-
-// shedCount reads livefeed_streams_shed_total from /metrics.
-func shedCount(t *testing.T, base string) int {
-	t.Helper()
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "livefeed_streams_shed_total "); ok {
-			n, _ := strconv.Atoi(v)
-			return n
-		}
-	}
-	return 0
 }
 
 // TestBrowserTapWhileServerDown: an operator taps +3 while the server is

@@ -48,6 +48,13 @@ func (b *bodyBudget) acquire(token [sha256.Size]byte, n int64) bool {
 	return true
 }
 
+// inUse is what is taken.
+func (b *bodyBudget) inUse() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
+}
+
 // release gives back what acquire took.
 func (b *bodyBudget) release(token [sha256.Size]byte, n int64) {
 	b.mu.Lock()

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"livefeed/feed"
+	"livefeed/feed/bench"
 	"livefeed/feed/client"
 	"livefeed/feed/fanout"
 	"livefeed/handlers"
@@ -451,4 +452,17 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// metricValue reads the figure name from the /metrics of the server at
+// base, with c (0 if it has none).
+func metricValue(t *testing.T, c *http.Client, base, name string) float64 {
+	t.Helper()
+	resp, err := c.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return bench.ParseMetrics(string(b))[name]
 }

@@ -37,6 +37,13 @@ func (l *streamLimits) acquire(ip string) bool {
 	return true
 }
 
+// open is the number of places taken.
+func (l *streamLimits) open() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.total
+}
+
 // release gives back the place of a stream from ip.
 func (l *streamLimits) release(ip string) {
 	l.mu.Lock()

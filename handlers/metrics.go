@@ -163,6 +163,8 @@ var (
 	descWindow      = prometheus.NewDesc("livefeed_window_events", "Recent events kept in memory for replay.", nil, nil)
 	descWindowBytes = prometheus.NewDesc("livefeed_window_bytes", "Bytes of the encoded events in the window.", nil, nil)
 	descLastID      = prometheus.NewDesc("livefeed_last_event_id", "The newest event ID.", nil, nil)
+	descBodies      = prometheus.NewDesc("livefeed_publish_body_bytes", "Memory reserved for publish bodies being received (their declared lengths, or the largest a body may be), bounded per token and in all.", nil, nil)
+	descPublishing  = prometheus.NewDesc("livefeed_publish_streams", "Streaming publishes open.", nil, nil)
 	descClosed      = prometheus.NewDesc("livefeed_streams_closed_total", "Event streams that ended, by reason: lag, write_timeout, shutdown, token_expired and revoked (a removed key or operator, a signed-out session) are the server's decisions, client the client's.", []string{"reason"}, nil)
 	descCommits     = prometheus.NewDesc("livefeed_store_commits_total", "Transactions committed by the store's writer (events_total / commits_total is the group-commit size).", nil, nil)
 	descEvents      = prometheus.NewDesc("livefeed_store_events_total", "Events committed by the store's writer.", nil, nil)
@@ -195,6 +197,8 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descWindow, float64(st.Window))
 	gauge(descWindowBytes, float64(st.WindowBytes))
 	gauge(descLastID, float64(st.LastID))
+	gauge(descBodies, float64(s.bodies.inUse()))
+	gauge(descPublishing, float64(s.publishStreams.open()))
 	for reason, n := range st.Closed {
 		counter(descClosed, float64(n), fanout.CloseReasonName(reason))
 	}
