@@ -397,6 +397,18 @@ func (s *Server) audits(r *http.Request) bool {
 	return s.opts.ExposeOperator || r.Context().Value(auditKey{}) == true
 }
 
+// envelope is the function that appends an event's JSON envelope for the
+// reader of r: with its operator where audits says so. Every JSON read
+// (history, topics) takes it from here, as the hub's frames take theirs
+// from fanout.Options.ExposeOperator, which the node sets from the same
+// setting.
+func (s *Server) envelope(r *http.Request) func(feed.Event, []byte) []byte {
+	if s.audits(r) {
+		return feed.Event.AppendAuditJSON
+	}
+	return feed.Event.AppendJSON
+}
+
 // readForm reads a URL-encoded form body of at most maxFormBytes. Values in
 // the URL's query are not part of the form.
 func readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {

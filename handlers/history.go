@@ -207,6 +207,7 @@ func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
 		return !f.Match(e.Topic) || !access.Allows(e.Topic) || e.Type == feed.TypeArchive && !archived
 	})
 	slices.SortFunc(latest, func(a, b feed.Event) int { return strings.Compare(a.Topic, b.Topic) })
+	envelope := s.envelope(r)
 	body := []byte(`{"topics":[`)
 	for i, e := range latest {
 		if i > 0 {
@@ -219,7 +220,7 @@ func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
 			body = strconv.AppendBool(body, e.Type == feed.TypeArchive)
 		}
 		body = append(body, `,"latest":`...)
-		body = e.AppendJSON(body)
+		body = envelope(e, body)
 		body = append(body, '}')
 	}
 	writeJSONBody(w, http.StatusOK, append(body, "]}\n"...))
@@ -245,17 +246,13 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, err)
 		return
 	}
-	audit := s.audits(r)
+	envelope := s.envelope(r)
 	body := []byte(`{"events":[`)
 	for i, e := range events {
 		if i > 0 {
 			body = append(body, ',')
 		}
-		if audit {
-			body = e.AppendAuditJSON(body)
-		} else {
-			body = e.AppendJSON(body)
-		}
+		body = envelope(e, body)
 	}
 	body = append(body, ']')
 	if more {

@@ -66,8 +66,9 @@ type Node struct {
 	// with, with the reloadable keys of the last good reload.
 	running config.Config
 
-	mu sync.Mutex
-	ln net.Listener // once Listen has been called
+	mu   sync.Mutex
+	ln   net.Listener                    // once Listen has been called
+	wrap func(net.Listener) net.Listener // see Options.Listener
 }
 
 // Options are what a node needs beside its configuration.
@@ -78,6 +79,9 @@ type Options struct {
 	// configuration's: for tests that need what no configuration says
 	// (a retry of 100 ms, keys made by the test).
 	Server func(*handlers.Options)
+	// Listener, if set, wraps the listener of server.address (tests tune
+	// the sockets it accepts: small buffers, to fill them).
+	Listener func(net.Listener) net.Listener
 }
 
 // archiveEvery is how often final games past feed.final_linger are looked
@@ -91,7 +95,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
-	n := &Node{cfg: cfg, running: cfg, level: new(slog.LevelVar), demoToken: rand.Text() + rand.Text()}
+	n := &Node{cfg: cfg, running: cfg, level: new(slog.LevelVar), demoToken: rand.Text() + rand.Text(), wrap: opts.Listener}
 	n.level.Set(cfg.Log.SlogLevel())
 	n.log = NewLogger(opts.Log, cfg.Log.Format, n.level)
 	metrics := handlers.NewMetrics()
@@ -282,6 +286,9 @@ func (n *Node) Listen() (net.Listener, error) {
 		return nil, err
 	}
 	n.mu.Lock()
+	if n.wrap != nil {
+		ln = n.wrap(ln)
+	}
 	n.ln = ln
 	n.mu.Unlock()
 	return ln, nil

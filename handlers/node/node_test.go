@@ -1,0 +1,68 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"livefeed/feed"
+	"livefeed/feed/client"
+	"livefeed/handlers/node"
+	"livefeed/handlers/node/nodetest"
+)
+
+// TestExposeOperatorEverywhere: with feed.expose_operator, an event
+// published from the console carries its operator to every reader, in
+// one envelope, wherever it is read from: a resume served from the hub's
+// window, one replayed from SQLite, the topics and the history. Before,
+// the envelope was chosen in three places and in none for a replay or
+// the topics: after 5 events with a window of 2, resuming from 3 got
+// event 4 with "operator":"ann", resuming from 0 got it without.
+func TestExposeOperatorEverywhere(t *testing.T) {
+	cfg := nodetest.Config(t)
+	cfg.Feed.Window = 2
+	cfg.Feed.ExposeOperator = true
+	n := nodetest.Start(t, cfg, node.Options{})
+	for i := range 5 {
+		u := feed.Update{Topic: "nba/g", Type: "note", Data: []byte(fmt.Sprintf(`{"n":%d}`, i)), Operator: "ann"}
+		if _, err := n.EventLog().Append(context.Background(), []feed.Update{u}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nodetest.Eventually(t, time.Second*10, "the hub to hear of event 5", func() bool { return n.Hub().LastID() == 5 })
+	for _, from := range []string{"3", "0"} { // 3: from the window; 0: replayed
+		resp, err := http.Get(n.URL + "/events?topic=nba/g&lastEventId=" + from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd := client.NewReader(resp.Body)
+		for {
+			m, err := rd.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.ID == "4" {
+				if !strings.Contains(m.Data, `"operator":"ann"`) {
+					t.Fatalf("event 4 resumed from %s: %s, want the operator", from, m.Data)
+				}
+				break
+			}
+		}
+		resp.Body.Close()
+	}
+	for _, path := range []string{"/api/topics", "/api/history?topic=nba/g"} {
+		resp, err := http.Get(n.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), `"operator":"ann"`) {
+			t.Fatalf("%s: %s, want the operator", path, body)
+		}
+	}
+}

@@ -1,0 +1,225 @@
+// Package nodetest starts whole livefeed nodes for tests: the real wiring
+// of handlers/node, serving on a loopback port of its choosing with a
+// temporary database, stopped when the test ends. It is the one helper
+// the tests of every package start a node with, and it holds the one
+// poll-with-deadline helper they wait with (Eventually).
+package nodetest
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"livefeed/handlers/config"
+	"livefeed/handlers/node"
+)
+
+// Token is the publish token of the configuration Config returns.
+const Token = "nodetest-publish-token-0123456789"
+
+// Config returns the configuration a test node starts from: the built-in
+// defaults, on 127.0.0.1 on a port of the system's choosing, with a
+// database in a temporary directory, heartbeats of a second, and Token as
+// its publish token.
+func Config(tb testing.TB) config.Config {
+	tb.Helper()
+	cfg := config.Default()
+	cfg.Server.Address = "127.0.0.1:0"
+	cfg.Store.Path = filepath.Join(tb.TempDir(), "feed.db")
+	cfg.Feed.Heartbeat = time.Second
+	cfg.Feed.WriteTimeout = 5 * time.Second
+	cfg.Auth.PublishTokens = []config.PublishToken{{Token: Token}}
+	return cfg
+}
+
+// Node is a node serving for a test.
+type Node struct {
+	*node.Node
+	// URL is where it serves ("http://127.0.0.1:PORT", or https).
+	URL string
+	// Client trusts the node's certificate, when it has one.
+	Client *http.Client
+	// Log is what it logged.
+	Log *Buffer
+
+	tb    testing.TB
+	cfg   config.Config
+	opts  node.Options
+	stop  context.CancelFunc
+	done  chan error
+	ended sync.Once
+}
+
+// Start opens a node with cfg (see Config) and opts and serves it until
+// the test ends. With TLS (see WithTLS) it speaks HTTP/2.
+func Start(tb testing.TB, cfg config.Config, opts node.Options) *Node {
+	tb.Helper()
+	n := &Node{tb: tb, cfg: cfg, opts: opts, Log: new(Buffer), Client: http.DefaultClient}
+	if cfg.Server.TLSCert != "" {
+		n.Client = trusting(tb, cfg.Server.TLSCert)
+	}
+	n.start()
+	tb.Cleanup(n.Stop)
+	return n
+}
+
+func (n *Node) start() {
+	n.tb.Helper()
+	opts := n.opts
+	opts.Log = n.Log
+	nd, err := node.Open(context.Background(), n.cfg, opts)
+	if err != nil {
+		n.tb.Fatal(err)
+	}
+	if _, err := nd.Listen(); err != nil {
+		nd.Close()
+		n.tb.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	n.Node, n.URL, n.stop, n.done, n.ended = nd, nd.URL(), stop, make(chan error, 1), sync.Once{}
+	n.URL = strings.Replace(n.URL, "localhost", "127.0.0.1", 1)
+	go func() {
+		err := nd.Serve(ctx, node.ServeOptions{})
+		n.done <- joinErr(err, nd.Close())
+	}()
+}
+
+func joinErr(a, b error) error {
+	if a != nil && a != http.ErrServerClosed {
+		return a
+	}
+	return b
+}
+
+// Stop shuts the node down as SIGTERM does, and waits for it.
+func (n *Node) Stop() {
+	n.ended.Do(func() {
+		n.stop()
+		if err := <-n.done; err != nil {
+			n.tb.Errorf("the node shut down with %v", err)
+		}
+	})
+}
+
+// Restart stops the node and opens it again on the same address and
+// database, as a restart or a deploy does. whileDown, if not nil, runs
+// while it is stopped.
+func (n *Node) Restart(whileDown func()) {
+	n.tb.Helper()
+	addr := strings.TrimPrefix(strings.TrimPrefix(n.URL, "http://"), "https://")
+	n.Stop()
+	if whileDown != nil {
+		whileDown()
+	}
+	n.cfg.Server.Address = addr
+	// The port was just freed; another process may hold it for a moment.
+	Eventually(n.tb, 10*time.Second, "the port "+addr+" free again", func() bool {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return false
+		}
+		ln.Close()
+		return true
+	})
+	n.start()
+}
+
+// WithTLS gives cfg a self-signed certificate for 127.0.0.1, made in a
+// temporary directory: the node then speaks HTTPS and HTTP/2, and Start's
+// Client trusts it.
+func WithTLS(tb testing.TB, cfg config.Config) config.Config {
+	tb.Helper()
+	dir := tb.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "livefeed test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.Server.TLSCert, cfg.Server.TLSKey = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(cfg.Server.TLSCert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(cfg.Server.TLSKey, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return cfg
+}
+
+// trusting returns a client that trusts the certificate in certFile and
+// speaks HTTP/2.
+func trusting(tb testing.TB, certFile string) *http.Client {
+	tb.Helper()
+	pemBytes, err := os.ReadFile(certFile)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemBytes)
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+}
+
+// Eventually polls cond until it holds, failing the test after timeout
+// with what it was waiting for. It is how tests wait: never a sleep that
+// hopes to be long enough.
+func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Buffer is a log safe for concurrent writes.
+type Buffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+var _ io.Writer = (*Buffer)(nil)
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String returns what was written.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
