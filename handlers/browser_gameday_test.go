@@ -228,19 +228,19 @@ func TestBrowserCorrections(t *testing.T) {
 	// to report it.
 	tap := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		want := live.store.LastID() + 1
+		want := live.store().LastID() + 1
 		do(t, ctx, steps...)
 		waitFor(t, ctx, what, `document.querySelector(`+jsString(card+" .pushed")+`).textContent === "Published #`+fmt.Sprint(want)+`"`, patience)
 	}
 
 	tap("the wrong push", chromedp.Click(chromedp.CSS(card+` button[data-side=away][data-points="3"]`)))
 	waitFor(t, visitor, "the widget to show it", widgetScore(topic, "away")+` === "7"`, patience)
-	before := live.store.LastID()
+	before := live.store().LastID()
 	answerDialogs(true)
 	tap("the undo", chromedp.Click(chromedp.CSS(card+` details.more summary`)), chromedp.Click(chromedp.CSS(card+` button.undo`)))
 	waitFor(t, visitor, "the widget to show the undo", widgetScore(topic, "away")+` === "4"`, patience)
-	if live.store.LastID() != before+1 {
-		t.Fatalf("the undo made %d events", live.store.LastID()-before)
+	if live.store().LastID() != before+1 {
+		t.Fatalf("the undo made %d events", live.store().LastID()-before)
 	}
 
 	// Set the score directly: one event.
@@ -268,9 +268,9 @@ func TestBrowserCorrections(t *testing.T) {
 	waitFor(t, ctx, "the final game to be folded away", `!!document.querySelector(`+jsString(`.finals .card[data-topic="`+topic+`"]`)+`)`, patience)
 	eval[bool](t, ctx, `(() => { document.querySelector(".league[data-league=nba] .finals").open = true; return true; })()`)
 	answerDialogs(false)
-	last := live.store.LastID()
+	last := live.store().LastID()
 	do(t, ctx, chromedp.Click(chromedp.CSS(card+` button[data-side=home][data-points="1"]`)))
-	if live.store.LastID() != last {
+	if live.store().LastID() != last {
 		t.Fatal("a final game was scored without a confirmation")
 	}
 	answerDialogs(true)
@@ -296,7 +296,7 @@ func TestBrowserCorrections(t *testing.T) {
 	if strings.Contains(eval[string](t, late, widgetText("scoreboard")), "Lakers") {
 		t.Error("a new visitor sees the archived game")
 	}
-	if page, _, err := live.store.Page(context.Background(), feed.Range{Filter: feed.Filter{Topics: []string{topic}}}, 100, false); err != nil || len(page) < 6 {
+	if page, _, err := live.store().Page(context.Background(), feed.Range{Filter: feed.Filter{Topics: []string{topic}}}, 100, false); err != nil || len(page) < 6 {
 		t.Fatalf("history of the archived game: %d events, %v", len(page), err)
 	}
 
@@ -306,12 +306,12 @@ func TestBrowserCorrections(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(sym+` input[name=price]`), "99,75"),
 		chromedp.Click(chromedp.CSS(sym+` button[type=submit]`)))
 	waitFor(t, ctx, "the price with a decimal comma", `document.querySelector(`+jsString(sym+" .price")+`).textContent === "99.75 USD"`, patience)
-	last = live.store.LastID()
+	last = live.store().LastID()
 	do(t, ctx,
 		chromedp.SetValue(chromedp.CSS(sym+` input[name=price]`), "-1"),
 		chromedp.Click(chromedp.CSS(sym+` button[type=submit]`)))
 	waitFor(t, ctx, "the refusal", `document.querySelector(`+jsString(sym+" .pushed")+`).textContent === "price must be greater than 0"`, patience)
-	if live.store.LastID() != last {
+	if live.store().LastID() != last {
 		t.Fatal("a negative price was published")
 	}
 	dir := screenshotDir(t)

@@ -56,7 +56,7 @@ func TestBrowserWidgetTokenURL(t *testing.T) {
 	do(t, ctx, chromedp.Navigate(site.origin+"/"))
 	waitFor(t, ctx, "the private game", widgetScore("premium/final", "home")+` === "0" && `+widgetScore("nba/open", "home")+` === "7"`, patience)
 	waitFor(t, ctx, "the public price", widgetText("ticker")+`.includes("OPEN")`, patience)
-	expiries := func() uint64 { return live.hub.Stats().Closed[fanout.CloseExpired] }
+	expiries := func() uint64 { return live.hub().Stats().Closed[fanout.CloseExpired] }
 	for i := 1; i <= 6; i++ {
 		want = append(want, live.publish(t, score("premium/final", i)))
 		live.publish(t, `{"topic":"premium/ticks/X","type":"tick","data":{"symbol":"SECRET","price":1}}`)

@@ -32,6 +32,8 @@ import (
 	"livefeed/feed/client"
 	"livefeed/feed/fanout"
 	"livefeed/handlers"
+	"livefeed/handlers/node"
+	"livefeed/handlers/node/nodetest"
 	"livefeed/store"
 	"livefeed/web"
 )
@@ -205,27 +207,17 @@ func widgetScore(topic, side string) string {
 		return s ? s.textContent : ""; })()`, topic, side)
 }
 
-// liveServer is a livefeed server wired like main does, on a fixed port it
-// keeps across restarts (EventSource reconnects to the same URL), with its
+// liveServer is a whole livefeed node (nodetest), on a fixed port it keeps
+// across restarts (EventSource reconnects to the same URL), with its
 // database in a directory that outlives a restart.
 type liveServer struct {
 	t      *testing.T
-	addr   string
+	node   *nodetest.Node
 	dbPath string
-	opts   handlers.Options
-
-	store *store.Store
-	hub   *fanout.Hub
-	http  *http.Server
-	done  chan error
 }
 
 func startLiveServer(t *testing.T, opts handlers.Options) *liveServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	if opts.PublishTokens == nil {
 		opts.PublishTokens = []string{token}
 	}
@@ -236,76 +228,43 @@ func startLiveServer(t *testing.T, opts handlers.Options) *liveServer {
 	if opts.Retry == 0 {
 		opts.Retry = 300 * time.Millisecond
 	}
-	l := &liveServer{t: t, addr: ln.Addr().String(), dbPath: filepath.Join(t.TempDir(), "feed.db"), opts: opts}
-	l.serve(ln)
-	t.Cleanup(l.stop)
-	return l
+	cfg := nodetest.Config(t)
+	cfg.Feed.Window = 1000
+	n := nodetest.Start(t, cfg, node.Options{Server: func(o *handlers.Options) { *o = opts }})
+	return &liveServer{t: t, node: n, dbPath: cfg.Store.Path}
 }
 
-func (l *liveServer) URL() string { return "http://" + l.addr }
+func (l *liveServer) URL() string { return l.node.URL }
 
-// serve opens the database, fills the hub from it and serves on ln.
-func (l *liveServer) serve(ln net.Listener) {
-	l.t.Helper()
-	hub := fanout.NewHub(fanout.Options{Window: 1000, Heartbeat: time.Second, WriteTimeout: 5 * time.Second})
-	st, err := store.Open(l.dbPath, store.Options{
-		Committed: hub.Publish,
-	})
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	ctx := context.Background()
-	latest, err := st.Latest(ctx)
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	recent, err := st.Recent(ctx, 1000)
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	hub.Preload(latest, recent, st.LastID())
-	l.store, l.hub = st, hub
-	l.http = &http.Server{Handler: handlers.New(handlers.Backends{Log: st, History: st, Sessions: st, Hub: hub}, l.opts).Handler(), ReadHeaderTimeout: 5 * time.Second}
-	l.done = make(chan error, 1)
-	go func() { l.done <- l.http.Serve(ln) }()
-}
+// addr is the server's host:port.
+func (l *liveServer) addr() string { return strings.TrimPrefix(l.node.URL, "http://") }
 
-// stop stops the server as a shutdown would: no new connections, the
-// streams end, the database closes.
-func (l *liveServer) stop() {
-	if l.http == nil {
-		return
-	}
-	l.http.Close()
-	l.hub.Close()
-	<-l.done
-	l.store.Close()
-	l.http = nil
-}
+// store is the server's database, as it is now (a restart opens it anew).
+func (l *liveServer) store() *store.Store { return l.node.Store() }
 
-// restart stops the server, runs whileDown, and serves again on the same
-// address.
+// hub is the server's fan-out, as it is now.
+func (l *liveServer) hub() *fanout.Hub { return l.node.Hub() }
+
+// restart stops the server as a shutdown would (no new connections, the
+// streams end, the database closes), runs whileDown, and serves again on
+// the same address and database.
 func (l *liveServer) restart(whileDown func()) {
 	l.t.Helper()
-	l.stop()
-	whileDown()
-	l.serve(listenAgain(l.t, l.addr))
+	if err := l.node.Restart(whileDown); err != nil {
+		l.t.Fatal(err)
+	}
 }
 
 // listenAgain listens on an address that was just in use.
 func listenAgain(t *testing.T, addr string) net.Listener {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ln, err := net.Listen("tcp", addr)
-		if err == nil {
-			return ln
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("listen again on %s: %v", addr, err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling until the port is released
-	}
+	var ln net.Listener
+	nodetest.Eventually(t, 10*time.Second, "to listen again on "+addr, func() bool {
+		var err error
+		ln, err = net.Listen("tcp", addr)
+		return err == nil
+	})
+	return ln
 }
 
 // publish publishes through the API, with the Go client, and returns the
@@ -464,8 +423,8 @@ func TestBrowserOperatorScores(t *testing.T) {
 		t.Logf("that is slower than the one second expected (a loaded machine?)")
 	}
 	waitFor(t, ctx, "the console to show the pushed ID", `document.querySelector(`+jsString(card+" .pushed")+`).textContent.startsWith("Published #")`, patience)
-	if got := eval[string](t, ctx, `document.querySelector(`+jsString(card+" .pushed")+`).textContent`); got != fmt.Sprintf("Published #%d", live.store.LastID()) {
-		t.Errorf("the console shows %q, the last ID is %d", got, live.store.LastID())
+	if got := eval[string](t, ctx, `document.querySelector(`+jsString(card+" .pushed")+`).textContent`); got != fmt.Sprintf("Published #%d", live.store().LastID()) {
+		t.Errorf("the console shows %q, the last ID is %d", got, live.store().LastID())
 	}
 	if got := eval[string](t, visitor, widgetScore(topic, "away")); got != "0" {
 		t.Errorf("away score %q", got)
@@ -626,7 +585,7 @@ func TestBrowserWidgetResumesAfterErrorStatus(t *testing.T) {
 						}
 					}
 				})}
-				go unavailable.Serve(listenAgain(t, live.addr))
+				go unavailable.Serve(listenAgain(t, live.addr()))
 				// The browser gets 503 and gives up; the widget tries again.
 				for attempt := 1; attempt <= 2; attempt++ {
 					select {
@@ -769,7 +728,7 @@ func TestBrowserRefusesForgedForms(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#go`)),
 	)
 	waitFor(t, ctx, "the console's refusal", `location.href.startsWith(`+jsString(live.URL())+`) && /cross-origin|not signed in/.test(document.body.textContent)`, patience)
-	if id := live.store.LastID(); id != 0 {
+	if id := live.store().LastID(); id != 0 {
 		t.Fatalf("a refused form published: the last ID is %d", id)
 	}
 }
@@ -858,22 +817,24 @@ func TestBrowserTapWhileServerDown(t *testing.T) {
 	signIn(t, ctx, live.URL())
 	createGame(t, ctx, topic, "Lakers", "Celtics")
 	card := fmt.Sprintf(`#games .card[data-topic=%q]`, topic)
-	live.stop()
-	do(t, ctx, chromedp.Click(chromedp.CSS(card+` button[data-side=home][data-points="3"]`)))
-	waitFor(t, ctx, "the console to say the server is unreachable",
-		`document.querySelector("#notice").textContent.includes("cannot be reached") && document.querySelector("#notice").textContent.includes("kept")`, patience)
-	if text := eval[string](t, ctx, `document.querySelector("#notice").textContent`); strings.Contains(text, "Failed to fetch") {
-		t.Fatalf("the console shows %q", text)
-	}
-	if !eval[bool](t, ctx, `document.querySelector(`+jsString(card+` button[data-side=home][data-points="3"]`)+`).disabled`) {
-		t.Fatal("the buttons are enabled while the tap is pending: a second tap would count too")
-	}
-	live.serve(listenAgain(t, live.addr))
+	// The tap is made while the server is down; once it is back, the
+	// console sends it again by itself.
+	live.restart(func() {
+		do(t, ctx, chromedp.Click(chromedp.CSS(card+` button[data-side=home][data-points="3"]`)))
+		waitFor(t, ctx, "the console to say the server is unreachable",
+			`document.querySelector("#notice").textContent.includes("cannot be reached") && document.querySelector("#notice").textContent.includes("kept")`, patience)
+		if text := eval[string](t, ctx, `document.querySelector("#notice").textContent`); strings.Contains(text, "Failed to fetch") {
+			t.Fatalf("the console shows %q", text)
+		}
+		if !eval[bool](t, ctx, `document.querySelector(`+jsString(card+` button[data-side=home][data-points="3"]`)+`).disabled`) {
+			t.Fatal("the buttons are enabled while the tap is pending: a second tap would count too")
+		}
+	})
 	waitFor(t, ctx, "the kept tap to be published", `document.querySelector(`+jsString(card+" .pushed")+`).textContent.startsWith("Published #")`, 30*time.Second)
-	if last := live.store.LastID(); last != 2 {
+	if last := live.store().LastID(); last != 2 {
 		t.Fatalf("LastID = %d after one game and one tap, want 2", last)
 	}
-	latest, _, err := live.store.LatestOf(context.Background(), topic)
+	latest, _, err := live.store().LatestOf(context.Background(), topic)
 	if err != nil || !strings.Contains(string(latest.Data), `"home_score":3`) {
 		t.Fatalf("the game's score: %s, %v", latest.Data, err)
 	}

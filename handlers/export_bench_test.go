@@ -6,9 +6,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http/httptest"
+	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,8 +17,8 @@ import (
 	"time"
 
 	"livefeed/feed"
-	"livefeed/feed/fanout"
-	"livefeed/handlers"
+	"livefeed/handlers/node"
+	"livefeed/handlers/node/nodetest"
 	"livefeed/store"
 )
 
@@ -33,17 +32,10 @@ import (
 // runs: the server's memory must stay flat.
 func BenchmarkExportCSV(b *testing.B) {
 	const rows = 1_000_000
-	hub := fanout.NewHub(fanout.Options{})
-	defer hub.Close()
-	st, err := store.Open(filepath.Join(b.TempDir(), "feed.db"), store.Options{
-		Committed: hub.Publish,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	srv := httptest.NewServer(handlers.New(handlers.Backends{Log: st, History: st, Sessions: st, Hub: hub}, handlers.Options{WriteTimeout: 30 * time.Second}).Handler())
-	defer srv.Close()
+	cfg := nodetest.Config(b)
+	cfg.Feed.WriteTimeout = 30 * time.Second
+	n := nodetest.Start(b, cfg, node.Options{})
+	st, srvURL := n.Store(), n.URL
 	// No GC is forced before measuring: like a server that has been
 	// running, this one has just stored a million events, and its heap is
 	// at the size the garbage collector keeps it at. The first export
@@ -72,7 +64,7 @@ func BenchmarkExportCSV(b *testing.B) {
 			}
 		})
 		start := time.Now()
-		resp, err := srv.Client().Get(srv.URL + "/api/export.csv")
+		resp, err := http.Get(srvURL + "/api/export.csv")
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,8 +17,9 @@ import (
 	"time"
 
 	"livefeed/feed"
-	"livefeed/feed/fanout"
 	"livefeed/handlers"
+	"livefeed/handlers/node"
+	"livefeed/handlers/node/nodetest"
 	"livefeed/store"
 )
 
@@ -34,24 +34,13 @@ func faultUnavailable(t *testing.T, why string) {
 	t.Skipf("skipping: cannot inject the fault here (%s); set LIVEFEED_REQUIRE_FAULTS=1 to fail instead", why)
 }
 
-// appAt is a server on the database at path, wired like main does.
-func appAt(t *testing.T, path string, opts store.Options) *app {
+// appAt is a node on the database at path, with the store's options
+// tuned by tune (if not nil).
+func appAt(t *testing.T, path string, tune func(*store.Options)) *app {
 	t.Helper()
-	hub := fanout.NewHub(fanout.Options{Heartbeat: time.Second, WriteTimeout: 5 * time.Second})
-	opts.Committed = hub.Publish
-	st, err := store.Open(path, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(handlers.New(handlers.Backends{Log: st, History: st, Sessions: st, Hub: hub}, handlers.Options{
-		PublishTokens: []string{token}, Retry: time.Second, MaxBodyBytes: 1 << 20, WriteTimeout: 5 * time.Second,
-	}).Handler())
-	t.Cleanup(func() {
-		hub.Close()
-		srv.Close()
-		st.Close()
-	})
-	return &app{Server: srv, store: st, hub: hub}
+	cfg := nodetest.Config(t)
+	cfg.Store.Path = path
+	return newAppWith(t, cfg, node.Options{Store: tune}, handlers.Options{MaxBodyBytes: 1 << 20, Retry: time.Second}, false)
 }
 
 // faultRun drives a fault: events published before it arrive; during it
@@ -160,7 +149,7 @@ func TestFaultDiskFull(t *testing.T) {
 		faultUnavailable(t, "mount a tmpfs: "+strings.TrimSpace(string(out)))
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
-	a := appAt(t, filepath.Join(dir, "feed.db"), store.Options{})
+	a := appAt(t, filepath.Join(dir, "feed.db"), nil)
 	filler := filepath.Join(dir, "filler")
 	faultRun(t, a, func() {
 		f, err := os.Create(filler)
@@ -189,7 +178,7 @@ func TestFaultDiskFull(t *testing.T) {
 func TestFaultReadOnlyFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "feed.db")
-	a := appAt(t, path, store.Options{})
+	a := appAt(t, path, nil)
 	files := []string{path, path + "-wal"}
 	chattr := func(flag string) error {
 		out, err := exec.Command("chattr", append([]string{flag}, files...)...).CombinedOutput()
@@ -219,7 +208,7 @@ func TestFaultReadOnlyFile(t *testing.T) {
 // open transaction in the sqlite3 shell, say).
 func TestFaultLocked(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "feed.db")
-	a := appAt(t, path, store.Options{BusyTimeout: 200 * time.Millisecond})
+	a := appAt(t, path, func(o *store.Options) { o.BusyTimeout = 200 * time.Millisecond })
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)

@@ -10,10 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,31 +22,44 @@ import (
 	"livefeed/feed/client"
 	"livefeed/feed/fanout"
 	"livefeed/handlers"
+	"livefeed/handlers/config"
+	"livefeed/handlers/node"
+	"livefeed/handlers/node/nodetest"
 	"livefeed/store"
 )
 
 const token = "test-publish-token-0123456789"
 
-// app is a server wired like main does, on a real listener.
+// app is a whole node (handlers/node, started by nodetest) serving the
+// test's handlers.Options, on a real listener.
 type app struct {
-	*httptest.Server
+	URL    string
+	TLS    bool // HTTPS and HTTP/2
+	node   *nodetest.Node
 	store  *store.Store
 	hub    *fanout.Hub
 	server *handlers.Server
 }
 
-// newApp starts the server; tune, if given, is applied to each connection
-// it accepts.
+// Client is a client of the node (trusting its certificate, with TLS).
+func (a *app) Client() *http.Client { return a.node.Client }
+
+// addr is the node's host:port.
+func (a *app) addr() string {
+	return strings.TrimPrefix(strings.TrimPrefix(a.URL, "https://"), "http://")
+}
+
+// newApp starts a node whose server has opts (with the defaults below);
+// tune, if given, is applied to each connection it accepts.
 func newApp(t *testing.T, opts handlers.Options, tlsHTTP2 bool, tune ...func(*net.TCPConn)) *app {
 	t.Helper()
-	metrics := handlers.NewMetrics()
-	hub := fanout.NewHub(fanout.Options{Heartbeat: time.Second, WriteTimeout: 5 * time.Second, DeliveryLag: metrics.DeliveryLag()})
-	st, err := store.Open(filepath.Join(t.TempDir(), "feed.db"), store.Options{
-		Committed: hub.Publish,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	return newAppWith(t, nodetest.Config(t), node.Options{}, opts, tlsHTTP2, tune...)
+}
+
+// newAppWith is newApp with a configuration and node options of the
+// test's (the server's options are opts all the same).
+func newAppWith(t *testing.T, cfg config.Config, nodeOpts node.Options, opts handlers.Options, tlsHTTP2 bool, tune ...func(*net.TCPConn)) *app {
+	t.Helper()
 	if opts.PublishTokens == nil {
 		opts.PublishTokens = []string{token}
 	}
@@ -61,23 +72,15 @@ func newApp(t *testing.T, opts handlers.Options, tlsHTTP2 bool, tune ...func(*ne
 	if opts.WriteTimeout == 0 {
 		opts.WriteTimeout = 5 * time.Second
 	}
-	server := handlers.New(handlers.Backends{Log: st, History: st, Sessions: st, Hub: hub, Metrics: metrics}, opts)
-	srv := httptest.NewUnstartedServer(server.Handler())
-	if len(tune) > 0 {
-		srv.Listener = tunedListener{srv.Listener, tune}
-	}
 	if tlsHTTP2 {
-		srv.EnableHTTP2 = true
-		srv.StartTLS()
-	} else {
-		srv.Start()
+		cfg = nodetest.WithTLS(t, cfg)
 	}
-	t.Cleanup(func() {
-		hub.Close()
-		srv.Close()
-		st.Close()
-	})
-	return &app{Server: srv, store: st, hub: hub, server: server}
+	nodeOpts.Server = func(o *handlers.Options) { *o = opts }
+	if len(tune) > 0 {
+		nodeOpts.Listener = func(ln net.Listener) net.Listener { return tunedListener{ln, tune} }
+	}
+	n := nodetest.Start(t, cfg, nodeOpts)
+	return &app{URL: n.URL, TLS: tlsHTTP2, node: n, store: n.Store(), hub: n.Hub(), server: n.Server()}
 }
 
 // tunedListener applies tune to each connection it accepts.

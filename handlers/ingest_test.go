@@ -25,7 +25,7 @@ type ingestConn struct {
 
 func openIngest(t *testing.T, a *app, auth string) (*ingestConn, int) {
 	t.Helper()
-	conn, err := net.Dial("tcp", a.Listener.Addr().String())
+	conn, err := net.Dial("tcp", a.addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func TestIngestHTTP2(t *testing.T) {
 // bounded, while it keeps publishing what it took in.
 func TestIngestBackpressure(t *testing.T) {
 	a := newApp(t, handlers.Options{}, false, func(c *net.TCPConn) { c.SetWriteBuffer(4096) })
-	conn, err := net.Dial("tcp", a.Listener.Addr().String())
+	conn, err := net.Dial("tcp", a.addr())
 	if err != nil {
 		t.Fatal(err)
 	}

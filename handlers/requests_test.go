@@ -7,21 +7,17 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"livefeed/feed/fanout"
 	"livefeed/handlers"
-	"livefeed/store"
-	"livefeed/web"
+	"livefeed/handlers/node"
+	"livefeed/handlers/node/nodetest"
 )
 
 // do sends a request with a body and header pairs and returns the
@@ -239,26 +235,15 @@ func TestBeforeZero(t *testing.T) {
 // socket: each is the client's error (400, or 408 for a body slower than
 // the read timeout), logged below ERROR if at all, and nothing is stored.
 func TestBrokenRequestBodies(t *testing.T) {
-	var log syncBuffer
-	logger := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	hub := fanout.NewHub(fanout.Options{})
-	st, err := store.Open(filepath.Join(t.TempDir(), "feed.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(handlers.New(handlers.Backends{Log: st, History: st, Sessions: st, Hub: hub}, handlers.Options{
-		PublishTokens: []string{token}, MaxBodyBytes: 64 << 10, Logger: logger,
-		Web: web.Files(), Operators: []handlers.Operator{{Name: operatorName, PasswordHash: operatorHash()}},
-	}).Handler())
-	srv.Config.ReadTimeout = 500 * time.Millisecond
-	srv.Config.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelDebug)
-	srv.Start()
-	t.Cleanup(func() {
-		srv.Close()
-		hub.Close()
-		st.Close()
-	})
-	u, _ := url.Parse(srv.URL)
+	cfg := nodetest.Config(t)
+	cfg.Server.ReadTimeout = 500 * time.Millisecond
+	cfg.Log.Level = "debug"
+	n := nodetest.Start(t, cfg, node.Options{Server: func(o *handlers.Options) {
+		o.PublishTokens, o.MaxBodyBytes = []string{token}, 64<<10
+		o.Operators = []handlers.Operator{{Name: operatorName, PasswordHash: operatorHash()}}
+	}})
+	st, log := n.Store(), n.Log
+	u, _ := url.Parse(n.URL)
 	publish := "POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token + "\r\nContent-Type: application/json\r\n"
 	login := "POST /admin/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
 	for _, tc := range []struct {

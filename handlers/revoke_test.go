@@ -108,7 +108,7 @@ func revokeKey(t *testing.T, a *app) {
 	for _, src := range tokenSources {
 		q, h := src.send(removed)
 		resp, rd := a.stream(t, "topic=*"+q, h)
-		if a.TLS != nil && resp.ProtoMajor != 2 {
+		if a.TLS && resp.ProtoMajor != 2 {
 			t.Fatalf("a stream over %s, want HTTP/2", resp.Proto)
 		}
 		wantIDs(t, src.name+" snapshot", readIDs(t, rd, 3), "1 note", "2 note", "3 note")

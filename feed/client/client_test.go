@@ -4,29 +4,27 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"livefeed/feed"
 	"livefeed/feed/client"
-	"livefeed/feed/fanout"
 	"livefeed/handlers"
+	"livefeed/handlers/config"
+	"livefeed/handlers/node"
+	"livefeed/handlers/node/nodetest"
 	"livefeed/store"
 )
 
 const token = "client-test-token-0123456789abcdef"
 
-// server is a livefeed server wired as main does, on a port it keeps
-// across restarts, for the client to talk to.
+// server is a whole livefeed node (handlers/node, through nodetest), on
+// a port it keeps across restarts, for the client to talk to.
 type server struct {
-	addr, db string
-	st       *store.Store
-	hub      *fanout.Hub
-	http     *http.Server
-	done     chan error
+	*nodetest.Node
+	db string
+	st *store.Store // as it is now: a restart opens it anew
 }
 
 func startServer(tb testing.TB) *server {
@@ -40,69 +38,30 @@ func startServer(tb testing.TB) *server {
 }
 
 // openServer starts a server on a free loopback port with its database at
-// db.
+// db, and a retry of 100 ms for the client's reconnections.
 func openServer(db string) (*server, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	cfg := nodetest.ConfigAt(db)
+	cfg.Auth.PublishTokens = []config.PublishToken{{Token: token}}
+	cfg.Feed.Window = 100
+	n, err := nodetest.Open(cfg, node.Options{Server: func(o *handlers.Options) { o.Retry = 100 * time.Millisecond }})
 	if err != nil {
 		return nil, err
 	}
-	s := &server{addr: ln.Addr().String(), db: db}
-	return s, s.serve(ln)
+	return &server{Node: n, db: db, st: n.Store()}, nil
 }
 
-func (s *server) url() string { return "http://" + s.addr }
+func (s *server) url() string { return s.URL }
 
-func (s *server) serve(ln net.Listener) error {
-	s.hub = fanout.NewHub(fanout.Options{Window: 100, Heartbeat: time.Second, WriteTimeout: 5 * time.Second})
-	st, err := store.Open(s.db, store.Options{Committed: s.hub.Publish})
-	if err != nil {
-		ln.Close()
-		s.hub.Close()
-		return err
-	}
-	s.st = st
-	latest, _ := st.Latest(context.Background())
-	recent, _ := st.Recent(context.Background(), 100)
-	s.hub.Preload(latest, recent, st.LastID())
-	srv := handlers.New(handlers.Backends{Log: st, History: st, Sessions: st, Hub: s.hub}, handlers.Options{
-		PublishTokens: []string{token}, Retry: 100 * time.Millisecond, MaxBodyBytes: 1 << 20, WriteTimeout: 5 * time.Second,
-	})
-	s.http = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	s.done = make(chan error, 1)
-	go func() { s.done <- s.http.Serve(ln) }()
-	return nil
-}
-
-func (s *server) stop() {
-	if s.http == nil {
-		return
-	}
-	s.http.Close()
-	s.hub.Close()
-	<-s.done
-	s.st.Close()
-	s.http = nil
-}
+func (s *server) stop() { s.Stop() }
 
 // restart stops the server and serves again on the same address and
 // database.
 func (s *server) restart(tb testing.TB) {
 	tb.Helper()
-	s.stop()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ln, err := net.Listen("tcp", s.addr)
-		if err == nil {
-			if err := s.serve(ln); err != nil {
-				tb.Fatal(err)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling until the port is free again
+	if err := s.Restart(nil); err != nil {
+		tb.Fatal(err)
 	}
+	s.st = s.Store()
 }
 
 func note(topic string, n int) feed.Update {

@@ -79,6 +79,9 @@ type Options struct {
 	// configuration's: for tests that need what no configuration says
 	// (a retry of 100 ms, keys made by the test).
 	Server func(*handlers.Options)
+	// Store, if set, adjusts the store's options after the
+	// configuration's (a test's short busy timeout).
+	Store func(*store.Options)
 	// Listener, if set, wraps the listener of server.address (tests tune
 	// the sockets it accepts: small buffers, to fill them).
 	Listener func(net.Listener) net.Listener
@@ -110,16 +113,20 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 		// sends (live, from the window, replayed).
 		ExposeOperator: cfg.Feed.ExposeOperator,
 	})
-	st, err := store.Open(cfg.Store.Path, store.Options{
-		Synchronous: cfg.Store.Synchronous,
-		// The one edge from the store to the hub: committed events, in
-		// ID order, from the store's hand-off goroutine.
-		Committed:         n.hub.Publish,
+	storeOpts := store.Options{
+		Synchronous:       cfg.Store.Synchronous,
 		Logger:            n.log,
 		Retention:         store.Retention{MaxAge: cfg.Store.RetentionAge, MaxRows: cfg.Store.RetentionRows},
 		MaxDataBytes:      cfg.Feed.MaxEventBytes,
 		IdempotencyWindow: cfg.Store.IdempotencyWindow,
-	})
+	}
+	if opts.Store != nil {
+		opts.Store(&storeOpts)
+	}
+	// The one edge from the store to the hub: committed events, in ID
+	// order, from the store's hand-off goroutine.
+	storeOpts.Committed = n.hub.Publish
+	st, err := store.Open(cfg.Store.Path, storeOpts)
 	if err != nil {
 		n.hub.Close()
 		return nil, err

@@ -14,6 +14,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"io"
 	"math/big"
 	"net"
@@ -38,9 +39,14 @@ const Token = "nodetest-publish-token-0123456789"
 // its publish token.
 func Config(tb testing.TB) config.Config {
 	tb.Helper()
+	return ConfigAt(filepath.Join(tb.TempDir(), "feed.db"))
+}
+
+// ConfigAt is Config with the database at db.
+func ConfigAt(db string) config.Config {
 	cfg := config.Default()
 	cfg.Server.Address = "127.0.0.1:0"
-	cfg.Store.Path = filepath.Join(tb.TempDir(), "feed.db")
+	cfg.Store.Path = db
 	cfg.Feed.Heartbeat = time.Second
 	cfg.Feed.WriteTimeout = 5 * time.Second
 	cfg.Auth.PublishTokens = []config.PublishToken{{Token: Token}}
@@ -57,86 +63,98 @@ type Node struct {
 	// Log is what it logged.
 	Log *Buffer
 
-	tb    testing.TB
 	cfg   config.Config
 	opts  node.Options
 	stop  context.CancelFunc
 	done  chan error
 	ended sync.Once
+	err   error // how it shut down
 }
 
 // Start opens a node with cfg (see Config) and opts and serves it until
-// the test ends. With TLS (see WithTLS) it speaks HTTP/2.
+// the test ends, when it must shut down cleanly. With TLS (see WithTLS) it
+// speaks HTTP/2.
 func Start(tb testing.TB, cfg config.Config, opts node.Options) *Node {
 	tb.Helper()
-	n := &Node{tb: tb, cfg: cfg, opts: opts, Log: new(Buffer), Client: http.DefaultClient}
-	if cfg.Server.TLSCert != "" {
-		n.Client = trusting(tb, cfg.Server.TLSCert)
+	n, err := Open(cfg, opts)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	n.start()
-	tb.Cleanup(n.Stop)
+	tb.Cleanup(func() {
+		if err := n.Stop(); err != nil {
+			tb.Errorf("the node shut down with %v", err)
+		}
+	})
 	return n
 }
 
-func (n *Node) start() {
-	n.tb.Helper()
+// Open is Start for code without a test (runnable examples): the caller
+// stops the node.
+func Open(cfg config.Config, opts node.Options) (*Node, error) {
+	n := &Node{cfg: cfg, opts: opts, Log: new(Buffer), Client: http.DefaultClient}
+	if cfg.Server.TLSCert != "" {
+		c, err := trusting(cfg.Server.TLSCert)
+		if err != nil {
+			return nil, err
+		}
+		n.Client = c
+	}
+	return n, n.start()
+}
+
+func (n *Node) start() error {
 	opts := n.opts
 	opts.Log = n.Log
 	nd, err := node.Open(context.Background(), n.cfg, opts)
 	if err != nil {
-		n.tb.Fatal(err)
+		return err
 	}
 	if _, err := nd.Listen(); err != nil {
 		nd.Close()
-		n.tb.Fatal(err)
+		return err
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	n.Node, n.URL, n.stop, n.done, n.ended = nd, nd.URL(), stop, make(chan error, 1), sync.Once{}
-	n.URL = strings.Replace(n.URL, "localhost", "127.0.0.1", 1)
+	n.Node, n.stop, n.done, n.ended = nd, stop, make(chan error, 1), sync.Once{}
+	n.URL = strings.Replace(nd.URL(), "localhost", "127.0.0.1", 1)
 	go func() {
 		err := nd.Serve(ctx, node.ServeOptions{})
-		n.done <- joinErr(err, nd.Close())
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		n.done <- errors.Join(err, nd.Close())
 	}()
+	return nil
 }
 
-func joinErr(a, b error) error {
-	if a != nil && a != http.ErrServerClosed {
-		return a
-	}
-	return b
-}
-
-// Stop shuts the node down as SIGTERM does, and waits for it.
-func (n *Node) Stop() {
+// Stop shuts the node down as SIGTERM does, waits for it, and returns how
+// it shut down.
+func (n *Node) Stop() error {
 	n.ended.Do(func() {
 		n.stop()
-		if err := <-n.done; err != nil {
-			n.tb.Errorf("the node shut down with %v", err)
-		}
+		n.err = <-n.done
 	})
+	return n.err
 }
 
 // Restart stops the node and opens it again on the same address and
 // database, as a restart or a deploy does. whileDown, if not nil, runs
 // while it is stopped.
-func (n *Node) Restart(whileDown func()) {
-	n.tb.Helper()
+func (n *Node) Restart(whileDown func()) error {
 	addr := strings.TrimPrefix(strings.TrimPrefix(n.URL, "http://"), "https://")
-	n.Stop()
+	if err := n.Stop(); err != nil {
+		return err
+	}
 	if whileDown != nil {
 		whileDown()
 	}
 	n.cfg.Server.Address = addr
-	// The port was just freed; another process may hold it for a moment.
-	Eventually(n.tb, 10*time.Second, "the port "+addr+" free again", func() bool {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return false
+	// The port was just freed: listen again until it is free (a moment).
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if err = n.start(); err == nil || time.Now().After(deadline) {
+			return err
 		}
-		ln.Close()
-		return true
-	})
-	n.start()
+	}
 }
 
 // WithTLS gives cfg a self-signed certificate for 127.0.0.1, made in a
@@ -178,15 +196,14 @@ func WithTLS(tb testing.TB, cfg config.Config) config.Config {
 
 // trusting returns a client that trusts the certificate in certFile and
 // speaks HTTP/2.
-func trusting(tb testing.TB, certFile string) *http.Client {
-	tb.Helper()
+func trusting(certFile string) (*http.Client, error) {
 	pemBytes, err := os.ReadFile(certFile)
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pemBytes)
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}, nil
 }
 
 // Eventually polls cond until it holds, failing the test after timeout
