@@ -14,6 +14,8 @@ import (
 
 	"livefeed/feed"
 	"livefeed/feed/client"
+	"livefeed/feed/poll"
+	"livefeed/handlers/node/nodetest"
 )
 
 // TestReloadEndsRevokedStreams: through the whole server, a SIGHUP whose
@@ -76,7 +78,7 @@ func TestReloadEndsRevokedStreams(t *testing.T) {
 	publish("premium/a") // 1
 	open := func(query string) *client.Reader {
 		t.Helper()
-		c, br := rawStream(t, s.url, "/events?topic=*"+query)
+		c, br := nodetest.Stream(t, s.url, "/events?topic=*"+query)
 		c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		return client.NewReader(br)
 	}
@@ -115,7 +117,7 @@ func TestReloadEndsRevokedStreams(t *testing.T) {
 		t.Fatalf("key A's stream after the notice: %v, want its end", err)
 	}
 	t.Logf("key A's stream ended %s after the SIGHUP", time.Since(sent).Round(time.Millisecond))
-	waitUntil(t, func() bool { return strings.Contains(s.log.String(), "configuration reloaded") })
+	poll.Until(t, "", func() bool { return strings.Contains(s.log.String(), "configuration reloaded") })
 	if log := s.log.String(); !strings.Contains(log, "event streams ended") || !strings.Contains(log, "streams=1") || !strings.Contains(log, "auth.max_token_lifetime") {
 		t.Errorf("the reload's log:\n%s", log)
 	}

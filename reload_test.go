@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"livefeed/feed/poll"
 	"livefeed/handlers/config"
 )
 
@@ -31,7 +32,7 @@ func hangup(t *testing.T, s *server, text string) string {
 		t.Fatal(err)
 	}
 	said := ""
-	waitUntil(t, func() bool {
+	poll.Until(t, "", func() bool {
 		said = s.log.String()[before:]
 		return strings.Contains(said, "reload refused") || strings.Contains(said, "configuration reloaded")
 	})
@@ -205,7 +206,7 @@ func TestReloadProxiesAndOpsToken(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		client := ""
-		waitUntil(t, func() bool {
+		poll.Until(t, "", func() bool {
 			_, line, ok := strings.Cut(s.log.String()[before:], "route="+path)
 			line, _, _ = strings.Cut(line, "\n")
 			_, client, _ = strings.Cut(line, "client=")

@@ -31,6 +31,7 @@ import (
 	"livefeed/feed"
 	"livefeed/feed/client"
 	"livefeed/feed/fanout"
+	"livefeed/feed/poll"
 	"livefeed/handlers"
 	"livefeed/handlers/node"
 	"livefeed/handlers/node/nodetest"
@@ -259,7 +260,7 @@ func (l *liveServer) restart(whileDown func()) {
 func listenAgain(t *testing.T, addr string) net.Listener {
 	t.Helper()
 	var ln net.Listener
-	nodetest.Eventually(t, 10*time.Second, "to listen again on "+addr, func() bool {
+	poll.Within(t, 10*time.Second, "to listen again on "+addr, func() bool {
 		var err error
 		ln, err = net.Listen("tcp", addr)
 		return err == nil

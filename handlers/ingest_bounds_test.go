@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"livefeed/feed/poll"
 	"livefeed/handlers"
 )
 
@@ -192,7 +193,7 @@ func TestIngestStreamLimits(t *testing.T) {
 		t.Fatalf("a stream within the limits: %q", got)
 	}
 	first.end(t)
-	waitForCond(t, "a place back", func() bool {
+	poll.Until(t, "a place back", func() bool {
 		c, status := openIngest(t, a, "Bearer "+token)
 		c.conn.Close()
 		return status == http.StatusOK
@@ -279,17 +280,5 @@ func TestIngestStopsAtShutdown(t *testing.T) {
 	}
 	if n := a.store.LastID(); n != int64(acked) {
 		t.Fatalf("%d lines answered with an ID, %d events stored", acked, n)
-	}
-}
-
-// waitForCond polls cond until it holds, failing after 10 s.
-func waitForCond(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"livefeed/feed/poll"
 	"livefeed/handlers"
 )
 
@@ -94,7 +95,7 @@ func TestPublishConnectionAttacks(t *testing.T) {
 		c, _ := dial()
 		fmt.Fprintf(c, "%sIdempotency-Key: \"gone-1\"\r\nContent-Length: %d\r\n\r\n%s", head, len(scoreBody), scoreBody)
 		c.Close()
-		waitForCond(t, "the event stored", func() bool { return a.store.LastID() == before+1 })
+		poll.Until(t, "the event stored", func() bool { return a.store.LastID() == before+1 })
 		c2, br := dial()
 		fmt.Fprintf(c2, "%sIdempotency-Key: \"gone-1\"\r\nContent-Length: %d\r\n\r\n%s", head, len(scoreBody), scoreBody)
 		if status, body := read(br); status != http.StatusCreated || body != fmt.Sprintf("{\"id\":%d}\n", before+1) {
@@ -158,7 +159,7 @@ func TestPublishBodiesBounded(t *testing.T) {
 	}
 	// Let the server take all 16 before the one over the limit (a
 	// publish to probe it would race them for the last place).
-	waitForCond(t, "16 publishes being read", func() bool {
+	poll.Until(t, "16 publishes being read", func() bool {
 		return metricValue(t, a.Client(), a.URL, "livefeed_publish_body_bytes") == 16<<20
 	})
 	c, br := slow(token)
@@ -173,7 +174,7 @@ func TestPublishBodiesBounded(t *testing.T) {
 	for _, c := range held {
 		c.Close()
 	}
-	waitForCond(t, "the token's publishes taken again", func() bool {
+	poll.Until(t, "the token's publishes taken again", func() bool {
 		resp, _ := a.publish(t, "Bearer "+token, scoreBody)
 		return resp.StatusCode == http.StatusCreated
 	})

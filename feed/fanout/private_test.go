@@ -1,18 +1,16 @@
 package fanout_test
 
 import (
-	"context"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"livefeed/feed"
 	"livefeed/feed/fanout"
+	"livefeed/feed/poll"
 )
 
 func parse(t testing.TB, patterns ...string) feed.Filter {
@@ -182,7 +180,7 @@ func TestRevoke(t *testing.T) {
 	// A subscriber of key 1 that reads nothing: its socket fills and it
 	// is parked.
 	stuck := subscribeTCPWith(t, h, fanout.Subscription{Filter: f, Start: fanout.Start{Resume: true, After: 1}, Replay: l.history(f), Credential: key1}, smallBuffers)
-	waitFor(t, func() bool { return h.Stats().Subscribers == 5 })
+	poll.Until(t, "", func() bool { return h.Stats().Subscribers == 5 })
 	for h.Stats().Stalls == 0 {
 		l.publishSized("a", 10, 4<<10)
 	}
@@ -203,7 +201,7 @@ func TestRevoke(t *testing.T) {
 		c.expectClosed(t)
 	}
 	stuck.expectClosed(t)
-	waitFor(t, func() bool { return h.Stats().Closed[fanout.CloseRevoked] == 3 && h.Stats().Subscribers == 2 })
+	poll.Until(t, "", func() bool { return h.Stats().Closed[fanout.CloseRevoked] == 3 && h.Stats().Subscribers == 2 })
 	if n := h.Revoke(); n != 0 {
 		t.Fatalf("a second Revoke ended %d streams", n)
 	}
@@ -229,48 +227,10 @@ func TestRevoke(t *testing.T) {
 // may see after its position, once and in order, and never one it may not
 // see: not from history, not in the hand-over to the window, not live.
 func TestReplayRacePrivate(t *testing.T) {
-	h, l := newHub(t, fanout.Options{Window: 300})
-	topics := []string{"nba/a", "premium/a", "premium/b", "stocks/X"}
-	filters := []feed.Visible{
+	replayRace(t, []string{"nba/a", "premium/a", "premium/b", "stocks/X"}, []fanout.Filter{
 		visible(t, all, premium, nil),
 		visible(t, all, premium, []string{"premium/a"}),
 		visible(t, []string{"premium/*", "nba/a"}, premium, []string{"premium/b"}),
 		visible(t, []string{"premium/*"}, premium, nil),
-	}
-	const publishers, perPublisher = 4, 1500
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var pubs sync.WaitGroup
-	for p := range publishers {
-		pubs.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(p), 5))
-			for range perPublisher / 3 {
-				l.publish(topics[rng.IntN(len(topics))], 1+rng.IntN(5))
-			}
-		})
-	}
-	var subs sync.WaitGroup
-	errs := make(chan error, 64)
-	for s := range 12 {
-		subs.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(s), 6))
-			f := filters[s%len(filters)]
-			for round := 0; ctx.Err() == nil && round < 6; round++ {
-				l.mu.Lock()
-				last := int64(len(l.msgs))
-				l.mu.Unlock()
-				after := rng.Int64N(last + 1)
-				if err := checkStream(t, h, l, f, after, 50+rng.IntN(400)); err != nil {
-					errs <- fmt.Errorf("subscriber %d %v after %d: %w", s, f, after, err)
-					return
-				}
-			}
-		})
-	}
-	pubs.Wait()
-	subs.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	}, 5)
 }

@@ -17,6 +17,7 @@ import (
 	"livefeed/feed"
 	"livefeed/feed/client"
 	"livefeed/feed/fanout"
+	"livefeed/feed/poll"
 )
 
 // subscribeTCP is subscribe with the sockets' buffers made small by tune,
@@ -216,7 +217,7 @@ func TestStuckSubscribersHoldNoGoroutine(t *testing.T) {
 	for range stuck {
 		subscribeTCP(t, h, l, filterOf("a"), fanout.Start{Resume: true, After: 0}, smallBuffers)
 	}
-	waitFor(t, func() bool { return h.Stats().Subscribers == stuck+1 })
+	poll.Until(t, "", func() bool { return h.Stats().Subscribers == stuck+1 })
 	before := runtime.NumGoroutine()
 	l.publishSized("a", 20, 64<<10) // far more than their sockets hold
 	reader.expectIDs(t, seq(1, 20)...)
@@ -243,7 +244,7 @@ func TestWriteTimeout(t *testing.T) {
 		server.SetWriteBuffer(64 << 10)
 		conn.SetReadBuffer(16 << 10)
 	})
-	waitFor(t, func() bool { return h.Stats().Subscribers == 2 })
+	poll.Until(t, "", func() bool { return h.Stats().Subscribers == 2 })
 	start := time.Now()
 	const events = 25
 	l.publishSized("a", events, 16<<10) // 400 KB: seconds for the steady reader
@@ -263,7 +264,7 @@ func TestWriteTimeout(t *testing.T) {
 	if took := time.Since(start); took < 4*timeout {
 		t.Fatalf("the steady reader took %v: too fast to test the timeout", took)
 	}
-	waitFor(t, func() bool { return h.Stats().Closed[fanout.CloseWriteTimeout] == 1 })
+	poll.Until(t, "", func() bool { return h.Stats().Closed[fanout.CloseWriteTimeout] == 1 })
 	if st := h.Stats(); st.Subscribers != 1 || st.Closed[fanout.CloseLagged] != 0 {
 		t.Fatalf("subscribers %d, closed %v: want the steady reader open", st.Subscribers, st.Closed)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"livefeed/feed/poll"
 	"livefeed/handlers/config"
 )
 
@@ -83,7 +84,7 @@ func TestReadNewPasswordFromTerminal(t *testing.T) {
 			}()
 			for i, typed := range []string{tc.first, tc.second} {
 				prompt := []string{"password (not shown): ", "again: "}[i]
-				waitFor(t, func() bool { return strings.HasSuffix(shown.String(), prompt) && !echoing(t, slave) })
+				poll.Until(t, "", func() bool { return strings.HasSuffix(shown.String(), prompt) && !echoing(t, slave) })
 				io.WriteString(master, typed+"\r")
 			}
 			var r result
@@ -117,16 +118,4 @@ func echoing(t *testing.T, tty *os.File) bool {
 		t.Fatal(err)
 	}
 	return termios.Lflag&unix.ECHO != 0
-}
-
-// waitFor polls cond until it holds, for at most 10 seconds.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(time.Millisecond)
-	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"livefeed/feed"
 	"livefeed/feed/client"
+	"livefeed/feed/poll"
 	"livefeed/handlers/node"
 	"livefeed/handlers/node/nodetest"
 )
@@ -33,7 +34,7 @@ func TestExposeOperatorEverywhere(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	nodetest.Eventually(t, time.Second*10, "the hub to hear of event 5", func() bool { return n.Hub().LastID() == 5 })
+	poll.Within(t, time.Second*10, "the hub to hear of event 5", func() bool { return n.Hub().LastID() == 5 })
 	for _, from := range []string{"3", "0"} { // 3: from the window; 0: replayed
 		resp, err := http.Get(n.URL + "/events?topic=nba/g&lastEventId=" + from)
 		if err != nil {

@@ -27,6 +27,7 @@ import (
 	"livefeed/feed"
 	"livefeed/feed/bench"
 	"livefeed/feed/client"
+	"livefeed/feed/poll"
 )
 
 const e2eToken = "cluster-e2e-token-0123456789abcdef"
@@ -257,9 +258,9 @@ func TestClusterEndToEnd(t *testing.T) {
 				}
 			})
 		}
-		waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return acked > 300 })
+		poll.Until(t, "", func() bool { mu.Lock(); defer mu.Unlock(); return acked > 300 })
 		c.srv.Kill()
-		waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return acked > 700 })
+		poll.Until(t, "", func() bool { mu.Lock(); defer mu.Unlock(); return acked > 700 })
 		c.start(t) // returns once it answers /healthz: caught up
 		close(stop)
 		pubs.Wait()
@@ -282,13 +283,13 @@ func TestClusterEndToEnd(t *testing.T) {
 		resp, br := openStream(t, sctx, a.url+"/events?topic=t/*")
 		defer resp.Body.Close()
 		ns.kill()
-		waitFor(t, func() bool {
+		poll.Until(t, "", func() bool {
 			_, err := b.client().Publish(ctx, note(5000), "")
 			return errors.Is(err, feed.ErrUnavailable)
 		})
 		ns.start()
 		var id int64
-		waitFor(t, func() bool {
+		poll.Until(t, "", func() bool {
 			var err error
 			id, err = b.client().Publish(ctx, note(5001), "after-nats")
 			return err == nil
@@ -312,7 +313,7 @@ func TestClusterEndToEnd(t *testing.T) {
 		if status := ca.post(t, "/admin/games", "topic", "nba/g", "home", "A", "away", "B"); status != 201 {
 			t.Fatalf("new game: %d", status)
 		}
-		waitFor(t, func() bool {
+		poll.Until(t, "", func() bool {
 			latest, err := b.client().Topics(ctx, "nba/g")
 			return err == nil && len(latest) == 1
 		})
@@ -367,17 +368,6 @@ func TestClusterEndToEnd(t *testing.T) {
 			}
 		}
 	})
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in time")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func getBody(t *testing.T, u string) []byte {

@@ -1,11 +1,12 @@
 // Package nodetest starts whole livefeed nodes for tests: the real wiring
 // of handlers/node, serving on a loopback port of its choosing with a
 // temporary database, stopped when the test ends. It is the one helper
-// the tests of every package start a node with, and it holds the one
-// poll-with-deadline helper they wait with (Eventually).
+// the tests of every package start a node with (and feed/poll the one
+// they wait with).
 package nodetest
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -19,6 +20,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -206,20 +208,6 @@ func trusting(certFile string) (*http.Client, error) {
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}, nil
 }
 
-// Eventually polls cond until it holds, failing the test after timeout
-// with what it was waiting for. It is how tests wait: never a sleep that
-// hopes to be long enough.
-func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // Buffer is a log safe for concurrent writes.
 type Buffer struct {
 	mu sync.Mutex
@@ -239,4 +227,38 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// Stream opens GET path (an event stream) of the server at base on a raw
+// HTTP/1.1 socket, sending the header lines given ("Last-Event-ID: 5"),
+// and returns the socket (for read deadlines) and a reader of the stream.
+// A status other than 200 fails the test.
+func Stream(tb testing.TB, base, path string, header ...string) (net.Conn, *bufio.Reader) {
+	tb.Helper()
+	u, err := url.Parse(base)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	req := "GET " + path + " HTTP/1.1\r\nHost: " + u.Host + "\r\nAccept: text/event-stream\r\n"
+	for _, h := range header {
+		req += h + "\r\n"
+	}
+	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
+		tb.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		tb.Fatalf("GET %s: %s", path, resp.Status)
+	}
+	return c, br
 }
