@@ -604,32 +604,4 @@ func TestAppendIf(t *testing.T) {
 	if err != nil || !replayed || events[0].ID != 2 {
 		t.Fatalf("the retry: %+v, %v, %v", events, replayed, err)
 	}
-	// Many operators at once, each reading the latest and retrying on a
-	// conflict: every one of their changes is stored, one after another.
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for range 10 {
-				for {
-					latest, _, err := s.LatestOf(ctx, "g")
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					_, _, err = s.AppendIf(ctx, nil, latest.ID, note("g", 0))
-					if err == nil {
-						break
-					}
-					if !errors.Is(err, feed.ErrConflict) {
-						t.Error(err)
-						return
-					}
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if s.LastID() != 82 {
-		t.Fatalf("LastID = %d, want 82", s.LastID())
-	}
 }

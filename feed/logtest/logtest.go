@@ -47,6 +47,20 @@ func (s *sink) await(t *testing.T, n int) []int64 {
 	}
 }
 
+// latestOf returns the ID of the newest event of topic handed on (0:
+// none): what a reader of the log's latest events would find, a moment
+// behind the log.
+func (s *sink) latestOf(topic string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := len(s.events) - 1; i >= 0; i-- {
+		if s.events[i].Topic == topic {
+			return s.events[i].ID
+		}
+	}
+	return 0
+}
+
 func (s *sink) ids() []int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -177,6 +191,38 @@ func Run(t *testing.T, open Open) {
 		again, replayed, err := l.AppendIf(ctx, &once, next[0].ID, note("g", 3))
 		if err != nil || !replayed || again[0].ID != tap[0].ID {
 			t.Fatalf("a retried tap: %+v, replayed %v, %v", again, replayed, err)
+		}
+	})
+
+	// Operators tapping +3 on one game at once, each appending on the
+	// latest event it knows and, on a conflict, reading the latest again:
+	// every tap is stored, one after another, none lost to another.
+	t.Run("AppendIfContended", func(t *testing.T) {
+		l, s := fresh(t)
+		if _, _, err := l.AppendIf(ctx, nil, 0, note("g", 0)); err != nil {
+			t.Fatal(err)
+		}
+		const operators, taps = 8, 10
+		var wg sync.WaitGroup
+		for range operators {
+			wg.Go(func() {
+				for range taps {
+					for {
+						_, _, err := l.AppendIf(ctx, nil, s.latestOf("g"), note("g", 0))
+						if err == nil {
+							break
+						}
+						if !errors.Is(err, feed.ErrConflict) {
+							t.Error(err)
+							return
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if ids := s.await(t, 1+operators*taps); len(ids) != 1+operators*taps {
+			t.Fatalf("%d events handed on, want %d: every tap once", len(ids), 1+operators*taps)
 		}
 	})
 
