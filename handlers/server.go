@@ -1,7 +1,11 @@
 // Package handlers is livefeed's HTTP interface: publishing, event streams,
 // history, the operator console and the embeddable widgets. It turns
-// requests into calls on the store (append, read) and the feed hub (serve a
-// subscriber), and errors into the JSON error body of the contract.
+// requests into calls on a feed.Log (append) and a History (read) and on
+// the hub (serve a subscriber), and errors into the JSON error body of the
+// contract. It is the top floor, with its packages: config (config.toml),
+// token (subscriber tokens), node (wiring a whole node), cli (the
+// commands). It declares what it needs of storage as interfaces and
+// imports no store: which store serves them is handlers/node's choice.
 package handlers
 
 import (

@@ -1,6 +1,8 @@
 // Package store keeps livefeed's events in SQLite: it validates and appends
 // updates (assigning their IDs), keeps the latest event of every topic, and
-// reads history back by ID.
+// reads history back by ID. It is the second floor: it imports feed, never
+// handlers; a cluster's log on NATS JetStream is store/cluster. HTTP,
+// configuration files and the wiring of a node do not belong here.
 //
 // One goroutine writes. Concurrent Append calls are grouped into a single
 // transaction (group commit), and every call returns only after its

@@ -1,5 +1,6 @@
 // Package web holds livefeed's pages and scripts, embedded in the binary so
-// that one file is all a deployment needs.
+// that one file is all a deployment needs, and the reference pages under
+// docs/. No Go code of the server's belongs here.
 package web
 
 import (

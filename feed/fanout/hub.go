@@ -1,4 +1,7 @@
 // Package fanout fans committed events out to Server-Sent Events subscribers.
+// It owns their framing: the hub is handed committed events and encodes
+// each once (Hub.Encode), in the one envelope its options choose, whether
+// a subscriber gets it live, from the window or replayed from storage.
 //
 // The hub keeps a window of recent events in ID order, each with its SSE frame
 // encoded once. A subscriber is a cursor into that window plus a topic

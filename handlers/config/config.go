@@ -1,6 +1,10 @@
 // Package config reads livefeed's config.toml: defaults, the file, then
 // secrets from the environment, and validates the result before the server
-// starts, naming the key of any bad value.
+// starts, naming the key of any bad value. It also says which keys a
+// running server takes anew on SIGHUP (Reloadable) and applies them
+// (ApplyTo), in one place. Opening and wiring a node from a configuration
+// is handlers/node's; flags and files named on the command line are
+// handlers/cli's.
 package config
 
 import (
