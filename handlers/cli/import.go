@@ -171,8 +171,7 @@ func exportRow(record []string) (feed.Update, error) {
 		if cell == "" {
 			continue // absent
 		}
-		takesNumbers := fd.Kind == feed.Count || fd.Kind == feed.Number || fd.Kind == feed.Positive || fd.Kind == feed.Period
-		if takesNumbers && isNumber(cell) {
+		if fd.Kind.TakesNumber() && isNumber(cell) {
 			data[fd.Name] = json.RawMessage(cell)
 			continue
 		}

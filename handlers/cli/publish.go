@@ -554,13 +554,10 @@ func (j *job) report(what string, after int, held, resumable bool) error {
 func (j *job) mayBeStored(err error, key string) bool {
 	var fe *feed.Error
 	if errors.As(err, &fe) {
-		for _, kind := range []error{feed.ErrInvalid, feed.ErrUnauthorized, feed.ErrForbidden, feed.ErrNotFound, feed.ErrNotAllowed,
-			feed.ErrConflict, feed.ErrTooLarge, feed.ErrKeyReused, feed.ErrRateLimited, feed.ErrTimeout, feed.ErrUnavailable} {
-			if fe.Kind == kind {
-				return false
-			}
-		}
-		return true // a status of a proxy's, such as 502
+		// A kind of feed's table is a livefeed refusal; anything else,
+		// a status of a proxy's such as 502.
+		_, refused := feed.StatusOf(fe.Kind)
+		return !refused
 	}
 	var op *net.OpError
 	return key != "" || !errors.As(err, &op) || op.Op != "dial"
