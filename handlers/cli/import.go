@@ -45,12 +45,9 @@ func Import(ctx context.Context, e Env) error {
 			"were not, and which may or may not be.\n\n")
 		ff.flags.PrintDefaults()
 	}
-	args, err := parseFlags(ff.flags, e.Args)
+	args, err := ff.parseBatched(e, batch)
 	if err != nil {
-		return FlagError(err)
-	}
-	if *batch < 1 || *batch > maxBatch {
-		return UsageError(e.Stderr, ff.flags.Usage, "-batch %d is out of range: use 1 to %d events", *batch, maxBatch)
+		return err
 	}
 	if len(args) != 1 {
 		return UsageError(e.Stderr, ff.flags.Usage, "import takes one CSV file, not %d arguments", len(args))

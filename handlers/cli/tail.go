@@ -28,6 +28,20 @@ type feedFlags struct {
 	configPath *string
 }
 
+// parseBatched parses the command line of a command publishing in
+// batches of -batch events (publish, import), flags before and after its
+// arguments, and returns the arguments.
+func (ff feedFlags) parseBatched(e Env, batch *int) ([]string, error) {
+	args, err := parseFlags(ff.flags, e.Args)
+	if err != nil {
+		return nil, FlagError(err)
+	}
+	if *batch < 1 || *batch > maxBatch {
+		return nil, UsageError(e.Stderr, ff.flags.Usage, "-batch %d is out of range: use 1 to %d events", *batch, maxBatch)
+	}
+	return args, nil
+}
+
 // newFeedFlags returns the flag set of `livefeed name` with -url, -token
 // and -config; tokenUse says what the token is for.
 func newFeedFlags(name, tokenUse string, e Env) feedFlags {
