@@ -4,25 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	crand "crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
-	"math/big"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/http/httptrace"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,11 +42,9 @@ import (
 	"livefeed/store"
 )
 
-const testToken = "e2e-publish-token-0123456789"
-
 func testEnv(key string) string {
 	if key == config.EnvPublishTokens {
-		return testToken
+		return nodetest.Token
 	}
 	return ""
 }
@@ -70,25 +57,7 @@ type server struct {
 	stop    context.CancelFunc
 	done    chan error
 	stopped sync.Once
-	log     *lockedBuffer // what it wrote to stderr
-}
-
-// lockedBuffer is a buffer safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	log     *nodetest.Buffer // what it wrote to stderr
 }
 
 // startServer writes configTOML to a temporary config file and runs the
@@ -121,7 +90,7 @@ func startServerFlags(t *testing.T, dir, configTOML string, getenv func(string) 
 	args = append([]string{"-config", cfgPath, "-db", filepath.Join(dir, "feed.db")}, args...)
 	out, outW := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{dir: dir, stop: cancel, done: make(chan error, 1), log: new(lockedBuffer)}
+	s := &server{dir: dir, stop: cancel, done: make(chan error, 1), log: new(nodetest.Buffer)}
 	go func() {
 		err := run(ctx, args, getenv, nil, outW, s.log)
 		outW.CloseWithError(err)
@@ -153,131 +122,6 @@ func (s *server) shutdown(t *testing.T) {
 	})
 }
 
-// publish publishes a body of /api/publish (an event, or an array of
-// them) with the Go client and returns the acknowledged IDs.
-func publish(base, body string) ([]int64, error) { return publishWith(http.DefaultClient, base, body) }
-
-// publishWith is publish through the given HTTP client.
-func publishWith(hc *http.Client, base, body string) ([]int64, error) {
-	c := client.New(base, testToken)
-	c.HTTP = hc
-	if strings.HasPrefix(strings.TrimSpace(body), "[") {
-		var updates []feed.Update
-		if err := json.Unmarshal([]byte(body), &updates); err != nil {
-			return nil, err
-		}
-		return c.PublishBatch(context.Background(), updates, "")
-	}
-	var u feed.Update
-	if err := json.Unmarshal([]byte(body), &u); err != nil {
-		return nil, err
-	}
-	id, err := c.Publish(context.Background(), u, "")
-	return []int64{id}, err
-}
-
-func mustPublish(t *testing.T, base, body string) []int64 {
-	t.Helper()
-	ids, err := publish(base, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ids
-}
-
-func noteBody(topic string, n int) string {
-	return fmt.Sprintf(`{"topic":%q,"type":"note","data":{"n":%d}}`, topic, n)
-}
-
-// nextEvent reads the next event of a stream, passing over the position
-// event that ends a snapshot (feed.EventPosition).
-func nextEvent(rd *client.Reader) (client.Message, error) {
-	for {
-		ev, err := rd.Next()
-		if err != nil || ev.Type != feed.EventPosition {
-			return ev, err
-		}
-	}
-}
-
-// TestPublishReceiveExactFrame publishes through the API and reads the event
-// stream's bytes from a raw socket.
-func TestPublishReceiveExactFrame(t *testing.T) {
-	s := startServer(t, "")
-	c, br := nodetest.Stream(t, s.url, "/events?topic=nba/*")
-	want := "retry: 2000\n: livefeed event stream\n\nid: 0\nevent: livefeed.position\ndata: {\"last_id\":0}\n\n"
-	got := make([]byte, len(want))
-	if _, err := io.ReadFull(br, got); err != nil || string(got) != want {
-		t.Fatalf("stream start %q, %v; want %q", got, err, want)
-	}
-	ids := mustPublish(t, s.url, `{"topic":"nba/lal-bos","type":"score","data":{"home":"Lakers","away":"Celtics","home_score":3,"away_score":0,"period":1,"clock":"11:32","status":"live"}}`)
-	if !slices.Equal(ids, []int64{1}) {
-		t.Fatalf("ids %v", ids)
-	}
-	frame := regexp.MustCompile(`^id: 1\nevent: score\ndata: \{"id":1,"topic":"nba/lal-bos","type":"score","time":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)","data":\{"home":"Lakers","away":"Celtics","home_score":3,"away_score":0,"period":1,"clock":"11:32","status":"live"\}\}\n\n$`)
-	var buf bytes.Buffer
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for !strings.HasSuffix(buf.String(), "\n\n") {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatalf("after %q: %v", buf.String(), err)
-		}
-		buf.WriteString(line)
-	}
-	m := frame.FindStringSubmatch(buf.String())
-	if m == nil {
-		t.Fatalf("frame %q does not match the contract", buf.String())
-	}
-	if ts, err := time.Parse(feed.TimeLayout, m[1]); err != nil || time.Since(ts) > time.Minute || time.Since(ts) < 0 {
-		t.Fatalf("event time %s is not the server's current time", m[1])
-	}
-}
-
-func TestResetOnBadPosition(t *testing.T) {
-	s := startServer(t, "")
-	mustPublish(t, s.url, noteBody("a", 1))
-	for _, tc := range []struct{ header, query, reason string }{
-		{"Last-Event-ID: abc", "", "invalid"},
-		{"Last-Event-ID: -5", "", "invalid"},
-		{"", "&lastEventId=1e3", "invalid"},
-		{"Last-Event-ID: 99999999999999999999", "", "invalid"},
-		{"Last-Event-ID: 500", "", "ahead"},
-	} {
-		t.Run(tc.reason+tc.header+tc.query, func(t *testing.T) {
-			var headers []string
-			if tc.header != "" {
-				headers = append(headers, tc.header)
-			}
-			_, br := nodetest.Stream(t, s.url, "/events?topic=a"+tc.query, headers...)
-			rd := client.NewReader(br)
-			ev, err := rd.Next()
-			if err != nil || ev.Type != "reset" || !strings.Contains(ev.Data, `"reason":"`+tc.reason+`"`) {
-				t.Fatalf("first event %+v, %v; want a reset (%s)", ev, err, tc.reason)
-			}
-			if ev, err := nextEvent(rd); err != nil || ev.ID != "1" {
-				t.Fatalf("snapshot event %+v, %v", ev, err)
-			}
-		})
-	}
-}
-
-// TestLastEventIDQuery resumes with the lastEventId query parameter, for
-// clients that cannot set headers; the header wins when both are present.
-func TestLastEventIDQuery(t *testing.T) {
-	s := startServer(t, "")
-	for i := range 5 {
-		mustPublish(t, s.url, noteBody("a", i))
-	}
-	_, br := nodetest.Stream(t, s.url, "/events?topic=a&lastEventId=3")
-	if ev, err := client.NewReader(br).Next(); err != nil || ev.ID != "4" {
-		t.Fatalf("query position: %+v, %v", ev, err)
-	}
-	_, br = nodetest.Stream(t, s.url, "/events?topic=a&lastEventId=1", "Last-Event-ID: 4")
-	if ev, err := client.NewReader(br).Next(); err != nil || ev.ID != "5" {
-		t.Fatalf("header position: %+v, %v", ev, err)
-	}
-}
-
 // TestLogJSON: with log.format "json" every line of the log is a JSON
 // object; the access log names routes, never a token in the query; a
 // shutdown logs "shutting down" and, once it is done, "shut down"; and
@@ -285,7 +129,7 @@ func TestLastEventIDQuery(t *testing.T) {
 func TestLogJSON(t *testing.T) {
 	const secret = "query-token-never-logged-0123456789"
 	s := startServer(t, "[log]\nformat = \"json\"\naccess = true\n")
-	mustPublish(t, s.url, noteBody("a", 1))
+	nodetest.MustPublish(t, s.url, nodetest.Note("a", 1))
 	get(t, http.DefaultClient, s.url+"/api/history?topic=a&token="+secret)
 	s.shutdown(t)
 	var msgs []string
@@ -316,73 +160,10 @@ func TestLogJSON(t *testing.T) {
 	}
 
 	quiet := startServer(t, "[log]\nlevel = \"warn\"\naccess = true\n")
-	mustPublish(t, quiet.url, noteBody("a", 1))
+	nodetest.MustPublish(t, quiet.url, nodetest.Note("a", 1))
 	quiet.shutdown(t)
 	if l := quiet.log.String(); strings.Contains(l, "level=INFO") || !strings.Contains(l, "level=WARN") {
 		t.Errorf("log.level warn logged:\n%s", l)
-	}
-}
-
-// TestShutdown: on SIGINT/SIGTERM (ctx ends) open streams end, run returns,
-// and the database is closed with every acknowledged event in it.
-func TestShutdown(t *testing.T) {
-	s := startServer(t, "")
-	c, br := nodetest.Stream(t, s.url, "/events?topic=*")
-	rd := client.NewReader(br)
-	mustPublish(t, s.url, noteBody("a", 1))
-	if ev, err := nextEvent(rd); err != nil || ev.ID != "1" {
-		t.Fatalf("%+v %v", ev, err)
-	}
-	s.shutdown(t)
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := rd.Next(); !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Fatalf("stream after shutdown: %v, want end of stream", err)
-	}
-	st, err := store.Open(filepath.Join(s.dir, "feed.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if st.LastID() != 1 {
-		t.Fatalf("LastID after shutdown = %d", st.LastID())
-	}
-}
-
-func TestDemo(t *testing.T) {
-	s := startServer(t, "", "-demo")
-	c, br := nodetest.Stream(t, s.url, "/events?topic=*")
-	rd := client.NewReader(br)
-	seen := map[string]bool{}
-	c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	for !seen["score"] || !seen["tick"] {
-		ev, err := rd.Next()
-		if err != nil {
-			t.Fatalf("demo events so far %v: %v", seen, err)
-		}
-		seen[ev.Type] = true
-	}
-}
-
-// TestDemoOverTLS: the simulation publishes through the API like any
-// publisher, also when the server speaks only HTTPS.
-func TestDemoOverTLS(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile, pool := selfSignedCert(t, dir)
-	s := startServerIn(t, dir, fmt.Sprintf("[server]\ntls_cert = %q\ntls_key = %q\n", certFile, keyFile), "-demo")
-	c := client.New(s.url, "")
-	c.HTTP = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	stream := c.Subscribe(ctx, []string{"stocks/*"}, "")
-	defer stream.Close()
-	for range 6 { // more than the snapshot of the four symbols: live ones too
-		item, err := stream.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if item.Event.Type != "tick" {
-			t.Fatalf("got %+v", item)
-		}
 	}
 }
 
@@ -443,7 +224,7 @@ func TestCrashRecovery(t *testing.T) {
 		for p := range 8 {
 			pubs.Go(func() {
 				for i := 0; ; i++ {
-					ids, err := publish(base, noteBody(fmt.Sprintf("t/%d", p), i))
+					ids, err := nodetest.Publish(nil, base, nodetest.Note(fmt.Sprintf("t/%d", p), i))
 					if err != nil {
 						return
 					}
@@ -513,7 +294,7 @@ func TestCrashRecovery(t *testing.T) {
 			t.Fatalf("acknowledged ID %d is missing after the crash", id)
 		}
 	}
-	if ids := mustPublish(t, base, noteBody("after", 0)); ids[0] <= maxAcked {
+	if ids := nodetest.MustPublish(t, base, nodetest.Note("after", 0)); ids[0] <= maxAcked {
 		t.Fatalf("new ID %d is not above the acknowledged %d", ids[0], maxAcked)
 	}
 }
@@ -558,7 +339,7 @@ func TestMain(m *testing.M) {
 // URL; it is killed at the end of the test if still running.
 func startBinary(t *testing.T, bin, cfg, db string) (*bench.Server, string) {
 	t.Helper()
-	srv, err := bench.StartServer(t.Context(), bin, db, cfg, testToken)
+	srv, err := bench.StartServer(t.Context(), bin, db, cfg, nodetest.Token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -600,14 +381,17 @@ func TestBackupWhileServing(t *testing.T) {
 					return
 				default:
 				}
-				if _, err := publish(s.url, noteBody(fmt.Sprintf("t/%d", p), i)); err != nil {
+				if _, err := nodetest.Publish(nil, s.url, nodetest.Note(fmt.Sprintf("t/%d", p), i)); err != nil {
 					t.Error(err)
 					return
 				}
 			}
 		})
 	}
-	poll.Until(t, "", func() bool { ids, _ := publish(s.url, noteBody("mark", 0)); return len(ids) > 0 && ids[0] > 200 })
+	poll.Until(t, "", func() bool {
+		ids, _ := nodetest.Publish(nil, s.url, nodetest.Note("mark", 0))
+		return len(ids) > 0 && ids[0] > 200
+	})
 	out := filepath.Join(t.TempDir(), "backup.db")
 	var stdout bytes.Buffer
 	err := run(context.Background(), []string{"backup", "-db", db, out}, testEnv, nil, &stdout, io.Discard)
@@ -645,13 +429,13 @@ func TestRestore(t *testing.T) {
 	backupFile := filepath.Join(dir, "backup.db")
 	s := startServerIn(t, dir, "")
 	for i := range 10 {
-		mustPublish(t, s.url, noteBody("a", i))
+		nodetest.MustPublish(t, s.url, nodetest.Note("a", i))
 	}
 	if err := run(context.Background(), []string{"backup", "-db", db, backupFile}, testEnv, nil, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 10 {
-		mustPublish(t, s.url, noteBody("a", 10+i)) // 11..20, lost by the restore
+		nodetest.MustPublish(t, s.url, nodetest.Note("a", 10+i)) // 11..20, lost by the restore
 	}
 	s.shutdown(t)
 
@@ -670,7 +454,7 @@ func TestRestore(t *testing.T) {
 		}
 	}
 	c, br := nodetest.Stream(t, s.url, "/events?topic=a", "Last-Event-ID: 10")
-	if ids := mustPublish(t, s.url, noteBody("a", 99)); ids[0] != 21 {
+	if ids := nodetest.MustPublish(t, s.url, nodetest.Note("a", 99)); ids[0] != 21 {
 		t.Fatalf("first ID after the restore %d, want 21", ids[0])
 	}
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -686,278 +470,6 @@ func mustFilter(t *testing.T, patterns ...string) feed.Filter {
 		t.Fatal(err)
 	}
 	return f
-}
-
-// TestSlowAndOversizedRequests: a client that trickles its headers
-// (slowloris) is cut off after read_header_timeout, and oversized headers
-// are refused, so neither can hold a connection or memory.
-func TestSlowAndOversizedRequests(t *testing.T) {
-	s := startServer(t, "[server]\nread_header_timeout = \"300ms\"\n")
-	u, _ := url.Parse(s.url)
-	t.Run("SlowHeaders", func(t *testing.T) {
-		c, err := net.Dial("tcp", u.Host)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		io.WriteString(c, "GET /events?topic=a HTTP/1.1\r\nHost: x\r\n") // and nothing more
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		start := time.Now()
-		_, err = io.ReadAll(c)
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			t.Fatal("the server kept a connection with unfinished headers open")
-		}
-		t.Logf("closed after %v", time.Since(start).Round(time.Millisecond))
-	})
-	t.Run("HugeHeaders", func(t *testing.T) {
-		req, _ := http.NewRequest(http.MethodGet, s.url+"/healthz", nil)
-		req.Header.Set("X-Padding", strings.Repeat("x", 200<<10))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return // the server closed the connection: refused as well
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-			t.Fatalf("200 KiB of headers: %d", resp.StatusCode)
-		}
-	})
-}
-
-// TestPublishCannotInjectFrames: whatever text a publisher puts in an
-// event's data, subscribers read exactly one event with the server's ID and
-// the publisher's type and data (CWE-93).
-func TestPublishCannotInjectFrames(t *testing.T) {
-	s := startServer(t, "")
-	c, br := nodetest.Stream(t, s.url, "/events?topic=a", "Last-Event-ID: 0")
-	evil := "x\n\nid: 999\nevent: reset\ndata: {\"reason\":\"pwned\"}\n\r\r\n: comment\u2028\u2029\u0000"
-	body, _ := json.Marshal(map[string]any{"topic": "a", "type": "note", "data": map[string]string{"text": evil, "event: x": "\n"}})
-	ids := mustPublish(t, s.url, string(body))
-	mustPublish(t, s.url, noteBody("a", 1))
-	rd := client.NewReader(br)
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for i, want := range ids {
-		ev, err := rd.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var env struct {
-			Data map[string]string
-		}
-		if ev.ID != strconv.FormatInt(want, 10) || ev.Type != "note" || json.Unmarshal([]byte(ev.Data), &env) != nil || env.Data["text"] != evil {
-			t.Fatalf("event %d read as %+v", i, ev)
-		}
-	}
-	if ev, err := rd.Next(); err != nil || ev.ID != strconv.FormatInt(ids[0]+1, 10) {
-		t.Fatalf("the next event read as %+v, %v", ev, err)
-	}
-}
-
-// TestTLSServesHTTP2: with a certificate configured, run serves HTTPS and
-// HTTP/2, so a browser's many event streams share one connection instead
-// of being held to six; events published over it reach every stream.
-func TestTLSServesHTTP2(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile, pool := selfSignedCert(t, dir)
-	s := startServerIn(t, dir, fmt.Sprintf("[server]\ntls_cert = %q\ntls_key = %q\n", certFile, keyFile))
-	if !strings.HasPrefix(s.url, "https://") {
-		t.Fatalf("serving on %s, want https", s.url)
-	}
-	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
-	defer httpClient.CloseIdleConnections()
-
-	const streams = 8 // more than a browser's six HTTP/1.1 connections
-	var (
-		mu    sync.Mutex
-		conns = map[net.Conn]bool{}
-	)
-	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
-		mu.Lock()
-		conns[info.Conn] = true
-		mu.Unlock()
-	}}
-	ctx, cancel := context.WithTimeout(httptrace.WithClientTrace(t.Context(), trace), 10*time.Second)
-	defer cancel()
-	var readers []*client.Reader
-	for range streams {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/events?topic=tls/*", nil)
-		req.Header.Set("Last-Event-ID", "0")
-		resp, err := httpClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-			t.Fatalf("stream: %s %s, Content-Type %q", resp.Proto, resp.Status, resp.Header.Get("Content-Type"))
-		}
-		readers = append(readers, client.NewReader(resp.Body))
-	}
-	mu.Lock()
-	used := len(conns)
-	mu.Unlock()
-	if used != 1 {
-		t.Fatalf("%d streams used %d connections, want 1", streams, used)
-	}
-
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/api/publish", strings.NewReader(noteBody("tls/game", 1)))
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated || strings.TrimSpace(string(body)) != `{"id":1}` {
-		t.Fatalf("publish over TLS: %s %s", resp.Status, body)
-	}
-	for i, rd := range readers {
-		ev, err := rd.Next()
-		if err != nil {
-			t.Fatalf("stream %d: %v", i, err)
-		}
-		if ev.ID != "1" || ev.Type != "note" {
-			t.Fatalf("stream %d received %+v, want event 1", i, ev)
-		}
-	}
-}
-
-// selfSignedCert writes a certificate for 127.0.0.1 and its key to dir and
-// returns their paths and a pool that trusts the certificate.
-func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "livefeed test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
-}
-
-// TestStreamsOutliveTimeouts holds an idle and a busy stream open through
-// several heartbeats and several server and feed write timeouts, over
-// HTTP/1.1 and over HTTP/2: a stream ends only when its client stops
-// reading (streams used to be cut after the first write timeout).
-func TestStreamsOutliveTimeouts(t *testing.T) {
-	const hold = 6 * time.Second
-	timeouts := `
-[server]
-read_timeout = "1s"
-write_timeout = "1s"
-idle_timeout = "1s"
-[feed]
-heartbeat = "1s"
-write_timeout = "1500ms"
-`
-	for _, proto := range []string{"HTTP/1.1", "HTTP/2.0"} {
-		t.Run(proto, func(t *testing.T) {
-			t.Parallel()
-			dir := t.TempDir()
-			httpClient := http.DefaultClient
-			cfg := timeouts
-			if proto == "HTTP/2.0" {
-				certFile, keyFile, pool := selfSignedCert(t, dir)
-				cfg = strings.Replace(cfg, "[server]\n", fmt.Sprintf("[server]\ntls_cert = %q\ntls_key = %q\n", certFile, keyFile), 1)
-				httpClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
-				defer httpClient.CloseIdleConnections()
-			}
-			s := startServerIn(t, dir, cfg)
-			open := func(topic string) (*client.Reader, func()) {
-				req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, s.url+"/events?topic="+topic, nil)
-				req.Header.Set("Last-Event-ID", "0")
-				resp, err := httpClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if resp.Proto != proto || resp.StatusCode != http.StatusOK {
-					t.Fatalf("stream: %s %s, want %s 200", resp.Proto, resp.Status, proto)
-				}
-				return client.NewReader(resp.Body), func() { resp.Body.Close() }
-			}
-			idle, closeIdle := open("quiet/*")
-			defer closeIdle()
-			busy, closeBusy := open("busy/*")
-			defer closeBusy()
-
-			// The idle stream is read in the background: it sees only
-			// heartbeats until the end.
-			idleEvents := make(chan error, 1)
-			go func() {
-				ev, err := idle.Next()
-				if err == nil && ev.ID != "" {
-					err = fmt.Errorf("event %s", ev.ID)
-				}
-				idleEvents <- err
-			}()
-			var last int64
-			deadline := time.Now().Add(hold)
-			for time.Now().Before(deadline) {
-				ids, err := publishWith(httpClient, s.url, noteBody("busy/game", int(last)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				ev, err := busy.Next()
-				if err != nil {
-					t.Fatalf("busy stream after %d events: %v", last, err)
-				}
-				if ev.ID != strconv.FormatInt(ids[0], 10) {
-					t.Fatalf("busy stream: event %s, want %d", ev.ID, ids[0])
-				}
-				last = ids[0]
-				time.Sleep(200 * time.Millisecond) // an event every 200 ms, as a busy game does
-			}
-			ids, err := publishWith(httpClient, s.url, noteBody("quiet/game", 1))
-			if err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case err := <-idleEvents:
-				if err != nil && !strings.Contains(err.Error(), fmt.Sprintf("event %d", ids[0])) {
-					t.Fatalf("idle stream after %v: %v", hold, err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("the idle stream did not get the event")
-			}
-			if got := idle.Comments(); got < int(hold/time.Second)-1 {
-				t.Fatalf("idle stream: %d heartbeats in %v", got, hold)
-			}
-			metrics := get(t, httpClient, s.url+"/metrics")
-			for _, reason := range []string{"lag", "write_timeout"} {
-				want := fmt.Sprintf(`livefeed_streams_closed_total{reason=%q} 0`, reason)
-				if !strings.Contains(metrics, want) {
-					t.Errorf("metrics lack %s", want)
-				}
-			}
-		})
-	}
 }
 
 func get(t *testing.T, httpClient *http.Client, url string) string {
@@ -982,11 +494,11 @@ func TestRestoreRefusedWhileServing(t *testing.T) {
 	db, backupFile, cfg := filepath.Join(dir, "feed.db"), filepath.Join(dir, "backup.db"), filepath.Join(dir, "config.toml")
 	os.WriteFile(cfg, nil, 0o600)
 	srv, base := startBinary(t, bin, cfg, db)
-	mustPublish(t, base, noteBody("a", 1))
+	nodetest.MustPublish(t, base, nodetest.Note("a", 1))
 	if err := run(context.Background(), []string{"backup", "-db", db, backupFile}, testEnv, nil, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	mustPublish(t, base, noteBody("a", 2))
+	nodetest.MustPublish(t, base, nodetest.Note("a", 2))
 	backupBefore, _ := os.ReadFile(backupFile)
 
 	err := run(context.Background(), []string{"restore", "-db", db, backupFile}, testEnv, nil, io.Discard, io.Discard)
@@ -999,7 +511,7 @@ func TestRestoreRefusedWhileServing(t *testing.T) {
 	if leftovers, _ := filepath.Glob(db + ".re*"); len(leftovers) > 0 {
 		t.Fatalf("the refused restore left %v", leftovers)
 	}
-	if ids := mustPublish(t, base, noteBody("a", 3)); ids[0] != 3 {
+	if ids := nodetest.MustPublish(t, base, nodetest.Note("a", 3)); ids[0] != 3 {
 		t.Fatalf("the server goes on at ID %d, want 3", ids[0])
 	}
 
@@ -1012,7 +524,7 @@ func TestRestoreRefusedWhileServing(t *testing.T) {
 		t.Fatalf("restore said %q", out.String())
 	}
 	_, base = startBinary(t, bin, cfg, db)
-	if ids := mustPublish(t, base, noteBody("a", 4)); ids[0] != 4 {
+	if ids := nodetest.MustPublish(t, base, nodetest.Note("a", 4)); ids[0] != 4 {
 		t.Fatalf("first ID after the restore %d, want 4: IDs 2 and 3 were acknowledged before it", ids[0])
 	}
 }
@@ -1038,11 +550,11 @@ func TestLockFollowsTheFile(t *testing.T) {
 		}
 	}
 	srv, base := startBinary(t, bin, cfg, link)
-	mustPublish(t, base, noteBody("a", 1))
+	nodetest.MustPublish(t, base, nodetest.Note("a", 1))
 	if err := run(context.Background(), []string{"backup", "-db", real, backupFile}, testEnv, nil, io.Discard, io.Discard); err != nil {
 		t.Fatalf("backup by the file's own path while serving: %v", err)
 	}
-	mustPublish(t, base, noteBody("a", 2))
+	nodetest.MustPublish(t, base, nodetest.Note("a", 2))
 	files := func() map[string]string {
 		got := map[string]string{}
 		entries, _ := os.ReadDir(filepath.Dir(real))
@@ -1081,7 +593,7 @@ func TestLockFollowsTheFile(t *testing.T) {
 			t.Errorf("the refusals left %s", name)
 		}
 	}
-	if ids := mustPublish(t, base, noteBody("a", 3)); ids[0] != 3 {
+	if ids := nodetest.MustPublish(t, base, nodetest.Note("a", 3)); ids[0] != 3 {
 		t.Fatalf("the server goes on at ID %d, want 3", ids[0])
 	}
 }
@@ -1162,107 +674,6 @@ func TestKilledBackupLeavesNothing(t *testing.T) {
 	if _, err := os.Stat(third + ".partial"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("after the next start the killed backup's file is still there (%v)", err)
 	}
-}
-
-// TestSessionsSurviveRestart: an operator signed in before a restart (a
-// deploy) is still signed in after it, with the same cookie and form
-// token; signing out still ends the session at once, and the database
-// holds no session ID a copy of it could sign in with.
-func TestSessionsSurviveRestart(t *testing.T) {
-	hash, err := bcrypt.GenerateFromPassword([]byte("pitch-side-password"), config.MinPasswordCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := fmt.Sprintf("[[auth.operators]]\nname = \"ann\"\npassword_hash = %q\n", hash)
-	dir := t.TempDir()
-	s := startServerIn(t, dir, cfg)
-	jar, _ := cookiejar.New(nil)
-	httpClient := &http.Client{Jar: jar}
-	post := func(path string, kv ...string) (int, map[string]any) {
-		t.Helper()
-		v := url.Values{}
-		for i := 0; i+1 < len(kv); i += 2 {
-			v.Set(kv[i], kv[i+1])
-		}
-		resp, err := httpClient.PostForm(s.url+path, v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var body map[string]any
-		json.NewDecoder(resp.Body).Decode(&body)
-		return resp.StatusCode, body
-	}
-	session := func() map[string]any {
-		t.Helper()
-		resp, err := httpClient.Get(s.url + "/admin/session")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var body map[string]any
-		json.NewDecoder(resp.Body).Decode(&body)
-		return body
-	}
-	loginCSRF, _ := session()["csrf"].(string)
-	status, body := post("/admin/login", "name", "ann", "password", "pitch-side-password", "csrf", loginCSRF)
-	if status != http.StatusOK {
-		t.Fatalf("sign-in: %d %v", status, body)
-	}
-	csrf, _ := body["csrf"].(string)
-	if status, body := post("/admin/games", "csrf", csrf, "topic", "nba/g1", "home", "Lakers", "away", "Celtics"); status != http.StatusCreated {
-		t.Fatalf("new game: %d %v", status, body)
-	}
-
-	s.shutdown(t)
-	s = startServerIn(t, dir, cfg)
-	if got := session(); got["signed_in"] != true || got["operator"] != "ann" || got["csrf"] != csrf {
-		t.Fatalf("after the restart the session is %v", got)
-	}
-	if status, body := post("/admin/score", "csrf", csrf, "topic", "nba/g1", "home_points", "3"); status != http.StatusCreated {
-		t.Fatalf("a tap after the restart: %d %v", status, body)
-	}
-
-	// The database holds the session ID's hash, not the ID.
-	var cookie string
-	for _, c := range jar.Cookies(mustParseURL(t, s.url+"/admin")) {
-		if c.Name == "livefeed_session" {
-			cookie = c.Value
-		}
-	}
-	db, _ := os.ReadFile(filepath.Join(dir, "feed.db"))
-	wal, _ := os.ReadFile(filepath.Join(dir, "feed.db-wal"))
-	if cookie == "" || bytes.Contains(db, []byte(cookie)) || bytes.Contains(wal, []byte(cookie)) {
-		t.Fatalf("the session ID (%q) is stored in the database", cookie)
-	}
-
-	if status, _ := post("/admin/logout", "csrf", csrf); status != http.StatusOK {
-		t.Fatalf("sign-out: %d", status)
-	}
-	// A copy of the cookie is worthless now, also after another restart.
-	stolen := &http.Client{}
-	s.shutdown(t)
-	s = startServerIn(t, dir, cfg)
-	req, _ := http.NewRequest(http.MethodPost, s.url+"/admin/score", strings.NewReader(url.Values{"csrf": {csrf}, "topic": {"nba/g1"}, "home_points": {"3"}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.AddCookie(&http.Cookie{Name: "livefeed_session", Value: cookie})
-	resp, err := stolen.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("the signed-out session's cookie: %s, want 401", resp.Status)
-	}
-}
-
-func mustParseURL(t *testing.T, s string) *url.URL {
-	t.Helper()
-	u, err := url.Parse(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
 }
 
 // TestCommandLine: an unknown command or a stray argument prints the usage
@@ -1519,10 +930,10 @@ func sameDefault(v reflect.Value, want string) bool {
 // stops the start with an error naming the keys, before anything says the
 // server is serving on https.
 func TestTLSCertificateLoadedFirst(t *testing.T) {
+	pair := nodetest.WithTLS(t, config.Config{})
+	certFile, keyFile := pair.Server.TLSCert, pair.Server.TLSKey
+	otherKey := nodetest.WithTLS(t, config.Config{}).Server.TLSKey
 	dir := t.TempDir()
-	certFile, keyFile, _ := selfSignedCert(t, dir)
-	otherDir := t.TempDir()
-	_, otherKey, _ := selfSignedCert(t, otherDir)
 	garbage := filepath.Join(dir, "garbage.pem")
 	os.WriteFile(garbage, []byte("not a certificate\n"), 0o600)
 	for name, files := range map[string][2]string{
@@ -1598,7 +1009,7 @@ func TestTokenCommand(t *testing.T) {
 }
 
 // lines is a writer safe for concurrent use that counts its lines.
-type lines struct{ lockedBuffer }
+type lines struct{ nodetest.Buffer }
 
 func (l *lines) events(t *testing.T) []feed.Event {
 	t.Helper()
@@ -1632,9 +1043,9 @@ func tailEnv(token string) func(string) string {
 func TestTailCommand(t *testing.T) {
 	s := startServer(t, "")
 	for i := 1; i <= 3; i++ {
-		mustPublish(t, s.url, noteBody("tail/a", i))
+		nodetest.MustPublish(t, s.url, nodetest.Note("tail/a", i))
 	}
-	mustPublish(t, s.url, noteBody("tail/b", 4))
+	nodetest.MustPublish(t, s.url, nodetest.Note("tail/b", 4))
 	for _, tc := range []struct {
 		name   string
 		args   []string
@@ -1683,7 +1094,7 @@ func TestTailAcrossRestart(t *testing.T) {
 	config := "[feed]\nretry = \"1s\"\n"
 	s := startServerIn(t, dir, config, "-addr", addr)
 	var stdout lines
-	var stderr lockedBuffer
+	var stderr nodetest.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
@@ -1691,13 +1102,13 @@ func TestTailAcrossRestart(t *testing.T) {
 		done <- run(ctx, []string{"tail", "-url", s.url, "-from", "0", "-n", "8", "tail/*"}, tailEnv(""), nil, &stdout, &stderr)
 	}()
 	for i := 1; i <= 4; i++ {
-		mustPublish(t, s.url, noteBody("tail/x", i))
+		nodetest.MustPublish(t, s.url, nodetest.Note("tail/x", i))
 	}
 	poll.Until(t, "", func() bool { return strings.Count(stdout.String(), "\n") == 4 })
 	s.shutdown(t)
 	s = startServerIn(t, dir, config, "-addr", addr)
 	for i := 5; i <= 8; i++ {
-		mustPublish(t, s.url, noteBody("tail/x", i))
+		nodetest.MustPublish(t, s.url, nodetest.Note("tail/x", i))
 	}
 	select {
 	case err := <-done:
@@ -1727,8 +1138,8 @@ func TestTailAcrossRestart(t *testing.T) {
 func TestTailRefusedToken(t *testing.T) {
 	const secret = "e2e-subscriber-secret-0123456789abcdef"
 	s := startServer(t, "[feed]\nretry = \"1s\"\n[auth]\nprivate_topics = [\"premium/*\"]\nsubscriber_keys = [\""+secret+"\"]\n")
-	mustPublish(t, s.url, noteBody("premium/a", 1))
-	mustPublish(t, s.url, noteBody("premium/a", 2))
+	nodetest.MustPublish(t, s.url, nodetest.Note("premium/a", 1))
+	nodetest.MustPublish(t, s.url, nodetest.Note("premium/a", 2))
 	mint := func(exp time.Time) string {
 		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"exp": exp.Unix(), "subscribe": []string{"premium/*"}}).SignedString([]byte(secret))
 		if err != nil {
@@ -1823,7 +1234,7 @@ func TestFeedCommandFlags(t *testing.T) {
 // cliRun runs a command of livefeed's as a user would, reading stdin, and
 // returns what it wrote.
 func cliRun(ctx context.Context, env func(string) string, stdin io.Reader, args ...string) (stdout, stderr string, err error) {
-	var out, errOut lockedBuffer
+	var out, errOut nodetest.Buffer
 	err = run(ctx, args, env, stdin, &out, &errOut)
 	return out.String(), errOut.String(), err
 }
@@ -1868,7 +1279,7 @@ func dataOf(events []feed.Event) []string {
 func noteLines(topic string, n int) string {
 	var b strings.Builder
 	for i := 1; i <= n; i++ {
-		b.WriteString(noteBody(topic, i) + "\n")
+		b.WriteString(nodetest.Note(topic, i) + "\n")
 	}
 	return b.String()
 }
@@ -1881,17 +1292,17 @@ func TestPublishCommand(t *testing.T) {
 	s := startServer(t, "")
 	var body strings.Builder
 	for i := 1; i <= 5; i++ {
-		body.WriteString(noteBody("cli/a", i) + "\n")
+		body.WriteString(nodetest.Note("cli/a", i) + "\n")
 		if i == 2 {
 			body.WriteString("\n") // blank lines are skipped
 		}
 	}
 	input := writeFile(t, "events.ndjson", body.String())
-	out, errs, err := cliRun(context.Background(), tailEnv(testToken), nil, "publish", "-url", s.url, "-batch", "2", input)
+	out, errs, err := cliRun(context.Background(), tailEnv(nodetest.Token), nil, "publish", "-url", s.url, "-batch", "2", input)
 	if err != nil || out != "1\n2\n3\n4\n5\n" || !strings.Contains(errs, "events.ndjson: lines 1 to 6 published (IDs 1 to 5)\n") {
 		t.Fatalf("publish: %q %v\n%s", out, err, errs)
 	}
-	out, errs, err = cliRun(context.Background(), tailEnv(testToken), strings.NewReader(body.String()), "publish", "-url", s.url, "-batch", "2")
+	out, errs, err = cliRun(context.Background(), tailEnv(nodetest.Token), strings.NewReader(body.String()), "publish", "-url", s.url, "-batch", "2")
 	if err != nil || out != "6\n7\n8\n9\n10\n" || !strings.Contains(errs, "standard input: lines 1 to 6 published (IDs 6 to 10)\n") {
 		t.Fatalf("publish from stdin: %q %v\n%s", out, err, errs)
 	}
@@ -1919,7 +1330,7 @@ func TestPublishRepeatedUpdates(t *testing.T) {
 			t.Fatal(err)
 		}
 		id++
-		out, errs, err := cliRun(context.Background(), tailEnv(testToken), nil, "publish", "-url", s.url, file)
+		out, errs, err := cliRun(context.Background(), tailEnv(nodetest.Token), nil, "publish", "-url", s.url, file)
 		if err != nil || out != fmt.Sprintf("%d\n", id) {
 			t.Fatalf("update %d from a file: %q %v\n%s", id, out, err, errs)
 		}
@@ -1929,7 +1340,7 @@ func TestPublishRepeatedUpdates(t *testing.T) {
 	}
 	for _, update := range updates {
 		id++
-		out, errs, err := cliRun(context.Background(), tailEnv(testToken), strings.NewReader(update+"\n"), "publish", "-url", s.url)
+		out, errs, err := cliRun(context.Background(), tailEnv(nodetest.Token), strings.NewReader(update+"\n"), "publish", "-url", s.url)
 		if err != nil || out != fmt.Sprintf("%d\n", id) {
 			t.Fatalf("update %d from a pipe: %q %v\n%s", id, out, err, errs)
 		}
@@ -2003,7 +1414,7 @@ func TestPublishRerunAfterBrokenConnection(t *testing.T) {
 	s := startServer(t, "")
 	file := writeFile(t, "events.ndjson", noteLines("cli/r", 6))
 	args := func(url string) []string { return []string{"publish", "-url", url, "-batch", "2", "-keys=file", file} }
-	out, errs, err := cliRun(context.Background(), tailEnv(testToken), nil, args(breakingProxy(t, s.url, 1))...)
+	out, errs, err := cliRun(context.Background(), tailEnv(nodetest.Token), nil, args(breakingProxy(t, s.url, 1))...)
 	if err == nil || out != "1\n2\n" ||
 		!strings.Contains(err.Error(), "events.ndjson: lines 1 to 2 published (IDs 1 to 2); lines 3 to 4 may or may not be stored: the connection failed before the server's answer") ||
 		!strings.Contains(err.Error(), "; lines 5 to 6 not sent. Run the same command again to publish the rest: what was stored is skipped") {
@@ -2012,7 +1423,7 @@ func TestPublishRerunAfterBrokenConnection(t *testing.T) {
 	if n := len(storedEvents(t, s.url)); n != 4 {
 		t.Fatalf("%d events stored, want the 4 of the batches the server got", n)
 	}
-	out, errs, err = cliRun(context.Background(), tailEnv(testToken), nil, args(s.url)...)
+	out, errs, err = cliRun(context.Background(), tailEnv(nodetest.Token), nil, args(s.url)...)
 	if err != nil || out != "1\n2\n3\n4\n5\n6\n" ||
 		!strings.Contains(errs, "events.ndjson: lines 1 to 4 already stored by an earlier run (IDs 1 to 4), lines 5 to 6 published (IDs 5 to 6)\n") {
 		t.Fatalf("the rerun: %q %v\n%s", out, err, errs)
@@ -2020,12 +1431,12 @@ func TestPublishRerunAfterBrokenConnection(t *testing.T) {
 	if got, want := dataOf(storedEvents(t, s.url)), strings.Fields(`{"n":1} {"n":2} {"n":3} {"n":4} {"n":5} {"n":6}`); !slices.Equal(got, want) {
 		t.Fatalf("stored %v, want %v", got, want)
 	}
-	_, errs, err = cliRun(context.Background(), tailEnv(testToken), nil, args(s.url)...)
+	_, errs, err = cliRun(context.Background(), tailEnv(nodetest.Token), nil, args(s.url)...)
 	if err != nil || !strings.Contains(errs, "lines 1 to 6 already stored by an earlier run (IDs 1 to 6); nothing new was published\n") {
 		t.Fatalf("a third run: %v\n%s", err, errs)
 	}
 
-	_, _, err = cliRun(context.Background(), tailEnv(testToken), nil, "publish", "-batch", "2", "-url", breakingProxy(t, s.url, 0), file)
+	_, _, err = cliRun(context.Background(), tailEnv(nodetest.Token), nil, "publish", "-batch", "2", "-url", breakingProxy(t, s.url, 0), file)
 	if err == nil || !strings.HasPrefix(err.Error(), file+": lines 1 to 2 may or may not be stored: the connection failed before the server's answer") ||
 		!strings.HasSuffix(err.Error(), "; lines 3 to 6 not sent; nothing was published") {
 		t.Fatalf("without keys: %v", err)
@@ -2042,13 +1453,13 @@ func TestPublishStopsHalfway(t *testing.T) {
 	const scoped = "e2e-scoped-publish-token-0123456789"
 	tokens := func(key string) string {
 		if key == config.EnvPublishTokens {
-			return testToken + "," + scoped + " cli/*"
+			return nodetest.Token + "," + scoped + " cli/*"
 		}
 		return ""
 	}
-	good := noteBody("cli/x", 1) + "\n" + noteBody("cli/x", 2) + "\n"
-	badLine := good + `{"topic":"no spaces allowed","type":"note","data":{}}` + "\n" + noteBody("cli/x", 4) + "\n"
-	outOfScope := good + noteBody("other/x", 3) + "\n" + noteBody("cli/x", 4) + "\n" + noteBody("cli/x", 5) + "\n"
+	good := nodetest.Note("cli/x", 1) + "\n" + nodetest.Note("cli/x", 2) + "\n"
+	badLine := good + `{"topic":"no spaces allowed","type":"note","data":{}}` + "\n" + nodetest.Note("cli/x", 4) + "\n"
+	outOfScope := good + nodetest.Note("other/x", 3) + "\n" + nodetest.Note("cli/x", 4) + "\n" + nodetest.Note("cli/x", 5) + "\n"
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -2065,9 +1476,9 @@ func TestPublishStopsHalfway(t *testing.T) {
 		out    string
 		stored int
 	}{
-		{"BadLineInFile", badLine, false, tailEnv(testToken), nil,
+		{"BadLineInFile", badLine, false, tailEnv(nodetest.Token), nil,
 			[]string{"events.ndjson, line 3: topic \"no spaces allowed\"", "; nothing was published (the whole file is checked before anything is sent)"}, "", 0},
-		{"BadLineFromPipe", badLine, true, tailEnv(testToken), nil,
+		{"BadLineFromPipe", badLine, true, tailEnv(nodetest.Token), nil,
 			[]string{"standard input: lines 1 to 2 published (IDs 1 to 2); line 3: topic \"no spaces allowed\"", "; nothing after line 3 was sent"}, "1\n2\n", 2},
 		{"RefusedBatch", outOfScope, false, tailEnv(scoped), nil,
 			[]string{"events.ndjson: lines 1 to 2 published (IDs 1 to 2); lines 3 to 4 not stored: refused by the server, one batch all or nothing (", `"other/x"`, "); line 5 not sent"}, "1\n2\n", 2},
@@ -2077,7 +1488,7 @@ func TestPublishStopsHalfway(t *testing.T) {
 			[]string{"the publish token given with $LIVEFEED_TOKEN was refused"}, "", 0},
 		{"NoToken", good, false, tailEnv(""), nil,
 			[]string{"no publish token: give it with -token, or in the environment variable LIVEFEED_TOKEN"}, "", 0},
-		{"ServerDown", good, false, tailEnv(testToken), []string{"-url", down},
+		{"ServerDown", good, false, tailEnv(nodetest.Token), []string{"-url", down},
 			[]string{"events.ndjson: lines 1 to 2 not stored: the server could not be reached (", "connection refused); nothing was published"}, "", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -2123,10 +1534,10 @@ func TestPublishLargeFile(t *testing.T) {
 		want = append(want, data)
 	}
 	file := writeFile(t, "big.ndjson", body.String())
-	if _, errs, err := cliRun(context.Background(), tailEnv(testToken), nil, "publish", "-url", s.url, file); err != nil {
+	if _, errs, err := cliRun(context.Background(), tailEnv(nodetest.Token), nil, "publish", "-url", s.url, file); err != nil {
 		t.Fatalf("publish: %v\n%s", err, errs)
 	}
-	if _, errs, err := cliRun(context.Background(), tailEnv(testToken), strings.NewReader(body.String()), "publish", "-url", s.url); err != nil {
+	if _, errs, err := cliRun(context.Background(), tailEnv(nodetest.Token), strings.NewReader(body.String()), "publish", "-url", s.url); err != nil {
 		t.Fatalf("publish from a pipe: %v\n%s", err, errs)
 	}
 	got := dataOf(storedEvents(t, s.url))
@@ -2153,15 +1564,15 @@ func TestPublishFromPipe(t *testing.T) {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		var stdout, stderr lockedBuffer
+		var stdout, stderr nodetest.Buffer
 		done := make(chan error, 1)
 		go func() {
-			done <- run(ctx, []string{"publish", "-url", s.url}, tailEnv(testToken), pr, &stdout, &stderr)
+			done <- run(ctx, []string{"publish", "-url", s.url}, tailEnv(nodetest.Token), pr, &stdout, &stderr)
 		}()
 		first := len(storedEvents(t, s.url)) + 1
 		var ids strings.Builder
 		for i := range 3 {
-			if _, err := io.WriteString(pw, noteBody("cli/pipe", i)+"\n"); err != nil {
+			if _, err := io.WriteString(pw, nodetest.Note("cli/pipe", i)+"\n"); err != nil {
 				t.Fatal(err)
 			}
 			fmt.Fprintf(&ids, "%d\n", first+i)
@@ -2226,14 +1637,14 @@ func openTerminal(t *testing.T) (typist, tty *os.File) {
 func TestPublishFromTerminal(t *testing.T) {
 	s := startServer(t, "")
 	typist, tty := openTerminal(t)
-	var stdout, stderr lockedBuffer
+	var stdout, stderr nodetest.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(context.Background(), []string{"publish", "-url", s.url}, tailEnv(testToken), tty, &stdout, &stderr)
+		done <- run(context.Background(), []string{"publish", "-url", s.url}, tailEnv(nodetest.Token), tty, &stdout, &stderr)
 	}()
 	poll.Until(t, "", func() bool { return strings.Contains(stderr.String(), "reading events from the terminal") })
 	for i := 1; i <= 2; i++ {
-		if _, err := io.WriteString(typist, noteBody("cli/tty", i)+"\n"); err != nil {
+		if _, err := io.WriteString(typist, nodetest.Note("cli/tty", i)+"\n"); err != nil {
 			t.Fatal(err)
 		}
 		poll.Until(t, "", func() bool { return stdout.String() == map[int]string{1: "1\n", 2: "1\n2\n"}[i] })
@@ -2262,7 +1673,7 @@ func TestImportCommand(t *testing.T) {
 	const scoped = "e2e-scoped-publish-token-0123456789"
 	tokens := func(key string) string {
 		if key == config.EnvPublishTokens {
-			return testToken + "," + scoped + " nba/*"
+			return nodetest.Token + "," + scoped + " nba/*"
 		}
 		return ""
 	}
@@ -2273,7 +1684,7 @@ func TestImportCommand(t *testing.T) {
 		`{"topic":"stocks/AAPL","type":"tick","data":{"symbol":"AAPL","price":187.25,"change":-1.5,"currency":"USD"}}`,
 		`{"topic":"misc/note","type":"note","data":{"text":"Zürich, 東京","n":[1,2]}}`,
 	} {
-		mustPublish(t, from.url, body)
+		nodetest.MustPublish(t, from.url, body)
 	}
 	export := filepath.Join(t.TempDir(), "export.csv")
 	if err := os.WriteFile(export, []byte(get(t, http.DefaultClient, from.url+"/api/export.csv")), 0o600); err != nil {
@@ -2291,7 +1702,7 @@ func TestImportCommand(t *testing.T) {
 		"livefeed import: " + export + ": rows 1 to 4 published (IDs 1 to 4)\n",
 		"livefeed import: " + export + ": rows 1 to 4 already stored by an earlier run (IDs 1 to 4); nothing new was published\n",
 	} {
-		if out, err := importFile(tailEnv(testToken), export, "-keys", "file"); err != nil || out != want {
+		if out, err := importFile(tailEnv(nodetest.Token), export, "-keys", "file"); err != nil || out != want {
 			t.Fatalf("import: %q %v, want %q", out, err, want)
 		}
 	}
@@ -2307,14 +1718,14 @@ func TestImportCommand(t *testing.T) {
 			t.Errorf("event %d: imported %s %s %s, want %s %s %s", i, got[i].Topic, got[i].Type, got[i].Data, want[i].Topic, want[i].Type, want[i].Data)
 		}
 	}
-	if out, err := importFile(tailEnv(testToken), export); err != nil || !strings.HasSuffix(out, ": rows 1 to 4 published (IDs 5 to 8)\n") {
+	if out, err := importFile(tailEnv(nodetest.Token), export); err != nil || !strings.HasSuffix(out, ": rows 1 to 4 published (IDs 5 to 8)\n") {
 		t.Fatalf("import without keys: %q %v, want every row published again", out, err)
 	}
 
 	dir := t.TempDir()
 	fixtures := filepath.Join(dir, "fixtures.csv")
 	os.WriteFile(fixtures, []byte("topic,home,away,start\r\nnba/2026-12-03/nyk-chi,Knicks,Bulls,2026-12-03T00:30:00Z\r\n"), 0o600)
-	if out, err := importFile(tailEnv(testToken), fixtures); err != nil || !strings.HasSuffix(out, ": row 1 published (ID 9)\n") {
+	if out, err := importFile(tailEnv(nodetest.Token), fixtures); err != nil || !strings.HasSuffix(out, ": row 1 published (ID 9)\n") {
 		t.Fatalf("fixtures: %q %v", out, err)
 	}
 	last := storedEvents(t, to.url)
@@ -2330,10 +1741,10 @@ func TestImportCommand(t *testing.T) {
 		err       []string
 		stored    int
 	}{
-		{"Header", "a,b\r\n1,2\r\n", tailEnv(testToken), []string{"Header.csv, line 1: the header is \"a,b\": use livefeed's export format"}, 0},
-		{"Start", header + "nba/x,A,B,tomorrow\r\n", tailEnv(testToken), []string{"Start.csv, row 1 (line 2): start \"tomorrow\" is not an RFC 3339 time"}, 0},
-		{"Topic", header + row + "bad topic,A,B,2026-12-03T00:30:00Z\r\n", tailEnv(testToken), []string{"Topic.csv, row 2 (line 3): topic \"bad topic\""}, 0},
-		{"ThirdRow", header + row + row + "nba/x,A\r\n" + row, tailEnv(testToken), []string{"ThirdRow.csv, row 3 (line 4): wrong number of fields; nothing was published (the whole file is checked before anything is sent)"}, 0},
+		{"Header", "a,b\r\n1,2\r\n", tailEnv(nodetest.Token), []string{"Header.csv, line 1: the header is \"a,b\": use livefeed's export format"}, 0},
+		{"Start", header + "nba/x,A,B,tomorrow\r\n", tailEnv(nodetest.Token), []string{"Start.csv, row 1 (line 2): start \"tomorrow\" is not an RFC 3339 time"}, 0},
+		{"Topic", header + row + "bad topic,A,B,2026-12-03T00:30:00Z\r\n", tailEnv(nodetest.Token), []string{"Topic.csv, row 2 (line 3): topic \"bad topic\""}, 0},
+		{"ThirdRow", header + row + row + "nba/x,A\r\n" + row, tailEnv(nodetest.Token), []string{"ThirdRow.csv, row 3 (line 4): wrong number of fields; nothing was published (the whole file is checked before anything is sent)"}, 0},
 		{"NoToken", header + row, tailEnv(""), []string{"no publish token: give it with -token, or in the environment variable LIVEFEED_TOKEN"}, 0},
 		{"Refused", header + row + row + row + "stocks/x,A,B,2026-12-03T00:30:00Z\r\n" + row + row + row, tailEnv(scoped),
 			[]string{"Refused.csv: rows 1 to 3 published (IDs ", "); rows 4 to 6 not stored: refused by the server, one batch all or nothing (", `"stocks/x"`, "); row 7 not sent"}, 3},
@@ -2377,7 +1788,7 @@ func TestReloadOnHangup(t *testing.T) {
 	rd := client.NewReader(br)
 
 	publishAs := func(token string, n int) int {
-		req, _ := http.NewRequest(http.MethodPost, s.url+"/api/publish", strings.NewReader(noteBody("reload", n)))
+		req, _ := http.NewRequest(http.MethodPost, s.url+"/api/publish", strings.NewReader(nodetest.Note("reload", n)))
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -2447,7 +1858,7 @@ func TestReloadOnHangup(t *testing.T) {
 	// The stream opened before both reloads has every accepted event.
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for _, want := range []string{"1", "2", "3"} {
-		ev, err := nextEvent(rd)
+		ev, err := nodetest.NextEvent(rd)
 		if err != nil || ev.ID != want {
 			t.Fatalf("the stream after the reloads: %+v %v, want event %s", ev, err, want)
 		}
@@ -2507,7 +1918,7 @@ func TestReloadSubscriberKeysAndLevel(t *testing.T) {
 	refusalLogged := func() bool {
 		time.Sleep(1100 * time.Millisecond)
 		before := strings.Count(s.log.String(), refusal)
-		req, _ := http.NewRequest(http.MethodPost, s.url+"/api/publish", strings.NewReader(noteBody("misc", 1)))
+		req, _ := http.NewRequest(http.MethodPost, s.url+"/api/publish", strings.NewReader(nodetest.Note("misc", 1)))
 		req.Header.Set("Authorization", "Bearer not-a-token-of-this-server")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
