@@ -282,7 +282,8 @@ func Stream(tb testing.TB, base, path string, header ...string) (net.Conn, *bufi
 }
 
 // NextEvent reads the next event of a stream, passing over the position
-// event that ends a snapshot (feed.EventPosition).
+// event that ends a snapshot (feed.EventPosition), which the tests of
+// snapshots in feed/fanout look at.
 func NextEvent(rd *client.Reader) (client.Message, error) {
 	for {
 		ev, err := rd.Next()
