@@ -32,6 +32,8 @@ import (
 	"livefeed/store"
 )
 
+// testEnv is the environment the tests run livefeed with: the publish
+// token is nodetest's, so nodetest.Publish publishes to their servers.
 func testEnv(key string) string {
 	if key == config.EnvPublishTokens {
 		return nodetest.Token
