@@ -20,6 +20,7 @@ import (
 	"livefeed/feed"
 	"livefeed/feed/bench"
 	"livefeed/feed/client"
+	"livefeed/handlers/node/nodetest"
 	"livefeed/store"
 )
 
@@ -94,7 +95,7 @@ type subscriber interface {
 type nodeSubscriber struct {
 	label  string
 	cmd    *exec.Cmd
-	stderr lockedBuffer
+	stderr nodetest.Buffer
 
 	mu         sync.Mutex
 	ids        []int64
@@ -262,7 +263,7 @@ func TestNodeEventSourceAcrossRestarts(t *testing.T) {
 	base := "http://" + addr
 	start := func() *bench.Server {
 		t.Helper()
-		srv, err := bench.StartServerAt(t.Context(), addr, bin, db, cfg, testToken)
+		srv, err := bench.StartServerAt(t.Context(), addr, bin, db, cfg, nodetest.Token)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -299,7 +300,7 @@ func TestNodeEventSourceAcrossRestarts(t *testing.T) {
 	}
 	publishLive := func(topic string, n int) {
 		t.Helper()
-		ids := mustPublish(t, base, noteBody(topic, n))
+		ids := nodetest.MustPublish(t, base, nodetest.Note(topic, n))
 		record(feed.Event{ID: ids[0], Topic: topic})
 	}
 	// publishWhileDown appends as another instance on the database would
@@ -360,7 +361,7 @@ func TestNodeEventSourceAcrossRestarts(t *testing.T) {
 	}
 
 	srv := start()
-	mustPublish(t, base, noteBody("other/x", 0)) // the newest ID is not 0
+	nodetest.MustPublish(t, base, nodetest.Note("other/x", 0)) // the newest ID is not 0
 	// Subscribers to topics without events yet (an empty snapshot), and
 	// one whose position is ahead of the database: a reset, an empty
 	// snapshot, then the position.
@@ -381,7 +382,7 @@ func TestNodeEventSourceAcrossRestarts(t *testing.T) {
 
 	// Subscribers whose snapshot is not empty, and whose position is
 	// newer than their snapshot's last event.
-	mustPublish(t, base, noteBody("other/x", 1))
+	nodetest.MustPublish(t, base, nodetest.Note("other/x", 1))
 	join(startNodeSubscriber(t, node, modules, "npm eventsource (snapshot)", base+"/events?topic=es/*"), 0)
 	join(startGoSubscriber(t, "Go client (snapshot)", base, "es/*"), 0)
 	positioned()

@@ -64,7 +64,7 @@ func TestReloadEndsRevokedStreams(t *testing.T) {
 	}
 	publish := func(topic string) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, s.url+"/api/publish", strings.NewReader(noteBody(topic, 1)))
+		req, _ := http.NewRequest(http.MethodPost, s.url+"/api/publish", strings.NewReader(nodetest.Note(topic, 1)))
 		req.Header.Set("Authorization", "Bearer "+publishToken)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

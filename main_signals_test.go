@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"livefeed/handlers/node/nodetest"
 	"livefeed/store"
 )
 
@@ -39,7 +40,7 @@ func TestSigtermEndsStreamingPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	fmt.Fprintf(c, "POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n", testToken)
+	fmt.Fprintf(c, "POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n", nodetest.Token)
 	var lines strings.Builder
 	for i := range 500 {
 		fmt.Fprintf(&lines, `{"topic":"stocks/S%d","type":"tick","data":{"symbol":"S%d","price":%d.5}}`+"\n", i%20, i%20, i)

@@ -4,43 +4,23 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	crand "crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"math/big"
-	"net"
 	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
-	"net/http/httptrace"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
-
-	"github.com/golang-jwt/jwt/v5"
-	"golang.org/x/crypto/bcrypt"
 
 	"livefeed/feed"
 	"livefeed/feed/bench"
@@ -49,15 +29,14 @@ import (
 	"livefeed/handlers/cli"
 	"livefeed/handlers/config"
 	"livefeed/handlers/node/nodetest"
-	"livefeed/handlers/token"
 	"livefeed/store"
 )
 
-const testToken = "e2e-publish-token-0123456789"
-
+// testEnv is the environment the tests run livefeed with: the publish
+// token is nodetest's, so nodetest.Publish publishes to their servers.
 func testEnv(key string) string {
 	if key == config.EnvPublishTokens {
-		return testToken
+		return nodetest.Token
 	}
 	return ""
 }
@@ -70,41 +49,17 @@ type server struct {
 	stop    context.CancelFunc
 	done    chan error
 	stopped sync.Once
-	log     *lockedBuffer // what it wrote to stderr
-}
-
-// lockedBuffer is a buffer safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	log     *nodetest.Buffer // what it wrote to stderr
 }
 
 // startServer writes configTOML to a temporary config file and runs the
 // server until the test ends.
 func startServer(t *testing.T, configTOML string, args ...string) *server {
 	t.Helper()
-	dir := t.TempDir()
-	return startServerIn(t, dir, configTOML, args...)
+	return startServerEnv(t, t.TempDir(), configTOML, testEnv, args...)
 }
 
-func startServerIn(t *testing.T, dir, configTOML string, args ...string) *server {
-	t.Helper()
-	return startServerEnv(t, dir, configTOML, testEnv, args...)
-}
-
-// startServerEnv is startServerIn with the environment getenv.
+// startServerEnv is startServer in dir with the environment getenv.
 func startServerEnv(t *testing.T, dir, configTOML string, getenv func(string) string, args ...string) *server {
 	t.Helper()
 	return startServerFlags(t, dir, configTOML, getenv, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
@@ -121,7 +76,7 @@ func startServerFlags(t *testing.T, dir, configTOML string, getenv func(string) 
 	args = append([]string{"-config", cfgPath, "-db", filepath.Join(dir, "feed.db")}, args...)
 	out, outW := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{dir: dir, stop: cancel, done: make(chan error, 1), log: new(lockedBuffer)}
+	s := &server{dir: dir, stop: cancel, done: make(chan error, 1), log: new(nodetest.Buffer)}
 	go func() {
 		err := run(ctx, args, getenv, nil, outW, s.log)
 		outW.CloseWithError(err)
@@ -153,140 +108,21 @@ func (s *server) shutdown(t *testing.T) {
 	})
 }
 
-// publish publishes a body of /api/publish (an event, or an array of
-// them) with the Go client and returns the acknowledged IDs.
-func publish(base, body string) ([]int64, error) { return publishWith(http.DefaultClient, base, body) }
-
-// publishWith is publish through the given HTTP client.
-func publishWith(hc *http.Client, base, body string) ([]int64, error) {
-	c := client.New(base, testToken)
-	c.HTTP = hc
-	if strings.HasPrefix(strings.TrimSpace(body), "[") {
-		var updates []feed.Update
-		if err := json.Unmarshal([]byte(body), &updates); err != nil {
-			return nil, err
-		}
-		return c.PublishBatch(context.Background(), updates, "")
-	}
-	var u feed.Update
-	if err := json.Unmarshal([]byte(body), &u); err != nil {
-		return nil, err
-	}
-	id, err := c.Publish(context.Background(), u, "")
-	return []int64{id}, err
-}
-
-func mustPublish(t *testing.T, base, body string) []int64 {
-	t.Helper()
-	ids, err := publish(base, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ids
-}
-
-func noteBody(topic string, n int) string {
-	return fmt.Sprintf(`{"topic":%q,"type":"note","data":{"n":%d}}`, topic, n)
-}
-
-// nextEvent reads the next event of a stream, passing over the position
-// event that ends a snapshot (feed.EventPosition).
-func nextEvent(rd *client.Reader) (client.Message, error) {
-	for {
-		ev, err := rd.Next()
-		if err != nil || ev.Type != feed.EventPosition {
-			return ev, err
-		}
-	}
-}
-
-// TestPublishReceiveExactFrame publishes through the API and reads the event
-// stream's bytes from a raw socket.
-func TestPublishReceiveExactFrame(t *testing.T) {
-	s := startServer(t, "")
-	c, br := nodetest.Stream(t, s.url, "/events?topic=nba/*")
-	want := "retry: 2000\n: livefeed event stream\n\nid: 0\nevent: livefeed.position\ndata: {\"last_id\":0}\n\n"
-	got := make([]byte, len(want))
-	if _, err := io.ReadFull(br, got); err != nil || string(got) != want {
-		t.Fatalf("stream start %q, %v; want %q", got, err, want)
-	}
-	ids := mustPublish(t, s.url, `{"topic":"nba/lal-bos","type":"score","data":{"home":"Lakers","away":"Celtics","home_score":3,"away_score":0,"period":1,"clock":"11:32","status":"live"}}`)
-	if !slices.Equal(ids, []int64{1}) {
-		t.Fatalf("ids %v", ids)
-	}
-	frame := regexp.MustCompile(`^id: 1\nevent: score\ndata: \{"id":1,"topic":"nba/lal-bos","type":"score","time":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)","data":\{"home":"Lakers","away":"Celtics","home_score":3,"away_score":0,"period":1,"clock":"11:32","status":"live"\}\}\n\n$`)
-	var buf bytes.Buffer
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for !strings.HasSuffix(buf.String(), "\n\n") {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatalf("after %q: %v", buf.String(), err)
-		}
-		buf.WriteString(line)
-	}
-	m := frame.FindStringSubmatch(buf.String())
-	if m == nil {
-		t.Fatalf("frame %q does not match the contract", buf.String())
-	}
-	if ts, err := time.Parse(feed.TimeLayout, m[1]); err != nil || time.Since(ts) > time.Minute || time.Since(ts) < 0 {
-		t.Fatalf("event time %s is not the server's current time", m[1])
-	}
-}
-
-func TestResetOnBadPosition(t *testing.T) {
-	s := startServer(t, "")
-	mustPublish(t, s.url, noteBody("a", 1))
-	for _, tc := range []struct{ header, query, reason string }{
-		{"Last-Event-ID: abc", "", "invalid"},
-		{"Last-Event-ID: -5", "", "invalid"},
-		{"", "&lastEventId=1e3", "invalid"},
-		{"Last-Event-ID: 99999999999999999999", "", "invalid"},
-		{"Last-Event-ID: 500", "", "ahead"},
-	} {
-		t.Run(tc.reason+tc.header+tc.query, func(t *testing.T) {
-			var headers []string
-			if tc.header != "" {
-				headers = append(headers, tc.header)
-			}
-			_, br := nodetest.Stream(t, s.url, "/events?topic=a"+tc.query, headers...)
-			rd := client.NewReader(br)
-			ev, err := rd.Next()
-			if err != nil || ev.Type != "reset" || !strings.Contains(ev.Data, `"reason":"`+tc.reason+`"`) {
-				t.Fatalf("first event %+v, %v; want a reset (%s)", ev, err, tc.reason)
-			}
-			if ev, err := nextEvent(rd); err != nil || ev.ID != "1" {
-				t.Fatalf("snapshot event %+v, %v", ev, err)
-			}
-		})
-	}
-}
-
-// TestLastEventIDQuery resumes with the lastEventId query parameter, for
-// clients that cannot set headers; the header wins when both are present.
-func TestLastEventIDQuery(t *testing.T) {
-	s := startServer(t, "")
-	for i := range 5 {
-		mustPublish(t, s.url, noteBody("a", i))
-	}
-	_, br := nodetest.Stream(t, s.url, "/events?topic=a&lastEventId=3")
-	if ev, err := client.NewReader(br).Next(); err != nil || ev.ID != "4" {
-		t.Fatalf("query position: %+v, %v", ev, err)
-	}
-	_, br = nodetest.Stream(t, s.url, "/events?topic=a&lastEventId=1", "Last-Event-ID: 4")
-	if ev, err := client.NewReader(br).Next(); err != nil || ev.ID != "5" {
-		t.Fatalf("header position: %+v, %v", ev, err)
-	}
-}
-
 // TestLogJSON: with log.format "json" every line of the log is a JSON
 // object; the access log names routes, never a token in the query; a
 // shutdown logs "shutting down" and, once it is done, "shut down"; and
-// log.level "warn" leaves out the lines at info.
+// log.level "warn" leaves out the lines at info. It runs the whole
+// command: the start-up's warnings and the last line ("shut down", once
+// the node is closed) are the serve command's, not the node's.
 func TestLogJSON(t *testing.T) {
 	const secret = "query-token-never-logged-0123456789"
 	s := startServer(t, "[log]\nformat = \"json\"\naccess = true\n")
-	mustPublish(t, s.url, noteBody("a", 1))
-	get(t, http.DefaultClient, s.url+"/api/history?topic=a&token="+secret)
+	nodetest.MustPublish(t, s.url, nodetest.Note("a", 1))
+	resp, err := http.Get(s.url + "/api/history?topic=a&token=" + secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 	s.shutdown(t)
 	var msgs []string
 	access := 0
@@ -316,73 +152,10 @@ func TestLogJSON(t *testing.T) {
 	}
 
 	quiet := startServer(t, "[log]\nlevel = \"warn\"\naccess = true\n")
-	mustPublish(t, quiet.url, noteBody("a", 1))
+	nodetest.MustPublish(t, quiet.url, nodetest.Note("a", 1))
 	quiet.shutdown(t)
 	if l := quiet.log.String(); strings.Contains(l, "level=INFO") || !strings.Contains(l, "level=WARN") {
 		t.Errorf("log.level warn logged:\n%s", l)
-	}
-}
-
-// TestShutdown: on SIGINT/SIGTERM (ctx ends) open streams end, run returns,
-// and the database is closed with every acknowledged event in it.
-func TestShutdown(t *testing.T) {
-	s := startServer(t, "")
-	c, br := nodetest.Stream(t, s.url, "/events?topic=*")
-	rd := client.NewReader(br)
-	mustPublish(t, s.url, noteBody("a", 1))
-	if ev, err := nextEvent(rd); err != nil || ev.ID != "1" {
-		t.Fatalf("%+v %v", ev, err)
-	}
-	s.shutdown(t)
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := rd.Next(); !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Fatalf("stream after shutdown: %v, want end of stream", err)
-	}
-	st, err := store.Open(filepath.Join(s.dir, "feed.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if st.LastID() != 1 {
-		t.Fatalf("LastID after shutdown = %d", st.LastID())
-	}
-}
-
-func TestDemo(t *testing.T) {
-	s := startServer(t, "", "-demo")
-	c, br := nodetest.Stream(t, s.url, "/events?topic=*")
-	rd := client.NewReader(br)
-	seen := map[string]bool{}
-	c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	for !seen["score"] || !seen["tick"] {
-		ev, err := rd.Next()
-		if err != nil {
-			t.Fatalf("demo events so far %v: %v", seen, err)
-		}
-		seen[ev.Type] = true
-	}
-}
-
-// TestDemoOverTLS: the simulation publishes through the API like any
-// publisher, also when the server speaks only HTTPS.
-func TestDemoOverTLS(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile, pool := selfSignedCert(t, dir)
-	s := startServerIn(t, dir, fmt.Sprintf("[server]\ntls_cert = %q\ntls_key = %q\n", certFile, keyFile), "-demo")
-	c := client.New(s.url, "")
-	c.HTTP = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	stream := c.Subscribe(ctx, []string{"stocks/*"}, "")
-	defer stream.Close()
-	for range 6 { // more than the snapshot of the four symbols: live ones too
-		item, err := stream.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if item.Event.Type != "tick" {
-			t.Fatalf("got %+v", item)
-		}
 	}
 }
 
@@ -443,7 +216,7 @@ func TestCrashRecovery(t *testing.T) {
 		for p := range 8 {
 			pubs.Go(func() {
 				for i := 0; ; i++ {
-					ids, err := publish(base, noteBody(fmt.Sprintf("t/%d", p), i))
+					ids, err := nodetest.Publish(nil, base, nodetest.Note(fmt.Sprintf("t/%d", p), i))
 					if err != nil {
 						return
 					}
@@ -513,7 +286,7 @@ func TestCrashRecovery(t *testing.T) {
 			t.Fatalf("acknowledged ID %d is missing after the crash", id)
 		}
 	}
-	if ids := mustPublish(t, base, noteBody("after", 0)); ids[0] <= maxAcked {
+	if ids := nodetest.MustPublish(t, base, nodetest.Note("after", 0)); ids[0] <= maxAcked {
 		t.Fatalf("new ID %d is not above the acknowledged %d", ids[0], maxAcked)
 	}
 }
@@ -558,7 +331,7 @@ func TestMain(m *testing.M) {
 // URL; it is killed at the end of the test if still running.
 func startBinary(t *testing.T, bin, cfg, db string) (*bench.Server, string) {
 	t.Helper()
-	srv, err := bench.StartServer(t.Context(), bin, db, cfg, testToken)
+	srv, err := bench.StartServer(t.Context(), bin, db, cfg, nodetest.Token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -584,393 +357,6 @@ func TestRunRejectsCorruptDatabase(t *testing.T) {
 	}
 }
 
-// TestBackupWhileServing takes a backup with `livefeed backup` while
-// publishers keep writing: the copy is consistent (every event up to its
-// newest ID, nothing half-written) and opens as a livefeed database.
-func TestBackupWhileServing(t *testing.T) {
-	s := startServer(t, "")
-	db := filepath.Join(s.dir, "feed.db")
-	stop := make(chan struct{})
-	var pubs sync.WaitGroup
-	for p := range 4 {
-		pubs.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if _, err := publish(s.url, noteBody(fmt.Sprintf("t/%d", p), i)); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
-	}
-	poll.Until(t, "", func() bool { ids, _ := publish(s.url, noteBody("mark", 0)); return len(ids) > 0 && ids[0] > 200 })
-	out := filepath.Join(t.TempDir(), "backup.db")
-	var stdout bytes.Buffer
-	err := run(context.Background(), []string{"backup", "-db", db, out}, testEnv, nil, &stdout, io.Discard)
-	close(stop)
-	pubs.Wait()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := store.Open(out, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	events, err := b.After(context.Background(), 0, mustFilter(t, "*"), 1_000_000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, e := range events {
-		if e.ID != int64(i+1) {
-			t.Fatalf("backup: event %d has ID %d", i, e.ID)
-		}
-	}
-	if n := int64(len(events)); n < 200 || n != b.LastID() {
-		t.Fatalf("backup has %d events, last ID %d", n, b.LastID())
-	}
-	t.Logf("%s (%d events)", strings.TrimSpace(stdout.String()), len(events))
-}
-
-// TestRestore restores an older backup: IDs clients have seen are never
-// given out again, a client that saw events newer than the backup gets a
-// reset, and one at the backup's newest event resumes normally.
-func TestRestore(t *testing.T) {
-	dir := t.TempDir()
-	db := filepath.Join(dir, "feed.db")
-	backupFile := filepath.Join(dir, "backup.db")
-	s := startServerIn(t, dir, "")
-	for i := range 10 {
-		mustPublish(t, s.url, noteBody("a", i))
-	}
-	if err := run(context.Background(), []string{"backup", "-db", db, backupFile}, testEnv, nil, io.Discard, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 10 {
-		mustPublish(t, s.url, noteBody("a", 10+i)) // 11..20, lost by the restore
-	}
-	s.shutdown(t)
-
-	var out bytes.Buffer
-	if err := run(context.Background(), []string{"restore", "-db", db, backupFile}, testEnv, nil, &out, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.String(), "the next event gets ID 21") {
-		t.Fatalf("restore said %q", out.String())
-	}
-	s = startServerIn(t, t.TempDir(), "", "-db", db)
-	for _, pos := range []string{"15", "20", "25"} {
-		_, br := nodetest.Stream(t, s.url, "/events?topic=a", "Last-Event-ID: "+pos)
-		if ev, err := client.NewReader(br).Next(); err != nil || ev.Type != "reset" || !strings.Contains(ev.Data, `"ahead"`) {
-			t.Fatalf("position %s after the restore: %+v, %v; want a reset", pos, ev, err)
-		}
-	}
-	c, br := nodetest.Stream(t, s.url, "/events?topic=a", "Last-Event-ID: 10")
-	if ids := mustPublish(t, s.url, noteBody("a", 99)); ids[0] != 21 {
-		t.Fatalf("first ID after the restore %d, want 21", ids[0])
-	}
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if ev, err := client.NewReader(br).Next(); err != nil || ev.ID != "21" {
-		t.Fatalf("a client at the backup's newest event: %+v, %v", ev, err)
-	}
-}
-
-func mustFilter(t *testing.T, patterns ...string) feed.Filter {
-	t.Helper()
-	f, err := feed.ParseFilter(patterns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
-// TestSlowAndOversizedRequests: a client that trickles its headers
-// (slowloris) is cut off after read_header_timeout, and oversized headers
-// are refused, so neither can hold a connection or memory.
-func TestSlowAndOversizedRequests(t *testing.T) {
-	s := startServer(t, "[server]\nread_header_timeout = \"300ms\"\n")
-	u, _ := url.Parse(s.url)
-	t.Run("SlowHeaders", func(t *testing.T) {
-		c, err := net.Dial("tcp", u.Host)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		io.WriteString(c, "GET /events?topic=a HTTP/1.1\r\nHost: x\r\n") // and nothing more
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		start := time.Now()
-		_, err = io.ReadAll(c)
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			t.Fatal("the server kept a connection with unfinished headers open")
-		}
-		t.Logf("closed after %v", time.Since(start).Round(time.Millisecond))
-	})
-	t.Run("HugeHeaders", func(t *testing.T) {
-		req, _ := http.NewRequest(http.MethodGet, s.url+"/healthz", nil)
-		req.Header.Set("X-Padding", strings.Repeat("x", 200<<10))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return // the server closed the connection: refused as well
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-			t.Fatalf("200 KiB of headers: %d", resp.StatusCode)
-		}
-	})
-}
-
-// TestPublishCannotInjectFrames: whatever text a publisher puts in an
-// event's data, subscribers read exactly one event with the server's ID and
-// the publisher's type and data (CWE-93).
-func TestPublishCannotInjectFrames(t *testing.T) {
-	s := startServer(t, "")
-	c, br := nodetest.Stream(t, s.url, "/events?topic=a", "Last-Event-ID: 0")
-	evil := "x\n\nid: 999\nevent: reset\ndata: {\"reason\":\"pwned\"}\n\r\r\n: comment\u2028\u2029\u0000"
-	body, _ := json.Marshal(map[string]any{"topic": "a", "type": "note", "data": map[string]string{"text": evil, "event: x": "\n"}})
-	ids := mustPublish(t, s.url, string(body))
-	mustPublish(t, s.url, noteBody("a", 1))
-	rd := client.NewReader(br)
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for i, want := range ids {
-		ev, err := rd.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var env struct {
-			Data map[string]string
-		}
-		if ev.ID != strconv.FormatInt(want, 10) || ev.Type != "note" || json.Unmarshal([]byte(ev.Data), &env) != nil || env.Data["text"] != evil {
-			t.Fatalf("event %d read as %+v", i, ev)
-		}
-	}
-	if ev, err := rd.Next(); err != nil || ev.ID != strconv.FormatInt(ids[0]+1, 10) {
-		t.Fatalf("the next event read as %+v, %v", ev, err)
-	}
-}
-
-// TestTLSServesHTTP2: with a certificate configured, run serves HTTPS and
-// HTTP/2, so a browser's many event streams share one connection instead
-// of being held to six; events published over it reach every stream.
-func TestTLSServesHTTP2(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile, pool := selfSignedCert(t, dir)
-	s := startServerIn(t, dir, fmt.Sprintf("[server]\ntls_cert = %q\ntls_key = %q\n", certFile, keyFile))
-	if !strings.HasPrefix(s.url, "https://") {
-		t.Fatalf("serving on %s, want https", s.url)
-	}
-	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
-	defer httpClient.CloseIdleConnections()
-
-	const streams = 8 // more than a browser's six HTTP/1.1 connections
-	var (
-		mu    sync.Mutex
-		conns = map[net.Conn]bool{}
-	)
-	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
-		mu.Lock()
-		conns[info.Conn] = true
-		mu.Unlock()
-	}}
-	ctx, cancel := context.WithTimeout(httptrace.WithClientTrace(t.Context(), trace), 10*time.Second)
-	defer cancel()
-	var readers []*client.Reader
-	for range streams {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/events?topic=tls/*", nil)
-		req.Header.Set("Last-Event-ID", "0")
-		resp, err := httpClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-			t.Fatalf("stream: %s %s, Content-Type %q", resp.Proto, resp.Status, resp.Header.Get("Content-Type"))
-		}
-		readers = append(readers, client.NewReader(resp.Body))
-	}
-	mu.Lock()
-	used := len(conns)
-	mu.Unlock()
-	if used != 1 {
-		t.Fatalf("%d streams used %d connections, want 1", streams, used)
-	}
-
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/api/publish", strings.NewReader(noteBody("tls/game", 1)))
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated || strings.TrimSpace(string(body)) != `{"id":1}` {
-		t.Fatalf("publish over TLS: %s %s", resp.Status, body)
-	}
-	for i, rd := range readers {
-		ev, err := rd.Next()
-		if err != nil {
-			t.Fatalf("stream %d: %v", i, err)
-		}
-		if ev.ID != "1" || ev.Type != "note" {
-			t.Fatalf("stream %d received %+v, want event 1", i, ev)
-		}
-	}
-}
-
-// selfSignedCert writes a certificate for 127.0.0.1 and its key to dir and
-// returns their paths and a pool that trusts the certificate.
-func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "livefeed test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
-}
-
-// TestStreamsOutliveTimeouts holds an idle and a busy stream open through
-// several heartbeats and several server and feed write timeouts, over
-// HTTP/1.1 and over HTTP/2: a stream ends only when its client stops
-// reading (streams used to be cut after the first write timeout).
-func TestStreamsOutliveTimeouts(t *testing.T) {
-	const hold = 6 * time.Second
-	timeouts := `
-[server]
-read_timeout = "1s"
-write_timeout = "1s"
-idle_timeout = "1s"
-[feed]
-heartbeat = "1s"
-write_timeout = "1500ms"
-`
-	for _, proto := range []string{"HTTP/1.1", "HTTP/2.0"} {
-		t.Run(proto, func(t *testing.T) {
-			t.Parallel()
-			dir := t.TempDir()
-			httpClient := http.DefaultClient
-			cfg := timeouts
-			if proto == "HTTP/2.0" {
-				certFile, keyFile, pool := selfSignedCert(t, dir)
-				cfg = strings.Replace(cfg, "[server]\n", fmt.Sprintf("[server]\ntls_cert = %q\ntls_key = %q\n", certFile, keyFile), 1)
-				httpClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
-				defer httpClient.CloseIdleConnections()
-			}
-			s := startServerIn(t, dir, cfg)
-			open := func(topic string) (*client.Reader, func()) {
-				req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, s.url+"/events?topic="+topic, nil)
-				req.Header.Set("Last-Event-ID", "0")
-				resp, err := httpClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if resp.Proto != proto || resp.StatusCode != http.StatusOK {
-					t.Fatalf("stream: %s %s, want %s 200", resp.Proto, resp.Status, proto)
-				}
-				return client.NewReader(resp.Body), func() { resp.Body.Close() }
-			}
-			idle, closeIdle := open("quiet/*")
-			defer closeIdle()
-			busy, closeBusy := open("busy/*")
-			defer closeBusy()
-
-			// The idle stream is read in the background: it sees only
-			// heartbeats until the end.
-			idleEvents := make(chan error, 1)
-			go func() {
-				ev, err := idle.Next()
-				if err == nil && ev.ID != "" {
-					err = fmt.Errorf("event %s", ev.ID)
-				}
-				idleEvents <- err
-			}()
-			var last int64
-			deadline := time.Now().Add(hold)
-			for time.Now().Before(deadline) {
-				ids, err := publishWith(httpClient, s.url, noteBody("busy/game", int(last)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				ev, err := busy.Next()
-				if err != nil {
-					t.Fatalf("busy stream after %d events: %v", last, err)
-				}
-				if ev.ID != strconv.FormatInt(ids[0], 10) {
-					t.Fatalf("busy stream: event %s, want %d", ev.ID, ids[0])
-				}
-				last = ids[0]
-				time.Sleep(200 * time.Millisecond) // an event every 200 ms, as a busy game does
-			}
-			ids, err := publishWith(httpClient, s.url, noteBody("quiet/game", 1))
-			if err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case err := <-idleEvents:
-				if err != nil && !strings.Contains(err.Error(), fmt.Sprintf("event %d", ids[0])) {
-					t.Fatalf("idle stream after %v: %v", hold, err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("the idle stream did not get the event")
-			}
-			if got := idle.Comments(); got < int(hold/time.Second)-1 {
-				t.Fatalf("idle stream: %d heartbeats in %v", got, hold)
-			}
-			metrics := get(t, httpClient, s.url+"/metrics")
-			for _, reason := range []string{"lag", "write_timeout"} {
-				want := fmt.Sprintf(`livefeed_streams_closed_total{reason=%q} 0`, reason)
-				if !strings.Contains(metrics, want) {
-					t.Errorf("metrics lack %s", want)
-				}
-			}
-		})
-	}
-}
-
-func get(t *testing.T, httpClient *http.Client, url string) string {
-	t.Helper()
-	resp, err := httpClient.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
-}
-
 // TestRestoreRefusedWhileServing: `livefeed restore` while a server has
 // the database open fails, names the server's process, and leaves both
 // files and the server as they were; once the server is stopped it
@@ -982,11 +368,11 @@ func TestRestoreRefusedWhileServing(t *testing.T) {
 	db, backupFile, cfg := filepath.Join(dir, "feed.db"), filepath.Join(dir, "backup.db"), filepath.Join(dir, "config.toml")
 	os.WriteFile(cfg, nil, 0o600)
 	srv, base := startBinary(t, bin, cfg, db)
-	mustPublish(t, base, noteBody("a", 1))
+	nodetest.MustPublish(t, base, nodetest.Note("a", 1))
 	if err := run(context.Background(), []string{"backup", "-db", db, backupFile}, testEnv, nil, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	mustPublish(t, base, noteBody("a", 2))
+	nodetest.MustPublish(t, base, nodetest.Note("a", 2))
 	backupBefore, _ := os.ReadFile(backupFile)
 
 	err := run(context.Background(), []string{"restore", "-db", db, backupFile}, testEnv, nil, io.Discard, io.Discard)
@@ -999,7 +385,7 @@ func TestRestoreRefusedWhileServing(t *testing.T) {
 	if leftovers, _ := filepath.Glob(db + ".re*"); len(leftovers) > 0 {
 		t.Fatalf("the refused restore left %v", leftovers)
 	}
-	if ids := mustPublish(t, base, noteBody("a", 3)); ids[0] != 3 {
+	if ids := nodetest.MustPublish(t, base, nodetest.Note("a", 3)); ids[0] != 3 {
 		t.Fatalf("the server goes on at ID %d, want 3", ids[0])
 	}
 
@@ -1012,7 +398,7 @@ func TestRestoreRefusedWhileServing(t *testing.T) {
 		t.Fatalf("restore said %q", out.String())
 	}
 	_, base = startBinary(t, bin, cfg, db)
-	if ids := mustPublish(t, base, noteBody("a", 4)); ids[0] != 4 {
+	if ids := nodetest.MustPublish(t, base, nodetest.Note("a", 4)); ids[0] != 4 {
 		t.Fatalf("first ID after the restore %d, want 4: IDs 2 and 3 were acknowledged before it", ids[0])
 	}
 }
@@ -1038,11 +424,11 @@ func TestLockFollowsTheFile(t *testing.T) {
 		}
 	}
 	srv, base := startBinary(t, bin, cfg, link)
-	mustPublish(t, base, noteBody("a", 1))
+	nodetest.MustPublish(t, base, nodetest.Note("a", 1))
 	if err := run(context.Background(), []string{"backup", "-db", real, backupFile}, testEnv, nil, io.Discard, io.Discard); err != nil {
 		t.Fatalf("backup by the file's own path while serving: %v", err)
 	}
-	mustPublish(t, base, noteBody("a", 2))
+	nodetest.MustPublish(t, base, nodetest.Note("a", 2))
 	files := func() map[string]string {
 		got := map[string]string{}
 		entries, _ := os.ReadDir(filepath.Dir(real))
@@ -1081,7 +467,7 @@ func TestLockFollowsTheFile(t *testing.T) {
 			t.Errorf("the refusals left %s", name)
 		}
 	}
-	if ids := mustPublish(t, base, noteBody("a", 3)); ids[0] != 3 {
+	if ids := nodetest.MustPublish(t, base, nodetest.Note("a", 3)); ids[0] != 3 {
 		t.Fatalf("the server goes on at ID %d, want 3", ids[0])
 	}
 }
@@ -1164,107 +550,6 @@ func TestKilledBackupLeavesNothing(t *testing.T) {
 	}
 }
 
-// TestSessionsSurviveRestart: an operator signed in before a restart (a
-// deploy) is still signed in after it, with the same cookie and form
-// token; signing out still ends the session at once, and the database
-// holds no session ID a copy of it could sign in with.
-func TestSessionsSurviveRestart(t *testing.T) {
-	hash, err := bcrypt.GenerateFromPassword([]byte("pitch-side-password"), config.MinPasswordCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := fmt.Sprintf("[[auth.operators]]\nname = \"ann\"\npassword_hash = %q\n", hash)
-	dir := t.TempDir()
-	s := startServerIn(t, dir, cfg)
-	jar, _ := cookiejar.New(nil)
-	httpClient := &http.Client{Jar: jar}
-	post := func(path string, kv ...string) (int, map[string]any) {
-		t.Helper()
-		v := url.Values{}
-		for i := 0; i+1 < len(kv); i += 2 {
-			v.Set(kv[i], kv[i+1])
-		}
-		resp, err := httpClient.PostForm(s.url+path, v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var body map[string]any
-		json.NewDecoder(resp.Body).Decode(&body)
-		return resp.StatusCode, body
-	}
-	session := func() map[string]any {
-		t.Helper()
-		resp, err := httpClient.Get(s.url + "/admin/session")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var body map[string]any
-		json.NewDecoder(resp.Body).Decode(&body)
-		return body
-	}
-	loginCSRF, _ := session()["csrf"].(string)
-	status, body := post("/admin/login", "name", "ann", "password", "pitch-side-password", "csrf", loginCSRF)
-	if status != http.StatusOK {
-		t.Fatalf("sign-in: %d %v", status, body)
-	}
-	csrf, _ := body["csrf"].(string)
-	if status, body := post("/admin/games", "csrf", csrf, "topic", "nba/g1", "home", "Lakers", "away", "Celtics"); status != http.StatusCreated {
-		t.Fatalf("new game: %d %v", status, body)
-	}
-
-	s.shutdown(t)
-	s = startServerIn(t, dir, cfg)
-	if got := session(); got["signed_in"] != true || got["operator"] != "ann" || got["csrf"] != csrf {
-		t.Fatalf("after the restart the session is %v", got)
-	}
-	if status, body := post("/admin/score", "csrf", csrf, "topic", "nba/g1", "home_points", "3"); status != http.StatusCreated {
-		t.Fatalf("a tap after the restart: %d %v", status, body)
-	}
-
-	// The database holds the session ID's hash, not the ID.
-	var cookie string
-	for _, c := range jar.Cookies(mustParseURL(t, s.url+"/admin")) {
-		if c.Name == "livefeed_session" {
-			cookie = c.Value
-		}
-	}
-	db, _ := os.ReadFile(filepath.Join(dir, "feed.db"))
-	wal, _ := os.ReadFile(filepath.Join(dir, "feed.db-wal"))
-	if cookie == "" || bytes.Contains(db, []byte(cookie)) || bytes.Contains(wal, []byte(cookie)) {
-		t.Fatalf("the session ID (%q) is stored in the database", cookie)
-	}
-
-	if status, _ := post("/admin/logout", "csrf", csrf); status != http.StatusOK {
-		t.Fatalf("sign-out: %d", status)
-	}
-	// A copy of the cookie is worthless now, also after another restart.
-	stolen := &http.Client{}
-	s.shutdown(t)
-	s = startServerIn(t, dir, cfg)
-	req, _ := http.NewRequest(http.MethodPost, s.url+"/admin/score", strings.NewReader(url.Values{"csrf": {csrf}, "topic": {"nba/g1"}, "home_points": {"3"}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.AddCookie(&http.Cookie{Name: "livefeed_session", Value: cookie})
-	resp, err := stolen.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("the signed-out session's cookie: %s, want 401", resp.Status)
-	}
-}
-
-func mustParseURL(t *testing.T, s string) *url.URL {
-	t.Helper()
-	u, err := url.Parse(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
-}
-
 // TestCommandLine: an unknown command or a stray argument prints the usage
 // and is cli.ErrUsage (exit status 2), never a server start; every command
 // has -help; help and -help list every command.
@@ -1327,62 +612,6 @@ func TestCommandLine(t *testing.T) {
 			}
 		}
 	})
-}
-
-// TestVersion: version and -version print the version, the Go version and
-// the revision from the build information.
-func TestVersion(t *testing.T) {
-	t.Chdir(t.TempDir())
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // a server that starts returns at once
-	for _, args := range [][]string{{"version"}, {"-version"}} {
-		var stdout bytes.Buffer
-		if err := run(ctx, args, testEnv, nil, &stdout, io.Discard); err != nil {
-			t.Fatal(err)
-		}
-		out := stdout.String()
-		if !strings.HasPrefix(out, "livefeed ") || !strings.Contains(out, "go:       go1.") || !strings.Contains(out, "revision: ") {
-			t.Fatalf("%v printed %q", args, out)
-		}
-	}
-}
-
-// TestHashPasswordCommand reads the password from standard input as passed
-// to run, a pipe here: its first line.
-func TestHashPasswordCommand(t *testing.T) {
-	var stdout, stderr bytes.Buffer
-	if err := run(context.Background(), []string{"hash-password"}, testEnv, strings.NewReader("correct horse battery\n"), &stdout, &stderr); err != nil {
-		t.Fatal(err)
-	}
-	hash := strings.TrimSpace(stdout.String())
-	if bcrypt.CompareHashAndPassword([]byte(hash), []byte("correct horse battery")) != nil {
-		t.Fatalf("printed %q", hash)
-	}
-}
-
-// TestStoreCommandsTakeFlagsAfterTheArgument: backup FILE -db X and
-// restore BACKUP -db X work like the flags-first forms.
-func TestStoreCommandsTakeFlagsAfterTheArgument(t *testing.T) {
-	dir := t.TempDir()
-	db, backupFile, restored := filepath.Join(dir, "feed.db"), filepath.Join(dir, "backup.db"), filepath.Join(dir, "restored.db")
-	st, err := store.Open(db, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Append(context.Background(), []feed.Update{{Topic: "a", Type: "note", Data: json.RawMessage(`{}`)}}); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
-	if err := run(context.Background(), []string{"backup", backupFile, "-db", db}, testEnv, nil, io.Discard, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	if err := run(context.Background(), []string{"restore", backupFile, "-db", restored}, testEnv, nil, &out, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.String(), "restored "+restored+" from "+backupFile) {
-		t.Fatalf("restore said %q", out.String())
-	}
 }
 
 // TestRunWithoutConfig: started where there is no config.toml, and without
@@ -1519,10 +748,10 @@ func sameDefault(v reflect.Value, want string) bool {
 // stops the start with an error naming the keys, before anything says the
 // server is serving on https.
 func TestTLSCertificateLoadedFirst(t *testing.T) {
+	pair := nodetest.WithTLS(t, config.Config{})
+	certFile, keyFile := pair.Server.TLSCert, pair.Server.TLSKey
+	otherKey := nodetest.WithTLS(t, config.Config{}).Server.TLSKey
 	dir := t.TempDir()
-	certFile, keyFile, _ := selfSignedCert(t, dir)
-	otherDir := t.TempDir()
-	_, otherKey, _ := selfSignedCert(t, otherDir)
 	garbage := filepath.Join(dir, "garbage.pem")
 	os.WriteFile(garbage, []byte("not a certificate\n"), 0o600)
 	for name, files := range map[string][2]string{
@@ -1546,821 +775,6 @@ func TestTLSCertificateLoadedFirst(t *testing.T) {
 	}
 }
 
-// TestTokenCommand: livefeed token mints a token from the configured HMAC
-// secret that the server accepts; without a secret, or without a pattern,
-// it says what is missing.
-func TestTokenCommand(t *testing.T) {
-	const secret = "e2e-subscriber-secret-0123456789abcdef"
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(cfgPath, []byte("[auth]\nsubscriber_keys = [\""+secret+"\"]\nsubscriber_audience = \"feed.example\"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	noKeys := filepath.Join(dir, "no-keys.toml")
-	if err := os.WriteFile(noKeys, []byte("[auth]\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var out, errOut bytes.Buffer
-	if err := run(context.Background(), []string{"token", "-subscribe", "premium/* stocks/rt/AAPL", "-ttl", "10m", "-config", cfgPath}, testEnv, nil, &out, &errOut); err != nil {
-		t.Fatalf("token: %v\n%s", err, errOut.String())
-	}
-	keys, err := token.ParseKeys([]string{secret}, "feed.example", os.ReadFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := keys.Verify(strings.TrimSpace(out.String()))
-	if err != nil || !g.Topics.Match("premium/x") || !g.Topics.Match("stocks/rt/AAPL") || time.Until(g.Expires) > 10*time.Minute || time.Until(g.Expires) < 9*time.Minute {
-		t.Fatalf("minted %q: %+v, %v", out.String(), g, err)
-	}
-	for _, tc := range []struct {
-		name string
-		args []string
-		env  func(string) string
-		err  string
-	}{
-		{"ErrNoPattern", []string{"token", "-config", cfgPath}, testEnv, "at least one -subscribe"},
-		{"ErrBadTTL", []string{"token", "-subscribe", "*", "-ttl", "0s", "-config", cfgPath}, testEnv, "-ttl"},
-		{"ErrNoSecret", []string{"token", "-subscribe", "*", "-config", noKeys}, testEnv, "no HMAC secret"},
-		{"ErrBadPattern", []string{"token", "-subscribe", "a b/*/c", "-config", cfgPath}, testEnv, `"b/*/c"`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var out, errOut bytes.Buffer
-			err := run(context.Background(), tc.args, tc.env, nil, &out, &errOut)
-			if err == nil || !strings.Contains(err.Error()+errOut.String(), tc.err) || out.Len() > 0 {
-				t.Fatalf("err %v, stderr %q, stdout %q; want an error with %q", err, errOut.String(), out.String(), tc.err)
-			}
-		})
-	}
-	var help bytes.Buffer
-	if err := run(context.Background(), []string{"help", "token"}, testEnv, nil, &help, &help); err != nil || !strings.Contains(help.String(), "-subscribe") {
-		t.Fatalf("help token: %v %s", err, help.String())
-	}
-}
-
-// lines is a writer safe for concurrent use that counts its lines.
-type lines struct{ lockedBuffer }
-
-func (l *lines) events(t *testing.T) []feed.Event {
-	t.Helper()
-	var events []feed.Event
-	for line := range strings.SplitSeq(strings.TrimSpace(l.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var e feed.Event
-		if err := json.Unmarshal([]byte(line), &e); err != nil {
-			t.Fatalf("not a JSON event line: %q", line)
-		}
-		events = append(events, e)
-	}
-	return events
-}
-
-// tailEnv is the environment of a command: no token but the one given.
-func tailEnv(token string) func(string) string {
-	return func(key string) string {
-		if key == cli.EnvToken {
-			return token
-		}
-		return ""
-	}
-}
-
-// TestTailCommand: -from 0 prints every stored event as a JSON line, -n
-// stops after N; without -from, the latest of each topic; a position
-// ahead of the server is a reset on stderr, then the latest events.
-func TestTailCommand(t *testing.T) {
-	s := startServer(t, "")
-	for i := 1; i <= 3; i++ {
-		mustPublish(t, s.url, noteBody("tail/a", i))
-	}
-	mustPublish(t, s.url, noteBody("tail/b", 4))
-	for _, tc := range []struct {
-		name   string
-		args   []string
-		ids    []int64
-		stderr string
-	}{
-		{"FromZero", []string{"-from", "0", "-n", "4", "tail/*"}, []int64{1, 2, 3, 4}, ""},
-		{"FromTwo", []string{"-from", "2", "-n", "2", "*"}, []int64{3, 4}, ""},
-		{"OneTopic", []string{"-from", "0", "-n", "3", "tail/a"}, []int64{1, 2, 3}, ""},
-		{"Latest", []string{"-n", "2", "tail/*"}, []int64{3, 4}, ""},
-		{"Ahead", []string{"-from", "999", "-n", "2", "tail/*"}, []int64{3, 4}, "livefeed tail: reset (ahead)"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var stdout lines
-			var stderr bytes.Buffer
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := run(ctx, append([]string{"tail", "-url", s.url}, tc.args...), tailEnv(""), nil, &stdout, &stderr); err != nil {
-				t.Fatalf("tail: %v\n%s", err, stderr.String())
-			}
-			var ids []int64
-			for _, e := range stdout.events(t) {
-				ids = append(ids, e.ID)
-			}
-			if !slices.Equal(ids, tc.ids) {
-				t.Errorf("tail printed %v, want %v", ids, tc.ids)
-			}
-			if !strings.Contains(stderr.String(), tc.stderr) {
-				t.Errorf("stderr %q, want %q", stderr.String(), tc.stderr)
-			}
-		})
-	}
-}
-
-// TestTailAcrossRestart: a tail running while the server restarts
-// reconnects by itself with its last event ID and prints every event
-// once, in order: none missed, none twice.
-func TestTailAcrossRestart(t *testing.T) {
-	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // the servers take it; nothing else here asks for a port
-	config := "[feed]\nretry = \"1s\"\n"
-	s := startServerIn(t, dir, config, "-addr", addr)
-	var stdout lines
-	var stderr lockedBuffer
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"tail", "-url", s.url, "-from", "0", "-n", "8", "tail/*"}, tailEnv(""), nil, &stdout, &stderr)
-	}()
-	for i := 1; i <= 4; i++ {
-		mustPublish(t, s.url, noteBody("tail/x", i))
-	}
-	poll.Until(t, "", func() bool { return strings.Count(stdout.String(), "\n") == 4 })
-	s.shutdown(t)
-	s = startServerIn(t, dir, config, "-addr", addr)
-	for i := 5; i <= 8; i++ {
-		mustPublish(t, s.url, noteBody("tail/x", i))
-	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("tail: %v\n%s", err, stderr.String())
-		}
-	case <-ctx.Done():
-		t.Fatalf("tail printed %q before the deadline", stdout.String())
-	}
-	var ids []int64
-	for _, e := range stdout.events(t) {
-		ids = append(ids, e.ID)
-	}
-	if !slices.Equal(ids, []int64{1, 2, 3, 4, 5, 6, 7, 8}) {
-		t.Fatalf("across the restart tail printed %v", ids)
-	}
-	if stderr.String() != "" {
-		t.Errorf("stderr: %s", stderr.String())
-	}
-}
-
-// TestTailRefusedToken: a tail of private topics whose subscriber token
-// the server refuses — expired before the start, or expiring while it
-// runs — stops with exit status 1 and says where the token came from, why
-// it was refused and the -from that continues after what it printed,
-// instead of waiting for ever for events it may no longer receive.
-func TestTailRefusedToken(t *testing.T) {
-	const secret = "e2e-subscriber-secret-0123456789abcdef"
-	s := startServer(t, "[feed]\nretry = \"1s\"\n[auth]\nprivate_topics = [\"premium/*\"]\nsubscriber_keys = [\""+secret+"\"]\n")
-	mustPublish(t, s.url, noteBody("premium/a", 1))
-	mustPublish(t, s.url, noteBody("premium/a", 2))
-	mint := func(exp time.Time) string {
-		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"exp": exp.Unix(), "subscribe": []string{"premium/*"}}).SignedString([]byte(secret))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
-	for _, tc := range []struct {
-		name string
-		env  func(string) string
-		args []string
-		out  int // events printed before the refusal
-		want string
-	}{
-		{"Expired", tailEnv(mint(time.Now().Add(-time.Hour))), nil, 0,
-			"the server refused the subscriber token given with $LIVEFEED_TOKEN (expired)"},
-		// Accepted for 3 or 4 more seconds, the server's leeway
-		// included; then the stream ends and the reconnection is refused.
-		{"ExpiresWhileTailing", tailEnv(""), []string{"-token", mint(time.Now().Add(4*time.Second - token.Leeway))}, 2,
-			"the server refused the subscriber token given with -token (expired)"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			out, errs, err := cliRun(ctx, tc.env, nil, append(append([]string{"tail", "-url", s.url, "-from", "0"}, tc.args...), "premium/*")...)
-			if ctx.Err() != nil {
-				t.Fatalf("tail was still waiting after 30 s: printed %q, stderr %q", out, errs)
-			}
-			resume := fmt.Sprintf("-from %d", tc.out)
-			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), resume) {
-				t.Fatalf("tail = %v; want an error with %q and %q", err, tc.want, resume)
-			}
-			if n := strings.Count(out, "\n"); n != tc.out {
-				t.Errorf("printed %d events, want %d: %q", n, tc.out, out)
-			}
-		})
-	}
-}
-
-// TestFeedCommandFlags: bad flags of tail and publish are refused before
-// anything is sent, with what is wrong.
-func TestFeedCommandFlags(t *testing.T) {
-	t.Chdir(t.TempDir())
-	for _, tc := range []struct {
-		name string
-		args []string
-		err  string
-	}{
-		{"TailNoTopic", []string{"tail", "-url", "http://127.0.0.1:1"}, "tail needs at least one topic pattern"},
-		{"TailBadTopic", []string{"tail", "-url", "http://127.0.0.1:1", "a b"}, "topic"},
-		{"TailFromWord", []string{"tail", "-url", "http://127.0.0.1:1", "-from", "abc", "*"}, `-from "abc" is not an event ID`},
-		{"TailFromNegative", []string{"tail", "-url", "http://127.0.0.1:1", "-from", "-5", "*"}, `-from "-5" is not an event ID`},
-		{"TailFromExponent", []string{"tail", "-url", "http://127.0.0.1:1", "-from", "1e3", "*"}, `-from "1e3"`},
-		{"TailFromPlus", []string{"tail", "-url", "http://127.0.0.1:1", "-from", "+3", "*"}, `-from "+3"`},
-		{"TailFromHuge", []string{"tail", "-url", "http://127.0.0.1:1", "-from", "99999999999999999999", "*"}, "is not an event ID"},
-		{"TailNegativeN", []string{"tail", "-url", "http://127.0.0.1:1", "-n", "-1", "*"}, "-n -1"},
-		{"TailNWord", []string{"tail", "-n", "x", "*"}, "invalid value"},
-		{"PublishBatchZero", []string{"publish", "-url", "http://127.0.0.1:1", "-batch", "0"}, "-batch 0 is out of range"},
-		{"PublishBatchHuge", []string{"publish", "-url", "http://127.0.0.1:1", "-batch", "5000"}, "-batch 5000 is out of range"},
-		{"PublishTwoFiles", []string{"publish", "-url", "http://127.0.0.1:1", "a", "b"}, "one file at most"},
-		{"PublishKeysUnknown", []string{"publish", "-url", "http://127.0.0.1:1", "-keys", "line", "a"}, `-keys "line": use none or file`},
-		{"PublishKeysFileStdin", []string{"publish", "-url", "http://127.0.0.1:1", "-keys", "file"}, "-keys=file takes its keys from FILE's path: name the file"},
-		{"PublishKeysFileNotRegular", []string{"publish", "-url", "http://127.0.0.1:1", "-keys", "file", os.DevNull}, "-keys=file needs a regular file"},
-		{"PublishFlagAfterFile", []string{"publish", "-url", "http://127.0.0.1:1", "events.ndjson", "-keys", "line"}, `-keys "line"`},
-		{"ImportFlagAfterFile", []string{"import", "-url", "http://127.0.0.1:1", "a.csv", "-batch", "0"}, "-batch 0 is out of range"},
-		{"ImportKeysUnknown", []string{"import", "-url", "http://127.0.0.1:1", "-keys", "content", "a.csv"}, `-keys "content"`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			err := run(context.Background(), tc.args, tailEnv(""), strings.NewReader(""), &stdout, &stderr)
-			if !errors.Is(err, cli.ErrUsage) || !strings.Contains(stderr.String(), tc.err) {
-				t.Fatalf("run = %v, stderr %q; want a usage error with %q", err, stderr.String(), tc.err)
-			}
-		})
-	}
-	for _, tc := range []struct{ name, url, err string }{
-		{"Scheme", "ftp://example.com", "use an http:// or https:// URL"},
-		{"NoHost", "http://", "names no host"},
-		{"Query", "http://127.0.0.1:1/?token=x", "no query"},
-		{"NotURL", "http://[::1", "is not a URL"},
-	} {
-		t.Run("URL"+tc.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			err := run(context.Background(), []string{"tail", "-url", tc.url, "*"}, tailEnv(""), nil, &stdout, &stderr)
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Fatalf("run = %v, want an error with %q", err, tc.err)
-			}
-		})
-	}
-}
-
-// cliRun runs a command of livefeed's as a user would, reading stdin, and
-// returns what it wrote.
-func cliRun(ctx context.Context, env func(string) string, stdin io.Reader, args ...string) (stdout, stderr string, err error) {
-	var out, errOut lockedBuffer
-	err = run(ctx, args, env, stdin, &out, &errOut)
-	return out.String(), errOut.String(), err
-}
-
-// writeFile writes text to a new file named name and returns its path.
-func writeFile(t *testing.T, name, text string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// storedEvents is every event the server at base has stored, in ID order.
-func storedEvents(t *testing.T, base string) []feed.Event {
-	t.Helper()
-	c := client.New(base, "")
-	var events []feed.Event
-	for q := (&client.HistoryQuery{Limit: 1000}); q != nil; {
-		page, err := c.History(context.Background(), *q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		events = append(events, page.Events...)
-		q = page.Next
-	}
-	return events
-}
-
-// dataOf is the data of events, as strings.
-func dataOf(events []feed.Event) []string {
-	data := make([]string, len(events))
-	for i, e := range events {
-		data[i] = string(e.Data)
-	}
-	return data
-}
-
-// noteLines is n NDJSON lines of note events on topic, {"n":1} to
-// {"n":n}.
-func noteLines(topic string, n int) string {
-	var b strings.Builder
-	for i := 1; i <= n; i++ {
-		b.WriteString(noteBody(topic, i) + "\n")
-	}
-	return b.String()
-}
-
-// TestPublishCommand: NDJSON lines are published in batches, each event's
-// ID printed on stdout in the order of the lines and what was published
-// said on stderr, from a file and from standard input; the same lines
-// given again are published again.
-func TestPublishCommand(t *testing.T) {
-	s := startServer(t, "")
-	var body strings.Builder
-	for i := 1; i <= 5; i++ {
-		body.WriteString(noteBody("cli/a", i) + "\n")
-		if i == 2 {
-			body.WriteString("\n") // blank lines are skipped
-		}
-	}
-	input := writeFile(t, "events.ndjson", body.String())
-	out, errs, err := cliRun(context.Background(), tailEnv(testToken), nil, "publish", "-url", s.url, "-batch", "2", input)
-	if err != nil || out != "1\n2\n3\n4\n5\n" || !strings.Contains(errs, "events.ndjson: lines 1 to 6 published (IDs 1 to 5)\n") {
-		t.Fatalf("publish: %q %v\n%s", out, err, errs)
-	}
-	out, errs, err = cliRun(context.Background(), tailEnv(testToken), strings.NewReader(body.String()), "publish", "-url", s.url, "-batch", "2")
-	if err != nil || out != "6\n7\n8\n9\n10\n" || !strings.Contains(errs, "standard input: lines 1 to 6 published (IDs 6 to 10)\n") {
-		t.Fatalf("publish from stdin: %q %v\n%s", out, err, errs)
-	}
-	want := strings.Split(strings.Repeat(`{"n":1} {"n":2} {"n":3} {"n":4} {"n":5} `, 2), " ")
-	if got := dataOf(storedEvents(t, s.url)); !slices.Equal(got, want[:10]) {
-		t.Fatalf("stored %v, want %v", got, want[:10])
-	}
-}
-
-// TestPublishRepeatedUpdates: a score that goes A, then B, then back to A,
-// published by three runs of livefeed publish, is three events, the
-// third as new as the first, from a file rewritten each time as from a
-// pipe. (Keys made from the lines made the third a retry of the first: it
-// was dropped and the first's ID printed, for 24 hours.)
-func TestPublishRepeatedUpdates(t *testing.T) {
-	s := startServer(t, "")
-	score := func(home, away int) string {
-		return fmt.Sprintf(`{"topic":"nba/x","type":"score","data":{"home":"A","away":"B","home_score":%d,"away_score":%d}}`, home, away)
-	}
-	updates := []string{score(1, 0), score(1, 1), score(1, 0)}
-	file := filepath.Join(t.TempDir(), "update.ndjson")
-	id := 0
-	for _, update := range updates {
-		if err := os.WriteFile(file, []byte(update+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		id++
-		out, errs, err := cliRun(context.Background(), tailEnv(testToken), nil, "publish", "-url", s.url, file)
-		if err != nil || out != fmt.Sprintf("%d\n", id) {
-			t.Fatalf("update %d from a file: %q %v\n%s", id, out, err, errs)
-		}
-		if !strings.Contains(errs, fmt.Sprintf("line 1 published (ID %d)", id)) {
-			t.Errorf("update %d from a file: stderr %q", id, errs)
-		}
-	}
-	for _, update := range updates {
-		id++
-		out, errs, err := cliRun(context.Background(), tailEnv(testToken), strings.NewReader(update+"\n"), "publish", "-url", s.url)
-		if err != nil || out != fmt.Sprintf("%d\n", id) {
-			t.Fatalf("update %d from a pipe: %q %v\n%s", id, out, err, errs)
-		}
-	}
-	events := storedEvents(t, s.url)
-	if len(events) != 6 {
-		t.Fatalf("%d events stored, want 6: %v", len(events), dataOf(events))
-	}
-	for i, e := range events {
-		var want, got any
-		json.Unmarshal([]byte(updates[i%3]), &want)
-		json.Unmarshal(e.Data, &got)
-		if !reflect.DeepEqual(want.(map[string]any)["data"], got) {
-			t.Errorf("event %d is %s, want the data of %s", e.ID, e.Data, updates[i%3])
-		}
-	}
-}
-
-// breakingProxy is a proxy to base that passes on the first ok requests
-// and their answers, and every later request too but not its answer: it
-// closes the connection instead, as a network failing at that moment
-// would. The server stores what it gets; the publisher never hears.
-func breakingProxy(t *testing.T, base string, ok int) string {
-	t.Helper()
-	var n atomic.Int32
-	p := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			return
-		}
-		req, err := http.NewRequestWithContext(r.Context(), r.Method, base+r.URL.RequestURI(), bytes.NewReader(body))
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		req.Header = r.Header.Clone()
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer resp.Body.Close()
-		reply, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		if int(n.Add(1)) > ok {
-			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-				conn.Close()
-			}
-			return
-		}
-		maps.Copy(w.Header(), resp.Header)
-		w.WriteHeader(resp.StatusCode)
-		w.Write(reply)
-	}))
-	t.Cleanup(p.Close)
-	return p.URL
-}
-
-// TestPublishRerunAfterBrokenConnection: the connection breaks after the
-// server stored the second batch, before its answer: publish says that
-// lines 1 to 2 were published, that lines 3 to 4 may or may not be stored
-// and that lines 5 to 6 were not sent, and exits non-zero. Run again with
-// -keys=file, it skips what the first run stored and publishes the rest,
-// saying which is which: six events, each once; a third run publishes
-// nothing new and says so. Without -keys, the same failure is reported
-// the same way, with no promise about a rerun.
-func TestPublishRerunAfterBrokenConnection(t *testing.T) {
-	s := startServer(t, "")
-	file := writeFile(t, "events.ndjson", noteLines("cli/r", 6))
-	args := func(url string) []string { return []string{"publish", "-url", url, "-batch", "2", "-keys=file", file} }
-	out, errs, err := cliRun(context.Background(), tailEnv(testToken), nil, args(breakingProxy(t, s.url, 1))...)
-	if err == nil || out != "1\n2\n" ||
-		!strings.Contains(err.Error(), "events.ndjson: lines 1 to 2 published (IDs 1 to 2); lines 3 to 4 may or may not be stored: the connection failed before the server's answer") ||
-		!strings.Contains(err.Error(), "; lines 5 to 6 not sent. Run the same command again to publish the rest: what was stored is skipped") {
-		t.Fatalf("through a connection that breaks: %q %v\n%s", out, err, errs)
-	}
-	if n := len(storedEvents(t, s.url)); n != 4 {
-		t.Fatalf("%d events stored, want the 4 of the batches the server got", n)
-	}
-	out, errs, err = cliRun(context.Background(), tailEnv(testToken), nil, args(s.url)...)
-	if err != nil || out != "1\n2\n3\n4\n5\n6\n" ||
-		!strings.Contains(errs, "events.ndjson: lines 1 to 4 already stored by an earlier run (IDs 1 to 4), lines 5 to 6 published (IDs 5 to 6)\n") {
-		t.Fatalf("the rerun: %q %v\n%s", out, err, errs)
-	}
-	if got, want := dataOf(storedEvents(t, s.url)), strings.Fields(`{"n":1} {"n":2} {"n":3} {"n":4} {"n":5} {"n":6}`); !slices.Equal(got, want) {
-		t.Fatalf("stored %v, want %v", got, want)
-	}
-	_, errs, err = cliRun(context.Background(), tailEnv(testToken), nil, args(s.url)...)
-	if err != nil || !strings.Contains(errs, "lines 1 to 6 already stored by an earlier run (IDs 1 to 6); nothing new was published\n") {
-		t.Fatalf("a third run: %v\n%s", err, errs)
-	}
-
-	_, _, err = cliRun(context.Background(), tailEnv(testToken), nil, "publish", "-batch", "2", "-url", breakingProxy(t, s.url, 0), file)
-	if err == nil || !strings.HasPrefix(err.Error(), file+": lines 1 to 2 may or may not be stored: the connection failed before the server's answer") ||
-		!strings.HasSuffix(err.Error(), "; lines 3 to 6 not sent; nothing was published") {
-		t.Fatalf("without keys: %v", err)
-	}
-}
-
-// TestPublishStopsHalfway: whatever stops a publish, its message names
-// the lines that were stored, with their IDs, the ones that were not, and
-// why, and the exit status is not 0; what the server holds is exactly
-// what the message says. A bad line in a file publishes nothing (the file
-// is checked whole first); from a pipe, what came before it is
-// published. A missing token is named with the flag and the variable.
-func TestPublishStopsHalfway(t *testing.T) {
-	const scoped = "e2e-scoped-publish-token-0123456789"
-	tokens := func(key string) string {
-		if key == config.EnvPublishTokens {
-			return testToken + "," + scoped + " cli/*"
-		}
-		return ""
-	}
-	good := noteBody("cli/x", 1) + "\n" + noteBody("cli/x", 2) + "\n"
-	badLine := good + `{"topic":"no spaces allowed","type":"note","data":{}}` + "\n" + noteBody("cli/x", 4) + "\n"
-	outOfScope := good + noteBody("other/x", 3) + "\n" + noteBody("cli/x", 4) + "\n" + noteBody("cli/x", 5) + "\n"
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	down := "http://" + ln.Addr().String()
-	ln.Close() // nothing listens there
-	for _, tc := range []struct {
-		name   string
-		input  string
-		pipe   bool // from standard input, not a file
-		env    func(string) string
-		args   []string
-		err    []string
-		out    string
-		stored int
-	}{
-		{"BadLineInFile", badLine, false, tailEnv(testToken), nil,
-			[]string{"events.ndjson, line 3: topic \"no spaces allowed\"", "; nothing was published (the whole file is checked before anything is sent)"}, "", 0},
-		{"BadLineFromPipe", badLine, true, tailEnv(testToken), nil,
-			[]string{"standard input: lines 1 to 2 published (IDs 1 to 2); line 3: topic \"no spaces allowed\"", "; nothing after line 3 was sent"}, "1\n2\n", 2},
-		{"RefusedBatch", outOfScope, false, tailEnv(scoped), nil,
-			[]string{"events.ndjson: lines 1 to 2 published (IDs 1 to 2); lines 3 to 4 not stored: refused by the server, one batch all or nothing (", `"other/x"`, "); line 5 not sent"}, "1\n2\n", 2},
-		{"RefusedToken", good, false, tailEnv(""), []string{"-token", "not-the-token-0123456789"},
-			[]string{"events.ndjson: lines 1 to 2 not stored: the publish token given with -token was refused (the publish token is not valid); nothing was published"}, "", 0},
-		{"RefusedTokenFromEnv", good, false, tailEnv("not-the-token-0123456789"), nil,
-			[]string{"the publish token given with $LIVEFEED_TOKEN was refused"}, "", 0},
-		{"NoToken", good, false, tailEnv(""), nil,
-			[]string{"no publish token: give it with -token, or in the environment variable LIVEFEED_TOKEN"}, "", 0},
-		{"ServerDown", good, false, tailEnv(testToken), []string{"-url", down},
-			[]string{"events.ndjson: lines 1 to 2 not stored: the server could not be reached (", "connection refused); nothing was published"}, "", 0},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := startServerEnv(t, t.TempDir(), "", tokens)
-			args := append([]string{"publish", "-url", s.url, "-batch", "2"}, tc.args...)
-			var stdin io.Reader
-			if tc.pipe {
-				stdin = strings.NewReader(tc.input)
-			} else {
-				args = append(args, writeFile(t, "events.ndjson", tc.input))
-			}
-			out, errs, err := cliRun(context.Background(), tc.env, stdin, args...)
-			if err == nil {
-				t.Fatalf("publish succeeded: %q\n%s", out, errs)
-			}
-			for _, want := range tc.err {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("the error %q does not say %q", err, want)
-				}
-			}
-			if out != tc.out {
-				t.Errorf("printed %q, want %q", out, tc.out)
-			}
-			if n := len(storedEvents(t, s.url)); n != tc.stored {
-				t.Errorf("%d events stored, want %d", n, tc.stored)
-			}
-		})
-	}
-}
-
-// TestPublishLargeFile: a file larger than the reader's 64 KB buffer is
-// published as it is, from a file and from a pipe: every event has its
-// own line's data. (The data of the lines of a batch pointed into that
-// buffer, which the lines after them overwrote: events went out with
-// other lines' data.)
-func TestPublishLargeFile(t *testing.T) {
-	s := startServer(t, "")
-	var body strings.Builder
-	var want []string
-	for i := range 3000 {
-		data := fmt.Sprintf(`{"s":"%05d"}`, i)
-		fmt.Fprintf(&body, `{"topic":"cli/big","type":"note","data":%s}`+"\n", data)
-		want = append(want, data)
-	}
-	file := writeFile(t, "big.ndjson", body.String())
-	if _, errs, err := cliRun(context.Background(), tailEnv(testToken), nil, "publish", "-url", s.url, file); err != nil {
-		t.Fatalf("publish: %v\n%s", err, errs)
-	}
-	if _, errs, err := cliRun(context.Background(), tailEnv(testToken), strings.NewReader(body.String()), "publish", "-url", s.url); err != nil {
-		t.Fatalf("publish from a pipe: %v\n%s", err, errs)
-	}
-	got := dataOf(storedEvents(t, s.url))
-	if want = append(want, want...); !slices.Equal(got, want) {
-		for i := range min(len(got), len(want)) {
-			if got[i] != want[i] {
-				t.Fatalf("%d events stored, want %d; event %d has %s, want %s", len(got), len(want), i+1, got[i], want[i])
-			}
-		}
-		t.Fatalf("%d events stored, want %d", len(got), len(want))
-	}
-}
-
-// TestPublishFromPipe: events piped in are published as they come, each
-// ID printed once it is stored, while the pipe stays open: a feed piped
-// from a script goes out live, not once a batch is full or the pipe
-// closed. Interrupted (Ctrl-C), it says which lines were published and
-// exits non-zero.
-func TestPublishFromPipe(t *testing.T) {
-	s := startServer(t, "")
-	for _, interrupt := range []bool{false, true} {
-		pr, pw, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		var stdout, stderr lockedBuffer
-		done := make(chan error, 1)
-		go func() {
-			done <- run(ctx, []string{"publish", "-url", s.url}, tailEnv(testToken), pr, &stdout, &stderr)
-		}()
-		first := len(storedEvents(t, s.url)) + 1
-		var ids strings.Builder
-		for i := range 3 {
-			if _, err := io.WriteString(pw, noteBody("cli/pipe", i)+"\n"); err != nil {
-				t.Fatal(err)
-			}
-			fmt.Fprintf(&ids, "%d\n", first+i)
-			poll.Until(t, "", func() bool { return stdout.String() == ids.String() })
-		}
-		if interrupt {
-			cancel()
-		} else {
-			pw.Close()
-		}
-		select {
-		case err = <-done:
-		case <-time.After(30 * time.Second):
-			t.Fatal("publish did not end")
-		}
-		summary := fmt.Sprintf("standard input: lines 1 to 3 published (IDs %d to %d)", first, first+2)
-		switch {
-		case interrupt && (err == nil || err.Error() != summary+"; interrupted; nothing after line 3 was sent"):
-			t.Errorf("interrupted: %v", err)
-		case !interrupt && (err != nil || stderr.String() != "livefeed publish: "+summary+"\n"):
-			t.Errorf("the pipe closed: %v\n%s", err, stderr.String())
-		}
-		cancel()
-		pw.Close()
-		pr.Close()
-	}
-}
-
-// openTerminal opens a pseudo-terminal: what is written to typist is
-// what a user types at tty.
-func openTerminal(t *testing.T) (typist, tty *os.File) {
-	t.Helper()
-	if runtime.GOOS != "linux" || !slices.Contains([]string{"amd64", "arm64", "386", "arm", "riscv64"}, runtime.GOARCH) {
-		t.Skip("this test opens a pseudo-terminal with Linux's ioctls, whose numbers here are those of " + runtime.GOOS + "/" + runtime.GOARCH + "'s kernel")
-	}
-	const tiocsptlck, tiocgptn = 0x40045431, 0x80045430 // <asm-generic/ioctls.h>
-	typist, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals: %v", err)
-	}
-	t.Cleanup(func() { typist.Close() })
-	var unlock int32
-	var n uint32
-	if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, typist.Fd(), tiocsptlck, uintptr(unsafe.Pointer(&unlock))); errno != 0 {
-		t.Fatal(errno)
-	}
-	if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, typist.Fd(), tiocgptn, uintptr(unsafe.Pointer(&n))); errno != 0 {
-		t.Fatal(errno)
-	}
-	tty, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tty.Close() })
-	go io.Copy(io.Discard, typist) // the terminal's echo
-	return typist, tty
-}
-
-// TestPublishFromTerminal: livefeed publish reading a terminal says how
-// to type events and end, publishes each line as it is entered, and ends
-// at Ctrl-D with what it published.
-func TestPublishFromTerminal(t *testing.T) {
-	s := startServer(t, "")
-	typist, tty := openTerminal(t)
-	var stdout, stderr lockedBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(context.Background(), []string{"publish", "-url", s.url}, tailEnv(testToken), tty, &stdout, &stderr)
-	}()
-	poll.Until(t, "", func() bool { return strings.Contains(stderr.String(), "reading events from the terminal") })
-	for i := 1; i <= 2; i++ {
-		if _, err := io.WriteString(typist, noteBody("cli/tty", i)+"\n"); err != nil {
-			t.Fatal(err)
-		}
-		poll.Until(t, "", func() bool { return stdout.String() == map[int]string{1: "1\n", 2: "1\n2\n"}[i] })
-	}
-	if _, err := typist.Write([]byte{4}); err != nil { // Ctrl-D
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		if err != nil || !strings.Contains(stderr.String(), "livefeed publish: standard input: lines 1 to 2 published (IDs 1 to 2)\n") {
-			t.Fatalf("publish: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Ctrl-D did not end publish")
-	}
-}
-
-// TestImportCommand: an export imported into another server gives the
-// same events (topics, types, data; new IDs and times), text that the
-// export guarded against formulas included; with -keys=file a rerun
-// publishes nothing new and says so, without it every row is published
-// again; a fixtures sheet becomes score events; a bad row is named and
-// publishes nothing, wherever it is; a batch the server refuses is named
-// with the rows stored before it.
-func TestImportCommand(t *testing.T) {
-	const scoped = "e2e-scoped-publish-token-0123456789"
-	tokens := func(key string) string {
-		if key == config.EnvPublishTokens {
-			return testToken + "," + scoped + " nba/*"
-		}
-		return ""
-	}
-	from, to := startServer(t, ""), startServerEnv(t, t.TempDir(), "", tokens)
-	for _, body := range []string{
-		`{"topic":"nba/lal-bos","type":"score","data":{"home":"=Lakers","away":"'Celtics","home_score":3,"away_score":0,"period":"OT","clock":"1:02","status":"live","venue":"Crypto.com"}}`,
-		`{"topic":"nba/lal-bos","type":"score","data":{"home":"Lakers","away":"Celtics","home_score":5,"away_score":2,"period":4}}`,
-		`{"topic":"stocks/AAPL","type":"tick","data":{"symbol":"AAPL","price":187.25,"change":-1.5,"currency":"USD"}}`,
-		`{"topic":"misc/note","type":"note","data":{"text":"Zürich, 東京","n":[1,2]}}`,
-	} {
-		mustPublish(t, from.url, body)
-	}
-	export := filepath.Join(t.TempDir(), "export.csv")
-	if err := os.WriteFile(export, []byte(get(t, http.DefaultClient, from.url+"/api/export.csv")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	importFile := func(env func(string) string, file string, args ...string) (string, error) {
-		t.Helper()
-		out, errs, err := cliRun(context.Background(), env, nil, append(append([]string{"import", "-url", to.url, "-batch", "3"}, args...), file)...)
-		if err == nil && errs != "" {
-			t.Errorf("import wrote to stderr, which is no terminal: %q", errs) // the summary is the report
-		}
-		return out, err
-	}
-	for _, want := range []string{
-		"livefeed import: " + export + ": rows 1 to 4 published (IDs 1 to 4)\n",
-		"livefeed import: " + export + ": rows 1 to 4 already stored by an earlier run (IDs 1 to 4); nothing new was published\n",
-	} {
-		if out, err := importFile(tailEnv(testToken), export, "-keys", "file"); err != nil || out != want {
-			t.Fatalf("import: %q %v, want %q", out, err, want)
-		}
-	}
-	want, got := storedEvents(t, from.url), storedEvents(t, to.url)
-	if len(got) != len(want) {
-		t.Fatalf("imported %d events, want %d", len(got), len(want))
-	}
-	for i := range want {
-		var a, b any
-		json.Unmarshal(want[i].Data, &a)
-		json.Unmarshal(got[i].Data, &b)
-		if got[i].Topic != want[i].Topic || got[i].Type != want[i].Type || !reflect.DeepEqual(a, b) {
-			t.Errorf("event %d: imported %s %s %s, want %s %s %s", i, got[i].Topic, got[i].Type, got[i].Data, want[i].Topic, want[i].Type, want[i].Data)
-		}
-	}
-	if out, err := importFile(tailEnv(testToken), export); err != nil || !strings.HasSuffix(out, ": rows 1 to 4 published (IDs 5 to 8)\n") {
-		t.Fatalf("import without keys: %q %v, want every row published again", out, err)
-	}
-
-	dir := t.TempDir()
-	fixtures := filepath.Join(dir, "fixtures.csv")
-	os.WriteFile(fixtures, []byte("topic,home,away,start\r\nnba/2026-12-03/nyk-chi,Knicks,Bulls,2026-12-03T00:30:00Z\r\n"), 0o600)
-	if out, err := importFile(tailEnv(testToken), fixtures); err != nil || !strings.HasSuffix(out, ": row 1 published (ID 9)\n") {
-		t.Fatalf("fixtures: %q %v", out, err)
-	}
-	last := storedEvents(t, to.url)
-	if e := last[len(last)-1]; e.Topic != "nba/2026-12-03/nyk-chi" || e.Type != "score" || !strings.Contains(string(e.Data), `"status":"scheduled"`) {
-		t.Errorf("a fixture became %s %s %s", e.Topic, e.Type, e.Data)
-	}
-
-	const row = "nba/ok,A,B,2026-12-03T00:30:00Z\r\n"
-	const header = "topic,home,away,start\r\n"
-	for _, tc := range []struct {
-		name, csv string
-		env       func(string) string
-		err       []string
-		stored    int
-	}{
-		{"Header", "a,b\r\n1,2\r\n", tailEnv(testToken), []string{"Header.csv, line 1: the header is \"a,b\": use livefeed's export format"}, 0},
-		{"Start", header + "nba/x,A,B,tomorrow\r\n", tailEnv(testToken), []string{"Start.csv, row 1 (line 2): start \"tomorrow\" is not an RFC 3339 time"}, 0},
-		{"Topic", header + row + "bad topic,A,B,2026-12-03T00:30:00Z\r\n", tailEnv(testToken), []string{"Topic.csv, row 2 (line 3): topic \"bad topic\""}, 0},
-		{"ThirdRow", header + row + row + "nba/x,A\r\n" + row, tailEnv(testToken), []string{"ThirdRow.csv, row 3 (line 4): wrong number of fields; nothing was published (the whole file is checked before anything is sent)"}, 0},
-		{"NoToken", header + row, tailEnv(""), []string{"no publish token: give it with -token, or in the environment variable LIVEFEED_TOKEN"}, 0},
-		{"Refused", header + row + row + row + "stocks/x,A,B,2026-12-03T00:30:00Z\r\n" + row + row + row, tailEnv(scoped),
-			[]string{"Refused.csv: rows 1 to 3 published (IDs ", "); rows 4 to 6 not stored: refused by the server, one batch all or nothing (", `"stocks/x"`, "); row 7 not sent"}, 3},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			file := filepath.Join(dir, tc.name+".csv")
-			os.WriteFile(file, []byte(tc.csv), 0o600)
-			before := len(storedEvents(t, to.url))
-			_, err := importFile(tc.env, file)
-			if err == nil {
-				t.Fatal("import succeeded")
-			}
-			for _, want := range tc.err {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("the error %q does not say %q", err, want)
-				}
-			}
-			if tc.stored == 0 && tc.name != "NoToken" && !strings.HasSuffix(err.Error(), "; nothing was published (the whole file is checked before anything is sent)") {
-				t.Errorf("the error %q does not say that nothing was published", err)
-			}
-			if n := len(storedEvents(t, to.url)) - before; n != tc.stored {
-				t.Errorf("%d events stored, want %d", n, tc.stored)
-			}
-		})
-	}
-}
-
 // TestReloadOnHangup: SIGHUP applies new publish tokens, origins and log
 // level at once; a key that needs a restart is named; a bad file is
 // refused with the reason and changes nothing; a stream open all along
@@ -2377,7 +791,7 @@ func TestReloadOnHangup(t *testing.T) {
 	rd := client.NewReader(br)
 
 	publishAs := func(token string, n int) int {
-		req, _ := http.NewRequest(http.MethodPost, s.url+"/api/publish", strings.NewReader(noteBody("reload", n)))
+		req, _ := http.NewRequest(http.MethodPost, s.url+"/api/publish", strings.NewReader(nodetest.Note("reload", n)))
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -2447,7 +861,7 @@ func TestReloadOnHangup(t *testing.T) {
 	// The stream opened before both reloads has every accepted event.
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for _, want := range []string{"1", "2", "3"} {
-		ev, err := nextEvent(rd)
+		ev, err := nodetest.NextEvent(rd)
 		if err != nil || ev.ID != want {
 			t.Fatalf("the stream after the reloads: %+v %v, want event %s", ev, err, want)
 		}
@@ -2507,7 +921,7 @@ func TestReloadSubscriberKeysAndLevel(t *testing.T) {
 	refusalLogged := func() bool {
 		time.Sleep(1100 * time.Millisecond)
 		before := strings.Count(s.log.String(), refusal)
-		req, _ := http.NewRequest(http.MethodPost, s.url+"/api/publish", strings.NewReader(noteBody("misc", 1)))
+		req, _ := http.NewRequest(http.MethodPost, s.url+"/api/publish", strings.NewReader(nodetest.Note("misc", 1)))
 		req.Header.Set("Authorization", "Bearer not-a-token-of-this-server")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

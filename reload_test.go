@@ -14,6 +14,7 @@ import (
 
 	"livefeed/feed/poll"
 	"livefeed/handlers/config"
+	"livefeed/handlers/node/nodetest"
 )
 
 // networkToken is a publish token good enough for a network address.
@@ -43,7 +44,7 @@ func hangup(t *testing.T, s *server, text string) string {
 // the status of the answer.
 func publishStatus(t *testing.T, base, tok string) int {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, base+"/api/publish", strings.NewReader(noteBody("reload", 1)))
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/publish", strings.NewReader(nodetest.Note("reload", 1)))
 	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

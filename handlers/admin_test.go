@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"livefeed/handlers"
+	"livefeed/handlers/node/nodetest"
 	"livefeed/web"
 )
 
@@ -397,7 +398,7 @@ func TestAdminForms(t *testing.T) {
 	push(t, 400, "/admin/price", "topic", "nba/lal-bos", "price", "1")
 	// Every update went out on the feed, in order.
 	for want := 1; want <= 5; want++ {
-		ev, err := nextEvent(stream)
+		ev, err := nodetest.NextEvent(stream)
 		if err != nil || ev.ID != strconv.Itoa(want) {
 			t.Fatalf("stream: %+v, %v; want event %d", ev, err, want)
 		}

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"livefeed/feed"
 	"livefeed/feed/bench"
 	"livefeed/feed/client"
 	"livefeed/feed/fanout"
@@ -220,18 +219,6 @@ func (a *app) stream(t *testing.T, query string, header http.Header) (*http.Resp
 	return resp, client.NewReader(resp.Body)
 }
 
-// nextEvent reads the next event of a stream, passing over the position
-// event that ends a snapshot (feed.EventPosition), which the tests of
-// snapshots in feed/fanout look at.
-func nextEvent(rd *client.Reader) (client.Message, error) {
-	for {
-		ev, err := rd.Next()
-		if err != nil || ev.Type != feed.EventPosition {
-			return ev, err
-		}
-	}
-}
-
 func TestEventsHeaders(t *testing.T) {
 	a := newApp(t, handlers.Options{}, false)
 	resp, rd := a.stream(t, "topic=nba/*", http.Header{"Accept-Encoding": {"gzip"}})
@@ -292,7 +279,7 @@ func TestEventsHTTP2(t *testing.T) {
 	want := [][]string{{"1", "2"}, {"2"}, {"2", "3"}}
 	for i, rd := range readers {
 		for _, id := range want[i] {
-			ev, err := nextEvent(rd)
+			ev, err := nodetest.NextEvent(rd)
 			if err != nil || ev.ID != id {
 				t.Fatalf("stream %d: got %+v, %v; want event %s", i, ev, err, id)
 			}

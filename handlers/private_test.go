@@ -22,6 +22,7 @@ import (
 	"livefeed/feed"
 	"livefeed/feed/client"
 	"livefeed/handlers"
+	"livefeed/handlers/node/nodetest"
 	subtoken "livefeed/handlers/token"
 	"livefeed/web"
 )
@@ -105,7 +106,7 @@ func readIDs(t *testing.T, rd *client.Reader, n int) []string {
 	t.Helper()
 	var got []string
 	for range n {
-		ev, err := nextEvent(rd)
+		ev, err := nodetest.NextEvent(rd)
 		if err != nil {
 			t.Fatalf("after %q: %v", got, err)
 		}

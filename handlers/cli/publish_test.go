@@ -48,7 +48,8 @@ func (f *fakeServer) send(j *job) func(context.Context, []feed.Update, string) (
 
 // TestJobReport: what publish says when it stops, for each way it can
 // stop, from a stream (whose end is unknown) and with keys; the ways a
-// real server can be made to fail are tested end to end in package main.
+// real server can be made to fail are tested end to end, against a node,
+// in publish_node_test.go.
 func TestJobReport(t *testing.T) {
 	lines := strings.Repeat(`{"topic":"a","type":"note","data":{}}`+"\n", 6)
 	dial := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}

@@ -2,7 +2,9 @@
 // of handlers/node, serving on a loopback port of its choosing with a
 // temporary database, stopped when the test ends. It is the one helper
 // the tests of every package start a node with (and feed/poll the one
-// they wait with).
+// they wait with), and has what they talk to one with: a publish by the
+// Go client (Publish, Note) and a raw reader of an event stream (Stream,
+// NextEvent).
 package nodetest
 
 import (
@@ -14,8 +16,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -28,6 +32,8 @@ import (
 	"testing"
 	"time"
 
+	"livefeed/feed"
+	"livefeed/feed/client"
 	"livefeed/handlers/config"
 	"livefeed/handlers/node"
 )
@@ -67,6 +73,7 @@ type Node struct {
 
 	cfg   config.Config
 	opts  node.Options
+	serve node.ServeOptions
 	stop  context.CancelFunc
 	done  chan error
 	ended sync.Once
@@ -78,7 +85,14 @@ type Node struct {
 // speaks HTTP/2.
 func Start(tb testing.TB, cfg config.Config, opts node.Options) *Node {
 	tb.Helper()
-	n, err := Open(cfg, opts)
+	return StartServing(tb, cfg, opts, node.ServeOptions{})
+}
+
+// StartServing is Start with what the node serves beside its API (the
+// demo, the profiler).
+func StartServing(tb testing.TB, cfg config.Config, opts node.Options, serve node.ServeOptions) *Node {
+	tb.Helper()
+	n, err := open(cfg, opts, serve)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -93,7 +107,11 @@ func Start(tb testing.TB, cfg config.Config, opts node.Options) *Node {
 // Open is Start for code without a test (runnable examples): the caller
 // stops the node.
 func Open(cfg config.Config, opts node.Options) (*Node, error) {
-	n := &Node{cfg: cfg, opts: opts, Log: new(Buffer), Client: http.DefaultClient}
+	return open(cfg, opts, node.ServeOptions{})
+}
+
+func open(cfg config.Config, opts node.Options, serve node.ServeOptions) (*Node, error) {
+	n := &Node{cfg: cfg, opts: opts, serve: serve, Log: new(Buffer), Client: http.DefaultClient}
 	if cfg.Server.TLSCert != "" {
 		c, err := trusting(cfg.Server.TLSCert)
 		if err != nil {
@@ -119,7 +137,7 @@ func (n *Node) start() error {
 	n.Node, n.stop, n.done, n.ended = nd, stop, make(chan error, 1), sync.Once{}
 	n.URL = strings.Replace(nd.URL(), "localhost", "127.0.0.1", 1)
 	go func() {
-		err := nd.Serve(ctx, node.ServeOptions{})
+		err := nd.Serve(ctx, n.serve)
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
@@ -261,4 +279,57 @@ func Stream(tb testing.TB, base, path string, header ...string) (net.Conn, *bufi
 		tb.Fatalf("GET %s: %s", path, resp.Status)
 	}
 	return c, br
+}
+
+// NextEvent reads the next event of a stream, passing over the position
+// event that ends a snapshot (feed.EventPosition), which the tests of
+// snapshots in feed/fanout look at.
+func NextEvent(rd *client.Reader) (client.Message, error) {
+	for {
+		ev, err := rd.Next()
+		if err != nil || ev.Type != feed.EventPosition {
+			return ev, err
+		}
+	}
+}
+
+// Note is the body of a publish of a note event on topic with the data
+// {"n":n}.
+func Note(topic string, n int) string {
+	return fmt.Sprintf(`{"topic":%q,"type":"note","data":{"n":%d}}`, topic, n)
+}
+
+// Publish publishes body (an event, or an array of them, as POST
+// /api/publish takes it) to the server at base with Token, by the Go
+// client over hc (nil: http.DefaultClient), and returns the acknowledged
+// IDs.
+func Publish(hc *http.Client, base, body string) ([]int64, error) {
+	c := client.New(base, Token)
+	if hc != nil {
+		c.HTTP = hc
+	}
+	if strings.HasPrefix(strings.TrimSpace(body), "[") {
+		var updates []feed.Update
+		if err := json.Unmarshal([]byte(body), &updates); err != nil {
+			return nil, err
+		}
+		return c.PublishBatch(context.Background(), updates, "")
+	}
+	var u feed.Update
+	if err := json.Unmarshal([]byte(body), &u); err != nil {
+		return nil, err
+	}
+	id, err := c.Publish(context.Background(), u, "")
+	return []int64{id}, err
+}
+
+// MustPublish is Publish over http.DefaultClient that fails tb if the
+// publish fails.
+func MustPublish(tb testing.TB, base, body string) []int64 {
+	tb.Helper()
+	ids, err := Publish(nil, base, body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ids
 }
