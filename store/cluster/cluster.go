@@ -10,7 +10,7 @@
 //
 // Node implements handlers' Log (publishing), History (reading, from the
 // node's store) and SessionStore (the console's sessions, in a key-value
-// bucket every node shares), as main_test.go asserts, and passes
+// bucket every node shares), as handlers/node asserts, and passes
 // feed/logtest's conformance test. It has none of its store's writes
 // (node_test.go).
 //
