@@ -8,7 +8,7 @@
 // with its Last-Event-ID. A publish is answered once the stream stored it
 // and this node applied it, so a client reads its own writes.
 //
-// Node implements feed.Log (publishing), handlers', History (reading, from the
+// Node implements feed.Log (publishing) and handlers' History (reading, from the
 // node's store) and SessionStore (the console's sessions, in a key-value
 // bucket every node shares), as handlers/node asserts, and passes
 // feed/logtest's conformance test. It has none of its store's writes
