@@ -64,7 +64,7 @@ func (h *Hub) writeBatch(w *writer) {
 		p.stop, p.marksEnd = len(w.buf), len(w.marks)
 		// A part's window events come last, in order: its last mark is
 		// its newest.
-		if p.marksEnd > p.marks {
+		if p.marksEnd > p.marks && s.src == &h.window {
 			if m := w.marks[p.marksEnd-1]; m.kind == markWindow && m.seq >= newestSeq {
 				newestSeq = m.seq + 1
 			}

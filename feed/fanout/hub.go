@@ -21,9 +21,9 @@ import (
 	"cmp"
 	"context"
 	"log/slog"
+	"math"
 	"runtime"
 	"slices"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,6 +84,12 @@ type Options struct {
 	// published each event from the console (feed.expose_operator): the
 	// envelope of every frame is chosen here, by the hub, in Encode.
 	ExposeOperator bool
+	// Delays are the delays subscribers may ask for (Subscription.Delay):
+	// the hub keeps one delay line for each (see delivery.go).
+	Delays []time.Duration
+	// NeverMerge are event types conflation never merges away: like
+	// archive events, each is delivered to conflated subscribers.
+	NeverMerge []string
 }
 
 // Observer takes a measurement (a Prometheus histogram is one).
@@ -127,29 +133,32 @@ type Hub struct {
 	log  *slog.Logger
 
 	mu sync.RWMutex
-	// The window: the message with sequence number q is ring[q%len(ring)],
-	// for base <= q < head. Sequence numbers count messages published to
-	// this hub; IDs come from the store.
-	ring    []*Message
-	base    uint64
-	head    atomic.Uint64 // written under mu; read without it to check for news
-	bytes   int           // frame bytes in the window
-	covered int64         // every event with a greater ID is in the window
-	lastID  int64         // the newest published ID
+	// The window of every published event, and the index of the
+	// subscribers that read it: those in real time, not conflated.
+	window
+	lastID int64 // the newest published ID
 	// heard, when someone waits for news (Await), is closed and set to
 	// nil at the next Publish.
-	heard  chan struct{}
+	heard chan struct{}
+	// latest is the latest event of each topic, archive events included
+	// (a snapshot leaves their topics out; a conflated resume sends
+	// them).
 	latest map[string]*Message
 	// position is the feed.EventPosition frame of positionID, the newest ID
 	// when a snapshot last needed it (see positionLocked).
 	position   []byte
 	positionID int64
-	// The index of attached subscribers by what they asked for.
-	exact  map[string]*subSet
-	prefix map[string]*subSet
-	all    subSet
-	subs   map[*Subscriber]struct{} // every open subscriber, attached or not
-	closed bool
+	subs       map[*Subscriber]struct{} // every open subscriber, attached or not
+	closed     bool
+	// The delivery policies of delivery.go: a delay line per delay, the
+	// conflation lanes of subscribers (those reading this window in
+	// mainLanes), and a tick per interval they conflate to.
+	lines     map[time.Duration]*delayLine
+	lanes     map[laneKey]*lane
+	mainLanes []*lane
+	ticks     map[time.Duration]*ticker
+	stored    Replay          // every stored event, for delay lines (SetStored)
+	keep      map[string]bool // the types conflation never merges away
 	// credentialed are the open subscribers with a Credential, for
 	// Revoke. They are guarded by credMu, taken inside mu where both are
 	// needed: a revocation's pass holds only credMu, so it never holds up
@@ -174,14 +183,19 @@ func NewHub(opts Options) *Hub {
 	h := &Hub{
 		opts:   opts,
 		log:    opts.Logger,
-		ring:   make([]*Message, opts.Window),
 		latest: make(map[string]*Message),
-		exact:  make(map[string]*subSet),
-		prefix: make(map[string]*subSet),
 		subs:   make(map[*Subscriber]struct{}),
 		stop:   make(chan struct{}),
+		lines:  make(map[time.Duration]*delayLine),
+		lanes:  make(map[laneKey]*lane),
+		ticks:  make(map[time.Duration]*ticker),
+		keep:   map[string]bool{feed.TypeArchive: true},
 
 		credentialed: make(map[*Subscriber]struct{}),
+	}
+	h.window.init(opts.Window, opts.Window, opts.WindowBytes)
+	for _, t := range opts.NeverMerge {
+		h.keep[t] = true
 	}
 	h.queue.init()
 	h.watch = newWatcher()
@@ -191,6 +205,13 @@ func NewHub(opts Options) *Hub {
 	}
 	go h.beat()
 	go h.sweep()
+	for _, d := range opts.Delays {
+		if d > 0 && h.lines[d] == nil {
+			l := newDelayLine(d, opts)
+			h.lines[d] = l
+			go h.runLine(l)
+		}
+	}
 	return h
 }
 
@@ -203,9 +224,7 @@ func (h *Hub) Preload(latestEvents, recentEvents []feed.Event, lastID int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, m := range latest {
-		if !m.Archive {
-			h.latest[m.Topic] = m
-		}
+		h.latest[m.Topic] = m
 	}
 	h.lastID = max(h.lastID, lastID)
 	h.covered = h.lastID
@@ -228,12 +247,7 @@ func (h *Hub) Publish(events []feed.Event) { h.PublishFrames(h.Encode(events)) }
 // encodes them (Encode), in ID order.
 func (h *Hub) PublishFrames(msgs []*Message) {
 	now := time.Now().UnixNano()
-	var woken, lost []*Subscriber
-	wake := func(s *Subscriber) {
-		if s.queued.CompareAndSwap(false, true) {
-			woken = append(woken, s)
-		}
-	}
+	var wk wakes
 	h.mu.Lock()
 	for _, m := range msgs {
 		if m.ID <= h.lastID {
@@ -245,84 +259,68 @@ func (h *Hub) PublishFrames(msgs []*Message) {
 		if exact != nil {
 			m.Topic = exact.key // see subSet.key
 		}
-		if m.Archive {
-			delete(h.latest, m.Topic)
-		} else {
-			h.latest[m.Topic] = m
+		h.latest[m.Topic] = m
+		h.window.push(m, wk.evicted(&h.window))
+		h.window.matching(exact, m.Topic, wk.wake)
+		for _, l := range h.mainLanes {
+			if l.takes(m.Topic) {
+				h.offerLocked(l, m, &wk)
+			}
 		}
-		h.push(m, func(old *Message, seq uint64) {
-			// A subscriber that had not yet passed an evicted event it
-			// should receive has lost continuity: wake it so its owner
-			// closes it (it resumes from SQLite on reconnect).
-			h.eachMatching(old.Topic, func(s *Subscriber) {
-				if s.seq <= seq && s.lastID < old.ID && !s.lagged.Swap(true) {
-					wake(s)
-					switch s.mode.Load() {
-					case modeBlocking:
-						// Its goroutine is stuck in a write: closing the
-						// socket ends the write now rather than at
-						// WriteTimeout, and frees its buffers.
-						s.conn.Close()
-					case modeParked:
-						lost = append(lost, s) // nobody else would close it before WriteTimeout
-					}
-				}
-			})
-		})
-		h.matching(exact, m.Topic, wake)
 	}
 	if h.heard != nil {
 		close(h.heard)
 		h.heard = nil
 	}
+	h.kickLinesLocked()
 	h.mu.Unlock()
-	h.dispatch(woken)
-	for _, s := range lost {
+	h.finish(&wk)
+}
+
+// wakes gathers, under the hub's lock, the subscribers that news took
+// ownership of (to dispatch) and those that lost events while parked (to
+// close), for finish to act on once the lock is released.
+type wakes struct {
+	woken, lost []*Subscriber
+}
+
+// wake takes ownership of s, unless someone has it already.
+func (wk *wakes) wake(s *Subscriber) {
+	if s.queued.CompareAndSwap(false, true) {
+		wk.woken = append(wk.woken, s)
+	}
+}
+
+// evicted returns what w.push calls for each message it evicts: a
+// subscriber of w that had not yet passed an evicted event it should
+// receive has lost continuity, and is woken so that its owner closes it
+// (it resumes from SQLite on reconnect).
+func (wk *wakes) evicted(w *window) func(old *Message, seq uint64) {
+	return func(old *Message, seq uint64) {
+		w.eachMatching(old.Topic, func(s *Subscriber) {
+			if s.seq <= seq && s.lastID < old.ID && !s.lagged.Swap(true) {
+				wk.wake(s)
+				switch s.mode.Load() {
+				case modeBlocking:
+					// Its goroutine is stuck in a write: closing the
+					// socket ends the write now rather than at
+					// WriteTimeout, and frees its buffers.
+					s.conn.Close()
+				case modeParked:
+					wk.lost = append(wk.lost, s) // nobody else would close it before WriteTimeout
+				}
+			}
+		})
+	}
+}
+
+// finish dispatches the subscribers of wk and closes those that lost
+// events. h.mu must not be held.
+func (h *Hub) finish(wk *wakes) {
+	h.dispatch(wk.woken)
+	for _, s := range wk.lost {
 		s.close(errLagged)
 	}
-}
-
-// push appends m to the window, first evicting the oldest messages while
-// the window is full, calling evicted (if not nil) for each with its
-// sequence number. h.mu must be held.
-func (h *Hub) push(m *Message, evicted func(old *Message, seq uint64)) {
-	head := h.head.Load()
-	n := uint64(len(h.ring))
-	for head > h.base && (head-h.base == n || h.bytes+len(m.Frame) > h.opts.WindowBytes) {
-		old := h.ring[h.base%n]
-		h.ring[h.base%n] = nil
-		h.bytes -= len(old.Frame)
-		h.covered = old.ID
-		if evicted != nil {
-			evicted(old, h.base)
-		}
-		h.base++
-	}
-	h.ring[head%n] = m
-	h.bytes += len(m.Frame)
-	h.head.Store(head + 1)
-}
-
-// eachMatching calls fn for every attached subscriber whose filter matches
-// topic. h.mu must be held.
-func (h *Hub) eachMatching(topic string, fn func(*Subscriber)) {
-	h.matching(h.exact[topic], topic, fn)
-}
-
-// matching is eachMatching with the topic's exact set already looked up
-// (nil: none).
-func (h *Hub) matching(exact *subSet, topic string, fn func(*Subscriber)) {
-	if exact != nil {
-		exact.each(topic, fn)
-	}
-	for i := 0; i < len(topic); i++ {
-		if topic[i] == '/' {
-			if set := h.prefix[topic[:i+1]]; set != nil {
-				set.each(topic, fn)
-			}
-		}
-	}
-	h.all.each(topic, fn)
 }
 
 // LastID returns the newest published ID.
@@ -532,55 +530,42 @@ func (h *Hub) beat() {
 	}
 }
 
-// attachAt attaches s to the window right after ID after, if the window
-// holds every event after it. It reports false when s must first read more
-// history. Under the lock no event can be published between choosing the
-// position and joining the index, which is what makes the hand-over from
-// replay to live delivery exact.
+// attachAt attaches s to its window right after ID after, if the window
+// holds every event after it that s is to be sent. It reports false when s
+// must first read more history. Under the lock no event can be published
+// (or released by s's delay line) between choosing the position and
+// joining the index, which is what makes the hand-over from replay to live
+// delivery exact.
 func (h *Hub) attachAt(s *Subscriber, after int64) (bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return false, feed.ErrClosed
 	}
-	if after < h.covered {
+	w := h.sourceWindow(s.line)
+	if after < w.covered {
 		return false, nil
 	}
-	base, head := h.base, h.head.Load()
-	n := uint64(len(h.ring))
-	i := sort.Search(int(head-base), func(i int) bool { return h.ring[(base+uint64(i))%n].ID > after })
-	s.seq = base + uint64(i)
+	s.src = w
+	s.seq = w.after(after)
 	s.lastID = after
-	h.index(s)
+	w.index(s)
 	return true, nil
 }
 
-// attachSnapshot attaches s at the head of the window after queueing, in
+// attachSnapshot attaches s at the head of its window after queueing, in
 // order: a reset event if reason is set, the latest event of each matching
 // topic, and the position event (feed.EventPosition) so the client
-// resumes from now.
+// resumes from now. For a delayed subscriber, "latest" and "now" are its
+// delay line's: the latest event at least that old.
 func (h *Hub) attachSnapshot(s *Subscriber, reason string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return feed.ErrClosed
 	}
-	var snap []*Message
-	topics, prefixes, all := s.filter.Keys()
-	if !all && len(prefixes) == 0 {
-		for _, t := range topics {
-			if m := h.latest[t]; m != nil && (!s.narrowed || s.filter.Match(t)) {
-				snap = append(snap, m)
-			}
-		}
-	} else {
-		for t, m := range h.latest {
-			if s.filter.Match(t) {
-				snap = append(snap, m)
-			}
-		}
-	}
-	slices.SortFunc(snap, func(a, b *Message) int { return cmp.Compare(a.ID, b.ID) })
+	latest, lastID := h.latestOf(s.line)
+	snap := snapshotOf(s, latest, func(m *Message) bool { return !m.Archive })
 	s.backlog = make([][]byte, 0, len(snap)+2)
 	if reason != "" {
 		s.backlog = append(s.backlog, resetFrames[reason])
@@ -588,51 +573,90 @@ func (h *Hub) attachSnapshot(s *Subscriber, reason string) error {
 	for _, m := range snap {
 		s.backlog = append(s.backlog, m.Frame)
 	}
-	pos := h.positionLocked()
-	if n := len(snap); n > 0 && snap[n-1].ID == h.lastID {
+	pos := h.positionLocked(s.line)
+	if n := len(snap); n > 0 && snap[n-1].ID == lastID {
 		pos = withoutID(pos) // the client is there already
 	}
 	s.backlog = append(s.backlog, pos)
-	s.seq = h.head.Load()
-	s.lastID = h.lastID
-	h.index(s)
+	s.lastID = lastID
+	w := h.sourceWindow(s.line)
+	if s.conflate > 0 {
+		w = &h.laneFor(s).window
+	}
+	s.src = w
+	s.seq = w.head.Load()
+	w.index(s)
 	return nil
 }
 
-// positionLocked returns the feed.EventPosition frame of the newest ID, encoded
-// once for all the subscribers that attach until the next publish, like
-// every frame the hub sends to many. h.mu must be held for writing.
-func (h *Hub) positionLocked() []byte {
+// snapshotOf returns the messages of latest that s's filter matches and
+// keep accepts, in ID order. h.mu must be held.
+func snapshotOf(s *Subscriber, latest map[string]*Message, keep func(*Message) bool) []*Message {
+	var snap []*Message
+	topics, prefixes, all := s.filter.Keys()
+	if !all && len(prefixes) == 0 {
+		for _, t := range topics {
+			if m := latest[t]; m != nil && keep(m) && (!s.narrowed || s.filter.Match(t)) {
+				snap = append(snap, m)
+			}
+		}
+	} else {
+		for t, m := range latest {
+			if keep(m) && s.filter.Match(t) {
+				snap = append(snap, m)
+			}
+		}
+	}
+	slices.SortFunc(snap, func(a, b *Message) int { return cmp.Compare(a.ID, b.ID) })
+	return snap
+}
+
+// positionLocked returns the feed.EventPosition frame of the newest ID
+// there is for the subscribers of line (nil: in real time), encoded once
+// for all the subscribers that attach until it moves, like every frame
+// the hub sends to many. h.mu must be held for writing.
+func (h *Hub) positionLocked(line *delayLine) []byte {
+	if line != nil {
+		if line.position == nil || line.positionID != line.released {
+			line.position, line.positionID = positionFrame(line.released), line.released
+		}
+		return line.position
+	}
 	if h.position == nil || h.positionID != h.lastID {
 		h.position, h.positionID = positionFrame(h.lastID), h.lastID
 	}
 	return h.position
 }
 
-// coveredID returns the ID above which the window holds every event.
-func (h *Hub) coveredID() int64 {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return h.covered
+// sourceWindow returns the window that line's subscribers read (nil: the
+// hub's own). h.mu must be held.
+func (h *Hub) sourceWindow(line *delayLine) *window {
+	if line != nil {
+		return &line.window
+	}
+	return &h.window
 }
 
-// index adds s to the topic index. h.mu must be held.
-func (h *Hub) index(s *Subscriber) {
-	topics, prefixes, all := s.filter.Keys()
-	if all {
-		h.all.add(s)
+// latestOf returns the latest event of each topic for the subscribers of
+// line (nil: in real time), and the newest ID they may know of. h.mu
+// must be held.
+func (h *Hub) latestOf(line *delayLine) (map[string]*Message, int64) {
+	if line != nil {
+		return line.latest, line.released
 	}
-	for _, t := range topics {
-		set := setFor(h.exact, t)
-		set.add(s)
-		if !all && len(topics) == 1 && len(prefixes) == 0 && !s.narrowed {
-			s.only = set.key
-		}
+	return h.latest, h.lastID
+}
+
+// coverage returns, for the subscribers of line (nil: in real time), the
+// ID above which their window holds every event they are to be sent, and
+// the newest ID they may be sent: a replay must stop there.
+func (h *Hub) coverage(line *delayLine) (covered, limit int64) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if line != nil {
+		return line.covered, line.released
 	}
-	for _, p := range prefixes {
-		setFor(h.prefix, p).add(s)
-	}
-	s.attached = true
+	return h.covered, math.MaxInt64
 }
 
 // forget removes s from the hub.
@@ -648,100 +672,8 @@ func (h *Hub) forget(s *Subscriber) {
 	if !s.attached {
 		return
 	}
-	topics, prefixes, all := s.filter.Keys()
-	if all {
-		h.all.remove(s)
-	}
-	for _, t := range topics {
-		if set := h.exact[t]; set != nil && set.remove(s) {
-			delete(h.exact, t)
-		}
-	}
-	for _, p := range prefixes {
-		if set := h.prefix[p]; set != nil && set.remove(s) {
-			delete(h.prefix, p)
-		}
-	}
-}
-
-func setFor(m map[string]*subSet, key string) *subSet {
-	set := m[key]
-	if set == nil {
-		set = &subSet{key: key}
-		m[key] = set
-	}
-	return set
-}
-
-// subSet is a set of subscribers that is cheap to iterate: publishing walks
-// it for every event. Narrowed subscribers (see Narrowed) are kept apart,
-// so that only they are asked whether they match.
-type subSet struct {
-	// key is the set's topic or prefix. Events on an exact topic carry
-	// this string as their topic, and its subscribers of that one topic
-	// as theirs (Subscriber.only): comparing the two is then comparing
-	// two pointers, without reading either's bytes.
-	key             string
-	plain, narrowed subList
-}
-
-func (s *subSet) add(sub *Subscriber) {
-	if sub.narrowed {
-		s.narrowed.add(sub)
-	} else {
-		s.plain.add(sub)
-	}
-}
-
-// remove deletes sub and reports whether the set is now empty.
-func (s *subSet) remove(sub *Subscriber) bool {
-	if sub.narrowed {
-		s.narrowed.remove(sub)
-	} else {
-		s.plain.remove(sub)
-	}
-	return len(s.plain.list) == 0 && len(s.narrowed.list) == 0
-}
-
-// each calls fn for the set's subscribers that match topic: all plain ones,
-// and the narrowed ones whose filter accepts it.
-func (s *subSet) each(topic string, fn func(*Subscriber)) {
-	for _, sub := range s.plain.list {
-		fn(sub)
-	}
-	for _, sub := range s.narrowed.list {
-		if sub.filter.Match(topic) {
-			fn(sub)
-		}
-	}
-}
-
-// subList is a list of subscribers with their positions, for removal in
-// constant time.
-type subList struct {
-	list []*Subscriber
-	pos  map[*Subscriber]int
-}
-
-func (s *subList) add(sub *Subscriber) {
-	if s.pos == nil {
-		s.pos = make(map[*Subscriber]int)
-	}
-	if _, ok := s.pos[sub]; ok {
-		return
-	}
-	s.pos[sub] = len(s.list)
-	s.list = append(s.list, sub)
-}
-
-func (s *subList) remove(sub *Subscriber) {
-	i, ok := s.pos[sub]
-	if ok {
-		last := len(s.list) - 1
-		s.list[i] = s.list[last]
-		s.pos[s.list[i]] = i
-		s.list[last] = nil
-		s.list = s.list[:last]
-		delete(s.pos, sub)
+	s.src.unindex(s)
+	if s.lane != nil {
+		h.leaveLane(s.lane)
 	}
 }

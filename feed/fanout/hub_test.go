@@ -69,21 +69,50 @@ type memLog struct {
 	events []feed.Event
 	msgs   []*fanout.Message // the frames of events, as the hub encodes them
 	floor  int64
+	// clock, if set, gives events their times (never going back, as the
+	// store's); else event n was published at n ms after 1970.
+	clock func() time.Time
 }
 
 func (l *memLog) publish(topic string, n int) []int64 {
+	topics := make([]string, n)
+	for i := range topics {
+		topics[i] = topic
+	}
+	return l.publishBatch(topics...)
+}
+
+// publishBatch publishes one event on each topic, in one batch: the hub
+// takes them under one lock, so no tick or release comes between them.
+func (l *memLog) publishBatch(topics ...string) []int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	batch := make([]feed.Event, n)
-	ids := make([]int64, n)
-	for i := range batch {
+	batch := make([]feed.Event, len(topics))
+	ids := make([]int64, len(topics))
+	for i, topic := range topics {
 		id := int64(len(l.events) + i + 1)
 		data, _ := json.Marshal(map[string]any{"id": id, "topic": topic})
-		batch[i] = feed.Event{ID: id, Topic: topic, Type: "note", Time: time.UnixMilli(id).UTC(), Data: data}
+		batch[i] = feed.Event{ID: id, Topic: topic, Type: "note", Time: l.timeOf(id, batch[:i]), Data: data}
 		ids[i] = id
 	}
 	l.append(batch)
 	return ids
+}
+
+// timeOf is the time of event id, after those of before in its batch.
+// l.mu must be held.
+func (l *memLog) timeOf(id int64, before []feed.Event) time.Time {
+	if l.clock == nil {
+		return time.UnixMilli(id).UTC()
+	}
+	t := l.clock().UTC().Truncate(time.Millisecond)
+	if n := len(before); n > 0 && t.Before(before[n-1].Time) {
+		t = before[n-1].Time
+	}
+	if n := len(l.events); n > 0 && t.Before(l.events[n-1].Time) {
+		t = l.events[n-1].Time
+	}
+	return t
 }
 
 // append keeps batch, and hands it to the hub as the store's writer does.
@@ -99,7 +128,7 @@ func (l *memLog) archive(topic string) int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	id := int64(len(l.events) + 1)
-	l.append([]feed.Event{{ID: id, Topic: topic, Type: feed.TypeArchive, Time: time.UnixMilli(id).UTC(), Data: json.RawMessage(`{}`)}})
+	l.append([]feed.Event{{ID: id, Topic: topic, Type: feed.TypeArchive, Time: l.timeOf(id, nil), Data: json.RawMessage(`{}`)}})
 	return id
 }
 

@@ -19,6 +19,12 @@ type Message struct {
 	// its topic out of the snapshot new subscribers get. Subscribers
 	// already streaming receive it like any event, and drop the topic.
 	Archive bool
+	// Time is the event's time (Unix milliseconds), as the log gave it:
+	// a delay line releases the event by it.
+	Time int64
+	// keep is set for an event conflation never merges away (an archive,
+	// a type of Options.NeverMerge).
+	keep bool
 	// published is when the hub's Publish got it (Unix nanoseconds; 0
 	// for an event loaded from storage), for DeliveryLag.
 	published int64
@@ -29,7 +35,13 @@ type Message struct {
 // published it from the console when Options.ExposeOperator is set. Every
 // event a subscriber gets, live, from the window or replayed from storage,
 // is encoded here, so all of them have the one envelope.
-func (h *Hub) Encode(events []feed.Event) []*Message { return encode(events, h.envelope()) }
+func (h *Hub) Encode(events []feed.Event) []*Message {
+	msgs := encode(events, h.envelope())
+	for i, m := range msgs {
+		m.keep = h.keep[events[i].Type]
+	}
+	return msgs
+}
 
 // envelope is the function that appends an event's JSON envelope, as this
 // hub sends it.
@@ -47,6 +59,7 @@ func encode(events []feed.Event, envelope func(feed.Event, []byte) []byte) []*Me
 		buf = envelope(e, buf[:0])
 		msgs[i] = NewMessage(e.ID, e.Topic, e.Type, buf)
 		msgs[i].Archive = e.Type == feed.TypeArchive
+		msgs[i].Time = e.Time.UnixMilli()
 	}
 	return msgs
 }

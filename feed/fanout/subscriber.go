@@ -3,7 +3,9 @@ package fanout
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -70,6 +72,10 @@ var expiredEnding = &ending{frame: expiredFrame, reason: errExpired}
 
 // Subscriber is one open event stream.
 //
+// A subscriber reads one window (src): the hub's own, or for a delayed
+// subscriber its delay line's, or for a conflated one its conflation
+// lane's (see delivery.go).
+//
 // Delivery to a subscriber is owned by exactly one goroutine at a time: the
 // one that set queued from false to true (by waking it) hands it to a pool
 // writer or its stream goroutine, and ownership ends when that goroutine
@@ -84,7 +90,16 @@ type Subscriber struct {
 	conn   Conn
 
 	cursor
-	attached bool // in the hub's index; guarded by hub.mu
+	// src is the window the subscriber reads, set when it is attached
+	// (under hub.mu) and never changed after.
+	src *window
+	// line is its delay line (nil: real time), conflate its conflation
+	// interval (0: every event) and lane, once attached, the lane it
+	// reads.
+	line     *delayLine
+	conflate time.Duration
+	lane     *lane
+	attached bool // in its window's index; guarded by hub.mu
 	// only is the one topic of a filter of one exact topic, as the hub's
 	// index holds it (see subSet.key); empty for any other filter. Set
 	// when attached.
@@ -148,6 +163,15 @@ type Subscription struct {
 	// ends, counted as CloseRevoked. Subscribers without one are never
 	// ended by a revocation.
 	Credential Credential
+	// Delay, if set, delays the whole stream: an event reaches it only
+	// once its time is that long ago, in every part of it (snapshot,
+	// replay, live). It must be one of Options.Delays.
+	Delay time.Duration
+	// Conflate, if set, sends at most one event per topic per interval
+	// of this length, always the latest (see delivery.go), and a resume
+	// brings the latest event of each topic that changed since its
+	// position.
+	Conflate time.Duration
 }
 
 // Serve streams events to a new subscriber on c, from sub.Start: the missed
@@ -160,7 +184,16 @@ type Subscription struct {
 // returns when the subscriber disconnects, ctx ends or the hub closes.
 func (h *Hub) Serve(ctx context.Context, c Conn, sub Subscription) error {
 	f, start, hist := sub.Filter, sub.Start, sub.Replay
-	s := &Subscriber{hub: h, filter: f, narrowed: narrowed(f), conn: c, closed: sub.Closed, credential: sub.Credential}
+	s := &Subscriber{hub: h, filter: f, narrowed: narrowed(f), conn: c, closed: sub.Closed, credential: sub.Credential, conflate: sub.Conflate}
+	if sub.Delay > 0 {
+		if s.line = h.lines[sub.Delay]; s.line == nil {
+			c.Close()
+			if s.closed != nil {
+				s.closed()
+			}
+			return fmt.Errorf("fanout: no delay line of %s (Options.Delays)", sub.Delay)
+		}
+	}
 	if _, ok := c.(nonBlocking); !ok {
 		s.mode.Store(modeStream)
 		s.notify = make(chan struct{}, 1)
@@ -231,6 +264,10 @@ func (h *Hub) Serve(ctx context.Context, c Conn, sub Subscription) error {
 // catchUp brings s to the window: straight away if its position is in the
 // window, else by writing pages of Replay until it is. A position that
 // cannot be resumed gets a reset and the snapshot instead.
+//
+// A conflated subscriber resumes from the latest event of each topic
+// instead (see attachConflated). A delayed one reads only what its delay
+// line has released: the replay stops at the line's position.
 func (h *Hub) catchUp(ctx context.Context, s *Subscriber, start Start, hist Replay) error {
 	reason := start.Invalid
 	if reason == "" && start.Resume {
@@ -238,23 +275,29 @@ func (h *Hub) catchUp(ctx context.Context, s *Subscriber, start Start, hist Repl
 		switch {
 		case start.After > h.LastID(), errors.Is(err, feed.ErrAhead):
 			reason = ResetAhead
-		case errors.Is(err, feed.ErrPruned):
+		case errors.Is(err, feed.ErrPruned) && s.conflate == 0:
+			// A conflated resume needs only the latest event of each
+			// topic, which is always kept.
 			reason = ResetPruned
-		case err != nil:
+		case err != nil && !errors.Is(err, feed.ErrPruned):
 			return err
 		}
 	}
 	if reason != "" || !start.Resume {
 		return h.attachSnapshot(s, reason)
 	}
+	if s.conflate > 0 {
+		return h.attachConflated(s, start.After)
+	}
 	after := start.After
 	var buf, envelope []byte
 	appendEnvelope := h.envelope()
 	for {
 		// Read what the window covers before reading Replay: every event
-		// up to it was committed before this point, so a Replay read
-		// that comes back short has seen all of them.
-		covered := h.coveredID()
+		// up to it was committed (and, for a delay line, released) before
+		// this point, so a Replay read that comes back short, or with
+		// events beyond limit, has seen all of them up to limit.
+		covered, limit := h.coverage(s.line)
 		if ok, err := h.attachAt(s, after); ok || err != nil {
 			return err
 		}
@@ -264,6 +307,11 @@ func (h *Hub) catchUp(ctx context.Context, s *Subscriber, start Start, hist Repl
 		}
 		if err != nil {
 			return err
+		}
+		full := len(page) == catchUpPage
+		if i := sort.Search(len(page), func(i int) bool { return page[i].ID > limit }); i < len(page) {
+			page, full = page[:i], false // younger than s's delay allows
+			covered = limit
 		}
 		if e := s.ending.Load(); e != nil {
 			// The token ran out or was revoked during the replay:
@@ -286,7 +334,7 @@ func (h *Hub) catchUp(ctx context.Context, s *Subscriber, start Start, hist Repl
 		if len(page) > 0 {
 			after = page[len(page)-1].ID
 		}
-		if len(page) < catchUpPage {
+		if !full {
 			after = max(after, covered)
 		}
 	}
@@ -368,10 +416,11 @@ func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]b
 	}
 	// A cursor behind the window skipped only events it does not match:
 	// had one matched, eviction would have marked it lagged.
-	s.seq = maxSeq(s.seq, h.base)
-	head, n := h.head.Load(), uint64(len(h.ring))
+	w := s.src
+	s.seq = maxSeq(s.seq, w.base)
+	head, n := w.head.Load(), uint64(len(w.ring))
 	for len(s.backlog) == 0 && s.seq < head && len(buf) < max {
-		m := h.ring[s.seq%n]
+		m := w.ring[s.seq%n]
 		s.seq++
 		if m.ID > s.lastID && s.matches(m.Topic) {
 			buf = append(buf, m.Frame...)
@@ -461,7 +510,7 @@ func (h *Hub) release(s *Subscriber) bool {
 	s.queued.Store(false)
 	// A publisher advances head before trying to take ownership, so either
 	// it saw queued false and dispatched s, or this check sees its event.
-	if h.head.Load() > seq || s.beat.Load() || s.lagged.Load() || s.done.Load() || s.ending.Load() != nil {
+	if s.src.head.Load() > seq || s.beat.Load() || s.lagged.Load() || s.done.Load() || s.ending.Load() != nil {
 		return !s.queued.CompareAndSwap(false, true)
 	}
 	return true
