@@ -156,12 +156,22 @@ func TestTokenCommand(t *testing.T) {
 	if err != nil || !g.Topics.Match("premium/x") || !g.Topics.Match("stocks/rt/AAPL") || time.Until(g.Expires) > 10*time.Minute || time.Until(g.Expires) < 9*time.Minute {
 		t.Fatalf("minted %q: %+v, %v", out, g, err)
 	}
+	// A token of the paying tier: delayed topics in real time, conflated.
+	out, errOut, err = run(context.Background(), cli.Token, tokenEnv(""), nil, "-realtime", "stocks/*", "-conflate", "500ms", "-config", cfgPath)
+	if err != nil {
+		t.Fatalf("token -realtime: %v\n%s", err, errOut)
+	}
+	if g, err := keys.Verify(strings.TrimSpace(out)); err != nil || !g.Topics.IsZero() || g.Realtime.String() != "stocks/*" || g.Conflate != 500*time.Millisecond {
+		t.Fatalf("minted %q: %+v, %v", out, g, err)
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
 		err  string
 	}{
-		{"ErrNoPattern", []string{"-config", cfgPath}, "at least one -subscribe"},
+		{"ErrNoPattern", []string{"-config", cfgPath}, "at least one -subscribe or -realtime"},
+		{"ErrConflateTooShort", []string{"-realtime", "*", "-conflate", "10ms", "-config", cfgPath}, "-conflate 10ms is out of range"},
+		{"ErrBadRealtime", []string{"-realtime", "a/*/b", "-config", cfgPath}, `"a/*/b"`},
 		{"ErrBadTTL", []string{"-subscribe", "*", "-ttl", "0s", "-config", cfgPath}, "-ttl"},
 		{"ErrNoSecret", []string{"-subscribe", "*", "-config", noKeys}, "no HMAC secret"},
 		{"ErrBadPattern", []string{"-subscribe", "a b/*/c", "-config", cfgPath}, `"b/*/c"`},

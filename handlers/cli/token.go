@@ -7,17 +7,21 @@ import (
 	"strings"
 	"time"
 
+	"livefeed/feed"
 	"livefeed/handlers/config"
+	"livefeed/handlers/token"
 )
 
 // maxTokenTTL bounds the lifetime of a minted token: subscriber tokens
 // are meant to be short-lived, renewed by the site that hands them out.
 const maxTokenTTL = 30 * 24 * time.Hour
 
-// Token is `livefeed token -subscribe PATTERN [-ttl 1h] [-aud A]
-// [-config f]`: a subscriber token granting the patterns, signed with the
-// first HMAC secret of auth.subscriber_keys, for testing and for simple
-// setups (a site with many viewers mints its own, with its own key).
+// Token is `livefeed token -subscribe PATTERN [-realtime PATTERN]
+// [-conflate 1s] [-ttl 1h] [-aud A] [-config f]`: a subscriber token
+// granting the patterns (private topics to read, delayed topics to read in
+// real time, a conflation interval imposed), signed with the first HMAC
+// secret of auth.subscriber_keys, for testing and for simple setups (a
+// site with many viewers mints its own, with its own key).
 func Token(_ context.Context, e Env) error {
 	flags := flag.NewFlagSet("livefeed token", flag.ContinueOnError)
 	flags.SetOutput(e.Stderr)
@@ -27,12 +31,20 @@ func Token(_ context.Context, e Env) error {
 		patterns = append(patterns, strings.Fields(v)...)
 		return nil
 	})
+	var realtime []string
+	flags.Func("realtime", "a topic `pattern` the token's holder reads in real time although feed.delayed delays it (repeat it, or separate patterns with spaces)", func(v string) error {
+		realtime = append(realtime, strings.Fields(v)...)
+		return nil
+	})
+	conflate := flags.Duration("conflate", 0, "the shortest `interval` at which the holder gets events of a topic, 100ms to 1h (default: as the holder asks)")
 	ttl := flags.Duration("ttl", time.Hour, "how long the token is valid (at most auth.max_token_lifetime, 24h unless configured; 720h at most)")
 	audience := flags.String("aud", "", "the audience to name in the token (default: auth.subscriber_audience)")
 	flags.Usage = func() {
-		fmt.Fprintf(e.Stderr, "usage: livefeed token -subscribe PATTERN [-ttl 1h] [-aud AUDIENCE] [-config config.toml]\n\n"+
+		fmt.Fprintf(e.Stderr, "usage: livefeed token -subscribe PATTERN [-realtime PATTERN] [-conflate 1s] [-ttl 1h] [-aud AUDIENCE] [-config config.toml]\n\n"+
 			"Prints a subscriber token (a JWT, HS256) granting the topic patterns until it\n"+
 			"expires, signed with the first HMAC secret of auth.subscriber_keys (or %s).\n"+
+			"-subscribe grants private topics, -realtime delayed topics in real time; a\n"+
+			"token needs one of the two.\n"+
 			"Subscribe with it: curl -N -H \"Authorization: Bearer $TOKEN\" 'http://HOST/events?topic=premium/*'\n\n", config.EnvSubscriberKeys)
 		flags.PrintDefaults()
 	}
@@ -42,8 +54,10 @@ func Token(_ context.Context, e Env) error {
 	switch {
 	case flags.NArg() > 0:
 		return UsageError(e.Stderr, flags.Usage, "token takes flags only, not %q", flags.Arg(0))
-	case len(patterns) == 0:
-		return UsageError(e.Stderr, flags.Usage, "token needs at least one -subscribe pattern")
+	case len(patterns) == 0 && len(realtime) == 0:
+		return UsageError(e.Stderr, flags.Usage, "token needs at least one -subscribe or -realtime pattern")
+	case *conflate != 0 && (*conflate < feed.MinConflate || *conflate > feed.MaxConflate):
+		return UsageError(e.Stderr, flags.Usage, "-conflate %s is out of range: use %s to %s", *conflate, feed.FormatDuration(feed.MinConflate), feed.FormatDuration(feed.MaxConflate))
 	case *ttl <= 0 || *ttl > maxTokenTTL:
 		return UsageError(e.Stderr, flags.Usage, "-ttl %s is out of range: use a duration from 1s to 720h", *ttl)
 	}
@@ -59,7 +73,7 @@ func Token(_ context.Context, e Env) error {
 	if *audience != "" {
 		aud = *audience
 	}
-	tok, err := keys.Mint(patterns, *ttl, aud)
+	tok, err := keys.MintClaims(token.Claims{Subscribe: patterns, Realtime: realtime, Conflate: *conflate}, *ttl, aud)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,12 @@
 // Package token verifies and mints subscriber tokens: JWTs (RFC 7519) that
 // grant their holder private topics. A token carries "exp" (required), a
 // "subscribe" claim of topic patterns ("premium/*", "stocks/realtime/AAPL",
-// the syntax of /events?topic=), and optionally "nbf" and "aud".
+// the syntax of /events?topic=), and optionally "nbf" and "aud". It may
+// also carry "realtime", topic patterns whose delayed tiers do not apply to
+// its holder (a paying subscriber sees them live), and "conflate", the
+// shortest interval ("1s") at which its holder gets events of a topic (a
+// free tier at most one update a second). A token needs "subscribe" or
+// "realtime", or both.
 //
 // Tokens are read strictly, so that no two readers of one token can
 // disagree on what it grants: a header naming critical extensions ("crit")
@@ -103,6 +108,12 @@ type Grant struct {
 	// Connect's session ID), if any: whom it was issued to, and for which
 	// sign-in (see MintSession).
 	Subject, Session string
+	// Realtime are the topics whose delayed tiers do not apply to the
+	// holder ("realtime"; the zero Filter: none).
+	Realtime feed.Filter
+	// Conflate is the shortest interval at which the holder gets events
+	// of a topic ("conflate"; 0: every event).
+	Conflate time.Duration
 }
 
 // Reasons a token is refused, as an Invalid error's Reason.
@@ -382,14 +393,16 @@ func (k *Keys) secret() []byte {
 // claims are a subscriber token's claims.
 type claims struct {
 	jwt.RegisteredClaims
-	Subscribe []string `json:"subscribe"`
+	Subscribe []string `json:"subscribe,omitempty"`
 	Session   string   `json:"sid,omitempty"`
+	Realtime  []string `json:"realtime,omitempty"`
+	Conflate  string   `json:"conflate,omitempty"`
 }
 
 // claimNames are the claims Verify reads. Go's JSON decoding would take
 // any of them written in another letter case for it, and the last of
 // several for all: checkShape refuses both.
-var claimNames = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "subscribe", "sid"}
+var claimNames = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "subscribe", "sid", "realtime", "conflate"}
 
 // Verify checks a token and returns what it grants. A refused token is an
 // *Invalid error.
@@ -451,14 +464,26 @@ func (k *Keys) Verify(raw string) (Grant, error) {
 	if k.audience == "" && len(c.Audience) > 0 {
 		return Grant{}, invalid(ReasonAudience, "it names an audience (aud), and this server has none (auth.subscriber_audience)")
 	}
-	if len(c.Subscribe) == 0 {
-		return Grant{}, invalid(ReasonClaims, "it has no \"subscribe\" claim of topic patterns")
+	if len(c.Subscribe) == 0 && len(c.Realtime) == 0 {
+		return Grant{}, invalid(ReasonClaims, "it has no \"subscribe\" claim of topic patterns (nor a \"realtime\" one)")
 	}
-	topics, err := feed.ParseFilter(c.Subscribe)
-	if err != nil {
-		return Grant{}, invalid(ReasonClaims, "its \"subscribe\" claim: %v", err)
+	g := Grant{Expires: c.ExpiresAt.Time, Key: used.fingerprint, Subject: c.Subject, Session: c.Session}
+	if len(c.Subscribe) > 0 {
+		if g.Topics, err = feed.ParseFilter(c.Subscribe); err != nil {
+			return Grant{}, invalid(ReasonClaims, "its \"subscribe\" claim: %v", err)
+		}
 	}
-	return Grant{Topics: topics, Expires: c.ExpiresAt.Time, Key: used.fingerprint, Subject: c.Subject, Session: c.Session}, nil
+	if len(c.Realtime) > 0 {
+		if g.Realtime, err = feed.ParseFilter(c.Realtime); err != nil {
+			return Grant{}, invalid(ReasonClaims, "its \"realtime\" claim: %v", err)
+		}
+	}
+	if c.Conflate != "" {
+		if g.Conflate, err = feed.ParseConflate(c.Conflate); err != nil {
+			return Grant{}, invalid(ReasonClaims, "its \"conflate\" claim: %v", err)
+		}
+	}
+	return g, nil
 }
 
 // checkShape refuses a token the JWT library would read leniently, or
@@ -502,6 +527,27 @@ func (k *Keys) checkShape(raw string) error {
 			}
 		}
 		switch m.name {
+		case "subscribe", "realtime":
+			// Present, a claim of patterns is a non-empty array of
+			// strings: not one string, not null, not empty, which a
+			// reader could take for "none" or "any".
+			var patterns []string
+			if json.Unmarshal(m.value, &patterns) != nil || patterns == nil {
+				return invalid(ReasonMalformed, "its %q claim is not an array of topic patterns", m.name)
+			}
+			if len(patterns) == 0 {
+				return invalid(ReasonClaims, "its %q claim is an empty array: leave it out, or give topic patterns", m.name)
+			}
+		case "conflate":
+			// A string with a unit ("1s"), as for /events?conflate=: a
+			// number would leave the unit to guess.
+			var v string
+			if json.Unmarshal(m.value, &v) != nil || m.value[0] != '"' {
+				return invalid(ReasonMalformed, "its \"conflate\" claim is not a string such as \"1s\"")
+			}
+			if v == "" {
+				return invalid(ReasonClaims, "its \"conflate\" claim is empty: leave it out, or give an interval such as \"1s\"")
+			}
 		case "exp", "nbf", "iat":
 			// A NumericDate (RFC 7519 §2) is a JSON number; the library
 			// would also take a string holding one.
@@ -618,7 +664,31 @@ func (k *Keys) Holds(id string) bool {
 // HMAC key (HS256); audience, if not empty, goes in "aud". A ttl beyond the
 // keys' maximum lifetime is refused: Verify would refuse the token.
 func (k *Keys) Mint(patterns []string, ttl time.Duration, audience string) (string, error) {
-	return k.mint(patterns, ttl, claims{RegisteredClaims: jwt.RegisteredClaims{Audience: audienceOf(audience)}})
+	return k.MintClaims(Claims{Subscribe: patterns}, ttl, audience)
+}
+
+// Claims are what a minted token grants: its "subscribe", "realtime" and
+// "conflate" claims (each optional, but not both of the first two).
+type Claims struct {
+	Subscribe, Realtime []string
+	Conflate            time.Duration
+}
+
+// MintClaims is Mint for a token with any of the claims of c.
+func (k *Keys) MintClaims(c Claims, ttl time.Duration, audience string) (string, error) {
+	cl := claims{RegisteredClaims: jwt.RegisteredClaims{Audience: audienceOf(audience)}, Realtime: c.Realtime}
+	if len(c.Realtime) > 0 {
+		if _, err := feed.ParseFilter(c.Realtime); err != nil {
+			return "", err
+		}
+	}
+	if c.Conflate != 0 {
+		cl.Conflate = feed.FormatDuration(c.Conflate)
+		if _, err := feed.ParseConflate(cl.Conflate); err != nil {
+			return "", err
+		}
+	}
+	return k.mint(c.Subscribe, ttl, cl)
 }
 
 // MintSession is Mint for a token tied to a sign-in: subject goes in
@@ -641,8 +711,10 @@ func (k *Keys) mint(patterns []string, ttl time.Duration, c claims) (string, err
 	if secret == nil {
 		return "", errors.New("no HMAC secret among auth.subscriber_keys to sign with (public keys only verify)")
 	}
-	if _, err := feed.ParseFilter(patterns); err != nil {
-		return "", err
+	if len(patterns) > 0 || len(c.Realtime) == 0 {
+		if _, err := feed.ParseFilter(patterns); err != nil {
+			return "", err
+		}
 	}
 	switch {
 	case ttl <= 0:

@@ -406,6 +406,9 @@ func FuzzVerify(f *testing.F) {
 		{`{"alg":"HS256"}`, `{"exp":9.2e18,"subscribe":["*"]}`},
 		{`{"alg":"HS256"}`, `{"exp":1e30,"nbf":-1e30,"subscribe":["*"]}`},
 		{`{"alg":"HS256"}`, fmt.Sprintf(`{"exp":%d.5,"iat":0,"subscribe":["*"],"sid":"s","sub":"alice"}`, exp)},
+		{`{"alg":"HS256"}`, fmt.Sprintf(`{"exp":%d,"realtime":["stocks/*"],"conflate":"1s"}`, exp)},
+		{`{"alg":"HS256"}`, fmt.Sprintf(`{"exp":%d,"subscribe":["*"],"conflate":1000,"realtime":"*"}`, exp)},
+		{`{"alg":"HS256"}`, fmt.Sprintf(`{"exp":%d,"subscribe":["*"],"Realtime":["*"],"conflate":"50ms"}`, exp)},
 	} {
 		f.Add(signRaw(f, seed[0], seed[1]))
 	}
@@ -418,7 +421,7 @@ func FuzzVerify(f *testing.F) {
 			}
 			return
 		}
-		if g.Topics.IsZero() || g.Expires.Before(now.Add(-token.Leeway)) || g.Expires.After(now.Add(token.DefaultMaxLifetime+token.Leeway)) || !k.Holds(g.Key) {
+		if g.Topics.IsZero() && g.Realtime.IsZero() || g.Expires.Before(now.Add(-token.Leeway)) || g.Expires.After(now.Add(token.DefaultMaxLifetime+token.Leeway)) || !k.Holds(g.Key) {
 			t.Fatalf("accepted %q granting %+v", raw, g)
 		}
 		tok, err := jwt.Parse(raw, func(*jwt.Token) (any, error) { return []byte(secret), nil }, jwt.WithValidMethods([]string{"HS256"}), jwt.WithoutClaimsValidation())
@@ -434,10 +437,104 @@ func FuzzVerify(f *testing.F) {
 		if _, ok := claims["exp"].(float64); !ok {
 			t.Fatalf("accepted %q, whose exp is %#v", raw, claims["exp"])
 		}
-		subscribe, _ := json.Marshal(claims["subscribe"])
-		filter, err := feed.ParseFilter(func() (p []string) { json.Unmarshal(subscribe, &p); return p }())
-		if err != nil || filter.String() != g.Topics.String() {
-			t.Fatalf("accepted %q granting %v, whose subscribe claim reads %s", raw, g.Topics, subscribe)
+		for name, granted := range map[string]feed.Filter{"subscribe": g.Topics, "realtime": g.Realtime} {
+			if _, given := claims[name]; !given {
+				if !granted.IsZero() {
+					t.Fatalf("accepted %q granting %v without a %q claim", raw, granted, name)
+				}
+				continue
+			}
+			patterns, _ := json.Marshal(claims[name])
+			filter, err := feed.ParseFilter(func() (p []string) { json.Unmarshal(patterns, &p); return p }())
+			if err != nil || filter.String() != granted.String() {
+				t.Fatalf("accepted %q granting %v, whose %s claim reads %s", raw, granted, name, patterns)
+			}
+		}
+		if c, given := claims["conflate"]; given {
+			d, err := feed.ParseConflate(fmt.Sprint(c))
+			if _, isString := c.(string); !isString || err != nil || d != g.Conflate {
+				t.Fatalf("accepted %q conflating to %v, whose conflate claim is %#v", raw, g.Conflate, c)
+			}
+		} else if g.Conflate != 0 {
+			t.Fatalf("accepted %q conflating to %v without a conflate claim", raw, g.Conflate)
 		}
 	})
+}
+
+// TestVerifyDeliveryClaims: "realtime" (topic patterns whose delays do
+// not apply) and "conflate" (a duration string within bounds) are read
+// strictly: of the right type, in the right case, in bounds; a token may
+// carry "realtime" without "subscribe".
+func TestVerifyDeliveryClaims(t *testing.T) {
+	k := keys(t, "", secret)
+	hs := func(c jwt.MapClaims) string { return sign(t, jwt.SigningMethodHS256, []byte(secret), c, nil) }
+	exp := now.Add(time.Hour).Unix()
+	for _, tc := range []struct {
+		name     string
+		token    string
+		reason   string // "" for a valid token
+		realtime string // what it grants in real time (Filter.String)
+		conflate time.Duration
+	}{
+		{"OKBoth", hs(valid("realtime", []string{"stocks/*"}, "conflate", "1s")), "", "stocks/*", time.Second},
+		{"OKRealtimeOnly", hs(valid("subscribe", nil, "realtime", []string{"stocks/AAPL", "fx/*"})), "", "stocks/AAPL,fx/*", 0},
+		{"OKConflateOnly", hs(valid("conflate", "250ms")), "", "", 250 * time.Millisecond},
+		{"OKConflateBounds", hs(valid("conflate", "1h")), "", "", time.Hour},
+		{"ErrConflateOnlyClaim", hs(valid("subscribe", nil, "conflate", "1s")), token.ReasonClaims, "", 0},
+		{"ErrConflateNumber", hs(valid("conflate", 1000)), token.ReasonMalformed, "", 0},
+		{"ErrConflateNull", signRaw(t, `{"alg":"HS256"}`, fmt.Sprintf(`{"exp":%d,"subscribe":["*"],"conflate":null}`, exp)), token.ReasonMalformed, "", 0},
+		{"ErrConflateArray", hs(valid("conflate", []string{"1s"})), token.ReasonMalformed, "", 0},
+		{"ErrConflateNoUnit", hs(valid("conflate", "1000")), token.ReasonClaims, "", 0},
+		{"ErrConflateTooShort", hs(valid("conflate", "99ms")), token.ReasonClaims, "", 0},
+		{"ErrConflateTooLong", hs(valid("conflate", "1h1s")), token.ReasonClaims, "", 0},
+		{"ErrConflateNegative", hs(valid("conflate", "-1s")), token.ReasonClaims, "", 0},
+		{"ErrConflateEmpty", hs(valid("conflate", "")), token.ReasonClaims, "", 0},
+		{"ErrConflateCase", hs(valid("Conflate", "1s")), token.ReasonMalformed, "", 0},
+		{"ErrConflateTwice", signRaw(t, `{"alg":"HS256"}`, fmt.Sprintf(`{"exp":%d,"subscribe":["*"],"conflate":"1h","conflate":"100ms"}`, exp)), token.ReasonMalformed, "", 0},
+		{"ErrRealtimeString", hs(valid("realtime", "stocks/*")), token.ReasonMalformed, "", 0},
+		{"ErrRealtimeNumbers", hs(valid("realtime", []int{1})), token.ReasonMalformed, "", 0},
+		{"ErrRealtimeObject", hs(valid("realtime", map[string]any{"stocks/*": true})), token.ReasonMalformed, "", 0},
+		{"ErrRealtimeNull", signRaw(t, `{"alg":"HS256"}`, fmt.Sprintf(`{"exp":%d,"realtime":null}`, exp)), token.ReasonMalformed, "", 0},
+		{"ErrRealtimeEmpty", hs(valid("realtime", []string{})), token.ReasonClaims, "", 0},
+		{"ErrRealtimeBadPattern", hs(valid("realtime", []string{"stocks/*/x"})), token.ReasonClaims, "", 0},
+		{"ErrRealtimeCase", hs(valid("REALTIME", []string{"*"})), token.ReasonMalformed, "", 0},
+		{"ErrRealtimeTwice", signRaw(t, `{"alg":"HS256"}`, fmt.Sprintf(`{"exp":%d,"realtime":["nba/*"],"realtime":["*"]}`, exp)), token.ReasonMalformed, "", 0},
+		{"ErrSubscribeNull", signRaw(t, `{"alg":"HS256"}`, fmt.Sprintf(`{"exp":%d,"subscribe":null,"realtime":["*"]}`, exp)), token.ReasonMalformed, "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, err := k.Verify(tc.token)
+			if tc.reason != "" {
+				var inv *token.Invalid
+				if !errors.As(err, &inv) || inv.Reason != tc.reason {
+					t.Fatalf("Verify = %+v, %v; want an Invalid of reason %q", g, err, tc.reason)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if g.Realtime.String() != tc.realtime || g.Conflate != tc.conflate {
+				t.Fatalf("grant: realtime %q, conflate %v; want %q, %v", g.Realtime, g.Conflate, tc.realtime, tc.conflate)
+			}
+		})
+	}
+}
+
+// TestMintClaims: a minted token carries realtime and conflate claims
+// that Verify reads back; bad ones are not minted.
+func TestMintClaims(t *testing.T) {
+	k := keys(t, "", secret)
+	tok, err := k.MintClaims(token.Claims{Realtime: []string{"stocks/*"}, Conflate: 1500 * time.Millisecond}, time.Hour, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := k.Verify(tok)
+	if err != nil || !g.Topics.IsZero() || g.Realtime.String() != "stocks/*" || g.Conflate != 1500*time.Millisecond {
+		t.Fatalf("Verify(MintClaims) = %+v, %v", g, err)
+	}
+	for _, c := range []token.Claims{{}, {Realtime: []string{"bad pattern"}}, {Subscribe: []string{"*"}, Conflate: time.Millisecond}} {
+		if _, err := k.MintClaims(c, time.Hour, ""); err == nil {
+			t.Errorf("MintClaims(%+v) minted", c)
+		}
+	}
 }
