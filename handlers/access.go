@@ -38,9 +38,15 @@ func subscriberToken(r *http.Request) (string, error) {
 	return q.Get("token"), nil
 }
 
-// reader is what a request may read of the private topics (see access).
+// reader is what a request may read of the private topics, and how it
+// gets the delayed ones (see access).
 type reader struct {
 	feed.Access
+	// realtime are the topics whose delayed tiers do not apply to the
+	// reader (its token's "realtime" claim; all of them for the
+	// console), and conflate the interval its token imposes (0: none).
+	realtime feed.Filter
+	conflate time.Duration
 	// until is when the token stops being accepted (zero: never), and
 	// credential what it was accepted on (nil: no token): a stream ends
 	// at the first of the two, its expiry or the credential's revocation.
@@ -48,13 +54,14 @@ type reader struct {
 	credential fanout.Credential
 }
 
-// access returns what the request may read of the private topics. Without
-// private topics it is everything, and no token is looked at. A request
-// without a token reads the public topics; one whose token is refused
-// gets err (a *token.Invalid) with the public topics' Access, which an
-// event stream goes on with.
+// access returns what the request may read of the private topics, and
+// which delayed topics it reads in real time. Without private topics and
+// delayed tiers it is everything, and no token is looked at. A request
+// without a token reads the public topics, delayed; one whose token is
+// refused gets err (a *token.Invalid) with the public topics' Access,
+// which an event stream goes on with.
 func (s *Server) access(r *http.Request) (reader, error) {
-	if s.opts.PrivateTopics.IsZero() {
+	if !s.tokensMatter() {
 		return reader{}, nil
 	}
 	rd := reader{Access: feed.Access{Private: s.opts.PrivateTopics}}
@@ -74,12 +81,13 @@ func (s *Server) access(r *http.Request) (reader, error) {
 				return rd, &token.Invalid{Reason: token.ReasonRevoked, Message: "the subscriber token is not valid: " + why}
 			}
 			g, err, keys, rd.credential = cg, nil, s.consoleKeys, console
+			g.Realtime = feed.Filter{All: true} // operators see every topic as it happens
 		}
 	}
 	if err != nil {
 		return rd, err
 	}
-	rd.Granted = g.Topics
+	rd.Granted, rd.realtime, rd.conflate = g.Topics, g.Realtime, g.Conflate
 	// The token is accepted until the leeway after its exp: end the
 	// stream then, or a reconnect with it would be accepted again at once.
 	rd.until = g.Expires.Add(keys.Leeway())
@@ -143,27 +151,62 @@ func (c consoleCredential) why() string {
 	return ""
 }
 
-// readerAccess is access for the JSON endpoints: a refused token is the
+// tokensMatter reports whether a subscriber token changes what a reader
+// reads: there are private topics, or delayed ones.
+func (s *Server) tokensMatter() bool {
+	return !s.opts.PrivateTopics.IsZero() || len(s.opts.Delayed) > 0
+}
+
+// readerOf is access for the JSON endpoints: a refused token is the
 // request's error (401). Their answers depend on the token, so caches are
 // told so.
-func (s *Server) readerAccess(w http.ResponseWriter, r *http.Request) (feed.Access, error) {
-	if s.opts.PrivateTopics.IsZero() {
-		return feed.Access{}, nil
+func (s *Server) readerOf(w http.ResponseWriter, r *http.Request) (reader, error) {
+	if !s.tokensMatter() {
+		return reader{}, nil
 	}
 	w.Header().Add("Vary", "Authorization, Cookie")
-	rd, err := s.access(r)
-	return rd.Access, err
+	return s.access(r)
 }
 
 // withoutToken returns the query without its token parameter, which the
 // endpoints' own parameters do not include (and which must not be echoed
-// in a next page's URL). Without private topics there is no such
+// in a next page's URL). Where tokens do not matter there is no such
 // parameter: it is unknown, as any other.
 func (s *Server) withoutToken(q url.Values) url.Values {
-	if !s.opts.PrivateTopics.IsZero() {
+	if s.tokensMatter() {
 		delete(q, "token")
 	}
 	return q
+}
+
+// delayFor returns how long ago the events a reader of the topics of f
+// gets must be: the longest delay of the delayed tiers f holds that rd
+// does not read in real time (0 for none, and for an operator reading
+// through the console).
+func (s *Server) delayFor(r *http.Request, rd reader, f feed.Filter) time.Duration {
+	if len(s.opts.Delayed) == 0 || isOperatorRead(r) {
+		return 0
+	}
+	return s.opts.Delayed.For(f, rd.realtime)
+}
+
+// delayRange cuts rng at what a reader delayed by d may see: events at
+// least d old, by their time. The whole range is cut at one moment (the
+// longest delay of its topics), so that a next page's after= never skips
+// an event that was too young for the page before.
+func delayRange(rng *feed.Range, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	// Event times are whole milliseconds: at or before now-d is before
+	// the next millisecond.
+	cut := time.Now().Add(-d).Truncate(time.Millisecond).Add(time.Millisecond)
+	if rng.To.IsZero() || rng.To.After(cut) {
+		rng.To = cut
+	}
+	if !rng.From.IsZero() && rng.From.After(rng.To) {
+		rng.From = rng.To // an empty range
+	}
 }
 
 // streamFilter is what a subscriber sees of f with a: f itself when

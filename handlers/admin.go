@@ -390,11 +390,16 @@ func (s *Server) operatorRead(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// isOperatorRead reports whether r is a read of the console's (see
+// operatorRead): a signed-in operator's, who sees every topic in real
+// time.
+func isOperatorRead(r *http.Request) bool { return r.Context().Value(auditKey{}) == true }
+
 // audits reports whether the reader of r may see who published each event
 // (the audit trail): everybody where Options.ExposeOperator says so, else
 // only an operator, through the console's reads (operatorRead).
 func (s *Server) audits(r *http.Request) bool {
-	return s.opts.ExposeOperator || r.Context().Value(auditKey{}) == true
+	return s.opts.ExposeOperator || isOperatorRead(r)
 }
 
 // envelope is the function that appends an event's JSON envelope for the

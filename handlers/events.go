@@ -3,9 +3,11 @@ package handlers
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -26,8 +28,22 @@ import (
 // one whose token is refused is not refused itself (a browser would stop
 // reconnecting for good): its stream opens with an "unauthorized" event
 // and carries the public topics.
+//
+// conflate=1s asks for at most one event per topic per interval, always
+// the latest; the configuration (feed.conflate) and the token's
+// "conflate" claim can impose a longer one. A subscriber whose topics
+// include delayed ones it does not read in real time gets the whole
+// stream delayed by the longest of their delays, and is told so first
+// (feed.EventDelayed): one delay per stream keeps its IDs increasing and
+// one Last-Event-ID resuming it.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	f, err := feed.ParseFilter(r.URL.Query()["topic"])
+	q := r.URL.Query()
+	f, err := feed.ParseFilter(q["topic"])
+	if err != nil {
+		Error(w, r, s.log, err)
+		return
+	}
+	asked, err := parseConflate(q)
 	if err != nil {
 		Error(w, r, s.log, err)
 		return
@@ -44,6 +60,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if tokenErr != nil {
 		notice = tokenNotice(tokenErr)
 	}
+	delay := s.delayFor(r, rd, visible.Bounds())
+	if delay > 0 {
+		notice = append(notice, s.delayedNotice(q["topic"], rd, delay)...)
+	}
+	conflate := max(asked, rd.conflate, s.opts.ConflateMinimums.For(visible.Bounds(), feed.Filter{}))
 	pos := r.Header.Get("Last-Event-ID")
 	if pos == "" {
 		pos = r.URL.Query().Get("lastEventId")
@@ -74,10 +95,45 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		Closed:     release,
 		Expires:    rd.until,
 		Credential: rd.credential,
+		Delay:      delay,
+		Conflate:   conflate,
 	})
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, feed.ErrClosed) {
 		s.log.Debug("event stream ended", "client", ip, "err", err)
 	}
+}
+
+// parseConflate reads the conflate parameter of /events: absent, 0 (every
+// event); else an interval from feed.MinConflate to feed.MaxConflate,
+// given once.
+func parseConflate(q url.Values) (time.Duration, error) {
+	v, ok := q["conflate"]
+	switch {
+	case !ok:
+		return 0, nil
+	case len(v) > 1:
+		return 0, queryError("conflate is given %d times; give it once", len(v))
+	}
+	return feed.ParseConflate(v[0])
+}
+
+// delayedNotice is the event that opens a delayed stream (see
+// feed.EventDelayed): the stream's delay, and the delay of each pattern
+// asked for, as rd reads it, so that a widget can ask for each delay on
+// a stream of its own.
+func (s *Server) delayedNotice(patterns []string, rd reader, delay time.Duration) []byte {
+	each := make(map[string]int64, len(patterns))
+	for _, p := range patterns {
+		if f, err := feed.ParseFilter([]string{p}); err == nil {
+			each[p] = s.opts.Delayed.For(f, rd.realtime).Milliseconds()
+		}
+	}
+	data, _ := json.Marshal(map[string]any{
+		"delay_ms": delay.Milliseconds(),
+		"delay":    feed.DescribeDelay(delay),
+		"topics":   each,
+	})
+	return fanout.Frame(feed.EventDelayed, data)
 }
 
 // awaitHub bounds the wait of a new stream for the hub to hear of what is

@@ -171,9 +171,12 @@ func queryError(format string, args ...any) error {
 }
 
 // topics handles GET /api/topics: every topic (or those matching the topic
-// parameters) with its latest event, in topic order.
+// parameters) with its latest event, in topic order. A delayed topic
+// comes with its latest event at least its delay old, for a reader who
+// does not read it in real time (and is left out if it had none then).
 func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
-	access, err := s.readerAccess(w, r)
+	rd, err := s.readerOf(w, r)
+	access := rd.Access
 	if err != nil {
 		Error(w, r, s.log, err)
 		return
@@ -199,6 +202,9 @@ func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	latest, err := s.stored.Latest(r.Context())
+	if err == nil {
+		latest, err = s.delayedLatest(r, rd, latest)
+	}
 	if err != nil {
 		Error(w, r, s.log, err)
 		return
@@ -226,10 +232,47 @@ func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
 	writeJSONBody(w, http.StatusOK, append(body, "]}\n"...))
 }
 
+// delayedLatest replaces, for a reader of delayed topics, the latest
+// event of each such topic by its latest event at least its delay old
+// (see LatestAsOf), or leaves the topic out if it had none then. Each
+// topic has its own delay here: a list of topics has no position to keep
+// coherent.
+func (s *Server) delayedLatest(r *http.Request, rd reader, latest []feed.Event) ([]feed.Event, error) {
+	if len(s.opts.Delayed) == 0 || isOperatorRead(r) {
+		return latest, nil
+	}
+	asOf := map[time.Duration]map[string]feed.Event{}
+	out := latest[:0:0]
+	for _, e := range latest {
+		d := s.opts.Delayed.Of(e.Topic, rd.realtime)
+		if d == 0 {
+			out = append(out, e)
+			continue
+		}
+		then, ok := asOf[d]
+		if !ok {
+			events, _, err := s.stored.LatestAsOf(r.Context(), time.Now().Add(-d))
+			if err != nil {
+				return nil, err
+			}
+			then = make(map[string]feed.Event, len(events))
+			for _, old := range events {
+				then[old.Topic] = old
+			}
+			asOf[d] = then
+		}
+		if old, ok := then[e.Topic]; ok {
+			out = append(out, old)
+		}
+	}
+	return out, nil
+}
+
 // history handles GET /api/history: a page of stored events, and the URL of
-// the next page when there are more.
+// the next page when there are more. For a reader of delayed topics, the
+// page ends at the events that old (the longest delay of its topics).
 func (s *Server) history(w http.ResponseWriter, r *http.Request) {
-	access, err := s.readerAccess(w, r)
+	rd, err := s.readerOf(w, r)
 	if err != nil {
 		Error(w, r, s.log, err)
 		return
@@ -240,7 +283,8 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, err)
 		return
 	}
-	hq.Range.Access = access
+	hq.Range.Access = rd.Access
+	delayRange(&hq.Range, s.delayFor(r, rd, hq.Range.Visible().Bounds()))
 	events, more, err := s.stored.Page(r.Context(), hq.Range, hq.Limit, hq.NewestFirst)
 	if err != nil {
 		Error(w, r, s.log, err)
@@ -273,9 +317,10 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 }
 
 // exportCSV handles GET /api/export.csv: the selected events as a CSV file,
-// streamed as it is read, in constant memory however many rows it has.
+// streamed as it is read, in constant memory however many rows it has,
+// ending, for a reader of delayed topics, at the events that old.
 func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) {
-	access, err := s.readerAccess(w, r)
+	rd, err := s.readerOf(w, r)
 	if err != nil {
 		Error(w, r, s.log, err)
 		return
@@ -286,7 +331,8 @@ func (s *Server) exportCSV(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, err)
 		return
 	}
-	rng.Access = access
+	rng.Access = rd.Access
+	delayRange(&rng, s.delayFor(r, rd, rng.Visible().Bounds()))
 	rng.Audit = s.audits(r)
 	done, err := s.exports.wait(r.Context(), s.clientIP(r))
 	if err != nil {

@@ -38,6 +38,10 @@ import (
 // implements it.
 type History interface {
 	Latest(ctx context.Context) ([]feed.Event, error)
+	// LatestAsOf returns what the feed was at t: the latest event of
+	// each topic stored at or before it, and the newest ID that old (for
+	// delayed readers; see store.LatestAsOf).
+	LatestAsOf(ctx context.Context, t time.Time) (latest []feed.Event, through int64, err error)
 	LatestOf(ctx context.Context, topic string) (e feed.Event, found bool, err error)
 	// Page returns a page of the events of r (see store.Page).
 	Page(ctx context.Context, r feed.Range, limit int, newestFirst bool) (events []feed.Event, more bool, err error)
@@ -112,6 +116,14 @@ type Options struct {
 	// PrivateTopics need a subscriber token granting them (the zero
 	// Filter: none do, and tokens are not looked at).
 	PrivateTopics feed.Filter
+	// Delayed are the delayed tiers: their topics reach readers whose
+	// token does not grant them in real time only once that old, in
+	// every read. The hub must have a delay line for each of their
+	// delays.
+	Delayed feed.Tiers
+	// ConflateMinimums are the shortest conflation intervals of topics:
+	// a subscriber of one gets at most one event per topic per interval.
+	ConflateMinimums feed.Tiers
 	// SubscriberKeys verify subscriber tokens.
 	SubscriberKeys *token.Keys
 	// AllowedOrigins may read the feed from a browser (CORS).
@@ -180,8 +192,9 @@ type Server struct {
 	publishStreams *streamLimits
 	bodies         *bodyBudget
 	// consoleKeys sign the subscriber tokens the operator console reads
-	// private topics with: a secret of this process's own, so that they
-	// need no key of the configuration. Nil without private topics.
+	// private and delayed topics with: a secret of this process's own, so
+	// that they need no key of the configuration. Nil where tokens do not
+	// matter (see tokensMatter).
 	consoleKeys *token.Keys
 	rates       *rateLimits
 	metrics     *Metrics
@@ -235,7 +248,7 @@ func New(b Backends, opts Options) *Server {
 	s.SetOpsToken(opts.OpsToken)
 	s.SetCredentials(Credentials{PublishTokens: opts.PublishTokens, ScopedPublishTokens: opts.ScopedPublishTokens,
 		SubscriberKeys: opts.SubscriberKeys, AllowedOrigins: opts.AllowedOrigins, Operators: opts.Operators})
-	if !opts.PrivateTopics.IsZero() {
+	if s.tokensMatter() {
 		s.consoleKeys, _ = token.ParseKeys([]string{rand.Text() + rand.Text()}, "", nil) // 52 bytes of base32: a valid secret
 	}
 	s.crossOrigin.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

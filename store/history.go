@@ -1,9 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"time"
 
 	"livefeed/feed"
@@ -51,6 +53,53 @@ func (s *Store) LatestOf(ctx context.Context, topic string) (e feed.Event, found
 	e.Time = time.UnixMilli(ms).UTC()
 	e.Data = data
 	return e, true, nil
+}
+
+// LatestAsOf returns what the feed was at t, for a reader whose topics
+// are delayed (see feed.Tiers): the latest event of each topic among
+// those stored at or before t (archive events included, as in Latest), in
+// ID order, and through, the ID of the newest such event (every event up
+// to it is that old, none after it). A topic whose events up to t were
+// all removed by retention is left out. The cost is a seek per topic
+// that changed since t.
+func (s *Store) LatestAsOf(ctx context.Context, t time.Time) (latest []feed.Event, through int64, err error) {
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, 0, readError(err)
+	}
+	defer tx.Rollback()
+	var last, floor int64
+	if err := tx.QueryRowContext(ctx, `SELECT `+lastIDSQL+`, (SELECT value FROM counters WHERE name = 'floor')`).Scan(&last, &floor); err != nil {
+		return nil, 0, readError(err)
+	}
+	// Event times are whole milliseconds: at or before t is before the
+	// next millisecond.
+	next, err := firstAt(ctx, tx, time.UnixMilli(t.UnixMilli()+1), last)
+	if err != nil {
+		return nil, 0, readError(err)
+	}
+	through = next - 1
+	current, err := s.queryEvents(ctx, tx, `SELECT l.id, l.topic, l.type, l.time, l.data, e.operator
+		FROM latest l LEFT JOIN events e ON e.id = l.id ORDER BY l.id`)
+	if err != nil {
+		return nil, 0, readError(err)
+	}
+	buf := new(eventBuf)
+	for _, e := range current {
+		if e.ID <= through {
+			latest = append(latest, e)
+			continue
+		}
+		// Changed since t: its latest event up to through, if kept.
+		v := feed.Access{}.Narrow(feed.Filter{Topics: []string{e.Topic}})
+		older, err := s.readRange(ctx, tx, v, floor, through+1, 1, true, buf, nil)
+		if err != nil {
+			return nil, 0, readError(err)
+		}
+		latest = append(latest, older...)
+	}
+	slices.SortFunc(latest, func(a, b feed.Event) int { return cmp.Compare(a.ID, b.ID) })
+	return latest, max(through, 0), nil
 }
 
 // FirstAt returns the ID of the first event stored at or after t, or

@@ -318,3 +318,43 @@ func TestHistoryManyTopicsMatchesModel(t *testing.T) {
 	}
 	check(s)
 }
+
+// TestLatestAsOf: what the feed was at a moment, for a delayed reader:
+// the latest event of each topic stored at or before it (an archive
+// included), and the newest ID that old, whichever topics changed since.
+func TestLatestAsOf(t *testing.T) {
+	ctx := context.Background()
+	s := MustOpenStore(t, store.Options{})
+	t0 := time.Date(2026, 11, 21, 19, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	ev := func(id int64, topic, typ string, ms int) feed.Event {
+		return feed.Event{ID: id, Topic: topic, Type: typ, Time: at(ms), Data: []byte(`{}`)}
+	}
+	if _, err := s.Apply(ctx, []feed.Event{
+		ev(1, "a", "note", 0), ev(2, "b", "note", 1000), ev(3, "a", "note", 2000),
+		ev(4, "c", "note", 2000), ev(5, "c", feed.TypeArchive, 3000), ev(6, "b", "note", 4000),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(moment time.Time, want string, wantThrough int64) {
+		t.Helper()
+		latest, through, err := s.LatestAsOf(ctx, moment)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range latest {
+			got = append(got, fmt.Sprintf("%d%s", e.ID, e.Topic))
+		}
+		if fmt.Sprint(got) != want || through != wantThrough {
+			t.Errorf("LatestAsOf(+%v) = %v through %d, want %s through %d", moment.Sub(t0), got, through, want, wantThrough)
+		}
+	}
+	check(at(-1), "[]", 0)
+	check(at(0), "[1a]", 1)
+	check(at(999), "[1a]", 1)
+	check(at(1000).Add(500*time.Microsecond), "[1a 2b]", 2)
+	check(at(2500), "[2b 3a 4c]", 4)
+	check(at(3000), "[2b 3a 5c]", 5)
+	check(at(60000), "[3a 5c 6b]", 6)
+}

@@ -184,6 +184,11 @@ const (
 	EventUnauthorized = "unauthorized"
 )
 
+// Frame returns a frame of the server's own with data and no id: it
+// leaves the client's position where it was (a notice, such as
+// feed.EventDelayed).
+func Frame(event string, data []byte) []byte { return appendEvent(nil, event, data) }
+
 // Notice returns a control event of the server's, such as
 // EventUnauthorized, whose data is {"reason": ..., "message": ...}.
 func Notice(event, reason, message string) []byte {

@@ -127,6 +127,79 @@ type Feed struct {
 	// event from the console to every reader of the feed, not only to
 	// operators.
 	ExposeOperator bool `toml:"expose_operator"`
+	// NeverMerge are event types conflation never merges away (archive
+	// events never are): each reaches conflated subscribers.
+	NeverMerge []string `toml:"never_merge"`
+	// Delayed are the delayed tiers ([[feed.delayed]]): their topics
+	// reach readers without a real-time grant only once their delay old.
+	Delayed []DelayedTier `toml:"delayed"`
+	// Conflate are minimum conflation intervals ([[feed.conflate]]):
+	// subscribers of their topics get at most one event per topic per
+	// interval.
+	Conflate []ConflateMinimum `toml:"conflate"`
+}
+
+// DelayedTier is a [[feed.delayed]] table: topic patterns and their
+// delay.
+type DelayedTier struct {
+	Topics []string      `toml:"topics"`
+	Delay  time.Duration `toml:"delay"`
+}
+
+// ConflateMinimum is a [[feed.conflate]] table: topic patterns and the
+// shortest interval at which a subscriber gets events of one of them.
+type ConflateMinimum struct {
+	Topics   []string      `toml:"topics"`
+	Interval time.Duration `toml:"interval"`
+}
+
+// UnmarshalTOML reads a [[feed.delayed]] table.
+func (d *DelayedTier) UnmarshalTOML(v any) error {
+	var err error
+	d.Topics, d.Delay, err = tierTable(v, "delay", "15m")
+	return err
+}
+
+// UnmarshalTOML reads a [[feed.conflate]] table.
+func (m *ConflateMinimum) UnmarshalTOML(v any) error {
+	var err error
+	m.Topics, m.Interval, err = tierTable(v, "interval", "1s")
+	return err
+}
+
+// tierTable reads a table of topic patterns ("topics") and a duration
+// (named key), which, as every duration of the file, must be a string
+// with a unit (a bare number would be nanoseconds); example is one.
+func tierTable(v any, key, example string) (topics []string, d time.Duration, err error) {
+	table, ok := v.(map[string]any)
+	if !ok {
+		return nil, 0, fmt.Errorf("must be a table of topics and %s, such as {topics = [\"stocks/*\"], %s = %q}", key, key, example)
+	}
+	for k, x := range table {
+		switch k {
+		case "topics":
+			list, ok := x.([]any)
+			for _, t := range list {
+				s, isString := t.(string)
+				ok = ok && isString
+				topics = append(topics, s)
+			}
+			if !ok {
+				return nil, 0, errors.New("topics must be an array of topic patterns")
+			}
+		case key:
+			s, isString := x.(string)
+			if !isString {
+				return nil, 0, fmt.Errorf("%s: a duration needs a unit, as a string such as %q (a bare number would be nanoseconds)", key, example)
+			}
+			if d, err = time.ParseDuration(s); err != nil {
+				return nil, 0, fmt.Errorf("%s: %q is not a duration such as %q", key, s, example)
+			}
+		default:
+			return nil, 0, fmt.Errorf("unknown key %q: the keys are topics and %s", k, key)
+		}
+	}
+	return topics, d, nil
 }
 
 // Auth holds credentials.
@@ -710,6 +783,37 @@ func (c Config) Validate() error {
 			bad("auth.private_topics", "%v", err)
 		}
 	}
+	for i, typ := range c.Feed.NeverMerge {
+		if err := feed.ValidateType(typ); err != nil {
+			bad(fmt.Sprintf("feed.never_merge[%d]", i), "%v", err)
+		}
+	}
+	var longest time.Duration
+	for i, d := range c.Feed.Delayed {
+		key := fmt.Sprintf("feed.delayed[%d]", i)
+		if _, err := feed.ParseFilter(d.Topics); err != nil {
+			bad(key+".topics", "%v", err)
+		}
+		if d.Delay < feed.MinDelay || d.Delay > feed.MaxDelay {
+			bad(key+".delay", "%s is out of range: use a duration from %q to %q", formatDuration(d.Delay), formatDuration(feed.MinDelay), formatDuration(feed.MaxDelay))
+		}
+		longest = max(longest, d.Delay)
+	}
+	if c.Store.RetentionAge != 0 && c.Store.RetentionAge <= longest {
+		// A delayed event must still be stored when it is due: the
+		// delay lines read what their window no longer holds from the
+		// database, and a delayed reader's history ends a delay ago.
+		bad("store.retention_age", "%s is not longer than the longest delay of feed.delayed (%s): delayed events would be removed before they are due", formatDuration(c.Store.RetentionAge), formatDuration(longest))
+	}
+	for i, m := range c.Feed.Conflate {
+		key := fmt.Sprintf("feed.conflate[%d]", i)
+		if _, err := feed.ParseFilter(m.Topics); err != nil {
+			bad(key+".topics", "%v", err)
+		}
+		if m.Interval < feed.MinConflate || m.Interval > feed.MaxConflate {
+			bad(key+".interval", "%s is out of range: use a duration from %q to %q", formatDuration(m.Interval), formatDuration(feed.MinConflate), formatDuration(feed.MaxConflate))
+		}
+	}
 	if _, err := c.SubscriberKeys(); err != nil {
 		for _, e := range unjoin(err) {
 			index, msg, _ := strings.Cut(e.Error(), ": ") // "[2]: ..."
@@ -748,6 +852,27 @@ func (c Config) PrivateTopics() feed.Filter {
 	}
 	f, _ := feed.ParseFilter(c.Auth.PrivateTopics) // checked by Validate
 	return f
+}
+
+// DelayedTiers returns feed.delayed as tiers (none: nothing is delayed).
+func (c Config) DelayedTiers() feed.Tiers {
+	var ts feed.Tiers
+	for _, d := range c.Feed.Delayed {
+		f, _ := feed.ParseFilter(d.Topics) // checked by Validate
+		ts = append(ts, feed.Tier{Topics: f, Duration: d.Delay})
+	}
+	return ts
+}
+
+// ConflateMinimums returns feed.conflate as tiers (none: a subscriber
+// gets every event unless it asks otherwise).
+func (c Config) ConflateMinimums() feed.Tiers {
+	var ts feed.Tiers
+	for _, m := range c.Feed.Conflate {
+		f, _ := feed.ParseFilter(m.Topics) // checked by Validate
+		ts = append(ts, feed.Tier{Topics: f, Duration: m.Interval})
+	}
+	return ts
 }
 
 // Proxies returns the reverse proxies of server.trusted_proxies and

@@ -30,6 +30,7 @@ func TestShippedFileMatchesDefaults(t *testing.T) {
 	want.Cluster.NATSURLs = []string{}
 	want.Auth.PrivateTopics, want.Auth.SubscriberKeys = []string{}, []string{}
 	want.Server.TrustedProxies = []string{}
+	want.Feed.NeverMerge = []string{}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("config.toml differs from the defaults:\n got %+v\nwant %+v", cfg, want)
 	}
@@ -58,6 +59,14 @@ func TestParse(t *testing.T) {
 		{"ErrBareRetention", "[store]\nretention_age = 0", "store.retention_age: a duration needs a unit"},
 		{"ErrBareDotted", "feed.busy_retry = 10", "feed.busy_retry: a duration needs a unit"},
 		{"ErrFloatDuration", "[feed]\nretry = 1.5", "feed.retry"},
+		{"OKDelayedTables", "[[feed.delayed]]\ntopics = [\"stocks/*\"]\ndelay = \"15m\"\n[[feed.delayed]]\ntopics = [\"fx/*\"]\ndelay = \"1h\"\n[[feed.conflate]]\ntopics = [\"*\"]\ninterval = \"500ms\"", ""},
+		{"ErrDelayedUnknownKey", "[[feed.delayed]]\ntopics = [\"stocks/*\"]\ndelay = \"15m\"\nrealtime = true", `unknown key "realtime"`},
+		{"ErrDelayedBareNumber", "[[feed.delayed]]\ntopics = [\"stocks/*\"]\ndelay = 900", "delay: a duration needs a unit"},
+		{"ErrDelayedBadDuration", "[[feed.delayed]]\ntopics = [\"stocks/*\"]\ndelay = \"15 minutes\"", `delay: "15 minutes" is not a duration`},
+		{"ErrDelayedTopicsString", "[[feed.delayed]]\ntopics = \"stocks/*\"\ndelay = \"15m\"", "topics must be an array"},
+		{"ErrDelayedTopicNumber", "[[feed.delayed]]\ntopics = [\"stocks/*\", 5]\ndelay = \"15m\"", "topics must be an array"},
+		{"ErrConflateBareNumber", "[[feed.conflate]]\ntopics = [\"stocks/*\"]\ninterval = 1", "interval: a duration needs a unit"},
+		{"ErrDelayedNotTable", "[feed]\ndelayed = \"15m\"", "feed.delayed"},
 		{"OKZeroRetention", "[store]\nretention_age = \"0s\"", ""},
 		{"OKLog", "[log]\nformat = \"json\"\nlevel = \"debug\"\naccess = true", ""},
 		{"ErrLogLevelNumber", "[log]\nlevel = 4", "log.level"},
@@ -207,6 +216,40 @@ func TestValidate(t *testing.T) {
 			c.CORS.AllowedOrigins = []string{"http://[::1]:8080", "https://xn--bcher-kva.example"}
 		}, ""},
 		{"ErrOriginSecond", func(c *config.Config) { c.CORS.AllowedOrigins = []string{"https://ok.example", "http://a.example/x"} }, "cors.allowed_origins[1]"},
+		{"OKDelayed", func(c *config.Config) {
+			c.Feed.Delayed = []config.DelayedTier{{Topics: []string{"stocks/*"}, Delay: 15 * time.Minute}, {Topics: []string{"nba/*", "nfl/x"}, Delay: 24 * time.Hour}}
+		}, ""},
+		{"ErrDelayedShort", func(c *config.Config) {
+			c.Feed.Delayed = []config.DelayedTier{{Topics: []string{"stocks/*"}, Delay: time.Minute}, {Topics: []string{"x"}, Delay: 999 * time.Millisecond}}
+		}, "feed.delayed[1].delay"},
+		{"ErrDelayedLong", func(c *config.Config) {
+			c.Feed.Delayed = []config.DelayedTier{{Topics: []string{"x"}, Delay: 25 * time.Hour}}
+		}, "feed.delayed[0].delay"},
+		{"ErrDelayedNoTopics", func(c *config.Config) { c.Feed.Delayed = []config.DelayedTier{{Delay: time.Minute}} }, "feed.delayed[0].topics"},
+		{"ErrDelayedBadTopic", func(c *config.Config) {
+			c.Feed.Delayed = []config.DelayedTier{{Topics: []string{"a/*/b"}, Delay: time.Minute}}
+		}, "feed.delayed[0].topics"},
+		{"ErrDelayedBeyondRetention", func(c *config.Config) {
+			c.Store.RetentionAge = 10 * time.Minute
+			c.Feed.Delayed = []config.DelayedTier{{Topics: []string{"x"}, Delay: 15 * time.Minute}}
+		}, "store.retention_age"},
+		{"OKDelayedWithinRetention", func(c *config.Config) {
+			c.Store.RetentionAge = 16 * time.Minute
+			c.Feed.Delayed = []config.DelayedTier{{Topics: []string{"x"}, Delay: 15 * time.Minute}}
+		}, ""},
+		{"OKConflate", func(c *config.Config) {
+			c.Feed.Conflate = []config.ConflateMinimum{{Topics: []string{"stocks/*"}, Interval: time.Second}}
+		}, ""},
+		{"ErrConflateShort", func(c *config.Config) {
+			c.Feed.Conflate = []config.ConflateMinimum{{Topics: []string{"stocks/*"}, Interval: 50 * time.Millisecond}}
+		}, "feed.conflate[0].interval"},
+		{"ErrConflateLong", func(c *config.Config) {
+			c.Feed.Conflate = []config.ConflateMinimum{{Topics: []string{"stocks/*"}, Interval: 2 * time.Hour}}
+		}, "feed.conflate[0].interval"},
+		{"ErrConflateNoTopics", func(c *config.Config) { c.Feed.Conflate = []config.ConflateMinimum{{Interval: time.Second}} }, "feed.conflate[0].topics"},
+		{"OKNeverMerge", func(c *config.Config) { c.Feed.NeverMerge = []string{"goal", "trade"} }, ""},
+		{"ErrNeverMergeType", func(c *config.Config) { c.Feed.NeverMerge = []string{"goal", "Goal!"} }, "feed.never_merge[1]"},
+		{"ErrNeverMergeReserved", func(c *config.Config) { c.Feed.NeverMerge = []string{"reset"} }, "feed.never_merge[0]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := config.Default()

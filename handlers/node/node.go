@@ -112,6 +112,10 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 		// Every subscriber sees who published, in every frame the hub
 		// sends (live, from the window, replayed).
 		ExposeOperator: cfg.Feed.ExposeOperator,
+		// A delay line for each delay of feed.delayed: the server
+		// delays a stream by one of them.
+		Delays:     cfg.DelayedTiers().Durations(),
+		NeverMerge: cfg.Feed.NeverMerge,
 	})
 	storeOpts := store.Options{
 		Synchronous:       cfg.Store.Synchronous,
@@ -164,6 +168,8 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 		PublishTokens:             creds.PublishTokens,
 		ScopedPublishTokens:       creds.ScopedPublishTokens,
 		PrivateTopics:             cfg.PrivateTopics(),
+		Delayed:                   cfg.DelayedTiers(),
+		ConflateMinimums:          cfg.ConflateMinimums(),
 		SubscriberKeys:            creds.SubscriberKeys,
 		AllowedOrigins:            creds.AllowedOrigins,
 		Retry:                     cfg.Feed.Retry,
@@ -245,7 +251,31 @@ func (n *Node) preload(ctx context.Context) error {
 		return fmt.Errorf("load recent events: %w", err)
 	}
 	n.hub.Preload(latest, recent, n.store.LastID())
+	// Each delay line starts where the database has it: what the feed
+	// was a delay ago. What it has yet to release comes from the hub's
+	// window, or from this node's own history when the window no longer
+	// holds it.
+	n.hub.SetStored(storedEvents{n.store})
+	for _, d := range n.hub.Delays() {
+		then, through, err := n.store.LatestAsOf(ctx, time.Now().Add(-d))
+		if err != nil {
+			return fmt.Errorf("load what the feed was %s ago: %w", d, err)
+		}
+		n.hub.PreloadDelayed(d, then, through)
+	}
 	return nil
+}
+
+// storedEvents are every event of a node's history, for the hub's delay
+// lines.
+type storedEvents struct{ st *store.Store }
+
+var _ fanout.Replay = storedEvents{}
+
+func (s storedEvents) Check(after int64) error { return s.st.Resumable(after) }
+
+func (s storedEvents) After(ctx context.Context, after int64, limit int) ([]feed.Event, error) {
+	return s.st.After(ctx, after, feed.Filter{All: true}, limit)
 }
 
 // joinCluster joins the cluster of the configuration: this node mirrors

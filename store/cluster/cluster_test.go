@@ -16,7 +16,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"livefeed/feed"
+	"livefeed/feed/fanout"
 	"livefeed/feed/logtest"
+	"livefeed/feed/poll"
 	"livefeed/store"
 	"livefeed/store/cluster"
 )
@@ -501,4 +503,78 @@ func TestAppendEachThroughStream(t *testing.T) {
 	if again[0].Err != nil || !again[0].Replayed || again[0].Event.ID != 3 {
 		t.Fatalf("the line retried on the other node: %+v", again[0])
 	}
+}
+
+// TestDelayedAgree: nodes agree on what a delayed reader sees, because
+// the rule goes by each event's time from the log, which every node
+// stores alike (never going back, whichever node published it, whatever
+// the node's own clock says when it applies it): the same times, the same
+// feed as of any moment, and delay lines that release the same events.
+func TestDelayedAgree(t *testing.T) {
+	const delay = 300 * time.Millisecond
+	ns := startNATS(t)
+	dir := t.TempDir()
+	var nodes []*node
+	var hubs []*fanout.Hub
+	for _, name := range []string{"a", "b"} {
+		h := fanout.NewHub(fanout.Options{Delays: []time.Duration{delay}})
+		t.Cleanup(h.Close)
+		n := mustNode(t, ns, filepath.Join(dir, name+".db"), name, h.Publish)
+		h.SetStored(storedAll{n.st})
+		nodes, hubs = append(nodes, n), append(hubs, h)
+	}
+	ctx := context.Background()
+	var last int64
+	for i := range 20 {
+		events, err := nodes[i%2].Append(ctx, []feed.Update{note("stocks/A", i), note(fmt.Sprintf("stocks/%d", i%3), i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = events[1].ID
+		time.Sleep(10 * time.Millisecond) // events over a span of time
+	}
+	for _, n := range nodes {
+		waitApplied(t, n, last)
+	}
+	a, err := nodes[0].st.After(ctx, 0, feed.Filter{All: true}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := nodes[1].st.After(ctx, 0, feed.Filter{All: true}, 100)
+	if err != nil || len(a) != len(b) {
+		t.Fatalf("histories of %d and %d events: %v", len(a), len(b), err)
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID || !a[i].Time.Equal(b[i].Time) {
+			t.Fatalf("event %d: at %v on one node, %d at %v on the other", a[i].ID, a[i].Time, b[i].ID, b[i].Time)
+		}
+	}
+	for _, e := range a {
+		for _, at := range []time.Time{e.Time.Add(-time.Millisecond), e.Time, e.Time.Add(500 * time.Microsecond)} {
+			la, ta, err1 := nodes[0].LatestAsOf(ctx, at)
+			lb, tb, err2 := nodes[1].LatestAsOf(ctx, at)
+			if err1 != nil || err2 != nil || ta != tb || fmt.Sprint(ids(la)) != fmt.Sprint(ids(lb)) {
+				t.Fatalf("as of %v: %v through %d on one node, %v through %d on the other (%v, %v)", at, ids(la), ta, ids(lb), tb, err1, err2)
+			}
+		}
+	}
+	for _, h := range hubs {
+		poll.Until(t, "the delay lines to release every event", func() bool { return h.Released(delay) == last })
+	}
+}
+
+func ids(events []feed.Event) []int64 {
+	out := make([]int64, len(events))
+	for i, e := range events {
+		out[i] = e.ID
+	}
+	return out
+}
+
+// storedAll is every event of a store, for a hub's delay lines.
+type storedAll struct{ st *store.Store }
+
+func (s storedAll) Check(after int64) error { return s.st.Resumable(after) }
+func (s storedAll) After(ctx context.Context, after int64, limit int) ([]feed.Event, error) {
+	return s.st.After(ctx, after, feed.Filter{All: true}, limit)
 }

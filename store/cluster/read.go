@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"io"
+	"time"
 
 	"livefeed/feed"
 )
@@ -15,6 +16,13 @@ import (
 
 // Latest returns the latest event of each topic in this node's history.
 func (n *Node) Latest(ctx context.Context) ([]feed.Event, error) { return n.store.Latest(ctx) }
+
+// LatestAsOf returns what the feed was at t in this node's history (see
+// store.Store.LatestAsOf). Every node applies the same events with the
+// same times from the log, so every node answers alike.
+func (n *Node) LatestAsOf(ctx context.Context, t time.Time) ([]feed.Event, int64, error) {
+	return n.store.LatestAsOf(ctx, t)
+}
 
 // LatestOf returns the latest event of topic in this node's history.
 func (n *Node) LatestOf(ctx context.Context, topic string) (e feed.Event, found bool, err error) {
