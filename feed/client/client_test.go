@@ -10,6 +10,7 @@ import (
 
 	"livefeed/feed"
 	"livefeed/feed/client"
+	"livefeed/feed/poll"
 	"livefeed/handlers"
 	"livefeed/handlers/config"
 	"livefeed/handlers/node"
@@ -314,5 +315,60 @@ func TestStreamPosition(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatalf("event %d never came", want)
 		}
+	}
+}
+
+// TestStreamConflatedAndDelayed: Conflate asks the server for conflated
+// delivery (the first event of a quiet topic, then the latest per
+// interval; a resume the latest of each topic changed since), and a
+// delayed stream hands over its delay first.
+func TestStreamConflatedAndDelayed(t *testing.T) {
+	cfg := nodetest.Config(t)
+	cfg.Auth.PublishTokens = []config.PublishToken{{Token: token}}
+	cfg.Feed.Delayed = []config.DelayedTier{{Topics: []string{"late/*"}, Delay: time.Second}}
+	n := nodetest.Start(t, cfg, node.Options{})
+	c := client.New(n.URL, token)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	st := c.Subscribe(ctx, []string{"g/*"}, "0", client.Conflate(300*time.Millisecond))
+	defer st.Close()
+	items := make(chan client.Item, 8)
+	go func() {
+		for {
+			item, err := st.Next()
+			if err != nil {
+				close(items)
+				return
+			}
+			items <- item
+		}
+	}()
+	poll.Until(t, "the stream to be attached", func() bool { return n.Hub().Stats().Subscribers == 1 })
+	ids, err := c.PublishBatch(ctx, []feed.Update{note("g/a", 1), note("g/a", 2), note("g/a", 3), note("g/b", 4)}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for item := range items {
+		if got = append(got, item.Event.ID); len(got) == 3 {
+			break
+		}
+	}
+	if want := fmt.Sprint([]int64{ids[0], ids[2], ids[3]}); fmt.Sprint(got) != want {
+		t.Fatalf("conflated: %v, want %s (the first at once, the latest of each at the tick)", got, want)
+	}
+	resumed := c.Subscribe(ctx, []string{"g/*"}, "0", client.Conflate(time.Second))
+	defer resumed.Close()
+	for _, want := range []int64{ids[2], ids[3]} {
+		if item, err := resumed.Next(); err != nil || item.Event.ID != want {
+			t.Fatalf("conflated resume: %+v, %v; want %d", item, err, want)
+		}
+	}
+
+	late := c.Subscribe(ctx, []string{"late/*"}, "")
+	defer late.Close()
+	if item, err := late.Next(); err != nil || item.Delayed != time.Second {
+		t.Fatalf("first item of a delayed stream: %+v, %v", item, err)
 	}
 }

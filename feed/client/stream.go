@@ -31,6 +31,10 @@ type Item struct {
 	// the stream ran; the server ends the stream, and it reconnects by
 	// itself, with a token from SubscriberToken if set.
 	Unauthorized string
+	// Delayed, if not zero, is how much the server delays the stream
+	// (feed.EventDelayed): its topics include delayed ones the token does
+	// not grant in real time. It comes first on each connection.
+	Delayed time.Duration
 }
 
 // Stream is a subscription to topics that survives disconnects: after a
@@ -44,6 +48,7 @@ type Stream struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	topics []string
+	opts   subscribeOptions
 
 	mu     sync.Mutex     // guards resp and lastID, which Close and LastEventID use
 	resp   *http.Response // the connection's response, nil between connections
@@ -58,10 +63,30 @@ type Stream struct {
 // Subscribe opens a stream of the topics (topics, prefixes such as
 // "nba/*", or "*"). With lastEventID "" it starts with the latest event of
 // each topic, then live events; with the ID of the last event a client
-// saw, with every event after it. The stream connects on the first Next.
-func (c *Client) Subscribe(ctx context.Context, topics []string, lastEventID string) *Stream {
+// saw, with every event after it (with Conflate, the latest event of each
+// topic that changed since). The stream connects on the first Next.
+func (c *Client) Subscribe(ctx context.Context, topics []string, lastEventID string, opts ...SubscribeOption) *Stream {
 	ctx, cancel := context.WithCancel(ctx)
-	return &Stream{c: c, ctx: ctx, cancel: cancel, topics: topics, lastID: lastEventID, retry: 2 * time.Second}
+	s := &Stream{c: c, ctx: ctx, cancel: cancel, topics: topics, lastID: lastEventID, retry: 2 * time.Second}
+	for _, o := range opts {
+		o(&s.opts)
+	}
+	return s
+}
+
+// A SubscribeOption changes what a stream asks for.
+type SubscribeOption func(*subscribeOptions)
+
+type subscribeOptions struct {
+	conflate time.Duration
+}
+
+// Conflate asks for at most one event per topic every interval, always
+// the latest (feed.MinConflate to feed.MaxConflate): a reader that shows
+// prices to a person needs no more, and the stream costs less. The server
+// may impose a longer interval.
+func Conflate(interval time.Duration) SubscribeOption {
+	return func(o *subscribeOptions) { o.conflate = interval }
 }
 
 // maxBackoff bounds the wait between reconnections after repeated failures.
@@ -111,6 +136,15 @@ func (s *Stream) Next() (Item, error) {
 		if m.Type == "expired" {
 			continue // the server ends the stream: it reconnects with a fresh token
 		}
+		if m.Type == feed.EventDelayed {
+			var n struct {
+				DelayMS int64 `json:"delay_ms"`
+			}
+			if json.Unmarshal([]byte(m.Data), &n) == nil && n.DelayMS > 0 {
+				return Item{Delayed: time.Duration(n.DelayMS) * time.Millisecond}, nil
+			}
+			continue
+		}
 		if m.Type == feed.EventPosition {
 			continue // the end of a snapshot: keepPosition took its ID
 		}
@@ -153,6 +187,9 @@ func (s *Stream) Close() error {
 
 func (s *Stream) connect() error {
 	v := url.Values{"topic": s.topics}
+	if s.opts.conflate > 0 {
+		v.Set("conflate", feed.FormatDuration(s.opts.conflate))
+	}
 	req, err := s.c.get(s.ctx, "/events?"+v.Encode())
 	if err != nil {
 		return err

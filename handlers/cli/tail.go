@@ -130,8 +130,9 @@ func Tail(ctx context.Context, e Env) error {
 	ff := newFeedFlags("tail", "subscriber token, for private topics", e)
 	from := ff.flags.String("from", "", "print the events after this `ID` first (0: all the history), then live ones; default: the latest event of each topic, then live ones")
 	count := ff.flags.Int("n", 0, "stop after `N` events (0: never)")
+	conflate := ff.flags.Duration("conflate", 0, "at most one event per topic every `interval` (100ms to 1h), the latest; default: every event")
 	ff.flags.Usage = func() {
-		fmt.Fprintf(e.Stderr, "usage: livefeed tail [-url URL] [-token T] [-from ID] [-n N] TOPIC...\n\n"+
+		fmt.Fprintf(e.Stderr, "usage: livefeed tail [-url URL] [-token T] [-from ID] [-n N] [-conflate 1s] TOPIC...\n\n"+
 			"Prints the events of the topics (a topic, a prefix such as 'nba/*', or '*'),\n"+
 			"one JSON object a line, resuming by itself after a disconnect.\n\n"+
 			"Private topics need a subscriber token. When the server refuses the token,\n"+
@@ -156,6 +157,9 @@ func Tail(ctx context.Context, e Env) error {
 			return UsageError(e.Stderr, ff.flags.Usage, "-from %q is not an event ID: use a whole number, 0 or more", *from)
 		}
 	}
+	if *conflate != 0 && (*conflate < feed.MinConflate || *conflate > feed.MaxConflate) {
+		return UsageError(e.Stderr, ff.flags.Usage, "-conflate %s is out of range: use %s to %s", feed.FormatDuration(*conflate), feed.FormatDuration(feed.MinConflate), feed.FormatDuration(feed.MaxConflate))
+	}
 	if *count < 0 {
 		return UsageError(e.Stderr, ff.flags.Usage, "-n %d: use a number of events, 0 or more (0: never stop)", *count)
 	}
@@ -168,13 +172,13 @@ func Tail(ctx context.Context, e Env) error {
 		subscriber := c.Token
 		c.SubscriberToken = func(context.Context) (string, error) { return subscriber, nil }
 	}
-	return tail(ctx, c, topics, *from, *count, tokenFrom, e.Stdout, e.Stderr)
+	return tail(ctx, c, topics, *from, *count, tokenFrom, e.Stdout, e.Stderr, client.Conflate(*conflate))
 }
 
 // tail prints the stream's events until ctx ends (no error) or count are
 // printed, or the server refuses the token given with tokenFrom.
-func tail(ctx context.Context, c *client.Client, topics []string, from string, count int, tokenFrom string, stdout, stderr io.Writer) error {
-	s := c.Subscribe(ctx, topics, from)
+func tail(ctx context.Context, c *client.Client, topics []string, from string, count int, tokenFrom string, stdout, stderr io.Writer, opts ...client.SubscribeOption) error {
+	s := c.Subscribe(ctx, topics, from, opts...)
 	defer s.Close()
 	out := bufio.NewWriter(stdout)
 	var line []byte
@@ -185,6 +189,10 @@ func tail(ctx context.Context, c *client.Client, topics []string, from string, c
 			return nil // interrupted: the usual way to stop
 		case err != nil:
 			return err
+		case item.Delayed != 0:
+			out.Flush()
+			fmt.Fprintf(stderr, "livefeed tail: the stream is delayed by %s (delayed topics without a real-time grant)\n", feed.DescribeDelay(item.Delayed))
+			continue
 		case item.Reset != "":
 			out.Flush()
 			fmt.Fprintf(stderr, "livefeed tail: reset (%s): the server cannot resume from the position; the latest event of each topic follows\n", item.Reset)

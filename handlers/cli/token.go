@@ -57,7 +57,7 @@ func Token(_ context.Context, e Env) error {
 	case len(patterns) == 0 && len(realtime) == 0:
 		return UsageError(e.Stderr, flags.Usage, "token needs at least one -subscribe or -realtime pattern")
 	case *conflate != 0 && (*conflate < feed.MinConflate || *conflate > feed.MaxConflate):
-		return UsageError(e.Stderr, flags.Usage, "-conflate %s is out of range: use %s to %s", *conflate, feed.FormatDuration(feed.MinConflate), feed.FormatDuration(feed.MaxConflate))
+		return UsageError(e.Stderr, flags.Usage, "-conflate %s is out of range: use %s to %s", feed.FormatDuration(*conflate), feed.FormatDuration(feed.MinConflate), feed.FormatDuration(feed.MaxConflate))
 	case *ttl <= 0 || *ttl > maxTokenTTL:
 		return UsageError(e.Stderr, flags.Usage, "-ttl %s is out of range: use a duration from 1s to 720h", *ttl)
 	}
