@@ -20,6 +20,17 @@
  * others. A stream takes at most 64 patterns (the server's limit); widgets
  * needing more between them share two or more streams.
  *
+ * Delivery:
+ *   data-conflate="1s"           at most one update per game or symbol every
+ *                                interval (100ms to 1h), always the latest:
+ *                                enough for a person, and lighter on a
+ *                                phone's battery and data;
+ * A widget whose topics the server delays (a free tier of delayed prices)
+ * says so by itself: "Delayed 15 min" in place of "live". The server
+ * delays a stream as a whole by the longest delay of its topics, so the
+ * widgets of a page open one stream per delay: those of real-time topics
+ * are never held back by a delayed one beside them.
+ *
  * Layout:
  *   data-max-height="20rem"      at most this tall (a CSS length, or a
  *                                number of pixels); the list scrolls;
@@ -69,6 +80,8 @@
   };
   if (auth.url) auth.url = new URL(auth.url, location.href).href;
   var authKey = auth.token + "\n" + auth.url + "\n" + auth.credentials;
+  var conflate = (script.getAttribute("data-conflate") || "").trim();
+  if (!problem) problem = checkConflate(conflate);
 
   // ---- the shared connection ------------------------------------------
 
@@ -76,12 +89,13 @@
   // opened (a script inserted later), or whose patterns would take it over
   // MAX_PATTERNS, start a group of their own.
   var registry = (window.__livefeed = window.__livefeed || {});
-  var groups = (registry[origin + "\n" + authKey] = registry[origin + "\n" + authKey] || []);
+  var groupKey = origin + "\n" + authKey + "\n" + conflate;
+  var groups = (registry[groupKey] = registry[groupKey] || []);
   var group = null;
   if (!problem) {
     group = groups[groups.length - 1];
-    if (!group || group.source || topicsOf(group.widgets.concat([{ patterns: patterns }])).length > MAX_PATTERNS) {
-      group = { widgets: [], source: null, lastId: "", retryMs: 1000, auth: auth, token: auth.token, renewal: null };
+    if (!group || group.source || group.split || topicsOf(group.widgets.concat([{ patterns: patterns }])).length > MAX_PATTERNS) {
+      group = newGroup(auth, auth.token);
       groups.push(group);
       // Open once the page's other widget scripts have registered.
       var g = group;
@@ -93,13 +107,33 @@
     }
   }
 
-  // topicsOf returns the patterns a stream for widgets asks for.
+  function newGroup(a, tok) {
+    return { widgets: [], source: null, lastId: "", retryMs: 1000, auth: a, token: tok, renewal: null, conflate: conflate, delay: "" };
+  }
+
+  // topicsOf returns the patterns a stream for widgets asks for: each as
+  // the widgets give it (the server reads "*" among others as "*"), so
+  // that the server can say the delay of each.
   function topicsOf(widgets) {
     var topics = [];
     widgets.forEach(function (w) {
       w.patterns.forEach(function (p) { if (topics.indexOf(p) < 0) topics.push(p); });
     });
-    return topics.indexOf("*") >= 0 ? ["*"] : topics;
+    return topics;
+  }
+
+  // checkConflate returns what is wrong with data-conflate, by the
+  // server's rules for /events?conflate=, or "" if nothing is: empty, or
+  // a duration with units ("1s", "500ms", "1m30s") from 100ms to 1h.
+  function checkConflate(v) {
+    if (!v) return "";
+    var ms = 0, rest = v.replace(/(\d+(?:\.\d+)?)(ms|s|m|h)/g, function (all, n, unit) {
+      ms += Number(n) * { ms: 1, s: 1000, m: 60000, h: 3600000 }[unit];
+      return "";
+    });
+    if (rest !== "" || !/\d/.test(v)) return "data-conflate \u201c" + v + "\u201d is not an interval such as \u201c1s\u201d or \u201c500ms\u201d";
+    if (ms < 100 || ms > 3600000) return "data-conflate \u201c" + v + "\u201d is out of range: use 100ms to 1h";
+    return "";
   }
 
   // checkPatterns returns what is wrong with a widget's patterns, by the
@@ -183,6 +217,7 @@
   function open(g) {
     var topics = topicsOf(g.widgets);
     var url = origin + "/events?" + topics.map(function (t) { return "topic=" + encodeURIComponent(t); }).join("&");
+    if (g.conflate) url += "&conflate=" + encodeURIComponent(g.conflate);
     if (g.token) url += "&token=" + encodeURIComponent(g.token);
     if (g.lastId) {
       // Only after the browser gave up (see onerror), or for a stream
@@ -192,9 +227,10 @@
     }
     var es = new EventSource(url, { withCredentials: g.auth.credentials });
     g.source = es;
+    g.delay = ""; // until the stream says otherwise (livefeed.delayed)
     es.onopen = function () {
       g.retryMs = 1000;
-      each(g, function (w) { w.setState("live"); });
+      each(g, function (w) { w.setState("live", g.delay); });
     };
     es.onerror = function () {
       each(g, function (w) { w.setState("reconnecting"); });
@@ -237,6 +273,36 @@
       var info = {};
       try { info = JSON.parse(e.data); } catch (err) { /* keep {} */ }
       each(g, function (w) { w.reset(info); });
+    });
+    // The stream is delayed (it comes first): say so, and if its widgets'
+    // topics have different delays, give each delay a stream of its own,
+    // so that real-time topics are not held back by delayed ones.
+    es.addEventListener("livefeed.delayed", function (e) {
+      if (g.source !== es) return;
+      var info;
+      try { info = JSON.parse(e.data); } catch (err) { return; }
+      var delays = info.topics || {}, byDelay = {}, count = 0;
+      g.widgets.forEach(function (w) {
+        var d = 0;
+        w.patterns.forEach(function (p) { d = Math.max(d, p in delays ? delays[p] : info.delay_ms); });
+        if (!byDelay[d]) { byDelay[d] = []; count++; }
+        byDelay[d].push(w);
+      });
+      if (count > 1 && !g.split) {
+        es.close();
+        g.source = null;
+        Object.keys(byDelay).forEach(function (d, i) {
+          var ng = i === 0 ? g : newGroup(g.auth, g.token);
+          ng.widgets = byDelay[d];
+          ng.lastId = g.lastId;
+          ng.split = true; // no more splitting, no more widgets
+          if (ng !== g) groups.push(ng);
+          connect(ng);
+        });
+        return;
+      }
+      g.delay = typeof info.delay === "string" ? info.delay : "";
+      each(g, function (w) { w.setState("live", g.delay); });
     });
     // The end of the snapshot: the stream's position is now the newest
     // event there was when it opened, which a new EventSource resumes
@@ -297,17 +363,18 @@
     host.setAttribute("data-state", "error");
     state.textContent = "error";
     state.className = "state error";
-    empty.textContent = "This widget's data-topic is not valid: " + problem + ".";
+    empty.textContent = (/^data-conflate/.test(problem) ? "This widget's " : "This widget's data-topic is not valid: ") + problem + ".";
     empty.className = "empty problem";
     return;
   }
 
   group.widgets.push({
     patterns: patterns,
-    setState: function (s) {
+    setState: function (s, delay) {
       host.setAttribute("data-state", s);
-      state.textContent = s === "live" ? "live" : s === "reconnecting" ? "reconnecting…" : "connecting…";
-      state.className = "state " + s;
+      if (delay) host.setAttribute("data-delay", delay); else host.removeAttribute("data-delay");
+      state.textContent = s === "live" ? (delay ? "Delayed " + delay : "live") : s === "reconnecting" ? "reconnecting…" : "connecting…";
+      state.className = "state " + s + (s === "live" && delay ? " delayed" : "");
     },
     update: function (env) {
       if (env.type === "archive") {
@@ -498,6 +565,7 @@
       ".title{font-weight:700;letter-spacing:.02em}",
       ".state{font-size:12px;padding:2px 8px;border-radius:999px;background:#5b6673}",
       ".state.live{background:#1f8a4c}.state.live::before{content:'● '}",
+      ".state.live.delayed{background:#5b6673}.state.live.delayed::before{content:'◷ '}",
       ".state.reconnecting{background:#b7791f}",
       ".state.error{background:#c0392b}",
       ".empty.problem{color:#c0392b}",
