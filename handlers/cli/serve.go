@@ -58,7 +58,7 @@ func Serve(ctx context.Context, e Env) (err error) {
 	if err != nil {
 		return err
 	}
-	n, err := node.Open(ctx, cfg, node.Options{Log: e.Stderr})
+	n, err := node.Open(ctx, cfg, node.Options{Log: e.Stderr, Demo: *sv.demo})
 	if err != nil {
 		return err
 	}

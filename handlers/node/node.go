@@ -31,6 +31,7 @@ import (
 	"livefeed/feed/fanout"
 	"livefeed/handlers"
 	"livefeed/handlers/config"
+	"livefeed/handlers/token"
 	"livefeed/store"
 	"livefeed/store/cluster"
 	"livefeed/web"
@@ -62,6 +63,9 @@ type Node struct {
 	history  handlers.History
 	// demoToken is the publish token of the built-in simulation (-demo).
 	demoToken string
+	// demoKeys verify and mint the subscriber tokens of the demo's paying
+	// tier (see withDemo); nil but in the demo.
+	demoKeys *token.Keys
 	// running is the configuration in effect: the one the node opened
 	// with, with the reloadable keys of the last good reload.
 	running config.Config
@@ -85,6 +89,9 @@ type Options struct {
 	// Listener, if set, wraps the listener of server.address (tests tune
 	// the sockets it accepts: small buffers, to fill them).
 	Listener func(net.Listener) net.Listener
+	// Demo wires the built-in demo's free tier (see withDemo), for a
+	// node that serves with ServeOptions.Demo.
+	Demo bool
 }
 
 // archiveEvery is how often final games past feed.final_linger are looked
@@ -101,6 +108,13 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 	n := &Node{cfg: cfg, running: cfg, level: new(slog.LevelVar), demoToken: rand.Text() + rand.Text(), wrap: opts.Listener}
 	n.level.Set(cfg.Log.SlogLevel())
 	n.log = NewLogger(opts.Log, cfg.Log.Format, n.level)
+	// What the node is wired with: the configuration, and for the demo
+	// its own delayed tier. The configuration in effect (n.running) stays
+	// the file's.
+	wired := cfg
+	if opts.Demo {
+		wired, n.demoKeys = withDemo(cfg)
+	}
 	metrics := handlers.NewMetrics()
 	n.hub = fanout.NewHub(fanout.Options{
 		Window:       cfg.Feed.Window,
@@ -114,7 +128,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 		ExposeOperator: cfg.Feed.ExposeOperator,
 		// A delay line for each delay of feed.delayed: the server
 		// delays a stream by one of them.
-		Delays:     cfg.DelayedTiers().Durations(),
+		Delays:     wired.DelayedTiers().Durations(),
 		NeverMerge: cfg.Feed.NeverMerge,
 	})
 	storeOpts := store.Options{
@@ -145,6 +159,9 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 		n.Close()
 		return nil, fmt.Errorf("auth.subscriber_keys%w", err)
 	}
+	if n.demoKeys != nil {
+		keys = n.demoKeys
+	}
 	// Single node: the store gives events their IDs. In a cluster, the
 	// stream does, and the store mirrors it.
 	var sessions handlers.SessionStore = st
@@ -168,7 +185,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 		PublishTokens:             creds.PublishTokens,
 		ScopedPublishTokens:       creds.ScopedPublishTokens,
 		PrivateTopics:             cfg.PrivateTopics(),
-		Delayed:                   cfg.DelayedTiers(),
+		Delayed:                   wired.DelayedTiers(),
 		ConflateMinimums:          cfg.ConflateMinimums(),
 		SubscriberKeys:            creds.SubscriberKeys,
 		AllowedOrigins:            creds.AllowedOrigins,
@@ -199,8 +216,12 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 		ss := st.Stats()
 		return handlers.StoreStats{Commits: ss.Commits, Events: ss.Events, Busy: ss.Busy, WALFrames: ss.WALFrames}
 	}}, serverOpts)
+	handler := n.srv.Handler()
+	if n.demoKeys != nil {
+		handler = demoToken(handler, n.demoKeys)
+	}
 	n.http = &http.Server{
-		Handler:           n.srv.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 		ReadTimeout:       cfg.Server.ReadTimeout,
 		WriteTimeout:      cfg.Server.WriteTimeout,
@@ -429,6 +450,9 @@ func (n *Node) Serve(ctx context.Context, opts ServeOptions) error {
 		background.Go(func() { demo.Run(bgCtx, publisher, func(err error) { n.log.Warn("demo", "err", err) }) })
 		if opts.Stdout != nil {
 			fmt.Fprintln(opts.Stdout, "  demo game and ticker are publishing to nba/demo/lal-bos and stocks/*")
+			if n.demoKeys != nil {
+				fmt.Fprintf(opts.Stdout, "  stocks/* is delayed by %s for readers without a token; the demo page's own widgets fetch one from /demo/token\n", feed.DescribeDelay(demoDelay))
+			}
 		}
 	}
 	served := make(chan error, 1)

@@ -34,6 +34,9 @@ func (n *Node) Reload(cfg config.Config, given config.Given) {
 		n.log.Error("reload refused: the configuration is not valid, so the settings in effect stay", "err", err)
 		return
 	}
+	if n.demoKeys != nil && keys.Len() == 0 {
+		keys = n.demoKeys // the demo's, as long as the file names none
+	}
 	if gone := removedAll(n.running, cfg, given); len(gone) > 0 {
 		n.log.Warn("reload refused: the file would remove every entry of these keys without naming them (write a key as [] to remove them all); the settings in effect stay",
 			"would_remove", gone)

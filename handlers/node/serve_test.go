@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"livefeed/feed"
 	"livefeed/feed/client"
 	"livefeed/handlers/config"
 	"livefeed/handlers/node"
@@ -391,5 +392,46 @@ func TestSessionsSurviveRestart(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("the signed-out session's cookie: %s, want 401", resp.Status)
+	}
+}
+
+// TestDemoTiers: the demo's prices are delayed for a reader without a
+// token, as a free tier's, and /demo/token hands the demo page's own
+// widgets a token that reads them in real time; a configuration with
+// keys of its own gets neither (the demo never mints with an operator's
+// keys).
+func TestDemoTiers(t *testing.T) {
+	n := nodetest.StartServing(t, nodetest.Config(t), node.Options{Demo: true}, node.ServeOptions{Demo: true})
+	_, br := nodetest.Stream(t, n.URL, "/events?topic=stocks/*")
+	if ev, err := client.NewReader(br).Next(); err != nil || ev.Type != feed.EventDelayed || !strings.Contains(ev.Data, `"delay_ms":15000`) {
+		t.Fatalf("first event without a token: %+v, %v", ev, err)
+	}
+	resp, err := http.Get(n.URL + "/demo/token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct{ Token string }
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != 200 || tok.Token == "" {
+		t.Fatalf("/demo/token: %d, %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	c, br := nodetest.Stream(t, n.URL, "/events?topic=stocks/*&token="+tok.Token)
+	rd := client.NewReader(br)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for range 6 { // the snapshot of the four symbols, and live ones
+		if ev, err := rd.Next(); err != nil || ev.Type != "tick" && ev.Type != feed.EventPosition {
+			t.Fatalf("with the demo's token: %+v, %v", ev, err)
+		}
+	}
+
+	cfg := nodetest.Config(t)
+	cfg.Auth.SubscriberKeys = []string{"the-operators-own-subscriber-key-0123456789"}
+	own := nodetest.StartServing(t, cfg, node.Options{Demo: true}, node.ServeOptions{Demo: true})
+	if resp, err := http.Get(own.URL + "/demo/token"); err != nil || resp.StatusCode != 404 {
+		t.Fatalf("/demo/token with keys of the configuration's: %v, %v", resp, err)
+	}
+	_, br = nodetest.Stream(t, own.URL, "/events?topic=stocks/*")
+	if ev, err := client.NewReader(br).Next(); err != nil || ev.Type == feed.EventDelayed {
+		t.Fatalf("with keys of the configuration's, the demo delays nothing: %+v, %v", ev, err)
 	}
 }
