@@ -11,11 +11,12 @@ import (
 // Audience is many subscribers of one topic, connected together and
 // tallied together.
 type Audience struct {
-	subs    []*Subscriber
-	latency [][]Histogram // [group][shard]
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	subs      []*Subscriber
+	latency   [][]Histogram // [group][shard]
+	staleness []Histogram   // [shard], of conflated subscribers
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 
 	mu      sync.Mutex
 	tally   Tally
@@ -56,6 +57,11 @@ type AudienceOptions struct {
 	// NoWait returns as soon as every subscriber is started, without
 	// waiting until they are attached (for a storm of reconnects).
 	NoWait bool
+	// Query, Conflated and Sent are the subscribers' (see
+	// SubscriberOptions); their staleness is merged in Staleness.
+	Query     string
+	Conflated bool
+	Sent      *SentLog
 }
 
 // latencyShards spreads the subscribers' latency records over several
@@ -76,7 +82,7 @@ func StartAudience(ctx context.Context, t *Target, o AudienceOptions) (*Audience
 	if o.Batch <= 0 {
 		o.Batch = o.Subscribers
 	}
-	a := &Audience{latency: make([][]Histogram, o.Groups)}
+	a := &Audience{latency: make([][]Histogram, o.Groups), staleness: make([]Histogram, latencyShards)}
 	for g := range a.latency {
 		a.latency[g] = make([]Histogram, latencyShards)
 	}
@@ -96,6 +102,10 @@ func StartAudience(ctx context.Context, t *Target, o AudienceOptions) (*Audience
 			Publishers: o.Publishers,
 			Latency:    lat,
 			ReadBuffer: o.ReadBuffer,
+			Query:      o.Query,
+			Conflated:  o.Conflated,
+			Sent:       o.Sent,
+			Staleness:  &a.staleness[i%latencyShards],
 		}))
 	}
 	for start := 0; start < len(a.subs); start += o.Batch {
@@ -183,6 +193,16 @@ func (a *Audience) Stop() Tally {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.tally
+}
+
+// Staleness returns how stale the conflated subscribers' views were (see
+// SubscriberOptions.Conflated), merged.
+func (a *Audience) Staleness() *Histogram {
+	var h Histogram
+	for i := range a.staleness {
+		h.Merge(&a.staleness[i])
+	}
+	return &h
 }
 
 // Latency returns the receipt latencies of a group, merged.

@@ -1,8 +1,8 @@
 // Package bench is livefeed's load tool, run as `livefeed bench`: it drives
 // a running livefeed server over real sockets from its own process and
 // prints the figures of the performance bars in web/docs/performance.md (workloads W1 to
-// W11 and W13), one line per run, then the median of the runs and
-// each bar with MET or NOT MET.
+// W11, W13, W15 and W16), one line per run, then the median of the runs,
+// and each bar with MET or NOT MET.
 //
 // Subscribers are plain TCP connections, each read by its own goroutine
 // with a parser specialised for livefeed's framing (Scanner); publishers
@@ -74,7 +74,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 	cfg := Config{Override: unsetParams()}
 	fs := flag.NewFlagSet("livefeed bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	workloads := fs.String("workload", "", "workload(s) to run: W1..W11, W13, a comma-separated list, or all (all but the W11 soak and the W13 cluster)")
+	workloads := fs.String("workload", "", "workload(s) to run: W1..W11, W13, W15, W16, a comma-separated list, or all (all but the W11 soak, the W13 cluster, and W15 and W16, which take minutes and W16 a delayed tier in the server's configuration)")
 	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "base `URL` of the server under test")
 	// The token a server was given in its environment, else the one of
 	// the sample config.toml.
@@ -108,6 +108,8 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 	fs.Int64Var(&o.Rows, "rows", unset, "override W6's export rows or W7's history rows")
 	fs.IntVar(&o.PerRequest, "per-request", unset, "W4: events per publish request (one all-or-nothing batch; publishes_per_s counts events)")
 	fs.IntVar(&o.Batch, "batch", unset, "override W3's subscribers per connect batch")
+	fs.DurationVar(&o.Conflate, "conflate", unset, "W15: the `interval` the conflated subscribers ask for (default 1s)")
+	fs.DurationVar(&o.Delay, "delay", unset, "W16: the `delay` of the server's delayed tier of bench/w16/* (default 60s)")
 	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
@@ -117,12 +119,12 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 	}
 	switch {
 	case *workloads == "":
-		return Config{}, errors.New("-workload is required (W1..W11, W13 or all); see -help")
+		return Config{}, errors.New("-workload is required (W1..W11, W13, W15, W16 or all); see -help")
 	case strings.EqualFold(*workloads, "all"):
 		// The soak takes ten minutes a run and the cluster needs NATS:
 		// only when asked for by name.
 		for _, w := range Workloads {
-			if w.Name != "W11" && w.Name != "W13" {
+			if w.Name != "W11" && w.Name != "W13" && w.Name != "W15" && w.Name != "W16" {
 				cfg.Workloads = append(cfg.Workloads, w)
 			}
 		}
@@ -146,7 +148,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 
 func usage(fs *flag.FlagSet) {
 	w := fs.Output()
-	fmt.Fprint(w, `Usage: livefeed bench -workload W1..W11|W13|all [-url http://host:port] [-token T] [-pid N] [flags]
+	fmt.Fprint(w, `Usage: livefeed bench -workload W1..W11|W13|W15|W16|all [-url http://host:port] [-token T] [-pid N] [flags]
 
 Drives a running livefeed server over real sockets and prints one line per
 run with every figure, then for each workload the median of the runs, each

@@ -284,3 +284,45 @@ func TestClusterWorkload(t *testing.T) {
 		"cluster_publish_errors": 0, "nodes_behind": 0, "reconnects": 0, "resets": 0})
 	positive(t, f, "single_server_cpu_us_per_delivery", "split_cpu_us_per_delivery_max", "n1_cpu_us_per_delivery", "node_cpu_ratio_max", "node_cpu_ratio_to_split", "cluster_publishes_per_s")
 }
+
+// TestTierWorkloadsEndToEnd runs W15 (conflated tickers) and W16 (a
+// delayed audience), scaled down, against a real server in its own
+// process configured with a delayed tier: no tick twice or out of order,
+// every view current at the end, no delayed event early or missing.
+func TestTierWorkloadsEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the server")
+	}
+	url, pid := startLivefeedWith(t, "[feed]\nheartbeat = \"1s\"\nwrite_timeout = \"5s\"\n[[feed.delayed]]\ntopics = [\"bench/w16/*\"]\ndelay = \"1s\"\n")
+	common := []string{"-url", url, "-token", testToken, "-pid", fmt.Sprint(pid)}
+	t.Run("W15", func(t *testing.T) {
+		f := runWorkload(t, append(common, "-workload", "W15", "-subscribers", "20", "-publishers", "10", "-rate", "200", "-duration", "2s", "-conflate", "200ms")...)
+		want(t, f, map[string]float64{"publish_errors": 0, "duplicates": 0, "order_violations": 0, "subscribers_not_current_at_end": 0,
+			"unconflated_missing": 0, "unconflated_duplicates": 0, "unconflated_gaps": 0, "w1_missing": 0})
+		positive(t, f, "staleness_p99_ms", "bytes_per_subscriber", "server_cpu_us_per_delivery_ratio_to_w1", "bytes_ratio_to_unconflated")
+		if v, _ := f.Get("bytes_ratio_to_unconflated"); v >= 1 {
+			t.Errorf("conflated subscribers read %v as much as unconflated ones", v)
+		}
+	})
+	t.Run("W16", func(t *testing.T) {
+		f := runWorkload(t, append(common, "-workload", "W16", "-subscribers", "20", "-rate", "10", "-duration", "2s", "-delay", "1s")...)
+		want(t, f, map[string]float64{"publish_errors": 0, "missing": 0, "duplicates": 0, "order_violations": 0, "gaps": 0, "deliveries": 400})
+		positive(t, f, "delay_error_p99_ms", "server_cpu_us_per_delivery_ratio_to_w1")
+		if v, _ := f.Get("delay_error_min_ms"); v < 0 {
+			t.Errorf("an event arrived %v ms early", -v)
+		}
+		if v, _ := f.Get("goroutines_per_subscriber"); v >= 0.5 {
+			t.Errorf("goroutines_per_subscriber = %v", v)
+		}
+	})
+	t.Run("W16NotDelayed", func(t *testing.T) {
+		url, _ := startLivefeed(t)
+		cfg, err := bench.ParseArgs([]string{"-runs", "1", "-drain", "5s", "-url", url, "-token", testToken, "-workload", "W16", "-subscribers", "5", "-duration", "1s", "-delay", "1s"}, env(nil), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bench.RunReports(t.Context(), cfg, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), `[[feed.delayed]] topics = ["bench/w16/*"]`) {
+			t.Fatalf("W16 against a server without the delayed tier: %v", err)
+		}
+	})
+}

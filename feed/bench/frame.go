@@ -46,6 +46,7 @@ type Scanner struct {
 	joined     []byte // data lines of a multi-line frame, joined
 	readAt     time.Time
 	reads      int
+	bytes      int64
 }
 
 // NewScanner returns a Scanner reading rd with a buffer of size bytes (it
@@ -68,6 +69,9 @@ func (s *Scanner) ReadAt() time.Time { return s.readAt }
 
 // Reads returns how many reads from the stream returned data.
 func (s *Scanner) Reads() int { return s.reads }
+
+// Bytes returns how many bytes of the stream were read.
+func (s *Scanner) Bytes() int64 { return s.bytes }
 
 // Next returns the next frame. A frame cut off by the end of the stream is
 // discarded, as an EventSource discards it.
@@ -116,6 +120,7 @@ func (s *Scanner) fill() {
 		s.end += n
 		s.readAt = time.Now()
 		s.reads++
+		s.bytes += int64(n)
 	}
 	if err != nil {
 		s.err = err

@@ -29,6 +29,7 @@ type Publisher struct {
 	index   int      // the "pub" field of its events
 	topics  []string // event seq goes to topics[seq % len(topics)]
 	payload int
+	sent    *SentLog // if set, when each event was sent
 
 	conn  net.Conn
 	req   []byte
@@ -138,6 +139,7 @@ func (p *Publisher) prepare(n int) time.Time {
 		p.body = append(p.body, `","type":"bench","data":`...)
 		p.body = AppendData(p.body, sent, p.index, seq, p.payload)
 		p.body = append(p.body, '}')
+		p.sent.record(p.index, seq, sent)
 	}
 	if n > 1 {
 		p.body = append(p.body, ']')
@@ -323,6 +325,41 @@ type PublishPlan struct {
 	// Targets, if set, spreads the publishers over several servers (the
 	// nodes of a cluster): publisher i publishes to Targets[i % len].
 	Targets []*Target
+	// Sent, if set, records when each event was sent.
+	Sent *SentLog
+}
+
+// SentLog records when each event of a group of publishers was sent, so
+// that a conflated subscriber, which receives only some of them, can tell
+// how stale its view was (SubscriberOptions.Conflated). It is written by
+// the publishers and read by the subscribers at once.
+type SentLog struct {
+	sent [][]atomic.Int64 // [publisher][seq-1]: Unix ns
+}
+
+// NewSentLog returns a log for publishers 0 to publishers-1 of up to
+// events events each.
+func NewSentLog(publishers, events int) *SentLog {
+	l := &SentLog{sent: make([][]atomic.Int64, publishers)}
+	for i := range l.sent {
+		l.sent[i] = make([]atomic.Int64, events)
+	}
+	return l
+}
+
+func (l *SentLog) record(pub int, seq int64, at time.Time) {
+	if l != nil && pub < len(l.sent) && seq >= 1 && seq <= int64(len(l.sent[pub])) {
+		l.sent[pub][seq-1].Store(at.UnixNano())
+	}
+}
+
+// At returns when event seq of publisher pub was sent, if it was.
+func (l *SentLog) At(pub int, seq int64) (time.Time, bool) {
+	if l == nil || pub >= len(l.sent) || seq < 1 || seq > int64(len(l.sent[pub])) {
+		return time.Time{}, false
+	}
+	ns := l.sent[pub][seq-1].Load()
+	return time.Unix(0, ns), ns != 0
 }
 
 // PublishResult is what a group of publishers did.
@@ -368,6 +405,7 @@ func RunPublishers(ctx context.Context, t *Target, plan PublishPlan) *PublishRes
 			target = plan.Targets[i%len(plan.Targets)]
 		}
 		pubs[i] = NewPublisher(target, plan.FirstIndex+i, plan.Payload, topic)
+		pubs[i].sent = plan.Sent
 	}
 	// Connect first, so that the timed part starts with open connections.
 	for _, p := range pubs {

@@ -45,7 +45,7 @@ func runStuck(ctx context.Context, r *runner, p Params) (Figures, error) {
 		return nil, err
 	}
 	defer conn.Close()
-	sc, err := OpenStream(conn, r.target.eventsRequest(topic, false, 0), 4<<10)
+	sc, err := OpenStream(conn, r.target.eventsRequest(topic, "", false, 0), 4<<10)
 	if err != nil {
 		return nil, err
 	}

@@ -31,6 +31,17 @@ type Subscriber struct {
 	// latency[p] is where receipt latencies of publisher p's events go
 	// (shared with other subscribers, so recorded with atomics).
 	latency []*Histogram
+	// query is added to the request's query string ("&conflate=1s").
+	query string
+	// A conflated subscriber (see SubscriberOptions.Conflated) counts no
+	// gaps; it records in staleness how stale its view of a publisher's
+	// topic was, from sent.
+	conflated bool
+	sent      *SentLog
+	staleness *Histogram
+	// seen[p] is the last sequence number received of publisher p, for
+	// HasLast while the subscriber runs (a conflated one only).
+	seen []atomic.Int64
 
 	// Read by others while running.
 	deliveries atomic.Int64
@@ -61,6 +72,9 @@ type Tally struct {
 	Resets          int64 // "reset" events: the position could not be resumed
 	Reconnects      int64 // times a stream was reopened after the server ended it
 	Failed          int64 // subscribers that could not connect
+	Delayed         int64 // streams the server said it delays (feed.EventDelayed)
+	Bytes           int64 // bytes of the streams read
+	MinLatency      time.Duration
 	MaxLatency      time.Duration
 	FirstReceipt    time.Time // of the first delivery
 	LastReceipt     time.Time // of the last delivery
@@ -78,7 +92,12 @@ func (t *Tally) Add(o Tally) {
 	t.Resets += o.Resets
 	t.Reconnects += o.Reconnects
 	t.Failed += o.Failed
+	t.Delayed += o.Delayed
+	t.Bytes += o.Bytes
 	t.Reads += o.Reads
+	if o.Deliveries > 0 && (t.MinLatency == 0 || o.MinLatency < t.MinLatency) {
+		t.MinLatency = o.MinLatency
+	}
 	t.MaxLatency = max(t.MaxLatency, o.MaxLatency)
 	if !o.FirstReceipt.IsZero() && (t.FirstReceipt.IsZero() || o.FirstReceipt.Before(t.FirstReceipt)) {
 		t.FirstReceipt = o.FirstReceipt
@@ -106,6 +125,17 @@ type SubscriberOptions struct {
 	ReadBuffer int
 	// ReceiveBuffer, if positive, is the socket's SO_RCVBUF.
 	ReceiveBuffer int
+	// Query is added to the request's query string, such as
+	// "&conflate=1s".
+	Query string
+	// Conflated is set for a conflated stream (conflate=): a publisher's
+	// sequence numbers may skip (no gap is counted), and each event
+	// received records in Staleness how long the view of its topic was
+	// behind: from when the oldest event it catches up with was sent
+	// (from Sent) until it arrived.
+	Conflated bool
+	Sent      *SentLog
+	Staleness *Histogram
 }
 
 // NewSubscriber returns a subscriber; Run connects it.
@@ -113,18 +143,27 @@ func NewSubscriber(t *Target, o SubscriberOptions) *Subscriber {
 	if o.ReadBuffer <= 0 {
 		o.ReadBuffer = 16 << 10
 	}
+	var seen []atomic.Int64
+	if o.Conflated {
+		seen = make([]atomic.Int64, o.Publishers)
+	}
 	return &Subscriber{
-		target:   t,
-		n:        o.N,
-		topic:    o.Topic,
-		bufLen:   o.ReadBuffer,
-		rcvBuf:   o.ReceiveBuffer,
-		latency:  o.Latency,
-		ready:    make(chan struct{}),
-		resume:   o.Resume,
-		position: o.After,
-		lastID:   o.After,
-		lastSeq:  make([]int64, o.Publishers),
+		seen:      seen,
+		target:    t,
+		n:         o.N,
+		topic:     o.Topic,
+		bufLen:    o.ReadBuffer,
+		rcvBuf:    o.ReceiveBuffer,
+		latency:   o.Latency,
+		query:     o.Query,
+		conflated: o.Conflated,
+		sent:      o.Sent,
+		staleness: o.Staleness,
+		ready:     make(chan struct{}),
+		resume:    o.Resume,
+		position:  o.After,
+		lastID:    o.After,
+		lastSeq:   make([]int64, o.Publishers),
 	}
 }
 
@@ -214,7 +253,7 @@ func (s *Subscriber) open(ctx context.Context) (*Scanner, error) {
 	}
 	s.conn = conn
 	s.mu.Unlock()
-	sc, err := OpenStream(conn, s.target.eventsRequest(s.topic, s.resume, s.position), s.bufLen)
+	sc, err := OpenStream(conn, s.target.eventsRequest(s.topic, s.query, s.resume, s.position), s.bufLen)
 	if err != nil {
 		conn.Close()
 		return nil, err
@@ -264,7 +303,7 @@ func OpenStream(conn net.Conn, request []byte, bufLen int) (*Scanner, error) {
 
 // read consumes the stream until it ends.
 func (s *Subscriber) read(sc *Scanner) {
-	defer func() { s.tally.Reads += int64(sc.Reads()) }()
+	defer func() { s.tally.Reads, s.tally.Bytes = s.tally.Reads+int64(sc.Reads()), s.tally.Bytes+sc.Bytes() }()
 	for {
 		f, err := sc.Next()
 		if err != nil {
@@ -282,6 +321,10 @@ func (s *Subscriber) read(sc *Scanner) {
 		}
 		if string(f.Event) == "reset" {
 			s.tally.Resets++
+			continue
+		}
+		if string(f.Event) == feed.EventDelayed {
+			s.tally.Delayed++
 			continue
 		}
 		p, ok := ParsePayload(f.Data)
@@ -303,7 +346,14 @@ func (s *Subscriber) event(id int64, p Payload, at time.Time) {
 	if id <= s.lastID {
 		s.tally.OrderViolations++
 	}
-	s.tally.Gaps += p.Seq - *last - 1
+	if s.conflated {
+		if sent, ok := s.sent.At(p.Publisher, *last+1); ok && s.staleness != nil {
+			s.staleness.Record(at.Sub(sent))
+		}
+		s.seen[p.Publisher].Store(p.Seq)
+	} else {
+		s.tally.Gaps += p.Seq - *last - 1
+	}
 	*last = p.Seq
 	s.lastID = max(s.lastID, id)
 	lat := at.Sub(time.Unix(0, p.Sent))
@@ -311,6 +361,9 @@ func (s *Subscriber) event(id int64, p Payload, at time.Time) {
 		s.latency[p.Publisher].Record(lat)
 	}
 	s.tally.MaxLatency = max(s.tally.MaxLatency, lat)
+	if s.tally.Deliveries == 0 || lat < s.tally.MinLatency {
+		s.tally.MinLatency = lat
+	}
 	if s.tally.FirstReceipt.IsZero() {
 		s.tally.FirstReceipt = at
 	}

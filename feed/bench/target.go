@@ -100,11 +100,12 @@ func (t *Target) Dial(ctx context.Context, n int, rcvBuf int) (net.Conn, error) 
 	return d.DialContext(ctx, "tcp", t.Addr)
 }
 
-// eventsRequest is the request of an event stream for topic, resuming
-// after position if resume is set.
-func (t *Target) eventsRequest(topic string, resume bool, position int64) []byte {
-	b := fmt.Appendf(nil, "GET /events?topic=%s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\nUser-Agent: livefeed-bench\r\n",
-		url.QueryEscape(topic), t.Host)
+// eventsRequest is the request of an event stream for topic, with query
+// added to its query string ("&conflate=1s", or ""), resuming after
+// position if resume is set.
+func (t *Target) eventsRequest(topic, query string, resume bool, position int64) []byte {
+	b := fmt.Appendf(nil, "GET /events?topic=%s%s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\nUser-Agent: livefeed-bench\r\n",
+		url.QueryEscape(topic), query, t.Host)
 	if resume {
 		b = fmt.Appendf(b, "Last-Event-ID: %d\r\n", position)
 	}

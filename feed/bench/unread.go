@@ -69,7 +69,7 @@ func (r *runner) unread(ctx context.Context, f *Figures, subscribers int, name s
 			return err
 		}
 		conns = append(conns, conn)
-		sc, err := OpenStream(conn, r.target.eventsRequest(topic, false, 0), 4<<10)
+		sc, err := OpenStream(conn, r.target.eventsRequest(topic, "", false, 0), 4<<10)
 		if err != nil {
 			return err
 		}

@@ -32,6 +32,10 @@ type Params struct {
 	// PerRequest is how many events one publish request carries (W4): an
 	// all-or-nothing batch, committed together.
 	PerRequest int
+	// Conflate is the interval conflated subscribers ask for (W15).
+	Conflate time.Duration
+	// Delay is the delay the server's delayed tier has (W16).
+	Delay time.Duration
 }
 
 // unset marks a Params field a flag did not set.
@@ -39,7 +43,8 @@ const unset = -1
 
 func unsetParams() Params {
 	return Params{Subscribers: unset, Publishers: unset, Rate: unset, Duration: unset,
-		Payload: unset, Backlog: unset, Live: unset, Rows: unset, Batch: unset, PerRequest: unset}
+		Payload: unset, Backlog: unset, Live: unset, Rows: unset, Batch: unset, PerRequest: unset,
+		Conflate: unset, Delay: unset}
 }
 
 // Override returns p with every field that o sets (not unset) replaced.
@@ -54,6 +59,8 @@ func (p Params) Override(o Params) Params {
 	override(&p.Rows, o.Rows)
 	override(&p.Batch, o.Batch)
 	override(&p.PerRequest, o.PerRequest)
+	override(&p.Conflate, o.Conflate)
+	override(&p.Delay, o.Delay)
 	return p
 }
 
@@ -90,7 +97,7 @@ func correctness(prefix string) []Bar {
 	}
 }
 
-// Workloads are the workloads of web/docs/performance.md: W1 to W8, W10, W11 and W13.
+// Workloads are the workloads of web/docs/performance.md: W1 to W11, W13, W15 and W16.
 var Workloads = []*Workload{
 	{
 		Name:  "W1",
@@ -289,6 +296,45 @@ var Workloads = []*Workload{
 				Bar{Figure: "nodes_behind", Op: "<=", Limit: 0, Worst: true})
 		},
 		run: runCluster,
+	},
+	{
+		Name:  "W15",
+		Bench: "conflated tickers: 1,000 subscribers on stocks/*, 200 symbols × 10 ticks/s, conflate=1s. Bar: every subscriber's view of every symbol is current within 1 s + 50 ms (p99); server CPU per delivered event ≤ 1.2× W1's per delivery in the same run; bytes sent ≤ 1/8 of the unconflated run's.",
+		Reading: "Three phases on the one server. First W1 (one topic, 10 events/s, 10 s) to 10 times the subscribers, for w1_server_cpu_us_per_delivery. " +
+			"Then the ticker unconflated to a tenth of the subscribers (the whole audience unconflated would need 2 million deliveries a second, more than this machine makes): 200 publishers, one per symbol (topics <run>/p0 to p199), each at 10 ticks/s for -duration (10 s), their topics under one prefix the subscribers ask for with <prefix>/*; unconflated_bytes_per_subscriber is what each read. " +
+			"Then the same ticker to all the subscribers with &conflate=<-conflate>. staleness is, for each event a subscriber receives, how long its view of that symbol had been behind: from the sending of the oldest tick it had not seen (the publishers log when each tick was sent) to the receipt of this one, so p99 over all receipts is the p99 of how long a symbol's view was stale (bar: 1,050 ms). " +
+			"server_cpu_us_per_delivery is the server's CPU over the conflated phase divided by the events delivered, its ratio to W1's the bar (≤ 1.2); bytes_ratio_to_unconflated is bytes read per subscriber conflated over unconflated (bar ≤ 0.125). " +
+			"After the publishers stop, each subscriber must hold every symbol's last tick within -drain (subscribers_not_current_at_end, bar 0); duplicates and order violations are counted as ever.",
+		Defaults: Params{Subscribers: 1_000, Publishers: 200, Rate: 2_000, Duration: 10 * time.Second, Payload: 100, Conflate: time.Second},
+		Bars: func(Config) []Bar {
+			return []Bar{
+				{Figure: "publish_errors", Op: "<=", Limit: 0, Worst: true},
+				{Figure: "duplicates", Op: "<=", Limit: 0, Worst: true},
+				{Figure: "order_violations", Op: "<=", Limit: 0, Worst: true},
+				{Figure: "subscribers_not_current_at_end", Op: "<=", Limit: 0, Worst: true},
+				{Figure: "staleness_p99_ms", Op: "<=", Limit: 1050},
+				{Figure: "server_cpu_us_per_delivery_ratio_to_w1", Op: "<=", Limit: 1.2},
+				{Figure: "bytes_ratio_to_unconflated", Op: "<=", Limit: 0.125},
+			}
+		},
+		run: runConflated,
+	},
+	{
+		Name:  "W16",
+		Bench: "delayed audience: 10,000 subscribers on a topic delayed by 60 s, 10 events/s for 100 s. Bar: every event arrives once, in order, 60 s after its time (p99 error ≤ 100 ms); CPU per delivery ≤ 1.1× W1's; no goroutine per subscriber.",
+		Reading: "Needs a server whose configuration delays the load tool's topics: [[feed.delayed]] topics = [\"bench/w16/*\"] delay = \"60s\" (-delay tells the tool the delay; every stream must open with the server's livefeed.delayed event, else the run fails). " +
+			"First W1 (10 events/s, 10 s) to as many subscribers on a topic that is not delayed, for w1_server_cpu_us_per_delivery. Then the subscribers subscribe fresh to a delayed topic and one publisher publishes -rate events/s for -duration. " +
+			"delay_error is each receipt's latency from the publisher's clock stamped into the event less the delay: the server's time of the event is a little later than the stamp, so the error includes the publish (bar: p99 ≤ 100 ms; delay_error_min_ms below 0 would be an event that arrived early). " +
+			"server_cpu_us_per_delivery is the server's CPU from the first publish until the last delivery (100 s + the delay) divided by deliveries; its ratio to W1's is the bar (≤ 1.1). goroutines_per_subscriber is the growth of go_goroutines (/metrics) as the delayed subscribers connected, per subscriber.",
+		Defaults: Params{Subscribers: 10_000, Publishers: 1, Rate: 10, Duration: 100 * time.Second, Payload: 100, Delay: time.Minute},
+		Bars: func(Config) []Bar {
+			return append(correctness(""),
+				Bar{Figure: "delay_error_p99_ms", Op: "<=", Limit: 100},
+				Bar{Figure: "delay_error_min_ms", Op: ">=", Limit: 0, Worst: true},
+				Bar{Figure: "server_cpu_us_per_delivery_ratio_to_w1", Op: "<=", Limit: 1.1},
+				Bar{Figure: "goroutines_per_subscriber", Op: "<=", Limit: 0.01})
+		},
+		run: runDelayed,
 	},
 }
 
