@@ -95,16 +95,7 @@ func TestDescribeDelay(t *testing.T) {
 }
 
 func TestTiers(t *testing.T) {
-	f := func(patterns string) feed.Filter {
-		if patterns == "" {
-			return feed.Filter{}
-		}
-		flt, err := feed.ParseFilter(strings.Fields(patterns))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return flt
-	}
+	f := func(patterns string) feed.Filter { return filterOf(t, strings.Fields(patterns)...) }
 	tiers := feed.Tiers{
 		{Topics: f("stocks/*"), Duration: 15 * time.Minute},
 		{Topics: f("stocks/otc/* fx/EURUSD"), Duration: 20 * time.Minute},
@@ -160,14 +151,14 @@ func TestTiers(t *testing.T) {
 // it holds: never less than the delay of any of them.
 func TestTiersForMatchesOf(t *testing.T) {
 	tiers := feed.Tiers{
-		{Topics: mustFilter(t, "a/*"), Duration: time.Minute},
-		{Topics: mustFilter(t, "a/b/*", "c"), Duration: 2 * time.Minute},
+		{Topics: filterOf(t, "a/*"), Duration: time.Minute},
+		{Topics: filterOf(t, "a/b/*", "c"), Duration: 2 * time.Minute},
 	}
 	topics := []string{"a/x", "a/b/c", "a/bx", "c", "c/d", "b"}
 	filters := [][]string{{"*"}, {"a/*"}, {"a/b/*"}, {"c"}, {"c/*"}, {"b", "a/x"}, {"a/bx"}}
 	for _, fp := range filters {
 		for _, rp := range append(filters, nil) {
-			flt, rt := mustFilter(t, fp...), mustFilter(t, rp...)
+			flt, rt := filterOf(t, fp...), filterOf(t, rp...)
 			got := tiers.For(flt, rt)
 			var most time.Duration
 			for _, topic := range topics {
@@ -180,16 +171,4 @@ func TestTiersForMatchesOf(t *testing.T) {
 			}
 		}
 	}
-}
-
-func mustFilter(t *testing.T, patterns ...string) feed.Filter {
-	t.Helper()
-	if len(patterns) == 0 {
-		return feed.Filter{}
-	}
-	f, err := feed.ParseFilter(patterns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
 }

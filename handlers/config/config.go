@@ -858,8 +858,7 @@ func (c Config) PrivateTopics() feed.Filter {
 func (c Config) DelayedTiers() feed.Tiers {
 	var ts feed.Tiers
 	for _, d := range c.Feed.Delayed {
-		f, _ := feed.ParseFilter(d.Topics) // checked by Validate
-		ts = append(ts, feed.Tier{Topics: f, Duration: d.Delay})
+		ts = append(ts, tier(d.Topics, d.Delay))
 	}
 	return ts
 }
@@ -869,10 +868,15 @@ func (c Config) DelayedTiers() feed.Tiers {
 func (c Config) ConflateMinimums() feed.Tiers {
 	var ts feed.Tiers
 	for _, m := range c.Feed.Conflate {
-		f, _ := feed.ParseFilter(m.Topics) // checked by Validate
-		ts = append(ts, feed.Tier{Topics: f, Duration: m.Interval})
+		ts = append(ts, tier(m.Topics, m.Interval))
 	}
 	return ts
+}
+
+// tier is a table of topics and a duration that Validate checked.
+func tier(topics []string, d time.Duration) feed.Tier {
+	f, _ := feed.ParseFilter(topics) // checked by Validate
+	return feed.Tier{Topics: f, Duration: d}
 }
 
 // Proxies returns the reverse proxies of server.trusted_proxies and
@@ -902,16 +906,7 @@ func (c Config) envFor(key string) string {
 
 // formatDuration writes d as it would be written in the file: "1h", not
 // "1h0m0s".
-func formatDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
+func formatDuration(d time.Duration) string { return feed.FormatDuration(d) }
 
 // checkAddress accepts host:port with a port from 0 to 65535.
 func checkAddress(addr string) error {
