@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"livefeed/feed"
 )
 
 // BareEndpoint is the yardstick W1, W4 and W9 measure livefeed against:
@@ -132,14 +134,18 @@ func newBareFanout() *bareFanout {
 }
 
 // subscribe answers conn's request for a stream and hands it to a lane.
-// Its first frame is the position-only frame livefeed opens a stream
-// with, written under the lane's lock so that no event frame comes first.
+// Its first frame is the position event livefeed ends an empty snapshot
+// with (feed.EventPosition), written under the lane's lock so that no
+// event frame comes first: the load tool waits for it before it counts
+// the stream attached.
 func (f *bareFanout) subscribe(conn net.Conn, position int64) {
-	head := "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\r\nid: "
+	head := strconv.AppendInt([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\r\nid: "), position, 10)
+	head = append(head, "\nevent: "+feed.EventPosition+"\ndata: {\"last_id\":"...)
+	head = append(strconv.AppendInt(head, position, 10), "}\n\n"...)
 	l := f.lanes[f.next.Add(1)%uint32(len(f.lanes))]
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, err := conn.Write(append(strconv.AppendInt([]byte(head), position, 10), "\n\n"...)); err != nil {
+	if _, err := conn.Write(head); err != nil {
 		conn.Close()
 		return
 	}

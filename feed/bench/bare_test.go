@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"livefeed/feed/bench"
 )
@@ -46,9 +47,38 @@ func TestBareEndpoint(t *testing.T) {
 			t.Fatalf("lines %q", lines)
 		}
 	})
+	t.Run("Fanout", func(t *testing.T) {
+		// The load tool's subscriber takes the stream for attached at
+		// its position event, as with livefeed, and gets every publish.
+		target, err := bench.NewTarget(srv.URL, "", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub := bench.NewSubscriber(target, bench.SubscriberOptions{Topic: "a", Publishers: 1})
+		done := make(chan bench.Tally, 1)
+		go func() { done <- sub.Run(t.Context()) }()
+		select {
+		case <-sub.Ready():
+		case <-time.After(10 * time.Second):
+			t.Fatal("the stream was never attached: no position event")
+		}
+		data := string(bench.AppendData(nil, time.Now(), 0, 1, 100))
+		if code, _ := post("application/json", `{"topic":"a","type":"b","data":`+data+`}`); code != 201 {
+			t.Fatalf("publish: %d", code)
+		}
+		for deadline := time.Now().Add(10 * time.Second); sub.Deliveries() < 1; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the publish never arrived")
+			}
+		}
+		sub.Stop()
+		if tally := <-done; tally.Deliveries != 1 || tally.Foreign != 0 {
+			t.Fatalf("tally %+v", tally)
+		}
+	})
 	t.Run("Health", func(t *testing.T) {
 		h, err := (&bench.Target{Addr: strings.TrimPrefix(srv.URL, "http://"), Host: strings.TrimPrefix(srv.URL, "http://")}).Health(t.Context())
-		if err != nil || h.LastID != 5 {
+		if err != nil || h.LastID != 6 {
 			t.Fatalf("health %+v, %v", h, err)
 		}
 	})
