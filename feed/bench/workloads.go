@@ -521,7 +521,7 @@ func runBroadcast(ctx context.Context, r *runner, p Params) (Figures, error) {
 // broadcast runs one broadcast against t and adds its figures with prefix.
 func (r *runner) broadcast(ctx context.Context, f *Figures, prefix string, t *Target, server *Process, p Params) error {
 	topic := r.topic("")
-	side := map[bool]string{true: "bare fan-out: "}[prefix != ""]
+	side := map[bool]string{true: "bare fan-out: "}[prefix == "bare_"]
 	r.progress("%sconnecting %d subscribers to %s", side, p.Subscribers, topic)
 	connectStart := time.Now()
 	aud, err := StartAudience(ctx, t, AudienceOptions{
