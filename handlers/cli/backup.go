@@ -69,10 +69,14 @@ func storeFlags(name, arg string, e Env, more ...func(*flag.FlagSet)) (*flag.Fla
 		m(flags)
 	}
 	flags.Usage = func() {
-		fmt.Fprintf(stderr, "usage: livefeed %s [flags] %s\n", name, arg)
+		fmt.Fprintf(flags.Output(), "usage: livefeed %s [flags] %s\n", name, arg)
 		flags.PrintDefaults()
 	}
-	positional, err := parseFlags(flags, args)
+	var positional []string
+	err := e.parse(flags, func() (err error) {
+		positional, err = parseFlags(flags, args)
+		return err
+	})
 	if err != nil {
 		return nil, "", FlagError(err)
 	}

@@ -173,9 +173,9 @@ func TestTokenCommand(t *testing.T) {
 			}
 		})
 	}
-	// What `livefeed help token` prints.
-	if _, help, err := run(context.Background(), cli.Token, tokenEnv(""), nil, "-help"); err != nil || !strings.Contains(help, "-subscribe") {
-		t.Fatalf("token -help: %v %s", err, help)
+	// What `livefeed help token` prints, on stdout.
+	if help, errOut, err := run(context.Background(), cli.Token, tokenEnv(""), nil, "-help"); err != nil || !strings.Contains(help, "-subscribe") || errOut != "" {
+		t.Fatalf("token -help: %v\nstdout %q\nstderr %q", err, help, errOut)
 	}
 }
 

@@ -62,7 +62,7 @@ func Publish(ctx context.Context, e Env) error {
 	batch := ff.flags.Int("batch", 100, "events per request, 1 to 1000; each batch is published all or nothing")
 	keys := ff.flags.String("keys", keysNone, keysUsage("line"))
 	ff.flags.Usage = func() {
-		fmt.Fprintf(e.Stderr, "usage: livefeed publish [-url URL] [-token T] [-batch N] [-keys none|file] [FILE]\n\n"+
+		fmt.Fprintf(ff.flags.Output(), "usage: livefeed publish [-url URL] [-token T] [-batch N] [-keys none|file] [FILE]\n\n"+
 			"Publishes NDJSON events, one {\"topic\": ..., \"type\": ..., \"data\": {...}} a line,\n"+
 			"from FILE or standard input, and prints the ID of each, a line each. Every\n"+
 			"line is published, also one the same as an earlier line or an earlier run's.\n"+
@@ -76,7 +76,7 @@ func Publish(ctx context.Context, e Env) error {
 	}
 	args, err := ff.parseBatched(e, batch)
 	if err != nil {
-		return err
+		return FlagError(err)
 	}
 	if len(args) > 1 {
 		return UsageError(e.Stderr, ff.flags.Usage, "publish takes one file at most, not %d", len(args))

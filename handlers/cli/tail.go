@@ -30,11 +30,16 @@ type feedFlags struct {
 
 // parseBatched parses the command line of a command publishing in
 // batches of -batch events (publish, import), flags before and after its
-// arguments, and returns the arguments.
+// arguments, and returns the arguments; flag.ErrHelp once help is printed
+// (see FlagError).
 func (ff feedFlags) parseBatched(e Env, batch *int) ([]string, error) {
-	args, err := parseFlags(ff.flags, e.Args)
+	var args []string
+	err := e.parse(ff.flags, func() (err error) {
+		args, err = parseFlags(ff.flags, e.Args)
+		return err
+	})
 	if err != nil {
-		return nil, FlagError(err)
+		return nil, err
 	}
 	if *batch < 1 || *batch > maxBatch {
 		return nil, UsageError(e.Stderr, ff.flags.Usage, "-batch %d is out of range: use 1 to %d events", *batch, maxBatch)
@@ -131,7 +136,7 @@ func Tail(ctx context.Context, e Env) error {
 	from := ff.flags.String("from", "", "print the events after this `ID` first (0: all the history), then live ones; default: the latest event of each topic, then live ones")
 	count := ff.flags.Int("n", 0, "stop after `N` events (0: never)")
 	ff.flags.Usage = func() {
-		fmt.Fprintf(e.Stderr, "usage: livefeed tail [-url URL] [-token T] [-from ID] [-n N] TOPIC...\n\n"+
+		fmt.Fprintf(ff.flags.Output(), "usage: livefeed tail [-url URL] [-token T] [-from ID] [-n N] TOPIC...\n\n"+
 			"Prints the events of the topics (a topic, a prefix such as 'nba/*', or '*'),\n"+
 			"one JSON object a line, resuming by itself after a disconnect.\n\n"+
 			"Private topics need a subscriber token. When the server refuses the token,\n"+
@@ -141,7 +146,7 @@ func Tail(ctx context.Context, e Env) error {
 			"topics of the patterns.\n\n")
 		ff.flags.PrintDefaults()
 	}
-	if err := ff.flags.Parse(e.Args); err != nil {
+	if err := e.parse(ff.flags, func() error { return ff.flags.Parse(e.Args) }); err != nil {
 		return FlagError(err)
 	}
 	topics := ff.flags.Args()
