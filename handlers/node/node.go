@@ -207,13 +207,23 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 }
 
 // NewLogger returns a node's log: text or JSON lines on w, of level and
-// above.
+// above. A duration is written as the configuration writes one ("5s",
+// "1m30s") in both formats: slog's JSON would make it a bare number of
+// nanoseconds, a field with no unit.
 func NewLogger(w io.Writer, format string, level slog.Leveler) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationText}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// durationText writes a duration attribute as text with its unit.
+func durationText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 // Log is the node's log.

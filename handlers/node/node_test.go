@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -64,6 +65,21 @@ func TestExposeOperatorEverywhere(t *testing.T) {
 		resp.Body.Close()
 		if !strings.Contains(string(body), `"operator":"ann"`) {
 			t.Fatalf("%s: %s, want the operator", path, body)
+		}
+	}
+}
+
+// TestLogDurationsHaveUnits: a duration in the log (feed.write_timeout of
+// a closed stream, feed.final_linger of the archiver) reads as the
+// configuration writes it, in JSON as in text, never as a bare number of
+// nanoseconds.
+func TestLogDurationsHaveUnits(t *testing.T) {
+	for _, format := range []string{"json", "text"} {
+		var out strings.Builder
+		node.NewLogger(&out, format, slog.LevelInfo).Info("event stream closed", "write_timeout", 5*time.Second, "wait", 1500*time.Microsecond)
+		line := out.String()
+		if !strings.Contains(line, "5s") || !strings.Contains(line, "1.5ms") || strings.Contains(line, "5000000000") {
+			t.Errorf("%s: %s; want the durations as 5s and 1.5ms", format, line)
 		}
 	}
 }
