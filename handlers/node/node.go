@@ -289,7 +289,11 @@ func maxStreams(configured int) int {
 
 // Listen loads the TLS certificate, if there is one, before anything says
 // "https" (a missing or mismatched file stops the start here, with the key
-// named), and opens the listener of server.address.
+// named), and opens the listener of server.address. Where it listens (the
+// port the system chose for ":0" included, and https with TLS) is then
+// written in the database's lock file, where livefeed tail, publish and
+// import on this machine find it (store.HolderOf); connections made
+// before Serve wait in the listener's queue.
 func (n *Node) Listen() (net.Listener, error) {
 	if n.cfg.Server.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(n.cfg.Server.TLSCert, n.cfg.Server.TLSKey)
@@ -308,6 +312,10 @@ func (n *Node) Listen() (net.Listener, error) {
 	}
 	n.ln = ln
 	n.mu.Unlock()
+	if err := n.store.Advertise(n.URL()); err != nil {
+		ln.Close()
+		return nil, err
+	}
 	return ln, nil
 }
 

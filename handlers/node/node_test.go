@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"livefeed/feed/poll"
 	"livefeed/handlers/node"
 	"livefeed/handlers/node/nodetest"
+	"livefeed/store"
 )
 
 // TestExposeOperatorEverywhere: with feed.expose_operator, an event
@@ -81,5 +83,34 @@ func TestLogDurationsHaveUnits(t *testing.T) {
 		if !strings.Contains(line, "5s") || !strings.Contains(line, "1.5ms") || strings.Contains(line, "5000000000") {
 			t.Errorf("%s: %s; want the durations as 5s and 1.5ms", format, line)
 		}
+	}
+}
+
+// TestListenAdvertises: once a node listens, the database's lock file
+// says where: the port the system chose for ":0", and https with TLS,
+// so that the commands on this machine reach it without -url. Once the
+// node is closed it names nobody.
+func TestListenAdvertises(t *testing.T) {
+	for _, tls := range []bool{false, true} {
+		t.Run(fmt.Sprintf("TLS=%v", tls), func(t *testing.T) {
+			cfg := nodetest.Config(t)
+			if tls {
+				cfg = nodetest.WithTLS(t, cfg)
+			}
+			n := nodetest.Start(t, cfg, node.Options{})
+			h, ok := store.HolderOf(cfg.Store.Path)
+			if !ok || h.URL != n.URL || h.PID != os.Getpid() {
+				t.Fatalf("the lock file says %+v (%v); want this process, serving at %s", h, ok, n.URL)
+			}
+			if tls != strings.HasPrefix(h.URL, "https://") || strings.HasSuffix(h.URL, ":0") {
+				t.Fatalf("advertised %s", h.URL)
+			}
+			if err := n.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			if h, ok := store.HolderOf(cfg.Store.Path); ok {
+				t.Fatalf("once stopped, the lock file says %+v", h)
+			}
+		})
 	}
 }
