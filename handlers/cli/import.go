@@ -63,13 +63,13 @@ func Import(ctx context.Context, e Env) error {
 	if *keys == keysFile && !in.regular {
 		return UsageError(e.Stderr, ff.flags.Usage, "-keys=file needs a regular file, which a rerun reads again the same; %s is not one", in.name)
 	}
-	c, tokenFrom, err := ff.publisher(e)
+	c, r, tokenFrom, err := ff.publisher(e)
 	if err != nil {
 		return err
 	}
 	j := &job{
 		name: in.name, unit: "row", size: *batch, paced: !in.regular,
-		tokenFrom: tokenFrom, send: c.PublishBatchAck,
+		tokenFrom: tokenFrom, server: r, send: c.PublishBatchAck,
 	}
 	if *keys == keysFile {
 		j.key = fileKeys("import", in.path)
