@@ -27,6 +27,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"livefeed/feed"
 )
 
 // Config is what the command line asks for.
@@ -310,6 +312,9 @@ func RunReports(ctx context.Context, cfg Config, stdout, stderr io.Writer) ([]Re
 				r.settle(ctx, baseline)
 			}
 			f, err := w.run(ctx, r, p)
+			if errors.Is(err, feed.ErrUnauthorized) {
+				err = fmt.Errorf("%w: give one of the server's publish tokens with -token, or in the environment variable %s (without either, the sample config.toml's is sent)", err, EnvPublishTokens)
+			}
 			if err != nil {
 				fmt.Fprintf(stdout, "%s run=%d error=%q\n", w.Name, run, err.Error())
 				errs = append(errs, fmt.Errorf("%s run %d: %w", w.Name, run, err))

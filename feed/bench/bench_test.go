@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -308,5 +310,27 @@ func TestAppendData(t *testing.T) {
 		if !ok || p.Sent != sent.UnixNano() || p.Publisher != 3 || p.Seq != 12345 {
 			t.Fatalf("ParsePayload = %+v, %v", p, ok)
 		}
+	}
+}
+
+// TestRefusedToken: a server that refuses the load tool's publish token
+// is said with the flag and the variable that give the right one, not
+// only with the server's 401.
+func TestRefusedToken(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/publish" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"error":"the publish token is not valid"}`)
+	}))
+	defer srv.Close()
+	var out, errs bytes.Buffer
+	err := bench.Main(t.Context(), []string{"-workload", "W4", "-url", srv.URL, "-runs", "1", "-publishers", "1", "-duration", "100ms", "-rate", "10"}, env(nil), &out, &errs)
+	if err == nil || !strings.Contains(err.Error(), "the publish token is not valid") ||
+		!strings.Contains(err.Error(), "give one of the server's publish tokens with -token, or in the environment variable LIVEFEED_PUBLISH_TOKENS") {
+		t.Fatalf("Main = %v\n%s%s", err, out.String(), errs.String())
 	}
 }

@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
 	"time"
 
 	"livefeed/handlers/config"
+	"livefeed/handlers/token"
 )
 
 // maxTokenTTL bounds the lifetime of a minted token: subscriber tokens
@@ -60,6 +62,14 @@ func Token(_ context.Context, e Env) error {
 		aud = *audience
 	}
 	tok, err := keys.Mint(patterns, *ttl, aud)
+	if errors.Is(err, token.ErrNoSecret) {
+		named, builtIn := configNamed(flags, *configPath)
+		where := "of " + *configPath
+		if builtIn && !named {
+			where = "of a config file (there is no " + *configPath + " here; -config names one)"
+		}
+		return fmt.Errorf("%w: give one of 32 bytes or more in auth.subscriber_keys %s, or in the environment variable %s", err, where, config.EnvSubscriberKeys)
+	}
 	if err != nil {
 		return err
 	}
