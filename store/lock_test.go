@@ -414,31 +414,11 @@ func TestRestoreFailingToCopyLeavesNothing(t *testing.T) {
 }
 
 // TestLockFileFromAnyPath: the lock file, which names the process that
-// has the database open, is found by every symlinked, relative or ".."
-// path to the database.
+// has the database open and, once it advertises, where it serves, is
+// found by every symlinked, relative or ".." path to the database
+// (HolderOf); a closed store, or a lock file left by a process that holds
+// no lock on it (killed), names nobody.
 func TestLockFileFromAnyPath(t *testing.T) {
-	for _, other := range otherPaths {
-		if strings.HasPrefix(other.name, "HardLink") {
-			continue
-		}
-		t.Run(other.name, func(t *testing.T) {
-			dir := lockDir(t)
-			MustOpenStoreAt(t, filepath.Join(dir, "data", "real.db"), store.Options{})
-			other.setup(t)
-			b, err := os.ReadFile(store.LockFile(other.path))
-			if want := fmt.Sprintf("%d\n", os.Getpid()); err != nil || string(b) != want {
-				t.Errorf("LockFile(%s) = %s, holding %q (%v); want %q", other.path, store.LockFile(other.path), b, err, want)
-			}
-		})
-	}
-}
-
-// TestHolderOf: the lock file says which livefeed has the database open,
-// found by every symlinked, relative or ".." path to it, and, once it
-// advertises, where it serves; a closed store, or a lock file left by a
-// process that holds no lock on it (killed), names nobody; a lock file
-// that is not one names nobody either.
-func TestHolderOf(t *testing.T) {
 	for _, other := range otherPaths {
 		if strings.HasPrefix(other.name, "HardLink") {
 			continue
@@ -448,6 +428,9 @@ func TestHolderOf(t *testing.T) {
 			db := filepath.Join(dir, "data", "real.db")
 			s := MustOpenStoreAt(t, db, store.Options{})
 			other.setup(t)
+			if b, err := os.ReadFile(store.LockFile(other.path)); err != nil || string(b) != fmt.Sprintf("%d\n", os.Getpid()) {
+				t.Errorf("LockFile(%s) = %s, holding %q (%v); want this process's ID", other.path, store.LockFile(other.path), b, err)
+			}
 			if h, ok := store.HolderOf(other.path); !ok || h.PID != os.Getpid() || h.URL != "" {
 				t.Fatalf("HolderOf(%s) before it serves = %+v, %v; want process %d, no URL", other.path, h, ok, os.Getpid())
 			}
