@@ -550,9 +550,12 @@ func TestKilledBackupLeavesNothing(t *testing.T) {
 	}
 }
 
-// TestCommandLine: an unknown command or a stray argument prints the usage
-// and is cli.ErrUsage (exit status 2), never a server start; every command
-// has -help; help and -help list every command.
+// TestCommandLine: an unknown command or a stray argument prints what is
+// wrong and the usage on stderr and is cli.ErrUsage (exit status 2), never
+// a server start; help asked for in any form (livefeed -help, --help, -h,
+// help, help CMD, CMD -help, -h, --help) is printed on stdout, with
+// nothing on stderr and no error, so that `livefeed -help | less` shows
+// it; help and -help list every command.
 func TestCommandLine(t *testing.T) {
 	t.Chdir(t.TempDir()) // should a server start after all, not here
 	ctx, cancel := context.WithCancel(context.Background())
@@ -571,13 +574,15 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"help", "restore"}, false, "usage: livefeed restore [flags] BACKUP", ""},
 		{[]string{"help", "frobnicate"}, true, "", `unknown command "frobnicate"`},
 		{[]string{"help", "a", "b"}, true, "", "help takes one command"},
-		{[]string{"-help"}, false, "", "version        print livefeed's version"},
-		{[]string{"-h"}, false, "", "commands:"},
-		{[]string{"backup", "-help"}, false, "", "usage: livefeed backup [flags] FILE"},
-		{[]string{"restore", "-help"}, false, "", "-next-id"},
-		{[]string{"hash-password", "-help"}, false, "", "usage: livefeed hash-password"},
-		{[]string{"version", "-help"}, false, "", "usage: livefeed version"},
-		{[]string{"bench", "-help"}, false, "", "-workload"},
+		{[]string{"-help"}, false, "version        print livefeed's version", ""},
+		{[]string{"-h"}, false, "commands:", ""},
+		{[]string{"restore", "-help"}, false, "-next-id", ""},
+		{[]string{"bench", "-help"}, false, "web/docs/performance.md", ""},
+		{[]string{"tail", "-nope"}, true, "", "flag provided but not defined: -nope"},
+		{[]string{"bench", "-nope"}, true, "", "flag provided but not defined: -nope"},
+		{[]string{"bench"}, true, "", "-workload is required"},
+		{[]string{"bench", "-workload", "W1", "stray"}, true, "", `unexpected argument "stray"`},
+		{[]string{"publish", "-token", "t", "-batch", "0"}, true, "", "-batch 0 is out of range"},
 		{[]string{"backup"}, true, "", "livefeed backup takes one argument, FILE; got none"},
 		{[]string{"restore", "a.db", "b.db"}, true, "", `livefeed restore takes one argument, BACKUP; got 2 ("a.db", "b.db")`},
 		{[]string{"restore", "a.db", "-db"}, true, "", "flag needs an argument: -db"},
@@ -596,8 +601,29 @@ func TestCommandLine(t *testing.T) {
 			if tc.usage && !strings.Contains(stderr.String(), "usage: livefeed") {
 				t.Fatalf("no usage printed: %q", stderr.String())
 			}
+			if !tc.usage && stderr.Len() > 0 {
+				t.Fatalf("help wrote to stderr: %q", stderr.String())
+			}
 			if _, err := os.Stat("data"); err == nil {
 				t.Fatal("a server started: it created data/")
+			}
+		})
+	}
+	// Every form of asking, for livefeed and for each command: the
+	// usage on stdout, nothing else done (publish would read stdin).
+	helps := [][]string{{"-help"}, {"--help"}, {"-h"}, {"help"}, {"help", "-h"}}
+	for _, c := range commands {
+		helps = append(helps, []string{"help", c.name})
+		for _, form := range []string{"-help", "--help", "-h"} {
+			helps = append(helps, []string{c.name, form})
+		}
+	}
+	for _, args := range helps {
+		t.Run("Help "+strings.Join(args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(ctx, args, testEnv, strings.NewReader(nodetest.Note("help/x", 1)+"\n"), &stdout, &stderr)
+			if err != nil || !strings.HasPrefix(stdout.String(), "usage: livefeed") || stderr.Len() > 0 {
+				t.Fatalf("run = %v\nstdout %q\nstderr %q\nwant the usage on stdout alone", err, stdout.String(), stderr.String())
 			}
 		})
 	}
