@@ -307,6 +307,10 @@ func TestBrowserCorrections(t *testing.T) {
 		chromedp.Click(chromedp.CSS(sym+` button[type=submit]`)))
 	waitFor(t, ctx, "the price with a decimal comma", `document.querySelector(`+jsString(sym+" .price")+`).textContent === "99.75 USD"`, patience)
 	last = live.store().LastID()
+	// The form takes the next price once the last one is answered: its
+	// button is disabled while a push is pending, and a click then does
+	// nothing (under load, the price showed before the button came back).
+	waitFor(t, ctx, "the form to take another price", `!document.querySelector(`+jsString(sym+` button[type=submit]`)+`).disabled`, patience)
 	do(t, ctx,
 		chromedp.SetValue(chromedp.CSS(sym+` input[name=price]`), "-1"),
 		chromedp.Click(chromedp.CSS(sym+` button[type=submit]`)))
