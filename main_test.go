@@ -642,7 +642,7 @@ func TestRunWithoutConfig(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"no config.toml here, so the built-in defaults", "database data/livefeed.db", "no publish tokens (set LIVEFEED_PUBLISH_TOKENS)", "no operators (set LIVEFEED_OPERATORS)"} {
+	for _, want := range []string{"  docs:      http://127.0.0.1:", "no config.toml here, so the built-in defaults (http://127.0.0.1:", "/docs/configuration)", "database data/livefeed.db", "no publish tokens (set LIVEFEED_PUBLISH_TOKENS)", "no operators (set LIVEFEED_OPERATORS)"} {
 		if !strings.Contains(said.String(), want) {
 			t.Errorf("stdout %q lacks %q", said.String(), want)
 		}

@@ -179,27 +179,26 @@ func (s *Site) render(source []byte) (body template.HTML, title, summary string)
 }
 
 // href is where a link of a page leads under /docs: a page ("api.md#x")
-// to its rendered page ("/docs/api#x"), a file beside the pages to its
-// download. Other links (the web, an anchor of the page) stay as they are.
+// to its rendered page ("/docs/api#x"), a file beside the pages
+// ("ops/alerts.yml") to its download. Other links (the web, an anchor of
+// the page, a file outside the pages' folder) stay as they are.
 func (s *Site) href(dest string) string {
 	u, err := url.Parse(dest)
 	if err != nil || u.Scheme != "" || u.Host != "" || u.Path == "" || strings.HasPrefix(u.Path, "/") {
 		return dest
 	}
 	name := path.Clean(u.Path)
+	if name == ".." || strings.HasPrefix(name, "../") {
+		return dest
+	}
 	fragment := ""
 	if u.Fragment != "" {
 		fragment = "#" + u.EscapedFragment()
 	}
-	if page, ok := strings.CutSuffix(name, ".md"); ok {
-		if _, found := s.Page(page); found {
-			return Prefix + "/" + page + fragment
-		}
+	if page, ok := strings.CutSuffix(name, ".md"); ok && !strings.Contains(page, "/") {
+		return Prefix + "/" + page + fragment
 	}
-	if _, ok := s.files[name]; ok {
-		return Prefix + "/" + name + fragment
-	}
-	return dest
+	return Prefix + "/" + name + fragment
 }
 
 // plainText is the text a reader sees of a node: its text and code,
