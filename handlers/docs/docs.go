@@ -147,18 +147,12 @@ func (s *Site) Files() []string {
 // render turns a page's Markdown into the HTML of its body, with its
 // title and summary.
 func (s *Site) render(source []byte) (body template.HTML, title, summary string) {
-	doc := markdown.Parser().Parse(text.NewReader(source))
-	slugs := make(map[string]int)
-	ast.Walk(doc, func(n ast.Node, entering bool) (ast.WalkStatus, error) {
-		if !entering {
-			return ast.WalkContinue, nil
-		}
+	doc := parse(source)
+	visit(doc, func(n ast.Node) {
 		switch n := n.(type) {
 		case *ast.Heading:
-			heading := plainText(n, source)
-			n.SetAttributeString("id", []byte(unique(slugs, Slug(heading))))
 			if title == "" && n.Level == 1 {
-				title = heading
+				title = plainText(n, source)
 			}
 		case *ast.Paragraph:
 			if summary == "" && n.Parent() == doc {
@@ -167,7 +161,6 @@ func (s *Site) render(source []byte) (body template.HTML, title, summary string)
 		case *ast.Link:
 			n.Destination = []byte(s.href(string(n.Destination)))
 		}
-		return ast.WalkContinue, nil
 	})
 	var buf bytes.Buffer
 	if err := markdown.Renderer().Render(&buf, source, doc); err != nil {
@@ -205,10 +198,7 @@ func (s *Site) href(dest string) string {
 // without the marks around them.
 func plainText(n ast.Node, source []byte) string {
 	var b strings.Builder
-	ast.Walk(n, func(c ast.Node, entering bool) (ast.WalkStatus, error) {
-		if !entering {
-			return ast.WalkContinue, nil
-		}
+	visit(n, func(c ast.Node) {
 		switch c := c.(type) {
 		case *ast.Text:
 			b.Write(c.Segment.Value(source))
@@ -218,7 +208,6 @@ func plainText(n ast.Node, source []byte) string {
 		case *ast.String:
 			b.Write(c.Value)
 		}
-		return ast.WalkContinue, nil
 	})
 	return b.String()
 }
@@ -262,23 +251,42 @@ func unique(seen map[string]int, slug string) string {
 // Outline returns the anchors of a Markdown page's headings, as GitHub
 // and Site give them, and the destinations of its links, as written.
 func Outline(source []byte) (anchors, links []string) {
-	doc := markdown.Parser().Parse(text.NewReader(source))
-	slugs := make(map[string]int)
-	ast.Walk(doc, func(n ast.Node, entering bool) (ast.WalkStatus, error) {
-		if !entering {
-			return ast.WalkContinue, nil
-		}
+	visit(parse(source), func(n ast.Node) {
 		switch n := n.(type) {
 		case *ast.Heading:
-			anchors = append(anchors, unique(slugs, Slug(plainText(n, source))))
+			id, _ := n.AttributeString("id")
+			anchors = append(anchors, string(id.([]byte)))
 		case *ast.Link:
 			links = append(links, string(n.Destination))
 		case *ast.AutoLink:
 			links = append(links, string(n.URL(source)))
 		}
-		return ast.WalkContinue, nil
 	})
 	return anchors, links
+}
+
+// parse parses a page and gives each heading the anchor GitHub gives it
+// (see Slug), the one place anchors are made: Site links to them and
+// Outline lists them.
+func parse(source []byte) ast.Node {
+	doc := markdown.Parser().Parse(text.NewReader(source))
+	slugs := make(map[string]int)
+	visit(doc, func(n ast.Node) {
+		if h, ok := n.(*ast.Heading); ok {
+			h.SetAttributeString("id", []byte(unique(slugs, Slug(plainText(h, source)))))
+		}
+	})
+	return doc
+}
+
+// visit calls f with each node of the tree under n, parents first.
+func visit(n ast.Node, f func(ast.Node)) {
+	ast.Walk(n, func(c ast.Node, entering bool) (ast.WalkStatus, error) {
+		if entering {
+			f(c)
+		}
+		return ast.WalkContinue, nil
+	})
 }
 
 // page is the frame of every page: the site's bar, the list of pages,
