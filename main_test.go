@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -669,105 +668,11 @@ func TestRunWithoutConfig(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"no config.toml here, so the built-in defaults", "database data/livefeed.db", "no publish tokens (set LIVEFEED_PUBLISH_TOKENS)", "no operators (set LIVEFEED_OPERATORS)"} {
+	for _, want := range []string{"  docs:      http://127.0.0.1:", "no config.toml here, so the built-in defaults (http://127.0.0.1:", "/docs/configuration)", "database data/livefeed.db", "no publish tokens (set LIVEFEED_PUBLISH_TOKENS)", "no operators (set LIVEFEED_OPERATORS)"} {
 		if !strings.Contains(said.String(), want) {
 			t.Errorf("stdout %q lacks %q", said.String(), want)
 		}
 	}
-}
-
-// TestREADMEDefaults keeps the README's table of configuration keys
-// honest: each default it gives is the built-in one (config.Default),
-// used when there is no config.toml.
-func TestREADMEDefaults(t *testing.T) {
-	text, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, _ := strings.Cut(string(text), "\n## Configuration\n")
-	section, _, _ = strings.Cut(section, "\n## ")
-	defaults := reflect.ValueOf(config.Default())
-	field := func(v reflect.Value, tag string) reflect.Value {
-		for i := range v.NumField() {
-			if v.Type().Field(i).Tag.Get("toml") == tag {
-				return v.Field(i)
-			}
-		}
-		t.Fatalf("README names %q, which config.Config has not", tag)
-		return reflect.Value{}
-	}
-	ticked := regexp.MustCompile("`([^`]*)`")
-	rows := 0
-	for _, line := range strings.Split(section, "\n") {
-		cells := strings.Split(line, "|")
-		if len(cells) < 4 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
-			continue
-		}
-		rows++
-		var keys []string
-		sectionName := ""
-		for _, m := range ticked.FindAllStringSubmatch(cells[1], -1) {
-			key := m[1]
-			if s, _, ok := strings.Cut(key, "."); ok {
-				sectionName = s
-			} else {
-				key = sectionName + "." + key
-			}
-			keys = append(keys, key)
-		}
-		var values []string
-		for _, m := range ticked.FindAllStringSubmatch(cells[2], -1) {
-			values = append(values, m[1])
-		}
-		for i, key := range keys {
-			s, k, _ := strings.Cut(key, ".")
-			got := field(field(defaults, s), k)
-			want := ""
-			switch {
-			case len(values) == 0:
-				// "none", "unset": the zero value
-			case len(values) == 1:
-				want = values[0]
-			case len(values) == len(keys):
-				want = values[i]
-			default:
-				t.Fatalf("README row %q: %d values for %d keys", line, len(values), len(keys))
-			}
-			if !sameDefault(got, want) {
-				t.Errorf("README says %s defaults to %q; it is %v", key, want, got)
-			}
-		}
-	}
-	if rows < 20 {
-		t.Fatalf("found %d rows of defaults in the README's configuration table", rows)
-	}
-}
-
-// sameDefault reports whether v is what the README writes as want ("" for
-// the zero value or an empty list).
-func sameDefault(v reflect.Value, want string) bool {
-	if want == "" {
-		return v.IsZero() || v.Kind() == reflect.Slice && v.Len() == 0
-	}
-	switch got := v.Interface().(type) {
-	case time.Duration:
-		d, err := time.ParseDuration(want)
-		return err == nil && d == got
-	case string:
-		return got == want
-	case float64:
-		f, err := strconv.ParseFloat(want, 64)
-		return err == nil && f == got
-	case bool:
-		b, err := strconv.ParseBool(want)
-		return err == nil && b == got
-	}
-	n, unit, _ := strings.Cut(want, " ")
-	i, err := strconv.ParseInt(n, 10, 64)
-	if unit == "MiB" {
-		i <<= 20
-	}
-	return err == nil && v.CanInt() && v.Int() == i
 }
 
 // TestTLSCertificateLoadedFirst: a certificate or key that cannot be used

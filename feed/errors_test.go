@@ -17,7 +17,7 @@ import (
 // error is the kind itself, an *Error of it or wraps it. The statuses are
 // the product contract's; the reasons are the label values of
 // livefeed_publish_failures_total that dashboards and alerts select on
-// (README, Monitoring). A status read back gives the kind (the first of
+// (web/docs/operations.md, "Monitoring"). A status read back gives the kind (the first of
 // the kinds sharing it).
 func TestErrorKinds(t *testing.T) {
 	for _, tc := range []struct {

@@ -180,6 +180,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 		PublishRate:               cfg.Auth.PublishRate,
 		PublishBurst:              cfg.Auth.PublishBurst,
 		Web:                       web.Files(),
+		Docs:                      web.Docs(),
 		Operators:                 creds.Operators,
 		SessionLifetime:           cfg.Auth.SessionLifetime,
 		ExposeOperator:            cfg.Feed.ExposeOperator,
@@ -345,11 +346,11 @@ func baseURL(addr net.Addr, tls bool) string {
 func (n *Node) Announce(w io.Writer, builtIn bool, configPath string) {
 	cfg := n.cfg
 	base := n.URL()
-	fmt.Fprintf(w, "livefeed is serving on %s\n  demo page: %s/\n  admin:     %s/admin\n  events:    %s/events?topic=*\n",
-		base, base, base, base)
+	fmt.Fprintf(w, "livefeed is serving on %s\n  demo page: %s/\n  admin:     %s/admin\n  docs:      %s/docs\n  events:    %s/events?topic=*\n",
+		base, base, base, base, base)
 	if builtIn {
-		fmt.Fprintf(w, "  settings:  no %s here, so the built-in defaults (README, \"Configuration\"): database %s, %s, %s, no CORS origins\n",
-			configPath, cfg.Store.Path,
+		fmt.Fprintf(w, "  settings:  no %s here, so the built-in defaults (%s/docs/configuration): database %s, %s, %s, no CORS origins\n",
+			configPath, base, cfg.Store.Path,
 			count(len(cfg.Auth.PublishTokens), "publish token", "no publish tokens (set "+config.EnvPublishTokens+")"),
 			count(len(cfg.Auth.Operators), "operator", "no operators (set "+config.EnvOperators+")"))
 	}
