@@ -121,7 +121,7 @@ func (ff feedFlags) remote(e Env) (remote, error) {
 	if err := checkBaseURL(r.url); err != nil {
 		return remote{}, fmt.Errorf("%s: %w", r.found, err)
 	}
-	fmt.Fprintf(e.Stderr, "livefeed %s: talking to %s; -url names another\n", ff.name, r)
+	fmt.Fprintf(e.Stderr, "livefeed %s: talking to %s; give -url for another\n", ff.name, r)
 	return r, nil
 }
 

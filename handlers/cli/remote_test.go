@@ -54,7 +54,7 @@ func TestFindsLocalServer(t *testing.T) {
 	}
 	writeConfig("config.toml", fmt.Sprintf("[server]\naddress = %q\n[store]\npath = \"data/feed.db\"\n", closed))
 	writeConfig("other.toml", fmt.Sprintf("[server]\naddress = %q\n[store]\npath = \"elsewhere.db\"\n", closed))
-	found := fmt.Sprintf("talking to %s (the livefeed that has %%s open, process %d); -url names another\n", n.URL, os.Getpid())
+	found := fmt.Sprintf("talking to %s (the livefeed that has %%s open, process %d); give -url for another\n", n.URL, os.Getpid())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -92,7 +92,7 @@ func TestFindsLocalServer(t *testing.T) {
 	writeConfig("fallback.toml", fmt.Sprintf("[server]\naddress = %q\n[store]\npath = \"nobody.db\"\n", strings.TrimPrefix(other.URL, "http://")))
 	out, errs, err = run(ctx, cli.Tail, tokenEnv(""), nil, "-config", "fallback.toml", "-from", "0", "-n", "1", "local/*")
 	if err != nil || !slices.Equal(printedIDs(t, out), []int64{1}) ||
-		!strings.HasPrefix(errs, "livefeed tail: talking to "+other.URL+" (server.address of fallback.toml; no livefeed has nobody.db open); -url names another\n") {
+		!strings.HasPrefix(errs, "livefeed tail: talking to "+other.URL+" (server.address of fallback.toml; no livefeed has nobody.db open); give -url for another\n") {
 		t.Fatalf("tail, falling back on server.address: %v\n%s%s", err, out, errs)
 	}
 
