@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"livefeed/feed"
 )
@@ -48,13 +49,22 @@ type Ack struct {
 // read the rest of the acknowledgements, or with Close.
 func (c *Client) Ingest(ctx context.Context) (*Ingest, error) {
 	pr, pw := io.Pipe()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+"/api/publish", pr)
+	// The body starts with a blank line, which the server skips: a proxy
+	// may pass a request on only once its body begins (nginx does over
+	// HTTP/2), and the server answers only once it has the request, so
+	// without it neither would go first. Recv counts lines without it.
+	body := io.MultiReader(strings.NewReader("\n"), pr)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+"/api/publish", body)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-ndjson")
 	req.Header.Set("Authorization", "Bearer "+c.Token)
+	// Until the server answers, ctx ending ends the body too: the
+	// transport waits for the body's end before it gives up a request.
+	stop := context.AfterFunc(ctx, func() { pw.CloseWithError(ctx.Err()) })
 	resp, err := c.http().Do(req)
+	stop()
 	if err != nil {
 		pw.CloseWithError(err)
 		return nil, err
@@ -139,7 +149,11 @@ func (in *Ingest) Recv() (Ack, error) {
 		return Ack{}, fmt.Errorf("client: an acknowledgement is not what the API gives: %q", line)
 	}
 	if a.Error != "" {
-		return Ack{Line: a.Line, Err: &feed.Error{Kind: KindOf(a.Status), Message: a.Error}}, nil
+		line := a.Line
+		if line > 0 {
+			line-- // the blank line Ingest sent first
+		}
+		return Ack{Line: line, Err: &feed.Error{Kind: KindOf(a.Status), Message: a.Error}}, nil
 	}
 	return Ack{ID: a.ID}, nil
 }
