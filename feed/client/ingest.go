@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"livefeed/feed"
 )
@@ -28,9 +27,14 @@ import (
 type Ingest struct {
 	pw   *io.PipeWriter
 	bw   *bufio.Writer
-	resp *http.Response
-	br   *bufio.Reader
 	line []byte
+
+	// The server's answer, set once answered is closed: its response and
+	// a reader of it, or why there is none.
+	answered chan struct{}
+	resp     *http.Response
+	br       *bufio.Reader
+	err      error
 }
 
 // Ack is the server's answer to one line of an Ingest, in the order of
@@ -44,38 +48,42 @@ type Ack struct {
 	Err  error
 }
 
-// Ingest opens a streaming publish. It returns once the server has
-// accepted the stream (its token, above all); end it with CloseSend, then
-// read the rest of the acknowledgements, or with Close.
+// Ingest opens a streaming publish. It returns at once, without waiting
+// for the server's answer: whether the server accepted the stream (its
+// token, above all) is told by the first Recv, and a refused stream's
+// Send or Flush fails. For a proxy may pass the answer on only with the
+// first acknowledgement (nginx does over HTTP/2), which comes only once a
+// line was sent. End the stream with CloseSend, then read the rest of
+// the acknowledgements, or with Close.
 func (c *Client) Ingest(ctx context.Context) (*Ingest, error) {
 	pr, pw := io.Pipe()
-	// The body starts with a blank line, which the server skips: a proxy
-	// may pass a request on only once its body begins (nginx does over
-	// HTTP/2), and the server answers only once it has the request, so
-	// without it neither would go first. Recv counts lines without it.
-	body := io.MultiReader(strings.NewReader("\n"), pr)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+"/api/publish", body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+"/api/publish", pr)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-ndjson")
 	req.Header.Set("Authorization", "Bearer "+c.Token)
-	// Until the server answers, ctx ending ends the body too: the
-	// transport waits for the body's end before it gives up a request.
-	stop := context.AfterFunc(ctx, func() { pw.CloseWithError(ctx.Err()) })
-	resp, err := c.http().Do(req)
-	stop()
-	if err != nil {
-		pw.CloseWithError(err)
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		defer resp.Body.Close()
-		pw.CloseWithError(errors.New("client: the stream was refused"))
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return nil, replyError(resp, body)
-	}
-	return &Ingest{pw: pw, bw: bufio.NewWriterSize(pw, 64<<10), resp: resp, br: bufio.NewReaderSize(resp.Body, 64<<10)}, nil
+	in := &Ingest{pw: pw, bw: bufio.NewWriterSize(pw, 64<<10), answered: make(chan struct{})}
+	go func() {
+		defer close(in.answered)
+		// Until the server answers, ctx ending ends the body too: the
+		// transport waits for the body's end before it gives up.
+		stop := context.AfterFunc(ctx, func() { pr.CloseWithError(ctx.Err()) })
+		resp, err := c.http().Do(req)
+		stop()
+		if err == nil && resp.StatusCode != http.StatusOK {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			err = replyError(resp, body)
+		}
+		if err != nil {
+			pr.CloseWithError(err) // Send and Flush fail with it
+			in.err = err
+			return
+		}
+		in.resp, in.br = resp, bufio.NewReaderSize(resp.Body, 64<<10)
+	}()
+	return in, nil
 }
 
 // Send queues one update, with an idempotency key of its own ("" for
@@ -120,8 +128,13 @@ func (in *Ingest) CloseSend() error {
 
 // Recv returns the acknowledgement of the next line, waiting for it, and
 // io.EOF once the server has answered every line of a stream ended with
-// CloseSend.
+// CloseSend. The server's refusal of the whole stream is the first
+// Recv's error.
 func (in *Ingest) Recv() (Ack, error) {
+	<-in.answered
+	if in.err != nil {
+		return Ack{}, in.err
+	}
 	line, err := in.br.ReadSlice('\n')
 	if err != nil {
 		if errors.Is(err, io.EOF) && len(line) == 0 {
@@ -149,11 +162,7 @@ func (in *Ingest) Recv() (Ack, error) {
 		return Ack{}, fmt.Errorf("client: an acknowledgement is not what the API gives: %q", line)
 	}
 	if a.Error != "" {
-		line := a.Line
-		if line > 0 {
-			line-- // the blank line Ingest sent first
-		}
-		return Ack{Line: line, Err: &feed.Error{Kind: KindOf(a.Status), Message: a.Error}}, nil
+		return Ack{Line: a.Line, Err: &feed.Error{Kind: KindOf(a.Status), Message: a.Error}}, nil
 	}
 	return Ack{ID: a.ID}, nil
 }
@@ -161,6 +170,10 @@ func (in *Ingest) Recv() (Ack, error) {
 // Close ends the stream at once, sent or not.
 func (in *Ingest) Close() error {
 	in.pw.CloseWithError(errors.New("client: the stream was closed"))
+	<-in.answered // the request ends with its body
+	if in.resp == nil {
+		return nil
+	}
 	return in.resp.Body.Close()
 }
 
