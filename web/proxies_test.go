@@ -2,8 +2,6 @@ package web_test
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -356,18 +354,6 @@ func testCertificate(t *testing.T) (cert, key string) {
 	return cfg.Server.TLSCert, cfg.Server.TLSKey
 }
 
-// trustingClient returns a client that trusts cert and speaks HTTP/2.
-func trustingClient(t *testing.T, cert string) *http.Client {
-	t.Helper()
-	pem, err := os.ReadFile(cert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
-}
-
 // freePorts returns n ports free on 127.0.0.1 a moment ago.
 func freePorts(t *testing.T, n int) []string {
 	t.Helper()
@@ -449,7 +435,11 @@ func proxiedNode(t *testing.T) (n *nodetest.Node, cert, key string, hc *http.Cli
 	cfg.Server.TrustedProxies = []string{"127.0.0.1"}
 	n = nodetest.Start(t, cfg, node.Options{})
 	cert, key = testCertificate(t)
-	return n, cert, key, trustingClient(t, cert)
+	hc, err := nodetest.Trusting(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, cert, key, hc
 }
 
 // checkProxied checks what a proxy at base must do for livefeed's
