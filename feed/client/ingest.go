@@ -71,6 +71,10 @@ func (c *Client) Ingest(ctx context.Context) (*Ingest, error) {
 		stop := context.AfterFunc(ctx, func() { pr.CloseWithError(ctx.Err()) })
 		resp, err := c.http().Do(req)
 		stop()
+		if err != nil && ctx.Err() != nil {
+			// However the transport put it (the body's end, or ctx).
+			err = fmt.Errorf("client: the stream was not answered: %w", ctx.Err())
+		}
 		if err == nil && resp.StatusCode != http.StatusOK {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
