@@ -77,6 +77,23 @@ func TestErrorKindsNone(t *testing.T) {
 	}
 }
 
+// TestReasons: Reasons lists each reason ReasonOf gives for any status,
+// once, and no other: the label values the metrics count from 0.
+func TestReasons(t *testing.T) {
+	var given []string
+	for status := 100; status < 600; status++ {
+		if r := feed.ReasonOf(status); !slices.Contains(given, r) {
+			given = append(given, r)
+		}
+	}
+	got := feed.Reasons()
+	slices.Sort(given)
+	sorted := slices.Sorted(slices.Values(got))
+	if !slices.Equal(sorted, given) {
+		t.Errorf("Reasons() = %q, want each of %q once", got, given)
+	}
+}
+
 // TestErrorKindsComplete: every kind errors.go declares is in its table
 // of statuses, but for the positions a subscriber resumes from (answered
 // with a reset event, never a status). A kind added without a status
