@@ -10,7 +10,7 @@
 //	livefeed restore [-config config.toml] [-db path] [-next-id N] BACKUP
 //	livefeed hash-password    (prints the password_hash of an operator)
 //	livefeed token -subscribe 'premium/*' [-ttl 1h]   (mints a subscriber token)
-//	livefeed bench -workload W1..W8|all [-url URL] [-pid N] ...   (load tool)
+//	livefeed bench -workload W1..W11|W13|all [-url URL] [-pid N] ...   (load tool; -workloads lists them)
 //	livefeed version
 //	livefeed help [command]
 //
@@ -68,7 +68,11 @@ func init() {
 		{"hash-password", "read a new operator's password and print its password_hash", cli.HashPassword},
 		{"token", "mint a subscriber token for private topics from the configured HMAC key", cli.Token},
 		{"bench", "drive a running server with the workloads of the performance page", func(ctx context.Context, e cli.Env) error {
-			return bench.Main(ctx, e.Args, e.Getenv, e.Stdout, e.Stderr)
+			err := bench.Main(ctx, e.Args, e.Getenv, e.Stdout, e.Stderr)
+			if errors.Is(err, bench.ErrUsage) {
+				return fmt.Errorf("%w: %w", cli.ErrUsage, err) // said, with the usage
+			}
+			return err
 		}},
 		{"version", "print livefeed's version, its Go version and VCS revision", cli.Version},
 		{"help", "print this help, or a command's: livefeed help restore", helpCommand},
@@ -112,22 +116,32 @@ func hangups() (_ <-chan os.Signal, stop func()) {
 	return hup, func() { signal.Stop(hup) }
 }
 
-// helpCommand is `livefeed help [command]`.
+// helpCommand is `livefeed help [command]`: the help goes to stdout, as
+// with -help.
 func helpCommand(ctx context.Context, e cli.Env) error {
 	usage := func() { printUsage(e.Stderr) }
 	switch {
 	case len(e.Args) > 1:
 		return cli.UsageError(e.Stderr, usage, "help takes one command, not %d", len(e.Args))
-	case len(e.Args) == 0 || e.Args[0] == "help":
+	case len(e.Args) == 0 || e.Args[0] == "help" || isHelpFlag(e.Args[0]):
 		printUsage(e.Stdout)
 		return nil
 	}
 	for _, c := range commands {
 		if c.name == e.Args[0] {
 			help := e
-			help.Args, help.Stderr = []string{"-help"}, e.Stdout
+			help.Args = []string{"-help"}
 			return c.run(ctx, help)
 		}
 	}
 	return cli.UsageError(e.Stderr, usage, "unknown command %q", e.Args[0])
+}
+
+// isHelpFlag reports whether arg asks for help as flag takes it.
+func isHelpFlag(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--h", "--help":
+		return true
+	}
+	return false
 }

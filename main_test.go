@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -550,9 +549,12 @@ func TestKilledBackupLeavesNothing(t *testing.T) {
 	}
 }
 
-// TestCommandLine: an unknown command or a stray argument prints the usage
-// and is cli.ErrUsage (exit status 2), never a server start; every command
-// has -help; help and -help list every command.
+// TestCommandLine: an unknown command or a stray argument prints what is
+// wrong and the usage on stderr and is cli.ErrUsage (exit status 2), never
+// a server start; help asked for in any form (livefeed -help, --help, -h,
+// help, help CMD, CMD -help, -h, --help) is printed on stdout, with
+// nothing on stderr and no error, so that `livefeed -help | less` shows
+// it; help and -help list every command.
 func TestCommandLine(t *testing.T) {
 	t.Chdir(t.TempDir()) // should a server start after all, not here
 	ctx, cancel := context.WithCancel(context.Background())
@@ -571,13 +573,15 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"help", "restore"}, false, "usage: livefeed restore [flags] BACKUP", ""},
 		{[]string{"help", "frobnicate"}, true, "", `unknown command "frobnicate"`},
 		{[]string{"help", "a", "b"}, true, "", "help takes one command"},
-		{[]string{"-help"}, false, "", "version        print livefeed's version"},
-		{[]string{"-h"}, false, "", "commands:"},
-		{[]string{"backup", "-help"}, false, "", "usage: livefeed backup [flags] FILE"},
-		{[]string{"restore", "-help"}, false, "", "-next-id"},
-		{[]string{"hash-password", "-help"}, false, "", "usage: livefeed hash-password"},
-		{[]string{"version", "-help"}, false, "", "usage: livefeed version"},
-		{[]string{"bench", "-help"}, false, "", "-workload"},
+		{[]string{"-help"}, false, "version        print livefeed's version", ""},
+		{[]string{"-h"}, false, "commands:", ""},
+		{[]string{"restore", "-help"}, false, "-next-id", ""},
+		{[]string{"bench", "-help"}, false, "web/docs/performance.md", ""},
+		{[]string{"tail", "-nope"}, true, "", "flag provided but not defined: -nope"},
+		{[]string{"bench", "-nope"}, true, "", "flag provided but not defined: -nope"},
+		{[]string{"bench"}, true, "", "-workload is required"},
+		{[]string{"bench", "-workload", "W1", "stray"}, true, "", `unexpected argument "stray"`},
+		{[]string{"publish", "-token", "t", "-batch", "0"}, true, "", "-batch 0 is out of range"},
 		{[]string{"backup"}, true, "", "livefeed backup takes one argument, FILE; got none"},
 		{[]string{"restore", "a.db", "b.db"}, true, "", `livefeed restore takes one argument, BACKUP; got 2 ("a.db", "b.db")`},
 		{[]string{"restore", "a.db", "-db"}, true, "", "flag needs an argument: -db"},
@@ -596,8 +600,29 @@ func TestCommandLine(t *testing.T) {
 			if tc.usage && !strings.Contains(stderr.String(), "usage: livefeed") {
 				t.Fatalf("no usage printed: %q", stderr.String())
 			}
+			if !tc.usage && stderr.Len() > 0 {
+				t.Fatalf("help wrote to stderr: %q", stderr.String())
+			}
 			if _, err := os.Stat("data"); err == nil {
 				t.Fatal("a server started: it created data/")
+			}
+		})
+	}
+	// Every form of asking, for livefeed and for each command: the
+	// usage on stdout, nothing else done (publish would read stdin).
+	helps := [][]string{{"-help"}, {"--help"}, {"-h"}, {"help"}, {"help", "-h"}}
+	for _, c := range commands {
+		helps = append(helps, []string{"help", c.name})
+		for _, form := range []string{"-help", "--help", "-h"} {
+			helps = append(helps, []string{c.name, form})
+		}
+	}
+	for _, args := range helps {
+		t.Run("Help "+strings.Join(args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(ctx, args, testEnv, strings.NewReader(nodetest.Note("help/x", 1)+"\n"), &stdout, &stderr)
+			if err != nil || !strings.HasPrefix(stdout.String(), "usage: livefeed") || stderr.Len() > 0 {
+				t.Fatalf("run = %v\nstdout %q\nstderr %q\nwant the usage on stdout alone", err, stdout.String(), stderr.String())
 			}
 		})
 	}
@@ -643,105 +668,11 @@ func TestRunWithoutConfig(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"no config.toml here, so the built-in defaults", "database data/livefeed.db", "no publish tokens (set LIVEFEED_PUBLISH_TOKENS)", "no operators (set LIVEFEED_OPERATORS)"} {
+	for _, want := range []string{"  docs:      http://127.0.0.1:", "no config.toml here, so the built-in defaults (http://127.0.0.1:", "/docs/configuration)", "database data/livefeed.db", "no publish tokens (set LIVEFEED_PUBLISH_TOKENS)", "no operators (set LIVEFEED_OPERATORS)"} {
 		if !strings.Contains(said.String(), want) {
 			t.Errorf("stdout %q lacks %q", said.String(), want)
 		}
 	}
-}
-
-// TestREADMEDefaults keeps the README's table of configuration keys
-// honest: each default it gives is the built-in one (config.Default),
-// used when there is no config.toml.
-func TestREADMEDefaults(t *testing.T) {
-	text, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, _ := strings.Cut(string(text), "\n## Configuration\n")
-	section, _, _ = strings.Cut(section, "\n## ")
-	defaults := reflect.ValueOf(config.Default())
-	field := func(v reflect.Value, tag string) reflect.Value {
-		for i := range v.NumField() {
-			if v.Type().Field(i).Tag.Get("toml") == tag {
-				return v.Field(i)
-			}
-		}
-		t.Fatalf("README names %q, which config.Config has not", tag)
-		return reflect.Value{}
-	}
-	ticked := regexp.MustCompile("`([^`]*)`")
-	rows := 0
-	for _, line := range strings.Split(section, "\n") {
-		cells := strings.Split(line, "|")
-		if len(cells) < 4 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
-			continue
-		}
-		rows++
-		var keys []string
-		sectionName := ""
-		for _, m := range ticked.FindAllStringSubmatch(cells[1], -1) {
-			key := m[1]
-			if s, _, ok := strings.Cut(key, "."); ok {
-				sectionName = s
-			} else {
-				key = sectionName + "." + key
-			}
-			keys = append(keys, key)
-		}
-		var values []string
-		for _, m := range ticked.FindAllStringSubmatch(cells[2], -1) {
-			values = append(values, m[1])
-		}
-		for i, key := range keys {
-			s, k, _ := strings.Cut(key, ".")
-			got := field(field(defaults, s), k)
-			want := ""
-			switch {
-			case len(values) == 0:
-				// "none", "unset": the zero value
-			case len(values) == 1:
-				want = values[0]
-			case len(values) == len(keys):
-				want = values[i]
-			default:
-				t.Fatalf("README row %q: %d values for %d keys", line, len(values), len(keys))
-			}
-			if !sameDefault(got, want) {
-				t.Errorf("README says %s defaults to %q; it is %v", key, want, got)
-			}
-		}
-	}
-	if rows < 20 {
-		t.Fatalf("found %d rows of defaults in the README's configuration table", rows)
-	}
-}
-
-// sameDefault reports whether v is what the README writes as want ("" for
-// the zero value or an empty list).
-func sameDefault(v reflect.Value, want string) bool {
-	if want == "" {
-		return v.IsZero() || v.Kind() == reflect.Slice && v.Len() == 0
-	}
-	switch got := v.Interface().(type) {
-	case time.Duration:
-		d, err := time.ParseDuration(want)
-		return err == nil && d == got
-	case string:
-		return got == want
-	case float64:
-		f, err := strconv.ParseFloat(want, 64)
-		return err == nil && f == got
-	case bool:
-		b, err := strconv.ParseBool(want)
-		return err == nil && b == got
-	}
-	n, unit, _ := strings.Cut(want, " ")
-	i, err := strconv.ParseInt(n, 10, 64)
-	if unit == "MiB" {
-		i <<= 20
-	}
-	return err == nil && v.CanInt() && v.Int() == i
 }
 
 // TestTLSCertificateLoadedFirst: a certificate or key that cannot be used

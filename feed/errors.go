@@ -3,6 +3,7 @@ package feed
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Kinds of error: the one vocabulary of livefeed's packages. Every error a
@@ -66,7 +67,7 @@ type kind struct {
 // Statuses are plain numbers (RFC 9110, section 15): feed imports no HTTP.
 // The reasons are label values that dashboards and alerts select on: they
 // do not change. A publish is never answered 404 or 405 (POST /api/publish
-// is routed by itself), so not_found and not_allowed are never counted.
+// is routed by itself), so not_found and not_allowed stay at 0.
 //
 // ErrPruned and ErrAhead are not here: they are positions a subscriber
 // resumes from, answered with a reset event, never with a status.
@@ -119,6 +120,21 @@ func ReasonOf(status int) string {
 		return k.reason
 	}
 	return reasonInternal
+}
+
+// Reasons returns every reason ReasonOf gives, each once: the table's in
+// its order, then "internal". The metrics count each from 0, so that a
+// rate over livefeed_publish_failures_total sees the first failure of a
+// reason too (a series that first appears at 1 has no earlier sample to
+// rise from, and an alert on its rate would miss it).
+func Reasons() []string {
+	var reasons []string
+	for _, k := range kinds {
+		if !slices.Contains(reasons, k.reason) {
+			reasons = append(reasons, k.reason)
+		}
+	}
+	return append(reasons, reasonInternal)
 }
 
 // kindOfStatus returns the first kind answered with status.

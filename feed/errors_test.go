@@ -17,7 +17,7 @@ import (
 // error is the kind itself, an *Error of it or wraps it. The statuses are
 // the product contract's; the reasons are the label values of
 // livefeed_publish_failures_total that dashboards and alerts select on
-// (README, Monitoring). A status read back gives the kind (the first of
+// (web/docs/operations.md, "Monitoring"). A status read back gives the kind (the first of
 // the kinds sharing it).
 func TestErrorKinds(t *testing.T) {
 	for _, tc := range []struct {
@@ -74,6 +74,23 @@ func TestErrorKindsNone(t *testing.T) {
 		if got := feed.ReasonOf(status); got != "internal" {
 			t.Errorf("ReasonOf(%d) = %q, want internal", status, got)
 		}
+	}
+}
+
+// TestReasons: Reasons lists each reason ReasonOf gives for any status,
+// once, and no other: the label values the metrics count from 0.
+func TestReasons(t *testing.T) {
+	var given []string
+	for status := 100; status < 600; status++ {
+		if r := feed.ReasonOf(status); !slices.Contains(given, r) {
+			given = append(given, r)
+		}
+	}
+	got := feed.Reasons()
+	slices.Sort(given)
+	sorted := slices.Sorted(slices.Values(got))
+	if !slices.Equal(sorted, given) {
+		t.Errorf("Reasons() = %q, want each of %q once", got, given)
 	}
 }
 

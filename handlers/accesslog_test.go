@@ -30,9 +30,9 @@ func logLines(t *testing.T, log *syncBuffer, msg string) []map[string]any {
 }
 
 // TestAccessLog: with the access log on, each request has a line with its
-// method, route, status, bytes, duration and client address, and never
-// its path, query, headers or body: a subscriber token in the query stays
-// out.
+// method, route, status, bytes, duration in milliseconds and client
+// address, and never its path, query, headers or body: a subscriber token
+// in the query stays out.
 func TestAccessLog(t *testing.T) {
 	var log syncBuffer
 	logger := slog.New(slog.NewJSONHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -53,10 +53,18 @@ func TestAccessLog(t *testing.T) {
 	lines := logLines(t, &log, "request")
 	routes := map[string]bool{}
 	for _, l := range lines {
-		for _, key := range []string{"method", "route", "status", "bytes", "duration", "client"} {
+		for _, key := range []string{"method", "route", "status", "bytes", "duration_ms", "client"} {
 			if _, ok := l[key]; !ok {
 				t.Errorf("access line without %s: %v", key, l)
 			}
+		}
+		// Milliseconds, not the nanoseconds of a bare "duration": a
+		// request on loopback takes well under 10 s.
+		if ms, ok := l["duration_ms"].(float64); !ok || ms < 0 || ms > 10_000 {
+			t.Errorf("duration_ms %v: want milliseconds", l["duration_ms"])
+		}
+		if _, ok := l["duration"]; ok {
+			t.Errorf("access line with a duration of no unit: %v", l)
 		}
 		if l["client"] != "127.0.0.1" {
 			t.Errorf("client %v, want 127.0.0.1", l["client"])

@@ -97,6 +97,12 @@ func fits(t *testing.T, ctx context.Context, what string, width int64) {
 			return out.slice(0, 8).join(", "); })()`)
 		t.Errorf("%s at %d px is %d px wide: %s", what, width, got, wide)
 	}
+	// Nor does any box in it scroll sideways (a code box, a table).
+	if inner := eval[string](t, ctx, `(() => { const out = []; for (const e of document.querySelectorAll("body *")) {
+			const o = getComputedStyle(e).overflowX; if ((o === "auto" || o === "scroll") && e.scrollWidth > e.clientWidth + 1) out.push(e.tagName + "." + e.className + " " + e.scrollWidth + ">" + e.clientWidth); }
+			return out.slice(0, 8).join(", "); })()`); inner != "" {
+		t.Errorf("%s at %d px has boxes that scroll sideways: %s", what, width, inner)
+	}
 }
 
 // TestBrowserMatchDay: a console with 100 games in four leagues and 500
@@ -169,6 +175,16 @@ func TestBrowserMatchDay(t *testing.T) {
 		t.Errorf("the CSV button downloads %s", href)
 	}
 
+	// At 1280 px the history is as wide as the console's two columns, and
+	// each event's data reads on one line.
+	do(t, ctx, chromedp.EmulateViewport(1280, 900))
+	waitFor(t, ctx, "the console laid out at 1280 px", `window.innerWidth === 1280`, patience)
+	if ratio := eval[float64](t, ctx, `document.querySelector(".history-panel").getBoundingClientRect().width / document.querySelector("#console").getBoundingClientRect().width`); ratio < 0.99 {
+		t.Errorf("at 1280 px the history takes %.0f%% of the console's width, want all of it", ratio*100)
+	}
+	if lines := eval[float64](t, ctx, `(() => { const td = document.querySelector("#history tbody tr td:last-child"); return td.getBoundingClientRect().height / parseFloat(getComputedStyle(td).lineHeight || "16"); })()`); lines > 1.9 {
+		t.Errorf("at 1280 px an event's data takes %.1f lines, want one", lines)
+	}
 	screenshot(t, ctx, dir, "matchday-console-desk", false)
 	height := map[int64]int64{}
 	for _, w := range []int64{390, 320} {
@@ -307,6 +323,10 @@ func TestBrowserCorrections(t *testing.T) {
 		chromedp.Click(chromedp.CSS(sym+` button[type=submit]`)))
 	waitFor(t, ctx, "the price with a decimal comma", `document.querySelector(`+jsString(sym+" .price")+`).textContent === "99.75 USD"`, patience)
 	last = live.store().LastID()
+	// The form takes the next price once the last one is answered: its
+	// button is disabled while a push is pending, and a click then does
+	// nothing (under load, the price showed before the button came back).
+	waitFor(t, ctx, "the form to take another price", `!document.querySelector(`+jsString(sym+` button[type=submit]`)+`).disabled`, patience)
 	do(t, ctx,
 		chromedp.SetValue(chromedp.CSS(sym+` input[name=price]`), "-1"),
 		chromedp.Click(chromedp.CSS(sym+` button[type=submit]`)))

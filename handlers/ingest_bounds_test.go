@@ -15,6 +15,8 @@ import (
 
 	"livefeed/feed/poll"
 	"livefeed/handlers"
+	"livefeed/handlers/node"
+	"livefeed/handlers/node/nodetest"
 )
 
 // dialIngest opens a streaming publish on a raw socket and returns the
@@ -73,7 +75,13 @@ func TestIngestMemoryBounded(t *testing.T) {
 		{"Stored", token, tick},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := newApp(t, handlers.Options{
+			// At the end, the lines the streams have read (two groups of
+			// 4,096 each) are committed before the node shuts down: with
+			// the race detector on a loaded machine, more than the 10 s
+			// shutdown timeout.
+			cfg := nodetest.Config(t)
+			cfg.Server.ShutdownTimeout = 2 * time.Minute
+			a := newAppWith(t, cfg, node.Options{}, handlers.Options{
 				MaxBodyBytes:        1 << 20,
 				WriteTimeout:        time.Minute, // not what ends them here
 				ScopedPublishTokens: []handlers.ScopedPublishToken{{Token: scoped, Topics: mustFilter(t, "partner/*")}},

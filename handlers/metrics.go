@@ -31,7 +31,7 @@ type Metrics struct {
 	rateLimited prometheus.Counter
 	corsRefused prometheus.Counter
 	// publishFailures counts refused publishes by reason (see
-	// failureReason).
+	// failureReason), each from 0.
 	publishFailures *prometheus.CounterVec
 	commit          prometheus.Histogram
 	deliveryLag     prometheus.Histogram
@@ -97,6 +97,11 @@ func NewMetrics() *Metrics {
 		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "goversion": runtime.Version()},
 	})
 	info.Set(1)
+	// Each reason counts from 0 (see feed.Reasons): alerts take rates of
+	// them.
+	for _, reason := range feed.Reasons() {
+		m.publishFailures.WithLabelValues(reason)
+	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

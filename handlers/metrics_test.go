@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
+	"livefeed/feed"
 	"livefeed/feed/bench"
 	"livefeed/handlers"
 )
@@ -94,6 +95,32 @@ func TestMetrics(t *testing.T) {
 	for line := range strings.SplitSeq(text, "\n") {
 		if strings.Contains(line, "/no/such") || strings.Contains(line, "topic=") {
 			t.Errorf("a raw path is a label: %s", line)
+		}
+	}
+}
+
+// TestMetricsFromStart: the labelled counters that alerts take a rate of
+// are there at 0 in a fresh server's first scrape, one series for each
+// reason, before anything happened: a series that first appears at 1
+// has no earlier sample for rate() to rise from, so the first publish
+// failure (or the first stream cut off) would raise no alert.
+func TestMetricsFromStart(t *testing.T) {
+	a := newApp(t, handlers.Options{}, false)
+	resp, body := a.get(t, "/metrics")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d", resp.StatusCode)
+	}
+	samples := bench.ParseMetrics(string(body))
+	var want []string
+	for _, reason := range feed.Reasons() {
+		want = append(want, `livefeed_publish_failures_total{reason="`+reason+`"}`)
+	}
+	for _, reason := range []string{"lag", "write_timeout", "shutdown", "client", "token_expired", "revoked"} {
+		want = append(want, `livefeed_streams_closed_total{reason="`+reason+`"}`)
+	}
+	for _, name := range want {
+		if got, ok := samples[name]; !ok || got != 0 {
+			t.Errorf("%s = %v (present: %v), want 0", name, got, ok)
 		}
 	}
 }

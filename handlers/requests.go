@@ -26,9 +26,10 @@ const (
 // its route pattern (livefeed_http_requests_total and
 // livefeed_http_request_duration_seconds), counts refused publishes by
 // reason, and writes the access log line when it is on. The line has the
-// method, the route, the status, the bytes, the duration and the client's
-// address: never a path or query (a subscriber token may be in the
-// query), a header or a body.
+// method, the route, the status, the bytes, the duration in milliseconds
+// (duration_ms: slog would write a time.Duration as bare nanoseconds in
+// JSON) and the client's address: never a path or query (a subscriber
+// token may be in the query), a header or a body.
 func (s *Server) recorded(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &recorder{ResponseWriter: w, start: time.Now(), route: routeNone}
@@ -62,10 +63,16 @@ func (s *Server) recorded(next http.Handler) http.Handler {
 		if s.accessLog {
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("method", r.Method), slog.String("route", rec.route), slog.Int("status", status),
-				slog.Int64("bytes", rec.bytes), slog.Duration("duration", end.Sub(rec.start)),
+				slog.Int64("bytes", rec.bytes), slog.Float64("duration_ms", milliseconds(end.Sub(rec.start))),
 				slog.String("client", s.clientIP(r)))
 		}
 	})
+}
+
+// milliseconds is d in milliseconds, to the microsecond: the unit of a
+// log field named _ms.
+func milliseconds(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
 }
 
 // routeLabel, a middleware of the router, tells the recorder which route

@@ -160,6 +160,9 @@ type Options struct {
 	PublishBurst int
 	// Web holds the static pages and scripts, served from "/".
 	Web fs.FS
+	// Docs holds the reference pages (Markdown) and the files beside
+	// them, served at /docs (see package docs).
+	Docs fs.FS
 	// Operators may sign in to the admin console.
 	Operators []Operator
 	// SessionLifetime is how long an operator stays signed in (default
@@ -207,6 +210,9 @@ type Server struct {
 	stopping     chan struct{}
 	stoppingOnce sync.Once
 
+	// docs is the reference pages, rendered (nil without Options.Docs).
+	docs *docsSite
+
 	// The admin console.
 	sessions    *sessions
 	signedOut   signedOutSessions // whose console tokens are refused
@@ -248,6 +254,13 @@ func New(b Backends, opts Options) *Server {
 	s.SetOpsToken(opts.OpsToken)
 	s.SetCredentials(Credentials{PublishTokens: opts.PublishTokens, ScopedPublishTokens: opts.ScopedPublishTokens,
 		SubscriberKeys: opts.SubscriberKeys, AllowedOrigins: opts.AllowedOrigins, Operators: opts.Operators})
+	if opts.Docs != nil {
+		d, err := newDocsSite(opts.Docs)
+		if err != nil {
+			s.log.Error("the reference pages cannot be served", "error", err)
+		}
+		s.docs = d
+	}
 	if s.tokensMatter() {
 		s.consoleKeys, _ = token.ParseKeys([]string{rand.Text() + rand.Text()}, "", nil) // 52 bytes of base32: a valid secret
 	}
@@ -305,6 +318,10 @@ func (s *Server) Handler() http.Handler {
 	// Operations.
 	r.HandleFunc("/healthz", s.health).Methods(get...)
 	r.HandleFunc("/metrics", s.serveMetrics).Methods(get...)
+
+	// The reference pages, and the files beside them to download.
+	r.HandleFunc("/docs", s.docsPage).Methods(get...)
+	r.PathPrefix("/docs/").HandlerFunc(s.docsPage).Methods(get...)
 
 	// Pages and scripts: the files there are.
 	if s.opts.Web != nil {

@@ -36,21 +36,27 @@ func webFiles(files fs.FS) map[string]*webFile {
 		if err != nil {
 			return nil // served by the file server, which says what is wrong
 		}
-		sum := sha256.Sum256(b)
-		f := &webFile{plain: b, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
-		if compressible(name) {
-			var buf bytes.Buffer
-			zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-			zw.Write(b)
-			zw.Close()
-			if buf.Len() < len(b) {
-				f.gzipped, f.gzETag = buf.Bytes(), `"`+hex.EncodeToString(sum[:12])+`-gzip"`
-			}
-		}
-		index[name] = f
+		index[name] = newWebFile(b, compressible(name))
 		return nil
 	})
 	return index
+}
+
+// newWebFile makes b ready to serve, with a gzipped copy if compress
+// and that is smaller.
+func newWebFile(b []byte, compress bool) *webFile {
+	sum := sha256.Sum256(b)
+	f := &webFile{plain: b, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
+	if compress {
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		zw.Write(b)
+		zw.Close()
+		if buf.Len() < len(b) {
+			f.gzipped, f.gzETag = buf.Bytes(), `"`+hex.EncodeToString(sum[:12])+`-gzip"`
+		}
+	}
+	return f
 }
 
 // compressible reports whether a file is text worth compressing.
@@ -78,6 +84,14 @@ func serveWebFile(index map[string]*webFile, w http.ResponseWriter, r *http.Requ
 	if f == nil {
 		return false
 	}
+	f.serve(w, r, name)
+	return true
+}
+
+// serve answers r with f, with its ETag (a matching If-None-Match gets
+// 304) and, for a client that accepts gzip, compressed. Its type comes
+// from name unless the header has one.
+func (f *webFile) serve(w http.ResponseWriter, r *http.Request, name string) {
 	h := w.Header()
 	h.Add("Vary", "Accept-Encoding")
 	body, etag := f.plain, f.etag
@@ -89,7 +103,6 @@ func serveWebFile(index map[string]*webFile, w http.ResponseWriter, r *http.Requ
 	// ServeContent answers If-None-Match from the ETag, and ranges; the
 	// type comes from the name.
 	http.ServeContent(w, r, path.Base(name), time.Time{}, bytes.NewReader(body))
-	return true
 }
 
 // acceptsGzip reports whether the request's Accept-Encoding takes gzip

@@ -301,6 +301,10 @@ func Restore(ctx context.Context, backupPath, path string, minNext int64) (Resto
 	return r, os.Rename(restoring, real)
 }
 
+// LastIDOf reads the newest ID of the database at path (a backup), without
+// opening it for writing.
+func LastIDOf(ctx context.Context, path string) (int64, error) { return lastIDOf(ctx, path) }
+
 // lastIDOf reads the newest ID of the database at path.
 func lastIDOf(ctx context.Context, path string) (int64, error) {
 	db, err := openReadOnly(path)

@@ -6,7 +6,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"unicode"
 )
 
 // realPath is the name the file at path goes by once every symlink on the
@@ -63,8 +65,72 @@ func realPath(path string) (string, error) {
 // LockFile is the lock file of the database at path: the same by every
 // symlinked, relative or ".." path to the database (not by a hard link,
 // whose name has a lock file of its own). While a livefeed has the
-// database open, the file holds its process ID, on a line of its own.
+// database open, the file holds its process ID, on a line of its own,
+// and once a server listens, where it serves, on the next line (see
+// Store.Advertise): "1234\nhttp://localhost:8080\n".
 func LockFile(path string) string { return realOr(path) + ".lock" }
+
+// LockHolder is the livefeed that has a database open, as the database's
+// lock file says.
+type LockHolder struct {
+	PID int
+	// URL is where it serves, as a user on this machine reaches it
+	// ("http://localhost:8080", "https://127.0.0.1:8443"); "" when it
+	// does not serve (a restore) or does not listen yet.
+	URL string
+}
+
+// maxLockFile bounds what is read of a lock file: a process ID and a URL.
+const maxLockFile = 4 << 10
+
+// HolderOf returns the livefeed that has the database at path open now,
+// from the database's lock file, found by any path to it (see LockFile).
+// ok is false when none has: there is no lock file, or no process holds
+// its lock any more (it stopped, or was killed, leaving the file).
+func HolderOf(path string) (h LockHolder, ok bool) {
+	f, err := os.Open(LockFile(path))
+	if err != nil {
+		return LockHolder{}, false
+	}
+	defer f.Close()
+	b := make([]byte, maxLockFile)
+	n, _ := f.ReadAt(b, 0)
+	if h, ok = parseLockFile(b[:n]); !ok {
+		return LockHolder{}, false
+	}
+	fi, err := f.Stat()
+	if err != nil || !holds(fi, h.PID) {
+		return LockHolder{}, false
+	}
+	return h, true
+}
+
+// parseLockFile reads what a lock file holds: a process ID on the first
+// line, and on the second, if there is one, the URL its server serves at.
+// Anything else is no holder.
+func parseLockFile(b []byte) (LockHolder, bool) {
+	first, rest, _ := strings.Cut(string(b), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil || pid <= 0 {
+		return LockHolder{}, false
+	}
+	url, rest, _ := strings.Cut(rest, "\n")
+	url = strings.TrimSpace(url)
+	if strings.TrimSpace(rest) != "" || strings.ContainsFunc(url, unicode.IsControl) {
+		return LockHolder{}, false
+	}
+	return LockHolder{PID: pid, URL: url}, true
+}
+
+// lockFileText is what a lock file holds for h (see parseLockFile).
+func lockFileText(h LockHolder) []byte {
+	b := strconv.AppendInt(nil, int64(h.PID), 10)
+	b = append(b, '\n')
+	if h.URL != "" {
+		b = append(append(b, h.URL...), '\n')
+	}
+	return b
+}
 
 // splitLast splits path at its last separator, as text only (filepath.Dir
 // would also clean "..", before the kernel follows the symlink it comes
@@ -123,12 +189,28 @@ type dbLock struct {
 	file *os.File // the database file, if it is locked itself
 }
 
-// Close lets the database go. A nil lock holds nothing.
+// write writes what the lock file says of its holder, h: the new text
+// over the old in one write, then cut to its length, so that a reader
+// never finds it empty.
+func (l *dbLock) write(h LockHolder) error {
+	if l == nil || l.name == nil {
+		return nil
+	}
+	b := lockFileText(h)
+	if _, err := l.name.WriteAt(b, 0); err != nil {
+		return err
+	}
+	return l.name.Truncate(int64(len(b)))
+}
+
+// Close lets the database go. A nil lock holds nothing. The lock file is
+// emptied first: it names no holder once there is none.
 func (l *dbLock) Close() {
 	if l == nil {
 		return
 	}
 	if l.name != nil {
+		l.name.Truncate(0)
 		l.name.Close()
 	}
 	if l.file != nil {

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"unicode"
 
 	"livefeed/feed"
 )
@@ -94,4 +96,55 @@ func TestKilledBackupSweptFromAnyPath(t *testing.T) {
 	if _, err := os.Stat(dead); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the killed backup's file is still there (%v)", err)
 	}
+}
+
+// TestParseLockFile: a lock file names a holder only as livefeed writes
+// it: a positive process ID, then, if it serves, a URL, a line each.
+func TestParseLockFile(t *testing.T) {
+	for _, tc := range []struct {
+		name, text string
+		want       LockHolder
+		ok         bool
+	}{
+		{"PIDOnly", "1234\n", LockHolder{PID: 1234}, true},
+		{"PIDNoNewline", "1234", LockHolder{PID: 1234}, true},
+		{"WithURL", "1234\nhttp://localhost:8080\n", LockHolder{PID: 1234, URL: "http://localhost:8080"}, true},
+		{"WithURLNoNewline", "1234\nhttps://127.0.0.1:8443", LockHolder{PID: 1234, URL: "https://127.0.0.1:8443"}, true},
+		{"CRLF", "1234\r\nhttp://localhost:8080\r\n", LockHolder{PID: 1234, URL: "http://localhost:8080"}, true},
+		{"ErrEmpty", "", LockHolder{}, false},
+		{"ErrZero", "0\n", LockHolder{}, false},
+		{"ErrNegative", "-5\nhttp://x\n", LockHolder{}, false},
+		{"ErrWord", "abc\n", LockHolder{}, false},
+		{"ErrHuge", "99999999999999999999999\n", LockHolder{}, false},
+		{"ErrThirdLine", "1234\nhttp://a\nhttp://b\n", LockHolder{}, false},
+		{"ErrControl", "1234\nhttp://a\x00b\n", LockHolder{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := parseLockFile([]byte(tc.text))
+			if got != tc.want || ok != tc.ok {
+				t.Fatalf("parseLockFile(%q) = %+v, %v; want %+v, %v", tc.text, got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+// FuzzParseLockFile: whatever a lock file holds, the holder it names has
+// a positive process ID and a URL of one line, and reads back the same
+// once written as livefeed writes it.
+func FuzzParseLockFile(f *testing.F) {
+	for _, seed := range []string{"1234\n", "1234\nhttp://localhost:8080\n", "", "-1\n", "1\n\n\n", "7\r\nhttps://[::1]:1\r\n", "1\nhttp://a\x85b\n"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, ok := parseLockFile(b)
+		if !ok {
+			return
+		}
+		if h.PID <= 0 || strings.ContainsFunc(h.URL, unicode.IsControl) {
+			t.Fatalf("parseLockFile(%q) = %+v", b, h)
+		}
+		if again, ok := parseLockFile(lockFileText(h)); !ok || again != h {
+			t.Fatalf("%+v written and read back: %+v, %v", h, again, ok)
+		}
+	})
 }

@@ -37,16 +37,23 @@ func lockFollowsFile(real string) bool {
 // flockHolder is the process that holds an flock on the file fi
 // describes, as /proc/locks lists it; 0 if it is not listed.
 func flockHolder(fi os.FileInfo) int {
+	pid, _ := flockListed(fi)
+	return pid
+}
+
+// flockListed is flockHolder, and whether the kernel's list of locks
+// could be read at all (if not, 0 says nothing).
+func flockListed(fi os.FileInfo) (pid int, listed bool) {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return 0
+		return 0, false
 	}
 	dev := uint64(st.Dev)
 	major, minor := (dev>>8)&0xfff|(dev>>32)&^0xfff, dev&0xff|(dev>>12)&^0xff
 	file := fmt.Sprintf("%02x:%02x:%d", major, minor, st.Ino)
 	b, err := os.ReadFile("/proc/locks")
 	if err != nil {
-		return 0
+		return 0, false
 	}
 	// "3: FLOCK  ADVISORY  WRITE 14917 fe:00:9979571 0 EOF"; a waiter's
 	// line has "->" after the number.
@@ -54,8 +61,8 @@ func flockHolder(fi os.FileInfo) int {
 		f := strings.Fields(line)
 		if len(f) >= 6 && f[1] == "FLOCK" && f[5] == file {
 			pid, _ := strconv.Atoi(f[4])
-			return pid
+			return pid, true
 		}
 	}
-	return 0
+	return 0, true
 }

@@ -414,8 +414,10 @@ func TestRestoreFailingToCopyLeavesNothing(t *testing.T) {
 }
 
 // TestLockFileFromAnyPath: the lock file, which names the process that
-// has the database open, is found by every symlinked, relative or ".."
-// path to the database.
+// has the database open and, once it advertises, where it serves, is
+// found by every symlinked, relative or ".." path to the database
+// (HolderOf); a closed store, or a lock file left by a process that holds
+// no lock on it (killed), names nobody.
 func TestLockFileFromAnyPath(t *testing.T) {
 	for _, other := range otherPaths {
 		if strings.HasPrefix(other.name, "HardLink") {
@@ -423,12 +425,56 @@ func TestLockFileFromAnyPath(t *testing.T) {
 		}
 		t.Run(other.name, func(t *testing.T) {
 			dir := lockDir(t)
-			MustOpenStoreAt(t, filepath.Join(dir, "data", "real.db"), store.Options{})
+			db := filepath.Join(dir, "data", "real.db")
+			s := MustOpenStoreAt(t, db, store.Options{})
 			other.setup(t)
-			b, err := os.ReadFile(store.LockFile(other.path))
-			if want := fmt.Sprintf("%d\n", os.Getpid()); err != nil || string(b) != want {
-				t.Errorf("LockFile(%s) = %s, holding %q (%v); want %q", other.path, store.LockFile(other.path), b, err, want)
+			if b, err := os.ReadFile(store.LockFile(other.path)); err != nil || string(b) != fmt.Sprintf("%d\n", os.Getpid()) {
+				t.Errorf("LockFile(%s) = %s, holding %q (%v); want this process's ID", other.path, store.LockFile(other.path), b, err)
+			}
+			if h, ok := store.HolderOf(other.path); !ok || h.PID != os.Getpid() || h.URL != "" {
+				t.Fatalf("HolderOf(%s) before it serves = %+v, %v; want process %d, no URL", other.path, h, ok, os.Getpid())
+			}
+			const url = "https://127.0.0.1:43210"
+			if err := s.Advertise(url); err != nil {
+				t.Fatal(err)
+			}
+			if h, ok := store.HolderOf(other.path); !ok || h.PID != os.Getpid() || h.URL != url {
+				t.Fatalf("HolderOf(%s) = %+v, %v; want process %d at %s", other.path, h, ok, os.Getpid(), url)
+			}
+			if b, err := os.ReadFile(store.LockFile(db)); err != nil || string(b) != fmt.Sprintf("%d\n%s\n", os.Getpid(), url) {
+				t.Fatalf("the lock file holds %q (%v)", b, err)
+			}
+			s.Close()
+			if h, ok := store.HolderOf(other.path); ok {
+				t.Fatalf("HolderOf(%s) once closed = %+v; want none", other.path, h)
 			}
 		})
 	}
+	t.Run("LeftByAKilledServer", func(t *testing.T) {
+		if runtime.GOOS != "linux" {
+			t.Skip("only Linux lists who holds a lock: elsewhere a live process ID is taken for the holder")
+		}
+		dir := lockDir(t)
+		db := filepath.Join(dir, "data", "real.db")
+		// What a killed server leaves: its ID (this live process's here)
+		// and address, and no lock held.
+		if err := os.WriteFile(store.LockFile(db), fmt.Appendf(nil, "%d\nhttp://127.0.0.1:9\n", os.Getpid()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if h, ok := store.HolderOf(db); ok {
+			t.Fatalf("HolderOf a lock file nobody locks = %+v; want none", h)
+		}
+	})
+	t.Run("NoLockFile", func(t *testing.T) {
+		dir := lockDir(t)
+		if h, ok := store.HolderOf(filepath.Join(dir, "data", "real.db")); ok {
+			t.Fatalf("HolderOf a database nobody opened = %+v; want none", h)
+		}
+	})
+	t.Run("AdvertiseRefusesControls", func(t *testing.T) {
+		s := MustOpenStoreAt(t, filepath.Join(t.TempDir(), "feed.db"), store.Options{})
+		if err := s.Advertise("http://127.0.0.1:1\n99\nhttp://evil"); err == nil {
+			t.Fatal("Advertise took a URL with line breaks")
+		}
+	})
 }

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"strconv"
-	"strings"
 	"syscall"
 )
 
@@ -92,9 +90,7 @@ func lockDatabase(path, real string, create bool) (*dbLock, error) {
 		}
 	}
 	// Who holds it, for the message of the next one that tries.
-	if err := name.Truncate(0); err == nil {
-		name.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	}
+	l.write(LockHolder{PID: os.Getpid()})
 	return l, nil
 }
 
@@ -169,10 +165,10 @@ func lockFile(path string, flag int) (*os.File, bool, error) {
 // written in it if pidFile (a lock file), else as the kernel lists it.
 func holderOf(f *os.File, pidFile bool) string {
 	if pidFile {
-		b := make([]byte, 32)
+		b := make([]byte, maxLockFile)
 		n, _ := f.ReadAt(b, 0)
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b[:n]))); err == nil && pid > 0 {
-			return fmt.Sprintf("livefeed (process %d)", pid)
+		if h, ok := parseLockFile(b[:n]); ok {
+			return fmt.Sprintf("livefeed (process %d)", h.PID)
 		}
 	}
 	if fi, err := f.Stat(); err == nil {
@@ -181,6 +177,18 @@ func holderOf(f *os.File, pidFile bool) string {
 		}
 	}
 	return "another livefeed process"
+}
+
+// holds reports whether process pid holds the flock on the file fi
+// describes: as the kernel lists flocks where it does (Linux), else
+// whether the process is alive (its ID may have been given to another
+// since, which a caller finds out when it gets no answer).
+func holds(fi os.FileInfo, pid int) bool {
+	if holder, listed := flockListed(fi); listed {
+		return holder == pid
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // flockWait takes an exclusive lock on f, waiting for it.

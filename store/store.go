@@ -24,6 +24,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"livefeed/feed"
 
@@ -302,6 +303,21 @@ func (s *Store) open(syncMode string) error {
 
 // Path returns the database file name.
 func (s *Store) Path() string { return s.path }
+
+// Advertise writes in the database's lock file, beside this process's ID,
+// the URL a server that has the database open serves at, as a user on
+// this machine reaches it: livefeed's commands find a local server by it
+// (HolderOf) whatever address it was told to listen on. The lock file is
+// emptied when the store is closed.
+func (s *Store) Advertise(url string) error {
+	if strings.ContainsFunc(url, unicode.IsControl) {
+		return fmt.Errorf("advertise %q: not a URL", url)
+	}
+	if err := s.lock.write(LockHolder{PID: os.Getpid(), URL: url}); err != nil {
+		return fmt.Errorf("database %s: write where the server serves in its lock file: %w", s.path, err)
+	}
+	return nil
+}
 
 // LastID returns the highest committed ID (0 for an empty database).
 func (s *Store) LastID() int64 { return s.lastID.Load() }

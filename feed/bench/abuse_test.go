@@ -22,8 +22,8 @@ import (
 // byte a second. The first are bounded by the groups' limits, the second
 // by server.read_timeout, which bounds a whole line. Before, the first
 // grew the server by about a gigabyte a minute and the second held their
-// lines for as long as they liked. The figures are in README's "Faults and
-// attacks".
+// lines for as long as they liked. The figures are in web/docs/security.md,
+// "Faults and attacks".
 func TestIngestAbuseRSS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the server")

@@ -15,6 +15,8 @@
 package bench
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -25,6 +27,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"livefeed/feed"
 )
 
 // Config is what the command line asks for.
@@ -68,21 +72,21 @@ type Config struct {
 	Override Params
 }
 
+// ErrUsage is a command line of the load tool's that makes no sense: Main
+// has printed what is wrong and the usage.
+var ErrUsage = errors.New("usage")
+
 // ParseArgs reads the command line of `livefeed bench`. getenv supplies the
-// default token (the first of LIVEFEED_PUBLISH_TOKENS).
-func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+// default token (the first of LIVEFEED_PUBLISH_TOKENS). Help asked for
+// (-help, or -workloads, or -all-flags) is written to out and returned as
+// flag.ErrHelp, as is the message of a bad flag, with the usage.
+func ParseArgs(args []string, getenv func(string) string, out io.Writer) (Config, error) {
 	cfg := Config{Override: unsetParams()}
 	fs := flag.NewFlagSet("livefeed bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	workloads := fs.String("workload", "", "workload(s) to run: W1..W11, W13, W15, W16, a comma-separated list, or all (all but the W11 soak, the W13 cluster, and W15 and W16, which take minutes and W16 a delayed tier in the server's configuration)")
+	fs.SetOutput(out)
+	workloads := fs.String("workload", "", "the `workloads` to run: W1..W11, W13, W15, W16, a comma-separated list, or all (all but the W11 soak, the W13 cluster, and W15 and W16, which take minutes and W16 a delayed tier in the server's configuration)")
 	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "base `URL` of the server under test")
-	// The token a server was given in its environment, else the one of
-	// the sample config.toml.
-	defaultToken, _, _ := strings.Cut(getenv("LIVEFEED_PUBLISH_TOKENS"), ",")
-	if defaultToken == "" {
-		defaultToken = "dev-publish-token-change-me"
-	}
-	fs.StringVar(&cfg.Token, "token", strings.TrimSpace(defaultToken), "publish `token` (default: the first of $LIVEFEED_PUBLISH_TOKENS, else the sample config.toml's)")
+	fs.StringVar(&cfg.Token, "token", "", "the server's publish `token` (default: the first of $"+EnvPublishTokens+", else the sample config.toml's)")
 	cfg.OpsToken = getenv(EnvOpsToken)
 	fs.IntVar(&cfg.PID, "pid", 0, "the server's process `id`: enables server CPU per delivery and RSS figures (required by W3)")
 	fs.IntVar(&cfg.Runs, "runs", 3, "runs of each workload; the median of each figure is checked against the bars")
@@ -110,16 +114,26 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 	fs.IntVar(&o.Batch, "batch", unset, "override W3's subscribers per connect batch")
 	fs.DurationVar(&o.Conflate, "conflate", unset, "W15: the `interval` the conflated subscribers ask for (default 1s)")
 	fs.DurationVar(&o.Delay, "delay", unset, "W16: the `delay` of the server's delayed tier of bench/w16/* (default 60s)")
+	listWorkloads := fs.Bool("workloads", false, "list the workloads: what each measures, its bars, and how the tool reads it")
+	allFlags := fs.Bool("all-flags", false, "list every flag, with the overrides of the workloads' parameters")
 	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
-	if fs.NArg() > 0 {
+	switch {
+	case *listWorkloads:
+		writeWorkloads(out)
+		return Config{}, flag.ErrHelp
+	case *allFlags:
+		fmt.Fprintf(out, "%s\nEvery flag:\n", synopsis)
+		fs.PrintDefaults()
+		return Config{}, flag.ErrHelp
+	case fs.NArg() > 0:
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	switch {
 	case *workloads == "":
-		return Config{}, errors.New("-workload is required (W1..W11, W13, W15, W16 or all); see -help")
+		return Config{}, errors.New("-workload is required (W1..W11, W13, W15, W16 or all; livefeed bench -workloads lists them)")
 	case strings.EqualFold(*workloads, "all"):
 		// The soak takes ten minutes a run and the cluster needs NATS:
 		// only when asked for by name.
@@ -137,6 +151,13 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 			cfg.Workloads = append(cfg.Workloads, w)
 		}
 	}
+	if cfg.Token == "" {
+		// The token a server was given in its environment, else the one
+		// of the sample config.toml. (Not the flag's default: -help
+		// would print it.)
+		first, _, _ := strings.Cut(getenv(EnvPublishTokens), ",")
+		cfg.Token = cmp.Or(strings.TrimSpace(first), sampleToken)
+	}
 	if cfg.Runs < 1 {
 		return Config{}, fmt.Errorf("-runs %d: at least 1", cfg.Runs)
 	}
@@ -146,41 +167,81 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Con
 	return cfg, nil
 }
 
+// EnvPublishTokens is the server's variable of publish tokens, whose
+// first the load tool publishes with unless -token is given.
+const EnvPublishTokens = "LIVEFEED_PUBLISH_TOKENS"
+
+// sampleToken is the publish token of the sample config.toml, the load
+// tool's last default.
+const sampleToken = "dev-publish-token-change-me"
+
+// synopsis is the first line of the load tool's usage.
+const synopsis = "usage: livefeed bench -workload W1..W11|W13|W15|W16|all [-url URL] [-token T] [-pid N] [flags]\n"
+
+// usedFlags are the flags -help shows; -all-flags shows every one.
+var usedFlags = []string{"workload", "url", "token", "pid", "runs"}
+
+// usage is -help: what the tool does, the flags most used, and where the
+// rest is, in a screenful.
 func usage(fs *flag.FlagSet) {
 	w := fs.Output()
-	fmt.Fprint(w, `Usage: livefeed bench -workload W1..W11|W13|W15|W16|all [-url http://host:port] [-token T] [-pid N] [flags]
+	fmt.Fprint(w, synopsis+`
+Drives a running livefeed server over real sockets with the workloads of the
+performance page (web/docs/performance.md in the repository) and prints one
+line of figures a run, then the median of the runs and each bar with MET or
+NOT MET. Progress goes to stderr as "# ..." lines.
 
-Drives a running livefeed server over real sockets and prints one line per
-run with every figure, then for each workload the median of the runs, each
-bar of web/docs/performance.md with MET or NOT MET, and a result line:
+Flags most used:
+`)
+	used := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	used.SetOutput(w)
+	for _, name := range usedFlags {
+		f := fs.Lookup(name)
+		used.Var(f.Value, f.Name, f.Usage)
+	}
+	used.PrintDefaults()
+	fmt.Fprint(w, `
+  livefeed bench -workloads    what each workload measures and how it is read
+  livefeed bench -all-flags    every flag, with the workloads' parameters
+`)
+}
+
+// writeWorkloads lists the workloads: each one's bench and bars as the
+// performance page states them, and how the tool reads it.
+func writeWorkloads(w io.Writer) {
+	fmt.Fprint(w, `Workloads of web/docs/performance.md, each as the page states it, then how
+the tool reads it. Figures end in their unit (_ms, _s, _kb, _mb,
+_us_per_delivery, _per_s); client_cpu_* is the tool's own CPU: compare
+client_cpu_cores with the machine's cores to see whether the tool, not the
+server, was the limit. A run prints:
 
   W1 run=1 subscribers=10000 ... latency_p99_ms=41.2 ... client_cpu_us_per_delivery=2.1
   W1 median runs=3 ... latency_p99_ms=41.2 ...
   W1 bar latency_p99_ms=41.2 bar<=60 MET (median of 3 runs)
   W1 result MET (all 6 bars)
-
-Progress goes to stderr as "# ..." lines. Figures end in their unit
-(_ms, _s, _kb, _mb, _us_per_delivery, _per_s). client_cpu_* is the tool's
-own CPU: compare client_cpu_cores with the machine's cores to see whether
-the tool, not the server, was the limit.
-
-Flags:
 `)
-	fs.PrintDefaults()
-	fmt.Fprintln(w, "\nWorkloads (web/docs/performance.md, then how the tool reads it):")
 	for _, wl := range Workloads {
 		fmt.Fprintf(w, "\n%s  %s\n    %s\n", wl.Name, wl.Bench, wl.Reading)
 	}
 }
 
-// Main runs `livefeed bench` with the arguments after "bench".
+// Main runs `livefeed bench` with the arguments after "bench". Help
+// asked for goes to stdout; a command line that makes no sense is said on
+// stderr, with the usage, and returned as ErrUsage.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := ParseArgs(args, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
+	var said bytes.Buffer
+	cfg, err := ParseArgs(args, getenv, &said)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		stdout.Write(said.Bytes())
 		return nil
-	}
-	if err != nil {
-		return err
+	case said.Len() > 0: // a bad flag: flag printed it, with the usage
+		stderr.Write(said.Bytes())
+		return fmt.Errorf("%w: %w", ErrUsage, err)
+	case err != nil:
+		fmt.Fprintf(stderr, "livefeed bench: %v\n\n", err)
+		ParseArgs([]string{"-help"}, getenv, stderr) // the usage
+		return fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	if n, err := RaiseOpenFiles(); err != nil {
 		fmt.Fprintf(stderr, "# cannot raise the open files limit: %v\n", err)
@@ -253,6 +314,9 @@ func RunReports(ctx context.Context, cfg Config, stdout, stderr io.Writer) ([]Re
 				r.settle(ctx, baseline)
 			}
 			f, err := w.run(ctx, r, p)
+			if errors.Is(err, feed.ErrUnauthorized) {
+				err = fmt.Errorf("%w: give one of the server's publish tokens with -token, or in the environment variable %s (without either, the sample config.toml's is sent)", err, EnvPublishTokens)
+			}
 			if err != nil {
 				fmt.Fprintf(stdout, "%s run=%d error=%q\n", w.Name, run, err.Error())
 				errs = append(errs, fmt.Errorf("%s run %d: %w", w.Name, run, err))

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -82,15 +85,67 @@ func TestParseArgs(t *testing.T) {
 	}
 }
 
-func TestHelpDescribesEveryWorkload(t *testing.T) {
-	var out bytes.Buffer
-	if err := bench.Main(t.Context(), []string{"-help"}, env(nil), io.Discard, &out); err != nil {
-		t.Fatal(err)
-	}
-	for _, w := range bench.Workloads {
-		if !strings.Contains(out.String(), w.Name+"  ") || !strings.Contains(out.String(), w.Reading) {
-			t.Fatalf("-help does not describe %s:\n%s", w.Name, out.String())
+// TestHelp: -help is a screenful on stdout (what the tool does, the flags
+// most used, how to list the rest) pointing at the performance page in
+// the repository, and never shows the token taken from the environment;
+// -workloads describes every workload and -all-flags lists every flag.
+func TestHelp(t *testing.T) {
+	const secret = "server-token-from-env-0123456789"
+	help := func(arg string) string {
+		t.Helper()
+		var out, errs bytes.Buffer
+		if err := bench.Main(t.Context(), []string{arg}, env(map[string]string{"LIVEFEED_PUBLISH_TOKENS": secret}), &out, &errs); err != nil || errs.Len() > 0 {
+			t.Fatalf("%s: %v, stderr %q", arg, err, errs.String())
 		}
+		if strings.Contains(out.String(), secret) {
+			t.Fatalf("%s shows the token of $LIVEFEED_PUBLISH_TOKENS:\n%s", arg, out.String())
+		}
+		return out.String()
+	}
+	short := help("-help")
+	if n := strings.Count(short, "\n"); n > 25 {
+		t.Errorf("-help has %d lines, want a screenful:\n%s", n, short)
+	}
+	for _, want := range []string{"usage: livefeed bench -workload", "web/docs/performance.md", "-workload", "-url", "-token", "-pid", "livefeed bench -workloads", "livefeed bench -all-flags"} {
+		if !strings.Contains(short, want) {
+			t.Errorf("-help does not say %q:\n%s", want, short)
+		}
+	}
+	if strings.Contains(short, bench.Workloads[0].Reading) {
+		t.Errorf("-help holds the workloads' long text:\n%s", short)
+	}
+	workloads := help("-workloads")
+	for _, w := range bench.Workloads {
+		if !strings.Contains(workloads, w.Name+"  "+w.Bench) || !strings.Contains(workloads, w.Reading) {
+			t.Fatalf("-workloads does not describe %s:\n%s", w.Name, workloads)
+		}
+	}
+	all := help("-all-flags")
+	for _, name := range []string{"-subscribers", "-bare-url", "-per-request", "-cpuprofile", "-drain"} {
+		if !strings.Contains(all, "\n  "+name+" ") {
+			t.Errorf("-all-flags does not list %s:\n%s", name, all)
+		}
+	}
+}
+
+// TestUsageErrors: a command line that makes no sense is said on stderr
+// with the usage, and is ErrUsage (exit status 2); nothing is on stdout.
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+		args       []string
+	}{
+		{"NoWorkload", "livefeed bench: -workload is required", nil},
+		{"UnknownFlag", "flag provided but not defined: -nope", []string{"-nope"}},
+		{"Stray", `unexpected argument "stray"`, []string{"-workload", "W1", "stray"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errs bytes.Buffer
+			err := bench.Main(t.Context(), tc.args, env(nil), &out, &errs)
+			if !errors.Is(err, bench.ErrUsage) || out.Len() > 0 || !strings.Contains(errs.String(), tc.want) || !strings.Contains(errs.String(), "usage: livefeed bench") {
+				t.Fatalf("Main = %v\nstdout %q\nstderr %q\nwant ErrUsage and %q with the usage on stderr", err, out.String(), errs.String(), tc.want)
+			}
+		})
 	}
 }
 
@@ -255,5 +310,27 @@ func TestAppendData(t *testing.T) {
 		if !ok || p.Sent != sent.UnixNano() || p.Publisher != 3 || p.Seq != 12345 {
 			t.Fatalf("ParsePayload = %+v, %v", p, ok)
 		}
+	}
+}
+
+// TestRefusedToken: a server that refuses the load tool's publish token
+// is said with the flag and the variable that give the right one, not
+// only with the server's 401.
+func TestRefusedToken(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/publish" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"error":"the publish token is not valid"}`)
+	}))
+	defer srv.Close()
+	var out, errs bytes.Buffer
+	err := bench.Main(t.Context(), []string{"-workload", "W4", "-url", srv.URL, "-runs", "1", "-publishers", "1", "-duration", "100ms", "-rate", "10"}, env(nil), &out, &errs)
+	if err == nil || !strings.Contains(err.Error(), "the publish token is not valid") ||
+		!strings.Contains(err.Error(), "give one of the server's publish tokens with -token, or in the environment variable LIVEFEED_PUBLISH_TOKENS") {
+		t.Fatalf("Main = %v\n%s%s", err, out.String(), errs.String())
 	}
 }

@@ -158,7 +158,11 @@ func (p *Publisher) prepare(n int) time.Time {
 // acknowledged checks the reply to the request publishing n events sent at
 // sent, and counts it.
 func (p *Publisher) acknowledged(resp Response, sent time.Time, n int) (first, last int64, err error) {
-	if resp.Status != 201 {
+	switch resp.Status {
+	case 201:
+	case 401:
+		return 0, 0, p.failed(fmt.Errorf("publish: status 401: %s: %w", truncate(string(resp.Body), 200), feed.ErrUnauthorized))
+	default:
 		return 0, 0, p.failed(fmt.Errorf("publish: status %d: %s", resp.Status, truncate(string(resp.Body), 200)))
 	}
 	if first, last, err = ParseAck(resp.Body); err != nil {

@@ -27,9 +27,14 @@ import (
 type Ingest struct {
 	pw   *io.PipeWriter
 	bw   *bufio.Writer
-	resp *http.Response
-	br   *bufio.Reader
 	line []byte
+
+	// The server's answer, set once answered is closed: its response and
+	// a reader of it, or why there is none.
+	answered chan struct{}
+	resp     *http.Response
+	br       *bufio.Reader
+	err      error
 }
 
 // Ack is the server's answer to one line of an Ingest, in the order of
@@ -43,9 +48,13 @@ type Ack struct {
 	Err  error
 }
 
-// Ingest opens a streaming publish. It returns once the server has
-// accepted the stream (its token, above all); end it with CloseSend, then
-// read the rest of the acknowledgements, or with Close.
+// Ingest opens a streaming publish. It returns at once, without waiting
+// for the server's answer: whether the server accepted the stream (its
+// token, above all) is told by the first Recv, and a refused stream's
+// Send or Flush fails. For a proxy may pass the answer on only with the
+// first acknowledgement (nginx does over HTTP/2), which comes only once a
+// line was sent. End the stream with CloseSend, then read the rest of
+// the acknowledgements, or with Close.
 func (c *Client) Ingest(ctx context.Context) (*Ingest, error) {
 	pr, pw := io.Pipe()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+"/api/publish", pr)
@@ -54,18 +63,31 @@ func (c *Client) Ingest(ctx context.Context) (*Ingest, error) {
 	}
 	req.Header.Set("Content-Type", "application/x-ndjson")
 	req.Header.Set("Authorization", "Bearer "+c.Token)
-	resp, err := c.http().Do(req)
-	if err != nil {
-		pw.CloseWithError(err)
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		defer resp.Body.Close()
-		pw.CloseWithError(errors.New("client: the stream was refused"))
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return nil, replyError(resp, body)
-	}
-	return &Ingest{pw: pw, bw: bufio.NewWriterSize(pw, 64<<10), resp: resp, br: bufio.NewReaderSize(resp.Body, 64<<10)}, nil
+	in := &Ingest{pw: pw, bw: bufio.NewWriterSize(pw, 64<<10), answered: make(chan struct{})}
+	go func() {
+		defer close(in.answered)
+		// Until the server answers, ctx ending ends the body too: the
+		// transport waits for the body's end before it gives up.
+		stop := context.AfterFunc(ctx, func() { pr.CloseWithError(ctx.Err()) })
+		resp, err := c.http().Do(req)
+		stop()
+		if err != nil && ctx.Err() != nil {
+			// However the transport put it (the body's end, or ctx).
+			err = fmt.Errorf("client: the stream was not answered: %w", ctx.Err())
+		}
+		if err == nil && resp.StatusCode != http.StatusOK {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			err = replyError(resp, body)
+		}
+		if err != nil {
+			pr.CloseWithError(err) // Send and Flush fail with it
+			in.err = err
+			return
+		}
+		in.resp, in.br = resp, bufio.NewReaderSize(resp.Body, 64<<10)
+	}()
+	return in, nil
 }
 
 // Send queues one update, with an idempotency key of its own ("" for
@@ -110,8 +132,13 @@ func (in *Ingest) CloseSend() error {
 
 // Recv returns the acknowledgement of the next line, waiting for it, and
 // io.EOF once the server has answered every line of a stream ended with
-// CloseSend.
+// CloseSend. The server's refusal of the whole stream is the first
+// Recv's error.
 func (in *Ingest) Recv() (Ack, error) {
+	<-in.answered
+	if in.err != nil {
+		return Ack{}, in.err
+	}
 	line, err := in.br.ReadSlice('\n')
 	if err != nil {
 		if errors.Is(err, io.EOF) && len(line) == 0 {
@@ -147,6 +174,10 @@ func (in *Ingest) Recv() (Ack, error) {
 // Close ends the stream at once, sent or not.
 func (in *Ingest) Close() error {
 	in.pw.CloseWithError(errors.New("client: the stream was closed"))
+	<-in.answered // the request ends with its body
+	if in.resp == nil {
+		return nil
+	}
 	return in.resp.Body.Close()
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 
 	"livefeed/store"
@@ -25,8 +26,32 @@ func Backup(ctx context.Context, e Env) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.Stdout, "backed up %s to %s\n", dbPath, out)
+	// What the copy holds: the snapshot of the moment it was taken.
+	holds := ""
+	if last, err := store.LastIDOf(ctx, out); err == nil {
+		holds = fmt.Sprintf("events up to ID %d", last)
+	}
+	if fi, err := os.Stat(out); err == nil {
+		holds = strings.TrimPrefix(holds+", "+size(fi.Size()), ", ")
+	}
+	if holds != "" {
+		holds = ": " + holds
+	}
+	fmt.Fprintf(e.Stdout, "backed up %s to %s%s\n", dbPath, out, holds)
 	return nil
+}
+
+// size says n bytes in the unit that fits.
+func size(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // Restore is `livefeed restore [-config f] [-db f] [-next-id N]
@@ -69,10 +94,14 @@ func storeFlags(name, arg string, e Env, more ...func(*flag.FlagSet)) (*flag.Fla
 		m(flags)
 	}
 	flags.Usage = func() {
-		fmt.Fprintf(stderr, "usage: livefeed %s [flags] %s\n", name, arg)
+		fmt.Fprintf(flags.Output(), "usage: livefeed %s [flags] %s\n", name, arg)
 		flags.PrintDefaults()
 	}
-	positional, err := parseFlags(flags, args)
+	var positional []string
+	err := e.parse(flags, func() (err error) {
+		positional, err = parseFlags(flags, args)
+		return err
+	})
 	if err != nil {
 		return nil, "", FlagError(err)
 	}

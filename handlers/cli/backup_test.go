@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -21,7 +22,8 @@ import (
 
 // TestBackupWhileServing takes a backup with `livefeed backup` while
 // publishers keep writing: the copy is consistent (every event up to its
-// newest ID, nothing half-written) and opens as a livefeed database.
+// newest ID, nothing half-written), opens as a livefeed database, and the
+// command says up to which ID it holds events.
 func TestBackupWhileServing(t *testing.T) {
 	cfg := nodetest.Config(t)
 	n := nodetest.Start(t, cfg, node.Options{})
@@ -74,7 +76,10 @@ func TestBackupWhileServing(t *testing.T) {
 	if n := int64(len(events)); n < 200 || n != b.LastID() {
 		t.Fatalf("backup has %d events, last ID %d", n, b.LastID())
 	}
-	t.Logf("%s (%d events)", strings.TrimSpace(stdout), len(events))
+	// It says what the copy holds: the events up to the snapshot's.
+	if want := fmt.Sprintf("backed up %s to %s: events up to ID %d, ", cfg.Store.Path, out, b.LastID()); !strings.HasPrefix(stdout, want) || !regexp.MustCompile(`, [0-9.]+ (KB|MB)\n$`).MatchString(stdout) {
+		t.Fatalf("backup said %q, want %q and the copy's size", stdout, want)
+	}
 }
 
 // TestRestore restores an older backup: IDs clients have seen are never

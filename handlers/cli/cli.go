@@ -7,12 +7,14 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"livefeed/handlers/config"
 	"os"
+
+	"livefeed/handlers/config"
 )
 
 // Env is what a command gets from the command line: its arguments and the
@@ -53,10 +55,36 @@ func UsageError(stderr io.Writer, usage func(), format string, args ...any) erro
 // FlagError turns an error of flag.Parse into a command's: help asked for
 // is no error, anything else a usage error (flag has printed both).
 func FlagError(err error) error {
-	if errors.Is(err, flag.ErrHelp) {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
 		return nil
+	case errors.Is(err, ErrUsage):
+		return err
 	}
 	return fmt.Errorf("%w: %w", ErrUsage, err)
+}
+
+// parse runs parse (f.Parse, or parseFlags with f) and prints what flag
+// prints where the user looks for it: help asked for (-h, -help, --help)
+// on stdout, so that `livefeed tail -help | less` shows it, and a bad
+// flag with the usage after it on stderr. f's Usage must print to
+// f.Output(). It returns flag.ErrHelp once help is printed, and a usage
+// error for a bad flag (see FlagError); from then on f prints to stderr,
+// for the usage after an error found later.
+func (e Env) parse(f *flag.FlagSet, parse func() error) error {
+	var said bytes.Buffer
+	f.SetOutput(&said)
+	err := parse()
+	f.SetOutput(e.Stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		e.Stdout.Write(said.Bytes())
+		return err
+	case err != nil:
+		e.Stderr.Write(said.Bytes())
+		return fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	return nil
 }
 
 // parseFlags parses args with f, and returns its arguments: flag stops at

@@ -139,8 +139,10 @@ func TestFeedCommandFlags(t *testing.T) {
 
 // TestTokenCommand: livefeed token mints a token from the configured HMAC
 // secret that the server accepts; without a secret, or without a pattern,
-// it says what is missing.
+// it says what is missing, a secret with the key and the variable that
+// give one.
 func TestTokenCommand(t *testing.T) {
+	t.Chdir(t.TempDir()) // no config.toml
 	const secret = "e2e-subscriber-secret-0123456789abcdef"
 	cfgPath := writeFile(t, "config.toml", "[auth]\nsubscriber_keys = [\""+secret+"\"]\nsubscriber_audience = \"feed.example\"\n")
 	noKeys := writeFile(t, "no-keys.toml", "[auth]\n")
@@ -173,7 +175,8 @@ func TestTokenCommand(t *testing.T) {
 		{"ErrConflateTooShort", []string{"-realtime", "*", "-conflate", "10ms", "-config", cfgPath}, "-conflate 10ms is out of range"},
 		{"ErrBadRealtime", []string{"-realtime", "a/*/b", "-config", cfgPath}, `"a/*/b"`},
 		{"ErrBadTTL", []string{"-subscribe", "*", "-ttl", "0s", "-config", cfgPath}, "-ttl"},
-		{"ErrNoSecret", []string{"-subscribe", "*", "-config", noKeys}, "no HMAC secret"},
+		{"ErrNoSecret", []string{"-subscribe", "*", "-config", noKeys}, "no HMAC secret among auth.subscriber_keys to sign with (public keys only verify): give one of 32 bytes or more in auth.subscriber_keys of " + noKeys + ", or in the environment variable LIVEFEED_SUBSCRIBER_KEYS"},
+		{"ErrNoConfig", []string{"-subscribe", "*"}, "give one of 32 bytes or more in auth.subscriber_keys of a config file (there is no config.toml here; -config names one), or in the environment variable LIVEFEED_SUBSCRIBER_KEYS"},
 		{"ErrBadPattern", []string{"-subscribe", "a b/*/c", "-config", cfgPath}, `"b/*/c"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -183,9 +186,9 @@ func TestTokenCommand(t *testing.T) {
 			}
 		})
 	}
-	// What `livefeed help token` prints.
-	if _, help, err := run(context.Background(), cli.Token, tokenEnv(""), nil, "-help"); err != nil || !strings.Contains(help, "-subscribe") {
-		t.Fatalf("token -help: %v %s", err, help)
+	// What `livefeed help token` prints, on stdout.
+	if help, errOut, err := run(context.Background(), cli.Token, tokenEnv(""), nil, "-help"); err != nil || !strings.Contains(help, "-subscribe") || errOut != "" {
+		t.Fatalf("token -help: %v\nstdout %q\nstderr %q", err, help, errOut)
 	}
 }
 

@@ -34,7 +34,7 @@ func Import(ctx context.Context, e Env) error {
 	batch := ff.flags.Int("batch", 500, "events per request, 1 to 1000; each batch is published all or nothing")
 	keys := ff.flags.String("keys", keysNone, keysUsage("row"))
 	ff.flags.Usage = func() {
-		fmt.Fprintf(e.Stderr, "usage: livefeed import [-url URL] [-token T] [-batch N] [-keys none|file] FILE.csv\n\n"+
+		fmt.Fprintf(ff.flags.Output(), "usage: livefeed import [-url URL] [-token T] [-batch N] [-keys none|file] FILE.csv\n\n"+
 			"Publishes the rows of a CSV: an export of livefeed's (the header of\n"+
 			"/api/export.csv; the events get new IDs and times), or a fixtures sheet with\n"+
 			"the header topic,home,away,start (a score event of 0-0, status scheduled, a\n"+
@@ -47,7 +47,7 @@ func Import(ctx context.Context, e Env) error {
 	}
 	args, err := ff.parseBatched(e, batch)
 	if err != nil {
-		return err
+		return FlagError(err)
 	}
 	if len(args) != 1 {
 		return UsageError(e.Stderr, ff.flags.Usage, "import takes one CSV file, not %d arguments", len(args))
@@ -63,13 +63,13 @@ func Import(ctx context.Context, e Env) error {
 	if *keys == keysFile && !in.regular {
 		return UsageError(e.Stderr, ff.flags.Usage, "-keys=file needs a regular file, which a rerun reads again the same; %s is not one", in.name)
 	}
-	c, tokenFrom, err := ff.publisher(e)
+	c, r, tokenFrom, err := ff.publisher(e)
 	if err != nil {
 		return err
 	}
 	j := &job{
 		name: in.name, unit: "row", size: *batch, paced: !in.regular,
-		tokenFrom: tokenFrom, send: c.PublishBatchAck,
+		tokenFrom: tokenFrom, server: r, send: c.PublishBatchAck,
 	}
 	if *keys == keysFile {
 		j.key = fileKeys("import", in.path)

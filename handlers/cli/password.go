@@ -18,12 +18,12 @@ func HashPassword(_ context.Context, e Env) error {
 	flags := flag.NewFlagSet("livefeed hash-password", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	flags.Usage = func() {
-		fmt.Fprintf(stderr, "usage: livefeed hash-password\n\n"+
+		fmt.Fprintf(flags.Output(), "usage: livefeed hash-password\n\n"+
 			"Reads a new operator's password, at a terminal twice and without showing it,\n"+
 			"from a pipe its first line, and prints its bcrypt hash: the password_hash\n"+
 			"of [[auth.operators]] in config.toml, or of %s.\n", config.EnvOperators)
 	}
-	if err := flags.Parse(args); err != nil {
+	if err := e.parse(flags, func() error { return flags.Parse(args) }); err != nil {
 		return FlagError(err)
 	}
 	if flags.NArg() > 0 {

@@ -62,7 +62,7 @@ func Publish(ctx context.Context, e Env) error {
 	batch := ff.flags.Int("batch", 100, "events per request, 1 to 1000; each batch is published all or nothing")
 	keys := ff.flags.String("keys", keysNone, keysUsage("line"))
 	ff.flags.Usage = func() {
-		fmt.Fprintf(e.Stderr, "usage: livefeed publish [-url URL] [-token T] [-batch N] [-keys none|file] [FILE]\n\n"+
+		fmt.Fprintf(ff.flags.Output(), "usage: livefeed publish [-url URL] [-token T] [-batch N] [-keys none|file] [FILE]\n\n"+
 			"Publishes NDJSON events, one {\"topic\": ..., \"type\": ..., \"data\": {...}} a line,\n"+
 			"from FILE or standard input, and prints the ID of each, a line each. Every\n"+
 			"line is published, also one the same as an earlier line or an earlier run's.\n"+
@@ -76,7 +76,7 @@ func Publish(ctx context.Context, e Env) error {
 	}
 	args, err := ff.parseBatched(e, batch)
 	if err != nil {
-		return err
+		return FlagError(err)
 	}
 	if len(args) > 1 {
 		return UsageError(e.Stderr, ff.flags.Usage, "publish takes one file at most, not %d", len(args))
@@ -96,7 +96,7 @@ func Publish(ctx context.Context, e Env) error {
 	if *keys == keysFile && !in.regular {
 		return UsageError(e.Stderr, ff.flags.Usage, "-keys=file needs a regular file, which a rerun reads again the same; %s is not one", in.name)
 	}
-	c, tokenFrom, err := ff.publisher(e)
+	c, r, tokenFrom, err := ff.publisher(e)
 	if err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func Publish(ctx context.Context, e Env) error {
 	}
 	j := &job{
 		name: in.name, unit: "line", size: *batch, paced: !in.regular,
-		tokenFrom: tokenFrom, ids: e.Stdout,
+		tokenFrom: tokenFrom, server: r, ids: e.Stdout,
 		send: c.PublishBatchAck,
 	}
 	if *keys == keysFile {
@@ -278,6 +278,7 @@ type job struct {
 	paced     bool   // the input comes at its own pace (a pipe, a terminal): a batch goes as soon as the input pauses
 	key       func(first int) string
 	tokenFrom string    // where the publish token came from, for a refused one
+	server    remote    // the server it publishes to, for one that does not answer
 	ids       io.Writer // each stored event's ID is written to it, a line each; nil for none
 	send      func(ctx context.Context, updates []feed.Update, key string) (client.BatchAck, error)
 
@@ -500,14 +501,19 @@ func (j *job) sendFailed(err error, key string) error {
 	// A rerun is worth it when the failure may pass: not when the
 	// server refused the events, the token or the key.
 	resumable := true
+	var op *net.OpError
 	if j.mayBeStored(err, key) {
 		what += fmt.Sprintf(" may or may not be stored: %s (%v)", j.noAnswer(err), err)
 	} else {
 		what += " not stored: " + j.refusal(err, key)
-		var op *net.OpError
 		resumable = errors.As(err, &op) || errors.Is(err, feed.ErrUnavailable) || errors.Is(err, feed.ErrRateLimited) || errors.Is(err, feed.ErrTimeout)
 	}
-	return j.report(what, j.last, false, resumable)
+	report := j.report(what, j.last, false, resumable)
+	if errors.As(err, &op) && op.Op == "dial" && j.server.url != "" {
+		// Nobody there: say where it looked, and what to do.
+		return fmt.Errorf("%w. No livefeed answers at %s. %s", report, j.server, j.server.whatToDo())
+	}
+	return report
 }
 
 // report builds the message of a run that stopped: which places were

@@ -40,8 +40,8 @@ func PrintServeFlags(w io.Writer) { serveFlags(w).flags.PrintDefaults() }
 // its configuration on each of e.Hangups.
 func Serve(ctx context.Context, e Env) (err error) {
 	sv := serveFlags(e.Stderr)
-	sv.flags.Usage = func() { e.usage(e.Stderr) }
-	if err := sv.flags.Parse(e.Args); err != nil {
+	sv.flags.Usage = func() { e.usage(sv.flags.Output()) }
+	if err := e.parse(sv.flags, func() error { return sv.flags.Parse(e.Args) }); err != nil {
 		return FlagError(err)
 	}
 	if sv.flags.NArg() > 0 {

@@ -8,115 +8,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"strconv"
 	"strings"
 
 	"livefeed/feed"
 	"livefeed/feed/client"
 )
-
-// EnvToken is the token the feed's commands use when -token is not given:
-// a subscriber token for tail, a publish token for publish and import.
-const EnvToken = "LIVEFEED_TOKEN"
-
-// feedFlags are the flags of the commands that talk to a running server
-// over its API.
-type feedFlags struct {
-	flags      *flag.FlagSet
-	url, token *string
-	configPath *string
-}
-
-// parseBatched parses the command line of a command publishing in
-// batches of -batch events (publish, import), flags before and after its
-// arguments, and returns the arguments.
-func (ff feedFlags) parseBatched(e Env, batch *int) ([]string, error) {
-	args, err := parseFlags(ff.flags, e.Args)
-	if err != nil {
-		return nil, FlagError(err)
-	}
-	if *batch < 1 || *batch > maxBatch {
-		return nil, UsageError(e.Stderr, ff.flags.Usage, "-batch %d is out of range: use 1 to %d events", *batch, maxBatch)
-	}
-	return args, nil
-}
-
-// newFeedFlags returns the flag set of `livefeed name` with -url, -token
-// and -config; tokenUse says what the token is for.
-func newFeedFlags(name, tokenUse string, e Env) feedFlags {
-	f := flag.NewFlagSet("livefeed "+name, flag.ContinueOnError)
-	f.SetOutput(e.Stderr)
-	return feedFlags{
-		flags:      f,
-		url:        f.String("url", "", "the server's `URL` (default: http://server.address of the config file)"),
-		token:      f.String("token", "", "the "+tokenUse+" (default: $"+EnvToken+")"),
-		configPath: f.String("config", "config.toml", "configuration `file`, for the default -url"),
-	}
-}
-
-// client returns a client of the server the flags name.
-func (ff feedFlags) client(e Env) (*client.Client, error) {
-	base := *ff.url
-	if base == "" {
-		cfg, err := loadConfig(ff.flags, *ff.configPath, e.Getenv)
-		if err != nil {
-			return nil, fmt.Errorf("-url not given, and the config file names no address: %w", err)
-		}
-		scheme := "http"
-		if cfg.Server.TLSCert != "" {
-			scheme = "https"
-		}
-		base = scheme + "://" + cfg.Server.Address
-	}
-	if err := checkBaseURL(base); err != nil {
-		return nil, err
-	}
-	tok, _ := ff.tokenFrom(e)
-	return client.New(base, tok), nil
-}
-
-// tokenFrom returns the token and where it came from, for messages: the
-// -token flag, or the environment variable EnvToken ("" if neither
-// gives one).
-func (ff feedFlags) tokenFrom(e Env) (tok, from string) {
-	if *ff.token != "" {
-		return *ff.token, "-token"
-	}
-	if tok := e.Getenv(EnvToken); tok != "" {
-		return tok, "$" + EnvToken
-	}
-	return "", ""
-}
-
-// publisher returns a client of the server the flags name that publishes
-// with the token they give, and where that token came from; with no token
-// it says how to give one, before anything is read or sent.
-func (ff feedFlags) publisher(e Env) (c *client.Client, tokenFrom string, err error) {
-	tok, from := ff.tokenFrom(e)
-	if tok == "" {
-		return nil, "", fmt.Errorf("no publish token: give it with -token, or in the environment variable %s", EnvToken)
-	}
-	c, err = ff.client(e)
-	return c, from, err
-}
-
-// checkBaseURL accepts an http or https URL of a server: a host, and
-// nothing after the path.
-func checkBaseURL(s string) error {
-	u, err := url.Parse(s)
-	switch {
-	case err != nil:
-		return fmt.Errorf("-url %q is not a URL: %v", s, err)
-	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("-url %q: use an http:// or https:// URL, such as http://127.0.0.1:8080", s)
-	case u.Host == "":
-		return fmt.Errorf("-url %q names no host", s)
-	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
-		return fmt.Errorf("-url %q: give the server's address only, with no query, fragment or user", s)
-	}
-	return nil
-}
 
 // Tail is `livefeed tail [-url URL] [-token T] [-from ID] [-n N]
 // TOPIC...`: the events of the topics, one JSON line each on stdout, for
@@ -132,9 +29,14 @@ func Tail(ctx context.Context, e Env) error {
 	count := ff.flags.Int("n", 0, "stop after `N` events (0: never)")
 	conflate := ff.flags.Duration("conflate", 0, "at most one event per topic every `interval` (100ms to 1h), the latest; default: every event")
 	ff.flags.Usage = func() {
-		fmt.Fprintf(e.Stderr, "usage: livefeed tail [-url URL] [-token T] [-from ID] [-n N] [-conflate 1s] TOPIC...\n\n"+
+		fmt.Fprintf(ff.flags.Output(), "usage: livefeed tail [-url URL] [-token T] [-from ID] [-n N] [-conflate 1s] TOPIC...\n\n"+
 			"Prints the events of the topics (a topic, a prefix such as 'nba/*', or '*'),\n"+
-			"one JSON object a line, resuming by itself after a disconnect.\n\n"+
+			"one JSON object a line, resuming by itself after a disconnect. When it stops\n"+
+			"(Ctrl-C, or -n) it says on stderr how many it printed, and the -from that\n"+
+			"continues after them.\n\n"+
+			"Without -url it talks to the livefeed on this machine that has the database\n"+
+			"of config.toml (or -config, or -db) open, else to its server.address, and says\n"+
+			"which on stderr; when nobody answers there it stops and says so.\n\n"+
 			"Private topics need a subscriber token. When the server refuses the token,\n"+
 			"at the start or once it has expired, tail stops with exit status 1 and says\n"+
 			"why, with the -from ID that continues where it stopped: it never goes on\n"+
@@ -142,7 +44,7 @@ func Tail(ctx context.Context, e Env) error {
 			"topics of the patterns.\n\n")
 		ff.flags.PrintDefaults()
 	}
-	if err := ff.flags.Parse(e.Args); err != nil {
+	if err := e.parse(ff.flags, func() error { return ff.flags.Parse(e.Args) }); err != nil {
 		return FlagError(err)
 	}
 	topics := ff.flags.Args()
@@ -163,32 +65,95 @@ func Tail(ctx context.Context, e Env) error {
 	if *count < 0 {
 		return UsageError(e.Stderr, ff.flags.Usage, "-n %d: use a number of events, 0 or more (0: never stop)", *count)
 	}
-	c, err := ff.client(e)
+	c, r, err := ff.client(e)
 	if err != nil {
+		return err
+	}
+	// The stream reconnects by itself for as long as it runs: a server
+	// that is not there at the start is said at once, not waited for.
+	if err := r.answers(ctx); err != nil {
 		return err
 	}
 	_, tokenFrom := ff.tokenFrom(e)
 	if c.Token != "" {
 		subscriber := c.Token
 		c.SubscriberToken = func(context.Context) (string, error) { return subscriber, nil }
+	} else {
+		ff.warnPrivate(e, r, topics)
 	}
-	return tail(ctx, c, topics, *from, *count, tokenFrom, e.Stdout, e.Stderr, client.Conflate(*conflate))
+	printed, err := tail(ctx, c, topics, *from, *count, tokenFrom, e.Stdout, e.Stderr, client.Conflate(*conflate))
+	if err == nil {
+		fmt.Fprintf(e.Stderr, "livefeed tail: %s\n", printed)
+	}
+	return err
+}
+
+// warnPrivate says, for a tail without a token, which of its topic
+// patterns reach private topics, as the config file of a server it found
+// on this machine, or named with -config, lists them: the server sends
+// their public topics only, and says nothing of it.
+func (ff feedFlags) warnPrivate(e Env, r remote, topics []string) {
+	named := false
+	ff.flags.Visit(func(f *flag.Flag) { named = named || f.Name == "config" })
+	if r.found == "" && !named {
+		return // a server named with -url: its configuration is not known here
+	}
+	cfg, err := loadConfig(ff.flags, *ff.configPath, e.Getenv)
+	if err != nil || len(cfg.Auth.PrivateTopics) == 0 {
+		return
+	}
+	var reach []string
+	for _, t := range topics {
+		f, _ := feed.ParseFilter([]string{t}) // checked
+		v := feed.Access{Private: cfg.PrivateTopics()}.Narrow(f)
+		if !v.Exact() || v.Bounds().String() != f.String() {
+			reach = append(reach, "'"+t+"'")
+		}
+	}
+	if len(reach) == 0 {
+		return
+	}
+	verb := "reach"
+	if len(reach) == 1 {
+		verb = "reaches"
+	}
+	fmt.Fprintf(e.Stderr, "livefeed tail: %s %s private topics (auth.private_topics of %s), of which only the public ones are printed without a subscriber token: "+
+		"give one with -token, or in the environment variable %s (livefeed token -subscribe PATTERN mints one)\n",
+		strings.Join(reach, ", "), verb, *ff.configPath, EnvToken)
+}
+
+// tailed is what a tail printed.
+type tailed struct {
+	events      int
+	first, last int64
+}
+
+// String says what was printed, and where to continue from.
+func (p tailed) String() string {
+	switch p.events {
+	case 0:
+		return "printed no events"
+	case 1:
+		return fmt.Sprintf("printed 1 event (ID %d); -from %d continues after it", p.last, p.last)
+	}
+	return fmt.Sprintf("printed %d events (IDs %d to %d); -from %d continues after them", p.events, p.first, p.last, p.last)
 }
 
 // tail prints the stream's events until ctx ends (no error) or count are
-// printed, or the server refuses the token given with tokenFrom.
-func tail(ctx context.Context, c *client.Client, topics []string, from string, count int, tokenFrom string, stdout, stderr io.Writer, opts ...client.SubscribeOption) error {
+// printed, or the server refuses the token given with tokenFrom, and
+// returns what it printed.
+func tail(ctx context.Context, c *client.Client, topics []string, from string, count int, tokenFrom string, stdout, stderr io.Writer, opts ...client.SubscribeOption) (printed tailed, err error) {
 	s := c.Subscribe(ctx, topics, from, opts...)
 	defer s.Close()
 	out := bufio.NewWriter(stdout)
 	var line []byte
-	for printed := 0; count == 0 || printed < count; {
+	for count == 0 || printed.events < count {
 		item, err := s.Next()
 		switch {
 		case errors.Is(err, context.Canceled) && ctx.Err() != nil:
-			return nil // interrupted: the usual way to stop
+			return printed, nil // interrupted: the usual way to stop
 		case err != nil:
-			return err
+			return printed, err
 		case item.Delayed != 0:
 			out.Flush()
 			fmt.Fprintf(stderr, "livefeed tail: the stream is delayed by %s (delayed topics without a real-time grant)\n", feed.DescribeDelay(item.Delayed))
@@ -201,20 +166,23 @@ func tail(ctx context.Context, c *client.Client, topics []string, from string, c
 			// The stream would go on with the public topics only: a
 			// reader of the output could not tell what is missing.
 			if err := out.Flush(); err != nil {
-				return err
+				return printed, err
 			}
-			return refusedToken(item.Unauthorized, tokenFrom, cmp.Or(s.LastEventID(), from))
+			return printed, refusedToken(item.Unauthorized, tokenFrom, cmp.Or(s.LastEventID(), from))
 		}
 		line = append(item.Event.AppendJSON(line[:0]), '\n')
 		if _, err := out.Write(line); err != nil {
-			return err
+			return printed, err
 		}
-		printed++
+		if printed.events == 0 {
+			printed.first = item.Event.ID
+		}
+		printed.events, printed.last = printed.events+1, item.Event.ID
 		if err := out.Flush(); err != nil { // each line as soon as it arrives, as with tail -f
-			return err
+			return printed, err
 		}
 	}
-	return nil
+	return printed, nil
 }
 
 // refusedToken is the error of a tail whose subscriber token, given with

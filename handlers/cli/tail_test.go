@@ -109,8 +109,8 @@ func TestTailAcrossRestart(t *testing.T) {
 	if ids := printedIDs(t, stdout.String()); !slices.Equal(ids, []int64{1, 2, 3, 4, 5, 6, 7, 8}) {
 		t.Fatalf("across the restart tail printed %v", ids)
 	}
-	if stderr.String() != "" {
-		t.Errorf("stderr: %s", stderr.String())
+	if want := "livefeed tail: printed 8 events (IDs 1 to 8); -from 8 continues after them\n"; stderr.String() != want {
+		t.Errorf("stderr: %q, want only %q", stderr.String(), want)
 	}
 }
 

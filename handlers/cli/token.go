@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -40,7 +41,7 @@ func Token(_ context.Context, e Env) error {
 	ttl := flags.Duration("ttl", time.Hour, "how long the token is valid (at most auth.max_token_lifetime, 24h unless configured; 720h at most)")
 	audience := flags.String("aud", "", "the audience to name in the token (default: auth.subscriber_audience)")
 	flags.Usage = func() {
-		fmt.Fprintf(e.Stderr, "usage: livefeed token -subscribe PATTERN [-realtime PATTERN] [-conflate 1s] [-ttl 1h] [-aud AUDIENCE] [-config config.toml]\n\n"+
+		fmt.Fprintf(flags.Output(), "usage: livefeed token -subscribe PATTERN [-realtime PATTERN] [-conflate 1s] [-ttl 1h] [-aud AUDIENCE] [-config config.toml]\n\n"+
 			"Prints a subscriber token (a JWT, HS256) granting the topic patterns until it\n"+
 			"expires, signed with the first HMAC secret of auth.subscriber_keys (or %s).\n"+
 			"-subscribe grants private topics, -realtime delayed topics in real time; a\n"+
@@ -48,7 +49,7 @@ func Token(_ context.Context, e Env) error {
 			"Subscribe with it: curl -N -H \"Authorization: Bearer $TOKEN\" 'http://HOST/events?topic=premium/*'\n\n", config.EnvSubscriberKeys)
 		flags.PrintDefaults()
 	}
-	if err := flags.Parse(e.Args); err != nil {
+	if err := e.parse(flags, func() error { return flags.Parse(e.Args) }); err != nil {
 		return FlagError(err)
 	}
 	switch {
@@ -74,6 +75,14 @@ func Token(_ context.Context, e Env) error {
 		aud = *audience
 	}
 	tok, err := keys.MintClaims(token.Claims{Subscribe: patterns, Realtime: realtime, Conflate: *conflate}, *ttl, aud)
+	if errors.Is(err, token.ErrNoSecret) {
+		named, builtIn := configNamed(flags, *configPath)
+		where := "of " + *configPath
+		if builtIn && !named {
+			where = "of a config file (there is no " + *configPath + " here; -config names one)"
+		}
+		return fmt.Errorf("%w: give one of 32 bytes or more in auth.subscriber_keys %s, or in the environment variable %s", err, where, config.EnvSubscriberKeys)
+	}
 	if err != nil {
 		return err
 	}

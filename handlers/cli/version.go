@@ -15,9 +15,9 @@ func Version(_ context.Context, e Env) error {
 	flags := flag.NewFlagSet("livefeed version", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	flags.Usage = func() {
-		fmt.Fprintf(stderr, "usage: livefeed version\n\nPrints livefeed's version, the Go version it was built with and the VCS revision it was built from.\n")
+		fmt.Fprintf(flags.Output(), "usage: livefeed version\n\nPrints livefeed's version, the Go version it was built with and the VCS revision it was built from.\n")
 	}
-	if err := flags.Parse(args); err != nil {
+	if err := e.parse(flags, func() error { return flags.Parse(args) }); err != nil {
 		return FlagError(err)
 	}
 	if flags.NArg() > 0 {

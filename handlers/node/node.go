@@ -203,6 +203,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 		PublishRate:               cfg.Auth.PublishRate,
 		PublishBurst:              cfg.Auth.PublishBurst,
 		Web:                       web.Files(),
+		Docs:                      web.Docs(),
 		Operators:                 creds.Operators,
 		SessionLifetime:           cfg.Auth.SessionLifetime,
 		ExposeOperator:            cfg.Feed.ExposeOperator,
@@ -234,13 +235,23 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 }
 
 // NewLogger returns a node's log: text or JSON lines on w, of level and
-// above.
+// above. A duration is written as the configuration writes one ("5s",
+// "1m30s") in both formats: slog's JSON would make it a bare number of
+// nanoseconds, a field with no unit.
 func NewLogger(w io.Writer, format string, level slog.Leveler) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationText}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// durationText writes a duration attribute as text with its unit.
+func durationText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 // Log is the node's log.
@@ -330,7 +341,11 @@ func maxStreams(configured int) int {
 
 // Listen loads the TLS certificate, if there is one, before anything says
 // "https" (a missing or mismatched file stops the start here, with the key
-// named), and opens the listener of server.address.
+// named), and opens the listener of server.address. Where it listens (the
+// port the system chose for ":0" included, and https with TLS) is then
+// written in the database's lock file, where livefeed tail, publish and
+// import on this machine find it (store.HolderOf); connections made
+// before Serve wait in the listener's queue.
 func (n *Node) Listen() (net.Listener, error) {
 	if n.cfg.Server.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(n.cfg.Server.TLSCert, n.cfg.Server.TLSKey)
@@ -349,6 +364,10 @@ func (n *Node) Listen() (net.Listener, error) {
 	}
 	n.ln = ln
 	n.mu.Unlock()
+	if err := n.store.Advertise(n.URL()); err != nil {
+		ln.Close()
+		return nil, err
+	}
 	return ln, nil
 }
 
@@ -378,11 +397,11 @@ func baseURL(addr net.Addr, tls bool) string {
 func (n *Node) Announce(w io.Writer, builtIn bool, configPath string) {
 	cfg := n.cfg
 	base := n.URL()
-	fmt.Fprintf(w, "livefeed is serving on %s\n  demo page: %s/\n  admin:     %s/admin\n  events:    %s/events?topic=*\n",
-		base, base, base, base)
+	fmt.Fprintf(w, "livefeed is serving on %s\n  demo page: %s/\n  admin:     %s/admin\n  docs:      %s/docs\n  events:    %s/events?topic=*\n",
+		base, base, base, base, base)
 	if builtIn {
-		fmt.Fprintf(w, "  settings:  no %s here, so the built-in defaults (README, \"Configuration\"): database %s, %s, %s, no CORS origins\n",
-			configPath, cfg.Store.Path,
+		fmt.Fprintf(w, "  settings:  no %s here, so the built-in defaults (%s/docs/configuration): database %s, %s, %s, no CORS origins\n",
+			configPath, base, cfg.Store.Path,
 			count(len(cfg.Auth.PublishTokens), "publish token", "no publish tokens (set "+config.EnvPublishTokens+")"),
 			count(len(cfg.Auth.Operators), "operator", "no operators (set "+config.EnvOperators+")"))
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"livefeed/feed/poll"
 	"livefeed/handlers/node"
 	"livefeed/handlers/node/nodetest"
+	"livefeed/store"
 )
 
 // TestExposeOperatorEverywhere: with feed.expose_operator, an event
@@ -65,5 +68,49 @@ func TestExposeOperatorEverywhere(t *testing.T) {
 		if !strings.Contains(string(body), `"operator":"ann"`) {
 			t.Fatalf("%s: %s, want the operator", path, body)
 		}
+	}
+}
+
+// TestLogDurationsHaveUnits: a duration in the log (feed.write_timeout of
+// a closed stream, feed.final_linger of the archiver) reads as the
+// configuration writes it, in JSON as in text, never as a bare number of
+// nanoseconds.
+func TestLogDurationsHaveUnits(t *testing.T) {
+	for _, format := range []string{"json", "text"} {
+		var out strings.Builder
+		node.NewLogger(&out, format, slog.LevelInfo).Info("event stream closed", "write_timeout", 5*time.Second, "wait", 1500*time.Microsecond)
+		line := out.String()
+		if !strings.Contains(line, "5s") || !strings.Contains(line, "1.5ms") || strings.Contains(line, "5000000000") {
+			t.Errorf("%s: %s; want the durations as 5s and 1.5ms", format, line)
+		}
+	}
+}
+
+// TestListenAdvertises: once a node listens, the database's lock file
+// says where: the port the system chose for ":0", and https with TLS,
+// so that the commands on this machine reach it without -url. Once the
+// node is closed it names nobody.
+func TestListenAdvertises(t *testing.T) {
+	for _, tls := range []bool{false, true} {
+		t.Run(fmt.Sprintf("TLS=%v", tls), func(t *testing.T) {
+			cfg := nodetest.Config(t)
+			if tls {
+				cfg = nodetest.WithTLS(t, cfg)
+			}
+			n := nodetest.Start(t, cfg, node.Options{})
+			h, ok := store.HolderOf(cfg.Store.Path)
+			if !ok || h.URL != n.URL || h.PID != os.Getpid() {
+				t.Fatalf("the lock file says %+v (%v); want this process, serving at %s", h, ok, n.URL)
+			}
+			if tls != strings.HasPrefix(h.URL, "https://") || strings.HasSuffix(h.URL, ":0") {
+				t.Fatalf("advertised %s", h.URL)
+			}
+			if err := n.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			if h, ok := store.HolderOf(cfg.Store.Path); ok {
+				t.Fatalf("once stopped, the lock file says %+v", h)
+			}
+		})
 	}
 }

@@ -660,6 +660,9 @@ func (k *Keys) Holds(id string) bool {
 	return false
 }
 
+// ErrNoSecret is a mint with no HMAC secret among the keys to sign with.
+var ErrNoSecret = errors.New("no HMAC secret among auth.subscriber_keys to sign with (public keys only verify)")
+
 // Mint returns a token granting patterns for ttl, signed with the first
 // HMAC key (HS256); audience, if not empty, goes in "aud". A ttl beyond the
 // keys' maximum lifetime is refused: Verify would refuse the token.
@@ -709,7 +712,7 @@ func audienceOf(a string) jwt.ClaimStrings {
 func (k *Keys) mint(patterns []string, ttl time.Duration, c claims) (string, error) {
 	secret := k.secret()
 	if secret == nil {
-		return "", errors.New("no HMAC secret among auth.subscriber_keys to sign with (public keys only verify)")
+		return "", ErrNoSecret
 	}
 	if len(patterns) > 0 || len(c.Realtime) == 0 {
 		if _, err := feed.ParseFilter(patterns); err != nil {

@@ -272,8 +272,8 @@ func (n *Node) streamConfig() jetstream.StreamConfig {
 		Duplicates:         2 * time.Minute,
 		AllowAtomicPublish: true, // a batch is stored all or nothing, with consecutive sequences
 		// A first sequence above the newest ID of the store, should
-		// a stream be created anew for an existing history (see the
-		// README): no ID is ever given out twice.
+		// a stream be created anew for an existing history (see
+		// web/docs/cluster.md, "Backups"): no ID is ever given out twice.
 		FirstSeq: uint64(n.applied) + 1,
 		Metadata: map[string]string{streamIDKey: rand.Text()},
 	}

@@ -113,7 +113,7 @@ func Open(cfg config.Config, opts node.Options) (*Node, error) {
 func open(cfg config.Config, opts node.Options, serve node.ServeOptions) (*Node, error) {
 	n := &Node{cfg: cfg, opts: opts, serve: serve, Log: new(Buffer), Client: http.DefaultClient}
 	if cfg.Server.TLSCert != "" {
-		c, err := trusting(cfg.Server.TLSCert)
+		c, err := Trusting(cfg.Server.TLSCert)
 		if err != nil {
 			return nil, err
 		}
@@ -214,9 +214,10 @@ func WithTLS(tb testing.TB, cfg config.Config) config.Config {
 	return cfg
 }
 
-// trusting returns a client that trusts the certificate in certFile and
-// speaks HTTP/2.
-func trusting(certFile string) (*http.Client, error) {
+// Trusting returns a client that trusts the certificate in certFile (as
+// WithTLS makes) and speaks HTTP/2: of a node's, or of a proxy in front
+// of one.
+func Trusting(certFile string) (*http.Client, error) {
 	pemBytes, err := os.ReadFile(certFile)
 	if err != nil {
 		return nil, err
