@@ -789,14 +789,18 @@ func (c Config) Validate() error {
 		}
 	}
 	var longest time.Duration
-	for i, d := range c.Feed.Delayed {
-		key := fmt.Sprintf("feed.delayed[%d]", i)
-		if _, err := feed.ParseFilter(d.Topics); err != nil {
+	// tier checks a table of topic patterns and a duration of its, in
+	// [lo, hi].
+	tier := func(key string, topics []string, name string, d, lo, hi time.Duration) {
+		if _, err := feed.ParseFilter(topics); err != nil {
 			bad(key+".topics", "%v", err)
 		}
-		if d.Delay < feed.MinDelay || d.Delay > feed.MaxDelay {
-			bad(key+".delay", "%s is out of range: use a duration from %q to %q", formatDuration(d.Delay), formatDuration(feed.MinDelay), formatDuration(feed.MaxDelay))
+		if d < lo || d > hi {
+			bad(key+"."+name, "%s is out of range: use a duration from %q to %q", formatDuration(d), formatDuration(lo), formatDuration(hi))
 		}
+	}
+	for i, d := range c.Feed.Delayed {
+		tier(fmt.Sprintf("feed.delayed[%d]", i), d.Topics, "delay", d.Delay, feed.MinDelay, feed.MaxDelay)
 		longest = max(longest, d.Delay)
 	}
 	if c.Store.RetentionAge != 0 && c.Store.RetentionAge <= longest {
@@ -806,13 +810,7 @@ func (c Config) Validate() error {
 		bad("store.retention_age", "%s is not longer than the longest delay of feed.delayed (%s): delayed events would be removed before they are due", formatDuration(c.Store.RetentionAge), formatDuration(longest))
 	}
 	for i, m := range c.Feed.Conflate {
-		key := fmt.Sprintf("feed.conflate[%d]", i)
-		if _, err := feed.ParseFilter(m.Topics); err != nil {
-			bad(key+".topics", "%v", err)
-		}
-		if m.Interval < feed.MinConflate || m.Interval > feed.MaxConflate {
-			bad(key+".interval", "%s is out of range: use a duration from %q to %q", formatDuration(m.Interval), formatDuration(feed.MinConflate), formatDuration(feed.MaxConflate))
-		}
+		tier(fmt.Sprintf("feed.conflate[%d]", i), m.Topics, "interval", m.Interval, feed.MinConflate, feed.MaxConflate)
 	}
 	if _, err := c.SubscriberKeys(); err != nil {
 		for _, e := range unjoin(err) {
