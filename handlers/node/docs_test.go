@@ -29,8 +29,9 @@ import (
 //   - A page's blocks run in order, each command on its own with
 //     /bin/sh, against a node of its own (so a page's first event is
 //     ID 1), started from the sample config.toml with the changes of
-//     docConfig, in a directory holding that config.toml (with the node's
-//     address): the server a reader starts with `go run .` in a checkout.
+//     docConfig (and of pageConfig for its page), in a directory holding
+//     that config.toml (with the node's address): the server a reader
+//     starts with `go run .` in a checkout.
 //     `livefeed` is the binary built from this checkout; localhost:8080
 //     is rewritten to the node's address.
 //   - A command ends at the end of a line outside quotes that does not end
@@ -84,6 +85,17 @@ var docConfig = [][2]string{
 	{`subscriber_keys = []`, `subscriber_keys = ["a-secret-of-at-least-32-bytes-0123456789"]`},
 }
 
+// pageConfig are the changes of the sample config.toml that one page's
+// examples need beside docConfig's, by page: settings the page shows in
+// its own config.toml and that would change the other pages' examples.
+// The streams page delays fx/* by 15 minutes: with that, every stream of
+// "*" is delayed too (README.md's resume, security.md's private topics).
+var pageConfig = map[string][][2]string{
+	"streams.md": {
+		{"#   [[feed.delayed]]\n#   topics = [\"stocks/*\"]\n#   delay = \"15m\"", "[[feed.delayed]]\ntopics = [\"fx/*\"]\ndelay = \"15m\""},
+	},
+}
+
 // commandTimeout bounds each command, and the wait for a stream's output.
 const commandTimeout = 10 * time.Second
 
@@ -107,12 +119,14 @@ func TestDocExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	configText := string(sample)
-	for _, change := range docConfig {
-		if !strings.Contains(configText, change[0]) {
-			t.Fatalf("config.toml has no line %s for the examples to change", change[0])
+	configText, err := changeConfig(string(sample), docConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for page, changes := range pageConfig {
+		if _, err := changeConfig(configText, changes); err != nil {
+			t.Fatalf("%s: %v", page, err)
 		}
-		configText = strings.Replace(configText, change[0], change[1], 1)
 	}
 	pages, err := filepath.Glob("../../web/docs/*.md")
 	if err != nil {
@@ -137,8 +151,9 @@ func TestDocExamples(t *testing.T) {
 		if len(run) == 0 {
 			continue
 		}
+		pageText, _ := changeConfig(configText, pageConfig[page]) // checked above
 		t.Run(page, func(t *testing.T) {
-			runExamples(t, page, run, bin, configText)
+			runExamples(t, page, run, bin, pageText)
 		})
 	}
 	for key := range notRunnable {
@@ -146,6 +161,18 @@ func TestDocExamples(t *testing.T) {
 			t.Errorf("notRunnable names %q, which is no example of the pages: remove it", key)
 		}
 	}
+}
+
+// changeConfig returns text with each change's first text replaced by
+// its second, or an error naming a change whose text it does not hold.
+func changeConfig(text string, changes [][2]string) (string, error) {
+	for _, change := range changes {
+		if !strings.Contains(text, change[0]) {
+			return "", fmt.Errorf("config.toml has no line %s for the examples to change", change[0])
+		}
+		text = strings.Replace(text, change[0], change[1], 1)
+	}
+	return text, nil
 }
 
 // block is a ```sh block of a page.
