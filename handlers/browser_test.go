@@ -103,6 +103,7 @@ var pageErrorsAllowed = []string{
 	"status of 40",                  // same
 	"/favicon.ico",                  // no icon
 	"EventSource's response has a ", // while the server restarts
+	"has been blocked by CORS policy", // a widget on a site not allowed
 }
 
 // watchPage fails the test on a page's uncaught exceptions and console
