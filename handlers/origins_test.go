@@ -2,9 +2,11 @@ package handlers_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -203,6 +205,26 @@ func TestOriginEndpoint(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD, OPTIONS" {
 			t.Fatalf("%d %v", resp.StatusCode, resp.Header)
+		}
+	})
+	// It says what the feed's CORS headers say, and nothing else: the
+	// answer for an origin is whether a read of the feed from it gets
+	// them.
+	t.Run("SameAsCORS", func(t *testing.T) {
+		for _, origin := range []string{"https://scores.example", "https://news.example", "https://a.example.com", "https://example.com",
+			"http://a.example.com", "https://a.example.com:8443", "https://scores.example.evil.org"} {
+			req, _ := http.NewRequest(http.MethodGet, a.URL+"/api/topics", nil)
+			req.Header.Set("Origin", origin)
+			resp, err := a.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			cors := resp.Header.Get("Access-Control-Allow-Origin") == origin
+			_, body := ask(http.MethodGet, "?origin="+url.QueryEscape(origin))
+			if want := fmt.Sprintf(`{"origin":%q,"allowed":%v}`+"\n", origin, cors); body != want {
+				t.Errorf("%s: /api/origin says %s; the feed's CORS headers say %s", origin, body, want)
+			}
 		}
 	})
 	// A reload applies at once: the answer is never cached.
