@@ -186,6 +186,9 @@ func TestBrowserMatchDay(t *testing.T) {
 		t.Errorf("at 1280 px an event's data takes %.1f lines, want one", lines)
 	}
 	screenshot(t, ctx, dir, "matchday-console-desk", false)
+	// The widget builder open, its preview showing the day's games.
+	do(t, ctx, chromedp.Click(chromedp.CSS(`#builder summary`)))
+	waitFor(t, ctx, "the widget builder's preview", previewText+`.includes("Lakers")`, patience)
 	height := map[int64]int64{}
 	for _, w := range []int64{390, 320} {
 		fits(t, ctx, "the console", w)

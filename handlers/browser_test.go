@@ -97,12 +97,13 @@ func tab(t *testing.T, browserCtx context.Context) context.Context {
 
 // pageErrorsAllowed lists console messages a test provokes on purpose.
 var pageErrorsAllowed = []string{
-	"ERR_CONNECTION_REFUSED",        // the server is down during a restart
-	"Failed to load resource",       // refused form posts answer 4xx
-	"net::ERR_INCOMPLETE_CHUNKED",   // streams cut by a restart
-	"status of 40",                  // same
-	"/favicon.ico",                  // no icon
-	"EventSource's response has a ", // while the server restarts
+	"ERR_CONNECTION_REFUSED",          // the server is down during a restart
+	"Failed to load resource",         // refused form posts answer 4xx
+	"net::ERR_INCOMPLETE_CHUNKED",     // streams cut by a restart
+	"status of 40",                    // same
+	"/favicon.ico",                    // no icon
+	"EventSource's response has a ",   // while the server restarts
+	"has been blocked by CORS policy", // a widget on a site not allowed
 }
 
 // watchPage fails the test on a page's uncaught exceptions and console

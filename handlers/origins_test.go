@@ -2,8 +2,11 @@ package handlers_test
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -105,5 +108,128 @@ func TestCORSRefusedCounted(t *testing.T) {
 	// Logged at info, a line a second at most (see TestRefusalsLogged).
 	if n := strings.Count(logs.String(), "cross-origin request refused"); n != 1 || !strings.Contains(logs.String(), "origin=https://example.com.evil.org") {
 		t.Fatalf("%d log lines:\n%s", n, logs.String())
+	}
+}
+
+// TestOriginEndpoint: GET /api/origin tells any page, without credentials,
+// whether its origin (or the one it asks about) may read the feed, by the
+// feed's own CORS check; what is not an origin as browsers send it is a
+// 400 that says why, readable cross-origin too.
+func TestOriginEndpoint(t *testing.T) {
+	a := newApp(t, handlers.Options{AllowedOrigins: []string{"https://scores.example", "https://*.example.com"}}, false)
+	ask := func(method, query string, origin ...string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, a.URL+"/api/origin"+query, nil)
+		req.Header["Origin"] = origin
+		resp, err := a.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, string(body)
+	}
+	self := a.URL // the server's own pages need no CORS
+	for _, tc := range []struct {
+		name, query string
+		origin      []string
+		status      int
+		body        string
+	}{
+		{"Allowed", "", []string{"https://scores.example"}, 200, `{"origin":"https://scores.example","allowed":true}`},
+		{"Refused", "", []string{"https://news.example"}, 200, `{"origin":"https://news.example","allowed":false}`},
+		{"Wildcard", "", []string{"https://shop.example.com"}, 200, `{"origin":"https://shop.example.com","allowed":true}`},
+		{"WildcardDeeper", "", []string{"https://a.b.example.com"}, 200, `{"origin":"https://a.b.example.com","allowed":true}`},
+		{"WildcardNotTheSite", "", []string{"https://example.com"}, 200, `{"origin":"https://example.com","allowed":false}`},
+		{"WildcardOtherScheme", "", []string{"http://shop.example.com"}, 200, `{"origin":"http://shop.example.com","allowed":false}`},
+		{"SuffixOfAnother", "", []string{"https://example.com.evil.org"}, 200, `{"origin":"https://example.com.evil.org","allowed":false}`},
+		{"ServersOwn", "", []string{self}, 200, `{"origin":"` + self + `","allowed":true}`},
+		{"Opaque", "", []string{"null"}, 200, `{"origin":"null","allowed":false}`},
+		{"Parameter", "?origin=https%3A%2F%2Fshop.example.com", []string{"https://news.example"}, 200, `{"origin":"https://shop.example.com","allowed":true}`},
+		{"ParameterRefused", "?origin=http://localhost:3000", nil, 200, `{"origin":"http://localhost:3000","allowed":false}`},
+		{"ParameterIPv6", "?origin=http://[::1]:8080", nil, 200, `{"origin":"http://[::1]:8080","allowed":false}`},
+		{"NoOrigin", "", nil, 400, `{"error":"the request has no Origin header (a browser sends one from a page of another site): ask about a site with ?origin=, such as ?origin=https://www.example.com"}`},
+		{"EmptyParameter", "?origin=", nil, 400, `{"error":"the origin parameter is empty: give an origin such as https://www.example.com"}`},
+		{"Path", "?origin=https://news.example/sports", nil, 400, `{"error":"the origin parameter: \"https://news.example/sports\" has a path; an origin ends after the host and port (https://news.example)"}`},
+		{"Pattern", "?origin=https://*.example.com", nil, 400, `{"error":"the origin parameter \"https://*.example.com\" is a pattern: ask about one site's origin, such as https://www.example.com"}`},
+		{"UpperCase", "?origin=https://News.example", nil, 400, `{"error":"the origin parameter: \"https://News.example\" must be lower case, as browsers send it"}`},
+		{"DefaultPort", "?origin=https://news.example:443", nil, 400, `{"error":"the origin parameter \"https://news.example:443\" has the default port of https: browsers send the origin without it, https://news.example"}`},
+		{"Unicode", "?origin=https://b%C3%BCcher.example", nil, 400, `{"error":"the origin parameter: \"https://bücher.example\": \"bücher.example\" is not a host name (browsers send international names in their xn-- form)"}`},
+		{"CRLF", "?origin=https://news.example%0D%0AX:1", nil, 400, `{"error":"the origin parameter: \"https://news.example\\r\\nX:1\" is not an origin such as \"https://example.com\", \"http://localhost:3000\" or \"https://*.example.com\""}`},
+		{"NUL", "?origin=https://news.example%00", nil, 400, `{"error":"the origin parameter: \"https://news.example\\x00\" is not an origin such as \"https://example.com\", \"http://localhost:3000\" or \"https://*.example.com\""}`},
+		{"Scheme", "?origin=ftp://news.example", nil, 400, `{"error":"the origin parameter: \"ftp://news.example\": the scheme must be http or https"}`},
+		{"Twice", "?origin=https://a.example.com&origin=https://news.example", nil, 400, `{"error":"parameter \"origin\" is given 2 times"}`},
+		{"Unknown", "?site=https://news.example", nil, 400, `{"error":"unknown parameter \"site\": the only parameter is origin"}`},
+		{"Huge", "?origin=https://" + strings.Repeat("a", 1<<16) + ".example.com", nil, 400, `{"error":"the origin parameter is 65556 bytes long: an origin (a scheme, a host and a port) is at most 300"}`},
+		{"BadHeader", "", []string{"https://news.example/"}, 400, `{"error":"the Origin header: \"https://news.example/\" has a path; an origin ends after the host and port (https://news.example)"}`},
+		{"HeaderTwice", "", []string{"https://scores.example", "https://news.example"}, 400, `{"error":"the Origin header is given 2 times"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := ask(http.MethodGet, tc.query, tc.origin...)
+			if resp.StatusCode != tc.status || body != tc.body+"\n" {
+				t.Fatalf("%d %s\nwant %d %s", resp.StatusCode, body, tc.status, tc.body)
+			}
+			h := resp.Header
+			if h.Get("Access-Control-Allow-Origin") != "*" || h.Get("Access-Control-Allow-Credentials") != "" ||
+				h.Get("Cache-Control") != "no-store" || h.Get("Vary") != "Origin" || h.Get("Content-Type") != "application/json" {
+				t.Fatalf("headers %v", h)
+			}
+		})
+	}
+	t.Run("HEAD", func(t *testing.T) {
+		resp, body := ask(http.MethodHead, "", "https://news.example")
+		if resp.StatusCode != 200 || body != "" || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+			t.Fatalf("%d %q %v", resp.StatusCode, body, resp.Header)
+		}
+	})
+	t.Run("OPTIONS", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodOptions, a.URL+"/api/origin", nil)
+		req.Header.Set("Origin", "https://news.example")
+		req.Header.Set("Access-Control-Request-Method", "GET")
+		resp, err := a.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "*" ||
+			resp.Header.Get("Access-Control-Allow-Methods") != "GET, HEAD" || resp.Header.Get("Access-Control-Allow-Credentials") != "" {
+			t.Fatalf("preflight: %d %v", resp.StatusCode, resp.Header)
+		}
+	})
+	t.Run("POST", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, a.URL+"/api/origin", nil)
+		resp, err := a.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD, OPTIONS" {
+			t.Fatalf("%d %v", resp.StatusCode, resp.Header)
+		}
+	})
+	// It says what the feed's CORS headers say, and nothing else: the
+	// answer for an origin is whether a read of the feed from it gets
+	// them.
+	t.Run("SameAsCORS", func(t *testing.T) {
+		for _, origin := range []string{"https://scores.example", "https://news.example", "https://a.example.com", "https://example.com",
+			"http://a.example.com", "https://a.example.com:8443", "https://scores.example.evil.org"} {
+			req, _ := http.NewRequest(http.MethodGet, a.URL+"/api/topics", nil)
+			req.Header.Set("Origin", origin)
+			resp, err := a.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			cors := resp.Header.Get("Access-Control-Allow-Origin") == origin
+			_, body := ask(http.MethodGet, "?origin="+url.QueryEscape(origin))
+			if want := fmt.Sprintf(`{"origin":%q,"allowed":%v}`+"\n", origin, cors); body != want {
+				t.Errorf("%s: /api/origin says %s; the feed's CORS headers say %s", origin, body, want)
+			}
+		}
+	})
+	// A reload applies at once: the answer is never cached.
+	a.server.SetCredentials(handlers.Credentials{AllowedOrigins: []string{"https://news.example"}})
+	if _, body := ask(http.MethodGet, "", "https://news.example"); body != `{"origin":"https://news.example","allowed":true}`+"\n" {
+		t.Fatalf("after a reload: %s", body)
 	}
 }

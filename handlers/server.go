@@ -294,6 +294,11 @@ func (s *Server) Handler() http.Handler {
 		feedRoutes.HandleFunc(path, s.preflight).Methods(http.MethodOptions)
 	}
 
+	// Whether a site may read the feed from a browser: for anyone, from
+	// any origin, without credentials.
+	r.HandleFunc("/api/origin", s.originCheck).Methods(get...)
+	r.HandleFunc("/api/origin", s.originPreflight).Methods(http.MethodOptions)
+
 	// The operator console: a page, and forms that need a signed-in
 	// operator's session and its CSRF token. Browsers' cross-origin
 	// requests are refused before any of it runs.

@@ -835,7 +835,7 @@ func (c Config) Validate() error {
 		}
 	}
 	for i, o := range c.CORS.AllowedOrigins {
-		if err := checkOrigin(o); err != nil {
+		if err := handlers.CheckOrigin(o); err != nil {
 			bad(fmt.Sprintf("cors.allowed_origins[%d]", i), "%v", err)
 		}
 	}
@@ -943,73 +943,6 @@ func validOperatorName(name string) bool {
 		}
 	}
 	return true
-}
-
-// checkOrigin accepts a web origin as browsers send it (RFC 6454 §6.2):
-// http or https, a host, an optional port from 1 to 65535, nothing after.
-func checkOrigin(o string) error {
-	example := fmt.Errorf("%q is not an origin such as \"https://example.com\", \"http://localhost:3000\" or \"https://*.example.com\"", o)
-	wildcard := false
-	if scheme, rest, ok := strings.Cut(o, "://*."); ok {
-		// The subdomains of a site: the rest must be a host name of at
-		// least two labels, so that "https://*.com" is refused.
-		if !strings.Contains(strings.Split(rest, ":")[0], ".") {
-			return fmt.Errorf("%q: a wildcard must stand for subdomains of a site, such as \"https://*.example.com\"", o)
-		}
-		o, wildcard = scheme+"://"+rest, true
-	} else if strings.Contains(o, "*") {
-		return fmt.Errorf("%q: a wildcard may only stand for the subdomains of a site, as in \"https://*.example.com\"", o)
-	}
-	u, err := url.Parse(o)
-	if err != nil || u.Opaque != "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(o, "?") || strings.HasSuffix(o, "#") {
-		return example
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("%q: the scheme must be http or https", o)
-	}
-	if u.Path != "" {
-		return fmt.Errorf("%q has a path; an origin ends after the host and port (%s://%s)", o, u.Scheme, u.Host)
-	}
-	host, port := u.Hostname(), u.Port()
-	if host == "" || strings.HasSuffix(u.Host, ":") {
-		return example
-	}
-	if port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '0' {
-			return fmt.Errorf("%q: the port must be a number from 1 to 65535", o)
-		}
-	}
-	if wildcard && (strings.HasPrefix(u.Host, "[") || net.ParseIP(host) != nil) {
-		return fmt.Errorf("%q: a wildcard stands for subdomains, not addresses", o)
-	}
-	if strings.HasPrefix(u.Host, "[") {
-		if ip := net.ParseIP(host); ip == nil || ip.To4() != nil {
-			return fmt.Errorf("%q: %q is not an IPv6 address", o, host)
-		}
-	} else if !validHost(host) {
-		return fmt.Errorf("%q: %q is not a host name (browsers send international names in their xn-- form)", o, host)
-	}
-	if o != strings.ToLower(o) {
-		return fmt.Errorf("%q must be lower case, as browsers send it", o)
-	}
-	return nil
-}
-
-// validHost reports whether h is a DNS name or IPv4 address as browsers
-// send it: dot-separated labels of letters, digits and hyphens.
-func validHost(h string) bool {
-	for _, label := range strings.Split(h, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	return len(h) <= 253
 }
 
 // CheckDeployment refuses secrets that are only safe on one's own machine

@@ -124,6 +124,7 @@
       loadHistory(historyURL($("#history-topic").value), $("#history-topic").value);
     } else {
       if (feed) { feed.close(); feed = null; }
+      $("#builder").open = false; // its preview's stream ends
       $("#login-form input[name=name]").focus();
     }
   }
@@ -626,6 +627,8 @@
     option.value = topic;
     option.textContent = topic;
     select.appendChild(option);
+    offerPattern(topic);
+    offerPattern(topic.split("/")[0] + "/*");
   }
 
   function historyURL(topic) {
@@ -702,6 +705,151 @@
   $("#newer").addEventListener("click", function () {
     if (history.pages.length) loadHistory(history.pages.pop(), history.topic);
   });
+
+  // ---- the widget builder ---------------------------------------------
+
+  // The builder writes a widget's snippet from its form, shows that very
+  // snippet live in a frame, and copies it; it asks /api/origin whether
+  // the site it is for may show the feed. It only reads: nothing is
+  // posted. The preview is a frame of this origin (srcdoc) so that each
+  // change starts the widget afresh in a page of its own — the old page's
+  // stream ends with it, and widget.js's shared state (one stream per
+  // page) never mixes with the console's — and it runs only while the
+  // builder is open, so a console tab holds one stream otherwise.
+  var builderForm = $("#builder-form");
+  var builderShown = "";   // the snippet the preview shows
+  var builderTimer = 0;
+  var siteAsked = "";      // the origin of the latest question
+  var siteTimer = 0;
+  var patterns = new Set(["*"]);
+
+  // offerPattern adds a topic or pattern to the topics the builder offers.
+  function offerPattern(p) {
+    if (patterns.has(p)) return;
+    patterns.add(p);
+    var option = document.createElement("option");
+    option.value = p;
+    $("#builder-topics").appendChild(option);
+  }
+
+  // attr escapes an attribute's value for the snippet, between double
+  // quotes: the snippet is text, pasted into other sites' pages.
+  function attr(v) {
+    return v.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  }
+
+  // snippet is the script tag of the widget the form describes.
+  function snippet() {
+    var f = fields(builderForm);
+    var topics = (f.topic || "").split(/\s+/).filter(Boolean).join(" ") || "*";
+    var out = '<script src="' + attr(location.origin + "/widget.js") + '" data-kind="' + attr(f.kind) +
+      '" data-topic="' + attr(topics) + '" data-theme="' + attr(f.theme) + '"';
+    if (f.label) out += ' data-label="' + attr(f.label) + '"';
+    if (f.compact) out += " data-compact";
+    if (f.conflate) out += ' data-conflate="' + attr(f.conflate) + '"';
+    if (f.max_height) out += ' data-max-height="' + attr(f.max_height) + '"';
+    return out + "></script>";
+  }
+
+  // showSnippet writes the snippet (as text) and, a moment after the
+  // last keystroke, shows it in the preview.
+  function showSnippet() {
+    var code = snippet();
+    $("#builder-snippet").textContent = code;
+    $("#builder-copied").textContent = "";
+    clearTimeout(builderTimer);
+    builderTimer = setTimeout(function () { preview(code); }, 300);
+  }
+
+  // preview shows code in a page of its own: the widget as a site shows
+  // it, on a page of the theme's colours.
+  function preview(code) {
+    var frame = $("#builder-preview");
+    if (!$("#builder").open) code = "";
+    if (code === builderShown) return;
+    builderShown = code;
+    if (!code) {
+      frame.removeAttribute("srcdoc");
+      frame.src = "about:blank";
+      return;
+    }
+    frame.srcdoc = '<!doctype html><html lang="en"><head><meta charset="utf-8">' +
+      '<meta name="viewport" content="width=device-width, initial-scale=1"><title>Preview</title></head><body>' + code + "</body></html>";
+  }
+
+  // The preview's page: no margin but a little, the theme's colours, and
+  // as tall as the widget (up to 28rem; a longer one scrolls in it).
+  $("#builder-preview").addEventListener("load", function (e) {
+    var frame = e.target, win = frame.contentWindow, doc = frame.contentDocument;
+    if (!doc || !doc.body || !builderShown) return;
+    var theme = builderForm.elements.theme.value;
+    doc.documentElement.style.colorScheme = theme === "auto" ? "light dark" : theme;
+    doc.body.style.margin = "8px";
+    var fit = function () {
+      var max = 28 * parseFloat(getComputedStyle(document.documentElement).fontSize);
+      frame.style.height = Math.ceil(Math.min(doc.body.getBoundingClientRect().height + 16, max)) + "px"; // with the margins
+    };
+    fit();
+    if (win.ResizeObserver) new win.ResizeObserver(fit).observe(doc.body);
+  });
+
+  builderForm.addEventListener("input", function (e) {
+    if (e.target.name === "origin") return checkSiteSoon();
+    showSnippet();
+  });
+  builderForm.addEventListener("change", function (e) {
+    if (e.target.name !== "origin") showSnippet();
+  });
+  builderForm.addEventListener("submit", function (e) { e.preventDefault(); });
+  $("#builder").addEventListener("toggle", showSnippet);
+
+  function checkSiteSoon() {
+    clearTimeout(siteTimer);
+    siteTimer = setTimeout(checkSite, 300);
+  }
+
+  // checkSite asks the server whether the site the widget is for may
+  // show the feed, and warns when it would be refused there. What is
+  // typed may be a page's address: its origin is what counts.
+  function checkSite() {
+    var raw = builderForm.elements.origin.value.trim(), out = $("#builder-origin");
+    var say = function (s, cls) { out.textContent = s; out.className = "note wide " + cls; };
+    siteAsked = "";
+    if (!raw) return say("", "");
+    var site = "";
+    try { site = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : "https://" + raw).origin; } catch (err) { /* not a URL */ }
+    if (!site || site === "null") return say("\u201c" + raw + "\u201d is not a site's address, such as https://news.example", "bad");
+    siteAsked = site;
+    fetch("/api/origin?origin=" + encodeURIComponent(site), { credentials: "omit", cache: "no-store" }).then(answer).then(function (ans) {
+      if (siteAsked !== site) return; // a newer question
+      if (ans.allowed) say(site + " is allowed: the widget will show there.", "good");
+      else say(site + " is not in cors.allowed_origins: the widget will be refused there.", "bad");
+    }, function (err) {
+      if (siteAsked === site) say(err.message, "bad");
+    });
+  }
+
+  // Copy: with the clipboard API where the page may use it (https or
+  // this machine), else by selecting the snippet.
+  $("#builder-copy").addEventListener("click", function () {
+    var box = $("#builder-snippet"), said = $("#builder-copied");
+    var code = box.textContent;
+    var copied = navigator.clipboard && window.isSecureContext ? navigator.clipboard.writeText(code) : Promise.reject(new Error("no clipboard"));
+    copied.catch(function () {
+      var range = document.createRange();
+      range.selectNodeContents(box);
+      var sel = window.getSelection();
+      sel.removeAllRanges();
+      sel.addRange(range);
+      if (!document.execCommand("copy")) throw new Error("not copied");
+    }).then(function () {
+      said.textContent = "Copied.";
+    }, function () {
+      said.textContent = "Selected: copy it with your keyboard or menu.";
+    });
+  });
+
+  showSnippet();
 
   function text(v) { return v === undefined || v === null ? "" : String(v); }
 

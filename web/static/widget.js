@@ -12,8 +12,10 @@
  * event of every topic first), then updates live. The widgets of one page
  * share one EventSource per server. When the connection drops it shows
  * "reconnecting…"; the browser reconnects with Last-Event-ID and the server
- * replays exactly the missed events. Feed text is only ever written with
- * textContent, never parsed as HTML.
+ * replays exactly the missed events. On a site whose origin the server
+ * does not allow (cors.allowed_origins) the widget says so, and how to
+ * allow it, instead (it asks GET /api/origin when its stream fails). Feed
+ * text is only ever written with textContent, never parsed as HTML.
  *
  * A widget whose data-topic is not a valid list of patterns shows what is
  * wrong in its own box and does not connect, so it cannot break the
@@ -215,6 +217,7 @@
   }
 
   function open(g) {
+    if (g.refused) return; // this page's origin may not read the feed
     var topics = topicsOf(g.widgets);
     var url = origin + "/events?" + topics.map(function (t) { return "topic=" + encodeURIComponent(t); }).join("&");
     if (g.conflate) url += "&conflate=" + encodeURIComponent(g.conflate);
@@ -234,6 +237,7 @@
     };
     es.onerror = function () {
       each(g, function (w) { w.setState("reconnecting"); });
+      if (origin !== location.origin) askOrigin(g);
       if (es.readyState === EventSource.CLOSED) {
         // The browser reconnects by itself after a network error (sending
         // Last-Event-ID). It gives up only on an error status, e.g. from a
@@ -309,6 +313,30 @@
     // from (after an empty snapshot it is the only position there is).
     es.addEventListener("livefeed.position", function (e) {
       if (g.source === es && e.lastEventId) g.lastId = e.lastEventId;
+    });
+  }
+
+  // askOrigin asks the server, when a stream failed, whether this page's
+  // origin may read the feed at all: the browser refuses a stream the
+  // server does not allow this origin (CORS) without telling the page,
+  // whose widgets would show "reconnecting…" for ever. Refused, the
+  // group's widgets stop and say why; allowed (the network or the server
+  // is down), they go on reconnecting. It asks until it has an answer.
+  function askOrigin(g) {
+    if (g.originKnown || g.asking) return;
+    g.asking = true;
+    fetch(origin + "/api/origin", { credentials: "omit", cache: "no-store" }).then(function (resp) {
+      g.originKnown = true;
+      return resp.json();
+    }).then(function (ans) {
+      if (!ans || ans.allowed !== false || typeof ans.origin !== "string") return;
+      g.refused = true;
+      if (g.source) g.source.close();
+      g.source = null;
+      clearTimeout(g.renewal);
+      each(g, function (w) { w.refused(ans.origin); });
+    }).catch(function () { /* no answer: ask at the next failure */ }).then(function () {
+      g.asking = false;
     });
   }
 
@@ -395,6 +423,19 @@
         bubbles: true,
         detail: { id: env.id, topic: env.topic, type: env.type, data: env.data, stale: stale }
       }));
+    },
+    // refused says that this page's origin may not read the feed, and
+    // how its operator allows it (see askOrigin).
+    refused: function (site) {
+      host.setAttribute("data-state", "refused");
+      state.textContent = "not allowed";
+      state.className = "state error";
+      items.forEach(function (item) { item.node.remove(); });
+      items.clear();
+      empty.textContent = "This site (" + site + ") is not allowed to show this feed. To allow it, the operator of livefeed adds " +
+        site + " to cors.allowed_origins in livefeed's config.toml.";
+      empty.className = "empty problem";
+      list.appendChild(empty);
     },
     reset: function (info) {
       // The server lost our position: the snapshot that follows is the
@@ -568,7 +609,7 @@
       ".state.live.delayed{background:#5b6673}.state.live.delayed::before{content:'◷ '}",
       ".state.reconnecting{background:#b7791f}",
       ".state.error{background:#c0392b}",
-      ".empty.problem{color:#c0392b}",
+      ".empty.problem{color:#c0392b;overflow-wrap:anywhere}",
       ".list{padding:4px 0}",
       ".empty{padding:14px 12px;color:#6b7785}",
       ".game{padding:8px 12px;border-top:1px solid #edf1f5}.game:first-child{border-top:0}",
