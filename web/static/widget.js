@@ -602,12 +602,15 @@
   }
 
   // fitTape sets the tape's speed (50 px a second, however many symbols)
-  // and keeps it still while every symbol fits.
+  // and keeps it still while every symbol fits. A new duration moves the
+  // track to another place in its loop, so a price a little wider or
+  // narrower than before (a width changing by less than a tenth) keeps
+  // the one it has.
   function fitTape() {
     var width = copies[0].getBoundingClientRect().width;
     frame.classList.toggle("still", width <= list.clientWidth);
-    var secs = Math.max(8, Math.round(width / 50)) + "s";
-    if (track.style.animationDuration !== secs) track.style.animationDuration = secs;
+    var secs = Math.max(8, width / 50), now = parseFloat(track.style.animationDuration);
+    if (!now || Math.abs(secs - now) > now / 10) track.style.animationDuration = secs.toFixed(1) + "s";
   }
 
   // showInfo writes a game's status, period and clock; a running clock
