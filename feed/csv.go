@@ -57,6 +57,9 @@ var fieldColumns = func() map[string]map[string]fieldColumn {
 	for _, s := range schemas {
 		columns := make(map[string]fieldColumn, len(s.fields))
 		for _, fd := range s.fields {
+			if fd.InData {
+				continue
+			}
 			var kinds cellKind
 			if fd.Kind.TakesText() {
 				kinds |= textCell

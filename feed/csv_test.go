@@ -172,6 +172,10 @@ func TestAppendCSV(t *testing.T) {
 			`score,A,B,0,0,,,,,,,,,,"{""period"":""4""}"` + ",\r\n"},
 		{"OKScoreExtraFields", event("score", `{"home":"A","venue":"Arena, Boston","away":"B","home_score":1,"away_score":2,"clock":null}`),
 			`score,A,B,1,2,,,,,,,,,,"{""venue"":""Arena, Boston"",""clock"":null}"` + ",\r\n"},
+		// A team's looks have no columns: the header stays as spreadsheets
+		// and import know it.
+		{"OKScoreTeamLooks", event("score", `{"home":"A","away":"B","home_score":1,"away_score":2,"home_abbr":"AA","home_color":"#552583","away_logo":"https://x.example/b.png?s=1,2"}`),
+			`score,A,B,1,2,,,,,,,,,,"{""home_abbr"":""AA"",""home_color"":""#552583"",""away_logo"":""https://x.example/b.png?s=1,2""}"` + ",\r\n"},
 		{"OKTick", event("tick", `{"symbol":"AAPL","price":231.4,"change":-1.25,"change_pct":-0.54,"volume":1200,"currency":"USD"}`),
 			"tick,,,,,,,,AAPL,231.4,-1.25,-0.54,1200,USD,,\r\n"},
 		{"OKTickExponent", event("tick", `{"symbol":"X","price":-1.5e-3}`),
@@ -217,10 +221,11 @@ func TestAppendCSVRoundTrip(t *testing.T) {
 	for i, data := range []string{
 		`{"home":"=A","away":"@B","home_score":10,"away_score":7,"period":"OT","clock":"-0:01","status":"final"}`,
 		`{"home":"'x","away":"y,z","home_score":0,"away_score":0,"period":2,"extra":{"a":[1,"-2"]}}`,
+		`{"home":"A","away":"B","home_score":1,"away_score":0,"home_abbr":"LAL","away_abbr":"BOS","home_color":"#552583","away_color":"#007a33","home_logo":"https://cdn.example.com/lal.svg","away_logo":"https://cdn.example.com/a=b,c.svg"}`,
 		`{"symbol":"-X","price":0.5,"change":-0.25,"change_pct":-50,"volume":0,"currency":"EUR"}`,
 		`{"anything":"+goes","deep":{"x":null}}`,
 	} {
-		typ := []string{"score", "score", "tick", "note"}[i]
+		typ := []string{"score", "score", "score", "tick", "note"}[i]
 		e := feed.Event{ID: int64(i + 1), Topic: "t/-" + typ, Type: typ, Time: at, Data: json.RawMessage(data)}
 		header, records := readCSV(t, feed.AppendCSV(feed.AppendCSVHeader(nil), e))
 		got, err := recordEvent(header, records[0])
@@ -240,6 +245,7 @@ func FuzzAppendCSV(f *testing.F) {
 	f.Add("score", []byte(`{"home":"\"a\",\r\n","away":" +1","home_score":0,"away_score":0,"clock":"'"}`))
 	f.Add("score", []byte(`{ "home" : "a" , "away":"b","home_score":0 ,"away_score":0}`))
 	f.Add("tick", []byte(`{"symbol":"S","price":1,"price2":[1,{"]":"}"}]}`))
+	f.Add("score", []byte(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_abbr":"LAL","home_color":"#552583","home_logo":"https://x.example/=1.png"}`))
 	f.Add("note", []byte(`{"a":"Z\u00fcrich","b":"\\u00fc","c":"\ud83d\ude00","d":"\u202e\ud800"}`))
 	f.Fuzz(func(t *testing.T, typ string, data []byte) {
 		e := feed.Event{ID: 7, Topic: "fuzz", Type: typ, Time: time.UnixMilli(1_700_000_000_123).UTC(), Data: data}

@@ -9,7 +9,8 @@ package feed
 // name.
 
 // typeSchema is a validated type: its name, and the fields of its data,
-// each checked by validation and exported in a CSV column of its own.
+// each checked by validation and exported in a CSV column of its own
+// (unless it is InData).
 type typeSchema struct {
 	name   string
 	fields []Field
@@ -27,9 +28,11 @@ var schemas = []typeSchema{
 // columns are the CSV export's columns for the type's fields: their
 // names.
 func (s typeSchema) columns() []string {
-	cols := make([]string, len(s.fields))
-	for i, fd := range s.fields {
-		cols[i] = fd.Name
+	var cols []string
+	for _, fd := range s.fields {
+		if !fd.InData {
+			cols = append(cols, fd.Name)
+		}
 	}
 	return cols
 }
@@ -61,6 +64,9 @@ const (
 	Period                        // a Count (quarter 4) or a short Text ("OT")
 	Word                          // a lowercase word matching [a-z][a-z0-9_-]{0,31}: a status
 	Currency                      // an ISO 4217 code: three upper-case letters
+	Abbr                          // 2 to 5 ASCII letters or digits: a team's abbreviation ("LAL")
+	Color                         // a colour as #rrggbb: a team's colour
+	ImageURL                      // an https:// URL of at most 512 bytes, without credentials: a logo
 )
 
 // TakesNumber reports whether a field of kind k may hold a JSON number.
@@ -77,6 +83,12 @@ type Field struct {
 	Kind     FieldKind
 	Required bool
 	MaxLen   int // bytes, for Text and Period
+
+	// InData fields are validated but have no CSV column: the export
+	// writes them in its data column (which `livefeed import` reads back),
+	// so that adding them kept the export's header, which spreadsheets
+	// and import know a file by, and the place of every column.
+	InData bool
 }
 
 // Limits of the text fields.
@@ -106,6 +118,12 @@ func checkSchema(schema []Field, f fields) error {
 			err = f.token(fd.Name)
 		case Currency:
 			err = f.currency(fd.Name)
+		case Abbr:
+			err = f.abbr(fd.Name)
+		case Color:
+			err = f.color(fd.Name)
+		case ImageURL:
+			err = f.imageURL(fd.Name)
 		}
 		if err != nil {
 			return err

@@ -18,10 +18,20 @@ var ScoreFields = []Field{
 	{Name: "period", Kind: Period, MaxLen: maxShortText},
 	{Name: "clock", Kind: Text, MaxLen: maxShortText},
 	{Name: "status", Kind: Word},
+	// How widgets show the teams: an abbreviation for narrow screens, a
+	// colour and a logo. Presentation, not figures: in the CSV export's
+	// data column.
+	{Name: "home_abbr", Kind: Abbr, InData: true},
+	{Name: "away_abbr", Kind: Abbr, InData: true},
+	{Name: "home_color", Kind: Color, InData: true},
+	{Name: "away_color", Kind: Color, InData: true},
+	{Name: "home_logo", Kind: ImageURL, InData: true},
+	{Name: "away_logo", Kind: ImageURL, InData: true},
 }
 
 // Score is the data of a score event, for Go programs that publish or read
-// one. Period is a number (4) or a text ("OT"); nil leaves it out.
+// one. Period is a number (4) or a text ("OT"); nil leaves it out. The
+// abbreviations, colours and logos are optional: "" leaves them out.
 type Score struct {
 	Home      string `json:"home"`
 	Away      string `json:"away"`
@@ -30,4 +40,10 @@ type Score struct {
 	Period    any    `json:"period,omitempty"`
 	Clock     string `json:"clock,omitempty"`
 	Status    string `json:"status,omitempty"`
+	HomeAbbr  string `json:"home_abbr,omitempty"`
+	AwayAbbr  string `json:"away_abbr,omitempty"`
+	HomeColor string `json:"home_color,omitempty"`
+	AwayColor string `json:"away_color,omitempty"`
+	HomeLogo  string `json:"home_logo,omitempty"`
+	AwayLogo  string `json:"away_logo,omitempty"`
 }

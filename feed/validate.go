@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/url"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -390,4 +392,82 @@ func stringValue(raw json.RawMessage) (string, bool) {
 		return "", false
 	}
 	return unquote(raw), true
+}
+
+// abbr checks a team's abbreviation: 2 to 5 ASCII letters or digits
+// ("LAL", "76ERS"), which widgets show where the name does not fit.
+func (f fields) abbr(key string) error {
+	raw, ok, _ := f.lookup(key, false)
+	if !ok {
+		return nil
+	}
+	s, isString := stringValue(raw)
+	valid := isString && len(s) >= 2 && len(s) <= 5
+	for i := 0; valid && i < len(s); i++ {
+		c := s[i]
+		valid = 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9'
+	}
+	if !valid {
+		return invalidf("data.%s must be 2 to 5 letters or digits, such as \"LAL\"", key)
+	}
+	return nil
+}
+
+// color checks a colour written #rrggbb: nothing else reaches a widget's
+// style (no url(), no ";" that would end the declaration).
+func (f fields) color(key string) error {
+	raw, ok, _ := f.lookup(key, false)
+	if !ok {
+		return nil
+	}
+	s, isString := stringValue(raw)
+	valid := isString && len(s) == 7 && s[0] == '#'
+	for i := 1; valid && i < len(s); i++ {
+		c := s[i]
+		valid = '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+	}
+	if !valid {
+		return invalidf("data.%s must be a colour written #rrggbb, such as \"#552583\"", key)
+	}
+	return nil
+}
+
+// maxImageURL is the most bytes of a logo's URL: enough for a CDN's
+// path, and a bound on what every event of a game repeats.
+const maxImageURL = 512
+
+// imageURL checks the URL of an image a widget shows (a team's logo):
+// https only, so that a page served over https loads it without a mixed
+// content warning and no javascript: or data: URL gets in; printable
+// ASCII without spaces, quotes, angle brackets or backslashes (a browser
+// reads "\" as "/", a parser that does not could see another host); and
+// no credentials, which every viewer's browser would send and show.
+func (f fields) imageURL(key string) error {
+	raw, ok, _ := f.lookup(key, false)
+	if !ok {
+		return nil
+	}
+	s, isString := stringValue(raw)
+	if !isString || !strings.HasPrefix(s, "https://") {
+		return invalidf("data.%s must be an https:// URL", key)
+	}
+	if len(s) > maxImageURL {
+		return invalidf("data.%s is %d bytes long; the limit is %d", key, len(s), maxImageURL)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`"'<>\`+"`", c) >= 0 {
+			return invalidf("data.%s holds %q: an image URL is printable ASCII without spaces, quotes, <, > or \\ (percent-encode the rest)", key, rune(c))
+		}
+	}
+	u, err := url.Parse(s)
+	authority, _, _ := strings.Cut(s[len("https://"):], "/")
+	authority, _, _ = strings.Cut(authority, "?")
+	authority, _, _ = strings.Cut(authority, "#")
+	switch {
+	case strings.Contains(authority, "@") || err == nil && u.User != nil:
+		return invalidf("data.%s must not hold credentials (user:password@): every viewer would send them", key)
+	case err != nil || u.Hostname() == "":
+		return invalidf("data.%s is not a URL with a host, such as \"https://example.com/logo.png\"", key)
+	}
+	return nil
 }

@@ -3,6 +3,8 @@ package feed_test
 import (
 	"encoding/json"
 	"errors"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -134,6 +136,37 @@ func TestUpdateValidate(t *testing.T) {
 		{"ErrScoreStatus", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"status":"LIVE!"}`), "data.status", ""},
 		{"ErrScorePeriod", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"period":true}`), "data.period", ""},
 		{"ErrDuplicateKey", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_score":5}`), `the key "home_score" twice`, ""},
+		// A team's abbreviation, colour and logo (optional; widgets show them).
+		{"OKScoreTeamLooks", score(`{"home":"Lakers","away":"76ers","home_score":0,"away_score":0,"home_abbr":"LAL","away_abbr":"76ers","home_color":"#552583","away_color":"#006BB6","home_logo":"https://cdn.example.com/logos/lal.svg?v=2","away_logo":"https://cdn.example.com:8443/p%20hi.png#x"}`), "", ""},
+		{"OKScoreTeamLooksNull", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_abbr":null,"home_color":null,"home_logo":null}`), "", ""},
+		{"ErrAbbrShort", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_abbr":"L"}`), `data.home_abbr must be 2 to 5 letters or digits, such as "LAL"`, ""},
+		{"ErrAbbrLong", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"away_abbr":"LAKERS"}`), "data.away_abbr must be 2 to 5", ""},
+		{"ErrAbbrMarkup", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_abbr":"<b>"}`), "data.home_abbr", ""},
+		{"ErrAbbrSpace", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_abbr":"L A"}`), "data.home_abbr", ""},
+		{"ErrAbbrNonASCII", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_abbr":"M\u00dcN"}`), "data.home_abbr", ""},
+		{"ErrAbbrNumber", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_abbr":76}`), "data.home_abbr", ""},
+		{"ErrColorName", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_color":"purple"}`), `data.home_color must be a colour written #rrggbb, such as "#552583"`, ""},
+		{"ErrColorShort", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_color":"#fff"}`), "data.home_color", ""},
+		{"ErrColorAlpha", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"away_color":"#55258380"}`), "data.away_color", ""},
+		{"ErrColorNotHex", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"away_color":"#55258g"}`), "data.away_color", ""},
+		{"ErrColorInjection", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_color":"red;background:url(https://x/)"}`), "data.home_color", ""},
+		{"ErrLogoHTTP", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_logo":"http://example.com/a.png"}`), "data.home_logo must be an https:// URL", ""},
+		{"ErrLogoJavaScript", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_logo":"javascript:alert(1)"}`), "data.home_logo must be an https:// URL", ""},
+		{"ErrLogoData", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"away_logo":"data:image/svg+xml,<svg/onload=alert(1)>"}`), "data.away_logo must be an https:// URL", ""},
+		{"ErrLogoUpperScheme", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"away_logo":"HTTPS://example.com/a.png"}`), "data.away_logo must be an https:// URL", ""},
+		{"ErrLogoRelative", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_logo":"/logo.png"}`), "data.home_logo must be an https:// URL", ""},
+		{"ErrLogoTooLong", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_logo":"https://example.com/` + strings.Repeat("a", 493) + `"}`), "data.home_logo is 513 bytes long; the limit is 512", ""},
+		{"OKLogoLongest", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_logo":"https://example.com/` + strings.Repeat("a", 492) + `"}`), "", ""},
+		{"ErrLogoCredentials", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_logo":"https://user:secret@example.com/a.png"}`), "data.home_logo must not hold credentials", ""},
+		{"ErrLogoUserOnly", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_logo":"https://token@example.com/a.png"}`), "data.home_logo must not hold credentials", ""},
+		{"ErrLogoBackslash", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_logo":"https://good.example\\@evil.example/a.png"}`), "data.home_logo holds '\\\\'", ""},
+		{"ErrLogoSpace", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_logo":"https://example.com/a b.png"}`), "data.home_logo holds ' '", ""},
+		{"ErrLogoQuote", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_logo":"https://example.com/a\".png"}`), "data.home_logo holds '\"'", ""},
+		{"ErrLogoNonASCII", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_logo":"https://b\u00fccher.example/a.png"}`), "data.home_logo holds", ""},
+		{"ErrLogoControl", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_logo":"https://example.com/\n.png"}`), "data.home_logo holds", ""},
+		{"ErrLogoNoHost", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_logo":"https:///a.png"}`), "data.home_logo is not a URL with a host", ""},
+		{"ErrLogoBadPort", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_logo":"https://example.com:port/a.png"}`), "data.home_logo is not a URL with a host", ""},
+		{"ErrLogoNumber", score(`{"home":"A","away":"B","home_score":0,"away_score":0,"home_logo":1}`), "data.home_logo must be an https:// URL", ""},
 		{"OKTick", tick(`{"symbol":"AAPL","price":231.4,"change":-1.25,"change_pct":-0.54,"volume":1200,"currency":"USD"}`), "", ""},
 		{"ErrTickNegativePrice", tick(`{"symbol":"CL","price":-37.63}`), "data.price must be greater than 0", ""},
 		{"ErrTickZeroPrice", tick(`{"symbol":"AAPL","price":0}`), "data.price must be greater than 0", ""},
@@ -231,6 +264,11 @@ func TestValidateBatch(t *testing.T) {
 	})
 }
 
+var (
+	colorRE = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
+	abbrRE  = regexp.MustCompile(`^[A-Za-z0-9]{2,5}$`)
+)
+
 // FuzzUpdateValidate checks that validation never panics, and that whatever
 // it accepts is a compact, valid JSON object on one line with a valid topic
 // and type, so it can be framed and stored as is.
@@ -246,6 +284,9 @@ func FuzzUpdateValidate(f *testing.F) {
 	f.Add("nba/g1", "archive", "{ \n}")
 	f.Add("nba/g1", "archive", `{"a":1}`)
 	f.Add("a", "x", "{\"k\":\"\xff\"}")
+	f.Add("nba/g1", "score", `{"home":"A","away":"B","home_score":0,"away_score":0,"home_abbr":"LAL","home_color":"#552583","home_logo":"https://cdn.example.com/lal.svg"}`)
+	f.Add("nba/g1", "score", `{"home":"A","away":"B","home_score":0,"away_score":0,"away_logo":"https://u:p@example.com/a.png","away_color":"#GGGGGG"}`)
+	f.Add("nba/g1", "score", `{"home":"A","away":"B","home_score":0,"away_score":0,"home_logo":"https://a\\@b/","home_abbr":"\u004c\u0041"}`)
 	f.Fuzz(func(t *testing.T, topic, typ, data string) {
 		u, err := feed.Update{Topic: topic, Type: typ, Data: json.RawMessage(data)}.Validate()
 		if err != nil {
@@ -269,6 +310,24 @@ func FuzzUpdateValidate(f *testing.F) {
 			var tick struct{ Price float64 }
 			if err := json.Unmarshal(u.Data, &tick); err != nil || !(tick.Price > 0) {
 				t.Fatalf("accepted tick %q without a positive price", u.Data)
+			}
+		case feed.TypeScore:
+			// What a widget puts in a style or an image's src is exactly
+			// what validation allows.
+			var looks map[string]any
+			json.Unmarshal(u.Data, &looks)
+			for _, side := range []string{"home", "away"} {
+				if c, ok := looks[side+"_color"].(string); ok && !colorRE.MatchString(c) {
+					t.Fatalf("accepted %s_color %q", side, c)
+				}
+				if a, ok := looks[side+"_abbr"].(string); ok && !abbrRE.MatchString(a) {
+					t.Fatalf("accepted %s_abbr %q", side, a)
+				}
+				if l, ok := looks[side+"_logo"].(string); ok {
+					if u, err := url.Parse(l); err != nil || u.Scheme != "https" || u.User != nil || u.Host == "" || strings.ContainsAny(l, "\\ ") {
+						t.Fatalf("accepted %s_logo %q", side, l)
+					}
+				}
 			}
 		case feed.TypeArchive:
 			if string(u.Data) != "{}" {

@@ -170,6 +170,10 @@ func TestPublishRejected(t *testing.T) {
 		{"ErrTooDeep", "Bearer " + token, `{"topic":"a","type":"note","data":` + strings.Repeat(`{"a":`, 40) + `1` + strings.Repeat(`}`, 40) + `}`, 400, "nested too deeply"},
 		{"ErrLoneSurrogate", "Bearer " + token, `{"topic":"nba/x","type":"score","data":{"home":"\ud800","away":"B","home_score":1,"away_score":0}}`, 400, "data.home holds a lone surrogate"},
 		{"ErrBidiTeamName", "Bearer " + token, `{"topic":"nba/x","type":"score","data":{"home":"\u202eslekaL","away":"B","home_score":1,"away_score":0}}`, 400, "data.home contains a bidirectional control character"},
+		{"ErrTeamAbbr", "Bearer " + token, `{"topic":"nba/x","type":"score","data":{"home":"A","away":"B","home_score":1,"away_score":0,"home_abbr":"<b>x</b>"}}`, 400, "data.home_abbr must be 2 to 5 letters or digits"},
+		{"ErrTeamColor", "Bearer " + token, `{"topic":"nba/x","type":"score","data":{"home":"A","away":"B","home_score":1,"away_score":0,"away_color":"red;background:url(x)"}}`, 400, "data.away_color must be a colour written #rrggbb"},
+		{"ErrTeamLogoHTTP", "Bearer " + token, `{"topic":"nba/x","type":"score","data":{"home":"A","away":"B","home_score":1,"away_score":0,"home_logo":"http://example.com/a.png"}}`, 400, "data.home_logo must be an https:// URL"},
+		{"ErrTeamLogoCredentials", "Bearer " + token, `[` + scoreBody + `,{"topic":"nba/x","type":"score","data":{"home":"A","away":"B","home_score":1,"away_score":0,"away_logo":"https://me:pw@example.com/a.png"}}]`, 400, "event 1: data.away_logo must not hold credentials"},
 		{"ErrDotSegment", "Bearer " + token, `{"topic":"nba/../admin","type":"note","data":{}}`, 400, `segment ".."`},
 		{"ErrBatchNamesPath", "Bearer " + token, `[` + scoreBody + `,{"topic":"a","type":"note","data":{"x":[0,1e400]}}]`, 400, "event 1: data.x[1] is 1e400"},
 	} {

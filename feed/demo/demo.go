@@ -43,7 +43,8 @@ func Run(ctx context.Context, pub Publisher, onError func(error)) {
 
 func runGame(ctx context.Context, pub Publisher, rng *rand.Rand, onError func(error)) {
 	for ctx.Err() == nil {
-		g := feed.Score{Home: "Lakers", Away: "Celtics", Period: 1, Clock: "12:00", Status: "scheduled"}
+		g := feed.Score{Home: "Lakers", Away: "Celtics", Period: 1, Clock: "12:00", Status: "scheduled",
+			HomeAbbr: "LAL", AwayAbbr: "BOS", HomeColor: "#552583", AwayColor: "#007A33"}
 		publish(ctx, pub, GameTopic, feed.TypeScore, g, onError)
 		g.Status = "live"
 		// A quarter of 12 minutes passes in 48 plays of 15 seconds.

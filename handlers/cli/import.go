@@ -164,6 +164,9 @@ func exportRow(record []string) (feed.Update, error) {
 		}
 	}
 	for _, fd := range feed.FieldsOf(u.Type) {
+		if fd.InData {
+			continue // in the data column
+		}
 		cell := record[slices.Index(cols, fd.Name)] // the fields' names are the columns'
 		if cell == "" {
 			continue // absent

@@ -31,7 +31,7 @@ func TestImportCommand(t *testing.T) {
 	from, to := nodetest.Start(t, nodetest.Config(t), node.Options{}), nodetest.Start(t, cfg, node.Options{})
 	for _, body := range []string{
 		`{"topic":"nba/lal-bos","type":"score","data":{"home":"=Lakers","away":"'Celtics","home_score":3,"away_score":0,"period":"OT","clock":"1:02","status":"live","venue":"Crypto.com"}}`,
-		`{"topic":"nba/lal-bos","type":"score","data":{"home":"Lakers","away":"Celtics","home_score":5,"away_score":2,"period":4}}`,
+		`{"topic":"nba/lal-bos","type":"score","data":{"home":"Lakers","away":"Celtics","home_score":5,"away_score":2,"period":4,"home_abbr":"LAL","away_abbr":"BOS","home_color":"#552583","away_color":"#007A33","home_logo":"https://cdn.example.com/lal.svg?v=1"}}`,
 		`{"topic":"stocks/AAPL","type":"tick","data":{"symbol":"AAPL","price":187.25,"change":-1.5,"currency":"USD"}}`,
 		`{"topic":"misc/note","type":"note","data":{"text":"Zürich, 東京","n":[1,2]}}`,
 	} {

@@ -6,5 +6,6 @@
   var src = location.origin + "/widget.js";
   snippet.textContent =
     '<script src="' + src + '" data-kind="scoreboard" data-topic="nba/*"></script>\n' +
-    '<script src="' + src + '" data-kind="ticker" data-topic="stocks/*"></script>';
+    '<script src="' + src + '" data-kind="ticker" data-topic="stocks/*"></script>\n' +
+    '<script src="' + src + '" data-kind="tape" data-topic="stocks/*" data-theme="auto"></script>';
 })();

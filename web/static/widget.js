@@ -3,6 +3,15 @@
  *
  *   <script src="https://HOST/widget.js" data-kind="scoreboard" data-topic="nba/*"></script>
  *   <script src="https://HOST/widget.js" data-kind="ticker" data-topic="stocks/*"></script>
+ *   <script src="https://HOST/widget.js" data-kind="tape" data-topic="stocks/*"></script>
+ *
+ * A ticker lists its symbols in aligned columns (symbol, price, change,
+ * change %); a tape is one line of them scrolling sideways, which stops
+ * while the pointer is on it or it has the focus, and stands still (and
+ * wraps) for visitors who ask for reduced motion. A game shows each
+ * team's colour, logo and abbreviation when its events carry them
+ * (home_color, home_logo, home_abbr...): the abbreviation where the
+ * widget is narrow, the name where it is wide.
  *
  * data-topic: a topic, a prefix such as "nba/*", or "*" (several separated
  * by spaces). data-target (optional): a CSS selector of the element to
@@ -38,7 +47,14 @@
  *                                number of pixels); the list scrolls;
  *   data-compact                 one line per game, smaller type;
  *   data-label="Tonight"         the widget's title (default "Scores" or
- *                                "Markets").
+ *                                "Markets");
+ *   data-theme="dark"            light (the default), dark, or auto: the
+ *                                host page's color-scheme if it names one
+ *                                only, else the visitor's preference
+ *                                (prefers-color-scheme). The host element
+ *                                says which is in use (data-scheme), and
+ *                                custom properties (--livefeed-bg, ...)
+ *                                restyle it (web/docs/widgets.md).
  * Each game shows its league and date when its topic has them
  * ("nba/2026-11-21/lal-bos": NBA · 21 Nov), and games with the same teams
  * show their topic too, so they can be told apart. A running game clock
@@ -69,7 +85,10 @@
   var script = document.currentScript;
   if (!script || !script.src) return;
   var origin = new URL(script.src, location.href).origin;
-  var kind = script.getAttribute("data-kind") === "ticker" ? "ticker" : "scoreboard";
+  // kind is "scoreboard" (the default), "ticker" or "tape"; the ticker
+  // and the tape show prices.
+  var kind = { ticker: "ticker", tape: "tape" }[script.getAttribute("data-kind")] || "scoreboard";
+  var priced = kind !== "scoreboard";
   var patterns = (script.getAttribute("data-topic") || "*").split(/\s+/).filter(Boolean);
   // MAX_PATTERNS is the most topic patterns one stream may ask for
   // (store.MaxPatterns on the server).
@@ -356,35 +375,55 @@
   var host = document.createElement("div");
   host.className = "livefeed-widget livefeed-" + kind;
   host.setAttribute("data-state", "connecting");
+  var theme = script.getAttribute("data-theme");
+  if (theme !== "dark" && theme !== "auto") theme = "light";
+  host.setAttribute("data-theme", theme);
   var target = script.getAttribute("data-target");
   var parent = target && document.querySelector(target);
   if (parent) parent.appendChild(host); else script.insertAdjacentElement("afterend", host);
+  followScheme();
 
   var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
   styleInto(root);
-  var frame = el("div", "frame");
+  var frame = el("div", "frame " + kind);
   if (script.hasAttribute("data-compact")) frame.classList.add("compact");
   var head = el("div", "head");
   var label = script.getAttribute("data-label");
-  var title = el("span", "title", label ? label.slice(0, 100) : kind === "ticker" ? "Markets" : "Scores");
+  var title = el("span", "title", label ? label.slice(0, 100) : priced ? "Markets" : "Scores");
   title.title = title.textContent;
   var state = el("span", "state", "connecting…");
   state.setAttribute("role", "status");
   head.append(title, state);
-  var list = el("div", "list");
+  var list = el("div", "list" + (kind === "ticker" ? " ticks" : ""));
   var maxHeight = cssLength(script.getAttribute("data-max-height"));
-  if (maxHeight) {
+  if (maxHeight && kind !== "tape") {
     list.style.maxHeight = maxHeight;
     list.classList.add("scrolls");
   }
-  var empty = el("div", "empty", kind === "ticker" ? "No prices yet" : "No games yet");
+  var empty = el("div", "empty", priced ? "No prices yet" : "No games yet");
   list.appendChild(empty);
+  // A tape's symbols are in a track that moves: twice, the second copy
+  // following the first, so that moving the track by the width of one
+  // copy loops without a seam. The list can take the focus, which stops
+  // it, as hovering does.
+  var track = null, copies = null;
+  if (kind === "tape") {
+    track = el("div", "track");
+    var firsts = el("div", "group"), seconds = el("div", "group copy");
+    seconds.setAttribute("aria-hidden", "true");
+    track.append(firsts, seconds);
+    copies = [firsts, seconds];
+    list.appendChild(track);
+    list.tabIndex = 0;
+    list.setAttribute("aria-label", "Prices (hover or focus to pause)");
+  }
   frame.append(head, list);
   root.appendChild(frame);
 
-  var items = new Map(); // topic → { id, node, data, time, matchup }
+  var items = new Map(); // topic → { id, nodes, data, time, matchup, price }
   var collator = new Intl.Collator(undefined, { numeric: true });
-  var wanted = kind === "ticker" ? "tick" : "score";
+  var wanted = priced ? "tick" : "score";
+  var reducedMotion = window.matchMedia ? window.matchMedia("(prefers-reduced-motion: reduce)") : { matches: false };
 
   if (problem) {
     // Only this widget is wrong: it says so and stays out of the stream.
@@ -394,6 +433,13 @@
     empty.textContent = (/^data-conflate/.test(problem) ? "This widget's " : "This widget's data-topic is not valid: ") + problem + ".";
     empty.className = "empty problem";
     return;
+  }
+
+  if (kind === "tape" && window.ResizeObserver) {
+    // The tape moves at one speed however many symbols it has, and only
+    // when they do not all fit.
+    new ResizeObserver(fitTape).observe(copies[0]);
+    new ResizeObserver(fitTape).observe(list);
   }
 
   group.widgets.push({
@@ -408,9 +454,9 @@
       if (env.type === "archive") {
         var gone = items.get(env.topic);
         if (gone && gone.id < env.id) {
-          gone.node.remove();
+          gone.nodes.forEach(function (n) { n.remove(); });
           items.delete(env.topic);
-          if (!items.size) list.appendChild(empty);
+          if (!items.size) list.insertBefore(empty, list.firstChild);
           markTwins();
         }
         return;
@@ -440,57 +486,172 @@
     reset: function (info) {
       // The server lost our position: the snapshot that follows is the
       // whole truth, so start from nothing.
-      items.forEach(function (item) { item.node.remove(); });
+      items.forEach(function (item) { item.nodes.forEach(function (n) { n.remove(); }); });
       items.clear();
-      list.appendChild(empty);
+      list.insertBefore(empty, list.firstChild);
       markTwins();
       host.dispatchEvent(new CustomEvent("livefeed:reset", { bubbles: true, detail: info }));
     }
   });
 
+  // followScheme sets the host's data-scheme, light or dark, from
+  // data-theme: for auto, the host page's color-scheme where it names one
+  // scheme only, else the visitor's preference, followed as it changes.
+  function followScheme() {
+    var prefersDark = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
+    var apply = function () {
+      var scheme = theme;
+      if (theme === "auto") {
+        var page = (getComputedStyle(host).colorScheme || "").split(/\s+/);
+        var light = page.indexOf("light") >= 0, dark = page.indexOf("dark") >= 0;
+        scheme = dark && !light ? "dark" : light && !dark ? "light" : prefersDark && prefersDark.matches ? "dark" : "light";
+      }
+      host.setAttribute("data-scheme", scheme);
+    };
+    apply();
+    if (theme === "auto" && prefersDark && prefersDark.addEventListener) prefersDark.addEventListener("change", apply);
+  }
+
   function render(env, item) {
     var d = env.data;
     var changed = !!item; // a first render (the snapshot) does not flash
     if (!item) {
-      item = { id: 0, node: kind === "ticker" ? tickNode() : gameNode() };
-      item.node.setAttribute("data-topic", env.topic);
-      items.set(env.topic, item);
+      item = { id: 0, nodes: [] };
+      var boxes = copies || [list];
+      boxes.forEach(function (box) {
+        var node = kind === "ticker" ? tickNode() : kind === "tape" ? tapeNode() : gameNode();
+        node.setAttribute("data-topic", env.topic);
+        item.nodes.push(node);
+      });
+      item.node = item.nodes[0];
       empty.remove();
       // Keep the list in topic order, as people read it: g2 before g10.
       var after = null;
       items.forEach(function (other, t) {
-        if (collator.compare(t, env.topic) > 0 && (!after || collator.compare(t, after.t) < 0)) after = { t: t, node: other.node };
+        if (collator.compare(t, env.topic) > 0 && (!after || collator.compare(t, after.t) < 0)) after = { t: t, item: other };
       });
-      list.insertBefore(item.node, after ? after.node : null);
-      if (kind !== "ticker") item.node.fields.where.textContent = placeOf(env.topic);
+      items.set(env.topic, item);
+      boxes.forEach(function (box, i) { box.insertBefore(item.nodes[i], after ? after.item.nodes[i] : null); });
+      if (!priced) item.node.fields.where.textContent = placeOf(env.topic);
     }
     item.id = env.id;
-    var f = item.node.fields;
-    if (kind === "ticker") {
-      f.symbol.textContent = f.symbol.title = text(d.symbol);
-      f.price.textContent = number(d.price);
-      var ch = typeof d.change === "number" ? d.change : 0;
-      f.change.textContent = (ch > 0 ? "▲ +" : ch < 0 ? "▼ " : "") + number(ch) +
-        (typeof d.change_pct === "number" ? " (" + (d.change_pct > 0 ? "+" : "") + d.change_pct.toFixed(2) + "%)" : "");
-      f.change.className = "change " + (ch > 0 ? "up" : ch < 0 ? "down" : "flat");
+    if (priced) {
+      var move = changed && typeof d.price === "number" && typeof item.price === "number" ? d.price - item.price : 0;
+      item.price = d.price;
+      item.nodes.forEach(function (node) { showTick(node, d); });
+      if (changed) item.nodes.forEach(function (node) { flash(node, move > 0 ? "rise" : move < 0 ? "fall" : ""); });
     } else {
-      f.home.textContent = f.home.title = text(d.home);
-      f.away.textContent = f.away.title = text(d.away);
-      f.homeScore.textContent = text(d.home_score);
-      f.awayScore.textContent = text(d.away_score);
+      showGame(item.node, d);
       item.data = d;
       item.time = Date.parse(env.time);
       item.matchup = text(d.home) + "\n" + text(d.away);
       showInfo(item);
       item.node.classList.toggle("is-live", d.status === "live");
       markTwins();
+      if (changed) flash(item.node, "");
     }
-    if (changed) {
-      // Flash the row that changed: restart the animation.
-      item.node.classList.remove("flash");
-      void item.node.offsetWidth;
-      item.node.classList.add("flash");
+  }
+
+  // flash plays the row's one short highlight again: a CSS animation that
+  // ends by itself, its class taken off when it does, so that even a
+  // symbol ticking twice a second rests between changes. Not for visitors
+  // who ask for reduced motion.
+  function flash(node, move) {
+    node.classList.remove("flash", "rise", "fall");
+    if (reducedMotion.matches) return;
+    void node.offsetWidth; // restart the animation
+    node.classList.add("flash");
+    if (move) node.classList.add(move);
+  }
+
+  function endFlash(e) {
+    if (e.target === this) this.classList.remove("flash", "rise", "fall");
+  }
+
+  // showTick writes a symbol's price and change: an arrow and a sign say
+  // which way it moved, not its colour alone.
+  function showTick(node, d) {
+    var f = node.fields;
+    f.symbol.textContent = f.symbol.title = text(d.symbol);
+    f.price.textContent = number(d.price);
+    var ch = typeof d.change === "number" ? d.change : 0;
+    var pct = typeof d.change_pct === "number" ? d.change_pct : null;
+    var dir = ch > 0 || ch === 0 && pct > 0 ? "up" : ch < 0 || ch === 0 && pct < 0 ? "down" : "flat";
+    var arrow = dir === "up" ? "▲" : dir === "down" ? "▼" : "";
+    node.classList.remove("up", "down", "flat");
+    node.classList.add(dir);
+    if (kind === "tape") {
+      f.change.textContent = (arrow ? arrow + " " : "") + (pct !== null ? signed(pct, 2) + "%" : signed(ch));
+      return;
     }
+    f.arrow.textContent = arrow;
+    f.move.textContent = signed(ch);
+    f.pct.textContent = pct !== null ? signed(pct, 2) + "%" : "";
+  }
+
+  // showGame writes a game's teams and scores. A team's colour and logo
+  // come only from values that validation let through (#rrggbb, an
+  // https: URL), checked again here: they go into a style and an image's
+  // source, never into markup.
+  function showGame(node, d) {
+    var f = node.fields, colours = false, logos = false;
+    ["home", "away"].forEach(function (side) {
+      var t = f[side], name = text(d[side]), abbr = text(d[side + "_abbr"]);
+      t.name.textContent = name;
+      t.team.title = name;
+      t.abbr.textContent = /^[A-Za-z0-9]{2,5}$/.test(abbr) ? abbr : "";
+      t.team.classList.toggle("has-abbr", !!t.abbr.textContent);
+      t.score.textContent = text(d[side + "_score"]);
+      var colour = text(d[side + "_color"]);
+      colour = /^#[0-9a-fA-F]{6}$/.test(colour) ? colour : "";
+      t.chip.style.backgroundColor = colour;
+      colours = colours || !!colour;
+      var logo = text(d[side + "_logo"]);
+      logo = logo.length <= 512 && /^https:\/\/[^\/?#@\\\s]+([\/?#][^\\\s]*)?$/.test(logo) ? logo : "";
+      showLogo(t, logo, name);
+      logos = logos || !!logo;
+    });
+    node.classList.toggle("coloured", colours);
+    node.classList.toggle("logos", logos);
+  }
+
+  // showLogo shows a team's logo as an image of a fixed size, loaded
+  // without telling the logo's host which page shows it, only when it
+  // comes into view; one that fails to load is hidden.
+  function showLogo(t, url, name) {
+    if (!url) {
+      if (t.logo) { t.logo.remove(); t.logo = null; }
+      return;
+    }
+    if (!t.logo) {
+      var img = document.createElement("img");
+      img.className = "logo";
+      img.width = img.height = 20;
+      img.referrerPolicy = "no-referrer";
+      img.loading = "lazy";
+      img.decoding = "async";
+      img.addEventListener("error", function () { img.hidden = true; });
+      img.addEventListener("load", function () { img.hidden = false; });
+      t.slot.appendChild(img);
+      t.logo = img;
+    }
+    t.logo.alt = name;
+    if (t.logo.getAttribute("src") !== url) {
+      t.logo.hidden = false;
+      t.logo.src = url;
+    }
+  }
+
+  // fitTape sets the tape's speed (50 px a second, however many symbols)
+  // and keeps it still while every symbol fits. A new duration moves the
+  // track to another place in its loop, so a price a little wider or
+  // narrower than before (a width changing by less than a tenth) keeps
+  // the one it has.
+  function fitTape() {
+    var width = copies[0].getBoundingClientRect().width;
+    frame.classList.toggle("still", width <= list.clientWidth);
+    var secs = Math.max(8, width / 50), now = parseFloat(track.style.animationDuration);
+    if (!now || Math.abs(secs - now) > now / 10) track.style.animationDuration = secs.toFixed(1) + "s";
   }
 
   // showInfo writes a game's status, period and clock; a running clock
@@ -514,7 +675,7 @@
     return Math.floor(secs / 60) + ":" + String(secs % 60).padStart(2, "0");
   }
 
-  if (kind !== "ticker") {
+  if (!priced) {
     setInterval(function () {
       items.forEach(function (item) { if (item.data && item.data.clock_running) showInfo(item); });
     }, 1000);
@@ -539,7 +700,7 @@
   // markTwins shows the topic of games whose teams are the same as
   // another's, so that two "Lakers vs Celtics" rows can be told apart.
   function markTwins() {
-    if (kind === "ticker") return;
+    if (priced) return;
     var seen = {};
     items.forEach(function (item) { if (item.matchup) seen[item.matchup] = (seen[item.matchup] || 0) + 1; });
     items.forEach(function (item, topic) {
@@ -551,24 +712,42 @@
 
   function gameNode() {
     var node = el("div", "game");
-    var home = el("span", "team home"), homeScore = el("span", "score home");
-    var away = el("span", "team away"), awayScore = el("span", "score away");
     var meta = el("div", "meta"), info = el("span", "info"), where = el("span", "where");
     var topic = el("div", "topic");
-    var row1 = el("div", "row"), row2 = el("div", "row");
     meta.append(info, where);
-    row1.append(home, homeScore);
-    row2.append(away, awayScore);
-    node.append(meta, row1, row2, topic);
-    node.fields = { home: home, away: away, homeScore: homeScore, awayScore: awayScore, info: info, where: where, topic: topic };
+    node.append(meta);
+    node.fields = { info: info, where: where, topic: topic };
+    ["home", "away"].forEach(function (side) {
+      var row = el("div", "row " + side);
+      var team = el("span", "team " + side), chip = el("span", "chip"), slot = el("span", "slot");
+      var name = el("span", "name"), abbr = el("span", "abbr"), score = el("span", "score " + side);
+      team.append(name, abbr);
+      row.append(chip, slot, team, score);
+      node.append(row);
+      node.fields[side] = { team: team, chip: chip, slot: slot, name: name, abbr: abbr, score: score, logo: null };
+    });
+    node.append(topic);
+    node.addEventListener("animationend", endFlash);
     return node;
   }
 
   function tickNode() {
     var node = el("div", "tick");
+    var symbol = el("span", "symbol"), price = el("span", "price"), change = el("span", "change"), pct = el("span", "pct");
+    var arrow = el("span", "arrow"), move = el("span", "move");
+    change.append(arrow, move);
+    node.append(symbol, price, change, pct);
+    node.fields = { symbol: symbol, price: price, change: change, arrow: arrow, move: move, pct: pct };
+    node.addEventListener("animationend", endFlash);
+    return node;
+  }
+
+  function tapeNode() {
+    var node = el("span", "tick");
     var symbol = el("span", "symbol"), price = el("span", "price"), change = el("span", "change");
     node.append(symbol, price, change);
     node.fields = { symbol: symbol, price: price, change: change };
+    node.addEventListener("animationend", endFlash);
     return node;
   }
 
@@ -590,9 +769,16 @@
     return /^\d{1,5}(\.\d{1,3})?(px|rem|em|vh)$/.test(v) ? v : "";
   }
 
+  // signed writes a change with its sign: +1.25, −1.25 (a minus sign,
+  // as wide as the plus in tabular figures), 0.00.
+  function signed(v, digits) {
+    var s = digits ? Math.abs(v).toFixed(digits) : number(Math.abs(v));
+    return (v > 0 ? "+" : v < 0 ? "−" : "") + s;
+  }
+
   function number(v) {
     if (typeof v !== "number") return text(v);
-    return v.toLocaleString(undefined, { minimumFractionDigits: Math.abs(v) < 1000 ? 2 : 0, maximumFractionDigits: 4 });
+    return v.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 4 });
   }
 
   // styleInto gives the shadow root its styles through a constructed style
@@ -600,39 +786,81 @@
   // would a <style> element. Custom properties let a page restyle it.
   function styleInto(r) {
     var css = [
-      ":host{display:block;font:14px/1.35 var(--livefeed-font,system-ui,-apple-system,'Segoe UI',sans-serif);color:var(--livefeed-fg,#17202a)}",
-      ".frame{max-width:var(--livefeed-max-width,40rem);background:var(--livefeed-bg,#fff);border:1px solid var(--livefeed-border,#d6dde5);border-radius:10px;overflow:hidden}",
-      ".head{display:flex;justify-content:space-between;align-items:center;padding:8px 12px;background:var(--livefeed-head,#17202a);color:#fff}",
-      ".title{font-weight:700;letter-spacing:.02em}",
-      ".state{font-size:12px;padding:2px 8px;border-radius:999px;background:#5b6673}",
+      // The theme: each colour from a --livefeed-* property the page may
+      // set on the widget's element, else the theme's own.
+      ":host{display:block;margin:0 0 var(--livefeed-gap,12px);font:14px/1.35 var(--livefeed-font,system-ui,-apple-system,'Segoe UI',sans-serif);" +
+        "--lf-bg:var(--livefeed-bg,#fff);--lf-fg:var(--livefeed-fg,#17202a);--lf-muted:var(--livefeed-muted,#5f6b78);" +
+        "--lf-border:var(--livefeed-border,#d6dde5);--lf-rule:var(--livefeed-rule,#edf1f5);--lf-head:var(--livefeed-head,#17202a);" +
+        "--lf-head-fg:var(--livefeed-head-fg,#fff);--lf-up:var(--livefeed-up,#12783f);--lf-down:var(--livefeed-down,#c0392b);" +
+        "--lf-live:var(--livefeed-live,#c0392b);--lf-flash:var(--livefeed-flash,#fff0b3);" +
+        "--lf-flash-up:var(--livefeed-flash-up,rgba(18,120,63,.18));--lf-flash-down:var(--livefeed-flash-down,rgba(192,57,43,.18));color:var(--lf-fg)}",
+      ":host([data-scheme=dark]){--lf-bg:var(--livefeed-bg,#121a23);--lf-fg:var(--livefeed-fg,#e6edf3);--lf-muted:var(--livefeed-muted,#9aa6b2);" +
+        "--lf-border:var(--livefeed-border,#2c3845);--lf-rule:var(--livefeed-rule,#1f2a35);--lf-head:var(--livefeed-head,#0a0f14);" +
+        "--lf-head-fg:var(--livefeed-head-fg,#fff);--lf-up:var(--livefeed-up,#3ecf74);--lf-down:var(--livefeed-down,#ff6f61);" +
+        "--lf-live:var(--livefeed-live,#ff6f61);--lf-flash:var(--livefeed-flash,#4d4214);" +
+        "--lf-flash-up:var(--livefeed-flash-up,rgba(62,207,116,.24));--lf-flash-down:var(--livefeed-flash-down,rgba(255,111,97,.24))}",
+      ".frame{container:lf/inline-size;max-width:var(--livefeed-max-width,40rem);min-width:0;background:var(--lf-bg);color:var(--lf-fg);border:1px solid var(--lf-border);border-radius:10px;overflow:hidden;color-scheme:light}",
+      ":host([data-scheme=dark]) .frame{color-scheme:dark}",
+      ".head{display:flex;justify-content:space-between;align-items:center;gap:8px;min-width:0;padding:8px 12px;background:var(--lf-head);color:var(--lf-head-fg)}",
+      ".title{font-weight:700;letter-spacing:.02em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;min-width:0}",
+      ".state{flex:none;font-size:12px;padding:2px 8px;border-radius:999px;background:#5b6673;color:#fff}",
       ".state.live{background:#1f8a4c}.state.live::before{content:'● '}",
       ".state.live.delayed{background:#5b6673}.state.live.delayed::before{content:'◷ '}",
       ".state.reconnecting{background:#b7791f}",
       ".state.error{background:#c0392b}",
-      ".empty.problem{color:#c0392b;overflow-wrap:anywhere}",
-      ".list{padding:4px 0}",
-      ".empty{padding:14px 12px;color:#6b7785}",
-      ".game{padding:8px 12px;border-top:1px solid #edf1f5}.game:first-child{border-top:0}",
-      ".info{font-size:12px;color:#6b7785;text-transform:uppercase;letter-spacing:.04em;min-height:1em}",
-      ".game.is-live .info{color:#c0392b}",
-      ".frame{min-width:0}.list.scrolls{overflow-y:auto;overscroll-behavior:contain;box-sizing:border-box}",
-      ".head{gap:8px;min-width:0}.title{overflow:hidden;text-overflow:ellipsis;white-space:nowrap;min-width:0}.state{flex:none}",
+      ".list{padding:4px 0}.list.scrolls{overflow-y:auto;overscroll-behavior:contain;box-sizing:border-box}",
+      ".empty{padding:14px 12px;color:var(--lf-muted)}.empty.problem{color:var(--lf-down);overflow-wrap:anywhere}",
+      // The scoreboard: a game a block, a team a row.
+      ".game{padding:8px 12px;border-top:1px solid var(--lf-rule)}.game:first-child{border-top:0}",
       ".meta{display:flex;justify-content:space-between;gap:8px;min-width:0}",
-      ".meta .info{overflow:hidden;text-overflow:ellipsis;white-space:nowrap;min-width:0}",
-      ".where{font-size:11px;color:#8a96a3;white-space:nowrap;flex:none;letter-spacing:.02em}",
-      ".game .topic{font:11px/1.4 ui-monospace,Menlo,monospace;color:#8a96a3;overflow-wrap:anywhere}.game .topic:empty{display:none}",
-      ".row{display:flex;justify-content:space-between;gap:12px;font-size:16px;min-width:0}",
-      ".team{overflow:hidden;text-overflow:ellipsis;white-space:nowrap;min-width:0}",
-      ".compact .head{padding:4px 10px}.compact .game{padding:3px 10px}.compact .row{font-size:14px;line-height:1.25}.compact .meta{font-size:11px}",
-      ".score{font-weight:700;font-variant-numeric:tabular-nums;min-width:2ch;text-align:right}",
-      ".list:has(.tick){display:flex;flex-wrap:wrap;gap:6px;padding:8px}",
-      ".tick{display:flex;flex-wrap:wrap;gap:0 8px;align-items:baseline;padding:6px 10px;border:1px solid #edf1f5;border-radius:8px;font-variant-numeric:tabular-nums;min-width:0;max-width:100%}",
-      ".symbol{font-weight:700;overflow-wrap:anywhere;min-width:0}",
-      ".compact .tick{padding:3px 8px;font-size:13px}",
-      ".change{font-size:12px}.change.up{color:var(--livefeed-up,#1f8a4c)}.change.down{color:var(--livefeed-down,#c0392b)}.change.flat{color:#6b7785}",
-      "@keyframes flash{from{background:var(--livefeed-flash,#fff3c4)}to{background:transparent}}",
-      ".flash{animation:flash 1.2s ease-out}",
-      "@media (prefers-reduced-motion:reduce){.flash{animation:none}}"
+      ".info{font-size:12px;color:var(--lf-muted);text-transform:uppercase;letter-spacing:.04em;min-height:1em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;min-width:0}",
+      ".game.is-live .info{color:var(--lf-live);font-weight:600}",
+      ".where{font-size:11px;color:var(--lf-muted);white-space:nowrap;flex:none;letter-spacing:.02em}",
+      ".game .topic{font:11px/1.4 ui-monospace,Menlo,monospace;color:var(--lf-muted);overflow-wrap:anywhere}.game .topic:empty{display:none}",
+      ".row{display:flex;align-items:center;gap:8px;font-size:16px;min-width:0;margin-top:2px}",
+      ".team{flex:1 1 auto;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;min-width:0}",
+      ".abbr{display:none;font-weight:600;letter-spacing:.04em}",
+      // Narrow: the abbreviation, where there is one, in place of the name.
+      "@container lf (max-width:400px){.has-abbr .name{display:none}.has-abbr .abbr{display:inline}.tape .title{display:none}}",
+      ".chip{display:none;flex:none;width:4px;height:1.15em;border-radius:2px;background:var(--lf-rule)}.coloured .chip{display:block}",
+      ".slot{display:none;flex:none;width:20px;height:20px}.logos .slot{display:block}",
+      ".logo{display:block;width:20px;height:20px;object-fit:contain}.logo[hidden]{display:none}",
+      ".score{flex:none;font-weight:700;font-variant-numeric:tabular-nums;min-width:2ch;text-align:right}",
+      ".compact .head{padding:4px 10px}.compact .game{padding:3px 10px}.compact .row{font-size:14px;line-height:1.25;margin-top:0}.compact .meta{font-size:11px}",
+      // The ticker: one row a symbol, in columns shared by every row.
+      ".ticks{display:grid;grid-template-columns:minmax(3.5em,1fr) auto auto auto;column-gap:14px;padding:2px 0}",
+      ".arrow:not(:empty){margin-right:4px}",
+      // Narrow: the change in per cent only (and its arrow), so that the
+      // symbols keep their room.
+      "@container lf (max-width:360px){.ticks{column-gap:10px}.ticks .move{display:none}.arrow:not(:empty){margin-right:0}}",
+      ".ticks .empty{grid-column:1/-1}",
+      ".ticks .tick{display:grid;grid-column:1/-1;grid-template-columns:subgrid;align-items:baseline;padding:7px 12px;border-top:1px solid var(--lf-rule)}",
+      ".ticks .tick:first-child{border-top:0}",
+      ".compact .ticks .tick{padding:3px 10px;font-size:13px}",
+      ".symbol{font-weight:700;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;min-width:0}",
+      ".price,.change,.pct{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}",
+      ".change,.pct{font-size:13px}.up .change,.up .pct{color:var(--lf-up)}.down .change,.down .pct{color:var(--lf-down)}.flat .change,.flat .pct{color:var(--lf-muted)}",
+      // The tape: one line moving sideways, still under the pointer or
+      // the focus, and when everything fits.
+      ".frame.tape{display:flex;align-items:stretch;max-width:var(--livefeed-max-width,none)}",
+      ".tape .head{flex:none;padding:6px 10px}",
+      ".tape .list{flex:1 1 auto;min-width:0;overflow:hidden;padding:0;display:flex;align-items:center}",
+      ".tape .list:focus-visible{outline:2px solid var(--lf-up);outline-offset:-2px}",
+      ".tape .empty{padding:6px 12px}",
+      ".track{display:flex;flex:none;width:max-content;animation:lf-tape 30s linear infinite}",
+      ".group{display:flex;flex:none;gap:22px;padding:7px 11px}",
+      ".tape .tick{display:inline-flex;gap:6px;align-items:baseline;white-space:nowrap;border-radius:4px;padding:0 3px}",
+      ".tape .change{font-size:13px}",
+      "@keyframes lf-tape{from{transform:translateX(0)}to{transform:translateX(-50%)}}",
+      ".list:hover .track,.list:focus .track,.list:focus-within .track{animation-play-state:paused}",
+      ".still .track{animation:none}.still .copy{display:none}",
+      // A change: one short highlight, tinted by which way a price moved.
+      "@keyframes lf-flash{from{background-color:var(--lf-flash)}to{background-color:transparent}}",
+      "@keyframes lf-rise{from{background-color:var(--lf-flash-up)}to{background-color:transparent}}",
+      "@keyframes lf-fall{from{background-color:var(--lf-flash-down)}to{background-color:transparent}}",
+      ".flash{animation:lf-flash .4s ease-out}.flash.rise{animation-name:lf-rise}.flash.fall{animation-name:lf-fall}",
+      "@media (prefers-reduced-motion:reduce){.flash{animation:none}.tape .track{animation:none;flex:1 1 auto;width:auto;min-width:0}" +
+        ".tape .group{flex:1 1 auto;flex-wrap:wrap;row-gap:4px;min-width:0}.tape .copy{display:none}}"
     ].join("\n");
     if (r.adoptedStyleSheets !== undefined && window.CSSStyleSheet) {
       try {
