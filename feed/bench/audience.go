@@ -46,6 +46,8 @@ type AudienceOptions struct {
 	// NoLatency records no latencies (replayed events were published long
 	// before they are received).
 	NoLatency bool
+	// Expected is the subscribers' (see SubscriberOptions).
+	Expected time.Duration
 	// ReadBuffer is each subscriber's read buffer.
 	ReadBuffer int
 	// Batch, if positive, connects this many subscribers and waits until
@@ -101,6 +103,7 @@ func StartAudience(ctx context.Context, t *Target, o AudienceOptions) (*Audience
 			After:      o.After,
 			Publishers: o.Publishers,
 			Latency:    lat,
+			Expected:   o.Expected,
 			ReadBuffer: o.ReadBuffer,
 			Query:      o.Query,
 			Conflated:  o.Conflated,

@@ -308,7 +308,7 @@ func TestTierWorkloadsEndToEnd(t *testing.T) {
 		f := runWorkload(t, append(common, "-workload", "W16", "-subscribers", "20", "-rate", "10", "-duration", "2s", "-delay", "1s")...)
 		want(t, f, map[string]float64{"publish_errors": 0, "missing": 0, "duplicates": 0, "order_violations": 0, "gaps": 0, "deliveries": 400})
 		positive(t, f, "delay_error_p99_ms", "server_cpu_us_per_delivery_ratio_to_w1")
-		if v, _ := f.Get("delay_error_min_ms"); v < 0 {
+		if v, _ := f.Get("delay_error_min_ms"); v < -1 { // event times are kept to the millisecond
 			t.Errorf("an event arrived %v ms early", -v)
 		}
 		if v, _ := f.Get("goroutines_per_subscriber"); v >= 0.5 {

@@ -29,8 +29,10 @@ type Subscriber struct {
 	bufLen int
 	rcvBuf int
 	// latency[p] is where receipt latencies of publisher p's events go
-	// (shared with other subscribers, so recorded with atomics).
-	latency []*Histogram
+	// (shared with other subscribers, so recorded with atomics), less
+	// expected.
+	latency  []*Histogram
+	expected time.Duration
 	// query is added to the request's query string ("&conflate=1s").
 	query string
 	// A conflated subscriber (see SubscriberOptions.Conflated) counts no
@@ -95,7 +97,7 @@ func (t *Tally) Add(o Tally) {
 	t.Delayed += o.Delayed
 	t.Bytes += o.Bytes
 	t.Reads += o.Reads
-	if o.Deliveries > 0 && (t.MinLatency == 0 || o.MinLatency < t.MinLatency) {
+	if o.Deliveries > 0 && (t.Deliveries == o.Deliveries || o.MinLatency < t.MinLatency) { // t had none before, or o's is lower
 		t.MinLatency = o.MinLatency
 	}
 	t.MaxLatency = max(t.MaxLatency, o.MaxLatency)
@@ -121,6 +123,11 @@ type SubscriberOptions struct {
 	// Latency[p] receives the latencies of publisher p's events; nil
 	// entries are not recorded.
 	Latency []*Histogram
+	// Expected is subtracted from each latency before it is recorded (in
+	// Latency and the tally's minimum and maximum): the delay of a delayed
+	// stream, so that the histogram's resolution (1/32 of a value) is that
+	// of the error, not of the delay.
+	Expected time.Duration
 	// ReadBuffer is the read buffer size (default 16 KiB).
 	ReadBuffer int
 	// ReceiveBuffer, if positive, is the socket's SO_RCVBUF.
@@ -155,6 +162,7 @@ func NewSubscriber(t *Target, o SubscriberOptions) *Subscriber {
 		bufLen:    o.ReadBuffer,
 		rcvBuf:    o.ReceiveBuffer,
 		latency:   o.Latency,
+		expected:  o.Expected,
 		query:     o.Query,
 		conflated: o.Conflated,
 		sent:      o.Sent,
@@ -356,7 +364,7 @@ func (s *Subscriber) event(id int64, p Payload, at time.Time) {
 	}
 	*last = p.Seq
 	s.lastID = max(s.lastID, id)
-	lat := at.Sub(time.Unix(0, p.Sent))
+	lat := at.Sub(time.Unix(0, p.Sent)) - s.expected
 	if p.Publisher < len(s.latency) && s.latency[p.Publisher] != nil {
 		s.latency[p.Publisher].Record(lat)
 	}

@@ -324,13 +324,14 @@ var Workloads = []*Workload{
 		Bench: "delayed audience: 10,000 subscribers on a topic delayed by 60 s, 10 events/s for 100 s. Bar: every event arrives once, in order, 60 s after its time (p99 error ≤ 100 ms); CPU per delivery ≤ 1.1× W1's; no goroutine per subscriber.",
 		Reading: "Needs a server whose configuration delays the load tool's topics: [[feed.delayed]] topics = [\"bench/w16/*\"] delay = \"60s\" (-delay tells the tool the delay; every stream must open with the server's livefeed.delayed event, else the run fails). " +
 			"First W1 (10 events/s, 10 s) to as many subscribers on a topic that is not delayed, for w1_server_cpu_us_per_delivery. Then the subscribers subscribe fresh to a delayed topic and one publisher publishes -rate events/s for -duration. " +
-			"delay_error is each receipt's latency from the publisher's clock stamped into the event less the delay: the server's time of the event is a little later than the stamp, so the error includes the publish (bar: p99 ≤ 100 ms; delay_error_min_ms below 0 would be an event that arrived early). " +
+			"delay_error is each receipt's latency from the publisher's clock stamped into the event less the delay: the server's time of the event is a little later than the stamp, so the error includes the publish (bar: p99 ≤ 100 ms). Latencies are recorded less the delay, so that the histogram's resolution (1/32 of a value) is that of the error. " +
+			"The server keeps an event's time to the millisecond and releases it when that time is as old as the delay, up to 1 ms before the publisher's stamp + the delay: delay_error_min_ms below -1 would be an event that arrived early. " +
 			"server_cpu_us_per_delivery is the server's CPU from the first publish until the last delivery (100 s + the delay) divided by deliveries; its ratio to W1's is the bar (≤ 1.1). goroutines_per_subscriber is the growth of go_goroutines (/metrics) as the delayed subscribers connected, per subscriber.",
 		Defaults: Params{Subscribers: 10_000, Publishers: 1, Rate: 10, Duration: 100 * time.Second, Payload: 100, Delay: time.Minute},
 		Bars: func(Config) []Bar {
 			return append(correctness(""),
 				Bar{Figure: "delay_error_p99_ms", Op: "<=", Limit: 100},
-				Bar{Figure: "delay_error_min_ms", Op: ">=", Limit: 0, Worst: true},
+				Bar{Figure: "delay_error_min_ms", Op: ">=", Limit: -1, Worst: true},
 				Bar{Figure: "server_cpu_us_per_delivery_ratio_to_w1", Op: "<=", Limit: 1.1},
 				Bar{Figure: "goroutines_per_subscriber", Op: "<=", Limit: 0.01})
 		},
