@@ -66,7 +66,7 @@ func TestLivenessNotices(t *testing.T) {
 		t.Fatalf("stale data %v", since)
 	}
 	conflated.expectLiveness(t, "t/a", true, "2") // its snapshot's position
-	delayed.expectLiveness(t, "t/a", true, "0") // nothing is a second old
+	delayed.expectLiveness(t, "t/a", true, "0")   // nothing is a second old
 	if n := h.StaleTopics(); n != 1 {
 		t.Fatalf("StaleTopics = %d", n)
 	}
