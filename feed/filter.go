@@ -21,12 +21,15 @@ type Filter struct {
 // ParseFilter parses subscription patterns. Exact topics already covered by a
 // prefix and prefixes covered by a shorter one are dropped, so each event
 // matches a filter in exactly one way.
-func ParseFilter(patterns []string) (Filter, error) {
+func ParseFilter(patterns []string) (Filter, error) { return parseFilter(patterns, MaxPatterns) }
+
+// parseFilter is ParseFilter with at most limit patterns.
+func parseFilter(patterns []string, limit int) (Filter, error) {
 	if len(patterns) == 0 {
 		return Filter{}, invalidf("at least one topic is required (a topic, a prefix such as \"nba/*\", or \"*\")")
 	}
-	if len(patterns) > MaxPatterns {
-		return Filter{}, invalidf("%d topic patterns; the limit is %d", len(patterns), MaxPatterns)
+	if len(patterns) > limit {
+		return Filter{}, invalidf("%d topic patterns; the limit is %d", len(patterns), limit)
 	}
 	var f Filter
 	for _, p := range patterns {
@@ -130,6 +133,17 @@ func (f Filter) Match(topic string) bool {
 		}
 	}
 	return f.underPrefix(topic, len(topic)+1)
+}
+
+// Covers reports whether f matches every topic g matches: a publish
+// token's scope f allows a heartbeat for g.
+func (f Filter) Covers(g Filter) bool {
+	for _, p := range g.patterns() {
+		if !f.coversPattern(p) {
+			return false
+		}
+	}
+	return true
 }
 
 // Keys returns the parts of the filter, for indexing subscribers by topic.

@@ -47,3 +47,22 @@ type Score struct {
 	HomeLogo  string `json:"home_logo,omitempty"`
 	AwayLogo  string `json:"away_logo,omitempty"`
 }
+
+// Finished reports whether e says its topic has nothing more to come: an
+// archive, or a score whose status is final. Such a topic is never stale
+// (feed.stale): its publisher has no reason to keep it alive.
+func Finished(e Event) bool {
+	switch e.Type {
+	case TypeArchive:
+		return true
+	case TypeScore:
+		final := false
+		eachMember(e.Data, func(key, value []byte) {
+			if len(value) > 0 && value[0] == '"' && unquote(key) == "status" && unquote(value) == StatusFinal {
+				final = true
+			}
+		})
+		return final
+	}
+	return false
+}

@@ -22,9 +22,21 @@ const (
 )
 
 // reservedTypes collide with the names EventSource gives its own events
-// ("open", "error", "message") or with the server's "reset" control event;
-// a publisher using them would confuse every client's listeners.
-var reservedTypes = map[string]bool{"reset": true, "open": true, "error": true, "message": true, "expired": true, "unauthorized": true}
+// ("open", "error", "message") or with the server's control events
+// ("reset", "expired", "unauthorized", EventStale, EventFresh); a
+// publisher using them would confuse every client's listeners.
+var reservedTypes = map[string]bool{"reset": true, "open": true, "error": true, "message": true, "expired": true, "unauthorized": true, EventStale: true, EventFresh: true}
+
+// The events of the server's that say a watched topic (feed.stale in the
+// configuration) has heard neither an event nor a heartbeat for its
+// interval (EventStale), and that it hears again (EventFresh). They take
+// no ID: a client's position stays where it was. Their data is
+// {"topic": T, "since": <time last heard>, "after": "10s"} and
+// {"topic": T, "at": <time heard again>}.
+const (
+	EventStale = "stale"
+	EventFresh = "fresh"
+)
 
 // EventPosition is the event of the server's that ends a snapshot: from
 // there on the stream is live. It sets the client's last event ID to the

@@ -91,6 +91,8 @@ func TestValidateType(t *testing.T) {
 		{"error", false},
 		{"open", false},
 		{"message", false},
+		{"stale", false},
+		{"fresh", false},
 	} {
 		t.Run(tc.typ, func(t *testing.T) {
 			if err := feed.ValidateType(tc.typ); (err == nil) != tc.ok {

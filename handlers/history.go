@@ -214,6 +214,13 @@ func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
 	})
 	slices.SortFunc(latest, func(a, b feed.Event) int { return strings.Compare(a.Topic, b.Topic) })
 	envelope := s.envelope(r)
+	// The liveness of the watched topics among them (feed.stale): only
+	// of topics the reader may see, which are all that are left.
+	names := make([]string, len(latest))
+	for i, e := range latest {
+		names[i] = e.Topic
+	}
+	liveness := s.hub.LivenessOf(names)
 	body := []byte(`{"topics":[`)
 	for i, e := range latest {
 		if i > 0 {
@@ -224,6 +231,14 @@ func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
 		if archived {
 			body = append(body, `,"archived":`...)
 			body = strconv.AppendBool(body, e.Type == feed.TypeArchive)
+		}
+		if l, ok := liveness[e.Topic]; ok {
+			body = strconv.AppendBool(append(body, `,"stale":`...), l.Stale)
+			if l.Stale {
+				body = append(body, `,"stale_since":"`...)
+				body = l.Since.AppendFormat(body, feed.TimeLayout)
+				body = append(body, '"')
+			}
 		}
 		body = append(body, `,"latest":`...)
 		body = envelope(e, body)

@@ -48,7 +48,9 @@ func isStream(r *http.Request) bool {
 // answered on the response with a line of its own once its event is
 // committed, in the order of the lines: {"id":N}, or {"line":K,
 // "status":S,"error":"..."} for a line refused alone (K counts from 1,
-// blank lines included; blank lines are skipped). The request and the
+// blank lines included; blank lines are skipped). A line may be a
+// heartbeat instead, {"heartbeat": ["stocks/*"]} (see heartbeat): it is
+// taken as it is read, and answered in its turn with {"topics":N}. The request and the
 // response run at once (full duplex), so a publisher keeps many events in
 // flight on one connection.
 func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
@@ -212,11 +214,16 @@ type group struct {
 	slab    []byte // the updates' data
 }
 
-// groupLine is one line of a group: its update's index, or its refusal.
+// groupLine is one line of a group: its update's index, or its refusal,
+// or the answer to a heartbeat.
 type groupLine struct {
 	line   int
-	update int // index in updates; -1 when refused
+	update int // index in updates; -1 when refused or a heartbeat
 	err    error
+	// kept is, for a heartbeat (heartbeat set), the watched topics it
+	// kept alive.
+	heartbeat bool
+	kept      int
 }
 
 // full reports whether the group holds as many lines or bytes as it may.
@@ -300,13 +307,20 @@ func (st *stream) add(n int, line []byte, refused error, publisher [32]byte, sco
 			refused = feed.Errorf(feed.ErrUnauthorized, "the publish token is no longer accepted (the server's configuration removed it): the stream ends at this line, which was not published, and no later line is read")
 		}
 	}
+	heartbeat, kept := false, 0
 	if refused == nil {
+		var f feed.Filter
+		if f, heartbeat, refused = feed.ParseHeartbeatLine(trimmed); heartbeat && refused == nil {
+			kept, refused = st.heartbeat(publisher, scope, f)
+		}
+	}
+	if refused == nil && !heartbeat {
 		u, key, refused = feed.ParseLine(trimmed)
 	}
-	if refused == nil && !scope.IsZero() && !scope.Match(u.Topic) {
+	if refused == nil && !heartbeat && !scope.IsZero() && !scope.Match(u.Topic) {
 		refused = feed.Errorf(feed.ErrForbidden, "this publish token may not publish to %q; the line was not published", u.Topic)
 	}
-	if refused == nil {
+	if refused == nil && !heartbeat {
 		if ok, _ := st.s.rates.allow(publisher, 1); !ok {
 			st.s.metrics.rateLimited.Add(1)
 			refused = feed.Errorf(feed.ErrRateLimited, "this token is publishing faster than it may (%g events/s); the line was not published", st.s.rates.rate)
@@ -326,7 +340,10 @@ func (st *stream) add(n int, line []byte, refused error, publisher [32]byte, sco
 		st.pending = &group{slab: make([]byte, 0, ingestBuffer)}
 	}
 	g := st.pending
-	if refused != nil {
+	if heartbeat && refused == nil {
+		g.lines = append(g.lines, groupLine{line: n, update: -1, heartbeat: true, kept: kept})
+		g.bytes += len(trimmed)
+	} else if refused != nil {
 		g.lines = append(g.lines, groupLine{line: n, update: -1, err: refused})
 		g.bytes += len(trimmed) + refusedLineCost
 	} else {
@@ -352,6 +369,19 @@ func (st *stream) add(n int, line []byte, refused error, publisher [32]byte, sco
 	st.mu.Unlock()
 	st.signal(st.ready)
 	return !revoked
+}
+
+// heartbeat takes a heartbeat line of the stream, as POST /api/heartbeat
+// takes one, and returns how many watched topics it kept alive.
+func (st *stream) heartbeat(publisher [32]byte, scope, f feed.Filter) (int, error) {
+	if err := heartbeatScope(scope, f); err != nil {
+		return 0, err
+	}
+	if ok, _ := st.s.rates.allow(publisher, 1); !ok {
+		st.s.metrics.rateLimited.Add(1)
+		return 0, feed.Errorf(feed.ErrRateLimited, "this token is publishing faster than it may (%g events/s, a heartbeat counts as one); the heartbeat was not taken", st.s.rates.rate)
+	}
+	return st.s.beat(f, time.Now())
 }
 
 // refusedLineCost is what a refused line holds until it is answered (its
@@ -408,6 +438,10 @@ func (st *stream) commitLoop() {
 		out = out[:0]
 		published := 0
 		for _, l := range g.lines {
+			if l.heartbeat {
+				out = heartbeatAnswer(out, l.kept)
+				continue
+			}
 			err := l.err
 			if err == nil {
 				o := outcomes[l.update]

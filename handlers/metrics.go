@@ -170,6 +170,7 @@ var (
 	descLastID      = prometheus.NewDesc("livefeed_last_event_id", "The newest event ID.", nil, nil)
 	descBodies      = prometheus.NewDesc("livefeed_publish_body_bytes", "Memory reserved for publish bodies being received (their declared lengths, or the largest a body may be), bounded per token and in all.", nil, nil)
 	descPublishing  = prometheus.NewDesc("livefeed_publish_streams", "Streaming publishes open.", nil, nil)
+	descStale       = prometheus.NewDesc("livefeed_stale_topics", "Watched topics (feed.stale) that have heard neither an event nor a heartbeat for their interval.", nil, nil)
 	descClosed      = prometheus.NewDesc("livefeed_streams_closed_total", "Event streams that ended, by reason: lag, write_timeout, shutdown, token_expired and revoked (a removed key or operator, a signed-out session) are the server's decisions, client the client's.", []string{"reason"}, nil)
 	descCommits     = prometheus.NewDesc("livefeed_store_commits_total", "Transactions committed by the store's writer (events_total / commits_total is the group-commit size).", nil, nil)
 	descEvents      = prometheus.NewDesc("livefeed_store_events_total", "Events committed by the store's writer.", nil, nil)
@@ -204,6 +205,7 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descLastID, float64(st.LastID))
 	gauge(descBodies, float64(s.bodies.inUse()))
 	gauge(descPublishing, float64(s.publishStreams.open()))
+	gauge(descStale, float64(s.hub.StaleTopics()))
 	for reason, n := range st.Closed {
 		counter(descClosed, float64(n), fanout.CloseReasonName(reason))
 	}

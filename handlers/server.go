@@ -74,6 +74,11 @@ type Backends struct {
 	// on /metrics (the hub observes its delivery lag with the same);
 	// else the server makes its own.
 	Metrics *Metrics
+	// Heartbeat, if set, takes a publisher's heartbeat for the topics of
+	// f, sent at at, and returns how many watched topics it kept alive
+	// on this node: a cluster hands it to every node. Else the hub takes
+	// it alone (one node).
+	Heartbeat func(f feed.Filter, at time.Time) (int, error)
 }
 
 // ClusterStatus is a cluster node's state.
@@ -183,6 +188,7 @@ type Server struct {
 	eventLog feed.Log
 	stored   History
 	hub      *fanout.Hub
+	beat     func(f feed.Filter, at time.Time) (int, error) // Backends.Heartbeat
 	stats    func() StoreStats
 	cluster  func() ClusterStatus
 	log      *slog.Logger
@@ -248,6 +254,9 @@ func New(b Backends, opts Options) *Server {
 		throttle:       newLoginThrottle(),
 		crossOrigin:    http.NewCrossOriginProtection(),
 	}
+	if s.beat = b.Heartbeat; s.beat == nil {
+		s.beat = func(f feed.Filter, at time.Time) (int, error) { return b.Hub.Heartbeat(f, at), nil }
+	}
 	s.metrics.registry.MustRegister(statsCollector{s})
 	s.metricsHandler = metricsHandler(s.metrics, s)
 	s.SetProxies(opts.Proxies)
@@ -281,6 +290,7 @@ func (s *Server) Handler() http.Handler {
 
 	// Publishing: systems and operators push updates.
 	r.HandleFunc("/api/publish", s.publish).Methods(http.MethodPost)
+	r.HandleFunc("/api/heartbeat", s.heartbeat).Methods(http.MethodPost)
 
 	// Reading the feed and its history, also cross-origin from the allowed
 	// origins, with a preflight for each.

@@ -123,6 +123,29 @@ func (c *Client) post(ctx context.Context, body []byte, key string, ack any) (re
 	return h.Get("Idempotent-Replayed") == "true", err
 }
 
+// Heartbeat tells the server that the topics of patterns are alive
+// though nothing changed (POST /api/heartbeat), so that watched ones are
+// not marked stale. It returns how many watched topics it kept alive.
+func (c *Client) Heartbeat(ctx context.Context, patterns ...string) (int, error) {
+	body, err := json.Marshal(struct {
+		Topics []string `json:"topics"`
+	}{patterns})
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+"/api/heartbeat", bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	var reply struct {
+		Topics int `json:"topics"`
+	}
+	err = c.do(req, http.StatusOK, &reply)
+	return reply.Topics, err
+}
+
 // Page is one page of history.
 type Page struct {
 	Events []feed.Event

@@ -46,6 +46,10 @@ type Ack struct {
 	ID   int64
 	Line int
 	Err  error
+	// Heartbeat is set for the answer to a heartbeat line
+	// (SendHeartbeat), Topics to the watched topics it kept alive.
+	Heartbeat bool
+	Topics    int
 }
 
 // Ingest opens a streaming publish. It returns at once, without waiting
@@ -119,6 +123,22 @@ func (in *Ingest) Send(u feed.Update, key string) error {
 	return err
 }
 
+// SendHeartbeat queues a heartbeat for the topics of patterns (see
+// Client.Heartbeat): its Ack, in its turn, has Heartbeat set.
+func (in *Ingest) SendHeartbeat(patterns ...string) error {
+	b := append(in.line[:0], `{"heartbeat":[`...)
+	for i, p := range patterns {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, p)
+	}
+	b = append(b, "]}\n"...)
+	in.line = b
+	_, err := in.bw.Write(b)
+	return err
+}
+
 // Flush sends the queued updates.
 func (in *Ingest) Flush() error { return in.bw.Flush() }
 
@@ -157,6 +177,7 @@ func (in *Ingest) Recv() (Ack, error) {
 		}
 	}
 	var a struct {
+		Topics *int   `json:"topics"`
 		ID     int64  `json:"id"`
 		Line   int    `json:"line"`
 		Status int    `json:"status"`
@@ -167,6 +188,9 @@ func (in *Ingest) Recv() (Ack, error) {
 	}
 	if a.Error != "" {
 		return Ack{Line: a.Line, Err: &feed.Error{Kind: KindOf(a.Status), Message: a.Error}}, nil
+	}
+	if a.Topics != nil {
+		return Ack{Heartbeat: true, Topics: *a.Topics}, nil
 	}
 	return Ack{ID: a.ID}, nil
 }

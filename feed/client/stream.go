@@ -35,6 +35,20 @@ type Item struct {
 	// (feed.EventDelayed): its topics include delayed ones the token does
 	// not grant in real time. It comes first on each connection.
 	Delayed time.Duration
+	// Liveness, if set, says that a watched topic of the stream went
+	// stale (feed.EventStale) or heard again (feed.EventFresh). It takes
+	// no place in the stream: LastEventID does not move.
+	Liveness *Liveness
+}
+
+// Liveness is the server's word on a watched topic: Stale since Since
+// (when it was last heard of), for having heard nothing for After; or
+// fresh again (Stale false), heard at Since.
+type Liveness struct {
+	Topic string
+	Stale bool
+	Since time.Time
+	After time.Duration
 }
 
 // Stream is a subscription to topics that survives disconnects: after a
@@ -148,6 +162,12 @@ func (s *Stream) Next() (Item, error) {
 		if m.Type == feed.EventPosition {
 			continue // the end of a snapshot: keepPosition took its ID
 		}
+		if m.Type == feed.EventStale || m.Type == feed.EventFresh {
+			if l, ok := parseLiveness(m.Type, m.Data); ok {
+				return Item{Liveness: l}, nil
+			}
+			continue
+		}
 		var e feed.Event
 		if err := json.Unmarshal([]byte(m.Data), &e); err != nil || e.ID == 0 {
 			continue // not an event of livefeed's (nothing else is sent as data)
@@ -250,4 +270,22 @@ func (s *Stream) wait() {
 	case <-s.ctx.Done():
 	case <-t.C:
 	}
+}
+
+// parseLiveness reads the data of a stale or fresh event.
+func parseLiveness(typ, data string) (*Liveness, bool) {
+	var n struct {
+		Topic string    `json:"topic"`
+		Since time.Time `json:"since"`
+		At    time.Time `json:"at"`
+		After string    `json:"after"`
+	}
+	if json.Unmarshal([]byte(data), &n) != nil || n.Topic == "" {
+		return nil, false
+	}
+	if typ == feed.EventFresh {
+		return &Liveness{Topic: n.Topic, Since: n.At}, true
+	}
+	after, _ := time.ParseDuration(n.After)
+	return &Liveness{Topic: n.Topic, Stale: true, Since: n.Since, After: after}, true
 }

@@ -501,5 +501,6 @@ func (h *Hub) attachConflated(s *Subscriber, after int64) error {
 	s.src = &l.window
 	s.seq = l.head.Load()
 	l.index(s)
+	h.staleOnAttachLocked(s)
 	return nil
 }

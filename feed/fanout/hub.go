@@ -90,6 +90,9 @@ type Options struct {
 	// NeverMerge are event types conflation never merges away: like
 	// archive events, each is delivered to conflated subscribers.
 	NeverMerge []string
+	// Stale are the rules of the watched topics (see liveness.go): their
+	// subscribers are told when one goes stale, and fresh again.
+	Stale []StaleRule
 }
 
 // Observer takes a measurement (a Prometheus histogram is one).
@@ -159,6 +162,7 @@ type Hub struct {
 	ticks     map[time.Duration]*ticker
 	stored    Replay          // every stored event, for delay lines (SetStored)
 	keep      map[string]bool // the types conflation never merges away
+	live      liveness        // the watched topics (see liveness.go)
 	// credentialed are the open subscribers with a Credential, for
 	// Revoke. They are guarded by credMu, taken inside mu where both are
 	// needed: a revocation's pass holds only credMu, so it never holds up
@@ -197,6 +201,10 @@ func NewHub(opts Options) *Hub {
 	for _, t := range opts.NeverMerge {
 		h.keep[t] = true
 	}
+	if len(opts.Stale) > 0 {
+		h.live = liveness{rules: opts.Stale, topics: make(map[string]*watchedTopic), stale: make(map[string]*notice)}
+		go h.watchLiveness()
+	}
 	h.queue.init()
 	h.watch = newWatcher()
 	for range opts.Writers {
@@ -223,8 +231,13 @@ func (h *Hub) Preload(latestEvents, recentEvents []feed.Event, lastID int64) {
 	latest, recent := h.Encode(latestEvents), h.Encode(recentEvents)
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	var wk wakes // none: nothing is stale yet, and nobody subscribed
+	now := time.Now().UnixMilli()
 	for _, m := range latest {
 		h.latest[m.Topic] = m
+		if h.live.rules != nil {
+			h.heardLocked(m, now, &wk)
+		}
 	}
 	h.lastID = max(h.lastID, lastID)
 	h.covered = h.lastID
@@ -249,6 +262,7 @@ func (h *Hub) PublishFrames(msgs []*Message) {
 	now := time.Now().UnixNano()
 	var wk wakes
 	h.mu.Lock()
+	watching := h.live.rules != nil
 	for _, m := range msgs {
 		if m.ID <= h.lastID {
 			continue // already published
@@ -266,6 +280,9 @@ func (h *Hub) PublishFrames(msgs []*Message) {
 			if l.takes(m.Topic) {
 				h.offerLocked(l, m, &wk)
 			}
+		}
+		if watching {
+			h.heardLocked(m, now/int64(time.Millisecond), &wk)
 		}
 	}
 	if h.heard != nil {
@@ -550,6 +567,7 @@ func (h *Hub) attachAt(s *Subscriber, after int64) (bool, error) {
 	s.seq = w.after(after)
 	s.lastID = after
 	w.index(s)
+	h.staleOnAttachLocked(s)
 	return true, nil
 }
 
@@ -586,6 +604,7 @@ func (h *Hub) attachSnapshot(s *Subscriber, reason string) error {
 	s.src = w
 	s.seq = w.head.Load()
 	w.index(s)
+	h.staleOnAttachLocked(s)
 	return nil
 }
 

@@ -25,6 +25,9 @@ type Message struct {
 	// keep is set for an event conflation never merges away (an archive,
 	// a type of Options.NeverMerge).
 	keep bool
+	// finished is set, where topics are watched (Options.Stale), for an
+	// event after which its topic is never stale (feed.Finished).
+	finished bool
 	// published is when the hub's Publish got it (Unix nanoseconds; 0
 	// for an event loaded from storage), for DeliveryLag.
 	published int64
@@ -37,8 +40,10 @@ type Message struct {
 // is encoded here, so all of them have the one envelope.
 func (h *Hub) Encode(events []feed.Event) []*Message {
 	msgs := encode(events, h.envelope())
+	watching := h.live.rules != nil
 	for i, m := range msgs {
 		m.keep = h.keep[events[i].Type]
+		m.finished = watching && feed.Finished(events[i])
 	}
 	return msgs
 }

@@ -108,13 +108,19 @@ type Subscriber struct {
 
 	queued atomic.Bool
 	mode   atomic.Int32
-	parked atomic.Int64  // when it was parked (Unix ns), 0 if it is not
-	unsent atomic.Int64  // bytes its socket held unacknowledged then, or -1
-	lagged atomic.Bool   // an event it should receive left the window unsent
-	beat   atomic.Bool   // a heartbeat is due
-	done   atomic.Bool   // closed: it will be written no more
-	closed func()        // Subscription.Closed
-	notify chan struct{} // wakes the goroutine of a stream subscriber
+	parked atomic.Int64 // when it was parked (Unix ns), 0 if it is not
+	unsent atomic.Int64 // bytes its socket held unacknowledged then, or -1
+	lagged atomic.Bool  // an event it should receive left the window unsent
+	beat   atomic.Bool  // a heartbeat is due
+	// notices are the stale and fresh notices not yet sent, at most one
+	// per topic (see liveness.go); noticed is set when there may be some.
+	// They are written under the hub's lock, or by the owner under its
+	// read lock, as the cursor is.
+	notices map[string]*notice
+	noticed atomic.Bool
+	done    atomic.Bool   // closed: it will be written no more
+	closed  func()        // Subscription.Closed
+	notify  chan struct{} // wakes the goroutine of a stream subscriber
 
 	watchKey atomic.Uint64 // registration with hub.watch, 0 if none
 
@@ -360,10 +366,12 @@ type mark struct {
 	frame []byte // the frame's bytes, shared
 	kind  int8
 	// A window event's sequence number and ID, and the subscriber's
-	// lastID before it; a backlog frame's index in the backlog.
+	// lastID before it; a backlog frame's index in the backlog; a
+	// notice's notice.
 	seq         uint64
 	id, prevID  int64
 	backlogItem int
+	notice      *notice
 }
 
 // Kinds of mark.
@@ -372,6 +380,7 @@ const (
 	markBacklog
 	markWindow
 	markBeat
+	markNotice
 )
 
 // fillLocked is fill for a caller holding h.mu for reading, so a writer can
@@ -431,6 +440,24 @@ func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]b
 			frames++
 		}
 	}
+	// Notices come after the events: a subscriber attaching hears of
+	// what is stale after its snapshot or replay.
+	if s.noticed.Load() && len(s.backlog) == 0 && s.seq >= head {
+		for topic, n := range s.notices {
+			if len(buf) >= max {
+				break
+			}
+			buf = append(buf, n.frame...)
+			if marks != nil {
+				*marks = append(*marks, mark{end: len(buf), frame: n.frame, kind: markNotice, notice: n})
+			}
+			delete(s.notices, topic)
+			frames++
+		}
+		if len(s.notices) == 0 {
+			s.noticed.Store(false)
+		}
+	}
 	if len(buf) > start {
 		s.beat.Store(false) // data keeps the connection alive as well
 	} else if s.beat.Swap(false) {
@@ -461,7 +488,7 @@ func (s *Subscriber) rewind(from cursor, marks []mark, start, written int) int {
 	pos := start + written
 	frames := 0
 	prevEnd := start
-	for _, m := range marks {
+	for i, m := range marks {
 		if m.end <= pos {
 			if m.kind != markBeat && (m.kind != markPending || from.pendingEnds) {
 				frames++
@@ -490,6 +517,17 @@ func (s *Subscriber) rewind(from cursor, marks []mark, start, written int) int {
 			s.pending, s.pendingNext, s.pendingID, s.pendingEnds = rest, m.seq+1, m.id, true
 		case markBeat:
 			s.pending, s.pendingNext, s.pendingID, s.pendingEnds = rest, 0, 0, false
+		case markNotice:
+			// The events before it went out: the cursor stays past them.
+			s.pending, s.pendingNext, s.pendingID, s.pendingEnds = rest, 0, 0, true
+		}
+		// The notices after it were taken from s.notices, but not sent:
+		// they go back, unless a newer flip of their topic came since
+		// (then the client's state is what it was, and neither is sent).
+		for _, m := range marks[i+1:] {
+			if m.kind == markNotice {
+				s.putNotice(m.notice)
+			}
 		}
 		return frames
 	}
@@ -510,7 +548,7 @@ func (h *Hub) release(s *Subscriber) bool {
 	s.queued.Store(false)
 	// A publisher advances head before trying to take ownership, so either
 	// it saw queued false and dispatched s, or this check sees its event.
-	if s.src.head.Load() > seq || s.beat.Load() || s.lagged.Load() || s.done.Load() || s.ending.Load() != nil {
+	if s.src.head.Load() > seq || s.beat.Load() || s.noticed.Load() || s.lagged.Load() || s.done.Load() || s.ending.Load() != nil {
 		return !s.queued.CompareAndSwap(false, true)
 	}
 	return true

@@ -137,6 +137,25 @@ type Feed struct {
 	// subscribers of their topics get at most one event per topic per
 	// interval.
 	Conflate []ConflateMinimum `toml:"conflate"`
+	// Stale are the watched topics ([[feed.stale]]): one that hears
+	// neither an event nor a heartbeat for its after is stale to its
+	// subscribers until it hears again. A topic takes the first table
+	// that holds it.
+	Stale []StaleRule `toml:"stale"`
+}
+
+// StaleRule is a [[feed.stale]] table: topic patterns, and how long one
+// of them may hear nothing before it is stale.
+type StaleRule struct {
+	Topics []string      `toml:"topics"`
+	After  time.Duration `toml:"after"`
+}
+
+// UnmarshalTOML reads a [[feed.stale]] table.
+func (r *StaleRule) UnmarshalTOML(v any) error {
+	var err error
+	r.Topics, r.After, err = tierTable(v, "after", "10s")
+	return err
 }
 
 // DelayedTier is a [[feed.delayed]] table: topic patterns and their
@@ -812,6 +831,9 @@ func (c Config) Validate() error {
 	for i, m := range c.Feed.Conflate {
 		tier(fmt.Sprintf("feed.conflate[%d]", i), m.Topics, "interval", m.Interval, feed.MinConflate, feed.MaxConflate)
 	}
+	for i, r := range c.Feed.Stale {
+		tier(fmt.Sprintf("feed.stale[%d]", i), r.Topics, "after", r.After, MinStaleAfter, MaxStaleAfter)
+	}
 	if _, err := c.SubscriberKeys(); err != nil {
 		for _, e := range unjoin(err) {
 			index, msg, _ := strings.Cut(e.Error(), ": ") // "[2]: ..."
@@ -869,6 +891,25 @@ func (c Config) ConflateMinimums() feed.Tiers {
 		ts = append(ts, tier(m.Topics, m.Interval))
 	}
 	return ts
+}
+
+// The bounds of feed.stale's after: below a second a publisher would have
+// to send heartbeats more often than a network's hiccup lasts, and the
+// topic would flap; a day is longer than any feed sits quiet while alive.
+const (
+	MinStaleAfter = time.Second
+	MaxStaleAfter = 24 * time.Hour
+)
+
+// StaleRules returns feed.stale as the hub's rules, in the file's order
+// (none: no topic is watched).
+func (c Config) StaleRules() []fanout.StaleRule {
+	var rules []fanout.StaleRule
+	for _, r := range c.Feed.Stale {
+		t := tier(r.Topics, r.After)
+		rules = append(rules, fanout.StaleRule{Topics: t.Topics, After: t.Duration})
+	}
+	return rules
 }
 
 // tier is a table of topics and a duration that Validate checked.

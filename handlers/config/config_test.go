@@ -67,6 +67,12 @@ func TestParse(t *testing.T) {
 		{"ErrDelayedTopicNumber", "[[feed.delayed]]\ntopics = [\"stocks/*\", 5]\ndelay = \"15m\"", "topics must be an array"},
 		{"ErrConflateBareNumber", "[[feed.conflate]]\ntopics = [\"stocks/*\"]\ninterval = 1", "interval: a duration needs a unit"},
 		{"ErrDelayedNotTable", "[feed]\ndelayed = \"15m\"", "feed.delayed"},
+		{"OKStaleTables", "[[feed.stale]]\ntopics = [\"stocks/*\"]\nafter = \"10s\"\n[[feed.stale]]\ntopics = [\"nba/*\", \"nfl/x\"]\nafter = \"1m\"", ""},
+		{"ErrStaleUnknownKey", "[[feed.stale]]\ntopics = [\"stocks/*\"]\nafter = \"10s\"\ndelay = \"1m\"", `unknown key "delay"`},
+		{"ErrStaleBareNumber", "[[feed.stale]]\ntopics = [\"stocks/*\"]\nafter = 10", "after: a duration needs a unit"},
+		{"ErrStaleBadDuration", "[[feed.stale]]\ntopics = [\"stocks/*\"]\nafter = \"10 s\"", `after: "10 s" is not a duration`},
+		{"ErrStaleTopicsString", "[[feed.stale]]\ntopics = \"stocks/*\"\nafter = \"10s\"", "topics must be an array"},
+		{"ErrStaleNotTable", "[feed]\nstale = \"10s\"", "feed.stale"},
 		{"OKZeroRetention", "[store]\nretention_age = \"0s\"", ""},
 		{"OKLog", "[log]\nformat = \"json\"\nlevel = \"debug\"\naccess = true", ""},
 		{"ErrLogLevelNumber", "[log]\nlevel = 4", "log.level"},
@@ -246,6 +252,19 @@ func TestValidate(t *testing.T) {
 		{"ErrConflateLong", func(c *config.Config) {
 			c.Feed.Conflate = []config.ConflateMinimum{{Topics: []string{"stocks/*"}, Interval: 2 * time.Hour}}
 		}, "feed.conflate[0].interval"},
+		{"OKStale", func(c *config.Config) {
+			c.Feed.Stale = []config.StaleRule{{Topics: []string{"stocks/*"}, After: time.Second}, {Topics: []string{"nba/*", "nfl/x"}, After: 24 * time.Hour}}
+		}, ""},
+		{"ErrStaleShort", func(c *config.Config) {
+			c.Feed.Stale = []config.StaleRule{{Topics: []string{"stocks/*"}, After: time.Minute}, {Topics: []string{"x"}, After: 999 * time.Millisecond}}
+		}, "feed.stale[1].after"},
+		{"ErrStaleLong", func(c *config.Config) {
+			c.Feed.Stale = []config.StaleRule{{Topics: []string{"x"}, After: 24*time.Hour + time.Second}}
+		}, "feed.stale[0].after"},
+		{"ErrStaleNoTopics", func(c *config.Config) { c.Feed.Stale = []config.StaleRule{{After: time.Minute}} }, "feed.stale[0].topics"},
+		{"ErrStaleBadTopic", func(c *config.Config) {
+			c.Feed.Stale = []config.StaleRule{{Topics: []string{"a/*/b"}, After: time.Minute}}
+		}, "feed.stale[0].topics"},
 		{"ErrConflateNoTopics", func(c *config.Config) { c.Feed.Conflate = []config.ConflateMinimum{{Interval: time.Second}} }, "feed.conflate[0].topics"},
 		{"OKNeverMerge", func(c *config.Config) { c.Feed.NeverMerge = []string{"goal", "trade"} }, ""},
 		{"ErrNeverMergeType", func(c *config.Config) { c.Feed.NeverMerge = []string{"goal", "Goal!"} }, "feed.never_merge[1]"},
@@ -435,6 +454,8 @@ func FuzzParse(f *testing.F) {
 	f.Add("[cors]\nallowed_origins = [\"https://a.example:99999\", \"https://\", \"http://[::1]\"]\n")
 	f.Add("[log]\nformat = \"json\"\nlevel = \"warn\"\naccess = true\n")
 	f.Add("[log]\nformat = \"\"\nlevel = 3\n")
+	f.Add("[[feed.stale]]\ntopics = [\"stocks/*\"]\nafter = \"10s\"\n")
+	f.Add("[[feed.stale]]\ntopics = [\"*\", 1]\nafter = 5\nx = 1\n")
 	f.Add("[server]\naddress = \":8080\"\n[auth]\npublish_tokens = [\"\", \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]\n")
 	f.Fuzz(func(t *testing.T, text string) {
 		cfg, err := config.Parse(text)
@@ -459,6 +480,9 @@ func TestChanged(t *testing.T) {
 		{"LevelAndAddress", func(c *config.Config) { c.Log.Level = "debug"; c.Server.Address = "127.0.0.1:9" }, []string{"server.address", "log.level"}},
 		{"Tokens", func(c *config.Config) { c.Auth.PublishTokens = []config.PublishToken{{Token: "x"}} }, []string{"auth.publish_tokens"}},
 		{"Window", func(c *config.Config) { c.Feed.Window = 7 }, []string{"feed.window"}},
+		{"Stale", func(c *config.Config) {
+			c.Feed.Stale = []config.StaleRule{{Topics: []string{"stocks/*"}, After: 10 * time.Second}}
+		}, []string{"feed.stale"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := config.Default(), config.Default()

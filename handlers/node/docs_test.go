@@ -83,6 +83,10 @@ var docConfig = [][2]string{
 	{`address = "127.0.0.1:8080"`, `address = "127.0.0.1:0"`},
 	{`private_topics = []`, `private_topics = ["premium/*"]`},
 	{`subscriber_keys = []`, `subscriber_keys = ["a-secret-of-at-least-32-bytes-0123456789"]`},
+	// The API page's heartbeat example: watched topics, none of which
+	// another example publishes to, that go stale long after any page
+	// has run.
+	{"#   [[feed.stale]]\n#   topics = [\"fx/*\"]\n#   after = \"30s\"", "[[feed.stale]]\ntopics = [\"fx/*\"]\nafter = \"1h\""},
 }
 
 // pageConfig are the changes of the sample config.toml that one page's

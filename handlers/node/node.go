@@ -130,6 +130,9 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 		// delays a stream by one of them.
 		Delays:     wired.DelayedTiers().Durations(),
 		NeverMerge: cfg.Feed.NeverMerge,
+		// The watched topics of feed.stale: their subscribers are told
+		// when one goes stale.
+		Stale: cfg.StaleRules(),
 	})
 	storeOpts := store.Options{
 		Synchronous:       cfg.Store.Synchronous,
