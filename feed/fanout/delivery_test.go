@@ -143,18 +143,32 @@ func TestDelayedReplayStopsAtLine(t *testing.T) {
 }
 
 // TestDelayedFromStorage: events of the last delay period that the hub's
-// window no longer holds reach delayed subscribers from storage, in order,
-// none early, none lost.
+// window no longer holds reach delayed subscribers from storage, a page
+// at a time, in order, none early, none lost.
 func TestDelayedFromStorage(t *testing.T) {
 	const delay = 300 * time.Millisecond
 	h, l := delayedHub(t, fanout.Options{Window: 100}, delay)
 	fresh := subscribeAs(t, h, l, filterOf("*"), fanout.Start{}, delay, 0)
 	fresh.expectRaw(t, "id: 0\nevent: livefeed.position\ndata: {\"last_id\":0}\n\n")
-	l.publish("a", 1500) // 1-1500, in one batch: the hub's window keeps 100
-	l.publish("b", 1)    // 1501
-	fresh.expectDue(t, l, delay, seq(1, 1501)...)
+	// Three batches a delay apart (the hub's window keeps 100 events):
+	// the line reads them from storage in pages of 1,000, across batches.
+	// Each batch is due at once, so it is fewer than the line's window
+	// holds (1,024): a subscriber that has not read a burst of more, due
+	// in the same instant, falls out of the window and resumes from
+	// storage, as on any window.
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for range 3 {
+			l.publish("a", 600)
+			time.Sleep(delay) // the batches' times a delay apart
+		}
+		l.publish("b", 1) // 1801
+	}()
+	fresh.expectDue(t, l, delay, seq(1, 1801)...)
+	<-published
 	later := subscribeAs(t, h, l, filterOf("b"), fanout.Start{Resume: true, After: 0}, delay, 0)
-	later.expectDue(t, l, delay, 1501)
+	later.expectDue(t, l, delay, 1801)
 }
 
 // TestDelayedNeedsLine: a delay the hub has no line for is refused.
