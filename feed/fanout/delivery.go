@@ -20,7 +20,10 @@ package fanout
 // position, and one Last-Event-ID resumes it exactly. Events of the last
 // delay period come from the hub's window while it holds them; a line
 // that falls behind the window reads them from storage (SetStored), a
-// page at a time, encoding them once for all its subscribers. Everything
+// page at a time, encoding them once for all its subscribers (more events
+// due in one instant than a line's window holds, 1,024, would cut the
+// subscribers that had not read them, which then resume from storage, as
+// on any window). Everything
 // a delayed subscriber reads goes through its line: the snapshot is the
 // line's latest event of each topic, the position event the line's
 // position, a replay stops at the line's position, and live events come
@@ -34,7 +37,11 @@ package fanout
 // interval (sent): its memory is bounded by topics, never by events. At
 // each tick of its interval (one ticker goroutine per interval, shared by
 // all the lanes of that interval, none per subscriber) it sends every
-// pending event, in ID order. An event whose topic was not sent in the
+// pending event, in ID order. The subscribers of one filter and interval
+// are spread over up to ten lanes (phases) whose ticks are spread over
+// the interval, so that a thousand subscribers of two hundred symbols are
+// not all written to in the same instant once a second, the last of them
+// a wave's length late, but a tenth of them every tenth of a second. An event whose topic was not sent in the
 // current interval goes out at once, as long as nothing else is pending
 // in the lane; otherwise it waits for the tick, at most one interval.
 // That is what keeps the stream's IDs increasing and its resume exact:
@@ -314,6 +321,13 @@ func (m *Message) due(delay time.Duration) int64 {
 type laneKey struct {
 	delay, every time.Duration
 	keys         string
+	phase        int // of the interval's ticks (see phasesOf)
+}
+
+// phasesOf is the number of phases of an interval: its ticks are every
+// 100 ms, or a tenth of it when it is longer than a second.
+func phasesOf(every time.Duration) int {
+	return int(min(max(every/(100*time.Millisecond), 1), 10))
 }
 
 // lane is the window of conflated events of its subscribers (see the top
@@ -350,11 +364,13 @@ func (l *lane) takes(topic string) bool {
 	return false
 }
 
-// ticker ticks for the lanes of one interval.
+// ticker ticks for the lanes of one interval: phases times an interval,
+// each tick for the lanes of the next phase.
 type ticker struct {
-	every time.Duration
-	lanes []*lane
-	stop  chan struct{}
+	every  time.Duration
+	phases int
+	lanes  []*lane
+	stop   chan struct{}
 }
 
 // laneFor returns the lane s is to read, made if needed, and counts s
@@ -367,6 +383,19 @@ func (h *Hub) laneFor(s *Subscriber) *lane {
 	}
 	if s.line != nil {
 		key.delay = s.line.delay
+	}
+	// The phase with the fewest of the filter's subscribers.
+	fewest := -1
+	for phase := range phasesOf(s.conflate) {
+		k := key
+		k.phase = phase
+		n := 0
+		if l := h.lanes[k]; l != nil {
+			n = l.subs
+		}
+		if fewest < 0 || n < fewest {
+			key, fewest = k, n
+		}
 	}
 	l := h.lanes[key]
 	if l == nil {
@@ -382,7 +411,7 @@ func (h *Hub) laneFor(s *Subscriber) *lane {
 		}
 		t := h.ticks[s.conflate]
 		if t == nil {
-			t = &ticker{every: s.conflate, stop: make(chan struct{})}
+			t = &ticker{every: s.conflate, phases: phasesOf(s.conflate), stop: make(chan struct{})}
 			h.ticks[s.conflate] = t
 			go h.runTicker(t)
 		}
@@ -417,9 +446,9 @@ func (h *Hub) leaveLane(l *lane) {
 // runTicker sends the pending events of t's lanes at each tick, until
 // the last of them is gone or the hub closes.
 func (h *Hub) runTicker(t *ticker) {
-	tick := time.NewTicker(t.every)
+	tick := time.NewTicker(t.every / time.Duration(t.phases))
 	defer tick.Stop()
-	for {
+	for phase := 0; ; phase = (phase + 1) % t.phases {
 		select {
 		case <-h.stop:
 			return
@@ -430,8 +459,10 @@ func (h *Hub) runTicker(t *ticker) {
 		var wk wakes
 		h.mu.Lock()
 		for _, l := range t.lanes {
-			clear(l.sent) // a new interval
-			h.flushLocked(l, &wk)
+			if l.key.phase == phase {
+				clear(l.sent) // a new interval
+				h.flushLocked(l, &wk)
+			}
 		}
 		h.mu.Unlock()
 		h.finish(&wk)
