@@ -252,6 +252,39 @@ func TestConflatedRate(t *testing.T) {
 	t.Logf("%d events published in %v; received %v", last, elapsed.Round(time.Millisecond), got)
 }
 
+// TestConflatedPhases: conflated subscribers of one filter and interval
+// are flushed at ticks spread over the interval (up to ten phases), not
+// all at once: with ten of them and a topic that never goes quiet, the
+// event each gets at its first tick (the latest at that tick) differs.
+func TestConflatedPhases(t *testing.T) {
+	const every = time.Second
+	h, l := newHub(t, fanout.Options{})
+	var subs []*peer
+	for range 10 {
+		c := subscribeAs(t, h, l, filterOf("a"), fanout.Start{}, 0, every)
+		c.expectRaw(t, "id: 0\nevent: livefeed.position\ndata: {\"last_id\":0}\n\n") // attached
+		subs = append(subs, c)
+	}
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		l.publish("a", 1) // out at once to every lane
+		for start := time.Now(); time.Since(start) < 2*every; {
+			l.publish("a", 1)
+			time.Sleep(10 * time.Millisecond) // a publisher's pace, not synchronisation
+		}
+	}()
+	ticked := map[string]bool{}
+	for _, c := range subs {
+		c.expectIDs(t, 1)
+		ticked[c.next(t).ID] = true // the latest event at its first tick
+	}
+	<-published
+	if len(ticked) < 5 {
+		t.Errorf("the ten subscribers' first ticks sent %d different events; spread over ten phases of the interval, they send about ten", len(ticked))
+	}
+}
+
 // TestConflatedResume: a conflated subscriber resuming gets the latest
 // event of each of its topics that changed since its position, in ID
 // order, archives included, then live conflated events; a position older
