@@ -2,14 +2,17 @@ package node_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"livefeed/feed/poll"
 	"livefeed/handlers/config"
@@ -168,20 +171,23 @@ func TestLivenessCluster(t *testing.T) {
 	nodetest.MustPublish(t, a.URL, nodetest.Note("stocks/A", 1))
 	poll.Until(t, "node b to apply event 1", func() bool { return b.Store().LastID() == 1 })
 
-	stop := beating(a.URL)
 	onA := frames(t, a.URL, "/events?topic=stocks/*")
 	onB := frames(t, b.URL, "/events?topic=stocks/*")
 	awaitFrame(t, onA, []string{"id: 1\n"}, nil)
 	awaitFrame(t, onB, []string{"id: 1\n"}, nil)
+	begin := time.Now().Truncate(time.Millisecond)
+	stop := beating(a.URL)
 
 	// Three times the rule's After, by the heartbeats sent to A alone:
-	// B's subscriber is never told stale, and its /api/topics agrees.
+	// B's subscriber is never told stale since they began (a stale
+	// before, should this test have been slower than the rule to begin,
+	// would be since event 1), and its /api/topics agrees.
 	window := time.After(3 * clusterAfter)
 	for quiet := true; quiet; {
 		select {
 		case f := <-onB:
-			if strings.Contains(f, "event: stale") {
-				t.Fatalf("node b's subscriber was told %q while node a was sent heartbeats", f)
+			if strings.Contains(f, "event: stale") && !staleSince(t, f).Before(begin) {
+				t.Fatalf("node b's subscriber was told %q while node a was sent heartbeats from %v", f, begin)
 			}
 		case <-window:
 			quiet = false
@@ -228,4 +234,35 @@ func TestLivenessCluster(t *testing.T) {
 		t.Fatalf("heartbeats to node a with node b gone answered %q", bad)
 	}
 	awaitFrame(t, onA, []string{"event: stale\n", `"topic":"stocks/A"`}, nil)
+
+	// A node whose clock is three hours ahead: its heartbeat makes the
+	// topic fresh, as of node a's now, and stale again after the rule,
+	// not three hours later.
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	m := nats.NewMsg("livefeed_heartbeats")
+	m.Header.Set("Livefeed-At", strconv.FormatInt(time.Now().Add(3*time.Hour).UnixMilli(), 10))
+	m.Data = []byte(`{"topics":["stocks/*"]}`)
+	if err := nc.PublishMsg(m); err != nil {
+		t.Fatal(err)
+	}
+	awaitFrame(t, onA, []string{"event: fresh\n", `"topic":"stocks/A"`}, nil)
+	f := awaitFrame(t, onA, []string{"event: stale\n", `"topic":"stocks/A"`}, nil)
+	if since := staleSince(t, f); since.After(time.Now()) {
+		t.Fatalf("stale since %v: after now", since)
+	}
+}
+
+// staleSince returns the since of a stale frame.
+func staleSince(t *testing.T, frame string) time.Time {
+	t.Helper()
+	_, data, _ := strings.Cut(frame, "data: ")
+	var stale struct{ Since time.Time }
+	if err := json.Unmarshal([]byte(data), &stale); err != nil {
+		t.Fatalf("stale frame %q: %v", frame, err)
+	}
+	return stale.Since
 }
