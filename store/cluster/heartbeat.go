@@ -99,6 +99,7 @@ func (n *Node) subscribeHeartbeats() error {
 		take(f, at)
 	})
 	if err != nil {
+		n.beatsDone = nil // nothing to wait for
 		return fmt.Errorf("cluster: subscribe to the heartbeats (%s): %w", heartbeatSubject(n.prefix), err)
 	}
 	// The last callback has returned when the subscription's closed
