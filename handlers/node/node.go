@@ -169,6 +169,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 	// stream does, and the store mirrors it.
 	var sessions handlers.SessionStore = st
 	var status func() handlers.ClusterStatus
+	var heartbeat func(feed.Filter, time.Time) (int, error) // nil: the hub's alone
 	n.eventLog, n.history = st, st
 	if len(cfg.Cluster.NATSURLs) > 0 {
 		if n.cluster, err = n.joinCluster(ctx); err != nil {
@@ -181,6 +182,15 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 		status = func() handlers.ClusterStatus {
 			c := n.cluster.Status()
 			return handlers.ClusterStatus{Node: c.Node, Applied: c.Applied, StreamLast: c.StreamLast, Connected: c.Connected, Ready: c.Ready, Problem: c.Problem}
+		}
+		// A heartbeat is sent to every other node, then taken here: a
+		// node that cannot reach NATS refuses it rather than keep a topic
+		// fresh on its own (joinCluster hands the others' to the hub).
+		heartbeat = func(f feed.Filter, at time.Time) (int, error) {
+			if err := n.cluster.Heartbeat(f, at); err != nil {
+				return 0, err
+			}
+			return n.hub.Heartbeat(f, at), nil
 		}
 	}
 	creds := cfg.Credentials(keys, n.demoToken)
@@ -216,7 +226,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 	if opts.Server != nil {
 		opts.Server(&serverOpts)
 	}
-	n.srv = handlers.New(handlers.Backends{Log: n.eventLog, History: n.history, Sessions: sessions, Hub: n.hub, Cluster: status, Metrics: metrics, StoreStats: func() handlers.StoreStats {
+	n.srv = handlers.New(handlers.Backends{Log: n.eventLog, History: n.history, Sessions: sessions, Hub: n.hub, Cluster: status, Metrics: metrics, Heartbeat: heartbeat, StoreStats: func() handlers.StoreStats {
 		ss := st.Stats()
 		return handlers.StoreStats{Commits: ss.Commits, Events: ss.Events, Busy: ss.Busy, WALFrames: ss.WALFrames}
 	}}, serverOpts)
@@ -326,6 +336,9 @@ func (n *Node) joinCluster(ctx context.Context) (*cluster.Node, error) {
 		URLs: c.NATSURLs, Stream: c.Stream, Subjects: c.Subjects, Replicas: c.Replicas, Node: name,
 		Credentials: c.Credentials, Token: c.Token, CAFile: c.CAFile, MaxAge: c.MaxAge, MaxBytes: c.MaxBytes,
 		CatchUpWait: c.CatchUpWait, MaxDataBytes: n.cfg.Feed.MaxEventBytes, Logger: n.log,
+		// The other nodes' heartbeats, with their senders' times: this
+		// node's verdicts are theirs (see store/cluster/heartbeat.go).
+		Heartbeats: func(f feed.Filter, at time.Time) { n.hub.Heartbeat(f, at) },
 	})
 }
 

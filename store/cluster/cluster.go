@@ -67,6 +67,10 @@ type Options struct {
 	// MaxDataBytes bounds the data of one event (default feed.MaxDataBytes).
 	MaxDataBytes int
 	Logger       *slog.Logger
+	// Heartbeats, if set, takes the heartbeats the other nodes were sent
+	// (see heartbeat.go), each with its sender's time, capped at this
+	// node's now.
+	Heartbeats func(f feed.Filter, at time.Time)
 }
 
 // The defaults of Options (config.Default uses these).
@@ -144,6 +148,13 @@ type Node struct {
 	ready      atomic.Bool   // caught up with the stream once since start
 	problem    atomic.Value  // string: why the node stopped mirroring, if it did
 	applyErrs  atomic.Uint64 // failed applies, retried
+	// self tells this node's heartbeats from the others' on the subject:
+	// an instance's own, so that two nodes given one name do not drop
+	// each other's.
+	self       string
+	badBeats   atomic.Uint64 // malformed heartbeats heard, dropped
+	badBeatLog atomic.Int64  // when one was last logged (Unix ns)
+	beatsDone  chan struct{} // closed once the heartbeats' last callback returned
 	stop       chan struct{} // closed by Close
 	checkEvery time.Duration // how often the stream is checked while following it
 
@@ -170,7 +181,7 @@ func Open(ctx context.Context, st *store.Store, opts Options) (*Node, error) {
 	}
 	n := &Node{store: st, opts: opts, log: opts.Logger.With("node", opts.Node), prefix: prefix,
 		progress: make(chan struct{}), stop: make(chan struct{}), down: make(chan struct{}), closed: make(chan struct{}),
-		checkEvery: checkEvery}
+		checkEvery: checkEvery, self: rand.Text()}
 	n.problem.Store("")
 	n.applied = st.LastID()
 	if err := n.connect(); err != nil {
@@ -183,6 +194,13 @@ func Open(ctx context.Context, st *store.Store, opts Options) (*Node, error) {
 	if err := n.openSessions(ctx); err != nil {
 		n.closeConn()
 		return nil, err
+	}
+	if opts.Heartbeats != nil {
+		n.beatsDone = make(chan struct{})
+		if err := n.subscribeHeartbeats(); err != nil {
+			n.closeConn()
+			return nil, err
+		}
 	}
 	n.done.Go(n.mirror)
 	return n, nil
@@ -466,12 +484,19 @@ func (n *Node) Close() error {
 }
 
 // closeConn closes the connection to NATS and waits (a moment at most)
-// for its callbacks to have run.
+// for its callbacks to have run, the heartbeats' included.
 func (n *Node) closeConn() {
 	n.nc.Close()
+	wait := time.After(5 * time.Second)
 	select {
 	case <-n.closed:
-	case <-time.After(5 * time.Second):
+	case <-wait:
+	}
+	if n.beatsDone != nil {
+		select {
+		case <-n.beatsDone:
+		case <-wait:
+		}
 	}
 }
 
@@ -556,6 +581,9 @@ type Status struct {
 	Ready      bool   // caught up with the stream since the start
 	Problem    string // why the node stopped following the stream, if it did
 	ApplyErrs  uint64 // applies that failed and were tried again
+	// BadHeartbeats are the malformed heartbeats heard on the cluster's
+	// heartbeat subject, dropped.
+	BadHeartbeats uint64
 }
 
 // Status returns the node's figures.
@@ -563,6 +591,7 @@ func (n *Node) Status() Status {
 	return Status{
 		Node: n.opts.Node, Applied: n.appliedID(), StreamLast: n.streamLast.Load(),
 		Connected: n.nc.IsConnected(), Ready: n.ready.Load(), Problem: n.Problem(), ApplyErrs: n.applyErrs.Load(),
+		BadHeartbeats: n.badBeats.Load(),
 	}
 }
 
