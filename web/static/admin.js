@@ -550,7 +550,8 @@
       note.textContent = "";
       return;
     }
-    var since = stale.get(topic), when = Date.parse(since);
+    var since = stale.get(topic);
+    var when = /^\d{4}-\d\d-\d\dT[\d:.]+Z$/.test(since) ? Date.parse(since) : NaN; // the server's form only
     card.node.setAttribute("data-stale", since);
     note.hidden = false;
     note.textContent = "\u26a0 Data delayed: nothing heard since " + (isNaN(when) ? since : new Date(when).toLocaleTimeString());

@@ -619,7 +619,9 @@
   // delayedSince says since when a stale topic was last heard of, in
   // the visitor's time (its UTC text if it is not a time).
   function delayedSince(notice) {
-    var when = Date.parse(notice.since);
+    // Only the server's form of a time: Date.parse reads dates into
+    // other text as well.
+    var when = /^\d{4}-\d\d-\d\dT[\d:.]+Z$/.test(notice.since) ? Date.parse(notice.since) : NaN;
     return "No update since " + (isNaN(when) ? notice.since : new Date(when).toLocaleTimeString());
   }
 
