@@ -18,6 +18,8 @@
   var leagues = new Map(); // league (a topic's first segment) → { node, cards, rank }
   var symbols = new Map(); // topic → { node, data, id }
   var topics = new Set();
+  var stale = new Map();   // topic → since (text): the watched topics gone silent
+  var heard = null;        // topics the feed spoke of while /api/topics was asked
   var history = { pages: [], current: "" };
   var query = "";          // what the search box holds, lower case
 
@@ -333,6 +335,7 @@
       g = { node: gameCard(env.topic), data: {}, rank: -1 };
       games.set(env.topic, g);
       leagueSection(leagueOf(env.topic)).cards.appendChild(g.node);
+      markStale(env.topic);
     }
     var d = env.data;
     g.data = d;
@@ -512,6 +515,7 @@
       s = { node: symbolCard(env.topic), data: {} };
       symbols.set(env.topic, s);
       reorder("symbols");
+      markStale(env.topic);
     }
     var d = env.data, n = s.node;
     s.data = d;
@@ -522,6 +526,35 @@
     var c = $(".change", n);
     c.textContent = ch === null ? "" : (ch > 0 ? "+" : "") + ch + (typeof d.change_pct === "number" ? " (" + d.change_pct + "%)" : "");
     c.className = "change " + (ch > 0 ? "up" : ch < 0 ? "down" : "");
+  }
+
+  // ---- liveness -------------------------------------------------------
+
+  // setStale notes whether a watched topic is stale (since: when it was
+  // last heard of) or fresh (null), and marks its card.
+  function setStale(topic, since) {
+    if (heard) heard.add(topic);
+    if (since === null) stale.delete(topic); else stale.set(topic, since);
+    markStale(topic);
+  }
+
+  // markStale marks a game's or symbol's card while its topic is stale:
+  // "data delayed" and since when, in words, and a data-stale attribute.
+  function markStale(topic) {
+    var card = games.get(topic) || symbols.get(topic);
+    if (!card) return;
+    var note = $(".stale-note", card.node);
+    if (!stale.has(topic)) {
+      card.node.removeAttribute("data-stale");
+      note.hidden = true;
+      note.textContent = "";
+      return;
+    }
+    var since = stale.get(topic);
+    var when = /^\d{4}-\d\d-\d\dT[\d:.]+Z$/.test(since) ? Date.parse(since) : NaN; // the server's form only
+    card.node.setAttribute("data-stale", since);
+    note.hidden = false;
+    note.textContent = "\u26a0 Data delayed: nothing heard since " + (isNaN(when) ? since : new Date(when).toLocaleTimeString());
   }
 
   // ---- the live feed -------------------------------------------------
@@ -537,12 +570,20 @@
     if (feedToken) url += "&token=" + encodeURIComponent(feedToken);
     if (feedLast) url += "&lastEventId=" + encodeURIComponent(feedLast);
     feed = new EventSource(url);
-    feed.onopen = function () { state.textContent = "live"; state.className = "pill live"; };
+    feed.onopen = function () {
+      state.textContent = "live";
+      state.className = "pill live";
+      // A new connection is told again which topics are stale (after
+      // its snapshot or replay): the old marks go first.
+      Array.from(stale.keys()).forEach(function (topic) { setStale(topic, null); });
+    };
     feed.onerror = function () { state.textContent = "reconnecting…"; state.className = "pill warn"; };
     var onEvent = function (e) {
       var env;
       try { env = JSON.parse(e.data); } catch (err) { return; }
       if (e.lastEventId) feedLast = e.lastEventId;
+      if (heard) heard.add(env.topic);
+      if (stale.has(env.topic)) setStale(env.topic, null); // heard again
       if (env.type === "score") showGame(env);
       if (env.type === "tick") showSymbol(env);
       if (env.type === "archive") removeTopic(env.topic);
@@ -550,6 +591,16 @@
       if (env.type !== "tick" || $("#feed-ticks").checked) logEvent(env);
     };
     ["score", "tick", "archive", "note", "message"].forEach(function (t) { feed.addEventListener(t, onEvent); });
+    // A watched topic went stale, or is fresh again (feed.stale).
+    ["stale", "fresh"].forEach(function (kind) {
+      feed.addEventListener(kind, function (e) {
+        var info;
+        try { info = JSON.parse(e.data); } catch (err) { return; }
+        if (!info || typeof info.topic !== "string") return;
+        setStale(info.topic, kind === "stale" ? text(info.since) : null);
+        logLine(kind + " " + info.topic, kind === "stale" ? "nothing heard for " + text(info.after) + ": data delayed" : "heard again");
+      });
+    });
     feed.addEventListener("expired", function (e) {
       if (e.lastEventId) feedLast = e.lastEventId;
       feed.close();
@@ -608,12 +659,18 @@
 
   // ---- history -------------------------------------------------------
 
+  // loadTopics fills the history's list of topics, and marks the stale
+  // ones, unless the feed spoke of them meanwhile (its word is newer).
   function loadTopics() {
+    var asked = heard = new Set();
     fetch("/api/topics?archived=1", { headers: feedHeaders() }).then(answer).then(function (ans) {
       ans.topics.forEach(function (t) {
         if (!topics.has(t.topic)) { topics.add(t.topic); addTopicOption(t.topic); }
+        if (t.stale === true && !asked.has(t.topic) && !stale.has(t.topic)) setStale(t.topic, text(t.stale_since));
       });
-    }, function () { /* the feed fills the list too */ });
+    }, function () { /* the feed fills the list too */ }).then(function () {
+      if (heard === asked) heard = null;
+    });
   }
 
   // feedHeaders are the headers of the console's reads of the feed.

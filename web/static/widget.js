@@ -61,9 +61,17 @@
  * (clock_running "down" or "up") counts from the time of the game's
  * latest event. An "archive" event takes its topic out of the widget.
  *
+ * A game or symbol whose publisher has gone silent (the server's
+ * "stale" notice, for topics of its feed.stale) shows "⚠ data delayed"
+ * and has a data-stale attribute (when it was last heard of) until it is
+ * fresh again: a "fresh" notice, or any new event of it.
+ *
  * Each event a widget receives is also dispatched on its element as a
- * "livefeed:update" DOM event (detail: id, topic, type, data, stale), and
- * a "reset" from the server as "livefeed:reset".
+ * "livefeed:update" DOM event (detail: id, topic, type, data, stale: true
+ * for an event older than one shown), a "reset" from the server as
+ * "livefeed:reset", and the server's notices of its topics as
+ * "livefeed:stale" (detail: topic, since, after) and "livefeed:fresh"
+ * (detail: topic, at).
  *
  * Private topics need a subscriber token:
  *   data-token="eyJ..."          a fixed token;
@@ -252,7 +260,11 @@
     g.delay = ""; // until the stream says otherwise (livefeed.delayed)
     es.onopen = function () {
       g.retryMs = 1000;
-      each(g, function (w) { w.setState("live", g.delay); });
+      // A new connection (this stream's first, or the browser's own
+      // reconnect) is told again, after its snapshot or replay, which of
+      // its topics are stale: the marks of the old one go first. The
+      // open event comes before any event of the connection.
+      each(g, function (w) { w.setState("live", g.delay); w.liveness(null); });
     };
     es.onerror = function () {
       each(g, function (w) { w.setState("reconnecting"); });
@@ -277,6 +289,17 @@
     es.addEventListener("score", onEvent);
     es.addEventListener("tick", onEvent);
     es.addEventListener("archive", onEvent);
+    // A watched topic went stale (its publisher fell silent), or is
+    // fresh again. These notices have no id: the position stays.
+    var onLiveness = function (e) {
+      if (g.source !== es) return;
+      var info;
+      try { info = JSON.parse(e.data); } catch (err) { return; }
+      if (!info || typeof info.topic !== "string") return;
+      each(g, function (w) { if (matches(w.patterns, info.topic)) w.liveness(e.type, info); });
+    };
+    es.addEventListener("stale", onLiveness);
+    es.addEventListener("fresh", onLiveness);
     // The token ran out: the server ends the stream. Reconnect at once
     // with the fresh token fetched meanwhile (or a new one).
     es.addEventListener("expired", function (e) {
@@ -421,6 +444,10 @@
   root.appendChild(frame);
 
   var items = new Map(); // topic → { id, nodes, data, time, matchup, price }
+  // staleness holds the stale topics of this widget's patterns, each with
+  // its notice ({since, after}), also those it shows no row of yet: a row
+  // that appears later is marked at once.
+  var staleness = new Map();
   var collator = new Intl.Collator(undefined, { numeric: true });
   var wanted = priced ? "tick" : "score";
   var reducedMotion = window.matchMedia ? window.matchMedia("(prefers-reduced-motion: reduce)") : { matches: false };
@@ -451,6 +478,12 @@
       state.className = "state " + s + (s === "live" && delay ? " delayed" : "");
     },
     update: function (env) {
+      var known = items.get(env.topic);
+      if (!known || known.id < env.id) {
+        // Any newer event of a topic says it is fresh (its fresh notice
+        // follows).
+        if (staleness.delete(env.topic) && known) markStale(known, null);
+      }
       if (env.type === "archive") {
         var gone = items.get(env.topic);
         if (gone && gone.id < env.id) {
@@ -483,11 +516,29 @@
       empty.className = "empty problem";
       list.appendChild(empty);
     },
+    // liveness applies a "stale" or "fresh" notice of a topic of this
+    // widget's, and dispatches it on the widget's element as
+    // "livefeed:stale" or "livefeed:fresh"; with no kind, it forgets
+    // every stale mark (a new connection, which is told again).
+    liveness: function (kind, info) {
+      if (!kind) {
+        staleness.forEach(function (n, topic) { if (items.has(topic)) markStale(items.get(topic), null); });
+        staleness.clear();
+        return;
+      }
+      var notice = kind === "stale" ? { since: text(info.since), after: text(info.after) } : null;
+      if (notice) staleness.set(info.topic, notice); else staleness.delete(info.topic);
+      if (items.has(info.topic)) markStale(items.get(info.topic), notice);
+      var detail = { topic: info.topic };
+      if (notice) { detail.since = notice.since; detail.after = notice.after; } else { detail.at = text(info.at); }
+      host.dispatchEvent(new CustomEvent("livefeed:" + kind, { bubbles: true, detail: detail }));
+    },
     reset: function (info) {
       // The server lost our position: the snapshot that follows is the
       // whole truth, so start from nothing.
       items.forEach(function (item) { item.nodes.forEach(function (n) { n.remove(); }); });
       items.clear();
+      staleness.clear(); // the stale topics are told again after the snapshot
       list.insertBefore(empty, list.firstChild);
       markTwins();
       host.dispatchEvent(new CustomEvent("livefeed:reset", { bubbles: true, detail: info }));
@@ -533,6 +584,7 @@
       items.set(env.topic, item);
       boxes.forEach(function (box, i) { box.insertBefore(item.nodes[i], after ? after.item.nodes[i] : null); });
       if (!priced) item.node.fields.where.textContent = placeOf(env.topic);
+      if (staleness.has(env.topic)) markStale(item, staleness.get(env.topic));
     }
     item.id = env.id;
     if (priced) {
@@ -550,6 +602,27 @@
       markTwins();
       if (changed) flash(item.node, "");
     }
+  }
+
+  // markStale marks a game's or symbol's rows as delayed (notice, from
+  // a "stale" notice) or not (null): words and a sign, not a colour
+  // alone, and a data-stale attribute (when it was last heard of) that a
+  // site may style.
+  function markStale(item, notice) {
+    item.nodes.forEach(function (node) {
+      if (notice) node.setAttribute("data-stale", notice.since); else node.removeAttribute("data-stale");
+      node.fields.lag.hidden = !notice;
+      node.fields.lag.title = notice ? delayedSince(notice) : "";
+    });
+  }
+
+  // delayedSince says since when a stale topic was last heard of, in
+  // the visitor's time (its UTC text if it is not a time).
+  function delayedSince(notice) {
+    // Only the server's form of a time: Date.parse reads dates into
+    // other text as well.
+    var when = /^\d{4}-\d\d-\d\dT[\d:.]+Z$/.test(notice.since) ? Date.parse(notice.since) : NaN;
+    return "No update since " + (isNaN(when) ? notice.since : new Date(when).toLocaleTimeString());
   }
 
   // flash plays the row's one short highlight again: a CSS animation that
@@ -713,10 +786,10 @@
   function gameNode() {
     var node = el("div", "game");
     var meta = el("div", "meta"), info = el("span", "info"), where = el("span", "where");
-    var topic = el("div", "topic");
-    meta.append(info, where);
+    var topic = el("div", "topic"), lag = lagNote();
+    meta.append(info, lag, where);
     node.append(meta);
-    node.fields = { info: info, where: where, topic: topic };
+    node.fields = { info: info, where: where, topic: topic, lag: lag };
     ["home", "away"].forEach(function (side) {
       var row = el("div", "row " + side);
       var team = el("span", "team " + side), chip = el("span", "chip"), slot = el("span", "slot");
@@ -736,19 +809,27 @@
     var symbol = el("span", "symbol"), price = el("span", "price"), change = el("span", "change"), pct = el("span", "pct");
     var arrow = el("span", "arrow"), move = el("span", "move");
     change.append(arrow, move);
-    node.append(symbol, price, change, pct);
-    node.fields = { symbol: symbol, price: price, change: change, arrow: arrow, move: move, pct: pct };
+    var lag = lagNote();
+    node.append(symbol, price, change, pct, lag);
+    node.fields = { symbol: symbol, price: price, change: change, arrow: arrow, move: move, pct: pct, lag: lag };
     node.addEventListener("animationend", endFlash);
     return node;
   }
 
   function tapeNode() {
     var node = el("span", "tick");
-    var symbol = el("span", "symbol"), price = el("span", "price"), change = el("span", "change");
-    node.append(symbol, price, change);
-    node.fields = { symbol: symbol, price: price, change: change };
+    var symbol = el("span", "symbol"), price = el("span", "price"), change = el("span", "change"), lag = lagNote();
+    node.append(symbol, price, change, lag);
+    node.fields = { symbol: symbol, price: price, change: change, lag: lag };
     node.addEventListener("animationend", endFlash);
     return node;
+  }
+
+  // lagNote is a row's "data delayed" label, hidden while it is fresh.
+  function lagNote() {
+    var lag = el("span", "lag", "\u26a0 data delayed");
+    lag.hidden = true;
+    return lag;
   }
 
   // el makes an element; its text, if any, is set as text.
@@ -792,12 +873,12 @@
         "--lf-bg:var(--livefeed-bg,#fff);--lf-fg:var(--livefeed-fg,#17202a);--lf-muted:var(--livefeed-muted,#5f6b78);" +
         "--lf-border:var(--livefeed-border,#d6dde5);--lf-rule:var(--livefeed-rule,#edf1f5);--lf-head:var(--livefeed-head,#17202a);" +
         "--lf-head-fg:var(--livefeed-head-fg,#fff);--lf-up:var(--livefeed-up,#12783f);--lf-down:var(--livefeed-down,#c0392b);" +
-        "--lf-live:var(--livefeed-live,#c0392b);--lf-flash:var(--livefeed-flash,#fff0b3);" +
+        "--lf-live:var(--livefeed-live,#c0392b);--lf-flash:var(--livefeed-flash,#fff0b3);--lf-warn:var(--livefeed-warn,#8a5300);" +
         "--lf-flash-up:var(--livefeed-flash-up,rgba(18,120,63,.18));--lf-flash-down:var(--livefeed-flash-down,rgba(192,57,43,.18));color:var(--lf-fg)}",
       ":host([data-scheme=dark]){--lf-bg:var(--livefeed-bg,#121a23);--lf-fg:var(--livefeed-fg,#e6edf3);--lf-muted:var(--livefeed-muted,#9aa6b2);" +
         "--lf-border:var(--livefeed-border,#2c3845);--lf-rule:var(--livefeed-rule,#1f2a35);--lf-head:var(--livefeed-head,#0a0f14);" +
         "--lf-head-fg:var(--livefeed-head-fg,#fff);--lf-up:var(--livefeed-up,#3ecf74);--lf-down:var(--livefeed-down,#ff6f61);" +
-        "--lf-live:var(--livefeed-live,#ff6f61);--lf-flash:var(--livefeed-flash,#4d4214);" +
+        "--lf-live:var(--livefeed-live,#ff6f61);--lf-flash:var(--livefeed-flash,#4d4214);--lf-warn:var(--livefeed-warn,#f2b84b);" +
         "--lf-flash-up:var(--livefeed-flash-up,rgba(62,207,116,.24));--lf-flash-down:var(--livefeed-flash-down,rgba(255,111,97,.24))}",
       ".frame{container:lf/inline-size;max-width:var(--livefeed-max-width,40rem);min-width:0;background:var(--lf-bg);color:var(--lf-fg);border:1px solid var(--lf-border);border-radius:10px;overflow:hidden;color-scheme:light}",
       ":host([data-scheme=dark]) .frame{color-scheme:dark}",
@@ -854,6 +935,12 @@
       "@keyframes lf-tape{from{transform:translateX(0)}to{transform:translateX(-50%)}}",
       ".list:hover .track,.list:focus .track,.list:focus-within .track{animation-play-state:paused}",
       ".still .track{animation:none}.still .copy{display:none}",
+      // A stale game or symbol: "⚠ data delayed" in the warning colour,
+      // its figures muted (they may be out of date).
+      ".lag{flex:none;font-size:11px;font-weight:600;color:var(--lf-warn);white-space:nowrap;letter-spacing:.02em}.lag[hidden]{display:none}",
+      "[data-stale] .score,[data-stale] .price,.ticks [data-stale] .change,.ticks [data-stale] .pct,.tape [data-stale] .change{color:var(--lf-muted)}",
+      ".ticks .lag{grid-column:1/-1;margin-top:1px}.meta .lag{margin-right:auto}",
+      "@container lf (max-width:400px){.game[data-stale] .where{display:none}}",
       // A change: one short highlight, tinted by which way a price moved.
       "@keyframes lf-flash{from{background-color:var(--lf-flash)}to{background-color:transparent}}",
       "@keyframes lf-rise{from{background-color:var(--lf-flash-up)}to{background-color:transparent}}",
