@@ -50,6 +50,10 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, s.log, feed.Errorf(feed.ErrRateLimited, "this token is publishing faster than it may (%g events/s, a heartbeat counts as one); try again after Retry-After seconds", s.rates.rate))
 		return
 	}
+	// Read-your-writes, as for a new stream: a topic's first event,
+	// acknowledged a moment ago, makes it one the heartbeat keeps alive
+	// once the hub has heard of it.
+	s.hub.Await(r.Context(), s.stored.LastID(), awaitHub)
 	n, err := s.beat(f, time.Now())
 	if err != nil {
 		Error(w, r, s.log, err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -390,5 +391,20 @@ func TestLivenessGoClientResume(t *testing.T) {
 	}
 	if id := resumed.LastEventID(); id != "4" {
 		t.Fatalf("LastEventID = %q after a stale notice, want 4", id)
+	}
+}
+
+// TestHeartbeatAfterFirstEvent: a heartbeat sent right after a topic's
+// first event was acknowledged keeps that topic alive (read-your-writes:
+// the hub hears of a committed event a moment after its publisher is
+// answered, and the heartbeat waits for it, as a new stream does).
+func TestHeartbeatAfterFirstEvent(t *testing.T) {
+	n := nodetest.Start(t, liveConfig(t), node.Options{})
+	for i := range 200 {
+		topic := "stocks/first-" + strconv.Itoa(i)
+		nodetest.MustPublish(t, n.URL, nodetest.Note(topic, i))
+		if code, body, _ := postHeartbeat(t, n.URL, nodetest.Token, `{"topics":["`+topic+`"]}`); code != 200 || body != "{\"topics\":1}\n" {
+			t.Fatalf("heartbeat %d right after the first event of %s: %d %q, want 200 {\"topics\":1}", i, topic, code, body)
+		}
 	}
 }
