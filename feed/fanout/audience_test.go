@@ -156,8 +156,7 @@ func BenchmarkFanoutAudience(b *testing.B) {
 			for i := range 1000 {
 				l.publish(fmt.Sprintf("bench/%d", i), 1)
 			}
-			f := filterOf("bench/w1")
-			frames := attach(b, h, l, 5000, f, l.last())
+			frames := attach(b, h, l, 5000, parse(b, "bench/w1"), l.last())
 			patterned := attach(b, h, l, 5000, feed.Filter{Prefixes: []string{"bench/"}}, l.last())
 			stop := make(chan struct{})
 			defer close(stop)
@@ -183,5 +182,20 @@ func BenchmarkFanoutAudience(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*10000), "ns/delivery")
 		})
+	}
+}
+
+// BenchmarkAudienceCount counts the audience of 10,000 subscribers over
+// 1,000 topics: 5,000 of one topic, 5,000 of a prefix of all of them.
+func BenchmarkAudienceCount(b *testing.B) {
+	h, l := newHub(b, fanout.Options{Audience: time.Nanosecond})
+	for i := range 1000 {
+		l.publish(fmt.Sprintf("bench/%d", i), 1)
+	}
+	attach(b, h, l, 5000, parse(b, "bench/w1"), l.last())
+	attach(b, h, l, 5000, feed.Filter{Prefixes: []string{"bench/"}}, l.last())
+	b.ReportAllocs()
+	for b.Loop() {
+		h.Audience()
 	}
 }
