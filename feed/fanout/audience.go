@@ -294,3 +294,29 @@ func (kc *keyCounts) of(topic string) int {
 	}
 	return n
 }
+
+// Sum returns the audiences of several nodes of a cluster together: the
+// viewers of each topic and the totals added up, at the earliest of
+// their times. Nil audiences are left out; nil if all are.
+func Sum(audiences ...*Audience) *Audience {
+	var out *Audience
+	for _, a := range audiences {
+		if a == nil {
+			continue
+		}
+		if out == nil {
+			out = &Audience{At: a.At, Viewers: make(map[string]int, len(a.Viewers))}
+		}
+		if a.At.Before(out.At) {
+			out.At = a.At
+		}
+		for t, n := range a.Viewers {
+			out.Viewers[t] += n
+		}
+		out.Streams += a.Streams
+		out.Patterns += a.Patterns
+		out.Delayed += a.Delayed
+		out.Conflated += a.Conflated
+	}
+	return out
+}

@@ -111,6 +111,9 @@ const (
 	DefaultWindowBytes  = 64 << 20
 	DefaultHeartbeat    = 15 * time.Second
 	DefaultWriteTimeout = 30 * time.Second
+	// DefaultAudience is how long a count of the audience is kept: a
+	// few seconds, as a cluster's nodes share theirs.
+	DefaultAudience = 2 * time.Second
 )
 
 func (o *Options) setDefaults() {
