@@ -112,3 +112,12 @@ func (v Visible) String() string {
 	}
 	return v.bounds.String() + " (public or granted)"
 }
+
+// Identity names what v matches: the same for two Visibles that match the
+// same topics (fanout counts their subscribers together).
+func (v Visible) Identity() string {
+	if v.exact {
+		return v.bounds.Identity()
+	}
+	return v.bounds.Identity() + "\x00" + v.access.Private.Identity() + "\x00" + v.access.Granted.Identity()
+}

@@ -163,3 +163,7 @@ func (f Filter) String() string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// Identity names what f matches: the same for two filters that match the
+// same topics (fanout counts their subscribers together).
+func (f Filter) Identity() string { return f.normalized().String() }

@@ -221,6 +221,8 @@ func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
 		names[i] = e.Topic
 	}
 	liveness := s.hub.LivenessOf(names)
+	// Their audience, as much of it as the reader is told (feed.viewers).
+	viewers := s.viewersOf(r, rd)
 	body := []byte(`{"topics":[`)
 	for i, e := range latest {
 		if i > 0 {
@@ -240,6 +242,7 @@ func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
 				body = append(body, '"')
 			}
 		}
+		body = viewers(body, e.Topic)
 		body = append(body, `,"latest":`...)
 		body = envelope(e, body)
 		body = append(body, '}')

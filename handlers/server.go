@@ -79,6 +79,10 @@ type Backends struct {
 	// on this node: a cluster hands it to every node. Else the hub takes
 	// it alone (one node).
 	Heartbeat func(f feed.Filter, at time.Time) (int, error)
+	// Audience, if set, returns how many streams receive each topic: in
+	// a cluster, this node's (Hub.Audience) summed with the latest the
+	// others shared (fanout.Sum). Else the hub's alone (one node).
+	Audience func() *fanout.Audience
 }
 
 // ClusterStatus is a cluster node's state.
@@ -177,7 +181,13 @@ type Options struct {
 	// every reader of history and exports; without it only signed-in
 	// operators see it.
 	ExposeOperator bool
-	Logger         *slog.Logger
+	// Viewers is who is told the audience of each topic in /api/topics
+	// (ViewersOff, ViewersOperators or ViewersPublic); below ViewersMin,
+	// the public is told "fewer than ViewersMin". Operators see every
+	// figure exact, and /admin/audience, unless it is off.
+	Viewers    string
+	ViewersMin int
+	Logger     *slog.Logger
 	// AccessLog logs a line at info for every request (see recorded).
 	AccessLog bool
 }
@@ -189,13 +199,15 @@ type Server struct {
 	stored   History
 	hub      *fanout.Hub
 	beat     func(f feed.Filter, at time.Time) (int, error) // Backends.Heartbeat
-	stats    func() StoreStats
-	cluster  func() ClusterStatus
-	log      *slog.Logger
-	creds    atomic.Pointer[credentials]       // see SetCredentials
-	proxies  atomic.Pointer[proxies]           // see SetProxies
-	opsToken atomic.Pointer[[sha256.Size]byte] // its digest; see SetOpsToken
-	streams  *streamLimits
+	// audienceOf is Backends.Audience (see audience).
+	audienceOf func() *fanout.Audience
+	stats      func() StoreStats
+	cluster    func() ClusterStatus
+	log        *slog.Logger
+	creds      atomic.Pointer[credentials]       // see SetCredentials
+	proxies    atomic.Pointer[proxies]           // see SetProxies
+	opsToken   atomic.Pointer[[sha256.Size]byte] // its digest; see SetOpsToken
+	streams    *streamLimits
 	// publishStreams bounds the streaming publishes, in all and per
 	// publish token; bodies the memory of the other publishes' bodies.
 	publishStreams *streamLimits
@@ -256,6 +268,12 @@ func New(b Backends, opts Options) *Server {
 	}
 	if s.beat = b.Heartbeat; s.beat == nil {
 		s.beat = func(f feed.Filter, at time.Time) (int, error) { return b.Hub.Heartbeat(f, at), nil }
+	}
+	if s.audienceOf = b.Audience; s.audienceOf == nil {
+		s.audienceOf = b.Hub.Audience
+	}
+	if s.opts.Viewers == "" {
+		s.opts.Viewers = ViewersOperators
 	}
 	s.metrics.registry.MustRegister(statsCollector{s})
 	s.metricsHandler = metricsHandler(s.metrics, s)
@@ -329,6 +347,9 @@ func (s *Server) Handler() http.Handler {
 	// published each event.
 	admin.HandleFunc("/history", s.operatorRead(s.history)).Methods(get...)
 	admin.HandleFunc("/export.csv", s.operatorRead(s.exportCSV)).Methods(get...)
+	// The audience: how many streams receive each topic, most watched
+	// first.
+	admin.HandleFunc("/audience", s.operatorRead(s.adminAudience)).Methods(get...)
 
 	// Operations.
 	r.HandleFunc("/healthz", s.health).Methods(get...)

@@ -93,6 +93,10 @@ type Options struct {
 	// Stale are the rules of the watched topics (see liveness.go): their
 	// subscribers are told when one goes stale, and fresh again.
 	Stale []StaleRule
+	// Audience is how long a count of the audience (Hub.Audience) is
+	// kept before the next caller counts again; 0: the audience is not
+	// counted, and subscribers are not grouped for it.
+	Audience time.Duration
 }
 
 // Observer takes a measurement (a Prometheus histogram is one).
@@ -107,6 +111,9 @@ const (
 	DefaultWindowBytes  = 64 << 20
 	DefaultHeartbeat    = 15 * time.Second
 	DefaultWriteTimeout = 30 * time.Second
+	// DefaultAudience is how long a count of the audience is kept: a
+	// few seconds, as a cluster's nodes share theirs.
+	DefaultAudience = 2 * time.Second
 )
 
 func (o *Options) setDefaults() {
@@ -163,6 +170,7 @@ type Hub struct {
 	stored    Replay          // every stored event, for delay lines (SetStored)
 	keep      map[string]bool // the types conflation never merges away
 	live      liveness        // the watched topics (see liveness.go)
+	aud       audience        // the groups of subscribers (see audience.go)
 	// credentialed are the open subscribers with a Credential, for
 	// Revoke. They are guarded by credMu, taken inside mu where both are
 	// needed: a revocation's pass holds only credMu, so it never holds up
@@ -198,6 +206,9 @@ func NewHub(opts Options) *Hub {
 		credentialed: make(map[*Subscriber]struct{}),
 	}
 	h.window.init(opts.Window, opts.Window, opts.WindowBytes)
+	if opts.Audience > 0 {
+		h.aud = audience{every: opts.Audience, groups: make(map[string]*audienceGroup)}
+	}
 	for _, t := range opts.NeverMerge {
 		h.keep[t] = true
 	}
@@ -683,6 +694,7 @@ func (h *Hub) forget(s *Subscriber) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.subs, s)
+	h.leaveAudience(s)
 	if s.credential != nil {
 		h.credMu.Lock()
 		delete(h.credentialed, s)

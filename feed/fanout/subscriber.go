@@ -105,6 +105,10 @@ type Subscriber struct {
 	// when attached.
 	only     string
 	narrowed bool // filter's keys cover topics it refuses (see Narrowed)
+	// audience is its group of the audience (see audience.go) under
+	// audienceKey; nil when not counted. Guarded by hub.mu.
+	audience    *audienceGroup
+	audienceKey string
 
 	queued atomic.Bool
 	mode   atomic.Int32
@@ -228,6 +232,7 @@ func (h *Hub) Serve(ctx context.Context, c Conn, sub Subscription) error {
 		return feed.ErrClosed
 	}
 	h.subs[s] = struct{}{}
+	h.joinAudience(s)
 	if s.credential != nil {
 		h.credMu.Lock()
 		h.credentialed[s] = struct{}{}

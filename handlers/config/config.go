@@ -142,6 +142,27 @@ type Feed struct {
 	// subscribers until it hears again. A topic takes the first table
 	// that holds it.
 	Stale []StaleRule `toml:"stale"`
+	// Viewers is who is told how many streams receive each topic (see
+	// ViewersPolicies): nobody, operators only, or everybody, who is
+	// told "fewer than ViewersMin" below it.
+	Viewers    string `toml:"viewers"`
+	ViewersMin int    `toml:"viewers_min"`
+}
+
+// ViewersPolicies are the values of feed.viewers.
+var ViewersPolicies = []string{handlers.ViewersOff, handlers.ViewersOperators, handlers.ViewersPublic}
+
+// MaxViewersMin bounds feed.viewers_min: a threshold above it would hide
+// every figure of any feed this server can serve.
+const MaxViewersMin = 1_000_000
+
+// AudienceEvery is how long the hub keeps a count of its audience: 0
+// where feed.viewers is off, so that nothing is counted.
+func (c Config) AudienceEvery() time.Duration {
+	if c.Feed.Viewers == handlers.ViewersOff {
+		return 0
+	}
+	return fanout.DefaultAudience
 }
 
 // StaleRule is a [[feed.stale]] table: topic patterns, and how long one
@@ -405,6 +426,8 @@ func Default() Config {
 			MaxPublishStreams:         handlers.DefaultMaxPublishStreams,
 			MaxPublishStreamsPerToken: handlers.DefaultMaxPublishStreamsPerToken,
 			FinalLinger:               DefaultFinalLinger,
+			Viewers:                   handlers.ViewersOperators,
+			ViewersMin:                10,
 		},
 		Auth: Auth{
 			SessionLifetime:  handlers.DefaultSessionLifetime,
@@ -830,6 +853,12 @@ func (c Config) Validate() error {
 	}
 	for i, m := range c.Feed.Conflate {
 		tier(fmt.Sprintf("feed.conflate[%d]", i), m.Topics, "interval", m.Interval, feed.MinConflate, feed.MaxConflate)
+	}
+	if !slices.Contains(ViewersPolicies, c.Feed.Viewers) {
+		bad("feed.viewers", "%q: use one of %s", c.Feed.Viewers, strings.Join(ViewersPolicies, ", "))
+	}
+	if c.Feed.ViewersMin < 0 || c.Feed.ViewersMin > MaxViewersMin {
+		bad("feed.viewers_min", "%d is out of range: 0 (every figure exact) to %d", c.Feed.ViewersMin, MaxViewersMin)
 	}
 	for i, r := range c.Feed.Stale {
 		tier(fmt.Sprintf("feed.stale[%d]", i), r.Topics, "after", r.After, MinStaleAfter, MaxStaleAfter)

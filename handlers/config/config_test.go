@@ -268,6 +268,14 @@ func TestValidate(t *testing.T) {
 		{"ErrConflateNoTopics", func(c *config.Config) { c.Feed.Conflate = []config.ConflateMinimum{{Interval: time.Second}} }, "feed.conflate[0].topics"},
 		{"OKNeverMerge", func(c *config.Config) { c.Feed.NeverMerge = []string{"goal", "trade"} }, ""},
 		{"ErrNeverMergeType", func(c *config.Config) { c.Feed.NeverMerge = []string{"goal", "Goal!"} }, "feed.never_merge[1]"},
+		{"OKViewersOff", func(c *config.Config) { c.Feed.Viewers = "off" }, ""},
+		{"OKViewersPublicExact", func(c *config.Config) { c.Feed.Viewers, c.Feed.ViewersMin = "public", 0 }, ""},
+		{"OKViewersMinMax", func(c *config.Config) { c.Feed.ViewersMin = config.MaxViewersMin }, ""},
+		{"ErrViewersEmpty", func(c *config.Config) { c.Feed.Viewers = "" }, "feed.viewers"},
+		{"ErrViewersCase", func(c *config.Config) { c.Feed.Viewers = "Public" }, "feed.viewers"},
+		{"ErrViewersUnknown", func(c *config.Config) { c.Feed.Viewers = "everyone" }, "feed.viewers"},
+		{"ErrViewersMinNegative", func(c *config.Config) { c.Feed.ViewersMin = -1 }, "feed.viewers_min"},
+		{"ErrViewersMinHuge", func(c *config.Config) { c.Feed.ViewersMin = config.MaxViewersMin + 1 }, "feed.viewers_min"},
 		{"ErrNeverMergeReserved", func(c *config.Config) { c.Feed.NeverMerge = []string{"reset"} }, "feed.never_merge[0]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

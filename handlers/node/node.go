@@ -132,7 +132,8 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 		NeverMerge: cfg.Feed.NeverMerge,
 		// The watched topics of feed.stale: their subscribers are told
 		// when one goes stale.
-		Stale: cfg.StaleRules(),
+		Stale:    cfg.StaleRules(),
+		Audience: cfg.AudienceEvery(),
 	})
 	storeOpts := store.Options{
 		Synchronous:       cfg.Store.Synchronous,
@@ -220,6 +221,8 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 		Operators:                 creds.Operators,
 		SessionLifetime:           cfg.Auth.SessionLifetime,
 		ExposeOperator:            cfg.Feed.ExposeOperator,
+		Viewers:                   cfg.Feed.Viewers,
+		ViewersMin:                cfg.Feed.ViewersMin,
 		Logger:                    n.log,
 		AccessLog:                 cfg.Log.Access,
 	}
