@@ -236,7 +236,12 @@ func TestIngestHTTP2(t *testing.T) {
 // the server stops reading the stream, and the events it holds are
 // bounded, while it keeps publishing what it took in.
 func TestIngestBackpressure(t *testing.T) {
-	a := newApp(t, handlers.Options{}, false, func(c *net.TCPConn) { c.SetWriteBuffer(4096) })
+	// The server's answers wait for this client from when it stopped
+	// reading them until it reads again, past its 2 s of stalled writes:
+	// a write timeout well beyond that, so that a loaded machine does not
+	// turn the test of backpressure into one of the timeout (which ends
+	// the stream, and its connection with a reset).
+	a := newApp(t, handlers.Options{WriteTimeout: 30 * time.Second}, false, func(c *net.TCPConn) { c.SetWriteBuffer(4096) })
 	conn, err := net.Dial("tcp", a.addr())
 	if err != nil {
 		t.Fatal(err)
