@@ -54,30 +54,64 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// browser starts a headless Chromium for the test and returns the context
-// of its first tab. Page errors (exceptions, and console errors such as
-// Content-Security-Policy violations) fail the test.
+// shared is the one Chromium of the package's browser tests: starting one
+// takes seconds on a loaded machine, and a test needs only a profile of its
+// own, which a browser context gives (see browser). It starts with the
+// first browser test and stops in TestMain.
+var shared struct {
+	once   sync.Once
+	ctx    context.Context // the browser's first tab: its children share the process
+	cancel context.CancelFunc
+	err    error
+}
+
+// TestMain stops the shared Chromium once the tests have run, so that none
+// outlives them (CI fails on a leftover process).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.ctx != nil {
+		ctx, cancel := context.WithTimeout(shared.ctx, 10*time.Second)
+		chromedp.Cancel(ctx) // closes the browser, waiting for it to exit
+		cancel()
+		shared.cancel()
+	}
+	os.Exit(code)
+}
+
+// browser returns the first tab of a new browser context in the shared
+// headless Chromium: a fresh profile of the test's own, as a new browser
+// would have (cookies, storage and cache apart from every other test's),
+// closed when the test ends. Tabs the test opens from it (see tab) share
+// its cookies, as the tabs of one browser do. Page errors (exceptions, and
+// console errors such as Content-Security-Policy violations) fail the
+// test.
 func browser(t *testing.T) context.Context {
 	t.Helper()
 	path := chromium(t)
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
+	shared.once.Do(func() {
+		alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+			chromedp.ExecPath(path),
+			chromedp.Headless,
+			chromedp.NoSandbox,
+			chromedp.DisableGPU,
+			chromedp.NoFirstRun,
+			chromedp.Flag("disable-quic", true),
+			chromedp.Flag("disable-background-networking", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true),
+			chromedp.WindowSize(1280, 900),
+		)
+		ctx, cancelBrowser := chromedp.NewContext(alloc)
+		shared.ctx, shared.cancel = ctx, func() { cancelBrowser(); cancelAlloc() }
+		shared.err = chromedp.Do(ctx)
+	})
+	if shared.err != nil {
+		t.Fatalf("start Chromium: %v", shared.err)
+	}
+	ctx, cancel := chromedp.NewContext(shared.ctx, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
-	ctx, cancelTab := chromedp.NewContext(alloc)
-	t.Cleanup(cancelTab)
 	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium: %v", err)
+		t.Fatalf("open a browser context in Chromium: %v", err)
 	}
 	watchPage(t, ctx)
 	return ctx
