@@ -2,7 +2,9 @@ package handlers_test
 
 // Browser tests: the admin console and the widgets, driven in Chromium the
 // way operators and visitors use them. They skip when Chromium is missing,
-// unless LIVEFEED_REQUIRE_BROWSER=1 (as in CI) makes that a failure.
+// unless LIVEFEED_REQUIRE_BROWSER=1 (as in CI) makes that a failure. They
+// run in parallel, each with a server of its own and a browser context of
+// its own in one shared Chromium (see browser).
 
 import (
 	"bufio"
@@ -428,6 +430,7 @@ func createGame(t *testing.T, ctx context.Context, topic, home, away string) {
 // scoreboard widget shows the new score at once. Screenshots of the
 // console (desk and phone) and the demo page go to a temporary folder.
 func TestBrowserOperatorScores(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	site := newEmbedder(t)
 	live := startLiveServer(t, handlers.Options{AllowedOrigins: []string{site.origin}})
@@ -520,6 +523,7 @@ func received(t *testing.T, ctx context.Context) []int64 {
 // published; once it is back the embedded widget shows every one of them,
 // in order, none missing and none twice.
 func TestBrowserWidgetSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	site := newEmbedder(t)
 	live := startLiveServer(t, handlers.Options{AllowedOrigins: []string{site.origin}})
@@ -585,6 +589,7 @@ func TestBrowserWidgetSurvivesRestart(t *testing.T) {
 // topics yet, it resumes from the position the server gave it after the
 // (empty) snapshot.
 func TestBrowserWidgetResumesAfterErrorStatus(t *testing.T) {
+	t.Parallel()
 	tick := func(price int) string {
 		return fmt.Sprintf(`{"symbol":"ACME","price":%d}`, price)
 	}
@@ -597,6 +602,7 @@ func TestBrowserWidgetResumesAfterErrorStatus(t *testing.T) {
 		{"AfterEmptySnapshot", `{"topic":"other/x","type":"note","data":{}}`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			ctx := browser(t)
 			site := newEmbedder(t)
 			live := startLiveServer(t, handlers.Options{AllowedOrigins: []string{site.origin}})
@@ -657,6 +663,7 @@ func TestBrowserWidgetResumesAfterErrorStatus(t *testing.T) {
 // TestBrowserTextOnly: team names and symbols holding markup show as text
 // in the widgets, the demo page and the console, and run nothing.
 func TestBrowserTextOnly(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	// No Content-Security-Policy on the embedding page: the widget itself
 	// must not turn feed text into markup.
@@ -706,6 +713,7 @@ func checkInert(t *testing.T, ctx context.Context, root string) {
 // session's cookie and token are refused too; a form on another site
 // posting to the console is refused. None publishes anything.
 func TestBrowserRefusesForgedForms(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	site := newEmbedder(t)
 	live := startLiveServer(t, handlers.Options{})
@@ -779,6 +787,7 @@ func url2form(kv ...string) string {
 // its Last-Event-ID: every update published meanwhile arrives, once, in
 // order.
 func TestBrowserSurvivesShedding(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	site := newEmbedder(t)
 	live := startLiveServer(t, handlers.Options{
@@ -846,6 +855,7 @@ func occupy(t *testing.T, url string) io.Closer {
 // that the tap is kept, sends it again until the server is back, and the
 // tap counts once.
 func TestBrowserTapWhileServerDown(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	live := startLiveServer(t, handlers.Options{})
 	const topic = "nba/down/g1"
@@ -881,6 +891,7 @@ func TestBrowserTapWhileServerDown(t *testing.T) {
 // need more topic patterns between them than one stream takes get a
 // second stream, and all of them show the feed.
 func TestBrowserWidgetBadTopicAlone(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	site := newEmbedder(t)
 	live := startLiveServer(t, handlers.Options{AllowedOrigins: []string{site.origin}})
