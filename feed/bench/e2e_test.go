@@ -125,6 +125,7 @@ func positive(t *testing.T, f bench.Figures, names ...string) {
 // server in its own process: every event must arrive at every subscriber
 // once, in order. Times and rates are printed, never asserted.
 func TestWorkloadsEndToEnd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs the server")
 	}
@@ -262,6 +263,7 @@ func TestExport(t *testing.T) {
 // each event to every subscriber on every node once and in order, 16
 // publishers through JetStream, and every node holding every event.
 func TestClusterWorkload(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs processes")
 	}
@@ -290,6 +292,7 @@ func TestClusterWorkload(t *testing.T) {
 // process configured with a delayed tier: no tick twice or out of order,
 // every view current at the end, no delayed event early or missing.
 func TestTierWorkloadsEndToEnd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs the server")
 	}
