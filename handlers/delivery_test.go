@@ -189,7 +189,6 @@ func TestDelayedTiers(t *testing.T) {
 // to= in the future, newest first), and never get an event younger than
 // the delay, nor a position beyond it.
 func TestDelayedNeverYounger(t *testing.T) {
-	t.Parallel()
 	const delay = time.Second
 	a := newTieredApp(t, func(c *config.Config) {
 		c.Feed.Delayed = []config.DelayedTier{{Topics: []string{"stocks/*"}, Delay: delay}}
