@@ -311,7 +311,13 @@ func TestTierWorkloadsEndToEnd(t *testing.T) {
 		f := runWorkload(t, append(common, "-workload", "W16", "-subscribers", "20", "-rate", "10", "-duration", "2s", "-delay", "1s")...)
 		want(t, f, map[string]float64{"publish_errors": 0, "missing": 0, "duplicates": 0, "order_violations": 0, "gaps": 0, "deliveries": 400})
 		positive(t, f, "delay_error_p99_ms", "server_cpu_us_per_delivery_ratio_to_w1")
-		if v, _ := f.Get("delay_error_min_ms"); v < 0 {
+		// The error is measured from the publisher's stamp, but the
+		// server keeps an event's time in whole milliseconds (the
+		// millisecond it falls in): an event stored in the millisecond
+		// of its stamp is due up to 1 ms before stamp + delay, and is on
+		// time then (a run under -race here showed one 0.009 ms
+		// "early").
+		if v, _ := f.Get("delay_error_min_ms"); v < -1 {
 			t.Errorf("an event arrived %v ms early", -v)
 		}
 		if v, _ := f.Get("goroutines_per_subscriber"); v >= 0.5 {
