@@ -244,7 +244,6 @@ func (s *goSubscriber) snapshot() ([]int64, int, bool, []string) {
 // with the position sent as an id-only frame, such clients reconnected
 // as new ones and got only the latest event of each topic.)
 func TestNodeEventSourceAcrossRestarts(t *testing.T) {
-	t.Parallel()
 	node, modules := nodeEventSource(t)
 	bin := builtBinary(t)
 	dir := t.TempDir()

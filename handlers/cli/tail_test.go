@@ -120,7 +120,6 @@ func TestTailAcrossRestart(t *testing.T) {
 // it was refused and the -from that continues after what it printed,
 // instead of waiting for ever for events it may no longer receive.
 func TestTailRefusedToken(t *testing.T) {
-	t.Parallel()
 	const secret = "e2e-subscriber-secret-0123456789abcdef"
 	cfg := nodetest.Config(t)
 	cfg.Feed.Retry = time.Second
