@@ -26,6 +26,7 @@ import (
 // paying page (a token granting the prices in real time) shows them at
 // once. A bad data-conflate is that widget's error alone.
 func TestBrowserWidgetsDelayedAndConflated(t *testing.T) {
+	t.Parallel()
 	const delay = 3 * time.Second
 	ctx := browser(t)
 	site := newEmbedder(t)

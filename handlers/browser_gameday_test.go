@@ -111,6 +111,7 @@ func fits(t *testing.T, ctx context.Context, what string, width int64) {
 // px phone, the console, the demo page or an embedded widget, with names
 // of the longest length; the history shows the operator and local times.
 func TestBrowserMatchDay(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	site := newEmbedder(t)
 	live := startLiveServer(t, handlers.Options{AllowedOrigins: []string{site.origin}})
@@ -226,6 +227,7 @@ func TestBrowserMatchDay(t *testing.T) {
 // game, and ends and archives a game: it leaves the console and the
 // embedded widget at once, and /api/topics; its history stays.
 func TestBrowserCorrections(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	site := newEmbedder(t)
 	live := startLiveServer(t, handlers.Options{AllowedOrigins: []string{site.origin}})
@@ -348,6 +350,7 @@ func TestBrowserCorrections(t *testing.T) {
 // teams show their topics, the league and date come from the topic, and a
 // running clock counts down between events.
 func TestBrowserWidgetAttributes(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	site := newEmbedder(t)
 	live := startLiveServer(t, handlers.Options{AllowedOrigins: []string{"http://*.localhost:" + strings.TrimPrefix(site.origin, "http://localhost:"), site.origin}})
@@ -386,6 +389,7 @@ func TestBrowserWidgetAttributes(t *testing.T) {
 // lists today's first (by the day in their topics, in the console's local
 // time), then the days to come, then earlier days.
 func TestBrowserConsoleToday(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	live := startLiveServer(t, handlers.Options{})
 	do(t, ctx, chromedp.Navigate(live.URL()+"/"))

@@ -26,6 +26,7 @@ import (
 // stream, the widget reconnects with a fresh token from where it was);
 // the ticker never shows a private price.
 func TestBrowserWidgetTokenURL(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	site := newEmbedder(t)
 	live := startLiveServer(t, handlers.Options{
@@ -110,6 +111,7 @@ func receivedOf(t *testing.T, ctx context.Context, topic string) []int64 {
 // console shows their events going out and lists them in the history, with
 // the token its session hands it.
 func TestBrowserConsoleSeesPrivateTopics(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	live := startLiveServer(t, handlers.Options{PrivateTopics: mustFilter(t, "premium/*"), SubscriberKeys: subscriberKeys(t)})
 	live.publish(t, `{"topic":"premium/early","type":"note","data":{}}`)
@@ -126,6 +128,7 @@ func TestBrowserConsoleSeesPrivateTopics(t *testing.T) {
 // private topics it grants, and a widget without data-credentials does
 // not.
 func TestBrowserWidgetCookie(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	site := newEmbedder(t)
 	siteOrigin := "http://" + site.Listener.Addr().String() // 127.0.0.1:PORT, as livefeed's host

@@ -13,6 +13,7 @@ import (
 // ends the stream of the session's token) and shows the sign-in form,
 // rather than going on with the public events only.
 func TestBrowserConsoleSignedOutInAnotherTab(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	live := startLiveServer(t, handlers.Options{PrivateTopics: mustFilter(t, "premium/*"), SubscriberKeys: subscriberKeys(t)})
 	signIn(t, ctx, live.URL())

@@ -2,7 +2,9 @@ package handlers_test
 
 // Browser tests: the admin console and the widgets, driven in Chromium the
 // way operators and visitors use them. They skip when Chromium is missing,
-// unless LIVEFEED_REQUIRE_BROWSER=1 (as in CI) makes that a failure.
+// unless LIVEFEED_REQUIRE_BROWSER=1 (as in CI) makes that a failure. They
+// run in parallel, each with a server of its own and a browser context of
+// its own in one shared Chromium (see browser).
 
 import (
 	"bufio"
@@ -54,30 +56,64 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// browser starts a headless Chromium for the test and returns the context
-// of its first tab. Page errors (exceptions, and console errors such as
-// Content-Security-Policy violations) fail the test.
+// shared is the one Chromium of the package's browser tests: starting one
+// takes seconds on a loaded machine, and a test needs only a profile of its
+// own, which a browser context gives (see browser). It starts with the
+// first browser test and stops in TestMain.
+var shared struct {
+	once   sync.Once
+	ctx    context.Context // the browser's first tab: its children share the process
+	cancel context.CancelFunc
+	err    error
+}
+
+// TestMain stops the shared Chromium once the tests have run, so that none
+// outlives them (CI fails on a leftover process).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.ctx != nil {
+		ctx, cancel := context.WithTimeout(shared.ctx, 10*time.Second)
+		chromedp.Cancel(ctx) // closes the browser, waiting for it to exit
+		cancel()
+		shared.cancel()
+	}
+	os.Exit(code)
+}
+
+// browser returns the first tab of a new browser context in the shared
+// headless Chromium: a fresh profile of the test's own, as a new browser
+// would have (cookies, storage and cache apart from every other test's),
+// closed when the test ends. Tabs the test opens from it (see tab) share
+// its cookies, as the tabs of one browser do. Page errors (exceptions, and
+// console errors such as Content-Security-Policy violations) fail the
+// test.
 func browser(t *testing.T) context.Context {
 	t.Helper()
 	path := chromium(t)
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
+	shared.once.Do(func() {
+		alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+			chromedp.ExecPath(path),
+			chromedp.Headless,
+			chromedp.NoSandbox,
+			chromedp.DisableGPU,
+			chromedp.NoFirstRun,
+			chromedp.Flag("disable-quic", true),
+			chromedp.Flag("disable-background-networking", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true),
+			chromedp.WindowSize(1280, 900),
+		)
+		ctx, cancelBrowser := chromedp.NewContext(alloc)
+		shared.ctx, shared.cancel = ctx, func() { cancelBrowser(); cancelAlloc() }
+		shared.err = chromedp.Do(ctx)
+	})
+	if shared.err != nil {
+		t.Fatalf("start Chromium: %v", shared.err)
+	}
+	ctx, cancel := chromedp.NewContext(shared.ctx, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
-	ctx, cancelTab := chromedp.NewContext(alloc)
-	t.Cleanup(cancelTab)
 	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium: %v", err)
+		t.Fatalf("open a browser context in Chromium: %v", err)
 	}
 	watchPage(t, ctx)
 	return ctx
@@ -395,6 +431,7 @@ func createGame(t *testing.T, ctx context.Context, topic, home, away string) {
 // scoreboard widget shows the new score at once. Screenshots of the
 // console (desk and phone) and the demo page go to a temporary folder.
 func TestBrowserOperatorScores(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	site := newEmbedder(t)
 	live := startLiveServer(t, handlers.Options{AllowedOrigins: []string{site.origin}})
@@ -487,6 +524,7 @@ func received(t *testing.T, ctx context.Context) []int64 {
 // published; once it is back the embedded widget shows every one of them,
 // in order, none missing and none twice.
 func TestBrowserWidgetSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	site := newEmbedder(t)
 	live := startLiveServer(t, handlers.Options{AllowedOrigins: []string{site.origin}})
@@ -552,6 +590,7 @@ func TestBrowserWidgetSurvivesRestart(t *testing.T) {
 // topics yet, it resumes from the position the server gave it after the
 // (empty) snapshot.
 func TestBrowserWidgetResumesAfterErrorStatus(t *testing.T) {
+	t.Parallel()
 	tick := func(price int) string {
 		return fmt.Sprintf(`{"symbol":"ACME","price":%d}`, price)
 	}
@@ -564,6 +603,7 @@ func TestBrowserWidgetResumesAfterErrorStatus(t *testing.T) {
 		{"AfterEmptySnapshot", `{"topic":"other/x","type":"note","data":{}}`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			ctx := browser(t)
 			site := newEmbedder(t)
 			live := startLiveServer(t, handlers.Options{AllowedOrigins: []string{site.origin}})
@@ -624,6 +664,7 @@ func TestBrowserWidgetResumesAfterErrorStatus(t *testing.T) {
 // TestBrowserTextOnly: team names and symbols holding markup show as text
 // in the widgets, the demo page and the console, and run nothing.
 func TestBrowserTextOnly(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	// No Content-Security-Policy on the embedding page: the widget itself
 	// must not turn feed text into markup.
@@ -673,6 +714,7 @@ func checkInert(t *testing.T, ctx context.Context, root string) {
 // session's cookie and token are refused too; a form on another site
 // posting to the console is refused. None publishes anything.
 func TestBrowserRefusesForgedForms(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	site := newEmbedder(t)
 	live := startLiveServer(t, handlers.Options{})
@@ -746,6 +788,7 @@ func url2form(kv ...string) string {
 // its Last-Event-ID: every update published meanwhile arrives, once, in
 // order.
 func TestBrowserSurvivesShedding(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	site := newEmbedder(t)
 	live := startLiveServer(t, handlers.Options{
@@ -813,6 +856,7 @@ func occupy(t *testing.T, url string) io.Closer {
 // that the tap is kept, sends it again until the server is back, and the
 // tap counts once.
 func TestBrowserTapWhileServerDown(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	live := startLiveServer(t, handlers.Options{})
 	const topic = "nba/down/g1"
@@ -848,6 +892,7 @@ func TestBrowserTapWhileServerDown(t *testing.T) {
 // need more topic patterns between them than one stream takes get a
 // second stream, and all of them show the feed.
 func TestBrowserWidgetBadTopicAlone(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	site := newEmbedder(t)
 	live := startLiveServer(t, handlers.Options{AllowedOrigins: []string{site.origin}})

@@ -345,6 +345,7 @@ func TestPrivateCORSWithCookie(t *testing.T) {
 // client reconnects with a fresh token from its SubscriberToken and
 // misses nothing.
 func TestStreamEndsWhenTokenExpires(t *testing.T) {
+	t.Parallel()
 	a := newPrivateApp(t, handlers.Options{SubscriberKeys: subscriberKeys(t).WithLeeway(0)})
 	t.Run("Notice", func(t *testing.T) {
 		_, rd := a.stream(t, "topic=*", http.Header{"Authorization": {"Bearer " + mint(t, time.Now().Add(time.Second), nil, "premium/*")}})

@@ -25,6 +25,7 @@ import (
 // lines for as long as they liked. The figures are in web/docs/security.md,
 // "Faults and attacks".
 func TestIngestAbuseRSS(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs the server")
 	}

@@ -125,6 +125,7 @@ func positive(t *testing.T, f bench.Figures, names ...string) {
 // server in its own process: every event must arrive at every subscriber
 // once, in order. Times and rates are printed, never asserted.
 func TestWorkloadsEndToEnd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs the server")
 	}
@@ -262,6 +263,7 @@ func TestExport(t *testing.T) {
 // each event to every subscriber on every node once and in order, 16
 // publishers through JetStream, and every node holding every event.
 func TestClusterWorkload(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs processes")
 	}
@@ -290,6 +292,7 @@ func TestClusterWorkload(t *testing.T) {
 // process configured with a delayed tier: no tick twice or out of order,
 // every view current at the end, no delayed event early or missing.
 func TestTierWorkloadsEndToEnd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs the server")
 	}
@@ -308,7 +311,13 @@ func TestTierWorkloadsEndToEnd(t *testing.T) {
 		f := runWorkload(t, append(common, "-workload", "W16", "-subscribers", "20", "-rate", "10", "-duration", "2s", "-delay", "1s")...)
 		want(t, f, map[string]float64{"publish_errors": 0, "missing": 0, "duplicates": 0, "order_violations": 0, "gaps": 0, "deliveries": 400})
 		positive(t, f, "delay_error_p99_ms", "server_cpu_us_per_delivery_ratio_to_w1")
-		if v, _ := f.Get("delay_error_min_ms"); v < -1 { // event times are kept to the millisecond
+		// The error is measured from the publisher's stamp, but the
+		// server keeps an event's time in whole milliseconds (the
+		// millisecond it falls in): an event stored in the millisecond
+		// of its stamp is due up to 1 ms before stamp + delay, and is on
+		// time then (a run under -race here showed one 0.009 ms
+		// "early").
+		if v, _ := f.Get("delay_error_min_ms"); v < -1 {
 			t.Errorf("an event arrived %v ms early", -v)
 		}
 		if v, _ := f.Get("goroutines_per_subscriber"); v >= 0.5 {

@@ -106,6 +106,7 @@ const commandTimeout = 10 * time.Second
 // TestDocExamples runs the examples of the README and the reference pages
 // (see the convention above): a stale example fails it.
 func TestDocExamples(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds livefeed and runs the examples of every page")
 	}
@@ -157,6 +158,7 @@ func TestDocExamples(t *testing.T) {
 		}
 		pageText, _ := changeConfig(configText, pageConfig[page]) // checked above
 		t.Run(page, func(t *testing.T) {
+			t.Parallel() // a node, a directory and an environment of its own
 			runExamples(t, page, run, bin, pageText)
 		})
 	}

@@ -117,6 +117,7 @@ func note(topic string, n int) feed.Update {
 // TestLogConformance: a node passes the conformance test every log of
 // livefeed's passes.
 func TestLogConformance(t *testing.T) {
+	t.Parallel()
 	logtest.Run(t, func(t *testing.T, committed func([]feed.Event)) feed.Log {
 		ns := startNATS(t)
 		return mustNode(t, ns, filepath.Join(t.TempDir(), "feed.db"), "a", committed)
@@ -511,6 +512,7 @@ func TestAppendEachThroughStream(t *testing.T) {
 // the node's own clock says when it applies it): the same times, the same
 // feed as of any moment, and delay lines that release the same events.
 func TestDelayedAgree(t *testing.T) {
+	t.Parallel()
 	const delay = 300 * time.Millisecond
 	ns := startNATS(t)
 	dir := t.TempDir()

@@ -171,6 +171,7 @@ func (n *clusterNode) ids(t *testing.T, want int) []int64 {
 // catches up and serves the same history, NATS killed makes publishes 503
 // while streams stay, and two operators' +3 on two nodes make +6.
 func TestClusterEndToEnd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs processes")
 	}

@@ -26,6 +26,7 @@ import (
 // name already in use" half the time: each created the stream with an ID
 // of its own in its metadata, and the second creation differed.)
 func TestNodesStartedTogether(t *testing.T) {
+	t.Parallel()
 	const rounds, nodes = 20, 6
 	ns := startNATS(t)
 	dir := t.TempDir()
