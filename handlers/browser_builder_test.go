@@ -21,6 +21,7 @@ import (
 // a site allowed by a pattern ("http://*.localhost:PORT") the same page
 // shows live data.
 func TestBrowserWidgetRefusedOrigin(t *testing.T) {
+	t.Parallel() // a node, a site and a browser context of its own
 	ctx := browser(t)
 	site := newEmbedder(t)
 	_, port, _ := strings.Cut(strings.TrimPrefix(site.origin, "http://"), ":")
@@ -88,6 +89,7 @@ const previewText = `(document.querySelector("#builder-preview").contentDocument
 // phones and sits beside its preview at 1280 px; its preview's stream
 // runs only while it is open.
 func TestBrowserWidgetBuilder(t *testing.T) {
+	t.Parallel() // a node, a site and a browser context of its own
 	ctx := browser(t)
 	site := newEmbedder(t)
 	live := startLiveServer(t, handlers.Options{AllowedOrigins: []string{site.origin}})

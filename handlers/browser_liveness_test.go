@@ -88,6 +88,7 @@ func delayedShown(id, topic string, want bool) string {
 // both fit a phone's 320 px while marked; hostile values in a notice
 // stay inert text.
 func TestBrowserWidgetsDataDelayed(t *testing.T) {
+	t.Parallel() // a node, a site and a browser context of its own
 	ctx := browser(t)
 	site := newEmbedder(t)
 	live := startWatchedServer(t, site.origin)
@@ -188,6 +189,7 @@ func widgetScoreIn(id, topic string) string {
 // stream, and clears the mark on a heartbeat and on a new event; the
 // cards fit a phone's 320 px.
 func TestBrowserConsoleMarksStale(t *testing.T) {
+	t.Parallel() // a node, a site and a browser context of its own
 	ctx := browser(t)
 	live := startWatchedServer(t)
 	card := func(topic string) string {

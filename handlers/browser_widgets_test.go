@@ -57,6 +57,7 @@ const unreachableLogo = "https://127.0.0.1:1/logos/lal.png"
 // refused at publish; the same values reaching the widget otherwise (an
 // older server) show as text or not at all.
 func TestBrowserWidgetTeams(t *testing.T) {
+	t.Parallel() // a node, a site and a browser context of its own
 	ctx := browser(t)
 	site := newEmbedder(t)
 	live := startLiveServer(t, handlers.Options{AllowedOrigins: []string{site.origin}})
@@ -153,6 +154,7 @@ func (l *liveServer) tryPublish(topic string, data map[string]any) error {
 // colour, and flashes once, briefly: the flash's class is gone soon after
 // the change, and visitors asking for reduced motion get none.
 func TestBrowserTickerColumns(t *testing.T) {
+	t.Parallel() // a node, a site and a browser context of its own
 	ctx := browser(t)
 	site := newEmbedder(t)
 	live := startLiveServer(t, handlers.Options{AllowedOrigins: []string{site.origin}})
@@ -223,6 +225,7 @@ func TestBrowserTickerColumns(t *testing.T) {
 // hovered, updates its symbols in place, and stands still, wrapped, for
 // visitors asking for reduced motion.
 func TestBrowserTape(t *testing.T) {
+	t.Parallel() // a node, a site and a browser context of its own
 	ctx := browser(t)
 	site := newEmbedder(t)
 	live := startLiveServer(t, handlers.Options{AllowedOrigins: []string{site.origin}})
@@ -270,6 +273,7 @@ func TestBrowserTape(t *testing.T) {
 // site's --livefeed-* properties override the theme; two widgets stacked
 // have a gap between them.
 func TestBrowserWidgetThemes(t *testing.T) {
+	t.Parallel() // a node, a site and a browser context of its own
 	ctx := browser(t)
 	site := newEmbedder(t)
 	live := startLiveServer(t, handlers.Options{AllowedOrigins: []string{site.origin}})
@@ -332,6 +336,7 @@ func TestBrowserWidgetThemes(t *testing.T) {
 // sideways, nothing in a widget reaches out of its box. The PNGs go to
 // $LIVEFEED_SCREENSHOTS when set, else a temporary folder.
 func TestBrowserWidgetScreenshots(t *testing.T) {
+	t.Parallel() // a node, a site and a browser context of its own
 	ctx := browser(t)
 	site := newEmbedder(t)
 	live := startLiveServer(t, handlers.Options{AllowedOrigins: []string{site.origin}})
