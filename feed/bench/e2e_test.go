@@ -191,8 +191,11 @@ func TestWorkloadsEndToEnd(t *testing.T) {
 	t.Run("W10", func(t *testing.T) {
 		// A server of its own, whose write timeout outlasts the run on a
 		// loaded machine: the stuck subscribers are measured, not closed
-		// (with 5 s, they were, once, under load).
-		url, pid := startLivefeedWith(t, "[server]\nmax_body_bytes = 4194304\n[feed]\nheartbeat = \"1s\"\nwrite_timeout = \"2m\"\nmax_event_bytes = 2097152\n")
+		// (with 5 s, they were, once, under load). Its window holds the
+		// 24,000 events of 250 B and the 30 of 1 MB that W10 sends its
+		// stuck subscribers, and less than the default beyond: W10 fills
+		// it twice over first.
+		url, pid := startLivefeedWith(t, "[server]\nmax_body_bytes = 4194304\n[feed]\nheartbeat = \"1s\"\nwrite_timeout = \"2m\"\nmax_event_bytes = 2097152\nwindow = 30000\nwindow_bytes = 33554432\n")
 		f := runWorkload(t, "-url", url, "-token", testToken, "-pid", fmt.Sprint(pid), "-workload", "W10", "-subscribers", "20")
 		want(t, f, map[string]float64{"subscribers": 20})
 		// Every stuck socket filled up: the writes found them full.
