@@ -4,16 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -333,25 +330,6 @@ func (series exposition) missing(sel selector) string {
 	return ""
 }
 
-// startNATS starts a JetStream server in the test's process and returns
-// its URL.
-func startNATS(t *testing.T) string {
-	t.Helper()
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	t.Cleanup(func() {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-	})
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS did not start")
-	}
-	return "nats://" + srv.Addr().(*net.TCPAddr).String()
-}
-
 // TestOpsSeries: every series the alert rules and the dashboard query is
 // in a live node's /metrics, with the label values they select on. The
 // alerts' are there in a fresh node's first scrape, before anything
@@ -400,7 +378,7 @@ func TestOpsSeries(t *testing.T) {
 			t.Parallel()
 			cfg := nodetest.Config(t)
 			if tc.cluster {
-				cfg.Cluster.NATSURLs = []string{startNATS(t)}
+				cfg.Cluster.NATSURLs = []string{nodetest.StartNATS(t)}
 				cfg.Cluster.Node = "ops-test"
 			}
 			n := nodetest.Start(t, cfg, node.Options{})

@@ -3,7 +3,6 @@ package node_test
 import (
 	"bufio"
 	"encoding/json"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"livefeed/feed/poll"
@@ -22,25 +20,6 @@ import (
 
 // clusterAfter is the stale rule of the cluster's liveness test.
 const clusterAfter = 400 * time.Millisecond
-
-// startNATS starts a JetStream server in the test's process and returns
-// its URL.
-func startNATS(t *testing.T) string {
-	t.Helper()
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	t.Cleanup(func() {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-	})
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS did not start")
-	}
-	return "nats://" + srv.Addr().(*net.TCPAddr).String()
-}
 
 // clusterNode starts a node of the cluster on natsURL, watching stocks/*.
 func clusterNode(t *testing.T, natsURL, name string) *nodetest.Node {
@@ -165,7 +144,7 @@ func beating(base string) (stop func() []string) {
 // on B makes it fresh on A. Node B shut down while heartbeats flow to A
 // does not disturb A.
 func TestLivenessCluster(t *testing.T) {
-	natsURL := startNATS(t)
+	natsURL := nodetest.StartNATS(t)
 	a := clusterNode(t, natsURL, "a")
 	b := clusterNode(t, natsURL, "b")
 	nodetest.MustPublish(t, a.URL, nodetest.Note("stocks/A", 1))

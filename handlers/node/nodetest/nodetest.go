@@ -32,6 +32,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+
 	"livefeed/feed"
 	"livefeed/feed/client"
 	"livefeed/handlers/config"
@@ -333,4 +335,23 @@ func MustPublish(tb testing.TB, base, body string) []int64 {
 		tb.Fatal(err)
 	}
 	return ids
+}
+
+// StartNATS starts a NATS server with JetStream in the test's process, on
+// a port of its own, stopped when the test ends, and returns its URL.
+func StartNATS(tb testing.TB) string {
+	tb.Helper()
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: tb.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go srv.Start()
+	tb.Cleanup(func() {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+	})
+	if !srv.ReadyForConnections(10 * time.Second) {
+		tb.Fatal("NATS did not start")
+	}
+	return "nats://" + srv.Addr().(*net.TCPAddr).String()
 }
