@@ -112,12 +112,21 @@ func browser(t *testing.T) context.Context {
 	}
 	ctx, cancel := chromedp.NewContext(shared.ctx, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
+	// Every wait on the browser ends by browserDeadline: a test stuck on
+	// a page fails, naming itself, instead of holding the package until
+	// go test's own timeout (whose dump names no test).
+	ctx, cancelDeadline := context.WithTimeout(ctx, browserDeadline)
+	t.Cleanup(cancelDeadline)
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("open a browser context in Chromium: %v", err)
 	}
 	watchPage(t, ctx)
 	return ctx
 }
+
+// browserDeadline bounds a browser test's use of the browser: the
+// slowest takes under 30 s with the race detector.
+const browserDeadline = 4 * time.Minute
 
 // tab opens another tab of the browser.
 func tab(t *testing.T, browserCtx context.Context) context.Context {
