@@ -116,10 +116,7 @@ func TestDocExamples(t *testing.T) {
 		}
 		t.Skip("skipping the examples of the docs: they use curl, which is not installed (apt-get install -y curl); LIVEFEED_REQUIRE_CURL=1 makes this a failure")
 	}
-	bin := t.TempDir()
-	if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, "livefeed"), "livefeed").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := filepath.Dir(builtLivefeed(t))
 	sample, err := os.ReadFile("../../config.toml")
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package main
+package node_test
 
 import (
 	"bufio"
@@ -26,7 +26,7 @@ import (
 
 // eventSourceDir holds the npm client the tests drive: its pinned version
 // (package.json, package-lock.json) and the script that subscribes with it.
-const eventSourceDir = "handlers/testdata/eventsource"
+const eventSourceDir = "../testdata/eventsource"
 
 // nodeEventSource returns the node command and the node_modules directory
 // (LIVEFEED_NODE_MODULES) that holds npm's eventsource at the version
@@ -37,7 +37,7 @@ func nodeEventSource(t *testing.T) (node, modules string) {
 	missing := func(format string, args ...any) {
 		t.Helper()
 		msg := fmt.Sprintf(format, args...) + "; to run this test, install the pinned client: " +
-			"d=$(mktemp -d) && cp " + eventSourceDir + "/package*.json $d && npm ci --prefix $d && export LIVEFEED_NODE_MODULES=$d/node_modules"
+			"d=$(mktemp -d) && cp handlers/testdata/eventsource/package*.json $d && npm ci --prefix $d && export LIVEFEED_NODE_MODULES=$d/node_modules"
 		if os.Getenv("LIVEFEED_REQUIRE_NODE") == "1" {
 			t.Fatal(msg)
 		}
@@ -84,9 +84,9 @@ func readJSON(path string, v any) error {
 	return json.Unmarshal(b, v)
 }
 
-// subscriber is a client under test: it reports the IDs of the events it
+// restartClient is a client under test: it reports the IDs of the events it
 // was handed, in order, and whether it has its position.
-type subscriber interface {
+type restartClient interface {
 	name() string
 	snapshot() (ids []int64, resets int, positioned bool, problems []string)
 }
@@ -263,12 +263,12 @@ func TestNodeEventSourceAcrossRestarts(t *testing.T) {
 	node, modules := nodeEventSource(t)
 	r := newRig(t, "[feed]\nretry = \"1s\"\n")
 
-	// What each subscriber should get: the snapshot when it joined, then
+	// What each client should get: the snapshot when it joined, then
 	// every event after.
-	want := map[subscriber][]int64{}
-	wantResets := map[subscriber]int{}
-	var subs []subscriber
-	join := func(s subscriber, resets int) {
+	want := map[restartClient][]int64{}
+	wantResets := map[restartClient]int{}
+	var subs []restartClient
+	join := func(s restartClient, resets int) {
 		latest := map[string]int64{}
 		for _, e := range r.published {
 			latest[e.Topic] = e.ID
@@ -358,11 +358,11 @@ func TestDelayedAndConflatedAcrossRestarts(t *testing.T) {
 	r := newRig(t, "[feed]\nretry = \"1s\"\n\n[[feed.delayed]]\ntopics = [\"dl/*\"]\ndelay = \"2s\"\n")
 	r.start()
 	nodetest.MustPublish(t, r.base, nodetest.Note("other/x", 0))
-	delayed := []subscriber{
+	delayed := []restartClient{
 		startNodeSubscriber(t, node, modules, "npm eventsource (delayed)", r.base+"/events?topic=dl/*"),
 		startGoSubscriber(t, "Go client (delayed)", r.base, "dl/*"),
 	}
-	conflated := []subscriber{
+	conflated := []restartClient{
 		startNodeSubscriber(t, node, modules, "npm eventsource (conflated)", r.base+"/events?topic=cf/*&conflate=500ms"),
 		startGoStream(t, "Go client (conflated)", r.base, []string{"cf/*"}, client.Conflate(500*time.Millisecond)),
 	}
@@ -455,7 +455,7 @@ func TestDelayedAndConflatedAcrossRestarts(t *testing.T) {
 	r.stop()
 }
 
-// timed is a subscriber that reports when it was handed each event and
+// timed is a client that reports when it was handed each event and
 // whether its stream said that it is delayed.
 type timed interface {
 	arrivals() (ids []int64, at []time.Time, delayed bool)
@@ -488,7 +488,7 @@ type rig struct {
 func newRig(t *testing.T, config string) *rig {
 	t.Helper()
 	dir := t.TempDir()
-	r := &rig{t: t, bin: builtBinary(t), db: filepath.Join(dir, "feed.db"), cfg: filepath.Join(dir, "config.toml")}
+	r := &rig{t: t, bin: builtLivefeed(t), db: filepath.Join(dir, "feed.db"), cfg: filepath.Join(dir, "config.toml")}
 	if err := os.WriteFile(r.cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -560,7 +560,7 @@ func (r *rig) publishWhileDown(topics ...string) {
 }
 
 // waitFor waits for s's events to satisfy done.
-func (r *rig) waitFor(s subscriber, what string, done func(ids []int64) bool) {
+func (r *rig) waitFor(s restartClient, what string, done func(ids []int64) bool) {
 	r.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -575,9 +575,9 @@ func (r *rig) waitFor(s subscriber, what string, done func(ids []int64) bool) {
 	}
 }
 
-// positioned waits for every subscriber to have its position: before it,
+// positioned waits for every client to have its position: before it,
 // a restart would leave a client nothing to resume from.
-func positioned(t *testing.T, subs ...subscriber) {
+func positioned(t *testing.T, subs ...restartClient) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for _, s := range subs {
