@@ -17,7 +17,6 @@ import (
 	"livefeed/handlers/config"
 	"livefeed/handlers/node"
 	"livefeed/handlers/node/nodetest"
-	"livefeed/handlers/token"
 )
 
 // liveAfter is the stale rule of these tests: short, so they run in real
@@ -253,14 +252,7 @@ func TestLivenessPrivate(t *testing.T) {
 	cfg.Auth.PrivateTopics = []string{"premium/*"}
 	cfg.Auth.SubscriberKeys = []string{secret}
 	n := nodetest.Start(t, cfg, node.Options{})
-	keys, err := token.ParseKeys([]string{secret}, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	granted, err := keys.Mint([]string{"premium/*"}, time.Hour, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	granted := nodetest.SubscriberToken(t, secret, "premium/*")
 	nodetest.MustPublish(t, n.URL, nodetest.Note("premium/a", 1))
 	nodetest.MustPublish(t, n.URL, nodetest.Note("stocks/A", 1))
 	anon := openRaw(t, n.URL, "/events?topic=*", "Last-Event-ID: 2")

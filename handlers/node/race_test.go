@@ -15,7 +15,6 @@ import (
 	"livefeed/feed/client"
 	"livefeed/handlers/node"
 	"livefeed/handlers/node/nodetest"
-	"livefeed/handlers/token"
 )
 
 // subscriber is a kind of subscriber of the replay race: what it asks for
@@ -57,14 +56,7 @@ func TestPrivateReplayRaceEndToEnd(t *testing.T) {
 	cfg.Auth.PrivateTopics = []string{"premium/*"}
 	cfg.Auth.SubscriberKeys = []string{secret}
 	n := nodetest.Start(t, cfg, node.Options{})
-	keys, err := token.ParseKeys([]string{secret}, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	granted, err := keys.Mint([]string{"premium/a"}, time.Hour, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	granted := nodetest.SubscriberToken(t, secret, "premium/a")
 	delivered := replayRace(t, n.URL, []string{"nba/a", "premium/a", "premium/b", "stocks/X"}, []subscriber{
 		{query: "topic=*", sees: func(tp string) bool { return !strings.HasPrefix(tp, "premium/") }},
 		{query: "topic=premium/*&topic=nba/a", sees: func(tp string) bool { return tp == "nba/a" }},

@@ -38,6 +38,7 @@ import (
 	"livefeed/feed/client"
 	"livefeed/handlers/config"
 	"livefeed/handlers/node"
+	"livefeed/handlers/token"
 )
 
 // Token is the publish token of the configuration Config returns.
@@ -354,4 +355,19 @@ func StartNATS(tb testing.TB) string {
 		tb.Fatal("NATS did not start")
 	}
 	return "nats://" + srv.Addr().(*net.TCPAddr).String()
+}
+
+// SubscriberToken mints a subscriber token granting patterns for an
+// hour, signed with secret (one of the node's auth.subscriber_keys).
+func SubscriberToken(tb testing.TB, secret string, patterns ...string) string {
+	tb.Helper()
+	keys, err := token.ParseKeys([]string{secret}, "", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tok, err := keys.Mint(patterns, time.Hour, "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tok
 }
