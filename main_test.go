@@ -290,39 +290,14 @@ func TestCrashRecovery(t *testing.T) {
 	}
 }
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-)
-
-// builtBinary builds livefeed once for the tests that run it as its own
+// builtBinary is the livefeed built for the tests that run it as its own
 // process, as users do.
-func builtBinary(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	buildOnce.Do(func() {
-		if buildDir, buildErr = os.MkdirTemp("", "livefeed-main-test"); buildErr != nil {
-			return
-		}
-		if out, err := exec.Command("go", "build", "-o", filepath.Join(buildDir, "livefeed"), ".").CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(buildDir, "livefeed")
-}
+func builtBinary(t *testing.T) string { return nodetest.Binary(t) }
 
 // TestMain removes the binary builtBinary made.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
+	nodetest.RemoveBinary()
 	os.Exit(code)
 }
 

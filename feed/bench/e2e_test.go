@@ -7,44 +7,19 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"livefeed/feed/bench"
+	"livefeed/handlers/node/nodetest"
 )
 
 const testToken = "bench-e2e-token-0123456789"
 
-var (
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
-)
-
-// livefeedBinary builds the livefeed binary once for the tests that run it.
-func livefeedBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "livefeed-bench-test")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binary = filepath.Join(dir, "livefeed")
-		out, err := exec.Command("go", "build", "-o", binary, "livefeed").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binary
-}
+// livefeedBinary is the livefeed built for the tests that run it.
+func livefeedBinary(t *testing.T) string { return nodetest.Binary(t) }
 
 // startLivefeed runs the built server on a loopback port of its choosing
 // with a temporary database, as a user would, and returns its URL and

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"livefeed/feed/bench"
+	"livefeed/handlers/node/nodetest"
 )
 
 // fakeEnv names the variable that makes the test binary play a part
@@ -32,7 +33,9 @@ func TestMain(m *testing.M) {
 		play(part, os.Args[1:])
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	nodetest.RemoveBinary() // the one the end-to-end tests ran
+	os.Exit(code)
 }
 
 // play is the test binary's part when fakeEnv is set:

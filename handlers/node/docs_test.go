@@ -116,7 +116,7 @@ func TestDocExamples(t *testing.T) {
 		}
 		t.Skip("skipping the examples of the docs: they use curl, which is not installed (apt-get install -y curl); LIVEFEED_REQUIRE_CURL=1 makes this a failure")
 	}
-	bin := filepath.Dir(builtLivefeed(t))
+	bin := filepath.Dir(nodetest.Binary(t))
 	sample, err := os.ReadFile("../../config.toml")
 	if err != nil {
 		t.Fatal(err)

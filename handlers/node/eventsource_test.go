@@ -488,7 +488,7 @@ type rig struct {
 func newRig(t *testing.T, config string) *rig {
 	t.Helper()
 	dir := t.TempDir()
-	r := &rig{t: t, bin: builtLivefeed(t), db: filepath.Join(dir, "feed.db"), cfg: filepath.Join(dir, "config.toml")}
+	r := &rig{t: t, bin: nodetest.Binary(t), db: filepath.Join(dir, "feed.db"), cfg: filepath.Join(dir, "config.toml")}
 	if err := os.WriteFile(r.cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}

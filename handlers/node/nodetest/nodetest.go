@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -370,4 +371,39 @@ func SubscriberToken(tb testing.TB, secret string, patterns ...string) string {
 		tb.Fatal(err)
 	}
 	return tok
+}
+
+var built struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// Binary builds the livefeed command of this checkout once per test
+// process, for the tests that run it as its own process, as users do, and
+// returns its path. The package's TestMain calls RemoveBinary.
+func Binary(tb testing.TB) string {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("builds and runs the binary")
+	}
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "livefeed-test"); built.err != nil {
+			return
+		}
+		if out, err := exec.Command("go", "build", "-o", filepath.Join(built.dir, "livefeed"), "livefeed").CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		tb.Fatal(built.err)
+	}
+	return filepath.Join(built.dir, "livefeed")
+}
+
+// RemoveBinary removes what Binary built.
+func RemoveBinary() {
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
 }
