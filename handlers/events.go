@@ -82,7 +82,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if last := s.stored.LastID(); !s.hub.Await(r.Context(), last, awaitHub) && r.Context().Err() == nil {
 		s.log.Warn("event stream opened before the hub heard of every stored event", "stored", last, "hub", s.hub.LastID())
 	}
-	conn, err := s.openStream(w, r, notice)
+	conn, head, err := s.openStream(w, r, notice)
 	if err != nil {
 		release()
 		s.log.Debug("event stream not opened", "client", ip, "err", err)
@@ -97,6 +97,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		Credential: rd.credential,
 		Delay:      delay,
 		Conflate:   conflate,
+		Head:       head,
 	})
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, feed.ErrClosed) {
 		s.log.Debug("event stream ended", "client", ip, "err", err)
@@ -141,9 +142,12 @@ func (s *Server) delayedNotice(patterns []string, rd reader, delay time.Duration
 // commits, milliseconds at most.
 const awaitHub = 2 * time.Second
 
-// openStream sends the response headers and the stream's preamble (the
-// retry delay and a comment, then notice if not nil), and returns the
-// connection events go to.
+// openStream returns the connection events go to, and the head of the
+// stream for the hub to write first (Subscription.Head): the response
+// headers and the stream's preamble (the retry delay and a comment, then
+// notice if not nil). Nothing is sent yet: the hub sends the head once
+// the subscriber's position is fixed, so that a client that has the
+// headers misses nothing published after them.
 //
 // An HTTP/1.x connection is taken over from the HTTP server: the hub then
 // writes to the socket directly from its writer pool, with no goroutine or
@@ -151,7 +155,7 @@ const awaitHub = 2 * time.Second
 // and no chunking, so it ends when the connection closes, which is how an
 // event stream ends anyway. HTTP/2 streams cannot be taken over; they are
 // written through the ResponseWriter.
-func (s *Server) openStream(w http.ResponseWriter, r *http.Request, notice []byte) (fanout.Conn, error) {
+func (s *Server) openStream(w http.ResponseWriter, r *http.Request, notice []byte) (fanout.Conn, []byte, error) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache, no-transform")
@@ -163,7 +167,7 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request, notice []byt
 	if hj, ok := w.(http.Hijacker); ok && r.ProtoMajor == 1 {
 		c, _, err := hj.Hijack()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		// The server's read and write timeouts are still set on the
 		// socket (net/http leaves them to whoever takes it over). Left
@@ -171,7 +175,7 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request, notice []byt
 		// however well the client reads.
 		if err := c.SetDeadline(time.Time{}); err != nil {
 			c.Close()
-			return nil, err
+			return nil, nil, err
 		}
 		h.Set("Connection", "close")
 		h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
@@ -180,20 +184,11 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request, notice []byt
 		h.Write(&head) // Header.Write turns any line break in a value into a space
 		head.WriteString("\r\n")
 		head.Write(preamble)
-		conn := fanout.NetConn(c)
-		if err := conn.Write(head.Bytes(), s.opts.WriteTimeout); err != nil {
-			conn.Close()
-			return nil, err
-		}
-		return conn, nil
+		return fanout.NetConn(c), head.Bytes(), nil
 	}
-
-	conn := fanout.StreamConn(w)
+	// HTTP/2 sends the headers with the first write.
 	w.WriteHeader(http.StatusOK)
-	if err := conn.Write(preamble, s.opts.WriteTimeout); err != nil {
-		return nil, err
-	}
-	return conn, nil
+	return fanout.StreamConn(w), preamble, nil
 }
 
 // replay reads a subscription's stored events for the hub: what the

@@ -719,3 +719,36 @@ func (l *memLog) nextMatch(f fanout.Filter, prev int64) int64 {
 	}
 	return 0
 }
+
+// TestHeadFirst: a stream's head (Subscription.Head, the response headers
+// in HTTP) is the first thing it is sent. A subscriber starting from a
+// snapshot is sent it once its position is fixed, so that whatever is
+// published after the client has the head reaches it, each event once
+// and not folded into the snapshot; a resuming one has it before the
+// replay, from the window or from the history.
+func TestHeadFirst(t *testing.T) {
+	head := []byte("event: head\ndata: x\n\n")
+	for _, c := range []struct {
+		name   string
+		window int
+		start  fanout.Start
+		want   []int64 // before the events published after the head
+	}{
+		{"snapshot", 0, fanout.Start{}, []int64{2}},
+		{"window", 0, fanout.Start{Resume: true}, []int64{1, 2}},
+		{"history", 4, fanout.Start{Resume: true}, []int64{1, 2}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h, l := newHub(t, fanout.Options{Window: c.window})
+			l.publish("a", 2)
+			if c.window > 0 {
+				l.publish("b", c.window) // 1 and 2 are out of the window
+			}
+			p := subscribeWith(t, h, fanout.Subscription{Filter: filterOf("a"), Start: c.start, Replay: l.history(filterOf("a")), Head: head})
+			if ev := p.next(t); ev.Type != "head" {
+				t.Fatalf("first %s %q, want the head", ev.Type, ev.ID)
+			}
+			p.expectIDs(t, append(c.want, l.publish("a", 3)...)...)
+		})
+	}
+}

@@ -148,7 +148,8 @@ type cursor struct {
 	// stuck subscriber holds no copy. If the frame is a window event,
 	// pendingNext is its sequence number + 1 and pendingID its ID: the
 	// cursor (seq, lastID) stays before the event until pending is out,
-	// so that the event leaving the window still counts as lost.
+	// so that the event leaving the window still counts as lost. Until
+	// the stream's head is out, it is the head (Subscription.Head).
 	pending     []byte
 	pendingNext uint64
 	pendingID   int64
@@ -182,11 +183,17 @@ type Subscription struct {
 	// brings the latest event of each topic that changed since its
 	// position.
 	Conflate time.Duration
+	// Head, if set, is what the stream starts with (the response headers,
+	// the retry interval, notices), written before anything else. A
+	// subscriber that starts from a snapshot is sent it once its position
+	// is fixed, so that a client that has seen the headers misses nothing
+	// published afterwards.
+	Head []byte
 }
 
 // Serve streams events to a new subscriber on c, from sub.Start: the missed
 // events (from the window or from Replay), or a snapshot, then live events.
-// The response headers must already have been sent.
+// The response headers are sub.Head, or must already have been sent.
 //
 // If c supports non-blocking writes (see NetConn), Serve returns as soon as
 // the subscriber has caught up with the window and the writer pool has
@@ -195,6 +202,9 @@ type Subscription struct {
 func (h *Hub) Serve(ctx context.Context, c Conn, sub Subscription) error {
 	f, start, hist := sub.Filter, sub.Start, sub.Replay
 	s := &Subscriber{hub: h, filter: f, narrowed: narrowed(f), conn: c, closed: sub.Closed, credential: sub.Credential, conflate: sub.Conflate}
+	// The head goes out as the rest of a partly written frame would: first
+	// of whatever is written next (see fillLocked, writeHead).
+	s.pending = sub.Head
 	if sub.Delay > 0 {
 		if s.line = h.lines[sub.Delay]; s.line == nil {
 			c.Close()
@@ -324,6 +334,9 @@ func (h *Hub) catchUp(ctx context.Context, s *Subscriber, start Start, hist Repl
 			page, full = page[:i], false // younger than s's delay allows
 			covered = limit
 		}
+		if err := h.writeHead(s); err != nil {
+			return err
+		}
 		if e := s.ending.Load(); e != nil {
 			// The token ran out or was revoked during the replay:
 			// nothing more.
@@ -349,6 +362,19 @@ func (h *Hub) catchUp(ctx context.Context, s *Subscriber, start Start, hist Repl
 			after = max(after, covered)
 		}
 	}
+}
+
+// writeHead writes the stream's head (Subscription.Head) if it has not
+// gone out yet, for catchUp before it writes replayed events itself. A
+// resuming subscriber's position is its own, so nothing is missed by
+// sending the head before it is attached. The caller owns s.
+func (h *Hub) writeHead(s *Subscriber) error {
+	head := s.pending
+	if len(head) == 0 {
+		return nil
+	}
+	s.pending = nil
+	return s.conn.Write(head, h.opts.WriteTimeout)
 }
 
 // fill appends to buf what s should be sent next, up to about max more
