@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -87,7 +88,8 @@ type tickerConn struct {
 	acked   atomic.Int64 // lines acknowledged with an ID
 	refused atomic.Int64
 	errs    atomic.Int64 // lines answered with no ID, or a stream that failed
-	err     error
+	err     error        // the sender's last error
+	ackErr  error        // the receiver's (its own goroutine's) last error
 }
 
 // sentOf returns how many ticks of the connection's k-th symbol are among
@@ -292,6 +294,7 @@ func runTradingDay(ctx context.Context, r *runner, p Params) (Figures, error) {
 		acked += c.acked.Load()
 		refused += c.refused.Load()
 		errs += c.errs.Load()
+		c.err = errors.Join(c.err, c.ackErr)
 		if c.err != nil {
 			r.progress("connection %d: %v", c.index, c.err)
 		}
@@ -419,14 +422,16 @@ func (r *runner) streamTicks(ctx context.Context, c *tickerConn, rate float64, p
 	batches := make(chan batch, 60_000)
 	m := int64(len(c.symbols))
 	var recv sync.WaitGroup
+	recvDone := make(chan struct{})
 	recv.Go(func() {
+		defer close(recvDone)
 		var n int64
 		var cur batch
 		for {
 			ack, err := in.Recv()
 			if err != nil {
 				if !errors.Is(err, io.EOF) {
-					c.err = err
+					c.ackErr = err
 					c.errs.Add(1)
 				}
 				return
@@ -440,7 +445,7 @@ func (r *runner) streamTicks(ctx context.Context, c *tickerConn, rate float64, p
 			}
 			if ack.Err != nil {
 				c.refused.Add(1)
-				c.err = ack.Err
+				c.ackErr = ack.Err
 				continue
 			}
 			c.acked.Add(1)
@@ -473,12 +478,25 @@ func (r *runner) streamTicks(ctx context.Context, c *tickerConn, rate float64, p
 				c.err = err
 				break
 			}
-			batches <- batch{end: lines, at: now}
+			select {
+			case batches <- batch{end: lines, at: now}:
+			case <-recvDone: // the stream failed: nothing more is answered
+				c.err = errors.Join(c.err, errors.New("the acknowledgements ended before the stream"))
+			}
+		}
+		if c.err != nil {
+			break
 		}
 		if !now.Before(end) {
 			break
 		}
 		time.Sleep(time.Millisecond)
+	}
+	// Lines of a batch cut short by an error go with CloseSend: a last
+	// batch covers them, so that the receiver never waits for one.
+	select {
+	case batches <- batch{end: math.MaxInt64, at: time.Now()}:
+	case <-recvDone:
 	}
 	if err := in.CloseSend(); err != nil && c.err == nil {
 		c.err = err
