@@ -12,6 +12,7 @@ import (
 // tallied together.
 type Audience struct {
 	subs      []*Subscriber
+	sent      *SentLog
 	latency   [][]Histogram // [group][shard]
 	staleness []Histogram   // [shard], of conflated subscribers
 	ctx       context.Context
@@ -26,7 +27,9 @@ type Audience struct {
 
 // AudienceOptions configure an Audience.
 type AudienceOptions struct {
-	Topic       string
+	Topic string
+	// TopicOf, if set, gives subscriber i its own topic instead.
+	TopicOf     func(i int) string
 	Subscribers int
 	// FirstN is added to each subscriber's number, which picks its source
 	// address; audiences of one workload use different ranges.
@@ -35,11 +38,12 @@ type AudienceOptions struct {
 	// Last-Event-ID: After.
 	Resume bool
 	After  int64
-	// Publishers is the number of publisher indexes to track.
+	// Publishers is the number of symbols to track (see
+	// SubscriberOptions).
 	Publishers int
-	// Group maps a publisher index to the latency group its events are
-	// recorded in (nil: all in group 0), so that phases of a workload can
-	// be told apart by their publisher.
+	// Group maps a symbol to the latency group its events are recorded in
+	// (nil: all in group 0), so that phases of a workload can be told
+	// apart by their publisher (whose index is its symbol's).
 	Group func(publisher int) int
 	// Groups is the number of latency groups (default 1).
 	Groups int
@@ -59,11 +63,16 @@ type AudienceOptions struct {
 	// NoWait returns as soon as every subscriber is started, without
 	// waiting until they are attached (for a storm of reconnects).
 	NoWait bool
-	// Query, Conflated and Sent are the subscribers' (see
+	// Query, Conflated and ByMinute are the subscribers' (see
 	// SubscriberOptions); their staleness is merged in Staleness.
 	Query     string
 	Conflated bool
-	Sent      *SentLog
+	ByMinute  *Minutes
+	// Sent is where the publishers record when they sent each event (see
+	// SentLog). Unless NoLatency, the audience makes one if it is nil,
+	// remembering the last sentLogDefault sends of each symbol: give it
+	// to the publishers (PublishPlan.Sent = Audience.Sent()).
+	Sent *SentLog
 }
 
 // latencyShards spreads the subscribers' latency records over several
@@ -84,7 +93,10 @@ func StartAudience(ctx context.Context, t *Target, o AudienceOptions) (*Audience
 	if o.Batch <= 0 {
 		o.Batch = o.Subscribers
 	}
-	a := &Audience{latency: make([][]Histogram, o.Groups), staleness: make([]Histogram, latencyShards)}
+	if o.Sent == nil && !o.NoLatency {
+		o.Sent = NewSentLog(o.Publishers, sentLogDefault)
+	}
+	a := &Audience{sent: o.Sent, latency: make([][]Histogram, o.Groups), staleness: make([]Histogram, latencyShards)}
 	for g := range a.latency {
 		a.latency[g] = make([]Histogram, latencyShards)
 	}
@@ -96,8 +108,12 @@ func StartAudience(ctx context.Context, t *Target, o AudienceOptions) (*Audience
 				lat[p] = &a.latency[o.Group(p)][i%latencyShards]
 			}
 		}
+		topic := o.Topic
+		if o.TopicOf != nil {
+			topic = o.TopicOf(i)
+		}
 		a.subs = append(a.subs, NewSubscriber(t, SubscriberOptions{
-			Topic:      o.Topic,
+			Topic:      topic,
 			N:          o.FirstN + i,
 			Resume:     o.Resume,
 			After:      o.After,
@@ -108,6 +124,7 @@ func StartAudience(ctx context.Context, t *Target, o AudienceOptions) (*Audience
 			Query:      o.Query,
 			Conflated:  o.Conflated,
 			Sent:       o.Sent,
+			ByMinute:   o.ByMinute,
 			Staleness:  &a.staleness[i%latencyShards],
 		}))
 	}
@@ -148,6 +165,10 @@ func StartAudience(ctx context.Context, t *Target, o AudienceOptions) (*Audience
 	}
 	return a, nil
 }
+
+// Sent returns the log the publishers are to record their sends in, for
+// the subscribers' latencies (nil with NoLatency).
+func (a *Audience) Sent() *SentLog { return a.sent }
 
 // Len returns the number of subscribers.
 func (a *Audience) Len() int { return len(a.subs) }

@@ -62,7 +62,7 @@ func TestBareEndpoint(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("the stream was never attached: no position event")
 		}
-		data := string(bench.AppendData(nil, time.Now(), 0, 1, 100))
+		data := string(bench.AppendTick(nil, 0, 1, 100))
 		if code, _ := post("application/json", `{"topic":"a","type":"b","data":`+data+`}`); code != 201 {
 			t.Fatalf("publish: %d", code)
 		}

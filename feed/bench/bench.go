@@ -1,15 +1,17 @@
 // Package bench is livefeed's load tool, run as `livefeed bench`: it drives
 // a running livefeed server over real sockets from its own process and
 // prints the figures of the performance bars in web/docs/performance.md (workloads W1 to
-// W11, W13, W15 and W16), one line per run, then the median of the runs,
+// W11 and W13 to W16), one line per run, then the median of the runs,
 // and each bar with MET or NOT MET.
 //
 // Subscribers are plain TCP connections, each read by its own goroutine
 // with a parser specialised for livefeed's framing (Scanner); publishers
 // write HTTP/1.1 requests by hand on keep-alive connections (Publisher).
-// Every event carries its publisher's clock, index and sequence number, so
-// each subscriber checks order, duplicates and gaps as events arrive and
-// latencies go into histograms rather than lists of samples. The tool
+// Every event is a tick (the product's validated type) of a symbol of the
+// tool's and carries the symbol's sequence number, so each subscriber
+// checks order, duplicates and gaps as events arrive; the publishers
+// record when they sent each (SentLog), and latencies go into histograms
+// rather than lists of samples. The tool
 // reports its own CPU time per delivery, so a reader can see it was not
 // the bottleneck.
 package bench
@@ -67,6 +69,8 @@ type Config struct {
 	// CPUProfile, if set, is where the tool writes a CPU profile of
 	// itself (to see what the tool, not the server, spends time on).
 	CPUProfile string
+	// Plot, if set, is where W14 writes its per-minute figures as SVG.
+	Plot string
 	// Override holds the workload parameters set by flags (unset: the
 	// workload's default).
 	Override Params
@@ -84,7 +88,7 @@ func ParseArgs(args []string, getenv func(string) string, out io.Writer) (Config
 	cfg := Config{Override: unsetParams()}
 	fs := flag.NewFlagSet("livefeed bench", flag.ContinueOnError)
 	fs.SetOutput(out)
-	workloads := fs.String("workload", "", "the `workloads` to run: W1..W11, W13, W15, W16, a comma-separated list, or all (all but the W11 soak, the W13 cluster, and W15 and W16, which take minutes and W16 a delayed tier in the server's configuration)")
+	workloads := fs.String("workload", "", "the `workloads` to run: W1..W11, W13..W16, a comma-separated list, or all (all but the W11 soak, the W13 cluster, the W14 trading day, and W15 and W16, which take minutes and W16 a delayed tier in the server's configuration)")
 	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "base `URL` of the server under test")
 	fs.StringVar(&cfg.Token, "token", "", "the server's publish `token` (default: the first of $"+EnvPublishTokens+", else the sample config.toml's)")
 	cfg.OpsToken = getenv(EnvOpsToken)
@@ -114,6 +118,11 @@ func ParseArgs(args []string, getenv func(string) string, out io.Writer) (Config
 	fs.IntVar(&o.Batch, "batch", unset, "override W3's subscribers per connect batch")
 	fs.DurationVar(&o.Conflate, "conflate", unset, "W15: the `interval` the conflated subscribers ask for (default 1s)")
 	fs.DurationVar(&o.Delay, "delay", unset, "W16: the `delay` of the server's delayed tier of bench/w16/* (default 60s)")
+	fs.IntVar(&o.Symbols, "symbols", unset, "W14: how many symbols the ticker publishes (default 2000)")
+	fs.Float64Var(&o.Resumes, "resumes", unset, "W14: resumes a second from random positions inside the retention window (default 5)")
+	fs.DurationVar(&o.Retention, "retention", unset, "W14: the server's store.retention_age, which the tool cannot read (default 10m)")
+	fs.DurationVar(&o.Interval, "interval", unset, "W14: the length of a row of the per-minute table (default 1m)")
+	fs.StringVar(&cfg.Plot, "plot", "", "W14: write the per-minute figures as an SVG plot to `file` (run N > 1 to file-runN.svg)")
 	listWorkloads := fs.Bool("workloads", false, "list the workloads: what each measures, its bars, and how the tool reads it")
 	allFlags := fs.Bool("all-flags", false, "list every flag, with the overrides of the workloads' parameters")
 	fs.Usage = func() { usage(fs) }
@@ -133,12 +142,12 @@ func ParseArgs(args []string, getenv func(string) string, out io.Writer) (Config
 	}
 	switch {
 	case *workloads == "":
-		return Config{}, errors.New("-workload is required (W1..W11, W13, W15, W16 or all; livefeed bench -workloads lists them)")
+		return Config{}, errors.New("-workload is required (W1..W11, W13..W16 or all; livefeed bench -workloads lists them)")
 	case strings.EqualFold(*workloads, "all"):
-		// The soak takes ten minutes a run and the cluster needs NATS:
-		// only when asked for by name.
+		// The soak takes ten minutes a run, the trading day half an hour,
+		// and the cluster needs NATS: only when asked for by name.
 		for _, w := range Workloads {
-			if w.Name != "W11" && w.Name != "W13" && w.Name != "W15" && w.Name != "W16" {
+			if w.Name != "W11" && w.Name != "W13" && w.Name != "W14" && w.Name != "W15" && w.Name != "W16" {
 				cfg.Workloads = append(cfg.Workloads, w)
 			}
 		}
@@ -176,7 +185,7 @@ const EnvPublishTokens = "LIVEFEED_PUBLISH_TOKENS"
 const sampleToken = "dev-publish-token-change-me"
 
 // synopsis is the first line of the load tool's usage.
-const synopsis = "usage: livefeed bench -workload W1..W11|W13|W15|W16|all [-url URL] [-token T] [-pid N] [flags]\n"
+const synopsis = "usage: livefeed bench -workload W1..W11|W13..W16|all [-url URL] [-token T] [-pid N] [flags]\n"
 
 // usedFlags are the flags -help shows; -all-flags shows every one.
 var usedFlags = []string{"workload", "url", "token", "pid", "runs"}
@@ -309,7 +318,7 @@ func RunReports(ctx context.Context, cfg Config, stdout, stderr io.Writer) ([]Re
 		fmt.Fprintf(stdout, "# %s %s\n# %s reading: %s\n# %s params: %s\n", w.Name, w.Bench, w.Name, w.Reading, w.Name, describeParams(p))
 		rep := Report{Workload: w, Params: p}
 		for run := 1; run <= cfg.Runs; run++ {
-			r := &runner{cfg: cfg, target: target, server: server, log: stderr, name: w.Name, run: run, nonce: nonce}
+			r := &runner{cfg: cfg, target: target, server: server, log: stderr, out: stdout, name: w.Name, run: run, nonce: nonce}
 			if baseline >= 0 {
 				r.settle(ctx, baseline)
 			}
@@ -351,5 +360,9 @@ func describeParams(p Params) string {
 	add("live", p.Live, p.Live > 0)
 	add("rows", p.Rows, p.Rows > 0)
 	add("batch", p.Batch, p.Batch > 0)
+	add("symbols", p.Symbols, p.Symbols > 0)
+	add("resumes", p.Resumes, p.Resumes > 0)
+	add("retention", p.Retention, p.Retention > 0)
+	add("interval", p.Interval, p.Interval > 0)
 	return strings.Join(parts, " ")
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"livefeed/feed"
 	"livefeed/feed/bench"
 )
 
@@ -291,25 +293,66 @@ func TestParseResponseHead(t *testing.T) {
 	}
 }
 
-func TestAppendData(t *testing.T) {
-	sent := time.Unix(1763751845, 123456789)
-	for _, size := range []int{100, 1000, 64 << 10} {
-		data := bench.AppendData(nil, sent, 3, 12345, size)
-		if len(data) != size {
-			t.Fatalf("data of %d bytes, want %d", len(data), size)
+// TestAppendTick: the load tool publishes tick events that the server's
+// own validation accepts (the product's type, not one of its own that no
+// schema checks), of the payload's size, from which a subscriber reads the
+// symbol and the sequence number back.
+func TestAppendTick(t *testing.T) {
+	for _, tc := range []struct {
+		symbol  int
+		seq     int64
+		payload int
+	}{
+		{0, 1, 100}, {3, 12345, 100}, {123, 42, 64}, {1999, 90_000_000, 64},
+		{7, 1, 0}, {7, 1, 45}, {12345, 7, 80}, {1, 1, 250}, {1, 1, 4096},
+	} {
+		t.Run(fmt.Sprintf("S%d-%d-%dB", tc.symbol, tc.seq, tc.payload), func(t *testing.T) {
+			data := bench.AppendTick(nil, tc.symbol, tc.seq, tc.payload)
+			if len(data) != tc.payload && len(data) > tc.payload {
+				// Only a payload below the smallest tick may be exceeded.
+				small := bench.AppendTick(nil, tc.symbol, tc.seq, 0)
+				if len(data) != len(small) {
+					t.Fatalf("data of %d bytes for a payload of %d: %s", len(data), tc.payload, data)
+				}
+			} else if len(data) != tc.payload {
+				t.Fatalf("data of %d bytes, want %d: %s", len(data), tc.payload, data)
+			}
+			line := `{"topic":"stocks/` + bench.SymbolName(tc.symbol) + `","type":"tick","data":` + string(data) + `}`
+			u, _, err := feed.ParseLine([]byte(line))
+			if err != nil {
+				t.Fatalf("the server refuses %s: %v", line, err)
+			}
+			var tick feed.Tick
+			if err := json.Unmarshal(u.Data, &tick); err != nil || tick.Symbol != bench.SymbolName(tc.symbol) || tick.Volume == nil || *tick.Volume != tc.seq || !(tick.Price >= 100 && tick.Price < 150) {
+				t.Fatalf("tick %s: %+v, %v", u.Data, tick, err)
+			}
+			p, ok := bench.ParsePayload([]byte(`{"id":9,"topic":"stocks/x","type":"tick","time":"t","data":` + string(u.Data) + `}`))
+			if !ok || p.Symbol != tc.symbol || p.Seq != tc.seq {
+				t.Fatalf("ParsePayload = %+v, %v", p, ok)
+			}
+		})
+	}
+}
+
+// TestSentLog: a send is found by symbol and sequence number until a later
+// tick of the symbol takes its slot.
+func TestSentLog(t *testing.T) {
+	l := bench.NewSentLog(2, 3) // 4 slots a symbol
+	at := time.Unix(1763751845, 123456789)
+	for seq := int64(1); seq <= 6; seq++ {
+		l.Record(1, seq, at.Add(time.Duration(seq)))
+	}
+	for seq := int64(1); seq <= 6; seq++ {
+		got, ok := l.At(1, seq)
+		if want := seq > 2; ok != want || (ok && !got.Equal(at.Add(time.Duration(seq)))) {
+			t.Errorf("At(1, %d) = %v, %v; want found %v", seq, got, ok, want)
 		}
-		var v struct {
-			TS  int64 `json:"ts"`
-			Pub int   `json:"pub"`
-			Seq int64 `json:"seq"`
-		}
-		if err := json.Unmarshal(data, &v); err != nil || v.TS != sent.UnixNano() || v.Pub != 3 || v.Seq != 12345 {
-			t.Fatalf("data %s: %+v, %v", data[:60], v, err)
-		}
-		p, ok := bench.ParsePayload(data)
-		if !ok || p.Sent != sent.UnixNano() || p.Publisher != 3 || p.Seq != 12345 {
-			t.Fatalf("ParsePayload = %+v, %v", p, ok)
-		}
+	}
+	if _, ok := l.At(0, 3); ok {
+		t.Error("a symbol with no sends has one")
+	}
+	if _, ok := l.At(2, 1); ok {
+		t.Error("a symbol beyond the log has a send")
 	}
 }
 

@@ -250,6 +250,7 @@ func (r *runner) spread(ctx context.Context, nodes []*node, p Params, shared boo
 		topic = r.topic("/split")
 	}
 	auds := make([]*Audience, len(nodes))
+	sent := NewSentLog(len(nodes), sentLogDefault) // one for the audiences of every node
 	defer func() {
 		for _, a := range auds {
 			if a != nil {
@@ -265,7 +266,7 @@ func (r *runner) spread(ctx context.Context, nodes []*node, p Params, shared boo
 		var err error
 		auds[i], err = StartAudience(ctx, n.target, AudienceOptions{
 			Topic: topic, Subscribers: subs, FirstN: i * (p.Subscribers/len(nodes) + 1),
-			Publishers: len(nodes), ReadBuffer: readBuffer(p.Subscribers),
+			Publishers: len(nodes), ReadBuffer: readBuffer(p.Subscribers), Sent: sent,
 		})
 		if err != nil {
 			return out, fmt.Errorf("node %s: %w", n.name, err)
@@ -286,7 +287,7 @@ func (r *runner) spread(ctx context.Context, nodes []*node, p Params, shared boo
 		for i, n := range nodes {
 			targets[i] = n.target
 		}
-		res := RunPublishers(ctx, nil, PublishPlan{Topic: topic, Publishers: len(nodes), Rate: p.Rate, Duration: p.Duration, Payload: p.Payload, Targets: targets})
+		res := RunPublishers(ctx, nil, PublishPlan{Topic: topic, Publishers: len(nodes), Rate: p.Rate, Duration: p.Duration, Payload: p.Payload, Targets: targets, Sent: sent})
 		if err := res.Failed(); err != nil {
 			return out, err
 		}
@@ -299,7 +300,7 @@ func (r *runner) spread(ctx context.Context, nodes []*node, p Params, shared boo
 		var wg sync.WaitGroup
 		for i, n := range nodes {
 			wg.Go(func() {
-				results[i] = RunPublishers(ctx, n.target, PublishPlan{Topic: topic, Publishers: 1, FirstIndex: i, Rate: p.Rate, Duration: p.Duration, Payload: p.Payload})
+				results[i] = RunPublishers(ctx, n.target, PublishPlan{Topic: topic, Publishers: 1, FirstIndex: i, Rate: p.Rate, Duration: p.Duration, Payload: p.Payload, Sent: sent})
 			})
 		}
 		wg.Wait()

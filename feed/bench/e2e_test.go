@@ -313,3 +313,56 @@ func TestTierWorkloadsEndToEnd(t *testing.T) {
 		}
 	})
 }
+
+// TestTradingDay runs W14 for 40 seconds at small rates against a real
+// server that prunes after a minute: every tick of 40 symbols reaches the
+// subscribers of all of them and of one each once, in order; every resume
+// from a position inside the window gets exactly the ticks it missed; the
+// server closes no stream; and the per-minute table (rows of 10 s here)
+// and its plot are written. Speed is not asserted.
+func TestTradingDay(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("builds and runs the server")
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(cfg, []byte("[store]\nretention_age = \"1m\"\n[feed]\nheartbeat = \"1s\"\nwrite_timeout = \"5s\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "feed.db")
+	srv, err := bench.StartServer(t.Context(), livefeedBinary(t), db, cfg, testToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Kill)
+	plot := filepath.Join(dir, "w14.svg")
+	config, err := bench.ParseArgs([]string{"-runs", "1", "-drain", "10s", "-url", "http://" + srv.Addr, "-token", testToken,
+		"-pid", fmt.Sprint(srv.Cmd.Process.Pid), "-db", db, "-plot", plot, "-workload", "W14",
+		"-symbols", "40", "-subscribers", "20", "-rate", "400", "-duration", "40s", "-interval", "10s", "-retention", "1m", "-resumes", "5"}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	reports, err := bench.RunReports(ctx, config, &out, io.Discard)
+	t.Logf("output:\n%s", out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := reports[0].Runs[0]
+	want(t, f, map[string]float64{"missing": 0, "duplicates": 0, "order_violations": 0, "gaps": 0, "publish_errors": 0, "refused": 0,
+		"resumes_wrong": 0, "server_disconnects": 0, "reconnects": 0, "published": 16_000, "expected": 16_000*2 + 20*400})
+	positive(t, f, "resumes_ok", "ack_p99_ms", "delivery_p99_ms", "db_max_mb", "delivery_p99_last5_ratio_to_first5")
+	if v, _ := f.Get("resumes_ok"); v < 150 {
+		t.Errorf("%v resumes checked in 40 s at 5 a second", v)
+	}
+	if rows := strings.Count(out.String(), "# W14 run 1 |"); rows != 4 {
+		t.Errorf("%d rows in the per-minute table, want 4", rows)
+	}
+	svg, err := os.ReadFile(plot)
+	if err != nil || !strings.HasPrefix(string(svg), "<svg") || strings.Count(string(svg), "<path") < 5 {
+		t.Fatalf("plot %s: %v\n%.300s", plot, err, svg)
+	}
+}

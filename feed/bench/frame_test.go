@@ -116,13 +116,21 @@ func TestParsePayload(t *testing.T) {
 		want bench.Payload
 		ok   bool
 	}{
-		{"Envelope", `{"id":9,"topic":"t","type":"bench","time":"x","data":{"ts":1700000000123456789,"pub":3,"seq":17,"pad":"xx"}}`,
-			bench.Payload{Sent: 1700000000123456789, Publisher: 3, Seq: 17}, true},
-		{"TopicNamedTs", `{"id":9,"topic":"ts","type":"bench","time":"x","data":{"ts":5,"pub":0,"seq":1,"pad":""}}`,
-			bench.Payload{Sent: 5, Publisher: 0, Seq: 1}, true},
+		{"Envelope", `{"id":9,"topic":"t","type":"tick","time":"x","data":{"symbol":"S0003","price":117.25,"change":-7.75,"volume":17}}`,
+			bench.Payload{Symbol: 3, Seq: 17}, true},
+		{"AllFields", `{"data":{"symbol":"S1999","price":101.250000,"change":0.25,"change_pct":0.20,"volume":90000000,"currency":"USD"}}`,
+			bench.Payload{Symbol: 1999, Seq: 90000000}, true},
+		{"DataAlone", `{"symbol":"S12345","price":1,"volume":1}`, bench.Payload{Symbol: 12345, Seq: 1}, true},
+		{"TopicNamedSymbol", `{"id":9,"topic":"symbol/S0001","type":"tick","time":"x","data":{"symbol":"S0002","price":1,"volume":5}}`,
+			bench.Payload{Symbol: 2, Seq: 5}, true},
+		{"ForeignTick", `{"id":1,"topic":"stocks/AAPL","type":"tick","time":"x","data":{"symbol":"AAPL","price":231.4,"volume":1200}}`, bench.Payload{}, false},
+		{"ForeignSymbolStartingWithS", `{"data":{"symbol":"SPY","price":1,"volume":3}}`, bench.Payload{}, false},
+		{"SymbolWithSuffix", `{"data":{"symbol":"S0001.L","price":1,"volume":3}}`, bench.Payload{}, false},
 		{"ForeignEvent", `{"id":1,"topic":"nba/x","type":"score","time":"x","data":{"home":"A"}}`, bench.Payload{}, false},
-		{"MissingSeq", `{"data":{"ts":5,"pub":0}}`, bench.Payload{}, false},
-		{"NotANumber", `{"data":{"ts":"5","pub":0,"seq":1}}`, bench.Payload{}, false},
+		{"MissingVolume", `{"data":{"symbol":"S0001","price":1}}`, bench.Payload{}, false},
+		{"VolumeNotAnInteger", `{"data":{"symbol":"S0001","price":1,"volume":1.5}}`, bench.Payload{}, false},
+		{"VolumeString", `{"data":{"symbol":"S0001","price":1,"volume":"5"}}`, bench.Payload{}, false},
+		{"Empty", ``, bench.Payload{}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, ok := bench.ParsePayload([]byte(tc.data))
@@ -131,6 +139,26 @@ func TestParsePayload(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParsePayload: whatever the data, ParsePayload does not panic; and
+// every tick the load tool writes reads back as its symbol and sequence
+// number.
+func FuzzParsePayload(f *testing.F) {
+	f.Add([]byte(`{"symbol":"S0003","price":117.25,"volume":17}`), 3, int64(17), 64)
+	f.Add([]byte(`{"symbol":"S","price":1,"volume":}`), 0, int64(1), 0)
+	f.Add([]byte(`{"symbol":"S99999999999999999999","volume":99999999999999999999}`), 1<<20, int64(1<<53), 100)
+	f.Add([]byte(`{"symbol":"S0001"`), 1999, int64(90_000_000), 250)
+	f.Fuzz(func(t *testing.T, data []byte, symbol int, seq int64, payload int) {
+		bench.ParsePayload(data)
+		if symbol < 0 || symbol > 1<<20 || seq < 1 || seq > 1<<53 || payload > 64<<10 {
+			return
+		}
+		p, ok := bench.ParsePayload(bench.AppendTick(nil, symbol, seq, payload))
+		if !ok || p.Symbol != symbol || p.Seq != seq {
+			t.Fatalf("AppendTick(%d, %d, %d) reads back as %+v, %v", symbol, seq, payload, p, ok)
+		}
+	})
 }
 
 // FuzzScanner checks the scanner against the WHATWG reader on streams
@@ -207,9 +235,9 @@ func FuzzScanner(f *testing.F) {
 // system call).
 func BenchmarkScanner(b *testing.B) {
 	var stream []byte
-	data := []byte(`{"id":1000000,"topic":"bench/w1/abc-r1","type":"bench","time":"2026-11-21T19:04:05.123Z","data":{"ts":1763751845123456789,"pub":0,"seq":1,"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}}`)
+	data := []byte(`{"id":1000000,"topic":"bench/w1/abc-r1","type":"tick","time":"2026-11-21T19:04:05.123Z","data":` + string(bench.AppendTick(nil, 0, 1, 100)) + `}`)
 	for i := range 1000 {
-		stream = fanout.AppendFrame(stream, int64(1000000+i), "bench", data)
+		stream = fanout.AppendFrame(stream, int64(1000000+i), "tick", data)
 	}
 	b.SetBytes(int64(len(stream)) / 1000)
 	b.ReportAllocs()

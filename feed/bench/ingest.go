@@ -20,9 +20,10 @@ import (
 // thousand events and the round trip many times over.
 const ingestWindow = 20_000
 
-// ingestTopics is how many topics each W9 connection publishes to in turn
-// (a ticker gateway's symbols).
-const ingestTopics = 100
+// ingestSymbols is how many symbols each W9 connection publishes ticks of
+// in turn, each on its own topic: a ticker gateway's. Connection i has
+// symbols 400i to 400i+399, so four connections write 1,600 topics.
+const ingestSymbols = 400
 
 // IngestResult is what one streaming publisher did.
 type IngestResult struct {
@@ -51,9 +52,9 @@ func RunIngest(ctx context.Context, t *Target, index, payload int, topicPrefix s
 		return res
 	}
 	defer in.Close()
-	topics := make([]string, ingestTopics)
+	topics := make([]string, ingestSymbols)
 	for i := range topics {
-		topics[i] = topicPrefix + "/s" + strconv.Itoa(i)
+		topics[i] = topicPrefix + "/" + SymbolName(index*ingestSymbols+i)
 	}
 	type mark struct {
 		line int64
@@ -108,9 +109,12 @@ func RunIngest(ctx context.Context, t *Target, index, payload int, topicPrefix s
 		// buffer of ticks does. Lines wait for room in the window.
 		for range 500 {
 			window <- struct{}{}
+			// Line seq (1, 2, ...) is tick seq/400+1 of the connection's
+			// symbol seq%400.
+			k := int(seq % ingestSymbols)
 			seq++
-			data = AppendData(data[:0], time.Now(), index, seq, payload)
-			if err := in.Send(feed.Update{Topic: topics[seq%ingestTopics], Type: "bench", Data: data}, ""); err != nil {
+			data = AppendTick(data[:0], index*ingestSymbols+k, (seq-1)/ingestSymbols+1, payload)
+			if err := in.Send(feed.Update{Topic: topics[k], Type: feed.TypeTick, Data: data}, ""); err != nil {
 				res.Err = err
 				break
 			}
@@ -141,12 +145,12 @@ func runIngest(ctx context.Context, r *runner, p Params) (Figures, error) {
 		for _, conns := range []int{1, 4} {
 			name := prefix + "c" + strconv.Itoa(conns) + "_"
 			topic := r.topic(fmt.Sprintf("-%sc%d", prefix, conns))
-			r.progress("%s%d streaming connection(s) for %s, %d topics each under %s", map[bool]string{true: "bare endpoint: "}[prefix != ""], conns, p.Duration, ingestTopics, topic)
+			r.progress("%s%d streaming connection(s) for %s, ticks of %d symbols each on topics %s/Sxxxx", map[bool]string{true: "bare endpoint: "}[prefix != ""], conns, p.Duration, ingestSymbols, topic)
 			before := sampleOf(server)
 			results := make([]*IngestResult, conns)
 			var wg sync.WaitGroup
 			for i := range conns {
-				wg.Go(func() { results[i] = RunIngest(ctx, t, i, p.Payload, topic+"/c"+strconv.Itoa(i), p.Duration) })
+				wg.Go(func() { results[i] = RunIngest(ctx, t, i, p.Payload, topic, p.Duration) })
 			}
 			wg.Wait()
 			after := sampleOf(server)

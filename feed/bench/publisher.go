@@ -20,16 +20,21 @@ import (
 
 // Publisher publishes the load tool's events through POST /api/publish on
 // one keep-alive HTTP/1.1 connection, waiting for each acknowledgement
-// before the next request. It writes requests by hand into a reused buffer
+// before the next request. Its events are ticks of the symbol numbered
+// as its index (see AppendTick), on its topic. It writes requests by hand into a reused buffer
 // and reads only the status, the length and the IDs of the reply, so that a
 // publish costs the tool a few microseconds: W4 needs tens of thousands a
 // second from the same two cores the server runs on.
 type Publisher struct {
 	target  *Target
-	index   int      // the "pub" field of its events
-	topics  []string // event seq goes to topics[seq % len(topics)]
+	index   int // and the number of its symbol
+	topic   string
 	payload int
 	sent    *SentLog // if set, when each event was sent
+	// blob publishes events of the load tool's own type "blob" instead of
+	// ticks: {"pad":"xx..."} of payload bytes, for W10's events of 250 B
+	// and 1 MB (a tick is never 1 MB). No subscriber checks them.
+	blob bool
 
 	conn  net.Conn
 	req   []byte
@@ -48,11 +53,11 @@ type Publisher struct {
 	Acks Histogram
 }
 
-// NewPublisher returns a publisher of events whose data object is payload
-// bytes long (at least the size of its fields, about 60 bytes), on the
-// given topics in turn.
-func NewPublisher(t *Target, index int, payload int, topics ...string) *Publisher {
-	return &Publisher{target: t, index: index, topics: topics, payload: payload, resp: make([]byte, 64<<10)}
+// NewPublisher returns a publisher of ticks of symbol index, whose data
+// object is payload bytes long (at least the size of its fields, about 45
+// bytes), on topic.
+func NewPublisher(t *Target, index int, payload int, topic string) *Publisher {
+	return &Publisher{target: t, index: index, topic: topic, payload: payload, resp: make([]byte, 64<<10)}
 }
 
 // Close closes the connection.
@@ -61,24 +66,6 @@ func (p *Publisher) Close() {
 		p.conn.Close()
 		p.conn = nil
 	}
-}
-
-// AppendData appends the data object of event seq of publisher pub, sent
-// at sent, padded to payload bytes.
-func AppendData(b []byte, sent time.Time, pub int, seq int64, payload int) []byte {
-	start := len(b)
-	b = append(b, `{"ts":`...)
-	b = strconv.AppendInt(b, sent.UnixNano(), 10)
-	b = append(b, `,"pub":`...)
-	b = strconv.AppendInt(b, int64(pub), 10)
-	b = append(b, `,"seq":`...)
-	b = strconv.AppendInt(b, seq, 10)
-	b = append(b, `,"pad":"`...)
-	pad := payload - (len(b) - start) - len(`"}`)
-	for range pad {
-		b = append(b, 'x')
-	}
-	return append(b, `"}`...)
 }
 
 // Publish sends n events (one object, or an array of n for n > 1) and
@@ -122,7 +109,7 @@ func (p *Publisher) Publish(ctx context.Context, n int) (first, last int64, err 
 }
 
 // prepare writes the request publishing events Seq+1 to Seq+n into p.req
-// and returns the time stamped into them.
+// and returns the time it recorded as their send time.
 func (p *Publisher) prepare(n int) time.Time {
 	sent := time.Now()
 	p.body = p.body[:0]
@@ -135,11 +122,19 @@ func (p *Publisher) prepare(n int) time.Time {
 		}
 		seq := p.Seq + int64(i) + 1
 		p.body = append(p.body, `{"topic":"`...)
-		p.body = append(p.body, p.topics[seq%int64(len(p.topics))]...)
-		p.body = append(p.body, `","type":"bench","data":`...)
-		p.body = AppendData(p.body, sent, p.index, seq, p.payload)
+		p.body = append(p.body, p.topic...)
+		if p.blob {
+			p.body = append(p.body, `","type":"blob","data":{"pad":"`...)
+			for range max(p.payload-len(`{"pad":""}`), 0) {
+				p.body = append(p.body, 'x')
+			}
+			p.body = append(p.body, `"}}`...)
+			continue
+		}
+		p.body = append(p.body, `","type":"tick","data":`...)
+		p.body = AppendTick(p.body, p.index, seq, p.payload)
 		p.body = append(p.body, '}')
-		p.sent.record(p.index, seq, sent)
+		p.sent.Record(p.index, seq, sent)
 	}
 	if n > 1 {
 		p.body = append(p.body, ']')
@@ -333,39 +328,6 @@ type PublishPlan struct {
 	Sent *SentLog
 }
 
-// SentLog records when each event of a group of publishers was sent, so
-// that a conflated subscriber, which receives only some of them, can tell
-// how stale its view was (SubscriberOptions.Conflated). It is written by
-// the publishers and read by the subscribers at once.
-type SentLog struct {
-	sent [][]atomic.Int64 // [publisher][seq-1]: Unix ns
-}
-
-// NewSentLog returns a log for publishers 0 to publishers-1 of up to
-// events events each.
-func NewSentLog(publishers, events int) *SentLog {
-	l := &SentLog{sent: make([][]atomic.Int64, publishers)}
-	for i := range l.sent {
-		l.sent[i] = make([]atomic.Int64, events)
-	}
-	return l
-}
-
-func (l *SentLog) record(pub int, seq int64, at time.Time) {
-	if l != nil && pub < len(l.sent) && seq >= 1 && seq <= int64(len(l.sent[pub])) {
-		l.sent[pub][seq-1].Store(at.UnixNano())
-	}
-}
-
-// At returns when event seq of publisher pub was sent, if it was.
-func (l *SentLog) At(pub int, seq int64) (time.Time, bool) {
-	if l == nil || pub >= len(l.sent) || seq < 1 || seq > int64(len(l.sent[pub])) {
-		return time.Time{}, false
-	}
-	ns := l.sent[pub][seq-1].Load()
-	return time.Unix(0, ns), ns != 0
-}
-
 // PublishResult is what a group of publishers did.
 type PublishResult struct {
 	Published []int64 // per publisher: the number of acknowledged events
@@ -477,9 +439,9 @@ func publishPaced(ctx context.Context, pubs []*Publisher, plan PublishPlan, star
 // limit per request) from several publishers at once, as fast as the server
 // acknowledges them, spreading them over topics. It sets up what a workload
 // then measures, so it goes through the Go client (package client) rather
-// than the hand-written Publisher; its events are the load tool's own
-// (AppendData), publisher i numbering its events 1, 2, ... under index
-// firstIndex+i. It returns the acknowledged count.
+// than the hand-written Publisher; its events are the load tool's ticks
+// (AppendTick), publisher i's of symbol firstIndex+i, numbered 1, 2, ...
+// It returns the acknowledged count.
 func Fill(ctx context.Context, t *Target, total int64, publishers, firstIndex, payload int, topics ...string) (int64, error) {
 	c := client.New("http://"+t.Host, t.Token)
 	c.HTTP = &http.Client{Transport: &http.Transport{
@@ -500,10 +462,9 @@ func Fill(ctx context.Context, t *Target, total int64, publishers, firstIndex, p
 					return
 				}
 				batch := make([]feed.Update, n)
-				now := time.Now()
 				for j := range batch {
 					seq++
-					batch[j] = feed.Update{Topic: topics[seq%int64(len(topics))], Type: "bench", Data: AppendData(nil, now, firstIndex+i, seq, payload)}
+					batch[j] = feed.Update{Topic: topics[seq%int64(len(topics))], Type: feed.TypeTick, Data: AppendTick(nil, firstIndex+i, seq, payload)}
 				}
 				if _, err := c.PublishBatch(ctx, batch, ""); err != nil {
 					errs <- err

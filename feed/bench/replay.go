@@ -40,7 +40,7 @@ func runReplayStorm(ctx context.Context, r *runner, p Params) (Figures, error) {
 	r.progress("%d clients reconnect at once with Last-Event-ID %d; live publisher at %g events/s", p.Subscribers, after, p.Rate)
 	before := r.sample()
 	go func() {
-		liveDone <- RunPublishers(liveCtx, r.target, PublishPlan{Topic: liveTopic, Publishers: 1, Rate: p.Rate, Duration: 24 * time.Hour, Payload: p.Payload})
+		liveDone <- RunPublishers(liveCtx, r.target, PublishPlan{Topic: liveTopic, Publishers: 1, Rate: p.Rate, Duration: 24 * time.Hour, Payload: p.Payload, Sent: live.Sent()})
 	}()
 	storm, err := StartAudience(ctx, r.target, AudienceOptions{
 		Topic: stormTopic, Subscribers: p.Subscribers, Resume: true, After: after, Publishers: 1,

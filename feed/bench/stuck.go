@@ -29,7 +29,7 @@ func runStuck(ctx context.Context, r *runner, p Params) (Figures, error) {
 		return nil, err
 	}
 	defer aud.Stop()
-	plan := PublishPlan{Topic: topic, Publishers: 1, Rate: p.Rate, Duration: p.Duration, Payload: p.Payload}
+	plan := PublishPlan{Topic: topic, Publishers: 1, Rate: p.Rate, Duration: p.Duration, Payload: p.Payload, Sent: aud.Sent()}
 
 	r.progress("phase A: %g events/s for %s, every subscriber reading", p.Rate, p.Duration)
 	resA := RunPublishers(ctx, r.target, plan)

@@ -28,20 +28,21 @@ type Subscriber struct {
 	topic  string
 	bufLen int
 	rcvBuf int
-	// latency[p] is where receipt latencies of publisher p's events go
+	// latency[n] is where receipt latencies of symbol n's events go
 	// (shared with other subscribers, so recorded with atomics), less
-	// expected.
+	// expected; minute, if set, gets them too, by the minute of receipt.
 	latency  []*Histogram
+	minute   *Minutes
 	expected time.Duration
 	// query is added to the request's query string ("&conflate=1s").
 	query string
-	// A conflated subscriber (see SubscriberOptions.Conflated) counts no
-	// gaps; it records in staleness how stale its view of a publisher's
-	// topic was, from sent.
+	// sent is when each event was sent, for latencies. A conflated
+	// subscriber (see SubscriberOptions.Conflated) counts no gaps; it
+	// records in staleness how stale its view of a symbol was, from sent.
 	conflated bool
 	sent      *SentLog
 	staleness *Histogram
-	// seen[p] is the last sequence number received of publisher p, for
+	// seen[n] is the last sequence number received of symbol n, for
 	// HasLast while the subscriber runs (a conflated one only).
 	seen []atomic.Int64
 
@@ -58,7 +59,7 @@ type Subscriber struct {
 	position int64 // the stream's last event ID: what a reconnect sends
 	resume   bool  // reconnect with Last-Event-ID
 	lastID   int64
-	lastSeq  []int64 // per publisher
+	lastSeq  []int64 // per symbol
 	tally    Tally
 	err      error
 }
@@ -67,20 +68,24 @@ type Subscriber struct {
 type Tally struct {
 	Subscribers     int
 	Deliveries      int64 // events of the load tool's publishers, each counted once
-	Duplicates      int64 // events received again (a publisher's sequence number seen before)
+	Duplicates      int64 // events received again (a symbol's sequence number seen before)
 	OrderViolations int64 // new events whose ID was not above the last one received
-	Gaps            int64 // events skipped: a publisher's sequence number jumped
+	Gaps            int64 // events skipped: a symbol's sequence number jumped
 	Foreign         int64 // events not from the load tool (a snapshot of an older run, ...)
 	Resets          int64 // "reset" events: the position could not be resumed
 	Reconnects      int64 // times a stream was reopened after the server ended it
 	Failed          int64 // subscribers that could not connect
 	Delayed         int64 // streams the server said it delays (feed.EventDelayed)
 	Bytes           int64 // bytes of the streams read
-	MinLatency      time.Duration
-	MaxLatency      time.Duration
-	FirstReceipt    time.Time // of the first delivery
-	LastReceipt     time.Time // of the last delivery
-	Reads           int64     // reads that returned data: deliveries/reads is how many frames a read carried
+	// Latencies counts the deliveries whose latency was recorded, and
+	// Unstamped those whose send time the SentLog no longer held.
+	Latencies    int64
+	Unstamped    int64
+	MinLatency   time.Duration
+	MaxLatency   time.Duration
+	FirstReceipt time.Time // of the first delivery
+	LastReceipt  time.Time // of the last delivery
+	Reads        int64     // reads that returned data: deliveries/reads is how many frames a read carried
 }
 
 // Add adds the counts of o to t.
@@ -97,7 +102,9 @@ func (t *Tally) Add(o Tally) {
 	t.Delayed += o.Delayed
 	t.Bytes += o.Bytes
 	t.Reads += o.Reads
-	if o.Deliveries > 0 && (t.Deliveries == o.Deliveries || o.MinLatency < t.MinLatency) { // t had none before, or o's is lower
+	t.Latencies += o.Latencies
+	t.Unstamped += o.Unstamped
+	if o.Latencies > 0 && (t.Latencies == o.Latencies || o.MinLatency < t.MinLatency) { // t had none before, or o's is lower
 		t.MinLatency = o.MinLatency
 	}
 	t.MaxLatency = max(t.MaxLatency, o.MaxLatency)
@@ -117,12 +124,19 @@ type SubscriberOptions struct {
 	// After, if Resume is set, is the Last-Event-ID of the first connect.
 	Resume bool
 	After  int64
-	// Publishers is how many publishers (indexes 0..Publishers-1) the
-	// subscriber tracks sequence numbers for.
+	// LastSeq, if set, is the last sequence number of each symbol the
+	// subscriber has seen before (what a resume from After missed starts
+	// after them).
+	LastSeq []int64
+	// Publishers is how many symbols (S0000 to S<Publishers-1>: one per
+	// publisher, or W9's and W14's many per connection) the subscriber
+	// tracks sequence numbers for; ticks of others count as foreign.
 	Publishers int
-	// Latency[p] receives the latencies of publisher p's events; nil
-	// entries are not recorded.
+	// Latency[n] receives the latencies of symbol n's events; nil
+	// entries are not recorded. Latencies need Sent.
 	Latency []*Histogram
+	// ByMinute, if set, receives every latency too, by minute of receipt.
+	ByMinute *Minutes
 	// Expected is subtracted from each latency before it is recorded (in
 	// Latency and the tally's minimum and maximum): the delay of a delayed
 	// stream, so that the histogram's resolution (1/32 of a value) is that
@@ -141,6 +155,8 @@ type SubscriberOptions struct {
 	// behind: from when the oldest event it catches up with was sent
 	// (from Sent) until it arrived.
 	Conflated bool
+	// Sent is when the publishers sent each event: without it no latency
+	// is recorded.
 	Sent      *SentLog
 	Staleness *Histogram
 }
@@ -154,6 +170,8 @@ func NewSubscriber(t *Target, o SubscriberOptions) *Subscriber {
 	if o.Conflated {
 		seen = make([]atomic.Int64, o.Publishers)
 	}
+	lastSeq := make([]int64, o.Publishers)
+	copy(lastSeq, o.LastSeq)
 	return &Subscriber{
 		seen:      seen,
 		target:    t,
@@ -162,6 +180,7 @@ func NewSubscriber(t *Target, o SubscriberOptions) *Subscriber {
 		bufLen:    o.ReadBuffer,
 		rcvBuf:    o.ReceiveBuffer,
 		latency:   o.Latency,
+		minute:    o.ByMinute,
 		expected:  o.Expected,
 		query:     o.Query,
 		conflated: o.Conflated,
@@ -171,7 +190,7 @@ func NewSubscriber(t *Target, o SubscriberOptions) *Subscriber {
 		resume:    o.Resume,
 		position:  o.After,
 		lastID:    o.After,
-		lastSeq:   make([]int64, o.Publishers),
+		lastSeq:   lastSeq,
 	}
 }
 
@@ -336,7 +355,7 @@ func (s *Subscriber) read(sc *Scanner) {
 			continue
 		}
 		p, ok := ParsePayload(f.Data)
-		if !ok || p.Publisher >= len(s.lastSeq) || !f.HasID {
+		if !ok || p.Symbol >= len(s.lastSeq) || !f.HasID {
 			s.tally.Foreign++
 			continue
 		}
@@ -346,7 +365,7 @@ func (s *Subscriber) read(sc *Scanner) {
 
 // event checks and counts one of the load tool's events.
 func (s *Subscriber) event(id int64, p Payload, at time.Time) {
-	last := &s.lastSeq[p.Publisher]
+	last := &s.lastSeq[p.Symbol]
 	if p.Seq <= *last {
 		s.tally.Duplicates++
 		return
@@ -355,27 +374,39 @@ func (s *Subscriber) event(id int64, p Payload, at time.Time) {
 		s.tally.OrderViolations++
 	}
 	if s.conflated {
-		if sent, ok := s.sent.At(p.Publisher, *last+1); ok && s.staleness != nil {
+		if sent, ok := s.sent.At(p.Symbol, *last+1); ok && s.staleness != nil {
 			s.staleness.Record(at.Sub(sent))
 		}
-		s.seen[p.Publisher].Store(p.Seq)
+		s.seen[p.Symbol].Store(p.Seq)
 	} else {
 		s.tally.Gaps += p.Seq - *last - 1
 	}
 	*last = p.Seq
 	s.lastID = max(s.lastID, id)
-	lat := at.Sub(time.Unix(0, p.Sent)) - s.expected
-	if p.Publisher < len(s.latency) && s.latency[p.Publisher] != nil {
-		s.latency[p.Publisher].Record(lat)
-	}
-	s.tally.MaxLatency = max(s.tally.MaxLatency, lat)
-	if s.tally.Deliveries == 0 || lat < s.tally.MinLatency {
-		s.tally.MinLatency = lat
-	}
 	if s.tally.FirstReceipt.IsZero() {
 		s.tally.FirstReceipt = at
 	}
 	s.tally.LastReceipt = at
 	s.tally.Deliveries++
 	s.deliveries.Add(1)
+	if s.sent == nil {
+		return // no latencies (a replay of old events)
+	}
+	sent, ok := s.sent.At(p.Symbol, p.Seq)
+	if !ok {
+		s.tally.Unstamped++
+		return
+	}
+	lat := at.Sub(sent) - s.expected
+	if p.Symbol < len(s.latency) && s.latency[p.Symbol] != nil {
+		s.latency[p.Symbol].Record(lat)
+	}
+	if s.minute != nil {
+		s.minute.Record(at, lat)
+	}
+	s.tally.MaxLatency = max(s.tally.MaxLatency, lat)
+	if s.tally.Latencies == 0 || lat < s.tally.MinLatency {
+		s.tally.MinLatency = lat
+	}
+	s.tally.Latencies++
 }

@@ -159,7 +159,7 @@ func runDelayed(ctx context.Context, r *runner, p Params) (Figures, error) {
 	}
 	r.progress("publishing %g events/s for %s; the first arrive %s later", p.Rate, p.Duration, p.Delay)
 	start := r.sample()
-	res := RunPublishers(ctx, r.target, PublishPlan{Topic: topic, Publishers: p.Publishers, Rate: p.Rate, Duration: p.Duration, Payload: p.Payload})
+	res := RunPublishers(ctx, r.target, PublishPlan{Topic: topic, Publishers: p.Publishers, Rate: p.Rate, Duration: p.Duration, Payload: p.Payload, Sent: aud.Sent()})
 	if err := res.Failed(); err != nil {
 		aud.Stop()
 		return nil, err

@@ -153,6 +153,7 @@ func (r *runner) fillWindow(ctx context.Context, topic string, payload, extra in
 func (r *runner) publishSized(ctx context.Context, topic string, payload, events int) error {
 	perRequest := max(1, min(1000, (512<<10)/payload))
 	pub := NewPublisher(r.target, 0, payload, topic)
+	pub.blob = true // W10 is about sizes, up to 1 MB: no tick is
 	defer pub.Close()
 	for sent := 0; sent < events; {
 		n := min(perRequest, events-sent)
@@ -218,7 +219,7 @@ func runSoak(ctx context.Context, r *runner, p Params) (Figures, error) {
 	}
 	r.progress("holding them for %s with %g events/s", p.Duration, p.Rate)
 	peak := r.samplePeakRSS(time.Second)
-	res := RunPublishers(ctx, r.target, PublishPlan{Topic: topic, Publishers: p.Publishers, Rate: p.Rate, Duration: p.Duration, Payload: p.Payload})
+	res := RunPublishers(ctx, r.target, PublishPlan{Topic: topic, Publishers: p.Publishers, Rate: p.Rate, Duration: p.Duration, Payload: p.Payload, Sent: aud.Sent()})
 	expected := res.Total() * int64(p.Subscribers)
 	aud.WaitDeliveries(ctx, expected, r.cfg.Drain)
 	peakRSS := peak()

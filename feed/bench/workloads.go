@@ -36,6 +36,15 @@ type Params struct {
 	Conflate time.Duration
 	// Delay is the delay the server's delayed tier has (W16).
 	Delay time.Duration
+	// Symbols is how many symbols the ticker publishes (W14).
+	Symbols int
+	// Resumes is how many subscribers a second resume from a random
+	// position (W14).
+	Resumes float64
+	// Retention is the server's store.retention_age (W14).
+	Retention time.Duration
+	// Interval is the length of a row of the per-minute table (W14).
+	Interval time.Duration
 }
 
 // unset marks a Params field a flag did not set.
@@ -44,7 +53,7 @@ const unset = -1
 func unsetParams() Params {
 	return Params{Subscribers: unset, Publishers: unset, Rate: unset, Duration: unset,
 		Payload: unset, Backlog: unset, Live: unset, Rows: unset, Batch: unset, PerRequest: unset,
-		Conflate: unset, Delay: unset}
+		Conflate: unset, Delay: unset, Symbols: unset, Resumes: unset, Retention: unset, Interval: unset}
 }
 
 // Override returns p with every field that o sets (not unset) replaced.
@@ -61,6 +70,10 @@ func (p Params) Override(o Params) Params {
 	override(&p.PerRequest, o.PerRequest)
 	override(&p.Conflate, o.Conflate)
 	override(&p.Delay, o.Delay)
+	override(&p.Symbols, o.Symbols)
+	override(&p.Resumes, o.Resumes)
+	override(&p.Retention, o.Retention)
+	override(&p.Interval, o.Interval)
 	return p
 }
 
@@ -97,7 +110,7 @@ func correctness(prefix string) []Bar {
 	}
 }
 
-// Workloads are the workloads of web/docs/performance.md: W1 to W11, W13, W15 and W16.
+// Workloads are the workloads of web/docs/performance.md: W1 to W11 and W13 to W16.
 var Workloads = []*Workload{
 	{
 		Name:  "W1",
@@ -227,10 +240,10 @@ var Workloads = []*Workload{
 	{
 		Name:  "W9",
 		Bench: "streaming ingest: NDJSON publishes on 1 and on 4 connections, each event acknowledged on the stream after commit. Bar: ≥ 200,000 durable events/s.",
-		Reading: "Each connection is one POST /api/publish with Content-Type application/x-ndjson (feed/client's Ingest), sending lines in batches of 500 as long as fewer than 20,000 are unacknowledged, for -duration, on 100 topics of its own in turn, 100-byte payloads; then it ends its body and reads the last acknowledgements. " +
+		Reading: "Each connection is one POST /api/publish with Content-Type application/x-ndjson (feed/client's Ingest), sending lines in batches of 500 as long as fewer than 20,000 are unacknowledged, for -duration: tick events of 400 symbols of its own in turn, each on its own topic (<run>/S0000 to S0399 for the first connection, S0400 to S0799 for the second, ...), data of 64 bytes as a ticker gateway sends ({\"symbol\":\"S0123\",\"price\":117.25,\"change\":-7.75,\"volume\":42}; lines of about 125 bytes); then it ends its body and reads the last acknowledgements. " +
 			"cN_events_per_s = events acknowledged with an ID on N connections / (last acknowledgement - first send). cN_ack_p99_ms is from the flush of a line to its acknowledgement (every 1,000th line). " +
 			"With -bare-url the same runs against the bare endpoint too (which answers each line with an ID at once) and the ratios are reported; the bars are the absolute 200,000/s.",
-		Defaults: Params{Duration: 10 * time.Second, Payload: 100},
+		Defaults: Params{Duration: 10 * time.Second, Payload: 64},
 		Bars: func(Config) []Bar {
 			return []Bar{
 				{Figure: "c1_events_per_s", Op: ">=", Limit: 200_000},
@@ -298,6 +311,30 @@ var Workloads = []*Workload{
 		run: runCluster,
 	},
 	{
+		Name:  "W14",
+		Bench: "a trading day: 2,000 symbols, streaming ingest from 4 connections at a fixed 50,000 events/s for 30 min, retention 10 min, 2 subscribers on stocks/*, 1,000 on one symbol each, 5 resumes/s from random positions inside retention. Bar: ingest holds its rate (ack p99 ≤ 50 ms every minute); delivery p99 in the last 5 min ≤ 1.2× the first 5; database file flat after the first retention period (≤ 2× the retained events), WAL bounded; RSS flat (± 50 MB); resumes exact; zero server-initiated disconnects; per-minute plot.",
+		Reading: "Needs a server with [store] retention_age = \"10m\" (-retention tells the tool another; the tool cannot read it, and says so at the end when the oldest event it published that the server still holds is older than that), and -db with the server's database file for its size and its WAL's, -pid for its RSS. " +
+			"-publishers streaming connections (feed/client's Ingest) publish tick events of -symbols symbols, each on its own topic <run>/S0000 ... (the run's prefix stands for stocks/), connection i the symbols i, i+4, ...; each sends its share of -rate every millisecond and flushes, and an acknowledgement's latency runs from that flush. " +
+			"Two subscribers follow <run>/* and -subscribers one symbol each (S0000, S0001, ...); every delivery is checked (once, in order, no gap) and its latency taken from the connection's clock at the flush. " +
+			"-resumes a second, a subscriber resumes one symbol with Last-Event-ID the ID of one of its ticks acknowledged a random time ago inside -retention, and must receive exactly the ticks after it up to the last one sent when it started, once and in order (resumes_ok; resumes_wrong otherwise). One that gets a reset instead (its position was pruned: near the edge of the window, as the server prunes once a minute) counts in resumes_reset, and is wrong unless its position was at least -retention less 1 minute old, or it got anything but the reset, then the snapshot and live ticks once and in order. " +
+			"The run is cut in rows of -interval (1 minute) and prints a table of them: events acknowledged, ack p99 (by the minute of the acknowledgement), delivery p99 (by the minute of receipt), the database file's and the WAL's sizes, the server's RSS, resumes ok / reset / wrong (by the minute they started) and streams the server closed (lag, write timeout, shutdown: /metrics). -plot writes them as SVG. " +
+			"The bars from the rows: ack_p99_worst_minute_ms ≤ 50; delivery_p99_last5_ratio_to_first5 ≤ 1.2 (the p99 of the last 5 rows over that of the first 5; of the last and first half of the rows when there are fewer than 10); db_growth_ratio ≤ 2, the largest database file after the first retention period (and a row) over its size at the end of that period, when it held the retained events and nothing had been pruned; wal_growth_ratio ≤ 2, the largest WAL in the second half of the rows over the first half's; rss_drift_mb within 50, the RSS furthest from its value at the end of the first retention period; resumes_wrong 0; server_disconnects 0; and every delivery once, in order.",
+		Defaults: Params{Subscribers: 1_000, Publishers: 4, Rate: 50_000, Duration: 30 * time.Minute, Payload: 64,
+			Symbols: 2_000, Resumes: 5, Retention: 10 * time.Minute, Interval: time.Minute},
+		Bars: func(Config) []Bar {
+			return append(correctness(""),
+				Bar{Figure: "refused", Op: "<=", Limit: 0, Worst: true},
+				Bar{Figure: "ack_p99_worst_minute_ms", Op: "<=", Limit: 50, Worst: true},
+				Bar{Figure: "delivery_p99_last5_ratio_to_first5", Op: "<=", Limit: 1.2},
+				Bar{Figure: "db_growth_ratio", Op: "<=", Limit: 2},
+				Bar{Figure: "wal_growth_ratio", Op: "<=", Limit: 2},
+				Bar{Figure: "rss_drift_mb", Op: "within", Limit: 50},
+				Bar{Figure: "resumes_wrong", Op: "<=", Limit: 0, Worst: true},
+				Bar{Figure: "server_disconnects", Op: "<=", Limit: 0, Worst: true})
+		},
+		run: runTradingDay,
+	},
+	{
 		Name:  "W15",
 		Bench: "conflated tickers: 1,000 subscribers on stocks/*, 200 symbols × 10 ticks/s, conflate=1s. Bar: every subscriber's view of every symbol is current within 1 s + 50 ms (p99); server CPU per delivered event ≤ 1.2× W1's per delivery in the same run; bytes sent ≤ 1/8 of the unconflated run's.",
 		Reading: "Three phases on the one server. First W1 (one topic, 10 events/s, 10 s) to 10 times the subscribers, for w1_server_cpu_us_per_delivery. " +
@@ -324,7 +361,7 @@ var Workloads = []*Workload{
 		Bench: "delayed audience: 10,000 subscribers on a topic delayed by 60 s, 10 events/s for 100 s. Bar: every event arrives once, in order, 60 s after its time (p99 error ≤ 100 ms); CPU per delivery ≤ 1.1× W1's; no goroutine per subscriber.",
 		Reading: "Needs a server whose configuration delays the load tool's topics: [[feed.delayed]] topics = [\"bench/w16/*\"] delay = \"60s\" (-delay tells the tool the delay; every stream must open with the server's livefeed.delayed event, else the run fails). " +
 			"First W1 (10 events/s, 10 s) to as many subscribers on a topic that is not delayed, for w1_server_cpu_us_per_delivery. Then the subscribers subscribe fresh to a delayed topic and one publisher publishes -rate events/s for -duration. " +
-			"delay_error is each receipt's latency from the publisher's clock stamped into the event less the delay: the server's time of the event is a little later than the stamp, so the error includes the publish (bar: p99 ≤ 100 ms). Latencies are recorded less the delay, so that the histogram's resolution (1/32 of a value) is that of the error. " +
+			"delay_error is each receipt's latency from the publisher's clock when it sent the event (SentLog) less the delay: the server's time of the event is a little later than that, so the error includes the publish (bar: p99 ≤ 100 ms). Latencies are recorded less the delay, so that the histogram's resolution (1/32 of a value) is that of the error. " +
 			"The server keeps an event's time to the millisecond and releases it when that time is as old as the delay, up to 1 ms before the publisher's stamp + the delay: delay_error_min_ms below -1 would be an event that arrived early. " +
 			"server_cpu_us_per_delivery is the server's CPU from the first publish until the last delivery (100 s + the delay) divided by deliveries; its ratio to W1's is the bar (≤ 1.1). goroutines_per_subscriber is the growth of go_goroutines (/metrics) as the delayed subscribers connected, per subscriber.",
 		Defaults: Params{Subscribers: 10_000, Publishers: 1, Rate: 10, Duration: 100 * time.Second, Payload: 100, Delay: time.Minute},
@@ -359,7 +396,8 @@ type runner struct {
 	target *Target
 	server *Process // nil without -pid
 	log    io.Writer
-	name   string // the workload
+	out    io.Writer // the report, for tables beside a run's line
+	name   string    // the workload
 	run    int
 	nonce  string
 }
@@ -494,6 +532,9 @@ func addTally(f *Figures, prefix string, t Tally, expected int64) {
 	if t.Foreign > 0 {
 		f.Add(prefix+"foreign_events", float64(t.Foreign))
 	}
+	if t.Unstamped > 0 {
+		f.Add(prefix+"latency_unknown", float64(t.Unstamped)) // no longer in the SentLog
+	}
 }
 
 // addLatency adds the percentiles of a latency histogram and the maximum.
@@ -534,7 +575,7 @@ func (r *runner) broadcast(ctx context.Context, f *Figures, prefix string, t *Ta
 	connectTime := time.Since(connectStart)
 	r.progress("%sconnected in %.1f s; publishing %g events/s from %d publishers for %s", side, connectTime.Seconds(), p.Rate, p.Publishers, p.Duration)
 	before := sampleOf(server)
-	res := RunPublishers(ctx, t, PublishPlan{Topic: topic, Publishers: p.Publishers, Rate: p.Rate, Duration: p.Duration, Payload: p.Payload})
+	res := RunPublishers(ctx, t, PublishPlan{Topic: topic, Publishers: p.Publishers, Rate: p.Rate, Duration: p.Duration, Payload: p.Payload, Sent: aud.Sent()})
 	if err := res.Failed(); err != nil {
 		aud.Stop()
 		return err
