@@ -18,6 +18,7 @@ import (
 // TestOpenLocked: one livefeed at a time has a database open; a second
 // (another server, a restore) is refused, naming the first by its process.
 func TestOpenLocked(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "feed.db")
 	first := MustOpenStoreAt(t, path, store.Options{})
 	_, err := store.Open(path, store.Options{})
@@ -32,6 +33,7 @@ func TestOpenLocked(t *testing.T) {
 // TestRestoreRefusedWhileOpen: a restore while the database is open
 // changes neither file.
 func TestRestoreRefusedWhileOpen(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path, backupPath := filepath.Join(dir, "feed.db"), filepath.Join(dir, "backup.db")
 	s := MustOpenStoreAt(t, path, store.Options{})
@@ -60,6 +62,7 @@ func TestRestoreRefusedWhileOpen(t *testing.T) {
 // TestRestoreKeepsMode: the restored database has the permissions of the
 // one it replaces.
 func TestRestoreKeepsMode(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path, backupPath := filepath.Join(dir, "feed.db"), filepath.Join(dir, "backup.db")
 	s := MustOpenStoreAt(t, path, store.Options{})
@@ -85,6 +88,7 @@ func TestRestoreKeepsMode(t *testing.T) {
 // that one writes, and by the next start of the server; that of a backup
 // still running is left alone.
 func TestKilledBackupCleanedUp(t *testing.T) {
+	t.Parallel()
 	for _, next := range []string{"Backup", "Open"} {
 		t.Run(next, func(t *testing.T) {
 			dir := t.TempDir()

@@ -44,6 +44,7 @@ func exportFixture(t *testing.T) *store.Store {
 // back into the events exactly: see feed's TestAppendCSVRoundTrip), in ID
 // order, and nothing else.
 func TestExport(t *testing.T) {
+	t.Parallel()
 	s := exportFixture(t)
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -111,6 +112,7 @@ func readCSV(t *testing.T, text []byte) ([]string, [][]string) {
 // TestExportWindows exports more events than one read covers, through a
 // filter that matches some of them.
 func TestExportWindows(t *testing.T) {
+	t.Parallel()
 	s := MustOpenStore(t, store.Options{})
 	ctx := context.Background()
 	const total = 10_000
@@ -169,6 +171,7 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 }
 
 func TestExportStops(t *testing.T) {
+	t.Parallel()
 	s := MustOpenStore(t, store.Options{})
 	for start := 0; start < 20_000; start += feed.MaxBatch {
 		batch := make([]feed.Update, feed.MaxBatch)

@@ -27,6 +27,7 @@ func historyFixture(t *testing.T) *store.Store {
 }
 
 func TestHistory(t *testing.T) {
+	t.Parallel()
 	s := historyFixture(t)
 	for _, tc := range []struct {
 		name   string
@@ -69,6 +70,7 @@ func TestHistory(t *testing.T) {
 
 // TestHistoryFullEvents checks that a page carries whole events.
 func TestHistoryFullEvents(t *testing.T) {
+	t.Parallel()
 	s := MustOpenStore(t, store.Options{})
 	want := MustAppend(t, s, feed.Update{Topic: "nba/a", Type: "score",
 		Data: json.RawMessage(`{"home":"A","away":"B","home_score":1,"away_score":0}`)})
@@ -114,6 +116,7 @@ func timedFixture(t *testing.T) (*store.Store, []feed.Event) {
 }
 
 func TestFirstAt(t *testing.T) {
+	t.Parallel()
 	s, events := timedFixture(t)
 	ctx := context.Background()
 	// want is the ID of the first event at or after at, by a linear search.
@@ -147,6 +150,7 @@ func TestFirstAt(t *testing.T) {
 }
 
 func TestHistoryTimeRange(t *testing.T) {
+	t.Parallel()
 	s, events := timedFixture(t)
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -196,6 +200,7 @@ func TestHistoryTimeRange(t *testing.T) {
 
 // TestHistoryPaging walks all events page by page in both directions.
 func TestHistoryPaging(t *testing.T) {
+	t.Parallel()
 	s := historyFixture(t)
 	ctx := context.Background()
 	for _, newest := range []bool{false, true} {
@@ -229,6 +234,7 @@ func TestHistoryPaging(t *testing.T) {
 }
 
 func TestLatestOf(t *testing.T) {
+	t.Parallel()
 	s := historyFixture(t)
 	ctx := context.Background()
 	e, found, err := s.LatestOf(ctx, "nba/a")
@@ -247,6 +253,7 @@ func TestLatestOf(t *testing.T) {
 // while the topic index lags behind the commits and after a reopen
 // (which indexes everything).
 func TestHistoryManyTopicsMatchesModel(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "feed.db")
 	var model []feed.Event
 	filters := [][]string{{"many/*"}, {"many/t00", "many/t07", "many/sparse/*"}, {"many/sparse/*"}, {"many/*", "other"}, {"many/t03"}, {"none/*"}}
@@ -323,6 +330,7 @@ func TestHistoryManyTopicsMatchesModel(t *testing.T) {
 // the latest event of each topic stored at or before it (an archive
 // included), and the newest ID that old, whichever topics changed since.
 func TestLatestAsOf(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := MustOpenStore(t, store.Options{})
 	t0 := time.Date(2026, 11, 21, 19, 0, 0, 0, time.UTC)

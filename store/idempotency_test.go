@@ -13,6 +13,7 @@ import (
 )
 
 func TestAppendOnce(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	body := []byte(`{"topic":"a","type":"note","data":{"n":1}}`)
 	once := feed.NewIdempotency("publisher-1", "key-1", body)

@@ -19,6 +19,7 @@ import (
 // is locked again as the file it now is: the lock is on the file SQLite
 // opens, so a second Open through a hard link to it is refused.
 func TestLockRetriesAReplacedFile(t *testing.T) {
+	t.Parallel()
 	if !lockFollowsFile(t.TempDir()) {
 		t.Skip("the database file itself is not locked here")
 	}
@@ -79,6 +80,7 @@ func TestLockRetriesAReplacedFile(t *testing.T) {
 // TestKilledBackupSweptFromAnyPath: a backup listed through a symlink to
 // the database is swept by a start through the database's own path.
 func TestKilledBackupSweptFromAnyPath(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path, link := filepath.Join(dir, "data", "feed.db"), filepath.Join(dir, "link.db")
 	os.Mkdir(filepath.Dir(path), 0o755)

@@ -261,6 +261,7 @@ func TestRestoreTempBesideTheFile(t *testing.T) {
 // used to fail with "unable to open database file" or "disk I/O error",
 // after a lock file, or a journal beside a device, was created.)
 func TestOpenNotAFile(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ name, want string }{
 		{"Directory", "is a directory, not a database file"},
 		{"NamedPipe", "is a named pipe, not a database file"},
@@ -296,6 +297,7 @@ func TestOpenNotAFile(t *testing.T) {
 // write to is refused, naming the lock file it could not create, and
 // left as it was.
 func TestOpenReadOnlyDirectory(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() == 0 {
 		t.Skip("root may write to a read-only directory")
 	}
@@ -322,6 +324,7 @@ func TestOpenReadOnlyDirectory(t *testing.T) {
 // is refused and the database is left as it was. (It used to empty the
 // database to write the copy into it.)
 func TestBackupNeverOverwritesTheDatabase(t *testing.T) {
+	t.Parallel()
 	for _, how := range []string{"Name", "HardLink"} {
 		t.Run(how, func(t *testing.T) {
 			dir := t.TempDir()
@@ -355,6 +358,7 @@ func TestBackupNeverOverwritesTheDatabase(t *testing.T) {
 // backup into one said "the file exists already"; a backup of one failed
 // with "disk I/O error" and left a list of backups beside it.)
 func TestBackupAndRestoreNotAFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path, aDir := filepath.Join(dir, "feed.db"), filepath.Join(dir, "backups")
 	s := MustOpenStoreAt(t, path, store.Options{})
@@ -387,6 +391,7 @@ func TestBackupAndRestoreNotAFile(t *testing.T) {
 // (It left DATABASE.restoring behind.) The backup here is a file of the
 // kernel's that fails every read.
 func TestRestoreFailingToCopyLeavesNothing(t *testing.T) {
+	t.Parallel()
 	const unreadable = "/proc/self/mem" // offset 0 is never mapped
 	if f, err := os.Open(unreadable); err != nil {
 		t.Skipf("no %s here: %v", unreadable, err)

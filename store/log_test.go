@@ -12,6 +12,7 @@ import (
 // TestLogConformance: the store passes the conformance test every log of
 // livefeed's passes.
 func TestLogConformance(t *testing.T) {
+	t.Parallel()
 	logtest.Run(t, func(t *testing.T, committed func([]feed.Event)) feed.Log {
 		return MustOpenStoreAt(t, filepath.Join(t.TempDir(), "feed.db"), store.Options{Committed: committed})
 	})

@@ -14,6 +14,7 @@ import (
 // read back by every read (history pages, what a stream missed, a
 // reopened database), and shown in an export only to an auditing reader.
 func TestOperator(t *testing.T) {
+	t.Parallel()
 	path := t.TempDir() + "/feed.db"
 	s := MustOpenStoreAt(t, path, store.Options{})
 	ctx := context.Background()

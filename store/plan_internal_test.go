@@ -14,6 +14,7 @@ import (
 // stall every resume), and a selection of topics must seek by topic, never
 // walk everybody else's events.
 func TestReadsSeekByIndex(t *testing.T) {
+	t.Parallel()
 	s, err := Open(filepath.Join(t.TempDir(), "feed.db"), Options{})
 	if err != nil {
 		t.Fatal(err)

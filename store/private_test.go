@@ -21,6 +21,7 @@ import (
 // A reader sees exactly the events it may see, and pages it may not see
 // do not end a page early.
 func TestPrivateMatchesModel(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "feed.db")
 	private := mustFilter(t, "premium/*", "nba/premium/*")
 	accesses := map[string]feed.Access{

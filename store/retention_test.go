@@ -14,6 +14,7 @@ import (
 )
 
 func TestPrune(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	t.Run("ByRows", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "feed.db")
@@ -87,6 +88,7 @@ func TestPrune(t *testing.T) {
 }
 
 func TestBackup(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := MustOpenStoreAt(t, filepath.Join(dir, "feed.db"), store.Options{})
@@ -126,6 +128,7 @@ func TestBackup(t *testing.T) {
 }
 
 func TestRetentionApplied(t *testing.T) {
+	t.Parallel()
 	s := MustOpenStore(t, store.Options{Retention: store.Retention{MaxRows: 10}, PruneEvery: 10 * time.Millisecond})
 	for i := range 50 {
 		MustAppend(t, s, note("a", i))
@@ -140,6 +143,7 @@ func TestRetentionApplied(t *testing.T) {
 }
 
 func TestRestoreOverUnreadableDatabase(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := MustOpenStoreAt(t, filepath.Join(dir, "live.db"), store.Options{})

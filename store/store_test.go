@@ -51,6 +51,7 @@ func note(topic string, n int) feed.Update {
 }
 
 func TestAppend(t *testing.T) {
+	t.Parallel()
 	t.Run("OK", func(t *testing.T) {
 		var committed [][]feed.Event
 		s := MustOpenStore(t, store.Options{Committed: func(e []feed.Event) { committed = append(committed, e) }})
@@ -124,6 +125,7 @@ func TestAppend(t *testing.T) {
 // TestAppendConcurrent checks group commit: concurrent publishers all get
 // distinct IDs, and the Committed hook sees every ID once, in order.
 func TestAppendConcurrent(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var seen []int64
 	s := MustOpenStore(t, store.Options{Committed: func(events []feed.Event) {
@@ -168,6 +170,7 @@ func TestAppendConcurrent(t *testing.T) {
 // TestIDsNeverReused deletes every row and restarts: new IDs continue above
 // the old ones, because the high-water mark is kept apart from the rows.
 func TestIDsNeverReused(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "feed.db")
 	s, err := store.Open(path, store.Options{})
 	if err != nil {
@@ -195,6 +198,7 @@ func TestIDsNeverReused(t *testing.T) {
 }
 
 func TestTimesNeverDecrease(t *testing.T) {
+	t.Parallel()
 	s := MustOpenStore(t, store.Options{})
 	var last time.Time
 	for i := range 50 {
@@ -231,6 +235,7 @@ func ids(events []feed.Event) string {
 }
 
 func TestAfter(t *testing.T) {
+	t.Parallel()
 	s := MustOpenStore(t, store.Options{})
 	MustAppend(t, s,
 		note("nba/a", 1),     // 1
@@ -275,6 +280,7 @@ func TestAfter(t *testing.T) {
 }
 
 func TestAfterPruned(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "feed.db")
 	s, err := store.Open(path, store.Options{})
 	if err != nil {
@@ -308,6 +314,7 @@ func TestAfterPruned(t *testing.T) {
 }
 
 func TestLatestAndRecent(t *testing.T) {
+	t.Parallel()
 	s := MustOpenStore(t, store.Options{})
 	MustAppend(t, s, note("a", 1), note("b", 2))
 	MustAppend(t, s, note("a", 3))
@@ -330,6 +337,7 @@ func TestLatestAndRecent(t *testing.T) {
 }
 
 func TestEventJSON(t *testing.T) {
+	t.Parallel()
 	e := feed.Event{ID: 42, Topic: "nba/lal-bos", Type: "score",
 		Time: time.Date(2026, 11, 21, 19, 4, 5, 123_000_000, time.UTC), Data: json.RawMessage(`{"home":"A"}`)}
 	b, err := json.Marshal(e)
@@ -347,6 +355,7 @@ func TestEventJSON(t *testing.T) {
 }
 
 func TestOpen(t *testing.T) {
+	t.Parallel()
 	t.Run("OKWAL", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "nested", "dir", "feed.db")
 		MustOpenStoreAt(t, path, store.Options{Synchronous: "full"})
@@ -414,6 +423,7 @@ func TestOpen(t *testing.T) {
 // appended, for many filters, positions and limits, while the topic index
 // lags behind the commits and after a reopen (which indexes everything).
 func TestAfterMatchesModel(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "feed.db")
 	topics := []string{"nba/a", "nba/b", "nba/c/x", "nbax", "stocks/A", "stocks/B", "z"}
 	filters := [][]string{{"*"}, {"nba/a"}, {"nba/*"}, {"nba/a", "stocks/B"}, {"stocks/*", "z"}, {"nba/c/*"}, {"absent"}, {"absent/*"}}
@@ -462,6 +472,7 @@ func TestAfterMatchesModel(t *testing.T) {
 // TestGroupCommit: concurrent publishers share commits, while a lone
 // publisher is never held back waiting for company.
 func TestGroupCommit(t *testing.T) {
+	t.Parallel()
 	t.Run("Lone", func(t *testing.T) {
 		s := MustOpenStore(t, store.Options{})
 		for i := range 50 {
@@ -494,6 +505,7 @@ func TestGroupCommit(t *testing.T) {
 // log is still started over, so it does not grow with the history (it
 // reached gigabytes before checkpoints could restart it).
 func TestWALStaysBounded(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("writes for a few seconds")
 	}
@@ -539,6 +551,7 @@ func TestWALStaysBounded(t *testing.T) {
 // what is stored, IDs that go back are refused, and the IDs hold across a
 // reopen.
 func TestApply(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "feed.db")
 	var got []int64
 	s, err := store.Open(path, store.Options{Committed: func(events []feed.Event) {
@@ -584,6 +597,7 @@ func TestApply(t *testing.T) {
 // latest event is the one it names, also against publishes in the same
 // commit; a retry with its key is answered whatever the latest is by then.
 func TestAppendIf(t *testing.T) {
+	t.Parallel()
 	s := MustOpenStore(t, store.Options{})
 	ctx := context.Background()
 	if _, _, err := s.AppendIf(ctx, nil, 0, note("g", 1)); err != nil {

@@ -35,6 +35,7 @@ func viewersNow(t *testing.T, h *fanout.Hub, want map[string]int) *fanout.Audien
 // however many of its patterns match; delayed and conflated streams
 // count; archived topics are left out.
 func TestAudienceCounts(t *testing.T) {
+	t.Parallel()
 	h, l := delayedHub(t, fanout.Options{Audience: audienceEvery}, time.Hour)
 	for _, topic := range []string{"nba/a", "nba/b", "nba/x/y", "stocks/AAPL", "old/game"} {
 		l.publish(topic, 1)
@@ -64,6 +65,7 @@ func TestAudienceCounts(t *testing.T) {
 // TestAudienceClosedStreams: a stream that closes stops counting within
 // the interval, whichever end closed it.
 func TestAudienceClosedStreams(t *testing.T) {
+	t.Parallel()
 	h, l := newHub(t, fanout.Options{Audience: audienceEvery})
 	l.publish("nba/a", 1)
 	p1 := subscribe(t, h, l, parse(t, "nba/a"), fanout.Start{})
@@ -85,6 +87,7 @@ func TestAudienceClosedStreams(t *testing.T) {
 // for those its patterns name that it may not see: a reader of "*"
 // without a grant is no viewer of a private topic, one with a grant is.
 func TestAudiencePrivate(t *testing.T) {
+	t.Parallel()
 	h, l := newHub(t, fanout.Options{Audience: audienceEvery})
 	l.publish("premium/a", 1)
 	l.publish("nba/premium/b", 1)
@@ -110,6 +113,7 @@ func (narrowedFilter) Exact() bool { return false }
 
 // TestAudienceOff: a hub without Options.Audience counts nothing.
 func TestAudienceOff(t *testing.T) {
+	t.Parallel()
 	h, l := newHub(t, fanout.Options{})
 	l.publish("nba/a", 1)
 	subscribe(t, h, l, parse(t, "nba/a"), fanout.Start{}).expectIDs(t, 1)

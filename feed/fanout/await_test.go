@@ -13,6 +13,7 @@ import (
 // log has committed; the wait ends with the news, at its bound, with its
 // context, or when the hub closes.
 func TestAwait(t *testing.T) {
+	t.Parallel()
 	h := fanout.NewHub(fanout.Options{})
 	defer h.Close()
 	ctx := context.Background()

@@ -163,6 +163,7 @@ func (c *lagCount) Observe(seconds float64) {
 // TestDeliveryLag: the lag of live deliveries is observed once per writer
 // batch, not once per delivery, and measures from the publication.
 func TestDeliveryLag(t *testing.T) {
+	t.Parallel()
 	lag := new(lagCount)
 	h, l := newHub(t, fanout.Options{DeliveryLag: lag, Writers: 1})
 	const subs = 300

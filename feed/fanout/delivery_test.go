@@ -76,6 +76,7 @@ func (c *peer) expectDue(t *testing.T, l *memLog, delay time.Duration, ids ...in
 // least that old, and the line's position), resuming, and live; a
 // real-time subscriber meanwhile gets it at once.
 func TestDelayed(t *testing.T) {
+	t.Parallel()
 	const delay = time.Second
 	h, l := delayedHub(t, fanout.Options{}, delay)
 	l.setClock(time.Now().Add(-time.Minute))
@@ -110,6 +111,7 @@ func TestDelayed(t *testing.T) {
 // resuming from beyond the line (it saw those events in real time
 // before) gets nothing twice.
 func TestDelayedReplayStopsAtLine(t *testing.T) {
+	t.Parallel()
 	const delay = 700 * time.Millisecond
 	h, l := delayedHub(t, fanout.Options{Window: 100}, delay)
 	l.setClock(time.Now().Add(-time.Minute))
@@ -146,6 +148,7 @@ func TestDelayedReplayStopsAtLine(t *testing.T) {
 // window no longer holds reach delayed subscribers from storage, a page
 // at a time, in order, none early, none lost.
 func TestDelayedFromStorage(t *testing.T) {
+	t.Parallel()
 	const delay = 300 * time.Millisecond
 	h, l := delayedHub(t, fanout.Options{Window: 100}, delay)
 	fresh := subscribeAs(t, h, l, filterOf("*"), fanout.Start{}, delay, 0)
@@ -173,6 +176,7 @@ func TestDelayedFromStorage(t *testing.T) {
 
 // TestDelayedNeedsLine: a delay the hub has no line for is refused.
 func TestDelayedNeedsLine(t *testing.T) {
+	t.Parallel()
 	h, l := delayedHub(t, fanout.Options{}, time.Second)
 	err := h.Serve(t.Context(), nopConn{}, fanout.Subscription{Filter: filterOf("*"), Replay: l.history(filterOf("*")), Delay: 2 * time.Second})
 	if err == nil {
@@ -188,6 +192,7 @@ func TestDelayedNeedsLine(t *testing.T) {
 // order; an event of a type never merged away goes out at once, after
 // what was pending.
 func TestConflated(t *testing.T) {
+	t.Parallel()
 	h, l := newHub(t, fanout.Options{NeverMerge: []string{"goal"}})
 	c := subscribeAs(t, h, l, filterOf("*"), fanout.Start{}, 0, 300*time.Millisecond)
 	c.expectRaw(t, "id: 0\nevent: livefeed.position\ndata: {\"last_id\":0}\n\n")
@@ -211,6 +216,7 @@ func TestConflated(t *testing.T) {
 // conflated subscriber gets about one event per topic per interval, the
 // last it gets of each topic is the latest, and its IDs increase.
 func TestConflatedRate(t *testing.T) {
+	t.Parallel()
 	const every = 200 * time.Millisecond
 	h, l := newHub(t, fanout.Options{})
 	c := subscribeAs(t, h, l, filterOf("t/*"), fanout.Start{}, 0, every)
@@ -257,6 +263,7 @@ func TestConflatedRate(t *testing.T) {
 // all at once: with ten of them and a topic that never goes quiet, the
 // event each gets at its first tick (the latest at that tick) differs.
 func TestConflatedPhases(t *testing.T) {
+	t.Parallel()
 	const every = time.Second
 	h, l := newHub(t, fanout.Options{})
 	var subs []*peer
@@ -290,6 +297,7 @@ func TestConflatedPhases(t *testing.T) {
 // order, archives included, then live conflated events; a position older
 // than retention needs no reset, the latest events being always kept.
 func TestConflatedResume(t *testing.T) {
+	t.Parallel()
 	h, l := newHub(t, fanout.Options{})
 	l.publishBatch("a", "b", "a", "c", "b") // 1-5
 	resume := func(f fanout.Filter, after int64) *peer {
@@ -314,6 +322,7 @@ func TestConflatedResume(t *testing.T) {
 // TestDelayedConflated: a subscriber both delayed and conflated gets the
 // latest released event of each topic, never one younger than its delay.
 func TestDelayedConflated(t *testing.T) {
+	t.Parallel()
 	const delay = 300 * time.Millisecond
 	h, l := delayedHub(t, fanout.Options{}, delay)
 	c := subscribeAs(t, h, l, filterOf("*"), fanout.Start{}, delay, 200*time.Millisecond)
@@ -370,6 +379,7 @@ func TestPoliciesHoldNoGoroutine(t *testing.T) {
 // checkDelivery), and at the end, once publishing is over, that it gets
 // what it is owed.
 func TestDeliveryRace(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name            string
 		delay, conflate time.Duration

@@ -266,6 +266,7 @@ func seq(from, to int64) []int64 {
 }
 
 func TestSnapshot(t *testing.T) {
+	t.Parallel()
 	h, l := newHub(t, fanout.Options{})
 	l.publish("nba/a", 2)    // 1, 2
 	l.publish("stocks/X", 1) // 3
@@ -286,6 +287,7 @@ func TestSnapshot(t *testing.T) {
 // one streaming already gets the archive event, and so does one resuming
 // from before it; a new event brings the topic back.
 func TestSnapshotLeavesArchived(t *testing.T) {
+	t.Parallel()
 	h, l := newHub(t, fanout.Options{})
 	l.publish("nba/a", 1) // 1
 	l.publish("nba/b", 1) // 2
@@ -314,6 +316,7 @@ func TestSnapshotLeavesArchived(t *testing.T) {
 // data (npm's eventsource drops frames without), once: its id line is
 // left out when the snapshot's last event was the newest.
 func TestSnapshotPosition(t *testing.T) {
+	t.Parallel()
 	h, l := newHub(t, fanout.Options{})
 	l.publish("a", 3) // 1-3
 	l.publish("b", 2) // 4, 5
@@ -343,6 +346,7 @@ func TestSnapshotPosition(t *testing.T) {
 // IDs on a stream only increase. Only heartbeats, comments that clients
 // need nothing from, have none.
 func TestEveryFrameCarriesData(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		filter  fanout.Filter
@@ -425,6 +429,7 @@ func (c *peer) expectRaw(t *testing.T, want string) {
 }
 
 func TestResumeFromWindow(t *testing.T) {
+	t.Parallel()
 	h, l := newHub(t, fanout.Options{Window: 1000})
 	l.publish("a", 5)
 	l.publish("b", 5)
@@ -436,6 +441,7 @@ func TestResumeFromWindow(t *testing.T) {
 }
 
 func TestResumeFromHistory(t *testing.T) {
+	t.Parallel()
 	// A window of 100 holds the last 100 events; resuming from 10 must
 	// read 11..(last-100) from history first.
 	h, l := newHub(t, fanout.Options{Window: 100})
@@ -447,6 +453,7 @@ func TestResumeFromHistory(t *testing.T) {
 }
 
 func TestResumeFromHistorySparseTopic(t *testing.T) {
+	t.Parallel()
 	// The subscriber's topic is rare: history has nothing for it after the
 	// position, and the window moves on with other topics.
 	h, l := newHub(t, fanout.Options{Window: 100})
@@ -459,6 +466,7 @@ func TestResumeFromHistorySparseTopic(t *testing.T) {
 }
 
 func TestReset(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		start  fanout.Start
@@ -490,6 +498,7 @@ func TestReset(t *testing.T) {
 // disconnected once an event it needs leaves the window, costs no more than
 // its socket meanwhile, and never delays a reading subscriber.
 func TestLaggingSubscriberDisconnected(t *testing.T) {
+	t.Parallel()
 	h, l := newHub(t, fanout.Options{Window: 200, WriteTimeout: 30 * time.Second})
 	stuck := subscribe(t, h, l, filterOf("a"), fanout.Start{Resume: true, After: 0})
 	reader := subscribe(t, h, l, filterOf("a"), fanout.Start{Resume: true, After: 0})
@@ -549,6 +558,7 @@ func TestLaggingSubscriberDisconnected(t *testing.T) {
 }
 
 func TestHeartbeat(t *testing.T) {
+	t.Parallel()
 	h, l := newHub(t, fanout.Options{Heartbeat: 20 * time.Millisecond, WriteTimeout: time.Second})
 	c := subscribe(t, h, l, filterOf("a"), fanout.Start{})
 	// Heartbeats are comments: they dispatch nothing, so reading blocks
@@ -566,6 +576,7 @@ func TestHeartbeat(t *testing.T) {
 // TestHangupNoticed: a client that closes an idle stream is dropped at
 // once, without waiting for a write to fail.
 func TestHangupNoticed(t *testing.T) {
+	t.Parallel()
 	h, l := newHub(t, fanout.Options{Heartbeat: time.Hour})
 	c := subscribe(t, h, l, filterOf("a"), fanout.Start{Resume: true, After: 0})
 	poll.Until(t, "", func() bool { return h.Stats().Subscribers == 1 })
@@ -574,6 +585,7 @@ func TestHangupNoticed(t *testing.T) {
 }
 
 func TestCloseDisconnects(t *testing.T) {
+	t.Parallel()
 	h := fanout.NewHub(fanout.Options{})
 	l := &memLog{hub: h}
 	c1 := subscribe(t, h, l, filterOf("*"), fanout.Start{})
@@ -599,6 +611,7 @@ func (nopConn) Close() error                      { return nil }
 // window and some behind it. Every subscriber must see every matching ID
 // after its position exactly once, in increasing order.
 func TestReplayRace(t *testing.T) {
+	t.Parallel()
 	replayRace(t, []string{"nba/a", "nba/b", "stocks/X", "stocks/Y"}, []fanout.Filter{
 		filterOf("*"), filterOf("nba/*"), filterOf("stocks/X"), filterOf("nba/a", "stocks/Y"),
 	}, 1)
@@ -727,6 +740,7 @@ func (l *memLog) nextMatch(f fanout.Filter, prev int64) int64 {
 // and not folded into the snapshot; a resuming one has it before the
 // replay, from the window or from the history.
 func TestHeadFirst(t *testing.T) {
+	t.Parallel()
 	head := []byte("event: head\ndata: x\n\n")
 	for _, c := range []struct {
 		name   string

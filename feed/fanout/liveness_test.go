@@ -53,6 +53,7 @@ func (c *peer) expectLiveness(t *testing.T, topic string, stale bool, lastID str
 // the notices take no ID, and one attaching while it is stale is told
 // after its snapshot or replay.
 func TestLivenessNotices(t *testing.T) {
+	t.Parallel()
 	h, l := staleHub(t, fanout.Options{Delays: []time.Duration{time.Second}})
 	l.publish("t/a", 1)
 	l.publish("u/b", 1) // not watched
@@ -103,6 +104,7 @@ func TestLivenessNotices(t *testing.T) {
 // TestLivenessFinishedNeverStale: an archived topic and a finished game
 // are not watched, until they hear an event again.
 func TestLivenessFinishedNeverStale(t *testing.T) {
+	t.Parallel()
 	h, l := staleHub(t, fanout.Options{})
 	l.publish("t/archived", 1)
 	l.archive("t/archived")

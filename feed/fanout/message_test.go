@@ -13,6 +13,7 @@ import (
 )
 
 func TestAppendFrame(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		event string

@@ -41,6 +41,7 @@ var (
 // token grants it: in the snapshot, replayed from the window or from
 // history, and live.
 func TestPrivateTopics(t *testing.T) {
+	t.Parallel()
 	h, l := newHub(t, fanout.Options{Window: 100})
 	l.publish("premium/a", 1) // 1
 	l.publish("nba/a", 1)     // 2
@@ -79,6 +80,7 @@ func TestPrivateTopics(t *testing.T) {
 // it would if they counted as events it missed; and one that may see
 // them and could not take them is cut off.
 func TestPrivateEventsNeverMissed(t *testing.T) {
+	t.Parallel()
 	h, l := newHub(t, fanout.Options{Window: 100})
 	l.publish("nba/a", 1) // 1
 	anonymous := subscribe(t, h, l, visible(t, all, premium, nil), fanout.Start{})
@@ -100,6 +102,7 @@ func TestPrivateEventsNeverMissed(t *testing.T) {
 // TestExpires: a stream ends when its token expires, with an "expired"
 // event first, and the close is counted as the token's.
 func TestExpires(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		start fanout.Start
@@ -163,6 +166,7 @@ func (l *memLog) last() int64 {
 // Streams of other credentials and without one go on. A stream that joins
 // with a credential already revoked gets the notice only.
 func TestRevoke(t *testing.T) {
+	t.Parallel()
 	h, l := newHub(t, fanout.Options{Heartbeat: time.Hour, WriteTimeout: time.Hour})
 	l.publish("a", 1) // 1
 	key1, key2 := &credential{name: "key 1"}, &credential{name: "key 2"}
@@ -227,6 +231,7 @@ func TestRevoke(t *testing.T) {
 // may see after its position, once and in order, and never one it may not
 // see: not from history, not in the hand-over to the window, not live.
 func TestReplayRacePrivate(t *testing.T) {
+	t.Parallel()
 	replayRace(t, []string{"nba/a", "premium/a", "premium/b", "stocks/X"}, []fanout.Filter{
 		visible(t, all, premium, nil),
 		visible(t, all, premium, []string{"premium/a"}),

@@ -28,6 +28,7 @@ func (h *Hub) snapshotOf(t *testing.T, f Filter) [][]byte {
 // at the same newest ID (a reconnection storm after a restart makes
 // thousands at once), not allocated for each.
 func TestPositionFrameShared(t *testing.T) {
+	t.Parallel()
 	h := NewHub(Options{})
 	defer h.Close()
 	h.PublishFrames([]*Message{NewMessage(1, "a", "note", []byte(`{}`)), NewMessage(2, "b", "note", []byte(`{}`))})

@@ -86,6 +86,7 @@ func (l *memLog) publishSized(topic string, n, size int) {
 // replay written with blocking writes (which used to leave a deadline on
 // the socket that failed every write after it passed).
 func TestStreamOutlivesWriteTimeout(t *testing.T) {
+	t.Parallel()
 	const timeout = 100 * time.Millisecond
 	h, l := newHub(t, fanout.Options{Window: 10, Heartbeat: 30 * time.Millisecond, WriteTimeout: timeout})
 	l.publish("a", 50) // beyond the window: resuming from 0 replays from history
@@ -143,6 +144,7 @@ func isTimeout(err error) bool {
 // published, with sockets that fill at once, gets every event once and in
 // order: each write that stops inside a frame resumes at its next byte.
 func TestSlowReaderGetsEverything(t *testing.T) {
+	t.Parallel()
 	h, l := newHub(t, fanout.Options{Window: 10_000, WindowBytes: 256 << 20, WriteTimeout: 5 * time.Second})
 	c := subscribeTCP(t, h, l, filterOf("a", "b/*"), fanout.Start{Resume: true, After: 0}, smallBuffers)
 	const events = 300
@@ -233,6 +235,7 @@ func TestStuckSubscribersHoldNoGoroutine(t *testing.T) {
 // the write timeout, counted by reason; one that reads slowly but steadily
 // is not, however long its writes take.
 func TestWriteTimeout(t *testing.T) {
+	t.Parallel()
 	// A second: a reader that takes 4 KB every 20 ms goes without being
 	// scheduled for a quarter of a second now and then on a loaded
 	// 2-core machine running the race detector (it failed 9 of 15 times

@@ -25,6 +25,7 @@ import (
 // newest ID, nothing half-written), opens as a livefeed database, and the
 // command says up to which ID it holds events.
 func TestBackupWhileServing(t *testing.T) {
+	t.Parallel()
 	cfg := nodetest.Config(t)
 	n := nodetest.Start(t, cfg, node.Options{})
 	stop := make(chan struct{})
@@ -86,6 +87,7 @@ func TestBackupWhileServing(t *testing.T) {
 // given out again, a client that saw events newer than the backup gets a
 // reset, and one at the backup's newest event resumes normally.
 func TestRestore(t *testing.T) {
+	t.Parallel()
 	cfg := nodetest.Config(t)
 	db := cfg.Store.Path
 	backupFile := filepath.Join(t.TempDir(), "backup.db")
@@ -130,6 +132,7 @@ func TestRestore(t *testing.T) {
 // TestStoreCommandsTakeFlagsAfterTheArgument: backup FILE -db X and
 // restore BACKUP -db X work like the flags-first forms.
 func TestStoreCommandsTakeFlagsAfterTheArgument(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db, backupFile, restored := filepath.Join(dir, "feed.db"), filepath.Join(dir, "backup.db"), filepath.Join(dir, "restored.db")
 	st, err := store.Open(db, store.Options{})

@@ -216,6 +216,7 @@ func TestVersion(t *testing.T) {
 // TestHashPasswordCommand reads the password from standard input as passed
 // to the command, a pipe here: its first line.
 func TestHashPasswordCommand(t *testing.T) {
+	t.Parallel()
 	out, _, err := run(context.Background(), cli.HashPassword, tokenEnv(""), strings.NewReader("correct horse battery\n"))
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ import (
 // publishes nothing, wherever it is; a batch the server refuses is named
 // with the rows stored before it.
 func TestImportCommand(t *testing.T) {
+	t.Parallel()
 	const scoped = "e2e-scoped-publish-token-0123456789"
 	cfg := nodetest.Config(t)
 	cfg.Auth.PublishTokens = []config.PublishToken{{Token: nodetest.Token}, {Token: scoped, Topics: []string{"nba/*"}}}

@@ -12,6 +12,7 @@ import (
 )
 
 func TestHashPassword(t *testing.T) {
+	t.Parallel()
 	t.Run("OK", func(t *testing.T) {
 		var out bytes.Buffer
 		if err := hashPassword(strings.NewReader("correct horse battery\r\nnext line\n"), &out, io.Discard); err != nil {

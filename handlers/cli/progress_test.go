@@ -14,6 +14,7 @@ import (
 // of the file being written, and is full once the work completed; one that
 // failed leaves the bar where it was.
 func TestFollowGrowth(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "feed.db.partial")
 	for _, ok := range []bool{true, false} {
 		var drawn bytes.Buffer
@@ -43,6 +44,7 @@ func TestFollowGrowth(t *testing.T) {
 // TestWatchGrowthNeedsTerminal: without a terminal (a pipe, a log file) a
 // backup draws nothing.
 func TestWatchGrowthNeedsTerminal(t *testing.T) {
+	t.Parallel()
 	var stderr bytes.Buffer
 	reference := filepath.Join(t.TempDir(), "feed.db")
 	if err := os.WriteFile(reference, make([]byte, 1000), 0o600); err != nil {

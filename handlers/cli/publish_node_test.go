@@ -34,6 +34,7 @@ import (
 // said on stderr, from a file and from standard input; the same lines
 // given again are published again.
 func TestPublishCommand(t *testing.T) {
+	t.Parallel()
 	s := nodetest.Start(t, nodetest.Config(t), node.Options{})
 	var body strings.Builder
 	for i := 1; i <= 5; i++ {
@@ -63,6 +64,7 @@ func TestPublishCommand(t *testing.T) {
 // pipe. (Keys made from the lines made the third a retry of the first: it
 // was dropped and the first's ID printed, for 24 hours.)
 func TestPublishRepeatedUpdates(t *testing.T) {
+	t.Parallel()
 	s := nodetest.Start(t, nodetest.Config(t), node.Options{})
 	score := func(home, away int) string {
 		return fmt.Sprintf(`{"topic":"nba/x","type":"score","data":{"home":"A","away":"B","home_score":%d,"away_score":%d}}`, home, away)
@@ -156,6 +158,7 @@ func breakingProxy(t *testing.T, base string, ok int) string {
 // nothing new and says so. Without -keys, the same failure is reported
 // the same way, with no promise about a rerun.
 func TestPublishRerunAfterBrokenConnection(t *testing.T) {
+	t.Parallel()
 	s := nodetest.Start(t, nodetest.Config(t), node.Options{})
 	file := writeFile(t, "events.ndjson", noteLines("cli/r", 6))
 	args := func(url string) []string { return []string{"-url", url, "-batch", "2", "-keys=file", file} }
@@ -195,6 +198,7 @@ func TestPublishRerunAfterBrokenConnection(t *testing.T) {
 // is checked whole first); from a pipe, what came before it is
 // published. A missing token is named with the flag and the variable.
 func TestPublishStopsHalfway(t *testing.T) {
+	t.Parallel()
 	const scoped = "e2e-scoped-publish-token-0123456789"
 	good := nodetest.Note("cli/x", 1) + "\n" + nodetest.Note("cli/x", 2) + "\n"
 	badLine := good + `{"topic":"no spaces allowed","type":"note","data":{}}` + "\n" + nodetest.Note("cli/x", 4) + "\n"
@@ -266,6 +270,7 @@ func TestPublishStopsHalfway(t *testing.T) {
 // buffer, which the lines after them overwrote: events went out with
 // other lines' data.)
 func TestPublishLargeFile(t *testing.T) {
+	t.Parallel()
 	s := nodetest.Start(t, nodetest.Config(t), node.Options{})
 	var body strings.Builder
 	var want []string
@@ -298,6 +303,7 @@ func TestPublishLargeFile(t *testing.T) {
 // closed. Interrupted (Ctrl-C), it says which lines were published and
 // exits non-zero.
 func TestPublishFromPipe(t *testing.T) {
+	t.Parallel()
 	s := nodetest.Start(t, nodetest.Config(t), node.Options{})
 	for _, interrupt := range []bool{false, true} {
 		pr, pw, err := os.Pipe()
@@ -376,6 +382,7 @@ func openTerminal(t *testing.T) (typist, tty *os.File) {
 // to type events and end, publishes each line as it is entered, and ends
 // at Ctrl-D with what it published.
 func TestPublishFromTerminal(t *testing.T) {
+	t.Parallel()
 	s := nodetest.Start(t, nodetest.Config(t), node.Options{})
 	typist, tty := openTerminal(t)
 	var stdout, stderr nodetest.Buffer

@@ -51,6 +51,7 @@ func (f *fakeServer) send(j *job) func(context.Context, []feed.Update, string) (
 // real server can be made to fail are tested end to end, against a node,
 // in publish_node_test.go.
 func TestJobReport(t *testing.T) {
+	t.Parallel()
 	lines := strings.Repeat(`{"topic":"a","type":"note","data":{}}`+"\n", 6)
 	dial := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
 	reset := &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}
@@ -96,6 +97,7 @@ func TestJobReport(t *testing.T) {
 // sent, publish names them: those of a stream, or the rest of a checked
 // file.
 func TestJobInterruptedHolding(t *testing.T) {
+	t.Parallel()
 	for lastPos, want := range map[int]string{
 		0:  "in: lines 1 to 2 published (IDs 1 to 2); interrupted; lines 3 to 4 read and not sent, nor anything after them",
 		10: "in: lines 1 to 2 published (IDs 1 to 2); interrupted; lines 3 to 10 not sent",
@@ -112,6 +114,7 @@ func TestJobInterruptedHolding(t *testing.T) {
 // TestDescribeIDs: IDs are named as ranges, a few of them, or by their
 // bounds.
 func TestDescribeIDs(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		ids  []idRange
 		want string

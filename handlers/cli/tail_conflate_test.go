@@ -16,6 +16,7 @@ import (
 // TestTailConflate: -conflate asks for conflated delivery, within its
 // bounds; a delayed stream is reported on stderr.
 func TestTailConflate(t *testing.T) {
+	t.Parallel()
 	cfg := nodetest.Config(t)
 	cfg.Feed.Delayed = []config.DelayedTier{{Topics: []string{"late/*"}, Delay: time.Second}}
 	n := nodetest.Start(t, cfg, node.Options{})

@@ -40,6 +40,7 @@ func printedIDs(t *testing.T, out string) []int64 {
 // stops after N; without -from, the latest of each topic; a position
 // ahead of the server is a reset on stderr, then the latest events.
 func TestTailCommand(t *testing.T) {
+	t.Parallel()
 	n := nodetest.Start(t, nodetest.Config(t), node.Options{})
 	for i := 1; i <= 3; i++ {
 		nodetest.MustPublish(t, n.URL, nodetest.Note("tail/a", i))
@@ -78,6 +79,7 @@ func TestTailCommand(t *testing.T) {
 // reconnects by itself with its last event ID and prints every event
 // once, in order: none missed, none twice.
 func TestTailAcrossRestart(t *testing.T) {
+	t.Parallel()
 	cfg := nodetest.Config(t)
 	cfg.Feed.Retry = time.Second
 	n := nodetest.Start(t, cfg, node.Options{})
@@ -120,6 +122,7 @@ func TestTailAcrossRestart(t *testing.T) {
 // it was refused and the -from that continues after what it printed,
 // instead of waiting for ever for events it may no longer receive.
 func TestTailRefusedToken(t *testing.T) {
+	t.Parallel()
 	const secret = "e2e-subscriber-secret-0123456789abcdef"
 	cfg := nodetest.Config(t)
 	cfg.Feed.Retry = time.Second

@@ -104,6 +104,7 @@ func viewersIn(t *testing.T, base string, header ...string) map[string]string {
 // in /admin/audience, most watched first; a closed stream stops
 // counting.
 func TestAudienceEndToEnd(t *testing.T) {
+	t.Parallel()
 	n := nodetest.Start(t, audienceConfig(t, "public", 2), node.Options{})
 	for _, topic := range []string{"nba/a", "premium/x", "stocks/A"} {
 		nodetest.MustPublish(t, n.URL, nodetest.Note(topic, 1))
@@ -160,6 +161,7 @@ func TestAudienceEndToEnd(t *testing.T) {
 // TestAudiencePolicies: by default only operators are told; "off"
 // counts nothing, for operators either.
 func TestAudiencePolicies(t *testing.T) {
+	t.Parallel()
 	for _, policy := range []string{"operators", "off"} {
 		t.Run(policy, func(t *testing.T) {
 			n := nodetest.Start(t, audienceConfig(t, policy, 10), node.Options{})

@@ -144,6 +144,7 @@ func beating(base string) (stop func() []string) {
 // on B makes it fresh on A. Node B shut down while heartbeats flow to A
 // does not disturb A.
 func TestLivenessCluster(t *testing.T) {
+	t.Parallel()
 	natsURL := nodetest.StartNATS(t)
 	a := clusterNode(t, natsURL, "a")
 	b := clusterNode(t, natsURL, "b")

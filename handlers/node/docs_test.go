@@ -473,6 +473,7 @@ func linePattern(shown string) *regexp.Regexp {
 // TestExampleConvention: the reading of examples that TestDocExamples
 // relies on, on a block of each kind of line.
 func TestExampleConvention(t *testing.T) {
+	t.Parallel()
 	b := shellBlocks("text\n\n  ```sh\n" + `  TOKEN=abc
 
   # Prose before a command.

@@ -260,6 +260,7 @@ func (s *goSubscriber) snapshot() ([]int64, int, bool, []string) {
 // with the position sent as an id-only frame, such clients reconnected
 // as new ones and got only the latest event of each topic.)
 func TestNodeEventSourceAcrossRestarts(t *testing.T) {
+	t.Parallel()
 	node, modules := nodeEventSource(t)
 	r := newRig(t, "[feed]\nretry = \"1s\"\n")
 
@@ -353,6 +354,7 @@ func TestNodeEventSourceAcrossRestarts(t *testing.T) {
 // event twice or out of order and end with the latest event of each
 // topic.
 func TestDelayedAndConflatedAcrossRestarts(t *testing.T) {
+	t.Parallel()
 	node, modules := nodeEventSource(t)
 	const delay = 2 * time.Second
 	r := newRig(t, "[feed]\nretry = \"1s\"\n\n[[feed.delayed]]\ntopics = [\"dl/*\"]\ndelay = \"2s\"\n")

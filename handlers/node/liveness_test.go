@@ -157,6 +157,7 @@ func metric(t *testing.T, base, name string) string {
 // publish's line), and a stream resuming while it is stale is told at
 // once; /api/topics and the metric agree; the notices carry no id.
 func TestLivenessEndToEnd(t *testing.T) {
+	t.Parallel()
 	n := nodetest.Start(t, liveConfig(t), node.Options{})
 	if v := metric(t, n.URL, "livefeed_stale_topics"); v != "0" {
 		t.Fatalf("livefeed_stale_topics = %q at start, want 0", v)
@@ -227,6 +228,7 @@ func TestLivenessEndToEnd(t *testing.T) {
 // TestLivenessFinishedTopics: archived topics and finished games are
 // never stale.
 func TestLivenessFinishedTopics(t *testing.T) {
+	t.Parallel()
 	n := nodetest.Start(t, liveConfig(t), node.Options{})
 	nodetest.MustPublish(t, n.URL, nodetest.Note("stocks/OLD", 1))
 	nodetest.MustPublish(t, n.URL, `{"topic":"stocks/OLD","type":"archive","data":{}}`)
@@ -247,6 +249,7 @@ func TestLivenessFinishedTopics(t *testing.T) {
 // TestLivenessPrivate: a private topic's notices reach only subscribers
 // granted it, and /api/topics shows it to them only.
 func TestLivenessPrivate(t *testing.T) {
+	t.Parallel()
 	const secret = "liveness-subscriber-secret-0123456789"
 	cfg := liveConfig(t)
 	cfg.Auth.PrivateTopics = []string{"premium/*"}
@@ -286,6 +289,7 @@ func TestLivenessPrivate(t *testing.T) {
 // 403 and keeps nothing alive; heartbeats count toward the publish rate;
 // a malformed one is 400; no token is 401.
 func TestHeartbeatRefusals(t *testing.T) {
+	t.Parallel()
 	cfg := liveConfig(t)
 	cfg.Auth.PublishRate, cfg.Auth.PublishBurst = 1, 3
 	n := nodetest.Start(t, cfg, node.Options{})
@@ -339,6 +343,7 @@ func TestHeartbeatRefusals(t *testing.T) {
 // over as Item.Liveness, they leave its LastEventID where it was, and a
 // client resuming after them gets exactly the events it missed.
 func TestLivenessGoClientResume(t *testing.T) {
+	t.Parallel()
 	n := nodetest.Start(t, liveConfig(t), node.Options{})
 	nodetest.MustPublish(t, n.URL, nodetest.Note("stocks/A", 1))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -391,6 +396,7 @@ func TestLivenessGoClientResume(t *testing.T) {
 // the hub hears of a committed event a moment after its publisher is
 // answered, and the heartbeat waits for it, as a new stream does).
 func TestHeartbeatAfterFirstEvent(t *testing.T) {
+	t.Parallel()
 	n := nodetest.Start(t, liveConfig(t), node.Options{})
 	for i := range 200 {
 		topic := "stocks/first-" + strconv.Itoa(i)

@@ -27,6 +27,7 @@ import (
 // the topics: after 5 events with a window of 2, resuming from 3 got
 // event 4 with "operator":"ann", resuming from 0 got it without.
 func TestExposeOperatorEverywhere(t *testing.T) {
+	t.Parallel()
 	cfg := nodetest.Config(t)
 	cfg.Feed.Window = 2
 	cfg.Feed.ExposeOperator = true
@@ -76,6 +77,7 @@ func TestExposeOperatorEverywhere(t *testing.T) {
 // configuration writes it, in JSON as in text, never as a bare number of
 // nanoseconds.
 func TestLogDurationsHaveUnits(t *testing.T) {
+	t.Parallel()
 	for _, format := range []string{"json", "text"} {
 		var out strings.Builder
 		node.NewLogger(&out, format, slog.LevelInfo).Info("event stream closed", "write_timeout", 5*time.Second, "wait", 1500*time.Microsecond)
@@ -91,6 +93,7 @@ func TestLogDurationsHaveUnits(t *testing.T) {
 // so that the commands on this machine reach it without -url. Once the
 // node is closed it names nobody.
 func TestListenAdvertises(t *testing.T) {
+	t.Parallel()
 	for _, tls := range []bool{false, true} {
 		t.Run(fmt.Sprintf("TLS=%v", tls), func(t *testing.T) {
 			cfg := nodetest.Config(t)

@@ -30,6 +30,7 @@ type subscriber struct {
 // small that most replays read SQLite. Every subscriber must see every
 // matching ID after its position exactly once, in increasing order.
 func TestReplayRaceEndToEnd(t *testing.T) {
+	t.Parallel()
 	cfg := nodetest.Config(t)
 	cfg.Feed.Window = 100
 	n := nodetest.Start(t, cfg, node.Options{})
@@ -50,6 +51,7 @@ func TestReplayRaceEndToEnd(t *testing.T) {
 // never a private event: not from history, not from the window during the
 // hand-over, not live.
 func TestPrivateReplayRaceEndToEnd(t *testing.T) {
+	t.Parallel()
 	const secret = "e2e-subscriber-secret-0123456789abcdef"
 	cfg := nodetest.Config(t)
 	cfg.Feed.Window = 100

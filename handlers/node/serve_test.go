@@ -33,6 +33,7 @@ import (
 // streams end, Serve returns, and the database is closed with every
 // acknowledged event in it.
 func TestShutdown(t *testing.T) {
+	t.Parallel()
 	cfg := nodetest.Config(t)
 	n := nodetest.Start(t, cfg, node.Options{})
 	c, br := nodetest.Stream(t, n.URL, "/events?topic=*")
@@ -59,6 +60,7 @@ func TestShutdown(t *testing.T) {
 }
 
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	n := nodetest.StartServing(t, nodetest.Config(t), node.Options{}, node.ServeOptions{Demo: true})
 	c, br := nodetest.Stream(t, n.URL, "/events?topic=*")
 	rd := client.NewReader(br)
@@ -76,6 +78,7 @@ func TestDemo(t *testing.T) {
 // TestDemoOverTLS: the simulation publishes through the API like any
 // publisher, also when the server speaks only HTTPS.
 func TestDemoOverTLS(t *testing.T) {
+	t.Parallel()
 	n := nodetest.StartServing(t, nodetest.WithTLS(t, nodetest.Config(t)), node.Options{}, node.ServeOptions{Demo: true})
 	c := client.New(n.URL, "")
 	c.HTTP = n.Client
@@ -98,6 +101,7 @@ func TestDemoOverTLS(t *testing.T) {
 // (slowloris) is cut off after read_header_timeout, and oversized headers
 // are refused, so neither can hold a connection or memory.
 func TestSlowAndOversizedRequests(t *testing.T) {
+	t.Parallel()
 	cfg := nodetest.Config(t)
 	cfg.Server.ReadHeaderTimeout = 300 * time.Millisecond
 	n := nodetest.Start(t, cfg, node.Options{})
@@ -137,6 +141,7 @@ func TestSlowAndOversizedRequests(t *testing.T) {
 // instead of being held to six; events published over it reach every
 // stream.
 func TestTLSServesHTTP2(t *testing.T) {
+	t.Parallel()
 	n := nodetest.Start(t, nodetest.WithTLS(t, nodetest.Config(t)), node.Options{})
 	if !strings.HasPrefix(n.URL, "https://") {
 		t.Fatalf("serving on %s, want https", n.URL)
@@ -204,6 +209,7 @@ func TestTLSServesHTTP2(t *testing.T) {
 // HTTP/1.1 and over HTTP/2: a stream ends only when its client stops
 // reading (streams used to be cut after the first write timeout).
 func TestStreamsOutliveTimeouts(t *testing.T) {
+	t.Parallel()
 	const hold = 6 * time.Second
 	for _, proto := range []string{"HTTP/1.1", "HTTP/2.0"} {
 		t.Run(proto, func(t *testing.T) {
@@ -302,6 +308,7 @@ func TestStreamsOutliveTimeouts(t *testing.T) {
 // token; signing out still ends the session at once, and the database
 // holds no session ID a copy of it could sign in with.
 func TestSessionsSurviveRestart(t *testing.T) {
+	t.Parallel()
 	hash, err := bcrypt.GenerateFromPassword([]byte("pitch-side-password"), config.MinPasswordCost)
 	if err != nil {
 		t.Fatal(err)
@@ -401,6 +408,7 @@ func TestSessionsSurviveRestart(t *testing.T) {
 // keys of its own gets neither (the demo never mints with an operator's
 // keys).
 func TestDemoTiers(t *testing.T) {
+	t.Parallel()
 	n := nodetest.StartServing(t, nodetest.Config(t), node.Options{Demo: true}, node.ServeOptions{Demo: true})
 	_, br := nodetest.Stream(t, n.URL, "/events?topic=stocks/*")
 	if ev, err := client.NewReader(br).Next(); err != nil || ev.Type != feed.EventDelayed || !strings.Contains(ev.Data, `"delay_ms":15000`) {

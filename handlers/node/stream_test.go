@@ -21,6 +21,7 @@ import (
 // TestPublishReceiveExactFrame publishes through the API and reads the event
 // stream's bytes from a raw socket.
 func TestPublishReceiveExactFrame(t *testing.T) {
+	t.Parallel()
 	cfg := nodetest.Config(t)
 	cfg.Feed.Heartbeat = config.Default().Feed.Heartbeat // no heartbeat between the stream's start and the frame
 	n := nodetest.Start(t, cfg, node.Options{})
@@ -54,6 +55,7 @@ func TestPublishReceiveExactFrame(t *testing.T) {
 }
 
 func TestResetOnBadPosition(t *testing.T) {
+	t.Parallel()
 	n := nodetest.Start(t, nodetest.Config(t), node.Options{})
 	nodetest.MustPublish(t, n.URL, nodetest.Note("a", 1))
 	for _, tc := range []struct{ header, query, reason string }{
@@ -84,6 +86,7 @@ func TestResetOnBadPosition(t *testing.T) {
 // TestLastEventIDQuery resumes with the lastEventId query parameter, for
 // clients that cannot set headers; the header wins when both are present.
 func TestLastEventIDQuery(t *testing.T) {
+	t.Parallel()
 	n := nodetest.Start(t, nodetest.Config(t), node.Options{})
 	for i := range 5 {
 		nodetest.MustPublish(t, n.URL, nodetest.Note("a", i))
@@ -102,6 +105,7 @@ func TestLastEventIDQuery(t *testing.T) {
 // event's data, subscribers read exactly one event with the server's ID and
 // the publisher's type and data (CWE-93).
 func TestPublishCannotInjectFrames(t *testing.T) {
+	t.Parallel()
 	n := nodetest.Start(t, nodetest.Config(t), node.Options{})
 	c, br := nodetest.Stream(t, n.URL, "/events?topic=a", "Last-Event-ID: 0")
 	evil := "x\n\nid: 999\nevent: reset\ndata: {\"reason\":\"pwned\"}\n\r\r\n: comment\u2028\u2029\u0000"

@@ -136,6 +136,7 @@ func twoNodes(t *testing.T) (a, b *node) {
 // node's history holds; a retry on another node is answered with the first
 // publish's events; operators' "+3" on two nodes at once all count.
 func TestNodes(t *testing.T) {
+	t.Parallel()
 	a, b := twoNodes(t)
 	ctx := context.Background()
 	var ids []int64
@@ -220,6 +221,7 @@ func TestNodes(t *testing.T) {
 // stream before it reports ready, and a client resuming on a node behind
 // its position waits for it rather than getting a reset.
 func TestCatchUp(t *testing.T) {
+	t.Parallel()
 	ns := startNATS(t)
 	dir := t.TempDir()
 	a := mustNode(t, ns, filepath.Join(dir, "a.db"), "a", nil)
@@ -250,6 +252,7 @@ func TestCatchUp(t *testing.T) {
 // ErrUnavailable and store nothing later; once it is back, publishing and
 // mirroring go on by themselves.
 func TestNATSUnreachable(t *testing.T) {
+	t.Parallel()
 	ns := startNATS(t)
 	dir := t.TempDir()
 	a := mustNode(t, ns, filepath.Join(dir, "a.db"), "a", nil)
@@ -288,6 +291,7 @@ func TestNATSUnreachable(t *testing.T) {
 // one started on the old history refuses to start, so that no ID is ever
 // given out twice.
 func TestStreamRecreated(t *testing.T) {
+	t.Parallel()
 	ns := startNATS(t)
 	dir := t.TempDir()
 	a := mustNode(t, ns, filepath.Join(dir, "a.db"), "a", nil)
@@ -392,6 +396,7 @@ func TestChecksUnderLoad(t *testing.T) {
 // every node, until the session ends (on any node) or expires; with NATS
 // away, a lookup fails as unavailable rather than signing the operator out.
 func TestSessions(t *testing.T) {
+	t.Parallel()
 	ns := startNATS(t)
 	dir := t.TempDir()
 	a := mustNode(t, ns, filepath.Join(dir, "a.db"), "a", nil)
@@ -448,6 +453,7 @@ func TestSessions(t *testing.T) {
 // console travels with it through the stream into every node's history,
 // single events and batches alike; events without one have none.
 func TestOperatorTravels(t *testing.T) {
+	t.Parallel()
 	a, b := twoNodes(t)
 	ctx := context.Background()
 	tap := feed.Update{Topic: "nba/g", Type: "score", Data: []byte(`{"home":"A","away":"B","home_score":0,"away_score":0}`), Operator: "ann"}
@@ -479,6 +485,7 @@ func TestOperatorTravels(t *testing.T) {
 // through the cluster's log, so every node holds its events (the store's
 // own AppendEach would write to that node's history alone).
 func TestAppendEachThroughStream(t *testing.T) {
+	t.Parallel()
 	a, b := twoNodes(t)
 	ctx := context.Background()
 	if _, err := b.Append(ctx, []feed.Update{note("t/b", 0)}); err != nil {

@@ -11,6 +11,7 @@ import (
 // only whole and well formed; a time ahead of the receiver's now is taken
 // as now.
 func TestParseHeartbeat(t *testing.T) {
+	t.Parallel()
 	now := time.UnixMilli(1_800_000_000_000)
 	ms := func(d time.Duration) string { return strconv.FormatInt(now.Add(d).UnixMilli(), 10) }
 	for _, tc := range []struct {

@@ -96,6 +96,7 @@ func rawBeat(t *testing.T, nc *nats.Conn, at, body string) {
 // nodes hear each other again; a node closed hears no more, and the other
 // goes on.
 func TestHeartbeats(t *testing.T) {
+	t.Parallel()
 	ns := startNATS(t)
 	dir := t.TempDir()
 	a, heardA := beatingNode(t, ns, dir, "a")

@@ -26,6 +26,7 @@ var (
 // The methods a node shares with its store by name are each its own,
 // listed here with what they do instead.
 func TestNodeHasNoStoreWrites(t *testing.T) {
+	t.Parallel()
 	own := map[string]string{
 		"Append":        "publishes through the stream",
 		"AppendOnce":    "publishes through the stream",

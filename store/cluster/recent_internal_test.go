@@ -7,6 +7,7 @@ import (
 )
 
 func TestRecent(t *testing.T) {
+	t.Parallel()
 	var r recent
 	ev := func(id int64, size int) feed.Event { return feed.Event{ID: id, Data: make([]byte, size)} }
 	r.add([]feed.Event{ev(1, 10), ev(2, 10), ev(3, 10)})

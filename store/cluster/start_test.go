@@ -90,6 +90,7 @@ func TestNodesStartedTogether(t *testing.T) {
 // to mix its history with the new stream, saying so, and no ID is given
 // out twice. (The second used to exit with "stream name already in use".)
 func TestNodesRestartedTogetherOnADeletedStream(t *testing.T) {
+	t.Parallel()
 	ns := startNATS(t)
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -152,6 +153,7 @@ func TestNodesRestartedTogetherOnADeletedStream(t *testing.T) {
 // deletes what was consumed, and goes on with a warning naming each other
 // setting the stream keeps.
 func TestStreamConfigDiffers(t *testing.T) {
+	t.Parallel()
 	ns := startNATS(t)
 	nc, err := nats.Connect(ns.url())
 	if err != nil {
@@ -213,6 +215,7 @@ func TestStreamConfigDiffers(t *testing.T) {
 // connection (at Close, or when Open fails), and no message carries a
 // nil error. (Both used to log "NATS unreachable ... err=<nil>".)
 func TestConnectionMessages(t *testing.T) {
+	t.Parallel()
 	ns := startNATS(t)
 	var logs logBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))

@@ -8,6 +8,7 @@ import (
 )
 
 func TestSubjects(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ topic, subject string }{
 		{"nba/2026-11-21/lal-bos", "livefeed.nba.2026-11-21.lal-bos"},
 		{"stocks/AAPL", "livefeed.stocks.AAPL"},
