@@ -180,6 +180,8 @@ var (
 	descLogLast     = prometheus.NewDesc("livefeed_cluster_log_last_id", "The newest event of the cluster's log, as this node last saw it.", []string{"node"}, nil)
 	descLag         = prometheus.NewDesc("livefeed_cluster_lag_events", "Events of the cluster's log this node has not applied yet.", []string{"node"}, nil)
 	descConnected   = prometheus.NewDesc("livefeed_cluster_nats_connected", "1 while this node is connected to NATS.", []string{"node"}, nil)
+	descNetDropped  = prometheus.NewDesc("livefeed_cluster_dropped_total", "Messages heard from the NATS network on the cluster's heartbeat and audience subjects and dropped (malformed; for audience counts, also from more than 64 other nodes), by kind: heartbeat, audience.", []string{"node", "kind"}, nil)
+	descUnshared    = prometheus.NewDesc("livefeed_cluster_audience_unshared_topics", "Watched topics this node left out of the audience count it shares with the other nodes, which did not fit in a message (its most watched are shared); 0 when all fit.", []string{"node"}, nil)
 )
 
 // Describe sends nothing: which figures there are depends on the server
@@ -226,6 +228,9 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descLogLast, float64(cs.StreamLast), cs.Node)
 		gauge(descLag, float64(max(cs.StreamLast-cs.Applied, 0)), cs.Node)
 		gauge(descConnected, connected, cs.Node)
+		counter(descNetDropped, float64(cs.DroppedHeartbeats), cs.Node, "heartbeat")
+		counter(descNetDropped, float64(cs.DroppedAudience), cs.Node, "audience")
+		gauge(descUnshared, float64(cs.AudienceUnshared), cs.Node)
 	}
 }
 

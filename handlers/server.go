@@ -93,6 +93,13 @@ type ClusterStatus struct {
 	Connected  bool  // to NATS
 	Ready      bool  // caught up with the log since it started
 	Problem    string
+	// Dropped messages of the other nodes heard on the cluster's
+	// subjects: heartbeats and audience counts, malformed (or, for
+	// counts, from more nodes than are kept).
+	DroppedHeartbeats, DroppedAudience uint64
+	// AudienceUnshared are the watched topics this node left out of the
+	// audience count it shares, for its size.
+	AudienceUnshared int
 }
 
 // StoreStats are the store's figures on /metrics.

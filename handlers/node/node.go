@@ -171,6 +171,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 	var sessions handlers.SessionStore = st
 	var status func() handlers.ClusterStatus
 	var heartbeat func(feed.Filter, time.Time) (int, error) // nil: the hub's alone
+	var audience func() *fanout.Audience                    // nil: the hub's alone
 	n.eventLog, n.history = st, st
 	if len(cfg.Cluster.NATSURLs) > 0 {
 		if n.cluster, err = n.joinCluster(ctx); err != nil {
@@ -182,8 +183,12 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 		n.eventLog, n.history, sessions = n.cluster, n.cluster, n.cluster
 		status = func() handlers.ClusterStatus {
 			c := n.cluster.Status()
-			return handlers.ClusterStatus{Node: c.Node, Applied: c.Applied, StreamLast: c.StreamLast, Connected: c.Connected, Ready: c.Ready, Problem: c.Problem}
+			return handlers.ClusterStatus{Node: c.Node, Applied: c.Applied, StreamLast: c.StreamLast, Connected: c.Connected, Ready: c.Ready, Problem: c.Problem,
+				DroppedHeartbeats: c.BadHeartbeats, DroppedAudience: c.BadAudience, AudienceUnshared: c.AudienceUnshared}
 		}
+		// The audience is the cluster's: this node's count summed with
+		// the latest the others shared (joinCluster shares this node's).
+		audience = func() *fanout.Audience { return n.cluster.Audience(n.hub.Audience()) }
 		// A heartbeat is sent to every other node, then taken here: a
 		// node that cannot reach NATS refuses it rather than keep a topic
 		// fresh on its own (joinCluster hands the others' to the hub).
@@ -229,7 +234,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 	if opts.Server != nil {
 		opts.Server(&serverOpts)
 	}
-	n.srv = handlers.New(handlers.Backends{Log: n.eventLog, History: n.history, Sessions: sessions, Hub: n.hub, Cluster: status, Metrics: metrics, Heartbeat: heartbeat, StoreStats: func() handlers.StoreStats {
+	n.srv = handlers.New(handlers.Backends{Log: n.eventLog, History: n.history, Sessions: sessions, Hub: n.hub, Cluster: status, Metrics: metrics, Heartbeat: heartbeat, Audience: audience, StoreStats: func() handlers.StoreStats {
 		ss := st.Stats()
 		return handlers.StoreStats{Commits: ss.Commits, Events: ss.Events, Busy: ss.Busy, WALFrames: ss.WALFrames}
 	}}, serverOpts)
@@ -335,6 +340,12 @@ func (n *Node) joinCluster(ctx context.Context) (*cluster.Node, error) {
 		name, _ = os.Hostname()
 	}
 	n.log.Info("joining the cluster", "node", name, "nats", strings.Join(c.NATSURLs, ","), "stream", c.Stream)
+	// This node's own audience, shared with the others every interval
+	// the hub keeps a count for; nothing where feed.viewers is off.
+	var audience func() *fanout.Audience
+	if n.cfg.AudienceEvery() > 0 {
+		audience = n.hub.Audience
+	}
 	return cluster.Open(ctx, n.store, cluster.Options{
 		URLs: c.NATSURLs, Stream: c.Stream, Subjects: c.Subjects, Replicas: c.Replicas, Node: name,
 		Credentials: c.Credentials, Token: c.Token, CAFile: c.CAFile, MaxAge: c.MaxAge, MaxBytes: c.MaxBytes,
@@ -342,6 +353,7 @@ func (n *Node) joinCluster(ctx context.Context) (*cluster.Node, error) {
 		// The other nodes' heartbeats, with their senders' times: this
 		// node's verdicts are theirs (see store/cluster/heartbeat.go).
 		Heartbeats: func(f feed.Filter, at time.Time) { n.hub.Heartbeat(f, at) },
+		Audience:   audience, AudienceEvery: n.cfg.AudienceEvery(),
 	})
 }
 

@@ -36,6 +36,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"livefeed/feed"
+	"livefeed/feed/fanout"
 	"livefeed/store"
 )
 
@@ -71,6 +72,12 @@ type Options struct {
 	// (see heartbeat.go), each with its sender's time, capped at this
 	// node's now.
 	Heartbeats func(f feed.Filter, at time.Time)
+	// Audience, if set, returns this node's own audience (Hub.Audience),
+	// which the node shares with the others every AudienceEvery; it
+	// keeps theirs, for Node.Audience to sum (see audience.go). Unset,
+	// or AudienceEvery 0: nothing of the audience is sent or kept.
+	Audience      func() *fanout.Audience
+	AudienceEvery time.Duration
 }
 
 // The defaults of Options (config.Default uses these).
@@ -155,8 +162,13 @@ type Node struct {
 	badBeats   atomic.Uint64 // malformed heartbeats heard, dropped
 	badBeatLog atomic.Int64  // when one was last logged (Unix ns)
 	beatsDone  chan struct{} // closed once the heartbeats' last callback returned
-	stop       chan struct{} // closed by Close
-	checkEvery time.Duration // how often the stream is checked while following it
+	// aud are the other nodes' audience counts; every is 0 where the
+	// node shares none.
+	aud            audiences
+	badAudience    atomic.Uint64 // audience counts heard, dropped
+	badAudienceLog atomic.Int64  // when one was last logged (Unix ns)
+	stop           chan struct{} // closed by Close
+	checkEvery     time.Duration // how often the stream is checked while following it
 
 	connMu sync.Mutex
 	down   chan struct{}  // closed when the connection to NATS drops
@@ -201,6 +213,14 @@ func Open(ctx context.Context, st *store.Store, opts Options) (*Node, error) {
 			n.closeConn()
 			return nil, err
 		}
+	}
+	if opts.Audience != nil && opts.AudienceEvery > 0 {
+		n.aud = audiences{every: opts.AudienceEvery, others: make(map[string]*fanout.Audience)}
+		if err := n.subscribeAudience(); err != nil {
+			n.closeConn()
+			return nil, err
+		}
+		n.done.Go(n.shareAudience)
 	}
 	n.done.Go(n.mirror)
 	return n, nil
@@ -471,7 +491,8 @@ func (n *Node) checkKept(info *jetstream.StreamInfo, applied int64) error {
 	return nil
 }
 
-// Close stops mirroring and closes the connection; the store stays open.
+// Close stops mirroring, tells the other nodes to stop counting this
+// node's audience, and closes the connection; the store stays open.
 func (n *Node) Close() error {
 	select {
 	case <-n.stop:
@@ -479,6 +500,7 @@ func (n *Node) Close() error {
 		close(n.stop)
 	}
 	n.done.Wait()
+	n.sayGoodbye()
 	n.closeConn()
 	return nil
 }
@@ -584,6 +606,13 @@ type Status struct {
 	// BadHeartbeats are the malformed heartbeats heard on the cluster's
 	// heartbeat subject, dropped.
 	BadHeartbeats uint64
+	// BadAudience are the audience counts heard on the cluster's
+	// audience subject and dropped: malformed, or from more nodes than
+	// are kept.
+	BadAudience uint64
+	// AudienceUnshared are the watched topics this node left out of its
+	// latest audience count, for its size (see encodeAudience).
+	AudienceUnshared int
 }
 
 // Status returns the node's figures.
@@ -591,7 +620,7 @@ func (n *Node) Status() Status {
 	return Status{
 		Node: n.opts.Node, Applied: n.appliedID(), StreamLast: n.streamLast.Load(),
 		Connected: n.nc.IsConnected(), Ready: n.ready.Load(), Problem: n.Problem(), ApplyErrs: n.applyErrs.Load(),
-		BadHeartbeats: n.badBeats.Load(),
+		BadHeartbeats: n.badBeats.Load(), BadAudience: n.badAudience.Load(), AudienceUnshared: n.aud.unsharedNow(),
 	}
 }
 

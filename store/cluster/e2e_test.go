@@ -369,6 +369,53 @@ func TestClusterEndToEnd(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("AudienceNodeKilled", func(t *testing.T) {
+		// Streams of aud/k on a and b, counted on a; b killed with
+		// SIGKILL says no goodbye, and its two streams leave a's count
+		// within three audience intervals (6 s) of its last count.
+		if _, err := a.client().Publish(ctx, feed.Update{Topic: "aud/k", Type: "note", Data: []byte(`{}`)}, "aud-k"); err != nil {
+			t.Fatal(err)
+		}
+		op := signIn(t, a.url)
+		viewers := func() int {
+			var aud struct {
+				Topics []struct {
+					Topic   string
+					Viewers int
+				}
+			}
+			json.Unmarshal(getWith(t, op.hc, a.url+"/admin/audience"), &aud)
+			for _, e := range aud.Topics {
+				if e.Topic == "aud/k" {
+					return e.Viewers
+				}
+			}
+			return -1
+		}
+		poll.Until(t, "node a to count aud/k", func() bool { return viewers() >= 0 })
+		before := viewers()
+		sctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		for _, n := range []*clusterNode{a, b, b} {
+			poll.Until(t, "node "+n.name+" to apply aud/k", func() bool { return strings.Contains(string(getBody(t, n.url+"/api/topics")), `"aud/k"`) })
+			req, _ := http.NewRequestWithContext(sctx, http.MethodGet, n.url+"/events?topic=aud/k", nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+		}
+		poll.Until(t, "node a to count the streams of both nodes", func() bool { return viewers() == before+3 })
+		b.srv.Kill()
+		killed := time.Now()
+		poll.Until(t, "node a to stop counting node b's streams", func() bool { return viewers() == before+1 })
+		if took := time.Since(killed); took > 8*time.Second {
+			t.Fatalf("node a counted the killed node's streams for %v: more than 6 s after its last count", took)
+		} else {
+			t.Logf("node a counted the killed node's streams for %v after the kill", took)
+		}
+	})
 }
 
 func getBody(t *testing.T, u string) []byte {
