@@ -90,7 +90,8 @@ const topicsAsked = `performance.getEntriesByType("resource").filter(e => e.name
 // TestBrowserWidgetViewers: with feed.viewers = "public", widgets with
 // data-viewers show "fewer than 3 watching" below feed.viewers_min and
 // "N watching" above it, beside each game and symbol, following streams
-// that open and close; a widget without the attribute shows nothing.
+// that open and close; a widget without the attribute shows nothing,
+// and one asking more often than every 2 s says so in its box.
 // The widgets of one stream ask /api/topics once per interval between
 // them, cross-origin; a hidden page asks nothing and asks at once when
 // shown. Hostile text given as a figure stays text.
@@ -107,7 +108,8 @@ func TestBrowserWidgetViewers(t *testing.T) {
 	}
 	site.show(`<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"></head><body>`+
 		widget("games", "scoreboard", "nba/*", `data-viewers="2s"`)+widget("prices", "ticker", "stocks/*", `data-viewers="2s"`)+
-		widget("tape", "tape", "stocks/*", `data-viewers="2s"`)+widget("plain", "scoreboard", "nba/*", "")+`</body></html>`, "")
+		widget("tape", "tape", "stocks/*", `data-viewers="2s"`)+widget("plain", "scoreboard", "nba/*", "")+
+		widget("fast", "scoreboard", "nba/*", `data-viewers="1s"`)+`</body></html>`, "")
 	do(t, ctx, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(site.origin+"/"))
 
 	// The page's one stream is each topic's only one: below 3.
@@ -117,6 +119,9 @@ func TestBrowserWidgetViewers(t *testing.T) {
 	t.Logf("figures shown %v after the page loaded", took.Round(time.Millisecond))
 	if got := eval[string](t, ctx, watchingIn("plain", "nba/lal-bos")); got != "" {
 		t.Errorf("a widget without data-viewers shows %q", got)
+	}
+	if got := eval[string](t, ctx, `document.querySelector("#fast .livefeed-widget").shadowRoot.querySelector(".empty").textContent`); got != "This widget's data-viewers “1s” is out of range: use 2s to 10m." {
+		t.Errorf("a widget asking every second says %q", got)
 	}
 	if got := eval[int](t, ctx, `Object.values(window.__livefeed).flat().filter(g => g.source).length`); got != 1 {
 		t.Fatalf("%d streams, want the page's widgets on one", got)
