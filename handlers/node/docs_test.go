@@ -98,6 +98,8 @@ var pageConfig = map[string][][2]string{
 	"streams.md": {
 		{"#   [[feed.delayed]]\n#   topics = [\"stocks/*\"]\n#   delay = \"15m\"", "[[feed.delayed]]\ntopics = [\"fx/*\"]\ndelay = \"15m\""},
 	},
+	// A site's visitors are told the audience (data-viewers).
+	"widgets.md": {{`viewers = "operators"`, `viewers = "public"`}},
 }
 
 // commandTimeout bounds each command, and the wait for a stream's output.

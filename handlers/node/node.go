@@ -86,6 +86,9 @@ type Options struct {
 	// Store, if set, adjusts the store's options after the
 	// configuration's (a test's short busy timeout).
 	Store func(*store.Options)
+	// Hub, if set, adjusts the hub's options after the configuration's
+	// (a test's audience counted every 100 ms, not every 2 s).
+	Hub func(*fanout.Options)
 	// Listener, if set, wraps the listener of server.address (tests tune
 	// the sockets it accepts: small buffers, to fill them).
 	Listener func(net.Listener) net.Listener
@@ -116,7 +119,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 		wired, n.demoKeys = withDemo(cfg)
 	}
 	metrics := handlers.NewMetrics()
-	n.hub = fanout.NewHub(fanout.Options{
+	hubOpts := fanout.Options{
 		Window:       cfg.Feed.Window,
 		WindowBytes:  cfg.Feed.WindowBytes,
 		Heartbeat:    cfg.Feed.Heartbeat,
@@ -134,7 +137,11 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 		// when one goes stale.
 		Stale:    cfg.StaleRules(),
 		Audience: cfg.AudienceEvery(),
-	})
+	}
+	if opts.Hub != nil {
+		opts.Hub(&hubOpts)
+	}
+	n.hub = fanout.NewHub(hubOpts)
 	storeOpts := store.Options{
 		Synchronous:       cfg.Store.Synchronous,
 		Logger:            n.log,

@@ -4,7 +4,8 @@
  * Every change is a form posted to /admin/... with the session's CSRF token;
  * the server publishes it through the same path as POST /api/publish and
  * answers with the event's ID. The console watches the feed itself
- * (GET /events?topic=*) to show the games, the prices and what goes out.
+ * (GET /events?topic=*) to show the games, the prices and what goes out,
+ * and asks /admin/audience how many watch each of them.
  * Feed text is only ever written with textContent, never parsed as HTML.
  */
 (function () {
@@ -122,10 +123,12 @@
     if (s.signed_in) {
       watchFeed();
       loadTopics();
+      watchAudience();
       history.pages = [];
       loadHistory(historyURL($("#history-topic").value), $("#history-topic").value);
     } else {
       if (feed) { feed.close(); feed = null; }
+      stopAudience();
       $("#builder").open = false; // its preview's stream ends
       $("#login-form input[name=name]").focus();
     }
@@ -336,6 +339,7 @@
       games.set(env.topic, g);
       leagueSection(leagueOf(env.topic)).cards.appendChild(g.node);
       markStale(env.topic);
+      showViewers(g.node, env.topic);
     }
     var d = env.data;
     g.data = d;
@@ -516,6 +520,7 @@
       symbols.set(env.topic, s);
       reorder("symbols");
       markStale(env.topic);
+      showViewers(s.node, env.topic);
     }
     var d = env.data, n = s.node;
     s.data = d;
@@ -556,6 +561,153 @@
     note.hidden = false;
     note.textContent = "\u26a0 Data delayed: nothing heard since " + (isNaN(when) ? since : new Date(when).toLocaleTimeString());
   }
+
+  // ---- the audience ---------------------------------------------------
+
+  // While an operator is signed in and the tab is shown, the console asks
+  // /admin/audience every AUDIENCE_EVERY how many open streams receive
+  // each topic (the console's own stream among them): each card says its
+  // topic's figure, and "Most watched" lists the topics, most watched
+  // first, with the totals. A hidden tab asks nothing, and asks at once
+  // when shown again. With feed.viewers off the server counts nothing
+  // (404): the panel says so, and the console stops asking.
+  var AUDIENCE_EVERY = 2000; // the server counts every 2 s: more often reads the same figures
+  var MOST_WATCHED = 10;     // the topics listed until "Show every topic"
+  var audience = { on: false, asking: false, timer: 0, figures: new Map(), topics: [], totals: null, all: false };
+
+  function watchAudience() {
+    if (audience.on) return;
+    audience.on = true;
+    askAudience();
+  }
+
+  function stopAudience() {
+    audience.on = false;
+    clearTimeout(audience.timer);
+    audience.timer = 0;
+  }
+
+  function askAudience() {
+    clearTimeout(audience.timer);
+    audience.timer = 0;
+    if (!audience.on || audience.asking || document.hidden) return;
+    audience.asking = true;
+    fetch("/admin/audience", { credentials: "same-origin", cache: "no-store" }).then(function (resp) {
+      return resp.status === 404 ? null : answer(resp);
+    }).then(function (ans) {
+      if (!ans) {
+        audience.on = false;
+        showAudience(null);
+      } else {
+        showAudience(ans);
+      }
+    }, function () { /* asked again at the next turn */ }).then(function () {
+      audience.asking = false;
+      if (audience.on && !document.hidden) audience.timer = setTimeout(askAudience, AUDIENCE_EVERY);
+    });
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) {
+      clearTimeout(audience.timer);
+      audience.timer = 0;
+    } else if (audience.on && !audience.timer) {
+      askAudience();
+    }
+  });
+
+  // showAudience shows an answer of /admin/audience, or (null) that the
+  // audience is not counted. Only whole numbers are taken.
+  function showAudience(ans) {
+    var count = function (v) { return typeof v === "number" && isFinite(v) && v >= 0 && Math.floor(v) === v; };
+    audience.figures = new Map();
+    audience.topics = [];
+    audience.totals = ans;
+    if (ans && Array.isArray(ans.topics)) {
+      ans.topics.forEach(function (t) {
+        if (!t || typeof t.topic !== "string" || !count(t.viewers)) return;
+        audience.figures.set(t.topic, t.viewers);
+        audience.topics.push(t);
+      });
+    }
+    games.forEach(function (g, topic) { showViewers(g.node, topic); });
+    symbols.forEach(function (s, topic) { showViewers(s.node, topic); });
+    showMostWatched();
+  }
+
+  // showViewers writes how many watch a card's topic, hidden while the
+  // server has not said.
+  function showViewers(node, topic) {
+    var el = $(".viewers", node), n = audience.figures.get(topic);
+    var said = n === undefined ? "" : watching(n);
+    if (el.textContent !== said) el.textContent = said;
+    el.hidden = !said;
+  }
+
+  function watching(n) { return n.toLocaleString() + " watching"; }
+
+  // showMostWatched lists the watched topics, most watched first (the
+  // server's order), each named as the console shows it (the teams, the
+  // symbol) with its topic, its figure and a bar of its share of the
+  // first's; "Show every topic" lists those nobody watches too.
+  function showMostWatched() {
+    var a = audience.totals, box = $("#most-watched"), totals = $("#audience-totals"), more = $("#audience-all");
+    box.replaceChildren();
+    if (!a) {
+      $("#audience-at").textContent = "";
+      totals.textContent = "The audience is not counted: feed.viewers is \u201coff\u201d in the server's configuration.";
+      more.hidden = true;
+      return;
+    }
+    var when = /^\d{4}-\d\d-\d\dT[\d:.]+Z$/.test(text(a.at)) ? new Date(Date.parse(a.at)) : null;
+    $("#audience-at").textContent = when ? "at " + when.toLocaleTimeString() : "";
+    var n = function (v) { return (typeof v === "number" ? v : 0).toLocaleString(); };
+    totals.textContent = n(a.streams) + (a.streams === 1 ? " stream" : " streams") + " open (" + n(a.patterns) + " of patterns, " +
+      n(a.delayed) + " delayed, " + n(a.conflated) + " conflated) · " + n(a.watched_topics) + " of " + n(audience.topics.length) + " topics watched";
+    var watched = audience.topics.filter(function (t) { return t.viewers > 0; });
+    var shown = audience.all ? audience.topics : watched.slice(0, MOST_WATCHED);
+    var top = audience.topics.length ? audience.topics[0].viewers : 0;
+    shown.forEach(function (t) {
+      var li = document.createElement("li");
+      li.setAttribute("data-topic", t.topic);
+      var bar = document.createElement("span");
+      bar.className = "bar";
+      bar.style.width = (top ? Math.round(t.viewers / top * 100) : 0) + "%";
+      var what = document.createElement("span");
+      what.className = "what";
+      setText(what, nameOf(t.topic), true);
+      var figure = document.createElement("span");
+      figure.className = "count";
+      figure.textContent = watching(t.viewers);
+      var where = document.createElement("span");
+      where.className = "where";
+      where.textContent = t.topic;
+      li.append(bar, what, figure, where);
+      box.appendChild(li);
+    });
+    if (!shown.length) {
+      var li = document.createElement("li");
+      li.className = "empty";
+      li.textContent = "Nobody is watching.";
+      box.appendChild(li);
+    }
+    more.hidden = !audience.all && audience.topics.length <= shown.length;
+    more.textContent = audience.all ? "Show the " + MOST_WATCHED + " most watched" : "Show every topic (" + audience.topics.length + ")";
+  }
+
+  // nameOf names a topic as its card does: a game's teams, a symbol, or
+  // the topic itself.
+  function nameOf(topic) {
+    var g = games.get(topic), s = symbols.get(topic);
+    if (g) return matchup(g.data);
+    if (s && text(s.data.symbol)) return text(s.data.symbol);
+    return topic;
+  }
+
+  $("#audience-all").addEventListener("click", function () {
+    audience.all = !audience.all;
+    showMostWatched();
+  });
 
   // ---- the live feed -------------------------------------------------
 
@@ -803,6 +955,7 @@
       '" data-topic="' + attr(topics) + '" data-theme="' + attr(f.theme) + '"';
     if (f.label) out += ' data-label="' + attr(f.label) + '"';
     if (f.compact) out += " data-compact";
+    if (f.viewers) out += " data-viewers";
     if (f.conflate) out += ' data-conflate="' + attr(f.conflate) + '"';
     if (f.max_height) out += ' data-max-height="' + attr(f.max_height) + '"';
     return out + "></script>";

@@ -36,6 +36,13 @@
  *                                interval (100ms to 1h), always the latest:
  *                                enough for a person, and lighter on a
  *                                phone's battery and data;
+ *   data-viewers                 "12,345 watching" beside each game or
+ *                                symbol ("fewer than 50 watching" below
+ *                                the server's feed.viewers_min), read
+ *                                from /api/topics every 5 s, or every
+ *                                data-viewers="30s" (2s to 10m); nothing
+ *                                where the server tells the public no
+ *                                figure (feed.viewers not "public");
  * A widget whose topics the server delays (a free tier of delayed prices)
  * says so by itself: "Delayed 15 min" in place of "live". The server
  * delays a stream as a whole by the longest delay of its topics, so the
@@ -111,6 +118,13 @@
   var authKey = auth.token + "\n" + auth.url + "\n" + auth.credentials;
   var conflate = (script.getAttribute("data-conflate") || "").trim();
   if (!problem) problem = checkConflate(conflate);
+  // viewersEvery is how often the widget asks how many watch its topics
+  // (data-viewers), in ms; 0: it does not show them.
+  var viewersEvery = 0;
+  if (!problem && script.hasAttribute("data-viewers")) {
+    var every = checkViewers((script.getAttribute("data-viewers") || "").trim());
+    if (typeof every === "string") problem = every; else viewersEvery = every;
+  }
 
   // ---- the shared connection ------------------------------------------
 
@@ -156,13 +170,32 @@
   // a duration with units ("1s", "500ms", "1m30s") from 100ms to 1h.
   function checkConflate(v) {
     if (!v) return "";
+    var ms = durationMs(v);
+    if (isNaN(ms)) return "data-conflate \u201c" + v + "\u201d is not an interval such as \u201c1s\u201d or \u201c500ms\u201d";
+    if (ms < 100 || ms > 3600000) return "data-conflate \u201c" + v + "\u201d is out of range: use 100ms to 1h";
+    return "";
+  }
+
+  // checkViewers returns how often to ask for the audience (ms) by
+  // data-viewers, or what is wrong with it: empty (every 5 s), or an
+  // interval from 2s (the server counts every 2 s: asking more often
+  // reads the same figures) to 10m.
+  function checkViewers(v) {
+    if (!v) return 5000;
+    var ms = durationMs(v);
+    if (isNaN(ms)) return "data-viewers \u201c" + v + "\u201d is not an interval such as \u201c10s\u201d";
+    if (ms < 2000 || ms > 600000) return "data-viewers \u201c" + v + "\u201d is out of range: use 2s to 10m";
+    return ms;
+  }
+
+  // durationMs reads an interval with units ("1s", "500ms", "1m30s"),
+  // or returns NaN.
+  function durationMs(v) {
     var ms = 0, rest = v.replace(/(\d+(?:\.\d+)?)(ms|s|m|h)/g, function (all, n, unit) {
       ms += Number(n) * { ms: 1, s: 1000, m: 60000, h: 3600000 }[unit];
       return "";
     });
-    if (rest !== "" || !/\d/.test(v)) return "data-conflate \u201c" + v + "\u201d is not an interval such as \u201c1s\u201d or \u201c500ms\u201d";
-    if (ms < 100 || ms > 3600000) return "data-conflate \u201c" + v + "\u201d is out of range: use 100ms to 1h";
-    return "";
+    return rest !== "" || !/\d/.test(v) ? NaN : ms;
   }
 
   // checkPatterns returns what is wrong with a widget's patterns, by the
@@ -257,6 +290,7 @@
     }
     var es = new EventSource(url, { withCredentials: g.auth.credentials });
     g.source = es;
+    watchAudience(g);
     g.delay = ""; // until the stream says otherwise (livefeed.delayed)
     es.onopen = function () {
       g.retryMs = 1000;
@@ -382,6 +416,66 @@
     });
   }
 
+  // ---- the audience ----------------------------------------------------
+
+  // watchAudience asks the server, for the widgets of g that show their
+  // audience (data-viewers), how many watch each of their topics
+  // (GET /api/topics, with g's token): at once, then every interval (the
+  // shortest its widgets ask for), but not while the page is hidden —
+  // a tab in the background asks nothing, and asks at once when shown
+  // again. One request a group, however many widgets, and nothing per
+  // event. Only a figure the server gives is shown: it gives none unless
+  // its feed.viewers tells the public.
+  function watchAudience(g) {
+    if (g.audience) return;
+    var every = 0;
+    g.widgets.forEach(function (w) { if (w.viewersEvery && (!every || w.viewersEvery < every)) every = w.viewersEvery; });
+    if (!every) return;
+    var a = (g.audience = { timer: 0, asking: false });
+    var ask = function () {
+      clearTimeout(a.timer);
+      a.timer = 0;
+      if (g.refused || a.asking || document.hidden) return;
+      var shown = g.widgets.filter(function (w) { return w.viewersEvery; });
+      var url = origin + "/api/topics?" + topicsOf(shown).map(function (t) { return "topic=" + encodeURIComponent(t); }).join("&");
+      if (g.token) url += "&token=" + encodeURIComponent(g.token);
+      a.asking = true;
+      fetch(url, { credentials: g.auth.credentials ? "include" : "omit", cache: "no-store" }).then(function (resp) {
+        if (!resp.ok) throw new Error("/api/topics answered " + resp.status);
+        return resp.json();
+      }).then(function (ans) {
+        var figures = new Map();
+        (ans && Array.isArray(ans.topics) ? ans.topics : []).forEach(function (t) {
+          if (t && typeof t.topic === "string") figures.set(t.topic, watchingText(t));
+        });
+        shown.forEach(function (w) { w.audience(figures); });
+      }).catch(function () { /* keep the figures shown: asked again */ }).then(function () {
+        a.asking = false;
+        if (!document.hidden && !g.refused) a.timer = setTimeout(ask, every);
+      });
+    };
+    document.addEventListener("visibilitychange", function () {
+      if (document.hidden) {
+        clearTimeout(a.timer);
+        a.timer = 0;
+      } else if (!a.timer) {
+        ask();
+      }
+    });
+    ask();
+  }
+
+  // watchingText says how many watch a topic, from its entry of
+  // /api/topics: "12,345 watching", "fewer than 50 watching" (the public
+  // figure below feed.viewers_min), or "" where the server gives none.
+  // Only whole numbers are shown.
+  function watchingText(t) {
+    var count = function (v) { return typeof v === "number" && isFinite(v) && v >= 0 && Math.floor(v) === v; };
+    if (count(t.viewers)) return t.viewers.toLocaleString() + " watching";
+    if (count(t.viewers_below)) return "fewer than " + t.viewers_below.toLocaleString() + " watching";
+    return "";
+  }
+
   function each(g, fn) { g.widgets.forEach(fn); }
 
   function matches(pats, topic) {
@@ -448,6 +542,9 @@
   // its notice ({since, after}), also those it shows no row of yet: a row
   // that appears later is marked at once.
   var staleness = new Map();
+  // watching holds what the server last said of the audience of each
+  // topic ("12 watching"), also of topics the widget shows no row of yet.
+  var watching = new Map();
   var collator = new Intl.Collator(undefined, { numeric: true });
   var wanted = priced ? "tick" : "score";
   var reducedMotion = window.matchMedia ? window.matchMedia("(prefers-reduced-motion: reduce)") : { matches: false };
@@ -457,7 +554,7 @@
     host.setAttribute("data-state", "error");
     state.textContent = "error";
     state.className = "state error";
-    empty.textContent = (/^data-conflate/.test(problem) ? "This widget's " : "This widget's data-topic is not valid: ") + problem + ".";
+    empty.textContent = (/^data-(conflate|viewers)/.test(problem) ? "This widget's " : "This widget's data-topic is not valid: ") + problem + ".";
     empty.className = "empty problem";
     return;
   }
@@ -471,6 +568,13 @@
 
   group.widgets.push({
     patterns: patterns,
+    viewersEvery: viewersEvery,
+    // audience shows the figures of the widget's rows (figures: topic →
+    // text, see watchingText); a topic not among them shows none.
+    audience: function (figures) {
+      watching = figures;
+      items.forEach(function (item, topic) { showWatching(item, figures.get(topic) || ""); });
+    },
     setState: function (s, delay) {
       host.setAttribute("data-state", s);
       if (delay) host.setAttribute("data-delay", delay); else host.removeAttribute("data-delay");
@@ -585,6 +689,7 @@
       boxes.forEach(function (box, i) { box.insertBefore(item.nodes[i], after ? after.item.nodes[i] : null); });
       if (!priced) item.node.fields.where.textContent = placeOf(env.topic);
       if (staleness.has(env.topic)) markStale(item, staleness.get(env.topic));
+      if (watching.has(env.topic)) showWatching(item, watching.get(env.topic));
     }
     item.id = env.id;
     if (priced) {
@@ -613,6 +718,16 @@
       if (notice) node.setAttribute("data-stale", notice.since); else node.removeAttribute("data-stale");
       node.fields.lag.hidden = !notice;
       node.fields.lag.title = notice ? delayedSince(notice) : "";
+    });
+  }
+
+  // showWatching writes how many watch a game or symbol (see
+  // watchingText), as text; "" hides it.
+  function showWatching(item, what) {
+    item.nodes.forEach(function (node) {
+      var v = node.fields.viewers;
+      if (v.textContent !== what) v.textContent = what;
+      v.hidden = !what;
     });
   }
 
@@ -786,10 +901,10 @@
   function gameNode() {
     var node = el("div", "game");
     var meta = el("div", "meta"), info = el("span", "info"), where = el("span", "where");
-    var topic = el("div", "topic"), lag = lagNote();
-    meta.append(info, lag, where);
+    var topic = el("div", "topic"), lag = lagNote(), viewers = viewersNote();
+    meta.append(info, lag, viewers, where);
     node.append(meta);
-    node.fields = { info: info, where: where, topic: topic, lag: lag };
+    node.fields = { info: info, where: where, topic: topic, lag: lag, viewers: viewers };
     ["home", "away"].forEach(function (side) {
       var row = el("div", "row " + side);
       var team = el("span", "team " + side), chip = el("span", "chip"), slot = el("span", "slot");
@@ -809,18 +924,18 @@
     var symbol = el("span", "symbol"), price = el("span", "price"), change = el("span", "change"), pct = el("span", "pct");
     var arrow = el("span", "arrow"), move = el("span", "move");
     change.append(arrow, move);
-    var lag = lagNote();
-    node.append(symbol, price, change, pct, lag);
-    node.fields = { symbol: symbol, price: price, change: change, arrow: arrow, move: move, pct: pct, lag: lag };
+    var lag = lagNote(), viewers = viewersNote();
+    node.append(symbol, price, change, pct, lag, viewers);
+    node.fields = { symbol: symbol, price: price, change: change, arrow: arrow, move: move, pct: pct, lag: lag, viewers: viewers };
     node.addEventListener("animationend", endFlash);
     return node;
   }
 
   function tapeNode() {
     var node = el("span", "tick");
-    var symbol = el("span", "symbol"), price = el("span", "price"), change = el("span", "change"), lag = lagNote();
-    node.append(symbol, price, change, lag);
-    node.fields = { symbol: symbol, price: price, change: change, lag: lag };
+    var symbol = el("span", "symbol"), price = el("span", "price"), change = el("span", "change"), lag = lagNote(), viewers = viewersNote();
+    node.append(symbol, price, change, lag, viewers);
+    node.fields = { symbol: symbol, price: price, change: change, lag: lag, viewers: viewers };
     node.addEventListener("animationend", endFlash);
     return node;
   }
@@ -830,6 +945,13 @@
     var lag = el("span", "lag", "\u26a0 data delayed");
     lag.hidden = true;
     return lag;
+  }
+
+  // viewersNote is a row's "12 watching", hidden until the server says.
+  function viewersNote() {
+    var v = el("span", "viewers");
+    v.hidden = true;
+    return v;
   }
 
   // el makes an element; its text, if any, is set as text.
@@ -941,6 +1063,10 @@
       "[data-stale] .score,[data-stale] .price,.ticks [data-stale] .change,.ticks [data-stale] .pct,.tape [data-stale] .change{color:var(--lf-muted)}",
       ".ticks .lag{grid-column:1/-1;margin-top:1px}.meta .lag{margin-right:auto}",
       "@container lf (max-width:400px){.game[data-stale] .where{display:none}}",
+      // How many watch a game or symbol: small and muted, on the game's
+      // line of league and date, under a ticker's row, after a tape's.
+      ".viewers{flex:none;font-size:11px;color:var(--lf-muted);white-space:nowrap;font-variant-numeric:tabular-nums}.viewers[hidden]{display:none}",
+      ".meta .viewers{margin-left:auto}.ticks .viewers{grid-column:1/-1;margin-top:1px}",
       // A change: one short highlight, tinted by which way a price moved.
       "@keyframes lf-flash{from{background-color:var(--lf-flash)}to{background-color:transparent}}",
       "@keyframes lf-rise{from{background-color:var(--lf-flash-up)}to{background-color:transparent}}",
