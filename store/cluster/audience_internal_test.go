@@ -13,6 +13,7 @@ import (
 // is taken only whole and well formed; topics this node may not know are
 // taken too.
 func TestParseAudience(t *testing.T) {
+	t.Parallel()
 	body := func(viewers string) string {
 		return `{"streams":10,"patterns":3,"delayed":1,"conflated":2,"viewers":{` + viewers + `}}`
 	}
@@ -126,6 +127,7 @@ func FuzzParseAudience(f *testing.F) {
 // "nba/2026-11-21/g00000" do not fit in a mebibyte, and the count keeps
 // the most watched that do.
 func TestEncodeAudience(t *testing.T) {
+	t.Parallel()
 	a := &fanout.Audience{Streams: 9, Patterns: 2, Delayed: 1, Conflated: 0, Viewers: map[string]int{"a": 3, "b": 0, "c/d": 9}}
 	body, left := encodeAudience(a, maxAudienceBytes)
 	got, err := parseAudience(body)

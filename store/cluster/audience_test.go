@@ -108,6 +108,7 @@ func senderOf(t *testing.T, sub *nats.Subscription) string {
 // closes is dropped from the others' sums at once, long before its
 // count would expire.
 func TestAudienceShared(t *testing.T) {
+	t.Parallel()
 	ns := startNATS(t)
 	dir := t.TempDir()
 	nc, err := nats.Connect(ns.url())
@@ -220,6 +221,7 @@ func TestAudienceShared(t *testing.T) {
 // goodbye (killed, cut off from NATS) is summed no longer than three
 // intervals after it arrived.
 func TestAudienceVanished(t *testing.T) {
+	t.Parallel()
 	ns := startNATS(t)
 	const every = 200 * time.Millisecond
 	ownA := audienceOf(1, map[string]int{"nba/a": 1})
