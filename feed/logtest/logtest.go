@@ -287,4 +287,58 @@ func Run(t *testing.T, open Open) {
 			t.Fatalf("only a bad update: %+v", none)
 		}
 	})
+
+	// Streaming publishes on several connections at once, each sending
+	// its lines in groups (a log may have many groups in flight): each
+	// connection's lines get IDs in their order, every line is stored
+	// once, and a group sent again with its keys makes nothing new.
+	t.Run("AppendEachConcurrent", func(t *testing.T) {
+		l, s := fresh(t)
+		const conns, groups, lines = 4, 5, 300
+		got := make([][]feed.Outcome, conns)
+		var wg sync.WaitGroup
+		for c := range conns {
+			wg.Go(func() {
+				for g := range groups {
+					updates := make([]feed.Update, lines)
+					keys := make([]*feed.Idempotency, lines)
+					for i := range updates {
+						updates[i] = note(fmt.Sprintf("c/%d", c), g*lines+i)
+						if i%7 == 0 {
+							once := feed.NewIdempotency("publisher", fmt.Sprintf("%d-%d-%d", c, g, i), updates[i].Data)
+							keys[i] = &once
+						}
+					}
+					out := l.AppendEach(ctx, updates, keys)
+					if again := l.AppendEach(ctx, updates[:1], keys[:1]); again[0].Err != nil || !again[0].Replayed || again[0].Event.ID != out[0].Event.ID {
+						t.Errorf("connection %d: the first line sent again: %+v, first %+v", c, again[0], out[0])
+					}
+					got[c] = append(got[c], out...)
+				}
+			})
+		}
+		wg.Wait()
+		seen := make(map[int64]bool)
+		for c, out := range got {
+			var prev int64
+			for i, o := range out {
+				if o.Err != nil || o.Replayed || o.Event.Topic != fmt.Sprintf("c/%d", c) || string(o.Event.Data) != fmt.Sprintf(`{"n":%d}`, i) {
+					t.Fatalf("connection %d, line %d: %+v", c, i, o)
+				}
+				if o.Event.ID <= prev || seen[o.Event.ID] {
+					t.Fatalf("connection %d, line %d: ID %d after %d (or given twice): a connection's lines get IDs in their order, once", c, i, o.Event.ID, prev)
+				}
+				prev, seen[o.Event.ID] = o.Event.ID, true
+			}
+		}
+		ids := s.await(t, conns*groups*lines)
+		if len(ids) != conns*groups*lines {
+			t.Fatalf("%d events handed on, want %d: every line once, none for a line sent again", len(ids), conns*groups*lines)
+		}
+		for i, id := range ids {
+			if id != int64(i+1) || !seen[id] {
+				t.Fatalf("handed on %d at position %d", id, i)
+			}
+		}
+	})
 }

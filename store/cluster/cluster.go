@@ -286,7 +286,11 @@ func (n *Node) connect() error {
 		return fmt.Errorf("cluster: connect to NATS (%s): %w", urls, err)
 	}
 	n.nc = nc
-	js, err := jetstream.New(nc)
+	// Streaming publishes' lines are published asynchronously (see
+	// AppendEach): the groups of several connections may be in flight at
+	// once, and a publish waits for room beyond that. Every one is
+	// answered within publishWait, or fails.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(asyncPending), jetstream.WithPublishAsyncTimeout(publishWait))
 	if err != nil {
 		n.closeConn()
 		return err
@@ -316,6 +320,10 @@ func (n *Node) streamConfig() jetstream.StreamConfig {
 		Metadata: map[string]string{streamIDKey: rand.Text()},
 	}
 }
+
+// asyncPending bounds the lines of streaming publishes in flight on a
+// node's connection: four groups of 4,096 (the handlers' group).
+const asyncPending = 4 * 4096
 
 // createTries bounds the attempts to find or create the stream.
 const createTries = 10

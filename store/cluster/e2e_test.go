@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -231,6 +232,80 @@ func TestClusterEndToEnd(t *testing.T) {
 			item, err := st.Next()
 			if err != nil || item.Event.ID != want {
 				t.Fatalf("on b after %s: %+v, %v; want %d", last, item, err, want)
+			}
+		}
+	})
+
+	// Streaming publishes on two nodes at once, their groups of lines
+	// pipelined through the stream: each connection's lines acknowledged
+	// in order with increasing IDs, the keyed ones sent again on a third
+	// node answered with the same IDs, every node holding every event.
+	t.Run("StreamingPublish", func(t *testing.T) {
+		const lines = 3000
+		// ingest sends lines on n; the IDs of new lines (all, or the ones
+		// without a key when the keyed ones were sent before) increase.
+		ingest := func(n *clusterNode, from int, key func(i int) string, again bool) []int64 {
+			in, err := n.client().Ingest(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer in.Close()
+			go func() {
+				for i := range lines {
+					if in.Send(note(from+i), key(i)) != nil {
+						return
+					}
+				}
+				in.CloseSend()
+			}()
+			var ids []int64
+			var prev int64
+			for {
+				ack, err := in.Recv()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil || ack.Err != nil {
+					t.Fatalf("node %s, line %d: %v %v", n.name, len(ids)+1, err, ack.Err)
+				}
+				if !again || key(len(ids)) == "" {
+					if ack.ID <= prev {
+						t.Fatalf("node %s: line %d got ID %d after %d", n.name, len(ids)+1, ack.ID, prev)
+					}
+					prev = ack.ID
+				}
+				ids = append(ids, ack.ID)
+			}
+			if len(ids) != lines {
+				t.Fatalf("node %s acknowledged %d lines of %d", n.name, len(ids), lines)
+			}
+			return ids
+		}
+		keyed := func(i int) string {
+			if i%10 == 0 {
+				return fmt.Sprintf("line-%d", i)
+			}
+			return ""
+		}
+		var onA, onB []int64
+		var wg sync.WaitGroup
+		wg.Go(func() { onA = ingest(a, 10000, keyed, false) })
+		wg.Go(func() { onB = ingest(b, 20000, func(int) string { return "" }, false) })
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		again := ingest(c, 10000, keyed, true)
+		for i := 0; i < lines; i += 10 {
+			if again[i] != onA[i] {
+				t.Fatalf("line %d sent again with its key on another node: ID %d, first %d", i+1, again[i], onA[i])
+			}
+		}
+		last := max(onA[lines-1], onB[lines-1], again[lines-1])
+		want := a.ids(t, int(last))
+		for _, n := range []*clusterNode{b, c} {
+			if got := n.ids(t, int(last)); !slices.Equal(got, want) {
+				t.Fatalf("node %s holds other events than node a", n.name)
 			}
 		}
 	})

@@ -101,6 +101,31 @@ func (n *Node) follow(target *int64) error {
 	}
 	defer it.Stop()
 	go func() { <-ctx.Done(); it.Stop() }()
+	// The consumer's messages are taken from it on a goroutine of their
+	// own, so that the loop below sees what was delivered and not yet
+	// applied (len(deliveries)) and applies all of it in one commit: with
+	// many publishers waiting, a commit per message the stream held as
+	// its last cost most of a publish (issue 25).
+	type delivery struct {
+		m   jetstream.Msg
+		err error
+	}
+	deliveries := make(chan delivery, applyBatch)
+	var reader sync.WaitGroup
+	defer func() { cancel(); reader.Wait() }()
+	reader.Go(func() {
+		for {
+			m, err := it.Next()
+			select {
+			case deliveries <- delivery{m, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
 	// lastDelivery is when the consumer last delivered a message (Unix
 	// nanoseconds), or the mirror last applied some.
 	var lastDelivery atomic.Int64
@@ -179,10 +204,16 @@ func (n *Node) follow(target *int64) error {
 		return nil
 	}
 	for {
-		m, err := it.Next()
-		if err != nil {
-			return err
+		var d delivery
+		select {
+		case d = <-deliveries:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
+		if d.err != nil {
+			return d.err
+		}
+		m := d.m
 		lastDelivery.Store(time.Now().UnixNano())
 		md, err := m.Metadata()
 		if err != nil {
@@ -230,7 +261,7 @@ func (n *Node) follow(target *int64) error {
 			keys = append(keys, *key)
 		}
 		open, openK = open[:0], nil
-		if md.NumPending == 0 || len(events) >= applyBatch {
+		if md.NumPending == 0 && len(deliveries) == 0 || len(events) >= applyBatch {
 			if err := flush(); err != nil {
 				return err
 			}

@@ -69,8 +69,8 @@ func (n *Node) publish(ctx context.Context, once *feed.Idempotency, expect *int6
 			return events, found, err
 		}
 	}
-	if !n.nc.IsConnected() {
-		return nil, false, feed.Errorf(feed.ErrUnavailable, "the cluster's log (NATS) cannot be reached from this node: nothing was stored; try again shortly")
+	if err := n.refusal(); err != nil {
+		return nil, false, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, publishWait)
 	defer cancel()
@@ -141,13 +141,7 @@ func (n *Node) messages(once *feed.Idempotency, expect *int64, updates []feed.Up
 	}
 	msgs := make([]*nats.Msg, len(updates))
 	for i, u := range updates {
-		m := nats.NewMsg(subjectOf(n.prefix, u.Topic))
-		m.Data = u.Data
-		m.Header.Set(hdrType, u.Type)
-		if u.Operator != "" {
-			m.Header.Set(hdrOperator, u.Operator)
-		}
-		m.Header.Set(jetstream.MsgIDHeader, base+"#"+strconv.Itoa(i))
+		m := n.message(u, base+"#"+strconv.Itoa(i))
 		if i == 0 && once != nil {
 			m.Header.Set(hdrKey, hex.EncodeToString(once.Key[:]))
 			m.Header.Set(hdrFingerprint, hex.EncodeToString(once.Fingerprint[:]))
@@ -159,6 +153,18 @@ func (n *Node) messages(once *feed.Idempotency, expect *int64, updates []feed.Up
 		msgs[i] = m
 	}
 	return msgs
+}
+
+// message makes the stream's message of one event, with message ID id.
+func (n *Node) message(u feed.Update, id string) *nats.Msg {
+	m := nats.NewMsg(subjectOf(n.prefix, u.Topic))
+	m.Data = u.Data
+	m.Header.Set(hdrType, u.Type)
+	if u.Operator != "" {
+		m.Header.Set(hdrOperator, u.Operator)
+	}
+	m.Header.Set(jetstream.MsgIDHeader, id)
+	return m
 }
 
 // conflictError is a publish refused because its condition failed.
@@ -237,56 +243,193 @@ func classify(err error) error {
 }
 
 // AppendEach stores updates that stand each on its own, the lines of a
-// streaming publish (see store.Store.AppendEach), through the stream: each
-// run of valid updates without a key as one atomic batch, each keyed one
-// as AppendOnce, one after the other so that their IDs follow their
-// order. It must be the node's own: the store's would write to this
-// node's history only, past the cluster's log.
+// streaming publish (see store.Store.AppendEach), through the stream.
+//
+// The lines are pipelined: each valid one is a message of its own, and all
+// of them are published at once (JetStream's asynchronous publishes), one
+// after the other on this node's connection, so that the stream gives
+// them IDs in their order. Only then does it wait, once, for the stream's
+// acknowledgements and for this node to apply the last of them: a group of
+// lines costs one round trip, not one per thousand lines, and the groups
+// of several streaming publishes are in flight together. A keyed line
+// carries its key as AppendOnce's first event does, so that a retry is
+// answered with the event it made, on any node.
+//
+// A line the stream did not acknowledge is refused (503, nothing known to
+// be stored); the lines after it still stand on their own. Once NATS
+// cannot be reached, the lines not yet published are refused without
+// being published.
+//
+// It must be the node's own: the store's would write to this node's
+// history only, past the cluster's log.
 func (n *Node) AppendEach(ctx context.Context, updates []feed.Update, keys []*feed.Idempotency) []feed.Outcome {
 	out := make([]feed.Outcome, len(updates))
-	var run []int // indices of valid updates without a key, not yet published
-	flush := func() {
-		if len(run) == 0 {
-			return
-		}
-		batch := make([]feed.Update, len(run))
-		for j, i := range run {
-			batch[j] = updates[i]
-		}
-		events, err := n.Append(ctx, batch)
-		for j, i := range run {
-			if err != nil {
-				out[i].Err = err
-			} else {
-				out[i].Event = events[j]
-			}
-		}
-		run = run[:0]
+	ctx, cancel := context.WithTimeout(ctx, publishWait)
+	defer cancel()
+	sendCtx, stop := n.whileConnected(ctx)
+	defer stop()
+	// line is a line published: its index, key, the stream's answer and
+	// the sequence it gave (0 until acknowledged).
+	type line struct {
+		i    int
+		once *feed.Idempotency
+		ack  jetstream.PubAckFuture
+		seq  int64
+		dup  bool
 	}
+	var (
+		sent    []line
+		refused = n.refusal() // once set, the lines left are refused with it
+		base    = rand.Text()
+	)
 	for i, u := range updates {
-		if _, err := u.ValidateUpTo(n.opts.MaxDataBytes); err != nil {
+		v, err := u.ValidateUpTo(n.opts.MaxDataBytes)
+		if err != nil {
 			out[i].Err = err
 			continue
 		}
-		if keys == nil || keys[i] == nil {
-			if run = append(run, i); len(run) == feed.MaxBatch {
-				flush()
+		if refused != nil {
+			out[i].Err = refused
+			continue
+		}
+		var once *feed.Idempotency
+		var m *nats.Msg
+		if keys != nil && keys[i] != nil {
+			once = keys[i]
+			if events, found, err := n.store.Replay(ctx, *once); err != nil || found {
+				out[i] = lineOutcome(events, found, err)
+				continue
 			}
+			m = n.messages(once, nil, []feed.Update{v})[0]
+		} else {
+			m = n.message(v, base+"#"+strconv.Itoa(i))
+		}
+		// No retries by the client: a line published again after the
+		// ones behind it would take an ID out of their order.
+		ack, err := n.js.PublishMsgAsync(m, jetstream.WithRetryAttempts(0), jetstream.WithStallWait(publishWait))
+		if err != nil {
+			n.log.Warn("publish into the cluster's log failed", "err", err)
+			refused = feed.Errorf(feed.ErrUnavailable, "the cluster's log (NATS) did not take the line: it was not stored; try again shortly")
+			out[i].Err = refused
 			continue
 		}
-		flush()
-		events, replayed, err := n.AppendOnce(ctx, *keys[i], updates[i:i+1])
-		switch {
-		case err != nil:
-			out[i].Err = err
-		case len(events) != 1:
-			out[i].Err = feed.Errorf(feed.ErrKeyReused, "the idempotency key was used for a publish of %d events", len(events))
-		default:
-			out[i] = feed.Outcome{Event: events[0], Replayed: replayed}
+		sent = append(sent, line{i: i, once: once, ack: ack})
+	}
+
+	// The stream's answers, in the lines' order. A line it did not answer
+	// may be stored or not: its client may retry it with its key.
+	var last int64
+	unknown := feed.Errorf(feed.ErrUnavailable, "the cluster's log (NATS) did not answer for the line: nothing is known to be stored; a retry with the same Idempotency-Key is safe")
+	for k := range sent {
+		l := &sent[k]
+		select {
+		case a := <-l.ack.Ok():
+			l.seq, l.dup = int64(a.Sequence), a.Duplicate
+			last = max(last, l.seq)
+			continue
+		case err := <-l.ack.Err():
+			n.log.Warn("publish into the cluster's log failed", "err", err)
+		case <-sendCtx.Done():
+		}
+		out[l.i].Err = unknown
+	}
+	if last == 0 {
+		return out
+	}
+	if err := n.waitApplied(ctx, last, publishWait); err != nil {
+		for _, l := range sent {
+			if l.seq > 0 {
+				out[l.i].Err = err
+			}
+		}
+		return out
+	}
+
+	// The lines' events, as this node applied them.
+	var ids []int64
+	for _, l := range sent {
+		if l.seq > 0 && !l.dup {
+			ids = append(ids, l.seq)
 		}
 	}
-	flush()
+	events, err := n.eventsOf(ctx, ids)
+	for _, l := range sent {
+		switch {
+		case l.seq == 0:
+		case l.dup && l.once != nil:
+			// A retried line, stored by its first attempt: the stream
+			// answers with the first one's sequence, applied by now.
+			first, found, rerr := n.store.Replay(ctx, *l.once)
+			if rerr == nil && !found {
+				first, found, rerr = n.replayCaughtUp(ctx, *l.once)
+			}
+			out[l.i] = lineOutcome(first, found, rerr)
+		case l.dup:
+			out[l.i].Err = feed.Errorf(feed.ErrUnavailable, "the cluster's log took the line for another one: it was not stored; try again")
+		case err != nil:
+			out[l.i].Err = err
+		default:
+			out[l.i].Event, events = events[0], events[1:]
+		}
+	}
 	return out
+}
+
+// lineOutcome is the outcome of a keyed line that a publish made before:
+// one event, or ErrKeyReused if the key was used for a publish of several.
+func lineOutcome(events []feed.Event, found bool, err error) feed.Outcome {
+	switch {
+	case err != nil:
+		return feed.Outcome{Err: err}
+	case !found:
+		return feed.Outcome{Err: feed.Errorf(feed.ErrUnavailable, "the cluster's log holds this line, but this node has not applied it yet: try again shortly")}
+	case len(events) != 1:
+		return feed.Outcome{Err: feed.Errorf(feed.ErrKeyReused, "the idempotency key was used for a publish of %d events", len(events))}
+	}
+	return feed.Outcome{Event: events[0], Replayed: true}
+}
+
+// refusal is why this node takes no publish now, nil if it takes them.
+func (n *Node) refusal() error {
+	if p := n.Problem(); p != "" {
+		return feed.Errorf(feed.ErrUnavailable, "this node stopped following the cluster's log, so it takes no publishes: %s", p)
+	}
+	if !n.nc.IsConnected() {
+		return feed.Errorf(feed.ErrUnavailable, "the cluster's log (NATS) cannot be reached from this node: nothing was stored; try again shortly")
+	}
+	return nil
+}
+
+// eventsOf returns the events with IDs ids (ascending), which this node
+// applied: from those it applied last, else from its history.
+func (n *Node) eventsOf(ctx context.Context, ids []int64) ([]feed.Event, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	if events, ok := n.recent.pick(ids); ok {
+		return events, nil
+	}
+	first, last := ids[0], ids[len(ids)-1]
+	events := make([]feed.Event, 0, len(ids))
+	for after := first - 1; after < last && len(events) < len(ids); {
+		page, err := n.store.After(ctx, after, feed.Filter{All: true}, min(int(last-after), 5000))
+		if err != nil {
+			return nil, err
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, e := range page {
+			if len(events) < len(ids) && e.ID == ids[len(events)] {
+				events = append(events, e)
+			}
+		}
+		after = page[len(page)-1].ID
+	}
+	if len(events) != len(ids) {
+		return nil, fmt.Errorf("cluster: events %d to %d are not all in this node's history after it applied them", first, last)
+	}
+	return events, nil
 }
 
 var _ feed.Log = (*Node)(nil)

@@ -17,9 +17,11 @@ type recent struct {
 	bytes  int
 }
 
-// What recent keeps at most: events, and bytes of their data.
+// What recent keeps at most: events, and bytes of their data. A streaming
+// publish's group of up to 4,096 lines is answered from here, while the
+// groups of other connections are applied between its lines.
 const (
-	recentEvents = 4096
+	recentEvents = 16384
 	recentBytes  = 8 << 20
 )
 
@@ -51,4 +53,23 @@ func (r *recent) get(first, last int64) ([]feed.Event, bool) {
 		return nil, false
 	}
 	return append([]feed.Event(nil), r.events[i:i+n]...), true
+}
+
+// pick returns the events with IDs ids (ascending), if it holds every one
+// of them.
+func (r *recent) pick(ids []int64) ([]feed.Event, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]feed.Event, 0, len(ids))
+	i := sort.Search(len(r.events), func(i int) bool { return r.events[i].ID >= ids[0] })
+	for _, id := range ids {
+		for i < len(r.events) && r.events[i].ID < id {
+			i++
+		}
+		if i == len(r.events) || r.events[i].ID != id {
+			return nil, false
+		}
+		out = append(out, r.events[i])
+	}
+	return out, true
 }
