@@ -34,6 +34,7 @@ func logLines(t *testing.T, log *syncBuffer, msg string) []map[string]any {
 // address, and never its path, query, headers or body: a subscriber token
 // in the query stays out.
 func TestAccessLog(t *testing.T) {
+	t.Parallel()
 	var log syncBuffer
 	logger := slog.New(slog.NewJSONHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	a := newApp(t, handlers.Options{Logger: logger, AccessLog: true}, false)
@@ -85,6 +86,7 @@ func TestAccessLog(t *testing.T) {
 
 // TestAccessLogOff: without the option there is no line per request.
 func TestAccessLogOff(t *testing.T) {
+	t.Parallel()
 	var log syncBuffer
 	logger := slog.New(slog.NewJSONHandler(&log, nil))
 	a := newApp(t, handlers.Options{Logger: logger}, false)
@@ -98,6 +100,7 @@ func TestAccessLogOff(t *testing.T) {
 // origins not allowed show at info, one line a second of each kind
 // however many requests are refused.
 func TestRefusalsLogged(t *testing.T) {
+	t.Parallel()
 	var log syncBuffer
 	logger := slog.New(slog.NewJSONHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	a := newApp(t, handlers.Options{Logger: logger, PublishRate: 1, PublishBurst: 1, AllowedOrigins: []string{"https://scores.example"}}, false)

@@ -150,6 +150,7 @@ func wantStatus(t *testing.T, status int, body []byte, want int, msg string) {
 }
 
 func TestAdminLogin(t *testing.T) {
+	t.Parallel()
 	a := newAdminApp(t, false)
 	t.Run("OK", func(t *testing.T) {
 		c := newConsole(t, a)
@@ -198,6 +199,7 @@ func TestAdminLogin(t *testing.T) {
 // TestAdminLoginThrottled fails five sign-ins: the sixth is refused with
 // 429 and Retry-After, even with the right password.
 func TestAdminLoginThrottled(t *testing.T) {
+	t.Parallel()
 	a := newAdminApp(t, false)
 	c := newConsole(t, a)
 	for range 5 {
@@ -223,6 +225,7 @@ func TestAdminLoginThrottled(t *testing.T) {
 // before their passwords are checked, so no more of them get a check than
 // one after another would.
 func TestAdminLoginThrottledAtOnce(t *testing.T) {
+	t.Parallel()
 	a := newAdminApp(t, false)
 	c := newConsole(t, a)
 	const guesses = 20
@@ -253,6 +256,7 @@ func TestAdminLoginThrottledAtOnce(t *testing.T) {
 // failures are counted per client address from the configured header, not
 // per proxy, so one client's guesses do not lock the others out.
 func TestAdminLoginThrottlePerClientBehindProxy(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{
 		Web:       web.Files(),
 		Operators: []handlers.Operator{{Name: operatorName, PasswordHash: operatorHash()}},
@@ -285,6 +289,7 @@ func TestAdminLoginThrottlePerClientBehindProxy(t *testing.T) {
 // Each guess comes from another client, so only the per-name count can
 // refuse the sixth.
 func TestAdminLoginThrottlesUnknownNames(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{
 		Web:       web.Files(),
 		Operators: []handlers.Operator{{Name: operatorName, PasswordHash: operatorHash()}},
@@ -342,6 +347,7 @@ func (c *console) signIn(name, password string, header ...string) (*http.Respons
 }
 
 func TestAdminCookies(t *testing.T) {
+	t.Parallel()
 	for _, tls := range []bool{false, true} {
 		t.Run("TLS="+strconv.FormatBool(tls), func(t *testing.T) {
 			a := newAdminApp(t, tls)
@@ -367,6 +373,7 @@ func TestAdminCookies(t *testing.T) {
 // TestAdminForms pushes updates through the console's forms: each goes
 // through the store, like a publish, and answers with its ID.
 func TestAdminForms(t *testing.T) {
+	t.Parallel()
 	a := newAdminApp(t, false)
 	_, stream := a.stream(t, "topic=*", nil)
 	c := newConsole(t, a)
@@ -409,6 +416,7 @@ func TestAdminForms(t *testing.T) {
 // from another origin, without a session, or with the session of an
 // operator who signed out, is refused and publishes nothing.
 func TestAdminRefusesForgedForms(t *testing.T) {
+	t.Parallel()
 	a := newAdminApp(t, false)
 	c := newConsole(t, a)
 	if status, body := c.login(operatorName, operatorPassword); status != 200 {
@@ -493,6 +501,7 @@ func mustURL(t *testing.T, s string) *url.URL {
 // answered with the first one's event and adds no points; a new tap with
 // a new key does.
 func TestAdminTapRetried(t *testing.T) {
+	t.Parallel()
 	a := newAdminApp(t, false)
 	c := newConsole(t, a)
 	if status, body := c.login(operatorName, operatorPassword); status != 200 {
@@ -543,6 +552,7 @@ func TestAdminTapRetried(t *testing.T) {
 // all count: each tap is appended only on the score it was worked out
 // from, and worked out again when another came first.
 func TestAdminTapsAtOnce(t *testing.T) {
+	t.Parallel()
 	a := newAdminApp(t, false)
 	consoles := make([]*console, 4)
 	for i := range consoles {

@@ -14,6 +14,7 @@ import (
 // CSV; the public, a page of another site in the operator's browser and
 // the event stream do not, unless the server exposes it.
 func TestAudit(t *testing.T) {
+	t.Parallel()
 	a := newAdminApp(t, false)
 	_, stream := a.stream(t, "topic=*", nil)
 	c := newConsole(t, a)

@@ -14,6 +14,7 @@ import (
 // latest; a final game's score changes only when confirmed; "End and
 // archive" publishes one archive event.
 func TestCorrections(t *testing.T) {
+	t.Parallel()
 	a := newAdminApp(t, false)
 	c := newConsole(t, a)
 	c.login(operatorName, operatorPassword)
@@ -62,6 +63,7 @@ func TestCorrections(t *testing.T) {
 const undoMark = "undo_of"
 
 func TestParseUndoForm(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		form url.Values

@@ -13,6 +13,7 @@ import (
 // publishes run (go test -race checks the swap): a token in every set is
 // always accepted, one dropped is refused once the swap is done.
 func TestSetCredentialsWhileServing(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{}, false)
 	const other = "another-publish-token-0123456789"
 	set := func(tokens ...string) { a.server.SetCredentials(handlers.Credentials{PublishTokens: tokens}) }
@@ -49,6 +50,7 @@ func TestSetCredentialsWhileServing(t *testing.T) {
 // sign in; one removed is signed out at the next request, and can no
 // longer sign in.
 func TestSetCredentialsOperators(t *testing.T) {
+	t.Parallel()
 	a := newAdminApp(t, false)
 	c := newConsole(t, a)
 	if status, body := c.login(operatorName, operatorPassword); status != http.StatusOK {

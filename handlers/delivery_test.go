@@ -83,6 +83,7 @@ func delayedNotice(t *testing.T, rd *client.Reader) (delayMS int64, topics map[s
 // operator console, read them as they happen; a grant of private topics
 // is not one of real time.
 func TestDelayedTiers(t *testing.T) {
+	t.Parallel()
 	a := newTieredApp(t, func(c *config.Config) {
 		c.Feed.Delayed = []config.DelayedTier{{Topics: []string{"stocks/*"}, Delay: time.Hour}, {Topics: []string{"fx/*"}, Delay: time.Second}}
 		c.Auth.SubscriberKeys = []string{subscriberSecret}
@@ -189,6 +190,7 @@ func TestDelayedTiers(t *testing.T) {
 // to= in the future, newest first), and never get an event younger than
 // the delay, nor a position beyond it.
 func TestDelayedNeverYounger(t *testing.T) {
+	t.Parallel()
 	const delay = time.Second
 	a := newTieredApp(t, func(c *config.Config) {
 		c.Feed.Delayed = []config.DelayedTier{{Topics: []string{"stocks/*"}, Delay: delay}}
@@ -346,6 +348,7 @@ func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
 // conflation on a subscriber that asks for none; a type listed in
 // never_merge goes out every time.
 func TestConflatedStream(t *testing.T) {
+	t.Parallel()
 	a := newTieredApp(t, func(c *config.Config) {
 		c.Feed.Conflate = []config.ConflateMinimum{{Topics: []string{"stocks/*"}, Interval: time.Second}}
 		c.Feed.NeverMerge = []string{"goal"}
@@ -387,6 +390,7 @@ func TestConflatedStream(t *testing.T) {
 // TestConflateParameter: conflate is an interval with a unit, 100ms to
 // 1h, given once; anything else is a 400 before the stream opens.
 func TestConflateParameter(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{}, false)
 	for _, v := range []string{"1s", "100ms", "1h", "1m30s"} {
 		resp, _ := a.stream(t, "topic=x&conflate="+v, nil)

@@ -17,6 +17,7 @@ import (
 // headers of the other pages, and every link of a page leads somewhere
 // this server serves (a page's anchor included) or to the web.
 func TestDocs(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{Web: web.Files(), Docs: web.Docs()}, false)
 	resp, index := a.get(t, "/docs")
 	checkPage(t, "/docs", resp)

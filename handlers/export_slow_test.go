@@ -21,6 +21,7 @@ import (
 // steadily, taking many write timeouts, arrives whole (it used to be cut
 // once one 128 KiB write took longer than the timeout).
 func TestExportToSlowReader(t *testing.T) {
+	t.Parallel()
 	// Long enough that a reader delayed by a loaded machine (the race
 	// detector, CI running other tests) is not taken for one that
 	// stopped: a piece needs 80 ms of its reading.

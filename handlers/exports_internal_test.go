@@ -13,6 +13,7 @@ import (
 // slot is taken, exports wait in line, and a client that comes back at
 // once after its export goes behind those already waiting.
 func TestExportTurns(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	q := newExportTurns(2)
 	doneA, err := q.wait(ctx, "a")

@@ -143,6 +143,7 @@ func mustParse(t *testing.T, patterns ...string) feed.Filter {
 
 // TestFaultDiskFull puts the database on a small file system and fills it.
 func TestFaultDiskFull(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "small")
 	os.Mkdir(dir, 0o700)
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", dir).CombinedOutput(); err != nil {
@@ -176,6 +177,7 @@ func TestFaultDiskFull(t *testing.T) {
 // TestFaultReadOnlyFile makes the database files immutable (chattr +i), so
 // every write to them fails even for root, then writable again.
 func TestFaultReadOnlyFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "feed.db")
 	a := appAt(t, path, nil)
@@ -207,6 +209,7 @@ func TestFaultReadOnlyFile(t *testing.T) {
 // TestFaultLocked: another program holds the database's write lock (an
 // open transaction in the sqlite3 shell, say).
 func TestFaultLocked(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "feed.db")
 	a := appAt(t, path, func(o *store.Options) { o.BusyTimeout = 200 * time.Millisecond })
 	db, err := sql.Open("sqlite", path)

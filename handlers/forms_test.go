@@ -29,6 +29,7 @@ func wantFormError(t *testing.T, err error, msg string) {
 }
 
 func TestParseLoginForm(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		form url.Values
@@ -56,6 +57,7 @@ func TestParseLoginForm(t *testing.T) {
 }
 
 func TestParseGameForm(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		form url.Values
@@ -104,6 +106,7 @@ func ranFor(d time.Duration, data string) feed.Event {
 }
 
 func TestScoreForm(t *testing.T) {
+	t.Parallel()
 	const start = `{"home":"A","away":"B","home_score":10,"away_score":2,"period":1,"venue":"Arena"}`
 	for _, tc := range []struct {
 		name   string
@@ -185,6 +188,7 @@ func TestScoreForm(t *testing.T) {
 }
 
 func TestSymbolAndPriceForms(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		form url.Values

@@ -49,6 +49,7 @@ func halfClosed(t *testing.T, addr, head string, body []byte) (*http.Response, s
 // 30 such batches were answered "200 OK" with an empty body, and not
 // stored.
 func TestPublishHalfClosed(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{MaxBodyBytes: 1 << 20}, false)
 	addr := strings.TrimPrefix(a.URL, "http://")
 	var batch strings.Builder
@@ -90,6 +91,7 @@ func TestPublishHalfClosed(t *testing.T) {
 // connection after the last line. Before, about a quarter of the lines
 // were answered {"status":499}.
 func TestIngestHalfClosed(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{MaxBodyBytes: 1 << 20}, false)
 	addr := strings.TrimPrefix(a.URL, "http://")
 	const lines = 20000

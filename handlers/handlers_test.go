@@ -120,6 +120,7 @@ func (a *app) publish(t *testing.T, auth, body string) (*http.Response, string) 
 const scoreBody = `{"topic":"nba/lal-bos","type":"score","data":{"home":"Lakers","away":"Celtics","home_score":3,"away_score":0}}`
 
 func TestPublish(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{}, false)
 	t.Run("OK", func(t *testing.T) {
 		resp, body := a.publish(t, "Bearer "+token, scoreBody)
@@ -138,6 +139,7 @@ func TestPublish(t *testing.T) {
 // TestPublishRejected sends bad requests: each gets its status and a JSON
 // error message, and the database is unchanged.
 func TestPublishRejected(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{}, false)
 	a.publish(t, "Bearer "+token, scoreBody) // ID 1
 	big := `{"topic":"a","type":"note","data":{"x":"` + strings.Repeat("y", 70<<10) + `"}}`
@@ -224,6 +226,7 @@ func (a *app) stream(t *testing.T, query string, header http.Header) (*http.Resp
 }
 
 func TestEventsHeaders(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{}, false)
 	resp, rd := a.stream(t, "topic=nba/*", http.Header{"Accept-Encoding": {"gzip"}})
 	for k, want := range map[string]string{
@@ -253,6 +256,7 @@ func TestEventsHeaders(t *testing.T) {
 }
 
 func TestEventsBadTopic(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{}, false)
 	for _, q := range []string{"", "topic=", "topic=nba/*/x", "topic=a%20b"} {
 		resp, err := a.Client().Get(a.URL + "/events?" + q)
@@ -270,6 +274,7 @@ func TestEventsBadTopic(t *testing.T) {
 // TestEventsHTTP2 checks streams over HTTP/2, which cannot be taken over:
 // many subscriptions share one TLS connection.
 func TestEventsHTTP2(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{}, true)
 	var readers []*client.Reader
 	for i := range 3 {
@@ -292,6 +297,7 @@ func TestEventsHTTP2(t *testing.T) {
 }
 
 func TestCORS(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{AllowedOrigins: []string{"https://scores.example"}}, false)
 	t.Run("Allowed", func(t *testing.T) {
 		resp, _ := a.stream(t, "topic=*", http.Header{"Origin": {"https://scores.example"}})
@@ -327,6 +333,7 @@ func TestCORS(t *testing.T) {
 }
 
 func TestHealthAndMetrics(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{}, false)
 	a.publish(t, "Bearer "+token, scoreBody)
 	get := func(path string) (int, string) {
@@ -361,6 +368,7 @@ func TestHealthAndMetrics(t *testing.T) {
 // asks it to come back later and ends, not an error status (which would
 // make an EventSource give up for good); once a place frees up, it gets in.
 func TestStreamsShed(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{MaxStreamsPerIP: 2, BusyRetry: 20 * time.Second}, false)
 	var open []*http.Response
 	for range 2 {
@@ -394,6 +402,7 @@ func TestStreamsShed(t *testing.T) {
 }
 
 func TestPublishRateLimited(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{PublishRate: 0.5, PublishBurst: 2}, false)
 	for range 2 {
 		if resp, body := a.publish(t, "Bearer "+token, scoreBody); resp.StatusCode != 201 {
@@ -412,6 +421,7 @@ func TestPublishRateLimited(t *testing.T) {
 // TestNoSecretsInLogs: publish tokens and passwords never reach the log,
 // whatever the request.
 func TestNoSecretsInLogs(t *testing.T) {
+	t.Parallel()
 	var log syncBuffer
 	logger := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a := newApp(t, handlers.Options{Logger: logger}, false)

@@ -18,6 +18,7 @@ import (
 )
 
 func TestParseHistoryQuery(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2026, 11, 21, 19, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		name  string
@@ -77,6 +78,7 @@ func TestParseHistoryQuery(t *testing.T) {
 }
 
 func TestParseExportQuery(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		query string
@@ -157,6 +159,7 @@ func (a *app) get(t *testing.T, path string, header ...string) (*http.Response, 
 }
 
 func TestHistoryAPI(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{AllowedOrigins: []string{"https://scores.example"}}, false)
 	for i := range 7 {
 		topic := []string{"nba/a", "nba/b", "stocks/X"}[i%3]
@@ -231,6 +234,7 @@ func jsonText(v any) string {
 }
 
 func TestTopicsAPI(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{}, false)
 	a.publish(t, "Bearer "+token, `[{"topic":"stocks/X","type":"tick","data":{"symbol":"X","price":1}},`+scoreBody+`,
 		{"topic":"stocks/X","type":"tick","data":{"symbol":"X","price":2}}]`)
@@ -262,6 +266,7 @@ func TestTopicsAPI(t *testing.T) {
 // TestExportAPI downloads an export and reads it back with encoding/csv into
 // exactly the stored events, formula text neutralised and numbers numeric.
 func TestExportAPI(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{}, false)
 	a.publish(t, "Bearer "+token, `[
 		{"topic":"nba/x","type":"score","data":{"home":"=HYPERLINK(\"http://evil\",\"x\")","away":"+1+1","home_score":0,"away_score":0}},
@@ -345,6 +350,7 @@ func TestExportAPI(t *testing.T) {
 // with the JSON error and no attachment header, so a browser shows the
 // error instead of saving it as a .csv file.
 func TestExportFailsAsJSON(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{}, false)
 	a.store.Close()
 	resp, err := a.Client().Get(a.URL + "/api/export.csv?topic=*")
@@ -365,6 +371,7 @@ func TestExportFailsAsJSON(t *testing.T) {
 // nothing else changes); without it there is none; the data column keeps
 // non-ASCII text as UTF-8, also when the publisher escaped it.
 func TestExportBOM(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{}, false)
 	a.publish(t, "Bearer "+token, `[{"topic":"misc","type":"note","data":{"city":"Zürich","jp":"東京"}},{"topic":"misc","type":"note","data":{"city":"Z\u00fcrich"}}]`)
 	_, plain := a.get(t, "/api/export.csv")
@@ -391,6 +398,7 @@ func TestExportBOM(t *testing.T) {
 // unless archived=1 asks for the archived ones too; its history stays; an
 // archive with data is refused and changes nothing.
 func TestTopicsArchive(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{}, false)
 	a.publish(t, "Bearer "+token, `[`+scoreBody+`,{"topic":"stocks/X","type":"tick","data":{"symbol":"X","price":1}}]`)
 	if resp, body := a.publish(t, "Bearer "+token, `{"topic":"nba/lal-bos","type":"archive","data":{"reason":"over"}}`); resp.StatusCode != 400 || !strings.Contains(body, "archive event takes no data") {

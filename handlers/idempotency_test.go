@@ -17,6 +17,7 @@ import (
 )
 
 func TestParseIdempotencyKey(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		values []string
@@ -88,6 +89,7 @@ func FuzzParseIdempotencyKey(f *testing.F) {
 // TestPublishIdempotent: a retry with the same key and body gets the
 // original reply and makes no event; another body with that key is 422.
 func TestPublishIdempotent(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{}, false)
 	post := func(key, body string) (*http.Response, string) {
 		t.Helper()

@@ -130,6 +130,7 @@ func TestIngestMemoryBounded(t *testing.T) {
 // so a publisher sending one byte of an unfinished 1 MB line every few
 // seconds held it (and its memory) for as long as it liked.
 func TestIngestLineDeadline(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{MaxBodyBytes: 2 << 20, ReadTimeout: time.Second}, false)
 	addr := strings.TrimPrefix(a.URL, "http://")
 	const conns = 20
@@ -178,6 +179,7 @@ func TestIngestLineDeadline(t *testing.T) {
 // all; one over a cap is refused with 429 before a line is read, and the
 // place comes back when a stream ends.
 func TestIngestStreamLimits(t *testing.T) {
+	t.Parallel()
 	other := "other-publish-token-0123456789"
 	a := newApp(t, handlers.Options{PublishTokens: []string{token, other}, MaxPublishStreams: 3, MaxPublishStreamsPerToken: 2}, false)
 	open := func(bearer string, want int) *ingestConn {
@@ -213,6 +215,7 @@ func TestIngestStreamLimits(t *testing.T) {
 // refused with 401 and nothing after it is read. Before, the stream went
 // on publishing.
 func TestIngestTokenRevoked(t *testing.T) {
+	t.Parallel()
 	other := "other-publish-token-0123456789"
 	a := newApp(t, handlers.Options{PublishTokens: []string{token, other}}, false)
 	c, _ := openIngest(t, a, "Bearer "+token)
@@ -239,6 +242,7 @@ func TestIngestTokenRevoked(t *testing.T) {
 // Before, the deadline meant to stop the read was moved on by the next
 // read, and the stream went on for the whole shutdown timeout.
 func TestIngestStopsAtShutdown(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{MaxBodyBytes: 1 << 20, ReadTimeout: 30 * time.Second}, false)
 	addr := strings.TrimPrefix(a.URL, "http://")
 	c := dialIngest(t, addr, token, false)

@@ -75,6 +75,7 @@ func noteLine(topic string, n int) string {
 // bad line is answered alone and the stream goes on; the events reach
 // subscribers as other publishes do.
 func TestIngest(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{MaxBodyBytes: 4096}, false)
 	c, status := openIngest(t, a, "Bearer "+token)
 	if status != http.StatusOK {
@@ -135,6 +136,7 @@ func TestIngest(t *testing.T) {
 // publish (the token, the key header), and line by line for a scope or a
 // rate it exceeds; nothing is stored for a refused line.
 func TestIngestRefused(t *testing.T) {
+	t.Parallel()
 	scope, err := feed.ParseFilter([]string{"partner/*"})
 	if err != nil {
 		t.Fatal(err)
@@ -183,6 +185,7 @@ func TestIngestRefused(t *testing.T) {
 // TestIngestShutdown: a server shutting down ends its streams where they
 // are, after answering the lines read, and says so.
 func TestIngestShutdown(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{}, false)
 	c, status := openIngest(t, a, "Bearer "+token)
 	if status != http.StatusOK {
@@ -204,6 +207,7 @@ func TestIngestShutdown(t *testing.T) {
 // TestIngestHTTP2: over HTTP/2 too, each line is answered while the
 // request body is still open.
 func TestIngestHTTP2(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{}, true)
 	pr, pw := io.Pipe()
 	req, _ := http.NewRequest(http.MethodPost, a.URL+"/api/publish", pr)
@@ -236,6 +240,7 @@ func TestIngestHTTP2(t *testing.T) {
 // the server stops reading the stream, and the events it holds are
 // bounded, while it keeps publishing what it took in.
 func TestIngestBackpressure(t *testing.T) {
+	t.Parallel()
 	// The server's answers wait for this client from when it stopped
 	// reading them until it reads again, past its 2 s of stalled writes:
 	// a write timeout well beyond that, so that a loaded machine does not

@@ -6,6 +6,7 @@ import (
 )
 
 func TestRateLimits(t *testing.T) {
+	t.Parallel()
 	now := time.Unix(1_000_000, 0)
 	l := newRateLimits(10, 5) // 10 events/s, 5 at once
 	l.now = func() time.Time { return now }
@@ -35,6 +36,7 @@ func TestRateLimits(t *testing.T) {
 }
 
 func TestStreamLimits(t *testing.T) {
+	t.Parallel()
 	l := newStreamLimits(3, 2)
 	if !l.acquire("a") || !l.acquire("a") || l.acquire("a") {
 		t.Fatal("per-IP limit of 2 not enforced")

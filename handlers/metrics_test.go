@@ -19,6 +19,7 @@ import (
 // conventions (promlint finds nothing), with HTTP requests labelled by
 // route pattern, never by raw path.
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{}, false)
 	_, rd := a.stream(t, "topic=nba/*", nil)
 	// The first event may reach the stream in its snapshot, should the
@@ -105,6 +106,7 @@ func TestMetrics(t *testing.T) {
 // has no earlier sample for rate() to rise from, so the first publish
 // failure (or the first stream cut off) would raise no alert.
 func TestMetricsFromStart(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{}, false)
 	resp, body := a.get(t, "/metrics")
 	if resp.StatusCode != http.StatusOK {
@@ -128,6 +130,7 @@ func TestMetricsFromStart(t *testing.T) {
 // TestMetricsPromlintFindsProblems: the lint the test above relies on
 // does find a badly named metric, so that its silence means something.
 func TestMetricsPromlintFindsProblems(t *testing.T) {
+	t.Parallel()
 	bad := "# HELP livefeed_requests Requests.\n# TYPE livefeed_requests counter\nlivefeed_requests 1\n"
 	problems, err := promlint.New(bytes.NewReader([]byte(bad))).Lint()
 	if err != nil || len(problems) == 0 {

@@ -46,6 +46,7 @@ func getWith(t *testing.T, c *http.Client, base, path string, kv ...string) (int
 // Before, anyone learnt the newest ID, and from it the volume of private
 // events between the public ones they saw.
 func TestOpsDetailRestricted(t *testing.T) {
+	t.Parallel()
 	const short = "{\"status\":\"ok\"}\n"
 	remote := []string{"X-Forwarded-For", "203.0.113.9"} // through the trusted proxy
 	bearer := func(tok string) []string { return append([]string{"Authorization", "Bearer " + tok}, remote...) }
@@ -112,6 +113,7 @@ func waitHubAt(t *testing.T, a *app, id int64) {
 // without proxies at all, gets no detail. It runs where the machine has
 // an address other than loopback to connect from.
 func TestOpsDetailOverNetwork(t *testing.T) {
+	t.Parallel()
 	var ln net.Listener
 	addrs, _ := net.InterfaceAddrs()
 	for _, addr := range addrs {
@@ -156,6 +158,7 @@ func (notReadyHistory) Ping(context.Context) error {
 // with 503 to everyone, and says why (with its place in the log) only to
 // clients allowed the detail.
 func TestOpsNotReadyRestricted(t *testing.T) {
+	t.Parallel()
 	hub := fanout.NewHub(fanout.Options{})
 	st, err := store.Open(filepath.Join(t.TempDir(), "feed.db"), store.Options{})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 var browserOrigin = regexp.MustCompile(`^(http|https)://([a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(:[1-9][0-9]{0,4})?$`)
 
 func TestCheckAskedOrigin(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		origin string
 		ok     bool

@@ -14,6 +14,7 @@ import (
 )
 
 func TestOriginsAllows(t *testing.T) {
+	t.Parallel()
 	o := handlers.NewOrigins([]string{"https://*.example.com", "http://*.dev.example.org:8080", "https://partner.example.net"})
 	for _, tc := range []struct {
 		origin string
@@ -78,6 +79,7 @@ func FuzzOriginsAllows(f *testing.F) {
 // headers, is counted on /metrics and logged, rate-limited;
 // allowed and same-origin reads are not counted.
 func TestCORSRefusedCounted(t *testing.T) {
+	t.Parallel()
 	var logs bytes.Buffer
 	a := newApp(t, handlers.Options{AllowedOrigins: []string{"https://*.example.com"}, Logger: slog.New(slog.NewTextHandler(&logs, nil))}, false)
 	get := func(origin string) *http.Response {
@@ -116,6 +118,7 @@ func TestCORSRefusedCounted(t *testing.T) {
 // feed's own CORS check; what is not an origin as browsers send it is a
 // 400 that says why, readable cross-origin too.
 func TestOriginEndpoint(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{AllowedOrigins: []string{"https://scores.example", "https://*.example.com"}}, false)
 	ask := func(method, query string, origin ...string) (*http.Response, string) {
 		t.Helper()

@@ -10,6 +10,7 @@ import (
 // TestPageHeaders checks the security headers of the pages and scripts,
 // and that no page holds inline script (the policy would block it).
 func TestPageHeaders(t *testing.T) {
+	t.Parallel()
 	a := newAdminApp(t, false)
 	for _, path := range []string{"/", "/admin", "/widget.js"} {
 		resp, body := a.get(t, path)
@@ -34,6 +35,7 @@ func TestPageHeaders(t *testing.T) {
 // TestAdminPageMissing: a server built without the web files answers
 // /admin with a 404, not a crash.
 func TestAdminPageMissing(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{}, false)
 	if resp, body := a.get(t, "/admin"); resp.StatusCode != 404 || !strings.Contains(string(body), `"error"`) {
 		t.Fatalf("GET /admin: %d %s", resp.StatusCode, body)

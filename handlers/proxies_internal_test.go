@@ -35,6 +35,7 @@ func request(remote string, kv ...string) *http.Request {
 }
 
 func TestParseTrusted(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in, want, err string // want: the prefix; err: a substring
 	}{
@@ -69,6 +70,7 @@ func TestParseTrusted(t *testing.T) {
 }
 
 func TestClientAddress(t *testing.T) {
+	t.Parallel()
 	const xff = "X-Forwarded-For"
 	for _, tc := range []struct {
 		name      string
@@ -117,6 +119,7 @@ func TestClientAddress(t *testing.T) {
 }
 
 func TestOverTLS(t *testing.T) {
+	t.Parallel()
 	const xfp = "X-Forwarded-Proto"
 	for _, tc := range []struct {
 		name   string
@@ -149,6 +152,7 @@ func TestOverTLS(t *testing.T) {
 }
 
 func TestLocal(t *testing.T) {
+	t.Parallel()
 	const xff = "X-Forwarded-For"
 	for _, tc := range []struct {
 		name    string

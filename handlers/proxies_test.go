@@ -26,6 +26,7 @@ var loopbackProxy = handlers.Proxies{Trusted: []netip.Prefix{netip.MustParsePref
 // when the proxy says http, the header changes nothing. Before, only a
 // TLS connection to livefeed itself made them Secure.
 func TestCookiesSecureBehindProxy(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		proxies handlers.Proxies
@@ -103,6 +104,7 @@ func TestCookiesSecureBehindProxy(t *testing.T) {
 // header was either ignored from everyone (the proxy was the one client)
 // or, with server.client_ip_header, believed from anyone.
 func TestClientAddressBehindProxy(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		proxies handlers.Proxies

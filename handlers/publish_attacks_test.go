@@ -20,6 +20,7 @@ import (
 // ends in a clear answer or nothing stored, never a 2xx for nothing and
 // never a stored event answered with an error it did not have.
 func TestPublishConnectionAttacks(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{}, false)
 	addr := strings.TrimPrefix(a.URL, "http://")
 	head := "POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token + "\r\nContent-Type: application/json\r\n"
@@ -108,6 +109,7 @@ func TestPublishConnectionAttacks(t *testing.T) {
 // stream before the body is whole stores nothing; the connection serves
 // the next publish.
 func TestPublishHTTP2StreamReset(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{}, true)
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -139,6 +141,7 @@ func TestPublishHTTP2StreamReset(t *testing.T) {
 // (64 in all), and one more is refused with 429 before its body is read.
 // Small bodies take only their length. Before, any number could be open.
 func TestPublishBodiesBounded(t *testing.T) {
+	t.Parallel()
 	other := "other-publish-token-0123456789"
 	a := newApp(t, handlers.Options{PublishTokens: []string{token, other}, MaxBodyBytes: 1 << 20}, false)
 	addr := strings.TrimPrefix(a.URL, "http://")

@@ -19,6 +19,7 @@ import (
 // snapshot (1 in 300, more with other publishes keeping the hand-off
 // busy).
 func TestReadYourWrites(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{}, false)
 	ctx, cancel := context.WithCancel(context.Background())
 	var busy sync.WaitGroup

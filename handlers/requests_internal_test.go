@@ -12,6 +12,7 @@ import (
 // is answered 500, never net/http's default "200 OK" (a 2xx for work not
 // done).
 func TestUnansweredIsNotOK(t *testing.T) {
+	t.Parallel()
 	s := &Server{metrics: NewMetrics(), log: slog.New(slog.DiscardHandler)}
 	for _, handler := range []http.HandlerFunc{
 		func(http.ResponseWriter, *http.Request) {},

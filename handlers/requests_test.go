@@ -60,6 +60,7 @@ func wantJSONError(t *testing.T, what string, resp *http.Response, body []byte, 
 // parse is a 400, never silently cut short: "topic=ok/a;" would otherwise
 // read every topic, and "topic=ok/a;limit=5" ignore the limit.
 func TestMalformedQuery(t *testing.T) {
+	t.Parallel()
 	a := newAdminApp(t, false)
 	a.publish(t, "Bearer "+token, scoreBody)
 	auth := []string{"Authorization", "Bearer " + token, "Content-Type", "application/json"}
@@ -118,6 +119,7 @@ func TestMalformedQuery(t *testing.T) {
 // TestHead: HEAD is answered wherever GET is, with GET's status and
 // headers and no body (an event stream is not opened, an export not run).
 func TestHead(t *testing.T) {
+	t.Parallel()
 	a := newAdminApp(t, false)
 	a.publish(t, "Bearer "+token, scoreBody)
 	for _, path := range []string{"/healthz", "/events?topic=nba/*", "/api/topics", "/api/history?limit=1", "/api/export.csv", "/metrics", "/admin", "/admin/session", "/", "/widget.js"} {
@@ -149,6 +151,7 @@ func TestHead(t *testing.T) {
 // TestWrongMethod: a method a path does not take is a JSON 405 whose Allow
 // header lists the ones it does take (RFC 9110 §15.5.6).
 func TestWrongMethod(t *testing.T) {
+	t.Parallel()
 	a := newAdminApp(t, false)
 	for _, tc := range []struct{ method, path, allow string }{
 		{"DELETE", "/api/history", "GET, HEAD, OPTIONS"},
@@ -175,6 +178,7 @@ func TestWrongMethod(t *testing.T) {
 // TestUnknownAPIPath: an unknown path under /api/ is a JSON 404 whatever
 // the method, not the static file server's text page or a 405.
 func TestUnknownAPIPath(t *testing.T) {
+	t.Parallel()
 	a := newAdminApp(t, false)
 	for _, tc := range []struct{ method, path string }{
 		{"GET", "/api/"},
@@ -191,6 +195,7 @@ func TestUnknownAPIPath(t *testing.T) {
 // TestPreflight: every endpoint read cross-origin answers a CORS preflight
 // from an allowed origin, and says nothing to another one.
 func TestPreflight(t *testing.T) {
+	t.Parallel()
 	const origin = "https://scores.example"
 	a := newApp(t, handlers.Options{AllowedOrigins: []string{origin}}, false)
 	for _, path := range []string{"/events", "/api/topics", "/api/history", "/api/export.csv"} {
@@ -213,6 +218,7 @@ func TestPreflight(t *testing.T) {
 // TestBeforeZero: before=0 asks for the events before ID 0, which are
 // none; it is not the same as leaving before out.
 func TestBeforeZero(t *testing.T) {
+	t.Parallel()
 	a := newApp(t, handlers.Options{}, false)
 	a.publish(t, "Bearer "+token, `[`+scoreBody+`,`+scoreBody+`]`)
 	for _, path := range []string{"/api/history?before=0", "/api/history?before=0&order=desc", "/api/history?before=0&topic=nba/*"} {
@@ -235,6 +241,7 @@ func TestBeforeZero(t *testing.T) {
 // socket: each is the client's error (400, or 408 for a body slower than
 // the read timeout), logged below ERROR if at all, and nothing is stored.
 func TestBrokenRequestBodies(t *testing.T) {
+	t.Parallel()
 	cfg := nodetest.Config(t)
 	cfg.Server.ReadTimeout = 500 * time.Millisecond
 	cfg.Log.Level = "debug"

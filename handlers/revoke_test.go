@@ -88,6 +88,7 @@ func expectRevoked(t *testing.T, name string, rd *client.Reader, why string) {
 // a token go on. A stream opened again with the token gets the public
 // topics only.
 func TestRevokedKeyEndsStreams(t *testing.T) {
+	t.Parallel()
 	for _, over := range []struct {
 		name     string
 		tlsHTTP2 bool
@@ -169,6 +170,7 @@ func consoleFeed(t *testing.T, a *app, c *console, name string) (string, *client
 // token is refused from then on, on the stream and the JSON endpoints;
 // another session of the same operator goes on.
 func TestSignOutEndsConsoleStream(t *testing.T) {
+	t.Parallel()
 	a := newPrivateApp(t, handlers.Options{Web: web.Files(), Operators: []handlers.Operator{{Name: operatorName, PasswordHash: operatorHash()}}})
 	first, other := newConsole(t, a), newConsole(t, a)
 	tok, feed := consoleFeed(t, a, first, operatorName)
@@ -203,6 +205,7 @@ func TestSignOutEndsConsoleStream(t *testing.T) {
 // removes an operator signs it out and ends its console streams at once;
 // another operator's go on.
 func TestRemovedOperatorEndsConsoleStreams(t *testing.T) {
+	t.Parallel()
 	ops := []handlers.Operator{{Name: operatorName, PasswordHash: operatorHash()}, {Name: "bob", PasswordHash: operatorHash()}}
 	a := newPrivateApp(t, handlers.Options{Web: web.Files(), Operators: ops})
 	alice, bob := newConsole(t, a), newConsole(t, a)
@@ -225,6 +228,7 @@ func TestRemovedOperatorEndsConsoleStreams(t *testing.T) {
 // maximum lifetime (24 hours unless configured) is refused: the stream
 // says so and carries the public topics, the JSON endpoints answer 401.
 func TestTokenLifetime(t *testing.T) {
+	t.Parallel()
 	a := newPrivateApp(t, handlers.Options{})
 	for _, tc := range []struct{ name, token string }{
 		{"TwoDays", mint(t, time.Now().Add(48*time.Hour), nil, "premium/*")},
@@ -265,6 +269,7 @@ func signClaims(t testing.TB, claims string) string {
 // are the same good token and when a header carries one too: the stream
 // says so and carries the public topics, the JSON endpoints answer 401.
 func TestTokenParameterTwice(t *testing.T) {
+	t.Parallel()
 	a := newPrivateApp(t, handlers.Options{})
 	good := url.QueryEscape(mint(t, time.Now().Add(time.Hour), nil, "premium/*"))
 	for name, h := range map[string]http.Header{
@@ -292,6 +297,7 @@ func TestTokenParameterTwice(t *testing.T) {
 // hears why ("revoked"), reconnects by itself with a token of the key
 // kept, from its position, and misses nothing.
 func TestGoClientAfterRevocation(t *testing.T) {
+	t.Parallel()
 	a := newPrivateApp(t, handlers.Options{SubscriberKeys: subscriberKeysOf(t, subscriberSecret, keptSecret)})
 	var rotated atomic.Bool
 	c := client.New(a.URL, "")

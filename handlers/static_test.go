@@ -13,6 +13,7 @@ import (
 // revalidation answers with 304, and come gzipped to clients that accept
 // it (and only to them), with their own ETag and Vary: Accept-Encoding.
 func TestWebFilesRevalidateAndCompress(t *testing.T) {
+	t.Parallel()
 	a := newAdminApp(t, false)
 	// Accept-Encoding set, so that the transport leaves bodies as they come.
 	fetch := func(path string, header ...string) (*http.Response, []byte) {
