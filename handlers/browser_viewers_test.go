@@ -57,10 +57,10 @@ func (l *liveServer) streams(t *testing.T, path string, n int) (close func()) {
 	}
 }
 
-// viewers is the public figure of topic in /api/topics (-1 if none).
+// viewers is the public figure of topic in /api/viewers (-1 if none).
 func (l *liveServer) viewers(t *testing.T, topic string) int {
 	t.Helper()
-	resp, err := http.Get(l.URL() + "/api/topics?topic=" + topic)
+	resp, err := http.Get(l.URL() + "/api/viewers?topic=" + topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,17 +82,16 @@ func watchingIn(id, topic string) string {
 	return fmt.Sprintf(`(() => { const v = %s?.querySelector(".viewers"); return v && !v.hidden && getComputedStyle(v).display !== "none" ? v.textContent : ""; })()`, rowOf(id, topic))
 }
 
-// topicsAsked is a JavaScript expression: the requests the page made of
-// /api/topics so far, and whether each asked for both patterns of the
-// page's widgets (one request for the widgets of a stream).
-const topicsAsked = `performance.getEntriesByType("resource").filter(e => e.name.includes("/api/topics?"))`
+// viewersAsked is a JavaScript expression: the requests the page made of
+// /api/viewers so far.
+const viewersAsked = `performance.getEntriesByType("resource").filter(e => e.name.includes("/api/viewers?"))`
 
 // TestBrowserWidgetViewers: with feed.viewers = "public", widgets with
 // data-viewers show "fewer than 3 watching" below feed.viewers_min and
 // "N watching" above it, beside each game and symbol, following streams
 // that open and close; a widget without the attribute shows nothing,
 // and one asking more often than every 2 s says so in its box.
-// The widgets of one stream ask /api/topics once per interval between
+// The widgets of one stream ask /api/viewers once per interval between
 // them, cross-origin; a hidden page asks nothing and asks at once when
 // shown. Hostile text given as a figure stays text.
 func TestBrowserWidgetViewers(t *testing.T) {
@@ -140,26 +139,26 @@ func TestBrowserWidgetViewers(t *testing.T) {
 
 	// One request for the widgets with data-viewers, with both patterns
 	// and no more than one an interval (2 s) since the page loaded.
-	asked := eval[[]string](t, ctx, topicsAsked+`.map(e => e.name)`)
+	asked := eval[[]string](t, ctx, viewersAsked+`.map(e => e.name)`)
 	for _, u := range asked {
 		if !strings.Contains(u, "topic=nba%2F*") || !strings.Contains(u, "topic=stocks%2F*") {
 			t.Errorf("the widgets asked %s, want one request for both patterns", u)
 		}
 	}
 	if most := eval[float64](t, ctx, `performance.now() / 2000 + 1`); float64(len(asked)) > most {
-		t.Errorf("%d requests of /api/topics in %.0f intervals", len(asked), most)
+		t.Errorf("%d requests of /api/viewers in %.0f intervals", len(asked), most)
 	}
 
 	// Hidden, the page asks nothing; shown again, it asks at once.
 	eval[bool](t, ctx, `(() => { Object.defineProperty(document, "hidden", {configurable: true, get: () => window.hide === true});
 		window.hide = true; document.dispatchEvent(new Event("visibilitychange")); return true; })()`)
 	waitFor(t, ctx, "the hidden page to stop asking", `Object.values(window.__livefeed).flat().every(g => !g.audience || (!g.audience.timer && !g.audience.asking))`, patience)
-	before := len(eval[[]string](t, ctx, topicsAsked+`.map(e => e.name)`))
+	before := len(eval[[]string](t, ctx, viewersAsked+`.map(e => e.name)`))
 	closeTwo := live.streams(t, "/events?topic=nba/lal-bos", 2)
 	defer closeTwo()
 	poll.Within(t, patience, "the server to count them", func() bool { return live.viewers(t, "nba/lal-bos") == 3 })
 	eval[bool](t, ctx, `(window.hide = false, document.dispatchEvent(new Event("visibilitychange")), true)`)
-	waitFor(t, ctx, "3 watching, asked at once when shown", watchingIn("games", "nba/lal-bos")+` === "3 watching" && `+topicsAsked+`.length === `+fmt.Sprint(before+1), patience)
+	waitFor(t, ctx, "3 watching, asked at once when shown", watchingIn("games", "nba/lal-bos")+` === "3 watching" && `+viewersAsked+`.length === `+fmt.Sprint(before+1), patience)
 
 	for _, width := range []int64{390, 320} {
 		fits(t, ctx, "the widgets with their audience", width)
@@ -184,7 +183,8 @@ func TestBrowserWidgetViewers(t *testing.T) {
 // it and lists them in "Most watched", most watched first, with the
 // totals, following streams as they open; hostile team names stay text;
 // it fits 320, 390 and 1280 px; the widget builder offers data-viewers,
-// and its preview (a public reader) shows no figure.
+// and its preview (a public reader) shows no figure: told none (404), it
+// asks no more.
 func TestBrowserConsoleAudience(t *testing.T) {
 	t.Parallel() // a node and a browser context of its own
 	ctx := browser(t)
@@ -223,14 +223,16 @@ func TestBrowserConsoleAudience(t *testing.T) {
 	}
 	screenshot(t, ctx, screenshotDir(t), "console-audience-1280", true)
 
-	// The builder writes data-viewers; its preview reads /api/topics as
-	// the public does, which under "operators" is told no figure.
+	// The builder writes data-viewers; its preview reads /api/viewers as
+	// the public does, which under "operators" is told no figure (404),
+	// and stops asking.
 	do(t, ctx, chromedp.Click(chromedp.CSS(`#builder summary`)),
 		chromedp.Click(chromedp.CSS(`#builder-form input[name=viewers]`)))
 	waitFor(t, ctx, "the snippet with data-viewers", `document.querySelector("#builder-snippet").textContent.includes(" data-viewers")`, patience)
 	preview := `document.querySelector("#builder-preview").contentWindow`
-	waitFor(t, ctx, "the preview to ask /api/topics", `(() => { try { const w = `+preview+`; return w.document.querySelector(".livefeed-widget")?.shadowRoot?.querySelector(".game") &&
-		w.performance.getEntriesByType("resource").some(e => e.name.includes("/api/topics?") && e.responseEnd > 0); } catch (e) { return false; } })()`, patience)
+	waitFor(t, ctx, "the preview to ask /api/viewers, and stop", `(() => { try { const w = `+preview+`; return w.document.querySelector(".livefeed-widget")?.shadowRoot?.querySelector(".game") &&
+		w.performance.getEntriesByType("resource").some(e => e.name.includes("/api/viewers?") && e.responseEnd > 0) &&
+		Object.values(w.__livefeed).flat().every(g => g.audience && g.audience.told === false && !g.audience.timer && !g.audience.asking); } catch (e) { return false; } })()`, patience)
 	if n := eval[int](t, ctx, `Array.from(`+preview+`.document.querySelector(".livefeed-widget").shadowRoot.querySelectorAll(".viewers")).filter(v => !v.hidden).length`); n != 0 {
 		t.Errorf("the preview shows %d figures the public is not told", n)
 	}

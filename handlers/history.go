@@ -221,8 +221,9 @@ func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
 		names[i] = e.Topic
 	}
 	liveness := s.hub.LivenessOf(names)
-	// Their audience, as much of it as the reader is told (feed.viewers).
-	viewers := s.viewersOf(r, rd)
+	// Their audience, as much of it as the reader is told (feed.viewers):
+	// where it is told none, the entries have no figure.
+	viewers, _ := s.toldTo(r, rd)
 	body := []byte(`{"topics":[`)
 	for i, e := range latest {
 		if i > 0 {
@@ -242,7 +243,7 @@ func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
 				body = append(body, '"')
 			}
 		}
-		body = viewers(body, e.Topic)
+		body = viewers.appendFigure(body, e.Topic)
 		body = append(body, `,"latest":`...)
 		body = envelope(e, body)
 		body = append(body, '}')
@@ -259,19 +260,38 @@ func (s *Server) delayedLatest(r *http.Request, rd reader, latest []feed.Event) 
 	if len(s.opts.Delayed) == 0 || isOperatorRead(r) {
 		return latest, nil
 	}
-	asOf := map[time.Duration]map[string]feed.Event{}
+	asOf := s.delayedLatestOf(r, rd)
 	out := latest[:0:0]
 	for _, e := range latest {
-		d := s.opts.Delayed.Of(e.Topic, rd.realtime)
-		if d == 0 {
+		old, delayed, found, err := asOf(e.Topic)
+		switch {
+		case err != nil:
+			return nil, err
+		case !delayed:
 			out = append(out, e)
-			continue
+		case found:
+			out = append(out, old)
+		}
+	}
+	return out, nil
+}
+
+// delayedLatestOf returns the function that tells whether a topic is
+// delayed for the reader rd of r (delayed), and if so its latest event
+// at least its delay old (found false if it had none then). What the
+// store held as of each delay is read once, when first needed.
+func (s *Server) delayedLatestOf(r *http.Request, rd reader) func(topic string) (old feed.Event, delayed, found bool, err error) {
+	asOf := map[time.Duration]map[string]feed.Event{}
+	return func(topic string) (feed.Event, bool, bool, error) {
+		d := s.opts.Delayed.Of(topic, rd.realtime)
+		if d == 0 {
+			return feed.Event{}, false, false, nil
 		}
 		then, ok := asOf[d]
 		if !ok {
 			events, _, err := s.stored.LatestAsOf(r.Context(), time.Now().Add(-d))
 			if err != nil {
-				return nil, err
+				return feed.Event{}, true, false, err
 			}
 			then = make(map[string]feed.Event, len(events))
 			for _, old := range events {
@@ -279,11 +299,9 @@ func (s *Server) delayedLatest(r *http.Request, rd reader, latest []feed.Event) 
 			}
 			asOf[d] = then
 		}
-		if old, ok := then[e.Topic]; ok {
-			out = append(out, old)
-		}
+		old, found := then[topic]
+		return old, true, found, nil
 	}
-	return out, nil
 }
 
 // history handles GET /api/history: a page of stored events, and the URL of

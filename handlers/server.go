@@ -83,6 +83,10 @@ type Backends struct {
 	// a cluster, this node's (Hub.Audience) summed with the latest the
 	// others shared (fanout.Sum). Else the hub's alone (one node).
 	Audience func() *fanout.Audience
+	// AudienceEvery is how long the hub keeps a count of its audience
+	// (fanout.Options.Audience; 0: fanout.DefaultAudience): how long
+	// the public may cache a figure of /api/viewers.
+	AudienceEvery time.Duration
 }
 
 // ClusterStatus is a cluster node's state.
@@ -206,15 +210,19 @@ type Server struct {
 	stored   History
 	hub      *fanout.Hub
 	beat     func(f feed.Filter, at time.Time) (int, error) // Backends.Heartbeat
-	// audienceOf is Backends.Audience (see audience).
-	audienceOf func() *fanout.Audience
-	stats      func() StoreStats
-	cluster    func() ClusterStatus
-	log        *slog.Logger
-	creds      atomic.Pointer[credentials]       // see SetCredentials
-	proxies    atomic.Pointer[proxies]           // see SetProxies
-	opsToken   atomic.Pointer[[sha256.Size]byte] // its digest; see SetOpsToken
-	streams    *streamLimits
+	// audienceOf is Backends.Audience (see audience), audienceEvery
+	// Backends.AudienceEvery; viewerAnswers the answers of /api/viewers
+	// to the public, encoded once per count.
+	audienceOf    func() *fanout.Audience
+	audienceEvery time.Duration
+	viewerAnswers viewerAnswers
+	stats         func() StoreStats
+	cluster       func() ClusterStatus
+	log           *slog.Logger
+	creds         atomic.Pointer[credentials]       // see SetCredentials
+	proxies       atomic.Pointer[proxies]           // see SetProxies
+	opsToken      atomic.Pointer[[sha256.Size]byte] // its digest; see SetOpsToken
+	streams       *streamLimits
 	// publishStreams bounds the streaming publishes, in all and per
 	// publish token; bodies the memory of the other publishes' bodies.
 	publishStreams *streamLimits
@@ -279,6 +287,9 @@ func New(b Backends, opts Options) *Server {
 	if s.audienceOf = b.Audience; s.audienceOf == nil {
 		s.audienceOf = b.Hub.Audience
 	}
+	if s.audienceEvery = b.AudienceEvery; s.audienceEvery <= 0 {
+		s.audienceEvery = fanout.DefaultAudience
+	}
 	if s.opts.Viewers == "" {
 		s.opts.Viewers = ViewersOperators
 	}
@@ -323,9 +334,10 @@ func (s *Server) Handler() http.Handler {
 	feedRoutes.Use(s.cors)
 	feedRoutes.HandleFunc("/events", s.events).Methods(get...)
 	feedRoutes.HandleFunc("/api/topics", s.topics).Methods(get...)
+	feedRoutes.HandleFunc("/api/viewers", s.viewers).Methods(get...)
 	feedRoutes.HandleFunc("/api/history", s.history).Methods(get...)
 	feedRoutes.HandleFunc("/api/export.csv", s.exportCSV).Methods(get...)
-	for _, path := range []string{"/events", "/api/topics", "/api/history", "/api/export.csv"} {
+	for _, path := range []string{"/events", "/api/topics", "/api/viewers", "/api/history", "/api/export.csv"} {
 		feedRoutes.HandleFunc(path, s.preflight).Methods(http.MethodOptions)
 	}
 

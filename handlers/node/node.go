@@ -241,7 +241,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 	if opts.Server != nil {
 		opts.Server(&serverOpts)
 	}
-	n.srv = handlers.New(handlers.Backends{Log: n.eventLog, History: n.history, Sessions: sessions, Hub: n.hub, Cluster: status, Metrics: metrics, Heartbeat: heartbeat, Audience: audience, StoreStats: func() handlers.StoreStats {
+	n.srv = handlers.New(handlers.Backends{Log: n.eventLog, History: n.history, Sessions: sessions, Hub: n.hub, Cluster: status, Metrics: metrics, Heartbeat: heartbeat, Audience: audience, AudienceEvery: hubOpts.Audience, StoreStats: func() handlers.StoreStats {
 		ss := st.Stats()
 		return handlers.StoreStats{Commits: ss.Commits, Events: ss.Events, Busy: ss.Busy, WALFrames: ss.WALFrames}
 	}}, serverOpts)

@@ -39,7 +39,7 @@
  *   data-viewers                 "12,345 watching" beside each game or
  *                                symbol ("fewer than 50 watching" below
  *                                the server's feed.viewers_min), read
- *                                from /api/topics every 5 s, or every
+ *                                from /api/viewers every 5 s, or every
  *                                data-viewers="30s" (2s to 10m); nothing
  *                                where the server tells the public no
  *                                figure (feed.viewers not "public");
@@ -420,28 +420,32 @@
 
   // watchAudience asks the server, for the widgets of g that show their
   // audience (data-viewers), how many watch each of their topics
-  // (GET /api/topics, with g's token): at once, then every interval (the
+  // (GET /api/viewers, with g's token): at once, then every interval (the
   // shortest its widgets ask for), but not while the page is hidden —
   // a tab in the background asks nothing, and asks at once when shown
   // again. One request a group, however many widgets, and nothing per
   // event. Only a figure the server gives is shown: it gives none unless
-  // its feed.viewers tells the public.
+  // its feed.viewers tells the public, and says so with a 404, after
+  // which the group asks no more (the setting changes with a restart).
+  // The browser's cache keeps the public's answers until the server's
+  // next count and revalidates them (ETag): most asks cost a 304.
   function watchAudience(g) {
     if (g.audience) return;
     var every = 0;
     g.widgets.forEach(function (w) { if (w.viewersEvery && (!every || w.viewersEvery < every)) every = w.viewersEvery; });
     if (!every) return;
-    var a = (g.audience = { timer: 0, asking: false });
+    var a = (g.audience = { timer: 0, asking: false, told: true });
     var ask = function () {
       clearTimeout(a.timer);
       a.timer = 0;
-      if (g.refused || a.asking || document.hidden) return;
+      if (g.refused || a.asking || !a.told || document.hidden) return;
       var shown = g.widgets.filter(function (w) { return w.viewersEvery; });
-      var url = origin + "/api/topics?" + topicsOf(shown).map(function (t) { return "topic=" + encodeURIComponent(t); }).join("&");
+      var url = origin + "/api/viewers?" + topicsOf(shown).map(function (t) { return "topic=" + encodeURIComponent(t); }).join("&");
       if (g.token) url += "&token=" + encodeURIComponent(g.token);
       a.asking = true;
-      fetch(url, { credentials: g.auth.credentials ? "include" : "omit", cache: "no-store" }).then(function (resp) {
-        if (!resp.ok) throw new Error("/api/topics answered " + resp.status);
+      fetch(url, { credentials: g.auth.credentials ? "include" : "omit" }).then(function (resp) {
+        if (resp.status === 404) a.told = false;
+        if (!resp.ok) throw new Error("/api/viewers answered " + resp.status);
         return resp.json();
       }).then(function (ans) {
         var figures = new Map();
@@ -451,7 +455,7 @@
         shown.forEach(function (w) { w.audience(figures); });
       }).catch(function () { /* keep the figures shown: asked again */ }).then(function () {
         a.asking = false;
-        if (!document.hidden && !g.refused) a.timer = setTimeout(ask, every);
+        if (!document.hidden && !g.refused && a.told) a.timer = setTimeout(ask, every);
       });
     };
     document.addEventListener("visibilitychange", function () {
@@ -466,7 +470,7 @@
   }
 
   // watchingText says how many watch a topic, from its entry of
-  // /api/topics: "12,345 watching", "fewer than 50 watching" (the public
+  // /api/viewers: "12,345 watching", "fewer than 50 watching" (the public
   // figure below feed.viewers_min), or "" where the server gives none.
   // Only whole numbers are shown.
   function watchingText(t) {
