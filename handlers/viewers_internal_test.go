@@ -13,6 +13,7 @@ import (
 // in bytes): past the bounds, answers are encoded for their request
 // alone, still right.
 func TestViewerAnswers(t *testing.T) {
+	t.Parallel()
 	var va viewerAnswers
 	encoded := 0
 	encode := func(body string) func() ([]byte, error) {
@@ -63,6 +64,7 @@ func TestViewerAnswers(t *testing.T) {
 }
 
 func TestMatchesETag(t *testing.T) {
+	t.Parallel()
 	const etag = `"abc"`
 	for header, want := range map[string]bool{
 		`"abc"`: true, `W/"abc"`: true, ` "x" , "abc" `: true, "*": true,

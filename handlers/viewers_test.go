@@ -11,6 +11,7 @@ import (
 )
 
 func TestParseViewersQuery(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		query string
