@@ -69,6 +69,10 @@ type Options struct {
 	IdempotencyWindow time.Duration
 }
 
+// writerCacheKiB is the writer connection's page cache, in KiB (SQLite's
+// default is 2,000).
+const writerCacheKiB = 32 << 10
+
 // maxCommit bounds the events of one transaction, so one commit cannot hold
 // the write lock for long however many publishers are waiting.
 const maxCommit = 4096
@@ -243,6 +247,12 @@ func (s *Store) open(syncMode string) error {
 		// Multi-row inserts keep a statement journal; in memory, not
 		// in a temporary file written on every commit.
 		"&_pragma=temp_store(memory)"+
+		// A commit to a few thousand topics changes a page of the
+		// latest table and of the topic index per topic: with the
+		// default 2 MiB cache they spilled into the write-ahead log in
+		// the middle of the transaction, and were read back and
+		// written again at its end.
+		"&_pragma=cache_size("+strconv.Itoa(-writerCacheKiB)+")"+
 		// Checkpoints run beside the writer (see checkpoint), not
 		// inside a commit.
 		"&_pragma=wal_autocheckpoint(0)"+
