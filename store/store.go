@@ -102,6 +102,7 @@ type Store struct {
 
 	lastID atomic.Int64 // highest committed ID
 	floor  atomic.Int64 // highest ID removed by retention
+	swept  atomic.Int64 // topic_index holds no entry at or below this ID
 
 	commits   atomic.Uint64 // transactions committed by Append
 	events    atomic.Uint64 // events they held
@@ -303,7 +304,7 @@ func (s *Store) open(syncMode string) error {
 	if err := s.rdb.PingContext(ctx); err != nil {
 		return err
 	}
-	s.cdb, err = sql.Open("sqlite", s.real+"?_pragma=busy_timeout("+strconv.FormatInt(restartWait.Milliseconds(), 10)+")")
+	s.cdb, err = sql.Open("sqlite", s.real+"?_pragma=busy_timeout("+strconv.FormatInt(checkpointWait.Milliseconds(), 10)+")")
 	if err != nil {
 		return err
 	}
@@ -462,20 +463,27 @@ func (s *Store) write() {
 		var req *appendRequest
 		var t *task
 		ok := true
-		if s.indexedThrough < s.lastID.Load() {
-			// Nothing waiting for long: a good moment to index.
-			idle.Reset(indexEvery / 4)
-			select {
-			case req, ok = <-s.reqs:
-			case t = <-s.tasks:
-			case <-idle.C:
-				s.indexTopics()
-				continue
-			}
-		} else {
-			select {
-			case req, ok = <-s.reqs:
-			case t = <-s.tasks:
+		// Publishes come before tasks: a task (a chunk of a prune) runs
+		// when no publish is waiting, so that a long series of tasks
+		// does not hold acknowledgements back.
+		select {
+		case req, ok = <-s.reqs:
+		default:
+			if s.indexedThrough < s.lastID.Load() {
+				// Nothing waiting for long: a good moment to index.
+				idle.Reset(indexEvery / 4)
+				select {
+				case req, ok = <-s.reqs:
+				case t = <-s.tasks:
+				case <-idle.C:
+					s.indexTopics()
+					continue
+				}
+			} else {
+				select {
+				case req, ok = <-s.reqs:
+				case t = <-s.tasks:
+				}
 			}
 		}
 		if !ok {
