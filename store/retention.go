@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"time"
 
@@ -63,11 +64,31 @@ func (s *Store) Prune(ctx context.Context, r Retention) (int64, error) {
 			return removed, unavailable("prune", err)
 		}
 		chunk = resize(chunk, took, pruneChunkMin, pruneChunkMax)
+		if err := rest(ctx, took); err != nil {
+			return removed, err
+		}
 	}
 	if err := s.sweepIndex(ctx); err != nil {
 		return removed, unavailable("prune the topic index", err)
 	}
 	return removed, nil
+}
+
+// rest waits as long as the last transaction of a prune took before the
+// next: a prune takes at most half of the writer's time, and writes the
+// log at most half as fast as the writer can, so that the checkpointer
+// keeps up with it (see checkpoint). Without the pause a prune of a
+// million events grew the log to 150 MB, and the writer then copied tens
+// of megabytes of it in one go.
+func rest(ctx context.Context, took time.Duration) error {
+	t := time.NewTimer(took)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // resize returns the size of the next chunk of a prune, within [lo, hi],
@@ -82,31 +103,35 @@ func resize(chunk int64, took time.Duration, lo, hi int64) int64 {
 	return chunk
 }
 
-// sweepIndex removes the topic index entries at or below the floor, a
-// range of each topic's entries at a time, topics in slices of a few
-// milliseconds. Removed with their events instead, each entry was a seek
-// of its own into another topic's pages: a chunk of the events of 1,600
-// topics rewrote a page per event.
+// sweepIndex removes the topic index entries at or below the floor: each
+// topic's are one range of the index, removed in transactions of about
+// pruneSlice, a few topics' or a part of one topic's each. Removed with
+// their events instead, each entry was a seek of its own into another
+// topic's pages: a chunk of the events of 1,600 topics rewrote a page per
+// event.
 func (s *Store) sweepIndex(ctx context.Context) error {
 	floor := s.floor.Load()
 	if floor <= s.swept.Load() {
 		return nil
 	}
 	after, done := "", false
-	chunk := int64(1) // topics: one may have thousands of entries to remove
+	budget := int64(pruneChunkMin)
 	for !done {
 		var took time.Duration
 		err := s.runTask(ctx, func() error {
 			start := time.Now()
 			var err error
-			after, done, err = s.stmt.sweep(after, int(chunk), floor)
+			after, done, err = s.stmt.sweep(after, budget, floor)
 			took = time.Since(start)
 			return err
 		})
 		if err != nil {
 			return err
 		}
-		chunk = resize(chunk, took, 1, 1024)
+		budget = resize(budget, took, pruneChunkMin, pruneChunkMax)
+		if err := rest(ctx, took); err != nil {
+			return err
+		}
 	}
 	s.swept.Store(floor)
 	return nil
@@ -190,18 +215,20 @@ func (st *statements) prune(from, to, last int64) (int64, error) {
 	return n, tx.Commit()
 }
 
-// sweep deletes the topic index entries at or below floor of up to n
-// topics after the topic after (every topic has a row in latest), in one
-// transaction, and returns the last topic it swept; done is true when no
-// topic is left.
-func (st *statements) sweep(after string, n int, floor int64) (last string, done bool, err error) {
+// sweep deletes topic index entries at or below floor, in one
+// transaction: those of the topics after the topic after (every topic has
+// a row in latest), in order, about budget entries in all (a topic with
+// none counts as one). It returns the last topic it swept whole; done is
+// true when no topic is left.
+func (st *statements) sweep(after string, budget, floor int64) (last string, done bool, err error) {
 	ctx := context.Background()
 	tx, err := st.db.BeginTx(ctx, nil)
 	if err != nil {
 		return "", false, err
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT topic FROM latest WHERE topic > ? ORDER BY topic LIMIT ?`, after, n)
+	limit := budget
+	rows, err := tx.QueryContext(ctx, `SELECT topic FROM latest WHERE topic > ? ORDER BY topic LIMIT ?`, after, limit)
 	if err != nil {
 		return "", false, err
 	}
@@ -218,18 +245,39 @@ func (st *statements) sweep(after string, n int, floor int64) (last string, done
 	if err := rows.Err(); err != nil {
 		return "", false, err
 	}
+	// bound finds where budget entries of a topic end, if it has more.
+	bound, err := tx.PrepareContext(ctx, `SELECT id FROM topic_index WHERE topic = ? AND id <= ? ORDER BY id LIMIT 1 OFFSET ?`)
+	if err != nil {
+		return "", false, err
+	}
+	defer bound.Close()
 	del, err := tx.PrepareContext(ctx, `DELETE FROM topic_index WHERE topic = ? AND id <= ?`)
 	if err != nil {
 		return "", false, err
 	}
 	defer del.Close()
+	last = after
 	for _, t := range topics {
-		if _, err := del.ExecContext(ctx, t, floor); err != nil {
+		if budget <= 0 {
+			return last, false, tx.Commit()
+		}
+		upTo := floor
+		err := bound.QueryRowContext(ctx, t, floor, budget-1).Scan(&upTo)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return "", false, err
 		}
+		res, err := del.ExecContext(ctx, t, upTo)
+		if err != nil {
+			return "", false, err
+		}
+		n, _ := res.RowsAffected()
+		budget -= max(n, 1)
+		if upTo < floor {
+			// More of this topic is left: the next transaction takes
+			// it up again.
+			return last, false, tx.Commit()
+		}
+		last = t
 	}
-	if len(topics) < n {
-		return "", true, tx.Commit()
-	}
-	return topics[len(topics)-1], false, tx.Commit()
+	return last, int64(len(topics)) < limit, tx.Commit()
 }

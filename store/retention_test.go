@@ -180,14 +180,25 @@ func TestRestoreOverUnreadableDatabase(t *testing.T) {
 func TestPruneBacklogUnderLoad(t *testing.T) {
 	backlog := 1_000_000
 	if testing.Short() || raceEnabled {
-		backlog = 100_000 // SQLite itself runs under the race detector
+		backlog = 50_000 // SQLite itself runs under the race detector
 	}
+	// The events of many topics, and of one: its topic index entries
+	// are one range.
+	for _, tc := range []struct {
+		name   string
+		topics int
+	}{{"Topics1600", 1_600}, {"OneTopic", 1}} {
+		t.Run(tc.name, func(t *testing.T) { pruneUnderLoad(t, backlog, tc.topics) })
+	}
+}
+
+func pruneUnderLoad(t *testing.T, backlog, topics int) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "feed.db")
 	s := MustOpenStoreAt(t, path, store.Options{})
 	MustAppend(t, s, note("w9/S0000", 0))
 	s.Close()
-	fillHistory(t, path, backlog, 1_600)
+	fillHistory(t, path, backlog, topics)
 
 	s = MustOpenStoreAt(t, path, store.Options{})
 	if s.LastID() != int64(backlog)+1 {
@@ -206,7 +217,7 @@ func TestPruneBacklogUnderLoad(t *testing.T) {
 			default:
 			}
 			start := time.Now()
-			if _, err := s.Append(ctx, []feed.Update{note("w9/S0001", n)}); err != nil {
+			if _, err := s.Append(ctx, []feed.Update{note("w9/S0000", n)}); err != nil {
 				t.Error(err)
 			}
 			waits = append(waits, time.Since(start))
@@ -226,11 +237,16 @@ func TestPruneBacklogUnderLoad(t *testing.T) {
 		removed, took, len(waits), waits[len(waits)/2], p99, worst)
 	// A publish waits for one prune transaction of a few milliseconds
 	// and its own commit. The bounds are loose: a shared, loaded machine
-	// stalls any goroutine now and then for tens of milliseconds, and a
-	// checkpoint's fsync for longer. Before, a publish waited for a
-	// transaction of 10,000 events (p99 65–125 ms, the longest up to 1.1 s).
-	if p99 > 25*time.Millisecond || worst > 500*time.Millisecond {
-		t.Errorf("publishes waited up to %s (p99 %s) during the prune; the bounds are 500 ms and 25 ms", worst, p99)
+	// stalls any goroutine now and then for tens of milliseconds, and
+	// the end of a checkpoint (copying the last of the log, starting it
+	// over) for about 100 ms. Before, a publish waited for a transaction
+	// of 10,000 events (p99 65–125 ms, the longest up to 1.1 s).
+	p99Bound := 25 * time.Millisecond
+	if raceEnabled {
+		p99Bound = 75 * time.Millisecond // before: p99 3 s
+	}
+	if p99 > p99Bound || worst > 500*time.Millisecond {
+		t.Errorf("publishes waited up to %s (p99 %s) during the prune; the bounds are 500 ms and %s", worst, p99, p99Bound)
 	}
 	// What remains resumes exactly; what is gone gets a reset.
 	if _, err := s.After(ctx, s.Floor()-1, all(t), 10); !errors.Is(err, feed.ErrPruned) {
@@ -239,8 +255,20 @@ func TestPruneBacklogUnderLoad(t *testing.T) {
 	if got, err := s.After(ctx, s.Floor(), all(t), 10); err != nil || len(got) != 10 || got[0].ID != s.Floor()+1 {
 		t.Fatalf("After(floor) = [%s], %v", ids(got), err)
 	}
-	if latest, err := s.Latest(ctx); err != nil || len(latest) != 1_600 {
-		t.Fatalf("the snapshot holds %d topics (%v), want 1600", len(latest), err)
+	if latest, err := s.Latest(ctx); err != nil || len(latest) != topics {
+		t.Fatalf("the snapshot holds %d topics (%v), want %d", len(latest), err, topics)
+	}
+	// The topic index kept no entry of a pruned event.
+	floor := s.Floor()
+	s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var stale int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM topic_index WHERE id <= ?`, floor).Scan(&stale); err != nil || stale != 0 {
+		t.Fatalf("%d topic index entries of pruned events remain (%v)", stale, err)
 	}
 }
 
