@@ -47,11 +47,13 @@ const checkpointWait = 200 * time.Millisecond
 // between two commits (see finishCheckpoint), and its next commit starts
 // the log from the beginning.
 //
-// A restarting checkpoint from this connection did the same, but it took
-// the write lock and then waited, for up to 200 ms, for the readers of the
-// old log to leave, and the writer, between its read lock and its write
-// lock at the start of a transaction, is one of them: every restart held
-// the acknowledgements back for 200 ms (TestCheckpointUnderLoad).
+// A restarting checkpoint from this connection did the same, but it holds
+// the write lock while it waits, up to 200 ms, for the readers of the old
+// log to leave; the writer, between its read lock and its write lock at
+// the start of a transaction, can be one of them. While a prune wrote the
+// log fast, publishes waited 200 ms so (TestPruneBacklogUnderLoad); under
+// steady publishing alone it was not seen (TestCheckpointUnderLoad, which
+// checks that the log still starts over).
 func (s *Store) checkpoint() {
 	t := time.NewTicker(checkpointInterval)
 	defer t.Stop()
