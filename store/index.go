@@ -50,7 +50,7 @@ func (st *statements) index(from, to int64) error {
 		// another topic's (it halved the time spent finding the place of
 		// each row under a streaming publish to 400 topics).
 		if st.indexInsert, err = st.db.PrepareContext(ctx,
-			`INSERT INTO topic_index (topic, id) SELECT topic, id FROM events WHERE id > ? AND id <= ? ORDER BY topic, id`); err != nil {
+			`INSERT OR IGNORE INTO topic_index (topic, id) SELECT topic, id FROM events WHERE id > ? AND id <= ? ORDER BY topic, id`); err != nil {
 			return err
 		}
 		if st.indexMark, err = st.db.PrepareContext(ctx,

@@ -79,10 +79,15 @@ func (s *Store) readRange(ctx context.Context, tx *sql.Tx, v feed.Visible, after
 	if err != nil || len(topics) == 0 {
 		return dst, err
 	}
-	var indexed int64
-	if err := tx.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'indexed_through'`).Scan(&indexed); err != nil {
+	var indexed, floor int64
+	if err := tx.QueryRowContext(ctx, `SELECT
+		(SELECT value FROM counters WHERE name = 'indexed_through'),
+		(SELECT value FROM counters WHERE name = 'floor')`).Scan(&indexed, &floor); err != nil {
 		return dst, err
 	}
+	// Below the floor the events are gone, but not yet all their topic
+	// index entries (see Store.Prune).
+	after = max(after, floor)
 	// The range splits at indexed_through: IDs up to it are in the index,
 	// the few above it are read from the events table.
 	headBefore, tailAfter := min(before, indexed+1), max(after, indexed)

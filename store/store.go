@@ -69,6 +69,10 @@ type Options struct {
 	IdempotencyWindow time.Duration
 }
 
+// writerCacheKiB is the writer connection's page cache, in KiB (SQLite's
+// default is 2,000).
+const writerCacheKiB = 32 << 10
+
 // maxCommit bounds the events of one transaction, so one commit cannot hold
 // the write lock for long however many publishers are waiting.
 const maxCommit = 4096
@@ -98,6 +102,7 @@ type Store struct {
 
 	lastID atomic.Int64 // highest committed ID
 	floor  atomic.Int64 // highest ID removed by retention
+	swept  atomic.Int64 // topic_index holds no entry at or below this ID
 
 	commits   atomic.Uint64 // transactions committed by Append
 	events    atomic.Uint64 // events they held
@@ -243,6 +248,12 @@ func (s *Store) open(syncMode string) error {
 		// Multi-row inserts keep a statement journal; in memory, not
 		// in a temporary file written on every commit.
 		"&_pragma=temp_store(memory)"+
+		// A commit to a few thousand topics changes a page of the
+		// latest table and of the topic index per topic: with the
+		// default 2 MiB cache they spilled into the write-ahead log in
+		// the middle of the transaction, and were read back and
+		// written again at its end.
+		"&_pragma=cache_size("+strconv.Itoa(-writerCacheKiB)+")"+
 		// Checkpoints run beside the writer (see checkpoint), not
 		// inside a commit.
 		"&_pragma=wal_autocheckpoint(0)"+
@@ -293,7 +304,7 @@ func (s *Store) open(syncMode string) error {
 	if err := s.rdb.PingContext(ctx); err != nil {
 		return err
 	}
-	s.cdb, err = sql.Open("sqlite", s.real+"?_pragma=busy_timeout("+strconv.FormatInt(restartWait.Milliseconds(), 10)+")")
+	s.cdb, err = sql.Open("sqlite", s.real+"?_pragma=busy_timeout("+strconv.FormatInt(checkpointWait.Milliseconds(), 10)+")")
 	if err != nil {
 		return err
 	}
@@ -452,20 +463,27 @@ func (s *Store) write() {
 		var req *appendRequest
 		var t *task
 		ok := true
-		if s.indexedThrough < s.lastID.Load() {
-			// Nothing waiting for long: a good moment to index.
-			idle.Reset(indexEvery / 4)
-			select {
-			case req, ok = <-s.reqs:
-			case t = <-s.tasks:
-			case <-idle.C:
-				s.indexTopics()
-				continue
-			}
-		} else {
-			select {
-			case req, ok = <-s.reqs:
-			case t = <-s.tasks:
+		// Publishes come before tasks: a task (a chunk of a prune) runs
+		// when no publish is waiting, so that a long series of tasks
+		// does not hold acknowledgements back.
+		select {
+		case req, ok = <-s.reqs:
+		default:
+			if s.indexedThrough < s.lastID.Load() {
+				// Nothing waiting for long: a good moment to index.
+				idle.Reset(indexEvery / 4)
+				select {
+				case req, ok = <-s.reqs:
+				case t = <-s.tasks:
+				case <-idle.C:
+					s.indexTopics()
+					continue
+				}
+			} else {
+				select {
+				case req, ok = <-s.reqs:
+				case t = <-s.tasks:
+				}
 			}
 		}
 		if !ok {

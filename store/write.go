@@ -43,8 +43,8 @@ func (st *statements) close() {
 }
 
 const (
-	insertEvents = `INSERT INTO events (id, topic, type, time, data, operator) VALUES `
-	upsertLatest = `INSERT INTO latest (topic, id, type, time, data) VALUES `
+	insertEvents = `INSERT OR ROLLBACK INTO events (id, topic, type, time, data, operator) VALUES `
+	upsertLatest = `INSERT OR ROLLBACK INTO latest (topic, id, type, time, data) VALUES `
 	onConflict   = ` ON CONFLICT (topic) DO UPDATE SET id = excluded.id, type = excluded.type, time = excluded.time, data = excluded.data`
 )
 
