@@ -21,6 +21,7 @@ import (
 // topics whose history is all gone), then live events; a position at the
 // floor gets exactly the events after it.
 func TestResumeBelowRetention(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	a := newApp(t, handlers.Options{}, false)
 	const topics, events = 40, 4_000
