@@ -73,21 +73,37 @@ func phonePage(base, attrs string) string {
 <script src="` + base + `/widget.js" ` + attrs + `></script></body></html>`
 }
 
-// screenshotDir is a folder for the test's screenshots, kept after it.
+// screenshotDir is the folder screenshots are kept in, named by
+// LIVEFEED_SCREENSHOTS (.ci/run names one); "" if none, and then no
+// screenshot is taken: painting pages into images at a phone's pixel
+// ratio was an eighth of the browser tests' CPU, and asserts nothing.
 func screenshotDir(t *testing.T) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "livefeed-screenshots-")
-	if err != nil {
+	dir := os.Getenv("LIVEFEED_SCREENSHOTS")
+	if dir == "" {
+		return ""
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// phoneScale is the pixel ratio of the phones the tests lay pages out
+// for: a phone's 2 where screenshots are kept, else 1 — the layout, in
+// CSS pixels, is the same, with a quarter of the pixels to paint.
+func phoneScale() float64 {
+	if os.Getenv("LIVEFEED_SCREENSHOTS") == "" {
+		return 1
+	}
+	return 2
 }
 
 // fits reports the page's scroll width and the viewport's width: a page
 // that fits scrolls only vertically.
 func fits(t *testing.T, ctx context.Context, what string, width int64) {
 	t.Helper()
-	do(t, ctx, chromedp.EmulateViewport(width, 800, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	do(t, ctx, chromedp.EmulateViewport(width, 800, chromedp.EmulateScale(phoneScale()), chromedp.EmulateMobile))
 	// Let the layout settle on the new width.
 	waitFor(t, ctx, what+" laid out at the new width", fmt.Sprintf(`window.innerWidth === %d`, width), patience)
 	got := eval[int64](t, ctx, `document.documentElement.scrollWidth`)
@@ -198,7 +214,7 @@ func TestBrowserMatchDay(t *testing.T) {
 		height[w] = eval[int64](t, ctx, `document.documentElement.scrollHeight`)
 	}
 	t.Logf("console height with 100 games and 500 symbols: %d px at 390 px wide, %d px at 320 px", height[390], height[320])
-	do(t, ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	do(t, ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(phoneScale()), chromedp.EmulateMobile))
 	screenshot(t, ctx, dir, "matchday-console-phone", false)
 
 	demo := tab(t, ctx)
@@ -343,7 +359,7 @@ func TestBrowserCorrections(t *testing.T) {
 	}
 	dir := screenshotDir(t)
 	screenshot(t, ctx, dir, "corrections-console-desk", false)
-	do(t, ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	do(t, ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(phoneScale()), chromedp.EmulateMobile))
 	screenshot(t, ctx, dir, "corrections-console-phone", false)
 }
 

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -334,7 +333,7 @@ func TestBrowserWidgetThemes(t *testing.T) {
 // TestBrowserWidgetScreenshots: a page with a scoreboard, a ticker and a
 // tape, light and dark, at 320, 390 and 1280 px: nothing scrolls
 // sideways, nothing in a widget reaches out of its box. The PNGs go to
-// $LIVEFEED_SCREENSHOTS when set, else a temporary folder.
+// $LIVEFEED_SCREENSHOTS when set (see screenshotDir).
 func TestBrowserWidgetScreenshots(t *testing.T) {
 	t.Parallel() // a node, a site and a browser context of its own
 	ctx := browser(t)
@@ -352,12 +351,7 @@ func TestBrowserWidgetScreenshots(t *testing.T) {
 	} {
 		live.publish(t, body)
 	}
-	dir := os.Getenv("LIVEFEED_SCREENSHOTS")
-	if dir == "" {
-		dir = t.TempDir()
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := screenshotDir(t)
 	for _, theme := range []string{"light", "dark"} {
 		background := map[string]string{"light": "#f5f7fa", "dark": "#0b0f14"}[theme]
 		site.show(`<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
