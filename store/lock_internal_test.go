@@ -19,7 +19,6 @@ import (
 // is locked again as the file it now is: the lock is on the file SQLite
 // opens, so a second Open through a hard link to it is refused.
 func TestLockRetriesAReplacedFile(t *testing.T) {
-	t.Parallel()
 	if !lockFollowsFile(t.TempDir()) {
 		t.Skip("the database file itself is not locked here")
 	}
