@@ -85,11 +85,14 @@ func (h *Hub) writeBatch(w *writer) {
 			continue // ownership is moot once closed
 		}
 		p := w.parts[i]
+		out := w.buf[p.start:p.stop]
 		if p.end == fillLagged {
+			if len(out) > 0 {
+				s.conn.(nonBlocking).TryWrite(out) // what is begun, as far as the socket takes it
+			}
 			s.close(errLagged)
 			continue
 		}
-		out := w.buf[p.start:p.stop]
 		if len(out) > 0 {
 			n, err := s.conn.(nonBlocking).TryWrite(out)
 			if err != nil {
@@ -172,6 +175,9 @@ func (h *Hub) drainBlocking(s *Subscriber) bool {
 		out, frames, end := h.fill(s, buf[:0], writeChunk)
 		buf = out
 		if end == fillLagged {
+			if len(out) > 0 {
+				s.conn.Write(out, h.opts.WriteTimeout) // what is begun
+			}
 			s.close(errLagged)
 			return false
 		}

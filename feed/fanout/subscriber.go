@@ -381,7 +381,7 @@ func (h *Hub) writeHead(s *Subscriber) error {
 // bytes, and advances its cursor past it: left-over bytes of a partial
 // write, then the backlog, then matching window events. It returns the
 // number of frames completed, and whether s must be closed: fillLagged if
-// it has lost events (buf is not to be written), fillEnding if its stream
+// it has lost events (buf then holds only what is begun), fillEnding if its stream
 // is to end (buf ends with the ending's notice: write it, then close).
 func (h *Hub) fill(s *Subscriber, buf []byte, max int) ([]byte, int, fillEnd) {
 	h.mu.RLock()
@@ -421,6 +421,7 @@ func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]b
 	max += len(buf)
 	start := len(buf)
 	frames := 0
+	begun, begunFrames := len(buf), 0 // the end of the rest of a frame begun, or of the head
 	if len(s.pending) > 0 {
 		buf = append(buf, s.pending...)
 		if marks != nil {
@@ -433,6 +434,7 @@ func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]b
 			s.seq, s.lastID = s.pendingNext, s.pendingID
 		}
 		s.pending, s.pendingNext, s.pendingID, s.pendingEnds = nil, 0, 0, false
+		begun, begunFrames = len(buf), frames
 	}
 	if e := s.ending.Load(); e != nil {
 		// After the frame a write stopped in, nothing but the notice.
@@ -452,7 +454,10 @@ func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]b
 		}
 	}
 	if s.lagged.Load() {
-		return buf, frames, fillLagged
+		// Only what is begun goes out: the rest of a frame, or the
+		// stream's head (a client must get a whole response before the
+		// stream ends, to resume from it).
+		return buf[:begun], begunFrames, fillLagged
 	}
 	// A cursor behind the window skipped only events it does not match:
 	// had one matched, eviction would have marked it lagged.
@@ -505,7 +510,7 @@ type fillEnd int8
 
 const (
 	fillMore   fillEnd = iota // it goes on
-	fillLagged                // it lost events: close it, writing nothing
+	fillLagged                // it lost events: write what is begun (the rest of a frame, or the stream's head), then close it
 	fillEnding                // its token ran out or was revoked: write the notice, then close it (see Subscriber.ending)
 )
 
