@@ -306,7 +306,7 @@ func (s *Server) publishTap(w http.ResponseWriter, r *http.Request, sess *sessio
 			// Several operators keep changing this topic at once: taps
 			// that lost spread out a little, so that one of them wins
 			// each round. The tap's deadline still bounds it all.
-			if err := sleepCtx(ctx, time.Duration(rand.IntN(attempt*500))*time.Microsecond); err != nil {
+			if err := feed.Sleep(ctx, time.Duration(rand.IntN(attempt*500))*time.Microsecond); err != nil {
 				return feed.Errorf(feed.ErrConflict, "%s is changing too fast to apply this change; try again", topic)
 			}
 		}
@@ -332,18 +332,6 @@ func (s *Server) publishTap(w http.ResponseWriter, r *http.Request, sess *sessio
 			w.Header().Set("Idempotent-Replayed", "true")
 		}
 		return s.answerTap(w, sess, events[0], replayed)
-	}
-}
-
-// sleepCtx waits d, or until ctx ends and returns its error.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

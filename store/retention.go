@@ -80,16 +80,7 @@ func (s *Store) Prune(ctx context.Context, r Retention) (int64, error) {
 // keeps up with it (see checkpoint). Without the pause a prune of a
 // million events grew the log to 150 MB, and the writer then copied tens
 // of megabytes of it in one go.
-func rest(ctx context.Context, took time.Duration) error {
-	t := time.NewTimer(took)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+func rest(ctx context.Context, took time.Duration) error { return feed.Sleep(ctx, took) }
 
 // resize returns the size of the next chunk of a prune, within [lo, hi],
 // after one of chunk took took.

@@ -264,12 +264,7 @@ func (s *Stream) wait() {
 	d = min(d, maxBackoff)
 	d = d/2 + rand.N(d/2+1)
 	s.fails++
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-s.ctx.Done():
-	case <-t.C:
-	}
+	feed.Sleep(s.ctx, d)
 }
 
 // parseLiveness reads the data of a stale or fresh event.

@@ -107,13 +107,4 @@ func publish(ctx context.Context, pub Publisher, topic, typ string, data any, on
 func round2(v float64) float64 { return math.Round(v*100) / 100 }
 
 // sleep waits d and reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
+func sleep(ctx context.Context, d time.Duration) bool { return feed.Sleep(ctx, d) == nil }
