@@ -143,7 +143,7 @@ func BenchmarkSparsePrefix(b *testing.B) {
 			batch = batch[:0]
 		}
 	}
-	s.Close() // indexes everything: the reads below use topic_index alone
+	s.Close() // indexes everything: the reads below use topic_runs alone
 	s = MustOpenStoreAt(b, path, store.Options{})
 	ctx := context.Background()
 	sparsePrefix, densePrefix := mustFilter(b, "sparse/*"), mustFilter(b, "dense/*")

@@ -18,6 +18,12 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// migrationSteps are the parts of migrations SQL cannot express, run after
+// the file of the same version, in its transaction.
+var migrationSteps = map[int]func(context.Context, *sql.Tx) error{
+	6: runsFromIndex,
+}
+
 func migrate(ctx context.Context, db *sql.DB) error {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
@@ -68,6 +74,11 @@ func applyMigration(ctx context.Context, db *sql.DB, version int, name, body str
 	if _, err := tx.ExecContext(ctx, body); err != nil {
 		return err
 	}
+	if step := migrationSteps[version]; step != nil {
+		if err := step(ctx, tx); err != nil {
+			return err
+		}
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
 		version, strings.TrimPrefix(name, "migrations/"), time.Now().UnixMilli()); err != nil {
 		return err
@@ -84,4 +95,68 @@ func migrationVersion(name string) (int, error) {
 		return 0, fmt.Errorf("migration file %q must be named NNNN_description.sql", base)
 	}
 	return v, nil
+}
+
+// runsFromIndex carries topic_index (a row per event) over into topic_runs
+// (runs of at most maxRun IDs of a topic) and drops it. Entries at or below
+// the floor, left by a prune that stopped before sweeping them, are not
+// carried over: reads never look below the floor. It reads the index in
+// pages, in its order, so memory holds one page.
+func runsFromIndex(ctx context.Context, tx *sql.Tx) error {
+	var floor int64
+	if err := tx.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'floor'`).Scan(&floor); err != nil {
+		return err
+	}
+	insert, err := tx.PrepareContext(ctx, `INSERT INTO topic_runs (topic, last, first, ids) VALUES (?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer insert.Close()
+	const page = 64 << 10
+	var cur run // the topic being read, its IDs not yet written
+	afterTopic, afterID := "", int64(0)
+	for {
+		rows, err := tx.QueryContext(ctx, `SELECT topic, id FROM topic_index
+			WHERE (topic, id) > (?, ?) AND id > ? ORDER BY topic, id LIMIT ?`, afterTopic, afterID, floor, page)
+		if err != nil {
+			return err
+		}
+		n := 0
+		var done []run
+		for rows.Next() {
+			var t string
+			var id int64
+			if err := rows.Scan(&t, &id); err != nil {
+				rows.Close()
+				return err
+			}
+			n++
+			if t != cur.topic && len(cur.ids) > 0 {
+				done = append(done, cur)
+				cur = run{}
+			}
+			cur.topic, cur.ids = t, append(cur.ids, id)
+			afterTopic, afterID = t, id
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if n < page && len(cur.ids) > 0 {
+			done, cur = append(done, cur), run{}
+		} else if whole := len(cur.ids) / maxRun * maxRun; whole > 0 {
+			// A topic with more entries than a page: its whole runs
+			// go now.
+			done = append(done, run{topic: cur.topic, ids: cur.ids[:whole]})
+			cur.ids = slices.Clone(cur.ids[whole:])
+		}
+		if err := writeRuns(ctx, insert, done); err != nil {
+			return err
+		}
+		if n < page {
+			break
+		}
+	}
+	_, err = tx.ExecContext(ctx, `DROP TABLE topic_index`)
+	return err
 }

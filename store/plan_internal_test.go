@@ -36,19 +36,16 @@ func TestReadsSeekByIndex(t *testing.T) {
 			append(append([]any{0, 100}, restrictedArgs...), 10), "INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
 		{"WalkAllNewest", `SELECT id, topic, type, time, data FROM events WHERE id > ? AND id < ? ORDER BY id DESC LIMIT ?`,
 			[]any{0, 100, 10}, "INTEGER PRIMARY KEY"},
-		{"Indexed", `SELECT e.id, e.topic, e.type, e.time, e.data FROM topic_index x JOIN events e ON e.id = x.id
-			WHERE x.topic = ? AND x.id > ? AND x.id < ? ORDER BY x.id LIMIT ?`, []any{"a", 0, 10, 10}, "PRIMARY KEY (topic=? AND id>? AND id<?)"},
-		{"IndexedNewest", `SELECT e.id, e.topic, e.type, e.time, e.data FROM topic_index x JOIN events e ON e.id = x.id
-			WHERE x.topic = ? AND x.id > ? AND x.id < ? ORDER BY x.id DESC LIMIT ?`, []any{"a", 0, 10, 10}, "PRIMARY KEY (topic=? AND id>? AND id<?)"},
-		{"Seek", `SELECT id FROM topic_index WHERE topic = ? AND id > ? AND id < ? ORDER BY id LIMIT ?`, []any{"a", 0, 10, 10}, "PRIMARY KEY (topic=? AND id>? AND id<?)"},
-		{"SeekNewest", `SELECT id FROM topic_index WHERE topic = ? AND id > ? AND id < ? ORDER BY id DESC LIMIT ?`, []any{"a", 0, 10, 10}, "(topic=? AND id>? AND id<?)"},
+		{"Runs", `SELECT last, first, ids FROM topic_runs WHERE topic = ? AND last > ? ORDER BY last LIMIT ?`, []any{"a", 0, 10}, "INDEX topic_runs_by_topic (topic=? AND last>?)"},
+		{"RunsNewest", `SELECT last, first, ids FROM topic_runs WHERE topic = ? AND last > ? AND last < ? ORDER BY last DESC LIMIT ?`, []any{"a", 0, 10, 10}, "INDEX topic_runs_by_topic (topic=? AND last>? AND last<?)"},
+		{"SweepBound", `SELECT last FROM topic_runs WHERE topic = ? AND last <= ? ORDER BY last LIMIT 1 OFFSET ?`, []any{"a", 10, 5}, "INDEX topic_runs_by_topic (topic=? AND last<?)"},
+		{"Sweep", `DELETE FROM topic_runs WHERE topic = ? AND last <= ?`, []any{"a", 10}, "INDEX topic_runs_by_topic (topic=? AND last<?)"},
 		{"ByID", `SELECT id, topic, type, time, data FROM events WHERE id IN (?, ?, ?) ORDER BY id`, []any{3, 5, 9}, "INTEGER PRIMARY KEY (rowid=?)"},
 		{"ByIDNewest", `SELECT id, topic, type, time, data FROM events WHERE id IN (?, ?, ?) ORDER BY id DESC`, []any{3, 5, 9}, "INTEGER PRIMARY KEY (rowid=?)"},
 		{"Tail", `SELECT id, topic, type, time, data FROM events WHERE id > ? AND id < ?` + where + ` ORDER BY id LIMIT ?`,
 			append(append([]any{90, 100}, whereArgs...), 10), "INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
 		{"ExpandTopics", `SELECT topic FROM latest WHERE topic IN (?, ?) AND id > ?`, []any{"a", "b", 5}, "PRIMARY KEY (topic=?)"},
 		{"ExpandPrefix", `SELECT topic FROM latest WHERE topic >= ? AND topic < ? AND id > ?`, []any{"nba/", "nba0", 5}, "PRIMARY KEY (topic>? AND topic<?)"},
-		{"PruneIndex", `DELETE FROM topic_index WHERE (topic, id) IN (SELECT topic, id FROM events WHERE id > ? AND id <= ?)`, []any{0, 10}, "PRIMARY KEY (topic=? AND id=?)"},
 		{"FirstAt", `SELECT time FROM events WHERE id >= ? ORDER BY id LIMIT 1`, []any{5}, "INTEGER PRIMARY KEY (rowid>?)"},
 	} {
 		rows, err := s.rdb.Query(`EXPLAIN QUERY PLAN `+q.sql, q.args...)

@@ -46,11 +46,11 @@ func (s *Store) Missed(ctx context.Context, after int64, v feed.Visible, limit i
 // readRange reads, within tx, up to limit events of f with after < ID <
 // before, in ID order or, with newestFirst, newest first, appending them to
 // dst with their data in buf. "*" walks the primary key, where every row
-// matches. Any other selection is read through topic_index, up to
-// indexed_through, for the topics it covers that have events after after,
-// and by primary key above indexed_through, where the few unindexed events
-// are: the cost follows the events returned and the topics selected, never
-// the size of the table (a prefix of a few sparse topics among a million
+// matches. Any other selection is read through the topic index (topic_runs
+// up to indexed_through, the writer's memory above it) for the topics it
+// covers that have events after after, and by primary key for the few
+// events committed since: the cost follows the events returned and the
+// topics selected, never the size of the table (a prefix of a few sparse topics among a million
 // events would otherwise walk them all).
 //
 // Only the topics of v are read: its bounds select them, and unless they
@@ -79,23 +79,29 @@ func (s *Store) readRange(ctx context.Context, tx *sql.Tx, v feed.Visible, after
 	if err != nil || len(topics) == 0 {
 		return dst, err
 	}
-	var indexed, floor int64
+	var indexed, floor, top int64
 	if err := tx.QueryRowContext(ctx, `SELECT
 		(SELECT value FROM counters WHERE name = 'indexed_through'),
-		(SELECT value FROM counters WHERE name = 'floor')`).Scan(&indexed, &floor); err != nil {
+		(SELECT value FROM counters WHERE name = 'floor'),
+		COALESCE((SELECT MAX(id) FROM events), 0)`).Scan(&indexed, &floor, &top); err != nil {
 		return dst, err
 	}
-	// Below the floor the events are gone, but not yet all their topic
-	// index entries (see Store.Prune).
+	// Below the floor the events are gone, but not yet all their runs
+	// (see Store.Prune).
 	after = max(after, floor)
-	// The range splits at indexed_through: IDs up to it are in the index,
-	// the few above it are read from the events table.
-	headBefore, tailAfter := min(before, indexed+1), max(after, indexed)
+	// The range splits in three: IDs up to indexed_through are in
+	// topic_runs, those above it up to mem in the writer's memory, and
+	// those after mem (at most the commits since this snapshot was
+	// taken, or more if the writer has since forgotten what this
+	// snapshot needs) are read from the events table.
+	hi := min(before-1, indexed)
+	recentIDs, mem := s.recent.read(topics, indexed, max(after, indexed), before, top)
+	headBefore, tailAfter := min(before, mem+1), max(after, mem)
 	head := func(dst []feed.Event, limit int) ([]feed.Event, error) {
 		if after+1 >= headBefore {
 			return dst, nil
 		}
-		return indexedRange(ctx, tx, v, topics, after, headBefore, limit, newestFirst, buf, dst)
+		return indexedRange(ctx, tx, v, topics, recentIDs, after, hi, limit, newestFirst, buf, dst)
 	}
 	tail := func(dst []feed.Event, limit int) ([]feed.Event, error) {
 		if tailAfter+1 >= before {
@@ -151,39 +157,27 @@ func topicsAfter(ctx context.Context, tx *sql.Tx, f feed.Filter, after int64) ([
 	return topics, nil
 }
 
-// indexedRange reads, through topic_index, up to limit events of topics
-// (those of f with events after after) with after < ID < before, in ID
-// order or newest first. One topic is one index seek returning its rows in
-// order. Several are merged by ID here, from a page of each topic's IDs at
-// a time (SQLite would read every row of the range to sort them): the
-// pages start small, a share of limit, and double for a topic whose IDs
-// keep coming first, so the IDs read are at most about twice those
-// returned, plus a page per topic. Then only the events returned are read:
-// by ID, or, when they are most of the events between the first and the
-// last (a dense selection), by walking that stretch of the table.
-func indexedRange(ctx context.Context, tx *sql.Tx, v feed.Visible, topics []string, after, before int64, limit int, newestFirst bool, buf *eventBuf, dst []feed.Event) ([]feed.Event, error) {
-	dir := ""
-	if newestFirst {
-		dir = " DESC"
-	}
-	if len(topics) == 1 {
-		return scanEvents(ctx, tx, buf, dst, `SELECT e.id, e.topic, e.type, e.time, e.data, e.operator
-			FROM topic_index x JOIN events e ON e.id = x.id
-			WHERE x.topic = ? AND x.id > ? AND x.id < ? ORDER BY x.id`+dir+` LIMIT ?`, topics[0], after, before, limit)
-	}
-	seek, err := tx.PrepareContext(ctx, `SELECT id FROM topic_index WHERE topic = ? AND id > ? AND id < ? ORDER BY id`+dir+` LIMIT ?`)
-	if err != nil {
-		return dst, err
-	}
-	defer seek.Close()
+// indexedRange reads up to limit events of topics (those of f with events
+// after after) with after < ID, in ID order or newest first: through
+// topic_runs up to hi, and then recent, each topic's IDs above hi (in
+// range, ascending). One topic is a few rows of topic_runs holding its IDs
+// in order. Several are merged by ID here, from a few rows of each topic
+// at a time (SQLite would read every row of the range to sort them): the
+// reads start with one row and double for a topic whose IDs keep coming
+// first. Then only the events returned are read: by ID, or, when they are
+// most of the events between the first and the last (a dense selection),
+// by walking that stretch of the table.
+func indexedRange(ctx context.Context, tx *sql.Tx, v feed.Visible, topics []string, recent [][]int64, after, hi int64, limit int, newestFirst bool, buf *eventBuf, dst []feed.Event) ([]feed.Event, error) {
+	q := runQuery{ctx: ctx, tx: tx}
+	defer q.close()
 	m := merge{newestFirst: newestFirst}
 	page := min(max(2, limit/len(topics)+1), limit)
-	for _, t := range topics {
-		c := &cursor{topic: t, next: after, page: page}
-		if newestFirst {
-			c.next = before
+	for i, t := range topics {
+		c := &cursor{topic: t, lo: after, hi: hi, stored: hi > after, runs: 1, page: page}
+		if recent != nil && len(recent[i]) > 0 {
+			c.recent = recent[i]
 		}
-		if err := c.fill(ctx, seek, after, before, newestFirst); err != nil {
+		if err := c.fill(&q, newestFirst); err != nil {
 			return dst, err
 		}
 		if len(c.ids) > 0 {
@@ -195,9 +189,8 @@ func indexedRange(ctx context.Context, tx *sql.Tx, v feed.Visible, topics []stri
 	for len(ids) < limit && m.Len() > 0 {
 		c := m.cursors[0]
 		ids = append(ids, c.ids[0])
-		if c.ids = c.ids[1:]; len(c.ids) == 0 && !c.exhausted {
-			c.page = min(2*c.page, max(limit-len(ids), 1))
-			if err := c.fill(ctx, seek, after, before, newestFirst); err != nil {
+		if c.ids = c.ids[1:]; len(c.ids) == 0 {
+			if err := c.fill(&q, newestFirst); err != nil {
 				return dst, err
 			}
 		}
@@ -210,55 +203,202 @@ func indexedRange(ctx context.Context, tx *sql.Tx, v feed.Visible, topics []stri
 	if len(ids) == 0 {
 		return dst, nil
 	}
-	lo, hi := ids[0].(int64), ids[len(ids)-1].(int64)
+	dir := ""
 	if newestFirst {
-		lo, hi = hi, lo
+		dir = " DESC"
 	}
-	if hi-lo < 2*int64(len(ids)) {
+	lo, hi2 := ids[0].(int64), ids[len(ids)-1].(int64)
+	if newestFirst {
+		lo, hi2 = hi2, lo
+	}
+	if hi2-lo < 2*int64(len(ids)) {
 		where, args := whereVisible(v)
 		return scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data, operator FROM events
-			WHERE id >= ? AND id <= ?`+where+` ORDER BY id`+dir, append([]any{lo, hi}, args...)...)
+			WHERE id >= ? AND id <= ?`+where+` ORDER BY id`+dir, append([]any{lo, hi2}, args...)...)
 	}
 	return scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data, operator FROM events
 		WHERE id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY id`+dir, ids...)
 }
 
-// cursor is a topic's place in a merge: the IDs of its page not yet taken.
+// maxRunsRead is the most rows of topic_runs one read of a topic takes.
+const maxRunsRead = 64
+
+// cursor is a topic's place in a merge: its IDs in (lo, hi] from
+// topic_runs, then (in ID order) those of recent. In ID order a fill
+// decodes about page IDs, so a read of a few IDs of many topics does not
+// decode whole runs; newest first it decodes a run at a time (a run reads
+// only forwards).
 type cursor struct {
-	topic     string
-	ids       []int64
-	next      int64 // the bound of the next page: the last ID read
-	page      int   // the size of the next page
-	exhausted bool  // the topic has no IDs beyond ids
+	topic  string
+	lo, hi int64
+	page   int
+	ids    []int64     // the IDs not yet taken, in the merge's order
+	rows   []storedRun // rows read, not yet begun
+	run    runDecoder  // the row being decoded (in ID order)
+	stored bool        // topic_runs may hold more of them
+	runs   int         // how many rows the next read of topic_runs takes
+	next   int64       // where that read goes on: after this last ID, or newest first below it (0: not begun)
+	recent []int64     // the IDs above hi, ascending, not yet taken
 }
 
-// fill reads the topic's next page of IDs.
-func (c *cursor) fill(ctx context.Context, seek *sql.Stmt, after, before int64, newestFirst bool) error {
-	lo, hi := c.next, before
+// fill reads the topic's next IDs into ids; it leaves ids empty when there
+// are none left.
+func (c *cursor) fill(q *runQuery, newestFirst bool) error {
+	c.ids = c.ids[:0]
 	if newestFirst {
-		lo, hi = after, c.next
+		if len(c.recent) > 0 {
+			c.ids = append(c.ids, c.recent...)
+			slices.Reverse(c.ids)
+			c.recent = nil
+			return nil
+		}
+		for len(c.ids) == 0 && c.stored {
+			if err := c.readNewest(q); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	rows, err := seek.QueryContext(ctx, c.topic, lo, hi, c.page)
+	for len(c.ids) < c.page {
+		if len(c.run.blob) == 0 {
+			if len(c.rows) == 0 {
+				if !c.stored {
+					break
+				}
+				if err := c.readRuns(q); err != nil {
+					return err
+				}
+				continue
+			}
+			r := c.rows[0]
+			if c.rows = c.rows[1:]; r.first > c.hi {
+				c.stop()
+				break
+			}
+			c.run = runDecoder{first: r.first, last: r.last, blob: r.ids}
+		}
+		id, ok, err := c.run.next()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			c.run.blob = nil
+			continue
+		}
+		if id > c.hi {
+			c.stop()
+			break
+		}
+		if id > c.lo {
+			c.ids = append(c.ids, id)
+		}
+	}
+	if len(c.ids) == 0 && len(c.recent) > 0 {
+		c.ids, c.recent = append(c.ids, c.recent...), nil
+	}
+	return nil
+}
+
+// stop ends the topic's IDs from topic_runs: the rest are beyond hi.
+func (c *cursor) stop() {
+	c.stored, c.rows, c.run.blob = false, nil, nil
+}
+
+// readRuns reads the topic's next rows of topic_runs, in ID order.
+func (c *cursor) readRuns(q *runQuery) error {
+	if c.next == 0 {
+		c.next = c.lo
+	}
+	rows, err := q.read(&q.ascending, `SELECT last, first, ids FROM topic_runs WHERE topic = ? AND last > ? ORDER BY last LIMIT ?`, c.topic, c.next, c.runs)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	c.ids = c.ids[:0]
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return err
-		}
-		c.ids = append(c.ids, id)
+	c.stored = len(rows) == c.runs
+	c.runs = min(2*c.runs, maxRunsRead)
+	if len(rows) > 0 {
+		c.next = rows[len(rows)-1].last
 	}
-	if err := rows.Err(); err != nil {
+	c.rows = rows
+	return nil
+}
+
+// readNewest reads the topic's next rows of topic_runs newest first, and
+// decodes them into ids.
+func (c *cursor) readNewest(q *runQuery) error {
+	var rows []storedRun
+	var err error
+	if c.next == 0 {
+		// The run holding hi may go on beyond it: the first after
+		// hi, if it starts at or before it.
+		rows, err = q.read(&q.straddle, `SELECT last, first, ids FROM topic_runs WHERE topic = ? AND last > ? ORDER BY last LIMIT 1`, c.topic, c.hi)
+		if len(rows) == 1 && rows[0].first > c.hi {
+			rows = rows[:0]
+		}
+		c.next = c.hi + 1
+	} else {
+		rows, err = q.read(&q.descending, `SELECT last, first, ids FROM topic_runs WHERE topic = ? AND last > ? AND last < ? ORDER BY last DESC LIMIT ?`, c.topic, c.lo, c.next, c.runs)
+		c.stored = len(rows) == c.runs
+		c.runs = min(2*c.runs, maxRunsRead)
+	}
+	if err != nil {
 		return err
 	}
-	c.exhausted = len(c.ids) < c.page
-	if len(c.ids) > 0 {
-		c.next = c.ids[len(c.ids)-1]
+	for _, r := range rows {
+		start := len(c.ids)
+		if c.ids, err = decodeRun(c.ids, r.first, r.last, r.ids); err != nil {
+			return err
+		}
+		in := slices.DeleteFunc(c.ids[start:], func(id int64) bool { return id <= c.lo || id > c.hi })
+		c.ids = c.ids[:start+len(in)]
+		slices.Reverse(c.ids[start:])
+		c.next = min(c.next, r.last)
 	}
 	return nil
+}
+
+// storedRun is a row of topic_runs.
+type storedRun struct {
+	last, first int64
+	ids         []byte
+}
+
+// runQuery holds the statements a merge reads topic_runs with, prepared
+// on first use within the read's transaction.
+type runQuery struct {
+	ctx                             context.Context
+	tx                              *sql.Tx
+	ascending, descending, straddle *sql.Stmt
+}
+
+func (q *runQuery) read(stmt **sql.Stmt, query string, args ...any) ([]storedRun, error) {
+	if *stmt == nil {
+		var err error
+		if *stmt, err = q.tx.PrepareContext(q.ctx, query); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := (*stmt).QueryContext(q.ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var runs []storedRun
+	for rows.Next() {
+		var r storedRun
+		if err := rows.Scan(&r.last, &r.first, &r.ids); err != nil {
+			return nil, err
+		}
+		runs = append(runs, r)
+	}
+	return runs, rows.Err()
+}
+
+func (q *runQuery) close() {
+	for _, s := range []*sql.Stmt{q.ascending, q.descending, q.straddle} {
+		if s != nil {
+			s.Close()
+		}
+	}
 }
 
 // merge is a heap of cursors by their first ID: the smallest on top, or

@@ -21,7 +21,7 @@ type Retention struct {
 // depends on the machine and on what else runs, so the chunk is sized as
 // it goes: doubled while a transaction takes under half of pruneSlice,
 // halved when one takes more. Transactions of 10,000 events and their
-// topic index entries each held publishes for up to 1.1 s while a million
+// topic index entries (a row per event then) each held publishes for up to 1.1 s while a million
 // were pruned (TestPruneBacklogUnderLoad).
 const (
 	pruneSlice    = 2 * time.Millisecond
@@ -36,9 +36,9 @@ const (
 // and IDs are never reused: the high-water mark does not move. It returns
 // the number of events removed.
 //
-// The events go first, by ID, with the floor; their topic index entries
+// The events go first, by ID, with the floor; their runs in topic_runs
 // after, a topic at a time (see sweepIndex). Reads never look below the
-// floor, so entries left there meanwhile, or by a crash, are never read.
+// floor, so runs left there meanwhile, or by a crash, are never read.
 func (s *Store) Prune(ctx context.Context, r Retention) (int64, error) {
 	cutoff, err := s.pruneCutoff(ctx, r)
 	if err != nil {
@@ -94,12 +94,12 @@ func resize(chunk int64, took time.Duration, lo, hi int64) int64 {
 	return chunk
 }
 
-// sweepIndex removes the topic index entries at or below the floor: each
-// topic's are one range of the index, removed in transactions of about
+// sweepIndex removes the rows of topic_runs wholly at or below the floor
+// (a run that reaches above it stays; reads skip its IDs below): each
+// topic's are one range of the table, removed in transactions of about
 // pruneSlice, a few topics' or a part of one topic's each. Removed with
-// their events instead, each entry was a seek of its own into another
-// topic's pages: a chunk of the events of 1,600 topics rewrote a page per
-// event.
+// their events instead, each was a seek of its own into another topic's
+// pages.
 func (s *Store) sweepIndex(ctx context.Context) error {
 	floor := s.floor.Load()
 	if floor <= s.swept.Load() {
@@ -183,8 +183,8 @@ func (s *Store) pruneCutoff(ctx context.Context, r Retention) (int64, error) {
 
 // prune deletes the events with IDs in (from, to], and records to as the
 // floor and last as the newest ID (which must survive even if every event
-// goes), in one transaction on the writer's connection. Their topic index
-// entries stay until sweep.
+// goes), in one transaction on the writer's connection. Their runs stay
+// in topic_runs until sweep.
 func (st *statements) prune(from, to, last int64) (int64, error) {
 	ctx := context.Background()
 	tx, err := st.db.BeginTx(ctx, nil)
@@ -206,10 +206,10 @@ func (st *statements) prune(from, to, last int64) (int64, error) {
 	return n, tx.Commit()
 }
 
-// sweep deletes topic index entries at or below floor, in one
-// transaction: those of the topics after the topic after (every topic has
-// a row in latest), in order, about budget entries in all (a topic with
-// none counts as one). It returns the last topic it swept whole; done is
+// sweep deletes the runs wholly at or below floor, in one transaction:
+// those of the topics after the topic after (every topic has a row in
+// latest), in order, about budget rows in all (a topic with none counts as
+// one). It returns the last topic it swept whole; done is
 // true when no topic is left.
 func (st *statements) sweep(after string, budget, floor int64) (last string, done bool, err error) {
 	ctx := context.Background()
@@ -237,12 +237,12 @@ func (st *statements) sweep(after string, budget, floor int64) (last string, don
 		return "", false, err
 	}
 	// bound finds where budget entries of a topic end, if it has more.
-	bound, err := tx.PrepareContext(ctx, `SELECT id FROM topic_index WHERE topic = ? AND id <= ? ORDER BY id LIMIT 1 OFFSET ?`)
+	bound, err := tx.PrepareContext(ctx, `SELECT last FROM topic_runs WHERE topic = ? AND last <= ? ORDER BY last LIMIT 1 OFFSET ?`)
 	if err != nil {
 		return "", false, err
 	}
 	defer bound.Close()
-	del, err := tx.PrepareContext(ctx, `DELETE FROM topic_index WHERE topic = ? AND id <= ?`)
+	del, err := tx.PrepareContext(ctx, `DELETE FROM topic_runs WHERE topic = ? AND last <= ?`)
 	if err != nil {
 		return "", false, err
 	}

@@ -51,8 +51,8 @@ func TestPrune(t *testing.T) {
 		db, _ := sql.Open("sqlite", path)
 		defer db.Close()
 		var stale int
-		if err := db.QueryRow(`SELECT COUNT(*) FROM topic_index WHERE id <= 100`).Scan(&stale); err != nil || stale != 0 {
-			t.Fatalf("%d topic index entries of pruned events remain (%v)", stale, err)
+		if err := db.QueryRow(`SELECT COUNT(*) FROM topic_runs WHERE last <= 100`).Scan(&stale); err != nil || stale != 0 {
+			t.Fatalf("%d runs of pruned events remain in the topic index (%v)", stale, err)
 		}
 		s = MustOpenStoreAt(t, path, store.Options{})
 		if s.Floor() != 100 || s.LastID() != 131 {
@@ -264,7 +264,7 @@ func pruneUnderLoad(t *testing.T, backlog, topics int) {
 	if latest, err := s.Latest(ctx); err != nil || len(latest) != topics {
 		t.Fatalf("the snapshot holds %d topics (%v), want %d", len(latest), err, topics)
 	}
-	// The topic index kept no entry of a pruned event.
+	// The topic index kept no run of pruned events only.
 	floor := s.Floor()
 	s.Close()
 	db, err := sql.Open("sqlite", path)
@@ -273,15 +273,16 @@ func pruneUnderLoad(t *testing.T, backlog, topics int) {
 	}
 	defer db.Close()
 	var stale int
-	if err := db.QueryRow(`SELECT COUNT(*) FROM topic_index WHERE id <= ?`, floor).Scan(&stale); err != nil || stale != 0 {
-		t.Fatalf("%d topic index entries of pruned events remain (%v)", stale, err)
+	if err := db.QueryRow(`SELECT COUNT(*) FROM topic_runs WHERE last <= ?`, floor).Scan(&stale); err != nil || stale != 0 {
+		t.Fatalf("%d runs of pruned events remain in the topic index (%v)", stale, err)
 	}
 }
 
 // fillHistory adds n tick events over topics topics to the database at
 // path (closed), after its last one, as the store would have stored them
-// an hour ago: with their topic index entries and latest rows. SQL makes
-// a million events in seconds, where appending them would take minutes.
+// an hour ago, with their latest rows; the store writes their topic index
+// when it opens, as after a crash. SQL makes a million events in seconds,
+// where appending them would take minutes.
 func fillHistory(tb testing.TB, path string, n, topics int) {
 	tb.Helper()
 	db, err := sql.Open("sqlite", path)
@@ -300,10 +301,9 @@ func fillHistory(tb testing.TB, path string, n, topics int) {
 			SELECT i, printf('w9/S%04d', i % ?3), 'tick', ?4,
 				printf('{"symbol":"S%04d","price":117.25,"change":-7.75,"volume":%d}', i % ?3, i / ?3)
 			FROM n`,
-		`INSERT OR IGNORE INTO topic_index (topic, id) SELECT topic, id FROM events WHERE id > ?1 ORDER BY topic, id`,
 		`INSERT OR REPLACE INTO latest (topic, id, type, time, data)
 			SELECT topic, MAX(id), type, time, data FROM events WHERE id > ?1 GROUP BY topic`,
-		`UPDATE counters SET value = ?1 + ?2 WHERE name IN ('last_id', 'indexed_through')`,
+		`UPDATE counters SET value = ?1 + ?2 WHERE name = 'last_id'`,
 	} {
 		if _, err := db.Exec(q, last, n, topics, at); err != nil {
 			tb.Fatalf("%s: %v", q, err)

@@ -102,7 +102,8 @@ type Store struct {
 
 	lastID atomic.Int64 // highest committed ID
 	floor  atomic.Int64 // highest ID removed by retention
-	swept  atomic.Int64 // topic_index holds no entry at or below this ID
+	swept  atomic.Int64 // topic_runs holds no row wholly at or below this ID
+	recent *recent      // the IDs committed since the last indexing pass
 
 	commits   atomic.Uint64 // transactions committed by Append
 	events    atomic.Uint64 // events they held
@@ -114,7 +115,7 @@ type Store struct {
 	// Owned by the writer goroutine.
 	lastTime       int64     // Unix ms of the last commit; event times never go back
 	needResync     bool      // a commit failed in a way that may have reached the disk
-	indexedThrough int64     // topic_index holds every event up to this ID
+	indexedThrough int64     // topic_runs holds every event up to this ID
 	lastIndexed    time.Time // when indexTopics last ran
 	peers          int       // the most Append calls seen under way at once (see gather)
 	peersSince     time.Time
@@ -291,6 +292,9 @@ func (s *Store) open(syncMode string) error {
 		return err
 	}
 	s.stmt = newStatements(s.db)
+	if err := s.catchUp(ctx); err != nil {
+		return err
+	}
 	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(time), 0) FROM events WHERE id = ?`, last).Scan(&s.lastTime); err != nil {
 		return err
 	}
@@ -452,7 +456,7 @@ func handOver[T any](s *Store, ctx context.Context, ch chan<- T, v T, done <-cha
 
 // write is the writer goroutine: it takes whatever requests are waiting,
 // commits them in one transaction and answers them. Between commits it
-// brings topic_index up to date (see indexTopics).
+// brings topic_runs up to date (see indexTopics).
 func (s *Store) write() {
 	defer close(s.done)
 	defer close(s.committed)
@@ -469,9 +473,8 @@ func (s *Store) write() {
 		select {
 		case req, ok = <-s.reqs:
 		default:
-			if s.indexedThrough < s.lastID.Load() {
-				// Nothing waiting for long: a good moment to index.
-				idle.Reset(indexEvery / 4)
+			if _, wait := s.indexDue(); s.indexedThrough < s.lastID.Load() {
+				idle.Reset(max(wait, 0))
 				select {
 				case req, ok = <-s.reqs:
 				case t = <-s.tasks:
@@ -507,7 +510,7 @@ func (s *Store) write() {
 		s.commit(batch)
 		s.busy.Add(int64(time.Since(start)))
 		clear(batch)
-		if s.indexDue() {
+		if due, _ := s.indexDue(); due {
 			s.indexTopics()
 		}
 	}
@@ -638,6 +641,7 @@ func (s *Store) commit(batch []*appendRequest) {
 		fail(unavailable("commit", err))
 		return
 	}
+	s.recent.add(events)
 	s.lastID.Store(id)
 	s.lastTime = now
 	s.commits.Add(1)
@@ -697,6 +701,7 @@ func (s *Store) resync() error {
 			return err
 		}
 		s.log.Warn("a commit reported as failed had reached the disk", "from", known+1, "to", last)
+		s.recent.add(events)
 		s.lastID.Store(last)
 		if n := len(events); n > 0 {
 			s.lastTime = max(s.lastTime, events[n-1].Time.UnixMilli())

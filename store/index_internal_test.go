@@ -1,0 +1,339 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"livefeed/feed"
+)
+
+// indexNow runs an indexing pass on the writer, as it does once
+// indexBacklog events wait.
+func indexNow(t *testing.T, s *Store) {
+	t.Helper()
+	if err := s.runTask(context.Background(), func() error { s.indexTopics(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// oracle is every event of a store as a test stored it, for the answer a
+// read must give.
+type oracle struct{ events []feed.Event }
+
+func (o *oracle) read(f feed.Filter, floor, after, before int64, limit int, newestFirst bool) []int64 {
+	var out []int64
+	for _, e := range o.events {
+		if e.ID > max(after, floor) && (before == 0 || e.ID < before) && f.Match(e.Topic) {
+			out = append(out, e.ID)
+		}
+	}
+	if newestFirst {
+		slices.Reverse(out)
+	}
+	return out[:min(limit, len(out))]
+}
+
+func eventIDs(events []feed.Event) []int64 {
+	out := make([]int64, len(events))
+	for i, e := range events {
+		out[i] = e.ID
+	}
+	return out
+}
+
+// TestIndexedReads checks every read of a selection of topics against
+// the events themselves, with the IDs of the topic index in each of its
+// places: all in the writer's memory, in topic_runs and memory, in runs of
+// more than maxRun IDs, after a restart, and after a prune.
+func TestIndexedReads(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "feed.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { s.Close() }()
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var o oracle
+	publish := func(n int) {
+		t.Helper()
+		for n > 0 {
+			batch := make([]feed.Update, min(n, 500))
+			n -= len(batch)
+			for i := range batch {
+				topic := fmt.Sprintf("g/t%02d", rng.IntN(30))
+				switch r := rng.IntN(100); {
+				case r < 45:
+					topic = "hot"
+				case r < 46:
+					topic = fmt.Sprintf("s/x%d", rng.IntN(3))
+				}
+				batch[i] = feed.Update{Topic: topic, Type: "note", Data: json.RawMessage(`{"n":1}`)}
+			}
+			events, err := s.Append(ctx, batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.events = append(o.events, events...)
+		}
+	}
+	filters := [][]string{{"hot"}, {"g/t05"}, {"s/x1", "hot"}, {"g/*", "s/*"}, {"nothing"}}
+	check := func(stage string) {
+		t.Helper()
+		last, floor := s.LastID(), s.Floor()
+		positions := []int64{floor, last / 2, last - 50, last + 10}
+		for range 2 {
+			positions = append(positions, rng.Int64N(last+1))
+		}
+		for _, patterns := range filters {
+			f, err := feed.ParseFilter(patterns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, after := range positions {
+				if after < floor {
+					continue
+				}
+				for _, before := range []int64{0, after + 1 + rng.Int64N(2000)} {
+					for _, limit := range []int{7, feed.MaxPage} {
+						for _, newest := range []bool{false, true} {
+							got, more, err := s.Page(ctx, feed.Range{Filter: f, After: after, Before: before}, limit, newest)
+							if err != nil {
+								t.Fatalf("%s: %v after %d before %d: %v", stage, patterns, after, before, err)
+							}
+							want := o.read(f, floor, after, before, limit+1, newest)
+							wantMore := len(want) > limit
+							want = want[:min(limit, len(want))]
+							if !slices.Equal(eventIDs(got), want) || more != wantMore {
+								t.Fatalf("%s: %v after %d before %d limit %d newest first %v:\n got %v (more %v)\nwant %v (more %v)",
+									stage, patterns, after, before, limit, newest, eventIDs(got), more, want, wantMore)
+							}
+						}
+					}
+				}
+				got, err := s.After(ctx, after, f, 300)
+				if want := o.read(f, floor, after, 0, 300, false); err != nil || !slices.Equal(eventIDs(got), want) {
+					t.Fatalf("%s: After(%d, %v) = %v, %v; want %v", stage, after, patterns, eventIDs(got), err, want)
+				}
+			}
+		}
+	}
+
+	publish(3000)
+	check("in memory")
+	indexNow(t, s)
+	publish(12000) // "hot" gets more than maxRun IDs in the next pass
+	check("stored and in memory")
+	indexNow(t, s)
+	check("stored, the last pass still in memory")
+	indexNow(t, s)
+	publish(700)
+	check("stored in runs longer than maxRun")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	check("reopened")
+	publish(900)
+	if _, err := s.Prune(ctx, Retention{MaxRows: 9000}); err != nil {
+		t.Fatal(err)
+	}
+	check("pruned")
+	publish(300)
+	indexNow(t, s)
+	check("pruned and indexed")
+	var n int
+	if err := s.rdb.QueryRow(`SELECT COUNT(*) FROM topic_runs WHERE last <= ?`, s.Floor()).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d runs wholly below the floor remain (%v)", n, err)
+	}
+	var longest int
+	if err := s.rdb.QueryRow(`SELECT MAX(length(ids)) FROM topic_runs`).Scan(&longest); err != nil || longest == 0 {
+		t.Fatalf("longest run %d bytes, %v", longest, err)
+	}
+}
+
+// TestReadAcrossPasses: a read whose snapshot was taken before the writer
+// ran two indexing passes (and so forgot IDs the snapshot has not seen in
+// topic_runs) still gets every event of its snapshot, from the events
+// table.
+func TestReadAcrossPasses(t *testing.T) {
+	t.Parallel()
+	s, err := Open(filepath.Join(t.TempDir(), "feed.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	var o oracle
+	publish := func(n int) {
+		for i := range n {
+			events, err := s.Append(ctx, []feed.Update{{Topic: fmt.Sprintf("t/%d", i%4), Type: "note", Data: json.RawMessage(`{}`)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.events = append(o.events, events...)
+		}
+	}
+	publish(40)
+	indexNow(t, s)
+	publish(40)
+	tx, err := s.rdb.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	var snapshot int64
+	if err := tx.QueryRow(`SELECT value FROM counters WHERE name = 'indexed_through'`).Scan(&snapshot); err != nil || snapshot != 40 {
+		t.Fatalf("indexed_through %d, %v", snapshot, err)
+	}
+	seen := len(o.events)
+	for range 2 {
+		indexNow(t, s)
+		publish(40)
+	}
+	if got, through := s.recent.read([]string{"t/1"}, snapshot, snapshot, math.MaxInt64, s.LastID()); got != nil || through != snapshot {
+		t.Fatalf("the writer's memory answered for a snapshot it no longer covers: %v through %d", got, through)
+	}
+	f, _ := feed.ParseFilter([]string{"t/1", "t/2"})
+	got, err := s.readRange(ctx, tx, feed.Access{}.Narrow(f), 0, math.MaxInt64, 1000, false, new(eventBuf), nil)
+	snap := oracle{o.events[:seen]}
+	if want := snap.read(f, 0, 0, 0, 1000, false); err != nil || !slices.Equal(eventIDs(got), want) {
+		t.Fatalf("read of an old snapshot = %v, %v; want %v", eventIDs(got), err, want)
+	}
+}
+
+// TestMigrateTopicIndex opens a database written by the livefeed before
+// topic_runs (testdata/v5.db: 3,501 events over 28 topics, the first
+// 1,000 pruned, three index entries left below the floor, the index 301
+// events behind as after a crash) and checks that every topic's history
+// reads as its events say, and that publishing goes on after the last ID.
+func TestMigrateTopicIndex(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "feed.db")
+	src, err := os.ReadFile("testdata/v5.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	var version, oldIndex int
+	if err := s.rdb.QueryRow(`SELECT MAX(version), (SELECT COUNT(*) FROM sqlite_schema WHERE name = 'topic_index') FROM schema_migrations`).Scan(&version, &oldIndex); err != nil || version != 6 || oldIndex != 0 {
+		t.Fatalf("schema version %d, topic_index tables %d (%v)", version, oldIndex, err)
+	}
+	var runs, below int
+	if err := s.rdb.QueryRow(`SELECT COUNT(*), COUNT(*) FILTER (WHERE first <= 1000) FROM topic_runs`).Scan(&runs, &below); err != nil || runs == 0 || below != 0 {
+		t.Fatalf("%d runs, %d reaching below the floor (%v)", runs, below, err)
+	}
+	if s.Floor() != 1000 || s.LastID() != 3501 {
+		t.Fatalf("floor %d, last %d", s.Floor(), s.LastID())
+	}
+	rows, err := s.rdb.Query(`SELECT id, topic FROM events ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o oracle
+	topics := map[string]bool{}
+	for rows.Next() {
+		var e feed.Event
+		if err := rows.Scan(&e.ID, &e.Topic); err != nil {
+			t.Fatal(err)
+		}
+		o.events = append(o.events, e)
+		topics[e.Topic] = true
+	}
+	rows.Close()
+	if len(topics) != 28 || len(o.events) != 2501 {
+		t.Fatalf("%d topics, %d events", len(topics), len(o.events))
+	}
+	for topic := range topics {
+		f, _ := feed.ParseFilter([]string{topic})
+		for _, newest := range []bool{false, true} {
+			got, _, err := s.Page(ctx, feed.Range{Filter: f}, feed.MaxPage, newest)
+			if want := o.read(f, 1000, 0, 0, feed.MaxPage, newest); err != nil || !slices.Equal(eventIDs(got), want) {
+				t.Fatalf("%s (newest first %v): %v, %v; want %v", topic, newest, eventIDs(got), err, want)
+			}
+		}
+	}
+	all, _ := feed.ParseFilter([]string{"stocks/*", "nba/*"})
+	n, err := s.Export(ctx, io.Discard, feed.Range{Filter: all})
+	if err != nil || n != 2501 {
+		t.Fatalf("exported %d events, %v", n, err)
+	}
+	e, err := s.Append(ctx, []feed.Update{{Topic: "stocks/S001", Type: "note", Data: json.RawMessage(`{}`)}})
+	if err != nil || e[0].ID != 3502 {
+		t.Fatalf("append after the migration: %v, %v", e, err)
+	}
+	// Opening it again migrates nothing more and reads the same.
+	s.Close()
+	if s, err = Open(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := feed.ParseFilter([]string{"stocks/S001"})
+	got, err := s.After(ctx, 1000, f, 1000)
+	o.events = append(o.events, e...)
+	if want := o.read(f, 1000, 1000, 0, 1000, false); err != nil || !slices.Equal(eventIDs(got), want) {
+		t.Fatalf("after reopening: %v, %v; want %v", eventIDs(got), err, want)
+	}
+}
+
+func TestRunEncoding(t *testing.T) {
+	t.Parallel()
+	for _, ids := range [][]int64{{1}, {5, 6, 7}, {1, 1 << 40, 1<<40 + 3}, {math.MaxInt64 - 1, math.MaxInt64}} {
+		blob := encodeRun(nil, ids)
+		got, err := decodeRun(nil, ids[0], ids[len(ids)-1], blob)
+		if err != nil || !slices.Equal(got, ids) {
+			t.Errorf("%v: decoded %v, %v", ids, got, err)
+		}
+	}
+	for _, bad := range []struct {
+		first, last int64
+		blob        []byte
+	}{
+		{5, 9, encodeRun(nil, []int64{5, 7})},           // ends before last
+		{5, 6, encodeRun(nil, []int64{5, 7})},           // goes past last
+		{5, 7, []byte{0x80}},                            // a varint cut short
+		{5, 7, []byte{0, 0xff, 0xff, 0xff, 0xff, 0xff}}, // cut short too
+		{5, 5, nil},             // empty
+		{5, 7, []byte{2}},       // the first is not first
+		{5, 7, []byte{0, 0, 2}}, // an ID twice
+	} {
+		if got, err := decodeRun(nil, bad.first, bad.last, bad.blob); err == nil {
+			t.Errorf("decodeRun(%d, %d, %x) = %v, want an error", bad.first, bad.last, bad.blob, got)
+		}
+	}
+}
+
+// FuzzDecodeRun: a damaged row gives an error, never a panic or IDs out
+// of its bounds.
+func FuzzDecodeRun(f *testing.F) {
+	f.Add(int64(5), int64(7), encodeRun(nil, []int64{5, 6, 7}))
+	f.Add(int64(1), int64(1<<40), encodeRun(nil, []int64{1, 1 << 40}))
+	f.Add(int64(0), int64(0), []byte{0x80, 0x80})
+	f.Fuzz(func(t *testing.T, first, last int64, blob []byte) {
+		ids, err := decodeRun(nil, first, last, blob)
+		if err != nil {
+			return
+		}
+		if len(ids) == 0 || ids[0] != first || ids[len(ids)-1] != last || !slices.IsSorted(ids) {
+			t.Fatalf("decodeRun(%d, %d, %x) = %v", first, last, blob, ids)
+		}
+	})
+}
