@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,7 +37,10 @@ const (
 // isStream reports whether a publish is a stream of lines.
 func isStream(r *http.Request) bool {
 	ct := r.Header.Get("Content-Type")
-	if ct == "" {
+	// Most publishes are application/json: they are told apart without
+	// mime.ParseMediaType, which allocates a map for the parameters.
+	base, _, _ := strings.Cut(ct, ";")
+	if !strings.EqualFold(strings.TrimSpace(base), ndjsonType) {
 		return false
 	}
 	mt, _, err := mime.ParseMediaType(ct)

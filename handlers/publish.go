@@ -118,7 +118,9 @@ func refuseUnread(w http.ResponseWriter, r *http.Request, log *slog.Logger, err 
 // for a batch. Written by hand: it is on the path of every publish.
 func ack(events []feed.Event, batch bool) []byte {
 	if !batch {
-		b := strconv.AppendInt([]byte(`{"id":`), events[0].ID, 10)
+		// One allocation: {"id": 20 digits }\n.
+		b := append(make([]byte, 0, 32), `{"id":`...)
+		b = strconv.AppendInt(b, events[0].ID, 10)
 		return append(b, "}\n"...)
 	}
 	b := append(make([]byte, 0, 16+12*len(events)), `{"ids":[`...)

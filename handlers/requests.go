@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -17,9 +16,10 @@ import (
 // label is always a route pattern, never a raw path, so that the number
 // of series stays bounded whatever paths clients send.
 const (
-	routeNone   = "unrouted"
-	routeStatic = "static"
-	routeEvents = "/events"
+	routeNone    = "unrouted"
+	routeStatic  = "static"
+	routeEvents  = "/events"
+	routePublish = "/api/publish"
 )
 
 // recorded wraps the whole router: it counts and times every request by
@@ -48,10 +48,8 @@ func (s *Server) recorded(next http.Handler) http.Handler {
 		if rec.route == routeEvents && !rec.opened.IsZero() {
 			d = rec.opened.Sub(rec.start) // a stream's duration is its client's
 		}
-		code := strconv.Itoa(status)
-		s.metrics.requests.WithLabelValues(rec.route, code).Inc()
-		s.metrics.durations.WithLabelValues(rec.route).Observe(d.Seconds())
-		if rec.route == "/api/publish" && status >= 400 {
+		s.metrics.request(rec.route, status, d)
+		if rec.route == routePublish && status >= 400 {
 			s.metrics.publishFailures.WithLabelValues(failureReason(status)).Inc()
 		}
 		switch status {

@@ -407,7 +407,7 @@ func (s *Server) Handler() http.Handler {
 	return s.recorded(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method == http.MethodPost && req.URL.Path == "/api/publish" {
 			if rec, ok := w.(*recorder); ok {
-				rec.route = "/api/publish"
+				rec.route = routePublish
 			}
 			publish.ServeHTTP(w, req)
 			return
@@ -454,9 +454,11 @@ func allowedMethods(router *mux.Router, req *http.Request) []string {
 // the client's error, not the server's.
 func (s *Server) strictRequest(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := ParseQuery(r.URL.RawQuery); err != nil {
-			Error(w, r, s.log, err)
-			return
+		if r.URL.RawQuery != "" {
+			if _, err := ParseQuery(r.URL.RawQuery); err != nil {
+				Error(w, r, s.log, err)
+				return
+			}
 		}
 		if r.Body != nil && r.Body != http.NoBody {
 			// On a copy of the request: net/http looks at the type of
@@ -494,9 +496,12 @@ type requestBody struct{ io.ReadCloser }
 
 func (b requestBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
+	if err == nil || err == io.EOF {
+		return n, err
+	}
 	var tooBig *http.MaxBytesError
 	switch {
-	case err == nil, err == io.EOF, errors.As(err, &tooBig):
+	case errors.As(err, &tooBig):
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		err = feed.Errorf(feed.ErrTimeout, "the request body did not arrive within the server's read timeout")
 	default:

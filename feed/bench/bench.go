@@ -24,6 +24,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime/pprof"
 	"strconv"
@@ -63,6 +64,11 @@ type Config struct {
 	// livefeed's ratio to.
 	BareURL string
 	BarePID int
+	// StoreCPU is the store's CPU per event without HTTP, in
+	// microseconds: BenchmarkGroupCommit's (store/bench_test.go),
+	// measured in the same session. With BareURL, W4's bar is livefeed's
+	// CPU per publish over the bare endpoint's plus this.
+	StoreCPU float64
 	// FsyncDir is where W4 times an fsync before and after each run
 	// (default: the directory of -db, else the system's temporary one).
 	FsyncDir string
@@ -103,6 +109,7 @@ func ParseArgs(args []string, getenv func(string) string, out io.Writer) (Config
 	fs.StringVar(&cfg.NATS, "nats", "", "`URL` of a NATS server with JetStream for W13's cluster (each run makes a stream of its own and deletes it)")
 	fs.StringVar(&cfg.BareURL, "bare-url", "", "W1, W2, W4, W9: base `URL` of the bare endpoint and fan-out sketch (go run ./feed/bench/bare), measured in the same runs; livefeed's ratios to it are reported, and are W1's and W4's bars")
 	fs.IntVar(&cfg.BarePID, "bare-pid", 0, "W1, W2, W4, W9: the bare endpoint's process `id`, for its CPU per delivery and per publish")
+	fs.Float64Var(&cfg.StoreCPU, "store-cpu-us", 0, "W4: the store's CPU per event without HTTP, in `microseconds` (BenchmarkGroupCommit's cpu-ns/event / 1000, same session); with -bare-url, W4's bar is then server_cpu_us_per_publish_ratio_to_bare_and_store <= 1.2")
 	fs.StringVar(&cfg.FsyncDir, "fsync-dir", "", "W4: `directory` on the database's disk to time fsync in (default: that of -db, else the temporary directory)")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the load tool itself to `file`")
 	o := &cfg.Override
@@ -172,6 +179,9 @@ func ParseArgs(args []string, getenv func(string) string, out io.Writer) (Config
 	}
 	if cfg.Durability != "normal" && cfg.Durability != "full" {
 		return Config{}, fmt.Errorf("-durability %q: normal or full", cfg.Durability)
+	}
+	if cfg.StoreCPU < 0 || math.IsNaN(cfg.StoreCPU) || math.IsInf(cfg.StoreCPU, 0) {
+		return Config{}, fmt.Errorf("-store-cpu-us %v: a number of microseconds, 0 or more", cfg.StoreCPU)
 	}
 	return cfg, nil
 }

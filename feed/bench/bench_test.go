@@ -60,6 +60,8 @@ func TestParseArgs(t *testing.T) {
 		{name: "ErrUnknownWorkload", args: []string{"-workload", "W12"}, err: `unknown workload "W12"`},
 		{name: "ErrRuns", args: []string{"-workload", "W1", "-runs", "0"}, err: "-runs 0"},
 		{name: "ErrDurability", args: []string{"-workload", "W4", "-durability", "off"}, err: "-durability"},
+		{name: "ErrStoreCPU", args: []string{"-workload", "W4", "-store-cpu-us", "-1"}, err: "-store-cpu-us"},
+		{name: "ErrStoreCPUNaN", args: []string{"-workload", "W4", "-store-cpu-us", "NaN"}, err: "-store-cpu-us"},
 		{name: "ErrExtraArgument", args: []string{"-workload", "W1", "extra"}, err: "unexpected argument"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -129,10 +130,15 @@ func TestWorkloadsEndToEnd(t *testing.T) {
 	t.Run("W4", func(t *testing.T) {
 		bare := httptest.NewServer(bench.BareEndpoint())
 		defer bare.Close()
-		f := run(t, "-workload", "W4", "-publishers", "4", "-duration", "1s", "-bare-url", bare.URL, "-bare-pid", fmt.Sprint(os.Getpid()))
+		f := run(t, "-workload", "W4", "-publishers", "4", "-duration", "1s", "-bare-url", bare.URL, "-bare-pid", fmt.Sprint(os.Getpid()), "-store-cpu-us", "10")
 		want(t, f, map[string]float64{"publish_errors": 0, "bare_publish_errors": 0})
 		positive(t, f, "publishes", "publishes_per_s", "ack_p99_ms", "bare_publishes_per_s", "bare_server_cpu_us_per_publish",
-			"publishes_per_s_ratio_to_bare", "server_cpu_us_per_publish_ratio_to_bare", "fsync_p50_ms")
+			"publishes_per_s_ratio_to_bare", "server_cpu_us_per_publish_ratio_to_bare", "server_cpu_us_per_publish_ratio_to_bare_and_store", "fsync_p50_ms")
+		lf, _ := f.Get("server_cpu_us_per_publish")
+		bareCPU, _ := f.Get("bare_server_cpu_us_per_publish")
+		if got, _ := f.Get("server_cpu_us_per_publish_ratio_to_bare_and_store"); math.Abs(got-lf/(bareCPU+10)) > 1e-9 {
+			t.Errorf("server_cpu_us_per_publish_ratio_to_bare_and_store = %v, want %v / (%v + 10)", got, lf, bareCPU)
+		}
 	})
 	t.Run("W9", func(t *testing.T) {
 		bare := httptest.NewServer(bench.BareEndpoint())
