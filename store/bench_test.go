@@ -210,3 +210,41 @@ func BenchmarkIngest(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*group), "ns/event")
 	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N*group), "cpu-ns/event")
 }
+
+// BenchmarkWidePrefix resumes a subscriber of a prefix of 2,000 topics
+// (a service following every symbol of a ticker) 10,000 events behind, in
+// the pages a resuming subscriber reads, from a database of 400,000
+// events whose topic index is in topic_runs.
+func BenchmarkWidePrefix(b *testing.B) {
+	const topics, rows, behind = 2000, 400_000, 10_000
+	path := filepath.Join(b.TempDir(), "feed.db")
+	s := MustOpenStoreAt(b, path, store.Options{})
+	batch := make([]feed.Update, 0, feed.MaxBatch)
+	for i := range rows {
+		sym := i % topics
+		batch = append(batch, feed.Update{Topic: fmt.Sprintf("stocks/S%04d", sym), Type: "tick",
+			Data: json.RawMessage(fmt.Sprintf(`{"symbol":"S%04d","price":117.25,"change":-7.75,"volume":%d}`, sym, i/topics+1))})
+		if len(batch) == cap(batch) {
+			MustAppend(b, s, batch...)
+			batch = batch[:0]
+		}
+	}
+	s.Close()
+	s = MustOpenStoreAt(b, path, store.Options{})
+	f := mustFilter(b, "stocks/*")
+	ctx := context.Background()
+	cpu := cpuTime()
+	for b.Loop() {
+		after, n := int64(rows-behind), 0
+		for n < behind {
+			page, err := s.After(ctx, after, f, 1000)
+			if err != nil || len(page) == 0 {
+				b.Fatal(len(page), err)
+			}
+			n += len(page)
+			after = page[len(page)-1].ID
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*behind), "ns/event")
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N*behind), "cpu-ns/event")
+}

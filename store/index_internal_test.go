@@ -76,6 +76,8 @@ func TestIndexedReads(t *testing.T) {
 					topic = "hot"
 				case r < 46:
 					topic = fmt.Sprintf("s/x%d", rng.IntN(3))
+				case r < 56:
+					topic = fmt.Sprintf("m/t%03d", rng.IntN(walkTopics+36))
 				}
 				batch[i] = feed.Update{Topic: topic, Type: "note", Data: json.RawMessage(`{"n":1}`)}
 			}
@@ -86,7 +88,7 @@ func TestIndexedReads(t *testing.T) {
 			o.events = append(o.events, events...)
 		}
 	}
-	filters := [][]string{{"hot"}, {"g/t05"}, {"s/x1", "hot"}, {"g/*", "s/*"}, {"nothing"}}
+	filters := [][]string{{"hot"}, {"g/t05"}, {"s/x1", "hot"}, {"g/*", "s/*"}, {"m/*"}, {"m/*", "s/*", "hot"}, {"nothing"}}
 	check := func(stage string) {
 		t.Helper()
 		last, floor := s.LastID(), s.Floor()

@@ -89,6 +89,34 @@ func (s *Store) readRange(ctx context.Context, tx *sql.Tx, v feed.Visible, after
 	// Below the floor the events are gone, but not yet all their runs
 	// (see Store.Prune).
 	after = max(after, floor)
+	if len(topics) >= walkTopics {
+		// Many topics: those of a prefix a service follows, which hold
+		// most of the events (stocks/*). The index would be read
+		// topic by topic, a query each for every page; walking a
+		// stretch of the table finds a page as fast as the events come,
+		// and costs little if it finds few. The index reads what it
+		// leaves.
+		lo, hi := after, min(before, after+walkSpan*int64(limit)+1)
+		if newestFirst {
+			lo, hi = max(after, before-walkSpan*int64(limit)-1), before
+		}
+		where, args := whereVisible(v)
+		n := len(dst)
+		dst, err = scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data, operator FROM events
+			WHERE id > ? AND id < ?`+where+order+` LIMIT ?`, append(append([]any{lo, hi}, args...), limit)...)
+		if err != nil || len(dst)-n == limit {
+			return dst, err
+		}
+		limit -= len(dst) - n
+		if newestFirst {
+			before = lo + 1
+		} else {
+			after = hi - 1
+		}
+		if after+1 >= before {
+			return dst, nil
+		}
+	}
 	// The range splits in three: IDs up to indexed_through are in
 	// topic_runs, those above it up to mem in the writer's memory, and
 	// those after mem (at most the commits since this snapshot was
@@ -122,6 +150,13 @@ func (s *Store) readRange(ctx context.Context, tx *sql.Tx, v feed.Visible, after
 	}
 	return second(dst, limit-(len(dst)-n))
 }
+
+// A read of walkTopics topics or more first walks the events table over
+// walkSpan IDs per event it may return (see readRange).
+const (
+	walkTopics = 64
+	walkSpan   = 4
+)
 
 // topicsAfter returns the topics f selects that have events after the ID
 // after, prefixes expanded to the topics that exist: every topic ever
