@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 // A topic's history is found through topic_runs: runs of its IDs, one row
 // per topic per indexing pass. The writer keeps the IDs committed since
 // the last pass in memory (recent) and writes them out when indexBacklog
-// events wait, or indexEvery after the first of them. A pass of 65,536
+// events wait, or once indexEvery has passed since the last pass. A pass of 65,536
 // events over 2,000 topics writes 2,000 rows: an index with a row per
 // event, brought up to date every 8,192 events, rewrote a page per topic
 // each time and cost a third of the writer's time under a streaming
@@ -69,15 +70,7 @@ func (r *recent) since(after int64) []run {
 			runs = append(runs, run{topic: t, ids: ids[i:]})
 		}
 	}
-	slices.SortFunc(runs, func(a, b run) int {
-		switch {
-		case a.topic < b.topic:
-			return -1
-		case a.topic > b.topic:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(runs, func(a, b run) int { return strings.Compare(a.topic, b.topic) })
 	return runs
 }
 

@@ -50,8 +50,8 @@ func (s *Store) Missed(ctx context.Context, after int64, v feed.Visible, limit i
 // up to indexed_through, the writer's memory above it) for the topics it
 // covers that have events after after, and by primary key for the few
 // events committed since: the cost follows the events returned and the
-// topics selected, never the size of the table (a prefix of a few sparse topics among a million
-// events would otherwise walk them all).
+// topics selected, never the size of the table (a prefix of a few sparse
+// topics among a million events would otherwise walk them all).
 //
 // Only the topics of v are read: its bounds select them, and unless they
 // are exact, the private topics the reader may not see are left out too,
@@ -242,14 +242,14 @@ func indexedRange(ctx context.Context, tx *sql.Tx, v feed.Visible, topics []stri
 	if newestFirst {
 		dir = " DESC"
 	}
-	lo, hi2 := ids[0].(int64), ids[len(ids)-1].(int64)
+	first, last := ids[0].(int64), ids[len(ids)-1].(int64)
 	if newestFirst {
-		lo, hi2 = hi2, lo
+		first, last = last, first
 	}
-	if hi2-lo < 2*int64(len(ids)) {
+	if last-first < 2*int64(len(ids)) {
 		where, args := whereVisible(v)
 		return scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data, operator FROM events
-			WHERE id >= ? AND id <= ?`+where+` ORDER BY id`+dir, append([]any{lo, hi2}, args...)...)
+			WHERE id >= ? AND id <= ?`+where+` ORDER BY id`+dir, append([]any{first, last}, args...)...)
 	}
 	return scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data, operator FROM events
 		WHERE id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY id`+dir, ids...)
