@@ -21,11 +21,12 @@ type Log interface {
 	// AppendOnce.
 	AppendIf(ctx context.Context, once *Idempotency, latest int64, u Update) (events []Event, replayed bool, err error)
 	// AppendEach commits updates that stand each on its own, the lines
-	// of a streaming publish: each is validated alone and the valid ones
-	// are committed in their order. keys, if not nil, holds an
-	// idempotency key or nil for each. The outcomes are in the order of
-	// updates.
-	AppendEach(ctx context.Context, updates []Update, keys []*Idempotency) []Outcome
+	// of a streaming publish, each checked by the caller (Update.Check):
+	// one the log refuses (more data than it takes, a key reused) is
+	// refused alone, and the others are committed in their order. keys,
+	// if not nil, holds an idempotency key or nil for each. The outcomes
+	// are in the order of updates.
+	AppendEach(ctx context.Context, updates []Checked, keys []*Idempotency) []Outcome
 	// Replay returns the events of the publish once stands for, if one
 	// was made, and ErrKeyReused if the key came with another request.
 	Replay(ctx context.Context, once Idempotency) (events []Event, found bool, err error)

@@ -133,6 +133,34 @@ func (u Update) Validate() (Update, error) { return u.validate(MaxDataBytes) }
 // feed.max_event_bytes).
 func (u Update) ValidateUpTo(maxData int) (Update, error) { return u.validate(maxData) }
 
+// Checked is an update Check accepted, as validation left it: what a
+// log's AppendEach takes, so that each line of a streaming publish is
+// validated once, on the goroutine that reads it, and the log does not
+// read its data again. Only Check makes one.
+type Checked struct{ u Update }
+
+// Check validates u as ValidateUpTo does.
+func (u Update) Check(maxData int) (Checked, error) {
+	v, err := u.validate(maxData)
+	if err != nil {
+		return Checked{}, err
+	}
+	return Checked{v}, nil
+}
+
+// Within returns the update if its data is at most maxData bytes (a log's
+// own limit, which may be lower than the one it was checked with). The
+// zero Checked is refused.
+func (c Checked) Within(maxData int) (Update, error) {
+	switch {
+	case c.u.Topic == "":
+		return Update{}, invalidf("the update was not checked")
+	case len(c.u.Data) > maxData:
+		return Update{}, invalidf("data is %d bytes; the limit is %d", len(c.u.Data), maxData)
+	}
+	return c.u, nil
+}
+
 func (u Update) validate(maxData int) (Update, error) {
 	if err := ValidateTopic(u.Topic); err != nil {
 		return Update{}, err

@@ -362,3 +362,31 @@ func FuzzValidateTopic(f *testing.F) {
 		}
 	})
 }
+
+// TestChecked: an update checked once (on a stream's reading goroutine) is
+// what ValidateUpTo makes of it; a log with a lower size limit refuses it
+// by size alone, with the message ValidateUpTo gives; the zero Checked is
+// refused.
+func TestChecked(t *testing.T) {
+	u := feed.Update{Topic: "stocks/S0001", Type: "tick", Data: json.RawMessage(` {"symbol":"S0001","price":1.5,"change":0,"volume":7} `)}
+	c, err := u.Check(feed.MaxDataBytesLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := u.ValidateUpTo(feed.MaxDataBytes)
+	got, err := c.Within(feed.MaxDataBytes)
+	if err != nil || got.Topic != want.Topic || got.Type != want.Type || string(got.Data) != string(want.Data) {
+		t.Fatalf("Within = %+v, %v; want %+v", got, err, want)
+	}
+	_, small := u.ValidateUpTo(20)
+	if _, err := c.Within(20); !errors.Is(err, feed.ErrInvalid) || small == nil || err.Error() != small.Error() {
+		t.Fatalf("Within(20) = %v; ValidateUpTo(20) says %v", err, small)
+	}
+	if _, err := (feed.Checked{}).Within(feed.MaxDataBytes); !errors.Is(err, feed.ErrInvalid) {
+		t.Fatalf("the zero Checked: %v", err)
+	}
+	bad := feed.Update{Topic: "stocks/S0001", Type: "tick", Data: json.RawMessage(`{"symbol":"S0001"}`)}
+	if _, err := bad.Check(feed.MaxDataBytesLimit); !errors.Is(err, feed.ErrInvalid) {
+		t.Fatalf("a tick without its fields was checked: %v", err)
+	}
+}

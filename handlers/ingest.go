@@ -212,7 +212,7 @@ type stream struct {
 // group is lines read and waiting to be committed together, in order.
 type group struct {
 	lines   []groupLine
-	updates []feed.Update
+	updates []feed.Checked
 	keys    []*feed.Idempotency // nil unless some line has a key
 	bytes   int
 	slab    []byte // the updates' data
@@ -344,6 +344,21 @@ func (st *stream) add(n int, line []byte, refused error, publisher [32]byte, sco
 		st.pending = &group{slab: make([]byte, 0, ingestBuffer)}
 	}
 	g := st.pending
+	var c feed.Checked
+	if refused == nil && !heartbeat {
+		// The line's bytes are the reader's buffer, reused by the next
+		// read: the group keeps a copy of the data. Appending to the
+		// slab never moves what earlier lines' data point to. The line
+		// is validated here, on the goroutine that reads the stream,
+		// while the group before it commits (the log checks only its
+		// own size limit again).
+		start := len(g.slab)
+		g.slab = append(g.slab, u.Data...)
+		u.Data = g.slab[start:len(g.slab):len(g.slab)]
+		if c, refused = u.Check(feed.MaxDataBytesLimit); refused != nil {
+			g.slab = g.slab[:start]
+		}
+	}
 	if heartbeat && refused == nil {
 		g.lines = append(g.lines, groupLine{line: n, update: -1, heartbeat: true, kept: kept})
 		g.bytes += len(trimmed)
@@ -351,14 +366,8 @@ func (st *stream) add(n int, line []byte, refused error, publisher [32]byte, sco
 		g.lines = append(g.lines, groupLine{line: n, update: -1, err: refused})
 		g.bytes += len(trimmed) + refusedLineCost
 	} else {
-		// The line's bytes are the reader's buffer, reused by the next
-		// read: the group keeps a copy of the data. Appending to the
-		// slab never moves what earlier lines' data point to.
-		start := len(g.slab)
-		g.slab = append(g.slab, u.Data...)
-		u.Data = g.slab[start:len(g.slab):len(g.slab)]
 		g.lines = append(g.lines, groupLine{line: n, update: len(g.updates)})
-		g.updates = append(g.updates, u)
+		g.updates = append(g.updates, c)
 		if key != "" {
 			if g.keys == nil {
 				g.keys = make([]*feed.Idempotency, len(g.updates)-1, maxGroupLines)

@@ -302,7 +302,7 @@ func (l timedLog) AppendIf(ctx context.Context, once *feed.Idempotency, latest i
 }
 
 // AppendEach times a streaming publish's commits.
-func (l timedLog) AppendEach(ctx context.Context, updates []feed.Update, keys []*feed.Idempotency) []feed.Outcome {
+func (l timedLog) AppendEach(ctx context.Context, updates []feed.Checked, keys []*feed.Idempotency) []feed.Outcome {
 	start := time.Now()
 	out := l.Log.AppendEach(ctx, updates, keys)
 	l.commit.Observe(time.Since(start).Seconds())

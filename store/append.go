@@ -161,21 +161,23 @@ func (s *Store) SetMeta(ctx context.Context, name, value string) error {
 }
 
 // AppendEach stores updates that stand each on its own, the lines of a
-// streaming publish: each is validated alone, and the valid ones are
-// committed in their order, with consecutive IDs unless another publish
-// commits between them. keys, if not nil, holds an idempotency key or nil
-// for each update: a keyed update is appended as AppendOnce would, and its
-// retry is answered with the event it made. The outcomes are in the order
-// of updates; an update refused for itself (invalid, its key reused) does
-// not hold back the others. All are handed to the writer before waiting
+// streaming publish, validated by the caller (feed.Update.Check, on the
+// goroutine that reads them, so that it overlaps the commit of the lines
+// before): they are committed in their order, with consecutive IDs unless
+// another publish commits between them. keys, if not nil, holds an
+// idempotency key or nil for each update: a keyed update is appended as
+// AppendOnce would, and its retry is answered with the event it made. The
+// outcomes are in the order of updates; an update refused for itself
+// (more data than the store takes, its key reused) does not hold back the
+// others. All are handed to the writer before waiting
 // for any, so that they share a commit.
-func (s *Store) AppendEach(ctx context.Context, updates []feed.Update, keys []*feed.Idempotency) []feed.Outcome {
+func (s *Store) AppendEach(ctx context.Context, updates []feed.Checked, keys []*feed.Idempotency) []feed.Outcome {
 	out := make([]feed.Outcome, len(updates))
 	var reqs []*appendRequest
 	var owners [][]int // the indices of updates each request holds
 	var run *appendRequest
-	for i, u := range updates {
-		v, err := u.ValidateUpTo(s.opts.MaxDataBytes)
+	for i, c := range updates {
+		v, err := c.Within(s.opts.MaxDataBytes)
 		if err != nil {
 			out[i].Err = err
 			continue

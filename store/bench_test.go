@@ -188,7 +188,7 @@ func BenchmarkSparsePrefix(b *testing.B) {
 func BenchmarkIngest(b *testing.B) {
 	s := MustOpenStore(b, store.Options{})
 	const group, symbols = 4096, 1600
-	updates := make([]feed.Update, group)
+	updates := make([]feed.Checked, group)
 	seq := 0
 	ctx := context.Background()
 	cpu := cpuTime()
@@ -196,8 +196,12 @@ func BenchmarkIngest(b *testing.B) {
 	for b.Loop() {
 		for i := range updates {
 			sym := seq % symbols
-			updates[i] = feed.Update{Topic: fmt.Sprintf("w9/S%04d", sym), Type: "tick",
+			u := feed.Update{Topic: fmt.Sprintf("w9/S%04d", sym), Type: "tick",
 				Data: json.RawMessage(fmt.Sprintf(`{"symbol":"S%04d","price":117.25,"change":-7.75,"volume":%d}`, sym, seq/symbols+1))}
+			var err error
+			if updates[i], err = u.Check(feed.MaxDataBytes); err != nil {
+				b.Fatal(err)
+			}
 			seq++
 		}
 		for _, o := range s.AppendEach(ctx, updates, nil) {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -69,6 +70,19 @@ func (s *sink) ids() []int64 {
 		ids[i] = e.ID
 	}
 	return ids
+}
+
+// checked checks updates as a streaming publish does before AppendEach.
+func checked(t *testing.T, updates ...feed.Update) []feed.Checked {
+	t.Helper()
+	out := make([]feed.Checked, len(updates))
+	for i, u := range updates {
+		var err error
+		if out[i], err = u.Check(feed.MaxDataBytesLimit); err != nil {
+			t.Fatalf("update %d: %v", i, err)
+		}
+	}
+	return out
 }
 
 func note(topic string, n int) feed.Update {
@@ -254,12 +268,14 @@ func Run(t *testing.T, open Open) {
 
 	t.Run("AppendEach", func(t *testing.T) {
 		l, s := fresh(t)
-		bad := feed.Update{Topic: "a", Type: "score", Data: []byte(`{"home":"A"}`)}
+		// A line with more data than the log takes (checked against a
+		// higher limit, as a stream checks) is refused alone.
+		big := feed.Update{Topic: "a", Type: "note", Data: []byte(`{"n":"` + strings.Repeat("x", feed.MaxDataBytes) + `"}`)}
 		once := feed.NewIdempotency("publisher", "line-4", []byte(`line 4`))
 		reused := feed.NewIdempotency("publisher", "line-4", []byte(`another line`))
-		updates := []feed.Update{note("a", 1), bad, note("b", 2), note("a", 3), note("a", 4), note("c", 5)}
+		updates := []feed.Update{note("a", 1), big, note("b", 2), note("a", 3), note("a", 4), note("c", 5)}
 		keys := []*feed.Idempotency{nil, nil, nil, &once, &reused, nil}
-		out := l.AppendEach(ctx, updates, keys)
+		out := l.AppendEach(ctx, checked(t, updates...), keys)
 		if len(out) != len(updates) {
 			t.Fatalf("%d outcomes for %d updates", len(out), len(updates))
 		}
@@ -279,12 +295,15 @@ func Run(t *testing.T, open Open) {
 		if got := s.await(t, 4); !slices.Equal(got, ids) {
 			t.Fatalf("handed on %v, want %v", got, ids)
 		}
-		again := l.AppendEach(ctx, []feed.Update{note("a", 3), note("d", 6)}, []*feed.Idempotency{&once, nil})
+		again := l.AppendEach(ctx, checked(t, note("a", 3), note("d", 6)), []*feed.Idempotency{&once, nil})
 		if again[0].Err != nil || !again[0].Replayed || again[0].Event.ID != 3 || again[1].Err != nil || again[1].Event.ID != 5 {
 			t.Fatalf("a retried line and a new one: %+v", again)
 		}
-		if none := l.AppendEach(ctx, []feed.Update{bad}, nil); !errors.Is(none[0].Err, feed.ErrInvalid) {
-			t.Fatalf("only a bad update: %+v", none)
+		if none := l.AppendEach(ctx, checked(t, big), nil); !errors.Is(none[0].Err, feed.ErrInvalid) {
+			t.Fatalf("only a line too big: %+v", none)
+		}
+		if none := l.AppendEach(ctx, []feed.Checked{{}}, nil); !errors.Is(none[0].Err, feed.ErrInvalid) {
+			t.Fatalf("an update nobody checked: %+v", none)
 		}
 	})
 
@@ -309,8 +328,9 @@ func Run(t *testing.T, open Open) {
 							keys[i] = &once
 						}
 					}
-					out := l.AppendEach(ctx, updates, keys)
-					if again := l.AppendEach(ctx, updates[:1], keys[:1]); again[0].Err != nil || !again[0].Replayed || again[0].Event.ID != out[0].Event.ID {
+					group := checked(t, updates...)
+					out := l.AppendEach(ctx, group, keys)
+					if again := l.AppendEach(ctx, group[:1], keys[:1]); again[0].Err != nil || !again[0].Replayed || again[0].Event.ID != out[0].Event.ID {
 						t.Errorf("connection %d: the first line sent again: %+v, first %+v", c, again[0], out[0])
 					}
 					got[c] = append(got[c], out...)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -108,6 +109,19 @@ func waitReady(tb testing.TB, n *node) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// checked checks updates as a streaming publish does before AppendEach.
+func checked(tb testing.TB, updates ...feed.Update) []feed.Checked {
+	tb.Helper()
+	out := make([]feed.Checked, len(updates))
+	for i, u := range updates {
+		var err error
+		if out[i], err = u.Check(feed.MaxDataBytesLimit); err != nil {
+			tb.Fatalf("update %d: %v", i, err)
+		}
+	}
+	return out
 }
 
 func note(topic string, n int) feed.Update {
@@ -492,10 +506,11 @@ func TestAppendEachThroughStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	once := feed.NewIdempotency("publisher", "line", []byte("line"))
-	out := a.AppendEach(ctx, []feed.Update{note("t/a", 1), {Topic: "t/a", Type: "bad type"}, note("t/a", 2), note("t/a", 3)},
+	big := feed.Update{Topic: "t/a", Type: "note", Data: []byte(`{"n":"` + strings.Repeat("x", feed.MaxDataBytes) + `"}`)}
+	out := a.AppendEach(ctx, checked(t, note("t/a", 1), big, note("t/a", 2), note("t/a", 3)),
 		[]*feed.Idempotency{nil, nil, &once, nil})
-	if out[1].Err == nil {
-		t.Fatalf("an invalid line: %+v", out[1])
+	if !errors.Is(out[1].Err, feed.ErrInvalid) {
+		t.Fatalf("a line over the node's size limit: %+v", out[1])
 	}
 	for i, want := range map[int]int64{0: 2, 2: 3, 3: 4} {
 		if out[i].Err != nil || out[i].Event.ID != want {
@@ -507,7 +522,7 @@ func TestAppendEachThroughStream(t *testing.T) {
 	if err != nil || len(events) != 4 || events[3].Topic != "t/a" {
 		t.Fatalf("the other node's history: %+v, %v", events, err)
 	}
-	again := b.AppendEach(ctx, []feed.Update{note("t/a", 2)}, []*feed.Idempotency{&once})
+	again := b.AppendEach(ctx, checked(t, note("t/a", 2)), []*feed.Idempotency{&once})
 	if again[0].Err != nil || !again[0].Replayed || again[0].Event.ID != 3 {
 		t.Fatalf("the line retried on the other node: %+v", again[0])
 	}

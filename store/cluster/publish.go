@@ -262,7 +262,7 @@ func classify(err error) error {
 //
 // It must be the node's own: the store's would write to this node's
 // history only, past the cluster's log.
-func (n *Node) AppendEach(ctx context.Context, updates []feed.Update, keys []*feed.Idempotency) []feed.Outcome {
+func (n *Node) AppendEach(ctx context.Context, updates []feed.Checked, keys []*feed.Idempotency) []feed.Outcome {
 	out := make([]feed.Outcome, len(updates))
 	ctx, cancel := context.WithTimeout(ctx, publishWait)
 	defer cancel()
@@ -282,8 +282,8 @@ func (n *Node) AppendEach(ctx context.Context, updates []feed.Update, keys []*fe
 		refused = n.refusal() // once set, the lines left are refused with it
 		base    = rand.Text()
 	)
-	for i, u := range updates {
-		v, err := u.ValidateUpTo(n.opts.MaxDataBytes)
+	for i, c := range updates {
+		v, err := c.Within(n.opts.MaxDataBytes)
 		if err != nil {
 			out[i].Err = err
 			continue

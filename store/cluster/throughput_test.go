@@ -217,10 +217,11 @@ func benchmarkClusterPublish(b *testing.B, replicas int) {
 			}))
 			after := nodes[0].st.Stats()
 			perCommit := float64(after.Events-before.Events) / float64(max(after.Commits-before.Commits, 1))
-			group := make([]feed.Update, groupLines)
-			for i := range group {
-				group[i] = feed.Update{Topic: fmt.Sprintf("ingest/%d", i%400), Type: "note", Data: payload}
+			updates := make([]feed.Update, groupLines)
+			for i := range updates {
+				updates[i] = feed.Update{Topic: fmt.Sprintf("ingest/%d", i%400), Type: "note", Data: payload}
 			}
+			group := checked(b, updates...)
 			ingest = append(ingest, groupLines*rate(b, ingesters, round, func(p, i int) error {
 				for _, o := range nodes[p%len(nodes)].AppendEach(ctx, group, nil) {
 					if o.Err != nil {
