@@ -145,12 +145,16 @@ func (f *bareFanout) subscribe(conn net.Conn, position int64) {
 	l := f.lanes[f.next.Add(1)%uint32(len(f.lanes))]
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// Counted before its head goes out: a publish sent once the client
+	// has the position event must find the stream (counted after, the
+	// publish could see none and skip the fan-out).
+	f.streams.Add(1)
 	if _, err := conn.Write(head); err != nil {
+		f.streams.Add(-1)
 		conn.Close()
 		return
 	}
 	l.conns = append(l.conns, conn)
-	f.streams.Add(1)
 	// A client that goes away is noticed here, not at the next frame, so
 	// that its socket is closed between runs (10,000 of them otherwise
 	// stay open until the next publish).

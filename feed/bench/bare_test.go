@@ -62,13 +62,30 @@ func TestBareEndpoint(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("the stream was never attached: no position event")
 		}
+		// Ready also closes when the subscriber gives up connecting:
+		// the endpoint must count the stream before the publish.
+		streams := func() int64 {
+			h, err := target.Health(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return h.Subscribers
+		}
+		if n := streams(); n != 1 {
+			sub.Stop()
+			tally := <-done
+			t.Fatalf("the endpoint holds %d streams after Ready; the subscriber: %+v, %v", n, tally, sub.Err())
+		}
 		data := string(bench.AppendTick(nil, 0, 1, 100))
 		if code, _ := post("application/json", `{"topic":"a","type":"b","data":`+data+`}`); code != 201 {
 			t.Fatalf("publish: %d", code)
 		}
 		for deadline := time.Now().Add(10 * time.Second); sub.Deliveries() < 1; time.Sleep(5 * time.Millisecond) {
 			if time.Now().After(deadline) {
-				t.Fatal("the publish never arrived")
+				n := streams()
+				sub.Stop()
+				tally := <-done
+				t.Fatalf("the publish never arrived (the endpoint holds %d streams); the subscriber: %+v, %v", n, tally, sub.Err())
 			}
 		}
 		sub.Stop()

@@ -196,7 +196,9 @@ func NewSubscriber(t *Target, o SubscriberOptions) *Subscriber {
 
 // Ready is closed once the server has attached the stream: a fresh one
 // got its position event, a resuming one its response headers. Events
-// published after that reach it.
+// published after that reach it. It is closed too when Run returns
+// without having attached one (Err says why), so that nobody waits for
+// it forever.
 func (s *Subscriber) Ready() <-chan struct{} { return s.ready }
 
 // Deliveries returns how many events it received so far.
