@@ -196,14 +196,23 @@ func (s *Store) indexTopics() {
 	if last <= s.indexedThrough {
 		return
 	}
-	if err := s.stmt.index(s.recent.since(max(s.indexedThrough, s.floor.Load())), last); err != nil {
+	if err := s.pass(last); err != nil {
 		// Reads stay correct (the IDs stay in memory); memory grows
 		// until a later attempt succeeds.
 		s.log.Warn("indexing topics failed", "from", s.indexedThrough+1, "to", last, "err", err)
-		return
+	}
+}
+
+// pass writes the IDs in memory up to last to topic_runs (but those a
+// prune removed meanwhile) and moves indexed_through to last. Memory
+// keeps the IDs of this pass until the next one.
+func (s *Store) pass(last int64) error {
+	if err := s.stmt.index(s.recent.since(max(s.indexedThrough, s.floor.Load())), last); err != nil {
+		return err
 	}
 	s.recent.forget(s.indexedThrough)
 	s.indexedThrough = last
+	return nil
 }
 
 // indexDue reports whether the writer should index now, and if not, how
@@ -219,7 +228,7 @@ func (s *Store) indexDue() (bool, time.Duration) {
 
 // catchUp reads into recent the events stored after indexed_through, as a
 // crash or an older livefeed left them, writing them to topic_runs as it
-// goes so that memory holds at most indexBacklog of them. It runs in Open,
+// goes so that memory holds at most two passes of them. It runs in Open,
 // before the writer starts.
 func (s *Store) catchUp(ctx context.Context) error {
 	s.recent = newRecent(s.indexedThrough)
@@ -245,12 +254,9 @@ func (s *Store) catchUp(ctx context.Context) error {
 		if len(events) < indexBacklog {
 			return nil
 		}
-		last := s.recent.high
-		if err := s.stmt.index(s.recent.since(max(s.indexedThrough, s.floor.Load())), last); err != nil {
+		if err := s.pass(s.recent.high); err != nil {
 			return err
 		}
-		s.recent.forget(last)
-		s.indexedThrough = last
 	}
 }
 

@@ -72,14 +72,15 @@ func (s *sink) ids() []int64 {
 	return ids
 }
 
-// checked checks updates as a streaming publish does before AppendEach.
-func checked(t *testing.T, updates ...feed.Update) []feed.Checked {
-	t.Helper()
+// Checked checks updates as a streaming publish does before AppendEach,
+// failing tb on an invalid one.
+func Checked(tb testing.TB, updates ...feed.Update) []feed.Checked {
+	tb.Helper()
 	out := make([]feed.Checked, len(updates))
 	for i, u := range updates {
 		var err error
 		if out[i], err = u.Check(feed.MaxDataBytesLimit); err != nil {
-			t.Fatalf("update %d: %v", i, err)
+			tb.Fatalf("update %d: %v", i, err)
 		}
 	}
 	return out
@@ -275,7 +276,7 @@ func Run(t *testing.T, open Open) {
 		reused := feed.NewIdempotency("publisher", "line-4", []byte(`another line`))
 		updates := []feed.Update{note("a", 1), big, note("b", 2), note("a", 3), note("a", 4), note("c", 5)}
 		keys := []*feed.Idempotency{nil, nil, nil, &once, &reused, nil}
-		out := l.AppendEach(ctx, checked(t, updates...), keys)
+		out := l.AppendEach(ctx, Checked(t, updates...), keys)
 		if len(out) != len(updates) {
 			t.Fatalf("%d outcomes for %d updates", len(out), len(updates))
 		}
@@ -295,11 +296,11 @@ func Run(t *testing.T, open Open) {
 		if got := s.await(t, 4); !slices.Equal(got, ids) {
 			t.Fatalf("handed on %v, want %v", got, ids)
 		}
-		again := l.AppendEach(ctx, checked(t, note("a", 3), note("d", 6)), []*feed.Idempotency{&once, nil})
+		again := l.AppendEach(ctx, Checked(t, note("a", 3), note("d", 6)), []*feed.Idempotency{&once, nil})
 		if again[0].Err != nil || !again[0].Replayed || again[0].Event.ID != 3 || again[1].Err != nil || again[1].Event.ID != 5 {
 			t.Fatalf("a retried line and a new one: %+v", again)
 		}
-		if none := l.AppendEach(ctx, checked(t, big), nil); !errors.Is(none[0].Err, feed.ErrInvalid) {
+		if none := l.AppendEach(ctx, Checked(t, big), nil); !errors.Is(none[0].Err, feed.ErrInvalid) {
 			t.Fatalf("only a line too big: %+v", none)
 		}
 		if none := l.AppendEach(ctx, []feed.Checked{{}}, nil); !errors.Is(none[0].Err, feed.ErrInvalid) {
@@ -328,7 +329,7 @@ func Run(t *testing.T, open Open) {
 							keys[i] = &once
 						}
 					}
-					group := checked(t, updates...)
+					group := Checked(t, updates...)
 					out := l.AppendEach(ctx, group, keys)
 					if again := l.AppendEach(ctx, group[:1], keys[:1]); again[0].Err != nil || !again[0].Replayed || again[0].Event.ID != out[0].Event.ID {
 						t.Errorf("connection %d: the first line sent again: %+v, first %+v", c, again[0], out[0])

@@ -111,19 +111,6 @@ func waitReady(tb testing.TB, n *node) {
 	}
 }
 
-// checked checks updates as a streaming publish does before AppendEach.
-func checked(tb testing.TB, updates ...feed.Update) []feed.Checked {
-	tb.Helper()
-	out := make([]feed.Checked, len(updates))
-	for i, u := range updates {
-		var err error
-		if out[i], err = u.Check(feed.MaxDataBytesLimit); err != nil {
-			tb.Fatalf("update %d: %v", i, err)
-		}
-	}
-	return out
-}
-
 func note(topic string, n int) feed.Update {
 	return feed.Update{Topic: topic, Type: "note", Data: fmt.Appendf(nil, `{"n":%d}`, n)}
 }
@@ -507,7 +494,7 @@ func TestAppendEachThroughStream(t *testing.T) {
 	}
 	once := feed.NewIdempotency("publisher", "line", []byte("line"))
 	big := feed.Update{Topic: "t/a", Type: "note", Data: []byte(`{"n":"` + strings.Repeat("x", feed.MaxDataBytes) + `"}`)}
-	out := a.AppendEach(ctx, checked(t, note("t/a", 1), big, note("t/a", 2), note("t/a", 3)),
+	out := a.AppendEach(ctx, logtest.Checked(t, note("t/a", 1), big, note("t/a", 2), note("t/a", 3)),
 		[]*feed.Idempotency{nil, nil, &once, nil})
 	if !errors.Is(out[1].Err, feed.ErrInvalid) {
 		t.Fatalf("a line over the node's size limit: %+v", out[1])
@@ -522,7 +509,7 @@ func TestAppendEachThroughStream(t *testing.T) {
 	if err != nil || len(events) != 4 || events[3].Topic != "t/a" {
 		t.Fatalf("the other node's history: %+v, %v", events, err)
 	}
-	again := b.AppendEach(ctx, checked(t, note("t/a", 2)), []*feed.Idempotency{&once})
+	again := b.AppendEach(ctx, logtest.Checked(t, note("t/a", 2)), []*feed.Idempotency{&once})
 	if again[0].Err != nil || !again[0].Replayed || again[0].Event.ID != 3 {
 		t.Fatalf("the line retried on the other node: %+v", again[0])
 	}

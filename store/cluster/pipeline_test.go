@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"livefeed/feed"
+	"livefeed/feed/logtest"
 	"livefeed/feed/poll"
 )
 
@@ -126,7 +127,7 @@ func TestPipelinedPublishes(t *testing.T) {
 				for i := range updates {
 					updates[i] = note(fmt.Sprintf("ingest/%d", c), g*lines+i)
 				}
-				for i, o := range n.AppendEach(ctx, checked(t, updates...), nil) {
+				for i, o := range n.AppendEach(ctx, logtest.Checked(t, updates...), nil) {
 					if o.Err != nil {
 						t.Errorf("stream %d, line %d: %v", c, g*lines+i, o.Err)
 						return
@@ -209,7 +210,7 @@ func TestNATSAwayMidPipeline(t *testing.T) {
 					keys[i] = &once
 				}
 				start := time.Now()
-				out := n.AppendEach(ctx, checked(t, updates...), keys)
+				out := n.AppendEach(ctx, logtest.Checked(t, updates...), keys)
 				if took := time.Since(start); took > 15*time.Second {
 					t.Errorf("a streaming publish's group was answered after %v", took)
 				}

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"livefeed/feed"
+	"livefeed/feed/logtest"
 	"livefeed/feed/poll"
 	"livefeed/store"
 	"livefeed/store/cluster"
@@ -221,7 +222,7 @@ func benchmarkClusterPublish(b *testing.B, replicas int) {
 			for i := range updates {
 				updates[i] = feed.Update{Topic: fmt.Sprintf("ingest/%d", i%400), Type: "note", Data: payload}
 			}
-			group := checked(b, updates...)
+			group := logtest.Checked(b, updates...)
 			ingest = append(ingest, groupLines*rate(b, ingesters, round, func(p, i int) error {
 				for _, o := range nodes[p%len(nodes)].AppendEach(ctx, group, nil) {
 					if o.Err != nil {
