@@ -116,7 +116,9 @@ type Store struct {
 	lastTime       int64     // Unix ms of the last commit; event times never go back
 	needResync     bool      // a commit failed in a way that may have reached the disk
 	indexedThrough int64     // topic_runs holds every event up to this ID
-	lastIndexed    time.Time // when indexTopics last ran
+	lastIndexed    time.Time // when the last indexing pass began
+	passing        *passing  // the indexing pass under way, if any
+	unfinished     bool      // topic_runs may hold rows of an abandoned pass
 	peers          int       // the most Append calls seen under way at once (see gather)
 	peersSince     time.Time
 }
@@ -496,7 +498,7 @@ func (s *Store) write() {
 				case t := <-s.tasks:
 					s.doTask(t)
 				default:
-					s.indexTopics()
+					s.indexAll()
 					return
 				}
 			}
