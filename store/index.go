@@ -310,7 +310,7 @@ func (s *Store) indexDue() (bool, time.Duration) {
 	if pending <= 0 {
 		return false, 0
 	}
-	wait := indexEvery - time.Since(s.lastIndexed)
+	wait := s.indexEvery - time.Since(s.lastIndexed)
 	return pending >= indexBacklog || wait <= 0, wait
 }
 

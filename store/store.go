@@ -113,13 +113,14 @@ type Store struct {
 	gaps      []gap         // ranges of IDs never stored (restores); fixed once open
 
 	// Owned by the writer goroutine.
-	lastTime       int64     // Unix ms of the last commit; event times never go back
-	needResync     bool      // a commit failed in a way that may have reached the disk
-	indexedThrough int64     // topic_runs holds every event up to this ID
-	lastIndexed    time.Time // when the last indexing pass began
-	passing        *passing  // the indexing pass under way, if any
-	unfinished     bool      // topic_runs may hold rows of an abandoned pass
-	peers          int       // the most Append calls seen under way at once (see gather)
+	lastTime       int64         // Unix ms of the last commit; event times never go back
+	needResync     bool          // a commit failed in a way that may have reached the disk
+	indexedThrough int64         // topic_runs holds every event up to this ID
+	lastIndexed    time.Time     // when the last indexing pass began
+	indexEvery     time.Duration // indexEvery; a test holding passes back lengthens it
+	passing        *passing      // the indexing pass under way, if any
+	unfinished     bool          // topic_runs may hold rows of an abandoned pass
+	peers          int           // the most Append calls seen under way at once (see gather)
 	peersSince     time.Time
 }
 
@@ -199,6 +200,8 @@ func Open(path string, opts Options) (*Store, error) {
 		reqs:  make(chan *appendRequest, 1024),
 		tasks: make(chan *task),
 		done:  make(chan struct{}),
+
+		indexEvery: indexEvery,
 
 		committed: make(chan []feed.Event, committedQueue),
 
