@@ -61,13 +61,12 @@ func (r *recent) add(events []feed.Event) {
 }
 
 // topicsIn returns, in order, the topics with IDs in (after, to]. Only
-// the writer calls it and the next, and only the writer changes r, so
-// they need no lock.
+// the writer calls it and runs, and only the writer changes r, so they
+// need no lock.
 func (r *recent) topicsIn(after, to int64) []string {
 	var topics []string
 	for t, ids := range r.topics {
-		i := sort.Search(len(ids), func(i int) bool { return ids[i] > after })
-		if i < len(ids) && ids[i] <= to {
+		if len(between(ids, after, to)) > 0 {
 			topics = append(topics, t)
 		}
 	}
@@ -79,14 +78,19 @@ func (r *recent) topicsIn(after, to int64) []string {
 func (r *recent) runs(topics []string, after, to int64) []run {
 	runs := make([]run, 0, len(topics))
 	for _, t := range topics {
-		ids := r.topics[t]
-		i := sort.Search(len(ids), func(i int) bool { return ids[i] > after })
-		j := sort.Search(len(ids), func(i int) bool { return ids[i] > to })
-		if i < j {
-			runs = append(runs, run{topic: t, ids: ids[i:j:j]})
+		if ids := between(r.topics[t], after, to); len(ids) > 0 {
+			runs = append(runs, run{topic: t, ids: ids})
 		}
 	}
 	return runs
+}
+
+// between returns the IDs of ids (ascending) in (after, to], a slice of
+// ids that appending to cannot change.
+func between(ids []int64, after, to int64) []int64 {
+	i := sort.Search(len(ids), func(i int) bool { return ids[i] > after })
+	j := i + sort.Search(len(ids)-i, func(k int) bool { return ids[i+k] > to })
+	return ids[i:j:j]
 }
 
 // forget drops the IDs at or below base.

@@ -25,6 +25,13 @@ func indexNow(t *testing.T, s *Store) {
 	}
 }
 
+// rowsAbove counts the rows of topic_runs above indexed_through: those of
+// a pass not yet finished.
+func rowsAbove(s *Store) (n int, err error) {
+	err = s.rdb.QueryRow(`SELECT COUNT(*) FROM topic_runs WHERE last > (SELECT value FROM counters WHERE name = 'indexed_through')`).Scan(&n)
+	return n, err
+}
+
 // oracle is every event of a store as a test stored it, for the answer a
 // read must give.
 type oracle struct{ events []feed.Event }
@@ -157,8 +164,7 @@ func TestIndexedReads(t *testing.T) {
 				t.Error(err)
 			}
 		}()
-		var above int
-		if err := s.rdb.QueryRow(`SELECT COUNT(*) FROM topic_runs WHERE last > (SELECT value FROM counters WHERE name = 'indexed_through')`).Scan(&above); err != nil || above == 0 {
+		if above, err := rowsAbove(s); err != nil || above == 0 {
 			t.Errorf("a pass's first step wrote %d rows above indexed_through (%v)", above, err)
 		}
 		during()
@@ -183,8 +189,7 @@ func TestIndexedReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var above int
-	if err := b.rdb.QueryRow(`SELECT COUNT(*) FROM topic_runs WHERE last > (SELECT value FROM counters WHERE name = 'indexed_through')`).Scan(&above); err != nil || above != 0 {
+	if above, err := rowsAbove(b); err != nil || above != 0 {
 		t.Fatalf("opened after a pass half written: %d rows above indexed_through (%v)", above, err)
 	}
 	checkStore("a pass half written, reopened", b)
