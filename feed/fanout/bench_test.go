@@ -109,6 +109,40 @@ func BenchmarkFanout(b *testing.B) {
 	}
 }
 
+// BenchmarkOneTopicAmongMany publishes events of 2,000 topics in turn
+// (a ticker's symbols) to 1,000 in-process subscribers of one topic each
+// and 2 of them all, and waits until all have them: the hub's cost per
+// event when most subscribers take one event in 2,000.
+func BenchmarkOneTopicAmongMany(b *testing.B) {
+	const symbols, single, batch = 2000, 1000, 100
+	h, l := newHub(b, fanout.Options{})
+	topics := make([]string, symbols)
+	for i := range topics {
+		topics[i] = fmt.Sprintf("stocks/S%04d", i)
+	}
+	frames := attach(b, h, l, 2, filterOf("stocks/*"), 0)
+	for i := range single {
+		c := &sinkConn{frames: frames}
+		f := filterOf(topics[i])
+		go h.Serve(context.Background(), c, fanout.Subscription{Filter: f, Start: fanout.Start{Resume: true}, Replay: l.history(f)})
+	}
+	var want int64
+	next := 0
+	b.ResetTimer()
+	for range b.N {
+		l.publishBatch(topics[next : next+batch]...)
+		for i := next; i < next+batch; i++ {
+			want += 2
+			if i < single {
+				want++
+			}
+		}
+		next = (next + batch) % symbols
+		waitFrames(b, frames, want)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/event")
+}
+
 // BenchmarkReplayWindow replays 5,000 events from the window to one
 // subscriber.
 func BenchmarkReplayWindow(b *testing.B) {

@@ -263,8 +263,9 @@ func (h *Hub) releaseLocked(l *delayLine, now int64, wk *wakes) (due int64, fetc
 func (h *Hub) releaseOne(l *delayLine, m *Message, wk *wakes) {
 	l.released = m.ID
 	l.latest[m.Topic] = m
-	l.window.push(m, wk.evicted(&l.window))
-	l.window.eachMatching(m.Topic, wk.wake)
+	exact := l.window.exact[m.Topic]
+	l.window.push(m, exact, wk.evicted(&l.window))
+	l.window.matching(exact, m.Topic, wk.wake)
 	for _, ln := range l.lanes {
 		if ln.takes(m.Topic) {
 			h.offerLocked(ln, m, wk)
@@ -505,8 +506,9 @@ func (h *Hub) flushLocked(l *lane, wk *wakes) {
 // emitLocked sends m to l's subscribers.
 func (h *Hub) emitLocked(l *lane, m *Message, wk *wakes) {
 	l.sent[m.Topic] = true
-	l.window.push(m, wk.evicted(&l.window))
-	l.window.eachMatching(m.Topic, wk.wake)
+	exact := l.window.exact[m.Topic]
+	l.window.push(m, exact, wk.evicted(&l.window))
+	l.window.matching(exact, m.Topic, wk.wake)
 }
 
 // attachConflated attaches a conflated subscriber s resuming after ID

@@ -258,7 +258,7 @@ func (h *Hub) Preload(latestEvents, recentEvents []feed.Event, lastID int64) {
 		h.covered = recent[0].ID - 1
 	}
 	for _, m := range recent {
-		h.push(m, nil)
+		h.push(m, h.exact[m.Topic], nil)
 	}
 }
 
@@ -285,7 +285,7 @@ func (h *Hub) PublishFrames(msgs []*Message) {
 			m.Topic = exact.key // see subSet.key
 		}
 		h.latest[m.Topic] = m
-		h.window.push(m, wk.evicted(&h.window))
+		h.window.push(m, exact, wk.evicted(&h.window))
 		h.window.matching(exact, m.Topic, wk.wake)
 		for _, l := range h.mainLanes {
 			if l.takes(m.Topic) {

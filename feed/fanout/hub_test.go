@@ -617,6 +617,28 @@ func TestReplayRace(t *testing.T) {
 	}, 1)
 }
 
+// TestReplayRaceOneTopicAmongMany is the replay race for subscribers of
+// one topic among many (a scoreboard of one game, a ticker of one
+// symbol), who follow their topic's links through the window rather than
+// read every message (window.skip): the links begin and end with the
+// topics' subscribers, and messages leave the window and are read again
+// from the history while they are followed.
+func TestReplayRaceOneTopicAmongMany(t *testing.T) {
+	t.Parallel()
+	topics := make([]string, 40)
+	var filters []fanout.Filter
+	for i := range topics {
+		topics[i] = fmt.Sprintf("stocks/S%02d", i)
+		if i < 11 {
+			filters = append(filters, filterOf(topics[i]))
+		}
+	}
+	filters = append(filters, filterOf("stocks/*"))
+	for seed := range uint64(3) {
+		replayRace(t, topics, filters, 10+seed)
+	}
+}
+
 // replayRace is the replay race, on topics, for subscribers of filters
 // (what each may see), with random choices from seed: 4 publishers write
 // 1,500 events while 12 subscribers resume 6 times each from random

@@ -100,10 +100,10 @@ type Subscriber struct {
 	conflate time.Duration
 	lane     *lane
 	attached bool // in its window's index; guarded by hub.mu
-	// only is the one topic of a filter of one exact topic, as the hub's
-	// index holds it (see subSet.key); empty for any other filter. Set
+	// only is the index's set of the one topic of a filter of one exact
+	// topic (see subSet.key, window.skip); nil for any other filter. Set
 	// when attached.
-	only     string
+	only     *subSet
 	narrowed bool // filter's keys cover topics it refuses (see Narrowed)
 	// audience is its group of the audience (see audience.go) under
 	// audienceKey; nil when not counted. Guarded by hub.mu.
@@ -154,6 +154,11 @@ type cursor struct {
 	pendingNext uint64
 	pendingID   int64
 	pendingEnds bool // pending completes a frame counted as a delivery
+	// own, for a subscriber of one topic (Subscriber.only), is 1 + the
+	// sequence number of the last message of its topic the cursor
+	// passed, 0 if none since it attached: where window.skip follows
+	// the topic's links from.
+	own uint64
 }
 
 // Subscription is what a new subscriber asked for.
@@ -465,8 +470,18 @@ func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]b
 	s.seq = maxSeq(s.seq, w.base)
 	head, n := w.head.Load(), uint64(len(w.ring))
 	for len(s.backlog) == 0 && s.seq < head && len(buf) < max {
+		if s.only != nil {
+			if q, ok := w.skip(s.only, s.seq, s.own); ok {
+				if s.seq = q; q == head {
+					break
+				}
+			}
+		}
 		m := w.ring[s.seq%n]
 		s.seq++
+		if s.only != nil && m.Topic == s.only.key {
+			s.own = s.seq
+		}
 		if m.ID > s.lastID && s.matches(m.Topic) {
 			buf = append(buf, m.Frame...)
 			if marks != nil {
@@ -724,8 +739,8 @@ func describeFilter(f Filter) string {
 
 // matches reports whether an event on topic is for s.
 func (s *Subscriber) matches(topic string) bool {
-	if s.only != "" {
-		return topic == s.only
+	if s.only != nil {
+		return topic == s.only.key
 	}
 	return s.filter.Match(topic)
 }

@@ -17,7 +17,15 @@ type window struct {
 	// The message with sequence number q is ring[q%len(ring)], for base
 	// <= q < head. Sequence numbers count the messages pushed to this
 	// window; IDs come from the store.
-	ring  []*Message
+	ring []*Message
+	// next links the messages of a topic that subscribers of that one
+	// topic read: next[q%len(ring)] is 1 + the sequence number of the
+	// next message of the topic of message q (0: none yet), for the
+	// topics of the index's exact sets, from when the set began (see
+	// skip). A subscriber of one symbol among thousands then goes from
+	// one of its events to the next instead of reading every message in
+	// between.
+	next  []uint64
 	base  uint64
 	head  atomic.Uint64 // written under mu; read without it to check for news
 	bytes int           // frame bytes in the window
@@ -35,6 +43,7 @@ type window struct {
 // frames; start is the ring's first size.
 func (w *window) init(start, limit, maxBytes int) {
 	w.ring = make([]*Message, max(start, 1))
+	w.next = make([]uint64, len(w.ring))
 	w.limit, w.maxBytes = max(limit, 1), maxBytes
 	w.exact = make(map[string]*subSet)
 	w.prefix = make(map[string]*subSet)
@@ -42,8 +51,8 @@ func (w *window) init(start, limit, maxBytes int) {
 
 // push appends m to the window, first evicting the oldest messages while
 // the window is full, calling evicted (if not nil) for each with its
-// sequence number.
-func (w *window) push(m *Message, evicted func(old *Message, seq uint64)) {
+// sequence number. exact is the index's set of m's topic (nil if none).
+func (w *window) push(m *Message, exact *subSet, evicted func(old *Message, seq uint64)) {
 	head := w.head.Load()
 	n := uint64(len(w.ring))
 	if head-w.base == n && len(w.ring) < w.limit {
@@ -61,6 +70,13 @@ func (w *window) push(m *Message, evicted func(old *Message, seq uint64)) {
 		w.base++
 	}
 	w.ring[head%n] = m
+	w.next[head%n] = 0
+	if exact != nil {
+		if exact.last > w.base {
+			w.next[(exact.last-1)%n] = head + 1
+		}
+		exact.last = head + 1
+	}
 	w.bytes += len(m.Frame)
 	w.head.Store(head + 1)
 }
@@ -69,10 +85,36 @@ func (w *window) push(m *Message, evicted func(old *Message, seq uint64)) {
 // sequence number.
 func (w *window) grow() {
 	ring := make([]*Message, min(2*len(w.ring), w.limit))
+	next := make([]uint64, len(ring))
 	for q := w.base; q < w.head.Load(); q++ {
 		ring[q%uint64(len(ring))] = w.ring[q%uint64(len(w.ring))]
+		next[q%uint64(len(next))] = w.next[q%uint64(len(w.next))]
 	}
-	w.ring = ring
+	w.ring, w.next = ring, next
+}
+
+// skip returns where the next message of set's topic is at or after
+// sequence number seq (head if there is none), for a subscriber of that
+// one topic reading there: own is 1 + the sequence number of the last
+// message of the topic it passed (0: none since it attached). It reports
+// false when the links cannot tell — the subscriber reads from before
+// they began, or passed none of the topic's messages still in the window
+// — and the subscriber reads on one message at a time until it passes
+// one.
+func (w *window) skip(set *subSet, seq, own uint64) (uint64, bool) {
+	if seq < set.from {
+		return 0, false
+	}
+	if set.last <= seq {
+		return w.head.Load(), true // the topic's newest message is behind seq
+	}
+	if own <= max(w.base, set.from) || own > seq {
+		return 0, false
+	}
+	if next := w.next[(own-1)%uint64(len(w.next))]; next > seq {
+		return next - 1, true
+	}
+	return 0, false
 }
 
 // at returns the message with sequence number q, which must be in the
@@ -115,14 +157,14 @@ func (w *window) index(s *Subscriber) {
 		w.all.add(s)
 	}
 	for _, t := range topics {
-		set := setFor(w.exact, t)
+		set := setFor(w.exact, t, w.head.Load())
 		set.add(s)
 		if !all && len(topics) == 1 && len(prefixes) == 0 && !s.narrowed {
-			s.only = set.key
+			s.only, s.own = set, 0
 		}
 	}
 	for _, p := range prefixes {
-		setFor(w.prefix, p).add(s)
+		setFor(w.prefix, p, 0).add(s)
 	}
 	s.attached = true
 }
@@ -145,10 +187,12 @@ func (w *window) unindex(s *Subscriber) {
 	}
 }
 
-func setFor(m map[string]*subSet, key string) *subSet {
+// setFor returns the set of key in m, made if there is none; a set made
+// for an exact topic links its messages from sequence number from on.
+func setFor(m map[string]*subSet, key string, from uint64) *subSet {
 	set := m[key]
 	if set == nil {
-		set = &subSet{key: key}
+		set = &subSet{key: key, from: from}
 		m[key] = set
 	}
 	return set
@@ -162,7 +206,12 @@ type subSet struct {
 	// this string as their topic, and its subscribers of that one topic
 	// as theirs (Subscriber.only): comparing the two is then comparing
 	// two pointers, without reading either's bytes.
-	key             string
+	key string
+	// from and last, for a set of an exact topic: the window links its
+	// messages of the topic pushed since sequence number from (see
+	// window.next); last is 1 + the sequence number of the newest of
+	// them (0: none yet).
+	from, last      uint64
 	plain, narrowed subList
 }
 
