@@ -470,19 +470,28 @@ func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]b
 	s.seq = maxSeq(s.seq, w.base)
 	head, n := w.head.Load(), uint64(len(w.ring))
 	for len(s.backlog) == 0 && s.seq < head && len(buf) < max {
-		if s.only != nil {
-			if q, ok := w.skip(s.only, s.seq, s.own); ok {
-				if s.seq = q; q == head {
-					break
+		m := w.ring[s.seq%n]
+		match := false
+		if set := s.only; set != nil {
+			// A subscriber of one topic goes to its topic's next
+			// message when the links tell where (window.skip).
+			if match = m.Topic == set.key; !match {
+				if q, ok := w.skip(set, s.seq, s.own); ok {
+					if s.seq = q; q == head {
+						break
+					}
+					m = w.ring[q%n]
+					match = m.Topic == set.key
 				}
 			}
+			if match {
+				s.own = s.seq + 1
+			}
+		} else {
+			match = s.filter.Match(m.Topic)
 		}
-		m := w.ring[s.seq%n]
 		s.seq++
-		if s.only != nil && m.Topic == s.only.key {
-			s.own = s.seq
-		}
-		if m.ID > s.lastID && s.matches(m.Topic) {
+		if match && m.ID > s.lastID {
 			buf = append(buf, m.Frame...)
 			if marks != nil {
 				*marks = append(*marks, mark{end: len(buf), frame: m.Frame, kind: markWindow, seq: s.seq - 1, id: m.ID, prevID: s.lastID})
@@ -735,12 +744,4 @@ func describeFilter(f Filter) string {
 		parts = append(parts[:4], "…")
 	}
 	return strings.Join(parts, " ")
-}
-
-// matches reports whether an event on topic is for s.
-func (s *Subscriber) matches(topic string) bool {
-	if s.only != nil {
-		return topic == s.only.key
-	}
-	return s.filter.Match(topic)
 }
