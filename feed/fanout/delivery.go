@@ -263,9 +263,7 @@ func (h *Hub) releaseLocked(l *delayLine, now int64, wk *wakes) (due int64, fetc
 func (h *Hub) releaseOne(l *delayLine, m *Message, wk *wakes) {
 	l.released = m.ID
 	l.latest[m.Topic] = m
-	exact := l.window.exact[m.Topic]
-	l.window.push(m, exact, wk.evicted(&l.window))
-	l.window.matching(exact, m.Topic, wk.wake)
+	wk.push(&l.window, m)
 	for _, ln := range l.lanes {
 		if ln.takes(m.Topic) {
 			h.offerLocked(ln, m, wk)
@@ -506,9 +504,7 @@ func (h *Hub) flushLocked(l *lane, wk *wakes) {
 // emitLocked sends m to l's subscribers.
 func (h *Hub) emitLocked(l *lane, m *Message, wk *wakes) {
 	l.sent[m.Topic] = true
-	exact := l.window.exact[m.Topic]
-	l.window.push(m, exact, wk.evicted(&l.window))
-	l.window.matching(exact, m.Topic, wk.wake)
+	wk.push(&l.window, m)
 }
 
 // attachConflated attaches a conflated subscriber s resuming after ID

@@ -319,6 +319,15 @@ func (wk *wakes) wake(s *Subscriber) {
 	}
 }
 
+// push appends m to w (a delay line's or a lane's window) and wakes w's
+// subscribers of its topic. The hub's own window does the same in
+// PublishFrames, where m's topic also takes the index's string.
+func (wk *wakes) push(w *window, m *Message) {
+	exact := w.exact[m.Topic]
+	w.push(m, exact, wk.evicted(w))
+	w.matching(exact, m.Topic, wk.wake)
+}
+
 // evicted returns what w.push calls for each message it evicts: a
 // subscriber of w that had not yet passed an evicted event it should
 // receive has lost continuity, and is woken so that its owner closes it
