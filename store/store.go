@@ -472,9 +472,9 @@ func (s *Store) write() {
 		var req *appendRequest
 		var t *task
 		ok := true
-		// Publishes come before tasks: a task (a chunk of a prune) runs
-		// when no publish is waiting, so that a long series of tasks
-		// does not hold acknowledgements back.
+		// Publishes come before tasks, so that a long series of tasks
+		// (the chunks of a prune) does not hold acknowledgements back;
+		// but a task waits for one commit at most (below).
 		select {
 		case req, ok = <-s.reqs:
 		default:
@@ -517,6 +517,16 @@ func (s *Store) write() {
 		clear(batch)
 		if due, _ := s.indexDue(); due {
 			s.indexTopics()
+		}
+		// Streaming ingest keeps publishes waiting without a pause: a
+		// task that waited for none to be left waited as long as the
+		// ingest went on. The checkpoint's finish waited 9 s so while the
+		// log grew to 360 MB, and then held publishes for a second to copy
+		// it; a prune, a console sign-in, a meta write never ran.
+		select {
+		case t := <-s.tasks:
+			s.doTask(t)
+		default:
 		}
 	}
 }
