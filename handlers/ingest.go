@@ -202,11 +202,17 @@ type stream struct {
 
 	mu      sync.Mutex
 	pending *group
-	done    bool          // no more lines will come
-	end     error         // why the body ended early, answered after the last line
-	broken  bool          // the response cannot be written: stop reading
-	ready   chan struct{} // signalled when pending has work or done is set
-	room    chan struct{} // signalled when pending is taken
+	// slabSize is the data the last group taken held: the next group's
+	// slab starts that large. A fixed start of 64 KiB cost a ticker
+	// gateway that sends a few lines a millisecond 64 KiB allocated and
+	// cleared per commit (256 MB/s under W14, 8% of the server's CPU
+	// with the collections it caused).
+	slabSize int
+	done     bool          // no more lines will come
+	end      error         // why the body ended early, answered after the last line
+	broken   bool          // the response cannot be written: stop reading
+	ready    chan struct{} // signalled when pending has work or done is set
+	room     chan struct{} // signalled when pending is taken
 }
 
 // group is lines read and waiting to be committed together, in order.
@@ -341,7 +347,7 @@ func (st *stream) add(n int, line []byte, refused error, publisher [32]byte, sco
 		return false
 	}
 	if st.pending == nil {
-		st.pending = &group{slab: make([]byte, 0, ingestBuffer)}
+		st.pending = &group{slab: make([]byte, 0, st.slabSize)}
 	}
 	g := st.pending
 	var c feed.Checked
@@ -430,6 +436,9 @@ func (st *stream) commitLoop() {
 		st.mu.Lock()
 		g, done, end := st.pending, st.done, st.end
 		st.pending = nil
+		if g != nil {
+			st.slabSize = len(g.slab)
+		}
 		st.mu.Unlock()
 		if g == nil {
 			if done {
