@@ -334,6 +334,9 @@ func TestLatestAndRecent(t *testing.T) {
 	if err != nil || ids(recent) != "3,4,5,6" {
 		t.Fatalf("Recent(4) = [%s], %v", ids(recent), err)
 	}
+	if all, err := s.Recent(ctx, 100); err != nil || ids(all) != "1,2,3,4,5,6" {
+		t.Fatalf("Recent(100) = [%s], %v", ids(all), err)
+	}
 }
 
 func TestEventJSON(t *testing.T) {
