@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -112,13 +111,8 @@ func TestTasksUnderSaturatedIngest(t *testing.T) {
 		if time.Since(start) < 4*time.Second {
 			continue
 		}
-		frames = s.Stats().WALFrames
-		fi, err := os.Stat(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pages = fi.Size() / 4096
-		if frames > 0 && frames < pages || time.Since(start) > 30*time.Second {
+		var restarted bool
+		if frames, pages, restarted = walRestarted(t, s, path); restarted || time.Since(start) > 30*time.Second {
 			break
 		}
 	}

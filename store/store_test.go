@@ -530,16 +530,8 @@ func TestWALStaysBounded(t *testing.T) {
 		if time.Since(start) < 4*time.Second {
 			continue
 		}
-		// The frames in the log since it last started over: without
-		// restarts, every page ever written, more than the database
-		// holds; with them, a second or two of writes.
-		frames = s.Stats().WALFrames
-		fi, err := os.Stat(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pages = fi.Size() / 4096
-		if frames > 0 && frames < pages || time.Since(start) > 30*time.Second {
+		var restarted bool
+		if frames, pages, restarted = walRestarted(t, s, path); restarted || time.Since(start) > 30*time.Second {
 			break
 		}
 	}
@@ -547,6 +539,22 @@ func TestWALStaysBounded(t *testing.T) {
 	if frames <= 0 || frames >= pages {
 		t.Fatalf("the write-ahead log holds %d pages for a %d-page database: it is never started over", frames, pages)
 	}
+}
+
+// walRestarted reads the pages in the write-ahead log at its last
+// checkpoint (frames) and in the database file at path (pages), and
+// reports whether the log has started over: without restarts it holds
+// every page ever written, more than the database holds; with them, a
+// second or two of writes.
+func walRestarted(t *testing.T, s *store.Store, path string) (frames, pages int64, restarted bool) {
+	t.Helper()
+	frames = s.Stats().WALFrames
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages = fi.Size() / 4096
+	return frames, pages, frames > 0 && frames < pages
 }
 
 // TestApply stores events that already have IDs, as a node mirroring a
