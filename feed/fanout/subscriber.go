@@ -369,6 +369,33 @@ func (h *Hub) catchUp(ctx context.Context, s *Subscriber, start Start, hist Repl
 	}
 }
 
+// nextFor returns the message at s's cursor in w and whether it is for s.
+// A subscriber of one topic whose message that is not goes to its topic's
+// next message when the links tell where (window.skip), moving s.seq
+// there; nil when that is head. s.own goes past a message of s's topic.
+func (w *window) nextFor(s *Subscriber, head uint64) (*Message, bool) {
+	n := uint64(len(w.ring))
+	m := w.ring[s.seq%n]
+	set := s.only
+	if set == nil {
+		return m, s.filter.Match(m.Topic)
+	}
+	if m.Topic != set.key {
+		q, ok := w.skip(set, s.seq, s.own)
+		if !ok {
+			return m, false
+		}
+		if s.seq = q; q == head {
+			return nil, false
+		}
+		if m = w.ring[q%n]; m.Topic != set.key {
+			return m, false
+		}
+	}
+	s.own = s.seq + 1
+	return m, true
+}
+
 // writeHead writes the stream's head (Subscription.Head) if it has not
 // gone out yet, for catchUp before it writes replayed events itself. A
 // resuming subscriber's position is its own, so nothing is missed by
@@ -468,27 +495,11 @@ func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]b
 	// had one matched, eviction would have marked it lagged.
 	w := s.src
 	s.seq = maxSeq(s.seq, w.base)
-	head, n := w.head.Load(), uint64(len(w.ring))
+	head := w.head.Load()
 	for len(s.backlog) == 0 && s.seq < head && len(buf) < max {
-		m := w.ring[s.seq%n]
-		match := false
-		if set := s.only; set != nil {
-			// A subscriber of one topic goes to its topic's next
-			// message when the links tell where (window.skip).
-			if match = m.Topic == set.key; !match {
-				if q, ok := w.skip(set, s.seq, s.own); ok {
-					if s.seq = q; q == head {
-						break
-					}
-					m = w.ring[q%n]
-					match = m.Topic == set.key
-				}
-			}
-			if match {
-				s.own = s.seq + 1
-			}
-		} else {
-			match = s.filter.Match(m.Topic)
+		m, match := w.nextFor(s, head)
+		if m == nil {
+			break
 		}
 		s.seq++
 		if match && m.ID > s.lastID {
