@@ -102,7 +102,7 @@ func TestBrowserWidgetBuilder(t *testing.T) {
 
 	// The topics the console knows are offered, with their prefixes.
 	waitFor(t, ctx, "the builder to offer stocks/*", `!!document.querySelector('#builder-topics option[value="stocks/*"]')`, patience)
-	do(t, ctx, chromedp.Click(chromedp.CSS(`#builder summary`)))
+	press(t, ctx, `#builder summary`)
 	builderField(t, ctx, "topic", "stocks/*")
 	builderField(t, ctx, "kind", "ticker")
 	builderField(t, ctx, "theme", "dark")
@@ -121,7 +121,7 @@ func TestBrowserWidgetBuilder(t *testing.T) {
 	if got := eval[string](t, ctx, `document.querySelector("#builder-snippet").textContent`); got != want {
 		t.Errorf("snippet\n%s\nwant\n%s", got, want)
 	}
-	do(t, ctx, chromedp.Click(chromedp.CSS(`#builder-copy`)))
+	press(t, ctx, `#builder-copy`)
 	waitFor(t, ctx, "the snippet copied", `document.querySelector("#builder-copied").textContent === "Copied."`, patience)
 
 	// The site: refused, then allowed (given as a page's address).
@@ -174,7 +174,7 @@ func TestBrowserWidgetBuilder(t *testing.T) {
 	}
 
 	// Closed, the builder's preview holds no stream.
-	do(t, ctx, chromedp.Click(chromedp.CSS(`#builder summary`)))
+	press(t, ctx, `#builder summary`)
 	poll.Within(t, patience, "the preview's stream to end", func() bool { return streams() == 1 })
 
 	// The builder only read: no form of the console was posted but the

@@ -184,7 +184,7 @@ func TestBrowserMatchDay(t *testing.T) {
 	card := `#games .card[data-topic="nba/2026-11-21/g4"]`
 	do(t, ctx, chromedp.Click(chromedp.CSS(card+` button[data-side=home][data-points="3"]`)))
 	waitFor(t, ctx, "the push", `document.querySelector(`+jsString(card+" .pushed")+`).textContent.startsWith("Published #")`, patience)
-	do(t, ctx, chromedp.Click(chromedp.CSS(`#history-form button[type=submit]`)))
+	press(t, ctx, `#history-form button[type=submit]`)
 	waitFor(t, ctx, "the history with the operator", `document.querySelector("#history tbody tr td:nth-child(5)")?.textContent === "ann"`, patience)
 	utc := eval[string](t, ctx, `document.querySelector("#history tbody tr td:nth-child(2)").title`)
 	if !strings.HasSuffix(utc, " UTC") {
@@ -206,7 +206,7 @@ func TestBrowserMatchDay(t *testing.T) {
 	}
 	screenshot(t, ctx, dir, "matchday-console-desk", false)
 	// The widget builder open, its preview showing the day's games.
-	do(t, ctx, chromedp.Click(chromedp.CSS(`#builder summary`)))
+	press(t, ctx, `#builder summary`)
 	waitFor(t, ctx, "the widget builder's preview", previewText+`.includes("Lakers")`, patience)
 	height := map[int64]int64{}
 	for _, w := range []int64{390, 320} {

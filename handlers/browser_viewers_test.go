@@ -226,8 +226,8 @@ func TestBrowserConsoleAudience(t *testing.T) {
 	// The builder writes data-viewers; its preview reads /api/viewers as
 	// the public does, which under "operators" is told no figure (404),
 	// and stops asking.
-	do(t, ctx, chromedp.Click(chromedp.CSS(`#builder summary`)),
-		chromedp.Click(chromedp.CSS(`#builder-form input[name=viewers]`)))
+	press(t, ctx, `#builder summary`)
+	press(t, ctx, `#builder-form input[name=viewers]`)
 	waitFor(t, ctx, "the snippet with data-viewers", `document.querySelector("#builder-snippet").textContent.includes(" data-viewers")`, patience)
 	preview := `document.querySelector("#builder-preview").contentWindow`
 	waitFor(t, ctx, "the preview to ask /api/viewers, and stop", `(() => { try { const w = `+preview+`; return w.document.querySelector(".livefeed-widget")?.shadowRoot?.querySelector(".game") &&
