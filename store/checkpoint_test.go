@@ -93,11 +93,10 @@ func TestTasksUnderSaturatedIngest(t *testing.T) {
 	// holds every second of the ingest: see TestWALStaysBounded).
 	var most uint64 // the most commits a task waited for
 	var tasks int
-	var frames, pages int64
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	start := time.Now()
-	for {
+	frames, pages := untilWALRestarted(t, s, path, func() {
 		<-tick.C
 		before := s.Stats().Commits
 		tctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -108,14 +107,7 @@ func TestTasksUnderSaturatedIngest(t *testing.T) {
 		}
 		tasks++
 		most = max(most, s.Stats().Commits-before)
-		if time.Since(start) < 4*time.Second {
-			continue
-		}
-		var restarted bool
-		if frames, pages, restarted = walRestarted(t, s, path); restarted || time.Since(start) > 30*time.Second {
-			break
-		}
-	}
+	})
 	st := s.Stats()
 	t.Logf("%d events in %d commits in %v; %d tasks, each after %d commits at most; %d pages in the database, %d in the log at the last checkpoint",
 		st.Events, st.Commits, time.Since(start).Round(time.Millisecond), tasks, most, pages, frames)

@@ -524,37 +524,37 @@ func TestWALStaysBounded(t *testing.T) {
 	// may find the writer busy for longer than it waits, and tries again
 	// a second later.
 	start := time.Now()
-	var frames, pages int64
-	for {
-		MustAppend(t, s, batch...)
-		if time.Since(start) < 4*time.Second {
-			continue
-		}
-		var restarted bool
-		if frames, pages, restarted = walRestarted(t, s, path); restarted || time.Since(start) > 30*time.Second {
-			break
-		}
-	}
+	frames, pages := untilWALRestarted(t, s, path, func() { MustAppend(t, s, batch...) })
 	t.Logf("%d events in %v: %d pages in the database, %d in the write-ahead log at the last checkpoint", s.LastID(), time.Since(start).Round(time.Millisecond), pages, frames)
 	if frames <= 0 || frames >= pages {
 		t.Fatalf("the write-ahead log holds %d pages for a %d-page database: it is never started over", frames, pages)
 	}
 }
 
-// walRestarted reads the pages in the write-ahead log at its last
-// checkpoint (frames) and in the database file at path (pages), and
-// reports whether the log has started over: without restarts it holds
-// every page ever written, more than the database holds; with them, a
-// second or two of writes.
-func walRestarted(t *testing.T, s *store.Store, path string) (frames, pages int64, restarted bool) {
+// untilWALRestarted calls step over and over: for 4 s (several checkpoint
+// intervals), then until the write-ahead log has started over since its
+// last checkpoint, or for 30 s at most. It returns the pages in the log at
+// its last checkpoint (frames) and in the database file at path (pages):
+// without restarts the log holds every page ever written, more than the
+// database holds; with them, a second or two of writes.
+func untilWALRestarted(t *testing.T, s *store.Store, path string, step func()) (frames, pages int64) {
 	t.Helper()
-	frames = s.Stats().WALFrames
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
+	start := time.Now()
+	for {
+		step()
+		if time.Since(start) < 4*time.Second {
+			continue
+		}
+		frames = s.Stats().WALFrames
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages = fi.Size() / 4096
+		if frames > 0 && frames < pages || time.Since(start) > 30*time.Second {
+			return frames, pages
+		}
 	}
-	pages = fi.Size() / 4096
-	return frames, pages, frames > 0 && frames < pages
 }
 
 // TestApply stores events that already have IDs, as a node mirroring a
