@@ -73,6 +73,9 @@ type Options struct {
 // default is 2,000).
 const writerCacheKiB = 32 << 10
 
+// defaultReaders is Options.Readers' default.
+const defaultReaders = 4
+
 // maxCommit bounds the events of one transaction, so one commit cannot hold
 // the write lock for long however many publishers are waiting.
 const maxCommit = 4096
@@ -149,7 +152,7 @@ func Open(path string, opts Options) (*Store, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Readers <= 0 {
-		opts.Readers = 4
+		opts.Readers = defaultReaders
 	}
 	if opts.BusyTimeout <= 0 {
 		opts.BusyTimeout = 5 * time.Second
@@ -206,6 +209,9 @@ func Open(path string, opts Options) (*Store, error) {
 		committed: make(chan []feed.Event, committedQueue),
 
 		stopCheckpoint: make(chan struct{}),
+	}
+	if pageCache.err != nil {
+		s.log.Warn("SQLite's pages are allocated one by one, not in the page cache's buffer: reads beside a busy writer slow its commits", "err", pageCache.err)
 	}
 	sweepPartials(real)
 	if err := s.open(syncMode); err != nil {
