@@ -199,6 +199,9 @@ var (
 	descEvents      = prometheus.NewDesc("livefeed_store_events_total", "Events committed by the store's writer.", nil, nil)
 	descBusy        = prometheus.NewDesc("livefeed_store_commit_seconds_total", "Time the store's single writer spent committing (a rate near 1 means it is the limit).", nil, nil)
 	descWALFrames   = prometheus.NewDesc("livefeed_store_wal_frames", "Pages in SQLite's write-ahead log since it last started over, at the last checkpoint.", nil, nil)
+	descPageSlots   = prometheus.NewDesc("livefeed_store_page_cache_slots", "Slots of the fixed buffer SQLite's page cache keeps pages in, for every database of the process (0: no buffer, every page allocated alone).", nil, nil)
+	descPageUsed    = prometheus.NewDesc("livefeed_store_page_cache_used_slots", "Slots of the page cache's buffer holding a page (within 10 of livefeed_store_page_cache_slots, every cache reuses its own pages rather than take more).", nil, nil)
+	descPageOver    = prometheus.NewDesc("livefeed_store_page_cache_overflow_bytes", "Bytes of cached pages kept outside the buffer: pages larger than a slot (a database with pages over 4 KiB), or taken when no slot was free.", nil, nil)
 	descApplied     = prometheus.NewDesc("livefeed_cluster_applied_id", "The newest event of the cluster's log applied to this node's history.", []string{"node"}, nil)
 	descLogLast     = prometheus.NewDesc("livefeed_cluster_log_last_id", "The newest event of the cluster's log, as this node last saw it.", []string{"node"}, nil)
 	descLag         = prometheus.NewDesc("livefeed_cluster_lag_events", "Events of the cluster's log this node has not applied yet.", []string{"node"}, nil)
@@ -240,6 +243,9 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descEvents, float64(ss.Events))
 		counter(descBusy, ss.Busy.Seconds())
 		gauge(descWALFrames, float64(ss.WALFrames))
+		gauge(descPageSlots, float64(ss.PageCacheSlots))
+		gauge(descPageUsed, float64(ss.PageCacheUsed))
+		gauge(descPageOver, float64(ss.PageCacheOverflow))
 	}
 	if s.cluster != nil {
 		cs := s.cluster()

@@ -111,6 +111,9 @@ type StoreStats struct {
 	Commits, Events uint64
 	Busy            time.Duration
 	WALFrames       int64
+	// The buffer of SQLite's page cache (store.PageCacheStats): its
+	// slots, those holding a page, and the bytes of pages kept outside it.
+	PageCacheSlots, PageCacheUsed, PageCacheOverflow int64
 }
 
 // The defaults of Options: the server's unless its configuration says

@@ -242,8 +242,9 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 		opts.Server(&serverOpts)
 	}
 	n.srv = handlers.New(handlers.Backends{Log: n.eventLog, History: n.history, Sessions: sessions, Hub: n.hub, Cluster: status, Metrics: metrics, Heartbeat: heartbeat, Audience: audience, AudienceEvery: hubOpts.Audience, StoreStats: func() handlers.StoreStats {
-		ss := st.Stats()
-		return handlers.StoreStats{Commits: ss.Commits, Events: ss.Events, Busy: ss.Busy, WALFrames: ss.WALFrames}
+		ss, pc := st.Stats(), store.PageCache()
+		return handlers.StoreStats{Commits: ss.Commits, Events: ss.Events, Busy: ss.Busy, WALFrames: ss.WALFrames,
+			PageCacheSlots: int64(pc.Slots), PageCacheUsed: pc.Used, PageCacheOverflow: pc.Overflow}
 	}}, serverOpts)
 	handler := n.srv.Handler()
 	if n.demoKeys != nil {

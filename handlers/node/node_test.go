@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -115,5 +116,27 @@ func TestListenAdvertises(t *testing.T) {
 				t.Fatalf("once stopped, the lock file says %+v", h)
 			}
 		})
+	}
+}
+
+// TestMetricsPageCache: /metrics shows SQLite's page cache buffer — its
+// slots, those in use once the node has written and read, and the bytes
+// kept outside it.
+func TestMetricsPageCache(t *testing.T) {
+	t.Parallel()
+	n := nodetest.Start(t, nodetest.Config(t), node.Options{})
+	nodetest.MustPublish(t, n.URL, nodetest.Note("nba/game", 1))
+	resp, err := http.Get(n.URL + "/api/history?topic=nba/game")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	slots, _ := strconv.ParseFloat(metric(t, n.URL, "livefeed_store_page_cache_slots"), 64)
+	used, _ := strconv.ParseFloat(metric(t, n.URL, "livefeed_store_page_cache_used_slots"), 64)
+	if slots < 1000 || used < 1 || used > slots {
+		t.Errorf("page cache: %v slots, %v used", slots, used)
+	}
+	if metric(t, n.URL, "livefeed_store_page_cache_overflow_bytes") == "" {
+		t.Error("metrics lack livefeed_store_page_cache_overflow_bytes")
 	}
 }
