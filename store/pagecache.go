@@ -50,17 +50,14 @@ func init() {
 func setupPageCache() error {
 	tls := libc.NewTLS()
 	defer tls.Close()
-	va := libc.Xmalloc(tls, 3*8)
+	// The arguments of sqlite3_config (3 at most), then the int it
+	// writes SQLite's page header size to.
+	va := libc.Xmalloc(tls, 4*8)
 	if va == 0 {
 		return fmt.Errorf("page cache: out of memory")
 	}
 	defer libc.Xfree(tls, va)
-
-	hdr := libc.Xmalloc(tls, 8)
-	if hdr == 0 {
-		return fmt.Errorf("page cache: out of memory")
-	}
-	defer libc.Xfree(tls, hdr)
+	hdr := va + 3*8
 	if rc := sqlite3.Xsqlite3_config(tls, sqlite3.SQLITE_CONFIG_PCACHE_HDRSZ, libc.VaList(va, hdr)); rc != sqlite3.SQLITE_OK {
 		return fmt.Errorf("page cache: SQLite's page header size: error %d", rc)
 	}

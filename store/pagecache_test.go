@@ -19,11 +19,7 @@ func TestPageCacheBuffer(t *testing.T) {
 	if before.Err != nil || before.Slots == 0 {
 		t.Fatalf("no page cache buffer: %+v", before)
 	}
-	s, err := store.Open(t.TempDir()+"/feed.db", store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := MustOpenStore(t, store.Options{})
 	ctx := context.Background()
 	var used int64
 	for round := range 20 {
