@@ -220,6 +220,17 @@ func Open(ctx context.Context, st *store.Store, opts Options) (*Node, error) {
 			n.closeConn()
 			return nil, err
 		}
+	}
+	if opts.Heartbeats != nil || n.aud.every > 0 {
+		// A subscription is only sent to NATS with the connection's next
+		// write: until NATS answers a round trip, a heartbeat another
+		// node sends now may reach NATS first and be lost to this one.
+		if err := n.nc.FlushTimeout(publishWait); err != nil {
+			n.closeConn()
+			return nil, fmt.Errorf("cluster: NATS did not confirm this node's subscriptions to the heartbeats and audience counts: %w", err)
+		}
+	}
+	if n.aud.every > 0 {
 		n.done.Go(n.shareAudience)
 	}
 	n.done.Go(n.mirror)
