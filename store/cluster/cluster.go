@@ -275,6 +275,13 @@ func (n *Node) connect() error {
 		// The last callback of a connection: closeConn waits for it, so
 		// that nothing is logged after Close returns.
 		nats.ClosedHandler(func(*nats.Conn) { close(n.closed) }),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			n.log.Warn("NATS reported an error", "subject", subject, "err", err)
+		}),
 	}
 	if n.opts.Credentials != "" {
 		opts = append(opts, nats.UserCredentials(n.opts.Credentials))

@@ -310,6 +310,49 @@ func TestClusterEndToEnd(t *testing.T) {
 		}
 	})
 
+	// Four streaming publishes into one node at once, as fast as the
+	// cluster takes them: every line is answered with its event. A node
+	// whose consumer stopped asking NATS for the log's messages (one that
+	// counted its outstanding requests wrongly did, under this load,
+	// silent for ten seconds until it missed a heartbeat) applies nothing
+	// until it notices, and the lines waiting for it run out of time.
+	t.Run("StreamingPublishesKeepFlowing", func(t *testing.T) {
+		const streams, lines = 4, 40000
+		var wg sync.WaitGroup
+		for s := range streams {
+			wg.Go(func() {
+				in, err := a.client().Ingest(ctx)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer in.Close()
+				go func() {
+					for i := range lines {
+						if in.Send(note(100000*(s+1)+i), "") != nil {
+							return
+						}
+					}
+					in.CloseSend()
+				}()
+				for got := 0; ; got++ {
+					ack, err := in.Recv()
+					if errors.Is(err, io.EOF) {
+						if got != lines {
+							t.Errorf("stream %d: %d lines of %d answered", s+1, got, lines)
+						}
+						return
+					}
+					if err != nil || ack.Err != nil {
+						t.Errorf("stream %d, line %d: %v %v", s+1, got+1, err, ack.Err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	})
+
 	t.Run("NodeKilledUnderLoad", func(t *testing.T) {
 		stop := make(chan struct{})
 		var pubs sync.WaitGroup

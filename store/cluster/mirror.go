@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"livefeed/feed"
@@ -39,11 +40,22 @@ var checkEvery = 2 * time.Second
 // holds events this node has not applied, before it is started again.
 const stallAfter = 10 * time.Second
 
+// A node's consumer: how many messages one fetch asks for, how long the
+// server holds a fetch that has not been filled (messages are delivered
+// as they come, whatever the wait), and how long the server keeps a
+// consumer nobody fetches from (the node's, should it die without
+// deleting it).
+const (
+	fetchBatch   = applyBatch
+	fetchWait    = 2 * time.Second
+	consumerIdle = time.Minute
+)
+
 // mirror applies the stream to the store, from the store's newest event
-// on, until Close: through an ordered consumer, which JetStream restarts
-// by itself after a reconnect, started again here after a failure to apply
-// (from what the store holds, so nothing is skipped), after the stream
-// was found changed and when it stopped delivering.
+// on, until Close: through a consumer of the stream made for each start
+// (see follow), started again after a failure to fetch or to apply (from
+// what the store holds, so nothing is skipped), after the stream was
+// found changed and when it stopped delivering.
 func (n *Node) mirror() {
 	target := n.streamLast.Load() // caught up once this is applied
 	if n.appliedID() >= target {
@@ -88,24 +100,31 @@ func (n *Node) follow(target *int64) error {
 		cancel()
 	}()
 	from := n.appliedID() + 1
-	cons, err := n.js.OrderedConsumer(ctx, n.opts.Stream, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   uint64(from),
+	cons, err := n.js.CreateConsumer(ctx, n.opts.Stream, jetstream.ConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       uint64(from),
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: consumerIdle,
 	})
 	if err != nil {
 		return err
 	}
-	it, err := cons.Messages()
-	if err != nil {
-		return err
-	}
-	defer it.Stop()
-	go func() { <-ctx.Done(); it.Stop() }()
-	// The consumer's messages are taken from it on a goroutine of their
-	// own, so that the loop below sees what was delivered and not yet
-	// applied (len(deliveries)) and applies all of it in one commit: with
-	// many publishers waiting, a commit per message the stream held as
-	// its last cost most of a publish (issue 25).
+	defer n.dropConsumer(cons.CachedInfo().Name)
+	// The consumer's messages are fetched on a goroutine of their own, so
+	// that the loop below sees what was delivered and not yet applied
+	// (len(deliveries)) and applies all of it in one commit: with many
+	// publishers waiting, a commit per message the stream held as its
+	// last cost most of a publish (issue 25).
+	//
+	// One fetch at a time, each for up to fetchBatch messages: the
+	// consumer takes no acknowledgements, so one outstanding request
+	// delivers the stream in order, and a request the server no longer
+	// holds ends by its expiry, within fetchWait. (A client that keeps
+	// counts of its outstanding requests, as nats.go's Messages does, was
+	// seen to stop asking for ten seconds under streaming publishes while
+	// the server held none of its requests.)
 	type delivery struct {
 		m   jetstream.Msg
 		err error
@@ -114,14 +133,32 @@ func (n *Node) follow(target *int64) error {
 	var reader sync.WaitGroup
 	defer func() { cancel(); reader.Wait() }()
 	reader.Go(func() {
-		for {
-			m, err := it.Next()
+		send := func(d delivery) bool {
 			select {
-			case deliveries <- delivery{m, err}:
+			case deliveries <- d:
+				return true
 			case <-ctx.Done():
+				return false
+			}
+		}
+		for ctx.Err() == nil {
+			fctx, done := context.WithTimeout(ctx, fetchWait)
+			batch, err := cons.Fetch(fetchBatch, jetstream.FetchContext(fctx))
+			if err != nil {
+				done()
+				send(delivery{err: err})
 				return
 			}
-			if err != nil {
+			for m := range batch.Messages() {
+				if !send(delivery{m: m}) {
+					done()
+					return
+				}
+			}
+			done()
+			if err := batch.Error(); err != nil && ctx.Err() == nil &&
+				!errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+				send(delivery{err: err})
 				return
 			}
 		}
@@ -174,13 +211,13 @@ func (n *Node) follow(target *int64) error {
 		if len(events) == 0 {
 			return nil
 		}
-		// The ordered consumer follows a stream created anew under the
-		// same name without a word, at the sequence it had reached: its
-		// events must not pass for the old stream's. It does so by
-		// creating a consumer of another name (a deleted stream takes its
-		// consumers with it), so the stream is checked once for each
-		// consumer, before the first of its events is applied; a check
-		// for every flush would cost NATS a request per event.
+		// A stream created anew under the same name must not pass for the
+		// old one: its events would take IDs this node gave out. A
+		// deleted stream takes its consumers with it, and this node
+		// follows with a consumer made for each start, so the stream is
+		// checked once for each consumer, before the first of its events
+		// is applied; a check for every flush would cost NATS a request
+		// per event.
 		if consumer != checked {
 			if err := n.check(ctx); err != nil {
 				return err
@@ -266,6 +303,21 @@ func (n *Node) follow(target *int64) error {
 				return err
 			}
 		}
+	}
+}
+
+// dropConsumer deletes the consumer a follow made, once it is done with
+// it. One left behind (NATS away, the node killed) is deleted by the
+// server once nobody fetched from it for consumerIdle.
+func (n *Node) dropConsumer(name string) {
+	if !n.nc.IsConnected() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := n.js.DeleteConsumer(ctx, n.opts.Stream, name)
+	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		n.log.Debug("could not delete this node's consumer of the cluster's log; NATS deletes it when idle", "consumer", name, "err", err)
 	}
 }
 
