@@ -178,9 +178,59 @@ func runCluster(ctx context.Context, r *runner, p Params) (_ Figures, err error)
 	f.AddMS("cluster_ack_p50_ms", tput.Acks.Quantile(0.5))
 	f.AddMS("cluster_ack_p99_ms", tput.Acks.Quantile(0.99))
 
+	// JetStream alone, right after, with the same publishers over as many
+	// connections as the nodes have, into a stream of the same replicas
+	// (the nodes' default, one): what the nodes' publishes are compared
+	// with.
+	r.progress("JetStream alone: %d publishers over %d connections for %s", clusterPublishers, len(nodes), p.Duration)
+	raw := rawJetStream(ctx, r.cfg.NATS, stream+"_RAW", fmt.Sprintf("livefeed_bench_raw.%s.r%d.>", r.nonce, r.run),
+		1, clusterPublishers, len(nodes), p.Payload, p.Duration)
+	if raw.err != nil && raw.published == 0 {
+		return nil, fmt.Errorf("JetStream alone: %w", raw.err)
+	}
+	if raw.err != nil {
+		r.progress("JetStream alone: %v", raw.err)
+	}
+	f.Add("jetstream_publish_errors", float64(raw.errors))
+	f.Add("jetstream_publishes_per_s", raw.perS)
+	f.AddMS("jetstream_ack_p50_ms", raw.acks.Quantile(0.5))
+	f.AddMS("jetstream_ack_p99_ms", raw.acks.Quantile(0.99))
+	if cluster, ok := f.Get("cluster_publishes_per_s"); ok && raw.perS > 0 {
+		f.Add("cluster_publishes_ratio_to_jetstream", cluster/raw.perS)
+	}
+
+	// Streaming publishes through the nodes, W9's, spread over them.
+	r.progress("cluster: %d streaming publishes over %d nodes for %s", clusterIngesters, len(nodes), p.Duration)
+	before := make([]time.Duration, len(nodes))
+	for i, n := range nodes {
+		if before[i], err = n.proc.CPU(); err != nil {
+			return nil, err
+		}
+	}
+	ingest, err := r.clusterIngest(ctx, targets, p.Payload, p.Duration)
+	if err != nil {
+		return nil, err
+	}
+	var cpu time.Duration
+	for i, n := range nodes {
+		after, err := n.proc.CPU()
+		if err != nil {
+			return nil, err
+		}
+		cpu += after - before[i]
+	}
+	f.Add("cluster_ingest_events", float64(ingest.acked))
+	f.Add("cluster_ingest_refused", float64(ingest.refused))
+	f.Add("cluster_ingest_order_violations", float64(ingest.disorder))
+	f.Add("cluster_ingest_events_per_s", ingest.perS)
+	f.AddMS("cluster_ingest_ack_p99_ms", ingest.acks.Quantile(0.99))
+	if ingest.acked > 0 {
+		f.Add("cluster_ingest_nodes_cpu_us_per_event", float64(cpu)/float64(time.Microsecond)/float64(ingest.acked))
+	}
+
 	// Every node ends up holding every acknowledged event.
 	published, _ := spread.figures.Get("published")
-	acked := int64(published) + tput.Total()
+	acked := int64(published) + tput.Total() + ingest.acked
 	behind, took := converge(ctx, nodes, acked, 30*time.Second)
 	if behind > 0 {
 		for _, n := range nodes {

@@ -293,7 +293,7 @@ var Workloads = []*Workload{
 	},
 	{
 		Name:  "W13",
-		Bench: "cluster: 3 nodes + NATS JetStream on loopback, subscribers spread over the nodes, publishes on all. Bar: every delivery arrives once in ID order on every node; per-delivery CPU of a node ≤ 1.2× single-node W1; publishes/s through JetStream with 16 publishers reported.",
+		Bench: "cluster: 3 nodes + NATS JetStream on loopback, subscribers spread over the nodes, publishes on all. Bar: every delivery arrives once in ID order on every node; per-delivery CPU of a node ≤ 1.2× single-node W1; single publishes with 16 waiting publishers ≥ 0.75× raw JetStream's with the same publishers and replicas, same run; streaming ingest through the cluster ≥ 100,000 events/s.",
 		Reading: "Needs -server-bin and -nats (a NATS server with JetStream). Each run starts its own servers on fresh databases. " +
 			"First the baseline: one single node and W1 against it (all subscribers, one publisher), whose server CPU per delivery is single_server_cpu_us_per_delivery. " +
 			"Then the same subscribers split over three single nodes that know nothing of each other, each with a publisher of its own at W1's rate: split_cpu_us_per_delivery_max is what three processes sharing the machine cost without a cluster. " +
@@ -301,6 +301,8 @@ var Workloads = []*Workload{
 			"each subscriber checks the one ID order of all three publishers' events. nN_cpu_us_per_delivery is node N's CPU from the first publish until its subscribers had every event, divided by their deliveries; " +
 			"node_cpu_ratio_max is the highest of them over the baseline (the bar), node_cpu_ratio_to_split over the split single nodes (what cluster mode itself costs). " +
 			"Then 16 publishers spread over the nodes publish as fast as acknowledgements come back, each on its own topic, for -duration: cluster_publishes_per_s. " +
+			"Right after, the same 16 publishers publish the same tick data straight into JetStream, over 3 connections (the nodes' number) into a stream of the run's own with the nodes' replicas (one), each waiting for the stream's acknowledgement: jetstream_publishes_per_s, and cluster_publishes_ratio_to_jetstream = cluster_publishes_per_s / jetstream_publishes_per_s (bar ≥ 0.75). " +
+			"Then 4 streaming publishes (W9's: ticks of 400 symbols of their own, lines in batches of 500, at most 20,000 unacknowledged), connection i to node i mod 3, for -duration: cluster_ingest_events_per_s = events acknowledged with an ID / (last acknowledgement - first send) (bar ≥ 100,000); cluster_ingest_nodes_cpu_us_per_event is the three nodes' CPU over it per event. " +
 			"Last, nodes_behind counts the nodes that do not hold every acknowledged event 30 s later.",
 		Defaults: Params{Subscribers: 10_000, Rate: 10, Duration: 10 * time.Second, Payload: 100},
 		Bars: func(Config) []Bar {
@@ -309,6 +311,10 @@ var Workloads = []*Workload{
 				Bar{Figure: "split_missing", Op: "<=", Limit: 0, Worst: true},
 				Bar{Figure: "node_cpu_ratio_max", Op: "<=", Limit: 1.2},
 				Bar{Figure: "cluster_publish_errors", Op: "<=", Limit: 0, Worst: true},
+				Bar{Figure: "cluster_publishes_ratio_to_jetstream", Op: ">=", Limit: 0.75},
+				Bar{Figure: "cluster_ingest_events_per_s", Op: ">=", Limit: 100_000},
+				Bar{Figure: "cluster_ingest_refused", Op: "<=", Limit: 0, Worst: true},
+				Bar{Figure: "cluster_ingest_order_violations", Op: "<=", Limit: 0, Worst: true},
 				Bar{Figure: "nodes_behind", Op: "<=", Limit: 0, Worst: true})
 		},
 		run: runCluster,
