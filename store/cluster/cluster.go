@@ -610,12 +610,21 @@ func (n *Node) waitApplied(ctx context.Context, id int64, bound time.Duration) e
 		if p := n.Problem(); p != "" {
 			return feed.Errorf(feed.ErrUnavailable, "this node stopped following the cluster's log: %s", p)
 		}
+		notYet := func() error {
+			return feed.Errorf(feed.ErrUnavailable, "this node has not applied event %d yet (it is at %d): try again shortly", id, applied)
+		}
 		select {
 		case <-progress:
 		case <-ctx.Done():
+			// A publish's own bound (publishWait) ran out first: the
+			// log holds the event, and its client is told so, not given
+			// a bare deadline.
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return notYet()
+			}
 			return ctx.Err()
 		case <-timer.C:
-			return feed.Errorf(feed.ErrUnavailable, "this node has not applied event %d yet (it is at %d): try again shortly", id, applied)
+			return notYet()
 		}
 	}
 }
