@@ -267,8 +267,10 @@ func TestClusterWorkload(t *testing.T) {
 		"-subscribers", "60", "-rate", "15", "-duration", "2s")
 	want(t, f, map[string]float64{"missing": 0, "duplicates": 0, "order_violations": 0, "gaps": 0, "publish_errors": 0,
 		"single_missing": 0, "split_missing": 0, "published": 30, "deliveries": 1800, "n1_deliveries": 600, "n2_deliveries": 600, "n3_deliveries": 600,
-		"cluster_publish_errors": 0, "nodes_behind": 0, "reconnects": 0, "resets": 0})
-	positive(t, f, "single_server_cpu_us_per_delivery", "split_cpu_us_per_delivery_max", "n1_cpu_us_per_delivery", "node_cpu_ratio_max", "node_cpu_ratio_to_split", "cluster_publishes_per_s")
+		"cluster_publish_errors": 0, "nodes_behind": 0, "reconnects": 0, "resets": 0,
+		"jetstream_publish_errors": 0, "cluster_ingest_refused": 0, "cluster_ingest_order_violations": 0})
+	positive(t, f, "single_server_cpu_us_per_delivery", "split_cpu_us_per_delivery_max", "n1_cpu_us_per_delivery", "node_cpu_ratio_max", "node_cpu_ratio_to_split", "cluster_publishes_per_s",
+		"jetstream_publishes_per_s", "cluster_publishes_ratio_to_jetstream", "cluster_ingest_events", "cluster_ingest_events_per_s", "cluster_ingest_nodes_cpu_us_per_event")
 }
 
 // TestTierWorkloadsEndToEnd runs W15 (conflated tickers) and W16 (a
