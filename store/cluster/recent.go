@@ -12,9 +12,14 @@ import (
 // SQLite (a query cost more than the rest of a publish). A publish whose
 // events are no longer here reads them from the store.
 type recent struct {
-	mu     sync.Mutex
-	events []feed.Event // ascending IDs
-	bytes  int
+	mu sync.Mutex
+	// ring holds the events in recentEvents slots (made at the first
+	// add), the oldest at start, n of them, ascending IDs: adding and
+	// dropping move no event.
+	ring  []feed.Event
+	start int
+	n     int
+	bytes int // of their data
 }
 
 // What recent keeps at most: events, and bytes of their data. A streaming
@@ -25,21 +30,44 @@ const (
 	recentBytes  = 8 << 20
 )
 
+// at is the i-th event held, the oldest first.
+func (r *recent) at(i int) *feed.Event { return &r.ring[(r.start+i)%len(r.ring)] }
+
 // add records events just applied, newer than any recorded.
 func (r *recent) add(events []feed.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.events = append(r.events, events...)
+	if r.ring == nil {
+		r.ring = make([]feed.Event, recentEvents)
+	}
+	if len(events) > len(r.ring) {
+		events = events[len(events)-len(r.ring):]
+	}
 	for _, e := range events {
+		if r.n == len(r.ring) {
+			r.dropOldest()
+		}
+		*r.at(r.n) = e
+		r.n++
 		r.bytes += len(e.Data)
 	}
-	drop := 0
-	for len(r.events)-drop > recentEvents || r.bytes > recentBytes && drop < len(r.events) {
-		r.bytes -= len(r.events[drop].Data)
-		r.events[drop] = feed.Event{}
-		drop++
+	for r.bytes > recentBytes && r.n > 0 {
+		r.dropOldest()
 	}
-	r.events = r.events[drop:]
+}
+
+func (r *recent) dropOldest() {
+	e := r.at(0)
+	r.bytes -= len(e.Data)
+	*e = feed.Event{} // its data is the store's to free
+	r.start = (r.start + 1) % len(r.ring)
+	r.n--
+}
+
+// search is the index of the oldest event held with an ID of id or
+// more (r.n if none).
+func (r *recent) search(id int64) int {
+	return sort.Search(r.n, func(i int) bool { return r.at(i).ID >= id })
 }
 
 // get returns the events with IDs first to last, if it holds every one
@@ -47,12 +75,16 @@ func (r *recent) add(events []feed.Event) {
 func (r *recent) get(first, last int64) ([]feed.Event, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	i := sort.Search(len(r.events), func(i int) bool { return r.events[i].ID >= first })
+	i := r.search(first)
 	n := int(last - first + 1)
-	if i+n > len(r.events) || r.events[i].ID != first || r.events[i+n-1].ID != last {
+	if n <= 0 || i+n > r.n || r.at(i).ID != first || r.at(i+n-1).ID != last {
 		return nil, false
 	}
-	return append([]feed.Event(nil), r.events[i:i+n]...), true
+	out := make([]feed.Event, n)
+	for k := range out {
+		out[k] = *r.at(i + k)
+	}
+	return out, true
 }
 
 // pick returns the events with IDs ids (ascending), if it holds every one
@@ -61,15 +93,15 @@ func (r *recent) pick(ids []int64) ([]feed.Event, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make([]feed.Event, 0, len(ids))
-	i := sort.Search(len(r.events), func(i int) bool { return r.events[i].ID >= ids[0] })
+	i := r.search(ids[0])
 	for _, id := range ids {
-		for i < len(r.events) && r.events[i].ID < id {
+		for i < r.n && r.at(i).ID < id {
 			i++
 		}
-		if i == len(r.events) || r.events[i].ID != id {
+		if i == r.n || r.at(i).ID != id {
 			return nil, false
 		}
-		out = append(out, r.events[i])
+		out = append(out, *r.at(i))
 	}
 	return out, true
 }
