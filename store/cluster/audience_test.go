@@ -14,7 +14,6 @@ import (
 
 	"livefeed/feed/fanout"
 	"livefeed/feed/poll"
-	"livefeed/store"
 	"livefeed/store/cluster"
 )
 
@@ -41,19 +40,7 @@ func (c *counted) get() *fanout.Audience {
 // (and at once as it starts).
 func countingNode(t *testing.T, ns *natsServer, dir, name string, every time.Duration, own *counted) *node {
 	t.Helper()
-	st, err := store.Open(filepath.Join(dir, name+".db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nd, err := cluster.Open(context.Background(), st, cluster.Options{URLs: []string{ns.url()}, Node: name, CatchUpWait: 2 * time.Second, Audience: own.get, AudienceEvery: every})
-	if err != nil {
-		st.Close()
-		t.Fatal(err)
-	}
-	n := &node{Node: nd, st: st}
-	t.Cleanup(n.close)
-	waitReady(t, n)
-	return n
+	return nodeWith(t, filepath.Join(dir, name+".db"), cluster.Options{URLs: []string{ns.url()}, Node: name, CatchUpWait: 2 * time.Second, Audience: own.get, AudienceEvery: every})
 }
 
 func audienceOf(streams int, viewers map[string]int) *counted {

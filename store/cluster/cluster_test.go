@@ -95,6 +95,26 @@ func mustNode(tb testing.TB, ns *natsServer, path, name string, committed func([
 	return n
 }
 
+// nodeWith opens a node on a new store at path with opts as the test
+// gives them (its URLs among them), closed when the test ends, and
+// returns once it caught up.
+func nodeWith(tb testing.TB, path string, opts cluster.Options) *node {
+	tb.Helper()
+	st, err := store.Open(path, store.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cn, err := cluster.Open(context.Background(), st, opts)
+	if err != nil {
+		st.Close()
+		tb.Fatal(err)
+	}
+	n := &node{Node: cn, st: st, path: path}
+	tb.Cleanup(n.close)
+	waitReady(tb, n)
+	return n
+}
+
 func (n *node) close() {
 	n.Node.Close()
 	n.st.Close()

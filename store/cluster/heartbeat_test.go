@@ -14,7 +14,6 @@ import (
 
 	"livefeed/feed"
 	"livefeed/feed/poll"
-	"livefeed/store"
 	"livefeed/store/cluster"
 )
 
@@ -46,19 +45,8 @@ func (h *heard) count() int { return len(h.all()) }
 // beatingNode is mustNode with its heartbeats taken by a heard.
 func beatingNode(t *testing.T, ns *natsServer, dir, name string) (*node, *heard) {
 	t.Helper()
-	st, err := store.Open(filepath.Join(dir, name+".db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	h := new(heard)
-	c, err := cluster.Open(context.Background(), st, cluster.Options{URLs: []string{ns.url()}, Node: name, CatchUpWait: 2 * time.Second, Heartbeats: h.take})
-	if err != nil {
-		st.Close()
-		t.Fatal(err)
-	}
-	n := &node{Node: c, st: st}
-	t.Cleanup(n.close)
-	waitReady(t, n)
+	n := nodeWith(t, filepath.Join(dir, name+".db"), cluster.Options{URLs: []string{ns.url()}, Node: name, CatchUpWait: 2 * time.Second, Heartbeats: h.take})
 	return n, h
 }
 

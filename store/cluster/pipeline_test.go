@@ -3,8 +3,10 @@ package cluster_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"livefeed/feed"
 	"livefeed/feed/logtest"
 	"livefeed/feed/poll"
+	"livefeed/store/cluster"
 )
 
 // acked is what a publisher was told was stored: the event, as answered.
@@ -162,7 +165,9 @@ func TestPipelinedPublishes(t *testing.T) {
 // NATS is back.
 func TestNATSAwayMidPipeline(t *testing.T) {
 	ns := startNATS(t)
-	n := mustNode(t, ns, filepath.Join(t.TempDir(), "a.db"), "a", nil)
+	var logs logBuffer
+	n := nodeWith(t, filepath.Join(t.TempDir(), "a.db"), cluster.Options{URLs: []string{ns.url()}, Node: "a", CatchUpWait: 2 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	ctx := context.Background()
 	a := &acked{events: make(map[int64]feed.Event)}
 	var (
@@ -250,6 +255,12 @@ func TestNATSAwayMidPipeline(t *testing.T) {
 	case <-done:
 	case <-time.After(30 * time.Second):
 		t.Fatal("callers still waiting 30 s after NATS went away")
+	}
+	// The lines in flight when the connection went fail together, and
+	// are logged together: at most a line of log for each call refused,
+	// not one for each line of a group.
+	if warned := strings.Count(logs.String(), "publish into the cluster's log failed"); warned > answered {
+		t.Errorf("%d warnings of failed publishes for %d calls", warned, answered)
 	}
 	ns.start(t)
 	holdsAll(t, n, a)

@@ -320,6 +320,10 @@ func (n *Node) AppendEach(ctx context.Context, updates []feed.Checked, keys []*f
 	// may be stored or not: its client may retry it with its key.
 	var last int64
 	unknown := feed.Errorf(feed.ErrUnavailable, "the cluster's log (NATS) did not answer for the line: nothing is known to be stored; a retry with the same Idempotency-Key is safe")
+	// A connection lost fails every line in flight at once: it is logged
+	// once for all of them, not once a line.
+	var failed int
+	var firstErr error
 	for k := range sent {
 		l := &sent[k]
 		select {
@@ -328,10 +332,15 @@ func (n *Node) AppendEach(ctx context.Context, updates []feed.Checked, keys []*f
 			last = max(last, l.seq)
 			continue
 		case err := <-l.ack.Err():
-			n.log.Warn("publish into the cluster's log failed", "err", err)
+			if failed++; firstErr == nil {
+				firstErr = err
+			}
 		case <-sendCtx.Done():
 		}
 		out[l.i].Err = unknown
+	}
+	if failed > 0 {
+		n.log.Warn("publish into the cluster's log failed", "err", firstErr, "lines", failed)
 	}
 	if last == 0 {
 		return out

@@ -21,7 +21,6 @@ import (
 	"livefeed/feed"
 	"livefeed/feed/logtest"
 	"livefeed/feed/poll"
-	"livefeed/store"
 	"livefeed/store/cluster"
 )
 
@@ -103,19 +102,8 @@ func clusterNodes(tb testing.TB, c *natsCluster, replicas, count int) []*node {
 	dir := tb.TempDir()
 	var nodes []*node
 	for i := range count {
-		st, err := store.Open(filepath.Join(dir, fmt.Sprintf("%d.db", i)), store.Options{})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		cn, err := cluster.Open(context.Background(), st, cluster.Options{URLs: []string{c.url(i)}, Node: strconv.Itoa(i), Replicas: replicas})
-		if err != nil {
-			st.Close()
-			tb.Fatal(err)
-		}
-		n := &node{Node: cn, st: st}
-		tb.Cleanup(n.close)
-		waitReady(tb, n)
-		nodes = append(nodes, n)
+		nodes = append(nodes, nodeWith(tb, filepath.Join(dir, fmt.Sprintf("%d.db", i)),
+			cluster.Options{URLs: []string{c.url(i)}, Node: strconv.Itoa(i), Replicas: replicas}))
 	}
 	return nodes
 }
