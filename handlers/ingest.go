@@ -460,6 +460,13 @@ func (st *stream) commitLoop() {
 		}
 		out = out[:0]
 		published := 0
+		// The lines of a group that failed on the server's side are
+		// logged once for the group, with the first of them: an outage
+		// (NATS away, the disk full) fails every line at once, and must
+		// not write a line of log for each.
+		var failed int
+		var firstLine, firstStatus int
+		var firstErr error
 		for _, l := range g.lines {
 			if l.heartbeat {
 				out = heartbeatAnswer(out, l.kept)
@@ -478,9 +485,14 @@ func (st *stream) commitLoop() {
 			}
 			status, msg := classify(err)
 			if status >= 500 {
-				st.s.log.Error("streaming publish: a line failed", "line", l.line, "status", status, "err", err)
+				if failed++; failed == 1 {
+					firstLine, firstStatus, firstErr = l.line, status, err
+				}
 			}
 			out = appendStreamError(out, l.line, status, msg)
+		}
+		if failed > 0 {
+			st.s.log.Error("streaming publish: lines failed", "line", firstLine, "status", firstStatus, "err", firstErr, "lines", failed)
 		}
 		st.s.metrics.published.Add(float64(published))
 		if !st.write(out) {

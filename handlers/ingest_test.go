@@ -2,17 +2,21 @@ package handlers_test
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"livefeed/feed"
 	"livefeed/handlers"
+	"livefeed/store"
 )
 
 // ingest opens a streaming publish on a raw HTTP/1.1 connection, so that
@@ -290,5 +294,71 @@ func TestIngestBackpressure(t *testing.T) {
 		if want := fmt.Sprintf("{\"id\":%d}\n", i); err != nil || line != want {
 			t.Fatalf("answer %d: %q, %v", i, line, err)
 		}
+	}
+}
+
+// refusingLog takes no line of a streaming publish: the cluster's log or
+// the disk is away.
+type refusingLog struct{ *store.Store }
+
+func (refusingLog) AppendEach(_ context.Context, updates []feed.Checked, _ []*feed.Idempotency) []feed.Outcome {
+	out := make([]feed.Outcome, len(updates))
+	for i := range out {
+		out[i].Err = feed.Errorf(feed.ErrUnavailable, "the cluster's log (NATS) cannot be reached from this node: nothing was stored; try again shortly")
+	}
+	return out
+}
+
+// TestIngestOutageLogged: while the log takes nothing, every line of a
+// streaming publish is answered with its failure, and the server's log
+// says so once for each group of lines it tried, not once a line: an
+// outage under a ticker gateway's stream must not write a line of log
+// for each tick.
+func TestIngestOutageLogged(t *testing.T) {
+	t.Parallel()
+	st, hub := storeAndHub(t)
+	var logs syncBuffer
+	server := handlers.New(handlers.Backends{Log: refusingLog{st}, History: st, Sessions: st, Hub: hub},
+		handlers.Options{PublishTokens: []string{token}, MaxBodyBytes: 64 << 10, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	srv := httptest.NewServer(server.Handler())
+	t.Cleanup(srv.Close)
+
+	const lines = 2000
+	var body strings.Builder
+	for i := range lines {
+		body.WriteString(noteLine("outage/t", i))
+	}
+	req, _ := http.NewRequest("POST", srv.URL+"/api/publish", strings.NewReader(body.String()))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	answers, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(string(answers), `"status":503`); got != lines {
+		t.Fatalf("%d of %d lines answered 503:\n%.300s", got, lines, answers)
+	}
+	// The stream's lines reach the server in groups of what each read of
+	// the body brought (hundreds here, a few dozen at the least under the
+	// race detector): one line of log each, counting the group's lines.
+	logged, counted := 0, 0
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if !strings.Contains(l, `msg="streaming publish:`) {
+			continue
+		}
+		logged++
+		n := 0
+		if _, err := fmt.Sscanf(l[strings.LastIndex(l, " lines=")+1:], "lines=%d", &n); err != nil {
+			t.Errorf("a line of log without the count of the lines it stands for: %s", l)
+		}
+		counted += n
+	}
+	if logged == 0 || logged > lines/10 || counted != lines {
+		t.Errorf("%d lines of log for %d lines refused in one stream, counting %d lines; want one for each group of them", logged, lines, counted)
 	}
 }

@@ -154,17 +154,26 @@ func (notReadyHistory) Ping(context.Context) error {
 	return feed.Errorf(feed.ErrUnavailable, "this node is catching up with the cluster's log (at %d of %d)", 1234, 5678)
 }
 
+// storeAndHub opens a store and a hub for a server the test builds with
+// backends of its own, closed when the test ends.
+func storeAndHub(t *testing.T) (*store.Store, *fanout.Hub) {
+	t.Helper()
+	hub := fanout.NewHub(fanout.Options{})
+	st, err := store.Open(filepath.Join(t.TempDir(), "feed.db"), store.Options{})
+	if err != nil {
+		hub.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hub.Close(); st.Close() })
+	return st, hub
+}
+
 // TestOpsNotReadyRestricted: a server that cannot serve answers /healthz
 // with 503 to everyone, and says why (with its place in the log) only to
 // clients allowed the detail.
 func TestOpsNotReadyRestricted(t *testing.T) {
 	t.Parallel()
-	hub := fanout.NewHub(fanout.Options{})
-	st, err := store.Open(filepath.Join(t.TempDir(), "feed.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hub.Close(); st.Close() })
+	st, hub := storeAndHub(t)
 	server := handlers.New(handlers.Backends{Log: st, History: notReadyHistory{st}, Sessions: st, Hub: hub}, handlers.Options{Proxies: loopbackProxy, OpsToken: opsToken})
 	srv := httptest.NewServer(server.Handler())
 	t.Cleanup(srv.Close)
