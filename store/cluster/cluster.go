@@ -167,6 +167,8 @@ type Node struct {
 	aud            audiences
 	badAudience    atomic.Uint64 // audience counts heard, dropped
 	badAudienceLog atomic.Int64  // when one was last logged (Unix ns)
+	natsErrs       atomic.Uint64 // NATS's asynchronous errors
+	natsErrLog     atomic.Int64  // when one was last logged (Unix ns)
 	stop           chan struct{} // closed by Close
 	checkEvery     time.Duration // how often the stream is checked while following it
 
@@ -275,13 +277,7 @@ func (n *Node) connect() error {
 		// The last callback of a connection: closeConn waits for it, so
 		// that nothing is logged after Close returns.
 		nats.ClosedHandler(func(*nats.Conn) { close(n.closed) }),
-		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			subject := ""
-			if sub != nil {
-				subject = sub.Subject
-			}
-			n.log.Warn("NATS reported an error", "subject", subject, "err", err)
-		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) { n.natsError(sub, err) }),
 	}
 	if n.opts.Credentials != "" {
 		opts = append(opts, nats.UserCredentials(n.opts.Credentials))
@@ -546,6 +542,23 @@ func (n *Node) closeConn() {
 		case <-wait:
 		}
 	}
+}
+
+// natsError logs NATS's asynchronous errors (a subscription too slow for
+// what arrives on it, a permission refused), at most one a second with
+// the count so far: a flood on a subject must not flood the log.
+func (n *Node) natsError(sub *nats.Subscription, err error) {
+	errs := n.natsErrs.Add(1)
+	now := time.Now().UnixNano()
+	last := n.natsErrLog.Load()
+	if now-last < int64(time.Second) || !n.natsErrLog.CompareAndSwap(last, now) {
+		return
+	}
+	subject := ""
+	if sub != nil {
+		subject = sub.Subject
+	}
+	n.log.Warn("NATS reported an error", "subject", subject, "err", err, "errors", errs)
 }
 
 // whileConnected returns a context that ends with ctx or when the

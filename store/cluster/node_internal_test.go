@@ -3,8 +3,12 @@ package cluster
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"livefeed/feed"
 )
@@ -41,5 +45,23 @@ func TestWaitAppliedOutOfTime(t *testing.T) {
 	stop()
 	if err := n.waitApplied(gone, 6, time.Hour); !errors.Is(err, context.Canceled) {
 		t.Errorf("a caller that went away got %v, want its cancellation", err)
+	}
+}
+
+// TestNATSErrorsLogged: NATS's asynchronous errors are logged at most once
+// a second, with their count: a subscription flooded past its limits
+// reports a slow consumer each time it falls behind again.
+func TestNATSErrorsLogged(t *testing.T) {
+	t.Parallel()
+	var logs strings.Builder
+	n := &Node{log: slog.New(slog.NewTextHandler(&logs, nil))}
+	for range 1000 {
+		n.natsError(nil, nats.ErrSlowConsumer)
+	}
+	if got := strings.Count(logs.String(), "NATS reported an error"); got != 1 {
+		t.Errorf("%d lines of log for 1,000 errors within a second, want 1:\n%s", got, logs.String())
+	}
+	if !strings.Contains(logs.String(), "errors=1\n") || n.natsErrs.Load() != 1000 {
+		t.Errorf("counted %d errors; logged %s", n.natsErrs.Load(), logs.String())
 	}
 }
