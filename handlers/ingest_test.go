@@ -328,18 +328,8 @@ func TestIngestOutageLogged(t *testing.T) {
 	for i := range lines {
 		body.WriteString(noteLine("outage/t", i))
 	}
-	req, _ := http.NewRequest("POST", srv.URL+"/api/publish", strings.NewReader(body.String()))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	answers, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, answers := send(t, srv.Client(), "POST", srv.URL+"/api/publish", body.String(),
+		"Authorization", "Bearer "+token, "Content-Type", "application/x-ndjson")
 	if got := strings.Count(string(answers), `"status":503`); got != lines {
 		t.Fatalf("%d of %d lines answered 503:\n%.300s", got, lines, answers)
 	}

@@ -24,16 +24,23 @@ import (
 // response with its body read.
 func (a *app) do(t *testing.T, method, path, body string, header ...string) (*http.Response, []byte) {
 	t.Helper()
+	return send(t, a.Client(), method, a.URL+path, body, header...)
+}
+
+// send is app.do for a server the test built itself: c sends the request
+// to url.
+func send(t *testing.T, c *http.Client, method, url, body string, header ...string) (*http.Response, []byte) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, a.URL+path, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	resp, err := a.Client().Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -113,19 +113,11 @@ func rawJetStream(ctx context.Context, url, stream, subjects string, replicas, p
 	return res
 }
 
-// clusterIngestResult is what W13's streaming publishes through the
-// nodes did.
-type clusterIngestResult struct {
-	acked, refused, disorder int64
-	perS                     float64
-	acks                     Histogram
-}
-
 // clusterIngest runs clusterIngesters streaming publishes (W9's, each of
 // its own 400 symbols) at once, connection i to node i mod the nodes, for
 // d: every line is acknowledged once the stream took it and the node it
 // was sent to applied it, in the connection's order.
-func (r *runner) clusterIngest(ctx context.Context, targets []*Target, payload int, d time.Duration) (*clusterIngestResult, error) {
+func (r *runner) clusterIngest(ctx context.Context, targets []*Target, payload int, d time.Duration) (*ingestSum, error) {
 	results := make([]*IngestResult, clusterIngesters)
 	topic := r.topic("/ingest")
 	var wg sync.WaitGroup
@@ -133,28 +125,5 @@ func (r *runner) clusterIngest(ctx context.Context, targets []*Target, payload i
 		wg.Go(func() { results[i] = RunIngest(ctx, targets[i%len(targets)], i, payload, topic, d) })
 	}
 	wg.Wait()
-	out := &clusterIngestResult{}
-	var first, last time.Time
-	for i, res := range results {
-		if res.Err != nil && res.Acked == 0 {
-			return nil, fmt.Errorf("streaming publish %d: %w", i+1, res.Err)
-		}
-		if res.Err != nil {
-			r.progress("streaming publish %d: %v", i+1, res.Err)
-		}
-		out.acked += res.Acked
-		out.refused += res.Refused
-		out.disorder += res.Disorder
-		if first.IsZero() || res.FirstSend.Before(first) {
-			first = res.FirstSend
-		}
-		if res.LastAck.After(last) {
-			last = res.LastAck
-		}
-		out.acks.Merge(&res.Acks)
-	}
-	if span := last.Sub(first); span > 0 {
-		out.perS = float64(out.acked) / span.Seconds()
-	}
-	return out, nil
+	return r.sumIngest("", results)
 }

@@ -154,36 +154,19 @@ func runIngest(ctx context.Context, r *runner, p Params) (Figures, error) {
 			}
 			wg.Wait()
 			after := sampleOf(server)
-			var acked, refused, disorder int64
-			var first, last time.Time
-			var acks Histogram
-			for _, res := range results {
-				if res.Err != nil && res.Acked == 0 {
-					return fmt.Errorf("%sstreaming publish: %w", prefix, res.Err)
-				}
-				if res.Err != nil {
-					r.progress("%sstreaming publish: %v", prefix, res.Err)
-				}
-				acked += res.Acked
-				refused += res.Refused
-				disorder += res.Disorder
-				if first.IsZero() || res.FirstSend.Before(first) {
-					first = res.FirstSend
-				}
-				if res.LastAck.After(last) {
-					last = res.LastAck
-				}
-				acks.Merge(&res.Acks)
+			sum, err := r.sumIngest(prefix, results)
+			if err != nil {
+				return err
 			}
-			f.Add(name+"events", float64(acked))
-			f.Add(name+"refused", float64(refused))
-			f.Add(name+"order_violations", float64(disorder))
-			if span := last.Sub(first); span > 0 {
-				f.Add(name+"events_per_s", float64(acked)/span.Seconds())
+			f.Add(name+"events", float64(sum.acked))
+			f.Add(name+"refused", float64(sum.refused))
+			f.Add(name+"order_violations", float64(sum.disorder))
+			if sum.perS > 0 {
+				f.Add(name+"events_per_s", sum.perS)
 			}
-			f.AddMS(name+"ack_p50_ms", acks.Quantile(0.5))
-			f.AddMS(name+"ack_p99_ms", acks.Quantile(0.99))
-			addCostsPrefixed(&f, name, before, after, "event", acked)
+			f.AddMS(name+"ack_p50_ms", sum.acks.Quantile(0.5))
+			f.AddMS(name+"ack_p99_ms", sum.acks.Quantile(0.99))
+			addCostsPrefixed(&f, name, before, after, "event", sum.acked)
 		}
 		return nil
 	})
@@ -192,4 +175,41 @@ func runIngest(ctx context.Context, r *runner, p Params) (Figures, error) {
 	}
 	addRatios(&f, "c1_events_per_s", "c4_events_per_s", "c1_server_cpu_us_per_event", "c4_server_cpu_us_per_event")
 	return f, nil
+}
+
+// ingestSum is what several streaming publishes run at once did together.
+type ingestSum struct {
+	acked, refused, disorder int64
+	perS                     float64 // acked / (the last acknowledgement - the first send)
+	acks                     Histogram
+}
+
+// sumIngest adds up results, each a streaming publish of one run (prefix
+// names them in errors and progress). A publish that failed before any
+// line was acknowledged fails the run; one that failed later is reported.
+func (r *runner) sumIngest(prefix string, results []*IngestResult) (*ingestSum, error) {
+	out := &ingestSum{}
+	var first, last time.Time
+	for _, res := range results {
+		if res.Err != nil && res.Acked == 0 {
+			return nil, fmt.Errorf("%sstreaming publish: %w", prefix, res.Err)
+		}
+		if res.Err != nil {
+			r.progress("%sstreaming publish: %v", prefix, res.Err)
+		}
+		out.acked += res.Acked
+		out.refused += res.Refused
+		out.disorder += res.Disorder
+		if first.IsZero() || res.FirstSend.Before(first) {
+			first = res.FirstSend
+		}
+		if res.LastAck.After(last) {
+			last = res.LastAck
+		}
+		out.acks.Merge(&res.Acks)
+	}
+	if span := last.Sub(first); span > 0 {
+		out.perS = float64(out.acked) / span.Seconds()
+	}
+	return out, nil
 }
