@@ -17,9 +17,12 @@ import (
 const MaxDepth = 32
 
 // scanData checks event data, a JSON object with no surrounding whitespace,
-// in a single pass and returns it in compact form (no whitespace between
-// tokens, so an event is one line on the wire). With top set it also
-// returns the object's members, for the checks of the built-in types.
+// in a single pass and appends it in compact form (no whitespace between
+// tokens, so an event is one line on the wire) to dst, returning dst grown
+// and the data's place in it (a nil dst gets a buffer of the data's size).
+// With check set it also hands check the object's members, for the checks
+// of the built-in types: they are the scanner's, valid until check
+// returns, so that checking a tick allocates nothing.
 //
 // Beyond JSON's grammar (RFC 8259) the data must be I-JSON (RFC 7493): no
 // object with the same name twice at any depth (§2.3: parsers disagree on
@@ -27,27 +30,31 @@ const MaxDepth = 32
 // (§2.2: 1e999 reads as infinity or fails), strings of Unicode characters
 // only, so no invalid UTF-8 and no lone surrogate such as \ud800 (§2.1:
 // readers replace them or fail). Errors name the value as a path
-// (data.a.b[2]).
-func scanData(data []byte, top bool) ([]byte, fields, error) {
+// (data.a.b[2]). On an error dst is returned as it was given.
+func scanData(dst, data []byte, check func(fields) error) (grown, compact []byte, err error) {
 	s := scanners.Get().(*scanner)
 	defer s.release()
-	s.in, s.out, s.wantTop = data, make([]byte, 0, len(data)), top
+	if dst == nil {
+		dst = make([]byte, 0, len(data))
+	}
+	s.in, s.out, s.wantTop = data, dst, check != nil
 	if err := s.value(); err != nil {
-		return nil, nil, err
+		return dst, nil, err
 	}
 	if s.i != len(s.in) {
-		return nil, nil, s.syntax("there is more after the object")
+		return dst, nil, s.syntax("there is more after the object")
 	}
 	out := append(s.out, s.in[s.mark:]...)
-	var f fields
-	if top {
-		f = make(fields, len(s.top))
-		for i, m := range s.top {
+	if check != nil {
+		for i := range s.top {
+			m := &s.top[i]
 			m.value = out[m.start:m.end]
-			f[i] = m
+		}
+		if err := check(s.top); err != nil {
+			return dst, nil, err
 		}
 	}
-	return out, f, nil
+	return out, out[len(dst):len(out):len(out)], nil
 }
 
 // scanners keeps scanners for reuse: their key lists and paths then cost

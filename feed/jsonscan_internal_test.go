@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -50,7 +51,17 @@ func FuzzScanObject(f *testing.F) {
 		if len(data) == 0 || data[0] != '{' {
 			return // validateData answers these before scanning
 		}
-		got, top, err := scanData(data, true)
+		// The data is appended after what a buffer holds, which stays
+		// as it was; the members are the scanner's until check returns.
+		prefix := []byte("before")
+		var top fields
+		buf, got, err := scanData(prefix, data, func(f fields) error {
+			top = slices.Clone(f)
+			return nil
+		})
+		if !bytes.Equal(buf[:len(prefix)], []byte("before")) || (err == nil && !bytes.Equal(buf[len(prefix):], got)) {
+			t.Fatalf("scanData(%q) appended %q after %q, returning %q", data, buf, prefix, got)
+		}
 		valid := utf8.Valid(data) && json.Valid(data)
 		if err != nil {
 			if !errors.Is(err, ErrInvalid) {
@@ -230,7 +241,7 @@ func TestScanDataErrors(t *testing.T) {
 		{"ErrFirstElement", `{"a":{"b":[1],"c":[,]}}`, "data is not valid JSON at byte 19 (in data.a.c[0]): expected a value"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := scanData([]byte(tc.data), false)
+			_, _, err := scanData(nil, []byte(tc.data), nil)
 			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("scanData(%.60q) = %v, want an error with %q", tc.data, err, tc.want)
 			}
@@ -238,12 +249,12 @@ func TestScanDataErrors(t *testing.T) {
 	}
 	t.Run("OKDeepest", func(t *testing.T) {
 		data := strings.Repeat(`{"a":`, 31) + `[1]` + strings.Repeat(`}`, 31)
-		if _, _, err := scanData([]byte(data), false); err != nil {
+		if _, _, err := scanData(nil, []byte(data), nil); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("OKPairAndTiny", func(t *testing.T) {
-		if _, _, err := scanData([]byte(`{"a":"\ud83d\ude00","b":1e-999,"c":1.7976931348623157e308}`), false); err != nil {
+		if _, _, err := scanData(nil, []byte(`{"a":"\ud83d\ude00","b":1e-999,"c":1.7976931348623157e308}`), nil); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -141,11 +141,21 @@ type Checked struct{ u Update }
 
 // Check validates u as ValidateUpTo does.
 func (u Update) Check(maxData int) (Checked, error) {
-	v, err := u.validate(maxData)
+	c, _, err := u.CheckAppend(nil, maxData)
+	return c, err
+}
+
+// CheckAppend is Check writing the checked data at the end of buf instead
+// of a buffer of its own, and returning buf grown (as it was on an error):
+// a reader of many events keeps their data in a few large buffers. Data
+// already in buf is never moved: a buffer too small is replaced, and the
+// events checked into it before keep the old one.
+func (u Update) CheckAppend(buf []byte, maxData int) (Checked, []byte, error) {
+	v, buf, err := u.validateInto(buf, maxData)
 	if err != nil {
-		return Checked{}, err
+		return Checked{}, buf, err
 	}
-	return Checked{v}, nil
+	return Checked{v}, buf, nil
 }
 
 // Within returns the update if its data is at most maxData bytes (a log's
@@ -162,18 +172,25 @@ func (c Checked) Within(maxData int) (Update, error) {
 }
 
 func (u Update) validate(maxData int) (Update, error) {
+	v, _, err := u.validateInto(nil, maxData)
+	return v, err
+}
+
+// validateInto validates u, its compact data appended to buf (see
+// scanData); it returns buf grown, or as it was on an error.
+func (u Update) validateInto(buf []byte, maxData int) (Update, []byte, error) {
 	if err := ValidateTopic(u.Topic); err != nil {
-		return Update{}, err
+		return Update{}, buf, err
 	}
 	if err := ValidateType(u.Type); err != nil {
-		return Update{}, err
+		return Update{}, buf, err
 	}
-	data, err := validateData(u.Type, u.Data, maxData)
+	buf, data, err := validateData(buf, u.Type, u.Data, maxData)
 	if err != nil {
-		return Update{}, err
+		return Update{}, buf, err
 	}
 	u.Data = data
-	return u, nil
+	return u, buf, nil
 }
 
 // ValidateBatch validates every update of a batch; the first error names the
@@ -215,34 +232,28 @@ type field struct {
 	value      []byte // the value as raw JSON
 }
 
-func validateData(typ string, data json.RawMessage, maxData int) (json.RawMessage, error) {
+func validateData(buf []byte, typ string, data json.RawMessage, maxData int) ([]byte, json.RawMessage, error) {
 	data = TrimJSONSpace(data)
 	if len(data) == 0 || bytes.Equal(data, []byte("null")) {
-		return nil, invalidf("data is required (a JSON object)")
+		return buf, nil, invalidf("data is required (a JSON object)")
 	}
 	if len(data) > maxData {
-		return nil, invalidf("data is %d bytes; the limit is %d", len(data), maxData)
+		return buf, nil, invalidf("data is %d bytes; the limit is %d", len(data), maxData)
 	}
 	if data[0] != '{' {
-		return nil, invalidf("data must be a JSON object")
+		return buf, nil, invalidf("data must be a JSON object")
 	}
 	if typ == TypeArchive {
 		if !isEmptyObject(data) {
-			return nil, invalidf("an archive event takes no data: send {}")
+			return buf, nil, invalidf("an archive event takes no data: send {}")
 		}
-		return json.RawMessage("{}"), nil
+		return buf, json.RawMessage("{}"), nil
 	}
-	schema := FieldsOf(typ)
-	obj, f, err := scanData(data, schema != nil)
-	if err != nil {
-		return nil, err
+	var check func(fields) error
+	if schema := FieldsOf(typ); schema != nil {
+		check = func(f fields) error { return checkSchema(schema, f) }
 	}
-	if schema != nil {
-		if err := checkSchema(schema, f); err != nil {
-			return nil, err
-		}
-	}
-	return obj, nil
+	return scanData(buf, data, check)
 }
 
 // TrimJSONSpace removes JSON's whitespace (RFC 8259 §2) around b, and

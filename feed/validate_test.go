@@ -390,3 +390,50 @@ func TestChecked(t *testing.T) {
 		t.Fatalf("a tick without its fields was checked: %v", err)
 	}
 }
+
+// TestCheckAppend: updates checked one after another into one buffer each
+// keep their compact data, whatever is checked after them (a refused one,
+// a buffer that had to be replaced); a refused update leaves the buffer as
+// it was.
+func TestCheckAppend(t *testing.T) {
+	tick := func(sym string, space string) feed.Update {
+		return feed.Update{Topic: "stocks/" + sym, Type: "tick", Data: json.RawMessage(`{"symbol":"` + sym + `",` + space + `"price":1.5,"change":0,"volume":7}`)}
+	}
+	buf := make([]byte, 0, 64) // room for one tick: the third replaces it
+	var got []feed.Checked
+	var wants []string
+	for i, u := range []feed.Update{
+		tick("S0001", " "),
+		{Topic: "stocks/S0002", Type: "tick", Data: json.RawMessage(`{"symbol":"S0002","price":"high"}`)},
+		tick("S0003", "\n\t"),
+		tick("S0004", ""),
+	} {
+		before := string(buf)
+		c, grown, err := u.CheckAppend(buf, feed.MaxDataBytesLimit)
+		if i == 1 {
+			if !errors.Is(err, feed.ErrInvalid) || string(grown) != before || len(grown) != len(buf) {
+				t.Fatalf("a refused tick: %v, the buffer %q, was %q", err, grown, before)
+			}
+			continue
+		}
+		want, verr := u.Validate()
+		if err != nil || verr != nil {
+			t.Fatalf("update %d: %v, %v", i, err, verr)
+		}
+		if string(grown[:len(before)]) != before {
+			t.Fatalf("update %d changed what the buffer held: %q, was %q", i, grown, before)
+		}
+		buf = grown
+		got = append(got, c)
+		wants = append(wants, string(want.Data))
+	}
+	for i, c := range got {
+		u, err := c.Within(feed.MaxDataBytes)
+		if err != nil || string(u.Data) != wants[i] {
+			t.Fatalf("checked update %d has data %q (%v), want %q", i, u.Data, err, wants[i])
+		}
+		if cap(u.Data) != len(u.Data) {
+			t.Fatalf("checked update %d's data can be appended to in place (cap %d, len %d)", i, cap(u.Data), len(u.Data))
+		}
+	}
+}

@@ -187,9 +187,16 @@ func (s *Store) AppendEach(ctx context.Context, updates []feed.Checked, keys []*
 			once = keys[i]
 		}
 		if once != nil || run == nil || len(run.updates) == maxCommit {
-			run = &appendRequest{ctx: ctx, once: once, done: make(chan struct{})}
+			// Without keys the runs are as long as they may be: each
+			// starts with room for all of its updates. With keys a run
+			// ends at the next keyed update, and grows as it goes.
+			size := 1
+			if keys == nil {
+				size = min(len(updates)-i, maxCommit)
+			}
+			run = &appendRequest{ctx: ctx, once: once, done: make(chan struct{}), updates: make([]feed.Update, 0, size)}
 			reqs = append(reqs, run)
-			owners = append(owners, nil)
+			owners = append(owners, make([]int, 0, size))
 		}
 		run.updates = append(run.updates, v)
 		owners[len(owners)-1] = append(owners[len(owners)-1], i)

@@ -626,7 +626,11 @@ func (s *Store) commit(batch []*appendRequest) {
 	now := max(time.Now().UnixMilli(), s.lastTime)
 	t := time.UnixMilli(now).UTC()
 	id := s.lastID.Load()
-	var events []feed.Event
+	n := 0
+	for _, r := range live {
+		n += len(r.updates)
+	}
+	events := make([]feed.Event, 0, n)
 	var newest map[string]int64 // the topics' IDs in this commit, for AppendIf
 	kept := live[:0:0]
 	for _, r := range live {
