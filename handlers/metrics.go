@@ -198,6 +198,7 @@ var (
 	descCommits     = prometheus.NewDesc("livefeed_store_commits_total", "Transactions committed by the store's writer (events_total / commits_total is the group-commit size).", nil, nil)
 	descEvents      = prometheus.NewDesc("livefeed_store_events_total", "Events committed by the store's writer.", nil, nil)
 	descBusy        = prometheus.NewDesc("livefeed_store_commit_seconds_total", "Time the store's single writer spent committing (a rate near 1 means it is the limit).", nil, nil)
+	descPauses      = prometheus.NewDesc("livefeed_store_writer_pause_seconds", "Times the store's single writer took up other work between two commits, while publishes waited, by work: checkpoint (copying the last of the write-ahead log so that it starts over), prune (a chunk of retention's removal, or of old idempotency keys), index (a pass of the topic index), other.", []string{"work"}, nil)
 	descWALFrames   = prometheus.NewDesc("livefeed_store_wal_frames", "Pages in SQLite's write-ahead log since it last started over, at the last checkpoint.", nil, nil)
 	descPageSlots   = prometheus.NewDesc("livefeed_store_page_cache_slots", "Slots of the fixed buffer SQLite's page cache keeps pages in, for every database of the process (0: no buffer, every page allocated alone).", nil, nil)
 	descPageUsed    = prometheus.NewDesc("livefeed_store_page_cache_used_slots", "Slots of the page cache's buffer holding a page (within 10 of livefeed_store_page_cache_slots, every cache reuses its own pages rather than take more).", nil, nil)
@@ -246,6 +247,13 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descPageSlots, float64(ss.PageCacheSlots))
 		gauge(descPageUsed, float64(ss.PageCacheUsed))
 		gauge(descPageOver, float64(ss.PageCacheOverflow))
+		for _, p := range ss.Pauses {
+			buckets := make(map[float64]uint64, len(p.Bounds))
+			for i, b := range p.Bounds {
+				buckets[b] = p.AtMost[i]
+			}
+			ch <- prometheus.MustNewConstHistogram(descPauses, p.Count, p.Sum.Seconds(), buckets, p.Work)
+		}
 	}
 	if s.cluster != nil {
 		cs := s.cluster()

@@ -114,6 +114,20 @@ type StoreStats struct {
 	// The buffer of SQLite's page cache (store.PageCacheStats): its
 	// slots, those holding a page, and the bytes of pages kept outside it.
 	PageCacheSlots, PageCacheUsed, PageCacheOverflow int64
+	// Pauses are the times the writer took up other work between two
+	// commits, while publishes waited (store.Stats.Pauses), a histogram
+	// for each kind of work.
+	Pauses []WriterPauses
+}
+
+// WriterPauses is a histogram of the store writer's pauses for one kind
+// of work: AtMost[i] of them took at most Bounds[i] seconds.
+type WriterPauses struct {
+	Work   string
+	Count  uint64
+	Sum    time.Duration
+	Bounds []float64
+	AtMost []uint64
 }
 
 // The defaults of Options: the server's unless its configuration says

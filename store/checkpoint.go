@@ -91,7 +91,7 @@ func (s *Store) checkpoint() {
 		// Under writes faster than the passes copy, the writer copies
 		// more at once rather than let the log grow without bound.
 		if short || frames > 4*s.opts.WALRestartPages {
-			err := s.runTask(ctx, s.finishCheckpoint)
+			err := s.runWork(ctx, workCheckpoint, s.finishCheckpoint)
 			if errors.Is(err, feed.ErrClosed) {
 				return
 			} else if err != nil {

@@ -50,7 +50,7 @@ func (s *Store) Prune(ctx context.Context, r Retention) (int64, error) {
 		from := s.floor.Load()
 		to := min(cutoff, from+chunk)
 		var took time.Duration
-		err := s.runTask(ctx, func() error {
+		err := s.runWork(ctx, workPrune, func() error {
 			start := time.Now()
 			n, err := s.stmt.prune(from, to, s.lastID.Load())
 			took = time.Since(start)
@@ -109,7 +109,7 @@ func (s *Store) sweepIndex(ctx context.Context) error {
 	budget := int64(pruneChunkMin)
 	for !done {
 		var took time.Duration
-		err := s.runTask(ctx, func() error {
+		err := s.runWork(ctx, workPrune, func() error {
 			start := time.Now()
 			var err error
 			after, done, err = s.stmt.sweep(after, budget, floor)
@@ -143,7 +143,7 @@ func (s *Store) retain() {
 			return
 		case <-t.C:
 		}
-		err := s.runTask(context.Background(), func() error { return s.stmt.purgeOnce(s.onceSince()) })
+		err := s.runWork(context.Background(), workPrune, func() error { return s.stmt.purgeOnce(s.onceSince()) })
 		if errors.Is(err, feed.ErrClosed) {
 			return
 		} else if err != nil {

@@ -108,12 +108,13 @@ type Store struct {
 	swept  atomic.Int64 // topic_runs holds no row wholly at or below this ID
 	recent *recent      // the IDs committed since the last indexing pass
 
-	commits   atomic.Uint64 // transactions committed by Append
-	events    atomic.Uint64 // events they held
-	busy      atomic.Int64  // nanoseconds the writer spent committing them
-	inflight  atomic.Int64  // Append calls under way
-	walFrames atomic.Int64  // pages in the write-ahead log at the last checkpoint
-	gaps      []gap         // ranges of IDs never stored (restores); fixed once open
+	commits   atomic.Uint64      // transactions committed by Append
+	events    atomic.Uint64      // events they held
+	busy      atomic.Int64       // nanoseconds the writer spent committing them
+	inflight  atomic.Int64       // Append calls under way
+	walFrames atomic.Int64       // pages in the write-ahead log at the last checkpoint
+	pauses    [len(works)]pauses // the writer's work between commits, by kind (see works)
+	gaps      []gap              // ranges of IDs never stored (restores); fixed once open
 
 	// Owned by the writer goroutine.
 	lastTime       int64         // Unix ms of the last commit; event times never go back
@@ -360,11 +361,19 @@ type Stats struct {
 	// WALFrames is the pages in the write-ahead log since it last started
 	// over, at the last checkpoint: a second or two of writes when healthy.
 	WALFrames int64
+	// Pauses are the times the writer took up other work between two
+	// commits, while publishes waited, one for each kind of work
+	// (WorkCheckpoint, WorkPrune, WorkIndex, WorkOther).
+	Pauses []Pauses
 }
 
 // Stats returns the writer's figures since Open.
 func (s *Store) Stats() Stats {
-	return Stats{Commits: s.commits.Load(), Events: s.events.Load(), Busy: time.Duration(s.busy.Load()), WALFrames: s.walFrames.Load()}
+	st := Stats{Commits: s.commits.Load(), Events: s.events.Load(), Busy: time.Duration(s.busy.Load()), WALFrames: s.walFrames.Load()}
+	for i, w := range works {
+		st.Pauses = append(st.Pauses, s.pauses[i].snapshot(w))
+	}
+	return st
 }
 
 // Resumable reports whether a client that has seen every event up to ID
@@ -425,6 +434,7 @@ func (s *Store) Append(ctx context.Context, updates []feed.Update) ([]feed.Event
 // pruning, sessions, applying events that already have IDs.
 type task struct {
 	ctx  context.Context
+	work int // the kind of work, in works
 	run  func() error
 	err  error
 	done chan struct{}
@@ -433,7 +443,13 @@ type task struct {
 // runTask runs fn on the writer goroutine, between commits, and returns
 // its error.
 func (s *Store) runTask(ctx context.Context, fn func() error) error {
-	t := &task{ctx: ctx, run: fn, done: make(chan struct{})}
+	return s.runWork(ctx, workOther, fn)
+}
+
+// runWork is runTask for a task of the kind of work w (see works), timed
+// as such in Stats.Pauses.
+func (s *Store) runWork(ctx context.Context, w int, fn func() error) error {
+	t := &task{ctx: ctx, work: w, run: fn, done: make(chan struct{})}
 	if err := handOver(s, ctx, s.tasks, t, t.done); err != nil {
 		return err
 	}
@@ -490,7 +506,7 @@ func (s *Store) write() {
 				case req, ok = <-s.reqs:
 				case t = <-s.tasks:
 				case <-idle.C:
-					s.indexTopics()
+					s.timed(workIndex, s.indexTopics)
 					continue
 				}
 			} else {
@@ -522,7 +538,7 @@ func (s *Store) write() {
 		s.busy.Add(int64(time.Since(start)))
 		clear(batch)
 		if due, _ := s.indexDue(); due {
-			s.indexTopics()
+			s.timed(workIndex, s.indexTopics)
 		}
 		// Streaming ingest keeps publishes waiting without a pause: a
 		// task that waited for none to be left waited as long as the
@@ -589,7 +605,7 @@ func (s *Store) gather(batch []*appendRequest, timer *time.Timer) []*appendReque
 
 func (s *Store) doTask(t *task) {
 	if t.err = t.ctx.Err(); t.err == nil {
-		t.err = t.run()
+		s.timed(t.work, func() { t.err = t.run() })
 	}
 	close(t.done)
 }

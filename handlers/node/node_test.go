@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+
 	"livefeed/feed"
 	"livefeed/feed/client"
 	"livefeed/feed/poll"
@@ -116,6 +118,42 @@ func TestListenAdvertises(t *testing.T) {
 				t.Fatalf("once stopped, the lock file says %+v", h)
 			}
 		})
+	}
+}
+
+// TestMetricsWriterPauses: /metrics has a histogram of the store writer's
+// pauses for each kind of work from the start, at 0 before any (an alert
+// on their rate then has a sample to rise from), and the page passes
+// Prometheus's lint with them.
+func TestMetricsWriterPauses(t *testing.T) {
+	t.Parallel()
+	n := nodetest.Start(t, nodetest.Config(t), node.Options{})
+	resp, err := http.Get(n.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	problems, err := promlint.New(strings.NewReader(string(body))).Lint()
+	if err != nil {
+		t.Fatalf("promlint: %v", err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+	for _, work := range []string{store.WorkCheckpoint, store.WorkPrune, store.WorkIndex, store.WorkOther} {
+		for _, series := range []string{
+			`livefeed_store_writer_pause_seconds_count{work="` + work + `"}`,
+			`livefeed_store_writer_pause_seconds_bucket{work="` + work + `",le="0.005"}`,
+			`livefeed_store_writer_pause_seconds_bucket{work="` + work + `",le="+Inf"}`,
+		} {
+			if !strings.Contains(string(body), series+" ") {
+				t.Errorf("metrics lack %s", series)
+			}
+		}
+	}
+	if v := metric(t, n.URL, `livefeed_store_writer_pause_seconds_count{work="prune"}`); v != "0" {
+		t.Errorf("a fresh node's prune pauses: %q, want 0", v)
 	}
 }
 
