@@ -92,7 +92,7 @@ type AppliedKey struct {
 // It returns the events it stored, with their times as stored.
 func (s *Store) Apply(ctx context.Context, events []feed.Event, keys ...AppliedKey) ([]feed.Event, error) {
 	var stored []feed.Event
-	err := s.runTask(ctx, func() error {
+	err := s.runWork(ctx, workCommit, func() error {
 		if s.needResync {
 			if err := s.resync(); err != nil {
 				return unavailable("recover after failed commit", err)

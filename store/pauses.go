@@ -78,10 +78,14 @@ func (s *Store) timed(w int, fn func()) {
 	s.pauses[w].observe(time.Since(start))
 }
 
-// The indices of works, for Store.pauses.
+// The indices of works, for Store.pauses, and workCommit: a task that
+// commits events (a cluster node applying its log), timed as the writer's
+// commits are (Stats.Busy), not as a pause.
 const (
 	workCheckpoint = iota
 	workPrune
 	workIndex
 	workOther
+
+	workCommit = -1
 )

@@ -88,3 +88,30 @@ func TestWriterPauses(t *testing.T) {
 	}
 	t.Logf("%d events; pauses %+v", published, got)
 }
+
+// TestApplyIsACommit: a cluster node applying its log commits events
+// through a task of the writer; that counts as a commit (Stats.Commits
+// and Busy), not as a pause publishes waited behind.
+func TestApplyIsACommit(t *testing.T) {
+	t.Parallel()
+	s := MustOpenStore(t, store.Options{})
+	before := s.Stats()
+	events := []feed.Event{
+		{ID: 1, Topic: "stocks/S001", Type: "tick", Time: time.Now(), Data: json.RawMessage(`{"symbol":"S001","price":1.5,"change":0,"volume":7}`)},
+		{ID: 2, Topic: "stocks/S002", Type: "tick", Time: time.Now(), Data: json.RawMessage(`{"symbol":"S002","price":2.5,"change":0,"volume":7}`)},
+	}
+	if _, err := s.Apply(context.Background(), events); err != nil {
+		t.Fatal(err)
+	}
+	after := s.Stats()
+	if after.Commits != before.Commits+1 || after.Events != before.Events+2 || after.Busy <= before.Busy {
+		t.Errorf("applying 2 events: commits %d → %d, events %d → %d, busy %s → %s", before.Commits, after.Commits, before.Events, after.Events, before.Busy, after.Busy)
+	}
+	// (A pass of the topic index may follow the new events: that one is
+	// a pause.)
+	for i, p := range after.Pauses {
+		if p.Work != store.WorkIndex && p.Count != before.Pauses[i].Count {
+			t.Errorf("applying events counted a %s pause", p.Work)
+		}
+	}
+}

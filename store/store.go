@@ -434,7 +434,7 @@ func (s *Store) Append(ctx context.Context, updates []feed.Update) ([]feed.Event
 // pruning, sessions, applying events that already have IDs.
 type task struct {
 	ctx  context.Context
-	work int // the kind of work, in works
+	work int // the kind of work, an index of works or workCommit
 	run  func() error
 	err  error
 	done chan struct{}
@@ -446,8 +446,8 @@ func (s *Store) runTask(ctx context.Context, fn func() error) error {
 	return s.runWork(ctx, workOther, fn)
 }
 
-// runWork is runTask for a task of the kind of work w (see works), timed
-// as such in Stats.Pauses.
+// runWork is runTask for a task of the kind of work w (an index of works,
+// timed as such in Stats.Pauses, or workCommit).
 func (s *Store) runWork(ctx context.Context, w int, fn func() error) error {
 	t := &task{ctx: ctx, work: w, run: fn, done: make(chan struct{})}
 	if err := handOver(s, ctx, s.tasks, t, t.done); err != nil {
@@ -605,7 +605,13 @@ func (s *Store) gather(batch []*appendRequest, timer *time.Timer) []*appendReque
 
 func (s *Store) doTask(t *task) {
 	if t.err = t.ctx.Err(); t.err == nil {
-		s.timed(t.work, func() { t.err = t.run() })
+		if t.work == workCommit {
+			start := time.Now()
+			t.err = t.run()
+			s.busy.Add(int64(time.Since(start)))
+		} else {
+			s.timed(t.work, func() { t.err = t.run() })
+		}
 	}
 	close(t.done)
 }
