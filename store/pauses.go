@@ -9,7 +9,7 @@ import (
 // The work the writer does between two commits, while publishes wait
 // behind it: the names of Stats.Pauses.
 const (
-	WorkCheckpoint = "checkpoint" // copying the last of the write-ahead log, so that it starts over
+	WorkCheckpoint = "checkpoint" // copying what is left of the write-ahead log, so that it can start over
 	WorkPrune      = "prune"      // a chunk of a prune, of its sweep of the topic index, or old idempotency keys
 	WorkIndex      = "index"      // a pass of the topic index (topic_runs)
 	WorkOther      = "other"      // the rest: sessions, operator accounts, meta values
