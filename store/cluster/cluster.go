@@ -171,6 +171,9 @@ type Node struct {
 	natsErrLog     atomic.Int64  // when one was last logged (Unix ns)
 	stop           chan struct{} // closed by Close
 	checkEvery     time.Duration // how often the stream is checked while following it
+	// lose is, for a test, the stream sequence of a message whose
+	// delivery to this node is lost once on its way (0: none).
+	lose atomic.Int64
 
 	connMu sync.Mutex
 	down   chan struct{}  // closed when the connection to NATS drops

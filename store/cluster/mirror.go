@@ -73,6 +73,16 @@ func (n *Node) mirror() {
 			return
 		default:
 		}
+		if errors.Is(err, errRedeliver) {
+			// Logged where it was found. Followed again at once, but
+			// for a pause that keeps a loss that repeats from spinning.
+			select {
+			case <-n.stop:
+				return
+			case <-time.After(redeliverPause):
+			}
+			continue
+		}
 		if n.Problem() != "" {
 			n.log.Error("stopped following the cluster's log", "problem", n.Problem())
 			return
@@ -150,6 +160,9 @@ func (n *Node) follow(target *int64) error {
 				return
 			}
 			for m := range batch.Messages() {
+				if n.lost(m) {
+					continue
+				}
 				if !send(delivery{m: m}) {
 					done()
 					return
@@ -269,9 +282,16 @@ func (n *Node) follow(target *int64) error {
 			continue // delivered again after a restart of the consumer
 		}
 		if seq != last+1 {
-			// A hole: messages deleted from the stream (never by
-			// livefeed), or retention that dropped what this node had not
-			// applied. The second must not pass unsaid.
+			// Events this node has not seen. Either their delivery was
+			// lost on its way — the consumer takes no acknowledgements,
+			// so a message in flight when a fetch ended is not delivered
+			// again — and the stream still holds them: follow again from
+			// the last event applied. Or a hole: messages deleted from the
+			// stream (never by livefeed), or retention that dropped what
+			// this node had not applied; the second must not pass unsaid.
+			if err := n.held(ctx, last+1, seq-1); err != nil {
+				return err
+			}
 			if info, err := n.stream.Info(ctx); err == nil && int64(info.State.FirstSeq) > last+1 {
 				n.problem.Store("the stream's retention dropped events " + strconv.FormatInt(last+1, 10) + " to " + strconv.FormatInt(int64(info.State.FirstSeq)-1, 10) + " before this node applied them")
 				return errors.New(n.Problem())
@@ -304,6 +324,45 @@ func (n *Node) follow(target *int64) error {
 			}
 		}
 	}
+}
+
+// errRedeliver ends a follow that missed a delivery the stream still
+// holds: the next starts at once from the last event applied.
+var errRedeliver = errors.New("cluster: a delivery of the log was lost on its way")
+
+// held returns errRedeliver if the stream holds any of the messages from
+// to through (the first maxHoleLookups of them are looked up: a hole
+// longer than that is retention's, which follow reports).
+func (n *Node) held(ctx context.Context, from, through int64) error {
+	for seq := from; seq <= through && seq < from+maxHoleLookups; seq++ {
+		_, err := n.stream.GetMsg(ctx, uint64(seq))
+		switch {
+		case err == nil:
+			n.log.Info("a delivery of the cluster's log was lost on its way; following again from the last event applied", "missed", from, "through", through, "from", n.appliedID()+1)
+			return errRedeliver
+		case !errors.Is(err, jetstream.ErrMsgNotFound):
+			return err
+		}
+	}
+	return nil
+}
+
+// maxHoleLookups bounds the messages of a hole held looks up;
+// redeliverPause is the pause before following again after a lost
+// delivery.
+const (
+	maxHoleLookups = 64
+	redeliverPause = 10 * time.Millisecond
+)
+
+// lost reports whether a test asked to lose the delivery of m (once).
+func (n *Node) lost(m jetstream.Msg) bool {
+	seq := n.lose.Load()
+	if seq == 0 {
+		return false
+	}
+	md, err := m.Metadata()
+	return err == nil && int64(md.Sequence.Stream) == seq && n.lose.CompareAndSwap(seq, 0)
 }
 
 // dropConsumer deletes the consumer a follow made, once it is done with
