@@ -248,10 +248,7 @@ func TestNodes(t *testing.T) {
 // message is lost too, and the batch stays whole.
 func TestLostDelivery(t *testing.T) {
 	t.Parallel()
-	ns := startNATS(t)
-	dir := t.TempDir()
-	a := mustNode(t, ns, filepath.Join(dir, "a.db"), "a", nil)
-	b := mustNode(t, ns, filepath.Join(dir, "b.db"), "b", nil)
+	a, b := twoNodes(t)
 	ctx := context.Background()
 	cluster.LoseDelivery(b.Node, 3)
 	for i := range 5 {
