@@ -268,9 +268,7 @@ func (n *Node) Audience(own *fanout.Audience) *fanout.Audience {
 // once a second, as droppedHeartbeat does.
 func (n *Node) droppedAudience(err error) {
 	dropped := n.badAudience.Add(1)
-	now := time.Now().UnixNano()
-	last := n.badAudienceLog.Load()
-	if now-last < int64(time.Second) || !n.badAudienceLog.CompareAndSwap(last, now) {
+	if !n.badAudienceLog.due() {
 		return
 	}
 	n.log.Warn("dropped an audience count from the NATS network", "subject", audienceSubject(n.prefix), "err", err, "dropped", dropped)

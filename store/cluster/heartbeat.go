@@ -146,9 +146,7 @@ func parseHeartbeat(at string, body []byte, now time.Time) (feed.Filter, time.Ti
 // log.
 func (n *Node) droppedHeartbeat(err error) {
 	dropped := n.badBeats.Add(1)
-	now := time.Now().UnixNano()
-	last := n.badBeatLog.Load()
-	if now-last < int64(time.Second) || !n.badBeatLog.CompareAndSwap(last, now) {
+	if !n.badBeatLog.due() {
 		return
 	}
 	n.log.Warn("dropped a malformed heartbeat from the NATS network", "subject", heartbeatSubject(n.prefix), "err", err, "dropped", dropped)
