@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"os"
 	"time"
 
 	"livefeed/feed"
@@ -91,6 +92,7 @@ func (s *Store) checkpoint() {
 		// Under writes faster than the passes copy, the writer copies
 		// more at once rather than let the log grow without bound.
 		if short || frames > 4*s.opts.WALRestartPages {
+			s.syncAhead()
 			err := s.runWork(ctx, workCheckpoint, s.finishCheckpoint)
 			if errors.Is(err, feed.ErrClosed) {
 				return
@@ -110,4 +112,35 @@ func (s *Store) checkpoint() {
 func (s *Store) finishCheckpoint() error {
 	var busy, frames, copied int
 	return s.db.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
+}
+
+// syncAhead writes to the disk, from the checkpointer, what the passive
+// checkpoints copied into the database file and the write-ahead log's
+// newest frames, before the writer finishes the checkpoint. The finish
+// syncs both files as it copies the last frames (SQLite syncs the
+// database file only when a checkpoint reaches the log's end), and that
+// sync wrote all the passive copies' pages, about WALRestartPages of them
+// scattered over the file, while publishes waited: 10-15 ms a finish on a
+// database of a gigabyte and more (W14), 40 times a minute. Synced here
+// first, the finish writes only its own pages.
+//
+// The database file is synced through the lock's descriptor: closing a
+// descriptor of the database file of its own would drop SQLite's locks
+// on it (fcntl locks are the process's), so where the lock does not hold
+// the file (network file systems), only the log is. SQLite locks nothing
+// in the log file itself.
+func (s *Store) syncAhead() {
+	if s.lock.file != nil {
+		if err := s.lock.file.Sync(); err != nil {
+			s.log.Warn("sync of the database file before a checkpoint failed; the checkpoint syncs it", "err", err)
+		} else {
+			s.syncedAhead.Add(1)
+		}
+	}
+	if wal, err := os.Open(s.real + "-wal"); err == nil {
+		if err := wal.Sync(); err != nil {
+			s.log.Warn("sync of the write-ahead log before a checkpoint failed; the checkpoint syncs it", "err", err)
+		}
+		wal.Close()
+	}
 }
