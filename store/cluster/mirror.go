@@ -131,7 +131,18 @@ func (n *Node) follow(target *int64) error {
 	// One fetch at a time, each for up to fetchBatch messages: the
 	// consumer takes no acknowledgements, so one outstanding request
 	// delivers the stream in order, and a request the server no longer
-	// holds ends by its expiry, within fetchWait. (A client that keeps
+	// holds (NATS restarted) ends on this side a second after its expiry.
+	//
+	// A fetch ends when the server says so (its batch is full, or the
+	// request expired: a status message that comes after every message
+	// the request delivered), never by a deadline of this node's: nats.go
+	// ends a fetch at its context's deadline at once, dropping messages
+	// that reached its subscription and were not handed over yet, and a
+	// consumer that takes no acknowledgements does not send them again
+	// (the node then finds the gap and follows again: see held). Given a
+	// context, nats.go has the server expire the request a tenth of the
+	// time before the context's deadline: a server late by that much on a
+	// loaded machine can deliver into the dropped window. (A client that keeps
 	// counts of its outstanding requests, as nats.go's Messages does, was
 	// seen to stop asking for ten seconds under streaming publishes while
 	// the server held none of its requests.)
@@ -152,25 +163,33 @@ func (n *Node) follow(target *int64) error {
 			}
 		}
 		for ctx.Err() == nil {
-			fctx, done := context.WithTimeout(ctx, fetchWait)
-			batch, err := cons.Fetch(fetchBatch, jetstream.FetchContext(fctx))
+			batch, err := cons.Fetch(fetchBatch, jetstream.FetchMaxWait(fetchWait))
 			if err != nil {
-				done()
 				send(delivery{err: err})
 				return
 			}
-			for m := range batch.Messages() {
-				if n.lost(m) {
-					continue
-				}
-				if !send(delivery{m: m}) {
-					done()
+			msgs := batch.Messages()
+		fetch:
+			for {
+				select {
+				case m, ok := <-msgs:
+					if !ok {
+						break fetch
+					}
+					if n.lost(m) {
+						continue
+					}
+					if !send(delivery{m: m}) {
+						return
+					}
+				case <-ctx.Done():
+					// The fetch ends by itself at its expiry; what it
+					// still delivers is fetched again by the next
+					// consumer, from what this node applied.
 					return
 				}
 			}
-			done()
-			if err := batch.Error(); err != nil && ctx.Err() == nil &&
-				!errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+			if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, nats.ErrTimeout) {
 				send(delivery{err: err})
 				return
 			}
