@@ -142,10 +142,12 @@ func (n *Node) follow(target *int64) error {
 	// (the node then finds the gap and follows again: see held). Given a
 	// context, nats.go has the server expire the request a tenth of the
 	// time before the context's deadline: a server late by that much on a
-	// loaded machine can deliver into the dropped window. (A client that keeps
-	// counts of its outstanding requests, as nats.go's Messages does, was
-	// seen to stop asking for ten seconds under streaming publishes while
-	// the server held none of its requests.)
+	// loaded machine can deliver into the dropped window.
+	//
+	// (A client that keeps counts of its outstanding requests, as
+	// nats.go's Messages does, was seen to stop asking for ten seconds
+	// under streaming publishes while the server held none of its
+	// requests.)
 	type delivery struct {
 		m   jetstream.Msg
 		err error
