@@ -25,11 +25,7 @@ func TestSyncAhead(t *testing.T) {
 	if s.lock.file == nil {
 		t.Skip("this file system is locked through the lock file alone: the database file is not synced ahead")
 	}
-	batch := make([]feed.Update, 1000)
-	for i := range batch {
-		batch[i] = feed.Update{Topic: fmt.Sprintf("stocks/S%03d", i%100), Type: "tick",
-			Data: json.RawMessage(fmt.Sprintf(`{"symbol":"S%03d","price":117.25,"change":-7.75,"volume":1}`, i%100))}
-	}
+	batch := TickBatch(1000, 100)
 	ctx := context.Background()
 	finishes := func() uint64 { return s.pauses[workCheckpoint].snapshot("").Count }
 	for deadline := time.Now().Add(30 * time.Second); finishes() < 3; {
@@ -45,4 +41,16 @@ func TestSyncAhead(t *testing.T) {
 	if synced := s.syncedAhead.Load(); synced < int64(finished) {
 		t.Fatalf("%d checkpoints finished on the writer, the database file synced ahead of %d", finished, synced)
 	}
+}
+
+// TickBatch returns n tick updates of symbols symbols in turn, each on its
+// topic stocks/S000 ...: a batch for tests that publish until the writer's
+// background work (checkpoints, index passes) shows.
+func TickBatch(n, symbols int) []feed.Update {
+	batch := make([]feed.Update, n)
+	for i := range batch {
+		batch[i] = feed.Update{Topic: fmt.Sprintf("stocks/S%03d", i%symbols), Type: "tick",
+			Data: json.RawMessage(fmt.Sprintf(`{"symbol":"S%03d","price":117.25,"change":-7.75,"volume":1}`, i%symbols))}
+	}
+	return batch
 }

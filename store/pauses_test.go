@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"testing"
 	"time"
 
@@ -35,11 +34,7 @@ func TestWriterPauses(t *testing.T) {
 	// Publishing past the log's restart size has the writer finish a
 	// checkpoint (the checkpointer asks once a second), and past the
 	// topic index's backlog (65,536 events) has it write a pass.
-	batch := make([]feed.Update, 1000)
-	for i := range batch {
-		batch[i] = feed.Update{Topic: fmt.Sprintf("stocks/S%03d", i%100), Type: "tick",
-			Data: json.RawMessage(fmt.Sprintf(`{"symbol":"S%03d","price":117.25,"change":-7.75,"volume":1}`, i%100))}
-	}
+	batch := store.TickBatch(1000, 100)
 	published := 0
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		if _, err := s.Append(ctx, batch); err != nil {
