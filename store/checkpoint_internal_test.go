@@ -43,6 +43,63 @@ func TestSyncAhead(t *testing.T) {
 	}
 }
 
+// TestFinishAgain: a reader still reading an old part of the write-ahead
+// log when the writer finishes a checkpoint keeps the log from starting
+// over (the finish cannot copy the pages written after the reader's
+// snapshot). The checkpointer then looks again within milliseconds, not a
+// second later, and finishes again; once the reader has left, the log
+// starts over.
+func TestFinishAgain(t *testing.T) {
+	t.Parallel()
+	const restartPages = 256
+	s, err := Open(filepath.Join(t.TempDir(), "feed.db"), Options{WALRestartPages: restartPages})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	batch := TickBatch(1000, 100)
+	ctx := context.Background()
+	if _, err := s.Append(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := s.rdb.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Rollback()
+	var n int64
+	if err := reader.QueryRowContext(ctx, `SELECT count(*) FROM events`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	finishes := func() uint64 { return s.pauses[workCheckpoint].snapshot("").Count }
+	publishUntil := func(what string, done func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); !done(); {
+			if _, err := s.Append(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not in 30 s of publishing (%d finishes, %d pages in the log)", what, finishes(), s.walFrames.Load())
+			}
+		}
+	}
+	publishUntil("two finishes while a reader holds its snapshot", func() bool { return finishes() >= 2 })
+	if frames := s.walFrames.Load(); frames <= restartPages {
+		t.Fatalf("the log started over (%d pages) while a reader held a snapshot older than its end", frames)
+	}
+	if err := reader.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	held := finishes()
+	publishUntil("the log starting over once the reader left", func() bool {
+		return finishes() > held && s.walFrames.Load() <= restartPages
+	})
+	if again := s.finishedAgain.Load(); again == 0 {
+		t.Fatalf("the checkpointer never looked again soon after a finish that left the log growing (%d finishes)", finishes())
+	}
+	t.Logf("%d finishes, %d of them looked at again soon after the one before; %d events in the reader's snapshot", finishes(), s.finishedAgain.Load(), n)
+}
+
 // TickBatch returns n tick updates of symbols symbols in turn, each on its
 // topic stocks/S000 ...: a batch for tests that publish until the writer's
 // background work (checkpoints, index passes) shows.

@@ -108,14 +108,15 @@ type Store struct {
 	swept  atomic.Int64 // topic_runs holds no row wholly at or below this ID
 	recent *recent      // the IDs committed since the last indexing pass
 
-	commits     atomic.Uint64      // transactions committed by Append
-	events      atomic.Uint64      // events they held
-	busy        atomic.Int64       // nanoseconds the writer spent committing them
-	inflight    atomic.Int64       // Append calls under way
-	walFrames   atomic.Int64       // pages in the write-ahead log at the last checkpoint
-	syncedAhead atomic.Int64       // syncs of the database file before the writer's checkpoints (see syncAhead)
-	pauses      [len(works)]pauses // the writer's work between commits, by kind (see works)
-	gaps        []gap              // ranges of IDs never stored (restores); fixed once open
+	commits       atomic.Uint64      // transactions committed by Append
+	events        atomic.Uint64      // events they held
+	busy          atomic.Int64       // nanoseconds the writer spent committing them
+	inflight      atomic.Int64       // Append calls under way
+	walFrames     atomic.Int64       // pages in the write-ahead log at the last checkpoint
+	syncedAhead   atomic.Int64       // syncs of the database file before the writer's checkpoints (see syncAhead)
+	finishedAgain atomic.Int64       // looks again, soon after a finish, that found the log not started over (see checkpoint)
+	pauses        [len(works)]pauses // the writer's work between commits, by kind (see works)
+	gaps          []gap              // ranges of IDs never stored (restores); fixed once open
 
 	// Owned by the writer goroutine.
 	lastTime       int64         // Unix ms of the last commit; event times never go back
