@@ -33,6 +33,12 @@ const finishPages = 256
 // over, short enough that the log has grown little meanwhile if not.
 const finishAgain = 5 * time.Millisecond
 
+// finishAgainMost is the longest the checkpointer waits between looks
+// while a reader keeps the log from starting over. A look that finds the
+// same reader still there costs a passive checkpoint, and the writer
+// nothing.
+const finishAgainMost = 100 * time.Millisecond
+
 // checkpointWait is the checkpointer connection's busy timeout. A passive
 // checkpoint waits for nobody; it bounds what else that connection does
 // (opening the database).
@@ -64,7 +70,11 @@ func (s *Store) checkpoint() {
 	t := time.NewTimer(checkpointInterval)
 	defer t.Stop()
 	ctx := context.Background()
-	var again time.Duration // how soon to look again after a finish; 0 when none is pending
+	// After a finish, until the log has started over: how soon to look
+	// again (0: no finish is pending), the pages in the log at the last
+	// look, and the pages the last finish had copied.
+	var again time.Duration
+	var lastFrames, finishedAt int
 	for {
 		select {
 		case <-s.stopCheckpoint:
@@ -78,13 +88,14 @@ func (s *Store) checkpoint() {
 			continue
 		}
 		s.walFrames.Store(int64(frames))
+		if frames < lastFrames || copied < finishedAt {
+			again = 0 // the log started over since the last look
+		}
+		lastFrames = frames
 		if frames <= s.opts.WALRestartPages {
-			again = 0 // started over
+			again = 0
 			t.Reset(checkpointInterval)
 			continue
-		}
-		if again > 0 {
-			s.finishedAgain.Add(1)
 		}
 		// The writer copies what is left while publishes wait: passive
 		// checkpoints first bring that down to a millisecond or two of
@@ -101,31 +112,46 @@ func (s *Store) checkpoint() {
 				break
 			}
 		}
+		// A reader that kept the last finish from the log's end still
+		// does if the passes copied no further: the writer would copy
+		// nothing.
+		held := again > 0 && copied == finishedAt
 		// Under writes faster than the passes copy, the writer copies
 		// more at once rather than let the log grow without bound.
-		if !short && frames <= 4*s.opts.WALRestartPages {
+		finished := !held && (short || frames > 4*s.opts.WALRestartPages)
+		if finished {
+			if again > 0 {
+				s.finishedAgain.Add(1)
+			}
+			s.syncAhead()
+			err := s.runWork(ctx, workCheckpoint, func() error { return s.finishCheckpoint(&finishedAt) })
+			if errors.Is(err, feed.ErrClosed) {
+				return
+			} else if err != nil {
+				s.log.Warn("checkpoint on the writer failed; the write-ahead log keeps growing until one succeeds", "err", err)
+			}
+			// Look again soon: the finish did not start the log over
+			// if a reader still read an old page of it (the finish
+			// copies no page written after a reader's snapshot), or
+			// held its place in it when the next commit began. Readers
+			// are short, so a finish a few milliseconds later usually
+			// does; left for the next second, the log grew by a
+			// second of writes each time (W14: to 130-180 MB while
+			// resumes' replays read, 35 MB without them).
+			again = min(max(2*again, finishAgain), finishAgainMost)
+		} else {
+			again = min(2*again, finishAgainMost)
+		}
+		switch {
+		case again == 0:
 			t.Reset(checkpointInterval)
-			continue
+		case !finished && copied == frames:
+			// All copied, and the log has not started over: no commit
+			// came since (an idle store). The next one starts it over.
+			t.Reset(checkpointInterval)
+		default:
+			t.Reset(again)
 		}
-		s.syncAhead()
-		err := s.runWork(ctx, workCheckpoint, s.finishCheckpoint)
-		if errors.Is(err, feed.ErrClosed) {
-			return
-		} else if err != nil {
-			s.log.Warn("checkpoint on the writer failed; the write-ahead log keeps growing until one succeeds", "err", err)
-		}
-		// Look again soon, and sooner than the next second: the finish
-		// did not start the log over if a reader still read an old page
-		// of it (the finish could not copy the pages after that reader's
-		// snapshot), or if one still held its place in the log when the
-		// next commit began. Readers are short, so a second finish a few
-		// milliseconds later usually does; left for a second, the log
-		// would grow by a second of writes each time (W14: to 130-180 MB
-		// while resumes' replays read, against 35 MB without them). The
-		// wait doubles while the log has not started over (a backup
-		// reads for minutes), up to the checkpoint's own interval.
-		again = min(max(2*again, finishAgain), checkpointInterval)
-		t.Reset(again)
 	}
 }
 
@@ -134,10 +160,11 @@ func (s *Store) checkpoint() {
 // commit appends meanwhile: then every frame is copied (unless a reader
 // still reads an old one), and the next commit starts the log over. It
 // runs right after passive checkpoints copied all but finishPages pages
-// at most.
-func (s *Store) finishCheckpoint() error {
-	var busy, frames, copied int
-	return s.db.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
+// at most, and sets copied to the pages of the log now in the database
+// file.
+func (s *Store) finishCheckpoint(copied *int) error {
+	var busy, frames int
+	return s.db.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, copied)
 }
 
 // syncAhead writes to the disk, from the checkpointer, what the passive
