@@ -33,6 +33,9 @@ const finishPages = 256
 // over, short enough that the log has grown little meanwhile if not.
 const finishAgain = 5 * time.Millisecond
 
+// lookSoonest is the shortest wait nextLook gives.
+const lookSoonest = 20 * time.Millisecond
+
 // finishAgainMost is the longest the checkpointer waits between looks
 // while a reader keeps the log from starting over. A look that finds the
 // same reader still there costs a passive checkpoint, and the writer
@@ -75,6 +78,7 @@ func (s *Store) checkpoint() {
 	// look, and the pages the last finish had copied.
 	var again time.Duration
 	var lastFrames, finishedAt int
+	lastLook := time.Now()
 	for {
 		select {
 		case <-s.stopCheckpoint:
@@ -88,13 +92,16 @@ func (s *Store) checkpoint() {
 			continue
 		}
 		s.walFrames.Store(int64(frames))
-		if frames < lastFrames || copied < finishedAt {
+		now := time.Now()
+		grew, since := frames-lastFrames, now.Sub(lastLook)
+		if grew < 0 || copied < finishedAt {
 			again = 0 // the log started over since the last look
+			grew = frames
 		}
-		lastFrames = frames
+		lastFrames, lastLook = frames, now
 		if frames <= s.opts.WALRestartPages {
 			again = 0
-			t.Reset(checkpointInterval)
+			t.Reset(nextLook(frames, grew, since, s.opts.WALRestartPages))
 			continue
 		}
 		// The writer copies what is left while publishes wait: passive
@@ -128,7 +135,11 @@ func (s *Store) checkpoint() {
 			if errors.Is(err, feed.ErrClosed) {
 				return
 			} else if err != nil {
+				// A full disk, say: tried again at the next second.
 				s.log.Warn("checkpoint on the writer failed; the write-ahead log keeps growing until one succeeds", "err", err)
+				again = 0
+				t.Reset(checkpointInterval)
+				continue
 			}
 			// Look again soon: the finish did not start the log over
 			// if a reader still read an old page of it (the finish
@@ -153,6 +164,21 @@ func (s *Store) checkpoint() {
 			t.Reset(again)
 		}
 	}
+}
+
+// nextLook returns when to look at a log of frames pages, which grew by
+// grew pages in since, again: when it reaches limit pages at that pace,
+// but no later than the checkpoint's interval and no sooner than
+// lookSoonest. Looked at once a second, a log written at tens of
+// megabytes a second (W14's ticks, and twice that while it prunes) was
+// past its limit by up to a second's writes before the checkpoint
+// began: 35-60 MB for a limit of 16.
+func nextLook(frames, grew int, since time.Duration, limit int) time.Duration {
+	if grew <= 0 || frames >= limit {
+		return checkpointInterval
+	}
+	wait := time.Duration(float64(since) * float64(limit-frames) / float64(grew))
+	return min(max(wait, lookSoonest), checkpointInterval)
 }
 
 // finishCheckpoint copies what is left of the write-ahead log into the

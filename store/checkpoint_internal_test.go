@@ -118,3 +118,30 @@ func TickBatch(n, symbols int) []feed.Update {
 	}
 	return batch
 }
+
+// TestNextLook: the checkpointer looks at the log again when it would
+// reach its limit at the pace it grew since the last look, within the
+// checkpoint's interval and no sooner than lookSoonest.
+func TestNextLook(t *testing.T) {
+	t.Parallel()
+	ms := time.Millisecond
+	for _, c := range []struct {
+		frames, grew int
+		since        time.Duration
+		want         time.Duration
+	}{
+		{frames: 0, grew: 0, since: time.Second, want: checkpointInterval},       // idle
+		{frames: 100, grew: -5, since: time.Second, want: checkpointInterval},    // no growth to go by
+		{frames: 1000, grew: 1000, since: time.Second, want: checkpointInterval}, // slow: a second at most
+		{frames: 2048, grew: 2048, since: time.Second, want: time.Second},        // half way in a second
+		{frames: 3072, grew: 3072, since: 600 * ms, want: 200 * ms},              // 1,024 pages to go at 5.12 a ms
+		{frames: 4000, grew: 4000, since: 100 * ms, want: lookSoonest},           // nearly there: the soonest
+		{frames: 4096, grew: 10, since: 100 * ms, want: checkpointInterval},      // at the limit: the checkpoint takes it
+		{frames: 10, grew: 10, since: 5 * ms, want: checkpointInterval},          // just started over, slowly
+		{frames: 400, grew: 400, since: 5 * ms, want: 46200 * time.Microsecond},  // just started over, fast
+	} {
+		if got := nextLook(c.frames, c.grew, c.since, walRestartPages); got != c.want {
+			t.Errorf("nextLook(%d pages, grew %d in %s) = %s, want %s", c.frames, c.grew, c.since, got, c.want)
+		}
+	}
+}

@@ -114,7 +114,7 @@ type Store struct {
 	inflight      atomic.Int64       // Append calls under way
 	walFrames     atomic.Int64       // pages in the write-ahead log at the last checkpoint
 	syncedAhead   atomic.Int64       // syncs of the database file before the writer's checkpoints (see syncAhead)
-	finishedAgain atomic.Int64       // looks again, soon after a finish, that found the log not started over (see checkpoint)
+	finishedAgain atomic.Int64       // finishes after a finish that did not start the log over (see checkpoint)
 	pauses        [len(works)]pauses // the writer's work between commits, by kind (see works)
 	gaps          []gap              // ranges of IDs never stored (restores); fixed once open
 
