@@ -9,10 +9,11 @@ import (
 	"livefeed/feed"
 )
 
-// checkpointInterval is how often the write-ahead log is copied back into
-// the database file. A second's worth of WAL is a few megabytes at the
-// highest publish rates, so it stays small and start-up after a crash stays
-// fast.
+// checkpointInterval is the longest the checkpointer waits before it
+// copies the write-ahead log back into the database file again: sooner
+// when the log would reach its restart size before (see nextLook), or a
+// finish has not yet started it over. The log stays near its restart
+// size, and start-up after a crash stays fast.
 const checkpointInterval = time.Second
 
 // walRestartPages is the default size of the write-ahead log (in pages,
