@@ -96,7 +96,9 @@ func (s *Store) checkpoint() {
 		now := time.Now()
 		grew, since := frames-lastFrames, now.Sub(lastLook)
 		if grew < 0 || copied < finishedAt {
-			again = 0 // the log started over since the last look
+			// The log started over since the last look (the pages
+			// copied only go back then).
+			again, finishedAt = 0, 0
 			grew = frames
 		}
 		lastFrames, lastLook = frames, now
