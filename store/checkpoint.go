@@ -73,100 +73,109 @@ const checkpointWait = 200 * time.Millisecond
 func (s *Store) checkpoint() {
 	t := time.NewTimer(checkpointInterval)
 	defer t.Stop()
-	ctx := context.Background()
-	// After a finish, until the log has started over: how soon to look
-	// again (0: no finish is pending), the pages in the log at the last
-	// look, and the pages the last finish had copied.
-	var again time.Duration
-	var lastFrames, finishedAt int
-	lastLook := time.Now()
+	l := looks{last: time.Now()}
 	for {
 		select {
 		case <-s.stopCheckpoint:
 			return
 		case <-t.C:
 		}
-		var busy, frames, copied int
+		wait, closed := s.look(&l)
+		if closed {
+			return
+		}
+		t.Reset(wait)
+	}
+}
+
+// looks is what the checkpointer keeps from one look at the log to the
+// next (the pages in the log at the last look are Store.walFrames).
+type looks struct {
+	last time.Time // when the last look began
+	// After a finish, until the log has started over: how soon to look
+	// again (0: no finish is pending), and the pages of the log the
+	// finish had copied.
+	again      time.Duration
+	finishedAt int
+}
+
+// look checkpoints once, having the writer finish when it is time (see
+// checkpoint), and returns how long to wait before the next look; closed
+// reports that the store closed meanwhile.
+func (s *Store) look(l *looks) (wait time.Duration, closed bool) {
+	ctx := context.Background()
+	var busy, frames, copied int
+	if err := s.cdb.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
+		s.log.Warn("checkpoint failed; the write-ahead log keeps growing until one succeeds", "err", err)
+		return checkpointInterval, false
+	}
+	now := time.Now()
+	grew, since := frames-int(s.walFrames.Swap(int64(frames))), now.Sub(l.last)
+	l.last = now
+	if grew < 0 || copied < l.finishedAt {
+		// The log started over since the last look (the pages copied
+		// only go back then).
+		l.again, l.finishedAt = 0, 0
+		grew = frames
+	}
+	if frames <= s.opts.WALRestartPages {
+		l.again = 0
+		return nextLook(frames, grew, since, s.opts.WALRestartPages), false
+	}
+	// The writer copies what is left while publishes wait: passive
+	// checkpoints first bring that down to a millisecond or two of
+	// copying, each copying what was written during the one before. A
+	// pass that found few frames to copy was short, and few were written
+	// meanwhile.
+	short := false
+	for range 8 {
+		before := copied
 		if err := s.cdb.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
-			s.log.Warn("checkpoint failed; the write-ahead log keeps growing until one succeeds", "err", err)
-			t.Reset(checkpointInterval)
-			continue
+			break
 		}
-		s.walFrames.Store(int64(frames))
-		now := time.Now()
-		grew, since := frames-lastFrames, now.Sub(lastLook)
-		if grew < 0 || copied < finishedAt {
-			// The log started over since the last look (the pages
-			// copied only go back then).
-			again, finishedAt = 0, 0
-			grew = frames
-		}
-		lastFrames, lastLook = frames, now
-		if frames <= s.opts.WALRestartPages {
-			again = 0
-			t.Reset(nextLook(frames, grew, since, s.opts.WALRestartPages))
-			continue
-		}
-		// The writer copies what is left while publishes wait: passive
-		// checkpoints first bring that down to a millisecond or two of
-		// copying, each copying what was written during the one before.
-		// A pass that found few frames to copy was short, and few were
-		// written meanwhile.
-		short := false
-		for range 8 {
-			before := copied
-			if err := s.cdb.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
-				break
-			}
-			if short = frames-before <= finishPages; short {
-				break
-			}
-		}
-		// A reader that kept the last finish from the log's end still
-		// does if the passes copied no further: the writer would copy
-		// nothing.
-		held := again > 0 && copied == finishedAt
-		// Under writes faster than the passes copy, the writer copies
-		// more at once rather than let the log grow without bound.
-		finished := !held && (short || frames > 4*s.opts.WALRestartPages)
-		if finished {
-			if again > 0 {
-				s.finishedAgain.Add(1)
-			}
-			s.syncAhead()
-			err := s.runWork(ctx, workCheckpoint, func() error { return s.finishCheckpoint(&finishedAt) })
-			if errors.Is(err, feed.ErrClosed) {
-				return
-			} else if err != nil {
-				// A full disk, say: tried again at the next second.
-				s.log.Warn("checkpoint on the writer failed; the write-ahead log keeps growing until one succeeds", "err", err)
-				again = 0
-				t.Reset(checkpointInterval)
-				continue
-			}
-			// Look again soon: the finish did not start the log over
-			// if a reader still read an old page of it (the finish
-			// copies no page written after a reader's snapshot), or
-			// held its place in it when the next commit began. Readers
-			// are short, so a finish a few milliseconds later usually
-			// does; left for the next second, the log grew by a
-			// second of writes each time (W14: to 130-180 MB while
-			// resumes' replays read, 35 MB without them).
-			again = min(max(2*again, finishAgain), finishAgainMost)
-		} else {
-			again = min(2*again, finishAgainMost)
-		}
-		switch {
-		case again == 0:
-			t.Reset(checkpointInterval)
-		case !finished && copied == frames:
-			// All copied, and the log has not started over: no commit
-			// came since (an idle store). The next one starts it over.
-			t.Reset(checkpointInterval)
-		default:
-			t.Reset(again)
+		if short = frames-before <= finishPages; short {
+			break
 		}
 	}
+	// A reader that kept the last finish from the log's end still does if
+	// the passes copied no further: the writer would copy nothing. Under
+	// writes faster than the passes copy, the writer copies more at once
+	// rather than let the log grow without bound.
+	held := l.again > 0 && copied == l.finishedAt
+	if held || !short && frames <= 4*s.opts.WALRestartPages {
+		if l.again == 0 {
+			return checkpointInterval, false
+		}
+		l.again = min(2*l.again, finishAgainMost)
+		if copied == frames {
+			// All copied, and the log has not started over: no commit
+			// came since (an idle store). The next one starts it over.
+			return checkpointInterval, false
+		}
+		return l.again, false
+	}
+	if l.again > 0 {
+		s.finishedAgain.Add(1)
+	}
+	s.syncAhead()
+	err := s.runWork(ctx, workCheckpoint, func() error { return s.finishCheckpoint(&l.finishedAt) })
+	if errors.Is(err, feed.ErrClosed) {
+		return 0, true
+	} else if err != nil {
+		// A full disk, say: tried again at the next second.
+		s.log.Warn("checkpoint on the writer failed; the write-ahead log keeps growing until one succeeds", "err", err)
+		l.again = 0
+		return checkpointInterval, false
+	}
+	// Look again soon: the finish did not start the log over if a reader
+	// still read an old page of it (the finish copies no page written
+	// after a reader's snapshot), or held its place in it when the next
+	// commit began. Readers are short, so a finish a few milliseconds
+	// later usually does; left for the next second, the log grew by a
+	// second of writes each time (W14: to 130-180 MB while resumes'
+	// replays read, 35 MB without them).
+	l.again = min(max(2*l.again, finishAgain), finishAgainMost)
+	return l.again, false
 }
 
 // nextLook returns when to look at a log of frames pages, which grew by

@@ -25,19 +25,9 @@ func TestSyncAhead(t *testing.T) {
 	if s.lock.file == nil {
 		t.Skip("this file system is locked through the lock file alone: the database file is not synced ahead")
 	}
-	batch := TickBatch(1000, 100)
-	ctx := context.Background()
-	finishes := func() uint64 { return s.pauses[workCheckpoint].snapshot("").Count }
-	for deadline := time.Now().Add(30 * time.Second); finishes() < 3; {
-		if _, err := s.Append(ctx, batch); err != nil {
-			t.Fatal(err)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no checkpoint finished on the writer in 30 s")
-		}
-	}
+	publishUntil(t, s, "three checkpoints finished on the writer", func() bool { return finishes(s) >= 3 })
 	// Read in this order: each finish comes after its sync.
-	finished := finishes()
+	finished := finishes(s)
 	if synced := s.syncedAhead.Load(); synced < int64(finished) {
 		t.Fatalf("%d checkpoints finished on the writer, the database file synced ahead of %d", finished, synced)
 	}
@@ -57,9 +47,8 @@ func TestFinishAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	batch := TickBatch(1000, 100)
 	ctx := context.Background()
-	if _, err := s.Append(ctx, batch); err != nil {
+	if _, err := s.Append(ctx, TickBatch(1000, 100)); err != nil {
 		t.Fatal(err)
 	}
 	reader, err := s.rdb.BeginTx(ctx, nil)
@@ -71,40 +60,46 @@ func TestFinishAgain(t *testing.T) {
 	if err := reader.QueryRowContext(ctx, `SELECT count(*) FROM events`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	finishes := func() uint64 { return s.pauses[workCheckpoint].snapshot("").Count }
-	publishUntil := func(what string, done func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); !done(); {
-			if _, err := s.Append(ctx, batch); err != nil {
-				t.Fatal(err)
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not in 30 s of publishing (%d finishes, %d pages in the log)", what, finishes(), s.walFrames.Load())
-			}
-		}
-	}
-	publishUntil("a finish while a reader holds its snapshot", func() bool { return finishes() >= 1 })
+	publishUntil(t, s, "a finish while a reader holds its snapshot", func() bool { return finishes(s) >= 1 })
 	// Longer than the checkpoints' interval, and until the log is past
 	// the size at which the writer would copy whatever the passes left.
 	since := time.Now()
-	publishUntil("the log growing past four times its restart size", func() bool {
+	publishUntil(t, s, "the log growing past four times its restart size", func() bool {
 		return time.Since(since) > 2*checkpointInterval && s.walFrames.Load() > 4*restartPages
 	})
-	if got := finishes(); got != 1 {
+	if got := finishes(s); got != 1 {
 		t.Fatalf("%d finishes while the reader that held the first one back was still there: the writer was asked to copy what it could not", got)
 	}
 	if err := reader.Rollback(); err != nil {
 		t.Fatal(err)
 	}
 	left := time.Now()
-	publishUntil("the log starting over once the reader left", func() bool {
-		return finishes() > 1 && s.walFrames.Load() <= restartPages
+	publishUntil(t, s, "the log starting over once the reader left", func() bool {
+		return finishes(s) > 1 && s.walFrames.Load() <= restartPages
 	})
 	if again := s.finishedAgain.Load(); again == 0 {
-		t.Fatalf("the log started over after %d finishes, none of them soon after the one before", finishes())
+		t.Fatalf("the log started over after %d finishes, none of them soon after the one before", finishes(s))
 	}
 	t.Logf("%d finishes, %d of them soon after the one before; the log started over %s after the reader left (%d events in its snapshot)",
-		finishes(), s.finishedAgain.Load(), time.Since(left).Round(time.Millisecond), n)
+		finishes(s), s.finishedAgain.Load(), time.Since(left).Round(time.Millisecond), n)
+}
+
+// finishes returns how many checkpoints the writer of s has finished.
+func finishes(s *Store) uint64 { return s.pauses[workCheckpoint].snapshot("").Count }
+
+// publishUntil publishes batches of ticks to s until done, for 30 s at
+// most: what tests of the writer's background work wait for.
+func publishUntil(t *testing.T, s *Store, what string, done func() bool) {
+	t.Helper()
+	batch := TickBatch(1000, 100)
+	for deadline := time.Now().Add(30 * time.Second); !done(); {
+		if _, err := s.Append(context.Background(), batch); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not in 30 s of publishing (%d finishes, %d pages in the log)", what, finishes(s), s.walFrames.Load())
+		}
+	}
 }
 
 // TickBatch returns n tick updates of symbols symbols in turn, each on its
