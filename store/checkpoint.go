@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sync"
 	"time"
 
 	"livefeed/feed"
@@ -79,8 +80,11 @@ func (s *Store) checkpoint() {
 		case <-s.stopCheckpoint:
 			return
 		case <-t.C:
+		case <-s.lookNow:
+			t.Stop()
 		}
 		wait, closed := s.look(&l)
+		s.looked.broadcast()
 		if closed {
 			return
 		}
@@ -233,5 +237,31 @@ func (s *Store) syncAhead() {
 			s.log.Warn("sync of the write-ahead log before a checkpoint failed; the checkpoint syncs it", "err", err)
 		}
 		wal.Close()
+	}
+}
+
+// signal lets goroutines wait for the next time something happens.
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{} // closed when it happens; nil while nobody waits
+}
+
+// next returns a channel closed the next time it happens.
+func (g *signal) next() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ch == nil {
+		g.ch = make(chan struct{})
+	}
+	return g.ch
+}
+
+// broadcast wakes those waiting for the next time.
+func (g *signal) broadcast() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ch != nil {
+		close(g.ch)
+		g.ch = nil
 	}
 }

@@ -46,6 +46,7 @@ func (s *Store) Prune(ctx context.Context, r Retention) (int64, error) {
 	}
 	var removed int64
 	chunk := int64(pruneChunkMin)
+	var p pacing
 	for s.floor.Load() < cutoff {
 		from := s.floor.Load()
 		to := min(cutoff, from+chunk)
@@ -64,23 +65,75 @@ func (s *Store) Prune(ctx context.Context, r Retention) (int64, error) {
 			return removed, unavailable("prune", err)
 		}
 		chunk = resize(chunk, took, pruneChunkMin, pruneChunkMax)
-		if err := rest(ctx, took); err != nil {
+		if err := s.rest(ctx, took, &p); err != nil {
 			return removed, err
 		}
 	}
-	if err := s.sweepIndex(ctx); err != nil {
+	if err := s.sweepIndex(ctx, &p); err != nil {
 		return removed, unavailable("prune the topic index", err)
 	}
 	return removed, nil
 }
 
-// rest waits as long as the last transaction of a prune took before the
-// next: a prune takes at most half of the writer's time, and writes the
-// log at most half as fast as the writer can, so that the checkpointer
-// keeps up with it (see checkpoint). Without the pause a prune of a
-// million events grew the log to 150 MB, and the writer then copied tens
-// of megabytes of it in one go.
-func rest(ctx context.Context, took time.Duration) error { return feed.Sleep(ctx, took) }
+// rest waits between two transactions of a prune: as long as the last
+// took, so that a prune takes at most half of the writer's time, and until
+// the checkpointer, asked to look at once, has copied what the transaction
+// wrote to the write-ahead log, so that a prune writes the log no faster
+// than the checkpointer copies it back. While the log is past twice its
+// restart size (a finish on the writer has not started it over yet) it
+// waits on, for pruneLogWait at most. A reader that holds the log (a
+// backup, say) keeps it from starting over however long the prune waits:
+// once a wait ran out, p.held says so, and the prune goes on without
+// asking for looks or waiting until the checkpointer, at its own pace,
+// sees the log back under the limit.
+//
+// Without the pause a prune of a million events grew the log to 150 MB,
+// and the writer then copied tens of megabytes of it in one go; with the
+// pause alone, the checkpointer looked at its own pace (up to a second
+// apart) and W14's prunes took the log to 64-96 MB, where ticks alone keep
+// it near 16 MB.
+func (s *Store) rest(ctx context.Context, took time.Duration, p *pacing) error {
+	limit := 2 * int64(s.opts.WALRestartPages)
+	if p.held && s.walFrames.Load() <= limit {
+		p.held = false // the reader left, and the log started over
+	}
+	looked := s.looked.next()
+	if !p.held {
+		select {
+		case s.lookNow <- struct{}{}:
+		default: // a look is asked for already
+		}
+	}
+	if err := feed.Sleep(ctx, took); err != nil || p.held {
+		return err
+	}
+	t := time.NewTimer(pruneLogWait)
+	defer t.Stop()
+	for {
+		select {
+		case <-looked:
+		case <-t.C:
+			p.held = true
+			return nil
+		case <-s.stopCheckpoint:
+			return nil // the writer refuses the next transaction
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if s.walFrames.Load() <= limit {
+			return nil
+		}
+		looked = s.looked.next()
+	}
+}
+
+// pacing is what rest keeps from one transaction of a prune to the next.
+type pacing struct {
+	held bool // the log did not start over within pruneLogWait
+}
+
+// pruneLogWait is the longest rest waits for the checkpointer.
+const pruneLogWait = 250 * time.Millisecond
 
 // resize returns the size of the next chunk of a prune, within [lo, hi],
 // after one of chunk took took.
@@ -100,7 +153,7 @@ func resize(chunk int64, took time.Duration, lo, hi int64) int64 {
 // pruneSlice, a few topics' or a part of one topic's each. Removed with
 // their events instead, each was a seek of its own into another topic's
 // pages.
-func (s *Store) sweepIndex(ctx context.Context) error {
+func (s *Store) sweepIndex(ctx context.Context, p *pacing) error {
 	floor := s.floor.Load()
 	if floor <= s.swept.Load() {
 		return nil
@@ -120,7 +173,7 @@ func (s *Store) sweepIndex(ctx context.Context) error {
 			return err
 		}
 		budget = resize(budget, took, pruneChunkMin, pruneChunkMax)
-		if err := rest(ctx, took); err != nil {
+		if err := s.rest(ctx, took, p); err != nil {
 			return err
 		}
 	}

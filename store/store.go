@@ -113,6 +113,8 @@ type Store struct {
 	busy          atomic.Int64       // nanoseconds the writer spent committing them
 	inflight      atomic.Int64       // Append calls under way
 	walFrames     atomic.Int64       // pages in the write-ahead log at the last checkpoint
+	lookNow       chan struct{}      // asks the checkpointer to look now (see rest)
+	looked        signal             // the checkpointer looked
 	syncedAhead   atomic.Int64       // syncs of the database file before the writer's checkpoints (see syncAhead)
 	finishedAgain atomic.Int64       // finishes after a finish that did not start the log over (see checkpoint)
 	pauses        [len(works)]pauses // the writer's work between commits, by kind (see works)
@@ -212,6 +214,7 @@ func Open(path string, opts Options) (*Store, error) {
 		committed: make(chan []feed.Event, committedQueue),
 
 		stopCheckpoint: make(chan struct{}),
+		lookNow:        make(chan struct{}, 1),
 	}
 	if pageCache.err != nil {
 		s.log.Warn("SQLite's pages are allocated one by one, not in the page cache's buffer: reads beside a busy writer slow its commits", "err", pageCache.err)
