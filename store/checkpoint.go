@@ -80,8 +80,7 @@ func (s *Store) checkpoint() {
 		case <-s.stopCheckpoint:
 			return
 		case <-t.C:
-		case <-s.lookNow:
-			t.Stop()
+		case <-s.lookNow: // the timer is reset after the look
 		}
 		wait, closed := s.look(&l)
 		s.looked.broadcast()

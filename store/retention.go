@@ -97,14 +97,15 @@ func (s *Store) rest(ctx context.Context, took time.Duration, p *pacing) error {
 	if p.held && s.walFrames.Load() <= limit {
 		p.held = false // the reader left, and the log started over
 	}
-	looked := s.looked.next()
-	if !p.held {
-		select {
-		case s.lookNow <- struct{}{}:
-		default: // a look is asked for already
-		}
+	if p.held {
+		return feed.Sleep(ctx, took)
 	}
-	if err := feed.Sleep(ctx, took); err != nil || p.held {
+	looked := s.looked.next()
+	select {
+	case s.lookNow <- struct{}{}:
+	default: // a look is asked for already
+	}
+	if err := feed.Sleep(ctx, took); err != nil {
 		return err
 	}
 	t := time.NewTimer(pruneLogWait)

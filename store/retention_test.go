@@ -326,8 +326,12 @@ func TestPruneKeepsTheLogSmall(t *testing.T) {
 	if raceEnabled {
 		backlog = 50_000
 	}
-	for _, held := range []bool{false, true} {
-		t.Run(map[bool]string{false: "Free", true: "ReaderHolds"}[held], func(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		held bool // a reader holds the log through the prune
+	}{{"Free", false}, {"ReaderHolds", true}} {
+		held := tc.held
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			path := filepath.Join(t.TempDir(), "feed.db")
