@@ -184,13 +184,18 @@ func TestIndexedReads(t *testing.T) {
 	})
 	// The backup holds a pass's first step and not its last, as a crash
 	// between them leaves the database: opening it drops the step's rows
-	// and writes them again.
-	b, err := Open(backup, Options{})
+	// and writes them again. It reads the 12,000 events after the last
+	// finished pass back in chunks of 1,000, writing a pass after each
+	// full one, so that memory holds at most two chunks of them.
+	b, err := Open(backup, Options{catchUpChunk: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if above, err := rowsAbove(b); err != nil || above != 0 {
 		t.Fatalf("opened after a pass half written: %d rows above indexed_through (%v)", above, err)
+	}
+	if pending := b.LastID() - b.indexedThrough; pending >= 1000 {
+		t.Fatalf("opened after a pass half written: %d events left unindexed, more than a chunk", pending)
 	}
 	checkStore("a pass half written, reopened", b)
 	if err := b.runTask(ctx, func() error { b.indexAll(); return nil }); err != nil {

@@ -33,7 +33,7 @@ func TestWriterPauses(t *testing.T) {
 
 	// Publishing past the log's restart size has the writer finish a
 	// checkpoint (the checkpointer asks once a second), and past the
-	// topic index's backlog (65,536 events) has it write a pass.
+	// topic index's backlog (or 10 s) has it write a pass.
 	batch := store.TickBatch(1000, 100)
 	published := 0
 	for deadline := time.Now().Add(30 * time.Second); ; {

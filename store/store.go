@@ -12,6 +12,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -67,6 +68,8 @@ type Options struct {
 	// (default DefaultIdempotencyWindow); older keys are removed at the
 	// same interval.
 	IdempotencyWindow time.Duration
+
+	catchUpChunk int // catchUpChunk unless set: a test's smaller chunks
 }
 
 // writerCacheKiB is the writer connection's page cache, in KiB (SQLite's
@@ -126,6 +129,7 @@ type Store struct {
 	indexedThrough int64         // topic_runs holds every event up to this ID
 	lastIndexed    time.Time     // when the last indexing pass began
 	indexEvery     time.Duration // indexEvery; a test holding passes back lengthens it
+	catchUpChunk   int           // catchUpChunk; a test shortens it
 	passing        *passing      // the indexing pass under way, if any
 	unfinished     bool          // topic_runs may hold rows of an abandoned pass
 	peers          int           // the most Append calls seen under way at once (see gather)
@@ -209,7 +213,8 @@ func Open(path string, opts Options) (*Store, error) {
 		tasks: make(chan *task),
 		done:  make(chan struct{}),
 
-		indexEvery: indexEvery,
+		indexEvery:   indexEvery,
+		catchUpChunk: cmp.Or(opts.catchUpChunk, catchUpChunk),
 
 		committed: make(chan []feed.Event, committedQueue),
 
