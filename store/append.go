@@ -129,7 +129,7 @@ func (s *Store) Apply(ctx context.Context, events []feed.Event, keys ...AppliedK
 			return unavailable("apply", err)
 		}
 		n := len(events)
-		s.recent.add(events)
+		s.stashEvents(events)
 		s.lastID.Store(events[n-1].ID)
 		s.lastTime = at
 		s.commits.Add(1)

@@ -252,3 +252,45 @@ func BenchmarkWidePrefix(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*behind), "ns/event")
 	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N*behind), "cpu-ns/event")
 }
+
+// BenchmarkResumeSymbol is a W14 resume: a subscriber of one symbol of
+// 2,000 (each tick of it one event in 2,000 of the table) comes back 500
+// of its ticks behind, and reads them in one page, as a commit has just
+// emptied the read connection's page cache.
+//
+//	go test -run '^$' -bench ResumeSymbol ./store
+func BenchmarkResumeSymbol(b *testing.B) {
+	const topics, rows, behind = 2000, 1_000_000, 500
+	path := filepath.Join(b.TempDir(), "feed.db")
+	s := MustOpenStoreAt(b, path, store.Options{})
+	batch := make([]feed.Update, 0, feed.MaxBatch)
+	for i := range rows {
+		sym := i % topics
+		batch = append(batch, feed.Update{Topic: fmt.Sprintf("stocks/S%04d", sym), Type: "tick",
+			Data: json.RawMessage(fmt.Sprintf(`{"symbol":"S%04d","price":117.25,"change":-7.75,"volume":%d}`, sym, i/topics+1))})
+		if len(batch) == cap(batch) {
+			MustAppend(b, s, batch...)
+			batch = batch[:0]
+		}
+	}
+	s.Close() // indexes everything
+	s = MustOpenStoreAt(b, path, store.Options{})
+	ctx := context.Background()
+	other := feed.Update{Topic: "other/x", Type: "note", Data: json.RawMessage(`{"n":1}`)}
+	filters := make([]feed.Filter, 97)
+	for i := range filters {
+		filters[i] = mustFilter(b, fmt.Sprintf("stocks/S%04d", i*17))
+	}
+	cpu := cpuTime()
+	i := 0
+	for b.Loop() {
+		MustAppend(b, s, other)
+		page, err := s.After(ctx, int64(rows-behind*topics), filters[i%len(filters)], 1000)
+		if err != nil || len(page) != behind {
+			b.Fatal(len(page), err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*behind), "ns/event")
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N*behind), "cpu-ns/event")
+}

@@ -28,11 +28,15 @@ import (
 // of 65,536 events (one every 3.3 s) took the writer 0.4 s a minute at
 // first and 0.8 s by the seventh, and what the server wrote grew by a
 // quarter over those minutes; a pass every 10 s takes it about 0.2 s a
-// minute, flat. Memory holds the IDs of about two passes: 8 MiB at
-// indexBacklog.
+// minute, flat. Memory holds the IDs of about two passes (8 MiB at
+// indexBacklog) and the events of about one (a pass is due once they
+// take stashMax).
 const (
 	indexEvery   = 10 * time.Second
 	indexBacklog = 512 << 10
+	// stashMax bounds the events the writer keeps for the next pass
+	// (store/topicdata.go): a pass is due once they take this much.
+	stashMax = 32 << 20
 	// catchUpChunk is how many unindexed events catchUp reads into memory
 	// at a time when a store opens.
 	catchUpChunk = 64 << 10
@@ -171,19 +175,6 @@ func encodeRun(dst []byte, ids []int64) []byte {
 // damaged.
 var errBadRun = errors.New("topic_runs holds a damaged row")
 
-// decodeRun appends the IDs of a row of topic_runs to dst.
-func decodeRun(dst []int64, first, last int64, blob []byte) ([]int64, error) {
-	d := runDecoder{first: first, last: last, blob: blob}
-	dst = slices.Grow(dst, len(blob))
-	for {
-		id, ok, err := d.next()
-		if err != nil || !ok {
-			return dst, err
-		}
-		dst = append(dst, id)
-	}
-}
-
 // runDecoder reads the IDs of a row of topic_runs one at a time.
 type runDecoder struct {
 	first, last int64
@@ -285,7 +276,7 @@ func (s *Store) step(n int) error {
 		to = p.to
 	}
 	runs := s.recent.runs(p.topics[p.next:end], max(s.indexedThrough, s.floor.Load()), p.to)
-	if err := s.stmt.index(runs, to); err != nil {
+	if err := s.stmt.index(runs, to, &s.stash); err != nil {
 		s.passing, s.unfinished = nil, true
 		return err
 	}
@@ -293,6 +284,7 @@ func (s *Store) step(n int) error {
 	if to != 0 {
 		s.passing = nil
 		s.recent.forget(s.indexedThrough)
+		s.stash.drop(to)
 		s.indexedThrough = to
 	}
 	return nil
@@ -305,13 +297,23 @@ func (s *Store) pass(last int64) error {
 }
 
 // dropUnfinished deletes the rows of topic_runs written by steps of a pass
-// that never finished: their IDs are above indexed_through, and the next
-// pass writes them again. They are the newest rows, so the search for the
-// newest row of a finished pass reads only them.
+// that never finished, and their events in topic_data: their IDs are above
+// indexed_through, and the next pass writes them again. They are the
+// newest rows, so the search for the newest row of a finished pass reads
+// only them.
 func dropUnfinished(ctx context.Context, db *sql.DB, indexed int64) error {
-	_, err := db.ExecContext(ctx, `DELETE FROM topic_runs WHERE rowid > COALESCE(
-		(SELECT rowid FROM topic_runs WHERE last <= ? ORDER BY rowid DESC LIMIT 1), 0)`, indexed)
-	return err
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, table := range []string{"topic_data WHERE run", "topic_runs WHERE rowid"} {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` > COALESCE(
+			(SELECT rowid FROM topic_runs WHERE last <= ? ORDER BY rowid DESC LIMIT 1), 0)`, indexed); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // indexDue reports whether the writer should index now, and if not, how
@@ -325,7 +327,7 @@ func (s *Store) indexDue() (bool, time.Duration) {
 		return false, 0
 	}
 	wait := s.indexEvery - time.Since(s.lastIndexed)
-	return pending >= indexBacklog || wait <= 0, wait
+	return pending >= indexBacklog || s.stash.size >= stashMax || wait <= 0, wait
 }
 
 // catchUp reads into recent the events stored after indexed_through, as a
@@ -336,26 +338,14 @@ func (s *Store) catchUp(ctx context.Context) error {
 	if err := dropUnfinished(ctx, s.db, s.indexedThrough); err != nil {
 		return err
 	}
-	s.recent = newRecent(s.indexedThrough)
+	s.recent, s.stash = newRecent(s.indexedThrough), stash{}
 	for {
-		rows, err := s.db.QueryContext(ctx, `SELECT id, topic FROM events WHERE id > ? ORDER BY id LIMIT ?`, s.recent.high, s.catchUpChunk)
+		events, err := s.queryEvents(ctx, s.db, `SELECT id, topic, type, time, data, operator FROM events
+			WHERE id > ? ORDER BY id LIMIT ?`, s.recent.high, s.catchUpChunk)
 		if err != nil {
 			return err
 		}
-		var events []feed.Event
-		for rows.Next() {
-			var e feed.Event
-			if err := rows.Scan(&e.ID, &e.Topic); err != nil {
-				rows.Close()
-				return err
-			}
-			events = append(events, e)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		s.recent.add(events)
+		s.stashEvents(events)
 		if len(events) < s.catchUpChunk {
 			return nil
 		}
@@ -365,14 +355,19 @@ func (s *Store) catchUp(ctx context.Context) error {
 	}
 }
 
-// index writes runs to topic_runs and, unless to is 0, moves
-// indexed_through (and the last_id counter) to to, in one transaction.
-func (st *statements) index(runs []run, to int64) error {
+// index writes runs to topic_runs, with their events in topic_data where
+// data holds them, and unless to is 0 moves indexed_through (and the
+// last_id counter) to to, in one transaction.
+func (st *statements) index(runs []run, to int64, data *stash) error {
 	ctx := context.Background()
 	if st.indexInsert == nil {
 		var err error
 		if st.indexInsert, err = st.db.PrepareContext(ctx,
 			`INSERT INTO topic_runs (topic, last, first, ids) VALUES (?, ?, ?, ?)`); err != nil {
+			return err
+		}
+		if st.indexData, err = st.db.PrepareContext(ctx,
+			`INSERT INTO topic_data (run, last, events) VALUES (?, ?, ?)`); err != nil {
 			return err
 		}
 		if st.indexMark, err = st.db.PrepareContext(ctx,
@@ -385,7 +380,7 @@ func (st *statements) index(runs []run, to int64) error {
 		return err
 	}
 	defer tx.Rollback()
-	if err := writeRuns(ctx, tx.StmtContext(ctx, st.indexInsert), runs); err != nil {
+	if err := writeRuns(ctx, tx.StmtContext(ctx, st.indexInsert), tx.StmtContext(ctx, st.indexData), runs, data); err != nil {
 		return err
 	}
 	if to != 0 {
@@ -397,15 +392,30 @@ func (st *statements) index(runs []run, to int64) error {
 }
 
 // writeRuns inserts runs, in topic order (each row lands beside the one
-// before it), split into rows of at most maxRun IDs.
-func writeRuns(ctx context.Context, insert *sql.Stmt, runs []run) error {
+// before it), split into rows of at most maxRun IDs, and with each row its
+// events in topic_data where data holds them (insertData is nil when
+// nothing does).
+func writeRuns(ctx context.Context, insert, insertData *sql.Stmt, runs []run, data *stash) error {
 	var blob []byte
 	for _, r := range runs {
 		for ids := r.ids; len(ids) > 0; {
 			part := ids[:min(len(ids), maxRun)]
 			ids = ids[len(part):]
 			blob = encodeRun(blob[:0], part)
-			if _, err := insert.ExecContext(ctx, r.topic, part[len(part)-1], part[0], blob); err != nil {
+			last := part[len(part)-1]
+			res, err := insert.ExecContext(ctx, r.topic, last, part[0], blob)
+			if err != nil {
+				return err
+			}
+			events := data.records(r.topic, part)
+			if insertData == nil || events == nil {
+				continue
+			}
+			rowid, err := res.LastInsertId()
+			if err != nil {
+				return err
+			}
+			if _, err := insertData.ExecContext(ctx, rowid, last, events); err != nil {
 				return err
 			}
 		}

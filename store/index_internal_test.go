@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -10,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,6 +38,22 @@ func rowsAbove(s *Store) (n int, err error) {
 // oracle is every event of a store as a test stored it, for the answer a
 // read must give.
 type oracle struct{ events []feed.Event }
+
+// same checks that each of got is the event the test stored with its ID.
+func (o *oracle) same(got []feed.Event) error {
+	for _, e := range got {
+		i, ok := slices.BinarySearchFunc(o.events, e.ID, func(w feed.Event, id int64) int { return cmp.Compare(w.ID, id) })
+		if !ok {
+			return fmt.Errorf("event %d was never stored", e.ID)
+		}
+		w := o.events[i]
+		if e.Topic != w.Topic || e.Type != w.Type || !e.Time.Equal(w.Time) || e.Time.Location() != time.UTC ||
+			string(e.Data) != string(w.Data) || e.Operator != w.Operator {
+			return fmt.Errorf("read %+v, stored %+v", e, w)
+		}
+	}
+	return nil
+}
 
 func (o *oracle) read(f feed.Filter, floor, after, before int64, limit int, newestFirst bool) []int64 {
 	var out []int64
@@ -92,7 +111,10 @@ func TestIndexedReads(t *testing.T) {
 				case r < 56:
 					topic = fmt.Sprintf("m/t%03d", rng.IntN(walkTopics+36))
 				}
-				batch[i] = feed.Update{Topic: topic, Type: "note", Data: json.RawMessage(`{"n":1}`)}
+				batch[i] = feed.Update{Topic: topic, Type: "note", Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, rng.IntN(1e6)))}
+				if rng.IntN(10) == 0 {
+					batch[i].Type, batch[i].Operator = "alert", fmt.Sprintf("op%d", rng.IntN(3))
+				}
 			}
 			events, err := s.Append(ctx, batch)
 			if err != nil {
@@ -132,12 +154,18 @@ func TestIndexedReads(t *testing.T) {
 								t.Fatalf("%s: %v after %d before %d limit %d newest first %v:\n got %v (more %v)\nwant %v (more %v)",
 									stage, patterns, after, before, limit, newest, eventIDs(got), more, want, wantMore)
 							}
+							if err := o.same(got); err != nil {
+								t.Fatalf("%s: %v after %d before %d limit %d newest first %v: %v", stage, patterns, after, before, limit, newest, err)
+							}
 						}
 					}
 				}
 				got, err := s.After(ctx, after, f, 300)
 				if want := o.read(f, floor, after, 0, 300, false); err != nil || !slices.Equal(eventIDs(got), want) {
 					t.Fatalf("%s: After(%d, %v) = %v, %v; want %v", stage, after, patterns, eventIDs(got), err, want)
+				}
+				if err := o.same(got); err != nil {
+					t.Fatalf("%s: After(%d, %v): %v", stage, after, patterns, err)
 				}
 			}
 		}
@@ -233,6 +261,27 @@ func TestIndexedReads(t *testing.T) {
 	if err := s.rdb.QueryRow(`SELECT MAX(length(ids)) FROM topic_runs`).Scan(&longest); err != nil || longest == 0 {
 		t.Fatalf("longest run %d bytes, %v", longest, err)
 	}
+
+	// Every run holds its events in topic_data, and the prune removed
+	// those of the runs it removed.
+	var bare, orphans int
+	if err := s.rdb.QueryRow(`SELECT
+		(SELECT COUNT(*) FROM topic_runs r LEFT JOIN topic_data d ON d.run = r.rowid AND d.last = r.last WHERE d.run IS NULL),
+		(SELECT COUNT(*) FROM topic_data d LEFT JOIN topic_runs r ON r.rowid = d.run WHERE r.rowid IS NULL)`).Scan(&bare, &orphans); err != nil || bare != 0 || orphans != 0 {
+		t.Fatalf("%d runs without their events in topic_data, %d rows of topic_data without their run (%v)", bare, orphans, err)
+	}
+	// A run with no row of topic_data (written by a livefeed before it),
+	// or whose row is not its own, is read from the events table.
+	if err := s.runTask(ctx, func() error {
+		if _, err := s.db.Exec(`DELETE FROM topic_data WHERE run IN (SELECT rowid FROM topic_runs WHERE topic LIKE 'm/%')`); err != nil {
+			return err
+		}
+		_, err := s.db.Exec(`UPDATE topic_data SET last = last + 1 WHERE run IN (SELECT rowid FROM topic_runs WHERE topic LIKE 'g/%')`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	check("some runs' events in the events table only")
 }
 
 // TestReadAcrossPasses: a read whose snapshot was taken before the writer
@@ -307,7 +356,7 @@ func TestMigrateTopicIndex(t *testing.T) {
 	defer s.Close()
 	ctx := context.Background()
 	var version, oldIndex int
-	if err := s.rdb.QueryRow(`SELECT MAX(version), (SELECT COUNT(*) FROM sqlite_schema WHERE name = 'topic_index') FROM schema_migrations`).Scan(&version, &oldIndex); err != nil || version != 6 || oldIndex != 0 {
+	if err := s.rdb.QueryRow(`SELECT MAX(version), (SELECT COUNT(*) FROM sqlite_schema WHERE name = 'topic_index') FROM schema_migrations`).Scan(&version, &oldIndex); err != nil || version != 7 || oldIndex != 0 {
 		t.Fatalf("schema version %d, topic_index tables %d (%v)", version, oldIndex, err)
 	}
 	var runs, below int
@@ -366,6 +415,152 @@ func TestMigrateTopicIndex(t *testing.T) {
 	}
 }
 
+// TestMigrateTopicData opens a database written by the livefeed before
+// topic_data (testdata/v6.db: 2,800 events over 29 topics in two indexing
+// passes and 300 events after them, the first 500 pruned) and checks that
+// every topic's history reads as its events say, from the events table
+// for the runs written before, and from topic_data for the runs written
+// after.
+func TestMigrateTopicData(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "feed.db")
+	src, err := os.ReadFile("testdata/v6.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { s.Close() }()
+	ctx := context.Background()
+	if err := s.runTask(ctx, func() error { s.indexEvery = time.Hour; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	// The runs written before have no events in topic_data (a pass of
+	// the 300 events after them may have run since it opened).
+	var version, runs, data int
+	if err := s.rdb.QueryRow(`SELECT (SELECT MAX(version) FROM schema_migrations),
+		(SELECT COUNT(*) FROM topic_runs WHERE last <= 2500),
+		(SELECT COUNT(*) FROM topic_data WHERE last <= 2500)`).Scan(&version, &runs, &data); err != nil || version != 7 || runs == 0 || data != 0 {
+		t.Fatalf("schema version %d, %d runs written before, %d of them in topic_data (%v)", version, runs, data, err)
+	}
+	if s.Floor() != 500 || s.LastID() != 2800 {
+		t.Fatalf("floor %d, last %d", s.Floor(), s.LastID())
+	}
+	stored, err := s.queryEvents(ctx, s.rdb, `SELECT id, topic, type, time, data, operator FROM events ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := oracle{events: stored}
+	topics := map[string]bool{}
+	for _, e := range stored {
+		topics[e.Topic] = true
+	}
+	if len(topics) != 29 || len(stored) != 2300 {
+		t.Fatalf("%d topics, %d events", len(topics), len(stored))
+	}
+	check := func(stage string) {
+		t.Helper()
+		for topic := range topics {
+			f, _ := feed.ParseFilter([]string{topic})
+			for _, after := range []int64{0, 1500, 2700} {
+				for _, newest := range []bool{false, true} {
+					got, _, err := s.Page(ctx, feed.Range{Filter: f, After: after}, 50, newest)
+					if want := o.read(f, 500, after, 0, 50, newest); err != nil || !slices.Equal(eventIDs(got), want) {
+						t.Fatalf("%s: %s after %d (newest first %v): %v, %v; want %v", stage, topic, after, newest, eventIDs(got), err, want)
+					}
+					if err := o.same(got); err != nil {
+						t.Fatalf("%s: %s after %d (newest first %v): %v", stage, topic, after, newest, err)
+					}
+				}
+			}
+		}
+	}
+	check("migrated")
+
+	// The events after the last pass were read back when it opened, and
+	// a pass writes them to topic_data with those published since.
+	more := make([]feed.Update, 400)
+	for i := range more {
+		more[i] = feed.Update{Topic: fmt.Sprintf("stocks/S%02d", i%24), Type: "note", Data: json.RawMessage(fmt.Sprintf(`{"m":%d}`, i))}
+	}
+	events, err := s.Append(ctx, more)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.events = append(o.events, events...)
+	indexNow(t, s)
+	if err := s.rdb.QueryRow(`SELECT COUNT(*) FROM topic_data d JOIN topic_runs r ON r.rowid = d.run AND r.last = d.last
+		WHERE r.first > 2500`).Scan(&data); err != nil || data < 24 {
+		t.Fatalf("%d runs of the pass after the migration hold their events (%v)", data, err)
+	}
+	check("migrated and indexed")
+}
+
+// TestStash: the writer's stash gives a run's records only when it holds
+// every one of them, and forgets those a pass wrote.
+func TestStash(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 7, 9, 30, 0, 0, time.UTC)
+	var events []feed.Event
+	for id := int64(1); id <= 9; id++ {
+		topic := "a"
+		if id%3 == 0 {
+			topic = "b"
+		}
+		events = append(events, feed.Event{ID: id, Topic: topic, Type: "note", Time: at, Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, id))})
+	}
+	var s stash
+	s.add(events[:5])
+	s.add(events[5:])
+	want := func(ids ...int64) []byte {
+		var b []byte
+		for _, id := range ids {
+			b = appendRecord(b, events[id-1])
+		}
+		return b
+	}
+	for _, c := range []struct {
+		topic string
+		ids   []int64
+		want  []byte
+	}{
+		{"a", []int64{1, 2, 4}, want(1, 2, 4)},
+		{"a", []int64{5, 7, 8}, want(5, 7, 8)},
+		{"b", []int64{3, 6, 9}, want(3, 6, 9)},
+		{"b", []int64{6}, want(6)},
+		{"a", []int64{1, 4}, nil},  // not every ID between
+		{"a", []int64{8, 10}, nil}, // one never stashed
+		{"c", []int64{1}, nil},
+	} {
+		if got := s.records(c.topic, c.ids); string(got) != string(c.want) {
+			t.Errorf("records(%s, %v) = %x, want %x", c.topic, c.ids, got, c.want)
+		}
+	}
+	size := s.size
+	s.drop(6)
+	if got := s.records("a", []int64{7, 8}); string(got) != string(want(7, 8)) {
+		t.Errorf("after drop(6): records(a, [7 8]) = %x", got)
+	}
+	if got := s.records("b", []int64{9}); string(got) != string(want(9)) {
+		t.Errorf("after drop(6): records(b, [9]) = %x", got)
+	}
+	if got := s.records("a", []int64{5}); got != nil {
+		t.Errorf("after drop(6): records(a, [5]) = %x, want nil", got)
+	}
+	if s.size <= 0 || s.size >= size {
+		t.Errorf("size %d after drop(6), %d before", s.size, size)
+	}
+	s.drop(9)
+	if len(s.topics) != 0 || s.size != 0 {
+		t.Errorf("after drop(9): %d topics, size %d", len(s.topics), s.size)
+	}
+}
+
 func TestRunEncoding(t *testing.T) {
 	t.Parallel()
 	for _, ids := range [][]int64{{1}, {5, 6, 7}, {1, 1 << 40, 1<<40 + 3}, {math.MaxInt64 - 1, math.MaxInt64}} {
@@ -393,6 +588,84 @@ func TestRunEncoding(t *testing.T) {
 	}
 }
 
+func TestRecordEncoding(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 7, 9, 30, 0, 123_000_000, time.UTC)
+	events := []feed.Event{
+		{ID: 1, Topic: "stocks/S1", Type: "tick", Time: at, Data: json.RawMessage(`{"symbol":"S1","price":1.5}`)},
+		{ID: 9, Topic: "stocks/S1", Type: "note", Time: at.Add(time.Hour), Data: json.RawMessage(`{}`), Operator: "ana"},
+		{ID: 12, Topic: "stocks/S1", Type: "x", Time: time.UnixMilli(0).UTC(), Data: json.RawMessage(`{"s":"` + strings.Repeat("é", 300) + `"}`)},
+	}
+	var blob []byte
+	for _, e := range events {
+		blob = appendRecord(blob, e)
+	}
+	recs, err := records(blob)
+	if err != nil || len(recs) != len(events) {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	var buf eventBuf
+	for i, rec := range recs {
+		got := feed.Event{ID: events[i].ID, Topic: events[i].Topic}
+		if err := readRecord(rec, &got, &buf); err != nil {
+			t.Fatal(err)
+		}
+		o := oracle{events: events}
+		if err := o.same([]feed.Event{got}); err != nil {
+			t.Error(err)
+		}
+	}
+	for _, bad := range [][]byte{
+		{0x80},            // a length cut short
+		{5, 1, 2},         // a record cut short
+		{0},               // an empty record
+		{3, 1, 0, 0},      // no type
+		{4, 1, 1, 'x', 5}, // an operator longer than the record
+		{2, 0xff, 0xff},   // a time cut short
+		{11, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 1, 'x'}, // a time past any date
+	} {
+		recs, err := records(bad)
+		for _, rec := range recs {
+			if err == nil {
+				err = readRecord(rec, new(feed.Event), &buf)
+			}
+		}
+		if !errors.Is(err, errBadData) {
+			t.Errorf("%x: %v, want errBadData", bad, err)
+		}
+	}
+}
+
+// FuzzRecords: a damaged row of topic_data gives an error, never a panic;
+// what appendRecord writes reads back the same.
+func FuzzRecords(f *testing.F) {
+	f.Add([]byte{}, "tick", "", int64(1765099800123), []byte(`{"price":1}`))
+	f.Add([]byte{5, 1, 2}, "note", "ana", int64(0), []byte(`{}`))
+	f.Fuzz(func(t *testing.T, blob []byte, typ, operator string, ms int64, data []byte) {
+		var buf eventBuf
+		if recs, err := records(blob); err == nil {
+			for _, rec := range recs {
+				readRecord(rec, new(feed.Event), &buf)
+			}
+		}
+		if typ == "" || ms < 0 || ms > 1<<50 {
+			return
+		}
+		e := feed.Event{ID: 1, Topic: "t", Type: typ, Time: time.UnixMilli(ms).UTC(), Data: data, Operator: operator}
+		recs, err := records(appendRecord(appendRecord(nil, e), e))
+		if err != nil || len(recs) != 2 {
+			t.Fatalf("%d records, %v", len(recs), err)
+		}
+		got := feed.Event{ID: 1, Topic: "t"}
+		if err := readRecord(recs[1], &got, &buf); err != nil {
+			t.Fatal(err)
+		}
+		if got.Type != typ || got.Operator != operator || !got.Time.Equal(e.Time) || string(got.Data) != string(data) {
+			t.Fatalf("read %+v, wrote %+v", got, e)
+		}
+	})
+}
+
 // FuzzDecodeRun: a damaged row gives an error, never a panic or IDs out
 // of its bounds.
 func FuzzDecodeRun(f *testing.F) {
@@ -408,4 +681,17 @@ func FuzzDecodeRun(f *testing.F) {
 			t.Fatalf("decodeRun(%d, %d, %x) = %v", first, last, blob, ids)
 		}
 	})
+}
+
+// decodeRun appends the IDs of a row of topic_runs to dst.
+func decodeRun(dst []int64, first, last int64, blob []byte) ([]int64, error) {
+	d := runDecoder{first: first, last: last, blob: blob}
+	dst = slices.Grow(dst, len(blob))
+	for {
+		id, ok, err := d.next()
+		if err != nil || !ok {
+			return dst, err
+		}
+		dst = append(dst, id)
+	}
 }

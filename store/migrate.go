@@ -150,7 +150,7 @@ func runsFromIndex(ctx context.Context, tx *sql.Tx) error {
 			done = append(done, run{topic: cur.topic, ids: cur.ids[:whole]})
 			cur.ids = slices.Clone(cur.ids[whole:])
 		}
-		if err := writeRuns(ctx, insert, done); err != nil {
+		if err := writeRuns(ctx, insert, nil, done, nil); err != nil {
 			return err
 		}
 		if n < page {

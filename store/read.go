@@ -208,7 +208,7 @@ func indexedRange(ctx context.Context, tx *sql.Tx, v feed.Visible, topics []stri
 	m := merge{newestFirst: newestFirst}
 	page := min(max(2, limit/len(topics)+1), limit)
 	for i, t := range topics {
-		c := &cursor{topic: t, lo: after, hi: hi, stored: hi > after, runs: 1, page: page}
+		c := &cursor{topic: t, index: int32(i), lo: after, hi: hi, stored: hi > after, runs: 1, page: page}
 		if recent != nil && len(recent[i]) > 0 {
 			c.recent = recent[i]
 		}
@@ -220,11 +220,12 @@ func indexedRange(ctx context.Context, tx *sql.Tx, v feed.Visible, topics []stri
 		}
 	}
 	heap.Init(&m)
-	ids := make([]any, 0, min(limit, 64))
+	ids := make([]int64, 0, min(limit, 64))
+	srcs := make([]source, 0, min(limit, 64))
 	for len(ids) < limit && m.Len() > 0 {
 		c := m.cursors[0]
-		ids = append(ids, c.ids[0])
-		if c.ids = c.ids[1:]; len(c.ids) == 0 {
+		ids, srcs = append(ids, c.ids[0]), append(srcs, c.srcs[0])
+		if c.ids, c.srcs = c.ids[1:], c.srcs[1:]; len(c.ids) == 0 {
 			if err := c.fill(&q, newestFirst); err != nil {
 				return dst, err
 			}
@@ -242,7 +243,7 @@ func indexedRange(ctx context.Context, tx *sql.Tx, v feed.Visible, topics []stri
 	if newestFirst {
 		dir = " DESC"
 	}
-	first, last := ids[0].(int64), ids[len(ids)-1].(int64)
+	first, last := ids[0], ids[len(ids)-1]
 	if newestFirst {
 		first, last = last, first
 	}
@@ -251,8 +252,7 @@ func indexedRange(ctx context.Context, tx *sql.Tx, v feed.Visible, topics []stri
 		return scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data, operator FROM events
 			WHERE id >= ? AND id <= ?`+where+` ORDER BY id`+dir, append([]any{first, last}, args...)...)
 	}
-	return scanEvents(ctx, tx, buf, dst, `SELECT id, topic, type, time, data, operator FROM events
-		WHERE id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY id`+dir, ids...)
+	return q.fetchEvents(topics, ids, srcs, newestFirst, buf, dst)
 }
 
 // maxRunsRead is the most rows of topic_runs one read of a topic takes.
@@ -265,11 +265,14 @@ const maxRunsRead = 64
 // only forwards).
 type cursor struct {
 	topic  string
+	index  int32 // the topic's in the read's topics
 	lo, hi int64
 	page   int
 	ids    []int64     // the IDs not yet taken, in the merge's order
+	srcs   []source    // where each of ids is in topic_data
 	rows   []storedRun // rows read, not yet begun
 	run    runDecoder  // the row being decoded (in ID order)
+	runID  int64       // its rowid
 	stored bool        // topic_runs may hold more of them
 	runs   int         // how many rows the next read of topic_runs takes
 	next   int64       // where that read goes on: after this last ID, or newest first below it (0: not begun)
@@ -279,12 +282,11 @@ type cursor struct {
 // fill reads the topic's next IDs into ids; it leaves ids empty when there
 // are none left.
 func (c *cursor) fill(q *runQuery, newestFirst bool) error {
-	c.ids = c.ids[:0]
+	c.ids, c.srcs = c.ids[:0], c.srcs[:0]
 	if newestFirst {
 		if len(c.recent) > 0 {
-			c.ids = append(c.ids, c.recent...)
+			c.takeRecent()
 			slices.Reverse(c.ids)
-			c.recent = nil
 			return nil
 		}
 		for len(c.ids) == 0 && c.stored {
@@ -310,7 +312,7 @@ func (c *cursor) fill(q *runQuery, newestFirst bool) error {
 				c.stop()
 				break
 			}
-			c.run = runDecoder{first: r.first, last: r.last, blob: r.ids}
+			c.run, c.runID = runDecoder{first: r.first, last: r.last, blob: r.ids}, r.rowid
 		}
 		id, ok, err := c.run.next()
 		if err != nil {
@@ -326,12 +328,22 @@ func (c *cursor) fill(q *runQuery, newestFirst bool) error {
 		}
 		if id > c.lo {
 			c.ids = append(c.ids, id)
+			c.srcs = append(c.srcs, source{run: c.runID, last: c.run.last, place: int32(c.run.n - 1), topic: c.index})
 		}
 	}
 	if len(c.ids) == 0 && len(c.recent) > 0 {
-		c.ids, c.recent = append(c.ids, c.recent...), nil
+		c.takeRecent()
 	}
 	return nil
+}
+
+// takeRecent moves the IDs of recent to ids: the events table holds them.
+func (c *cursor) takeRecent() {
+	c.ids = append(c.ids, c.recent...)
+	for range c.recent {
+		c.srcs = append(c.srcs, source{})
+	}
+	c.recent = nil
 }
 
 // stop ends the topic's IDs from topic_runs: the rest are beyond hi.
@@ -344,7 +356,7 @@ func (c *cursor) readRuns(q *runQuery) error {
 	if c.next == 0 {
 		c.next = c.lo
 	}
-	rows, err := q.read(&q.ascending, `SELECT last, first, ids FROM topic_runs WHERE topic = ? AND last > ? ORDER BY last LIMIT ?`, c.topic, c.next, c.runs)
+	rows, err := q.read(&q.ascending, `SELECT rowid, last, first, ids FROM topic_runs WHERE topic = ? AND last > ? ORDER BY last LIMIT ?`, c.topic, c.next, c.runs)
 	if err != nil {
 		return err
 	}
@@ -365,13 +377,13 @@ func (c *cursor) readNewest(q *runQuery) error {
 	if c.next == 0 {
 		// The run holding hi may go on beyond it: the first after
 		// hi, if it starts at or before it.
-		rows, err = q.read(&q.straddle, `SELECT last, first, ids FROM topic_runs WHERE topic = ? AND last > ? ORDER BY last LIMIT 1`, c.topic, c.hi)
+		rows, err = q.read(&q.straddle, `SELECT rowid, last, first, ids FROM topic_runs WHERE topic = ? AND last > ? ORDER BY last LIMIT 1`, c.topic, c.hi)
 		if len(rows) == 1 && rows[0].first > c.hi {
 			rows = rows[:0]
 		}
 		c.next = c.hi + 1
 	} else {
-		rows, err = q.read(&q.descending, `SELECT last, first, ids FROM topic_runs WHERE topic = ? AND last > ? AND last < ? ORDER BY last DESC LIMIT ?`, c.topic, c.lo, c.next, c.runs)
+		rows, err = q.read(&q.descending, `SELECT rowid, last, first, ids FROM topic_runs WHERE topic = ? AND last > ? AND last < ? ORDER BY last DESC LIMIT ?`, c.topic, c.lo, c.next, c.runs)
 		c.stored = len(rows) == c.runs
 		c.runs = min(2*c.runs, maxRunsRead)
 	}
@@ -380,12 +392,22 @@ func (c *cursor) readNewest(q *runQuery) error {
 	}
 	for _, r := range rows {
 		start := len(c.ids)
-		if c.ids, err = decodeRun(c.ids, r.first, r.last, r.ids); err != nil {
-			return err
+		d := runDecoder{first: r.first, last: r.last, blob: r.ids}
+		for {
+			id, ok, err := d.next()
+			if err != nil {
+				return err
+			}
+			if !ok {
+				break
+			}
+			if id > c.lo && id <= c.hi {
+				c.ids = append(c.ids, id)
+				c.srcs = append(c.srcs, source{run: r.rowid, last: r.last, place: int32(d.n - 1), topic: c.index})
+			}
 		}
-		in := slices.DeleteFunc(c.ids[start:], func(id int64) bool { return id <= c.lo || id > c.hi })
-		c.ids = c.ids[:start+len(in)]
 		slices.Reverse(c.ids[start:])
+		slices.Reverse(c.srcs[start:])
 		c.next = min(c.next, r.last)
 	}
 	return nil
@@ -393,6 +415,7 @@ func (c *cursor) readNewest(q *runQuery) error {
 
 // storedRun is a row of topic_runs.
 type storedRun struct {
+	rowid       int64
 	last, first int64
 	ids         []byte
 }
@@ -403,6 +426,7 @@ type runQuery struct {
 	ctx                             context.Context
 	tx                              *sql.Tx
 	ascending, descending, straddle *sql.Stmt
+	data                            *sql.Stmt // a row of topic_data
 }
 
 func (q *runQuery) read(stmt **sql.Stmt, query string, args ...any) ([]storedRun, error) {
@@ -420,7 +444,7 @@ func (q *runQuery) read(stmt **sql.Stmt, query string, args ...any) ([]storedRun
 	var runs []storedRun
 	for rows.Next() {
 		var r storedRun
-		if err := rows.Scan(&r.last, &r.first, &r.ids); err != nil {
+		if err := rows.Scan(&r.rowid, &r.last, &r.first, &r.ids); err != nil {
 			return nil, err
 		}
 		runs = append(runs, r)
@@ -429,7 +453,7 @@ func (q *runQuery) read(stmt **sql.Stmt, query string, args ...any) ([]storedRun
 }
 
 func (q *runQuery) close() {
-	for _, s := range []*sql.Stmt{q.ascending, q.descending, q.straddle} {
+	for _, s := range []*sql.Stmt{q.ascending, q.descending, q.straddle, q.data} {
 		if s != nil {
 			s.Close()
 		}

@@ -148,8 +148,9 @@ func resize(chunk int64, took time.Duration, lo, hi int64) int64 {
 	return chunk
 }
 
-// sweepIndex removes the rows of topic_runs wholly at or below the floor
-// (a run that reaches above it stays; reads skip its IDs below): each
+// sweepIndex removes the rows of topic_runs wholly at or below the floor,
+// with their events in topic_data (a run that reaches above it stays;
+// reads skip its IDs below): each
 // topic's are one range of the table, removed in transactions of about
 // pruneSlice, a few topics' or a part of one topic's each. Removed with
 // their events instead, each was a seek of its own into another topic's
@@ -296,6 +297,12 @@ func (st *statements) sweep(after string, budget, floor int64) (last string, don
 		return "", false, err
 	}
 	defer bound.Close()
+	delData, err := tx.PrepareContext(ctx, `DELETE FROM topic_data WHERE run IN
+		(SELECT rowid FROM topic_runs WHERE topic = ? AND last <= ?)`)
+	if err != nil {
+		return "", false, err
+	}
+	defer delData.Close()
 	del, err := tx.PrepareContext(ctx, `DELETE FROM topic_runs WHERE topic = ? AND last <= ?`)
 	if err != nil {
 		return "", false, err
@@ -309,6 +316,9 @@ func (st *statements) sweep(after string, budget, floor int64) (last string, don
 		upTo := floor
 		err := bound.QueryRowContext(ctx, t, floor, budget-1).Scan(&upTo)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return "", false, err
+		}
+		if _, err := delData.ExecContext(ctx, t, upTo); err != nil {
 			return "", false, err
 		}
 		res, err := del.ExecContext(ctx, t, upTo)

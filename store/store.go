@@ -110,6 +110,7 @@ type Store struct {
 	floor  atomic.Int64 // highest ID removed by retention
 	swept  atomic.Int64 // topic_runs holds no row wholly at or below this ID
 	recent *recent      // the IDs committed since the last indexing pass
+	stash  stash        // their events, until a pass writes them (the writer's)
 
 	commits       atomic.Uint64      // transactions committed by Append
 	events        atomic.Uint64      // events they held
@@ -698,7 +699,7 @@ func (s *Store) commit(batch []*appendRequest) {
 		fail(unavailable("commit", err))
 		return
 	}
-	s.recent.add(events)
+	s.stashEvents(events)
 	s.lastID.Store(id)
 	s.lastTime = now
 	s.commits.Add(1)
@@ -758,7 +759,7 @@ func (s *Store) resync() error {
 			return err
 		}
 		s.log.Warn("a commit reported as failed had reached the disk", "from", known+1, "to", last)
-		s.recent.add(events)
+		s.stashEvents(events)
 		s.lastID.Store(last)
 		if n := len(events); n > 0 {
 			s.lastTime = max(s.lastTime, events[n-1].Time.UnixMilli())

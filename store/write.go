@@ -22,7 +22,8 @@ type statements struct {
 	events                 map[int]*sql.Stmt // row count → INSERT INTO events
 	latest                 map[int]*sql.Stmt // row count → upsert into latest
 	indexInsert, indexMark *sql.Stmt         // see index
-	once                   *sql.Stmt         // records an idempotency key
+	indexData              *sql.Stmt
+	once                   *sql.Stmt // records an idempotency key
 }
 
 func newStatements(db *sql.DB) statements {
@@ -35,7 +36,7 @@ func (st *statements) close() {
 			s.Close()
 		}
 	}
-	for _, s := range []*sql.Stmt{st.indexInsert, st.indexMark, st.once} {
+	for _, s := range []*sql.Stmt{st.indexInsert, st.indexMark, st.indexData, st.once} {
 		if s != nil {
 			s.Close()
 		}
