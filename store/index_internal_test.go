@@ -28,10 +28,12 @@ func indexNow(t *testing.T, s *Store) {
 	}
 }
 
-// rowsAbove counts the rows of topic_runs above indexed_through: those of
-// a pass not yet finished.
+// rowsAbove counts the rows of topic_runs and of topic_data above
+// indexed_through: those of a pass not yet finished.
 func rowsAbove(s *Store) (n int, err error) {
-	err = s.rdb.QueryRow(`SELECT COUNT(*) FROM topic_runs WHERE last > (SELECT value FROM counters WHERE name = 'indexed_through')`).Scan(&n)
+	err = s.rdb.QueryRow(`SELECT
+		(SELECT COUNT(*) FROM topic_runs WHERE last > (SELECT value FROM counters WHERE name = 'indexed_through')) +
+		(SELECT COUNT(*) FROM topic_data WHERE last > (SELECT value FROM counters WHERE name = 'indexed_through'))`).Scan(&n)
 	return n, err
 }
 

@@ -196,6 +196,10 @@ type source struct {
 	place, topic int32
 }
 
+// fewFromRun is how many events a read takes from a run before it reads
+// them from its row of topic_data rather than the events table.
+const fewFromRun = 4
+
 // runEvents are the records of rows of topic_data a read has loaded, by
 // run; nil for a run with no row.
 type runEvents map[int64][][]byte
@@ -207,10 +211,19 @@ func (q *runQuery) fetchEvents(topics []string, ids []int64, srcs []source, newe
 	start := len(dst)
 	var holes []int // places in dst of events to read from the table
 	var missing []any
+	// A run the read takes only a few events of is not worth its row: the
+	// table finds them with one statement for all (a sparse prefix's
+	// topics have an event or two each).
+	wanted := make(map[int64]int)
+	for _, src := range srcs {
+		if src.run != 0 {
+			wanted[src.run]++
+		}
+	}
 	loaded := runEvents{}
 	for i, id := range ids {
 		src := srcs[i]
-		if src.run != 0 {
+		if src.run != 0 && wanted[src.run] >= fewFromRun {
 			recs, err := q.runRecords(loaded, src)
 			if err != nil {
 				return dst, err
