@@ -111,12 +111,12 @@ type stash struct {
 // stashed is a topic's records: that of ids[i] ends at ends[i] in buf.
 type stashed struct {
 	ids  []int64 // ascending
-	ends []int32
+	ends []int
 	buf  []byte
 }
 
 // stashedBytes is what the stash holds for each event beyond its record.
-const stashedBytes = 12
+const stashedBytes = 16
 
 // add records events, in ID order.
 func (s *stash) add(events []feed.Event) {
@@ -132,7 +132,7 @@ func (s *stash) add(events []feed.Event) {
 		n := len(t.buf)
 		t.buf = appendRecord(t.buf, e)
 		t.ids = append(t.ids, e.ID)
-		t.ends = append(t.ends, int32(len(t.buf)))
+		t.ends = append(t.ends, len(t.buf))
 		s.size += len(t.buf) - n + stashedBytes
 	}
 }
@@ -154,7 +154,7 @@ func (s *stash) records(topic string, ids []int64) []byte {
 	if j > len(t.ids) || t.ids[i] != ids[0] || t.ids[j-1] != ids[len(ids)-1] {
 		return nil
 	}
-	start := int32(0)
+	start := 0
 	if i > 0 {
 		start = t.ends[i-1]
 	}
@@ -178,7 +178,7 @@ func (s *stash) drop(through int64) {
 			}
 			t = &stashed{
 				ids:  append([]int64(nil), t.ids[i:]...),
-				ends: append([]int32(nil), ends...),
+				ends: append([]int(nil), ends...),
 				buf:  append([]byte(nil), t.buf[cut:]...),
 			}
 			s.topics[topic] = t
