@@ -215,12 +215,10 @@ func BenchmarkIngest(b *testing.B) {
 	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N*group), "cpu-ns/event")
 }
 
-// BenchmarkWidePrefix resumes a subscriber of a prefix of 2,000 topics
-// (a service following every symbol of a ticker) 10,000 events behind, in
-// the pages a resuming subscriber reads, from a database of 400,000
-// events whose topic index is in topic_runs.
-func BenchmarkWidePrefix(b *testing.B) {
-	const topics, rows, behind = 2000, 400_000, 10_000
+// tickHistory returns a store holding rows ticks of topics symbols in
+// turn (stocks/S0000 ...), every one in topic_runs: opened again after
+// they were published, as a store that closed indexes everything.
+func tickHistory(b *testing.B, topics, rows int) *store.Store {
 	path := filepath.Join(b.TempDir(), "feed.db")
 	s := MustOpenStoreAt(b, path, store.Options{})
 	batch := make([]feed.Update, 0, feed.MaxBatch)
@@ -234,7 +232,16 @@ func BenchmarkWidePrefix(b *testing.B) {
 		}
 	}
 	s.Close()
-	s = MustOpenStoreAt(b, path, store.Options{})
+	return MustOpenStoreAt(b, path, store.Options{})
+}
+
+// BenchmarkWidePrefix resumes a subscriber of a prefix of 2,000 topics
+// (a service following every symbol of a ticker) 10,000 events behind, in
+// the pages a resuming subscriber reads, from a database of 400,000
+// events whose topic index is in topic_runs.
+func BenchmarkWidePrefix(b *testing.B) {
+	const topics, rows, behind = 2000, 400_000, 10_000
+	s := tickHistory(b, topics, rows)
 	f := mustFilter(b, "stocks/*")
 	ctx := context.Background()
 	cpu := cpuTime()
@@ -261,20 +268,7 @@ func BenchmarkWidePrefix(b *testing.B) {
 //	go test -run '^$' -bench ResumeSymbol ./store
 func BenchmarkResumeSymbol(b *testing.B) {
 	const topics, rows, behind = 2000, 1_000_000, 500
-	path := filepath.Join(b.TempDir(), "feed.db")
-	s := MustOpenStoreAt(b, path, store.Options{})
-	batch := make([]feed.Update, 0, feed.MaxBatch)
-	for i := range rows {
-		sym := i % topics
-		batch = append(batch, feed.Update{Topic: fmt.Sprintf("stocks/S%04d", sym), Type: "tick",
-			Data: json.RawMessage(fmt.Sprintf(`{"symbol":"S%04d","price":117.25,"change":-7.75,"volume":%d}`, sym, i/topics+1))})
-		if len(batch) == cap(batch) {
-			MustAppend(b, s, batch...)
-			batch = batch[:0]
-		}
-	}
-	s.Close() // indexes everything
-	s = MustOpenStoreAt(b, path, store.Options{})
+	s := tickHistory(b, topics, rows)
 	ctx := context.Background()
 	other := feed.Update{Topic: "other/x", Type: "note", Data: json.RawMessage(`{"n":1}`)}
 	filters := make([]feed.Filter, 97)

@@ -393,8 +393,8 @@ func (st *statements) index(runs []run, to int64, data *stash) error {
 
 // writeRuns inserts runs, in topic order (each row lands beside the one
 // before it), split into rows of at most maxRun IDs, and with each row its
-// events in topic_data where data holds them (insertData is nil when
-// nothing does).
+// events in topic_data where data holds them (insertData and data are nil
+// where there are no events to write: the migration from topic_index).
 func writeRuns(ctx context.Context, insert, insertData *sql.Stmt, runs []run, data *stash) error {
 	var blob []byte
 	for _, r := range runs {
@@ -407,8 +407,11 @@ func writeRuns(ctx context.Context, insert, insertData *sql.Stmt, runs []run, da
 			if err != nil {
 				return err
 			}
+			if insertData == nil {
+				continue
+			}
 			events := data.records(r.topic, part)
-			if insertData == nil || events == nil {
+			if events == nil {
 				continue
 			}
 			rowid, err := res.LastInsertId()

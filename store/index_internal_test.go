@@ -336,6 +336,21 @@ func TestReadAcrossPasses(t *testing.T) {
 	}
 }
 
+// copyTestdata copies testdata/name (a database an earlier livefeed
+// wrote) to a file of the test's, and returns its path.
+func copyTestdata(t *testing.T, name string) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "feed.db")
+	if err := os.WriteFile(path, src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // TestMigrateTopicIndex opens a database written by the livefeed before
 // topic_runs (testdata/v5.db: 3,501 events over 28 topics, the first
 // 1,000 pruned, three index entries left below the floor, the index 301
@@ -343,14 +358,7 @@ func TestReadAcrossPasses(t *testing.T) {
 // reads as its events say, and that publishing goes on after the last ID.
 func TestMigrateTopicIndex(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "feed.db")
-	src, err := os.ReadFile("testdata/v5.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, src, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := copyTestdata(t, "v5.db")
 	s, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -425,14 +433,7 @@ func TestMigrateTopicIndex(t *testing.T) {
 // after.
 func TestMigrateTopicData(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "feed.db")
-	src, err := os.ReadFile("testdata/v6.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, src, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := copyTestdata(t, "v6.db")
 	s, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -140,9 +140,6 @@ func (s *stash) add(events []feed.Event) {
 // records returns the records of ids (ascending) of topic, or nil if the
 // stash does not hold them all.
 func (s *stash) records(topic string, ids []int64) []byte {
-	if s == nil {
-		return nil
-	}
 	t := s.topics[topic]
 	if t == nil || len(ids) == 0 {
 		return nil

@@ -18,12 +18,11 @@ const rowsPerStatement = 64
 // on the writer's single connection: parsing SQL on every commit cost more
 // than the inserts themselves.
 type statements struct {
-	db                     *sql.DB
-	events                 map[int]*sql.Stmt // row count → INSERT INTO events
-	latest                 map[int]*sql.Stmt // row count → upsert into latest
-	indexInsert, indexMark *sql.Stmt         // see index
-	indexData              *sql.Stmt
-	once                   *sql.Stmt // records an idempotency key
+	db                                *sql.DB
+	events                            map[int]*sql.Stmt // row count → INSERT INTO events
+	latest                            map[int]*sql.Stmt // row count → upsert into latest
+	indexInsert, indexMark, indexData *sql.Stmt         // see index
+	once                              *sql.Stmt         // records an idempotency key
 }
 
 func newStatements(db *sql.DB) statements {
