@@ -37,6 +37,11 @@ const (
 	// stashMax bounds the events the writer keeps for the next pass
 	// (store/topicdata.go): a pass is due once they take this much.
 	stashMax = 32 << 20
+	// stashCap is the most the stash holds while passes fail or lag:
+	// events committed beyond it are not kept, and the runs holding them
+	// get no row of topic_data (their reads take them from the events
+	// table), so memory stays bounded while the disk refuses writes.
+	stashCap = 4 * stashMax
 	// catchUpChunk is how many unindexed events catchUp reads into memory
 	// at a time when a store opens.
 	catchUpChunk = 64 << 10
@@ -258,8 +263,8 @@ func (s *Store) indexStep(n int) {
 	}
 	if err := s.step(n); err != nil {
 		// Reads stay correct (the IDs stay in memory, rows above
-		// indexed_through are clipped); memory grows until a later
-		// pass succeeds.
+		// indexed_through are clipped); the IDs' memory grows until a
+		// later pass succeeds (the events' stops at stashCap).
 		s.log.Warn("indexing topics failed", "from", s.indexedThrough+1, "to", s.lastID.Load(), "err", err)
 	}
 }

@@ -1,12 +1,15 @@
 package store
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -284,6 +287,60 @@ func TestIndexedReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("some runs' events in the events table only")
+
+	// A row of topic_data that does not decode is read from the events
+	// table too, and the operator is told: rows of "hot" whose framing is
+	// cut, and rows of "s/" topics whose every other record is damaged.
+	var logged bytes.Buffer
+	s.log = slog.New(slog.NewTextHandler(&logged, nil))
+	if err := s.runTask(ctx, func() error {
+		if _, err := s.db.Exec(`UPDATE topic_data SET events = substr(events, 1, length(events) - 1)
+			WHERE run IN (SELECT rowid FROM topic_runs WHERE topic = 'hot')`); err != nil {
+			return err
+		}
+		rows, err := s.db.Query(`SELECT run, events FROM topic_data WHERE run IN (SELECT rowid FROM topic_runs WHERE topic LIKE 's/%')`)
+		if err != nil {
+			return err
+		}
+		damaged := map[int64][]byte{}
+		for rows.Next() {
+			var run int64
+			var blob []byte
+			if err := rows.Scan(&run, &blob); err != nil {
+				return err
+			}
+			recs, err := records(blob)
+			if err != nil {
+				return err
+			}
+			var out []byte
+			for i, rec := range recs {
+				if i%2 == 1 {
+					rec = []byte{0xff}
+				}
+				out = append(binary.AppendUvarint(out, uint64(len(rec))), rec...)
+			}
+			damaged[run] = out
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for run, blob := range damaged {
+			if _, err := s.db.Exec(`UPDATE topic_data SET events = ? WHERE run = ?`, blob, run); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	check("some runs' rows of topic_data damaged")
+	// Both kinds were read (a record's warning names its ID).
+	for _, kind := range []string{`err="topic_data holds a damaged row"`, `err="topic_data holds a damaged row (ID `} {
+		if !strings.Contains(logged.String(), kind) {
+			t.Fatalf("no warning %s of the damaged rows; the log:\n%s", kind, logged.String())
+		}
+	}
 }
 
 // TestReadAcrossPasses: a read whose snapshot was taken before the writer
@@ -562,6 +619,102 @@ func TestStash(t *testing.T) {
 	if len(s.topics) != 0 || s.size != 0 {
 		t.Errorf("after drop(9): %d topics, size %d", len(s.topics), s.size)
 	}
+}
+
+// TestStashWhilePassesFail: while the disk refuses the index's writes,
+// the events the writer keeps for the next pass stop at the stash's cap
+// and reads stay exact; once a pass succeeds, the runs whose events the
+// stash skipped have no row of topic_data and are read from the events
+// table, and the runs of the events after it have theirs again.
+func TestStashWhilePassesFail(t *testing.T) {
+	t.Parallel()
+	const limit = 32 << 10
+	s, err := Open(filepath.Join(t.TempDir(), "feed.db"), Options{stashCap: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	exec := func(query string) {
+		t.Helper()
+		if err := s.runTask(ctx, func() error { _, err := s.db.Exec(query); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.runTask(ctx, func() error { s.indexEvery = time.Hour; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	exec(`CREATE TRIGGER refuse BEFORE INSERT ON topic_runs BEGIN SELECT RAISE(ABORT, 'the disk refuses'); END`)
+
+	var o oracle
+	const batch = 100
+	publish := func(n int) {
+		t.Helper()
+		for range n / batch {
+			updates := make([]feed.Update, batch)
+			for i := range updates {
+				updates[i] = feed.Update{Topic: string(rune('a' + (len(o.events)+i)%3)), Type: "note",
+					Data: json.RawMessage(fmt.Sprintf(`{"n":%d,"pad":"%s"}`, len(o.events)+i, strings.Repeat("x", 100)))}
+			}
+			events, err := s.Append(ctx, updates)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.events = append(o.events, events...)
+		}
+	}
+	check := func(stage string) {
+		t.Helper()
+		for _, topic := range []string{"a", "b", "c"} {
+			f, err := feed.ParseFilter([]string{topic})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, newest := range []bool{false, true} {
+				got, _, err := s.Page(ctx, feed.Range{Filter: f}, feed.MaxPage, newest)
+				if want := o.read(f, 0, 0, 0, feed.MaxPage, newest); err != nil || !slices.Equal(eventIDs(got), want) {
+					t.Fatalf("%s: %s newest first %v: %v, %v; want %v", stage, topic, newest, eventIDs(got), err, want)
+				}
+				if err := o.same(got); err != nil {
+					t.Fatalf("%s: %s: %v", stage, topic, err)
+				}
+			}
+		}
+	}
+	// The stash's size and indexed_through, read on the writer.
+	stashed := func() (size int, indexed int64) {
+		t.Helper()
+		if err := s.runTask(ctx, func() error { size, indexed = s.stash.size, s.indexedThrough; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return size, indexed
+	}
+
+	publish(2000) // about 260 KB of records
+	indexNow(t, s)
+	indexNow(t, s)
+	if size, indexed := stashed(); size < limit || size > limit+batch*200 || indexed != 0 {
+		t.Fatalf("the stash holds %d bytes while passes fail (its cap is %d, and a commit's events beyond); indexed through %d", size, limit, indexed)
+	}
+	check("passes failing")
+
+	exec(`DROP TRIGGER refuse`)
+	indexNow(t, s)
+	if size, indexed := stashed(); size != 0 || indexed != s.LastID() {
+		t.Fatalf("after a pass: stash %d bytes, indexed through %d of %d", size, indexed, s.LastID())
+	}
+	publish(200) // under the cap
+	indexNow(t, s)
+	var bare, full int
+	if err := s.rdb.QueryRow(`SELECT
+		(SELECT COUNT(*) FROM topic_runs r LEFT JOIN topic_data d ON d.run = r.rowid WHERE d.run IS NULL AND r.last <= 2000),
+		(SELECT COUNT(*) FROM topic_runs r JOIN topic_data d ON d.run = r.rowid AND d.last = r.last WHERE r.first > 2000)`).Scan(&bare, &full); err != nil {
+		t.Fatal(err)
+	}
+	if bare != 3 || full != 3 {
+		t.Fatalf("%d runs of the events while passes failed without topic_data (want 3), %d runs after it with (want 3)", bare, full)
+	}
+	check("passes succeeding again")
 }
 
 func TestRunEncoding(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"log/slog"
 	"math"
 	"slices"
 	"strings"
@@ -129,7 +130,7 @@ func (s *Store) readRange(ctx context.Context, tx *sql.Tx, v feed.Visible, after
 		if after+1 >= headBefore {
 			return dst, nil
 		}
-		return indexedRange(ctx, tx, v, topics, recentIDs, after, hi, limit, newestFirst, buf, dst)
+		return indexedRange(ctx, tx, s.log, v, topics, recentIDs, after, hi, limit, newestFirst, buf, dst)
 	}
 	tail := func(dst []feed.Event, limit int) ([]feed.Event, error) {
 		if tailAfter+1 >= before {
@@ -202,8 +203,8 @@ func topicsAfter(ctx context.Context, tx *sql.Tx, f feed.Filter, after int64) ([
 // first. Then only the events returned are read: by ID, or, when they are
 // most of the events between the first and the last (a dense selection),
 // by walking that stretch of the table.
-func indexedRange(ctx context.Context, tx *sql.Tx, v feed.Visible, topics []string, recent [][]int64, after, hi int64, limit int, newestFirst bool, buf *eventBuf, dst []feed.Event) ([]feed.Event, error) {
-	q := runQuery{ctx: ctx, tx: tx}
+func indexedRange(ctx context.Context, tx *sql.Tx, log *slog.Logger, v feed.Visible, topics []string, recent [][]int64, after, hi int64, limit int, newestFirst bool, buf *eventBuf, dst []feed.Event) ([]feed.Event, error) {
+	q := runQuery{ctx: ctx, tx: tx, log: log}
 	defer q.close()
 	m := merge{newestFirst: newestFirst}
 	page := min(max(2, limit/len(topics)+1), limit)
@@ -425,6 +426,7 @@ type storedRun struct {
 type runQuery struct {
 	ctx                             context.Context
 	tx                              *sql.Tx
+	log                             *slog.Logger // of rows of topic_data that do not decode
 	ascending, descending, straddle *sql.Stmt
 	data                            *sql.Stmt // a row of topic_data
 }

@@ -70,6 +70,7 @@ type Options struct {
 	IdempotencyWindow time.Duration
 
 	catchUpChunk int // catchUpChunk unless set: a test's smaller chunks
+	stashCap     int // stashCap unless set: a test's smaller stash
 }
 
 // writerCacheKiB is the writer connection's page cache, in KiB (SQLite's
@@ -131,6 +132,7 @@ type Store struct {
 	lastIndexed    time.Time     // when the last indexing pass began
 	indexEvery     time.Duration // indexEvery; a test holding passes back lengthens it
 	catchUpChunk   int           // catchUpChunk; a test shortens it
+	stashCap       int           // stashCap; a test lowers it
 	passing        *passing      // the indexing pass under way, if any
 	unfinished     bool          // topic_runs may hold rows of an abandoned pass
 	peers          int           // the most Append calls seen under way at once (see gather)
@@ -216,6 +218,7 @@ func Open(path string, opts Options) (*Store, error) {
 
 		indexEvery:   indexEvery,
 		catchUpChunk: cmp.Or(opts.catchUpChunk, catchUpChunk),
+		stashCap:     cmp.Or(opts.stashCap, stashCap),
 
 		committed: make(chan []feed.Event, committedQueue),
 

@@ -26,7 +26,7 @@ import (
 // indexing pass that writes its run (store/index.go).
 
 // errBadData is a row of topic_data that does not decode: the database is
-// damaged.
+// damaged. A read then takes the row's events from the events table.
 var errBadData = errors.New("topic_data holds a damaged row")
 
 // appendRecord appends e's record.
@@ -227,11 +227,11 @@ func (q *runQuery) fetchEvents(topics []string, ids []int64, srcs []source, newe
 			}
 			if int(src.place) < len(recs) {
 				e := feed.Event{ID: id, Topic: topics[src.topic]}
-				if err := readRecord(recs[src.place], &e, buf); err != nil {
-					return dst, fmt.Errorf("%w (run %d, ID %d)", err, src.run, id)
+				if err := readRecord(recs[src.place], &e, buf); err == nil {
+					dst = append(dst, e)
+					continue
 				}
-				dst = append(dst, e)
-				continue
+				q.damaged(loaded, src.run, fmt.Errorf("%w (ID %d)", errBadData, id))
 			}
 		}
 		holes = append(holes, len(dst))
@@ -291,17 +291,32 @@ func (q *runQuery) runRecords(loaded runEvents, src source) ([][]byte, error) {
 		return nil, err
 	case last == src.last:
 		if recs, err = records(blob); err != nil {
-			return nil, fmt.Errorf("%w (run %d)", err, src.run)
+			q.damaged(loaded, src.run, err)
+			return nil, nil
 		}
 	}
 	loaded[src.run] = recs
 	return recs, nil
 }
 
+// damaged notes a row of topic_data that does not decode: the read takes
+// the run's events from the events table, which holds every event (the
+// row is a copy of them), and the operator learns that the database is
+// damaged.
+func (q *runQuery) damaged(loaded runEvents, run int64, err error) {
+	loaded[run] = nil
+	q.log.Warn("a row of topic_data does not decode; its events are read from the events table (the database is damaged: check it with PRAGMA integrity_check)",
+		"run", run, "err", err)
+}
+
 // stashEvents keeps what the writer needs of events just committed: their
 // IDs by topic for reads (recent), and their records for the pass that
-// writes their runs.
+// writes their runs, unless the stash is full (stashCap). A run some of
+// whose events the stash skipped gets no row of topic_data (records
+// checks that it holds every ID of the run).
 func (s *Store) stashEvents(events []feed.Event) {
 	s.recent.add(events)
-	s.stash.add(events)
+	if s.stash.size < s.stashCap {
+		s.stash.add(events)
+	}
 }
