@@ -305,7 +305,7 @@ func (q *runQuery) runRecords(loaded runEvents, src source) ([][]byte, error) {
 // damaged.
 func (q *runQuery) damaged(loaded runEvents, run int64, err error) {
 	loaded[run] = nil
-	q.log.Warn("a row of topic_data does not decode; its events are read from the events table (the database is damaged: check it with PRAGMA integrity_check)",
+	q.log.Warn("a row of topic_data does not decode; its events are read from the events table (the database file is damaged: check the disk)",
 		"run", run, "err", err)
 }
 
