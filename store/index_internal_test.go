@@ -292,7 +292,7 @@ func TestIndexedReads(t *testing.T) {
 	// table too, and the operator is told: rows of "hot" whose framing is
 	// cut, and rows of "s/" topics whose every other record is damaged.
 	var logged bytes.Buffer
-	s.log = slog.New(slog.NewTextHandler(&logged, nil))
+	s.bad = badData{log: slog.New(slog.NewTextHandler(&logged, nil))} // every line
 	if err := s.runTask(ctx, func() error {
 		if _, err := s.db.Exec(`UPDATE topic_data SET events = substr(events, 1, length(events) - 1)
 			WHERE run IN (SELECT rowid FROM topic_runs WHERE topic = 'hot')`); err != nil {
@@ -715,6 +715,26 @@ func TestStashWhilePassesFail(t *testing.T) {
 		t.Fatalf("%d runs of the events while passes failed without topic_data (want 3), %d runs after it with (want 3)", bare, full)
 	}
 	check("passes succeeding again")
+}
+
+// TestBadDataLogs: the damaged rows reads find are logged at most once per
+// interval, and the next line says how many were left out.
+func TestBadDataLogs(t *testing.T) {
+	t.Parallel()
+	var logged bytes.Buffer
+	b := badData{log: slog.New(slog.NewTextHandler(&logged, nil)), every: time.Hour}
+	for run := range int64(3) {
+		b.note(run+1, errBadData)
+	}
+	if n := strings.Count(logged.String(), "does not decode"); n != 1 || !strings.Contains(logged.String(), "run=1 ") {
+		t.Fatalf("%d lines for 3 damaged rows within the interval, want 1 (of run 1):\n%s", n, logged.String())
+	}
+	b.last = b.last.Add(-2 * time.Hour)
+	b.note(4, errBadData)
+	if n := strings.Count(logged.String(), "does not decode"); n != 2 || !strings.Contains(logged.String(), "run=4 ") ||
+		!strings.Contains(logged.String(), "not_logged_since_last=2") {
+		t.Fatalf("after the interval: %d lines, want 2, the second of run 4 with 2 left out:\n%s", n, logged.String())
+	}
 }
 
 func TestRunEncoding(t *testing.T) {

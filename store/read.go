@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"log/slog"
 	"math"
 	"slices"
 	"strings"
@@ -130,7 +129,7 @@ func (s *Store) readRange(ctx context.Context, tx *sql.Tx, v feed.Visible, after
 		if after+1 >= headBefore {
 			return dst, nil
 		}
-		return indexedRange(ctx, tx, s.log, v, topics, recentIDs, after, hi, limit, newestFirst, buf, dst)
+		return indexedRange(ctx, tx, &s.bad, v, topics, recentIDs, after, hi, limit, newestFirst, buf, dst)
 	}
 	tail := func(dst []feed.Event, limit int) ([]feed.Event, error) {
 		if tailAfter+1 >= before {
@@ -203,8 +202,8 @@ func topicsAfter(ctx context.Context, tx *sql.Tx, f feed.Filter, after int64) ([
 // first. Then only the events returned are read: by ID, or, when they are
 // most of the events between the first and the last (a dense selection),
 // by walking that stretch of the table.
-func indexedRange(ctx context.Context, tx *sql.Tx, log *slog.Logger, v feed.Visible, topics []string, recent [][]int64, after, hi int64, limit int, newestFirst bool, buf *eventBuf, dst []feed.Event) ([]feed.Event, error) {
-	q := runQuery{ctx: ctx, tx: tx, log: log}
+func indexedRange(ctx context.Context, tx *sql.Tx, bad *badData, v feed.Visible, topics []string, recent [][]int64, after, hi int64, limit int, newestFirst bool, buf *eventBuf, dst []feed.Event) ([]feed.Event, error) {
+	q := runQuery{ctx: ctx, tx: tx, bad: bad}
 	defer q.close()
 	m := merge{newestFirst: newestFirst}
 	page := min(max(2, limit/len(topics)+1), limit)
@@ -426,7 +425,7 @@ type storedRun struct {
 type runQuery struct {
 	ctx                             context.Context
 	tx                              *sql.Tx
-	log                             *slog.Logger // of rows of topic_data that do not decode
+	bad                             *badData // rows of topic_data that do not decode
 	ascending, descending, straddle *sql.Stmt
 	data                            *sql.Stmt // a row of topic_data
 }

@@ -94,6 +94,7 @@ type Store struct {
 	stmt statements
 	opts Options
 	log  *slog.Logger
+	bad  badData // tells of damaged rows of topic_data that reads found
 
 	mu     sync.RWMutex // guards closed and sending on reqs
 	closed bool
@@ -212,6 +213,7 @@ func Open(path string, opts Options) (*Store, error) {
 		lock:  lock,
 		opts:  opts,
 		log:   opts.Logger,
+		bad:   badData{log: opts.Logger, every: time.Minute},
 		reqs:  make(chan *appendRequest, 1024),
 		tasks: make(chan *task),
 		done:  make(chan struct{}),

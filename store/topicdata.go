@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"livefeed/feed"
@@ -305,8 +307,37 @@ func (q *runQuery) runRecords(loaded runEvents, src source) ([][]byte, error) {
 // damaged.
 func (q *runQuery) damaged(loaded runEvents, run int64, err error) {
 	loaded[run] = nil
-	q.log.Warn("a row of topic_data does not decode; its events are read from the events table (the database file is damaged: check the disk)",
-		"run", run, "err", err)
+	q.bad.note(run, err)
+}
+
+// badData logs the rows of topic_data that reads find damaged, at most one
+// line per interval every (a damaged row of a topic many clients resume
+// would otherwise log a line a read); the next line says how many were
+// left out.
+type badData struct {
+	log     *slog.Logger
+	every   time.Duration
+	mu      sync.Mutex
+	last    time.Time
+	skipped int
+}
+
+func (b *badData) note(run int64, err error) {
+	b.mu.Lock()
+	now := time.Now()
+	if !b.last.IsZero() && now.Sub(b.last) < b.every {
+		b.skipped++
+		b.mu.Unlock()
+		return
+	}
+	skipped := b.skipped
+	b.last, b.skipped = now, 0
+	b.mu.Unlock()
+	attrs := []any{"run", run, "err", err}
+	if skipped > 0 {
+		attrs = append(attrs, "not_logged_since_last", skipped)
+	}
+	b.log.Warn("a row of topic_data does not decode; its events are read from the events table (the database file is damaged: check the disk)", attrs...)
 }
 
 // stashEvents keeps what the writer needs of events just committed: their
