@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"livefeed/feed"
@@ -315,24 +314,16 @@ func (q *runQuery) damaged(loaded runEvents, run int64, err error) {
 // would otherwise log a line a read); the next line says how many were
 // left out.
 type badData struct {
-	log     *slog.Logger
-	every   time.Duration
-	mu      sync.Mutex
-	last    time.Time
-	skipped int
+	log    *slog.Logger
+	every  time.Duration
+	rarely feed.Rarely
 }
 
 func (b *badData) note(run int64, err error) {
-	b.mu.Lock()
-	now := time.Now()
-	if !b.last.IsZero() && now.Sub(b.last) < b.every {
-		b.skipped++
-		b.mu.Unlock()
+	skipped, due := b.rarely.Due(b.every)
+	if !due {
 		return
 	}
-	skipped := b.skipped
-	b.last, b.skipped = now, 0
-	b.mu.Unlock()
 	attrs := []any{"run", run, "err", err}
 	if skipped > 0 {
 		attrs = append(attrs, "not_logged_since_last", skipped)

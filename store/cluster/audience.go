@@ -268,7 +268,7 @@ func (n *Node) Audience(own *fanout.Audience) *fanout.Audience {
 // once a second, as droppedHeartbeat does.
 func (n *Node) droppedAudience(err error) {
 	dropped := n.badAudience.Add(1)
-	if !n.badAudienceLog.due() {
+	if _, due := n.badAudienceLog.Due(time.Second); !due {
 		return
 	}
 	n.log.Warn("dropped an audience count from the NATS network", "subject", audienceSubject(n.prefix), "err", err, "dropped", dropped)

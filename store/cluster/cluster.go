@@ -160,15 +160,15 @@ type Node struct {
 	// each other's.
 	self       string
 	badBeats   atomic.Uint64 // malformed heartbeats heard, dropped
-	badBeatLog rarely        // when one was last logged
+	badBeatLog feed.Rarely   // when one was last logged
 	beatsDone  chan struct{} // closed once the heartbeats' last callback returned
 	// aud are the other nodes' audience counts; every is 0 where the
 	// node shares none.
 	aud            audiences
 	badAudience    atomic.Uint64 // audience counts heard, dropped
-	badAudienceLog rarely        // when one was last logged
+	badAudienceLog feed.Rarely   // when one was last logged
 	natsErrs       atomic.Uint64 // NATS's asynchronous errors
-	natsErrLog     rarely        // when one was last logged
+	natsErrLog     feed.Rarely   // when one was last logged
 	stop           chan struct{} // closed by Close
 	checkEvery     time.Duration // how often the stream is checked while following it
 	// lose is, for a test, the stream sequence of a message whose
@@ -552,7 +552,7 @@ func (n *Node) closeConn() {
 // the count so far: a flood on a subject must not flood the log.
 func (n *Node) natsError(sub *nats.Subscription, err error) {
 	errs := n.natsErrs.Add(1)
-	if !n.natsErrLog.due() {
+	if _, due := n.natsErrLog.Due(time.Second); !due {
 		return
 	}
 	subject := ""
@@ -560,18 +560,6 @@ func (n *Node) natsError(sub *nats.Subscription, err error) {
 		subject = sub.Subject
 	}
 	n.log.Warn("NATS reported an error", "subject", subject, "err", err, "errors", errs)
-}
-
-// rarely lets something be logged at most once a second, whichever
-// goroutine asks: a flood of the same trouble must not flood the log.
-type rarely struct{ last atomic.Int64 } // Unix ns of the last time
-
-// due reports whether a second has passed since the last time it said
-// so, and if so starts the next second.
-func (r *rarely) due() bool {
-	now := time.Now().UnixNano()
-	last := r.last.Load()
-	return now-last >= int64(time.Second) && r.last.CompareAndSwap(last, now)
 }
 
 // whileConnected returns a context that ends with ctx or when the

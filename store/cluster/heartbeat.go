@@ -146,7 +146,7 @@ func parseHeartbeat(at string, body []byte, now time.Time) (feed.Filter, time.Ti
 // log.
 func (n *Node) droppedHeartbeat(err error) {
 	dropped := n.badBeats.Add(1)
-	if !n.badBeatLog.due() {
+	if _, due := n.badBeatLog.Due(time.Second); !due {
 		return
 	}
 	n.log.Warn("dropped a malformed heartbeat from the NATS network", "subject", heartbeatSubject(n.prefix), "err", err, "dropped", dropped)
