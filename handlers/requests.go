@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+
+	"livefeed/feed"
 )
 
 // Route labels for requests no route took, and for the web files: the
@@ -140,27 +142,27 @@ const noticeInterval = time.Second
 // line per noticeInterval of each kind; the next line says how many were
 // left out.
 type notices struct {
-	mu      sync.Mutex
-	last    map[string]time.Time
-	skipped map[string]int
+	mu    sync.Mutex
+	kinds map[string]*feed.Rarely
 }
 
 // log logs a refusal of kind on route from client, unless one of the kind
 // was logged within noticeInterval.
 func (n *notices) log(log *slog.Logger, kind, msg, route, client string, attrs ...slog.Attr) {
 	n.mu.Lock()
-	if n.last == nil {
-		n.last, n.skipped = make(map[string]time.Time), make(map[string]int)
+	if n.kinds == nil {
+		n.kinds = make(map[string]*feed.Rarely)
 	}
-	now := time.Now()
-	if now.Sub(n.last[kind]) < noticeInterval {
-		n.skipped[kind]++
-		n.mu.Unlock()
+	r := n.kinds[kind]
+	if r == nil {
+		r = new(feed.Rarely)
+		n.kinds[kind] = r
+	}
+	n.mu.Unlock()
+	skipped, due := r.Due(noticeInterval)
+	if !due {
 		return
 	}
-	skipped := n.skipped[kind]
-	n.last[kind], n.skipped[kind] = now, 0
-	n.mu.Unlock()
 	attrs = append(attrs, slog.String("route", route), slog.String("client", client))
 	if skipped > 0 {
 		attrs = append(attrs, slog.Int("not_logged_since_last", skipped))
