@@ -93,15 +93,23 @@ func (r *recent) topicsIn(after, to int64) []string {
 	return topics
 }
 
-// runs returns the IDs in (after, to] of each of topics, in their order.
-func (r *recent) runs(topics []string, after, to int64) []run {
-	runs := make([]run, 0, len(topics))
+// runs returns the IDs in (after, to] of each of the first topics, in
+// their order, taking topics until they hold most IDs (at least one
+// topic), and how many topics it took.
+func (r *recent) runs(topics []string, after, to int64, most int) ([]run, int) {
+	var runs []run
+	n, taken := 0, 0
 	for _, t := range topics {
+		if taken > 0 && n >= most {
+			break
+		}
+		taken++
 		if ids := between(r.topics[t], after, to); len(ids) > 0 {
 			runs = append(runs, run{topic: t, ids: ids})
+			n += len(ids)
 		}
 	}
-	return runs
+	return runs, taken
 }
 
 // between returns the IDs of ids (ascending) in (after, to], a slice of
@@ -212,16 +220,25 @@ func (d *runDecoder) next() (id int64, ok bool, err error) {
 	return d.prev, true, nil
 }
 
-// A pass is written a step of passStep topics at a time, a step between
-// two commits. Each topic's row lands on a page of its own in the index
-// of topic_runs: a pass over 2,000 topics took 8–15 ms on a quiet writer
-// and 100–150 ms with readers resuming beside it (W14 at 20,000 ticks/s),
-// and every publish that arrived meanwhile waited for all of it. Rows a
-// step writes hold IDs above indexed_through, which only the last step
-// moves, so readers clip them as they clip the writer's memory; rows of a
-// pass that never finished (a crash between its steps) are dropped when
-// the database is next opened (dropUnfinished).
-const passStep = 128
+// A pass is written in steps, a step between two commits: at most
+// stepTopics topics, and no more topics once a step holds stepIDs IDs or
+// twice the events of the commit before it, whichever is more (so that a
+// pass writes IDs faster than commits add them, unless its topics are so
+// many and hold so few IDs each that stepTopics bounds it first). Each
+// topic's row lands on a page of its own in the index of topic_runs, and
+// every publish that arrives during a step waits for all of it: a pass
+// over 2,000 topics in one step took 8–15 ms on a quiet writer and 100–150
+// ms with readers resuming beside it (W14 at 20,000 ticks/s); steps of 128
+// topics at 50,000 ticks/s held 16,000 IDs and 3.7 MB of events and took
+// 7–12 ms each, steps of 4,096 IDs 2–3 ms. Rows a step writes hold IDs
+// above indexed_through, which only the last step moves, so readers clip
+// them as they clip the writer's memory; rows of a pass that never
+// finished (a crash between its steps) are dropped when the database is
+// next opened (dropUnfinished).
+const (
+	stepTopics = 128
+	stepIDs    = 4096
+)
 
 // passing is the pass the writer is writing: the IDs in (indexed_through,
 // to] of topics, in topic order, from topics[next] on.
@@ -232,20 +249,21 @@ type passing struct {
 }
 
 // indexTopics writes the next step of the pass under way, or begins a
-// pass of the IDs committed since the last one. It runs on the writer
-// goroutine.
-func (s *Store) indexTopics() { s.indexStep(passStep) }
+// pass of the IDs committed since the last one, after a commit of
+// committed events (0: none). It runs on the writer goroutine.
+func (s *Store) indexTopics(committed int) { s.indexStep(stepTopics, max(stepIDs, 2*committed)) }
 
 // indexAll finishes the pass under way and writes every ID committed
 // since, as the writer does before it stops.
 func (s *Store) indexAll() {
-	s.indexStep(math.MaxInt)
-	s.indexStep(math.MaxInt)
+	s.indexStep(math.MaxInt, math.MaxInt)
+	s.indexStep(math.MaxInt, math.MaxInt)
 }
 
-// indexStep writes the next n topics of the pass under way, beginning one
-// if none is.
-func (s *Store) indexStep(n int) {
+// indexStep writes the next step of the pass under way, at most topics
+// topics and ids IDs (but at least one topic), beginning a pass if none
+// is.
+func (s *Store) indexStep(topics, ids int) {
 	if s.passing == nil {
 		last := s.lastID.Load()
 		s.lastIndexed = time.Now()
@@ -261,7 +279,7 @@ func (s *Store) indexStep(n int) {
 		}
 		s.passing = &passing{to: last, topics: s.recent.topicsIn(s.indexedThrough, last)}
 	}
-	if err := s.step(n); err != nil {
+	if err := s.step(topics, ids); err != nil {
 		// Reads stay correct (the IDs stay in memory, rows above
 		// indexed_through are clipped); the IDs' memory grows until a
 		// later pass succeeds (the events' stops at stashCap).
@@ -269,18 +287,20 @@ func (s *Store) indexStep(n int) {
 	}
 }
 
-// step writes the next n topics of the pass under way (but IDs a prune
-// removed meanwhile); the last step moves indexed_through to the pass's
-// end, and memory keeps the IDs of this pass until the next one. A step
-// that fails abandons the pass: the next begins by dropping what it wrote.
-func (s *Store) step(n int) error {
+// step writes the next topics of the pass under way (at most topics of
+// them, and no more once they hold ids IDs), but IDs a prune removed
+// meanwhile; the last step moves indexed_through to the pass's end, and
+// memory keeps the IDs of this pass until the next one. A step that fails
+// abandons the pass: the next begins by dropping what it wrote.
+func (s *Store) step(topics, ids int) error {
 	p := s.passing
-	end := p.next + min(n, len(p.topics)-p.next)
+	left := p.topics[p.next:]
+	runs, taken := s.recent.runs(left[:min(topics, len(left))], max(s.indexedThrough, s.floor.Load()), p.to, ids)
+	end := p.next + taken
 	to := int64(0)
 	if end == len(p.topics) {
 		to = p.to
 	}
-	runs := s.recent.runs(p.topics[p.next:end], max(s.indexedThrough, s.floor.Load()), p.to)
 	if err := s.stmt.index(runs, to, &s.stash); err != nil {
 		s.passing, s.unfinished = nil, true
 		return err
@@ -298,7 +318,7 @@ func (s *Store) step(n int) error {
 // pass writes the IDs in memory up to last in one step, as catchUp does.
 func (s *Store) pass(last int64) error {
 	s.passing = &passing{to: last, topics: s.recent.topicsIn(s.indexedThrough, last)}
-	return s.step(len(s.passing.topics))
+	return s.step(math.MaxInt, math.MaxInt)
 }
 
 // dropUnfinished deletes the rows of topic_runs written by steps of a pass

@@ -184,7 +184,7 @@ func TestIndexedReads(t *testing.T) {
 		started, release, errc := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 		go func() {
 			errc <- s.runTask(ctx, func() error {
-				s.indexStep(40)
+				s.indexStep(40, math.MaxInt)
 				close(started)
 				<-release
 				return nil
@@ -390,6 +390,132 @@ func TestReadAcrossPasses(t *testing.T) {
 	snap := oracle{o.events[:seen]}
 	if want := snap.read(f, 0, 0, 0, 1000, false); err != nil || !slices.Equal(eventIDs(got), want) {
 		t.Fatalf("read of an old snapshot = %v, %v; want %v", eventIDs(got), err, want)
+	}
+}
+
+// TestPassSteps checks how a pass is cut into steps: topics are taken in
+// order until a step holds its most topics or, past its first topic, its
+// most IDs; only the last step moves indexed_through.
+func TestPassSteps(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		topics, ids int
+		want        [][]string // the topics each step writes
+	}{
+		{math.MaxInt, math.MaxInt, [][]string{{"a", "b", "c", "d", "e", "f"}}},
+		{2, math.MaxInt, [][]string{{"a", "b"}, {"c", "d"}, {"e", "f"}}},
+		{math.MaxInt, 20, [][]string{{"a"}, {"b", "c"}, {"d", "e", "f"}}},
+		{math.MaxInt, 21, [][]string{{"a"}, {"b", "c", "d"}, {"e", "f"}}},
+		{2, 1, [][]string{{"a"}, {"b"}, {"c"}, {"d"}, {"e"}, {"f"}}},
+		{1, math.MaxInt, [][]string{{"a"}, {"b"}, {"c"}, {"d"}, {"e"}, {"f"}}},
+	} {
+		name := fmt.Sprintf("topics %d ids %d", c.topics, c.ids)
+		s, err := Open(filepath.Join(t.TempDir(), "feed.db"), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		// Passes only when the test asks.
+		if err := s.runTask(ctx, func() error { s.indexEvery, s.lastIndexed = time.Hour, time.Now(); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		var updates []feed.Update
+		for topic, n := range map[string]int{"a": 50, "b": 10, "c": 10, "d": 1, "e": 10, "f": 1} {
+			for range n {
+				updates = append(updates, feed.Update{Topic: topic, Type: "note", Data: json.RawMessage(`{}`)})
+			}
+		}
+		if _, err := s.Append(ctx, updates); err != nil {
+			t.Fatal(err)
+		}
+		var got [][]string
+		err = s.runTask(ctx, func() error {
+			seen := 0
+			for range 10 {
+				s.indexStep(c.topics, c.ids)
+				var topics []string
+				rows, err := s.rdb.Query(`SELECT topic FROM topic_runs ORDER BY rowid LIMIT -1 OFFSET ?`, seen)
+				if err != nil {
+					return err
+				}
+				for rows.Next() {
+					var topic string
+					if err := rows.Scan(&topic); err != nil {
+						return err
+					}
+					topics = append(topics, topic)
+				}
+				if err := rows.Err(); err != nil {
+					return err
+				}
+				seen += len(topics)
+				got = append(got, topics)
+				if s.passing == nil {
+					break
+				}
+				if s.indexedThrough != 0 {
+					return fmt.Errorf("indexed_through moved to %d before the pass's last step", s.indexedThrough)
+				}
+			}
+			if s.indexedThrough != s.LastID() {
+				return fmt.Errorf("indexed_through %d after the pass, want %d", s.indexedThrough, s.LastID())
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !slices.EqualFunc(got, c.want, slices.Equal) {
+			t.Errorf("%s: steps wrote %v, want %v", name, got, c.want)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestStepFollowsCommits: a step after a commit takes twice the commit's
+// events or stepIDs, whichever is more, so that a pass writes IDs faster
+// than commits add them.
+func TestStepFollowsCommits(t *testing.T) {
+	t.Parallel()
+	s, err := Open(filepath.Join(t.TempDir(), "feed.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.runTask(ctx, func() error { s.indexEvery, s.lastIndexed = time.Hour, time.Now(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 { // 200 topics of 100 events
+		updates := make([]feed.Update, 100)
+		for k := range updates {
+			updates[k] = feed.Update{Topic: fmt.Sprintf("t/%03d", i), Type: "note", Data: json.RawMessage(`{}`)}
+		}
+		if _, err := s.Append(ctx, updates); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rows []int
+	err = s.runTask(ctx, func() error {
+		for _, committed := range []int{3000, 0} {
+			s.indexTopics(committed)
+			var n int
+			if err := s.rdb.QueryRow(`SELECT COUNT(*) FROM topic_runs`).Scan(&n); err != nil {
+				return err
+			}
+			rows = append(rows, n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 6,000 IDs after a commit of 3,000 events: 60 topics; then stepIDs
+	// (4,096): 41 more.
+	if !slices.Equal(rows, []int{60, 101}) {
+		t.Fatalf("rows of topic_runs after each step: %v, want [60 101]", rows)
 	}
 }
 

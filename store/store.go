@@ -522,7 +522,7 @@ func (s *Store) write() {
 				case req, ok = <-s.reqs:
 				case t = <-s.tasks:
 				case <-idle.C:
-					s.timed(workIndex, s.indexTopics)
+					s.timed(workIndex, func() { s.indexTopics(0) })
 					continue
 				}
 			} else {
@@ -549,12 +549,16 @@ func (s *Store) write() {
 			continue
 		}
 		batch = s.gather(append(batch[:0], req), idle)
+		committed := 0
+		for _, r := range batch {
+			committed += len(r.updates)
+		}
 		start := time.Now()
 		s.commit(batch)
 		s.busy.Add(int64(time.Since(start)))
 		clear(batch)
 		if due, _ := s.indexDue(); due {
-			s.timed(workIndex, s.indexTopics)
+			s.timed(workIndex, func() { s.indexTopics(committed) })
 		}
 		// Streaming ingest keeps publishes waiting without a pause: a
 		// task that waited for none to be left waited as long as the
