@@ -31,6 +31,16 @@ func indexNow(t *testing.T, s *Store) {
 	}
 }
 
+// holdPasses keeps the writer from beginning an indexing pass on its own
+// (every indexEvery, counted from the last): passes run only when the test
+// asks, so a slow run cannot find one done that it meant to hold.
+func holdPasses(t *testing.T, s *Store) {
+	t.Helper()
+	if err := s.runTask(context.Background(), func() error { s.indexEvery, s.lastIndexed = time.Hour, time.Now(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // rowsAbove counts the rows of topic_runs and of topic_data above
 // indexed_through: those of a pass not yet finished.
 func rowsAbove(s *Store) (n int, err error) {
@@ -94,11 +104,7 @@ func TestIndexedReads(t *testing.T) {
 	}
 	defer func() { s.Close() }()
 	ctx := context.Background()
-	// Passes only when the test asks (a slow run would otherwise have the
-	// writer begin one on its own, every 10 s, and midPass find it done).
-	if err := s.runTask(ctx, func() error { s.indexEvery = time.Hour; return nil }); err != nil {
-		t.Fatal(err)
-	}
+	holdPasses(t, s) // else midPass may find a pass the writer began done
 	rng := rand.New(rand.NewPCG(1, 2))
 	var o oracle
 	publish := func(n int) {
@@ -415,10 +421,7 @@ func TestPassSteps(t *testing.T) {
 			t.Fatal(err)
 		}
 		ctx := context.Background()
-		// Passes only when the test asks.
-		if err := s.runTask(ctx, func() error { s.indexEvery, s.lastIndexed = time.Hour, time.Now(); return nil }); err != nil {
-			t.Fatal(err)
-		}
+		holdPasses(t, s)
 		var updates []feed.Update
 		for topic, n := range map[string]int{"a": 50, "b": 10, "c": 10, "d": 1, "e": 10, "f": 1} {
 			for range n {
@@ -485,9 +488,7 @@ func TestStepFollowsCommits(t *testing.T) {
 	}
 	defer s.Close()
 	ctx := context.Background()
-	if err := s.runTask(ctx, func() error { s.indexEvery, s.lastIndexed = time.Hour, time.Now(); return nil }); err != nil {
-		t.Fatal(err)
-	}
+	holdPasses(t, s)
 	for i := range 200 { // 200 topics of 100 events
 		updates := make([]feed.Update, 100)
 		for k := range updates {
@@ -623,9 +624,7 @@ func TestMigrateTopicData(t *testing.T) {
 	}
 	defer func() { s.Close() }()
 	ctx := context.Background()
-	if err := s.runTask(ctx, func() error { s.indexEvery = time.Hour; return nil }); err != nil {
-		t.Fatal(err)
-	}
+	holdPasses(t, s)
 	// The runs written before have no events in topic_data (a pass of
 	// the 300 events after them may have run since it opened).
 	var version, runs, data int
@@ -767,9 +766,7 @@ func TestStashWhilePassesFail(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.runTask(ctx, func() error { s.indexEvery = time.Hour; return nil }); err != nil {
-		t.Fatal(err)
-	}
+	holdPasses(t, s)
 	exec(`CREATE TRIGGER refuse BEFORE INSERT ON topic_runs BEGIN SELECT RAISE(ABORT, 'the disk refuses'); END`)
 
 	var o oracle
