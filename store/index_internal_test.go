@@ -478,10 +478,38 @@ func TestPassSteps(t *testing.T) {
 }
 
 // TestStepFollowsCommits: a step after a commit takes twice the commit's
-// events or stepIDs, whichever is more, so that a pass writes IDs faster
-// than commits add them.
+// events or stepIDs, whichever is more, and as many topics or stepTopics,
+// so that a pass writes IDs faster than commits add them however many
+// topics hold them. With stepTopics alone, 100,000 symbols of a few ticks
+// a pass each fell behind under streaming ingest: a minute in, 3.5 million
+// events were unindexed and their runs had no events beside them.
 func TestStepFollowsCommits(t *testing.T) {
 	t.Parallel()
+	for _, c := range []struct {
+		name              string
+		topics, perTopic  int
+		commits, wantRows []int
+	}{
+		// 6,000 IDs after a commit of 3,000 events: 60 topics; then
+		// stepIDs (4,096): 41 more.
+		{"FewTopics", 200, 100, []int{3000, 0}, []int{60, 101}},
+		// 2,000 topics after a commit of 1,000 events; then stepTopics
+		// (128) more.
+		{"ManyTopics", 3000, 1, []int{1000, 0}, []int{2000, 2128}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			if got := stepRows(t, c.topics, c.perTopic, c.commits); !slices.Equal(got, c.wantRows) {
+				t.Fatalf("rows of topic_runs after each step: %v, want %v", got, c.wantRows)
+			}
+		})
+	}
+}
+
+// stepRows stores perTopic events on each of topics topics, then writes a
+// step of a pass after commits of each of committed events, and returns
+// the rows of topic_runs after each.
+func stepRows(t *testing.T, topics, perTopic int, committed []int) []int {
 	s, err := Open(filepath.Join(t.TempDir(), "feed.db"), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -489,35 +517,33 @@ func TestStepFollowsCommits(t *testing.T) {
 	defer s.Close()
 	ctx := context.Background()
 	holdPasses(t, s)
-	for i := range 200 { // 200 topics of 100 events
-		updates := make([]feed.Update, 100)
-		for k := range updates {
-			updates[k] = feed.Update{Topic: fmt.Sprintf("t/%03d", i), Type: "note", Data: json.RawMessage(`{}`)}
+	var updates []feed.Update
+	for i := range topics {
+		for range perTopic {
+			updates = append(updates, feed.Update{Topic: fmt.Sprintf("t/%04d", i), Type: "note", Data: json.RawMessage(`{}`)})
 		}
-		if _, err := s.Append(ctx, updates); err != nil {
+	}
+	for part := range slices.Chunk(updates, 1000) {
+		if _, err := s.Append(ctx, part); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var rows []int
 	err = s.runTask(ctx, func() error {
-		for _, committed := range []int{3000, 0} {
-			s.indexTopics(committed)
-			var n int
-			if err := s.rdb.QueryRow(`SELECT COUNT(*) FROM topic_runs`).Scan(&n); err != nil {
+		for _, n := range committed {
+			s.indexTopics(n)
+			var count int
+			if err := s.rdb.QueryRow(`SELECT COUNT(*) FROM topic_runs`).Scan(&count); err != nil {
 				return err
 			}
-			rows = append(rows, n)
+			rows = append(rows, count)
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 6,000 IDs after a commit of 3,000 events: 60 topics; then stepIDs
-	// (4,096): 41 more.
-	if !slices.Equal(rows, []int{60, 101}) {
-		t.Fatalf("rows of topic_runs after each step: %v, want [60 101]", rows)
-	}
+	return rows
 }
 
 // copyTestdata copies testdata/name (a database an earlier livefeed
