@@ -111,6 +111,7 @@ type StoreStats struct {
 	Commits, Events uint64
 	Busy            time.Duration
 	WALFrames       int64
+	Unindexed       int64 // events the topic index does not hold yet
 	// The buffer of SQLite's page cache (store.PageCacheStats): its
 	// slots, those holding a page, and the bytes of pages kept outside it.
 	PageCacheSlots, PageCacheUsed, PageCacheOverflow int64

@@ -319,6 +319,7 @@ func (s *Store) step(topics, ids int) error {
 		s.recent.forget(s.indexedThrough)
 		s.stash.drop(to)
 		s.indexedThrough = to
+		s.indexed.Store(to)
 	}
 	return nil
 }

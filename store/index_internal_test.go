@@ -1020,3 +1020,42 @@ func decodeRun(dst []int64, first, last int64, blob []byte) ([]int64, error) {
 		dst = append(dst, id)
 	}
 }
+
+// TestUnindexed: Stats tells how many committed events the topic index
+// does not hold yet, for the operator's gauge.
+func TestUnindexed(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "feed.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	holdPasses(t, s)
+	for i := range 3 {
+		if _, err := s.Append(ctx, []feed.Update{{Topic: fmt.Sprintf("t/%d", i), Type: "note", Data: json.RawMessage(`{}`)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.Stats().Unindexed; n != 3 {
+		t.Fatalf("Unindexed = %d with passes held back after 3 events, want 3", n)
+	}
+	if err := s.runTask(ctx, func() error { s.indexAll(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Stats().Unindexed; n != 0 {
+		t.Fatalf("Unindexed = %d after a pass, want 0", n)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n := s.Stats().Unindexed; n != 0 || s.LastID() != 3 {
+		t.Fatalf("reopened: Unindexed = %d, last ID %d; want 0 and 3", n, s.LastID())
+	}
+}

@@ -108,11 +108,12 @@ type Store struct {
 	stopCheckpoint chan struct{}  // closed by Close
 	background     sync.WaitGroup // the checkpointer, the retention schedule and notify
 
-	lastID atomic.Int64 // highest committed ID
-	floor  atomic.Int64 // highest ID removed by retention
-	swept  atomic.Int64 // topic_runs holds no row wholly at or below this ID
-	recent *recent      // the IDs committed since the last indexing pass
-	stash  stash        // their events, until a pass writes them (the writer's)
+	lastID  atomic.Int64 // highest committed ID
+	floor   atomic.Int64 // highest ID removed by retention
+	swept   atomic.Int64 // topic_runs holds no row wholly at or below this ID
+	indexed atomic.Int64 // indexedThrough, for Stats
+	recent  *recent      // the IDs committed since the last indexing pass
+	stash   stash        // their events, until a pass writes them (the writer's)
 
 	commits       atomic.Uint64      // transactions committed by Append
 	events        atomic.Uint64      // events they held
@@ -316,6 +317,7 @@ func (s *Store) open(syncMode string) error {
 	}
 	s.lastID.Store(last)
 	s.floor.Store(floor)
+	s.indexed.Store(s.indexedThrough)
 	if s.gaps, err = loadGaps(ctx, s.db); err != nil {
 		return err
 	}
@@ -377,6 +379,10 @@ type Stats struct {
 	// WALFrames is the pages in the write-ahead log since it last started
 	// over, at the last checkpoint: a second or two of writes when healthy.
 	WALFrames int64
+	// Unindexed is the events committed that the topic index does not
+	// hold yet: at most a pass or two of them when it keeps up (see
+	// indexTopics).
+	Unindexed int64
 	// Pauses are the times the writer took up other work between two
 	// commits, while publishes waited, one for each kind of work
 	// (WorkCheckpoint, WorkPrune, WorkIndex, WorkOther).
@@ -385,7 +391,8 @@ type Stats struct {
 
 // Stats returns the writer's figures since Open.
 func (s *Store) Stats() Stats {
-	st := Stats{Commits: s.commits.Load(), Events: s.events.Load(), Busy: time.Duration(s.busy.Load()), WALFrames: s.walFrames.Load()}
+	st := Stats{Commits: s.commits.Load(), Events: s.events.Load(), Busy: time.Duration(s.busy.Load()), WALFrames: s.walFrames.Load(),
+		Unindexed: max(s.lastID.Load()-s.indexed.Load(), 0)}
 	for i, w := range works {
 		st.Pauses = append(st.Pauses, s.pauses[i].snapshot(w))
 	}
