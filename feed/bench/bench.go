@@ -125,7 +125,7 @@ func ParseArgs(args []string, getenv func(string) string, out io.Writer) (Config
 	fs.IntVar(&o.Batch, "batch", unset, "override W3's subscribers per connect batch")
 	fs.DurationVar(&o.Conflate, "conflate", unset, "W15: the `interval` the conflated subscribers ask for (default 1s)")
 	fs.DurationVar(&o.Delay, "delay", unset, "W16: the `delay` of the server's delayed tier of bench/w16/* (default 60s)")
-	fs.IntVar(&o.Symbols, "symbols", unset, "W14: how many symbols the ticker publishes (default 2000)")
+	fs.IntVar(&o.Symbols, "symbols", unset, "W14: how many symbols the ticker publishes (default 2000); W9: how many each connection publishes (default 400)")
 	fs.Float64Var(&o.Resumes, "resumes", unset, "W14: resumes a second from random positions inside the retention window (default 5)")
 	fs.DurationVar(&o.Retention, "retention", unset, "W14: the server's store.retention_age, which the tool cannot read (default 10m)")
 	fs.DurationVar(&o.Interval, "interval", unset, "W14: the length of a row of the per-minute table (default 1m)")

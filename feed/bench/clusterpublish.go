@@ -122,7 +122,7 @@ func (r *runner) clusterIngest(ctx context.Context, targets []*Target, payload i
 	topic := r.topic("/ingest")
 	var wg sync.WaitGroup
 	for i := range clusterIngesters {
-		wg.Go(func() { results[i] = RunIngest(ctx, targets[i%len(targets)], i, payload, topic, d) })
+		wg.Go(func() { results[i] = RunIngest(ctx, targets[i%len(targets)], i, ingestSymbols, payload, topic, d) })
 	}
 	wg.Wait()
 	return r.sumIngest("", results)

@@ -21,8 +21,9 @@ import (
 const ingestWindow = 20_000
 
 // ingestSymbols is how many symbols each W9 connection publishes ticks of
-// in turn, each on its own topic: a ticker gateway's. Connection i has
-// symbols 400i to 400i+399, so four connections write 1,600 topics.
+// in turn, each on its own topic, unless -symbols says: a ticker
+// gateway's. Connection i has symbols 400i to 400i+399, so four
+// connections write 1,600 topics.
 const ingestSymbols = 400
 
 // IngestResult is what one streaming publisher did.
@@ -38,9 +39,10 @@ type IngestResult struct {
 
 // RunIngest streams events from one connection (a streaming publish
 // through feed/client's Ingest) as fast as acknowledgements come back,
-// with at most ingestWindow lines unacknowledged, for d; then it ends the
-// stream and waits for the last acknowledgements.
-func RunIngest(ctx context.Context, t *Target, index, payload int, topicPrefix string, d time.Duration) *IngestResult {
+// with at most ingestWindow lines unacknowledged, for d: ticks of symbols
+// symbols of its own (index*symbols on), in turn. Then it ends the stream
+// and waits for the last acknowledgements.
+func RunIngest(ctx context.Context, t *Target, index, symbols, payload int, topicPrefix string, d time.Duration) *IngestResult {
 	res := &IngestResult{}
 	c := client.New("http://"+t.Host, t.Token)
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return t.Dial(ctx, index, 0) }}
@@ -52,9 +54,9 @@ func RunIngest(ctx context.Context, t *Target, index, payload int, topicPrefix s
 		return res
 	}
 	defer in.Close()
-	topics := make([]string, ingestSymbols)
+	topics := make([]string, symbols)
 	for i := range topics {
-		topics[i] = topicPrefix + "/" + SymbolName(index*ingestSymbols+i)
+		topics[i] = topicPrefix + "/" + SymbolName(index*symbols+i)
 	}
 	type mark struct {
 		line int64
@@ -109,11 +111,11 @@ func RunIngest(ctx context.Context, t *Target, index, payload int, topicPrefix s
 		// buffer of ticks does. Lines wait for room in the window.
 		for range 500 {
 			window <- struct{}{}
-			// Line seq (1, 2, ...) is tick seq/400+1 of the connection's
-			// symbol seq%400.
-			k := int(seq % ingestSymbols)
+			// Line seq (1, 2, ...) is tick seq/symbols+1 of the
+			// connection's symbol seq%symbols.
+			k := int(seq % int64(symbols))
 			seq++
-			data = AppendTick(data[:0], index*ingestSymbols+k, (seq-1)/ingestSymbols+1, payload)
+			data = AppendTick(data[:0], index*symbols+k, (seq-1)/int64(symbols)+1, payload)
 			if err := in.Send(feed.Update{Topic: topics[k], Type: feed.TypeTick, Data: data}, ""); err != nil {
 				res.Err = err
 				break
@@ -140,17 +142,20 @@ func RunIngest(ctx context.Context, t *Target, index, payload int, topicPrefix s
 // runIngest measures W9: streaming publishes from 1 and from 4
 // connections, and with -bare-url the same against the bare endpoint.
 func runIngest(ctx context.Context, r *runner, p Params) (Figures, error) {
+	if p.Symbols < 1 {
+		return nil, fmt.Errorf("W9 needs -symbols ≥ 1 (got %d)", p.Symbols)
+	}
 	var f Figures
 	err := r.beside(ctx, &f, func(prefix string, t *Target, server *Process) error {
 		for _, conns := range []int{1, 4} {
 			name := prefix + "c" + strconv.Itoa(conns) + "_"
 			topic := r.topic(fmt.Sprintf("-%sc%d", prefix, conns))
-			r.progress("%s%d streaming connection(s) for %s, ticks of %d symbols each on topics %s/Sxxxx", map[bool]string{true: "bare endpoint: "}[prefix != ""], conns, p.Duration, ingestSymbols, topic)
+			r.progress("%s%d streaming connection(s) for %s, ticks of %d symbols each on topics %s/Sxxxx", map[bool]string{true: "bare endpoint: "}[prefix != ""], conns, p.Duration, p.Symbols, topic)
 			before := sampleOf(server)
 			results := make([]*IngestResult, conns)
 			var wg sync.WaitGroup
 			for i := range conns {
-				wg.Go(func() { results[i] = RunIngest(ctx, t, i, p.Payload, topic, p.Duration) })
+				wg.Go(func() { results[i] = RunIngest(ctx, t, i, p.Symbols, p.Payload, topic, p.Duration) })
 			}
 			wg.Wait()
 			after := sampleOf(server)

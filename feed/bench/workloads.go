@@ -36,7 +36,8 @@ type Params struct {
 	Conflate time.Duration
 	// Delay is the delay the server's delayed tier has (W16).
 	Delay time.Duration
-	// Symbols is how many symbols the ticker publishes (W14).
+	// Symbols is how many symbols the ticker publishes (W14), or each
+	// streaming connection (W9).
 	Symbols int
 	// Resumes is how many subscribers a second resume from a random
 	// position (W14).
@@ -243,10 +244,10 @@ var Workloads = []*Workload{
 	{
 		Name:  "W9",
 		Bench: "streaming ingest: NDJSON publishes on 1 and on 4 connections, each event acknowledged on the stream after commit. Bar: ≥ 200,000 durable events/s.",
-		Reading: "Each connection is one POST /api/publish with Content-Type application/x-ndjson (feed/client's Ingest), sending lines in batches of 500 as long as fewer than 20,000 are unacknowledged, for -duration: tick events of 400 symbols of its own in turn, each on its own topic (<run>/S0000 to S0399 for the first connection, S0400 to S0799 for the second, ...), data of 64 bytes as a ticker gateway sends ({\"symbol\":\"S0123\",\"price\":117.25,\"change\":-7.75,\"volume\":42}; lines of about 125 bytes); then it ends its body and reads the last acknowledgements. " +
+		Reading: "Each connection is one POST /api/publish with Content-Type application/x-ndjson (feed/client's Ingest), sending lines in batches of 500 as long as fewer than 20,000 are unacknowledged, for -duration: tick events of 400 symbols of its own (-symbols) in turn, each on its own topic (<run>/S0000 to S0399 for the first connection, S0400 to S0799 for the second, ...), data of 64 bytes as a ticker gateway sends ({\"symbol\":\"S0123\",\"price\":117.25,\"change\":-7.75,\"volume\":42}; lines of about 125 bytes); then it ends its body and reads the last acknowledgements. " +
 			"cN_events_per_s = events acknowledged with an ID on N connections / (last acknowledgement - first send). cN_ack_p99_ms is from the flush of a line to its acknowledgement (every 1,000th line). " +
 			"With -bare-url the same runs against the bare endpoint too (which answers each line with an ID at once) and the ratios are reported; the bars are the absolute 200,000/s.",
-		Defaults: Params{Duration: 10 * time.Second, Payload: 64},
+		Defaults: Params{Duration: 10 * time.Second, Payload: 64, Symbols: ingestSymbols},
 		Bars: func(Config) []Bar {
 			return []Bar{
 				{Figure: "c1_events_per_s", Op: ">=", Limit: 200_000},
