@@ -50,6 +50,22 @@ func TestParseArgs(t *testing.T) {
 					t.Fatalf("overridden params %+v", p)
 				}
 			}},
+		{name: "W9Symbols", args: []string{"-workload", "W9,W14"}, workloads: []string{"W9", "W14"},
+			check: func(t *testing.T, cfg bench.Config) {
+				// 400 a connection for W9, 2,000 in all for W14, unless
+				// -symbols says.
+				for i, want := range []int{400, 2000} {
+					if p := cfg.Workloads[i].Defaults.Override(cfg.Override); p.Symbols != want {
+						t.Fatalf("%s: symbols %d, want %d", cfg.Workloads[i].Name, p.Symbols, want)
+					}
+				}
+			}},
+		{name: "W9SymbolsOverride", args: []string{"-workload", "W9", "-symbols", "25000"}, workloads: []string{"W9"},
+			check: func(t *testing.T, cfg bench.Config) {
+				if p := cfg.Workloads[0].Defaults.Override(cfg.Override); p.Symbols != 25_000 {
+					t.Fatalf("symbols %d, want 25000", p.Symbols)
+				}
+			}},
 		{name: "TokenFromEnv", args: []string{"-workload", "W4"}, env: map[string]string{"LIVEFEED_PUBLISH_TOKENS": "first-token-0123456789, second-token-0123456789"}, workloads: []string{"W4"},
 			check: func(t *testing.T, cfg bench.Config) {
 				if cfg.Token != "first-token-0123456789" {

@@ -26,6 +26,10 @@ const ingestWindow = 20_000
 // connections write 1,600 topics.
 const ingestSymbols = 400
 
+// maxIngestSymbols bounds -symbols for W9: each connection holds its
+// topics' names.
+const maxIngestSymbols = 1_000_000
+
 // IngestResult is what one streaming publisher did.
 type IngestResult struct {
 	Acked     int64 // lines acknowledged with an ID
@@ -142,8 +146,8 @@ func RunIngest(ctx context.Context, t *Target, index, symbols, payload int, topi
 // runIngest measures W9: streaming publishes from 1 and from 4
 // connections, and with -bare-url the same against the bare endpoint.
 func runIngest(ctx context.Context, r *runner, p Params) (Figures, error) {
-	if p.Symbols < 1 {
-		return nil, fmt.Errorf("W9 needs -symbols ≥ 1 (got %d)", p.Symbols)
+	if p.Symbols < 1 || p.Symbols > maxIngestSymbols {
+		return nil, fmt.Errorf("W9 needs -symbols from 1 to %d a connection (got %d)", maxIngestSymbols, p.Symbols)
 	}
 	var f Figures
 	err := r.beside(ctx, &f, func(prefix string, t *Target, server *Process) error {
