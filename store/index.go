@@ -401,7 +401,7 @@ func (st *statements) index(runs []run, to int64, data *stash) error {
 			return err
 		}
 		if st.indexData, err = st.db.PrepareContext(ctx,
-			`INSERT INTO topic_data (run, last, events) VALUES (?, ?, ?)`); err != nil {
+			`INSERT INTO topic_data (run, last, events, sum) VALUES (?, ?, ?, ?)`); err != nil {
 			return err
 		}
 		if st.indexMark, err = st.db.PrepareContext(ctx,
@@ -452,7 +452,7 @@ func writeRuns(ctx context.Context, insert, insertData *sql.Stmt, runs []run, da
 			if err != nil {
 				return err
 			}
-			if _, err := insertData.ExecContext(ctx, rowid, last, events); err != nil {
+			if _, err := insertData.ExecContext(ctx, rowid, last, events, dataSum(events)); err != nil {
 				return err
 			}
 		}

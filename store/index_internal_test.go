@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -39,6 +40,38 @@ func holdPasses(t *testing.T, s *Store) {
 	if err := s.runTask(context.Background(), func() error { s.indexEvery, s.lastIndexed = time.Hour, time.Now(); return nil }); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// eachData calls fn with each row of topic_data of the topics LIKE
+// pattern, once all are read.
+func eachData(db *sql.DB, pattern string, fn func(run int64, events []byte) error) error {
+	rows, err := db.Query(`SELECT run, events FROM topic_data WHERE run IN (SELECT rowid FROM topic_runs WHERE topic LIKE ?)`, pattern)
+	if err != nil {
+		return err
+	}
+	found := map[int64][]byte{}
+	for rows.Next() {
+		var run int64
+		var blob []byte
+		if err := rows.Scan(&run, &blob); err != nil {
+			rows.Close()
+			return err
+		}
+		found[run] = blob
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(found) == 0 {
+		return fmt.Errorf("no rows of topic_data for %q", pattern)
+	}
+	for run, blob := range found {
+		if err := fn(run, blob); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // rowsAbove counts the rows of topic_runs and of topic_data above
@@ -294,27 +327,38 @@ func TestIndexedReads(t *testing.T) {
 	}
 	check("some runs' events in the events table only")
 
-	// A row of topic_data that does not decode is read from the events
-	// table too, and the operator is told: rows of "hot" whose framing is
-	// cut, and rows of "s/" topics whose every other record is damaged.
+	// A damaged row of topic_data is read from the events table too, and
+	// the operator is told. Rows of "hot": every other one with its data
+	// changed so that it still decodes (its checksum tells), the others
+	// with their framing cut; rows of "s/" topics with every other record
+	// damaged. Those two kinds as rows written before checksums (sum
+	// NULL): the decoding finds them.
 	var logged bytes.Buffer
 	s.bad = badData{log: slog.New(slog.NewTextHandler(&logged, nil))} // every line
 	if err := s.runTask(ctx, func() error {
-		if _, err := s.db.Exec(`UPDATE topic_data SET events = substr(events, 1, length(events) - 1)
-			WHERE run IN (SELECT rowid FROM topic_runs WHERE topic = 'hot')`); err != nil {
-			return err
-		}
-		rows, err := s.db.Query(`SELECT run, events FROM topic_data WHERE run IN (SELECT rowid FROM topic_runs WHERE topic LIKE 's/%')`)
+		// The new events of each row, with its checksum kept (true) or
+		// dropped.
+		damaged := map[int64][]byte{}
+		keepSum := map[int64]bool{}
+		err := eachData(s.db, "hot", func(run int64, blob []byte) error {
+			if run%2 == 1 {
+				damaged[run] = blob[:len(blob)-1]
+				return nil
+			}
+			changed := bytes.ReplaceAll(blob, []byte(`{"n":`), []byte(`{"m":`))
+			if bytes.Equal(changed, blob) {
+				return fmt.Errorf("run %d: no data to change", run)
+			}
+			if _, err := records(changed); err != nil {
+				return err
+			}
+			damaged[run], keepSum[run] = changed, true
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		damaged := map[int64][]byte{}
-		for rows.Next() {
-			var run int64
-			var blob []byte
-			if err := rows.Scan(&run, &blob); err != nil {
-				return err
-			}
+		err = eachData(s.db, "s/%", func(run int64, blob []byte) error {
 			recs, err := records(blob)
 			if err != nil {
 				return err
@@ -327,12 +371,17 @@ func TestIndexedReads(t *testing.T) {
 				out = append(binary.AppendUvarint(out, uint64(len(rec))), rec...)
 			}
 			damaged[run] = out
-		}
-		if err := rows.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 		for run, blob := range damaged {
-			if _, err := s.db.Exec(`UPDATE topic_data SET events = ? WHERE run = ?`, blob, run); err != nil {
+			update := `UPDATE topic_data SET events = ?, sum = NULL WHERE run = ?`
+			if keepSum[run] {
+				update = `UPDATE topic_data SET events = ? WHERE run = ?`
+			}
+			if _, err := s.db.Exec(update, blob, run); err != nil {
 				return err
 			}
 		}
@@ -341,8 +390,8 @@ func TestIndexedReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("some runs' rows of topic_data damaged")
-	// Both kinds were read (a record's warning names its ID).
-	for _, kind := range []string{`err="topic_data holds a damaged row"`, `err="topic_data holds a damaged row (ID `} {
+	// Each kind was read (a record's warning names its ID).
+	for _, kind := range []string{`err="topic_data holds a damaged row (its checksum does not match)"`, `err="topic_data holds a damaged row"`, `err="topic_data holds a damaged row (ID `} {
 		if !strings.Contains(logged.String(), kind) {
 			t.Fatalf("no warning %s of the damaged rows; the log:\n%s", kind, logged.String())
 		}
@@ -576,7 +625,7 @@ func TestMigrateTopicIndex(t *testing.T) {
 	defer s.Close()
 	ctx := context.Background()
 	var version, oldIndex int
-	if err := s.rdb.QueryRow(`SELECT MAX(version), (SELECT COUNT(*) FROM sqlite_schema WHERE name = 'topic_index') FROM schema_migrations`).Scan(&version, &oldIndex); err != nil || version != 7 || oldIndex != 0 {
+	if err := s.rdb.QueryRow(`SELECT MAX(version), (SELECT COUNT(*) FROM sqlite_schema WHERE name = 'topic_index') FROM schema_migrations`).Scan(&version, &oldIndex); err != nil || version != 8 || oldIndex != 0 {
 		t.Fatalf("schema version %d, topic_index tables %d (%v)", version, oldIndex, err)
 	}
 	var runs, below int
@@ -656,41 +705,17 @@ func TestMigrateTopicData(t *testing.T) {
 	var version, runs, data int
 	if err := s.rdb.QueryRow(`SELECT (SELECT MAX(version) FROM schema_migrations),
 		(SELECT COUNT(*) FROM topic_runs WHERE last <= 2500),
-		(SELECT COUNT(*) FROM topic_data WHERE last <= 2500)`).Scan(&version, &runs, &data); err != nil || version != 7 || runs == 0 || data != 0 {
+		(SELECT COUNT(*) FROM topic_data WHERE last <= 2500)`).Scan(&version, &runs, &data); err != nil || version != 8 || runs == 0 || data != 0 {
 		t.Fatalf("schema version %d, %d runs written before, %d of them in topic_data (%v)", version, runs, data, err)
 	}
 	if s.Floor() != 500 || s.LastID() != 2800 {
 		t.Fatalf("floor %d, last %d", s.Floor(), s.LastID())
 	}
-	stored, err := s.queryEvents(ctx, s.rdb, `SELECT id, topic, type, time, data, operator FROM events ORDER BY id`)
-	if err != nil {
-		t.Fatal(err)
+	o, topics := storedEvents(t, s)
+	if len(topics) != 29 || len(o.events) != 2300 {
+		t.Fatalf("%d topics, %d events", len(topics), len(o.events))
 	}
-	o := oracle{events: stored}
-	topics := map[string]bool{}
-	for _, e := range stored {
-		topics[e.Topic] = true
-	}
-	if len(topics) != 29 || len(stored) != 2300 {
-		t.Fatalf("%d topics, %d events", len(topics), len(stored))
-	}
-	check := func(stage string) {
-		t.Helper()
-		for topic := range topics {
-			f, _ := feed.ParseFilter([]string{topic})
-			for _, after := range []int64{0, 1500, 2700} {
-				for _, newest := range []bool{false, true} {
-					got, _, err := s.Page(ctx, feed.Range{Filter: f, After: after}, 50, newest)
-					if want := o.read(f, 500, after, 0, 50, newest); err != nil || !slices.Equal(eventIDs(got), want) {
-						t.Fatalf("%s: %s after %d (newest first %v): %v, %v; want %v", stage, topic, after, newest, eventIDs(got), err, want)
-					}
-					if err := o.same(got); err != nil {
-						t.Fatalf("%s: %s after %d (newest first %v): %v", stage, topic, after, newest, err)
-					}
-				}
-			}
-		}
-	}
+	check := func(stage string) { t.Helper(); checkTopics(t, stage, s, &o, topics, []int64{0, 1500, 2700}) }
 	check("migrated")
 
 	// The events after the last pass were read back when it opened, and
@@ -710,6 +735,131 @@ func TestMigrateTopicData(t *testing.T) {
 		t.Fatalf("%d runs of the pass after the migration hold their events (%v)", data, err)
 	}
 	check("migrated and indexed")
+}
+
+// storedEvents returns every event s holds, as an oracle, and their
+// topics.
+func storedEvents(t *testing.T, s *Store) (oracle, map[string]bool) {
+	t.Helper()
+	stored, err := s.queryEvents(context.Background(), s.rdb, `SELECT id, topic, type, time, data, operator FROM events ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topics := map[string]bool{}
+	for _, e := range stored {
+		topics[e.Topic] = true
+	}
+	return oracle{events: stored}, topics
+}
+
+// checkTopics checks a page of each topic's history, oldest and newest
+// first, after each of positions, against o.
+func checkTopics(t *testing.T, stage string, s *Store, o *oracle, topics map[string]bool, positions []int64) {
+	t.Helper()
+	for topic := range topics {
+		f, _ := feed.ParseFilter([]string{topic})
+		for _, after := range positions {
+			for _, newest := range []bool{false, true} {
+				got, _, err := s.Page(context.Background(), feed.Range{Filter: f, After: after}, 50, newest)
+				if want := o.read(f, s.Floor(), after, 0, 50, newest); err != nil || !slices.Equal(eventIDs(got), want) {
+					t.Fatalf("%s: %s after %d (newest first %v): %v, %v; want %v", stage, topic, after, newest, eventIDs(got), err, want)
+				}
+				if err := o.same(got); err != nil {
+					t.Fatalf("%s: %s after %d (newest first %v): %v", stage, topic, after, newest, err)
+				}
+			}
+		}
+	}
+}
+
+// TestMigrateDataSum opens a database written by the livefeed before
+// topic_data's checksums (testdata/v7.db: 2,200 events of 20 symbols, two
+// indexing passes over the first 2,000 and 200 after them, the first 300
+// pruned): its rows have none and read as they are; the rows written
+// after have one, and a row of them changed so that it still decodes is
+// read from the events table.
+func TestMigrateDataSum(t *testing.T) {
+	t.Parallel()
+	path := copyTestdata(t, "v7.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { s.Close() }()
+	ctx := context.Background()
+	holdPasses(t, s)
+	var logged bytes.Buffer
+	s.bad = badData{log: slog.New(slog.NewTextHandler(&logged, nil))}
+	var version, before, unsummed int
+	if err := s.rdb.QueryRow(`SELECT (SELECT MAX(version) FROM schema_migrations),
+		(SELECT COUNT(*) FROM topic_data WHERE last <= 2000),
+		(SELECT COUNT(*) FROM topic_data WHERE last <= 2000 AND sum IS NULL)`).Scan(&version, &before, &unsummed); err != nil ||
+		version != 8 || before != 40 || unsummed != before {
+		t.Fatalf("schema version %d; %d rows written before, %d of them without a checksum (%v)", version, before, unsummed, err)
+	}
+	if s.Floor() != 300 || s.LastID() != 2200 {
+		t.Fatalf("floor %d, last %d", s.Floor(), s.LastID())
+	}
+	o, topics := storedEvents(t, s)
+	if len(topics) != 20 || len(o.events) != 1900 {
+		t.Fatalf("%d topics, %d events", len(topics), len(o.events))
+	}
+	positions := []int64{0, 1000, 1990, 2150}
+	checkTopics(t, "migrated", s, &o, topics, positions)
+
+	// The events read back when it opened, and those published since,
+	// go to rows with checksums.
+	more := make([]feed.Update, 400)
+	for i := range more {
+		more[i] = feed.Update{Topic: fmt.Sprintf("stocks/S%02d", i%20), Type: "note", Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))}
+	}
+	events, err := s.Append(ctx, more)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.events = append(o.events, events...)
+	indexNow(t, s)
+	var after, summed int
+	if err := s.runTask(ctx, func() error {
+		rows, err := s.db.Query(`SELECT events, sum FROM topic_data WHERE last > 2000`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var blob []byte
+			var sum sql.NullInt64
+			if err := rows.Scan(&blob, &sum); err != nil {
+				return err
+			}
+			after++
+			if sum.Valid && sum.Int64 == dataSum(blob) {
+				summed++
+			}
+		}
+		return rows.Err()
+	}); err != nil || after < 20 || summed != after {
+		t.Fatalf("%d rows written after the migration, %d with their checksum (%v)", after, summed, err)
+	}
+	checkTopics(t, "indexed after", s, &o, topics, append(positions, 2400))
+
+	// A row of one of them changed so that it still decodes.
+	if err := s.runTask(ctx, func() error {
+		return eachData(s.db, "stocks/S07", func(run int64, blob []byte) error {
+			changed := bytes.ReplaceAll(blob, []byte(`{"n":`), []byte(`{"m":`))
+			if bytes.Equal(changed, blob) {
+				return nil // a row written before
+			}
+			_, err := s.db.Exec(`UPDATE topic_data SET events = ? WHERE run = ?`, changed, run)
+			return err
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	checkTopics(t, "a row changed", s, &o, topics, append(positions, 2400))
+	if !strings.Contains(logged.String(), `err="topic_data holds a damaged row (its checksum does not match)"`) {
+		t.Fatalf("no warning of the changed row; the log:\n%s", logged.String())
+	}
 }
 
 // TestStash: the writer's stash gives a run's records only when it holds
@@ -875,12 +1025,12 @@ func TestBadDataLogs(t *testing.T) {
 	for run := range int64(3) {
 		b.note(run+1, errBadData)
 	}
-	if n := strings.Count(logged.String(), "does not decode"); n != 1 || !strings.Contains(logged.String(), "run=1 ") {
+	if n := strings.Count(logged.String(), "topic_data is damaged"); n != 1 || !strings.Contains(logged.String(), "run=1 ") {
 		t.Fatalf("%d lines for 3 damaged rows within the interval, want 1 (of run 1):\n%s", n, logged.String())
 	}
 	b.every = 0 // the interval has passed
 	b.note(4, errBadData)
-	if n := strings.Count(logged.String(), "does not decode"); n != 2 || !strings.Contains(logged.String(), "run=4 ") ||
+	if n := strings.Count(logged.String(), "topic_data is damaged"); n != 2 || !strings.Contains(logged.String(), "run=4 ") ||
 		!strings.Contains(logged.String(), "not_logged_since_last=2") {
 		t.Fatalf("after the interval: %d lines, want 2, the second of run 4 with 2 left out:\n%s", n, logged.String())
 	}

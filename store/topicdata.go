@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"log/slog"
 	"sort"
 	"strings"
@@ -26,9 +27,21 @@ import (
 // The writer keeps each committed event's record in a stash until the
 // indexing pass that writes its run (store/index.go).
 
-// errBadData is a row of topic_data that does not decode: the database is
-// damaged. A read then takes the row's events from the events table.
+// errBadData is a row of topic_data that does not decode, or whose events
+// do not match its checksum (sum): the database is damaged. A read then
+// takes the row's events from the events table.
 var errBadData = errors.New("topic_data holds a damaged row")
+
+// errBadSum is a row whose events do not match its checksum.
+var errBadSum = fmt.Errorf("%w (its checksum does not match)", errBadData)
+
+// castagnoli is the table of CRC-32C, which the CPU computes itself on
+// most machines.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// dataSum is the checksum of a row of topic_data's events, as stored in
+// its sum column.
+func dataSum(events []byte) int64 { return int64(crc32.Checksum(events, castagnoli)) }
 
 // appendRecord appends e's record.
 func appendRecord(b []byte, e feed.Event) []byte {
@@ -278,19 +291,24 @@ func (q *runQuery) runRecords(loaded runEvents, src source) ([][]byte, error) {
 	}
 	if q.data == nil {
 		var err error
-		if q.data, err = q.tx.PrepareContext(q.ctx, `SELECT last, events FROM topic_data WHERE run = ?`); err != nil {
+		if q.data, err = q.tx.PrepareContext(q.ctx, `SELECT last, events, sum FROM topic_data WHERE run = ?`); err != nil {
 			return nil, err
 		}
 	}
 	var last int64
 	var blob []byte
-	err := q.data.QueryRowContext(q.ctx, src.run).Scan(&last, &blob)
+	var sum sql.NullInt64 // none in rows written before the column
+	err := q.data.QueryRowContext(q.ctx, src.run).Scan(&last, &blob, &sum)
 	var recs [][]byte
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
 		return nil, err
 	case last == src.last:
+		if sum.Valid && sum.Int64 != dataSum(blob) {
+			q.damaged(loaded, src.run, errBadSum)
+			return nil, nil
+		}
 		if recs, err = records(blob); err != nil {
 			q.damaged(loaded, src.run, err)
 			return nil, nil
@@ -300,7 +318,7 @@ func (q *runQuery) runRecords(loaded runEvents, src source) ([][]byte, error) {
 	return recs, nil
 }
 
-// damaged notes a row of topic_data that does not decode: the read takes
+// damaged notes a damaged row of topic_data (errBadData): the read takes
 // the run's events from the events table, which holds every event (the
 // row is a copy of them), and the operator learns that the database is
 // damaged.
@@ -328,7 +346,7 @@ func (b *badData) note(run int64, err error) {
 	if skipped > 0 {
 		attrs = append(attrs, "not_logged_since_last", skipped)
 	}
-	b.log.Warn("a row of topic_data does not decode; its events are read from the events table (the database file is damaged: check the disk)", attrs...)
+	b.log.Warn("a row of topic_data is damaged (err says how); its events are read from the events table (the database file is damaged: check the disk)", attrs...)
 }
 
 // stashEvents keeps what the writer needs of events just committed: their
