@@ -275,23 +275,23 @@ func (s *Store) indexStep(topics, ids int) {
 	if s.passing == nil {
 		last := s.lastID.Load()
 		s.lastIndexed = time.Now()
-		if last <= s.indexedThrough {
+		if last <= s.indexedThrough.Load() {
 			return
 		}
 		if s.unfinished {
-			if err := dropUnfinished(context.Background(), s.db, s.indexedThrough); err != nil {
-				s.log.Warn("indexing topics failed", "from", s.indexedThrough+1, "to", last, "err", err)
+			if err := dropUnfinished(context.Background(), s.db, s.indexedThrough.Load()); err != nil {
+				s.log.Warn("indexing topics failed", "from", s.indexedThrough.Load()+1, "to", last, "err", err)
 				return
 			}
 			s.unfinished = false
 		}
-		s.passing = &passing{to: last, topics: s.recent.topicsIn(s.indexedThrough, last)}
+		s.passing = &passing{to: last, topics: s.recent.topicsIn(s.indexedThrough.Load(), last)}
 	}
 	if err := s.step(topics, ids); err != nil {
 		// Reads stay correct (the IDs stay in memory, rows above
 		// indexed_through are clipped); the IDs' memory grows until a
 		// later pass succeeds (the events' stops at stashCap).
-		s.log.Warn("indexing topics failed", "from", s.indexedThrough+1, "to", s.lastID.Load(), "err", err)
+		s.log.Warn("indexing topics failed", "from", s.indexedThrough.Load()+1, "to", s.lastID.Load(), "err", err)
 	}
 }
 
@@ -303,7 +303,7 @@ func (s *Store) indexStep(topics, ids int) {
 func (s *Store) step(topics, ids int) error {
 	p := s.passing
 	left := p.topics[p.next:]
-	runs, taken := s.recent.runs(left[:min(topics, len(left))], max(s.indexedThrough, s.floor.Load()), p.to, ids)
+	runs, taken := s.recent.runs(left[:min(topics, len(left))], max(s.indexedThrough.Load(), s.floor.Load()), p.to, ids)
 	end := p.next + taken
 	to := int64(0)
 	if end == len(p.topics) {
@@ -316,17 +316,16 @@ func (s *Store) step(topics, ids int) error {
 	p.next = end
 	if to != 0 {
 		s.passing = nil
-		s.recent.forget(s.indexedThrough)
+		s.recent.forget(s.indexedThrough.Load())
 		s.stash.drop(to)
-		s.indexedThrough = to
-		s.indexed.Store(to)
+		s.indexedThrough.Store(to)
 	}
 	return nil
 }
 
 // pass writes the IDs in memory up to last in one step, as catchUp does.
 func (s *Store) pass(last int64) error {
-	s.passing = &passing{to: last, topics: s.recent.topicsIn(s.indexedThrough, last)}
+	s.passing = &passing{to: last, topics: s.recent.topicsIn(s.indexedThrough.Load(), last)}
 	return s.step(math.MaxInt, math.MaxInt)
 }
 
@@ -356,7 +355,7 @@ func (s *Store) indexDue() (bool, time.Duration) {
 	if s.passing != nil {
 		return true, 0
 	}
-	pending := s.lastID.Load() - s.indexedThrough
+	pending := s.lastID.Load() - s.indexedThrough.Load()
 	if pending <= 0 {
 		return false, 0
 	}
@@ -369,10 +368,10 @@ func (s *Store) indexDue() (bool, time.Duration) {
 // goes so that memory holds at most two passes of them. It runs in Open,
 // before the writer starts.
 func (s *Store) catchUp(ctx context.Context) error {
-	if err := dropUnfinished(ctx, s.db, s.indexedThrough); err != nil {
+	if err := dropUnfinished(ctx, s.db, s.indexedThrough.Load()); err != nil {
 		return err
 	}
-	s.recent, s.stash = newRecent(s.indexedThrough), stash{}
+	s.recent, s.stash = newRecent(s.indexedThrough.Load()), stash{}
 	for {
 		events, err := s.queryEvents(ctx, s.db, `SELECT id, topic, type, time, data, operator FROM events
 			WHERE id > ? ORDER BY id LIMIT ?`, s.recent.high, s.catchUpChunk)

@@ -266,7 +266,7 @@ func TestIndexedReads(t *testing.T) {
 	if above, err := rowsAbove(b); err != nil || above != 0 {
 		t.Fatalf("opened after a pass half written: %d rows above indexed_through (%v)", above, err)
 	}
-	if pending := b.LastID() - b.indexedThrough; pending >= 1000 {
+	if pending := b.LastID() - b.indexedThrough.Load(); pending >= 1000 {
 		t.Fatalf("opened after a pass half written: %d events left unindexed, more than a chunk", pending)
 	}
 	checkStore("a pass half written, reopened", b)
@@ -505,12 +505,12 @@ func TestPassSteps(t *testing.T) {
 				if s.passing == nil {
 					break
 				}
-				if s.indexedThrough != 0 {
-					return fmt.Errorf("indexed_through moved to %d before the pass's last step", s.indexedThrough)
+				if s.indexedThrough.Load() != 0 {
+					return fmt.Errorf("indexed_through moved to %d before the pass's last step", s.indexedThrough.Load())
 				}
 			}
-			if s.indexedThrough != s.LastID() {
-				return fmt.Errorf("indexed_through %d after the pass, want %d", s.indexedThrough, s.LastID())
+			if s.indexedThrough.Load() != s.LastID() {
+				return fmt.Errorf("indexed_through %d after the pass, want %d", s.indexedThrough.Load(), s.LastID())
 			}
 			return nil
 		})
@@ -610,6 +610,36 @@ func copyTestdata(t *testing.T, name string) string {
 	return path
 }
 
+// openTestdata opens a copy of testdata/name, closed when the test ends,
+// with the writer's own indexing passes held back.
+func openTestdata(t *testing.T, name string) *Store {
+	t.Helper()
+	s, err := Open(copyTestdata(t, name), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	holdPasses(t, s)
+	return s
+}
+
+// publishNotes publishes n notes over the topics stocks/S00 to
+// stocks/S<topics-1> in turn, data {"<key>":i}, adds them to o, and
+// writes an indexing pass.
+func publishNotes(t *testing.T, s *Store, o *oracle, n, topics int, key string) {
+	t.Helper()
+	more := make([]feed.Update, n)
+	for i := range more {
+		more[i] = feed.Update{Topic: fmt.Sprintf("stocks/S%02d", i%topics), Type: "note", Data: json.RawMessage(fmt.Sprintf(`{%q:%d}`, key, i))}
+	}
+	events, err := s.Append(context.Background(), more)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.events = append(o.events, events...)
+	indexNow(t, s)
+}
+
 // TestMigrateTopicIndex opens a database written by the livefeed before
 // topic_runs (testdata/v5.db: 3,501 events over 28 topics, the first
 // 1,000 pruned, three index entries left below the floor, the index 301
@@ -692,14 +722,7 @@ func TestMigrateTopicIndex(t *testing.T) {
 // after.
 func TestMigrateTopicData(t *testing.T) {
 	t.Parallel()
-	path := copyTestdata(t, "v6.db")
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { s.Close() }()
-	ctx := context.Background()
-	holdPasses(t, s)
+	s := openTestdata(t, "v6.db")
 	// The runs written before have no events in topic_data (a pass of
 	// the 300 events after them may have run since it opened).
 	var version, runs, data int
@@ -720,16 +743,7 @@ func TestMigrateTopicData(t *testing.T) {
 
 	// The events after the last pass were read back when it opened, and
 	// a pass writes them to topic_data with those published since.
-	more := make([]feed.Update, 400)
-	for i := range more {
-		more[i] = feed.Update{Topic: fmt.Sprintf("stocks/S%02d", i%24), Type: "note", Data: json.RawMessage(fmt.Sprintf(`{"m":%d}`, i))}
-	}
-	events, err := s.Append(ctx, more)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.events = append(o.events, events...)
-	indexNow(t, s)
+	publishNotes(t, s, &o, 400, 24, "m")
 	if err := s.rdb.QueryRow(`SELECT COUNT(*) FROM topic_data d JOIN topic_runs r ON r.rowid = d.run AND r.last = d.last
 		WHERE r.first > 2500`).Scan(&data); err != nil || data < 24 {
 		t.Fatalf("%d runs of the pass after the migration hold their events (%v)", data, err)
@@ -780,14 +794,8 @@ func checkTopics(t *testing.T, stage string, s *Store, o *oracle, topics map[str
 // read from the events table.
 func TestMigrateDataSum(t *testing.T) {
 	t.Parallel()
-	path := copyTestdata(t, "v7.db")
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { s.Close() }()
+	s := openTestdata(t, "v7.db")
 	ctx := context.Background()
-	holdPasses(t, s)
 	var logged bytes.Buffer
 	s.bad = badData{log: slog.New(slog.NewTextHandler(&logged, nil))}
 	var version, before, unsummed int
@@ -809,19 +817,10 @@ func TestMigrateDataSum(t *testing.T) {
 
 	// The events read back when it opened, and those published since,
 	// go to rows with checksums.
-	more := make([]feed.Update, 400)
-	for i := range more {
-		more[i] = feed.Update{Topic: fmt.Sprintf("stocks/S%02d", i%20), Type: "note", Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))}
-	}
-	events, err := s.Append(ctx, more)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.events = append(o.events, events...)
-	indexNow(t, s)
+	publishNotes(t, s, &o, 400, 20, "n")
 	var after, summed int
-	if err := s.runTask(ctx, func() error {
-		rows, err := s.db.Query(`SELECT events, sum FROM topic_data WHERE last > 2000`)
+	err := func() error {
+		rows, err := s.rdb.Query(`SELECT events, sum FROM topic_data WHERE last > 2000`)
 		if err != nil {
 			return err
 		}
@@ -838,7 +837,8 @@ func TestMigrateDataSum(t *testing.T) {
 			}
 		}
 		return rows.Err()
-	}); err != nil || after < 20 || summed != after {
+	}()
+	if err != nil || after < 20 || summed != after {
 		t.Fatalf("%d rows written after the migration, %d with their checksum (%v)", after, summed, err)
 	}
 	checkTopics(t, "indexed after", s, &o, topics, append(positions, 2400))
@@ -983,7 +983,7 @@ func TestStashWhilePassesFail(t *testing.T) {
 	// The stash's size and indexed_through, read on the writer.
 	stashed := func() (size int, indexed int64) {
 		t.Helper()
-		if err := s.runTask(ctx, func() error { size, indexed = s.stash.size, s.indexedThrough; return nil }); err != nil {
+		if err := s.runTask(ctx, func() error { size, indexed = s.stash.size, s.indexedThrough.Load(); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		return size, indexed

@@ -108,12 +108,12 @@ type Store struct {
 	stopCheckpoint chan struct{}  // closed by Close
 	background     sync.WaitGroup // the checkpointer, the retention schedule and notify
 
-	lastID  atomic.Int64 // highest committed ID
-	floor   atomic.Int64 // highest ID removed by retention
-	swept   atomic.Int64 // topic_runs holds no row wholly at or below this ID
-	indexed atomic.Int64 // indexedThrough, for Stats
-	recent  *recent      // the IDs committed since the last indexing pass
-	stash   stash        // their events, until a pass writes them (the writer's)
+	lastID         atomic.Int64 // highest committed ID
+	floor          atomic.Int64 // highest ID removed by retention
+	swept          atomic.Int64 // topic_runs holds no row wholly at or below this ID
+	indexedThrough atomic.Int64 // topic_runs holds every event up to this ID (the writer moves it)
+	recent         *recent      // the IDs committed since the last indexing pass
+	stash          stash        // their events, until a pass writes them (the writer's)
 
 	commits       atomic.Uint64      // transactions committed by Append
 	events        atomic.Uint64      // events they held
@@ -128,17 +128,16 @@ type Store struct {
 	gaps          []gap              // ranges of IDs never stored (restores); fixed once open
 
 	// Owned by the writer goroutine.
-	lastTime       int64         // Unix ms of the last commit; event times never go back
-	needResync     bool          // a commit failed in a way that may have reached the disk
-	indexedThrough int64         // topic_runs holds every event up to this ID
-	lastIndexed    time.Time     // when the last indexing pass began
-	indexEvery     time.Duration // indexEvery; a test holding passes back lengthens it
-	catchUpChunk   int           // catchUpChunk; a test shortens it
-	stashCap       int           // stashCap; a test lowers it
-	passing        *passing      // the indexing pass under way, if any
-	unfinished     bool          // topic_runs may hold rows of an abandoned pass
-	peers          int           // the most Append calls seen under way at once (see gather)
-	peersSince     time.Time
+	lastTime     int64         // Unix ms of the last commit; event times never go back
+	needResync   bool          // a commit failed in a way that may have reached the disk
+	lastIndexed  time.Time     // when the last indexing pass began
+	indexEvery   time.Duration // indexEvery; a test holding passes back lengthens it
+	catchUpChunk int           // catchUpChunk; a test shortens it
+	stashCap     int           // stashCap; a test lowers it
+	passing      *passing      // the indexing pass under way, if any
+	unfinished   bool          // topic_runs may hold rows of an abandoned pass
+	peers        int           // the most Append calls seen under way at once (see gather)
+	peersSince   time.Time
 }
 
 // appendRequest is a publish waiting for the writer.
@@ -309,15 +308,15 @@ func (s *Store) open(syncMode string) error {
 	if err := migrate(ctx, s.db); err != nil {
 		return err
 	}
-	var last, floor int64
+	var last, floor, indexed int64
 	if err := s.db.QueryRowContext(ctx, `SELECT `+lastIDSQL+`,
 		(SELECT value FROM counters WHERE name = 'floor'),
-		(SELECT value FROM counters WHERE name = 'indexed_through')`).Scan(&last, &floor, &s.indexedThrough); err != nil {
+		(SELECT value FROM counters WHERE name = 'indexed_through')`).Scan(&last, &floor, &indexed); err != nil {
 		return err
 	}
 	s.lastID.Store(last)
 	s.floor.Store(floor)
-	s.indexed.Store(s.indexedThrough)
+	s.indexedThrough.Store(indexed)
 	if s.gaps, err = loadGaps(ctx, s.db); err != nil {
 		return err
 	}
@@ -392,7 +391,7 @@ type Stats struct {
 // Stats returns the writer's figures since Open.
 func (s *Store) Stats() Stats {
 	st := Stats{Commits: s.commits.Load(), Events: s.events.Load(), Busy: time.Duration(s.busy.Load()), WALFrames: s.walFrames.Load(),
-		Unindexed: max(s.lastID.Load()-s.indexed.Load(), 0)}
+		Unindexed: max(s.lastID.Load()-s.indexedThrough.Load(), 0)}
 	for i, w := range works {
 		st.Pauses = append(st.Pauses, s.pauses[i].snapshot(w))
 	}
@@ -523,7 +522,7 @@ func (s *Store) write() {
 		select {
 		case req, ok = <-s.reqs:
 		default:
-			if _, wait := s.indexDue(); s.indexedThrough < s.lastID.Load() {
+			if _, wait := s.indexDue(); s.indexedThrough.Load() < s.lastID.Load() {
 				idle.Reset(max(wait, 0))
 				select {
 				case req, ok = <-s.reqs:
