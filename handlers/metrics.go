@@ -201,6 +201,7 @@ var (
 	descPauses      = prometheus.NewDesc("livefeed_store_writer_pause_seconds", "Times the store's single writer took up other work between two commits, while publishes waited, by work: checkpoint (copying what is left of the write-ahead log, so that it can start over), prune (a chunk of retention's removal, or of old idempotency keys), index (a pass of the topic index), other.", []string{"work"}, nil)
 	descWALFrames   = prometheus.NewDesc("livefeed_store_wal_frames", "Pages in SQLite's write-ahead log since it last started over, at the last checkpoint.", nil, nil)
 	descUnindexed   = prometheus.NewDesc("livefeed_store_unindexed_events", "Events committed that the topic index does not hold yet: a pass or two of them when it keeps up.", nil, nil)
+	descRetainedAt  = prometheus.NewDesc("livefeed_store_retention_met_timestamp_seconds", "When the retention policy was last met, in Unix seconds: the end of the last prune that removed all it asked for (prunes run every minute), or the server's start until one has; 0 without a policy (store.retention_age, store.retention_rows).", nil, nil)
 	descPageSlots   = prometheus.NewDesc("livefeed_store_page_cache_slots", "Slots of the fixed buffer SQLite's page cache keeps pages in, for every database of the process (0: no buffer, every page allocated alone).", nil, nil)
 	descPageUsed    = prometheus.NewDesc("livefeed_store_page_cache_used_slots", "Slots of the page cache's buffer holding a page (within 10 of livefeed_store_page_cache_slots, every cache reuses its own pages rather than take more).", nil, nil)
 	descPageOver    = prometheus.NewDesc("livefeed_store_page_cache_overflow_bytes", "Bytes of cached pages kept outside the buffer: pages larger than a slot (a database with pages over 4 KiB), or taken when no slot was free.", nil, nil)
@@ -246,6 +247,11 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descBusy, ss.Busy.Seconds())
 		gauge(descWALFrames, float64(ss.WALFrames))
 		gauge(descUnindexed, float64(ss.Unindexed))
+		var retained float64
+		if !ss.RetainedAt.IsZero() {
+			retained = float64(ss.RetainedAt.UnixNano()) / 1e9
+		}
+		gauge(descRetainedAt, retained)
 		gauge(descPageSlots, float64(ss.PageCacheSlots))
 		gauge(descPageUsed, float64(ss.PageCacheUsed))
 		gauge(descPageOver, float64(ss.PageCacheOverflow))

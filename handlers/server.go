@@ -112,6 +112,9 @@ type StoreStats struct {
 	Busy            time.Duration
 	WALFrames       int64
 	Unindexed       int64 // events the topic index does not hold yet
+	// RetainedAt is when the retention policy was last met
+	// (store.Stats.RetainedAt); zero without a policy.
+	RetainedAt time.Time
 	// The buffer of SQLite's page cache (store.PageCacheStats): its
 	// slots, those holding a page, and the bytes of pages kept outside it.
 	PageCacheSlots, PageCacheUsed, PageCacheOverflow int64

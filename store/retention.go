@@ -184,7 +184,10 @@ func (s *Store) sweepIndex(ctx context.Context, p *pacing) error {
 }
 
 // retain applies the retention policy, and forgets idempotency keys older
-// than the window, periodically until the store closes.
+// than the window, periodically until the store closes. Each prune that
+// removes all the policy asks for moves retainedAt: a prune that takes
+// longer than the interval, or fails, leaves it behind (Stats.RetainedAt),
+// while the database holds more than the policy keeps.
 func (s *Store) retain() {
 	every := s.opts.PruneEvery
 	if every <= 0 {
@@ -213,9 +216,11 @@ func (s *Store) retain() {
 			return
 		case err != nil:
 			s.log.Warn("pruning failed; it is tried again at the next interval", "err", err)
+			continue
 		case n > 0:
 			s.log.Info("pruned old events", "removed", n, "floor", s.Floor())
 		}
+		s.retainedAt.Store(time.Now().UnixNano())
 	}
 }
 

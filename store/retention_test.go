@@ -144,6 +144,77 @@ func TestRetentionApplied(t *testing.T) {
 	}
 }
 
+// TestRetentionMet: Stats.RetainedAt, the operator's sign that retention
+// keeps up, is zero without a policy; with one it is set at opening,
+// moved by each prune that removes all the policy asks for, and left
+// behind while prunes fail — here because another process holds the
+// database's write lock when events are due to go.
+func TestRetentionMet(t *testing.T) {
+	t.Parallel()
+	const every = 20 * time.Millisecond
+	t.Run("NoPolicy", func(t *testing.T) {
+		t.Parallel()
+		s := MustOpenStore(t, store.Options{PruneEvery: every})
+		MustAppend(t, s, note("a", 1))
+		time.Sleep(5 * every)
+		if at := s.Stats().RetainedAt; !at.IsZero() {
+			t.Fatalf("RetainedAt = %v without a policy; want zero", at)
+		}
+	})
+	t.Run("Policy", func(t *testing.T) {
+		t.Parallel()
+		const age = time.Second
+		path := filepath.Join(t.TempDir(), "feed.db")
+		opened := time.Now()
+		s := MustOpenStoreAt(t, path, store.Options{Retention: store.Retention{MaxAge: age}, PruneEvery: every, BusyTimeout: every})
+		if at := s.Stats().RetainedAt; at.Before(opened) || at.After(time.Now()) {
+			t.Fatalf("RetainedAt = %v right after opening at %v; want the opening", at, opened)
+		}
+		waitRetained := func(after time.Time, why string) time.Time {
+			t.Helper()
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				if at := s.Stats().RetainedAt; at.After(after) {
+					return at
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("RetainedAt still %v 10 s on (%s)", s.Stats().RetainedAt, why)
+				}
+				time.Sleep(every / 4)
+			}
+		}
+		waitRetained(opened, "prunes with nothing to remove meet the policy")
+		for i := range 3 {
+			MustAppend(t, s, note("a", i))
+		}
+
+		other, err := sql.Open("sqlite", path+"?_txlock=immediate")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		lock, err := other.Begin() // the write lock, until Rollback
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Until the events are due, a prune has nothing to remove and
+		// meets the policy without writing; after, each one fails.
+		time.Sleep(age + 5*every)
+		held := s.Stats().RetainedAt
+		time.Sleep(10 * every)
+		if at := s.Stats().RetainedAt; !at.Equal(held) || s.Floor() != 0 {
+			t.Fatalf("with the write lock held elsewhere: RetainedAt %v (was %v), floor %d; want it unmoved and floor 0", at, held, s.Floor())
+		}
+		if err := lock.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		waitRetained(held, "the lock released, a prune removes the events")
+		if s.Floor() != 3 {
+			t.Fatalf("floor %d once the policy was met again; want 3", s.Floor())
+		}
+	})
+}
+
 func TestRestoreOverUnreadableDatabase(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -112,6 +112,7 @@ type Store struct {
 	floor          atomic.Int64 // highest ID removed by retention
 	swept          atomic.Int64 // topic_runs holds no row wholly at or below this ID
 	indexedThrough atomic.Int64 // topic_runs holds every event up to this ID (the writer moves it)
+	retainedAt     atomic.Int64 // Unix nanoseconds: the retention policy was last met then (see retain)
 	recent         *recent      // the IDs committed since the last indexing pass
 	stash          stash        // their events, until a pass writes them (the writer's)
 
@@ -247,6 +248,9 @@ func Open(path string, opts Options) (*Store, error) {
 	go s.write()
 	s.background.Go(s.notify)
 	s.background.Go(s.checkpoint)
+	if opts.Retention != (Retention{}) {
+		s.retainedAt.Store(time.Now().UnixNano()) // until the first prune
+	}
 	s.background.Go(s.retain)
 	return s, nil
 }
@@ -382,6 +386,11 @@ type Stats struct {
 	// hold yet: at most a pass or two of them when it keeps up (see
 	// indexTopics).
 	Unindexed int64
+	// RetainedAt is when the retention policy was last met: the end of
+	// the last prune that removed all the policy asked for, or the
+	// store's opening until one has. A minute or two ago while retention
+	// keeps up; zero without a policy.
+	RetainedAt time.Time
 	// Pauses are the times the writer took up other work between two
 	// commits, while publishes waited, one for each kind of work
 	// (WorkCheckpoint, WorkPrune, WorkIndex, WorkOther).
@@ -392,6 +401,9 @@ type Stats struct {
 func (s *Store) Stats() Stats {
 	st := Stats{Commits: s.commits.Load(), Events: s.events.Load(), Busy: time.Duration(s.busy.Load()), WALFrames: s.walFrames.Load(),
 		Unindexed: max(s.lastID.Load()-s.indexedThrough.Load(), 0)}
+	if at := s.retainedAt.Load(); at != 0 {
+		st.RetainedAt = time.Unix(0, at)
+	}
 	for i, w := range works {
 		st.Pauses = append(st.Pauses, s.pauses[i].snapshot(w))
 	}

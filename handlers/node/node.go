@@ -243,7 +243,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 	}
 	n.srv = handlers.New(handlers.Backends{Log: n.eventLog, History: n.history, Sessions: sessions, Hub: n.hub, Cluster: status, Metrics: metrics, Heartbeat: heartbeat, Audience: audience, AudienceEvery: hubOpts.Audience, StoreStats: func() handlers.StoreStats {
 		ss, pc := st.Stats(), store.PageCache()
-		out := handlers.StoreStats{Commits: ss.Commits, Events: ss.Events, Busy: ss.Busy, WALFrames: ss.WALFrames, Unindexed: ss.Unindexed,
+		out := handlers.StoreStats{Commits: ss.Commits, Events: ss.Events, Busy: ss.Busy, WALFrames: ss.WALFrames, Unindexed: ss.Unindexed, RetainedAt: ss.RetainedAt,
 			PageCacheSlots: int64(pc.Slots), PageCacheUsed: pc.Used, PageCacheOverflow: pc.Overflow}
 		for _, p := range ss.Pauses {
 			out.Pauses = append(out.Pauses, handlers.WriterPauses{Work: p.Work, Count: p.Count, Sum: p.Sum, Bounds: store.PauseBounds(), AtMost: p.AtMost})
