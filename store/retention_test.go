@@ -5,9 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -148,15 +151,20 @@ func TestRetentionApplied(t *testing.T) {
 // keeps up, is zero without a policy; with one it is set at opening,
 // moved by each prune that removes all the policy asks for, and left
 // behind while prunes fail — here because another process holds the
-// database's write lock when events are due to go.
+// database's write lock when events are due to go. The test follows the
+// retention schedule's ticks by what it logs while the lock is held.
 func TestRetentionMet(t *testing.T) {
 	t.Parallel()
 	const every = 20 * time.Millisecond
+	const purgeFailed, pruneFailed = "removing old idempotency keys failed", "pruning failed"
 	t.Run("NoPolicy", func(t *testing.T) {
 		t.Parallel()
-		s := MustOpenStore(t, store.Options{PruneEvery: every})
-		MustAppend(t, s, note("a", 1))
-		time.Sleep(5 * every)
+		path := filepath.Join(t.TempDir(), "feed.db")
+		logs := newLogCounts()
+		s := MustOpenStoreAt(t, path, store.Options{PruneEvery: every, BusyTimeout: every, Logger: slog.New(logs)})
+		unlock := writeLock(t, path)
+		defer unlock()
+		logs.await(t, purgeFailed, 3) // three ticks of the schedule
 		if at := s.Stats().RetainedAt; !at.IsZero() {
 			t.Fatalf("RetainedAt = %v without a policy; want zero", at)
 		}
@@ -165,18 +173,16 @@ func TestRetentionMet(t *testing.T) {
 		t.Parallel()
 		const age = time.Second
 		path := filepath.Join(t.TempDir(), "feed.db")
+		logs := newLogCounts()
 		opened := time.Now()
-		s := MustOpenStoreAt(t, path, store.Options{Retention: store.Retention{MaxAge: age}, PruneEvery: every, BusyTimeout: every})
+		s := MustOpenStoreAt(t, path, store.Options{Retention: store.Retention{MaxAge: age}, PruneEvery: every, BusyTimeout: every, Logger: slog.New(logs)})
 		if at := s.Stats().RetainedAt; at.Before(opened) || at.After(time.Now()) {
 			t.Fatalf("RetainedAt = %v right after opening at %v; want the opening", at, opened)
 		}
-		waitRetained := func(after time.Time, why string) time.Time {
+		waitRetained := func(after time.Time, why string) {
 			t.Helper()
 			deadline := time.Now().Add(10 * time.Second)
-			for {
-				if at := s.Stats().RetainedAt; at.After(after) {
-					return at
-				}
+			for !s.Stats().RetainedAt.After(after) {
 				if time.Now().After(deadline) {
 					t.Fatalf("RetainedAt still %v 10 s on (%s)", s.Stats().RetainedAt, why)
 				}
@@ -188,31 +194,89 @@ func TestRetentionMet(t *testing.T) {
 			MustAppend(t, s, note("a", i))
 		}
 
-		other, err := sql.Open("sqlite", path+"?_txlock=immediate")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer other.Close()
-		lock, err := other.Begin() // the write lock, until Rollback
-		if err != nil {
-			t.Fatal(err)
-		}
 		// Until the events are due, a prune has nothing to remove and
 		// meets the policy without writing; after, each one fails.
-		time.Sleep(age + 5*every)
+		unlock := writeLock(t, path)
+		logs.await(t, pruneFailed, 1)
 		held := s.Stats().RetainedAt
-		time.Sleep(10 * every)
+		logs.await(t, pruneFailed, 3)
 		if at := s.Stats().RetainedAt; !at.Equal(held) || s.Floor() != 0 {
 			t.Fatalf("with the write lock held elsewhere: RetainedAt %v (was %v), floor %d; want it unmoved and floor 0", at, held, s.Floor())
 		}
-		if err := lock.Rollback(); err != nil {
-			t.Fatal(err)
-		}
+		unlock()
 		waitRetained(held, "the lock released, a prune removes the events")
 		if s.Floor() != 3 {
 			t.Fatalf("floor %d once the policy was met again; want 3", s.Floor())
 		}
 	})
+}
+
+// writeLock takes the write lock of the database at path from a
+// connection of its own, as another process would, and returns what
+// releases it (also when the test ends).
+func writeLock(t *testing.T, path string) (unlock func()) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	var once sync.Once
+	unlock = func() {
+		once.Do(func() {
+			if err := tx.Rollback(); err != nil {
+				t.Error(err)
+			}
+			db.Close()
+		})
+	}
+	t.Cleanup(unlock)
+	return unlock
+}
+
+// logCounts is a slog.Handler that counts the lines logged by their
+// message, for a test to wait on.
+type logCounts struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func newLogCounts() *logCounts { return &logCounts{n: map[string]int{}} }
+
+func (l *logCounts) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logCounts) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logCounts) WithGroup(string) slog.Handler            { return l }
+func (l *logCounts) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n[r.Message]++
+	return nil
+}
+
+// await waits until n lines beginning with prefix were logged.
+func (l *logCounts) await(t *testing.T, prefix string, n int) {
+	t.Helper()
+	count := func() (c int) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for msg, k := range l.n {
+			if strings.HasPrefix(msg, prefix) {
+				c += k
+			}
+		}
+		return c
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for count() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d lines %q… logged in 10 s; want %d", count(), prefix, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func TestRestoreOverUnreadableDatabase(t *testing.T) {
