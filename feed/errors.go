@@ -24,6 +24,7 @@ var (
 	ErrTimeout      = errors.New("too slow")                          // the request did not arrive in time
 	ErrUnavailable  = errors.New("storage unavailable")               // nothing was written; may work shortly
 	ErrClosed       = errors.New("closed")                            // shutting down
+	ErrTopicLimit   = errors.New("topic limit reached")               // nothing was written: a new topic, and the server holds as many as it allows
 	ErrPruned       = errors.New("position older than the history")   // retention removed what followed it
 	ErrAhead        = errors.New("position beyond the stored events") // an ID never stored here: a newer database was replaced
 )
@@ -84,6 +85,7 @@ var kinds = []kind{
 	{ErrRateLimited, 429, "rate_limited"},
 	{ErrUnavailable, 503, "unavailable"},
 	{ErrClosed, 503, "unavailable"}, // a node shutting down: another may take the request
+	{ErrTopicLimit, 507, "topic_limit"},
 }
 
 // reasonInternal is the reason of a status no kind is answered with: an

@@ -38,6 +38,7 @@ func TestErrorKinds(t *testing.T) {
 		{feed.ErrRateLimited, 429, "rate_limited", feed.ErrRateLimited},
 		{feed.ErrUnavailable, 503, "unavailable", feed.ErrUnavailable},
 		{feed.ErrClosed, 503, "unavailable", feed.ErrUnavailable},
+		{feed.ErrTopicLimit, 507, "topic_limit", feed.ErrTopicLimit},
 	} {
 		t.Run(tc.kind.Error(), func(t *testing.T) {
 			for _, err := range []error{tc.kind, feed.Errorf(tc.kind, "for the client"), fmt.Errorf("wrapped: %w", tc.kind)} {

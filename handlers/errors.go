@@ -19,7 +19,7 @@ import (
 // reaches a client.
 func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	status, msg := classify(err)
-	if status >= 500 {
+	if status >= 500 && !errors.Is(err, feed.ErrTopicLimit) { // the server's own trouble
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	}
 	// A request given up on because its context ended is answered too

@@ -104,6 +104,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 		// (which cancels the request's context).
 		ctx:       context.WithoutCancel(r.Context()),
 		publisher: "token:" + holder,
+		client:    s.clientIP(r),
 		ready:     make(chan struct{}, 1), room: make(chan struct{}, 1),
 	}
 	if err := st.flush(); err != nil {
@@ -190,6 +191,7 @@ type stream struct {
 	ctx       context.Context
 	appender  feed.Log
 	publisher string // the idempotency keys' publisher
+	client    string // the publisher's address, for the log
 	// creds are the credentials the token was last checked against: when
 	// the server's change (SIGHUP), the token is checked again before
 	// the next line, and a revoked one ends the stream.
@@ -497,7 +499,9 @@ func (st *stream) commitLoop() {
 				}
 			}
 			status, msg := classify(err)
-			if status >= 500 {
+			if errors.Is(err, feed.ErrTopicLimit) {
+				st.s.noteTopicLimit(st.client)
+			} else if status >= 500 {
 				if failed++; failed == 1 {
 					firstLine, firstStatus, firstErr = l.line, status, err
 				}

@@ -205,6 +205,8 @@ var (
 	descPageSlots   = prometheus.NewDesc("livefeed_store_page_cache_slots", "Slots of the fixed buffer SQLite's page cache keeps pages in, for every database of the process (0: no buffer, every page allocated alone).", nil, nil)
 	descPageUsed    = prometheus.NewDesc("livefeed_store_page_cache_used_slots", "Slots of the page cache's buffer holding a page (within 10 of livefeed_store_page_cache_slots, every cache reuses its own pages rather than take more).", nil, nil)
 	descPageOver    = prometheus.NewDesc("livefeed_store_page_cache_overflow_bytes", "Bytes of cached pages kept outside the buffer: pages larger than a slot (a database with pages over 4 KiB), or taken when no slot was free.", nil, nil)
+	descTopics      = prometheus.NewDesc("livefeed_topics", "Topics the server holds: each costs it memory for as long as it runs, and none is ever removed.", nil, nil)
+	descTopicLimit  = prometheus.NewDesc("livefeed_topics_limit", "The most topics the server holds (feed.max_topics): an event to a new topic beyond it is refused with 507; 0: no limit.", nil, nil)
 	descApplied     = prometheus.NewDesc("livefeed_cluster_applied_id", "The newest event of the cluster's log applied to this node's history.", []string{"node"}, nil)
 	descLogLast     = prometheus.NewDesc("livefeed_cluster_log_last_id", "The newest event of the cluster's log, as this node last saw it.", []string{"node"}, nil)
 	descLag         = prometheus.NewDesc("livefeed_cluster_lag_events", "Events of the cluster's log this node has not applied yet.", []string{"node"}, nil)
@@ -263,6 +265,10 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstHistogram(descPauses, p.Count, p.Sum.Seconds(), buckets, p.Work)
 		}
 	}
+	if s.topicCount != nil {
+		gauge(descTopics, float64(s.topicCount.Held()))
+		gauge(descTopicLimit, float64(s.topicCount.Limit()))
+	}
 	if s.cluster != nil {
 		cs := s.cluster()
 		connected := 0.0
@@ -277,6 +283,12 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descNetDropped, float64(cs.DroppedAudience), cs.Node, "audience")
 		gauge(descUnshared, float64(cs.AudienceUnshared), cs.Node)
 	}
+}
+
+// topicCount is a log that counts its topics (feed.Topics).
+type topicCount interface {
+	Held() int
+	Limit() int
 }
 
 // failureReason names the reason a publish answered with status failed:

@@ -59,6 +59,8 @@ func (s *Server) recorded(next http.Handler) http.Handler {
 			s.notices.log(s.log, "unauthorized", "request refused: missing or bad credentials", rec.route, s.clientIP(r))
 		case http.StatusTooManyRequests:
 			s.notices.log(s.log, "rate_limited", "request refused: rate limited", rec.route, s.clientIP(r))
+		case http.StatusInsufficientStorage:
+			s.noteTopicLimit(s.clientIP(r))
 		}
 		if s.accessLog {
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
@@ -137,6 +139,12 @@ func (rec *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // to see that it happens and from where, not a line per request of a
 // client that retries in a loop.
 const noticeInterval = time.Second
+
+// noteTopicLimit logs that a publish from client named a new topic beyond
+// feed.max_topics (a request, or a line of a streaming publish).
+func (s *Server) noteTopicLimit(client string) {
+	s.notices.log(s.log, "topic_limit", "publish refused: a new topic, and the server holds as many as feed.max_topics allows", routePublish, client)
+}
 
 // notices logs refusals (401, 429, refused origins) at info, at most one
 // line per noticeInterval of each kind; the next line says how many were

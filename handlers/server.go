@@ -238,6 +238,7 @@ type Server struct {
 	audienceEvery time.Duration
 	viewerAnswers viewerAnswers
 	stats         func() StoreStats
+	topicCount    topicCount // b.Log, if it counts its topics (feed.Topics)
 	cluster       func() ClusterStatus
 	log           *slog.Logger
 	creds         atomic.Pointer[credentials]       // see SetCredentials
@@ -302,6 +303,7 @@ func New(b Backends, opts Options) *Server {
 		throttle:       newLoginThrottle(),
 		crossOrigin:    http.NewCrossOriginProtection(),
 	}
+	s.topicCount, _ = b.Log.(topicCount)
 	if s.beat = b.Heartbeat; s.beat == nil {
 		s.beat = func(f feed.Filter, at time.Time) (int, error) { return b.Hub.Heartbeat(f, at), nil }
 	}

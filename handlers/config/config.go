@@ -120,6 +120,9 @@ type Feed struct {
 	// streaming publishes (0: no limit).
 	MaxPublishStreams         int `toml:"max_publish_streams"`
 	MaxPublishStreamsPerToken int `toml:"max_publish_streams_per_token"`
+	// MaxTopics bounds the topics the server holds (0: no limit): an
+	// event to a new topic beyond it is refused.
+	MaxTopics int `toml:"max_topics"`
 	// FinalLinger is how long a game whose latest score is final stays in
 	// the live views before it is archived by itself (0: never).
 	FinalLinger time.Duration `toml:"final_linger"`
@@ -392,6 +395,12 @@ const (
 	MaxPasswordCost = 14
 )
 
+// DefaultMaxTopics is how many topics a server holds by default: each
+// costs it about a kilobyte of memory for as long as it runs (its latest
+// event, kept encoded for the snapshot of new subscribers, and its entry
+// in the topic index), so 100,000 take about 100 MB.
+const DefaultMaxTopics = 100_000
+
 // DefaultFinalLinger is how long a final game stays in the live views by
 // default: the evening of the game, for viewers who come late.
 const DefaultFinalLinger = 3 * time.Hour
@@ -425,6 +434,7 @@ func Default() Config {
 			BusyRetry:                 handlers.DefaultBusyRetry,
 			MaxPublishStreams:         handlers.DefaultMaxPublishStreams,
 			MaxPublishStreamsPerToken: handlers.DefaultMaxPublishStreamsPerToken,
+			MaxTopics:                 DefaultMaxTopics,
 			FinalLinger:               DefaultFinalLinger,
 			Viewers:                   handlers.ViewersOperators,
 			ViewersMin:                10,
@@ -744,6 +754,7 @@ func (c Config) Validate() error {
 		{"feed.max_subscribers_per_ip", int64(c.Feed.MaxSubscribersPerIP), 0, 10_000_000, "streams", " (0 sets no limit)"},
 		{"feed.max_publish_streams", int64(c.Feed.MaxPublishStreams), 0, 100_000, "streams", " (0 sets no limit)"},
 		{"feed.max_publish_streams_per_token", int64(c.Feed.MaxPublishStreamsPerToken), 0, 100_000, "streams", " (0 sets no limit)"},
+		{"feed.max_topics", int64(c.Feed.MaxTopics), 0, 100_000_000, "topics", " (0 sets no limit)"},
 		{"auth.publish_burst", int64(c.Auth.PublishBurst), 0, 1_000_000, "events", " (0: as many as publish_rate)"},
 	} {
 		if n.value < n.min || n.value > n.max {
@@ -1106,6 +1117,8 @@ type Live struct {
 	// ExtraTokens are publish tokens of the process's own (the built-in
 	// demo's).
 	ExtraTokens []string
+	// Topics is the server's log behind its topic limit.
+	Topics *feed.Topics
 }
 
 // live are the settings a running server takes anew on SIGHUP, each with
@@ -1120,6 +1133,7 @@ var live = []struct {
 	{[]string{"server.client_ip_header", "server.trusted_proxies"}, func(c Config, to Live) { to.Server.SetProxies(c.Proxies()) }},
 	{[]string{"server.ops_token"}, func(c Config, to Live) { to.Server.SetOpsToken(c.Server.OpsToken) }},
 	{[]string{"log.level"}, func(c Config, to Live) { to.Level.Set(c.Log.SlogLevel()) }},
+	{[]string{"feed.max_topics"}, func(c Config, to Live) { to.Topics.SetLimit(c.Feed.MaxTopics) }},
 }
 
 // Reloadable are the keys a running server applies on SIGHUP; a change

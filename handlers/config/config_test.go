@@ -190,6 +190,10 @@ func TestValidate(t *testing.T) {
 		{"ErrRetryShort", func(c *config.Config) { c.Feed.Retry = 500 * time.Millisecond }, "feed.retry"},
 		{"ErrRetryLong", func(c *config.Config) { c.Feed.Retry = 2 * time.Hour }, "feed.retry"},
 		{"ErrBusyRetryShort", func(c *config.Config) { c.Feed.BusyRetry = time.Millisecond }, "feed.busy_retry"},
+		{"OKMaxTopicsNone", func(c *config.Config) { c.Feed.MaxTopics = 0 }, ""},
+		{"OKMaxTopicsMost", func(c *config.Config) { c.Feed.MaxTopics = 100_000_000 }, ""},
+		{"ErrMaxTopicsNegative", func(c *config.Config) { c.Feed.MaxTopics = -1 }, "feed.max_topics"},
+		{"ErrMaxTopicsHuge", func(c *config.Config) { c.Feed.MaxTopics = 100_000_001 }, "feed.max_topics"},
 		{"OKFinalLingerNever", func(c *config.Config) { c.Feed.FinalLinger = 0 }, ""},
 		{"OKFinalLinger", func(c *config.Config) { c.Feed.FinalLinger = 90 * time.Minute }, ""},
 		{"ErrFinalLingerShort", func(c *config.Config) { c.Feed.FinalLinger = time.Second }, "feed.final_linger"},
@@ -458,6 +462,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("[auth]\nsession_lifetime = \"1h\"\n[[auth.operators]]\nname = \"a\"\npassword_hash = \"$2a$10$x\"\n")
 	f.Add("a = 1\n")
 	f.Add("[feed]\nheartbeat = 1\n")
+	f.Add("[feed]\nmax_topics = -1\nmax_topics = 1e9\n")
 	f.Add("feed.retry = \"1ns\"\n[server]\nread_timeout = 30\n")
 	f.Add("[cors]\nallowed_origins = [\"https://a.example:99999\", \"https://\", \"http://[::1]\"]\n")
 	f.Add("[log]\nformat = \"json\"\nlevel = \"warn\"\naccess = true\n")

@@ -89,6 +89,7 @@ func TestWithReloadable(t *testing.T) {
 	next.Server.TrustedProxies = []string{"127.0.0.1"}
 	next.Server.ClientIPHeader = "X-Real-IP"
 	next.Server.OpsToken = "with-reloadable-ops-token-0123"
+	next.Feed.MaxTopics = 5
 	changed := config.Changed(running, next)
 	for _, key := range config.Reloadable {
 		if !slices.Contains(changed, key) {

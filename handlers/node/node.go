@@ -58,8 +58,10 @@ type Node struct {
 	hub     *fanout.Hub
 	srv     *handlers.Server
 	http    *http.Server
-	// eventLog and history are the store, or the cluster node over it.
+	// eventLog and history are the store, or the cluster node over it;
+	// eventLog behind the topic limit (topics).
 	eventLog feed.Log
+	topics   *feed.Topics
 	history  handlers.History
 	// demoToken is the publish token of the built-in simulation (-demo).
 	demoToken string
@@ -153,14 +155,21 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 		opts.Store(&storeOpts)
 	}
 	// The one edge from the store to the hub: committed events, in ID
-	// order, from the store's hand-off goroutine.
-	storeOpts.Committed = n.hub.Publish
+	// order, from the store's hand-off goroutine. Their topics count
+	// toward feed.max_topics (in a cluster, those of every node).
+	var topics *feed.Topics // set before the store commits anything
+	storeOpts.Committed = func(events []feed.Event) {
+		topics.Saw(events)
+		n.hub.Publish(events)
+	}
 	st, err := store.Open(cfg.Store.Path, storeOpts)
 	if err != nil {
 		n.hub.Close()
 		return nil, err
 	}
 	n.store = st
+	topics = feed.NewTopics(st, cfg.Feed.MaxTopics)
+	n.topics = topics
 	if err := n.preload(ctx); err != nil {
 		n.Close()
 		return nil, err
@@ -179,7 +188,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 	var status func() handlers.ClusterStatus
 	var heartbeat func(feed.Filter, time.Time) (int, error) // nil: the hub's alone
 	var audience func() *fanout.Audience                    // nil: the hub's alone
-	n.eventLog, n.history = st, st
+	n.history = st
 	if len(cfg.Cluster.NATSURLs) > 0 {
 		if n.cluster, err = n.joinCluster(ctx); err != nil {
 			n.Close()
@@ -187,7 +196,10 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 		}
 		// Sessions too: an operator signed in on one node is signed in
 		// on all of them.
-		n.eventLog, n.history, sessions = n.cluster, n.cluster, n.cluster
+		// The topic limit stands before the cluster's log; its count,
+		// made before the node joined (preload, and the events the join
+		// applied through Committed), stays.
+		topics.Log, n.history, sessions = n.cluster, n.cluster, n.cluster
 		status = func() handlers.ClusterStatus {
 			c := n.cluster.Status()
 			return handlers.ClusterStatus{Node: c.Node, Applied: c.Applied, StreamLast: c.StreamLast, Connected: c.Connected, Ready: c.Ready, Problem: c.Problem,
@@ -206,6 +218,7 @@ func Open(ctx context.Context, cfg config.Config, opts Options) (*Node, error) {
 			return n.hub.Heartbeat(f, at), nil
 		}
 	}
+	n.eventLog = topics
 	creds := cfg.Credentials(keys, n.demoToken)
 	serverOpts := handlers.Options{
 		PublishTokens:             creds.PublishTokens,
@@ -314,6 +327,10 @@ func (n *Node) preload(ctx context.Context) error {
 	recent, err := n.store.Recent(ctx, n.cfg.Feed.Window)
 	if err != nil {
 		return fmt.Errorf("load recent events: %w", err)
+	}
+	n.topics.Saw(latest)
+	if held, limit := n.topics.Held(), n.topics.Limit(); limit > 0 && held >= limit {
+		n.log.Warn("the database holds as many topics as feed.max_topics allows, or more: events to new topics are refused until it is raised", "topics", held, "max_topics", limit)
 	}
 	n.hub.Preload(latest, recent, n.store.LastID())
 	// Each delay line starts where the database has it: what the feed

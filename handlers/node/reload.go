@@ -42,7 +42,7 @@ func (n *Node) Reload(cfg config.Config, given config.Given) {
 			"would_remove", gone)
 		return
 	}
-	cfg.ApplyTo(config.Live{Server: n.srv, Level: n.level, Keys: keys, ExtraTokens: []string{n.demoToken}})
+	cfg.ApplyTo(config.Live{Server: n.srv, Level: n.level, Keys: keys, ExtraTokens: []string{n.demoToken}, Topics: n.topics})
 	var applied, restart []string
 	for _, key := range config.Changed(n.running, cfg) {
 		if slices.Contains(config.Reloadable, key) {

@@ -1,0 +1,235 @@
+package feed
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
+
+// Topics is a log that holds at most a number of topics: an update to a
+// topic the log does not hold yet is refused (ErrTopicLimit) once the
+// topics it holds, with the new ones of the publishes in flight, reach
+// the limit. Every topic costs a server memory for as long as it runs (its
+// latest event, for the snapshot of each new subscriber, is kept encoded),
+// and a topic is never removed: without a limit, a publisher could grow a
+// server's memory without end by naming a new topic in every event.
+//
+// The topics it holds are those it has seen committed (Saw: the latest
+// event of each topic at start-up, then every commit, in a cluster the
+// other nodes' too) and those of its own appends that succeeded. A new
+// topic is reserved while its publish is in flight, so publishes at once
+// never pass the limit together; on a cluster, each node counts what it
+// has applied, and publishes to several nodes at once may pass it by the
+// new topics in flight between them.
+type Topics struct {
+	Log
+	limit atomic.Int64 // 0: no limit
+
+	mu      sync.Mutex
+	known   map[string]struct{}
+	pending map[string]int // new topics of appends in flight: how many each
+}
+
+// NewTopics returns log holding at most limit topics (0: no limit).
+func NewTopics(log Log, limit int) *Topics {
+	t := &Topics{Log: log, known: make(map[string]struct{}), pending: make(map[string]int)}
+	t.SetLimit(limit)
+	return t
+}
+
+// SetLimit changes the limit (0: none). Lowered below the topics held, it
+// refuses every new topic and keeps the ones held.
+func (t *Topics) SetLimit(limit int) { t.limit.Store(int64(max(limit, 0))) }
+
+// Limit returns the limit (0: none).
+func (t *Topics) Limit() int { return int(t.limit.Load()) }
+
+// Held returns how many topics the log holds.
+func (t *Topics) Held() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.known)
+}
+
+// Saw records the topics of committed events.
+func (t *Topics) Saw(events []Event) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	prev := ""
+	for _, e := range events {
+		if e.Topic == prev {
+			continue
+		}
+		prev = e.Topic
+		if _, ok := t.known[e.Topic]; !ok {
+			t.known[e.Topic] = struct{}{}
+			delete(t.pending, e.Topic) // held now: its in-flight publishes need no slot
+		}
+	}
+}
+
+// reserve takes a slot for each new topic of topics, all or none, and
+// returns those it reserved (release them when the append is over).
+func (t *Topics) reserve(topics []string) ([]string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var fresh []string // new topics with no publish in flight
+	var shared []string
+	for _, topic := range topics {
+		if _, ok := t.known[topic]; ok {
+			continue
+		}
+		if _, ok := t.pending[topic]; ok {
+			if !containsString(shared, topic) {
+				shared = append(shared, topic)
+			}
+			continue
+		}
+		if !containsString(fresh, topic) {
+			fresh = append(fresh, topic)
+		}
+	}
+	if limit := int(t.limit.Load()); limit > 0 && len(fresh) > 0 && len(t.known)+len(t.pending)+len(fresh) > limit {
+		return nil, Errorf(ErrTopicLimit, "%s would be a new topic, and this server holds as many topics as it allows (feed.max_topics: %d); publish to a topic it holds, or ask its operator to raise the limit", fresh[0], limit)
+	}
+	for _, topic := range fresh {
+		t.pending[topic]++
+	}
+	for _, topic := range shared {
+		t.pending[topic]++
+	}
+	return append(fresh, shared...), nil
+}
+
+// release ends the reservations of an append: the topics of committed
+// events are held from now on, the others free their slot once no
+// publish in flight names them.
+func (t *Topics) release(reserved []string, committed []Event) {
+	if len(reserved) == 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, e := range committed {
+		if _, ok := t.pending[e.Topic]; ok {
+			t.known[e.Topic] = struct{}{}
+		}
+	}
+	for _, topic := range reserved {
+		n, ok := t.pending[topic]
+		if !ok {
+			continue // held already (Saw, or committed above)
+		}
+		if _, held := t.known[topic]; held || n <= 1 {
+			delete(t.pending, topic)
+		} else {
+			t.pending[topic] = n - 1
+		}
+	}
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func topicsOf(updates []Update) []string {
+	topics := make([]string, len(updates))
+	for i, u := range updates {
+		topics[i] = u.Topic
+	}
+	return topics
+}
+
+// Append appends updates if their new topics fit.
+func (t *Topics) Append(ctx context.Context, updates []Update) ([]Event, error) {
+	reserved, err := t.reserve(topicsOf(updates))
+	if err != nil {
+		return nil, err
+	}
+	events, err := t.Log.Append(ctx, updates)
+	t.release(reserved, events)
+	return events, err
+}
+
+// AppendOnce is Append with an idempotency key.
+func (t *Topics) AppendOnce(ctx context.Context, once Idempotency, updates []Update) ([]Event, bool, error) {
+	reserved, err := t.reserve(topicsOf(updates))
+	if err != nil {
+		return nil, false, err
+	}
+	events, replayed, err := t.Log.AppendOnce(ctx, once, updates)
+	t.release(reserved, events)
+	return events, replayed, err
+}
+
+// AppendIf is the log's AppendIf if u's topic fits.
+func (t *Topics) AppendIf(ctx context.Context, once *Idempotency, latest int64, u Update) ([]Event, bool, error) {
+	reserved, err := t.reserve([]string{u.Topic})
+	if err != nil {
+		return nil, false, err
+	}
+	events, replayed, err := t.Log.AppendIf(ctx, once, latest, u)
+	t.release(reserved, events)
+	return events, replayed, err
+}
+
+// AppendEach refuses, each alone, the updates whose new topic does not fit,
+// and appends the others.
+func (t *Topics) AppendEach(ctx context.Context, updates []Checked, keys []*Idempotency) []Outcome {
+	var reserved []string
+	var out []Outcome // made at the first refusal
+	for i, c := range updates {
+		r, err := t.reserve([]string{c.u.Topic})
+		if err != nil {
+			if out == nil {
+				out = make([]Outcome, len(updates))
+			}
+			out[i].Err = err
+			continue
+		}
+		reserved = append(reserved, r...)
+	}
+	if out == nil {
+		out = t.Log.AppendEach(ctx, updates, keys)
+		t.releaseOutcomes(reserved, out)
+		return out
+	}
+	var rest []Checked
+	var restKeys []*Idempotency
+	var at []int // the index in updates of each of rest
+	for i, c := range updates {
+		if out[i].Err != nil {
+			continue
+		}
+		rest = append(rest, c)
+		at = append(at, i)
+		if keys != nil {
+			restKeys = append(restKeys, keys[i])
+		}
+	}
+	if len(rest) > 0 {
+		for k, o := range t.Log.AppendEach(ctx, rest, restKeys) {
+			out[at[k]] = o
+		}
+	}
+	t.releaseOutcomes(reserved, out)
+	return out
+}
+
+func (t *Topics) releaseOutcomes(reserved []string, out []Outcome) {
+	if len(reserved) == 0 {
+		return
+	}
+	var committed []Event
+	for _, o := range out {
+		if o.Err == nil {
+			committed = append(committed, o.Event)
+		}
+	}
+	t.release(reserved, committed)
+}

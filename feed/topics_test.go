@@ -1,0 +1,259 @@
+package feed_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"livefeed/feed"
+	"livefeed/feed/logtest"
+	"livefeed/store"
+)
+
+// openLimited opens a store in a temporary directory behind a topic limit,
+// wired as a server wires them: committed events recorded as held.
+func openLimited(t *testing.T, limit int) (*feed.Topics, *store.Store) {
+	t.Helper()
+	var topics *feed.Topics
+	st, err := store.Open(filepath.Join(t.TempDir(), "feed.db"), store.Options{Committed: func(events []feed.Event) { topics.Saw(events) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	topics = feed.NewTopics(st, limit)
+	return topics, st
+}
+
+func tick(topic string) feed.Update {
+	return feed.Update{Topic: topic, Type: "note", Data: []byte(`{"n":1}`)}
+}
+
+// storedTopics returns the topics the store holds a latest event of.
+func storedTopics(t *testing.T, st *store.Store) map[string]bool {
+	t.Helper()
+	latest, err := st.Latest(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(map[string]bool)
+	for _, e := range latest {
+		got[e.Topic] = true
+	}
+	return got
+}
+
+func wantTopicLimit(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, feed.ErrTopicLimit) {
+		t.Fatalf("%s: %v, want the topic limit", what, err)
+	}
+	if status, _ := feed.StatusOf(err); status != 507 {
+		t.Fatalf("%s: answered %d, want 507", what, status)
+	}
+}
+
+// TestTopicsLimit: at the limit, every way of appending refuses an update
+// to a new topic and stores nothing of its request, and takes updates to
+// the topics held; a line of a streaming publish is refused alone.
+func TestTopicsLimit(t *testing.T) {
+	ctx := context.Background()
+	topics, st := openLimited(t, 3)
+	for _, topic := range []string{"a", "b", "c"} {
+		if _, err := topics.Append(ctx, []feed.Update{tick(topic)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := st.LastID()
+	key := feed.NewIdempotency("publisher", "k1", []byte("body"))
+
+	_, err := topics.Append(ctx, []feed.Update{tick("d")})
+	wantTopicLimit(t, "a new topic", err)
+	_, err = topics.Append(ctx, []feed.Update{tick("a"), tick("d")})
+	wantTopicLimit(t, "a batch with a new topic", err)
+	_, _, err = topics.AppendOnce(ctx, key, []feed.Update{tick("d")})
+	wantTopicLimit(t, "a new topic with a key", err)
+	_, _, err = topics.AppendIf(ctx, nil, 0, tick("d"))
+	wantTopicLimit(t, "a new topic, if it has no event", err)
+	if st.LastID() != last {
+		t.Fatalf("the store's newest ID went from %d to %d: a refused publish stored events", last, st.LastID())
+	}
+
+	out := topics.AppendEach(ctx, logtest.Checked(t, tick("a"), tick("x"), tick("b"), tick("y"), tick("c")), nil)
+	for i, want := range []bool{true, false, true, false, true} {
+		if want != (out[i].Err == nil) {
+			t.Fatalf("line %d: %+v", i+1, out[i])
+		}
+		if !want {
+			wantTopicLimit(t, fmt.Sprintf("line %d", i+1), out[i].Err)
+		}
+	}
+	if out[0].Event.ID != last+1 || out[2].Event.ID != last+2 || out[4].Event.ID != last+3 || out[4].Event.Topic != "c" {
+		t.Fatalf("the lines taken: %+v", out)
+	}
+
+	if _, err := topics.Append(ctx, []feed.Update{tick("a"), tick("b")}); err != nil {
+		t.Fatalf("topics held: %v", err)
+	}
+	events, _, err := topics.AppendOnce(ctx, key, []feed.Update{tick("c")})
+	if err != nil || events[0].Topic != "c" {
+		t.Fatalf("a key refused with a new topic, again with a topic held: %v %+v", err, events)
+	}
+	if got := storedTopics(t, st); len(got) != 3 || topics.Held() != 3 {
+		t.Fatalf("stored %v, held %d; want a, b and c", got, topics.Held())
+	}
+
+	topics.SetLimit(4)
+	if _, err := topics.Append(ctx, []feed.Update{tick("d")}); err != nil {
+		t.Fatalf("after raising the limit: %v", err)
+	}
+	_, err = topics.Append(ctx, []feed.Update{tick("e")})
+	wantTopicLimit(t, "over the raised limit", err)
+	topics.SetLimit(2) // below what it holds: nothing new, the topics held go on
+	_, err = topics.Append(ctx, []feed.Update{tick("e")})
+	wantTopicLimit(t, "below the topics held", err)
+	if _, err := topics.Append(ctx, []feed.Update{tick("d")}); err != nil {
+		t.Fatal(err)
+	}
+	topics.SetLimit(0)
+	if _, err := topics.Append(ctx, []feed.Update{tick("e"), tick("f")}); err != nil {
+		t.Fatalf("no limit: %v", err)
+	}
+	if got := storedTopics(t, st); len(got) != 6 || topics.Held() != 6 {
+		t.Fatalf("stored %v, held %d", got, topics.Held())
+	}
+}
+
+// TestTopicsAtOnce: publishers naming new topics at once never pass the
+// limit together, and a topic several of them name at once takes one
+// slot.
+func TestTopicsAtOnce(t *testing.T) {
+	ctx := context.Background()
+	const limit = 40
+	topics, st := openLimited(t, limit)
+	var taken, refused atomic.Int64
+	var wg sync.WaitGroup
+	for p := range 16 {
+		wg.Go(func() {
+			for i := range 10 {
+				// Each names a topic of its own and one every publisher
+				// names at the same step.
+				batch := []feed.Update{tick(fmt.Sprintf("own/%d/%d", p, i)), tick(fmt.Sprintf("shared/%d", i))}
+				var err error
+				if p%2 == 0 {
+					_, err = topics.Append(ctx, batch)
+				} else {
+					for _, o := range topics.AppendEach(ctx, logtest.Checked(t, batch...), nil) {
+						if o.Err != nil {
+							err = o.Err
+						} else {
+							taken.Add(1)
+						}
+					}
+				}
+				switch {
+				case err == nil && p%2 == 0:
+					taken.Add(2)
+				case errors.Is(err, feed.ErrTopicLimit):
+					refused.Add(1)
+				case err != nil:
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got := storedTopics(t, st)
+	if len(got) != limit || topics.Held() != limit {
+		t.Fatalf("stored %d topics, held %d; want exactly %d", len(got), topics.Held(), limit)
+	}
+	if refused.Load() == 0 || taken.Load() == 0 {
+		t.Fatalf("taken %d, refused %d: the test did not reach the limit", taken.Load(), refused.Load())
+	}
+}
+
+// TestTopicsFreedByFailure: a publish to a new topic that fails frees its
+// slot; one its publisher gave up on stores nothing.
+func TestTopicsFreedByFailure(t *testing.T) {
+	topics, st := openLimited(t, 1)
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := topics.Append(gone, []feed.Update{tick("x")}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a publish given up on: %v", err)
+	}
+	if out := topics.AppendEach(gone, logtest.Checked(t, tick("x")), nil); !errors.Is(out[0].Err, context.Canceled) {
+		t.Fatalf("a line given up on: %v", out[0].Err)
+	}
+	if _, err := topics.Append(context.Background(), []feed.Update{tick("y")}); err != nil {
+		t.Fatalf("the failed publishes' slot: %v", err)
+	}
+	if got := storedTopics(t, st); len(got) != 1 || !got["y"] {
+		t.Fatalf("stored %v", got)
+	}
+}
+
+// TestTopicsSaw: topics committed by others (another node of a cluster,
+// the events of the database at start-up) count toward the limit.
+func TestTopicsSaw(t *testing.T) {
+	ctx := context.Background()
+	topics, _ := openLimited(t, 2)
+	topics.Saw([]feed.Event{{ID: 100, Topic: "p"}, {ID: 101, Topic: "p"}, {ID: 102, Topic: "q"}})
+	if topics.Held() != 2 {
+		t.Fatalf("held %d, want 2", topics.Held())
+	}
+	_, err := topics.Append(ctx, []feed.Update{tick("r")})
+	wantTopicLimit(t, "a third topic", err)
+	if _, err := topics.Append(ctx, []feed.Update{tick("q")}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTopicsLogConformance: a log behind a topic limit is still a log.
+func TestTopicsLogConformance(t *testing.T) {
+	t.Parallel()
+	logtest.Run(t, func(t *testing.T, committed func([]feed.Event)) feed.Log {
+		var topics *feed.Topics
+		st, err := store.Open(filepath.Join(t.TempDir(), "feed.db"), store.Options{Committed: func(events []feed.Event) {
+			topics.Saw(events)
+			committed(events)
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		topics = feed.NewTopics(st, 100_000)
+		return topics
+	})
+}
+
+// TestTopicsHeldBeforeHandedOn: a topic counts from its publish's answer
+// on, before the log hands its event on (a log answers its publishers
+// first).
+func TestTopicsHeldBeforeHandedOn(t *testing.T) {
+	ctx := context.Background()
+	hold := make(chan struct{})
+	var topics *feed.Topics
+	st, err := store.Open(filepath.Join(t.TempDir(), "feed.db"), store.Options{Committed: func(events []feed.Event) {
+		<-hold
+		topics.Saw(events)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	defer close(hold)
+	topics = feed.NewTopics(st, 1)
+	if _, err := topics.Append(ctx, []feed.Update{tick("x")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = topics.Append(ctx, []feed.Update{tick("y")})
+	wantTopicLimit(t, "a second topic while the first is being handed on", err)
+	if out := topics.AppendEach(ctx, logtest.Checked(t, tick("x")), nil); out[0].Err != nil {
+		t.Fatal(out[0].Err)
+	}
+	_, err = topics.Append(ctx, []feed.Update{tick("y")})
+	wantTopicLimit(t, "again", err)
+}
