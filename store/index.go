@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -60,6 +61,7 @@ type recent struct {
 	base   int64
 	high   int64
 	topics map[string][]int64 // ascending
+	peak   int                // the most topics it held since topics was made
 }
 
 func newRecent(base int64) *recent {
@@ -128,6 +130,7 @@ func (r *recent) forget(base int64) {
 		return
 	}
 	r.base = base
+	r.peak = max(r.peak, len(r.topics))
 	for t, ids := range r.topics {
 		i := sort.Search(len(ids), func(i int) bool { return ids[i] > base })
 		switch {
@@ -137,6 +140,25 @@ func (r *recent) forget(base int64) {
 			r.topics[t] = slices.Clone(ids[i:])
 		}
 	}
+	r.topics, r.peak = shrunk(r.topics, r.peak)
+}
+
+// shrinkFrom is the most topics a map of the index held before shrunk
+// makes it anew: below it, its memory is not worth the copy.
+const shrinkFrom = 4096
+
+// shrunk returns m, or a copy of it once it holds a quarter or less of
+// the most it held (peak): a map keeps the room it grew to after its
+// entries are deleted, so a burst of new topics (100,000 in a minute)
+// would hold the index's memory for them as long as the server runs.
+// It returns the peak of the map it returns.
+func shrunk[V any](m map[string]V, peak int) (map[string]V, int) {
+	if peak < shrinkFrom || len(m) > peak/4 {
+		return m, peak
+	}
+	fresh := make(map[string]V, len(m))
+	maps.Copy(fresh, m)
+	return fresh, len(m)
 }
 
 // read returns, for each of topics, its IDs in (after, min(before-1,

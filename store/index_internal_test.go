@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -1207,5 +1208,63 @@ func TestUnindexed(t *testing.T) {
 	defer s.Close()
 	if n := s.Stats().Unindexed; n != 0 || s.LastID() != 3 {
 		t.Fatalf("reopened: Unindexed = %d, last ID %d; want 0 and 3", n, s.LastID())
+	}
+}
+
+// TestIndexMapsShrink: once a burst of topics has passed, the index's maps
+// (the IDs it holds for the next passes, the stash of their events) are
+// made anew with what is left, rather than keep the room they grew to;
+// a map that never held many, or still holds a good share of them, stays.
+func TestIndexMapsShrink(t *testing.T) {
+	t.Parallel()
+	same := func(a, b map[string][]int64) bool {
+		return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+	}
+	withTopics := func(n int) map[string][]int64 {
+		m := make(map[string][]int64, n)
+		for i := range n {
+			m[fmt.Sprint(i)] = []int64{int64(i + 1)}
+		}
+		return m
+	}
+	for _, c := range []struct {
+		name         string
+		topics, peak int
+		kept         bool
+		wantPeak     int
+	}{
+		{"NeverMany", 2, shrinkFrom - 1, true, shrinkFrom - 1},
+		{"MoreThanAQuarter", shrinkFrom/4 + 1, shrinkFrom, true, shrinkFrom},
+		{"AQuarter", shrinkFrom / 4, shrinkFrom, false, shrinkFrom / 4},
+		{"Few", 2, 100_000, false, 2},
+		{"None", 0, 100_000, false, 0},
+	} {
+		m := withTopics(c.topics)
+		got, peak := shrunk(m, c.peak)
+		if same(got, m) != c.kept || peak != c.wantPeak || !reflect.DeepEqual(got, m) {
+			t.Errorf("%s: kept %v, peak %d, %d topics; want kept %v, peak %d", c.name, same(got, m), peak, len(got), c.kept, c.wantPeak)
+		}
+	}
+
+	at := time.Date(2026, 12, 8, 9, 30, 0, 0, time.UTC)
+	var burst []feed.Event
+	for i := range 2 * shrinkFrom {
+		burst = append(burst, feed.Event{ID: int64(i + 1), Topic: fmt.Sprintf("burst/%d", i), Type: "note", Time: at, Data: json.RawMessage(`{}`)})
+	}
+	last := feed.Event{ID: int64(len(burst) + 1), Topic: "steady", Type: "note", Time: at, Data: json.RawMessage(`{}`)}
+	r := newRecent(0)
+	r.add(burst)
+	r.add([]feed.Event{last})
+	before := r.topics
+	r.forget(int64(len(burst)))
+	if same(r.topics, before) || r.peak != 1 || !reflect.DeepEqual(r.topics, map[string][]int64{"steady": {last.ID}}) {
+		t.Errorf("recent after the burst: kept its map %v, peak %d, %v", same(r.topics, before), r.peak, r.topics)
+	}
+	var s stash
+	s.add(burst)
+	s.add([]feed.Event{last})
+	s.drop(int64(len(burst)))
+	if s.peak != 1 || len(s.topics) != 1 || string(s.records("steady", []int64{last.ID})) != string(appendRecord(nil, last)) {
+		t.Errorf("the stash after the burst: peak %d, %d topics", s.peak, len(s.topics))
 	}
 }

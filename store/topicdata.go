@@ -120,6 +120,7 @@ func readRecord(rec []byte, e *feed.Event, buf *eventBuf) error {
 type stash struct {
 	topics map[string]*stashed
 	size   int // bytes held, about
+	peak   int // the most topics it held since topics was made
 }
 
 // stashed is a topic's records: that of ids[i] ends at ends[i] in buf.
@@ -175,6 +176,7 @@ func (s *stash) records(topic string, ids []int64) []byte {
 // drop forgets the records of IDs up to through.
 func (s *stash) drop(through int64) {
 	s.size = 0
+	s.peak = max(s.peak, len(s.topics))
 	for topic, t := range s.topics {
 		i := sort.Search(len(t.ids), func(i int) bool { return t.ids[i] > through })
 		switch {
@@ -196,6 +198,7 @@ func (s *stash) drop(through int64) {
 		}
 		s.size += len(t.buf) + len(t.ids)*stashedBytes
 	}
+	s.topics, s.peak = shrunk(s.topics, s.peak)
 }
 
 // source is where a read finds an ID's event in topic_data: its place in
