@@ -2,6 +2,7 @@ package feed
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -28,6 +29,93 @@ type Topics struct {
 	mu      sync.Mutex
 	known   map[string]struct{}
 	pending map[string]int // new topics of appends in flight: how many each
+	quotas  []*Quota       // those of SetQuotas, kept up to date
+}
+
+// A Quota bounds the topics a filter matches (those a scoped publish
+// token may publish to): a publish carrying it (WithQuota) is refused a
+// new topic that would make them more than its limit, wherever the
+// others came from. Topics counts them while the quota is in force.
+type Quota struct {
+	topics        Filter
+	limit         int
+	held, pending int // matching topics held, and new ones in flight; under Topics.mu
+}
+
+// QuotaSpec is a quota to put in force: at most Limit of the topics
+// Topics matches.
+type QuotaSpec struct {
+	Topics Filter
+	Limit  int
+}
+
+type quotaKey struct{}
+
+// WithQuota returns ctx carrying q: an append with it is held to q as
+// well as to the limit of every topic (nil: to that alone).
+func WithQuota(ctx context.Context, q *Quota) context.Context {
+	if q == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, quotaKey{}, q)
+}
+
+func quotaOf(ctx context.Context) *Quota {
+	q, _ := ctx.Value(quotaKey{}).(*Quota)
+	return q
+}
+
+// SetQuotas puts specs in force in place of the quotas before, each
+// counting the topics held and in flight from now on, and returns them
+// in order. A quota no longer in force bounds nothing.
+func (t *Topics) SetQuotas(specs []QuotaSpec) []*Quota {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, q := range t.quotas {
+		q.limit = 0
+	}
+	t.quotas = make([]*Quota, len(specs))
+	for i, spec := range specs {
+		q := &Quota{topics: spec.Topics, limit: spec.Limit}
+		for topic := range t.known {
+			if q.topics.Match(topic) {
+				q.held++
+			}
+		}
+		for topic := range t.pending {
+			if q.topics.Match(topic) {
+				q.pending++
+			}
+		}
+		t.quotas[i] = q
+	}
+	return slices.Clone(t.quotas)
+}
+
+// hold records a topic held from now on that was not in flight; settle
+// one that was in flight, held (committed) or not. Both with t.mu held.
+func (t *Topics) hold(topic string) {
+	t.known[topic] = struct{}{}
+	for _, q := range t.quotas {
+		if q.topics.Match(topic) {
+			q.held++
+		}
+	}
+}
+
+func (t *Topics) settle(topic string, held bool) {
+	delete(t.pending, topic)
+	if held {
+		t.known[topic] = struct{}{}
+	}
+	for _, q := range t.quotas {
+		if q.topics.Match(topic) {
+			q.pending--
+			if held {
+				q.held++
+			}
+		}
+	}
 }
 
 // NewTopics returns log holding at most limit topics (0: no limit).
@@ -61,16 +149,21 @@ func (t *Topics) Saw(events []Event) {
 			continue
 		}
 		prev = e.Topic
-		if _, ok := t.known[e.Topic]; !ok {
-			t.known[e.Topic] = struct{}{}
-			delete(t.pending, e.Topic) // held now: its in-flight publishes need no slot
+		if _, ok := t.known[e.Topic]; ok {
+			continue
+		}
+		if _, ok := t.pending[e.Topic]; ok {
+			t.settle(e.Topic, true) // its publishes in flight need no slot now
+		} else {
+			t.hold(e.Topic)
 		}
 	}
 }
 
-// reserve takes a slot for each new topic of topics, all or none, and
-// returns those it reserved (release them when the append is over).
-func (t *Topics) reserve(topics []string) ([]string, error) {
+// reserve takes a slot for each new topic of topics, all or none, within
+// the limit and ctx's quota, and returns those it reserved (release them
+// when the append is over).
+func (t *Topics) reserve(ctx context.Context, topics []string) ([]string, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var fresh []string // new topics with no publish in flight
@@ -89,11 +182,33 @@ func (t *Topics) reserve(topics []string) ([]string, error) {
 			fresh = append(fresh, topic)
 		}
 	}
-	if limit := int(t.limit.Load()); limit > 0 && len(fresh) > 0 && len(t.known)+len(t.pending)+len(fresh) > limit {
+	if len(fresh) == 0 {
+		for _, topic := range shared {
+			t.pending[topic]++
+		}
+		return shared, nil
+	}
+	if limit := int(t.limit.Load()); limit > 0 && len(t.known)+len(t.pending)+len(fresh) > limit {
 		return nil, Errorf(ErrTopicLimit, "%s would be a new topic, and this server holds as many topics as it allows (feed.max_topics: %d); publish to a topic it holds, or ask its operator to raise the limit", fresh[0], limit)
 	}
+	if q := quotaOf(ctx); q != nil && q.limit > 0 {
+		n := 0
+		for _, topic := range fresh {
+			if q.topics.Match(topic) {
+				n++
+			}
+		}
+		if n > 0 && q.held+q.pending+n > q.limit {
+			return nil, Errorf(ErrTopicLimit, "%s would be a new topic, and this publish token's topics (%s) are as many as it may have (its max_topics: %d); publish to a topic it has, or ask the server's operator to raise the limit", fresh[0], q.topics, q.limit)
+		}
+	}
 	for _, topic := range fresh {
-		t.pending[topic]++
+		t.pending[topic] = 1
+		for _, q := range t.quotas {
+			if q.topics.Match(topic) {
+				q.pending++
+			}
+		}
 	}
 	for _, topic := range shared {
 		t.pending[topic]++
@@ -112,17 +227,16 @@ func (t *Topics) release(reserved []string, committed []Event) {
 	defer t.mu.Unlock()
 	for _, e := range committed {
 		if _, ok := t.pending[e.Topic]; ok {
-			t.known[e.Topic] = struct{}{}
+			t.settle(e.Topic, true)
 		}
 	}
 	for _, topic := range reserved {
 		n, ok := t.pending[topic]
-		if !ok {
-			continue // held already (Saw, or committed above)
-		}
-		if _, held := t.known[topic]; held || n <= 1 {
-			delete(t.pending, topic)
-		} else {
+		switch {
+		case !ok: // held already (Saw, or committed above)
+		case n <= 1:
+			t.settle(topic, false)
+		default:
 			t.pending[topic] = n - 1
 		}
 	}
@@ -147,7 +261,7 @@ func topicsOf(updates []Update) []string {
 
 // Append appends updates if their new topics fit.
 func (t *Topics) Append(ctx context.Context, updates []Update) ([]Event, error) {
-	reserved, err := t.reserve(topicsOf(updates))
+	reserved, err := t.reserve(ctx, topicsOf(updates))
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +272,7 @@ func (t *Topics) Append(ctx context.Context, updates []Update) ([]Event, error) 
 
 // AppendOnce is Append with an idempotency key.
 func (t *Topics) AppendOnce(ctx context.Context, once Idempotency, updates []Update) ([]Event, bool, error) {
-	reserved, err := t.reserve(topicsOf(updates))
+	reserved, err := t.reserve(ctx, topicsOf(updates))
 	if err != nil {
 		return nil, false, err
 	}
@@ -169,7 +283,7 @@ func (t *Topics) AppendOnce(ctx context.Context, once Idempotency, updates []Upd
 
 // AppendIf is the log's AppendIf if u's topic fits.
 func (t *Topics) AppendIf(ctx context.Context, once *Idempotency, latest int64, u Update) ([]Event, bool, error) {
-	reserved, err := t.reserve([]string{u.Topic})
+	reserved, err := t.reserve(ctx, []string{u.Topic})
 	if err != nil {
 		return nil, false, err
 	}
@@ -184,7 +298,7 @@ func (t *Topics) AppendEach(ctx context.Context, updates []Checked, keys []*Idem
 	var reserved []string
 	var out []Outcome // made at the first refusal
 	for i, c := range updates {
-		r, err := t.reserve([]string{c.u.Topic})
+		r, err := t.reserve(ctx, []string{c.u.Topic})
 		if err != nil {
 			if out == nil {
 				out = make([]Outcome, len(updates))

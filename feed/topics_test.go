@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -256,4 +257,99 @@ func TestTopicsHeldBeforeHandedOn(t *testing.T) {
 	}
 	_, err = topics.Append(ctx, []feed.Update{tick("y")})
 	wantTopicLimit(t, "again", err)
+}
+
+func filter(t *testing.T, patterns ...string) feed.Filter {
+	t.Helper()
+	f, err := feed.ParseFilter(patterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestTopicsQuota: a publish carrying a quota (a scoped publish token's
+// max_topics) is refused a new topic beyond it, counting every topic its
+// filter matches whoever made it; one quota's refusals leave the others'
+// topics alone; a quota put in force anew counts what is held.
+func TestTopicsQuota(t *testing.T) {
+	ctx := context.Background()
+	topics, st := openLimited(t, 100)
+	quotas := topics.SetQuotas([]feed.QuotaSpec{{Topics: filter(t, "a/*"), Limit: 2}, {Topics: filter(t, "b/*", "c"), Limit: 3}})
+	a, b := feed.WithQuota(ctx, quotas[0]), feed.WithQuota(ctx, quotas[1])
+	mustAppend := func(ctx context.Context, topic string) {
+		t.Helper()
+		if _, err := topics.Append(ctx, []feed.Update{tick(topic)}); err != nil {
+			t.Fatalf("%s: %v", topic, err)
+		}
+	}
+	refused := func(ctx context.Context, topic, says string) {
+		t.Helper()
+		_, err := topics.Append(ctx, []feed.Update{tick(topic)})
+		wantTopicLimit(t, topic, err)
+		if !strings.Contains(err.Error(), says) {
+			t.Fatalf("%s: %q does not say %q", topic, err, says)
+		}
+	}
+	mustAppend(a, "a/1")
+	mustAppend(a, "a/2")
+	refused(a, "a/3", "this publish token's topics (a/*) are as many as it may have (its max_topics: 2)")
+	mustAppend(a, "a/1")
+	mustAppend(ctx, "a/9") // without the quota (another token): the server's limit alone
+	refused(a, "a/4", "max_topics: 2")
+	mustAppend(a, "a/9")
+
+	mustAppend(b, "b/1")
+	mustAppend(b, "c")
+	if out := topics.AppendEach(b, logtest.Checked(t, tick("b/1"), tick("b/2"), tick("b/3"), tick("c")), nil); out[0].Err != nil || out[1].Err != nil || out[3].Err != nil {
+		t.Fatalf("b's lines: %+v", out)
+	} else {
+		wantTopicLimit(t, "b's fourth topic", out[2].Err)
+	}
+	_, _, err := topics.AppendIf(b, nil, 0, tick("b/4"))
+	wantTopicLimit(t, "b's fourth topic, if new", err)
+	mustAppend(ctx, "x") // the others' topics go on
+
+	quotas = topics.SetQuotas([]feed.QuotaSpec{{Topics: filter(t, "a/*"), Limit: 5}})
+	a = feed.WithQuota(ctx, quotas[0])
+	mustAppend(a, "a/3")
+	mustAppend(a, "a/4")
+	refused(a, "a/5", "max_topics: 5")
+	mustAppend(b, "b/9") // b's quota is no longer in force
+	if got := storedTopics(t, st); len(got) != 10 || topics.Held() != 10 {
+		t.Fatalf("stored %v, held %d", got, topics.Held())
+	}
+}
+
+// TestTopicsQuotaAtOnce: publishes with one quota at once never pass it
+// together, nor pass the server's limit.
+func TestTopicsQuotaAtOnce(t *testing.T) {
+	ctx := context.Background()
+	topics, st := openLimited(t, 30)
+	quotas := topics.SetQuotas([]feed.QuotaSpec{{Topics: filter(t, "a/*"), Limit: 12}})
+	a := feed.WithQuota(ctx, quotas[0])
+	var wg sync.WaitGroup
+	for p := range 8 {
+		wg.Go(func() {
+			for i := range 6 {
+				if _, err := topics.Append(a, []feed.Update{tick(fmt.Sprintf("a/%d/%d", p, i))}); err != nil && !errors.Is(err, feed.ErrTopicLimit) {
+					t.Error(err)
+				}
+				if _, err := topics.Append(ctx, []feed.Update{tick(fmt.Sprintf("o/%d/%d", p, i))}); err != nil && !errors.Is(err, feed.ErrTopicLimit) {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	n := 0
+	got := storedTopics(t, st)
+	for topic := range got {
+		if strings.HasPrefix(topic, "a/") {
+			n++
+		}
+	}
+	if n != 12 || len(got) != 30 {
+		t.Fatalf("%d topics of a/*, %d in all; want 12 and 30", n, len(got))
+	}
 }

@@ -1,8 +1,10 @@
 package handlers
 
 import (
+	"context"
 	"crypto/sha256"
 
+	"livefeed/feed"
 	"livefeed/handlers/token"
 )
 
@@ -34,6 +36,15 @@ type credentials struct {
 	keys      *token.Keys
 	origins   *Origins
 	operators map[string]string // name → bcrypt hash
+	// quotas bound the topics of the scoped publish tokens with a
+	// max_topics, by digest.
+	quotas map[[sha256.Size]byte]*feed.Quota
+}
+
+// withQuota returns ctx carrying the topic quota of the publish token
+// whose digest is publisher, if it has one.
+func (c *credentials) withQuota(ctx context.Context, publisher [sha256.Size]byte) context.Context {
+	return feed.WithQuota(ctx, c.quotas[publisher])
 }
 
 // SetCredentials replaces the server's credentials; requests under way
@@ -44,8 +55,21 @@ func (s *Server) SetCredentials(c Credentials) {
 	for _, t := range c.PublishTokens {
 		next.tokens = append(next.tokens, publishToken{digest: sha256.Sum256([]byte(t))})
 	}
+	var specs []feed.QuotaSpec
+	var limited [][sha256.Size]byte
 	for _, t := range c.ScopedPublishTokens {
-		next.tokens = append(next.tokens, publishToken{digest: sha256.Sum256([]byte(t.Token)), topics: t.Topics})
+		digest := sha256.Sum256([]byte(t.Token))
+		next.tokens = append(next.tokens, publishToken{digest: digest, topics: t.Topics})
+		if t.MaxTopics > 0 {
+			specs = append(specs, feed.QuotaSpec{Topics: t.Topics, Limit: t.MaxTopics})
+			limited = append(limited, digest)
+		}
+	}
+	if s.topicCount != nil {
+		next.quotas = make(map[[sha256.Size]byte]*feed.Quota, len(specs))
+		for i, q := range s.topicCount.SetQuotas(specs) {
+			next.quotas[limited[i]] = q
+		}
 	}
 	for _, op := range c.Operators {
 		next.operators[op.Name] = op.PasswordHash

@@ -104,6 +104,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 		// (which cancels the request's context).
 		ctx:       context.WithoutCancel(r.Context()),
 		publisher: "token:" + holder,
+		digest:    publisher,
 		client:    s.clientIP(r),
 		ready:     make(chan struct{}, 1), room: make(chan struct{}, 1),
 	}
@@ -191,6 +192,7 @@ type stream struct {
 	ctx       context.Context
 	appender  feed.Log
 	publisher string // the idempotency keys' publisher
+	digest    [32]byte
 	client    string // the publisher's address, for the log
 	// creds are the credentials the token was last checked against: when
 	// the server's change (SIGHUP), the token is checked again before
@@ -471,7 +473,10 @@ func (st *stream) commitLoop() {
 		st.signal(st.room)
 		var outcomes []feed.Outcome
 		if len(g.updates) > 0 {
-			outcomes = st.appender.AppendEach(st.ctx, g.updates, g.keys)
+			// The token's topic quota as the server has it now (a
+			// reload may have changed it meanwhile).
+			ctx := st.s.creds.Load().withQuota(st.ctx, st.digest)
+			outcomes = st.appender.AppendEach(ctx, g.updates, g.keys)
 		}
 		out = out[:0]
 		published := 0

@@ -285,10 +285,12 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// topicCount is a log that counts its topics (feed.Topics).
+// topicCount is a log that counts its topics, and those of scoped publish
+// tokens with max_topics (feed.Topics).
 type topicCount interface {
 	Held() int
 	Limit() int
+	SetQuotas([]feed.QuotaSpec) []*feed.Quota
 }
 
 // failureReason names the reason a publish answered with status failed:

@@ -78,7 +78,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	// sending (shutdown(SHUT_WR)), and that client still reads the reply:
 	// giving up then would answer nothing, which net/http turns into an
 	// empty "200 OK" for events never stored.
-	ctx := context.WithoutCancel(r.Context())
+	ctx := s.creds.Load().withQuota(context.WithoutCancel(r.Context()), publisher)
 	var events []feed.Event
 	replayed := false
 	if key == "" {

@@ -141,9 +141,10 @@ func (rec *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 const noticeInterval = time.Second
 
 // noteTopicLimit logs that a publish from client named a new topic beyond
-// feed.max_topics (a request, or a line of a streaming publish).
+// feed.max_topics or its token's max_topics (a request, or a line of a
+// streaming publish).
 func (s *Server) noteTopicLimit(client string) {
-	s.notices.log(s.log, "topic_limit", "publish refused: a new topic, and the server holds as many as feed.max_topics allows", routePublish, client)
+	s.notices.log(s.log, "topic_limit", "publish refused: a new topic beyond the topics allowed (feed.max_topics, or the publish token's max_topics)", routePublish, client)
 }
 
 // notices logs refusals (401, 429, refused origins) at info, at most one

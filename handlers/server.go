@@ -538,6 +538,9 @@ func (b requestBody) Read(p []byte) (int, error) {
 type ScopedPublishToken struct {
 	Token  string
 	Topics feed.Filter
+	// MaxTopics bounds the topics Topics match, wherever they came from
+	// (0: only the server's limit does).
+	MaxTopics int
 }
 
 // publishToken is an accepted publish token: its digest, and the topics it

@@ -31,6 +31,18 @@ subscriber_audience = "livefeed.example"`, nil,
 			[]config.PublishToken{{Token: "any-topic-token-0123456789"}, {Token: "partner-a-token-0123456789", Topics: []string{"partner-a/*", "shared/x"}}}, ""},
 		{"OKScopedTokensFromEnvironment", "", map[string]string{config.EnvPublishTokens: "any-topic-token-0123456789, partner-b-token-0123456789 partner-b/*  shared/x", config.EnvSubscriberKeys: secret},
 			[]config.PublishToken{{Token: "any-topic-token-0123456789"}, {Token: "partner-b-token-0123456789", Topics: []string{"partner-b/*", "shared/x"}}}, ""},
+		{"OKScopedTokenMaxTopics", `[auth]
+publish_tokens = [{ max_topics = 5000, token = "partner-a-token-0123456789", topics = ["partner-a/*"] }]
+subscriber_keys = ["` + secret + `"]`, nil,
+			[]config.PublishToken{{Token: "partner-a-token-0123456789", Topics: []string{"partner-a/*"}, MaxTopics: 5000}}, ""},
+		{"ErrScopedTokenMaxTopicsString", `[auth]
+publish_tokens = [{ token = "partner-a-token-0123456789", topics = ["partner-a/*"], max_topics = "5000" }]`, nil, nil, "max_topics must be a whole number"},
+		{"ErrScopedTokenMaxTopicsFloat", `[auth]
+publish_tokens = [{ token = "partner-a-token-0123456789", topics = ["partner-a/*"], max_topics = 50.5 }]`, nil, nil, "max_topics must be a whole number"},
+		{"ErrScopedTokenMaxTopicsHuge", `[auth]
+publish_tokens = [{ token = "partner-a-token-0123456789", topics = ["partner-a/*"], max_topics = 99999999999999 }]`, nil, nil, "auth.publish_tokens[0].max_topics"},
+		{"ErrScopedTokenMaxTopicsNegative", `[auth]
+publish_tokens = [{ token = "partner-a-token-0123456789", topics = ["partner-a/*"], max_topics = -9999999999999 }]`, nil, nil, "auth.publish_tokens[0].max_topics"},
 		{"ErrScopedTokenBadPattern", `[auth]
 publish_tokens = [{ token = "partner-a-token-0123456789", topics = ["partner a"] }]`, nil, nil, "auth.publish_tokens[0].topics"},
 		{"ErrScopedTokenEmptyTopics", `[auth]

@@ -273,6 +273,9 @@ type Auth struct {
 type PublishToken struct {
 	Token  string   `toml:"token"`
 	Topics []string `toml:"topics"`
+	// MaxTopics bounds the topics Topics match (0: only feed.max_topics
+	// does): a partner's token cannot take the server's every topic.
+	MaxTopics int `toml:"max_topics"`
 }
 
 // UnmarshalTOML reads a string or a {token, topics} table.
@@ -306,8 +309,14 @@ func (p *PublishToken) UnmarshalTOML(v any) error {
 				if len(p.Topics) == 0 {
 					return errors.New("a publish token's topics must not be empty: leave the key out for a token that may publish anywhere")
 				}
+			case "max_topics":
+				n, ok := x.(int64)
+				if !ok {
+					return errors.New("a publish token's max_topics must be a whole number")
+				}
+				p.MaxTopics = int(max(min(n, math.MaxInt32), math.MinInt32)) // out of range either way: Validate names it
 			default:
-				return fmt.Errorf("unknown key %q in a publish token: the keys are token and topics", k)
+				return fmt.Errorf("unknown key %q in a publish token: the keys are token, topics and max_topics", k)
 			}
 		}
 		return nil
@@ -830,6 +839,12 @@ func (c Config) Validate() error {
 				bad(fmt.Sprintf("auth.publish_tokens[%d].topics", i), "%v", err)
 			}
 		}
+		switch {
+		case t.MaxTopics < 0 || t.MaxTopics > 100_000_000:
+			bad(fmt.Sprintf("auth.publish_tokens[%d].max_topics", i), "%d: 0 (only feed.max_topics bounds its topics) to 100000000", t.MaxTopics)
+		case t.MaxTopics > 0 && len(t.Topics) == 0:
+			bad(fmt.Sprintf("auth.publish_tokens[%d].max_topics", i), "bounds the topics a scoped token may publish to: give its topics too (feed.max_topics bounds a token that may publish anywhere)")
+		}
 	}
 	if len(c.Auth.PrivateTopics) > 0 {
 		if _, err := feed.ParseFilter(c.Auth.PrivateTopics); err != nil {
@@ -1166,7 +1181,7 @@ func (c Config) Credentials(keys *token.Keys, extraTokens ...string) handlers.Cr
 			continue
 		}
 		topics, _ := feed.ParseFilter(t.Topics) // checked by Validate
-		creds.ScopedPublishTokens = append(creds.ScopedPublishTokens, handlers.ScopedPublishToken{Token: t.Token, Topics: topics})
+		creds.ScopedPublishTokens = append(creds.ScopedPublishTokens, handlers.ScopedPublishToken{Token: t.Token, Topics: topics, MaxTopics: t.MaxTopics})
 	}
 	return creds
 }

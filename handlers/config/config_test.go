@@ -190,6 +190,18 @@ func TestValidate(t *testing.T) {
 		{"ErrRetryShort", func(c *config.Config) { c.Feed.Retry = 500 * time.Millisecond }, "feed.retry"},
 		{"ErrRetryLong", func(c *config.Config) { c.Feed.Retry = 2 * time.Hour }, "feed.retry"},
 		{"ErrBusyRetryShort", func(c *config.Config) { c.Feed.BusyRetry = time.Millisecond }, "feed.busy_retry"},
+		{"OKTokenMaxTopics", func(c *config.Config) {
+			c.Auth.PublishTokens = []config.PublishToken{{Token: "partner-token-0123456789", Topics: []string{"p/*"}, MaxTopics: 10}}
+		}, ""},
+		{"ErrTokenMaxTopicsNegative", func(c *config.Config) {
+			c.Auth.PublishTokens = []config.PublishToken{{Token: "partner-token-0123456789", Topics: []string{"p/*"}, MaxTopics: -1}}
+		}, "auth.publish_tokens[0].max_topics"},
+		{"ErrTokenMaxTopicsHuge", func(c *config.Config) {
+			c.Auth.PublishTokens = []config.PublishToken{{Token: "partner-token-0123456789", Topics: []string{"p/*"}, MaxTopics: 100_000_001}}
+		}, "auth.publish_tokens[0].max_topics"},
+		{"ErrTokenMaxTopicsUnscoped", func(c *config.Config) {
+			c.Auth.PublishTokens = []config.PublishToken{{Token: "partner-token-0123456789", MaxTopics: 10}}
+		}, "auth.publish_tokens[0].max_topics"},
 		{"OKMaxTopicsNone", func(c *config.Config) { c.Feed.MaxTopics = 0 }, ""},
 		{"OKMaxTopicsMost", func(c *config.Config) { c.Feed.MaxTopics = 100_000_000 }, ""},
 		{"ErrMaxTopicsNegative", func(c *config.Config) { c.Feed.MaxTopics = -1 }, "feed.max_topics"},
@@ -337,7 +349,7 @@ func TestLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !reflect.DeepEqual(config.Tokens(cfg.Auth.PublishTokens), []string{"env-token-one-0123456789", "env-token-two-0123456789"}) {
-			t.Fatalf("tokens = %q", cfg.Auth.PublishTokens)
+			t.Fatalf("tokens = %+v", cfg.Auth.PublishTokens)
 		}
 	})
 	t.Run("OKEnvOperators", func(t *testing.T) {
@@ -463,6 +475,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("a = 1\n")
 	f.Add("[feed]\nheartbeat = 1\n")
 	f.Add("[feed]\nmax_topics = -1\nmax_topics = 1e9\n")
+	f.Add("[auth]\npublish_tokens = [{ token = \"t\", topics = [\"a/*\"], max_topics = 3 }, { max_topics = 1e99 }]\n")
 	f.Add("feed.retry = \"1ns\"\n[server]\nread_timeout = 30\n")
 	f.Add("[cors]\nallowed_origins = [\"https://a.example:99999\", \"https://\", \"http://[::1]\"]\n")
 	f.Add("[log]\nformat = \"json\"\nlevel = \"warn\"\naccess = true\n")

@@ -146,3 +146,58 @@ func TestTopicLimitCluster(t *testing.T) {
 		t.Fatalf("a topic held, through node b: %d %s", status, reply)
 	}
 }
+
+// TestTopicLimitPerToken: a scoped publish token's max_topics bounds the
+// topics its patterns hold, whoever made them, in a publish and a
+// streaming publish's line; the other tokens' topics go on; a reload
+// applies a new bound.
+func TestTopicLimitPerToken(t *testing.T) {
+	t.Parallel()
+	const partner = "nodetest-partner-token-0123456789"
+	cfg := nodetest.Config(t)
+	cfg.Auth.PublishTokens = append(cfg.Auth.PublishTokens, config.PublishToken{Token: partner, Topics: []string{"partner/*"}, MaxTopics: 2})
+	n := nodetest.Start(t, cfg, node.Options{})
+	publish := func(tok, contentType, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, n.URL+"/api/publish", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", contentType)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, topic := range []string{"partner/a", "partner/b", "partner/a"} {
+		if status, reply := publish(partner, "application/json", nodetest.Note(topic, 1)); status != 201 {
+			t.Fatalf("%s: %d %s", topic, status, reply)
+		}
+	}
+	status, reply := publish(partner, "application/json", nodetest.Note("partner/c", 1))
+	if status != 507 || !strings.Contains(reply, "this publish token's topics (partner/*) are as many as it may have (its max_topics: 2)") {
+		t.Fatalf("the partner's third topic: %d %s", status, reply)
+	}
+	// The operator's token: only the server's limit.
+	if status, reply := publish(nodetest.Token, "application/json", "["+nodetest.Note("partner/z", 1)+","+nodetest.Note("other", 1)+"]"); status != 201 {
+		t.Fatalf("another token: %d %s", status, reply)
+	}
+	status, reply = publish(partner, "application/x-ndjson", nodetest.Note("partner/z", 2)+"\n"+nodetest.Note("partner/d", 1)+"\n")
+	lines := strings.Split(strings.TrimSpace(reply), "\n")
+	if status != 200 || len(lines) != 2 || !strings.HasPrefix(lines[0], `{"id":`) || !strings.HasPrefix(lines[1], `{"line":2,"status":507,`) {
+		t.Fatalf("the partner's streaming publish: %d %q", status, lines)
+	}
+	if got := storedTopics(t, n); !slices.Equal(got, []string{"other", "partner/a", "partner/b", "partner/z"}) {
+		t.Fatalf("stored topics %q", got)
+	}
+
+	cfg.Auth.PublishTokens[1].MaxTopics = 4
+	n.Reload(cfg, config.Given{"auth.publish_tokens": true})
+	if status, reply := publish(partner, "application/json", nodetest.Note("partner/c", 1)); status != 201 {
+		t.Fatalf("after the reload raised it to 4: %d %s", status, reply)
+	}
+	if status, _ := publish(partner, "application/json", nodetest.Note("partner/d", 1)); status != 507 {
+		t.Fatalf("a fifth topic of partner/* over 4: %d", status)
+	}
+}
