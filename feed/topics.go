@@ -2,7 +2,9 @@ package feed
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -189,17 +191,21 @@ func (t *Topics) reserve(ctx context.Context, topics []string) ([]string, error)
 		return shared, nil
 	}
 	if limit := int(t.limit.Load()); limit > 0 && len(t.known)+len(t.pending)+len(fresh) > limit {
-		return nil, Errorf(ErrTopicLimit, "%s would be a new topic, and this server holds as many topics as it allows (feed.max_topics: %d); publish to a topic it holds, or ask its operator to raise the limit", fresh[0], limit)
+		return nil, overLimit(fresh, limit-len(t.known)-len(t.pending),
+			fmt.Sprintf("this server holds as many topics as it allows (feed.max_topics: %d); publish to a topic it holds", limit),
+			fmt.Sprintf("this server has room for %%d more (feed.max_topics: %d)", limit), "its operator")
 	}
 	if q := quotaOf(ctx); q != nil && q.limit > 0 {
-		n := 0
+		var theirs []string
 		for _, topic := range fresh {
 			if q.topics.Match(topic) {
-				n++
+				theirs = append(theirs, topic)
 			}
 		}
-		if n > 0 && q.held+q.pending+n > q.limit {
-			return nil, Errorf(ErrTopicLimit, "%s would be a new topic, and this publish token's topics (%s) are as many as it may have (its max_topics: %d); publish to a topic it has, or ask the server's operator to raise the limit", fresh[0], q.topics, q.limit)
+		if len(theirs) > 0 && q.held+q.pending+len(theirs) > q.limit {
+			return nil, overLimit(theirs, q.limit-q.held-q.pending,
+				fmt.Sprintf("this publish token's topics (%s) are as many as it may have (its max_topics: %d); publish to a topic it has", q.topics, q.limit),
+				fmt.Sprintf("this publish token's topics (%s) have room for %%d more (its max_topics: %d)", q.topics, q.limit), "the server's operator")
 		}
 	}
 	for _, topic := range fresh {
@@ -214,6 +220,19 @@ func (t *Topics) reserve(ctx context.Context, topics []string) ([]string, error)
 		t.pending[topic]++
 	}
 	return append(fresh, shared...), nil
+}
+
+// overLimit refuses new topics of which room fit (none, or fewer than
+// all): full says why none fits, some (with a %d for room) why not all.
+func overLimit(topics []string, room int, full, some, who string) error {
+	if room <= 0 || len(topics) == 1 {
+		return Errorf(ErrTopicLimit, "%s would be a new topic, and %s, or ask %s to raise the limit", topics[0], full, who)
+	}
+	named := strings.Join(topics[:min(len(topics), 3)], ", ")
+	if len(topics) > 3 {
+		named += ", ..."
+	}
+	return Errorf(ErrTopicLimit, "the publish names %d new topics (%s), and %s; publish fewer, or ask %s to raise the limit", len(topics), named, fmt.Sprintf(some, room), who)
 }
 
 // release ends the reservations of an append: the topics of committed

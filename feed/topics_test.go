@@ -353,3 +353,36 @@ func TestTopicsQuotaAtOnce(t *testing.T) {
 		t.Fatalf("%d topics of a/*, %d in all; want 12 and 30", n, len(got))
 	}
 }
+
+// TestTopicsRefusalSays: a refusal names the new topics that do not fit
+// and how many would.
+func TestTopicsRefusalSays(t *testing.T) {
+	ctx := context.Background()
+	topics, _ := openLimited(t, 3)
+	quotas := topics.SetQuotas([]feed.QuotaSpec{{Topics: filter(t, "p/*"), Limit: 1}})
+	p := feed.WithQuota(ctx, quotas[0])
+	for _, c := range []struct {
+		ctx     context.Context
+		updates []feed.Update
+		says    string
+	}{
+		{ctx, []feed.Update{tick("a"), tick("b"), tick("c"), tick("d"), tick("a")}, "the publish names 4 new topics (a, b, c, ...), and this server has room for 3 more (feed.max_topics: 3); publish fewer, or ask its operator to raise the limit"},
+		{p, []feed.Update{tick("x"), tick("p/1"), tick("p/2")}, "the publish names 2 new topics (p/1, p/2), and this publish token's topics (p/*) have room for 1 more (its max_topics: 1); publish fewer, or ask the server's operator to raise the limit"},
+		{p, []feed.Update{tick("p/1")}, ""},
+		{p, []feed.Update{tick("x"), tick("p/2")}, "p/2 would be a new topic, and this publish token's topics (p/*) are as many as it may have (its max_topics: 1); publish to a topic it has, or ask the server's operator to raise the limit"},
+		{ctx, []feed.Update{tick("x"), tick("y")}, ""},
+		{ctx, []feed.Update{tick("z")}, "z would be a new topic, and this server holds as many topics as it allows (feed.max_topics: 3); publish to a topic it holds, or ask its operator to raise the limit"},
+	} {
+		_, err := topics.Append(c.ctx, c.updates)
+		if c.says == "" {
+			if err != nil {
+				t.Fatalf("%v: %v", c.updates, err)
+			}
+			continue
+		}
+		wantTopicLimit(t, fmt.Sprint(c.updates), err)
+		if err.Error() != c.says {
+			t.Errorf("refused with\n%q, want\n%q", err, c.says)
+		}
+	}
+}
