@@ -181,16 +181,14 @@ func (s *Server) viewersBody(r *http.Request, rd reader, t told, f feed.Filter) 
 	}
 	names = slices.DeleteFunc(names, func(topic string) bool { return !rd.Allows(topic) })
 	if len(s.opts.Delayed) > 0 && !isOperatorRead(r) {
-		asOf := s.delayedLatestOf(r, rd)
-		var err error
-		names = slices.DeleteFunc(names, func(topic string) bool {
-			_, delayed, found, e := asOf(topic)
-			err = cmp.Or(err, e)
-			return delayed && !found
-		})
+		then, err := s.delayedAsOf(r, rd, names)
 		if err != nil {
 			return nil, err
 		}
+		names = slices.DeleteFunc(names, func(topic string) bool {
+			_, found := then[topic]
+			return s.opts.Delayed.Of(topic, rd.realtime) > 0 && !found
+		})
 	}
 	slices.Sort(names)
 	body := []byte(`{"topics":[`)

@@ -67,6 +67,61 @@ func ParseHistoryQuery(q url.Values) (HistoryQuery, error) {
 	return hq, nil
 }
 
+// TopicsQuery is what GET /api/topics asks for.
+type TopicsQuery struct {
+	Topics   feed.Filter // every topic unless the query names some
+	Archived bool        // archived topics too
+	After    string      // only topics after this one, in topic order
+	Limit    int         // topics per page, 1 to 1000
+}
+
+// ParseTopicsQuery reads the query string of GET /api/topics:
+//
+//	topic     a topic, a prefix such as "nba/*", or "*"; repeatable; default every topic
+//	archived  1: archived topics too (0, the default: not)
+//	after     only topics after this one, in topic order (the next page)
+//	limit     topics per page, 1 to 1000 (default 1000)
+//
+// Unknown or repeated parameters are an error.
+func ParseTopicsQuery(q url.Values) (TopicsQuery, error) {
+	tq := TopicsQuery{Topics: feed.Filter{All: true}, Limit: maxPage}
+	for name, vs := range q {
+		switch name {
+		case "topic":
+			continue
+		case "archived", "after", "limit":
+			if len(vs) > 1 {
+				return TopicsQuery{}, queryError("%s is given %d times", name, len(vs))
+			}
+		default:
+			return TopicsQuery{}, queryError("unknown parameter %q: the parameters are topic, archived, after and limit", name)
+		}
+	}
+	var err error
+	if tq.Archived, err = parseFlag(q, "archived"); err != nil {
+		return TopicsQuery{}, err
+	}
+	if topics := q["topic"]; len(topics) > 0 {
+		if tq.Topics, err = feed.ParseFilter(topics); err != nil {
+			return TopicsQuery{}, err
+		}
+	}
+	if v, ok := q["after"]; ok {
+		if err := feed.ValidateTopic(v[0]); err != nil {
+			return TopicsQuery{}, queryError("after must be a topic (the last of the page before): %v", err)
+		}
+		tq.After = v[0]
+	}
+	if v, ok := q["limit"]; ok {
+		n, err := parseID("limit", v[0])
+		if err != nil || n < 1 || n > maxPage {
+			return TopicsQuery{}, queryError("limit must be an integer from 1 to %d", maxPage)
+		}
+		tq.Limit = int(n)
+	}
+	return tq, nil
+}
+
 // ParseExportQuery reads the query string of GET /api/export.csv: topic,
 // after, before, from and to, as for ParseHistoryQuery, and bom (see
 // ExportBOM).
@@ -170,49 +225,28 @@ func queryError(format string, args ...any) error {
 	return feed.Errorf(feed.ErrInvalid, format, args...)
 }
 
-// topics handles GET /api/topics: every topic (or those matching the topic
-// parameters) with its latest event, in topic order. A delayed topic
+// topics handles GET /api/topics: a page of the topics (or of those
+// matching the topic parameters) with their latest events, in topic
+// order, and the URL of the next page when there are more. A delayed topic
 // comes with its latest event at least its delay old, for a reader who
 // does not read it in real time (and is left out if it had none then).
 func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
 	rd, err := s.readerOf(w, r)
-	access := rd.Access
 	if err != nil {
 		Error(w, r, s.log, err)
 		return
 	}
 	q := s.withoutToken(r.URL.Query())
-	f := feed.Filter{All: true}
-	for name := range q {
-		if name != "topic" && name != "archived" {
-			Error(w, r, s.log, queryError("unknown parameter %q: the parameters are topic and archived", name))
-			return
-		}
-	}
-	archived, err := parseFlag(q, "archived")
+	tq, err := ParseTopicsQuery(q)
 	if err != nil {
 		Error(w, r, s.log, err)
 		return
 	}
-	if topics := q["topic"]; len(topics) > 0 {
-		var err error
-		if f, err = feed.ParseFilter(topics); err != nil {
-			Error(w, r, s.log, err)
-			return
-		}
-	}
-	latest, err := s.stored.Latest(r.Context())
-	if err == nil {
-		latest, err = s.delayedLatest(r, rd, latest)
-	}
+	latest, more, err := s.topicsPage(r, rd, tq)
 	if err != nil {
 		Error(w, r, s.log, err)
 		return
 	}
-	latest = slices.DeleteFunc(latest, func(e feed.Event) bool {
-		return !f.Match(e.Topic) || !access.Allows(e.Topic) || e.Type == feed.TypeArchive && !archived
-	})
-	slices.SortFunc(latest, func(a, b feed.Event) int { return strings.Compare(a.Topic, b.Topic) })
 	envelope := s.envelope(r)
 	// The liveness of the watched topics among them (feed.stale): only
 	// of topics the reader may see, which are all that are left.
@@ -231,7 +265,7 @@ func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
 		}
 		body = append(body, `{"topic":`...)
 		body = appendJSONString(body, e.Topic)
-		if archived {
+		if tq.Archived {
 			body = append(body, `,"archived":`...)
 			body = strconv.AppendBool(body, e.Type == feed.TypeArchive)
 		}
@@ -248,60 +282,107 @@ func (s *Server) topics(w http.ResponseWriter, r *http.Request) {
 		body = envelope(e, body)
 		body = append(body, '}')
 	}
-	writeJSONBody(w, http.StatusOK, append(body, "]}\n"...))
+	body = append(body, ']')
+	if more {
+		next := url.Values{}
+		for k, v := range q {
+			next[k] = v
+		}
+		next.Set("after", latest[len(latest)-1].Topic)
+		body = append(body, `,"next":`...)
+		body = appendJSONString(body, r.URL.Path+"?"+next.Encode())
+	}
+	writeJSONBody(w, http.StatusOK, append(body, "}\n"...))
+}
+
+// topicsPage returns a page of /api/topics: the latest events of up to
+// tq.Limit topics after tq.After that the reader sees, in topic order, as
+// old as its delays, archived ones only if asked; and whether more
+// follow. It reads the store a page at a time until the page is full, so
+// a request costs its page (and the topics it passes over), whatever the
+// number of topics.
+func (s *Server) topicsPage(r *http.Request, rd reader, tq TopicsQuery) ([]feed.Event, bool, error) {
+	v := rd.Access.Narrow(tq.Topics)
+	var out []feed.Event
+	after, more := tq.After, true
+	for more && len(out) < tq.Limit {
+		page, m, err := s.stored.LatestPage(r.Context(), v, after, tq.Limit)
+		if err != nil {
+			return nil, false, err
+		}
+		more = m
+		if len(page) == 0 {
+			break
+		}
+		after = page[len(page)-1].Topic
+		// The reader's own view of each: as old as its delay, archived
+		// or not as of then.
+		if page, err = s.delayedLatest(r, rd, page); err != nil {
+			return nil, false, err
+		}
+		for _, e := range page {
+			if e.Type == feed.TypeArchive && !tq.Archived {
+				continue
+			}
+			if len(out) == tq.Limit {
+				return out, true, nil // this one and those after it: the next page
+			}
+			out = append(out, e)
+		}
+	}
+	return out, more && len(out) > 0, nil
 }
 
 // delayedLatest replaces, for a reader of delayed topics, the latest
 // event of each such topic by its latest event at least its delay old
 // (see LatestAsOf), or leaves the topic out if it had none then. Each
 // topic has its own delay here: a list of topics has no position to keep
-// coherent.
+// coherent. What the store held as of each delay is read for the topics
+// of latest alone.
 func (s *Server) delayedLatest(r *http.Request, rd reader, latest []feed.Event) ([]feed.Event, error) {
 	if len(s.opts.Delayed) == 0 || isOperatorRead(r) {
 		return latest, nil
 	}
-	asOf := s.delayedLatestOf(r, rd)
+	names := make([]string, len(latest))
+	for i, e := range latest {
+		names[i] = e.Topic
+	}
+	then, err := s.delayedAsOf(r, rd, names)
+	if err != nil {
+		return nil, err
+	}
 	out := latest[:0:0]
 	for _, e := range latest {
-		old, delayed, found, err := asOf(e.Topic)
-		switch {
-		case err != nil:
-			return nil, err
-		case !delayed:
+		if s.opts.Delayed.Of(e.Topic, rd.realtime) == 0 {
 			out = append(out, e)
-		case found:
+		} else if old, found := then[e.Topic]; found {
 			out = append(out, old)
 		}
 	}
 	return out, nil
 }
 
-// delayedLatestOf returns the function that tells whether a topic is
-// delayed for the reader rd of r (delayed), and if so its latest event
-// at least its delay old (found false if it had none then). What the
-// store held as of each delay is read once, when first needed.
-func (s *Server) delayedLatestOf(r *http.Request, rd reader) func(topic string) (old feed.Event, delayed, found bool, err error) {
-	asOf := map[time.Duration]map[string]feed.Event{}
-	return func(topic string) (feed.Event, bool, bool, error) {
-		d := s.opts.Delayed.Of(topic, rd.realtime)
-		if d == 0 {
-			return feed.Event{}, false, false, nil
+// delayedAsOf returns, of topics, those delayed for the reader rd of r
+// with their latest event at least their delay old (a delayed topic
+// that had none then is not in it), read for those topics alone.
+func (s *Server) delayedAsOf(r *http.Request, rd reader, topics []string) (map[string]feed.Event, error) {
+	byDelay := map[time.Duration][]string{}
+	for _, topic := range topics {
+		if d := s.opts.Delayed.Of(topic, rd.realtime); d > 0 {
+			byDelay[d] = append(byDelay[d], topic)
 		}
-		then, ok := asOf[d]
-		if !ok {
-			events, _, err := s.stored.LatestAsOf(r.Context(), time.Now().Add(-d))
-			if err != nil {
-				return feed.Event{}, true, false, err
-			}
-			then = make(map[string]feed.Event, len(events))
-			for _, old := range events {
-				then[old.Topic] = old
-			}
-			asOf[d] = then
-		}
-		old, found := then[topic]
-		return old, true, found, nil
 	}
+	then := make(map[string]feed.Event)
+	for d, topics := range byDelay {
+		events, _, err := s.stored.LatestAsOf(r.Context(), time.Now().Add(-d), topics...)
+		if err != nil {
+			return nil, err
+		}
+		for _, old := range events {
+			then[old.Topic] = old
+		}
+	}
+	return then, nil
 }
 
 // history handles GET /api/history: a page of stored events, and the URL of

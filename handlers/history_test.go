@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -103,6 +104,72 @@ func TestParseExportQuery(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestParseTopicsQuery(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		query string
+		check func(handlers.TopicsQuery) bool
+		err   string // substring of the error, "" for valid
+	}{
+		{"", func(q handlers.TopicsQuery) bool {
+			return q.Topics.All && !q.Archived && q.After == "" && q.Limit == 1000
+		}, ""},
+		{"topic=nba/*&topic=stocks/AAPL&archived=1&after=nba/x&limit=5", func(q handlers.TopicsQuery) bool {
+			return q.Topics.Match("nba/y") && q.Topics.Match("stocks/AAPL") && !q.Topics.Match("stocks/MSFT") && q.Archived && q.After == "nba/x" && q.Limit == 5
+		}, ""},
+		{"limit=1", func(q handlers.TopicsQuery) bool { return q.Limit == 1 }, ""},
+		{"limit=1000", func(q handlers.TopicsQuery) bool { return q.Limit == 1000 }, ""},
+		{"limit=0", nil, "limit must be an integer from 1 to 1000"},
+		{"limit=1001", nil, "limit must be"},
+		{"limit=-1", nil, "limit must be"},
+		{"limit=1e3", nil, "limit must be"},
+		{"limit=5&limit=6", nil, "limit is given 2 times"},
+		{"after=a&after=b", nil, "after is given 2 times"},
+		{"after=", nil, "after must be a topic"},
+		{"after=a%20b", nil, "after must be a topic"},
+		{"after=a/../b", nil, "after must be a topic"},
+		{"archived=2", nil, "archived must be 1 or 0"},
+		{"archived=1&archived=1", nil, "archived is given 2 times"},
+		{"topic=a%20b", nil, "topic"},
+		{"Topic=a", nil, `unknown parameter "Topic"`},
+		{"order=desc", nil, `unknown parameter "order"`},
+	} {
+		values, err := url.ParseQuery(tc.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := handlers.ParseTopicsQuery(values)
+		switch {
+		case tc.err == "" && (err != nil || !tc.check(q)):
+			t.Errorf("%q: %+v, %v", tc.query, q, err)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, feed.ErrInvalid)):
+			t.Errorf("%q: %v, want %q", tc.query, err, tc.err)
+		}
+	}
+}
+
+func FuzzParseTopicsQuery(f *testing.F) {
+	for _, seed := range []string{"", "topic=nba/*&archived=1&after=nba/x&limit=5", "limit=0", "after=%00", "after=a&after=b", "topic=*&topic=a", "x=1", "limit=99999999999999999999"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		values, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		q, err := handlers.ParseTopicsQuery(values)
+		if err != nil {
+			if !errors.Is(err, feed.ErrInvalid) {
+				t.Fatalf("error %v is not ErrInvalid", err)
+			}
+			return
+		}
+		if q.Limit < 1 || q.Limit > feed.MaxPage || q.After != "" && feed.ValidateTopic(q.After) != nil || q.Topics.IsZero() {
+			t.Fatalf("accepted %q as %+v", raw, q)
+		}
+	})
 }
 
 func FuzzParseHistoryQuery(f *testing.F) {
@@ -256,9 +323,58 @@ func TestTopicsAPI(t *testing.T) {
 	if resp.StatusCode != 200 || json.Unmarshal(body, &got) != nil || len(got.Topics) != 1 || got.Topics[0].Topic != "stocks/X" {
 		t.Fatalf("filtered: %d %s", resp.StatusCode, body)
 	}
-	for _, q := range []string{"?topic=a%20b", "?limit=1"} {
+	for _, q := range []string{"?topic=a%20b", "?limit=0", "?limit=1001", "?after=a%20b", "?page=2"} {
 		if resp, body := a.get(t, "/api/topics"+q); resp.StatusCode != 400 {
 			t.Errorf("%s: %d %s", q, resp.StatusCode, body)
+		}
+	}
+}
+
+// TestTopicsAPIPages: /api/topics answers a page of topics and the URL of
+// the next, whose pages together list every topic the reader sees once,
+// in order, private and archived ones left out across the pages.
+func TestTopicsAPIPages(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, handlers.Options{PrivateTopics: mustFilter(t, "premium/*")}, false)
+	var want []string
+	for i := range 7 {
+		topic := fmt.Sprintf("stocks/S%d", i)
+		a.publish(t, "Bearer "+token, fmt.Sprintf(`{"topic":%q,"type":"tick","data":{"symbol":"S%d","price":1}}`, topic, i))
+		want = append(want, topic)
+		a.publish(t, "Bearer "+token, fmt.Sprintf(`{"topic":"premium/P%d","type":"note","data":{}}`, i))
+		a.publish(t, "Bearer "+token, fmt.Sprintf(`{"topic":"stocks/S%d/old","type":"note","data":{}}`, i))
+		a.publish(t, "Bearer "+token, fmt.Sprintf(`{"topic":"stocks/S%d/old","type":"archive","data":{}}`, i))
+	}
+	for _, c := range []struct {
+		first string
+		pages int
+	}{
+		{"/api/topics?limit=2", 4},
+		{"/api/topics?limit=3&topic=stocks/*&topic=premium/*", 3},
+		{"/api/topics?limit=7", 1},
+		{"/api/topics", 1},
+	} {
+		var got []string
+		url, pages := c.first, 0
+		for url != "" {
+			var page struct {
+				Topics []struct{ Topic string }
+				Next   string
+			}
+			resp, body := a.get(t, url)
+			if resp.StatusCode != 200 || json.Unmarshal(body, &page) != nil {
+				t.Fatalf("%s: %d %s", url, resp.StatusCode, body)
+			}
+			for _, e := range page.Topics {
+				got = append(got, e.Topic)
+			}
+			url, pages = page.Next, pages+1
+			if pages > 10 {
+				t.Fatalf("%s: more than 10 pages", c.first)
+			}
+		}
+		if !slices.Equal(got, want) || pages != c.pages {
+			t.Errorf("%s: %d pages of %q, want %d of %q", c.first, pages, got, c.pages, want)
 		}
 	}
 }

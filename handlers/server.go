@@ -38,10 +38,15 @@ import (
 // implements it.
 type History interface {
 	Latest(ctx context.Context) ([]feed.Event, error)
+	// LatestPage returns the latest events of up to limit topics of v
+	// after the topic after, in topic order, and whether more follow
+	// (see store.LatestPage).
+	LatestPage(ctx context.Context, v feed.Visible, after string, limit int) ([]feed.Event, bool, error)
 	// LatestAsOf returns what the feed was at t: the latest event of
 	// each topic stored at or before it, and the newest ID that old (for
 	// delayed readers; see store.LatestAsOf).
-	LatestAsOf(ctx context.Context, t time.Time) (latest []feed.Event, through int64, err error)
+	// Of topics only, if some are given.
+	LatestAsOf(ctx context.Context, t time.Time, topics ...string) (latest []feed.Event, through int64, err error)
 	LatestOf(ctx context.Context, topic string) (e feed.Event, found bool, err error)
 	// Page returns a page of the events of r (see store.Page).
 	Page(ctx context.Context, r feed.Range, limit int, newestFirst bool) (events []feed.Event, more bool, err error)

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"livefeed/feed"
@@ -61,8 +62,8 @@ func (s *Store) LatestOf(ctx context.Context, topic string) (e feed.Event, found
 // ID order, and through, the ID of the newest such event (every event up
 // to it is that old, none after it). A topic whose events up to t were
 // all removed by retention is left out. The cost is a seek per topic
-// that changed since t.
-func (s *Store) LatestAsOf(ctx context.Context, t time.Time) (latest []feed.Event, through int64, err error) {
+// that changed since t. Given topics, of those only.
+func (s *Store) LatestAsOf(ctx context.Context, t time.Time, topics ...string) (latest []feed.Event, through int64, err error) {
 	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, 0, readError(err)
@@ -79,8 +80,12 @@ func (s *Store) LatestAsOf(ctx context.Context, t time.Time) (latest []feed.Even
 		return nil, 0, readError(err)
 	}
 	through = next - 1
+	only, args := "", []any(nil)
+	if len(topics) > 0 {
+		only, args = ` WHERE l.topic IN (?`+strings.Repeat(", ?", len(topics)-1)+`)`, anySlice(topics)
+	}
 	current, err := s.queryEvents(ctx, tx, `SELECT l.id, l.topic, l.type, l.time, l.data, e.operator
-		FROM latest l LEFT JOIN events e ON e.id = l.id ORDER BY l.id`)
+		FROM latest l LEFT JOIN events e ON e.id = l.id`+only+` ORDER BY l.id`, args...)
 	if err != nil {
 		return nil, 0, readError(err)
 	}

@@ -344,9 +344,9 @@ func TestLatestAsOf(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	check := func(moment time.Time, want string, wantThrough int64) {
+	check := func(moment time.Time, want string, wantThrough int64, topics ...string) {
 		t.Helper()
-		latest, through, err := s.LatestAsOf(ctx, moment)
+		latest, through, err := s.LatestAsOf(ctx, moment, topics...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -365,4 +365,78 @@ func TestLatestAsOf(t *testing.T) {
 	check(at(2500), "[2b 3a 4c]", 4)
 	check(at(3000), "[2b 3a 5c]", 5)
 	check(at(60000), "[3a 5c 6b]", 6)
+	// Of some topics only.
+	check(at(2500), "[2b 4c]", 4, "c", "b", "nope")
+	check(at(60000), "[3a]", 6, "a")
+	check(at(999), "[]", 1, "b")
+}
+
+// TestLatestPage: the latest events of the topics a reader sees, a page at
+// a time in topic order, from after a topic, for every topic, prefixes and
+// exact topics (each searched from the page's start), leaving out the
+// private topics it is not granted; the pages together are Latest's
+// events of those topics, each once.
+func TestLatestPage(t *testing.T) {
+	t.Parallel()
+	s := MustOpenStore(t, store.Options{})
+	topics := []string{"a", "b/1", "b/2", "b/3", "b0", "c", "p/x", "p/y", "z"}
+	for i, topic := range topics {
+		MustAppend(t, s, note(topic, i))
+	}
+	MustAppend(t, s, note("b/2", 100)) // a later latest event
+	filter := func(patterns ...string) feed.Filter {
+		f, err := feed.ParseFilter(patterns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	private := filter("p/*")
+	for _, c := range []struct {
+		name     string
+		patterns []string
+		access   feed.Access
+		want     []string
+	}{
+		{"All", nil, feed.Access{}, topics},
+		{"AllWithoutPrivate", nil, feed.Access{Private: private}, []string{"a", "b/1", "b/2", "b/3", "b0", "c", "z"}},
+		{"AllGranted", nil, feed.Access{Private: private, Granted: filter("p/y")}, []string{"a", "b/1", "b/2", "b/3", "b0", "c", "p/y", "z"}},
+		{"Prefix", []string{"b/*"}, feed.Access{}, []string{"b/1", "b/2", "b/3"}},
+		{"PrefixesAndExact", []string{"z", "b/*", "a", "p/*", "nope"}, feed.Access{}, []string{"a", "b/1", "b/2", "b/3", "p/x", "p/y", "z"}},
+		{"PrivatePrefix", []string{"p/*", "c"}, feed.Access{Private: private}, []string{"c"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := feed.Filter{All: true}
+			if c.patterns != nil {
+				f = filter(c.patterns...)
+			}
+			v := c.access.Narrow(f)
+			for _, limit := range []int{1, 2, 3, 100} {
+				var got []string
+				after := ""
+				for pages := 0; ; pages++ {
+					page, more, err := s.LatestPage(context.Background(), v, after, limit)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(page) > limit || more && len(page) < limit || pages > len(topics) {
+						t.Fatalf("limit %d: a page of %d, more %v", limit, len(page), more)
+					}
+					for _, e := range page {
+						got = append(got, e.Topic)
+						if e.Topic == "b/2" && string(e.Data) != `{"n":100}` {
+							t.Fatalf("b/2's latest event: %s", e.Data)
+						}
+					}
+					if !more {
+						break
+					}
+					after = page[len(page)-1].Topic
+				}
+				if !slices.Equal(got, c.want) {
+					t.Fatalf("limit %d: %q, want %q", limit, got, c.want)
+				}
+			}
+		})
+	}
 }

@@ -504,6 +504,28 @@ func (s *Store) Latest(ctx context.Context) ([]feed.Event, error) {
 	return events, readError(err)
 }
 
+// LatestPage returns the latest event of each topic v sees after the topic
+// after ("" for the first), in topic order, at most limit of them, and
+// whether more topics follow: a page of the topics, whose reads cost the
+// page and the topics it passes over, not every topic the database holds.
+func (s *Store) LatestPage(ctx context.Context, v feed.Visible, after string, limit int) ([]feed.Event, bool, error) {
+	cond, args, some := topicNamesAfter(v.Bounds(), after)
+	if !some {
+		return nil, false, nil
+	}
+	allowed, aargs := whereAllowed(v)
+	events, err := s.queryEvents(ctx, s.rdb, `SELECT l.id, l.topic, l.type, l.time, l.data, e.operator
+		FROM (SELECT topic, id, type, time, data FROM latest WHERE `+cond+allowed+` ORDER BY topic LIMIT ?) l
+		LEFT JOIN events e ON e.id = l.id ORDER BY l.topic`, append(append(args, aargs...), limit+1)...)
+	if err != nil {
+		return nil, false, readError(err)
+	}
+	if len(events) > limit {
+		return events[:limit], true, nil
+	}
+	return events, false, nil
+}
+
 // Recent returns the last n stored events, in ID order. They are read
 // newest first and turned around here: put back in ID order by SQL,
 // SQLite sorted them again (reading the 50,000 a server loads at
@@ -539,12 +561,20 @@ func whereTopics(f feed.Filter) (string, []any) {
 // private topics its reader may not see unless the bounds are exact.
 func whereVisible(v feed.Visible) (string, []any) {
 	where, args := whereTopics(v.Bounds())
+	allowed, aargs := whereAllowed(v)
+	return where + allowed, append(args, aargs...)
+}
+
+// whereAllowed returns the SQL condition (starting with " AND", or "")
+// that leaves out the private topics the reader of v may not see, unless
+// v's bounds are exact.
+func whereAllowed(v feed.Visible) (string, []any) {
 	if v.Exact() {
-		return where, args
+		return "", nil
 	}
 	a := v.Access()
-	private, pargs := topicCondition(a.Private)
-	where, args = where+" AND (NOT "+private, append(args, pargs...)
+	private, args := topicCondition(a.Private)
+	where := " AND (NOT " + private
 	if !a.Granted.IsZero() {
 		granted, gargs := topicCondition(a.Granted)
 		where, args = where+" OR "+granted, append(args, gargs...)
@@ -569,6 +599,42 @@ func topicCondition(f feed.Filter) (string, []any) {
 		args = append(args, p, prefixEnd(p))
 	}
 	return "(" + strings.Join(parts, " OR ") + ")", args
+}
+
+// topicNamesAfter returns the SQL condition that selects the topics of f after
+// the topic after, each of its terms bounded by after so that SQLite
+// searches each from there, and its arguments; some is false when none
+// can follow after.
+func topicNamesAfter(f feed.Filter, after string) (cond string, args []any, some bool) {
+	if f.All {
+		return "topic > ?", []any{after}, true
+	}
+	var parts []string
+	var exact []any
+	for _, t := range f.Topics {
+		if t > after {
+			exact = append(exact, t)
+		}
+	}
+	if len(exact) > 0 {
+		parts = append(parts, "topic IN (?"+strings.Repeat(", ?", len(exact)-1)+")")
+		args = append(args, exact...)
+	}
+	for _, p := range f.Prefixes {
+		switch end := prefixEnd(p); {
+		case end <= after:
+		case after >= p:
+			parts = append(parts, "(topic > ? AND topic < ?)")
+			args = append(args, after, end)
+		default:
+			parts = append(parts, "(topic >= ? AND topic < ?)")
+			args = append(args, p, end)
+		}
+	}
+	if len(parts) == 0 {
+		return "", nil, false
+	}
+	return "(" + strings.Join(parts, " OR ") + ")", args, true
 }
 
 // prefixEnd is the smallest string after every topic starting with prefix

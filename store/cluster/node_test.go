@@ -35,6 +35,7 @@ func TestNodeHasNoStoreWrites(t *testing.T) {
 		"Replay":        "reads the history (idempotency keys travel in the stream)",
 		"Latest":        "reads the history",
 		"LatestOf":      "reads the history",
+		"LatestPage":    "reads the history",
 		"LatestAsOf":    "reads the history (the same on every node: times come from the log)",
 		"Page":          "reads the history",
 		"Export":        "reads the history",

@@ -17,11 +17,16 @@ import (
 // Latest returns the latest event of each topic in this node's history.
 func (n *Node) Latest(ctx context.Context) ([]feed.Event, error) { return n.store.Latest(ctx) }
 
+// LatestPage is this node's store's LatestPage.
+func (n *Node) LatestPage(ctx context.Context, v feed.Visible, after string, limit int) ([]feed.Event, bool, error) {
+	return n.store.LatestPage(ctx, v, after, limit)
+}
+
 // LatestAsOf returns what the feed was at t in this node's history (see
 // store.Store.LatestAsOf). Every node applies the same events with the
 // same times from the log, so every node answers alike.
-func (n *Node) LatestAsOf(ctx context.Context, t time.Time) ([]feed.Event, int64, error) {
-	return n.store.LatestAsOf(ctx, t)
+func (n *Node) LatestAsOf(ctx context.Context, t time.Time, topics ...string) ([]feed.Event, int64, error) {
+	return n.store.LatestAsOf(ctx, t, topics...)
 }
 
 // LatestOf returns the latest event of topic in this node's history.

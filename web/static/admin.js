@@ -811,16 +811,21 @@
 
   // ---- history -------------------------------------------------------
 
-  // loadTopics fills the history's list of topics, and marks the stale
-  // ones, unless the feed spoke of them meanwhile (its word is newer).
+  // loadTopics fills the history's list of topics, a page of /api/topics
+  // after another, and marks the stale ones, unless the feed spoke of them
+  // meanwhile (its word is newer).
   function loadTopics() {
     var asked = heard = new Set();
-    fetch("/api/topics?archived=1", { headers: feedHeaders() }).then(answer).then(function (ans) {
-      ans.topics.forEach(function (t) {
-        if (!topics.has(t.topic)) { topics.add(t.topic); addTopicOption(t.topic); }
-        if (t.stale === true && !asked.has(t.topic) && !stale.has(t.topic)) setStale(t.topic, text(t.stale_since));
+    function page(url) {
+      return fetch(url, { headers: feedHeaders() }).then(answer).then(function (ans) {
+        ans.topics.forEach(function (t) {
+          if (!topics.has(t.topic)) { topics.add(t.topic); addTopicOption(t.topic); }
+          if (t.stale === true && !asked.has(t.topic) && !stale.has(t.topic)) setStale(t.topic, text(t.stale_since));
+        });
+        if (typeof ans.next === "string" && ans.next.indexOf("/api/topics?") === 0) return page(ans.next);
       });
-    }, function () { /* the feed fills the list too */ }).then(function () {
+    }
+    page("/api/topics?archived=1").then(null, function () { /* the feed fills the list too */ }).then(function () {
       if (heard === asked) heard = null;
     });
   }
