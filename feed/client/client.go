@@ -211,24 +211,38 @@ func (c *Client) History(ctx context.Context, q HistoryQuery) (Page, error) {
 }
 
 // Topics returns the latest event of each topic matching patterns (every
-// topic with none), in topic order.
+// topic with none), in topic order, asking for the server's pages of them
+// one after another.
 func (c *Client) Topics(ctx context.Context, patterns ...string) ([]feed.Event, error) {
-	v := url.Values{"topic": patterns}
-	req, err := c.get(ctx, "/api/topics?"+v.Encode())
-	if err != nil {
-		return nil, err
+	var events []feed.Event
+	after := ""
+	for {
+		v := url.Values{"topic": patterns}
+		if after != "" {
+			v.Set("after", after)
+		}
+		req, err := c.get(ctx, "/api/topics?"+v.Encode())
+		if err != nil {
+			return nil, err
+		}
+		var reply struct {
+			Topics []struct {
+				Topic  string
+				Latest feed.Event
+			}
+			Next string
+		}
+		if err := c.do(req, http.StatusOK, &reply); err != nil {
+			return nil, err
+		}
+		for _, t := range reply.Topics {
+			events = append(events, t.Latest)
+		}
+		if reply.Next == "" || len(reply.Topics) == 0 {
+			return events, nil
+		}
+		after = reply.Topics[len(reply.Topics)-1].Topic
 	}
-	var reply struct {
-		Topics []struct{ Latest feed.Event }
-	}
-	if err := c.do(req, http.StatusOK, &reply); err != nil {
-		return nil, err
-	}
-	events := make([]feed.Event, len(reply.Topics))
-	for i, t := range reply.Topics {
-		events[i] = t.Latest
-	}
-	return events, nil
 }
 
 // get returns a GET request of path, with the subscriber token if there

@@ -159,6 +159,25 @@ func TestHistoryAndTopics(t *testing.T) {
 	if err != nil || len(latest) != 3 || latest[0].Topic != "t/0" || latest[0].ID != 25 {
 		t.Fatalf("Topics = %+v, %v", latest, err)
 	}
+	// More topics than a page of the server's holds: every one, once.
+	for first := 0; first < 1_203; first += 600 {
+		var batch []feed.Update
+		for i := first; i < min(first+600, 1_203); i++ {
+			batch = append(batch, note(fmt.Sprintf("many/%04d", i), i))
+		}
+		if _, err := c.PublishBatch(ctx, batch, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	many, err := c.Topics(ctx, "many/*")
+	if err != nil || len(many) != 1_203 || many[0].Topic != "many/0000" || many[1_202].Topic != "many/1202" {
+		t.Fatalf("Topics of 1,203: %d, %v", len(many), err)
+	}
+	for i := 1; i < len(many); i++ {
+		if many[i].Topic <= many[i-1].Topic {
+			t.Fatalf("Topics gave %s after %s", many[i].Topic, many[i-1].Topic)
+		}
+	}
 	if _, err := c.History(ctx, client.HistoryQuery{Topics: []string{"bad topic"}}); !errors.Is(err, feed.ErrInvalid) {
 		t.Fatalf("a bad topic: %v", err)
 	}
