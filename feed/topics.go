@@ -175,12 +175,12 @@ func (t *Topics) reserve(ctx context.Context, topics []string) ([]string, error)
 			continue
 		}
 		if _, ok := t.pending[topic]; ok {
-			if !containsString(shared, topic) {
+			if !slices.Contains(shared, topic) {
 				shared = append(shared, topic)
 			}
 			continue
 		}
-		if !containsString(fresh, topic) {
+		if !slices.Contains(fresh, topic) {
 			fresh = append(fresh, topic)
 		}
 	}
@@ -259,15 +259,6 @@ func (t *Topics) release(reserved []string, committed []Event) {
 			t.pending[topic] = n - 1
 		}
 	}
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func topicsOf(updates []Update) []string {
