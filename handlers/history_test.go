@@ -335,7 +335,7 @@ func TestTopicsAPI(t *testing.T) {
 // in order, private and archived ones left out across the pages.
 func TestTopicsAPIPages(t *testing.T) {
 	t.Parallel()
-	a := newApp(t, handlers.Options{PrivateTopics: mustFilter(t, "premium/*")}, false)
+	a := newApp(t, handlers.Options{PrivateTopics: mustFilter(t, "premium/*"), SubscriberKeys: subscriberKeys(t)}, false)
 	var want []string
 	for i := range 7 {
 		topic := fmt.Sprintf("stocks/S%d", i)
@@ -345,14 +345,19 @@ func TestTopicsAPIPages(t *testing.T) {
 		a.publish(t, "Bearer "+token, fmt.Sprintf(`{"topic":"stocks/S%d/old","type":"note","data":{}}`, i))
 		a.publish(t, "Bearer "+token, fmt.Sprintf(`{"topic":"stocks/S%d/old","type":"archive","data":{}}`, i))
 	}
+	granted := mint(t, time.Now().Add(time.Hour), nil, "premium/P3")
+	withP3 := slices.Insert(slices.Clone(want), 0, "premium/P3")
 	for _, c := range []struct {
 		first string
 		pages int
+		want  []string
 	}{
-		{"/api/topics?limit=2", 4},
-		{"/api/topics?limit=3&topic=stocks/*&topic=premium/*", 3},
-		{"/api/topics?limit=7", 1},
-		{"/api/topics", 1},
+		{"/api/topics?limit=2", 4, want},
+		{"/api/topics?limit=3&topic=stocks/*&topic=premium/*", 3, want},
+		{"/api/topics?limit=7", 1, want},
+		{"/api/topics", 1, want},
+		// The reader's token is never in a next URL.
+		{"/api/topics?limit=3&token=" + granted, 3, withP3},
 	} {
 		var got []string
 		url, pages := c.first, 0
@@ -368,13 +373,19 @@ func TestTopicsAPIPages(t *testing.T) {
 			for _, e := range page.Topics {
 				got = append(got, e.Topic)
 			}
+			if strings.Contains(page.Next, "token") {
+				t.Fatalf("%s: the next page's URL %q carries the token", c.first, page.Next)
+			}
+			if page.Next != "" && strings.Contains(c.first, "token=") {
+				page.Next += "&token=" + granted // the reader adds its own, as it did to the first
+			}
 			url, pages = page.Next, pages+1
 			if pages > 10 {
 				t.Fatalf("%s: more than 10 pages", c.first)
 			}
 		}
-		if !slices.Equal(got, want) || pages != c.pages {
-			t.Errorf("%s: %d pages of %q, want %d of %q", c.first, pages, got, c.pages, want)
+		if !slices.Equal(got, c.want) || pages != c.pages {
+			t.Errorf("%s: %d pages of %q, want %d of %q", c.first, pages, got, c.pages, c.want)
 		}
 	}
 }
