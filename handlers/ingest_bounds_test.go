@@ -301,3 +301,32 @@ func TestIngestStopsAtShutdown(t *testing.T) {
 		t.Fatalf("%d lines answered with an ID, %d events stored", acked, n)
 	}
 }
+
+// TestIngestTopicQuotaReloaded: a streaming publish open across a change
+// of its token's max_topics is held to the new limit from the next line.
+func TestIngestTopicQuotaReloaded(t *testing.T) {
+	t.Parallel()
+	partner := "partner-publish-token-0123456789"
+	scoped := func(limit int) []handlers.ScopedPublishToken {
+		return []handlers.ScopedPublishToken{{Token: partner, Topics: mustFilter(t, "p/*"), MaxTopics: limit}}
+	}
+	a := newApp(t, handlers.Options{ScopedPublishTokens: scoped(1)}, false)
+	c, _ := openIngest(t, a, "Bearer "+partner)
+	c.send(t, noteLine("p/1", 1))
+	if got := c.recv(t); got != `{"id":1}` {
+		t.Fatalf("first line: %q", got)
+	}
+	c.send(t, noteLine("p/2", 1))
+	if got := c.recv(t); !strings.HasPrefix(got, `{"line":2,"status":507`) || !strings.Contains(got, "its max_topics: 1") {
+		t.Fatalf("a second topic over 1: %q", got)
+	}
+	a.server.SetCredentials(handlers.Credentials{PublishTokens: []string{token}, ScopedPublishTokens: scoped(2)})
+	c.send(t, noteLine("p/2", 2))
+	if got := c.recv(t); got != `{"id":2}` {
+		t.Fatalf("the second topic once the limit is 2: %q", got)
+	}
+	c.send(t, noteLine("p/3", 1))
+	if got := c.recv(t); !strings.HasPrefix(got, `{"line":4,"status":507`) || !strings.Contains(got, "its max_topics: 2") {
+		t.Fatalf("a third topic over 2: %q", got)
+	}
+}
