@@ -31,6 +31,9 @@ type Message struct {
 	// published is when the hub's Publish got it (Unix nanoseconds; 0
 	// for an event loaded from storage), for DeliveryLag.
 	published int64
+	// replaced is set, under the hub's lock, once a newer event of its
+	// topic is the hub's latest: a snapshot read from Hub.snap passes it.
+	replaced bool
 }
 
 // Encode returns the frames of events as this hub sends them: each

@@ -5,7 +5,9 @@ package fanout_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"net"
 	"runtime"
 	"strconv"
@@ -68,6 +70,19 @@ func subscribeTCPWith(t *testing.T, h *fanout.Hub, sub fanout.Subscription, tune
 func smallBuffers(server, conn *net.TCPConn) {
 	server.SetWriteBuffer(8 << 10)
 	conn.SetReadBuffer(64 << 10)
+}
+
+// latestOf returns the newest ID of each topic starting with prefix.
+func (l *memLog) latestOf(prefix string) map[string]int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	latest := map[string]int64{}
+	for _, e := range l.events {
+		if strings.HasPrefix(e.Topic, prefix) {
+			latest[e.Topic] = e.ID
+		}
+	}
+	return latest
 }
 
 // publishSized publishes n events of about size bytes on topic.
@@ -294,4 +309,70 @@ func TestWriteTimeout(t *testing.T) {
 		t.Fatalf("subscribers %d, closed %v: want the steady reader open", st.Subscribers, st.Closed)
 	}
 	stuck.expectClosed(t)
+}
+
+// TestSnapshotReadWhileWritten: a subscriber of a prefix gets its snapshot
+// of thousands of topics through a socket that fills again and again,
+// while their events go on: every topic's state arrives, newest last,
+// with IDs only increasing (an event replaced before its turn is passed,
+// the newer one arrives from the window), each event once, the position
+// in its place; and the snapshot held no frame of the topics per
+// subscriber meanwhile (see TestSnapshotHoldsNoCopy).
+func TestSnapshotReadWhileWritten(t *testing.T) {
+	t.Parallel()
+	h, l := newHub(t, fanout.Options{Window: 100_000, WindowBytes: 256 << 20, WriteTimeout: 10 * time.Second})
+	const topics = 3_000
+	for i := range topics {
+		l.publishSized(fmt.Sprintf("t/%04d", i), 1, 200)
+	}
+	l.publishSized("other", 1, 200)
+	l.publishBatch("t/0005", "t/1500") // replaced before the subscriber comes
+	c := subscribeTCP(t, h, l, filterOf("t/*"), fanout.Start{}, smallBuffers)
+	slow := &slowReader{r: c.conn, chunk: 2000, pause: 100 * time.Microsecond}
+	rd := client.NewReader(slow)
+	latest := map[string]int64{} // as the client has them
+	var lastID int64
+	positioned := false
+	published := false
+	for {
+		c.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		ev, err := rd.Next()
+		if err != nil {
+			t.Fatalf("after %d topics: %v", len(latest), err)
+		}
+		if ev.Type == feed.EventPosition {
+			if positioned {
+				t.Fatal("a second position event")
+			}
+			positioned = true
+			continue
+		}
+		id, _ := strconv.ParseInt(ev.ID, 10, 64)
+		if id <= lastID {
+			t.Fatalf("event %d after %d", id, lastID)
+		}
+		lastID = id
+		l.mu.Lock()
+		topic := l.events[id-1].Topic
+		l.mu.Unlock()
+		if !strings.HasPrefix(topic, "t/") {
+			t.Fatalf("event %d of %s", id, topic)
+		}
+		if _, twice := latest[topic]; twice && !positioned {
+			t.Fatalf("the snapshot has two events of %s", topic)
+		}
+		latest[topic] = id
+		if !published && len(latest) == 100 {
+			// Mid-snapshot: newer events of topics sent, of topics not
+			// sent yet, and of a new topic.
+			published = true
+			l.publishBatch("t/0000", "t/0001", "t/2998", "t/2999", "t/new", "other")
+		}
+		if published && positioned && len(latest) == topics+1 && maps.Equal(latest, l.latestOf("t/")) {
+			break // every topic as the feed has it
+		}
+	}
+	if st := h.Stats(); st.Stalls < 10 {
+		t.Fatalf("the socket was full only %d times: the test did not test partial writes", st.Stalls)
+	}
 }

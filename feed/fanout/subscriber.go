@@ -154,6 +154,13 @@ type cursor struct {
 	pendingNext uint64
 	pendingID   int64
 	pendingEnds bool // pending completes a frame counted as a delivery
+	// A snapshot read from Hub.snap as it is written (see fillSnapshot),
+	// while snapFrom is not 0: snapFrom is the lowest ID still to
+	// consider, snapTo the newest it covers (the ID it attached at),
+	// snapSent the ID of its last frame written, and snapPos the position
+	// frame that ends it.
+	snapFrom, snapTo, snapSent int64
+	snapPos                    []byte
 	// own, for a subscriber of one topic (Subscriber.only), is 1 + the
 	// sequence number of the last message of its topic the cursor
 	// passed, 0 if none since it attached: where window.skip follows
@@ -441,6 +448,8 @@ type mark struct {
 const (
 	markPending int8 = iota // the rest of a frame a partial write stopped in
 	markBacklog
+	markSnap    // a snapshot's event read from Hub.snap (id)
+	markSnapEnd // the position frame that ends it
 	markWindow
 	markBeat
 	markNotice
@@ -485,6 +494,9 @@ func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]b
 			break
 		}
 	}
+	if s.snapFrom != 0 && len(s.backlog) == 0 && len(buf) < max {
+		buf, frames = h.fillSnapshot(s, buf, max, marks, frames)
+	}
 	if s.lagged.Load() {
 		// Only what is begun goes out: the rest of a frame, or the
 		// stream's head (a client must get a whole response before the
@@ -496,7 +508,7 @@ func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]b
 	w := s.src
 	s.seq = maxSeq(s.seq, w.base)
 	head := w.head.Load()
-	for len(s.backlog) == 0 && s.seq < head && len(buf) < max {
+	for len(s.backlog) == 0 && s.snapFrom == 0 && s.seq < head && len(buf) < max {
 		m, match := w.nextFor(s, head)
 		if m == nil {
 			break
@@ -513,7 +525,7 @@ func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]b
 	}
 	// Notices come after the events: a subscriber attaching hears of
 	// what is stale after its snapshot or replay.
-	if s.noticed.Load() && len(s.backlog) == 0 && s.seq >= head {
+	if s.noticed.Load() && len(s.backlog) == 0 && s.snapFrom == 0 && s.seq >= head {
 		for topic, n := range s.notices {
 			if len(buf) >= max {
 				break
@@ -538,6 +550,43 @@ func (h *Hub) fillLocked(s *Subscriber, buf []byte, max int, marks *[]mark) ([]b
 		}
 	}
 	return buf, frames, fillMore
+}
+
+// fillSnapshot appends to buf, up to about max bytes, the frames of s's
+// snapshot read from h.snap: the latest event of each topic s matches
+// that is not archived, up to s.snapTo, in ID order, then the position
+// frame. An event replaced since s attached is passed: the newer one is
+// in the snapshot further on, or (newer than snapTo) reaches s from the
+// window after the position. It returns buf and frames counted on.
+func (h *Hub) fillSnapshot(s *Subscriber, buf []byte, max int, marks *[]mark, frames int) ([]byte, int) {
+	snap := h.snap
+	i := sort.Search(len(snap), func(i int) bool { return snap[i].ID >= s.snapFrom })
+	for ; i < len(snap) && snap[i].ID <= s.snapTo && len(buf) < max; i++ {
+		m := snap[i]
+		s.snapFrom = m.ID + 1
+		if m.replaced || m.Archive || !s.filter.Match(m.Topic) {
+			continue
+		}
+		buf = append(buf, m.Frame...)
+		if marks != nil {
+			*marks = append(*marks, mark{end: len(buf), frame: m.Frame, kind: markSnap, id: m.ID})
+		}
+		s.snapSent = m.ID
+		frames++
+	}
+	if len(buf) >= max || i < len(snap) && snap[i].ID <= s.snapTo {
+		return buf, frames // more of it next time
+	}
+	pos := s.snapPos
+	if s.snapSent == s.snapTo {
+		pos = withoutID(pos) // the client is there already
+	}
+	buf = append(buf, pos...)
+	if marks != nil {
+		*marks = append(*marks, mark{end: len(buf), frame: pos, kind: markSnapEnd})
+	}
+	s.snapFrom, s.snapPos = 0, nil
+	return buf, frames + 1
 }
 
 // fillEnd is what a fill says of the subscriber's stream.
@@ -572,10 +621,19 @@ func (s *Subscriber) rewind(from cursor, marks []mark, start, written int) int {
 		case markPending:
 			s.cursor = from
 			s.pending = rest
-		case markBacklog:
-			s.backlog = from.backlog[m.backlogItem+1:]
-			if len(s.backlog) == 0 {
-				s.backlog = nil
+		case markBacklog, markSnap, markSnapEnd:
+			s.backlog = nil
+			s.snapFrom, s.snapSent, s.snapPos = from.snapFrom, from.snapSent, from.snapPos
+			switch m.kind {
+			case markBacklog:
+				s.backlog = from.backlog[m.backlogItem+1:]
+				if len(s.backlog) == 0 {
+					s.backlog = nil
+				}
+			case markSnap:
+				s.snapFrom, s.snapSent = m.id+1, m.id // the snapshot goes on after it
+			case markSnapEnd:
+				s.snapFrom, s.snapPos = 0, nil // the snapshot is over
 			}
 			s.seq, s.lastID = from.seq, from.lastID
 			if from.pendingNext != 0 {
