@@ -1,7 +1,9 @@
 package store
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -51,7 +53,7 @@ func flockListed(fi os.FileInfo) (pid int, listed bool) {
 	dev := uint64(st.Dev)
 	major, minor := (dev>>8)&0xfff|(dev>>32)&^0xfff, dev&0xff|(dev>>12)&^0xff
 	file := fmt.Sprintf("%02x:%02x:%d", major, minor, st.Ino)
-	b, err := os.ReadFile("/proc/locks")
+	b, err := readProcLocks()
 	if err != nil {
 		return 0, false
 	}
@@ -65,4 +67,28 @@ func flockListed(fi os.FileInfo) (pid int, listed bool) {
 		}
 	}
 	return 0, true
+}
+
+// readProcLocks returns the kernel's list of locks in one read: the
+// kernel makes each read of /proc/locks from the list as it is then, and
+// a file read in several (as os.ReadFile does, from 512 bytes on) skips
+// an entry when one before it goes between two reads — with other
+// processes locking and unlocking (SQLite's commits), a holder's lock
+// could be missed, and its server taken for stopped.
+func readProcLocks() ([]byte, error) {
+	f, err := os.Open("/proc/locks")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	for size := 256 << 10; ; size *= 4 {
+		b := make([]byte, size)
+		n, err := f.ReadAt(b, 0)
+		if n < size || size >= 64<<20 {
+			if err != nil && !errors.Is(err, io.EOF) {
+				return nil, err
+			}
+			return b[:n], nil
+		}
+	}
 }
