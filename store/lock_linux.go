@@ -1,9 +1,7 @@
 package store
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -53,42 +51,29 @@ func flockListed(fi os.FileInfo) (pid int, listed bool) {
 	dev := uint64(st.Dev)
 	major, minor := (dev>>8)&0xfff|(dev>>32)&^0xfff, dev&0xff|(dev>>12)&^0xff
 	file := fmt.Sprintf("%02x:%02x:%d", major, minor, st.Ino)
-	b, err := readProcLocks()
-	if err != nil {
-		return 0, false
-	}
-	// "3: FLOCK  ADVISORY  WRITE 14917 fe:00:9979571 0 EOF"; a waiter's
-	// line has "->" after the number.
-	for line := range strings.Lines(string(b)) {
-		f := strings.Fields(line)
-		if len(f) >= 6 && f[1] == "FLOCK" && f[5] == file {
-			pid, _ := strconv.Atoi(f[4])
-			return pid, true
+	// The kernel makes the list a page at a time, each from the list as it
+	// is then: a lock before ours going between two pages makes it skip
+	// an entry, which may be ours (other processes take and drop locks
+	// all the time: SQLite's commits). An entry is never made up, so a
+	// lock not found is looked for again before it is taken for gone.
+	for range listReads {
+		b, err := os.ReadFile("/proc/locks")
+		if err != nil {
+			return 0, false
+		}
+		// "3: FLOCK  ADVISORY  WRITE 14917 fe:00:9979571 0 EOF"; a
+		// waiter's line has "->" after the number.
+		for line := range strings.Lines(string(b)) {
+			f := strings.Fields(line)
+			if len(f) >= 6 && f[1] == "FLOCK" && f[5] == file {
+				pid, _ := strconv.Atoi(f[4])
+				return pid, true
+			}
 		}
 	}
 	return 0, true
 }
 
-// readProcLocks returns the kernel's list of locks in one read: the
-// kernel makes each read of /proc/locks from the list as it is then, and
-// a file read in several (as os.ReadFile does, from 512 bytes on) skips
-// an entry when one before it goes between two reads — with other
-// processes locking and unlocking (SQLite's commits), a holder's lock
-// could be missed, and its server taken for stopped.
-func readProcLocks() ([]byte, error) {
-	f, err := os.Open("/proc/locks")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	for size := 256 << 10; ; size *= 4 {
-		b := make([]byte, size)
-		n, err := f.ReadAt(b, 0)
-		if n < size || size >= 64<<20 {
-			if err != nil && !errors.Is(err, io.EOF) {
-				return nil, err
-			}
-			return b[:n], nil
-		}
-	}
-}
+// listReads is how many times flockListed reads the list of locks before
+// it takes a lock for gone.
+const listReads = 8

@@ -11,9 +11,10 @@ import (
 
 // TestFlockHolderWhileOthersLock: the holder of a lock is found in the
 // kernel's list of locks however much other locks come and go meanwhile
-// (SQLite's commits take and drop theirs all the time): a list read in
-// several pieces skipped the entry of a holder when one before it went
-// between two pieces, and a running server was taken for stopped.
+// (SQLite's commits take and drop theirs all the time): the kernel makes
+// the list a page at a time, and skipped the entry of a holder when one
+// before it went between two pages, and a running server was taken for
+// stopped (read once, 1 to 4 misses in 9,000 reads here).
 func TestFlockHolderWhileOthersLock(t *testing.T) {
 	dir := t.TempDir()
 	ours, err := os.Create(filepath.Join(dir, "ours"))
