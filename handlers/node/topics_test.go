@@ -21,8 +21,14 @@ import (
 // the status and the reply.
 func publishRaw(t *testing.T, base, contentType, body string) (int, string) {
 	t.Helper()
+	return publishWith(t, base, nodetest.Token, contentType, body)
+}
+
+// publishWith is publishRaw with the publish token tok.
+func publishWith(t *testing.T, base, tok, contentType, body string) (int, string) {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, base+"/api/publish", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+nodetest.Token)
+	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Content-Type", contentType)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -159,16 +165,7 @@ func TestTopicLimitPerToken(t *testing.T) {
 	n := nodetest.Start(t, cfg, node.Options{})
 	publish := func(tok, contentType, body string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, n.URL+"/api/publish", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Content-Type", contentType)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return publishWith(t, n.URL, tok, contentType, body)
 	}
 	for _, topic := range []string{"partner/a", "partner/b", "partner/a"} {
 		if status, reply := publish(partner, "application/json", nodetest.Note(topic, 1)); status != 201 {
